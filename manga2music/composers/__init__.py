@@ -1,0 +1,1 @@
+"""Composers: the music side.  Each turns music descriptions into audio."""

@@ -1,0 +1,1 @@
+"""Describers: the vision side.  Each turns a section's pages into a music description."""

@@ -1,0 +1,72 @@
+"""The interface every describer implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+from ..analysis import DescribeResult
+from ..progress import ProgressFn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image
+
+
+@dataclass
+class PageImage:
+    """One page (or one tile of a tall strip) ready for a model: an RGB PIL image."""
+
+    name: str  # e.g. "003.png" or "strip.png#2" for the second tile
+    image: "Image"
+    format: str = "PNG"  # the source format (JPEG, PNG, WEBP...), for MIME types
+
+
+@dataclass
+class DescribeOptions:
+    """Settings shared by all describers; each backend reads the ones it uses."""
+
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "auto"  # auto | fp32 | fp16 | bf16
+    seed: Optional[int] = None
+    single_stage: bool = False
+    chunk_size: Optional[int] = None  # pages per request; None = the backend's default
+    detail: str = "auto"  # OpenAI image detail: low | high | auto
+    base_url: Optional[str] = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = 120.0
+    max_retries: int = 3
+    trust_remote_code: bool = False
+    max_new_tokens: int = 512
+    offline: bool = False
+
+
+class Describer(ABC):
+    """Turns a section's pages into a :class:`DescribeResult`.
+
+    Backends are built once per run (``__init__`` may load weights lazily) and
+    reused for every section; ``close()`` releases memory before a composer loads.
+    """
+
+    #: the name that goes into manifests and analysis files (e.g. "gpt-4o-mini")
+    model_name: str = "describer"
+    #: True when stage 1 (the JSON analysis) exists, so --save-artifact has something to save
+    two_stage: bool = True
+
+    def __init__(self, model_id: str, options: DescribeOptions | None = None):
+        self.model_id = model_id
+        self.options = options or DescribeOptions()
+
+    def preflight(self) -> None:
+        """Fail fast (raise a Manga2MusicError) before any section is read, e.g. a missing key."""
+
+    @abstractmethod
+    def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None) -> DescribeResult:
+        """Describe one section.  Raise ``BackendError`` to fail just this section."""
+
+    def settings_key(self) -> dict:
+        """Settings that change the output; a change re-describes on the next run."""
+        return {"model": self.model_name, "model_id": self.model_id}
+
+    def close(self) -> None:
+        """Release models and memory."""
