@@ -1,0 +1,183 @@
+"""Devices, precisions, memory and seeds: the helpers every local model shares.
+
+``pick_device("auto")`` prefers CUDA, then Apple's MPS, then the CPU.
+``pick_dtype(device, "auto")`` picks bf16 on CUDA cards that support it
+(fp16 on older ones), bf16 on CPUs with native bf16 instructions, and float32
+everywhere else.  torch is imported inside the functions, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import InputError, ModelUnavailableError
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def _mps_available() -> bool:
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(requested: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"``, else ``"mps"``, else ``"cpu"``; explicit names are checked.
+
+    Raises ``ModelUnavailableError`` when the named device is not usable here and
+    ``InputError`` for a name torch does not know.
+    """
+    import torch
+
+    name = (requested or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if _mps_available():
+            return "mps"
+        return "cpu"
+    kind, _, index = name.partition(":")
+    if kind == "cpu":
+        return "cpu"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelUnavailableError(
+                f"--device {requested} was asked for, but torch sees no CUDA GPU here",
+                hint="use --device auto or --device cpu (or install a CUDA build of torch).",
+            )
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise ModelUnavailableError(
+                f"--device {requested}: there are only {torch.cuda.device_count()} CUDA device(s)",
+                hint="use --device cuda or --device cuda:0.",
+            )
+        return name
+    if kind == "mps":
+        if not _mps_available():
+            raise ModelUnavailableError(
+                f"--device {requested} was asked for, but Apple's MPS backend is not available here",
+                hint="use --device auto or --device cpu.",
+            )
+        return "mps"
+    raise InputError(f"unknown device {requested!r}", hint="use auto, cpu, cuda, cuda:N or mps.")
+
+
+def _cpu_flags() -> set[str]:
+    """Instruction-set flags of this CPU, as lowercase words (empty when unknown)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        try:
+            text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return set()
+        for line in text.splitlines():
+            key = line.split(":", 1)[0].strip().lower()
+            if key in ("flags", "features"):  # x86 / ARM
+                return set(line.split(":", 1)[1].lower().split())
+        return set()
+    if sys.platform == "darwin":
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return set()
+        return {"bf16"} if out == "1" else set()
+    return set()
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16, AMX-BF16 or ARM BF16).
+
+    Without those instructions torch emulates bf16 and float32 is usually as
+    fast and more exact, so ``pick_dtype`` then stays with float32.
+    """
+    flags = _cpu_flags()
+    if platform.machine().lower() in ("x86_64", "amd64", "i686", "i386"):
+        return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return "bf16" in flags
+
+
+def pick_dtype(device: str, requested: str = "auto"):
+    """The torch dtype to load and run a model in on ``device``.
+
+    ``"fp32"``, ``"fp16"`` and ``"bf16"`` are taken as asked.  ``"auto"``: bf16 on
+    CUDA cards that support it, fp16 on older cards; bf16 on CPUs with native
+    bf16 (see :func:`cpu_supports_bf16`); float32 otherwise (MPS included).
+    """
+    import torch
+
+    name = (requested or "auto").strip().lower()
+    explicit = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16,
+                "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+    if name in explicit:
+        return explicit[name]
+    if name != "auto":
+        raise InputError(f"unknown precision {requested!r}", hint="use auto, fp32, fp16 or bf16.")
+    kind = device.split(":", 1)[0]
+    if kind == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if kind == "cpu" and cpu_supports_bf16():
+        return torch.bfloat16
+    return torch.float32
+
+
+def dtype_name(dtype) -> str:
+    """``torch.bfloat16`` -> ``"bf16"`` (the names users type)."""
+    return {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(dtype), str(dtype))
+
+
+def _available_ram_bytes() -> int:
+    try:
+        import psutil  # optional; exact on every OS
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        for line in meminfo.read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def free_memory_bytes(device: str) -> int:
+    """Memory a model could still use on ``device``, in bytes (0 when unknown).
+
+    CUDA: free memory on that card.  MPS: the recommended working-set limit less
+    what the driver holds.  CPU: the OS's available RAM.
+    """
+    import torch
+
+    kind = device.split(":", 1)[0]
+    if kind == "cuda":
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    if kind == "mps":
+        try:
+            return max(0, int(torch.mps.recommended_max_memory()) - int(torch.mps.driver_allocated_memory()))
+        except (AttributeError, RuntimeError):
+            return _available_ram_bytes()
+    return _available_ram_bytes()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (all devices) from one integer."""
+    import numpy as np
+    import torch
+
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds CUDA and MPS generators too
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
