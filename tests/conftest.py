@@ -1,0 +1,28 @@
+"""Shared fixtures: every test gets its own user/cache dirs and no network credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory, monkeypatch):
+    """Point caches at a temp folder and hide the developer's keys and Hub settings."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(home / "models"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HF_HOME", "HF_HUB_CACHE", "MANGA2MUSIC_DEBUG", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    yield home
+
+
+@pytest.fixture
+def samples() -> Path:
+    return SAMPLES

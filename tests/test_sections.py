@@ -1,0 +1,175 @@
+"""Finding sections and pages: folders, archives, PDFs, ordering, odd files, bad input."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from manga2music.errors import InputError, PageError
+from manga2music.pages import MAX_PIXELS, load_page, to_rgb
+from manga2music.sections import find_sections
+
+
+def png(path: Path, size=(40, 60), mode="L", color=128) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color).save(path)
+    return path
+
+
+def names(sections):
+    return {s.name: [p.name for p in s.pages] for s in sections}
+
+
+def test_nested_folders_natural_order_and_mixed_case(tmp_path):
+    root = tmp_path / "chapter"
+    for name in ("page10.PNG", "page2.jpg", "page1.Jpeg", "page3.webp"):
+        png(root / "part1" / name, mode="RGB")
+    png(root / "part1" / "deeper" / "a.TIF", mode="RGB")
+    png(root / "cover.png")
+    found = names(find_sections([root]))
+    assert found == {
+        "chapter": ["cover.png"],
+        "part1": ["page1.Jpeg", "page2.jpg", "page3.webp", "page10.PNG"],
+        "part1/deeper": ["a.TIF"],
+    }
+
+
+def test_hidden_and_system_files_and_other_types_are_ignored(tmp_path):
+    root = tmp_path / "sec"
+    png(root / "01.png")
+    (root / ".DS_Store").write_bytes(b"junk")
+    (root / "._01.png").write_bytes(b"apple double")
+    (root / "Thumbs.db").write_bytes(b"x")
+    (root / "notes.txt").write_text("hello")
+    png(root / ".hidden" / "02.png")
+    assert names(find_sections([root])) == {"sec": ["01.png"]}
+
+
+def test_output_folder_inside_input_is_never_read(tmp_path):
+    png(tmp_path / "pages" / "1.png")
+    png(tmp_path / "output" / "thumb.png")  # something the tool (or a previous run) left
+    found = names(find_sections([tmp_path], exclude=[tmp_path / "output"]))
+    assert list(found) == ["pages"]
+
+
+def test_single_image_and_several_paths_with_clashing_names(tmp_path):
+    png(tmp_path / "a" / "calm" / "1.png")
+    png(tmp_path / "b" / "calm" / "1.png")
+    single = png(tmp_path / "loose.png")
+    found = find_sections([tmp_path / "a", tmp_path / "b", single])
+    assert [s.name for s in found] == ["calm", "calm-2", "loose"]
+
+
+def test_cbz_sections_by_folder_without_extracting(tmp_path):
+    archive = tmp_path / "vol1.cbz"
+    buf = io.BytesIO()
+    Image.new("L", (30, 40), 50).save(buf, format="PNG")
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ch1/p10.png", buf.getvalue())
+        zf.writestr("ch1/p2.png", buf.getvalue())
+        zf.writestr("ch2/p1.png", buf.getvalue())
+        zf.writestr("../../evil.png", buf.getvalue())
+        zf.writestr("/abs.png", buf.getvalue())
+        zf.writestr("__MACOSX/ch1/._p2.png", b"junk")
+    found = find_sections([archive])
+    assert names(found) == {"vol1/ch1": ["p2.png", "p10.png"], "vol1/ch2": ["p1.png"]}
+    loaded = load_page(found[0].pages[0])
+    assert loaded.tiles[0].mode == "RGB"
+    assert not (tmp_path.parent / "evil.png").exists() and not Path("/abs.png").exists()
+
+
+def test_zip_bomb_declared_size_is_refused(tmp_path, monkeypatch):
+    import manga2music.sections as sections
+
+    monkeypatch.setattr(sections, "MAX_ARCHIVE_BYTES", 10_000)
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("p1.png", b"\0" * 20_000)  # compresses to almost nothing
+    with pytest.raises(InputError, match="zip bomb"):
+        find_sections([archive])
+
+
+def test_pdf_pages_are_rendered(tmp_path):
+    pdf = tmp_path / "book.pdf"
+    pages = [Image.new("RGB", (200, 300), c) for c in ("white", "gray")]
+    pages[0].save(pdf, save_all=True, append_images=pages[1:])
+    found = find_sections([pdf])
+    assert names(found) == {"book": ["page 1", "page 2"]}
+    tile = load_page(found[0].pages[1]).tiles[0]
+    assert tile.mode == "RGB" and max(tile.size) > 1000
+
+
+def test_missing_path_and_no_images_say_what_was_looked_for(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        find_sections([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("x")
+    with pytest.raises(InputError, match="no pages found in .*jpg.*png"):
+        find_sections([tmp_path / "empty"])
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "1", "LA", "RGBA", "I;16", "CMYK"])
+def test_every_image_mode_becomes_rgb(tmp_path, mode):
+    if mode == "I;16":
+        img = Image.fromarray(np.linspace(0, 65535, 40 * 30, dtype=np.uint16).reshape(40, 30))
+    else:
+        img = Image.new(mode, (30, 40))
+    fmt = "TIFF" if mode in ("I;16", "CMYK") else "PNG"
+    path = tmp_path / f"p.{fmt.lower()}"
+    img.save(path, format=fmt)
+    (section,) = find_sections([path])
+    rgb = load_page(section.pages[0]).tiles[0]
+    assert rgb.mode == "RGB" and rgb.size == (30, 40)
+    if mode == "I;16":  # 16-bit is scaled, not clipped to white
+        arr = np.asarray(rgb)
+        assert arr.min() < 10 and arr.max() > 245
+
+
+def test_transparent_page_is_laid_on_white():
+    img = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    assert to_rgb(img).getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_gif_first_frame(tmp_path):
+    frames = [Image.new("P", (20, 20), i) for i in (1, 2)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    (section,) = find_sections([tmp_path / "anim.gif"])
+    assert load_page(section.pages[0]).tiles[0].size == (20, 20)
+
+
+def test_tall_strip_is_cut_into_page_shaped_tiles_in_order(tmp_path):
+    strip = Image.new("L", (960, 11000), 255)
+    for i in range(8):  # mark each band so order can be checked
+        strip.paste(i * 30, (0, i * 1375, 960, i * 1375 + 10))
+    strip.save(tmp_path / "strip.png")
+    (section,) = find_sections([tmp_path / "strip.png"])
+    tiles = load_page(section.pages[0]).tiles
+    assert len(tiles) >= 8
+    assert all(t.size[1] / t.size[0] <= 1.6 for t in tiles)
+    assert sum(t.size[1] for t in tiles) == 11000
+    assert np.asarray(tiles[0])[0, 0, 0] == 0  # top of the strip is the first tile
+
+
+def test_corrupt_page_and_decompression_bomb_raise_page_errors(tmp_path, monkeypatch):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    png(tmp_path / "big.png", size=(400, 400))
+    (section,) = find_sections([tmp_path])
+    pages = {p.name: p for p in section.pages}
+    with pytest.raises(PageError, match="bad.png: not a readable image"):
+        load_page(pages["bad.png"])
+    import manga2music.pages as pages_mod
+
+    monkeypatch.setattr(pages_mod, "MAX_PIXELS", 100 * 100)
+    with pytest.raises(PageError, match="decompression bomb"):
+        load_page(pages["big.png"])
+    assert MAX_PIXELS > 100_000_000  # the real limit allows any real page
+
+
+def test_japanese_names_are_kept(tmp_path):
+    png(tmp_path / "第1話" / "ページ1.png")
+    assert names(find_sections([tmp_path])) == {"第1話": ["ページ1.png"]}
