@@ -1,0 +1,1 @@
+"""The command line: a thin typer/rich layer over manga2music.api."""

@@ -1,0 +1,59 @@
+"""The `manga2music` command: assembles the sub-commands, nothing else."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from .compose import compose
+from .describe import describe
+from .doctor import doctor
+from .models import app as models_app
+from .run import run
+
+app = typer.Typer(
+    name="manga2music",
+    help="Turn manga pages into music: a vision model describes each section, a music model composes its track.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"manga2music {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+) -> None:
+    """manga2music: one track per folder of manga pages."""
+
+
+app.command("run")(run)
+app.command("describe")(describe)
+app.command("compose")(compose)
+app.command("doctor")(doctor)
+app.add_typer(models_app, name="models")
+
+
+def _register_ui() -> None:
+    from importlib.util import find_spec
+
+    if find_spec("manga2music.cli.ui") is not None:
+        from .ui import ui
+
+        app.command("ui")(ui)
+
+
+_register_ui()
+
+
+def main() -> None:
+    app()
