@@ -1,0 +1,239 @@
+"""The model cache: what is downloaded, how big it is, fetching and deleting it.
+
+Weights live in :func:`manga2music.settings.model_cache_dir` in the Hugging Face
+cache layout (``models--owner--name/{blobs,snapshots,refs}``), so
+``from_pretrained(cache_dir=...)`` and ``huggingface_hub`` share it.  Scanning
+needs no ``huggingface_hub`` import: we read the folders ourselves (a few ms);
+only :func:`pull` imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from . import settings
+from .errors import ModelUnavailableError, UnknownModelError
+from .registry import MODELS, ModelSpec
+
+#: weight formats from_pretrained never reads for PyTorch; skipped by pull()
+_NEVER_NEEDED = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "*.onnx_data", "*.tflite", "*.gguf",
+                 "flax_model*", "tf_model*", "rust_model*", "coreml/*", "onnx/*"]
+#: PyTorch pickles, skipped when the repo also has safetensors (same weights, twice the download)
+_PICKLED_WEIGHTS = ["pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt"]
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+@dataclass
+class CachedModel:
+    """One repo folder in the cache."""
+
+    repo_id: str  # "facebook/musicgen-small"
+    path: str  # the models--owner--name folder
+    size_bytes: int  # bytes on disk (symlinks not counted twice)
+    complete: bool  # a snapshot has config.json and weights, and no download is half done
+    name: Optional[str] = None  # our short name, when the registry knows the id
+
+
+def repo_folder_name(repo_id: str) -> str:
+    """``facebook/musicgen-small`` -> ``models--facebook--musicgen-small`` (the Hub cache layout)."""
+    return "models--" + repo_id.replace("/", "--")
+
+
+def repo_id_from_folder(folder: str) -> Optional[str]:
+    """The inverse of :func:`repo_folder_name`; None for folders that are not model repos."""
+    if not folder.startswith("models--"):
+        return None
+    return folder[len("models--"):].replace("--", "/")
+
+
+def _cache(cache_dir: str | os.PathLike | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else settings.model_cache_dir()
+
+
+def folder_size(path: Path) -> int:
+    """Bytes under ``path``, counting real files only (snapshot symlinks point at blobs)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            p = os.path.join(root, f)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if not os.path.islink(p):
+                total += st.st_size
+    return total
+
+
+def _is_complete(repo_dir: Path) -> bool:
+    blobs = repo_dir / "blobs"
+    if blobs.is_dir() and any(p.name.endswith(".incomplete") for p in blobs.iterdir()):
+        return False
+    snapshots = repo_dir / "snapshots"
+    if not snapshots.is_dir():
+        return False
+    for snap in snapshots.iterdir():
+        if not (snap / "config.json").exists():
+            continue
+        if any(p.name.endswith(_WEIGHT_SUFFIXES) for p in snap.rglob("*")):
+            return True
+    return False
+
+
+def _short_names() -> dict[str, str]:
+    return {m.model_id: m.name for m in MODELS if m.needs_weights}
+
+
+def scan(cache_dir: str | os.PathLike | None = None) -> list[CachedModel]:
+    """Every ``models--*`` folder in the cache, sorted by repo id; [] when the cache does not exist."""
+    root = _cache(cache_dir)
+    if not root.is_dir():
+        return []
+    names = _short_names()
+    found = []
+    for entry in sorted(root.iterdir()):
+        repo_id = repo_id_from_folder(entry.name)
+        if repo_id is None or not entry.is_dir():
+            continue
+        found.append(CachedModel(repo_id, str(entry), folder_size(entry), _is_complete(entry), names.get(repo_id)))
+    return found
+
+
+def is_cached(repo_id: str, cache_dir: str | os.PathLike | None = None) -> bool:
+    """True when the weights of ``repo_id`` are fully downloaded in the cache."""
+    folder = _cache(cache_dir) / repo_folder_name(repo_id)
+    return folder.is_dir() and _is_complete(folder)
+
+
+def cached_size(repo_id: str, cache_dir: str | os.PathLike | None = None) -> int:
+    """Bytes on disk for ``repo_id`` (0 when absent)."""
+    folder = _cache(cache_dir) / repo_folder_name(repo_id)
+    return folder_size(folder) if folder.is_dir() else 0
+
+
+def total_size(cache_dir: str | os.PathLike | None = None) -> int:
+    """Bytes used by all model repos in the cache."""
+    return sum(m.size_bytes for m in scan(cache_dir))
+
+
+def find_by_name(name: str) -> Optional[ModelSpec]:
+    """A registry entry by short name or Hub id, on either side (the first match)."""
+    for m in MODELS:
+        if name in (m.name, m.model_id) and name:
+            return m
+    return None
+
+
+def repo_id_for(name: str) -> str:
+    """The Hub repo behind a short name, ``hf:owner/name`` or ``owner/name``.
+
+    Raises UnknownModelError for unknown names and for models that need no
+    download (builtin, OpenAI): the message says so.
+    """
+    name = name.strip()
+    spec = find_by_name(name)
+    if spec is not None:
+        if not spec.needs_weights:
+            why = "runs without weights" if spec.backend.startswith("builtin") else "runs on the OpenAI API"
+            raise UnknownModelError(f"{spec.name} {why}: nothing to download")
+        return spec.model_id
+    if name.startswith("hf:"):
+        name = name[3:]
+    if name.count("/") == 1 and all(name.split("/")) and not name.startswith((".", "/", "~")):
+        return name
+    known = ", ".join(sorted({m.name for m in MODELS if m.needs_weights}))
+    raise UnknownModelError(f"unknown model {name!r}; known models: {known}",
+                            hint="or give a Hugging Face id (owner/name).")
+
+
+def _hub_endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def _ignore_patterns(repo_files: list[str]) -> list[str]:
+    patterns = list(_NEVER_NEEDED)
+    if any(f.endswith(".safetensors") for f in repo_files):
+        patterns += _PICKLED_WEIGHTS
+    return patterns
+
+
+def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool | None = None,
+         hub_timeout: float = 3.0) -> Path:
+    """Download ``name`` (short name or Hub id) into the cache; return its snapshot folder.
+
+    Resumes an interrupted download and shows tqdm bars on stderr (huggingface_hub's).
+    Raises ModelUnavailableError with one line when offline or when the Hub cannot be reached.
+    """
+    repo_id = repo_id_for(name)
+    root = _cache(cache_dir)
+    offline = settings.offline_mode() if offline is None else offline
+    if offline:
+        if is_cached(repo_id, root):
+            snaps = sorted((root / repo_folder_name(repo_id) / "snapshots").iterdir())
+            return snaps[-1]
+        raise ModelUnavailableError(
+            f"cannot download {repo_id}: offline mode (HF_HUB_OFFLINE=1 or --offline) and it is not in {root}",
+            hint="unset HF_HUB_OFFLINE and run `manga2music models pull` on a machine with internet.")
+    try:
+        from huggingface_hub import HfApi, snapshot_download
+        from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
+                                            RepositoryNotFoundError)
+    except ImportError as exc:  # pragma: no cover - a hard dependency
+        raise ModelUnavailableError("huggingface_hub is not installed", hint="pip install huggingface_hub") from exc
+    endpoint = _hub_endpoint()
+    from .hardware import probe_hub
+
+    hub = probe_hub(endpoint, timeout=hub_timeout)  # fail in seconds, not after huggingface_hub's retries
+    if not hub.reachable:
+        raise ModelUnavailableError(
+            f"cannot download {repo_id}: the Hugging Face Hub at {endpoint} is unreachable ({hub.detail})",
+            hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.")
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        files = HfApi(endpoint=endpoint).list_repo_files(repo_id)
+        path = snapshot_download(repo_id, cache_dir=root, endpoint=endpoint, ignore_patterns=_ignore_patterns(files))
+    except GatedRepoError as exc:
+        raise ModelUnavailableError(f"{repo_id} is gated on the Hub: accept its licence on its page and log in",
+                                    hint="huggingface-cli login, or set HF_TOKEN") from exc
+    except RepositoryNotFoundError as exc:
+        raise ModelUnavailableError(f"{repo_id} was not found on {endpoint}") from exc
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        raise ModelUnavailableError(
+            f"cannot download {repo_id}: the Hugging Face Hub at {endpoint} is unreachable ({_short(exc)})",
+            hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.") from exc
+    except Exception as exc:  # httpx errors and friends: still one line
+        if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
+            raise ModelUnavailableError(
+                f"cannot download {repo_id}: the Hugging Face Hub at {endpoint} is unreachable ({_short(exc)})",
+                hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.") from exc
+        raise
+    return Path(path)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:160]
+
+
+def remove(name: str, cache_dir: str | os.PathLike | None = None) -> int:
+    """Delete the cache folder of ``name``; return the bytes freed (0 when it was not cached)."""
+    repo_id = repo_id_for(name)
+    folder = _cache(cache_dir) / repo_folder_name(repo_id)
+    if not folder.is_dir():
+        return 0
+    size = folder_size(folder)
+    shutil.rmtree(folder)
+    return size
+
+
+def disk_free_bytes(path: str | os.PathLike | None = None) -> int:
+    """Free bytes on the disk that holds ``path`` (the nearest existing parent)."""
+    p = Path(path) if path is not None else settings.model_cache_dir()
+    p = p.expanduser().absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return shutil.disk_usage(p).free

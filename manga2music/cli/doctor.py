@@ -1,0 +1,129 @@
+"""`manga2music doctor`: what this machine can run, on one screen (or as JSON)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+DoctorJsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout (for scripts).")]
+DoctorOfflineOpt = Annotated[bool, typer.Option("--offline", help="Skip the Hugging Face Hub probe (HF_HUB_OFFLINE=1 does too).")]
+VisionOpt = Annotated[Optional[str], typer.Option("--vision-model", metavar="NAME",
+                                                  help="Also check whether this vision model can run here (exit 1 if not).")]
+MusicOpt = Annotated[Optional[str], typer.Option("--music-model", metavar="NAME",
+                                                 help="Also check whether this music model can run here (exit 1 if not).")]
+
+
+def _check(side: str, name: str, probe) -> dict:
+    from .. import tiers
+    from ..errors import Manga2MusicError
+    from ..registry import resolve
+
+    try:
+        if name == "auto":
+            spec, reason = tiers.resolve_auto(side, probe=probe)
+            return {"side": side, "model": name, "ok": True, "reason": f"auto = {spec.name}: {reason}", "warnings": []}
+        spec = resolve(name, side)
+    except Manga2MusicError as exc:
+        return {"side": side, "model": name, "ok": False, "reason": exc.message, "warnings": []}
+    ok, reason, warnings = tiers.check(spec, probe=probe)
+    return {"side": side, "model": name, "ok": ok, "reason": reason, "warnings": warnings}
+
+
+def build_report(*, offline: bool = False, vision_model: str | None = None, music_model: str | None = None,
+                 hub_timeout: float = 3.0) -> dict:
+    """Everything doctor shows, as the dict ``--json`` prints (validated by hardware.DoctorJSON)."""
+    import dataclasses
+
+    from .. import __version__, hardware, tiers
+    from ..settings import offline_mode
+
+    start = time.perf_counter()
+    probe = hardware.collect(offline=offline or offline_mode(), hub_timeout=hub_timeout)
+    suggested = {side: {"model": spec.name, "reason": reason} for side, (spec, reason) in tiers.suggest(probe).items()}
+    checks = [_check(side, name, probe) for side, name in (("vision", vision_model), ("music", music_model)) if name]
+    data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
+            "ok": all(c["ok"] for c in checks)}
+    data["seconds"] = round(time.perf_counter() - start, 3)
+    return hardware.DoctorJSON.model_validate(data).model_dump(mode="json")
+
+
+def _gb(x: float) -> str:
+    return f"{x:.1f} GB"
+
+
+def _device_line(r: dict) -> str:
+    if r["accelerator"] == "cuda":
+        parts = [f"CUDA {r['torch_cuda']}:"]
+        for g in r["gpus"]:
+            cc = f", compute {g['compute_capability']}" if g["compute_capability"] else ""
+            parts.append(f"[{g['index']}] {g['name']}{cc}, {_gb(g['free_gb'])} free of {_gb(g['total_gb'])}")
+        return " ".join(parts) + f" ({r['gpu_source']})"
+    if r["accelerator"] == "mps":
+        return "Apple MPS (unified memory: see RAM)"
+    return "CPU only" + (f" ({r['gpu_note']})" if r["gpu_note"] else "")
+
+
+def _table(r: dict):
+    from rich.markup import escape
+    from rich.table import Table
+
+    def yes(v) -> str:
+        return "unknown" if v is None else ("yes" if v else "no")
+
+    pk = r["packages"]
+    t = Table(title="manga2music doctor", show_header=False, title_justify="left", expand=False)
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
+    t.add_row("versions", f"manga2music {r['manga2music']}, Python {r['python']} ({r['platform']}), "
+              + ", ".join(f"{k} {v or 'not installed'}" for k, v in pk.items()))
+    t.add_row("device", escape(_device_line(r)))
+    t.add_row("CPU", f"{r['cpu_cores']} cores, native bf16: {yes(r['cpu_bf16'])} ({r['cpu_bf16_source']})")
+    t.add_row("RAM", f"{_gb(r['ram_available_gb'])} available of {_gb(r['ram_total_gb'])} ({r['ram_source']})")
+    t.add_row("model cache", escape(f"{r['cache_dir']} (from {r['cache_source']}), {_gb(r['disk_free_gb'])} free on disk"))
+    cached = [f"{c['name'] or c['repo_id']} {c['size_bytes'] / 1024**3:.2f} GB" + ("" if c["complete"] else " (incomplete)")
+              for c in r["cached"]]
+    t.add_row("cached models", escape(", ".join(cached) or "none"))
+    key = "key set (OPENAI_API_KEY)" if r["openai_key_set"] else "no OPENAI_API_KEY"
+    t.add_row("OpenAI", escape(f"{key}; base URL {r['openai_base_url']} ({r['openai_base_url_source']})"))
+    hub = r["hub"]
+    if hub["checked"]:
+        state = "[green]reachable[/]" if hub["reachable"] else "[red]unreachable[/]"
+        t.add_row("Hugging Face Hub", f"{state} {escape(hub['endpoint'])} ({escape(hub['detail'])}, {hub['seconds']:.2f} s)")
+    else:
+        t.add_row("Hugging Face Hub", f"not checked: {escape(hub['detail'])}")
+    for side in ("vision", "music"):
+        s = r["suggested"][side]
+        t.add_row(f"auto {side}", f"[cyan]{escape(s['model'])}[/]: {escape(s['reason'])}")
+    for c in r["checks"]:
+        mark = "[green]ok[/]" if c["ok"] else "[red]cannot run[/]"
+        extra = "".join(f"\n[yellow]warning:[/] {escape(w)}" for w in c["warnings"])
+        t.add_row(f"--{c['side']}-model {escape(c['model'])}", f"{mark}: {escape(c['reason'])}{extra}")
+    t.caption = f"checked in {r['seconds']:.2f} s"
+    return t
+
+
+def doctor(
+    json_out: DoctorJsonOpt = False,
+    offline: DoctorOfflineOpt = False,
+    vision_model: VisionOpt = None,
+    music_model: MusicOpt = None,
+) -> None:
+    """Show what this machine can run: versions, GPU/CPU, memory, cache, Hub and the models `auto` picks."""
+    from ._common import fail, friendly_errors
+
+    with friendly_errors():
+        report = build_report(offline=offline, vision_model=vision_model, music_model=music_model)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        from rich.console import Console
+
+        Console(highlight=False).print(_table(report))
+    failed = [c for c in report["checks"] if not c["ok"]]
+    if failed:
+        raise fail("; ".join(f"{c['model']} cannot run here: {c['reason']}" for c in failed),
+                   "`manga2music doctor` without --vision-model/--music-model shows what auto picks.")

@@ -1,0 +1,132 @@
+"""`manga2music models list|pull|rm|path`: the model cache."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Known models and the local weight cache: list, pull, rm, path.", no_args_is_help=True)
+
+ListJsonOpt = Annotated[bool, typer.Option("--json", help="Print the list as JSON on stdout.")]
+NamesArg = Annotated[list[str], typer.Argument(help="Short names (musicgen-small) or Hub ids (owner/name).",
+                                               show_default=False)]
+NameArg = Annotated[str, typer.Argument(help="A short name (musicgen-small) or a Hub id (owner/name).", show_default=False)]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+PullOfflineOpt = Annotated[bool, typer.Option("--offline", help="Never touch the network (only checks the cache).")]
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"  # pragma: no cover
+
+
+def model_rows() -> list[dict]:
+    """One row per registry entry, then any other repo found in the cache."""
+    from .. import cache, settings
+    from ..registry import MODELS
+
+    root = settings.model_cache_dir()
+    found = {c.repo_id: c for c in cache.scan(root)}
+    rows = []
+    for m in MODELS:
+        c = found.pop(m.model_id, None) if m.needs_weights else None
+        rows.append({"name": m.name, "side": m.side, "backend": m.backend, "model_id": m.model_id,
+                     "needs_download": m.needs_weights, "download_gb": m.download_gb,
+                     "vram_gb": m.vram_gb, "ram_gb": m.ram_gb,
+                     "cached": bool(c and c.complete), "partial": bool(c and not c.complete),
+                     "size_bytes": c.size_bytes if c else 0, "about": m.about})
+    for c in found.values():
+        rows.append({"name": None, "side": None, "backend": None, "model_id": c.repo_id, "needs_download": True,
+                     "download_gb": None, "vram_gb": None, "ram_gb": None, "cached": c.complete,
+                     "partial": not c.complete, "size_bytes": c.size_bytes, "about": "found in the cache"})
+    return rows
+
+
+@app.command("list")
+def list_models(json_out: ListJsonOpt = False) -> None:
+    """Known models with their Hub ids, download sizes, and what is already in the cache."""
+    from .. import settings
+
+    rows = model_rows()
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"cache_dir": str(settings.model_cache_dir()), "cache_source": settings.cache_source(),
+                               "models": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=f"models (cache: {escape(str(settings.model_cache_dir()))})", title_justify="left")
+    for col in ("name", "side", "id", "download", "cached", "on disk"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        if not r["needs_download"]:
+            state, download = "-", "none"
+        else:
+            state = "[green]yes[/]" if r["cached"] else ("[yellow]partial[/]" if r["partial"] else "no")
+            download = f"{r['download_gb']:g} GB" if r["download_gb"] else "?"
+        t.add_row(escape(r["name"] or "-"), r["side"] or "-", escape(r["model_id"] or "(no weights)"), download,
+                  state, _human(r["size_bytes"]) if r["size_bytes"] else "")
+    Console(highlight=False).print(t)
+
+
+@app.command("pull")
+def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
+    """Download models into the cache (resumes an interrupted download)."""
+    from .. import cache, settings
+    from ._common import fail, friendly_errors
+
+    failed = False
+    for name in names:
+        spec = cache.find_by_name(name)
+        if spec is not None and not spec.needs_weights:
+            why = "runs without weights" if spec.backend.startswith("builtin") else "runs on the OpenAI API"
+            typer.echo(f"{spec.name} {why}: nothing to download.", err=True)
+            continue
+        try:
+            with friendly_errors():
+                path = cache.pull(name, offline=offline or settings.offline_mode())
+        except typer.Exit:
+            failed = True
+            continue
+        typer.echo(f"{name}: {path}")
+    if failed:
+        raise fail("some models could not be downloaded (see above)")
+
+
+@app.command("rm")
+def rm(name: NameArg, yes: YesOpt = False) -> None:
+    """Delete a model's weights from the cache."""
+    from .. import cache, settings
+    from ._common import fail, friendly_errors
+
+    with friendly_errors():
+        repo_id = cache.repo_id_for(name)
+    root = settings.model_cache_dir()
+    size = cache.cached_size(repo_id, root)
+    if not size and not (root / cache.repo_folder_name(repo_id)).exists():
+        raise fail(f"{repo_id} is not in the cache ({root})", code=1)
+    if not yes and not typer.confirm(f"Delete {repo_id} ({_human(size)}) from {root}?", default=False):
+        typer.echo("Nothing deleted.", err=True)
+        raise typer.Exit(1)
+    freed = cache.remove(repo_id, root)
+    typer.echo(f"Deleted {repo_id}: {_human(freed)} freed.")
+
+
+@app.command("path")
+def path() -> None:
+    """Print the cache folder, and (on stderr) which setting chose it."""
+    from .. import settings
+
+    source = settings.cache_source()
+    typer.echo(str(settings.model_cache_dir()))
+    rule = {"MANGA2MUSIC_CACHE": "MANGA2MUSIC_CACHE is set", "HF_HUB_CACHE": "HF_HUB_CACHE is set",
+            "HF_HOME": "HF_HOME is set (HF_HOME/hub)"}.get(source, "default: the user cache dir (set MANGA2MUSIC_CACHE to move it)")
+    typer.echo(f"chosen by: {rule}", err=True)

@@ -1,0 +1,254 @@
+"""Which models ``auto`` picks on this machine, and preflight checks before loading one.
+
+Memory needs live in :mod:`manga2music.registry` (``vram_gb``, ``ram_gb``,
+``download_gb``); the figures ``auto`` chooses between are, roughly:
+
+==================  =========  ========  ===========
+model               VRAM (GB)  RAM (GB)  download GB
+==================  =========  ========  ===========
+llava-0.5b          2          3         1.8
+llava-7b            16         32        16.2
+musicgen-small      2          3         2.4
+musicgen-medium     8          12        8.0
+musicgen-large      16         24        13.0
+==================  =========  ========  ===========
+
+The rules of :func:`resolve_auto`, per side (vision and music are loaded one
+after the other, never together, so each side may use the whole device):
+
+1. A neural model is *obtainable* when its weights are complete in the cache,
+   or when we are online (not ``HF_HUB_OFFLINE=1`` / ``--offline``), the Hub
+   answers, and its download fits the free disk of the cache.  Neural models
+   also need torch installed.
+2. *CUDA*: the biggest model of the ladder (vision: llava-7b, llava-0.5b;
+   music: musicgen-large, medium, small) whose ``vram_gb`` plus a margin
+   (the larger of 1 GB and 10 % of the card) fits the free VRAM of the GPU with
+   the most free memory, and that is obtainable.  If not even the small one
+   fits, the CPU rule applies (run with ``--device cpu``).
+3. *Apple MPS*: unified memory, so the RAM rule with the small models only
+   (llava-0.5b, musicgen-small).
+4. *CPU only*: llava-0.5b + musicgen-small when obtainable and their
+   ``ram_gb`` plus the margin fits the available RAM.
+5. Otherwise ``builtin``; the reason names the model it would use with
+   weights and how to get them (``manga2music models pull musicgen-small``).
+6. Vision: an ``OPENAI_API_KEY`` never makes auto choose GPT (it costs money and
+   sends the pages away); the reason says so and how to ask for it.
+
+:func:`preflight` respects explicit choices: it returns warnings, and raises
+:class:`ModelUnavailableError` only when the model certainly cannot run here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+from .errors import ModelUnavailableError
+from .hardware import GB, HardwareReport, collect
+from .registry import ModelSpec, Side, find_spec
+
+#: biggest first; the models auto chooses between
+LADDER: dict[str, tuple[str, ...]] = {
+    "vision": ("llava-7b", "llava-0.5b"),
+    "music": ("musicgen-large", "musicgen-medium", "musicgen-small"),
+}
+#: what CPU and MPS machines get
+SMALL: dict[str, str] = {"vision": "llava-0.5b", "music": "musicgen-small"}
+_OPENAI_NOTE = ("OPENAI_API_KEY is set, but auto never picks GPT (it costs money and sends the pages away); "
+                "ask for it with --vision-model gpt-4o-mini")
+
+
+def margin_gb(total_gb: float) -> float:
+    """Headroom kept free on a device: 1 GB or 10 % of it, whichever is larger."""
+    return max(1.0, 0.1 * total_gb)
+
+
+def _spec(name: str, side: Side) -> ModelSpec:
+    spec = find_spec(name, side)
+    assert spec is not None, name
+    return spec
+
+
+def _builtin(side: Side) -> ModelSpec:
+    return _spec("builtin", side)
+
+
+def _download_fits(spec: ModelSpec, probe: HardwareReport) -> bool:
+    return spec.download_gb * 1.05 + 0.5 <= probe.disk_free_gb
+
+
+def _obtainable(spec: ModelSpec, probe: HardwareReport) -> tuple[bool, str]:
+    """(can we have its weights, how: 'cached' / 'N GB download')."""
+    if probe.is_cached(spec.model_id):
+        return True, "weights cached"
+    if probe.offline:
+        return False, "not cached and offline mode is on"
+    if not _download_fits(spec, probe):
+        return False, f"not cached, and its {spec.download_gb:g} GB download does not fit the disk"
+    if not probe.hub_reachable():
+        return False, f"not cached and the Hub is unreachable ({probe.hub.detail})"
+    return True, f"{spec.download_gb:g} GB download on first use"
+
+
+def _fits_gpu(spec: ModelSpec, probe: HardwareReport) -> bool:
+    gpu = probe.best_gpu
+    return gpu is not None and spec.vram_gb + margin_gb(gpu.total_gb) <= gpu.free_gb
+
+
+def _fits_ram(spec: ModelSpec, probe: HardwareReport) -> bool:
+    return spec.ram_gb + margin_gb(probe.ram_total_gb) <= probe.ram_available_gb
+
+
+def _candidates(side: Side, probe: HardwareReport) -> tuple[list[ModelSpec], str, bool]:
+    """The models that fit this machine's memory (biggest first), where they run, and whether on a GPU."""
+    gpu = probe.best_gpu
+    if probe.accelerator == "cuda" and gpu is not None:
+        fitting = [s for s in (_spec(n, side) for n in LADDER[side]) if _fits_gpu(s, probe)]
+        if fitting:
+            return fitting, f"on {gpu.name} ({gpu.free_gb:g} GB free VRAM)", True
+    small = _spec(SMALL[side], side)
+    where = ("on Apple MPS (unified memory)" if probe.accelerator == "mps"
+             else "on the CPU (--device cpu: the GPU has too little free memory)" if probe.accelerator == "cuda"
+             else "on the CPU")
+    return ([small] if _fits_ram(small, probe) else []), where, False
+
+
+def resolve_auto(side: Side, *, probe: HardwareReport | None = None,
+                 offline: bool | None = None) -> tuple[ModelSpec, str]:
+    """The spec ``auto`` means here for one side, and a one-line reason.
+
+    ``probe`` defaults to a fresh :func:`manga2music.hardware.collect` (the Hub
+    is probed only if a model is not cached); ``offline`` overrides the probe's.
+    """
+    if probe is None:
+        probe = collect(offline=offline, check_hub=False)
+    elif offline is not None and offline != probe.offline:
+        probe = dataclasses.replace(probe, offline=offline)
+    note = f"; {_OPENAI_NOTE}" if side == "vision" and probe.openai_key_set else ""
+
+    if not probe.has_torch or not probe.packages.get("transformers"):
+        return _builtin(side), f"neural models need torch and transformers (pip install torch transformers){note}"
+    fitting, where, on_gpu = _candidates(side, probe)
+    if not fitting:
+        small = _spec(SMALL[side], side)
+        return _builtin(side), (f"too little free memory for {small.name} (needs ~{small.ram_gb:g} GB RAM, "
+                                f"{probe.ram_available_gb:g} GB available){note}")
+    missed: list[tuple[ModelSpec, str]] = []
+    for spec in fitting:
+        ok, how = _obtainable(spec, probe)
+        if ok:
+            need = f"~{spec.vram_gb:g} GB VRAM" if on_gpu else f"~{spec.ram_gb:g} GB RAM"
+            reason = f"the biggest that fits {where} (needs {need}); {how}"
+            if missed:
+                reason += f"; {missed[0][0].name} would fit too: `manga2music models pull {missed[0][0].name}`"
+            return spec, reason + note
+        missed.append((spec, how))
+    best, how = missed[0]
+    return _builtin(side), (f"{best.name} would run {where}, but its weights are {how}; "
+                            f"get them with `manga2music models pull {best.name}`{note}")
+
+
+def suggest(probe: HardwareReport) -> dict[str, tuple[ModelSpec, str]]:
+    """``resolve_auto`` for both sides."""
+    return {side: resolve_auto(side, probe=probe) for side in ("vision", "music")}
+
+
+def _device(device: str, probe: HardwareReport) -> tuple[str, Optional[int]]:
+    device = (device or "auto").lower()
+    if device == "auto":
+        return probe.accelerator, None
+    kind, _, index = device.partition(":")
+    return kind, int(index) if index.isdigit() else None
+
+
+def _fallback_hint(spec: ModelSpec, probe: HardwareReport) -> str:
+    """What the doctor would suggest instead (memory only: no network on the failure path)."""
+    if spec.side not in LADDER:
+        return "run `manga2music doctor` to see what runs here"
+    fitting, where, _ = _candidates(spec.side, probe)
+    pick = fitting[0].name if fitting else "builtin"
+    return f"this machine can run {pick} {where}; `manga2music doctor` shows what runs here"
+
+
+def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | None = None) -> list[str]:
+    """Check ``spec`` against this machine before loading it.
+
+    Returns warnings (free memory tight, a large download ahead); raises
+    ModelUnavailableError when it certainly cannot run (needs more memory than
+    the device has in total, no weights offline, no such device, no torch).
+    """
+    if not spec.needs_weights:
+        return []
+    if probe is None:
+        probe = collect(check_hub=False)
+    hint = _fallback_hint(spec, probe)
+    warnings: list[str] = []
+    if not probe.has_torch:
+        raise ModelUnavailableError(f"{spec.name} needs torch, which is not installed", hint="pip install torch")
+    kind, index = _device(device, probe)
+    if kind == "cuda" and probe.accelerator != "cuda":
+        why = probe.gpu_note or "no NVIDIA GPU found"
+        raise ModelUnavailableError(f"--device cuda asked, but CUDA is not usable here: {why}", hint=hint)
+    if kind == "mps" and probe.accelerator != "mps":
+        raise ModelUnavailableError("--device mps asked, but Apple MPS is not available here", hint=hint)
+
+    if kind == "cuda":
+        gpus = [g for g in probe.gpus if index is None or g.index == index]
+        gpu = max(gpus, key=lambda g: g.free_gb, default=None)
+        if gpu is None:
+            raise ModelUnavailableError(f"--device {device}: no such GPU here", hint=hint)
+        if spec.vram_gb and spec.vram_gb > gpu.total_gb:
+            raise ModelUnavailableError(
+                f"{spec.name} needs ~{spec.vram_gb:g} GB of VRAM; {gpu.name} has {gpu.total_gb:g} GB in total",
+                hint=hint)
+        if spec.vram_gb and spec.vram_gb + margin_gb(gpu.total_gb) > gpu.free_gb:
+            warnings.append(f"{spec.name} needs ~{spec.vram_gb:g} GB of VRAM and {gpu.name} has "
+                            f"{gpu.free_gb:g} GB free: it may run out of memory")
+    elif spec.ram_gb and probe.ram_total_gb:
+        where = "unified memory" if kind == "mps" else "RAM"
+        if spec.ram_gb > probe.ram_total_gb:
+            raise ModelUnavailableError(
+                f"{spec.name} needs ~{spec.ram_gb:g} GB of {where}; this machine has {probe.ram_total_gb:g} GB in total",
+                hint=hint)
+        if not _fits_ram(spec, probe):
+            warnings.append(f"{spec.name} needs ~{spec.ram_gb:g} GB of {where} and {probe.ram_available_gb:g} GB "
+                            f"is available: it may swap or run out of memory")
+
+    local = bool(spec.model_id) and Path(spec.model_id).expanduser().is_dir()
+    if not local and not probe.is_cached(spec.model_id):
+        size = f"{spec.download_gb:g} GB" if spec.download_gb else "its weights"
+        if probe.offline:
+            raise ModelUnavailableError(
+                f"{spec.name}: weights not in {probe.cache_dir} and offline mode is on",
+                hint=f"run `manga2music models pull {spec.name}` while online; {hint}")
+        if spec.download_gb and spec.download_gb > probe.disk_free_gb:
+            raise ModelUnavailableError(
+                f"{spec.name}: {size} to download but only {probe.disk_free_gb:g} GB free in {probe.cache_dir}",
+                hint=f"free some disk or set MANGA2MUSIC_CACHE to a bigger disk; {hint}")
+        if not probe.hub_reachable():  # one short request, only when a download is ahead
+            raise ModelUnavailableError(
+                f"{spec.name}: weights not cached and the Hub at {probe.hub.endpoint} is unreachable "
+                f"({probe.hub.detail})", hint=hint)
+        if spec.download_gb and not _download_fits(spec, probe):
+            warnings.append(f"{spec.name}: the {size} download leaves little free disk in {probe.cache_dir}")
+        warnings.append(f"{spec.name} is not cached: {size} will be downloaded to {probe.cache_dir}")
+    return warnings
+
+
+def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport) -> tuple[bool, str, list[str]]:
+    """(can it run, why, warnings) for ``doctor --vision-model/--music-model``."""
+    if spec.needs_network:
+        if not probe.openai_key_set and probe.openai_base_url_source == "default":
+            return False, f"{spec.name} needs OPENAI_API_KEY (or OPENAI_BASE_URL of a server that needs no key)", []
+        return True, f"{spec.name} via {probe.openai_base_url} (sends the pages there)", []
+    if not spec.needs_weights:
+        return True, f"{spec.name} runs anywhere, offline", []
+    try:
+        warnings = preflight(spec, device=device, probe=probe)
+    except ModelUnavailableError as exc:
+        return False, exc.message + (f" ({exc.hint})" if exc.hint else ""), []
+    return True, f"{spec.name} can run here", warnings
+
+
+__all__ = ["LADDER", "SMALL", "GB", "margin_gb", "resolve_auto", "suggest", "preflight", "check"]
