@@ -1,0 +1,394 @@
+"""Everything about the audio files a user gets: loudness, loops, formats, tags, atomic writes.
+
+Encoding goes through soundfile's bundled libsndfile (WAV, FLAC, Ogg Vorbis,
+Ogg Opus, MP3; no ffmpeg), loudness through pyloudnorm (ITU-R BS.1770), tags
+through mutagen.  Every file is written to a hidden temporary file in the
+target folder and renamed into place, so a reader never sees half a file and a
+failed write leaves whatever was there before.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager, suppress
+from math import gcd
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, Manga2MusicError
+
+AUDIO_FORMATS = ("wav", "mp3", "ogg", "flac", "opus")
+
+# format -> (libsndfile major format, subtype).  16-bit PCM is plenty for generated music.
+_SNDFILE = {
+    "wav": ("WAV", "PCM_16"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+    "opus": ("OGG", "OPUS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+}
+_SUFFIX_FORMAT = {"wav": "wav", "flac": "flac", "ogg": "ogg", "oga": "ogg", "opus": "opus", "mp3": "mp3"}
+# Sample rates the encoders accept; anything else is resampled (see _encoder_rate).
+_OPUS_RATES = {8000, 12000, 16000, 24000, 48000}
+_MP3_RATES = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
+
+_BLOCK_S = 0.4  # pyloudnorm's gating block: shorter audio cannot be measured directly
+_MAX_GAIN_DB = 30.0  # never lift near-silence into loud noise
+_MAX_LIMIT_DB = 6.0  # the most the limiter may take off the music to reach the target
+_LIMITER_WINDOW_S = 0.02
+
+_ID3_FRAMES = {"title": "TIT2", "comment": "COMM", "software": "TSSE"}
+_VORBIS_KEYS = {"software": "ENCODER"}
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a hidden temporary path next to ``path``; on success it replaces ``path``.
+
+    The temporary file (``.NAME.tmp-XXXXXXXX``) already exists, empty, when the
+    block starts.  On any exception (Ctrl-C included) it is removed and ``path``
+    is left as it was.  Parent folders are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _create_temp(path)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:  # flush to disk before the rename: no empty file after a crash
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _create_temp(path: Path) -> Path:
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name[:200]}.tmp-{secrets.token_hex(4)}")
+        try:  # 0o666 under the umask: the final file gets the user's usual permissions
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file next to {path}")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` all at once (temp file + rename); return ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 with ``\\n`` line ends, atomically; return ``path``."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+# ---------------------------------------------------------------- loudness
+
+
+def _frames(audio: np.ndarray) -> np.ndarray:
+    """``audio`` as float32 (frames, channels); NaN/inf become 0."""
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or not 1 <= x.shape[1] <= 8:
+        raise ValueError(f"audio must be shaped (frames, channels) with 1-8 channels, got {x.shape}")
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _like_input(x: np.ndarray, audio: np.ndarray) -> np.ndarray:
+    return x[:, 0] if np.ndim(audio) == 1 else x
+
+
+def measure_loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (``-inf`` for silence).
+
+    Audio shorter than pyloudnorm's 0.4 s block is measured repeated end to end
+    up to one block (a steady sound keeps its loudness that way; padding with
+    silence would under-read it).
+    """
+    import pyloudnorm
+
+    x = _frames(audio).astype(np.float64)
+    if len(x) == 0:
+        return float("-inf")
+    block = int(np.ceil(_BLOCK_S * sample_rate)) + 1
+    if len(x) < block:
+        x = np.resize(x.T, (x.shape[1], block)).T  # np.resize repeats the data
+    # pyloudnorm measures up to 5 channels; more is not something we write
+    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(x[:, :5]))
+
+
+def _limit_peaks(x: np.ndarray, sample_rate: int, ceiling: float) -> np.ndarray:
+    """Soft look-ahead limiter: a smooth gain curve that keeps every sample within ``ceiling``.
+
+    The gain each frame needs is min-filtered over 2W and averaged over W
+    (W = 20 ms, zero-phase since we have the whole track): the average of
+    values that are all <= the need at the centre frame cannot exceed it, so no
+    peak gets through, and the gain moves over tens of ms instead of clipping.
+    Channels share one gain so the stereo image does not shift.
+    """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    level = np.max(np.abs(x), axis=1)
+    if len(x) == 0 or level.max() <= ceiling:
+        return x
+    need = np.minimum(1.0, ceiling / np.maximum(level, 1e-12))
+    w = max(1, int(_LIMITER_WINDOW_S * sample_rate)) | 1  # odd, so both filters are centred
+    gain = uniform_filter1d(minimum_filter1d(need, size=2 * w - 1, mode="nearest"), size=w, mode="nearest")
+    return np.clip(x * gain[:, None], -ceiling, ceiling)  # the clip only catches float rounding
+
+
+def normalize_loudness(
+    audio: np.ndarray, sample_rate: int, target_lufs: float = -14.0, peak_ceiling_db: float = -1.0
+) -> np.ndarray:
+    """Bring ``audio`` to ``target_lufs`` integrated loudness, no sample above ``peak_ceiling_db`` dBFS.
+
+    Peaks that the loudness gain pushes over the ceiling go through a soft
+    limiter (:func:`_limit_peaks`), not plain gain reduction, so music with a
+    high crest factor still reaches the target; the gain is re-measured and
+    corrected a few times because limiting lowers loudness a little.  The
+    limiter takes at most 6 dB off the music (a very spiky track ends up
+    quieter than the target rather than squashed), the gain is capped at
+    +30 dB, and silence comes back unchanged.  Returns float32 in the input's
+    shape.
+    """
+    x = _frames(audio)
+    loudness = measure_loudness(x, sample_rate)
+    if not np.isfinite(loudness):
+        return _like_input(x.copy(), audio)
+    ceiling = 10.0 ** (peak_ceiling_db / 20.0)
+    # Limit at most _MAX_LIMIT_DB into the music (its loudest 0.1% of frames may go deeper, so one
+    # stray click does not hold the whole track down); past that the track stays below the target.
+    loud_frames = float(np.quantile(np.max(np.abs(x), axis=1), 0.999))
+    max_gain_db = min(_MAX_GAIN_DB, peak_ceiling_db + _MAX_LIMIT_DB - 20.0 * np.log10(max(loud_frames, 1e-9)))
+    gain_db = min(target_lufs - loudness, max_gain_db)
+    for _ in range(4):  # limiting only ever loses loudness, so these steps approach the target from below
+        out = _limit_peaks(x.astype(np.float64) * 10.0 ** (gain_db / 20.0), sample_rate, ceiling)
+        miss = target_lufs - measure_loudness(out, sample_rate)
+        if not np.isfinite(miss) or miss < 0.1 or gain_db >= max_gain_db:
+            break
+        gain_db = min(gain_db + miss, max_gain_db)
+    return _like_input(out.astype(np.float32), audio)
+
+
+# ---------------------------------------------------------------- loops
+
+
+def make_seamless_loop(audio: np.ndarray, sample_rate: int, crossfade_s: float = 1.0) -> np.ndarray:
+    """Return audio ``round(crossfade_s * sample_rate)`` frames shorter whose end flows into its start.
+
+    Length contract: a caller that wants a D-second loop generates
+    D + crossfade_s seconds and gets exactly ``len(audio) - round(crossfade_s * sr)``
+    frames back.  The last C frames (what would follow the loop's final frame)
+    are laid over the first C frames: the file starts on the tail, exactly where
+    its own last frame left off, and hands over to the real opening with an
+    equal-power (cos/sin) fade.  The fade takes half the overlap and sits where
+    head and tail are quietest together (RMS searched across the overlap), so
+    the hand-over hides between notes when there is a gap.
+
+    Needs at least 2 x C frames.  Mono 1-D input gives 1-D output.
+    """
+    x = _frames(audio)
+    c = int(round(crossfade_s * sample_rate))
+    if c <= 0:
+        return _like_input(x.copy(), audio)
+    n = len(x)
+    m = n - c
+    if m < c:
+        raise ValueError(f"a loop with a {crossfade_s:g} s crossfade needs at least {2 * crossfade_s:g} s of audio")
+    head, tail = x[:c].astype(np.float64), x[m:].astype(np.float64)
+    fade = max(1, c // 2)
+    energy = np.mean(head**2 + tail**2, axis=1)
+    window = np.convolve(energy, np.ones(fade), mode="valid")  # energy of each possible fade position
+    start = int(np.argmin(window))  # first quietest position; 0 when all are equal
+    theta = np.full(c, np.pi / 2)
+    theta[:start] = 0.0
+    theta[start : start + fade] = np.linspace(0.0, np.pi / 2, fade)
+    out = x[:m].copy()
+    out[:c] = (tail * np.cos(theta)[:, None] + head * np.sin(theta)[:, None]).astype(np.float32)
+    return _like_input(out, audio)
+
+
+# ---------------------------------------------------------------- formats
+
+
+def _resolve_format(path: Path, fmt: str | None) -> tuple[str, Path]:
+    suffix_fmt = _SUFFIX_FORMAT.get(path.suffix.lower().lstrip("."))
+    if fmt is None:
+        if suffix_fmt is None:
+            raise InputError(
+                f"Cannot tell the audio format of '{path.name}'", hint=f"use one of: {', '.join(AUDIO_FORMATS)}"
+            )
+        return suffix_fmt, path
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in AUDIO_FORMATS:
+        raise InputError(f"Unknown audio format '{fmt}'", hint=f"use one of: {', '.join(AUDIO_FORMATS)}")
+    if suffix_fmt is None:
+        return fmt, path.with_name(f"{path.name}.{fmt}")
+    if suffix_fmt != fmt and not (fmt == "opus" and suffix_fmt == "ogg"):  # Opus in .ogg is legitimate
+        raise ValueError(f"file name {path.name} does not match format {fmt}")
+    return fmt, path
+
+
+def _check_available(fmt: str) -> tuple[str, str]:
+    import soundfile
+
+    major, subtype = _SNDFILE[fmt]
+    if major not in soundfile.available_formats() or subtype not in soundfile.available_subtypes(major):
+        raise Manga2MusicError(
+            f"This libsndfile cannot write {fmt} (soundfile {soundfile.__version__})",
+            hint="pip install -U 'soundfile>=0.13' (its wheels bundle MP3 and Opus), or choose wav or flac",
+        )
+    return major, subtype
+
+
+def _encoder_rate(fmt: str, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+    """Resample when the encoder refuses the rate.
+
+    Opus only takes 8/12/16/24/48 kHz, so MusicGen's 32 kHz (and 44.1 kHz)
+    becomes 48 kHz with ``scipy.signal.resample_poly`` (3/2 resp. 160/147,
+    polyphase with a Kaiser anti-alias filter).  MP3 takes the MPEG 1/2/2.5
+    rates; anything else goes to 48 kHz too.  Vorbis, FLAC and WAV take any rate.
+    """
+    allowed = {"opus": _OPUS_RATES, "mp3": _MP3_RATES}.get(fmt)
+    if allowed is None or sample_rate in allowed:
+        return x, sample_rate
+    from scipy.signal import resample_poly
+
+    g = gcd(48000, sample_rate)
+    return resample_poly(x, 48000 // g, sample_rate // g, axis=0).astype(np.float32), 48000
+
+
+# ---------------------------------------------------------------- tags
+
+
+def _clean_tags(tags: dict[str, str] | None) -> dict[str, str]:
+    out = {"software": f"manga2music {__version__}"}
+    for key, value in (tags or {}).items():
+        if not (key and key.isascii() and key.replace("_", "a").isalnum() and key[0].isalpha()):
+            raise ValueError(f"tag names are lowercase ASCII words, got {key!r}")
+        if value is not None and str(value) != "":
+            out[key.lower()] = str(value)
+    return out
+
+
+def _id3_frames(tags: dict[str, str]) -> list:
+    from mutagen.id3 import COMM, TIT2, TSSE, TXXX
+
+    frames = []
+    for key, value in tags.items():
+        if key == "title":
+            frames.append(TIT2(encoding=3, text=[value]))
+        elif key == "comment":
+            frames.append(COMM(encoding=3, lang="eng", desc="", text=[value]))
+        elif key == "software":
+            frames.append(TSSE(encoding=3, text=[value]))
+        else:
+            frames.append(TXXX(encoding=3, desc=key, text=[value]))
+    return frames
+
+
+def _write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
+    """Tag the file at ``path`` (the temporary file: tags are in before the rename)."""
+    if fmt in ("wav", "mp3"):
+        from mutagen.mp3 import MP3
+        from mutagen.wave import WAVE
+
+        f = (WAVE if fmt == "wav" else MP3)(path)  # WAV: an "id3 " chunk, read by most players
+        if f.tags is None:
+            f.add_tags()
+        for frame in _id3_frames(tags):
+            f.tags.add(frame)
+        f.save(v2_version=3)  # v2.3 (UTF-16 text) is what Windows Explorer and older players read
+        return
+    from mutagen.flac import FLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+
+    f = {"flac": FLAC, "ogg": OggVorbis, "opus": OggOpus}[fmt](path)
+    if f.tags is None:
+        f.add_tags()
+    for key, value in tags.items():
+        f.tags[_VORBIS_KEYS.get(key, key.upper())] = [value]  # Vorbis comments are UTF-8
+    f.save()
+
+
+def read_tags(path: Path) -> dict[str, str]:
+    """Text tags of an audio file, lower-case keys: title, comment, model, seed, software, ...
+
+    Works for every format :func:`write_audio` writes; ``{}`` for an untagged file.
+    """
+    import mutagen
+    from mutagen.id3 import ID3
+
+    f = mutagen.File(path)
+    if f is None or f.tags is None:
+        return {}
+    out: dict[str, str] = {}
+    if isinstance(f.tags, ID3):
+        names = {v: k for k, v in _ID3_FRAMES.items()}
+        for frame in f.tags.values():
+            if frame.FrameID == "TXXX":
+                out[frame.desc.lower()] = str(frame.text[0]) if frame.text else ""
+            elif frame.FrameID == "COMM" and frame.desc == "":
+                out["comment"] = str(frame.text[0]) if frame.text else ""
+            elif frame.FrameID in names:
+                out[names[frame.FrameID]] = str(frame.text[0]) if frame.text else ""
+        return out
+    names = {v: k for k, v in _VORBIS_KEYS.items()}
+    for key, values in f.tags.items():
+        out[names.get(key.upper(), key.lower())] = values[0] if values else ""
+    return out
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_audio(
+    path: Path,
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    fmt: str | None = None,
+    tags: dict[str, str] | None = None,
+    normalize: bool = True,
+) -> Path:
+    """Write ``audio`` (float32, (frames, channels) or 1-D mono) as wav/mp3/ogg/flac/opus; return the path.
+
+    ``fmt`` defaults to the file's extension; a name without an audio extension
+    gets ``.{fmt}`` appended.  With ``normalize`` the track is brought to
+    -14 LUFS under a -1 dBFS peak ceiling.  Samples are clipped to [-1, 1];
+    mono stays mono, stereo stays stereo.  Tags (title, comment, model, seed, plus
+    software = "manga2music <version>") go in as ID3 (wav, mp3) or Vorbis
+    comments (flac, ogg, opus).  The write is atomic (see :func:`atomic_path`).
+    """
+    fmt, path = _resolve_format(Path(path), fmt)
+    major, subtype = _check_available(fmt)
+    clean_tags = _clean_tags(tags)
+    if sample_rate <= 0:
+        raise ValueError(f"sample rate must be positive, got {sample_rate}")
+    # resample first, so the peak ceiling holds at the rate the encoder sees
+    x, rate = _encoder_rate(fmt, _frames(audio), int(sample_rate))
+    if normalize:
+        x = normalize_loudness(x, rate)
+    x = np.clip(x, -1.0, 1.0)
+    data = x[:, 0] if x.shape[1] == 1 else x
+
+    import soundfile
+
+    with atomic_path(path) as tmp:
+        soundfile.write(tmp, data, rate, format=major, subtype=subtype)
+        _write_tags(tmp, fmt, clean_tags)
+    return path

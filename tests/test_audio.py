@@ -1,0 +1,338 @@
+"""Audio files a user gets: formats, tags, loudness, loops, atomic writes.
+
+Every test writes real files with the real encoders (soundfile's libsndfile)
+and reads them back with soundfile, mutagen and pyloudnorm.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import mutagen
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+from manga2music import __version__
+from manga2music import audio as audio_mod
+from manga2music.audio import (
+    AUDIO_FORMATS,
+    make_seamless_loop,
+    normalize_loudness,
+    read_tags,
+    write_audio,
+    write_bytes_atomic,
+    write_text_atomic,
+)
+from manga2music.errors import InputError
+
+SR = 32000
+LOSSLESS = ("wav", "flac")
+# Duration after a round trip.  Measured with soundfile 0.14 / libsndfile 1.2.2: every
+# format comes back to the sample (MP3 through its LAME gapless header, Opus through its
+# pre-skip and end granule; Opus at 48 kHz is off by < 0.03 ms from rounding the rate
+# change).  A decoder that ignored the gapless info would add ~25-50 ms, which fails this.
+DURATION_TOLERANCE_S = 0.001
+TAGS = {"title": "第3話 夜の屋上", "comment": "静かなピアノ、雨の音", "model": "musicgen-small", "seed": "1234"}
+
+
+def tone(seconds: float = 2.0, sr: int = SR, freq: float = 440.0, amp: float = 0.1, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    cols = [amp * np.sin(2 * np.pi * freq * (1 + 0.5 * c) * t) for c in range(channels)]
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def spiky(seconds: float = 2.0, sr: int = SR, seed: int = 3) -> np.ndarray:
+    """A quiet pad with loud clicks: crest factor ~19 dB, so -14 LUFS needs the limiter."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    x = 0.02 * np.sin(2 * np.pi * 110 * t) + 0.05 * rng.standard_normal(n) * np.sin(np.pi * 0.5 * t) ** 2
+    for k in range(0, n, sr // 4):
+        length = min(2000, n - k)
+        x[k : k + length] += 0.2 * np.exp(-np.arange(length) / 200) * rng.standard_normal(length)
+    return np.stack([x, 0.7 * x], axis=1).astype(np.float32)
+
+
+def lufs(x: np.ndarray, sr: int) -> float:
+    return pyloudnorm.Meter(sr).integrated_loudness(np.asarray(x, dtype=np.float64))
+
+
+def peak_db(x: np.ndarray) -> float:
+    return 20 * np.log10(np.max(np.abs(x)))
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+# ---------------------------------------------------------------- formats and tags
+
+
+@pytest.mark.parametrize("channels", [1, 2], ids=["mono", "stereo"])
+@pytest.mark.parametrize("fmt", AUDIO_FORMATS)
+def test_every_format_round_trips_duration_channels_and_tags(tmp_path, fmt, channels):
+    path = write_audio(tmp_path / f"part2.{fmt}", tone(channels=channels), SR, tags=TAGS)
+
+    assert path == tmp_path / f"part2.{fmt}"
+    data, rate = sf.read(path, always_2d=True)
+    assert rate == (48000 if fmt == "opus" else SR)  # Opus only takes 8/12/16/24/48 kHz
+    assert data.shape[1] == channels
+    assert abs(len(data) / rate - 2.0) <= DURATION_TOLERANCE_S
+    assert sf.info(path).format == {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG", "opus": "OGG"}[fmt]
+    assert read_tags(path) == {**TAGS, "software": f"manga2music {__version__}"}
+    assert leftovers(tmp_path) == []
+
+
+def test_tags_use_each_formats_own_fields(tmp_path):
+    mp3 = mutagen.File(write_audio(tmp_path / "a.mp3", tone(), SR, tags=TAGS))
+    assert str(mp3.tags["TIT2"]) == TAGS["title"]
+    assert str(mp3.tags["TXXX:model"]) == "musicgen-small"
+    assert mp3.tags.version[:2] == (2, 3)
+    wav = mutagen.File(write_audio(tmp_path / "a.wav", tone(), SR, tags=TAGS))
+    assert str(wav.tags["TXXX:seed"]) == "1234"
+    opus = mutagen.File(write_audio(tmp_path / "a.opus", tone(), SR, tags=TAGS))
+    assert type(opus).__name__ == "OggOpus"
+    assert opus.tags["TITLE"] == [TAGS["title"]] and opus.tags["SEED"] == ["1234"]
+    ogg = mutagen.File(write_audio(tmp_path / "a.ogg", tone(), SR, tags=TAGS))
+    assert type(ogg).__name__ == "OggVorbis" and ogg.tags["COMMENT"] == [TAGS["comment"]]
+
+
+def test_tags_are_in_the_file_before_it_appears(tmp_path, monkeypatch):
+    seen = {}
+    real_replace = os.replace
+
+    def spying_replace(src, dst):
+        seen["tags"] = read_tags(Path(src))
+        seen["name"] = Path(src).name
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(audio_mod.os, "replace", spying_replace)
+    write_audio(tmp_path / "part2.flac", tone(), SR, tags=TAGS)
+    assert seen["tags"]["title"] == TAGS["title"]
+    assert seen["name"].startswith(".part2.flac.tmp-")
+
+
+def test_mono_1d_input_stays_mono_and_stereo_stays_stereo(tmp_path):
+    mono = write_audio(tmp_path / "m.wav", tone()[:, 0], SR)
+    stereo = write_audio(tmp_path / "s.wav", tone(channels=2), SR)
+    assert sf.info(mono).channels == 1
+    assert sf.info(stereo).channels == 2
+
+
+def test_format_from_name_or_argument(tmp_path):
+    assert write_audio(tmp_path / "take", tone(), SR, fmt="mp3") == tmp_path / "take.mp3"
+    assert write_audio(tmp_path / "ch1.v2", tone(), SR, fmt="FLAC").name == "ch1.v2.flac"
+    assert sf.info(write_audio(tmp_path / "x.ogg", tone(), SR, fmt="opus")).subtype == "OPUS"
+    with pytest.raises(InputError, match="Unknown audio format 'aac'"):
+        write_audio(tmp_path / "a.aac", tone(), SR, fmt="aac")
+    with pytest.raises(InputError, match="Cannot tell the audio format"):
+        write_audio(tmp_path / "a.aac", tone(), SR)
+    with pytest.raises(ValueError, match="does not match"):
+        write_audio(tmp_path / "a.wav", tone(), SR, fmt="mp3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ch1.v2.flac", "take.mp3", "x.ogg"]
+
+
+def test_opus_resamples_44k1_to_48k_keeping_pitch_and_length(tmp_path):
+    path = write_audio(tmp_path / "a.opus", tone(sr=44100, freq=1000.0, amp=0.3), 44100, normalize=False)
+    data, rate = sf.read(path)
+    assert rate == 48000
+    assert abs(len(data) / rate - 2.0) <= DURATION_TOLERANCE_S
+    spectrum = np.abs(np.fft.rfft(data[4800:-4800]))
+    assert abs(np.argmax(spectrum) * rate / len(data[4800:-4800]) - 1000.0) < 2.0
+
+
+def test_samples_are_clipped_not_wrapped(tmp_path):
+    x = np.full((SR, 1), 1.7, dtype=np.float32)
+    x[::2] = -1.7
+    data, _ = sf.read(write_audio(tmp_path / "loud.wav", x, SR, normalize=False))
+    assert np.all(data[1::2] > 0.99) and np.all(data[::2] < -0.99)
+
+
+# ---------------------------------------------------------------- loudness
+
+
+@pytest.mark.parametrize("fmt", AUDIO_FORMATS)
+def test_written_file_is_at_minus_14_lufs_under_the_ceiling(tmp_path, fmt):
+    data, rate = sf.read(write_audio(tmp_path / f"a.{fmt}", spiky(), SR))
+    assert abs(lufs(data, rate) - (-14.0)) <= 1.0
+    if fmt in LOSSLESS:
+        assert peak_db(data) <= -1.0 + 0.01  # 16-bit rounding only
+    else:
+        # lossy decoders overshoot the encoder's input a little (measured: mp3 -0.84,
+        # ogg -1.14, opus -0.98 dBFS); the -1 dB ceiling keeps them from clipping
+        assert peak_db(data) < 0.0
+
+
+def test_limiter_reaches_target_where_plain_gain_could_not():
+    x = spiky()
+    plain_gain_db = -14.0 - lufs(x, SR)
+    assert peak_db(x) + plain_gain_db > 0  # plain gain to -14 LUFS would clip
+    y = normalize_loudness(x, SR)
+    assert abs(lufs(y, SR) + 14.0) < 0.2
+    assert peak_db(y) <= -1.0 + 1e-4
+    assert y.shape == x.shape and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("fmt", AUDIO_FORMATS)
+def test_no_normalize_keeps_the_level(tmp_path, fmt):
+    x = tone(amp=0.05, channels=2)
+    data, rate = sf.read(write_audio(tmp_path / f"a.{fmt}", x, SR, normalize=False))
+    assert abs(lufs(data, rate) - lufs(x, SR)) < 0.3
+    assert lufs(data, rate) < -20  # far from the -14 a normalized file would have
+
+
+def test_silence_and_short_audio_do_not_blow_up():
+    silence = np.zeros((SR, 2), dtype=np.float32)
+    assert np.array_equal(normalize_loudness(silence, SR), silence)
+    assert normalize_loudness(np.zeros(0, dtype=np.float32), SR).shape == (0,)
+    # 0.1 s is shorter than pyloudnorm's 0.4 s block: a steady tone gets the same level as a long one
+    short = normalize_loudness(tone(0.1)[:, 0], SR)
+    long = normalize_loudness(tone(2.0)[:, 0], SR)
+    assert short.shape == (3200,)
+    assert abs(peak_db(short) - peak_db(long)) < 0.3
+
+
+def test_near_silence_is_lifted_at_most_30_db():
+    rng = np.random.default_rng(0)
+    hiss = (1e-3 * rng.standard_normal((2 * SR, 1))).astype(np.float32)
+    out = normalize_loudness(hiss, SR)
+    assert abs(20 * np.log10(np.std(out) / np.std(hiss)) - 30.0) < 0.01
+    assert lufs(out, SR) < -20
+
+
+def test_silent_file_writes_fine(tmp_path):
+    data, _ = sf.read(write_audio(tmp_path / "s.mp3", np.zeros((SR, 1), np.float32), SR))
+    assert len(data) == SR and np.max(np.abs(data)) < 1e-3
+
+
+# ---------------------------------------------------------------- loops
+
+
+def brown_noise(seconds: float, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    walk = np.cumsum(rng.standard_normal((int(seconds * SR), 2)), axis=0)
+    walk -= walk.mean(axis=0)
+    return (0.5 * walk / np.max(np.abs(walk))).astype(np.float32)
+
+
+def seam_jump(x: np.ndarray) -> float:
+    return float(np.max(np.abs(x[-1] - x[0])))
+
+
+def typical_step(x: np.ndarray) -> float:
+    return float(np.median(np.abs(np.diff(x, axis=0))))
+
+
+@pytest.mark.parametrize("make", [lambda: tone(3.0, freq=437.3, amp=0.3, channels=2), lambda: brown_noise(3.0)],
+                         ids=["tone", "noise"])
+def test_loop_has_no_jump_at_the_seam(tmp_path, make):
+    x = make()
+    naive = x[: len(x) - SR]
+    assert seam_jump(naive) > 5 * typical_step(x)  # just cutting the end would click
+
+    loop = make_seamless_loop(x, SR, crossfade_s=1.0)
+    assert loop.shape == (len(x) - SR, 2)
+    assert seam_jump(loop) <= 3 * typical_step(x)
+    twice = np.concatenate([loop, loop])  # no click anywhere when it repeats, fade included
+    assert np.max(np.abs(np.diff(twice, axis=0))) <= 1.5 * np.max(np.abs(np.diff(x, axis=0)))
+
+    # and the file a user gets keeps it
+    data, _ = sf.read(write_audio(tmp_path / "loop.flac", loop, SR), always_2d=True)
+    assert seam_jump(data) <= 3 * typical_step(data)
+
+
+@pytest.mark.parametrize("crossfade_s", [0.5, 1.0, 0.0123, 0.0])
+def test_loop_length_contract(crossfade_s):
+    duration = 2.0
+    x = tone(duration + crossfade_s)
+    loop = make_seamless_loop(x, SR, crossfade_s)
+    assert len(loop) == len(x) - round(crossfade_s * SR) == round(duration * SR)
+    assert make_seamless_loop(x[:, 0], SR, crossfade_s).ndim == 1
+
+
+def test_loop_fade_sits_in_the_quiet_gap():
+    rng = np.random.default_rng(2)
+    x = (0.3 * rng.standard_normal((4 * SR, 1))).astype(np.float32)
+    c = SR  # 1 s overlap: the head x[:c] and the tail x[-c:] share a silent gap at 0.40-0.95 s
+    gap = slice(int(0.40 * c), int(0.95 * c))
+    x[gap] = 0
+    x[len(x) - c :][gap] = 0
+    loop = make_seamless_loop(x, SR, 1.0)
+    tail, head = x[len(x) - c :], x[:c]
+    assert np.array_equal(loop[: gap.start], tail[: gap.start])  # still the tail before the gap
+    assert np.array_equal(loop[gap.stop : c], head[gap.stop :])  # the real opening after it
+    assert np.array_equal(loop[c:], x[c : len(x) - c])
+
+
+def test_loop_needs_twice_the_crossfade():
+    with pytest.raises(ValueError, match="at least 2 s"):
+        make_seamless_loop(tone(1.5), SR, 1.0)
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()], ids=["oserror", "ctrl-c"])
+def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch, error):
+    real_write = sf.write
+
+    def half_write(file, data, samplerate, **kw):  # the encoder dies after writing part of the file
+        real_write(file, data[: len(data) // 2], samplerate, **kw)
+        assert Path(file).parent == tmp_path and Path(file).name.startswith(".part2.")
+        raise error
+
+    monkeypatch.setattr(sf, "write", half_write)
+    with pytest.raises(type(error)):
+        write_audio(tmp_path / "part2.wav", tone(), SR)
+    assert list(tmp_path.iterdir()) == []
+
+    old = tmp_path / "part2.ogg"
+    old.write_bytes(b"the user's earlier take")
+    with pytest.raises(type(error)):
+        write_audio(old, tone(), SR)
+    assert old.read_bytes() == b"the user's earlier take"
+    assert [p.name for p in tmp_path.iterdir()] == ["part2.ogg"]
+
+
+def test_invalid_format_or_tag_writes_nothing(tmp_path):
+    with pytest.raises(InputError):
+        write_audio(tmp_path / "a.wav", tone(), SR, fmt="wma")
+    with pytest.raises(ValueError, match="tag names"):
+        write_audio(tmp_path / "a.wav", tone(), SR, tags={"bad key=": "x"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_text_and_bytes_atomic(tmp_path):
+    text_path = write_text_atomic(tmp_path / "new" / "deep" / "part2.txt", "雨の夜\nquiet piano\n")
+    assert text_path.read_bytes() == "雨の夜\nquiet piano\n".encode("utf-8")
+    midi = bytes(range(256)) * 4
+    assert write_bytes_atomic(tmp_path / "part2.mid", midi).read_bytes() == midi
+    write_text_atomic(text_path, "replaced")
+    assert text_path.read_text(encoding="utf-8") == "replaced"
+    assert leftovers(tmp_path) == [] and leftovers(text_path.parent) == []
+
+
+def test_failure_inside_atomic_path_keeps_the_old_text(tmp_path):
+    target = write_text_atomic(tmp_path / "part2.json", '{"old": true}')
+    with pytest.raises(RuntimeError):
+        with audio_mod.atomic_path(target) as tmp:
+            tmp.write_text("{half", encoding="utf-8")
+            raise RuntimeError("serialiser crashed")
+    assert target.read_text(encoding="utf-8") == '{"old": true}'
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_written_files_follow_the_umask(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = write_audio(tmp_path / "a.wav", tone(), SR)
+        text = write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert text.stat().st_mode & 0o777 == 0o644
