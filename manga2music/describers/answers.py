@@ -1,0 +1,333 @@
+"""Reading what chat models answer: sloppy JSON analyses, chunk merges, clean descriptions.
+
+Shared by every chat describer (OpenAI, transformers VLMs).  Models answer in
+many shapes; these functions accept the usual sloppiness and refuse what must
+never reach a music model (errors, apologies, empty text), raising
+``ValueError`` with a short reason the caller turns into a ``BackendError``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections import Counter
+from typing import Sequence
+
+from ..analysis import GENRES, SectionAnalysis
+from ..prompts import MAX_DESCRIPTION_CHARS, MAX_DESCRIPTION_WORDS
+
+#: other names models use for the analysis keys (compared after :func:`_norm_key`)
+KEY_ALIASES = {
+    "genre": ("genre", "category", "genre_category", "story_genre", "type"),
+    "atmosphere": ("atmosphere", "emotional_atmosphere", "emotion", "emotions", "mood", "tone", "feeling"),
+    "focus": ("focus", "scene_focus", "driven", "driven_by"),
+    "pacing": ("pacing", "pace", "tempo", "rhythm"),
+    "plot": ("plot", "summary", "story", "plot_summary", "what_happens"),
+}
+_ALIAS_TO_KEY = {alias: key for key, aliases in KEY_ALIASES.items() for alias in aliases}
+
+#: what a missing field becomes (a missing focus follows the genre instead)
+DEFAULTS = {"genre": "drama", "atmosphere": "neutral", "pacing": "moderate", "plot": ""}
+
+_GENRE_SYNONYMS = {
+    "science fiction": "sci-fi", "sci fi": "sci-fi", "scifi": "sci-fi", "romantic": "romance",
+    "comedic": "comedy", "funny": "comedy", "humorous": "humor", "humour": "humor",
+    "dialogue": "conversation", "slice of life": "conversation", "fight": "action", "battle": "action",
+}
+
+_FIELD_LIMITS = {"genre": 40, "atmosphere": 160, "pacing": 160, "plot": 500}
+_MERGED_LIMITS = {"atmosphere": 200, "pacing": 200, "plot": 700}
+
+_ERROR_PATTERNS = [
+    r"\b(?:i'm|i am|im) (?:sorry|unable|not able)\b",
+    r"\bi (?:cannot|can't|can not|won't|apologi[sz]e)\b",
+    r"\bas an ai\b",
+    r"\b(?:ai|large) language model\b",
+    r"^(?:sorry|error|exception|traceback|warning)\b",
+    r"\b(?:internal server error|rate limit|status code \d{3}|api key|bad request)\b",
+    r"\bunable to (?:view|see|process|analy[sz]e|help|assist|comply|provide)\b",
+]
+
+
+# --- JSON analyses -------------------------------------------------------------------------
+
+
+def _norm_key(key: object) -> str:
+    return re.sub(r"[^a-z]+", "_", str(key).lower()).strip("_")
+
+
+def _strip_fences(text: str) -> str:
+    """The inside of the first ``` block, or the text itself."""
+    m = re.search(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)(?:```|$)", text, re.S)
+    return m.group(1) if m else text
+
+
+def _object_candidates(text: str) -> list[str]:
+    """The first ``{...}`` in the text (balanced, string-aware), or its truncated start closed up."""
+    start = text.find("{")
+    if start < 0:
+        return []
+    depth, quote, escaped = 0, "", False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'" and (ch == '"' or not text[i - 1].isalpha()):  # an apostrophe inside a word is no quote
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return [text[start : i + 1]]
+    rest = text[start:].rstrip().rstrip(",")
+    return [rest + "}", rest + '"}', rest]  # cut off by a token limit
+
+
+def _requote(text: str) -> str:
+    """Turn single-quoted strings into JSON strings; an apostrophe inside a word does not end them."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "\"'":
+            j = i + 1
+            while j < n:
+                if text[j] == "\\":
+                    j += 2
+                    continue
+                if text[j] == ch and (ch == '"' or re.match(r"\s*(?:[:,}\]]|$)", text[j + 1 :])):
+                    break
+                j += 1
+            inner = text[i + 1 : j]
+            out.append(text[i : j + 1] if ch == '"' else json.dumps(inner.replace("\\'", "'")))
+            i = j + 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _loads_tolerant(candidate: str) -> dict | None:
+    """json.loads, then the usual repairs: trailing commas, single quotes, bare keys, Python literals."""
+    text = candidate.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace("\u2019", "'")
+    no_trailing = re.sub(r",\s*([}\]])", r"\1", text)
+    attempts = [
+        lambda: json.loads(text),
+        lambda: json.loads(no_trailing),
+        lambda: ast.literal_eval(re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", text)))),
+    ]
+    requoted = _requote(no_trailing)
+    attempts.append(lambda: json.loads(requoted))
+    bare = re.sub(r"([{,]\s*)([A-Za-z_][A-Za-z0-9_ \-]*?)\s*:", r'\1"\2":', requoted)
+    attempts.append(lambda: json.loads(bare))
+    for attempt in attempts:
+        try:
+            value = attempt()
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _key_lines(text: str) -> dict:
+    """``Genre: comedy`` style lines (small models often answer like a form)."""
+    found = {}
+    pattern = r"^\s*(?:[-*\u2022]|\d+[.)])?\s*[*_\"']*\s*([A-Za-z][A-Za-z _-]{1,30}?)\s*[*_\"']*\s*[:=]\s*(.+?)\s*$"
+    for m in re.finditer(pattern, text, re.M):
+        key = _ALIAS_TO_KEY.get(_norm_key(m.group(1)))
+        if key and key not in found:
+            found[key] = m.group(2).strip(" *_\"',")
+    return found if len(found) >= 2 else {}
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_as_text(v) for v in value if v is not None)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_as_text(v)}" for k, v in value.items())
+    return " ".join(str(value).split())
+
+
+def _trim(text: str, limit: int) -> str:
+    """Cut at a word boundary so the text fits ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ,;:-") + "\u2026"
+
+
+def normalize_genre(value: str) -> str:
+    """The closest of :data:`GENRES` found in ``value``, else its first words (lowercase)."""
+    text = value.lower().strip(" .!\"'")
+    for word, genre in _GENRE_SYNONYMS.items():
+        text = re.sub(rf"\b{re.escape(word)}\b", genre, text)
+    hits = [(text.find(g), g) for g in GENRES if re.search(rf"(?<![\w-]){re.escape(g)}(?![\w-])", text)]
+    if hits:
+        return min(hits)[1]
+    return " ".join(text.split()[:3]) or DEFAULTS["genre"]
+
+
+def normalize_focus(value: str, genre: str) -> str:
+    """``dialogue`` or ``visual`` from phrases like "Dialogue-driven"; a missing focus follows the genre."""
+    text = value.lower()
+    if re.search(r"dialog|conversation|talk|text|speech|word", text):
+        return "dialogue"
+    if re.search(r"visual|action|image|art|picture|motion", text):
+        return "visual"
+    return "dialogue" if genre == "conversation" else "visual"
+
+
+def analysis_from_dict(data: dict) -> SectionAnalysis:
+    """Build the analysis from whatever keys a model used; raise ValueError when none is known."""
+    fields: dict[str, str] = {}
+    for raw_key, value in data.items():
+        key = _ALIAS_TO_KEY.get(_norm_key(raw_key))
+        if key and key not in fields:
+            fields[key] = _as_text(value)
+    if not (fields.get("genre") or fields.get("atmosphere")):
+        raise ValueError("no genre or atmosphere in the answer")
+    genre = normalize_genre(fields.get("genre") or DEFAULTS["genre"])
+    out = {"genre": genre, "focus": normalize_focus(fields.get("focus", ""), genre)}
+    for key in ("atmosphere", "pacing", "plot"):
+        out[key] = _trim(fields.get(key) or DEFAULTS[key], _FIELD_LIMITS[key])
+    out["genre"] = _trim(out["genre"], _FIELD_LIMITS["genre"])
+    return SectionAnalysis(**out)
+
+
+def parse_analysis(text: str) -> SectionAnalysis:
+    """Read a stage-1 answer: JSON (possibly fenced, sloppy, wrapped in prose) or ``Key: value`` lines."""
+    if not text or not text.strip():
+        raise ValueError("empty answer")
+    body = _strip_fences(text)
+    for candidate in _object_candidates(body) or _object_candidates(text):
+        data = _loads_tolerant(candidate)
+        if data is not None:
+            if len(data) == 1 and isinstance(next(iter(data.values())), dict):  # {"analysis": {...}}
+                data = next(iter(data.values()))
+            return analysis_from_dict(data)
+    lines = _key_lines(body)
+    if lines:
+        return analysis_from_dict(lines)
+    raise ValueError("no JSON object found" if "{" not in text else "the JSON object could not be parsed")
+
+
+# --- merging chunks ------------------------------------------------------------------------
+
+
+def _weighted_choice(values: Sequence[tuple[str, int]]) -> str:
+    """The value with the most pages; ties go to the one seen first."""
+    weights: Counter[str] = Counter()
+    first_seen: dict[str, int] = {}
+    for i, (value, pages) in enumerate(values):
+        weights[value] += pages
+        first_seen.setdefault(value, i)
+    return max(weights, key=lambda v: (weights[v], -first_seen[v]))
+
+
+def _join_unique(values: Sequence[str], sep: str) -> str:
+    seen, out = set(), []
+    for v in values:
+        key = v.strip().lower().rstrip(".")
+        if v.strip() and key not in seen:
+            seen.add(key)
+            out.append(v.strip())
+    return sep.join(out)
+
+
+def merge_analyses(parts: Sequence[tuple[SectionAnalysis, int]]) -> SectionAnalysis:
+    """One analysis for a section from its chunks' ``(analysis, page_count)``, in reading order.
+
+    Rule: genre and focus are the majority weighted by pages (ties: the earlier
+    chunk); atmospheres and pacings are joined with "; " and plots with " ", in
+    order and without exact repeats; long fields are trimmed at a word boundary.
+    """
+    if not parts:
+        raise ValueError("nothing to merge")
+    if len(parts) == 1:
+        return parts[0][0]
+    genre = _weighted_choice([(a.genre, n) for a, n in parts])
+    focus = _weighted_choice([(a.focus, n) for a, n in parts])
+    atmosphere = _join_unique([a.atmosphere for a, _ in parts], "; ")
+    pacing = _join_unique([a.pacing for a, _ in parts], "; ")
+    plot = _join_unique([a.plot for a in (a for a, _ in parts)], " ")
+    return SectionAnalysis(
+        genre=genre,
+        focus=focus,
+        atmosphere=_trim(atmosphere, _MERGED_LIMITS["atmosphere"]),
+        pacing=_trim(pacing, _MERGED_LIMITS["pacing"]),
+        plot=_trim(plot, _MERGED_LIMITS["plot"]),
+    )
+
+
+# --- descriptions --------------------------------------------------------------------------
+
+_PREFIXES = [
+    r"^(?:sure|certainly|okay|ok|of course|absolutely|alright)\b[^\n:]{0,40}?[!.,:]\s*",
+    r"^here(?:'s| is| are)\b[^:\n]{0,80}:\s*",
+    r"^(?:the\s+)?(?:(?:final|merged|music(?:al)?|background|scene)\s+)*"
+    r"(?:description|prompt|answer|output|cue)\s*(?:\([^)]*\))?\s*[:\-\u2013\u2014]\s*",
+]
+_QUOTES = "\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb"
+
+
+def looks_like_error(text: str) -> bool:
+    """True for apologies, refusals and error strings, which must never become a music prompt."""
+    t = text.lower().replace("\u2019", "'").strip(_QUOTES + " ")
+    return any(re.search(p, t) for p in _ERROR_PATTERNS)
+
+
+def _from_json(text: str) -> str:
+    """``{"description": "..."}`` answers: take the string inside."""
+    for candidate in _object_candidates(_strip_fences(text)):
+        data = _loads_tolerant(candidate)
+        if data:
+            for key, value in data.items():
+                if isinstance(value, str) and re.search(r"description|prompt|music|text", str(key), re.I):
+                    return value
+    return text
+
+
+def shorten(text: str, max_words: int = MAX_DESCRIPTION_WORDS, max_chars: int = MAX_DESCRIPTION_CHARS) -> str:
+    """Cut to ``max_words`` / ``max_chars``, at a sentence end when one is near, else at a word."""
+    words = text.split()
+    if len(words) <= max_words and len(text) <= max_chars:
+        return text
+    cut = " ".join(words[:max_words])
+    if len(cut) > max_chars:
+        cut = cut[:max_chars].rsplit(" ", 1)[0]
+    ends = [m.end() for m in re.finditer(r"[.!?;](?=\s|$)", cut)]
+    if ends and ends[-1] >= len(cut) * 0.4:
+        return cut[: ends[-1]].rstrip(";").rstrip() + ("" if cut[ends[-1] - 1] in ".!?" else ".")
+    return cut.rstrip(" ,;:-\u2013\u2014") + "."
+
+
+def clean_description(text: str | None) -> str:
+    """One clean paragraph a music model can take, or ValueError (empty, error, apology)."""
+    t = _from_json((text or "").strip())
+    t = _strip_fences(t) if t.lstrip().startswith("```") else t
+    t = re.sub(r"[*_#]{1,3}", "", t)  # markdown emphasis and headings
+    t = re.sub(r"(?m)^\s*(?:[-\u2022]|\d+[.)])\s+", "", t)  # list bullets
+    t = " ".join(t.split())
+    for _ in range(3):
+        before = t
+        for pattern in _PREFIXES:
+            t = re.sub(pattern, "", t, flags=re.I).strip()
+        t = t.strip(_QUOTES + " ")
+        if t == before:
+            break
+    if not t:
+        raise ValueError("empty description")
+    if looks_like_error(t):
+        raise ValueError(f"the answer looks like an error or a refusal: {_trim(t, 80)!r}")
+    if len(re.findall(r"[A-Za-z]{2,}", t)) < 2:
+        raise ValueError(f"the answer is too short to be a music description: {t!r}")
+    return shorten(t)

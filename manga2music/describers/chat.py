@@ -1,0 +1,199 @@
+"""Two-stage prompting shared by every chat-model describer (OpenAI API, transformers VLMs).
+
+A backend implements one method, :meth:`ChatDescriber._complete` (one user
+turn: the images in order, then the prompt text).  :meth:`ChatDescriber.describe`
+does the rest:
+
+* pages are split into chunks of ``chunk_size`` (``options.chunk_size`` or the
+  class's ``default_chunk_size``); every page lands in exactly one chunk;
+* **two stage** (default): each chunk is analysed (stage 1, images + JSON
+  schema).  An answer that cannot be read as JSON gets one retry with a
+  "valid JSON only" reminder, then the section fails.  The chunk analyses are
+  merged (:func:`~manga2music.describers.answers.merge_analyses`) and one
+  text-only call (stage 2) writes the description;
+* **single stage** (``options.single_stage``): each chunk is asked for a
+  description directly; with more than one chunk, one more text-only call
+  merges the chunk descriptions, in order, into one;
+* every description is cleaned (:func:`~manga2music.describers.answers.clean_description`);
+  refusals, empty answers and apologies raise ``BackendError``, so an error
+  string never reaches a music model;
+* token usage is summed over all calls; ``progress(done, total, label)`` is
+  called after each call (a retry adds one to ``total``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
+from ..errors import BackendError
+from ..progress import ProgressFn, report
+from ..prompts import (
+    PROMPT_VERSION,
+    analysis_schema,
+    merge_prompt,
+    retry_json_prompt,
+    single_stage_prompt,
+    stage1_prompt,
+    stage2_prompt,
+)
+from .answers import clean_description, merge_analyses, parse_analysis
+from .base import Describer, PageImage
+
+#: stage 2 answers are about 60 words; this leaves room without letting a model ramble
+DESCRIPTION_MAX_TOKENS = 200
+
+
+@dataclass
+class Completion:
+    """What one chat turn answered."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    refusal: str | None = None
+
+
+def chunk_pages(pages: list[PageImage], size: int) -> list[list[PageImage]]:
+    """Consecutive chunks of at most ``size`` pages, covering every page once, in order."""
+    size = max(1, int(size))
+    return [pages[i : i + size] for i in range(0, len(pages), size)]
+
+
+def _page_span(chunk: list[PageImage]) -> str:
+    return chunk[0].name if len(chunk) == 1 else f"{chunk[0].name}..{chunk[-1].name}"
+
+
+class ChatDescriber(Describer):
+    """A describer built on a chat model that sees images; subclasses implement :meth:`_complete`."""
+
+    default_chunk_size: int = 8  # pages per request unless options.chunk_size
+
+    # --- what a backend implements ------------------------------------------------------------
+
+    def _complete(
+        self, prompt: str, images: list[PageImage], *, json_schema: dict | None, max_tokens: int
+    ) -> Completion:
+        """One chat turn: a user message with ``images`` (in order) then ``prompt`` text.
+
+        ``json_schema``: ask for structured output when the backend supports it
+        (backends that cannot just ignore it).  Raise ``BackendError`` on failure.
+        """
+        raise NotImplementedError
+
+    def _estimate_cost(self, usage: dict[str, int]) -> float | None:
+        """USD for ``usage``, when the backend knows its prices (``None`` otherwise)."""
+        return None
+
+    def _warn(self, message: str) -> None:
+        """Record a warning for the current section's result (deduplicated)."""
+        warnings = self.__dict__.setdefault("_section_warnings", [])
+        if message not in warnings:
+            warnings.append(message)
+
+    # --- shared ---------------------------------------------------------------------------
+
+    @property
+    def two_stage(self) -> bool:  # type: ignore[override]
+        return not self.options.single_stage
+
+    @property
+    def chunk_size(self) -> int:
+        return max(1, int(self.options.chunk_size or self.default_chunk_size))
+
+    def settings_key(self) -> dict:
+        key = super().settings_key()
+        key.update(prompt_version=PROMPT_VERSION, single_stage=bool(self.options.single_stage), chunk_size=self.chunk_size)
+        return key
+
+    def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None) -> DescribeResult:
+        if not pages:
+            raise BackendError("no pages to describe in this section")
+        self._section_warnings: list[str] = []
+        self._usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        chunks = chunk_pages(pages, self.chunk_size)
+        self._done = 0
+        self._total = len(chunks) + (1 if self.two_stage or len(chunks) > 1 else 0)
+        self._progress = progress
+        if self.two_stage:
+            description, analysis, records = self._two_stage(chunks)
+        else:
+            description, records = self._single_stage(chunks)
+            analysis = None
+        usage = dict(self._usage)
+        return DescribeResult(
+            description=description,
+            analysis=analysis,
+            chunks=records,
+            usage=usage,
+            cost_usd=self._estimate_cost(usage),
+            prompt_version=PROMPT_VERSION,
+            warnings=list(self._section_warnings),
+        )
+
+    # --- the two flows --------------------------------------------------------------------
+
+    def _two_stage(self, chunks: list[list[PageImage]]) -> tuple[str, SectionAnalysis, list[ChunkRecord]]:
+        records, parts = [], []
+        for chunk in chunks:
+            analysis = self._analyse(chunk)
+            records.append(ChunkRecord(pages=[p.name for p in chunk], analysis=analysis))
+            parts.append((analysis, len(chunk)))
+        analysis = merge_analyses(parts)
+        answer = self._ask(stage2_prompt(analysis), [], None, self._description_tokens(), "writing the description")
+        return self._clean(answer.text, "stage 2"), analysis, records
+
+    def _single_stage(self, chunks: list[list[PageImage]]) -> tuple[str, list[ChunkRecord]]:
+        records, descriptions = [], []
+        for chunk in chunks:
+            label = f"describing {_page_span(chunk)}"
+            answer = self._ask(single_stage_prompt(len(chunk)), chunk, None, self._description_tokens(), label)
+            descriptions.append(self._clean(answer.text, _page_span(chunk)))
+            records.append(ChunkRecord(pages=[p.name for p in chunk]))
+        if len(descriptions) == 1:
+            return descriptions[0], records
+        answer = self._ask(merge_prompt(descriptions), [], None, self._description_tokens(), "merging the descriptions")
+        return self._clean(answer.text, "merge"), records
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _description_tokens(self) -> int:
+        return max(16, min(int(self.options.max_new_tokens), DESCRIPTION_MAX_TOKENS))
+
+    def _ask(self, prompt: str, images: list[PageImage], schema: dict | None, max_tokens: int, label: str) -> Completion:
+        """One call: count its tokens, report progress, turn a refusal into BackendError."""
+        answer = self._complete(prompt, images, json_schema=schema, max_tokens=max_tokens)
+        self._usage["prompt_tokens"] += int(answer.prompt_tokens or 0)
+        self._usage["completion_tokens"] += int(answer.completion_tokens or 0)
+        self._done += 1
+        report(self._progress, self._done, self._total, label)
+        if answer.refusal:
+            raise BackendError(f"{self.model_name} refused to answer ({label}): {answer.refusal.strip()[:160]}")
+        return answer
+
+    def _analyse(self, chunk: list[PageImage]) -> SectionAnalysis:
+        """Stage 1 for one chunk, with one retry when the answer is not readable JSON."""
+        span = _page_span(chunk)
+        schema = analysis_schema()
+        tokens = int(self.options.max_new_tokens)
+        answer = self._ask(stage1_prompt(len(chunk)), chunk, schema, tokens, f"analysing {span}")
+        try:
+            return parse_analysis(answer.text)
+        except ValueError as err:
+            reason = str(err)
+        self._total += 1
+        self._warn(f"{span}: the first analysis was not valid JSON ({reason}); asked again")
+        answer = self._ask(retry_json_prompt(len(chunk), reason), chunk, schema, tokens, f"analysing {span} (retry)")
+        try:
+            return parse_analysis(answer.text)
+        except ValueError as err:
+            raise BackendError(
+                f"{self.model_name} did not answer valid JSON for {span}, even after one retry ({err})",
+                hint="try --single-stage, a smaller --chunk-size, or a larger model",
+            ) from None
+
+    def _clean(self, text: str, where: str) -> str:
+        try:
+            return clean_description(text)
+        except ValueError as err:
+            raise BackendError(f"{self.model_name} gave no usable music description ({where}): {err}") from None

@@ -1,0 +1,256 @@
+"""The OpenAI describer: gpt-4o, gpt-4o-mini, or any model of an OpenAI-compatible server.
+
+With ``options.base_url`` (or ``OPENAI_BASE_URL``) any model name works:
+Ollama (``http://localhost:11434/v1``), vLLM, LM Studio, llama.cpp's server.
+The key comes from the environment variable named by ``options.api_key_env``
+(default ``OPENAI_API_KEY``); custom servers may run without one.  The key is
+never written anywhere: error texts are scrubbed before they leave this module.
+
+Stage 1 asks for structured output (``response_format`` ``json_schema``, strict).
+A server that rejects it with a 400 is remembered (per base URL and model, for
+the whole process) and asked for plain text, which is then parsed as JSON.
+
+Retries and backoff are the SDK's (``options.max_retries``, ``options.timeout``;
+it honours ``retry-after`` headers).  What still fails becomes a
+``BackendError`` for that one section.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+
+from ..errors import BackendError, NeedsKeyError
+from .base import DescribeOptions, PageImage
+from .chat import ChatDescriber, Completion
+from .images import data_url
+
+OFFICIAL_BASE_URL = "https://api.openai.com/v1"
+#: sent as the key to servers that need none (the SDK insists on some value)
+PLACEHOLDER_KEY = "not-needed"
+
+#: USD per 1M tokens (input, output), standard tier, checked 2026-11 against the list
+#: prices OpenAI publishes at https://platform.openai.com/docs/pricing.  Estimates only.
+PRICES_CHECKED = "2026-11"
+PRICES_USD_PER_1M: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+}
+
+#: servers (base URL, model) that rejected response_format json_schema in this process
+_NO_STRUCTURED_OUTPUT: set[tuple[str, str]] = set()
+
+_DETAILS = ("low", "high", "auto")
+
+
+def price_for(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per 1M tokens for a known model or its dated snapshot, else None."""
+    for name, prices in PRICES_USD_PER_1M.items():  # "gpt-4o-mini" is checked before "gpt-4o"
+        if model == name or re.fullmatch(rf"{re.escape(name)}-\d{{4}}-\d{{2}}-\d{{2}}", model):
+            return prices
+    return None
+
+
+def strict_json_schema(schema: dict) -> dict:
+    """A copy that OpenAI's strict mode accepts: every object closed and every property required.
+
+    Strict mode also has no ``default``; ``title`` is dropped as noise.
+    """
+    schema = copy.deepcopy(schema)
+
+    def fix(node):
+        if isinstance(node, dict):
+            node.pop("default", None)
+            node.pop("title", None)
+            if node.get("type") == "object" or "properties" in node:
+                props = node.get("properties", {})
+                node["additionalProperties"] = False
+                node["required"] = list(props)
+            for value in node.values():
+                fix(value)
+        elif isinstance(node, list):
+            for item in node:
+                fix(item)
+
+    fix(schema)
+    return schema
+
+
+class OpenAIDescriber(ChatDescriber):
+    """Describes pages with the OpenAI chat completions API (or a compatible server)."""
+
+    def __init__(self, model_id: str, options: DescribeOptions | None = None):
+        super().__init__(model_id, options)
+        self.model_name = model_id
+        self.base_url = (self.options.base_url or os.environ.get("OPENAI_BASE_URL") or "").strip() or None
+        self._client = None
+
+    # --- setup --------------------------------------------------------------------------
+
+    @property
+    def official(self) -> bool:
+        """True when talking to api.openai.com (a key is then required)."""
+        return self.base_url is None or self.base_url.rstrip("/") == OFFICIAL_BASE_URL
+
+    @property
+    def detail(self) -> str:
+        detail = (self.options.detail or "auto").lower()
+        return detail if detail in _DETAILS else "auto"
+
+    def _api_key(self) -> str | None:
+        value = os.environ.get(self.options.api_key_env or "OPENAI_API_KEY", "").strip()
+        return value or None
+
+    def preflight(self) -> None:
+        """A missing key for the official API fails here, before any page is read."""
+        if self.official and self._api_key() is None:
+            env = self.options.api_key_env or "OPENAI_API_KEY"
+            raise NeedsKeyError(
+                f"{self.model_name} needs an OpenAI API key, and ${env} is not set",
+                hint=f"export {env}=sk-... (or pass --api-key-env NAME to read the key from another variable)",
+            )
+
+    def _get_client(self):
+        if self._client is None:
+            self.preflight()
+            from openai import OpenAI
+
+            self._client = OpenAI(
+                api_key=self._api_key() or PLACEHOLDER_KEY,
+                base_url=self.base_url or OFFICIAL_BASE_URL,
+                timeout=float(self.options.timeout),
+                max_retries=max(0, int(self.options.max_retries)),
+            )
+        return self._client
+
+    def settings_key(self) -> dict:
+        key = super().settings_key()
+        key.update(base_url=self.base_url, detail=self.detail)
+        return key
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # --- one call ----------------------------------------------------------------------
+
+    @property
+    def _server_key(self) -> tuple[str, str]:
+        return ((self.base_url or OFFICIAL_BASE_URL).rstrip("/"), self.model_id)
+
+    def _messages(self, prompt: str, images: list[PageImage]) -> list[dict]:
+        if not images:  # plain string content: the widest-supported shape for text-only turns
+            return [{"role": "user", "content": prompt}]
+        parts: list[dict] = [
+            {"type": "image_url", "image_url": {"url": data_url(page, self.detail), "detail": self.detail}}
+            for page in images
+        ]
+        parts.append({"type": "text", "text": prompt})
+        return [{"role": "user", "content": parts}]
+
+    def _complete(self, prompt, images, *, json_schema, max_tokens) -> Completion:
+        import openai
+
+        client = self._get_client()
+        kwargs: dict = {"model": self.model_id, "messages": self._messages(prompt, images)}
+        # the official API prefers max_completion_tokens (required by reasoning models);
+        # compatible servers know max_tokens
+        kwargs["max_completion_tokens" if self.official else "max_tokens"] = int(max_tokens)
+        if self.options.seed is not None:
+            kwargs["seed"] = int(self.options.seed)
+        if json_schema is not None and self._server_key not in _NO_STRUCTURED_OUTPUT:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "section_analysis", "schema": strict_json_schema(json_schema), "strict": True},
+            }
+        try:
+            try:
+                response = client.chat.completions.create(**kwargs)
+            except openai.BadRequestError as err:
+                if "response_format" not in kwargs or not _mentions_structured_output(err):
+                    raise
+                _NO_STRUCTURED_OUTPUT.add(self._server_key)
+                self._warn("the server does not support structured output; parsed its JSON from plain text")
+                del kwargs["response_format"]
+                response = client.chat.completions.create(**kwargs)
+        except openai.APIError as err:
+            raise self._backend_error(err) from None
+        return self._to_completion(response)
+
+    def _to_completion(self, response) -> Completion:
+        if not getattr(response, "choices", None):
+            raise BackendError(f"{self.model_name} returned no answer (no choices in the response)")
+        message = response.choices[0].message
+        usage = getattr(response, "usage", None)
+        refusal = getattr(message, "refusal", None)
+        text = message.content or ""
+        if not text.strip() and not refusal:
+            reason = response.choices[0].finish_reason
+            raise BackendError(f"{self.model_name} returned an empty answer (finish_reason={reason})")
+        return Completion(
+            text=text,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            refusal=refusal,
+        )
+
+    # --- errors and money ------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """Remove the key (and anything key-shaped) from text that may be shown or saved."""
+        key = self._api_key()
+        if key:
+            text = text.replace(key, "***")
+        return re.sub(r"\b(sk-[A-Za-z0-9_*\-]{3})[A-Za-z0-9_*\-]{6,}", r"\1***", text)
+
+    def _backend_error(self, err) -> Exception:
+        import openai
+
+        retries = max(0, int(self.options.max_retries))
+        where = self.base_url or OFFICIAL_BASE_URL
+        if isinstance(err, openai.APITimeoutError):
+            return BackendError(
+                f"OpenAI request timed out after {self.options.timeout:g} s ({retries} retries) at {where}",
+                hint="raise --timeout, or send fewer pages per request with --chunk-size",
+            )
+        if isinstance(err, openai.APIConnectionError):
+            return BackendError(
+                f"cannot reach {where} after {retries} retries: {self._scrub(str(err))}",
+                hint="is the server running? check --base-url" if not self.official else "check your network",
+            )
+        status = getattr(err, "status_code", None)
+        message = self._scrub(_error_message(err))
+        if isinstance(err, openai.AuthenticationError):
+            env = self.options.api_key_env or "OPENAI_API_KEY"
+            return NeedsKeyError(
+                f"{where} rejected the API key from ${env} (401): {message}",
+                hint=f"check {env}, or pass --api-key-env NAME to use another variable",
+            )
+        hint = None
+        if status == 404:
+            hint = "check the model name (for Ollama: ollama pull MODEL)" if not self.official else "check the model name"
+        if status in (408, 409, 429) or (status or 0) >= 500:
+            return BackendError(f"OpenAI request failed after {retries} retries: {status} {message}", hint=hint)
+        return BackendError(f"OpenAI request failed: {status or ''} {message}".replace("  ", " "), hint=hint)
+
+    def _estimate_cost(self, usage: dict[str, int]) -> float | None:
+        prices = price_for(self.model_id)
+        if prices is None:
+            return None
+        cost = usage.get("prompt_tokens", 0) * prices[0] + usage.get("completion_tokens", 0) * prices[1]
+        return round(cost / 1_000_000, 6)
+
+
+def _error_message(err) -> str:
+    """The server's own one-line message (``error.message`` in the body), else the SDK's text."""
+    body = getattr(err, "body", None)
+    text = body.get("message") if isinstance(body, dict) else None
+    text = str(text or getattr(err, "message", "") or err)
+    return " ".join(text.split())[:200]
+
+
+def _mentions_structured_output(err) -> bool:
+    text = f"{_error_message(err)} {getattr(err, 'param', '') or ''}".lower()
+    return any(word in text for word in ("response_format", "json_schema", "structured output", "response format"))

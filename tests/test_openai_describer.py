@@ -1,0 +1,303 @@
+"""The OpenAI describer against a real local HTTP server speaking the chat completions API.
+
+The real ``openai`` SDK talks to ``tests/openai_server.py`` on 127.0.0.1; no test reaches the internet.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+from PIL import Image, ImageDraw
+
+from manga2music.analysis import SectionAnalysis
+from manga2music.describers.base import DescribeOptions, PageImage
+from manga2music.describers.openai_chat import OpenAIDescriber, price_for
+from manga2music.errors import BackendError, NeedsKeyError
+from manga2music.prompts import PROMPT_VERSION
+
+from openai_server import (  # noqa: F401  (fixtures; pytest puts tests/ on sys.path)
+    DEFAULT_ANALYSIS,
+    DEFAULT_DESCRIPTION,
+    Delay,
+    Fail,
+    Reply,
+    openai_server,
+    openai_server_no_schema,
+)
+
+SECRET = "sk-test-DoNotLeakThis0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+def line_art(name: str, size=(600, 850)) -> PageImage:
+    """A clean black-and-white page: panel borders and a few strokes (PNG source)."""
+    img = Image.new("RGB", size, "white")
+    d = ImageDraw.Draw(img)
+    w, h = size
+    d.rectangle([10, 10, w - 10, h // 2 - 5], outline="black", width=4)
+    d.rectangle([10, h // 2 + 5, w - 10, h - 10], outline="black", width=4)
+    d.line([40, 60, w - 60, h // 2 - 40], fill="black", width=3)
+    d.ellipse([w // 3, h // 2 + 60, w // 2, h // 2 + 200], outline="black", width=3)
+    return PageImage(name=name, image=img, format="PNG")
+
+
+def photo(name: str, size=(600, 850), fmt="JPEG") -> PageImage:
+    """A colourful, noisy page (a colour scan)."""
+    noise = Image.effect_noise(size, 80).convert("L")
+    img = Image.merge("RGB", (noise, noise.rotate(90, expand=False), Image.linear_gradient("L").resize(size)))
+    return PageImage(name=name, image=img, format=fmt)
+
+
+def options(server, **kw) -> DescribeOptions:
+    kw.setdefault("timeout", 10.0)
+    kw.setdefault("max_retries", 2)
+    return DescribeOptions(base_url=server.url, **kw)
+
+
+def decode(url: str) -> tuple[str, Image.Image, bytes]:
+    head, _, data = url.partition(";base64,")
+    raw = base64.b64decode(data)
+    return head.removeprefix("data:"), Image.open(io.BytesIO(raw)), raw
+
+
+# --- the two-stage flow -------------------------------------------------------------------
+
+
+def test_two_stage_sends_images_and_schema_then_text_only(openai_server):
+    pages = [line_art("001.png"), line_art("002.png"), photo("003.jpg")]
+    d = OpenAIDescriber("gpt-4o-mini", options(openai_server, detail="high"))
+    seen = []
+    result = d.describe(pages, progress=lambda done, total, label: seen.append((done, total, label)))
+
+    assert len(openai_server.requests) == 2
+    stage1, stage2 = openai_server.requests
+    assert stage1.body["model"] == "gpt-4o-mini"
+    assert len(stage1.images) == 3 and stage1.image_details == ["high"] * 3
+    assert [p["type"] for p in stage1.content_parts] == ["image_url"] * 3 + ["text"]  # images first, then the prompt
+    fmt = stage1.response_format
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    schema = fmt["json_schema"]["schema"]
+    assert set(schema["required"]) == set(SectionAnalysis.model_fields) == set(schema["properties"])
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["focus"]["enum"] == ["dialogue", "visual"]
+    assert "JSON" in stage1.text
+
+    assert stage2.images == [] and stage2.response_format is None
+    assert DEFAULT_ANALYSIS["atmosphere"] in stage2.text and "BPM" in stage2.text
+
+    assert result.description == DEFAULT_DESCRIPTION
+    assert result.analysis == SectionAnalysis(**DEFAULT_ANALYSIS)
+    assert [c.pages for c in result.chunks] == [["001.png", "002.png", "003.jpg"]]
+    assert result.usage == {"prompt_tokens": 200, "completion_tokens": 40}
+    assert result.cost_usd == pytest.approx((200 * 0.15 + 40 * 0.60) / 1e6)
+    assert result.prompt_version == PROMPT_VERSION
+    assert d.model_name == "gpt-4o-mini"
+    assert seen[-1][:2] == (2, 2) and [s[0] for s in seen] == [1, 2]
+    assert stage1.headers["authorization"] == f"Bearer {SECRET}"
+
+
+def test_chunks_cover_every_page_in_order(openai_server):
+    pages = [line_art(f"{i:03d}.png", size=(300, 420)) for i in range(1, 6)]
+    result = OpenAIDescriber("gpt-4o", options(openai_server, chunk_size=2)).describe(pages)
+
+    stage1 = [r for r in openai_server.requests if r.images]
+    assert [len(r.images) for r in stage1] == [2, 2, 1]
+    assert all(r.response_format for r in stage1)
+    assert len(openai_server.requests) == 4 and not openai_server.requests[-1].images
+    assert [c.pages for c in result.chunks] == [["001.png", "002.png"], ["003.png", "004.png"], ["005.png"]]
+    assert all(c.analysis is not None for c in result.chunks)
+    assert result.usage == {"prompt_tokens": 400, "completion_tokens": 80}
+
+
+def test_images_keep_the_right_mime_and_are_downscaled(openai_server):
+    big_art = line_art("big.png", size=(1500, 2100))
+    colour = photo("colour.jpg", size=(1200, 1700))
+    OpenAIDescriber("gpt-4o", options(openai_server, detail="high")).describe([big_art, colour])
+    (art_url, colour_url) = openai_server.requests[0].images
+    mime, img, raw = decode(art_url)
+    assert mime == "image/png" and raw.startswith(b"\x89PNG") and img.mode == "L"  # line art: lossless, gray
+    assert min(img.size) == 768 and img.size[1] > img.size[0]
+    mime, img, raw = decode(colour_url)
+    assert mime == "image/jpeg" and raw.startswith(b"\xff\xd8") and img.mode == "RGB"
+    assert min(img.size) <= 768
+
+    OpenAIDescriber("gpt-4o", options(openai_server, detail="low")).describe([big_art])
+    low = openai_server.requests[-2]
+    assert low.image_details == ["low"]
+    assert max(decode(low.images[0])[1].size) == 512
+
+
+def test_colour_png_becomes_the_smaller_jpeg(openai_server):
+    OpenAIDescriber("gpt-4o", options(openai_server)).describe([photo("noisy.png", fmt="PNG")])
+    mime, _, raw = decode(openai_server.requests[0].images[0])
+    assert mime == "image/jpeg" and raw.startswith(b"\xff\xd8")
+
+
+def test_single_stage_describes_chunks_then_merges(openai_server):
+    pages = [line_art(f"{i}.png", size=(300, 420)) for i in range(5)]
+    openai_server.queue(Reply("Soft lo-fi piano at 75 BPM in F major, warm."),
+                        Reply("Tense strings at 120 BPM in A minor, rising."),
+                        Reply("Quiet ambient pads at 60 BPM in C major, calm."))
+    d = OpenAIDescriber("gpt-4o-mini", options(openai_server, single_stage=True, chunk_size=2))
+    result = d.describe(pages)
+
+    reqs = openai_server.requests
+    assert [len(r.images) for r in reqs] == [2, 2, 1, 0]
+    assert all(r.response_format is None for r in reqs)
+    assert "Tense strings at 120 BPM" in reqs[3].text and "Quiet ambient pads" in reqs[3].text
+    assert result.description == DEFAULT_DESCRIPTION
+    assert result.analysis is None and d.two_stage is False
+    assert [c.pages for c in result.chunks] == [["0.png", "1.png"], ["2.png", "3.png"], ["4.png"]]
+    assert result.usage["prompt_tokens"] == 400
+
+
+# --- sloppy answers, retries and failures ---------------------------------------------------
+
+
+def test_sloppy_json_is_read_without_a_retry(openai_server):
+    openai_server.queue(Reply("Sure!\n```json\n{'Genre': 'Comedy', 'Focus': 'Dialogue-driven', "
+                              "'Emotional Atmosphere': 'playful',}\n```\nHope this helps."))
+    result = OpenAIDescriber("gpt-4o", options(openai_server)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 2
+    assert (result.analysis.genre, result.analysis.focus, result.analysis.atmosphere) == ("comedy", "dialogue", "playful")
+    assert result.analysis.pacing == "moderate"  # missing -> default
+    assert "lo-fi" in openai_server.requests[1].text  # comedy / dialogue -> light accompaniment
+
+
+def test_malformed_json_gets_one_retry(openai_server):
+    openai_server.queue(Reply("The pages show two people talking in a kitchen."))
+    result = OpenAIDescriber("gpt-4o", options(openai_server)).describe([line_art("1.png"), line_art("2.png")])
+    first, retry, stage2 = openai_server.requests
+    assert len(retry.images) == 2 and retry.response_format is not None
+    assert "valid JSON only" in retry.text and "valid JSON only" not in first.text
+    assert not stage2.images
+    assert result.description == DEFAULT_DESCRIPTION
+    assert any("asked again" in w for w in result.warnings)
+    assert result.usage["prompt_tokens"] == 300
+
+
+def test_malformed_json_twice_fails_the_section(openai_server):
+    openai_server.queue(Reply("no json here"), Reply("still { not json"))
+    with pytest.raises(BackendError, match="valid JSON"):
+        OpenAIDescriber("gpt-4o", options(openai_server)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 2  # no stage 2 after a failed analysis
+
+
+def test_server_without_structured_output_falls_back_and_remembers(openai_server_no_schema):
+    server = openai_server_no_schema
+    pages = [line_art(f"{i}.png", size=(300, 420)) for i in range(3)]
+    result = OpenAIDescriber("llava", options(server, chunk_size=2)).describe(pages)
+    reqs = server.requests
+    assert [r.response_format is not None for r in reqs] == [True, False, False, False]
+    assert [len(r.images) for r in reqs] == [2, 2, 1, 0]
+    assert result.analysis == SectionAnalysis(**DEFAULT_ANALYSIS)
+    assert any("structured output" in w for w in result.warnings)
+    OpenAIDescriber("llava", options(server)).describe(pages[:1])  # a new describer, same server: no new 400
+    assert reqs[-2].response_format is None and len(reqs) == 6
+
+
+def test_rate_limit_then_success(openai_server):
+    openai_server.queue(Fail(429, "Rate limit reached for gpt-4o-mini", retry_after_ms=10, type="requests"))
+    result = OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=2)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 3  # 429, stage 1 again, stage 2
+    assert openai_server.requests[0].body == openai_server.requests[1].body
+    assert result.description == DEFAULT_DESCRIPTION
+
+
+def test_repeated_server_errors_fail_after_the_retries(openai_server):
+    openai_server.queue(*[Fail(500, "The server had an error while processing your request")] * 3)
+    with pytest.raises(BackendError, match=r"after 2 retries: 500 The server had an error"):
+        OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=2)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 3
+
+
+def test_timeout_fails_the_section(openai_server):
+    openai_server.queue(Delay(2.0))
+    with pytest.raises(BackendError, match="timed out after 0.3 s") as info:
+        OpenAIDescriber("gpt-4o", options(openai_server, timeout=0.3, max_retries=0)).describe([line_art("1.png")])
+    assert "--timeout" in info.value.hint
+
+
+def test_refusal_fails_the_section(openai_server):
+    openai_server.queue(Reply(content=None, refusal="I'm sorry, I can't help with that request."))
+    with pytest.raises(BackendError, match="refused"):
+        OpenAIDescriber("gpt-4o", options(openai_server)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 1
+
+
+@pytest.mark.parametrize("answer", ["I'm sorry, but I can't describe these images.", "  ", "As an AI, I do not hear music."])
+def test_an_apology_or_nothing_never_becomes_the_description(openai_server, answer):
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(answer))
+    with pytest.raises(BackendError):
+        OpenAIDescriber("gpt-4o", options(openai_server)).describe([line_art("1.png")])
+
+
+def test_description_is_cleaned_and_capped(openai_server):
+    rambling = ("Music description: \"Lo-fi hip hop at 80 BPM in D minor with dusty drums and soft Rhodes chords. "
+                + "Warm vinyl crackle drifts under a lazy bass line while the melody wanders. " * 6 + "\"")
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply("\n\n" + rambling))
+    result = OpenAIDescriber("gpt-4o", options(openai_server)).describe([line_art("1.png")])
+    assert result.description.startswith("Lo-fi hip hop at 80 BPM")
+    assert len(result.description.split()) <= 60 and result.description.endswith(".")
+    assert "\n" not in result.description and '"' not in result.description
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def test_missing_key_for_the_official_api_fails_before_any_request(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    d = OpenAIDescriber("gpt-4o", DescribeOptions())
+    with pytest.raises(NeedsKeyError) as info:
+        d.preflight()
+    text = f"{info.value} {info.value.hint}"
+    assert "export OPENAI_API_KEY=" in text and "--api-key-env" in text
+    with pytest.raises(NeedsKeyError):  # describe() checks too, rather than calling api.openai.com
+        d.describe([line_art("1.png")])
+
+
+def test_custom_server_needs_no_key(openai_server, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    d = OpenAIDescriber("llava", options(openai_server))
+    d.preflight()
+    result = d.describe([line_art("1.png")])
+    assert openai_server.requests[0].headers["authorization"] == "Bearer not-needed"
+    assert result.cost_usd is None and result.usage["completion_tokens"] == 40
+
+
+def test_key_from_another_variable_never_leaks(openai_server, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("MY_VISION_KEY", SECRET)
+    d = OpenAIDescriber("gpt-4o-mini", options(openai_server, api_key_env="MY_VISION_KEY", max_retries=0))
+    result = d.describe([line_art("1.png")])
+    assert openai_server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+    assert SECRET not in result.model_dump_json() and SECRET not in json.dumps(d.settings_key())
+
+    openai_server.queue(Fail(401, f"Incorrect API key provided: {SECRET}.", type="invalid_request_error"))
+    with pytest.raises(NeedsKeyError) as info:
+        d.describe([line_art("1.png")])
+    assert "401" in str(info.value) and "MY_VISION_KEY" in str(info.value)
+    assert SECRET not in f"{info.value} {info.value.hint} {info.value!r}" and "provided: ***" in str(info.value)
+
+    openai_server.queue(Fail(500, f"upstream said {SECRET}"))
+    with pytest.raises(BackendError) as info:
+        d.describe([line_art("1.png")])
+    assert SECRET not in f"{info.value} {info.value.hint}" and info.value.__cause__ is None
+
+
+def test_settings_key_and_prices(openai_server):
+    d = OpenAIDescriber("gpt-4o", options(openai_server, detail="low", chunk_size=4, single_stage=True))
+    key = d.settings_key()
+    assert key["model"] == "gpt-4o" and key["base_url"] == openai_server.url and key["detail"] == "low"
+    assert (key["prompt_version"], key["single_stage"], key["chunk_size"]) == (PROMPT_VERSION, True, 4)
+    assert OpenAIDescriber("gpt-4o", options(openai_server, detail="high")).settings_key() != key
+    assert price_for("gpt-4o-mini-2024-07-18") == price_for("gpt-4o-mini") != price_for("gpt-4o")
+    assert price_for("llava") is None and price_for("gpt-4o-audio") is None
