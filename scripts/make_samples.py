@@ -94,7 +94,8 @@ def person(draw, x, ground, size, *, skin=250, hair=110, cloth=225, ink=40) -> N
 # --------------------------------------------------------------------------- calm pages
 def calm_panel(img: Image.Image, box, rng, scene: str, bubbles: int) -> None:
     """One gentle panel: light tones, a horizon, houses/trees/people and speech bubbles."""
-    d = ImageDraw.Draw(img)
+    layer = Image.new("L", img.size, 255)  # drawn apart, then pasted: nothing spills into the gutters
+    d = ImageDraw.Draw(layer)
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     horizon = y0 + h * rng.uniform(0.55, 0.7)
@@ -114,8 +115,7 @@ def calm_panel(img: Image.Image, box, rng, scene: str, bubbles: int) -> None:
         for k in range(n):
             person(d, x0 + w * (0.3 + 0.4 * k), y1 - 6, h * 0.25)
     if scene == "tree":
-        tree(d, x0 + w * 0.5, horizon + 6, h * 0.4)
-    d.rectangle(box, outline=0, width=3)
+        tree(d, x0 + w * 0.5, horizon + 6, h * 0.32)
     # bubbles in the sky, tails pointing down to the scene
     for k in range(bubbles):
         rx = min(w * 0.17, 62) * rng.uniform(0.85, 1.1)
@@ -124,6 +124,8 @@ def calm_panel(img: Image.Image, box, rng, scene: str, bubbles: int) -> None:
         cx = min(max(cx, x0 + rx + 8), x1 - rx - 8)
         cy = y0 + ry + 10
         speech_bubble(d, cx, cy, rx, ry, (cx + rng.uniform(-15, 15), cy + ry * 1.35), rng)
+    img.paste(layer.crop(box), box[:2])
+    ImageDraw.Draw(img).rectangle(box, outline=0, width=3)
 
 
 CALM_LAYOUTS = {  # (box in page fractions, scene, bubbles)
