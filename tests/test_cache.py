@@ -1,0 +1,270 @@
+"""The model cache: location rules, scanning, and `manga2music models list|pull|rm|path`.
+
+Nothing here reaches the internet: the "Hub" is a small HTTP server on 127.0.0.1
+that speaks the few endpoints ``huggingface_hub.snapshot_download`` uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from manga2music import cache, settings
+from manga2music.cli.app import app
+from manga2music.errors import ModelUnavailableError, UnknownModelError
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+# --- helpers shared with test_doctor.py and test_tiers.py ---------------------------------------
+
+
+def fake_repo(cache_dir: Path, repo_id: str, files: dict[str, bytes], *, incomplete: bool = False) -> Path:
+    """Lay out ``repo_id`` the way huggingface_hub does: blobs, snapshot symlinks, refs/main."""
+    repo = cache_dir / cache.repo_folder_name(repo_id)
+    snap = repo / "snapshots" / COMMIT
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    snap.mkdir(parents=True, exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    for name, data in files.items():
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snap / name).symlink_to(Path("..") / ".." / "blobs" / blob.name)
+    if incomplete:
+        (repo / "blobs" / ("f" * 64 + ".incomplete")).write_bytes(b"x" * 10)
+    return repo
+
+
+MUSICGEN_FILES = {"config.json": b'{"model_type": "musicgen"}', "model.safetensors": b"\0" * 50_000,
+                  "generation_config.json": b"{}"}
+#: what a fake repo occupies: each blob once (snapshot symlinks are free) plus refs/main
+MUSICGEN_BYTES = sum(len(v) for v in MUSICGEN_FILES.values()) + len(COMMIT)
+
+
+@contextmanager
+def local_http(handler: Callable[[BaseHTTPRequestHandler], None]) -> Iterator[tuple[str, list[str]]]:
+    """Serve ``handler`` for every GET/HEAD on 127.0.0.1; yield (base URL, log of "METHOD path")."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _any(self):
+            seen.append(f"{self.command} {self.path}")
+            handler(self)
+
+        do_GET = do_HEAD = _any
+
+        def log_message(self, *args):  # keep pytest output clean
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def answer(code: int, body: bytes = b"", headers: dict | None = None) -> Callable:
+    def handle(req: BaseHTTPRequestHandler) -> None:
+        req.send_response(code)
+        for k, v in (headers or {}).items():
+            req.send_header(k, v)
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        if req.command != "HEAD":
+            req.wfile.write(body)
+
+    return handle
+
+
+def fake_hub(repo_id: str, files: dict[str, bytes]) -> Callable:
+    """The endpoints snapshot_download calls: repo info, tree listing, and resolve (HEAD + GET)."""
+
+    def handle(req: BaseHTTPRequestHandler) -> None:
+        path = req.path.split("?")[0]
+        if path.startswith(f"/api/models/{repo_id}/revision/"):
+            body = {"id": repo_id, "sha": COMMIT, "siblings": [{"rfilename": n} for n in files]}
+            return answer(200, json.dumps(body).encode(), {"Content-Type": "application/json"})(req)
+        if path.startswith(f"/api/models/{repo_id}/tree/"):
+            body = [{"type": "file", "path": n, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
+                    for n, d in files.items()]
+            return answer(200, json.dumps(body).encode(), {"Content-Type": "application/json"})(req)
+        prefix = f"/{repo_id}/resolve/"
+        if path.startswith(prefix):
+            name = path[len(prefix):].split("/", 1)[1]
+            if name in files:
+                data = files[name]
+                return answer(200, data, {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
+                                          "Content-Type": "application/octet-stream"})(req)
+        if path == "/api/models":
+            return answer(200, b"[]")(req)
+        return answer(404, b'{"error": "not found"}', {"X-Error-Code": "EntryNotFound"})(req)
+
+    return handle
+
+
+# --- location ----------------------------------------------------------------------------------
+
+
+def test_cache_location_follows_the_environment(monkeypatch, tmp_path):
+    for name in ("MANGA2MUSIC_CACHE", "HF_HUB_CACHE", "HF_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert settings.cache_source() == "default"
+    assert settings.model_cache_dir() == tmp_path / "xdg" / "manga2music" / "models"
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hfhome"))
+    assert (settings.model_cache_dir(), settings.cache_source()) == (tmp_path / "hfhome" / "hub", "HF_HOME")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hubcache"))
+    assert (settings.model_cache_dir(), settings.cache_source()) == (tmp_path / "hubcache", "HF_HUB_CACHE")
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "ours"))
+    assert (settings.model_cache_dir(), settings.cache_source()) == (tmp_path / "ours", "MANGA2MUSIC_CACHE")
+
+
+# --- scanning ----------------------------------------------------------------------------------
+
+
+def test_scan_counts_blobs_once_and_spots_half_downloads(tmp_path):
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    fake_repo(tmp_path, "someone/finetune", {"config.json": b"{}", "model.safetensors": b"1" * 100}, incomplete=True)
+    (tmp_path / "datasets--x--y").mkdir()  # not a model: ignored
+    found = {c.repo_id: c for c in cache.scan(tmp_path)}
+    assert set(found) == {"facebook/musicgen-small", "someone/finetune"}
+    small = found["facebook/musicgen-small"]
+    assert (small.size_bytes, small.complete, small.name) == (MUSICGEN_BYTES, True, "musicgen-small")
+    assert found["someone/finetune"].complete is False
+    assert cache.is_cached("facebook/musicgen-small", tmp_path)
+    assert not cache.is_cached("someone/finetune", tmp_path)
+    assert cache.total_size(tmp_path) == MUSICGEN_BYTES + (2 + 100 + len(COMMIT)) + 10
+
+
+def test_a_snapshot_without_weights_is_not_cached(tmp_path):
+    fake_repo(tmp_path, "facebook/musicgen-small", {"config.json": b"{}"})
+    assert not cache.is_cached("facebook/musicgen-small", tmp_path)
+    assert cache.scan(tmp_path / "missing") == []
+
+
+def test_names_map_to_repos():
+    assert cache.repo_id_for("musicgen-small") == "facebook/musicgen-small"
+    assert cache.repo_id_for("hf:owner/model") == "owner/model"
+    with pytest.raises(UnknownModelError, match="nothing to download"):
+        cache.repo_id_for("gpt-4o")
+    with pytest.raises(UnknownModelError, match="known models"):
+        cache.repo_id_for("no-such-model")
+
+
+# --- models list / rm / path --------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_models_list_json_shows_cached_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    fake_repo(tmp_path, "me/my-finetune", {"config.json": b"{}", "model.safetensors": b"2" * 10})
+    result = runner.invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["cache_dir"] == str(tmp_path)
+    rows = {r["model_id"] or f"builtin-{r['side']}": r for r in data["models"]}
+    assert rows["facebook/musicgen-small"]["cached"] is True
+    assert rows["facebook/musicgen-small"]["size_bytes"] == MUSICGEN_BYTES
+    assert rows["facebook/musicgen-medium"]["cached"] is False
+    assert rows["facebook/musicgen-medium"]["download_gb"] > rows["facebook/musicgen-small"]["download_gb"]
+    assert rows["me/my-finetune"]["cached"] is True and rows["me/my-finetune"]["name"] is None
+    assert rows["builtin-music"]["needs_download"] is False
+
+
+def test_models_list_table_names_the_cached_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    result = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.stdout.splitlines() if "facebook/musicgen-small" in ln)
+    assert "yes" in line and "KB" in line
+
+
+def test_models_rm_asks_then_deletes(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    repo = fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    result = runner.invoke(app, ["models", "rm", "musicgen-small"], input="n\n")
+    assert result.exit_code == 1 and repo.is_dir()
+    result = runner.invoke(app, ["models", "rm", "musicgen-small"], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert not repo.exists()
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    result = runner.invoke(app, ["models", "rm", "facebook/musicgen-small", "--yes"])
+    assert result.exit_code == 0 and not repo.exists()
+    result = runner.invoke(app, ["models", "rm", "musicgen-small", "--yes"])
+    assert result.exit_code == 1 and "not in the cache" in result.output
+
+
+def test_models_path_respects_manga2music_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "weights"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    result = runner.invoke(app, ["models", "path"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == str(tmp_path / "weights")
+    assert "MANGA2MUSIC_CACHE" in result.stderr
+    monkeypatch.delenv("MANGA2MUSIC_CACHE")
+    result = runner.invoke(app, ["models", "path"])
+    assert result.stdout.strip() == str(tmp_path / "hf" / "hub") and "HF_HOME" in result.stderr
+
+
+# --- pull ------------------------------------------------------------------------------------------
+
+
+def test_pull_builtin_and_openai_need_no_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    result = runner.invoke(app, ["models", "pull", "builtin", "gpt-4o-mini"])
+    assert result.exit_code == 0
+    assert "runs without weights" in result.stderr and "OpenAI API" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pull_offline_says_so_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = runner.invoke(app, ["models", "pull", "musicgen-small"])
+    assert result.exit_code == 1
+    assert "offline" in result.stderr and "Traceback" not in result.output
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)  # cached: offline pull is a no-op
+    result = runner.invoke(app, ["models", "pull", "musicgen-small"])
+    assert result.exit_code == 0 and COMMIT in result.stdout
+
+
+def test_pull_fails_fast_when_the_hub_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with local_http(answer(500)) as (url, seen):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        start = time.monotonic()
+        with pytest.raises(ModelUnavailableError, match="unreachable.*HTTP 500"):
+            cache.pull("musicgen-small", tmp_path)
+        assert time.monotonic() - start < 3
+    assert not any(tmp_path.iterdir())
+
+
+def test_pull_downloads_into_the_cache_and_skips_duplicate_weights(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    files = dict(MUSICGEN_FILES, **{"pytorch_model.bin": b"\1" * 50_000, "flax_model.msgpack": b"\2" * 100})
+    with local_http(fake_hub("facebook/musicgen-small", files)) as (url, seen):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        snapshot = cache.pull("musicgen-small", tmp_path)
+    assert snapshot.parent.parent == tmp_path / "models--facebook--musicgen-small"
+    assert sorted(p.name for p in snapshot.iterdir()) == sorted(MUSICGEN_FILES)
+    assert (snapshot / "model.safetensors").read_bytes() == MUSICGEN_FILES["model.safetensors"]
+    assert cache.is_cached("facebook/musicgen-small", tmp_path)
+    assert not any("pytorch_model.bin" in s or "msgpack" in s for s in seen)
