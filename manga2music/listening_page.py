@@ -1,0 +1,315 @@
+"""The listening page: ``OUT/index.html``, one self-contained page to hear every section.
+
+For each section, in natural order: page thumbnails (small JPEGs embedded as
+data URIs), the analysis, the music description, the models and seed, a player
+and a waveform per track, and links to the tracks and ``.mid`` files.  Audio is
+linked by relative URL, so the page works from ``file://`` and keeps working
+when the whole folder is moved.  No CDN, no external font or script; every
+text that came from a model or a file name is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from urllib.parse import quote
+
+from natsort import natsort_keygen
+
+from . import __version__
+from .errors import Manga2MusicError
+from .outputs import read_record
+
+#: thumbnails are this many pixels tall
+THUMB_HEIGHT = 180
+#: at most this many thumbnails per section; the rest are counted
+MAX_THUMBS = 48
+#: points in a waveform's peak envelope
+WAVE_POINTS = 400
+ANALYSIS_FIELDS = (("genre", "Genre"), ("atmosphere", "Mood"), ("focus", "Focus"), ("pacing", "Pacing"),
+                   ("plot", "Plot"))
+
+_natural = natsort_keygen(key=lambda s: s.lower())
+
+
+def e(value: object) -> str:
+    """Escape any value for HTML text or a quoted attribute."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def url_for(rel: str) -> str:
+    """A relative URL for a path relative to OUT (each part percent-encoded: spaces, 日本語, #, ?)."""
+    path = Path(rel)
+    if path.is_absolute():
+        return path.as_uri()
+    return "/".join(quote(part, safe="") for part in rel.replace("\\", "/").split("/") if part)
+
+
+# ------------------------------------------------------------------ thumbnails and waveforms
+
+
+def thumbnail_uri(page: dict, height: int = THUMB_HEIGHT) -> str | None:
+    """A ``data:image/jpeg;base64,...`` thumbnail of a recorded page, or None when it cannot be read any more."""
+    from .pages import load_page
+    from .sections import Page
+
+    try:
+        source = Page(str(page.get("name", "")), Path(page["path"]), member=page.get("member"),
+                      pdf_index=page.get("pdf_index"))
+        image = load_page(source).tiles[0]
+    except (Manga2MusicError, KeyError, TypeError, OSError):
+        return None
+    width = max(1, round(image.width * height / max(1, image.height)))
+    thumb = image.resize((width, height), reducing_gap=2.0)
+    buf = io.BytesIO()
+    thumb.save(buf, format="JPEG", quality=72, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def peak_envelope(path: Path, points: int = WAVE_POINTS):
+    """Peak amplitude (0-1) of ``points`` equal slices of an audio file, all channels together."""
+    import numpy as np
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as fh:
+        frames = fh.frames
+        if frames <= 0:
+            return np.zeros(0, dtype=np.float32)
+        size = max(1, -(-frames // points))
+        peaks = [float(np.max(np.abs(block))) if block.size else 0.0
+                 for block in fh.blocks(blocksize=size, dtype="float32", always_2d=True)]
+    return np.clip(np.asarray(peaks, dtype=np.float32), 0.0, 1.0)
+
+
+def waveform_svg(path: Path, points: int = WAVE_POINTS) -> str | None:
+    """A small inline SVG of a track's peak envelope, mirrored around the middle; None if unreadable."""
+    try:
+        peaks = peak_envelope(path, points)
+    except (RuntimeError, OSError, ValueError):  # soundfile's LibsndfileError is a RuntimeError
+        return None
+    if peaks.size == 0:
+        return None
+    top = peak = float(peaks.max()) or 1.0
+    n = len(peaks)
+    upper = " ".join(f"{i * 400 / max(1, n - 1):.1f},{20 - 19 * p / top:.2f}" for i, p in enumerate(peaks))
+    lower = " ".join(f"{i * 400 / max(1, n - 1):.1f},{20 + 19 * p / top:.2f}" for i, p in reversed(list(enumerate(peaks))))
+    return (f'<svg class="wave" viewBox="0 0 400 40" preserveAspectRatio="none" role="img" '
+            f'aria-label="waveform, peak {peak:.2f}"><polygon points="{upper} {lower}"/>'
+            f'<rect class="played" x="0" y="0" width="0" height="40"/></svg>')
+
+
+# ------------------------------------------------------------------ one section
+
+
+def _description(output: Path, entry: dict, record: dict | None) -> str:
+    rel = entry.get("description")
+    if rel:
+        try:  # the file wins: the user may have edited it
+            return (output / rel).read_text(encoding="utf-8").strip()
+        except OSError:
+            pass
+    return str((record or {}).get("description") or "")
+
+
+def _thumbs(record: dict | None) -> str:
+    pages = (record or {}).get("pages") or []
+    if not pages:
+        return ""
+    items = []
+    for page in pages[:MAX_THUMBS]:
+        name = e(page.get("name", "?"))
+        uri = thumbnail_uri(page)
+        if uri is None:
+            items.append(f'<figure class="thumb missing" title="{e(page.get("source", ""))}">'
+                         f'<div class="placeholder">page not found</div><figcaption>{name}</figcaption></figure>')
+        else:
+            items.append(f'<figure class="thumb"><img src="{uri}" alt="{name}" loading="lazy">'
+                         f'<figcaption>{name}</figcaption></figure>')
+    more = len(pages) - MAX_THUMBS
+    if more > 0:
+        items.append(f'<figure class="thumb more"><div class="placeholder">+{more} more</div></figure>')
+    return f'<div class="thumbs">{"".join(items)}</div>'
+
+
+def _analysis(record: dict | None) -> str:
+    analysis = ((record or {}).get("describe") or {}).get("analysis")
+    if not isinstance(analysis, dict):
+        return ""
+    rows = "".join(f"<dt>{label}</dt><dd>{e(analysis[key])}</dd>"
+                   for key, label in ANALYSIS_FIELDS if analysis.get(key))
+    return f'<dl class="analysis">{rows}</dl>' if rows else ""
+
+
+def _takes(record: dict | None) -> dict[str, dict]:
+    takes = ((record or {}).get("compose") or {}).get("takes") or []
+    return {str(t.get("audio")): t for t in takes if isinstance(t, dict)}
+
+
+def _info_text(take: dict | None) -> str:
+    if not take:
+        return ""
+    bits = [f"seed {take['seed']}"] if take.get("seed") is not None else []
+    for key, value in (take.get("info") or {}).items():
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            bits.append(f"{key.replace('_', ' ')}: {value}")
+    return " · ".join(bits[:6])
+
+
+def _tracks(output: Path, entry: dict, record: dict | None) -> str:
+    tracks = entry.get("tracks") or []
+    midi = {Path(m).with_suffix("").as_posix(): m for m in entry.get("midi") or []}
+    takes = _takes(record)
+    blocks = []
+    for i, rel in enumerate(tracks, start=1):
+        path = Path(rel) if Path(rel).is_absolute() else output / rel
+        label = f"take {i}" if len(tracks) > 1 else "track"
+        wave = waveform_svg(path) or ""
+        links = [f'<a href="{e(url_for(rel))}" download>{e(Path(rel).name)}</a>']
+        mid = midi.get(Path(rel).with_suffix("").as_posix())
+        if mid:
+            links.append(f'<a href="{e(url_for(mid))}" download>{e(Path(mid).name)}</a>')
+        info = _info_text(takes.get(Path(rel).name))
+        missing = "" if path.exists() else ' <span class="error">(file missing)</span>'
+        blocks.append(
+            f'<div class="track"><div class="track-head"><span class="label">{label}</span>'
+            f'<span class="info">{e(info)}</span></div>{wave}'
+            f'<audio controls preload="metadata" src="{e(url_for(rel))}"></audio>'
+            f'<div class="links">{" · ".join(links)}{missing}</div></div>'
+        )
+    return "".join(blocks)
+
+
+def _models(entry: dict, record: dict | None) -> str:
+    record = record or {}
+    vision = (record.get("describe") or {}).get("model") or entry.get("vision_model")
+    music = (record.get("compose") or {}).get("model") or entry.get("music_model")
+    seed = entry.get("seed", (record.get("compose") or {}).get("seed"))
+    bits = []
+    if vision:
+        bits.append(f"vision <b>{e(vision)}</b>")
+    if music:
+        bits.append(f"music <b>{e(music)}</b>")
+    if seed is not None:
+        bits.append(f"seed <b>{e(seed)}</b>")
+    if entry.get("cost_usd"):
+        bits.append(f"cost <b>${float(entry['cost_usd']):.4f}</b>")
+    return f'<p class="models">{" · ".join(bits)}</p>' if bits else ""
+
+
+def render_section(output: Path, entry: dict, index: int) -> str:
+    """The HTML block of one manifest entry."""
+    record = read_record(output / entry["record"]) if entry.get("record") else None
+    status = str(entry.get("status") or "ok")
+    parts = [f'<section class="section {e(status)}" id="s{index}" data-name="{e(entry.get("name"))}">',
+             f'<h2>{e(entry.get("name"))} <span class="status">{e(status)}</span></h2>']
+    if status == "failed":
+        parts.append(f'<p class="error">{e(entry.get("message") or "failed")}</p>')
+    parts.append(_thumbs(record))
+    skipped = entry.get("skipped_pages") or []
+    if skipped:
+        items = "".join(f"<li>{e(s.get('source'))}: {e(s.get('error'))}</li>" for s in skipped if isinstance(s, dict))
+        parts.append(f'<details class="skipped"><summary>{len(skipped)} page(s) skipped</summary><ul>{items}</ul></details>')
+    parts.append(_analysis(record))
+    text = _description(output, entry, record)
+    if text:
+        parts.append(f'<blockquote class="description">{e(text)}</blockquote>')
+    parts.append(_models(entry, record))
+    parts.append(_tracks(output, entry, record))
+    parts.append("</section>")
+    return "\n".join(p for p in parts if p)
+
+
+# ------------------------------------------------------------------ the page
+
+
+CSS = """
+:root { color-scheme: light dark; --bg: #fafaf8; --fg: #1d1d1f; --muted: #6b6b70; --card: #ffffff;
+  --line: #e2e2e0; --accent: #3b6fd8; --wave: #9db4e8; --played: #3b6fd8; --bad: #c62828; }
+@media (prefers-color-scheme: dark) { :root { --bg: #151517; --fg: #ececef; --muted: #9a9aa2; --card: #1f1f23;
+  --line: #34343a; --accent: #8fb0ff; --wave: #4a5c86; --played: #8fb0ff; --bad: #ff8a80; } }
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--fg); line-height: 1.5;
+  font: 16px/1.5 system-ui, -apple-system, "Segoe UI", "Hiragino Sans", "Yu Gothic", "Noto Sans CJK JP", sans-serif; }
+main { max-width: 60rem; margin: 0 auto; padding: 1.5rem 1rem 4rem; }
+header h1 { margin: 0 0 .25rem; font-size: 1.6rem; }
+header p, .models, .info, figcaption, .links { color: var(--muted); font-size: .9rem; }
+nav ul { display: flex; flex-wrap: wrap; gap: .4rem 1rem; padding: 0; list-style: none; }
+a { color: var(--accent); }
+.section { background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: 1rem 1.25rem;
+  margin: 1.25rem 0; }
+.section h2 { margin: 0 0 .75rem; font-size: 1.25rem; word-break: break-word; }
+.status { font-size: .75rem; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; padding: .1rem .5rem;
+  border-radius: 999px; border: 1px solid var(--line); color: var(--muted); vertical-align: middle; }
+.failed { border-color: var(--bad); }
+.failed .status, .error { color: var(--bad); }
+.thumbs { display: flex; gap: .5rem; overflow-x: auto; padding-bottom: .5rem; }
+.thumb { margin: 0; flex: none; text-align: center; }
+.thumb img, .placeholder { height: 180px; border-radius: 4px; border: 1px solid var(--line); display: block; }
+.placeholder { width: 128px; display: flex; align-items: center; justify-content: center; font-size: .75rem;
+  color: var(--muted); background: repeating-linear-gradient(45deg, transparent 0 6px, var(--line) 6px 7px); }
+dl.analysis { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .75rem 0; }
+dl.analysis dt { color: var(--muted); }
+dl.analysis dd { margin: 0; }
+.description { margin: .75rem 0; padding: .5rem 1rem; border-left: 3px solid var(--accent); white-space: pre-wrap; }
+.track { margin: .75rem 0; }
+.track-head { display: flex; gap: 1rem; align-items: baseline; }
+.label { font-weight: 600; }
+.wave { display: block; width: 100%; height: 40px; cursor: pointer; }
+.wave polygon { fill: var(--wave); }
+.wave .played { fill: var(--played); opacity: .35; }
+audio { width: 100%; margin-top: .25rem; }
+details.skipped { color: var(--muted); font-size: .9rem; }
+footer { color: var(--muted); font-size: .8rem; text-align: center; }
+"""
+
+# clicking a waveform seeks its track; the played part is shaded while it plays
+SCRIPT = """
+document.querySelectorAll('.track').forEach(function (t) {
+  var a = t.querySelector('audio'), w = t.querySelector('.wave');
+  if (!a || !w) return;
+  var r = w.querySelector('.played');
+  a.addEventListener('timeupdate', function () {
+    if (a.duration) r.setAttribute('width', String(400 * a.currentTime / a.duration));
+  });
+  w.addEventListener('click', function (ev) {
+    var box = w.getBoundingClientRect();
+    if (a.duration) { a.currentTime = a.duration * (ev.clientX - box.left) / box.width; a.play(); }
+  });
+});
+"""
+
+
+def render_listening_page(output: Path, manifest: dict) -> str:
+    """The whole page as a string (see :func:`write_listening_page`)."""
+    output = Path(output)
+    entries = [s for s in manifest.get("sections", []) if isinstance(s, dict) and s.get("name")]
+    entries.sort(key=lambda s: _natural(str(s["name"])))
+    counts = {k: sum(1 for s in entries if s.get("status") == k) for k in ("ok", "skipped", "failed")}
+    summary = f"{len(entries)} section(s)"
+    if counts["failed"]:
+        summary += f", {counts['failed']} failed"
+    nav = ""
+    if len(entries) > 1:
+        nav = "<nav><ul>" + "".join(f'<li><a href="#s{i}">{e(s["name"])}</a></li>'
+                                    for i, s in enumerate(entries)) + "</ul></nav>"
+    body = "\n".join(render_section(output, s, i) for i, s in enumerate(entries))
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light dark">'
+        f"<title>manga2music · {e(output.resolve().name)}</title><style>{CSS}</style></head>\n<body><main>"
+        f'<header><h1>manga2music</h1><p>{e(summary)} · updated {e(manifest.get("updated", ""))}</p></header>'
+        f"{nav}\n{body}\n"
+        f'<footer>made by manga2music {e(manifest.get("version", __version__))}</footer>'
+        f"</main><script>{SCRIPT}</script></body></html>\n"
+    )
+
+
+def write_listening_page(output: Path, manifest: dict) -> Path:
+    """Write ``OUTPUT/index.html`` (atomically) for every section in ``manifest``; return its path."""
+    from .audio import write_text_atomic
+
+    output = Path(output)
+    return write_text_atomic(output / "index.html", render_listening_page(output, manifest))

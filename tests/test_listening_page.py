@@ -1,0 +1,227 @@
+"""The listening page (OUT/index.html): its HTML, its waveforms, and how it behaves in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from browser import browser, page, save_screenshot  # noqa: F401  (pytest fixtures)
+from manga2music.listening_page import peak_envelope, render_listening_page, write_listening_page
+from manga2music.outputs import SectionFiles, new_record, update_manifest, write_json_atomic
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SR = 32000
+DURATION = 3.0
+EVIL = '<script>alert("x")</script> & \'quotes\''
+
+
+def tone(path: Path, seconds: float = DURATION, freq: float = 220.0, amp: float = 0.5) -> None:
+    t = np.arange(int(seconds * SR)) / SR
+    sf.write(str(path), (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32), SR)
+
+
+def page_entries(folder: Path) -> list[dict]:
+    return [{"name": p.name, "source": str(p), "path": str(p.resolve()), "member": None, "pdf_index": None,
+             "sha256": "x", "tiles": 1} for p in sorted(folder.iterdir())]
+
+
+def make_section(out: Path, name: str, pages: list[dict], *, takes: int = 1, midi: bool = False,
+                 description: str = "", analysis: dict | None = None) -> dict:
+    """Write what the pipeline writes for one finished section; return its manifest entry."""
+    files = SectionFiles.for_section(out, name)
+    files.base.parent.mkdir(parents=True, exist_ok=True)
+    files.description.write_text(description + "\n", encoding="utf-8")
+    tracks, mids, take_list = [], [], []
+    for t in range(1, takes + 1):
+        tone(files.track("wav", t), freq=220.0 * t)
+        entry = {"take": t, "audio": files.track("wav", t).name, "seed": 41 + t, "info": {"tempo_bpm": 72 + t}}
+        tracks.append(files.track("wav", t).relative_to(out).as_posix())
+        if midi:
+            files.midi(t).write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60MTrk\x00\x00\x00\x04\x00\xff\x2f\x00")
+            entry["midi"] = files.midi(t).name
+            mids.append(files.midi(t).relative_to(out).as_posix())
+        take_list.append(entry)
+    record = new_record(name)
+    record.update({"pages": pages, "skipped_pages": [], "description": description,
+                   "describe": {"model": "builtin", "analysis": analysis},
+                   "compose": {"model": "builtin", "seed": 42, "takes": take_list}})
+    write_json_atomic(files.record, record)
+    return {"name": name, "status": "ok", "message": None,
+            "description": files.description.relative_to(out).as_posix(),
+            "record": files.record.relative_to(out).as_posix(), "tracks": tracks, "midi": mids,
+            "pages": len(pages), "skipped_pages": [], "vision_model": "builtin", "music_model": "builtin",
+            "seed": 42, "usage": None, "cost_usd": None}
+
+
+@pytest.fixture
+def handmade(tmp_path) -> tuple[Path, dict]:
+    """An output folder as a run leaves it: two good sections (one Japanese, one with takes + MIDI), one failed."""
+    out = tmp_path / "out"
+    gone = {"name": "lost.png", "source": str(tmp_path / "lost.png"), "path": str(tmp_path / "lost.png"),
+            "member": None, "pdf_index": None, "sha256": "x", "tiles": 1}
+    entries = [
+        make_section(out, "ch10 calm", page_entries(SAMPLES / "calm"), takes=2, midi=True,
+                     description=f"Soft piano, slow strings. {EVIL}",
+                     analysis={"genre": "drama", "atmosphere": "quiet evening", "focus": "visual",
+                               "pacing": "slow, long panels", "plot": f"Two friends talk. {EVIL}"}),
+        make_section(out, "第1話 夜", page_entries(SAMPLES / "action") + [gone],
+                     description="Taiko drums and fast strings under a night chase.",
+                     analysis={"genre": "action", "atmosphere": "tense", "focus": "visual", "pacing": "fast",
+                               "plot": "A chase over rooftops."}),
+        {"name": "ch2 broken", "status": "failed", "message": f"no readable page among 1 {EVIL}", "description": None,
+         "record": None, "tracks": [], "midi": [], "pages": 0,
+         "skipped_pages": [{"source": "in/ch2 broken/001.png", "error": "not a readable image"}],
+         "vision_model": "builtin", "music_model": "builtin", "seed": None, "usage": None, "cost_usd": None},
+    ]
+    manifest = update_manifest(out, entries, command="run")
+    return out, manifest
+
+
+class PageParser(HTMLParser):
+    """Collects what a reader of the page meets: sections, audio sources, images, and all visible text."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections, self.audio, self.images, self.text, self.links = [], [], [], [], []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a)
+        elif tag == "audio":
+            self.audio.append(a["src"])
+        elif tag == "img":
+            self.images.append(a["src"])
+        elif tag == "a":
+            self.links.append(a.get("href", ""))
+        elif tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+def parse(html_text: str) -> PageParser:
+    parser = PageParser()
+    parser.feed(html_text)
+    return parser
+
+
+# ------------------------------------------------------------------ without a browser
+
+
+def test_page_has_one_block_per_section_in_natural_order(handmade):
+    out, manifest = handmade
+    path = write_listening_page(out, manifest)
+    assert path == out / "index.html"
+    doc = parse(path.read_text(encoding="utf-8"))
+    names = [s["data-name"] for s in doc.sections]
+    assert names == ["ch2 broken", "ch10 calm", "第1話 夜"]  # natural order: 2 before 10
+    assert "failed" in doc.sections[0]["class"]
+
+
+def test_audio_and_midi_links_point_at_real_files(handmade):
+    out, manifest = handmade
+    doc = parse(write_listening_page(out, manifest).read_text(encoding="utf-8"))
+    assert len(doc.audio) == 3  # two takes + one track
+    assert any("%E7%AC%AC1%E8%A9%B1%20%E5%A4%9C" in src for src in doc.audio)  # 第1話 夜, percent-encoded
+    for src in doc.audio + [h for h in doc.links if h.endswith(".mid")]:
+        assert not src.startswith(("http:", "https:", "/"))
+        assert (out / unquote(src)).is_file(), src
+    assert sum(h.endswith(".mid") for h in doc.links) == 2
+
+
+def test_model_text_is_escaped(handmade):
+    out, manifest = handmade
+    html_text = render_listening_page(out, manifest)
+    assert "<script>alert" not in html_text
+    text = "".join(parse(html_text).text)
+    assert EVIL in text  # shown to the reader literally, in the description, the plot and the error
+    assert text.count(EVIL) == 3
+
+
+def test_thumbnails_are_embedded_and_a_lost_page_gets_a_placeholder(handmade):
+    out, manifest = handmade
+    html_text = render_listening_page(out, manifest)
+    doc = parse(html_text)
+    assert len(doc.images) == 6  # 3 calm + 3 action pages; lost.png has none
+    for src in doc.images:
+        assert src.startswith("data:image/jpeg;base64,")
+        thumb = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert thumb.height == 180 and thumb.width > 20
+    assert html_text.count("page not found") == 1
+    assert "http://" not in html_text and "https://" not in html_text  # nothing fetched from anywhere
+
+
+def test_peak_envelope_follows_the_audio(tmp_path):
+    path = tmp_path / "half.wav"
+    loud = 0.5 * np.sin(2 * np.pi * 330 * np.arange(SR) / SR)
+    sf.write(str(path), np.concatenate([loud, np.zeros(SR)]).astype(np.float32), SR)
+    peaks = peak_envelope(path, points=400)
+    assert 395 <= len(peaks) <= 400
+    assert np.allclose(peaks[: len(peaks) // 2 - 2], 0.5, atol=0.01)
+    assert np.all(peaks[len(peaks) // 2 + 2:] == 0.0)
+
+
+# ------------------------------------------------------------------ in Chromium
+
+
+def open_page(pg, out: Path) -> None:
+    pg.goto((out / "index.html").resolve().as_uri())
+    pg.wait_for_function("Array.from(document.images).every(i => i.complete)")
+    pg.wait_for_function("Array.from(document.querySelectorAll('audio')).every(a => a.readyState >= 1)",
+                         timeout=15000)
+
+
+def check_in_browser(pg, out: Path, expected_sections: list[str], duration: float) -> dict:
+    """What a listener sees: loaded thumbnails, playable tracks of the right length, the texts."""
+    open_page(pg, out)
+    state = pg.evaluate("""() => ({
+        names: Array.from(document.querySelectorAll('section h2')).map(h => h.firstChild.textContent.trim()),
+        images: Array.from(document.images).map(i => [i.naturalWidth, i.naturalHeight]),
+        audio: Array.from(document.querySelectorAll('audio')).map(a => [a.readyState, a.duration, a.error]),
+        text: document.body.innerText,
+    })""")
+    assert state["names"] == expected_sections
+    assert state["images"] and all(w > 0 and h == 180 for w, h in state["images"])
+    assert state["audio"]
+    for ready, length, error in state["audio"]:
+        assert error is None and ready >= 1
+        assert abs(length - duration) <= 0.2, length
+    assert all(u.startswith(("file:", "data:")) for u in pg.requested), [u for u in pg.requested if "://" in u]
+    assert not pg.console_errors
+    return state
+
+
+def test_listening_page_in_chromium(handmade, page, tmp_path):
+    out, manifest = handmade
+    write_listening_page(out, manifest)
+    state = check_in_browser(page, out, ["ch2 broken", "ch10 calm", "第1話 夜"], DURATION)
+    text = state["text"]
+    for shown in ("quiet evening", "slow, long panels", "Taiko drums and fast strings", "A chase over rooftops.",
+                  f"no readable page among 1 {EVIL}", "page not found", "calm.take2.wav", "calm.mid"):
+        assert shown in text, shown
+    assert page.locator("section.failed .error").is_visible()
+    # clicking the middle of a waveform seeks its track to the middle
+    wave = page.locator("section[data-name='第1話 夜'] .wave")
+    box = wave.bounding_box()
+    wave.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    at = page.evaluate("document.querySelector(\"section[data-name='第1話 夜'] audio\").currentTime")
+    assert abs(at - DURATION / 2) < 0.3
+    save_screenshot(page, tmp_path / "listening_page.png", Path("/tmp/listening_page.png"))
+    assert (tmp_path / "listening_page.png").stat().st_size > 10_000
