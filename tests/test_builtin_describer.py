@@ -265,3 +265,12 @@ def test_unusual_images_do_not_break_it():
     result = describe([tiny, wide])
     assert result.features["pages"] == 2
     assert all(math.isfinite(v) for v in result.features["mean"].values())
+
+
+def test_builtin_composer_reads_the_descriptions(calm, action):
+    """The music side's text reader gets the tempo and mode we wrote (skipped until it exists)."""
+    text_to_style = pytest.importorskip("manga2music.music.text_to_style")
+    for result in (calm, action):
+        style = text_to_style.parse_style(result.description)
+        tempo, _, mode = tempo_key(result.description)
+        assert round(style.tempo_bpm) == tempo and style.mode == mode
