@@ -258,7 +258,7 @@ def merge_analyses(parts: Sequence[tuple[SectionAnalysis, int]]) -> SectionAnaly
     focus = _weighted_choice([(a.focus, n) for a, n in parts])
     atmosphere = _join_unique([a.atmosphere for a, _ in parts], "; ")
     pacing = _join_unique([a.pacing for a, _ in parts], "; ")
-    plot = _join_unique([a.plot for a in (a for a, _ in parts)], " ")
+    plot = _join_unique([a.plot for a, _ in parts], " ")
     return SectionAnalysis(
         genre=genre,
         focus=focus,
