@@ -1,0 +1,155 @@
+"""`manga2music doctor`: the Hub probe against local servers, the JSON schema, exit codes, start-up cost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from test_cache import MUSICGEN_FILES, answer, fake_repo, local_http  # pytest puts tests/ on sys.path
+from typer.testing import CliRunner
+
+from manga2music.cli.app import app
+from manga2music.hardware import DoctorJSON, probe_hub
+
+runner = CliRunner()
+
+
+# --- the Hub probe ----------------------------------------------------------------------------------
+
+
+def test_hub_probe_reachable_asks_one_head_request():
+    with local_http(answer(200, b"[]")) as (url, seen):
+        status = probe_hub(url, timeout=3)
+    assert (status.checked, status.reachable, status.detail) == (True, True, "HTTP 200")
+    assert seen == ["HEAD /api/models?limit=1"]
+
+
+def test_hub_probe_server_error_is_unreachable():
+    with local_http(answer(500)) as (url, _):
+        status = probe_hub(url + "/", timeout=3)
+    assert status.reachable is False and status.detail == "HTTP 500"
+
+
+def test_hub_probe_gives_up_at_the_timeout():
+    def hang(req):
+        time.sleep(3)
+
+    with local_http(hang) as (url, _):
+        start = time.monotonic()
+        status = probe_hub(url, timeout=0.3)
+        elapsed = time.monotonic() - start
+    assert status.reachable is False and "timed out" in status.detail
+    assert elapsed < 2
+
+
+def test_hub_probe_nothing_listening():
+    with local_http(answer(200)) as (url, _):
+        pass  # the server is gone once the block ends
+    status = probe_hub(url, timeout=1)
+    assert status.reachable is False and status.detail
+
+
+# --- doctor --json -------------------------------------------------------------------------------------
+
+
+def doctor_json(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["doctor", "--json", *args])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_doctor_json_matches_the_schema_and_reports_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    with local_http(answer(200)) as (url, seen):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        code, data = doctor_json()
+    assert code == 0
+    report = DoctorJSON.model_validate(data)
+    assert report.hub.reachable is True and report.hub.endpoint == url and len(seen) == 1
+    assert report.cache_dir == str(tmp_path) and report.cache_source == "MANGA2MUSIC_CACHE"
+    assert [(c.repo_id, c.name, c.complete) for c in report.cached] == [
+        ("facebook/musicgen-small", "musicgen-small", True)]
+    assert report.cached[0].size_bytes >= sum(len(v) for v in MUSICGEN_FILES.values())
+    assert report.ram_total_gb > 0 and report.cpu_cores >= 1 and report.disk_free_gb > 0
+    assert set(report.suggested) == {"vision", "music"}
+    assert report.openai_key_set is False
+
+
+def test_doctor_offline_never_touches_the_network(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with local_http(answer(200)) as (url, seen):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        code, data = doctor_json("--offline")
+    assert code == 0 and seen == []
+    assert data["hub"]["checked"] is False and data["offline"] is True
+    # nothing cached, no network: builtin on both sides, and the reason says how to get weights
+    assert data["suggested"]["music"]["model"] == "builtin"
+    assert "models pull" in data["suggested"]["music"]["reason"]
+
+
+def test_doctor_never_prints_the_key(monkeypatch):
+    secret = "sk-test-" + "x" * 40
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
+    for args in (["doctor", "--json"], ["doctor"]):
+        result = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 0 and secret not in result.output
+    data = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    assert data["openai_key_set"] is True and data["openai_base_url"] == "http://127.0.0.1:11434/v1"
+    assert "never picks GPT" in data["suggested"]["vision"]["reason"]
+
+
+def test_asked_models_set_the_exit_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    code, data = doctor_json("--music-model", "musicgen-small", "--vision-model", "builtin")
+    assert code == 0 and data["ok"] is True and all(c["ok"] for c in data["checks"])
+
+    code, data = doctor_json("--vision-model", "gpt-4o-mini")  # no key, no base URL
+    assert code == 1 and data["ok"] is False
+    assert "OPENAI_API_KEY" in data["checks"][0]["reason"]
+
+    result = runner.invoke(app, ["doctor", "--music-model", "musicgen-medium"])  # offline (conftest), not cached
+    assert result.exit_code == 1
+    assert "musicgen-medium cannot run here" in result.stderr
+
+    code, data = doctor_json("--music-model", "no-such-model")
+    assert code == 1 and "unknown music model" in data["checks"][0]["reason"]
+
+
+def test_doctor_table_shows_the_suggestion(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    result = runner.invoke(app, ["doctor", "--offline"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    vision = next(ln for ln in lines if "auto vision" in ln)
+    assert "builtin" in vision and "models pull llava" in vision
+    assert any("model cache" in ln and str(tmp_path) in ln for ln in lines)
+    assert "checked in" in result.stdout
+
+
+# --- start-up cost --------------------------------------------------------------------------------------
+
+_IMPORT_CHECK = """
+import sys
+from typer.testing import CliRunner
+from manga2music.cli.app import app
+{invoke}
+heavy = [m for m in ("torch", "transformers", "huggingface_hub", "openai", "numpy") if m in sys.modules]
+print(",".join(heavy))
+"""
+
+
+def _heavy_imports(invoke: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", _IMPORT_CHECK.format(invoke=invoke)], capture_output=True,
+                         text=True, timeout=60, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_help_and_doctor_import_nothing_heavy():
+    assert _heavy_imports("") == []
+    assert _heavy_imports("CliRunner().invoke(app, ['doctor', '--offline', '--json'])") == []
+    assert _heavy_imports("CliRunner().invoke(app, ['models', 'list', '--json'])") == []
