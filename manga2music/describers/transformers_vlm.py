@@ -1,0 +1,304 @@
+"""Local vision-language models through transformers: LLaVA-Interleave, LLaVA-OneVision, Qwen2-VL, SmolVLM...
+
+One class for every family: the Auto classes (``AutoModelForImageTextToText``,
+``AutoProcessor``) pick the right model and processor from the checkpoint's
+config, so a new family costs a registry line, not a module.
+
+Each request is one chat turn: a single user message holding every page of
+the chunk, in reading order, then the prompt text, rendered with the model's
+own chat template.  The pages go to the processor nested as one sample
+(``images=[[p1, p2, ...]]``), which is the families' multi-image mode.  For
+LLaVA-OneVision that means the base 384 px view of each page, 729 + 1 = 730
+image tokens per page, instead of anyres tiling of every page (about 5,000-7,000
+tokens each).  Per family, on the real checkpoints:
+
+========================  ======================  =========  ================
+family                    image tokens per page   context    default pages
+========================  ======================  =========  ================
+LLaVA-Interleave (llava)  729                     32k        8
+LLaVA-OneVision           730 (multi-image mode)  32k        8
+Qwen2-VL                  up to 1,280 (dynamic)   32k        8
+SmolVLM2                  about 1,100 (13 tiles)  8k         about 6
+========================  ======================  =========  ================
+
+The default pages per chunk is measured, not tabled: the processor renders a
+prompt with two and with three blank manga-sized pages, the difference is the
+cost of a page, and a chunk holds as many pages as fit in the text model's
+context after the prompt and the answer, at most :data:`MAX_PAGES_PER_CHUNK`
+(more pages per request mean more attention memory and vaguer answers).
+
+Sampling follows the original scripts: ``do_sample=True, temperature=0.7``
+(other sampling settings come from the checkpoint's generation config); a
+``--seed`` reseeds before every request, so a section's answers repeat.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from .. import registry, settings
+from ..errors import BackendError, ModelUnavailableError
+from .base import DescribeOptions, PageImage
+from .chat import ChatDescriber, Completion
+from .vlm_processors import load_processor
+
+#: the original scripts' sampling temperature
+TEMPERATURE = 0.7
+#: most pages in one request, whatever the context length allows
+MAX_PAGES_PER_CHUNK = 8
+#: tokens kept for the prompt text and the chat template around the pages
+PROMPT_RESERVE = 600
+#: the blank page used to measure a page's token cost (a B5 manga page at about 150 dpi)
+PROBE_PAGE_SIZE = (1075, 1518)
+
+
+class TransformersDescriber(ChatDescriber):
+    """A local VLM from the Hugging Face Hub (or a local folder) describing pages on this machine.
+
+    ``generate_kwargs`` are passed to ``model.generate`` on every request (for
+    advanced use: e.g. ``repetition_penalty``, or a ``logits_processor`` list).
+    """
+
+    default_chunk_size: int = MAX_PAGES_PER_CHUNK
+
+    def __init__(
+        self,
+        model_id: str,
+        options: DescribeOptions | None = None,
+        *,
+        generate_kwargs: dict[str, Any] | None = None,
+    ):
+        spec = registry.find_spec(model_id, "vision")
+        if spec is not None and spec.backend == "transformers-vlm":
+            model_id = spec.model_id
+        super().__init__(model_id, options)
+        self.spec = spec
+        self.model_name = spec.name if spec is not None else model_id
+        self.generate_kwargs = dict(generate_kwargs or {})
+        self.model = None
+        self.processor = None
+        self.device: str | None = None
+        self.dtype = None  # torch.dtype once loaded
+        self.tokens_per_page: int | None = None
+        self.context_length: int | None = None
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @property
+    def offline(self) -> bool:
+        return bool(self.options.offline or settings.offline_mode())
+
+    def _load_kwargs(self) -> dict[str, Any]:
+        return {
+            "cache_dir": str(settings.model_cache_dir()),
+            "local_files_only": self.offline,
+            "trust_remote_code": bool(self.options.trust_remote_code),
+        }
+
+    def _size_phrase(self) -> str:
+        if self.spec is not None and self.spec.download_gb:
+            return f"{self.model_id}, {self.spec.download_gb:g} GB"
+        return self.model_id
+
+    def _pull_hint(self) -> str:
+        name = self.spec.name if self.spec is not None else self.model_id
+        return f"fetch it once while online with `manga2music models pull {name}` (or run without offline mode)"
+
+    def _unavailable(self, err: BaseException) -> ModelUnavailableError:
+        """Turn a loading failure into one line a user can act on."""
+        reason = " ".join(str(err).split())
+        first = reason.split(". ")[0][:200]
+        if isinstance(err, ImportError):
+            return ModelUnavailableError(
+                f"{self.model_name} needs a package that is not installed: {first}",
+                hint="install the package named above (pip install ...) and try again",
+            )
+        if "trust_remote_code" in reason:
+            return ModelUnavailableError(
+                f"{self.model_name} runs code from its own repository, which is off by default",
+                hint="pass --trust-remote-code if you trust that repository",
+            )
+        if isinstance(err, ValueError):
+            return ModelUnavailableError(
+                f"{self.model_name} is not a vision-language model transformers can load here: {first}",
+                hint="pick one from `manga2music models list`, or upgrade transformers for a newer family",
+            )
+        if self.offline:
+            return ModelUnavailableError(
+                f"{self.model_name} ({self._size_phrase()}) is not in the model cache and offline mode is on",
+                hint=self._pull_hint(),
+            )
+        return ModelUnavailableError(
+            f"could not load {self.model_name} ({self._size_phrase()}): {first}",
+            hint="check the network and the model name; " + self._pull_hint(),
+        )
+
+    def preflight(self) -> None:
+        """Offline with nothing cached: fail before any section is read."""
+        from pathlib import Path
+
+        if Path(self.model_id).expanduser().is_dir() or not self.offline:
+            return
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(self.model_id, "config.json", cache_dir=str(settings.model_cache_dir()))
+        if not isinstance(found, str):
+            raise ModelUnavailableError(
+                f"{self.model_name} ({self._size_phrase()}) is not in the model cache and offline mode is on",
+                hint=self._pull_hint(),
+            )
+
+    def prepare(self) -> None:
+        """Load the processor and config (small files) and plan the pages per request; no weights yet."""
+        if self.processor is not None:
+            return
+        from transformers import AutoConfig
+
+        kwargs = self._load_kwargs()
+        try:
+            processor = load_processor(self.model_id, **kwargs)
+            config = AutoConfig.from_pretrained(self.model_id, **kwargs)
+        except (OSError, ValueError, ImportError) as err:
+            raise self._unavailable(err) from None
+        self.processor = processor
+        self.context_length = _context_length(config)
+        self.tokens_per_page = self._measure_tokens_per_page()
+
+    def load(self) -> None:
+        """Load the weights once (the first download shows huggingface_hub's progress bar)."""
+        if self.model is not None:
+            return
+        import torch
+        from transformers import AutoModelForImageTextToText
+
+        from ..devices import pick_device, pick_dtype
+
+        self.prepare()
+        device = pick_device(self.options.device)
+        dtype = pick_dtype(device, self.options.precision)
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(
+                self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **self._load_kwargs()
+            )
+        except (OSError, ValueError, ImportError) as err:
+            raise self._unavailable(err) from None
+        except torch.cuda.OutOfMemoryError:
+            _empty_device_cache()
+            raise ModelUnavailableError(
+                f"{self.model_name} does not fit in the free memory of {device}",
+                hint="pick a smaller model, or --device cpu",
+            ) from None
+        model.eval()
+        self.model, self.device, self.dtype = model, device, dtype
+
+    @property
+    def chunk_size(self) -> int:
+        """``--chunk-size`` if given, else as many pages as fit the model's context (see the module docstring)."""
+        if self.options.chunk_size:
+            return max(1, int(self.options.chunk_size))
+        self.prepare()
+        return self.pages_that_fit()
+
+    def _measure_tokens_per_page(self) -> int:
+        """Prompt tokens of three blank pages minus two: what one more page costs in multi-image mode."""
+        from PIL import Image
+
+        blank = Image.new("RGB", PROBE_PAGE_SIZE, "white")
+        lengths = [self._encode("x", [blank] * n)["input_ids"].shape[1] for n in (2, 3)]
+        return max(1, lengths[1] - lengths[0])
+
+    def pages_that_fit(self) -> int:
+        """Pages per request: what the context holds after the prompt and the answer, 1 to MAX_PAGES_PER_CHUNK."""
+        if not self.context_length or not self.tokens_per_page:
+            return MAX_PAGES_PER_CHUNK
+        room = self.context_length - PROMPT_RESERVE - self.options.max_new_tokens
+        return max(1, min(MAX_PAGES_PER_CHUNK, room // self.tokens_per_page))
+
+    # --- one chat turn ---------------------------------------------------------------------
+
+    def messages(self, prompt: str, n_images: int) -> list[dict]:
+        """One user message: every page of the chunk in order, then the prompt."""
+        content: list[dict] = [{"type": "image"} for _ in range(n_images)]
+        content.append({"type": "text", "text": prompt})
+        return [{"role": "user", "content": content}]
+
+    def _encode(self, prompt: str, images: list):
+        """The model's inputs: chat template applied, pages nested as one multi-image sample."""
+        text = self.processor.apply_chat_template(
+            self.messages(prompt, len(images)), add_generation_prompt=True, tokenize=False
+        )
+        if images:
+            return self.processor(text=[text], images=[images], return_tensors="pt")
+        return self.processor(text=[text], return_tensors="pt")
+
+    def _complete(
+        self, prompt: str, images: list[PageImage], *, json_schema: dict | None, max_tokens: int
+    ) -> Completion:
+        # json_schema: local models have no constrained decoding here; the prompt already shows the answer's shape
+        import torch
+
+        from ..devices import seed_everything
+
+        self.load()
+        pictures = [page.image.convert("RGB") for page in images]  # grayscale/RGBA pages break some processors
+        inputs = self._encode(prompt, pictures).to(self.device, self.dtype)
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        if self.options.seed is not None:
+            seed_everything(self.options.seed)
+        try:
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **inputs,
+                    max_new_tokens=max(1, min(max_tokens, self.options.max_new_tokens)),
+                    do_sample=True,
+                    temperature=TEMPERATURE,
+                    **self.generate_kwargs,
+                )
+        except torch.cuda.OutOfMemoryError:
+            _empty_device_cache()
+            raise BackendError(
+                f"{self.model_name} ran out of memory on {len(images)} pages",
+                hint="use fewer pages per request (--chunk-size), a smaller model, or --device cpu",
+            ) from None
+        new_tokens = output[0, prompt_tokens:]
+        text = self.processor.decode(new_tokens, skip_special_tokens=True).strip()
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]))
+
+    # --- bookkeeping -----------------------------------------------------------------------
+
+    def settings_key(self) -> dict:
+        from ..devices import pick_device, pick_dtype
+
+        key = dict(super().settings_key())
+        device = self.device or pick_device(self.options.device)
+        dtype = self.dtype or pick_dtype(device, self.options.precision)
+        key.update(
+            model=self.model_name,
+            model_id=self.model_id,
+            precision=str(dtype).replace("torch.", ""),
+            max_new_tokens=self.options.max_new_tokens,
+        )
+        return key
+
+    def close(self) -> None:
+        """Release the weights (and the GPU memory they held); the small processor stays."""
+        self.model = None
+        gc.collect()
+        _empty_device_cache()
+
+
+def _context_length(config) -> int | None:
+    """The text model's context length (``max_position_embeddings``), if the config says."""
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    value = getattr(text_config, "max_position_embeddings", None)
+    return int(value) if value else None
+
+
+def _empty_device_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        torch.mps.empty_cache()

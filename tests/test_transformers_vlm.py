@@ -1,0 +1,254 @@
+"""The transformers describer on tiny random VLMs built offline (tests/tiny_vlms.py).
+
+Random weights write gibberish, so the happy-path tests steer ``generate`` with
+:class:`Script`: a real ``LogitsProcessor`` (passed through the describer's
+``generate_kwargs``) that lets only the next token of a fixed answer through,
+one answer per ``generate`` call.  A forward pre-hook on the real model records
+what each call received (prompt ids, pixel tensors), so the tests check the
+messages the model actually saw.  Unsteered runs check the gibberish path.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import weakref
+
+import pytest
+import torch
+from PIL import Image
+from transformers import LogitsProcessor, LogitsProcessorList
+
+import tiny_vlms
+from manga2music import registry
+from manga2music.analysis import SectionAnalysis
+from manga2music.describers.base import DescribeOptions, PageImage
+from manga2music.describers.transformers_vlm import PROMPT_RESERVE, TransformersDescriber
+from manga2music.describers.vlm_processors import load_processor, torchvision_usable
+from manga2music.devices import pick_dtype
+from manga2music.errors import BackendError, ModelUnavailableError
+
+FAMILIES = list(tiny_vlms.BUILDERS)
+
+ANALYSIS = {"genre": "action", "atmosphere": "tense", "focus": "visual", "pacing": "fast", "plot": "a chase"}
+DESCRIPTION = "Slow ambient pads in D minor at 70 BPM, gentle and melancholic."
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict:
+    """Every tiny family, built once per test session."""
+    return tiny_vlms.build_all(tmp_path_factory.mktemp("tiny_vlms"))
+
+
+def make_pages(n: int) -> list[PageImage]:
+    """Square pages of different greys; grayscale ("L") like many scans."""
+    return [PageImage(f"{i + 1:03d}.png", Image.new("L", (64, 64), 30 + 40 * i)) for i in range(n)]
+
+
+class Script(LogitsProcessor):
+    """Steers generate to write ``answers[k]`` on the k-th call and records what each call received."""
+
+    def __init__(self, describer: TransformersDescriber, answers: list[str]):
+        describer.load()
+        self.tokenizer = describer.processor.tokenizer
+        eos = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self.answers = [self.tokenizer.encode(a, add_special_tokens=False) + [eos] for a in answers]
+        self.calls: list[list[int]] = []  # per generate call: the prompt ids the model received
+        describer.model.register_forward_pre_hook(self._on_forward, with_kwargs=True)
+        describer.generate_kwargs["logits_processor"] = LogitsProcessorList([self])
+
+    def _on_forward(self, module, args, kwargs):
+        ids = kwargs.get("input_ids")
+        if ids is not None and ids.shape[1] > 1:  # the prefill of a new generate call (decoding feeds 1 token)
+            self.calls.append(ids[0].tolist())
+            self.start = ids.shape[1]
+
+    def __call__(self, input_ids, scores):
+        answer = self.answers[min(len(self.calls), len(self.answers)) - 1]
+        token = answer[min(input_ids.shape[1] - self.start, len(answer) - 1)]
+        forced = torch.full_like(scores, float("-inf"))
+        forced[:, token] = 0.0
+        return forced
+
+
+
+def record_inputs(module) -> list:
+    """What ``module`` (e.g. a vision tower) receives on each call: its positional tensors' shapes."""
+    seen: list = []
+    module.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append([tuple(a.shape) for a in args if hasattr(a, "shape")]
+                                            + [tuple(v.shape) for v in kwargs.values() if hasattr(v, "shape")]),
+        with_kwargs=True,
+    )
+    return seen
+
+
+def describer(folder, **options) -> TransformersDescriber:
+    options.setdefault("device", "cpu")
+    options.setdefault("seed", 0)
+    return TransformersDescriber(str(folder), DescribeOptions(**options))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_two_stage_sends_every_page_of_a_chunk_in_one_chat_message(tiny_models, family):
+    d = describer(tiny_models[family], chunk_size=2, max_new_tokens=120)
+    script = Script(d, [json.dumps(ANALYSIS)] * 3 + [DESCRIPTION])
+    result = d.describe(make_pages(5))
+
+    # 5 pages in chunks of 2: three stage-1 calls with images, then one text-only stage-2 call
+    assert len(script.calls) == 4
+    image_token_id = d.model.config.image_token_id
+    per_page = tiny_vlms.IMAGE_TOKENS_PER_PAGE[family]
+    for ids, n_pages in zip(script.calls, [2, 2, 1]):
+        prompt = script.tokenizer.decode(ids)
+        assert prompt.startswith("<|im_start|>user\n") and prompt.endswith("<|im_start|>assistant\n")
+        assert prompt.count("<|im_start|>") == 2  # one user turn, then the assistant's
+        assert f"these {n_pages} consecutive manga pages" in prompt or n_pages == 1
+        if n_pages > 1 or family != "llava_onevision":  # one page alone gets LLaVA-OneVision's anyres view
+            assert ids.count(image_token_id) == per_page * n_pages
+    stage2 = script.calls[3]
+    assert image_token_id not in stage2
+    assert "genre: action" in script.tokenizer.decode(stage2)
+
+    assert result.description == DESCRIPTION
+    assert result.analysis == SectionAnalysis(**ANALYSIS)
+    assert [c.pages for c in result.chunks] == [["001.png", "002.png"], ["003.png", "004.png"], ["005.png"]]
+    assert result.usage["prompt_tokens"] == sum(len(ids) for ids in script.calls)
+    assert result.usage["completion_tokens"] > 0
+
+
+def test_llava_onevision_pages_go_in_nested_multi_image_mode(tiny_models):
+    d = describer(tiny_models["llava_onevision"], chunk_size=3, max_new_tokens=120)
+    script = Script(d, [json.dumps(ANALYSIS), DESCRIPTION])
+    seen = record_inputs(d.model.model.vision_tower)
+    pages = make_pages(3)
+    d.describe(pages)
+    # one 32x32 base view per page reaches the vision tower, not anyres tiles (64x64 pages would give 5 views each)
+    assert seen[0][0] == (3, 3, tiny_vlms.IMAGE_SIZE, tiny_vlms.IMAGE_SIZE)
+    assert script.calls[0].count(d.model.config.image_token_id) == 3 * tiny_vlms.IMAGE_TOKENS_PER_PAGE["llava_onevision"]
+    inputs = d._encode("Describe.", [p.image.convert("RGB") for p in pages])
+    assert inputs["batch_num_images"].tolist() == [3]
+
+    # the flat form the describer avoids: every page tiled separately, far more tokens
+    flat = d.processor(text=["<image>" * 3], images=[p.image.convert("RGB") for p in pages], return_tensors="pt")
+    assert flat["pixel_values"].shape[:2] == (3, 5)
+    assert flat["input_ids"].shape[1] > 3 * tiny_vlms.IMAGE_TOKENS_PER_PAGE["llava_onevision"]
+
+
+def test_qwen2_vl_gets_one_image_grid_per_page(tiny_models):
+    d = describer(tiny_models["qwen2_vl"], chunk_size=4, max_new_tokens=120)
+    Script(d, [json.dumps(ANALYSIS), DESCRIPTION])
+    seen = record_inputs(d.model.model.visual)
+    d.describe(make_pages(4))
+    grid = [shape for shape in seen[0] if len(shape) == 2 and shape[1] == 3]
+    assert grid == [(4, 3)]  # image_grid_thw: one (t, h, w) row per page
+
+
+def test_single_stage_merges_chunk_descriptions(tiny_models):
+    d = describer(tiny_models["llava_onevision"], chunk_size=2, max_new_tokens=120, single_stage=True)
+    script = Script(d, [DESCRIPTION] * 4)
+    result = d.describe(make_pages(3))
+    assert len(script.calls) == 3  # two chunks, then one text-only merge
+    assert result.description == DESCRIPTION and result.analysis is None
+
+
+def test_gibberish_gets_one_retry_then_fails_the_section(tiny_models):
+    """Random weights never answer JSON: chat.py retries once, then raises BackendError."""
+    d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=24)
+    d.load()
+    calls = []
+    d.model.register_forward_pre_hook(
+        lambda m, a, kw: calls.append(1) if kw["input_ids"].shape[1] > 1 else None, with_kwargs=True
+    )
+    with pytest.raises(BackendError, match="valid JSON"):
+        d.describe(make_pages(3))
+    assert len(calls) == 2
+
+
+def test_seed_repeats_sampling(tiny_models):
+    pages = make_pages(2)
+
+    def sample(seed):
+        d = describer(tiny_models["llava"], seed=seed, max_new_tokens=24)
+        return d._complete("Describe the music.", pages, json_schema=None, max_tokens=24).text
+
+    first = sample(7)
+    assert first and sample(7) == first
+    assert sample(8) != first  # sampling is on (temperature 0.7), so another seed writes other tokens
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "auto"])
+def test_device_and_precision(tiny_models, precision):
+    d = describer(tiny_models["llava_onevision"], precision=precision)
+    d.load()
+    expected = pick_dtype("cpu", precision)
+    assert d.device == "cpu" and d.dtype == expected
+    assert {p.dtype for p in d.model.parameters()} == {expected}
+    assert {p.device.type for p in d.model.parameters()} == {"cpu"}
+    assert d.settings_key()["precision"] == str(expected).replace("torch.", "")
+    assert d.settings_key()["max_new_tokens"] == 512
+
+
+def test_default_chunk_size_follows_the_context(tiny_models):
+    folder = tiny_models["llava_onevision"]
+    roomy = describer(folder, max_new_tokens=40)
+    assert roomy.chunk_size == 8  # plenty of room: capped at 8 pages per request
+    per_page = roomy.tokens_per_page
+    assert per_page >= tiny_vlms.IMAGE_TOKENS_PER_PAGE["llava_onevision"]
+
+    tight = describer(folder, max_new_tokens=tiny_vlms.TINY_CONTEXT - PROMPT_RESERVE - 3 * per_page)
+    assert tight.chunk_size == 3
+    assert tight.settings_key()["chunk_size"] == 3
+    assert describer(folder, chunk_size=5).chunk_size == 5  # --chunk-size wins
+
+
+def test_loaded_once_and_close_frees_the_weights(tiny_models):
+    d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=120)
+    Script(d, [json.dumps(ANALYSIS), DESCRIPTION] * 2)
+    model = d.model
+    d.describe(make_pages(2))
+    d.describe(make_pages(2))  # a second section reuses the same weights
+    assert d.model is model
+    ref = weakref.ref(model)
+    del model
+    d.close()
+    gc.collect()
+    assert d.model is None and ref() is None
+
+
+def test_offline_without_weights_says_how_to_fetch(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    d = TransformersDescriber("llava-0.5b", DescribeOptions(device="cpu"))
+    assert d.model_id == "llava-hf/llava-interleave-qwen-0.5b-hf"
+    for attempt in (d.preflight, lambda: d.describe(make_pages(1))):
+        with pytest.raises(ModelUnavailableError) as info:
+            attempt()
+        err = info.value
+        assert "llava-0.5b" in str(err) and "1.8 GB" in str(err) and "offline" in str(err)
+        assert "manga2music models pull llava-0.5b" in err.hint
+        assert "\n" not in str(err)
+        assert err.__context__ is None or err.__suppress_context__  # no chained transformers traceback
+
+
+def test_names_and_registry(tiny_models):
+    by_name = TransformersDescriber("llava-onevision-0.5b")
+    by_id = TransformersDescriber("llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
+    assert by_name.model_name == by_id.model_name == "llava-onevision-0.5b"
+    assert by_name.model_id == by_id.model_id == "llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+    folder = str(tiny_models["qwen2_vl"])
+    spec = registry.resolve(folder, "vision")
+    assert registry.load_backend_class(spec.backend) is TransformersDescriber
+    assert TransformersDescriber(folder).model_name == folder
+
+
+@pytest.mark.skipif(torchvision_usable(), reason="the image-only processor is used only without torchvision")
+@pytest.mark.parametrize("family", ["llava_onevision", "qwen2_vl"])
+def test_processor_leaves_video_out_without_torchvision(tiny_models, family):
+    folder = tiny_models[family]
+    saved = json.loads((folder / "processor_config.json").read_text())
+    assert saved["processor_class"] in ("LlavaOnevisionProcessor", "Qwen2VLProcessor")  # as on the Hub
+    processor = load_processor(str(folder), local_files_only=True)
+    assert not hasattr(processor, "video_processor")
+    assert type(processor.image_processor).__name__.endswith("Pil")
+    assert processor.chat_template  # saved settings came back through the subclass's explicit __init__
