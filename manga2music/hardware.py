@@ -30,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -296,6 +297,11 @@ def openai_settings() -> tuple[bool, str, str]:
 def collect(*, offline: bool | None = None, check_hub: bool = True, hub_timeout: float = 3.0) -> HardwareReport:
     """Run every probe.  ``offline`` defaults to ``HF_HUB_OFFLINE``; offline never probes the Hub."""
     offline = settings.offline_mode() if offline is None else offline
+    hub_result: list[HubStatus] = []
+    hub_thread = None
+    if check_hub and not offline:  # the request overlaps the local probes (nvidia-smi takes ~0.1-0.3 s)
+        hub_thread = threading.Thread(target=lambda: hub_result.append(probe_hub(timeout=hub_timeout)), daemon=True)
+        hub_thread.start()
     packages = package_versions()
     report = HardwareReport(packages=packages, offline=offline)
     report.torch_cuda = torch_cuda_version() if packages.get("torch") else None
@@ -323,8 +329,9 @@ def collect(*, offline: bool | None = None, check_hub: bool = True, hub_timeout:
     report.cached = scan(cache_dir)
 
     report.openai_key_set, report.openai_base_url, report.openai_base_url_source = openai_settings()
-    if check_hub and not offline:
-        report.hub = probe_hub(timeout=hub_timeout)
+    if hub_thread is not None:
+        hub_thread.join(hub_timeout + 1.0)
+        report.hub = hub_result[0] if hub_result else HubStatus(hub_endpoint(), True, False, "timed out", hub_timeout)
     elif offline:
         report.hub.detail = "offline"
     return report
