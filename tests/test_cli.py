@@ -1,0 +1,111 @@
+"""The `manga2music` command through typer's CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from manga2music import __version__
+from manga2music.cli.app import app
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+runner = CliRunner()
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def test_version_and_help():
+    assert invoke("--version").stdout.strip() == f"manga2music {__version__}"
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("run", "describe", "compose", "doctor", "models"):
+        assert command in result.stdout
+    run_help = invoke("run", "--help").stdout
+    for flag in ("--output", "--vision-model", "--music-model", "--duration", "--format", "--device", "--seed",
+                 "--force", "--save-artifact"):
+        assert flag in run_help
+
+
+def test_run_builtin_on_samples_json_manifest(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", SAMPLES, "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+                    "--duration", "2", "--seed", "1", "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert {e["name"]: e["status"] for e in manifest["sections"]} == {"action": "ok", "calm": "ok", "webtoon": "ok"}
+    for name in ("action", "calm", "webtoon"):
+        assert (out / f"{name}.txt").exists() and (out / f"{name}.json").exists() and (out / f"{name}.wav").exists()
+
+
+def test_missing_path_is_one_line_and_exit_2(tmp_path):
+    result = invoke("run", tmp_path / "nope", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "no such file or folder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_no_images_exit_2_names_what_was_looked_for(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("x")
+    result = invoke("describe", tmp_path / "docs", "-o", tmp_path / "out", "--model", "builtin")
+    assert result.exit_code == 2
+    assert "no pages found" in result.output and "png" in result.output
+
+
+def test_unknown_model_lists_the_known_ones(tmp_path):
+    result = invoke("run", SAMPLES, "-o", tmp_path / "out", "--music-model", "musicgen-huge")
+    assert result.exit_code == 2
+    assert "musicgen-small" in result.output and "builtin" in result.output
+
+
+def test_failed_section_makes_exit_1_and_others_finish(tmp_path):
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLES / "calm", root / "calm")
+    (root / "broken").mkdir()
+    (root / "broken" / "1.png").write_bytes(b"garbage")
+    result = invoke("run", root, "-o", tmp_path / "out", "--vision-model", "builtin", "--music-model", "builtin",
+                    "--duration", "1")
+    assert result.exit_code == 1
+    assert (tmp_path / "out" / "calm.wav").exists()
+    assert "broken" in result.output
+
+
+def test_debug_env_shows_the_traceback(tmp_path):
+    result = invoke("run", tmp_path / "nope", env={"MANGA2MUSIC_DEBUG": "1"})
+    assert result.exit_code != 0
+    assert result.exception is not None and "no such file" in str(result.exception)
+
+
+def test_compose_text_and_formats(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("compose", "--text", "calm piano at 70 BPM", "-o", out, "--model", "builtin",
+                    "--duration", "1.5", "--format", "flac")
+    assert result.exit_code == 0, result.output
+    assert (out / "calm-piano-at-70-bpm.flac").exists()
+    bad = invoke("compose", "--text", "x", "-o", out, "--model", "builtin", "--format", "aiff")
+    assert bad.exit_code == 2 and "unknown audio format" in bad.output
+
+
+def test_python_dash_m_works():
+    result = subprocess.run([sys.executable, "-m", "manga2music", "--version"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = ("import sys; from manga2music.cli.app import app; "
+            "heavy = [m for m in ('torch', 'transformers', 'openai', 'numpy', 'gradio') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -1,0 +1,180 @@
+"""The pipeline through the Python API with the builtin tier: outputs, resume, ownership, bad pages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from PIL import Image
+
+import manga2music
+from manga2music.composers.base import ComposeOptions
+from manga2music.pipeline import RunConfig
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def cfg(duration=2.0, **kw) -> RunConfig:
+    return RunConfig(compose=ComposeOptions(duration=duration, seed=kw.pop("seed", 7)), **kw)
+
+
+def run(paths, out, **kw):
+    return manga2music.run(paths, out, vision_model="builtin", music_model="builtin", config=cfg(**kw))
+
+
+def statuses(manifest):
+    return {e["name"]: e["status"] for e in manifest["sections"] if e["name"] in manifest["this_run"]}
+
+
+@pytest.fixture
+def pages(tmp_path) -> Path:
+    """A copy of two sample sections the test may change."""
+    root = tmp_path / "in"
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, root / name)
+    return root
+
+
+def test_run_writes_description_record_track_midi_and_manifest(pages, tmp_path):
+    out = tmp_path / "out"
+    manifest = run([pages], out, duration=3.0)
+    assert statuses(manifest) == {"action": "ok", "calm": "ok"}
+    for name in ("calm", "action"):
+        text = (out / f"{name}.txt").read_text(encoding="utf-8").strip()
+        assert "BPM" in text
+        record = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+        assert [p["name"] for p in record["pages"]] == sorted(p.name for p in (pages / name).iterdir())
+        assert all(len(p["sha256"]) == 64 for p in record["pages"])
+        assert record["describe"]["model"] == "builtin" and record["compose"]["seed"] == 7
+        info = sf.info(str(out / f"{name}.wav"))
+        assert abs(info.duration - 3.0) < 0.05
+        assert (out / f"{name}.mid").stat().st_size > 0
+    on_disk = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert {e["name"]: e["tracks"] for e in on_disk["sections"]} == {"action": ["action.wav"], "calm": ["calm.wav"]}
+    assert (out / "index.html").exists()
+
+
+def test_rerun_skips_unchanged_redoes_changed_and_force_redoes_all(pages, tmp_path):
+    out = tmp_path / "out"
+    run([pages], out)
+    section_files = lambda: {p.name: p.stat().st_mtime_ns for p in out.iterdir()  # noqa: E731
+                             if p.suffix in (".txt", ".json", ".wav", ".mid") and p.name != "manifest.json"}
+    before = section_files()
+    assert statuses(run([pages], out)) == {"action": "skipped", "calm": "skipped"}
+    assert section_files() == before  # nothing rewritten
+    Image.new("L", (300, 400), 0).save(pages / "calm" / "004.png")  # a new, black page
+    assert statuses(run([pages], out)) == {"action": "skipped", "calm": "ok"}
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert len(record["pages"]) == 4
+    assert statuses(run([pages], out, force=True)) == {"action": "ok", "calm": "ok"}
+
+
+def test_changed_compose_settings_recompose_without_redescribing(pages, tmp_path):
+    out = tmp_path / "out"
+    run([pages], out)
+    text_before = (out / "calm.txt").stat().st_mtime_ns
+    manifest = run([pages], out, duration=4.0)
+    assert statuses(manifest) == {"action": "ok", "calm": "ok"}
+    assert (out / "calm.txt").stat().st_mtime_ns == text_before
+    assert abs(sf.info(str(out / "calm.wav")).duration - 4.0) < 0.05
+
+
+def test_user_files_are_never_overwritten(pages, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "calm.wav").write_bytes(b"my own recording")
+    manifest = run([pages], out)
+    assert statuses(manifest) == {"action": "ok", "calm": "failed"}
+    entry = next(e for e in manifest["sections"] if e["name"] == "calm")
+    assert "not written by manga2music" in entry["message"]
+    assert (out / "calm.wav").read_bytes() == b"my own recording"
+
+
+def test_an_edited_description_is_kept_and_composed_from(pages, tmp_path):
+    out = tmp_path / "out"
+    run([pages], out)
+    (out / "calm.txt").write_text("Frantic rock with drums and electric guitar at 170 BPM in E minor\n", encoding="utf-8")
+    manifest = run([pages], out, force=True)
+    assert statuses(manifest)["calm"] == "ok"
+    assert (out / "calm.txt").read_text(encoding="utf-8").startswith("Frantic rock")
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["compose"]["takes"][0]["info"]["tempo_bpm"] == pytest.approx(170, abs=1)
+
+
+def test_bad_pages_are_skipped_and_a_section_without_pages_fails_alone(pages, tmp_path):
+    out = tmp_path / "out"
+    (pages / "calm" / "000-broken.png").write_bytes(b"not an image")
+    (pages / "empty").mkdir()
+    (pages / "empty" / "1.jpg").write_bytes(b"\xff\xd8 truncated")
+    manifest = run([pages], out)
+    assert statuses(manifest) == {"action": "ok", "calm": "ok", "empty": "failed"}
+    calm = next(e for e in manifest["sections"] if e["name"] == "calm")
+    assert calm["skipped_pages"][0]["source"].endswith("000-broken.png")
+    assert "no readable page" in next(e for e in manifest["sections"] if e["name"] == "empty")["message"]
+
+
+def test_interrupted_run_leaves_no_partial_file_and_resumes(pages, tmp_path, monkeypatch):
+    import manga2music.audio as audio
+
+    out = tmp_path / "out"
+    real_write = audio.write_audio
+    calls = []
+
+    def write_then_interrupt(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(audio, "write_audio", write_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run([pages], out)
+    monkeypatch.setattr(audio, "write_audio", real_write)
+    leftovers = [p.name for p in out.rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
+    assert (out / "action.wav").exists() and not (out / "calm.wav").exists()
+    assert statuses(run([pages], out)) == {"action": "skipped", "calm": "ok"}
+
+
+def test_output_inside_input_is_not_read_back(pages, tmp_path, monkeypatch):
+    monkeypatch.chdir(pages)
+    run(["."], "output")
+    manifest = run(["."], "output")
+    assert set(statuses(manifest)) == {"action", "calm"}
+
+
+def test_unicode_and_unsafe_section_names(tmp_path):
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLES / "calm", root / "第1話")
+    shutil.copytree(SAMPLES / "calm", root / 'bad:name?')
+    out = tmp_path / "out"
+    manifest = run([root], out)
+    assert set(statuses(manifest)) == {"第1話", "bad:name?"}
+    assert (out / "第1話.wav").exists() and (out / "bad_name_.wav").exists()
+
+
+def test_variations_write_several_takes_with_their_seeds(pages, tmp_path):
+    out = tmp_path / "out"
+    manifest = run([pages / "calm"], out, variations=2)
+    entry = manifest["sections"][0]
+    assert entry["tracks"] == ["calm.wav", "calm.take2.wav"]
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert [t["seed"] for t in record["compose"]["takes"]] == [7, 8]
+    a, _ = sf.read(str(out / "calm.wav"))
+    b, _ = sf.read(str(out / "calm.take2.wav"))
+    assert a.shape == b.shape and abs(a - b).max() > 0.01
+
+
+def test_compose_reads_a_describe_tree_and_text(pages, tmp_path):
+    out = tmp_path / "out"
+    manifest = manga2music.describe([pages], out, model="builtin")
+    assert statuses(manifest) == {"action": "ok", "calm": "ok"}
+    assert not list(out.glob("*.wav"))
+    manifest = manga2music.compose([out], out, model="builtin", config=cfg())
+    assert statuses(manifest) == {"action": "ok", "calm": "ok"}
+    assert (out / "calm.wav").exists()
+    manifest = manga2music.compose([], tmp_path / "t", text="slow ambient piano, 60 BPM", model="builtin", config=cfg())
+    assert manifest["sections"][0]["tracks"] == ["slow-ambient-piano-60-bpm.wav"]
