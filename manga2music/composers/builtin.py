@@ -1,0 +1,146 @@
+"""The offline composer: any music description -> a SoundFont-rendered sketch, no weights.
+
+``text -> Style`` (:mod:`manga2music.music.text_to_style`), ``Style -> MIDI``
+(:mod:`manga2music.music.arranger`), ``MIDI -> audio`` with the General MIDI
+SoundFont that ships in pretty_midi (:mod:`manga2music.music.render`).  Output:
+stereo float32 at 32 kHz (MusicGen's rate), exactly ``round(duration * 32000)``
+frames, plus the Standard MIDI File of the notes rendered.  Same text and seed
+give the same notes and samples; no GPU, no network, no model download.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zlib
+
+import numpy as np
+
+from ..errors import BackendError
+from ..progress import ProgressFn, report
+from .base import ComposeOptions, ComposeRequest, Composer, Track
+
+#: bump when the composition or rendering changes, so cached tracks are recomposed
+ALGORITHM_VERSION = "builtin-music-1"
+SAMPLE_RATE = 32000
+CHANNELS = 2
+LOOP_CROSSFADE_S = 1.0
+#: relative loudness of each part (the melody leads)
+MIX_LEVELS = {"melody": 1.0, "harmony": 0.45, "bass": 0.7, "drums": 0.75}
+
+
+def _rng(seed: int, text: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed) % (2 ** 63), zlib.crc32(text.encode("utf-8", "replace"))])
+
+
+def _fade(audio: np.ndarray, n_in: int, n_out: int) -> None:
+    """Raised-cosine fade in/out, in place."""
+    n_in, n_out = min(n_in, len(audio)), min(n_out, len(audio))
+    if n_in > 0:
+        audio[:n_in] *= (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n_in, dtype=np.float32)))[:, None]
+    if n_out > 0:
+        audio[len(audio) - n_out:] *= (0.5 + 0.5 * np.cos(np.linspace(0, np.pi, n_out, dtype=np.float32)))[:, None]
+
+
+def _with_wrap(midi, period: float, extra: float):
+    """A copy of ``midi`` whose opening notes are repeated after ``period`` (what follows the loop end)."""
+    import copy
+
+    wrapped = copy.deepcopy(midi)
+    for inst in wrapped.instruments:
+        repeats = [n for n in inst.notes if n.start < extra]
+        for n in repeats:
+            inst.notes.append(type(n)(n.velocity, n.pitch, n.start + period, n.end + period))
+    return wrapped
+
+
+def midi_bytes(midi) -> bytes:
+    buf = io.BytesIO()
+    midi.write(buf)
+    return buf.getvalue()
+
+
+class BuiltinComposer(Composer):
+    """Rule-based chords, motif melody, bass and drums, played on a General MIDI SoundFont."""
+
+    model_name = "builtin"
+
+    def __init__(self, model_id: str = "", options: ComposeOptions | None = None):
+        super().__init__(model_id, options)
+        self.soundfont = model_id if model_id and model_id.lower().endswith(".sf2") else None
+
+    def preflight(self) -> None:
+        from ..music.soundfont import load_soundfont
+
+        load_soundfont(self.soundfont)  # raises ModelUnavailableError with a hint
+
+    def settings_key(self) -> dict:
+        key = super().settings_key()
+        key.update(algorithm=ALGORITHM_VERSION, sample_rate=SAMPLE_RATE, channels=CHANNELS)
+        return key
+
+    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
+        tracks = []
+        for i, req in enumerate(requests):
+            seed = req.seed if req.seed is not None else self.options.seed
+            tracks.append(self.compose_one(req.text, req.duration, seed=seed, loop=self.options.loop))
+            report(progress, i + 1, len(requests), req.name)
+        return tracks
+
+    def compose_one(self, text: str, duration: float, *, seed: int | None = None, loop: bool = False) -> Track:
+        """One track of exactly ``round(duration * 32000)`` stereo frames."""
+        from ..music.arranger import arrange
+        from ..music.render import balance, master, render_midi
+        from ..music.text_to_style import parse_style
+
+        try:
+            duration = float(duration)
+        except (TypeError, ValueError):
+            duration = float("nan")
+        if not math.isfinite(duration) or duration <= 0:
+            raise BackendError(f"duration must be a positive number of seconds, not {duration!r}")
+        text = str(text or "")
+        seed = 0 if seed is None else int(seed)
+        n_frames = int(round(duration * SAMPLE_RATE))
+        style = parse_style(text)
+        arrangement = arrange(style, duration, _rng(seed, text), loop=loop)
+        midi = arrangement.midi
+        balance(midi, MIX_LEVELS, soundfont=self.soundfont)
+        reverb = dict(wet=style.reverb, seconds=1.2 + 1.6 * style.reverb)
+        if loop:
+            xf = min(LOOP_CROSSFADE_S, duration / 2)
+            n_xf = int(round(xf * SAMPLE_RATE))
+            audio = render_midi(_with_wrap(midi, duration, xf + 0.05), n_frames + n_xf, SAMPLE_RATE,
+                                soundfont=self.soundfont, reverb=reverb["wet"], reverb_seconds=reverb["seconds"])
+            from ..audio import make_seamless_loop
+
+            audio = make_seamless_loop(audio, SAMPLE_RATE, crossfade_s=n_xf / SAMPLE_RATE)
+        else:
+            audio = render_midi(midi, n_frames, SAMPLE_RATE, soundfont=self.soundfont,
+                                reverb=reverb["wet"], reverb_seconds=reverb["seconds"])
+            _fade(audio, int(0.005 * SAMPLE_RATE), int(min(0.6, duration / 4) * SAMPLE_RATE))
+        audio = master(audio)[:n_frames]
+        if len(audio) < n_frames:  # never expected; the contract is the exact length
+            audio = np.pad(audio, ((0, n_frames - len(audio)), (0, 0)))
+        import pretty_midi
+
+        names = {role: ("Drums" if role == "drums" else pretty_midi.program_to_instrument_name(p))
+                 for role, p in arrangement.programs.items()}
+        info = {
+            "tempo_bpm": round(arrangement.tempo_bpm, 3),
+            "key": style.key_name,
+            "mode": style.mode,
+            "instruments": [f"{names[r]} ({r})" for r in arrangement.programs],
+            "programs": dict(arrangement.programs),
+            "style": style.genre,
+            "energy": round(style.energy, 3),
+            "drums": "drums" in arrangement.programs,
+            "seed": seed,
+            "loop": bool(loop),
+            "algorithm": ALGORITHM_VERSION,
+            "words": style.words,
+        }
+        warnings = [] if style.words else [
+            "no music words recognised in the description; used the default style"]
+        return Track(audio=np.ascontiguousarray(audio, dtype=np.float32), sample_rate=SAMPLE_RATE,
+                     midi=midi_bytes(midi), info=info, warnings=warnings)

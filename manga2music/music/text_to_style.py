@@ -1,0 +1,339 @@
+"""Read a free-text music description into a :class:`Style` (tempo, key, mode, instruments).
+
+Any text works: a GPT or LLaVA paragraph, a few keywords, empty, emoji, Japanese.
+The rules are the small tables below, matched as whole words (English, plus a
+few Japanese words), after NFKC normalisation (so full-width ``９０ＢＰＭ`` reads):
+
+1. Tempo: a number ("90 BPM", "90bpm", "80-90 bpm", "tempo 90", "bpm: 90"),
+   else the mean of the TEMPO_WORDS found, else the genre's tempo.
+2. Key and mode: "in D minor", "E♭ major", "F# dorian"; else the MODE_WORDS
+   with most votes ("melancholic" -> minor, "mysterious" -> dorian); else the
+   genre's mode.  No key named: C for major-like modes, A/D/E for the others.
+3. Genre: GENRE_WORDS (weight 3) and GENRE_HINTS (weight 1) vote; no vote ->
+   "calm" when slow, else "pop".  The genre gives default instruments, drum
+   kit, accompaniment pattern and reverb (GENRES).
+4. Instruments: INSTRUMENTS maps words to General MIDI programs (0-based) with
+   the roles they can play; mentioned ones fill melody, harmony, bass in order
+   of appearance, the genre fills the rest.
+5. Drums: "no drums"/"without percussion" -> none; "drums", "beat"... -> yes;
+   else the genre decides (energetic pop/orchestral/folk get drums, calm and
+   ambient never).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MODES = ("major", "minor", "dorian", "mixolydian", "phrygian", "lydian")
+
+#: genre -> defaults: tempo, mode, melody/harmony/bass programs (bass None = the harmony
+#: instrument's low register), drums (None = only when energetic), GM drum kit,
+#: accompaniment ("comp"), bass pattern, drum groove, swing 0..1, reverb wet 0..1
+GENRES: dict[str, dict] = {
+    "calm":       dict(tempo=70, mode="major", melody=0, harmony=0, bass=None, drums=False, kit=0,
+                       comp="arp", bassline="sustain", groove="pop", swing=0.0, reverb=0.28),
+    "ambient":    dict(tempo=64, mode="lydian", melody=0, harmony=89, bass=None, drums=False, kit=0,
+                       comp="pad", bassline="sustain", groove="pop", swing=0.0, reverb=0.45),
+    "lofi":       dict(tempo=80, mode="dorian", melody=0, harmony=4, bass=33, drums=True, kit=8,
+                       comp="stabs", bassline="lofi", groove="lofi", swing=0.35, reverb=0.2),
+    "jazz":       dict(tempo=126, mode="major", melody=65, harmony=0, bass=32, drums=True, kit=40,
+                       comp="jazz", bassline="walking", groove="jazz", swing=0.6, reverb=0.16),
+    "rock":       dict(tempo=136, mode="minor", melody=29, harmony=30, bass=34, drums=True, kit=16,
+                       comp="power", bassline="eighths", groove="rock", swing=0.0, reverb=0.1),
+    "orchestral": dict(tempo=96, mode="minor", melody=60, harmony=48, bass=43, drums=None, kit=48,
+                       comp="ostinato", bassline="root_fifth", groove="epic", swing=0.0, reverb=0.3),
+    "electronic": dict(tempo=124, mode="minor", melody=81, harmony=89, bass=38, drums=True, kit=25,
+                       comp="pad", bassline="offbeat", groove="electronic", swing=0.0, reverb=0.2),
+    "folk":       dict(tempo=100, mode="major", melody=73, harmony=25, bass=32, drums=None, kit=0,
+                       comp="strum", bassline="root_fifth", groove="folk", swing=0.0, reverb=0.15),
+    "pop":        dict(tempo=110, mode="major", melody=0, harmony=25, bass=33, drums=None, kit=0,
+                       comp="strum", bassline="pop", groove="pop", swing=0.0, reverb=0.15),
+}
+
+GENRE_WORDS: dict[str, tuple[str, ...]] = {
+    "ambient": ("ambient", "atmospheric", "drone", "ethereal", "dreamy", "meditative", "new age"),
+    "lofi": ("lo-fi", "lofi", "lo fi", "chillhop", "hip-hop", "hip hop", "boom bap", "lo-fi hip hop"),
+    "jazz": ("jazz", "jazzy", "swing", "bossa", "bebop", "big band"),
+    "rock": ("rock", "metal", "punk", "grunge", "power chords"),
+    "orchestral": ("orchestral", "orchestra", "symphonic", "cinematic", "film score", "soundtrack", "epic"),
+    "electronic": ("electronic", "synthwave", "edm", "techno", "chiptune", "8-bit", "trance", "house",
+                   "dance", "dubstep", "electro", "cyberpunk"),
+    "folk": ("folk", "celtic", "pastoral", "country", "acoustic"),
+    "pop": ("pop", "j-pop", "anime opening"),
+    "calm": ("lullaby", "solo piano", "ballad", "nocturne"),
+}
+#: softer evidence (also the manga categories a describer may mention)
+GENRE_HINTS: dict[str, tuple[str, ...]] = {
+    "orchestral": ("action", "battle", "fight", "heroic", "trailer", "drama", "dramatic", "war", "adventure"),
+    "ambient": ("ambience", "horror", "eerie", "creepy", "haunting", "space", "rain", "mist", "floating"),
+    "lofi": ("conversation", "dialogue", "slice of life", "everyday", "study", "cafe", "chill", "nostalgic"),
+    "electronic": ("sci-fi", "futuristic", "robot", "neon", "cyber", "synth", "retro"),
+    "pop": ("comedy", "humor", "funny", "upbeat", "bright", "cheerful"),
+    "calm": ("romance", "romantic", "tender", "peaceful", "gentle", "calm", "soft"),
+    "jazz": ("noir", "detective", "bar", "smoky", "saxophone", "sax"),
+}
+
+TEMPO_WORDS: dict[str, float] = {
+    "very slow": 52, "slow": 66, "slowly": 66, "calm": 70, "gentle": 72, "peaceful": 68, "serene": 66,
+    "tranquil": 66, "relaxed": 78, "relaxing": 78, "laid-back": 80, "mellow": 76, "lazy": 72,
+    "moderate": 100, "medium": 100, "mid-tempo": 100, "steady": 104, "walking": 96,
+    "upbeat": 126, "lively": 128, "bouncy": 122, "playful": 116, "driving": 138, "energetic": 140,
+    "fast": 150, "quick": 144, "rapid": 156, "intense": 148, "action": 150, "frantic": 172,
+    "furious": 170, "racing": 168, "battle": 150, "fight": 150, "chase": 160, "chaotic": 165, "hectic": 165, "explosive": 160,
+    "ゆっくり": 66, "静か": 68, "穏やか": 72, "速い": 150, "激しい": 150,
+}
+
+ENERGY_WORDS: dict[str, float] = {
+    "soft": -0.15, "gentle": -0.15, "quiet": -0.15, "delicate": -0.15, "calm": -0.1, "peaceful": -0.1,
+    "sparse": -0.1, "minimal": -0.1, "intense": 0.2, "powerful": 0.2, "epic": 0.15, "aggressive": 0.2,
+    "heavy": 0.15, "loud": 0.15, "explosive": 0.2, "climactic": 0.2, "battle": 0.2, "triumphant": 0.1,
+}
+
+MODE_WORDS: dict[str, tuple[str, ...]] = {
+    "major": ("happy", "bright", "cheerful", "joyful", "uplifting", "playful", "triumphant", "hopeful",
+              "sunny", "warm", "comedy", "comedic", "humor", "humorous", "funny", "lighthearted",
+              "light-hearted", "heroic", "romantic", "sweet", "whimsical", "peaceful", "明るい", "楽しい"),
+    "minor": ("sad", "dark", "melancholic", "melancholy", "tense", "sinister", "gloomy", "tragic",
+              "somber", "sombre", "mournful", "sorrowful", "lonely", "suspense", "suspenseful", "grim",
+              "anxious", "horror", "scary", "haunting", "bittersweet", "dramatic", "tension",
+              "悲しい", "切ない", "暗い", "不穏"),
+    "dorian": ("dorian", "modal", "mysterious", "enigmatic", "noir", "contemplative", "introspective"),
+    "mixolydian": ("mixolydian", "bluesy", "blues", "groovy"),
+    "phrygian": ("phrygian", "menacing", "ominous", "evil", "villain", "exotic", "threatening", "dread"),
+    "lydian": ("lydian", "magical", "wonder", "floating", "fantasy", "celestial"),
+}
+_MODE_ALIASES = {"maj": "major", "ionian": "major", "min": "minor", "aeolian": "minor"}
+_DEFAULT_TONIC = {"major": 0, "lydian": 5, "mixolydian": 7, "minor": 9, "dorian": 2, "phrygian": 4}
+
+#: word -> (General MIDI program, roles it can take: m = melody, h = harmony, b = bass)
+INSTRUMENTS: dict[str, tuple[int, str]] = {
+    "piano": (0, "mh"), "grand piano": (0, "mh"), "ピアノ": (0, "mh"),
+    "electric piano": (4, "mh"), "rhodes": (4, "mh"), "e-piano": (4, "mh"), "keys": (4, "h"),
+    "harpsichord": (6, "mh"), "celesta": (8, "m"), "glockenspiel": (9, "m"), "music box": (10, "m"),
+    "vibraphone": (11, "m"), "vibes": (11, "m"), "marimba": (12, "m"), "xylophone": (13, "m"),
+    "bells": (14, "m"), "bell": (14, "m"), "chimes": (14, "m"), "organ": (19, "h"), "accordion": (21, "mh"),
+    "acoustic guitar": (24, "mh"), "nylon guitar": (24, "mh"), "classical guitar": (24, "mh"),
+    "guitar": (25, "mh"), "electric guitar": (27, "mh"), "distorted guitar": (30, "h"),
+    "distortion guitar": (30, "h"), "heavy guitar": (30, "h"), "ギター": (25, "mh"),
+    "upright bass": (32, "b"), "double bass": (32, "b"), "acoustic bass": (32, "b"),
+    "bass": (33, "b"), "bassline": (33, "b"), "bass guitar": (33, "b"), "electric bass": (33, "b"),
+    "synth bass": (38, "b"), "violin": (40, "m"), "fiddle": (40, "m"), "viola": (41, "m"),
+    "cello": (42, "mb"), "contrabass": (43, "b"), "pizzicato": (45, "h"), "harp": (46, "mh"),
+    "strings": (48, "h"), "string": (48, "h"), "string quartet": (48, "h"), "ストリングス": (48, "h"),
+    "choir": (52, "h"), "chorus": (52, "h"), "voices": (52, "h"), "vocals": (52, "h"),
+    "trumpet": (56, "m"), "trombone": (57, "m"), "tuba": (58, "b"), "horn": (60, "mh"),
+    "french horn": (60, "mh"), "brass": (61, "mh"), "sax": (65, "m"), "saxophone": (65, "m"),
+    "oboe": (68, "m"), "bassoon": (70, "mb"), "clarinet": (71, "m"), "piccolo": (72, "m"),
+    "flute": (73, "m"), "recorder": (74, "m"), "pan flute": (75, "m"), "shakuhachi": (77, "m"),
+    "whistle": (78, "m"), "ocarina": (79, "m"), "chiptune": (80, "m"), "8-bit": (80, "m"),
+    "synth": (81, "m"), "synthesizer": (81, "m"), "synth lead": (81, "m"), "lead synth": (81, "m"),
+    "pad": (89, "h"), "synth pad": (89, "h"), "sitar": (104, "m"), "shamisen": (106, "m"),
+    "koto": (107, "mh"), "kalimba": (108, "m"),
+}
+
+DRUM_WORDS = ("drums", "drum", "percussion", "beat", "drumbeat", "breakbeat", "taiko", "groove", "ドラム")
+NO_DRUMS = re.compile(r"\b(?:no|without|zero|minus)\s+(?:\w+\s+)?(?:drums?|percussion|beats?)\b|\bdrumless\b")
+
+_TEMPO_NUMBER = re.compile(
+    r"(\d{2,3}(?:\.\d+)?)(?:\s*(?:-|–|to)\s*(\d{2,3}(?:\.\d+)?))?\s*(?:bpm|beats\s*(?:per|a|/)\s*min)"
+    r"|(?:tempo|bpm)\s*(?:of|is|at|around|about|:|=|~|≈)?\s*(?:around|about|~)?\s*(\d{2,3}(?:\.\d+)?)",
+    re.IGNORECASE)
+_KEY = re.compile(
+    r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭|-?sharp|-?flat)?\s*((?i:major|minor|maj|min|dorian|mixolydian|"
+    r"phrygian|lydian|aeolian|ionian))(?![a-z])")
+_KEY_ONLY = re.compile(r"(?i:\bin\s+|key\s+of\s+)([A-G])(#|♯|b|♭)?(?![A-Za-z#♯♭])")
+
+
+@dataclass
+class Style:
+    """What the composer needs to know; every field has a sensible value."""
+
+    tempo_bpm: float
+    tonic: int  # pitch class 0..11
+    mode: str
+    genre: str
+    energy: float  # 0 calm .. 1 frantic
+    melody: int  # General MIDI programs (0-based)
+    harmony: int
+    bass: int
+    drums: bool
+    kit: int  # GM drum kit (bank 128 program)
+    comp: str
+    bassline: str
+    groove: str
+    swing: float
+    reverb: float
+    words: list[str] = field(default_factory=list)  # the table words that decided it
+
+    @property
+    def key_name(self) -> str:
+        return f"{NOTE_NAMES[self.tonic]} {self.mode}"
+
+
+def _pattern(words) -> re.Pattern:
+    """Whole-word (ASCII, optional plural) or substring (other scripts) matching, longest first."""
+    parts = []
+    for w in sorted(words, key=len, reverse=True):
+        if w.isascii():
+            parts.append(r"(?<![a-z0-9])" + re.escape(w) + r"(?:s|es)?(?![a-z0-9])")
+        else:
+            parts.append(re.escape(w))
+    return re.compile("|".join(parts))
+
+
+def _table_pattern(table: dict) -> tuple[re.Pattern, dict[str, str]]:
+    """A pattern over every word of a {name: words} table, and word -> name."""
+    owner = {w: name for name, words in table.items() for w in words}
+    return _pattern(owner), owner
+
+
+_P_TEMPO = _pattern(TEMPO_WORDS)
+_P_ENERGY = _pattern(ENERGY_WORDS)
+_P_INSTR = _pattern(INSTRUMENTS)
+_P_DRUMS = _pattern(DRUM_WORDS)
+_P_MODE, _MODE_OF = _table_pattern(MODE_WORDS)
+_P_GENRE, _GENRE_OF = _table_pattern(GENRE_WORDS)
+_P_HINT, _HINT_OF = _table_pattern(GENRE_HINTS)
+
+
+def _base(match: str, table) -> str:
+    """The table word a (possibly plural) match stands for."""
+    if match in table:
+        return match
+    for cut in (2, 1):
+        if match[:-cut] in table:
+            return match[:-cut]
+    return match
+
+
+def _find(pattern: re.Pattern, text: str, table) -> list[tuple[int, str]]:
+    return [(m.start(), _base(m.group(0), table)) for m in pattern.finditer(text)]
+
+
+def _tempo(text: str) -> float | None:
+    for m in _TEMPO_NUMBER.finditer(text):
+        nums = [float(g) for g in m.groups() if g]
+        value = sum(nums) / len(nums)
+        if 20 <= value <= 400:
+            return float(min(220.0, max(40.0, value)))
+    return None
+
+
+def _key(text: str) -> tuple[int | None, str | None]:
+    m = _KEY.search(text)
+    if m:
+        letter, acc, mode = m.group(1), m.group(2), m.group(3)
+    else:
+        m = _KEY_ONLY.search(text)
+        if not m:
+            return None, None
+        letter, acc, mode = m.group(1), m.group(2), None
+    pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[letter]
+    acc = (acc or "").lower()
+    pc += 1 if acc in ("#", "♯") or acc.endswith("sharp") else -1 if acc in ("b", "♭") or acc.endswith("flat") else 0
+    if mode:
+        mode = mode.lower()
+        mode = _MODE_ALIASES.get(mode, mode)
+    return pc % 12, mode
+
+
+def _vote(found: list[tuple[int, str]], owner: dict[str, str], weight: float, votes: dict, first: dict):
+    for pos, word in found:
+        name = owner[word]
+        votes[name] = votes.get(name, 0.0) + weight
+        first[name] = min(first.get(name, pos), pos)
+
+
+def parse_style(text: str) -> Style:
+    """Turn any text into a Style.  Never raises; unknown words are ignored."""
+    text = unicodedata.normalize("NFKC", str(text or ""))[:20000]
+    low = text.lower()
+    words: list[str] = []
+
+    votes: dict[str, float] = {}
+    first: dict[str, int] = {}
+    genre_found = _find(_P_GENRE, low, _GENRE_OF)
+    hint_found = _find(_P_HINT, low, _HINT_OF)
+    _vote(genre_found, _GENRE_OF, 3.0, votes, first)
+    _vote(hint_found, _HINT_OF, 1.0, votes, first)
+
+    tempo_found = _find(_P_TEMPO, low, TEMPO_WORDS)
+    tempo = _tempo(text)
+    if tempo is not None:
+        words.append(f"{tempo:g} bpm")
+    if tempo is None and tempo_found:
+        tempo = sum(TEMPO_WORDS[w] for _, w in tempo_found) / len(tempo_found)
+
+    if votes:
+        genre = max(votes, key=lambda g: (votes[g], -first[g]))
+    else:
+        genre = "calm" if tempo is not None and tempo < 85 else "pop"
+    preset = GENRES[genre]
+    if tempo is None:
+        tempo = float(preset["tempo"])
+    tempo = float(round(tempo, 2))
+
+    energy_found = _find(_P_ENERGY, low, ENERGY_WORDS)
+    energy = (tempo - 55.0) / 115.0 + sum(ENERGY_WORDS[w] for _, w in energy_found)
+    energy = float(min(1.0, max(0.0, energy)))
+
+    tonic, mode = _key(text)
+    if tonic is not None:
+        words.append(f"{NOTE_NAMES[tonic]} {mode or ''}".strip())
+    if mode is None:
+        mode_votes: dict[str, float] = {}
+        mode_first: dict[str, int] = {}
+        mode_found = _find(_P_MODE, low, _MODE_OF)
+        _vote(mode_found, _MODE_OF, 1.0, mode_votes, mode_first)
+        for m in re.finditer(r"(?<![a-z])(major|minor)(?![a-z])", low):
+            mode_votes[m.group(1)] = mode_votes.get(m.group(1), 0.0) + 3.0
+            mode_first.setdefault(m.group(1), m.start())
+        words += [w for _, w in mode_found]
+        mode = max(mode_votes, key=lambda k: (mode_votes[k], -mode_first[k])) if mode_votes else preset["mode"]
+    if tonic is None:
+        tonic = _DEFAULT_TONIC[mode]
+
+    melody, harmony, bass = _assign_instruments(_find(_P_INSTR, low, INSTRUMENTS), preset)
+
+    drums = preset["drums"]
+    if drums is None:
+        drums = energy >= 0.55
+    if _P_DRUMS.search(low):
+        drums = True
+    if NO_DRUMS.search(low):
+        drums = False
+
+    words += [w for _, w in genre_found + hint_found + tempo_found + energy_found]
+    words += [w for _, w in _find(_P_INSTR, low, INSTRUMENTS)]
+    return Style(
+        tempo_bpm=tempo, tonic=tonic, mode=mode, genre=genre, energy=energy,
+        melody=melody, harmony=harmony, bass=bass, drums=bool(drums), kit=preset["kit"],
+        comp=preset["comp"], bassline=preset["bassline"], groove=preset["groove"],
+        swing=preset["swing"], reverb=preset["reverb"], words=sorted(set(words)),
+    )
+
+
+def _assign_instruments(found: list[tuple[int, str]], preset: dict) -> tuple[int, int, int]:
+    """Mentioned instruments fill melody, harmony, bass in order of appearance; the genre fills the rest."""
+    mentioned: list[tuple[int, str]] = []
+    for _, word in found:
+        prog, roles = INSTRUMENTS[word]
+        if all(p != prog for p, _ in mentioned):
+            mentioned.append((prog, roles))
+    melody = next((p for p, r in mentioned if "m" in r), None)
+    if melody is None:
+        melody = next((p for p, r in mentioned if "h" in r), None)
+    harmony = next((p for p, r in mentioned if "h" in r and p != melody), None)
+    if harmony is None:
+        # a calm piano/guitar/harp named alone plays its own chords
+        solo = melody is not None and dict(mentioned)[melody] == "mh" and preset["comp"] == "arp"
+        harmony = melody if solo else preset["harmony"]
+    bass = next((p for p, r in mentioned if "b" in r and p not in (melody,)), None)
+    if bass is None:
+        bass = preset["bass"] if preset["bass"] is not None else harmony
+    if melody is None:
+        melody = preset["melody"]
+    return melody, harmony, bass
