@@ -1,0 +1,35 @@
+"""`manga2music ui`: the local web UI (Gradio, an optional extra)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def ui(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 lets other machines in.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 7860,
+    share: Annotated[bool, typer.Option("--share", help="Also make a public gradio.live link (your pages then pass through Gradio's servers).")] = False,
+) -> None:
+    """Open a web page to upload pages, pick models and listen (needs manga2music[ui])."""
+    from importlib.util import find_spec
+
+    from . import _common as c
+
+    if find_spec("gradio") is None:
+        typer.echo('The web UI needs Gradio: pip install "manga2music[ui]"', err=True)
+        raise typer.Exit(1)
+    if host not in LOOPBACK:
+        c.stderr_console().print(f"[yellow]Listening on {host}: other machines on the network can use this UI.[/]")
+    if share:
+        c.stderr_console().print("[yellow]--share: a public link; uploads travel through Gradio's share servers.[/]")
+    from ..webui import launch
+
+    with c.friendly_errors():
+        try:
+            launch(host=host, port=port, share=share)
+        except OSError as exc:
+            raise c.fail(f"cannot listen on {host}:{port} ({exc})", "choose another --port") from None
