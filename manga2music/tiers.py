@@ -106,12 +106,20 @@ def _candidates(side: Side, probe: HardwareReport) -> tuple[list[ModelSpec], str
     if probe.accelerator == "cuda" and gpu is not None:
         fitting = [s for s in (_spec(n, side) for n in LADDER[side]) if _fits_gpu(s, probe)]
         if fitting:
-            return fitting, f"on {gpu.name} ({gpu.free_gb:g} GB free VRAM)", True
+            return fitting, f"on {gpu.name}", True
     small = _spec(SMALL[side], side)
-    where = ("on Apple MPS (unified memory)" if probe.accelerator == "mps"
-             else "on the CPU (--device cpu: the GPU has too little free memory)" if probe.accelerator == "cuda"
+    where = ("on Apple MPS" if probe.accelerator == "mps"
+             else f"on the CPU (--device cpu: the GPU has {gpu.free_gb:g} GB free)" if gpu is not None
              else "on the CPU")
     return ([small] if _fits_ram(small, probe) else []), where, False
+
+
+def _room(spec: ModelSpec, probe: HardwareReport, on_gpu: bool) -> str:
+    """'needs ~16 GB VRAM, 79.2 GB free' and the like."""
+    if on_gpu and probe.best_gpu is not None:
+        return f"needs ~{spec.vram_gb:g} GB VRAM, {probe.best_gpu.free_gb:g} GB free"
+    memory = "unified memory" if probe.accelerator == "mps" else "RAM"
+    return f"needs ~{spec.ram_gb:g} GB {memory}, {probe.ram_available_gb:g} GB available"
 
 
 def resolve_auto(side: Side, *, probe: HardwareReport | None = None,
@@ -132,16 +140,18 @@ def resolve_auto(side: Side, *, probe: HardwareReport | None = None,
     fitting, where, on_gpu = _candidates(side, probe)
     if not fitting:
         small = _spec(SMALL[side], side)
-        return _builtin(side), (f"too little free memory for {small.name} (needs ~{small.ram_gb:g} GB RAM, "
-                                f"{probe.ram_available_gb:g} GB available){note}")
+        return _builtin(side), f"too little free memory for {small.name} {where}: {_room(small, probe, False)}{note}"
     missed: list[tuple[ModelSpec, str]] = []
     for spec in fitting:
         ok, how = _obtainable(spec, probe)
         if ok:
-            need = f"~{spec.vram_gb:g} GB VRAM" if on_gpu else f"~{spec.ram_gb:g} GB RAM"
-            reason = f"the biggest that fits {where} (needs {need}); {how}"
+            what = ("the small model" if not on_gpu else "the biggest available that fits" if missed
+                    else "the biggest that fits")
+            reason = f"{what} {where}: {_room(spec, probe, on_gpu)}; {how}"
             if missed:
-                reason += f"; {missed[0][0].name} would fit too: `manga2music models pull {missed[0][0].name}`"
+                big, why = missed[0]
+                pull = "" if "disk" in why else f" (`manga2music models pull {big.name}`)"
+                reason += f"; {big.name} would fit too, but its weights are {why}{pull}"
             return spec, reason + note
         missed.append((spec, how))
     best, how = missed[0]
