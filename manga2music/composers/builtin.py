@@ -26,7 +26,7 @@ SAMPLE_RATE = 32000
 CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0
 #: relative loudness of each part (the melody leads)
-MIX_LEVELS = {"melody": 1.0, "harmony": 0.45, "bass": 0.7, "drums": 0.75}
+MIX_LEVELS = {"melody": 1.0, "harmony": 0.55, "bass": 0.6, "drums": 0.8}
 
 
 def _rng(seed: int, text: str) -> np.random.Generator:
@@ -87,10 +87,31 @@ class BuiltinComposer(Composer):
             report(progress, i + 1, len(requests), req.name)
         return tracks
 
+    def render(self, midi, duration: float, *, reverb: float = 0.15, loop: bool = False) -> np.ndarray:
+        """Play ``midi`` to exactly ``round(duration * 32000)`` stereo frames: faded ends, or a seamless loop."""
+        from ..music.render import master, render_midi
+
+        n_frames = int(round(duration * SAMPLE_RATE))
+        room = dict(soundfont=self.soundfont, reverb=reverb, reverb_seconds=1.2 + 1.6 * reverb)
+        if loop:
+            xf = min(LOOP_CROSSFADE_S, duration / 2)
+            n_xf = int(round(xf * SAMPLE_RATE))
+            audio = render_midi(_with_wrap(midi, duration, xf + 0.05), n_frames + n_xf, SAMPLE_RATE, **room)
+            from ..audio import make_seamless_loop
+
+            audio = make_seamless_loop(audio, SAMPLE_RATE, crossfade_s=n_xf / SAMPLE_RATE)
+        else:
+            audio = render_midi(midi, n_frames, SAMPLE_RATE, **room)
+            _fade(audio, int(0.005 * SAMPLE_RATE), int(min(0.6, duration / 4) * SAMPLE_RATE))
+        audio = master(audio)[:n_frames]
+        if len(audio) < n_frames:  # not expected: the contract is the exact length
+            audio = np.pad(audio, ((0, n_frames - len(audio)), (0, 0)))
+        return np.ascontiguousarray(audio, dtype=np.float32)
+
     def compose_one(self, text: str, duration: float, *, seed: int | None = None, loop: bool = False) -> Track:
         """One track of exactly ``round(duration * 32000)`` stereo frames."""
         from ..music.arranger import arrange
-        from ..music.render import balance, master, render_midi
+        from ..music.render import balance
         from ..music.text_to_style import parse_style
 
         try:
@@ -101,27 +122,11 @@ class BuiltinComposer(Composer):
             raise BackendError(f"duration must be a positive number of seconds, not {duration!r}")
         text = str(text or "")
         seed = 0 if seed is None else int(seed)
-        n_frames = int(round(duration * SAMPLE_RATE))
         style = parse_style(text)
         arrangement = arrange(style, duration, _rng(seed, text), loop=loop)
         midi = arrangement.midi
-        balance(midi, MIX_LEVELS, soundfont=self.soundfont)
-        reverb = dict(wet=style.reverb, seconds=1.2 + 1.6 * style.reverb)
-        if loop:
-            xf = min(LOOP_CROSSFADE_S, duration / 2)
-            n_xf = int(round(xf * SAMPLE_RATE))
-            audio = render_midi(_with_wrap(midi, duration, xf + 0.05), n_frames + n_xf, SAMPLE_RATE,
-                                soundfont=self.soundfont, reverb=reverb["wet"], reverb_seconds=reverb["seconds"])
-            from ..audio import make_seamless_loop
-
-            audio = make_seamless_loop(audio, SAMPLE_RATE, crossfade_s=n_xf / SAMPLE_RATE)
-        else:
-            audio = render_midi(midi, n_frames, SAMPLE_RATE, soundfont=self.soundfont,
-                                reverb=reverb["wet"], reverb_seconds=reverb["seconds"])
-            _fade(audio, int(0.005 * SAMPLE_RATE), int(min(0.6, duration / 4) * SAMPLE_RATE))
-        audio = master(audio)[:n_frames]
-        if len(audio) < n_frames:  # never expected; the contract is the exact length
-            audio = np.pad(audio, ((0, n_frames - len(audio)), (0, 0)))
+        balance(midi, MIX_LEVELS, soundfont=self.soundfont, excerpt_s=min(duration, 16.0))
+        audio = self.render(midi, duration, reverb=style.reverb, loop=loop)
         import pretty_midi
 
         names = {role: ("Drums" if role == "drums" else pretty_midi.program_to_instrument_name(p))
@@ -134,6 +139,7 @@ class BuiltinComposer(Composer):
             "programs": dict(arrangement.programs),
             "style": style.genre,
             "energy": round(style.energy, 3),
+            "reverb": style.reverb,
             "drums": "drums" in arrangement.programs,
             "seed": seed,
             "loop": bool(loop),
@@ -142,5 +148,5 @@ class BuiltinComposer(Composer):
         }
         warnings = [] if style.words else [
             "no music words recognised in the description; used the default style"]
-        return Track(audio=np.ascontiguousarray(audio, dtype=np.float32), sample_rate=SAMPLE_RATE,
+        return Track(audio=audio, sample_rate=SAMPLE_RATE,
                      midi=midi_bytes(midi), info=info, warnings=warnings)

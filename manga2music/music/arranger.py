@@ -23,7 +23,7 @@ import numpy as np
 from . import drums as drumkit
 from .accompaniment import bass_bar, comp_bar
 from .harmony import CADENCE, PROGRESSIONS, Chord, bass_note, chord_midi, make_chord, voice
-from .melody import make_motif, phrase_melody, resolve_to_tonic, rhythm_variant
+from .melody import density_name, make_motif, phrase_melody, resolve_to_tonic, rhythm_variant
 from .text_to_style import Style
 
 RESOLUTION = 960  # MIDI ticks per beat
@@ -104,7 +104,8 @@ def _plan(style: Style, spans: list[tuple[float, float]], rng: np.random.Generat
 
 
 def _melody(style: Style, bars: list[Bar], rng: np.random.Generator) -> list[tuple[float, float, int]]:
-    motif = make_motif(rng, style.energy)
+    density = density_name(style.energy, style.tempo_bpm, ambient=style.genre == "ambient")
+    motif = make_motif(rng, density)
     out: list[tuple[float, float, int]] = []
     seen: dict[str, int] = {}
     for p in sorted({b.phrase for b in bars}):
@@ -116,7 +117,7 @@ def _melody(style: Style, bars: list[Bar], rng: np.random.Generator) -> list[tup
         seen[kind] = count + 1
         if kind == "A" and count and count % 4 == 0:
             motif = rhythm_variant(motif, rng)  # the motif itself keeps developing in long pieces
-        m = motif.inverted().with_rhythm(make_motif(rng, style.energy).rhythm) if kind == "B" else motif
+        m = motif.inverted().with_rhythm(make_motif(rng, density).rhythm) if kind == "B" else motif
         last = group[-1] is bars[-1]
         out += phrase_melody(m, [b.chord for b in group], [b.start for b in group],
                              [b.beats for b in group], rng, develop=count,
@@ -145,6 +146,9 @@ def arrange(style: Style, duration: float, rng: np.random.Generator, *, loop: bo
     import pretty_midi
 
     tempo = loop_tempo(style.tempo_bpm, duration) if loop else float(style.tempo_bpm)
+    # a whole number of microseconds per beat, as MIDI stores it (the epsilon survives
+    # pretty_midi's int() truncation when it writes the tempo)
+    tempo = 60e6 / (round(60e6 / tempo) + 1e-6)
     spb = 60.0 / tempo
     total = duration / spb
     spans, final_at = _bars(total, loop)
@@ -243,4 +247,22 @@ def _assemble(style: Style, tempo: float, spb: float, total: float, parts: dict,
         kit.notes = [n for n in kit.notes if n.end > n.start]
         pm.instruments.append(kit)
         programs["drums"] = style.kit
+    for inst in pm.instruments:
+        _untangle(inst)
     return Arrangement(pm, tempo, duration, programs)
+
+
+def _untangle(inst) -> None:
+    """End each note before the next one of the same pitch starts: MIDI cannot hold overlapping
+    repeats of one key on one channel, and the file must hold exactly what is rendered."""
+    last: dict[int, object] = {}
+    kept = []
+    for note in sorted(inst.notes, key=lambda n: (n.start, n.pitch, -n.end)):
+        prev = last.get(note.pitch)
+        if prev is not None and prev.end > note.start:
+            if note.start <= prev.start:
+                continue  # the same key struck twice at once: keep one
+            prev.end = note.start
+        last[note.pitch] = note
+        kept.append(note)
+    inst.notes = [n for n in kept if n.end > n.start]

@@ -54,12 +54,16 @@ class Motif:
         return Motif(tuple(rhythm), tuple(contour))
 
 
-def density_name(energy: float) -> str:
-    return "sparse" if energy < 0.3 else "medium" if energy < 0.65 else "dense"
+def density_name(energy: float, tempo: float = 100.0, ambient: bool = False) -> str:
+    """Rhythm density: energy decides, but slow tempos move one step busier (except ambient)."""
+    level = 0 if energy < 0.3 else 1 if energy < 0.65 else 2
+    if tempo < 84 and not ambient:
+        level = min(level + 1, 2)
+    return ("sparse", "medium", "dense")[level]
 
 
-def make_motif(rng: np.random.Generator, energy: float) -> Motif:
-    cells = RHYTHMS[density_name(energy)]
+def make_motif(rng: np.random.Generator, density: str) -> Motif:
+    cells = RHYTHMS[density]
     rhythm = cells[int(rng.integers(len(cells)))]
     contour = [0]
     for _ in range(len(rhythm) - 1):

@@ -199,35 +199,24 @@ def master(audio: np.ndarray, *, peak: float = 0.89) -> np.ndarray:
     return (x * peak).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=256)
-def preset_loudness(program: int, drums: bool = False, soundfont: str | None = None) -> float:
-    """RMS of a reference phrase on one preset (three notes at velocity 100), for mixing."""
-    import pretty_midi
+def balance(midi, levels: dict[str, float], *, soundfont: str | None = None, excerpt_s: float = 16.0) -> None:
+    """Set each instrument's CC7 so the parts sound at ``levels[instrument.name]`` (relative RMS).
 
-    pm = pretty_midi.PrettyMIDI()
-    inst = pretty_midi.Instrument(program=program, is_drum=drums)
-    keys = (36, 38, 42) if drums else (48, 60, 72)
-    for i, key in enumerate(keys):
-        inst.notes.append(pretty_midi.Note(100, key, 0.5 * i, 0.5 * i + 0.4))
-    pm.instruments.append(inst)
-    audio = render_midi(pm, int(1.6 * 16000), 16000, soundfont=soundfont, reverb=0.0)
-    return float(np.sqrt(np.mean(audio ** 2))) or 1e-3
-
-
-def balance(midi, levels: dict[str, float], *, soundfont: str | None = None) -> None:
-    """Set each instrument's CC7 so its preset sounds at ``levels[instrument.name]`` (relative).
-
-    The loudest part gets CC7 = 127; the values are written into the MIDI as well,
-    so the file plays back with the same mix.
+    Each part's opening ``excerpt_s`` seconds are rendered alone (16 kHz, dry) and
+    measured; the loudest part then gets CC7 = 127.  The values are written into
+    the MIDI, so the file plays back with the same mix as the audio.
     """
     import pretty_midi
 
     gains = {}
     for i, inst in enumerate(midi.instruments):
-        ref = preset_loudness(int(inst.program), bool(inst.is_drum), soundfont)
-        gains[i] = levels.get(inst.name, 0.7) / ref
+        inst.control_changes = [c for c in inst.control_changes if c.number != 7]
+        solo = pretty_midi.PrettyMIDI(initial_tempo=120)
+        solo.instruments.append(inst)
+        audio = render_midi(solo, int(excerpt_s * 16000), 16000, soundfont=soundfont, reverb=0.0)
+        rms = float(np.sqrt(np.mean(audio ** 2))) if audio.size else 0.0
+        gains[i] = levels.get(inst.name, 0.7) / max(rms, 1e-4)
     top = max(gains.values(), default=1.0)
     for i, inst in enumerate(midi.instruments):
         value = int(round(127 * np.sqrt(gains[i] / top)))
-        inst.control_changes = [c for c in inst.control_changes if c.number != 7]
         inst.control_changes.insert(0, pretty_midi.ControlChange(7, max(1, min(127, value)), 0.0))
