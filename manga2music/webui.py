@@ -134,8 +134,11 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         pages = Path(tmp) / UPLOAD_FOLDER
         _copy_uploads(uploads, pages)
         out = Path(tmp) / "out"
-        manifest = api.run([pages], out, vision_model=vision_model, music_model=music_model, config=cfg,
-                           callbacks=Callbacks(sections=cb.sections, step=cb.step, log=keep))
+        try:
+            manifest = api.run([pages], out, vision_model=vision_model, music_model=music_model, config=cfg,
+                               callbacks=Callbacks(sections=cb.sections, step=cb.step, log=keep))
+        except Manga2MusicError as exc:  # say "uploads", not the temporary folder's path
+            raise type(exc)(exc.message.replace(str(pages), "uploads"), exc.hint) from None
         shutil.copytree(out, results)  # the index.html already holds the thumbnails; the uploads can go
     return _collect(results, manifest, log)
 
@@ -239,7 +242,14 @@ def build_app():
 
 
 def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
-    """Build the app and serve it until Ctrl-C (Gradio prints the local URL)."""
+    """Build the app, print its address and serve it until Ctrl-C."""
     app = build_app()
     app.queue()
-    app.launch(server_name=host, server_port=port, share=share, show_error=True)
+    app.launch(server_name=host, server_port=port, share=share, show_error=True, quiet=True,
+               prevent_thread_lock=True)
+    print(f"manga2music UI: {app.local_url}" + (f"  (public: {app.share_url})" if app.share_url else ""), flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        app.block_thread()
+    finally:
+        app.close()

@@ -208,6 +208,7 @@ def check_in_browser(pg, out: Path, expected_sections: list[str], duration: floa
     return state
 
 
+@pytest.mark.browser
 def test_listening_page_in_chromium(handmade, page, tmp_path):
     out, manifest = handmade
     write_listening_page(out, manifest)
@@ -225,3 +226,53 @@ def test_listening_page_in_chromium(handmade, page, tmp_path):
     assert abs(at - DURATION / 2) < 0.3
     save_screenshot(page, tmp_path / "listening_page.png", Path("/tmp/listening_page.png"))
     assert (tmp_path / "listening_page.png").stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------ after a real run (builtin tier)
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> tuple[Path, dict]:
+    """`manga2music.run` (builtin tier) on two sample sections, one under a Japanese name, and a broken one."""
+    import manga2music
+    from manga2music.composers.base import ComposeOptions
+    from manga2music.pipeline import RunConfig
+
+    tmp = tmp_path_factory.mktemp("real_run")
+    src = tmp / "in"
+    shutil.copytree(SAMPLES / "calm", src / "calm")
+    shutil.copytree(SAMPLES / "action", src / "第1話 夜")
+    (src / "broken").mkdir()
+    (src / "broken" / "001.png").write_bytes(b"not a png at all")
+    out = tmp / "out"
+    manifest = manga2music.run([src], out, vision_model="builtin", music_model="builtin",
+                               config=RunConfig(compose=ComposeOptions(duration=DURATION, seed=3)))
+    return out, manifest
+
+
+@pytest.mark.slow
+def test_real_run_writes_the_page(real_run):
+    out, manifest = real_run
+    assert [(s["name"], s["status"]) for s in manifest["sections"]] == [
+        ("broken", "failed"), ("calm", "ok"), ("第1話 夜", "ok")]
+    doc = parse((out / "index.html").read_text(encoding="utf-8"))
+    assert [s["data-name"] for s in doc.sections] == ["broken", "calm", "第1話 夜"]
+    assert len(doc.audio) == 2 and len(doc.images) == 6
+    for src in doc.audio:
+        assert (out / unquote(src)).is_file()
+    text = "".join(doc.text)
+    for entry in manifest["sections"]:
+        if entry["status"] == "ok":
+            assert (out / entry["description"]).read_text(encoding="utf-8").strip() in text
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_real_run_page_plays_in_chromium(real_run, page, tmp_path):
+    out, manifest = real_run
+    state = check_in_browser(page, out, ["broken", "calm", "第1話 夜"], DURATION)
+    for entry in manifest["sections"]:
+        if entry["status"] == "ok":
+            assert (out / entry["description"]).read_text(encoding="utf-8").strip() in state["text"]
+    assert "no readable page" in page.locator("section.failed .error").inner_text()
+    save_screenshot(page, tmp_path / "listening_page.png", Path("/tmp/listening_page.png"))

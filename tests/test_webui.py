@@ -39,13 +39,27 @@ def test_generate_keeps_results_and_removes_the_uploads(tmp_path):
         assert {"index.html", "manifest.json", "pages.wav", "pages.txt"} <= set(zf.namelist())
 
 
+def test_generate_from_a_cbz_with_two_chapters(tmp_path):
+    cbz = tmp_path / "book.cbz"
+    with zipfile.ZipFile(cbz, "w") as zf:
+        for chapter, folder in (("ch1", "calm"), ("ch2", "action")):
+            zf.write(SAMPLES / folder / "001.png", f"{chapter}/001.png")
+    result = generate([cbz], tmp_path / "results", duration=2, fmt="flac", seed=1)
+    names = [e["name"] for e in result.manifest["sections"]]
+    assert names == ["book/ch1", "book/ch2"]
+    assert result.audio.suffix == ".flac" and abs(sf.info(str(result.audio)).duration - 2.0) <= 0.05
+    assert result.description.startswith("[book/ch1]\n") and "\n\n[book/ch2]\n" in result.description
+    assert sum(p.suffix == ".flac" for p in result.downloads) == 2
+
+
 def test_generate_without_pages_says_what_to_upload(tmp_path):
     with pytest.raises(InputError, match="upload some pages"):
         generate([], tmp_path)
     notes = tmp_path / "notes.txt"
     notes.write_text("not a page", encoding="utf-8")
-    with pytest.raises(InputError, match="no pages found"):
+    with pytest.raises(InputError, match="no pages found in uploads ") as err:
         generate([notes], tmp_path / "results")
+    assert "manga2music-upload" not in err.value.message  # no temporary path in what the user reads
     assert not (tmp_path / "results").exists()
 
 

@@ -32,4 +32,5 @@ def ui(
         try:
             launch(host=host, port=port, share=share)
         except OSError as exc:
-            raise c.fail(f"cannot listen on {host}:{port} ({exc})", "choose another --port") from None
+            reason = str(exc).split(". ")[0]
+            raise c.fail(f"cannot listen on {host}:{port} ({reason})", "choose another --port") from None
