@@ -126,8 +126,10 @@ class BuiltinComposer(Composer):
         arrangement = arrange(style, duration, _rng(seed, text), loop=loop)
         midi = arrangement.midi
         balance(midi, MIX_LEVELS, soundfont=self.soundfont, excerpt_s=min(duration, 16.0))
-        audio = self.render(midi, duration, reverb=style.reverb, loop=loop)
         import pretty_midi
+
+        data = midi_bytes(midi)  # render what the file holds, to the tick
+        audio = self.render(pretty_midi.PrettyMIDI(io.BytesIO(data)), duration, reverb=style.reverb, loop=loop)
 
         names = {role: ("Drums" if role == "drums" else pretty_midi.program_to_instrument_name(p))
                  for role, p in arrangement.programs.items()}
@@ -149,4 +151,4 @@ class BuiltinComposer(Composer):
         warnings = [] if style.words else [
             "no music words recognised in the description; used the default style"]
         return Track(audio=audio, sample_rate=SAMPLE_RATE,
-                     midi=midi_bytes(midi), info=info, warnings=warnings)
+                     midi=data, info=info, warnings=warnings)

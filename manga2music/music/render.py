@@ -134,7 +134,7 @@ def _voices(inst, sr: int, sf: SoundFont) -> list[_Voice]:
     voices = []
     for note in notes:
         start = int(round(note.start * sr))
-        voices.append(_Voice(start, max(1, int(round((note.end - note.start) * sr))),
+        voices.append(_Voice(start, max(1, int(round(note.end * sr)) - start),
                              int(note.pitch), int(note.velocity), None))
     if inst.is_drum:  # exclusive classes (open/closed hi-hat): a new hit stops the last one
         preset = sf.preset(inst.program, drums=True)

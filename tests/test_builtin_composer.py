@@ -1,0 +1,214 @@
+"""The offline composer: text -> style -> notes -> SoundFont audio, measured on the audio itself."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pretty_midi
+import pytest
+from scipy.signal import find_peaks, stft
+
+from manga2music.composers.base import ComposeOptions, ComposeRequest
+from manga2music.composers.builtin import ALGORITHM_VERSION, SAMPLE_RATE, BuiltinComposer
+from manga2music.errors import BackendError
+from manga2music.music.text_to_style import parse_style
+from manga2music.registry import load_backend_class, resolve
+
+CALM = "slow gentle piano and strings, 70 BPM, in C major, peaceful"
+ACTION = "fast intense orchestral action with drums and brass at 160 BPM in D minor"
+LOFI = "A slow, melancholic lo-fi piece with soft piano and rain ambience at 70 BPM in D minor"
+
+
+@pytest.fixture(scope="module")
+def composer() -> BuiltinComposer:
+    return BuiltinComposer("", ComposeOptions())
+
+
+def onsets_per_second(audio: np.ndarray, sr: int, rise_db: float = 2.5) -> float:
+    """Spectral-flux onsets: frames where 24 log-spaced bands rise by ``rise_db`` on average."""
+    mono = audio.mean(axis=1)
+    _, _, z = stft(mono, fs=sr, nperseg=1024, noverlap=768, boundary=None)
+    power = np.abs(z) ** 2
+    freqs = np.linspace(0, sr / 2, power.shape[0])
+    edges = np.unique(np.searchsorted(freqs, np.geomspace(100, sr / 2, 25)))
+    bands = np.add.reduceat(power, edges[:-1], axis=0)
+    db = 10 * np.log10(bands + 1e-4 * bands.max())
+    flux = np.maximum(db[:, 2:] - db[:, :-2], 0).mean(axis=0)
+    peaks, _ = find_peaks(flux, height=rise_db, distance=max(1, int(0.06 * sr / 256)))
+    return len(peaks) / (len(mono) / sr)
+
+
+def midi_of(track) -> pretty_midi.PrettyMIDI:
+    return pretty_midi.PrettyMIDI(io.BytesIO(track.midi))
+
+
+def notes_of(track) -> list[tuple]:
+    return sorted((inst.name, round(n.start, 4), n.pitch) for inst in midi_of(track).instruments for n in inst.notes)
+
+
+# ------------------------------------------------------------------ reading the text
+
+@pytest.mark.parametrize("text, tempo, key, genre, programs, drums", [
+    (CALM, 70, "C major", "calm", {0, 48}, False),
+    (ACTION, 160, "D minor", "orchestral", {61, 48}, True),
+    (LOFI, 70, "D minor", "lofi", {0}, True),
+    ("E♭ major jazz with saxophone, tempo 140", 140, "Eb major", "jazz", {65}, True),
+    ("F# minor rock anthem with electric guitar but no drums", 136, "F# minor", "rock", {27}, False),
+    ("dreamy ambient pads, 80-90 bpm", 85, None, "ambient", {89}, False),
+    ("a calm flute melody over a harp", 70, "C major", "calm", {73, 46}, False),
+    ("upbeat happy tune", 126, "C major", "pop", set(), True),
+    ("mysterious, ominous and dark", None, None, None, set(), False),
+    ("静かなピアノ、ゆっくり、悲しい", 66, "A minor", "calm", {0}, False),
+    ("８０ＢＰＭ", 80, None, None, set(), None),
+])
+def test_parsing_table(text, tempo, key, genre, programs, drums):
+    style = parse_style(text)
+    if tempo is not None:
+        assert style.tempo_bpm == pytest.approx(tempo, abs=1)
+    if key is not None:
+        assert style.key_name == key
+    if genre is not None:
+        assert style.genre == genre
+    assert programs <= {style.melody, style.harmony, style.bass}
+    if drums is not None:
+        assert style.drums is drums
+
+
+def test_mood_words_choose_the_mode_and_tempo_words_the_speed():
+    assert parse_style("a sad, melancholic theme").mode == "minor"
+    assert parse_style("happy bright cheerful").mode == "major"
+    assert parse_style("mysterious modal jam").mode == "dorian"
+    assert parse_style("menacing villain").mode == "phrygian"
+    slow, fast = parse_style("slow and calm"), parse_style("frantic and energetic")
+    assert slow.tempo_bpm < 80 < 130 < fast.tempo_bpm
+    assert slow.energy < fast.energy
+    assert parse_style("D minor").tonic == 2 and parse_style("B flat major").tonic == 10
+
+
+# ------------------------------------------------------------------ the audio
+
+def test_calm_text_makes_fewer_onsets_than_action_text(composer):
+    calm = composer.compose_one(CALM, 10.0, seed=1)
+    action = composer.compose_one(ACTION, 10.0, seed=1)
+    calm_rate = onsets_per_second(calm.audio, SAMPLE_RATE)
+    action_rate = onsets_per_second(action.audio, SAMPLE_RATE)
+    assert calm_rate > 0.2  # the calm piece still has notes starting
+    assert action_rate > 3 * calm_rate, (calm_rate, action_rate)
+    assert calm.info["tempo_bpm"] == pytest.approx(70, abs=0.01)
+    assert action.info["tempo_bpm"] == pytest.approx(160, abs=0.01)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 10.0, pytest.param(95.0, marks=pytest.mark.slow), 2.71828])
+def test_length_is_exact_and_the_end_fades(composer, seconds):
+    track = composer.compose_one(LOFI, seconds, seed=3)
+    audio = track.audio
+    assert track.sample_rate == SAMPLE_RATE == 32000
+    assert audio.dtype == np.float32 and audio.ndim == 2 and audio.shape[1] == 2
+    assert len(audio) == round(seconds * SAMPLE_RATE)
+    assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+    rms = np.sqrt(np.mean(audio ** 2))
+    assert rms > 0.01  # not silent
+    assert np.abs(audio[-1]).max() < 1e-3 and np.abs(audio[0]).max() < 0.05  # no click at either end
+
+
+def test_a_long_piece_ends_on_the_tonic_chord(composer):
+    track = composer.compose_one(CALM, 40.0, seed=2)
+    midi = midi_of(track)
+    last = {inst.name: max(inst.notes, key=lambda n: n.start) for inst in midi.instruments}
+    # melody and bass land on C, the harmony's last chord is a C major triad held to the end
+    assert last["melody"].pitch % 12 == 0 and last["bass"].pitch % 12 == 0
+    harmony = midi.instruments[[i.name for i in midi.instruments].index("harmony")]
+    final = [n for n in harmony.notes if n.start >= last["harmony"].start - 0.1]
+    assert {n.pitch % 12 for n in final} == {0, 4, 7}
+    assert all(abs(n.end - 40.0) < 0.01 for n in final)
+
+
+@pytest.mark.parametrize("text, seconds", [("upbeat rock with drums", 10.0), ("warm pad and strings, 90 bpm", 7.3)])
+def test_loop_end_flows_into_the_start(text, seconds):
+    composer = BuiltinComposer("", ComposeOptions(loop=True))
+    track = composer.compose([ComposeRequest("loop", text, seconds, seed=5)])[0]
+    audio = track.audio
+    assert len(audio) == round(seconds * SAMPLE_RATE)
+    # played on repeat, the step from the last sample to the first is no bigger than the
+    # sample-to-sample steps of the music on either side of it (10 ms each way)
+    w = int(0.01 * SAMPLE_RATE)
+    around = np.concatenate([audio[-w:], audio[:w]])
+    steps = np.abs(np.diff(around, axis=0))
+    join = steps[w - 1]
+    assert (join <= np.delete(steps, w - 1, axis=0).max(axis=0) + 1e-6).all()
+    # and it really plays through the join (a loop is not faded to silence at either end)
+    rms = np.sqrt(np.mean(audio ** 2))
+    edge = int(0.1 * SAMPLE_RATE)
+    assert np.sqrt(np.mean(audio[-edge:] ** 2)) > 0.1 * rms
+    assert np.sqrt(np.mean(audio[:edge] ** 2)) > 0.1 * rms
+    assert track.info["loop"] is True
+    bars = seconds * track.info["tempo_bpm"] / 240.0  # the tempo is nudged to whole bars
+    assert bars == pytest.approx(round(bars), abs=1e-3)
+
+
+# ------------------------------------------------------------------ the MIDI
+
+def test_midi_holds_exactly_the_notes_rendered(composer):
+    track = composer.compose_one(ACTION, 12.0, seed=7)
+    midi = midi_of(track)
+    assert sum(len(i.notes) for i in midi.instruments) > 50
+    programs = {i.name: i.program for i in midi.instruments}
+    assert programs == track.info["programs"]
+    assert programs["melody"] == 61 and programs["harmony"] == 48  # brass leads, strings accompany
+    assert any(i.is_drum for i in midi.instruments)
+    assert midi.get_tempo_changes()[1][0] == pytest.approx(parse_style(ACTION).tempo_bpm, abs=1e-3)
+    # playing the file back gives the very same samples
+    again = composer.render(midi, 12.0, reverb=track.info["reverb"])
+    np.testing.assert_array_equal(again, track.audio)
+
+
+def test_calm_piano_has_no_drums_and_the_melody_restates_its_motif(composer):
+    track = composer.compose_one(CALM, 30.0, seed=11)
+    midi = midi_of(track)
+    assert not any(i.is_drum for i in midi.instruments)
+    assert not track.info["drums"]
+    melody = next(i for i in midi.instruments if i.name == "melody")
+    bar = 240.0 / track.info["tempo_bpm"]
+    rhythm = lambda k: tuple(round((n.start - k * bar) / bar * 16) for n in melody.notes  # noqa: E731
+                             if k * bar - 1e-3 <= n.start < (k + 1) * bar - 1e-3)
+    assert rhythm(0) and rhythm(0) == rhythm(1)  # the motif, then its sequence
+    assert sum(rhythm(k) == rhythm(0) for k in range(8)) >= 3
+
+
+# ------------------------------------------------------------------ seeds, odd input, API
+
+def test_same_seed_same_audio_other_seed_other_notes(composer):
+    a = composer.compose_one(LOFI, 6.0, seed=42)
+    b = composer.compose_one(LOFI, 6.0, seed=42)
+    c = composer.compose_one(LOFI, 6.0, seed=43)
+    np.testing.assert_array_equal(a.audio, b.audio)
+    assert a.midi == b.midi
+    assert notes_of(a) != notes_of(c)
+
+
+@pytest.mark.parametrize("text", ["", "🎹🔥🌧️" * 40, "la " * 3400, "静かな雨の夜、ピアノが切なく響く", "\x00\n\t<>{}", "BPM 0 in H major"])
+def test_any_text_gives_valid_audio(composer, text):
+    track = composer.compose_one(text, 2.0, seed=0)
+    assert track.audio.shape == (64000, 2)
+    assert np.isfinite(track.audio).all() and 0.05 < np.abs(track.audio).max() <= 1.0
+    assert midi_of(track).instruments
+
+
+def test_compose_api_progress_and_settings():
+    spec = resolve("builtin", "music")
+    cls = load_backend_class(spec.backend)
+    assert cls is BuiltinComposer
+    composer = cls(spec.model_id, ComposeOptions(seed=9))
+    composer.preflight()
+    calls = []
+    requests = [ComposeRequest("ch1", CALM, 1.5), ComposeRequest("ch2", "", 1.0, seed=1)]
+    tracks = composer.compose(requests, progress=lambda done, total, label: calls.append((done, total, label)))
+    assert calls == [(1, 2, "ch1"), (2, 2, "ch2")]
+    assert [len(t.audio) for t in tracks] == [48000, 32000]
+    assert tracks[0].info["seed"] == 9 and tracks[1].info["seed"] == 1
+    assert tracks[1].warnings and not tracks[0].warnings  # empty text: told it used defaults
+    assert set(tracks[0].info) >= {"tempo_bpm", "key", "mode", "instruments", "style"}
+    assert composer.settings_key()["algorithm"] == ALGORITHM_VERSION
+    with pytest.raises(BackendError):
+        composer.compose_one(CALM, 0.0)
