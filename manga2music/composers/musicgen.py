@@ -1,0 +1,295 @@
+"""MusicGen through transformers: text -> music, any length, in batches.
+
+``MusicgenComposer("facebook/musicgen-small", options)`` loads the model once,
+on the first ``compose()``, in the precision ``devices.pick_dtype`` chooses,
+and reuses it for every batch.  ``model_id`` is a Hub id or a local folder
+(anything ``from_pretrained`` accepts).
+
+Reproducibility: sampling draws from torch's global generator, which is shared
+by a whole batch, so a batch is seeded once, with the seed of its first
+request (or a fresh random one, recorded in ``track.info["seed"]``).  The same
+seeds, texts, durations and batch size give the same audio on the same
+device and precision; a different batch size (or an out-of-memory retry at a
+smaller one) may give different audio.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from typing import Optional
+
+from .. import settings
+from ..errors import BackendError, InputError, ModelUnavailableError
+from ..progress import ProgressFn, report
+from .base import ComposeOptions, ComposeRequest, Composer, Track
+
+MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions
+LOOP_CROSSFADE_S = 1.0  # extra audio generated for --loop, folded back over the start
+WINDOWING = "extend-stride-18s-v1"  # change when the windowing changes the audio
+MAX_BATCH = {"cpu": 8, "mps": 8, "cuda": 32}
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA/MPS/CPU allocator failures, whichever class torch raised them as."""
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def unavailable_error(model_id: str, exc: BaseException, offline: bool) -> ModelUnavailableError:
+    """One line naming the model, its download size and how to get it."""
+    from ..registry import find_spec
+
+    spec = find_spec(model_id, "music")
+    name = spec.name if spec else model_id
+    what = f"{spec.name} ({spec.model_id}, {spec.download_gb:g} GB download)" if spec else model_id
+    hint = (f"fetch it with `manga2music models pull {name}`, or run once with network"
+            + (" (without --offline / HF_HUB_OFFLINE=1)." if offline else "."))
+    if offline:
+        return ModelUnavailableError(f"{what} is not in the model cache and this run is offline", hint=hint)
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ModelUnavailableError(f"cannot load {what}: {reason}", hint=hint)
+
+
+class MusicgenComposer(Composer):
+    """Text-to-music with any MusicGen checkpoint (mono or stereo) via transformers."""
+
+    model_name = "musicgen"
+
+    def __init__(self, model_id: str, options: ComposeOptions | None = None):
+        super().__init__(model_id, options)
+        self._model = None
+        self._processor = None
+        self._device: Optional[str] = None
+        self._dtype = None
+        self._batch_cap: Optional[int] = None  # lowered after an out-of-memory retry
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @property
+    def offline(self) -> bool:
+        return bool(self.options.offline or settings.offline_mode())
+
+    def preflight(self) -> None:
+        """Check the device now; offline, check the model is in the cache (config only, no weights loaded)."""
+        from ..devices import pick_device
+
+        pick_device(self.options.device)
+        if self.offline and self._model is None:
+            from transformers import AutoConfig
+
+            try:
+                AutoConfig.from_pretrained(self.model_id, cache_dir=settings.model_cache_dir(), local_files_only=True)
+            except (OSError, ValueError) as exc:
+                raise unavailable_error(self.model_id, exc, True) from exc
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoProcessor, MusicgenForConditionalGeneration
+
+        from ..devices import pick_device, pick_dtype
+
+        self._device = pick_device(self.options.device)
+        self._dtype = pick_dtype(self._device, self.options.precision)
+        common = {"cache_dir": settings.model_cache_dir(), "local_files_only": self.offline}
+        try:
+            processor = AutoProcessor.from_pretrained(self.model_id, **common)
+            model = MusicgenForConditionalGeneration.from_pretrained(
+                self.model_id, dtype=self._dtype, **common,
+                **({"device_map": self._device} if self._device != "cpu" else {}),
+            )
+        except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
+            raise unavailable_error(self.model_id, exc, self.offline) from exc
+        # EnCodec only turns codes into audio once per window: keep it in float32, because
+        # bf16 would leave a noise floor near -48 dB in quiet passages.
+        model.audio_encoder.to(torch.float32)
+        self._model = model.to(self._device).eval()
+        self._processor = processor
+
+    @property
+    def sample_rate(self) -> int:
+        self._load()
+        return int(self._model.config.audio_encoder.sampling_rate)
+
+    # --- batching -----------------------------------------------------------------------------
+
+    def _item_bytes(self, samples: int) -> int:
+        """Rough peak memory one batch item needs: decoder KV cache (x2 for guidance) + EnCodec decoding."""
+        cfg = self._model.config
+        frame_rate = int(cfg.audio_encoder.frame_rate)
+        frames = min(samples * frame_rate // cfg.audio_encoder.sampling_rate, 30 * frame_rate) + 8
+        itemsize = torch_itemsize(self._dtype)
+        dec = cfg.decoder
+        kv = 2 * dec.num_hidden_layers * dec.hidden_size * frames * 2 * itemsize
+        window_samples = frames * cfg.audio_encoder.sampling_rate // frame_rate
+        # the last EnCodec layers hold ~4 float32 tensors of num_filters channels at the full sample rate
+        decode = window_samples * cfg.audio_encoder.num_filters * 4 * 4 * dec.audio_channels
+        return int(kv * 1.5 + decode)
+
+    def _batch_size(self, samples: int) -> int:
+        from ..devices import free_memory_bytes
+
+        if self.options.batch_size:
+            size = max(1, int(self.options.batch_size))
+        else:
+            free = free_memory_bytes(self._device)
+            cap = MAX_BATCH.get(self._device.split(":")[0], 8)
+            size = max(1, min(cap, int(free * 0.6) // max(1, self._item_bytes(samples)))) if free else 1
+        return min(size, self._batch_cap) if self._batch_cap else size
+
+    # --- composing ----------------------------------------------------------------------------
+
+    def _generation_kwargs(self) -> dict:
+        o = self.options
+        sample = o.temperature > 0
+        kwargs = {"do_sample": sample, "guidance_scale": float(o.guidance_scale)}
+        if sample:
+            # audiocraft's rule: top_p > 0 means nucleus sampling instead of top-k; top_p 0 means off
+            nucleus = 0.0 < o.top_p < 1.0
+            kwargs.update(temperature=float(o.temperature), top_k=0 if nucleus else int(o.top_k),
+                          top_p=float(o.top_p) if nucleus else 1.0)
+        return kwargs
+
+    def _encode_texts(self, texts: list[str]) -> tuple[dict, list[list[str]]]:
+        """Tokenize, cutting long descriptions to what the text encoder takes (with a warning each)."""
+        tokenizer = self._processor.tokenizer
+        t5 = self._model.config.text_encoder
+        limit = min(MAX_TEXT_TOKENS, int(getattr(t5, "n_positions", MAX_TEXT_TOKENS) or MAX_TEXT_TOKENS))
+        if 0 < getattr(tokenizer, "model_max_length", 0) < limit:
+            limit = int(tokenizer.model_max_length)
+        warnings: list[list[str]] = []
+        for ids in tokenizer(texts)["input_ids"]:
+            cut = len(ids) > limit
+            warnings.append([f"description cut from {len(ids)} to {limit} tokens, the most MusicGen's "
+                             f"text encoder takes"] if cut else [])
+        inputs = self._processor(text=texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        return {k: v.to(self._device) for k, v in inputs.items()}, warnings
+
+    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
+        """One track per request, in order; requests of the same length share batches."""
+        if not requests:
+            return []
+        for r in requests:
+            if not r.duration or r.duration <= 0:
+                raise InputError(f"{r.name}: duration must be more than 0 seconds (got {r.duration})")
+        self._load()
+        from .musicgen_windows import plan_windows, steps_for
+
+        sr = self.sample_rate
+        frame_rate = int(self._model.config.audio_encoder.frame_rate)
+        delay = self._model.decoder.num_codebooks // self._model.decoder.config.audio_channels - 1
+        extra = LOOP_CROSSFADE_S if self.options.loop else 0.0
+
+        def gen_samples(r: ComposeRequest) -> int:
+            return int(round((r.duration + extra) * sr))
+
+        def steps(r: ComposeRequest) -> int:
+            frames = max(-(-gen_samples(r) * frame_rate // sr), delay + 1)
+            return sum(steps_for(w, delay) for w in plan_windows(frames, frame_rate))
+
+        state = {"done": 0, "total": sum(steps(r) for r in requests), "width": 1, "label": ""}
+
+        def on_step() -> None:
+            state["done"] += state["width"]
+            report(progress, state["done"], state["total"], state["label"])
+
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(gen_samples(r), []).append(i)
+        tracks: list[Optional[Track]] = [None] * len(requests)
+        for samples, indices in groups.items():
+            i, size = 0, self._batch_size(samples)
+            while i < len(indices):
+                chunk = indices[i:i + size]
+                done_before = state["done"]
+                try:
+                    made = self._compose_batch([requests[j] for j in chunk], samples, state, on_step)
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    self._free_memory()
+                    if len(chunk) == 1:
+                        raise BackendError(
+                            f"out of memory on {self._device} generating one {requests[chunk[0]].duration:g} s track "
+                            f"with {self.model_id}",
+                            hint="use a smaller model (e.g. musicgen-small), --precision bf16/fp16, or --device cpu.",
+                        ) from exc
+                    size = self._batch_cap = max(1, len(chunk) // 2)
+                    state["done"] = done_before
+                    report(progress, state["done"], state["total"], f"out of memory: retrying at batch size {size}")
+                    continue
+                for j, track in zip(chunk, made):
+                    tracks[j] = track
+                i += len(chunk)
+        report(progress, state["total"], state["total"], "done")
+        return [t for t in tracks if t is not None]
+
+    def _compose_batch(self, reqs: list[ComposeRequest], samples: int, state: dict, on_step) -> list[Track]:
+        import numpy as np
+
+        from ..devices import dtype_name, seed_everything
+        from .musicgen_windows import generate_long
+
+        seed = next((r.seed for r in reqs if r.seed is not None), None)
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**31)
+        inputs, warnings = self._encode_texts([r.text for r in reqs])
+        names = reqs[0].name + (f" (+{len(reqs) - 1})" if len(reqs) > 1 else "")
+        state["width"] = len(reqs)
+
+        def on_window(index: int, count: int) -> None:
+            state["label"] = names if count == 1 else f"{names}, window {index + 1}/{count}"
+
+        seed_everything(seed)
+        import torch
+
+        with torch.inference_mode():
+            audio, windows = generate_long(self._model, inputs, samples, self._generation_kwargs(),
+                                           on_step=on_step, on_window=on_window)
+        sr = self.sample_rate
+        tracks = []
+        for k, r in enumerate(reqs):
+            x = np.ascontiguousarray(audio[k].T, dtype=np.float32)  # (frames, channels)
+            if self.options.loop:
+                from ..audio import make_seamless_loop
+
+                x = make_seamless_loop(x, sr, crossfade_s=LOOP_CROSSFADE_S)
+            want = int(round(r.duration * sr))
+            x = x[:want] if len(x) >= want else np.pad(x, ((0, want - len(x)), (0, 0)))
+            info = {"windows": windows, "precision": dtype_name(self._dtype), "device": self._device,
+                    "batch_size": len(reqs), "seed": seed, "model_id": self.model_id}
+            tracks.append(Track(np.clip(x, -1.0, 1.0), sr, info=info, warnings=list(warnings[k])))
+        return tracks
+
+    def _free_memory(self) -> None:
+        import torch
+
+        gc.collect()
+        if self._device and self._device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+    def settings_key(self) -> dict:
+        o = self.options
+        key = super().settings_key()
+        key.update(top_k=o.top_k, top_p=o.top_p, temperature=o.temperature, guidance_scale=o.guidance_scale,
+                   precision=o.precision, windowing=WINDOWING)
+        return key
+
+    def close(self) -> None:
+        self._model = None
+        self._processor = None
+        if self._device is not None:
+            self._free_memory()
+
+
+def torch_itemsize(dtype) -> int:
+    """Bytes per element of a torch dtype."""
+    import torch
+
+    return torch.empty((), dtype=dtype).element_size()

@@ -1,0 +1,174 @@
+"""Long MusicGen tracks: windowed continuation on audio codes, and seamless stitching.
+
+MusicGen was trained on 30 s clips.  Longer tracks follow audiocraft's
+``extend_stride`` scheme: generate a 30 s window, then again and again take the
+last ``window - stride`` seconds (12 s) of audio *codes* as the prompt for the
+next window, which adds ``stride`` (18 s) of new music each time.  Codes are
+passed straight back to ``generate(decoder_input_ids=...)``: no audio is
+re-encoded between windows.
+
+Everything here works on one batch; torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+WINDOW_S = 30.0  # MusicGen's training clip length
+EXTEND_STRIDE_S = 18.0  # audiocraft's default: each new window adds 18 s after a 12 s code prompt
+CROSSFADE_S = 0.5  # length of the linear crossfade inside the overlap
+EDGE_S = 0.5  # how far the crossfade stays from the window end (EnCodec edge effects reach ~0.1 s)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One generate() call: ``prompt`` frames re-used from the track, then ``new`` frames made."""
+
+    start: int  # first frame of this window in the track (where the prompt starts)
+    prompt: int
+    new: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.prompt + self.new
+
+
+def plan_windows(total_frames: int, frame_rate: int, *, window_s: float = WINDOW_S,
+                 stride_s: float = EXTEND_STRIDE_S) -> list[Window]:
+    """The windows that make ``total_frames`` frames of codes (the first has no prompt)."""
+    window = int(round(window_s * frame_rate))
+    stride = int(round(stride_s * frame_rate))
+    prompt = window - stride
+    if not 0 < stride <= window or prompt * 1.0 / frame_rate < 2 * (EDGE_S + CROSSFADE_S):
+        raise ValueError("the continuation prompt must leave room for the crossfade")
+    windows = [Window(0, 0, min(total_frames, window))]
+    made = windows[0].new
+    while made < total_frames:
+        new = min(stride, total_frames - made)
+        windows.append(Window(made - prompt, prompt, new))
+        made += new
+    return windows
+
+
+def steps_for(window: Window, delay: int) -> int:
+    """Decoder steps one window takes: its new frames plus the codebook delay."""
+    return window.new + delay
+
+
+class StepWatcher:
+    """A ``StoppingCriteria`` that never stops: it keeps the latest token sequence and counts steps.
+
+    ``generate`` hands the stopping criteria the whole sequence after every new
+    token, so the last one seen is the raw (still delayed) code sequence that
+    ``generate`` then decodes; ``on_step`` moves the progress bar.
+    """
+
+    def __init__(self, on_step: Optional[Callable[[], None]] = None):
+        self.sequence = None
+        self.on_step = on_step
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        self.sequence = input_ids
+        if self.on_step is not None:
+            self.on_step()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def codes_from_sequence(model, sequence, prompt_codes, batch_size: int):
+    """Undo the codebook delay of a raw generated sequence -> codes ``(batch, codebooks, frames)``.
+
+    Uses the model's own delay-pattern helpers, exactly as ``generate`` does
+    before decoding, so the prompt frames come back unchanged.
+    """
+    import torch
+
+    decoder = model.decoder
+    pad = model.generation_config.pad_token_id
+    start_id = model.generation_config.decoder_start_token_id
+    codebooks = decoder.num_codebooks
+    first = torch.full((batch_size * codebooks, 1), start_id, dtype=torch.long, device=sequence.device)
+    if prompt_codes is not None:
+        first = torch.cat([first, prompt_codes.reshape(batch_size * codebooks, -1)], dim=-1)
+    _, mask = decoder.build_delay_pattern_mask(first, start_id, max_length=sequence.shape[-1])
+    sequence = decoder.apply_delay_pattern_mask(sequence, mask)
+    return sequence[sequence != pad].reshape(batch_size, codebooks, -1)
+
+
+def _fade_into(out: np.ndarray, audio: np.ndarray, at: int, fade_start: int, fade_len: int) -> None:
+    """Write ``audio`` (placed at sample ``at``) over ``out`` from ``fade_start`` on, fading in linearly."""
+    ramp = np.linspace(0.0, 1.0, fade_len + 2, dtype=np.float32)[1:-1]
+    a = fade_start - at
+    out[..., fade_start:fade_start + fade_len] *= 1.0 - ramp
+    out[..., fade_start:fade_start + fade_len] += audio[..., a:a + fade_len] * ramp
+    end = min(out.shape[-1], at + audio.shape[-1])
+    out[..., fade_start + fade_len:end] = audio[..., a + fade_len:end - at]
+
+
+def generate_long(
+    model,
+    inputs: dict,
+    total_samples: int,
+    gen_kwargs: dict,
+    *,
+    on_step: Optional[Callable[[], None]] = None,
+    on_window: Optional[Callable[[int, int], None]] = None,
+) -> tuple[np.ndarray, int]:
+    """Generate ``total_samples`` of audio per batch item -> (float32 ``(batch, channels, samples)``, windows).
+
+    Seams: every window after the first starts by decoding the previous
+    window's last 12 s of codes again.  Both windows therefore decode the *same*
+    codes over that overlap and agree there, except within ~0.1 s of either
+    window's edge (EnCodec's convolution padding at the ends and its LSTM
+    starting cold).  A short linear crossfade placed inside the overlap, away
+    from both edges, joins two nearly identical signals: no click and no
+    level dip.  Decoding all codes at once would be exact as well, but
+    EnCodec's decoder needs memory in proportion to the track (gigabytes for
+    five minutes), while ``generate`` already decodes each 30 s window.
+    """
+    from transformers import StoppingCriteriaList
+
+    audio_cfg = model.config.audio_encoder
+    sample_rate = int(audio_cfg.sampling_rate)
+    frame_rate = int(audio_cfg.frame_rate)
+    hop = sample_rate // frame_rate
+    channel_codebooks = model.decoder.num_codebooks // model.decoder.config.audio_channels
+    delay = channel_codebooks - 1
+    batch_size = int(inputs["input_ids"].shape[0])
+    # the delay pattern is only applied from ``2 * codebooks - 1`` positions on: make at least that many
+    total_frames = max(math.ceil(total_samples / hop), channel_codebooks)
+    windows = plan_windows(total_frames, frame_rate)
+
+    out: Optional[np.ndarray] = None
+    prompt_codes = None
+    for index, window in enumerate(windows):
+        if on_window is not None:
+            on_window(index, len(windows))
+        watcher = StepWatcher(on_step)
+        extra = {} if prompt_codes is None else {
+            "decoder_input_ids": prompt_codes.reshape(batch_size * model.decoder.num_codebooks, -1)}
+        audio = model.generate(
+            **inputs, **extra, **gen_kwargs,
+            max_new_tokens=steps_for(window, delay),
+            stopping_criteria=StoppingCriteriaList([watcher]),
+        )
+        audio = audio.float().cpu().numpy()
+        if out is None:
+            out = np.zeros((batch_size, audio.shape[1], total_frames * hop), dtype=np.float32)
+            out[..., : audio.shape[-1]] = audio[..., : out.shape[-1]]
+        else:
+            overlap_end = window.start + window.prompt  # where the previous window's audio ends
+            fade_len = int(CROSSFADE_S * sample_rate)
+            fade_start = overlap_end * hop - int(EDGE_S * sample_rate) - fade_len
+            _fade_into(out, audio, window.start * hop, fade_start, fade_len)
+        if index + 1 < len(windows):
+            codes = codes_from_sequence(model, watcher.sequence, prompt_codes, batch_size)
+            nxt = windows[index + 1]
+            prompt_codes = codes[..., codes.shape[-1] - nxt.prompt:]
+    assert out is not None
+    return out[..., :total_samples], len(windows)

@@ -1,0 +1,329 @@
+"""MusicgenComposer end to end on a tiny random MusicGen (real transformers code, built offline)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from manga2music.composers.base import ComposeOptions, ComposeRequest  # noqa: E402
+from manga2music.composers.musicgen import MusicgenComposer  # noqa: E402
+from manga2music.errors import BackendError, ModelUnavailableError  # noqa: E402
+from tests.tiny_musicgen import build_tiny_musicgen  # noqa: E402
+
+SR = 32000
+HUB_ID = "tiny-test/musicgen-tiny"  # an id that exists only in the test's offline cache
+
+
+def _as_hub_cache(model_dir, cache):
+    """Lay a saved model out like the Hugging Face cache (models--owner--name/snapshots/<rev>/)."""
+    rev = "0" * 40
+    repo = cache / ("models--" + HUB_ID.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    snap = repo / "snapshots" / rev
+    snap.mkdir(parents=True)
+    for f in model_dir.iterdir():
+        (snap / f.name).symlink_to(f)
+    return cache
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model's matrices are too small to share out: threads only add hand-off waits."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    return build_tiny_musicgen(tmp_path_factory.mktemp("tiny_musicgen") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tiny_dir, tmp_path_factory):
+    return _as_hub_cache(tiny_dir, tmp_path_factory.mktemp("hub_cache"))
+
+
+@pytest.fixture
+def composer(tiny_cache, monkeypatch):
+    """A composer that loads the tiny model by Hub id from the offline cache (the user's path)."""
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tiny_cache))
+    made = []
+
+    def make(**options) -> MusicgenComposer:
+        options.setdefault("precision", "fp32")  # tiny matrices run faster in fp32 than in bf16 on CPUs
+        c = MusicgenComposer(HUB_ID, ComposeOptions(offline=True, **options))
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def _req(text="calm piano at night", duration=1.0, seed=1, name="s") -> ComposeRequest:
+    return ComposeRequest(name, text, duration, seed)
+
+
+def _watch_generate(c: MusicgenComposer, fail_when=None, keep: list | None = None) -> list[int]:
+    """Wrap the loaded model's generate: record each call's batch size; optionally raise first.
+
+    With ``keep``, also append ``(prompt_frames, audio)`` of every call to it.
+    """
+    c._load()
+    real = c._model.generate
+    calls: list[int] = []
+
+    def generate(*args, **kwargs):
+        batch = int(kwargs["input_ids"].shape[0])
+        calls.append(batch)
+        if fail_when is not None and fail_when(batch):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")  # simulated card
+        audio = real(*args, **kwargs)
+        if keep is not None:
+            prompt = kwargs.get("decoder_input_ids")
+            keep.append((0 if prompt is None else int(prompt.shape[-1]), audio.float().numpy().copy()))
+        return audio
+
+    c._model.generate = generate
+    return calls
+
+
+# --- long tracks: exact lengths, windows, seams, progress -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def long_run(tiny_cache):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MANGA2MUSIC_CACHE", str(tiny_cache))
+    c = MusicgenComposer(HUB_ID, ComposeOptions(offline=True, precision="fp32"))
+    calls: list[tuple[int, int, str]] = []
+    windows: list[tuple[int, np.ndarray]] = []
+    _watch_generate(c, keep=windows)
+    reqs = [_req(duration=1.0, name="short"), _req("tense drums", 31.0, 2, "mid"), _req("dark drone", 75.0, 3, "long")]
+    tracks = c.compose(reqs, progress=lambda d, t, label: calls.append((d, t, label)))
+    c.close()
+    mp.undo()
+    return tracks, calls, windows
+
+
+@pytest.mark.slow
+def test_exact_sample_counts_and_windows(long_run):
+    tracks = long_run[0]
+    assert [t.audio.shape for t in tracks] == [(SR, 1), (31 * SR, 1), (75 * SR, 1)]
+    assert all(t.audio.dtype == np.float32 and t.sample_rate == SR for t in tracks)
+    # 30 s windows, then 18 s more per window after a 12 s prompt
+    assert [t.info["windows"] for t in tracks] == [1, 2, 4]
+    for t in tracks:
+        x = t.audio[:, 0]
+        assert np.isfinite(x).all() and np.abs(x).max() <= 1.0
+        tail = x[-SR // 2:]
+        assert np.sqrt(np.mean(tail**2)) > 0.1 * np.sqrt(np.mean(x**2))  # audio right up to the end
+
+
+@pytest.mark.slow
+def test_no_jump_at_window_seams(long_run):
+    x = long_run[0][2].audio[:, 0]
+    step = np.abs(np.diff(x))
+    seams = [30.0, 48.0, 66.0]  # where each window's audio ends and the next one takes over
+
+    def region(t: float) -> slice:  # 2 s around a time, covering the crossfade before it
+        return slice(int((t - 1.5) * SR), int((t + 0.5) * SR))
+
+    # the normal step: the largest sample-to-sample change in a typical 2 s stretch away from seams
+    normal = np.median([step[region(t)].max() for t in np.arange(4.0, 74.0, 2.0) if min(abs(t - s) for s in seams) > 3])
+    for s in seams:
+        jump = step[region(s)].max()
+        assert jump <= 2 * normal, f"jump of {jump:.4f} near {s} s (normal largest step {normal:.4f})"
+        before, after = x[int((s - 2) * SR):int((s - 1) * SR)], x[int(s * SR):int((s + 1) * SR)]
+        assert 0.5 < np.std(after) / np.std(before) < 2.0  # no dip or bump in level either
+
+
+@pytest.mark.slow
+def test_each_window_continues_from_the_previous_windows_codes(long_run):
+    windows = long_run[2][-4:]  # the 75 s track's four generate calls
+    assert [prompt for prompt, _ in windows] == [0, 600, 600, 600]  # 12 s of codes at 50 frames/s
+    hop = SR // 50
+    assert [w.shape[-1] // hop for _, w in windows] == [1500, 600 + 900, 600 + 900, 600 + 450]
+    for (_, before), (prompt, after) in zip(windows, windows[1:]):
+        tail = before[..., -prompt * hop:]
+        head = after[..., :prompt * hop]
+        inner = slice(SR // 2, prompt * hop - SR // 2)  # EnCodec's edges aside, both decode the same codes
+        assert np.allclose(tail[..., inner], head[..., inner], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_progress_moves_with_decoder_steps_and_reaches_total(long_run):
+    calls = long_run[1]
+    total = calls[-1][1]
+    # 50 steps per second of audio plus a 3-step codebook delay per window:
+    # 1 s -> 53; 31 s -> 1503 + 53; 75 s -> 1503 + 903 + 903 + 453
+    assert total == 53 + 1556 + 3762
+    assert calls[-1][0] == total
+    done = [d for d, _, _ in calls]
+    assert done == sorted(done)
+    assert len(calls) >= total  # one call per decoder step (batches of 1 here)
+    assert any("window 4/4" in label for _, _, label in calls)
+
+
+# --- seeds, batching, memory ----------------------------------------------------------------------
+
+
+def test_same_seed_same_audio_other_seed_other_audio(composer):
+    c = composer()
+    a = c.compose([_req(seed=7)])[0].audio
+    b = c.compose([_req(seed=7)])[0].audio
+    d = c.compose([_req(seed=8)])[0].audio
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, d, atol=1e-3)
+    fresh = composer()  # a second composer (new model load) repeats it too
+    assert np.array_equal(fresh.compose([_req(seed=7)])[0].audio, a)
+
+
+def test_equal_durations_share_one_generate_call(composer):
+    c = composer()
+    calls = _watch_generate(c)
+    texts = ["calm piano", "fast drums and bass", "dark ambient drone"]
+    tracks = c.compose([_req(t, 1.0, seed=i, name=f"s{i}") for i, t in enumerate(texts)])
+    assert calls == [3]
+    assert [t.info["batch_size"] for t in tracks] == [3, 3, 3]
+    assert all(t.audio.shape == (SR, 1) for t in tracks)
+    assert not np.allclose(tracks[0].audio, tracks[1].audio, atol=1e-3)
+    calls.clear()
+    mixed = c.compose([_req(duration=1.0), _req(duration=0.5), _req(duration=1.0)])
+    assert sorted(calls) == [1, 2]  # one batch per duration
+    assert [t.audio.shape[0] for t in mixed] == [SR, SR // 2, SR]
+
+
+def test_explicit_batch_size_is_respected(composer):
+    c = composer(batch_size=2)
+    calls = _watch_generate(c)
+    c.compose([_req(seed=i) for i in range(5)])
+    assert calls == [2, 2, 1]
+
+
+def test_out_of_memory_retries_at_half_size(composer):
+    c = composer(batch_size=4)
+    calls = _watch_generate(c, fail_when=lambda batch: batch > 1)
+    progress: list[tuple[int, int, str]] = []
+    tracks = c.compose([_req(seed=i) for i in range(3)], progress=lambda *a: progress.append(a))
+    assert calls == [3, 1, 1, 1]
+    assert [t.audio.shape for t in tracks] == [(SR, 1)] * 3
+    assert [t.info["batch_size"] for t in tracks] == [1, 1, 1]
+    assert any("out of memory" in label for *_, label in progress)
+    assert progress[-1][0] == progress[-1][1]
+    calls.clear()
+    c.compose([_req(seed=i) for i in range(2)])
+    assert calls == [1, 1]  # the lower batch size is remembered
+
+
+def test_out_of_memory_at_batch_one_is_a_backend_error(composer):
+    c = composer(batch_size=2)
+    _watch_generate(c, fail_when=lambda batch: True)
+    with pytest.raises(BackendError) as err:
+        c.compose([_req(seed=1), _req(seed=2)])
+    assert "out of memory" in err.value.message and "smaller model" in err.value.hint
+
+
+# --- text, loop, stereo, settings -----------------------------------------------------------------
+
+
+def test_long_descriptions_are_cut_with_a_warning(composer):
+    c = composer()
+    words = "slow piano with soft strings and a warm melancholic evening mood " * 40
+    one, two, short = c.compose([_req(words + "ending in loud drums", seed=5),
+                                 _req(words + "ending in silence", seed=5), _req("calm piano", seed=5)])
+    assert any("cut" in w and "256 tokens" in w for w in one.warnings)
+    assert short.warnings == []
+    # both were cut before their different endings, so with the same seed they are the same music
+    separate = c.compose([_req(words + "ending in loud drums", seed=5)])[0]
+    assert np.array_equal(c.compose([_req(words + "ending in silence", seed=5)])[0].audio, separate.audio)
+
+
+def test_loop_keeps_the_exact_length_and_joins_end_to_start(composer):
+    c = composer(loop=True)
+    x = c.compose([_req(duration=3.0, seed=4)])[0].audio
+    assert x.shape == (3 * SR, 1)
+    step = np.abs(np.diff(x[:, 0]))
+    assert abs(float(x[-1, 0] - x[0, 0])) <= 1.2 * np.percentile(step, 99.9)
+    assert c.settings_key()["loop"] is True
+
+
+def test_stereo_model_gives_two_different_channels(tmp_path, monkeypatch):
+    path = build_tiny_musicgen(tmp_path / "stereo", stereo=True)
+    c = MusicgenComposer(str(path), ComposeOptions(offline=True))
+    x = c.compose([_req(duration=1.0, seed=3)])[0].audio
+    assert x.shape == (SR, 2)
+    assert not np.allclose(x[:, 0], x[:, 1], atol=1e-4)
+    c.close()
+
+
+def test_settings_key_tracks_what_changes_the_audio():
+    base = MusicgenComposer("facebook/musicgen-small", ComposeOptions())
+    key = base.settings_key()
+    for field in ("top_k", "top_p", "temperature", "guidance_scale", "precision", "model_id"):
+        assert field in key
+    for change in ({"temperature": 0.8}, {"top_k": 50}, {"guidance_scale": 5.0}, {"precision": "fp32"}):
+        assert MusicgenComposer("facebook/musicgen-small", ComposeOptions(**change)).settings_key() != key
+
+
+def test_precision_is_recorded(composer):
+    track = composer(precision="fp32").compose([_req()])[0]
+    assert track.info["precision"] == "fp32" and track.info["device"] == "cpu"
+
+
+# --- missing models ---------------------------------------------------------------------------------
+
+
+def test_offline_missing_known_model_says_size_and_how_to_fetch():
+    c = MusicgenComposer("facebook/musicgen-small", ComposeOptions(offline=True))
+    for call in (c.preflight, lambda: c.compose([_req()])):
+        with pytest.raises(ModelUnavailableError) as err:
+            call()
+        line = f"{err.value.message} {err.value.hint}"
+        assert "musicgen-small" in line and "2.4 GB" in line and "offline" in line
+        assert "manga2music models pull musicgen-small" in line
+        assert "\n" not in line
+
+
+def test_offline_missing_unknown_id_names_it():
+    c = MusicgenComposer("someone/not-a-model", ComposeOptions(offline=True))
+    with pytest.raises(ModelUnavailableError) as err:
+        c.compose([_req()])
+    assert "someone/not-a-model" in err.value.message and "manga2music models pull" in err.value.hint
+
+
+def test_audiocraft_backend_says_what_to_install():
+    from manga2music.composers.audiocraft import AudiocraftComposer
+
+    try:
+        import audiocraft  # noqa: F401
+    except ImportError:
+        pass
+    else:  # pragma: no cover - only where audiocraft is installed
+        pytest.skip("audiocraft is installed here")
+    with pytest.raises(ModelUnavailableError) as err:
+        AudiocraftComposer("facebook/musicgen-small").compose([_req()])
+    assert "audiocraft" in err.value.message and "pip install" in err.value.hint
+
+
+# --- devices ---------------------------------------------------------------------------------------
+
+
+def test_pick_dtype_overrides_and_cpu_choice():
+    from manga2music.devices import cpu_supports_bf16, pick_device, pick_dtype
+
+    assert pick_dtype("cpu", "fp32") is torch.float32
+    assert pick_dtype("cpu", "fp16") is torch.float16
+    assert pick_dtype("cuda", "bf16") is torch.bfloat16
+    assert pick_dtype("cpu", "auto") is (torch.bfloat16 if cpu_supports_bf16() else torch.float32)
+    assert pick_dtype("mps", "auto") is torch.float32
+    if not torch.cuda.is_available():
+        assert pick_device("auto") in ("cpu", "mps")
+        with pytest.raises(ModelUnavailableError):
+            pick_device("cuda")
