@@ -1,7 +1,7 @@
 """Compose a :class:`Style` into a four-part :class:`pretty_midi.PrettyMIDI` of an exact length.
 
 Form: bars of 4/4 grouped into four-bar phrases in an A A B A cycle (B uses a
-second progression); pieces of 16 bars and more open with an accompaniment-only
+second progression); pieces of 24 bars and more open with an accompaniment-only
 intro, and long ones get a breakdown phrase (no melody, no drums) after each
 cycle while the motif keeps developing.  The last bar before the end holds the
 cadence chord (V, or the mode's own leading chord) and the piece ends on the
@@ -43,7 +43,7 @@ class Bar:
     beats: float
     chord: Chord
     phrase: int
-    kind: str  # intro, A, B, C (breakdown), cadence-only
+    kind: str  # intro, A, B, C (breakdown), end (the final tonic chord)
 
 
 @dataclass
@@ -87,7 +87,7 @@ def _plan(style: Style, spans: list[tuple[float, float]], rng: np.random.Generat
     prog_a, prog_b = progs[int(picks[0])], progs[int(picks[1 % len(progs)])]
     n_phrases = (len(spans) + 3) // 4
     kinds: list[str] = []
-    if n_phrases >= 4:
+    if n_phrases >= 6:
         kinds.append("intro")
     cycle = ["A", "A", "B", "A"] + (["C"] if n_phrases >= 10 else [])
     while len(kinds) < n_phrases:
@@ -143,8 +143,6 @@ def _fit(p: int, lo: int, hi: int) -> int:
 
 def arrange(style: Style, duration: float, rng: np.random.Generator, *, loop: bool = False) -> Arrangement:
     """Compose ``duration`` seconds of ``style``.  Deterministic for a given rng state."""
-    import pretty_midi
-
     tempo = loop_tempo(style.tempo_bpm, duration) if loop else float(style.tempo_bpm)
     # a whole number of microseconds per beat, as MIDI stores it (the epsilon survives
     # pretty_midi's int() truncation when it writes the tempo)

@@ -67,12 +67,11 @@ def chord_midi(tonic: int, mode: str, chord: Chord, degree: int) -> int:
 
 def nearest_chord_tone(degree: int, chord: Chord) -> int:
     """The chord-tone degree closest to ``degree`` (ties go down)."""
-    best = degree
     for dist in range(0, 4):
         for cand in (degree - dist, degree + dist):
             if cand % 7 in chord.tones[:3]:
                 return cand
-    return best
+    return degree
 
 
 def voice(tonic: int, mode: str, chord: Chord, prev: list[int] | None,

@@ -160,8 +160,8 @@ def render_midi(midi, n_frames: int, sample_rate: int = 32000, *, soundfont: str
     """
     sf = load_soundfont(soundfont)
     sr = int(sample_rate)
-    pad = int(RELEASE_CAP_S * sr) + sr
-    out = np.zeros((n_frames + pad, 2), dtype=np.float32)
+    size = n_frames + int(RELEASE_CAP_S * sr) + sr
+    left, right = np.zeros(size, dtype=np.float32), np.zeros(size, dtype=np.float32)
     cache: dict[tuple, np.ndarray] = {}
     for inst in midi.instruments:
         preset = sf.preset(inst.program, drums=inst.is_drum)
@@ -170,8 +170,8 @@ def render_midi(midi, n_frames: int, sample_rate: int = 32000, *, soundfont: str
             if v.start >= n_frames:
                 continue
             vel_gain = volume * (max(1, min(127, v.velocity)) / 127.0) ** 1.8
-            for zi, z in enumerate(preset.zones_for(v.key, v.velocity)):
-                ck = (id(preset), zi, v.key, v.length)
+            for z in preset.zones_for(v.key, v.velocity):
+                ck = (id(z), v.key, v.length)
                 wave = cache.get(ck)
                 if wave is None:
                     wave = cache[ck] = _play_zone(sf, z, v.key, v.length, sr)
@@ -179,12 +179,14 @@ def render_midi(midi, n_frames: int, sample_rate: int = 32000, *, soundfont: str
                     fade = min(int(CHOKE_FADE_S * sr), v.limit)
                     wave = wave[: v.limit].copy()
                     wave[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-                seg = wave[: len(out) - v.start]
+                seg = wave[: size - v.start]
                 gain = vel_gain * 10.0 ** (-0.4 * z.attenuation_cb / 200.0)
-                p = min(0.5, max(-0.5, z.pan + chan_pan)) + 0.5  # 0 = left, 1 = right
+                p = (min(0.5, max(-0.5, z.pan + chan_pan)) + 0.5) * (np.pi / 2)  # 0 = left .. pi/2 = right
                 end = v.start + len(seg)
-                out[v.start:end, 0] += seg * np.float32(gain * np.cos(p * np.pi / 2))
-                out[v.start:end, 1] += seg * np.float32(gain * np.sin(p * np.pi / 2))
+                left[v.start:end] += seg * np.float32(gain * np.cos(p))
+                right[v.start:end] += seg * np.float32(gain * np.sin(p))
+    out = np.stack([left, right], axis=1)
+    del left, right
     out = add_reverb(out, sr, wet=reverb, seconds=reverb_seconds)
     return out[:n_frames]
 
