@@ -34,6 +34,15 @@ ANALYSIS = {"genre": "action", "atmosphere": "tense", "focus": "visual", "pacing
 DESCRIPTION = "Slow ambient pads in D minor at 70 BPM, gentle and melancholic."
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads; on a busy shared CPU, OpenMP's spinning makes them crawl."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict:
     """Every tiny family, built once per test session."""
@@ -170,6 +179,7 @@ def test_seed_repeats_sampling(tiny_models):
 
     def sample(seed):
         d = describer(tiny_models["llava"], seed=seed, max_new_tokens=24)
+        d.generate_kwargs["min_new_tokens"] = 24  # no early end-of-text: 24 sampled tokens every time
         return d._complete("Describe the music.", pages, json_schema=None, max_tokens=24).text
 
     first = sample(7)
@@ -252,3 +262,12 @@ def test_processor_leaves_video_out_without_torchvision(tiny_models, family):
     assert not hasattr(processor, "video_processor")
     assert type(processor.image_processor).__name__.endswith("Pil")
     assert processor.chat_template  # saved settings came back through the subclass's explicit __init__
+
+
+def test_incomplete_model_folder_is_one_clear_error(tiny_models, tmp_path):
+    folder = tmp_path / "half-copied"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((tiny_models["llava"] / "config.json").read_bytes())
+    with pytest.raises(ModelUnavailableError, match="could not load the model folder") as info:
+        describer(folder).describe(make_pages(1))
+    assert "save_pretrained" in info.value.hint

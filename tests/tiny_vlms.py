@@ -68,7 +68,7 @@ def qwen2_tokenizer(special_tokens: list[str], named: dict[str, str]):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=320,
+        vocab_size=1000,  # the corpus runs out of merges at about 450
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=["<|endoftext|>"],
         show_progress=False,
@@ -117,8 +117,13 @@ def _siglip_config():
     )
 
 
-def _save(model, processor, tokenizer, folder: Path) -> Path:
-    """save_pretrained both, under the stock processor class name (as on the Hub)."""
+def _save(model, processor, tokenizer, folder: Path, video_config: dict | None = None) -> Path:
+    """save_pretrained both, under the stock processor class name (as on the Hub).
+
+    ``video_config``: the video processor's settings, written as the Hub checkpoints
+    have them (``video_preprocessor_config.json``), so stock ``AutoProcessor`` loads the
+    folder where torchvision works; building the video processor itself needs torchvision.
+    """
     from transformers import GenerationConfig
 
     model.generation_config = GenerationConfig(
@@ -135,6 +140,8 @@ def _save(model, processor, tokenizer, folder: Path) -> Path:
             if "processor_class" in data:
                 data["processor_class"] = data["processor_class"].replace("ImageOnlyProcessor", "Processor")
                 path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    if video_config is not None:
+        (folder / "video_preprocessor_config.json").write_text(json.dumps(video_config, indent=2), encoding="utf-8")
     return folder
 
 
@@ -169,7 +176,8 @@ def build_llava_onevision(folder: Path) -> Path:
         vision_feature_select_strategy="full",
     )
     torch.manual_seed(0)
-    return _save(LlavaOnevisionForConditionalGeneration(config), processor, tokenizer, folder)
+    video = {"video_processor_type": "LlavaOnevisionVideoProcessor", "size": {"height": IMAGE_SIZE, "width": IMAGE_SIZE}}
+    return _save(LlavaOnevisionForConditionalGeneration(config), processor, tokenizer, folder, video)
 
 
 def build_llava_interleave(folder: Path) -> Path:
@@ -227,7 +235,14 @@ def build_qwen2_vl(folder: Path) -> Path:
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)
-    return _save(Qwen2VLForConditionalGeneration(config), processor, tokenizer, folder)
+    video = {
+        "video_processor_type": "Qwen2VLVideoProcessor",
+        "size": {"shortest_edge": 16 * 16, "longest_edge": IMAGE_SIZE * IMAGE_SIZE},
+        "patch_size": 4,
+        "merge_size": 2,
+        "temporal_patch_size": 2,
+    }
+    return _save(Qwen2VLForConditionalGeneration(config), processor, tokenizer, folder, video)
 
 
 BUILDERS = {

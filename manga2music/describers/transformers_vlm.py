@@ -35,6 +35,7 @@ Sampling follows the original scripts: ``do_sample=True, temperature=0.7``
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 from typing import Any
 
 from .. import registry, settings
@@ -124,6 +125,11 @@ class TransformersDescriber(ChatDescriber):
                 f"{self.model_name} is not a vision-language model transformers can load here: {first}",
                 hint="pick one from `manga2music models list`, or upgrade transformers for a newer family",
             )
+        if Path(self.model_id).expanduser().is_dir():
+            return ModelUnavailableError(
+                f"could not load the model folder {self.model_id}: {first}",
+                hint="a model folder needs the files save_pretrained writes (config, weights, processor, tokenizer)",
+            )
         if self.offline:
             return ModelUnavailableError(
                 f"{self.model_name} ({self._size_phrase()}) is not in the model cache and offline mode is on",
@@ -136,8 +142,6 @@ class TransformersDescriber(ChatDescriber):
 
     def preflight(self) -> None:
         """Offline with nothing cached: fail before any section is read."""
-        from pathlib import Path
-
         if Path(self.model_id).expanduser().is_dir() or not self.offline:
             return
         from huggingface_hub import try_to_load_from_cache

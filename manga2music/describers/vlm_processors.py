@@ -103,18 +103,33 @@ def load_processor(model_id: str, **load_kwargs: Any):
     """``AutoProcessor.from_pretrained`` that also works where torchvision does not.
 
     ``load_kwargs`` are the usual ``from_pretrained`` arguments (``cache_dir``,
-    ``local_files_only``, ``trust_remote_code``).
+    ``local_files_only``, ``trust_remote_code``).  Where torchvision works the
+    stock processor is used; if its video part still cannot be loaded (a folder
+    saved without it), the image-only processor is the fallback.
     """
     from transformers import AutoProcessor
 
-    if torchvision_usable() or load_kwargs.get("trust_remote_code"):
+    if load_kwargs.get("trust_remote_code"):
         # remote-code processors are the model author's own classes: leave them alone
         return AutoProcessor.from_pretrained(model_id, **load_kwargs)
-    processor_cls = processor_class_for(model_id, **load_kwargs)
-    image_only = image_only_processors().get(getattr(processor_cls, "__name__", ""))
+    if torchvision_usable():
+        try:
+            return AutoProcessor.from_pretrained(model_id, **load_kwargs)
+        except (OSError, ImportError) as err:
+            image_only = _image_only_for(model_id, **load_kwargs)
+            if image_only is None or "video" not in str(err).lower():
+                raise
+            return image_only.from_pretrained(model_id, **load_kwargs)
+    image_only = _image_only_for(model_id, **load_kwargs)
     if image_only is None:
-        # no video part to leave out (e.g. LLaVA / LLaVA-Interleave): the stock processor;
-        # without torchvision the auto image processor already falls back to its PIL class
-        return AutoProcessor.from_pretrained(model_id, **load_kwargs)
+        # no video part to leave out (e.g. LLaVA / LLaVA-Interleave): the stock processor, with
+        # the PIL image processor (torchvision may be installed but broken: then the default would fail)
+        return AutoProcessor.from_pretrained(model_id, backend="pil", **load_kwargs)
     # backend="pil": the slow image processor (PIL + numpy); the fast one imports torchvision
     return image_only.from_pretrained(model_id, backend="pil", **load_kwargs)
+
+
+def _image_only_for(model_id: str, **load_kwargs: Any) -> type | None:
+    """The image-only processor class for ``model_id``'s family, or None if it has no video part."""
+    processor_cls = processor_class_for(model_id, **load_kwargs)
+    return image_only_processors().get(getattr(processor_cls, "__name__", ""))
