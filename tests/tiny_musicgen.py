@@ -23,6 +23,8 @@ SENTENCES = [
 
 def _tokenizer():
     """A T5 tokenizer whose Unigram vocabulary is trained on a few sentences (no download)."""
+    import json
+
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import T5Tokenizer
 
@@ -32,16 +34,8 @@ def _tokenizer():
         vocab_size=120, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False
     )
     tok.train_from_iterator(SENTENCES * 4, trainer=trainer)
-    vocab = [(piece, float(score)) for piece, score in tok.get_model_vocab_with_scores()] \
-        if hasattr(tok, "get_model_vocab_with_scores") else _unigram_vocab(tok)
+    vocab = [(piece, float(score)) for piece, score in json.loads(tok.to_str())["model"]["vocab"]]
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
-
-
-def _unigram_vocab(tok) -> list[tuple[str, float]]:
-    import json
-
-    model = json.loads(tok.to_str())["model"]
-    return [(piece, float(score)) for piece, score in model["vocab"]]
 
 
 def tiny_musicgen_config(*, stereo: bool = False, text_vocab_size: int = 128):

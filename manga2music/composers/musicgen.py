@@ -110,6 +110,9 @@ class MusicgenComposer(Composer):
         # bf16 would leave a noise floor near -48 dB in quiet passages.
         model.audio_encoder.to(torch.float32)
         self._model = model.to(self._device).eval()
+        for module in model.audio_encoder.modules():
+            if isinstance(module, torch.nn.LSTM):
+                module.flatten_parameters()  # the dtype change split cuDNN's weight buffer: join it again
         self._processor = processor
 
     @property
@@ -121,9 +124,11 @@ class MusicgenComposer(Composer):
 
     def _item_bytes(self, samples: int) -> int:
         """Rough peak memory one batch item needs: decoder KV cache (x2 for guidance) + EnCodec decoding."""
+        from .musicgen_windows import WINDOW_S
+
         cfg = self._model.config
         frame_rate = int(cfg.audio_encoder.frame_rate)
-        frames = min(samples * frame_rate // cfg.audio_encoder.sampling_rate, 30 * frame_rate) + 8
+        frames = min(samples * frame_rate // cfg.audio_encoder.sampling_rate, int(WINDOW_S * frame_rate)) + 8
         itemsize = torch_itemsize(self._dtype)
         dec = cfg.decoder
         kv = 2 * dec.num_hidden_layers * dec.hidden_size * frames * 2 * itemsize
