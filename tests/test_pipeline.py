@@ -158,7 +158,7 @@ def test_unicode_and_unsafe_section_names(tmp_path):
 
 def test_variations_write_several_takes_with_their_seeds(pages, tmp_path):
     out = tmp_path / "out"
-    manifest = run([pages / "calm"], out, variations=2)
+    manifest = run([pages / "calm"], out, variations=2, duration=8.0)
     entry = manifest["sections"][0]
     assert entry["tracks"] == ["calm.wav", "calm.take2.wav"]
     record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
