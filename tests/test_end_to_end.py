@@ -1,0 +1,102 @@
+"""The whole command with real backends: an OpenAI-compatible server, tiny MusicGen and VLM folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from openai_server import openai_server  # noqa: F401  (fixture)
+from typer.testing import CliRunner
+
+from manga2music.audio import read_tags
+from manga2music.cli.app import app
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+runner = CliRunner()
+SECRET = "sk-test-0123456789abcdefSECRET"
+
+
+def invoke(*args, env=None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def test_run_with_a_local_openai_compatible_server_then_builtin_music(tmp_path, openai_server):  # noqa: F811
+    out = tmp_path / "out"
+    result = invoke("run", SAMPLES / "calm", SAMPLES / "action", "-o", out, "--base-url", openai_server.url,
+                    "--vision-model", "llava:13b", "--music-model", "builtin", "--duration", "2",
+                    "--save-artifact", "--json", env={"OPENAI_API_KEY": SECRET})
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert [e["status"] for e in manifest["sections"]] == ["ok", "ok"]
+    assert all(e["vision_model"] == "llava:13b" for e in manifest["sections"])
+    # stage 1 (pages) then stage 2 (text) per section: 2 sections x 2 requests
+    bodies = openai_server.requests
+    assert [bool(r.images) for r in bodies] == [True, False, True, False]
+    assert len(bodies[0].images) == 3
+    assert (out / "calm.analysis.json").exists()
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["describe"]["analysis"]["genre"] == "drama"
+    assert record["describe"]["usage"]["prompt_tokens"] > 0
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert SECRET not in result.output
+
+
+def test_official_api_without_a_key_fails_before_any_work(tmp_path):
+    result = invoke("describe", SAMPLES, "-o", tmp_path / "out", "--model", "gpt-4o-mini")
+    assert result.exit_code == 1
+    assert "OPENAI_API_KEY" in result.output and "--api-key-env" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_musicgen_dir(tmp_path_factory) -> Path:
+    from tiny_musicgen import build_tiny_musicgen
+
+    return build_tiny_musicgen(tmp_path_factory.mktemp("models") / "tiny-musicgen")
+
+
+@pytest.mark.slow
+def test_compose_with_a_local_musicgen_folder_writes_a_tagged_mp3(tmp_path, tiny_musicgen_dir):
+    out = tmp_path / "out"
+    (tmp_path / "desc").mkdir()
+    (tmp_path / "desc" / "battle.txt").write_text("epic orchestral battle, 150 BPM", encoding="utf-8")
+    result = invoke("compose", tmp_path / "desc", "-o", out, "--model", tiny_musicgen_dir, "--duration", "1.5",
+                    "--format", "mp3", "--seed", "3", "--offline")
+    assert result.exit_code == 0, result.output
+    info = sf.info(str(out / "battle.mp3"))
+    assert abs(info.duration - 1.5) < 0.05
+    tags = read_tags(out / "battle.mp3")
+    assert tags["title"] == "battle" and "orchestral" in tags["comment"] and tags["seed"] == "3"
+    # a rerun with the same settings skips
+    again = invoke("compose", tmp_path / "desc", "-o", out, "--model", tiny_musicgen_dir, "--duration", "1.5",
+                   "--format", "mp3", "--seed", "3", "--offline", "--json")
+    assert json.loads(again.stdout)["sections"][0]["status"] == "skipped"
+
+
+def test_an_uncached_musicgen_offline_is_one_clear_line(tmp_path):
+    result = invoke("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", "musicgen-small",
+                    "--offline")
+    assert result.exit_code == 1
+    assert "musicgen-small" in result.output and "models pull" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_describe_with_a_local_vlm_folder(tmp_path):
+    from tiny_vlms import build_llava_interleave
+
+    model = build_llava_interleave(tmp_path / "tiny-llava")
+    out = tmp_path / "out"
+    result = invoke("describe", SAMPLES / "calm", "-o", out, "--model", model, "--offline", "--seed", "1",
+                    "--max-new-tokens", "8", "--json")
+    # random weights answer gibberish: the section must fail cleanly (never a gibberish description)
+    manifest = json.loads(result.stdout)
+    entry = manifest["sections"][0]
+    assert entry["vision_model"] and entry["status"] == "failed"
+    assert "JSON" in entry["message"]
+    assert not (out / "calm.txt").exists()
+    assert result.exit_code == 1
