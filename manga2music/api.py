@@ -76,16 +76,8 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
     return manifest
 
 
-def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_model: str = "auto",
-        music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
-    """Describe every section under ``paths`` and compose one track each."""
-    cfg = config or RunConfig()
-    cfg.output = Path(output)
-    cb = callbacks or Callbacks()
-    _check_format(cfg)
-    sections = find_sections(paths, exclude=[cfg.output])
-    describer = build_describer(vision_model, cfg, cb)
-    composer = build_composer(music_model, cfg, cb)  # before any work: a missing key or model fails fast
+def _describe_all(sections: list, describer: Describer, cfg: RunConfig, cb: Callbacks) -> list[SectionJob]:
+    """Describe every section with one describer, then free its memory (before any composer loads)."""
     jobs = []
     try:
         for i, section in enumerate(sections):
@@ -96,7 +88,21 @@ def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_mo
                 describe_section(section, job, describer, cfg, cb)
         report(cb.sections, len(sections), len(sections), "described")
     finally:
-        describer.close()  # free its memory before the composer loads
+        describer.close()
+    return jobs
+
+
+def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_model: str = "auto",
+        music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
+    """Describe every section under ``paths`` and compose one track each."""
+    cfg = config or RunConfig()
+    cfg.output = Path(output)
+    cb = callbacks or Callbacks()
+    _check_format(cfg)
+    sections = find_sections(paths, exclude=[cfg.output])
+    describer = build_describer(vision_model, cfg, cb)
+    composer = build_composer(music_model, cfg, cb)  # before any work: a missing key or model fails fast
+    jobs = _describe_all(sections, describer, cfg, cb)
     try:
         compose_jobs(jobs, composer, cfg, cb)
     finally:
@@ -112,17 +118,7 @@ def describe(paths: Iterable[str | Path], output: str | Path = "output", *, mode
     cb = callbacks or Callbacks()
     sections = find_sections(paths, exclude=[cfg.output])
     describer = build_describer(model, cfg, cb)
-    jobs = []
-    try:
-        for i, section in enumerate(sections):
-            report(cb.sections, i, len(sections), f"describing {section.name}")
-            job = _start_job(section.name, cfg.output, cb)
-            jobs.append(job)
-            if job.status != "failed":
-                describe_section(section, job, describer, cfg, cb)
-        report(cb.sections, len(sections), len(sections), "described")
-    finally:
-        describer.close()
+    jobs = _describe_all(sections, describer, cfg, cb)
     return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
 
 
