@@ -50,10 +50,17 @@ def model_folder(size: str) -> Path:
 
 
 def run_spec(precision: str, batch: int | None, sections: int, duration: float, repeats: int,
-             one_at_a_time: bool = False) -> dict:
-    """One measured configuration.  ``batch=None``: the composer's own choice from free memory."""
-    return {"precision": precision, "batch": batch, "sections": sections, "duration": duration,
+             one_at_a_time: bool = False, attn: str | None = None) -> dict:
+    """One measured configuration.  ``batch=None``: the composer's own choice from free memory.
+
+    ``attn`` (an experiment): switch the loaded decoder to this attention implementation
+    (``"eager"`` or ``"sdpa"``) for this run only; ``None`` keeps what the composer loads.
+    """
+    spec = {"precision": precision, "batch": batch, "sections": sections, "duration": duration,
             "repeats": repeats, "one_at_a_time": one_at_a_time}
+    if attn:
+        spec["attn"] = attn
+    return spec
 
 
 def cpu_plan(mode: str) -> list[tuple[str, dict]]:
@@ -65,17 +72,19 @@ def cpu_plan(mode: str) -> list[tuple[str, dict]]:
     baseline = ("small", run_spec("fp32", 1, 2, 5.0, 1, one_at_a_time=True))
     plan = [baseline,
             ("small", run_spec("bf16", 4, 4, 5.0, r)),
-            ("small", run_spec("auto", None, 4, 5.0, r))]
+            ("small", run_spec("auto", None, 4, 5.0, few))]
     if mode == "quick":
         return plan + [baseline]
     plan += [("small", run_spec("bf16", 1, 1, 5.0, r)),
              ("small", run_spec("bf16", 8, 8, 5.0, few)),
-             ("small", run_spec("fp32", 4, 4, 5.0, few)),
-             ("small", run_spec("fp32", 8, 8, 5.0, 1)),
+             ("small", run_spec("fp32", 4, 4, 5.0, 1)),
+             ("small", run_spec("bf16", 4, 4, 5.0, few, attn="eager")),
              ("small", run_spec("fp32", 1, 1, 30.0, 1, one_at_a_time=True)),
-             ("small", run_spec("bf16", 4, 4, 30.0, 1))]
+             ("small", run_spec("bf16", 4, 4, 30.0, 1)),
+             ("small", run_spec("bf16", 4, 4, 30.0, 1, attn="eager"))]
     if mode == "full":
-        plan += [("small", run_spec("bf16", 1, 1, 30.0, 1)),
+        plan += [("small", run_spec("fp32", 8, 8, 5.0, 1)),
+                 ("small", run_spec("bf16", 1, 1, 30.0, 1)),
                  ("small", run_spec("bf16", 8, 8, 30.0, 1)),
                  ("medium", run_spec("fp32", 1, 1, 5.0, 1, one_at_a_time=True)),
                  ("medium", run_spec("bf16", 1, 1, 5.0, 2)),
@@ -91,10 +100,15 @@ def gpu_plan(mode: str, half: str = "bf16") -> list[tuple[str, str, list[dict]]]
         plan.append((size, half, [run_spec(half, 1, 1, 10.0, r), run_spec(half, 8, 8, 10.0, r)]))
         plan.append((size, "fp32", [run_spec("fp32", 1, 1, 10.0, 1, one_at_a_time=True)]))
     other = "fp16" if half == "bf16" else "bf16"
-    plan += [(size, other, [run_spec(other, 1, 1, 10.0, 1), run_spec(other, 8, 8, 10.0, 1)])
-             for size in ("small", "medium", "large")]
-    plan += [("small", half, [run_spec(half, 8, 8, 30.0, 1), run_spec(half, None, 8, 10.0, 1)]),
+
+    def halves(size: str) -> tuple:
+        return (size, other, [run_spec(other, 1, 1, 10.0, 1), run_spec(other, 8, 8, 10.0, 1)])
+
+    plan += [halves("small"),
+             ("small", half, [run_spec(half, 8, 8, 30.0, 1), run_spec(half, None, 8, 10.0, 1)]),
              ("small", "fp32", [run_spec("fp32", 1, 1, 30.0, 1, one_at_a_time=True)]),
+             ("small", half, [run_spec(half, 8, 8, 10.0, 1, attn="eager"), run_spec(half, 1, 1, 10.0, 1, attn="eager")]),
+             halves("medium"), halves("large"),
              ("medium", half, [run_spec(half, 8, 8, 30.0, 1)]),
              ("medium", "fp32", [run_spec("fp32", 1, 1, 30.0, 1, one_at_a_time=True)])]
     return plan
@@ -112,10 +126,26 @@ def _requests(n: int, duration: float, seed0: int = 0) -> list:
 
 def _measure_run(composer, spec: dict, warmup_s: float) -> dict:
     """Warm up (short, same batch), then time ``repeats`` compose calls."""
+    composer.options.batch_size = spec["batch"]
+    # the loaded decoder (a private attribute: only the attention experiment changes it)
+    decoder = getattr(getattr(composer, "_model", None), "decoder", None)
+    default_attn = getattr(getattr(decoder, "config", None), "_attn_implementation", None)
+    switch = bool(spec.get("attn")) and spec["attn"] != default_attn
+    if switch:
+        decoder.set_attn_implementation(spec["attn"])
+    try:
+        out = _timed_runs(composer, spec, warmup_s)
+    finally:
+        if switch:
+            decoder.set_attn_implementation(default_attn)
+    out["attn_used"] = spec.get("attn") or default_attn
+    return out
+
+
+def _timed_runs(composer, spec: dict, warmup_s: float) -> dict:
     import torch
 
     cuda = torch.cuda.is_available() and composer.options.device != "cpu"
-    composer.options.batch_size = spec["batch"]
     n, duration = spec["sections"], spec["duration"]
     warm = 1 if spec["one_at_a_time"] else n
     composer.compose(_requests(warm, warmup_s, 1000))
@@ -161,7 +191,17 @@ def worker(cfg: dict) -> None:
         where = "cuda" if cfg.get("device", "cpu").startswith("cuda") and torch.cuda.is_available() else "cpu"
         folder = Path(cfg["folder"])
         partial = folder.with_name(folder.name + ".partial")  # renamed when complete: a killed build leaves no folder
-        with torch.device(where):
+        try:
+            with torch.device(where):
+                seconds, _ = timed(_arch().build_random_musicgen, cfg["size"], torch.bfloat16, partial)
+        except Exception as exc:  # random init on the GPU failed: the CPU is slower but sure
+            if where == "cpu":
+                raise
+            print(f"building on cuda failed ({exc}); building on the CPU", file=sys.stderr)
+            import shutil
+
+            shutil.rmtree(partial, ignore_errors=True)
+            where = "cpu"
             seconds, _ = timed(_arch().build_random_musicgen, cfg["size"], torch.bfloat16, partial)
         partial.rename(folder)
         emit({"built": cfg["folder"], "build_s": round(seconds, 1), "built_on": where})

@@ -48,7 +48,8 @@ def run_worker(script: str, config: dict, *, timeout: float | None = None) -> di
     A worker that fails (or times out) gives ``{"error": "..."}`` instead of raising,
     so one broken configuration does not stop the suite.
     """
-    cmd = [sys.executable, str(BENCH_DIR / script), "--worker", json.dumps(config)]
+    flags = ["-S"] if sys.flags.no_site else []  # same interpreter flags as the suite (a bare-machine rehearsal)
+    cmd = [sys.executable, *flags, str(BENCH_DIR / script), "--worker", json.dumps(config)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=worker_env(), cwd=str(REPO),
                             text=True)

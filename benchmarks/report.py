@@ -36,15 +36,25 @@ def _config(r: dict) -> str:
     prec = r.get("precision")
     if prec == "auto" and r.get("dtype"):
         prec = f"auto ({r['dtype']})"
-    return f"{prec}, batch {batch if batch else 'auto'}{chosen}"
+    attn = f", {r['attn']} attention (experiment)" if r.get("attn") else ""
+    return f"{prec}, batch {batch if batch else 'auto'}{chosen}{attn}"
+
+
+def _ms_per_step(r: dict) -> float | None:
+    """Decoder steps of one compose call: 50 frames per second plus the 3-step codebook delay (one window)."""
+    duration = r.get("duration") or 0
+    if not 0 < duration <= 30 or not r.get("median_s"):
+        return None
+    return 1000 * r["median_s"] / (round(duration * 50) + 3)
 
 
 def compose_table(section: dict, gpu: bool = False) -> list[str]:
     rows = section.get("rows", [])
     mem = "peak VRAM GB" if gpu else "peak RSS GB"
-    lines = [f"| model | audio | configuration | wall s (median; runs) | audio s per wall s | x baseline | {mem} |"
+    speed = "real-time factor (audio s per wall s)" if gpu else "audio s per wall s"
+    lines = [f"| model | audio | configuration | wall s (median; runs) | ms per step | {speed} | x baseline | {mem} |"
              + ("" if gpu else " CPU share |"),
-             "| --- | --- | --- | ---: | ---: | ---: | ---: |" + ("" if gpu else " ---: |")]
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |" + ("" if gpu else " ---: |")]
     order = sorted(rows, key=lambda r: (("small", "medium", "large").index(r.get("size", "small"))
                                         if r.get("size") in ("small", "medium", "large") else 9,
                                         r.get("duration") or 0, not r.get("one_at_a_time"), r.get("sections") or 0))
@@ -53,14 +63,15 @@ def compose_table(section: dict, gpu: bool = False) -> list[str]:
         head = f"| musicgen-{r.get('size')} | {audio} | {_config(r)} |"
         if "audio_s_per_s" not in r:
             why = r.get("skipped") or r.get("error") or "not measured"
-            lines.append(head + f" {why} | | | |" + ("" if gpu else " |"))
+            lines.append(head + f" {why} | | | | |" + ("" if gpu else " |"))
             continue
         runs = len(r.get("times_s", []))
         wall = r.get("wall_for_all_sections_s") if r.get("one_at_a_time") else r.get("median_s")
         per = f" ({_f(r.get('median_s'), 1)} per section)" if r.get("one_at_a_time") else ""
-        ratio = "1.00" if r.get("one_at_a_time") else _f(r.get("speedup"))
+        ratio = "1.00x" if r.get("one_at_a_time") else _f(r.get("speedup"), unit="x")
         memory = _gb(r.get("peak_vram_mb")) if gpu else _gb(r.get("peak_rss_mb"))
-        line = f"{head} {_f(wall, 1)}{per}; {runs} | {_f(r['audio_s_per_s'], 3)} | {ratio}x | {memory} |"
+        line = (f"{head} {_f(wall, 1)}{per}; {runs} | {_f(_ms_per_step(r), 0)} | {_f(r['audio_s_per_s'], 3)} | "
+                f"{ratio} | {memory} |")
         lines.append(line + ("" if gpu else f" {_f(r.get('cpu_share'))} |"))
     return lines
 
@@ -100,14 +111,14 @@ def targets(results: dict) -> list[dict]:
     out = []
     compose = results.get("compose", {}).get("rows", [])
     batched = [r for r in compose if r.get("size") == "small" and r.get("sections") == 4 and r.get("duration") == 5.0
-               and not r.get("one_at_a_time") and "speedup" in r]
+               and not r.get("one_at_a_time") and "speedup" in r and not r.get("attn")]
     best = max(batched, key=lambda r: r["speedup"], default=None)
     out.append({"target": "musicgen-small, 4 sections of 5 s: batched best precision >= 3.5x the fp32 one-at-a-time "
                           "baseline",
                 "measured": f"{best['speedup']:.2f}x ({_config(best)})" if best else "-",
                 "ok": None if best is None else best["speedup"] >= 3.5})
     small = [r for r in compose if r.get("size") == "small" and r.get("peak_rss_mb") and not r.get("one_at_a_time")
-             and r.get("precision") != "fp32"]
+             and r.get("precision") != "fp32" and r.get("duration") == 5.0]
     if best is not None:
         out.append({"target": "peak RSS of that musicgen-small compose < 3 GB",
                      "measured": f"{best['peak_rss_mb'] / 1024:.2f} GB (largest of the bf16/auto runs: "
@@ -130,7 +141,8 @@ def targets(results: dict) -> list[dict]:
 def markdown(results: dict) -> str:
     m = results.get("machine", {})
     gpu = results.get("mode") == "gpu"
-    lines = [f"# manga2music benchmarks ({'GPU' if gpu else 'CPU'}, {results.get('mode')} mode)", "",
+    title = "GPU" if gpu else f"CPU, {results.get('mode')} mode"
+    lines = [f"# manga2music benchmarks ({title})", "",
              f"Run {results.get('started')} with `{results.get('command')}` ({results.get('wall_s', 0) / 60:.1f} min).",
              "", f"Machine: {machine_line(m)}.", "",
              "Models are the real architectures with random weights (compute does not depend on weight values). "
@@ -150,8 +162,11 @@ def markdown(results: dict) -> str:
     if results.get("describe"):
         d = results["describe"]
         runs = [r for r in d.get("runs", []) if "rows" in r]
-        lines += ["## Describe (TransformersDescriber.describe, llava-interleave-qwen-0.5b shapes)", ""]
-        lines += describe_table(d)
+        if d.get("skipped"):
+            lines += ["## Describe", "", f"Skipped: {d['skipped']}.", ""]
+        else:
+            lines += ["## Describe (TransformersDescriber.describe, llava-interleave-qwen-0.5b shapes)", ""]
+            lines += describe_table(d)
         if runs:
             r = runs[0]
             lines += ["", f"Two-stage prompting: one request per chunk of up to {r.get('chunk_size')} pages "

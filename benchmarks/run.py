@@ -45,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="fewer configurations and runs")
     group.add_argument("--full", action="store_true", help="every configuration, more runs (slow on a CPU)")
-    parser.add_argument("--gpu", action="store_true", help="run on CUDA (compose first, describe if time is left)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="run on CUDA: compose first, then describe if 90 s of the budget are left")
     parser.add_argument("--only", action="append", choices=PARTS, help="run just this part (repeatable)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds after which no new configuration starts (default: 420 with --gpu, none on CPU)")
+    parser.add_argument("--device", help=argparse.SUPPRESS)  # rehearse the --gpu plan on another device
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)")
     parser.add_argument("--name", help="results file stem (default: latest, or gpu-latest with --gpu)")
     args = parser.parse_args(argv)
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"mode": "gpu" if args.gpu else mode, "started": time.strftime("%Y-%m-%d %H:%M %Z"),
                      "command": "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                      "machine": measure.machine_info()}
-    if args.gpu and not results["machine"].get("gpu"):
+    if args.gpu and not results["machine"].get("gpu") and not args.device:
         print("--gpu: torch sees no CUDA GPU here", file=sys.stderr)
         return 2
 
@@ -79,19 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     if "compose" in parts:
         import compose_bench
 
-        remaining = left()  # on a GPU, keep ~100 s of the budget for the describe part
-        compose_budget = None if remaining is None else remaining - (100 if "describe" in parts else 0)
-        section = compose_bench.run(mode=mode, gpu=args.gpu, budget_s=compose_budget,
+        section = compose_bench.run(mode=mode, gpu=args.gpu, budget_s=left(), device=args.device,
                                     on_progress=lambda s: save("compose", s))
         save("compose", section)
     if "describe" in parts:
-        remaining = left()
-        if remaining is not None and remaining < 80:
-            save("describe", {"skipped": f"time budget ({remaining:.0f} s left)"})
-        else:
-            import describe_bench
+        import describe_bench
 
-            device = "cuda" if args.gpu else "cpu"
+        remaining = left()
+        missing = describe_bench.missing_modules()
+        if remaining is not None and remaining < 90:
+            save("describe", {"skipped": f"time budget ({remaining:.0f} s left)"})
+        elif missing:  # a bare GPU machine may lack the project's own dependencies
+            save("describe", {"skipped": f"not installed here: {', '.join(missing)}"})
+        else:
+            device = args.device or ("cuda" if args.gpu else "cpu")
             save("describe", describe_bench.run(mode="gpu" if args.gpu else mode, device=device,
                                                 timeout=remaining))
     save()
