@@ -5,9 +5,9 @@ in one process, so a slow spell on a shared machine hits both:
 
 - ``attention``: SDPA (transformers' default) against eager attention in MusicGen's decoder;
 - ``vlm_attention``: the same in the describer's VLM;
-- ``overhead``: the share of compose wall time spent outside the decoder's
-  forward pass (the generate loop, logits processors, sampling, T5, EnCodec):
-  the most that trimming per-step Python work could save;
+- ``overhead``: where compose's wall time goes: decoder steps, T5, EnCodec
+  decoding, and the rest (generate's loop: logits processors, sampling, cache
+  bookkeeping), the most that trimming per-step Python work could save;
 - ``release``: peak RSS of describe (VLM) then compose (MusicGen) in one
   process, with and without ``describer.close()`` in between (fresh process each).
 
@@ -94,29 +94,46 @@ def vlm_attention(rounds: int = 2) -> list[dict]:
     return out
 
 
+def _time_calls(obj, name: str, box: dict) -> callable:
+    """Wrap ``obj.name`` so its calls add their wall time to ``box["s"]``; returns an undo function."""
+    original = getattr(obj, name)
+
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            box["s"] += time.perf_counter() - t0
+            box["calls"] += 1
+
+    setattr(obj, name, wrapper)
+    return lambda: setattr(obj, name, original)
+
+
 def overhead(duration: float = 5.0) -> dict:
-    """Wall time of compose vs time inside the decoder's forward, at batch 1 and 4 (bf16)."""
+    """Where compose's wall time goes (bf16, batch 1 and 4): decoder steps, T5, EnCodec, and the rest.
+
+    The rest is generate's own loop (logits processors, sampling, cache and stopping
+    bookkeeping) plus our windowing: the most that trimming per-step Python work could save.
+    """
     out = {}
     for batch in (1, 4):
         composer = _composer("bf16", batch)
-        decoder = composer._model.decoder  # experiment only: time its forward calls
-        inside = {"s": 0.0, "calls": 0}
-        original = decoder.forward
-
-        def timed_forward(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                inside["s"] += time.perf_counter() - t0
-                inside["calls"] += 1
-
-        decoder.forward = timed_forward
+        model = composer._model  # experiment only: time its parts
+        parts = {"decoder": {"s": 0.0, "calls": 0}, "text_encoder": {"s": 0.0, "calls": 0},
+                 "encodec_decode": {"s": 0.0, "calls": 0}}
+        undo = [_time_calls(model.decoder, "forward", parts["decoder"]),
+                _time_calls(model.text_encoder, "forward", parts["text_encoder"]),
+                _time_calls(model.audio_encoder, "decode", parts["encodec_decode"])]
         wall, _ = timed(composer.compose, _requests(batch, duration))
-        decoder.forward = original
-        out[f"batch {batch}"] = {"wall_s": round(wall, 2), "decoder_forward_s": round(inside["s"], 2),
-                                 "steps": inside["calls"], "ms_per_step": round(1000 * wall / inside["calls"], 1),
-                                 "outside_share": round(1 - inside["s"] / wall, 3)}
+        for u in undo:
+            u()
+        steps = parts["decoder"]["calls"]
+        rest = wall - sum(p["s"] for p in parts.values())
+        out[f"batch {batch}"] = {"wall_s": round(wall, 2), "steps": steps,
+                                 "ms_per_step": round(1000 * parts["decoder"]["s"] / max(1, steps), 1),
+                                 **{f"{k}_s": round(v["s"], 2) for k, v in parts.items()},
+                                 "generate_loop_rest_s": round(rest, 2), "rest_share": round(rest / wall, 3)}
         composer.close()
     return out
 
