@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+#: a run whose worker got less than this share of its threads' CPU time was slowed by other processes
+CONTENDED = 0.9
+
 
 def _f(value, digits: int = 2, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -72,7 +75,9 @@ def compose_table(section: dict, gpu: bool = False) -> list[str]:
         memory = _gb(r.get("peak_vram_mb")) if gpu else _gb(r.get("peak_rss_mb"))
         line = (f"{head} {_f(wall, 1)}{per}; {runs} | {_f(_ms_per_step(r), 0)} | {_f(r['audio_s_per_s'], 3)} | "
                 f"{ratio} | {memory} |")
-        lines.append(line + ("" if gpu else f" {_f(r.get('cpu_share'))} |"))
+        share = r.get("cpu_share")
+        flag = " (contended)" if share is not None and share < CONTENDED else ""
+        lines.append(line + ("" if gpu else f" {_f(share)}{flag} |"))
     return lines
 
 
@@ -157,8 +162,9 @@ def markdown(results: dict) -> str:
     if results.get("compose"):
         lines += ["## Compose (MusicgenComposer.compose)", "", *compose_table(results["compose"], gpu=gpu), ""]
         if not gpu:
-            lines += ["CPU share: CPU seconds the worker got per wall second per torch thread while timed; well under "
-                      "1 means other processes were using the cores.", ""]
+            lines += ["CPU share: CPU seconds the worker got per wall second per torch thread while timed; under "
+                      f"{CONTENDED} (marked contended) means other processes took the cores during that run, so its "
+                      "figure is slower than the machine can do (rerun it, e.g. `--only compose`).", ""]
     if results.get("describe"):
         d = results["describe"]
         runs = [r for r in d.get("runs", []) if "rows" in r]
