@@ -223,7 +223,8 @@ def _seeds_for(job: SectionJob, cfg: RunConfig) -> list[int]:
     return [base + t for t in range(cfg.variations)]
 
 
-def _write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, composer: Composer, cfg: RunConfig) -> None:
+def _write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, composer: Composer, cfg: RunConfig,
+                  seconds: float) -> None:
     from .audio import write_audio, write_bytes_atomic
 
     takes = []
@@ -252,6 +253,7 @@ def _write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, com
         "seed": reqs[0].seed,
         "takes": takes,
         "midi": [t["midi"] for t in takes if "midi" in t],
+        "seconds": round(seconds, 3),
         "at": now_iso(),
     }
     job.record["description"] = job.description
@@ -284,9 +286,7 @@ def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb:
             by_job[id(job)][2].append(track)
         for job, reqs, job_tracks in by_job.values():
             try:
-                _write_tracks(job, reqs, job_tracks, composer, cfg)
-                job.record["compose"]["seconds"] = round(seconds * len(reqs) / len(group), 3)
-                write_json_atomic(job.files.record, job.record)
+                _write_tracks(job, reqs, job_tracks, composer, cfg, seconds * len(reqs) / len(group))
             except (OSError, Manga2MusicError) as exc:
                 _fail(job, f"cannot write audio: {getattr(exc, 'message', exc)}", cb)
         report(cb.sections, min(start + len(group), len(pending)), len(pending), "composed")
