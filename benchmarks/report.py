@@ -40,7 +40,8 @@ def _config(r: dict) -> str:
     if prec == "auto" and r.get("dtype"):
         prec = f"auto ({r['dtype']})"
     attn = f", {r['attn']} attention (experiment)" if r.get("attn") else ""
-    return f"{prec}, batch {batch if batch else 'auto'}{chosen}{attn}"
+    cache = ", transformers' default growing KV cache (experiment)" if r.get("cache") == "default" else ""
+    return f"{prec}, batch {batch if batch else 'auto'}{chosen}{attn}{cache}"
 
 
 def _ms_per_step(r: dict) -> float | None:
@@ -116,7 +117,8 @@ def targets(results: dict) -> list[dict]:
     out = []
     compose = results.get("compose", {}).get("rows", [])
     batched = [r for r in compose if r.get("size") == "small" and r.get("sections") == 4 and r.get("duration") == 5.0
-               and not r.get("one_at_a_time") and "speedup" in r and not r.get("attn")]
+               and not r.get("one_at_a_time") and "speedup" in r and not r.get("attn")
+               and not r.get("cache")]
     best = max(batched, key=lambda r: r["speedup"], default=None)
     out.append({"target": "musicgen-small, 4 sections of 5 s: batched best precision >= 3.5x the fp32 one-at-a-time "
                           "baseline",

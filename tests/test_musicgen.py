@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -333,3 +335,50 @@ def test_pick_dtype_overrides_and_cpu_choice():
         assert pick_device("auto") in ("cpu", "mps")
         with pytest.raises(ModelUnavailableError):
             pick_device("cuda")
+
+
+# --- the preallocated decoder cache -----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_preallocated_cache_gives_the_same_music_as_transformers_default(composer, monkeypatch):
+    """Two 31 s tracks in one batch (two windows each, the second prompted): same samples either way."""
+    from manga2music.composers import kv_cache
+
+    reqs = [_req("tense drums", 31.0, 5, "a"), _req("calm piano", 31.0, 6, "b")]
+    c = composer()
+    c._load()
+    real = c._model.generate
+    caches = []
+
+    def generate(*args, **kwargs):
+        caches.append(kwargs.get("cache", kwargs.get("past_key_values")))
+        return real(*args, **kwargs)
+
+    c._model.generate = generate
+    ours = c.compose(reqs)
+    assert len(caches) == 2 and all(cache is not None for cache in caches)
+    for cache in caches:  # sized right up front: no layer had to grow its buffers during the window
+        layers = cache.self_attention_cache.layers
+        assert layers and all(layer._key_buffer.shape[-2] == layer.capacity for layer in layers)
+        assert all(layer.get_seq_length() <= layer.capacity for layer in layers)
+
+    monkeypatch.setattr(kv_cache, "decoder_cache", lambda model, positions: contextlib.nullcontext({}))
+    default = composer().compose(reqs)
+    for a, b in zip(ours, default):
+        assert a.audio.shape == b.audio.shape == (31 * SR, 1)
+        np.testing.assert_allclose(a.audio, b.audio, atol=1e-5)
+    assert not np.allclose(ours[0].audio, ours[1].audio, atol=1e-3)
+
+
+def test_preallocated_layer_grows_past_its_plan_and_holds_every_step():
+    """A window longer than planned still keeps every position, in order (the buffers double)."""
+    from manga2music.composers.kv_cache import preallocated_cache
+
+    cache = preallocated_cache(2).self_attention_cache
+    steps = [torch.randn(2, 3, 1, 4) for _ in range(5)]
+    for step in steps:
+        keys, values = cache.update(step, -step, 0)
+    expected = torch.cat(steps, dim=-2)
+    assert cache.get_seq_length() == 5
+    assert torch.equal(keys, expected) and torch.equal(values, -expected)

@@ -133,6 +133,8 @@ def generate_long(
     """
     from transformers import StoppingCriteriaList
 
+    from .kv_cache import decoder_cache
+
     audio_cfg = model.config.audio_encoder
     sample_rate = int(audio_cfg.sampling_rate)
     frame_rate = int(audio_cfg.frame_rate)
@@ -152,11 +154,14 @@ def generate_long(
         watcher = StepWatcher(on_step)
         extra = {} if prompt_codes is None else {
             "decoder_input_ids": prompt_codes.reshape(batch_size * model.decoder.num_codebooks, -1)}
-        audio = model.generate(
-            **inputs, **extra, **gen_kwargs,
-            max_new_tokens=steps_for(window, delay),
-            stopping_criteria=StoppingCriteriaList([watcher]),
-        )
+        steps = steps_for(window, delay)
+        # the decoder start token, the prompt and the new steps: the cache is sized once for all of them
+        with decoder_cache(model, 1 + window.prompt + steps) as cache:
+            audio = model.generate(
+                **inputs, **extra, **gen_kwargs, **cache,
+                max_new_tokens=steps,
+                stopping_criteria=StoppingCriteriaList([watcher]),
+            )
         audio = audio.float().cpu().numpy()
         if out is None:
             out = np.zeros((batch_size, audio.shape[1], total_frames * hop), dtype=np.float32)
