@@ -145,7 +145,7 @@ def _measure_run(composer, spec: dict, warmup_s: float) -> dict:
 
     own_cache = kv_cache.decoder_cache
     if spec.get("cache") == "default":  # generate builds transformers' own DynamicCache
-        kv_cache.decoder_cache = lambda model, positions: contextlib.nullcontext({})
+        kv_cache.decoder_cache = lambda model, positions: contextlib.nullcontext(kv_cache.DecoderCache({}))
     try:
         out = _timed_runs(composer, spec, warmup_s)
     finally:

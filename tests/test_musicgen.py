@@ -346,24 +346,29 @@ def test_preallocated_cache_gives_the_same_music_as_transformers_default(compose
     from manga2music.composers import kv_cache
 
     reqs = [_req("tense drums", 31.0, 5, "a"), _req("calm piano", 31.0, 6, "b")]
-    c = composer()
-    c._load()
-    real = c._model.generate
-    caches = []
+    at_release: list[list[tuple[int, int, int]]] = []  # per window: (buffer, capacity, positions held) per layer
+    held_at_decoding: list[bool] = []
+    real_release = kv_cache.DecoderCache.release
 
-    def generate(*args, **kwargs):
-        caches.append(kwargs.get("cache", kwargs.get("past_key_values")))
-        return real(*args, **kwargs)
+    def release(self):
+        if self._cache is None:  # the default-cache run below
+            return real_release(self)
+        at_release.append([(layer._key_buffer.shape[-2], layer.capacity, layer.get_seq_length())
+                           for layer in self._cache.self_attention_cache.layers])
+        real_release(self)
+        self_attention = self._cache.self_attention_cache
+        held_at_decoding.append(self_attention.block.tensor is not None
+                                or any(layer._key_buffer is not None for layer in self_attention.layers))
 
-    c._model.generate = generate
-    ours = c.compose(reqs)
-    assert len(caches) == 2 and all(cache is not None for cache in caches)
-    for cache in caches:  # sized right up front: no layer had to grow its buffers during the window
-        layers = cache.self_attention_cache.layers
-        assert layers and all(layer._key_buffer.shape[-2] == layer.capacity for layer in layers)
-        assert all(layer.get_seq_length() <= layer.capacity for layer in layers)
+    monkeypatch.setattr(kv_cache.DecoderCache, "release", release)
+    ours = composer().compose(reqs)
+    assert len(at_release) == 2  # one cache per window, each released after its last step
+    for layers in at_release:  # sized right up front: no layer had to grow its buffers during the window
+        assert layers and all(buffer == capacity >= held > 0 for buffer, capacity, held in layers)
+    assert held_at_decoding == [False, False]
 
-    monkeypatch.setattr(kv_cache, "decoder_cache", lambda model, positions: contextlib.nullcontext({}))
+    monkeypatch.setattr(kv_cache, "decoder_cache",
+                        lambda model, positions: contextlib.nullcontext(kv_cache.DecoderCache({})))
     default = composer().compose(reqs)
     for a, b in zip(ours, default):
         assert a.audio.shape == b.audio.shape == (31 * SR, 1)
@@ -375,7 +380,7 @@ def test_preallocated_layer_grows_past_its_plan_and_holds_every_step():
     """A window longer than planned still keeps every position, in order (the buffers double)."""
     from manga2music.composers.kv_cache import preallocated_cache
 
-    cache = preallocated_cache(2).self_attention_cache
+    cache = preallocated_cache(2, layers=1).self_attention_cache
     steps = [torch.randn(2, 3, 1, 4) for _ in range(5)]
     for step in steps:
         keys, values = cache.update(step, -step, 0)

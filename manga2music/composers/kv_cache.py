@@ -5,24 +5,31 @@ transformers' default ``DynamicCache`` grows every layer's keys and values with
 and allocates a fresh tensor for it: on a CPU, once a layer's tensor passes
 glibc's mmap threshold (about 1,000 steps, 20 s, at batch 4 for musicgen-small)
 every step also page-faults that memory in again, and a step takes twice as
-long.  This cache reserves room for the whole window up front and writes each
-new step in place; attention reads a view of the filled part.  Same numbers,
-no copies.  Measured on musicgen-small shapes, bf16, batch 4, 2-core CPU:
-step 1,490 of a 30 s window 311 ms instead of 598 ms (benchmarks/README.md).
+long.  This cache reserves room for the whole window up front, in one block
+for all layers, and writes each new step in place; attention reads a view of
+the filled part.  Same numbers, no copies.  Measured on musicgen-small shapes,
+bf16, batch 4, 2-core CPU: step 1,490 of a 30 s window 311 ms instead of 598 ms
+(benchmarks/README.md).
 
-One transformers quirk shapes it: MusicGen's ``generate`` (5.x) runs the
-prompt through the decoder twice, its own prefill and then the sampling loop's
-first step.  The default path builds a new cache inside the decoder for each,
-so the second starts from position 0; a cache handed to ``generate`` would hold
-the prompt twice and shift every position.  :func:`decoder_cache` therefore
-watches the decoder's inputs and starts the cache over when the prefill comes
-again, unchanged.  Should a later transformers drop the repeat, nothing is
-started over (the first step's input then differs from the prefill's).
+Two things keep it equal to the default path:
+
+- MusicGen's ``generate`` (transformers 5.x) runs the prompt through the
+  decoder twice, its own prefill and then the sampling loop's first step.  The
+  default path builds a new cache inside the decoder for each, so the second
+  starts from position 0; a cache handed to ``generate`` would hold the prompt
+  twice and shift every position.  :func:`decoder_cache` watches the decoder's
+  inputs and starts the cache over when the prefill comes again, unchanged.
+  Should a later transformers drop the repeat, nothing is started over (the
+  first step's input then differs from the prefill's).
+- ``generate`` decodes the codes to audio before it returns, still holding a
+  cache handed to it, while the default path has dropped its own by then.
+  :meth:`DecoderCache.release`, called after the last step, frees the block so
+  that the peak memory stays where the default puts it.
 
 Only the decoder's self-attention uses it; cross-attention (over the text,
 computed once) keeps the default cache.  If this transformers version's cache
-classes are not what this module expects, :func:`generate_cache_kwargs`
-returns nothing and ``generate`` builds its default cache as before.
+classes are not what this module expects, :func:`decoder_cache` hands
+``generate`` nothing and it builds its default cache as before.
 """
 
 from __future__ import annotations
@@ -31,6 +38,32 @@ import contextlib
 import functools
 import inspect
 from typing import Iterator
+
+
+class _Block:
+    """One allocation for every layer's keys and values: ``(layers, 2, batch, heads, capacity, head_dim)``.
+
+    A single large tensor is mapped and unmapped as a whole, so releasing it
+    gives the memory straight back to the system (dozens of layer-sized pieces
+    would stay in the allocator's heap and still count as resident).
+    """
+
+    def __init__(self, layers: int, capacity: int):
+        self.layers = layers
+        self.capacity = capacity
+        self.tensor = None
+
+    def buffers(self, index: int, key_states, value_states):
+        """``(keys, values)`` buffers of ``capacity`` positions for layer ``index``, or ``None`` if they can't share."""
+        if key_states.shape != value_states.shape or index >= self.layers or self.capacity <= 0:
+            return None
+        if self.tensor is None:
+            shape = (self.layers, 2, *key_states.shape[:-2], self.capacity, key_states.shape[-1])
+            self.tensor = key_states.new_empty(shape)
+        block = self.tensor
+        if block.shape[2:-2] != key_states.shape[:-2] or block.shape[-1] != key_states.shape[-1]:
+            return None
+        return block[index, 0], block[index, 1]
 
 
 def _layer_class():
@@ -45,11 +78,13 @@ def _layer_class():
         A window longer than planned doubles the buffers instead of failing.
         """
 
-        def __init__(self, capacity: int = 0):
+        def __init__(self, capacity: int = 0, block: _Block | None = None, index: int = 0):
             super().__init__()
             self.capacity = max(0, int(capacity))
+            self._block, self._index = block, index
             self._key_buffer = self._value_buffer = None
             self._length = 0
+            self._released = False
 
         def lazy_initialization(self, key_states, value_states) -> None:
             self.device = key_states.device
@@ -61,6 +96,12 @@ def _layer_class():
             have = 0 if self._key_buffer is None else self._key_buffer.shape[-2]
             if end <= have:
                 return
+            shared = None
+            if self._key_buffer is None and end <= self.capacity and self._block is not None:
+                shared = self._block.buffers(self._index, key_states, value_states)
+            if shared is not None:
+                self._key_buffer, self._value_buffer = shared
+                return
             size = max(end, self.capacity, 2 * have)
             keys = key_states.new_empty((*key_states.shape[:-2], size, key_states.shape[-1]))
             values = value_states.new_empty((*value_states.shape[:-2], size, value_states.shape[-1]))
@@ -70,6 +111,8 @@ def _layer_class():
             self._key_buffer, self._value_buffer = keys, values
 
         def update(self, key_states, value_states, *args, **kwargs):
+            if self._released:
+                raise RuntimeError("the decoder ran again after its last step; its key/value cache was released")
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
             start, end = self._length, self._length + key_states.shape[-2]
@@ -85,6 +128,13 @@ def _layer_class():
             """Forget what is held (the buffers stay allocated)."""
             self._length = 0
             self.keys = self.values = None
+
+        def release(self) -> None:
+            """Drop the buffers; any later update is an error, not silently wrong audio."""
+            self._key_buffer = self._value_buffer = self.keys = self.values = None
+            self._block = None
+            self._length = 0
+            self._released = True
 
         def get_seq_length(self) -> int:
             return self._length if self.is_initialized else 0
@@ -120,21 +170,29 @@ def _layer_class():
 def _classes():
     from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
 
-    layer = _layer_class()
+    layer_class = _layer_class()
 
     class PreallocatedCache(DynamicCache):
-        """A ``DynamicCache`` whose layers are :class:`PreallocatedLayer` of ``capacity`` positions."""
+        """A ``DynamicCache`` whose layers are ``PreallocatedLayer`` of ``capacity`` positions, in one block."""
 
-        def __init__(self, capacity: int):
-            Cache.__init__(self, layer_class_to_replicate=functools.partial(layer, capacity))
+        def __init__(self, capacity: int, layers: int = 0):
+            self.block = _Block(layers, capacity)
+            made = []
+
+            def next_layer():
+                layer = layer_class(capacity, self.block, len(made))
+                made.append(layer)
+                return layer
+
+            Cache.__init__(self, layer_class_to_replicate=next_layer)
 
     return PreallocatedCache, DynamicCache, EncoderDecoderCache
 
 
-def preallocated_cache(capacity: int):
-    """An ``EncoderDecoderCache``: preallocated self-attention, default cross-attention."""
+def preallocated_cache(capacity: int, layers: int = 0):
+    """An ``EncoderDecoderCache``: preallocated self-attention (one block for ``layers`` layers), default cross-attention."""
     cache_class, dynamic, encoder_decoder = _classes()
-    return encoder_decoder(cache_class(capacity), dynamic())
+    return encoder_decoder(cache_class(capacity, layers), dynamic())
 
 
 def _cache_argument(model) -> str | None:
@@ -146,20 +204,38 @@ def _cache_argument(model) -> str | None:
     return None
 
 
+class DecoderCache:
+    """What :func:`decoder_cache` yields: ``generate`` keyword arguments, and a way to free the buffers."""
+
+    def __init__(self, kwargs: dict, cache=None):
+        self.kwargs = kwargs
+        self._cache = cache
+
+    def release(self) -> None:
+        """Free the self-attention buffers: call it after the last decoder step, before audio decoding."""
+        if self._cache is None:
+            return
+        self_attention = self._cache.self_attention_cache
+        for layer in self_attention.layers:
+            layer.release()
+        self_attention.block.tensor = None
+
+
 @contextlib.contextmanager
-def decoder_cache(model, positions: int) -> Iterator[dict]:
-    """Yield ``generate`` keyword arguments for a cache of ``positions`` steps; ``{}`` if unsupported.
+def decoder_cache(model, positions: int) -> Iterator[DecoderCache]:
+    """A :class:`DecoderCache` for ``positions`` steps (with empty kwargs where unsupported).
 
     While open, a forward pre-hook on the decoder starts the cache over when the
     second forward repeats the first one's input (the doubled prefill above).
     """
     name = _cache_argument(model)
+    layers = int(getattr(model.decoder.config, "num_hidden_layers", 0) or 0)
     try:
-        cache = preallocated_cache(positions) if name else None
+        cache = preallocated_cache(positions, layers) if name else None
     except (ImportError, AttributeError, TypeError):  # cache classes of another shape: generate's default
         cache = None
     if cache is None:
-        yield {}
+        yield DecoderCache({})
         return
     import torch
 
@@ -177,6 +253,6 @@ def decoder_cache(model, positions: int) -> Iterator[dict]:
 
     handle = model.decoder.register_forward_pre_hook(before_forward, with_kwargs=True)
     try:
-        yield {name: cache}
+        yield DecoderCache({name: cache}, cache)
     finally:
         handle.remove()

@@ -64,19 +64,27 @@ class StepWatcher:
 
     ``generate`` hands the stopping criteria the whole sequence after every new
     token, so the last one seen is the raw (still delayed) code sequence that
-    ``generate`` then decodes; ``on_step`` moves the progress bar.
+    ``generate`` then decodes; ``on_step`` moves the progress bar, and
+    ``after_last_step`` runs once the ``last_step``-th token is made.
     """
 
-    def __init__(self, on_step: Optional[Callable[[], None]] = None):
+    def __init__(self, on_step: Optional[Callable[[], None]] = None, *, last_step: int = 0,
+                 after_last_step: Optional[Callable[[], None]] = None):
         self.sequence = None
         self.on_step = on_step
+        self.steps = 0
+        self.last_step = last_step
+        self.after_last_step = after_last_step  # e.g. free the decoder cache before audio decoding
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
         self.sequence = input_ids
+        self.steps += 1
         if self.on_step is not None:
             self.on_step()
+        if self.after_last_step is not None and self.steps == self.last_step:
+            self.after_last_step()
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
@@ -151,14 +159,14 @@ def generate_long(
     for index, window in enumerate(windows):
         if on_window is not None:
             on_window(index, len(windows))
-        watcher = StepWatcher(on_step)
         extra = {} if prompt_codes is None else {
             "decoder_input_ids": prompt_codes.reshape(batch_size * model.decoder.num_codebooks, -1)}
         steps = steps_for(window, delay)
         # the decoder start token, the prompt and the new steps: the cache is sized once for all of them
         with decoder_cache(model, 1 + window.prompt + steps) as cache:
+            watcher = StepWatcher(on_step, last_step=steps, after_last_step=cache.release)
             audio = model.generate(
-                **inputs, **extra, **gen_kwargs, **cache,
+                **inputs, **extra, **gen_kwargs, **cache.kwargs,
                 max_new_tokens=steps,
                 stopping_criteria=StoppingCriteriaList([watcher]),
             )
