@@ -116,6 +116,7 @@ def gpu_plan(mode: str, half: str = "bf16") -> list[tuple[str, str, list[dict]]]
              ("small", half, [run_spec(half, 8, 8, 30.0, 1), run_spec(half, None, 8, 10.0, 1)]),
              ("small", "fp32", [run_spec("fp32", 1, 1, 30.0, 1, one_at_a_time=True)]),
              ("small", half, [run_spec(half, 8, 8, 10.0, 1, attn="eager"), run_spec(half, 1, 1, 10.0, 1, attn="eager")]),
+             ("small", half, [run_spec(half, 8, 8, 30.0, 1, cache="default")]),
              halves("medium"), halves("large"),
              ("medium", half, [run_spec(half, 8, 8, 30.0, 1)]),
              ("medium", "fp32", [run_spec("fp32", 1, 1, 30.0, 1, one_at_a_time=True)])]

@@ -9,9 +9,12 @@ in one process, so a slow spell on a shared machine hits both:
   decoding, and the rest (generate's loop: logits processors, sampling, cache
   bookkeeping), the most that trimming per-step Python work could save;
 - ``release``: peak RSS of describe (VLM) then compose (MusicGen) in one
-  process, with and without ``describer.close()`` in between (fresh process each).
+  process, with and without ``describer.close()`` in between (fresh process each);
+- ``kv_cache``: milliseconds per decoder step along one 30 s window (bf16,
+  batch 4) with the composer's preallocated cache and with transformers'
+  default growing cache (fresh process each: the allocator's state matters).
 
-    python benchmarks/experiments.py [attention] [overhead] [release]
+    python benchmarks/experiments.py [attention] [vlm_attention] [overhead] [release] [kv_cache]
     -> benchmarks/results/experiments-latest.json
 """
 
@@ -171,7 +174,33 @@ def release() -> dict:
     return runs
 
 
-EXPERIMENTS = {"attention": attention, "vlm_attention": vlm_attention, "overhead": overhead, "release": release}
+def kv_cache_worker(cfg: dict) -> None:
+    """One 4 x 30 s compose (bf16); the time of every decoder step, summarised by position in the window."""
+    import contextlib
+
+    from manga2music.composers import kv_cache as cache_module
+    from measure import peak_rss_mb
+
+    if cfg["cache"] == "default":  # generate builds transformers' DynamicCache, as before the change
+        cache_module.decoder_cache = lambda model, positions: contextlib.nullcontext(cache_module.DecoderCache({}))
+    composer = _composer("bf16", 4)
+    stamps: list[float] = []
+    seconds, _ = timed(composer.compose, _requests(4, cfg["duration"]),
+                       progress=lambda done, total, label: stamps.append(time.perf_counter()))
+    steps = [b - a for a, b in zip(stamps, stamps[1:])]
+    by_range = {f"{lo}-{lo + 250}": round(1000 * median(steps[lo:lo + 250]), 1) for lo in range(0, len(steps), 250)}
+    emit({"cache": cfg["cache"], "wall_s": round(seconds, 1), "steps": len(stamps),
+          "ms_per_step_by_position": by_range, "peak_rss_mb": peak_rss_mb()})
+
+
+def kv_cache(duration: float = 30.0) -> dict:
+    return {name: run_worker("experiments.py", {"experiment": "kv_cache", "cache": name, "duration": duration})
+            for name in ("preallocated", "default")}
+
+
+EXPERIMENTS = {"attention": attention, "vlm_attention": vlm_attention, "overhead": overhead, "release": release,
+               "kv_cache": kv_cache}
+WORKERS = {"release": release_worker, "kv_cache": kv_cache_worker}
 
 
 def main() -> None:
@@ -180,7 +209,8 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        release_worker(json.loads(args.worker))
+        cfg = json.loads(args.worker)
+        WORKERS[cfg.get("experiment", "release")](cfg)
         return
     unknown = [n for n in args.names if n not in EXPERIMENTS]
     if unknown:

@@ -1,8 +1,8 @@
 """manga2music benchmark suite: compose, describe, builtin tier and start-up, on the real model sizes.
 
-    python benchmarks/run.py            # CPU suite, ~25 min on 2 cores -> results/latest.{json,md}
+    python benchmarks/run.py            # CPU suite, ~35 min on 2 cores -> results/latest.{json,md}
     python benchmarks/run.py --quick    # the target case only, fewer runs (~7 min)
-    python benchmarks/run.py --full     # + 30 s variants, musicgen-medium, more runs (about an hour)
+    python benchmarks/run.py --full     # + more 30 s and musicgen-medium cases, more runs (over an hour)
     python benchmarks/run.py --gpu      # CUDA: musicgen-small/medium/large, batch 1 and 8, bf16/fp16, 10 s
                                         # -> results/gpu-latest.{json,md}; stops starting work after --budget s
 
