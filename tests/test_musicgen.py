@@ -387,3 +387,31 @@ def test_preallocated_layer_grows_past_its_plan_and_holds_every_step():
     expected = torch.cat(steps, dim=-2)
     assert cache.get_seq_length() == 5
     assert torch.equal(keys, expected) and torch.equal(values, -expected)
+
+
+def test_audio_is_decoded_one_item_at_a_time_with_the_same_result(composer, monkeypatch):
+    """EnCodec sees one track at a time (its memory peak is one item's), and the tracks do not change."""
+    from manga2music.composers import musicgen_windows
+
+    reqs = [_req("calm piano", 1.0, 1, "a"), _req("fast drums", 1.0, 2, "b"), _req("dark drone", 1.0, 3, "c")]
+    c = composer()
+    c._load()
+    encoder = c._model.audio_encoder
+    class_decode = encoder.decode
+    seen: list[int] = []
+
+    def decode(audio_codes, *args, **kwargs):  # what EnCodec is asked to decode per call
+        seen.append(int(audio_codes.shape[1]))
+        return class_decode(audio_codes, *args, **kwargs)
+
+    encoder.decode = decode
+    ours = c.compose(reqs)
+    assert seen == [1, 1, 1]
+    assert encoder.decode is decode  # the wrapper found on the instance is put back afterwards
+
+    monkeypatch.setattr(musicgen_windows, "decode_one_item_at_a_time", lambda model: contextlib.nullcontext())
+    seen.clear()
+    batched = c.compose(reqs)
+    assert seen == [3]
+    for a, b in zip(ours, batched):
+        np.testing.assert_allclose(a.audio, b.audio, atol=1e-5)

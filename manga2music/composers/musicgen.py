@@ -122,8 +122,13 @@ class MusicgenComposer(Composer):
 
     # --- batching -----------------------------------------------------------------------------
 
-    def _item_bytes(self, samples: int) -> int:
-        """Rough peak memory one batch item needs: decoder KV cache (x2 for guidance) + EnCodec decoding."""
+    def _memory_needs(self, samples: int) -> tuple[int, int]:
+        """Rough peak bytes: ``(per batch item, once per batch)``.
+
+        Per item: the decoder's key/value cache (x2 for guidance), with room for
+        the step's temporaries.  Once: EnCodec decoding of one window, because
+        ``generate_long`` decodes the items one after another.
+        """
         from .musicgen_windows import WINDOW_S
 
         cfg = self._model.config
@@ -135,7 +140,7 @@ class MusicgenComposer(Composer):
         window_samples = frames * cfg.audio_encoder.sampling_rate // frame_rate
         # the last EnCodec layers hold ~4 float32 tensors of num_filters channels at the full sample rate
         decode = window_samples * cfg.audio_encoder.num_filters * 4 * 4 * dec.audio_channels
-        return int(kv * 1.5 + decode)
+        return int(kv * 1.5), int(decode)
 
     def _batch_size(self, samples: int) -> int:
         from ..devices import free_memory_bytes
@@ -145,7 +150,8 @@ class MusicgenComposer(Composer):
         else:
             free = free_memory_bytes(self._device)
             cap = MAX_BATCH.get(self._device.split(":")[0], 8)
-            size = max(1, min(cap, int(free * 0.6) // max(1, self._item_bytes(samples)))) if free else 1
+            per_item, once = self._memory_needs(samples)
+            size = max(1, min(cap, (int(free * 0.6) - once) // max(1, per_item))) if free else 1
         return min(size, self._batch_cap) if self._batch_cap else size
 
     # --- composing ----------------------------------------------------------------------------

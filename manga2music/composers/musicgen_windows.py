@@ -12,9 +12,10 @@ Everything here works on one batch; torch is imported inside the functions.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -108,6 +109,43 @@ def codes_from_sequence(model, sequence, prompt_codes, batch_size: int):
     return sequence[sequence != pad].reshape(batch_size, codebooks, -1)
 
 
+@contextlib.contextmanager
+def decode_one_item_at_a_time(model) -> Iterator[None]:
+    """While open, ``generate``'s EnCodec decoding takes the batch one item at a time.
+
+    EnCodec's decoder holds several float32 tensors of 64+ channels at the full
+    sample rate per item: decoding 4 x 30 s at once peaks at several GB, while
+    the decoder steps before it need far less.  One at a time, the peak is one
+    item's; the audio is the same (each item is decoded on its own anyway) and
+    the time nearly so (decoding is a few percent of a window).
+    """
+    encoder = model.audio_encoder
+    batched = encoder.decode
+    wrapped_already = "decode" in vars(encoder)  # someone (a test, a profiler) wraps it on the instance
+
+    def decode(audio_codes, audio_scales=None, *args, **kwargs):
+        count = audio_codes.shape[1]  # (frames, batch, codebooks, length)
+        if count <= 1:
+            return batched(audio_codes, audio_scales, *args, **kwargs)
+        outputs = []
+        for i in range(count):
+            scales = None if audio_scales is None else [
+                scale[i:i + 1] if hasattr(scale, "shape") else scale for scale in audio_scales]
+            outputs.append(batched(audio_codes[:, i:i + 1], scales, *args, **kwargs))
+        import torch
+
+        return type(outputs[0])(audio_values=torch.cat([o.audio_values for o in outputs], dim=0))
+
+    encoder.decode = decode
+    try:
+        yield
+    finally:
+        if wrapped_already:
+            encoder.decode = batched
+        else:
+            del encoder.decode  # the class's method again
+
+
 def _fade_into(out: np.ndarray, audio: np.ndarray, at: int, fade_start: int, fade_len: int) -> None:
     """Write ``audio`` (placed at sample ``at``) over ``out`` from ``fade_start`` on, fading in linearly."""
     ramp = np.linspace(0.0, 1.0, fade_len + 2, dtype=np.float32)[1:-1]
@@ -163,7 +201,7 @@ def generate_long(
             "decoder_input_ids": prompt_codes.reshape(batch_size * model.decoder.num_codebooks, -1)}
         steps = steps_for(window, delay)
         # the decoder start token, the prompt and the new steps: the cache is sized once for all of them
-        with decoder_cache(model, 1 + window.prompt + steps) as cache:
+        with decoder_cache(model, 1 + window.prompt + steps) as cache, decode_one_item_at_a_time(model):
             watcher = StepWatcher(on_step, last_step=steps, after_last_step=cache.release)
             audio = model.generate(
                 **inputs, **extra, **gen_kwargs, **cache.kwargs,
