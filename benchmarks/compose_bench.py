@@ -17,7 +17,6 @@ finished.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -146,7 +145,7 @@ def _measure_run(composer, spec: dict, warmup_s: float) -> dict:
 
     own_cache = kv_cache.decoder_cache
     if spec.get("cache") == "default":  # generate builds transformers' own DynamicCache
-        kv_cache.decoder_cache = lambda model, positions: contextlib.nullcontext(kv_cache.DecoderCache({}))
+        kv_cache.decoder_cache = kv_cache.default_decoder_cache
     try:
         out = _timed_runs(composer, spec, warmup_s)
     finally:

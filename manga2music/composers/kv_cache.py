@@ -178,14 +178,8 @@ def _classes():
 
         def __init__(self, capacity: int, layers: int = 0):
             self.block = _Block(layers, capacity)
-            made = []
-
-            def next_layer():
-                layer = layer_class(capacity, self.block, len(made))
-                made.append(layer)
-                return layer
-
-            Cache.__init__(self, layer_class_to_replicate=next_layer)
+            # Cache.update appends layers in order, so the next one's index is how many there are
+            Cache.__init__(self, layer_class_to_replicate=lambda: layer_class(capacity, self.block, len(self.layers)))
 
     return PreallocatedCache, DynamicCache, EncoderDecoderCache
 
@@ -223,6 +217,12 @@ class DecoderCache:
 
 
 @contextlib.contextmanager
+def default_decoder_cache(model, positions: int) -> Iterator[DecoderCache]:
+    """Hand ``generate`` no cache, so it builds transformers' default one (what comparisons measure against)."""
+    yield DecoderCache({})
+
+
+@contextlib.contextmanager
 def decoder_cache(model, positions: int) -> Iterator[DecoderCache]:
     """A :class:`DecoderCache` for ``positions`` steps (with empty kwargs where unsupported).
 
@@ -236,7 +236,8 @@ def decoder_cache(model, positions: int) -> Iterator[DecoderCache]:
     except (ImportError, AttributeError, TypeError):  # cache classes of another shape: generate's default
         cache = None
     if cache is None:
-        yield DecoderCache({})
+        with default_decoder_cache(model, positions) as default:
+            yield default
         return
     import torch
 
