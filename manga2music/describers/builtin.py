@@ -243,7 +243,8 @@ def analyse(per_page: list[dict]) -> tuple[SectionAnalysis, str, dict]:
 class BuiltinDescriber(Describer):
     """Describes a section from measured pixels and :data:`RULES`; needs no weights and no network."""
 
-    model_name = "builtin"
+    backend = "builtin-vision"
+
     two_stage = True
 
     def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None) -> DescribeResult:
