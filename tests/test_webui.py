@@ -49,7 +49,11 @@ def test_generate_names_outputs_after_the_upload_and_removes_the_copies(tmp_path
     assert text and result.description == text
     record = read_record(result.folder / "calm.json")
     assert [p["name"] for p in record["pages"]] == ["001.png", "002.png"]
+    assert [p["path"] for p in record["pages"]] == ["001.png", "002.png"]  # not the deleted temporary copy
     assert record["compose"]["seed"] == 5
+    with zipfile.ZipFile(result.archive) as zf:
+        records = [zf.read(n).decode("utf-8") for n in zf.namelist() if n.endswith(".json")]
+    assert records and not any(LEAKS.search(text) for text in records)
     assert not list((tmp_path / "work").iterdir())  # the staged copies of the uploads are gone
     assert all(p.exists() for p in TWO_PAGES)  # the user's own files are untouched
     assert not list(result.folder.rglob("*.png"))  # no page image kept among the results

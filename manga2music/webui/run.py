@@ -178,6 +178,7 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         folder = Path(results_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}" / name
         folder.parent.mkdir(parents=True)
         shutil.move(str(out), str(folder))  # the listening page already holds thumbnails; the pages can go
+        _forget_staging(folder, manifest, hide)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _collect(folder, manifest, warnings, name)
@@ -193,6 +194,24 @@ def _raise_if_nothing_made(manifest: dict) -> None:
         raise InputError(messages.no_readable_page(skipped), hint=messages.UPLOAD_HINT)
     reasons = sorted({e.get("message") or "it failed" for e in entries})
     raise BackendError("no track was made: " + "; ".join(reasons or ["nothing to make music from"]))
+
+
+def _forget_staging(folder: Path, manifest: dict, hide: list) -> None:
+    """The records name each page's file; in the UI that is a deleted temporary copy, so keep only its name."""
+    from ..outputs import read_record, write_json_atomic
+
+    for entry in manifest.get("sections", []):
+        path = folder / entry["record"] if entry.get("record") else None
+        record = read_record(path) if path and path.is_file() else None
+        if record is None:
+            continue
+        for page in record.get("pages", []):
+            page["path"] = messages.scrub(page.get("path"), hide)
+            page["source"] = messages.scrub(page.get("source"), hide)
+        for skipped in record.get("skipped_pages", []):
+            skipped.update(source=messages.scrub(skipped.get("source"), hide),
+                           error=messages.scrub(skipped.get("error"), hide))
+        write_json_atomic(path, record)
 
 
 def _files_of(folder: Path, entry: dict) -> list[Path]:
