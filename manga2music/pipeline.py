@@ -94,6 +94,7 @@ class SectionJob:
     did_work: bool = False
     tracks: list[Path] = field(default_factory=list)
     midi: list[Path] = field(default_factory=list)
+    skipped_pages: Optional[list[dict]] = None  # pages this run could not read (None: not read this run)
 
     def fail(self, message: str, cb: Callbacks) -> None:
         self.status, self.message = "failed", message
@@ -198,6 +199,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         job.fail(section.error, cb)
         return
     loaded, skipped = _load_pages(section, cb)
+    job.skipped_pages = skipped
     if not loaded:
         reasons = "; ".join(s["error"] for s in skipped[:2])
         job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
@@ -503,7 +505,7 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "tracks": [rel(t) for t in job.tracks],
         "midi": [rel(m) for m in job.midi],
         "pages": len(job.record.get("pages", [])),
-        "skipped_pages": job.record.get("skipped_pages", []),
+        "skipped_pages": job.skipped_pages if job.skipped_pages is not None else job.record.get("skipped_pages", []),
         "vision_model": vision,
         "music_model": music,
         "seed": job.record.get("compose", {}).get("seed"),
