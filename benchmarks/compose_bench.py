@@ -222,10 +222,9 @@ def worker(cfg: dict) -> None:
         return
     import torch
 
-    from manga2music.composers.base import ComposeOptions
     from manga2music.composers.musicgen import MusicgenComposer
     deadline = cfg.get("deadline")  # time.time() after which no new run starts
-    options = ComposeOptions(device=cfg["device"], precision=cfg["precision"], seed=0, offline=True)
+    options = dict(device=cfg["device"], precision=cfg["precision"], offline=True)
     composer = MusicgenComposer(cfg["folder"], options)
     load_s, _ = timed(lambda: composer.sample_rate)  # the public property that loads the model
     result = {"size": cfg["size"], "device": cfg["device"], "threads": torch.get_num_threads(),

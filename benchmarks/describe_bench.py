@@ -72,12 +72,11 @@ def worker(cfg: dict) -> None:
         return
     import torch
 
-    from manga2music.describers.base import DescribeOptions
     from manga2music.describers.transformers_vlm import TransformersDescriber
     from manga2music.devices import dtype_name
     from vlm_arch import scripted_generate_kwargs
 
-    options = DescribeOptions(device=cfg["device"], precision=cfg["precision"], seed=0, offline=True)
+    options = dict(device=cfg["device"], precision=cfg["precision"], seed=0, offline=True)
     describer = TransformersDescriber(cfg["folder"], options, generate_kwargs=scripted_generate_kwargs(cfg["folder"]))
     load_s, _ = timed(describer.load)
     rss_loaded = current_rss_mb()

@@ -36,10 +36,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "experiments-latest.json
 
 def _composer(precision: str, batch: int):
     from compose_bench import model_folder
-    from manga2music.composers.base import ComposeOptions
     from manga2music.composers.musicgen import MusicgenComposer
 
-    options = ComposeOptions(device="cpu", precision=precision, batch_size=batch, seed=0, offline=True)
+    options = dict(device="cpu", precision=precision, batch_size=batch, offline=True)
     composer = MusicgenComposer(str(model_folder("small")), options)
     composer.compose(_requests(batch, 1.0))  # load + warm up
     return composer
@@ -74,12 +73,11 @@ def vlm_attention(rounds: int = 2) -> list[dict]:
     """The same switch on the describer's VLM (SigLIP + Qwen2), alternating, for 1 and 4 pages (bf16)."""
     from describe_bench import model_folder as vlm_folder
     from describe_bench import sample_pages
-    from manga2music.describers.base import DescribeOptions
     from manga2music.describers.transformers_vlm import TransformersDescriber
     from vlm_arch import scripted_generate_kwargs
 
     folder = str(vlm_folder())
-    describer = TransformersDescriber(folder, DescribeOptions(device="cpu", precision="bf16", seed=0, offline=True),
+    describer = TransformersDescriber(folder, dict(device="cpu", precision="bf16", seed=0, offline=True),
                                       generate_kwargs=scripted_generate_kwargs(folder))
     describer.describe(sample_pages(1))  # load + warm up
     out = []
@@ -146,15 +144,13 @@ def release_worker(cfg: dict) -> None:
     from compose_bench import model_folder
     from describe_bench import model_folder as vlm_folder
     from describe_bench import sample_pages
-    from manga2music.composers.base import ComposeOptions
     from manga2music.composers.musicgen import MusicgenComposer
-    from manga2music.describers.base import DescribeOptions
     from manga2music.describers.transformers_vlm import TransformersDescriber
     from measure import current_rss_mb, peak_rss_mb
     from vlm_arch import scripted_generate_kwargs
 
     folder = str(vlm_folder())
-    describer = TransformersDescriber(folder, DescribeOptions(device="cpu", precision="bf16", seed=0, offline=True),
+    describer = TransformersDescriber(folder, dict(device="cpu", precision="bf16", seed=0, offline=True),
                                       generate_kwargs=scripted_generate_kwargs(folder))
     describer.describe(sample_pages(1))
     after_describe, peak_describe = current_rss_mb(), peak_rss_mb()
@@ -162,7 +158,7 @@ def release_worker(cfg: dict) -> None:
         describer.close()
     before_compose = current_rss_mb()
     composer = MusicgenComposer(str(model_folder("small")),
-                                ComposeOptions(device="cpu", precision="bf16", batch_size=4, seed=0, offline=True))
+                                dict(device="cpu", precision="bf16", batch_size=4, offline=True))
     composer.compose(_requests(4, 5.0))
     emit({"close": cfg["close"], "rss_after_describe_mb": after_describe, "peak_rss_describe_mb": peak_describe, "rss_before_compose_mb": before_compose,
           "rss_end_mb": current_rss_mb(), "peak_rss_mb": peak_rss_mb()})

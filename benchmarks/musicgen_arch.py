@@ -129,7 +129,7 @@ def build_random_musicgen(size: str = "small", dtype=None, path: Path | None = N
 def _main() -> None:
     import torch
 
-    from manga2music.composers.base import ComposeOptions, ComposeRequest
+    from manga2music.composers.base import ComposeRequest
     from manga2music.composers.musicgen import MusicgenComposer
     from manga2music.devices import pick_dtype
 
@@ -148,7 +148,7 @@ def _main() -> None:
     t0 = time.perf_counter()
     folder = build_random_musicgen(args.size, dtype, args.folder)
     print(f"model folder {folder} ({time.perf_counter() - t0:.1f} s)")
-    composer = MusicgenComposer(str(folder), ComposeOptions(device=args.device, precision=args.dtype,
+    composer = MusicgenComposer(str(folder), dict(device=args.device, precision=args.dtype,
                                                             batch_size=args.batch, offline=True))
     reqs = [ComposeRequest(f"t{i}", DESCRIPTIONS[i % len(DESCRIPTIONS)], args.seconds, i) for i in range(args.batch)]
     t1 = time.perf_counter()

@@ -21,14 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
-from .composers.base import Composer
-from .describers.base import Describer
+from .audio import AUDIO_FORMATS
 from .errors import InputError, Manga2MusicError
+from .backends import check_shared_flags
 from .files import readable, remove_stale_temps
 from .outputs import LISTENING_PAGE, check_output_is_ours, merged_manifest, write_manifest
+from .options import RunConfig
 from .pipeline import (
     Callbacks,
-    RunConfig,
     SectionJob,
     compose_jobs,
     describe_sections,
@@ -36,72 +36,37 @@ from .pipeline import (
     read_description,
     start_job,
 )
-from .registry import ModelSpec, load_backend_class, resolve
 from .sections import find_sections, is_hidden, natural_key
 
-AUDIO_FORMATS = ("wav", "mp3", "ogg", "flac", "opus")
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
 MAX_DURATION = 1800.0
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
-def check_config(cfg: RunConfig, *, composing: bool, describing: bool) -> None:
-    """Every value checked before any work, each refusal one line naming the flag."""
-    if composing:
-        if cfg.fmt not in AUDIO_FORMATS:
-            raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
-        d = cfg.compose.duration
-        if not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
-            raise InputError(f"--duration must be a number of seconds above 0 (got {d})")
-        if d > MAX_DURATION:
-            raise InputError(f"--duration {d:g} is more than the {MAX_DURATION:g} s (30 minutes) a track may last",
-                             hint="for a longer chapter, use several sections; each composer's limit is in the README")
-        if cfg.variations < 1 or cfg.variations > 100:
-            raise InputError("--variations must be between 1 and 100")
-        if cfg.compose.batch_size is not None and not 1 <= cfg.compose.batch_size <= 1024:
-            raise InputError("--batch-size must be between 1 and 1024")
-    sides = ([("describe", cfg.describe)] if describing else []) + ([("compose", cfg.compose)] if composing else [])
-    for _, options in sides:
-        if not _DEVICE.match(str(options.device).strip().lower()):
-            raise InputError(f"--device {options.device!r} is not a device", hint="use auto, cpu, cuda, cuda:N or mps")
-        if str(options.precision).strip().lower() not in PRECISIONS:
-            raise InputError(f"--precision {options.precision!r} is not a precision",
-                             hint="use " + ", ".join(PRECISIONS))
+def check_config(cfg: RunConfig, *, composing: bool) -> None:
+    """The run's own values, checked before anything touches the disk (backend options: see build)."""
+    if not composing:
+        return
+    if cfg.fmt not in AUDIO_FORMATS:
+        raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
+    d = cfg.duration
+    if not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
+        raise InputError(f"--duration must be a number of seconds above 0 (got {d})")
+    if d > MAX_DURATION:
+        raise InputError(f"--duration {d:g} is more than the {MAX_DURATION:g} s (30 minutes) a track may last",
+                         hint="for a longer chapter, use several sections; each composer's limit is in the README")
+    if not 1 <= cfg.variations <= 100:
+        raise InputError("--variations must be between 1 and 100")
 
 
-def _pick(name: str, side: str, cfg: RunConfig, cb: Callbacks) -> ModelSpec:
-    """Resolve ``auto`` through the tier rules and anything else through the registry; preflight it."""
-    from . import tiers
+def _builders(cfg: RunConfig, cb: Callbacks):
+    from .backends import Machine, build
 
-    offline = cfg.describe.offline if side == "vision" else cfg.compose.offline
-    if name == "auto":
-        spec, reason = tiers.resolve_auto(side, offline=offline or None)
-        cb.info(f"{side} model: {spec.name} ({reason})")
-    else:
-        spec = resolve(name, side, base_url=cfg.describe.base_url if side == "vision" else None)
-    device = cfg.describe.device if side == "vision" else cfg.compose.device
-    for warning in tiers.preflight(spec, device=device, offline=offline or None):
-        cb.warn(warning)
-    return spec
+    machine = Machine(offline=True if cfg.offline else None)
 
+    def make(name: str, side: str):
+        return build(name, side, cfg, machine, info=cb.info, warn=cb.warn)
 
-def build_describer(name: str, cfg: RunConfig, cb: Callbacks) -> Describer:
-    spec = _pick(name, "vision", cfg, cb)
-    describer = load_backend_class(spec.backend)(spec, cfg.describe)
-    describer.preflight()
-    return describer
-
-
-def build_composer(name: str, cfg: RunConfig, cb: Callbacks) -> Composer:
-    spec = _pick(name, "music", cfg, cb)
-    composer = load_backend_class(spec.backend)(spec, cfg.compose)
-    limit = getattr(composer, "max_duration", MAX_DURATION)
-    if cfg.compose.duration > limit:
-        raise InputError(f"--duration {cfg.compose.duration:g} is more than {composer.model_name} can make "
-                         f"({limit:g} s)", hint="choose a shorter --duration")
-    composer.preflight()
-    return composer
+    return make
 
 
 @contextmanager
@@ -148,10 +113,12 @@ def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_mo
     cfg = config or RunConfig()
     cfg.output = Path(output)
     cb = callbacks or Callbacks()
-    check_config(cfg, composing=True, describing=True)
+    check_config(cfg, composing=True)
     sections = find_sections(paths, exclude=[cfg.output])
-    describer = build_describer(vision_model, cfg, cb)
-    composer = build_composer(music_model, cfg, cb)  # before any work: a missing key or model fails fast
+    make = _builders(cfg, cb)
+    describer = make(vision_model, "vision")
+    composer = make(music_model, "music")  # before any work: a missing key or model fails fast
+    check_shared_flags(cfg, describer, composer)
     jobs: list[SectionJob] = []
     with _holding(cfg, "run", page=True, cb=cb), _manifest_even_if_stopped(
             jobs, cfg, "run", lambda: (describer.model_name, composer.model_name), page=True):
@@ -169,9 +136,10 @@ def describe(paths: Iterable[str | Path], output: str | Path = "output", *, mode
     cfg = config or RunConfig()
     cfg.output = Path(output)
     cb = callbacks or Callbacks()
-    check_config(cfg, composing=False, describing=True)
+    check_config(cfg, composing=False)
     sections = find_sections(paths, exclude=[cfg.output])
-    describer = build_describer(model, cfg, cb)
+    describer = _builders(cfg, cb)(model, "vision")
+    check_shared_flags(cfg, describer)
     jobs: list[SectionJob] = []
     with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
             jobs, cfg, "describe", lambda: (describer.model_name, None), page=False):
@@ -215,7 +183,7 @@ def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, 
     cfg = config or RunConfig()
     cfg.output = Path(output)
     cb = callbacks or Callbacks()
-    check_config(cfg, composing=True, describing=False)
+    check_config(cfg, composing=True)
     paths = list(paths)
     if text is not None:
         text = readable(text).strip()
@@ -237,7 +205,8 @@ def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, 
             items.append((name, content))
     if not items:
         raise InputError("nothing to compose", hint='pass description files or --text "..."')
-    composer = build_composer(model, cfg, cb)
+    composer = _builders(cfg, cb)(model, "music")
+    check_shared_flags(cfg, composer)
     jobs: list[SectionJob] = []
     with _holding(cfg, "compose", page=False, cb=cb), _manifest_even_if_stopped(
             jobs, cfg, "compose", lambda: (None, composer.model_name), page=False):
@@ -252,4 +221,4 @@ def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, 
         return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
 
 
-__all__ = ["run", "describe", "compose", "find_descriptions", "check_config", "LISTENING_PAGE"]
+__all__ = ["run", "describe", "compose", "find_descriptions", "check_config", "RunConfig", "Callbacks"]

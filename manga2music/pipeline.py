@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from .composers.base import ComposeOptions, ComposeRequest, Composer
-from .describers.base import DescribeOptions, Describer, PageImage
+from .composers.base import ComposeRequest, Composer
+from .describers.base import Describer, PageImage
 from .errors import Manga2MusicError, PageError
 from .files import decode_text, raise_for_disk, read_regular_file, readable
 from .outputs import (
@@ -37,6 +37,7 @@ from .outputs import (
     settle,
     to_json,
 )
+from .options import RunConfig
 from .progress import ProgressFn, report
 from .sections import Section
 
@@ -49,21 +50,6 @@ COMPOSE_GROUP = 8
 LOSSLESS = ("wav", "flac")
 #: a description file larger than this is not a description
 MAX_DESCRIPTION_BYTES = 1024 * 1024
-
-
-@dataclass
-class RunConfig:
-    """Everything a run needs besides the inputs."""
-
-    output: Path = Path("output")
-    fmt: str = "wav"
-    force: bool = False
-    save_artifact: bool = False
-    variations: int = 1
-    normalize: bool = True
-    wait: bool = False  # queue behind another run of the same output folder instead of exiting 2
-    describe: DescribeOptions = field(default_factory=DescribeOptions)
-    compose: ComposeOptions = field(default_factory=ComposeOptions)
 
 
 @dataclass
@@ -286,8 +272,8 @@ def music_key(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     return fingerprint({
         "text": job.description,
         "composer": composer.settings_key(),
-        "duration": cfg.compose.duration,
-        "seed": cfg.compose.seed,  # only an explicit seed; a random one is recorded, not required
+        "duration": cfg.duration,
+        "seed": cfg.seed,  # only an explicit seed; a random one is recorded, not required
         "variations": cfg.variations,
         "normalize": cfg.normalize,
     })
@@ -327,7 +313,7 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
         if old.get("format") in LOSSLESS and all(p.exists() and is_ours(p, job.record) for p in sources):
             return ComposePlan(job, "reencode")
         return ComposePlan(job, "compose", [int(t["seed"]) for t in old_takes])  # the same music, made again
-    base = cfg.compose.seed
+    base = cfg.seed
     if base is None:
         base = random.SystemRandom().randrange(2**31)
     return ComposePlan(job, "compose", [base + t for t in range(cfg.variations)])
@@ -361,7 +347,7 @@ def _commit_tracks(job: SectionJob, composer: Composer, cfg: RunConfig, takes: l
             "model_id": composer.model_id,
             "fingerprint": music_key(job, composer, cfg),
             "settings": composer.settings_key(),
-            "duration": cfg.compose.duration,
+            "duration": cfg.duration,
             "format": cfg.fmt,
             "normalize": cfg.normalize,
             "seed": takes[0]["seed"],
@@ -449,9 +435,9 @@ def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb:
             guarded(job, cb, lambda j=job: reencode_tracks(j, composer, cfg))
         else:
             plans.append(plan)
-    pending = [(p.job, ComposeRequest(p.job.name, p.job.description or "", cfg.compose.duration, seed))
+    pending = [(p.job, ComposeRequest(p.job.name, p.job.description or "", cfg.duration, seed))
                for p in plans for seed in p.seeds]
-    size = max(COMPOSE_GROUP, int(cfg.compose.batch_size or 0))
+    size = max(COMPOSE_GROUP, int(getattr(composer.options, "batch_size", None) or 0))
     done_jobs: set[int] = set()
     total_jobs = len(plans)
     for group in _groups(pending, size):

@@ -22,10 +22,9 @@ from output_checks import record_mismatches, temp_files  # noqa: E402
 
 def run_once(pages: Path, out: Path, warnings: list | None = None) -> dict:
     import manga2music
-    from manga2music.composers.base import ComposeOptions
     from manga2music.pipeline import Callbacks, RunConfig
 
-    cfg = RunConfig(compose=ComposeOptions(duration=1.0, seed=3))
+    cfg = RunConfig(duration=1.0, seed=3)
     log = (lambda level, message: warnings.append(message) if level == "warning" else None) if warnings is not None else None
     return manga2music.run([pages], out, vision_model="builtin", music_model="builtin", config=cfg,
                            callbacks=Callbacks(log=log))

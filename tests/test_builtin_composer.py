@@ -9,7 +9,7 @@ import pretty_midi
 import pytest
 from scipy.signal import find_peaks, stft
 
-from manga2music.composers.base import ComposeOptions, ComposeRequest
+from manga2music.composers.base import ComposeRequest
 from manga2music.composers.builtin import ALGORITHM_VERSION, SAMPLE_RATE, BuiltinComposer
 from manga2music.errors import BackendError
 from manga2music.music.text_to_style import parse_style
@@ -22,7 +22,7 @@ LOFI = "A slow, melancholic lo-fi piece with soft piano and rain ambience at 70 
 
 @pytest.fixture(scope="module")
 def composer() -> BuiltinComposer:
-    return BuiltinComposer("", ComposeOptions())
+    return BuiltinComposer()
 
 
 def onsets_per_second(audio: np.ndarray, sr: int, rise_db: float = 2.5) -> float:
@@ -126,7 +126,7 @@ def test_a_long_piece_ends_on_the_tonic_chord(composer):
 
 @pytest.mark.parametrize("text, seconds", [("upbeat rock with drums", 10.0), ("warm pad and strings, 90 bpm", 7.3)])
 def test_loop_end_flows_into_the_start(text, seconds):
-    composer = BuiltinComposer("", ComposeOptions(loop=True))
+    composer = BuiltinComposer(None, {"loop": True})
     track = composer.compose([ComposeRequest("loop", text, seconds, seed=5)])[0]
     audio = track.audio
     assert len(audio) == round(seconds * SAMPLE_RATE)
@@ -199,10 +199,10 @@ def test_compose_api_progress_and_settings():
     spec = resolve("builtin", "music")
     cls = load_backend_class(spec.backend)
     assert cls is BuiltinComposer
-    composer = cls(spec.model_id, ComposeOptions(seed=9))
+    composer = cls(spec)
     composer.preflight()
     calls = []
-    requests = [ComposeRequest("ch1", CALM, 1.5), ComposeRequest("ch2", "", 1.0, seed=1)]
+    requests = [ComposeRequest("ch1", CALM, 1.5, seed=9), ComposeRequest("ch2", "", 1.0, seed=1)]
     tracks = composer.compose(requests, progress=lambda done, total, label: calls.append((done, total, label)))
     assert calls == [(1, 2, "ch1"), (2, 2, "ch2")]
     assert [len(t.audio) for t in tracks] == [48000, 32000]

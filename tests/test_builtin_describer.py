@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from manga2music.analysis import GENRES
-from manga2music.describers.base import DescribeOptions, PageImage
+from manga2music.describers.base import PageImage
 from manga2music.describers import builtin as builtin_module
 from manga2music.describers.builtin import RULES, RULES_VERSION, BuiltinDescriber, Scores, music_description
 from manga2music.describers.page_features import measure_page
@@ -38,7 +38,7 @@ def load_section(folder: Path, tile: int = 1000) -> list[PageImage]:
 
 
 def describe(pages: list[PageImage], **kwargs):
-    return BuiltinDescriber("", DescribeOptions()).describe(pages, **kwargs)
+    return BuiltinDescriber().describe(pages, **kwargs)
 
 
 def tempo_key(description: str) -> tuple[int, str, str]:
@@ -252,7 +252,7 @@ def test_registry_settings_and_errors():
     spec = resolve("builtin", "vision")
     cls = load_backend_class(spec.backend)
     assert cls is BuiltinDescriber
-    describer = cls(spec.model_id, DescribeOptions())
+    describer = cls(spec)
     assert describer.model_name == "builtin"
     assert describer.settings_key()["rules"] == RULES_VERSION
     with pytest.raises(InputError):

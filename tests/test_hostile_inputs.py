@@ -222,7 +222,6 @@ def test_an_unexpected_error_in_one_section_fails_only_that_section(two_sections
 def test_a_library_error_in_one_section_is_named_and_the_rest_finish(two_sections, tmp_path, monkeypatch):
     """Any exception class, not only ours: the section fails with its cause, the run goes on."""
     import manga2music
-    from manga2music.composers.base import ComposeOptions
     from manga2music.describers import builtin
     from manga2music.pipeline import RunConfig
 
@@ -235,7 +234,7 @@ def test_a_library_error_in_one_section_is_named_and_the_rest_finish(two_section
 
     monkeypatch.setattr(builtin.BuiltinDescriber, "describe", describe)
     manifest = manga2music.run([two_sections], tmp_path / "out", vision_model="builtin", music_model="builtin",
-                               config=RunConfig(compose=ComposeOptions(duration=1.0)))
+                               config=RunConfig(duration=1.0))
     by_name = {e["name"]: e for e in manifest["sections"]}
     assert by_name["action"]["status"] == "ok"
     assert by_name["calm"]["status"] == "failed" and "ValueError: a library said no" in by_name["calm"]["message"]

@@ -235,7 +235,6 @@ def test_listening_page_in_chromium(handmade, page, tmp_path):
 def real_run(tmp_path_factory) -> tuple[Path, dict]:
     """`manga2music.run` (builtin tier) on two sample sections, one under a Japanese name, and a broken one."""
     import manga2music
-    from manga2music.composers.base import ComposeOptions
     from manga2music.pipeline import RunConfig
 
     tmp = tmp_path_factory.mktemp("real_run")
@@ -246,7 +245,7 @@ def real_run(tmp_path_factory) -> tuple[Path, dict]:
     (src / "broken" / "001.png").write_bytes(b"not a png at all")
     out = tmp / "out"
     manifest = manga2music.run([src], out, vision_model="builtin", music_model="builtin",
-                               config=RunConfig(compose=ComposeOptions(duration=DURATION, seed=3)))
+                               config=RunConfig(duration=DURATION, seed=3))
     return out, manifest
 
 

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from manga2music.composers.base import ComposeOptions, ComposeRequest  # noqa: E402
+from manga2music.composers.base import ComposeRequest  # noqa: E402
 from manga2music.composers.musicgen import MusicgenComposer  # noqa: E402
 from manga2music.errors import BackendError, ModelUnavailableError  # noqa: E402
 from tests.tiny_musicgen import build_tiny_musicgen  # noqa: E402
@@ -59,7 +59,7 @@ def composer(tiny_cache, monkeypatch):
 
     def make(**options) -> MusicgenComposer:
         options.setdefault("precision", "fp32")  # tiny matrices run faster in fp32 than in bf16 on CPUs
-        c = MusicgenComposer(HUB_ID, ComposeOptions(offline=True, **options))
+        c = MusicgenComposer(HUB_ID, {"offline": True, **options})
         made.append(c)
         return c
 
@@ -103,7 +103,7 @@ def _watch_generate(c: MusicgenComposer, fail_when=None, keep: list | None = Non
 def long_run(tiny_cache):
     mp = pytest.MonkeyPatch()
     mp.setenv("MANGA2MUSIC_CACHE", str(tiny_cache))
-    c = MusicgenComposer(HUB_ID, ComposeOptions(offline=True, precision="fp32"))
+    c = MusicgenComposer(HUB_ID, {"offline": True, "precision": "fp32"})
     calls: list[tuple[int, int, str]] = []
     windows: list[tuple[int, np.ndarray]] = []
     _watch_generate(c, keep=windows)
@@ -259,7 +259,7 @@ def test_loop_keeps_the_exact_length_and_joins_end_to_start(composer):
 
 def test_stereo_model_gives_two_different_channels(tmp_path, monkeypatch):
     path = build_tiny_musicgen(tmp_path / "stereo", stereo=True)
-    c = MusicgenComposer(str(path), ComposeOptions(offline=True))
+    c = MusicgenComposer(str(path), {"offline": True})
     x = c.compose([_req(duration=1.0, seed=3)])[0].audio
     assert x.shape == (SR, 2)
     assert not np.allclose(x[:, 0], x[:, 1], atol=1e-4)
@@ -267,12 +267,12 @@ def test_stereo_model_gives_two_different_channels(tmp_path, monkeypatch):
 
 
 def test_settings_key_tracks_what_changes_the_audio():
-    base = MusicgenComposer("facebook/musicgen-small", ComposeOptions())
+    base = MusicgenComposer("facebook/musicgen-small")
     key = base.settings_key()
     for field in ("top_k", "top_p", "temperature", "guidance_scale", "precision", "model_id"):
         assert field in key
     for change in ({"temperature": 0.8}, {"top_k": 50}, {"guidance_scale": 5.0}, {"precision": "fp32"}):
-        assert MusicgenComposer("facebook/musicgen-small", ComposeOptions(**change)).settings_key() != key
+        assert MusicgenComposer("facebook/musicgen-small", change).settings_key() != key
 
 
 def test_precision_and_device_are_recorded(composer):
@@ -289,7 +289,7 @@ def test_precision_and_device_are_recorded(composer):
 
 
 def test_offline_missing_known_model_says_size_and_how_to_fetch():
-    c = MusicgenComposer("facebook/musicgen-small", ComposeOptions(offline=True))
+    c = MusicgenComposer("facebook/musicgen-small", {"offline": True})
     for call in (c.preflight, lambda: c.compose([_req()])):
         with pytest.raises(ModelUnavailableError) as err:
             call()
@@ -300,7 +300,7 @@ def test_offline_missing_known_model_says_size_and_how_to_fetch():
 
 
 def test_offline_missing_unknown_id_names_it():
-    c = MusicgenComposer("someone/not-a-model", ComposeOptions(offline=True))
+    c = MusicgenComposer("someone/not-a-model", {"offline": True})
     with pytest.raises(ModelUnavailableError) as err:
         c.compose([_req()])
     assert "someone/not-a-model" in err.value.message and "manga2music models pull" in err.value.hint
@@ -439,7 +439,7 @@ def test_batch_size_above_eight_is_honoured_by_the_pipeline(tiny_dir, tmp_path):
     desc.mkdir()
     for i in range(12):
         (desc / f"s{i:02d}.txt").write_text(f"calm piano number {i}")
-    cfg = RunConfig(compose=ComposeOptions(duration=0.2, batch_size=12, precision="fp32", offline=True, seed=5))
+    cfg = RunConfig(duration=0.2, seed=5, offline=True, music_options={"batch_size": 12, "precision": "fp32"})
     manifest = manga2music.compose([desc], tmp_path / "out", model=str(tiny_dir), config=cfg)
     assert [e["status"] for e in manifest["sections"]] == ["ok"] * 12
     import json
@@ -464,7 +464,7 @@ def test_the_recorded_and_tagged_model_is_the_name_the_user_typed(tiny_dir, tmp_
     for f in tiny_dir.iterdir():
         (snap / f.name).symlink_to(f)
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(cache))
-    cfg = RunConfig(compose=ComposeOptions(duration=0.2, precision="fp32", offline=True, seed=5))
+    cfg = RunConfig(duration=0.2, seed=5, offline=True, music_options={"precision": "fp32"})
     manifest = manga2music.compose([], tmp_path / "out", text="calm piano", model="musicgen-small", config=cfg)
     entry = manifest["sections"][0]
     assert entry["status"] == "ok" and entry["music_model"] == "musicgen-small"

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from manga2music.analysis import SectionAnalysis
-from manga2music.describers.base import DescribeOptions, PageImage
+from manga2music.describers.base import PageImage
 from manga2music.describers.openai_chat import OpenAIDescriber, price_for
 from manga2music.errors import BackendError, NeedsKeyError
 from manga2music.prompts import PROMPT_VERSION
@@ -56,10 +56,10 @@ def photo(name: str, size=(600, 850), fmt="JPEG") -> PageImage:
     return PageImage(name=name, image=img, format=fmt)
 
 
-def options(server, **kw) -> DescribeOptions:
+def options(server, **kw) -> dict:
     kw.setdefault("timeout", 10.0)
     kw.setdefault("max_retries", 2)
-    return DescribeOptions(base_url=server.url, **kw)
+    return {"base_url": server.url, **kw}
 
 
 def decode(url: str) -> tuple[str, Image.Image, bytes]:
@@ -255,7 +255,7 @@ def test_description_is_cleaned_and_capped(openai_server):
 
 def test_missing_key_for_the_official_api_fails_before_any_request(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
-    d = OpenAIDescriber("gpt-4o", DescribeOptions())
+    d = OpenAIDescriber("gpt-4o")
     with pytest.raises(NeedsKeyError) as info:
         d.preflight()
     text = f"{info.value} {info.value.hint}"

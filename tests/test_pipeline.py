@@ -11,14 +11,13 @@ import soundfile as sf
 from PIL import Image
 
 import manga2music
-from manga2music.composers.base import ComposeOptions
 from manga2music.pipeline import RunConfig
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def cfg(duration=2.0, **kw) -> RunConfig:
-    return RunConfig(compose=ComposeOptions(duration=duration, seed=kw.pop("seed", 7)), **kw)
+    return RunConfig(duration=duration, seed=kw.pop("seed", 7), **kw)
 
 
 def run(paths, out, **kw):

@@ -22,7 +22,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 import tiny_vlms
 from manga2music import registry
 from manga2music.analysis import SectionAnalysis
-from manga2music.describers.base import DescribeOptions, PageImage
+from manga2music.describers.base import PageImage
 from manga2music.describers.transformers_vlm import PROMPT_RESERVE, TransformersDescriber
 from manga2music.describers.vlm_processors import load_processor, torchvision_usable
 from manga2music.devices import pick_dtype
@@ -95,7 +95,7 @@ def record_inputs(module) -> list:
 def describer(folder, **options) -> TransformersDescriber:
     options.setdefault("device", "cpu")
     options.setdefault("seed", 0)
-    return TransformersDescriber(str(folder), DescribeOptions(**options))
+    return TransformersDescriber(str(folder), options)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -229,7 +229,7 @@ def test_loaded_once_and_close_frees_the_weights(tiny_models):
 def test_offline_without_weights_says_how_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    d = TransformersDescriber("llava-0.5b", DescribeOptions(device="cpu"))
+    d = TransformersDescriber("llava-0.5b", {"device": "cpu"})
     assert d.model_id == "llava-hf/llava-interleave-qwen-0.5b-hf"
     for attempt in (d.preflight, lambda: d.describe(make_pages(1))):
         with pytest.raises(ModelUnavailableError) as info:

@@ -7,40 +7,26 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Iterator
 
 import typer
 
-OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Folder for descriptions, records and tracks.")]
-DurationOpt = Annotated[float, typer.Option("--duration", min=0.1, help="Track length in seconds.")]
-FormatOpt = Annotated[str, typer.Option("--format", help="Audio format: wav, mp3, ogg, flac or opus.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps (auto: cuda, then mps, then cpu).")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto, fp32, fp16 or bf16.")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Make sampling repeatable (recorded in each .json).")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Redo every section, even unchanged ones.")]
-ArtifactOpt = Annotated[bool, typer.Option("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")]
-WaitOpt = Annotated[bool, typer.Option("--wait", help="If another run is writing to the same output folder, wait for it instead of exiting.")]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never touch the network; use cached weights only.")]
-LoopOpt = Annotated[bool, typer.Option("--loop", help="Make tracks that loop seamlessly.")]
-VariationsOpt = Annotated[int, typer.Option("--variations", min=1, help="Takes per description (seed, seed+1, ...).")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Sections per MusicGen batch (default: from free memory).")]
-NoNormalizeOpt = Annotated[bool, typer.Option("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")]
-TopKOpt = Annotated[int, typer.Option("--top-k", help="MusicGen sampling: top-k.")]
-TopPOpt = Annotated[float, typer.Option("--top-p", help="MusicGen sampling: top-p (0 = off).")]
-TemperatureOpt = Annotated[float, typer.Option("--temperature", help="MusicGen sampling temperature.")]
-GuidanceOpt = Annotated[float, typer.Option("--guidance-scale", help="MusicGen classifier-free guidance.")]
-SingleStageOpt = Annotated[bool, typer.Option("--single-stage", help="Ask for the music description directly (no analysis stage).")]
-DetailOpt = Annotated[str, typer.Option("--detail", help="OpenAI image detail: low, high or auto.")]
-ChunkOpt = Annotated[Optional[int], typer.Option("--chunk-size", min=1, help="Pages per model request (long chapters are chunked).")]
-BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", envvar="OPENAI_BASE_URL", show_envvar=False,
-                                                   help="An OpenAI-compatible server, e.g. http://localhost:11434/v1 (Ollama).")]
-KeyEnvOpt = Annotated[str, typer.Option("--api-key-env", help="The environment variable that holds the API key.")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per API request before retrying.")]
-RemoteCodeOpt = Annotated[bool, typer.Option("--trust-remote-code", help="Allow a Hub model's own Python code to run.")]
-MaxTokensOpt = Annotated[int, typer.Option("--max-new-tokens", help="Cap on tokens a local vision model writes per answer.")]
-
-PathsArg = Annotated[list[Path], typer.Argument(help="Folders, images, .cbz/.zip archives or PDFs.", show_default=False)]
+@contextmanager
+def offline_env(offline: bool) -> Iterator[None]:
+    """--offline for the libraries too, while the command runs: huggingface_hub and transformers read these
+    variables before any request (the backends also pass ``local_files_only``)."""
+    names = ("HF_HUB_OFFLINE", "MANGA2MUSIC_OFFLINE")
+    before = {n: os.environ.get(n) for n in names}
+    if offline:
+        os.environ.update({n: "1" for n in names})
+    try:
+        yield
+    finally:
+        for n, v in before.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
 
 
 def stderr_console():

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from ..errors import ModelUnavailableError
 from ..progress import ProgressFn, report
+from ..options import TorchOptions
 from .base import ComposeRequest, Composer, Track
+from .musicgen import SamplingOptions
 
 
 def _require_audiocraft():
@@ -29,6 +31,9 @@ class AudiocraftComposer(Composer):
     """MusicGen through audiocraft: its own windowing (extend_stride 18 s) and sampling."""
 
     backend = "audiocraft"
+
+    class Options(Composer.Options, SamplingOptions, TorchOptions):
+        pass
 
     def preflight(self) -> None:
         _require_audiocraft()

@@ -8,27 +8,11 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
+from ..options import BackendOptions, make_options
 from ..progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..registry import ModelSpec
-
-
-@dataclass
-class ComposeOptions:
-    """Settings shared by all composers; each backend reads the ones it uses."""
-
-    duration: float = 10.0  # seconds
-    device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | fp16 | bf16
-    seed: Optional[int] = None
-    top_k: int = 250
-    top_p: float = 0.0
-    temperature: float = 1.0
-    guidance_scale: float = 3.0
-    batch_size: Optional[int] = None  # None = chosen from free memory
-    loop: bool = False
-    offline: bool = False
 
 
 @dataclass
@@ -55,6 +39,11 @@ class Track:
 class Composer(ABC):
     """Turns descriptions into tracks.  Built once per run, reused for every batch."""
 
+    class Options(BackendOptions):
+        """What a composer can be told; each backend's subclass adds its own fields (unknown ones are refused)."""
+
+        loop: bool = False  # --loop: tracks whose end flows into their start
+
     #: what ``spec`` means when none is given
     default_model: str = "builtin"
     #: this class's key in :data:`manga2music.registry.BACKENDS`
@@ -62,7 +51,7 @@ class Composer(ABC):
     #: the longest track this composer makes in one request, in seconds (checked before any work)
     max_duration: float = 600.0
 
-    def __init__(self, spec: "ModelSpec | str | None" = None, options: ComposeOptions | None = None):
+    def __init__(self, spec: "ModelSpec | str | None" = None, options: "BackendOptions | dict | None" = None):
         from ..registry import as_spec
 
         #: the resolved model (:func:`manga2music.registry.resolve`): every backend receives one
@@ -71,7 +60,9 @@ class Composer(ABC):
         self.model_id = self.spec.model_id or self.spec.name
         #: the name the user chose, recorded in manifests, records and tags (e.g. "musicgen-small")
         self.model_name = self.spec.name
-        self.options = options or ComposeOptions()
+        if not isinstance(options, self.Options):
+            options = make_options(self.Options, dict(options or {}), model=self.model_name, side="music")
+        self.options = options
 
     def preflight(self) -> None:
         """Fail fast (raise a Manga2MusicError) before any work, e.g. not enough memory."""

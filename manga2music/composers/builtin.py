@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..progress import ProgressFn, report
-from .base import ComposeOptions, ComposeRequest, Composer, Track
+from .base import ComposeRequest, Composer, Track
 
 #: bump when the composition or rendering changes, so cached tracks are recomposed
 ALGORITHM_VERSION = "builtin-music-1"
@@ -68,7 +68,7 @@ class BuiltinComposer(Composer):
     #: 30 minutes: about 30 s of work and 3 GB of memory on 2 CPU cores (measured)
     max_duration = 1800.0
 
-    def __init__(self, spec=None, options: ComposeOptions | None = None):
+    def __init__(self, spec=None, options=None):
         soundfont = spec if isinstance(spec, str) and spec.lower().endswith(".sf2") else None
         super().__init__(None if soundfont else spec, options)
         self.soundfont = soundfont
@@ -86,7 +86,7 @@ class BuiltinComposer(Composer):
     def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
         tracks = []
         for i, req in enumerate(requests):
-            seed = req.seed if req.seed is not None else self.options.seed
+            seed = req.seed
             tracks.append(self.compose_one(req.text, req.duration, seed=seed, loop=self.options.loop))
             report(progress, i + 1, len(requests), req.name)
         return tracks

@@ -23,7 +23,10 @@ from typing import Optional
 from .. import settings
 from ..errors import BackendError, InputError, ModelUnavailableError
 from ..progress import ProgressFn, report
-from .base import ComposeOptions, ComposeRequest, Composer, Track
+from pydantic import Field
+
+from ..options import BackendOptions, TorchOptions
+from .base import ComposeRequest, Composer, Track
 
 MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions
 LOOP_CROSSFADE_S = 1.0  # extra audio generated for --loop, folded back over the start
@@ -56,12 +59,26 @@ def unavailable_error(model_id: str, exc: BaseException, offline: bool) -> Model
     return ModelUnavailableError(f"cannot load {what}: {reason}", hint=hint)
 
 
+class SamplingOptions(BackendOptions):
+    """MusicGen's sampling, with the original audiocraft defaults."""
+
+    top_k: int = Field(250, ge=0, le=2048)
+    top_p: float = Field(0.0, ge=0.0, le=1.0)  # > 0: nucleus sampling instead of top-k
+    temperature: float = Field(1.0, ge=0.0, le=10.0)  # 0: greedy
+    guidance_scale: float = Field(3.0, ge=0.0, le=50.0)  # classifier-free guidance
+
+
 class MusicgenComposer(Composer):
     """Text-to-music with any MusicGen checkpoint (mono or stereo) via transformers."""
 
     backend = "musicgen"
+    #: 10 minutes: windowed continuation makes any length, but on a CPU 10 minutes already take an hour or more
+    max_duration = 600.0
 
-    def __init__(self, spec, options: ComposeOptions | None = None):
+    class Options(Composer.Options, SamplingOptions, TorchOptions):
+        batch_size: Optional[int] = Field(None, ge=1, le=1024)  # None: from free memory
+
+    def __init__(self, spec, options=None):
         super().__init__(spec, options)
         self._model = None
         self._processor = None

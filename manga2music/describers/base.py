@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from ..analysis import DescribeResult
+from ..options import BackendOptions, make_options
 from ..progress import ProgressFn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,31 +25,15 @@ class PageImage:
     format: str = "PNG"  # the source format (JPEG, PNG, WEBP...), for MIME types
 
 
-@dataclass
-class DescribeOptions:
-    """Settings shared by all describers; each backend reads the ones it uses."""
-
-    device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "auto"  # auto | fp32 | fp16 | bf16
-    seed: Optional[int] = None
-    single_stage: bool = False
-    chunk_size: Optional[int] = None  # pages per request; None = the backend's default
-    detail: str = "auto"  # OpenAI image detail: low | high | auto
-    base_url: Optional[str] = None
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = 120.0
-    max_retries: int = 3
-    trust_remote_code: bool = False
-    max_new_tokens: int = 512
-    offline: bool = False
-
-
 class Describer(ABC):
     """Turns a section's pages into a :class:`DescribeResult`.
 
     Backends are built once per run (``__init__`` may load weights lazily) and
     reused for every section; ``close()`` releases memory before a composer loads.
     """
+
+    class Options(BackendOptions):
+        """What a describer can be told; each backend's subclass adds its own fields (unknown ones are refused)."""
 
     #: True when stage 1 (the JSON analysis) exists, so --save-artifact has something to save
     two_stage: bool = True
@@ -57,7 +42,7 @@ class Describer(ABC):
     #: this class's key in :data:`manga2music.registry.BACKENDS`
     backend: str = ""
 
-    def __init__(self, spec: "ModelSpec | str | None" = None, options: DescribeOptions | None = None):
+    def __init__(self, spec: "ModelSpec | str | None" = None, options: "BackendOptions | dict | None" = None):
         from ..registry import as_spec
 
         #: the resolved model (:func:`manga2music.registry.resolve`): every backend receives one
@@ -66,7 +51,9 @@ class Describer(ABC):
         self.model_id = self.spec.model_id or self.spec.name
         #: the name the user chose, recorded in manifests, records and tags (e.g. "llava-0.5b")
         self.model_name = self.spec.name
-        self.options = options or DescribeOptions()
+        if not isinstance(options, self.Options):
+            options = make_options(self.Options, dict(options or {}), model=self.model_name, side="vision")
+        self.options = options
 
     def preflight(self) -> None:
         """Fail fast (raise a Manga2MusicError) before any section is read, e.g. a missing key."""

@@ -23,7 +23,10 @@ does the rest:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pydantic import Field
 
 from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
 from ..errors import BackendError
@@ -52,6 +55,22 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     refusal: str | None = None
+    warnings: list[str] = field(default_factory=list)  # things the section's record should mention
+
+
+@dataclass
+class _SectionCalls:
+    """The bookkeeping of one section's calls: passed along, never kept on the describer."""
+
+    progress: ProgressFn | None
+    total: int
+    done: int = 0
+    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
 
 
 def chunk_pages(pages: list[PageImage], size: int) -> list[list[PageImage]]:
@@ -66,6 +85,12 @@ def _page_span(chunk: list[PageImage]) -> str:
 
 class ChatDescriber(Describer):
     """A describer built on a chat model that sees images; subclasses implement :meth:`_complete`."""
+
+    class Options(Describer.Options):
+        single_stage: bool = False  # ask for the description directly (no analysis stage)
+        chunk_size: Optional[int] = Field(None, ge=1, le=256)  # pages per request; None: the backend's default
+        seed: Optional[int] = None  # repeatable sampling where the model allows it
+        max_new_tokens: int = Field(512, ge=1, le=32768)  # cap on tokens per answer
 
     default_chunk_size: int = 8  # pages per request unless options.chunk_size
 
@@ -85,12 +110,6 @@ class ChatDescriber(Describer):
         """USD for ``usage``, when the backend knows its prices (``None`` otherwise)."""
         return None
 
-    def _warn(self, message: str) -> None:
-        """Record a warning for the current section's result (deduplicated)."""
-        warnings = self.__dict__.setdefault("_section_warnings", [])
-        if message not in warnings:
-            warnings.append(message)
-
     # --- shared ---------------------------------------------------------------------------
 
     @property
@@ -109,18 +128,14 @@ class ChatDescriber(Describer):
     def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None) -> DescribeResult:
         if not pages:
             raise BackendError("no pages to describe in this section")
-        self._section_warnings: list[str] = []
-        self._usage = {"prompt_tokens": 0, "completion_tokens": 0}
         chunks = chunk_pages(pages, self.chunk_size)
-        self._done = 0
-        self._total = len(chunks) + (1 if self.two_stage or len(chunks) > 1 else 0)
-        self._progress = progress
+        calls = _SectionCalls(progress, len(chunks) + (1 if self.two_stage or len(chunks) > 1 else 0))
         if self.two_stage:
-            description, analysis, records = self._two_stage(chunks)
+            description, analysis, records = self._two_stage(chunks, calls)
         else:
-            description, records = self._single_stage(chunks)
+            description, records = self._single_stage(chunks, calls)
             analysis = None
-        usage = dict(self._usage)
+        usage = dict(calls.usage)
         return DescribeResult(
             description=description,
             analysis=analysis,
@@ -128,31 +143,34 @@ class ChatDescriber(Describer):
             usage=usage,
             cost_usd=self._estimate_cost(usage),
             prompt_version=PROMPT_VERSION,
-            warnings=list(self._section_warnings),
+            warnings=list(calls.warnings),
         )
 
     # --- the two flows --------------------------------------------------------------------
 
-    def _two_stage(self, chunks: list[list[PageImage]]) -> tuple[str, SectionAnalysis, list[ChunkRecord]]:
+    def _two_stage(self, chunks: list[list[PageImage]],
+                   calls: _SectionCalls) -> tuple[str, SectionAnalysis, list[ChunkRecord]]:
         records, parts = [], []
         for chunk in chunks:
-            analysis = self._analyse(chunk)
+            analysis = self._analyse(chunk, calls)
             records.append(ChunkRecord(pages=[p.name for p in chunk], analysis=analysis))
             parts.append((analysis, len(chunk)))
         analysis = merge_analyses(parts)
-        answer = self._ask(stage2_prompt(analysis), [], None, self._description_tokens(), "writing the description")
+        answer = self._ask(stage2_prompt(analysis), [], None, self._description_tokens(), "writing the description",
+                           calls)
         return self._clean(answer.text, "stage 2"), analysis, records
 
-    def _single_stage(self, chunks: list[list[PageImage]]) -> tuple[str, list[ChunkRecord]]:
+    def _single_stage(self, chunks: list[list[PageImage]], calls: _SectionCalls) -> tuple[str, list[ChunkRecord]]:
         records, descriptions = [], []
         for chunk in chunks:
             label = f"describing {_page_span(chunk)}"
-            answer = self._ask(single_stage_prompt(len(chunk)), chunk, None, self._description_tokens(), label)
+            answer = self._ask(single_stage_prompt(len(chunk)), chunk, None, self._description_tokens(), label, calls)
             descriptions.append(self._clean(answer.text, _page_span(chunk)))
             records.append(ChunkRecord(pages=[p.name for p in chunk]))
         if len(descriptions) == 1:
             return descriptions[0], records
-        answer = self._ask(merge_prompt(descriptions), [], None, self._description_tokens(), "merging the descriptions")
+        answer = self._ask(merge_prompt(descriptions), [], None, self._description_tokens(), "merging the descriptions",
+                           calls)
         return self._clean(answer.text, "merge"), records
 
     # --- helpers --------------------------------------------------------------------------
@@ -160,30 +178,34 @@ class ChatDescriber(Describer):
     def _description_tokens(self) -> int:
         return max(16, min(int(self.options.max_new_tokens), DESCRIPTION_MAX_TOKENS))
 
-    def _ask(self, prompt: str, images: list[PageImage], schema: dict | None, max_tokens: int, label: str) -> Completion:
+    def _ask(self, prompt: str, images: list[PageImage], schema: dict | None, max_tokens: int, label: str,
+             calls: _SectionCalls) -> Completion:
         """One call: count its tokens, report progress, turn a refusal into BackendError."""
         answer = self._complete(prompt, images, json_schema=schema, max_tokens=max_tokens)
-        self._usage["prompt_tokens"] += int(answer.prompt_tokens or 0)
-        self._usage["completion_tokens"] += int(answer.completion_tokens or 0)
-        self._done += 1
-        report(self._progress, self._done, self._total, label)
+        calls.usage["prompt_tokens"] += int(answer.prompt_tokens or 0)
+        calls.usage["completion_tokens"] += int(answer.completion_tokens or 0)
+        for warning in answer.warnings:
+            calls.warn(warning)
+        calls.done += 1
+        report(calls.progress, calls.done, calls.total, label)
         if answer.refusal:
             raise BackendError(f"{self.model_name} refused to answer ({label}): {answer.refusal.strip()[:160]}")
         return answer
 
-    def _analyse(self, chunk: list[PageImage]) -> SectionAnalysis:
+    def _analyse(self, chunk: list[PageImage], calls: _SectionCalls) -> SectionAnalysis:
         """Stage 1 for one chunk, with one retry when the answer is not readable JSON."""
         span = _page_span(chunk)
         schema = analysis_schema()
         tokens = int(self.options.max_new_tokens)
-        answer = self._ask(stage1_prompt(len(chunk)), chunk, schema, tokens, f"analysing {span}")
+        answer = self._ask(stage1_prompt(len(chunk)), chunk, schema, tokens, f"analysing {span}", calls)
         try:
             return parse_analysis(answer.text)
         except ValueError as err:
             reason = str(err)
-        self._total += 1
-        self._warn(f"{span}: the first analysis was not valid JSON ({reason}); asked again")
-        answer = self._ask(retry_json_prompt(len(chunk), reason), chunk, schema, tokens, f"analysing {span} (retry)")
+        calls.total += 1
+        calls.warn(f"{span}: the first analysis was not valid JSON ({reason}); asked again")
+        answer = self._ask(retry_json_prompt(len(chunk), reason), chunk, schema, tokens, f"analysing {span} (retry)",
+                           calls)
         try:
             return parse_analysis(answer.text)
         except ValueError as err:

@@ -21,9 +21,13 @@ import copy
 import os
 import re
 
+from typing import Literal, Optional
+
+from pydantic import Field
+
 from .. import settings
 from ..errors import BackendError, InputError, NeedsKeyError
-from .base import DescribeOptions, PageImage
+from .base import PageImage
 from .chat import ChatDescriber, Completion
 from .images import data_url
 
@@ -78,6 +82,9 @@ def strict_json_schema(schema: dict) -> dict:
     return schema
 
 
+NO_STRUCTURED_OUTPUT_WARNING = "the server does not support structured output; parsed its JSON from plain text"
+
+
 def _on_this_machine(base_url: str | None) -> bool:
     """True for a server on loopback (Ollama, llama.cpp on this machine): talking to it is not the network."""
     import ipaddress
@@ -99,7 +106,14 @@ class OpenAIDescriber(ChatDescriber):
 
     backend = "openai"
 
-    def __init__(self, spec, options: DescribeOptions | None = None):
+    class Options(ChatDescriber.Options):
+        detail: Literal["low", "high", "auto"] = "auto"  # the image detail the API is asked for
+        base_url: Optional[str] = None  # an OpenAI-compatible server; None: OPENAI_BASE_URL, else api.openai.com
+        api_key_env: str = "OPENAI_API_KEY"  # the variable that holds the key
+        timeout: float = Field(120.0, gt=0, le=3600)  # seconds per request
+        max_retries: int = Field(3, ge=0, le=20)  # on rate limits, 5xx and timeouts
+
+    def __init__(self, spec, options=None):
         super().__init__(spec, options)
         self.base_url = (self.options.base_url or os.environ.get("OPENAI_BASE_URL") or "").strip() or None
         self._client = None
@@ -191,6 +205,9 @@ class OpenAIDescriber(ChatDescriber):
                 "type": "json_schema",
                 "json_schema": {"name": "section_analysis", "schema": strict_json_schema(json_schema), "strict": True},
             }
+        warnings = []
+        if json_schema is not None and self._server_key in _NO_STRUCTURED_OUTPUT:
+            warnings.append(NO_STRUCTURED_OUTPUT_WARNING)
         try:
             try:
                 response = client.chat.completions.create(**kwargs)
@@ -198,12 +215,14 @@ class OpenAIDescriber(ChatDescriber):
                 if "response_format" not in kwargs or not _mentions_structured_output(err):
                     raise
                 _NO_STRUCTURED_OUTPUT.add(self._server_key)
-                self._warn("the server does not support structured output; parsed its JSON from plain text")
+                warnings.append(NO_STRUCTURED_OUTPUT_WARNING)
                 del kwargs["response_format"]
                 response = client.chat.completions.create(**kwargs)
         except openai.APIError as err:
             raise self._backend_error(err) from None
-        return self._to_completion(response)
+        completion = self._to_completion(response)
+        completion.warnings.extend(warnings)
+        return completion
 
     def _to_completion(self, response) -> Completion:
         if not getattr(response, "choices", None):

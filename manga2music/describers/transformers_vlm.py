@@ -40,7 +40,8 @@ from typing import Any
 
 from .. import registry, settings
 from ..errors import BackendError, ModelUnavailableError
-from .base import DescribeOptions, PageImage
+from ..options import TorchOptions
+from .base import PageImage
 from .chat import ChatDescriber, Completion
 from .vlm_processors import load_processor
 
@@ -63,12 +64,15 @@ class TransformersDescriber(ChatDescriber):
 
     backend = "transformers-vlm"
 
+    class Options(ChatDescriber.Options, TorchOptions):
+        trust_remote_code: bool = False  # let a Hub model run its own Python code
+
     default_chunk_size: int = MAX_PAGES_PER_CHUNK
 
     def __init__(
         self,
         spec: "registry.ModelSpec | str",
-        options: DescribeOptions | None = None,
+        options=None,
         *,
         generate_kwargs: dict[str, Any] | None = None,
     ):

@@ -140,8 +140,6 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
     every section failed); nothing is written to ``results_root`` then.
     """
     from .. import api
-    from ..composers.base import ComposeOptions
-    from ..describers.base import DescribeOptions
     from ..pipeline import RunConfig
     from .models import check_model
 
@@ -151,8 +149,8 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         check_model(model, side)
     name = upload_name(uploads, hidden)
     cb = callbacks or Callbacks()
-    cfg = RunConfig(fmt=fmt, describe=DescribeOptions(seed=seed, single_stage=single_stage),
-                    compose=ComposeOptions(duration=float(duration), seed=seed))
+    cfg = RunConfig(fmt=fmt, duration=float(duration), seed=seed,
+                    vision_options={"single_stage": True} if single_stage else {})
     if work_root is not None:
         Path(work_root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="manga2music-upload-", dir=work_root))

@@ -1,0 +1,132 @@
+"""Every flag of run/describe/compose, defined once, in groups; and the one place flags become a RunConfig.
+
+A command is a plain function ``def run(**flags)`` whose signature :func:`with_flags`
+builds from the groups it takes, so the three commands share one definition of
+each flag instead of repeating ~30 parameters each.  Backend flags (``--top-k``,
+``--detail``...) default to ``None``, meaning "not given": only the flags a user
+gave reach the chosen backend's ``Options``, which refuses the ones it does not
+take (see :mod:`manga2music.options`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+Opt = typer.Option
+
+
+def _p(name: str, annotation, default=inspect.Parameter.empty, kind=inspect.Parameter.KEYWORD_ONLY):
+    return inspect.Parameter(name, kind, annotation=annotation, default=default)
+
+
+PATHS = [_p("paths", Annotated[list[Path], typer.Argument(help="Folders, images, .cbz/.zip archives or PDFs.",
+                                                           show_default=False)],
+            kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+DESCRIPTION_PATHS = [_p("paths", Annotated[Optional[list[Path]], typer.Argument(
+    help=".txt descriptions, or folders of them as describe writes.", show_default=False)], None,
+    kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+
+RUN_MODELS = [
+    _p("vision_model", Annotated[str, Opt("--vision-model", help="Describer: auto, builtin, gpt-4o, llava-0.5b, a Hub id or a folder.")], "auto"),
+    _p("music_model", Annotated[str, Opt("--music-model", help="Composer: auto, builtin, musicgen-small, a Hub id or a folder.")], "auto"),
+]
+VISION_MODEL = [_p("vision_model", Annotated[str, Opt("--model", help="Describer: auto, builtin, gpt-4o, gpt-4o-mini, llava-0.5b, a Hub id or a folder.")], "auto")]
+MUSIC_MODEL = [
+    _p("music_model", Annotated[str, Opt("--model", help="Composer: auto, builtin, musicgen-small|medium|large, musicgen-stereo-*, a Hub id or a folder.")], "auto"),
+    _p("text", Annotated[Optional[str], Opt("--text", help="Compose this description instead of reading files.")], None),
+]
+
+OUTPUT = [
+    _p("output", Annotated[Path, Opt("-o", "--output", help="Folder for descriptions, records and tracks.")], Path("output")),
+    _p("force", Annotated[bool, Opt("--force", help="Redo every section, even unchanged ones.")], False),
+    _p("offline", Annotated[bool, Opt("--offline", help="No network at all: cached weights only, no remote API.")], False),
+    _p("wait", Annotated[bool, Opt("--wait", help="If another run is writing to the same output folder, wait for it instead of exiting.")], False),
+    _p("json_output", Annotated[bool, Opt("--json", help="Print the manifest as JSON on stdout.")], False),
+]
+ARTIFACT = [_p("save_artifact", Annotated[bool, Opt("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")], False)]
+MUSIC = [
+    _p("duration", Annotated[float, Opt("--duration", help="Track length in seconds (at most 1800).")], 10.0),
+    _p("format", Annotated[str, Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus.")], "wav"),
+    _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music (and a local VLM's sampling) repeatable; recorded in each .json.")], None),
+    _p("variations", Annotated[int, Opt("--variations", help="Takes per description (seed, seed+1, ...).")], 1),
+    _p("loop", Annotated[bool, Opt("--loop", help="Make tracks that loop seamlessly.")], False),
+    _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
+]
+VISION_SEED = [_p("seed", Annotated[Optional[int], Opt("--seed", help="Make a local VLM's or a server's sampling repeatable.")], None)]
+
+# --- backend flags: None = not given (the backend's own default applies) ------------------------------
+DEVICE = [
+    _p("device", Annotated[Optional[str], Opt("--device", help="Where local models run: auto, cpu, cuda, cuda:N or mps (default auto: cuda, then mps, then cpu).")], None),
+    _p("precision", Annotated[Optional[str], Opt("--precision", help="auto, fp32, fp16 or bf16 (default auto).")], None),
+]
+SIDE_DEVICES = [
+    _p("vision_device", Annotated[Optional[str], Opt("--vision-device", help="--device for the vision model only (e.g. describe on the CPU, compose on the GPU).")], None),
+    _p("music_device", Annotated[Optional[str], Opt("--music-device", help="--device for the music model only.")], None),
+]
+VISION_BACKEND = [
+    _p("single_stage", Annotated[Optional[bool], Opt("--single-stage/--two-stage", show_default=False, help="Ask for the music description directly (no analysis stage); default two-stage.")], None),
+    _p("chunk_size", Annotated[Optional[int], Opt("--chunk-size", help="Pages per model request (long chapters are chunked).")], None),
+    _p("detail", Annotated[Optional[str], Opt("--detail", help="OpenAI image detail: low, high or auto (default auto).")], None),
+    _p("base_url", Annotated[Optional[str], Opt("--base-url", help="An OpenAI-compatible server, e.g. http://localhost:11434/v1 (Ollama); OPENAI_BASE_URL also works.")], None),
+    _p("api_key_env", Annotated[Optional[str], Opt("--api-key-env", help="The environment variable that holds the API key (default OPENAI_API_KEY).")], None),
+    _p("timeout", Annotated[Optional[float], Opt("--timeout", help="Seconds per API request before retrying (default 120).")], None),
+    _p("trust_remote_code", Annotated[Optional[bool], Opt("--trust-remote-code", show_default=False, help="Allow a Hub model's own Python code to run (off unless given).")], None),
+    _p("max_new_tokens", Annotated[Optional[int], Opt("--max-new-tokens", help="Cap on tokens a chat model writes per answer (default 512).")], None),
+]
+MUSIC_BACKEND = [
+    _p("batch_size", Annotated[Optional[int], Opt("--batch-size", help="Tracks per MusicGen batch (default: from free memory).")], None),
+    _p("top_k", Annotated[Optional[int], Opt("--top-k", help="MusicGen sampling: top-k (default 250).")], None),
+    _p("top_p", Annotated[Optional[float], Opt("--top-p", help="MusicGen sampling: top-p (default 0 = off).")], None),
+    _p("temperature", Annotated[Optional[float], Opt("--temperature", help="MusicGen sampling temperature (default 1.0).")], None),
+    _p("guidance_scale", Annotated[Optional[float], Opt("--guidance-scale", help="MusicGen classifier-free guidance (default 3.0).")], None),
+]
+
+
+def names(group: list[inspect.Parameter]) -> list[str]:
+    return [p.name for p in group]
+
+
+def with_flags(*groups: list[inspect.Parameter]) -> Callable:
+    """Give ``func(**flags)`` the signature made of ``groups`` (what typer reads to build the command)."""
+    params = [p for group in groups for p in group]
+
+    def decorate(func: Callable) -> Callable:
+        func.__signature__ = inspect.Signature(params)
+        func.__annotations__ = {p.name: p.annotation for p in params}
+        return func
+
+    return decorate
+
+
+def _given(flags: dict, group: list[inspect.Parameter]) -> dict:
+    return {p.name: flags[p.name] for p in group if p.name in flags and flags[p.name] is not None}
+
+
+def run_config(flags: dict, *, side: str | None):
+    """The RunConfig for these flags.  ``side``: "vision" (describe), "music" (compose), None (run: both)."""
+    from ..options import RunConfig
+
+    cfg = RunConfig(
+        output=flags["output"], fmt=str(flags.get("format", "wav")).lower().lstrip("."),
+        duration=flags.get("duration", 10.0), seed=flags.get("seed"), variations=flags.get("variations", 1),
+        loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
+        save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
+    )
+    devices = _given(flags, DEVICE)
+    if side is None:
+        cfg.options = devices
+        cfg.vision_options = _given(flags, VISION_BACKEND)
+        cfg.music_options = _given(flags, MUSIC_BACKEND)
+        if flags.get("vision_device") is not None:
+            cfg.vision_options["device"] = flags["vision_device"]
+        if flags.get("music_device") is not None:
+            cfg.music_options["device"] = flags["music_device"]
+    elif side == "vision":
+        cfg.vision_options = {**devices, **_given(flags, VISION_BACKEND)}
+    else:
+        cfg.music_options = {**devices, **_given(flags, MUSIC_BACKEND)}
+    return cfg

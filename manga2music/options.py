@@ -1,0 +1,124 @@
+"""Settings: the run's own (:class:`RunConfig`) and each backend's (a nested ``Options`` class).
+
+Following simonw/llm, every describer and composer class carries its own pydantic
+``Options`` (``extra="forbid"``), so an option the chosen backend does not take is
+an error that names the backend instead of passing silently:
+
+    $ manga2music run pages/ --music-model builtin --top-k 50
+    Error: --top-k does not apply to builtin (the music model)
+
+:func:`make_options` turns the flags a user gave (a dict; flags left at their
+default are simply absent) into one backend's ``Options``.  A few settings belong
+to the whole run and are handed to every backend whose ``Options`` has them
+(:data:`RUN_WIDE`: ``offline``, ``loop``, ``seed``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .errors import InputError
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: settings of the run that every backend taking them receives (never an error when a backend lacks them)
+RUN_WIDE = ("offline", "loop", "seed")
+
+
+class BackendOptions(BaseModel):
+    """Base of every backend's ``Options``: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    offline: bool = False  # --offline: no network at all (weights from the cache only)
+
+
+class TorchOptions(BackendOptions):
+    """Options of every backend that runs a torch model on this machine."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if not _DEVICE.match(text):
+            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
+        return text
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision(cls, value: Any) -> str:
+        return str(value).strip().lower()
+
+
+def flag(name: str) -> str:
+    """The command-line flag of an option field: ``top_k`` -> ``--top-k``."""
+    return "--" + name.replace("_", "-")
+
+
+def make_options(options_cls: type[BackendOptions], given: dict, *, model: str, side: str,
+                 run_wide: dict | None = None) -> BackendOptions:
+    """``options_cls`` built from the flags in ``given`` plus the run-wide settings it has fields for.
+
+    Raises :class:`InputError` (exit 2) naming the flag: one the backend does not take, or a bad value.
+    """
+    values = {k: v for k, v in (run_wide or {}).items() if k in options_cls.model_fields}
+    values.update(given)
+    try:
+        return options_cls(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        if err.get("type") == "extra_forbidden":
+            raise InputError(f"{flag(name)} does not apply to {model} (the {side} model)",
+                             hint=f"drop {flag(name)}, or choose a {side} model that takes it "
+                                  "(`manga2music models list`)") from None
+        raise InputError(f"{flag(name)} {values.get(name)!r}: {err.get('msg', 'not a valid value')}") from None
+
+
+def unused_flags(given: dict, *option_classes: type[BackendOptions]) -> list[str]:
+    """Flags in ``given`` that none of ``option_classes`` takes."""
+    return [k for k in given if not any(k in cls.model_fields for cls in option_classes)]
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs besides the inputs and the model names."""
+
+    output: Path = Path("output")
+    fmt: str = "wav"
+    duration: float = 10.0  # seconds per track
+    seed: Optional[int] = None  # None: a random seed per section, recorded
+    variations: int = 1
+    loop: bool = False
+    normalize: bool = True
+    force: bool = False
+    save_artifact: bool = False
+    wait: bool = False  # queue behind another run of the same output folder instead of exiting 2
+    offline: bool = False  # no network at all
+    #: backend flags for whichever chosen model takes them (``run``: --device, --precision)
+    options: dict = field(default_factory=dict)
+    #: backend flags for the describer only / the composer only
+    vision_options: dict = field(default_factory=dict)
+    music_options: dict = field(default_factory=dict)
+
+    @property
+    def run_wide(self) -> dict:
+        return {"offline": self.offline, "loop": self.loop, "seed": self.seed}
+
+    def side_options(self, side: str, options_cls: type[BackendOptions]) -> dict:
+        """The flags meant for ``side``: its own, plus the shared ones its backend takes."""
+        own = self.vision_options if side == "vision" else self.music_options
+        shared = {k: v for k, v in self.options.items() if k in options_cls.model_fields}
+        return {**shared, **own}
+
+
+__all__ = ["BackendOptions", "TorchOptions", "RunConfig", "make_options", "unused_flags", "flag", "PRECISIONS",
+           "RUN_WIDE"]

@@ -1,0 +1,81 @@
+"""Options belong to their backend: a flag the chosen model does not take is an error naming it (issue #14)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from manga2music.cli.app import app
+from manga2music.composers.builtin import BuiltinComposer
+from manga2music.composers.musicgen import MusicgenComposer
+from manga2music.describers.openai_chat import OpenAIDescriber
+from manga2music.describers.transformers_vlm import TransformersDescriber
+from manga2music.errors import InputError
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("args,flag,model", [
+    (("run", "--music-model", "builtin", "--vision-model", "builtin", "--top-k", "50"), "--top-k", "builtin"),
+    (("run", "--vision-model", "builtin", "--music-model", "builtin", "--detail", "high"), "--detail", "builtin"),
+    (("compose", "--model", "builtin", "--text", "calm", "--guidance-scale", "4"), "--guidance-scale", "builtin"),
+    (("describe", "--model", "builtin", "--timeout", "5"), "--timeout", "builtin"),
+])
+def test_a_flag_the_chosen_model_does_not_take_is_one_line_naming_it(tmp_path, args, flag, model):
+    command, *rest = args
+    target = [] if command == "compose" else [SAMPLES / "calm"]
+    result = invoke(command, *target, "-o", tmp_path / "out", *rest)
+    assert result.exit_code == 2, result.output
+    assert f"{flag} does not apply to {model}" in result.output
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_device_for_builtin_models_says_so(tmp_path):
+    result = invoke("run", SAMPLES / "calm", "-o", tmp_path / "out", "--vision-model", "builtin",
+                    "--music-model", "builtin", "--device", "cpu")
+    assert result.exit_code == 2 and "--device does not apply to the chosen models" in result.output
+
+
+def test_a_local_vlm_does_not_take_openai_only_options():
+    with pytest.raises(InputError, match="--detail does not apply to llava-0.5b"):
+        TransformersDescriber("llava-0.5b", {"detail": "high"})
+    with pytest.raises(InputError, match="--precision 'fp8'"):
+        TransformersDescriber("llava-0.5b", {"precision": "fp8"})
+    d = TransformersDescriber("llava-0.5b", {"device": "CPU", "chunk_size": 4})
+    assert d.options.device == "cpu" and d.options.chunk_size == 4 and d.options.max_new_tokens == 512
+
+
+def test_each_backend_declares_its_own_options():
+    assert "top_k" in MusicgenComposer.Options.model_fields and "top_k" not in BuiltinComposer.Options.model_fields
+    assert "detail" in OpenAIDescriber.Options.model_fields
+    assert "detail" not in TransformersDescriber.Options.model_fields
+    assert "device" in TransformersDescriber.Options.model_fields
+    assert MusicgenComposer("facebook/musicgen-small").options.top_k == 250  # the original MusicGen default
+
+
+def test_vision_and_music_devices_reach_their_own_models(tmp_path):
+    """--vision-device and --music-device: each side gets its own; --device goes to both that take it."""
+    from manga2music.cli.flags import run_config
+
+    flags = {"output": tmp_path, "force": False, "wait": False, "offline": False, "device": "cuda",
+             "vision_device": "cpu", "music_device": None, "precision": "bf16"}
+    cfg = run_config(flags, side=None)
+    assert cfg.side_options("vision", TransformersDescriber.Options) == {"device": "cpu", "precision": "bf16"}
+    assert cfg.side_options("music", MusicgenComposer.Options) == {"device": "cuda", "precision": "bf16"}
+    assert cfg.side_options("music", BuiltinComposer.Options) == {}
+
+
+def test_json_manifest_still_reports_the_chosen_names(tmp_path):
+    result = invoke("run", SAMPLES / "calm", "-o", tmp_path / "out", "--vision-model", "builtin",
+                    "--music-model", "builtin", "--duration", "1", "--json")
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.stdout)["sections"][0]
+    assert (entry["vision_model"], entry["music_model"]) == ("builtin", "builtin")
