@@ -25,7 +25,7 @@ from .audio import AUDIO_FORMATS
 from .errors import InputError, Manga2MusicError
 from .backends import check_shared_flags
 from .files import readable, remove_stale_temps
-from .outputs import LISTENING_PAGE, check_output_is_ours, merged_manifest, write_manifest
+from .outputs import check_output_is_ours, merged_manifest, write_manifest
 from .options import RunConfig
 from .pipeline import (
     Callbacks,

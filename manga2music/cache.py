@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Optional
 
 from . import settings
-from .errors import ModelUnavailableError, UnknownModelError
-from .registry import MODELS, ModelSpec
+from .errors import ModelUnavailableError
+from .registry import MODELS, ModelSpec, hub_repo, lookup
 
 #: weight formats from_pretrained never reads for PyTorch; skipped by pull()
 _NEVER_NEEDED = ["*.msgpack", "*.h5", "*.ot", "*.onnx", "*.onnx_data", "*.tflite", "*.gguf",
@@ -121,37 +121,13 @@ def total_size(cache_dir: str | os.PathLike | None = None) -> int:
 
 
 def find_by_name(name: str) -> Optional[ModelSpec]:
-    """A registry entry by short name or Hub id, on either side (the first match)."""
-    for m in MODELS:
-        if name in (m.name, m.model_id) and name:
-            return m
-    return None
+    """A registry entry by short name or Hub id, on either side (see :func:`manga2music.registry.lookup`)."""
+    return lookup(name)
 
 
 def repo_id_for(name: str) -> str:
-    """The Hub repo behind a short name, ``hf:owner/name`` or ``owner/name``.
-
-    Raises UnknownModelError for unknown names and for models that need no
-    download (builtin, OpenAI): the message says so.
-    """
-    name = name.strip()
-    spec = find_by_name(name)
-    if spec is not None:
-        if not spec.needs_weights:
-            why = "runs without weights" if spec.backend.startswith("builtin") else "runs on the OpenAI API"
-            raise UnknownModelError(f"{spec.name} {why}: nothing to download")
-        return spec.model_id
-    if name.startswith("hf:"):
-        name = name[3:]
-    if name.count("/") == 1 and all(name.split("/")) and not name.startswith((".", "/", "~")):
-        return name
-    known = ", ".join(sorted({m.name for m in MODELS if m.needs_weights}))
-    raise UnknownModelError(f"unknown model {name!r}; known models: {known}",
-                            hint="or give a Hugging Face id (owner/name).")
-
-
-def _hub_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    """The Hub repo behind a short name, ``hf:owner/name`` or ``owner/name`` (:func:`manga2music.registry.hub_repo`)."""
+    return hub_repo(name)
 
 
 def _ignore_patterns(repo_files: list[str]) -> list[str]:
@@ -184,8 +160,9 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
                                             RepositoryNotFoundError)
     except ImportError as exc:  # pragma: no cover - a hard dependency
         raise ModelUnavailableError("huggingface_hub is not installed", hint="pip install huggingface_hub") from exc
-    endpoint = _hub_endpoint()
-    from .hardware import probe_hub
+    from .hub import hub_endpoint, probe_hub
+
+    endpoint = hub_endpoint()
 
     hub = probe_hub(endpoint, timeout=hub_timeout)  # fail in seconds, not after huggingface_hub's retries
     if not hub.reachable:

@@ -8,12 +8,7 @@ everywhere else.  torch is imported inside the functions, never at import time.
 
 from __future__ import annotations
 
-import os
-import platform
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 from .errors import InputError, ModelUnavailableError
 
@@ -67,40 +62,16 @@ def pick_device(requested: str = "auto") -> str:
     raise InputError(f"unknown device {requested!r}", hint="use auto, cpu, cuda, cuda:N or mps.")
 
 
-def _cpu_flags() -> set[str]:
-    """Instruction-set flags of this CPU, as lowercase words (empty when unknown)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        try:
-            text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return set()
-        for line in text.splitlines():
-            key = line.split(":", 1)[0].strip().lower()
-            if key in ("flags", "features"):  # x86 / ARM
-                return set(line.split(":", 1)[1].lower().split())
-        return set()
-    if sys.platform == "darwin":
-        try:
-            out = subprocess.run(
-                ["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True, timeout=5
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return set()
-        return {"bf16"} if out == "1" else set()
-    return set()
-
-
 def cpu_supports_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16, AMX-BF16 or ARM BF16).
+    """True when the CPU computes bf16 natively (AVX512-BF16, AMX-BF16 or ARM BF16); see
+    :func:`manga2music.hardware.probe_cpu_bf16`, the one rule doctor and ``pick_dtype`` share.
 
     Without those instructions torch emulates bf16 and float32 is usually as
     fast and more exact, so ``pick_dtype`` then stays with float32.
     """
-    flags = _cpu_flags()
-    if platform.machine().lower() in ("x86_64", "amd64", "i686", "i386"):
-        return bool(flags & {"avx512_bf16", "amx_bf16"})
-    return "bf16" in flags
+    from .hardware import probe_cpu_bf16
+
+    return bool(probe_cpu_bf16()[0])
 
 
 def pick_dtype(device: str, requested: str = "auto"):
@@ -132,24 +103,6 @@ def dtype_name(dtype) -> str:
     return {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(dtype), str(dtype))
 
 
-def _available_ram_bytes() -> int:
-    try:
-        import psutil  # optional; exact on every OS
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file():
-        for line in meminfo.read_text(encoding="utf-8").splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def free_memory_bytes(device: str) -> int:
     """Memory a model could still use on ``device``, in bytes (0 when unknown).
 
@@ -157,6 +110,8 @@ def free_memory_bytes(device: str) -> int:
     what the driver holds.  CPU: the OS's available RAM.
     """
     import torch
+
+    from .hardware import available_ram_bytes
 
     kind = device.split(":", 1)[0]
     if kind == "cuda":
@@ -166,8 +121,8 @@ def free_memory_bytes(device: str) -> int:
         try:
             return max(0, int(torch.mps.recommended_max_memory()) - int(torch.mps.driver_allocated_memory()))
         except (AttributeError, RuntimeError):
-            return _available_ram_bytes()
-    return _available_ram_bytes()
+            return available_ram_bytes()
+    return available_ram_bytes()
 
 
 def seed_everything(seed: int) -> None:

@@ -19,7 +19,6 @@ doctor must answer in under 1.5 s:
   skipped offline.
 
 :class:`HardwareReport` is a plain dataclass, so tests build one by hand.
-:class:`DoctorJSON` is the pydantic schema of ``doctor --json``.
 """
 
 from __future__ import annotations
@@ -31,19 +30,16 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict
 
 from . import settings
 from .cache import CachedModel, disk_free_bytes, scan
+from .hub import HubStatus, hub_endpoint, probe_hub
 
 GB = 1024**3
 Accelerator = Literal["cuda", "mps", "cpu"]
@@ -57,15 +53,6 @@ class GpuInfo:
     total_gb: float
     free_gb: float
     compute_capability: Optional[str] = None  # "9.0"
-
-
-@dataclass
-class HubStatus:
-    endpoint: str
-    checked: bool = False  # False: offline, or not probed yet
-    reachable: Optional[bool] = None
-    detail: str = "not checked"
-    seconds: float = 0.0
 
 
 @dataclass
@@ -118,10 +105,6 @@ class HardwareReport:
 
 
 # --- single probes ----------------------------------------------------------------
-
-
-def hub_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
 def package_versions(names: tuple[str, ...] = ("torch", "transformers", "huggingface_hub", "openai")) -> dict:
@@ -226,7 +209,10 @@ def probe_cpu_bf16() -> tuple[Optional[bool], str]:
             if key in ("flags", "features"):
                 flags.update(line.split(":", 1)[1].split())
                 break
-        return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"}), "/proc/cpuinfo"
+        # x86 names native bf16 avx512_bf16 / amx_bf16; ARM names it bf16 (on x86 a bare "bf16" means nothing)
+        native = {"avx512_bf16", "amx_bf16"} if _platform.machine().lower() in ("x86_64", "amd64", "i686", "i386") \
+            else {"bf16"}
+        return bool(flags & native), "/proc/cpuinfo"
     if sys.platform == "darwin" and _platform.machine() == "arm64":
         try:
             res = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True,
@@ -236,6 +222,11 @@ def probe_cpu_bf16() -> tuple[Optional[bool], str]:
         except (OSError, subprocess.SubprocessError):
             pass
     return None, "unknown"
+
+
+def available_ram_bytes() -> int:
+    """RAM the OS could give a new model now, in bytes (0 when unknown)."""
+    return int(probe_memory()[1] * GB)
 
 
 def probe_memory() -> tuple[float, float, str]:
@@ -266,28 +257,10 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def probe_hub(endpoint: str | None = None, *, timeout: float = 3.0) -> HubStatus:
-    """One ``HEAD /api/models?limit=1`` to the Hub; reachable when it answers below HTTP 500."""
-    endpoint = (endpoint or hub_endpoint()).rstrip("/")
-    start = time.monotonic()
-    req = urllib.request.Request(f"{endpoint}/api/models?limit=1", method="HEAD",
-                                 headers={"User-Agent": "manga2music-doctor"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            code, detail = resp.status, f"HTTP {resp.status}"
-    except urllib.error.HTTPError as exc:
-        code, detail = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        text = "timed out" if "timed out" in str(reason).lower() else str(reason)
-        return HubStatus(endpoint, True, False, text[:120], round(time.monotonic() - start, 3))
-    return HubStatus(endpoint, True, code < 500, detail, round(time.monotonic() - start, 3))
-
-
 def openai_settings() -> tuple[bool, str, str]:
     """(a key is set, base URL, which variable set it).  Never the key itself."""
     key_set = bool(os.environ.get("OPENAI_API_KEY", "").strip())
-    base = os.environ.get("OPENAI_BASE_URL", "").strip()
+    base = settings.openai_base_url()
     return key_set, (base or DEFAULT_OPENAI_BASE_URL), ("OPENAI_BASE_URL" if base else "default")
 
 
@@ -335,80 +308,3 @@ def collect(*, offline: bool | None = None, check_hub: bool = True, hub_timeout:
     elif offline:
         report.hub.detail = "offline"
     return report
-
-
-# --- the schema of `doctor --json` ------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GpuJSON(_Strict):
-    index: int
-    name: str
-    total_gb: float
-    free_gb: float
-    compute_capability: Optional[str]
-
-
-class CachedJSON(_Strict):
-    repo_id: str
-    path: str
-    size_bytes: int
-    complete: bool
-    name: Optional[str]
-
-
-class HubJSON(_Strict):
-    endpoint: str
-    checked: bool
-    reachable: Optional[bool]
-    detail: str
-    seconds: float
-
-
-class ChoiceJSON(_Strict):
-    model: str
-    reason: str
-
-
-class CheckJSON(_Strict):
-    side: Literal["vision", "music"]
-    model: str
-    ok: bool
-    reason: str
-    warnings: list[str]
-
-
-class DoctorJSON(_Strict):
-    """``manga2music doctor --json``: one object, validated before it is printed."""
-
-    manga2music: str
-    python: str
-    platform: str
-    packages: dict[str, Optional[str]]
-    torch_cuda: Optional[str]
-    accelerator: Accelerator
-    gpus: list[GpuJSON]
-    gpu_source: str
-    gpu_note: str
-    cpu_cores: int
-    cpu_bf16: Optional[bool]
-    cpu_bf16_source: str
-    ram_total_gb: float
-    ram_available_gb: float
-    ram_source: str
-    cache_dir: str
-    cache_source: str
-    disk_free_gb: float
-    cached: list[CachedJSON]
-    openai_key_set: bool
-    openai_base_url: str
-    openai_base_url_source: str
-    offline: bool
-    hub: HubJSON
-    suggested: dict[Literal["vision", "music"], ChoiceJSON]
-    checks: list[CheckJSON]
-    ok: bool
-    seconds: float

@@ -1,10 +1,12 @@
-"""Short model names -> backend classes, Hub ids and memory needs.
+"""Model names -> specs: backend, checkpoint, memory needs, download size.
 
-One table for both sides.  ``--model`` accepts a short name from here, a
-Hugging Face id, a local model folder, or ``BACKEND:ID`` (e.g.
-``openai:llama3.2-vision``, ``audiocraft:facebook/musicgen-small``).  Backend
-classes are named as ``"module:Class"`` strings and imported only when used, so
-``--help`` never pays for torch.
+One table for both sides and one resolver (:func:`resolve`, rules in
+:data:`RESOLVE_RULES`, tried in order).  ``--model`` accepts a short name from
+here, a Hugging Face id, a local model folder, or ``BACKEND:ID`` (e.g.
+``openai:llama3.2-vision``, ``hf:owner/name``, ``audiocraft:facebook/musicgen-small``).
+Backends receive the resolved :class:`ModelSpec`; the cache commands ask
+:func:`hub_repo`.  Backend classes are named as ``"module:Class"`` strings and
+imported only when used, so ``--help`` never pays for torch.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ class ModelSpec:
     @property
     def needs_network(self) -> bool:
         return self.backend == "openai"
+
+    @property
+    def no_download_reason(self) -> str:
+        """Why there is nothing to download for this model ('' when there is)."""
+        if self.needs_weights:
+            return ""
+        return "runs on the OpenAI API (or a compatible server)" if self.needs_network else "runs without weights"
 
 
 MODELS: list[ModelSpec] = [
@@ -103,63 +112,163 @@ def find_spec(name: str, side: Side) -> Optional[ModelSpec]:
     return None
 
 
+def lookup(name: str) -> Optional[ModelSpec]:
+    """A registered model by short name or Hub id, on either side (the first match)."""
+    name = name.strip()
+    return next((m for m in MODELS if name and name in (m.name, m.model_id)), None)
+
+
 def _local_config(path: Path) -> dict | None:
-    cfg = path / "config.json"
-    if path.is_dir() and cfg.is_file():
-        try:
-            return json.loads(cfg.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+    """A local model folder's config: ``config.json`` (transformers) or ``model_index.json`` (diffusers)."""
+    if not path.is_dir():
+        return None
+    for filename in ("config.json", "model_index.json"):
+        if (path / filename).is_file():
+            try:
+                data = json.loads((path / filename).read_text(encoding="utf-8"))
+                return data if isinstance(data, dict) else {}
+            except (OSError, ValueError):
+                return {}
     return None
 
 
 def _backend_for_config(config: dict, side: Side) -> str | None:
+    """Which backend loads a local folder, from its ``model_type`` (or a diffusers pipeline's ``_class_name``)."""
     model_type = str(config.get("model_type", ""))
+    pipeline = str(config.get("_class_name", ""))
     if side == "music":
-        return "musicgen" if model_type.startswith("musicgen") else None
+        if model_type.startswith("musicgen"):
+            return "musicgen"
+        return DIFFUSERS_PIPELINES.get(pipeline)
     return "transformers-vlm" if model_type else None
 
 
-def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
-    """Turn what the user typed into a spec, or raise UnknownModelError listing the known names.
+#: diffusers pipeline class -> backend (filled as composer backends are added)
+DIFFUSERS_PIPELINES: dict[str, str] = {}
+#: owners whose ids a typo is checked against
+_KNOWN_OWNERS = {m.model_id.split("/")[0].lower() for m in MODELS if "/" in m.model_id}
 
-    ``auto`` is resolved elsewhere (the tier logic in ``tiers.py``) before this is called.
-    """
-    name = name.strip()
-    spec = find_spec(name, side)
-    if spec is not None:
-        return spec
-    backend_prefix, sep, rest = name.partition(":")
-    if sep and backend_prefix in PREFIXES and rest:
-        if backend_prefix == "openai" and side == "vision":
-            return ModelSpec(rest, side, "openai", rest, about="OpenAI-compatible server")
-        if backend_prefix == "audiocraft" and side == "music":
-            return ModelSpec(name, side, "audiocraft", rest, about="audiocraft (optional backend)")
-        if backend_prefix == "hf":
-            name = rest
+
+def _by_registry(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
+    return find_spec(name, side)
+
+
+def _by_prefix(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
+    prefix, sep, rest = name.partition(":")
+    if not (sep and prefix in PREFIXES and rest):
+        return None
+    if prefix == "openai" and side == "vision":
+        return ModelSpec(rest, side, "openai", rest, about="OpenAI-compatible server")
+    if prefix == "audiocraft" and side == "music":
+        return ModelSpec(name, side, "audiocraft", rest, about="audiocraft (optional backend)")
+    if prefix == "hf":
+        return find_spec(rest, side) or _by_folder(rest, side, None) or _by_hub_id(rest, side, None, typos=False)
+    raise UnknownModelError(f"{prefix}: names a {'music' if side == 'vision' else 'vision'} backend; "
+                            f"{name!r} cannot be a {side} model")
+
+
+def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
     path = Path(os.path.expanduser(name))
     config = _local_config(path)
-    if config is not None:
-        backend = _backend_for_config(config, side)
-        if backend is None:
-            raise UnknownModelError(
-                f"{name} is a model folder, but not a {'MusicGen' if side == 'music' else 'vision-language'} model "
-                f"(model_type={config.get('model_type')!r})"
-            )
-        return ModelSpec(str(path), side, backend, str(path.resolve()), about="local folder")
-    if base_url and side == "vision":
-        # with --base-url any name is a model of that OpenAI-compatible server (Ollama, vLLM, ...)
+    if config is None:
+        return None
+    backend = _backend_for_config(config, side)
+    if backend is None:
+        kind = "MusicGen or diffusers music" if side == "music" else "vision-language"
+        found = config.get("model_type") or config.get("_class_name")
+        raise UnknownModelError(f"{name} is a model folder, but not a {kind} model ({found!r})")
+    return ModelSpec(str(path), side, backend, str(path.resolve()), about="local folder")
+
+
+def _by_server(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
+    if base_url and side == "vision":  # Ollama's "llava:13b", vLLM's "Qwen/Qwen2-VL-7B-Instruct"...
         return ModelSpec(name, side, "openai", name, about=f"OpenAI-compatible server at {base_url}")
-    if "/" in name and not path.exists() and not name.startswith((".", "/", "~")):
-        # a Hugging Face id we do not know by name: MusicGen ids on the music side, VLMs otherwise
-        if side == "music":
-            return ModelSpec(name, side, "musicgen", name, about="Hugging Face id")
-        return ModelSpec(name, side, "transformers-vlm", name, about="Hugging Face id")
-    known = ", ".join(["auto"] + [m.name for m in known_models(side)])
+    return None
+
+
+def _by_hub_id(name: str, side: Side, base_url: str | None, *, typos: bool = True) -> Optional[ModelSpec]:
+    owner, sep, repo = name.partition("/")
+    if not (sep and owner and repo) or "/" in repo or name.startswith((".", "/", "~")) or Path(name).exists():
+        return None
+    close = _near_miss(name, side) if typos else None
+    if close is not None:
+        raise UnknownModelError(f"unknown {side} model {name!r}: did you mean {close.model_id} ({close.name})?",
+                                hint=f"prefix it with hf: (hf:{name}) if it really is a Hugging Face id.")
+    backend = "musicgen" if side == "music" else "transformers-vlm"
+    return ModelSpec(name, side, backend, name, about="Hugging Face id")
+
+
+def _near_miss(name: str, side: Side) -> Optional[ModelSpec]:
+    """A registered id that ``name`` misspells (same owner, a character or two apart), if any."""
+    import difflib
+
+    if name.split("/")[0].lower() not in _KNOWN_OWNERS:
+        return None
+    ids = {m.model_id.lower(): m for m in known_models(side) if "/" in m.model_id}
+    typed = name.lower()
+    for candidate in difflib.get_close_matches(typed, list(ids), n=3, cutoff=0.9):
+        if candidate == typed:
+            return None
+        edits = difflib.SequenceMatcher(None, typed, candidate).get_opcodes()
+        changed = "".join(typed[a:b] + candidate[c:d] for tag, a, b, c, d in edits if tag != "equal")
+        if not any(ch.isdigit() for ch in changed):  # "7B" for "2B" is another size, not a typo
+            return ids[candidate]
+    return None
+
+
+#: the rules of :func:`resolve`, in the order they are tried; the first that answers wins
+RESOLVE_RULES = (
+    ("a short name or a known Hub id (the table above)", _by_registry),
+    ("BACKEND:ID: openai:NAME (a server's model), hf:OWNER/NAME (always a Hub id), audiocraft:ID", _by_prefix),
+    ("a local folder: config.json's model_type or model_index.json's pipeline picks the backend", _by_folder),
+    ("vision with a base URL (--base-url or OPENAI_BASE_URL): any other name is that server's model", _by_server),
+    ("OWNER/NAME: a Hugging Face id (MusicGen for music, a transformers VLM for vision); near misses of known "
+     "ids are refused as typos", _by_hub_id),
+)
+
+
+def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
+    """Turn what the user typed into a spec by :data:`RESOLVE_RULES`, or raise UnknownModelError.
+
+    This is the only place a model name is interpreted: the commands, the cache,
+    the doctor and every backend go through it.  ``auto`` is resolved before this,
+    by the tier rules (``tiers.resolve_auto``).
+    """
+    name = name.strip()
+    for _, rule in RESOLVE_RULES:
+        spec = rule(name, side, base_url)
+        if spec is not None:
+            return spec
+    import difflib
+
+    names = [m.name for m in known_models(side)]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    known = ", ".join(["auto"] + names)
     hint = "or a Hugging Face id (owner/name), a local model folder"
     if side == "vision":
         hint += ", or any model of an OpenAI-compatible server with --base-url"
-    raise UnknownModelError(f"unknown {side} model {name!r}; known models: {known}", hint=hint + ".")
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    raise UnknownModelError(f"unknown {side} model {name!r}{guess}; known models: {known}", hint=hint + ".")
+
+
+def hub_repo(name: str) -> str:
+    """The Hub repository behind a short name, ``hf:owner/name`` or ``owner/name`` (for the cache commands).
+
+    Raises UnknownModelError for unknown names and for models that need no download.
+    """
+    name = name.strip()
+    spec = lookup(name)
+    if spec is not None:
+        if not spec.needs_weights:
+            raise UnknownModelError(f"{spec.name} {spec.no_download_reason}: nothing to download")
+        return spec.model_id
+    bare = name[3:] if name.startswith("hf:") else name
+    owner, sep, repo = bare.partition("/")
+    if sep and owner and repo and "/" not in repo and not bare.startswith((".", "/", "~")):
+        return bare
+    known = ", ".join(sorted({m.name for m in MODELS if m.needs_weights}))
+    raise UnknownModelError(f"unknown model {name!r}; known models: {known}",
+                            hint="or give a Hugging Face id (owner/name).")
 
 
 def as_spec(spec: "ModelSpec | str", side: Side, backend: str) -> ModelSpec:

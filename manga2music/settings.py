@@ -35,6 +35,11 @@ def no_network() -> bool:
     return _truthy(os.environ.get("MANGA2MUSIC_OFFLINE"))
 
 
+def openai_base_url() -> str | None:
+    """``OPENAI_BASE_URL`` when set (an OpenAI-compatible server), else None (the official API)."""
+    return (os.environ.get("OPENAI_BASE_URL") or "").strip() or None
+
+
 def user_cache_dir() -> Path:
     from platformdirs import user_cache_dir as _ucd
 

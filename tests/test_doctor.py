@@ -11,7 +11,8 @@ from test_cache import MUSICGEN_FILES, answer, fake_repo, local_http  # pytest p
 from typer.testing import CliRunner
 
 from manga2music.cli.app import app
-from manga2music.hardware import DoctorJSON, probe_hub
+from manga2music.doctor import DoctorJSON
+from manga2music.hub import probe_hub
 
 runner = CliRunner()
 

@@ -79,3 +79,34 @@ def test_json_manifest_still_reports_the_chosen_names(tmp_path):
     assert result.exit_code == 0, result.output
     entry = json.loads(result.stdout)["sections"][0]
     assert (entry["vision_model"], entry["music_model"]) == ("builtin", "builtin")
+
+
+# --- one resolver, explicit rules ---------------------------------------------------------------------
+
+
+def test_a_misspelt_known_hub_id_is_refused_with_the_right_one():
+    from manga2music.errors import UnknownModelError
+    from manga2music.registry import resolve
+
+    with pytest.raises(UnknownModelError) as err:
+        resolve("facebook/musicgen-smal", "music")
+    assert "did you mean facebook/musicgen-small" in err.value.message
+    assert resolve("hf:facebook/musicgen-smal", "music").model_id == "facebook/musicgen-smal"  # forced: taken as is
+    assert resolve("someone/my-finetune", "music").backend == "musicgen"  # unknown owners are not second-guessed
+
+
+def test_rule_order_is_explicit_and_documented():
+    from manga2music.registry import RESOLVE_RULES, resolve
+
+    assert [why.split(":")[0] for why, _ in RESOLVE_RULES][:2] == ["a short name or a known Hub id (the table above)",
+                                                                   "BACKEND"]
+    # with a base URL, a vLLM-style Hub id is that server's model; hf: keeps it a local Hub model
+    assert resolve("Qwen/Qwen2-VL-7B-Instruct", "vision", base_url="http://127.0.0.1:8000/v1").backend == "openai"
+    assert resolve("hf:Qwen/Qwen2-VL-7B-Instruct", "vision",
+                   base_url="http://127.0.0.1:8000/v1").backend == "transformers-vlm"
+    assert resolve("llava-0.5b", "vision", base_url="http://127.0.0.1:8000/v1").backend == "transformers-vlm"
+
+
+def test_an_unknown_short_name_suggests_the_closest():
+    result = invoke("run", SAMPLES / "calm", "--music-model", "musicgen-smal", "--vision-model", "builtin")
+    assert result.exit_code == 2 and "did you mean musicgen-small" in result.output

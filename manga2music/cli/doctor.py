@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Optional
 
 import typer
@@ -13,40 +12,6 @@ VisionOpt = Annotated[Optional[str], typer.Option("--vision-model", metavar="NAM
                                                   help="Also check whether this vision model can run here (exit 1 if not).")]
 MusicOpt = Annotated[Optional[str], typer.Option("--music-model", metavar="NAME",
                                                  help="Also check whether this music model can run here (exit 1 if not).")]
-
-
-def _check(side: str, name: str, probe) -> dict:
-    from .. import tiers
-    from ..errors import Manga2MusicError
-    from ..registry import resolve
-
-    try:
-        if name == "auto":
-            spec, reason = tiers.resolve_auto(side, probe=probe)
-            return {"side": side, "model": name, "ok": True, "reason": f"auto = {spec.name}: {reason}", "warnings": []}
-        spec = resolve(name, side)
-    except Manga2MusicError as exc:
-        return {"side": side, "model": name, "ok": False, "reason": exc.message, "warnings": []}
-    ok, reason, warnings = tiers.check(spec, probe=probe)
-    return {"side": side, "model": name, "ok": ok, "reason": reason, "warnings": warnings}
-
-
-def build_report(*, offline: bool = False, vision_model: str | None = None, music_model: str | None = None,
-                 hub_timeout: float = 3.0) -> dict:
-    """Everything doctor shows, as the dict ``--json`` prints (validated by hardware.DoctorJSON)."""
-    import dataclasses
-
-    from .. import __version__, hardware, tiers
-    from ..settings import offline_mode
-
-    start = time.perf_counter()
-    probe = hardware.collect(offline=offline or offline_mode(), hub_timeout=hub_timeout)
-    suggested = {side: {"model": spec.name, "reason": reason} for side, (spec, reason) in tiers.suggest(probe).items()}
-    checks = [_check(side, name, probe) for side, name in (("vision", vision_model), ("music", music_model)) if name]
-    data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
-            "ok": all(c["ok"] for c in checks)}
-    data["seconds"] = round(time.perf_counter() - start, 3)
-    return hardware.DoctorJSON.model_validate(data).model_dump(mode="json")
 
 
 def _gb(x: float) -> str:
@@ -114,6 +79,8 @@ def doctor(
     from ._common import fail, friendly_errors
 
     with friendly_errors():
+        from ..doctor import build_report
+
         report = build_report(offline=offline, vision_model=vision_model, music_model=music_model)
     if json_out:
         import json

@@ -87,8 +87,7 @@ def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
     for name in names:
         spec = cache.find_by_name(name)
         if spec is not None and not spec.needs_weights:
-            why = "runs without weights" if spec.backend.startswith("builtin") else "runs on the OpenAI API"
-            typer.echo(f"{spec.name} {why}: nothing to download.", err=True)
+            typer.echo(f"{spec.name} {spec.no_download_reason}: nothing to download.", err=True)
             continue
         try:
             with friendly_errors():

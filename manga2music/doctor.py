@@ -1,0 +1,125 @@
+"""``manga2music doctor``: the report (library side) and the schema of ``doctor --json``.
+
+:func:`build_report` gathers the hardware report, what ``auto`` picks and the
+checks of named models; :class:`DoctorJSON` validates it before it is printed.
+The CLI (``cli/doctor.py``) only renders it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from .hardware import Accelerator
+
+
+def _check(side: str, name: str, probe) -> dict:
+    from . import tiers
+    from .errors import Manga2MusicError
+    from .registry import resolve
+
+    try:
+        if name == "auto":
+            spec, reason = tiers.resolve_auto(side, probe=probe)
+            return {"side": side, "model": name, "ok": True, "reason": f"auto = {spec.name}: {reason}", "warnings": []}
+        spec = resolve(name, side)
+    except Manga2MusicError as exc:
+        return {"side": side, "model": name, "ok": False, "reason": exc.message, "warnings": []}
+    ok, reason, warnings = tiers.check(spec, probe=probe)
+    return {"side": side, "model": name, "ok": ok, "reason": reason, "warnings": warnings}
+
+
+def build_report(*, offline: bool = False, vision_model: str | None = None, music_model: str | None = None,
+                 hub_timeout: float = 3.0) -> dict:
+    """Everything doctor shows, as the dict ``--json`` prints (validated by :class:`DoctorJSON`)."""
+    from . import __version__, hardware, tiers
+    from .settings import offline_mode
+
+    start = time.perf_counter()
+    probe = hardware.collect(offline=offline or offline_mode(), hub_timeout=hub_timeout)
+    suggested = {side: {"model": spec.name, "reason": reason} for side, (spec, reason) in tiers.suggest(probe).items()}
+    checks = [_check(side, name, probe) for side, name in (("vision", vision_model), ("music", music_model)) if name]
+    data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
+            "ok": all(c["ok"] for c in checks)}
+    data["seconds"] = round(time.perf_counter() - start, 3)
+    return DoctorJSON.model_validate(data).model_dump(mode="json")
+
+
+# --- the schema of `doctor --json` -----------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GpuJSON(_Strict):
+    index: int
+    name: str
+    total_gb: float
+    free_gb: float
+    compute_capability: Optional[str]
+
+
+class CachedJSON(_Strict):
+    repo_id: str
+    path: str
+    size_bytes: int
+    complete: bool
+    name: Optional[str]
+
+
+class HubJSON(_Strict):
+    endpoint: str
+    checked: bool
+    reachable: Optional[bool]
+    detail: str
+    seconds: float
+
+
+class ChoiceJSON(_Strict):
+    model: str
+    reason: str
+
+
+class CheckJSON(_Strict):
+    side: Literal["vision", "music"]
+    model: str
+    ok: bool
+    reason: str
+    warnings: list[str]
+
+
+class DoctorJSON(_Strict):
+    """``manga2music doctor --json``: one object, validated before it is printed."""
+
+    manga2music: str
+    python: str
+    platform: str
+    packages: dict[str, Optional[str]]
+    torch_cuda: Optional[str]
+    accelerator: Accelerator
+    gpus: list[GpuJSON]
+    gpu_source: str
+    gpu_note: str
+    cpu_cores: int
+    cpu_bf16: Optional[bool]
+    cpu_bf16_source: str
+    ram_total_gb: float
+    ram_available_gb: float
+    ram_source: str
+    cache_dir: str
+    cache_source: str
+    disk_free_gb: float
+    cached: list[CachedJSON]
+    openai_key_set: bool
+    openai_base_url: str
+    openai_base_url_source: str
+    offline: bool
+    hub: HubJSON
+    suggested: dict[Literal["vision", "music"], ChoiceJSON]
+    checks: list[CheckJSON]
+    ok: bool
+    seconds: float
