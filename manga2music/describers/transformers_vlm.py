@@ -285,9 +285,13 @@ class TransformersDescriber(ChatDescriber):
                 )
         except torch.cuda.OutOfMemoryError:
             _empty_device_cache()
-            from .vlm_memory import prefill_bytes
+            from .vlm_memory import request_bytes
 
-            need = prefill_bytes(self.model.config, prompt_tokens, torch.empty((), dtype=self.dtype).element_size())
+            config = self.model.config
+            image_id = getattr(config, "image_token_id", None)
+            image_tokens = int((inputs["input_ids"] == image_id).sum()) if image_id is not None else 0
+            itemsize = torch.empty((), dtype=self.dtype).element_size()
+            need = request_bytes(config, prompt_tokens, image_tokens, itemsize)
             raise BackendError(
                 f"{self.model_name} ran out of memory on {len(images)} pages ({prompt_tokens:,} prompt tokens, "
                 f"about {need / 2**30:.1f} GB beyond the weights)",

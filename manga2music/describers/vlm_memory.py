@@ -71,12 +71,17 @@ def vision_bytes(config, image_tokens: int, itemsize: int = 2) -> int:
     return patches * (3 * width + 4 * hidden) * itemsize
 
 
-def chunk_bytes(config, pages: int, tokens_per_page: int, prompt_tokens: int = 250, itemsize: int = 2) -> int:
-    """Memory one request of ``pages`` needs beyond the weights: the larger of the vision and text peaks.
+def request_bytes(config, prompt_tokens: int, image_tokens: int, itemsize: int = 2) -> int:
+    """Memory one request needs beyond the weights: the larger of the vision and text peaks.
 
     The vision tower finishes (and frees its temporaries) before the text model's
     prefill starts; the key/value cache then stays for the whole answer.
+    ``prompt_tokens`` counts the image tokens too.
     """
+    return max(prefill_bytes(config, prompt_tokens, itemsize), vision_bytes(config, image_tokens, itemsize))
+
+
+def chunk_bytes(config, pages: int, tokens_per_page: int, prompt_tokens: int = 250, itemsize: int = 2) -> int:
+    """:func:`request_bytes` of ``pages`` pages of ``tokens_per_page`` image tokens and a ``prompt_tokens`` prompt."""
     image_tokens = pages * tokens_per_page
-    text = prefill_bytes(config, image_tokens + prompt_tokens, itemsize)
-    return max(text, vision_bytes(config, image_tokens, itemsize))
+    return request_bytes(config, image_tokens + prompt_tokens, image_tokens, itemsize)
