@@ -281,6 +281,9 @@ def test_compose_end_to_end_through_the_cli(name, real_tiny, tmp_path):
     info = sf.info(str(audio))
     assert info.samplerate == 32000 and abs(info.duration - 1.0) < 0.01
     assert info.channels == (2 if "stereo" in name else 1)
+    if info.channels == 2:  # stereo-small's 8 codebooks are 4 per channel: the two channels are different audio
+        left, right = sf.read(str(audio))[0].T
+        assert abs(left - right).mean() > 0.1 * abs(left).mean()
     # the real T5 tokenizer counts the description: cut to the 256 tokens MusicGen's conditioner takes
     tokens = len(sentencepiece.SentencePieceProcessor(model_file=str(folder / "spiece.model")).encode(long_text)) + 1
     record = json.loads(next(out.glob("*.json")).read_text(encoding="utf-8")) if list(out.glob("*.json")) else {}
