@@ -1,7 +1,7 @@
 """Loading a vision-language model's processor, with or without torchvision.
 
 transformers 5.x pairs several VLM processors (LLaVA-OneVision, Qwen2-VL,
-SmolVLM) with a *video* processor, and every video processor needs
+Qwen2.5-VL, Qwen3-VL, SmolVLM) with a *video* processor, and every video processor needs
 torchvision.  manga2music never sends video, and CPU-only installs often have
 no torchvision (or one built for another torch, which fails on import).  So
 when torchvision is unusable we load the same processor minus its
