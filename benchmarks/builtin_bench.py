@@ -54,7 +54,7 @@ def worker(cfg: dict) -> None:
         tracks = sorted(p.name for p in Path(out).rglob("*.wav"))
     emit({"import_s": round(import_s, 3), "cold_s": times[0], "warm_s": times[1:],
           "warm_median_s": round(median(times[1:]), 3), "sections": _sample_sections(), "tracks": len(tracks),
-          "ok_sections": len(ok), "duration_s": RunConfig().compose.duration})
+          "ok_sections": len(ok), "duration_s": RunConfig().duration})
 
 
 def command_times(repeats: int) -> list[float]:

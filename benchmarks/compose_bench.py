@@ -43,7 +43,7 @@ def _arch():
 
 
 def model_folder(size: str) -> Path:
-    return cache_root() / f"musicgen-{size}-random"
+    return cache_root() / f"musicgen-{size}-realcfg-random"  # built from the real config.json and tokenizer
 
 
 # --- plans ------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def missing_modules() -> list[str]:
 
 
 def model_folder() -> Path:
-    return cache_root() / f"{MODEL_NAME}-random"
+    return cache_root() / f"{MODEL_NAME}-realcfg-random"  # built from the real config, tokenizer and processor
 
 
 def sample_pages(n: int) -> list:

@@ -1,54 +1,56 @@
-"""The real llava-interleave-qwen-0.5b architecture with random weights, built offline.
+"""Vision-language models with random weights in the real checkpoints' shapes, built offline from their files.
 
-Compute cost does not depend on weight values, so a model with the checkpoint's
-exact shapes times like the real one.  ``build_random_llava_interleave(folder)``
-writes a folder that :class:`~manga2music.describers.transformers_vlm.TransformersDescriber`
-loads exactly like ``llava-hf/llava-interleave-qwen-0.5b-hf``:
+Compute cost does not depend on weight values, so a model with the
+checkpoint's exact shapes times like the real one.  ``build_random_vlm(name,
+folder)`` writes a folder that
+:class:`~manga2music.describers.transformers_vlm.TransformersDescriber` loads
+exactly like the Hub id: the real ``config.json``, tokenizer, processor
+settings, chat template and generation config from ``tests/data/checkpoints``
+(how faithful each file is: ``SOURCES.md`` there), plus random weights.
 
-- vision: SigLIP so400m, 26 layers x 1152 wide (16 heads, MLP 4304), 384 px
-  images in 14 px patches -> 27 x 27 = 729 image tokens per page;
-- projector: 2-layer GELU MLP 1152 -> 1024 -> 1024;
-- text: Qwen1.5-0.5B (``model_type`` qwen2), 24 layers x 1024 wide, 16 heads
-  (16 KV heads), MLP 2816, vocabulary 152,000 (tied embeddings), 32k context.
-
-(Taken from the checkpoint's ``config.json`` on the Hub; 0.87 B parameters, 1.73 GB in bf16.)
-
-The tokenizer is the one thing that is not the real one (its vocabulary cannot
-be downloaded here): a byte-level BPE trained on the project's own prompts and
-typical answers, so prompt and answer token counts stay close to Qwen's (about
-one token per word).  The model's vocabulary is still 152,000 wide, so the
-output layer costs what it costs on the real model.
+======================  ==========================================  =======================================
+name                    checkpoint                                  shapes (from its config.json)
+======================  ==========================================  =======================================
+``llava-0.5b``          llava-hf/llava-interleave-qwen-0.5b-hf      SigLIP 26 x 1152 at 384 px, Qwen1.5 24 x 1024
+``llava-7b``            llava-hf/llava-interleave-qwen-7b-hf        same vision, Qwen1.5-7B 32 x 4096 (0.5b's
+                                                                    tokenizer and processor: same family)
+``qwen2-vl-2b``         Qwen/Qwen2-VL-2B-Instruct                   ViT 32 x 1280, Qwen2 28 x 1536
+``qwen2.5-vl-3b``       Qwen/Qwen2.5-VL-3B-Instruct                 ViT 32 x 1280 (windowed), Qwen2.5 36 x 2048
+``smolvlm2-256m``       HuggingFaceTB/SmolVLM2-256M-Video-Instruct  SigLIP 12 x 768 at 512 px tiles, 30 x 576
+======================  ==========================================  =======================================
 
 Random weights write gibberish, which the describer would rightly refuse; the
 benchmark therefore passes :class:`ScriptedAnswers` as a logits processor: it
 forces a realistic JSON analysis for requests with pages and a realistic
-description for text-only requests, then the end-of-turn token.  Every other
-step (processor, vision tower, prefill, sampling loop, parsing) is the real path.
+description for text-only requests, then the model's end-of-turn token.  The
+answers are tokenized by the real tokenizer, so their lengths are the real
+model's.  Every other step (processor, vision tower, prefill, sampling loop,
+parsing) is the real path.
+
+    python benchmarks/vlm_arch.py qwen2-vl-2b --pages 2   # build once, then describe 2 sample pages
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
+import sys
+import time
 from pathlib import Path
 
-#: the checkpoint's shapes (config.json of llava-hf/llava-interleave-qwen-0.5b-hf)
-TEXT = dict(hidden_size=1024, intermediate_size=2816, num_hidden_layers=24, num_attention_heads=16,
-            num_key_value_heads=16, vocab_size=152000, max_position_embeddings=32768,
-            rope_theta=1000000.0, tie_word_embeddings=True)
-VISION = dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=26, num_attention_heads=16,
-              image_size=384, patch_size=14, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6,
-              vision_use_head=False)
-IMAGE_TOKENS_PER_PAGE = (384 // 14) ** 2  # 729
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # real_checkpoints
 
-#: the checkpoint's chat template: images first, then the text, ChatML turns
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n'}}"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}"
-    "{% endif %}{{'<|im_end|>' + '\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+#: short name -> (real_checkpoints name of the files, real_checkpoints folder of the config, if another)
+MODELS = {
+    "llava-0.5b": ("llava-interleave-qwen-0.5b", None),
+    "llava-7b": ("llava-interleave-qwen-0.5b", "llava-hf__llava-interleave-qwen-7b-hf"),
+    "qwen2-vl-2b": ("qwen2-vl-2b", None),
+    "qwen2.5-vl-3b": ("qwen2.5-vl-3b", None),
+    "smolvlm2-256m": ("smolvlm2-256m", None),
+}
 
 #: what a small VLM typically answers (lengths as the real model's answers: ~70 and ~60 words)
 ANALYSIS_ANSWER = json.dumps({
@@ -67,75 +69,43 @@ DESCRIPTION_ANSWER = (
 )
 
 
-def _corpus() -> list[str]:
-    """Text the benchmark tokenizer is trained on: our prompts and typical answers."""
-    from manga2music.analysis import SectionAnalysis
-    from manga2music.prompts import merge_prompt, single_stage_prompt, stage1_prompt, stage2_prompt
+def vlm_config(name: str):
+    """The checkpoint's config, read from its real config.json."""
+    from transformers import AutoConfig
 
-    analysis = SectionAnalysis(**json.loads(ANALYSIS_ANSWER))
-    return [stage1_prompt(1), stage1_prompt(8), stage2_prompt(analysis), single_stage_prompt(4),
-            merge_prompt([DESCRIPTION_ANSWER]), ANALYSIS_ANSWER, DESCRIPTION_ANSWER] * 3
+    import real_checkpoints
 
-
-def build_tokenizer():
-    """A Qwen2-style byte-level BPE with ChatML and ``<image>`` special tokens, trained offline."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import Qwen2Tokenizer
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=4000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  special_tokens=["<|endoftext|>"], show_progress=False)
-    bpe.train_from_iterator(_corpus(), trainer)
-    model = json.loads(bpe.to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    tokenizer = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, eos_token="<|im_end|>",
-                               pad_token="<|endoftext|>", extra_special_tokens={"image_token": "<image>"})
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<image>"]})
-    return tokenizer
+    files, config_folder = MODELS[name]
+    folder = real_checkpoints.DATA / config_folder if config_folder else real_checkpoints.CHECKPOINTS[files].path
+    return AutoConfig.from_pretrained(str(folder))
 
 
-def llava_interleave_config(image_token_index: int, eos_token_id: int):
-    """The checkpoint's LlavaConfig (see the module docstring)."""
-    from transformers import LlavaConfig, Qwen2Config, SiglipVisionConfig
-
-    return LlavaConfig(
-        vision_config=SiglipVisionConfig(**VISION),
-        text_config=Qwen2Config(**TEXT, eos_token_id=eos_token_id),
-        image_token_index=image_token_index,
-        projector_hidden_act="gelu",
-        vision_feature_select_strategy="full",
-        vision_feature_layer=-1,
-        image_seq_length=IMAGE_TOKENS_PER_PAGE,
-        tie_word_embeddings=True,
-    )
-
-
-def build_random_llava_interleave(folder: str | Path, dtype: str = "bf16") -> Path:
-    """Write the random-weight model, processor and tokenizer to ``folder`` (skipped when already there)."""
+def build_random_vlm(name: str, folder: str | Path, dtype: str = "bf16") -> Path:
+    """Write the random-weight model beside the real files in ``folder`` (skipped when already there)."""
     folder = Path(folder)
     if (folder / "config.json").is_file() and any(folder.glob("*.safetensors")):
         return folder
     import torch
-    from transformers import GenerationConfig, LlavaForConditionalGeneration, LlavaProcessor
-    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+    from transformers import AutoModelForImageTextToText
 
-    tokenizer = build_tokenizer()
-    image_id = tokenizer.convert_tokens_to_ids("<image>")
-    eos_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    image_processor = SiglipImageProcessorPil(size={"height": 384, "width": 384})
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=14,
-                               vision_feature_select_strategy="full", chat_template=CHAT_TEMPLATE)
+    import real_checkpoints
+
+    files, _ = MODELS[name]
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    real_checkpoints.real_files(files, tmp)
     torch.manual_seed(0)
     torch_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
-    model = LlavaForConditionalGeneration._from_config(llava_interleave_config(image_id, eos_id), dtype=torch_dtype)
-    model.generation_config = GenerationConfig(eos_token_id=eos_id, pad_token_id=tokenizer.pad_token_id)
-    tmp = folder.with_name(folder.name + ".partial")
-    tmp.mkdir(parents=True, exist_ok=True)
+    model = AutoModelForImageTextToText.from_config(vlm_config(name), dtype=torch_dtype)
     model.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
+    shutil.copyfile(real_checkpoints.committed_files(files)["generation_config.json"], tmp / "generation_config.json")
     tmp.rename(folder)
     return folder
+
+
+def build_random_llava_interleave(folder: str | Path, dtype: str = "bf16") -> Path:
+    """llava-interleave-qwen-0.5b (what describe_bench times)."""
+    return build_random_vlm("llava-0.5b", folder, dtype)
 
 
 class ScriptedAnswers:
@@ -147,11 +117,11 @@ class ScriptedAnswers:
     that is not the previous one plus one.
     """
 
-    def __init__(self, tokenizer, image_token_id: int):
+    def __init__(self, tokenizer, image_token_id: int, eos_token_id: int):
         self.image_token_id = int(image_token_id)
-        eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
         encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-        self.scripts = {True: encode(ANALYSIS_ANSWER) + [eos], False: encode(DESCRIPTION_ANSWER) + [eos]}
+        self.scripts = {True: encode(ANALYSIS_ANSWER) + [eos_token_id],
+                        False: encode(DESCRIPTION_ANSWER) + [eos_token_id]}
         self._last_len = -1
         self._start = 0
         self._script: list[int] = []
@@ -170,8 +140,51 @@ class ScriptedAnswers:
 
 def scripted_generate_kwargs(folder: str | Path) -> dict:
     """``generate_kwargs`` for TransformersDescriber that script the answers (see :class:`ScriptedAnswers`)."""
-    from transformers import AutoTokenizer, LogitsProcessorList
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig, LogitsProcessorList
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    image_id = tokenizer.convert_tokens_to_ids("<image>")
-    return {"logits_processor": LogitsProcessorList([ScriptedAnswers(tokenizer, image_id)])}
+    config = AutoConfig.from_pretrained(str(folder))
+    eos = GenerationConfig.from_pretrained(str(folder)).eos_token_id
+    eos = eos[0] if isinstance(eos, list) else eos
+    image_id = getattr(config, "image_token_id", None) or config.image_token_index
+    return {"logits_processor": LogitsProcessorList([ScriptedAnswers(tokenizer, image_id, eos)])}
+
+
+def _main() -> None:
+    import resource
+
+    import torch
+
+    from describe_bench import sample_pages
+    from manga2music.describers.transformers_vlm import TransformersDescriber
+    from measure import cache_root
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", choices=sorted(MODELS), nargs="?", default="llava-0.5b")
+    parser.add_argument("--pages", type=int, default=2)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    folder = cache_root() / f"{args.name}-realcfg-random"
+    t0 = time.perf_counter()
+    build_random_vlm(args.name, folder)
+    print(f"model folder {folder} ({time.perf_counter() - t0:.1f} s)")
+    options = dict(device=args.device, precision=args.precision, seed=0, offline=True)
+    describer = TransformersDescriber(str(folder), options, generate_kwargs=scripted_generate_kwargs(folder))
+    t1 = time.perf_counter()
+    describer.load()
+    load_s = time.perf_counter() - t1
+    pages = sample_pages(args.pages)
+    t2 = time.perf_counter()
+    result = describer.describe(pages)
+    wall = time.perf_counter() - t2
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"{args.name} {str(describer.dtype).replace('torch.', '')} on {describer.device}: load {load_s:.1f} s, "
+          f"{len(pages)} pages in {wall:.1f} s ({wall / len(pages):.1f} s a page), "
+          f"{describer.tokens_per_page} tokens a page (planned), chunk {describer.chunk_size}, "
+          f"prompt tokens {result.usage['prompt_tokens']}, answer tokens {result.usage['completion_tokens']}, "
+          f"peak RSS {peak:.2f} GiB (threads {torch.get_num_threads()})")
+
+
+if __name__ == "__main__":
+    _main()

@@ -11,6 +11,7 @@ imported only when used, so ``--help`` never pays for torch.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -46,6 +47,8 @@ class ModelSpec:
     vram_gb: float = 0.0  # memory to run on a GPU (fp16/bf16), rough
     ram_gb: float = 0.0  # memory to run on a CPU (bf16/fp32), rough
     about: str = ""
+    licence: str = ""  # of the weights (or the service's terms), SPDX-ish: "apache-2.0", "cc-by-nc-4.0", ...
+    commercial: Optional[bool] = None  # may outputs/weights be used commercially per that licence (None: unclear)
 
     @property
     def needs_weights(self) -> bool:
@@ -69,17 +72,31 @@ MODELS: list[ModelSpec] = [
     ModelSpec("gpt-4o", "vision", "openai", "gpt-4o", about="OpenAI API (needs OPENAI_API_KEY)"),
     ModelSpec("gpt-4o-mini", "vision", "openai", "gpt-4o-mini", about="OpenAI API, cheaper (needs OPENAI_API_KEY)"),
     ModelSpec("llava-0.5b", "vision", "transformers-vlm", "llava-hf/llava-interleave-qwen-0.5b-hf",
-              download_gb=1.8, vram_gb=2.0, ram_gb=3.0, about="LLaVA-NeXT-Interleave Qwen 0.5B (the original scripts' small model)"),
+              download_gb=1.8, vram_gb=3.0, ram_gb=3.5, about="LLaVA-NeXT-Interleave Qwen 0.5B (the original scripts' small model)"),
     ModelSpec("llava-7b", "vision", "transformers-vlm", "llava-hf/llava-interleave-qwen-7b-hf",
-              download_gb=16.2, vram_gb=16.0, ram_gb=32.0, about="LLaVA-NeXT-Interleave Qwen 7B (the original scripts' large model)"),
+              download_gb=16.2, vram_gb=20.0, ram_gb=32.0, about="LLaVA-NeXT-Interleave Qwen 7B (the original scripts' large model)"),
     ModelSpec("llava-onevision-0.5b", "vision", "transformers-vlm", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
               download_gb=1.8, vram_gb=2.0, ram_gb=3.0, about="LLaVA-OneVision Qwen2 0.5B"),
     ModelSpec("llava-onevision-7b", "vision", "transformers-vlm", "llava-hf/llava-onevision-qwen2-7b-ov-hf",
               download_gb=16.2, vram_gb=16.0, ram_gb=32.0, about="LLaVA-OneVision Qwen2 7B"),
     ModelSpec("qwen2-vl-2b", "vision", "transformers-vlm", "Qwen/Qwen2-VL-2B-Instruct",
-              download_gb=4.4, vram_gb=6.0, ram_gb=9.0, about="Qwen2-VL 2B Instruct"),
+              download_gb=4.4, vram_gb=8.0, ram_gb=9.0, about="Qwen2-VL 2B Instruct"),
     ModelSpec("smolvlm", "vision", "transformers-vlm", "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
               download_gb=4.5, vram_gb=6.0, ram_gb=9.0, about="SmolVLM2 2.2B Instruct"),
+    # today's small VLMs (sizes, memory and licences: README "Model tiers"; licences also in MODEL_LICENCES)
+    ModelSpec("qwen2.5-vl-3b", "vision", "transformers-vlm", "Qwen/Qwen2.5-VL-3B-Instruct",
+              download_gb=7.5, vram_gb=10.0, ram_gb=11.0, about="Qwen2.5-VL 3B Instruct (research licence)"),
+    ModelSpec("qwen3-vl-2b", "vision", "transformers-vlm", "Qwen/Qwen3-VL-2B-Instruct",
+              download_gb=4.3, vram_gb=7.0, ram_gb=8.0, about="Qwen3-VL 2B Instruct"),
+    ModelSpec("qwen3-vl-4b", "vision", "transformers-vlm", "Qwen/Qwen3-VL-4B-Instruct",
+              download_gb=8.9, vram_gb=12.5, ram_gb=13.5, about="Qwen3-VL 4B Instruct"),
+    ModelSpec("smolvlm2-256m", "vision", "transformers-vlm", "HuggingFaceTB/SmolVLM2-256M-Video-Instruct",
+              download_gb=1.0, vram_gb=3.5, ram_gb=4.0, about="SmolVLM2 256M (13 tiles of 512 px a page)"),
+    ModelSpec("smolvlm2-500m", "vision", "transformers-vlm", "HuggingFaceTB/SmolVLM2-500M-Video-Instruct",
+              download_gb=2.0, vram_gb=4.0, ram_gb=4.5, about="SmolVLM2 500M (13 tiles of 512 px a page)"),
+    ModelSpec("mangalmm", "vision", "transformers-vlm", "hal-utokyo/MangaLMM",
+              download_gb=16.6, vram_gb=21.0, ram_gb=22.0,
+              about="MangaLMM: Qwen2.5-VL 7B tuned for manga OCR and questions"),
     # --- music --------------------------------------------------------------------
     ModelSpec("builtin", "music", "builtin-music", "", about="offline: chords, melody, bass and drums rendered with a General MIDI SoundFont"),
     ModelSpec("musicgen-small", "music", "musicgen", "facebook/musicgen-small",
@@ -95,6 +112,44 @@ MODELS: list[ModelSpec] = [
     ModelSpec("musicgen-stereo-large", "music", "musicgen", "facebook/musicgen-stereo-large",
               download_gb=13.0, vram_gb=17.0, ram_gb=25.0, about="MusicGen 3.3B, stereo 32 kHz"),
 ]
+
+#: (licence, commercial use allowed) per short name, from each Hub repo's licence tag (checked 2026-11).
+#: Memory figures of the VLMs: vram_gb = weights in bf16 + one 8-page request (describers/vlm_memory.py,
+#: with the image tokens each real processor gives a 1600 x 1100 page) + about 0.5 GB of CUDA context;
+#: ram_gb the same + about 1 GB for Python and torch (tests/test_real_checkpoints.py recomputes them from
+#: the real config.json where the repository has one).  Sources of every figure: README "Model tiers".
+_APACHE, _QWEN_RESEARCH, _TONGYI_RESEARCH = ("apache-2.0", True), ("qwen-research", False), ("tongyi-qianwen-research", False)
+MODEL_LICENCES: dict[tuple[str, str], tuple[str, Optional[bool]]] = {
+    ("vision", "builtin"): ("mit", True),
+    ("vision", "gpt-4o"): ("proprietary", True),  # OpenAI's terms: you own the output
+    ("vision", "gpt-4o-mini"): ("proprietary", True),
+    ("vision", "llava-0.5b"): _TONGYI_RESEARCH,
+    ("vision", "llava-7b"): _TONGYI_RESEARCH,
+    ("vision", "llava-onevision-0.5b"): _APACHE,
+    ("vision", "llava-onevision-7b"): _APACHE,
+    ("vision", "qwen2-vl-2b"): _APACHE,
+    ("vision", "smolvlm"): _APACHE,
+    ("vision", "qwen2.5-vl-3b"): _QWEN_RESEARCH,
+    ("vision", "qwen3-vl-2b"): _APACHE,
+    ("vision", "qwen3-vl-4b"): _APACHE,
+    ("vision", "smolvlm2-256m"): _APACHE,
+    ("vision", "smolvlm2-500m"): _APACHE,
+    # the Hub tag says MIT, but the training data (MangaOCR/MangaVQA) comes from Manga109, licensed for academic use
+    ("vision", "mangalmm"): ("mit", None),
+    # MIT code + the TimGM6mb.sf2 SoundFont that ships inside pretty_midi (GPL-2.0); the audio is the program's output
+    ("music", "builtin"): ("mit+gpl-2.0", True),
+    **{("music", name): ("cc-by-nc-4.0", False) for name in (  # the weights; audiocraft's code is MIT
+        "musicgen-small", "musicgen-medium", "musicgen-large",
+        "musicgen-stereo-small", "musicgen-stereo-medium", "musicgen-stereo-large")},
+}
+
+
+def _with_licence(spec: ModelSpec) -> ModelSpec:
+    licence, commercial = MODEL_LICENCES.get((spec.side, spec.name), ("", None))
+    return dataclasses.replace(spec, licence=licence, commercial=commercial)
+
+
+MODELS = [_with_licence(m) for m in MODELS]
 
 #: prefix -> backend, for "BACKEND:ID" names
 PREFIXES = {"openai": "openai", "hf": None, "audiocraft": "audiocraft"}

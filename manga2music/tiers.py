@@ -6,12 +6,22 @@ Memory needs live in :mod:`manga2music.registry` (``vram_gb``, ``ram_gb``,
 ==================  =========  ========  ===========
 model               VRAM (GB)  RAM (GB)  download GB
 ==================  =========  ========  ===========
-llava-0.5b          2          3         1.8
-llava-7b            16         32        16.2
+llava-0.5b          3          3.5       1.8
+qwen2.5-vl-3b       10         11        7.5
+llava-7b            20         32        16.2
 musicgen-small      2          3         2.4
 musicgen-medium     8          12        8.0
 musicgen-large      16         24        13.0
 ==================  =========  ========  ===========
+
+The VLM figures hold the weights plus one 8-page request, computed from the
+checkpoints' real config.json and the image tokens their real processors give
+a page (:mod:`manga2music.describers.vlm_memory`): llava-7b has no
+grouped-query attention, so 8 pages cost it 3 GB of key/value cache on top of
+16.3 GB of weights.  qwen2.5-vl-3b sits between the two LLaVA-Interleave
+models because its model card reports DocVQA 93.9 and MMMU 53.1 at 3 B
+parameters (LLaVA-NeXT-Interleave 7B: TextVQA 63.2, AI2D 73.9 in its paper),
+and it fits a 16 GB card, where the 7 B model does not.
 
 The rules of :func:`resolve_auto`, per side (vision and music are loaded one
 after the other, never together, so each side may use the whole device):
@@ -20,7 +30,7 @@ after the other, never together, so each side may use the whole device):
    or when we are online (not ``HF_HUB_OFFLINE=1`` / ``--offline``), the Hub
    answers, and its download fits the free disk of the cache.  Neural models
    also need torch installed.
-2. *CUDA*: the biggest model of the ladder (vision: llava-7b, llava-0.5b;
+2. *CUDA*: the biggest model of the ladder (vision: llava-7b, qwen2.5-vl-3b, llava-0.5b;
    music: musicgen-large, medium, small) whose ``vram_gb`` plus a margin
    (the larger of 1 GB and 10 % of the card) fits the free VRAM of the GPU with
    the most free memory, and that is obtainable.  If not even the small one
@@ -50,7 +60,7 @@ from .registry import ModelSpec, Side, find_spec
 
 #: biggest first; the models auto chooses between
 LADDER: dict[str, tuple[str, ...]] = {
-    "vision": ("llava-7b", "llava-0.5b"),
+    "vision": ("llava-7b", "qwen2.5-vl-3b", "llava-0.5b"),
     "music": ("musicgen-large", "musicgen-medium", "musicgen-small"),
 }
 #: what CPU and MPS machines get

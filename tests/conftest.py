@@ -26,3 +26,18 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def samples() -> Path:
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def real_tiny(tmp_path_factory):
+    """``real_tiny(name)``: a tiny random model with a real checkpoint's files (tests/real_tiny.py), built once."""
+    from real_tiny import build_tiny
+
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = build_tiny(name, tmp_path_factory.mktemp(name.replace(".", "_")) / name)
+        return built[name]
+
+    return get

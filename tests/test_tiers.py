@@ -48,7 +48,7 @@ def picks(probe: HardwareReport) -> tuple[str, str]:
 
 @pytest.mark.parametrize("probe, expected", [
     (machine(accelerator="cuda", vram=24.0), ("llava-7b", "musicgen-large")),
-    (machine(accelerator="cuda", vram=16.0), ("llava-0.5b", "musicgen-medium")),
+    (machine(accelerator="cuda", vram=16.0), ("qwen2.5-vl-3b", "musicgen-medium")),
     (machine(accelerator="cuda", vram=8.0), ("llava-0.5b", "musicgen-small")),
     (machine(accelerator="mps", ram=64.0), ("llava-0.5b", "musicgen-small")),
     (machine(accelerator="cpu", ram=24.0), ("llava-0.5b", "musicgen-small")),

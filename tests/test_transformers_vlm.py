@@ -60,7 +60,8 @@ class Script(LogitsProcessor):
     def __init__(self, describer: TransformersDescriber, answers: list[str]):
         describer.load()
         self.tokenizer = describer.processor.tokenizer
-        eos = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        eos = describer.model.generation_config.eos_token_id  # <|im_end|>, or SmolVLM's <end_of_utterance>
+        eos = eos[0] if isinstance(eos, list) else eos
         self.answers = [self.tokenizer.encode(a, add_special_tokens=False) + [eos] for a in answers]
         self.calls: list[list[int]] = []  # per generate call: the prompt ids the model received
         describer.model.register_forward_pre_hook(self._on_forward, with_kwargs=True)
@@ -253,11 +254,11 @@ def test_names_and_registry(tiny_models):
 
 
 @pytest.mark.skipif(torchvision_usable(), reason="the image-only processor is used only without torchvision")
-@pytest.mark.parametrize("family", ["llava_onevision", "qwen2_vl"])
+@pytest.mark.parametrize("family", ["llava_onevision", "qwen2_vl", "qwen3_vl"])
 def test_processor_leaves_video_out_without_torchvision(tiny_models, family):
     folder = tiny_models[family]
     saved = json.loads((folder / "processor_config.json").read_text())
-    assert saved["processor_class"] in ("LlavaOnevisionProcessor", "Qwen2VLProcessor")  # as on the Hub
+    assert saved["processor_class"] in ("LlavaOnevisionProcessor", "Qwen2VLProcessor", "Qwen3VLProcessor")  # as on the Hub
     processor = load_processor(str(folder), local_files_only=True)
     assert not hasattr(processor, "video_processor")
     assert type(processor.image_processor).__name__.endswith("Pil")

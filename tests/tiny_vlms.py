@@ -17,6 +17,13 @@ Families:
   image tokens per page (the real model: 729).
 - ``qwen2_vl``: Qwen2-VL, pages resized to at most 32x32 px: 16 image tokens
   per 32x32 page ((32/4)**2 patches merged 2x2).
+- ``qwen3_vl``: Qwen3-VL (its own vision tower with DeepStack features and
+  interleaved M-RoPE, Qwen2-VL's image processor), the same 16 tokens a page.
+  No real Qwen3-VL files were available: this one only shows the family runs
+  through the describer and its processor loads without torchvision.
+
+The real checkpoints' tokenizers, processors and chat templates are in
+``tests/real_tiny.py`` (``build_tiny(name, folder)``).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ CORPUS = [
 ]
 
 #: image tokens per page each tiny family puts in the prompt (see the module docstring)
-IMAGE_TOKENS_PER_PAGE = {"llava_onevision": 17, "llava": 16, "qwen2_vl": 16}
+IMAGE_TOKENS_PER_PAGE = {"llava_onevision": 17, "llava": 16, "qwen2_vl": 16, "qwen3_vl": 16}
 
 #: context length of the tiny text models (small, so chunk-size arithmetic is visible)
 TINY_CONTEXT = 1024
@@ -245,10 +252,49 @@ def build_qwen2_vl(folder: Path) -> Path:
     return _save(Qwen2VLForConditionalGeneration(config), processor, tokenizer, folder, video)
 
 
+def build_qwen3_vl(folder: Path) -> Path:
+    """Qwen3-VL: Qwen2-VL's image processor and tokens, its own vision tower; 16 merged patches a 32x32 page."""
+    import torch
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from manga2music.describers.vlm_processors import image_only_processors
+
+    specials = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    tokenizer = qwen2_tokenizer(specials, {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"})
+    image_processor = Qwen2VLImageProcessorPil(
+        min_pixels=16 * 16, max_pixels=IMAGE_SIZE * IMAGE_SIZE, patch_size=4, merge_size=2, temporal_patch_size=2
+    )
+    processor = image_only_processors()["Qwen3VLProcessor"](
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=QWEN2_VL_CHAT_TEMPLATE
+    )
+    ids = tokenizer.convert_tokens_to_ids
+    text = _text_config(len(tokenizer)).to_dict()
+    text.update(model_type="qwen3_vl_text", head_dim=16,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [3, 3, 2],
+                                 "mrope_interleaved": True})
+    config = Qwen3VLConfig(
+        text_config=text,
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=4,
+                           spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32,
+                           num_position_embeddings=64, deepstack_visual_indexes=[1]),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    video = {"video_processor_type": "Qwen3VLVideoProcessor", "size": {"shortest_edge": 16 * 16,
+             "longest_edge": IMAGE_SIZE * IMAGE_SIZE}, "patch_size": 4, "merge_size": 2, "temporal_patch_size": 2}
+    return _save(Qwen3VLForConditionalGeneration(config), processor, tokenizer, folder, video)
+
+
 BUILDERS = {
     "llava_onevision": build_llava_onevision,
     "llava": build_llava_interleave,
     "qwen2_vl": build_qwen2_vl,
+    "qwen3_vl": build_qwen3_vl,
 }
 
 

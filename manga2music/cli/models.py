@@ -39,12 +39,24 @@ def model_rows() -> list[dict]:
                      "needs_download": m.needs_weights, "download_gb": m.download_gb,
                      "vram_gb": m.vram_gb, "ram_gb": m.ram_gb,
                      "cached": bool(c and c.complete), "partial": bool(c and not c.complete),
-                     "size_bytes": c.size_bytes if c else 0, "about": m.about})
+                     "size_bytes": c.size_bytes if c else 0, "about": m.about,
+                     "licence": m.licence, "commercial": m.commercial})
     for c in found.values():
         rows.append({"name": None, "side": None, "backend": None, "model_id": c.repo_id, "needs_download": True,
                      "download_gb": None, "vram_gb": None, "ram_gb": None, "cached": c.complete,
-                     "partial": not c.complete, "size_bytes": c.size_bytes, "about": "found in the cache"})
+                     "partial": not c.complete, "size_bytes": c.size_bytes, "about": "found in the cache",
+                     "licence": None, "commercial": None})
     return rows
+
+
+def _licence_cell(row: dict) -> str:
+    """'apache-2.0', 'cc-by-nc-4.0 (non-commercial)', 'mit (commercial use unclear)'."""
+    licence = row.get("licence") or "?"
+    if row.get("commercial") is False:
+        return f"{licence} (non-commercial)"
+    if row.get("commercial") is None and row.get("licence"):
+        return f"{licence} (commercial use unclear)"
+    return licence
 
 
 @app.command("list")
@@ -64,7 +76,7 @@ def list_models(json_out: ListJsonOpt = False) -> None:
     from rich.table import Table
 
     t = Table(title=f"models (cache: {escape(str(settings.model_cache_dir()))})", title_justify="left")
-    for col in ("name", "side", "id", "download", "cached", "on disk"):
+    for col in ("name", "side", "id", "download", "licence", "cached", "on disk"):
         t.add_column(col, overflow="fold")
     for r in rows:
         if not r["needs_download"]:
@@ -73,7 +85,7 @@ def list_models(json_out: ListJsonOpt = False) -> None:
             state = "[green]yes[/]" if r["cached"] else ("[yellow]partial[/]" if r["partial"] else "no")
             download = f"{r['download_gb']:g} GB" if r["download_gb"] else "?"
         t.add_row(escape(r["name"] or "-"), r["side"] or "-", escape(r["model_id"] or "(no weights)"), download,
-                  state, _human(r["size_bytes"]) if r["size_bytes"] else "")
+                  _licence_cell(r), state, _human(r["size_bytes"]) if r["size_bytes"] else "")
     Console(highlight=False).print(t)
 
 

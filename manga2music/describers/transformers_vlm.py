@@ -10,22 +10,34 @@ own chat template.  The pages go to the processor nested as one sample
 (``images=[[p1, p2, ...]]``), which is the families' multi-image mode.  For
 LLaVA-OneVision that means the base 384 px view of each page, 729 + 1 = 730
 image tokens per page, instead of anyres tiling of every page (about 5,000-7,000
-tokens each).  Per family, on the real checkpoints:
+tokens each).  Per family, measured with the real checkpoints' processors and
+chat templates (``tests/data/checkpoints``) on a 1600 x 1100 two-page spread, a
+900 x 1400 page and an 800 x 1120 tile of a tall strip:
 
-========================  ======================  =========  ================
-family                    image tokens per page   context    default pages
-========================  ======================  =========  ================
-LLaVA-Interleave (llava)  729                     32k        8
-LLaVA-OneVision           730 (multi-image mode)  32k        8
-Qwen2-VL                  up to 1,280 (dynamic)   32k        8
-SmolVLM2                  about 1,100 (13 tiles)  8k         about 6
-========================  ======================  =========  ================
+==========================  =====================  =======  ============================
+family (checkpoint)         image tokens a page    context  pages a request (512 answer)
+==========================  =====================  =======  ============================
+LLaVA-Interleave (llava-*)  729 / 729 / 729        32,768   8 (the cap; 43 would fit)
+Qwen2-VL-2B                 2,225 / 1,602 / 1,162  32,768   8 (the cap; 14 would fit)
+Qwen2.5-VL-3B               2,225 / 1,602 / 1,162  128,000  8 (the cap)
+SmolVLM2-256M               863 / 863 / 863        8,192    8 (8.2 would fit)
+LLaVA-OneVision             730 (27 x 27 + 1)      32,768   8 (no real processor files here)
+==========================  =====================  =======  ============================
 
-The default pages per chunk is measured, not tabled: the processor renders a
-prompt with two and with three blank manga-sized pages, the difference is the
-cost of a page, and a chunk holds as many pages as fit in the text model's
-context after the prompt and the answer, at most :data:`MAX_PAGES_PER_CHUNK`
-(more pages per request mean more attention memory and vaguer answers).
+Qwen's processors keep a page's own resolution (28 x 28 pixels a token, up to
+12.8 megapixels), so their cost follows the page's size; SmolVLM cuts every
+page into 512 px tiles after scaling its long side to 2,048 (12 tiles + one
+global view, 64 tokens each); the LLaVA families resize to 384 x 384.  The
+stage-1 prompt and chat template add 225-242 tokens (``PROMPT_RESERVE`` keeps
+600).
+
+The pages per request are measured, not tabled: the processor renders a
+prompt with two and with three blank pages of each of :data:`PROBE_PAGE_SIZES`,
+the largest difference is the cost of a page, and a chunk holds as many pages
+as fit in the text model's context after the prompt and the answer, at most
+:data:`MAX_PAGES_PER_CHUNK` (more pages per request mean more attention memory
+and vaguer answers).  The memory a chunk needs beyond the weights (mostly the
+key/value cache of its prompt) is estimated by :mod:`.vlm_memory`.
 
 Sampling follows the original scripts: ``do_sample=True, temperature=0.7``
 (other sampling settings come from the checkpoint's generation config); a
@@ -49,10 +61,14 @@ from .vlm_processors import load_processor
 TEMPERATURE = 0.7
 #: most pages in one request, whatever the context length allows
 MAX_PAGES_PER_CHUNK = 8
-#: tokens kept for the prompt text and the chat template around the pages
+#: tokens kept for the prompt text and the chat template around the pages (measured: 225-242)
 PROMPT_RESERVE = 600
-#: the blank page used to measure a page's token cost (a B5 manga page at about 150 dpi)
-PROBE_PAGE_SIZE = (1075, 1518)
+#: blank pages used to measure a page's token cost: a two-page spread scan and a single page; a tile of a
+#: tall strip (about 800 x 1120) never costs more than the single page on any family measured
+PROBE_PAGE_SIZES = ((1600, 1100), (900, 1400))
+#: measured prompt tokens of one more page, per (processor settings, page size): once a process, since a page's
+#: cost depends only on the processor's class and settings, its chat template and its tokenizer
+_PAGE_COSTS: dict[tuple[str, tuple[int, int]], int] = {}
 
 
 class TransformersDescriber(ChatDescriber):
@@ -206,12 +222,20 @@ class TransformersDescriber(ChatDescriber):
         return self.pages_that_fit()
 
     def _measure_tokens_per_page(self) -> int:
-        """Prompt tokens of three blank pages minus two: what one more page costs in multi-image mode."""
+        """What one more page costs at most, over :data:`PROBE_PAGE_SIZES`."""
+        return max(1, *(self.page_cost(size) for size in PROBE_PAGE_SIZES))
+
+    def page_cost(self, size: tuple[int, int]) -> int:
+        """Prompt tokens of three blank pages of ``size`` minus two: one more page in multi-image mode."""
         from PIL import Image
 
-        blank = Image.new("RGB", PROBE_PAGE_SIZE, "white")
-        lengths = [self._encode("x", [blank] * n)["input_ids"].shape[1] for n in (2, 3)]
-        return max(1, lengths[1] - lengths[0])
+        self.prepare()
+        key = (_processor_key(self.processor), tuple(size))
+        if key not in _PAGE_COSTS:
+            blank = Image.new("RGB", tuple(size), "white")
+            lengths = [self._encode("x", [blank] * n)["input_ids"].shape[1] for n in (2, 3)]
+            _PAGE_COSTS[key] = lengths[1] - lengths[0]
+        return _PAGE_COSTS[key]
 
     def pages_that_fit(self) -> int:
         """Pages per request: what the context holds after the prompt and the answer, 1 to MAX_PAGES_PER_CHUNK."""
@@ -262,8 +286,16 @@ class TransformersDescriber(ChatDescriber):
                 )
         except torch.cuda.OutOfMemoryError:
             _empty_device_cache()
+            from .vlm_memory import request_bytes
+
+            config = self.model.config
+            image_id = getattr(config, "image_token_id", None)
+            image_tokens = int((inputs["input_ids"] == image_id).sum()) if image_id is not None else 0
+            itemsize = torch.empty((), dtype=self.dtype).element_size()
+            need = request_bytes(config, prompt_tokens, image_tokens, itemsize)
             raise BackendError(
-                f"{self.model_name} ran out of memory on {len(images)} pages",
+                f"{self.model_name} ran out of memory on {len(images)} pages ({prompt_tokens:,} prompt tokens, "
+                f"about {need / 2**30:.1f} GB beyond the weights)",
                 hint="use fewer pages per request (--chunk-size), a smaller model, or --device cpu",
             ) from None
         new_tokens = output[0, prompt_tokens:]
@@ -291,6 +323,14 @@ class TransformersDescriber(ChatDescriber):
         self.model = None
         gc.collect()
         _empty_device_cache()
+
+
+def _processor_key(processor) -> str:
+    """What a page's token cost depends on: the processor's class and settings, chat template and vocabulary."""
+    tokenizer = processor.tokenizer
+    added = sorted((i, str(t)) for i, t in tokenizer.added_tokens_decoder.items())
+    return repr((type(processor).__name__, processor.image_processor.to_dict(), processor.chat_template,
+                 len(tokenizer), added))
 
 
 def _context_length(config) -> int | None:
