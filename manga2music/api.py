@@ -27,15 +27,9 @@ from .backends import check_shared_flags
 from .files import readable, remove_stale_temps
 from .outputs import check_output_is_ours, merged_manifest, write_manifest
 from .options import RunConfig
-from .pipeline import (
-    Callbacks,
-    SectionJob,
-    compose_jobs,
-    describe_sections,
-    manifest_entry,
-    read_description,
-    start_job,
-)
+from .composing import compose_jobs
+from .describing import describe_sections
+from .jobs import Callbacks, SectionJob, manifest_entry, read_description, start_job
 from .sections import find_sections, is_hidden, natural_key
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)

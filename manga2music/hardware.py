@@ -126,6 +126,11 @@ def torch_cuda_version() -> Optional[str]:
         text = (Path(list(spec.submodule_search_locations)[0]) / "version.py").read_text(encoding="utf-8")
     except OSError:
         return None
+    return cuda_in_version_file(text)
+
+
+def cuda_in_version_file(text: str) -> Optional[str]:
+    """``cuda = '12.8'`` (or ``cuda: Optional[str] = '12.8'``) in torch/version.py -> "12.8"; None for CPU builds."""
     m = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
     return m.group(1) if m else None
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from test_cache import MUSICGEN_FILES, answer, fake_repo, local_http  # pytest puts tests/ on sys.path
+from fake_hub import MUSICGEN_FILES, answer, fake_repo, local_http
 from typer.testing import CliRunner
 
 from manga2music.cli.app import app

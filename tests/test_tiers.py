@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_cache import MUSICGEN_FILES, answer, fake_repo, local_http  # pytest puts tests/ on sys.path
+from fake_hub import MUSICGEN_FILES, answer, fake_repo, local_http
 
 from manga2music import tiers
 from manga2music.cache import scan
@@ -219,3 +219,15 @@ def test_torch_cuda_build_is_read_without_importing_torch():
     import torch  # the test may import it; the probe must agree with it
 
     assert torch_cuda_version() == torch.version.cuda
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("__version__ = '2.13.0+cu128'\ncuda: Optional[str] = '12.8'\nhip = None\n", "12.8"),
+    ("__version__ = '2.4.0'\ncuda = '12.1'\n", "12.1"),
+    ("__version__ = '2.13.0+cpu'\ncuda: Optional[str] = None\n", None),
+])
+def test_the_cuda_version_is_read_from_the_text_of_torch_version_py(text, expected):
+    """What a CUDA build's torch/version.py says, so the parser is exercised even on a CPU-only machine."""
+    from manga2music.hardware import cuda_in_version_file
+
+    assert cuda_in_version_file(text) == expected

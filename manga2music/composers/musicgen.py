@@ -59,6 +59,25 @@ def unavailable_error(model_id: str, exc: BaseException, offline: bool) -> Model
     return ModelUnavailableError(f"cannot load {what}: {reason}", hint=hint)
 
 
+class StepProgress:
+    """Decoder steps done out of all the requests' steps; one step of a batch of N counts N."""
+
+    def __init__(self, progress: ProgressFn | None, total: int):
+        self.progress, self.total = progress, total
+        self.done, self.width, self.label = 0, 1, ""
+
+    def step(self) -> None:
+        self.done += self.width
+        report(self.progress, self.done, self.total, self.label)
+
+    def rewind(self, done: int, label: str) -> None:
+        self.done = done
+        report(self.progress, self.done, self.total, label)
+
+    def finish(self) -> None:
+        report(self.progress, self.total, self.total, "done")
+
+
 class SamplingOptions(BackendOptions):
     """MusicGen's sampling, with the original audiocraft defaults."""
 
@@ -220,12 +239,7 @@ class MusicgenComposer(Composer):
             frames = max(-(-gen_samples(r) * frame_rate // sr), delay + 1)
             return sum(steps_for(w, delay) for w in plan_windows(frames, frame_rate))
 
-        state = {"done": 0, "total": sum(steps(r) for r in requests), "width": 1, "label": ""}
-
-        def on_step() -> None:
-            state["done"] += state["width"]
-            report(progress, state["done"], state["total"], state["label"])
-
+        steps_done = StepProgress(progress, sum(steps(r) for r in requests))
         groups: dict[int, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault(gen_samples(r), []).append(i)
@@ -234,9 +248,9 @@ class MusicgenComposer(Composer):
             i, size = 0, self._batch_size(samples)
             while i < len(indices):
                 chunk = indices[i:i + size]
-                done_before = state["done"]
+                done_before = steps_done.done
                 try:
-                    made = self._compose_batch([requests[j] for j in chunk], samples, state, on_step)
+                    made = self._compose_batch([requests[j] for j in chunk], samples, steps_done)
                 except Exception as exc:
                     if not is_out_of_memory(exc):
                         raise
@@ -248,16 +262,15 @@ class MusicgenComposer(Composer):
                             hint="use a smaller model (e.g. musicgen-small), --precision bf16/fp16, or --device cpu.",
                         ) from exc
                     size = self._batch_cap = max(1, len(chunk) // 2)
-                    state["done"] = done_before
-                    report(progress, state["done"], state["total"], f"out of memory: retrying at batch size {size}")
+                    steps_done.rewind(done_before, f"out of memory: retrying at batch size {size}")
                     continue
                 for j, track in zip(chunk, made):
                     tracks[j] = track
                 i += len(chunk)
-        report(progress, state["total"], state["total"], "done")
+        steps_done.finish()
         return [t for t in tracks if t is not None]
 
-    def _compose_batch(self, reqs: list[ComposeRequest], samples: int, state: dict, on_step) -> list[Track]:
+    def _compose_batch(self, reqs: list[ComposeRequest], samples: int, steps_done: "StepProgress") -> list[Track]:
         import numpy as np
 
         from ..devices import dtype_name, seed_everything
@@ -266,17 +279,17 @@ class MusicgenComposer(Composer):
         seeds = [r.seed if r.seed is not None else random.SystemRandom().randrange(2**31) for r in reqs]
         inputs, warnings = self._encode_texts([r.text for r in reqs])
         names = reqs[0].name + (f" (+{len(reqs) - 1})" if len(reqs) > 1 else "")
-        state["width"] = len(reqs)
+        steps_done.width = len(reqs)
 
         def on_window(index: int, count: int) -> None:
-            state["label"] = names if count == 1 else f"{names}, window {index + 1}/{count}"
+            steps_done.label = names if count == 1 else f"{names}, window {index + 1}/{count}"
 
         seed_everything(seeds[0])  # anything else random in generate; the codes come from per-track generators
         import torch
 
         with torch.inference_mode():
             audio, windows = generate_long(self._model, inputs, samples, self._generation_kwargs(seeds),
-                                           on_step=on_step, on_window=on_window)
+                                           on_step=steps_done.step, on_window=on_window)
         sr = self.sample_rate
         tracks = []
         for k, r in enumerate(reqs):

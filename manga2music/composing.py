@@ -1,0 +1,230 @@
+"""The compose stage: decide what each section needs, compose in groups, encode, tag and write the tracks.
+
+A section whose music is unchanged is skipped; one whose only change is the audio
+format is re-encoded from its lossless takes (or composed again from the recorded
+seeds); anything else is composed, a group of requests per composer call, so the
+composer can batch and an interrupt loses little.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .composers.base import ComposeRequest, Composer
+from .errors import Manga2MusicError
+from .files import readable
+from .jobs import Callbacks, SectionJob, guarded
+from .options import RunConfig
+from .outputs import Staged, fingerprint, is_ours, now_iso
+from .progress import report
+
+#: requests handed to a composer per call (at least): each call's tracks are written before the
+#: next starts, so an interrupt loses little; a larger --batch-size raises it so batches can fill
+COMPOSE_GROUP = 8
+#: formats whose samples survive a round trip exactly: a format change re-encodes from them
+LOSSLESS = ("wav", "flac")
+
+def music_key(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
+    """What decides the music itself (not its file format): a change composes new music."""
+    return fingerprint({
+        "text": job.description,
+        "composer": composer.settings_key(),
+        "duration": cfg.duration,
+        "seed": cfg.seed,  # only an explicit seed; a random one is recorded, not required
+        "variations": cfg.variations,
+        "normalize": cfg.normalize,
+    })
+
+
+@dataclass
+class ComposePlan:
+    """What one job needs: nothing, a re-encode of the music it has, or (new) music from these seeds."""
+
+    job: SectionJob
+    action: str  # "skip" | "reencode" | "compose"
+    seeds: list[int] = field(default_factory=list)
+
+
+def _targets(job: SectionJob, cfg: RunConfig) -> list[Path]:
+    return [job.files.track(cfg.fmt, t) for t in range(1, cfg.variations + 1)]
+
+
+def _old_takes(job: SectionJob) -> list[dict]:
+    return list(job.record.get("compose", {}).get("takes", []))
+
+
+def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callbacks) -> ComposePlan:
+    targets = _targets(job, cfg)
+    for path in targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)]:
+        if not is_ours(path, job.record):
+            raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music; move it or choose "
+                                   "another -o")
+    old = job.record.get("compose", {})
+    same_music = old.get("fingerprint") == music_key(job, composer, cfg) and not cfg.force
+    if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets):
+        return ComposePlan(job, "skip")
+    old_takes = _old_takes(job)
+    if same_music and len(old_takes) == cfg.variations:
+        folder = job.files.base.parent
+        sources = [folder / t["audio"] for t in old_takes]
+        if old.get("format") in LOSSLESS and all(p.exists() and is_ours(p, job.record) for p in sources):
+            return ComposePlan(job, "reencode")
+        return ComposePlan(job, "compose", [int(t["seed"]) for t in old_takes])  # the same music, made again
+    base = cfg.seed
+    if base is None:
+        base = random.SystemRandom().randrange(2**31)
+    return ComposePlan(job, "compose", [base + t for t in range(cfg.variations)])
+
+
+def _track_tags(job: SectionJob, composer: Composer, seed) -> dict:
+    return {"title": job.name, "comment": job.description or "", "model": composer.model_name, "seed": str(seed)}
+
+
+def _old_files_to_remove(job: SectionJob, cfg: RunConfig, keep: set[Path]) -> list[Path]:
+    """Tracks and notes of ours from earlier takes or formats that this step does not rewrite."""
+    folder = job.files.base.parent
+    out = []
+    for take in _old_takes(job):
+        for key in ("audio", "midi"):
+            if take.get(key):
+                path = folder / take[key]
+                if path not in keep and path.exists() and is_ours(path, job.record):
+                    out.append(path)
+    return out
+
+
+def _commit_tracks(job: SectionJob, composer: Composer, cfg: RunConfig, takes: list[dict], staged: Staged,
+                   seconds: float) -> None:
+    written = {job.files.base.parent / t[k] for t in takes for k in ("audio", "midi") if t.get(k)}
+    for path in _old_files_to_remove(job, cfg, written):
+        staged.remove(path)
+    job.commit(staged, {
+        "compose": {
+            "model": composer.model_name,
+            "model_id": composer.model_id,
+            "fingerprint": music_key(job, composer, cfg),
+            "settings": composer.settings_key(),
+            "duration": cfg.duration,
+            "format": cfg.fmt,
+            "normalize": cfg.normalize,
+            "seed": takes[0]["seed"],
+            "takes": takes,
+            "midi": [t["midi"] for t in takes if "midi" in t],
+            "seconds": round(seconds, 3),
+            "at": now_iso(),
+        },
+        "description": job.description,
+    })
+    _remember_outputs(job)
+
+
+def _remember_outputs(job: SectionJob) -> None:
+    folder = job.files.base.parent
+    takes = _old_takes(job)
+    job.tracks = [folder / t["audio"] for t in takes]
+    job.midi = [folder / t["midi"] for t in takes if t.get("midi")]
+
+
+def write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, composer: Composer, cfg: RunConfig,
+                 seconds: float) -> None:
+    """Encode, tag and commit the takes of one job."""
+    from .audio import encode_audio
+
+    staged, takes = Staged(), []
+    try:
+        for take, (req, track) in enumerate(zip(reqs, tracks), start=1):
+            path = job.files.track(cfg.fmt, take)
+            data = encode_audio(track.audio, track.sample_rate, fmt=cfg.fmt,
+                                tags=_track_tags(job, composer, req.seed), normalize=cfg.normalize)
+            staged.add_bytes(path, data)
+            entry = {"take": take, "audio": path.name, "seed": req.seed, "info": track.info,
+                     "warnings": track.warnings}
+            if track.midi:
+                midi_path = job.files.midi(take)
+                staged.add_bytes(midi_path, track.midi)
+                entry["midi"] = midi_path.name
+            takes.append(entry)
+        _commit_tracks(job, composer, cfg, takes, staged, seconds)
+    finally:
+        staged.discard()
+
+
+def reencode_tracks(job: SectionJob, composer: Composer, cfg: RunConfig) -> None:
+    """Same music, new format: decode our lossless takes and encode them again (no new composing)."""
+    import soundfile as sf
+
+    from .audio import encode_audio
+
+    folder = job.files.base.parent
+    staged, takes = Staged(), []
+    started = time.perf_counter()
+    try:
+        for take in _old_takes(job):
+            audio, rate = sf.read(str(folder / take["audio"]), dtype="float32", always_2d=True)
+            path = job.files.track(cfg.fmt, int(take["take"]))
+            staged.add_bytes(path, encode_audio(audio, rate, fmt=cfg.fmt, tags=_track_tags(job, composer, take["seed"]),
+                                                normalize=False))  # it was normalised when first written
+            takes.append({**take, "audio": path.name, "reencoded_from": take["audio"]})
+        _commit_tracks(job, composer, cfg, takes, staged, time.perf_counter() - started)
+    finally:
+        staged.discard()
+
+
+def _groups(pending: list, size: int) -> Iterator[list]:
+    for start in range(0, len(pending), size):
+        yield pending[start:start + size]
+
+
+def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb: Callbacks) -> None:
+    """Compose every job that has a description and needs (new) audio, a group at a time."""
+    plans: list[ComposePlan] = []
+    for job in jobs:
+        if job.status == "failed" or not job.description:
+            continue
+        holder: list[ComposePlan] = []
+        guarded(job, cb, lambda j=job: holder.append(plan_compose(j, composer, cfg, cb)))
+        if not holder:
+            continue
+        plan = holder[0]
+        if plan.action == "skip":
+            _remember_outputs(job)
+        elif plan.action == "reencode":
+            guarded(job, cb, lambda j=job: reencode_tracks(j, composer, cfg))
+        else:
+            plans.append(plan)
+    pending = [(p.job, ComposeRequest(p.job.name, p.job.description or "", cfg.duration, seed))
+               for p in plans for seed in p.seeds]
+    size = max(COMPOSE_GROUP, int(getattr(composer.options, "batch_size", None) or 0))
+    done_jobs: set[int] = set()
+    total_jobs = len(plans)
+    for group in _groups(pending, size):
+        started = time.perf_counter()
+        holder: list[list] = []
+
+        def run_group(g=group) -> None:
+            holder.append(composer.compose([r for _, r in g], progress=cb.step))
+
+        lead = group[0][0]
+        guarded(lead, cb, run_group)
+        if not holder:  # the whole group failed: every job in it fails with the same cause
+            for job, _ in group:
+                if job.status != "failed":
+                    job.fail(lead.message or "composing failed", cb)
+            continue
+        seconds = time.perf_counter() - started
+        by_job: dict[int, list] = {}
+        for (job, req), track in zip(group, holder[0]):
+            by_job.setdefault(id(job), [job, [], []])
+            by_job[id(job)][1].append(req)
+            by_job[id(job)][2].append(track)
+        for job, reqs, job_tracks in by_job.values():
+            guarded(job, cb, lambda j=job, r=reqs, t=job_tracks: write_tracks(
+                j, r, t, composer, cfg, seconds * len(r) / len(group)))
+            done_jobs.add(id(job))
+        report(cb.sections, len(done_jobs), total_jobs, "composed")
+
+

@@ -1,0 +1,144 @@
+"""The describe stage: read a section's pages, ask the describer, write the description and the record.
+
+Reuses what is on disk when the pages and the describer's settings are unchanged,
+and keeps a description the user wrote or edited.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .describers.base import Describer, PageImage
+from .errors import PageError
+from .files import readable
+from .jobs import Callbacks, SectionJob, guarded, read_description, start_job
+from .options import RunConfig
+from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
+from .progress import report
+from .sections import Section
+
+def _load_pages(section: Section, cb: Callbacks) -> tuple[list, list[dict]]:
+    from .pages import load_page
+
+    loaded, skipped = [], []
+    for i, page in enumerate(section.pages):
+        report(cb.step, i, len(section.pages), f"reading {page.name}")
+        try:
+            loaded.append(load_page(page))
+        except PageError as exc:
+            skipped.append({"source": page.source, "error": exc.message})
+            cb.warn(f"{section.name}: skipping page {page.name}: {exc.message}")
+    report(cb.step, len(section.pages), len(section.pages), "pages read")
+    return loaded, skipped
+
+
+def _page_entry(lp) -> dict:
+    from .files import exact_bytes_hex
+
+    entry = {"name": lp.page.name, "source": lp.page.source, "path": readable(lp.page.path.resolve()),
+             "member": readable(lp.page.member) if lp.page.member is not None else None,
+             "pdf_index": lp.page.pdf_index, "sha256": lp.sha256, "tiles": len(lp.tiles)}
+    raw = exact_bytes_hex(lp.page.path.resolve())
+    if raw:
+        entry["path_bytes"] = raw  # the exact bytes of a name that is not UTF-8
+    return entry
+
+
+def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConfig, cb: Callbacks,
+              staged: Staged) -> None:
+    """Stage NAME.analysis.json (--save-artifact) unless a file of the user's is in its place."""
+    if not cfg.save_artifact or analysis is None:
+        return
+    path = job.files.artifact()
+    if not is_ours(path, job.record):
+        cb.warn(f"{job.name}: not writing {path.name}: a file of yours is there (move it to get the analysis)")
+        return
+    staged.add_bytes(path, to_json({"section": job.name, "analysis": analysis, "chunks": chunks}).encode("utf-8"))
+
+
+def describe_section(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks) -> None:
+    """Describe one section (or reuse its description) and write .txt + .json."""
+    if section.error:
+        job.fail(section.error, cb)
+        return
+    loaded, skipped = _load_pages(section, cb)
+    job.skipped_pages = skipped
+    if not loaded:
+        reasons = "; ".join(s["error"] for s in skipped[:2])
+        job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
+        return
+    key = fingerprint({"pages": [lp.sha256 for lp in loaded], "describer": describer.settings_key()})
+    txt = job.files.description
+    old = job.record.get("describe", {})
+    if txt.exists() and not is_ours(txt, job.record):
+        job.description = read_description(txt)
+        job.status = "skipped"
+        cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it and composing from it")
+        return
+    if not cfg.force and txt.exists() and old.get("fingerprint") == key:
+        job.description = read_description(txt)
+        job.status = "skipped"
+        artifact = job.files.artifact()
+        if cfg.save_artifact and (not artifact.exists() or not is_ours(artifact, job.record)):
+            staged = Staged()  # asked for on a rerun: write it from the record (or say why not)
+            _artifact(job, old.get("analysis"), old.get("chunks", []), cfg, cb, staged)
+            if staged.items:
+                job.commit(staged, {})
+        return
+    images = [
+        PageImage(lp.page.name if len(lp.tiles) == 1 else f"{lp.page.name}#{t + 1}", tile, lp.format)
+        for lp in loaded
+        for t, tile in enumerate(lp.tiles)
+    ]
+    started = time.perf_counter()
+    result = describer.describe(images, progress=cb.step)
+    description = readable(result.description).strip()
+    if not description:
+        job.fail("the describer returned an empty description", cb)
+        return
+    analysis = result.analysis.model_dump() if result.analysis else None
+    chunks = [c.model_dump() for c in result.chunks]
+    staged = Staged()
+    staged.add_bytes(txt, (description + "\n").encode("utf-8"))
+    _artifact(job, analysis, chunks, cfg, cb, staged)
+    job.commit(staged, {
+        "pages": [_page_entry(lp) for lp in loaded],
+        "skipped_pages": skipped,
+        "describe": {
+            "model": describer.model_name,
+            "model_id": describer.model_id,
+            "fingerprint": key,
+            "settings": describer.settings_key(),
+            "prompt_version": result.prompt_version,
+            "analysis": analysis,
+            "chunks": chunks,
+            "features": result.features,
+            "usage": result.usage,
+            "cost_usd": result.cost_usd,
+            "warnings": result.warnings,
+            "seconds": round(time.perf_counter() - started, 3),
+            "at": now_iso(),
+        },
+        "description": description,
+    })
+    job.description = description
+
+
+def describe_sections(sections: list[Section], output: Path, describer: Describer, cfg: RunConfig,
+                      cb: Callbacks) -> list[SectionJob]:
+    """Describe every section with one describer, then free its memory (before any composer loads)."""
+    jobs = []
+    try:
+        for i, section in enumerate(sections):
+            report(cb.sections, i, len(sections), f"describing {section.name}")
+            job = start_job(section.name, output, cb)
+            jobs.append(job)
+            if job.status != "failed":
+                guarded(job, cb, lambda s=section, j=job: describe_section(s, j, describer, cfg, cb))
+        report(cb.sections, len(sections), len(sections), "described")
+    finally:
+        describer.close()
+    return jobs
+
+

@@ -1,0 +1,140 @@
+"""A section's journey through a run: its job, its record, failures that stay inside it, its manifest entry.
+
+Every stage (:mod:`manga2music.describing`, :mod:`manga2music.composing`) works on
+:class:`SectionJob` objects.  ``job.record`` is always what is on disk; a stage
+changes it only through :meth:`SectionJob.commit` (the kill-safe write order of
+:func:`manga2music.outputs.commit`).  :func:`guarded` runs one step of one
+section: any failure except a run-stopping one fails that section alone.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from .errors import Manga2MusicError
+from .files import decode_text, raise_for_disk, read_regular_file, readable
+from .outputs import SectionFiles, Staged, commit, new_record, read_record, settle
+from .progress import ProgressFn
+
+LogFn = Callable[[str, str], None]  # (level: "info" | "warning", message)
+
+#: a description file larger than this is not a description
+MAX_DESCRIPTION_BYTES = 1024 * 1024
+
+
+@dataclass
+class Callbacks:
+    sections: Optional[ProgressFn] = None  # overall: (done, total, section name)
+    step: Optional[ProgressFn] = None  # current step: pages, tokens, decoder steps
+    log: Optional[LogFn] = None
+
+    def info(self, message: str) -> None:
+        if self.log is not None:
+            self.log("info", message)
+
+    def warn(self, message: str) -> None:
+        if self.log is not None:
+            self.log("warning", message)
+
+
+@dataclass
+class SectionJob:
+    """One section moving through the run.  ``record`` is always what is on disk."""
+
+    name: str
+    files: SectionFiles
+    record: dict
+    description: Optional[str] = None
+    status: str = "pending"  # pending | ok | skipped | failed
+    message: Optional[str] = None
+    did_work: bool = False
+    tracks: list[Path] = field(default_factory=list)
+    midi: list[Path] = field(default_factory=list)
+    skipped_pages: Optional[list[dict]] = None  # pages this run could not read (None: not read this run)
+
+    def fail(self, message: str, cb: Callbacks) -> None:
+        self.status, self.message = "failed", message
+        cb.warn(f"Skipping {self.name}: {message}")
+
+    def commit(self, staged: Staged, updates: dict) -> None:
+        self.record = commit(self.files.record, self.record, staged, updates)
+        self.did_work = True
+
+
+def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
+    """A job for section ``name``: its record as a killed run may have left it, folded back to a settled state."""
+    files = SectionFiles.for_section(output, name)
+    old = read_record(files.record)
+    job = SectionJob(name, files, record=settle(dict(old), files.record.parent) if old else new_record(name))
+    if files.record.exists() and old is None:
+        job.fail(f"{readable(files.record)} exists and was not written by manga2music; move it or choose another -o",
+                 cb)
+    return job
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming an unexpected error's type and message (no object reprs, no temp paths)."""
+    text = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {readable(text)}" if text else type(exc).__name__
+
+
+def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
+    """Run one section's step; any failure except a run-stopping one fails just that section."""
+    try:
+        step()
+    except Manga2MusicError as exc:
+        if exc.stops_run:
+            raise
+        job.fail(exc.message, cb)
+    except OSError as exc:
+        raise_for_disk(exc, job.files.base.parent)
+        job.fail(f"cannot write its files: {describe_error(exc)}", cb)
+        _debug_traceback(cb)
+    except Exception as exc:  # noqa: BLE001 - whatever a library raises stays inside the section
+        job.fail(describe_error(exc), cb)
+        _debug_traceback(cb)
+
+
+def _debug_traceback(cb: Callbacks) -> None:
+    from .settings import debug_enabled
+
+    if debug_enabled():
+        cb.warn(traceback.format_exc())
+
+
+def read_description(path: Path) -> str:
+    """A description file as text, whatever encoding the user saved it in; only regular files, size-checked."""
+    return decode_text(read_regular_file(path, MAX_DESCRIPTION_BYTES, what="description")).strip()
+
+
+def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str | None) -> dict:
+    status = job.status
+    if status in ("pending", "skipped"):
+        status = "ok" if job.did_work else "skipped"
+
+    def rel(p: Path | str) -> str:
+        try:
+            return readable(Path(p).relative_to(output).as_posix())
+        except ValueError:
+            return readable(p)
+
+    describe = job.record.get("describe", {})
+    return {
+        "name": job.name,
+        "status": status,
+        "message": readable(job.message) if job.message else None,
+        "description": rel(job.files.description) if job.files.description.exists() else None,
+        "record": rel(job.files.record) if job.files.record.exists() else None,
+        "tracks": [rel(t) for t in job.tracks],
+        "midi": [rel(m) for m in job.midi],
+        "pages": len(job.record.get("pages", [])),
+        "skipped_pages": job.skipped_pages if job.skipped_pages is not None else job.record.get("skipped_pages", []),
+        "vision_model": vision,
+        "music_model": music,
+        "seed": job.record.get("compose", {}).get("seed"),
+        "usage": describe.get("usage") or None,
+        "cost_usd": describe.get("cost_usd"),
+    }

@@ -1,0 +1,69 @@
+"""A text that decides outputs may not change without its version: reruns rely on the versions to redo work.
+
+Each versioned text (the prompts, the builtin describer's rules, the builtin composer's
+notes) is hashed here and compared with the hash recorded for its current version.
+If you change one of them on purpose, bump its version constant and record the new
+hash printed by the failing assertion; if you did not mean to change it, look again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from PIL import Image
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+def check(version: str, value, recorded: dict[str, str], what: str) -> None:
+    got = digest(value)
+    assert version in recorded, f"{what}: new version {version!r}; record its hash {got!r} in this test"
+    assert recorded[version] == got, (
+        f"{what} changed (hash {got}) but its version is still {version!r}: bump the version (old outputs are then "
+        f"redone on the next run) and record the new hash")
+
+
+def test_prompt_texts_change_only_with_prompt_version():
+    from manga2music import prompts
+    from manga2music.analysis import SectionAnalysis
+
+    analysis = SectionAnalysis(genre="action", atmosphere="tense", focus="visual", pacing="fast", plot="a duel")
+    texts = {
+        "schema": prompts.analysis_schema(),
+        "stage1": [prompts.stage1_prompt(n) for n in (1, 3)],
+        "retry": prompts.retry_json_prompt(2, "no JSON object"),
+        "stage2": prompts.stage2_prompt(analysis),
+        "stage2_dialogue": prompts.stage2_prompt(analysis.model_copy(update={"focus": "dialogue", "genre": "comedy"})),
+        "single": [prompts.single_stage_prompt(n) for n in (1, 3)],
+        "merge": prompts.merge_prompt(["calm piano", "fast drums"]),
+    }
+    check(prompts.PROMPT_VERSION, texts, {"2026-11-1": "73058fa8c8539003"}, "the prompts")
+
+
+def test_builtin_rules_change_only_with_rules_version():
+    from manga2music.describers.base import PageImage
+    from manga2music.describers.builtin import RULES_VERSION, BuiltinDescriber
+
+    decisions = {}
+    for section in ("calm", "action", "webtoon"):
+        pages = [PageImage(p.name, Image.open(p).convert("RGB")) for p in sorted((SAMPLES / section).iterdir())]
+        result = BuiltinDescriber().describe(pages)
+        decisions[section] = {"description": result.description, "analysis": result.analysis.model_dump()}
+    check(RULES_VERSION, decisions, {"builtin-rules-1": "d425938b9d5cd9fe"}, "the builtin describer's decisions on samples/")
+
+
+def test_builtin_composer_notes_change_only_with_algorithm_version():
+    from manga2music.composers.builtin import ALGORITHM_VERSION, BuiltinComposer
+
+    composer = BuiltinComposer()
+    notes = {}
+    for text in ("calm piano, 70 BPM in G major", "driving action drums and brass, 160 BPM in D minor", ""):
+        track = composer.compose_one(text, 6.0, seed=3)
+        notes[text] = hashlib.sha256(track.midi).hexdigest()
+    check(ALGORITHM_VERSION, notes, {"builtin-music-1": "3d243c6ed336de51"}, "the builtin composer's notes")
