@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .describers.base import Describer, PageImage
+from .describers.base import Describer
 from .errors import PageError
+from .pages import PageInfo, PageStream, probe_page
 from .files import readable
 from .jobs import Callbacks, SectionJob, guarded, read_description, start_job
 from .options import RunConfig
@@ -18,31 +19,45 @@ from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
 from .progress import report
 from .sections import Section
 
-def _load_pages(section: Section, cb: Callbacks) -> tuple[list, list[dict]]:
-    from .pages import load_page
-
-    loaded, skipped = [], []
+def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[dict]]:
+    """Hash every page and read its size, decoding nothing (what resume compares); unreadable pages are skipped."""
+    infos, skipped, pdf_hashes = [], [], {}
     for i, page in enumerate(section.pages):
         report(cb.step, i, len(section.pages), f"reading {page.name}")
         try:
-            loaded.append(load_page(page))
+            infos.append(probe_page(page, pdf_hashes=pdf_hashes))
         except PageError as exc:
             skipped.append({"source": page.source, "error": exc.message})
             cb.warn(f"{section.name}: skipping page {page.name}: {exc.message}")
     report(cb.step, len(section.pages), len(section.pages), "pages read")
-    return loaded, skipped
+    return infos, skipped
 
 
-def _page_entry(lp) -> dict:
+def _page_entry(info: PageInfo) -> dict:
     from .files import exact_bytes_hex
 
-    entry = {"name": lp.page.name, "source": lp.page.source, "path": readable(lp.page.path.resolve()),
-             "member": readable(lp.page.member) if lp.page.member is not None else None,
-             "pdf_index": lp.page.pdf_index, "sha256": lp.sha256, "tiles": len(lp.tiles)}
-    raw = exact_bytes_hex(lp.page.path.resolve())
+    page = info.page
+    entry = {"name": page.name, "source": page.source, "path": readable(page.path.resolve()),
+             "member": readable(page.member) if page.member is not None else None,
+             "pdf_index": page.pdf_index, "sha256": info.sha256, "size": list(info.size), "tiles": info.tiles}
+    raw = exact_bytes_hex(page.path.resolve())
     if raw:
         entry["path_bytes"] = raw  # the exact bytes of a name that is not UTF-8
     return entry
+
+
+def page_stream(section: Section, infos: list[PageInfo], describer: Describer, output: Path,
+                cb: Callbacks) -> PageStream:
+    """The pages as the describer wants them (decoded one at a time, at its ``page_side``), thumbnails on the way."""
+    from .thumbnails import save_thumbnail
+
+    def decoded(info: PageInfo, first_tile) -> None:
+        save_thumbnail(output, info.sha256, info.page.pdf_index, first_tile)
+
+    def skipped(info: PageInfo, why: str) -> None:
+        cb.warn(f"{section.name}: skipping page {info.page.name}: {why}")
+
+    return PageStream(infos, max_side=describer.page_side, on_decoded=decoded, on_skip=skipped)
 
 
 def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConfig, cb: Callbacks,
@@ -57,18 +72,22 @@ def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConf
     staged.add_bytes(path, to_json({"section": job.name, "analysis": analysis, "chunks": chunks}).encode("utf-8"))
 
 
+def _page_key(info: PageInfo) -> str:
+    return info.sha256 if info.page.pdf_index is None else f"{info.sha256}#{info.page.pdf_index}"
+
+
 def describe_section(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks) -> None:
     """Describe one section (or reuse its description) and write .txt + .json."""
     if section.error:
         job.fail(section.error, cb)
         return
-    loaded, skipped = _load_pages(section, cb)
+    infos, skipped = probe_pages(section, cb)
     job.skipped_pages = skipped
-    if not loaded:
+    if not infos:
         reasons = "; ".join(s["error"] for s in skipped[:2])
         job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
         return
-    key = fingerprint({"pages": [lp.sha256 for lp in loaded], "describer": describer.settings_key()})
+    key = fingerprint({"pages": [_page_key(info) for info in infos], "describer": describer.settings_key()})
     txt = job.files.description
     old = job.record.get("describe", {})
     if txt.exists() and not is_ours(txt, job.record):
@@ -86,13 +105,17 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
             if staged.items:
                 job.commit(staged, {})
         return
-    images = [
-        PageImage(lp.page.name if len(lp.tiles) == 1 else f"{lp.page.name}#{t + 1}", tile, lp.format)
-        for lp in loaded
-        for t, tile in enumerate(lp.tiles)
-    ]
+    stream = page_stream(section, infos, describer, job.output, cb)
     started = time.perf_counter()
-    result = describer.describe(images, progress=cb.step)
+    result = describer.describe(stream, progress=cb.step)
+    if stream.skipped:  # pages that could not be decoded: not part of what was described
+        skipped = skipped + stream.skipped
+        job.skipped_pages = skipped
+        gone = {s["source"] for s in stream.skipped}
+        infos = [info for info in infos if info.page.source not in gone]
+        if not infos:
+            job.fail(f"no readable page among {len(section.pages)}", cb)
+            return
     description = readable(result.description).strip()
     if not description:
         job.fail("the describer returned an empty description", cb)
@@ -103,7 +126,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
     staged.add_bytes(txt, (description + "\n").encode("utf-8"))
     _artifact(job, analysis, chunks, cfg, cb, staged)
     job.commit(staged, {
-        "pages": [_page_entry(lp) for lp in loaded],
+        "pages": [_page_entry(info) for info in infos],
         "skipped_pages": skipped,
         "describe": {
             "model": describer.model_name,

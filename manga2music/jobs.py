@@ -47,6 +47,7 @@ class SectionJob:
     name: str
     files: SectionFiles
     record: dict
+    output: Path = Path("output")
     description: Optional[str] = None
     status: str = "pending"  # pending | ok | skipped | failed
     message: Optional[str] = None
@@ -68,7 +69,8 @@ def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
     """A job for section ``name``: its record as a killed run may have left it, folded back to a settled state."""
     files = SectionFiles.for_section(output, name)
     old = read_record(files.record)
-    job = SectionJob(name, files, record=settle(dict(old), files.record.parent) if old else new_record(name))
+    job = SectionJob(name, files, record=settle(dict(old), files.record.parent) if old else new_record(name),
+                     output=Path(output))
     if files.record.exists() and old is None:
         job.fail(f"{readable(files.record)} exists and was not written by manga2music; move it or choose another -o",
                  cb)

@@ -10,20 +10,16 @@ text that came from a model or a file name is escaped.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 from urllib.parse import quote
 
 from natsort import natsort_keygen
 
 from . import __version__
-from .errors import Manga2MusicError
 from .outputs import read_record
+from .thumbnails import THUMB_HEIGHT, thumbnail_uri  # noqa: F401  (THUMB_HEIGHT: the page's CSS uses it)
 
-#: thumbnails are this many pixels tall
-THUMB_HEIGHT = 180
 #: at most this many thumbnails per section; the rest are counted
 MAX_THUMBS = 48
 #: points in a waveform's peak envelope
@@ -48,24 +44,6 @@ def url_for(rel: str) -> str:
 
 
 # ------------------------------------------------------------------ thumbnails and waveforms
-
-
-def thumbnail_uri(page: dict, height: int = THUMB_HEIGHT) -> str | None:
-    """A ``data:image/jpeg;base64,...`` thumbnail of a recorded page, or None when it cannot be read any more."""
-    from .pages import load_page
-    from .sections import Page
-
-    try:
-        source = Page(str(page.get("name", "")), Path(page["path"]), member=page.get("member"),
-                      pdf_index=page.get("pdf_index"))
-        image = load_page(source).tiles[0]
-    except (Manga2MusicError, KeyError, TypeError, OSError):
-        return None
-    width = max(1, round(image.width * height / max(1, image.height)))
-    thumb = image.resize((width, height), reducing_gap=2.0)
-    buf = io.BytesIO()
-    thumb.save(buf, format="JPEG", quality=72, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def peak_envelope(path: Path, points: int = WAVE_POINTS):
@@ -113,14 +91,14 @@ def _description(output: Path, entry: dict, record: dict | None) -> str:
     return str((record or {}).get("description") or "")
 
 
-def _thumbs(record: dict | None) -> str:
+def _thumbs(output: Path, record: dict | None) -> str:
     pages = (record or {}).get("pages") or []
     if not pages:
         return ""
     items = []
     for page in pages[:MAX_THUMBS]:
         name = e(page.get("name", "?"))
-        uri = thumbnail_uri(page)
+        uri = thumbnail_uri(output, page)
         if uri is None:
             items.append(f'<figure class="thumb missing" title="{e(page.get("source", ""))}">'
                          f'<div class="placeholder">page not found</div><figcaption>{name}</figcaption></figure>')
@@ -206,7 +184,7 @@ def render_section(output: Path, entry: dict, index: int) -> str:
              f'<h2>{e(entry.get("name"))} <span class="status">{e(status)}</span></h2>']
     if status == "failed":
         parts.append(f'<p class="error">{e(entry.get("message") or "failed")}</p>')
-    parts.append(_thumbs(record))
+    parts.append(_thumbs(output, record))
     skipped = entry.get("skipped_pages") or []
     if skipped:
         items = "".join(f"<li>{e(s.get('source'))}: {e(s.get('error'))}</li>" for s in skipped if isinstance(s, dict))

@@ -1,4 +1,17 @@
-"""Turning a page's bytes into RGB images a model can read.
+"""Pages flow through a section one at a time: probed first, decoded only when described, then let go.
+
+Two passes keep a 500-page volume in flat memory:
+
+1. :func:`probe_page` reads a page's bytes once to hash them (what resume compares)
+   and reads only the image *header* (size, format): no pixels are decoded.  A
+   PDF page is not rendered at all: its record points at the PDF file's sha256
+   and its page number.
+2. :class:`PageStream` decodes the pages a describer asks for, in order, one at a
+   time, straight to the size that describer uses (``Describer.page_side``: JPEG
+   pages decode at a fraction of full size, PDF pages render once at that size),
+   and keeps nothing: a page's full-size pixels are gone before the next page
+   is read.  It also hands each decoded page to ``on_decoded`` (the listening
+   page's thumbnails are made there, once).
 
 Every mode (grayscale, palette, 1-bit, alpha, 16-bit, CMYK) becomes 8-bit RGB;
 transparency is laid on white paper.  Very tall strips (webtoons) are cut into
@@ -11,10 +24,11 @@ import io
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
 
 from .errors import PageError
-from .sections import Page, sha256_bytes
+from .sections import Page, file_sha256, pdf_page_size, render_pdf_page, sha256_bytes
 
 #: refuse images with more pixels than this (decompression bombs): 180 megapixels
 MAX_PIXELS = 180_000_000
@@ -22,11 +36,27 @@ MAX_PIXELS = 180_000_000
 STRIP_ASPECT = 2.5
 #: each tile is this many times as tall as it is wide (a manga page is about 1.4)
 TILE_ASPECT = 1.4
+#: PDF pages are rendered at this long side when the describer does not say (points -> pixels)
+PDF_LONG_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """What the first pass learns about a page without decoding its pixels."""
+
+    page: Page
+    sha256: str  # of the page's bytes; for a PDF page, of the PDF file (with ``page.pdf_index``)
+    size: tuple[int, int]  # (width, height) in pixels (PDF: at PDF_LONG_SIDE)
+    format: str  # "PNG", "JPEG", ... or "PDF"
+
+    @property
+    def tiles(self) -> int:
+        return tile_count(*self.size)
 
 
 @dataclass
 class LoadedPage:
-    """A page read from disk: its hash (for resume) and its RGB tile(s)."""
+    """A page read whole: its hash and its RGB tile(s) at full size (thumbnails, the web UI's gallery)."""
 
     page: Page
     sha256: str
@@ -61,18 +91,25 @@ def to_rgb(image):
     return image
 
 
+def tile_count(width: int, height: int) -> int:
+    """How many page-shaped tiles a page of this size is cut into (1 unless it is a tall strip)."""
+    if width <= 0 or height / width <= STRIP_ASPECT:
+        return 1
+    return max(2, math.ceil(height / (width * TILE_ASPECT)))
+
+
 def tile_strip(image) -> list:
     """Cut a very tall image into page-shaped tiles, top to bottom; other images are returned whole."""
     width, height = image.size
-    if width <= 0 or height / width <= STRIP_ASPECT:
+    count = tile_count(width, height)
+    if count == 1:
         return [image]
-    count = max(2, math.ceil(height / (width * TILE_ASPECT)))
     edges = [round(i * height / count) for i in range(count + 1)]
     return [image.crop((0, top, width, bottom)) for top, bottom in zip(edges, edges[1:])]
 
 
-def decode_image(data: bytes, label: str):
-    """Open image bytes safely: size checked before any pixel is decoded."""
+def _open(data: bytes, label: str):
+    """Open image bytes lazily (header only), size-checked before any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -80,31 +117,128 @@ def decode_image(data: bytes, label: str):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
             image = Image.open(io.BytesIO(data))
         width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise PageError(
-                f"{label}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
-                f"{MAX_PIXELS // 1_000_000} MP limit (refused as a possible decompression bomb)"
-            )
-        fmt = image.format or "PNG"
-        image.seek(0)  # GIF/TIFF: first frame
-        image.load()
-        return image, fmt
-    except PageError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise PageError(f"{label}: refused as a possible decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise PageError(f"{label}: not a readable image (unknown or damaged image data)") from exc
+    except Image.DecompressionBombError as exc:
+        raise PageError(f"{label}: refused as a possible decompression bomb ({exc})") from exc
     except (OSError, ValueError, SyntaxError) as exc:
-        reason = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", str(exc)).strip() or exc.__class__.__name__
-        raise PageError(f"{label}: not a readable image ({reason})") from exc
+        raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
+    if width * height > MAX_PIXELS:
+        raise PageError(
+            f"{label}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+            f"{MAX_PIXELS // 1_000_000} MP limit (refused as a possible decompression bomb)"
+        )
+    return image
+
+
+def _reason(exc: BaseException) -> str:
+    return re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", str(exc)).strip() or exc.__class__.__name__
+
+
+def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None):
+    """Decode image bytes (first frame) -> (image, format).  With ``max_side``, JPEGs decode at a reduced scale
+    (libjpeg's DCT scaling: 1/2, 1/4, 1/8) no smaller than needed for that long side."""
+    image = _open(data, label)
+    fmt = image.format or "PNG"
+    try:
+        image.seek(0)  # GIF/TIFF: first frame
+        if max_side and fmt == "JPEG":
+            w, h = image.size
+            scale = max_side / max(w, h, 1)
+            if scale < 1:
+                image.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+        image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
+    return image, fmt
+
+
+def _shrink(tile, max_side: Optional[int]):
+    from PIL import Image
+
+    if not max_side or max(tile.size) <= max_side:
+        return tile
+    w, h = tile.size
+    scale = max_side / max(w, h)
+    # reducing_gap: an integer box reduction first, then bilinear for the rest (fast, and no aliasing of screentone)
+    return tile.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR,
+                       reducing_gap=2.0)
+
+
+def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
+    """Hash a page and read its size from the header; decode nothing.  Raises :class:`PageError`."""
+    if page.pdf_index is not None:
+        cache = pdf_hashes if pdf_hashes is not None else {}
+        if page.path not in cache:
+            cache[page.path] = file_sha256(page.path)
+        w, h = pdf_page_size(page.path, page.pdf_index)
+        scale = PDF_LONG_SIDE / max(w, h, 1)
+        return PageInfo(page, cache[page.path], (max(1, round(w * scale)), max(1, round(h * scale))), "PDF")
+    data = page.read_bytes()
+    image = _open(data, page.source)
+    return PageInfo(page, sha256_bytes(data), image.size, image.format or "PNG")
+
+
+def decode_page(info: PageInfo, *, max_side: Optional[int] = None) -> list:
+    """The page's RGB tiles, each at most ``max_side`` pixels on its long side (None: full size)."""
+    page = info.page
+    if page.pdf_index is not None:
+        w, h = info.size
+        count = tile_count(w, h)
+        tile_long = max(w, h / count) if count > 1 else max(w, h)
+        long_side = max(w, h) * (max_side / tile_long) if max_side else PDF_LONG_SIDE
+        image = to_rgb(render_pdf_page(page.path, page.pdf_index, round(long_side)))
+    else:
+        w, h = info.size
+        tile_long = max(w, h / tile_count(w, h))
+        wanted = None if not max_side else math.ceil(max(w, h) * max_side / max(tile_long, 1))
+        image, _ = decode_image(page.read_bytes(), page.source, max_side=wanted)
+        image = to_rgb(image)
+    return [_shrink(tile, max_side) for tile in tile_strip(image)]
 
 
 def load_page(page: Page) -> LoadedPage:
-    """Read, hash, decode, convert and tile one page.  Raises :class:`PageError`."""
-    data = page.read_bytes()
-    digest = sha256_bytes(data)
-    image, fmt = decode_image(data, page.source)
-    size = image.size
-    rgb = to_rgb(image)
-    return LoadedPage(page, digest, tile_strip(rgb), fmt, size)
+    """Read, hash, decode, convert and tile one page at full size.  Raises :class:`PageError`."""
+    info = probe_page(page)
+    tiles = decode_page(info)
+    return LoadedPage(page, info.sha256, tiles, info.format, info.size)
+
+
+@dataclass
+class PageStream:
+    """A section's pages for a describer: iterate it to get each tile, decoded just then, in reading order.
+
+    ``len()`` counts tiles.  A page that fails to decode is skipped (``skipped``
+    and ``on_skip`` say why); ``on_decoded(info, first_tile)`` sees each page once.
+    Nothing is kept between pages, so memory does not grow with the section.
+    """
+
+    infos: list[PageInfo]
+    max_side: Optional[int] = None
+    on_decoded: Optional[Callable] = None
+    on_skip: Optional[Callable[[PageInfo, str], None]] = None
+    skipped: list[dict] = field(default_factory=list)
+    decoded: int = 0
+
+    def __len__(self) -> int:
+        return sum(info.tiles for info in self.infos)
+
+    def __iter__(self) -> Iterator:
+        from .describers.base import PageImage
+
+        self.skipped.clear()
+        for info in self.infos:
+            try:
+                tiles = decode_page(info, max_side=self.max_side)
+            except PageError as exc:
+                self.skipped.append({"source": info.page.source, "error": exc.message})
+                if self.on_skip is not None:
+                    self.on_skip(info, exc.message)
+                continue
+            self.decoded += 1
+            if self.on_decoded is not None:
+                self.on_decoded(info, tiles[0])
+            fmt = "PNG" if info.format == "PDF" else info.format
+            for t, tile in enumerate(tiles):
+                yield PageImage(info.page.name if len(tiles) == 1 else f"{info.page.name}#{t + 1}", tile, fmt)
+            del tiles

@@ -64,15 +64,11 @@ class Page:
         return readable(self.path)
 
     def read_bytes(self) -> bytes:
-        """The page's raw bytes (for PDFs: the rendered page as PNG)."""
+        """The page's raw bytes (images and archive entries; PDF pages are rendered, see :func:`render_pdf_page`)."""
         if self.member is not None:
             return _read_archive_member(self.path, self.member)
         if self.pdf_index is not None:
-            import io
-
-            buf = io.BytesIO()
-            _render_pdf_page(self.path, self.pdf_index).save(buf, format="PNG")
-            return buf.getvalue()
+            raise PageError(f"{self.source}: a PDF page has no bytes of its own; it is rendered")
         return read_regular_file(self.path, MAX_PAGE_BYTES, what="page")
 
 
@@ -159,7 +155,25 @@ def _pdf_sections(pdf: Path, name: str, root: Path) -> list[Section]:
     return [Section(name, pages, pdf, root)] if pages else []
 
 
-def _render_pdf_page(pdf: Path, index: int):
+def pdf_page_size(pdf: Path, index: int) -> tuple[float, float]:
+    """A PDF page's size in points, without rendering it."""
+    import pypdfium2 as pdfium
+
+    try:
+        doc = pdfium.PdfDocument(str(pdf))
+        try:
+            page = doc[index]
+            size = page.get_size()
+            page.close()
+            return size
+        finally:
+            doc.close()
+    except Exception as exc:
+        raise PageError(f"{readable(pdf)}: page {index + 1} cannot be read ({exc})") from exc
+
+
+def render_pdf_page(pdf: Path, index: int, long_side: int = PDF_RENDER_LONG_SIDE):
+    """Render one PDF page so that its long side is ``long_side`` pixels (a PIL image)."""
     import pypdfium2 as pdfium
 
     try:
@@ -167,7 +181,7 @@ def _render_pdf_page(pdf: Path, index: int):
         try:
             page = doc[index]
             width, height = page.get_size()
-            scale = PDF_RENDER_LONG_SIDE / max(width, height, 1)
+            scale = max(1, int(long_side)) / max(width, height, 1)
             image = page.render(scale=scale).to_pil()
             page.close()
             return image
@@ -175,6 +189,18 @@ def _render_pdf_page(pdf: Path, index: int):
             doc.close()
     except Exception as exc:
         raise PageError(f"{readable(pdf)}: page {index + 1} cannot be rendered ({exc})") from exc
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a whole file, read in blocks (for a PDF: what its pages' records point to)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        raise PageError(f"{readable(path)}: cannot read ({exc.strerror or exc})") from exc
+    return h.hexdigest()
 
 
 # --- folders -------------------------------------------------------------------------------

@@ -228,6 +228,7 @@ def test_a_library_error_in_one_section_is_named_and_the_rest_finish(two_section
     real = builtin.BuiltinDescriber.describe
 
     def describe(self, pages, **kw):
+        pages = list(pages)
         if any(p.name == "001.png" for p in pages) and len(pages) == 3 and pages[2].name == "003.jpg":
             raise ValueError("a library said no")
         return real(self, pages, **kw)

@@ -30,8 +30,10 @@ def tone(path: Path, seconds: float = DURATION, freq: float = 220.0, amp: float 
 
 
 def page_entries(folder: Path) -> list[dict]:
+    import hashlib
+
     return [{"name": p.name, "source": str(p), "path": str(p.resolve()), "member": None, "pdf_index": None,
-             "sha256": "x", "tiles": 1} for p in sorted(folder.iterdir())]
+             "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "tiles": 1} for p in sorted(folder.iterdir())]
 
 
 def make_section(out: Path, name: str, pages: list[dict], *, takes: int = 1, midi: bool = False,
@@ -67,7 +69,7 @@ def handmade(tmp_path) -> tuple[Path, dict]:
     """An output folder as a run leaves it: two good sections (one Japanese, one with takes + MIDI), one failed."""
     out = tmp_path / "out"
     gone = {"name": "lost.png", "source": str(tmp_path / "lost.png"), "path": str(tmp_path / "lost.png"),
-            "member": None, "pdf_index": None, "sha256": "x", "tiles": 1}
+            "member": None, "pdf_index": None, "sha256": "0" * 64, "tiles": 1}
     entries = [
         make_section(out, "ch10 calm", page_entries(SAMPLES / "calm"), takes=2, midi=True,
                      description=f"Soft piano, slow strings. {EVIL}",

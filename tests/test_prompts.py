@@ -143,10 +143,20 @@ def test_merge_weights_genre_and_focus_by_pages_and_joins_the_rest():
 
 def test_chunks_cover_all_pages():
     pages = [PageImage(name=str(i), image=None) for i in range(7)]
-    chunks = chunk_pages(pages, 3)
+    chunks = list(chunk_pages(pages, 3))
     assert [len(c) for c in chunks] == [3, 3, 1]
     assert [p.name for c in chunks for p in c] == [str(i) for i in range(7)]
-    assert len(chunk_pages(pages, 0)) == 7
+    assert len(list(chunk_pages(pages, 0))) == 7
+    # a one-pass stream of pages is read one chunk at a time, not all at once
+    seen = []
+
+    def stream():
+        for page in pages:
+            seen.append(page.name)
+            yield page
+
+    first = next(chunk_pages(stream(), 3))
+    assert [p.name for p in first] == ["0", "1", "2"] and seen == ["0", "1", "2"]
 
 
 # --- cleaning descriptions ----------------------------------------------------------------

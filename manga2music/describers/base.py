@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from ..analysis import DescribeResult
 from ..options import BackendOptions, make_options
@@ -37,6 +37,9 @@ class Describer(ABC):
 
     #: True when stage 1 (the JSON analysis) exists, so --save-artifact has something to save
     two_stage: bool = True
+    #: the long side, in pixels, of the pages this describer looks at: pages are decoded straight to it
+    #: (None: full size).  Pages arrive one at a time (``pages`` may be a one-pass stream with a ``len``).
+    page_side: Optional[int] = None
     #: what ``spec`` means when none is given
     default_model: str = "builtin"
     #: this class's key in :data:`manga2music.registry.BACKENDS`

@@ -244,14 +244,17 @@ class BuiltinDescriber(Describer):
     """Describes a section from measured pixels and :data:`RULES`; needs no weights and no network."""
 
     backend = "builtin-vision"
+    #: what the measurements need (they work on a 512-pixel copy; text detection wants more)
+    page_side = 1280
 
     two_stage = True
 
     def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None) -> DescribeResult:
         if not pages:
             raise InputError("no pages to describe", hint="Give a folder, archive or PDF with at least one image.")
-        per_page, warnings = [], []
+        per_page, warnings, names = [], [], []
         for i, page in enumerate(pages, start=1):
+            names.append(page.name)
             try:
                 per_page.append({"name": page.name, **measure_page(page.image)})
             except (OSError, ValueError) as err:  # a truncated or unreadable image: skip just that page
@@ -263,7 +266,7 @@ class BuiltinDescriber(Describer):
         return DescribeResult(
             description=description,
             analysis=analysis,
-            chunks=[ChunkRecord(pages=[p.name for p in pages], analysis=analysis)],
+            chunks=[ChunkRecord(pages=names, analysis=analysis)],
             features=features,
             prompt_version=RULES_VERSION,
             warnings=warnings,

@@ -24,7 +24,8 @@ does the rest:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from itertools import islice
+from typing import Iterable, Iterator, Optional
 
 from pydantic import Field
 
@@ -73,10 +74,12 @@ class _SectionCalls:
             self.warnings.append(message)
 
 
-def chunk_pages(pages: list[PageImage], size: int) -> list[list[PageImage]]:
-    """Consecutive chunks of at most ``size`` pages, covering every page once, in order."""
+def chunk_pages(pages: Iterable[PageImage], size: int) -> Iterator[list[PageImage]]:
+    """Consecutive chunks of at most ``size`` pages, covering every page once, in order; one chunk is held at a time."""
     size = max(1, int(size))
-    return [pages[i : i + size] for i in range(0, len(pages), size)]
+    it = iter(pages)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def _page_span(chunk: list[PageImage]) -> str:
@@ -129,7 +132,8 @@ class ChatDescriber(Describer):
         if not pages:
             raise BackendError("no pages to describe in this section")
         chunks = chunk_pages(pages, self.chunk_size)
-        calls = _SectionCalls(progress, len(chunks) + (1 if self.two_stage or len(chunks) > 1 else 0))
+        count = -(-len(pages) // self.chunk_size)
+        calls = _SectionCalls(progress, count + (1 if self.two_stage or count > 1 else 0))
         if self.two_stage:
             description, analysis, records = self._two_stage(chunks, calls)
         else:

@@ -126,6 +126,11 @@ class OpenAIDescriber(ChatDescriber):
         return self.base_url is None or self.base_url.rstrip("/") == OFFICIAL_BASE_URL
 
     @property
+    def page_side(self) -> int:  # type: ignore[override]
+        """What is sent: 2048 px on the long side (high/auto detail), 512 (low)."""
+        return 512 if self.detail == "low" else 2048
+
+    @property
     def detail(self) -> str:
         detail = (self.options.detail or "auto").lower()
         return detail if detail in _DETAILS else "auto"

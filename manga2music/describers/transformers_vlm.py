@@ -79,6 +79,9 @@ class TransformersDescriber(ChatDescriber):
     """
 
     backend = "transformers-vlm"
+    #: pages are decoded to this long side; the processors resize further (LLaVA to 384-pixel tiles, Qwen to its
+    #: pixel budget), and 1536 keeps lettering legible while a chunk of 8 pages holds ~40 MB of pixels
+    page_side = 1536
 
     class Options(ChatDescriber.Options, TorchOptions):
         trust_remote_code: bool = False  # let a Hub model run its own Python code

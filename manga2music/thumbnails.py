@@ -1,0 +1,91 @@
+"""Page thumbnails, made once when a page is decoded for describing and kept for every later listening page.
+
+They live in ``OUTPUT/.manga2music/thumbs/`` (a cache: hidden, named by the page's
+sha256, so an unchanged page is never decoded again just to be shown; deleting the
+folder only costs one decode per page on the next run).  The listening page embeds
+them as data URIs, so it still works from ``file://``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Optional
+
+#: thumbnails are this many pixels tall
+THUMB_HEIGHT = 180
+CACHE_DIR = Path(".manga2music") / "thumbs"
+
+
+def thumb_path(output: Path, sha256: str, pdf_index: Optional[int] = None) -> Path:
+    suffix = f"-p{int(pdf_index) + 1}" if pdf_index is not None else ""
+    return Path(output) / CACHE_DIR / f"{sha256[:40]}{suffix}.jpg"
+
+
+def thumbnail_bytes(image, height: int = THUMB_HEIGHT) -> bytes:
+    """A small JPEG of ``image`` (a PIL image of the page or its first tile)."""
+    width = max(1, round(image.width * height / max(1, image.height)))
+    thumb = image.convert("RGB").resize((width, height), reducing_gap=2.0)
+    buf = io.BytesIO()
+    thumb.save(buf, format="JPEG", quality=72, optimize=True)
+    return buf.getvalue()
+
+
+def save_thumbnail(output: Path, sha256: str, pdf_index: Optional[int], image) -> None:
+    """Keep the thumbnail of a page just decoded (once; a failure to write it never fails the run)."""
+    path = thumb_path(output, sha256, pdf_index)
+    if path.exists():
+        return
+    try:
+        _keep(path, thumbnail_bytes(image))
+    except Exception:  # noqa: BLE001 - a cache: the listening page falls back to decoding the page
+        pass
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write a cache file: complete or absent (temp + rename), but not flushed to disk (a lost one is remade)."""
+    import os
+
+    from .files import temp_beside
+
+    with temp_beside(path) as tmp:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+
+def thumbnail_uri(output: Path, page: dict) -> Optional[str]:
+    """A ``data:image/jpeg;base64,...`` thumbnail of a recorded page: from the cache, else made (and kept) now;
+    None when the page cannot be read any more."""
+    sha, index = page.get("sha256"), page.get("pdf_index")
+    data = None
+    if sha:
+        try:
+            data = thumb_path(output, sha, index).read_bytes()
+        except OSError:
+            data = None
+    if data is None:
+        data = _from_the_page(page)
+        if data is None:
+            return None
+        if sha:
+            try:
+                _keep(thumb_path(output, sha, index), data)
+            except OSError:
+                pass
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _from_the_page(page: dict) -> Optional[bytes]:
+    from .errors import Manga2MusicError
+    from .pages import decode_page, probe_page
+    from .sections import Page
+
+    try:
+        raw = page.get("path_bytes")
+        path = Path(bytes.fromhex(raw).decode("utf-8", "surrogateescape")) if raw else Path(page["path"])
+        source = Page(str(page.get("name", "")), path, member=page.get("member"), pdf_index=page.get("pdf_index"))
+        first = decode_page(probe_page(source), max_side=THUMB_HEIGHT * 4)[0]
+    except (Manga2MusicError, KeyError, TypeError, ValueError, OSError):
+        return None
+    return thumbnail_bytes(first)
