@@ -9,7 +9,7 @@ page and its bundled model reads mostly Chinese, so characters are *estimated*
 from each box's shape instead (:func:`estimate_chars`).
 
 The engine is built lazily, once per process (:func:`detector`), and runs on a
-copy whose long side is :data:`DETECT_SIDE` pixels (0.2-0.5 s a page on two busy
+copy whose long side is :data:`DETECT_SIDE` pixels (0.2-0.4 s a page on two busy
 cores).  Any failure raises :class:`TextDetectionError`; callers keep the page's
 other measurements.
 """
@@ -27,7 +27,8 @@ DETECT_SIDE = 736  # long side of the copy the detector sees (PP-OCR's own defau
 BOX_SCORE = 0.5  # boxes the detector is less sure of are dropped
 MIN_BOX_HEIGHT = 0.006  # a text line thinner than this fraction of the page's long side is noise
 MAX_BOX_HEIGHT = 0.1  # ... and one thicker than this is a shape, not a line of lettering
-CHAR_ASPECT = 0.6  # width / height of an average Latin character in a horizontal line
+CHAR_ASPECT = 0.45  # character width / box thickness in a horizontal line: letters are ~0.6 of their height wide, and
+# the detector pads each box (unclip ratio 1.6), so its thickness is ~1.35 letter heights
 VERTICAL_ASPECT = 1.0  # height / width of a character in a vertical (CJK) column
 
 _lock = threading.Lock()
