@@ -195,14 +195,18 @@ def screentone_mask(gray: np.ndarray) -> np.ndarray:
     gap = np.minimum(gap, 180.0 - gap)
     second = np.where(gap >= TONE_CROSS, high, 0.0).max(axis=1)
     peak1 = high[np.arange(len(first)), first]
-    tone = (peak1 > TONE_PEAK * mean) & (second > TONE_PEAK * mean) & (std.ravel() > TONE_MIN_STD)
+    second_at = np.where(gap >= TONE_CROSS, high, 0.0).argmax(axis=1)
+    same_pitch = np.abs(radius[second_at] - radius[first]) <= 0.25 * radius[first]  # a dot grid: one pitch both ways
+    tone = (peak1 > TONE_PEAK * mean) & (second > TONE_PEAK * mean) & same_pitch & (std.ravel() > TONE_MIN_STD)
     return tone.reshape(rows, cols)
 
 
 def _segments(edges: np.ndarray, long_side: int) -> np.ndarray:
     import cv2
 
-    found = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=40, minLineLength=max(8, round(LINE_MIN * long_side)),
+    min_length = max(8, round(LINE_MIN * long_side))
+    # a stroke needs edge pixels along most of its length (scattered noise rarely lines up that well)
+    found = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=max(40, round(0.6 * min_length)), minLineLength=min_length,
                             maxLineGap=3)
     return np.zeros((0, 4), np.float32) if found is None else found.reshape(-1, 4).astype(np.float32)
 
@@ -247,9 +251,10 @@ def line_features(gray: np.ndarray, gutter: np.ndarray, text_boxes: Sequence = (
     import cv2
 
     tone = screentone_mask(gray)
-    edges = cv2.Canny(gray, 60, 160)
-    if tone.size:
-        tone_px = cv2.resize(tone.astype(np.uint8), (tone.shape[1] * TONE_TILE, tone.shape[0] * TONE_TILE),
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 60, 160)  # the blur keeps pixel noise from forming lines
+    if tone.size:  # mask the tone tiles and their neighbours (tiles cut by a panel edge are part tone)
+        grown = cv2.dilate(tone.astype(np.uint8), np.ones((3, 3), np.uint8))
+        tone_px = cv2.resize(grown, (tone.shape[1] * TONE_TILE, tone.shape[0] * TONE_TILE),
                              interpolation=cv2.INTER_NEAREST)
         pad = np.zeros(gray.shape, np.uint8)
         pad[: tone_px.shape[0], : tone_px.shape[1]] = tone_px
