@@ -42,11 +42,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features or in text_detect changes
-READING_MODEL_VERSION = "reading-1"
+READING_MODEL_VERSION = "reading-2"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_PANEL = 1.5  # seconds to look at one panel's picture at speed 1.0
-LOUD_LETTERING = 0.03  # a text line taller than this fraction of the page's long side is loud (SFX, shouting)
+LOUD_LETTERING = 0.036  # a text line taller than this fraction of sqrt(width * height) is loud (SFX, shouting)
 
 #: energy = sum of weight * ramp(measure, low, high); the weights add up to 1
 ENERGY_WEIGHTS: dict[str, tuple[float, float, float]] = {
@@ -138,7 +138,7 @@ def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
 
     w, h = size
     page = float(w * h)
-    loud_height = LOUD_LETTERING * max(w, h)
+    loud_height = LOUD_LETTERING * (w * h) ** 0.5
     return {
         "text_boxes": len(boxes),
         "text_area": min(1.0, sum(b.width * b.height for b in boxes) / page),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -79,3 +80,34 @@ def test_importing_the_reading_api_loads_nothing_heavy():
             "print([m for m in ('cv2', 'onnxruntime', 'rapidocr', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_text_on_a_wide_strip_is_read_at_page_size():
+    """A wide three-panel strip is scaled by area, not squeezed to the detector's page width."""
+    font = ImageFont.load_default(size=30)
+    strip = Image.new("RGB", (3000, 1000), "white")
+    d = ImageDraw.Draw(strip)
+    for k in range(3):
+        d.rectangle([30 + k * 990, 30, 960 + k * 990, 970], outline="black", width=4)
+        for i in range(4):
+            d.text((80 + k * 990, 80 + i * 80), "Did you see the game last night?", fill="black", font=font)
+    r = read_page(strip, "strip.png")
+    assert r.text_boxes >= 10 and r.panels == 3
+    assert r.text_chars >= 0.5 * 12 * len("Did you see the game last night?")
+
+
+def test_vertical_japanese_columns_count_one_character_per_square():
+    font_path = Path("/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf")
+    if not font_path.exists():
+        pytest.skip("no Japanese font on this machine")
+    font = ImageFont.truetype(str(font_path), 30)
+    page = Image.new("RGB", (850, 1200), "white")
+    d = ImageDraw.Draw(page)
+    columns = ["きのうはどこにいたの", "えきでずっとまってた", "でんしゃがおくれたの", "ごめんねほんとうに"]
+    for k, text in enumerate(columns):
+        for i, ch in enumerate(text):
+            d.text((760 - k * 70, 80 + i * 34), ch, fill="black", font=font)
+    r = read_page(page, "jp.png")
+    true = sum(len(c) for c in columns)
+    assert r.text_boxes == len(columns)
+    assert 0.7 * true <= r.text_chars <= 1.4 * true

@@ -9,7 +9,7 @@ page and its bundled model reads mostly Chinese, so characters are *estimated*
 from each box's shape instead (:func:`estimate_chars`).
 
 The engine is built lazily, once per process (:func:`detector`), and runs on a
-copy whose long side is :data:`DETECT_SIDE` pixels, on one thread (0.2-0.4 s a page on two
+copy of :data:`DETECT_AREA` pixels (736 on the long side of a page), on one thread (0.2-0.4 s a page on two
 busy cores).  Any failure raises :class:`TextDetectionError`; callers keep the page's
 other measurements.
 """
@@ -23,16 +23,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-DETECT_SIDE = 736  # long side of the copy the detector sees (PP-OCR's own default size)
+DETECT_SIDE = 736  # a page-shaped image is shown to the detector 736 pixels on its long side (PP-OCR's default)
+DETECT_AREA = DETECT_SIDE * DETECT_SIDE / 1.41  # ... so any image is scaled to this many pixels: a wide 3-panel
+# strip keeps its lettering as tall as on a page instead of being squeezed to 736 pixels wide
 BOX_SCORE = 0.5  # boxes the detector is less sure of are dropped
-MIN_BOX_HEIGHT = 0.006  # a text line thinner than this fraction of the page's long side is noise
-MAX_BOX_HEIGHT = 0.1  # ... and one thicker than this is a shape, not a line of lettering
+#: box sizes are fractions of the page's size, sqrt(width * height)
+MIN_BOX_HEIGHT = 0.007  # a text line thinner than this is noise
+MAX_BOX_HEIGHT = 0.12  # ... and one thicker than this is a shape, not a line of lettering
 CHAR_ASPECT = 0.45  # character width / box thickness in a horizontal line: letters are ~0.6 of their height wide, and
 # the detector pads each box (unclip ratio 1.6), so its thickness is ~1.35 letter heights
 #: onnxruntime threads for the detector: one.  On two shared cores, one thread read the 12 sample images in
 #: 2.6 s against 3.8 s with onnxruntime's default (one per core), which fights the other work for the cores.
 ORT_THREADS = 1
-VERTICAL_ASPECT = 1.0  # height / width of a character in a vertical (CJK) column
+VERTICAL_ASPECT = 0.75  # character height / box thickness in a vertical column: square CJK characters, padded box
 
 _lock = threading.Lock()
 _engine = None
@@ -71,7 +74,8 @@ def detector():
             try:
                 _engine = RapidOCR(params={
                     "Global.use_cls": False, "Global.use_rec": False, "Global.log_level": "error",
-                    "Det.limit_type": "max", "Det.limit_side_len": DETECT_SIDE, "Det.box_thresh": BOX_SCORE,
+                    "Det.limit_type": "max", "Det.limit_side_len": 4096, "Det.box_thresh": BOX_SCORE,
+                    "Global.max_side_len": 4096,  # we scale the image ourselves (detect_text)
                     "EngineConfig.onnxruntime.intra_op_num_threads": ORT_THREADS,
                     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 })
@@ -98,17 +102,25 @@ def detect_text(rgb: "np.ndarray") -> list[TextBox]:
 
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 8:
         raise TextDetectionError(f"cannot detect text on an image of shape {rgb.shape}")
+    import cv2
+
     engine = detector()
+    h, w = rgb.shape[:2]
+    scale = min(1.0, (DETECT_AREA / float(h * w)) ** 0.5)
+    small = rgb if scale >= 1.0 else cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))),
+                                                interpolation=cv2.INTER_AREA)
     try:
-        result = engine(np.ascontiguousarray(rgb), use_det=True, use_cls=False, use_rec=False)
+        result = engine(np.ascontiguousarray(small), use_det=True, use_cls=False, use_rec=False)
     except Exception as exc:  # noqa: BLE001 - onnxruntime/opencv errors: keep the page, lose its text
         raise TextDetectionError(f"text detection failed: {exc}") from exc
     quads = getattr(result, "boxes", None)
     if quads is None or len(quads) == 0:
         return []
-    min_height, max_height = MIN_BOX_HEIGHT * max(rgb.shape[:2]), MAX_BOX_HEIGHT * max(rgb.shape[:2])
+    size = (h * w) ** 0.5
+    min_height, max_height = MIN_BOX_HEIGHT * size, MAX_BOX_HEIGHT * size
     boxes = []
-    for quad in np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2):
+    sx, sy = w / small.shape[1], h / small.shape[0]  # back to the caller's pixels
+    for quad in np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2) * np.array([sx, sy], np.float32):
         side_a = float(np.linalg.norm(quad[1] - quad[0]))  # along the top edge
         side_b = float(np.linalg.norm(quad[3] - quad[0]))  # down the left edge
         x0, y0 = quad.min(axis=0)
