@@ -36,7 +36,7 @@ detector load on the first :func:`read_page`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
@@ -117,20 +117,20 @@ class PageReading:
         return reading_seconds(self.text_chars, self.panels, speed=speed)
 
 
-def _measure_one(image: "Image") -> tuple[dict, list, Optional[str]]:
-    """Pixel measurements and text boxes of one image; a detector failure becomes a warning."""
+def _rgb(image: "Image") -> "Image":
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
+    """The text boxes of one image, or None and the reason when the detector fails."""
     import numpy as np
 
-    from .describers.page_features import measure_page
     from .describers.text_detect import TextDetectionError, detect_text
 
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    warning = None
     try:
-        boxes = detect_text(np.asarray(rgb))
+        return detect_text(np.asarray(_rgb(image))), None
     except TextDetectionError as err:
-        boxes, warning = None, str(err)
-    return measure_page(rgb, boxes or ()), boxes, warning
+        return None, str(err)
 
 
 def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
@@ -156,13 +156,19 @@ def read_page(image: "Image | list[Image]", name: str = "") -> PageReading:
     tiles = image if isinstance(image, (list, tuple)) else [image]
     if not tiles:
         raise ValueError("read_page needs an image or a non-empty list of tiles")
+    return _reading(tiles, name, [_detect(tile) for tile in tiles])
+
+
+def _reading(tiles: list, name: str, detections: list) -> PageReading:
+    """Merge the tiles' pixel measurements and their (already run) text detections into one reading."""
+    from .describers.page_features import measure_page
+
     parts, warnings = [], []
-    for tile in tiles:
-        measures, boxes, warning = _measure_one(tile)
+    for tile, (boxes, warning) in zip(tiles, detections):
         if warning:
             warnings.append(warning)
-        text = _text_numbers(boxes or [], tile.size)
-        parts.append((tile.size[0] * tile.size[1], measures, text))
+        measures = measure_page(_rgb(tile), boxes or ())
+        parts.append((tile.size[0] * tile.size[1], measures, _text_numbers(boxes or [], tile.size)))
     total = float(sum(a for a, _, _ in parts)) or 1.0
 
     def mean(key: str, source: int) -> float:
@@ -225,6 +231,30 @@ def group_tiles(images: Iterable[Any]) -> list[tuple[str, list]]:
     return groups
 
 
+def iter_readings(groups: list[tuple[str, list]]) -> Iterator[tuple[str, "PageReading | Exception"]]:
+    """``(name, reading)`` for each ``(name, tiles)`` group, in order; an unreadable page gives
+    ``(name, error)`` instead (OSError or ValueError) and the others go on.
+
+    Text detection runs one page ahead on a background thread (one thread, so the
+    detector is never called twice at once) while this thread measures the pixels of
+    the page before it: the two halves of the work share the two cores.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-detect") as pool:
+        pending = [[pool.submit(_detect, tile) for tile in tiles] for _, tiles in groups]
+        try:
+            for (name, tiles), futures in zip(groups, pending):
+                try:
+                    yield name, _reading(tiles, name, [f.result() for f in futures])
+                except (OSError, ValueError) as err:
+                    yield name, err
+        finally:
+            for futures in pending:  # a consumer that stops early leaves nothing queued
+                for f in futures:
+                    f.cancel()
+
+
 def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, str], None]] = None) -> list[PageReading]:
     """Readings for a section's pages, in order, one per source page.
 
@@ -237,7 +267,9 @@ def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, 
 
     groups = group_tiles(images)
     readings = []
-    for i, (name, tiles) in enumerate(groups, start=1):
-        readings.append(read_page(tiles if len(tiles) > 1 else tiles[0], name))
+    for i, (name, outcome) in enumerate(iter_readings(groups), start=1):
+        if isinstance(outcome, Exception):
+            raise outcome
+        readings.append(outcome)
         report(progress, i, len(groups), name)
     return readings

@@ -44,7 +44,7 @@ import numpy as np
 from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
 from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
-from ..reading import READING_MODEL_VERSION, PageReading, group_tiles, read_page
+from ..reading import READING_MODEL_VERSION, PageReading, group_tiles, iter_readings
 from .base import Describer, PageImage
 from .page_features import trend
 
@@ -242,15 +242,13 @@ class BuiltinDescriber(Describer):
             raise InputError("no pages to describe", hint="Give a folder, archive or PDF with at least one image.")
         groups = group_tiles(pages)
         readings, warnings = [], []
-        for i, (name, tiles) in enumerate(groups, start=1):
-            try:
-                reading = read_page(tiles if len(tiles) > 1 else tiles[0], name)
-            except (OSError, ValueError) as err:  # a truncated or unreadable image: skip just that page
-                warnings.append(f"skipped {name}: {err}")
+        for i, (name, outcome) in enumerate(iter_readings(groups), start=1):
+            if isinstance(outcome, Exception):  # a truncated or unreadable image: skip just that page
+                warnings.append(f"skipped {name}: {outcome}")
             else:
-                readings.append(reading)
-                if not reading.text_detected:
-                    warnings.append(f"{name}: no text reading ({reading.warning}); its other readings are kept")
+                readings.append(outcome)
+                if not outcome.text_detected:
+                    warnings.append(f"{name}: no text reading ({outcome.warning}); its other readings are kept")
             report(progress, i, len(groups), name)
         if not readings:
             raise BackendError("none of the pages could be measured", hint="; ".join(warnings)[:300])
