@@ -173,12 +173,14 @@ def test_grid_of_bordered_panels_is_counted_on_white_and_on_yellowed_paper():
     assert measure_page(grid_page(2, 2))["panel_count"] == 4
     assert measure_page(grid_page(3, 2))["panel_count"] == 6
     white = grid_page(3, 2)
-    aged = Image.fromarray((np.asarray(white) * np.array([0.93, 0.86, 0.62])).astype(np.uint8))  # old newsprint
-    plain, yellowed = measure_page(white), measure_page(aged)
-    assert yellowed["panel_count"] == 6  # the tinted gutters are still found
-    assert abs(yellowed["brightness"] - plain["brightness"]) < 0.02  # the paper colour is divided out
-    assert yellowed["is_colour"] is False and yellowed["warmth"] == 0.0
-    assert yellowed["paper"][2] < 0.7  # and recorded
+    plain = measure_page(white)
+    for tint in ([0.93, 0.86, 0.62], [0.85, 0.75, 0.45]):  # cream, and badly yellowed old newsprint
+        aged = Image.fromarray((np.asarray(white) * np.array(tint)).astype(np.uint8))
+        yellowed = measure_page(aged)
+        assert yellowed["panel_count"] == 6  # the tinted gutters are still found
+        assert abs(yellowed["brightness"] - plain["brightness"]) < 0.02  # the paper colour is divided out
+        assert yellowed["is_colour"] is False and yellowed["warmth"] == 0.0
+        assert yellowed["paper"][2] < 0.7  # and recorded
 
 
 def test_free_floating_text_is_found_without_any_balloon():
@@ -356,3 +358,24 @@ def test_builtin_composer_reads_the_descriptions(calm, action):
         style = text_to_style.parse_style(result.description)
         tempo, _, mode = tempo_key(result.description)
         assert round(style.tempo_bpm) == tempo and style.mode == mode
+
+
+def colourised(image: Image.Image) -> Image.Image:
+    """A crude machine colouring: a cool sky over the top half, warm tones below, on a cream paper."""
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    h = gray.shape[0]
+    tint = np.where(np.arange(h)[:, None, None] < h // 2, np.array([0.75, 0.9, 1.15]), np.array([1.15, 0.95, 0.7]))
+    paper = np.array([1.0, 0.97, 0.9])
+    rgb = np.where(gray[..., None] > 0.97, paper, gray[..., None] * tint)
+    return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("section", ["calm", "action"])
+def test_colouring_the_same_pages_does_not_change_the_music(section):
+    pages = load_section(SAMPLES / section)
+    plain = describe(pages)
+    coloured = describe([PageImage(p.name, colourised(p.image)) for p in pages])
+    assert any(r["colour"] for r in coloured.features["readings"])
+    assert coloured.features["mood"] == plain.features["mood"]
+    assert coloured.analysis.genre == plain.analysis.genre
+    assert abs(coloured.features["tempo_bpm"] - plain.features["tempo_bpm"]) <= 15

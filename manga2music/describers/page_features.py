@@ -51,7 +51,8 @@ GUTTER_LEVEL = 0.85  # balanced luminance above this may be gutter paper
 COLOUR_CHROMA = 0.12  # chroma above this is a coloured pixel
 COLOUR_PAGE = 0.05  # a page is colour when this fraction of pixels is coloured
 PAPER_MARGIN = 0.04  # the page-edge band (fraction of each side) where the paper colour is sampled
-PAPER_MIN = 0.55  # a "paper" channel darker than this is artwork, not paper: no balancing
+PAPER_MIN = 0.55  # a "paper" darker than this (luminance) is artwork, not paper: no balancing
+PAPER_CHANNEL_MIN = 0.3  # ... and so is one with a channel below this (old newsprint's blue is ~0.45)
 MIN_PANEL = 0.015  # smallest panel, fraction of the page
 TONE_TILE = 32  # screentone tiles (line-work pixels)
 TONE_PEAK = 6.0  # spectral peak / mean spectrum above this: a sharp periodic component
@@ -97,7 +98,8 @@ def paper_colour(rgb: np.ndarray) -> np.ndarray:
     """The paper's colour: the median of the brighter half of the page-edge band.
 
     A page whose edge is dark (full-bleed art) or strongly coloured has no visible
-    paper: then nothing is divided out (``[1, 1, 1]``).
+    paper: then nothing is divided out (``[1, 1, 1]``).  Yellowed newsprint, cream
+    and white paper are divided out.
     """
     h, w = rgb.shape[:2]
     mh, mw = max(1, round(h * PAPER_MARGIN)), max(1, round(w * PAPER_MARGIN))
@@ -106,7 +108,7 @@ def paper_colour(rgb: np.ndarray) -> np.ndarray:
     lum = luminance(band)
     bright = band[lum >= np.median(lum)]
     paper = np.median(bright, axis=0) if len(bright) else np.ones(3, np.float32)
-    if paper.min() < PAPER_MIN:
+    if luminance(paper) < PAPER_MIN or paper.min() < PAPER_CHANNEL_MIN:
         return np.ones(3, np.float32)
     return paper.astype(np.float32)
 
