@@ -3,27 +3,71 @@
 Each returns the manifest (a dict, also written to ``OUTPUT/manifest.json``).
 Sections that fail are listed with ``status: "failed"`` and a message; the
 call itself raises only for problems that stop everything (bad PATH, unknown
-model, missing key, weights not obtainable).
+model, missing key, weights not obtainable, the output folder busy or not
+writable, a full disk).  A run-stopping error mid-run still writes the manifest
+of what was done before it is raised.
+
+Order of a call: check the values (before anything touches the disk), find the
+sections, resolve and preflight the models, then take the output folder's lock,
+remove stale temporary files of an interrupted run, refuse to replace a
+``manifest.json``/``index.html`` we did not write, and do the work.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Optional
-
-from natsort import natsort_keygen
+from typing import Iterable, Iterator, Optional
 
 from .composers.base import Composer
 from .describers.base import Describer
-from .errors import InputError
-from .outputs import update_manifest
-from .pipeline import Callbacks, RunConfig, SectionJob, _log, _start_job, compose_jobs, describe_section, manifest_entry
-from .progress import report
+from .errors import InputError, Manga2MusicError
+from .files import readable, remove_stale_temps
+from .outputs import LISTENING_PAGE, check_output_is_ours, merged_manifest, write_manifest
+from .pipeline import (
+    Callbacks,
+    RunConfig,
+    SectionJob,
+    compose_jobs,
+    describe_sections,
+    manifest_entry,
+    read_description,
+    start_job,
+)
 from .registry import ModelSpec, load_backend_class, resolve
-from .sections import find_sections, is_hidden
+from .sections import find_sections, is_hidden, natural_key
 
 AUDIO_FORMATS = ("wav", "mp3", "ogg", "flac", "opus")
+#: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
+MAX_DURATION = 1800.0
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def check_config(cfg: RunConfig, *, composing: bool, describing: bool) -> None:
+    """Every value checked before any work, each refusal one line naming the flag."""
+    if composing:
+        if cfg.fmt not in AUDIO_FORMATS:
+            raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
+        d = cfg.compose.duration
+        if not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
+            raise InputError(f"--duration must be a number of seconds above 0 (got {d})")
+        if d > MAX_DURATION:
+            raise InputError(f"--duration {d:g} is more than the {MAX_DURATION:g} s (30 minutes) a track may last",
+                             hint="for a longer chapter, use several sections; each composer's limit is in the README")
+        if cfg.variations < 1 or cfg.variations > 100:
+            raise InputError("--variations must be between 1 and 100")
+        if cfg.compose.batch_size is not None and not 1 <= cfg.compose.batch_size <= 1024:
+            raise InputError("--batch-size must be between 1 and 1024")
+    sides = ([("describe", cfg.describe)] if describing else []) + ([("compose", cfg.compose)] if composing else [])
+    for _, options in sides:
+        if not _DEVICE.match(str(options.device).strip().lower()):
+            raise InputError(f"--device {options.device!r} is not a device", hint="use auto, cpu, cuda, cuda:N or mps")
+        if str(options.precision).strip().lower() not in PRECISIONS:
+            raise InputError(f"--precision {options.precision!r} is not a precision",
+                             hint="use " + ", ".join(PRECISIONS))
 
 
 def _pick(name: str, side: str, cfg: RunConfig, cb: Callbacks) -> ModelSpec:
@@ -33,63 +77,69 @@ def _pick(name: str, side: str, cfg: RunConfig, cb: Callbacks) -> ModelSpec:
     offline = cfg.describe.offline if side == "vision" else cfg.compose.offline
     if name == "auto":
         spec, reason = tiers.resolve_auto(side, offline=offline or None)
-        _log(cb, "info", f"{side} model: {spec.name} ({reason})")
+        cb.info(f"{side} model: {spec.name} ({reason})")
     else:
         spec = resolve(name, side, base_url=cfg.describe.base_url if side == "vision" else None)
     device = cfg.describe.device if side == "vision" else cfg.compose.device
-    for warning in tiers.preflight(spec, device=device):
-        _log(cb, "warning", warning)
+    for warning in tiers.preflight(spec, device=device, offline=offline or None):
+        cb.warn(warning)
     return spec
 
 
 def build_describer(name: str, cfg: RunConfig, cb: Callbacks) -> Describer:
     spec = _pick(name, "vision", cfg, cb)
-    describer = load_backend_class(spec.backend)(spec.model_id or spec.name, cfg.describe)
+    describer = load_backend_class(spec.backend)(spec, cfg.describe)
     describer.preflight()
     return describer
 
 
 def build_composer(name: str, cfg: RunConfig, cb: Callbacks) -> Composer:
     spec = _pick(name, "music", cfg, cb)
-    composer = load_backend_class(spec.backend)(spec.model_id or spec.name, cfg.compose)
+    composer = load_backend_class(spec.backend)(spec, cfg.compose)
+    limit = getattr(composer, "max_duration", MAX_DURATION)
+    if cfg.compose.duration > limit:
+        raise InputError(f"--duration {cfg.compose.duration:g} is more than {composer.model_name} can make "
+                         f"({limit:g} s)", hint="choose a shorter --duration")
     composer.preflight()
     return composer
 
 
-def _check_format(cfg: RunConfig) -> None:
-    if cfg.fmt not in AUDIO_FORMATS:
-        raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
-    if cfg.compose.duration <= 0:
-        raise InputError(f"--duration must be more than 0 seconds (got {cfg.compose.duration})")
-    if cfg.variations < 1:
-        raise InputError("--variations must be at least 1")
+@contextmanager
+def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iterator[None]:
+    from .lock import output_lock
+
+    with output_lock(cfg.output, wait=cfg.wait, command=command):
+        removed = remove_stale_temps(cfg.output)
+        if removed:
+            cb.info(f"removed {len(removed)} temporary file(s) left by an interrupted run")
+        check_output_is_ours(cfg.output, page=page)
+        yield
 
 
 def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],
             page: bool) -> dict:
     entries = [manifest_entry(j, cfg.output, vision, music) for j in jobs]
-    manifest = update_manifest(cfg.output, entries, command=command)
+    old, manifest = merged_manifest(cfg.output, entries, command=command)
+    html = None
     if page:
-        from .listening_page import write_listening_page
+        from .listening_page import render_listening_page
 
-        write_listening_page(cfg.output, manifest)
-    return manifest
+        html = render_listening_page(cfg.output, manifest)
+    return write_manifest(cfg.output, old, manifest, html)
 
 
-def _describe_all(sections: list, describer: Describer, cfg: RunConfig, cb: Callbacks) -> list[SectionJob]:
-    """Describe every section with one describer, then free its memory (before any composer loads)."""
-    jobs = []
+@contextmanager
+def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool):
+    """A run-stopping error (full disk, rejected key) still leaves the manifest of what was done."""
     try:
-        for i, section in enumerate(sections):
-            report(cb.sections, i, len(sections), f"describing {section.name}")
-            job = _start_job(section.name, cfg.output, cb)
-            jobs.append(job)
-            if job.status != "failed":
-                describe_section(section, job, describer, cfg, cb)
-        report(cb.sections, len(sections), len(sections), "described")
-    finally:
-        describer.close()
-    return jobs
+        yield
+    except Manga2MusicError as exc:
+        if exc.stops_run and jobs:
+            try:
+                _finish(jobs, cfg, command, *models(), page=page)
+            except (Manga2MusicError, OSError):
+                pass  # the disk may be full: the error below is what the user needs
+        raise
 
 
 def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_model: str = "auto",
@@ -98,16 +148,19 @@ def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_mo
     cfg = config or RunConfig()
     cfg.output = Path(output)
     cb = callbacks or Callbacks()
-    _check_format(cfg)
+    check_config(cfg, composing=True, describing=True)
     sections = find_sections(paths, exclude=[cfg.output])
     describer = build_describer(vision_model, cfg, cb)
     composer = build_composer(music_model, cfg, cb)  # before any work: a missing key or model fails fast
-    jobs = _describe_all(sections, describer, cfg, cb)
-    try:
-        compose_jobs(jobs, composer, cfg, cb)
-    finally:
-        composer.close()
-    return _finish(jobs, cfg, "run", describer.model_name, composer.model_name, page=True)
+    jobs: list[SectionJob] = []
+    with _holding(cfg, "run", page=True, cb=cb), _manifest_even_if_stopped(
+            jobs, cfg, "run", lambda: (describer.model_name, composer.model_name), page=True):
+        jobs.extend(describe_sections(sections, cfg.output, describer, cfg, cb))
+        try:
+            compose_jobs(jobs, composer, cfg, cb)
+        finally:
+            composer.close()
+        return _finish(jobs, cfg, "run", describer.model_name, composer.model_name, page=True)
 
 
 def describe(paths: Iterable[str | Path], output: str | Path = "output", *, model: str = "auto",
@@ -116,34 +169,37 @@ def describe(paths: Iterable[str | Path], output: str | Path = "output", *, mode
     cfg = config or RunConfig()
     cfg.output = Path(output)
     cb = callbacks or Callbacks()
+    check_config(cfg, composing=False, describing=True)
     sections = find_sections(paths, exclude=[cfg.output])
     describer = build_describer(model, cfg, cb)
-    jobs = _describe_all(sections, describer, cfg, cb)
-    return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
+    jobs: list[SectionJob] = []
+    with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
+            jobs, cfg, "describe", lambda: (describer.model_name, None), page=False):
+        jobs.extend(describe_sections(sections, cfg.output, describer, cfg, cb))
+        return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
 
 
-_natural = natsort_keygen(key=lambda s: s.lower())
-
-
-def find_descriptions(paths: Iterable[str | Path], exclude_names: Iterable[str] = ()) -> list[tuple[str, Path]]:
+def find_descriptions(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
     """``(section name, .txt path)`` for description files, or folder trees of them as ``describe`` writes."""
+    import os
+
     found: list[tuple[str, Path]] = []
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
-            raise InputError(f"{path}: no such file or folder")
-        if path.is_file():
+        if not os.path.lexists(path):
+            raise InputError(f"{readable(path)}: no such file or folder")
+        if not path.is_dir():
             if path.suffix.lower() != ".txt":
-                raise InputError(f"{path}: compose reads .txt description files (or a folder of them)")
-            found.append((path.stem, path))
+                raise InputError(f"{readable(path)}: compose reads .txt description files (or a folder of them)")
+            found.append((readable(path.stem), path))
             continue
-        for txt in sorted(path.rglob("*.txt"), key=lambda p: _natural(p.as_posix())):
+        for txt in sorted(path.rglob("*.txt"), key=lambda p: natural_key(p.as_posix())):
             rel = txt.relative_to(path)
             if any(is_hidden(part) for part in rel.parts):
                 continue
-            found.append((rel.with_suffix("").as_posix(), txt))
+            found.append((readable(rel.with_suffix("").as_posix()), txt))
     if not found:
-        raise InputError(f"no .txt description found in {', '.join(str(p) for p in paths)}",
+        raise InputError(f"no .txt description found in {', '.join(readable(p) for p in paths)}",
                          hint='run "manga2music describe PATH" first, or pass --text "..."')
     return found
 
@@ -159,30 +215,41 @@ def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, 
     cfg = config or RunConfig()
     cfg.output = Path(output)
     cb = callbacks or Callbacks()
-    _check_format(cfg)
+    check_config(cfg, composing=True, describing=False)
     paths = list(paths)
-    if text is not None and not text.strip():
-        raise InputError("--text is empty")
+    if text is not None:
+        text = readable(text).strip()
+        if not text:
+            raise InputError("--text is empty")
     items: list[tuple[str, str]] = []
     if text is not None:
-        items.append((_slug(text), text.strip()))
+        items.append((_slug(text), text))
     if paths:
         for name, txt in find_descriptions(paths):
-            content = txt.read_text(encoding="utf-8", errors="replace").strip()
+            try:
+                content = read_description(txt)
+            except Manga2MusicError as exc:
+                cb.warn(f"Skipping {readable(txt)}: {exc.message}")
+                continue
             if not content:
-                _log(cb, "warning", f"Skipping {txt}: it is empty")
+                cb.warn(f"Skipping {readable(txt)}: it is empty")
                 continue
             items.append((name, content))
     if not items:
         raise InputError("nothing to compose", hint='pass description files or --text "..."')
     composer = build_composer(model, cfg, cb)
-    jobs = []
-    for name, content in items:
-        job = _start_job(name, cfg.output, cb)
-        job.description = content
-        jobs.append(job)
-    try:
-        compose_jobs(jobs, composer, cfg, cb)
-    finally:
-        composer.close()
-    return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
+    jobs: list[SectionJob] = []
+    with _holding(cfg, "compose", page=False, cb=cb), _manifest_even_if_stopped(
+            jobs, cfg, "compose", lambda: (None, composer.model_name), page=False):
+        for name, content in items:
+            job = start_job(name, cfg.output, cb)
+            job.description = content
+            jobs.append(job)
+        try:
+            compose_jobs(jobs, composer, cfg, cb)
+        finally:
+            composer.close()
+        return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
+
+
+__all__ = ["run", "describe", "compose", "find_descriptions", "check_config", "LISTENING_PAGE"]

@@ -2,24 +2,22 @@
 
 Encoding goes through soundfile's bundled libsndfile (WAV, FLAC, Ogg Vorbis,
 Ogg Opus, MP3; no ffmpeg), loudness through pyloudnorm (ITU-R BS.1770), tags
-through mutagen.  Every file is written to a hidden temporary file in the
-target folder and renamed into place, so a reader never sees half a file and a
-failed write leaves whatever was there before.
+through mutagen.  A file is encoded and tagged in memory (:func:`encode_audio`),
+then written in one go by :mod:`manga2music.files`, so a full disk reports itself
+as one (libsndfile would only say "System error") and a reader never sees half a file.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-from contextlib import contextmanager, suppress
+import io
 from math import gcd
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from . import __version__
 from .errors import InputError, Manga2MusicError
+from .files import atomic_path, readable, write_bytes_atomic, write_text_atomic  # noqa: F401  (re-exported)
 
 AUDIO_FORMATS = ("wav", "mp3", "ogg", "flac", "opus")
 
@@ -43,55 +41,6 @@ _LIMITER_WINDOW_S = 0.02
 
 _ID3_FRAMES = {"title": "TIT2", "comment": "COMM", "software": "TSSE"}
 _VORBIS_KEYS = {"software": "ENCODER"}
-
-
-# ---------------------------------------------------------------- atomic writes
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a hidden temporary path next to ``path``; on success it replaces ``path``.
-
-    The temporary file (``.NAME.tmp-XXXXXXXX``) already exists, empty, when the
-    block starts.  On any exception (Ctrl-C included) it is removed and ``path``
-    is left as it was.  Parent folders are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _create_temp(path)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:  # flush to disk before the rename: no empty file after a crash
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def _create_temp(path: Path) -> Path:
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name[:200]}.tmp-{secrets.token_hex(4)}")
-        try:  # 0o666 under the umask: the final file gets the user's usual permissions
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a temporary file next to {path}")
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` all at once (temp file + rename); return ``path``."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return path
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` as UTF-8 with ``\\n`` line ends, atomically; return ``path``."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 # ---------------------------------------------------------------- loudness
@@ -280,7 +229,7 @@ def _clean_tags(tags: dict[str, str] | None) -> dict[str, str]:
         if not (key and key.isascii() and key.replace("_", "a").isalnum() and key[0].isalpha()):
             raise ValueError(f"tag names are lowercase ASCII words, got {key!r}")
         if value is not None and str(value) != "":
-            out[key.lower()] = str(value)
+            out[key.lower()] = readable(str(value))
     return out
 
 
@@ -300,29 +249,32 @@ def _id3_frames(tags: dict[str, str]) -> list:
     return frames
 
 
-def _write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
-    """Tag the file at ``path`` (the temporary file: tags are in before the rename)."""
+def _write_tags(buf: io.BytesIO, fmt: str, tags: dict[str, str]) -> None:
+    """Tag the encoded file held in ``buf`` (in memory: tags are in before anything reaches the disk)."""
+    buf.seek(0)
     if fmt in ("wav", "mp3"):
         from mutagen.mp3 import MP3
         from mutagen.wave import WAVE
 
-        f = (WAVE if fmt == "wav" else MP3)(path)  # WAV: an "id3 " chunk, read by most players
+        f = (WAVE if fmt == "wav" else MP3)(buf)  # WAV: an "id3 " chunk, read by most players
         if f.tags is None:
             f.add_tags()
         for frame in _id3_frames(tags):
             f.tags.add(frame)
-        f.save(v2_version=3)  # v2.3 (UTF-16 text) is what Windows Explorer and older players read
+        buf.seek(0)
+        f.save(buf, v2_version=3)  # v2.3 (UTF-16 text) is what Windows Explorer and older players read
         return
     from mutagen.flac import FLAC
     from mutagen.oggopus import OggOpus
     from mutagen.oggvorbis import OggVorbis
 
-    f = {"flac": FLAC, "ogg": OggVorbis, "opus": OggOpus}[fmt](path)
+    f = {"flac": FLAC, "ogg": OggVorbis, "opus": OggOpus}[fmt](buf)
     if f.tags is None:
         f.add_tags()
     for key, value in tags.items():
         f.tags[_VORBIS_KEYS.get(key, key.upper())] = [value]  # Vorbis comments are UTF-8
-    f.save()
+    buf.seek(0)
+    f.save(buf)
 
 
 def read_tags(path: Path) -> dict[str, str]:
@@ -375,6 +327,15 @@ def write_audio(
     comments (flac, ogg, opus).  The write is atomic (see :func:`atomic_path`).
     """
     fmt, path = _resolve_format(Path(path), fmt)
+    return write_bytes_atomic(path, encode_audio(audio, sample_rate, fmt=fmt, tags=tags, normalize=normalize))
+
+
+def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[str, str] | None = None,
+                 normalize: bool = True) -> bytes:
+    """The bytes of a tagged wav/mp3/ogg/flac/opus file (see :func:`write_audio`), made in memory."""
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in AUDIO_FORMATS:
+        raise InputError(f"Unknown audio format '{fmt}'", hint=f"use one of: {', '.join(AUDIO_FORMATS)}")
     major, subtype = _check_available(fmt)
     clean_tags = _clean_tags(tags)
     if sample_rate <= 0:
@@ -388,7 +349,7 @@ def write_audio(
 
     import soundfile
 
-    with atomic_path(path) as tmp:
-        soundfile.write(tmp, data, rate, format=major, subtype=subtype)
-        _write_tags(tmp, fmt, clean_tags)
-    return path
+    buf = io.BytesIO()
+    soundfile.write(buf, data, rate, format=major, subtype=subtype)
+    _write_tags(buf, fmt, clean_tags)
+    return buf.getvalue()

@@ -12,6 +12,12 @@ class Manga2MusicError(Exception):
     """Base class: ``str(err)`` is one line a user can read; ``hint`` says what to do."""
 
     exit_code = 1
+    #: True for problems that no other section could escape (a full disk, a rejected key): the run stops,
+    #: the manifest of what is done is written, and the command exits with ``exit_code``.  False: the
+    #: error belongs to one section, which fails while the others go on.
+    stops_run = False
+    #: True when a traceback would help (a bug, a library failure); plain user mistakes have none worth showing
+    traceback_helps = False
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
@@ -36,7 +42,26 @@ class UnknownModelError(Manga2MusicError):
 
 
 class NeedsKeyError(Manga2MusicError):
-    """An API key is required and none was found."""
+    """An API key is required and none was found (or the server rejected it): no section can succeed."""
+
+    stops_run = True
+
+
+class OutputError(Manga2MusicError):
+    """The output folder cannot be used: it is a file, read-only, or holds a file of the user's we would replace."""
+
+    exit_code = 2
+    stops_run = True
+
+
+class OutputBusyError(OutputError):
+    """Another manga2music run is writing to the same output folder."""
+
+
+class DiskFullError(Manga2MusicError):
+    """The disk filled up mid-run: finished sections are kept, a rerun resumes."""
+
+    stops_run = True
 
 
 class ModelUnavailableError(Manga2MusicError):

@@ -7,32 +7,50 @@ For section ``ch01/part2`` under ``-o out``::
     out/ch01/part2.wav    the track (``part2.take2.wav`` ... with --variations)
     out/ch01/part2.mid    the notes, when the composer works in notes (builtin)
     out/manifest.json     every section with its status
+    out/index.html        the listening page
 
-A file is replaced only when the record says this tool wrote it (its sha256
-matches): nothing a user made or edited is overwritten.
+**Who wrote a file.** A record lists the sha256 of every file it made (``files``).
+A file is replaced only when its bytes hash to what a record lists: nothing a user
+made or edited is overwritten.
+
+**Write order that survives a kill at any moment** (:func:`commit`): new files are
+first written in full under hidden temporary names; then the record is rewritten
+with their hashes under ``pending``; then they are renamed into place; then the
+record is written again with the step's results and the hashes moved to
+``files``.  Killed before the first record write: the temporaries are stale and the
+next run removes them.  Killed after it: every file in place hashes either to
+``files`` (the old version) or to ``pending`` (the new one), so the next run knows
+both are ours, and since the step's fingerprint was not yet recorded, it redoes the
+step.  Files that are replaced by nothing (an old format) are removed before the
+last write, so a record never forgets a file that is still there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import OutputError
+from .files import fill, readable, temp_beside, write_text_atomic
 
 TOOL = "manga2music"
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
+MANIFEST = "manifest.json"
+LISTENING_PAGE = "index.html"
 _BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
 def safe_part(part: str) -> str:
-    """One path component that every file system accepts; Unicode (日本語) is kept."""
-    cleaned = _BAD_CHARS.sub("_", part).strip().rstrip(". ")
+    """One path component that every file system accepts, as valid UTF-8; Unicode (日本語) is kept."""
+    cleaned = _BAD_CHARS.sub("_", readable(part)).strip().rstrip(". ")
     if not cleaned or cleaned in (".", ".."):
         cleaned = "_"
     if cleaned.split(".")[0].lower() in _RESERVED:
@@ -51,24 +69,26 @@ class SectionFiles:
         parts = [safe_part(p) for p in name.split("/") if p]
         return cls(output.joinpath(*parts) if parts else output / "_")
 
+    def sibling(self, suffix: str) -> Path:
+        return self.base.with_name(self.base.name + suffix)
+
     @property
     def description(self) -> Path:
-        return self.base.with_name(self.base.name + ".txt")
+        return self.sibling(".txt")
 
     @property
     def record(self) -> Path:
-        return self.base.with_name(self.base.name + ".json")
+        return self.sibling(".json")
 
     def track(self, fmt: str, take: int = 1) -> Path:
-        suffix = f".take{take}" if take > 1 else ""
-        return self.base.with_name(f"{self.base.name}{suffix}.{fmt}")
+        return self.sibling((f".take{take}" if take > 1 else "") + f".{fmt}")
 
     def midi(self, take: int = 1) -> Path:
         return self.track("mid", take)
 
     def artifact(self) -> Path:
         """The stage-1 analysis alone, as readable JSON (--save-artifact)."""
-        return self.base.with_name(self.base.name + ".analysis.json")
+        return self.sibling(".analysis.json")
 
 
 def file_sha256(path: Path) -> str | None:
@@ -84,14 +104,14 @@ def file_sha256(path: Path) -> str | None:
 
 def fingerprint(data: Any) -> str:
     """A short stable hash of settings (sorted JSON)."""
-    blob = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8")
+    blob = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8", "replace")
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def read_record(path: Path) -> dict | None:
     """The record this tool wrote, or None (missing, unreadable, or not ours)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_bytes().decode("utf-8", "replace"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("tool") != TOOL:
@@ -100,33 +120,127 @@ def read_record(path: Path) -> dict | None:
 
 
 def is_ours(path: Path, record: dict | None) -> bool:
-    """True when ``path`` is missing, or is a file whose hash the record lists (we wrote it)."""
-    if not path.exists():
+    """True when ``path`` is missing, or is a file whose hash the record lists (written or about to be)."""
+    if not os.path.lexists(path):
         return True
-    if record is None:
+    if record is None or not Path(path).is_file():
         return False
-    known = record.get("files", {})
-    return known.get(path.name) is not None and known.get(path.name) == file_sha256(path)
+    known = {record.get("files", {}).get(path.name), record.get("pending", {}).get(path.name)} - {None}
+    return bool(known) and file_sha256(path) in known
+
+
+def settle(record: dict, folder: Path) -> dict:
+    """Fold the ``pending`` hashes of a killed run into ``files`` where those files did land; drop the rest."""
+    pending = record.pop("pending", None)
+    if pending:
+        files = dict(record.get("files", {}))
+        for name, digest in pending.items():
+            if file_sha256(folder / name) == digest:
+                files[name] = digest
+        record["files"] = files
+    return record
 
 
 def new_record(section: str) -> dict:
-    return {"tool": TOOL, "version": __version__, "schema": RECORD_SCHEMA, "section": section, "files": {}}
+    return {"tool": TOOL, "version": __version__, "schema": RECORD_SCHEMA, "section": readable(section), "files": {}}
 
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
 def write_json_atomic(path: Path, data: Any) -> Path:
-    from .audio import write_text_atomic
-
-    return write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    return write_text_atomic(path, to_json(data))
 
 
-def update_manifest(output: Path, entries: list[dict], *, command: str) -> dict:
-    """Merge this run's section entries into ``out/manifest.json`` (by section name) and write it."""
-    path = output / "manifest.json"
-    old = read_record(path) or {}
+@dataclass
+class Staged:
+    """New files written in full under hidden temporary names, waiting for :func:`commit`."""
+
+    items: list[tuple[Path, Path, str]] = field(default_factory=list)  # (target, temporary, sha256)
+    removals: list[Path] = field(default_factory=list)  # files of ours that the step replaces by nothing
+
+    def add_bytes(self, target: Path, data: bytes) -> str:
+        with temp_beside(target) as tmp:
+            fill(tmp, data)
+        digest = hashlib.sha256(data).hexdigest()
+        self.items.append((Path(target), tmp, digest))
+        return digest
+
+    def remove(self, target: Path) -> None:
+        self.removals.append(Path(target))
+
+    def discard(self) -> None:
+        for _, tmp, _ in self.items:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+        self.items.clear()
+
+
+def commit(record_path: Path, record: dict, staged: Staged, updates: dict) -> dict:
+    """Put ``staged`` files in place and write ``record`` + ``updates``, in the kill-safe order (module doc).
+
+    Returns the record now on disk.  All staged files must sit next to ``record_path``.
+    """
+    folder = record_path.parent
+    try:
+        for target, _, _ in staged.items:
+            if target.parent != folder:
+                raise ValueError(f"{target} is not beside {record_path}")
+        if staged.items:
+            pending = dict(record.get("pending", {}))
+            pending.update({target.name: digest for target, _, digest in staged.items})
+            write_json_atomic(record_path, {**record, "pending": pending})
+        for target, tmp, _ in staged.items:
+            os.replace(tmp, target)
+    except BaseException:
+        staged.discard()
+        raise
+    for target in staged.removals:
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            pass
+    files = {k: v for k, v in record.get("files", {}).items() if folder / k not in staged.removals}
+    files.update({target.name: digest for target, _, digest in staged.items})
+    new = {k: v for k, v in {**record, **updates}.items() if k != "pending"}
+    new["files"] = files
+    write_json_atomic(record_path, new)
+    staged.items.clear()
+    return new
+
+
+# ---------------------------------------------------------------- the manifest and the listening page
+
+
+def check_output_is_ours(output: Path, *, page: bool) -> None:
+    """Before any work: a ``manifest.json`` (or, when ``page``, an ``index.html``) that we did not write
+    stops the run with one line, so nothing of the user's is replaced."""
+    manifest_path = output / MANIFEST
+    manifest = read_record(manifest_path)
+    how = f"move it away, or choose another folder with -o (e.g. -o {readable(output)}-music)"
+    if manifest_path.exists() and manifest is None:
+        raise OutputError(f"{readable(manifest_path)} was not written by manga2music; it would be replaced", hint=how)
+    if page and (output / LISTENING_PAGE).exists() and not is_ours(output / LISTENING_PAGE, manifest):
+        raise OutputError(f"{readable(output / LISTENING_PAGE)} was not written by manga2music; the listening page "
+                          "would replace it", hint=how)
+
+
+def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple[dict, dict]:
+    """(the manifest on disk or a new one, the manifest after merging this run's entries by section name)."""
+    old = read_record(output / MANIFEST)
+    if old is None:
+        if (output / MANIFEST).exists():
+            raise OutputError(f"{readable(output / MANIFEST)} was not written by manga2music; it would be replaced",
+                              hint="move it away, or choose another folder with -o")
+        old = {"tool": TOOL, "files": {}}
+    settle(old, output)
     by_name = {e["name"]: e for e in old.get("sections", []) if isinstance(e, dict) and "name" in e}
     for entry in entries:
         by_name[entry["name"]] = entry
@@ -138,5 +252,21 @@ def update_manifest(output: Path, entries: list[dict], *, command: str) -> dict:
         "sections": sorted(by_name.values(), key=lambda e: e["name"]),
         "this_run": [e["name"] for e in entries],
     }
-    write_json_atomic(path, manifest)
-    return manifest
+    return old, manifest
+
+
+def write_manifest(output: Path, old: dict, manifest: dict, page_html: str | None = None) -> dict:
+    """Write the manifest (and the listening page, when given) in the kill-safe order; return what is on disk."""
+    staged = Staged()
+    if page_html is not None:
+        if not is_ours(output / LISTENING_PAGE, old):
+            raise OutputError(f"{readable(output / LISTENING_PAGE)} was not written by manga2music",
+                              hint="move it away, or choose another folder with -o")
+        staged.add_bytes(output / LISTENING_PAGE, page_html.encode("utf-8", "replace"))
+    return commit(output / MANIFEST, old, staged, manifest)
+
+
+def update_manifest(output: Path, entries: list[dict], *, command: str) -> dict:
+    """Merge this run's section entries into ``out/manifest.json`` and write it (no listening page)."""
+    old, manifest = merged_manifest(output, entries, command=command)
+    return write_manifest(output, old, manifest)

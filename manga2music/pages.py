@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -92,8 +93,11 @@ def decode_image(data: bytes, label: str):
         raise
     except Image.DecompressionBombError as exc:
         raise PageError(f"{label}: refused as a possible decompression bomb ({exc})") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise PageError(f"{label}: not a readable image ({exc.__class__.__name__}: {exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise PageError(f"{label}: not a readable image (unknown or damaged image data)") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        reason = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", str(exc)).strip() or exc.__class__.__name__
+        raise PageError(f"{label}: not a readable image ({reason})") from exc
 
 
 def load_page(page: Page) -> LoadedPage:

@@ -1,38 +1,54 @@
-"""describe -> compose for many sections: resume, skip, records and the manifest.
+"""describe -> compose for many sections: the loops, resume, records and the manifest entries.
 
-No typer, no rich: the CLI and notebooks drive this through :mod:`manga2music.api`.
-One bad page never kills a section; one failed section never kills the run.
+No typer, no rich: the CLI and notebooks drive this through :mod:`manga2music.api`,
+which resolves the models and holds the output folder's lock around these loops.
+
+* One bad page never kills a section, and **any** failure inside a section (ours,
+  a library's ``ValueError``, an ``OSError`` while writing) fails that section
+  alone: it gets one line naming the cause, the others go on.  Only errors that no
+  section could escape (``stops_run``: a full disk, a rejected API key) stop the
+  run; the caller still writes the manifest of what is done.
+* Every file goes through :func:`manga2music.outputs.commit`, so a kill at any
+  moment is finished by a plain rerun and never makes our files look like the user's.
 """
 
 from __future__ import annotations
 
 import random
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .composers.base import ComposeOptions, ComposeRequest, Composer
 from .describers.base import DescribeOptions, Describer, PageImage
-from .errors import BackendError, Manga2MusicError, PageError
+from .errors import Manga2MusicError, PageError
+from .files import decode_text, raise_for_disk, read_regular_file, readable
 from .outputs import (
     SectionFiles,
-    file_sha256,
+    Staged,
+    commit,
     fingerprint,
     is_ours,
     new_record,
     now_iso,
     read_record,
-    write_json_atomic,
+    settle,
+    to_json,
 )
 from .progress import ProgressFn, report
 from .sections import Section
 
 LogFn = Callable[[str, str], None]  # (level: "info" | "warning", message)
 
-#: requests handed to a composer per call; the composer batches inside (MusicGen by free memory),
-#: and each call's tracks are written before the next starts, so an interrupt loses little.
+#: requests handed to a composer per call (at least): each call's tracks are written before the
+#: next starts, so an interrupt loses little; a larger --batch-size raises it so batches can fill
 COMPOSE_GROUP = 8
+#: formats whose samples survive a round trip exactly: a format change re-encodes from them
+LOSSLESS = ("wav", "flac")
+#: a description file larger than this is not a description
+MAX_DESCRIPTION_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -45,6 +61,7 @@ class RunConfig:
     save_artifact: bool = False
     variations: int = 1
     normalize: bool = True
+    wait: bool = False  # queue behind another run of the same output folder instead of exiting 2
     describe: DescribeOptions = field(default_factory=DescribeOptions)
     compose: ComposeOptions = field(default_factory=ComposeOptions)
 
@@ -55,51 +72,89 @@ class Callbacks:
     step: Optional[ProgressFn] = None  # current step: pages, tokens, decoder steps
     log: Optional[LogFn] = None
 
+    def info(self, message: str) -> None:
+        if self.log is not None:
+            self.log("info", message)
+
+    def warn(self, message: str) -> None:
+        if self.log is not None:
+            self.log("warning", message)
+
 
 @dataclass
 class SectionJob:
-    """One section moving through the run."""
+    """One section moving through the run.  ``record`` is always what is on disk."""
 
     name: str
     files: SectionFiles
     record: dict
-    old: Optional[dict] = None
     description: Optional[str] = None
     status: str = "pending"  # pending | ok | skipped | failed
     message: Optional[str] = None
     did_work: bool = False
-    tracks: list[str] = field(default_factory=list)
-    midi: list[str] = field(default_factory=list)
+    tracks: list[Path] = field(default_factory=list)
+    midi: list[Path] = field(default_factory=list)
+    skipped_pages: Optional[list[dict]] = None  # pages this run could not read (None: not read this run)
+
+    def fail(self, message: str, cb: Callbacks) -> None:
+        self.status, self.message = "failed", message
+        cb.warn(f"Skipping {self.name}: {message}")
+
+    def commit(self, staged: Staged, updates: dict) -> None:
+        self.record = commit(self.files.record, self.record, staged, updates)
+        self.did_work = True
 
 
-def _log(cb: Callbacks, level: str, message: str) -> None:
-    if cb.log is not None:
-        cb.log(level, message)
-
-
-def _fail(job: SectionJob, message: str, cb: Callbacks) -> None:
-    job.status, job.message = "failed", message
-    _log(cb, "warning", f"Skipping {job.name}: {message}")
-
-
-def _start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
+def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
+    """A job for section ``name``: its record as a killed run may have left it, folded back to a settled state."""
     files = SectionFiles.for_section(output, name)
     old = read_record(files.record)
-    job = SectionJob(name, files, record=dict(old) if old else new_record(name), old=old)
-    job.record.setdefault("files", {})
+    job = SectionJob(name, files, record=settle(dict(old), files.record.parent) if old else new_record(name))
     if files.record.exists() and old is None:
-        _fail(job, f"{files.record} exists and was not written by manga2music; move it or choose another -o", cb)
+        job.fail(f"{readable(files.record)} exists and was not written by manga2music; move it or choose another -o",
+                 cb)
     return job
 
 
-def _remember(job: SectionJob, path: Path) -> None:
-    job.record["files"][path.name] = file_sha256(path)
+def describe_error(exc: BaseException) -> str:
+    """One line naming an unexpected error's type and message (no object reprs, no temp paths)."""
+    text = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {readable(text)}" if text else type(exc).__name__
+
+
+def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
+    """Run one section's step; any failure except a run-stopping one fails just that section."""
+    try:
+        step()
+    except Manga2MusicError as exc:
+        if exc.stops_run:
+            raise
+        job.fail(exc.message, cb)
+    except OSError as exc:
+        raise_for_disk(exc, job.files.base.parent)
+        job.fail(f"cannot write its files: {describe_error(exc)}", cb)
+        _debug_traceback(cb)
+    except Exception as exc:  # noqa: BLE001 - whatever a library raises stays inside the section
+        job.fail(describe_error(exc), cb)
+        _debug_traceback(cb)
+
+
+def _debug_traceback(cb: Callbacks) -> None:
+    from .settings import debug_enabled
+
+    if debug_enabled():
+        cb.warn(traceback.format_exc())
+
+
+def read_description(path: Path) -> str:
+    """A description file as text, whatever encoding the user saved it in; only regular files, size-checked."""
+    return decode_text(read_regular_file(path, MAX_DESCRIPTION_BYTES, what="description")).strip()
 
 
 # --- describe ------------------------------------------------------------------------------
 
 
-def _load_pages(section: Section, job: SectionJob, cb: Callbacks) -> list:
+def _load_pages(section: Section, cb: Callbacks) -> tuple[list, list[dict]]:
     from .pages import load_page
 
     loaded, skipped = [], []
@@ -109,34 +164,63 @@ def _load_pages(section: Section, job: SectionJob, cb: Callbacks) -> list:
             loaded.append(load_page(page))
         except PageError as exc:
             skipped.append({"source": page.source, "error": exc.message})
-            _log(cb, "warning", f"{section.name}: skipping page {page.name}: {exc.message}")
+            cb.warn(f"{section.name}: skipping page {page.name}: {exc.message}")
     report(cb.step, len(section.pages), len(section.pages), "pages read")
-    job.record["pages"] = [
-        {"name": lp.page.name, "source": lp.page.source, "path": str(lp.page.path.resolve()), "member": lp.page.member,
-         "pdf_index": lp.page.pdf_index, "sha256": lp.sha256, "tiles": len(lp.tiles)}
-        for lp in loaded
-    ]
-    job.record["skipped_pages"] = skipped
-    return loaded
+    return loaded, skipped
+
+
+def _page_entry(lp) -> dict:
+    from .files import exact_bytes_hex
+
+    entry = {"name": lp.page.name, "source": lp.page.source, "path": readable(lp.page.path.resolve()),
+             "member": readable(lp.page.member) if lp.page.member is not None else None,
+             "pdf_index": lp.page.pdf_index, "sha256": lp.sha256, "tiles": len(lp.tiles)}
+    raw = exact_bytes_hex(lp.page.path.resolve())
+    if raw:
+        entry["path_bytes"] = raw  # the exact bytes of a name that is not UTF-8
+    return entry
+
+
+def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConfig, cb: Callbacks,
+              staged: Staged) -> None:
+    """Stage NAME.analysis.json (--save-artifact) unless a file of the user's is in its place."""
+    if not cfg.save_artifact or analysis is None:
+        return
+    path = job.files.artifact()
+    if not is_ours(path, job.record):
+        cb.warn(f"{job.name}: not writing {path.name}: a file of yours is there (move it to get the analysis)")
+        return
+    staged.add_bytes(path, to_json({"section": job.name, "analysis": analysis, "chunks": chunks}).encode("utf-8"))
 
 
 def describe_section(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks) -> None:
     """Describe one section (or reuse its description) and write .txt + .json."""
-    loaded = _load_pages(section, job, cb)
+    if section.error:
+        job.fail(section.error, cb)
+        return
+    loaded, skipped = _load_pages(section, cb)
+    job.skipped_pages = skipped
     if not loaded:
-        _fail(job, f"no readable page among {len(section.pages)}", cb)
+        reasons = "; ".join(s["error"] for s in skipped[:2])
+        job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
         return
     key = fingerprint({"pages": [lp.sha256 for lp in loaded], "describer": describer.settings_key()})
     txt = job.files.description
-    old_describe = (job.old or {}).get("describe", {})
-    if txt.exists() and not is_ours(txt, job.old):
-        job.description = txt.read_text(encoding="utf-8").strip()
+    old = job.record.get("describe", {})
+    if txt.exists() and not is_ours(txt, job.record):
+        job.description = read_description(txt)
         job.status = "skipped"
-        _log(cb, "warning", f"{section.name}: {txt} was written or edited by you; keeping it and composing from it")
+        cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it and composing from it")
         return
-    if not cfg.force and txt.exists() and old_describe.get("fingerprint") == key:
-        job.description = txt.read_text(encoding="utf-8").strip()
+    if not cfg.force and txt.exists() and old.get("fingerprint") == key:
+        job.description = read_description(txt)
         job.status = "skipped"
+        artifact = job.files.artifact()
+        if cfg.save_artifact and (not artifact.exists() or not is_ours(artifact, job.record)):
+            staged = Staged()  # asked for on a rerun: write it from the record (or say why not)
+            _artifact(job, old.get("analysis"), old.get("chunks", []), cfg, cb, staged)
+            if staged.items:
+                job.commit(staged, {})
         return
     images = [
         PageImage(lp.page.name if len(lp.tiles) == 1 else f"{lp.page.name}#{t + 1}", tile, lp.format)
@@ -144,152 +228,257 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         for t, tile in enumerate(lp.tiles)
     ]
     started = time.perf_counter()
+    result = describer.describe(images, progress=cb.step)
+    description = readable(result.description).strip()
+    if not description:
+        job.fail("the describer returned an empty description", cb)
+        return
+    analysis = result.analysis.model_dump() if result.analysis else None
+    chunks = [c.model_dump() for c in result.chunks]
+    staged = Staged()
+    staged.add_bytes(txt, (description + "\n").encode("utf-8"))
+    _artifact(job, analysis, chunks, cfg, cb, staged)
+    job.commit(staged, {
+        "pages": [_page_entry(lp) for lp in loaded],
+        "skipped_pages": skipped,
+        "describe": {
+            "model": describer.model_name,
+            "model_id": describer.model_id,
+            "fingerprint": key,
+            "settings": describer.settings_key(),
+            "prompt_version": result.prompt_version,
+            "analysis": analysis,
+            "chunks": chunks,
+            "features": result.features,
+            "usage": result.usage,
+            "cost_usd": result.cost_usd,
+            "warnings": result.warnings,
+            "seconds": round(time.perf_counter() - started, 3),
+            "at": now_iso(),
+        },
+        "description": description,
+    })
+    job.description = description
+
+
+def describe_sections(sections: list[Section], output: Path, describer: Describer, cfg: RunConfig,
+                      cb: Callbacks) -> list[SectionJob]:
+    """Describe every section with one describer, then free its memory (before any composer loads)."""
+    jobs = []
     try:
-        result = describer.describe(images, progress=cb.step)
-    except BackendError as exc:
-        _fail(job, exc.message, cb)
-        return
-    if not result.description.strip():
-        _fail(job, "the describer returned an empty description", cb)
-        return
-    job.description = result.description.strip()
-    job.record["describe"] = {
-        "model": describer.model_name,
-        "model_id": describer.model_id,
-        "fingerprint": key,
-        "settings": describer.settings_key(),
-        "prompt_version": result.prompt_version,
-        "analysis": result.analysis.model_dump() if result.analysis else None,
-        "chunks": [c.model_dump() for c in result.chunks],
-        "features": result.features,
-        "usage": result.usage,
-        "cost_usd": result.cost_usd,
-        "warnings": result.warnings,
-        "seconds": round(time.perf_counter() - started, 3),
-        "at": now_iso(),
-    }
-    job.record["description"] = job.description
-    write_text(job, txt, job.description + "\n")
-    if cfg.save_artifact and result.analysis is not None:
-        artifact = job.files.artifact()
-        write_json_atomic(artifact, {"section": section.name, "analysis": result.analysis.model_dump(),
-                                     "chunks": [c.model_dump() for c in result.chunks]})
-        _remember(job, artifact)
-    write_json_atomic(job.files.record, job.record)
-    job.did_work = True
-
-
-def write_text(job: SectionJob, path: Path, text: str) -> None:
-    from .audio import write_text_atomic
-
-    write_text_atomic(path, text)
-    _remember(job, path)
+        for i, section in enumerate(sections):
+            report(cb.sections, i, len(sections), f"describing {section.name}")
+            job = start_job(section.name, output, cb)
+            jobs.append(job)
+            if job.status != "failed":
+                guarded(job, cb, lambda s=section, j=job: describe_section(s, j, describer, cfg, cb))
+        report(cb.sections, len(sections), len(sections), "described")
+    finally:
+        describer.close()
+    return jobs
 
 
 # --- compose -------------------------------------------------------------------------------
 
 
-def _compose_key(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
+def music_key(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
+    """What decides the music itself (not its file format): a change composes new music."""
     return fingerprint({
         "text": job.description,
         "composer": composer.settings_key(),
         "duration": cfg.compose.duration,
-        "format": cfg.fmt,
         "seed": cfg.compose.seed,  # only an explicit seed; a random one is recorded, not required
         "variations": cfg.variations,
         "normalize": cfg.normalize,
     })
 
 
-def _needs_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callbacks) -> bool:
-    targets = [job.files.track(cfg.fmt, t) for t in range(1, cfg.variations + 1)]
+@dataclass
+class ComposePlan:
+    """What one job needs: nothing, a re-encode of the music it has, or (new) music from these seeds."""
+
+    job: SectionJob
+    action: str  # "skip" | "reencode" | "compose"
+    seeds: list[int] = field(default_factory=list)
+
+
+def _targets(job: SectionJob, cfg: RunConfig) -> list[Path]:
+    return [job.files.track(cfg.fmt, t) for t in range(1, cfg.variations + 1)]
+
+
+def _old_takes(job: SectionJob) -> list[dict]:
+    return list(job.record.get("compose", {}).get("takes", []))
+
+
+def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callbacks) -> ComposePlan:
+    targets = _targets(job, cfg)
     for path in targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)]:
-        if not is_ours(path, job.old):
-            _fail(job, f"{path} exists and was not written by manga2music; move it or choose another -o", cb)
-            return False
-    old = (job.old or {}).get("compose", {})
-    done = all(p.exists() for p in targets) and old.get("fingerprint") == _compose_key(job, composer, cfg)
-    if done and not cfg.force:
-        job.tracks = [str(p) for p in targets]
-        job.midi = [m for m in old.get("midi", [])]
-        return False
-    return True
-
-
-def _seeds_for(job: SectionJob, cfg: RunConfig) -> list[int]:
+        if not is_ours(path, job.record):
+            raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music; move it or choose "
+                                   "another -o")
+    old = job.record.get("compose", {})
+    same_music = old.get("fingerprint") == music_key(job, composer, cfg) and not cfg.force
+    if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets):
+        return ComposePlan(job, "skip")
+    old_takes = _old_takes(job)
+    if same_music and len(old_takes) == cfg.variations:
+        folder = job.files.base.parent
+        sources = [folder / t["audio"] for t in old_takes]
+        if old.get("format") in LOSSLESS and all(p.exists() and is_ours(p, job.record) for p in sources):
+            return ComposePlan(job, "reencode")
+        return ComposePlan(job, "compose", [int(t["seed"]) for t in old_takes])  # the same music, made again
     base = cfg.compose.seed
     if base is None:
         base = random.SystemRandom().randrange(2**31)
-    return [base + t for t in range(cfg.variations)]
+    return ComposePlan(job, "compose", [base + t for t in range(cfg.variations)])
 
 
-def _write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, composer: Composer, cfg: RunConfig,
-                  seconds: float) -> None:
-    from .audio import write_audio, write_bytes_atomic
+def _track_tags(job: SectionJob, composer: Composer, seed) -> dict:
+    return {"title": job.name, "comment": job.description or "", "model": composer.model_name, "seed": str(seed)}
 
-    takes = []
-    for take, (req, track) in enumerate(zip(reqs, tracks), start=1):
-        path = job.files.track(cfg.fmt, take)
-        tags = {"title": job.name, "comment": job.description or "", "model": composer.model_name, "seed": str(req.seed)}
-        write_audio(path, track.audio, track.sample_rate, fmt=cfg.fmt, tags=tags, normalize=cfg.normalize)
-        _remember(job, path)
-        entry = {"take": take, "audio": path.name, "seed": req.seed, "info": track.info, "warnings": track.warnings}
-        if track.midi:
-            midi_path = job.files.midi(take)
-            write_bytes_atomic(midi_path, track.midi)
-            _remember(job, midi_path)
-            entry["midi"] = midi_path.name
-            job.midi.append(str(midi_path))
-        job.tracks.append(str(path))
-        takes.append(entry)
-    job.record["compose"] = {
-        "model": composer.model_name,
-        "model_id": composer.model_id,
-        "fingerprint": _compose_key(job, composer, cfg),
-        "settings": composer.settings_key(),
-        "duration": cfg.compose.duration,
-        "format": cfg.fmt,
-        "normalize": cfg.normalize,
-        "seed": reqs[0].seed,
-        "takes": takes,
-        "midi": [t["midi"] for t in takes if "midi" in t],
-        "seconds": round(seconds, 3),
-        "at": now_iso(),
-    }
-    job.record["description"] = job.description
-    write_json_atomic(job.files.record, job.record)
-    job.did_work = True
+
+def _old_files_to_remove(job: SectionJob, cfg: RunConfig, keep: set[Path]) -> list[Path]:
+    """Tracks and notes of ours from earlier takes or formats that this step does not rewrite."""
+    folder = job.files.base.parent
+    out = []
+    for take in _old_takes(job):
+        for key in ("audio", "midi"):
+            if take.get(key):
+                path = folder / take[key]
+                if path not in keep and path.exists() and is_ours(path, job.record):
+                    out.append(path)
+    return out
+
+
+def _commit_tracks(job: SectionJob, composer: Composer, cfg: RunConfig, takes: list[dict], staged: Staged,
+                   seconds: float) -> None:
+    written = {job.files.base.parent / t[k] for t in takes for k in ("audio", "midi") if t.get(k)}
+    for path in _old_files_to_remove(job, cfg, written):
+        staged.remove(path)
+    job.commit(staged, {
+        "compose": {
+            "model": composer.model_name,
+            "model_id": composer.model_id,
+            "fingerprint": music_key(job, composer, cfg),
+            "settings": composer.settings_key(),
+            "duration": cfg.compose.duration,
+            "format": cfg.fmt,
+            "normalize": cfg.normalize,
+            "seed": takes[0]["seed"],
+            "takes": takes,
+            "midi": [t["midi"] for t in takes if "midi" in t],
+            "seconds": round(seconds, 3),
+            "at": now_iso(),
+        },
+        "description": job.description,
+    })
+    _remember_outputs(job)
+
+
+def _remember_outputs(job: SectionJob) -> None:
+    folder = job.files.base.parent
+    takes = _old_takes(job)
+    job.tracks = [folder / t["audio"] for t in takes]
+    job.midi = [folder / t["midi"] for t in takes if t.get("midi")]
+
+
+def write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, composer: Composer, cfg: RunConfig,
+                 seconds: float) -> None:
+    """Encode, tag and commit the takes of one job."""
+    from .audio import encode_audio
+
+    staged, takes = Staged(), []
+    try:
+        for take, (req, track) in enumerate(zip(reqs, tracks), start=1):
+            path = job.files.track(cfg.fmt, take)
+            data = encode_audio(track.audio, track.sample_rate, fmt=cfg.fmt,
+                                tags=_track_tags(job, composer, req.seed), normalize=cfg.normalize)
+            staged.add_bytes(path, data)
+            entry = {"take": take, "audio": path.name, "seed": req.seed, "info": track.info,
+                     "warnings": track.warnings}
+            if track.midi:
+                midi_path = job.files.midi(take)
+                staged.add_bytes(midi_path, track.midi)
+                entry["midi"] = midi_path.name
+            takes.append(entry)
+        _commit_tracks(job, composer, cfg, takes, staged, seconds)
+    finally:
+        staged.discard()
+
+
+def reencode_tracks(job: SectionJob, composer: Composer, cfg: RunConfig) -> None:
+    """Same music, new format: decode our lossless takes and encode them again (no new composing)."""
+    import soundfile as sf
+
+    from .audio import encode_audio
+
+    folder = job.files.base.parent
+    staged, takes = Staged(), []
+    started = time.perf_counter()
+    try:
+        for take in _old_takes(job):
+            audio, rate = sf.read(str(folder / take["audio"]), dtype="float32", always_2d=True)
+            path = job.files.track(cfg.fmt, int(take["take"]))
+            staged.add_bytes(path, encode_audio(audio, rate, fmt=cfg.fmt, tags=_track_tags(job, composer, take["seed"]),
+                                                normalize=False))  # it was normalised when first written
+            takes.append({**take, "audio": path.name, "reencoded_from": take["audio"]})
+        _commit_tracks(job, composer, cfg, takes, staged, time.perf_counter() - started)
+    finally:
+        staged.discard()
+
+
+def _groups(pending: list, size: int) -> Iterator[list]:
+    for start in range(0, len(pending), size):
+        yield pending[start:start + size]
 
 
 def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb: Callbacks) -> None:
     """Compose every job that has a description and needs (new) audio, a group at a time."""
-    todo = [j for j in jobs if j.status != "failed" and j.description and _needs_compose(j, composer, cfg, cb)]
-    pending: list[tuple[SectionJob, ComposeRequest]] = []
-    for job in todo:
-        job.tracks, job.midi = [], []
-        for seed in _seeds_for(job, cfg):
-            pending.append((job, ComposeRequest(job.name, job.description or "", cfg.compose.duration, seed)))
-    for start in range(0, len(pending), COMPOSE_GROUP):
-        group = pending[start:start + COMPOSE_GROUP]
+    plans: list[ComposePlan] = []
+    for job in jobs:
+        if job.status == "failed" or not job.description:
+            continue
+        holder: list[ComposePlan] = []
+        guarded(job, cb, lambda j=job: holder.append(plan_compose(j, composer, cfg, cb)))
+        if not holder:
+            continue
+        plan = holder[0]
+        if plan.action == "skip":
+            _remember_outputs(job)
+        elif plan.action == "reencode":
+            guarded(job, cb, lambda j=job: reencode_tracks(j, composer, cfg))
+        else:
+            plans.append(plan)
+    pending = [(p.job, ComposeRequest(p.job.name, p.job.description or "", cfg.compose.duration, seed))
+               for p in plans for seed in p.seeds]
+    size = max(COMPOSE_GROUP, int(cfg.compose.batch_size or 0))
+    done_jobs: set[int] = set()
+    total_jobs = len(plans)
+    for group in _groups(pending, size):
         started = time.perf_counter()
-        try:
-            tracks = composer.compose([r for _, r in group], progress=cb.step)
-        except BackendError as exc:
-            for job in {id(j): j for j, _ in group}.values():
-                _fail(job, exc.message, cb)
+        holder: list[list] = []
+
+        def run_group(g=group) -> None:
+            holder.append(composer.compose([r for _, r in g], progress=cb.step))
+
+        lead = group[0][0]
+        guarded(lead, cb, run_group)
+        if not holder:  # the whole group failed: every job in it fails with the same cause
+            for job, _ in group:
+                if job.status != "failed":
+                    job.fail(lead.message or "composing failed", cb)
             continue
         seconds = time.perf_counter() - started
         by_job: dict[int, list] = {}
-        for (job, req), track in zip(group, tracks):
+        for (job, req), track in zip(group, holder[0]):
             by_job.setdefault(id(job), [job, [], []])
             by_job[id(job)][1].append(req)
             by_job[id(job)][2].append(track)
         for job, reqs, job_tracks in by_job.values():
-            try:
-                _write_tracks(job, reqs, job_tracks, composer, cfg, seconds * len(reqs) / len(group))
-            except (OSError, Manga2MusicError) as exc:
-                _fail(job, f"cannot write audio: {getattr(exc, 'message', exc)}", cb)
-        report(cb.sections, min(start + len(group), len(pending)), len(pending), "composed")
+            guarded(job, cb, lambda j=job, r=reqs, t=job_tracks: write_tracks(
+                j, r, t, composer, cfg, seconds * len(r) / len(group)))
+            done_jobs.add(id(job))
+        report(cb.sections, len(done_jobs), total_jobs, "composed")
 
 
 # --- results -------------------------------------------------------------------------------
@@ -302,21 +491,21 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
 
     def rel(p: Path | str) -> str:
         try:
-            return Path(p).relative_to(output).as_posix()
+            return readable(Path(p).relative_to(output).as_posix())
         except ValueError:
-            return str(p)
+            return readable(p)
 
     describe = job.record.get("describe", {})
     return {
         "name": job.name,
         "status": status,
-        "message": job.message,
+        "message": readable(job.message) if job.message else None,
         "description": rel(job.files.description) if job.files.description.exists() else None,
         "record": rel(job.files.record) if job.files.record.exists() else None,
         "tracks": [rel(t) for t in job.tracks],
         "midi": [rel(m) for m in job.midi],
         "pages": len(job.record.get("pages", [])),
-        "skipped_pages": job.record.get("skipped_pages", []),
+        "skipped_pages": job.skipped_pages if job.skipped_pages is not None else job.record.get("skipped_pages", []),
         "vision_model": vision,
         "music_model": music,
         "seed": job.record.get("compose", {}).get("seed"),

@@ -162,6 +162,21 @@ def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
     raise UnknownModelError(f"unknown {side} model {name!r}; known models: {known}", hint=hint + ".")
 
 
+def as_spec(spec: "ModelSpec | str", side: Side, backend: str) -> ModelSpec:
+    """A spec as given; for a backend built by hand from a name (notebooks, tests), what :func:`resolve`
+    makes of it when that is this backend, else the name taken as this backend's model id."""
+    if isinstance(spec, ModelSpec):
+        return spec
+    name = str(spec).strip()
+    try:
+        found = resolve(name, side)
+        if found.backend == backend:
+            return found
+    except UnknownModelError:
+        pass
+    return ModelSpec(name, side, backend, name, about="given directly")
+
+
 def load_backend_class(backend: str):
     """Import the class behind a backend key (lazy: torch and friends load only here)."""
     module_name, _, class_name = BACKENDS[backend].partition(":")

@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 from natsort import natsort_keygen
 
 from .errors import InputError, PageError
+from .files import is_regular_file, read_regular_file, readable
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 ARCHIVE_EXTENSIONS = {".cbz", ".zip"}
@@ -31,7 +32,8 @@ MAX_PAGE_BYTES = 200 * 1024**2
 #: PDF pages are rendered at this many pixels on the long side
 PDF_RENDER_LONG_SIDE = 1600
 
-_natural = natsort_keygen(key=lambda s: s.lower())
+natural_key = natsort_keygen(key=lambda s: s.lower())
+_natural = natural_key
 
 
 def is_hidden(name: str) -> bool:
@@ -54,12 +56,12 @@ class Page:
 
     @property
     def source(self) -> str:
-        """A string that locates the page for a human: a path, ``archive.cbz!entry`` or ``doc.pdf#3``."""
+        """A string that locates the page for a human: a path, ``archive.cbz!entry`` or ``doc.pdf#3`` (UTF-8)."""
         if self.member is not None:
-            return f"{self.path}!{self.member}"
+            return f"{readable(self.path)}!{readable(self.member)}"
         if self.pdf_index is not None:
-            return f"{self.path}#{self.pdf_index + 1}"
-        return str(self.path)
+            return f"{readable(self.path)}#{self.pdf_index + 1}"
+        return readable(self.path)
 
     def read_bytes(self) -> bytes:
         """The page's raw bytes (for PDFs: the rendered page as PNG)."""
@@ -71,23 +73,18 @@ class Page:
             buf = io.BytesIO()
             _render_pdf_page(self.path, self.pdf_index).save(buf, format="PNG")
             return buf.getvalue()
-        try:
-            size = self.path.stat().st_size
-            if size > MAX_PAGE_BYTES:
-                raise PageError(f"{self.path}: {size / 1e6:.0f} MB is more than the {MAX_PAGE_BYTES // 1024**2} MB page limit")
-            return self.path.read_bytes()
-        except OSError as exc:
-            raise PageError(f"{self.path}: cannot read ({exc.strerror or exc})") from exc
+        return read_regular_file(self.path, MAX_PAGE_BYTES, what="page")
 
 
 @dataclass
 class Section:
     """A folder's worth of pages: one track."""
 
-    name: str  # "ch01/part2" (always "/"-separated)
+    name: str  # "ch01/part2" (always "/"-separated, valid UTF-8)
     pages: list[Page]
     origin: Path  # the folder, archive or PDF it came from
     root: Path = field(default=Path("."))  # the PATH the user gave
+    error: str | None = None  # why this source cannot be read at all (a broken archive): the section fails alone
 
 
 # --- archives ------------------------------------------------------------------------------
@@ -120,8 +117,8 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
     """One section per folder inside the archive that holds images."""
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"{archive}: not a readable zip/cbz archive ({exc})") from exc
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{readable(archive)}: not a readable zip/cbz archive ({exc})") from exc
     groups: dict[tuple[str, ...], list[Page]] = {}
     total = 0
     with zf:
@@ -134,14 +131,15 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
             total += info.file_size
             if total > MAX_ARCHIVE_BYTES:
                 raise InputError(
-                    f"{archive}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB uncompressed; refusing it (zip bomb?)"
+                    f"{readable(archive)}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB uncompressed; "
+                    "refusing it (zip bomb?)"
                 )
-            groups.setdefault(parts[:-1], []).append(Page(parts[-1], archive, member=info.filename))
+            groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=info.filename))
     sections = []
     for folder in sorted(groups, key=lambda p: _natural("/".join(p))):
         pages = sorted(groups[folder], key=lambda p: _natural(p.member or p.name))
-        name = "/".join((base_name, *folder)) if base_name else "/".join(folder)
-        sections.append(Section(name or archive.stem, pages, archive, root))
+        name = "/".join((base_name, *map(readable, folder))) if base_name else "/".join(map(readable, folder))
+        sections.append(Section(name or readable(archive.stem), pages, archive, root))
     return sections
 
 
@@ -156,7 +154,7 @@ def _pdf_sections(pdf: Path, name: str, root: Path) -> list[Section]:
         count = len(doc)
         doc.close()
     except Exception as exc:  # pypdfium2 raises PdfiumError (and OSError) for unreadable files
-        raise InputError(f"{pdf}: not a readable PDF ({exc})") from exc
+        raise InputError(f"{readable(pdf)}: not a readable PDF ({exc})") from exc
     pages = [Page(f"page {i + 1}", pdf, pdf_index=i) for i in range(count)]
     return [Section(name, pages, pdf, root)] if pages else []
 
@@ -176,7 +174,7 @@ def _render_pdf_page(pdf: Path, index: int):
         finally:
             doc.close()
     except Exception as exc:
-        raise PageError(f"{pdf}: page {index + 1} cannot be rendered ({exc})") from exc
+        raise PageError(f"{readable(pdf)}: page {index + 1} cannot be rendered ({exc})") from exc
 
 
 # --- folders -------------------------------------------------------------------------------
@@ -194,35 +192,56 @@ def _walk(folder: Path, excluded: set[Path]) -> Iterator[tuple[Path, list[str], 
 
 def _relative_name(path: Path, root: Path, root_name: str) -> str:
     rel = path.relative_to(root).as_posix()
-    return root_name if rel == "." else rel
+    return root_name if rel == "." else readable(rel)
+
+
+def _source_names(files: list[str], dirnames: list[str]) -> dict[str, str]:
+    """The section name (relative to its folder) of each archive/PDF among ``files``.
+
+    A source is named by its stem (``chapter.cbz`` -> ``chapter``) unless another source
+    in the same folder (a subfolder, an archive or a PDF) shares that stem: then every one of them keeps its extension
+    (``unmerged.cbz``, ``unmerged.pdf``), so a user can tell the outputs apart.
+    """
+    sources = [f for f in files if Path(f).suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS]
+    stems: dict[str, int] = {}
+    for f in sources:
+        stems[Path(f).stem.lower()] = stems.get(Path(f).stem.lower(), 0) + 1
+    for d in dirnames:
+        stems[d.lower()] = stems.get(d.lower(), 0) + 1
+    return {f: (f if stems[Path(f).stem.lower()] > 1 else Path(f).stem) for f in sources}
 
 
 def _folder_sections(folder: Path, excluded: set[Path]) -> list[Section]:
     sections: list[Section] = []
-    root_name = folder.resolve().name or "pages"
-    for here, _dirs, files in _walk(folder, excluded):
+    root_name = readable(folder.resolve().name) or "pages"
+    for here, dirs, files in _walk(folder, excluded):
         images = [f for f in files if is_image_name(f)]
         if images:
             sections.append(
-                Section(_relative_name(here, folder, root_name), [Page(f, here / f) for f in images], here, folder)
+                Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,
+                        folder)
             )
-        for f in files:
-            suffix = Path(f).suffix.lower()
-            if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS:
-                stem_rel = _relative_name(here / Path(f).stem, folder, root_name)
-                sections.extend(_file_sections(here / f, stem_rel, folder))
+        for f, name in _source_names(files, dirs).items():
+            sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder))
     return sections
 
 
 def _file_sections(path: Path, name: str, root: Path) -> list[Section]:
+    """The sections of one file; an archive or PDF that cannot be read is one failed section, not a failed run."""
     suffix = path.suffix.lower()
-    if suffix in ARCHIVE_EXTENSIONS:
-        return _archive_sections(path, name, root)
-    if suffix in PDF_EXTENSIONS:
-        return _pdf_sections(path, name, root)
-    if is_image_name(path.name):
-        return [Section(name, [Page(path.name, path)], path.parent, root)]
-    return []
+    if suffix not in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS and not is_image_name(path.name):
+        return []
+    if not is_regular_file(path):
+        return [Section(name, [], path, root, error=f"{readable(path)}: not a regular file (a FIFO, device or "
+                                                     "broken link); skipped")]
+    try:
+        if suffix in ARCHIVE_EXTENSIONS:
+            return _archive_sections(path, name, root)
+        if suffix in PDF_EXTENSIONS:
+            return _pdf_sections(path, name, root)
+    except InputError as exc:
+        return [Section(name, [], path, root, error=exc.message)]
+    return [Section(name, [Page(readable(path.name), path)], path.parent, root)]
 
 
 def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> list[Section]:
@@ -238,36 +257,44 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     if not given:
         raise InputError("no PATH given", hint="pass a folder of pages, an image, a .cbz/.zip or a .pdf")
     for path in given:
-        if not path.exists():
-            raise InputError(f"{path}: no such file or folder")
+        if not os.path.lexists(path):
+            raise InputError(f"{readable(path)}: no such file or folder")
         if path.is_dir():
             sections.extend(_folder_sections(path, excluded))
         else:
             suffix = path.suffix.lower()
-            if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS:
-                sections.extend(_file_sections(path, path.stem, path.parent))
-            elif suffix in IMAGE_EXTENSIONS:
-                sections.extend(_file_sections(path, path.stem, path.parent))
+            if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS | IMAGE_EXTENSIONS:
+                sections.extend(_file_sections(path, readable(path.stem), path.parent))
             else:
                 raise InputError(
-                    f"{path}: not a folder, image, .cbz/.zip or .pdf",
+                    f"{readable(path)}: not a folder, image, .cbz/.zip or .pdf",
                     hint="image types: " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)),
                 )
     if not sections:
-        where = ", ".join(str(p) for p in given)
+        where = ", ".join(readable(p) for p in given)
         kinds = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
         raise InputError(f"no pages found in {where} (looked for {kinds} images, .cbz/.zip and .pdf, in every subfolder)")
     return _unique_names(sections)
 
 
+def _output_key(name: str) -> str:
+    """What a section name becomes on disk, folded for case-insensitive file systems."""
+    from .outputs import safe_part
+
+    return "/".join(safe_part(p) for p in name.split("/") if p).casefold()
+
+
 def _unique_names(sections: list[Section]) -> list[Section]:
-    """Two PATHs may hold sections of the same name: keep both, numbering the later ones."""
-    seen: dict[str, int] = {}
+    """Two PATHs may hold sections whose outputs would collide (same name, or names that only differ in
+    case or in characters file systems refuse): keep all, numbering the later ones ``-2``, ``-3``..."""
+    seen: set[str] = set()
     for section in sections:
-        count = seen.get(section.name, 0)
-        seen[section.name] = count + 1
-        if count:
-            section.name = f"{section.name}-{count + 1}"
+        name, n = section.name, 1
+        while _output_key(name) in seen:
+            n += 1
+            name = f"{section.name}-{n}"
+        seen.add(_output_key(name))
+        section.name = name
     return sections
 
 

@@ -27,6 +27,14 @@ def offline_mode() -> bool:
     return _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("MANGA2MUSIC_OFFLINE"))
 
 
+def no_network() -> bool:
+    """``MANGA2MUSIC_OFFLINE=1`` (what ``--offline`` sets): no network at all, APIs included.
+
+    ``HF_HUB_OFFLINE=1`` alone only keeps the Hugging Face Hub away (weights come from the cache).
+    """
+    return _truthy(os.environ.get("MANGA2MUSIC_OFFLINE"))
+
+
 def user_cache_dir() -> Path:
     from platformdirs import user_cache_dir as _ucd
 

@@ -181,7 +181,8 @@ def _fallback_hint(spec: ModelSpec, probe: HardwareReport) -> str:
     return f"this machine can run {pick} {where}; `manga2music doctor` shows what runs here"
 
 
-def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | None = None) -> list[str]:
+def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | None = None,
+              offline: bool | None = None) -> list[str]:
     """Check ``spec`` against this machine before loading it.
 
     Returns warnings (free memory tight, a large download ahead); raises
@@ -191,7 +192,9 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
     if not spec.needs_weights:
         return []
     if probe is None:
-        probe = collect(check_hub=False)
+        probe = collect(offline=offline, check_hub=False)
+    elif offline is not None and offline != probe.offline:
+        probe = dataclasses.replace(probe, offline=offline)
     hint = _fallback_hint(spec, probe)
     warnings: list[str] = []
     if not probe.has_torch:

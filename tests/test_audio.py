@@ -110,7 +110,9 @@ def test_tags_are_in_the_file_before_it_appears(tmp_path, monkeypatch):
         seen["name"] = Path(src).name
         return real_replace(src, dst)
 
-    monkeypatch.setattr(audio_mod.os, "replace", spying_replace)
+    import manga2music.files as files_mod
+
+    monkeypatch.setattr(files_mod.os, "replace", spying_replace)
     write_audio(tmp_path / "part2.flac", tone(), SR, tags=TAGS)
     assert seen["tags"]["title"] == TAGS["title"]
     assert seen["name"].startswith(".part2.flac.tmp-")
@@ -278,14 +280,16 @@ def test_loop_needs_twice_the_crossfade():
 
 @pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()], ids=["oserror", "ctrl-c"])
 def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch, error):
-    real_write = sf.write
+    import manga2music.files as files_mod
 
-    def half_write(file, data, samplerate, **kw):  # the encoder dies after writing part of the file
-        real_write(file, data[: len(data) // 2], samplerate, **kw)
-        assert Path(file).parent == tmp_path and Path(file).name.startswith(".part2.")
+    real_fill = files_mod.fill
+
+    def half_write(tmp, data):  # the disk write dies after writing part of the file
+        real_fill(tmp, data[: len(data) // 2])
+        assert Path(tmp).parent == tmp_path and Path(tmp).name.startswith(".part2.")
         raise error
 
-    monkeypatch.setattr(sf, "write", half_write)
+    monkeypatch.setattr(files_mod, "fill", half_write)
     with pytest.raises(type(error)):
         write_audio(tmp_path / "part2.wav", tone(), SR)
     assert list(tmp_path.iterdir()) == []

@@ -414,3 +414,61 @@ def test_audio_is_decoded_one_item_at_a_time_with_the_same_result(composer, monk
     assert seen == [3]
     for a, b in zip(ours, batched):
         np.testing.assert_allclose(a.audio, b.audio, atol=1e-5)
+
+
+# --- records that tell the truth: a track's seed alone reproduces it (issue #13) -----------------------
+
+
+def test_a_tracks_music_does_not_depend_on_its_batch_mates(composer):
+    reqs = [_req("calm piano", 1.0, 11, "a"), _req("fast drums", 1.0, 22, "b"), _req("dark drone", 1.0, 33, "c")]
+    batched = composer(batch_size=3).compose(reqs)
+    alone = composer(batch_size=1)
+    single = alone.compose([reqs[1]])
+    assert batched[1].info["batch_size"] == 3 and single[0].info["batch_size"] == 1
+    assert batched[1].info["seed"] == 22
+    np.testing.assert_allclose(batched[1].audio, single[0].audio, atol=1e-4)
+    other = alone.compose([_req("fast drums", 1.0, 23, "b")])  # the seed matters
+    assert np.abs(other[0].audio - single[0].audio).max() > 1e-2
+
+
+def test_batch_size_above_eight_is_honoured_by_the_pipeline(tiny_dir, tmp_path):
+    import manga2music
+    from manga2music.pipeline import RunConfig
+
+    desc = tmp_path / "desc"
+    desc.mkdir()
+    for i in range(12):
+        (desc / f"s{i:02d}.txt").write_text(f"calm piano number {i}")
+    cfg = RunConfig(compose=ComposeOptions(duration=0.2, batch_size=12, precision="fp32", offline=True, seed=5))
+    manifest = manga2music.compose([desc], tmp_path / "out", model=str(tiny_dir), config=cfg)
+    assert [e["status"] for e in manifest["sections"]] == ["ok"] * 12
+    import json
+
+    record = json.loads((tmp_path / "out" / "s00.json").read_text(encoding="utf-8"))
+    assert record["compose"]["takes"][0]["info"]["batch_size"] == 12
+
+
+def test_the_recorded_and_tagged_model_is_the_name_the_user_typed(tiny_dir, tmp_path, monkeypatch):
+    import json
+
+    import manga2music
+    from manga2music.audio import read_tags
+    from manga2music.pipeline import RunConfig
+
+    cache = tmp_path / "cache"
+    rev = "1" * 40
+    snap = cache / "models--facebook--musicgen-small" / "snapshots" / rev
+    snap.mkdir(parents=True)
+    (cache / "models--facebook--musicgen-small" / "refs").mkdir()
+    (cache / "models--facebook--musicgen-small" / "refs" / "main").write_text(rev)
+    for f in tiny_dir.iterdir():
+        (snap / f.name).symlink_to(f)
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(cache))
+    cfg = RunConfig(compose=ComposeOptions(duration=0.2, precision="fp32", offline=True, seed=5))
+    manifest = manga2music.compose([], tmp_path / "out", text="calm piano", model="musicgen-small", config=cfg)
+    entry = manifest["sections"][0]
+    assert entry["status"] == "ok" and entry["music_model"] == "musicgen-small"
+    record = json.loads((tmp_path / "out" / f"{entry['name']}.json").read_text(encoding="utf-8"))
+    assert record["compose"]["model"] == "musicgen-small"
+    assert record["compose"]["model_id"] == "facebook/musicgen-small"
+    assert read_tags(tmp_path / "out" / entry["tracks"][0])["model"] == "musicgen-small"

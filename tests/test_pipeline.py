@@ -120,19 +120,19 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(pages, tmp_path, mon
     import manga2music.audio as audio
 
     out = tmp_path / "out"
-    real_write = audio.write_audio
+    real_encode = audio.encode_audio
     calls = []
 
-    def write_then_interrupt(path, *args, **kwargs):
-        calls.append(path)
+    def encode_then_interrupt(*args, **kwargs):
+        calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_write(path, *args, **kwargs)
+        return real_encode(*args, **kwargs)
 
-    monkeypatch.setattr(audio, "write_audio", write_then_interrupt)
+    monkeypatch.setattr(audio, "encode_audio", encode_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         run([pages], out)
-    monkeypatch.setattr(audio, "write_audio", real_write)
+    monkeypatch.setattr(audio, "encode_audio", real_encode)
     leftovers = [p.name for p in out.rglob("*") if ".tmp" in p.name]
     assert leftovers == []
     assert (out / "action.wav").exists() and not (out / "calm.wav").exists()

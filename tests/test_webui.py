@@ -1,7 +1,10 @@
-"""The local web UI: its core without Gradio, the `ui` command, and one end-to-end run in headless Chromium."""
+"""The local web UI: its core without Gradio, the `ui` command, and the page as a user meets it in headless Chromium."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -12,31 +15,51 @@ import pytest
 import soundfile as sf
 
 from browser import browser, page, save_screenshot  # noqa: F401  (pytest fixtures)
-from manga2music.errors import InputError
+from manga2music.errors import InputError, ModelUnavailableError, NeedsKeyError
+from manga2music.hardware import HardwareReport, HubStatus
 from manga2music.outputs import read_record
-from manga2music.webui import generate, parse_seed
+from manga2music.webui import generate, parse_seed, upload_name
+from manga2music.webui.messages import log_for_server, scrub
+from manga2music.webui.models import model_problem, suggestion
+from manga2music.webui.thumbnails import preview
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
 TWO_PAGES = [SAMPLES / "calm" / "001.png", SAMPLES / "calm" / "002.png"]
+#: what a user must never read: temporary folders and Python internals
+LEAKS = re.compile(r"manga2music-(upload|ui|preview)-|/gradio/|object at 0x|Errno|[A-Za-z]+Error\b|Traceback")
 
 
-def test_generate_keeps_results_and_removes_the_uploads(tmp_path):
-    result = generate(TWO_PAGES, tmp_path / "results", duration=3, seed=5)
-    assert result.folder.parent == tmp_path / "results"
-    assert result.audio == result.folder / "pages.wav"
+@pytest.fixture
+def not_images(tmp_path) -> list[Path]:
+    """A text file renamed .png and random bytes named .png: what a user uploads by mistake."""
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image at all", encoding="utf-8")
+    noise = tmp_path / "noise.png"
+    noise.write_bytes(os.urandom(2048))
+    return [fake, noise]
+
+
+def test_generate_names_outputs_after_the_upload_and_removes_the_copies(tmp_path):
+    result = generate(TWO_PAGES, tmp_path / "results", duration=3, seed=5, work_root=tmp_path / "work")
+    assert result.folder.name == "calm" and result.folder.parent.parent == tmp_path / "results"
+    assert result.audio == result.folder / "calm.wav"
     assert abs(sf.info(str(result.audio)).duration - 3.0) <= 0.05
-    text = (result.folder / "pages.txt").read_text(encoding="utf-8").strip()
+    text = (result.folder / "calm.txt").read_text(encoding="utf-8").strip()
     assert text and result.description == text
-    record = read_record(result.folder / "pages.json")
+    record = read_record(result.folder / "calm.json")
     assert [p["name"] for p in record["pages"]] == ["001.png", "002.png"]
+    assert [p["path"] for p in record["pages"]] == ["001.png", "002.png"]  # not the deleted temporary copy
     assert record["compose"]["seed"] == 5
-    assert not Path(record["pages"][0]["path"]).exists()  # the copy of the upload is gone
+    with zipfile.ZipFile(result.archive) as zf:
+        records = [zf.read(n).decode("utf-8") for n in zf.namelist() if n.endswith(".json")]
+    assert records and not any(LEAKS.search(text) for text in records)
+    assert not list((tmp_path / "work").iterdir())  # the staged copies of the uploads are gone
     assert all(p.exists() for p in TWO_PAGES)  # the user's own files are untouched
     assert not list(result.folder.rglob("*.png"))  # no page image kept among the results
-    names = {p.name for p in result.downloads}
-    assert {"pages.wav", "pages.txt"} <= names and any(n.endswith(".zip") for n in names)
-    with zipfile.ZipFile(next(p for p in result.downloads if p.suffix == ".zip")) as zf:
-        assert {"index.html", "manifest.json", "pages.wav", "pages.txt"} <= set(zf.namelist())
+    assert [p.name for p in result.downloads] == ["calm.wav", "calm.txt", "calm.mid", "calm.zip"]
+    with zipfile.ZipFile(result.archive) as zf:
+        assert {"index.html", "manifest.json", "calm.wav", "calm.txt"} <= set(zf.namelist())
 
 
 def test_generate_from_a_cbz_with_two_chapters(tmp_path):
@@ -45,22 +68,114 @@ def test_generate_from_a_cbz_with_two_chapters(tmp_path):
         for chapter, folder in (("ch1", "calm"), ("ch2", "action")):
             zf.write(SAMPLES / folder / "001.png", f"{chapter}/001.png")
     result = generate([cbz], tmp_path / "results", duration=2, fmt="flac", seed=1)
-    names = [e["name"] for e in result.manifest["sections"]]
-    assert names == ["book/ch1", "book/ch2"]
+    assert [e["name"] for e in result.entries] == ["book/ch1", "book/ch2"]
     assert result.audio.suffix == ".flac" and abs(sf.info(str(result.audio)).duration - 2.0) <= 0.05
     assert result.description.startswith("[book/ch1]\n") and "\n\n[book/ch2]\n" in result.description
     assert sum(p.suffix == ".flac" for p in result.downloads) == 2
+    assert result.archive.name == "book.zip"
 
 
-def test_generate_without_pages_says_what_to_upload(tmp_path):
-    with pytest.raises(InputError, match="upload some pages"):
+def test_upload_names():
+    assert upload_name([Path("/home/me/Spy Family: vol 1?.cbz")]) == "Spy Family_ vol 1"
+    assert upload_name([SAMPLES / "calm" / "002.png", SAMPLES / "calm" / "001.png"]) == "calm"
+    gradio_cache = Path("/srv/ui/gradio")  # a folder the user never chose: the first page's stem instead
+    assert upload_name([gradio_cache / "ab12" / "p10.png", gradio_cache / "cd34" / "p9.png"], [gradio_cache]) == "p9"
+    assert upload_name([Path("/x/..."), Path("/x/.png")], [Path("/x")]) == "pages"  # nothing usable left
+    assert upload_name([Path("/x/a.cbz"), Path("/x/b.cbz")]) == "a"
+
+
+def test_no_pages_says_what_to_upload(tmp_path):
+    with pytest.raises(InputError, match="no pages uploaded yet") as err:
         generate([], tmp_path)
+    assert "PNG, JPEG" in err.value.hint
     notes = tmp_path / "notes.txt"
     notes.write_text("not a page", encoding="utf-8")
-    with pytest.raises(InputError, match="no pages found in uploads ") as err:
+    with pytest.raises(InputError, match=r"none of the uploads \(notes.txt\) is an image") as err:
         generate([notes], tmp_path / "results")
-    assert "manga2music-upload" not in err.value.message  # no temporary path in what the user reads
+    assert not LEAKS.search(err.value.message + err.value.hint)
     assert not (tmp_path / "results").exists()
+
+
+def test_unreadable_uploads_are_one_error_in_plain_words(tmp_path, not_images):
+    with pytest.raises(InputError) as err:
+        generate(not_images, tmp_path / "results", work_root=tmp_path / "work")
+    message = err.value.message
+    assert message.startswith("none of the uploaded files is a readable image")
+    assert "(fake.png: not a readable image (unknown or damaged image data); noise.png: not a readable image" in message
+    assert not LEAKS.search(message), message
+    assert not (tmp_path / "results").exists() and not list((tmp_path / "work").iterdir())
+
+
+def test_a_skipped_page_is_a_warning_without_temporary_paths(tmp_path, not_images):
+    result = generate([TWO_PAGES[0], not_images[0]], tmp_path / "results", duration=1, seed=2)
+    skipped = result.entries[0]["skipped_pages"]
+    assert [s["error"] for s in skipped] == ["fake.png: not a readable image (unknown or damaged image data)"]
+    from manga2music.webui.messages import status_markdown
+
+    status = status_markdown(result)
+    assert "skipped fake.png: not a readable image" in status and not LEAKS.search(status), status
+
+
+def test_scrub_hides_temporary_folders_and_python_internals():
+    upload = "/tmp/manga2music-upload-k2x9/pages"
+    text = (f"pages: skipping page fake.png: {upload}/fake.png: not a readable image (UnidentifiedImageError: "
+            "cannot identify image file <_io.BytesIO object at 0x7f3508620090>)")
+    assert scrub(text, ["/tmp/manga2music-upload-k2x9"]) == \
+        "pages: skipping page fake.png: fake.png: not a readable image"
+    assert scrub(f"{upload}/book.cbz!ch1/001.png: cannot read (File is not a zip file)", [upload]) == \
+        "book.cbz!ch1/001.png: cannot read (File is not a zip file)"
+    assert scrub(f"no pages found in {upload} (looked for x)", [upload]) == "no pages found in uploads (looked for x)"
+    assert scrub("the Hub is unreachable ([Errno -2] Name or service not known)") == \
+        "the Hub is unreachable (Name or service not known)"
+
+
+def _probe(tmp_path, **changes) -> HardwareReport:
+    """This machine as the tier rules see it: enough RAM and torch, nothing cached, the Hub unreachable."""
+    fields = dict(packages={"torch": "2.13.0", "transformers": "5.24.0"}, ram_total_gb=24.0, ram_available_gb=20.0,
+                  cache_dir=str(tmp_path / "models"), disk_free_gb=100.0,
+                  hub=HubStatus("https://huggingface.co", True, False, "[Errno -2] Name or service not known"))
+    fields.update(changes)
+    return HardwareReport(**fields)
+
+
+def test_model_hints_say_the_fix_in_plain_words(tmp_path):
+    probe = _probe(tmp_path)
+    problem = model_problem("llava-0.5b", "vision", probe)
+    assert isinstance(problem, ModelUnavailableError)
+    assert problem.message == "llava-0.5b is not downloaded yet and there is no internet connection"
+    assert "`manga2music models pull llava-0.5b`" in problem.hint and str(tmp_path / "models") in problem.hint
+    name, text = suggestion("music", probe)
+    assert name == "builtin" and "musicgen-small is not downloaded yet and there is no internet connection" in text
+    assert "`manga2music models pull musicgen-small`" in text
+    assert "Errno" not in text and "unreachable" not in text
+    offline = model_problem("musicgen-small", "music", _probe(tmp_path, offline=True))
+    assert "offline mode is on" in offline.message and "models pull musicgen-small" in offline.hint
+    assert model_problem("builtin", "music", probe) is None
+
+
+def test_gpt_without_a_key_says_to_restart_the_server(tmp_path):
+    problem = model_problem("gpt-4o-mini", "vision", _probe(tmp_path))
+    assert isinstance(problem, NeedsKeyError)
+    assert "OPENAI_API_KEY" in problem.message
+    assert "start it again" in problem.hint and "OPENAI_API_KEY=sk-... manga2music ui" in problem.hint
+    assert "--api-key-env" not in problem.message + problem.hint
+    assert model_problem("gpt-4o-mini", "vision", _probe(tmp_path, openai_key_set=True)) is None
+    name, text = suggestion("vision", _probe(tmp_path, openai_key_set=True))
+    assert name == "builtin" and "--vision-model" not in text and "gpt-4o-mini" in text
+
+
+def test_preview_reads_pages_as_the_run_will(tmp_path, not_images):
+    cbz = tmp_path / "book.cbz"
+    with zipfile.ZipFile(cbz, "w") as zf:
+        zf.write(SAMPLES / "calm" / "002.png", "ch2/001.png")
+        zf.write(SAMPLES / "calm" / "001.png", "ch1/001.png")
+    shown = preview([cbz], tmp_path / "work")
+    assert [caption for _, caption in shown.thumbnails] == ["ch1 · 001.png", "ch2 · 001.png"]
+    assert all(max(image.size) <= 320 for image, _ in shown.thumbnails) and shown.note() == ""
+    bad = preview(not_images, tmp_path / "work")
+    assert not bad.thumbnails and bad.note().startswith("No readable page among the uploads (fake.png")
+    assert not LEAKS.search(bad.note())
+    assert not list((tmp_path / "work").iterdir())
 
 
 def test_seed_box():
@@ -70,10 +185,22 @@ def test_seed_box():
         parse_seed("4.5")
 
 
+def test_server_log_is_one_line_for_a_user_error(capsys, monkeypatch):
+    error = InputError("none of the uploaded files is a readable image (fake.png)", "upload images")
+    log_for_server(error, expected=True)
+    assert capsys.readouterr().err == "manga2music UI: shown to the user: none of the uploaded files is a " \
+        "readable image (fake.png)\n"
+    monkeypatch.setenv("MANGA2MUSIC_DEBUG", "1")
+    try:
+        raise error
+    except InputError as exc:
+        log_for_server(exc, expected=True)
+    assert "Traceback" in capsys.readouterr().err
+
+
 def test_cli_start_does_not_import_gradio():
-    code = "import sys, manga2music.cli.app; print('gradio' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent)
+    code = "import sys, manga2music.cli.app, manga2music.webui; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
 
 
@@ -89,7 +216,7 @@ def test_ui_without_gradio_says_how_to_install(monkeypatch):
     assert 'pip install "manga2music[ui]"' in shown
 
 
-# ------------------------------------------------------------------ end to end in Chromium
+# ------------------------------------------------------------------ in Chromium: one server for the module
 
 
 def free_port() -> int:
@@ -98,18 +225,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def running_app():
+@pytest.fixture(scope="module")
+def running_app(tmp_path_factory):
+    """One UI server for this module's browser tests; no model cached and the Hub refusing connections."""
     pytest.importorskip("gradio", reason='Gradio is not installed (pip install "manga2music[ui]")')
-    from manga2music.webui import build_app
+    from manga2music.webui.app import build_app, start
+    from manga2music.webui.server import ServerFolder
 
-    app = build_app()
-    app.queue()
+    home = tmp_path_factory.mktemp("ui-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MANGA2MUSIC_CACHE", str(home / "models"))
+        mp.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: "no internet connection"
+        for name in ("HF_HUB_OFFLINE", "OPENAI_API_KEY", "OPENAI_BASE_URL", "HF_HOME", "HF_HUB_CACHE"):
+            mp.delenv(name, raising=False)
+        folder = ServerFolder(home)
+        app = build_app(folder)
     port = free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    start(app, port=port)
     yield f"http://127.0.0.1:{port}/"
     app.close()
+    folder.remove()
+    assert not folder.root.exists()
 
+
+def upload(page, paths, thumbnails: int | None = None) -> None:
+    page.locator("#uploads input[type=file]").set_input_files([str(p) for p in paths])
+    last = "".join(Path(paths[-1]).name.split())
+    page.wait_for_function(f"document.querySelector('#uploads').innerText.replace(/\\s/g, '').includes('{last}')")
+    if thumbnails is not None:
+        page.wait_for_function(f"document.querySelectorAll('#thumbnails img').length === {thumbnails}")
+
+
+#: counts the progress bars on the page after every change, and keeps the most seen at once
+COUNT_PROGRESS_BARS = """() => {
+    window.mostBars = 0;
+    new MutationObserver(() => {
+        const bars = [...document.querySelectorAll('.progress-level, .eta-bar')].filter(e => e.offsetParent !== null);
+        window.mostBars = Math.max(window.mostBars, bars.length);
+    }).observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
 
 DECODED_DURATION = """async (url) => {
     const data = await (await fetch(url)).arrayBuffer();
@@ -120,29 +274,147 @@ DECODED_DURATION = """async (url) => {
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_webui_end_to_end_in_chromium(running_app, page, tmp_path):
+def test_webui_end_to_end_in_chromium(running_app, page, tmp_path, not_images):
     page.goto(running_app)
     page.wait_for_selector("#generate")
-    page.locator("#uploads input[type=file]").set_input_files([str(p) for p in TWO_PAGES])
-    page.wait_for_function("document.querySelector('#uploads').innerText.replace(/\\s/g, '').includes('002.png')")
+    vision_info = page.locator("#vision-model").inner_text()
+    assert "Suggested for this machine" in vision_info and not LEAKS.search(vision_info), vision_info
+    upload(page, [*TWO_PAGES, not_images[0]], thumbnails=2)
+    captions = page.locator("#thumbnails").inner_text()
+    assert "001.png" in captions and "002.png" in captions
+    assert "Will be skipped: fake.png: not a readable image" in page.locator("#upload-note").inner_text()
     duration = page.locator("#duration input[type=number]")
     duration.fill("3")
     duration.press("Enter")
     page.locator("#seed textarea, #seed input").first.fill("11")
+    page.evaluate(COUNT_PROGRESS_BARS)
     page.click("#generate")
     page.wait_for_function("document.querySelector('#description textarea').value.trim().length > 0", timeout=90_000)
     link = page.locator("#track a[download]")
     link.wait_for(timeout=30_000)
     href = link.get_attribute("href")
-    assert href.startswith(running_app) and href.endswith("pages.wav")
+    assert href.startswith(running_app) and href.endswith("/001.wav")  # named after the first page
     assert abs(page.evaluate(DECODED_DURATION, href) - 3.0) <= 0.05  # the browser decodes 3 s of audio
-    description = page.locator("#description textarea").input_value()
-    assert "BPM" in description or "bpm" in description  # the builtin describer names a tempo
+    assert "BPM" in page.locator("#description textarea").input_value()  # the builtin describer names a tempo
     downloads = "".join(page.locator("#downloads").inner_text().split())  # Gradio splits stem and suffix
-    assert "pages.wav" in downloads and "pages.txt" in downloads and ".zip" in downloads
+    assert all(name in downloads for name in ("001.wav", "001.txt", "001.mid", "001.zip")), downloads
+    assert page.locator("#downloads [aria-label='Remove this file']:visible").count() == 0
+    assert page.locator("#uploads [aria-label='Remove this file']:visible").count() == 3  # uploads stay removable
+    assert page.evaluate("window.mostBars") == 1  # one progress display, not one per output
     status = page.locator("#status").inner_text()
-    assert "1 of 1 section(s) done" in status and "seed 11" in status
+    assert "Made 1 track" in status and "seed 11" in status and "001.zip" in status
+    assert "skipped fake.png: not a readable image" in status
+    assert not LEAKS.search(page.locator("body").inner_text())
     # nothing left the machine: every request went to the local server
     assert all(u.startswith((running_app, "data:", "blob:")) for u in page.requested), \
         sorted({u for u in page.requested if not u.startswith(running_app)})
     save_screenshot(page, tmp_path / "webui.png", Path("/tmp/webui.png"))
+
+
+def _generate_and_read_status(page) -> str:
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Error')", timeout=60_000)
+    return page.locator("#status").inner_text()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_unreadable_uploads_show_one_error_with_the_fix(running_app, page, tmp_path, not_images):
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    upload(page, not_images)
+    page.wait_for_function("document.querySelector('#upload-note').innerText.includes('No readable page')")
+    status = _generate_and_read_status(page)
+    assert "None of the uploaded files is a readable image (fake.png: not a readable image (unknown or damaged image data); noise.png" in status
+    assert "Upload page images (PNG, JPEG" in status
+    body = page.locator("body").inner_text()
+    assert "section(s) done" not in body and ".zip holds" not in body
+    assert page.locator("#downloads a").count() == 0 and page.locator("#track audio").count() == 0
+    assert page.locator(".toast-body").count() == 0  # the message is on the page, once, not in a pop-up too
+    assert not LEAKS.search(body)
+    save_screenshot(page, tmp_path / "webui-error.png", Path("/tmp/webui-error.png"))
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_gpt_without_a_key_says_to_restart_the_server_in_chromium(running_app, page):
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    upload(page, TWO_PAGES[:1], thumbnails=1)
+    choice = page.locator("#vision-model input")
+    choice.fill("gpt-4o-mini")
+    choice.press("Enter")
+    page.wait_for_function("document.querySelector('#vision-model').innerText.includes('start it again')")
+    status = _generate_and_read_status(page)
+    assert "needs an API key" in status and "OPENAI_API_KEY=sk-... manga2music ui" in status
+    assert "--api-key-env" not in page.locator("body").inner_text()
+
+
+# ------------------------------------------------------------------ a real `manga2music ui`, stopped by a signal
+
+
+def _start_ui(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
+    """`manga2music ui` in its own temporary folder (TMPDIR) and working folder, both empty at the start."""
+    temp, cwd = tmp_path / "tmp", tmp_path / "cwd"
+    temp.mkdir()
+    cwd.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(temp), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("GRADIO_TEMP_DIR", None)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "manga2music", "ui", "--port", str(port)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = proc.stdout.readline()
+    assert f"127.0.0.1:{port}" in first, first + proc.stdout.read()
+    return proc, f"http://127.0.0.1:{port}/", temp
+
+
+def _stop(proc: subprocess.Popen, sig: signal.Signals, temp: Path) -> str:
+    created = list(temp.iterdir())
+    assert created and list(created[0].rglob("*.png")), created  # the server did write uploads here
+    proc.send_signal(sig)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"the server did not exit after {sig.name}")
+    assert proc.returncode == 0, out
+    assert not list(temp.iterdir()), list(temp.rglob("*"))[:10]  # nothing left in its temporary folder
+    assert not list((temp.parent / "cwd").iterdir())  # nor in its working folder
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_sigterm_removes_uploads_and_results(tmp_path, page):
+    pytest.importorskip("gradio", reason='Gradio is not installed (pip install "manga2music[ui]")')
+    proc, url, temp = _start_ui(tmp_path)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#generate")
+        upload(page, TWO_PAGES, thumbnails=2)
+        page.locator("#duration input[type=number]").fill("2")
+        page.click("#generate")
+        page.locator("#track a[download]").wait_for(timeout=60_000)
+        assert list(temp.rglob("results/*/001/001.wav"))  # a result on disk, about to be removed
+        out = _stop(proc, signal.SIGTERM, temp)
+    finally:
+        proc.kill()
+    assert "Stopping (SIGTERM)" in out and "Traceback" not in out
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_ctrl_c_removes_everything_and_user_errors_stay_one_line(tmp_path, page, not_images):
+    pytest.importorskip("gradio", reason='Gradio is not installed (pip install "manga2music[ui]")')
+    proc, url, temp = _start_ui(tmp_path)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#generate")
+        upload(page, not_images)
+        assert "readable image" in _generate_and_read_status(page)
+        out = _stop(proc, signal.SIGINT, temp)
+    finally:
+        proc.kill()
+    assert "Stopping (SIGINT)" in out
+    assert "manga2music UI: shown to the user: none of the uploaded files is a readable image" in out
+    assert "Traceback" not in out, out

@@ -20,6 +20,7 @@ SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Make sampling re
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo every section, even unchanged ones.")]
 ArtifactOpt = Annotated[bool, typer.Option("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the manifest as JSON on stdout.")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="If another run is writing to the same output folder, wait for it instead of exiting.")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never touch the network; use cached weights only.")]
 LoopOpt = Annotated[bool, typer.Option("--loop", help="Make tracks that loop seamlessly.")]
 VariationsOpt = Annotated[int, typer.Option("--variations", min=1, help="Takes per description (seed, seed+1, ...).")]
@@ -67,7 +68,7 @@ def friendly_errors() -> Iterator[None]:
     except Manga2MusicError as exc:
         if debug_enabled():
             raise
-        hint = exc.hint or "Set MANGA2MUSIC_DEBUG=1 for the full traceback."
+        hint = exc.hint or ("Set MANGA2MUSIC_DEBUG=1 for the full traceback." if exc.traceback_helps else None)
         raise fail(exc.message, hint, exc.exit_code) from None
     except KeyboardInterrupt:
         stderr_console().print("[yellow]Interrupted.[/] Finished files are kept; run the same command again to resume.")

@@ -32,6 +32,7 @@ def compose(
     guidance_scale: c.GuidanceOpt = 3.0,
     offline: c.OfflineOpt = False,
     json_output: c.JsonOpt = False,
+    wait: c.WaitOpt = False,
 ) -> None:
     """Compose one track per description file (or one from --text)."""
     from .. import api
@@ -43,6 +44,7 @@ def compose(
         compose_options(duration, device, precision, seed, top_k, top_p, temperature, guidance_scale, batch_size,
                         loop, offline),
     )
+    cfg.wait = wait
     with c.friendly_errors(), c.RunDisplay() as display:
         manifest = api.compose(paths or [], output, text=text, model=model, config=cfg, callbacks=display.callbacks())
     raise typer.Exit(c.print_summary(manifest, json_output, output))

@@ -30,6 +30,7 @@ def describe(
     max_new_tokens: c.MaxTokensOpt = 512,
     offline: c.OfflineOpt = False,
     json_output: c.JsonOpt = False,
+    wait: c.WaitOpt = False,
 ) -> None:
     """Describe each section's pages as a music description (OUTPUT/NAME.txt + NAME.json)."""
     from .. import api
@@ -40,6 +41,7 @@ def describe(
                          trust_remote_code, max_new_tokens, offline),
         None,
     )
+    cfg.wait = wait
     with c.friendly_errors(), c.RunDisplay() as display:
         manifest = api.describe(paths, output, model=model, config=cfg, callbacks=display.callbacks())
     raise typer.Exit(c.print_summary(manifest, json_output, output))

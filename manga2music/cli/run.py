@@ -41,6 +41,7 @@ def run(
     guidance_scale: c.GuidanceOpt = 3.0,
     offline: c.OfflineOpt = False,
     json_output: c.JsonOpt = False,
+    wait: c.WaitOpt = False,
 ) -> None:
     """Turn folders of manga pages into one music track per folder (describe + compose)."""
     from .. import api
@@ -52,6 +53,7 @@ def run(
         compose_options(duration, device, precision, seed, top_k, top_p, temperature, guidance_scale, batch_size,
                         loop, offline),
     )
+    cfg.wait = wait
     with c.friendly_errors(), c.RunDisplay() as display:
         manifest = api.run(paths, output, vision_model=vision_model, music_model=music_model, config=cfg,
                            callbacks=display.callbacks())

@@ -14,7 +14,10 @@ def ui(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 7860,
     share: Annotated[bool, typer.Option("--share", help="Also make a public gradio.live link (your pages then pass through Gradio's servers).")] = False,
 ) -> None:
-    """Open a web page to upload pages, pick models and listen (needs manga2music[ui])."""
+    """Open a web page to upload pages, pick models and listen (needs manga2music[ui]).
+
+    Stop it with Ctrl-C or SIGTERM: the uploads and results of the session are removed.
+    """
     from importlib.util import find_spec
 
     from . import _common as c

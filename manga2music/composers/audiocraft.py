@@ -28,7 +28,7 @@ def _require_audiocraft():
 class AudiocraftComposer(Composer):
     """MusicGen through audiocraft: its own windowing (extend_stride 18 s) and sampling."""
 
-    model_name = "audiocraft"
+    backend = "audiocraft"
 
     def preflight(self) -> None:
         _require_audiocraft()

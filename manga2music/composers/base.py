@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from ..progress import ProgressFn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..registry import ModelSpec
 
 
 @dataclass
@@ -52,10 +55,22 @@ class Track:
 class Composer(ABC):
     """Turns descriptions into tracks.  Built once per run, reused for every batch."""
 
-    model_name: str = "composer"
+    #: what ``spec`` means when none is given
+    default_model: str = "builtin"
+    #: this class's key in :data:`manga2music.registry.BACKENDS`
+    backend: str = ""
+    #: the longest track this composer makes in one request, in seconds (checked before any work)
+    max_duration: float = 600.0
 
-    def __init__(self, model_id: str, options: ComposeOptions | None = None):
-        self.model_id = model_id
+    def __init__(self, spec: "ModelSpec | str | None" = None, options: ComposeOptions | None = None):
+        from ..registry import as_spec
+
+        #: the resolved model (:func:`manga2music.registry.resolve`): every backend receives one
+        self.spec = as_spec(spec or self.default_model, "music", self.backend)
+        #: the checkpoint or folder the backend loads
+        self.model_id = self.spec.model_id or self.spec.name
+        #: the name the user chose, recorded in manifests, records and tags (e.g. "musicgen-small")
+        self.model_name = self.spec.name
         self.options = options or ComposeOptions()
 
     def preflight(self) -> None:

@@ -63,11 +63,15 @@ def midi_bytes(midi) -> bytes:
 class BuiltinComposer(Composer):
     """Rule-based chords, motif melody, bass and drums, played on a General MIDI SoundFont."""
 
-    model_name = "builtin"
+    backend = "builtin-music"
 
-    def __init__(self, model_id: str = "", options: ComposeOptions | None = None):
-        super().__init__(model_id, options)
-        self.soundfont = model_id if model_id and model_id.lower().endswith(".sf2") else None
+    #: 30 minutes: about 30 s of work and 3 GB of memory on 2 CPU cores (measured)
+    max_duration = 1800.0
+
+    def __init__(self, spec=None, options: ComposeOptions | None = None):
+        soundfont = spec if isinstance(spec, str) and spec.lower().endswith(".sf2") else None
+        super().__init__(None if soundfont else spec, options)
+        self.soundfont = soundfont
 
     def preflight(self) -> None:
         from ..music.soundfont import load_soundfont

@@ -5,12 +5,13 @@ on the first ``compose()``, in the precision ``devices.pick_dtype`` chooses,
 and reuses it for every batch.  ``model_id`` is a Hub id or a local folder
 (anything ``from_pretrained`` accepts).
 
-Reproducibility: sampling draws from torch's global generator, which is shared
-by a whole batch, so a batch is seeded once, with the seed of its first
-request (or a fresh random one, recorded in ``track.info["seed"]``).  The same
-seeds, texts, durations and batch size give the same audio on the same
-device and precision; a different batch size (or an out-of-memory retry at a
-smaller one) may give different audio.
+Reproducibility: every track draws its codes from its own random generator,
+seeded with its request's seed (:mod:`manga2music.composers.sampling`), so a
+track does not depend on which other tracks share its batch: its recorded seed,
+text, length and settings make it again on the same device and precision.
+Batched matrix products may round differently from unbatched ones in the last
+bits (bf16 and GPUs especially), which can, rarely, flip one sampled code; the
+record says which batch size and precision made each track.
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ def unavailable_error(model_id: str, exc: BaseException, offline: bool) -> Model
 class MusicgenComposer(Composer):
     """Text-to-music with any MusicGen checkpoint (mono or stereo) via transformers."""
 
-    model_name = "musicgen"
+    backend = "musicgen"
 
-    def __init__(self, model_id: str, options: ComposeOptions | None = None):
-        super().__init__(model_id, options)
+    def __init__(self, spec, options: ComposeOptions | None = None):
+        super().__init__(spec, options)
         self._model = None
         self._processor = None
         self._device: Optional[str] = None
@@ -156,16 +157,14 @@ class MusicgenComposer(Composer):
 
     # --- composing ----------------------------------------------------------------------------
 
-    def _generation_kwargs(self) -> dict:
+    def _generation_kwargs(self, seeds: list[int]) -> dict:
+        """Sampling with one generator per track (audiocraft's rule: top_p in (0, 1) replaces top-k)."""
+        from .sampling import sampling_kwargs
+
         o = self.options
-        sample = o.temperature > 0
-        kwargs = {"do_sample": sample, "guidance_scale": float(o.guidance_scale)}
-        if sample:
-            # audiocraft's rule: top_p > 0 means nucleus sampling instead of top-k; top_p 0 means off
-            nucleus = 0.0 < o.top_p < 1.0
-            kwargs.update(temperature=float(o.temperature), top_k=0 if nucleus else int(o.top_k),
-                          top_p=float(o.top_p) if nucleus else 1.0)
-        return kwargs
+        return sampling_kwargs(seeds, self._model.decoder.num_codebooks, temperature=float(o.temperature),
+                               top_k=int(o.top_k), top_p=float(o.top_p), guidance_scale=float(o.guidance_scale),
+                               device=self._device)
 
     def _encode_texts(self, texts: list[str]) -> tuple[dict, list[list[str]]]:
         """Tokenize, cutting long descriptions to what the text encoder takes (with a warning each)."""
@@ -247,9 +246,7 @@ class MusicgenComposer(Composer):
         from ..devices import dtype_name, seed_everything
         from .musicgen_windows import generate_long
 
-        seed = next((r.seed for r in reqs if r.seed is not None), None)
-        if seed is None:
-            seed = random.SystemRandom().randrange(2**31)
+        seeds = [r.seed if r.seed is not None else random.SystemRandom().randrange(2**31) for r in reqs]
         inputs, warnings = self._encode_texts([r.text for r in reqs])
         names = reqs[0].name + (f" (+{len(reqs) - 1})" if len(reqs) > 1 else "")
         state["width"] = len(reqs)
@@ -257,11 +254,11 @@ class MusicgenComposer(Composer):
         def on_window(index: int, count: int) -> None:
             state["label"] = names if count == 1 else f"{names}, window {index + 1}/{count}"
 
-        seed_everything(seed)
+        seed_everything(seeds[0])  # anything else random in generate; the codes come from per-track generators
         import torch
 
         with torch.inference_mode():
-            audio, windows = generate_long(self._model, inputs, samples, self._generation_kwargs(),
+            audio, windows = generate_long(self._model, inputs, samples, self._generation_kwargs(seeds),
                                            on_step=on_step, on_window=on_window)
         sr = self.sample_rate
         tracks = []
@@ -274,7 +271,8 @@ class MusicgenComposer(Composer):
             want = int(round(r.duration * sr))
             x = x[:want] if len(x) >= want else np.pad(x, ((0, want - len(x)), (0, 0)))
             info = {"windows": windows, "precision": dtype_name(self._dtype), "device": self._device,
-                    "batch_size": len(reqs), "seed": seed, "model_id": self.model_id}
+                    "batch_size": len(reqs), "seed": seeds[k], "model_id": self.model_id,
+                    "sampling": "per-track generator"}
             tracks.append(Track(np.clip(x, -1.0, 1.0), sr, info=info, warnings=list(warnings[k])))
         return tracks
 

@@ -12,6 +12,8 @@ from ..progress import ProgressFn
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
+    from ..registry import ModelSpec
+
 
 @dataclass
 class PageImage:
@@ -48,13 +50,22 @@ class Describer(ABC):
     reused for every section; ``close()`` releases memory before a composer loads.
     """
 
-    #: the name that goes into manifests and analysis files (e.g. "gpt-4o-mini")
-    model_name: str = "describer"
     #: True when stage 1 (the JSON analysis) exists, so --save-artifact has something to save
     two_stage: bool = True
+    #: what ``spec`` means when none is given
+    default_model: str = "builtin"
+    #: this class's key in :data:`manga2music.registry.BACKENDS`
+    backend: str = ""
 
-    def __init__(self, model_id: str, options: DescribeOptions | None = None):
-        self.model_id = model_id
+    def __init__(self, spec: "ModelSpec | str | None" = None, options: DescribeOptions | None = None):
+        from ..registry import as_spec
+
+        #: the resolved model (:func:`manga2music.registry.resolve`): every backend receives one
+        self.spec = as_spec(spec or self.default_model, "vision", self.backend)
+        #: the checkpoint, API model name or folder the backend loads
+        self.model_id = self.spec.model_id or self.spec.name
+        #: the name the user chose, recorded in manifests, records and tags (e.g. "llava-0.5b")
+        self.model_name = self.spec.name
         self.options = options or DescribeOptions()
 
     def preflight(self) -> None:

@@ -234,7 +234,8 @@ def analyse(readings: list[PageReading]) -> tuple[SectionAnalysis, str, dict]:
 class BuiltinDescriber(Describer):
     """Describes a section from its page readings and :data:`MOODS`; needs no network and no download."""
 
-    model_name = "builtin"
+    backend = "builtin-vision"
+
     two_stage = True
 
     def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None) -> DescribeResult:

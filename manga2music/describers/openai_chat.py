@@ -21,7 +21,8 @@ import copy
 import os
 import re
 
-from ..errors import BackendError, NeedsKeyError
+from .. import settings
+from ..errors import BackendError, InputError, NeedsKeyError
 from .base import DescribeOptions, PageImage
 from .chat import ChatDescriber, Completion
 from .images import data_url
@@ -77,12 +78,29 @@ def strict_json_schema(schema: dict) -> dict:
     return schema
 
 
+def _on_this_machine(base_url: str | None) -> bool:
+    """True for a server on loopback (Ollama, llama.cpp on this machine): talking to it is not the network."""
+    import ipaddress
+    from urllib.parse import urlparse
+
+    if not base_url:
+        return False
+    host = (urlparse(base_url).hostname or "").strip("[]")
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class OpenAIDescriber(ChatDescriber):
     """Describes pages with the OpenAI chat completions API (or a compatible server)."""
 
-    def __init__(self, model_id: str, options: DescribeOptions | None = None):
-        super().__init__(model_id, options)
-        self.model_name = model_id
+    backend = "openai"
+
+    def __init__(self, spec, options: DescribeOptions | None = None):
+        super().__init__(spec, options)
         self.base_url = (self.options.base_url or os.environ.get("OPENAI_BASE_URL") or "").strip() or None
         self._client = None
 
@@ -103,7 +121,15 @@ class OpenAIDescriber(ChatDescriber):
         return value or None
 
     def preflight(self) -> None:
-        """A missing key for the official API fails here, before any page is read."""
+        """A missing key for the official API fails here, before any page is read; so does --offline with a
+        server that is not on this machine."""
+        if (self.options.offline or settings.no_network()) and not _on_this_machine(self.base_url):
+            raise InputError(
+                f"{self.model_name} sends the pages to {self.base_url or OFFICIAL_BASE_URL}, and --offline forbids "
+                "the network",
+                hint="drop --offline, or use a server on this machine (--base-url http://127.0.0.1:PORT/v1) or "
+                     "--vision-model builtin",
+            )
         if self.official and self._api_key() is None:
             env = self.options.api_key_env or "OPENAI_API_KEY"
             raise NeedsKeyError(

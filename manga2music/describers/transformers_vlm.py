@@ -61,21 +61,18 @@ class TransformersDescriber(ChatDescriber):
     advanced use: e.g. ``repetition_penalty``, or a ``logits_processor`` list).
     """
 
+    backend = "transformers-vlm"
+
     default_chunk_size: int = MAX_PAGES_PER_CHUNK
 
     def __init__(
         self,
-        model_id: str,
+        spec: "registry.ModelSpec | str",
         options: DescribeOptions | None = None,
         *,
         generate_kwargs: dict[str, Any] | None = None,
     ):
-        spec = registry.find_spec(model_id, "vision")
-        if spec is not None and spec.backend == "transformers-vlm":
-            model_id = spec.model_id
-        super().__init__(model_id, options)
-        self.spec = spec
-        self.model_name = spec.name if spec is not None else model_id
+        super().__init__(spec, options)
         self.generate_kwargs = dict(generate_kwargs or {})
         self.model = None
         self.processor = None

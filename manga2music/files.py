@@ -1,0 +1,242 @@
+"""Files on disk, safely: atomic writes, bounded reads of regular files only, any name, any encoding.
+
+Everything that touches the user's disk goes through here, so the rules hold everywhere:
+
+* **Atomic writes.** A file is written to a hidden temporary name next to its
+  target (``.NAME.tmp-1a2b3c4d``), flushed, then renamed into place: a reader never
+  sees half a file, and a crash leaves the old file (or nothing) plus a temporary
+  file that the next run of the same output folder removes (:func:`remove_stale_temps`).
+* **Reads of regular files only, size-checked first.** A FIFO, a device or a link to
+  ``/dev/zero`` named ``004.png`` is refused before a byte is read, never waited on.
+* **Any name a file system allows.** Paths whose bytes are not UTF-8 are read and
+  written as they are; what we *show* and *record* as text is valid UTF-8
+  (:func:`readable`), with the exact bytes kept where a record must locate a file.
+* **Any encoding a user saves a description in** (:func:`decode_text`).
+* **Disk errors that stop the whole run** (disk full, read-only) are told apart from
+  errors that belong to one section (:func:`raise_for_disk`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import stat
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Iterator
+
+from .errors import DiskFullError, OutputError, PageError
+
+#: the hidden names our atomic writes use; anything matching under an output folder we hold is stale
+TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{8}$")
+_RUN_STOPPING = {errno.ENOSPC: "full", errno.EDQUOT: "over its quota", errno.EROFS: "read-only"}
+
+
+# ---------------------------------------------------------------- names
+
+
+def readable(text: str | os.PathLike) -> str:
+    """``text`` as valid UTF-8 for people and JSON: undecodable bytes (kept by Python as surrogates) become '�'."""
+    s = os.fspath(text)
+    if isinstance(s, bytes):
+        s = os.fsdecode(s)
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        pass
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
+        return s.encode("utf-8", "replace").decode("utf-8")
+
+
+def exact_bytes_hex(path: str | os.PathLike) -> str | None:
+    """The path's bytes in hex when its name is not valid UTF-8 (so a record can still locate it), else None."""
+    s = os.fspath(path)
+    try:
+        s.encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        return os.fsencode(s).hex()
+
+
+# ---------------------------------------------------------------- disk errors
+
+
+def raise_for_disk(exc: BaseException, where: Path) -> None:
+    """Re-raise ``exc`` as a run-stopping error when the disk is full or read-only; otherwise return."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFullError(f"the disk holding {readable(where)} is {_RUN_STOPPING[code]}",
+                            hint="free some space (or choose another -o) and run the same command again: "
+                                 "finished sections are kept") from exc
+    if code == errno.EROFS:
+        raise OutputError(f"{readable(where)} is on a read-only file system",
+                          hint="choose a writable folder with -o") from exc
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def _create_temp(path: Path) -> Path:
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name[:200]}.tmp-{secrets.token_hex(4)}")
+        try:  # 0o666 under the umask: the final file gets the user's usual permissions
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file next to {path}")
+
+
+@contextmanager
+def temp_beside(path: Path) -> Iterator[Path]:
+    """A hidden, empty temporary file next to ``path``, removed again if the block fails.
+
+    The caller fills it and later renames it into place (or lets :func:`atomic_path` do both).
+    Parent folders are created.  A full or read-only disk raises a run-stopping error.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _create_temp(path)
+    except OSError as exc:
+        raise_for_disk(exc, path.parent)
+        raise
+    try:
+        yield tmp
+    except BaseException as exc:
+        with suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise_for_disk(exc, path.parent)
+        raise
+
+
+def fill(tmp: Path, data: bytes) -> None:
+    """Write ``data`` to ``tmp`` and flush it to disk (so a crash never leaves an empty file behind a rename)."""
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a hidden temporary path next to ``path``; on success it replaces ``path``.
+
+    The temporary file already exists, empty, when the block starts.  On any
+    exception (Ctrl-C included) it is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    with temp_beside(path) as tmp:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` all at once (temp file + rename); return ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fill(tmp, data)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` as UTF-8, atomically; return ``path``."""
+    return write_bytes_atomic(path, text.encode("utf-8", "replace"))
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove our hidden temporary files under ``folder`` (left by a killed run); return what was removed.
+
+    Only call this while holding the folder's lock: then no other run is writing there.
+    Symlinked folders are not followed.
+    """
+    removed = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        for name in names:
+            if TEMP_NAME.match(name):
+                target = Path(root) / name
+                with suppress(OSError):
+                    if stat.S_ISREG(target.lstat().st_mode):
+                        target.unlink()
+                        removed.append(target)
+    return removed
+
+
+# ---------------------------------------------------------------- reads
+
+
+def read_regular_file(path: Path, limit: int, *, what: str = "file") -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes; else :class:`PageError`.
+
+    Opened without blocking and checked with ``fstat`` on the open file, so a FIFO
+    never hangs the run and a link to a device is refused, whatever its name says.
+    """
+    shown = readable(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise PageError(f"{shown}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
+                    or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a file")
+            raise PageError(f"{shown}: not a regular file ({kind}); skipped")
+        if info.st_size > limit:
+            raise PageError(f"{shown}: {info.st_size / 1e6:.0f} MB is more than the {limit // 1024**2} MB {what} limit")
+        chunks, total = [], 0
+        while True:
+            block = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not block:
+                break
+            chunks.append(block)
+            total += len(block)
+            if total > limit:  # the file grew while we read it
+                raise PageError(f"{shown}: larger than the {limit // 1024**2} MB {what} limit")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise PageError(f"{shown}: cannot read ({exc.strerror or exc})") from exc
+    finally:
+        os.close(fd)
+
+
+def is_regular_file(path: Path) -> bool:
+    """True for a regular file (following links); FIFOs, devices, sockets and folders are not."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+#: what descriptions saved by Windows and older editors are written in, most likely first for manga readers
+LEGACY_ENCODINGS = ["cp932", "euc_jp", "cp1252", "cp1251", "gb18030", "big5", "euc_kr"]
+
+
+def decode_text(data: bytes) -> str:
+    """Text in whatever encoding a user saved it: UTF-8 (with or without BOM), UTF-16/32 with a BOM,
+    else the best guess of charset-normalizer (Shift-JIS, Latin-1, ...), else UTF-8 with replacements."""
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                       (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                break
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=LEGACY_ENCODINGS).best()
+    if best is not None:
+        return str(best)
+    return data.decode("utf-8", "replace")

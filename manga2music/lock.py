@@ -1,0 +1,82 @@
+"""One run per output folder at a time.
+
+``with output_lock(folder):`` holds an operating-system lock (``flock`` through
+the ``filelock`` package) on ``folder/.manga2music.lock`` for the whole run.  The
+kernel releases it when the process ends, however it ends (Ctrl-C, ``kill -9``,
+a crash), so a lock can never be left stale.  While holding it we write who holds
+it (pid, host, command, start time) to ``.manga2music.lock.json``, so a second run
+can say in one line which process has the folder, and exits 2; with ``wait=True``
+it waits its turn instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Iterator
+
+from .errors import OutputBusyError, OutputError
+from .files import raise_for_disk, readable, write_text_atomic
+
+LOCK_NAME = ".manga2music.lock"
+HOLDER_NAME = ".manga2music.lock.json"
+
+
+def prepare_output(folder: Path) -> Path:
+    """Create ``folder`` if needed; a file in its place or an unwritable disk is one :class:`OutputError`."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"-o {readable(folder)} is a file, not a folder", hint="choose a folder with -o")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise OutputError(f"-o {readable(folder)}: a file is in the way of that folder",
+                          hint="choose another folder with -o") from exc
+    except OSError as exc:
+        raise_for_disk(exc, folder)
+        raise OutputError(f"cannot create the output folder {readable(folder)} ({exc.strerror or exc})",
+                          hint="choose a folder you can write to with -o") from exc
+    return folder
+
+
+def _holder(folder: Path) -> str:
+    try:
+        info = json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8"))
+        return (f"pid {info['pid']} on {info.get('host', '?')}, started {info.get('started', '?')}"
+                f" ({info.get('command', 'manga2music')})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "pid unknown"
+
+
+@contextmanager
+def output_lock(folder: Path, *, wait: bool = False, command: str = "run") -> Iterator[None]:
+    """Hold the lock of ``folder`` (created if needed) for the duration of the block."""
+    from filelock import FileLock, Timeout
+
+    folder = prepare_output(folder)
+    lock = FileLock(str(folder / LOCK_NAME), timeout=-1 if wait else 0)
+    try:
+        lock.acquire(poll_interval=0.2)
+    except Timeout:
+        raise OutputBusyError(
+            f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})",
+            hint="wait for it to finish, pass --wait to queue behind it, or choose another folder with -o",
+        ) from None
+    except OSError as exc:
+        raise_for_disk(exc, folder)
+        raise OutputError(f"cannot lock the output folder {readable(folder)} ({exc.strerror or exc})",
+                          hint="choose a folder you can write to with -o") from exc
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(["manga2music", command]),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": [readable(a) for a in sys.argv[1:]][:20]}
+        write_text_atomic(folder / HOLDER_NAME, json.dumps(info) + "\n")
+        yield
+    finally:
+        with suppress(OSError):
+            (folder / HOLDER_NAME).unlink()
+        lock.release()

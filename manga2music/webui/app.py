@@ -1,0 +1,172 @@
+"""The Gradio page of ``manga2music ui``: the only module that imports gradio.
+
+Layout: on the left the uploads (with thumbnails), the models and the
+settings; on the right the results: one status line (which also carries the
+progress bar), the player, the description and the downloads.  Errors a user
+causes replace the results with one message saying what to do.  Nothing leaves
+the machine except the OpenAI request when a GPT model is picked: Gradio's
+telemetry is off, its fonts are local, and the server binds 127.0.0.1 unless
+told otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ..audio import AUDIO_FORMATS
+from ..errors import Manga2MusicError
+from ..pipeline import Callbacks
+from . import messages
+from .run import MODES, UPLOAD_TYPES, generate, parse_seed
+from .server import ServerFolder, ServerStopping, stop_signals
+
+PRIVACY_NOTE = ("Everything runs on this machine. Only a GPT vision model sends the pages to OpenAI "
+                "(it needs `OPENAI_API_KEY`).")
+READY = "Upload pages, choose the models, then press **Generate**."
+CSS = """
+#downloads .label-clear-button { display: none !important; }  /* results are not the user's to remove */
+#status { min-height: 4.5em; }
+#thumbnails .grid-wrap { min-height: 0 !important; max-height: 26em; overflow-y: auto; }  /* as tall as the pages */
+#thumbnails .grid-container { padding-top: 2em; }  /* below the label */
+#status.error { border-left: 4px solid #dc2626; padding-left: 0.75em; }
+"""
+
+
+def model_choices(side: str) -> list[str]:
+    from ..registry import known_models
+
+    return [m.name for m in known_models(side)]
+
+
+def _paths(files) -> list[str]:
+    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
+
+
+def build_app(folder: Optional[ServerFolder] = None):
+    """The Gradio Blocks app (not launched); its files live in ``folder`` (a new one if None)."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # also covers the calls Gradio makes outside Blocks
+    folder = folder or ServerFolder()
+    folder.give_gradio()  # before gradio is imported: some of its paths are read at import
+    import gradio as gr
+
+    from .models import current_probe, menu_info, suggestion
+    from .thumbnails import preview
+
+    probe = current_probe()
+    suggested = {side: suggestion(side, probe) for side in ("vision", "music")}
+
+    def on_upload(files):
+        paths = _paths(files)
+        if not paths:
+            return gr.update(value=None, visible=False), ""
+        try:
+            with folder.job():
+                shown = preview(paths, folder.work, folder.hidden)
+        except ServerStopping:
+            return gr.update(), ""
+        except Exception as exc:  # a bug: the page says so, the terminal has the traceback
+            messages.log_for_server(exc, expected=False)
+            return gr.update(value=None, visible=False), messages.bug_markdown(exc)
+        return gr.update(value=shown.thumbnails or None, visible=bool(shown.thumbnails)), shown.note()
+
+    def on_model(side: str):
+        return lambda selected: gr.update(info=menu_info(side, selected, suggested[side]))
+
+    def on_generate(files, vision, music, mode, duration, fmt, seed, progress=gr.Progress()):
+        where = {"label": ""}
+
+        def sections(done: int, total: int, label: str) -> None:
+            folder.check()
+            where["label"] = label
+            progress((done, total), desc=label)
+
+        def step(done: int, total: int, label: str) -> None:
+            folder.check()
+            progress((done, total), desc=f"{where['label']} · {label}" if where["label"] else label)
+
+        def shown_error(text: str):
+            return gr.update(value=text, elem_classes=["error"]), None, "", None
+
+        try:
+            with folder.job():
+                result = generate(_paths(files), folder.results, vision_model=vision, music_model=music,
+                                  single_stage=(mode == "single-stage"), duration=duration, fmt=fmt,
+                                  seed=parse_seed(seed), callbacks=Callbacks(sections=sections, step=step),
+                                  work_root=folder.work, hidden=folder.hidden)
+        except Manga2MusicError as exc:
+            messages.log_for_server(exc, expected=True)
+            return shown_error(messages.error_markdown(exc))
+        except ServerStopping:
+            return shown_error("**The server is stopping.**")
+        except Exception as exc:  # a bug: the user gets one message, the terminal the traceback
+            messages.log_for_server(exc, expected=False)
+            return shown_error(messages.bug_markdown(exc))
+        return (gr.update(value=messages.status_markdown(result), elem_classes=[]),
+                str(result.audio) if result.audio else None, result.description,
+                [str(p) for p in result.downloads] or None)
+
+    with gr.Blocks(title="manga2music", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
+        app.server_folder = folder  # lives as long as the app
+        gr.Markdown(f"# manga2music\nTurn manga pages into music. {PRIVACY_NOTE}")
+        with gr.Row():
+            with gr.Column():
+                files = gr.File(label="Pages (images), or a .cbz / .zip / .pdf", file_count="multiple",
+                                file_types=UPLOAD_TYPES, type="filepath", elem_id="uploads")
+                thumbnails = gr.Gallery(label="Pages, in reading order", columns=5, fit_columns=False, height="auto",
+                                        visible=False, object_fit="contain", interactive=False, buttons=[],
+                                        elem_id="thumbnails")
+                upload_note = gr.Markdown(elem_id="upload-note")
+                vision = gr.Dropdown(model_choices("vision"), value=suggested["vision"][0], allow_custom_value=True,
+                                     label="Vision model", info=suggested["vision"][1], elem_id="vision-model")
+                music = gr.Dropdown(model_choices("music"), value=suggested["music"][0], allow_custom_value=True,
+                                    label="Music model", info=suggested["music"][1], elem_id="music-model")
+                mode = gr.Radio(list(MODES), value=MODES[0], label="Mode",
+                                info="two-stage: analyse the pages, then write the music description")
+                with gr.Row():
+                    duration = gr.Slider(1, 120, value=10, step=1, label="Duration (s)", elem_id="duration")
+                    fmt = gr.Dropdown(list(AUDIO_FORMATS), value="wav", label="Format")
+                    seed = gr.Textbox(value="", label="Seed", placeholder="blank: random", elem_id="seed")
+                button = gr.Button("Generate", variant="primary", elem_id="generate")
+            with gr.Column():  # the results; a chapter's score and read-along page would join the downloads
+                status = gr.Markdown(READY, elem_id="status")
+                audio = gr.Audio(label="Track", type="filepath", interactive=False, buttons=["download"],
+                                 elem_id="track")  # no "share" button: it would post to Hugging Face
+                description = gr.Textbox(label="Music description", lines=8, interactive=False,
+                                         elem_id="description")
+                downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
+        files.change(on_upload, files, [thumbnails, upload_note], show_progress="minimal",
+                     show_progress_on=[thumbnails])
+        vision.change(on_model("vision"), vision, vision, show_progress="hidden")
+        music.change(on_model("music"), music, music, show_progress="hidden")
+        button.click(on_generate, [files, vision, music, mode, duration, fmt, seed],
+                     [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
+                     concurrency_limit=1)
+    return app
+
+
+def start(app, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Serve ``app`` in the background (the tests use this too, so they see the page users see)."""
+    app.queue()
+    app.launch(server_name=host, server_port=port, share=share, show_error=False, quiet=True,
+               prevent_thread_lock=True, css=CSS)
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Serve the UI until Ctrl-C or SIGTERM; either way everything the server wrote is removed."""
+    folder = ServerFolder()
+    app = None
+    with stop_signals() as wait:
+        try:
+            app = build_app(folder)
+            start(app, host, port, share)
+            print(f"manga2music UI: {app.local_url}" + (f"  (public: {app.share_url})" if app.share_url else ""),
+                  flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+            why = wait(lambda: app.is_running)
+            print(f"Stopping ({why}); removing the uploads and results of this session.", flush=True)
+        finally:
+            folder.stopping.set()
+            if app is not None:
+                app.close()
+            folder.remove()

@@ -1,0 +1,168 @@
+"""What the web UI says: errors in its own words, warnings without temporary paths or Python internals.
+
+The library's messages are written for the command line: they name paths the
+user typed and flags the user can pass.  In the UI the paths are temporary
+copies of the uploads and there are no flags, so every message goes through
+:func:`scrub` (and errors through :func:`for_user`) before it is shown.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import InputError, Manga2MusicError, NeedsKeyError
+
+UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, GIF, BMP or TIFF), or a .cbz, .zip or .pdf that holds them.")
+KEY_HINT = ("Stop `manga2music ui` and start it again with the key set, e.g. "
+            "`OPENAI_API_KEY=sk-... manga2music ui`, or pick another vision model.")
+CLI_ONLY = "that setting is not in the web UI: use `manga2music run` on the command line"
+
+_OBJECT_REPR = re.compile(r"\s*<[^<>\n]*\bobject at 0x[0-9a-fA-F]+>")
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+#: "(UnidentifiedImageError: ...)", "(OSError)": exception class names mean nothing to a user
+_PYTHON_DETAIL = re.compile(r"\s*\((?:[A-Za-z_][\w.]*(?:Error|Exception|Warning)|BadZipFile)\b:?[^()]*\)")
+_FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+_PATH_TAIL = r"(?:[/\\][^/\\!#:;,'\"()<>\n]+)*[/\\]?"
+
+
+def _path_pattern(roots: Iterable[str | Path]) -> re.Pattern | None:
+    variants: set[str] = set()
+    for root in roots:
+        text = str(root).rstrip("/\\")
+        if text:
+            variants |= {text, str(Path(text).resolve())}
+    if not variants:
+        return None
+    alternatives = "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True))
+    return re.compile(f"(?:{alternatives})(?P<rest>{_PATH_TAIL})")
+
+
+def _short_path(match: re.Match) -> str:
+    rest = match.group("rest")
+    core = rest.rstrip()
+    parts = [p for p in re.split(r"[/\\]", core) if p.strip()]
+    return (parts[-1].strip() if parts else "uploads") + rest[len(core):]
+
+
+def scrub(text: str | None, hidden: Iterable[str | Path] = ()) -> str:
+    """``text`` with each path under ``hidden`` cut to its last part, and Python internals removed."""
+    if not text:
+        return ""
+    pattern = _path_pattern(hidden)
+    if pattern is not None:
+        text = pattern.sub(_short_path, text)
+    text = _OBJECT_REPR.sub("", text)
+    text = _PYTHON_DETAIL.sub("", text)
+    text = _ERRNO.sub("", text)
+    return " ".join(text.split())
+
+
+def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: list[str]) -> Manga2MusicError:
+    """The same kind of error, said in the UI's terms (no temporary paths, no flags the UI lacks)."""
+    hidden = list(hidden)
+    message, hint = scrub(exc.message, hidden), scrub(exc.hint, hidden) or None
+    if isinstance(exc, InputError) and exc.message.startswith("no pages found in "):
+        return InputError(f"none of the uploads ({_names(upload_names)}) is an image, a .cbz/.zip or a .pdf",
+                          UPLOAD_HINT)
+    if isinstance(exc, NeedsKeyError):
+        hint = KEY_HINT
+    elif hint and _FLAG.search(hint):
+        hint = f"{hint} ({CLI_ONLY})"
+    return type(exc)(message, hint)
+
+
+def _names(names: list[str], most: int = 3, sep: str = ", ") -> str:
+    shown = sep.join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def no_readable_page(skipped: list[str]) -> str:
+    """The error when every upload was looked at and none is a page (``skipped``: 'fake.png: not a readable image')."""
+    return f"none of the uploaded files is a readable image ({_names(skipped, sep='; ')})"
+
+
+def run_warnings(log: list[tuple[str, str]], hidden: Iterable[str | Path]) -> list[str]:
+    """Warnings worth showing, scrubbed; skipped pages and failed sections are shown from the manifest instead."""
+    hidden = list(hidden)
+    shown: list[str] = []
+    for level, message in log:
+        if level != "warning" or message.startswith("Skipping ") or ": skipping page " in message:
+            continue
+        text = scrub(message, hidden)
+        if text and text not in shown:
+            shown.append(text)
+    return shown
+
+
+def scrub_manifest(manifest: dict, hidden: Iterable[str | Path]) -> dict:
+    """A copy of ``manifest`` whose messages and skipped pages name no temporary folder."""
+    hidden = list(hidden)
+    sections = []
+    for entry in manifest.get("sections", []):
+        entry = dict(entry, message=scrub(entry.get("message"), hidden) or None)
+        entry["skipped_pages"] = [dict(p, source=scrub(p.get("source"), hidden), error=scrub(p.get("error"), hidden))
+                                  for p in entry.get("skipped_pages") or []]
+        sections.append(entry)
+    return dict(manifest, sections=sections)
+
+
+# ------------------------------------------------------------------ what the page shows
+
+
+def error_markdown(exc: Manga2MusicError) -> str:
+    """One message: what went wrong and how to fix it."""
+    message = exc.message[:1].upper() + exc.message[1:]
+    return f"**Error:** {message.rstrip('.')}.\n\n{exc.hint}" if exc.hint else f"**Error:** {message.rstrip('.')}."
+
+
+def bug_markdown(exc: BaseException) -> str:
+    """An error that is not the user's: say so, and where the details are."""
+    return (f"**Something went wrong inside manga2music** ({scrub(str(exc)) or exc.__class__.__name__}).\n\n"
+            "This is a bug: the terminal running `manga2music ui` shows the details; please report it.")
+
+
+def status_markdown(result) -> str:
+    """What was made, from which models and seed, what was skipped, and where everything is."""
+    entries = result.entries
+    ok = [e for e in entries if e.get("status") != "failed"]
+    pages = sum(int(e.get("pages") or 0) for e in ok)
+    first = ok[0] if ok else {}
+    tracks = sum(len(e.get("tracks") or []) for e in ok)
+    head = f"Made {tracks} track{'s' if tracks != 1 else ''}" if tracks else "Made the description"
+    if len(ok) < len(entries):
+        head += f" ({len(ok)} of {len(entries)} parts)"
+    bits = [f"**{head}** from {pages} page{'s' if pages != 1 else ''}",
+            f"{first.get('vision_model') or '-'} → {first.get('music_model') or '-'}"]
+    if len(ok) == 1 and first.get("seed") is not None:
+        bits.append(f"seed {first['seed']}")
+    lines = [" · ".join(bits)]
+    for entry in entries if len(entries) > 1 else []:
+        if entry.get("status") == "failed":
+            lines.append(f"- {entry['name']}: nothing made ({scrub(entry.get('message'))})")
+        else:
+            seed = f" · seed {entry['seed']}" if entry.get("seed") is not None else ""
+            lines.append(f"- {entry['name']}: {entry.get('pages')} page(s){seed}")
+    for entry in entries:
+        for skipped in entry.get("skipped_pages") or []:
+            lines.append(f"- skipped {scrub(skipped.get('error'))}")
+    lines += [f"- {w}" for w in result.warnings[-8:]]
+    if result.archive is not None:
+        lines.append(f"\n`{result.archive.name}` holds everything, with a listening page (index.html) "
+                     "to open in a browser.")
+    return "\n".join(lines)
+
+
+def log_for_server(exc: BaseException, *, expected: bool) -> None:
+    """The server's terminal: one line for an error the user caused; the traceback for a bug or with debug on."""
+    from ..settings import debug_enabled
+
+    if expected and not debug_enabled():
+        text = exc.message if isinstance(exc, Manga2MusicError) else str(exc)
+        print(f"manga2music UI: shown to the user: {scrub(text)}", file=sys.stderr, flush=True)
+        return
+    traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.flush()

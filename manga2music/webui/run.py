@@ -1,0 +1,252 @@
+"""One Generate click without Gradio: stage the uploads, run the pipeline, collect what a user downloads.
+
+Uploads are linked (or copied) into a staging folder named after what was
+uploaded, so the outputs carry that name (``calm.wav``, ``book.zip``); the
+staging folder is removed when the run ends.  Results go to a new folder under
+``results_root``.  Every message that reaches the user passes through
+:mod:`.messages`, which hides the temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from ..errors import BackendError, InputError, Manga2MusicError
+from ..pipeline import Callbacks
+from . import messages
+
+#: what the upload box accepts (Gradio's file_types)
+UPLOAD_TYPES = ["image", ".cbz", ".zip", ".pdf"]
+#: the name used when nothing better can be read from the uploads
+FALLBACK_NAME = "pages"
+MODES = ("two-stage", "single-stage")
+
+
+@dataclass
+class UiResult:
+    """What one Generate click produced."""
+
+    folder: Path  # the output folder (served by Gradio), named after the upload
+    manifest: dict
+    audio: Optional[Path]  # the first track, for the player
+    description: str  # all descriptions; headed by section name when there are several
+    downloads: list[Path] = field(default_factory=list)  # per section: track(s), description, MIDI; then the zip
+    warnings: list[str] = field(default_factory=list)  # already scrubbed: no temporary paths, no Python internals
+    name: str = FALLBACK_NAME
+
+    @property
+    def entries(self) -> list[dict]:
+        """The manifest entries of this run's sections."""
+        this_run = set(self.manifest.get("this_run", []))
+        return [e for e in self.manifest.get("sections", []) if e.get("name") in this_run]
+
+    @property
+    def archive(self) -> Optional[Path]:
+        return next((p for p in self.downloads if p.suffix == ".zip"), None)
+
+
+def parse_seed(text: object) -> Optional[int]:
+    """The seed box: blank means random (None); anything else must be a whole number."""
+    value = str(text if text is not None else "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"the seed must be a whole number (got {value!r})",
+                         hint="leave it blank for a random one") from None
+
+
+# ------------------------------------------------------------------ naming and staging
+
+
+def _inside(path: Path, roots: Iterable[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(Path(r).resolve()) for r in roots)
+
+
+def clean_name(text: str) -> str:
+    """A file-name-safe name (Unicode kept), at most 60 characters; ``pages`` when nothing is left."""
+    from ..outputs import safe_part
+
+    name = safe_part(" ".join(text.split())).lstrip(".").strip("_- ")[:60].rstrip("._- ")
+    return name if name and name != "_" else FALLBACK_NAME
+
+
+def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()) -> str:
+    """What the outputs are called: the archive's (or PDF's) name, else the first page's folder, else its stem.
+
+    A folder inside ``hidden`` (Gradio's upload cache, the server's temporary
+    folder) means nothing to the user, so the page's own stem is used instead.
+    """
+    from natsort import natsort_keygen
+
+    from ..sections import ARCHIVE_EXTENSIONS, PDF_EXTENSIONS
+
+    paths = [Path(u) for u in uploads]
+    if not paths:
+        return FALLBACK_NAME
+    books = [p for p in paths if p.suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS]
+    pages = sorted((p for p in paths if p not in books), key=natsort_keygen(key=lambda p: p.name.lower()))
+    if books and (len(books) == 1 or not pages):
+        return clean_name(books[0].stem)
+    first = pages[0]
+    if first.parent.name and not _inside(first.parent, [Path(h) for h in hidden]):
+        return clean_name(first.parent.name)
+    return clean_name(first.stem)
+
+
+def _link_or_copy(src: Path, target: Path) -> None:
+    try:
+        os.link(src, target)  # same file system (Gradio's cache and ours): no copy of the bytes
+    except OSError:
+        shutil.copyfile(src, target)
+
+
+def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
+    """Put the uploads side by side in ``folder`` (created); two uploads with the same name are both kept."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in (Path(u) for u in uploads):
+        target = folder / src.name
+        n = 1
+        while target.exists():
+            n += 1
+            target = folder / f"{src.stem}-{n}{src.suffix}"
+        _link_or_copy(src, target)
+    return folder
+
+
+# ------------------------------------------------------------------ the run
+
+
+def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str = "builtin",
+             music_model: str = "builtin", single_stage: bool = False, duration: float = 10.0, fmt: str = "wav",
+             seed: Optional[int] = None, callbacks: Optional[Callbacks] = None,
+             work_root: Optional[Path] = None, hidden: Iterable[str | Path] = ()) -> UiResult:
+    """Run the pipeline on uploaded files; results land in a new folder under ``results_root``.
+
+    ``work_root`` holds the staging folder (default: the system's temporary
+    folder); ``hidden`` lists further folders whose paths must never reach the
+    user.  Raises :class:`Manga2MusicError` in the UI's own words when nothing
+    could be made (no uploads, no readable page, a model that cannot run here,
+    every section failed); nothing is written to ``results_root`` then.
+    """
+    from .. import api
+    from ..composers.base import ComposeOptions
+    from ..describers.base import DescribeOptions
+    from ..pipeline import RunConfig
+    from .models import check_model
+
+    if not uploads:
+        raise InputError("no pages uploaded yet", hint=messages.UPLOAD_HINT)
+    for side, model in (("vision", vision_model), ("music", music_model)):
+        check_model(model, side)
+    name = upload_name(uploads, hidden)
+    cb = callbacks or Callbacks()
+    cfg = RunConfig(fmt=fmt, describe=DescribeOptions(seed=seed, single_stage=single_stage),
+                    compose=ComposeOptions(duration=float(duration), seed=seed))
+    if work_root is not None:
+        Path(work_root).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="manga2music-upload-", dir=work_root))
+    hide = [staging, *hidden]
+    log: list[tuple[str, str]] = []
+
+    def keep(level: str, message: str) -> None:
+        log.append((level, message))
+        if cb.log is not None:
+            cb.log(level, messages.scrub(message, hide))
+
+    try:
+        pages = stage_uploads(uploads, staging / name)
+        out = staging / "out"
+        try:
+            manifest = api.run([pages], out, vision_model=vision_model, music_model=music_model, config=cfg,
+                               callbacks=Callbacks(sections=cb.sections, step=cb.step, log=keep))
+        except Manga2MusicError as exc:
+            raise messages.for_user(exc, hide, [Path(u).name for u in uploads]) from None
+        warnings = messages.run_warnings(log, hide)
+        manifest = messages.scrub_manifest(manifest, hide)
+        _raise_if_nothing_made(manifest)
+        folder = Path(results_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}" / name
+        folder.parent.mkdir(parents=True)
+        shutil.move(str(out), str(folder))  # the listening page already holds thumbnails; the pages can go
+        _forget_staging(folder, manifest, hide)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return _collect(folder, manifest, warnings, name)
+
+
+def _raise_if_nothing_made(manifest: dict) -> None:
+    this_run = set(manifest.get("this_run", []))
+    entries = [e for e in manifest.get("sections", []) if e.get("name") in this_run]
+    if any(e.get("status") != "failed" for e in entries):
+        return
+    if entries and all(not e.get("pages") and e.get("skipped_pages") for e in entries):  # nothing readable
+        skipped = [p.get("error", "") for e in entries for p in e["skipped_pages"]]
+        raise InputError(messages.no_readable_page(skipped), hint=messages.UPLOAD_HINT)
+    reasons = sorted({e.get("message") or "it failed" for e in entries})
+    raise BackendError("no track was made: " + "; ".join(reasons or ["nothing to make music from"]))
+
+
+def _forget_staging(folder: Path, manifest: dict, hide: list) -> None:
+    """The records name each page's file; in the UI that is a deleted temporary copy, so keep only its name."""
+    from ..outputs import read_record, write_json_atomic
+
+    for entry in manifest.get("sections", []):
+        path = folder / entry["record"] if entry.get("record") else None
+        record = read_record(path) if path and path.is_file() else None
+        if record is None:
+            continue
+        for page in record.get("pages", []):
+            page["path"] = messages.scrub(page.get("path"), hide)
+            page["source"] = messages.scrub(page.get("source"), hide)
+        for skipped in record.get("skipped_pages", []):
+            skipped.update(source=messages.scrub(skipped.get("source"), hide),
+                           error=messages.scrub(skipped.get("error"), hide))
+        write_json_atomic(path, record)
+
+
+def _files_of(folder: Path, entry: dict) -> list[Path]:
+    """What a user downloads for one section, in the order shown.
+
+    A later output of a section (a chapter score, a read-along page) belongs here.
+    """
+    files = [folder / rel for rel in entry.get("tracks") or []]
+    if entry.get("description"):
+        files.append(folder / entry["description"])
+    files += [folder / rel for rel in entry.get("midi") or []]
+    return [p for p in files if p.is_file()]
+
+
+def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> UiResult:
+    result = UiResult(folder, manifest, None, "", warnings=warnings, name=name)
+    texts = []
+    for entry in result.entries:
+        files = _files_of(folder, entry)
+        result.downloads += files
+        tracks = [folder / rel for rel in entry.get("tracks") or []]
+        result.audio = result.audio or next((p for p in tracks if p.is_file()), None)
+        description = folder / entry["description"] if entry.get("description") else None
+        if description and description.is_file():
+            text = description.read_text(encoding="utf-8").strip()
+            texts.append(f"[{entry['name']}]\n{text}" if len(result.entries) > 1 else text)
+    result.description = "\n\n".join(texts)
+    if result.downloads:
+        result.downloads.append(_zip_folder(folder, folder.with_suffix(".zip")))
+    return result
+
+
+def _zip_folder(folder: Path, target: Path) -> Path:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                zf.write(path, path.relative_to(folder).as_posix())
+    return target

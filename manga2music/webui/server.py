@@ -1,0 +1,111 @@
+"""The one folder a UI server owns, and stopping cleanly on Ctrl-C (SIGINT) or SIGTERM.
+
+Everything the server writes lives under one temporary folder: Gradio's cache
+(``GRADIO_TEMP_DIR``: uploads, thumbnails, served copies), the staging copies
+of the uploads, and the results.  When the server stops, whichever signal
+stopped it, a running job is told to stop at its next progress step, and the
+folder is removed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+
+class ServerStopping(BaseException):
+    """Raised inside a running job when the server is stopping.
+
+    A BaseException, so that no ``except Exception`` on the way (progress
+    reporting swallows those) keeps the job going.
+    """
+
+
+class ServerFolder:
+    """``manga2music-ui-XXXX/`` with ``gradio/``, ``work/`` (staged uploads) and ``results/``."""
+
+    def __init__(self, parent: Optional[Path] = None):
+        self.root = Path(tempfile.mkdtemp(prefix="manga2music-ui-", dir=parent))
+        self.gradio = self.root / "gradio"
+        self.work = self.root / "work"
+        self.results = self.root / "results"
+        for folder in (self.gradio, self.work, self.results):
+            folder.mkdir()
+        self.stopping = threading.Event()
+        self._jobs = 0
+        self._idle = threading.Condition()
+        atexit.register(self.remove, wait_s=0.0)  # also on an exit nobody planned
+
+    def give_gradio(self) -> None:
+        """Point Gradio's temporary files here (read when Gradio is imported and when an app is built)."""
+        os.environ["GRADIO_TEMP_DIR"] = str(self.gradio)
+
+    @property
+    def hidden(self) -> list[Path]:
+        """Folders whose paths a user must never see."""
+        return [self.root]
+
+    def check(self) -> None:
+        """Call from progress callbacks: raises :class:`ServerStopping` once the server is stopping."""
+        if self.stopping.is_set():
+            raise ServerStopping()
+
+    @contextmanager
+    def job(self) -> Iterator[None]:
+        """A unit of work (a Generate click, a preview); :meth:`remove` waits for it to end."""
+        with self._idle:
+            self.check()
+            self._jobs += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._jobs -= 1
+                self._idle.notify_all()
+
+    def remove(self, wait_s: float = 15.0) -> None:
+        """Stop new work, give running work ``wait_s`` to stop, and delete the folder."""
+        self.stopping.set()
+        deadline = time.monotonic() + wait_s
+        with self._idle:
+            while self._jobs and time.monotonic() < deadline:
+                self._idle.wait(max(0.0, deadline - time.monotonic()))
+        shutil.rmtree(self.root, ignore_errors=True)
+        if os.environ.get("GRADIO_TEMP_DIR") == str(self.gradio):
+            del os.environ["GRADIO_TEMP_DIR"]
+
+
+@contextmanager
+def stop_signals() -> Iterator[Callable[[Callable[[], bool]], str]]:
+    """While inside, SIGINT and SIGTERM only ask the server to stop (also during clean-up).
+
+    Yields ``wait(is_running)``: it blocks until a signal arrives (or
+    ``is_running()`` turns false) and returns the signal's name.  Must be
+    entered from the main thread.
+    """
+    stop = threading.Event()
+    caught: list[str] = []
+
+    def on_signal(signum, _frame) -> None:
+        caught.append(signal.Signals(signum).name)
+        stop.set()
+
+    def wait(is_running: Callable[[], bool]) -> str:
+        while not stop.wait(0.2) and is_running():
+            pass
+        return caught[0] if caught else "the server stopped"
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield wait
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,108 @@
+"""Thumbnails of the uploaded pages, in the order the run will read them, and the uploads it cannot read.
+
+The uploads are staged exactly as :func:`.run.generate` stages them and read
+by the same code (:func:`manga2music.sections.find_sections`,
+:func:`manga2music.pages.load_page`), so what the gallery shows is what the
+describer will see: archives opened, PDF pages rendered, strips tiled.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from . import messages
+from .run import stage_uploads, upload_name
+
+#: the gallery shows at most this many pages (reading a page decodes it in full)
+MAX_THUMBNAILS = 40
+#: the long side of a thumbnail, in pixels
+THUMBNAIL_SIDE = 320
+
+
+@dataclass
+class Preview:
+    thumbnails: list = field(default_factory=list)  # (PIL image, caption)
+    pages: int = 0  # readable pages seen (up to MAX_THUMBNAILS + the ones not opened)
+    problems: list[str] = field(default_factory=list)  # scrubbed: "fake.png: not a readable image"
+    more: int = 0  # pages not opened for a thumbnail
+
+    def note(self) -> str:
+        """A line under the gallery (empty when all is well)."""
+        problems = "; ".join(self.problems[:5])
+        if len(self.problems) > 5:
+            problems += f" and {len(self.problems) - 5} more"
+        if not self.pages and self.problems:
+            return f"No readable page among the uploads ({problems}). {messages.UPLOAD_HINT}"
+        lines = []
+        if self.more:
+            lines.append(f"… and {self.more} more page{'s' if self.more != 1 else ''}.")
+        if self.problems:
+            lines.append(f"Will be skipped: {problems}.")
+        return "\n\n".join(lines)
+
+
+def preview(uploads: Iterable[str | Path], work_root: Optional[Path] = None,
+            hidden: Iterable[str | Path] = ()) -> Preview:
+    """Read the uploads as a run would and make thumbnails; never raises for bad uploads."""
+    from ..errors import Manga2MusicError
+    from ..sections import find_sections
+
+    uploads = [Path(u) for u in uploads]
+    result = Preview()
+    if not uploads:
+        return result
+    if work_root is not None:
+        Path(work_root).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="manga2music-preview-", dir=work_root))
+    hide = [staging, *hidden]
+    try:
+        folder = stage_uploads(uploads, staging / upload_name(uploads, hidden))
+        try:
+            sections = find_sections([folder])
+        except Manga2MusicError:
+            result.problems.append(f"none of {', '.join(u.name for u in uploads[:3])} is an image, .cbz/.zip or .pdf")
+            return result
+        for section in sections:
+            _add_section(section, result, several=len(sections) > 1, hide=hide)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _add_section(section, result: Preview, *, several: bool, hide: list) -> None:
+    from ..errors import PageError
+    from ..pages import load_page
+
+    for page in section.pages:
+        if len(result.thumbnails) >= MAX_THUMBNAILS:
+            result.more += 1
+            result.pages += 1
+            continue
+        try:
+            loaded = load_page(page)
+        except PageError as exc:
+            result.problems.append(messages.scrub(exc.message, hide))
+            continue
+        result.pages += 1
+        image = loaded.tiles[0].copy() if len(loaded.tiles) == 1 else _stack(loaded.tiles)
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        caption = f"{section.name.split('/', 1)[-1]} · {page.name}" if several else page.name
+        result.thumbnails.append((image, caption))
+
+
+def _stack(tiles: list):
+    """A tiled strip shown whole again (its first 3 tiles), so the thumbnail looks like the upload."""
+    from PIL import Image
+
+    tiles = tiles[:3]
+    width = max(t.width for t in tiles)
+    canvas = Image.new("RGB", (width, sum(t.height for t in tiles)), "white")
+    top = 0
+    for tile in tiles:
+        canvas.paste(tile, (0, top))
+        top += tile.height
+    return canvas

@@ -1,0 +1,118 @@
+"""Kills and concurrent runs with real processes: every kill point recovers with a plain rerun (issue #13)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from output_checks import cli, cli_env, kill, record_mismatches, start_cli, temp_files
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = HERE.parent / "samples"
+BUILTIN = ("--vision-model", "builtin", "--music-model", "builtin")
+
+
+@pytest.fixture
+def four_sections(tmp_path) -> Path:
+    root = tmp_path / "in"
+    for i in range(4):
+        shutil.copytree(SAMPLES / ("calm", "action")[i % 2], root / f"sec{i:03d}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def kill_sweep(tmp_path_factory) -> list[dict]:
+    """Every os.replace of a two-section run, killed just before and just after, then rerun plainly."""
+    work = tmp_path_factory.mktemp("sweep")
+    pages = work / "in"
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, pages / name)
+    proc = subprocess.run([sys.executable, str(HERE / "crash_driver.py"), str(pages), str(work)], capture_output=True,
+                          text=True, env=cli_env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[0]["replaces"] >= 10
+    return lines[1:]
+
+
+def test_every_kill_point_recovers_with_a_plain_rerun(kill_sweep):
+    assert len(kill_sweep) >= 20
+    for point in kill_sweep:
+        assert point["first_exit"] == -signal.SIGKILL, point  # the kill really happened at that moment
+        assert point["rerun_exit"] == 0, point
+        assert set(point["statuses"]) == {"calm", "action"}, point
+        assert all(status in ("ok", "skipped") for status, _ in point["statuses"].values()), point
+
+
+def test_no_kill_point_makes_our_files_look_like_the_users(kill_sweep):
+    for point in kill_sweep:
+        mistaken = [w for w in point["warnings"] if "by you" in w or "not written by manga2music" in w]
+        assert not mistaken, point
+
+
+def test_temp_files_of_a_killed_run_are_removed_by_the_next_run(kill_sweep):
+    for point in kill_sweep:
+        assert point["temp_files"] == [], point
+        assert point["mismatches"] == [], point
+
+
+def _wait_for(out: Path, pattern: str, proc: subprocess.Popen, timeout: float = 60.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(out.glob(pattern)) if out.exists() else []
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {pattern} appeared: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.001)
+    pytest.fail(f"{pattern} never appeared")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_the_moment_the_first_track_appears_then_a_plain_rerun_finishes(four_sections, tmp_path, sig):
+    out = tmp_path / "out"
+    proc = start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1")
+    _wait_for(out, "*.wav", proc)
+    kill(proc, sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "Traceback" not in err, err
+    again = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1", "--json")
+    assert again.returncode == 0, again.stderr
+    manifest = json.loads(again.stdout)
+    assert {e["name"]: e["status"] for e in manifest["sections"]}.keys() == {f"sec{i:03d}" for i in range(4)}
+    assert all(e["status"] in ("ok", "skipped") for e in manifest["sections"])
+    assert "not written by manga2music" not in again.stderr and "by you" not in again.stderr
+    assert temp_files(out) == [] and record_mismatches(out) == []
+
+
+def test_four_runs_at_once_on_one_folder_one_works_the_others_say_who_holds_it(four_sections, tmp_path):
+    out = tmp_path / "out"
+    procs = [start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1") for _ in range(4)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes[0] == 0 and set(codes) <= {0, 2}, results
+    busy = [err for code, _, err in results if code == 2]
+    assert busy, "no run overlapped another: the folder lock was never tested"
+    for err in busy:
+        assert "Traceback" not in err
+        assert "another manga2music run" in err and "pid" in err, err
+    again = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1", "--json")
+    assert again.returncode == 0, again.stderr
+    assert {e["status"] for e in json.loads(again.stdout)["sections"]} == {"skipped"}
+    assert temp_files(out) == [] and record_mismatches(out) == []
+
+
+def test_wait_lets_concurrent_runs_take_turns(four_sections, tmp_path):
+    out = tmp_path / "out"
+    procs = [start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "1", "--seed", "1", "--wait")
+             for _ in range(3)]
+    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    assert temp_files(out) == [] and record_mismatches(out) == []

@@ -1,0 +1,280 @@
+"""Hostile inputs through the real command: special files, odd names and encodings, huge values,
+user files in the way, broken archives, failures inside one section (issue #13)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from output_checks import cli, one_line_error, record_mismatches, sha256, temp_files
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+BUILTIN = ("--vision-model", "builtin", "--music-model", "builtin")
+
+
+def statuses(stdout: str) -> dict:
+    manifest = json.loads(stdout)
+    return {e["name"]: e["status"] for e in manifest["sections"] if e["name"] in manifest["this_run"]}
+
+
+@pytest.fixture
+def two_sections(tmp_path) -> Path:
+    root = tmp_path / "in"
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, root / name)
+    return root
+
+
+# --- special files --------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this OS")
+def test_a_fifo_and_a_link_to_dev_zero_are_skipped_pages_not_a_hang(two_sections, tmp_path):
+    os.mkfifo(two_sections / "calm" / "004.png")
+    os.symlink("/dev/zero", two_sections / "calm" / "006.png")
+    os.mkfifo(two_sections / "stuck.cbz")
+    os.mkfifo(two_sections / "stuck.txt")
+    out = tmp_path / "out"
+    result = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1", "--json", timeout=90)
+    assert "Traceback" not in result.stderr
+    found = statuses(result.stdout)
+    assert found["calm"] == "ok" and found["action"] == "ok"
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    skipped = {Path(s["source"]).name: s["error"] for s in record["skipped_pages"]}
+    assert set(skipped) == {"004.png", "006.png"} and all("regular file" in e for e in skipped.values())
+    assert found["stuck"] == "failed" and result.returncode == 1
+
+
+# --- names and encodings ---------------------------------------------------------------------------
+
+
+def test_names_that_are_not_utf8_work_and_what_we_write_is_utf8(tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    bad_dir = os.path.join(os.fsencode(root), b"caf\xe9")  # Latin-1 bytes: not UTF-8
+    os.mkdir(bad_dir)
+    for i, src in enumerate(sorted((SAMPLES / "calm").iterdir())):
+        shutil.copy(src, os.path.join(bad_dir, b"p\xff%d" % i + os.fsencode(src.suffix)))
+    shutil.copytree(SAMPLES / "action", root / "action")
+    out = tmp_path / "out"
+    result = cli("run", root, "-o", out, *BUILTIN, "--duration", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    names = set(statuses(result.stdout))
+    assert "action" in names and len(names) == 2
+    manifest_bytes = (out / "manifest.json").read_bytes()
+    manifest_bytes.decode("utf-8")  # strict: no surrogates, no stray bytes
+    (out / "index.html").read_bytes().decode("utf-8")
+    odd = next(n for n in names if n != "action")
+    assert odd.startswith("caf")
+    record_path = out / (odd + ".json")
+    record = json.loads(record_path.read_bytes().decode("utf-8"))
+    # the record still locates the exact files that were read
+    raw = [bytes.fromhex(p["path_bytes"]) if p.get("path_bytes") else os.fsencode(p["path"]) for p in record["pages"]]
+    assert all(os.path.exists(r) for r in raw) and len(raw) == 3
+
+
+@pytest.mark.parametrize("encoding", ["shift_jis", "latin-1", "utf-16"])
+def test_a_description_saved_in_another_encoding_is_kept_and_composed(tmp_path, encoding):
+    text = {"shift_jis": "静かなピアノ、ゆっくり 70 BPM", "latin-1": "Café piano, très calme, 70 BPM",
+            "utf-16": "静かなピアノ 70 BPM café"}[encoding]
+    desc = tmp_path / "desc"
+    desc.mkdir()
+    (desc / "edited.txt").write_bytes(text.encode(encoding))
+    before = sha256(desc / "edited.txt")
+    out = tmp_path / "out"
+    result = cli("compose", desc, "-o", out, "--model", "builtin", "--duration", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    assert sha256(desc / "edited.txt") == before
+    record = json.loads((out / "edited.json").read_bytes().decode("utf-8"))
+    assert record["description"] == text
+    from manga2music.audio import read_tags
+
+    assert read_tags(out / "edited.wav")["comment"] == text
+
+
+def test_compose_text_with_an_invalid_byte(tmp_path):
+    out = tmp_path / "out"
+    arg = os.fsdecode(b"calm piano \xff at night")
+    result = cli("compose", "--text", arg, "-o", out, "--model", "builtin", "--duration", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    (out / "manifest.json").read_bytes().decode("utf-8")
+    assert any(out.glob("*.wav"))
+
+
+# --- limits checked before any work ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag,value,expect", [
+    ("--duration", "1e9", "--duration"), ("--duration", "100000", "--duration"), ("--duration", "inf", "--duration"),
+    ("--duration", "nan", "--duration"), ("--device", "tpu", "--device"), ("--precision", "fp8", "--precision"),
+    ("--batch-size", "0", "--batch-size"),
+])
+def test_impossible_values_are_refused_up_front(two_sections, tmp_path, flag, value, expect):
+    out = tmp_path / "out"
+    result = cli("run", two_sections, "-o", out, *BUILTIN, flag, value, timeout=60)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and expect in result.stderr
+    assert not out.exists() or not any(out.iterdir())  # no work was done
+
+
+# --- user files in the way ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "index.html"])
+def test_a_users_manifest_or_index_is_never_replaced(two_sections, tmp_path, name):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text("my own notes\n")
+    result = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1")
+    assert (out / name).read_text() == "my own notes\n"
+    assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
+    assert name in result.stderr and "-o" in result.stderr
+
+
+def test_a_users_analysis_file_is_never_replaced_and_save_artifact_works_on_a_rerun(two_sections, tmp_path):
+    out = tmp_path / "out"
+    first = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1")
+    assert first.returncode == 0, first.stderr
+    assert not (out / "calm.analysis.json").exists()
+    (out / "action.analysis.json").write_text("mine\n")
+    again = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1", "--save-artifact")
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "calm.analysis.json").read_text(encoding="utf-8"))["analysis"]["genre"]
+    assert (out / "action.analysis.json").read_text() == "mine\n"
+    assert "action.analysis.json" in again.stderr
+
+
+def test_output_that_is_a_file_is_one_line(two_sections, tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    result = cli("run", two_sections, "-o", target, *BUILTIN, "--duration", "1")
+    assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
+    assert target.read_text() == "x"
+
+
+def test_a_user_file_where_a_section_folder_must_go_fails_that_section_only(tmp_path):
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLES / "calm", root / "ch01" / "part1")
+    shutil.copytree(SAMPLES / "action", root / "ch02")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ch01").write_text("a file of mine")
+    result = cli("run", root, "-o", out, *BUILTIN, "--duration", "1", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert statuses(result.stdout) == {"ch01/part1": "failed", "ch02": "ok"}
+    assert (out / "ch01").read_text() == "a file of mine"
+    assert (out / "index.html").exists()
+
+
+# --- broken archives never kill the run ------------------------------------------------------------
+
+
+def _zip_bomb(path: Path) -> None:
+    """An archive whose entries claim 900 MB each (what a zip bomb's headers say), built in milliseconds."""
+    import struct
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for i in range(3):
+            zf.writestr(f"{i:03d}.png", b"\0" * 1024)
+    data = bytearray(path.read_bytes())
+    huge = struct.pack("<I", 900 * 1024**2)
+    for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (start := data.find(sig, start)) >= 0:
+            data[start + offset:start + offset + 4] = huge
+            start += 4
+    path.write_bytes(bytes(data))
+
+
+def test_broken_archives_and_pdfs_fail_alone(two_sections, tmp_path):
+    (two_sections / "broken.cbz").write_bytes(b"PK\x03\x04 this is not a zip")
+    (two_sections / "broken.pdf").write_bytes(b"%PDF-1.4 nothing else")
+    _zip_bomb(two_sections / "bomb.cbz")
+    out = tmp_path / "out"
+    result = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1", "--json", timeout=180)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    found = statuses(result.stdout)
+    assert found["calm"] == "ok" and found["action"] == "ok"
+    # two sources share the stem "broken": each keeps its extension, so the user can tell them apart
+    assert found["broken.cbz"] == "failed" and found["broken.pdf"] == "failed" and found["bomb"] == "failed"
+    assert (out / "index.html").exists()
+
+
+# --- any failure inside a section stays in it -------------------------------------------------------
+
+
+def test_an_unexpected_error_in_one_section_fails_only_that_section(two_sections, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "calm.wav").mkdir()  # a folder where calm's track must go: the write raises IsADirectoryError
+    result = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1", "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert statuses(result.stdout) == {"calm": "failed", "action": "ok"}
+    assert (out / "index.html").exists() and (out / "action.wav").exists()
+    assert temp_files(out) == [] and record_mismatches(out) == []
+
+
+def test_a_library_error_in_one_section_is_named_and_the_rest_finish(two_sections, tmp_path, monkeypatch):
+    """Any exception class, not only ours: the section fails with its cause, the run goes on."""
+    import manga2music
+    from manga2music.composers.base import ComposeOptions
+    from manga2music.describers import builtin
+    from manga2music.pipeline import RunConfig
+
+    real = builtin.BuiltinDescriber.describe
+
+    def describe(self, pages, **kw):
+        if any(p.name == "001.png" for p in pages) and len(pages) == 3 and pages[2].name == "003.jpg":
+            raise ValueError("a library said no")
+        return real(self, pages, **kw)
+
+    monkeypatch.setattr(builtin.BuiltinDescriber, "describe", describe)
+    manifest = manga2music.run([two_sections], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                               config=RunConfig(compose=ComposeOptions(duration=1.0)))
+    by_name = {e["name"]: e for e in manifest["sections"]}
+    assert by_name["action"]["status"] == "ok"
+    assert by_name["calm"]["status"] == "failed" and "ValueError: a library said no" in by_name["calm"]["message"]
+    assert (tmp_path / "out" / "index.html").exists()
+
+
+# --- records that tell the truth -------------------------------------------------------------------
+
+
+def test_nested_midi_paths_survive_a_rerun_that_skips(tmp_path):
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLES / "calm", root / "ch01" / "part1")
+    out = tmp_path / "out"
+    first = cli("run", root, "-o", out, *BUILTIN, "--duration", "1", "--json")
+    again = cli("run", root, "-o", out, *BUILTIN, "--duration", "1", "--json")
+    for result in (first, again):
+        entry = json.loads(result.stdout)["sections"][0]
+        assert entry["midi"] == ["ch01/part1.mid"], entry
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="ch01/part1.mid"' in page
+
+
+def test_changing_only_the_format_reencodes_the_same_music(two_sections, tmp_path):
+    out = tmp_path / "out"
+    first = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "2")
+    assert first.returncode == 0
+    wav, _ = sf.read(out / "calm.wav")
+    midi = (out / "calm.mid").read_bytes()
+    again = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "2", "--format", "flac")
+    assert again.returncode == 0, again.stderr
+    flac, _ = sf.read(out / "calm.flac")
+    assert abs(wav - flac).max() < 1e-3  # the same music, in the new format
+    assert (out / "calm.mid").read_bytes() == midi
+    assert not (out / "calm.wav").exists()  # the old format was ours: it is replaced, as the README says
+    assert record_mismatches(out) == []
+
+
+def test_the_recorded_model_is_the_name_the_user_chose(two_sections, tmp_path):
+    out = tmp_path / "out"
+    result = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1", "--json")
+    entry = json.loads(result.stdout)["sections"][0]
+    assert entry["vision_model"] == "builtin" and entry["music_model"] == "builtin"
