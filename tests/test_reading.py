@@ -111,3 +111,12 @@ def test_vertical_japanese_columns_count_one_character_per_square():
     true = sum(len(c) for c in columns)
     assert r.text_boxes == len(columns)
     assert 0.7 * true <= r.text_chars <= 1.4 * true
+
+
+def test_reading_a_page_writes_nothing_to_the_temporary_folder_and_sends_nothing(tmp_path):
+    """onnxruntime's telemetry client (which drops a session file in TMPDIR) is switched off."""
+    code = ("from PIL import Image; from manga2music.reading import read_page; "
+            "r = read_page(Image.new('RGB', (600, 800), 'white'), 'x'); assert r.text_detected")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    subprocess.run([sys.executable, "-c", code], env=dict(env, TMPDIR=str(tmp_path)), check=True, capture_output=True)
+    assert list(tmp_path.iterdir()) == []

@@ -8,14 +8,16 @@ balloon looks like.  Recognition is not used: it more than doubles the cost of a
 page and its bundled model reads mostly Chinese, so characters are *estimated*
 from each box's shape instead (:func:`estimate_chars`).
 
-The engine is built lazily, once per process (:func:`detector`), and runs on a
-copy of :data:`DETECT_AREA` pixels (736 on the long side of a page), on one thread (0.2-0.4 s a page on two
-busy cores).  Any failure raises :class:`TextDetectionError`; callers keep the page's
-other measurements.
+The engine is built lazily, once per process (:func:`detector`), and runs on one
+thread on a copy of :data:`DETECT_AREA` pixels (736 on the long side of a page):
+0.2-0.4 s a page on two busy cores.  onnxruntime's telemetry is switched off
+before it is imported.  Any failure raises :class:`TextDetectionError`; callers
+keep the page's other measurements.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -67,10 +69,17 @@ def detector():
     global _engine
     with _lock:
         if _engine is None:
+            # recent onnxruntime builds carry Microsoft's telemetry client, which writes a session file into
+            # TMPDIR when imported and reports usage; this tool runs offline and sends nothing (a user's own
+            # ORT_DISABLE_TELEMETRY setting wins)
+            os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
             try:
+                import onnxruntime
                 from rapidocr import RapidOCR
             except ImportError as exc:  # a broken install: say which package
                 raise TextDetectionError(f"the text detector is not installed ({exc}); pip install rapidocr onnxruntime") from exc
+            if hasattr(onnxruntime, "disable_telemetry_events"):
+                onnxruntime.disable_telemetry_events()
             try:
                 _engine = RapidOCR(params={
                     "Global.use_cls": False, "Global.use_rec": False, "Global.log_level": "error",
