@@ -1,40 +1,37 @@
-"""The offline describer: measures the pages' pixels and maps them to music with a rule table.
+"""The offline describer: reads each page (text boxes, line work, panels, tones) and maps the section to music.
 
-No model, no network, no randomness: the same pages always give the same text.
-It cannot read the story; it looks at how the pages are drawn
-(see :mod:`manga2music.describers.page_features`) and reasons from that:
+No network, no randomness: the same pages always give the same text.  It cannot
+follow the story; it reads how the pages are drawn and how much there is to read:
 
-1. Measure every page: ink, brightness, contrast, colour and warmth, edges and
-   how aligned the line work is (speed lines), panels, speech bubbles.
-2. Average over the section and boil the numbers down to a few 0..1 scores:
+1. Every source page gets a :class:`~manga2music.reading.PageReading` (tiles of a
+   tall strip are merged back into one page): energy, text found by the PP-OCR
+   text detector, dialogue share, panels, brightness after colour normalisation,
+   reading time.  See :mod:`manga2music.reading` and ``page_features``.
+2. The section's scores are means over its pages (:class:`Scores`).  Colour never
+   enters them: a page and its black-and-white copy get the same mood and tempo.
+3. The first mood of :data:`MOODS` whose condition holds is **the one decision**:
+   genre, atmosphere, style, instruments, tempo range, mode, pacing word and the
+   plot sentence's mood all come from it, so the labels cannot contradict each other.
 
-   ``energy``  heavy ink, speed lines, edges, many panels, slanted panels
-               (weights in :data:`ENERGY_WEIGHTS`)
-   ``talk``    how much of the page speech bubbles cover (0.5 % .. 6 %)
-   plus ``brightness``, ``contrast``, ``colour`` (share of colour pages) and ``warmth``.
+   =============  ===================================================  ===============  ==========  =====
+   mood           when                                                 genre            tempo BPM   mode
+   =============  ===================================================  ===============  ==========  =====
+   action         energy >= 0.45, or energy >= 0.25 in <= 4 big panels action           140-170     minor
+   comedy         energy >= 0.25, or >= 5.5 panels a page, bright      comedy           104-128     major
+   tense          dark (brightness < 0.55) with sharp contrast >= 0.27 drama (horror)   96-120      minor
+   sad            dark (brightness < 0.55), soft contrast              drama            58-76       minor
+   calm           anything else                                        conversation     64-88       major
+   =============  ===================================================  ===============  ==========  =====
 
-3. The first rule of :data:`RULES` whose condition holds picks the genre, the
-   atmosphere, the style, the instruments, a tempo range and the mode:
+   ``calm`` is called "conversation" when dialogue-led and "slice of life" when
+   visual; ``tense`` is "horror" when very dark (brightness < 0.4).  The tempo goes
+   from the low to the high end of the range with energy; the key is picked from
+   the mood's list by brightness (darker pages, lower keys).  Focus is "dialogue"
+   when at least :data:`DIALOGUE_LED` of the reading time goes to text.
 
-   =============  ==========================================  ===========  ==========  =======================================
-   rule           when                                        genre        tempo BPM   mode / instruments
-   =============  ==========================================  ===========  ==========  =======================================
-   action         energy >= 0.6                               action       140-170     minor; drums, staccato strings, brass, synth bass
-   sci-fi         colour, warmth <= -0.15                     sci-fi       90-118      dorian; synth pads, arpeggiated synthesizer, electric piano
-   horror         brightness < 0.45                           horror       60-80       minor; low drones, dissonant strings, sparse piano
-   romance        colour, warmth >= 0.25                      romance      68-92       major; soft piano, acoustic guitar, lush strings
-   drama          energy >= 0.35 or contrast >= 0.38          drama        88-120      minor; strings, piano, timpani, french horn
-   comedy         talk >= 0.35, >= 5 panels, brightness >= .75 comedy      104-128     major; pizzicato strings, clarinet, marimba, light percussion
-   conversation   talk >= 0.35                                conversation 65-85       major; soft piano, warm strings, acoustic guitar
-   quiet          anything else                               drama        66-88       dorian; soft piano, ambient pads, harp
-   =============  ==========================================  ===========  ==========  =======================================
-
-   The tempo goes from the low to the high end of the range with ``energy``;
-   the key is picked from the rule's list by brightness (darker pages, lower keys).
-   Focus is "dialogue" when ``talk >= 0.35``, otherwise "visual".
-
-Bump :data:`RULES_VERSION` whenever a number here or in ``page_features`` changes:
-it is part of :meth:`BuiltinDescriber.settings_key`, so old descriptions are redone.
+Bump :data:`RULES_VERSION` whenever a number here, in ``reading`` or in
+``page_features`` changes: it is part of :meth:`BuiltinDescriber.settings_key`,
+so old descriptions are redone.
 """
 
 from __future__ import annotations
@@ -42,65 +39,66 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
 from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
+from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_readings
 from .base import Describer, PageImage
-from .page_features import aggregate, measure_page, trend
+from .page_features import trend
 
-RULES_VERSION = "builtin-rules-1"
+RULES_VERSION = "builtin-rules-2"
 
-#: energy = sum of weight * ramp(feature, low, high); the weights add up to 1
-ENERGY_WEIGHTS: dict[str, tuple[float, float, float]] = {
-    "ink": (0.30, 0.05, 0.45),
-    "speed_lines": (0.25, 0.05, 0.45),
-    "edge_density": (0.15, 0.05, 0.35),
-    "panel_count": (0.15, 2.0, 8.0),
-    "slant": (0.15, 0.01, 0.15),  # 1 - panel_rectangularity
-}
-TALK_RANGE = (0.005, 0.06)  # bubble_fraction mapped to talk 0..1
-DIALOGUE = 0.35  # talk at or above this: focus "dialogue"
-
-
-def ramp(x: float, low: float, high: float) -> float:
-    """0 below ``low``, 1 above ``high``, linear between."""
-    return min(1.0, max(0.0, (x - low) / (high - low)))
+DIALOGUE_LED = 0.45  # share of reading time spent on text at or above which a section is dialogue-led
+DARK = 0.55  # mean balanced brightness below this: a dark section
+SHARP = 0.27  # contrast at or above this: sharp light and shadow
+VERY_DARK = 0.40  # below this a tense section is horror
+LIVELY = 0.25  # energy at or above this: lively artwork
+INTENSE = 0.45  # energy at or above this: action whatever the layout
+BIG_PANELS = 4.0  # at most this many panels a page: big panels
+MANY_PANELS = 5.5  # at least this many panels a page: quick cuts
+BRIGHT = 0.60  # mean balanced brightness at or above this: a bright section
 
 
 @dataclass(frozen=True)
 class Scores:
-    """The few numbers the rules look at (all from :func:`page_features.aggregate`)."""
+    """The few numbers the moods look at: means over the section's readings."""
 
     energy: float
-    talk: float
-    brightness: float
+    dialogue: float  # share of reading time on text
+    brightness: float  # after colour normalisation
     contrast: float
-    colour: float  # share of colour pages
-    warmth: float  # -1 cool .. +1 warm (colour pages only)
-    panels: float  # mean panels per page
+    panels: float  # panels per page (a strip counts per page-sized tile)
+    seconds: float  # reading time per page at speed 1.0
+    colour: float  # share of colour pages (music colour only, never the mood)
+    warmth: float  # -1 cool .. +1 warm, colour pages only (music colour only)
 
     @classmethod
-    def from_mean(cls, mean: dict) -> "Scores":
+    def from_readings(cls, readings: list[PageReading]) -> "Scores":
+        def mean(values) -> float:
+            return round(float(np.mean(list(values))), 4)
+
+        colour = [r for r in readings if r.colour]
         return cls(
-            energy=round(energy_score(mean), 4),
-            talk=round(ramp(mean["bubble_fraction"], *TALK_RANGE), 4),
-            brightness=mean["brightness"],
-            contrast=mean["contrast"],
-            colour=mean["colour_pages"],
-            warmth=mean["warmth"],
-            panels=mean["panel_count"],
+            energy=mean(r.energy for r in readings),
+            dialogue=mean(r.dialogue for r in readings),
+            brightness=mean(r.brightness for r in readings),
+            contrast=mean(r.measures.get("contrast", 0.0) for r in readings),
+            panels=mean(r.panels / max(1, r.tiles) for r in readings),
+            seconds=mean(r.seconds for r in readings),
+            colour=round(len(colour) / len(readings), 4),
+            warmth=mean(r.measures.get("warmth", 0.0) for r in colour) if colour else 0.0,
         )
 
-
-def energy_score(features: dict) -> float:
-    """How intense the artwork looks, 0..1 (see :data:`ENERGY_WEIGHTS`)."""
-    values = dict(features, slant=1.0 - features["panel_rectangularity"])
-    return sum(w * ramp(values[k], lo, hi) for k, (w, lo, hi) in ENERGY_WEIGHTS.items())
+    @property
+    def dialogue_led(self) -> bool:
+        return self.dialogue >= DIALOGUE_LED
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One row of the rule table: a condition and the music it implies."""
+class Mood:
+    """One row of the mood table: a condition and everything it implies."""
 
     name: str
     when: str  # the condition in words (for people; ``test`` is what runs)
@@ -110,138 +108,131 @@ class Rule:
     style: str
     instruments: tuple[str, ...]
     tempo: tuple[int, int]
-    mode: str  # major | minor | dorian
+    mode: str  # major | minor
     keys: tuple[str, ...]  # picked by brightness, darkest first
     melody: str
+    pacing: str  # the pacing word shown to users
+    feeling: str  # the mood in the plot sentence
 
 
-RULES: tuple[Rule, ...] = (
-    Rule("action", "energy >= 0.6", lambda s: s.energy >= 0.6,
+MOODS: tuple[Mood, ...] = (
+    Mood("action", "energy >= 0.45, or energy >= 0.25 in <= 4 big panels",
+         lambda s: s.energy >= INTENSE or (s.energy >= LIVELY and s.panels <= BIG_PANELS),
          "action", "tense, urgent and explosive", "Driving orchestral action cue",
          ("pounding drums", "staccato strings", "bold brass", "low synth bass"), (140, 170), "minor",
-         ("C", "D", "E", "A"), "with sharp brass hits and a relentless rhythm"),
-    Rule("sci-fi", "colour pages, warmth <= -0.15", lambda s: s.colour >= 0.5 and s.warmth <= -0.15,
-         "sci-fi", "cool, vast and mysterious", "Atmospheric electronic piece",
-         ("shimmering synth pads", "arpeggiated synthesizer", "electric piano", "soft drums"), (90, 118), "dorian",
-         ("C", "D", "E", "A"), "with a floating, pulsing arpeggio"),
-    Rule("horror", "brightness < 0.45", lambda s: s.brightness < 0.45,
-         "horror", "eerie, ominous and cold", "Dark ambient horror score",
-         ("low drones", "dissonant strings", "sparse piano", "distant percussion"), (60, 80), "minor",
-         ("C#", "F", "B"), "with slow, creeping swells and long silences"),
-    Rule("romance", "colour pages, warmth >= 0.25", lambda s: s.colour >= 0.5 and s.warmth >= 0.25,
-         "romance", "warm, tender and hopeful", "Warm romantic ballad",
-         ("soft piano", "acoustic guitar", "lush strings"), (68, 92), "major",
-         ("Bb", "F", "C", "G", "D"), "with a gentle, singing melody"),
-    Rule("drama", "energy >= 0.35 or contrast >= 0.38", lambda s: s.energy >= 0.35 or s.contrast >= 0.38,
-         "drama", "tense and emotional", "Cinematic dramatic score",
-         ("strings", "piano", "timpani", "french horn"), (88, 120), "minor",
-         ("C", "D", "G", "A"), "with a building, urgent melody"),
-    Rule("comedy", "talk >= 0.35, >= 5 panels, brightness >= 0.75",
-         lambda s: s.talk >= DIALOGUE and s.panels >= 5 and s.brightness >= 0.75,
+         ("C", "D", "E", "A"), "with sharp brass hits and a relentless rhythm", "fast", "an intense, fast-moving mood"),
+    Mood("comedy", "energy >= 0.25, or >= 5.5 panels a page, bright",
+         lambda s: s.energy >= LIVELY or (s.panels >= MANY_PANELS and s.brightness >= BRIGHT),
          "comedy", "playful, lively and light-hearted", "Bouncy, playful light orchestral piece",
          ("pizzicato strings", "clarinet", "marimba", "light percussion"), (104, 128), "major",
-         ("F", "C", "G", "D"), "with a cheeky, skipping melody"),
-    Rule("conversation", "talk >= 0.35", lambda s: s.talk >= DIALOGUE,
-         "conversation", "calm, friendly and peaceful", "Gentle slice-of-life acoustic piece",
-         ("soft piano", "warm strings", "acoustic guitar"), (65, 85), "major",
-         ("Eb", "Bb", "F", "C", "G"), "with a relaxed, flowing melody"),
-    Rule("quiet", "anything else", lambda s: True,
-         "drama", "quiet, reflective and still", "Ambient, reflective piece",
-         ("soft piano", "ambient pads", "harp"), (66, 88), "dorian",
-         ("C", "D", "E", "A"), "with a slow, wandering melody"),
+         ("F", "C", "G", "D"), "with a cheeky, skipping melody", "brisk", "a lively, playful mood"),
+    Mood("tense", "dark (brightness < 0.55) with sharp contrast >= 0.27",
+         lambda s: s.brightness < DARK and s.contrast >= SHARP,
+         "drama", "tense, ominous and suspenseful", "Suspenseful cinematic score",
+         ("low strings", "pulsing synth", "timpani", "french horn"), (96, 120), "minor",
+         ("C", "D", "G", "A"), "with a low, insistent ostinato", "measured", "a dark, tense mood"),
+    Mood("sad", "dark (brightness < 0.55), soft contrast",
+         lambda s: s.brightness < DARK,
+         "drama", "sad, wistful and tender", "Melancholic piano ballad",
+         ("solo piano", "cello", "soft strings"), (58, 76), "minor",
+         ("D", "E", "A", "B"), "with a slow, sighing melody", "slow", "a dark, subdued mood"),
+    Mood("calm", "anything else",
+         lambda s: True,
+         "conversation", "calm, gentle and peaceful", "Gentle slice-of-life acoustic piece",
+         ("soft piano", "warm strings", "acoustic guitar"), (64, 88), "major",
+         ("Eb", "Bb", "F", "C", "G"), "with a relaxed, flowing melody", "slow", "a calm, quiet mood"),
 )
 
 
-def choose_rule(scores: Scores) -> Rule:
-    """The first rule of :data:`RULES` whose condition holds (the last one always does)."""
-    return next(rule for rule in RULES if rule.test(scores))
+def choose_mood(scores: Scores) -> Mood:
+    """The first mood of :data:`MOODS` whose condition holds (the last one always does)."""
+    return next(mood for mood in MOODS if mood.test(scores))
 
 
-def tempo_and_key(rule: Rule, scores: Scores) -> tuple[int, str]:
-    lo, hi = rule.tempo
-    tempo = round(lo + (hi - lo) * scores.energy)
-    index = min(int(scores.brightness * len(rule.keys)), len(rule.keys) - 1)
-    return tempo, rule.keys[index]
+def genre_of(mood: Mood, scores: Scores) -> str:
+    if mood.name == "calm" and not scores.dialogue_led:
+        return "slice of life"
+    if mood.name == "tense" and scores.brightness < VERY_DARK:
+        return "horror"
+    return mood.genre
+
+
+def tempo_and_key(mood: Mood, scores: Scores) -> tuple[int, str]:
+    lo, hi = mood.tempo
+    tempo = round(lo + (hi - lo) * min(1.0, max(0.0, scores.energy)))
+    index = min(int(scores.brightness * len(mood.keys)), len(mood.keys) - 1)
+    return tempo, mood.keys[index]
 
 
 def _joined(words: tuple[str, ...]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def music_description(rule: Rule, scores: Scores, energy_trend: float) -> str:
+def music_description(mood: Mood, scores: Scores, energy_trend: float) -> str:
     """One paragraph in the shape a stage-2 description has: style, instruments, BPM, key, mood."""
-    tempo, key = tempo_and_key(rule, scores)
+    tempo, key = tempo_and_key(mood, scores)
     arc = ""
     if energy_trend >= 0.2:
         arc = ", building in intensity toward the end"
     elif energy_trend <= -0.2:
         arc = ", gradually settling toward the end"
-    return (f"{rule.style} with {_joined(rule.instruments)}, {tempo} BPM in {key} {rule.mode}, "
-            f"{rule.atmosphere}, {rule.melody}{arc}.")
+    return (f"{mood.style} with {_joined(mood.instruments)}, {tempo} BPM in {key} {mood.mode}, "
+            f"{mood.atmosphere}, {mood.melody}{arc}.")
 
 
-def pacing(scores: Scores, mean: dict) -> str:
-    facts = f"{mean['panel_count']:.1f} panels per page, {mean['ink']:.0%} ink, {mean['speed_lines']:.0%} speed lines"
-    word = "slow" if scores.energy < 0.25 else "moderate" if scores.energy < 0.5 else "fast" if scores.energy < 0.75 else "frantic"
-    return f"{word} ({facts})"
+def pacing(mood: Mood, scores: Scores) -> str:
+    word = "frantic" if mood.name == "action" and scores.energy >= 0.75 else mood.pacing
+    return f"{word} (about {scores.seconds:.0f} s to read a page, {scores.panels:.1f} panels a page)"
 
 
-def plot_sentence(scores: Scores, mean: dict, pages: int) -> str:
-    """What the pixels honestly support: how talky, how the panels look, the tones. Not the story."""
-    if scores.talk >= DIALOGUE:
-        talk = "Dialogue-heavy scenes"
-    elif mean["bubble_count"] >= 0.5:
-        talk = "Scenes with some dialogue"
+def plot_sentence(mood: Mood, scores: Scores, readings: list[PageReading]) -> str:
+    """What the pages honestly support: how much text, the panels, the tones, the mood. Not the story."""
+    if scores.dialogue_led:
+        talk = "Dialogue-led scenes"
+    elif sum(r.text_chars for r in readings) >= 10 * len(readings):
+        talk = "Mostly visual scenes with some text"
     else:
-        talk = "Mostly wordless scenes"
-    panels = mean["panel_count"]
-    size = "a few large" if panels <= 3.5 else "medium-sized" if panels <= 5.5 else "many small"
-    slanted = " slanted" if mean["panel_rectangularity"] < 0.95 else ""
-    calm = " calm" if scores.energy < 0.25 and size == "a few large" else ""
-    if scores.energy >= 0.6:
-        tones = "heavy black ink and speed lines"
-    elif scores.colour >= 0.5:
-        tones = "warm colours" if scores.warmth >= 0.25 else "cool colours" if scores.warmth <= -0.15 else "muted colours"
-    elif scores.brightness < 0.45:
-        tones = "dark tones"
-    else:
-        tones = "light tones"
+        talk = "Wordless scenes"
+    pages = len(readings)
+    strips = sum(1 for r in readings if r.tiles > 1)
     noun = "page" if pages == 1 else "pages"
-    joiner = ", " if " and " in tones else " and "
-    return f"{talk} across {pages} {noun} with {size}{calm}{slanted} panels{joiner}{tones}."
+    if strips:
+        noun += " (a long strip)" if strips == 1 and pages == 1 else f" ({strips} long strips)"
+    size = "a few large" if scores.panels <= 3.5 else "medium-sized" if scores.panels <= 5.5 else "many small"
+    tones = "dark tones" if scores.brightness < DARK else "light tones"
+    return f"{talk} across {pages} {noun}, with {size} panels, {tones} and {mood.feeling}."
 
 
-def analyse(per_page: list[dict]) -> tuple[SectionAnalysis, str, dict]:
-    """Turn per-page measurements into the analysis, the music description and the features record."""
-    section = aggregate(per_page)
-    mean = section["mean"]
-    scores = Scores.from_mean(mean)
-    rule = choose_rule(scores)
-    energies = [energy_score(p) for p in per_page]
-    energy_trend = round(trend(energies), 4)
+def analyse(readings: list[PageReading]) -> tuple[SectionAnalysis, str, dict]:
+    """Turn per-page readings into the analysis, the music description and the features record."""
+    scores = Scores.from_readings(readings)
+    mood = choose_mood(scores)
+    energy_trend = round(trend([r.energy for r in readings]), 4)
     analysis = SectionAnalysis(
-        genre=rule.genre,
-        atmosphere=rule.atmosphere,
-        focus="dialogue" if scores.talk >= DIALOGUE else "visual",
-        pacing=pacing(scores, mean),
-        plot=plot_sentence(scores, mean, len(per_page)),
+        genre=genre_of(mood, scores),
+        atmosphere=mood.atmosphere,
+        focus="dialogue" if scores.dialogue_led else "visual",
+        pacing=pacing(mood, scores),
+        plot=plot_sentence(mood, scores, readings),
     )
-    tempo, key = tempo_and_key(rule, scores)
+    tempo, key = tempo_and_key(mood, scores)
     features = {
         "rules_version": RULES_VERSION,
-        "rule": rule.name,
+        "reading_model_version": READING_MODEL_VERSION,
+        "mood": mood.name,
         "tempo_bpm": tempo,
-        "key": f"{key} {rule.mode}",
+        "key": f"{key} {mood.mode}",
         "scores": {k: getattr(scores, k) for k in Scores.__dataclass_fields__},
         "energy_trend": energy_trend,
-        **section,
-        "per_page": per_page,
+        "pages": len(readings),
+        "reading_seconds": round(sum(r.seconds for r in readings), 2),
+        "readings": [r.to_dict() for r in readings],
     }
-    return analysis, music_description(rule, scores, energy_trend), features
+    return analysis, music_description(mood, scores, energy_trend), features
 
 
 class BuiltinDescriber(Describer):
-    """Describes a section from measured pixels and :data:`RULES`; needs no weights and no network."""
+    """Describes a section from its page readings and :data:`MOODS`; needs no network and no download."""
 
     backend = "builtin-vision"
     #: what the measurements need (they work on a 512-pixel copy; text detection wants more)
@@ -252,17 +243,21 @@ class BuiltinDescriber(Describer):
     def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None) -> DescribeResult:
         if not pages:
             raise InputError("no pages to describe", hint="Give a folder, archive or PDF with at least one image.")
-        per_page, warnings, names = [], [], []
-        for i, page in enumerate(pages, start=1):
-            names.append(page.name)
-            try:
-                per_page.append({"name": page.name, **measure_page(page.image)})
-            except (OSError, ValueError) as err:  # a truncated or unreadable image: skip just that page
-                warnings.append(f"skipped {page.name}: {err}")
-            report(progress, i, len(pages), page.name)
-        if not per_page:
+        total, done = len(pages), 0
+        readings, warnings, names = [], [], []
+        for name, tiles, outcome in iter_readings(iter_groups(pages), with_tiles=True):
+            names.extend([name] if len(tiles) == 1 else [f"{name}#{t + 1}" for t in range(len(tiles))])
+            if isinstance(outcome, Exception):  # a truncated or unreadable image: skip just that page
+                warnings.append(f"skipped {name}: {outcome}")
+            else:
+                readings.append(outcome)
+                if not outcome.text_detected:
+                    warnings.append(f"{name}: no text reading ({outcome.warning}); its other readings are kept")
+            done += len(tiles)
+            report(progress, done, total, name)
+        if not readings:
             raise BackendError("none of the pages could be measured", hint="; ".join(warnings)[:300])
-        analysis, description, features = analyse(per_page)
+        analysis, description, features = analyse(readings)
         return DescribeResult(
             description=description,
             analysis=analysis,
@@ -273,4 +268,4 @@ class BuiltinDescriber(Describer):
         )
 
     def settings_key(self) -> dict:
-        return {**super().settings_key(), "rules": RULES_VERSION}
+        return {**super().settings_key(), "rules": RULES_VERSION, "reading": READING_MODEL_VERSION}

@@ -1,71 +1,80 @@
-"""Pixel measurements of one page, for the builtin describer.
+"""Pixel measurements of one page, for the builtin describer (OpenCV + numpy).
 
-Everything is measured with numpy/scipy on a copy whose long side is
-:data:`WORK_SIDE` pixels, so a page costs a few tens of milliseconds whatever
-its size.  All numbers are plain floats/ints (JSON-ready) and rounded, so the
-same page always gives the same dictionary.
+Colour is normalised first, so that colour alone cannot change what the page
+"looks like" to the rules: the paper colour (the brightest tone around the page
+edge: white, cream or yellowed newsprint) is divided out channel by channel, and
+every tone measurement below is taken on the *luminance* of that balanced page
+(the same weights ``PIL.Image.convert("L")`` uses, so a page and its grayscale
+copy measure alike).  Colour itself (``is_colour``, ``colourfulness``,
+``warmth``) is recorded for the music's colour, never for its mood.
 
-What is measured (keys of :func:`measure_page`):
+Two working copies: :data:`WORK_SIDE` pixels on the long side for tones, colour
+and panels, :data:`LINE_SIDE` for line work and screentone.  All numbers are
+plain floats/ints, rounded, so the same page always gives the same dictionary.
 
-``ink``            fraction of dark pixels (luminance < 0.35)
-``brightness``     mean luminance, 0 (black) .. 1 (white)
-``contrast``       standard deviation of luminance
+``ink``            fraction of dark pixels (balanced luminance < 0.35)
+``black``          fraction of solid black (< 0.12): heavy shadows, night, black panels
+``brightness``     mean balanced luminance, 0 (black) .. 1 (paper)
+``contrast``       standard deviation of balanced luminance
 ``is_colour``      True when more than 5 % of pixels carry visible colour
-``colourfulness``  mean chroma (max - min of R, G, B), 0 for grayscale
-``warmth``         -1 (blue/cyan) .. +1 (red/orange), over the coloured pixels; 0 for grayscale
-``edge_density``   fraction of pixels on a strong luminance edge
-``line_texture``   fraction of the page covered by dense line work
-``coherence``      0..1: how much the dense line work shares one direction (structure
-                   tensor, mean over the line work); speed lines score high, scribbles and noise low
-``speed_lines``    fraction of the page covered by dense, aligned line work
-``global_coherence`` one direction for the whole page (parallel speed lines: high; radial: low)
-``panel_count``    panels found as regions cut off from the white gutters
+``colourfulness``  mean chroma (max - min of R, G, B) after balancing, 0 for grayscale
+``warmth``         -1 (blue/cyan) .. +1 (red/orange) over the coloured pixels; 0 for grayscale
+``paper``          the paper colour that was divided out, as [r, g, b] in 0..1
+``tone``           fraction of the page covered by screentone: tiles whose Fourier spectrum has a
+                   sharp off-centre peak (a periodic dot or line pattern)
+``edge_density``   fraction of pixels on a Canny edge, outside screentone
+``long_lines``     long straight strokes inside the panels (panel borders and screentone left out),
+                   their total length divided by the page's width + height
+``speed_lines``    the part of ``long_lines`` that forms a bundle: many strokes sharing one
+                   direction (motion lines, rain) or converging on one point (focus lines)
+``diagonal``       share of the drawing's edge energy running diagonally (0.5 for random texture)
+``panel_count``    panels found as regions cut off by the paper-coloured gutters
 ``panel_area``     mean panel size as a fraction of the page
 ``panel_rectangularity`` mean area / bounding-box area of the panels (slanted panels < 0.95)
-``bubble_count``   enclosed white blobs of roughly elliptical shape (speech bubbles)
-``bubble_fraction`` their area as a fraction of the page
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
-WORK_SIDE = 512  # pixels on the long side of the working copy
+WORK_SIDE = 512  # long side of the copy for tones, colour and panels
+LINE_SIDE = 1024  # long side of the copy for line work and screentone
 
-INK_LEVEL = 0.35  # luminance below this is ink
-GUTTER_LEVEL = 0.85  # luminance above this may be gutter paper
-PAPER_LEVEL = 0.95  # luminance above this is white paper (bubble interiors)
-EDGE_LEVEL = 0.1  # gradient (luminance per pixel) above this is an edge
+INK_LEVEL = 0.35  # balanced luminance below this is ink
+BLACK_LEVEL = 0.12  # ... below this, solid black
+GUTTER_LEVEL = 0.85  # balanced luminance above this may be gutter paper
 COLOUR_CHROMA = 0.12  # chroma above this is a coloured pixel
 COLOUR_PAGE = 0.05  # a page is colour when this fraction of pixels is coloured
-TENSOR_SIGMA = 2.0  # structure-tensor window (working pixels)
-TEXTURE_SIGMA = 6.0  # neighbourhood for "dense line work" (working pixels)
-TEXTURE_LEVEL = 0.3  # edge share of a neighbourhood that makes it line texture
-MIN_TEXTURE = 0.002  # less line texture than this (page fraction): coherence is 0
-ALIGNED_LEVEL = 0.75  # local coherence above this is aligned (speed-line-like)
+PAPER_MARGIN = 0.04  # the page-edge band (fraction of each side) where the paper colour is sampled
+PAPER_MIN = 0.55  # a "paper" darker than this (luminance) is artwork, not paper: no balancing
+PAPER_CHANNEL_MIN = 0.3  # ... and so is one with a channel below this (old newsprint's blue is ~0.45)
 MIN_PANEL = 0.015  # smallest panel, fraction of the page
-BUBBLE_AREA = (0.003, 0.08)  # bubble size limits, fraction of the page
-BUBBLE_FILL = (0.6, 0.9)  # area / bounding box after filling holes: an ellipse is ~0.785
-BUBBLE_ASPECT = (0.3, 3.5)  # height / width
-BUBBLE_ROUNDNESS = 1.15  # most perimeter^2 / (4 pi area) (digital: ellipses ~0.9-1.0, squares ~1.27)
+TONE_TILE = 32  # screentone tiles (line-work pixels)
+TONE_PEAK = 6.0  # spectral peak / mean spectrum above this: a sharp periodic component
+TONE_MIN_FREQ = 4.0  # cycles per tile: only patterns finer than 8 pixels a period count as tone
+TONE_CROSS = 30.0  # degrees between the two peaks of a dot screen
+TONE_MIN_STD = 0.06  # flatter tiles are not tone (paper, flat fills)
+LINE_MIN = 0.07  # shortest "long line", fraction of the long side
+BORDER_PAD = 6  # pixels around the gutters where strokes count as panel borders
+BUNDLE_ANGLE = 6.0  # degrees: strokes this close in direction share a bundle
+BUNDLE_MIN = 6  # strokes needed to form a parallel bundle
+BUNDLE_REACH = 0.12  # ... all within this distance of each other (fraction of the long side): dense, not scattered
+FOCUS_MIN = 8  # strokes needed to converge on one point (focus lines)
+FOCUS_TOLERANCE = 0.02  # how near a stroke's line must pass to the focus, fraction of the long side
 
 #: the per-page keys that are numbers and get averaged over a section
 NUMERIC_KEYS = (
-    "ink", "brightness", "contrast", "colourfulness", "edge_density", "line_texture", "coherence",
-    "speed_lines", "global_coherence", "panel_count", "panel_area", "panel_rectangularity", "bubble_count", "bubble_fraction",
+    "ink", "black", "brightness", "contrast", "colourfulness", "tone", "edge_density", "long_lines",
+    "speed_lines", "diagonal", "panel_count", "panel_area", "panel_rectangularity",
 )
-#: the keys whose change across a section is reported as a trend
-TREND_KEYS = ("ink", "brightness", "edge_density", "speed_lines", "panel_count", "bubble_fraction")
 
 
-def working_copy(image: "Image", side: int = WORK_SIDE) -> np.ndarray:
-    """The page as float32 RGB in 0..1, shrunk (box filter) so its long side is at most ``side``."""
+def _resize(image: "Image", side: int) -> "Image":
     from PIL import Image as PILImage
 
     img = image if image.mode == "RGB" else image.convert("RGB")
@@ -73,126 +82,250 @@ def working_copy(image: "Image", side: int = WORK_SIDE) -> np.ndarray:
     scale = side / max(w, h)
     if scale < 1:
         img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), PILImage.Resampling.BOX)
-    return np.asarray(img, dtype=np.float32) / 255.0
+    return img
+
+
+def working_copy(image: "Image", side: int = WORK_SIDE) -> np.ndarray:
+    """The page as float32 RGB in 0..1, shrunk (box filter) so its long side is at most ``side``."""
+    return np.asarray(_resize(image, side), dtype=np.float32) / 255.0
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
+def paper_colour(rgb: np.ndarray) -> np.ndarray:
+    """The paper's colour: the median of the brighter half of the page-edge band.
+
+    A page whose edge is dark (full-bleed art) or strongly coloured has no visible
+    paper: then nothing is divided out (``[1, 1, 1]``).  Yellowed newsprint, cream
+    and white paper are divided out.
+    """
+    h, w = rgb.shape[:2]
+    mh, mw = max(1, round(h * PAPER_MARGIN)), max(1, round(w * PAPER_MARGIN))
+    band = np.concatenate([rgb[:mh].reshape(-1, 3), rgb[-mh:].reshape(-1, 3),
+                           rgb[:, :mw].reshape(-1, 3), rgb[:, -mw:].reshape(-1, 3)])
+    lum = luminance(band)
+    bright = band[lum >= np.median(lum)]
+    paper = np.median(bright, axis=0) if len(bright) else np.ones(3, np.float32)
+    if luminance(paper) < PAPER_MIN or paper.min() < PAPER_CHANNEL_MIN:
+        return np.ones(3, np.float32)
+    return paper.astype(np.float32)
+
+
+def normalise_colour(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The page divided by its paper colour (clipped to 0..1), and that paper colour."""
+    paper = paper_colour(rgb)
+    return np.clip(rgb / paper, 0.0, 1.0), paper
+
+
 def tone_features(lum: np.ndarray) -> dict:
-    return {"ink": float((lum < INK_LEVEL).mean()), "brightness": float(lum.mean()), "contrast": float(lum.std())}
+    return {"ink": float((lum < INK_LEVEL).mean()), "black": float((lum < BLACK_LEVEL).mean()),
+            "brightness": float(lum.mean()), "contrast": float(lum.std())}
 
 
 def colour_features(rgb: np.ndarray) -> dict:
-    """Whether the page is in colour, how colourful, and how warm its colours are."""
+    """Whether the page is in colour, how colourful, and how warm its colours are (on the balanced page)."""
     chroma = rgb.max(axis=2) - rgb.min(axis=2)
     coloured = chroma > COLOUR_CHROMA
-    fraction = float(coloured.mean())
-    is_colour = fraction > COLOUR_PAGE
+    is_colour = bool(coloured.mean() > COLOUR_PAGE)
     warmth = 0.0
     if is_colour:
         weight = chroma[coloured]
         warmth = float(((rgb[..., 0] - rgb[..., 2])[coloured] * weight).sum() / weight.sum())
-    return {"is_colour": bool(is_colour), "colourfulness": float(chroma.mean()), "warmth": warmth}
+    return {"is_colour": is_colour, "colourfulness": float(chroma.mean()), "warmth": warmth}
 
 
-def edge_features(lum: np.ndarray) -> dict:
-    """Edge density, and how aligned the line work is where lines are dense (structure tensor).
+def gutter_mask(lum: np.ndarray) -> np.ndarray:
+    """Paper-bright pixels connected to the page edge: the gutters and margins (uint8 0/1)."""
+    import cv2
 
-    Clean outlines are locally straight almost everywhere, so coherence is taken only over
-    *line texture*: places where strong edges cover more than :data:`TEXTURE_LEVEL` of the
-    neighbourhood (hatching, speed lines, focus lines, noise).  There, aligned lines score
-    near 1 and scribbles or noise score low.  A page without line texture has coherence 0.
-    """
-    gx = ndimage.sobel(lum, axis=1) / 8.0
-    gy = ndimage.sobel(lum, axis=0) / 8.0
-    edges = np.hypot(gx, gy) > EDGE_LEVEL
-    jxx = ndimage.gaussian_filter(gx * gx, TENSOR_SIGMA)
-    jyy = ndimage.gaussian_filter(gy * gy, TENSOR_SIGMA)
-    jxy = ndimage.gaussian_filter(gx * gy, TENSOR_SIGMA)
-    energy = jxx + jyy
-    anisotropy = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2)
-    local = anisotropy / np.maximum(energy, 1e-9)  # 0 (no direction) .. 1 (one direction)
-    texture = ndimage.gaussian_filter(edges.astype(np.float32), TEXTURE_SIGMA) > TEXTURE_LEVEL
-    texture &= energy > 1e-6
-    coherence = float(local[texture].mean()) if texture.mean() > MIN_TEXTURE else 0.0
-    aligned = texture & (local > ALIGNED_LEVEL)
-    sxx, syy, sxy = float((gx * gx).sum()), float((gy * gy).sum()), float((gx * gy).sum())
-    glob = float(np.sqrt((sxx - syy) ** 2 + 4 * sxy**2) / (sxx + syy)) if sxx + syy > 1e-6 else 0.0
-    return {
-        "edge_density": float(edges.mean()),
-        "line_texture": float(texture.mean()),
-        "coherence": coherence,
-        "speed_lines": float(aligned.mean()),
-        "global_coherence": glob,
-    }
+    count, labels = cv2.connectedComponents((lum > GUTTER_LEVEL).astype(np.uint8), connectivity=4)
+    if count <= 1:
+        return np.zeros(lum.shape, np.uint8)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    edge = edge[edge > 0]
+    return np.isin(labels, edge).astype(np.uint8)
 
 
-def _border_labels(labels: np.ndarray) -> np.ndarray:
-    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    return np.unique(edge[edge > 0])
+def panel_features(gutter: np.ndarray) -> dict:
+    """Panels = regions the gutter network cuts apart.  A page with no gutters is one panel."""
+    import cv2
 
-
-def panel_features(lum: np.ndarray) -> dict:
-    """Panels = regions the white gutter network (bright paper reached from the page edge) cuts apart.
-
-    A page with no gutters (a splash, a blank page, a full-bleed drawing) is one panel.
-    """
-    labels, _ = ndimage.label(lum > GUTTER_LEVEL)  # 4-connected: thin diagonal lines still close a border
-    gutter = np.isin(labels, _border_labels(labels))
-    regions, count = ndimage.label(~gutter)
-    page = lum.size
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((1 - gutter).astype(np.uint8), connectivity=4)
+    page = gutter.size
     areas, fills = [], []
-    if count:
-        sizes = np.bincount(regions.ravel(), minlength=count + 1)
-        for idx, sl in enumerate(ndimage.find_objects(regions), start=1):
-            if sl is None or sizes[idx] < MIN_PANEL * page:
-                continue
-            box = (sl[0].stop - sl[0].start) * (sl[1].stop - sl[1].start)
-            areas.append(sizes[idx] / page)
-            fills.append(sizes[idx] / box)
+    for idx in range(1, count):
+        x, y, w, h, area = stats[idx]
+        if area < MIN_PANEL * page:
+            continue
+        areas.append(area / page)
+        fills.append(area / (w * h))
     if not areas:
         areas, fills = [1.0], [1.0]
     return {"panel_count": len(areas), "panel_area": float(np.mean(areas)), "panel_rectangularity": float(np.mean(fills))}
 
 
-def bubble_features(lum: np.ndarray) -> dict:
-    """Speech-bubble-like blobs: white regions enclosed by a line, not touching the page edge,
-    of moderate size and roughly elliptical (filled area / bounding box near pi/4, a smooth,
-    compact outline).  Text inside a bubble makes holes; they are filled before measuring."""
-    labels, count = ndimage.label(lum > PAPER_LEVEL)
-    page = lum.size
-    found, area = 0, 0.0
-    if count:
-        sizes = np.bincount(labels.ravel(), minlength=count + 1)
-        sizes[_border_labels(labels)] = 0
-        lo, hi = BUBBLE_AREA[0] * page, BUBBLE_AREA[1] * page
-        candidates = set(np.flatnonzero((sizes >= lo) & (sizes <= hi)).tolist())
-        for idx, sl in enumerate(ndimage.find_objects(labels), start=1):
-            if idx not in candidates or sl is None:
-                continue
-            h, w = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
-            if not BUBBLE_ASPECT[0] <= h / w <= BUBBLE_ASPECT[1]:
-                continue
-            mask = ndimage.binary_fill_holes(labels[sl] == idx)
-            filled = int(mask.sum())
-            perimeter = int((mask & ~ndimage.binary_erosion(mask, border_value=0)).sum())
-            roundness = perimeter**2 / (4 * np.pi * filled)
-            if BUBBLE_FILL[0] <= filled / (h * w) <= BUBBLE_FILL[1] and filled <= hi and roundness <= BUBBLE_ROUNDNESS:
-                found += 1
-                area += filled / page
-    return {"bubble_count": found, "bubble_fraction": float(area)}
+def screentone_mask(gray: np.ndarray) -> np.ndarray:
+    """Tiles of :data:`TONE_TILE` pixels holding a dot screen (screentone), as a boolean tile grid.
+
+    A regular dot screen puts its energy into sharp peaks of the tile's 2-D
+    Fourier spectrum along *two* directions (the rows and the columns of dots).
+    Speed lines and hatching, even evenly spaced ones, peak along one direction
+    only, and painted shading has no sharp high-frequency peak at all.  A tile is
+    tone when its strongest high-frequency peak, and the strongest one at least
+    :data:`TONE_CROSS` degrees away from it, both stand :data:`TONE_PEAK` times
+    above the mean of the spectrum.
+    """
+    t = TONE_TILE
+    rows, cols = gray.shape[0] // t, gray.shape[1] // t
+    if rows == 0 or cols == 0:
+        return np.zeros((max(rows, 0), max(cols, 0)), bool)
+    tiles = gray[: rows * t, : cols * t].reshape(rows, t, cols, t).transpose(0, 2, 1, 3).astype(np.float32) / 255.0
+    tiles = tiles - tiles.mean(axis=(2, 3), keepdims=True)
+    std = tiles.std(axis=(2, 3))
+    window = np.outer(np.hanning(t), np.hanning(t)).astype(np.float32)
+    spectrum = np.abs(np.fft.rfft2(tiles * window)).reshape(rows * cols, -1)
+    ky = np.fft.fftfreq(t)[:, None] * t
+    kx = np.fft.rfftfreq(t)[None, :] * t
+    radius = np.hypot(ky, kx).ravel()
+    direction = np.degrees(np.arctan2(ky, kx)).ravel() % 180.0
+    mean = spectrum.mean(axis=1) + 1e-6
+    high = spectrum * (radius >= TONE_MIN_FREQ)
+    first = high.argmax(axis=1)
+    gap = np.abs(direction[None, :] - direction[first][:, None])
+    gap = np.minimum(gap, 180.0 - gap)
+    second = np.where(gap >= TONE_CROSS, high, 0.0).max(axis=1)
+    peak1 = high[np.arange(len(first)), first]
+    second_at = np.where(gap >= TONE_CROSS, high, 0.0).argmax(axis=1)
+    same_pitch = np.abs(radius[second_at] - radius[first]) <= 0.25 * radius[first]  # a dot grid: one pitch both ways
+    tone = (peak1 > TONE_PEAK * mean) & (second > TONE_PEAK * mean) & same_pitch & (std.ravel() > TONE_MIN_STD)
+    return tone.reshape(rows, cols)
 
 
-def measure_page(image: "Image") -> dict:
-    """All measurements of one page (see the module docstring), rounded to 4 decimals."""
-    rgb = working_copy(image)
+def _segments(edges: np.ndarray, long_side: int) -> np.ndarray:
+    import cv2
+
+    min_length = max(8, round(LINE_MIN * long_side))
+    # a stroke needs edge pixels along most of its length (scattered noise rarely lines up that well)
+    found = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=max(40, round(0.6 * min_length)), minLineLength=min_length,
+                            maxLineGap=3)
+    return np.zeros((0, 4), np.float32) if found is None else found.reshape(-1, 4).astype(np.float32)
+
+
+def _bundled(segments: np.ndarray, long_side: int) -> np.ndarray:
+    """Which segments belong to a bundle: a shared direction or a shared focus point."""
+    n = len(segments)
+    chosen = np.zeros(n, bool)
+    if n < min(BUNDLE_MIN, FOCUS_MIN):
+        return chosen
+    x0, y0, x1, y1 = segments.T
+    angle = np.degrees(np.arctan2(y1 - y0, x1 - x0)) % 180.0
+    diff = np.abs(angle[:, None] - angle[None, :])
+    diff = np.minimum(diff, 180.0 - diff)
+    mid_x, mid_y = (x0 + x1) / 2, (y0 + y1) / 2
+    near = np.hypot(mid_x[:, None] - mid_x[None, :], mid_y[:, None] - mid_y[None, :]) <= BUNDLE_REACH * long_side
+    chosen |= ((diff <= BUNDLE_ANGLE) & near).sum(axis=1) >= BUNDLE_MIN
+    # focus lines: many strokes whose lines pass near one point (tried at every pairwise intersection)
+    dx, dy = x1 - x0, y1 - y0
+    norm = np.hypot(dx, dy) + 1e-6
+    a, b = dy / norm, -dx / norm  # unit normal of each line
+    c = -(a * x0 + b * y0)
+    det = a[:, None] * b[None, :] - a[None, :] * b[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        px = (b[:, None] * c[None, :] - b[None, :] * c[:, None]) / det
+        py = (a[None, :] * c[:, None] - a[:, None] * c[None, :]) / det
+    ok = np.isfinite(px) & np.isfinite(py) & (np.abs(det) > 0.2)
+    if ok.any():
+        pts = np.stack([px[ok], py[ok]], axis=1)
+        if len(pts) > 400:  # a fixed, deterministic subsample keeps this cheap
+            pts = pts[np.linspace(0, len(pts) - 1, 400).astype(int)]
+        dist = np.abs(pts[:, 0:1] * a[None, :] + pts[:, 1:2] * b[None, :] + c[None, :])
+        near = dist <= FOCUS_TOLERANCE * long_side
+        best = int(near.sum(axis=1).argmax())
+        if near[best].sum() >= FOCUS_MIN:
+            chosen |= near[best]
+    return chosen
+
+
+def line_features(gray: np.ndarray, gutter: np.ndarray, text_boxes: Sequence = ()) -> dict:
+    """Screentone share, edge density, and the long straight strokes inside the panels."""
+    import cv2
+
+    tone = screentone_mask(gray)
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 60, 160)  # the blur keeps pixel noise from forming lines
+    if tone.size:  # mask the tone tiles and their neighbours (tiles cut by a panel edge are part tone)
+        grown = cv2.dilate(tone.astype(np.uint8), np.ones((3, 3), np.uint8))
+        tone_px = cv2.resize(grown, (tone.shape[1] * TONE_TILE, tone.shape[0] * TONE_TILE),
+                             interpolation=cv2.INTER_NEAREST)
+        pad = np.zeros(gray.shape, np.uint8)
+        pad[: tone_px.shape[0], : tone_px.shape[1]] = tone_px
+        edges[pad > 0] = 0
+    h, w = gray.shape
+    border = cv2.resize(gutter, (w, h), interpolation=cv2.INTER_NEAREST)
+    border = cv2.dilate(border, np.ones((2 * BORDER_PAD + 1, 2 * BORDER_PAD + 1), np.uint8))
+    for box in text_boxes:  # lettering is not line work
+        x0, y0 = max(0, int(box.x)), max(0, int(box.y))
+        border[y0: int(box.y + box.height) + 1, x0: int(box.x + box.width) + 1] = 1
+    inner = edges.copy()
+    inner[border > 0] = 0
+    long_side = max(h, w)
+    segments = _segments(inner, long_side)
+    lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
+    bundled = _bundled(segments, long_side)
+    return {
+        "tone": float(tone.mean()) if tone.size else 0.0,
+        "edge_density": float((edges > 0).mean()),
+        "long_lines": float(lengths.sum() / (h + w)),
+        "speed_lines": float(lengths[bundled].sum() / (h + w)),
+    }
+
+
+def direction_features(lum: np.ndarray, gutter: np.ndarray) -> dict:
+    """How much of the drawing's edge energy runs diagonally (inside the panels).
+
+    Level horizons and upright walls and figures read as stable; tilted lines,
+    falling bodies and swung blades read as motion.  ``diagonal`` is the share of
+    gradient magnitude whose direction is more than 22.5 degrees away from both
+    axes (0.5 for random texture).
+    """
+    import cv2
+
+    gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy) * (gutter == 0)
+    off_axis = np.degrees(np.arctan2(np.abs(gy), np.abs(gx)))  # 0..90
+    off_axis = np.minimum(off_axis, 90.0 - off_axis)  # 0 (on an axis) .. 45 (diagonal)
+    total = float(mag.sum())
+    return {"diagonal": float((mag * (off_axis > 22.5)).sum() / total) if total > 1e-6 else 0.0}
+
+
+def measure_page(image: "Image", text_boxes: Sequence = ()) -> dict:
+    """All measurements of one page (see the module docstring), rounded to 4 decimals.
+
+    ``text_boxes`` (from :mod:`.text_detect`, in the coordinates of ``image``) are
+    left out of the line-work measurements.
+    """
+    rgb, paper = normalise_colour(working_copy(image))
     lum = luminance(rgb)
+    gutter = gutter_mask(lum)
+    line_rgb, _ = normalise_colour(working_copy(image, LINE_SIDE))
+    gray = np.clip(luminance(line_rgb) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    scale = gray.shape[1] / image.size[0]
+    scaled = [_Box(b.x * scale, b.y * scale, b.width * scale, b.height * scale) for b in text_boxes]
     out = {"width": image.size[0], "height": image.size[1]}
-    for part in (tone_features(lum), colour_features(rgb), edge_features(lum), panel_features(lum), bubble_features(lum)):
+    for part in (tone_features(lum), colour_features(rgb), line_features(gray, gutter, scaled),
+                 direction_features(lum, gutter), panel_features(gutter)):
         out.update(part)
+    out["paper"] = [round(float(v), 3) for v in paper]
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+class _Box:
+    __slots__ = ("x", "y", "width", "height")
+
+    def __init__(self, x: float, y: float, width: float, height: float):
+        self.x, self.y, self.width, self.height = x, y, width, height
 
 
 def trend(values: list[float]) -> float:
@@ -202,14 +335,3 @@ def trend(values: list[float]) -> float:
     t = np.linspace(0.0, 1.0, len(values))
     v = np.asarray(values, dtype=np.float64)
     return float(((t - t.mean()) * (v - v.mean())).sum() / ((t - t.mean()) ** 2).sum())
-
-
-def aggregate(pages: list[dict]) -> dict:
-    """Section numbers: the mean of each measurement, the share of colour pages, the warmth of
-    the colour pages (0 when there are none), and trends (change from first to last page)."""
-    mean = {k: round(float(np.mean([p[k] for p in pages])), 4) for k in NUMERIC_KEYS}
-    colour = [p for p in pages if p["is_colour"]]
-    mean["colour_pages"] = round(len(colour) / len(pages), 4)
-    mean["warmth"] = round(float(np.mean([p["warmth"] for p in colour])), 4) if colour else 0.0
-    trends = {k: round(trend([float(p[k]) for p in pages]), 4) for k in TREND_KEYS}
-    return {"pages": len(pages), "mean": mean, "trend": trends}

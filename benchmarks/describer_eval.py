@@ -1,0 +1,131 @@
+"""How well the builtin describer reads real pages: the hand-labelled sections of tests/data/pages.
+
+Every section is described twice, as stored (colour) and as a black-and-white
+copy (``convert("L")``, re-encoded as JPEG quality 85, the way a grayscale scan
+would arrive).  Prints the per-section table, the confusion table of hand label
+against the mood the describer chose, and the issue's numbers:
+
+- action sections above every calm section in tempo and energy;
+- calm sections below 100 BPM and not called tense/action;
+- black-and-white and colour within 15 BPM and the same genre;
+- sections labelled dialogue-led called dialogue-led.
+
+    python benchmarks/describer_eval.py [--json]
+
+``evaluate()`` is also what tests/test_describer_eval.py asserts on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = REPO / "tests" / "data" / "pages"
+MOODS = ("calm", "comedy", "action", "sad", "tense")
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def black_and_white(image):
+    """A grayscale copy as a scan would arrive: luminance only, JPEG-encoded once."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    image.convert("L").save(buf, format="JPEG", quality=85)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def load_section(folder: Path, *, bw: bool = False) -> list:
+    from PIL import Image
+
+    from manga2music.describers.base import PageImage
+
+    pages = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".jpg", ".png"):
+            continue
+        with Image.open(path) as raw:
+            image = raw.convert("RGB")
+        pages.append(PageImage(path.name, black_and_white(image) if bw else image, "JPEG"))
+    return pages
+
+
+def describe(pages: list):
+    from manga2music.describers.builtin import BuiltinDescriber
+
+    return BuiltinDescriber().describe(pages)
+
+
+def evaluate(root: Path = PAGES) -> dict:
+    """Describe every labelled section in colour and in black and white; return rows and the issue's numbers."""
+    labels = json.loads((root / "labels.json").read_text())["sections"]
+    rows = []
+    for name, label in sorted(labels.items()):
+        colour = describe(load_section(root / name))
+        bw = describe(load_section(root / name, bw=True))
+        rows.append({
+            "section": name, "label": label["mood"], "labelled_dialogue": label["dialogue"],
+            "mood": colour.features["mood"], "genre": colour.analysis.genre, "focus": colour.analysis.focus,
+            "tempo": colour.features["tempo_bpm"], "energy": colour.features["scores"]["energy"],
+            "bw_mood": bw.features["mood"], "bw_genre": bw.analysis.genre, "bw_tempo": bw.features["tempo_bpm"],
+            "seconds": colour.features["reading_seconds"], "pages": colour.features["pages"],
+        })
+    return {"rows": rows, **summary(rows)}
+
+
+def summary(rows: list[dict]) -> dict:
+    action = [r for r in rows if r["label"] == "action"]
+    calm = [r for r in rows if r["label"] == "calm"]
+    dialogue = [r for r in rows if r["labelled_dialogue"]]
+    pairs = [(a["section"], c["section"]) for a in action for c in calm]
+    above = [(a, c) for a in action for c in calm if a["tempo"] > c["tempo"] and a["energy"] > c["energy"]]
+    return {
+        "right": sum(r["mood"] == r["label"] for r in rows),
+        "total": len(rows),
+        "action_above_calm": len(above), "action_calm_pairs": len(pairs),
+        "calm_ok": sum(r["tempo"] < 100 and r["mood"] not in ("tense", "action") for r in calm), "calm_total": len(calm),
+        "bw_same": sum(abs(r["tempo"] - r["bw_tempo"]) <= 15 and r["genre"] == r["bw_genre"] for r in rows),
+        "bw_max_bpm_gap": max((abs(r["tempo"] - r["bw_tempo"]) for r in rows), default=0),
+        "dialogue_led": sum(r["focus"] == "dialogue" for r in dialogue), "dialogue_total": len(dialogue),
+        "confusion": {m: {p: sum(r["label"] == m and r["mood"] == p for r in rows) for p in MOODS} for m in MOODS},
+    }
+
+
+def print_report(result: dict) -> None:
+    print(f"{'section':16s} {'label':7s} {'mood':7s} {'genre':14s} {'focus':9s} {'BPM':>4s} {'B&W':>4s} "
+          f"{'energy':>6s} {'read s':>6s}")
+    for r in result["rows"]:
+        mark = "" if r["mood"] == r["label"] else "  <- wrong"
+        print(f"{r['section']:16s} {r['label']:7s} {r['mood']:7s} {r['genre']:14s} {r['focus']:9s} {r['tempo']:4d} "
+              f"{r['bw_tempo']:4d} {r['energy']:6.2f} {r['seconds']:6.1f}{mark}")
+    print("\nconfusion (rows: hand label, columns: describer's mood)")
+    print(f"{'':8s}" + "".join(f"{m:>8s}" for m in MOODS))
+    for m in MOODS:
+        print(f"{m:8s}" + "".join(f"{result['confusion'][m][p]:8d}" for p in MOODS))
+    print(f"\nright: {result['right']} of {result['total']} sections")
+    print(f"action above calm in tempo and energy: {result['action_above_calm']} of {result['action_calm_pairs']} pairs")
+    print(f"calm sections below 100 BPM and not tense/action: {result['calm_ok']} of {result['calm_total']}")
+    print(f"B&W and colour within 15 BPM, same genre: {result['bw_same']} of {result['total']} "
+          f"(largest gap {result['bw_max_bpm_gap']} BPM)")
+    print(f"sections labelled dialogue-led called dialogue-led: {result['dialogue_led']} of {result['dialogue_total']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args()
+    result = evaluate()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""What one page costs the builtin describer: text detection plus pixel measurements, per page.
+
+Times ``manga2music.reading.read_page`` on every page of tests/data/pages (850 x 1200
+JPEGs) and on samples/, in a fresh process: the first page also pays the imports and
+the text model's loading.  The baseline, measured in the same run on the same pages,
+is the pixel measurements alone (no text detection).  ``read_pages_per_page_s`` is the
+same pages read as one section, the way the describer reads them (text detection
+runs one page ahead on a second thread).  Target (issue #15): under 1.5 s
+a page on 2 CPU cores.
+
+    python benchmarks/page_cost.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    from PIL import Image
+
+    from manga2music.describers.page_features import measure_page
+    from manga2music.pages import tile_strip
+    from manga2music.reading import read_page, read_pages
+
+    import_s = time.perf_counter() - t0
+    images = []
+    for path in sorted((REPO / "tests" / "data" / "pages").glob("*/*.jpg")) + sorted((REPO / "samples").glob("*/*")):
+        with Image.open(path) as raw:
+            images += [(path.name, tile) for tile in tile_strip(raw.convert("RGB"))]
+    first_t = time.perf_counter()
+    read_page(images[0][1], images[0][0])
+    first_s = time.perf_counter() - first_t
+    full, pixels = [], []
+    for name, image in images:
+        t = time.perf_counter()
+        measure_page(image)
+        pixels.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        read_page(image, name)
+        full.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    read_pages(images)  # what the describer does: text detection one page ahead on a second thread
+    section_s = (time.perf_counter() - t) / len(images)
+    med_full, med_pix = statistics.median(full), statistics.median(pixels)
+    print(json.dumps({
+        "pages": len(images), "import_s": round(import_s, 3), "first_page_s": round(first_s, 3),
+        "read_page_median_s": round(med_full, 3), "read_page_max_s": round(max(full), 3),
+        "read_pages_per_page_s": round(section_s, 3),
+        "pixels_only_median_s": round(med_pix, 3), "ratio_vs_pixels_only": round(med_full / med_pix, 2),
+        "target_s": 1.5,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

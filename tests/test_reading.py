@@ -1,0 +1,122 @@
+"""Per-page readings: the reading-time formula, the record's round trip, strips merged, lazy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from manga2music import reading
+from manga2music.reading import PageReading, read_page, read_pages, reading_seconds
+
+
+def talk_page(lines: int, size=(720, 1000)) -> Image.Image:
+    img = Image.new("RGB", size, "white")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=24)
+    for i in range(lines):
+        d.text((50, 60 + i * 110), f"Line {i}: we should talk about it", fill="black", font=font)
+    return img
+
+
+def test_reading_time_grows_linearly_with_text_and_panels():
+    base = reading_seconds(0, 4)
+    assert reading_seconds(100, 4) - base == pytest.approx(100 * reading.SECONDS_PER_CHAR)
+    assert reading_seconds(200, 4) - reading_seconds(100, 4) == pytest.approx(reading_seconds(100, 4) - base)
+    assert reading_seconds(0, 5) - base == pytest.approx(reading.SECONDS_PER_PANEL)
+    assert reading_seconds(0, 0) == reading_seconds(0, 1)  # every page is at least one picture
+    assert reading_seconds(120, 6, speed=2.0) == pytest.approx(reading_seconds(120, 6) / 2)
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError):
+            reading_seconds(10, 2, speed=bad)
+
+
+def test_reading_round_trips_through_json_and_tolerates_other_versions():
+    r = read_page(talk_page(6), "003.png")
+    back = PageReading.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back == r and back.measures == r.measures
+    old = {k: v for k, v in r.to_dict().items() if k in ("name", "energy", "text_boxes", "text_area", "text_chars",
+                                                           "dialogue", "panels", "colour", "brightness", "seconds")}
+    assert PageReading.from_dict({**old, "from_the_future": 1}).name == "003.png"  # unknown keys are ignored
+    assert r.seconds == pytest.approx(reading_seconds(r.text_chars, r.panels), abs=0.01)
+    assert r.reading_seconds(speed=2.0) == pytest.approx(r.seconds / 2, abs=0.01)
+
+
+def test_more_text_means_more_dialogue_and_more_time():
+    quiet, talky = read_page(talk_page(1), "a.png"), read_page(talk_page(8), "b.png")
+    assert talky.text_boxes >= 6 > quiet.text_boxes >= 1
+    assert talky.text_chars > 4 * quiet.text_chars
+    assert talky.dialogue > quiet.dialogue and talky.seconds > quiet.seconds
+    assert 0 < talky.text_area < 0.5 and talky.colour is False and talky.brightness > 0.9
+
+
+def test_tiles_of_one_strip_are_merged_into_one_reading():
+    top, bottom = talk_page(8), talk_page(2)
+    progress = []
+    merged, single = read_pages([("s.png#1", top), ("s.png#2", bottom), ("next.png", bottom)],
+                                progress=lambda d, t, n: progress.append((d, t, n)))
+    assert merged.name == "s.png" and merged.tiles == 2 and single.name == "next.png" and single.tiles == 1
+    parts = [read_page(top, "t"), read_page(bottom, "b")]
+    assert merged.text_chars == sum(p.text_chars for p in parts)
+    assert merged.text_boxes == sum(p.text_boxes for p in parts)
+    assert merged.panels == sum(p.panels for p in parts)
+    assert progress == [(1, 2, "s.png"), (2, 2, "next.png")]
+    plain = read_pages([talk_page(1), talk_page(2)])
+    assert [r.name for r in plain] == ["page 1", "page 2"]
+
+
+def test_the_text_model_loads_once_per_process():
+    from manga2music.describers import text_detect
+
+    assert text_detect.detector() is text_detect.detector()
+
+
+def test_importing_the_reading_api_loads_nothing_heavy():
+    code = ("import sys, manga2music.reading, manga2music.describers.builtin; "
+            "print([m for m in ('cv2', 'onnxruntime', 'rapidocr', 'torch') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_text_on_a_wide_strip_is_read_at_page_size():
+    """A wide three-panel strip is scaled by area, not squeezed to the detector's page width."""
+    font = ImageFont.load_default(size=30)
+    strip = Image.new("RGB", (3000, 1000), "white")
+    d = ImageDraw.Draw(strip)
+    for k in range(3):
+        d.rectangle([30 + k * 990, 30, 960 + k * 990, 970], outline="black", width=4)
+        for i in range(4):
+            d.text((80 + k * 990, 80 + i * 80), "Did you see the game last night?", fill="black", font=font)
+    r = read_page(strip, "strip.png")
+    assert r.text_boxes >= 10 and r.panels == 3
+    assert r.text_chars >= 0.5 * 12 * len("Did you see the game last night?")
+
+
+def test_vertical_japanese_columns_count_one_character_per_square():
+    font_path = Path("/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf")
+    if not font_path.exists():
+        pytest.skip("no Japanese font on this machine")
+    font = ImageFont.truetype(str(font_path), 30)
+    page = Image.new("RGB", (850, 1200), "white")
+    d = ImageDraw.Draw(page)
+    columns = ["きのうはどこにいたの", "えきでずっとまってた", "でんしゃがおくれたの", "ごめんねほんとうに"]
+    for k, text in enumerate(columns):
+        for i, ch in enumerate(text):
+            d.text((760 - k * 70, 80 + i * 34), ch, fill="black", font=font)
+    r = read_page(page, "jp.png")
+    true = sum(len(c) for c in columns)
+    assert r.text_boxes == len(columns)
+    assert 0.7 * true <= r.text_chars <= 1.4 * true
+
+
+def test_reading_a_page_writes_nothing_to_the_temporary_folder_and_sends_nothing(tmp_path):
+    """onnxruntime's telemetry client (which drops a session file in TMPDIR) is switched off."""
+    code = ("from PIL import Image; from manga2music.reading import read_page; "
+            "r = read_page(Image.new('RGB', (600, 800), 'white'), 'x'); assert r.text_detected")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    subprocess.run([sys.executable, "-c", code], env=dict(env, TMPDIR=str(tmp_path)), check=True, capture_output=True)
+    assert list(tmp_path.iterdir()) == []
