@@ -85,6 +85,18 @@ class RunDisplay:
         if self.progress is not None:
             self.progress.stop()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The bars stopped while a question is asked on stderr, then started again."""
+        if self.progress is None:
+            yield
+            return
+        self.progress.stop()
+        try:
+            yield
+        finally:
+            self.progress.start()
+
     def _update(self, which: str, done: int, total: int, label: str) -> None:
         if self.progress is not None:
             self.progress.update(self._tasks[which], completed=done, total=total or None, description=label[:60])
