@@ -52,10 +52,12 @@ def check_config(cfg: RunConfig, *, composing: bool) -> None:
         raise InputError("--variations must be between 1 and 100")
 
 
-def _builders(cfg: RunConfig, cb: Callbacks):
+def _builders(cfg: RunConfig, cb: Callbacks, **models: str):
+    """``make(name, side)``; ``models`` (side -> name) lets the ``auto`` sides be decided together."""
     from .backends import Machine, build
 
-    machine = Machine(offline=True if cfg.offline else None)
+    machine = Machine(offline=True if cfg.offline else None,
+                      auto_sides=tuple(side for side, name in models.items() if name == "auto"))
 
     def make(name: str, side: str):
         return build(name, side, cfg, machine, info=cb.info, warn=cb.warn)
@@ -109,7 +111,7 @@ def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_mo
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
     sections = find_sections(paths, exclude=[cfg.output])
-    make = _builders(cfg, cb)
+    make = _builders(cfg, cb, vision=vision_model, music=music_model)
     describer = make(vision_model, "vision")
     composer = make(music_model, "music")  # before any work: a missing key or model fails fast
     check_shared_flags(cfg, describer, composer)
@@ -132,7 +134,7 @@ def describe(paths: Iterable[str | Path], output: str | Path = "output", *, mode
     cb = callbacks or Callbacks()
     check_config(cfg, composing=False)
     sections = find_sections(paths, exclude=[cfg.output])
-    describer = _builders(cfg, cb)(model, "vision")
+    describer = _builders(cfg, cb, vision=model)(model, "vision")
     check_shared_flags(cfg, describer)
     jobs: list[SectionJob] = []
     with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
@@ -199,7 +201,7 @@ def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, 
             items.append((name, content))
     if not items:
         raise InputError("nothing to compose", hint='pass description files or --text "..."')
-    composer = _builders(cfg, cb)(model, "music")
+    composer = _builders(cfg, cb, music=model)(model, "music")
     check_shared_flags(cfg, composer)
     jobs: list[SectionJob] = []
     with _holding(cfg, "compose", page=False, cb=cb), _manifest_even_if_stopped(

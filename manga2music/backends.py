@@ -18,10 +18,16 @@ from .registry import ModelSpec, Side, load_backend_class, resolve
 
 @dataclass
 class Machine:
-    """This machine, probed lazily once per run (``hardware.collect`` walks the cache and runs nvidia-smi)."""
+    """This machine, probed lazily once per run (``hardware.collect`` walks the cache and runs nvidia-smi).
+
+    It also holds what ``auto`` means in this run: the sides left to ``auto`` are chosen together, so a
+    download is agreed to (or not) once for both (:func:`manga2music.downloads.choose_auto`).
+    """
 
     offline: Optional[bool] = None  # None: HF_HUB_OFFLINE decides
+    auto_sides: tuple[str, ...] = ()  # the sides this run leaves to ``auto``
     _report: object = field(default=None, repr=False)
+    _auto: dict = field(default_factory=dict, repr=False)
 
     @property
     def report(self):
@@ -31,14 +37,25 @@ class Machine:
             self._report = collect(offline=self.offline, check_hub=False)
         return self._report
 
+    def auto(self, side: Side, cfg: RunConfig, warn: Callable[[str], None]) -> tuple[ModelSpec, str]:
+        """What ``auto`` means for ``side`` (with every other ``auto`` side of the run, on first call)."""
+        if side not in self._auto:
+            from .downloads import choose_auto
+
+            sides = tuple(dict.fromkeys((*self.auto_sides, side)))
+            picks, note = choose_auto(sides, self.report, cfg.auto_download, duration=cfg.duration)
+            self._auto.update(picks)
+            if note:
+                warn(note)
+        return self._auto[side]
+
 
 def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
-              info: Callable[[str], None] = lambda message: None) -> ModelSpec:
+              info: Callable[[str], None] = lambda message: None,
+              warn: Callable[[str], None] = lambda message: None) -> ModelSpec:
     """The model ``name`` means on ``side``: ``auto`` through the tier rules, anything else through the registry."""
-    from . import tiers
-
     if name == "auto":
-        spec, reason = tiers.resolve_auto(side, probe=machine.report)
+        spec, reason = machine.auto(side, cfg, warn)
         info(f"{side} model: {spec.name} ({reason})")
         return spec
     base_url = cfg.vision_options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or None
@@ -49,7 +66,7 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     """A describer (``side="vision"``) or composer (``"music"``) ready to work: options checked, preflight done."""
     from . import tiers
 
-    spec = pick_spec(name, side, cfg, machine, info)
+    spec = pick_spec(name, side, cfg, machine, info, warn)
     cls = load_backend_class(spec.backend)
     options = make_options(cls.Options, cfg.side_options(side, cls.Options), model=spec.name, side=side,
                            run_wide=cfg.run_wide)

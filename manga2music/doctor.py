@@ -35,15 +35,16 @@ def _check(side: str, name: str, probe) -> dict:
 def build_report(*, offline: bool = False, vision_model: str | None = None, music_model: str | None = None,
                  hub_timeout: float = 3.0) -> dict:
     """Everything doctor shows, as the dict ``--json`` prints (validated by :class:`DoctorJSON`)."""
-    from . import __version__, hardware, tiers
+    from . import __version__, downloads, hardware, tiers
     from .settings import offline_mode
 
     start = time.perf_counter()
     probe = hardware.collect(offline=offline or offline_mode(), hub_timeout=hub_timeout)
     suggested = {side: {"model": spec.name, "reason": reason} for side, (spec, reason) in tiers.suggest(probe).items()}
     checks = [_check(side, name, probe) for side, name in (("vision", vision_model), ("music", music_model)) if name]
+    allowed, source = downloads.standing_answer()
     data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
-            "ok": all(c["ok"] for c in checks)}
+            "auto_download": {"allowed": allowed, "source": source}, "ok": all(c["ok"] for c in checks)}
     data["seconds"] = round(time.perf_counter() - start, 3)
     return DoctorJSON.model_validate(data).model_dump(mode="json")
 
@@ -92,6 +93,13 @@ class CheckJSON(_Strict):
     warnings: list[str]
 
 
+class AutoDownloadJSON(_Strict):
+    """May ``auto`` download the weights it picks: True / False, or None (asked in a terminal, else no)."""
+
+    allowed: Optional[bool]
+    source: str
+
+
 class DoctorJSON(_Strict):
     """``manga2music doctor --json``: one object, validated before it is printed."""
 
@@ -121,5 +129,6 @@ class DoctorJSON(_Strict):
     hub: HubJSON
     suggested: dict[Literal["vision", "music"], ChoiceJSON]
     checks: list[CheckJSON]
+    auto_download: AutoDownloadJSON
     ok: bool
     seconds: float

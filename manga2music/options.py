@@ -103,6 +103,9 @@ class RunConfig:
     save_artifact: bool = False
     wait: bool = False  # queue behind another run of the same output folder instead of exiting 2
     offline: bool = False  # no network at all
+    #: may ``auto`` download the weights it picks: True, False, a function asked with the plan, or None (the
+    #: environment and the remembered answer decide, else no); see :mod:`manga2music.downloads`
+    auto_download: Any = None
     #: backend flags for whichever chosen model takes them (``run``: --device, --precision)
     options: dict = field(default_factory=dict)
     #: backend flags for the describer only / the composer only

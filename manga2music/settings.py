@@ -1,14 +1,21 @@
-"""Where things live: user dirs, the model cache, environment switches.
+"""Where things live: user dirs, the model cache, environment switches, the user's remembered answers.
 
 Model weights go to ``platformdirs.user_cache_dir("manga2music")/models`` unless
 ``MANGA2MUSIC_CACHE`` is set, or the user already chose a shared Hugging Face
 cache with ``HF_HUB_CACHE`` / ``HF_HOME`` (then we use theirs).
+
+Answers a user gave once (today only "may ``auto`` download weights?") are kept in
+``settings.json`` in the user config dir (``platformdirs.user_config_dir``:
+``~/.config/manga2music`` on Linux; ``MANGA2MUSIC_CONFIG_DIR`` moves it).  A missing,
+unreadable or malformed file reads as "nothing remembered", never as an error.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any, Optional
 
 APP_NAME = "manga2music"
 
@@ -69,3 +76,66 @@ def cache_source() -> str:
         if env.get(name):
             return name
     return "default"
+
+
+# --- remembered answers -----------------------------------------------------------------------
+
+#: the setting that says whether ``auto`` may download weights (True / False; absent: not answered yet)
+AUTO_DOWNLOAD = "auto_download"
+
+
+def parse_bool(value: str | None) -> Optional[bool]:
+    """``1/true/yes/on`` -> True, ``0/false/no/off`` -> False, anything else (unset too) -> None."""
+    text = (value or "").strip().lower()
+    if text in ("1", "true", "yes", "on", "y"):
+        return True
+    if text in ("0", "false", "no", "off", "n"):
+        return False
+    return None
+
+
+def auto_download_env() -> Optional[bool]:
+    """``MANGA2MUSIC_AUTO_DOWNLOAD=1`` / ``=0``: let ``auto`` download weights, or never; None when unset."""
+    return parse_bool(os.environ.get("MANGA2MUSIC_AUTO_DOWNLOAD"))
+
+
+def user_config_dir() -> Path:
+    """``MANGA2MUSIC_CONFIG_DIR`` if set, else the platform's per-user config folder for manga2music."""
+    if os.environ.get("MANGA2MUSIC_CONFIG_DIR"):
+        return Path(os.environ["MANGA2MUSIC_CONFIG_DIR"]).expanduser()
+    from platformdirs import user_config_dir as _ucd
+
+    return Path(_ucd(APP_NAME, appauthor=False))
+
+
+def settings_file() -> Path:
+    return user_config_dir() / "settings.json"
+
+
+def load_user_settings() -> dict[str, Any]:
+    """Everything remembered; ``{}`` when the file is missing, unreadable or not a JSON object."""
+    try:
+        data = json.loads(settings_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def get_setting(name: str, default: Any = None) -> Any:
+    return load_user_settings().get(name, default)
+
+
+def set_setting(name: str, value: Any) -> Path:
+    """Remember ``name = value`` (``None`` forgets it); the file is replaced atomically.  Returns its path.
+
+    Raises ``OSError`` (or a :class:`~manga2music.errors.Manga2MusicError` for a full or read-only disk)
+    when the config folder cannot be written.
+    """
+    from .files import write_text_atomic
+
+    data = load_user_settings()
+    if value is None:
+        data.pop(name, None)
+    else:
+        data[name] = value
+    return write_text_atomic(settings_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -27,9 +27,12 @@ The rules of :func:`resolve_auto`, per side (vision and music are loaded one
 after the other, never together, so each side may use the whole device):
 
 1. A neural model is *obtainable* when its weights are complete in the cache,
-   or when we are online (not ``HF_HUB_OFFLINE=1`` / ``--offline``), the Hub
-   answers, and its download fits the free disk of the cache.  Neural models
-   also need torch installed.
+   or when we are online (not ``HF_HUB_OFFLINE=1`` / ``--offline``), a download
+   is allowed (``allow_download``), the Hub answers, and its download fits the
+   free disk of the cache.  Neural models also need torch installed.  Whether a
+   run may download is decided by :mod:`manga2music.downloads`, which resolves
+   once with downloads allowed to learn what they would be, and again without
+   when nobody agreed.
 2. *CUDA*: the biggest model of the ladder (vision: llava-7b, qwen2.5-vl-3b, llava-0.5b;
    music: musicgen-large, medium, small) whose ``vram_gb`` plus a margin
    (the larger of 1 GB and 10 % of the card) fits the free VRAM of the GPU with
@@ -88,12 +91,18 @@ def _download_fits(spec: ModelSpec, probe: HardwareReport) -> bool:
     return spec.download_gb * 1.05 + 0.5 <= probe.disk_free_gb
 
 
-def _obtainable(spec: ModelSpec, probe: HardwareReport) -> tuple[bool, str]:
+#: how :func:`resolve_auto` says a download was not allowed (see :mod:`manga2music.downloads`)
+NOT_ALLOWED = "not cached, and downloading was not allowed"
+
+
+def _obtainable(spec: ModelSpec, probe: HardwareReport, allow_download: bool = True) -> tuple[bool, str]:
     """(can we have its weights, how: 'cached' / 'N GB download')."""
     if probe.is_cached(spec.model_id):
         return True, "weights cached"
     if probe.offline:
         return False, "not cached and offline mode is on"
+    if not allow_download:
+        return False, NOT_ALLOWED
     if not _download_fits(spec, probe):
         return False, f"not cached, and its {spec.download_gb:g} GB download does not fit the disk"
     if not probe.hub_reachable():
@@ -133,11 +142,14 @@ def _room(spec: ModelSpec, probe: HardwareReport, on_gpu: bool) -> str:
 
 
 def resolve_auto(side: Side, *, probe: HardwareReport | None = None,
-                 offline: bool | None = None) -> tuple[ModelSpec, str]:
+                 offline: bool | None = None, allow_download: bool = True) -> tuple[ModelSpec, str]:
     """The spec ``auto`` means here for one side, and a one-line reason.
 
     ``probe`` defaults to a fresh :func:`manga2music.hardware.collect` (the Hub
     is probed only if a model is not cached); ``offline`` overrides the probe's.
+    ``allow_download=False`` keeps to weights already cached (then builtin) and
+    never touches the network: what a run does when nobody agreed to a download
+    (:mod:`manga2music.downloads` decides; this function never asks anyone).
     """
     if probe is None:
         probe = collect(offline=offline, check_hub=False)
@@ -153,7 +165,7 @@ def resolve_auto(side: Side, *, probe: HardwareReport | None = None,
         return _builtin(side), f"too little free memory for {small.name} {where}: {_room(small, probe, False)}{note}"
     missed: list[tuple[ModelSpec, str]] = []
     for spec in fitting:
-        ok, how = _obtainable(spec, probe)
+        ok, how = _obtainable(spec, probe, allow_download)
         if ok:
             what = ("the small model" if not on_gpu else "the biggest available that fits" if missed
                     else "the biggest that fits")
@@ -274,4 +286,4 @@ def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport) -> tu
     return True, f"{spec.name} can run here", warnings
 
 
-__all__ = ["LADDER", "SMALL", "GB", "margin_gb", "resolve_auto", "suggest", "preflight", "check"]
+__all__ = ["LADDER", "SMALL", "GB", "NOT_ALLOWED", "margin_gb", "resolve_auto", "suggest", "preflight", "check"]

@@ -16,9 +16,11 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(home / "models"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("MANGA2MUSIC_CONFIG_DIR", str(home / "config"))  # remembered answers (settings.json)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HF_HOME", "HF_HUB_CACHE", "MANGA2MUSIC_DEBUG", "HF_TOKEN"):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HF_HOME", "HF_HUB_CACHE", "MANGA2MUSIC_DEBUG", "HF_TOKEN",
+                 "MANGA2MUSIC_AUTO_DOWNLOAD"):
         monkeypatch.delenv(name, raising=False)
     yield home
 

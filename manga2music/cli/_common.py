@@ -85,6 +85,18 @@ class RunDisplay:
         if self.progress is not None:
             self.progress.stop()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The bars stopped while a question is asked on stderr, then started again."""
+        if self.progress is None:
+            yield
+            return
+        self.progress.stop()
+        try:
+            yield
+        finally:
+            self.progress.start()
+
     def _update(self, which: str, done: int, total: int, label: str) -> None:
         if self.progress is not None:
             self.progress.update(self._tasks[which], completed=done, total=total or None, description=label[:60])
@@ -107,26 +119,50 @@ class RunDisplay:
         return Callbacks(sections=self.sections, step=self.step, log=self.log)
 
 
+def _plain(text: str) -> str:
+    """One field of a tab-separated line: tabs, newlines and backslashes escaped."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def print_summary(manifest: dict, as_json: bool, output: Path) -> int:
-    """Results on stdout (a table, or JSON with --json); the exit code: 1 when any section failed."""
+    """Results on stdout; the exit code: 1 when any section failed.
+
+    ``--json``: the manifest.  A terminal: a table (long names wrap, never cut).  Anything else (a pipe,
+    a log file): one ``name<TAB>status<TAB>output or message`` line per section, names whole, and the
+    closing sentence on stderr, so a script can read every line.
+    """
     this_run = set(manifest.get("this_run", []))
     entries = [e for e in manifest["sections"] if e["name"] in this_run]
     failed = [e for e in entries if e["status"] == "failed"]
+    ok = len(entries) - len(failed)
+    done = f"{ok} of {len(entries)} sections done; everything is in {output}{os.sep}"
+
+    def detail(e: dict) -> str:
+        return (e["message"] if e["status"] == "failed" else ", ".join(e["tracks"] or [e["description"] or ""])) or ""
+
     if as_json:
         sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    elif not sys.stdout.isatty():
+        sys.stdout.write("".join(f"{_plain(e['name'])}\t{e['status']}\t{_plain(detail(e))}\n" for e in entries))
+        sys.stdout.flush()
+        stderr_console().print(f"[dim]{escape_markup(done)}[/]", soft_wrap=True)
     else:
         from rich.console import Console
         from rich.table import Table
 
         table = Table(show_edge=False, pad_edge=False)
         for col in ("section", "status", "output"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for e in entries:
             colour = {"ok": "green", "skipped": "cyan", "failed": "red"}[e["status"]]
-            detail = e["message"] if e["status"] == "failed" else ", ".join(e["tracks"] or [e["description"] or ""])
-            table.add_row(e["name"], f"[{colour}]{e['status']}[/]", detail or "")
+            table.add_row(escape_markup(e["name"]), f"[{colour}]{e['status']}[/]", escape_markup(detail(e)))
         console = Console(highlight=False)
         console.print(table)
-        ok = len(entries) - len(failed)
-        console.print(f"{ok} of {len(entries)} sections done; everything is in {output}{os.sep}")
+        console.print(escape_markup(done), soft_wrap=True)
     return 1 if failed else 0
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

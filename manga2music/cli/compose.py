@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import _common as c
+from . import consent
 from . import flags as f
 
 
@@ -17,6 +18,7 @@ def compose(**flags) -> None:
         raise c.fail("nothing to compose", 'pass description files or folders, or --text "..."', 2)
     cfg = f.run_config(flags, side="music")
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
+        consent.let_auto_ask(cfg, display)
         manifest = api.compose(flags["paths"] or [], cfg.output, text=flags["text"], model=flags["music_model"],
                                config=cfg, callbacks=display.callbacks())
     raise typer.Exit(c.print_summary(manifest, flags["json_output"], cfg.output))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import _common as c
+from . import consent
 from . import flags as f
 
 
@@ -15,6 +16,7 @@ def describe(**flags) -> None:
 
     cfg = f.run_config(flags, side="vision")
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
+        consent.let_auto_ask(cfg, display)
         manifest = api.describe(flags["paths"], cfg.output, model=flags["vision_model"], config=cfg,
                                 callbacks=display.callbacks())
     raise typer.Exit(c.print_summary(manifest, flags["json_output"], cfg.output))

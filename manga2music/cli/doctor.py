@@ -61,6 +61,9 @@ def _table(r: dict):
     for side in ("vision", "music"):
         s = r["suggested"][side]
         t.add_row(f"auto {side}", f"[cyan]{escape(s['model'])}[/]: {escape(s['reason'])}")
+    allowed, source = r["auto_download"]["allowed"], r["auto_download"]["source"]
+    answer = {True: "yes", False: "no"}.get(allowed, "asked once in a terminal, never without one")
+    t.add_row("auto downloads", escape(f"{answer} ({source}); --download / --no-download decide for one run"))
     for c in r["checks"]:
         mark = "[green]ok[/]" if c["ok"] else "[red]cannot run[/]"
         extra = "".join(f"\n[yellow]warning:[/] {escape(w)}" for w in c["warnings"])

@@ -44,6 +44,7 @@ OUTPUT = [
     _p("output", Annotated[Path, Opt("-o", "--output", help="Folder for descriptions, records and tracks.")], Path("output")),
     _p("force", Annotated[bool, Opt("--force", help="Redo every section, even unchanged ones.")], False),
     _p("offline", Annotated[bool, Opt("--offline", help="No network at all: cached weights only, no remote API.")], False),
+    _p("download", Annotated[Optional[bool], Opt("--download/--no-download", show_default=False, help="Let `auto` download the models it picks (several GB), or never. Default: asked once in a terminal and remembered; no download without a terminal (MANGA2MUSIC_AUTO_DOWNLOAD=1 allows it). A model you name is downloaded either way.")], None),
     _p("wait", Annotated[bool, Opt("--wait", help="If another run is writing to the same output folder, wait for it instead of exiting.")], False),
     _p("json_output", Annotated[bool, Opt("--json", help="Print the manifest as JSON on stdout.")], False),
 ]
@@ -115,6 +116,7 @@ def run_config(flags: dict, *, side: str | None):
         duration=flags.get("duration", 10.0), seed=flags.get("seed"), variations=flags.get("variations", 1),
         loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
+        auto_download=flags.get("download"),
     )
     devices = _given(flags, DEVICE)
     if side is None:

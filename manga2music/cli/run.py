@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import _common as c
+from . import consent
 from . import flags as f
 
 
@@ -16,6 +17,7 @@ def run(**flags) -> None:
 
     cfg = f.run_config(flags, side=None)
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
+        consent.let_auto_ask(cfg, display)
         manifest = api.run(flags["paths"], cfg.output, vision_model=flags["vision_model"],
                            music_model=flags["music_model"], config=cfg, callbacks=display.callbacks())
     if not flags["json_output"]:

@@ -1,0 +1,94 @@
+"""What a newcomer reads (issue #21): whole section names in a log, one line for a missing path,
+and outputs that say which of two same-stem archives they came from."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from output_checks import cli, cli_env
+from PIL import Image
+from typer.testing import CliRunner
+
+from manga2music.cli.app import app
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+BUILTIN = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1", "--seed", "1")
+
+
+def test_piped_output_has_every_section_name_whole(tmp_path):
+    root = tmp_path / "The Long Chapter Name of a Series With Many Words - Volume 01"
+    long_names = [
+        "Part One - In Which the Heroes Leave the Village and Walk for a Very Long Time/Scene 1 at Dawn",
+        "Part One - In Which the Heroes Leave the Village and Walk for a Very Long Time/Scene 2 at Dusk",
+        "Part Two - The Storm Over the Mountain Pass That Nobody Expected to Come So Early",
+    ]
+    for i, name in enumerate(long_names):
+        shutil.copytree(SAMPLES / ("calm", "action", "webtoon")[i], root / name)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "manga2music", "run", str(root), "-o", str(out), *BUILTIN],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=tmp_path,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [r[0] for r in rows] == long_names, result.stdout  # whole, in order, nothing cut with "…"
+    assert all(len(r) == 3 and r[1] == "ok" for r in rows)
+    for name, (_, _, track) in zip(long_names, rows):
+        assert (out / track).is_file() and track.startswith(name)
+    assert "…" not in result.stdout and "3 of 3 sections done" in result.stderr  # the sentence is not a row
+
+
+def test_a_missing_path_is_exactly_one_line(tmp_path):
+    result = cli("run", "missing-folder", "-o", tmp_path / "out", env=cli_env())
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["Error: missing-folder: no such file or folder"], result.stderr
+
+
+def _pages(dark: bool) -> list[Image.Image]:
+    return [Image.new("L", (300, 420), 30 if dark else 225) for _ in range(2)]
+
+
+def _cbz(path: Path, dark: bool) -> None:
+    with zipfile.ZipFile(path, "w") as zf:
+        for i, page in enumerate(_pages(dark)):
+            buf = io.BytesIO()
+            page.save(buf, format="PNG")
+            zf.writestr(f"{i + 1:02d}.png", buf.getvalue())
+
+
+def test_same_stem_archives_get_outputs_a_user_can_tell_apart_and_keep_them(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _cbz(src / "unmerged.cbz", dark=True)
+    pages = _pages(dark=False)
+    pages[0].save(src / "unmerged.pdf", save_all=True, append_images=pages[1:])
+    out = tmp_path / "out"
+    runner = CliRunner()
+
+    def run() -> dict:
+        result = runner.invoke(app, ["run", str(src), "-o", str(out), *BUILTIN, "--json"])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads(result.stdout)
+        return {e["name"]: e for e in manifest["sections"] if e["name"] in manifest["this_run"]}
+
+    first = run()
+    assert sorted(first) == ["unmerged.cbz", "unmerged.pdf"]
+    for name, source in (("unmerged.cbz", "unmerged.cbz"), ("unmerged.pdf", "unmerged.pdf")):
+        record = json.loads((out / f"{name}.json").read_text())
+        assert {Path(p["path"]).name for p in record["pages"]} == {source}  # the name says where it came from
+        assert (out / f"{name}.wav").is_file()
+    tracks = {n: (out / f"{n}.wav").read_bytes() for n in first}
+
+    again = run()  # a rerun: same names, nothing redone
+    assert {n: e["status"] for n, e in again.items()} == {"unmerged.cbz": "skipped", "unmerged.pdf": "skipped"}
+
+    _cbz(src / "unmerged.zip", dark=False)  # a third source with the same stem renames neither of the first two
+    third = run()
+    assert {n: e["status"] for n, e in third.items()} == {
+        "unmerged.cbz": "skipped", "unmerged.pdf": "skipped", "unmerged.zip": "ok"}
+    assert {n: (out / f"{n}.wav").read_bytes() for n in first} == tracks
