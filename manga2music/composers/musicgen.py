@@ -59,6 +59,7 @@ class MusicgenComposer(Composer):
     """Text-to-music with any MusicGen checkpoint (mono or stereo) via transformers."""
 
     model_name = "musicgen"
+    model_class = "MusicgenForConditionalGeneration"  # the transformers class that loads the checkpoint
 
     def __init__(self, model_id: str, options: ComposeOptions | None = None):
         super().__init__(model_id, options)
@@ -91,7 +92,7 @@ class MusicgenComposer(Composer):
         if self._model is not None:
             return
         import torch
-        from transformers import AutoProcessor, MusicgenForConditionalGeneration
+        import transformers
 
         from ..devices import pick_device, pick_dtype
 
@@ -99,8 +100,8 @@ class MusicgenComposer(Composer):
         self._dtype = pick_dtype(self._device, self.options.precision)
         common = {"cache_dir": settings.model_cache_dir(), "local_files_only": self.offline}
         try:
-            processor = AutoProcessor.from_pretrained(self.model_id, **common)
-            model = MusicgenForConditionalGeneration.from_pretrained(
+            processor = self._load_processor(common)
+            model = getattr(transformers, self.model_class).from_pretrained(
                 self.model_id, dtype=self._dtype, **common,
                 **({"device_map": self._device} if self._device != "cpu" else {}),
             )
@@ -114,6 +115,12 @@ class MusicgenComposer(Composer):
             if isinstance(module, torch.nn.LSTM):
                 module.flatten_parameters()  # the dtype change split cuDNN's weight buffer: join it again
         self._processor = processor
+
+    def _load_processor(self, common: dict):
+        """The checkpoint's processor (tokenizer + feature extractor); ``common`` holds cache_dir and friends."""
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(self.model_id, **common)
 
     @property
     def sample_rate(self) -> int:
@@ -182,6 +189,19 @@ class MusicgenComposer(Composer):
         inputs = self._processor(text=texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
         return {k: v.to(self._device) for k, v in inputs.items()}, warnings
 
+    def _batch_key(self, request: ComposeRequest):
+        """What besides the length keeps two requests out of one batch (nothing, for text-only MusicGen)."""
+        return None
+
+    def _encode_inputs(self, reqs: list[ComposeRequest]) -> tuple[dict, list[list[str]]]:
+        """The model inputs for one batch, and each request's warnings."""
+        inputs, warnings = self._encode_texts([r.text for r in reqs])
+        if any(r.reference is not None for r in reqs):
+            for w in warnings:
+                w.append(f"{self.model_name} does not take reference audio; composed from the text alone "
+                         f"(musicgen-melody does)")
+        return inputs, warnings
+
     def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
         """One track per request, in order; requests of the same length share batches."""
         if not requests:
@@ -210,11 +230,11 @@ class MusicgenComposer(Composer):
             state["done"] += state["width"]
             report(progress, state["done"], state["total"], state["label"])
 
-        groups: dict[int, list[int]] = {}
+        groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(gen_samples(r), []).append(i)
+            groups.setdefault((gen_samples(r), self._batch_key(r)), []).append(i)
         tracks: list[Optional[Track]] = [None] * len(requests)
-        for samples, indices in groups.items():
+        for (samples, _), indices in groups.items():
             i, size = 0, self._batch_size(samples)
             while i < len(indices):
                 chunk = indices[i:i + size]
@@ -250,7 +270,7 @@ class MusicgenComposer(Composer):
         seed = next((r.seed for r in reqs if r.seed is not None), None)
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
-        inputs, warnings = self._encode_texts([r.text for r in reqs])
+        inputs, warnings = self._encode_inputs(reqs)
         names = reqs[0].name + (f" (+{len(reqs) - 1})" if len(reqs) > 1 else "")
         state["width"] = len(reqs)
 
