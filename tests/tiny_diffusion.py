@@ -103,6 +103,21 @@ def make_oobleck_audible(vae, level: float = 0.2) -> None:
         _set_weight(decoder.conv2, decoder.conv2.weight * (level / float(out.std())))
 
 
+def make_same_audible(vae) -> None:
+    """Give a random ``AutoencoderSAME`` the weights its init leaves at zero, so its audio depends on the latents.
+
+    Its transformer blocks start as identities (zero output projections), so the
+    decoder's resampling blocks would output their learned new tokens whatever
+    the latents say: every latent would decode to the same sound.
+    """
+    import torch
+
+    with torch.no_grad():
+        for name, param in vae.named_parameters():
+            if name.endswith(("attn.to_out.weight", "ff.proj_out.weight")):
+                param.normal_(0.0, 0.3)
+
+
 def tiny_oobleck(*, sampling_rate: int, latent_dim: int, ratios=(4, 4, 4), seed: int = 0):
     import torch
     from diffusers import AutoencoderOobleck
@@ -112,11 +127,15 @@ def tiny_oobleck(*, sampling_rate: int, latent_dim: int, ratios=(4, 4, 4), seed:
                              decoder_input_channels=latent_dim, audio_channels=2,
                              channel_multiples=[1] * len(ratios), sampling_rate=sampling_rate)
     make_oobleck_audible(vae)
+    with torch.no_grad():  # without its biases the encoder's latents follow the sound, not the constant
+        for name, param in vae.encoder.named_parameters():
+            if name.endswith("bias"):
+                param.zero_()
     return vae.eval()
 
 
 def build_tiny_ace_step(path: Path, *, seed: int = 0) -> Path:
-    """ACE-Step 1.5 (turbo) at 1.6 kHz: 25 latent frames a second, like the real 48 kHz / 1920-hop VAE."""
+    """ACE-Step 1.5 (turbo) at the real 48 kHz and 1,920-sample latent hop (25 latent frames a second)."""
     import torch
     from diffusers import AceStepPipeline, FlowMatchEulerDiscreteScheduler
     from diffusers.models.transformers.ace_step_transformer import AceStepTransformer1DModel
@@ -141,8 +160,10 @@ def build_tiny_ace_step(path: Path, *, seed: int = 0) -> Path:
     )
     with torch.no_grad():  # the real one holds encoded silence; random values keep the fixture honest
         condition_encoder.silence_latent.normal_(0.0, 0.5)
+        # let the timbre encoder hear the difference between references
+        condition_encoder.timbre_encoder.embed_tokens.weight.mul_(10.0)
     pipe = AceStepPipeline(
-        vae=tiny_oobleck(sampling_rate=1600, latent_dim=acoustic, seed=seed), text_encoder=text_encoder.eval(),
+        vae=tiny_oobleck(sampling_rate=48000, latent_dim=acoustic, ratios=(8, 8, 30), seed=seed), text_encoder=text_encoder.eval(),
         tokenizer=tokenizer, transformer=transformer.eval(), condition_encoder=condition_encoder.eval(),
         scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0),
     )
@@ -150,7 +171,7 @@ def build_tiny_ace_step(path: Path, *, seed: int = 0) -> Path:
 
 
 def build_tiny_stable_audio_open(path: Path, *, seed: int = 0, window_latents: int = 64) -> Path:
-    """Stable Audio Open at 2,048 Hz: a 64-frame window of 64-sample latents (2 s)."""
+    """Stable Audio Open at the real 44.1 kHz and 2,048-sample latent hop, with a 64-frame window (2.97 s)."""
     import torch
     from diffusers import CosineDPMSolverMultistepScheduler, StableAudioDiTModel, StableAudioPipeline
     from diffusers.pipelines.stable_audio import StableAudioProjectionModel
@@ -173,14 +194,14 @@ def build_tiny_stable_audio_open(path: Path, *, seed: int = 0, window_latents: i
     scheduler = CosineDPMSolverMultistepScheduler(solver_order=2, prediction_type="v_prediction", sigma_data=1.0,
                                                   sigma_schedule="exponential", sigma_min=0.3, sigma_max=500)
     pipe = StableAudioPipeline(
-        vae=tiny_oobleck(sampling_rate=2048, latent_dim=latent, seed=seed), text_encoder=text_encoder.eval(),
+        vae=tiny_oobleck(sampling_rate=44100, latent_dim=latent, ratios=(8, 8, 32), seed=seed), text_encoder=text_encoder.eval(),
         projection_model=projection.eval(), tokenizer=tokenizer, transformer=transformer.eval(), scheduler=scheduler,
     )
     return _save(pipe, path)
 
 
 def build_tiny_stable_audio_3(path: Path, *, seed: int = 0, distilled: bool = True) -> Path:
-    """Stable Audio 3 at 400 Hz: SAME latents of 16 samples (25 a second), with the inpainting layers."""
+    """Stable Audio 3 at the real 44.1 kHz, SAME latents of 512 samples (real: 4,096), with the inpainting layers."""
     import torch
     from diffusers import AutoencoderSAME, FlowMatchEulerDiscreteScheduler, StableAudio3Pipeline
     from diffusers.models.transformers.transformer_stable_audio3 import StableAudio3DiTModel
@@ -194,9 +215,10 @@ def build_tiny_stable_audio_3(path: Path, *, seed: int = 0, distilled: bool = Tr
         global_cond_dim=cond, local_add_cond_dim=1 + latent, timestep_features_dim=16, ff_mult=2,
         num_memory_tokens=3, use_differential_attention=False,
     )
-    vae = AutoencoderSAME(audio_channels=2, patch_size=4, encoder_channels=8, encoder_c_mults=(2,),
-                          encoder_strides=(4,), encoder_transformer_depths=(1,), latent_dim=latent,
-                          use_differential_attention=False, dim_heads=4, ff_mult=2, sampling_rate=400)
+    vae = AutoencoderSAME(audio_channels=2, patch_size=256, encoder_channels=8, encoder_c_mults=(2,),
+                          encoder_strides=(2,), encoder_transformer_depths=(1,), latent_dim=latent,
+                          use_differential_attention=False, dim_heads=4, ff_mult=2, sampling_rate=44100)
+    make_same_audible(vae)
     tokenizer = gemma_like_tokenizer()
     module = T5GemmaModuleConfig(vocab_size=len(tokenizer), hidden_size=cond, intermediate_size=32,
                                  num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=8,
@@ -218,3 +240,16 @@ def _save(pipe, path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(path)
     return path
+
+
+def as_hub_cache(model_dir: Path, cache: Path, hub_id: str) -> Path:
+    """Lay a saved pipeline out like the Hugging Face cache (models--owner--name/snapshots/<rev>/), by symlinks."""
+    rev = "0" * 40
+    repo = Path(cache) / ("models--" + hub_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    snap = repo / "snapshots" / rev
+    snap.mkdir(parents=True)
+    for f in Path(model_dir).iterdir():
+        (snap / f.name).symlink_to(f.resolve())
+    return cache

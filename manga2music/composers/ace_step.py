@@ -10,7 +10,9 @@ Tracks longer than ``max_window_s`` (10 minutes) continue with ACE-Step's own
 *repaint* task: the next window's source audio is the track's last
 ``overlap_s`` seconds followed by room to fill, and only that room is
 regenerated.  A request's ``reference`` audio conditions the timbre encoder
-(the pipeline's ``reference_audio``).
+(the pipeline's ``reference_audio``).  Descriptions share a pipeline call only
+when they have the same number of tokens: the DiT attends to the conditions'
+padding, so batching different lengths would change the music.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ class AceStepComposer(DiffusionComposer):
 
     def uses_reference(self) -> bool:
         return True
+
+    def _batch_key(self, request) -> tuple:
+        # The DiT's cross-attention sees the condition encoder's padding (the pipeline passes no mask
+        # there), so a prompt padded to a longer neighbour's length makes different music.  Only
+        # descriptions of the same token count share a call: then nothing is padded.
+        tokens = len(self._pipe.tokenizer(request.text)["input_ids"])
+        return (*super()._batch_key(request), min(tokens, self.text_token_limit()))
 
     def _generate(self, texts: list[str], window: Window, context: Optional[np.ndarray], generators: list,
                   reference: Optional[np.ndarray], on_step) -> np.ndarray:

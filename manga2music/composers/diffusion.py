@@ -254,6 +254,12 @@ class DiffusionComposer(Composer):
     def uses_reference(self) -> bool:
         return False
 
+    def _batch_key(self, request: ComposeRequest) -> tuple:
+        """What besides the length keeps two requests out of one pipeline call (a subclass hook)."""
+        from .reference import reference_key
+
+        return (reference_key(request) if self.uses_reference() else None,)
+
     # --- batching -----------------------------------------------------------------------------
 
     def _batch_size(self, samples: int) -> int:
@@ -291,8 +297,6 @@ class DiffusionComposer(Composer):
             if not r.duration or r.duration <= 0:
                 raise InputError(f"{r.name}: duration must be more than 0 seconds (got {r.duration})")
         self._load()
-        from .reference import reference_key
-
         sr = self.sample_rate
         extra = LOOP_CROSSFADE_S if self.options.loop else 0.0
 
@@ -309,10 +313,9 @@ class DiffusionComposer(Composer):
 
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
-            key = (gen_samples(r), reference_key(r) if self.uses_reference() else None)
-            groups.setdefault(key, []).append(i)
+            groups.setdefault((gen_samples(r), *self._batch_key(r)), []).append(i)
         tracks: list[Optional[Track]] = [None] * len(requests)
-        for (samples, _), indices in groups.items():
+        for (samples, *_), indices in groups.items():
             i, size = 0, self._batch_size(samples)
             while i < len(indices):
                 chunk = indices[i:i + size]

@@ -68,7 +68,7 @@ class StableAudioOpenComposer(DiffusionComposer):
 
         with warnings.catch_warnings():
             # torchsde's Brownian interval warns when the solver asks for sigma_max + float rounding
-            warnings.filterwarnings("ignore", message="Should have tb", category=UserWarning)
+            warnings.filterwarnings("ignore", message="Should have t", category=UserWarning)
             audio = pipe(
                 prompt=list(texts), negative_prompt=[o.negative_prompt] * len(texts) if o.negative_prompt else None,
                 audio_start_in_s=0.0, audio_end_in_s=window.length / sr, num_inference_steps=int(o.steps),
