@@ -71,7 +71,7 @@ def _run(composer, seconds: float) -> dict:
 
     stamps: list[float] = []
     start = time.perf_counter()
-    track = composer.compose([ComposeRequest("bench", PROMPT, seconds, 1)],
+    (track,) = composer.compose([ComposeRequest("bench", PROMPT, seconds, 1)],
                              progress=lambda d, t, label: stamps.append(time.perf_counter()))
     wall = time.perf_counter() - start
     steps = [b - a for a, b in zip(stamps, stamps[1:])][: composer.steps_per_window() - 1]
