@@ -359,7 +359,9 @@ class DiffusionComposer(Composer):
         from ..devices import dtype_name
         from .reference import reference_for
 
-        seeds = [r.seed if r.seed is not None else random.SystemRandom().randrange(2**31) for r in reqs]
+        fallback = self.options.seed  # a request without its own seed takes --seed, else a fresh random one
+        seeds = [r.seed if r.seed is not None else fallback if fallback is not None
+                 else random.SystemRandom().randrange(2**31) for r in reqs]
         generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
         texts = [r.text for r in reqs]
         warnings = self._text_warnings(texts)

@@ -52,6 +52,10 @@ class StableAudio3Composer(DiffusionComposer):
     def latent_hop(self) -> int:
         return int(self._pipe.vae.downsampling_ratio)
 
+    def close(self) -> None:
+        self._inpaint = None
+        super().close()
+
     def _inpaint_pipeline(self):
         if getattr(self, "_inpaint", None) is None:
             import diffusers
