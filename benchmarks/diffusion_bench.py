@@ -74,7 +74,8 @@ def _run(composer, seconds: float) -> dict:
     (track,) = composer.compose([ComposeRequest("bench", PROMPT, seconds, 1)],
                              progress=lambda d, t, label: stamps.append(time.perf_counter()))
     wall = time.perf_counter() - start
-    steps = [b - a for a, b in zip(stamps, stamps[1:])][: composer.steps_per_window() - 1]
+    per_window = composer.steps_per_window() if hasattr(composer, "steps_per_window") else len(stamps)
+    steps = [b - a for a, b in zip(stamps, stamps[1:])][: per_window - 1]
     return {"wall_s": wall, "audio_s": seconds, "step_s": sorted(steps)[len(steps) // 2] if steps else None,
             "first_step_at_s": stamps[0] - start if stamps else None, "samples": int(track.audio.shape[0])}
 
