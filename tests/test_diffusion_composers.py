@@ -15,7 +15,7 @@ pytest.importorskip("diffusers")
 
 from manga2music.composers.ace_step import AceStepComposer  # noqa: E402
 from manga2music.composers.base import ComposeOptions, ComposeRequest  # noqa: E402
-from manga2music.composers.diffusion import CROSSFADE_S, EDGE_S  # noqa: E402
+from manga2music.composers.diffusion_windows import CROSSFADE_S, EDGE_S  # noqa: E402
 from manga2music.composers.stable_audio_3 import StableAudio3Composer  # noqa: E402
 from manga2music.composers.stable_audio_open import StableAudioOpenComposer  # noqa: E402
 from manga2music.errors import BackendError, InputError, ModelUnavailableError  # noqa: E402
@@ -257,7 +257,7 @@ def test_stable_audio_3_continues_with_its_inpainting_pipeline(composer):
 
 
 def test_crossfade_mixes_the_two_windows_inside_the_overlap():
-    from manga2music.composers.diffusion import Window, crossfade_into
+    from manga2music.composers.diffusion_windows import Window, crossfade_into
 
     sr = 1000
     out = np.ones((1, 1, 3000), dtype=np.float32)

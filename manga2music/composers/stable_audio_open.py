@@ -49,8 +49,6 @@ class StableAudioOpenComposer(DiffusionComposer):
 
     def _generate(self, texts: list[str], window: Window, context: Optional[np.ndarray], generators: list,
                   reference: Optional[np.ndarray], on_step) -> np.ndarray:
-        import torch
-
         o = self.backend_options
         pipe = self._pipe
         sr = self.sample_rate
