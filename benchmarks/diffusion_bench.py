@@ -7,7 +7,7 @@ so only the speed means anything.
 
 Where the configurations come from:
 
-- **ACE-Step 1.5 turbo (2B DiT)**: diffusers 0.42.1's ``AceStepTransformer1DModel`` and
+- **ACE-Step 1.5 turbo (non-XL; 1.6B DiT parameters counted)**: diffusers 0.42.1's ``AceStepTransformer1DModel`` and
   ``AceStepConditionEncoder`` defaults, which diffusers' converter
   (``scripts/convert_ace_step_to_diffusers.py``) says are the non-XL turbo/base shapes (hidden 2048, condition
   encoder 2048); text encoder: Qwen3-Embedding-0.6B's published shape (hidden 1024, 28 layers, 16 heads, 8 KV heads,
@@ -107,7 +107,7 @@ def worker_ace(seconds: float) -> dict:
     _attach(composer, pipe)
     built = time.perf_counter() - t0
     result = _run(composer, seconds)
-    result.update(model="ace-step 1.5 turbo (2B DiT)", steps=8, dit_params_m=round(params / 1e6), build_s=built)
+    result.update(model="ace-step 1.5 turbo shape (diffusers defaults)", steps=8, dit_params_m=round(params / 1e6), build_s=built)
     return result
 
 
