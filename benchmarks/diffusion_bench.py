@@ -107,7 +107,8 @@ def worker_ace(seconds: float) -> dict:
     _attach(composer, pipe)
     built = time.perf_counter() - t0
     result = _run(composer, seconds)
-    result.update(model="ace-step 1.5 turbo shape (diffusers defaults)", steps=8, dit_params_m=round(params / 1e6), build_s=built)
+    result.update(model="ace-step 1.5 turbo shape (diffusers defaults)", steps=8, dit_params_m=round(params / 1e6),
+                  build_s=built)
     return result
 
 

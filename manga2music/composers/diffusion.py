@@ -281,7 +281,7 @@ class DiffusionComposer(Composer):
                         raise BackendError(
                             f"out of memory on {self._device} generating one {requests[chunk[0]].duration:g} s track "
                             f"with {self.model_id}",
-                            hint="use a smaller model, --precision bf16/fp16, fewer --steps, or --device cpu.",
+                            hint="use a smaller model, --precision bf16/fp16, a shorter --duration, or --device cpu.",
                         ) from exc
                     size = self._batch_cap = max(1, len(chunk) // 2)
                     state["done"] = done_before
