@@ -32,7 +32,22 @@ BACKENDS: dict[str, str] = {
     "builtin-music": "manga2music.composers.builtin:BuiltinComposer",
     "musicgen": "manga2music.composers.musicgen:MusicgenComposer",
     "audiocraft": "manga2music.composers.audiocraft:AudiocraftComposer",
+    "musicgen-melody": "manga2music.composers.musicgen_melody:MusicgenMelodyComposer",
+    "ace-step": "manga2music.composers.ace_step:AceStepComposer",
+    "stable-audio-open": "manga2music.composers.stable_audio_open:StableAudioOpenComposer",
+    "stable-audio-3": "manga2music.composers.stable_audio_3:StableAudio3Composer",
 }
+
+#: diffusers pipeline class (``_class_name`` in a folder's model_index.json) -> backend
+PIPELINE_BACKENDS: dict[str, str] = {
+    "AceStepPipeline": "ace-step",
+    "StableAudioPipeline": "stable-audio-open",
+    "StableAudio3Pipeline": "stable-audio-3",
+}
+
+#: backends that load weights from the model cache (transformers or diffusers)
+WEIGHT_BACKENDS = ("transformers-vlm", "musicgen", "musicgen-melody", "ace-step", "stable-audio-open",
+                   "stable-audio-3")
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,7 @@ class ModelSpec:
 
     @property
     def needs_weights(self) -> bool:
-        return self.backend in ("transformers-vlm", "musicgen")
+        return self.backend in WEIGHT_BACKENDS
 
     @property
     def needs_network(self) -> bool:
@@ -111,6 +126,22 @@ MODELS: list[ModelSpec] = [
               download_gb=8.0, vram_gb=9.0, ram_gb=13.0, about="MusicGen 1.5B, stereo 32 kHz"),
     ModelSpec("musicgen-stereo-large", "music", "musicgen", "facebook/musicgen-stereo-large",
               download_gb=13.0, vram_gb=17.0, ram_gb=25.0, about="MusicGen 3.3B, stereo 32 kHz"),
+    ModelSpec("musicgen-melody", "music", "musicgen-melody", "facebook/musicgen-melody",
+              download_gb=6.5, vram_gb=8.0, ram_gb=12.0, about="MusicGen 1.5B with melody conditioning, mono 32 kHz",
+              licence="cc-by-nc-4.0", commercial=False),
+    ModelSpec("ace-step", "music", "ace-step", "ACE-Step/acestep-v15-xl-turbo-diffusers",
+              download_gb=12.0, vram_gb=14.0, ram_gb=16.0,
+              about="ACE-Step 1.5 XL turbo (4.7B DiT, 8 steps), stereo 48 kHz, up to 10 min per call",
+              licence="apache-2.0", commercial=True),
+    ModelSpec("stable-audio-open", "music", "stable-audio-open", "stabilityai/stable-audio-open-1.0",
+              download_gb=5.3, vram_gb=6.0, ram_gb=8.0,
+              about="Stable Audio Open 1.0 (1.1B DiT, 100 steps), stereo 44.1 kHz, up to 47 s per call",
+              licence="stability-ai-community", commercial=True),  # free under US$1M annual revenue
+    ModelSpec("stable-audio-3-small", "music", "stable-audio-3", "stabilityai/stable-audio-3-small-music",
+              download_gb=2.0, vram_gb=3.0, ram_gb=4.0,
+              about="Stable Audio 3 Small Music (433M DiT, 8 steps), stereo 44.1 kHz, up to 120 s per call; "
+                    "convert to diffusers format first",
+              licence="stability-ai-community", commercial=True),  # free under US$1M annual revenue
 ]
 
 #: (licence, commercial use allowed) per short name, from each Hub repo's licence tag (checked 2026-11).
@@ -145,7 +176,7 @@ MODEL_LICENCES: dict[tuple[str, str], tuple[str, Optional[bool]]] = {
 
 
 def _with_licence(spec: ModelSpec) -> ModelSpec:
-    licence, commercial = MODEL_LICENCES.get((spec.side, spec.name), ("", None))
+    licence, commercial = MODEL_LICENCES.get((spec.side, spec.name), (spec.licence, spec.commercial))
     return dataclasses.replace(spec, licence=licence, commercial=commercial)
 
 
@@ -187,19 +218,32 @@ def _local_config(path: Path) -> dict | None:
     return None
 
 
+def _local_pipeline(path: Path) -> str | None:
+    """The ``_class_name`` of a local diffusers pipeline folder (its model_index.json), else ``None``."""
+    index = path / "model_index.json"
+    if not (path.is_dir() and index.is_file()):
+        return None
+    try:
+        return str(json.loads(index.read_text(encoding="utf-8")).get("_class_name", ""))
+    except (OSError, ValueError):
+        return ""
+
+
 def _backend_for_config(config: dict, side: Side) -> str | None:
     """Which backend loads a local folder, from its ``model_type`` (or a diffusers pipeline's ``_class_name``)."""
     model_type = str(config.get("model_type", ""))
     pipeline = str(config.get("_class_name", ""))
     if side == "music":
+        if model_type == "musicgen_melody":
+            return "musicgen-melody"
         if model_type.startswith("musicgen"):
             return "musicgen"
         return DIFFUSERS_PIPELINES.get(pipeline)
     return "transformers-vlm" if model_type else None
 
 
-#: diffusers pipeline class -> backend (filled as composer backends are added)
-DIFFUSERS_PIPELINES: dict[str, str] = {}
+#: diffusers pipeline class -> backend
+DIFFUSERS_PIPELINES: dict[str, str] = PIPELINE_BACKENDS
 #: owners whose ids a typo is checked against
 _KNOWN_OWNERS = {m.model_id.split("/")[0].lower() for m in MODELS if "/" in m.model_id}
 
@@ -224,6 +268,14 @@ def _by_prefix(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
 
 def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
     path = Path(os.path.expanduser(name))
+    pipeline = _local_pipeline(path)
+    if pipeline is not None and side == "music":
+        if pipeline not in PIPELINE_BACKENDS:
+            raise UnknownModelError(
+                f"{name} is a diffusers pipeline folder, but not one manga2music composes with "
+                f"(_class_name={pipeline!r})",
+                hint=f"use a folder of one of: {', '.join(PIPELINE_BACKENDS)}.")
+        return ModelSpec(str(path), side, PIPELINE_BACKENDS[pipeline], str(path.resolve()), about="local folder")
     config = _local_config(path)
     if config is None:
         return None

@@ -23,6 +23,10 @@ class ComposeRequest:
     text: str  # the music description
     duration: float
     seed: Optional[int] = None  # per-track seed (the pipeline derives it from --seed and --variations)
+    # optional audio to follow (a melody / chapter theme): float samples shaped (frames,) or (frames, channels)
+    # at ``reference_rate`` Hz.  Composers that cannot use it ignore it and say so in the track's warnings.
+    reference: Optional[np.ndarray] = None
+    reference_rate: Optional[int] = None
 
 
 @dataclass

@@ -93,6 +93,7 @@ class MusicgenComposer(Composer):
     backend = "musicgen"
     #: 10 minutes: windowed continuation makes any length, but on a CPU 10 minutes already take an hour or more
     max_duration = 600.0
+    model_class = "MusicgenForConditionalGeneration"  # the transformers class that loads the checkpoint
 
     class Options(Composer.Options, SamplingOptions, TorchOptions):
         batch_size: Optional[int] = Field(None, ge=1, le=1024)  # None: from free memory
@@ -128,7 +129,7 @@ class MusicgenComposer(Composer):
         if self._model is not None:
             return
         import torch
-        from transformers import AutoProcessor, MusicgenForConditionalGeneration
+        import transformers
 
         from ..devices import pick_device, pick_dtype
 
@@ -136,8 +137,8 @@ class MusicgenComposer(Composer):
         self._dtype = pick_dtype(self._device, self.options.precision)
         common = {"cache_dir": settings.model_cache_dir(), "local_files_only": self.offline}
         try:
-            processor = AutoProcessor.from_pretrained(self.model_id, **common)
-            model = MusicgenForConditionalGeneration.from_pretrained(
+            processor = self._load_processor(common)
+            model = getattr(transformers, self.model_class).from_pretrained(
                 self.model_id, dtype=self._dtype, **common,
                 **({"device_map": self._device} if self._device != "cpu" else {}),
             )
@@ -151,6 +152,12 @@ class MusicgenComposer(Composer):
             if isinstance(module, torch.nn.LSTM):
                 module.flatten_parameters()  # the dtype change split cuDNN's weight buffer: join it again
         self._processor = processor
+
+    def _load_processor(self, common: dict):
+        """The checkpoint's processor (tokenizer + feature extractor); ``common`` holds cache_dir and friends."""
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(self.model_id, **common)
 
     @property
     def sample_rate(self) -> int:
@@ -217,6 +224,19 @@ class MusicgenComposer(Composer):
         inputs = self._processor(text=texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
         return {k: v.to(self._device) for k, v in inputs.items()}, warnings
 
+    def _batch_key(self, request: ComposeRequest):
+        """What besides the length keeps two requests out of one batch (nothing, for text-only MusicGen)."""
+        return None
+
+    def _encode_inputs(self, reqs: list[ComposeRequest]) -> tuple[dict, list[list[str]]]:
+        """The model inputs for one batch, and each request's warnings."""
+        inputs, warnings = self._encode_texts([r.text for r in reqs])
+        if any(r.reference is not None for r in reqs):
+            for w in warnings:
+                w.append(f"{self.model_name} does not take reference audio; composed from the text alone "
+                         f"(musicgen-melody does)")
+        return inputs, warnings
+
     def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
         """One track per request, in order; requests of the same length share batches."""
         if not requests:
@@ -240,11 +260,11 @@ class MusicgenComposer(Composer):
             return sum(steps_for(w, delay) for w in plan_windows(frames, frame_rate))
 
         steps_done = StepProgress(progress, sum(steps(r) for r in requests))
-        groups: dict[int, list[int]] = {}
+        groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(gen_samples(r), []).append(i)
+            groups.setdefault((gen_samples(r), self._batch_key(r)), []).append(i)
         tracks: list[Optional[Track]] = [None] * len(requests)
-        for samples, indices in groups.items():
+        for (samples, _), indices in groups.items():
             i, size = 0, self._batch_size(samples)
             while i < len(indices):
                 chunk = indices[i:i + size]
@@ -277,7 +297,7 @@ class MusicgenComposer(Composer):
         from .musicgen_windows import generate_long
 
         seeds = [r.seed if r.seed is not None else random.SystemRandom().randrange(2**31) for r in reqs]
-        inputs, warnings = self._encode_texts([r.text for r in reqs])
+        inputs, warnings = self._encode_inputs(reqs)
         names = reqs[0].name + (f" (+{len(reqs) - 1})" if len(reqs) > 1 else "")
         steps_done.width = len(reqs)
 

@@ -1,0 +1,87 @@
+"""ACE-Step 1.5 through diffusers' ``AceStepPipeline``: 48 kHz stereo, up to 10 minutes a call.
+
+The pipeline: a Qwen3-Embedding text encoder, a condition encoder (text,
+lyrics, timbre), a flow-matching DiT over 25 Hz Oobleck-VAE latents.  Defaults
+are the model card's for the turbo checkpoint (8 steps, shift 3, guidance
+distilled into the weights; ``guidance_scale`` only matters for the base/SFT
+checkpoints).  Descriptions are instrumental unless ``lyrics`` says otherwise.
+
+Tracks longer than ``max_window_s`` (10 minutes) continue with ACE-Step's own
+*repaint* task: the next window's source audio is the track's last
+``overlap_s`` seconds followed by room to fill, and only that room is
+regenerated.  A request's ``reference`` audio conditions the timbre encoder
+(the pipeline's ``reference_audio``).  Descriptions share a pipeline call only
+when they have the same number of tokens: the DiT attends to the conditions'
+padding, so batching different lengths would change the music.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .diffusion import DiffusionComposer, DiffusionOptions, Window, mean_posterior, step_callback
+
+
+class AceStepComposer(DiffusionComposer):
+    """Text-to-music with any ACE-Step 1.5 checkpoint in diffusers format (turbo, base, SFT)."""
+
+    backend = "ace-step"
+    pipeline_class = "AceStepPipeline"
+
+    class Options(DiffusionOptions):
+        steps: int = 8  # the turbo checkpoint is distilled for 8 steps
+        guidance_scale: float = 7.0  # base/SFT only: turbo checkpoints ignore it
+        shift: float = 3.0  # the timestep schedule's shift (1, 2 or 3 on the model card)
+        lyrics: str = "[Instrumental]"  # background music: no singing unless asked
+        vocal_language: str = "en"
+        max_window_s: float = 600.0  # ACE-Step 1.5 makes 10 s to 10 minutes in one call
+        overlap_s: float = 10.0
+
+    def _prepare(self, pipe) -> None:
+        # The text encoder runs without an attention mask; padding on the right keeps a causal
+        # model's states for the real tokens the same whatever else shares the batch (the mask
+        # handed on to the condition encoder hides the pads).
+        pipe.tokenizer.padding_side = "right"
+
+    def max_window_samples(self) -> int:
+        return int(round(self.options.max_window_s * self.sample_rate))
+
+    def latent_hop(self) -> int:
+        return int(round(self.sample_rate / self._pipe.latents_per_second))
+
+    def uses_reference(self) -> bool:
+        return True
+
+    def _batch_key(self, request) -> tuple:
+        # The DiT's cross-attention sees the condition encoder's padding (the pipeline passes no mask
+        # there), so a prompt padded to a longer neighbour's length makes different music.  Only
+        # descriptions of the same token count share a call: then nothing is padded.
+        tokens = len(self._pipe.tokenizer(request.text)["input_ids"])
+        return (*super()._batch_key(request), min(tokens, self.text_token_limit()))
+
+    def _generate(self, texts: list[str], window: Window, context: Optional[np.ndarray], generators: list,
+                  reference: Optional[np.ndarray], on_step) -> np.ndarray:
+        import torch
+
+        o = self.options
+        pipe = self._pipe
+        sr = self.sample_rate
+        kwargs = {}
+        if context is not None:
+            source = np.zeros((len(texts), context.shape[1], window.length), dtype=np.float32)
+            source[..., :window.keep] = context
+            kwargs.update(task_type="repaint", src_audio=torch.from_numpy(source).to(self._device),
+                          repainting_start=window.keep / sr, repainting_end=window.length / sr)
+        if reference is not None:
+            kwargs["reference_audio"] = torch.from_numpy(reference).to(self._device)
+        with mean_posterior(pipe.vae):
+            audio = pipe(
+                prompt=list(texts), lyrics=[o.lyrics] * len(texts), vocal_language=o.vocal_language,
+                audio_duration=window.length / sr, num_inference_steps=int(o.steps),
+                guidance_scale=1.0 if pipe.is_turbo else float(o.guidance_scale), shift=float(o.shift), generator=list(generators),
+                max_text_length=self.text_token_limit(), callback_on_step_end=step_callback(on_step),
+                output_type="pt", **kwargs,
+            ).audios
+        return audio.float().cpu().numpy()
