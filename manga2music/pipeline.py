@@ -10,6 +10,10 @@ which resolves the models and holds the output folder's lock around these loops.
   run; the caller still writes the manifest of what is done.
 * Every file goes through :func:`manga2music.outputs.commit`, so a kill at any
   moment is finished by a plain rerun and never makes our files look like the user's.
+* Each stage is split at the model call, so another executor (``manga2music.distributed``)
+  can run the call elsewhere and still write through the same code:
+  :func:`plan_describe` -> ``describer.describe`` -> :func:`commit_describe`, and
+  :func:`compose_requests` -> ``composer.compose`` -> :func:`write_group` (or :func:`fail_group`).
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ class Callbacks:
     sections: Optional[ProgressFn] = None  # overall: (done, total, section name)
     step: Optional[ProgressFn] = None  # current step: pages, tokens, decoder steps
     log: Optional[LogFn] = None
+    #: runs spread over workers (``--ray``): what each worker is doing, ``(worker, label)``; ``""`` when idle
+    worker: Optional[Callable[[str, str], None]] = None
 
     def info(self, message: str) -> None:
         if self.log is not None:
@@ -179,17 +185,28 @@ def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConf
     staged.add_bytes(path, to_json({"section": job.name, "analysis": analysis, "chunks": chunks}).encode("utf-8"))
 
 
-def describe_section(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks) -> None:
-    """Describe one section (or reuse its description) and write .txt + .json."""
+@dataclass
+class DescribeWork:
+    """What describing one section needs from a describer (its pages, read and tiled here) and what it will record."""
+
+    loaded: list  # LoadedPage
+    skipped: list[dict]
+    key: str  # the describe fingerprint
+    images: list[PageImage]
+
+
+def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
+                  cb: Callbacks) -> Optional[DescribeWork]:
+    """Everything before the model: read the pages, then keep, reuse or fail; ``None`` when no model call is needed."""
     if section.error:
         job.fail(section.error, cb)
-        return
+        return None
     loaded, skipped = _load_pages(section, cb)
     job.skipped_pages = skipped
     if not loaded:
         reasons = "; ".join(s["error"] for s in skipped[:2])
         job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
-        return
+        return None
     key = fingerprint({"pages": [lp.sha256 for lp in loaded], "describer": describer.settings_key()})
     txt = job.files.description
     old = job.record.get("describe", {})
@@ -197,7 +214,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         job.description = read_description(txt)
         job.status = "skipped"
         cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it and composing from it")
-        return
+        return None
     if not cfg.force and txt.exists() and old.get("fingerprint") == key:
         job.description = read_description(txt)
         job.status = "skipped"
@@ -207,14 +224,18 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
             _artifact(job, old.get("analysis"), old.get("chunks", []), cfg, cb, staged)
             if staged.items:
                 job.commit(staged, {})
-        return
+        return None
     images = [
         PageImage(lp.page.name if len(lp.tiles) == 1 else f"{lp.page.name}#{t + 1}", tile, lp.format)
         for lp in loaded
         for t, tile in enumerate(lp.tiles)
     ]
-    started = time.perf_counter()
-    result = describer.describe(images, progress=cb.step)
+    return DescribeWork(loaded, skipped, key, images)
+
+
+def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Describer, cfg: RunConfig,
+                    cb: Callbacks, seconds: float) -> None:
+    """Write what the describer returned for ``work`` (.txt, record, --save-artifact) in the kill-safe order."""
     description = readable(result.description).strip()
     if not description:
         job.fail("the describer returned an empty description", cb)
@@ -222,15 +243,15 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
     analysis = result.analysis.model_dump() if result.analysis else None
     chunks = [c.model_dump() for c in result.chunks]
     staged = Staged()
-    staged.add_bytes(txt, (description + "\n").encode("utf-8"))
+    staged.add_bytes(job.files.description, (description + "\n").encode("utf-8"))
     _artifact(job, analysis, chunks, cfg, cb, staged)
     job.commit(staged, {
-        "pages": [_page_entry(lp) for lp in loaded],
-        "skipped_pages": skipped,
+        "pages": [_page_entry(lp) for lp in work.loaded],
+        "skipped_pages": work.skipped,
         "describe": {
             "model": describer.model_name,
             "model_id": describer.model_id,
-            "fingerprint": key,
+            "fingerprint": work.key,
             "settings": describer.settings_key(),
             "prompt_version": result.prompt_version,
             "analysis": analysis,
@@ -239,12 +260,22 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
             "usage": result.usage,
             "cost_usd": result.cost_usd,
             "warnings": result.warnings,
-            "seconds": round(time.perf_counter() - started, 3),
+            "seconds": round(seconds, 3),
             "at": now_iso(),
         },
         "description": description,
     })
     job.description = description
+
+
+def describe_section(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks) -> None:
+    """Describe one section (or reuse its description) and write .txt + .json: plan, model call, commit."""
+    work = plan_describe(section, job, describer, cfg, cb)
+    if work is None:
+        return
+    started = time.perf_counter()
+    result = describer.describe(work.images, progress=cb.step)
+    commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started)
 
 
 def describe_sections(sections: list[Section], output: Path, describer: Describer, cfg: RunConfig,
@@ -413,56 +444,91 @@ def reencode_tracks(job: SectionJob, composer: Composer, cfg: RunConfig) -> None
         staged.discard()
 
 
+def take_group(pending: list, size: int) -> list:
+    """Remove and return the next group from the front of ``pending``: whole jobs, at most ``size`` requests
+    unless one job alone has more.  A job's takes stay together, because they are written together."""
+    group: list = []
+    while pending:
+        job = pending[0][0]
+        count = 1
+        while count < len(pending) and pending[count][0] is job:
+            count += 1
+        if group and len(group) + count > size:
+            break
+        group.extend(pending[:count])
+        del pending[:count]
+    return group
+
+
 def _groups(pending: list, size: int) -> Iterator[list]:
-    for start in range(0, len(pending), size):
-        yield pending[start:start + size]
+    pending = list(pending)
+    while pending:
+        yield take_group(pending, size)
+
+
+def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
+                     cb: Callbacks) -> list[tuple[SectionJob, ComposeRequest]]:
+    """What composing ``job`` needs from the composer: nothing (up to date, or re-encoded here), or these requests."""
+    if job.status == "failed" or not job.description:
+        return []
+    holder: list[ComposePlan] = []
+    guarded(job, cb, lambda: holder.append(plan_compose(job, composer, cfg, cb)))
+    if not holder:
+        return []
+    plan = holder[0]
+    if plan.action == "skip":
+        _remember_outputs(job)
+        return []
+    if plan.action == "reencode":
+        guarded(job, cb, lambda: reencode_tracks(job, composer, cfg))
+        return []
+    return [(job, ComposeRequest(job.name, job.description or "", cfg.duration, seed)) for seed in plan.seeds]
+
+
+def group_size(composer: Composer) -> int:
+    """Requests handed to the composer per call (see :data:`COMPOSE_GROUP`)."""
+    return max(COMPOSE_GROUP, int(getattr(composer.options, "batch_size", None) or 0))
+
+
+def fail_group(group: list[tuple[SectionJob, ComposeRequest]], cb: Callbacks) -> None:
+    """The composer failed on a whole group (the lead job holds the cause): every job in it fails with it."""
+    lead = group[0][0]
+    for job, _ in group:
+        if job.status != "failed":
+            job.fail(lead.message or "composing failed", cb)
+
+
+def write_group(group: list[tuple[SectionJob, ComposeRequest]], tracks: list, composer: Composer, cfg: RunConfig,
+                cb: Callbacks, seconds: float) -> list[SectionJob]:
+    """Write the tracks the composer made for ``group``, job by job (each alone can fail); returns the jobs."""
+    by_job: dict[int, list] = {}
+    for (job, req), track in zip(group, tracks):
+        by_job.setdefault(id(job), [job, [], []])
+        by_job[id(job)][1].append(req)
+        by_job[id(job)][2].append(track)
+    for job, reqs, job_tracks in by_job.values():
+        guarded(job, cb, lambda j=job, r=reqs, t=job_tracks: write_tracks(
+            j, r, t, composer, cfg, seconds * len(r) / len(group)))
+    return [job for job, _, _ in by_job.values()]
 
 
 def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb: Callbacks) -> None:
     """Compose every job that has a description and needs (new) audio, a group at a time."""
-    plans: list[ComposePlan] = []
-    for job in jobs:
-        if job.status == "failed" or not job.description:
-            continue
-        holder: list[ComposePlan] = []
-        guarded(job, cb, lambda j=job: holder.append(plan_compose(j, composer, cfg, cb)))
-        if not holder:
-            continue
-        plan = holder[0]
-        if plan.action == "skip":
-            _remember_outputs(job)
-        elif plan.action == "reencode":
-            guarded(job, cb, lambda j=job: reencode_tracks(j, composer, cfg))
-        else:
-            plans.append(plan)
-    pending = [(p.job, ComposeRequest(p.job.name, p.job.description or "", cfg.duration, seed))
-               for p in plans for seed in p.seeds]
-    size = max(COMPOSE_GROUP, int(getattr(composer.options, "batch_size", None) or 0))
+    pending = [pair for job in jobs for pair in compose_requests(job, composer, cfg, cb)]
     done_jobs: set[int] = set()
-    total_jobs = len(plans)
-    for group in _groups(pending, size):
+    total_jobs = len({id(job) for job, _ in pending})
+    for group in _groups(pending, group_size(composer)):
         started = time.perf_counter()
         holder: list[list] = []
 
         def run_group(g=group) -> None:
             holder.append(composer.compose([r for _, r in g], progress=cb.step))
 
-        lead = group[0][0]
-        guarded(lead, cb, run_group)
-        if not holder:  # the whole group failed: every job in it fails with the same cause
-            for job, _ in group:
-                if job.status != "failed":
-                    job.fail(lead.message or "composing failed", cb)
+        guarded(group[0][0], cb, run_group)
+        if not holder:
+            fail_group(group, cb)
             continue
-        seconds = time.perf_counter() - started
-        by_job: dict[int, list] = {}
-        for (job, req), track in zip(group, holder[0]):
-            by_job.setdefault(id(job), [job, [], []])
-            by_job[id(job)][1].append(req)
-            by_job[id(job)][2].append(track)
-        for job, reqs, job_tracks in by_job.values():
-            guarded(job, cb, lambda j=job, r=reqs, t=job_tracks: write_tracks(
-                j, r, t, composer, cfg, seconds * len(r) / len(group)))
+        for job in write_group(group, holder[0], composer, cfg, cb, time.perf_counter() - started):
             done_jobs.add(id(job))
         report(cb.sections, len(done_jobs), total_jobs, "composed")
 
