@@ -11,7 +11,7 @@ import io
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import PageError
 from .sections import Page, sha256_bytes
@@ -33,6 +33,7 @@ class LoadedPage:
     tiles: list  # PIL images, RGB; one unless the page is a tall strip
     format: str  # "PNG", "JPEG", ...
     size: tuple[int, int]  # original (width, height)
+    data: bytes = field(default=b"", repr=False)  # the bytes it was decoded from (what travels to a remote worker)
 
 
 def to_rgb(image):
@@ -102,9 +103,13 @@ def decode_image(data: bytes, label: str):
 
 def load_page(page: Page) -> LoadedPage:
     """Read, hash, decode, convert and tile one page.  Raises :class:`PageError`."""
-    data = page.read_bytes()
+    return decode_page(page, page.read_bytes())
+
+
+def decode_page(page: Page, data: bytes) -> LoadedPage:
+    """Hash, decode, convert and tile ``data``, the bytes of ``page`` (here, or on the worker it was sent to)."""
     digest = sha256_bytes(data)
     image, fmt = decode_image(data, page.source)
     size = image.size
     rgb = to_rgb(image)
-    return LoadedPage(page, digest, tile_strip(rgb), fmt, size)
+    return LoadedPage(page, digest, tile_strip(rgb), fmt, size, data)

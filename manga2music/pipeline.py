@@ -225,12 +225,16 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
             if staged.items:
                 job.commit(staged, {})
         return None
-    images = [
+    return DescribeWork(loaded, skipped, key, page_images(loaded))
+
+
+def page_images(loaded: list) -> list[PageImage]:
+    """What a describer sees of loaded pages: one image per page, or per tile of a tall strip (``strip.png#2``)."""
+    return [
         PageImage(lp.page.name if len(lp.tiles) == 1 else f"{lp.page.name}#{t + 1}", tile, lp.format)
         for lp in loaded
         for t, tile in enumerate(lp.tiles)
     ]
-    return DescribeWork(loaded, skipped, key, images)
 
 
 def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Describer, cfg: RunConfig,

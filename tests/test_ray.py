@@ -40,7 +40,7 @@ def ray_cluster(tmp_path_factory):
     before = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)  # the raylet and every worker it starts inherit these
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a running one
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()

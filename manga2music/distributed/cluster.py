@@ -32,8 +32,9 @@ def connect(address: Optional[str]) -> bool:
         where = address or os.environ.get("RAY_ADDRESS") or "this machine"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ClusterError(f"cannot join the Ray cluster at {where}: {first}",
-                           hint="start it with `ray start --head` (workers: `ray start --address HEAD:6379`), "
-                                "or pass --ray with its address") from None
+                           hint="check the address (HEAD:6379, or ray://HEAD:10001 with ray[client]); a cluster "
+                                "with token authentication also needs RAY_AUTH_MODE=token and its token here "
+                                "(`ray get-auth-token`)") from None
     return True
 
 

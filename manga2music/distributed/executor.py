@@ -150,6 +150,15 @@ class _Call:
         return out
 
 
+def _page_bytes(work) -> list:
+    """The pages as they travel: their file bytes (often 20-40x smaller than decoded pixels); the worker decodes
+    them again with the same code.  The decoded pixels are dropped here (the records need only the tile counts)."""
+    work.images = []
+    for lp in work.loaded:
+        lp.tiles = [None] * len(lp.tiles)
+    return [(lp.page, lp.data) for lp in work.loaded]
+
+
 class _Flow:
     """One command's sections moving through the workers (state of the driver loop)."""
 
@@ -237,8 +246,8 @@ class _Flow:
                     if item is None:
                         return
                     job, work = item
-                    self._submit(_Call("describe", slot, item, f"describing {job.name} ({len(work.images)} pages)"),
-                                 slot.actor.describe.remote(work.images))
+                    self._submit(_Call("describe", slot, item, f"describing {job.name} ({len(work.loaded)} pages)"),
+                                 slot.actor.describe.remote(_page_bytes(work)))
 
     def _describe_done(self, call: _Call, outcome: Outcome) -> None:
         job, work = call.work

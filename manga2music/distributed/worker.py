@@ -97,10 +97,14 @@ class ModelWorker:
         return _timed(lambda: {"model_name": b.model_name, "model_id": b.model_id, "settings": b.settings_key(),
                                "host": socket.gethostname(), "pid": os.getpid(), "notes": list(self.notes)})
 
-    def describe(self, images: list) -> Outcome:
+    def describe(self, pages: list) -> Outcome:
+        """``pages``: ``(Page, bytes)`` as the driver read them; decoded here exactly as a local run decodes."""
         if self.error is not None:
             return self.error
-        return _timed(lambda: self.backend.describe(images))
+        from ..pages import decode_page
+        from ..pipeline import page_images
+
+        return _timed(lambda: self.backend.describe(page_images([decode_page(page, data) for page, data in pages])))
 
     def compose(self, requests: list) -> Outcome:
         if self.error is not None:
