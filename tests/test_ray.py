@@ -293,6 +293,8 @@ def test_workers_per_model_follow_the_clusters_gpus_and_cpus():
     # half a GPU per copy: two copies share each GPU
     assert shape(plan(gpu_models, RayConfig(gpus_per_model=0.5), 32, 8)) == {"vision": (8, 1.0, 0.5),
                                                                              "music": (8, 1.0, 0.5)}
+    # GPUs to spare but only 4 CPUs to drive them: 2 copies each
+    assert shape(plan(gpu_models, RayConfig(), 4, 8)) == {"vision": (2, 1.0, 1.0), "music": (2, 1.0, 1.0)}
     # the builtin describer never takes a GPU: it gets CPUs, MusicGen gets every GPU
     mixed = _models("builtin", "musicgen-small")
     assert shape(plan(mixed, RayConfig(), 16, 8)) == {"vision": (8, 1.0, 0.0), "music": (8, 1.0, 1.0)}

@@ -73,7 +73,7 @@ def runs_torch(backend) -> bool:
 
 
 def plan(backends: dict, rc: RayConfig, cpus: float, gpus: float) -> dict[str, Placement]:
-    """Workers per side for ``backends`` (``{"vision": describer, "music": composer}``) on a cluster of ``cpus``/``gpus``.
+    """Workers per side for ``backends`` (``{"vision": describer, "music": composer}``) on ``cpus`` and ``gpus``.
 
     Raises :class:`InputError` (exit 2) when the workers asked for cannot fit, naming what the cluster has.
     """
@@ -98,15 +98,21 @@ def plan(backends: dict, rc: RayConfig, cpus: float, gpus: float) -> dict[str, P
                 count = math.floor(gpus / (per_gpu[side] * len(on_gpu)) + 1e-9)
             count = max(1, count)
         out[side] = Placement(side, count, rc.cpus_per_model, per_gpu[side])
-    need_cpu = sum(p.count * p.num_cpus for p in out.values())
-    need_gpu = sum(p.count * p.num_gpus for p in out.values())
+    while rc.workers is None and _need(out, "num_cpus") > cpus + 1e-9 and any(p.count > 1 for p in out.values()):
+        max(out.values(), key=lambda p: p.count).count -= 1  # GPUs to spare but too few CPUs to drive them
+    need_cpu, need_gpu = _need(out, "num_cpus"), _need(out, "num_gpus")
     if need_cpu > cpus + 1e-9 or need_gpu > gpus + 1e-9:
         asked = " and ".join(p.describe() for p in out.values())
         raise InputError(
-            f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs; {asked} need {need_cpu:g} CPUs and {need_gpu:g} GPUs",
+            f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs; {asked} need {need_cpu:g} CPUs and "
+            f"{need_gpu:g} GPUs",
             hint="lower --ray-workers, --ray-cpus-per-model or --ray-gpus-per-model (0.5 fits two models on a GPU), "
                  "or add nodes")
     return out
+
+
+def _need(placements: dict[str, Placement], resource: str) -> float:
+    return sum(p.count * getattr(p, resource) for p in placements.values())
 
 
 def forwarded_env(extra: tuple[str, ...] = ()) -> dict[str, str]:

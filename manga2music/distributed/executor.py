@@ -34,7 +34,7 @@ from ..pipeline import (
 )
 from ..progress import report
 from .cluster import cluster_totals, connect, disconnect, forwarded_env, plan, runs_torch
-from .config import RayConfig
+from .config import ClusterError, RayConfig
 from .pool import RemoteModel, Slot, WorkerPool
 from .worker import Outcome, WorkerError, resolve_auto
 
@@ -75,7 +75,12 @@ class RayExecutor:
 
         _, gpus = cluster_totals()
         task = ray.remote(resolve_auto).options(num_cpus=0, num_gpus=0.01 if gpus > 0 else 0)
-        chosen, reason = ray.get(task.remote(side, True if self.cfg.offline else None))
+        try:
+            chosen, reason = ray.get(task.remote(side, True if self.cfg.offline else None))
+        except ray.exceptions.RayError as exc:
+            raise ClusterError(f"no Ray worker could decide what auto means for the {side} model: "
+                               f"{describe_error(exc).split('. ')[0][:200]}",
+                               hint=f"name the {side} model instead of auto") from None
         self.cb.info(f"{side} model: {chosen} ({reason}; decided on a Ray worker)")
         return chosen
 
@@ -196,9 +201,7 @@ class _Flow:
                 break
             ready, _ = ray.wait(list(self.inflight), num_returns=1)
             ref = ready[0]
-            call = self.inflight.pop(ref, None)
-            if call is None:  # a call of a worker that died and was sent again
-                continue
+            call = self.inflight.pop(ref)
             try:
                 outcome = ray.get(ref)
             except lost as exc:
@@ -275,7 +278,8 @@ class _Flow:
                 group = take_group(self.queue, size)
                 names = sorted({job.name for job, _ in group})
                 more = f" +{len(names) - 1}" if len(names) > 1 else ""
-                self._submit(_Call("compose", slot, group, f"composing {names[0]}{more} ({len(group)} track{'s' if len(group) != 1 else ''})"),
+                tracks = f"{len(group)} track{'s' if len(group) != 1 else ''}"
+                self._submit(_Call("compose", slot, group, f"composing {names[0]}{more} ({tracks})"),
                              slot.actor.compose.remote([req for _, req in group]))
 
     def _compose_done(self, call: _Call, outcome: Outcome) -> None:
@@ -313,7 +317,8 @@ class _Flow:
                                                                   f" {job.name}")
 
     def _worker_lost(self, call: _Call, ref, exc: BaseException) -> None:
-        """Every call on that worker is lost: the running one counts a death for its sections, all go again."""
+        """A worker died: every call it held is lost.  The one it was running counts a death for its sections
+        (past ``retries`` they fail alone); all the others go to a fresh worker, in their order."""
         slot = call.slot
         pool = self.vision if call.stage == "describe" else self.music
         calls = []  # in the order the worker runs them: the first was running
@@ -321,37 +326,31 @@ class _Flow:
             lost_call = call if r == ref else self.inflight.pop(r, None)
             if lost_call is not None:
                 calls.append(lost_call)
-        running = calls[0] if calls else call
         old_label = slot.label
         pool.replace(slot)
         self._show(slot)
         reason = describe_error(exc).split(". ")[0][:160]
         retries = self.ex.rc.retries
+        running = calls[0]
+        doing = "describing" if running.stage == "describe" else "composing"
+        for job in running.jobs:
+            n = self.deaths[id(job)] = self.deaths.get(id(job), 0) + 1
+            if n > retries:
+                job.fail(f"its Ray worker died {n} times while {doing} it (last: {reason})", self.cb)
+            else:
+                self.cb.warn(f"Ray worker {old_label} died while {doing} {job.name} ({reason}); sending it to a "
+                             f"fresh worker (try {n + 1} of {retries + 1})")
+        back: list = []
         for lost_call in calls:
-            counted = lost_call is running
-            keep = []
-            for job in lost_call.jobs:
-                if counted:
-                    self.deaths[id(job)] = self.deaths.get(id(job), 0) + 1
-                n = self.deaths.get(id(job), 0)
-                if counted and n > retries:
-                    job.fail(f"its Ray worker died {n} time{'s' if n != 1 else ''} while "
-                             f"{lost_call.stage.rstrip('e')}ing it (last: {reason})", self.cb)
-                elif counted:
-                    keep.append(job)
-                    self.cb.warn(f"Ray worker {old_label} died while {lost_call.stage.rstrip('e')}ing {job.name} "
-                                 f"({reason}); sending it to a fresh worker (try {n + 1} of {retries + 1})")
-                else:
-                    keep.append(job)
             if lost_call.stage == "describe":
                 job, work = lost_call.work
                 if job.status == "failed":
                     self._described(job)
                 else:
                     self.again.append((job, work))
-            else:
-                back = [(job, req) for job, req in lost_call.work if job.status != "failed"]
-                self.queue[:0] = back
-                for job in lost_call.jobs:
-                    if job.status == "failed":
-                        self._finish(job)
+                continue
+            back.extend((job, req) for job, req in lost_call.work if job.status != "failed")
+            for job in lost_call.jobs:
+                if job.status == "failed":
+                    self._finish(job)
+        self.queue[:0] = back

@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import InputError
 from .cluster import Placement
+from .config import ClusterError
 from .worker import ModelWorker
 
 #: seconds between "still waiting for Ray to start the workers" notes
@@ -75,7 +76,6 @@ class WorkerPool:
         self.env = env
         self.slots: list[Slot] = []
         self.identity: Optional[dict] = None
-        self.deaths = 0
 
     def _start_actor(self):
         import ray
@@ -100,7 +100,15 @@ class WorkerPool:
         while pending:
             done, pending = ray.wait(pending, num_returns=len(pending), timeout=READY_NOTE_EVERY)
             for ref in done:
-                outcome = ray.get(ref)
+                try:
+                    outcome = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # the worker process died while building its model
+                    from ..pipeline import describe_error
+
+                    raise ClusterError(f"a {self.placement.side} worker died while loading {self.name}: "
+                                       f"{describe_error(exc).split('. ')[0][:200]}",
+                                       hint="its node's Ray logs say why (/tmp/ray/session_latest/logs on that "
+                                            "node); out of memory is the usual cause") from None
                 if outcome.error is not None and outcome.remote_traceback and debug_enabled():
                     note(f"on {refs[ref].label}:\n{outcome.remote_traceback}")
                 answer = outcome.unwrap()  # raises the model's own error (no weights, a missing key...)
@@ -111,7 +119,7 @@ class WorkerPool:
                 note(f"waiting for Ray to start {len(pending)} {self.placement.side} worker(s) "
                      f"({self.placement.num_cpus:g} CPU, {self.placement.num_gpus:g} GPU each)")
         first = answers[0]
-        for index, answer in sorted(answers.items()):
+        for answer in answers.values():
             if answer["settings"] != first["settings"]:
                 raise InputError(
                     f"the {self.placement.side} workers would record different settings: "
@@ -120,14 +128,10 @@ class WorkerPool:
         self.identity = first
         return first
 
-    def notes(self) -> list[str]:
-        return list(self.identity.get("notes", [])) if self.identity else []
-
     def replace(self, slot: Slot) -> None:
         """A worker died: stop what is left of it and start a fresh one in its place (its calls are lost)."""
         import ray
 
-        self.deaths += 1
         try:
             ray.kill(slot.actor, no_restart=True)
         except Exception:  # noqa: BLE001 - it is already gone
