@@ -226,6 +226,28 @@ def test_musicgen_on_a_worker_makes_the_same_audio_and_errors_as_here(ray_cluste
     assert messages == [e["message"] for e in bad_local["sections"]] and messages[0]
 
 
+def test_a_vision_model_on_a_worker_sees_the_same_pages_and_writes_the_same_descriptions(ray_cluster, tmp_path):
+    """A tiny random LLaVA writes gibberish that changes with every pixel and token it gets: the pages travel as
+    their file bytes and are decoded on the worker, and the descriptions still match this process's, byte for byte."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tests.tiny_vlms import build_llava_interleave
+
+    model = str(build_llava_interleave(tmp_path / "tiny-llava"))
+    settings = dict(seed=0, offline=True, vision_options={"single_stage": True, "max_new_tokens": 40})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on the worker
+    try:
+        local = manga2music.describe([SAMPLES], tmp_path / "local", model=model, config=RunConfig(**settings))
+    finally:
+        torch.set_num_threads(threads)
+    spread = manga2music.describe([SAMPLES], tmp_path / "ray", model=model, config=ray_cfg(**settings))
+    assert statuses(spread) == statuses(local) == {"action": "ok", "calm": "ok", "webtoon": "ok"}
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    texts = {n: (tmp_path / "ray" / f"{n}.txt").read_bytes() for n in ("action", "calm", "webtoon")}
+    assert len(set(texts.values())) == 3  # each section's pages gave the model something different
+
+
 def test_the_command_joins_a_cluster_by_address_and_auto_is_decided_on_a_worker(ray_cluster, tmp_path):
     from tests.output_checks import cli
 
