@@ -10,7 +10,9 @@ of what was done before it is raised.
 Order of a call: check the values (before anything touches the disk), find the
 sections, resolve and preflight the models, then take the output folder's lock,
 remove stale temporary files of an interrupted run, refuse to replace a
-``manifest.json``/``index.html`` we did not write, and do the work.
+``manifest.json``/``index.html`` we did not write, and do the work.  Where the
+model calls run is the executor's business (:mod:`manga2music.execution`): in this
+process, or on a Ray cluster with ``config.ray``; the files are always written here.
 """
 
 from __future__ import annotations
@@ -26,9 +28,8 @@ from .errors import InputError, Manga2MusicError
 from .backends import check_shared_flags
 from .files import readable, remove_stale_temps
 from .outputs import check_output_is_ours, merged_manifest, write_manifest
+from .execution import open_executor
 from .options import RunConfig
-from .composing import compose_jobs
-from .describing import describe_sections
 from .jobs import Callbacks, SectionJob, manifest_entry, read_description, start_job
 from .sections import find_sections, is_hidden, natural_key
 
@@ -38,6 +39,8 @@ MAX_DURATION = 1800.0
 
 def check_config(cfg: RunConfig, *, composing: bool) -> None:
     """The run's own values, checked before anything touches the disk (backend options: see build)."""
+    if cfg.ray is not None:
+        cfg.ray.check()  # includes: is Ray installed
     if not composing:
         return
     if cfg.fmt not in AUDIO_FORMATS:
@@ -52,7 +55,7 @@ def check_config(cfg: RunConfig, *, composing: bool) -> None:
         raise InputError("--variations must be between 1 and 100")
 
 
-def _builders(cfg: RunConfig, cb: Callbacks, **models: str):
+def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
     """``make(name, side)``; ``models`` (side -> name) lets the ``auto`` sides be decided together."""
     from .backends import Machine, build
 
@@ -60,7 +63,8 @@ def _builders(cfg: RunConfig, cb: Callbacks, **models: str):
                       auto_sides=tuple(side for side, name in models.items() if name == "auto"))
 
     def make(name: str, side: str):
-        return build(name, side, cfg, machine, info=cb.info, warn=cb.warn)
+        return build(executor.resolve(name, side), side, cfg, machine, info=cb.info, warn=cb.warn,
+                     preflight=executor.preflight_here)
 
     return make
 
@@ -111,19 +115,17 @@ def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_mo
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
     sections = find_sections(paths, exclude=[cfg.output])
-    make = _builders(cfg, cb, vision=vision_model, music=music_model)
-    describer = make(vision_model, "vision")
-    composer = make(music_model, "music")  # before any work: a missing key or model fails fast
-    check_shared_flags(cfg, describer, composer)
-    jobs: list[SectionJob] = []
-    with _holding(cfg, "run", page=True, cb=cb), _manifest_even_if_stopped(
-            jobs, cfg, "run", lambda: (describer.model_name, composer.model_name), page=True):
-        jobs.extend(describe_sections(sections, cfg.output, describer, cfg, cb))
-        try:
-            compose_jobs(jobs, composer, cfg, cb)
-        finally:
-            composer.close()
-        return _finish(jobs, cfg, "run", describer.model_name, composer.model_name, page=True)
+    with open_executor(cfg, cb) as executor:
+        make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
+        describer = make(vision_model, "vision")
+        composer = make(music_model, "music")  # before any work: a missing key or model fails fast
+        check_shared_flags(cfg, describer, composer)
+        describer, composer = executor.place(describer, composer)
+        jobs: list[SectionJob] = []
+        with _holding(cfg, "run", page=True, cb=cb), _manifest_even_if_stopped(
+                jobs, cfg, "run", lambda: (describer.model_name, composer.model_name), page=True):
+            executor.run(sections, jobs, describer, composer, cfg, cb)
+            return _finish(jobs, cfg, "run", describer.model_name, composer.model_name, page=True)
 
 
 def describe(paths: Iterable[str | Path], output: str | Path = "output", *, model: str = "auto",
@@ -134,13 +136,15 @@ def describe(paths: Iterable[str | Path], output: str | Path = "output", *, mode
     cb = callbacks or Callbacks()
     check_config(cfg, composing=False)
     sections = find_sections(paths, exclude=[cfg.output])
-    describer = _builders(cfg, cb, vision=model)(model, "vision")
-    check_shared_flags(cfg, describer)
-    jobs: list[SectionJob] = []
-    with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
-            jobs, cfg, "describe", lambda: (describer.model_name, None), page=False):
-        jobs.extend(describe_sections(sections, cfg.output, describer, cfg, cb))
-        return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
+    with open_executor(cfg, cb) as executor:
+        describer = _builders(cfg, cb, executor, vision=model)(model, "vision")
+        check_shared_flags(cfg, describer)
+        (describer,) = executor.place(describer)
+        jobs: list[SectionJob] = []
+        with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
+                jobs, cfg, "describe", lambda: (describer.model_name, None), page=False):
+            executor.describe(sections, jobs, describer, cfg, cb)
+            return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
 
 
 def find_descriptions(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
@@ -201,20 +205,19 @@ def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, 
             items.append((name, content))
     if not items:
         raise InputError("nothing to compose", hint='pass description files or --text "..."')
-    composer = _builders(cfg, cb, music=model)(model, "music")
-    check_shared_flags(cfg, composer)
-    jobs: list[SectionJob] = []
-    with _holding(cfg, "compose", page=False, cb=cb), _manifest_even_if_stopped(
-            jobs, cfg, "compose", lambda: (None, composer.model_name), page=False):
-        for name, content in items:
-            job = start_job(name, cfg.output, cb)
-            job.description = content
-            jobs.append(job)
-        try:
-            compose_jobs(jobs, composer, cfg, cb)
-        finally:
-            composer.close()
-        return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
+    with open_executor(cfg, cb) as executor:
+        composer = _builders(cfg, cb, executor, music=model)(model, "music")
+        check_shared_flags(cfg, composer)
+        (composer,) = executor.place(composer)
+        jobs: list[SectionJob] = []
+        with _holding(cfg, "compose", page=False, cb=cb), _manifest_even_if_stopped(
+                jobs, cfg, "compose", lambda: (None, composer.model_name), page=False):
+            for name, content in items:
+                job = start_job(name, cfg.output, cb)
+                job.description = content
+                jobs.append(job)
+            executor.compose(jobs, composer, cfg, cb)
+            return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
 
 
 __all__ = ["run", "describe", "compose", "find_descriptions", "check_config", "RunConfig", "Callbacks"]

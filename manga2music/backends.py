@@ -62,15 +62,17 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
     return resolve(name, side, base_url=base_url if side == "vision" else None)
 
 
-def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambda m: None, warn=lambda m: None):
-    """A describer (``side="vision"``) or composer (``"music"``) ready to work: options checked, preflight done."""
+def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambda m: None, warn=lambda m: None,
+          preflight: bool = True):
+    """A describer (``side="vision"``) or composer (``"music"``) ready to work: options checked, preflight done
+    (``preflight=False``: not here, because the model runs on other machines, which preflight it themselves)."""
     from . import tiers
 
     spec = pick_spec(name, side, cfg, machine, info, warn)
     cls = load_backend_class(spec.backend)
     options = make_options(cls.Options, cfg.side_options(side, cls.Options), model=spec.name, side=side,
                            run_wide=cfg.run_wide)
-    if spec.needs_weights:
+    if spec.needs_weights and preflight:
         for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report):
             warn(message)
     backend = cls(spec, options)
@@ -79,7 +81,8 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
         if cfg.duration > limit:
             raise InputError(f"--duration {cfg.duration:g} is more than {spec.name} makes in one track ({limit:g} s)",
                              hint="choose a shorter --duration")
-    backend.preflight()
+    if preflight:
+        backend.preflight()
     return backend
 
 

@@ -174,57 +174,90 @@ def reencode_tracks(job: SectionJob, composer: Composer, cfg: RunConfig) -> None
         staged.discard()
 
 
+def take_group(pending: list, size: int) -> list:
+    """Remove and return the next group from the front of ``pending``: whole jobs, at most ``size`` requests
+    unless one job alone has more.  A job's takes stay together, because they are written together."""
+    group: list = []
+    while pending:
+        job = pending[0][0]
+        count = 1
+        while count < len(pending) and pending[count][0] is job:
+            count += 1
+        if group and len(group) + count > size:
+            break
+        group.extend(pending[:count])
+        del pending[:count]
+    return group
+
+
 def _groups(pending: list, size: int) -> Iterator[list]:
-    for start in range(0, len(pending), size):
-        yield pending[start:start + size]
+    pending = list(pending)
+    while pending:
+        yield take_group(pending, size)
+
+
+def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
+                     cb: Callbacks) -> list[tuple[SectionJob, ComposeRequest]]:
+    """What composing ``job`` needs from the composer: nothing (up to date, or re-encoded here), or these requests."""
+    if job.status == "failed" or not job.description:
+        return []
+    holder: list[ComposePlan] = []
+    guarded(job, cb, lambda: holder.append(plan_compose(job, composer, cfg, cb)))
+    if not holder:
+        return []
+    plan = holder[0]
+    if plan.action == "skip":
+        _remember_outputs(job)
+        return []
+    if plan.action == "reencode":
+        guarded(job, cb, lambda: reencode_tracks(job, composer, cfg))
+        return []
+    return [(job, ComposeRequest(job.name, job.description or "", cfg.duration, seed)) for seed in plan.seeds]
+
+
+def group_size(composer: Composer) -> int:
+    """Requests handed to the composer per call (see :data:`COMPOSE_GROUP`)."""
+    return max(COMPOSE_GROUP, int(getattr(composer.options, "batch_size", None) or 0))
+
+
+def fail_group(group: list[tuple[SectionJob, ComposeRequest]], cb: Callbacks) -> None:
+    """The composer failed on a whole group (the lead job holds the cause): every job in it fails with it."""
+    lead = group[0][0]
+    for job, _ in group:
+        if job.status != "failed":
+            job.fail(lead.message or "composing failed", cb)
+
+
+def write_group(group: list[tuple[SectionJob, ComposeRequest]], tracks: list, composer: Composer, cfg: RunConfig,
+                cb: Callbacks, seconds: float) -> list[SectionJob]:
+    """Write the tracks the composer made for ``group``, job by job (each alone can fail); returns the jobs."""
+    by_job: dict[int, list] = {}
+    for (job, req), track in zip(group, tracks):
+        by_job.setdefault(id(job), [job, [], []])
+        by_job[id(job)][1].append(req)
+        by_job[id(job)][2].append(track)
+    for job, reqs, job_tracks in by_job.values():
+        guarded(job, cb, lambda j=job, r=reqs, t=job_tracks: write_tracks(
+            j, r, t, composer, cfg, seconds * len(r) / len(group)))
+    return [job for job, _, _ in by_job.values()]
 
 
 def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb: Callbacks) -> None:
     """Compose every job that has a description and needs (new) audio, a group at a time."""
-    plans: list[ComposePlan] = []
-    for job in jobs:
-        if job.status == "failed" or not job.description:
-            continue
-        holder: list[ComposePlan] = []
-        guarded(job, cb, lambda j=job: holder.append(plan_compose(j, composer, cfg, cb)))
-        if not holder:
-            continue
-        plan = holder[0]
-        if plan.action == "skip":
-            _remember_outputs(job)
-        elif plan.action == "reencode":
-            guarded(job, cb, lambda j=job: reencode_tracks(j, composer, cfg))
-        else:
-            plans.append(plan)
-    pending = [(p.job, ComposeRequest(p.job.name, p.job.description or "", cfg.duration, seed))
-               for p in plans for seed in p.seeds]
-    size = max(COMPOSE_GROUP, int(getattr(composer.options, "batch_size", None) or 0))
+    pending = [pair for job in jobs for pair in compose_requests(job, composer, cfg, cb)]
     done_jobs: set[int] = set()
-    total_jobs = len(plans)
-    for group in _groups(pending, size):
+    total_jobs = len({id(job) for job, _ in pending})
+    for group in _groups(pending, group_size(composer)):
         started = time.perf_counter()
         holder: list[list] = []
 
         def run_group(g=group) -> None:
             holder.append(composer.compose([r for _, r in g], progress=cb.step))
 
-        lead = group[0][0]
-        guarded(lead, cb, run_group)
-        if not holder:  # the whole group failed: every job in it fails with the same cause
-            for job, _ in group:
-                if job.status != "failed":
-                    job.fail(lead.message or "composing failed", cb)
+        guarded(group[0][0], cb, run_group)
+        if not holder:
+            fail_group(group, cb)
             continue
-        seconds = time.perf_counter() - started
-        by_job: dict[int, list] = {}
-        for (job, req), track in zip(group, holder[0]):
-            by_job.setdefault(id(job), [job, [], []])
-            by_job[id(job)][1].append(req)
-            by_job[id(job)][2].append(track)
-        for job, reqs, job_tracks in by_job.values():
-            guarded(job, cb, lambda j=job, r=reqs, t=job_tracks: write_tracks(
-                j, r, t, composer, cfg, seconds * len(r) / len(group)))
+        for job in write_group(group, holder[0], composer, cfg, cb, time.perf_counter() - started):
             done_jobs.add(id(job))
         report(cb.sections, len(done_jobs), total_jobs, "composed")
-
-

@@ -7,7 +7,9 @@ and keeps a description the user wrote or edited.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from .describers.base import Describer
 from .errors import PageError
@@ -76,17 +78,27 @@ def _page_key(info: PageInfo) -> str:
     return info.sha256 if info.page.pdf_index is None else f"{info.sha256}#{info.page.pdf_index}"
 
 
-def describe_section(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks) -> None:
-    """Describe one section (or reuse its description) and write .txt + .json."""
+@dataclass
+class DescribeWork:
+    """What describing one section needs from a describer (its pages, probed here) and what it will record."""
+
+    infos: list[PageInfo]
+    skipped: list[dict]
+    key: str  # the describe fingerprint
+
+
+def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
+                  cb: Callbacks) -> Optional[DescribeWork]:
+    """Everything before the model: probe the pages, then keep, reuse or fail; ``None`` when no model call is needed."""
     if section.error:
         job.fail(section.error, cb)
-        return
+        return None
     infos, skipped = probe_pages(section, cb)
     job.skipped_pages = skipped
     if not infos:
         reasons = "; ".join(s["error"] for s in skipped[:2])
         job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
-        return
+        return None
     key = fingerprint({"pages": [_page_key(info) for info in infos], "describer": describer.settings_key()})
     txt = job.files.description
     old = job.record.get("describe", {})
@@ -94,7 +106,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         job.description = read_description(txt)
         job.status = "skipped"
         cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it and composing from it")
-        return
+        return None
     if not cfg.force and txt.exists() and old.get("fingerprint") == key:
         job.description = read_description(txt)
         job.status = "skipped"
@@ -104,17 +116,24 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
             _artifact(job, old.get("analysis"), old.get("chunks", []), cfg, cb, staged)
             if staged.items:
                 job.commit(staged, {})
-        return
-    stream = page_stream(section, infos, describer, job.output, cb)
-    started = time.perf_counter()
-    result = describer.describe(stream, progress=cb.step)
-    if stream.skipped:  # pages that could not be decoded: not part of what was described
-        skipped = skipped + stream.skipped
+        return None
+    return DescribeWork(infos, skipped, key)
+
+
+def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Describer, cfg: RunConfig,
+                    cb: Callbacks, seconds: float, decode_skipped: list[dict] = ()) -> None:
+    """Write what the describer returned for ``work`` (.txt, record, --save-artifact) in the kill-safe order.
+
+    ``decode_skipped``: pages that could be hashed but not decoded while describing (not part of what was described).
+    """
+    infos, skipped = work.infos, work.skipped
+    if decode_skipped:
+        skipped = skipped + list(decode_skipped)
         job.skipped_pages = skipped
-        gone = {s["source"] for s in stream.skipped}
+        gone = {s["source"] for s in decode_skipped}
         infos = [info for info in infos if info.page.source not in gone]
         if not infos:
-            job.fail(f"no readable page among {len(section.pages)}", cb)
+            job.fail(f"no readable page among {len(infos) + len(skipped)}", cb)
             return
     description = readable(result.description).strip()
     if not description:
@@ -123,7 +142,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
     analysis = result.analysis.model_dump() if result.analysis else None
     chunks = [c.model_dump() for c in result.chunks]
     staged = Staged()
-    staged.add_bytes(txt, (description + "\n").encode("utf-8"))
+    staged.add_bytes(job.files.description, (description + "\n").encode("utf-8"))
     _artifact(job, analysis, chunks, cfg, cb, staged)
     job.commit(staged, {
         "pages": [_page_entry(info) for info in infos],
@@ -131,7 +150,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         "describe": {
             "model": describer.model_name,
             "model_id": describer.model_id,
-            "fingerprint": key,
+            "fingerprint": work.key,
             "settings": describer.settings_key(),
             "prompt_version": result.prompt_version,
             "analysis": analysis,
@@ -140,12 +159,31 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
             "usage": result.usage,
             "cost_usd": result.cost_usd,
             "warnings": result.warnings,
-            "seconds": round(time.perf_counter() - started, 3),
+            "seconds": round(seconds, 3),
             "at": now_iso(),
         },
         "description": description,
     })
     job.description = description
+
+
+def describe_section(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks) -> None:
+    """Describe one section (or reuse its description) and write .txt + .json: plan, model call, commit."""
+    work = plan_describe(section, job, describer, cfg, cb)
+    if work is None:
+        return
+    stream = page_stream(section, work.infos, describer, job.output, cb)
+    started = time.perf_counter()
+    result = describer.describe(stream, progress=cb.step)
+    commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)
+
+
+def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes]:
+    """The pages as they travel to a describer in another process (``--ray``): their file bytes (PDF pages
+    rendered once, at ``page_side``, as PNG); the worker decodes them with :class:`~manga2music.pages.PageStream`."""
+    from .pages import travel_bytes
+
+    return [travel_bytes(info, page_side) for info in work.infos]
 
 
 def describe_sections(sections: list[Section], output: Path, describer: Describer, cfg: RunConfig,

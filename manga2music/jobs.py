@@ -30,6 +30,8 @@ class Callbacks:
     sections: Optional[ProgressFn] = None  # overall: (done, total, section name)
     step: Optional[ProgressFn] = None  # current step: pages, tokens, decoder steps
     log: Optional[LogFn] = None
+    #: runs spread over workers (``--ray``): what each worker is doing, ``(worker, label)``; ``""`` when idle
+    worker: Optional[Callable[[str, str], None]] = None
 
     def info(self, message: str) -> None:
         if self.log is not None:

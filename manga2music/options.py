@@ -111,6 +111,8 @@ class RunConfig:
     #: backend flags for the describer only / the composer only
     vision_options: dict = field(default_factory=dict)
     music_options: dict = field(default_factory=dict)
+    #: spread the run over a Ray cluster (``--ray``): a :class:`manga2music.distributed.RayConfig`; None: this process
+    ray: Optional[Any] = None
 
     @property
     def run_wide(self) -> dict:

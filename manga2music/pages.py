@@ -179,9 +179,15 @@ def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
     return PageInfo(page, sha256_bytes(data), image.size, image.format or "PNG")
 
 
-def decode_page(info: PageInfo, *, max_side: Optional[int] = None) -> list:
-    """The page's RGB tiles, each at most ``max_side`` pixels on its long side (None: full size)."""
+def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optional[bytes] = None) -> list:
+    """The page's RGB tiles, each at most ``max_side`` pixels on its long side (None: full size).
+
+    ``data``: the page's bytes as they travelled from another machine (:func:`travel_bytes`), instead of its file.
+    """
     page = info.page
+    if data is not None:
+        image, _ = decode_image(data, page.source)
+        return [_shrink(tile, max_side) for tile in tile_strip(to_rgb(image))]
     if page.pdf_index is not None:
         w, h = info.size
         count = tile_count(w, h)
@@ -195,6 +201,24 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None) -> list:
         image, _ = decode_image(page.read_bytes(), page.source, max_side=wanted)
         image = to_rgb(image)
     return [_shrink(tile, max_side) for tile in tile_strip(image)]
+
+
+def travel_bytes(info: PageInfo, max_side: Optional[int] = None) -> bytes:
+    """What a page weighs on its way to a describer in another process: the file's own bytes (a PDF page:
+    rendered once at ``max_side`` and sent as PNG).  Often 20-40 times smaller than the decoded pixels."""
+    if info.page.pdf_index is None:
+        return info.page.read_bytes()
+    buf = io.BytesIO()
+    _whole_pdf_page(info, max_side).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _whole_pdf_page(info: PageInfo, max_side: Optional[int]):
+    """A tall PDF page rendered whole (the receiver cuts it into tiles again)."""
+    w, h = info.size
+    tile_long = max(w, h / info.tiles)
+    long_side = max(w, h) * (max_side / tile_long) if max_side else PDF_LONG_SIDE
+    return to_rgb(render_pdf_page(info.page.path, info.page.pdf_index, round(long_side)))
 
 
 def load_page(page: Page) -> LoadedPage:
@@ -215,6 +239,7 @@ class PageStream:
 
     infos: list[PageInfo]
     max_side: Optional[int] = None
+    datas: Optional[list[bytes]] = None  # the pages' bytes when they came from another machine (see travel_bytes)
     on_decoded: Optional[Callable] = None
     on_skip: Optional[Callable[[PageInfo, str], None]] = None
     skipped: list[dict] = field(default_factory=list)
@@ -227,9 +252,9 @@ class PageStream:
         from .describers.base import PageImage
 
         self.skipped.clear()
-        for info in self.infos:
+        for k, info in enumerate(self.infos):
             try:
-                tiles = decode_page(info, max_side=self.max_side)
+                tiles = decode_page(info, max_side=self.max_side, data=None if self.datas is None else self.datas[k])
             except PageError as exc:
                 self.skipped.append({"source": info.page.source, "error": exc.message})
                 if self.on_skip is not None:

@@ -7,6 +7,11 @@ folder's lock around these stages.
 1. :func:`manga2music.describing.describe_sections`: one :class:`~manga2music.jobs.SectionJob`
    per section, described (or reused), record written; the describer is closed after.
 2. :func:`manga2music.composing.compose_jobs`: every job with a description gets its tracks.
+
+Each stage is split at the model call, so another executor (:mod:`manga2music.distributed`, ``--ray``) can
+run the call elsewhere and still write through the same code: :func:`plan_describe` -> ``describer.describe``
+-> :func:`commit_describe`, and :func:`compose_requests` -> ``composer.compose`` -> :func:`write_group`
+(or :func:`fail_group`).  :mod:`manga2music.execution` picks the executor.
 3. :func:`manga2music.jobs.manifest_entry` per job, merged into ``manifest.json`` by the API.
 
 * One bad page never kills a section, and **any** failure inside a section (ours,
@@ -20,7 +25,25 @@ folder's lock around these stages.
 
 from __future__ import annotations
 
-from .composing import COMPOSE_GROUP, compose_jobs, music_key, plan_compose, write_tracks  # noqa: F401
-from .describing import describe_section, describe_sections  # noqa: F401
+from .composing import (  # noqa: F401
+    COMPOSE_GROUP,
+    compose_jobs,
+    compose_requests,
+    fail_group,
+    group_size,
+    music_key,
+    plan_compose,
+    take_group,
+    write_group,
+    write_tracks,
+)
+from .describing import (  # noqa: F401
+    DescribeWork,
+    commit_describe,
+    describe_section,
+    describe_sections,
+    page_payload,
+    plan_describe,
+)
 from .jobs import Callbacks, SectionJob, guarded, manifest_entry, read_description, start_job  # noqa: F401
 from .options import RunConfig  # noqa: F401

@@ -102,7 +102,7 @@ def test_python_dash_m_works():
 
 def test_help_does_not_import_heavy_libraries():
     code = ("import sys; from manga2music.cli.app import app; "
-            "heavy = [m for m in ('torch', 'transformers', 'openai', 'numpy', 'gradio') if m in sys.modules]; "
+            "heavy = [m for m in ('torch', 'transformers', 'openai', 'numpy', 'gradio', 'ray') if m in sys.modules]; "
             "print(','.join(heavy))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)})

@@ -167,6 +167,20 @@ def test_variations_write_several_takes_with_their_seeds(pages, tmp_path):
     assert a.shape == b.shape and abs(a - b).max() > 0.01
 
 
+def test_every_section_keeps_all_its_takes_when_they_fill_more_than_one_compose_group(tmp_path):
+    """3 sections x 3 takes = 9 requests, more than one group of 8: the third section's takes once were split
+    over two groups, and its second half overwrote its first (one take left, with the third take's seed)."""
+    out = tmp_path / "out"
+    manifest = run([SAMPLES], out, variations=3, duration=0.5)
+    assert len(manifest["sections"]) == 3
+    for entry in manifest["sections"]:
+        name = entry["name"]
+        assert entry["tracks"] == [f"{name}.wav", f"{name}.take2.wav", f"{name}.take3.wav"]
+        record = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+        assert [t["seed"] for t in record["compose"]["takes"]] == [7, 8, 9]
+        assert all((out / t).exists() for t in entry["tracks"])
+
+
 def test_compose_reads_a_describe_tree_and_text(pages, tmp_path):
     out = tmp_path / "out"
     manifest = manga2music.describe([pages], out, model="builtin")

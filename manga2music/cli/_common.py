@@ -36,10 +36,12 @@ def stderr_console():
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> "typer.Exit":
+    from rich.markup import escape
+
     console = stderr_console()
-    console.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
+    console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)  # escaped: "manga2music[ray]" stays
     if hint:
-        console.print(f"[dim]{hint}[/]", soft_wrap=True)
+        console.print(f"[dim]{escape(hint)}[/]", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -107,6 +109,15 @@ class RunDisplay:
     def step(self, done: int, total: int, label: str) -> None:
         self._update("step", done, total, label)
 
+    def worker(self, name: str, label: str) -> None:
+        """One line per worker of a distributed run (``--ray``): what it is doing, and for how long."""
+        if self.progress is None:
+            return
+        key = "worker:" + name
+        if key not in self._tasks:
+            self._tasks[key] = self.progress.add_task("", total=None)
+        self.progress.reset(self._tasks[key], total=None, description=f"  {name}: {label or 'idle'}"[:70])
+
     def log(self, level: str, message: str) -> None:
         from rich.markup import escape
 
@@ -116,7 +127,7 @@ class RunDisplay:
     def callbacks(self):
         from ..pipeline import Callbacks
 
-        return Callbacks(sections=self.sections, step=self.step, log=self.log)
+        return Callbacks(sections=self.sections, step=self.step, log=self.log, worker=self.worker)
 
 
 def _plain(text: str) -> str:

@@ -10,6 +10,7 @@ from .. import __version__
 from .compose import compose
 from .describe import describe
 from .doctor import doctor
+from .flags import RayCommand
 from .models import app as models_app
 from .run import run
 
@@ -36,9 +37,9 @@ def _root(
     """manga2music: one track per folder of manga pages."""
 
 
-app.command("run")(run)
-app.command("describe")(describe)
-app.command("compose")(compose)
+app.command("run", cls=RayCommand)(run)
+app.command("describe", cls=RayCommand)(describe)
+app.command("compose", cls=RayCommand)(compose)
 app.command("doctor")(doctor)
 app.add_typer(models_app, name="models")
 

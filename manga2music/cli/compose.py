@@ -9,14 +9,15 @@ from . import consent
 from . import flags as f
 
 
-@f.with_flags(f.DESCRIPTION_PATHS, f.MUSIC_MODEL, f.MUSIC, f.DEVICE, f.MUSIC_BACKEND, f.OUTPUT)
+@f.with_flags(f.DESCRIPTION_PATHS, f.MUSIC_MODEL, f.MUSIC, f.DEVICE, f.MUSIC_BACKEND, f.OUTPUT, f.RAY)
 def compose(**flags) -> None:
     """Compose one track per description file (or one from --text)."""
     from .. import api
 
     if not flags["paths"] and flags["text"] is None:
         raise c.fail("nothing to compose", 'pass description files or folders, or --text "..."', 2)
-    cfg = f.run_config(flags, side="music")
+    with c.friendly_errors():
+        cfg = f.run_config(flags, side="music")
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)
         manifest = api.compose(flags["paths"] or [], cfg.output, text=flags["text"], model=flags["music_model"],

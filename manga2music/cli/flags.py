@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
+from typer.core import TyperCommand
 
 Opt = typer.Option
 
@@ -86,6 +87,34 @@ MUSIC_BACKEND = [
     _p("guidance_scale", Annotated[Optional[float], Opt("--guidance-scale", help="MusicGen classifier-free guidance (default 3.0).")], None),
 ]
 
+#: ``--ray`` given without an address (typer has no options with an optional value; see RayCommand)
+RAY_HERE = "this-machine"
+RAY = [
+    _p("ray", Annotated[Optional[str], Opt("--ray", metavar="[ADDRESS]", help="Spread the sections over a Ray cluster (needs: pip install \"manga2music[ray]\"). Alone: the cluster this machine belongs to (`ray start`, RAY_ADDRESS), else a new one here; or auto, HOST:PORT, ray://HOST:10001. Files are written here.")], None),
+    _p("ray_workers", Annotated[Optional[int], Opt("--ray-workers", help="Copies of each model on the cluster (default: as many as its GPUs, or CPUs, hold).")], None),
+    _p("ray_gpus_per_model", Annotated[Optional[float], Opt("--ray-gpus-per-model", help="GPUs each copy of a local model reserves (default 1 on a cluster with GPUs; 0.5 puts two on a GPU).")], None),
+    _p("ray_cpus_per_model", Annotated[Optional[float], Opt("--ray-cpus-per-model", help="CPUs each copy of a model reserves (default 1).")], None),
+]
+
+
+class RayCommand(TyperCommand):
+    """``--ray`` with or without an address: ``run SERIES/ --ray``, ``run --ray SERIES/`` and
+    ``run SERIES/ --ray ray://head:10001`` all work.  A word after ``--ray`` that is not a Ray address
+    (auto, local, HOST:PORT, ray://...) is left to be a path."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        from ..distributed.config import ADDRESS
+
+        out: list[str] = []
+        for i, arg in enumerate(args):
+            out.append(arg)
+            if arg == "--":
+                out.extend(args[i + 1:])
+                break
+            if arg == "--ray" and (i + 1 == len(args) or not ADDRESS.match(args[i + 1])):
+                out.append(RAY_HERE)
+        return super().parse_args(ctx, out)
+
 
 def names(group: list[inspect.Parameter]) -> list[str]:
     return [p.name for p in group]
@@ -131,4 +160,21 @@ def run_config(flags: dict, *, side: str | None):
         cfg.vision_options = {**devices, **_given(flags, VISION_BACKEND)}
     else:
         cfg.music_options = {**devices, **_given(flags, MUSIC_BACKEND)}
+    cfg.ray = ray_config(flags)
     return cfg
+
+
+def ray_config(flags: dict):
+    """The RayConfig for ``--ray`` and its companions (None without ``--ray``); checked later, in the library."""
+    given = _given(flags, RAY[1:])
+    if flags.get("ray") is None:
+        if given:
+            from ..errors import InputError
+
+            raise InputError(f"--{next(iter(given)).replace('_', '-')} needs --ray", hint="add --ray [ADDRESS]")
+        return None
+    from ..distributed.config import RayConfig
+
+    address = None if flags["ray"] == RAY_HERE else flags["ray"]
+    return RayConfig(address=address, workers=given.get("ray_workers"), gpus_per_model=given.get("ray_gpus_per_model"),
+                     cpus_per_model=given.get("ray_cpus_per_model", 1.0))

@@ -10,12 +10,13 @@ from . import flags as f
 
 
 @f.with_flags(f.PATHS, f.RUN_MODELS, f.MUSIC, f.ARTIFACT, f.DEVICE, f.SIDE_DEVICES, f.VISION_BACKEND, f.MUSIC_BACKEND,
-              f.OUTPUT)
+              f.OUTPUT, f.RAY)
 def run(**flags) -> None:
     """Turn folders of manga pages into one music track per folder (describe + compose)."""
     from .. import api
 
-    cfg = f.run_config(flags, side=None)
+    with c.friendly_errors():
+        cfg = f.run_config(flags, side=None)
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)
         manifest = api.run(flags["paths"], cfg.output, vision_model=flags["vision_model"],

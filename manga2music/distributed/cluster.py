@@ -1,0 +1,120 @@
+"""Joining a Ray cluster, and deciding how many workers of what size each model gets."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import InputError
+from .config import ClusterError, RayConfig, require_ray
+
+#: environment variables a worker needs to behave like this process (offline mode, the Hub mirror, API keys);
+#: they travel to each worker with its start-up arguments
+FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MANGA2MUSIC_OFFLINE", "MANGA2MUSIC_DEBUG", "HF_ENDPOINT",
+                 "HF_TOKEN", "OPENAI_BASE_URL", "OPENAI_API_KEY")
+
+
+def connect(address: Optional[str]) -> bool:
+    """Join the cluster (``None``: the one this machine belongs to, else a new local one); True if we started Ray
+    here and must shut it down.  A process already connected (a notebook, a test) keeps its connection."""
+    ray = require_ray()
+    if ray.is_initialized():
+        return False
+    kwargs: dict = {"log_to_driver": False, "logging_level": logging.WARNING}
+    if address == "local":
+        kwargs["include_dashboard"] = False
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+        where = address or os.environ.get("RAY_ADDRESS") or "this machine"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ClusterError(f"cannot join the Ray cluster at {where}: {first}",
+                           hint="check the address (HEAD:6379, or ray://HEAD:10001 with ray[client]); a cluster "
+                                "with token authentication also needs RAY_AUTH_MODE=token and its token here "
+                                "(`ray get-auth-token`)") from None
+    return True
+
+
+def disconnect(started: bool) -> None:
+    if started:
+        import ray
+
+        ray.shutdown()
+
+
+def cluster_totals() -> tuple[float, float]:
+    """(CPUs, GPUs) the cluster offers Ray, as Ray counts them (logical units)."""
+    import ray
+
+    res = ray.cluster_resources()
+    return float(res.get("CPU", 0.0)), float(res.get("GPU", 0.0))
+
+
+@dataclass
+class Placement:
+    """The workers of one model: how many, and what each reserves."""
+
+    side: str  # "vision" | "music"
+    count: int
+    num_cpus: float
+    num_gpus: float
+
+    def describe(self) -> str:
+        gpu = f", {self.num_gpus:g} GPU" if self.num_gpus else ""
+        return f"{self.count} {self.side} worker{'s' if self.count != 1 else ''} ({self.num_cpus:g} CPU{gpu} each)"
+
+
+def runs_torch(backend) -> bool:
+    """Models that run on this torch (they take ``--device``) can use a GPU; API and builtin models cannot."""
+    return "device" in type(backend).Options.model_fields
+
+
+def plan(backends: dict, rc: RayConfig, cpus: float, gpus: float) -> dict[str, Placement]:
+    """Workers per side for ``backends`` (``{"vision": describer, "music": composer}``) on ``cpus`` and ``gpus``.
+
+    Raises :class:`InputError` (exit 2) when the workers asked for cannot fit, naming what the cluster has.
+    """
+    sides = list(backends)
+    per_gpu: dict[str, float] = {}
+    for side, backend in backends.items():
+        wants_gpu = runs_torch(backend) and getattr(backend.options, "device", "auto") != "cpu"
+        if not wants_gpu:
+            per_gpu[side] = 0.0
+        elif rc.gpus_per_model is not None:
+            per_gpu[side] = float(rc.gpus_per_model)
+        else:
+            per_gpu[side] = 1.0 if gpus >= 1 else 0.0
+    on_gpu = [s for s in sides if per_gpu[s] > 0]
+    out = {}
+    for side in sides:
+        count = rc.workers
+        if count is None:
+            by_cpu = math.floor(cpus / (max(rc.cpus_per_model, 1.0) * len(sides)) + 1e-9)
+            count = by_cpu
+            if per_gpu[side] > 0:
+                count = math.floor(gpus / (per_gpu[side] * len(on_gpu)) + 1e-9)
+            count = max(1, count)
+        out[side] = Placement(side, count, rc.cpus_per_model, per_gpu[side])
+    while rc.workers is None and _need(out, "num_cpus") > cpus + 1e-9 and any(p.count > 1 for p in out.values()):
+        max(out.values(), key=lambda p: p.count).count -= 1  # GPUs to spare but too few CPUs to drive them
+    need_cpu, need_gpu = _need(out, "num_cpus"), _need(out, "num_gpus")
+    if need_cpu > cpus + 1e-9 or need_gpu > gpus + 1e-9:
+        asked = " and ".join(p.describe() for p in out.values())
+        raise InputError(
+            f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs; {asked} need {need_cpu:g} CPUs and "
+            f"{need_gpu:g} GPUs",
+            hint="lower --ray-workers, --ray-cpus-per-model or --ray-gpus-per-model (0.5 fits two models on a GPU), "
+                 "or add nodes")
+    return out
+
+
+def _need(placements: dict[str, Placement], resource: str) -> float:
+    return sum(p.count * getattr(p, resource) for p in placements.values())
+
+
+def forwarded_env(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The variables of :data:`FORWARDED_ENV` (and ``extra``, e.g. a custom --api-key-env) set in this process."""
+    return {name: os.environ[name] for name in (*FORWARDED_ENV, *extra) if name in os.environ}

@@ -1,0 +1,69 @@
+"""Where a command's model calls run: in this process, or on a Ray cluster (``--ray``).
+
+:mod:`manga2music.api` checks the inputs, then asks an executor to
+
+1. ``resolve(name, side)``: what a model name means (``auto`` is decided where the model will run);
+2. build the backends (``preflight_here``: whether their preflight runs in this process);
+3. ``place(describer, composer)``: get the models ready where they will run, returning what the pipeline
+   calls (locally the same objects);
+4. under the output folder's lock: ``describe``, ``compose`` or ``run`` (both), appending each section's
+   :class:`~manga2music.pipeline.SectionJob` to ``jobs`` (the manifest is made from it);
+5. ``close()``.
+
+Every executor writes through the same pipeline code (:func:`~manga2music.pipeline.plan_describe` /
+:func:`~manga2music.pipeline.commit_describe`, :func:`~manga2music.pipeline.compose_requests` /
+:func:`~manga2music.pipeline.write_group`), so the files, records and resume rules are the same; a new
+stage adds one method here and one in :class:`manga2music.distributed.executor.RayExecutor`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from .composing import compose_jobs
+from .describing import describe_sections
+from .jobs import Callbacks
+
+
+class LocalExecutor:
+    """This process, one section after another; the describer is freed before the composer loads."""
+
+    preflight_here = True
+
+    def resolve(self, name: str, side: str) -> str:
+        return name
+
+    def place(self, *backends) -> tuple:
+        return backends
+
+    def describe(self, sections, jobs: list, describer, cfg, cb: Callbacks) -> None:
+        jobs.extend(describe_sections(sections, cfg.output, describer, cfg, cb))
+
+    def compose(self, jobs: list, composer, cfg, cb: Callbacks) -> None:
+        try:
+            compose_jobs(jobs, composer, cfg, cb)
+        finally:
+            composer.close()
+
+    def run(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
+        self.describe(sections, jobs, describer, cfg, cb)
+        self.compose(jobs, composer, cfg, cb)
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def open_executor(cfg, cb: Callbacks) -> Iterator:
+    """The executor ``cfg`` asks for (``cfg.ray``: a Ray cluster), closed when the block ends."""
+    if cfg.ray is None:
+        executor = LocalExecutor()
+    else:
+        from .distributed.executor import RayExecutor
+
+        executor = RayExecutor(cfg.ray, cfg, cb)
+    try:
+        yield executor
+    finally:
+        executor.close()

@@ -1,0 +1,335 @@
+"""``--ray``: a run spread over a real local Ray instance makes what a local run makes, and survives a killed worker.
+
+One Ray instance (2 CPUs, no dashboard) serves the whole module: Ray takes seconds to start.  Its workers are
+real processes: the killed-worker test kills one with SIGKILL while it is composing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import manga2music
+from manga2music.options import RunConfig
+from manga2music.pipeline import Callbacks
+from tests.output_checks import record_mismatches, temp_files
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+#: files whose bytes hold the time of the run (compared field by field instead)
+TIMED = {"manifest.json", "index.html"}
+LOCKS = {".manga2music.lock"}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A local Ray instance for this module; its workers import this checkout and run offline."""
+    ray = pytest.importorskip("ray", reason='ray is not installed: pip install -e ".[test]" (or ".[ray]")')
+    wanted = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+              "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+              "MANGA2MUSIC_CACHE": str(tmp_path_factory.mktemp("ray_cache"))}
+    before = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)  # the raylet and every worker it starts inherit these
+    try:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # never a running one
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def ray_cfg(**kw) -> RunConfig:
+    from manga2music.distributed import RayConfig
+
+    return RunConfig(ray=RayConfig(), **kw)
+
+
+class Seen:
+    """What the run told its callbacks: warnings and what each worker was asked to do."""
+
+    def __init__(self):
+        self.warnings: list[str] = []
+        self.activity: list[tuple[str, str]] = []
+
+    def callbacks(self) -> Callbacks:
+        return Callbacks(log=lambda level, m: self.warnings.append(m) if level == "warning" else None,
+                         worker=lambda w, label: self.activity.append((w, label)))
+
+    def work_sent(self) -> list[str]:
+        return [label for _, label in self.activity if label]
+
+
+def tree(tmp_path: Path) -> Path:
+    """The samples, a nested section, and a section whose only page is not an image (it fails alone)."""
+    root = tmp_path / "series"
+    shutil.copytree(SAMPLES, root)
+    shutil.copytree(SAMPLES / "calm", root / "vol2" / "ch05")
+    (root / "broken").mkdir()
+    (root / "broken" / "001.png").write_bytes(b"not a png at all")
+    return root
+
+
+def untimed(data, path=()):
+    """A record or manifest without the fields that hold when and how long (they differ between any two runs)."""
+    if isinstance(data, dict):
+        return {k: untimed(v, path + (k,)) for k, v in data.items()
+                if k not in ("seconds", "at", "updated") and not (k == "index.html" and path[-1:] == ("files",))}
+    if isinstance(data, list):
+        return [untimed(v, path) for v in data]
+    return data
+
+
+def files(out: Path) -> dict[str, Path]:
+    """The outputs a user gets (not the hidden thumbnail cache: a Ray run's driver makes thumbnails when it writes
+    the listening page, a local run while describing, so their JPEG bytes may differ by a rounding)."""
+    return {p.relative_to(out).as_posix(): p for p in out.rglob("*")
+            if p.is_file() and p.name not in LOCKS and ".manga2music" not in p.relative_to(out).parts}
+
+
+def assert_same_outputs(a: Path, b: Path) -> None:
+    fa, fb = files(a), files(b)
+    assert sorted(fa) == sorted(fb)
+    for rel, path in fa.items():
+        if path.suffix == ".json":
+            assert untimed(json.loads(path.read_text("utf-8"))) == untimed(json.loads(fb[rel].read_text("utf-8"))), rel
+        elif rel not in TIMED:
+            assert path.read_bytes() == fb[rel].read_bytes(), f"{rel} differs"
+
+
+def digests(out: Path) -> dict[str, str]:
+    return {rel: hashlib.sha256(p.read_bytes()).hexdigest() for rel, p in files(out).items() if rel not in TIMED}
+
+
+def statuses(manifest: dict) -> dict[str, str]:
+    return {e["name"]: e["status"] for e in manifest["sections"]}
+
+
+def test_a_ray_run_writes_what_a_local_run_writes_and_a_rerun_skips_everything(ray_cluster, tmp_path):
+    root = tree(tmp_path)
+    settings = dict(duration=2.0, seed=11, variations=2, save_artifact=True)
+    local = manga2music.run([root], tmp_path / "local", vision_model="builtin", music_model="builtin",
+                            config=RunConfig(**settings))
+    seen = Seen()
+    spread = manga2music.run([root], tmp_path / "ray", vision_model="builtin", music_model="builtin",
+                             config=ray_cfg(**settings), callbacks=seen.callbacks())
+    assert statuses(spread) == statuses(local) == {"action": "ok", "broken": "failed", "calm": "ok",
+                                                   "vol2/ch05": "ok", "webtoon": "ok"}
+    assert [e["message"] for e in spread["sections"]] == [e["message"] for e in local["sections"]]
+    assert untimed(spread) == untimed(local)
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    assert (tmp_path / "ray" / "vol2" / "ch05.take2.wav").exists()
+    assert any(label.startswith("describing") for label in seen.work_sent())
+    assert any(label.startswith("composing") for label in seen.work_sent())
+
+    before = digests(tmp_path / "ray")
+    again = Seen()
+    rerun = manga2music.run([root], tmp_path / "ray", vision_model="builtin", music_model="builtin",
+                            config=ray_cfg(**settings), callbacks=again.callbacks())
+    assert statuses(rerun) == {"action": "skipped", "broken": "failed", "calm": "skipped", "vol2/ch05": "skipped",
+                               "webtoon": "skipped"}
+    assert again.work_sent() == []  # nothing went to a worker
+    assert digests(tmp_path / "ray") == before
+
+    described = manga2music.describe([root], tmp_path / "ray-describe", model="builtin", config=ray_cfg())
+    assert statuses(described) == statuses(local)
+    for name in ("action", "calm", "vol2/ch05", "webtoon"):
+        assert ((tmp_path / "ray-describe" / f"{name}.txt").read_bytes()
+                == (tmp_path / "local" / f"{name}.txt").read_bytes())
+
+
+def _kill_first_composer(killed: list, stop: threading.Event) -> None:
+    """Kill -9 the first Ray worker seen composing (its process title is ``ray::ModelWorker.compose``)."""
+    import psutil
+
+    while not stop.is_set() and not killed:
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if cmdline.startswith("ray::ModelWorker.compose"):
+                os.kill(proc.info["pid"], signal.SIGKILL)
+                killed.append(proc.info["pid"])
+                return
+        time.sleep(0.01)
+
+
+def test_a_worker_killed_mid_section_is_replaced_and_the_run_makes_the_same_files(ray_cluster, tmp_path):
+    settings = dict(duration=90.0, seed=3)  # about half a second of composing per section: time to kill it
+    local = manga2music.run([SAMPLES], tmp_path / "local", vision_model="builtin", music_model="builtin",
+                            config=RunConfig(**settings))
+    killed: list[int] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=_kill_first_composer, args=(killed, stop), daemon=True)
+    watcher.start()
+    seen = Seen()
+    try:
+        spread = manga2music.run([SAMPLES], tmp_path / "ray", vision_model="builtin", music_model="builtin",
+                                 config=ray_cfg(**settings), callbacks=seen.callbacks())
+    finally:
+        stop.set()
+        watcher.join()
+    assert killed, "no worker was seen composing"
+    died = [w for w in seen.warnings if "died while composing" in w]
+    assert len(died) == 1 and "sending it to a fresh worker (try 2 of 3)" in died[0]
+    assert statuses(spread) == statuses(local) == {"action": "ok", "calm": "ok", "webtoon": "ok"}
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    assert temp_files(tmp_path / "ray") == [] and record_mismatches(tmp_path / "ray") == []
+
+
+@pytest.fixture(scope="module")
+def tiny_musicgen(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from tests.tiny_musicgen import build_tiny_musicgen
+
+    return build_tiny_musicgen(tmp_path_factory.mktemp("tiny_musicgen") / "model")
+
+
+def test_musicgen_on_a_worker_makes_the_same_audio_and_errors_as_here(ray_cluster, tiny_musicgen, tmp_path):
+    import torch
+
+    descriptions = tmp_path / "desc"
+    descriptions.mkdir()
+    for name, text in (("a", "calm piano, slow"), ("b", "fast drums and bass"), ("c", "dark ambient drone")):
+        (descriptions / f"{name}.txt").write_text(text, encoding="utf-8")
+    settings = dict(duration=0.4, seed=5, offline=True, music_options={"precision": "fp32", "batch_size": 1})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on the worker (Ray gives a 1-CPU worker one thread)
+    try:
+        local = manga2music.compose([descriptions], tmp_path / "local", model=str(tiny_musicgen),
+                                    config=RunConfig(**settings))
+    finally:
+        torch.set_num_threads(threads)
+    spread = manga2music.compose([descriptions], tmp_path / "ray", model=str(tiny_musicgen),
+                                 config=ray_cfg(**settings))
+    assert statuses(spread) == statuses(local) == {"a": "ok", "b": "ok", "c": "ok"}
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    record = json.loads((tmp_path / "ray" / "b.json").read_text("utf-8"))
+    assert record["compose"]["model"] == str(tiny_musicgen) and record["compose"]["seed"] == 5
+
+    # a model that fails on the worker (its weights are damaged) fails the same sections with the same line
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_musicgen, broken)
+    (broken / "model.safetensors").write_bytes(b"\0" * 64)
+    bad_local = manga2music.compose([descriptions], tmp_path / "bad-local", model=str(broken),
+                                    config=RunConfig(**settings))
+    bad_ray = manga2music.compose([descriptions], tmp_path / "bad-ray", model=str(broken), config=ray_cfg(**settings))
+    assert statuses(bad_ray) == statuses(bad_local) == {"a": "failed", "b": "failed", "c": "failed"}
+    messages = [e["message"] for e in bad_ray["sections"]]
+    assert messages == [e["message"] for e in bad_local["sections"]] and messages[0]
+
+
+def test_a_vision_model_on_a_worker_sees_the_same_pages_and_writes_the_same_descriptions(ray_cluster, tmp_path):
+    """A tiny random LLaVA writes gibberish that changes with every pixel and token it gets: the pages travel as
+    their file bytes and are decoded on the worker, and the descriptions still match this process's, byte for byte."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tests.tiny_vlms import build_llava_interleave
+
+    model = str(build_llava_interleave(tmp_path / "tiny-llava"))
+    settings = dict(seed=0, offline=True, vision_options={"single_stage": True, "max_new_tokens": 40})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on the worker
+    try:
+        local = manga2music.describe([SAMPLES], tmp_path / "local", model=model, config=RunConfig(**settings))
+    finally:
+        torch.set_num_threads(threads)
+    spread = manga2music.describe([SAMPLES], tmp_path / "ray", model=model, config=ray_cfg(**settings))
+    assert statuses(spread) == statuses(local) == {"action": "ok", "calm": "ok", "webtoon": "ok"}
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    texts = {n: (tmp_path / "ray" / f"{n}.txt").read_bytes() for n in ("action", "calm", "webtoon")}
+    assert len(set(texts.values())) == 3  # each section's pages gave the model something different
+
+
+def test_the_command_joins_a_cluster_by_address_and_auto_is_decided_on_a_worker(ray_cluster, tmp_path):
+    from tests.output_checks import cli
+
+    out = tmp_path / "out"
+    result = cli("run", "--ray", ray_cluster, SAMPLES, "-o", out, "--seed", "2", "--duration", "1", "--json",
+                 timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads(result.stdout)
+    assert statuses(manifest) == {"action": "ok", "calm": "ok", "webtoon": "ok"}
+    assert "vision model: builtin" in result.stderr and "decided on a Ray worker" in result.stderr
+    assert (out / "calm.wav").exists() and (out / "index.html").exists()
+
+
+def test_ray_flags_are_checked_before_anything_runs(tmp_path):
+    from typer.testing import CliRunner
+
+    from manga2music.cli.app import app
+
+    runner = CliRunner()
+    out = tmp_path / "out"
+    # --ray before the paths takes no address from them; a bad value is one line, exit 2, nothing written
+    result = runner.invoke(app, ["run", "--ray", str(SAMPLES), "--ray-workers", "0", "-o", str(out)])
+    assert result.exit_code == 2 and "--ray-workers must be between 1 and 10000" in result.output
+    result = runner.invoke(app, ["run", str(SAMPLES), "--ray-workers", "2", "-o", str(out)])
+    assert result.exit_code == 2 and "--ray-workers needs --ray" in result.output
+    result = runner.invoke(app, ["run", str(SAMPLES), "--ray=not an address", "-o", str(out)])
+    assert result.exit_code == 2 and "is not a Ray address" in result.output
+    assert not out.exists()
+
+
+def test_without_ray_installed_ray_says_how_to_install_it_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from manga2music.cli.app import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    result = CliRunner().invoke(app, ["run", str(SAMPLES), "--ray", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert 'pip install "manga2music[ray]"' in lines[0] and "Ray" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def _models(vision: str, music: str, **music_options):
+    from manga2music.backends import Machine, build
+
+    cfg = RunConfig(music_options=music_options)
+    machine = Machine(offline=True)
+    return {"vision": build(vision, "vision", cfg, machine, preflight=False),
+            "music": build(music, "music", cfg, machine, preflight=False)}
+
+
+def test_workers_per_model_follow_the_clusters_gpus_and_cpus():
+    from manga2music.distributed import RayConfig
+    from manga2music.distributed.cluster import plan
+    from manga2music.errors import InputError
+
+    def shape(placements):
+        return {side: (p.count, p.num_cpus, p.num_gpus) for side, p in placements.items()}
+
+    gpu_models = _models("llava-0.5b", "musicgen-small")
+    # 8 GPUs shared by two GPU models: 4 copies each, a whole GPU per copy
+    assert shape(plan(gpu_models, RayConfig(), 32, 8)) == {"vision": (4, 1.0, 1.0), "music": (4, 1.0, 1.0)}
+    # half a GPU per copy: two copies share each GPU
+    assert shape(plan(gpu_models, RayConfig(gpus_per_model=0.5), 32, 8)) == {"vision": (8, 1.0, 0.5),
+                                                                             "music": (8, 1.0, 0.5)}
+    # GPUs to spare but only 4 CPUs to drive them: 2 copies each
+    assert shape(plan(gpu_models, RayConfig(), 4, 8)) == {"vision": (2, 1.0, 1.0), "music": (2, 1.0, 1.0)}
+    # the builtin describer never takes a GPU: it gets CPUs, MusicGen gets every GPU
+    mixed = _models("builtin", "musicgen-small")
+    assert shape(plan(mixed, RayConfig(), 16, 8)) == {"vision": (8, 1.0, 0.0), "music": (8, 1.0, 1.0)}
+    # --device cpu keeps MusicGen off the GPUs
+    on_cpu = _models("builtin", "musicgen-small", device="cpu")
+    assert shape(plan(on_cpu, RayConfig(), 4, 8)) == {"vision": (2, 1.0, 0.0), "music": (2, 1.0, 0.0)}
+    # no GPU at all: CPUs split between the two models
+    builtin = _models("builtin", "builtin")
+    assert shape(plan(builtin, RayConfig(), 2, 0)) == {"vision": (1, 1.0, 0.0), "music": (1, 1.0, 0.0)}
+    with pytest.raises(InputError, match="has 2 CPUs and 0 GPUs.*need 4 CPUs"):
+        plan(builtin, RayConfig(workers=2), 2, 0)
+    with pytest.raises(InputError, match="need 2 CPUs and 6 GPUs"):
+        plan(gpu_models, RayConfig(workers=1, gpus_per_model=3), 32, 4)
