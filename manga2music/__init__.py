@@ -11,11 +11,11 @@ The library API (no typer, no rich)::
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "run", "describe", "compose", "RunConfig", "Callbacks"]
+__all__ = ["__version__", "run", "score", "describe", "compose", "RunConfig", "Callbacks"]
 
 
 def __getattr__(name):  # lazy: importing the package stays cheap
-    if name in ("run", "describe", "compose", "RunConfig", "Callbacks"):
+    if name in ("run", "score", "describe", "compose", "RunConfig", "Callbacks"):
         from . import api
 
         return getattr(api, name)

@@ -128,6 +128,68 @@ def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_mo
             return _finish(jobs, cfg, "run", describer.model_name, composer.model_name, page=True)
 
 
+def score(paths: Iterable[str | Path], output: str | Path = "output", *, vision_model: str = "auto",
+          music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
+    """Score every chapter under ``paths``: scenes found in its pages, one cue per scene as long as its reading,
+    one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`)."""
+    from .scoring import score_sections
+
+    cfg = config or RunConfig()
+    cfg.output = Path(output)
+    cb = callbacks or Callbacks()
+    check_config(cfg, composing=True)
+    check_score_config(cfg)
+    sections = find_sections(paths, exclude=[cfg.output])
+    if cfg.scenes_file is not None:
+        _check_scenes_file(cfg, sections)
+    if cfg.ray is not None:
+        raise InputError("--ray does not run `score` yet; score chapters on this machine (drop --ray)")
+    make = _builders(cfg, cb, _LOCAL, vision=vision_model, music=music_model)
+    describer = make(vision_model, "vision")
+    composer = make(music_model, "music")
+    check_shared_flags(cfg, describer, composer)
+    jobs: list[SectionJob] = []
+    with _holding(cfg, "score", page=True, cb=cb), _manifest_even_if_stopped(
+            jobs, cfg, "score", lambda: (describer.model_name, composer.model_name), page=True):
+        jobs.extend(score_sections(sections, cfg.output, describer, composer, cfg, cb))
+        return _finish(jobs, cfg, "score", describer.model_name, composer.model_name, page=True)
+
+
+def check_score_config(cfg: RunConfig) -> None:
+    speed = cfg.reading_speed
+    if not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
+        raise InputError(f"--reading-speed must be a number above 0 (got {speed}); 1 is the estimate's pace, "
+                         "2 reads twice as fast")
+    if speed > 20:
+        raise InputError(f"--reading-speed {speed:g} is more than 20 times the estimate's pace")
+
+
+def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
+    """--scenes names pages of one chapter: check them now, before any work (one line for a bad entry)."""
+    from .scenes import read_scene_starts
+
+    chapters = [s for s in sections if not s.error]
+    if len(chapters) != 1:
+        raise InputError(f"--scenes gives the scenes of one chapter, and {len(chapters)} chapters were found",
+                         hint="score that chapter alone (pass its folder, archive or PDF)")
+    try:
+        read_scene_starts(cfg.scenes_file, [p.name for p in chapters[0].pages])
+    except Manga2MusicError as exc:
+        raise InputError(exc.message, hint=exc.hint) from None
+
+
+class _LocalScoring:
+    """``score`` runs in this process (its resolver and preflight, like :class:`execution.LocalExecutor`)."""
+
+    preflight_here = True
+
+    def resolve(self, name: str, side: str) -> str:
+        return name
+
+
+_LOCAL = _LocalScoring()
+
+
 def describe(paths: Iterable[str | Path], output: str | Path = "output", *, model: str = "auto",
              config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Write a music description (and record) per section, no audio."""
@@ -220,4 +282,4 @@ def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, 
             return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
 
 
-__all__ = ["run", "describe", "compose", "find_descriptions", "check_config", "RunConfig", "Callbacks"]
+__all__ = ["run", "score", "describe", "compose", "find_descriptions", "check_config", "RunConfig", "Callbacks"]

@@ -249,10 +249,17 @@ def _id3_frames(tags: dict[str, str]) -> list:
     return frames
 
 
-def _write_tags(buf: io.BytesIO, fmt: str, tags: dict[str, str]) -> None:
-    """Tag the encoded file held in ``buf`` (in memory: tags are in before anything reaches the disk)."""
+def _write_tags(buf: io.BytesIO, fmt: str, tags: dict[str, str],
+                chapters: list[tuple[float, float, str]] | None = None) -> None:
+    """Tag the encoded file held in ``buf`` (in memory: tags are in before anything reaches the disk).
+
+    ``chapters`` (start s, end s, title): ID3 chapter frames (CHAP + a top-level CTOC) in WAV/MP3, and the
+    ``CHAPTER001=HH:MM:SS.mmm`` / ``CHAPTER001NAME`` Vorbis comments in FLAC, Ogg and Opus.
+    """
     buf.seek(0)
+    chapters = chapters or []
     if fmt in ("wav", "mp3"):
+        from mutagen.id3 import CHAP, CTOC, TIT2, CTOCFlags
         from mutagen.mp3 import MP3
         from mutagen.wave import WAVE
 
@@ -261,6 +268,13 @@ def _write_tags(buf: io.BytesIO, fmt: str, tags: dict[str, str]) -> None:
             f.add_tags()
         for frame in _id3_frames(tags):
             f.tags.add(frame)
+        if chapters:
+            ids = [f"ch{i + 1}" for i in range(len(chapters))]
+            f.tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED, child_element_ids=ids,
+                            sub_frames=[TIT2(encoding=3, text=["Scenes"])]))
+            for cid, (start, end, title) in zip(ids, chapters):
+                f.tags.add(CHAP(element_id=cid, start_time=int(round(start * 1000)), end_time=int(round(end * 1000)),
+                                sub_frames=[TIT2(encoding=3, text=[readable(title)])]))
         buf.seek(0)
         f.save(buf, v2_version=3)  # v2.3 (UTF-16 text) is what Windows Explorer and older players read
         return
@@ -273,6 +287,9 @@ def _write_tags(buf: io.BytesIO, fmt: str, tags: dict[str, str]) -> None:
         f.add_tags()
     for key, value in tags.items():
         f.tags[_VORBIS_KEYS.get(key, key.upper())] = [value]  # Vorbis comments are UTF-8
+    for i, (start, _end, title) in enumerate(chapters, start=1):
+        f.tags[f"CHAPTER{i:03d}"] = [_hms(start)]
+        f.tags[f"CHAPTER{i:03d}NAME"] = [readable(title)]
     buf.seek(0)
     f.save(buf)
 
@@ -330,8 +347,36 @@ def write_audio(
     return write_bytes_atomic(path, encode_audio(audio, sample_rate, fmt=fmt, tags=tags, normalize=normalize))
 
 
+def _hms(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def read_chapters(path: Path) -> list[tuple[float, str]]:
+    """(start s, title) of the chapter marks in an audio file (ID3 CHAP frames or CHAPTERnnn comments)."""
+    import mutagen
+    from mutagen.id3 import ID3
+
+    f = mutagen.File(path)
+    if f is None or f.tags is None:
+        return []
+    if isinstance(f.tags, ID3):
+        chaps = [fr for fr in f.tags.values() if fr.FrameID == "CHAP"]
+        out = []
+        for fr in sorted(chaps, key=lambda c: c.start_time):
+            title = next((str(sub.text[0]) for sub in fr.sub_frames.values() if sub.FrameID == "TIT2"), "")
+            out.append((fr.start_time / 1000.0, title))
+        return out
+    out, i = [], 1
+    while f"CHAPTER{i:03d}" in f.tags:
+        h, m, sec = f.tags[f"CHAPTER{i:03d}"][0].split(":")
+        out.append((int(h) * 3600 + int(m) * 60 + float(sec), (f.tags.get(f"CHAPTER{i:03d}NAME") or [""])[0]))
+        i += 1
+    return out
+
+
 def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[str, str] | None = None,
-                 normalize: bool = True) -> bytes:
+                 normalize: bool = True, chapters: list[tuple[float, float, str]] | None = None) -> bytes:
     """The bytes of a tagged wav/mp3/ogg/flac/opus file (see :func:`write_audio`), made in memory."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
@@ -351,5 +396,5 @@ def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[st
 
     buf = io.BytesIO()
     soundfile.write(buf, data, rate, format=major, subtype=subtype)
-    _write_tags(buf, fmt, clean_tags)
+    _write_tags(buf, fmt, clean_tags, chapters)
     return buf.getvalue()

@@ -195,8 +195,43 @@ def render_section(output: Path, entry: dict, index: int) -> str:
         parts.append(f'<blockquote class="description">{e(text)}</blockquote>')
     parts.append(_models(entry, record))
     parts.append(_tracks(output, entry, record))
+    parts.append(_scenes(output, entry, record))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
+
+
+def _scenes(output: Path, entry: dict, record: dict | None) -> str:
+    """A chapter score's scenes (when it has one) and the links to its read-along page, cue sheet and chapters."""
+    import json
+
+    score = (record or {}).get("score") or {}
+    rec = entry.get("record")
+    if not score or not rec:
+        return ""
+    folder = Path(rec).parent
+    base = Path(rec).name[: -len(".json")]
+    try:
+        sheet = json.loads((output / folder / f"{base}.cues.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+
+    def link(name: str, label: str) -> str:
+        return f'<a href="{e(url_for((folder / name).as_posix()))}">{e(label)}</a>'
+
+    rows = "".join(
+        f"<li><b>{e(sc.get('title'))}</b> &middot; pages {e(sc.get('first_page'))}-{e(sc.get('last_page'))} &middot; "
+        f"{e(_clock(sc.get('start', 0)))}-{e(_clock(sc.get('end', 0)))} &middot; "
+        f"{link(sc.get('cue_file', ''), 'cue')} &middot; {link(sc.get('loop_file', ''), 'loop')}"
+        f"<br><span class=\"info\">{e(sc.get('description'))}</span></li>" for sc in sheet.get("scenes", []))
+    links = " &middot; ".join(x for x in (
+        link(sheet["read_along_file"], "Read along") if sheet.get("read_along_file") else "",
+        link(f"{base}.cues.json", "cue sheet"), link(sheet.get("vtt_file", ""), "WebVTT chapters")) if x)
+    return f'<div class="scenes"><p class="links">{links}</p><ol>{rows}</ol></div>'
+
+
+def _clock(seconds) -> str:
+    total = int(round(float(seconds or 0)))
+    return f"{total // 60}:{total % 60:02d}"
 
 
 # ------------------------------------------------------------------ the page

@@ -13,6 +13,7 @@ from .doctor import doctor
 from .flags import RayCommand
 from .models import app as models_app
 from .run import run
+from .score import score
 
 app = typer.Typer(
     name="manga2music",
@@ -38,6 +39,7 @@ def _root(
 
 
 app.command("run", cls=RayCommand)(run)
+app.command("score")(score)
 app.command("describe", cls=RayCommand)(describe)
 app.command("compose", cls=RayCommand)(compose)
 app.command("doctor")(doctor)

@@ -58,6 +58,13 @@ MUSIC = [
     _p("loop", Annotated[bool, Opt("--loop", help="Make tracks that loop seamlessly.")], False),
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
 ]
+SCORE_MUSIC = [
+    _p("format", Annotated[str, Opt("--format", help="Audio format of the score and cues: wav, mp3, ogg, flac or opus.")], "wav"),
+    _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the score repeatable (recorded in the cue sheet).")], None),
+    _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
+    _p("reading_speed", Annotated[float, Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues).")], 1.0),
+    _p("scenes", Annotated[Optional[Path], Opt("--scenes", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line.")], None),
+]
 VISION_SEED = [_p("seed", Annotated[Optional[int], Opt("--seed", help="Make a local VLM's or a server's sampling repeatable.")], None)]
 
 # --- backend flags: None = not given (the backend's own default applies) ------------------------------
@@ -145,7 +152,8 @@ def run_config(flags: dict, *, side: str | None):
         duration=flags.get("duration", 10.0), seed=flags.get("seed"), variations=flags.get("variations", 1),
         loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
-        auto_download=flags.get("download"),
+        auto_download=flags.get("download"), reading_speed=flags.get("reading_speed", 1.0),
+        scenes_file=flags.get("scenes"),
     )
     devices = _given(flags, DEVICE)
     if side is None:

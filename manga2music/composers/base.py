@@ -23,6 +23,9 @@ class ComposeRequest:
     text: str  # the music description
     duration: float
     seed: Optional[int] = None  # per-track seed (the pipeline derives it from --seed and --variations)
+    #: a chapter theme every cue of a score shares: its motif as scale steps from the first note (builtin
+    #: composer: the motif of every cue); composers that take audio get ``reference`` (the theme rendered) instead
+    theme: Optional[tuple[int, ...]] = None
     # optional audio to follow (a melody / chapter theme): float samples shaped (frames,) or (frames, channels)
     # at ``reference_rate`` Hz.  Composers that cannot use it ignore it and say so in the track's warnings.
     reference: Optional[np.ndarray] = None

@@ -67,6 +67,7 @@ class BuiltinComposer(Composer):
 
     #: 30 minutes: about 30 s of work and 3 GB of memory on 2 CPU cores (measured)
     max_duration = 1800.0
+    sample_rate = SAMPLE_RATE
 
     def __init__(self, spec=None, options=None):
         soundfont = spec if isinstance(spec, str) and spec.lower().endswith(".sf2") else None
@@ -87,7 +88,7 @@ class BuiltinComposer(Composer):
         tracks = []
         for i, req in enumerate(requests):
             seed = req.seed
-            tracks.append(self.compose_one(req.text, req.duration, seed=seed, loop=self.options.loop))
+            tracks.append(self.compose_one(req.text, req.duration, seed=seed, loop=self.options.loop, theme=req.theme))
             report(progress, i + 1, len(requests), req.name)
         return tracks
 
@@ -112,7 +113,8 @@ class BuiltinComposer(Composer):
             audio = np.pad(audio, ((0, n_frames - len(audio)), (0, 0)))
         return np.ascontiguousarray(audio, dtype=np.float32)
 
-    def compose_one(self, text: str, duration: float, *, seed: int | None = None, loop: bool = False) -> Track:
+    def compose_one(self, text: str, duration: float, *, seed: int | None = None, loop: bool = False,
+                    theme: tuple[int, ...] | None = None) -> Track:
         """One track of exactly ``round(duration * 32000)`` stereo frames."""
         from ..music.arranger import arrange
         from ..music.render import balance
@@ -127,7 +129,7 @@ class BuiltinComposer(Composer):
         text = str(text or "")
         seed = 0 if seed is None else int(seed)
         style = parse_style(text)
-        arrangement = arrange(style, duration, _rng(seed, text), loop=loop)
+        arrangement = arrange(style, duration, _rng(seed, text), loop=loop, theme=theme)
         midi = arrangement.midi
         balance(midi, MIX_LEVELS, soundfont=self.soundfont, excerpt_s=min(duration, 16.0))
         import pretty_midi
@@ -151,6 +153,7 @@ class BuiltinComposer(Composer):
             "loop": bool(loop),
             "algorithm": ALGORITHM_VERSION,
             "words": style.words,
+            "theme": list(theme) if theme else None,
         }
         warnings = [] if style.words else [
             "no music words recognised in the description; used the default style"]

@@ -23,7 +23,7 @@ import numpy as np
 from . import drums as drumkit
 from .accompaniment import bass_bar, comp_bar
 from .harmony import CADENCE, PROGRESSIONS, Chord, bass_note, chord_midi, make_chord, voice
-from .melody import density_name, make_motif, phrase_melody, resolve_to_tonic, rhythm_variant
+from .melody import Motif, density_name, make_motif, phrase_melody, resolve_to_tonic, rhythm_variant
 from .text_to_style import Style
 
 RESOLUTION = 960  # MIDI ticks per beat
@@ -103,9 +103,12 @@ def _plan(style: Style, spans: list[tuple[float, float]], rng: np.random.Generat
     return bars
 
 
-def _melody(style: Style, bars: list[Bar], rng: np.random.Generator) -> list[tuple[float, float, int]]:
+def _melody(style: Style, bars: list[Bar], rng: np.random.Generator,
+            theme: tuple[int, ...] | None = None) -> list[tuple[float, float, int]]:
     density = density_name(style.energy, style.tempo_bpm, ambient=style.genre == "ambient")
     motif = make_motif(rng, density)
+    if theme:  # a chapter's shared theme: its contour on this cue's rhythm (the rng advanced the same either way)
+        motif = Motif(motif.rhythm, tuple(int(c) for c in theme)).with_rhythm(motif.rhythm)
     out: list[tuple[float, float, int]] = []
     seen: dict[str, int] = {}
     for p in sorted({b.phrase for b in bars}):
@@ -141,7 +144,8 @@ def _fit(p: int, lo: int, hi: int) -> int:
     return p
 
 
-def arrange(style: Style, duration: float, rng: np.random.Generator, *, loop: bool = False) -> Arrangement:
+def arrange(style: Style, duration: float, rng: np.random.Generator, *, loop: bool = False,
+            theme: tuple[int, ...] | None = None) -> Arrangement:
     """Compose ``duration`` seconds of ``style``.  Deterministic for a given rng state."""
     tempo = loop_tempo(style.tempo_bpm, duration) if loop else float(style.tempo_bpm)
     # a whole number of microseconds per beat, as MIDI stores it (the epsilon survives
@@ -156,7 +160,7 @@ def arrange(style: Style, duration: float, rng: np.random.Generator, *, loop: bo
     parts: dict[str, list[tuple[float, float, int, int]]] = {"melody": [], "harmony": [], "bass": []}
 
     # melody
-    mel = _melody(style, bars, rng)
+    mel = _melody(style, bars, rng, theme)
     shift, lo, hi = _melody_shift(style)
     mel_vel = 62 + 40 * energy
     def chord_at(beat: float) -> Chord:

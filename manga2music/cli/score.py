@@ -1,0 +1,27 @@
+"""`manga2music score`: a soundtrack for reading each chapter: scenes, one cue each, one score, a read-along page."""
+
+from __future__ import annotations
+
+import typer
+
+from . import _common as c
+from . import consent
+from . import flags as f
+
+
+@f.with_flags(f.PATHS, f.RUN_MODELS, f.SCORE_MUSIC, f.DEVICE, f.SIDE_DEVICES, f.VISION_BACKEND, f.MUSIC_BACKEND,
+              f.OUTPUT)
+def score(**flags) -> None:
+    """Score each chapter: scenes found in its pages, one cue per scene as long as it takes to read, one score,
+    a cue sheet (NAME.cues.json), WebVTT chapters and a read-along page (NAME.read.html)."""
+    from .. import api
+
+    with c.friendly_errors():
+        cfg = f.run_config(flags, side=None)
+    with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
+        consent.let_auto_ask(cfg, display)
+        manifest = api.score(flags["paths"], cfg.output, vision_model=flags["vision_model"],
+                             music_model=flags["music_model"], config=cfg, callbacks=display.callbacks())
+    if not flags["json_output"]:
+        c.stderr_console().print(f"[dim]Listening page: {cfg.output / 'index.html'}; read along: NAME.read.html[/]")
+    raise typer.Exit(c.print_summary(manifest, flags["json_output"], cfg.output))

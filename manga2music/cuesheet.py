@@ -1,0 +1,164 @@
+"""The cue sheet of a chapter score: which scene plays when, which page starts when; and its WebVTT twin.
+
+``NAME.cues.json`` follows :class:`CueSheet` (validated before it is written; the
+schema is in ``docs/cue-sheet.md`` and ``CueSheet.model_json_schema()``).
+
+**Timing** (:func:`plan_timing`).  A scene lasts as long as its pages take to read
+(the sum of their reading times at the user's reading speed), kept between
+:data:`MIN_CUE_S` and the composer's longest track, and rounded to whole bars of
+its cue's tempo, so that every scene change falls on a bar line of the music that
+is playing.  The score is the scenes end to end: its length is the sum of the
+scenes' lengths to the sample, and each scene starts exactly at its time.  Within
+a scene, each page starts in proportion to the reading time of the pages before it.
+A cue is composed :data:`TRANSITION_BEATS` beats longer than its scene: that tail
+fades out under the next cue's first beat (an equal-power crossfade starting on the
+bar line), so no scene starts late and no seam is a bare cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CUE_SHEET_SCHEMA = 1
+MIN_CUE_S = 8.0  # a scene's cue lasts at least this long, however quick its pages are to read
+MAX_CUE_S = 300.0  # and at most this (or the composer's own limit)
+TRANSITION_BEATS = 1.0  # the crossfade into the next scene, in beats of the outgoing cue
+MAX_TRANSITION_S = 2.0  # and never longer than this
+DEFAULT_BPM = 90.0  # when a description names no tempo
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageTime(_Strict):
+    """When one page starts in the score."""
+
+    index: int = Field(description="1 for the chapter's first page")
+    name: str
+    scene: int = Field(description="the scene it belongs to (1-based)")
+    start: float = Field(description="seconds from the start of the score")
+    reading_seconds: float = Field(description="its estimated reading time at the chosen reading speed")
+
+
+class SceneCue(_Strict):
+    """One scene and the cue that plays under it."""
+
+    index: int = Field(description="1 for the first scene")
+    title: str
+    mood: Optional[str] = None
+    first_page: int = Field(description="1-based index of its first page")
+    last_page: int
+    pages: list[str]
+    start: float = Field(description="seconds from the start of the score (on a bar line of the previous cue)")
+    end: float
+    duration: float = Field(description="end - start: the scene's time in the score")
+    reading_seconds: float = Field(description="the sum of its pages' reading times, before rounding to bars")
+    tempo_bpm: float
+    bars: int
+    transition_s: float = Field(description="how long this cue's tail fades out under the next cue (0 for the last)")
+    description: str
+    description_file: str
+    cue_file: str = Field(description="the cue alone: the scene plus its transition tail")
+    loop_file: str = Field(description="the cue as a seamless loop of exactly the scene's duration")
+    seed: Optional[int] = None
+
+
+class CueSheet(_Strict):
+    """``NAME.cues.json``."""
+
+    schema_version: int = CUE_SHEET_SCHEMA
+    tool: str = "manga2music"
+    chapter: str
+    score_file: str
+    vtt_file: str
+    read_along_file: Optional[str] = None
+    sample_rate: int
+    duration: float = Field(description="the score's length in seconds: the sum of the scenes' durations")
+    reading_speed: float
+    music_model: str
+    vision_model: str
+    theme: Optional[dict] = Field(None, description="the motif every cue shares (scale steps), where the composer uses one")
+    scenes: list[SceneCue]
+    pages: list[PageTime]
+
+
+@dataclass
+class SceneTiming:
+    """A scene's place in the score, in samples (exact) and seconds."""
+
+    start: int
+    length: int  # samples in the score
+    bars: int
+    tempo_bpm: float
+    transition: int  # samples of the tail that overlaps the next scene (0 for the last)
+    reading_seconds: float
+
+
+def bar_seconds(tempo_bpm: float, beats_per_bar: int = 4) -> float:
+    return beats_per_bar * 60.0 / max(20.0, float(tempo_bpm))
+
+
+def plan_timing(reading_seconds: list[float], tempos: list[float], sample_rate: int, *,
+                max_cue_s: float = MAX_CUE_S) -> list[SceneTiming]:
+    """Each scene's start, length (whole bars of its tempo), and transition tail, in samples (see the module doc)."""
+    timings, start = [], 0
+    for k, (seconds, tempo) in enumerate(zip(reading_seconds, tempos)):
+        bar = bar_seconds(tempo)
+        wanted = min(max(seconds, MIN_CUE_S), max_cue_s - MAX_TRANSITION_S)
+        bars = max(1, round(wanted / bar))
+        while bars > 1 and bars * bar > max_cue_s - MAX_TRANSITION_S:
+            bars -= 1
+        length = int(round(bars * bar * sample_rate))
+        last = k == len(reading_seconds) - 1
+        transition = 0 if last else int(round(min(TRANSITION_BEATS * 60.0 / max(20.0, tempo), MAX_TRANSITION_S)
+                                              * sample_rate))
+        timings.append(SceneTiming(start, length, bars, float(tempo), transition, float(seconds)))
+        start += length
+    return timings
+
+
+def page_starts(scene_start_s: float, scene_length_s: float, reading: list[float]) -> list[float]:
+    """Each page's start within a scene, in proportion to the reading time of the pages before it."""
+    total = sum(reading) or 1.0
+    starts, done = [], 0.0
+    for r in reading:
+        starts.append(scene_start_s + scene_length_s * done / total)
+        done += r
+    return starts
+
+
+def _stamp(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def webvtt(sheet: CueSheet) -> str:
+    """The scenes as WebVTT chapters (video editors and players show their titles)."""
+    lines = ["WEBVTT", "", f"NOTE {sheet.chapter}: {len(sheet.scenes)} scenes, made by manga2music", ""]
+    for scene in sheet.scenes:
+        pages = f"page {scene.first_page}" if scene.first_page == scene.last_page \
+            else f"pages {scene.first_page}-{scene.last_page}"
+        lines += [str(scene.index), f"{_stamp(scene.start)} --> {_stamp(scene.end)}",
+                  f"{scene.title} ({pages})".replace("-->", "->"), ""]
+    return "\n".join(lines)
+
+
+def chapter_marks(sheet: CueSheet) -> list[tuple[float, float, str]]:
+    """(start s, end s, title) per scene, for the chapter tags of the score file."""
+    return [(s.start, s.end, s.title) for s in sheet.scenes]
+
+
+def stamp(seconds: float) -> str:
+    """``HH:MM:SS.mmm`` (WebVTT and Vorbis chapter comments)."""
+    return _stamp(seconds)
+
+
+__all__ = ["CueSheet", "SceneCue", "PageTime", "plan_timing", "page_starts", "webvtt", "chapter_marks",
+           "bar_seconds", "stamp", "MIN_CUE_S", "MAX_CUE_S"]

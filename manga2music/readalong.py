@@ -1,0 +1,218 @@
+"""``NAME.read.html``: read the chapter one page at a time with its soundtrack, from ``file://``, offline.
+
+Two modes:
+
+* **Follow me** (default): the scene's cue loops for as long as the reader stays in
+  it; turning to a page of another scene crossfades to that scene's cue.  The loops
+  are decoded with Web Audio from copies embedded in the page (Ogg Opus, so there is
+  no gap at the loop point and nothing is fetched: browsers refuse to ``fetch``
+  ``file://`` URLs).
+* **Play through**: the score plays (an ``<audio>`` element linked relatively to
+  ``NAME.score.<fmt>``) and the pages turn at the cue sheet's times; turning a page by
+  hand moves the music to that page's time.
+
+Keys (arrows, space, Page Up/Down), clicks on the page's left or right half,
+swipes and the buttons turn pages.  Pages are embedded JPEGs, so the file can be
+moved with the score.  ``window.readAlong`` exposes the state (page, scene, mode)
+for tests and for curious readers.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from urllib.parse import quote
+
+PAGE_QUALITY = 80
+LOOP_OPUS_RATE = 48000
+
+
+def page_jpeg(image, long_side: int) -> str:
+    """A data URI of a page at ``long_side`` pixels (JPEG)."""
+    from PIL import Image
+
+    img = image.convert("RGB")
+    scale = long_side / max(img.size)
+    if scale < 1:
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.BILINEAR, reducing_gap=2.0)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=PAGE_QUALITY, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def loop_opus(audio, sample_rate: int) -> str:
+    """A data URI of a loop as Ogg Opus (small, and gapless when Web Audio decodes it)."""
+    import numpy as np
+    import soundfile as sf
+    from scipy.signal import resample_poly
+    from math import gcd
+
+    x = np.asarray(audio, dtype=np.float32)
+    if sample_rate != LOOP_OPUS_RATE:
+        g = gcd(LOOP_OPUS_RATE, sample_rate)
+        x = resample_poly(x, LOOP_OPUS_RATE // g, sample_rate // g, axis=0).astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(x, -1, 1), LOOP_OPUS_RATE, format="OGG", subtype="OPUS")
+    return "data:audio/ogg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render(chapter: str, sheet: dict, page_uris: list[str], loop_uris: list[str], score_file: str) -> str:
+    """The page: the cue sheet (scenes, page times), the pages and the loops, all in one file."""
+    data = {
+        "chapter": chapter,
+        "score": "/".join(quote(part) for part in score_file.split("/")),
+        "scenes": [{"index": s["index"], "title": s["title"], "start": s["start"], "end": s["end"],
+                    "first": s["first_page"], "last": s["last_page"]} for s in sheet["scenes"]],
+        "pages": [{"index": p["index"], "name": p["name"], "scene": p["scene"], "start": p["start"]}
+                  for p in sheet["pages"]],
+        "loops": loop_uris,
+        "images": page_uris,
+    }
+    blob = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")
+    title = html.escape(chapter)
+    return _TEMPLATE.replace("__TITLE__", title).replace("__DATA__", blob).replace(
+        "__SCORE__", html.escape(data["score"], quote=True))
+
+
+_TEMPLATE = r"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="manga2music read-along">
+<title>__TITLE__: read along</title>
+<style>
+  :root { color-scheme: dark; }
+  body { margin: 0; background: #111; color: #eee; font: 15px/1.4 system-ui, sans-serif; display: flex;
+         flex-direction: column; height: 100vh; }
+  header { display: flex; gap: 12px; align-items: center; padding: 8px 12px; background: #1c1c1c; flex-wrap: wrap; }
+  header h1 { font-size: 16px; margin: 0 12px 0 0; }
+  button { background: #333; color: #eee; border: 1px solid #555; border-radius: 6px; padding: 4px 10px;
+           cursor: pointer; font: inherit; }
+  button[aria-pressed="true"] { background: #3d6df2; border-color: #3d6df2; }
+  #stage { flex: 1; display: flex; align-items: center; justify-content: center; overflow: hidden;
+           position: relative; user-select: none; }
+  #page { max-width: 100%; max-height: 100%; object-fit: contain; box-shadow: 0 0 24px #000; }
+  #where { margin-left: auto; opacity: .8; }
+  #scene { font-weight: 600; }
+  audio { height: 32px; }
+  .hint { opacity: .6; font-size: 13px; }
+</style></head>
+<body>
+<header>
+  <h1>__TITLE__</h1>
+  <button id="follow" aria-pressed="true" title="the scene's music loops while you read it">Follow me</button>
+  <button id="through" aria-pressed="false" title="the score plays and the pages turn by themselves">Play through</button>
+  <button id="prev" aria-label="previous page">&larr;</button>
+  <button id="next" aria-label="next page">&rarr;</button>
+  <button id="sound">Start music</button>
+  <audio id="score" src="__SCORE__" preload="metadata" controls hidden></audio>
+  <span id="scene"></span><span id="where"></span>
+</header>
+<div id="stage"><img id="page" alt=""></div>
+<p class="hint" style="margin:4px 12px">Arrows, space or a click on either half of the page turn it; swipe on a touch screen.</p>
+<script id="data" type="application/json">__DATA__</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent);
+const state = { page: 0, scene: 1, mode: "follow", playingScene: 0, started: false, buffers: [] };
+window.readAlong = state;
+const img = document.getElementById("page"), score = document.getElementById("score");
+let ctx = null, current = null;
+const FADE = 1.0;
+
+function sceneOf(i) { return D.pages[i].scene; }
+function show(i, fromScore) {
+  i = Math.max(0, Math.min(D.pages.length - 1, i));
+  const before = state.scene;
+  state.page = i; state.scene = sceneOf(i);
+  img.src = D.images[i]; img.alt = D.pages[i].name;
+  const s = D.scenes[state.scene - 1];
+  document.getElementById("scene").textContent = s.title;
+  document.getElementById("where").textContent = "page " + (i + 1) + " of " + D.pages.length;
+  document.body.dataset.page = String(i + 1); document.body.dataset.scene = String(state.scene);
+  if (state.mode === "follow" && state.started && state.scene !== before) playScene(state.scene);
+  if (state.mode === "through" && !fromScore) { score.currentTime = D.pages[i].start + 0.001; }
+}
+async function decodeAll() {
+  if (!ctx) ctx = new (window.AudioContext || window.webkitAudioContext)();
+  if (state.buffers.length) return;
+  for (const uri of D.loops) {
+    const bytes = Uint8Array.from(atob(uri.split(",")[1]), c => c.charCodeAt(0));
+    state.buffers.push(await ctx.decodeAudioData(bytes.buffer));
+  }
+}
+function playScene(k) {
+  if (!ctx || !state.buffers[k - 1]) return;
+  const now = ctx.currentTime, gain = ctx.createGain(), src = ctx.createBufferSource();
+  src.buffer = state.buffers[k - 1]; src.loop = true;
+  src.connect(gain).connect(ctx.destination);
+  gain.gain.setValueAtTime(0.0001, now); gain.gain.exponentialRampToValueAtTime(1.0, now + FADE);
+  src.start(now);
+  if (current) {
+    const old = current;
+    old.gain.gain.cancelScheduledValues(now);
+    old.gain.gain.setValueAtTime(old.gain.gain.value || 1.0, now);
+    old.gain.gain.exponentialRampToValueAtTime(0.0001, now + FADE);
+    old.src.stop(now + FADE + 0.05);
+  }
+  current = { src, gain, scene: k };
+  state.playingScene = k; document.body.dataset.playing = String(k);
+}
+function stopFollow() {
+  if (current) { try { current.src.stop(); } catch (e) {} current = null; }
+  state.playingScene = 0; document.body.dataset.playing = "0";
+}
+async function start() {
+  state.started = true;
+  if (state.mode === "follow") { await decodeAll(); if (ctx.state === "suspended") await ctx.resume(); playScene(state.scene); }
+  else { score.currentTime = D.pages[state.page].start + 0.001; score.play(); }
+  document.getElementById("sound").textContent = "Stop music";
+}
+function stop() {
+  state.started = false; stopFollow(); score.pause();
+  document.getElementById("sound").textContent = "Start music";
+}
+function setMode(mode) {
+  const was = state.started; stop(); state.mode = mode;
+  document.getElementById("follow").setAttribute("aria-pressed", String(mode === "follow"));
+  document.getElementById("through").setAttribute("aria-pressed", String(mode === "through"));
+  score.hidden = mode !== "through"; document.body.dataset.mode = mode;
+  if (was) start();
+}
+function pageAt(t) {
+  let i = 0;
+  while (i + 1 < D.pages.length && D.pages[i + 1].start <= t + 1e-6) i++;
+  return i;
+}
+score.addEventListener("timeupdate", () => {
+  if (state.mode !== "through") return;
+  const i = pageAt(score.currentTime);
+  if (i !== state.page) show(i, true);
+});
+window.readAlongSeek = (t) => { score.currentTime = t; show(pageAt(t), true); return state.page + 1; };
+document.getElementById("prev").onclick = () => show(state.page - 1);
+document.getElementById("next").onclick = () => show(state.page + 1);
+document.getElementById("follow").onclick = () => setMode("follow");
+document.getElementById("through").onclick = () => setMode("through");
+document.getElementById("sound").onclick = () => state.started ? stop() : start();
+document.getElementById("stage").onclick = (e) => {
+  const r = e.currentTarget.getBoundingClientRect();
+  show(state.page + (e.clientX - r.left < r.width / 2 ? -1 : 1));
+};
+document.addEventListener("keydown", (e) => {
+  if (["ArrowRight", "PageDown", " "].includes(e.key)) { e.preventDefault(); show(state.page + 1); }
+  if (["ArrowLeft", "PageUp"].includes(e.key)) { e.preventDefault(); show(state.page - 1); }
+});
+let touchX = null;
+document.getElementById("stage").addEventListener("touchstart", (e) => { touchX = e.touches[0].clientX; });
+document.getElementById("stage").addEventListener("touchend", (e) => {
+  if (touchX === null) return;
+  const dx = e.changedTouches[0].clientX - touchX; touchX = null;
+  if (Math.abs(dx) > 40) show(state.page + (dx < 0 ? 1 : -1));
+});
+document.body.dataset.mode = "follow";
+show(0);
+</script>
+</body></html>
+"""

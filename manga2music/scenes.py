@@ -1,0 +1,133 @@
+"""Scenes: runs of consecutive pages with one mood, found in a chapter's per-page readings (or given by the user).
+
+**Finding them.**  Each page becomes a point in a small space of what a reader
+notices (:func:`page_vector`): how intense the artwork is, how light or dark,
+how much of it is text, how sharp its light and shadow.  The chapter is then cut
+where that point moves, by optimal partitioning: of every way to cut the pages
+into runs of at least :data:`MIN_SCENE_PAGES`, the one that minimises the spread
+of the points inside each run plus :data:`PENALTY` per run (the penalty is what
+stops noise from splitting a scene; dynamic programming finds the exact minimum
+in O(pages^2)).  The scales in :data:`SCALES` put one unit roughly where a reader
+would call two pages different; they are fixed, not fitted to each chapter, so a
+chapter with one mood stays one scene.
+
+**Giving them.**  A plain text file lists the pages where scenes start, one per
+line, as a page number (1 is the first page) or a page's file name; blank lines
+and ``#`` comments are ignored; the first page always starts a scene
+(:func:`read_scene_starts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .errors import InputError
+from .files import decode_text, read_regular_file, readable
+
+#: a scene is at least this many pages (a one-page chapter is one scene)
+MIN_SCENE_PAGES = 2
+#: the cost of one more scene, in squared units of SCALES (bigger: fewer, longer scenes)
+PENALTY = 6.0
+#: reading -> (field, scale): one unit of each is a difference a reader notices
+SCALES = (("energy", 0.15), ("brightness", 0.12), ("dialogue", 0.25), ("contrast", 0.06))
+#: bump when the method or a number above changes (scene boundaries are recorded)
+SCENES_VERSION = "scenes-1"
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Pages ``start`` .. ``end - 1`` (0-based) of a chapter."""
+
+    start: int
+    end: int
+
+    @property
+    def pages(self) -> range:
+        return range(self.start, self.end)
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+def _value(reading, key: str) -> float:
+    if isinstance(reading, dict):
+        return float(reading.get(key, (reading.get("measures") or {}).get(key, 0.0)) or 0.0)
+    value = getattr(reading, key, None)
+    return float(value if value is not None else reading.measures.get(key, 0.0))
+
+
+def page_vector(reading) -> list[float]:
+    """What the segmentation compares: a page's reading (a PageReading or its dict) on :data:`SCALES`."""
+    return [_value(reading, field) / scale for field, scale in SCALES]
+
+
+def find_scenes(vectors: Sequence[Sequence[float]], *, penalty: float = PENALTY,
+                min_pages: int = MIN_SCENE_PAGES) -> list[Scene]:
+    """The optimal partition of pages into scenes (see the module docstring)."""
+    n = len(vectors)
+    if n == 0:
+        return []
+    if n < 2 * min_pages:
+        return [Scene(0, n)]
+    dims = len(vectors[0])
+    # prefix sums of the vectors and of their squares: a run's spread in O(dims)
+    pre = [[0.0] * dims]
+    pre2 = [0.0]
+    for v in vectors:
+        pre.append([a + b for a, b in zip(pre[-1], v)])
+        pre2.append(pre2[-1] + sum(x * x for x in v))
+
+    def spread(i: int, j: int) -> float:  # sum of squared distances to the mean over pages i..j-1
+        count = j - i
+        total = [b - a for a, b in zip(pre[i], pre[j])]
+        return (pre2[j] - pre2[i]) - sum(t * t for t in total) / count
+
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for j in range(min_pages, n + 1):
+        for i in range(0, j - min_pages + 1):
+            if i and i < min_pages:
+                continue
+            if best[i] == float("inf"):
+                continue
+            cost = best[i] + spread(i, j) + penalty
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    scenes, j = [], n
+    while j > 0:
+        scenes.append(Scene(cut[j], j))
+        j = cut[j]
+    return list(reversed(scenes))
+
+
+def scenes_from_starts(starts: Sequence[int], pages: int) -> list[Scene]:
+    """Scenes from the 0-based pages where they start (the first page always starts one)."""
+    edges = sorted({0, *[s for s in starts if 0 < s < pages]}) + [pages]
+    return [Scene(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+def read_scene_starts(path: Path, page_names: Sequence[str]) -> list[int]:
+    """The 0-based pages a scenes file names (numbers from 1, or file names); one clear line for a bad entry."""
+    text = decode_text(read_regular_file(Path(path), 1024 * 1024, what="scenes file"))
+    by_name = {name.casefold(): i for i, name in enumerate(page_names)}
+    by_stem = {Path(name).stem.casefold(): i for i, name in enumerate(page_names)}
+    starts = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        entry = raw.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        if entry.isdigit():
+            index = int(entry) - 1
+            if not 0 <= index < len(page_names):
+                raise InputError(f"{readable(path)}, line {number}: page {entry} does not exist (the chapter has "
+                                 f"{len(page_names)} pages, numbered from 1)")
+        else:
+            index = by_name.get(entry.casefold(), by_stem.get(entry.casefold()))
+            if index is None:
+                shown = ", ".join(page_names[:4]) + (", ..." if len(page_names) > 4 else "")
+                raise InputError(f"{readable(path)}, line {number}: no page named {entry!r} in the chapter "
+                                 f"(its pages: {shown})")
+        starts.append(index)
+    return starts

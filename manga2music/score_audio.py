@@ -1,0 +1,85 @@
+"""A chapter's cues joined into one score, and each cue as a seamless loop.
+
+:func:`join_cues` lays the cues end to end at the sample positions the cue sheet
+gives (:func:`manga2music.cuesheet.plan_timing`): scene ``k`` occupies exactly
+``timing.length`` samples from ``timing.start``.  At every scene change the
+outgoing cue's tail (composed one beat past its scene) fades out with
+``cos`` while the incoming cue fades in with ``sin`` over the same samples: an
+equal-power crossfade that starts on the bar line where the scene changes.  The
+score's length is the sum of the scenes' lengths, to the sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .audio import make_seamless_loop
+
+
+def _fit(audio: np.ndarray, frames: int, channels: int) -> np.ndarray:
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.shape[1] != channels:
+        x = np.repeat(x[:, :1], channels, axis=1) if x.shape[1] == 1 else x[:, :channels]
+    if len(x) < frames:
+        x = np.pad(x, ((0, frames - len(x)), (0, 0)))
+    return x[:frames]
+
+
+def join_cues(cues: list[np.ndarray], timings: list) -> np.ndarray:
+    """The score: ``cues[k]`` (scene + tail) placed at ``timings[k].start``, crossfaded into the next scene."""
+    channels = max((np.atleast_2d(c.T).shape[0] if c.ndim == 2 else 1) for c in cues)
+    total = sum(t.length for t in timings)
+    out = np.zeros((total, channels), dtype=np.float32)
+    for k, (audio, t) in enumerate(zip(cues, timings)):
+        body = _fit(audio, t.length + t.transition, channels)
+        scene = body[: t.length].copy()
+        if k > 0 and timings[k - 1].transition:
+            x = min(timings[k - 1].transition, t.length)
+            theta = np.linspace(0.0, np.pi / 2, x, endpoint=False, dtype=np.float32)[:, None]
+            scene[:x] *= np.sin(theta)  # the incoming cue rises ...
+            prev_tail = _fit(cues[k - 1], timings[k - 1].length + timings[k - 1].transition, channels)
+            out[t.start:t.start + x] += prev_tail[timings[k - 1].length:timings[k - 1].length + x] * np.cos(theta)
+        out[t.start:t.start + t.length] += scene
+    return out
+
+
+def cue_loop(audio: np.ndarray, length: int, sample_rate: int) -> np.ndarray:
+    """A seamless loop of exactly ``length`` frames from a cue composed longer (its tail is folded over its start)."""
+    x = np.asarray(audio, dtype=np.float32)
+    x = x[:, None] if x.ndim == 1 else x
+    extra = len(x) - length
+    if extra <= 0:  # nothing to fold over: a short fade at both ends keeps the seam quiet
+        x = _fit(x, length, x.shape[1]).copy()
+        n = min(len(x) // 4, int(0.05 * sample_rate))
+        if n:
+            ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)[:, None]
+            x[:n] *= ramp
+            x[len(x) - n:] *= ramp[::-1]
+        return x
+    extra = min(extra, length)
+    return make_seamless_loop(x[: length + extra], sample_rate, crossfade_s=extra / sample_rate)
+
+
+def chroma(audio: np.ndarray, sample_rate: int, *, frame: int = 8192) -> np.ndarray:
+    """The track's average chromagram: energy per pitch class (C..B), normalised to sum 1 (for comparing cues)."""
+    x = np.asarray(audio, dtype=np.float64)
+    x = x.mean(axis=1) if x.ndim == 2 else x
+    if len(x) < frame:
+        x = np.pad(x, (0, frame - len(x)))
+    hops = range(0, len(x) - frame + 1, frame // 2)
+    window = np.hanning(frame)
+    freqs = np.fft.rfftfreq(frame, 1.0 / sample_rate)
+    keep = (freqs > 55.0) & (freqs < 4200.0)
+    pitch_class = (np.round(12 * np.log2(freqs[keep] / 440.0)).astype(int) + 9) % 12  # 0 = C
+    total = np.zeros(12)
+    for start in hops:
+        spectrum = np.abs(np.fft.rfft(x[start:start + frame] * window))[keep] ** 2
+        total += np.bincount(pitch_class, weights=spectrum, minlength=12)
+    return total / (total.sum() or 1.0)
+
+
+def chroma_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two chroma vectors (1: the same pitch-class balance)."""
+    return float(np.dot(a, b) / ((np.linalg.norm(a) * np.linalg.norm(b)) or 1.0))

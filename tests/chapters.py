@@ -1,0 +1,60 @@
+"""Chapters with known scenes, drawn here: runs of calm pages and action pages in the samples' styles.
+
+The pages come from ``scripts/make_samples.py``'s drawing code with other seeds, so every page
+differs from every other while its kind (light, talky, few panels / dark, dense, speed lines)
+is the kind it is labelled.  A chapter's true scene starts are where the kind changes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@lru_cache(maxsize=1)
+def _samples():
+    spec = importlib.util.spec_from_file_location("make_samples", REPO / "scripts" / "make_samples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def calm_page(n: int):
+    """A light slice-of-life page (one of the samples' three layouts, seed ``n``)."""
+    from PIL import Image
+
+    m = _samples()
+    rng = np.random.default_rng(1000 + n)
+    img = Image.new("L", (m.W, m.H), 255)
+    margin, gutter = 34, 16
+    iw, ih = m.W - 2 * margin, m.H - 2 * margin
+    for (fx0, fy0, fx1, fy1), scene, bubbles in m.CALM_LAYOUTS[1 + n % 3]:
+        box = (margin + fx0 * iw + (gutter / 2 if fx0 > 0 else 0), margin + fy0 * ih + (gutter / 2 if fy0 > 0 else 0),
+               margin + fx1 * iw - (gutter / 2 if fx1 < 1 else 0), margin + fy1 * ih - (gutter / 2 if fy1 < 1 else 0))
+        m.calm_panel(img, tuple(int(v) for v in box), rng, scene, bubbles)
+    return img
+
+
+def action_page(n: int):
+    """A dark action page with slanted panels and speed lines (seed ``n``)."""
+    return _samples().action_page(10 + n)
+
+
+def make_chapter(folder: Path, layout: list[tuple[str, int]], seed: int = 0) -> list[int]:
+    """Draw the pages of ``layout`` (e.g. ``[("calm", 4), ("action", 5), ("calm", 3)]``) into ``folder`` as
+    001.png, 002.png...; return the true scene starts (0-based page indices, the first page excluded)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    draw = {"calm": calm_page, "action": action_page}
+    starts, index = [], 0
+    for run, (kind, count) in enumerate(layout):
+        if run:
+            starts.append(index)
+        for k in range(count):
+            index += 1
+            draw[kind](seed * 100 + index).convert("RGB").save(folder / f"{index:03d}.png")
+    return starts

@@ -1,0 +1,70 @@
+"""The read-along page in a real headless Chromium, from file:// with no network (issue #17)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from browser import browser, page  # noqa: F401  (pytest fixtures)
+from chapters import make_chapter
+from output_checks import cli
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def chapter(tmp_path_factory):
+    root = tmp_path_factory.mktemp("readalong")
+    make_chapter(root / "ch", [("calm", 3), ("action", 3)], seed=6)
+    out = root / "out"
+    result = cli("score", root / "ch", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+                 "--seed", "2", timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out, json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+
+
+def test_follow_me_switches_cues_exactly_at_scene_boundaries(chapter, page):  # noqa: F811
+    out, sheet = chapter
+    page.goto((out / "ch.read.html").as_uri())
+    assert page.evaluate("document.body.dataset.page") == "1"
+    page.click("#sound")
+    page.wait_for_function("document.body.dataset.playing === '1'", timeout=20000)
+    scene_of = {p["index"]: p["scene"] for p in sheet["pages"]}
+    for number in range(2, len(sheet["pages"]) + 1):  # forward through every page, then back
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"document.body.dataset.page === '{number}'")
+        assert page.evaluate("document.body.dataset.playing") == str(scene_of[number]), number
+    first_of_second = sheet["scenes"][1]["first_page"]
+    for number in range(len(sheet["pages"]) - 1, first_of_second - 2, -1):
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function(f"document.body.dataset.page === '{number}'")
+        assert page.evaluate("document.body.dataset.playing") == str(scene_of[number]), number
+    assert page.evaluate("window.readAlong.buffers.length") == len(sheet["scenes"])  # every loop decoded
+    assert all(u.startswith(("file://", "data:")) for u in page.requested), page.requested
+    assert page.console_errors == []
+
+
+def test_play_through_shows_the_page_the_cue_sheet_gives(chapter, page):  # noqa: F811
+    out, sheet = chapter
+    page.goto((out / "ch.read.html").as_uri())
+    page.click("#through")
+    page.wait_for_function("document.getElementById('score').readyState >= 1", timeout=20000)
+    for p in sheet["pages"]:  # the playhead a moment into each page's time shows that page
+        t = p["start"] + 0.05
+        page.evaluate(f"document.getElementById('score').currentTime = {t}")
+        page.wait_for_function(f"document.body.dataset.page === '{p['index']}'", timeout=5000)
+    page.click("#sound")  # it plays: the clock moves
+    page.wait_for_function("document.getElementById('score').currentTime > 0.2 || "
+                           "document.getElementById('score').ended", timeout=20000)
+    assert page.console_errors == []
+
+
+def test_clicks_turn_pages_and_the_page_names_the_scene(chapter, page):  # noqa: F811
+    out, sheet = chapter
+    page.goto((out / "ch.read.html").as_uri())
+    box = page.locator("#stage").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
+    page.wait_for_function("document.body.dataset.page === '2'")
+    page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
+    page.wait_for_function("document.body.dataset.page === '1'")
+    assert page.inner_text("#scene").startswith("Scene 1")

@@ -1,0 +1,216 @@
+"""`manga2music score`: scenes found in the pages, cues as long as the reading, one score, a cue sheet (issue #17)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from chapters import make_chapter
+from output_checks import cli, one_line_error, record_mismatches, sha256, temp_files
+
+from manga2music.audio import read_chapters
+from manga2music.cuesheet import CueSheet
+
+BUILTIN = ("--vision-model", "builtin", "--music-model", "builtin")
+KEEP_LEVEL = ("--seed", "5", "--no-normalize")
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """A 12-page chapter (4 calm, 5 action, 3 calm pages) scored once with the builtin models.
+
+    ``--no-normalize``: the score is then exactly the cue files joined, which the seam tests check sample by sample.
+    """
+    root = tmp_path_factory.mktemp("score")
+    truth = make_chapter(root / "in" / "ch1", [("calm", 4), ("action", 5), ("calm", 3)], seed=1)
+    out = root / "out"
+    result = cli("score", root / "in" / "ch1", "-o", out, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ch1.cues.json").read_text(encoding="utf-8")))
+    return root, out, truth, sheet, json.loads(result.stdout)
+
+
+def test_scenes_start_where_the_pages_change(scored):
+    _, _, truth, sheet, _ = scored
+    assert [s.first_page - 1 for s in sheet.scenes[1:]] == truth
+    assert [s.mood for s in sheet.scenes] == ["calm", "action", "calm"]
+    action = sheet.scenes[1]
+    assert action.tempo_bpm > max(sheet.scenes[0].tempo_bpm, sheet.scenes[2].tempo_bpm)
+
+
+def test_the_score_is_the_scenes_end_to_end_to_the_sample(scored):
+    _, out, _, sheet, _ = scored
+    score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
+    loops = [sf.info(str(out / s.loop_file)) for s in sheet.scenes]  # each loop is exactly its scene's length
+    assert sr == sheet.sample_rate and all(info.samplerate == sr for info in loops)
+    assert len(score) == sum(info.frames for info in loops)
+    start = 0
+    for scene, info in zip(sheet.scenes, loops):
+        assert abs(scene.start - start / sr) < 0.05  # every scene starts within 50 ms of its cue-sheet time
+        start += info.frames
+    cues = [sf.info(str(out / s.cue_file)) for s in sheet.scenes]
+    assert all(c.frames > l.frames for c, l in zip(cues, loops))  # a cue is its scene plus the tail that fades out
+
+
+def test_cue_lengths_follow_the_reading_time_in_whole_bars(scored):
+    _, _, _, sheet, _ = scored
+    for scene in sheet.scenes:
+        bar = 4 * 60.0 / scene.tempo_bpm
+        assert abs(scene.duration - scene.bars * bar) < 0.002  # whole bars: the next scene starts on a bar line
+        assert abs(scene.duration - max(scene.reading_seconds, 8.0)) <= bar / 2 + 1e-6
+        pages = [p for p in sheet.pages if p.scene == scene.index]
+        assert pages[0].start == pytest.approx(scene.start, abs=1e-3)
+        assert all(a.start < b.start for a, b in zip(pages, pages[1:]))
+
+
+def _jumps(x: np.ndarray) -> np.ndarray:
+    return np.abs(np.diff(x, axis=0)).max(axis=1)
+
+
+def test_each_seam_is_an_equal_power_crossfade_from_the_bar_line(scored):
+    """At a scene change the outgoing cue's tail fades out (cos) as the incoming cue fades in (sin), starting
+    exactly at the scene's time; elsewhere the score is the cues themselves (checked against the cue files)."""
+    _, out, _, sheet, _ = scored
+    score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
+    cues = [sf.read(out / s.cue_file, dtype="float32", always_2d=True)[0] for s in sheet.scenes]
+    lengths = [sf.info(str(out / s.loop_file)).frames for s in sheet.scenes]  # exact scene lengths in samples
+    starts = np.cumsum([0] + lengths[:-1])
+    quantum = 2.0 / 32768  # both files are 16-bit
+    for k, scene in enumerate(sheet.scenes):
+        at, length = int(starts[k]), lengths[k]
+        assert abs(at / sr - scene.start) < 0.002
+        fade = len(cues[k - 1]) - lengths[k - 1] if k else 0  # the outgoing cue's tail
+        body = slice(at + fade, at + length)
+        assert np.abs(score[body] - cues[k][fade:length]).max() <= quantum
+        if fade:
+            assert abs(fade / sr - sheet.scenes[k - 1].transition_s) < 0.002
+            theta = (np.arange(fade) * (np.pi / 2) / fade)[:, None]
+            prev_len = lengths[k - 1]
+            expected = cues[k - 1][prev_len:prev_len + fade] * np.cos(theta) + cues[k][:fade] * np.sin(theta)
+            assert np.abs(score[at:at + fade] - expected).max() <= 3 * quantum
+            bare_cut = np.concatenate([cues[k - 1][prev_len - 1:prev_len], cues[k][:1]])
+            assert np.abs(np.diff(score[at - 1:at + 1], axis=0)).max() <= np.abs(np.diff(bare_cut, axis=0)).max() + quantum
+
+
+def test_no_click_at_any_seam(scored):
+    """The largest sample step around each seam is no larger than the music's own largest steps elsewhere."""
+    _, out, _, sheet, _ = scored
+    score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
+    step = _jumps(score)
+    seams = [s.start for s in sheet.scenes[1:]]
+    stretches = [step[int(t * sr):int((t + 0.5) * sr)].max() for t in np.arange(1.0, sheet.duration - 1, 0.5)
+                 if min(abs(t - s) for s in seams) > 2]
+    normal = np.median(stretches)
+    for t in seams:
+        around = step[int((t - 0.1) * sr):int((t + 0.4) * sr)].max()
+        assert around <= 2 * normal, (t, around, normal)
+
+
+def test_cue_loops_join_their_end_to_their_start_without_a_click(scored):
+    _, out, _, sheet, _ = scored
+    for scene in sheet.scenes:
+        loop, _ = sf.read(out / scene.loop_file, dtype="float32", always_2d=True)
+        twice = np.concatenate([loop, loop])
+        seam = _jumps(twice[len(loop) - 200:len(loop) + 200]).max()
+        assert seam <= 1.5 * np.quantile(_jumps(loop), 0.999) + 1e-3
+
+
+def test_chapters_in_tags_and_webvtt_match_the_cue_sheet(scored):
+    _, out, _, sheet, _ = scored
+    marks = read_chapters(out / sheet.score_file)
+    assert [round(t, 2) for t, _ in marks] == [round(s.start, 2) for s in sheet.scenes]
+    assert [title for _, title in marks] == [s.title for s in sheet.scenes]
+    vtt = (out / sheet.vtt_file).read_text(encoding="utf-8")
+    assert vtt.startswith("WEBVTT") and vtt.count(" --> ") == len(sheet.scenes)
+    assert "00:00:00.000 -->" in vtt
+
+
+def test_scene_descriptions_share_the_chapters_key_and_are_files(scored):
+    _, out, _, sheet, manifest = scored
+    keys = {s.description.split(" BPM in ")[1].split()[0] for s in sheet.scenes}
+    assert len(keys) == 1  # one home key for the whole chapter
+    for scene in sheet.scenes:
+        assert (out / scene.description_file).read_text(encoding="utf-8").strip() == scene.description
+    entry = manifest["sections"][0]
+    assert entry["status"] == "ok" and entry["tracks"] == ["ch1.score.wav"]
+    assert temp_files(out) == [] and record_mismatches(out) == []
+
+
+def test_a_rerun_skips_and_a_changed_page_redoes_only_its_scenes_cue(scored, tmp_path):
+    import shutil
+
+    root, out, _, sheet, _ = scored
+    chapter, work = tmp_path / "ch1", tmp_path / "out"
+    shutil.copytree(root / "in" / "ch1", chapter)
+    shutil.copytree(out, work)
+    again = cli("score", chapter, "-o", work, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout)["sections"][0]["status"] == "skipped"
+    cues = {s.index: sha256(work / s.cue_file) for s in sheet.scenes}
+    from chapters import action_page
+
+    action_page(77).convert("RGB").save(chapter / "007.png")  # another action page in the action scene
+    changed = cli("score", chapter, "-o", work, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
+    assert changed.returncode == 0, changed.stderr
+    after = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert [s.first_page for s in after.scenes] == [s.first_page for s in sheet.scenes]
+    assert sha256(work / sheet.scenes[0].cue_file) == cues[1] and sha256(work / sheet.scenes[2].cue_file) == cues[3]
+    assert sha256(work / sheet.scenes[1].cue_file) != cues[2]
+    assert record_mismatches(work) == [] and temp_files(work) == []
+
+
+def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
+    import shutil
+
+    root, out, _, sheet, _ = scored
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    edited = work / sheet.scenes[1].description_file
+    edited.write_text("Slow solo cello lament, 60 BPM in E minor, mournful.\n", encoding="utf-8")
+    result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    after = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert after.scenes[1].description.startswith("Slow solo cello lament") and after.scenes[1].tempo_bpm == 60
+    assert edited.read_text(encoding="utf-8") == "Slow solo cello lament, 60 BPM in E minor, mournful.\n"
+    assert "edited by you" in result.stderr
+
+
+def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("# where scenes start\n1\n003.png\n5\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert [s["first_page"] for s in sheet["scenes"]] == [1, 3, 5]
+    scenes.write_text("2\n9\n", encoding="utf-8")
+    bad = cli("score", tmp_path / "ch", "-o", tmp_path / "out2", *BUILTIN, "--scenes", scenes)
+    assert bad.returncode == 2 and one_line_error(bad.stderr) and "page 9 does not exist" in bad.stderr
+    assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("speed", ["0", "-1", "nan"])
+def test_reading_speed_must_be_positive(tmp_path, speed):
+    make_chapter(tmp_path / "ch", [("calm", 2)], seed=3)
+    result = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--reading-speed", speed)
+    assert result.returncode == 2 and one_line_error(result.stderr) and "--reading-speed" in result.stderr
+
+
+def test_one_page_is_one_scene_and_an_unreadable_chapter_fails_alone(tmp_path):
+    make_chapter(tmp_path / "in" / "single", [("action", 1)], seed=4)
+    (tmp_path / "in" / "broken").mkdir()
+    (tmp_path / "in" / "broken" / "001.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "in", "-o", out, *BUILTIN, "--json", timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    status = {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]}
+    assert status == {"single": "ok", "broken": "failed"}
+    sheet = json.loads((out / "single.cues.json").read_text(encoding="utf-8"))
+    assert len(sheet["scenes"]) == 1 and sheet["scenes"][0]["duration"] >= 8.0
+    from manga2music.audio import measure_loudness
+
+    audio, sr = sf.read(out / "single.score.wav", dtype="float32", always_2d=True)
+    assert abs(measure_loudness(audio, sr) + 14.0) < 1.0  # normalised like every track
