@@ -214,3 +214,11 @@ def test_one_page_is_one_scene_and_an_unreadable_chapter_fails_alone(tmp_path):
 
     audio, sr = sf.read(out / "single.score.wav", dtype="float32", always_2d=True)
     assert abs(measure_loudness(audio, sr) + 14.0) < 1.0  # normalised like every track
+
+
+def test_the_documented_schema_is_the_models():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "cue-sheet.md").read_text(encoding="utf-8")
+    block = doc.split("```json", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == CueSheet.model_json_schema()

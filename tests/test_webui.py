@@ -418,3 +418,27 @@ def test_ctrl_c_removes_everything_and_user_errors_stay_one_line(tmp_path, page,
     assert "Stopping (SIGINT)" in out
     assert "manga2music UI: shown to the user: none of the uploaded files is a readable image" in out
     assert "Traceback" not in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page(running_app, page, tmp_path):
+    from chapters import make_chapter
+
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=8)
+    pages = sorted((tmp_path / "ch").glob("*.png"))
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    upload(page, pages, thumbnails=4)
+    page.locator("#kind label", has_text="chapter score").click()
+    page.locator("#reading-speed").wait_for(state="visible")
+    assert not page.locator("#duration").is_visible()  # a score's length comes from the reading, not a slider
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Scenes')", timeout=120_000)
+    status = page.locator("#status").inner_text()
+    assert "Made a chapter score of 2 scenes" in status
+    assert "Scene 1: calm: pages 1-2" in status and "Scene 2: action: pages 3-4" in status, status
+    downloads = "".join(page.locator("#downloads").inner_text().split())
+    assert all(name in downloads for name in ("001.score.wav", "001.read.html", "001.cues.json", "001.score.vtt")), \
+        downloads
+    assert not LEAKS.search(page.locator("body").inner_text())

@@ -24,6 +24,7 @@ from .server import ServerFolder, ServerStopping, stop_signals
 PRIVACY_NOTE = ("Everything runs on this machine. Only a GPT vision model sends the pages to OpenAI "
                 "(it needs `OPENAI_API_KEY`).")
 READY = "Upload pages, choose the models, then press **Generate**."
+KINDS = ("one track", "chapter score")
 CSS = """
 #downloads .label-clear-button { display: none !important; }  /* results are not the user's to remove */
 #status { min-height: 4.5em; }
@@ -73,7 +74,7 @@ def build_app(folder: Optional[ServerFolder] = None):
     def on_model(side: str):
         return lambda selected: gr.update(info=menu_info(side, selected, suggested[side]))
 
-    def on_generate(files, vision, music, mode, duration, fmt, seed, progress=gr.Progress()):
+    def on_generate(files, vision, music, mode, kind, duration, speed, fmt, seed, progress=gr.Progress()):
         where = {"label": ""}
 
         def sections(done: int, total: int, label: str) -> None:
@@ -93,7 +94,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                 result = generate(_paths(files), folder.results, vision_model=vision, music_model=music,
                                   single_stage=(mode == "single-stage"), duration=duration, fmt=fmt,
                                   seed=parse_seed(seed), callbacks=Callbacks(sections=sections, step=step),
-                                  work_root=folder.work, hidden=folder.hidden)
+                                  work_root=folder.work, hidden=folder.hidden, score=(kind == KINDS[1]),
+                                  reading_speed=speed)
         except Manga2MusicError as exc:
             messages.log_for_server(exc, expected=True)
             return shown_error(messages.error_markdown(exc))
@@ -123,12 +125,17 @@ def build_app(folder: Optional[ServerFolder] = None):
                                     label="Music model", info=suggested["music"][1], elem_id="music-model")
                 mode = gr.Radio(list(MODES), value=MODES[0], label="Mode",
                                 info="two-stage: analyse the pages, then write the music description")
+                kind = gr.Radio(list(KINDS), value=KINDS[0], label="Make", elem_id="kind",
+                                info="a chapter score finds the scenes, gives each a cue as long as its pages take to "
+                                     "read, and adds a read-along page")
                 with gr.Row():
                     duration = gr.Slider(1, 120, value=10, step=1, label="Duration (s)", elem_id="duration")
+                    speed = gr.Slider(0.25, 4, value=1.0, step=0.25, label="Reading speed (score)",
+                                      elem_id="reading-speed", visible=False)
                     fmt = gr.Dropdown(list(AUDIO_FORMATS), value="wav", label="Format")
                     seed = gr.Textbox(value="", label="Seed", placeholder="blank: random", elem_id="seed")
                 button = gr.Button("Generate", variant="primary", elem_id="generate")
-            with gr.Column():  # the results; a chapter's score and read-along page would join the downloads
+            with gr.Column():  # the results; a chapter score adds its scenes, read-along page and cue sheet
                 status = gr.Markdown(READY, elem_id="status")
                 audio = gr.Audio(label="Track", type="filepath", interactive=False, buttons=["download"],
                                  elem_id="track")  # no "share" button: it would post to Hugging Face
@@ -139,7 +146,9 @@ def build_app(folder: Optional[ServerFolder] = None):
                      show_progress_on=[thumbnails])
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
         music.change(on_model("music"), music, music, show_progress="hidden")
-        button.click(on_generate, [files, vision, music, mode, duration, fmt, seed],
+        kind.change(lambda k: (gr.update(visible=k == KINDS[0]), gr.update(visible=k == KINDS[1])), kind,
+                    [duration, speed], show_progress="hidden")
+        button.click(on_generate, [files, vision, music, mode, kind, duration, speed, fmt, seed],
                      [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
                      concurrency_limit=1)
     return app

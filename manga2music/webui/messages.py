@@ -125,6 +125,11 @@ def bug_markdown(exc: BaseException) -> str:
             "This is a bug: the terminal running `manga2music ui` shows the details; please report it.")
 
 
+def _clock(seconds) -> str:
+    total = int(round(float(seconds or 0)))
+    return f"{total // 60}:{total % 60:02d}"
+
+
 def status_markdown(result) -> str:
     """What was made, from which models and seed, what was skipped, and where everything is."""
     entries = result.entries
@@ -133,6 +138,9 @@ def status_markdown(result) -> str:
     first = ok[0] if ok else {}
     tracks = sum(len(e.get("tracks") or []) for e in ok)
     head = f"Made {tracks} track{'s' if tracks != 1 else ''}" if tracks else "Made the description"
+    scenes = getattr(result, "scenes", None) or []
+    if scenes:
+        head = f"Made a chapter score of {len(scenes)} scene{'s' if len(scenes) != 1 else ''}"
     if len(ok) < len(entries):
         head += f" ({len(ok)} of {len(entries)} parts)"
     bits = [f"**{head}** from {pages} page{'s' if pages != 1 else ''}",
@@ -149,6 +157,13 @@ def status_markdown(result) -> str:
     for entry in entries:
         for skipped in entry.get("skipped_pages") or []:
             lines.append(f"- skipped {scrub(skipped.get('error'))}")
+    if getattr(result, "scenes", None):
+        lines.append("\n**Scenes** (the score's cue sheet; the read-along page is in the downloads):")
+        for sc in result.scenes:
+            pages = f"page {sc['first_page']}" if sc["first_page"] == sc["last_page"] else \
+                f"pages {sc['first_page']}-{sc['last_page']}"
+            lines.append(f"{sc['index']}. {scrub(sc['title'])}: {pages}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
+                         f"{round(sc['tempo_bpm'])} BPM")
     lines += [f"- {w}" for w in result.warnings[-8:]]
     if result.archive is not None:
         lines.append(f"\n`{result.archive.name}` holds everything, with a listening page (index.html) "

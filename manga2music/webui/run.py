@@ -41,6 +41,7 @@ class UiResult:
     downloads: list[Path] = field(default_factory=list)  # per section: track(s), description, MIDI; then the zip
     warnings: list[str] = field(default_factory=list)  # already scrubbed: no temporary paths, no Python internals
     name: str = FALLBACK_NAME
+    scenes: list[dict] = field(default_factory=list)  # a chapter score's scenes (from its cue sheet), in order
 
     @property
     def entries(self) -> list[dict]:
@@ -130,7 +131,8 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
 def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str = "builtin",
              music_model: str = "builtin", single_stage: bool = False, duration: float = 10.0, fmt: str = "wav",
              seed: Optional[int] = None, callbacks: Optional[Callbacks] = None,
-             work_root: Optional[Path] = None, hidden: Iterable[str | Path] = ()) -> UiResult:
+             work_root: Optional[Path] = None, hidden: Iterable[str | Path] = (), score: bool = False,
+             reading_speed: float = 1.0) -> UiResult:
     """Run the pipeline on uploaded files; results land in a new folder under ``results_root``.
 
     ``work_root`` holds the staging folder (default: the system's temporary
@@ -149,7 +151,7 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         check_model(model, side)
     name = upload_name(uploads, hidden)
     cb = callbacks or Callbacks()
-    cfg = RunConfig(fmt=fmt, duration=float(duration), seed=seed,
+    cfg = RunConfig(fmt=fmt, duration=float(duration), seed=seed, reading_speed=float(reading_speed),
                     vision_options={"single_stage": True} if single_stage else {})
     if work_root is not None:
         Path(work_root).mkdir(parents=True, exist_ok=True)
@@ -166,7 +168,8 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         pages = stage_uploads(uploads, staging / name)
         out = staging / "out"
         try:
-            manifest = api.run([pages], out, vision_model=vision_model, music_model=music_model, config=cfg,
+            command = api.score if score else api.run  # a chapter score: scenes, cues, read-along page
+            manifest = command([pages], out, vision_model=vision_model, music_model=music_model, config=cfg,
                                callbacks=Callbacks(sections=cb.sections, step=cb.step, log=keep))
         except Manga2MusicError as exc:
             raise messages.for_user(exc, hide, [Path(u).name for u in uploads]) from None
@@ -218,10 +221,25 @@ def _files_of(folder: Path, entry: dict) -> list[Path]:
     A later output of a section (a chapter score, a read-along page) belongs here.
     """
     files = [folder / rel for rel in entry.get("tracks") or []]
+    if entry.get("record"):  # a chapter score: the read-along page, the cue sheet and the chapters come next
+        base = (folder / entry["record"]).with_suffix("")
+        files += [base.with_name(base.name + suffix) for suffix in (".read.html", ".cues.json", ".score.vtt")]
     if entry.get("description"):
         files.append(folder / entry["description"])
     files += [folder / rel for rel in entry.get("midi") or []]
     return [p for p in files if p.is_file()]
+
+
+def _scenes_of(folder: Path, entry: dict) -> list[dict]:
+    import json
+
+    if not entry.get("record"):
+        return []
+    base = (folder / entry["record"]).with_suffix("")
+    try:
+        return json.loads(base.with_name(base.name + ".cues.json").read_text(encoding="utf-8")).get("scenes", [])
+    except (OSError, ValueError):
+        return []
 
 
 def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> UiResult:
@@ -230,6 +248,7 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> Ui
     for entry in result.entries:
         files = _files_of(folder, entry)
         result.downloads += files
+        result.scenes += _scenes_of(folder, entry)
         tracks = [folder / rel for rel in entry.get("tracks") or []]
         result.audio = result.audio or next((p for p in tracks if p.is_file()), None)
         description = folder / entry["description"] if entry.get("description") else None

@@ -1,0 +1,197 @@
+"""The chapter score (issue #17): scene boundaries found, time to score a chapter, and MusicGen's speed on a score.
+
+    python benchmarks/score_bench.py                 # all three parts
+    python benchmarks/score_bench.py scenes          # boundary precision and recall only (a minute)
+    python benchmarks/score_bench.py builtin         # a 20-page chapter with ~5 minutes of reading, builtin models
+    python benchmarks/score_bench.py musicgen        # musicgen-small's real architecture (random weights): the score's
+                                                     # cues in one call vs one cue at a time, same run
+    python benchmarks/score_bench.py theme           # chroma similarity of cues with and without the shared theme
+
+Writes ``benchmarks/results/score-latest.json`` and prints tables.
+
+**Scenes.**  Generated chapters (the samples' calm and action drawing code, other
+seeds: ``tests/chapters.py``) in several orders and sizes, and real chapters made
+by putting two hand-labelled Pepper&Carrot sections of different moods end to end
+(``tests/data/pages``).  A found boundary within one page of a true one is a hit;
+recall is hits / true boundaries; false boundaries are counted per 20 pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(HERE))
+
+GENERATED = [
+    [("calm", 4), ("action", 5), ("calm", 3)],
+    [("action", 3), ("calm", 6)],
+    [("calm", 10)],
+    [("action", 8)],
+    [("calm", 2), ("action", 2), ("calm", 2), ("action", 4)],
+    [("calm", 6), ("action", 6), ("calm", 6), ("action", 6)],
+    [("action", 5), ("calm", 3), ("action", 5), ("calm", 7)],
+    [("calm", 3), ("action", 12), ("calm", 3)],
+]
+REAL = [("pc-e06-calm", "pc-e06-action"), ("pc-e14-calm", "pc-e14-action"), ("pc-e20-calm", "pc-e15-tense"),
+        ("pc-e06-calm", "pc-e08-sad"), ("pc-e21-comedy", "pc-e15-tense"), ("pc-e20-comedy", "pc-e08-tense"),
+        ("pc-e21-calm", "pc-e14-action"), ("pc-e06-comedy", "pc-e11-tense")]
+
+
+def _score_boundaries(found: list[int], truth: list[int], pages: int) -> dict:
+    hits = sum(1 for t in truth if any(abs(f - t) <= 1 for f in found))
+    false = sum(1 for f in found if not any(abs(f - t) <= 1 for t in truth))
+    return {"true": len(truth), "found": len(found), "hits": hits, "false": false, "pages": pages}
+
+
+def scenes_part() -> dict:
+    from PIL import Image
+
+    from chapters import make_chapter
+    from manga2music.reading import read_page
+    from manga2music.scenes import find_scenes, page_vector
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, layout in enumerate(GENERATED):
+            folder = Path(tmp) / f"g{k}"
+            truth = make_chapter(folder, layout, seed=50 + k)
+            pages = sorted(folder.iterdir())
+            readings = [read_page(Image.open(p).convert("RGB"), p.name) for p in pages]
+            found = [s.start for s in find_scenes([page_vector(r) for r in readings])[1:]]
+            rows.append({"chapter": " + ".join(f"{n} {kind}" for kind, n in layout), "kind": "generated",
+                         "truth": truth, "found_at": found, **_score_boundaries(found, truth, len(pages))})
+    root = REPO / "tests" / "data" / "pages"
+    for a, b in REAL:
+        pages = [p for name in (a, b) for p in sorted((root / name).iterdir()) if p.suffix == ".jpg"]
+        truth = [sum(1 for p in (root / a).iterdir() if p.suffix == ".jpg")]
+        readings = [read_page(Image.open(p).convert("RGB"), p.name) for p in pages]
+        found = [s.start for s in find_scenes([page_vector(r) for r in readings])[1:]]
+        rows.append({"chapter": f"{a} + {b}", "kind": "real (Pepper&Carrot)", "truth": truth, "found_at": found,
+                     **_score_boundaries(found, truth, len(pages))})
+    summary = {}
+    for kind in ("generated", "real (Pepper&Carrot)"):
+        sel = [r for r in rows if r["kind"] == kind]
+        true, hits = sum(r["true"] for r in sel), sum(r["hits"] for r in sel)
+        found, false = sum(r["found"] for r in sel), sum(r["false"] for r in sel)
+        pages = sum(r["pages"] for r in sel)
+        summary[kind] = {"recall": round(hits / true, 3) if true else None,
+                         "precision": round((found - false) / found, 3) if found else None,
+                         "false_per_20_pages": round(20 * false / pages, 2), "chapters": len(sel), "pages": pages}
+    return {"rows": rows, "summary": summary}
+
+
+def builtin_part() -> dict:
+    """A 20-page chapter scored with the builtin models, in this process (work) and as a whole command."""
+    import subprocess
+
+    from chapters import make_chapter
+
+    import manga2music
+    from manga2music.options import RunConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "chapter"
+        make_chapter(folder, [("calm", 7), ("action", 6), ("calm", 7)], seed=90)
+        speed = 0.7  # a deliberate reader: about 5 minutes for these 20 pages
+        started = time.perf_counter()
+        manifest = manga2music.score([folder], Path(tmp) / "out", vision_model="builtin", music_model="builtin",
+                                     config=RunConfig(seed=1, reading_speed=speed))
+        work = time.perf_counter() - started
+        sheet = json.loads((Path(tmp) / "out" / "chapter.cues.json").read_text())
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "manga2music", "score", str(folder), "-o", str(Path(tmp) / "o2"),
+                               "--vision-model", "builtin", "--music-model", "builtin", "--seed", "1",
+                               "--reading-speed", str(speed)], capture_output=True, text=True)
+        command = time.perf_counter() - started
+    return {"pages": 20, "reading_speed": speed, "score_seconds": sheet["duration"], "scenes": len(sheet["scenes"]),
+            "work_s": round(work, 2), "command_s": round(command, 2), "exit": proc.returncode,
+            "status": manifest["sections"][0]["status"]}
+
+
+def musicgen_part(seconds_per_cue: float = 6.0, cues: int = 4) -> dict:
+    """musicgen-small's real architecture, random weights, bf16: a score's cues in one call vs one at a time."""
+    import torch
+
+    from manga2music.composers.base import ComposeRequest
+    from manga2music.composers.musicgen import MusicgenComposer
+    from musicgen_arch import build_random_musicgen
+
+    folder = build_random_musicgen("small", torch.bfloat16)
+    texts = ["Gentle slice-of-life acoustic piece with soft piano, 70 BPM in C major",
+             "Driving orchestral action cue with pounding drums, 160 BPM in C minor",
+             "Suspenseful cinematic score with low strings, 100 BPM in C minor",
+             "Melancholic piano ballad with cello, 64 BPM in C minor"]
+    lengths = [seconds_per_cue + 0.5 * k for k in range(cues)]  # scenes differ in length, as in a chapter
+    reqs = [ComposeRequest(f"scene {k + 1}", texts[k % len(texts)], lengths[k], 10 + k) for k in range(cues)]
+    composer = MusicgenComposer(str(folder), {"precision": "bf16", "offline": True})
+    composer.compose([ComposeRequest("warm-up", texts[0], 1.0, 0)])  # load + first-call warm-up, not timed
+    started = time.perf_counter()
+    composer.compose(reqs)  # the score: every cue in one call (equal lengths share a batch)
+    together = time.perf_counter() - started
+    started = time.perf_counter()
+    for r in reqs:  # the baseline: one cue at a time
+        composer.compose([r])
+    apart = time.perf_counter() - started
+    audio = sum(lengths)
+    composer.close()
+    return {"model": "musicgen-small architecture (random weights), bf16, CPU", "cues": cues, "audio_s": audio,
+            "one_call_s": round(together, 1), "one_at_a_time_s": round(apart, 1),
+            "one_call_audio_s_per_s": round(audio / together, 3), "one_at_a_time_audio_s_per_s": round(audio / apart, 3),
+            "speedup": round(apart / together, 2), "threads": torch.get_num_threads()}
+
+
+def theme_part() -> dict:
+    """Chroma similarity between a chapter's cues when they share its theme and when they do not (builtin)."""
+    import itertools
+
+    import numpy as np
+
+    from manga2music.composers.builtin import BuiltinComposer
+    from manga2music.score_audio import chroma, chroma_similarity
+    from manga2music.scoring import theme_for
+
+    composer = BuiltinComposer()
+    texts = ["Gentle slice-of-life acoustic piece with soft piano, 72 BPM in D major",
+             "Driving orchestral action cue with pounding drums and piano theme, 156 BPM in D minor",
+             "Melancholic piano ballad with cello, 64 BPM in D minor",
+             "Bouncy, playful light orchestral piece with piano theme, 116 BPM in D major"]
+    out = {}
+    for label, theme in (("shared theme", theme_for(3)), ("no theme", None)):
+        sims = []
+        for seed in range(5):
+            vectors = [chroma(composer.compose_one(t, 12.0, seed=seed * 10 + k, theme=theme).audio, 32000)
+                       for k, t in enumerate(texts)]
+            sims += [chroma_similarity(a, b) for a, b in itertools.combinations(vectors, 2)]
+        out[label] = round(float(np.mean(sims)), 4)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("parts", nargs="*", default=["scenes", "builtin", "theme", "musicgen"])
+    args = parser.parse_args()
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "at": time.strftime("%Y-%m-%d %H:%M")}
+    path = HERE / "results" / "score-latest.json"
+    if path.exists():
+        result = {**json.loads(path.read_text()), **result}
+    for part in args.parts:
+        result[part] = {"scenes": scenes_part, "builtin": builtin_part, "musicgen": musicgen_part,
+                        "theme": theme_part}[part]()
+        print(json.dumps({part: result[part] if part != "scenes" else result[part]["summary"]}, indent=2),
+              flush=True)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
