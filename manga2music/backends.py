@@ -43,7 +43,8 @@ class Machine:
             from .downloads import choose_auto
 
             sides = tuple(dict.fromkeys((*self.auto_sides, side)))
-            picks, note = choose_auto(sides, self.report, cfg.auto_download, duration=cfg.duration)
+            picks, note = choose_auto(sides, self.report, cfg.auto_download, duration=cfg.duration,
+                                      commercial=cfg.commercial)
             self._auto.update(picks)
             if note:
                 warn(note)
@@ -59,7 +60,14 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
         info(f"{side} model: {spec.name} ({reason})")
         return spec
     base_url = cfg.vision_options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or None
-    return resolve(name, side, base_url=base_url if side == "vision" else None)
+    spec = resolve(name, side, base_url=base_url if side == "vision" else None)
+    if cfg.commercial and side == "music" and spec.commercial is not True:
+        from .tiers import licence_note
+
+        why = licence_note(spec) or "its licence is not recorded"
+        raise InputError(f"--commercial: the music of {spec.name} may not be published commercially ({why})",
+                         hint="pick ace-step, stable-audio-open or builtin, or drop --commercial")
+    return spec
 
 
 def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambda m: None, warn=lambda m: None,

@@ -81,7 +81,8 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
 
 
 def _track_tags(job: SectionJob, composer: Composer, seed) -> dict:
-    return {"title": job.name, "comment": job.description or "", "model": composer.model_name, "seed": str(seed)}
+    return {"title": job.name, "comment": job.description or "", "model": composer.model_name, "seed": str(seed),
+            "licence": composer.spec.licence}
 
 
 def _old_files_to_remove(job: SectionJob, cfg: RunConfig, keep: set[Path]) -> list[Path]:
@@ -106,6 +107,8 @@ def _commit_tracks(job: SectionJob, composer: Composer, cfg: RunConfig, takes: l
         "compose": {
             "model": composer.model_name,
             "model_id": composer.model_id,
+            "licence": composer.spec.licence,  # of the weights that made the music
+            "commercial": composer.spec.commercial,  # may it be published commercially (None: unclear)
             "fingerprint": music_key(job, composer, cfg),
             "settings": composer.settings_key(),
             "duration": cfg.duration,

@@ -120,12 +120,12 @@ def needs_download(spec: ModelSpec, probe: HardwareReport) -> bool:
 
 
 def plan_downloads(picks: dict[str, tuple[ModelSpec, str]], probe: HardwareReport, *,
-                   duration: float = 10.0) -> DownloadPlan:
+                   duration: float = 10.0, commercial: bool = False) -> DownloadPlan:
     """The downloads ``picks`` (side -> what ``auto`` chose with downloads allowed) would start."""
     items = []
     for side, (spec, _) in picks.items():
         if needs_download(spec, probe):
-            instead, why = tiers.resolve_auto(side, probe=probe, allow_download=False)
+            instead, why = tiers.resolve_auto(side, probe=probe, allow_download=False, commercial=commercial)
             items.append(PlannedDownload(side, spec, _where(spec, probe), instead, why))
     return DownloadPlan(items, probe.cache_dir, probe.disk_free_gb, probe.cpu_bf16, duration)
 
@@ -161,13 +161,13 @@ def refusal_note(plan: DownloadPlan, why: str) -> str:
 
 
 def choose_auto(sides: tuple[str, ...], probe: HardwareReport, choice: AutoDownload = None, *,
-                duration: float = 10.0) -> tuple[dict[str, tuple[ModelSpec, str]], Optional[str]]:
+                duration: float = 10.0, commercial: bool = False) -> tuple[dict[str, tuple[ModelSpec, str]], Optional[str]]:
     """What ``auto`` means for each of ``sides`` here, asking at most once for all of them.
 
     Returns (side -> (spec, reason), a one-line note when downloads were refused, else None).
     """
-    picks = {side: tiers.resolve_auto(side, probe=probe) for side in sides}
-    plan = plan_downloads(picks, probe, duration=duration)
+    picks = {side: tiers.resolve_auto(side, probe=probe, commercial=commercial) for side in sides}
+    plan = plan_downloads(picks, probe, duration=duration, commercial=commercial)
     if not plan.items:
         return picks, None
     allowed, why = decide(plan, choice)

@@ -103,6 +103,7 @@ class RunConfig:
     save_artifact: bool = False
     wait: bool = False  # queue behind another run of the same output folder instead of exiting 2
     offline: bool = False  # no network at all
+    commercial: bool = False  # auto picks only models whose output may be used commercially; named ones are checked
     reading_speed: float = 1.0  # score: 2.0 reads twice as fast as the reading-time estimate
     scenes_file: Optional[Path] = None  # score: a file listing the pages where scenes start
     #: may ``auto`` download the weights it picks: True, False, a function asked with the plan, or None (the

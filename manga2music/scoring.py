@@ -421,7 +421,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer)
     score = join_cues([p.audio for p in plans], timings)
     loops = [cue_loop(p.audio, t.length, sample_rate) for p, t in zip(plans, timings)]
-    tags = {"title": job.name, "comment": chapter.description, "model": composer.model_name, "seed": str(seed)}
+    tags = {"title": job.name, "comment": chapter.description, "model": composer.model_name, "seed": str(seed),
+            "licence": composer.spec.licence}
     staged, written = Staged(), []
 
     def add(path: Path, data: bytes) -> None:
@@ -454,6 +455,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             "score": {"fingerprint": key, "seed": seed, "format": cfg.fmt, "reading_speed": cfg.reading_speed,
                       "sample_rate": sample_rate, "duration": sheet.duration, "model": composer.model_name,
                       "model_id": composer.model_id, "settings": composer.settings_key(), "version": SCORE_VERSION,
+                      "licence": composer.spec.licence, "commercial": composer.spec.commercial,
                       "theme": sheet.theme, "outputs": written,
                       "scenes": [{"index": p.index, "pages": [chapter.readings[i].name for i in p.pages],
                                   "key": p.key, "description": p.description, "mood": p.mood, "seed": p.seed,

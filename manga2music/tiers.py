@@ -68,6 +68,14 @@ LADDER: dict[str, tuple[str, ...]] = {
 }
 #: what CPU and MPS machines get
 SMALL: dict[str, str] = {"vision": "llava-0.5b", "music": "musicgen-small"}
+#: with ``--commercial``: only models whose licence lets their output be used commercially (registry ``commercial``).
+#: Music: ACE-Step 1.5 (Apache-2.0) and Stable Audio Open (Stability's community licence: free under US$1M revenue)
+#: instead of MusicGen (CC-BY-NC-4.0); vision: Apache-2.0 VLMs instead of the research-licensed LLaVA/Qwen2.5 ones.
+COMMERCIAL_LADDER: dict[str, tuple[str, ...]] = {
+    "vision": ("qwen3-vl-4b", "qwen2-vl-2b", "smolvlm2-500m"),
+    "music": ("ace-step", "stable-audio-open"),
+}
+COMMERCIAL_SMALL: dict[str, str] = {"vision": "smolvlm2-256m", "music": "stable-audio-open"}
 _OPENAI_NOTE = ("OPENAI_API_KEY is set, but auto never picks GPT (it costs money and sends the pages away); "
                 "ask for it with --vision-model gpt-4o-mini")
 
@@ -119,14 +127,16 @@ def _fits_ram(spec: ModelSpec, probe: HardwareReport) -> bool:
     return spec.ram_gb + margin_gb(probe.ram_total_gb) <= probe.ram_available_gb
 
 
-def _candidates(side: Side, probe: HardwareReport) -> tuple[list[ModelSpec], str, bool]:
+def _candidates(side: Side, probe: HardwareReport,
+                commercial: bool = False) -> tuple[list[ModelSpec], str, bool]:
     """The models that fit this machine's memory (biggest first), where they run, and whether on a GPU."""
     gpu = probe.best_gpu
+    ladder, smallest = (COMMERCIAL_LADDER, COMMERCIAL_SMALL) if commercial else (LADDER, SMALL)
     if probe.accelerator == "cuda" and gpu is not None:
-        fitting = [s for s in (_spec(n, side) for n in LADDER[side]) if _fits_gpu(s, probe)]
+        fitting = [s for s in (_spec(n, side) for n in ladder[side]) if _fits_gpu(s, probe)]
         if fitting:
             return fitting, f"on {gpu.name}", True
-    small = _spec(SMALL[side], side)
+    small = _spec(smallest[side], side)
     where = ("on Apple MPS" if probe.accelerator == "mps"
              else f"on the CPU (--device cpu: the GPU has {gpu.free_gb:g} GB free)" if gpu is not None
              else "on the CPU")
@@ -141,8 +151,29 @@ def _room(spec: ModelSpec, probe: HardwareReport, on_gpu: bool) -> str:
     return f"needs ~{spec.ram_gb:g} GB {memory}, {probe.ram_available_gb:g} GB available"
 
 
+def licence_note(spec: ModelSpec) -> str:
+    """'licence cc-by-nc-4.0: not for commercial use' and the like ('' for a model without one recorded)."""
+    if not spec.licence:
+        return ""
+    use = {True: "commercial use allowed", False: "not for commercial use", None: "commercial use unclear"}
+    return f"licence {spec.licence}: {use[spec.commercial]}"
+
+
 def resolve_auto(side: Side, *, probe: HardwareReport | None = None,
-                 offline: bool | None = None, allow_download: bool = True) -> tuple[ModelSpec, str]:
+                 offline: bool | None = None, allow_download: bool = True,
+                 commercial: bool = False) -> tuple[ModelSpec, str]:
+    """:func:`_resolve_auto`, with the pick's licence in the reason."""
+    spec, reason = _resolve_auto(side, probe=probe, offline=offline, allow_download=allow_download,
+                                 commercial=commercial)
+    note = licence_note(spec)
+    if note and spec.commercial is False:
+        note += " (--commercial picks only models whose music you may publish commercially)"
+    return spec, f"{reason}; {note}" if note else reason
+
+
+def _resolve_auto(side: Side, *, probe: HardwareReport | None = None,
+                  offline: bool | None = None, allow_download: bool = True,
+                  commercial: bool = False) -> tuple[ModelSpec, str]:
     """The spec ``auto`` means here for one side, and a one-line reason.
 
     ``probe`` defaults to a fresh :func:`manga2music.hardware.collect` (the Hub
@@ -159,9 +190,9 @@ def resolve_auto(side: Side, *, probe: HardwareReport | None = None,
 
     if not probe.has_torch or not probe.packages.get("transformers"):
         return _builtin(side), f"neural models need torch and transformers (pip install torch transformers){note}"
-    fitting, where, on_gpu = _candidates(side, probe)
+    fitting, where, on_gpu = _candidates(side, probe, commercial)
     if not fitting:
-        small = _spec(SMALL[side], side)
+        small = _spec((COMMERCIAL_SMALL if commercial else SMALL)[side], side)
         return _builtin(side), f"too little free memory for {small.name} {where}: {_room(small, probe, False)}{note}"
     missed: list[tuple[ModelSpec, str]] = []
     for spec in fitting:
@@ -283,7 +314,8 @@ def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport) -> tu
         warnings = preflight(spec, device=device, probe=probe)
     except ModelUnavailableError as exc:
         return False, exc.message + (f" ({exc.hint})" if exc.hint else ""), []
-    return True, f"{spec.name} can run here", warnings
+    note = licence_note(spec)
+    return True, f"{spec.name} can run here" + (f"; {note}" if note else ""), warnings
 
 
 __all__ = ["LADDER", "SMALL", "GB", "NOT_ALLOWED", "margin_gb", "resolve_auto", "suggest", "preflight", "check"]

@@ -110,3 +110,17 @@ def test_rule_order_is_explicit_and_documented():
 def test_an_unknown_short_name_suggests_the_closest():
     result = invoke("run", SAMPLES / "calm", "--music-model", "musicgen-smal", "--vision-model", "builtin")
     assert result.exit_code == 2 and "did you mean musicgen-small" in result.output
+
+
+def test_commercial_refuses_a_named_non_commercial_composer_and_records_the_licence(tmp_path):
+    refused = invoke("run", SAMPLES / "calm", "-o", tmp_path / "a", "--vision-model", "builtin",
+                     "--music-model", "musicgen-small", "--commercial")
+    assert refused.exit_code == 2 and "cc-by-nc-4.0" in refused.output and not (tmp_path / "a").exists()
+    ok = invoke("run", SAMPLES / "calm", "-o", tmp_path / "b", "--vision-model", "builtin", "--music-model", "builtin",
+                "--commercial", "--duration", "1")
+    assert ok.exit_code == 0, ok.output
+    record = json.loads((tmp_path / "b" / "calm.json").read_text(encoding="utf-8"))
+    assert record["compose"]["licence"] == "mit+gpl-2.0" and record["compose"]["commercial"] is True
+    from manga2music.audio import read_tags
+
+    assert read_tags(tmp_path / "b" / "calm.wav")["licence"] == "mit+gpl-2.0"

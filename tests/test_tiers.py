@@ -231,3 +231,35 @@ def test_the_cuda_version_is_read_from_the_text_of_torch_version_py(text, expect
     from manga2music.hardware import cuda_in_version_file
 
     assert cuda_in_version_file(text) == expected
+
+
+# --- licences: --commercial picks only models whose music may be published commercially (issue #19) -----
+
+
+@pytest.mark.parametrize("probe, expected", [
+    (machine(accelerator="cuda", vram=24.0), ("qwen3-vl-4b", "ace-step")),
+    (machine(accelerator="cuda", vram=8.0), ("smolvlm2-500m", "stable-audio-open")),
+    (machine(accelerator="cpu", ram=24.0), ("smolvlm2-256m", "stable-audio-open")),
+    (machine(accelerator="cpu", ram=6.0, ram_free=5.0), ("smolvlm2-256m", "builtin")),
+], ids=["cuda-24GB", "cuda-8GB", "cpu", "cpu-small"])
+def test_commercial_auto_keeps_to_commercially_usable_models(probe, expected):
+    got = tuple(tiers.resolve_auto(side, probe=probe, commercial=True)[0] for side in ("vision", "music"))
+    assert tuple(s.name for s in got) == expected
+    assert all(s.commercial is True for s in got)
+    reason = tiers.resolve_auto("music", probe=probe, commercial=True)[1]
+    assert "commercial use allowed" in reason
+
+
+def test_the_default_pick_says_its_licence_and_how_to_avoid_it():
+    spec, reason = tiers.resolve_auto("music", probe=machine(accelerator="cpu", ram=24.0))
+    assert spec.name == "musicgen-small"
+    assert "licence cc-by-nc-4.0: not for commercial use" in reason and "--commercial" in reason
+
+
+def test_every_registry_entry_states_its_licence():
+    from manga2music.registry import MODELS
+
+    missing = [m.name for m in MODELS if not m.licence]
+    assert missing == []
+    assert {m.name: m.commercial for m in MODELS if m.name.startswith("musicgen")} == {
+        m.name: False for m in MODELS if m.name.startswith("musicgen")}

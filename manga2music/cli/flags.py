@@ -46,6 +46,7 @@ OUTPUT = [
     _p("force", Annotated[bool, Opt("--force", help="Redo every section, even unchanged ones.")], False),
     _p("offline", Annotated[bool, Opt("--offline", help="No network at all: cached weights only, no remote API.")], False),
     _p("download", Annotated[Optional[bool], Opt("--download/--no-download", show_default=False, help="Let `auto` download the models it picks (several GB), or never. Default: asked once in a terminal and remembered; no download without a terminal (MANGA2MUSIC_AUTO_DOWNLOAD=1 allows it). A model you name is downloaded either way.")], None),
+    _p("commercial", Annotated[bool, Opt("--commercial", help="Only music you may publish commercially: auto picks ACE-Step/Stable Audio/builtin over MusicGen (CC-BY-NC), and a named non-commercial composer is refused.")], False),
     _p("wait", Annotated[bool, Opt("--wait", help="If another run is writing to the same output folder, wait for it instead of exiting.")], False),
     _p("json_output", Annotated[bool, Opt("--json", help="Print the manifest as JSON on stdout.")], False),
 ]
@@ -153,6 +154,7 @@ def run_config(flags: dict, *, side: str | None):
         loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
         auto_download=flags.get("download"), reading_speed=flags.get("reading_speed", 1.0),
+        commercial=flags.get("commercial", False),
         scenes_file=flags.get("scenes"),
     )
     devices = _given(flags, DEVICE)
