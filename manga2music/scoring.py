@@ -61,6 +61,7 @@ class Direction:
     lead: str  # the instrument that carries the theme in every cue
     theme: tuple[int, ...]  # the motif, as scale steps from its first note
     mood: str  # the chapter's overall mood
+    chat: Optional[object] = None  # a chat model's ChapterDirection (key, instruments, tempo range), when one gave it
 
     def sentence(self) -> str:
         return (f"Part of one chapter score: keep {self.tonic} as the home key and let the {self.lead} "
@@ -147,8 +148,11 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
     if not infos:
         job.fail(f"no readable page among {len(section.pages)}", cb)
         return None
+    from .describers.chapter import SCORE_PROMPT_VERSION
+
     key = fingerprint({"pages": [_page_key(i) for i in infos], "describer": describer.settings_key(),
-                       "reading": READING_MODEL_VERSION})
+                       "reading": READING_MODEL_VERSION,
+                       "score_prompts": SCORE_PROMPT_VERSION if _is_chat(describer) else None})
     old = job.record.get("describe", {})
     old_readings = (old.get("features") or {}).get("readings")
     if not cfg.force and old.get("fingerprint") == key and old_readings:
@@ -156,6 +160,8 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
         names = {r.name for r in readings}
         return ChapterReading(readings, [i for i in infos if i.page.name in names], old,
                               str(job.record.get("description") or ""), fresh=False)
+    if _is_chat(describer):
+        return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb)
     stream = page_stream(section, infos, describer, job.output, cb)
     started = time.perf_counter()
     result = describer.describe(stream, progress=cb.step)
@@ -182,24 +188,89 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
     return ChapterReading(readings, infos, entry, readable(result.description).strip(), fresh=True)
 
 
+def _is_chat(describer: Describer) -> bool:
+    from .describers.chat import ChatDescriber
+
+    return isinstance(describer, ChatDescriber)
+
+
+def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos: list[PageInfo], skipped: list,
+                            key: str, cb: Callbacks) -> Optional[ChapterReading]:
+    """A chat model reads the pages (one entry each, then the chapter's direction); the builtin reader times them."""
+    from .describers.chapter import SCORE_PROMPT_VERSION, chapter_direction, page_entries
+    from .reading import source_name
+
+    started = time.perf_counter()
+    readings = _readings_pass(section, infos, cb)
+    if not readings:
+        job.fail(f"no page of {section.name} could be read", cb)
+        return None
+    names = {r.name for r in readings}
+    infos = [i for i in infos if i.page.name in names]
+    stream = PageStream(infos, max_side=describer.page_side)
+    tile_entries, usage = page_entries(describer, stream, len(stream), progress=cb.step)
+    entries: dict[str, dict] = {}
+    for e in tile_entries:  # the tiles of a tall strip speak for one page: its first tile's scene change, the
+        page = source_name(e["name"])  # highest intensity
+        if page in entries:
+            entries[page]["intensity"] = max(entries[page]["intensity"], e["intensity"])
+        else:
+            entries[page] = {**e, "name": page}
+    direction = chapter_direction(describer, list(entries.values()))
+    ordered = [entries.get(r.name, {"name": r.name, "mood": "neutral", "intensity": 1, "scene_change": False,
+                                    "why": ""}) for r in readings]
+    description = (f"A chapter score in {direction.key} for {', '.join(direction.instruments)}, "
+                   f"{direction.tempo_low}-{direction.tempo_high} BPM.")
+    entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
+             "settings": describer.settings_key(), "prompt_version": SCORE_PROMPT_VERSION, "analysis": None,
+             "features": {"readings": [r.to_dict() for r in readings], "page_entries": ordered,
+                          "direction": direction.model_dump()},
+             "usage": usage, "cost_usd": None, "warnings": [], "seconds": round(time.perf_counter() - started, 3),
+             "at": now_iso()}
+    job.skipped_pages = skipped + stream.skipped
+    return ChapterReading(readings, infos, entry, description, fresh=True)
+
+
+def _starts_from_entries(entries: list[dict], min_pages: int = 2) -> list[int]:
+    """Scene starts where a chat model said a page starts a scene, merging scenes shorter than ``min_pages``."""
+    starts = [i for i, e in enumerate(entries) if i and e.get("scene_change")]
+    kept: list[int] = []
+    for s in starts:
+        if s - (kept[-1] if kept else 0) >= min_pages and len(entries) - s >= min_pages:
+            kept.append(s)
+    return kept
+
+
 def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks,
                 seed: int) -> tuple[list[ScenePlan], Direction]:
     from .scenes import SCENES_VERSION, find_scenes, page_vector, read_scene_starts, scenes_from_starts
 
     readings = chapter.readings
     names = [r.name for r in readings]
+    features = chapter.describe.get("features") or {}
+    entries = features.get("page_entries")
     if cfg.scenes_file is not None:
         scenes = scenes_from_starts(read_scene_starts(cfg.scenes_file, names), len(readings))
+    elif entries and len(entries) == len(readings):
+        scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))
     else:
         scenes = find_scenes([page_vector(r) for r in readings])
     direction = chapter_direction(readings, seed)
+    if features.get("direction"):
+        from .describers.chapter import ChapterDirection
+
+        chat = ChapterDirection.model_validate(features["direction"])
+        direction = Direction(tonic=chat.key.split()[0], lead=chat.instruments[0], theme=theme_for(seed),
+                              mood=direction.mood, chat=chat)
     builtin = describer.backend == "builtin-vision"
     old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}
     plans = []
     for k, scene in enumerate(scenes, start=1):
         pages = list(scene.pages)
         key = fingerprint({"pages": [readings[i].to_dict() for i in pages], "describer": describer.settings_key(),
-                           "direction": direction.__dict__, "scenes": SCENES_VERSION})
+                           "direction": {k: v for k, v in direction.__dict__.items() if k != "chat"},
+                           "chat": direction.chat.model_dump() if direction.chat is not None else None,
+                           "entries": [entries[i] for i in pages] if entries else None, "scenes": SCENES_VERSION})
         txt = job.files.sibling(f".scene{k:02d}.txt")
         previous = old.get(k, {})
         if txt.exists() and not is_ours(txt, job.record):
@@ -212,6 +283,14 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             continue
         if builtin:
             text, mood = builtin_scene_description([readings[i] for i in pages], direction)
+        elif direction.chat is not None and entries:  # a chat model: the scene's entries and the direction
+            from collections import Counter
+
+            from .describers.chapter import scene_description
+
+            scene_entries = [entries[i] for i in pages]
+            text = scene_description(describer, scene_entries, direction.chat)
+            mood = Counter(e["mood"] for e in scene_entries).most_common(1)[0][0]
         else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
             stream = PageStream([chapter.infos[i] for i in pages], max_side=describer.page_side)
             text = readable(describer.describe(stream, progress=cb.step).description).strip()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from chapters import make_chapter
+from openai_server import openai_server  # noqa: F401  (fixture)
 from output_checks import cli, one_line_error, record_mismatches, sha256, temp_files
 
 from manga2music.audio import read_chapters
@@ -222,3 +223,29 @@ def test_the_documented_schema_is_the_models():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "cue-sheet.md").read_text(encoding="utf-8")
     block = doc.split("```json", 1)[1].split("```", 1)[0]
     assert json.loads(block) == CueSheet.model_json_schema()
+
+
+def test_a_chat_model_reads_the_pages_gives_the_direction_and_each_scenes_music(tmp_path, openai_server):  # noqa: F811
+    """GPT or any OpenAI-compatible server: one entry per page (scene changes included), a direction, a scene each."""
+    from openai_server import Reply
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    entries = [{"page": k, "mood": "calm" if k <= 3 else "fierce", "intensity": 1 if k <= 3 else 3,
+                "scene_change": k in (1, 4), "why": "a fight begins" if k == 4 else "same room"} for k in range(1, 7)]
+    openai_server.queue(
+        Reply(json.dumps({"pages": entries})),
+        Reply(json.dumps({"key": "E minor", "instruments": ["koto", "taiko drums", "strings"],
+                          "tempo_low": 66, "tempo_high": 160})),
+        Reply("Gentle koto and soft strings, 68 BPM in E minor, quiet and warm."),
+        Reply("Pounding taiko drums with fierce koto and strings, 156 BPM in E minor, urgent."))
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+                 "--music-model", "builtin", "--seed", "1", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert [s["first_page"] for s in sheet["scenes"]] == [1, 4]  # where the model said the scene changes
+    assert [s["mood"] for s in sheet["scenes"]] == ["calm", "fierce"]
+    assert sheet["scenes"][1]["description"].startswith("Pounding taiko drums") and sheet["scenes"][1]["tempo_bpm"] == 156
+    bodies = openai_server.requests
+    assert [len(r.images) for r in bodies] == [6, 0, 0, 0]  # the pages once, then text only
+    assert "E minor" in bodies[2].text and "koto, taiko drums, strings" in bodies[2].text

@@ -136,6 +136,19 @@ def _loads_tolerant(candidate: str) -> dict | None:
     return None
 
 
+def parse_json_object(text: str) -> dict:
+    """The first JSON object in a model's answer (fences, prose, single quotes, trailing commas tolerated).
+
+    Raises ValueError when there is none.
+    """
+    body = _strip_fences(str(text or ""))
+    for candidate in _object_candidates(body):
+        data = _loads_tolerant(candidate)
+        if data is not None:
+            return data
+    raise ValueError("no JSON object in the answer")
+
+
 def _key_lines(text: str) -> dict:
     """``Genre: comedy`` style lines (small models often answer like a form)."""
     found = {}

@@ -1,0 +1,137 @@
+"""What a chat model (GPT, a local VLM) tells a chapter score: one entry per page, a direction, a scene's music.
+
+Inside the usual two-stage shape (pages first, then text-only calls):
+
+1. :func:`page_entries`: the pages in chunks, each answered as JSON with one entry per
+   page: its mood, its intensity (1 calm, 2 moderate, 3 intense), whether it starts a
+   new scene, and why.  Each chunk after the first is told how the page before it felt,
+   so a scene change on a chunk's first page is judged against the right page.
+2. :func:`chapter_direction` (text only): from all the entries, the chapter's home key,
+   the instruments every scene shares, and its tempo range.
+3. :func:`scene_description` (text only): per scene, one paragraph of music that follows
+   the direction and fits the scene's entries.
+
+An answer that is not the JSON asked for gets one retry, then the chapter fails (an
+error string never becomes music).  ``SCORE_PROMPT_VERSION`` is part of the settings.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Iterable, Optional
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ..errors import BackendError
+from .answers import clean_description, parse_json_object
+
+#: bump on any change of wording below
+SCORE_PROMPT_VERSION = "score-2026-11-1"
+MAX_TOKENS = 900
+
+
+class PageEntry(BaseModel):
+    page: int = Field(description="the page's number in this request, from 1")
+    mood: str = Field(description="one or two words")
+    intensity: int = Field(ge=1, le=3, description="1 calm, 2 moderate, 3 intense")
+    scene_change: bool = Field(description="true when this page starts a new scene")
+    why: str = Field("", description="a few words")
+
+
+class PageEntries(BaseModel):
+    pages: list[PageEntry]
+
+
+class ChapterDirection(BaseModel):
+    key: str = Field(description="one home key for the whole chapter, e.g. 'D minor'")
+    instruments: list[str] = Field(description="3 to 5 instruments every scene shares, the lead first")
+    tempo_low: int = Field(ge=30, le=220)
+    tempo_high: int = Field(ge=30, le=240)
+
+
+def entries_prompt(count: int, before: Optional[str]) -> str:
+    context = (f"The page just before these felt: {before}. Judge whether page 1 starts a new scene against it."
+               if before else "Page 1 is the first page of the chapter: it always starts a scene.")
+    return (f"These are {count} consecutive manga pages, in reading order. For each page give its mood (one or two "
+            "words), its intensity (1 calm, 2 moderate, 3 intense), whether it starts a new scene (a new place, a "
+            "jump in time, or a clear change of mood: true or false), and why in a few words. " + context +
+            ' Answer with JSON only: {"pages": [{"page": 1, "mood": "...", "intensity": 1, "scene_change": true, '
+            '"why": "..."}, ...]} with exactly one entry per page.')
+
+
+def direction_prompt(entries: list[dict]) -> str:
+    listing = "; ".join(f"page {i + 1}: {e['mood']} ({e['intensity']})" for i, e in enumerate(entries))
+    return ("A manga chapter will get one continuous film score. Its pages' moods and intensities (1-3) in order: "
+            f"{listing}. Give the score's direction so every scene sounds part of one piece: one home key, 3 to 5 "
+            "instruments every scene shares (the lead first), and a tempo range in BPM wide enough for its calm and "
+            'its intense scenes. Answer with JSON only: {"key": "D minor", "instruments": ["..."], "tempo_low": 60, '
+            '"tempo_high": 150}')
+
+
+def scene_prompt(entries: list[dict], direction: ChapterDirection) -> str:
+    moods = ", ".join(f"{e['mood']} ({e['intensity']})" for e in entries)
+    return (f"Write the music for one scene of a manga chapter's score. Its pages feel: {moods} (intensity 1 calm to "
+            f"3 intense). Stay in the chapter's key, {direction.key}; use its instruments, "
+            f"{', '.join(direction.instruments)}, adding at most two of your own; choose a tempo between "
+            f"{direction.tempo_low} and {direction.tempo_high} BPM that fits the scene's intensity. Write one "
+            "paragraph of at most 60 words for a text-to-music model: style, instruments, tempo in BPM, key and mood. "
+            "Never mention the comic, its characters or its story.")
+
+
+def _ask_json(describer, prompt: str, images: list, model, what: str):
+    """One call (and one retry) whose answer must be JSON matching ``model``."""
+    reason = ""
+    for attempt in range(2):
+        text = prompt if not attempt else f"{prompt}\nYour last answer could not be read ({reason}). JSON only."
+        answer = describer._complete(text, images, json_schema=model.model_json_schema(), max_tokens=MAX_TOKENS)
+        if answer.refusal:
+            raise BackendError(f"{describer.model_name} refused to answer ({what}): {answer.refusal.strip()[:160]}")
+        try:
+            return model.model_validate(parse_json_object(answer.text)), answer
+        except (ValueError, ValidationError) as exc:
+            reason = str(exc).splitlines()[0][:160]
+    raise BackendError(f"{describer.model_name} did not answer the JSON asked for ({what}), even after one retry "
+                       f"({reason})", hint="try a larger model, or --vision-model builtin for the score")
+
+
+def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple[list[dict], dict]:
+    """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used."""
+    from ..progress import report
+
+    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    entries: list[dict] = []
+    it, size, done = iter(pages), max(1, describer.chunk_size), 0
+    while chunk := list(islice(it, size)):
+        before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
+        parsed, answer = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
+                                   f"pages {done + 1}-{done + len(chunk)}")
+        by_number = {e.page: e for e in parsed.pages}
+        for k, image in enumerate(chunk, start=1):
+            e = by_number.get(k) or (parsed.pages[k - 1] if k - 1 < len(parsed.pages) else None)
+            if e is None:
+                raise BackendError(f"{describer.model_name} gave {len(parsed.pages)} entries for {len(chunk)} pages")
+            entries.append({"name": image.name, "mood": e.mood.strip()[:40] or "neutral", "intensity": e.intensity,
+                            "scene_change": bool(e.scene_change) or not entries, "why": e.why.strip()[:120]})
+        usage["prompt_tokens"] += int(answer.prompt_tokens or 0)
+        usage["completion_tokens"] += int(answer.completion_tokens or 0)
+        done += len(chunk)
+        report(progress, done, count, f"reading the pages ({done}/{count})")
+    return entries, usage
+
+
+def chapter_direction(describer, entries: list[dict]) -> ChapterDirection:
+    direction, _ = _ask_json(describer, direction_prompt(entries), [], ChapterDirection, "the chapter's direction")
+    if direction.tempo_high < direction.tempo_low:
+        direction.tempo_low, direction.tempo_high = direction.tempo_high, direction.tempo_low
+    direction.instruments = [i.strip() for i in direction.instruments if i.strip()][:5] or ["piano"]
+    return direction
+
+
+def scene_description(describer, entries: list[dict], direction: ChapterDirection) -> str:
+    answer = describer._complete(scene_prompt(entries, direction), [], json_schema=None, max_tokens=200)
+    if answer.refusal:
+        raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
+    try:
+        return clean_description(answer.text)
+    except ValueError as exc:
+        raise BackendError(f"{describer.model_name} gave no usable music description for a scene ({exc})") from None
