@@ -35,7 +35,7 @@ def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[d
     return infos, skipped
 
 
-def _page_entry(info: PageInfo) -> dict:
+def page_entry(info: PageInfo) -> dict:
     from .files import exact_bytes_hex
 
     page = info.page
@@ -74,7 +74,7 @@ def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConf
     staged.add_bytes(path, to_json({"section": job.name, "analysis": analysis, "chunks": chunks}).encode("utf-8"))
 
 
-def _page_key(info: PageInfo) -> str:
+def page_key(info: PageInfo) -> str:
     return info.sha256 if info.page.pdf_index is None else f"{info.sha256}#{info.page.pdf_index}"
 
 
@@ -99,7 +99,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         reasons = "; ".join(s["error"] for s in skipped[:2])
         job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
         return None
-    key = fingerprint({"pages": [_page_key(info) for info in infos], "describer": describer.settings_key()})
+    key = fingerprint({"pages": [page_key(info) for info in infos], "describer": describer.settings_key()})
     txt = job.files.description
     old = job.record.get("describe", {})
     if txt.exists() and not is_ours(txt, job.record):
@@ -145,7 +145,7 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
     staged.add_bytes(job.files.description, (description + "\n").encode("utf-8"))
     _artifact(job, analysis, chunks, cfg, cb, staged)
     job.commit(staged, {
-        "pages": [_page_entry(info) for info in infos],
+        "pages": [page_entry(info) for info in infos],
         "skipped_pages": skipped,
         "describe": {
             "model": describer.model_name,

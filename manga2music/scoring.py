@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -34,15 +34,14 @@ import numpy as np
 
 from .composers.base import ComposeRequest, Composer
 from .describers.base import Describer
-from .describing import _page_entry, _page_key, page_stream, probe_pages
+from .chapter_reading import ChapterReading, read_chapter
+from .describing import page_entry
 from .errors import BackendError, InputError, Manga2MusicError
-from .files import readable
-from .jobs import Callbacks, SectionJob, guarded, read_description, start_job
+from .jobs import Callbacks, SectionJob, guarded, start_job
 from .options import RunConfig
 from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
-from .pages import PageInfo, PageStream
 from .progress import report
-from .reading import READING_MODEL_VERSION, PageReading
+from .scene_planning import Direction, ScenePlan, chapter_direction, plan_scenes, theme_for  # noqa: F401
 from .sections import Section
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,252 +50,6 @@ if TYPE_CHECKING:  # pragma: no cover
 SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout changes
 LOSSLESS = ("wav", "flac")
 READ_ALONG_PAGE_SIDE = 1000  # the read-along page shows pages this many pixels on the long side
-
-
-@dataclass
-class Direction:
-    """What every scene of a chapter shares."""
-
-    tonic: str  # "D"
-    lead: str  # the instrument that carries the theme in every cue
-    theme: tuple[int, ...]  # the motif, as scale steps from its first note
-    mood: str  # the chapter's overall mood
-    chat: Optional[object] = None  # a chat model's ChapterDirection (key, instruments, tempo range), when one gave it
-
-    def sentence(self) -> str:
-        return (f"Part of one chapter score: keep {self.tonic} as the home key and let the {self.lead} "
-                "return with the chapter's theme.")
-
-
-@dataclass
-class ScenePlan:
-    index: int  # 1-based
-    pages: list[int]  # indices into the chapter's readings
-    description: str
-    mood: Optional[str]
-    key: str  # what decides its description (pages, describer, direction)
-    user_text: bool = False
-    seed: int = 0
-    cue_key: str = ""
-    audio: Optional[np.ndarray] = None  # the composed cue (scene + tail)
-    midi: Optional[bytes] = None
-    info: dict = field(default_factory=dict)
-
-
-def theme_for(seed: int) -> tuple[int, ...]:
-    """A chapter's theme: a one-bar motif contour drawn from its seed (the builtin composer's own motif maker)."""
-    from .music.melody import make_motif
-
-    return tuple(int(c) for c in make_motif(np.random.default_rng([int(seed) % 2**63, 7]), "medium").contour)
-
-
-def chapter_direction(readings: list[PageReading], seed: int) -> Direction:
-    from .describers.builtin import Scores, choose_mood, tempo_and_key
-
-    scores = Scores.from_readings(readings)
-    mood = choose_mood(scores)
-    _, tonic = tempo_and_key(mood, scores)
-    return Direction(tonic=tonic, lead=mood.instruments[0].split()[-1], theme=theme_for(seed), mood=mood.name)
-
-
-def builtin_scene_description(readings: list[PageReading], direction: Direction) -> tuple[str, str]:
-    """(description, mood) of one scene from its readings, in the chapter's home key, with its lead instrument."""
-    from .describers.builtin import Scores, _joined, choose_mood, tempo_and_key
-
-    scores = Scores.from_readings(readings)
-    mood = choose_mood(scores)
-    tempo, _ = tempo_and_key(mood, scores)
-    instruments = list(mood.instruments)
-    if not any(direction.lead in i for i in instruments):
-        instruments = [f"{direction.lead} theme"] + instruments[:-1]
-    text = (f"{mood.style} with {_joined(tuple(instruments))}, {tempo} BPM in {direction.tonic} {mood.mode}, "
-            f"{mood.atmosphere}, {mood.melody}, returning to the chapter's theme.")
-    return text, mood.name
-
-
-def _readings_pass(section: Section, infos: list[PageInfo], cb: Callbacks) -> list[PageReading]:
-    """Readings of every page with the builtin reader (for describers that do not make them)."""
-    from .reading import iter_groups, iter_readings
-
-    stream = PageStream(infos, max_side=1280)
-    readings = []
-    for name, outcome in iter_readings(iter_groups(stream)):
-        if isinstance(outcome, Exception):
-            cb.warn(f"{section.name}: no reading for page {name}: {outcome}")
-            continue
-        readings.append(outcome)
-    return readings
-
-
-@dataclass
-class ChapterReading:
-    readings: list[PageReading]
-    infos: list[PageInfo]
-    describe: dict  # the record's "describe" entry
-    description: str  # the chapter as a whole, in one paragraph
-    fresh: bool  # made now (False: reused from the record)
-
-
-def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
-                 cb: Callbacks) -> Optional[ChapterReading]:
-    """The chapter's per-page readings and overall description, reused when pages and describer are unchanged."""
-    if section.error:
-        job.fail(section.error, cb)
-        return None
-    infos, skipped = probe_pages(section, cb)
-    job.skipped_pages = skipped
-    if not infos:
-        job.fail(f"no readable page among {len(section.pages)}", cb)
-        return None
-    from .describers.chapter import SCORE_PROMPT_VERSION
-
-    key = fingerprint({"pages": [_page_key(i) for i in infos], "describer": describer.settings_key(),
-                       "reading": READING_MODEL_VERSION,
-                       "score_prompts": SCORE_PROMPT_VERSION if _is_chat(describer) else None})
-    old = job.record.get("describe", {})
-    old_readings = (old.get("features") or {}).get("readings")
-    if not cfg.force and old.get("fingerprint") == key and old_readings:
-        readings = [PageReading.from_dict(d) for d in old_readings]
-        names = {r.name for r in readings}
-        return ChapterReading(readings, [i for i in infos if i.page.name in names], old,
-                              str(job.record.get("description") or ""), fresh=False)
-    if _is_chat(describer):
-        return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb)
-    stream = page_stream(section, infos, describer, job.output, cb)
-    started = time.perf_counter()
-    result = describer.describe(stream, progress=cb.step)
-    if stream.skipped:
-        gone = {s["source"] for s in stream.skipped}
-        infos = [i for i in infos if i.page.source not in gone]
-        job.skipped_pages = skipped + stream.skipped
-    features = result.features or {}
-    if features.get("readings"):
-        readings = [PageReading.from_dict(d) for d in features["readings"]]
-    else:
-        readings = _readings_pass(section, infos, cb)
-        features = {**features, "readings": [r.to_dict() for r in readings]}
-    if not readings:
-        job.fail(f"no page of {section.name} could be read", cb)
-        return None
-    names = {r.name for r in readings}
-    infos = [i for i in infos if i.page.name in names]
-    entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
-             "settings": describer.settings_key(), "prompt_version": result.prompt_version,
-             "analysis": result.analysis.model_dump() if result.analysis else None,
-             "features": features, "usage": result.usage, "cost_usd": result.cost_usd, "warnings": result.warnings,
-             "seconds": round(time.perf_counter() - started, 3), "at": now_iso()}
-    return ChapterReading(readings, infos, entry, readable(result.description).strip(), fresh=True)
-
-
-def _is_chat(describer: Describer) -> bool:
-    from .describers.chat import ChatDescriber
-
-    return isinstance(describer, ChatDescriber)
-
-
-def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos: list[PageInfo], skipped: list,
-                            key: str, cb: Callbacks) -> Optional[ChapterReading]:
-    """A chat model reads the pages (one entry each, then the chapter's direction); the builtin reader times them."""
-    from .describers.chapter import SCORE_PROMPT_VERSION, chapter_direction, page_entries
-    from .reading import source_name
-
-    started = time.perf_counter()
-    readings = _readings_pass(section, infos, cb)
-    if not readings:
-        job.fail(f"no page of {section.name} could be read", cb)
-        return None
-    names = {r.name for r in readings}
-    infos = [i for i in infos if i.page.name in names]
-    stream = PageStream(infos, max_side=describer.page_side)
-    tile_entries, usage = page_entries(describer, stream, len(stream), progress=cb.step)
-    entries: dict[str, dict] = {}
-    for e in tile_entries:  # the tiles of a tall strip speak for one page: its first tile's scene change, the
-        page = source_name(e["name"])  # highest intensity
-        if page in entries:
-            entries[page]["intensity"] = max(entries[page]["intensity"], e["intensity"])
-        else:
-            entries[page] = {**e, "name": page}
-    direction = chapter_direction(describer, list(entries.values()))
-    ordered = [entries.get(r.name, {"name": r.name, "mood": "neutral", "intensity": 1, "scene_change": False,
-                                    "why": ""}) for r in readings]
-    description = (f"A chapter score in {direction.key} for {', '.join(direction.instruments)}, "
-                   f"{direction.tempo_low}-{direction.tempo_high} BPM.")
-    entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
-             "settings": describer.settings_key(), "prompt_version": SCORE_PROMPT_VERSION, "analysis": None,
-             "features": {"readings": [r.to_dict() for r in readings], "page_entries": ordered,
-                          "direction": direction.model_dump()},
-             "usage": usage, "cost_usd": None, "warnings": [], "seconds": round(time.perf_counter() - started, 3),
-             "at": now_iso()}
-    job.skipped_pages = skipped + stream.skipped
-    return ChapterReading(readings, infos, entry, description, fresh=True)
-
-
-def _starts_from_entries(entries: list[dict], min_pages: int = 2) -> list[int]:
-    """Scene starts where a chat model said a page starts a scene, merging scenes shorter than ``min_pages``."""
-    starts = [i for i, e in enumerate(entries) if i and e.get("scene_change")]
-    kept: list[int] = []
-    for s in starts:
-        if s - (kept[-1] if kept else 0) >= min_pages and len(entries) - s >= min_pages:
-            kept.append(s)
-    return kept
-
-
-def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks,
-                seed: int) -> tuple[list[ScenePlan], Direction]:
-    from .scenes import SCENES_VERSION, find_scenes, page_vector, read_scene_starts, scenes_from_starts
-
-    readings = chapter.readings
-    names = [r.name for r in readings]
-    features = chapter.describe.get("features") or {}
-    entries = features.get("page_entries")
-    if cfg.scenes_file is not None:
-        scenes = scenes_from_starts(read_scene_starts(cfg.scenes_file, names), len(readings))
-    elif entries and len(entries) == len(readings):
-        scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))
-    else:
-        scenes = find_scenes([page_vector(r) for r in readings])
-    direction = chapter_direction(readings, seed)
-    if features.get("direction"):
-        from .describers.chapter import ChapterDirection
-
-        chat = ChapterDirection.model_validate(features["direction"])
-        direction = Direction(tonic=chat.key.split()[0], lead=chat.instruments[0], theme=theme_for(seed),
-                              mood=direction.mood, chat=chat)
-    builtin = describer.backend == "builtin-vision"
-    old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}
-    plans = []
-    for k, scene in enumerate(scenes, start=1):
-        pages = list(scene.pages)
-        key = fingerprint({"pages": [readings[i].to_dict() for i in pages], "describer": describer.settings_key(),
-                           "direction": {k: v for k, v in direction.__dict__.items() if k != "chat"},
-                           "chat": direction.chat.model_dump() if direction.chat is not None else None,
-                           "entries": [entries[i] for i in pages] if entries else None, "scenes": SCENES_VERSION})
-        txt = job.files.sibling(f".scene{k:02d}.txt")
-        previous = old.get(k, {})
-        if txt.exists() and not is_ours(txt, job.record):
-            text = read_description(txt)
-            cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it")
-            plans.append(ScenePlan(k, pages, text, previous.get("mood"), key, user_text=True))
-            continue
-        if not cfg.force and previous.get("key") == key and previous.get("description"):
-            plans.append(ScenePlan(k, pages, previous["description"], previous.get("mood"), key))
-            continue
-        if builtin:
-            text, mood = builtin_scene_description([readings[i] for i in pages], direction)
-        elif direction.chat is not None and entries:  # a chat model: the scene's entries and the direction
-            from collections import Counter
-
-            from .describers.chapter import scene_description
-
-            scene_entries = [entries[i] for i in pages]
-            text = scene_description(describer, scene_entries, direction.chat)
-            mood = Counter(e["mood"] for e in scene_entries).most_common(1)[0][0]
-        else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
-            stream = PageStream([chapter.infos[i] for i in pages], max_side=describer.page_side)
-            text = readable(describer.describe(stream, progress=cb.step).description).strip()
-            text, mood = f"{text} {direction.sentence()}", None
-        plans.append(ScenePlan(k, pages, text, mood, key))
-    return plans, direction
 
 
 def _sample_rate(composer: Composer) -> int:
@@ -545,7 +298,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         }
         if chapter.fresh:
             updates["describe"] = chapter.describe
-            updates["pages"] = [_page_entry(i) for i in chapter.infos]
+            updates["pages"] = [page_entry(i) for i in chapter.infos]
             updates["skipped_pages"] = job.skipped_pages or []
         job.commit(staged, updates)
     finally:

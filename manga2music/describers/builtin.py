@@ -164,7 +164,7 @@ def tempo_and_key(mood: Mood, scores: Scores) -> tuple[int, str]:
     return tempo, mood.keys[index]
 
 
-def _joined(words: tuple[str, ...]) -> str:
+def joined(words: tuple[str, ...]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
@@ -176,7 +176,7 @@ def music_description(mood: Mood, scores: Scores, energy_trend: float) -> str:
         arc = ", building in intensity toward the end"
     elif energy_trend <= -0.2:
         arc = ", gradually settling toward the end"
-    return (f"{mood.style} with {_joined(mood.instruments)}, {tempo} BPM in {key} {mood.mode}, "
+    return (f"{mood.style} with {joined(mood.instruments)}, {tempo} BPM in {key} {mood.mode}, "
             f"{mood.atmosphere}, {mood.melody}{arc}.")
 
 

@@ -1,0 +1,140 @@
+"""A chapter as the score sees it: every page's reading, and (with a chat model) its entries and direction.
+
+:func:`read_chapter` reuses the record's readings when the pages and the describer are
+unchanged; otherwise the builtin describer makes them while describing the chapter, and
+a chat model reads the pages in chunks (one entry per page, then the chapter's direction:
+:mod:`manga2music.describers.chapter`) beside the builtin reader, which times them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from .describers.base import Describer
+from .describing import page_key, page_stream, probe_pages
+from .files import readable
+from .jobs import Callbacks, SectionJob
+from .options import RunConfig
+from .outputs import fingerprint, now_iso
+from .pages import PageInfo, PageStream
+from .reading import READING_MODEL_VERSION, PageReading
+from .sections import Section
+
+
+def _readings_pass(section: Section, infos: list[PageInfo], cb: Callbacks) -> list[PageReading]:
+    """Readings of every page with the builtin reader (for describers that do not make them)."""
+    from .reading import iter_groups, iter_readings
+
+    stream = PageStream(infos, max_side=1280)
+    readings = []
+    for name, outcome in iter_readings(iter_groups(stream)):
+        if isinstance(outcome, Exception):
+            cb.warn(f"{section.name}: no reading for page {name}: {outcome}")
+            continue
+        readings.append(outcome)
+    return readings
+
+
+@dataclass
+class ChapterReading:
+    readings: list[PageReading]
+    infos: list[PageInfo]
+    describe: dict  # the record's "describe" entry
+    description: str  # the chapter as a whole, in one paragraph
+    fresh: bool  # made now (False: reused from the record)
+
+
+def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
+                 cb: Callbacks) -> Optional[ChapterReading]:
+    """The chapter's per-page readings and overall description, reused when pages and describer are unchanged."""
+    if section.error:
+        job.fail(section.error, cb)
+        return None
+    infos, skipped = probe_pages(section, cb)
+    job.skipped_pages = skipped
+    if not infos:
+        job.fail(f"no readable page among {len(section.pages)}", cb)
+        return None
+    from .describers.chapter import SCORE_PROMPT_VERSION
+
+    key = fingerprint({"pages": [page_key(i) for i in infos], "describer": describer.settings_key(),
+                       "reading": READING_MODEL_VERSION,
+                       "score_prompts": SCORE_PROMPT_VERSION if _is_chat(describer) else None})
+    old = job.record.get("describe", {})
+    old_readings = (old.get("features") or {}).get("readings")
+    if not cfg.force and old.get("fingerprint") == key and old_readings:
+        readings = [PageReading.from_dict(d) for d in old_readings]
+        names = {r.name for r in readings}
+        return ChapterReading(readings, [i for i in infos if i.page.name in names], old,
+                              str(job.record.get("description") or ""), fresh=False)
+    if _is_chat(describer):
+        return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb)
+    stream = page_stream(section, infos, describer, job.output, cb)
+    started = time.perf_counter()
+    result = describer.describe(stream, progress=cb.step)
+    if stream.skipped:
+        gone = {s["source"] for s in stream.skipped}
+        infos = [i for i in infos if i.page.source not in gone]
+        job.skipped_pages = skipped + stream.skipped
+    features = result.features or {}
+    if features.get("readings"):
+        readings = [PageReading.from_dict(d) for d in features["readings"]]
+    else:
+        readings = _readings_pass(section, infos, cb)
+        features = {**features, "readings": [r.to_dict() for r in readings]}
+    if not readings:
+        job.fail(f"no page of {section.name} could be read", cb)
+        return None
+    names = {r.name for r in readings}
+    infos = [i for i in infos if i.page.name in names]
+    entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
+             "settings": describer.settings_key(), "prompt_version": result.prompt_version,
+             "analysis": result.analysis.model_dump() if result.analysis else None,
+             "features": features, "usage": result.usage, "cost_usd": result.cost_usd, "warnings": result.warnings,
+             "seconds": round(time.perf_counter() - started, 3), "at": now_iso()}
+    return ChapterReading(readings, infos, entry, readable(result.description).strip(), fresh=True)
+
+
+def _is_chat(describer: Describer) -> bool:
+    from .describers.chat import ChatDescriber
+
+    return isinstance(describer, ChatDescriber)
+
+
+def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos: list[PageInfo], skipped: list,
+                            key: str, cb: Callbacks) -> Optional[ChapterReading]:
+    """A chat model reads the pages (one entry each, then the chapter's direction); the builtin reader times them."""
+    from .describers.chapter import SCORE_PROMPT_VERSION, chapter_direction, page_entries
+    from .reading import source_name
+
+    started = time.perf_counter()
+    readings = _readings_pass(section, infos, cb)
+    if not readings:
+        job.fail(f"no page of {section.name} could be read", cb)
+        return None
+    names = {r.name for r in readings}
+    infos = [i for i in infos if i.page.name in names]
+    stream = PageStream(infos, max_side=describer.page_side)
+    tile_entries, usage = page_entries(describer, stream, len(stream), progress=cb.step)
+    entries: dict[str, dict] = {}
+    for e in tile_entries:  # the tiles of a tall strip speak for one page: its first tile's scene change, the
+        page = source_name(e["name"])  # highest intensity
+        if page in entries:
+            entries[page]["intensity"] = max(entries[page]["intensity"], e["intensity"])
+        else:
+            entries[page] = {**e, "name": page}
+    direction = chapter_direction(describer, list(entries.values()))
+    ordered = [entries.get(r.name, {"name": r.name, "mood": "neutral", "intensity": 1, "scene_change": False,
+                                    "why": ""}) for r in readings]
+    description = (f"A chapter score in {direction.key} for {', '.join(direction.instruments)}, "
+                   f"{direction.tempo_low}-{direction.tempo_high} BPM.")
+    entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
+             "settings": describer.settings_key(), "prompt_version": SCORE_PROMPT_VERSION, "analysis": None,
+             "features": {"readings": [r.to_dict() for r in readings], "page_entries": ordered,
+                          "direction": direction.model_dump()},
+             "usage": usage, "cost_usd": None, "warnings": [], "seconds": round(time.perf_counter() - started, 3),
+             "at": now_iso()}
+    job.skipped_pages = skipped + stream.skipped
+    return ChapterReading(readings, infos, entry, description, fresh=True)

@@ -1,0 +1,152 @@
+"""A chapter's scenes and what each one's music should be: the direction they share, one description each.
+
+Scenes come from ``--scenes``, else from a chat model's scene changes, else from the
+readings (:func:`manga2music.scenes.find_scenes`).  The direction (home key, lead
+instrument, theme) is the chapter's; each scene keeps its own mood, tempo and
+instruments.  A scene description the user edited (``NAME.sceneNN.txt``) is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .chapter_reading import ChapterReading
+from .describers.base import Describer
+from .files import readable
+from .jobs import Callbacks, SectionJob, read_description
+from .options import RunConfig
+from .outputs import fingerprint, is_ours
+from .pages import PageStream
+from .reading import PageReading
+
+
+@dataclass
+class Direction:
+    """What every scene of a chapter shares."""
+
+    tonic: str  # "D"
+    lead: str  # the instrument that carries the theme in every cue
+    theme: tuple[int, ...]  # the motif, as scale steps from its first note
+    mood: str  # the chapter's overall mood
+    chat: Optional[object] = None  # a chat model's ChapterDirection (key, instruments, tempo range), when one gave it
+
+    def sentence(self) -> str:
+        return (f"Part of one chapter score: keep {self.tonic} as the home key and let the {self.lead} "
+                "return with the chapter's theme.")
+
+
+@dataclass
+class ScenePlan:
+    index: int  # 1-based
+    pages: list[int]  # indices into the chapter's readings
+    description: str
+    mood: Optional[str]
+    key: str  # what decides its description (pages, describer, direction)
+    user_text: bool = False
+    seed: int = 0
+    cue_key: str = ""
+    audio: Optional[np.ndarray] = None  # the composed cue (scene + tail)
+    midi: Optional[bytes] = None
+    info: dict = field(default_factory=dict)
+
+
+def theme_for(seed: int) -> tuple[int, ...]:
+    """A chapter's theme: a one-bar motif contour drawn from its seed (the builtin composer's own motif maker)."""
+    from .music.melody import make_motif
+
+    return tuple(int(c) for c in make_motif(np.random.default_rng([int(seed) % 2**63, 7]), "medium").contour)
+
+
+def chapter_direction(readings: list[PageReading], seed: int) -> Direction:
+    from .describers.builtin import Scores, choose_mood, tempo_and_key
+
+    scores = Scores.from_readings(readings)
+    mood = choose_mood(scores)
+    _, tonic = tempo_and_key(mood, scores)
+    return Direction(tonic=tonic, lead=mood.instruments[0].split()[-1], theme=theme_for(seed), mood=mood.name)
+
+
+def builtin_scene_description(readings: list[PageReading], direction: Direction) -> tuple[str, str]:
+    """(description, mood) of one scene from its readings, in the chapter's home key, with its lead instrument."""
+    from .describers.builtin import Scores, joined, choose_mood, tempo_and_key
+
+    scores = Scores.from_readings(readings)
+    mood = choose_mood(scores)
+    tempo, _ = tempo_and_key(mood, scores)
+    instruments = list(mood.instruments)
+    if not any(direction.lead in i for i in instruments):
+        instruments = [f"{direction.lead} theme"] + instruments[:-1]
+    text = (f"{mood.style} with {joined(tuple(instruments))}, {tempo} BPM in {direction.tonic} {mood.mode}, "
+            f"{mood.atmosphere}, {mood.melody}, returning to the chapter's theme.")
+    return text, mood.name
+
+
+def _starts_from_entries(entries: list[dict], min_pages: int = 2) -> list[int]:
+    """Scene starts where a chat model said a page starts a scene, merging scenes shorter than ``min_pages``."""
+    starts = [i for i, e in enumerate(entries) if i and e.get("scene_change")]
+    kept: list[int] = []
+    for s in starts:
+        if s - (kept[-1] if kept else 0) >= min_pages and len(entries) - s >= min_pages:
+            kept.append(s)
+    return kept
+
+
+def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks,
+                seed: int) -> tuple[list[ScenePlan], Direction]:
+    from .scenes import SCENES_VERSION, find_scenes, page_vector, read_scene_starts, scenes_from_starts
+
+    readings = chapter.readings
+    names = [r.name for r in readings]
+    features = chapter.describe.get("features") or {}
+    entries = features.get("page_entries")
+    if cfg.scenes_file is not None:
+        scenes = scenes_from_starts(read_scene_starts(cfg.scenes_file, names), len(readings))
+    elif entries and len(entries) == len(readings):
+        scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))
+    else:
+        scenes = find_scenes([page_vector(r) for r in readings])
+    direction = chapter_direction(readings, seed)
+    if features.get("direction"):
+        from .describers.chapter import ChapterDirection
+
+        chat = ChapterDirection.model_validate(features["direction"])
+        direction = Direction(tonic=chat.key.split()[0], lead=chat.instruments[0], theme=theme_for(seed),
+                              mood=direction.mood, chat=chat)
+    builtin = describer.backend == "builtin-vision"
+    old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}
+    plans = []
+    for k, scene in enumerate(scenes, start=1):
+        pages = list(scene.pages)
+        key = fingerprint({"pages": [readings[i].to_dict() for i in pages], "describer": describer.settings_key(),
+                           "direction": {k: v for k, v in direction.__dict__.items() if k != "chat"},
+                           "chat": direction.chat.model_dump() if direction.chat is not None else None,
+                           "entries": [entries[i] for i in pages] if entries else None, "scenes": SCENES_VERSION})
+        txt = job.files.sibling(f".scene{k:02d}.txt")
+        previous = old.get(k, {})
+        if txt.exists() and not is_ours(txt, job.record):
+            text = read_description(txt)
+            cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it")
+            plans.append(ScenePlan(k, pages, text, previous.get("mood"), key, user_text=True))
+            continue
+        if not cfg.force and previous.get("key") == key and previous.get("description"):
+            plans.append(ScenePlan(k, pages, previous["description"], previous.get("mood"), key))
+            continue
+        if builtin:
+            text, mood = builtin_scene_description([readings[i] for i in pages], direction)
+        elif direction.chat is not None and entries:  # a chat model: the scene's entries and the direction
+            from collections import Counter
+
+            from .describers.chapter import scene_description
+
+            scene_entries = [entries[i] for i in pages]
+            text = scene_description(describer, scene_entries, direction.chat)
+            mood = Counter(e["mood"] for e in scene_entries).most_common(1)[0][0]
+        else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
+            stream = PageStream([chapter.infos[i] for i in pages], max_side=describer.page_side)
+            text = readable(describer.describe(stream, progress=cb.step).description).strip()
+            text, mood = f"{text} {direction.sentence()}", None
+        plans.append(ScenePlan(k, pages, text, mood, key))
+    return plans, direction
