@@ -418,7 +418,7 @@ def test_audio_is_decoded_one_item_at_a_time_with_the_same_result(composer, monk
     assert seen == [1, 1, 1]
     assert encoder.decode is decode  # the wrapper found on the instance is put back afterwards
 
-    monkeypatch.setattr(musicgen_windows, "decode_one_item_at_a_time", lambda model: contextlib.nullcontext())
+    monkeypatch.setattr(musicgen_windows, "decode_one_item_at_a_time", lambda model, frames=None: contextlib.nullcontext())
     seen.clear()
     batched = c.compose(reqs)
     assert seen == [3]
@@ -482,3 +482,31 @@ def test_the_recorded_and_tagged_model_is_the_name_the_user_typed(tiny_dir, tmp_
     assert record["compose"]["model"] == "musicgen-small"
     assert record["compose"]["model_id"] == "facebook/musicgen-small"
     assert read_tags(tmp_path / "out" / entry["tracks"][0])["model"] == "musicgen-small"
+
+
+def test_tracks_of_different_lengths_share_a_batch_and_each_is_what_it_would_be_alone(composer):
+    """A chapter's cues differ in length: within one window they batch together (generated at the longest),
+    and each track is exactly the track its seed makes alone, to its own length."""
+    reqs = [_req("calm piano", 1.0, 41, "a"), _req("fast drums", 1.2, 42, "b"), _req("dark drone", 0.95, 43, "c")]
+    together = composer(batch_size=3)
+    calls = _watch_generate(together)
+    batched = together.compose(reqs)
+    assert calls == [3]  # one batch for three lengths
+    assert [t.audio.shape[0] for t in batched] == [SR, int(1.2 * SR), int(0.95 * SR)]
+    alone = composer(batch_size=1)
+    for r, t in zip(reqs, batched):
+        single = alone.compose([r])[0]
+        np.testing.assert_allclose(t.audio, single.audio, atol=1e-4)
+
+
+def test_length_groups_keep_windows_exact_and_batch_similar_short_lengths():
+    from manga2music.composers.musicgen import length_groups
+
+    window = 30 * SR
+    items = [(0, 10 * SR, None), (1, 12 * SR, None), (2, 5 * SR, None), (3, 40 * SR, None), (4, 41 * SR, None),
+             (5, 11 * SR, "melody")]
+    groups = length_groups(items, window)
+    assert groups[(12 * SR, None)] == [1, 0]  # within 30 %: one batch, generated at the longest
+    assert groups[(5 * SR, None)] == [2]  # too short to share: its own batch
+    assert groups[(40 * SR, None)] == [3] and groups[(41 * SR, None)] == [4]  # past one window: exact lengths only
+    assert groups[(11 * SR, "melody")] == [5]  # another conditioning key never mixes

@@ -259,10 +259,11 @@ class MusicgenComposer(Composer):
             frames = max(-(-gen_samples(r) * frame_rate // sr), delay + 1)
             return sum(steps_for(w, delay) for w in plan_windows(frames, frame_rate))
 
-        steps_done = StepProgress(progress, sum(steps(r) for r in requests))
-        groups: dict[tuple, list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault((gen_samples(r), self._batch_key(r)), []).append(i)
+        from .musicgen_windows import WINDOW_S
+
+        one_window = int(WINDOW_S * sr)
+        groups = length_groups([(i, gen_samples(r), self._batch_key(r)) for i, r in enumerate(requests)], one_window)
+        steps_done = StepProgress(progress, sum(steps(requests[g[0]]) * len(g) for g in groups.values()))
         tracks: list[Optional[Track]] = [None] * len(requests)
         for (samples, _), indices in groups.items():
             i, size = 0, self._batch_size(samples)
@@ -270,7 +271,8 @@ class MusicgenComposer(Composer):
                 chunk = indices[i:i + size]
                 done_before = steps_done.done
                 try:
-                    made = self._compose_batch([requests[j] for j in chunk], samples, steps_done)
+                    lengths = [gen_samples(requests[j]) for j in chunk]
+                    made = self._compose_batch([requests[j] for j in chunk], max(lengths), steps_done, lengths)
                 except Exception as exc:
                     if not is_out_of_memory(exc):
                         raise
@@ -290,7 +292,8 @@ class MusicgenComposer(Composer):
         steps_done.finish()
         return [t for t in tracks if t is not None]
 
-    def _compose_batch(self, reqs: list[ComposeRequest], samples: int, steps_done: "StepProgress") -> list[Track]:
+    def _compose_batch(self, reqs: list[ComposeRequest], samples: int, steps_done: "StepProgress",
+                       item_samples: Optional[list[int]] = None) -> list[Track]:
         import numpy as np
 
         from ..devices import dtype_name, seed_everything
@@ -308,12 +311,16 @@ class MusicgenComposer(Composer):
         import torch
 
         with torch.inference_mode():
+            mixed = item_samples is not None and len(set(item_samples)) > 1
             audio, windows = generate_long(self._model, inputs, samples, self._generation_kwargs(seeds),
-                                           on_step=steps_done.step, on_window=on_window)
+                                           on_step=steps_done.step, on_window=on_window,
+                                           item_samples=item_samples if mixed else None)
         sr = self.sample_rate
         tracks = []
         for k, r in enumerate(reqs):
             x = np.ascontiguousarray(audio[k].T, dtype=np.float32)  # (frames, channels)
+            if item_samples is not None:
+                x = x[:item_samples[k]]  # its own length (a shorter item in a batch of longer ones)
             if self.options.loop:
                 from ..audio import make_seamless_loop
 
@@ -322,7 +329,7 @@ class MusicgenComposer(Composer):
             x = x[:want] if len(x) >= want else np.pad(x, ((0, want - len(x)), (0, 0)))
             info = {"windows": windows, "precision": dtype_name(self._dtype), "device": self._device,
                     "batch_size": len(reqs), "seed": seeds[k], "model_id": self.model_id,
-                    "sampling": "per-track generator"}
+                    "sampling": "per-track generator", "batch_generated_s": round(samples / sr, 3)}
             tracks.append(Track(np.clip(x, -1.0, 1.0), sr, info=info, warnings=list(warnings[k])))
         return tracks
 
@@ -345,6 +352,33 @@ class MusicgenComposer(Composer):
         self._processor = None
         if self._device is not None:
             self._free_memory()
+
+
+#: requests within one window whose lengths differ by at most this factor share a batch (generated at the longest)
+MAX_LENGTH_SPREAD = 1.3
+
+
+def length_groups(items: list[tuple[int, int, object]], one_window: int) -> dict[tuple, list[int]]:
+    """Batches of requests: ``(index, samples, key)`` -> ``{(samples to generate, key): [indices]}``.
+
+    Requests that fit one window share a batch when their lengths are within :data:`MAX_LENGTH_SPREAD` of
+    the longest (each still gets exactly its own audio, see ``generate_long``): a chapter's cues, all of
+    different lengths, then batch.  Longer requests keep to exact lengths (their windows must line up).
+    """
+    found: dict[tuple, list[int]] = {}
+    short = sorted((it for it in items if it[1] <= one_window), key=lambda it: -it[1])
+    for index, samples, key in (it for it in items if it[1] > one_window):
+        found.setdefault((samples, key), []).append(index)
+    open_by_key: dict[object, tuple] = {}
+    for index, samples, key in short:
+        current = open_by_key.get(key)
+        if current is None or current[0] > MAX_LENGTH_SPREAD * samples:
+            current = (samples, key)
+            open_by_key[key] = current
+            found[current] = []
+        found[current].append(index)
+    # in the order of the requests (a group goes where its first request was)
+    return dict(sorted(found.items(), key=lambda kv: min(kv[1])))
 
 
 def torch_itemsize(dtype) -> int:

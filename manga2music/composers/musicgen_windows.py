@@ -110,7 +110,7 @@ def codes_from_sequence(model, sequence, prompt_codes, batch_size: int):
 
 
 @contextlib.contextmanager
-def decode_one_item_at_a_time(model) -> Iterator[None]:
+def decode_one_item_at_a_time(model, frames: Optional[list[int]] = None) -> Iterator[None]:
     """While open, ``generate``'s EnCodec decoding takes the batch one item at a time.
 
     EnCodec's decoder holds several float32 tensors of 64+ channels at the full
@@ -125,16 +125,21 @@ def decode_one_item_at_a_time(model) -> Iterator[None]:
 
     def decode(audio_codes, audio_scales=None, *args, **kwargs):
         count = audio_codes.shape[1]  # (frames, batch, codebooks, length)
-        if count <= 1:
+        if count <= 1 and frames is None:
             return batched(audio_codes, audio_scales, *args, **kwargs)
         outputs = []
         for i in range(count):
             scales = None if audio_scales is None else [
                 scale[i:i + 1] if hasattr(scale, "shape") else scale for scale in audio_scales]
-            outputs.append(batched(audio_codes[:, i:i + 1], scales, *args, **kwargs))
+            codes = audio_codes[:, i:i + 1]
+            if frames is not None:  # an item generated longer than it asked for: decode only its own codes
+                codes = codes[..., :frames[i]]
+            outputs.append(batched(codes, scales, *args, **kwargs))
         import torch
 
-        return type(outputs[0])(audio_values=torch.cat([o.audio_values for o in outputs], dim=0))
+        longest = max(o.audio_values.shape[-1] for o in outputs)
+        values = [torch.nn.functional.pad(o.audio_values, (0, longest - o.audio_values.shape[-1])) for o in outputs]
+        return type(outputs[0])(audio_values=torch.cat(values, dim=0))
 
     encoder.decode = decode
     try:
@@ -164,8 +169,13 @@ def generate_long(
     *,
     on_step: Optional[Callable[[], None]] = None,
     on_window: Optional[Callable[[int, int], None]] = None,
+    item_samples: Optional[list[int]] = None,
 ) -> tuple[np.ndarray, int]:
     """Generate ``total_samples`` of audio per batch item -> (float32 ``(batch, channels, samples)``, windows).
+
+    ``item_samples``: items that asked for less than ``total_samples`` (one window only).  They are generated
+    with the batch, and each is decoded from exactly its own frames: its codes are those it would get alone
+    (the decoder is causal and each item samples from its own generator), and so is its audio.
 
     Seams: every window after the first starts by decoding the previous
     window's last 12 s of codes again.  Both windows therefore decode the *same*
@@ -191,6 +201,11 @@ def generate_long(
     # the delay pattern is only applied from ``2 * codebooks - 1`` positions on: make at least that many
     total_frames = max(math.ceil(total_samples / hop), channel_codebooks)
     windows = plan_windows(total_frames, frame_rate)
+    own_frames = None
+    if item_samples is not None:
+        if len(windows) != 1:
+            raise ValueError("items of different lengths share a batch only within one window")
+        own_frames = [max(math.ceil(n / hop), channel_codebooks) for n in item_samples]
 
     out: Optional[np.ndarray] = None
     prompt_codes = None
@@ -201,7 +216,7 @@ def generate_long(
             "decoder_input_ids": prompt_codes.reshape(batch_size * model.decoder.num_codebooks, -1)}
         steps = steps_for(window, delay)
         # the decoder start token, the prompt and the new steps: the cache is sized once for all of them
-        with decoder_cache(model, 1 + window.prompt + steps) as cache, decode_one_item_at_a_time(model):
+        with decoder_cache(model, 1 + window.prompt + steps) as cache, decode_one_item_at_a_time(model, own_frames):
             watcher = StepWatcher(on_step, last_step=steps, after_last_step=cache.release)
             audio = model.generate(
                 **inputs, **extra, **gen_kwargs, **cache.kwargs,
