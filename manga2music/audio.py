@@ -34,6 +34,7 @@ _SUFFIX_FORMAT = {"wav": "wav", "flac": "flac", "ogg": "ogg", "oga": "ogg", "opu
 _OPUS_RATES = {8000, 12000, 16000, 24000, 48000}
 _MP3_RATES = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
 
+WRITE_BLOCK = 1 << 15  # frames handed to the encoder at a time
 _BLOCK_S = 0.4  # pyloudnorm's gating block: shorter audio cannot be measured directly
 _MAX_GAIN_DB = 30.0  # never lift near-silence into loud noise
 _MAX_LIMIT_DB = 6.0  # the most the limiter may take off the music to reach the target
@@ -395,6 +396,10 @@ def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[st
     import soundfile
 
     buf = io.BytesIO()
-    soundfile.write(buf, data, rate, format=major, subtype=subtype)
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    # in blocks: libsndfile's Vorbis encoder crashes the whole process when handed more than about a minute at once
+    with soundfile.SoundFile(buf, "w", rate, channels, format=major, subtype=subtype) as out:
+        for start in range(0, len(data), WRITE_BLOCK):
+            out.write(data[start:start + WRITE_BLOCK])
     _write_tags(buf, fmt, clean_tags, chapters)
     return buf.getvalue()

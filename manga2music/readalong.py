@@ -26,7 +26,6 @@ import json
 from urllib.parse import quote
 
 PAGE_QUALITY = 80
-LOOP_OPUS_RATE = 48000
 
 
 def page_jpeg(image, long_side: int) -> str:
@@ -43,20 +42,13 @@ def page_jpeg(image, long_side: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def loop_opus(audio, sample_rate: int) -> str:
-    """A data URI of a loop as Ogg Opus (small, and gapless when Web Audio decodes it)."""
-    import numpy as np
-    import soundfile as sf
-    from scipy.signal import resample_poly
-    from math import gcd
+def loop_ogg(audio, sample_rate: int) -> str:
+    """A data URI of a loop as Ogg Vorbis at its own rate (small, gapless when Web Audio decodes it, and four
+    times quicker to encode than Opus: a 20-page chapter's loops take about a second)."""
+    from .audio import encode_audio
 
-    x = np.asarray(audio, dtype=np.float32)
-    if sample_rate != LOOP_OPUS_RATE:
-        g = gcd(LOOP_OPUS_RATE, sample_rate)
-        x = resample_poly(x, LOOP_OPUS_RATE // g, sample_rate // g, axis=0).astype(np.float32)
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(x, -1, 1), LOOP_OPUS_RATE, format="OGG", subtype="OPUS")
-    return "data:audio/ogg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    data = encode_audio(audio, sample_rate, fmt="ogg", normalize=False)
+    return "data:audio/ogg;base64," + base64.b64encode(data).decode("ascii")
 
 
 def render(chapter: str, sheet: dict, page_uris: list[str], loop_uris: list[str], score_file: str) -> str:

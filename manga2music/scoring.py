@@ -203,7 +203,7 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
 
 def _read_along_html(chapter: ChapterReading, sheet, loops: list[np.ndarray], sample_rate: int) -> str:
     from .pages import decode_page
-    from .readalong import loop_opus, page_jpeg, render
+    from .readalong import loop_ogg, page_jpeg, render
 
     uris = []
     for info in chapter.infos:
@@ -212,7 +212,7 @@ def _read_along_html(chapter: ChapterReading, sheet, loops: list[np.ndarray], sa
             uris.append(page_jpeg(tiles[0], READ_ALONG_PAGE_SIDE))
         except Manga2MusicError:
             uris.append("")
-    return render(sheet.chapter, sheet.model_dump(), uris, [loop_opus(x, sample_rate) for x in loops],
+    return render(sheet.chapter, sheet.model_dump(), uris, [loop_ogg(x, sample_rate) for x in loops],
                   sheet.score_file)
 
 

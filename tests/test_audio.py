@@ -340,3 +340,24 @@ def test_written_files_follow_the_umask(tmp_path):
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
     assert text.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "opus", "mp3", "flac", "wav"])
+def test_long_tracks_encode_in_every_format(fmt):
+    """libsndfile's Vorbis encoder crashes the process when handed more than about a minute at once: a chapter
+    score is minutes long.  Run in a child process, so a crash is a failed test, not a dead test run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, io, soundfile as sf\n"
+        "from manga2music.audio import encode_audio\n"
+        "t = np.arange(32000 * 100) / 32000\n"
+        "x = (0.3 * np.sin(2 * np.pi * 220 * t)[:, None] * np.ones((1, 2))).astype(np.float32)\n"
+        f"data = encode_audio(x, 32000, fmt='{fmt}', normalize=False)\n"
+        "y, sr = sf.read(io.BytesIO(data))\n"
+        "print(len(y) / sr)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, (res.returncode, res.stderr[-500:])
+    assert abs(float(res.stdout.strip()) - 100.0) < 0.1
