@@ -207,16 +207,15 @@ def source_name(name: str) -> str:
     return name.rsplit("#", 1)[0] if "#" in name else name
 
 
-def _named(images: Iterable[Any]) -> list[tuple[str, "Image"]]:
-    out = []
+def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
+    """``(name, image)`` for each item as it arrives (never all at once: ``images`` may be a one-pass stream)."""
     for i, item in enumerate(images, start=1):
         if hasattr(item, "image") and hasattr(item, "name"):  # describers.base.PageImage
-            out.append((item.name, item.image))
+            yield item.name, item.image
         elif isinstance(item, tuple) and len(item) == 2:
-            out.append((str(item[0]), item[1]))
+            yield str(item[0]), item[1]
         else:
-            out.append((f"page {i}", item))
-    return out
+            yield f"page {i}", item
 
 
 def iter_groups(images: Iterable[Any]) -> Iterator[tuple[str, list]]:

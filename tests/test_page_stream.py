@@ -1,0 +1,60 @@
+"""Pages flow through a section: a describer holds a page or two at a time, never the whole section (issue #16)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import pytest
+from chapters import make_chapter
+
+import manga2music.pages as pages_mod
+from manga2music.describers.builtin import BuiltinDescriber
+from manga2music.pages import PageStream, probe_page
+from manga2music.sections import Page
+
+
+@pytest.fixture
+def twelve_pages(tmp_path) -> list[Path]:
+    make_chapter(tmp_path / "ch", [("calm", 6), ("action", 6)], seed=12)
+    return sorted((tmp_path / "ch").iterdir())
+
+
+def test_the_builtin_describer_holds_at_most_two_pages_at_once(twelve_pages, monkeypatch):
+    refs: list = []
+    real = pages_mod.decode_page
+
+    def tracked(info, **kw):
+        tiles = real(info, **kw)
+        refs.extend(weakref.ref(tile) for tile in tiles)  # PIL images are unhashable: plain weak references
+        return tiles
+
+    monkeypatch.setattr(pages_mod, "decode_page", tracked)
+    stream = PageStream([probe_page(Page(p.name, p)) for p in twelve_pages], max_side=1280)
+    held = []
+
+    def progress(done, total, label):
+        gc.collect()
+        held.append(sum(1 for r in refs if r() is not None))
+
+    result = BuiltinDescriber().describe(stream, progress=progress)
+    assert len(held) == 12 and result.features["pages"] == 12
+    assert max(held) <= 3  # the page being measured and the one read ahead, whatever the section's length
+
+
+def test_probing_reads_headers_only_and_a_pdf_page_is_never_rendered(tmp_path, monkeypatch):
+    from PIL import Image
+
+    pdf = tmp_path / "book.pdf"
+    Image.new("RGB", (600, 900), "white").save(pdf, save_all=True,
+                                               append_images=[Image.new("RGB", (600, 900), "gray")])
+    rendered = []
+    monkeypatch.setattr(pages_mod, "render_pdf_page", lambda *a, **k: rendered.append(a) or Image.new("RGB", (8, 8)))
+    from manga2music.sections import find_sections
+
+    [section] = find_sections([pdf])
+    infos = [probe_page(p) for p in section.pages]
+    assert rendered == [] and len({i.sha256 for i in infos}) == 1  # the PDF file's hash, with the page number
+    list(PageStream(infos, max_side=512))
+    assert len(rendered) == 2  # once each, when described
