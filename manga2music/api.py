@@ -148,6 +148,10 @@ def score(paths: Iterable[str | Path], output: str | Path = "output", *, vision_
     describer = make(vision_model, "vision")
     composer = make(music_model, "music")
     check_shared_flags(cfg, describer, composer)
+    if cfg.transitions == "continue" and not composer.continues:
+        raise InputError(f"--transitions continue needs a composer that carries audio on (musicgen-small, -medium or "
+                         f"-large); {composer.model_name} joins cues with crossfades",
+                         hint="pick one with --music-model, or drop --transitions")
     jobs: list[SectionJob] = []
     with _holding(cfg, "score", page=True, cb=cb), _manifest_even_if_stopped(
             jobs, cfg, "score", lambda: (describer.model_name, composer.model_name), page=True):
@@ -162,6 +166,12 @@ def check_score_config(cfg: RunConfig) -> None:
                          "2 reads twice as fast")
     if speed > 20:
         raise InputError(f"--reading-speed {speed:g} is more than 20 times the estimate's pace")
+    if cfg.transitions not in TRANSITIONS:
+        raise InputError(f"--transitions must be one of {', '.join(TRANSITIONS)} (got {cfg.transitions!r})")
+
+
+#: how a score's cues hand over at scene changes (``--transitions``)
+TRANSITIONS = ("crossfade", "continue")
 
 
 def _check_scenes_file(cfg: RunConfig, sections: list) -> None:

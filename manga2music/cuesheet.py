@@ -18,7 +18,7 @@ bar line), so no scene starts late and no seam is a bare cut.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +60,13 @@ class SceneCue(_Strict):
     tempo_bpm: float
     bars: int
     transition_s: float = Field(description="how long this cue's tail fades out under the next cue (0 for the last)")
+    transition: Literal["crossfade", "continuation", "end"] = Field(
+        "crossfade", description="how its music hands over to the next scene: crossfade (its own tail fades out), "
+        "continuation (a bridge carried on from this cue into the next scene's description takes over "
+        "`bridge_s` before the scene ends, and fades out instead), or end (the last scene)")
+    bridge_s: float = Field(0.0, description="continuation: seconds before this scene's end where the bridge "
+                            "takes over (on a bar or beat line)")
+    bridge_seed: Optional[int] = Field(None, description="continuation: the bridge's seed")
     description: str
     description_file: str
     cue_file: str = Field(description="the cue alone: the scene plus its transition tail")

@@ -106,6 +106,9 @@ class RunConfig:
     commercial: bool = False  # auto picks only models whose output may be used commercially; named ones are checked
     reading_speed: float = 1.0  # score: 2.0 reads twice as fast as the reading-time estimate
     scenes_file: Optional[Path] = None  # score: a file listing the pages where scenes start
+    #: score: how one scene's cue hands over to the next: "crossfade" (every composer), or "continue" (a bridge the
+    #: composer carries on from the outgoing cue into the next scene's description; MusicGen)
+    transitions: str = "crossfade"
     #: may ``auto`` download the weights it picks: True, False, a function asked with the plan, or None (the
     #: environment and the remembered answer decide, else no); see :mod:`manga2music.downloads`
     auto_download: Any = None

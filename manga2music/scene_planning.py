@@ -51,6 +51,9 @@ class ScenePlan:
     audio: Optional[np.ndarray] = None  # the composed cue (scene + tail)
     midi: Optional[bytes] = None
     info: dict = field(default_factory=dict)
+    #: ``--transitions continue``: the bridge out of this scene (``lead`` samples before its end, ``seed``, and
+    #: ``prompt``: the samples of this cue before it that it carries on from)
+    bridge: Optional[dict] = None
 
 
 def theme_for(seed: int) -> tuple[int, ...]:

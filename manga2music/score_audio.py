@@ -7,9 +7,18 @@ outgoing cue's tail (composed one beat past its scene) fades out with
 ``cos`` while the incoming cue fades in with ``sin`` over the same samples: an
 equal-power crossfade that starts on the bar line where the scene changes.  The
 score's length is the sum of the scenes' lengths, to the sample.
+
+With ``--transitions continue`` a scene change also gets a :class:`Bridge`: music
+the composer carried on from the outgoing cue into the next scene's description.
+It takes over from the outgoing cue on a bar line before the scene change (a short
+linear crossfade between the cue and its own continuation), and it is what fades
+out under the incoming cue, in place of the cue's tail.  Scene starts and the
+score's length do not change.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,8 +36,19 @@ def _fit(audio: np.ndarray, frames: int, channels: int) -> np.ndarray:
     return x[:frames]
 
 
-def join_cues(cues: list[np.ndarray], timings: list) -> np.ndarray:
-    """The score: ``cues[k]`` (scene + tail) placed at ``timings[k].start``, crossfaded into the next scene."""
+@dataclass
+class Bridge:
+    """The way into a scene carried on from the previous cue (``--transitions continue``)."""
+
+    audio: np.ndarray  # ``lead`` samples before the scene change, then the previous cue's transition length
+    lead: int  # samples before the scene change where it takes over from the previous cue (a bar line)
+    fade: int  # samples of the linear crossfade from the previous cue into its continuation
+
+
+def join_cues(cues: list[np.ndarray], timings: list, bridges: "list[Bridge | None] | None" = None) -> np.ndarray:
+    """The score: ``cues[k]`` (scene + tail) placed at ``timings[k].start``, crossfaded into the next scene.
+
+    ``bridges[k]`` (k >= 1), where given, leads from scene ``k - 1`` into scene ``k`` (see the module doc)."""
     channels = max((np.atleast_2d(c.T).shape[0] if c.ndim == 2 else 1) for c in cues)
     total = sum(t.length for t in timings)
     out = np.zeros((total, channels), dtype=np.float32)
@@ -36,11 +56,22 @@ def join_cues(cues: list[np.ndarray], timings: list) -> np.ndarray:
         body = _fit(audio, t.length + t.transition, channels)
         scene = body[: t.length].copy()
         if k > 0 and timings[k - 1].transition:
-            x = min(timings[k - 1].transition, t.length)
+            prev = timings[k - 1]
+            x = min(prev.transition, t.length)
             theta = np.linspace(0.0, np.pi / 2, x, endpoint=False, dtype=np.float32)[:, None]
             scene[:x] *= np.sin(theta)  # the incoming cue rises ...
-            prev_tail = _fit(cues[k - 1], timings[k - 1].length + timings[k - 1].transition, channels)
-            out[t.start:t.start + x] += prev_tail[timings[k - 1].length:timings[k - 1].length + x] * np.cos(theta)
+            bridge = bridges[k] if bridges else None
+            if bridge is None:
+                outgoing = _fit(cues[k - 1], prev.length + prev.transition, channels)[prev.length:prev.length + x]
+            else:
+                lead, fade = bridge.lead, min(bridge.fade, bridge.lead)
+                carried = _fit(bridge.audio, lead + x, channels)
+                at = t.start - lead
+                ramp = np.linspace(0.0, 1.0, fade + 2, dtype=np.float32)[1:-1, None]
+                out[at:at + fade] = out[at:at + fade] * (1.0 - ramp) + carried[:fade] * ramp
+                out[at + fade:t.start] = carried[fade:lead]
+                outgoing = carried[lead:lead + x]
+            out[t.start:t.start + x] += outgoing * np.cos(theta)  # ... as the outgoing music falls
         out[t.start:t.start + t.length] += scene
     return out
 

@@ -16,7 +16,12 @@ For each chapter (a section read as a story):
    rounded to whole bars (:func:`manga2music.cuesheet.plan_timing`), all of a chapter's
    cues in one composer call so a composer that batches can.  An unchanged cue is
    reused (decoded from its lossless file, or composed again from its recorded seed).
-5. **The score** (:func:`manga2music.score_audio.join_cues`), each cue as a seamless
+5. **Bridges** (``--transitions continue``, composers that carry audio on: MusicGen).
+   For each scene change, the composer continues the outgoing cue's last
+   :data:`BRIDGE_PROMPT_S` seconds before a bar line into the next scene's
+   description; that bridge takes over a bar before the change and fades out under
+   the next cue.  Bridges are made again whenever the score is (a few seconds each).
+6. **The score** (:func:`manga2music.score_audio.join_cues`), each cue as a seamless
    loop, the cue sheet, WebVTT chapters, chapter tags, and the read-along page.
 
 Every file goes through the record's kill-safe commit, like every other stage.
@@ -48,6 +53,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .cuesheet import CueSheet
 
 SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout changes
+BRIDGE_PROMPT_S = 10.0  # a bridge carries on from this much of the outgoing cue
+BRIDGE_MAX_LEAD_S = 4.0  # and takes over at most this long before the scene change
+BRIDGE_FADE_S = 0.05  # the linear crossfade from the outgoing cue into its own continuation
+BRIDGE_SEED_OFFSET = 1_000_003  # a bridge's seed: its incoming scene's seed plus this
 LOSSLESS = ("wav", "flac")
 READ_ALONG_PAGE_SIDE = 1000  # the read-along page shows pages this many pixels on the long side
 
@@ -132,6 +141,55 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     return all(p.audio is not None for p in plans)
 
 
+def _bridge_lead(prev, incoming_fade: int, sample_rate: int) -> int:
+    """Samples before a scene change where its bridge takes over: a bar of the outgoing cue, or two beats or one
+    when a bar is longer than :data:`BRIDGE_MAX_LEAD_S` or the back half of the scene; 0: no room for a bridge."""
+    beat = 60.0 / max(20.0, prev.tempo_bpm)
+    room = min(BRIDGE_MAX_LEAD_S, (prev.length - incoming_fade) / 2 / sample_rate)
+    for beats in (4, 2, 1):
+        if beats * beat <= room:
+            return int(round(beats * beat * sample_rate))
+    return 0
+
+
+def compose_bridges(job: SectionJob, plans: list[ScenePlan], timings: list, composer: Composer, cb: Callbacks,
+                    sample_rate: int) -> Optional[list]:
+    """A :class:`~manga2music.score_audio.Bridge` per scene change (None before the first scene or where a
+    scene is too short for one), all in one composer call; each plan before a bridge records it.  None when the
+    composer failed (the scenes then crossfade)."""
+    from .score_audio import Bridge
+
+    bridges: list = [None] * len(plans)
+    places = []  # (k, lead, fade, where the bridge starts in the outgoing cue)
+    for k in range(1, len(plans)):
+        prev, t = timings[k - 1], timings[k]
+        fade = min(prev.transition, t.length)
+        incoming = min(timings[k - 2].transition, prev.length) if k >= 2 else 0
+        lead = _bridge_lead(prev, incoming, sample_rate) if fade else 0
+        if lead:
+            places.append((k, lead, fade, prev.length - lead))
+    if not places:
+        return bridges
+    # every bridge carries on from the same length of its cue, so that they share the composer's batches
+    prompt = min(int(BRIDGE_PROMPT_S * sample_rate), min(take for *_, take in places))
+    wanted = []
+    for k, lead, fade, take in places:
+        seed = int(plans[k].seed) + BRIDGE_SEED_OFFSET
+        wanted.append((k, lead, ComposeRequest(f"{job.name} bridge into scene {k + 1}", plans[k].description,
+                                               (lead + fade) / sample_rate, seed,
+                                               follows=plans[k - 1].audio[take - prompt:take])))
+    try:
+        tracks = composer.compose([r for _, _, r in wanted], progress=cb.step)
+    except BackendError as exc:  # the cues are made: the chapter still gets its score, with crossfades
+        cb.warn(f"{job.name}: the bridges between scenes could not be made ({exc.message}); the scenes "
+                f"crossfade instead (a rerun tries again)")
+        return None
+    for (k, lead, request), track in zip(wanted, tracks):
+        bridges[k] = Bridge(track.audio, lead, int(BRIDGE_FADE_S * sample_rate))
+        plans[k - 1].bridge = {"lead": lead, "seed": request.seed, "prompt": prompt}
+    return bridges
+
+
 @dataclass
 class ScoreFiles:
     """Where a chapter's score files go (all beside its record)."""
@@ -190,6 +248,9 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
             last_page=plan.pages[-1] + 1, pages=[readings[i].name for i in plan.pages], start=round(start, 3),
             end=round(start + length, 3), duration=round(length, 3), reading_seconds=round(sum(reading), 2),
             tempo_bpm=round(t.tempo_bpm, 2), bars=t.bars, transition_s=round(t.transition / sample_rate, 3),
+            transition="end" if not t.transition else "continuation" if plan.bridge else "crossfade",
+            bridge_s=round(plan.bridge["lead"] / sample_rate, 3) if plan.bridge else 0.0,
+            bridge_seed=plan.bridge["seed"] if plan.bridge else None,
             description=plan.description, description_file=files.scene_text(plan.index).name,
             cue_file=files.cue(plan.index).name, loop_file=files.loop(plan.index).name, seed=plan.seed))
     total = sum(t.length for t in timings) / sample_rate
@@ -239,7 +300,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],
                        "texts": [p.description for p in plans], "composer": composer.settings_key(),
                        "format": cfg.fmt, "speed": cfg.reading_speed, "seed": seed, "normalize": cfg.normalize,
-                       "score": SCORE_VERSION})
+                       "score": SCORE_VERSION, **({"transitions": cfg.transitions}
+                                                  if cfg.transitions != "crossfade" else {})})
     if (not cfg.force and not chapter.fresh and old_score.get("fingerprint") == key and files.score.exists()
             and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))):
         job.status = "skipped"
@@ -249,9 +311,15 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate):
         job.fail("the composer made no audio for some scenes", cb)
         return
+    bridges = None
+    if cfg.transitions == "continue":
+        report(cb.step, 0, 1, f"bridging {len(plans) - 1} scene changes")
+        bridges = compose_bridges(job, plans, timings, composer, cb, sample_rate)
+        if bridges is None:
+            key += "-unbridged"  # so that the next run makes the score again
     report(cb.step, 0, 1, f"joining {len(plans)} cues")
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer)
-    score = join_cues([p.audio for p in plans], timings)
+    score = join_cues([p.audio for p in plans], timings, bridges)
     loops = [cue_loop(p.audio, t.length, sample_rate) for p, t in zip(plans, timings)]
     tags = {"title": job.name, "comment": chapter.description, "model": composer.model_name, "seed": str(seed),
             "licence": composer.spec.licence}
@@ -286,13 +354,14 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         updates = {
             "score": {"fingerprint": key, "seed": seed, "format": cfg.fmt, "reading_speed": cfg.reading_speed,
                       "sample_rate": sample_rate, "duration": sheet.duration, "model": composer.model_name,
+                      "transitions": cfg.transitions,
                       "model_id": composer.model_id, "settings": composer.settings_key(), "version": SCORE_VERSION,
                       "licence": composer.spec.licence, "commercial": composer.spec.commercial,
                       "theme": sheet.theme, "outputs": written,
                       "scenes": [{"index": p.index, "pages": [chapter.readings[i].name for i in p.pages],
                                   "key": p.key, "description": p.description, "mood": p.mood, "seed": p.seed,
                                   "cue_key": p.cue_key, "cue_file": files.cue(p.index).name, "format": cfg.fmt,
-                                  "user_text": p.user_text, "info": p.info} for p in plans],
+                                  "user_text": p.user_text, "info": p.info, "bridge": p.bridge} for p in plans],
                       "seconds": round(time.perf_counter() - started, 3), "at": now_iso()},
             "description": chapter.description,
         }

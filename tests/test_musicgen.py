@@ -266,6 +266,69 @@ def test_stereo_model_gives_two_different_channels(tmp_path, monkeypatch):
     c.close()
 
 
+@pytest.fixture(scope="session")
+def attentive_dir(tmp_path_factory):
+    return build_tiny_musicgen(tmp_path_factory.mktemp("attentive_musicgen") / "model", attentive=True)
+
+
+def test_a_continuation_carries_the_given_audio_on_from_its_next_sample(attentive_dir):
+    """``follows``: the track is only the new music, exactly as long as asked; it depends on the audio it carries
+    on (the prompt's codes start the decoder's sequence), and it is new music from its first sample (two seeds
+    differ within the first 20 ms: the prompt's own audio is not handed back)."""
+    c = MusicgenComposer(str(attentive_dir), {"offline": True, "precision": "fp32"})
+    a, b = c.compose([_req(duration=4.0, seed=1), _req("fast action drums, heavy bass", duration=4.0, seed=2)])
+    text = "fast action drums, heavy bass"
+    same_a, from_b, other_seed, again, shorter = c.compose([
+        ComposeRequest("x", text, 2.0, seed=5, follows=a.audio), ComposeRequest("y", text, 2.0, seed=5, follows=b.audio),
+        ComposeRequest("z", text, 2.0, seed=6, follows=a.audio), ComposeRequest("w", text, 2.0, seed=5, follows=a.audio),
+        ComposeRequest("v", text, 1.5, seed=5, follows=a.audio[-SR:]),
+    ])
+    assert [t.audio.shape for t in (same_a, from_b, other_seed, again, shorter)] == [(2 * SR, 1)] * 4 + [(SR * 3 // 2, 1)]
+    assert np.array_equal(same_a.audio, again.audio)  # same audio, text and seed: the same bridge
+    assert np.abs(same_a.audio - from_b.audio).mean() > 0.01  # what it carries on decides what comes next
+    assert np.abs(same_a.audio[:640] - other_seed.audio[:640]).mean() > 0.01
+    alone = c.compose([ComposeRequest("t", text, 2.0, seed=5)])[0]
+    assert np.abs(same_a.audio - alone.audio).mean() > 0.01
+    assert same_a.info["continues_s"] == 4.0 and shorter.info["continues_s"] == 1.0
+    c.close()
+
+
+@pytest.mark.parametrize("stereo", [False, True])
+def test_a_continuation_is_what_transformers_makes_from_the_same_audio_prompt(tmp_path, stereo):
+    """Against transformers' own audio-prompted generation (``generate(input_values=...)``, greedy): the same new
+    audio, starting at the sample after the prompt (its codes made by the model's EnCodec, left/right
+    interleaved for stereo)."""
+    from transformers import MusicgenForConditionalGeneration, MusicgenProcessor
+
+    from manga2music.composers.musicgen_windows import generate_continuation
+
+    path = build_tiny_musicgen(tmp_path / "m", stereo=stereo, attentive=True)
+    model = MusicgenForConditionalGeneration.from_pretrained(path).eval()
+    processor = MusicgenProcessor.from_pretrained(path)
+    channels, hop, frames = (2 if stereo else 1), 640, 40
+    prompt = np.random.default_rng(0).normal(0.0, 0.2, (1, channels, 50 * hop)).astype(np.float32)
+    inputs = dict(processor(text=["fast action drums"], return_tensors="pt"))
+    greedy = {"do_sample": False, "guidance_scale": 1.0}
+    with torch.inference_mode():
+        ours = generate_continuation(model, inputs, prompt, [frames * hop], dict(greedy))[0]
+        theirs = model.generate(**inputs, input_values=torch.from_numpy(prompt), **greedy,
+                                max_new_tokens=frames + 3).float().numpy()[0]
+    assert ours.shape == (channels, frames * hop)
+    expected = theirs[:, prompt.shape[-1]:prompt.shape[-1] + frames * hop]
+    assert expected.shape == ours.shape
+    # away from the last frame (decoded here with no frame after it, there with the delay's leftovers)
+    np.testing.assert_allclose(ours[:, :-hop], expected[:, :-hop], atol=1e-4)
+
+
+def test_a_stereo_model_carries_stereo_audio_on(tmp_path):
+    path = build_tiny_musicgen(tmp_path / "stereo", stereo=True)
+    c = MusicgenComposer(str(path), {"offline": True, "precision": "fp32"})
+    before = c.compose([_req(duration=2.0, seed=3)])[0].audio
+    after = c.compose([ComposeRequest("x", "calm piano", 1.0, seed=4, follows=before)])[0].audio
+    assert after.shape == (SR, 2) and not np.allclose(after[:, 0], after[:, 1], atol=1e-4)
+    c.close()
+
+
 def test_settings_key_tracks_what_changes_the_audio():
     base = MusicgenComposer("facebook/musicgen-small")
     key = base.settings_key()

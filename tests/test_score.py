@@ -218,8 +218,6 @@ def test_one_page_is_one_scene_and_an_unreadable_chapter_fails_alone(tmp_path):
 
 
 def test_the_documented_schema_is_the_models():
-    from pathlib import Path
-
     doc = (Path(__file__).resolve().parent.parent / "docs" / "cue-sheet.md").read_text(encoding="utf-8")
     block = doc.split("```json", 1)[1].split("```", 1)[0]
     assert json.loads(block) == CueSheet.model_json_schema()
@@ -249,3 +247,114 @@ def test_a_chat_model_reads_the_pages_gives_the_direction_and_each_scenes_music(
     bodies = openai_server.requests
     assert [len(r.images) for r in bodies] == [6, 0, 0, 0]  # the pages once, then text only
     assert "E minor" in bodies[2].text and "koto, taiko drums, strings" in bodies[2].text
+
+
+# --- --transitions continue: bridges carried on from the outgoing cue (MusicGen) -----------------------------------
+
+@pytest.fixture(scope="module")
+def bridged(tmp_path_factory):
+    """A 3-scene chapter scored with a tiny MusicGen whose next codes follow the codes before them, with bridges."""
+    pytest.importorskip("transformers")
+    from tiny_musicgen import build_tiny_musicgen
+
+    root = tmp_path_factory.mktemp("bridged")
+    model = build_tiny_musicgen(root / "model", attentive=True)
+    make_chapter(root / "in" / "ch1", [("calm", 3), ("action", 3), ("calm", 2)], seed=1)
+    out = root / "out"
+    args = ("score", root / "in" / "ch1", "-o", out, "--vision-model", "builtin", "--music-model", model,
+            "--reading-speed", "3", *KEEP_LEVEL)
+    result = cli(*args, "--transitions", "continue", timeout=600)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ch1.cues.json").read_text(encoding="utf-8")))
+    return root, out, sheet, args
+
+
+def test_a_bridge_takes_over_on_a_beat_line_and_fades_out_under_the_next_cue(bridged):
+    """Each scene change gets a bridge: from a bar (or beat) line before the change the score is no longer the
+    outgoing cue but its continuation, which then fades out under the incoming cue; everywhere else the score is
+    the cue files themselves, scene starts and the score's length are unchanged, and no seam clicks."""
+    _, out, sheet, _ = bridged
+    score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
+    cues = [sf.read(out / s.cue_file, dtype="float32", always_2d=True)[0] for s in sheet.scenes]
+    lengths = [sf.info(str(out / s.loop_file)).frames for s in sheet.scenes]
+    assert len(score) == sum(lengths)
+    assert [s.transition for s in sheet.scenes] == ["continuation", "continuation", "end"]
+    starts = np.cumsum([0] + lengths[:-1])
+    quantum = 2.0 / 32768
+    step = _jumps(score)
+    normal = np.median([step[i:i + sr // 2].max() for i in range(sr, len(score) - sr, sr // 2)])
+    for k, scene in enumerate(sheet.scenes[:-1]):
+        beats = scene.bridge_s * scene.tempo_bpm / 60.0
+        assert min(abs(beats - b) for b in (1, 2, 4)) < 0.01, beats  # it takes over on a beat line
+        assert scene.bridge_seed is not None
+        at, end = int(starts[k]), int(starts[k + 1])
+        lead = int(round(scene.bridge_s * sr))
+        fade_in = len(cues[k - 1]) - lengths[k - 1] if k else 0
+        body = slice(at + fade_in, end - lead)  # the cue itself, up to where the bridge takes over
+        assert np.abs(score[body] - cues[k][fade_in:end - lead - at]).max() <= quantum
+        carried = score[end - lead + sr // 20:end]  # after the short hand-over: the bridge, not the cue
+        assert np.abs(carried - cues[k][end - lead + sr // 20 - at:end - at]).mean() > 0.01
+        for seam in (end - lead, end):  # where the bridge takes over, and the scene change
+            assert step[seam - sr // 10:seam + sr // 10].max() <= 2 * normal, (k, seam, normal)
+
+
+def test_bridges_are_recorded_and_switching_back_reuses_the_cues(bridged, tmp_path):
+    import shutil
+
+    root, out, sheet, args = bridged
+    record = json.loads((out / "ch1.json").read_text(encoding="utf-8"))
+    assert record["score"]["transitions"] == "continue"
+    assert [s["bridge"]["seed"] if s["bridge"] else None for s in record["score"]["scenes"]] == \
+        [s.bridge_seed for s in sheet.scenes]
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    cue_hashes = {s.cue_file: sha256(copy / s.cue_file) for s in sheet.scenes}
+    score_hash = sha256(copy / sheet.score_file)
+    args = tuple(copy if a == out else a for a in args)
+    result = cli(*args, "--transitions", "crossfade", timeout=600)
+    assert result.returncode == 0, result.stderr
+    again = CueSheet.model_validate(json.loads((copy / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert [s.transition for s in again.scenes] == ["crossfade", "crossfade", "end"]
+    assert {s.cue_file: sha256(copy / s.cue_file) for s in again.scenes} == cue_hashes  # the cues were reused
+    assert sha256(copy / again.score_file) != score_hash
+    assert record_mismatches(copy) == []
+
+
+def test_continue_needs_a_composer_that_carries_audio_on(tmp_path):
+    make_chapter(tmp_path / "ch", [("calm", 2)], seed=2)
+    result = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--transitions", "continue")
+    assert result.returncode == 2 and one_line_error(result.stderr) and "carries audio on" in result.stderr
+    assert not (tmp_path / "out" / "ch.cues.json").exists()
+    result = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--transitions", "morph")
+    assert result.returncode == 2 and one_line_error(result.stderr) and "crossfade, continue" in result.stderr
+
+
+def test_bridges_that_fail_leave_crossfades_and_a_warning():
+    """The cues are made; a composer that fails on the bridges costs the chapter its bridges, not its score."""
+    from types import SimpleNamespace
+
+    from manga2music.composers.base import Composer
+    from manga2music.cuesheet import plan_timing
+    from manga2music.errors import BackendError
+    from manga2music.jobs import Callbacks
+    from manga2music.scene_planning import ScenePlan
+    from manga2music.scoring import compose_bridges
+
+    class FailsOnBridges(Composer):
+        backend = "builtin-music"
+        continues = True
+
+        def compose(self, requests, *, progress=None):
+            assert all(r.follows is not None for r in requests)
+            raise BackendError("out of memory")
+
+    sr = 32000
+    timings = plan_timing([12.0, 12.0], [90.0, 90.0], sr)
+    plans = [ScenePlan(k + 1, [k], "calm piano", "calm", str(k), seed=k, audio=np.zeros((t.length + t.transition, 1),
+                                                                                    np.float32))
+             for k, t in enumerate(timings)]
+    said = []
+    cb = Callbacks(log=lambda level, message: said.append((level, message)))
+    assert compose_bridges(SimpleNamespace(name="ch1"), plans, timings, FailsOnBridges(), cb, sr) is None
+    assert said and said[0][0] == "warning" and "crossfade instead" in said[0][1]
+    assert all(p.bridge is None for p in plans)

@@ -65,6 +65,7 @@ SCORE_MUSIC = [
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
     _p("reading_speed", Annotated[float, Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues).")], 1.0),
     _p("scenes", Annotated[Optional[Path], Opt("--scenes", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line.")], None),
+    _p("transitions", Annotated[str, Opt("--transitions", help="How a cue hands over to the next: crossfade (on the bar line), or continue (MusicGen carries the outgoing cue on into the next scene's music for a bar, then crossfades).")], "crossfade"),
 ]
 VISION_SEED = [_p("seed", Annotated[Optional[int], Opt("--seed", help="Make a local VLM's or a server's sampling repeatable.")], None)]
 
@@ -155,7 +156,7 @@ def run_config(flags: dict, *, side: str | None):
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
         auto_download=flags.get("download"), reading_speed=flags.get("reading_speed", 1.0),
         commercial=flags.get("commercial", False),
-        scenes_file=flags.get("scenes"),
+        scenes_file=flags.get("scenes"), transitions=flags.get("transitions", "crossfade"),
     )
     devices = _given(flags, DEVICE)
     if side is None:

@@ -30,6 +30,10 @@ class ComposeRequest:
     # at ``reference_rate`` Hz.  Composers that cannot use it ignore it and say so in the track's warnings.
     reference: Optional[np.ndarray] = None
     reference_rate: Optional[int] = None
+    #: audio this track carries on from, at the composer's sample rate, shaped (frames, channels); only for a
+    #: composer whose ``continues`` is True (MusicGen: the new music starts where this audio ends; the track is
+    #: only the new part, ``duration`` long).  Used for the bridges between a score's scenes.
+    follows: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -57,6 +61,8 @@ class Composer(ABC):
     backend: str = ""
     #: the longest track this composer makes in one request, in seconds (checked before any work)
     max_duration: float = 600.0
+    #: whether it can carry on from given audio (``ComposeRequest.follows``)
+    continues: bool = False
 
     def __init__(self, spec: "ModelSpec | str | None" = None, options: "BackendOptions | dict | None" = None):
         from ..registry import as_spec

@@ -94,6 +94,7 @@ class MusicgenComposer(Composer):
     #: 10 minutes: windowed continuation makes any length, but on a CPU 10 minutes already take an hour or more
     max_duration = 600.0
     model_class = "MusicgenForConditionalGeneration"  # the transformers class that loads the checkpoint
+    continues = True  # carries given audio on from its codes (ComposeRequest.follows)
 
     class Options(Composer.Options, SamplingOptions, TorchOptions):
         batch_size: Optional[int] = Field(None, ge=1, le=1024)  # None: from free memory
@@ -253,16 +254,23 @@ class MusicgenComposer(Composer):
         extra = LOOP_CROSSFADE_S if self.options.loop else 0.0
 
         def gen_samples(r: ComposeRequest) -> int:
-            return int(round((r.duration + extra) * sr))
+            return int(round((r.duration + (0.0 if r.follows is not None else extra)) * sr))
 
         def steps(r: ComposeRequest) -> int:
             frames = max(-(-gen_samples(r) * frame_rate // sr), delay + 1)
+            if r.follows is not None:  # one window after its prompt
+                return frames + delay
             return sum(steps_for(w, delay) for w in plan_windows(frames, frame_rate))
+
+        def batch_key(r: ComposeRequest):
+            # continuations batch with continuations of prompts as long (their codes form one tensor; a track
+            # never depends on its batch mates)
+            return self._batch_key(r), None if r.follows is None else len(r.follows)
 
         from .musicgen_windows import WINDOW_S
 
         one_window = int(WINDOW_S * sr)
-        groups = length_groups([(i, gen_samples(r), self._batch_key(r)) for i, r in enumerate(requests)], one_window)
+        groups = length_groups([(i, gen_samples(r), batch_key(r)) for i, r in enumerate(requests)], one_window)
         steps_done = StepProgress(progress, sum(steps(requests[g[0]]) * len(g) for g in groups.values()))
         tracks: list[Optional[Track]] = [None] * len(requests)
         for (samples, _), indices in groups.items():
@@ -310,28 +318,45 @@ class MusicgenComposer(Composer):
         seed_everything(seeds[0])  # anything else random in generate; the codes come from per-track generators
         import torch
 
+        continuing = reqs[0].follows is not None
         with torch.inference_mode():
             mixed = item_samples is not None and len(set(item_samples)) > 1
-            audio, windows = generate_long(self._model, inputs, samples, self._generation_kwargs(seeds),
-                                           on_step=steps_done.step, on_window=on_window,
-                                           item_samples=item_samples if mixed else None)
+            if continuing:
+                audio = self._continue(reqs, inputs, item_samples or [samples] * len(reqs), seeds, steps_done)
+                windows = 1
+            else:
+                audio, windows = generate_long(self._model, inputs, samples, self._generation_kwargs(seeds),
+                                               on_step=steps_done.step, on_window=on_window,
+                                               item_samples=item_samples if mixed else None)
         sr = self.sample_rate
         tracks = []
         for k, r in enumerate(reqs):
             x = np.ascontiguousarray(audio[k].T, dtype=np.float32)  # (frames, channels)
             if item_samples is not None:
                 x = x[:item_samples[k]]  # its own length (a shorter item in a batch of longer ones)
-            if self.options.loop:
+            if self.options.loop and not continuing:
                 from ..audio import make_seamless_loop
 
                 x = make_seamless_loop(x, sr, crossfade_s=LOOP_CROSSFADE_S)
             want = int(round(r.duration * sr))
             x = x[:want] if len(x) >= want else np.pad(x, ((0, want - len(x)), (0, 0)))
             info = {"windows": windows, "precision": dtype_name(self._dtype), "device": self._device,
+                    **({"continues_s": round(len(r.follows) / sr, 3)} if continuing else {}),
                     "batch_size": len(reqs), "seed": seeds[k], "model_id": self.model_id,
                     "sampling": "per-track generator", "batch_generated_s": round(samples / sr, 3)}
             tracks.append(Track(np.clip(x, -1.0, 1.0), sr, info=info, warnings=list(warnings[k])))
         return tracks
+
+    def _continue(self, reqs: list[ComposeRequest], inputs: dict, new_samples: list[int], seeds: list[int],
+                  steps_done: "StepProgress") -> list:
+        """Each request's new audio after its ``follows`` audio (channels, samples), one batch."""
+        import numpy as np
+
+        from .musicgen_windows import generate_continuation
+
+        prompts = np.stack([np.asarray(r.follows, dtype=np.float32).reshape(len(r.follows), -1).T for r in reqs])
+        return generate_continuation(self._model, inputs, prompts, new_samples, self._generation_kwargs(seeds),
+                                     on_step=steps_done.step)
 
     def _free_memory(self) -> None:
         import torch

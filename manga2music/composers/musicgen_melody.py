@@ -34,6 +34,7 @@ class MusicgenMelodyComposer(MusicgenComposer):
 
     backend = "musicgen-melody"
     model_class = "MusicgenMelodyForConditionalGeneration"
+    continues = False  # its decoder takes the melody as a prefix: carrying audio on is not wired up here
 
     def _load_processor(self, common: dict):
         from transformers import AutoTokenizer, FeatureExtractionMixin

@@ -238,3 +238,76 @@ def generate_long(
             prompt_codes = codes[..., codes.shape[-1] - nxt.prompt:]
     assert out is not None
     return out[..., :total_samples], len(windows)
+
+
+def encode_prompt(model, audio: np.ndarray):
+    """Audio ``(batch, channels, samples)`` at the model's rate -> its codes ``(batch, codebooks, frames)``.
+
+    The model's own EnCodec, channel by channel for stereo checkpoints, with the
+    codebooks interleaved left/right as MusicGen's decoder expects them (what
+    ``generate(input_values=...)`` does before it continues a prompt).
+    """
+    import torch
+
+    encoder = model.audio_encoder
+    param = next(encoder.parameters())
+    x = torch.as_tensor(np.ascontiguousarray(audio, dtype=np.float32)).to(param.device, dtype=param.dtype)
+    channels = int(model.decoder.config.audio_channels)
+    if x.shape[1] != channels:  # mono audio for a stereo model, or the other way round
+        x = x[:, :1].expand(-1, channels, -1) if x.shape[1] == 1 else x.mean(dim=1, keepdim=True)
+    per_channel = [encoder.encode(input_values=x[:, c:c + 1], return_dict=True).audio_codes[0]
+                   for c in range(channels)]  # each (batch, codebooks, frames)
+    if channels == 1:
+        return per_channel[0]
+    left, right = per_channel
+    codes = left.new_empty((left.shape[0], 2 * left.shape[1], left.shape[2]))
+    codes[:, ::2], codes[:, 1::2] = left, right
+    return codes
+
+
+def generate_continuation(
+    model,
+    inputs: dict,
+    prompts: np.ndarray,
+    new_samples: list[int],
+    gen_kwargs: dict,
+    *,
+    on_step: Optional[Callable[[], None]] = None,
+) -> list[np.ndarray]:
+    """Carry each prompt on: ``prompts`` ``(batch, channels, samples)`` -> each item's new audio only,
+    float32 ``(channels, new_samples[i])``, starting at the sample after its prompt.
+
+    The prompt becomes codes (:func:`encode_prompt`) that ``generate`` takes as the
+    start of the sequence, as a later window of :func:`generate_long` takes the
+    previous window's codes: the new music follows from them.  ``prompts`` are cut
+    at the front to whole code frames, so the prompt's last sample is the last
+    sample before the new audio.  Prompt and new audio fit one window.
+    """
+    from transformers import StoppingCriteriaList
+
+    from .kv_cache import decoder_cache
+
+    audio_cfg = model.config.audio_encoder
+    sample_rate, frame_rate = int(audio_cfg.sampling_rate), int(audio_cfg.frame_rate)
+    hop = sample_rate // frame_rate
+    channel_codebooks = model.decoder.num_codebooks // model.decoder.config.audio_channels
+    delay = channel_codebooks - 1
+    batch_size = prompts.shape[0]
+    prompt_frames = prompts.shape[-1] // hop
+    if prompt_frames < channel_codebooks:
+        raise ValueError(f"a continuation prompt needs at least {channel_codebooks * hop} samples")
+    new_frames = [max(math.ceil(n / hop), 1) for n in new_samples]
+    if (prompt_frames + max(new_frames)) / frame_rate > WINDOW_S:
+        raise ValueError("a continuation and its prompt must fit one window")
+    codes = encode_prompt(model, prompts[..., prompts.shape[-1] - prompt_frames * hop:])[..., :prompt_frames]
+    steps = max(new_frames) + delay
+    own_frames = [prompt_frames + n for n in new_frames]
+    with decoder_cache(model, 1 + prompt_frames + steps) as cache, decode_one_item_at_a_time(model, own_frames):
+        watcher = StepWatcher(on_step, last_step=steps, after_last_step=cache.release)
+        audio = model.generate(
+            **inputs, decoder_input_ids=codes.reshape(batch_size * model.decoder.num_codebooks, -1),
+            **gen_kwargs, **cache.kwargs, max_new_tokens=steps, stopping_criteria=StoppingCriteriaList([watcher]),
+        )
+    audio = audio.float().cpu().numpy()
+    start = prompt_frames * hop
+    return [audio[i, :, start:start + n] for i, n in enumerate(new_samples)]
