@@ -132,7 +132,6 @@ def score(paths: Iterable[str | Path], output: str | Path = "output", *, vision_
           music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Score every chapter under ``paths``: scenes found in its pages, one cue per scene as long as its reading,
     one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`)."""
-    from .scoring import score_sections
 
     cfg = config or RunConfig()
     cfg.output = Path(output)
@@ -142,21 +141,21 @@ def score(paths: Iterable[str | Path], output: str | Path = "output", *, vision_
     sections = find_sections(paths, exclude=[cfg.output])
     if cfg.scenes_file is not None:
         _check_scenes_file(cfg, sections)
-    if cfg.ray is not None:
-        raise InputError("--ray does not run `score` yet; score chapters on this machine (drop --ray)")
-    make = _builders(cfg, cb, _LOCAL, vision=vision_model, music=music_model)
-    describer = make(vision_model, "vision")
-    composer = make(music_model, "music")
-    check_shared_flags(cfg, describer, composer)
-    if cfg.transitions == "continue" and not composer.continues:
-        raise InputError(f"--transitions continue needs a composer that carries audio on (musicgen-small, -medium or "
-                         f"-large); {composer.model_name} joins cues with crossfades",
-                         hint="pick one with --music-model, or drop --transitions")
-    jobs: list[SectionJob] = []
-    with _holding(cfg, "score", page=True, cb=cb), _manifest_even_if_stopped(
-            jobs, cfg, "score", lambda: (describer.model_name, composer.model_name), page=True):
-        jobs.extend(score_sections(sections, cfg.output, describer, composer, cfg, cb))
-        return _finish(jobs, cfg, "score", describer.model_name, composer.model_name, page=True)
+    with open_executor(cfg, cb) as executor:
+        make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
+        describer = make(vision_model, "vision")
+        composer = make(music_model, "music")
+        check_shared_flags(cfg, describer, composer)
+        if cfg.transitions == "continue" and not composer.continues:
+            raise InputError(f"--transitions continue needs a composer that carries audio on (musicgen-small, "
+                             f"-medium or -large); {composer.model_name} joins cues with crossfades",
+                             hint="pick one with --music-model, or drop --transitions")
+        describer, composer = executor.place(describer, composer)
+        jobs: list[SectionJob] = []
+        with _holding(cfg, "score", page=True, cb=cb), _manifest_even_if_stopped(
+                jobs, cfg, "score", lambda: (describer.model_name, composer.model_name), page=True):
+            executor.score(sections, jobs, describer, composer, cfg, cb)
+            return _finish(jobs, cfg, "score", describer.model_name, composer.model_name, page=True)
 
 
 def check_score_config(cfg: RunConfig) -> None:
@@ -187,17 +186,6 @@ def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
     except Manga2MusicError as exc:
         raise InputError(exc.message, hint=exc.hint) from None
 
-
-class _LocalScoring:
-    """``score`` runs in this process (its resolver and preflight, like :class:`execution.LocalExecutor`)."""
-
-    preflight_here = True
-
-    def resolve(self, name: str, side: str) -> str:
-        return name
-
-
-_LOCAL = _LocalScoring()
 
 
 def describe(paths: Iterable[str | Path], output: str | Path = "output", *, model: str = "auto",

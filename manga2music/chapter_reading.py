@@ -98,9 +98,7 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
 
 
 def _is_chat(describer: Describer) -> bool:
-    from .describers.chat import ChatDescriber
-
-    return isinstance(describer, ChatDescriber)
+    return bool(getattr(describer, "chats", False))  # also a chat model on Ray workers (a stand-in here)
 
 
 def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos: list[PageInfo], skipped: list,

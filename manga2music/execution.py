@@ -6,7 +6,7 @@
 2. build the backends (``preflight_here``: whether their preflight runs in this process);
 3. ``place(describer, composer)``: get the models ready where they will run, returning what the pipeline
    calls (locally the same objects);
-4. under the output folder's lock: ``describe``, ``compose`` or ``run`` (both), appending each section's
+4. under the output folder's lock: ``describe``, ``compose``, ``run`` (both) or ``score``, appending each section's
    :class:`~manga2music.pipeline.SectionJob` to ``jobs`` (the manifest is made from it);
 5. ``close()``.
 
@@ -49,6 +49,11 @@ class LocalExecutor:
     def run(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
         self.describe(sections, jobs, describer, cfg, cb)
         self.compose(jobs, composer, cfg, cb)
+
+    def score(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
+        from .scoring import score_sections
+
+        jobs.extend(score_sections(sections, cfg.output, describer, composer, cfg, cb))
 
     def close(self) -> None:
         pass

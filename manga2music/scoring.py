@@ -292,10 +292,6 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed))
-    sample_rate = _sample_rate(composer)
-    max_cue = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
-    reading = [sum(chapter.readings[i].seconds for i in p.pages) / cfg.reading_speed for p in plans]
-    timings = plan_timing(reading, [_tempo(p.description) for p in plans], sample_rate, max_cue_s=max_cue)
     files = ScoreFiles(job, cfg.fmt)
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],
                        "texts": [p.description for p in plans], "composer": composer.settings_key(),
@@ -307,6 +303,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         job.status = "skipped"
         job.tracks, job.description = [files.score], str(job.record.get("description") or "")
         return
+    sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
+    max_cue = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
+    reading = [sum(chapter.readings[i].seconds for i in p.pages) / cfg.reading_speed for p in plans]
+    timings = plan_timing(reading, [_tempo(p.description) for p in plans], sample_rate, max_cue_s=max_cue)
     started = time.perf_counter()
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate):
         job.fail("the composer made no audio for some scenes", cb)

@@ -320,6 +320,26 @@ def test_bridges_are_recorded_and_switching_back_reuses_the_cues(bridged, tmp_pa
     assert record_mismatches(copy) == []
 
 
+def test_a_rerun_with_nothing_to_do_does_not_load_the_model(bridged, tmp_path):
+    """MusicGen knows its sample rate only once loaded: a rerun that skips every chapter must not pay for that
+    (seconds for musicgen-small, a minute for -large). With the weights moved away, the rerun still skips."""
+    import shutil
+
+    root, out, sheet, args = bridged
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    args = tuple(copy if a == out else a for a in args)
+    weights = Path(args[args.index("--music-model") + 1]) / "model.safetensors"
+    away = weights.with_name("moved-away")
+    weights.rename(away)
+    try:
+        result = cli(*args, "--transitions", "continue", "--json", timeout=300)
+    finally:
+        away.rename(weights)
+    assert result.returncode == 0, result.stderr
+    assert [e["status"] for e in json.loads(result.stdout)["sections"]] == ["skipped"]
+
+
 def test_continue_needs_a_composer_that_carries_audio_on(tmp_path):
     make_chapter(tmp_path / "ch", [("calm", 2)], seed=2)
     result = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--transitions", "continue")

@@ -39,7 +39,7 @@ def _root(
 
 
 app.command("run", cls=RayCommand)(run)
-app.command("score")(score)
+app.command("score", cls=RayCommand)(score)
 app.command("describe", cls=RayCommand)(describe)
 app.command("compose", cls=RayCommand)(compose)
 app.command("doctor")(doctor)

@@ -44,6 +44,8 @@ class Describer(ABC):
     default_model: str = "builtin"
     #: this class's key in :data:`manga2music.registry.BACKENDS`
     backend: str = ""
+    #: a chat model (``_complete`` answers a prompt with images): ``score`` asks it for one entry per page
+    chats: bool = False
 
     def __init__(self, spec: "ModelSpec | str | None" = None, options: "BackendOptions | dict | None" = None):
         from ..registry import as_spec

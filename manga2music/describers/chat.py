@@ -96,6 +96,7 @@ class ChatDescriber(Describer):
         max_new_tokens: int = Field(512, ge=1, le=32768)  # cap on tokens per answer
 
     default_chunk_size: int = 8  # pages per request unless options.chunk_size
+    chats = True
 
     # --- what a backend implements ------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class RayExecutor:
                 "Ray: joining the cluster this machine belongs to, or starting one here")
         self.started = connect(rc.address)
         self.pools: dict[str, WorkerPool] = {}
+        self.identities: dict[str, dict] = {}  # side -> what its workers said of their model (settings, ...)
 
     # --- before the lock: decide and start the models ---------------------------------------------
 
@@ -99,7 +100,7 @@ class RayExecutor:
         seen: set[str] = set()
         views = []
         for side, backend in backends.items():
-            identity = self.pools[side].wait_ready(self.cb.info)
+            identity = self.identities[side] = self.pools[side].wait_ready(self.cb.info)
             for note in identity.get("notes", []):
                 if note not in seen:
                     seen.add(note)
@@ -117,6 +118,12 @@ class RayExecutor:
 
     def run(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
         _Flow(self, cfg, cb, jobs, describer=describer, composer=composer).run(sections=sections)
+
+    def score(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
+        """Chapters side by side on threads here, their model calls on the workers (see :mod:`.chapters`)."""
+        from .chapters import score_chapters
+
+        score_chapters(self.pools, self.identities, self.rc.retries, sections, jobs, describer, composer, cfg, cb)
 
     def close(self) -> None:
         for pool in self.pools.values():

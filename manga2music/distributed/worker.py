@@ -97,6 +97,13 @@ class ModelWorker:
         return _timed(lambda: {"model_name": b.model_name, "model_id": b.model_id, "settings": b.settings_key(),
                                "host": socket.gethostname(), "pid": os.getpid(), "notes": list(self.notes)})
 
+    def fact(self, name: str) -> Outcome:
+        """An attribute of the model that may need it loaded (MusicGen's ``sample_rate`` is read from its config);
+        asked when the driver needs it, so a model that cannot load fails its sections, as it does locally."""
+        if self.error is not None:
+            return self.error
+        return _timed(lambda: getattr(self.backend, name))
+
     def describe(self, infos: list, datas: list) -> Outcome:
         """``infos`` (the driver's probe of each page) and ``datas`` (the bytes that travelled): decoded here one
         page at a time, exactly as a local run decodes.  Answers ``(result, pages that could not be decoded)``."""
@@ -114,6 +121,12 @@ class ModelWorker:
         if self.error is not None:
             return self.error
         return _timed(lambda: self.backend.compose(requests))
+
+    def complete(self, prompt: str, images: list, json_schema: Optional[dict], max_tokens: int) -> Outcome:
+        """One chat turn of a chat describer (``score`` asks for per-page entries and scene descriptions)."""
+        if self.error is not None:
+            return self.error
+        return _timed(lambda: self.backend._complete(prompt, images, json_schema=json_schema, max_tokens=max_tokens))
 
     def close(self) -> None:
         if self.backend is not None:
