@@ -115,24 +115,32 @@ def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_mo
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
     sections = find_sections(paths, exclude=[cfg.output])
+    return _with_both_models("run", sections, cfg, cb, vision_model, music_model)
+
+
+def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callbacks, vision_model: str,
+                      music_model: str, check_composer=None) -> dict:
+    """``run`` or ``score``: build both models (before any work: a missing key or model fails fast), place them
+    where the executor runs them, then the command's stage under the output folder's lock."""
     with open_executor(cfg, cb) as executor:
         make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
         describer = make(vision_model, "vision")
-        composer = make(music_model, "music")  # before any work: a missing key or model fails fast
+        composer = make(music_model, "music")
         check_shared_flags(cfg, describer, composer)
+        if check_composer is not None:
+            check_composer(composer)
         describer, composer = executor.place(describer, composer)
         jobs: list[SectionJob] = []
-        with _holding(cfg, "run", page=True, cb=cb), _manifest_even_if_stopped(
-                jobs, cfg, "run", lambda: (describer.model_name, composer.model_name), page=True):
-            executor.run(sections, jobs, describer, composer, cfg, cb)
-            return _finish(jobs, cfg, "run", describer.model_name, composer.model_name, page=True)
+        with _holding(cfg, command, page=True, cb=cb), _manifest_even_if_stopped(
+                jobs, cfg, command, lambda: (describer.model_name, composer.model_name), page=True):
+            getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
+            return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
 
 def score(paths: Iterable[str | Path], output: str | Path = "output", *, vision_model: str = "auto",
           music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Score every chapter under ``paths``: scenes found in its pages, one cue per scene as long as its reading,
     one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`)."""
-
     cfg = config or RunConfig()
     cfg.output = Path(output)
     cb = callbacks or Callbacks()
@@ -141,21 +149,14 @@ def score(paths: Iterable[str | Path], output: str | Path = "output", *, vision_
     sections = find_sections(paths, exclude=[cfg.output])
     if cfg.scenes_file is not None:
         _check_scenes_file(cfg, sections)
-    with open_executor(cfg, cb) as executor:
-        make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
-        describer = make(vision_model, "vision")
-        composer = make(music_model, "music")
-        check_shared_flags(cfg, describer, composer)
+
+    def check_composer(composer) -> None:
         if cfg.transitions == "continue" and not composer.continues:
             raise InputError(f"--transitions continue needs a composer that carries audio on (musicgen-small, "
                              f"-medium or -large); {composer.model_name} joins cues with crossfades",
                              hint="pick one with --music-model, or drop --transitions")
-        describer, composer = executor.place(describer, composer)
-        jobs: list[SectionJob] = []
-        with _holding(cfg, "score", page=True, cb=cb), _manifest_even_if_stopped(
-                jobs, cfg, "score", lambda: (describer.model_name, composer.model_name), page=True):
-            executor.score(sections, jobs, describer, composer, cfg, cb)
-            return _finish(jobs, cfg, "score", describer.model_name, composer.model_name, page=True)
+
+    return _with_both_models("score", sections, cfg, cb, vision_model, music_model, check_composer)
 
 
 def check_score_config(cfg: RunConfig) -> None:

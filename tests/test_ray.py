@@ -6,6 +6,7 @@ real processes: the killed-worker test kills one with SIGKILL while it is compos
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -173,6 +174,20 @@ def test_a_ray_run_writes_what_a_local_run_writes_and_a_rerun_skips_everything(r
                 == (tmp_path / "local" / f"{name}.txt").read_bytes())
 
 
+@contextlib.contextmanager
+def killing_the_first_composer():
+    """While the block runs, a thread kills -9 the first Ray worker seen composing; yields the pids it killed."""
+    killed: list[int] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=_kill_first_composer, args=(killed, stop), daemon=True)
+    watcher.start()
+    try:
+        yield killed
+    finally:
+        stop.set()
+        watcher.join()
+
+
 def _kill_first_composer(killed: list, stop: threading.Event) -> None:
     """Kill -9 the first Ray worker seen composing (its process title is ``ray::ModelWorker.compose``)."""
     import psutil
@@ -191,17 +206,10 @@ def test_a_worker_killed_mid_section_is_replaced_and_the_run_makes_the_same_file
     settings = dict(duration=90.0, seed=3)  # about half a second of composing per section: time to kill it
     local = manga2music.run([SAMPLES], tmp_path / "local", vision_model="builtin", music_model="builtin",
                             config=RunConfig(**settings))
-    killed: list[int] = []
-    stop = threading.Event()
-    watcher = threading.Thread(target=_kill_first_composer, args=(killed, stop), daemon=True)
-    watcher.start()
     seen = Seen()
-    try:
+    with killing_the_first_composer() as killed:
         spread = manga2music.run([SAMPLES], tmp_path / "ray", vision_model="builtin", music_model="builtin",
                                  config=ray_cfg(**settings), callbacks=seen.callbacks())
-    finally:
-        stop.set()
-        watcher.join()
     assert killed, "no worker was seen composing"
     died = [w for w in seen.warnings if "died while composing" in w]
     assert len(died) == 1 and "sending it to a fresh worker (try 2 of 3)" in died[0]
@@ -330,17 +338,10 @@ def test_a_worker_killed_while_scoring_is_replaced_and_the_score_is_the_same(ray
     settings = dict(seed=6)  # the cues of ~20 s of reading each: time to kill the composer
     manga2music.score([tmp_path / "in"], tmp_path / "local", vision_model="builtin", music_model="builtin",
                       config=RunConfig(**settings))
-    killed: list[int] = []
-    stop = threading.Event()
-    watcher = threading.Thread(target=_kill_first_composer, args=(killed, stop), daemon=True)
-    watcher.start()
     seen = Seen()
-    try:
+    with killing_the_first_composer() as killed:
         spread = manga2music.score([tmp_path / "in"], tmp_path / "ray", vision_model="builtin",
                                    music_model="builtin", config=ray_cfg(**settings), callbacks=seen.callbacks())
-    finally:
-        stop.set()
-        watcher.join()
     assert killed, "no worker was seen composing"
     died = [w for w in seen.warnings if "died while composing" in w]
     assert len(died) == 1 and "sending it to a fresh worker (try 2 of 3)" in died[0], seen.warnings
