@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -73,6 +74,28 @@ def test_generate_from_a_cbz_with_two_chapters(tmp_path):
     assert result.description.startswith("[book/ch1]\n") and "\n\n[book/ch2]\n" in result.description
     assert sum(p.suffix == ".flac" for p in result.downloads) == 2
     assert result.archive.name == "book.zip"
+
+
+def test_a_chapter_score_with_musicgen_bridges(tmp_path):
+    """The UI's "Bridges between scenes" box: MusicGen carries each cue on into the next scene; the cue sheet
+    in the downloads says so. Any other composer is one message in the UI's words, and nothing is left behind."""
+    pytest.importorskip("transformers")
+    from chapters import make_chapter
+    from tiny_musicgen import build_tiny_musicgen
+
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=8)
+    pages = sorted((tmp_path / "ch").glob("*.png"))
+    with pytest.raises(InputError) as refused:
+        generate(pages, tmp_path / "results", score=True, transitions="continue", work_root=tmp_path / "work")
+    assert "carries audio on" in refused.value.message and not LEAKS.search(refused.value.message)
+    assert not list((tmp_path / "work").iterdir()) and not (tmp_path / "results").exists()
+
+    model = build_tiny_musicgen(tmp_path / "model", attentive=True)
+    result = generate(pages, tmp_path / "results", music_model=str(model), score=True, transitions="continue",
+                      reading_speed=4.0, seed=2, work_root=tmp_path / "work")
+    sheet = json.loads(next(p for p in result.downloads if p.name.endswith(".cues.json")).read_text("utf-8"))
+    assert [s["transition"] for s in sheet["scenes"]] == ["continuation", "end"]
+    assert sheet["scenes"][0]["bridge_s"] > 0
 
 
 def test_upload_names():
@@ -430,9 +453,11 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
     page.goto(running_app)
     page.wait_for_selector("#generate")
     upload(page, pages, thumbnails=4)
+    assert not page.locator("#bridges").is_visible()  # for a chapter score only
     page.locator("#kind label", has_text="chapter score").click()
     page.locator("#reading-speed").wait_for(state="visible")
     assert not page.locator("#duration").is_visible()  # a score's length comes from the reading, not a slider
+    assert page.locator("#bridges").is_visible() and not page.locator("#bridges input").is_checked()
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Scenes')", timeout=120_000)
     status = page.locator("#status").inner_text()
