@@ -188,17 +188,28 @@ def killing_the_first_composer():
         watcher.join()
 
 
-def _kill_first_composer(killed: list, stop: threading.Event) -> None:
-    """Kill -9 the first Ray worker seen composing (its process title is ``ray::ModelWorker.compose``)."""
+def ray_workers(title: str) -> list:
+    """This module's Ray worker processes whose title starts with ``title`` (``ray::ModelWorker.compose``...):
+    children of the raylet the fixture started in this process, not those of another Ray on the machine."""
     import psutil
 
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if " ".join(proc.cmdline()).startswith(title):
+                found.append(proc)
+        except psutil.Error:  # gone meanwhile
+            pass
+    return found
+
+
+def _kill_first_composer(killed: list, stop: threading.Event) -> None:
+    """Kill -9 the first Ray worker seen composing (its process title is ``ray::ModelWorker.compose``)."""
     while not stop.is_set() and not killed:
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            cmdline = " ".join(proc.info["cmdline"] or [])
-            if cmdline.startswith("ray::ModelWorker.compose"):
-                os.kill(proc.info["pid"], signal.SIGKILL)
-                killed.append(proc.info["pid"])
-                return
+        for proc in ray_workers("ray::ModelWorker.compose"):
+            os.kill(proc.pid, signal.SIGKILL)
+            killed.append(proc.pid)
+            return
         time.sleep(0.01)
 
 
@@ -347,6 +358,42 @@ def test_a_worker_killed_while_scoring_is_replaced_and_the_score_is_the_same(ray
     assert len(died) == 1 and "sending it to a fresh worker (try 2 of 3)" in died[0], seen.warnings
     assert statuses(spread) == {"ch1": "ok"}
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+
+
+def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_cluster, tmp_path):
+    """SIGINT while a worker composes: exit 130 within seconds (the chapters waiting never start, the workers
+    stop), nothing half-written, no worker left holding a model; a plain rerun finishes every chapter."""
+    import subprocess
+
+    from tests.chapters import make_chapter
+
+    for k in range(1, 5):  # four chapters of about a minute and a half of music each
+        make_chapter(tmp_path / "in" / f"ch{k}", [("calm", 2), ("action", 2)], seed=k)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "manga2music", "score", str(tmp_path / "in"), "-o", str(out),
+                             "--vision-model", "builtin", "--music-model", "builtin", "--reading-speed", "0.2",
+                             "--seed", "1", "--ray", ray_cluster], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+    deadline = time.monotonic() + 120
+    while not ray_workers("ray::ModelWorker.compose"):
+        assert proc.poll() is None and time.monotonic() < deadline, "no worker was seen composing"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    assert proc.wait(timeout=60) == 130, proc.stderr.read()[-2000:]
+    stopping_took = time.monotonic() - stopped
+    assert len(list(out.glob("*.score.wav"))) < 4  # it stopped, rather than finishing first
+    time.sleep(2)  # Ray takes a moment to reap the actors of a driver that left
+    assert not ray_workers("ray::ModelWorker")
+    assert record_mismatches(out) == []
+
+    started = time.monotonic()
+    rerun = manga2music.score([tmp_path / "in"], out, vision_model="builtin", music_model="builtin",
+                              config=ray_cfg(seed=1, reading_speed=0.2))
+    assert set(statuses(rerun).values()) <= {"ok", "skipped"} and len(rerun["sections"]) == 4
+    assert stopping_took < (time.monotonic() - started) / 2  # far sooner than doing what was left
+    assert temp_files(out) == [] and record_mismatches(out) == []
 
 
 def test_a_chat_model_and_musicgen_bridges_on_workers_score_as_here(ray_cluster, tmp_path, openai_server):  # noqa: F811

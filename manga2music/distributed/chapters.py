@@ -28,9 +28,10 @@ _current = threading.local()
 class CallingModel(RemoteModel):
     """A model on the workers that this process's code calls as if it were here (the call waits)."""
 
-    def __init__(self, local, settings: dict, pool: WorkerPool, retries: int, cb: Callbacks, lock: threading.Lock):
+    def __init__(self, local, settings: dict, pool: WorkerPool, retries: int, cb: Callbacks, lock: threading.Lock,
+                 stopping: threading.Event):
         super().__init__(local, settings)
-        self._pool, self._retries, self._cb, self._lock = pool, retries, cb, lock
+        self._pool, self._retries, self._cb, self._lock, self._stopping = pool, retries, cb, lock, stopping
         self._busy: dict[int, int] = {}  # slot index -> calls this process is waiting for there
         self._facts: dict[str, Any] = {}
 
@@ -81,10 +82,14 @@ class CallingModel(RemoteModel):
 
         deaths = 0
         while True:
+            if self._stopping.is_set():  # Ctrl-C: no new call; the workers are being stopped
+                raise BackendError("the run was stopped")
             slot, actor = self._take(label)
             try:
                 outcome = ray.get(getattr(actor, method).remote(*args))
             except _lost_errors() as exc:
+                if self._stopping.is_set():
+                    raise BackendError("the run was stopped") from None
                 deaths += 1
                 reason = describe_error(exc).split(". ")[0][:160]
                 self._replace(slot, actor)
@@ -141,9 +146,11 @@ def score_chapters(pools: dict[str, WorkerPool], identities: dict[str, dict], re
     """Score every chapter (``jobs`` gets one :class:`SectionJob` each, in the sections' order)."""
     from ..scoring import score_chapter
 
-    lock = threading.Lock()
-    vision = CallingModel(describer._local, identities["vision"]["settings"], pools["vision"], retries, cb, lock)
-    music = CallingModel(composer._local, identities["music"]["settings"], pools["music"], retries, cb, lock)
+    lock, stopping = threading.Lock(), threading.Event()
+    vision = CallingModel(describer._local, identities["vision"]["settings"], pools["vision"], retries, cb, lock,
+                          stopping)
+    music = CallingModel(composer._local, identities["music"]["settings"], pools["music"], retries, cb, lock,
+                         stopping)
     quiet = Callbacks(sections=None, step=None, log=cb.log, worker=cb.worker)  # chapters' steps would interleave
     started: list[tuple[Any, SectionJob]] = []
     for section in sections:
@@ -163,6 +170,15 @@ def score_chapters(pools: dict[str, WorkerPool], identities: dict[str, dict], re
         report(cb.sections, count, len(started), f"{'failed' if job.status == 'failed' else 'scored'} {job.name}")
 
     threads = max(1, max(len(pool.slots) for pool in pools.values()))
-    with ThreadPoolExecutor(max_workers=min(threads, max(1, len(started))), thread_name_prefix="score") as chapters:
+    chapters = ThreadPoolExecutor(max_workers=min(threads, max(1, len(started))), thread_name_prefix="score")
+    try:
         for future in [chapters.submit(one, section, job) for section, job in started]:
             future.result()  # one() files every error of a chapter in its job; anything else is a real bug
+    except BaseException:  # Ctrl-C (or a bug): chapters not begun never start; the workers stop, so the calls
+        stopping.set()  # in flight end; every thread is done before the output folder's lock is let go
+        chapters.shutdown(wait=False, cancel_futures=True)
+        for pool in pools.values():
+            pool.close()
+        chapters.shutdown(wait=True)
+        raise
+    chapters.shutdown()
