@@ -139,6 +139,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
 
 
+def keep_cache_file(path: Path, data: bytes) -> None:
+    """Write a cache file (thumbnails, bridges): complete or absent (temp + rename), but not flushed to disk
+    (a lost one is made again)."""
+    with temp_beside(path) as tmp:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` all at once (temp file + rename); return ``path``."""
     path = Path(path)

@@ -18,9 +18,9 @@ For each chapter (a section read as a story):
    reused (decoded from its lossless file, or composed again from its recorded seed).
 5. **Bridges** (``--transitions continue``, composers that carry audio on: MusicGen).
    For each scene change, the composer continues the outgoing cue's last
-   :data:`BRIDGE_PROMPT_S` seconds before a bar line into the next scene's
+   :data:`~manga2music.bridges.BRIDGE_PROMPT_S` seconds before a bar line into the next scene's
    description; that bridge takes over a bar before the change and fades out under
-   the next cue.  Bridges are made again whenever the score is (a few seconds each).
+   the next cue (:mod:`manga2music.bridges`; unchanged bridges are reused).
 6. **The score** (:func:`manga2music.score_audio.join_cues`), each cue as a seamless
    loop, the cue sheet, WebVTT chapters, chapter tags, and the read-along page.
 
@@ -39,6 +39,7 @@ import numpy as np
 
 from .composers.base import ComposeRequest, Composer
 from .describers.base import Describer
+from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, read_chapter
 from .describing import page_entry
 from .errors import BackendError, InputError, Manga2MusicError
@@ -53,10 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .cuesheet import CueSheet
 
 SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout changes
-BRIDGE_PROMPT_S = 10.0  # a bridge carries on from this much of the outgoing cue
-BRIDGE_MAX_LEAD_S = 4.0  # and takes over at most this long before the scene change
-BRIDGE_FADE_S = 0.05  # the linear crossfade from the outgoing cue into its own continuation
-BRIDGE_SEED_OFFSET = 1_000_003  # a bridge's seed: its incoming scene's seed plus this
 LOSSLESS = ("wav", "flac")
 READ_ALONG_PAGE_SIDE = 1000  # the read-along page shows pages this many pixels on the long side
 
@@ -139,55 +136,6 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
             plan.audio = normalize_loudness(track.audio, sample_rate) if cfg.normalize else track.audio
             plan.midi, plan.info = track.midi, dict(track.info)
     return all(p.audio is not None for p in plans)
-
-
-def _bridge_lead(prev, incoming_fade: int, sample_rate: int) -> int:
-    """Samples before a scene change where its bridge takes over: a bar of the outgoing cue, or two beats or one
-    when a bar is longer than :data:`BRIDGE_MAX_LEAD_S` or the back half of the scene; 0: no room for a bridge."""
-    beat = 60.0 / max(20.0, prev.tempo_bpm)
-    room = min(BRIDGE_MAX_LEAD_S, (prev.length - incoming_fade) / 2 / sample_rate)
-    for beats in (4, 2, 1):
-        if beats * beat <= room:
-            return int(round(beats * beat * sample_rate))
-    return 0
-
-
-def compose_bridges(job: SectionJob, plans: list[ScenePlan], timings: list, composer: Composer, cb: Callbacks,
-                    sample_rate: int) -> Optional[list]:
-    """A :class:`~manga2music.score_audio.Bridge` per scene change (None before the first scene or where a
-    scene is too short for one), all in one composer call; each plan before a bridge records it.  None when the
-    composer failed (the scenes then crossfade)."""
-    from .score_audio import Bridge
-
-    bridges: list = [None] * len(plans)
-    places = []  # (k, lead, fade, where the bridge starts in the outgoing cue)
-    for k in range(1, len(plans)):
-        prev, t = timings[k - 1], timings[k]
-        fade = min(prev.transition, t.length)
-        incoming = min(timings[k - 2].transition, prev.length) if k >= 2 else 0
-        lead = _bridge_lead(prev, incoming, sample_rate) if fade else 0
-        if lead:
-            places.append((k, lead, fade, prev.length - lead))
-    if not places:
-        return bridges
-    # every bridge carries on from the same length of its cue, so that they share the composer's batches
-    prompt = min(int(BRIDGE_PROMPT_S * sample_rate), min(take for *_, take in places))
-    wanted = []
-    for k, lead, fade, take in places:
-        seed = int(plans[k].seed) + BRIDGE_SEED_OFFSET
-        wanted.append((k, lead, ComposeRequest(f"{job.name} bridge into scene {k + 1}", plans[k].description,
-                                               (lead + fade) / sample_rate, seed,
-                                               follows=plans[k - 1].audio[take - prompt:take])))
-    try:
-        tracks = composer.compose([r for _, _, r in wanted], progress=cb.step)
-    except BackendError as exc:  # the cues are made: the chapter still gets its score, with crossfades
-        cb.warn(f"{job.name}: the bridges between scenes could not be made ({exc.message}); the scenes "
-                f"crossfade instead (a rerun tries again)")
-        return None
-    for (k, lead, request), track in zip(wanted, tracks):
-        bridges[k] = Bridge(track.audio, lead, int(BRIDGE_FADE_S * sample_rate))
-        plans[k - 1].bridge = {"lead": lead, "seed": request.seed, "prompt": prompt}
-    return bridges
 
 
 @dataclass
@@ -313,8 +261,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         return
     bridges = None
     if cfg.transitions == "continue":
-        report(cb.step, 0, 1, f"bridging {len(plans) - 1} scene changes")
-        bridges = compose_bridges(job, plans, timings, composer, cb, sample_rate)
+        bridges = compose_bridges(job, plans, timings, composer, cb, sample_rate, force=cfg.force)
         if bridges is None:
             key += "-unbridged"  # so that the next run makes the score again
     report(cb.step, 0, 1, f"joining {len(plans)} cues")
@@ -372,6 +319,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         job.commit(staged, updates)
     finally:
         staged.discard()
+    forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description = [files.score], chapter.description
 
 

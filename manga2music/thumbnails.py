@@ -13,6 +13,8 @@ import io
 from pathlib import Path
 from typing import Optional
 
+from .files import keep_cache_file
+
 #: thumbnails are this many pixels tall
 THUMB_HEIGHT = 180
 CACHE_DIR = Path(".manga2music") / "thumbs"
@@ -38,20 +40,9 @@ def save_thumbnail(output: Path, sha256: str, pdf_index: Optional[int], image) -
     if path.exists():
         return
     try:
-        _keep(path, thumbnail_bytes(image))
+        keep_cache_file(path, thumbnail_bytes(image))
     except Exception:  # noqa: BLE001 - a cache: the listening page falls back to decoding the page
         pass
-
-
-def _keep(path: Path, data: bytes) -> None:
-    """Write a cache file: complete or absent (temp + rename), but not flushed to disk (a lost one is remade)."""
-    import os
-
-    from .files import temp_beside
-
-    with temp_beside(path) as tmp:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
 
 
 def thumbnail_uri(output: Path, page: dict) -> Optional[str]:
@@ -70,7 +61,7 @@ def thumbnail_uri(output: Path, page: dict) -> Optional[str]:
             return None
         if sha:
             try:
-                _keep(thumb_path(output, sha, index), data)
+                keep_cache_file(thumb_path(output, sha, index), data)
             except OSError:
                 pass
     return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")

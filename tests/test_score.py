@@ -320,6 +320,44 @@ def test_bridges_are_recorded_and_switching_back_reuses_the_cues(bridged, tmp_pa
     assert record_mismatches(copy) == []
 
 
+def test_a_changed_scene_recomposes_only_the_bridge_into_it(bridged, tmp_path):
+    """Edit the last scene's description: its cue and the bridge into it are made again, the bridge between the
+    first two scenes is reused exactly as made (the score is the same sample for sample up to where the second
+    bridge takes over), and the bridge no score uses any more leaves the cache."""
+    import shutil
+
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    root, out, sheet, args = bridged
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    cache = copy / ".manga2music" / "bridges"
+    assert len(list(cache.glob("*.npy"))) == 2
+    (copy / sheet.scenes[2].description_file).write_text("Soft harp and flute, 84 BPM in C major, at peace.\n",
+                                                        encoding="utf-8")
+    steps: list[str] = []
+    model = args[args.index("--music-model") + 1]
+    manga2music.score([root / "in" / "ch1"], copy, vision_model="builtin", music_model=str(model),
+                      config=RunConfig(seed=5, normalize=False, reading_speed=3.0, transitions="continue"),
+                      callbacks=Callbacks(step=lambda done, total, label: steps.append(label)))
+    assert "bridging 1 of 2 scene changes (1 unchanged)" in steps, sorted(set(steps))
+    after = CueSheet.model_validate(json.loads((copy / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert after.scenes[2].description.startswith("Soft harp")
+    assert [s.transition for s in after.scenes] == ["continuation", "continuation", "end"]
+    old, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
+    new, _ = sf.read(copy / after.score_file, dtype="float32", always_2d=True)
+    second_bridge = int(round(after.scenes[2].start * sr)) - int(round(after.scenes[1].bridge_s * sr))
+    # cue 1, bridge 1, cue 2: as before, but for rounding (the reused cues come back from their 16-bit files,
+    # and where two of them cross-fade both roundings add up: a few 16-bit steps, about -72 dBFS)
+    assert np.abs(old[:second_bridge] - new[:second_bridge]).max() <= 8.0 / 32768
+    assert not np.array_equal(old[second_bridge:], new[second_bridge:len(old)])
+    assert len(list(cache.glob("*.npy"))) == 2  # the old bridge into scene 3 is gone, the new one kept
+    mismatches = record_mismatches(copy)  # the description the user edited is theirs now; everything else matches
+    assert len(mismatches) == 1 and sheet.scenes[2].description_file in mismatches[0], mismatches
+
+
 def test_a_rerun_with_nothing_to_do_does_not_load_the_model(bridged, tmp_path):
     """MusicGen knows its sample rate only once loaded: a rerun that skips every chapter must not pay for that
     (seconds for musicgen-small, a minute for -large). With the weights moved away, the rerun still skips."""
@@ -349,7 +387,7 @@ def test_continue_needs_a_composer_that_carries_audio_on(tmp_path):
     assert result.returncode == 2 and one_line_error(result.stderr) and "crossfade, continue" in result.stderr
 
 
-def test_bridges_that_fail_leave_crossfades_and_a_warning():
+def test_bridges_that_fail_leave_crossfades_and_a_warning(tmp_path):
     """The cues are made; a composer that fails on the bridges costs the chapter its bridges, not its score."""
     from types import SimpleNamespace
 
@@ -357,8 +395,8 @@ def test_bridges_that_fail_leave_crossfades_and_a_warning():
     from manga2music.cuesheet import plan_timing
     from manga2music.errors import BackendError
     from manga2music.jobs import Callbacks
+    from manga2music.bridges import compose_bridges
     from manga2music.scene_planning import ScenePlan
-    from manga2music.scoring import compose_bridges
 
     class FailsOnBridges(Composer):
         backend = "builtin-music"
@@ -375,6 +413,7 @@ def test_bridges_that_fail_leave_crossfades_and_a_warning():
              for k, t in enumerate(timings)]
     said = []
     cb = Callbacks(log=lambda level, message: said.append((level, message)))
-    assert compose_bridges(SimpleNamespace(name="ch1"), plans, timings, FailsOnBridges(), cb, sr) is None
+    assert compose_bridges(SimpleNamespace(name="ch1", output=tmp_path), plans, timings, FailsOnBridges(), cb,
+                           sr) is None
     assert said and said[0][0] == "warning" and "crossfade instead" in said[0][1]
     assert all(p.bridge is None for p in plans)
