@@ -12,6 +12,9 @@ text, length and settings make it again on the same device and precision.
 Batched matrix products may round differently from unbatched ones in the last
 bits (bf16 and GPUs especially), which can, rarely, flip one sampled code; the
 record says which batch size and precision made each track.
+
+A little over 400 lines: loading, memory-sized batches, windows and continuations all act on the one loaded
+model and its settings; the window and cache mechanics already live in ``musicgen_windows`` and ``kv_cache``.
 """
 
 from __future__ import annotations
