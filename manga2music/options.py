@@ -57,6 +57,13 @@ class TorchOptions(BackendOptions):
     def _precision(cls, value: Any) -> str:
         return str(value).strip().lower()
 
+    @property
+    def no_network(self) -> bool:
+        """``offline`` given, or offline mode set for the process (``HF_HUB_OFFLINE``...): weights from the cache."""
+        from . import settings
+
+        return bool(self.offline or settings.offline_mode())
+
 
 def flag(name: str) -> str:
     """The command-line flag of an option field: ``top_k`` -> ``--top-k``."""

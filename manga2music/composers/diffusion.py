@@ -78,16 +78,12 @@ class DiffusionComposer(Composer):
 
     # --- loading ---------------------------------------------------------------------------
 
-    @property
-    def offline(self) -> bool:
-        return bool(self.options.offline or settings.offline_mode())
-
     def preflight(self) -> None:
         """Check the device now; offline, check the pipeline's index is in the cache (no weights loaded)."""
         from ..devices import pick_device
 
         pick_device(self.options.device)
-        if self.offline and self._pipe is None:
+        if self.options.no_network and self._pipe is None:
             import diffusers
 
             try:
@@ -118,9 +114,9 @@ class DiffusionComposer(Composer):
         diffusers.utils.logging.disable_progress_bar()  # no tqdm lines under the CLI's own progress bar
         try:
             pipe = cls.from_pretrained(self.model_id, dtype=self._dtype, cache_dir=settings.model_cache_dir(),
-                                       local_files_only=self.offline)
+                                       local_files_only=self.options.no_network)
         except (OSError, ValueError) as exc:  # not cached, no network, not a pipeline of this kind
-            raise unavailable_error(self.model_id, exc, self.offline) from exc
+            raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
         finally:
             if bars:
                 diffusers.utils.logging.enable_progress_bar()

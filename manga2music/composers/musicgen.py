@@ -112,16 +112,12 @@ class MusicgenComposer(Composer):
 
     # --- loading ---------------------------------------------------------------------------
 
-    @property
-    def offline(self) -> bool:
-        return bool(self.options.offline or settings.offline_mode())
-
     def preflight(self) -> None:
         """Check the device now; offline, check the model is in the cache (config only, no weights loaded)."""
         from ..devices import pick_device
 
         pick_device(self.options.device)
-        if self.offline and self._model is None:
+        if self.options.no_network and self._model is None:
             from transformers import AutoConfig
 
             try:
@@ -139,7 +135,7 @@ class MusicgenComposer(Composer):
 
         self._device = pick_device(self.options.device)
         self._dtype = pick_dtype(self._device, self.options.precision)
-        common = {"cache_dir": settings.model_cache_dir(), "local_files_only": self.offline}
+        common = {"cache_dir": settings.model_cache_dir(), "local_files_only": self.options.no_network}
         try:
             processor = self._load_processor(common)
             model = getattr(transformers, self.model_class).from_pretrained(
@@ -147,7 +143,7 @@ class MusicgenComposer(Composer):
                 **({"device_map": self._device} if self._device != "cpu" else {}),
             )
         except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
-            raise unavailable_error(self.model_id, exc, self.offline) from exc
+            raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
         # EnCodec only turns codes into audio once per window: keep it in float32, because
         # bf16 would leave a noise floor near -48 dB in quiet passages.
         model.audio_encoder.to(torch.float32)

@@ -106,14 +106,10 @@ class TransformersDescriber(ChatDescriber):
 
     # --- loading ---------------------------------------------------------------------------
 
-    @property
-    def offline(self) -> bool:
-        return bool(self.options.offline or settings.offline_mode())
-
     def _load_kwargs(self) -> dict[str, Any]:
         return {
             "cache_dir": str(settings.model_cache_dir()),
-            "local_files_only": self.offline,
+            "local_files_only": self.options.no_network,
             "trust_remote_code": bool(self.options.trust_remote_code),
         }
 
@@ -150,7 +146,7 @@ class TransformersDescriber(ChatDescriber):
                 f"could not load the model folder {self.model_id}: {first}",
                 hint="a model folder needs the files save_pretrained writes (config, weights, processor, tokenizer)",
             )
-        if self.offline:
+        if self.options.no_network:
             return ModelUnavailableError(
                 f"{self.model_name} ({self._size_phrase()}) is not in the model cache and offline mode is on",
                 hint=self._pull_hint(),
@@ -162,7 +158,7 @@ class TransformersDescriber(ChatDescriber):
 
     def preflight(self) -> None:
         """Offline with nothing cached: fail before any section is read."""
-        if Path(self.model_id).expanduser().is_dir() or not self.offline:
+        if Path(self.model_id).expanduser().is_dir() or not self.options.no_network:
             return
         from huggingface_hub import try_to_load_from_cache
 
