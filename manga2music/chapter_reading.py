@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .describers.base import Describer
-from .describing import page_key, page_stream, probe_pages
+from .describing import page_key, page_stream, readable_pages
 from .files import readable
 from .jobs import Callbacks, SectionJob
 from .options import RunConfig
@@ -49,14 +49,10 @@ class ChapterReading:
 def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
                  cb: Callbacks) -> Optional[ChapterReading]:
     """The chapter's per-page readings and overall description, reused when pages and describer are unchanged."""
-    if section.error:
-        job.fail(section.error, cb)
+    infos = readable_pages(section, job, cb)
+    if infos is None:
         return None
-    infos, skipped = probe_pages(section, cb)
-    job.skipped_pages = skipped
-    if not infos:
-        job.fail(f"no readable page among {len(section.pages)}", cb)
-        return None
+    skipped = job.skipped_pages
     from .describers.chapter import SCORE_PROMPT_VERSION
 
     key = fingerprint({"pages": [page_key(i) for i in infos], "describer": describer.settings_key(),

@@ -15,7 +15,7 @@ from .describers.base import Describer
 from .errors import PageError
 from .pages import PageInfo, PageStream, probe_page
 from .files import readable
-from .jobs import Callbacks, SectionJob, guarded, read_description, start_job
+from .jobs import Callbacks, SectionJob, each_section, read_description
 from .options import RunConfig
 from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
 from .progress import report
@@ -87,9 +87,9 @@ class DescribeWork:
     key: str  # the describe fingerprint
 
 
-def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
-                  cb: Callbacks) -> Optional[DescribeWork]:
-    """Everything before the model: probe the pages, then keep, reuse or fail; ``None`` when no model call is needed."""
+def readable_pages(section: Section, job: SectionJob, cb: Callbacks) -> Optional[list[PageInfo]]:
+    """The section's pages that can be read (the others in ``job.skipped_pages``); ``None``, with the job failed
+    in one line, when the section itself or every page of it cannot be read."""
     if section.error:
         job.fail(section.error, cb)
         return None
@@ -99,6 +99,16 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         reasons = "; ".join(s["error"] for s in skipped[:2])
         job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
         return None
+    return infos
+
+
+def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
+                  cb: Callbacks) -> Optional[DescribeWork]:
+    """Everything before the model: probe the pages, then keep, reuse or fail; ``None`` when no model call is needed."""
+    infos = readable_pages(section, job, cb)
+    if infos is None:
+        return None
+    skipped = job.skipped_pages
     key = fingerprint({"pages": [page_key(info) for info in infos], "describer": describer.settings_key()})
     txt = job.files.description
     old = job.record.get("describe", {})
@@ -189,17 +199,10 @@ def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes]:
 def describe_sections(sections: list[Section], output: Path, describer: Describer, cfg: RunConfig,
                       cb: Callbacks) -> list[SectionJob]:
     """Describe every section with one describer, then free its memory (before any composer loads)."""
-    jobs = []
     try:
-        for i, section in enumerate(sections):
-            report(cb.sections, i, len(sections), f"describing {section.name}")
-            job = start_job(section.name, output, cb)
-            jobs.append(job)
-            if job.status != "failed":
-                guarded(job, cb, lambda s=section, j=job: describe_section(s, j, describer, cfg, cb))
-        report(cb.sections, len(sections), len(sections), "described")
+        return each_section(sections, output, cb, "describing", "described",
+                            lambda section, job: describe_section(section, job, describer, cfg, cb))
     finally:
         describer.close()
-    return jobs
 
 

@@ -85,6 +85,24 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {readable(text)}" if text else type(exc).__name__
 
 
+def each_section(sections: list, output: Path, cb: Callbacks, doing: str, done: str,
+                 work: Callable[..., None]) -> list[SectionJob]:
+    """One section after another: its job started (:func:`start_job`), then ``work(section, job)`` unless the job
+    already failed, any failure kept in its section (:func:`guarded`); the progress says ``doing NAME``, then
+    ``done``.  Returns the jobs in the sections' order."""
+    from .progress import report
+
+    jobs = []
+    for i, section in enumerate(sections):
+        report(cb.sections, i, len(sections), f"{doing} {section.name}")
+        job = start_job(section.name, output, cb)
+        jobs.append(job)
+        if job.status != "failed":
+            guarded(job, cb, lambda s=section, j=job: work(s, j))
+    report(cb.sections, len(sections), len(sections), done)
+    return jobs
+
+
 def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
     """Run one section's step; any failure except a run-stopping one fails just that section."""
     try:

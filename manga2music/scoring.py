@@ -43,7 +43,7 @@ from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, read_chapter
 from .describing import page_entry
 from .errors import BackendError, InputError, Manga2MusicError
-from .jobs import Callbacks, SectionJob, guarded, start_job
+from .jobs import Callbacks, SectionJob, each_section
 from .options import RunConfig
 from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
 from .progress import report
@@ -326,19 +326,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
 def score_sections(sections: list[Section], output: Path, describer: Describer, composer: Composer,
                    cfg: RunConfig, cb: Callbacks) -> list[SectionJob]:
     """Score every chapter: describe, find scenes, compose cues, join them (one chapter at a time)."""
-    jobs = []
     try:
-        for i, section in enumerate(sections):
-            report(cb.sections, i, len(sections), f"scoring {section.name}")
-            job = start_job(section.name, output, cb)
-            jobs.append(job)
-            if job.status != "failed":
-                guarded(job, cb, lambda s=section, j=job: score_chapter(s, j, describer, composer, cfg, cb))
-        report(cb.sections, len(sections), len(sections), "scored")
+        return each_section(sections, output, cb, "scoring", "scored",
+                            lambda section, job: score_chapter(section, job, describer, composer, cfg, cb))
     finally:
         describer.close()
         composer.close()
-    return jobs
 
 
 __all__ = ["score_sections", "score_chapter", "chapter_direction", "theme_for", "InputError"]

@@ -209,6 +209,8 @@ def test_one_page_is_one_scene_and_an_unreadable_chapter_fails_alone(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     status = {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]}
     assert status == {"single": "ok", "broken": "failed"}
+    broken = next(e for e in json.loads(result.stdout)["sections"] if e["name"] == "broken")
+    assert broken["message"].startswith("no readable page among 1 (")  # and why, as `run` says it
     sheet = json.loads((out / "single.cues.json").read_text(encoding="utf-8"))
     assert len(sheet["scenes"]) == 1 and sheet["scenes"][0]["duration"] >= 8.0
     from manga2music.audio import measure_loudness
