@@ -457,7 +457,8 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
     page.locator("#kind label", has_text="chapter score").click()
     page.locator("#reading-speed").wait_for(state="visible")
     assert not page.locator("#duration").is_visible()  # a score's length comes from the reading, not a slider
-    assert page.locator("#bridges").is_visible() and not page.locator("#bridges input").is_checked()
+    page.locator("#bridges").wait_for(state="visible")  # shown by the same update, which may land a moment later
+    assert not page.locator("#bridges input").is_checked()
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Scenes')", timeout=120_000)
     status = page.locator("#status").inner_text()
