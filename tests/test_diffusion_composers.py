@@ -210,7 +210,7 @@ def test_ace_step_continues_with_repaint_of_the_rest_of_the_window(composer):
     first, second = calls
     assert "task_type" not in first and second["task_type"] == "repaint"
     assert second["repainting_start"] == pytest.approx(1.0) and second["repainting_end"] == pytest.approx(3.0)
-    source = second["src_audio"].numpy()
+    source = second["src_audio"].cpu().numpy()
     assert source.shape == (1, 2, 3 * 48000)
     assert np.abs(source[..., :48000]).max() > 0.01 and not source[..., 48000:].any()
 
@@ -239,8 +239,8 @@ def test_stable_audio_open_keeps_the_context_latents(composer):
     context = window_audio[0][:1, :, start:start + keep * hop]  # the first window's audio the second one continues
     with torch.no_grad():
         known = vae.encode(context).latent_dist.mode()
-        expected = real_decode(known).sample[0].numpy()
-    got = window_audio[1][0, :, :keep * hop].numpy()
+        expected = real_decode(known).sample[0].float().cpu().numpy()
+    got = window_audio[1][0, :, :keep * hop].float().cpu().numpy()
     inner = slice(hop * 2, keep * hop - hop * 5)  # away from the edges of the decoder's view
     assert len(calls) == 2
     np.testing.assert_allclose(got[:, inner], expected[:, inner], atol=0.02 * np.abs(expected).max())

@@ -312,7 +312,7 @@ def test_a_continuation_is_what_transformers_makes_from_the_same_audio_prompt(tm
     with torch.inference_mode():
         ours = generate_continuation(model, inputs, prompt, [frames * hop], dict(greedy))[0]
         theirs = model.generate(**inputs, input_values=torch.from_numpy(prompt), **greedy,
-                                max_new_tokens=frames + 3).float().numpy()[0]
+                                max_new_tokens=frames + 3).float().cpu().numpy()[0]
     assert ours.shape == (channels, frames * hop)
     expected = theirs[:, prompt.shape[-1]:prompt.shape[-1] + frames * hop]
     assert expected.shape == ours.shape

@@ -10,8 +10,9 @@ seeded with its request's seed (:mod:`manga2music.composers.sampling`), so a
 track does not depend on which other tracks share its batch: its recorded seed,
 text, length and settings make it again on the same device and precision.
 Batched matrix products may round differently from unbatched ones in the last
-bits (bf16 and GPUs especially), which can, rarely, flip one sampled code; the
-record says which batch size and precision made each track.
+bits, which can flip a sampled code: on this CPU alone equals batched (tested),
+on an H200 the same tests failed (benchmarks/results/gpu-h200-2026-11-29.md).
+The record says which device, batch size and precision made each track.
 
 A little over 400 lines: loading, memory-sized batches, windows and continuations all act on the one loaded
 model and its settings; the window and cache mechanics already live in ``musicgen_windows`` and ``kv_cache``.
