@@ -136,7 +136,8 @@ def machine_info() -> dict:
         "python": platform.python_version(),
     }
     try:
-        info["ram_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1)
+        # GiB (2**30 bytes), as doctor and the peak-memory figures count them
+        info["ram_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
         pass
     try:
@@ -153,7 +154,7 @@ def machine_info() -> dict:
                     torch_threads=torch.get_num_threads(), cpu_native_bf16=cpu_supports_bf16())
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
-            info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 1e9, 1),
+            info.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
                         gpu_bf16=torch.cuda.is_bf16_supported())
     except ImportError as exc:
         info["import_error"] = str(exc)
