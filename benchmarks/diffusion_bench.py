@@ -18,10 +18,15 @@ Where the configurations come from:
   24 heads of 64, 1024-frame window of 2048-sample latents) and t5-base (../shared/real-configs musicgen-small's
   text encoder is t5-base).  The model card's 100 steps at guidance 7 take too long on 2 cores, so a few steps
   are timed and the rest extrapolated from the measured time per step (said so in the table).
-- **Stable Audio 3 Small**: not measured; no public copy of its model_config.json was found (433M DiT per
-  Stability's model card).
+- **Stable Audio 3 Small Music**: Stability's own MLX port of it (github.com/Stability-AI/stable-audio-3, MIT,
+  commit 636f906: ``optimized/mlx/models/defs/dit_mlx.py``, ``same_s_decoder.py``, ``t5gemma_mlx.py``) states its
+  shapes: DiT 20 layers x 1024, 16 heads of 64, GLU FF 4096, plain (not differential) attention, 64 memory tokens,
+  256 latent channels, conditions of 768; SAME-S autoencoder 6 blocks x 768, 12 heads, FF x3, 4,096 samples a latent
+  (diffusers' ``AutoencoderSAME`` defaults); T5Gemma encoder 12 x 768, 12 heads, FF 2048, vocabulary 256,000.
+  Distilled: 8 steps.  Timed at 10 s and 60 s (``sa3``, ``sa3-60``).
 
     python benchmarks/diffusion_bench.py            # writes benchmarks/results/diffusion.json and prints a table
+    python benchmarks/diffusion_bench.py musicgen sa3 sa3-60   # a subset -> diffusion-musicgen-sa3-sa3-60.json
 """
 
 from __future__ import annotations
@@ -146,6 +151,48 @@ def worker_sao(steps: int) -> dict:
     return result
 
 
+def worker_sa3(seconds: float) -> dict:
+    """Stable Audio 3 Small Music: shapes from Stability's own MLX port (github.com/Stability-AI/stable-audio-3,
+    MIT, optimized/mlx/models/defs): DiT 20 x 1024, 16 heads of 64, GLU FF 4096, plain attention, 64 memory tokens,
+    256 latent channels; SAME-S (diffusers' ``AutoencoderSAME`` defaults: 6 blocks x 768, 12 heads, ff x3,
+    differential attention, 4,096 samples a latent); T5Gemma encoder 12 x 768, 12 heads of 64, FF 2048, vocabulary
+    256,000, prompts padded to 256 tokens."""
+    import torch
+    from diffusers import AutoencoderSAME, FlowMatchEulerDiscreteScheduler, StableAudio3Pipeline
+    from diffusers.models.transformers.transformer_stable_audio3 import StableAudio3DiTModel
+    from diffusers.pipelines.stable_audio_3 import StableAudio3DurationEmbedder
+    from transformers import T5GemmaConfig, T5GemmaEncoderModel, T5GemmaModuleConfig
+
+    from manga2music.composers.stable_audio_3 import StableAudio3Composer
+    from tests.tiny_diffusion import gemma_like_tokenizer
+
+    t0 = time.perf_counter()
+    with _bf16_construction(), torch.no_grad():
+        transformer = StableAudio3DiTModel(io_channels=256, embed_dim=1024, depth=20, num_heads=16, ff_mult=4.0,
+                                           num_memory_tokens=64, use_differential_attention=False)
+        vae = AutoencoderSAME()
+        module = T5GemmaModuleConfig(vocab_size=256000, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
+                                     num_attention_heads=12, num_key_value_heads=12, head_dim=64,
+                                     attn_logit_softcapping=50.0, query_pre_attn_scalar=64)
+        text = T5GemmaEncoderModel(T5GemmaConfig(encoder=module.to_dict(), decoder=module.to_dict(),
+                                                 is_encoder_decoder=False))
+        duration = StableAudio3DurationEmbedder()
+    tokenizer = gemma_like_tokenizer()
+    tokenizer.model_max_length = 256
+    pipe = StableAudio3Pipeline(vae=vae.eval(), text_encoder=text.eval(), tokenizer=tokenizer,
+                                duration_embedder=duration.eval(), transformer=transformer.eval(),
+                                scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, shift=1.0,
+                                                                          stochastic_sampling=True))
+    params = sum(p.numel() for p in transformer.parameters())
+    composer = StableAudio3Composer("bench/stable-audio-3-small", {"precision": "bf16"})
+    _attach(composer, pipe)
+    built = time.perf_counter() - t0
+    result = _run(composer, seconds)
+    result.update(model="stable-audio-3 small music shape", steps=composer.steps_per_window(),
+                  dit_params_m=round(params / 1e6), build_s=built)
+    return result
+
+
 def worker_musicgen(seconds: float) -> dict:
     import torch
 
@@ -160,7 +207,8 @@ def worker_musicgen(seconds: float) -> dict:
     return result
 
 
-WORKERS = {"musicgen": (worker_musicgen, 5.0), "ace": (worker_ace, 10.0), "sao": (worker_sao, 3)}
+WORKERS = {"musicgen": (worker_musicgen, 5.0), "ace": (worker_ace, 10.0), "sao": (worker_sao, 3),
+           "sa3": (worker_sa3, 10.0), "sa3-60": (worker_sa3, 60.0)}
 
 
 def main() -> None:
@@ -169,7 +217,8 @@ def main() -> None:
         print("RESULT " + json.dumps(fn(arg)), flush=True)
         return
     results = []
-    for name in ("musicgen", "ace", "sao"):
+    names = sys.argv[1:] or ["musicgen", "ace", "sao", "sa3", "sa3-60"]
+    for name in names:
         proc = subprocess.run([sys.executable, __file__, "--worker", name], capture_output=True, text=True,
                               env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -187,7 +236,9 @@ def main() -> None:
         r["audio_s_per_wall_s"] = r["audio_s"] / wall
         if base:
             r["vs_musicgen_small"] = r["audio_s_per_wall_s"] / (base["audio_s"] / base["wall_s"])
-    out = ROOT / "benchmarks" / "results" / "diffusion.json"
+    # the full set writes diffusion.json; a subset (``diffusion_bench.py musicgen sa3``) its own file
+    stem = "diffusion" if not sys.argv[1:] else "diffusion-" + "-".join(names)
+    out = ROOT / "benchmarks" / "results" / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print("| model | audio s | steps | wall s | audio s per wall s | vs musicgen-small |")
