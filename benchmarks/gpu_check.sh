@@ -68,7 +68,7 @@ echo "== tests on CUDA (one file at a time, so each reaches its summary)"
 for spec in "tests/test_musicgen.py:80" "tests/test_musicgen_melody.py:30" "tests/test_diffusion_composers.py:80" \
             "tests/test_transformers_vlm.py:50"; do
     file=${spec%%:*}; limit=${spec##*:}
-    timeout "$limit" python3 -m pytest -q -p no:cacheprovider -rfE --tb=short "$file" >> "$OUT/pytest.txt" 2>&1
+    M2M_TEST_GPU=1 timeout "$limit" python3 -m pytest -q -p no:cacheprovider -rfE --tb=short "$file" >> "$OUT/pytest.txt" 2>&1
     echo "$file rc=$? (limit $limit s)" | tee -a "$OUT/pytest.txt"
 done
 grep -E "^(FAILED|ERROR)" "$OUT/pytest.txt" | head -30
