@@ -125,6 +125,36 @@ def free_memory_bytes(device: str) -> int:
     return available_ram_bytes()
 
 
+def decoding_attention(device: str):
+    """A context for step-by-step decoding on ``device``: on CUDA, attention without cuDNN's kernels.
+
+    Decoding attends over one more position at every step, so every step is a new shape.  torch (2.5 and
+    later) may hand attention to cuDNN on recent cards, and cuDNN builds an execution plan for every new
+    shape, which can take tenths of a second each (modelscope/FunASR#3704, torch 2.11).  On an H200
+    (benchmarks/results/gpu-h200-2026-11-29.md) the first 10 s MusicGen call in a process took 38.6 s and
+    the same call again 11.0 s, while on a CPU new lengths cost almost nothing.  Flash, memory-efficient
+    and math attention need no plan; the backends already switched on stay on, less cuDNN.  Not measured on
+    a GPU yet (``benchmarks/gpu_check.sh`` does it).  ``MANGA2MUSIC_CUDNN_ATTENTION=1`` keeps torch's own
+    choice.  On other devices nothing changes.  torch keeps these switches process-wide.
+    """
+    import contextlib
+
+    from .settings import cudnn_attention_allowed
+
+    if not str(device).startswith("cuda") or cudnn_attention_allowed():
+        return contextlib.nullcontext()
+    try:
+        import torch
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # torch before 2.3
+        return contextlib.nullcontext()
+    cuda = torch.backends.cuda
+    keep = [backend for backend, on in ((SDPBackend.FLASH_ATTENTION, cuda.flash_sdp_enabled()),
+                                        (SDPBackend.EFFICIENT_ATTENTION, cuda.mem_efficient_sdp_enabled()),
+                                        (SDPBackend.MATH, cuda.math_sdp_enabled())) if on]
+    return sdpa_kernel(keep or [SDPBackend.MATH])
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's generators (all devices) from one integer."""
     import numpy as np

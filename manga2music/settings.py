@@ -42,6 +42,11 @@ def no_network() -> bool:
     return _truthy(os.environ.get("MANGA2MUSIC_OFFLINE"))
 
 
+def cudnn_attention_allowed() -> bool:
+    """``MANGA2MUSIC_CUDNN_ATTENTION=1``: let torch pick cuDNN attention while decoding (see devices.decoding_attention)."""
+    return _truthy(os.environ.get("MANGA2MUSIC_CUDNN_ATTENTION"))
+
+
 def openai_base_url() -> str | None:
     """``OPENAI_BASE_URL`` when set (an OpenAI-compatible server), else None (the official API)."""
     return (os.environ.get("OPENAI_BASE_URL") or "").strip() or None

@@ -348,6 +348,60 @@ def test_precision_and_device_are_recorded(composer):
     assert auto.audio.dtype == np.float32 and np.isfinite(auto.audio).all()
 
 
+def test_decoding_on_cuda_leaves_cudnn_attention_out_unless_asked(monkeypatch):
+    """cuDNN builds a plan per attention shape, and decoding makes a new shape every step (see decoding_attention)."""
+    import torch
+
+    from manga2music.devices import decoding_attention
+
+    cuda = torch.backends.cuda
+    flags = lambda: (cuda.cudnn_sdp_enabled(), cuda.flash_sdp_enabled(),  # noqa: E731
+                     cuda.mem_efficient_sdp_enabled(), cuda.math_sdp_enabled())
+    before = flags()
+    cuda.enable_cudnn_sdp(True)  # torch's default, so that the checks below can fail
+    try:
+        with decoding_attention("cuda:0"):
+            assert flags() == (False, *before[1:])
+        assert flags() == (True, *before[1:])
+        with decoding_attention("cpu"):
+            assert flags() == (True, *before[1:])
+        monkeypatch.setenv("MANGA2MUSIC_CUDNN_ATTENTION", "1")
+        with decoding_attention("cuda"):
+            assert flags() == (True, *before[1:])
+    finally:
+        cuda.enable_cudnn_sdp(before[0])
+
+
+def test_music_is_generated_inside_the_decoding_attention_context(composer, monkeypatch):
+    from manga2music import devices
+
+    entered: list[str] = []
+    inside = []
+
+    @contextlib.contextmanager
+    def recording(device):
+        entered.append(device)
+        inside.append(True)
+        try:
+            yield
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(devices, "decoding_attention", recording)
+    c = composer()
+    c._load()
+    real_generate = c._model.generate
+    seen: list[bool] = []
+
+    def generate(*args, **kwargs):
+        seen.append(bool(inside))
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(c._model, "generate", generate)
+    c.compose([_req()])
+    assert entered == [c._device] and seen and all(seen)
+
+
 # --- missing models ---------------------------------------------------------------------------------
 
 

@@ -304,7 +304,7 @@ class MusicgenComposer(Composer):
                        item_samples: Optional[list[int]] = None) -> list[Track]:
         import numpy as np
 
-        from ..devices import dtype_name, seed_everything
+        from ..devices import decoding_attention, dtype_name, seed_everything
         from .musicgen_windows import generate_long
 
         seeds = [r.seed if r.seed is not None else random.SystemRandom().randrange(2**31) for r in reqs]
@@ -319,7 +319,7 @@ class MusicgenComposer(Composer):
         import torch
 
         continuing = reqs[0].follows is not None
-        with torch.inference_mode():
+        with decoding_attention(self._device), torch.inference_mode():
             mixed = item_samples is not None and len(set(item_samples)) > 1
             if continuing:
                 audio = self._continue(reqs, inputs, item_samples or [samples] * len(reqs), seeds, steps_done)

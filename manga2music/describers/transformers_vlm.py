@@ -266,7 +266,7 @@ class TransformersDescriber(ChatDescriber):
         # json_schema: local models have no constrained decoding here; the prompt already shows the answer's shape
         import torch
 
-        from ..devices import seed_everything
+        from ..devices import decoding_attention, seed_everything
 
         self.load()
         pictures = [page.image.convert("RGB") for page in images]  # grayscale/RGBA pages break some processors
@@ -275,7 +275,7 @@ class TransformersDescriber(ChatDescriber):
         if self.options.seed is not None:
             seed_everything(self.options.seed)
         try:
-            with torch.inference_mode():
+            with decoding_attention(self.device), torch.inference_mode():
                 output = self.model.generate(
                     **inputs,
                     max_new_tokens=max(1, min(max_tokens, self.options.max_new_tokens)),
