@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features or in text_detect changes
-READING_MODEL_VERSION = "reading-2"
+READING_MODEL_VERSION = "reading-3"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_PANEL = 1.5  # seconds to look at one panel's picture at speed 1.0
@@ -159,8 +159,12 @@ def read_page(image: "Image | list[Image]", name: str = "") -> PageReading:
     return _reading(tiles, name, [_detect(tile) for tile in tiles])
 
 
-def _reading(tiles: list, name: str, detections: list) -> PageReading:
-    """Merge the tiles' pixel measurements and their (already run) text detections into one reading."""
+def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
+    """Merge the tiles' pixel measurements and their text detections into one reading.
+
+    ``detections`` gives one ``(boxes, warning)`` per tile, in order, and may be lazy: each
+    tile is measured as soon as its own detection is in, while the detector reads the next.
+    """
     from .describers.page_features import measure_page
 
     parts, warnings = [], []
@@ -266,7 +270,7 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
                 following = start(next(it, None))  # decoded while the detector works on ``ahead``
                 name, tiles, futures = ahead
                 try:
-                    outcome = _reading(tiles, name, [f.result() for f in futures])
+                    outcome = _reading(tiles, name, (f.result() for f in futures))
                 except (OSError, ValueError) as err:
                     outcome = err
                 yield (name, tiles, outcome) if with_tiles else (name, outcome)

@@ -21,7 +21,7 @@ from ..progress import ProgressFn, report
 from .base import ComposeRequest, Composer, Track
 
 #: bump when the composition or rendering changes, so cached tracks are recomposed
-ALGORITHM_VERSION = "builtin-music-1"
+ALGORITHM_VERSION = "builtin-music-2"
 SAMPLE_RATE = 32000
 CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0

@@ -8,11 +8,13 @@ balloon looks like.  Recognition is not used: it more than doubles the cost of a
 page and its bundled model reads mostly Chinese, so characters are *estimated*
 from each box's shape instead (:func:`estimate_chars`).
 
-The engine is built lazily, once per process (:func:`detector`), and runs on one
-thread on a copy of :data:`DETECT_AREA` pixels (736 on the long side of a page):
-0.2-0.4 s a page on two busy cores.  onnxruntime's telemetry is switched off
-before it is imported.  Any failure raises :class:`TextDetectionError`; callers
-keep the page's other measurements.
+The detector is built lazily, once per process (:func:`detector`): an onnxruntime
+session on the model file in rapidocr's wheel, whose output our own code turns
+into boxes (:class:`_Detector`), so rapidocr's Python package is never imported.
+It runs on one thread on a copy of :data:`DETECT_AREA` pixels (736 on the long
+side of a page): about 0.08 s a page here, 0.2 s for the first.  onnxruntime's
+telemetry is switched off before it is imported.  Any failure raises
+:class:`TextDetectionError`; callers keep the page's other measurements.
 """
 
 from __future__ import annotations
@@ -28,14 +30,21 @@ if TYPE_CHECKING:  # pragma: no cover
 DETECT_SIDE = 736  # a page-shaped image is shown to the detector 736 pixels on its long side (PP-OCR's default)
 DETECT_AREA = DETECT_SIDE * DETECT_SIDE / 1.41  # ... so any image is scaled to this many pixels: a wide 3-panel
 # strip keeps its lettering as tall as on a page instead of being squeezed to 736 pixels wide
-BOX_SCORE = 0.5  # boxes the detector is less sure of are dropped
+MODEL_FILE = "PP-OCRv6_det_small.onnx"  # in rapidocr's wheel, rapidocr/models/
+#: DB's box extraction, with PP-OCR's settings for this model (rapidocr's config.yaml, "Det")
+PIXEL_THRESHOLD = 0.3  # a pixel is text when the network gives it at least this probability
+BOX_SCORE = 0.5  # boxes the detector is less sure of (mean probability inside) are dropped
+UNCLIP = 1.6  # how far a found region is grown back out: area * UNCLIP / perimeter on each side
+MIN_SIDE = 3  # network pixels: a thinner region is noise
+MAX_CANDIDATES = 1000  # regions looked at on one page
 #: box sizes are fractions of the page's size, sqrt(width * height)
 MIN_BOX_HEIGHT = 0.007  # a text line thinner than this is noise
 MAX_BOX_HEIGHT = 0.12  # ... and one thicker than this is a shape, not a line of lettering
 CHAR_ASPECT = 0.45  # character width / box thickness in a horizontal line: letters are ~0.6 of their height wide, and
 # the detector pads each box (unclip ratio 1.6), so its thickness is ~1.35 letter heights
 #: onnxruntime threads for the detector: one.  On two shared cores, one thread read the 12 sample images in
-#: 2.6 s against 3.8 s with onnxruntime's default (one per core), which fights the other work for the cores.
+#: 2.6 s against 3.8 s with onnxruntime's default (one per core), which fights the other work for the cores;
+#: two threads without spin-waiting saved 0.05 s of a 3.0 s `run samples/` (noise): not worth the risk under load.
 ORT_THREADS = 1
 VERTICAL_ASPECT = 0.75  # character height / box thickness in a vertical column: square CJK characters, padded box
 
@@ -64,8 +73,97 @@ class TextBox:
         return self.length * self.thickness
 
 
-def detector():
-    """The one RapidOCR engine of this process (detection only), built on first use."""
+def model_path() -> str:
+    """The PP-OCRv6 small detection model inside the installed ``rapidocr`` wheel (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("rapidocr")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        path = os.path.join(folder, "models", MODEL_FILE)
+        if os.path.isfile(path):
+            return path
+    raise TextDetectionError(f"the text detector's model ({MODEL_FILE}) is not installed; "
+                             "pip install 'rapidocr>=3.10,<4'")
+
+
+class _Detector:
+    """PP-OCR's detector (a DB network) in an onnxruntime session, and its box extraction.
+
+    The network gives a text probability per pixel.  Lines are the connected regions
+    above :data:`PIXEL_THRESHOLD` (slightly dilated, as DB does); each becomes its
+    minimum-area rectangle, is kept when the mean probability inside it reaches
+    :data:`BOX_SCORE`, and is then grown on every side by ``area * UNCLIP / perimeter``
+    (the network is trained on shrunken text regions; DB, Liao et al., AAAI 2020).
+    rapidocr's own wrapper does the same, but importing it costs about 0.4 s a
+    process (YAML configs, recognition, download code); a test checks that both
+    find the same boxes on real pages.
+    """
+
+    def __init__(self, path: str):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = ORT_THREADS
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, rgb: "np.ndarray") -> "np.ndarray":
+        """Text lines as quadrilaterals, shape (N, 4, 2), in the pixels of ``rgb`` (H x W x 3 uint8).
+
+        Corners run top-left, top-right, bottom-right, bottom-left, so the first edge is the top.
+        """
+        import cv2
+        import numpy as np
+
+        h, w = rgb.shape[:2]
+        net_h, net_w = max(32, round(h / 32) * 32), max(32, round(w / 32) * 32)  # the network's strides
+        image = cv2.resize(rgb, (net_w, net_h)) if (net_h, net_w) != (h, w) else rgb
+        x = image[:, :, ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0  # BGR, as trained; (v - 0.5) / 0.5
+        prob = self.session.run(None, {self.input_name: np.ascontiguousarray(x.transpose(2, 0, 1)[None])})[0][0, 0]
+        mask = cv2.dilate((prob > PIXEL_THRESHOLD).astype(np.uint8), np.ones((2, 2), np.uint8))
+        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        scale = np.array([w / net_w, h / net_h], np.float32)
+        quads = []
+        for contour in contours[:MAX_CANDIDATES]:
+            centre, (rw, rh), angle = cv2.minAreaRect(contour)
+            if min(rw, rh) < MIN_SIDE or _mean_inside(prob, cv2.boxPoints((centre, (rw, rh), angle))) < BOX_SCORE:
+                continue
+            grow = UNCLIP * rw * rh / (2.0 * (rw + rh))  # the same margin on every side
+            if min(rw, rh) + 2 * grow < MIN_SIDE + 2:
+                continue
+            corners = cv2.boxPoints((centre, (rw + 2 * grow, rh + 2 * grow), angle)) * scale
+            quads.append(_clockwise_from_top_left(np.clip(corners, 0, [w, h])))
+        return np.asarray(quads, np.float32).reshape(-1, 4, 2)
+
+
+def _clockwise_from_top_left(corners: "np.ndarray") -> "np.ndarray":
+    """A rectangle's corners as top-left, top-right, bottom-right, bottom-left."""
+    import numpy as np
+
+    by_x = corners[np.argsort(corners[:, 0], kind="stable")]
+    left = by_x[:2][np.argsort(by_x[:2, 1], kind="stable")]
+    right = by_x[2:][np.argsort(by_x[2:, 1], kind="stable")]
+    return np.stack([left[0], right[0], right[1], left[1]])
+
+
+def _mean_inside(prob: "np.ndarray", corners: "np.ndarray") -> float:
+    """The mean of ``prob`` inside a polygon (DB's "fast" box score)."""
+    import cv2
+    import numpy as np
+
+    height, width = prob.shape
+    x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [width - 1, height - 1])
+    x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int), 0, [width - 1, height - 1])
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+    cv2.fillPoly(mask, [np.round(corners - [x0, y0]).astype(np.int32)], 1)
+    return float(cv2.mean(prob[y0:y1 + 1, x0:x1 + 1], mask)[0])
+
+
+def detector() -> _Detector:
+    """The one text detector of this process, built on first use."""
     global _engine
     with _lock:
         if _engine is None:
@@ -75,20 +173,14 @@ def detector():
             os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
             try:
                 import onnxruntime
-                from rapidocr import RapidOCR
             except ImportError as exc:  # a broken install: say which package
-                raise TextDetectionError(f"the text detector is not installed ({exc}); pip install rapidocr onnxruntime") from exc
+                raise TextDetectionError(f"the text detector is not installed ({exc}); pip install onnxruntime") from exc
             if hasattr(onnxruntime, "disable_telemetry_events"):
                 onnxruntime.disable_telemetry_events()
+            path = model_path()
             try:
-                _engine = RapidOCR(params={
-                    "Global.use_cls": False, "Global.use_rec": False, "Global.log_level": "error",
-                    "Det.limit_type": "max", "Det.limit_side_len": 4096, "Det.box_thresh": BOX_SCORE,
-                    "Global.max_side_len": 4096,  # we scale the image ourselves (detect_text)
-                    "EngineConfig.onnxruntime.intra_op_num_threads": ORT_THREADS,
-                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                })
-            except Exception as exc:  # noqa: BLE001 - the library raises many kinds; one clear error for us
+                _engine = _Detector(path)
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises many kinds; one clear error for us
                 raise TextDetectionError(f"the text detector could not start: {exc}") from exc
         return _engine
 
@@ -119,11 +211,10 @@ def detect_text(rgb: "np.ndarray") -> list[TextBox]:
     small = rgb if scale >= 1.0 else cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))),
                                                 interpolation=cv2.INTER_AREA)
     try:
-        result = engine(np.ascontiguousarray(small), use_det=True, use_cls=False, use_rec=False)
+        quads = engine(np.ascontiguousarray(small))
     except Exception as exc:  # noqa: BLE001 - onnxruntime/opencv errors: keep the page, lose its text
         raise TextDetectionError(f"text detection failed: {exc}") from exc
-    quads = getattr(result, "boxes", None)
-    if quads is None or len(quads) == 0:
+    if len(quads) == 0:
         return []
     size = (h * w) ** 0.5
     min_height, max_height = MIN_BOX_HEIGHT * size, MAX_BOX_HEIGHT * size

@@ -40,21 +40,26 @@ class _Voice:
 
 
 def _envelope(z: Zone, n_on: int, n: int, sr: int) -> np.ndarray:
-    """The SF2 volume envelope as linear gain over n samples (note-off at n_on)."""
-    t = np.arange(n, dtype=np.float64) / sr
-    t_dec = t - (z.delay_s + z.attack_s + z.hold_s)
-    sustain_db = z.sustain_cb / 10.0
+    """The SF2 volume envelope as linear gain over n samples (note-off at n_on), float32.
+
+    Piecewise linear in dB (decay to the sustain level, then the release from
+    wherever the note-off finds it), turned into gain with one ``exp``.
+    """
+    t = np.arange(n, dtype=np.float32) * np.float32(1.0 / sr)
     if z.decay_s > 0:
-        db = -np.minimum(sustain_db, np.maximum(t_dec, 0.0) * (100.0 / z.decay_s))
+        db = np.maximum(t - np.float32(z.delay_s + z.attack_s + z.hold_s), np.float32(0.0))
+        db *= np.float32(-100.0 / z.decay_s)
+        np.maximum(db, np.float32(-z.sustain_cb / 10.0), out=db)
     else:
-        db = np.where(t_dec > 0, -sustain_db, 0.0)
+        db = np.where(t > np.float32(z.delay_s + z.attack_s + z.hold_s), np.float32(-z.sustain_cb / 10.0),
+                      np.float32(0.0))
     if n > n_on:
-        level = db[n_on - 1] if n_on > 0 else 0.0
+        level = db[n_on - 1] if n_on > 0 else np.float32(0.0)
         rel = max(z.release_s, 0.005)
-        db[n_on:] = level - (t[n_on:] - t[n_on]) * (100.0 / rel)
-    gain = np.power(10.0, db / 20.0)
+        db[n_on:] = level - (t[n_on:] - t[n_on]) * np.float32(100.0 / rel)
+    gain = np.exp(db * np.float32(np.log(10.0) / 20.0))
     if z.attack_s > 0 or z.delay_s > 0:
-        gain *= np.clip((t - z.delay_s) / max(z.attack_s, 1e-4), 0.0, 1.0)
+        gain *= np.clip((t - np.float32(z.delay_s)) * np.float32(1.0 / max(z.attack_s, 1e-4)), 0.0, 1.0)
     return gain
 
 
@@ -83,7 +88,7 @@ def _play_zone(sf: SoundFont, z: Zone, key: int, n_on: int, sr: int) -> np.ndarr
     a = data[z.start + idx]
     b = data[z.start + nxt]
     wave = a + (b - a) * frac
-    wave *= _envelope(z, min(n_on, n), n, sr).astype(np.float32)
+    wave *= _envelope(z, min(n_on, n), n, sr)
     return wave
 
 
