@@ -11,13 +11,18 @@ proportional to the length of the text in it, at a rate that differs from reader
 to reader.  So the estimate is linear in the page's characters, plus a fixed time
 to look at each panel's picture, divided by the reader's speed::
 
-    seconds = (SECONDS_PER_CHAR * text_chars + SECONDS_PER_PANEL * max(panels, 1)) / speed
+    seconds = (SECONDS_PER_CHAR * latin_chars + SECONDS_PER_CJK_CHAR * cjk_chars
+               + SECONDS_PER_PANEL * max(panels, 1)) / speed
 
 with ``SECONDS_PER_CHAR = 0.05`` (20 characters a second: about 200 English words a
-minute, an ordinary silent-reading pace) and ``SECONDS_PER_PANEL = 1.5``.  These two
-constants are our own choice, not values from the paper (which reports the linear
-form and the per-reader spread, not one rate for everybody); ``speed`` is the
-user's knob (2.0 reads twice as fast).  Characters come from the text detector's
+minute, an ordinary silent-reading pace), ``SECONDS_PER_CJK_CHAR = 0.12`` for the
+characters of vertical columns (Japanese is read at roughly 400-600 characters a
+minute, the range usually quoted for adults; one character carries about as much
+as a short English word) and ``SECONDS_PER_PANEL = 1.5``.  These constants are our
+own choice, not values from the paper (which reports the linear form and the
+per-reader spread, not one rate for everybody); ``speed`` is the user's knob (2.0
+reads twice as fast).  Only vertical columns are known to be CJK text: horizontal
+Japanese, Chinese or Korean lines are timed as Latin text, since no recognition runs.  Characters come from the text detector's
 boxes (see :mod:`manga2music.describers.text_detect`: estimated from each text
 line's length and letter height; recognition is not run).
 
@@ -42,9 +47,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features or in text_detect changes
-READING_MODEL_VERSION = "reading-3"
+READING_MODEL_VERSION = "reading-4"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
+SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute
 SECONDS_PER_PANEL = 1.5  # seconds to look at one panel's picture at speed 1.0
 LOUD_LETTERING = 0.036  # a text line taller than this fraction of sqrt(width * height) is loud (SFX, shouting)
 
@@ -53,7 +59,7 @@ ENERGY_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "speed_lines": (0.30, 0.5, 6.0),  # bundled long strokes per page length (page_features)
     "loud_text": (0.20, 0.0, 0.08),  # page fraction covered by big lettering
     "black": (0.15, 0.02, 0.30),  # solid black
-    "slant": (0.15, 0.05, 0.30),  # 1 - panel_rectangularity
+    "panel_slant": (0.15, 0.05, 0.30),  # share of the frames' length that is tilted
     "diagonal": (0.10, 0.36, 0.46),  # share of diagonal edge energy (0.5 = random texture)
     "edge_density": (0.10, 0.05, 0.14),
 }
@@ -64,23 +70,28 @@ def ramp(x: float, low: float, high: float) -> float:
     return min(1.0, max(0.0, (x - low) / (high - low)))
 
 
-def reading_seconds(text_chars: int, panels: int, *, speed: float = 1.0) -> float:
+def reading_seconds(text_chars: int, panels: int, *, speed: float = 1.0, cjk_chars: int = 0) -> float:
     """Estimated seconds to read a page (see the module docstring for the formula and its constants)."""
     if speed <= 0:
         raise ValueError(f"reading speed must be positive, got {speed}")
-    return (SECONDS_PER_CHAR * max(0, text_chars) + SECONDS_PER_PANEL * max(1, panels)) / speed
+    return (_text_time(text_chars, cjk_chars) + SECONDS_PER_PANEL * max(1, panels)) / speed
 
 
-def dialogue_share(text_chars: int, panels: int) -> float:
+def _text_time(text_chars: int, cjk_chars: int) -> float:
+    """Seconds to read ``text_chars`` characters, ``cjk_chars`` of them in vertical CJK columns."""
+    cjk = min(max(0, cjk_chars), max(0, text_chars))
+    return SECONDS_PER_CHAR * (max(0, text_chars) - cjk) + SECONDS_PER_CJK_CHAR * cjk
+
+
+def dialogue_share(text_chars: int, panels: int, cjk_chars: int = 0) -> float:
     """The share of reading time that goes to the text, 0..1."""
-    text = SECONDS_PER_CHAR * max(0, text_chars)
+    text = _text_time(text_chars, cjk_chars)
     return text / (text + SECONDS_PER_PANEL * max(1, panels))
 
 
 def energy_score(measures: dict) -> float:
     """How intense the artwork looks, 0..1 (see :data:`ENERGY_WEIGHTS`)."""
-    values = dict(measures, slant=1.0 - measures.get("panel_rectangularity", 1.0))
-    return sum(w * ramp(float(values.get(k, 0.0)), lo, hi) for k, (w, lo, hi) in ENERGY_WEIGHTS.items())
+    return sum(w * ramp(float(measures.get(k, 0.0)), lo, hi) for k, (w, lo, hi) in ENERGY_WEIGHTS.items())
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ class PageReading:
     seconds: float  # estimated reading time at speed 1.0 (see reading_seconds)
     # additions beyond the agreed contract (optional when reading old records)
     loud_text: float = 0.0  # fraction of the page covered by big lettering (sound effects, shouting)
+    cjk_chars: int = 0  # the part of text_chars in vertical columns (Japanese), read more slowly
     tiles: int = 1  # how many tiles of a tall strip were merged into this reading
     text_detected: bool = True  # False when the text detector could not read this page (text fields are 0)
     warning: str = ""  # why, when text_detected is False
@@ -114,7 +126,7 @@ class PageReading:
 
     def reading_seconds(self, *, speed: float = 1.0) -> float:
         """This page's reading time at another reading speed."""
-        return reading_seconds(self.text_chars, self.panels, speed=speed)
+        return reading_seconds(self.text_chars, self.panels, speed=speed, cjk_chars=self.cjk_chars)
 
 
 def _rgb(image: "Image") -> "Image":
@@ -143,6 +155,7 @@ def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
         "text_boxes": len(boxes),
         "text_area": min(1.0, sum(b.width * b.height for b in boxes) / page),
         "text_chars": sum(estimate_chars(b) for b in boxes),
+        "cjk_chars": sum(estimate_chars(b) for b in boxes if b.vertical),
         "loud_text": min(1.0, sum(b.width * b.height for b in boxes if b.thickness >= loud_height) / page),
     }
 
@@ -185,6 +198,7 @@ def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
     measures["paper"] = parts[0][1].get("paper")
     measures["height"] = sum(p[1]["height"] for p in parts)
     chars = sum(p[2]["text_chars"] for p in parts)
+    cjk = sum(p[2]["cjk_chars"] for p in parts)
     panels = int(measures["panel_count"])
     loud = mean("loud_text", 2)
     return PageReading(
@@ -193,12 +207,13 @@ def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
         text_boxes=sum(p[2]["text_boxes"] for p in parts),
         text_area=round(mean("text_area", 2), 4),
         text_chars=chars,
-        dialogue=round(dialogue_share(chars, panels), 4),
+        dialogue=round(dialogue_share(chars, panels, cjk), 4),
         panels=panels,
         colour=bool(measures["is_colour"]),
         brightness=round(float(measures["brightness"]), 4),
-        seconds=round(reading_seconds(chars, panels), 2),
+        seconds=round(reading_seconds(chars, panels, cjk_chars=cjk), 2),
         loud_text=round(loud, 4),
+        cjk_chars=cjk,
         tiles=len(tiles),
         text_detected=not warnings,
         warning="; ".join(dict.fromkeys(warnings)),

@@ -27,17 +27,20 @@ def result():
 @pytest.mark.slow
 def test_labelled_pages_are_read_right(result):
     rows = {r["section"]: r for r in result["rows"]}
-    assert result["total"] == 14
-    assert result["right"] >= 10  # of 14 (5 moods; guessing the commonest label gets 4)
+    assert result["total"] == 15  # 14 Pepper&Carrot sections and one black-and-white manga page
+    assert result["right"] >= 10  # of 15 (5 moods; guessing the commonest label gets 5)
     # calm or dialogue scenes: under 100 BPM and never tense or action (issue: at least 4 in 5)
-    assert result["calm_ok"] == result["calm_total"] == 4
+    assert result["calm_ok"] == result["calm_total"] == 5
+    # the black-and-white manga page (line art, rectangular frames broken by the art, Japanese columns) is calm talk
+    assert rows["wt-calm"]["mood"] == "calm" and rows["wt-calm"]["focus"] == "dialogue"
     # the same pages in black and white and in colour: within 15 BPM, same genre
     assert result["bw_same"] == result["total"] and result["bw_max_bpm_gap"] <= 15
-    # text-heavy sections are called dialogue-led (5 of the 6 labelled so; pc-e21-calm is borderline)
-    assert result["dialogue_led"] >= 5
+    # text-heavy sections are called dialogue-led (6 of the 7 labelled so; pc-e21-calm is borderline)
+    assert result["dialogue_led"] >= 6
     # the action scene with speed strokes and sound effects is above every calm scene in tempo and energy
     action = rows["pc-e06-action"]
     for calm in (r for r in result["rows"] if r["label"] == "calm"):
         assert action["tempo"] > calm["tempo"] and action["energy"] > calm["energy"]
-    # known miss, kept visible: the painted dragon fight (no speed lines, no sound effects) reads as calm
-    assert result["action_above_calm"] >= 4
+    # known misses, kept visible: the painted dragon fight (no speed lines, no sound effects) reads as calm, and
+    # pc-e06-action's energy (0.23) is under the action threshold: only one of its two pages has big lettering
+    assert result["action_above_calm"] >= 5

@@ -161,3 +161,47 @@ def test_reading_a_page_does_not_import_rapidocrs_wrapper():
             "print(sorted(m for m in sys.modules if m.startswith('rapidocr')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+PAGES = Path(__file__).parent / "data" / "pages"
+
+
+def test_japanese_columns_are_read_more_slowly_than_latin_lines():
+    """A character of a vertical Japanese column carries about a short English word: it takes longer to read."""
+    jp = read_page(Image.open(PAGES / "wt-calm" / "WT01.jpg").convert("RGB"), "WT01.jpg")
+    en = read_page(Image.open(PAGES / "pc-e06-calm" / "E06P03.jpg").convert("RGB"), "E06P03.jpg")
+    assert jp.cjk_chars >= 0.6 * jp.text_chars and en.cjk_chars <= 0.1 * en.text_chars
+
+    def per_char(r: PageReading) -> float:
+        return (r.seconds - reading.SECONDS_PER_PANEL * max(1, r.panels)) / r.text_chars
+
+    assert per_char(jp) > 1.8 * per_char(en)
+    assert jp.dialogue > 0.5  # the talk carries this page
+    assert jp.reading_seconds(speed=2.0) == pytest.approx(jp.seconds / 2, abs=0.01)
+
+
+def _framed_page(slanted: bool, figure: bool) -> Image.Image:
+    """Three panels of outlined frames on white; optionally slanted gutters, optionally a figure breaking out."""
+    page = Image.new("RGB", (850, 1200), "white")
+    d = ImageDraw.Draw(page)
+    tilt = 80 if slanted else 0  # the gutters fall 80 pixels across the page: about 6 degrees
+    for top, bottom in [(40, 380), (400, 780), (800, 1160)]:
+        quad = [(40, top + tilt), (810, top), (810, bottom - tilt), (40, bottom)]
+        d.polygon(quad, fill=(200, 200, 200), outline="black", width=5)
+        for k in range(12):  # some line work inside
+            d.line([(80 + 50 * k, top + 60), (120 + 45 * k, bottom - 60)], fill="black", width=2)
+    if figure:  # a big dark head and shoulders spilling over the first frame into the gutters
+        d.ellipse([300, 5, 560, 260], fill=(30, 30, 30))
+        d.ellipse([560, 330, 845, 470], fill=(30, 30, 30))
+    return page
+
+
+def test_art_breaking_out_of_its_frame_is_not_a_slanted_layout():
+    from manga2music.describers.page_features import measure_page
+
+    plain = measure_page(_framed_page(slanted=False, figure=False))
+    broken = measure_page(_framed_page(slanted=False, figure=True))
+    slanted = measure_page(_framed_page(slanted=True, figure=False))
+    assert broken["panel_rectangularity"] < plain["panel_rectangularity"] - 0.02  # the old measure saw "slant"
+    assert plain["panel_slant"] < 0.05 and broken["panel_slant"] < 0.05
+    assert slanted["panel_slant"] > 0.3

@@ -30,7 +30,11 @@ plain floats/ints, rounded, so the same page always gives the same dictionary.
 ``diagonal``       share of the drawing's edge energy running diagonally (0.5 for random texture)
 ``panel_count``    panels found as regions cut off by the paper-coloured gutters
 ``panel_area``     mean panel size as a fraction of the page
-``panel_rectangularity`` mean area / bounding-box area of the panels (slanted panels < 0.95)
+``panel_rectangularity`` mean area / bounding-box area of the panels (< 1 for slanted panels, and also
+                   wherever the art runs out of its frame into the gutter)
+``panel_slant``    the share of the panel frames' length that is tilted (more than 3 degrees off both axes):
+                   the straight edges, at least 12 % of the page's short side long, of the regions the
+                   gutters cut out, so figures breaking out of a frame do not count as a slanted layout
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ PAPER_MARGIN = 0.04  # the page-edge band (fraction of each side) where the pape
 PAPER_MIN = 0.55  # a "paper" darker than this (luminance) is artwork, not paper: no balancing
 PAPER_CHANNEL_MIN = 0.3  # ... and so is one with a channel below this (old newsprint's blue is ~0.45)
 MIN_PANEL = 0.015  # smallest panel, fraction of the page
+FRAME_MIN = 0.12  # shortest straight panel edge that counts as a frame line, fraction of the page's short side
+FRAME_TILT = 3.0  # degrees off both axes: a tilted frame line (hand-ruled frames wobble less than this)
 TONE_TILE = 32  # screentone tiles (line-work pixels)
 TONE_PEAK = 6.0  # spectral peak / mean spectrum above this: a sharp periodic component
 TONE_MIN_FREQ = 4.0  # cycles per tile: only patterns finer than 8 pixels a period count as tone
@@ -70,7 +76,7 @@ FOCUS_TOLERANCE = 0.02  # how near a stroke's line must pass to the focus, fract
 #: the per-page keys that are numbers and get averaged over a section
 NUMERIC_KEYS = (
     "ink", "black", "brightness", "contrast", "colourfulness", "tone", "edge_density", "long_lines",
-    "speed_lines", "diagonal", "panel_count", "panel_area", "panel_rectangularity",
+    "speed_lines", "diagonal", "panel_count", "panel_area", "panel_rectangularity", "panel_slant",
 )
 
 
@@ -163,7 +169,30 @@ def panel_features(gutter: np.ndarray) -> dict:
         fills.append(area / (w * h))
     if not areas:
         areas, fills = [1.0], [1.0]
-    return {"panel_count": len(areas), "panel_area": float(np.mean(areas)), "panel_rectangularity": float(np.mean(fills))}
+    return {"panel_count": len(areas), "panel_area": float(np.mean(areas)), "panel_rectangularity": float(np.mean(fills)),
+            "panel_slant": frame_slant(gutter)}
+
+
+def frame_slant(gutter: np.ndarray) -> float:
+    """The share of the frames' length that is tilted (see ``panel_slant`` in the module docstring).
+
+    Frames are where the gutters meet the panels, and they are long and straight;
+    the outline of art that runs into a gutter is neither, so it mostly falls
+    under :data:`FRAME_MIN`.  0 when no frame line is found.
+    """
+    import cv2
+
+    outline = cv2.morphologyEx(gutter, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    shortest = FRAME_MIN * min(gutter.shape)
+    lines = cv2.HoughLinesP(outline * 255, 1, np.pi / 360, threshold=max(1, int(shortest * 0.6)),
+                            minLineLength=shortest, maxLineGap=2)
+    if lines is None:
+        return 0.0
+    x0, y0, x1, y1 = lines.reshape(-1, 4).T.astype(np.float64)
+    length = np.hypot(x1 - x0, y1 - y0)
+    angle = np.degrees(np.arctan2(np.abs(y1 - y0), np.abs(x1 - x0)))  # 0..90
+    tilt = np.minimum(angle, 90.0 - angle)
+    return float((length * (tilt > FRAME_TILT)).sum() / length.sum())
 
 
 def screentone_mask(gray: np.ndarray) -> np.ndarray:
