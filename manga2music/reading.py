@@ -21,10 +21,10 @@ minute, the range usually quoted for adults; one character carries about as much
 as a short English word) and ``SECONDS_PER_PANEL = 1.5``.  These constants are our
 own choice, not values from the paper (which reports the linear form and the
 per-reader spread, not one rate for everybody); ``speed`` is the user's knob (2.0
-reads twice as fast).  Only vertical columns are known to be CJK text: horizontal
-Japanese, Chinese or Korean lines are timed as Latin text, since no recognition runs.  Characters come from the text detector's
-boxes (see :mod:`manga2music.describers.text_detect`: estimated from each text
-line's length and letter height; recognition is not run).
+reads twice as fast).  Characters come from the text detector's boxes (see
+:mod:`manga2music.describers.text_detect`: estimated from each text line's length
+and letter height; recognition is not run), so only vertical columns are known to
+be CJK text: horizontal Japanese, Chinese or Korean lines are timed as Latin text.
 
 **Dialogue.**  ``dialogue`` is the share of a page's reading time that goes to its
 text: ``text time / (text time + picture time)``, so 1 means the page is carried
