@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -205,3 +206,17 @@ def test_art_breaking_out_of_its_frame_is_not_a_slanted_layout():
     assert broken["panel_rectangularity"] < plain["panel_rectangularity"] - 0.02  # the old measure saw "slant"
     assert plain["panel_slant"] < 0.05 and broken["panel_slant"] < 0.05
     assert slanted["panel_slant"] > 0.3
+
+
+def test_the_detector_model_is_found_in_rapidocrs_wheel_even_if_renamed(monkeypatch):
+    """We take a file from inside rapidocr's wheel, not an API: a later 3.x that ships another PP-OCR detector
+    under a new name must still be found, and a missing one must say what to install."""
+    from manga2music.describers import text_detect
+
+    real = Path(text_detect.model_path())
+    assert real.name == text_detect.MODEL_FILE and real.stat().st_size > 1_000_000
+    monkeypatch.setattr(text_detect, "MODEL_FILE", "PP-OCRv9_det_tiny.onnx")
+    assert Path(text_detect.model_path()).name.startswith("PP-OCR") and "_det" in Path(text_detect.model_path()).name
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(text_detect.TextDetectionError, match="pip install 'rapidocr"):
+        text_detect.model_path()

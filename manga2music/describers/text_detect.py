@@ -78,11 +78,16 @@ def model_path() -> str:
     import importlib.util
 
     spec = importlib.util.find_spec("rapidocr")
-    folders = list(spec.submodule_search_locations or []) if spec else []
+    folders = [os.path.join(f, "models") for f in (spec.submodule_search_locations or [])] if spec else []
     for folder in folders:
-        path = os.path.join(folder, "models", MODEL_FILE)
+        path = os.path.join(folder, MODEL_FILE)
         if os.path.isfile(path):
             return path
+    for folder in folders:  # a later rapidocr 3.x may ship another PP-OCR detector: same network head, same input
+        found = sorted(n for n in (os.listdir(folder) if os.path.isdir(folder) else ())
+                       if n.startswith("PP-OCR") and "_det" in n and n.endswith(".onnx"))
+        if found:
+            return os.path.join(folder, found[-1])
     raise TextDetectionError(f"the text detector's model ({MODEL_FILE}) is not installed; "
                              "pip install 'rapidocr>=3.10,<4'")
 
