@@ -309,7 +309,14 @@ def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport) -> tu
             return False, f"{spec.name} needs OPENAI_API_KEY (or OPENAI_BASE_URL of a server that needs no key)", []
         return True, f"{spec.name} via {probe.openai_base_url} (sends the pages there)", []
     if not spec.needs_weights:
-        return True, f"{spec.name} runs anywhere, offline", []
+        warnings = []
+        if spec.backend == "builtin-vision":
+            from .describers.text_detect import problem
+
+            missing = problem()
+            if missing:
+                warnings.append(f"text detection will be skipped ({missing}): pages are read from their pixels only")
+        return True, f"{spec.name} runs anywhere, offline", warnings
     try:
         warnings = preflight(spec, device=device, probe=probe)
     except ModelUnavailableError as exc:

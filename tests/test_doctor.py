@@ -154,3 +154,19 @@ def test_help_and_doctor_import_nothing_heavy():
     assert _heavy_imports("") == []
     assert _heavy_imports("CliRunner().invoke(app, ['doctor', '--offline', '--json'])") == []
     assert _heavy_imports("CliRunner().invoke(app, ['models', 'list', '--json'])") == []
+
+
+def test_doctor_says_when_the_builtin_describer_cannot_detect_text(monkeypatch):
+    """A broken or partial install still runs (pixels only), and doctor says what is missing."""
+    code, data = doctor_json("--vision-model", "builtin")
+    assert code == 0 and data["checks"][0]["warnings"] == []
+
+    from manga2music.describers import text_detect
+
+    monkeypatch.setattr(text_detect, "MODEL_FILE", "nothing.onnx")
+    monkeypatch.setattr(text_detect, "model_path", lambda: (_ for _ in ()).throw(
+        text_detect.TextDetectionError("the text detector's model is not installed; pip install 'rapidocr>=3.10,<4'")))
+    code, data = doctor_json("--vision-model", "builtin")
+    assert code == 0 and data["ok"] is True
+    (warning,) = data["checks"][0]["warnings"]
+    assert "text detection will be skipped" in warning and "pip install 'rapidocr" in warning

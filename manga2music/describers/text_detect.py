@@ -92,6 +92,19 @@ def model_path() -> str:
                              "pip install 'rapidocr>=3.10,<4'")
 
 
+def problem() -> str | None:
+    """Why the detector cannot run here (the model file or onnxruntime is missing), or None: cheap, builds nothing."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "onnxruntime is not installed (pip install onnxruntime)"
+    try:
+        model_path()
+    except TextDetectionError as exc:
+        return str(exc)
+    return None
+
+
 class _Detector:
     """PP-OCR's detector (a DB network) in an onnxruntime session, and its box extraction.
 
