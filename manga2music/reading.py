@@ -32,7 +32,9 @@ by its words and 0 means it is purely visual.
 
 **Energy** (0..1) is a weighted sum of ramps over the page's pixel measurements
 (:data:`ENERGY_WEIGHTS`): bundled speed/focus lines, big lettering (sound effects
-and shouting), solid blacks, slanted panels, diagonal line work and busy edges.
+and shouting: big for the page's long side and, on a page with dialogue, for its
+ordinary lettering too), solid blacks, slanted panels, diagonal line work and busy
+edges.
 
 Import cost: this module imports nothing heavy; OpenCV, numpy and the text
 detector load on the first :func:`read_page`.
@@ -47,12 +49,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features or in text_detect changes
-READING_MODEL_VERSION = "reading-4"
+READING_MODEL_VERSION = "reading-5"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute
 SECONDS_PER_PANEL = 1.5  # seconds to look at one panel's picture at speed 1.0
-LOUD_LETTERING = 0.036  # a text line taller than this fraction of sqrt(width * height) is loud (SFX, shouting)
+#: a text line taller than this fraction of the page's long side is loud (sound effects, shouting).  Pages and strips
+#: are seen scaled to fit their long side, so this is how big lettering looks; on an A-series page it is the
+#: 0.036 of sqrt(width * height) this used to be, while a small 640 x 199 strip's ordinary lettering is not loud
+LOUD_LETTERING = 0.0303
+LOUD_OVER_ORDINARY = 1.5  # ... and at least 1.5 times the page's ordinary lettering (its lower-quartile line height)
+ORDINARY_MIN_LINES = 4  # ... when the page has this many text lines (fewer: sound effects alone, no dialogue)
 
 #: energy = sum of weight * ramp(measure, low, high); the weights add up to 1
 ENERGY_WEIGHTS: dict[str, tuple[float, float, float]] = {
@@ -150,7 +157,10 @@ def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
 
     w, h = size
     page = float(w * h)
-    loud_height = LOUD_LETTERING * (w * h) ** 0.5
+    loud_height = LOUD_LETTERING * max(w, h)
+    if len(boxes) >= ORDINARY_MIN_LINES:  # loud is also bigger than this page's own ordinary lettering
+        thickness = sorted(b.thickness for b in boxes)
+        loud_height = max(loud_height, LOUD_OVER_ORDINARY * thickness[len(thickness) // 4])
     return {
         "text_boxes": len(boxes),
         "text_area": min(1.0, sum(b.width * b.height for b in boxes) / page),

@@ -220,3 +220,25 @@ def test_the_detector_model_is_found_in_rapidocrs_wheel_even_if_renamed(monkeypa
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(text_detect.TextDetectionError, match="pip install 'rapidocr"):
         text_detect.model_path()
+
+
+def _strip(shout: bool) -> Image.Image:
+    """A small three-panel web strip (640 x 200) with ordinary dialogue lettering, optionally one big "WHAM!"."""
+    strip = Image.new("RGB", (640, 200), "white")
+    d = ImageDraw.Draw(strip)
+    font = ImageFont.load_default(size=14)
+    for k in range(3):
+        x = 6 + k * 211
+        d.rectangle([x, 6, x + 202, 193], outline="black", width=2)
+        for i, line in enumerate(["COULD YOU HELP", "WITH A LITTLE JOB?", "ONLY A MINUTE"]):
+            d.text((x + 12, 14 + i * 18), line, fill="black", font=font)
+    if shout:
+        d.text((450, 90), "WHAM!", fill="black", font=ImageFont.load_default(size=52))
+    return strip
+
+
+def test_a_small_strips_ordinary_lettering_is_not_loud():
+    """Strips are drawn to be read small: their dialogue is big for the image, but it is not shouting."""
+    calm, loud = read_page(_strip(False), "strip.png"), read_page(_strip(True), "strip.png")
+    assert calm.text_boxes >= 8 and calm.loud_text == 0.0
+    assert loud.loud_text > 0.02 and loud.energy > calm.energy

@@ -33,7 +33,7 @@ plain floats/ints, rounded, so the same page always gives the same dictionary.
 ``panel_rectangularity`` mean area / bounding-box area of the panels (< 1 for slanted panels, and also
                    wherever the art runs out of its frame into the gutter)
 ``panel_slant``    the share of the panel frames' length that is tilted (more than 3 degrees off both axes):
-                   the straight edges, at least 12 % of the page's short side long, of the regions the
+                   the straight edges, at least 8.5 % of the page's long side long, of the regions the
                    gutters cut out, so figures breaking out of a frame do not count as a slanted layout
 """
 
@@ -58,7 +58,7 @@ PAPER_MARGIN = 0.04  # the page-edge band (fraction of each side) where the pape
 PAPER_MIN = 0.55  # a "paper" darker than this (luminance) is artwork, not paper: no balancing
 PAPER_CHANNEL_MIN = 0.3  # ... and so is one with a channel below this (old newsprint's blue is ~0.45)
 MIN_PANEL = 0.015  # smallest panel, fraction of the page
-FRAME_MIN = 0.12  # shortest straight panel edge that counts as a frame line, fraction of the page's short side
+FRAME_MIN = 0.085  # shortest straight panel edge that counts as a frame line, fraction of the page's long side
 FRAME_TILT = 3.0  # degrees off both axes: a tilted frame line (hand-ruled frames wobble less than this)
 TONE_TILE = 32  # screentone tiles (line-work pixels)
 TONE_PEAK = 6.0  # spectral peak / mean spectrum above this: a sharp periodic component
@@ -183,7 +183,7 @@ def frame_slant(gutter: np.ndarray) -> float:
     import cv2
 
     outline = cv2.morphologyEx(gutter, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    shortest = FRAME_MIN * min(gutter.shape)
+    shortest = FRAME_MIN * max(gutter.shape)
     lines = cv2.HoughLinesP(outline * 255, 1, np.pi / 360, threshold=max(1, int(shortest * 0.6)),
                             minLineLength=shortest, maxLineGap=2)
     if lines is None:

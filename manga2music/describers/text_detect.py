@@ -37,9 +37,10 @@ BOX_SCORE = 0.5  # boxes the detector is less sure of (mean probability inside) 
 UNCLIP = 1.6  # how far a found region is grown back out: area * UNCLIP / perimeter on each side
 MIN_SIDE = 3  # network pixels: a thinner region is noise
 MAX_CANDIDATES = 1000  # regions looked at on one page
-#: box sizes are fractions of the page's size, sqrt(width * height)
-MIN_BOX_HEIGHT = 0.007  # a text line thinner than this is noise
-MAX_BOX_HEIGHT = 0.12  # ... and one thicker than this is a shape, not a line of lettering
+#: box sizes are fractions of the page's long side: pages and strips are seen scaled to fit it (on an A-series
+#: page these are the 0.007 and 0.12 of sqrt(width * height) they used to be; a small strip's big sound effect stays)
+MIN_BOX_HEIGHT = 0.0059  # a text line thinner than this is noise
+MAX_BOX_HEIGHT = 0.101  # ... and one thicker than this is a shape, not a line of lettering
 CHAR_ASPECT = 0.45  # character width / box thickness in a horizontal line: letters are ~0.6 of their height wide, and
 # the detector pads each box (unclip ratio 1.6), so its thickness is ~1.35 letter heights
 #: onnxruntime threads for the detector: one.  On two shared cores, one thread read the 12 sample images in
@@ -234,8 +235,7 @@ def detect_text(rgb: "np.ndarray") -> list[TextBox]:
         raise TextDetectionError(f"text detection failed: {exc}") from exc
     if len(quads) == 0:
         return []
-    size = (h * w) ** 0.5
-    min_height, max_height = MIN_BOX_HEIGHT * size, MAX_BOX_HEIGHT * size
+    min_height, max_height = MIN_BOX_HEIGHT * max(h, w), MAX_BOX_HEIGHT * max(h, w)
     boxes = []
     sx, sy = w / small.shape[1], h / small.shape[0]  # back to the caller's pixels
     for quad in np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2) * np.array([sx, sy], np.float32):
