@@ -12,7 +12,9 @@ The detector is built lazily, once per process (:func:`detector`): an onnxruntim
 session on the model file in rapidocr's wheel, whose output our own code turns
 into boxes (:class:`_Detector`), so rapidocr's Python package is never imported.
 It runs on one thread on a copy of :data:`DETECT_AREA` pixels (736 on the long
-side of a page): about 0.08 s a page here, 0.2 s for the first.  onnxruntime's
+side of a page): about 0.08 s a page here, 0.2 s for the first.  A big page on
+which that finds almost nothing is read again at twice the scale (:data:`FEW_LINES`):
+old newspaper pages are lettered too small for the usual scale.  onnxruntime's
 telemetry is switched off before it is imported.  Any failure raises
 :class:`TextDetectionError`; callers keep the page's other measurements.
 """
@@ -47,6 +49,10 @@ CHAR_ASPECT = 0.45  # character width / box thickness in a horizontal line: lett
 #: 2.6 s against 3.8 s with onnxruntime's default (one per core), which fights the other work for the cores;
 #: two threads without spin-waiting saved 0.05 s of a 3.0 s `run samples/` (noise): not worth the risk under load.
 ORT_THREADS = 1
+#: a page at least twice the detector's size on each side where fewer lines than this are found is read again at
+#: twice the scale: lettering thinner than ~12 pixels at the detector's scale is missed (a 1906 Sunday page of 1760 x
+#: 2332 gave 0 lines at the usual scale and 57 at twice it); costs ~4x the detection time, on those pages only
+FEW_LINES = 4
 VERTICAL_ASPECT = 0.75  # character height / box thickness in a vertical column: square CJK characters, padded box
 
 _lock = threading.Lock()
@@ -216,29 +222,38 @@ def estimate_chars(box: TextBox) -> int:
     return max(1, round(box.length / (aspect * box.thickness)))
 
 
-def detect_text(rgb: "np.ndarray") -> list[TextBox]:
-    """Text lines on an RGB uint8 page (H x W x 3), largest first.  Raises :class:`TextDetectionError`."""
+def _detect_at(engine: _Detector, rgb: "np.ndarray", scale: float) -> "np.ndarray":
+    """The detector's quadrilaterals on ``rgb`` shown at ``scale``, in ``rgb``'s pixels."""
+    import cv2
     import numpy as np
 
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 8:
-        raise TextDetectionError(f"cannot detect text on an image of shape {rgb.shape}")
-    import cv2
-
-    engine = detector()
     h, w = rgb.shape[:2]
-    scale = min(1.0, (DETECT_AREA / float(h * w)) ** 0.5)
     small = rgb if scale >= 1.0 else cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))),
                                                 interpolation=cv2.INTER_AREA)
     try:
         quads = engine(np.ascontiguousarray(small))
     except Exception as exc:  # noqa: BLE001 - onnxruntime/opencv errors: keep the page, lose its text
         raise TextDetectionError(f"text detection failed: {exc}") from exc
+    return quads * np.array([w / small.shape[1], h / small.shape[0]], np.float32)  # back to the caller's pixels
+
+
+def detect_text(rgb: "np.ndarray") -> list[TextBox]:
+    """Text lines on an RGB uint8 page (H x W x 3), largest first.  Raises :class:`TextDetectionError`."""
+    import numpy as np
+
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 8:
+        raise TextDetectionError(f"cannot detect text on an image of shape {rgb.shape}")
+    engine = detector()
+    h, w = rgb.shape[:2]
+    scale = min(1.0, (DETECT_AREA / float(h * w)) ** 0.5)
+    quads = _detect_at(engine, rgb, scale)
+    if len(quads) < FEW_LINES and scale <= 0.5:  # a big page with small lettering (an old newspaper page):
+        quads = _detect_at(engine, rgb, min(1.0, 2.0 * scale))  # its lines are too thin at the usual scale
     if len(quads) == 0:
         return []
     min_height, max_height = MIN_BOX_HEIGHT * max(h, w), MAX_BOX_HEIGHT * max(h, w)
     boxes = []
-    sx, sy = w / small.shape[1], h / small.shape[0]  # back to the caller's pixels
-    for quad in np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2) * np.array([sx, sy], np.float32):
+    for quad in quads:
         side_a = float(np.linalg.norm(quad[1] - quad[0]))  # along the top edge
         side_b = float(np.linalg.norm(quad[3] - quad[0]))  # down the left edge
         x0, y0 = quad.min(axis=0)
