@@ -259,3 +259,20 @@ def test_small_lettering_on_a_big_page_is_found():
     r = read_page(page, "sunday.png")
     assert 30 <= r.text_boxes <= 40 and r.panels == 12
     assert r.text_chars >= 0.6 * 36 * len("WE MUST HURRY, THE PARADE IS LATE!")
+
+
+@pytest.mark.parametrize("frame_px", [1, 2])
+def test_thin_frames_of_a_wide_newspaper_strip_are_found(frame_px):
+    """Old strips draw their frames with a thin line and leave the insides blank: squeezed to a small working copy,
+    the lines vanish, the margins flood the panels and the drawn ground lines passed for slanted frames."""
+    from manga2music.describers.page_features import measure_page
+
+    strip = Image.new("RGB", (4654, 1390), (235, 222, 200))  # yellowed newsprint
+    d = ImageDraw.Draw(strip)
+    for k in range(4):
+        x = 60 + k * 1140
+        d.rectangle([x, 200, x + 1100, 1250], outline=(40, 30, 25), width=frame_px)
+        d.line([(x + 50, 900), (x + 1050, 700)], fill=(40, 30, 25), width=4)  # a slanted horizon
+        d.ellipse([x + 400, 600, x + 600, 800], outline=(40, 30, 25), width=5)
+    m = measure_page(strip)
+    assert m["panel_count"] == 4 and m["panel_slant"] < 0.05

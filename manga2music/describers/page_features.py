@@ -8,8 +8,9 @@ every tone measurement below is taken on the *luminance* of that balanced page
 copy measure alike).  Colour itself (``is_colour``, ``colourfulness``,
 ``warmth``) is recorded for the music's colour, never for its mood.
 
-Two working copies: :data:`WORK_SIDE` pixels on the long side for tones, colour
-and panels, :data:`LINE_SIDE` for line work and screentone.  All numbers are
+Two working copies: :data:`WORK_SIDE` pixels on the long side for tones and
+colour, :data:`LINE_SIDE` for line work, screentone and panels (a thin frame line
+of a big scan vanishes in the smaller copy, and the margins then flood the panels).  All numbers are
 plain floats/ints, rounded, so the same page always gives the same dictionary.
 
 ``ink``            fraction of dark pixels (balanced luminance < 0.35)
@@ -46,8 +47,8 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
-WORK_SIDE = 512  # long side of the copy for tones, colour and panels
-LINE_SIDE = 1024  # long side of the copy for line work and screentone
+WORK_SIDE = 512  # long side of the copy for tones and colour
+LINE_SIDE = 1024  # long side of the copy for line work, screentone and panels
 
 INK_LEVEL = 0.35  # balanced luminance below this is ink
 BLACK_LEVEL = 0.12  # ... below this, solid black
@@ -343,8 +344,9 @@ def measure_page(image: "Image", text_boxes: Sequence = ()) -> dict:
     scale = gray.shape[1] / image.size[0]
     scaled = [_Box(b.x * scale, b.y * scale, b.width * scale, b.height * scale) for b in text_boxes]
     out = {"width": image.size[0], "height": image.size[1]}
+    fine_gutter = gutter_mask(gray.astype(np.float32) / 255.0)  # thin frame lines survive at this size
     for part in (tone_features(lum), colour_features(rgb), line_features(gray, gutter, scaled),
-                 direction_features(lum, gutter), panel_features(gutter)):
+                 direction_features(lum, gutter), panel_features(fine_gutter)):
         out.update(part)
     out["paper"] = [round(float(v), 3) for v in paper]
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
