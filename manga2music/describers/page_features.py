@@ -10,8 +10,9 @@ copy measure alike).  Colour itself (``is_colour``, ``colourfulness``,
 
 Two working copies: :data:`WORK_SIDE` pixels on the long side for tones and
 colour, :data:`LINE_SIDE` for line work, screentone and panels (a thin frame line
-of a big scan vanishes in the smaller copy, and the margins then flood the panels).  All numbers are
-plain floats/ints, rounded, so the same page always gives the same dictionary.
+of a big scan vanishes in the smaller copy, and the margins then flood the
+panels).  All numbers are plain floats/ints, rounded, so the same page always
+gives the same dictionary.
 
 ``ink``            fraction of dark pixels (balanced luminance < 0.35)
 ``black``          fraction of solid black (< 0.12): heavy shadows, night, black panels
