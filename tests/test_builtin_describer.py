@@ -281,6 +281,18 @@ def test_single_page_and_twenty_pages_with_progress():
     assert result.features["energy_trend"] > 0.2 and "building" in result.description
 
 
+def test_a_quiet_page_does_not_make_a_fight_calm():
+    """A section's energy is that of its liveliest half: a fight page then a quiet page is an action section,
+    while one fight page among four quiet ones does not turn the section into action."""
+    fight = load_section(SAMPLES / "action")[0]
+    quiet = load_section(SAMPLES / "calm")
+    mixed = describe([fight, quiet[0]])
+    assert mixed.features["mood"] == "action" and tempo_key(mixed.description)[0] >= 140
+    mostly_quiet = describe([fight] + [PageImage(f"q{i}.png", quiet[i % 3].image) for i in range(4)])
+    assert mostly_quiet.features["mood"] != "action"
+    assert describe(quiet).features["mood"] == "calm"
+
+
 @pytest.mark.parametrize("scores, mood, genre", [
     (dict(energy=0.6, dialogue=0.1, brightness=0.4, contrast=0.4, panels=7), "action", "action"),
     (dict(energy=0.3, dialogue=0.3, brightness=0.7, contrast=0.2, panels=2.5), "action", "action"),  # big, loud panels

@@ -28,7 +28,7 @@ def result():
 def test_labelled_pages_are_read_right(result):
     rows = {r["section"]: r for r in result["rows"]}
     assert result["total"] == 15  # 14 Pepper&Carrot sections and one black-and-white manga page
-    assert result["right"] >= 10  # of 15 (5 moods; guessing the commonest label gets 5)
+    assert result["right"] >= 11  # of 15 (5 moods; guessing the commonest label gets 5)
     # calm or dialogue scenes: under 100 BPM and never tense or action (issue: at least 4 in 5)
     assert result["calm_ok"] == result["calm_total"] == 5
     # the black-and-white manga page (line art, rectangular frames broken by the art, Japanese columns) is calm talk
@@ -39,8 +39,8 @@ def test_labelled_pages_are_read_right(result):
     assert result["dialogue_led"] >= 6
     # the action scene with speed strokes and sound effects is above every calm scene in tempo and energy
     action = rows["pc-e06-action"]
+    assert action["mood"] == "action"  # a page of sound effects, then a page of talk: scored by its liveliest half
     for calm in (r for r in result["rows"] if r["label"] == "calm"):
         assert action["tempo"] > calm["tempo"] and action["energy"] > calm["energy"]
-    # known misses, kept visible: the painted dragon fight (no speed lines, no sound effects) reads as calm, and
-    # pc-e06-action's energy (0.23) is under the action threshold: only one of its two pages has big lettering
+    # known miss, kept visible: the painted dragon fight (no speed lines, no sound effects) reads as calm
     assert result["action_above_calm"] >= 5

@@ -7,8 +7,11 @@ follow the story; it reads how the pages are drawn and how much there is to read
    tall strip are merged back into one page): energy, text found by the PP-OCR
    text detector, dialogue share, panels, brightness after colour normalisation,
    reading time.  See :mod:`manga2music.reading` and ``page_features``.
-2. The section's scores are means over its pages (:class:`Scores`).  Colour never
-   enters them: a page and its black-and-white copy get the same mood and tempo.
+2. The section's scores are means over its pages (:class:`Scores`), except its
+   energy, which is the mean of its liveliest half (:func:`liveliest_half`): a
+   fight page is not made calm by the quiet page after it, while one lively page
+   among many quiet ones stays a minority.  Colour never enters the scores: a
+   page and its black-and-white copy get the same mood and tempo.
 3. The first mood of :data:`MOODS` whose condition holds is **the one decision**:
    genre, atmosphere, style, instruments, tempo range, mode, pacing word and the
    plot sentence's mood all come from it, so the labels cannot contradict each other.
@@ -48,7 +51,7 @@ from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_read
 from .base import Describer, PageImage
 from .page_features import trend
 
-RULES_VERSION = "builtin-rules-5"
+RULES_VERSION = "builtin-rules-6"
 
 DIALOGUE_LED = 0.45  # share of reading time spent on text at or above which a section is dialogue-led
 DARK = 0.55  # mean balanced brightness below this: a dark section
@@ -61,11 +64,20 @@ MANY_PANELS = 5.5  # at least this many panels a page: quick cuts
 BRIGHT = 0.60  # mean balanced brightness at or above this: a bright section
 
 
+def liveliest_half(values: list[float]) -> list[float]:
+    """The larger half of ``values`` (the middle one too, for an odd count).
+
+    Music follows a scene's big moments: a section of a fight page and a quiet
+    page is scored as a fight, not as something in between that fits neither.
+    """
+    return sorted(values, reverse=True)[: (len(values) + 1) // 2]
+
+
 @dataclass(frozen=True)
 class Scores:
     """The few numbers the moods look at: means over the section's readings."""
 
-    energy: float
+    energy: float  # the mean over the liveliest half of the pages (see liveliest_half)
     dialogue: float  # share of reading time on text
     brightness: float  # after colour normalisation
     contrast: float
@@ -81,7 +93,7 @@ class Scores:
 
         colour = [r for r in readings if r.colour]
         return cls(
-            energy=mean(r.energy for r in readings),
+            energy=mean(liveliest_half([r.energy for r in readings])),
             dialogue=mean(r.dialogue for r in readings),
             brightness=mean(r.brightness for r in readings),
             contrast=mean(r.measures.get("contrast", 0.0) for r in readings),
