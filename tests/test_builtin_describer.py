@@ -183,6 +183,39 @@ def test_grid_of_bordered_panels_is_counted_on_white_and_on_yellowed_paper():
         assert yellowed["paper"][2] < 0.7  # and recorded
 
 
+def test_panels_joined_across_the_gutter_are_still_two():
+    """A balloon or a figure laid over the gutter joins two panels into one region; the gutter's straight run
+    across it still separates them.  A white bay cut into a frameless panel's edge does not split it."""
+    def two_panels(bridge) -> Image.Image:
+        page = grid_page(2, 1)
+        d = ImageDraw.Draw(page)
+        d.rectangle([33, 33, 567, 412], fill=(150, 150, 150))  # the art of both panels
+        d.rectangle([33, 438, 567, 817], fill=(150, 150, 150))
+        bridge(d)
+        return page
+
+    assert measure_page(grid_page(2, 1))["panel_count"] == 2
+    balloon = two_panels(lambda d: d.ellipse([240, 370, 360, 480], fill=(255, 255, 255), outline=(0, 0, 0), width=3))
+    assert measure_page(balloon)["panel_count"] == 2
+    figure = two_panels(lambda d: d.rectangle([120, 380, 200, 470], fill=(20, 20, 20)))  # breaking out of both frames
+    assert measure_page(figure)["panel_count"] == 2
+    frameless = blank()
+    d = ImageDraw.Draw(frameless)
+    d.rectangle([30, 30, 570, 820], fill=(150, 150, 150))
+    for k in range(6):  # clouds of white sky open into the margin along the right edge
+        d.ellipse([380 + 10 * k, 100 + 120 * k, 620, 180 + 120 * k], fill=(255, 255, 255))
+    d.rectangle([150, 380, 620, 420], fill=(255, 255, 255))  # and one white band half across it
+    assert measure_page(frameless)["panel_count"] == 1
+
+
+def test_panels_of_real_pages_joined_across_the_gutter():
+    pages = Path(__file__).resolve().parent / "data" / "pages"
+    attack = measure_page(Image.open(pages / "pc-e06-action" / "E06P07.jpg").convert("RGB"))
+    assert attack["panel_count"] == 3  # claws and "BAM!" bridge the gutter under the first panel
+    frameless = measure_page(Image.open(pages / "pc-e06-calm" / "E06P02.jpg").convert("RGB"))
+    assert frameless["panel_count"] == 4  # a frameless first panel whose clouds open into the margin
+
+
 def test_free_floating_text_is_found_without_any_balloon():
     reading = read_page(text_page(), "talk.png")
     assert reading.text_boxes >= 6 and reading.text_detected

@@ -30,7 +30,8 @@ gives the same dictionary.
 ``speed_lines``    the part of ``long_lines`` that forms a bundle: many strokes sharing one
                    direction (motion lines, rain) or converging on one point (focus lines)
 ``diagonal``       share of the drawing's edge energy running diagonally (0.5 for random texture)
-``panel_count``    panels found as regions cut off by the paper-coloured gutters
+``panel_count``    panels found as regions cut off by the paper-coloured gutters; a region that a balloon,
+                   caption or figure joins across a gutter is cut along the gutter's straight run
 ``panel_area``     mean panel size as a fraction of the page
 ``panel_rectangularity`` mean area / bounding-box area of the panels (< 1 for slanted panels, and also
                    wherever the art runs out of its frame into the gutter)
@@ -60,6 +61,10 @@ PAPER_MARGIN = 0.04  # the page-edge band (fraction of each side) where the pape
 PAPER_MIN = 0.55  # a "paper" darker than this (luminance) is artwork, not paper: no balancing
 PAPER_CHANNEL_MIN = 0.3  # ... and so is one with a channel below this (old newsprint's blue is ~0.45)
 MIN_PANEL = 0.015  # smallest panel, fraction of the page
+CROSSING = 0.6  # a row of a region that is this much gutter, from end to end, is a gutter crossing it
+FRAME_EDGE = 0.9  # ... when beside it a straight frame edge spans this much of the region's row
+CROSSING_EDGE = 0.05  # ... and it is not in the region's outer 5 % (its own frame)
+MIN_PIECE = 0.15  # each piece of a cut region keeps at least this share of it
 FRAME_MIN = 0.085  # shortest straight panel edge that counts as a frame line, fraction of the page's long side
 FRAME_TILT = 3.0  # degrees off both axes: a tilted frame line (hand-ruled frames wobble less than this)
 TONE_TILE = 32  # screentone tiles (line-work pixels)
@@ -157,7 +162,8 @@ def gutter_mask(lum: np.ndarray) -> np.ndarray:
 
 
 def panel_features(gutter: np.ndarray) -> dict:
-    """Panels = regions the gutter network cuts apart.  A page with no gutters is one panel."""
+    """Panels = regions the gutter network cuts apart (see :func:`split_bridged`).  A page with no gutters is one
+    panel."""
     import cv2
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats((1 - gutter).astype(np.uint8), connectivity=4)
@@ -167,12 +173,69 @@ def panel_features(gutter: np.ndarray) -> dict:
         x, y, w, h, area = stats[idx]
         if area < MIN_PANEL * page:
             continue
-        areas.append(area / page)
-        fills.append(area / (w * h))
+        box = np.s_[y:y + h, x:x + w]
+        for piece in split_bridged(labels[box] == idx, gutter[box], MIN_PANEL * page):
+            ys, xs = np.nonzero(piece)
+            areas.append(len(ys) / page)
+            fills.append(len(ys) / ((np.ptp(xs) + 1) * (np.ptp(ys) + 1)))
     if not areas:
         areas, fills = [1.0], [1.0]
     return {"panel_count": len(areas), "panel_area": float(np.mean(areas)), "panel_rectangularity": float(np.mean(fills)),
             "panel_slant": frame_slant(gutter)}
+
+
+def _crossings(region: np.ndarray, gutter: np.ndarray) -> list[int]:
+    """Rows of ``region`` (its bounding box) along which a gutter runs across it, bridged somewhere on the way.
+
+    A run of rows is a crossing when the gutter covers :data:`CROSSING` of each row,
+    reaches both ends of it (it comes in from the margins on both sides) and, just
+    beside the run, a panel's straight frame edge spans :data:`FRAME_EDGE` of the
+    region: a white bay or frameless clouds opening into the margin have no such edge.
+    """
+    h = region.shape[0]
+    across = gutter.mean(axis=1)
+    ends = gutter[:, 0].astype(bool) & gutter[:, -1].astype(bool)
+    filled = region.mean(axis=1)
+    rows, y = [], max(1, int(CROSSING_EDGE * h))
+    while y < h - int(CROSSING_EDGE * h):
+        if across[y] < CROSSING or not ends[y]:
+            y += 1
+            continue
+        start = y
+        while y < h and across[y] >= CROSSING and ends[y]:
+            y += 1
+        if max(filled[max(0, start - 3):start].max(initial=0.0), filled[y:y + 3].max(initial=0.0)) >= FRAME_EDGE:
+            rows.append((start + y - 1) // 2)
+    return rows
+
+
+def split_bridged(region: np.ndarray, gutter: np.ndarray, smallest: float, depth: int = 0) -> list[np.ndarray]:
+    """``region`` (a boolean mask over its bounding box) cut along the gutters that cross it.
+
+    A balloon, a caption or a figure laid over a gutter joins two panels into one
+    region of the gutter mask; the gutter's straight run across the region still
+    shows where they part.  A cut is kept when it leaves at least two pieces of
+    ``smallest`` pixels and :data:`MIN_PIECE` of the region; pieces are cut again,
+    rows then columns, at most three times deep.
+    """
+    import cv2
+
+    if depth < 3:
+        for axis in (0, 1):
+            r, g = (region, gutter) if axis == 0 else (region.T, gutter.T)
+            for row in _crossings(r, g):
+                cut = r.copy()
+                cut[max(0, row - 1):row + 2] = False
+                count, labels, stats, _ = cv2.connectedComponentsWithStats(cut.astype(np.uint8), connectivity=4)
+                big = [i for i in range(1, count) if stats[i, 4] >= max(smallest, MIN_PIECE * r.sum())]
+                if len(big) < 2:
+                    continue
+                pieces = []
+                for i in big:
+                    piece = labels == i if axis == 0 else (labels == i).T
+                    pieces.extend(split_bridged(piece, gutter, smallest, depth + 1))
+                return pieces
+    return [region]
 
 
 def frame_slant(gutter: np.ndarray) -> float:
