@@ -276,3 +276,44 @@ def test_thin_frames_of_a_wide_newspaper_strip_are_found(frame_px):
         d.ellipse([x + 400, 600, x + 600, 800], outline=(40, 30, 25), width=5)
     m = measure_page(strip)
     assert m["panel_count"] == 4 and m["panel_slant"] < 0.05
+
+
+def _caption(lines: list[str], size: int = 30, leading: float = 1.15) -> Image.Image:
+    """Tightly leaded capitals in a caption box, as 1950s comics letter their narration."""
+    font = ImageFont.load_default(size=size)
+    img = Image.new("RGB", (900, 120 + round(size * leading) * len(lines)), "white")
+    d = ImageDraw.Draw(img)
+    for i, text in enumerate(lines):
+        d.text((40, 50 + i * round(size * leading)), text, fill="black", font=font)
+    return img
+
+
+def test_a_box_holding_stacked_lines_is_cut_into_its_lines():
+    """On scans of tightly leaded hand lettering the detector can outline a whole paragraph as one box: a huge
+    "line" of few characters, read as shouting.  Such a box is cut into the lines it holds; a big single line
+    (a sound effect), a tilted box and ordinary lines are left alone."""
+    import numpy as np
+
+    from manga2music.describers.text_detect import TextBox, split_stacked
+
+    caption = _caption(["THIS STORY BEGAN BACK IN 1915,", "WHEN ONE OF AMERICA'S WEALTHIEST", "MEN WAS A SMALL BOY"])
+    w, h = caption.size
+    rgb = np.asarray(caption)
+    ordinary = [TextBox(40, 600 + 40 * i, 300, 38, 300, 38, False) for i in range(4)]  # elsewhere on the page
+    paragraph = TextBox(30, 40, w - 60, h - 75, w - 60, h - 75, False)  # the detector's one box round all three
+    cut = split_stacked(rgb, ordinary + [paragraph])
+    assert len(cut) == 4 + 3
+    parts = [b for b in cut if b not in ordinary]
+    assert all(abs(p.thickness - paragraph.thickness / 3) < 1 for p in parts)
+    assert [round(p.y) for p in parts] == sorted(round(p.y) for p in parts)
+
+    shout = Image.new("RGB", (900, 260), "white")  # one big line of lettering: a sound effect
+    font = ImageFont.load_default(size=150)
+    ImageDraw.Draw(shout).text((40, 40), "CRASH!", fill="black", font=font)
+    big = TextBox(20, 20, 860, 220, 860, 220, False)
+    assert split_stacked(np.asarray(shout), ordinary + [big]) == ordinary + [big]
+    tilted = TextBox(30, 40, w - 60, h - 75, w - 60, h - 75, False, tilt=20.0)
+    assert split_stacked(rgb, ordinary + [tilted]) == ordinary + [tilted]
+    # a line the detector also found on its own is not counted twice
+    first_line = TextBox(30, 40, w - 60, (h - 75) / 3, w - 60, (h - 75) / 3, False)
+    assert len(split_stacked(rgb, ordinary + [paragraph, first_line])) == 4 + 1 + 2

@@ -14,7 +14,9 @@ into boxes (:class:`_Detector`), so rapidocr's Python package is never imported.
 It runs on one thread on a copy of :data:`DETECT_AREA` pixels (736 on the long
 side of a page): about 0.08 s a page here, 0.2 s for the first.  A big page on
 which that finds almost nothing is read again at twice the scale (:data:`FEW_LINES`):
-old newspaper pages are lettered too small for the usual scale.  onnxruntime's
+old newspaper pages are lettered too small for the usual scale.  A box that holds a
+whole paragraph of tightly leaded lettering (it happens on scans of 1950s captions)
+is cut into its lines (:func:`split_stacked`).  onnxruntime's
 telemetry is switched off before it is imported.  Any failure raises
 :class:`TextDetectionError`; callers keep the page's other measurements.
 """
@@ -54,6 +56,15 @@ ORT_THREADS = 1
 #: 2332 gave 0 lines at the usual scale and 57 at twice it); costs ~4x the detection time, on those pages only
 FEW_LINES = 4
 VERTICAL_ASPECT = 0.75  # character height / box thickness in a vertical column: square CJK characters, padded box
+#: stacked lines: on scans of tightly leaded hand lettering (1950s captions) the detector can outline a whole
+#: paragraph as one box, which then reads as one huge "loud" line of few characters.  A box at least this much
+#: thicker than the page's ordinary line (its lower-quartile thickness, on pages with STACK_MIN_BOXES boxes or
+#: more) is looked at row by row and cut into the lines of lettering it holds (:func:`count_stacked_lines`)
+STACKED_OVER_ORDINARY = 1.5
+STACK_MIN_BOXES = 4
+LETTER_ROWS = 0.25  # a row with this share of the box's densest row's ink is inside a line of letters
+LEADING_ROWS = 0.08  # a row with less than this share, between two lines of letters, is the leading between them
+STACK_MAX_TILT = 5.0  # degrees: a more tilted box (sound effects) is not cut (its rows mix the lines)
 
 _lock = threading.Lock()
 _engine = None
@@ -74,6 +85,7 @@ class TextBox:
     length: float  # the line's long side (rotated box)
     thickness: float  # its short side: the letter height of a horizontal line
     vertical: bool  # a top-to-bottom column (Japanese vertical text)
+    tilt: float = 0.0  # degrees between the line and the nearest axis
 
     @property
     def area(self) -> float:
@@ -261,7 +273,81 @@ def detect_text(rgb: "np.ndarray") -> list[TextBox]:
         length, thickness = max(side_a, side_b), min(side_a, side_b)
         if not min_height <= thickness <= max_height:
             continue
+        dx, dy = np.abs(quad[1] - quad[0])
+        angle = float(np.degrees(np.arctan2(dy, dx)))  # the top edge against the horizontal, 0..90
         boxes.append(TextBox(float(x0), float(y0), float(x1 - x0), float(y1 - y0), length, thickness,
-                             vertical=side_b > side_a * 1.5))
+                             vertical=side_b > side_a * 1.5, tilt=min(angle, 90.0 - angle)))
+    boxes = split_stacked(rgb, boxes)
     boxes.sort(key=lambda b: -b.area)
     return boxes
+
+
+def count_stacked_lines(ink_rows: "np.ndarray") -> int:
+    """How many lines of lettering lie one above the other, from the ink share of each row across the line
+    (rows run across the thickness: top to bottom for a horizontal line, left to right for a column).
+
+    Lines are runs of rows holding at least :data:`LETTER_ROWS` of the densest row's
+    ink, at least half as tall as the tallest run, that do not touch the box's edges
+    (the padding of a box takes in slivers of the lines above and below it); two
+    lines are separate when the rows between them fall under :data:`LEADING_ROWS`.
+    """
+    import numpy as np
+
+    profile = np.convolve(ink_rows, np.ones(3) / 3.0, mode="same")
+    densest = float(profile.max(initial=0.0))
+    if densest <= 0.0:
+        return 1
+    inside = np.flatnonzero(np.diff(np.r_[0, (profile >= LETTER_ROWS * densest).astype(np.int8), 0]))
+    runs = [(int(a), int(b)) for a, b in zip(inside[::2], inside[1::2])]
+    runs = [(a, b) for a, b in runs if a > 0 and b < len(profile)] or runs
+    tallest = max(b - a for a, b in runs)
+    runs = [(a, b) for a, b in runs if b - a >= 0.5 * tallest]
+    return 1 + sum(1 for (_, end), (start, _) in zip(runs, runs[1:])
+                   if profile[end:start].min(initial=densest) < LEADING_ROWS * densest)
+
+
+def split_stacked(rgb: "np.ndarray", boxes: list[TextBox]) -> list[TextBox]:
+    """``boxes`` with each box that holds several stacked lines of lettering cut into one box a line
+    (see :data:`STACKED_OVER_ORDINARY`).  Ink is told from paper in each box by Otsu's threshold."""
+    import cv2
+    import numpy as np
+
+    if len(boxes) < STACK_MIN_BOXES:
+        return boxes
+    thickness = sorted(b.thickness for b in boxes)
+    thick = STACKED_OVER_ORDINARY * thickness[len(thickness) // 4]
+    gray, out = None, []
+    for box in boxes:
+        if box.thickness < thick or box.tilt > STACK_MAX_TILT:
+            out.append(box)
+            continue
+        if gray is None:
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        x0, y0 = int(box.x), int(box.y)
+        crop = gray[y0:int(np.ceil(box.y + box.height)), x0:int(np.ceil(box.x + box.width))]
+        if crop.size == 0:
+            out.append(box)
+            continue
+        _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+        if ink.mean() > 0.5:  # light lettering on a dark ground: the ink is the smaller part
+            ink = 1 - ink
+        lines = count_stacked_lines(ink.mean(axis=0 if box.vertical else 1))
+        if lines == 1:
+            out.append(box)
+            continue
+        for i in range(lines):
+            if box.vertical:
+                part = (box.x + i * box.width / lines, box.y, box.width / lines, box.height)
+            else:
+                part = (box.x, box.y + i * box.height / lines, box.width, box.height / lines)
+            if not any(other is not box and _covered(part, other) for other in boxes):  # found on its own too
+                out.append(TextBox(*part, box.length, box.thickness / lines, box.vertical, box.tilt))
+    return out
+
+
+def _covered(part: tuple[float, float, float, float], other: TextBox) -> bool:
+    """Whether ``other`` covers at least half of the rectangle ``part`` (x, y, width, height)."""
+    x, y, w, h = part
+    dx = min(x + w, other.x + other.width) - max(x, other.x)
+    dy = min(y + h, other.y + other.height) - max(y, other.y)
+    return dx > 0 and dy > 0 and dx * dy >= 0.5 * w * h
