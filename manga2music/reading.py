@@ -21,10 +21,13 @@ minute, the range usually quoted for adults; one character carries about as much
 as a short English word) and ``SECONDS_PER_PANEL = 1.5``.  These constants are our
 own choice, not values from the paper (which reports the linear form and the
 per-reader spread, not one rate for everybody); ``speed`` is the user's knob (2.0
-reads twice as fast).  Characters come from the text detector's boxes (see
-:mod:`manga2music.describers.text_detect`: estimated from each text line's length
-and letter height; recognition is not run), so only vertical columns are known to
-be CJK text: horizontal Japanese, Chinese or Korean lines are timed as Latin text.
+reads twice as fast).  Characters come from the text detector's lines (see
+:mod:`manga2music.describers.text_detect`: counted from the ink of each horizontal
+line, estimated from the shape of vertical columns; recognition is not run), so
+only vertical columns are known to be CJK text: horizontal Japanese, Chinese or
+Korean lines are timed as Latin text.  On the 21 lettered Pepper&Carrot pages of
+the test set, whose true text is known, the count is 0.83 of it (punctuation and
+lines the detector misses are not counted).
 
 **Dialogue.**  ``dialogue`` is the share of a page's reading time that goes to its
 text: ``text time / (text time + picture time)``, so 1 means the page is carried
@@ -49,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features or in text_detect changes
-READING_MODEL_VERSION = "reading-10"
+READING_MODEL_VERSION = "reading-11"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute
@@ -109,7 +112,7 @@ class PageReading:
     energy: float  # 0..1, how intense the artwork looks (speed lines, loud lettering, blacks, slanted panels...)
     text_boxes: int  # text lines detected
     text_area: float  # fraction of the page area covered by text boxes, 0..1
-    text_chars: int  # characters of text, estimated from the boxes' geometry (no recognition)
+    text_chars: int  # characters of text, counted from the lines' ink or estimated from their shape (no recognition)
     dialogue: float  # 0..1, 1 = the page is carried by its text, 0 = purely visual
     panels: int  # panel count
     colour: bool  # a colour page
@@ -153,8 +156,6 @@ def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
 
 
 def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
-    from .describers.text_detect import estimate_chars
-
     w, h = size
     page = float(w * h)
     loud_height = LOUD_LETTERING * max(w, h)
@@ -164,8 +165,8 @@ def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
     return {
         "text_boxes": len(boxes),
         "text_area": min(1.0, sum(b.width * b.height for b in boxes) / page),
-        "text_chars": sum(estimate_chars(b) for b in boxes),
-        "cjk_chars": sum(estimate_chars(b) for b in boxes if b.vertical),
+        "text_chars": sum(b.characters() for b in boxes),
+        "cjk_chars": sum(b.characters() for b in boxes if b.vertical),
         "loud_text": min(1.0, sum(b.width * b.height for b in boxes if b.thickness >= loud_height) / page),
     }
 

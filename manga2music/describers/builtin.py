@@ -51,7 +51,7 @@ from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_read
 from .base import Describer, PageImage
 from .page_features import trend
 
-RULES_VERSION = "builtin-rules-9"
+RULES_VERSION = "builtin-rules-10"
 
 DIALOGUE_LED = 0.45  # share of reading time spent on text at or above which a section is dialogue-led
 DARK = 0.55  # mean balanced brightness below this: a dark section

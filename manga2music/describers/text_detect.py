@@ -5,8 +5,11 @@
 nothing is downloaded.  Only the detector runs: it outlines every text line
 (speech, captions, free-floating text, sound effects in lettering), whatever its
 balloon looks like.  Recognition is not used: it more than doubles the cost of a
-page and its bundled model reads mostly Chinese, so characters are *estimated*
-from each box's shape instead (:func:`estimate_chars`).
+page and its bundled model reads mostly Chinese, so characters are *counted from
+the ink* of each horizontal line instead (:func:`count_letters`: its letters as
+connected shapes, and the spaces between words), or estimated from the box's
+shape where that cannot work (:func:`estimate_chars`: vertical columns, whose
+characters are made of several shapes each, and tilted lines).
 
 The detector is built lazily, once per process (:func:`detector`): an onnxruntime
 session on the model file in rapidocr's wheel, whose output our own code turns
@@ -71,6 +74,12 @@ STACK_MAX_TILT = 5.0  # degrees: a more tilted box (sound effects) is not cut (i
 #: packed too tight for the usual scale, and there the detector also misses lines (a 1940 page of captions: 553
 #: characters estimated at the usual scale, 1,164 at this one, about 1,200 by hand count); on those pages only
 TIGHT_RESCALE = 2.0 ** 0.5
+#: counting the letters of a horizontal line (count_letters), in units of its typical letter height / width
+LETTER_HEIGHTS = (0.4, 1.6)  # an ink shape this tall (of the typical letter) is a letter; smaller ones are
+# punctuation, accents and specks, bigger ones art
+SPACE_GAP = 0.45  # a gap this wide between letters is a space between words
+TOUCHING = 1.4  # a shape this many typical letter widths wide is several letters touching (one per 1.4)
+PLAUSIBLE = (0.5, 2.0)  # a count outside these multiples of the shape estimate is not trusted (art in the box)
 
 _lock = threading.Lock()
 _engine = None
@@ -92,6 +101,11 @@ class TextBox:
     thickness: float  # its short side: the letter height of a horizontal line
     vertical: bool  # a top-to-bottom column (Japanese vertical text)
     tilt: float = 0.0  # degrees between the line and the nearest axis
+    chars: int = 0  # characters counted from the line's ink (0: not counted; see characters())
+
+    def characters(self) -> int:
+        """The line's characters: as counted from its ink, else estimated from its shape."""
+        return self.chars or estimate_chars(self)
 
     @property
     def area(self) -> float:
@@ -269,8 +283,67 @@ def detect_text(rgb: "np.ndarray") -> list[TextBox]:
     boxes = split_stacked(rgb, found)
     if boxes != found and scale < 1.0:  # lines run together at this scale: read the page again closer
         boxes = split_stacked(rgb, _boxes(_detect_at(engine, rgb, min(1.0, TIGHT_RESCALE * scale)), h, w))
+    boxes = with_letters_counted(rgb, boxes)
     boxes.sort(key=lambda b: -b.area)
     return boxes
+
+
+def with_letters_counted(rgb: "np.ndarray", boxes: list[TextBox]) -> list[TextBox]:
+    """``boxes`` with ``chars`` counted from the ink of each straight horizontal line (:func:`count_letters`)."""
+    import cv2
+    from dataclasses import replace
+
+    if not boxes:
+        return boxes
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return [replace(b, chars=count_letters(gray, b) or 0) if not b.vertical and b.tilt <= STACK_MAX_TILT else b
+            for b in boxes]
+
+
+def count_letters(gray: "np.ndarray", box: TextBox) -> int | None:
+    """Characters in one horizontal line of lettering, counted from its ink; None when that cannot be trusted.
+
+    Ink is told from paper by Otsu's threshold in the box.  Letters are the ink
+    shapes about as tall as the line's typical shape (:data:`LETTER_HEIGHTS`); a
+    shape several letters wide is letters touching (:data:`TOUCHING`); shapes that
+    overlap along the line are parts of one letter; a gap of :data:`SPACE_GAP`
+    letter heights is a space.  Punctuation is too small to count, so lines come
+    out a little short.  A count far from the shape estimate (:data:`PLAUSIBLE`)
+    means the box holds art, and None is returned.
+    """
+    import cv2
+    import numpy as np
+
+    x0, y0 = int(box.x), int(box.y)
+    crop = gray[y0:int(np.ceil(box.y + box.height)), x0:int(np.ceil(box.x + box.width))]
+    if crop.size == 0 or min(crop.shape) < 4:
+        return None
+    _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    if ink.mean() > 0.5:  # light lettering on a dark ground
+        ink = 1 - ink
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    x, width, height = stats[1:, 0], stats[1:, 2], stats[1:, 3]
+    letter_sized = height >= 0.25 * box.thickness
+    if count <= 1 or not letter_sized.any():
+        return None
+    typical = float(np.median(height[letter_sized]))
+    low, high = LETTER_HEIGHTS
+    keep = (height >= low * typical) & (height <= high * typical)
+    order = np.argsort(x[keep], kind="stable")
+    x, width = x[keep][order], width[keep][order]
+    letter_width = float(np.median(width)) if len(width) else 0.0
+    letters, spaces, end = 0, 0, -np.inf
+    for left, w in zip(x, width):
+        if left < end - 0.5 * w:  # under the shape before it: a part of the same letter
+            end = max(end, left + w)
+            continue
+        if letters and left - end > SPACE_GAP * typical:
+            spaces += 1
+        letters += max(1, round(w / (TOUCHING * letter_width))) if w > TOUCHING * letter_width else 1
+        end = max(end, left + w)
+    counted = letters + spaces
+    shape = estimate_chars(box)
+    return counted if PLAUSIBLE[0] * shape <= counted <= PLAUSIBLE[1] * shape else None
 
 
 def _boxes(quads: "np.ndarray", h: int, w: int) -> list[TextBox]:
