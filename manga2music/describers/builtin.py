@@ -20,7 +20,7 @@ follow the story; it reads how the pages are drawn and how much there is to read
    mood           when                                                 genre            tempo BPM   mode
    =============  ===================================================  ===============  ==========  =====
    action         energy >= 0.45, or energy >= 0.25 in <= 4 big panels action           140-170     minor
-   comedy         energy >= 0.25, or >= 5.5 panels a page, bright      comedy           104-128     major
+   comedy         energy >= 0.25, or >= 5.5 panels of few words, bright comedy           104-128     major
    tense          dark (brightness < 0.55) with sharp contrast >= 0.27 drama (horror)   96-120      minor
    sad            dark (brightness < 0.55), soft contrast              drama            58-76       minor
    calm           anything else                                        conversation     64-88       major
@@ -51,7 +51,7 @@ from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_read
 from .base import Describer, PageImage
 from .page_features import trend
 
-RULES_VERSION = "builtin-rules-10"
+RULES_VERSION = "builtin-rules-11"
 
 DIALOGUE_LED = 0.45  # share of reading time spent on text at or above which a section is dialogue-led
 DARK = 0.55  # mean balanced brightness below this: a dark section
@@ -60,7 +60,8 @@ VERY_DARK = 0.40  # below this a tense section is horror
 LIVELY = 0.25  # energy at or above this: lively artwork
 INTENSE = 0.45  # energy at or above this: action whatever the layout
 BIG_PANELS = 4.0  # at most this many panels a page: big panels
-MANY_PANELS = 5.5  # at least this many panels a page: quick cuts
+MANY_PANELS = 5.5  # at least this many panels a page, with little to read: quick cuts (visual gags); manga cut a
+# conversation into as many (6-7 a page on real dialogue-led drama pages), so talk in many panels stays calm
 BRIGHT = 0.60  # mean balanced brightness at or above this: a bright section
 
 
@@ -133,8 +134,8 @@ MOODS: tuple[Mood, ...] = (
          "action", "tense, urgent and explosive", "Driving orchestral action cue",
          ("pounding drums", "staccato strings", "bold brass", "low synth bass"), (140, 170), "minor",
          ("C", "D", "E", "A"), "with sharp brass hits and a relentless rhythm", "fast", "an intense, fast-moving mood"),
-    Mood("comedy", "energy >= 0.25, or >= 5.5 panels a page, bright",
-         lambda s: s.energy >= LIVELY or (s.panels >= MANY_PANELS and s.brightness >= BRIGHT),
+    Mood("comedy", "energy >= 0.25, or >= 5.5 panels a page, bright, not dialogue-led",
+         lambda s: s.energy >= LIVELY or (s.panels >= MANY_PANELS and s.brightness >= BRIGHT and not s.dialogue_led),
          "comedy", "playful, lively and light-hearted", "Bouncy, playful light orchestral piece",
          ("pizzicato strings", "clarinet", "marimba", "light percussion"), (104, 128), "major",
          ("F", "C", "G", "D"), "with a cheeky, skipping melody", "brisk", "a lively, playful mood"),
