@@ -359,6 +359,8 @@ def test_many_panels_of_talk_are_a_conversation_not_a_gag():
     (dict(energy=0.6, dialogue=0.1, brightness=0.4, contrast=0.4, panels=7), "action", "action"),
     (dict(energy=0.3, dialogue=0.3, brightness=0.7, contrast=0.2, panels=2.5), "action", "action"),  # big, loud panels
     (dict(energy=0.3, dialogue=0.5, brightness=0.7, contrast=0.2, panels=7), "comedy", "comedy"),
+    # lively in many panels whose frames are tilted: a layout drawn for urgency (an emergency), not a gag
+    (dict(energy=0.3, dialogue=0.3, brightness=0.8, contrast=0.28, panels=6, slant=0.55), "action", "action"),
     (dict(energy=0.1, dialogue=0.2, brightness=0.75, contrast=0.2, panels=6), "comedy", "comedy"),
     (dict(energy=0.1, dialogue=0.1, brightness=0.45, contrast=0.3, panels=3), "tense", "drama"),
     (dict(energy=0.1, dialogue=0.1, brightness=0.3, contrast=0.35, panels=3), "tense", "horror"),
