@@ -419,3 +419,21 @@ def test_bridges_that_fail_leave_crossfades_and_a_warning(tmp_path):
                            sr) is None
     assert said and said[0][0] == "warning" and "crossfade instead" in said[0][1]
     assert all(p.bridge is None for p in plans)
+
+
+@pytest.mark.parametrize("episode, sections, start", [
+    ("15", ["pc-e15-comedy", "pc-e15-tense"], 2),  # silly visions in a bright room, then a dark cave and a spider
+    ("08", ["pc-e08-sad", "pc-e08-tense"], 2),  # waiting alone in the rain, then a storm of anger and demons
+])
+def test_real_pages_change_scene_where_their_mood_changes(episode, sections, start):
+    """On real pages a scene change moves the readings by one to two noticeable units, not the four or five of the
+    drawn chapters above: a real chapter must still be cut where its mood changes."""
+    from PIL import Image
+
+    from manga2music.reading import read_page
+    from manga2music.scenes import find_scenes, page_vector
+
+    pages = Path(__file__).parent / "data" / "pages"
+    files = [p for name in sections for p in sorted((pages / name).glob("*.jpg"))]
+    readings = [read_page(Image.open(p).convert("RGB"), p.name) for p in files]
+    assert [s.start for s in find_scenes([page_vector(r) for r in readings])] == [0, start]
