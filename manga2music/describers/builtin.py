@@ -61,7 +61,7 @@ LIVELY = 0.25  # energy at or above this: lively artwork
 INTENSE = 0.45  # energy at or above this: action whatever the layout
 BIG_PANELS = 4.0  # at most this many panels a page: big panels
 TILTED = 0.25  # a quarter of the frames' length tilted: a layout drawn for urgency (manga tilt frames for action and
-# alarm; on real pages calm and comedy reach 0.17 at most, two emergency pages of a medical manga 0.28 and 0.55)
+# alarm; of 60 real pages checked, the others reach 0.13 at most, two emergency pages of a medical manga 0.28, 0.55)
 MANY_PANELS = 5.5  # at least this many panels a page, with little to read: quick cuts (visual gags); manga cut a
 # conversation into as many (6-7 a page on real dialogue-led drama pages), so talk in many panels stays calm
 BRIGHT = 0.60  # mean balanced brightness at or above this: a bright section
