@@ -8,7 +8,9 @@ against the mood the describer chose, and the issue's numbers:
 - action sections above every calm section in tempo and energy;
 - calm sections below 100 BPM and not called tense/action;
 - black-and-white and colour within 15 BPM and the same genre;
-- sections labelled dialogue-led called dialogue-led.
+- sections labelled dialogue-led called dialogue-led;
+- the characters counted on the pages against their true text (``texts.json``, read from the
+  Pepper&Carrot SVGs), over the pages that have lettering.
 
     python benchmarks/describer_eval.py [--json]
 
@@ -65,16 +67,20 @@ def describe(pages: list):
 def evaluate(root: Path = PAGES) -> dict:
     """Describe every labelled section in colour and in black and white; return rows and the issue's numbers."""
     labels = json.loads((root / "labels.json").read_text())["sections"]
+    texts = json.loads((root / "texts.json").read_text(encoding="utf-8"))["pages"]
     rows = []
     for name, label in sorted(labels.items()):
         colour = describe(load_section(root / name))
         bw = describe(load_section(root / name, bw=True))
+        lettered = [(r["text_chars"], texts[Path(r["name"]).stem]["chars"]) for r in colour.features["readings"]
+                    if texts.get(Path(r["name"]).stem, {}).get("chars")]
         rows.append({
             "section": name, "label": label["mood"], "labelled_dialogue": label["dialogue"],
             "mood": colour.features["mood"], "genre": colour.analysis.genre, "focus": colour.analysis.focus,
             "tempo": colour.features["tempo_bpm"], "energy": colour.features["scores"]["energy"],
             "bw_mood": bw.features["mood"], "bw_genre": bw.analysis.genre, "bw_tempo": bw.features["tempo_bpm"],
             "seconds": colour.features["reading_seconds"], "pages": colour.features["pages"],
+            "text_chars": sum(c for c, _ in lettered), "true_chars": sum(t for _, t in lettered),
         })
     return {"rows": rows, **summary(rows)}
 
@@ -93,6 +99,8 @@ def summary(rows: list[dict]) -> dict:
         "bw_same": sum(abs(r["tempo"] - r["bw_tempo"]) <= 15 and r["genre"] == r["bw_genre"] for r in rows),
         "bw_max_bpm_gap": max((abs(r["tempo"] - r["bw_tempo"]) for r in rows), default=0),
         "dialogue_led": sum(r["focus"] == "dialogue" for r in dialogue), "dialogue_total": len(dialogue),
+        "text_chars_vs_true": round(sum(r.get("text_chars", 0) for r in rows)
+                                    / max(1, sum(r.get("true_chars", 0) for r in rows)), 3),
         "confusion": {m: {p: sum(r["label"] == m and r["mood"] == p for r in rows) for p in MOODS} for m in MOODS},
     }
 
@@ -114,6 +122,7 @@ def print_report(result: dict) -> None:
     print(f"B&W and colour within 15 BPM, same genre: {result['bw_same']} of {result['total']} "
           f"(largest gap {result['bw_max_bpm_gap']} BPM)")
     print(f"sections labelled dialogue-led called dialogue-led: {result['dialogue_led']} of {result['dialogue_total']}")
+    print(f"characters counted / true characters (SVG text, pages with lettering): {result['text_chars_vs_true']}")
 
 
 def main() -> None:
