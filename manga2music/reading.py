@@ -156,12 +156,13 @@ def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
 
 
 def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
+    from .describers.text_detect import ordinary_thickness
+
     w, h = size
     page = float(w * h)
     loud_height = LOUD_LETTERING * max(w, h)
     if len(boxes) >= ORDINARY_MIN_LINES:  # loud is also bigger than this page's own ordinary lettering
-        thickness = sorted(b.thickness for b in boxes)
-        loud_height = max(loud_height, LOUD_OVER_ORDINARY * thickness[len(thickness) // 4])
+        loud_height = max(loud_height, LOUD_OVER_ORDINARY * ordinary_thickness(boxes))
     return {
         "text_boxes": len(boxes),
         "text_area": min(1.0, sum(b.width * b.height for b in boxes) / page),

@@ -298,10 +298,10 @@ def test_a_box_holding_stacked_lines_is_cut_into_its_lines():
 
     caption = _caption(["THIS STORY BEGAN BACK IN 1915,", "WHEN ONE OF AMERICA'S WEALTHIEST", "MEN WAS A SMALL BOY"])
     w, h = caption.size
-    rgb = np.asarray(caption)
+    gray = np.asarray(caption.convert("L"))
     ordinary = [TextBox(40, 600 + 40 * i, 300, 38, 300, 38, False) for i in range(4)]  # elsewhere on the page
     paragraph = TextBox(30, 40, w - 60, h - 75, w - 60, h - 75, False)  # the detector's one box round all three
-    cut = split_stacked(rgb, ordinary + [paragraph])
+    cut = split_stacked(gray, ordinary + [paragraph])
     assert len(cut) == 4 + 3
     parts = [b for b in cut if b not in ordinary]
     assert all(abs(p.thickness - paragraph.thickness / 3) < 1 for p in parts)
@@ -311,12 +311,12 @@ def test_a_box_holding_stacked_lines_is_cut_into_its_lines():
     font = ImageFont.load_default(size=150)
     ImageDraw.Draw(shout).text((40, 40), "CRASH!", fill="black", font=font)
     big = TextBox(20, 20, 860, 220, 860, 220, False)
-    assert split_stacked(np.asarray(shout), ordinary + [big]) == ordinary + [big]
+    assert split_stacked(np.asarray(shout.convert("L")), ordinary + [big]) == ordinary + [big]
     tilted = TextBox(30, 40, w - 60, h - 75, w - 60, h - 75, False, tilt=20.0)
-    assert split_stacked(rgb, ordinary + [tilted]) == ordinary + [tilted]
+    assert split_stacked(gray, ordinary + [tilted]) == ordinary + [tilted]
     # a line the detector also found on its own is not counted twice
     first_line = TextBox(30, 40, w - 60, (h - 75) / 3, w - 60, (h - 75) / 3, False)
-    assert len(split_stacked(rgb, ordinary + [paragraph, first_line])) == 4 + 1 + 2
+    assert len(split_stacked(gray, ordinary + [paragraph, first_line])) == 4 + 1 + 2
 
 
 def test_a_page_whose_lines_ran_together_is_read_again_closer(monkeypatch):

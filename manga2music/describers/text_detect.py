@@ -271,6 +271,8 @@ def _detect_at(engine: _Detector, rgb: "np.ndarray", scale: float) -> "np.ndarra
 
 def detect_text(rgb: "np.ndarray") -> list[TextBox]:
     """Text lines on an RGB uint8 page (H x W x 3), largest first.  Raises :class:`TextDetectionError`."""
+    import cv2
+
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 8:
         raise TextDetectionError(f"cannot detect text on an image of shape {rgb.shape}")
     engine = detector()
@@ -280,24 +282,44 @@ def detect_text(rgb: "np.ndarray") -> list[TextBox]:
     if len(quads) < FEW_LINES and scale <= 0.5:  # a big page with small lettering (an old newspaper page):
         quads = _detect_at(engine, rgb, min(1.0, 2.0 * scale))  # its lines are too thin at the usual scale
     found = _boxes(quads, h, w)
-    boxes = split_stacked(rgb, found)
+    if not found:
+        return []
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    boxes = split_stacked(gray, found)
     if boxes != found and scale < 1.0:  # lines run together at this scale: read the page again closer
-        boxes = split_stacked(rgb, _boxes(_detect_at(engine, rgb, min(1.0, TIGHT_RESCALE * scale)), h, w))
-    boxes = with_letters_counted(rgb, boxes)
+        boxes = split_stacked(gray, _boxes(_detect_at(engine, rgb, min(1.0, TIGHT_RESCALE * scale)), h, w))
+    boxes = with_letters_counted(gray, boxes)
     boxes.sort(key=lambda b: -b.area)
     return boxes
 
 
-def with_letters_counted(rgb: "np.ndarray", boxes: list[TextBox]) -> list[TextBox]:
-    """``boxes`` with ``chars`` counted from the ink of each straight horizontal line (:func:`count_letters`)."""
-    import cv2
+def with_letters_counted(gray: "np.ndarray", boxes: list[TextBox]) -> list[TextBox]:
+    """``boxes`` with ``chars`` counted from the ink of each straight horizontal line (:func:`count_letters`);
+    ``gray`` is the page in grayscale."""
     from dataclasses import replace
 
-    if not boxes:
-        return boxes
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     return [replace(b, chars=count_letters(gray, b) or 0) if not b.vertical and b.tilt <= STACK_MAX_TILT else b
             for b in boxes]
+
+
+def ordinary_thickness(boxes: list[TextBox]) -> float:
+    """The page's ordinary lettering: the lower-quartile thickness of its lines (``boxes`` not empty)."""
+    thickness = sorted(b.thickness for b in boxes)
+    return thickness[len(thickness) // 4]
+
+
+def _ink(gray: "np.ndarray", box: TextBox) -> "np.ndarray | None":
+    """The ink of ``box`` as a 0/1 mask (Otsu's threshold; the smaller part is the ink, so light lettering on a
+    dark ground works too), or None when the box holds no pixels."""
+    import cv2
+    import numpy as np
+
+    x0, y0 = int(box.x), int(box.y)
+    crop = gray[y0:int(np.ceil(box.y + box.height)), x0:int(np.ceil(box.x + box.width))]
+    if crop.size == 0:
+        return None
+    _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    return 1 - ink if ink.mean() > 0.5 else ink
 
 
 def count_letters(gray: "np.ndarray", box: TextBox) -> int | None:
@@ -314,13 +336,9 @@ def count_letters(gray: "np.ndarray", box: TextBox) -> int | None:
     import cv2
     import numpy as np
 
-    x0, y0 = int(box.x), int(box.y)
-    crop = gray[y0:int(np.ceil(box.y + box.height)), x0:int(np.ceil(box.x + box.width))]
-    if crop.size == 0 or min(crop.shape) < 4:
+    ink = _ink(gray, box)
+    if ink is None or min(ink.shape) < 4:
         return None
-    _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    if ink.mean() > 0.5:  # light lettering on a dark ground
-        ink = 1 - ink
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     x, width, height = stats[1:, 0], stats[1:, 2], stats[1:, 3]
     letter_sized = height >= 0.25 * box.thickness
@@ -391,31 +409,21 @@ def count_stacked_lines(ink_rows: "np.ndarray") -> int:
                    if profile[end:start].min(initial=densest) < LEADING_ROWS * densest)
 
 
-def split_stacked(rgb: "np.ndarray", boxes: list[TextBox]) -> list[TextBox]:
+def split_stacked(gray: "np.ndarray", boxes: list[TextBox]) -> list[TextBox]:
     """``boxes`` with each box that holds several stacked lines of lettering cut into one box a line
-    (see :data:`STACKED_OVER_ORDINARY`).  Ink is told from paper in each box by Otsu's threshold."""
-    import cv2
-    import numpy as np
-
+    (see :data:`STACKED_OVER_ORDINARY`); ``gray`` is the page in grayscale."""
     if len(boxes) < STACK_MIN_BOXES:
         return boxes
-    thickness = sorted(b.thickness for b in boxes)
-    thick = STACKED_OVER_ORDINARY * thickness[len(thickness) // 4]
-    gray, out = None, []
+    thick = STACKED_OVER_ORDINARY * ordinary_thickness(boxes)
+    out = []
     for box in boxes:
         if box.thickness < thick or box.tilt > STACK_MAX_TILT:
             out.append(box)
             continue
-        if gray is None:
-            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        x0, y0 = int(box.x), int(box.y)
-        crop = gray[y0:int(np.ceil(box.y + box.height)), x0:int(np.ceil(box.x + box.width))]
-        if crop.size == 0:
+        ink = _ink(gray, box)
+        if ink is None:
             out.append(box)
             continue
-        _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-        if ink.mean() > 0.5:  # light lettering on a dark ground: the ink is the smaller part
-            ink = 1 - ink
         lines = count_stacked_lines(ink.mean(axis=0 if box.vertical else 1))
         if lines == 1:
             out.append(box)
