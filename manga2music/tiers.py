@@ -168,7 +168,8 @@ def resolve_auto(side: Side, *, probe: HardwareReport | None = None,
     note = licence_note(spec)
     if note and spec.commercial is False:
         note += " (--commercial picks only models whose music you may publish commercially)"
-    return spec, f"{reason}; {note}" if note else reason
+    # named, since the reason may first explain why another model was skipped
+    return spec, f"{reason}; {spec.name}'s {note}" if note else reason
 
 
 def _resolve_auto(side: Side, *, probe: HardwareReport | None = None,

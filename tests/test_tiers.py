@@ -70,6 +70,13 @@ def test_no_weights_reason_says_what_to_pull():
     assert spec.name == "builtin" and "manga2music models pull llava-0.5b" in reason
 
 
+def test_a_fallbacks_licence_is_named_as_the_picks_not_the_skipped_models():
+    # the reason first explains why llava-0.5b was skipped; its licence clause must not read as llava's
+    spec, reason = tiers.resolve_auto("vision", probe=machine(offline=True))
+    assert spec.name == "builtin" and "llava-0.5b" in reason
+    assert "builtin's licence mit: commercial use allowed" in reason
+
+
 def test_cached_weights_are_used_offline(tmp_path):
     probe = machine(accelerator="cuda", vram=24.0, offline=True,
                     cached=cache_with(tmp_path, "facebook/musicgen-small", "llava-hf/llava-interleave-qwen-0.5b-hf"))
