@@ -187,6 +187,7 @@ def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     assert result.returncode == 0, result.stderr
     sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
     assert [s["first_page"] for s in sheet["scenes"]] == [1, 3, 5]
+    assert f"read along: {out / 'ch.read.html'}" in " ".join(result.stderr.split())  # the page to open, named
     scenes.write_text("2\n9\n", encoding="utf-8")
     bad = cli("score", tmp_path / "ch", "-o", tmp_path / "out2", *BUILTIN, "--scenes", scenes)
     assert bad.returncode == 2 and one_line_error(bad.stderr) and "page 9 does not exist" in bad.stderr

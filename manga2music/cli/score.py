@@ -23,5 +23,21 @@ def score(**flags) -> None:
         manifest = api.score(flags["paths"], cfg.output, vision_model=flags["vision_model"],
                              music_model=flags["music_model"], config=cfg, callbacks=display.callbacks())
     if not flags["json_output"]:
-        c.stderr_console().print(f"[dim]Listening page: {cfg.output / 'index.html'}; read along: NAME.read.html[/]")
+        pages = read_along_pages(manifest, cfg.output)
+        also = f" and {len(pages) - 1} more, one beside each score" if len(pages) > 1 else ""
+        where = f"; read along: {pages[0]}{also}" if pages else ""
+        c.stderr_console().print(f"[dim]Listening page: {cfg.output / 'index.html'}{c.escape_markup(where)}[/]",
+                                 soft_wrap=True)
     raise typer.Exit(c.print_summary(manifest, flags["json_output"], cfg.output))
+
+
+def read_along_pages(manifest: dict, output) -> list:
+    """The read-along pages this run left (``NAME.read.html`` beside each chapter's record)."""
+    this_run = set(manifest.get("this_run", []))
+    pages = []
+    for entry in manifest["sections"]:
+        if entry["name"] in this_run and entry["status"] != "failed" and entry.get("record"):
+            page = (output / entry["record"]).with_suffix(".read.html")
+            if page.is_file():
+                pages.append(page)
+    return pages
