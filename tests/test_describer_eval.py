@@ -14,11 +14,16 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "describer_eval.py"
 
 
-@pytest.fixture(scope="module")
-def result():
+def bench_module():
     spec = importlib.util.spec_from_file_location("describer_eval", BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def result():
+    module = bench_module()
     out = module.evaluate()
     module.print_report(out)  # shown with pytest -s
     return out
@@ -46,3 +51,18 @@ def test_labelled_pages_are_read_right(result):
         assert action["tempo"] > calm["tempo"] and action["energy"] > calm["energy"]
     # known miss, kept visible: the painted dragon fight (no speed lines, no sound effects) reads as calm
     assert result["action_above_calm"] >= 5
+
+
+def test_the_openmantra_sections_are_labelled_and_a_missing_clone_says_where_to_get_it(tmp_path):
+    import json
+
+    module = bench_module()
+    spec = json.loads(module.OPENMANTRA.read_text(encoding="utf-8"))
+    sections = spec["sections"].values()
+    assert {s["mood"] for s in sections} <= set(module.MOODS)
+    assert all(1 <= s["first"] <= s["last"] for s in sections)
+    assert sum(s["mood"] == "action" for s in sections) >= 4 and sum(s["mood"] == "calm" for s in sections) >= 4
+    with pytest.raises(SystemExit) as exit_info:
+        module.evaluate_openmantra(tmp_path)
+    message = str(exit_info.value)
+    assert "rasetugari/ja/017.jpg is missing" in message and "mantra-inc/open-mantra-dataset" in message
