@@ -208,6 +208,44 @@ def test_panels_joined_across_the_gutter_are_still_two():
     assert measure_page(frameless)["panel_count"] == 1
 
 
+def test_panels_are_found_inside_a_thin_border_line_and_between_black_gutters():
+    """Real pages: a scan or export with a 1-pixel dark line round the image (it cut every gutter off the page
+    edge: one panel), and flashback pages whose panels sit on a black page (black gutters)."""
+    cells = [(30 + c * 280, 30 + r * 273, 30 + c * 280 + 260, 30 + r * 273 + 253) for r in range(3) for c in range(2)]
+    hatching = blank()
+    d = ImageDraw.Draw(hatching)
+    for x in range(-100, 600, 40):  # grey art, so no panel is paper-white inside
+        d.line([(x, 0), (x + 100, 850)], fill=(120, 120, 120), width=9)
+    lined = blank()
+    for box in cells:
+        lined.paste(hatching.crop(box), box[:2])
+        ImageDraw.Draw(lined).rectangle(box, outline=(0, 0, 0), width=3)
+    assert measure_page(lined)["panel_count"] == 6
+    ImageDraw.Draw(lined).rectangle([0, 0, 599, 849], outline=(10, 10, 10), width=1)  # the thin line round the image
+    assert measure_page(lined)["panel_count"] == 6
+
+    black = Image.new("RGB", (600, 850), (8, 8, 8))
+    d = ImageDraw.Draw(black)
+    for x0, y0, x1, y1 in cells:  # white panels with their line art, on a black page
+        d.rectangle([x0, y0, x1, y1], fill=(250, 250, 250))
+        d.line([(x0 + 20, y0 + 200), (x0 + 130, y0 + 40), (x0 + 240, y0 + 220)], fill=(0, 0, 0), width=4)
+        d.ellipse([x0 + 90, y0 + 90, x0 + 170, y0 + 170], outline=(0, 0, 0), width=3)
+    assert measure_page(black)["panel_count"] == 6
+    # one dark splash bleeding off every edge, with bright shapes in it, stays one panel
+    splash = Image.new("RGB", (600, 850), (15, 15, 15))
+    d = ImageDraw.Draw(splash)
+    for k in range(5):
+        d.ellipse([60 + 90 * k, 100 + 130 * k, 200 + 90 * k, 260 + 130 * k], fill=(240, 240, 240))
+    assert measure_page(splash)["panel_count"] == 1
+    # one framed picture whose frame is the image's edge, dark shapes on white inside it, stays one panel
+    framed = blank()
+    d = ImageDraw.Draw(framed)
+    d.rectangle([0, 0, 599, 849], outline=(0, 0, 0), width=2)
+    for k in range(4):
+        d.ellipse([50 + 120 * k, 150 + 150 * k, 200 + 120 * k, 330 + 150 * k], fill=(20, 20, 20))
+    assert measure_page(framed)["panel_count"] == 1
+
+
 def test_panels_of_real_pages_joined_across_the_gutter():
     pages = Path(__file__).resolve().parent / "data" / "pages"
     attack = measure_page(Image.open(pages / "pc-e06-action" / "E06P07.jpg").convert("RGB"))

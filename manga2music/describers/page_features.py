@@ -31,7 +31,9 @@ gives the same dictionary.
                    direction (motion lines, rain) or converging on one point (focus lines)
 ``diagonal``       share of the drawing's edge energy running diagonally (0.5 for random texture)
 ``panel_count``    panels found as regions cut off by the paper-coloured gutters; a region that a balloon,
-                   caption or figure joins across a gutter is cut along the gutter's straight run
+                   caption or figure joins across a gutter is cut along the gutter's straight run.  When that
+                   leaves one panel: inside a thin dark line round the image, or between black gutters on a
+                   black page (see :func:`panel_features`)
 ``panel_area``     mean panel size as a fraction of the page
 ``panel_rectangularity`` mean area / bounding-box area of the panels (< 1 for slanted panels, and also
                    wherever the art runs out of its frame into the gutter)
@@ -61,6 +63,12 @@ PAPER_MARGIN = 0.04  # the page-edge band (fraction of each side) where the pape
 PAPER_MIN = 0.55  # a "paper" darker than this (luminance) is artwork, not paper: no balancing
 PAPER_CHANNEL_MIN = 0.3  # ... and so is one with a channel below this (old newsprint's blue is ~0.45)
 MIN_PANEL = 0.015  # smallest panel, fraction of the page
+BORDER_LINE = 0.01  # a dark line round the image at most this thick (fraction of the side), paper inside it, is the
+#                     edge of a scan or an export, not a frame: it would cut every gutter off the page edge
+DARK_PAPER = 0.5  # ... a row of the image's edge darker than this (mean balanced luminance) is such a line
+BLACK_MARGIN = 0.6  # a page whose margin (the outer PAPER_MARGIN of each side) is this much ink is a black page
+PANEL_SHAPE = 0.85  # panels found inside a thin line round the image or between black gutters are this rectangular
+PANEL_COVER = 0.5  # on average (area / bounding box) and cover this share of the page: shapes in a splash are not
 CROSSING = 0.6  # a row of a region that is this much gutter, from end to end, is a gutter crossing it
 FRAME_EDGE = 0.9  # ... when beside it a straight frame edge spans this much of the region's row
 CROSSING_EDGE = 0.05  # ... and it is not in the region's outer 5 % (its own frame)
@@ -107,6 +115,15 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
+def _margin(image: np.ndarray) -> np.ndarray:
+    """The pixels of the page-edge band (:data:`PAPER_MARGIN` of each side), as one row of pixels."""
+    h, w = image.shape[:2]
+    mh, mw = max(1, round(h * PAPER_MARGIN)), max(1, round(w * PAPER_MARGIN))
+    rest = image.shape[2:]
+    return np.concatenate([image[:mh].reshape(-1, *rest), image[-mh:].reshape(-1, *rest),
+                           image[:, :mw].reshape(-1, *rest), image[:, -mw:].reshape(-1, *rest)])
+
+
 def paper_colour(rgb: np.ndarray) -> np.ndarray:
     """The paper's colour: the median of the brighter half of the page-edge band.
 
@@ -114,10 +131,7 @@ def paper_colour(rgb: np.ndarray) -> np.ndarray:
     paper: then nothing is divided out (``[1, 1, 1]``).  Yellowed newsprint, cream
     and white paper are divided out.
     """
-    h, w = rgb.shape[:2]
-    mh, mw = max(1, round(h * PAPER_MARGIN)), max(1, round(w * PAPER_MARGIN))
-    band = np.concatenate([rgb[:mh].reshape(-1, 3), rgb[-mh:].reshape(-1, 3),
-                           rgb[:, :mw].reshape(-1, 3), rgb[:, -mw:].reshape(-1, 3)])
+    band = _margin(rgb)
     lum = luminance(band)
     bright = band[lum >= np.median(lum)]
     paper = np.median(bright, axis=0) if len(bright) else np.ones(3, np.float32)
@@ -151,17 +165,65 @@ def colour_features(rgb: np.ndarray) -> dict:
 
 def gutter_mask(lum: np.ndarray) -> np.ndarray:
     """Paper-bright pixels connected to the page edge: the gutters and margins (uint8 0/1)."""
+    return _edge_connected(lum > GUTTER_LEVEL)
+
+
+def _edge_connected(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` connected to the image's edge (uint8 0/1)."""
     import cv2
 
-    count, labels = cv2.connectedComponents((lum > GUTTER_LEVEL).astype(np.uint8), connectivity=4)
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
     if count <= 1:
-        return np.zeros(lum.shape, np.uint8)
+        return np.zeros(mask.shape, np.uint8)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     edge = edge[edge > 0]
     return np.isin(labels, edge).astype(np.uint8)
 
 
-def panel_features(gutter: np.ndarray) -> dict:
+def without_border_line(lum: np.ndarray) -> np.ndarray | None:
+    """``lum`` with a thin dark line round the image (see :data:`BORDER_LINE`) painted over as paper, or None
+    when no side has one.  A side whose art runs off the page has no paper inside its edge and is left alone."""
+    out = None
+    for side in range(4):  # top, right, bottom, left: each side is the first rows of a rotated view
+        view = np.rot90(lum if out is None else out, side)
+        rows = view[: max(2, round(BORDER_LINE * max(lum.shape))) + 1].mean(axis=1)
+        if rows[0] >= DARK_PAPER:
+            continue
+        paper = np.flatnonzero(rows >= GUTTER_LEVEL)
+        if not len(paper):
+            continue
+        painted = np.array(view, copy=True)
+        painted[: paper[0]] = 1.0
+        out = np.rot90(painted, -side)
+    return out
+
+
+def panel_features(lum: np.ndarray) -> dict:
+    """The panels of a page (see :func:`panels_cut_out`), cut out by its paper-bright gutters; when those leave
+    one panel, by the same gutters inside a thin dark line round the image (:func:`without_border_line`), or by
+    black gutters on a black page; either only when it gives rectangular panels covering most of the page."""
+    found = panels_cut_out(gutter_mask(lum))
+    if found["panel_count"] >= 2:
+        return found
+    trimmed = without_border_line(lum)
+    if trimmed is not None:
+        inside = panels_cut_out(gutter_mask(trimmed))
+        if _panel_like(inside):
+            return inside
+    if _margin(lum < INK_LEVEL).mean() >= BLACK_MARGIN:
+        black = panels_cut_out(_edge_connected(lum < INK_LEVEL))
+        if _panel_like(black):
+            return black
+    return found
+
+
+def _panel_like(found: dict) -> bool:
+    """Whether a second way of cutting out panels found panels, not shapes (see :data:`PANEL_SHAPE`)."""
+    return (found["panel_count"] >= 2 and found["panel_rectangularity"] >= PANEL_SHAPE
+            and found["panel_count"] * found["panel_area"] >= PANEL_COVER)
+
+
+def panels_cut_out(gutter: np.ndarray) -> dict:
     """Panels = regions the gutter network cuts apart (see :func:`split_bridged`).  A page with no gutters is one
     panel."""
     import cv2
@@ -408,9 +470,9 @@ def measure_page(image: "Image", text_boxes: Sequence = ()) -> dict:
     scale = gray.shape[1] / image.size[0]
     scaled = [_Box(b.x * scale, b.y * scale, b.width * scale, b.height * scale) for b in text_boxes]
     out = {"width": image.size[0], "height": image.size[1]}
-    fine_gutter = gutter_mask(gray.astype(np.float32) / 255.0)  # thin frame lines survive at this size
     for part in (tone_features(lum), colour_features(rgb), line_features(gray, gutter, scaled),
-                 direction_features(lum, gutter), panel_features(fine_gutter)):
+                 direction_features(lum, gutter),
+                 panel_features(gray.astype(np.float32) / 255.0)):  # thin frame lines survive at this size
         out.update(part)
     out["paper"] = [round(float(v), 3) for v in paper]
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
