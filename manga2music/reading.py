@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features or in text_detect changes
-READING_MODEL_VERSION = "reading-12"
+READING_MODEL_VERSION = "reading-13"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute
@@ -124,6 +124,9 @@ class PageReading:
     tiles: int = 1  # how many tiles of a tall strip were merged into this reading
     text_detected: bool = True  # False when the text detector could not read this page (text fields are 0)
     warning: str = ""  # why, when text_detected is False
+    #: where the text is: each region a group of nearby lines (a balloon, a caption, a sound effect) as
+    #: [x, y, width, height] in fractions of the page (a strip's tiles: of the whole strip), largest first
+    text_regions: list = field(default_factory=list)
     measures: dict = field(default_factory=dict, compare=False)  # the raw pixel measurements (page_features)
 
     def to_dict(self) -> dict:
@@ -156,7 +159,7 @@ def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
 
 
 def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
-    from .describers.text_detect import ordinary_thickness
+    from .describers.text_detect import ordinary_thickness, text_regions
 
     w, h = size
     page = float(w * h)
@@ -169,6 +172,7 @@ def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
         "text_chars": sum(b.characters() for b in boxes),
         "cjk_chars": sum(b.characters() for b in boxes if b.vertical),
         "loud_text": min(1.0, sum(b.width * b.height for b in boxes if b.thickness >= loud_height) / page),
+        "regions": text_regions(boxes),
     }
 
 
@@ -209,6 +213,13 @@ def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
     measures["is_colour"] = any(p[1]["is_colour"] for p in parts)
     measures["paper"] = parts[0][1].get("paper")
     measures["height"] = sum(p[1]["height"] for p in parts)
+    width, height, top = max(t.size[0] for t in tiles), sum(t.size[1] for t in tiles), 0
+    regions = []
+    for tile, (_, _, numbers) in zip(tiles, parts):  # in fractions of the whole page, tiles stacked top to bottom
+        regions += [[round(x / width, 4), round((top + y) / height, 4), round(w / width, 4), round(h / height, 4)]
+                    for x, y, w, h in numbers["regions"]]
+        top += tile.size[1]
+    regions.sort(key=lambda r: -r[2] * r[3])
     chars = sum(p[2]["text_chars"] for p in parts)
     cjk = sum(p[2]["cjk_chars"] for p in parts)
     panels = int(measures["panel_count"])
@@ -229,8 +240,15 @@ def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
         tiles=len(tiles),
         text_detected=not warnings,
         warning="; ".join(dict.fromkeys(warnings)),
+        text_regions=regions[:_max_regions()],
         measures=measures,
     )
+
+
+def _max_regions() -> int:
+    from .describers.text_detect import MAX_REGIONS
+
+    return MAX_REGIONS
 
 
 def source_name(name: str) -> str:

@@ -47,6 +47,43 @@ def test_reading_round_trips_through_json_and_tolerates_other_versions():
     assert r.reading_seconds(speed=2.0) == pytest.approx(r.seconds / 2, abs=0.01)
 
 
+def _two_balloons(size=(720, 1000)) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """Two balloons of three lines each, far apart; returns the page and where each balloon's lettering is."""
+    img = Image.new("RGB", size, "white")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=24)
+    where = []
+    for x, y, words in ((60, 80, ["Where were you", "last night? I", "waited for hours"]),
+                        (380, 640, ["The train was", "late again, so", "I walked home"])):
+        d.ellipse([x - 40, y - 40, x + 260, y + 140], outline="black", width=3)
+        boxes = []
+        for i, line in enumerate(words):
+            d.text((x, y + i * 32), line, fill="black", font=font)
+            boxes.append(d.textbbox((x, y + i * 32), line, font=font))
+        where.append((min(b[0] for b in boxes), min(b[1] for b in boxes),
+                      max(b[2] for b in boxes), max(b[3] for b in boxes)))
+    return img, where
+
+
+def test_the_reading_says_where_the_text_is_one_region_a_balloon():
+    page, balloons = _two_balloons()
+    r = read_page(page, "two.png")
+    assert r.text_boxes >= 6 and len(r.text_regions) == 2  # six lines, two balloons
+    w, h = page.size
+    for x0, y0, x1, y1 in balloons:  # each balloon's lettering lies inside one region, and fills most of it
+        inside = [(x, y, rw, rh) for x, y, rw, rh in r.text_regions
+                  if x * w - 8 <= x0 and y * h - 8 <= y0 and (x + rw) * w + 8 >= x1 and (y + rh) * h + 8 >= y1]
+        assert len(inside) == 1
+        x, y, rw, rh = inside[0]
+        assert rw * w * rh * h <= 1.6 * (x1 - x0) * (y1 - y0)
+    back = PageReading.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back.text_regions == r.text_regions
+    # a strip's tiles: the regions are placed on the whole strip (the second tile's balloon in its lower half)
+    merged = read_pages([("s.png#1", Image.new("RGB", (720, 1000), "white")), ("s.png#2", page)])[0]
+    assert len(merged.text_regions) == 2 and all(0.5 <= y <= 1.0 and y + rh <= 1.0
+                                                  for _, y, _, rh in merged.text_regions)
+
+
 def test_more_text_means_more_dialogue_and_more_time():
     quiet, talky = read_page(talk_page(1), "a.png"), read_page(talk_page(8), "b.png")
     assert talky.text_boxes >= 6 > quiet.text_boxes >= 1

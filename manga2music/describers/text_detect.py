@@ -80,6 +80,8 @@ LETTER_HEIGHTS = (0.4, 1.6)  # an ink shape this tall (of the typical letter) is
 SPACE_GAP = 0.45  # a gap this wide between letters is a space between words
 TOUCHING = 1.4  # a shape this many typical letter widths wide is several letters touching (one per 1.4)
 PLAUSIBLE = (0.5, 2.0)  # a count outside these multiples of the shape estimate is not trusted (art in the box)
+REGION_REACH = 0.8  # lines this many letter heights apart (of the smaller line) or closer are one text region
+MAX_REGIONS = 64  # text regions kept per page (the largest)
 
 _lock = threading.Lock()
 _engine = None
@@ -291,6 +293,38 @@ def detect_text(rgb: "np.ndarray") -> list[TextBox]:
     boxes = with_letters_counted(gray, boxes)
     boxes.sort(key=lambda b: -b.area)
     return boxes
+
+
+def text_regions(boxes: list[TextBox]) -> list[tuple[float, float, float, float]]:
+    """Where the text is: lines grouped with their near neighbours (the lines of one balloon, caption or sound
+    effect; see :data:`REGION_REACH`), each region as ``(x, y, width, height)`` in the boxes' pixels, largest
+    first, at most :data:`MAX_REGIONS`."""
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            b = boxes[j]
+            reach = REGION_REACH * min(a.thickness, b.thickness)
+            gap_x = max(a.x, b.x) - min(a.x + a.width, b.x + b.width)
+            gap_y = max(a.y, b.y) - min(a.y + a.height, b.y + b.height)
+            if gap_x <= reach and gap_y <= reach:
+                parent[root(j)] = root(i)
+    groups: dict[int, list[TextBox]] = {}
+    for i, box in enumerate(boxes):
+        groups.setdefault(root(i), []).append(box)
+    regions = []
+    for members in groups.values():
+        x0, y0 = min(b.x for b in members), min(b.y for b in members)
+        x1, y1 = max(b.x + b.width for b in members), max(b.y + b.height for b in members)
+        regions.append((x0, y0, x1 - x0, y1 - y0))
+    regions.sort(key=lambda r: -r[2] * r[3])
+    return regions[:MAX_REGIONS]
 
 
 def with_letters_counted(gray: "np.ndarray", boxes: list[TextBox]) -> list[TextBox]:
