@@ -90,6 +90,25 @@ class SectionFiles:
         """The stage-1 analysis alone, as readable JSON (--save-artifact)."""
         return self.sibling(".analysis.json")
 
+    @classmethod
+    def of_record(cls, record: Path) -> "SectionFiles":
+        """The files beside a section's record (``out/ch01/part2.json``)."""
+        return cls(record.with_suffix(""))
+
+    # a chapter's score files (manga2music score), beside its record
+    @property
+    def read_along(self) -> Path:
+        return self.sibling(".read.html")
+
+    @property
+    def cue_sheet(self) -> Path:
+        return self.sibling(".cues.json")
+
+    @property
+    def chapters(self) -> Path:
+        """The score's chapters as WebVTT."""
+        return self.sibling(".score.vtt")
+
 
 def file_sha256(path: Path) -> str | None:
     try:

@@ -195,6 +195,7 @@ def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
     tile is measured as soon as its own detection is in, while the detector reads the next.
     """
     from .describers.page_features import measure_page
+    from .describers.text_detect import MAX_REGIONS
 
     parts, warnings = [], []
     for tile, (boxes, warning) in zip(tiles, detections):
@@ -240,15 +241,9 @@ def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
         tiles=len(tiles),
         text_detected=not warnings,
         warning="; ".join(dict.fromkeys(warnings)),
-        text_regions=regions[:_max_regions()],
+        text_regions=regions[:MAX_REGIONS],
         measures=measures,
     )
-
-
-def _max_regions() -> int:
-    from .describers.text_detect import MAX_REGIONS
-
-    return MAX_REGIONS
 
 
 def source_name(name: str) -> str:

@@ -154,15 +154,15 @@ class ScoreFiles:
 
     @property
     def vtt(self) -> Path:
-        return self.sibling(".score.vtt")
+        return self.job.files.chapters
 
     @property
     def cue_sheet(self) -> Path:
-        return self.sibling(".cues.json")
+        return self.job.files.cue_sheet
 
     @property
     def read_along(self) -> Path:
-        return self.sibling(".read.html")
+        return self.job.files.read_along
 
     def scene_text(self, k: int) -> Path:
         return self.sibling(f".scene{k:02d}.txt")

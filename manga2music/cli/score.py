@@ -33,11 +33,13 @@ def score(**flags) -> None:
 
 def read_along_pages(manifest: dict, output) -> list:
     """The read-along pages this run left (``NAME.read.html`` beside each chapter's record)."""
+    from ..outputs import SectionFiles
+
     this_run = set(manifest.get("this_run", []))
     pages = []
     for entry in manifest["sections"]:
         if entry["name"] in this_run and entry["status"] != "failed" and entry.get("record"):
-            page = (output / entry["record"]).with_suffix(".read.html")
+            page = SectionFiles.of_record(output / entry["record"]).read_along
             if page.is_file():
                 pages.append(page)
     return pages

@@ -210,8 +210,9 @@ def panel_features(lum: np.ndarray) -> dict:
         inside = panels_cut_out(gutter_mask(trimmed))
         if _panel_like(inside):
             return inside
-    if _margin(lum < INK_LEVEL).mean() >= BLACK_MARGIN:
-        black = panels_cut_out(_edge_connected(lum < INK_LEVEL))
+    ink = lum < INK_LEVEL
+    if _margin(ink).mean() >= BLACK_MARGIN:
+        black = panels_cut_out(_edge_connected(ink))
         if _panel_like(black):
             return black
     return found

@@ -21,8 +21,7 @@ old newspaper pages are lettered too small for the usual scale.  A box that hold
 whole paragraph of tightly leaded lettering (it happens on scans of 1950s captions)
 is cut into its lines (:func:`split_stacked`), and the page is read again at a
 closer scale (:data:`TIGHT_RESCALE`), where the detector also finds the lines it
-missed.  onnxruntime's
-telemetry is switched off before it is imported.  Any failure raises
+missed.  onnxruntime's telemetry is switched off before it is imported.  Any failure raises
 :class:`TextDetectionError`; callers keep the page's other measurements.
 """
 

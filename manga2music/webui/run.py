@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..errors import BackendError, InputError, Manga2MusicError
+from ..outputs import SectionFiles
 from ..pipeline import Callbacks
 from . import messages
 
@@ -222,8 +223,8 @@ def _files_of(folder: Path, entry: dict) -> list[Path]:
     """
     files = [folder / rel for rel in entry.get("tracks") or []]
     if entry.get("record"):  # a chapter score: the read-along page, the cue sheet and the chapters come next
-        base = (folder / entry["record"]).with_suffix("")
-        files += [base.with_name(base.name + suffix) for suffix in (".read.html", ".cues.json", ".score.vtt")]
+        beside = SectionFiles.of_record(folder / entry["record"])
+        files += [beside.read_along, beside.cue_sheet, beside.chapters]
     if entry.get("description"):
         files.append(folder / entry["description"])
     files += [folder / rel for rel in entry.get("midi") or []]
