@@ -12,7 +12,7 @@ against the mood the describer chose, and the issue's numbers:
 - the characters counted on the pages against their true text (``texts.json``, read from the
   Pepper&Carrot SVGs), over the pages that have lettering.
 
-    python benchmarks/describer_eval.py [--json] [--openmantra DIR]
+    python benchmarks/describer_eval.py [--json] [--openmantra DIR] [--pages DIR]
 
 ``evaluate()`` is also what tests/test_describer_eval.py asserts on.
 
@@ -20,6 +20,11 @@ against the mood the describer chose, and the issue's numbers:
 (a clone of the OpenMantra dataset, CC BY-NC 4.0): pages and hand labels are named in
 ``benchmarks/data/openmantra_sections.json``, labelled before the describer ran on them, and
 nothing was tuned on them, so they stand for the issue's hidden set of pages from other sources.
+
+``--pages DIR`` reads your own labelled pages laid out as tests/data/pages is: one folder of page
+images per section and ``labels.json`` beside them, ``{"sections": {"NAME": {"mood": "action",
+"dialogue": false}}}`` with a mood of calm, comedy, action, sad or tense and ``dialogue`` true when
+the scene is carried by its text.  ``texts.json`` (the true text of each page) is optional.
 """
 
 from __future__ import annotations
@@ -48,8 +53,11 @@ def black_and_white(image):
     return Image.open(buf).convert("RGB")
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
 def load_section(folder: Path, *, bw: bool = False) -> list:
-    return load_pages([p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".jpg", ".png")], bw=bw)
+    return load_pages([p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES], bw=bw)
 
 
 def describe(pages: list):
@@ -100,10 +108,34 @@ def _row(name: str, label: dict, colour, bw, lettered: tuple = ()) -> dict:
     }
 
 
+def read_labels(root: Path) -> dict:
+    """The sections of ``root/labels.json``, checked: every mood known, every section a folder of pages."""
+    file = root / "labels.json"
+    try:
+        labels = json.loads(file.read_text(encoding="utf-8"))["sections"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"{file}: cannot read its sections ({type(err).__name__}: {err}); "
+                         'expected {"sections": {"NAME": {"mood": "calm", "dialogue": true}}}')
+    for name, label in labels.items():
+        if not isinstance(label, dict):
+            raise SystemExit(f'{file}: section {name!r} is {label!r}; write {{"mood": "calm", "dialogue": true}}')
+        if label.get("mood") not in MOODS:
+            raise SystemExit(f"{file}: section {name!r} has mood {label.get('mood')!r}; use one of {', '.join(MOODS)}")
+        if not isinstance(label.get("dialogue"), bool):
+            raise SystemExit(f"{file}: section {name!r} needs \"dialogue\": true or false")
+        folder = root / name
+        if not folder.is_dir():
+            raise SystemExit(f"{file}: section {name!r} has no such folder: {folder}")
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+            raise SystemExit(f"{file}: section {name!r} has no page images in {folder}")
+    return labels
+
+
 def evaluate(root: Path = PAGES) -> dict:
     """Describe every labelled section in colour and in black and white; return rows and the issue's numbers."""
-    labels = json.loads((root / "labels.json").read_text())["sections"]
-    texts = json.loads((root / "texts.json").read_text(encoding="utf-8"))["pages"]
+    labels = read_labels(root)
+    texts_file = root / "texts.json"
+    texts = json.loads(texts_file.read_text(encoding="utf-8"))["pages"] if texts_file.is_file() else {}
     rows = []
     for name, label in sorted(labels.items()):
         colour = describe(load_section(root / name))
@@ -160,12 +192,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--openmantra", type=Path, metavar="DIR",
                         help="also read the labelled sections of a clone of the OpenMantra dataset (not stored here)")
+    parser.add_argument("--pages", type=Path, metavar="DIR",
+                        help="read your own labelled pages instead: a folder per section and labels.json beside them")
     args = parser.parse_args()
-    results = {"labelled": evaluate()}
+    if args.pages:
+        results = {"pages": evaluate(args.pages)}
+    else:
+        results = {"labelled": evaluate()}
     if args.openmantra:
         results["openmantra"] = evaluate_openmantra(args.openmantra)
     if args.json:
-        print(json.dumps(results if args.openmantra else results["labelled"], indent=2))
+        print(json.dumps(results if len(results) > 1 or args.pages else results["labelled"], indent=2))
         return
     for name, result in results.items():
         if len(results) > 1:

@@ -66,3 +66,53 @@ def test_the_openmantra_sections_are_labelled_and_a_missing_clone_says_where_to_
         module.evaluate_openmantra(tmp_path)
     message = str(exit_info.value)
     assert "rasetugari/ja/017.jpg is missing" in message and "mantra-inc/open-mantra-dataset" in message
+
+
+def labelled_folder(root: Path, labels: dict) -> Path:
+    """A folder laid out as the eval expects: one sub-folder per section and labels.json (no texts.json)."""
+    import json
+    import shutil
+
+    pages = BENCH.parent.parent / "tests" / "data" / "pages"
+    for name, source in (("fight", "pc-e06-action"), ("talk", "pc-e14-calm")):
+        shutil.copytree(pages / source, root / name)
+    (root / "labels.json").write_text(json.dumps({"sections": labels}), encoding="utf-8")
+    return root
+
+
+def test_your_own_labelled_pages_are_read_from_a_folder_without_texts(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = labelled_folder(tmp_path / "mine", {"fight": {"mood": "action", "dialogue": False},
+                                                 "talk": {"mood": "calm", "dialogue": True}})
+    done = subprocess.run([sys.executable, str(BENCH), "--pages", str(folder), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)["pages"]
+    rows = {r["section"]: r for r in result["rows"]}
+    assert set(rows) == {"fight", "talk"} and result["total"] == 2
+    assert rows["fight"]["mood"] == "action" and rows["talk"]["mood"] == "calm"
+    assert result["action_above_calm"] == result["action_calm_pairs"] == 1
+    assert result["dialogue_led"] == result["dialogue_total"] == 1
+    assert result["text_chars_vs_true"] == 0  # no true text given: nothing to compare
+
+
+def test_a_bad_label_or_a_missing_section_folder_is_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+
+    def run(folder):
+        done = subprocess.run([sys.executable, str(BENCH), "--pages", str(folder)],
+                              capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stderr.strip().splitlines()
+
+    wrong_mood = labelled_folder(tmp_path / "a", {"fight": {"mood": "fighting", "dialogue": False}})
+    code, lines = run(wrong_mood)
+    assert code != 0 and len(lines) == 1 and "fight" in lines[0] and "fighting" in lines[0] and "calm" in lines[0]
+    no_folder = labelled_folder(tmp_path / "b", {"chase": {"mood": "action", "dialogue": False}})
+    code, lines = run(no_folder)
+    assert code != 0 and len(lines) == 1 and "chase" in lines[0] and "no such folder" in lines[0]
+    code, lines = run(tmp_path / "nowhere")
+    assert code != 0 and len(lines) == 1 and "labels.json" in lines[0]
