@@ -441,3 +441,26 @@ def test_letters_of_a_line_are_counted_from_its_ink():
         assert len(text) - small - 1 <= count_letters(gray, box) <= len(text) + 1, text
         assert box.chars == count_letters(gray, box) and box.characters() == box.chars
     assert count_letters(gray, type(boxes[0])(700, 1100, 100, 60, 100, 60, False)) is None  # nothing there
+
+
+def test_a_one_bit_copy_of_a_calm_page_is_not_read_as_tilted_action():
+    """A scan saved as 1-bit (error-diffused, as a scanner or an export to bitmap makes it) turns every grey into
+    specks of ink and paper.  Where bright art meets its frame, the specks fray the gutter's edge, and the frayed edge
+    passed for tilted frames (panel_slant 0.57 on this calm picnic), so the page was scored as a fight at 150 BPM."""
+    from manga2music.describers.builtin import TILTED, BuiltinDescriber
+    from manga2music.describers.base import PageImage
+
+    folder = Path(__file__).parent / "data" / "pages" / "pc-e20-calm"
+    grey = [Image.open(p).convert("L") for p in sorted(folder.glob("*.jpg"))]
+    one_bit = [g.convert("1") for g in grey]  # Floyd-Steinberg, PIL's default
+    for g, b in zip(grey, one_bit):
+        assert read_page(g.convert("RGB")).measures["panel_slant"] < 0.05
+        assert read_page(b.convert("RGB")).measures["panel_slant"] < TILTED / 2
+
+    def described(images):
+        return BuiltinDescriber().describe([PageImage(f"{i}.png", im.convert("RGB"), "PNG")
+                                            for i, im in enumerate(images)]).features
+
+    as_grey, as_bits = described(grey), described(one_bit)
+    assert as_grey["mood"] == "calm"
+    assert as_bits["mood"] == "calm" and abs(as_bits["tempo_bpm"] - as_grey["tempo_bpm"]) <= 15
