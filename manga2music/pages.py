@@ -36,6 +36,9 @@ MAX_PIXELS = 180_000_000
 STRIP_ASPECT = 2.5
 #: each tile is this many times as tall as it is wide (a manga page is about 1.4)
 TILE_ASPECT = 1.4
+#: ... unless it is narrower than this (pixels): a page that small could not be read (its lettering would be 2-3
+#: pixels tall), so a tall, narrow image is a divider or an ornament and is read as one picture
+STRIP_MIN_WIDTH = 120
 #: PDF pages are rendered at this long side when the describer does not say (points -> pixels)
 PDF_LONG_SIDE = 1600
 
@@ -93,7 +96,7 @@ def to_rgb(image):
 
 def tile_count(width: int, height: int) -> int:
     """How many page-shaped tiles a page of this size is cut into (1 unless it is a tall strip)."""
-    if width <= 0 or height / width <= STRIP_ASPECT:
+    if width < STRIP_MIN_WIDTH or height / width <= STRIP_ASPECT:
         return 1
     return max(2, math.ceil(height / (width * TILE_ASPECT)))
 

@@ -155,6 +155,21 @@ def test_tall_strip_is_cut_into_page_shaped_tiles_in_order(tmp_path):
     assert np.asarray(tiles[0])[0, 0, 0] == 0  # top of the strip is the first tile
 
 
+def test_a_narrow_ornament_is_one_picture_not_a_strip_of_tiny_pages(tmp_path):
+    """A 40-pixel-wide divider 3000 pixels tall was cut into 54 "pages" of 40 x 56 pixels: 54 panels to look at,
+    81 s of reading time for a decoration (a 3-pixel rule became 1191 tiles and half an hour)."""
+    from manga2music.reading import read_page
+
+    Image.new("RGB", (40, 3000), (120, 80, 40)).save(tmp_path / "divider.png")
+    Image.new("RGB", (3, 5000), (0, 0, 0)).save(tmp_path / "rule.png")
+    (section,) = find_sections([tmp_path])
+    for page in section.pages:
+        tiles = load_page(page).tiles
+        assert len(tiles) == 1
+        reading = read_page(tiles)
+        assert reading.panels == 1 and reading.seconds <= 2 * 1.5
+
+
 def test_corrupt_page_and_decompression_bomb_raise_page_errors(tmp_path, monkeypatch):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     png(tmp_path / "big.png", size=(400, 400))
