@@ -53,7 +53,9 @@ class SceneCue(_Strict):
     first_page: int = Field(description="1-based index of its first page")
     last_page: int
     pages: list[str]
-    start: float = Field(description="seconds from the start of the score (on a bar line of the previous cue)")
+    start: float = Field(description="seconds from the start of the score (on a bar line of the previous cue), to "
+                         "the microsecond, as are end, duration, transition_s and bridge_s: start * sample_rate is "
+                         "the scene's first sample")
     end: float
     duration: float = Field(description="end - start: the scene's time in the score")
     reading_seconds: float = Field(description="the sum of its pages' reading times, before rounding to bars")

@@ -193,11 +193,11 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
         mood = plan.mood or "scene"
         scenes.append(SceneCue(
             index=plan.index, title=f"Scene {plan.index}: {mood}", mood=plan.mood, first_page=plan.pages[0] + 1,
-            last_page=plan.pages[-1] + 1, pages=[readings[i].name for i in plan.pages], start=round(start, 3),
-            end=round(start + length, 3), duration=round(length, 3), reading_seconds=round(sum(reading), 2),
-            tempo_bpm=round(t.tempo_bpm, 2), bars=t.bars, transition_s=round(t.transition / sample_rate, 3),
+            last_page=plan.pages[-1] + 1, pages=[readings[i].name for i in plan.pages], start=round(start, 6),
+            end=round(start + length, 6), duration=round(length, 6), reading_seconds=round(sum(reading), 2),
+            tempo_bpm=round(t.tempo_bpm, 2), bars=t.bars, transition_s=round(t.transition / sample_rate, 6),
             transition="end" if not t.transition else "continuation" if plan.bridge else "crossfade",
-            bridge_s=round(plan.bridge["lead"] / sample_rate, 3) if plan.bridge else 0.0,
+            bridge_s=round(plan.bridge["lead"] / sample_rate, 6) if plan.bridge else 0.0,
             bridge_seed=plan.bridge["seed"] if plan.bridge else None,
             description=plan.description, description_file=files.scene_text(plan.index).name,
             cue_file=files.cue(plan.index).name, loop_file=files.loop(plan.index).name, seed=plan.seed))
