@@ -464,3 +464,25 @@ def test_a_one_bit_copy_of_a_calm_page_is_not_read_as_tilted_action():
     as_grey, as_bits = described(grey), described(one_bit)
     assert as_grey["mood"] == "calm"
     assert as_bits["mood"] == "calm" and abs(as_bits["tempo_bpm"] - as_grey["tempo_bpm"]) <= 15
+
+
+def test_a_big_hand_lettered_sound_effect_is_loud_lettering_and_a_long_heading_is_not():
+    """The detector finds a sound effect lettered a tenth of the page tall or more (the red "DZZZOOO" of a storm,
+    the katakana of a manga sword fight), but every box thicker than a tenth of the page was thrown away as "a shape",
+    so the loudest lettering on a page counted for nothing.  A few big glyphs are a sound effect; a long line of them
+    is a heading (the Japanese title of the manga page below), which still does not count."""
+    import numpy as np
+
+    from manga2music.describers.text_detect import detect_text
+
+    pages = Path(__file__).parent / "data" / "pages"
+    storm = read_page(Image.open(pages / "pc-e08-tense" / "E08P05.jpg").convert("RGB"))
+    assert storm.loud_text >= 0.04
+    x, y, w, h = storm.text_regions[0]  # the largest text region is the sound effect, lower left
+    assert x < 0.1 and y > 0.7 and w > 0.3 and h > 0.12
+
+    title_page = Image.open(pages / "wt-calm" / "WT01.jpg").convert("RGB")
+    long_side = max(title_page.size)
+    boxes = detect_text(np.asarray(title_page))
+    assert max(b.thickness for b in boxes) < 0.1 * long_side  # its title line (0.12 of the page thick) is left out
+    assert read_page(title_page).loud_text < 0.03
