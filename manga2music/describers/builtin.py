@@ -32,8 +32,9 @@ follow the story; it reads how the pages are drawn and how much there is to read
    the mood's list by brightness (darker pages, lower keys).  Focus is "dialogue"
    when at least :data:`DIALOGUE_LED` of the reading time goes to text.
 
-Bump :data:`RULES_VERSION` whenever a number here, in ``reading`` or in
-``page_features`` changes: it is part of :meth:`BuiltinDescriber.settings_key`,
+Bump :data:`RULES_VERSION` whenever a number here changes, and
+``reading.READING_MODEL_VERSION`` whenever one in ``reading``, ``page_features``
+or ``text_detect`` does: both are part of :meth:`BuiltinDescriber.settings_key`,
 so old descriptions are redone.
 """
 
