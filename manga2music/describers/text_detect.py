@@ -2,14 +2,15 @@
 
 ``rapidocr`` (Apache-2.0) carries PaddleOCR's PP-OCRv6 *small* detection model
 (about 10 MB of ONNX) in its wheel, and ``onnxruntime`` runs it on the CPU, so
-nothing is downloaded.  Only the detector runs: it outlines every text line
+nothing is downloaded. Only the detector runs: it outlines every text line
 (speech, captions, free-floating text, sound effects, even hand-lettered ones a
-third of the page tall), whatever its balloon looks like.  Recognition is not
+third of the page tall), whatever its balloon looks like. Recognition is not
 used: it more than doubles the cost of a page and its bundled model reads mostly
 Chinese, so characters are *counted from the ink* of each horizontal line
 instead (:func:`count_letters`: its letters as connected shapes, and the spaces
-between words), or estimated from the box's shape where that cannot work (:func:`estimate_chars`: vertical columns, whose
-characters are made of several shapes each, and tilted lines).
+between words), or estimated from the box's shape where that cannot work
+(:func:`estimate_chars`: vertical columns, whose characters are made of several
+shapes each, and tilted lines).
 
 The detector is built lazily, once per process (:func:`detector`): an onnxruntime
 session on the model file in rapidocr's wheel, whose output our own code turns
