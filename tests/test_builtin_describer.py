@@ -364,33 +364,51 @@ def test_a_quiet_page_does_not_make_a_fight_calm():
     assert describe(quiet).features["mood"] == "calm"
 
 
+def eight_panel_page(lines) -> Image.Image:
+    """Eight panels, each with a figure (a circle) and the text ``lines(row, column)`` in its corner."""
+    from PIL import ImageFont
+
+    img = grid_page(4, 2)
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=18)
+    w, h = img.size
+    cw, ch = (w - 60 - 20) / 2, (h - 60 - 60) / 4
+    for r in range(4):
+        for c in range(2):
+            x0, y0 = 30 + c * (cw + 20), 30 + r * (ch + 20)
+            d.ellipse([x0 + cw * 0.55, y0 + ch * 0.45, x0 + cw * 0.85, y0 + ch * 0.9], outline=(0, 0, 0), width=2)
+            for k, line in enumerate(lines(r, c)):
+                d.text((x0 + 12, y0 + 12 + 24 * k), line, fill=(0, 0, 0), font=font)
+    return img
+
+
 def test_many_panels_of_talk_are_a_conversation_not_a_gag():
     """Manga cut a conversation into many panels (6-7 a page is ordinary for a talky drama page), so many panels
     alone do not make a section comedy: many wordless panels are quick visual gags, many panels of talk are calm."""
-    from PIL import ImageFont
+    def talk(r, c):  # two lines of the conversation in each panel
+        return [TALK[(2 * r + c + k) % len(TALK)] for k in range(2)]
 
-    def page(talk: bool) -> Image.Image:
-        img = grid_page(4, 2)
-        d = ImageDraw.Draw(img)
-        font = ImageFont.load_default(size=18)
-        w, h = img.size
-        cw, ch = (w - 60 - 20) / 2, (h - 60 - 60) / 4
-        for r in range(4):
-            for c in range(2):
-                x0, y0 = 30 + c * (cw + 20), 30 + r * (ch + 20)
-                d.ellipse([x0 + cw * 0.55, y0 + ch * 0.45, x0 + cw * 0.85, y0 + ch * 0.9], outline=(0, 0, 0), width=2)
-                if talk:  # two lines of the conversation in each panel
-                    for k in range(2):
-                        d.text((x0 + 12, y0 + 12 + 24 * k), TALK[(2 * r + c + k) % len(TALK)], fill=(0, 0, 0),
-                               font=font)
-        return img
-
-    talky = describe([PageImage(f"t{i}.png", page(True)) for i in range(2)])
-    gags = describe([PageImage(f"g{i}.png", page(False)) for i in range(2)])
+    talky = describe([PageImage(f"t{i}.png", eight_panel_page(talk)) for i in range(2)])
+    gags = describe([PageImage(f"g{i}.png", eight_panel_page(lambda r, c: [])) for i in range(2)])
     assert talky.features["readings"][0]["panels"] >= 6 and gags.features["readings"][0]["panels"] >= 6
     assert talky.analysis.focus == "dialogue" and talky.features["mood"] == "calm"
     assert tempo_key(talky.description)[0] < 100
     assert gags.analysis.focus == "visual" and gags.features["mood"] == "comedy"
+
+
+def test_many_quiet_panels_with_a_few_words_are_calm_not_a_gag():
+    """A quiet sequence cut into many small panels with a few words in them (a bus ride, thoughts in captions) is
+    calm: only wordless quick cuts read as a visual gag.  Such pages of a real manga chapter were comedy at 108 BPM."""
+    thoughts = ["Still staring...", "Is it the horns?", "Just ignore it."]
+
+    def page(n: int) -> Image.Image:  # a short thought in every third panel
+        return eight_panel_page(lambda r, c: [thoughts[r % 3]] if (r + c + n) % 3 == 0 else [])
+
+    quiet = describe([PageImage(f"q{i}.png", page(i)) for i in range(2)])
+    assert quiet.features["readings"][0]["panels"] >= 6
+    assert quiet.analysis.focus == "visual" and quiet.features["mood"] == "calm"
+    assert tempo_key(quiet.description)[0] < 100
+    assert "Mostly visual scenes with some text" in quiet.analysis.plot
 
 
 @pytest.mark.parametrize("scores, mood, genre", [

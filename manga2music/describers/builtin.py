@@ -20,7 +20,7 @@ follow the story; it reads how the pages are drawn and how much there is to read
    mood           when                                                 genre            tempo BPM   mode
    =============  ===================================================  ===============  ==========  =====
    action         energy >= 0.45, or >= 0.25 in <= 4 or tilted panels  action           140-170     minor
-   comedy         energy >= 0.25, or >= 5.5 panels of few words, bright comedy           104-128     major
+   comedy         energy >= 0.25, or >= 5.5 wordless panels, bright    comedy           104-128     major
    tense          dark (brightness < 0.55) with sharp contrast >= 0.27 drama (horror)   96-120      minor
    sad            dark (brightness < 0.55), soft contrast              drama            58-76       minor
    calm           anything else                                        conversation     64-88       major
@@ -52,7 +52,7 @@ from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_read
 from .base import Describer, PageImage
 from .page_features import trend
 
-RULES_VERSION = "builtin-rules-12"
+RULES_VERSION = "builtin-rules-13"
 
 DIALOGUE_LED = 0.45  # share of reading time spent on text at or above which a section is dialogue-led
 DARK = 0.55  # mean balanced brightness below this: a dark section
@@ -63,8 +63,10 @@ INTENSE = 0.45  # energy at or above this: action whatever the layout
 BIG_PANELS = 4.0  # at most this many panels a page: big panels
 TILTED = 0.25  # a quarter of the frames' length tilted: a layout drawn for urgency (manga tilt frames for action and
 # alarm; of 60 real pages checked, the others reach 0.13 at most, two emergency pages of a medical manga 0.28, 0.55)
-MANY_PANELS = 5.5  # at least this many panels a page, with little to read: quick cuts (visual gags); manga cut a
-# conversation into as many (6-7 a page on real dialogue-led drama pages), so talk in many panels stays calm
+MANY_PANELS = 5.5  # at least this many panels a page, wordless: quick cuts (visual gags); manga cut a conversation
+# into as many (6-7 a page on real dialogue-led drama pages) and a quiet moment too (a bus ride told in 8 small panels
+# and a few thoughts), so many panels with words in them stay calm
+WORDLESS = 10  # fewer characters than this a page: wordless scenes (also what the plot sentence says)
 BRIGHT = 0.60  # mean balanced brightness at or above this: a bright section
 
 
@@ -90,6 +92,7 @@ class Scores:
     colour: float  # share of colour pages (music colour only, never the mood)
     warmth: float  # -1 cool .. +1 warm, colour pages only (music colour only)
     slant: float = 0.0  # share of the panel frames' length that is tilted (mean over the pages)
+    chars: float = 0.0  # text characters a source page
 
     @classmethod
     def from_readings(cls, readings: list[PageReading]) -> "Scores":
@@ -107,11 +110,16 @@ class Scores:
             colour=round(len(colour) / len(readings), 4),
             warmth=mean(r.measures.get("warmth", 0.0) for r in colour) if colour else 0.0,
             slant=mean(r.measures.get("panel_slant", 0.0) for r in readings),
+            chars=mean(r.text_chars for r in readings),
         )
 
     @property
     def dialogue_led(self) -> bool:
         return self.dialogue >= DIALOGUE_LED
+
+    @property
+    def wordless(self) -> bool:
+        return self.chars < WORDLESS
 
 
 @dataclass(frozen=True)
@@ -139,8 +147,8 @@ MOODS: tuple[Mood, ...] = (
          "action", "tense, urgent and explosive", "Driving orchestral action cue",
          ("pounding drums", "staccato strings", "bold brass", "low synth bass"), (140, 170), "minor",
          ("C", "D", "E", "A"), "with sharp brass hits and a relentless rhythm", "fast", "an intense, fast-moving mood"),
-    Mood("comedy", "energy >= 0.25, or >= 5.5 panels a page, bright, not dialogue-led",
-         lambda s: s.energy >= LIVELY or (s.panels >= MANY_PANELS and s.brightness >= BRIGHT and not s.dialogue_led),
+    Mood("comedy", "energy >= 0.25, or >= 5.5 panels a page, bright, wordless",
+         lambda s: s.energy >= LIVELY or (s.panels >= MANY_PANELS and s.brightness >= BRIGHT and s.wordless),
          "comedy", "playful, lively and light-hearted", "Bouncy, playful light orchestral piece",
          ("pizzicato strings", "clarinet", "marimba", "light percussion"), (104, 128), "major",
          ("F", "C", "G", "D"), "with a cheeky, skipping melody", "brisk", "a lively, playful mood"),
@@ -207,7 +215,7 @@ def plot_sentence(mood: Mood, scores: Scores, readings: list[PageReading]) -> st
     """What the pages honestly support: how much text, the panels, the tones, the mood. Not the story."""
     if scores.dialogue_led:
         talk = "Dialogue-led scenes"
-    elif sum(r.text_chars for r in readings) >= 10 * len(readings):
+    elif not scores.wordless:
         talk = "Mostly visual scenes with some text"
     else:
         talk = "Wordless scenes"
