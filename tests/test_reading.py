@@ -470,7 +470,7 @@ def test_a_big_hand_lettered_sound_effect_is_loud_lettering_and_a_long_heading_i
     """The detector finds a sound effect lettered a tenth of the page tall or more (the red "DZZZOOO" of a storm,
     the katakana of a manga sword fight), but every box thicker than a tenth of the page was thrown away as "a shape",
     so the loudest lettering on a page counted for nothing.  A few big glyphs are a sound effect; a long line of them
-    is a heading (the Japanese title of the manga page below), which still does not count."""
+    is a heading (the Japanese title of the Wikimedia Commons manga page), which still does not count."""
     import numpy as np
 
     from manga2music.describers.text_detect import detect_text
