@@ -23,7 +23,7 @@ own choice, not values from the paper (which reports the linear form and the
 per-reader spread, not one rate for everybody); ``speed`` is the user's knob (2.0
 reads twice as fast).  Characters come from the text detector's lines (see
 :mod:`manga2music.describers.text_detect`: counted from the ink of each horizontal
-line, estimated from the shape of vertical columns; recognition is not run), so
+line, estimated from the shape of vertical columns; the text is not recognised), so
 only vertical columns are known to be CJK text: horizontal Japanese, Chinese or
 Korean lines are timed as Latin text.  On the 21 lettered Pepper&Carrot pages of
 the test set, whose true text is known, the count is 0.83 of it (punctuation and
@@ -36,8 +36,9 @@ by its words and 0 means it is purely visual.
 **Energy** (0..1) is a weighted sum of ramps over the page's pixel measurements
 (:data:`ENERGY_WEIGHTS`): bundled speed/focus lines, big lettering (sound effects
 and shouting: big for the page's long side and, on a page with dialogue, for its
-ordinary lettering too), solid blacks, slanted panels, diagonal line work and busy
-edges.
+ordinary lettering too; a big line that reads as ordinary words, such as a title,
+a credit or a sign, is not loud: see :mod:`manga2music.describers.text_recognition`),
+solid blacks, slanted panels, diagonal line work and busy edges.
 
 Import cost: this module imports nothing heavy; OpenCV, numpy and the text
 detector load on the first :func:`read_page`.
@@ -52,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features or in text_detect changes
-READING_MODEL_VERSION = "reading-15"
+READING_MODEL_VERSION = "reading-16"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute
@@ -63,6 +64,8 @@ SECONDS_PER_PANEL = 1.5  # seconds to look at one panel's picture at speed 1.0
 LOUD_LETTERING = 0.0303
 LOUD_OVER_ORDINARY = 1.5  # ... and at least 1.5 times the page's ordinary lettering (its lower-quartile line height)
 ORDINARY_MIN_LINES = 4  # ... when the page has this many text lines (fewer: sound effects alone, no dialogue)
+#: a loud line at least this many times as long as it is thick may be words (a heading, a credit, a sign): it is read
+WORDS_LENGTH = 2.5
 
 #: energy = sum of weight * ramp(measure, low, high); the weights add up to 1
 ENERGY_WEIGHTS: dict[str, tuple[float, float, float]] = {
@@ -147,31 +150,63 @@ def _rgb(image: "Image") -> "Image":
 
 
 def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
-    """The text boxes of one image, or None and the reason when the detector fails."""
+    """The text boxes of one image, its big lines read (:func:`_big_lines_read`), or None and the reason when the
+    detector fails."""
     import numpy as np
 
     from .describers.text_detect import TextDetectionError, detect_text
 
+    rgb = np.asarray(_rgb(image))
     try:
-        return detect_text(np.asarray(_rgb(image))), None
+        boxes = detect_text(rgb)
     except TextDetectionError as err:
         return None, str(err)
+    return _big_lines_read(rgb, boxes), None
+
+
+def _big_lines_read(rgb, boxes: list) -> list:
+    """``boxes`` with the text of their loud lines read, where the recogniser can: only to tell headings from
+    sound effects (see :mod:`.describers.text_recognition`).  If it cannot run, the boxes are returned unread and
+    their lettering counts as loud, as it did before recognition was used."""
+    from .describers.text_recognition import with_text_read
+
+    loud = loud_height(boxes, (rgb.shape[1], rgb.shape[0]))
+    wanted = [b.thickness >= loud and b.length >= WORDS_LENGTH * b.thickness for b in boxes]
+    if not any(wanted):
+        return boxes
+    try:
+        return with_text_read(rgb, boxes, wanted)
+    except Exception:  # noqa: BLE001 - any failure of the optional recogniser (onnxruntime raises its own types)
+        return boxes
+
+
+def loud_height(boxes: list, size: tuple[int, int]) -> float:
+    """The letter height (pixels) from which a line on an image of ``size`` is loud: :data:`LOUD_LETTERING` of its
+    long side and, with :data:`ORDINARY_MIN_LINES` lines or more, :data:`LOUD_OVER_ORDINARY` times its ordinary
+    lettering."""
+    from .describers.text_detect import ordinary_thickness
+
+    height = LOUD_LETTERING * max(size)
+    if len(boxes) >= ORDINARY_MIN_LINES:  # loud is also bigger than this page's own ordinary lettering
+        height = max(height, LOUD_OVER_ORDINARY * ordinary_thickness(boxes))
+    return height
 
 
 def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
-    from .describers.text_detect import ordinary_thickness, text_regions
+    from .describers.text_detect import text_regions
+    from .describers.text_recognition import headings
 
     w, h = size
     page = float(w * h)
-    loud_height = LOUD_LETTERING * max(w, h)
-    if len(boxes) >= ORDINARY_MIN_LINES:  # loud is also bigger than this page's own ordinary lettering
-        loud_height = max(loud_height, LOUD_OVER_ORDINARY * ordinary_thickness(boxes))
+    loud = loud_height(boxes, size)
+    quiet = headings(boxes)
     return {
         "text_boxes": len(boxes),
         "text_area": min(1.0, sum(b.width * b.height for b in boxes) / page),
         "text_chars": sum(b.characters() for b in boxes),
         "cjk_chars": sum(b.characters() for b in boxes if b.vertical),
-        "loud_text": min(1.0, sum(b.width * b.height for b in boxes if b.thickness >= loud_height) / page),
+        "loud_text": min(1.0, sum(b.width * b.height for i, b in enumerate(boxes)
+                                  if b.thickness >= loud and i not in quiet) / page),
         "regions": text_regions(boxes),
     }
 

@@ -486,3 +486,86 @@ def test_a_big_hand_lettered_sound_effect_is_loud_lettering_and_a_long_heading_i
     boxes = detect_text(np.asarray(title_page))
     assert max(b.thickness for b in boxes) < 0.1 * long_side  # its title line (0.12 of the page thick) is left out
     assert read_page(title_page).loud_text < 0.03
+
+
+def _page_with_big_line(line: str) -> Image.Image:
+    """A quiet page: six lines of ordinary lettering in two balloons, and one line lettered big across the top."""
+    page = Image.new("RGB", (850, 1200), "white")
+    d = ImageDraw.Draw(page)
+    small = ImageFont.load_default(size=22)
+    for x, y, words in ((90, 420, ["Did you sleep well?", "The rain stopped", "before dawn."]),
+                        (420, 820, ["I heard the birds.", "Let's walk to the", "river after lunch."])):
+        d.ellipse([x - 50, y - 50, x + 300, y + 130], outline="black", width=3)
+        for i, text in enumerate(words):
+            d.text((x, y + i * 30), text, fill="black", font=small)
+    d.text((60, 60), line, fill="black", font=ImageFont.load_default(size=72))
+    return page
+
+
+@pytest.mark.parametrize("line, loud", [("THE QUIET VILLAGE", False), ("Chapter 3: Spring", False),
+                                        ("KRA-KOOM!!", True), ("WHOOOOOSH", True), ("RING RING", True)])
+def test_big_lettering_that_reads_as_words_is_a_heading_not_a_shout(line, loud):
+    """A title, a chapter heading, a credit or a sign is lettered big, but it is not a sound effect or a shout: a page
+    of quiet talk under the title "THE QUIET VILLAGE" read as loud as one with "KRA-KOOM!!" across it.  Big lines that
+    the recogniser reads as ordinary words (two different words, or four different CJK characters) with no "!" or "?"
+    are left out of the loud lettering; sound effects (one word, repeated letters or words) and shouts stay in."""
+    r = read_page(_page_with_big_line(line), "page.png")
+    assert r.text_boxes >= 7
+    assert (r.loud_text > 0.01) is loud
+
+
+def test_a_painted_sign_on_a_real_page_is_not_loud_and_a_sound_effect_is():
+    """Pepper&Carrot episode 6, page 3 (calm): the banner "Komona Potion Contest" was counted as loud lettering next
+    to the one real shout, "WHAT ?!!"; page 7's "BAM!" and page 8's "HEY!" stay loud."""
+    sign = read_page(Image.open(PAGES / "pc-e06-calm" / "E06P03.jpg").convert("RGB"))
+    assert 0.0 < sign.loud_text < 0.012  # "WHAT ?!!" alone (the banner made it 0.023)
+    assert read_page(Image.open(PAGES / "pc-e06-action" / "E06P07.jpg").convert("RGB")).loud_text > 0.3
+    assert read_page(Image.open(PAGES / "pc-e06-action" / "E06P08.jpg").convert("RGB")).loud_text > 0.03
+
+
+@pytest.mark.parametrize("text, words", [
+    ("THEY CALL HIM \"STRAW HAT LUFFY\"", True), ("PROOFREADER: NAM, VERTIC", True), ("ルリドラゴン", True),
+    ("症例検討室", True), ("CHAPTERTHEYCALLHIM", True),  # a title whose spaces the recogniser lost
+    ("KRASH", False), ("HNNNNNNNNNNGH", False), ("RING RING", False), ("AAAH!!", False), ("NAVY!?", False),
+    ("ゴゴゴゴ", False), ("ドキドキ", False), ("", False), ("2", False)])
+def test_ordinary_words_are_told_from_sound_effects_and_shouts(text, words):
+    from manga2music.describers.text_recognition import ordinary_words
+
+    assert ordinary_words(text) is words
+
+
+def test_our_line_reader_reads_what_rapidocr_reads():
+    """The recognition network's output is decoded by our code (CTC: best class per step, repeats merged, blanks
+    dropped); rapidocr's own pipeline, on the same model and the same crops, is the reference."""
+    import numpy as np
+    from rapidocr import RapidOCR
+
+    from manga2music.describers.text_recognition import read_line
+
+    reference = RapidOCR(params={"Global.use_cls": False, "Global.use_det": False, "Global.log_level": "error"})
+    crops = []
+    for line in ("THE QUIET VILLAGE", "KRA-KOOM!!", "Chapter 3: Spring"):
+        img = Image.new("RGB", (900, 110), "white")
+        ImageDraw.Draw(img).text((20, 15), line, fill="black", font=ImageFont.load_default(size=64))
+        crops.append((np.asarray(img), line))
+    sign = np.asarray(Image.open(PAGES / "pc-e06-calm" / "E06P03.jpg").convert("RGB"))
+    h, w = sign.shape[:2]
+    crops.append((np.ascontiguousarray(sign[int(0.68 * h):int(0.71 * h), int(0.28 * w):int(0.72 * w)]), None))
+    for rgb, truth in crops:
+        text, score = read_line(rgb)
+        expected = reference(rgb[:, :, ::-1].copy(), use_det=False, use_cls=False, use_rec=True)
+        assert text == expected.txts[0] and score == pytest.approx(expected.scores[0], abs=0.01)
+        if truth:
+            assert text == truth and score > 0.9
+
+
+def test_a_broken_recogniser_leaves_the_big_lettering_loud(monkeypatch):
+    """Recognition only takes lettering out of the loud count: if it cannot run, the page is read as before."""
+    from manga2music.describers import text_recognition
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no recognition model")
+
+    monkeypatch.setattr(text_recognition, "recogniser", broken)
+    r = read_page(_page_with_big_line("THE QUIET VILLAGE"), "page.png")
+    assert r.loud_text > 0.01 and r.text_detected and not r.warning

@@ -2,12 +2,13 @@
 
 ``rapidocr`` (Apache-2.0) carries PaddleOCR's PP-OCRv6 *small* detection model
 (about 10 MB of ONNX) in its wheel, and ``onnxruntime`` runs it on the CPU, so
-nothing is downloaded. Only the detector runs: it outlines every text line
-(speech, captions, free-floating text, sound effects, even hand-lettered ones a
-third of the page tall), whatever its balloon looks like. Recognition is not
-used: it more than doubles the cost of a page and its bundled model reads mostly
-Chinese, so characters are *counted from the ink* of each horizontal line
-instead (:func:`count_letters`: its letters as connected shapes, and the spaces
+nothing is downloaded. The detector outlines every text line (speech, captions,
+free-floating text, sound effects, even hand-lettered ones a third of the page
+tall), whatever its balloon looks like. The lines are not recognised (that would
+more than double the cost of a page, and the bundled model reads mostly Chinese;
+only a page's few big lines are, to tell a heading from a sound effect: see
+:mod:`.text_recognition`), so characters are *counted from the ink* of each
+horizontal line instead (:func:`count_letters`: its letters as connected shapes, and the spaces
 between words), or estimated from the box's shape where that cannot work
 (:func:`estimate_chars`: vertical columns, whose characters are made of several
 shapes each, and tilted lines).
@@ -112,6 +113,7 @@ class TextBox:
     vertical: bool  # a top-to-bottom column (Japanese vertical text)
     tilt: float = 0.0  # degrees between the line and the nearest axis
     chars: int = 0  # characters counted from the line's ink (0: not counted; see characters())
+    text: str = ""  # what the recogniser read (big lines only; see text_recognition), "" if not read
 
     def characters(self) -> int:
         """The line's characters: as counted from its ink, else estimated from its shape."""
@@ -124,21 +126,27 @@ class TextBox:
 
 def model_path() -> str:
     """The PP-OCRv6 small detection model inside the installed ``rapidocr`` wheel (found without importing it)."""
+    return wheel_model(MODEL_FILE, "_det")
+
+
+def wheel_model(file: str, kind: str) -> str:
+    """The ONNX model ``file`` in rapidocr's wheel, ``rapidocr/models/``, else the newest PP-OCR model of the same
+    ``kind`` ("_det", "_rec") there: a later rapidocr 3.x may ship another one, same network head, same input."""
     import importlib.util
 
     spec = importlib.util.find_spec("rapidocr")
     folders = [os.path.join(f, "models") for f in (spec.submodule_search_locations or [])] if spec else []
     for folder in folders:
-        path = os.path.join(folder, MODEL_FILE)
+        path = os.path.join(folder, file)
         if os.path.isfile(path):
             return path
-    for folder in folders:  # a later rapidocr 3.x may ship another PP-OCR detector: same network head, same input
+    for folder in folders:
         found = sorted(n for n in (os.listdir(folder) if os.path.isdir(folder) else ())
-                       if n.startswith("PP-OCR") and "_det" in n and n.endswith(".onnx"))
+                       if n.startswith("PP-OCR") and kind in n and n.endswith(".onnx"))
         if found:
             return os.path.join(folder, found[-1])
-    raise TextDetectionError(f"the text detector's model ({MODEL_FILE}) is not installed; "
-                             "pip install 'rapidocr>=3.10,<4'")
+    raise TextDetectionError(f"the text {'detector' if kind == '_det' else 'recogniser'}'s model ({file}) is not "
+                             "installed; pip install 'rapidocr>=3.10,<4'")
 
 
 def problem() -> str | None:
@@ -152,6 +160,28 @@ def problem() -> str | None:
     except TextDetectionError as exc:
         return str(exc)
     return None
+
+
+def _onnxruntime():
+    """onnxruntime, imported with its telemetry off: recent builds carry Microsoft's telemetry client, which writes a
+    session file into TMPDIR when imported and reports usage; this tool runs offline and sends nothing (a user's own
+    ORT_DISABLE_TELEMETRY setting wins)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    if hasattr(onnxruntime, "disable_telemetry_events"):
+        onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
+def ort_session(path: str):
+    """An onnxruntime session on the CPU for one of rapidocr's models: :data:`ORT_THREADS` threads, quiet."""
+    onnxruntime = _onnxruntime()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = ORT_THREADS
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 class _Detector:
@@ -168,13 +198,7 @@ class _Detector:
     """
 
     def __init__(self, path: str):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = ORT_THREADS
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.session = ort_session(path)
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, rgb: "np.ndarray") -> "np.ndarray":
@@ -234,16 +258,10 @@ def detector() -> _Detector:
     global _engine
     with _lock:
         if _engine is None:
-            # recent onnxruntime builds carry Microsoft's telemetry client, which writes a session file into
-            # TMPDIR when imported and reports usage; this tool runs offline and sends nothing (a user's own
-            # ORT_DISABLE_TELEMETRY setting wins)
-            os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
             try:
-                import onnxruntime
+                _onnxruntime()
             except ImportError as exc:  # a broken install: say which package
                 raise TextDetectionError(f"the text detector is not installed ({exc}); pip install onnxruntime") from exc
-            if hasattr(onnxruntime, "disable_telemetry_events"):
-                onnxruntime.disable_telemetry_events()
             path = model_path()
             try:
                 _engine = _Detector(path)
@@ -307,6 +325,19 @@ def text_regions(boxes: list[TextBox]) -> list[tuple[float, float, float, float]
     """Where the text is: lines grouped with their near neighbours (the lines of one balloon, caption or sound
     effect; see :data:`REGION_REACH`), each region as ``(x, y, width, height)`` in the boxes' pixels, largest
     first, at most :data:`MAX_REGIONS`."""
+    regions = []
+    for group in region_groups(boxes):
+        members = [boxes[i] for i in group]
+        x0, y0 = min(b.x for b in members), min(b.y for b in members)
+        x1, y1 = max(b.x + b.width for b in members), max(b.y + b.height for b in members)
+        regions.append((x0, y0, x1 - x0, y1 - y0))
+    regions.sort(key=lambda r: -r[2] * r[3])
+    return regions[:MAX_REGIONS]
+
+
+def region_groups(boxes: list[TextBox]) -> list[list[int]]:
+    """The indices of ``boxes`` grouped into text regions: lines at most :data:`REGION_REACH` letter heights apart
+    (of the smaller line), and the lines near those, are one region."""
     parent = list(range(len(boxes)))
 
     def root(i: int) -> int:
@@ -323,16 +354,10 @@ def text_regions(boxes: list[TextBox]) -> list[tuple[float, float, float, float]
             gap_y = max(a.y, b.y) - min(a.y + a.height, b.y + b.height)
             if gap_x <= reach and gap_y <= reach:
                 parent[root(j)] = root(i)
-    groups: dict[int, list[TextBox]] = {}
-    for i, box in enumerate(boxes):
-        groups.setdefault(root(i), []).append(box)
-    regions = []
-    for members in groups.values():
-        x0, y0 = min(b.x for b in members), min(b.y for b in members)
-        x1, y1 = max(b.x + b.width for b in members), max(b.y + b.height for b in members)
-        regions.append((x0, y0, x1 - x0, y1 - y0))
-    regions.sort(key=lambda r: -r[2] * r[3])
-    return regions[:MAX_REGIONS]
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
 
 
 def with_letters_counted(gray: "np.ndarray", boxes: list[TextBox]) -> list[TextBox]:
