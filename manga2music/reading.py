@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
-#: bump when a formula or a constant here, in page_features or in text_detect changes
+#: bump when a formula or a constant here, in page_features, text_detect or text_recognition changes
 READING_MODEL_VERSION = "reading-16"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
