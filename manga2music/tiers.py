@@ -314,9 +314,13 @@ def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport) -> tu
         if spec.backend == "builtin-vision":
             from .describers.text_detect import problem
 
+            from .describers.text_recognition import problem as recognition_problem
+
             missing = problem()
             if missing:
                 warnings.append(f"text detection will be skipped ({missing}): pages are read from their pixels only")
+            elif missing := recognition_problem():
+                warnings.append(f"titles and credits will count as loud lettering ({missing})")
         return True, f"{spec.name} runs anywhere, offline", warnings
     try:
         warnings = preflight(spec, device=device, probe=probe)

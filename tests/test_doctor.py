@@ -170,3 +170,19 @@ def test_doctor_says_when_the_builtin_describer_cannot_detect_text(monkeypatch):
     assert code == 0 and data["ok"] is True
     (warning,) = data["checks"][0]["warnings"]
     assert "text detection will be skipped" in warning and "pip install 'rapidocr" in warning
+
+
+def test_doctor_says_when_titles_will_count_as_sound_effects(monkeypatch):
+    """Without the recogniser's model the builtin describer still reads every page, but big titles and credits
+    count as loud lettering again: doctor says so, and what to install."""
+    from manga2music.describers import text_detect, text_recognition
+
+    def missing(file, kind):
+        raise text_detect.TextDetectionError("the text recogniser's model (x.onnx) is not installed; "
+                                             "pip install 'rapidocr>=3.10,<4'")
+
+    monkeypatch.setattr(text_recognition, "wheel_model", missing)
+    code, data = doctor_json("--vision-model", "builtin")
+    assert code == 0 and data["ok"] is True
+    (warning,) = data["checks"][0]["warnings"]
+    assert "titles and credits will count as loud lettering" in warning and "pip install 'rapidocr" in warning

@@ -74,6 +74,17 @@ class _Recogniser:
         return "".join(self.characters[i] for i in best[keep]), float(prob[keep].mean())
 
 
+def problem() -> str | None:
+    """Why the recogniser cannot run here (its model file is missing), or None: cheap, builds nothing."""
+    from .text_detect import TextDetectionError
+
+    try:
+        wheel_model(MODEL_FILE, "_rec")
+    except TextDetectionError as exc:
+        return str(exc)
+    return None
+
+
 def recogniser() -> _Recogniser:
     """The recogniser, built once per process (thread-safe)."""
     global _engine
