@@ -5,9 +5,9 @@
 nothing is downloaded. The detector outlines every text line (speech, captions,
 free-floating text, sound effects, even hand-lettered ones a third of the page
 tall), whatever its balloon looks like. The lines are not recognised (that would
-more than double the cost of a page, and the bundled model reads mostly Chinese;
-only a page's few big lines are, to tell a heading from a sound effect: see
-:mod:`.text_recognition`), so characters are *counted from the ink* of each
+more than double the cost of a page; only a page's few big lines are, to tell a
+heading from a sound effect: see :mod:`.text_recognition`), so characters are
+*counted from the ink* of each
 horizontal line instead (:func:`count_letters`: its letters as connected shapes, and the spaces
 between words), or estimated from the box's shape where that cannot work
 (:func:`estimate_chars`: vertical columns, whose characters are made of several
