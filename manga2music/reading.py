@@ -150,7 +150,7 @@ def _rgb(image: "Image") -> "Image":
 
 
 def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
-    """The text boxes of one image, its big lines read (:func:`_big_lines_read`), or None and the reason when the
+    """The text boxes of one image, its big lines read (:func:`big_lines_read`), or None and the reason when the
     detector fails."""
     import numpy as np
 
@@ -161,10 +161,10 @@ def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
         boxes = detect_text(rgb)
     except TextDetectionError as err:
         return None, str(err)
-    return _big_lines_read(rgb, boxes), None
+    return big_lines_read(rgb, boxes), None
 
 
-def _big_lines_read(rgb, boxes: list) -> list:
+def big_lines_read(rgb, boxes: list) -> list:
     """``boxes`` with the text of their loud lines read, where the recogniser can: only to tell headings from
     sound effects (see :mod:`.describers.text_recognition`).  If it cannot run, the boxes are returned unread and
     their lettering counts as loud, as it did before recognition was used."""

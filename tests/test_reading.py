@@ -569,3 +569,21 @@ def test_a_broken_recogniser_leaves_the_big_lettering_loud(monkeypatch):
     monkeypatch.setattr(text_recognition, "recogniser", broken)
     r = read_page(_page_with_big_line("THE QUIET VILLAGE"), "page.png")
     assert r.loud_text > 0.01 and r.text_detected and not r.warning
+
+
+def test_the_loud_lines_report_shows_what_counts_as_a_heading(tmp_path):
+    """benchmarks/loud_lines.py lists every loud line of a folder of pages, what was read in it, and whether it is
+    left out as a heading: how a user checks the rule on their own pages."""
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("loud_lines", Path(__file__).parent.parent / "benchmarks" /
+                                                  "loud_lines.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shutil.copy(PAGES / "pc-e06-calm" / "E06P03.jpg", tmp_path / "E06P03.jpg")
+    result = module.loud_lines([tmp_path])
+    (page,) = result["pages"]
+    by_text = {line["text"].replace(" ", ""): line["heading"] for line in page["lines"]}
+    assert by_text["KomonaPotionContest"] is True  # the banner
+    assert any("WHAT" in text and not heading for text, heading in by_text.items())  # the shout
+    assert result["headings"] == 1 and result["loud"] >= 2
