@@ -42,6 +42,8 @@ def page_entry(info: PageInfo) -> dict:
     entry = {"name": page.name, "source": page.source, "path": readable(page.path.resolve()),
              "member": readable(page.member) if page.member is not None else None,
              "pdf_index": page.pdf_index, "sha256": info.sha256, "size": list(info.size), "tiles": info.tiles}
+    if info.orientation != 1:
+        entry["orientation"] = info.orientation  # the EXIF turn it was read with; "size" is after it
     raw = exact_bytes_hex(page.path.resolve())
     if raw:
         entry["path_bytes"] = raw  # the exact bytes of a name that is not UTF-8
@@ -54,7 +56,7 @@ def page_stream(section: Section, infos: list[PageInfo], describer: Describer, o
     from .thumbnails import save_thumbnail
 
     def decoded(info: PageInfo, first_tile) -> None:
-        save_thumbnail(output, info.sha256, info.page.pdf_index, first_tile)
+        save_thumbnail(output, info.sha256, info.page.pdf_index, first_tile, info.orientation)
 
     def skipped(info: PageInfo, why: str) -> None:
         cb.warn(f"{section.name}: skipping page {info.page.name}: {why}")
@@ -75,7 +77,10 @@ def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConf
 
 
 def page_key(info: PageInfo) -> str:
-    return info.sha256 if info.page.pdf_index is None else f"{info.sha256}#{info.page.pdf_index}"
+    """What identifies a page's pixels for resume.  A page turned by its EXIF Orientation says so: earlier versions
+    read such pages as stored (sideways), and their records must not be reused."""
+    key = info.sha256 if info.page.pdf_index is None else f"{info.sha256}#{info.page.pdf_index}"
+    return key if info.orientation == 1 else f"{key}@{info.orientation}"
 
 
 @dataclass

@@ -14,7 +14,9 @@ Two passes keep a 500-page volume in flat memory:
    page's thumbnails are made there, once).
 
 Every mode (grayscale, palette, 1-bit, alpha, 16-bit, CMYK) becomes 8-bit RGB;
-transparency is laid on white paper.  Very tall strips (webtoons) are cut into
+transparency is laid on white paper.  A page stored sideways with an EXIF
+Orientation tag (phone photos, some scanners) is turned the way every viewer
+shows it, and its size is given that way round.  Very tall strips (webtoons) are cut into
 page-shaped tiles in reading order instead of being squashed into a square.
 """
 
@@ -41,6 +43,10 @@ TILE_ASPECT = 1.4
 STRIP_MIN_WIDTH = 120
 #: PDF pages are rendered at this long side when the describer does not say (points -> pixels)
 PDF_LONG_SIDE = 1600
+#: the EXIF tag saying how to turn stored pixels to show them (1: as stored; 5-8: a quarter turn, so width and
+#: height swap)
+ORIENTATION_TAG = 0x0112
+ORIENTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}  # phone photos and scans; see orientation()
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,9 @@ class PageInfo:
 
     page: Page
     sha256: str  # of the page's bytes; for a PDF page, of the PDF file (with ``page.pdf_index``)
-    size: tuple[int, int]  # (width, height) in pixels (PDF: at PDF_LONG_SIDE)
+    size: tuple[int, int]  # (width, height) in pixels as shown, i.e. after its orientation (PDF: at PDF_LONG_SIDE)
     format: str  # "PNG", "JPEG", ... or "PDF"
+    orientation: int = 1  # the EXIF Orientation the pixels are turned by (1: as stored)
 
     @property
     def tiles(self) -> int:
@@ -134,15 +141,35 @@ def _open(data: bytes, label: str):
     return image
 
 
+def orientation(image) -> int:
+    """The EXIF Orientation of an opened JPEG, PNG or WebP (1 when it has none or an invalid one), from its header
+    only: a PNG's EXIF after its pixel data is not looked for (Pillow would decode the whole image to find it).
+    Other formats are read as stored (Pillow does not turn a TIFF's pixels consistently)."""
+    if image.format not in ORIENTED_FORMATS or (image.format == "PNG" and "exif" not in image.info):
+        return 1
+    try:
+        value = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block is no reason to lose the page: show it as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def shown_size(size: tuple[int, int], turn: int) -> tuple[int, int]:
+    """(width, height) of stored pixels of ``size`` once turned by the EXIF Orientation ``turn``."""
+    return (size[1], size[0]) if turn >= 5 else size
+
+
 def _reason(exc: BaseException) -> str:
     return re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", str(exc)).strip() or exc.__class__.__name__
 
 
 def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None):
-    """Decode image bytes (first frame) -> (image, format).  With ``max_side``, JPEGs decode at a reduced scale
-    (libjpeg's DCT scaling: 1/2, 1/4, 1/8) no smaller than needed for that long side."""
+    """Decode image bytes (first frame), turned as its EXIF Orientation says -> (image, format).  With ``max_side``,
+    JPEGs decode at a reduced scale (libjpeg's DCT scaling: 1/2, 1/4, 1/8) no smaller than needed for that long
+    side."""
     image = _open(data, label)
     fmt = image.format or "PNG"
+    turn = orientation(image)  # before decoding: the same answer probe_page gave
     try:
         image.seek(0)  # GIF/TIFF: first frame
         if max_side and fmt == "JPEG":
@@ -151,6 +178,10 @@ def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None):
             if scale < 1:
                 image.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         image.load()
+        if turn != 1:
+            from PIL import ImageOps
+
+            image = ImageOps.exif_transpose(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
     return image, fmt
@@ -179,7 +210,8 @@ def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
         return PageInfo(page, cache[page.path], (max(1, round(w * scale)), max(1, round(h * scale))), "PDF")
     data = page.read_bytes()
     image = _open(data, page.source)
-    return PageInfo(page, sha256_bytes(data), image.size, image.format or "PNG")
+    turn = orientation(image)
+    return PageInfo(page, sha256_bytes(data), shown_size(image.size, turn), image.format or "PNG", turn)
 
 
 def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optional[bytes] = None) -> list:

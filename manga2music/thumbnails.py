@@ -20,8 +20,10 @@ THUMB_HEIGHT = 180
 CACHE_DIR = Path(".manga2music") / "thumbs"
 
 
-def thumb_path(output: Path, sha256: str, pdf_index: Optional[int] = None) -> Path:
+def thumb_path(output: Path, sha256: str, pdf_index: Optional[int] = None, orientation: int = 1) -> Path:
     suffix = f"-p{int(pdf_index) + 1}" if pdf_index is not None else ""
+    if orientation in range(2, 9):  # turned by its EXIF Orientation (an older thumbnail of these bytes is sideways)
+        suffix += f"-o{orientation}"
     return Path(output) / CACHE_DIR / f"{sha256[:40]}{suffix}.jpg"
 
 
@@ -34,9 +36,9 @@ def thumbnail_bytes(image, height: int = THUMB_HEIGHT) -> bytes:
     return buf.getvalue()
 
 
-def save_thumbnail(output: Path, sha256: str, pdf_index: Optional[int], image) -> None:
+def save_thumbnail(output: Path, sha256: str, pdf_index: Optional[int], image, orientation: int = 1) -> None:
     """Keep the thumbnail of a page just decoded (once; a failure to write it never fails the run)."""
-    path = thumb_path(output, sha256, pdf_index)
+    path = thumb_path(output, sha256, pdf_index, orientation)
     if path.exists():
         return
     try:
@@ -48,11 +50,11 @@ def save_thumbnail(output: Path, sha256: str, pdf_index: Optional[int], image) -
 def thumbnail_uri(output: Path, page: dict) -> Optional[str]:
     """A ``data:image/jpeg;base64,...`` thumbnail of a recorded page: from the cache, else made (and kept) now;
     None when the page cannot be read any more."""
-    sha, index = page.get("sha256"), page.get("pdf_index")
+    sha, index, turn = page.get("sha256"), page.get("pdf_index"), page.get("orientation", 1)
     data = None
     if sha:
         try:
-            data = thumb_path(output, sha, index).read_bytes()
+            data = thumb_path(output, sha, index, turn).read_bytes()
         except OSError:
             data = None
     if data is None:
@@ -61,7 +63,7 @@ def thumbnail_uri(output: Path, page: dict) -> Optional[str]:
             return None
         if sha:
             try:
-                keep_cache_file(thumb_path(output, sha, index), data)
+                keep_cache_file(thumb_path(output, sha, index, turn), data)
             except OSError:
                 pass
     return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")

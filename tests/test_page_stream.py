@@ -58,3 +58,21 @@ def test_probing_reads_headers_only_and_a_pdf_page_is_never_rendered(tmp_path, m
     assert rendered == [] and len({i.sha256 for i in infos}) == 1  # the PDF file's hash, with the page number
     list(PageStream(infos, max_side=512))
     assert len(rendered) == 2  # once each, when described
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_probing_a_page_decodes_none_of_its_pixels_even_to_find_its_orientation(tmp_path, monkeypatch, fmt):
+    from PIL import Image, ImageFile
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for name, tag in (("plain", None), ("turned", exif)):
+        Image.new("RGB", (60, 90), "gray").save(tmp_path / f"{name}.{fmt.lower()}", format=fmt,
+                                                **({"exif": tag} if tag is not None else {}))
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self.format) or real_load(self))
+    plain = probe_page(Page("plain", tmp_path / f"plain.{fmt.lower()}"))
+    turned = probe_page(Page("turned", tmp_path / f"turned.{fmt.lower()}"))
+    assert decoded == []
+    assert (plain.size, plain.orientation) == ((60, 90), 1) and (turned.size, turned.orientation) == ((90, 60), 6)

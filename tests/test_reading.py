@@ -587,3 +587,35 @@ def test_the_loud_lines_report_shows_what_counts_as_a_heading(tmp_path):
     assert by_text["KomonaPotionContest"] is True  # the banner
     assert any("WHAT" in text and not heading for text, heading in by_text.items())  # the shout
     assert result["headings"] == 1 and result["loud"] >= 2
+
+
+def test_a_phone_photo_of_a_real_page_stored_sideways_is_read_as_the_page(tmp_path):
+    """Phones and some scanners store a page's pixels sideways with an EXIF Orientation tag that every viewer obeys.
+    Read sideways, Pepper&Carrot's lines of lettering look like vertical Japanese columns and the page reads as
+    some other page; read as shown, it is the same page, and so are its record and its thumbnail."""
+    import json
+
+    from manga2music import api
+    from manga2music.options import RunConfig
+
+    original = PAGES / "pc-e06-calm" / "E06P01.jpg"
+    (tmp_path / "scan").mkdir()
+    (tmp_path / "photo").mkdir()
+    (tmp_path / "scan" / "p1.jpg").write_bytes(original.read_bytes())
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to show"
+    Image.open(original).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "photo" / "p1.jpg", quality=95,
+                                                                   exif=exif)
+    out = tmp_path / "out"
+    api.describe([tmp_path / "scan", tmp_path / "photo"], out, model="builtin", config=RunConfig())
+    scan, photo = (json.loads((out / f"{name}.json").read_text(encoding="utf-8")) for name in ("scan", "photo"))
+    (upright,), (turned,) = (r["describe"]["features"]["readings"] for r in (scan, photo))
+    assert upright["cjk_chars"] == 0 and turned["cjk_chars"] == 0
+    assert abs(turned["text_chars"] - upright["text_chars"]) <= 0.1 * upright["text_chars"]
+    assert turned["panels"] == upright["panels"]
+    assert photo["pages"][0]["size"] == [850, 1200] and photo["pages"][0]["orientation"] == 6
+    assert "orientation" not in scan["pages"][0]
+    thumbs = list((out / ".manga2music" / "thumbs").glob(photo["pages"][0]["sha256"][:40] + "*.jpg"))
+    assert len(thumbs) == 1
+    width, height = Image.open(thumbs[0]).size
+    assert height > width

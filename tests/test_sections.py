@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from manga2music.errors import InputError, PageError
-from manga2music.pages import MAX_PIXELS, load_page, to_rgb
+from manga2music.pages import MAX_PIXELS, decode_page, load_page, probe_page, to_rgb
 from manga2music.sections import find_sections
 
 
@@ -128,6 +128,30 @@ def test_every_image_mode_becomes_rgb(tmp_path, mode):
     if mode == "I;16":  # 16-bit is scaled, not clipped to white
         arr = np.asarray(rgb)
         assert arr.min() < 10 and arr.max() > 245
+
+
+# a phone photo or a camera scan: pixels stored sideways, the EXIF Orientation tag says how every viewer shows them
+STORED_SIDEWAYS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_SIDEWAYS))
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_a_page_stored_sideways_is_read_upright_as_every_viewer_shows_it(tmp_path, orientation, fmt):
+    upright = Image.new("L", (300, 400), 255)
+    upright.paste(0, (0, 0, 60, 60))  # a black square in the top-left corner of the page as it is shown
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"photo.{fmt.lower()}"
+    upright.transpose(STORED_SIDEWAYS[orientation]).save(path, format=fmt, exif=exif)
+    (section,) = find_sections([path])
+    info = probe_page(section.pages[0])
+    assert info.size == (300, 400) and info.orientation == orientation
+    tile = np.asarray(load_page(section.pages[0]).tiles[0].convert("L"))
+    assert tile.shape == (400, 300)
+    assert tile[:50, :50].mean() < 40 and tile[-50:, -50:].mean() > 215 and tile[:50, -50:].mean() > 215
+    # the describers get it upright too, at their own size
+    (small,) = decode_page(info, max_side=200)
+    assert small.size == (150, 200) and np.asarray(small.convert("L"))[:20, :20].mean() < 40
 
 
 def test_transparent_page_is_laid_on_white():
