@@ -40,6 +40,11 @@ ordinary lettering too; a big line that reads as ordinary words, such as a title
 a credit or a sign, is not loud: see :mod:`manga2music.describers.text_recognition`),
 solid blacks, slanted panels, diagonal line work and busy edges.
 
+**Photos.**  A photo of a page (the sheet on a darker table, tilted, unevenly lit)
+or a scan with a dark surround is read as the page cut out of it, straightened and
+evenly lit, and its reading says ``cut_out``; a scan whose paper reaches the
+image's edge is read as it is (see :mod:`manga2music.describers.page_photo`).
+
 Import cost: this module imports nothing heavy; OpenCV, numpy and the text
 detector load on the first :func:`read_page`.
 """
@@ -52,8 +57,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
-#: bump when a formula or a constant here, in page_features, text_detect or text_recognition changes
-READING_MODEL_VERSION = "reading-16"
+#: bump when a formula or a constant here, in page_features, text_detect, text_recognition or page_photo changes
+READING_MODEL_VERSION = "reading-17"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute
@@ -130,6 +135,9 @@ class PageReading:
     #: where the text is: each region a group of nearby lines (a balloon, a caption, a sound effect) as
     #: [x, y, width, height] in fractions of the page (a strip's tiles: of the whole strip), largest first
     text_regions: list = field(default_factory=list)
+    #: True when the page lay on a darker background (a photo of it, a scan with the lid open): the sheet was cut
+    #: out, straightened and evenly lit before it was read (see :mod:`.describers.page_photo`)
+    cut_out: bool = False
     measures: dict = field(default_factory=dict, compare=False)  # the raw pixel measurements (page_features)
 
     def to_dict(self) -> dict:
@@ -220,10 +228,26 @@ def read_page(image: "Image | list[Image]", name: str = "") -> PageReading:
     tiles = image if isinstance(image, (list, tuple)) else [image]
     if not tiles:
         raise ValueError("read_page needs an image or a non-empty list of tiles")
-    return _reading(tiles, name, [_detect(tile) for tile in tiles])
+    tiles, cut_out = as_read(tiles)
+    return _reading(tiles, name, [_detect(tile) for tile in tiles], cut_out=cut_out)
 
 
-def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
+def as_read(tiles: list) -> tuple[list, bool]:
+    """The tiles the reader measures: a single image of a sheet on a darker background (a photo of a page) becomes
+    the page cut out of it (:func:`.describers.page_photo.as_scanned`); anything else is read as it is.  Also says
+    which it was."""
+    if len(tiles) != 1:  # a strip's tiles are never a photo
+        return tiles, False
+    from .describers.page_photo import as_scanned
+
+    try:
+        sheet = as_scanned(_rgb(tiles[0]))
+    except Exception:  # noqa: BLE001 - looking for a sheet is an extra: if it fails, the image is read as it is
+        sheet = None
+    return ([tiles[0]], False) if sheet is None else ([sheet], True)
+
+
+def _reading(tiles: list, name: str, detections: Iterable, *, cut_out: bool = False) -> PageReading:
     """Merge the tiles' pixel measurements and their text detections into one reading.
 
     ``detections`` gives one ``(boxes, warning)`` per tile, in order, and may be lazy: each
@@ -277,6 +301,7 @@ def _reading(tiles: list, name: str, detections: Iterable) -> PageReading:
         text_detected=not warnings,
         warning="; ".join(dict.fromkeys(warnings)),
         text_regions=regions[:MAX_REGIONS],
+        cut_out=cut_out,
         measures=measures,
     )
 
@@ -337,22 +362,23 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
             if group is None:
                 return None
             name, tiles = group
-            return name, tiles, [pool.submit(_detect, tile) for tile in tiles]
+            read, cut_out = as_read(tiles)
+            return name, tiles, read, cut_out, [pool.submit(_detect, tile) for tile in read]
 
         ahead = start(next(it, None))
         try:
             while ahead is not None:
                 following = start(next(it, None))  # decoded while the detector works on ``ahead``
-                name, tiles, futures = ahead
+                name, tiles, read, cut_out, futures = ahead
                 try:
-                    outcome = _reading(tiles, name, (f.result() for f in futures))
+                    outcome = _reading(read, name, (f.result() for f in futures), cut_out=cut_out)
                 except (OSError, ValueError) as err:
                     outcome = err
                 yield (name, tiles, outcome) if with_tiles else (name, outcome)
                 ahead = following
         finally:
             if ahead is not None:  # a consumer that stops early leaves nothing queued
-                for f in ahead[2]:
+                for f in ahead[-1]:
                     f.cancel()
 
 
