@@ -29,27 +29,30 @@ TABLES = ((60, 55, 50), (120, 85, 55), (30, 30, 35), (90, 100, 110))  # grey, wo
 TILT = (0.03, -0.02, 0.025, 0.035)
 
 
-def sheet_corners(size: tuple[int, int], tilt=TILT) -> np.ndarray:
-    """Where :func:`photographed` puts the page's corners (top-left, top-right, bottom-right, bottom-left): in an
-    8 % border of table, each moved by ``tilt`` (fractions of the page's sides)."""
+def sheet_corners(size: tuple[int, int], tilt=TILT, border: float = 0.08) -> np.ndarray:
+    """Where :func:`photographed` puts the page's corners (top-left, top-right, bottom-right, bottom-left): in a
+    ``border`` of table (a fraction of the page's sides), each moved by ``tilt`` (fractions of the page's sides)."""
     w, h = size
     a, b, c, d = tilt
-    return np.float32([[0.08 * w + a * w, 0.08 * h + b * h], [1.08 * w + c * w, 0.08 * h - d * h],
-                       [1.08 * w - a * w, 1.08 * h + b * h], [0.08 * w - c * w, 1.08 * h - d * h]])
+    near, far = border, 1 + border
+    return np.float32([[near * w + a * w, near * h + b * h], [far * w + c * w, near * h - d * h],
+                       [far * w - a * w, far * h + b * h], [near * w - c * w, far * h - d * h]])
 
 
-def photographed(page, *, table=TABLES[0], shadow: float = 0.25, tilt=TILT, blur: float = 0.7, quality: int = 85):
+def photographed(page, *, table=TABLES[0], shadow: float = 0.25, tilt=TILT, blur: float = 0.7, quality: int = 85,
+                 border: float = 0.08):
     """``page`` (a PIL image) as a phone photographs it: on a ``table``-coloured background, in perspective
-    (:func:`sheet_corners`), a shadow darkening it by up to ``shadow`` from the top-left to the bottom-right,
-    blurred, saved as JPEG.  Returns an RGB PIL image."""
+    (:func:`sheet_corners`, in a ``border`` of table), a shadow darkening it by up to ``shadow`` from the top-left
+    to the bottom-right, blurred, saved as JPEG.  Returns an RGB PIL image."""
     import cv2
     from PIL import Image, ImageFilter
 
     rgb = np.asarray(page.convert("RGB"), dtype=np.float32)
     h, w = rgb.shape[:2]
-    out_w, out_h = round(w * 1.16), round(h * 1.16)
+    out_w, out_h = round(w * (1 + 2 * border)), round(h * (1 + 2 * border))
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    photo = cv2.warpPerspective(rgb, cv2.getPerspectiveTransform(src, sheet_corners((w, h), tilt)), (out_w, out_h),
+    corners = sheet_corners((w, h), tilt, border)
+    photo = cv2.warpPerspective(rgb, cv2.getPerspectiveTransform(src, corners), (out_w, out_h),
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(v) for v in table))
     y, x = np.mgrid[0:out_h, 0:out_w]
     photo *= (1.0 - shadow * (x / out_w + y / out_h) / 2)[..., None]

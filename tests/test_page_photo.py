@@ -148,3 +148,31 @@ def test_the_photo_benchmark_reports_what_the_reader_hears(tmp_path, capsys, mon
     out = capsys.readouterr().out
     assert "read as taken: same mood as the scan 0/2" in out
     assert "read now: same mood as the scan 2/2" in out and "sheet found and cut out: 2/2" in out
+
+
+def test_the_sheet_is_found_on_a_stained_table():
+    """A grainy table leaves patches that no flood reaches; one against the sheet bends its outline, which is still
+    read as the sheet's four corners, not as a five-cornered something else."""
+    scan = Image.open(PAGES / "pc-e14-calm" / "E14P02.jpg").convert("RGB")
+    photo = photographed(scan, table=(110, 78, 50), shadow=0.15, border=0.25)
+    corners = sheet_corners(scan.size, border=0.25)
+    x, y = (float(v) for v in corners[[0, 3]].mean(axis=0))  # halfway down the sheet's left side
+    draw = ImageDraw.Draw(photo)
+    draw.ellipse((x - 150, y - 250, x + 4, y + 250), fill=(165, 130, 95))  # a lighter stain against the sheet
+    draw.ellipse((20, 30, 70, 80), fill=(60, 40, 25))  # a knot in the corner
+    found = find_sheet(np.asarray(photo))
+    assert found is not None
+    assert np.abs(found - corners).max() < 0.015 * 1200
+
+
+@pytest.mark.parametrize("angle", [-20, 12, 20])
+def test_a_sheet_photographed_askew_comes_out_upright(angle):
+    page = Image.new("RGB", (850, 1200), "white")
+    ImageDraw.Draw(page).rectangle((60, 60, 300, 300), fill=(20, 20, 20))  # a black block in the top-left
+    photo = photographed(page, tilt=(0, 0, 0, 0), border=0.2).rotate(angle, expand=True, fillcolor=(60, 55, 50))
+    sheet = as_scanned(photo)
+    assert sheet is not None and sheet.width / sheet.height == pytest.approx(850 / 1200, rel=0.04)
+    gray = np.asarray(sheet.convert("L"), dtype=np.float32) / 255
+    h, w = gray.shape
+    assert gray[int(0.1 * h):int(0.2 * h), int(0.1 * w):int(0.25 * w)].mean() < 0.3  # the block is still top-left
+    assert gray[int(0.8 * h):int(0.9 * h), int(0.75 * w):int(0.9 * w)].mean() > 0.8
