@@ -1,4 +1,4 @@
-"""A photographed page: the sheet found on the table, cut out square, and its light evened, before it is read.
+"""A photographed page: the sheet found on the table, cut out straight, and its light evened, before it is read.
 
 A phone photo of a book's page shows the sheet on a darker background (a table, a
 lap, a scanner's open lid), a little tilted and in perspective, and lit unevenly.
@@ -30,9 +30,9 @@ straight, evenly lit page instead.
 4. **Light evened**: a smooth surface (a least-squares quadratic in x and y) is fitted
    to the paper's brightness (the 95th percentile of each of 16 x 16 tiles; tiles
    without paper, below the surface by more than :data:`PAPER_DIP`, are left out and
-   the fit repeated) and the page is divided by it, when it varies by more than
-   :data:`EVEN_ENOUGH`.  The same factor divides all three channels, so a page and its
-   grayscale copy still read alike.
+   the fit repeated) and the page is divided by it, unless its darkest point is at
+   least :data:`EVEN_ENOUGH` of its brightest.  The same factor divides all three
+   channels, so a page and its grayscale copy still read alike.
 
 What is not handled: a photo whose sheet fills the whole frame (nothing to find),
 a sheet on a background as bright as paper, a sheet with no paper margin (art to
