@@ -313,7 +313,6 @@ def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport) -> tu
         warnings = []
         if spec.backend == "builtin-vision":
             from .describers.text_detect import problem
-
             from .describers.text_recognition import problem as recognition_problem
 
             missing = problem()

@@ -7,21 +7,16 @@ is the kind it is labelled.  A chapter's true scene starts are where the kind ch
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parent.parent
+from repo_scripts import load_script
 
 
 @lru_cache(maxsize=1)
 def _samples():
-    spec = importlib.util.spec_from_file_location("make_samples", REPO / "scripts" / "make_samples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/make_samples.py")
 
 
 def calm_page(n: int):

@@ -6,19 +6,16 @@ Runs every section in colour and as a black-and-white copy (~25 s on 2 cores).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from repo_scripts import REPO, load_script
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "describer_eval.py"
+BENCH = REPO / "benchmarks" / "describer_eval.py"
 
 
 def bench_module():
-    spec = importlib.util.spec_from_file_location("describer_eval", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/describer_eval.py")
 
 
 @pytest.fixture(scope="module")

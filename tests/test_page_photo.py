@@ -6,12 +6,12 @@ The photos are made from real pages (Pepper&Carrot, CC BY 4.0, tests/data/pages)
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from repo_scripts import load_script
 
 import manga2music.describers.page_photo as page_photo
 from manga2music.describers.base import PageImage
@@ -21,17 +21,7 @@ from manga2music.reading import read_page
 
 PAGES = Path(__file__).parent / "data" / "pages"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "photo_pages.py"
-
-
-def _camera():
-    spec = importlib.util.spec_from_file_location("photo_pages", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-camera = _camera()
+camera = load_script("benchmarks/photo_pages.py")
 photographed, sheet_corners = camera.photographed, camera.sheet_corners
 
 

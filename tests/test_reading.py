@@ -576,10 +576,9 @@ def test_the_loud_lines_report_shows_what_counts_as_a_heading(tmp_path):
     left out as a heading: how a user checks the rule on their own pages."""
     import shutil
 
-    spec = importlib.util.spec_from_file_location("loud_lines", Path(__file__).parent.parent / "benchmarks" /
-                                                  "loud_lines.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from repo_scripts import load_script
+
+    module = load_script("benchmarks/loud_lines.py")
     shutil.copy(PAGES / "pc-e06-calm" / "E06P03.jpg", tmp_path / "E06P03.jpg")
     result = module.loud_lines([tmp_path])
     (page,) = result["pages"]
