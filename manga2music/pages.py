@@ -47,6 +47,10 @@ PDF_LONG_SIDE = 1600
 #: height swap)
 ORIENTATION_TAG = 0x0112
 ORIENTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}  # phone photos and scans; see orientation()
+#: how each Orientation value is undone (Pillow's ``Image.Transpose`` names; the table ``ImageOps.exif_transpose``
+#: uses)
+_SHOW = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+         7: "TRANSVERSE", 8: "ROTATE_90"}
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,8 @@ def _open(data: bytes, label: str):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check the size ourselves
+        with warnings.catch_warnings():  # what Pillow warns about while it reads a header (a decompression bomb: we
+            warnings.simplefilter("ignore")  # check the size ourselves; an EXIF block cut short) costs no page
             image = Image.open(io.BytesIO(data))
         width, height = image.size
     except UnidentifiedImageError as exc:
@@ -148,7 +152,9 @@ def orientation(image) -> int:
     if image.format not in ORIENTED_FORMATS or (image.format == "PNG" and "exif" not in image.info):
         return 1
     try:
-        value = image.getexif().get(ORIENTATION_TAG, 1)
+        with warnings.catch_warnings():  # an EXIF block cut short (Photoshop's TIFF copy past 64 kB): Pillow reads
+            warnings.simplefilter("ignore")  # the tags that are there, and warns on the user's screen
+            value = image.getexif().get(ORIENTATION_TAG, 1)
     except Exception:  # noqa: BLE001 - a damaged EXIF block is no reason to lose the page: show it as stored
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
@@ -178,10 +184,10 @@ def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None):
             if scale < 1:
                 image.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         image.load()
-        if turn != 1:
-            from PIL import ImageOps
+        if turn != 1:  # turned as read above, so the EXIF block is parsed once
+            from PIL import Image
 
-            image = ImageOps.exif_transpose(image)
+            image = image.transpose(Image.Transpose[_SHOW[turn]])
     except (OSError, ValueError, SyntaxError) as exc:
         raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
     return image, fmt

@@ -205,6 +205,33 @@ def test_broken_archives_and_pdfs_fail_alone(two_sections, tmp_path):
     assert (out / "index.html").exists()
 
 
+def test_a_page_with_a_cut_short_exif_block_is_read_without_pythons_warnings_on_the_screen(tmp_path):
+    """Photoshop writes a whole TIFF copy of a scan into a JPEG's EXIF; the JPEG format holds 64 kB of it, so the
+    block ends in the middle of its entry table (four Chinese picture-story scans found on GitHub are like this).
+    Pillow still reads the tags that are there but says so with a Python warning, twice a page: 'TiffImagePlugin.py:
+    950: UserWarning: Truncated File Read' and the source line, on the user's screen."""
+    import struct
+
+    from PIL import Image
+
+    section = tmp_path / "in" / "scans"
+    section.mkdir(parents=True)
+    for name in ("001", "002"):
+        shutil.copy(SAMPLES / "calm" / f"{name}.png", section / f"{name}.png")
+    # 21 entries announced, one there: Orientation 6 (as stored, turn 90 degrees clockwise to show)
+    exif = b"Exif\x00\x00II*\x00\x08\x00\x00\x00" + struct.pack("<H", 21) + struct.pack("<HHII", 0x0112, 3, 1, 6)
+    page = Image.open(SAMPLES / "calm" / "003.jpg").convert("RGB")
+    page.transpose(Image.Transpose.ROTATE_90).save(section / "003.jpg", quality=92, exif=exif)
+    out = tmp_path / "out"
+    result = cli("run", tmp_path / "in", "-o", out, *BUILTIN, "--duration", "1", "--json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr and "warnings.warn" not in result.stderr, result.stderr
+    record = json.loads((out / "scans.json").read_text(encoding="utf-8"))
+    third = record["pages"][2]
+    assert third["orientation"] == 6 and third["size"] == list(page.size)  # the tag that was there is obeyed
+    assert not record.get("skipped_pages")
+
+
 # --- any failure inside a section stays in it -------------------------------------------------------
 
 
