@@ -91,10 +91,11 @@ def scenes_part() -> dict:
 
 
 def builtin_part() -> dict:
-    """A 20-page chapter scored with the builtin models, in this process (work) and as a whole command."""
-    import subprocess
-
+    """A 20-page chapter scored with the builtin models, in this process (work) and as a whole command; then the
+    command's peak memory for a score four times as long (a slow reader, or a whole volume as one chapter): what
+    each extra minute of score costs."""
     from chapters import make_chapter
+    from command_bench import peak_anon_of
 
     import manga2music
     from manga2music.options import RunConfig
@@ -108,14 +109,20 @@ def builtin_part() -> dict:
                                      config=RunConfig(seed=1, reading_speed=speed))
         work = time.perf_counter() - started
         sheet = json.loads((Path(tmp) / "out" / "chapter.cues.json").read_text())
-        started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "manga2music", "score", str(folder), "-o", str(Path(tmp) / "o2"),
-                               "--vision-model", "builtin", "--music-model", "builtin", "--seed", "1",
-                               "--reading-speed", str(speed)], capture_output=True, text=True)
-        command = time.perf_counter() - started
+        commands = []
+        for k, pace in enumerate((speed, speed / 4)):
+            out = Path(tmp) / f"o{k}"
+            wall, peak_mb, code = peak_anon_of([sys.executable, "-m", "manga2music", "score", str(folder), "-o",
+                                                str(out), "--vision-model", "builtin", "--music-model", "builtin",
+                                                "--seed", "1", "--reading-speed", str(pace)])
+            minutes = json.loads((out / "chapter.cues.json").read_text())["duration"] / 60 if code == 0 else 0.0
+            commands.append({"reading_speed": pace, "score_minutes": round(minutes, 2), "command_s": round(wall, 2),
+                             "peak_anon_mb": round(peak_mb), "exit": code})
+    (short, long), extra = commands, commands[1]["score_minutes"] - commands[0]["score_minutes"]
     return {"pages": 20, "reading_speed": speed, "score_seconds": sheet["duration"], "scenes": len(sheet["scenes"]),
-            "work_s": round(work, 2), "command_s": round(command, 2), "exit": proc.returncode,
-            "status": manifest["sections"][0]["status"]}
+            "work_s": round(work, 2), "command_s": short["command_s"], "exit": short["exit"],
+            "status": manifest["sections"][0]["status"], "commands": commands,
+            "mb_per_score_minute": round((long["peak_anon_mb"] - short["peak_anon_mb"]) / extra, 1) if extra else None}
 
 
 def musicgen_part(seconds_per_cue: float = 6.0, cues: int = 4) -> dict:

@@ -210,9 +210,9 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
                     scenes=scenes, pages=pages)
 
 
-def _read_along_html(chapter: ChapterReading, sheet, loops: list[np.ndarray], sample_rate: int) -> str:
+def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str]) -> str:
     from .pages import decode_page
-    from .readalong import loop_ogg, page_jpeg, render
+    from .readalong import page_jpeg, render
 
     uris = []
     for info in chapter.infos:
@@ -221,8 +221,7 @@ def _read_along_html(chapter: ChapterReading, sheet, loops: list[np.ndarray], sa
             uris.append(page_jpeg(tiles[0], READ_ALONG_PAGE_SIDE))
         except Manga2MusicError:
             uris.append("")
-    return render(sheet.chapter, sheet.model_dump(), uris, [loop_ogg(x, sample_rate) for x in loops],
-                  sheet.score_file)
+    return render(sheet.chapter, sheet.model_dump(), uris, loop_uris, sheet.score_file)
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
@@ -230,6 +229,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio
     from .cuesheet import MAX_CUE_S, chapter_marks, plan_timing, webvtt
+    from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
 
     chapter = read_chapter(section, job, describer, cfg, cb)
@@ -267,7 +267,6 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     report(cb.step, 0, 1, f"joining {len(plans)} cues")
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer)
     score = join_cues([p.audio for p in plans], timings, bridges)
-    loops = [cue_loop(p.audio, t.length, sample_rate) for p, t in zip(plans, timings)]
     tags = {"title": job.name, "comment": chapter.description, "model": composer.model_name, "seed": str(seed),
             "licence": composer.spec.licence}
     staged, written = Staged(), []
@@ -277,22 +276,28 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         written.append(path.name)
 
     try:
-        for plan in plans:
+        loop_uris = []  # each cue's loop for the read-along page, as Ogg (a few % of its samples)
+        for plan, t in zip(plans, timings):
             if not plan.user_text:
                 add(files.scene_text(plan.index), (plan.description + "\n").encode("utf-8"))
             cue_tags = {**tags, "title": f"{job.name}, scene {plan.index}", "comment": plan.description,
                         "seed": str(plan.seed)}
             add(files.cue(plan.index), encode_audio(plan.audio, sample_rate, fmt=cfg.fmt, tags=cue_tags,
                                                     normalize=False))
-            add(files.loop(plan.index), encode_audio(loops[plan.index - 1], sample_rate, fmt=cfg.fmt,
-                                                     tags=cue_tags, normalize=False))
+            loop = cue_loop(plan.audio, t.length, sample_rate)
+            add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=False))
+            loop_uris.append(loop_ogg(loop, sample_rate))
+            # written: a cue's samples go now, not when the chapter is done (a volume's score is an hour long, and
+            # every cue, loop and the score held at once took 4.6 GB for 20 minutes)
+            plan.audio = loop = None
             if plan.midi:
                 add(files.midi(plan.index), plan.midi)
         add(files.score, encode_audio(score, sample_rate, fmt=cfg.fmt, tags=tags, normalize=cfg.normalize,
                                       chapters=chapter_marks(sheet)))
+        score = None
         add(files.vtt, webvtt(sheet).encode("utf-8"))
         add(files.cue_sheet, to_json(sheet.model_dump(mode="json")).encode("utf-8"))
-        add(files.read_along, _read_along_html(chapter, sheet, loops, sample_rate).encode("utf-8"))
+        add(files.read_along, _read_along_html(chapter, sheet, loop_uris).encode("utf-8"))
         keep = {files.scene_text(p.index).name for p in plans if p.user_text} | set(written)
         for name in old_score.get("outputs", []):  # fewer scenes than last time: our old cue files go
             path = job.files.base.parent / name

@@ -187,6 +187,27 @@ def test_no_normalize_keeps_the_level(tmp_path, fmt):
     assert lufs(data, rate) < -20  # far from the -14 a normalized file would have
 
 
+@pytest.mark.parametrize("rate,channels", [(32000, 2), (44100, 1), (48000, 5)])
+def test_loudness_measured_a_chunk_at_a_time_is_pyloudnorms(rate, channels):
+    """A chapter's score is measured in pieces (pyloudnorm's own K-weighting copies the whole track four to five
+    times); the number must be pyloudnorm's, gates and all: a loud part, a quiet part under the relative gate, a
+    silence under the absolute one, across many pieces and a length that is no whole number of blocks."""
+    rng = np.random.default_rng(channels)
+    n = int(41.37 * rate)
+    t = np.arange(n) / rate
+    x = 0.3 * np.sin(2 * np.pi * 220 * t)[:, None] + 0.05 * rng.standard_normal((n, channels))
+    x[: n // 4] *= 0.02  # 34 dB down: under the relative gate
+    x[n // 2: n // 2 + 3 * rate] = 0.0  # silence: under the absolute gate
+    x = x.astype(np.float32)
+    assert n > 4 * audio_mod._LOUDNESS_CHUNK
+    expected = pyloudnorm.Meter(rate).integrated_loudness(x.astype(np.float64))
+    assert abs(audio_mod.measure_loudness(x, rate) - expected) < 1e-6
+    for short in (int(0.41 * rate), int(1.03 * rate)):  # one block; a few
+        assert abs(audio_mod.measure_loudness(x[-short:], rate)
+                   - pyloudnorm.Meter(rate).integrated_loudness(x[-short:].astype(np.float64))) < 1e-6
+    assert audio_mod.measure_loudness(np.zeros((2 * rate, channels), np.float32), rate) == float("-inf")
+
+
 def test_silence_and_short_audio_do_not_blow_up():
     silence = np.zeros((SR, 2), dtype=np.float32)
     assert np.array_equal(normalize_loudness(silence, SR), silence)
