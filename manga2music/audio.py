@@ -39,7 +39,7 @@ _MP3_RATES = {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}
 
 WRITE_BLOCK = 1 << 15  # frames handed to the encoder at a time
 _BLOCK_S = 0.4  # pyloudnorm's gating block: shorter audio cannot be measured directly
-_LOUDNESS_CHUNK = 1 << 18  # frames K-weighted at a time when measuring loudness (8 s at 32 kHz)
+_CHUNK = 1 << 18  # frames of a long track measured or limited at a time (8 s at 32 kHz)
 _MAX_GAIN_DB = 30.0  # never lift near-silence into loud noise
 _MAX_LIMIT_DB = 6.0  # the most the limiter may take off the music to reach the target
 _LIMITER_WINDOW_S = 0.02
@@ -85,7 +85,7 @@ def measure_loudness(audio: np.ndarray, sample_rate: int) -> float:
 def _integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
     """pyloudnorm's ``Meter(sample_rate).integrated_loudness(x)`` (BS.1770-4: K-weighting, 400 ms blocks every
     100 ms, the -70 LUFS and relative gates), with its filters and its block bounds, but filtered
-    :data:`_LOUDNESS_CHUNK` frames at a time: pyloudnorm filters a float64 copy of the whole track, four to five
+    :data:`_CHUNK` frames at a time: pyloudnorm filters a float64 copy of the whole track, four to five
     copies at its peak, 1.3 GB for a 20-minute stereo score.  A test holds the two to within a millionth of a dB."""
     import pyloudnorm
     from scipy.signal import lfilter
@@ -101,8 +101,8 @@ def _integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
     energy = np.zeros((len(points), channels))  # squared K-weighted samples from each point to the next
     stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
     state = [np.zeros((max(len(a), len(b)) - 1, channels)) for b, a, _ in stages]
-    for start in range(0, n, _LOUDNESS_CHUNK):
-        y = x[start:start + _LOUDNESS_CHUNK].astype(np.float64)
+    for start in range(0, n, _CHUNK):
+        y = x[start:start + _CHUNK].astype(np.float64)
         for k, (b, a, gain) in enumerate(stages):
             y, state[k] = lfilter(b, a, y, axis=0, zi=state[k])
             y *= gain  # pyloudnorm scales each stage's output
@@ -140,8 +140,6 @@ def _limit_peaks(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 
     peak gets through, and the gain moves over tens of ms instead of clipping.
     Channels share one gain so the stereo image does not shift.
     """
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
     gain = np.float32(gain)
     if len(x) == 0:
         return x * gain
@@ -150,10 +148,26 @@ def _limit_peaks(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 
         return x * gain
     need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(level, np.float32(1e-12)))
     w = max(1, int(_LIMITER_WINDOW_S * sample_rate)) | 1  # odd, so both filters are centred
-    curve = uniform_filter1d(minimum_filter1d(need, size=2 * w - 1, mode="nearest"), size=w, mode="nearest")
+    curve = _gain_curve(need, w)
     del level, need
     out = x * (curve * gain)[:, None]
     return np.clip(out, -ceiling, ceiling, out=out)  # the clip only catches float rounding
+
+
+def _gain_curve(need: np.ndarray, w: int) -> np.ndarray:
+    """``need`` min-filtered over 2w - 1 frames, then averaged over w (edges: the nearest frame), a piece at a time:
+    scipy.ndimage filters a line through float64 buffers as long as the line (a 20-minute score at 48 kHz: 1 GB)."""
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    halo = w + w // 2 + 2  # how far a frame's result reaches: (2w - 1) // 2, then w // 2
+    out = np.empty_like(need)
+    for start in range(0, len(need), _CHUNK):
+        stop = min(len(need), start + _CHUNK)
+        lo, hi = max(0, start - halo), min(len(need), stop + halo)
+        part = uniform_filter1d(minimum_filter1d(need[lo:hi], size=2 * w - 1, mode="nearest"), size=w,
+                                mode="nearest")
+        out[start:stop] = part[start - lo:stop - lo]
+    return out
 
 
 def normalize_loudness(
@@ -276,7 +290,7 @@ def _encoder_rate(fmt: str, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray
     from scipy.signal import resample_poly
 
     g = gcd(48000, sample_rate)
-    return resample_poly(x, 48000 // g, sample_rate // g, axis=0).astype(np.float32), 48000
+    return resample_poly(x, 48000 // g, sample_rate // g, axis=0).astype(np.float32, copy=False), 48000
 
 
 # ---------------------------------------------------------------- tags

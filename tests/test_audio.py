@@ -199,13 +199,36 @@ def test_loudness_measured_a_chunk_at_a_time_is_pyloudnorms(rate, channels):
     x[: n // 4] *= 0.02  # 34 dB down: under the relative gate
     x[n // 2: n // 2 + 3 * rate] = 0.0  # silence: under the absolute gate
     x = x.astype(np.float32)
-    assert n > 4 * audio_mod._LOUDNESS_CHUNK
+    assert n > 4 * audio_mod._CHUNK
     expected = pyloudnorm.Meter(rate).integrated_loudness(x.astype(np.float64))
     assert abs(audio_mod.measure_loudness(x, rate) - expected) < 1e-6
     for short in (int(0.41 * rate), int(1.03 * rate)):  # one block; a few
         assert abs(audio_mod.measure_loudness(x[-short:], rate)
                    - pyloudnorm.Meter(rate).integrated_loudness(x[-short:].astype(np.float64))) < 1e-6
     assert audio_mod.measure_loudness(np.zeros((2 * rate, channels), np.float32), rate) == float("-inf")
+
+
+def test_a_long_tracks_limiter_works_in_pieces_and_lets_no_peak_through():
+    """The limiter's gain curve is made a piece at a time (scipy's filters take float64 buffers as long as the whole
+    line: 1 GB for a 20-minute score at 48 kHz); it must be the curve scipy makes of the whole track, so a click
+    just across a piece's edge, as far as the filters reach, is held down like any other."""
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    rate = 48000
+    w = int(0.02 * rate) | 1
+    rng = np.random.default_rng(5)
+    n = 3 * audio_mod._CHUNK + 12345
+    x = (0.05 * rng.standard_normal((n, 2))).astype(np.float32)  # quiet: needs no limiting, but for the clicks
+    edges = range(audio_mod._CHUNK, n, audio_mod._CHUNK)
+    for edge, offset in zip(edges, (-(w - 5), w + w // 2 - 5, 0)):  # a click just in reach of each piece's edge
+        x[edge + offset] = 0.99
+    x[0] = x[-1] = -0.98  # and at both ends of the track
+    need = np.minimum(1.0, 0.5 / np.maximum(np.abs(2.0 * x).max(axis=1), 1e-12)).astype(np.float32)
+    whole = uniform_filter1d(minimum_filter1d(need, size=2 * w - 1, mode="nearest"), size=w, mode="nearest")
+    assert np.abs(audio_mod._gain_curve(need, w) - whole).max() < 1e-6
+    limited = audio_mod._limit_peaks(x, rate, 0.5, gain=2.0)
+    assert limited.dtype == np.float32 and np.abs(limited).max() <= 0.5
+    assert np.abs(limited - 2.0 * x * whole[:, None]).max() < 1e-6  # the whole track's limiter, no clipping
 
 
 def test_silence_and_short_audio_do_not_blow_up():
