@@ -1,6 +1,7 @@
 """Memory and time of whole `manga2music run` commands on big sections (issue #16), builtin models.
 
-    python benchmarks/memory_bench.py                 # 50, 200 and 500 A4 pages; 6 pages as PDF vs as images
+    python benchmarks/memory_bench.py                 # 50, 200 and 500 A4 pages; 6 pages as PDF vs as images;
+                                                      # one 30-minute builtin track (`compose --duration 1800`)
     python benchmarks/memory_bench.py --pages 25 100  # other sizes
 
 Each case runs the real command in its own process and reports its peak anonymous
@@ -115,6 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, nargs="*", default=[50, 200, 500])
     parser.add_argument("--pdf-pages", type=int, default=6)
+    parser.add_argument("--track-minutes", type=float, default=30.0, help="one builtin track this long (the most)")
     args = parser.parse_args()
     rows = []
     common = ["--vision-model", "builtin", "--music-model", "builtin", "--duration", "2", "--seed", "1"]
@@ -135,6 +137,12 @@ def main() -> None:
                 times.append(r["wall_s"])
             rows.append({"case": f"{n} pages as {label}", **r, "wall_s": min(times), "walls_s": times})
             print(rows[-1], flush=True)
+        minutes = args.track_minutes  # the builtin composer's whole chain on one long track: render, reverb, master,
+        # loudness, limiter, encoding (each was a few copies of the whole track)
+        r = run_measured(["compose", "--text", "Gentle slice-of-life acoustic piece with soft piano, 70 BPM in C major",
+                          "--model", "builtin", "--duration", str(minutes * 60), "--seed", "1", "-o", str(tmp / "long")])
+        rows.append({"case": f"one {minutes:g}-minute builtin track (compose)", **r})
+        print(rows[-1], flush=True)
     img_s = next(r["wall_s"] for r in rows if r["case"].endswith("as images"))
     pdf_s = next(r["wall_s"] for r in rows if r["case"].endswith("as pdf"))
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "python": platform.python_version(),
@@ -142,7 +150,7 @@ def main() -> None:
     out = HERE / "results" / "memory-latest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\n| case | peak anon MB | peak RSS MB | wall s |\n| --- | ---: | ---: | ---: |")
+    print("\n| case | peak anon MB | peak RSS MB | wall s |\n| --- | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['case']} | {r['peak_anon_mb']} | {r['peak_rss_mb']} | {r['wall_s']} |")
     print(f"\nPDF vs images: {result['pdf_vs_images']}x (same pages, same run)")

@@ -212,3 +212,29 @@ def test_compose_api_progress_and_settings():
     assert composer.settings_key()["algorithm"] == ALGORITHM_VERSION
     with pytest.raises(BackendError):
         composer.compose_one(CALM, 0.0)
+
+
+def test_a_long_tracks_reverb_and_mastering_are_the_whole_tracks():
+    """A 30-minute track is reverberated a piece at a time (scipy's oaconvolve holds every block's spectrum at once:
+    about 1 GB) and mastered in place; a note struck just before a piece's edge must ring on across it, exactly as
+    the whole track convolved at once, and the master must be the same soft clip."""
+    from scipy.signal import oaconvolve
+
+    from manga2music.music import render
+
+    sr, chunk = 8000, render.REVERB_CHUNK
+    n = 2 * chunk + 5000
+    audio = np.zeros((n, 2), np.float32)
+    for k, at in enumerate((100, chunk - 50, 2 * chunk - 7, n - 10)):  # strikes at, before and after the edges
+        audio[at:at + 40, k % 2] = 0.8
+    audio[:, 1] += 0.01 * np.sin(np.arange(n) / 30.0).astype(np.float32)
+    wet = 0.3
+    ir = render._reverb_ir(sr, 1.5)
+    whole = audio + wet * np.stack([oaconvolve(audio[:, c], ir[:, c])[:n] for c in range(2)], axis=1)
+    out = render.add_reverb(audio, sr, wet=wet, seconds=1.5)
+    assert np.abs(out - whole).max() < 1e-5
+    assert np.abs(out[chunk:chunk + sr, 1]).max() > 0.01  # the strike before the edge rings on after it
+    mastered = render.master(out)
+    expected = np.tanh(1.2 * whole / np.abs(whole).max()) / np.tanh(1.2) * 0.89
+    assert mastered.dtype == np.float32 and np.abs(mastered - expected).max() < 1e-5
+    assert np.array_equal(render.master(np.zeros((10, 2), np.float32)), np.zeros((10, 2), np.float32))

@@ -110,6 +110,9 @@ def _reverb_ir(sr: int, seconds: float) -> np.ndarray:
     return ir.astype(np.float32)
 
 
+REVERB_CHUNK = 1 << 20  # frames convolved at a time (33 s at 32 kHz; the reverb's tail is under 3 s)
+
+
 def add_reverb(audio: np.ndarray, sr: int, *, wet: float, seconds: float = 1.8) -> np.ndarray:
     """Mix a convolution reverb into (frames, 2) audio; wet in [0, 1]."""
     if wet <= 0 or len(audio) == 0:
@@ -118,8 +121,13 @@ def add_reverb(audio: np.ndarray, sr: int, *, wet: float, seconds: float = 1.8) 
 
     ir = _reverb_ir(sr, float(seconds))
     out = audio.copy()
+    n = len(audio)
     for ch in range(audio.shape[1]):
-        out[:, ch] += wet * oaconvolve(audio[:, ch], ir[:, ch % 2])[: len(audio)].astype(np.float32)
+        for start in range(0, n, REVERB_CHUNK):  # a piece at a time, each one's tail added on: oaconvolve holds the
+            # spectra of all its blocks at once (a 30-minute track: about 1 GB)
+            tail = oaconvolve(audio[start:start + REVERB_CHUNK, ch], ir[:, ch % 2])[: n - start]  # float32 in and out
+            tail *= np.float32(wet)
+            out[start:start + len(tail), ch] += tail
     return out
 
 
@@ -198,12 +206,14 @@ def render_midi(midi, n_frames: int, sample_rate: int = 32000, *, soundfont: str
 
 def master(audio: np.ndarray, *, peak: float = 0.89) -> np.ndarray:
     """Gentle soft-clip and peak-normalise (about -1 dBFS); silence stays silence."""
-    top = float(np.max(np.abs(audio))) if audio.size else 0.0
+    top = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
     if top < 1e-9:
         return audio.astype(np.float32)
-    x = audio / top
-    x = np.tanh(1.2 * x) / np.tanh(1.2)
-    return (x * peak).astype(np.float32)
+    x = audio.astype(np.float32)  # one copy, worked on in place (a 30-minute track is 460 MB a copy)
+    x *= np.float32(1.2 / top)
+    np.tanh(x, out=x)
+    x *= np.float32(peak / np.tanh(1.2))
+    return x
 
 
 def balance(midi, levels: dict[str, float], *, soundfont: str | None = None, excerpt_s: float = 16.0) -> None:
