@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 from .errors import PageError
-from .sections import Page, file_sha256, pdf_page_size, render_pdf_page, sha256_bytes
+from .sections import UNREADABLE_IMAGE_TYPES, Page, file_sha256, pdf_page_size, render_pdf_page, sha256_bytes
 
 #: refuse images with more pixels than this (decompression bombs): 180 megapixels
 MAX_PIXELS = 180_000_000
@@ -132,6 +133,13 @@ def _open(data: bytes, label: str):
             image = Image.open(io.BytesIO(data))
         width, height = image.size
     except UnidentifiedImageError as exc:
+        suffix = os.path.splitext(label)[1].lower()
+        if suffix in UNREADABLE_IMAGE_TYPES:
+            raise PageError(f"{label}: {UNREADABLE_IMAGE_TYPES[suffix]} images cannot be read here (Pillow has no "
+                            "decoder for them); save the page as JPEG or PNG") from exc
+        if suffix == ".avif" and "AVIF" not in Image.ID:
+            raise PageError(f"{label}: this Pillow cannot read AVIF images (`pip install -U pillow`: its wheels "
+                            "can), or save the page as JPEG or PNG") from exc
         raise PageError(f"{label}: not a readable image (unknown or damaged image data)") from exc
     except Image.DecompressionBombError as exc:
         raise PageError(f"{label}: refused as a possible decompression bomb ({exc})") from exc

@@ -20,7 +20,10 @@ from natsort import natsort_keygen
 from .errors import InputError, PageError
 from .files import is_regular_file, read_regular_file, readable
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff"}
+#: page images Pillow has no decoder for (iPhone photos, JPEG XL): taken as pages all the same, so that each is a
+#: skipped page that says what to do, not a page left out of its chapter without a word
+UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL"}
 ARCHIVE_EXTENSIONS = {".cbz", ".zip"}
 PDF_EXTENSIONS = {".pdf"}
 IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx"}
@@ -42,7 +45,8 @@ def is_hidden(name: str) -> bool:
 
 
 def is_image_name(name: str) -> bool:
-    return not is_hidden(name) and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+    suffix = Path(name).suffix.lower()
+    return not is_hidden(name) and (suffix in IMAGE_EXTENSIONS or suffix in UNREADABLE_IMAGE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -289,7 +293,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
             sections.extend(_folder_sections(path, excluded))
         else:
             suffix = path.suffix.lower()
-            if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS | IMAGE_EXTENSIONS:
+            if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS or is_image_name(path.name):
                 sections.extend(_file_sections(path, readable(path.stem), path.parent))
             else:
                 raise InputError(

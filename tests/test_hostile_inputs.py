@@ -232,6 +232,29 @@ def test_a_page_with_a_cut_short_exif_block_is_read_without_pythons_warnings_on_
     assert not record.get("skipped_pages")
 
 
+@pytest.mark.skipif(not __import__("PIL.features", fromlist=["check"]).check("avif"), reason="Pillow without AVIF")
+def test_avif_pages_are_read_and_a_phone_photo_in_heic_is_named_not_dropped(tmp_path):
+    """Manga sites serve AVIF pages and iPhones save photos as HEIC.  A chapter folder with such pages lost them
+    without a word (only .jpg, .png, .webp, .gif, .bmp and .tif were looked at): the track was made from the other
+    pages, and a folder of AVIF pages alone was 'no pages found'."""
+    from PIL import Image
+
+    section = tmp_path / "in" / "ch1"
+    section.mkdir(parents=True)
+    shutil.copy(SAMPLES / "calm" / "001.png", section / "001.png")
+    Image.open(SAMPLES / "calm" / "002.png").convert("RGB").save(section / "002.avif")
+    (section / "003.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    shutil.copy(SAMPLES / "calm" / "003.jpg", section / "004.jpg")
+    out = tmp_path / "out"
+    result = cli("describe", tmp_path / "in", "-o", out, "--model", "builtin", timeout=120)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    record = json.loads((out / "ch1.json").read_text(encoding="utf-8"))
+    assert [Path(p["source"]).name for p in record["pages"]] == ["001.png", "002.avif", "004.jpg"]
+    (skipped,) = record["skipped_pages"]
+    assert Path(skipped["source"]).name == "003.heic" and "HEIC" in skipped["error"] and "JPEG" in skipped["error"]
+    assert "003.heic" in result.stderr  # said on the screen too, in one line
+
+
 # --- any failure inside a section stays in it -------------------------------------------------------
 
 

@@ -212,3 +212,20 @@ def test_corrupt_page_and_decompression_bomb_raise_page_errors(tmp_path, monkeyp
 def test_japanese_names_are_kept(tmp_path):
     png(tmp_path / "第1話" / "ページ1.png")
     assert names(find_sections([tmp_path])) == {"第1話": ["ページ1.png"]}
+
+
+def test_an_avif_page_where_pillow_cannot_read_avif_says_so(tmp_path, monkeypatch):
+    """Pillow reads AVIF only when built with libavif (its wheels are); an older or slimmer build must not call the
+    page 'damaged'."""
+    from PIL import Image
+
+    Image.init()  # every plugin registered first, so that taking AVIF out below stays out
+    if "AVIF" not in Image.SAVE:
+        pytest.skip("this Pillow cannot write AVIF to test with")
+    path = tmp_path / "ch" / "001.avif"
+    path.parent.mkdir()
+    Image.new("RGB", (60, 80), "white").save(path)
+    monkeypatch.setattr(Image, "ID", [i for i in Image.ID if i != "AVIF"])
+    (section,) = find_sections([path.parent])
+    with pytest.raises(PageError, match="001.avif: this Pillow cannot read AVIF images .*pip install -U pillow"):
+        probe_page(section.pages[0])
