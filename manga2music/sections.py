@@ -24,7 +24,11 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".gif", ".bmp", "
 #: page images Pillow has no decoder for (iPhone photos, JPEG XL): taken as pages all the same, so that each is a
 #: skipped page that says what to do, not a page left out of its chapter without a word
 UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL"}
-ARCHIVE_EXTENSIONS = {".cbz", ".zip"}
+#: comic archives: zips, and the other kinds' names (many a .cbr is a zip; a real RAR, 7-Zip or tar archive is one
+#: failed section that says how to repack it, not a chapter left out without a word)
+ARCHIVE_EXTENSIONS = {".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt"}
+#: what the first bytes of an archive that is not a zip say it is
+_OTHER_ARCHIVES = ((b"Rar!\x1a\x07", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"))
 PDF_EXTENSIONS = {".pdf"}
 IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx"}
 
@@ -113,11 +117,27 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
         raise PageError(f"{archive}!{member}: cannot read ({exc})") from exc
 
 
+def _archive_kind(archive: Path) -> str | None:
+    """"RAR", "7-Zip" or "tar" when the file's first bytes say so."""
+    try:
+        with open(archive, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return None
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "tar"
+    return next((kind for magic, kind in _OTHER_ARCHIVES if head.startswith(magic)), None)
+
+
 def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section]:
     """One section per folder inside the archive that holds images."""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        kind = _archive_kind(archive)
+        if kind:
+            raise InputError(f"{readable(archive)}: a {kind} archive; only zip archives (.cbz) are read: extract it "
+                             "and give the folder, or pack its pages as a .cbz") from exc
         raise InputError(f"{readable(archive)}: not a readable zip/cbz archive ({exc})") from exc
     groups: dict[tuple[str, ...], list[Page]] = {}
     total = 0

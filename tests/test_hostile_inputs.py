@@ -255,6 +255,32 @@ def test_avif_pages_are_read_and_a_phone_photo_in_heic_is_named_not_dropped(tmp_
     assert "003.heic" in result.stderr  # said on the screen too, in one line
 
 
+def test_cbr_cb7_and_rar_chapters_are_read_when_they_are_zips_and_named_when_they_are_not(two_sections, tmp_path):
+    """Comic archives come as .cbr (RAR), .cb7 (7-Zip) and .cbt (tar) too, and many a .cbr is a zip under another
+    name.  In a series folder such a chapter was left out without a word, so a reader's soundtrack skipped it."""
+    page = (SAMPLES / "calm" / "001.png").read_bytes()
+    with zipfile.ZipFile(two_sections / "ch03.cbr", "w") as zf:  # a zip named .cbr, as many are
+        zf.writestr("001.png", page)
+        zf.writestr("002.png", page)
+    (two_sections / "ch04.cbr").write_bytes(b"Rar!\x1a\x07\x01\x00" + bytes(200))  # RAR 5
+    (two_sections / "ch05.cb7").write_bytes(b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(200))
+    (two_sections / "extras.rar").write_bytes(b"Rar!\x1a\x07\x00" + bytes(200))  # RAR 4
+    import tarfile
+
+    with tarfile.open(two_sections / "ch06.cbt", "w") as tf:
+        tf.add(SAMPLES / "calm" / "001.png", arcname="001.png")
+    out = tmp_path / "out"
+    result = cli("describe", two_sections, "-o", out, "--model", "builtin", "--json", timeout=120)
+    assert "Traceback" not in result.stderr, result.stderr
+    manifest = json.loads(result.stdout)
+    found = {e["name"]: e for e in manifest["sections"]}
+    assert found["ch03"]["status"] == "ok" and found["calm"]["status"] == "ok" and found["action"]["status"] == "ok"
+    for name, kind in (("ch04", "RAR"), ("ch05", "7-Zip"), ("ch06", "tar"), ("extras", "RAR")):
+        assert found[name]["status"] == "failed", found[name]
+        assert kind in found[name]["message"] and ".cbz" in found[name]["message"], found[name]
+    assert result.returncode == 1
+
+
 # --- any failure inside a section stays in it -------------------------------------------------------
 
 

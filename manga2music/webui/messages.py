@@ -16,7 +16,8 @@ from typing import Iterable
 
 from ..errors import InputError, Manga2MusicError, NeedsKeyError
 
-UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, GIF, BMP or TIFF), or a .cbz, .zip or .pdf that holds them.")
+UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF), or a .cbz, .zip or .pdf that holds "
+               "them.")
 KEY_HINT = ("Stop `manga2music ui` and start it again with the key set, e.g. "
             "`OPENAI_API_KEY=sk-... manga2music ui`, or pick another vision model.")
 CLI_ONLY = "that setting is not in the web UI: use `manga2music run` on the command line"
