@@ -20,7 +20,7 @@ from natsort import natsort_keygen
 from .errors import InputError, PageError
 from .files import is_regular_file, read_regular_file, readable
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff"}
 #: page images Pillow has no decoder for (iPhone photos, JPEG XL): taken as pages all the same, so that each is a
 #: skipped page that says what to do, not a page left out of its chapter without a word
 UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL"}

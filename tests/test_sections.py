@@ -229,3 +229,15 @@ def test_an_avif_page_where_pillow_cannot_read_avif_says_so(tmp_path, monkeypatc
     (section,) = find_sections([path.parent])
     with pytest.raises(PageError, match="001.avif: this Pillow cannot read AVIF images .*pip install -U pillow"):
         probe_page(section.pages[0])
+
+
+def test_a_jpeg_saved_by_a_browser_as_jfif_is_a_page(tmp_path):
+    """Browsers on Windows save many JPEG pages as .jfif (and some tools as .jpe); such a page was left out of its
+    chapter without a word."""
+    root = tmp_path / "ch"
+    root.mkdir()
+    for name in ("001.jpg", "002.jfif", "003.JPE"):
+        Image.new("RGB", (60, 80), (200, 30, 30)).save(root / name, format="JPEG")
+    (section,) = find_sections([root])
+    assert [p.name for p in section.pages] == ["001.jpg", "002.jfif", "003.JPE"]
+    assert all(load_page(p).tiles[0].size == (60, 80) for p in section.pages)
