@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CUE_SHEET_SCHEMA = 1
 MIN_CUE_S = 8.0  # a scene's cue lasts at least this long, however quick its pages are to read
-MAX_CUE_S = 300.0  # and at most this (or the composer's own limit)
+MAX_CUE_S = 1800.0  # and at most this (or the composer's own limit: 1800 s builtin, 600 s MusicGen): the longest track
+# any composer is asked for (``api.MAX_DURATION``), so that a long scene's pages keep their reading times
 TRANSITION_BEATS = 1.0  # the crossfade into the next scene, in beats of the outgoing cue
 MAX_TRANSITION_S = 2.0  # and never longer than this
 DEFAULT_BPM = 90.0  # when a description names no tempo

@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .cuesheet import CueSheet
 
 SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout changes
+_FORMER_MAX_CUE_S = 300.0  # the longest cue before 2026-11-30 (see score_chapter's key)
 LOSSLESS = ("wav", "flac")
 READ_ALONG_PAGE_SIDE = 1000  # the read-along page shows pages this many pixels on the long side
 
@@ -228,7 +229,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio
-    from .cuesheet import MAX_CUE_S, chapter_marks, plan_timing, webvtt
+    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, chapter_marks, plan_timing, webvtt
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
 
@@ -241,19 +242,22 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         seed = random.SystemRandom().randrange(2**31)
     plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed))
     files = ScoreFiles(job, cfg.fmt)
+    max_cue = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
+    reading = [sum(chapter.readings[i].seconds for i in p.pages) / cfg.reading_speed for p in plans]
+    # the longest cue is part of the key only where it shortens a scene (cues once stopped at 300 s: a chapter with a
+    # scene read for longer is made again, the others stay as they are)
+    capped = {"max_cue": max_cue} if max(reading, default=0.0) > _FORMER_MAX_CUE_S - MAX_TRANSITION_S else {}
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],
                        "texts": [p.description for p in plans], "composer": composer.settings_key(),
                        "format": cfg.fmt, "speed": cfg.reading_speed, "seed": seed, "normalize": cfg.normalize,
-                       "score": SCORE_VERSION, **({"transitions": cfg.transitions}
-                                                  if cfg.transitions != "crossfade" else {})})
+                       "score": SCORE_VERSION, **capped, **({"transitions": cfg.transitions}
+                                                            if cfg.transitions != "crossfade" else {})})
     if (not cfg.force and not chapter.fresh and old_score.get("fingerprint") == key and files.score.exists()
             and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))):
         job.status = "skipped"
         job.tracks, job.description = [files.score], str(job.record.get("description") or "")
         return
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
-    max_cue = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
-    reading = [sum(chapter.readings[i].seconds for i in p.pages) / cfg.reading_speed for p in plans]
     timings = plan_timing(reading, [_tempo(p.description) for p in plans], sample_rate, max_cue_s=max_cue)
     started = time.perf_counter()
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate):

@@ -438,3 +438,23 @@ def test_real_pages_change_scene_where_their_mood_changes(episode, sections, sta
     files = [p for name in sections for p in sorted((pages / name).glob("*.jpg"))]
     readings = [read_page(Image.open(p).convert("RGB"), p.name) for p in files]
     assert [s.start for s in find_scenes([page_vector(r) for r in readings])] == [0, start]
+
+
+def test_a_scene_read_for_longer_than_five_minutes_gets_music_as_long_as_its_reading(tmp_path):
+    """A long calm stretch (25 pages of talk, a webtoon episode read as one scene) takes more than five minutes to
+    read.  Its cue was cut to 300 s whatever the composer could make (the builtin one makes 30 minutes), and the cue
+    sheet squeezed the scene's pages into those 300 s: the read-along turned them faster than anyone reads."""
+    make_chapter(tmp_path / "ch", [("calm", 3)], seed=4)
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--reading-speed", "0.08", "--seed", "2", "--json",
+                 timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    (scene,) = sheet.scenes
+    assert scene.reading_seconds > 360  # the test is about a scene read for longer than 300 s
+    bar = 4 * 60 / scene.tempo_bpm
+    assert abs(scene.duration - scene.reading_seconds) <= bar / 2 + 1e-6  # whole bars, as close as they come
+    for page, start in zip(sheet.pages, (0.0, sheet.pages[0].reading_seconds,
+                                         sheet.pages[0].reading_seconds + sheet.pages[1].reading_seconds)):
+        assert abs(page.start - start * scene.duration / scene.reading_seconds) < 0.02  # times kept to 0.01 s
+    assert abs(sf.info(str(out / "ch.score.wav")).duration - scene.duration) < 1e-3
