@@ -99,6 +99,8 @@ def _integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
     highs = np.minimum((size * (j * (1.0 - meter.overlap) + 1) * sample_rate).astype(np.int64), n)
     points = np.unique(np.concatenate([[0], lows, highs]))  # the track cut where any block starts or ends
     energy = np.zeros((len(points), channels))  # squared K-weighted samples from each point to the next
+    # pyloudnorm's K-weighting stages (its Meter keeps them in ``_filters``; the test against integrated_loudness
+    # fails if a release changes them)
     stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
     state = [np.zeros((max(len(a), len(b)) - 1, channels)) for b, a, _ in stages]
     for start in range(0, n, _CHUNK):
