@@ -229,7 +229,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio
-    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, chapter_marks, plan_timing, webvtt
+    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_marks, plan_timing, webvtt
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
 
@@ -259,6 +259,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         return
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
     timings = plan_timing(reading, [_tempo(p.description) for p in plans], sample_rate, max_cue_s=max_cue)
+    for plan, t, seconds in zip(plans, timings, reading):
+        if seconds - t.length / sample_rate > bar_seconds(t.tempo_bpm):  # the composer's longest track cut it short
+            cb.warn(f"{job.name}: scene {plan.index} takes {seconds / 60:.1f} min to read, but {composer.model_name} "
+                    f"makes at most {max_cue / 60:.1f} min a cue: the cue sheet squeezes its pages' times into that")
     started = time.perf_counter()
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate):
         job.fail("the composer made no audio for some scenes", cb)

@@ -458,3 +458,28 @@ def test_a_scene_read_for_longer_than_five_minutes_gets_music_as_long_as_its_rea
                                          sheet.pages[0].reading_seconds + sheet.pages[1].reading_seconds)):
         assert abs(page.start - start * scene.duration / scene.reading_seconds) < 0.02  # times kept to 0.01 s
     assert abs(sf.info(str(out / "ch.score.wav")).duration - scene.duration) < 1e-3
+
+
+def test_a_scene_longer_than_the_composers_longest_track_is_said_to_be_squeezed(tmp_path, monkeypatch):
+    """Past the composer's longest track (30 minutes builtin, 10 MusicGen) a scene's music cannot follow its reading:
+    the user is told, naming the scene, instead of finding the read-along running ahead of them."""
+    import manga2music
+    from manga2music.composers.builtin import BuiltinComposer
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    make_chapter(tmp_path / "ch", [("calm", 3)], seed=4)
+    monkeypatch.setattr(BuiltinComposer, "max_duration", 20.0)  # a composer whose longest track is 20 s
+    said = []
+    manga2music.score([tmp_path / "ch"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                      config=RunConfig(seed=1), callbacks=Callbacks(log=lambda level, text: said.append((level, text))))
+    sheet = json.loads((tmp_path / "out" / "ch.cues.json").read_text(encoding="utf-8"))
+    (scene,) = sheet["scenes"]
+    assert scene["reading_seconds"] > 30 and scene["duration"] <= 20  # squeezed ...
+    squeezed = [text for level, text in said if level == "warning" and "squeezes" in text]
+    assert len(squeezed) == 1 and "scene 1" in squeezed[0] and "0.3 min a cue" in squeezed[0]  # ... and said so
+    said.clear()
+    monkeypatch.setattr(BuiltinComposer, "max_duration", 1800.0)
+    manga2music.score([tmp_path / "ch"], tmp_path / "out2", vision_model="builtin", music_model="builtin",
+                      config=RunConfig(seed=1), callbacks=Callbacks(log=lambda level, text: said.append((level, text))))
+    assert not [text for _, text in said if "squeezes" in text]  # a scene that fits is not
