@@ -27,6 +27,7 @@ import math
 import os
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
@@ -48,10 +49,6 @@ PDF_LONG_SIDE = 1600
 #: height swap)
 ORIENTATION_TAG = 0x0112
 ORIENTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}  # phone photos and scans; see orientation()
-#: how each Orientation value is undone (Pillow's ``Image.Transpose`` names; the table ``ImageOps.exif_transpose``
-#: uses)
-_SHOW = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
-         7: "TRANSVERSE", 8: "ROTATE_90"}
 
 
 @dataclass(frozen=True)
@@ -123,13 +120,22 @@ def tile_strip(image) -> list:
     return [image.crop((0, top, width, bottom)) for top, bottom in zip(edges, edges[1:])]
 
 
+@contextmanager
+def _pillow_quiet():
+    """Pillow's warnings while it reads a header or an EXIF block go unshown: a decompression bomb (we check the
+    size ourselves), an EXIF block cut short (Photoshop's TIFF copy past JPEG's 64 kB: the tags that are there are
+    read).  They cost no page, and Python's warning lines are not for the user's screen."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _open(data: bytes, label: str):
     """Open image bytes lazily (header only), size-checked before any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():  # what Pillow warns about while it reads a header (a decompression bomb: we
-            warnings.simplefilter("ignore")  # check the size ourselves; an EXIF block cut short) costs no page
+        with _pillow_quiet():
             image = Image.open(io.BytesIO(data))
         width, height = image.size
     except UnidentifiedImageError as exc:
@@ -160,8 +166,7 @@ def orientation(image) -> int:
     if image.format not in ORIENTED_FORMATS or (image.format == "PNG" and "exif" not in image.info):
         return 1
     try:
-        with warnings.catch_warnings():  # an EXIF block cut short (Photoshop's TIFF copy past 64 kB): Pillow reads
-            warnings.simplefilter("ignore")  # the tags that are there, and warns on the user's screen
+        with _pillow_quiet():
             value = image.getexif().get(ORIENTATION_TAG, 1)
     except Exception:  # noqa: BLE001 - a damaged EXIF block is no reason to lose the page: show it as stored
         return 1
@@ -192,10 +197,11 @@ def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None):
             if scale < 1:
                 image.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         image.load()
-        if turn != 1:  # turned as read above, so the EXIF block is parsed once
-            from PIL import Image
+        if turn != 1:
+            from PIL import ImageOps
 
-            image = image.transpose(Image.Transpose[_SHOW[turn]])
+            with _pillow_quiet():  # it reads the EXIF block again
+                image = ImageOps.exif_transpose(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
     return image, fmt

@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
+from .page_features import luminance
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
@@ -69,10 +71,6 @@ FIT_TILES = 0.3  # with fewer tiles of paper than this share, the light is left 
 EVEN_ENOUGH = 0.9  # light whose darkest point is at least this share of its brightest is left as it is
 FIT_ROUNDS = 4
 SIMPLIFY = (0.02, 0.03, 0.04)  # tried in turn until the hull has 4 corners
-
-
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
 def _small(rgb: np.ndarray) -> np.ndarray:
@@ -127,7 +125,7 @@ def find_sheet(rgb: np.ndarray) -> Optional[np.ndarray]:
     if max(rgb.shape[:2]) < MIN_SIDE:
         return None
     small = _small(rgb)
-    lum = _luminance(small.astype(np.float32) / 255.0)
+    lum = luminance(small.astype(np.float32) / 255.0)
     if _looks_scanned(lum):
         return None
     h, w = lum.shape
@@ -209,7 +207,7 @@ def as_scanned(image: "Image") -> Optional["Image"]:
     warp = cv2.getPerspectiveTransform(corners, target)
     sheet = cv2.warpPerspective(rgb, warp, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     small = _small(sheet)
-    field = light_field(_luminance(small.astype(np.float32) / 255.0))
+    field = light_field(luminance(small.astype(np.float32) / 255.0))
     if field is not None:
         field = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)
         sheet = np.clip(sheet.astype(np.float32) / field[..., None] + 0.5, 0, 255).astype(np.uint8)
