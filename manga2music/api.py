@@ -166,6 +166,9 @@ def check_score_config(cfg: RunConfig) -> None:
                          "2 reads twice as fast")
     if speed > 20:
         raise InputError(f"--reading-speed {speed:g} is more than 20 times the estimate's pace")
+    if speed < 0.05:  # a chapter read 20 times slower than the estimate is already hours of music
+        raise InputError(f"--reading-speed {speed:g} is less than a twentieth of the estimate's pace (0.05 reads "
+                         "20 times slower)")
     if cfg.transitions not in TRANSITIONS:
         raise InputError(f"--transitions must be one of {', '.join(TRANSITIONS)} (got {cfg.transitions!r})")
 

@@ -97,7 +97,7 @@ def compose_bridges(job: SectionJob, plans: list[ScenePlan], timings: list, comp
     scene is too short for one): reused from :mod:`manga2music.bridge_cache` where nothing it depends on changed
     (unless ``force``), the others in one composer call; each plan before a bridge records it.  None when the
     composer failed (the scenes then crossfade)."""
-    from .score_audio import Bridge
+    from .score_audio import Bridge, SceneAudio
 
     bridges: list = [None] * len(plans)
     places = []  # (k, lead, fade, where the bridge starts in the outgoing cue)
@@ -116,7 +116,8 @@ def compose_bridges(job: SectionJob, plans: list[ScenePlan], timings: list, comp
     made, wanted = [], []
     for k, lead, fade, take in places:
         seed = int(plans[k].seed) + BRIDGE_SEED_OFFSET
-        follows = plans[k - 1].audio[take - prompt:take]
+        follows = SceneAudio(plans[k - 1].audio, timings[k - 1], sample_rate).span(take - prompt, take)  # a cue
+        # that loops to fill its scene is carried on from where its loop is at the scene change
         key = bridge_key(plans[k - 1].cue_key, take, prompt, plans[k].description, seed, lead + fade, settings)
         audio = None if force else load_bridge(job.output, key)
         (made if audio is not None else wanted).append((k, lead, key, audio, ComposeRequest(

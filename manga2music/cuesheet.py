@@ -4,10 +4,13 @@
 schema is in ``docs/cue-sheet.md`` and ``CueSheet.model_json_schema()``).
 
 **Timing** (:func:`plan_timing`).  A scene lasts as long as its pages take to read
-(the sum of their reading times at the user's reading speed), kept between
-:data:`MIN_CUE_S` and the composer's longest track, and rounded to whole bars of
-its cue's tempo, so that every scene change falls on a bar line of the music that
-is playing.  The score is the scenes end to end: its length is the sum of the
+(the sum of their reading times at the user's reading speed, at least
+:data:`MIN_CUE_S`), rounded to whole bars of its cue's tempo, so that every scene
+change falls on a bar line of the music that is playing.  Its cue is composed as
+long as the scene, or, for a scene read for longer than the composer's longest
+track, as many whole bars as that track holds: the score then plays the cue once
+and its seamless loop again (:class:`manga2music.score_audio.SceneAudio`) until
+the scene ends, so the pages keep their reading times.  The score is the scenes end to end: its length is the sum of the
 scenes' lengths to the sample, and each scene starts exactly at its time.  Within
 a scene, each page starts in proportion to the reading time of the pages before it.
 A cue is composed :data:`TRANSITION_BEATS` beats longer than its scene: that tail
@@ -24,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CUE_SHEET_SCHEMA = 1
 MIN_CUE_S = 8.0  # a scene's cue lasts at least this long, however quick its pages are to read
-MAX_CUE_S = 1800.0  # and at most this (or the composer's own limit: 1800 s builtin, 600 s MusicGen): the longest track
-# any composer is asked for (``api.MAX_DURATION``), so that a long scene's pages keep their reading times
+MAX_CUE_S = 1800.0  # a cue is composed at most this long (or the composer's own limit: 1800 s builtin, 600 s
+# MusicGen; ``api.MAX_DURATION``); a scene read for longer repeats its cue as a loop
 TRANSITION_BEATS = 1.0  # the crossfade into the next scene, in beats of the outgoing cue
 MAX_TRANSITION_S = 2.0  # and never longer than this
 DEFAULT_BPM = 90.0  # when a description names no tempo
@@ -73,7 +76,13 @@ class SceneCue(_Strict):
     description: str
     description_file: str
     cue_file: str = Field(description="the cue alone: the scene plus its transition tail")
-    loop_file: str = Field(description="the cue as a seamless loop of exactly the scene's duration")
+    loop_file: str = Field(description="the cue as a seamless loop of exactly `cue_s` seconds: the scene's "
+                           "duration, unless the scene repeats its cue")
+    cue_s: Optional[float] = Field(None, description="how much of the scene its cue was composed for (the cue file "
+                                   "is this plus its tail): the scene's duration, or, for a scene read for longer "
+                                   "than the composer's longest track, fewer whole bars: the score plays the cue "
+                                   "once, then its loop again until the scene ends (absent from cue sheets made "
+                                   "before 2026-11-30: there it is the duration)")
     seed: Optional[int] = None
 
 
@@ -106,27 +115,41 @@ class SceneTiming:
     tempo_bpm: float
     transition: int  # samples of the tail that overlaps the next scene (0 for the last)
     reading_seconds: float
+    cue_length: int  # samples the cue is composed for: ``length``, or fewer whole bars (the cue then loops)
+
+    @property
+    def loops(self) -> bool:
+        """Whether the scene is longer than its cue (the score repeats the cue's loop to fill it)."""
+        return self.cue_length < self.length
 
 
 def bar_seconds(tempo_bpm: float, beats_per_bar: int = 4) -> float:
     return beats_per_bar * 60.0 / max(20.0, float(tempo_bpm))
 
 
+def scene_bars(seconds: float, tempo: float, max_cue_s: float = MAX_CUE_S) -> tuple[int, int]:
+    """A scene's length in whole bars of ``tempo`` (as close to its reading time as bars come, at least
+    :data:`MIN_CUE_S`), and its cue's: the same, or as many bars as fit in ``max_cue_s`` with the cue's tail."""
+    bar = bar_seconds(tempo)
+    bars = max(1, round(max(seconds, MIN_CUE_S) / bar))
+    cue_bars = min(bars, max(1, int((max_cue_s - MAX_TRANSITION_S) // bar)))
+    return bars, cue_bars
+
+
 def plan_timing(reading_seconds: list[float], tempos: list[float], sample_rate: int, *,
                 max_cue_s: float = MAX_CUE_S) -> list[SceneTiming]:
-    """Each scene's start, length (whole bars of its tempo), and transition tail, in samples (see the module doc)."""
+    """Each scene's start, length (whole bars of its tempo), cue length and transition tail, in samples (see the
+    module doc)."""
     timings, start = [], 0
     for k, (seconds, tempo) in enumerate(zip(reading_seconds, tempos)):
         bar = bar_seconds(tempo)
-        wanted = min(max(seconds, MIN_CUE_S), max_cue_s - MAX_TRANSITION_S)
-        bars = max(1, round(wanted / bar))
-        while bars > 1 and bars * bar > max_cue_s - MAX_TRANSITION_S:
-            bars -= 1
+        bars, cue_bars = scene_bars(seconds, tempo, max_cue_s)
         length = int(round(bars * bar * sample_rate))
+        cue_length = int(round(cue_bars * bar * sample_rate))
         last = k == len(reading_seconds) - 1
         transition = 0 if last else int(round(min(TRANSITION_BEATS * 60.0 / max(20.0, tempo), MAX_TRANSITION_S)
                                               * sample_rate))
-        timings.append(SceneTiming(start, length, bars, float(tempo), transition, float(seconds)))
+        timings.append(SceneTiming(start, length, bars, float(tempo), transition, float(seconds), cue_length))
         start += length
     return timings
 
@@ -170,5 +193,5 @@ def stamp(seconds: float) -> str:
     return _stamp(seconds)
 
 
-__all__ = ["CueSheet", "SceneCue", "PageTime", "plan_timing", "page_starts", "webvtt", "chapter_marks",
+__all__ = ["CueSheet", "SceneCue", "PageTime", "plan_timing", "scene_bars", "page_starts", "webvtt", "chapter_marks",
            "bar_seconds", "stamp", "MIN_CUE_S", "MAX_CUE_S"]

@@ -14,6 +14,12 @@ It takes over from the outgoing cue on a bar line before the scene change (a sho
 linear crossfade between the cue and its own continuation), and it is what fades
 out under the incoming cue, in place of the cue's tail.  Scene starts and the
 score's length do not change.
+
+A scene read for longer than the composer's longest track is longer than its cue
+(``timing.cue_length < timing.length``): it plays the cue once,
+then its seamless loop (:func:`cue_loop`, the loop file) again and again
+(:class:`SceneAudio`) until the scene ends and on through its transition; each repeat starts where the previous
+one's last sample left off, so no seam is heard.
 """
 
 from __future__ import annotations
@@ -45,24 +51,66 @@ class Bridge:
     fade: int  # samples of the linear crossfade from the previous cue into its continuation
 
 
-def join_cues(cues: list[np.ndarray], timings: list, bridges: "list[Bridge | None] | None" = None) -> np.ndarray:
+def _channels(audio: np.ndarray) -> int:
+    return audio.shape[1] if audio.ndim == 2 else 1
+
+
+class SceneAudio:
+    """What plays from a scene's start: its cue over the scene and its transition tail (``length + transition``
+    frames); for a scene longer than its cue, the cue once and then its loop again and again (see the module doc).
+
+    Kept as pieces (the cue, the loop) rather than written out: a scene that loops for an hour is not an hour of
+    samples in memory until it is in the score."""
+
+    def __init__(self, audio: np.ndarray, timing, sample_rate: int, channels: int = 0):
+        channels = channels or _channels(audio)
+        self.frames = timing.length + timing.transition
+        if not timing.loops:
+            self.pieces = [(0, _fit(audio, self.frames, channels))]
+            return
+        x = _fit(audio, len(audio), channels)
+        loop = _fit(cue_loop(x, timing.cue_length, sample_rate), timing.cue_length, channels)
+        self.pieces = [(0, x[: timing.cue_length])]
+        self.pieces += [(at, loop[: self.frames - at]) for at in range(timing.cue_length, self.frames,
+                                                                         timing.cue_length)]
+
+    def parts(self, start: int, stop: int):
+        """``(offset from start, samples)`` covering frames ``start:stop`` (views, no copies)."""
+        for at, piece in self.pieces:
+            lo, hi = max(start, at), min(stop, at + len(piece))
+            if lo < hi:
+                yield lo - start, piece[lo - at:hi - at]
+
+    def span(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop`` as one array."""
+        parts = [piece for _, piece in self.parts(start, stop)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def add_to(self, out: np.ndarray, at: int, start: int, stop: int) -> None:
+        """Add frames ``start:stop`` into ``out`` from index ``at``."""
+        for offset, piece in self.parts(start, stop):
+            out[at + offset:at + offset + len(piece)] += piece
+
+
+def join_cues(cues: list[np.ndarray], timings: list, sample_rate: int,
+              bridges: "list[Bridge | None] | None" = None) -> np.ndarray:
     """The score: ``cues[k]`` (scene + tail) placed at ``timings[k].start``, crossfaded into the next scene.
 
     ``bridges[k]`` (k >= 1), where given, leads from scene ``k - 1`` into scene ``k`` (see the module doc)."""
-    channels = max((np.atleast_2d(c.T).shape[0] if c.ndim == 2 else 1) for c in cues)
+    channels = max(_channels(c) for c in cues)
     total = sum(t.length for t in timings)
     out = np.zeros((total, channels), dtype=np.float32)
+    previous = None
     for k, (audio, t) in enumerate(zip(cues, timings)):
-        body = _fit(audio, t.length + t.transition, channels)
-        scene = body[: t.length].copy()
+        scene = SceneAudio(audio, t, sample_rate, channels)
+        x = 0
         if k > 0 and timings[k - 1].transition:
             prev = timings[k - 1]
             x = min(prev.transition, t.length)
             theta = np.linspace(0.0, np.pi / 2, x, endpoint=False, dtype=np.float32)[:, None]
-            scene[:x] *= np.sin(theta)  # the incoming cue rises ...
             bridge = bridges[k] if bridges else None
             if bridge is None:
-                outgoing = _fit(cues[k - 1], prev.length + prev.transition, channels)[prev.length:prev.length + x]
+                outgoing = previous.span(prev.length, prev.length + x)
             else:
                 lead, fade = bridge.lead, min(bridge.fade, bridge.lead)
                 carried = _fit(bridge.audio, lead + x, channels)
@@ -71,8 +119,10 @@ def join_cues(cues: list[np.ndarray], timings: list, bridges: "list[Bridge | Non
                 out[at:at + fade] = out[at:at + fade] * (1.0 - ramp) + carried[:fade] * ramp
                 out[at + fade:t.start] = carried[fade:lead]
                 outgoing = carried[lead:lead + x]
-            out[t.start:t.start + x] += outgoing * np.cos(theta)  # ... as the outgoing music falls
-        out[t.start:t.start + t.length] += scene
+            # the incoming cue rises as the outgoing music falls
+            out[t.start:t.start + x] += scene.span(0, x) * np.sin(theta) + outgoing * np.cos(theta)
+        scene.add_to(out, t.start + x, x, t.length)
+        previous = scene
     return out
 
 

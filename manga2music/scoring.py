@@ -13,8 +13,9 @@ For each chapter (a section read as a story):
    sounds like one score; each scene gets its own mood, tempo and instruments.  A
    scene description the user edited (``NAME.sceneNN.txt``) is kept and composed from.
 4. **Cues.**  One per scene, as long as its pages take to read (``--reading-speed``),
-   rounded to whole bars (:func:`manga2music.cuesheet.plan_timing`), all of a chapter's
-   cues in one composer call so a composer that batches can.  An unchanged cue is
+   rounded to whole bars (:func:`manga2music.cuesheet.plan_timing`; a scene read for
+   longer than the composer's longest track repeats its cue as a seamless loop), all of
+   a chapter's cues in one composer call so a composer that batches can.  An unchanged cue is
    reused (decoded from its lossless file, or composed again from its recorded seed).
 5. **Bridges** (``--transitions continue``, composers that carry audio on: MusicGen).
    For each scene change, the composer continues the outgoing cue's last
@@ -116,7 +117,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     reference = _theme_reference(direction, seed) if takes_reference else (None, None)
     wanted: list[tuple[ScenePlan, ComposeRequest]] = []
     for plan, t in zip(plans, timings):
-        samples = t.length + _tail_samples(t.tempo_bpm, sample_rate)
+        samples = t.cue_length + _tail_samples(t.tempo_bpm, sample_rate)
         plan.seed = int(seed) + plan.index - 1
         plan.cue_key = fingerprint({"text": plan.description, "composer": composer.settings_key(), "samples": samples,
                                     "rate": sample_rate, "seed": plan.seed, "theme": list(direction.theme),
@@ -201,7 +202,8 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
             bridge_s=round(plan.bridge["lead"] / sample_rate, 6) if plan.bridge else 0.0,
             bridge_seed=plan.bridge["seed"] if plan.bridge else None,
             description=plan.description, description_file=files.scene_text(plan.index).name,
-            cue_file=files.cue(plan.index).name, loop_file=files.loop(plan.index).name, seed=plan.seed))
+            cue_file=files.cue(plan.index).name, loop_file=files.loop(plan.index).name,
+            cue_s=round(t.cue_length / sample_rate, 6), seed=plan.seed))
     total = sum(t.length for t in timings) / sample_rate
     return CueSheet(chapter=job.name, score_file=files.score.name, vtt_file=files.vtt.name,
                     read_along_file=files.read_along.name, sample_rate=sample_rate, duration=round(total, 6),
@@ -229,7 +231,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio
-    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_marks, plan_timing, webvtt
+    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, chapter_marks, plan_timing, scene_bars, webvtt
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
 
@@ -244,9 +246,15 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     files = ScoreFiles(job, cfg.fmt)
     max_cue = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
     reading = [sum(chapter.readings[i].seconds for i in p.pages) / cfg.reading_speed for p in plans]
+    tempos = [_tempo(p.description) for p in plans]
     # the longest cue is part of the key only where it shortens a scene (cues once stopped at 300 s: a chapter with a
-    # scene read for longer is made again, the others stay as they are)
+    # scene read for longer is made again, the others stay as they are); so are the scenes that repeat their cue
+    # (they were squeezed into it before 2026-11-30)
     capped = {"max_cue": max_cue} if max(reading, default=0.0) > _FORMER_MAX_CUE_S - MAX_TRANSITION_S else {}
+    looped = [p.index for p, seconds, tempo in zip(plans, reading, tempos)
+              if len(set(scene_bars(seconds, tempo, max_cue))) > 1]
+    if looped:
+        capped["looped"] = looped
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],
                        "texts": [p.description for p in plans], "composer": composer.settings_key(),
                        "format": cfg.fmt, "speed": cfg.reading_speed, "seed": seed, "normalize": cfg.normalize,
@@ -258,11 +266,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         job.tracks, job.description = [files.score], str(job.record.get("description") or "")
         return
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
-    timings = plan_timing(reading, [_tempo(p.description) for p in plans], sample_rate, max_cue_s=max_cue)
+    timings = plan_timing(reading, tempos, sample_rate, max_cue_s=max_cue)
     for plan, t, seconds in zip(plans, timings, reading):
-        if seconds - t.length / sample_rate > bar_seconds(t.tempo_bpm):  # the composer's longest track cut it short
-            cb.warn(f"{job.name}: scene {plan.index} takes {seconds / 60:.1f} min to read, but {composer.model_name} "
-                    f"makes at most {max_cue / 60:.1f} min a cue: the cue sheet squeezes its pages' times into that")
+        if t.loops:
+            cb.info(f"{job.name}: scene {plan.index} takes {seconds / 60:.1f} min to read and {composer.model_name} "
+                    f"makes at most {max_cue / 60:.1f} min a cue: its cue plays once, then repeats as a seamless "
+                    f"loop until the scene ends")
     started = time.perf_counter()
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate):
         job.fail("the composer made no audio for some scenes", cb)
@@ -274,7 +283,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             key += "-unbridged"  # so that the next run makes the score again
     report(cb.step, 0, 1, f"joining {len(plans)} cues")
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer)
-    score = join_cues([p.audio for p in plans], timings, bridges)
+    score = join_cues([p.audio for p in plans], timings, sample_rate, bridges)
     tags = {"title": job.name, "comment": chapter.description, "model": composer.model_name, "seed": str(seed),
             "licence": composer.spec.licence}
     staged, written = Staged(), []
@@ -292,7 +301,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                         "seed": str(plan.seed)}
             add(files.cue(plan.index), encode_audio(plan.audio, sample_rate, fmt=cfg.fmt, tags=cue_tags,
                                                     normalize=False))
-            loop = cue_loop(plan.audio, t.length, sample_rate)
+            loop = cue_loop(plan.audio, t.cue_length, sample_rate)
             add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=False))
             loop_uris.append(loop_ogg(loop, sample_rate))
             # written: a cue's samples go now, not when the chapter is done (a volume's score is an hour long, and

@@ -194,8 +194,9 @@ def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     assert not (tmp_path / "out2").exists()
 
 
-@pytest.mark.parametrize("speed", ["0", "-1", "nan"])
-def test_reading_speed_must_be_positive(tmp_path, speed):
+@pytest.mark.parametrize("speed", ["0", "-1", "nan", "0.001", "25"])
+def test_reading_speed_must_be_positive_and_within_twenty_times_the_estimate(tmp_path, speed):
+    """0.001 would make a 20-page chapter days of music (hours of memory) before saying anything."""
     make_chapter(tmp_path / "ch", [("calm", 2)], seed=3)
     result = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--reading-speed", speed)
     assert result.returncode == 2 and one_line_error(result.stderr) and "--reading-speed" in result.stderr
@@ -422,6 +423,45 @@ def test_bridges_that_fail_leave_crossfades_and_a_warning(tmp_path):
     assert all(p.bridge is None for p in plans)
 
 
+def test_a_bridge_out_of_a_scene_that_loops_its_cue_carries_on_from_the_loop(tmp_path):
+    """``--transitions continue`` after a scene longer than its cue: the bridge carries on from the music playing
+    at the scene change (the cue's loop, some way into its third time round), not from past the cue's end."""
+    from types import SimpleNamespace
+
+    from manga2music.bridges import compose_bridges
+    from manga2music.composers.base import Composer, Track
+    from manga2music.cuesheet import plan_timing
+    from manga2music.jobs import Callbacks
+    from manga2music.scene_planning import ScenePlan
+
+    class Continues(Composer):
+        backend = "builtin-music"
+        continues = True
+        asked: list = []
+
+        def compose(self, requests, *, progress=None):
+            self.asked.extend(requests)
+            return [Track(np.zeros((int(r.duration * sr), 1), np.float32), sr) for r in requests]
+
+    sr = 8000
+    timings = plan_timing([60.0, 12.0], [120.0, 120.0], sr, max_cue_s=20.0)  # 30 bars of 2 s, a cue of 9 bars
+    assert timings[0].loops and timings[0].cue_length == 18 * sr and timings[0].length == 60 * sr
+    composed = [np.arange(18 * sr + sr // 2, dtype=np.float32)[:, None] / sr,  # each sample says where it is
+                np.zeros((timings[1].cue_length + sr // 2, 1), np.float32)]
+    plans = [ScenePlan(k + 1, [k], "calm piano", "calm", str(k), seed=k, audio=composed[k]) for k in range(2)]
+    bridges = compose_bridges(SimpleNamespace(name="ch1", output=tmp_path), plans, timings, Continues(), Callbacks(),
+                              sr)
+    (asked,) = Continues.asked
+    lead = plans[0].bridge["lead"]
+    assert bridges[1] is not None and lead == 2 * sr  # a bar before the change
+    follows = np.rint(asked.follows[:, 0] * sr)  # where in the composed cue each sample carried on from came from
+    at_change = (60 - 18) * sr % (18 * sr)  # the scene changes 6 s into the loop's third time round
+    where = (np.arange(at_change - lead - len(follows), at_change - lead)) % (18 * sr)
+    folded = where < sr // 2  # the loop's first half second is the cue's tail folded over its start
+    assert len(follows) == 10 * sr and not folded[-1]
+    assert np.array_equal(follows[~folded], where[~folded])
+
+
 @pytest.mark.parametrize("episode, sections, start", [
     ("15", ["pc-e15-comedy", "pc-e15-tense"], 2),  # silly visions in a bright room, then a dark cave and a spider
     ("08", ["pc-e08-sad", "pc-e08-tense"], 2),  # waiting alone in the rain, then a storm of anger and demons
@@ -460,26 +500,58 @@ def test_a_scene_read_for_longer_than_five_minutes_gets_music_as_long_as_its_rea
     assert abs(sf.info(str(out / "ch.score.wav")).duration - scene.duration) < 1e-3
 
 
-def test_a_scene_longer_than_the_composers_longest_track_is_said_to_be_squeezed(tmp_path, monkeypatch):
-    """Past the composer's longest track (30 minutes builtin, 10 MusicGen) a scene's music cannot follow its reading:
-    the user is told, naming the scene, instead of finding the read-along running ahead of them."""
+def test_a_scene_longer_than_the_composers_longest_track_repeats_its_cue_as_a_seamless_loop(tmp_path, monkeypatch):
+    """Past the composer's longest track (30 minutes builtin, 10 MusicGen) a scene's cue plays once and then its
+    loop repeats until the scene ends: the pages keep their reading times (they were squeezed into the cue, and the
+    read-along ran ahead of the reader), and the music goes on through the scene change without a seam."""
     import manga2music
     from manga2music.composers.builtin import BuiltinComposer
     from manga2music.jobs import Callbacks
     from manga2music.options import RunConfig
 
-    make_chapter(tmp_path / "ch", [("calm", 3)], seed=4)
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 2)], seed=4)
     monkeypatch.setattr(BuiltinComposer, "max_duration", 20.0)  # a composer whose longest track is 20 s
     said = []
     manga2music.score([tmp_path / "ch"], tmp_path / "out", vision_model="builtin", music_model="builtin",
-                      config=RunConfig(seed=1), callbacks=Callbacks(log=lambda level, text: said.append((level, text))))
-    sheet = json.loads((tmp_path / "out" / "ch.cues.json").read_text(encoding="utf-8"))
-    (scene,) = sheet["scenes"]
-    assert scene["reading_seconds"] > 30 and scene["duration"] <= 20  # squeezed ...
-    squeezed = [text for level, text in said if level == "warning" and "squeezes" in text]
-    assert len(squeezed) == 1 and "scene 1" in squeezed[0] and "0.3 min a cue" in squeezed[0]  # ... and said so
+                      config=RunConfig(seed=1, normalize=False),
+                      callbacks=Callbacks(log=lambda level, text: said.append((level, text))))
+    out = tmp_path / "out"
+    sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    first, second = sheet.scenes[:2]
+    bar = 4 * 60 / first.tempo_bpm
+    assert first.reading_seconds > 40 and abs(first.duration - first.reading_seconds) <= bar / 2 + 1e-6  # not squeezed
+    pages = [p for p in sheet.pages if p.scene == 1]
+    assert abs(pages[-1].start - sum(p.reading_seconds for p in pages[:-1])) < 0.5 + bar / 2  # turned when read
+    assert first.cue_s <= 18 and first.cue_s < first.duration / 2  # composed for at most the 20 s the composer makes
+    looped = [text for level, text in said if "repeats as a seamless loop" in text]
+    assert len(looped) == sum(s.cue_s < s.duration for s in sheet.scenes)  # the user is told, once a scene
+    assert "scene 1 " in looped[0] and "0.7 min to read" in looped[0] and "0.3 min a cue" in looped[0]
+
+    score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
+    cue, _ = sf.read(out / first.cue_file, dtype="float32", always_2d=True)
+    loop, _ = sf.read(out / first.loop_file, dtype="float32", always_2d=True)
+    cue_len, length = round(first.cue_s * sr), round(first.duration * sr)
+    assert len(cue) <= 20 * sr and len(loop) == cue_len and len(score) == round(sheet.duration * sr)
+    quantum = 2.0 / 32768  # 16-bit files
+    assert np.abs(score[:cue_len] - cue[:cue_len]).max() <= quantum  # the cue once, as composed
+    for at in range(cue_len, length, cue_len):  # then its loop, again and again, to the scene change
+        n = min(cue_len, length - at)
+        assert np.abs(score[at:at + n] - loop[:n]).max() <= quantum
+    # into the next scene: the loop carries on under the incoming cue's fade-in, the same crossfade as any scene's
+    fade = round(first.transition_s * sr)
+    carried = np.concatenate([loop, loop])[(length - cue_len) % cue_len:][:fade]
+    incoming, _ = sf.read(out / second.cue_file, dtype="float32", always_2d=True)
+    theta = (np.arange(fade) * (np.pi / 2) / fade)[:, None]
+    assert np.abs(score[length:length + fade] - (carried * np.cos(theta) + incoming[:fade] * np.sin(theta))).max() \
+        <= 3 * quantum
+    step = _jumps(score[:length])  # no click where the cue hands over to its loop or the loop to itself
+    for at in range(cue_len, length, cue_len):
+        assert step[at - 200:at + 200].max() <= 1.5 * np.quantile(step, 0.999) + 1e-3
+
     said.clear()
     monkeypatch.setattr(BuiltinComposer, "max_duration", 1800.0)
     manga2music.score([tmp_path / "ch"], tmp_path / "out2", vision_model="builtin", music_model="builtin",
                       config=RunConfig(seed=1), callbacks=Callbacks(log=lambda level, text: said.append((level, text))))
-    assert not [text for _, text in said if "squeezes" in text]  # a scene that fits is not
+    assert not [text for _, text in said if "seamless loop" in text]  # a scene that fits is composed whole
+    again = CueSheet.model_validate(json.loads((tmp_path / "out2" / "ch.cues.json").read_text(encoding="utf-8")))
+    assert again.scenes[0].cue_s == again.scenes[0].duration == first.duration
