@@ -169,6 +169,12 @@ def check_score_config(cfg: RunConfig) -> None:
     if speed < 0.05:  # a chapter read 20 times slower than the estimate is already hours of music
         raise InputError(f"--reading-speed {speed:g} is less than a twentieth of the estimate's pace (0.05 reads "
                          "20 times slower)")
+    from .cuesheet import MIN_CUE_S
+
+    longest = cfg.longest_cue
+    if longest is not None and (not isinstance(longest, (int, float)) or not math.isfinite(longest)
+                                or not MIN_CUE_S <= longest <= MAX_DURATION):
+        raise InputError(f"--longest-cue must be from {MIN_CUE_S:g} to {MAX_DURATION:g} seconds (got {longest})")
     if cfg.transitions not in TRANSITIONS:
         raise InputError(f"--transitions must be one of {', '.join(TRANSITIONS)} (got {cfg.transitions!r})")
 

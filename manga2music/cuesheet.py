@@ -80,7 +80,8 @@ class SceneCue(_Strict):
                            "duration, unless the scene repeats its cue")
     cue_s: Optional[float] = Field(None, description="how much of the scene its cue was composed for (the cue file "
                                    "is this plus its tail): the scene's duration, or, for a scene read for longer "
-                                   "than the composer's longest track, fewer whole bars: the score plays the cue "
+                                   "than the composer's longest track (or `--longest-cue`), fewer whole bars: the "
+                                   "score plays the cue "
                                    "once, then its loop again until the scene ends (absent from cue sheets made "
                                    "before 2026-11-30: there it is the duration)")
     seed: Optional[int] = None

@@ -112,6 +112,9 @@ class RunConfig:
     offline: bool = False  # no network at all
     commercial: bool = False  # auto picks only models whose output may be used commercially; named ones are checked
     reading_speed: float = 1.0  # score: 2.0 reads twice as fast as the reading-time estimate
+    #: score: compose each cue at most this many seconds (None: the composer's longest track); a scene read for
+    #: longer repeats its cue as a seamless loop
+    longest_cue: Optional[float] = None
     scenes_file: Optional[Path] = None  # score: a file listing the pages where scenes start
     #: score: how one scene's cue hands over to the next: "crossfade" (every composer), or "continue" (a bridge the
     #: composer carries on from the outgoing cue into the next scene's description; MusicGen)

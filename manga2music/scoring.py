@@ -74,6 +74,11 @@ def _tempo(text: str) -> float:
         return DEFAULT_BPM
 
 
+def _span(seconds: float) -> str:
+    """``45 s``, ``12.5 min``: a length of music for a message."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def _tail_samples(tempo: float, sample_rate: int) -> int:
     from .cuesheet import MAX_TRANSITION_S, TRANSITION_BEATS
 
@@ -244,7 +249,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         seed = random.SystemRandom().randrange(2**31)
     plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed))
     files = ScoreFiles(job, cfg.fmt)
-    max_cue = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
+    max_cue = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)), cfg.longest_cue or MAX_CUE_S)
     reading = [sum(chapter.readings[i].seconds for i in p.pages) / cfg.reading_speed for p in plans]
     tempos = [_tempo(p.description) for p in plans]
     # the longest cue is part of the key only where it shortens a scene (cues once stopped at 300 s: a chapter with a
@@ -254,7 +259,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     looped = [p.index for p, seconds, tempo in zip(plans, reading, tempos)
               if len(set(scene_bars(seconds, tempo, max_cue))) > 1]
     if looped:
-        capped["looped"] = looped
+        capped.update(max_cue=max_cue, looped=looped)
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],
                        "texts": [p.description for p in plans], "composer": composer.settings_key(),
                        "format": cfg.fmt, "speed": cfg.reading_speed, "seed": seed, "normalize": cfg.normalize,
@@ -269,8 +274,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     timings = plan_timing(reading, tempos, sample_rate, max_cue_s=max_cue)
     for plan, t, seconds in zip(plans, timings, reading):
         if t.loops:
-            cb.info(f"{job.name}: scene {plan.index} takes {seconds / 60:.1f} min to read and {composer.model_name} "
-                    f"makes at most {max_cue / 60:.1f} min a cue: its cue plays once, then repeats as a seamless "
+            why = "--longest-cue" if max_cue == cfg.longest_cue else f"the most {composer.model_name} makes at once"
+            cb.info(f"{job.name}: scene {plan.index} takes {_span(seconds)} to read; its cue is "
+                    f"{_span(t.cue_length / sample_rate)} ({why}), so it plays once, then repeats as a seamless "
                     f"loop until the scene ends")
     started = time.perf_counter()
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate):

@@ -423,6 +423,43 @@ def test_bridges_that_fail_leave_crossfades_and_a_warning(tmp_path):
     assert all(p.bridge is None for p in plans)
 
 
+def test_longest_cue_composes_short_cues_that_loop_to_fill_each_scene(tmp_path):
+    """MusicGen on a laptop makes a second of music in seconds: ``--longest-cue 12`` composes every cue at most
+    12 s and loops it, and the scenes and pages keep their reading times.  A changed limit makes the score again."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "4")
+    full = cli(*args, "-o", tmp_path / "whole", timeout=300)
+    assert full.returncode == 0, full.stderr
+    whole = CueSheet.model_validate(json.loads((tmp_path / "whole" / "ch.cues.json").read_text(encoding="utf-8")))
+    result = cli(*args, "--longest-cue", "12", timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    assert [(s.first_page, s.duration) for s in sheet.scenes] == [(s.first_page, s.duration) for s in whole.scenes]
+    assert [p.start for p in sheet.pages] == [p.start for p in whole.pages]  # the same reading times
+    assert all(s.duration > 20 for s in sheet.scenes)  # every scene is longer than the limit ...
+    for scene in sheet.scenes:  # ... and its cue is not
+        assert scene.cue_s <= 10.0 and sf.info(str(out / scene.cue_file)).duration <= 12.0
+        assert abs(sf.info(str(out / scene.loop_file)).duration - scene.cue_s) < 1e-3
+    assert abs(sf.info(str(out / sheet.score_file)).duration - sheet.duration) < 1e-3
+    assert result.stderr.count("(--longest-cue), so it plays once, then repeats") == len(sheet.scenes)
+    again = cli(*args, "--longest-cue", "12", "--json", timeout=300)
+    assert json.loads(again.stdout)["sections"][0]["status"] == "skipped"
+    longer = cli(*args, "--longest-cue", "16", "--json", timeout=300)
+    assert json.loads(longer.stdout)["sections"][0]["status"] == "ok"
+    after = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    assert all(a.cue_s <= 14 for a in after.scenes)  # whole bars within 16 s with the cue's tail
+    assert sum(a.cue_s for a in after.scenes) > sum(b.cue_s for b in sheet.scenes)  # longer cues, composed again
+
+
+@pytest.mark.parametrize("seconds", ["4", "2000", "nan"])
+def test_longest_cue_out_of_range_is_one_line(tmp_path, seconds):
+    make_chapter(tmp_path / "ch", [("calm", 2)], seed=3)
+    result = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--longest-cue", seconds)
+    assert result.returncode == 2 and one_line_error(result.stderr) and "--longest-cue must be from 8" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_bridge_out_of_a_scene_that_loops_its_cue_carries_on_from_the_loop(tmp_path):
     """``--transitions continue`` after a scene longer than its cue: the bridge carries on from the music playing
     at the scene change (the cue's loop, some way into its third time round), not from past the cue's end."""
@@ -525,7 +562,8 @@ def test_a_scene_longer_than_the_composers_longest_track_repeats_its_cue_as_a_se
     assert first.cue_s <= 18 and first.cue_s < first.duration / 2  # composed for at most the 20 s the composer makes
     looped = [text for level, text in said if "repeats as a seamless loop" in text]
     assert len(looped) == sum(s.cue_s < s.duration for s in sheet.scenes)  # the user is told, once a scene
-    assert "scene 1 " in looped[0] and "0.7 min to read" in looped[0] and "0.3 min a cue" in looped[0]
+    assert f"scene 1 takes {first.reading_seconds:.0f} s to read; its cue is {first.cue_s:.0f} s (the most " \
+        "builtin makes at once)" in looped[0]
 
     score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
     cue, _ = sf.read(out / first.cue_file, dtype="float32", always_2d=True)

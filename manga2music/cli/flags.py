@@ -64,6 +64,7 @@ SCORE_MUSIC = [
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the score repeatable (recorded in the cue sheet).")], None),
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
     _p("reading_speed", Annotated[float, Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues).")], 1.0),
+    _p("longest_cue", Annotated[Optional[float], Opt("--longest-cue", help="Compose each cue at most this many seconds (at least 8); a scene read for longer plays its cue once, then its seamless loop. Saves time with MusicGen on a CPU. Default: the composer's longest track.")], None),
     _p("scenes", Annotated[Optional[Path], Opt("--scenes", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line.")], None),
     _p("transitions", Annotated[str, Opt("--transitions", help="How a cue hands over to the next: crossfade (on the bar line), or continue (MusicGen carries the outgoing cue on into the next scene's music for a bar, then crossfades).")], "crossfade"),
 ]
@@ -155,6 +156,7 @@ def run_config(flags: dict, *, side: str | None):
         loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
         auto_download=flags.get("download"), reading_speed=flags.get("reading_speed", 1.0),
+        longest_cue=flags.get("longest_cue"),
         commercial=flags.get("commercial", False),
         scenes_file=flags.get("scenes"), transitions=flags.get("transitions", "crossfade"),
     )
