@@ -92,10 +92,11 @@ def test_a_chapter_score_with_musicgen_bridges(tmp_path):
 
     model = build_tiny_musicgen(tmp_path / "model", attentive=True)
     result = generate(pages, tmp_path / "results", music_model=str(model), score=True, transitions="continue",
-                      reading_speed=4.0, seed=2, work_root=tmp_path / "work")
+                      reading_speed=4.0, longest_cue=8.0, seed=2, work_root=tmp_path / "work")
     sheet = json.loads(next(p for p in result.downloads if p.name.endswith(".cues.json")).read_text("utf-8"))
     assert [s["transition"] for s in sheet["scenes"]] == ["continuation", "end"]
     assert sheet["scenes"][0]["bridge_s"] > 0
+    assert all(s["cue_s"] <= 6 < s["duration"] for s in sheet["scenes"])  # 8 s with the tail: the cues loop
 
 
 def test_upload_names():
@@ -459,11 +460,13 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
     assert not page.locator("#duration").is_visible()  # a score's length comes from the reading, not a slider
     page.locator("#bridges").wait_for(state="visible")  # shown by the same update, which may land a moment later
     assert not page.locator("#bridges input").is_checked()
+    page.locator("#longest-cue input").fill("8")  # every scene lasts 8 s or more: each cue loops
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Scenes')", timeout=120_000)
     status = page.locator("#status").inner_text()
     assert "Made a chapter score of 2 scenes" in status
     assert "Scene 1: calm: pages 1-2" in status and "Scene 2: action: pages 3-4" in status, status
+    assert status.count(" s cue that loops") == 2, status
     downloads = "".join(page.locator("#downloads").inner_text().split())
     assert all(name in downloads for name in ("001.score.wav", "001.read.html", "001.cues.json", "001.score.vtt")), \
         downloads

@@ -74,7 +74,8 @@ def build_app(folder: Optional[ServerFolder] = None):
     def on_model(side: str):
         return lambda selected: gr.update(info=menu_info(side, selected, suggested[side]))
 
-    def on_generate(files, vision, music, mode, kind, duration, speed, bridges, fmt, seed, progress=gr.Progress()):
+    def on_generate(files, vision, music, mode, kind, duration, speed, longest, bridges, fmt, seed,
+                    progress=gr.Progress()):
         where = {"label": ""}
 
         def sections(done: int, total: int, label: str) -> None:
@@ -95,7 +96,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                                   single_stage=(mode == "single-stage"), duration=duration, fmt=fmt,
                                   seed=parse_seed(seed), callbacks=Callbacks(sections=sections, step=step),
                                   work_root=folder.work, hidden=folder.hidden, score=(kind == KINDS[1]),
-                                  reading_speed=speed, transitions="continue" if bridges else "crossfade")
+                                  reading_speed=speed, longest_cue=float(longest) if longest else None,
+                                  transitions="continue" if bridges else "crossfade")
         except Manga2MusicError as exc:
             messages.log_for_server(exc, expected=True)
             return shown_error(messages.error_markdown(exc))
@@ -134,6 +136,9 @@ def build_app(folder: Optional[ServerFolder] = None):
                                       elem_id="reading-speed", visible=False)
                     fmt = gr.Dropdown(list(AUDIO_FORMATS), value="wav", label="Format")
                     seed = gr.Textbox(value="", label="Seed", placeholder="blank: random", elem_id="seed")
+                longest = gr.Number(None, label="Longest cue (s, score)", elem_id="longest-cue", visible=False,
+                                    info="blank: each cue as long as its scene; a shorter "
+                                    "cue loops to fill it (much quicker with MusicGen on a CPU)")
                 bridges = gr.Checkbox(False, label="Bridges between scenes (MusicGen)", elem_id="bridges",
                                       visible=False, info="MusicGen carries each cue on into the next scene's music "
                                                           "instead of a crossfade")
@@ -150,9 +155,9 @@ def build_app(folder: Optional[ServerFolder] = None):
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
         music.change(on_model("music"), music, music, show_progress="hidden")
         kind.change(lambda k: (gr.update(visible=k == KINDS[0]), gr.update(visible=k == KINDS[1]),
-                               gr.update(visible=k == KINDS[1])), kind,
-                    [duration, speed, bridges], show_progress="hidden")
-        button.click(on_generate, [files, vision, music, mode, kind, duration, speed, bridges, fmt, seed],
+                               gr.update(visible=k == KINDS[1]), gr.update(visible=k == KINDS[1])), kind,
+                    [duration, speed, longest, bridges], show_progress="hidden")
+        button.click(on_generate, [files, vision, music, mode, kind, duration, speed, longest, bridges, fmt, seed],
                      [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
                      concurrency_limit=1)
     return app

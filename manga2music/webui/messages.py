@@ -163,8 +163,10 @@ def status_markdown(result) -> str:
         for sc in result.scenes:
             pages = f"page {sc['first_page']}" if sc["first_page"] == sc["last_page"] else \
                 f"pages {sc['first_page']}-{sc['last_page']}"
+            loops = sc.get("cue_s") is not None and sc["cue_s"] < sc["duration"]
             lines.append(f"{sc['index']}. {scrub(sc['title'])}: {pages}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
-                         f"{round(sc['tempo_bpm'])} BPM")
+                         f"{round(sc['tempo_bpm'])} BPM" + (f", a {round(sc['cue_s'])} s cue that loops" if loops
+                                                            else ""))
     lines += [f"- {w}" for w in result.warnings[-8:]]
     if result.archive is not None:
         lines.append(f"\n`{result.archive.name}` holds everything, with a listening page (index.html) "

@@ -133,7 +133,8 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
              music_model: str = "builtin", single_stage: bool = False, duration: float = 10.0, fmt: str = "wav",
              seed: Optional[int] = None, callbacks: Optional[Callbacks] = None,
              work_root: Optional[Path] = None, hidden: Iterable[str | Path] = (), score: bool = False,
-             reading_speed: float = 1.0, transitions: str = "crossfade") -> UiResult:
+             reading_speed: float = 1.0, longest_cue: Optional[float] = None,
+             transitions: str = "crossfade") -> UiResult:
     """Run the pipeline on uploaded files; results land in a new folder under ``results_root``.
 
     ``work_root`` holds the staging folder (default: the system's temporary
@@ -153,7 +154,7 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
     name = upload_name(uploads, hidden)
     cb = callbacks or Callbacks()
     cfg = RunConfig(fmt=fmt, duration=float(duration), seed=seed, reading_speed=float(reading_speed),
-                    transitions=transitions, vision_options={"single_stage": True} if single_stage else {})
+                    longest_cue=longest_cue, transitions=transitions, vision_options={"single_stage": True} if single_stage else {})
     if work_root is not None:
         Path(work_root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="manga2music-upload-", dir=work_root))
