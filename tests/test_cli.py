@@ -108,3 +108,34 @@ def test_help_does_not_import_heavy_libraries():
                             env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_the_step_bar_says_the_time_left_and_starts_afresh_with_each_step():
+    """MusicGen on a CPU takes minutes a cue: the bar says how long is left at its pace.  A new step (the next
+    batch of cues, the next window) starts its own estimate, even with the same number of steps."""
+    import io
+
+    from rich.console import Console
+
+    from manga2music.cli._common import RunDisplay
+
+    now = [0.0]
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120, color_system=None)
+    shown = []
+
+    def steps(label: str, done: range, seconds_each: float) -> None:
+        for k in done:
+            display.step(k, 100, label)
+            now[0] += seconds_each
+        display.progress.refresh()
+        shown.append(screen.getvalue().splitlines()[-1])
+
+    with RunDisplay(quiet=False, console=console, clock=lambda: now[0]) as display:
+        steps("decoding batch 1", range(0, 11), 1.0)  # 10 of 100 steps in 10 s
+        steps("decoding batch 1", range(11, 101), 1.0)  # done
+        steps("decoding batch 2", range(0, 11), 0.5)  # the next batch, twice as fast
+    assert "about 0:01:30 left" in shown[0]  # 90 steps at 1 a second
+    assert "left" not in shown[1]  # finished
+    assert "decoding batch 2" in shown[2] and "about 0:00:45 left" in shown[2]  # its own pace: 90 at 2 a second
+    assert " 0:00:05 " in shown[2]  # and its own time so far

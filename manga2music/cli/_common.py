@@ -63,21 +63,44 @@ def friendly_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-class RunDisplay:
-    """Two rich bars on stderr (sections overall, current step) and log lines; quiet when not a terminal."""
+def _time_left_column():
+    """``about 12:34 left`` at a bar's recent pace; nothing until it has one (or when the bar has no total)."""
+    from datetime import timedelta
 
-    def __init__(self, quiet: bool | None = None):
-        self.console = stderr_console()
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class TimeLeft(ProgressColumn):
+        def render(self, task) -> Text:
+            left = task.time_remaining
+            if left is None or task.finished:
+                return Text("")
+            return Text(f"about {str(timedelta(seconds=int(left)))} left", style="progress.remaining")
+
+    return TimeLeft()
+
+
+class RunDisplay:
+    """Two rich bars on stderr (sections overall, current step) and log lines; quiet when not a terminal.
+
+    Each bar shows its time so far and, once it has moved, the time left at its recent pace (MusicGen on a CPU
+    takes minutes a cue); the step bar starts its estimate afresh with each new step (pages, then decoding)."""
+
+    def __init__(self, quiet: bool | None = None, console=None, clock=None):
+        self.console = console or stderr_console()
         self.quiet = (not self.console.is_terminal) if quiet is None else quiet
         self.progress = None
+        self.clock = clock
         self._tasks: dict[str, int] = {}
+        self._at: dict[str, tuple[int, int]] = {}  # (done, total) last shown per bar
 
     def __enter__(self) -> "RunDisplay":
         if not self.quiet:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=self.console, transient=True)
+                                     TimeElapsedColumn(), _time_left_column(), console=self.console, transient=True,
+                                     get_time=self.clock)
             self.progress.start()
             self._tasks["sections"] = self.progress.add_task("sections", total=None)
             self._tasks["step"] = self.progress.add_task("", total=None)
@@ -100,8 +123,14 @@ class RunDisplay:
             self.progress.start()
 
     def _update(self, which: str, done: int, total: int, label: str) -> None:
-        if self.progress is not None:
+        if self.progress is None:
+            return
+        last_done, last_total = self._at.get(which, (0, 0))
+        if done < last_done or total != last_total:  # a new step: its pace is not the last one's
+            self.progress.reset(self._tasks[which], total=total or None, completed=done, description=label[:60])
+        else:
             self.progress.update(self._tasks[which], completed=done, total=total or None, description=label[:60])
+        self._at[which] = (done, total)
 
     def sections(self, done: int, total: int, label: str) -> None:
         self._update("sections", done, total, label)
