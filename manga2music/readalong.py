@@ -126,18 +126,27 @@ function show(i, fromScore) {
   if (state.mode === "follow" && state.started && state.scene !== before) playScene(state.scene);
   if (state.mode === "through" && !fromScore) { score.currentTime = D.pages[i].start + 0.001; }
 }
-async function decodeAll() {
-  if (!ctx) ctx = new (window.AudioContext || window.webkitAudioContext)();
-  if (state.buffers.length) return;
-  for (const uri of D.loops) {
-    const bytes = Uint8Array.from(atob(uri.split(",")[1]), c => c.charCodeAt(0));
-    state.buffers.push(await ctx.decodeAudioData(bytes.buffer));
+const decoding = [];  // per scene, the promise of its decoded loop: each is decoded once, when first wanted
+function loopOf(k) {
+  if (!decoding[k - 1]) {
+    const bytes = Uint8Array.from(atob(D.loops[k - 1].split(",")[1]), c => c.charCodeAt(0));
+    decoding[k - 1] = ctx.decodeAudioData(bytes.buffer).then(b => (state.buffers[k - 1] = b));
+  }
+  return decoding[k - 1];
+}
+async function decodeTheRest(k) {  // the scenes after the reader's first, then those before, one at a time
+  for (let j = 0; j < D.loops.length; j++) {
+    try { await loopOf((k - 1 + j) % D.loops.length + 1); } catch (e) { console.warn("a loop did not decode", e); }
   }
 }
-function playScene(k) {
-  if (!ctx || !state.buffers[k - 1]) return;
+async function playScene(k) {
+  if (!ctx) return;
+  state.wanted = k;
+  let buffer;
+  try { buffer = await loopOf(k); } catch (e) { console.warn("scene " + k + "'s loop did not decode", e); return; }
+  if (!state.started || state.mode !== "follow" || state.wanted !== k) return;  // the reader moved on meanwhile
   const now = ctx.currentTime, gain = ctx.createGain(), src = ctx.createBufferSource();
-  src.buffer = state.buffers[k - 1]; src.loop = true;
+  src.buffer = buffer; src.loop = true;
   src.connect(gain).connect(ctx.destination);
   gain.gain.setValueAtTime(0.0001, now); gain.gain.exponentialRampToValueAtTime(1.0, now + FADE);
   src.start(now);
@@ -157,7 +166,11 @@ function stopFollow() {
 }
 async function start() {
   state.started = true;
-  if (state.mode === "follow") { await decodeAll(); if (ctx.state === "suspended") await ctx.resume(); playScene(state.scene); }
+  if (state.mode === "follow") {  // the reader's scene is decoded first and plays; the others follow behind it
+    if (!ctx) ctx = new (window.AudioContext || window.webkitAudioContext)();
+    if (ctx.state === "suspended") await ctx.resume();
+    await playScene(state.scene); decodeTheRest(state.scene);
+  }
   else { score.currentTime = D.pages[state.page].start + 0.001; score.play(); }
   document.getElementById("sound").textContent = "Stop music";
 }

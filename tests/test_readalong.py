@@ -33,12 +33,13 @@ def test_follow_me_switches_cues_exactly_at_scene_boundaries(chapter, page):  # 
     for number in range(2, len(sheet["pages"]) + 1):  # forward through every page, then back
         page.keyboard.press("ArrowRight")
         page.wait_for_function(f"document.body.dataset.page === '{number}'")
-        assert page.evaluate("document.body.dataset.playing") == str(scene_of[number]), number
+        # the next scene's loop is decoded while the first plays: its cue starts as its first page shows
+        page.wait_for_function(f"document.body.dataset.playing === '{scene_of[number]}'", timeout=5000)
     first_of_second = sheet["scenes"][1]["first_page"]
     for number in range(len(sheet["pages"]) - 1, first_of_second - 2, -1):
         page.keyboard.press("ArrowLeft")
         page.wait_for_function(f"document.body.dataset.page === '{number}'")
-        assert page.evaluate("document.body.dataset.playing") == str(scene_of[number]), number
+        page.wait_for_function(f"document.body.dataset.playing === '{scene_of[number]}'", timeout=5000)
     assert page.evaluate("window.readAlong.buffers.length") == len(sheet["scenes"])  # every loop decoded
     assert all(u.startswith(("file://", "data:")) for u in page.requested), page.requested
     assert page.console_errors == []
