@@ -4,9 +4,9 @@ Two modes:
 
 * **Follow me** (default): the scene's cue loops for as long as the reader stays in
   it; turning to a page of another scene crossfades to that scene's cue.  The loops
-  are decoded with Web Audio from copies embedded in the page (Ogg Opus, so there is
-  no gap at the loop point and nothing is fetched: browsers refuse to ``fetch``
-  ``file://`` URLs).
+  are decoded with Web Audio from copies embedded in the page (Ogg Vorbis, which Web
+  Audio decodes without a gap at the loop point; nothing is fetched: browsers refuse
+  to ``fetch`` ``file://`` URLs), the reader's scene first, the others behind it.
 * **Play through**: the score plays (an ``<audio>`` element linked relatively to
   ``NAME.score.<fmt>``) and the pages turn at the cue sheet's times; turning a page by
   hand moves the music to that page's time.
