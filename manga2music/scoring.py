@@ -74,7 +74,7 @@ def _tempo(text: str) -> float:
         return DEFAULT_BPM
 
 
-def _span(seconds: float) -> str:
+def _how_long(seconds: float) -> str:
     """``45 s``, ``12.5 min``: a length of music for a message."""
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
@@ -275,8 +275,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     for plan, t, seconds in zip(plans, timings, reading):
         if t.loops:
             why = "--longest-cue" if max_cue == cfg.longest_cue else f"the most {composer.model_name} makes at once"
-            cb.info(f"{job.name}: scene {plan.index} takes {_span(seconds)} to read; its cue is "
-                    f"{_span(t.cue_length / sample_rate)} ({why}), so it plays once, then repeats as a seamless "
+            cb.info(f"{job.name}: scene {plan.index} takes {_how_long(seconds)} to read; its cue is "
+                    f"{_how_long(t.cue_length / sample_rate)} ({why}), so it plays once, then repeats as a seamless "
                     f"loop until the scene ends")
     started = time.perf_counter()
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate):
