@@ -5,7 +5,7 @@ schema is in ``docs/cue-sheet.md`` and ``CueSheet.model_json_schema()``).
 
 **Timing** (:func:`plan_timing`).  A scene lasts as long as its pages take to read
 (the sum of their reading times at the user's reading speed, at least
-:data:`MIN_CUE_S`), rounded to whole bars of its cue's tempo, so that every scene
+:data:`MIN_CUE_S`; or the length the scenes file gives it), rounded to whole bars of its cue's tempo, so that every scene
 change falls on a bar line of the music that is playing.  Its cue is composed as
 long as the scene, or, for a scene read for longer than the composer's longest
 track, as many whole bars as that track holds: the score then plays the cue once
@@ -63,6 +63,8 @@ class SceneCue(_Strict):
     end: float
     duration: float = Field(description="end - start: the scene's time in the score")
     reading_seconds: float = Field(description="the sum of its pages' reading times, before rounding to bars")
+    given_s: Optional[float] = Field(None, description="its length as the scenes file (`--scenes`) gave it, which "
+                                     "`duration` follows instead of the reading time (null: not given)")
     tempo_bpm: float
     bars: int
     transition_s: float = Field(description="how long this cue's tail fades out under the next cue (0 for the last)")
@@ -128,23 +130,26 @@ def bar_seconds(tempo_bpm: float, beats_per_bar: int = 4) -> float:
     return beats_per_bar * 60.0 / max(20.0, float(tempo_bpm))
 
 
-def scene_bars(seconds: float, tempo: float, max_cue_s: float = MAX_CUE_S) -> tuple[int, int]:
+def scene_bars(seconds: float, tempo: float, max_cue_s: float = MAX_CUE_S,
+               given: Optional[float] = None) -> tuple[int, int]:
     """A scene's length in whole bars of ``tempo`` (as close to its reading time as bars come, at least
-    :data:`MIN_CUE_S`), and its cue's: the same, or as many bars as fit in ``max_cue_s`` with the cue's tail."""
+    :data:`MIN_CUE_S`; or to ``given``, its length from the scenes file), and its cue's: the same, or as many bars
+    as fit in ``max_cue_s`` with the cue's tail."""
     bar = bar_seconds(tempo)
-    bars = max(1, round(max(seconds, MIN_CUE_S) / bar))
+    bars = max(1, round((given if given is not None else max(seconds, MIN_CUE_S)) / bar))
     cue_bars = min(bars, max(1, int((max_cue_s - MAX_TRANSITION_S) // bar)))
     return bars, cue_bars
 
 
 def plan_timing(reading_seconds: list[float], tempos: list[float], sample_rate: int, *,
-                max_cue_s: float = MAX_CUE_S) -> list[SceneTiming]:
+                max_cue_s: float = MAX_CUE_S, given: Optional[list[Optional[float]]] = None) -> list[SceneTiming]:
     """Each scene's start, length (whole bars of its tempo), cue length and transition tail, in samples (see the
-    module doc)."""
+    module doc).  ``given[k]``, where not None, is scene k's length from the scenes file, used instead of its
+    reading time (and not held to :data:`MIN_CUE_S`)."""
     timings, start = [], 0
     for k, (seconds, tempo) in enumerate(zip(reading_seconds, tempos)):
         bar = bar_seconds(tempo)
-        bars, cue_bars = scene_bars(seconds, tempo, max_cue_s)
+        bars, cue_bars = scene_bars(seconds, tempo, max_cue_s, given[k] if given else None)
         length = int(round(bars * bar * sample_rate))
         cue_length = int(round(cue_bars * bar * sample_rate))
         last = k == len(reading_seconds) - 1

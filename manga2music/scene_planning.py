@@ -54,6 +54,7 @@ class ScenePlan:
     #: ``--transitions continue``: the bridge out of this scene (``lead`` samples before its end, ``seed``, and
     #: ``prompt``: the samples of this cue before it that it carries on from)
     bridge: Optional[dict] = None
+    given_s: Optional[float] = None  # its length from the scenes file (None: its pages' reading time)
 
 
 def theme_for(seed: int) -> tuple[int, ...]:
@@ -99,14 +100,17 @@ def _starts_from_entries(entries: list[dict], min_pages: int = 2) -> list[int]:
 
 def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks,
                 seed: int) -> tuple[list[ScenePlan], Direction]:
-    from .scenes import SCENES_VERSION, find_scenes, page_vector, read_scene_starts, scenes_from_starts
+    from .scenes import SCENES_VERSION, find_scenes, page_vector, read_scenes_file, scenes_from_starts
 
     readings = chapter.readings
     names = [r.name for r in readings]
     features = chapter.describe.get("features") or {}
     entries = features.get("page_entries")
+    given: dict[int, float] = {}  # first page -> the scene's length, where the scenes file gives one
     if cfg.scenes_file is not None:
-        scenes = scenes_from_starts(read_scene_starts(cfg.scenes_file, names), len(readings))
+        listed = read_scenes_file(cfg.scenes_file, names)
+        given = {start: length for start, length in listed if length is not None}
+        scenes = scenes_from_starts([start for start, _ in listed], len(readings))
     elif entries and len(entries) == len(readings):
         scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))
     else:
@@ -152,4 +156,6 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             text = readable(describer.describe(stream, progress=cb.step).description).strip()
             text, mood = f"{text} {direction.sentence()}", None
         plans.append(ScenePlan(k, pages, text, mood, key))
+    for plan in plans:
+        plan.given_s = given.get(plan.pages[0])
     return plans, direction

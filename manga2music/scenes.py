@@ -24,14 +24,18 @@ chapter tried as one scene.
 **Giving them.**  A plain text file lists the pages where scenes start, one per
 line, as a page number (1 is the first page) or a page's file name; blank lines
 and ``#`` comments are ignored; the first page always starts a scene
-(:func:`read_scene_starts`).
+(:func:`read_scene_starts`).  A line may end with the scene's length, in seconds
+or minutes:seconds (``5 45``, ``012.png 1:30``), for a video whose pages are shown
+for as long as its editor chose: that scene then lasts that long (in whole bars)
+instead of its reading time (:func:`read_scenes_file`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+import re
+from typing import Optional, Sequence
 
 from .errors import InputError
 from .files import decode_text, read_regular_file, readable
@@ -118,26 +122,56 @@ def scenes_from_starts(starts: Sequence[int], pages: int) -> list[Scene]:
     return [Scene(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
-def read_scene_starts(path: Path, page_names: Sequence[str]) -> list[int]:
-    """The 0-based pages a scenes file names (numbers from 1, or file names); one clear line for a bad entry."""
+MIN_GIVEN_S, MAX_GIVEN_S = 2.0, 4 * 3600.0  # a scene's length in a scenes file: from 2 s to 4 hours
+_LENGTH = re.compile(r"^(?:(\d+):)?(\d+(?:\.\d+)?)s?$")
+
+
+def parse_length(text: str) -> Optional[float]:
+    """Seconds from ``45``, ``45s``, ``12.5`` or ``1:30``; None when it is not a length."""
+    match = _LENGTH.match(text.strip().lower())
+    if not match or (match.group(1) is not None and float(match.group(2)) >= 60):
+        return None
+    return int(match.group(1) or 0) * 60 + float(match.group(2))
+
+
+def read_scenes_file(path: Path, page_names: Sequence[str]) -> list[tuple[int, Optional[float]]]:
+    """``(first page, length in seconds or None)`` per line of a scenes file (0-based pages, see the module doc);
+    one clear line for a bad entry."""
     text = decode_text(read_regular_file(Path(path), 1024 * 1024, what="scenes file"))
     by_name = {name.casefold(): i for i, name in enumerate(page_names)}
     by_stem = {Path(name).stem.casefold(): i for i, name in enumerate(page_names)}
-    starts = []
+
+    def page_of(entry: str) -> Optional[int]:
+        if entry.isdigit():
+            return int(entry) - 1
+        return by_name.get(entry.casefold(), by_stem.get(entry.casefold()))
+
+    scenes = []
     for number, raw in enumerate(text.splitlines(), start=1):
         entry = raw.split("#", 1)[0].strip()
         if not entry:
             continue
-        if entry.isdigit():
-            index = int(entry) - 1
-            if not 0 <= index < len(page_names):
-                raise InputError(f"{readable(path)}, line {number}: page {entry} does not exist (the chapter has "
-                                 f"{len(page_names)} pages, numbered from 1)")
-        else:
-            index = by_name.get(entry.casefold(), by_stem.get(entry.casefold()))
-            if index is None:
-                shown = ", ".join(page_names[:4]) + (", ..." if len(page_names) > 4 else "")
-                raise InputError(f"{readable(path)}, line {number}: no page named {entry!r} in the chapter "
-                                 f"(its pages: {shown})")
-        starts.append(index)
-    return starts
+        where = f"{readable(path)}, line {number}"
+        index, length = page_of(entry), None
+        head, _, tail = entry.rpartition(" ") if " " in entry else ("", "", "")
+        if index is None and head and page_of(head.strip()) is not None:  # a page, then the scene's length
+            index, length = page_of(head.strip()), parse_length(tail)
+            if length is None:
+                raise InputError(f"{where}: {tail!r} is not a length (seconds, like 45, or minutes:seconds, "
+                                 "like 1:30)")
+            if not MIN_GIVEN_S <= length <= MAX_GIVEN_S:
+                raise InputError(f"{where}: a scene lasts from {MIN_GIVEN_S:g} s to {MAX_GIVEN_S / 3600:g} hours "
+                                 f"(got {tail})")
+        if index is None:
+            shown = ", ".join(page_names[:4]) + (", ..." if len(page_names) > 4 else "")
+            raise InputError(f"{where}: no page named {entry!r} in the chapter (its pages: {shown})")
+        if not 0 <= index < len(page_names):
+            raise InputError(f"{where}: page {index + 1} does not exist (the chapter has {len(page_names)} pages, "
+                             "numbered from 1)")
+        scenes.append((index, length))
+    return scenes
+
+
+def read_scene_starts(path: Path, page_names: Sequence[str]) -> list[int]:
+    """The 0-based pages a scenes file names (numbers from 1, or file names); one clear line for a bad entry."""
+    return [start for start, _ in read_scenes_file(path, page_names)]

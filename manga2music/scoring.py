@@ -202,6 +202,7 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
             index=plan.index, title=f"Scene {plan.index}: {mood}", mood=plan.mood, first_page=plan.pages[0] + 1,
             last_page=plan.pages[-1] + 1, pages=[readings[i].name for i in plan.pages], start=round(start, 6),
             end=round(start + length, 6), duration=round(length, 6), reading_seconds=round(sum(reading), 2),
+            given_s=plan.given_s,
             tempo_bpm=round(t.tempo_bpm, 2), bars=t.bars, transition_s=round(t.transition / sample_rate, 6),
             transition="end" if not t.transition else "continuation" if plan.bridge else "crossfade",
             bridge_s=round(plan.bridge["lead"] / sample_rate, 6) if plan.bridge else 0.0,
@@ -254,16 +255,19 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     tempos = [_tempo(p.description) for p in plans]
     # the longest cue is part of the key only where it shortens a scene (cues once stopped at 300 s: a chapter with a
     # scene read for longer is made again, the others stay as they are); so are the scenes that repeat their cue
-    # (they were squeezed into it before 2026-11-30)
-    capped = {"max_cue": max_cue} if max(reading, default=0.0) > _FORMER_MAX_CUE_S - MAX_TRANSITION_S else {}
+    # (they were squeezed into it before 2026-11-30), and the lengths the scenes file gives
+    timing_key = {"max_cue": max_cue} if max(reading, default=0.0) > _FORMER_MAX_CUE_S - MAX_TRANSITION_S else {}
     looped = [p.index for p, seconds, tempo in zip(plans, reading, tempos)
-              if len(set(scene_bars(seconds, tempo, max_cue))) > 1]
+              if len(set(scene_bars(seconds, tempo, max_cue, p.given_s))) > 1]
     if looped:
-        capped.update(max_cue=max_cue, looped=looped)
+        timing_key.update(max_cue=max_cue, looped=looped)
+    given = [p.given_s for p in plans]
+    if any(s is not None for s in given):
+        timing_key["given"] = given
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],
                        "texts": [p.description for p in plans], "composer": composer.settings_key(),
                        "format": cfg.fmt, "speed": cfg.reading_speed, "seed": seed, "normalize": cfg.normalize,
-                       "score": SCORE_VERSION, **capped, **({"transitions": cfg.transitions}
+                       "score": SCORE_VERSION, **timing_key, **({"transitions": cfg.transitions}
                                                             if cfg.transitions != "crossfade" else {})})
     if (not cfg.force and not chapter.fresh and old_score.get("fingerprint") == key and files.score.exists()
             and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))):
@@ -271,11 +275,13 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         job.tracks, job.description = [files.score], str(job.record.get("description") or "")
         return
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
-    timings = plan_timing(reading, tempos, sample_rate, max_cue_s=max_cue)
+    timings = plan_timing(reading, tempos, sample_rate, max_cue_s=max_cue, given=given)
     for plan, t, seconds in zip(plans, timings, reading):
         if t.loops:
             why = "--longest-cue" if max_cue == cfg.longest_cue else f"the most {composer.model_name} makes at once"
-            cb.info(f"{job.name}: scene {plan.index} takes {_how_long(seconds)} to read; its cue is "
+            lasts = f"lasts {_how_long(plan.given_s)}" if plan.given_s is not None else \
+                f"takes {_how_long(seconds)} to read"
+            cb.info(f"{job.name}: scene {plan.index} {lasts}; its cue is "
                     f"{_how_long(t.cue_length / sample_rate)} ({why}), so it plays once, then repeats as a seamless "
                     f"loop until the scene ends")
     started = time.perf_counter()

@@ -194,6 +194,50 @@ def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     assert not (tmp_path / "out2").exists()
 
 
+def test_a_scenes_file_can_give_each_scene_its_length_for_a_video(tmp_path):
+    """A recap video shows pages for as long as its editor chose: ``5 0:45`` makes the scene starting at page 5
+    last 45 s (whole bars, as close as they come) instead of its reading time; its pages share that time as they
+    share their reading time, and the score is as long as the scenes."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1  60  # the opening, a minute\n003.png\n5 0:45\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "3", "--scenes", scenes)
+    result = cli(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    first, middle, last = sheet.scenes
+    assert (first.given_s, middle.given_s, last.given_s) == (60.0, None, 45.0)
+    for scene, wanted in ((first, 60.0), (middle, max(middle.reading_seconds, 8.0)), (last, 45.0)):
+        assert abs(scene.duration - wanted) <= 2 * 60 / scene.tempo_bpm + 1e-6  # within half a bar
+    assert abs(first.reading_seconds - 60.0) > 10 and abs(last.reading_seconds - 45.0) > 10  # not the reading time
+    pages = [p for p in sheet.pages if p.scene == 3]
+    share = pages[0].reading_seconds / (pages[0].reading_seconds + pages[1].reading_seconds)
+    assert abs(pages[1].start - (last.start + share * last.duration)) < 0.01  # its pages share its 45 s
+    assert abs(sf.info(str(out / sheet.score_file)).duration - sheet.duration) < 1e-3
+    again = cli(*args, "--json", timeout=300)
+    assert json.loads(again.stdout)["sections"][0]["status"] == "skipped"
+    scenes.write_text("1 60\n003.png\n5 1:15\n", encoding="utf-8")  # a new length: made again
+    longer = cli(*args, "--json", timeout=300)
+    assert json.loads(longer.stdout)["sections"][0]["status"] == "ok"
+    assert abs(json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["scenes"][2]["duration"] - 75) < 2
+
+
+@pytest.mark.parametrize("line, said", [("5 abc", "'abc' is not a length (seconds, like 45"),
+                                        ("5 1", "a scene lasts from 2 s to 4 hours (got 1)"),
+                                        ("5 9:99", "'9:99' is not a length"),
+                                        ("7 30", "page 7 does not exist"),
+                                        ("nine 30", "no page named 'nine 30'")])
+def test_a_bad_length_in_a_scenes_file_is_one_line_naming_it(tmp_path, line, said):
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text(f"1\n{line}\n", encoding="utf-8")
+    bad = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--scenes", scenes)
+    assert bad.returncode == 2 and one_line_error(bad.stderr) and "line 2" in bad.stderr
+    assert said in " ".join(bad.stderr.split()), bad.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("speed", ["0", "-1", "nan", "0.001", "25"])
 def test_reading_speed_must_be_positive_and_within_twenty_times_the_estimate(tmp_path, speed):
     """0.001 would make a 20-page chapter days of music (hours of memory) before saying anything."""
