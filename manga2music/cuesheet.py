@@ -141,15 +141,30 @@ def scene_bars(seconds: float, tempo: float, max_cue_s: float = MAX_CUE_S,
     return bars, cue_bars
 
 
+def chapter_bars(reading_seconds: list[float], tempos: list[float], max_cue_s: float = MAX_CUE_S,
+                 given: Optional[list[Optional[float]]] = None) -> list[tuple[int, int]]:
+    """:func:`scene_bars` of every scene.  A scene whose length the scenes file gives makes up for the rounding of
+    the given scenes just before it: in a run of scenes with given lengths (a video cut to those lengths), each
+    scene change is within half a bar of where the lengths put it, however many scenes came before."""
+    out, owed = [], 0.0  # seconds the given scenes of this run so far ran over their lengths
+    for k, (seconds, tempo) in enumerate(zip(reading_seconds, tempos)):
+        wanted = given[k] if given else None
+        bars = scene_bars(seconds, tempo, max_cue_s, None if wanted is None else max(wanted - owed, 0.0))
+        owed = 0.0 if wanted is None else owed + bars[0] * bar_seconds(tempo) - wanted
+        out.append(bars)
+    return out
+
+
 def plan_timing(reading_seconds: list[float], tempos: list[float], sample_rate: int, *,
                 max_cue_s: float = MAX_CUE_S, given: Optional[list[Optional[float]]] = None) -> list[SceneTiming]:
     """Each scene's start, length (whole bars of its tempo), cue length and transition tail, in samples (see the
     module doc).  ``given[k]``, where not None, is scene k's length from the scenes file, used instead of its
-    reading time (and not held to :data:`MIN_CUE_S`)."""
+    reading time (and not held to :data:`MIN_CUE_S`; see :func:`chapter_bars`)."""
     timings, start = [], 0
-    for k, (seconds, tempo) in enumerate(zip(reading_seconds, tempos)):
+    for k, (seconds, tempo, (bars, cue_bars)) in enumerate(zip(reading_seconds, tempos,
+                                                                chapter_bars(reading_seconds, tempos, max_cue_s,
+                                                                             given))):
         bar = bar_seconds(tempo)
-        bars, cue_bars = scene_bars(seconds, tempo, max_cue_s, given[k] if given else None)
         length = int(round(bars * bar * sample_rate))
         cue_length = int(round(cue_bars * bar * sample_rate))
         last = k == len(reading_seconds) - 1
@@ -199,5 +214,5 @@ def stamp(seconds: float) -> str:
     return _stamp(seconds)
 
 
-__all__ = ["CueSheet", "SceneCue", "PageTime", "plan_timing", "scene_bars", "page_starts", "webvtt", "chapter_marks",
+__all__ = ["CueSheet", "SceneCue", "PageTime", "plan_timing", "scene_bars", "chapter_bars", "page_starts", "webvtt", "chapter_marks",
            "bar_seconds", "stamp", "MIN_CUE_S", "MAX_CUE_S"]

@@ -26,8 +26,9 @@ line, as a page number (1 is the first page) or a page's file name; blank lines
 and ``#`` comments are ignored; the first page always starts a scene
 (:func:`read_scene_starts`).  A line may end with the scene's length, in seconds
 or minutes:seconds (``5 45``, ``012.png 1:30``), for a video whose pages are shown
-for as long as its editor chose: that scene then lasts that long (in whole bars)
-instead of its reading time (:func:`read_scenes_file`).
+for as long as its editor chose: that scene then lasts that long (in whole bars; in
+a run of such scenes each scene change is within half a bar of where the lengths put
+it) instead of its reading time (:func:`read_scenes_file`).
 """
 
 from __future__ import annotations

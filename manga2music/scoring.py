@@ -237,7 +237,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio
-    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, chapter_marks, plan_timing, scene_bars, webvtt
+    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, chapter_bars, chapter_marks, plan_timing, webvtt
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
 
@@ -257,11 +257,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     # scene read for longer is made again, the others stay as they are); so are the scenes that repeat their cue
     # (they were squeezed into it before 2026-11-30), and the lengths the scenes file gives
     timing_key = {"max_cue": max_cue} if max(reading, default=0.0) > _FORMER_MAX_CUE_S - MAX_TRANSITION_S else {}
-    looped = [p.index for p, seconds, tempo in zip(plans, reading, tempos)
-              if len(set(scene_bars(seconds, tempo, max_cue, p.given_s))) > 1]
+    given = [p.given_s for p in plans]
+    looped = [p.index for p, bars in zip(plans, chapter_bars(reading, tempos, max_cue, given)) if len(set(bars)) > 1]
     if looped:
         timing_key.update(max_cue=max_cue, looped=looped)
-    given = [p.given_s for p in plans]
     if any(s is not None for s in given):
         timing_key["given"] = given
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],

@@ -223,6 +223,24 @@ def test_a_scenes_file_can_give_each_scene_its_length_for_a_video(tmp_path):
     assert abs(json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["scenes"][2]["duration"] - 75) < 2
 
 
+def test_scene_lengths_from_a_scenes_file_keep_every_scene_change_within_half_a_bar_of_its_time(tmp_path):
+    """Each scene is whole bars, so each is up to half a bar off its given length; a video cut to those lengths
+    needs the scene changes where it put them: the bars' rounding must not add up from one scene to the next."""
+    make_chapter(tmp_path / "ch", [("calm", 2), ("calm", 2), ("action", 2), ("action", 2)], seed=5)
+    scenes = tmp_path / "scenes.txt"
+    lengths = [43.0, 43.0, 41.0, 37.5]  # at 64 BPM a bar is 3.75 s: 43 s is 11 bars, 1.75 s short
+    scenes.write_text("".join(f"{2 * k + 1} {s}\n" for k, s in enumerate(lengths)), encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "3", "--scenes", scenes, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    assert [s.given_s for s in sheet.scenes] == lengths
+    wanted_end = 0.0
+    for scene, length in zip(sheet.scenes, lengths):
+        wanted_end += length
+        assert abs(scene.end - wanted_end) <= 2 * 60 / scene.tempo_bpm + 1e-6, (scene.index, scene.end, wanted_end)
+
+
 @pytest.mark.parametrize("line, said", [("5 abc", "'abc' is not a length (seconds, like 45"),
                                         ("5 1", "a scene lasts from 2 s to 4 hours (got 1)"),
                                         ("5 9:99", "'9:99' is not a length"),
