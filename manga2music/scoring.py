@@ -58,6 +58,9 @@ SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout change
 _FORMER_MAX_CUE_S = 300.0  # the longest cue before 2026-11-30 (see score_chapter's key)
 LOSSLESS = ("wav", "flac")
 READ_ALONG_PAGE_SIDE = 1000  # the read-along page shows pages this many pixels on the long side
+#: the read-along page's loop of a scene is at most this long (whole bars of the cue's start): a browser decodes it
+#: into memory before it plays (a 30-minute loop: 460 MB and 5.6 s in Chromium; 5 minutes: 77 MB)
+READ_ALONG_MAX_LOOP_S = 300.0
 
 
 def _sample_rate(composer: Composer) -> int:
@@ -219,6 +222,19 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
                     scenes=scenes, pages=pages)
 
 
+def _read_along_loop(audio: np.ndarray, loop: np.ndarray, t, sample_rate: int) -> np.ndarray:
+    """The scene's loop for the read-along page: its loop file, or for a cue longer than
+    :data:`READ_ALONG_MAX_LOOP_S` the cue's first whole bars up to that, made seamless with the music after them."""
+    from .cuesheet import bar_seconds
+    from .score_audio import cue_loop
+
+    bar = bar_seconds(t.tempo_bpm)
+    if t.cue_length <= READ_ALONG_MAX_LOOP_S * sample_rate or READ_ALONG_MAX_LOOP_S < bar:
+        return loop
+    length = int(round(int(READ_ALONG_MAX_LOOP_S // bar) * bar * sample_rate))
+    return cue_loop(audio[: length + (len(audio) - t.cue_length)], length, sample_rate)
+
+
 def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str]) -> str:
     from .pages import decode_page
     from .readalong import page_jpeg, render
@@ -237,7 +253,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio
-    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, chapter_bars, chapter_marks, plan_timing, webvtt
+    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, plan_timing, webvtt
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
 
@@ -258,9 +274,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     # (they were squeezed into it before 2026-11-30), and the lengths the scenes file gives
     timing_key = {"max_cue": max_cue} if max(reading, default=0.0) > _FORMER_MAX_CUE_S - MAX_TRANSITION_S else {}
     given = [p.given_s for p in plans]
-    looped = [p.index for p, bars in zip(plans, chapter_bars(reading, tempos, max_cue, given)) if len(set(bars)) > 1]
+    bars = chapter_bars(reading, tempos, max_cue, given)
+    looped = [p.index for p, (scene, cue) in zip(plans, bars) if cue < scene]
     if looped:
         timing_key.update(max_cue=max_cue, looped=looped)
+    if any(cue * bar_seconds(tempo) > READ_ALONG_MAX_LOOP_S for (_, cue), tempo in zip(bars, tempos)):
+        timing_key["read_along_loop"] = READ_ALONG_MAX_LOOP_S  # its loops were whole cues before 2026-11-30
     if any(s is not None for s in given):
         timing_key["given"] = given
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],
@@ -314,7 +333,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                                                     normalize=False))
             loop = cue_loop(plan.audio, t.cue_length, sample_rate)
             add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=False))
-            loop_uris.append(loop_ogg(loop, sample_rate))
+            loop_uris.append(loop_ogg(_read_along_loop(plan.audio, loop, t, sample_rate), sample_rate))
             # written: a cue's samples go now, not when the chapter is done (a volume's score is an hour long, and
             # every cue, loop and the score held at once took 4.6 GB for 20 minutes)
             plan.audio = loop = None

@@ -522,6 +522,46 @@ def test_longest_cue_out_of_range_is_one_line(tmp_path, seconds):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_read_along_page_embeds_at_most_a_few_minutes_of_each_scenes_loop(tmp_path, monkeypatch):
+    """The browser decodes a scene's loop into memory before it plays it (a 30-minute loop: 460 MB and 5.6 s): the
+    page embeds the cue's first whole bars up to a limit, made seamless, and the loop file itself for shorter cues."""
+    import base64
+    import io
+    import re
+
+    import manga2music
+    from manga2music import scoring
+    from manga2music.options import RunConfig
+
+    monkeypatch.setattr(scoring, "READ_ALONG_MAX_LOOP_S", 25.0)  # stands for 5 minutes
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 1)], seed=4)
+    manga2music.score([tmp_path / "ch"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                      config=RunConfig(seed=1, normalize=False))
+    out = tmp_path / "out"
+    sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    page = (out / "ch.read.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1)
+                      .replace("<\\/", "</"))
+    long_scene = [k for k, s in enumerate(sheet.scenes) if s.cue_s > 25]
+    short_scene = [k for k, s in enumerate(sheet.scenes) if s.cue_s <= 25]
+    assert long_scene and short_scene, [s.cue_s for s in sheet.scenes]  # the test needs both
+    for k, scene in enumerate(sheet.scenes):
+        embedded, sr = sf.read(io.BytesIO(base64.b64decode(data["loops"][k].split(",", 1)[1])), dtype="float32",
+                               always_2d=True)
+        seconds = len(embedded) / sr
+        bar = 4 * 60 / scene.tempo_bpm
+        if k in long_scene:
+            assert seconds <= 25.0 + 1e-3 and abs(seconds / bar - round(seconds / bar)) < 1e-3  # whole bars
+            cue, _ = sf.read(out / scene.cue_file, dtype="float32", always_2d=True)
+            half = slice(len(embedded) // 2, len(embedded))  # past the fold: the cue's own opening bars
+            assert np.corrcoef(embedded[half, 0], cue[half, 0])[0, 1] > 0.95
+        else:
+            assert abs(seconds - scene.cue_s) < 1e-3  # the loop file, as it is
+        twice = np.concatenate([embedded, embedded])
+        seam = _jumps(twice[len(embedded) - 200:len(embedded) + 200]).max()
+        assert seam <= 1.5 * np.quantile(_jumps(embedded), 0.999) + 2e-3  # no click where it loops
+
+
 def test_a_bridge_out_of_a_scene_that_loops_its_cue_carries_on_from_the_loop(tmp_path):
     """``--transitions continue`` after a scene longer than its cue: the bridge carries on from the music playing
     at the scene change (the cue's loop, some way into its third time round), not from past the cue's end."""
