@@ -57,6 +57,7 @@ class SectionJob:
     tracks: list[Path] = field(default_factory=list)
     midi: list[Path] = field(default_factory=list)
     skipped_pages: Optional[list[dict]] = None  # pages this run could not read (None: not read this run)
+    seed: Optional[int] = None  # the seed of what this command made (a score's); None: the record's compose seed
 
     def fail(self, message: str, cb: Callbacks) -> None:
         self.status, self.message = "failed", message
@@ -156,7 +157,7 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "skipped_pages": job.skipped_pages if job.skipped_pages is not None else job.record.get("skipped_pages", []),
         "vision_model": vision,
         "music_model": music,
-        "seed": job.record.get("compose", {}).get("seed"),
+        "seed": job.seed if job.seed is not None else job.record.get("compose", {}).get("seed"),
         "usage": describe.get("usage") or None,
         "cost_usd": describe.get("cost_usd"),
     }

@@ -289,7 +289,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                                                             if cfg.transitions != "crossfade" else {})})
     if (not cfg.force and not chapter.fresh and old_score.get("fingerprint") == key and files.score.exists()
             and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))):
-        job.status = "skipped"
+        job.status, job.seed = "skipped", int(seed)
         job.tracks, job.description = [files.score], str(job.record.get("description") or "")
         return
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
@@ -372,7 +372,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     finally:
         staged.discard()
     forget_unused_bridges(job, old_score, plans)
-    job.tracks, job.description = [files.score], chapter.description
+    job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
 
 
 def score_sections(sections: list[Section], output: Path, describer: Describer, composer: Composer,

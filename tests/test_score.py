@@ -194,6 +194,23 @@ def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     assert not (tmp_path / "out2").exists()
 
 
+def test_the_summary_and_manifest_give_the_scores_seed(tmp_path):
+    """A score's seed reproduces it: the summary (``--json``) and ``manifest.json`` said ``seed: null`` for every
+    score, given or drawn, and the web page then showed no seed at all."""
+    make_chapter(tmp_path / "ch", [("calm", 2)], seed=3)
+    out = tmp_path / "out"
+    given = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "7", "--json", timeout=300)
+    assert given.returncode == 0, given.stderr
+    assert json.loads(given.stdout)["sections"][0]["seed"] == 7
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"][0]["seed"] == 7
+    drawn = cli("score", tmp_path / "ch", "-o", tmp_path / "drawn", *BUILTIN, "--json", timeout=300)
+    record = json.loads((tmp_path / "drawn" / "ch.json").read_text(encoding="utf-8"))
+    assert json.loads(drawn.stdout)["sections"][0]["seed"] == record["score"]["seed"] is not None
+    again = cli("score", tmp_path / "ch", "-o", tmp_path / "drawn", *BUILTIN, "--json", timeout=300)
+    entry = json.loads(again.stdout)["sections"][0]
+    assert entry["status"] == "skipped" and entry["seed"] == record["score"]["seed"]  # skipped: still its seed
+
+
 def test_a_scenes_file_can_give_each_scene_its_length_for_a_video(tmp_path):
     """A recap video shows pages for as long as its editor chose: ``5 0:45`` makes the scene starting at page 5
     last 45 s (whole bars, as close as they come) instead of its reading time; its pages share that time as they

@@ -97,6 +97,9 @@ def test_a_chapter_score_with_musicgen_bridges(tmp_path):
     assert [s["transition"] for s in sheet["scenes"]] == ["continuation", "end"]
     assert sheet["scenes"][0]["bridge_s"] > 0
     assert all(s["cue_s"] <= 6 < s["duration"] for s in sheet["scenes"])  # 8 s with the tail: the cues loop
+    # the description box shows what each scene's cue was composed from
+    assert result.description == "\n\n".join(f"Scene {s['index']}: {s['description']}" for s in sheet["scenes"])
+    assert "BPM" in result.description
 
 
 def test_upload_names():
@@ -467,6 +470,9 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
     assert "Made a chapter score of 2 scenes" in status
     assert "Scene 1: calm: pages 1-2" in status and "Scene 2: action: pages 3-4" in status, status
     assert status.count(" s cue that loops") == 2, status
+    assert re.search(r"seed \d+", status), status  # a score's seed is shown, as a track's is
+    described = page.locator("#description textarea").input_value()
+    assert described.startswith("Scene 1: ") and "\n\nScene 2: " in described and "BPM" in described
     downloads = "".join(page.locator("#downloads").inner_text().split())
     assert all(name in downloads for name in ("001.score.wav", "001.read.html", "001.cues.json", "001.score.vtt")), \
         downloads

@@ -257,6 +257,8 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> Ui
         if description and description.is_file():
             text = description.read_text(encoding="utf-8").strip()
             texts.append(f"[{entry['name']}]\n{text}" if len(result.entries) > 1 else text)
+    if not texts and result.scenes:  # a chapter score: each scene's music description, as the composer got it
+        texts = [f"Scene {s['index']}: {s['description']}" for s in result.scenes]
     result.description = "\n\n".join(texts)
     if result.downloads:
         result.downloads.append(_zip_folder(folder, folder.with_suffix(".zip")))
