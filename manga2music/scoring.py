@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout changes
 _FORMER_MAX_CUE_S = 300.0  # the longest cue before 2026-11-30 (see score_chapter's key)
 LOSSLESS = ("wav", "flac")
+SLOW_ON_CPU_HINT_S = 180.0  # a model composing more music than this on a CPU: the run says --longest-cue exists
 READ_ALONG_PAGE_SIDE = 1000  # the read-along page shows pages this many pixels on the long side
 #: the read-along page's loop of a scene is at most this long (whole bars of the cue's start): a browser decodes it
 #: into memory before it plays (a 30-minute loop: 460 MB and 5.6 s in Chromium; 5 minutes: 77 MB)
@@ -138,6 +139,10 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         wanted.append((plan, ComposeRequest(f"{job.name} scene {plan.index}", plan.description, samples / sample_rate,
                                             plan.seed, theme=direction.theme if takes_theme else None,
                                             reference=reference[0], reference_rate=reference[1])))
+    music = sum(r.duration for _, r in wanted)
+    if music > SLOW_ON_CPU_HINT_S and composer.device == "cpu" and cfg.longest_cue is None:
+        cb.info(f"{job.name}: {composer.model_name} composes {_how_long(music)} of cues on this CPU, which takes a "
+                f"while (the bar says how long); --longest-cue 60 composes at most a minute a cue and loops it")
     if wanted:
         tracks = composer.compose([r for _, r in wanted], progress=cb.step)
         for (plan, _), track in zip(wanted, tracks):

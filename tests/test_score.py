@@ -352,6 +352,31 @@ def bridged(tmp_path_factory):
     return root, out, sheet, args
 
 
+def test_a_model_composing_much_music_on_a_cpu_points_at_longest_cue(tmp_path, monkeypatch):
+    """MusicGen on a CPU makes at best 0.4 s of music a second: a chapter's cues take half an hour, and the run says
+    that --longest-cue exists before it starts (not after, nor when the user already chose a limit)."""
+    pytest.importorskip("transformers")
+    import manga2music
+    from manga2music import scoring
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+    from tiny_musicgen import build_tiny_musicgen
+
+    monkeypatch.setattr(scoring, "SLOW_ON_CPU_HINT_S", 10.0)  # stands for 3 minutes of music
+    model = build_tiny_musicgen(tmp_path / "model")
+    make_chapter(tmp_path / "ch", [("calm", 2)], seed=2)
+    hints = {}
+    for out, limit in (("out", None), ("limited", 8.0)):
+        said = []
+        manga2music.score([tmp_path / "ch"], tmp_path / out, vision_model="builtin", music_model=str(model),
+                          config=RunConfig(seed=1, reading_speed=1.5, longest_cue=limit),
+                          callbacks=Callbacks(log=lambda level, text: said.append((level, text))))
+        hints[limit] = [text for _, text in said if "--longest-cue 60" in text]
+    (hint,) = hints[None]
+    assert f"{model.name} composes " in hint and "on this CPU" in hint
+    assert hints[8.0] == []  # the user chose a limit
+
+
 def test_a_bridge_takes_over_on_a_beat_line_and_fades_out_under_the_next_cue(bridged):
     """Each scene change gets a bridge: from a bar (or beat) line before the change the score is no longer the
     outgoing cue but its continuation, which then fades out under the incoming cue; everywhere else the score is

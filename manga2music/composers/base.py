@@ -80,6 +80,11 @@ class Composer(ABC):
     def preflight(self) -> None:
         """Fail fast (raise a Manga2MusicError) before any work, e.g. not enough memory."""
 
+    @property
+    def device(self) -> Optional[str]:
+        """Where its model runs once loaded (``cpu``, ``cuda:0``, ``mps``); None before, or without a model."""
+        return getattr(self, "_device", None)
+
     @abstractmethod
     def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
         """Make one track per request, in order.  Raise ``BackendError`` for a failed batch."""
