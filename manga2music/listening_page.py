@@ -218,10 +218,15 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
     def link(name: str, label: str) -> str:
         return f'<a href="{e(url_for((folder / name).as_posix()))}">{e(label)}</a>'
 
+    def loops(sc: dict) -> str:  # a scene longer than its cue repeats the cue's loop
+        cue_s, duration = sc.get("cue_s"), sc.get("duration")
+        looped = isinstance(cue_s, (int, float)) and isinstance(duration, (int, float)) and cue_s < duration
+        return f" ({e(round(cue_s))} s, repeated to fill the scene)" if looped else ""
+
     rows = "".join(
         f"<li><b>{e(sc.get('title'))}</b> &middot; pages {e(sc.get('first_page'))}-{e(sc.get('last_page'))} &middot; "
         f"{e(_clock(sc.get('start', 0)))}-{e(_clock(sc.get('end', 0)))} &middot; "
-        f"{link(sc.get('cue_file', ''), 'cue')} &middot; {link(sc.get('loop_file', ''), 'loop')}"
+        f"{link(sc.get('cue_file', ''), 'cue')} &middot; {link(sc.get('loop_file', ''), 'loop')}{loops(sc)}"
         f"<br><span class=\"info\">{e(sc.get('description'))}</span></li>" for sc in sheet.get("scenes", []))
     links = " &middot; ".join(x for x in (
         link(sheet["read_along_file"], "Read along") if sheet.get("read_along_file") else "",

@@ -708,6 +708,8 @@ def test_a_scene_longer_than_the_composers_longest_track_repeats_its_cue_as_a_se
     assert len(looped) == sum(s.cue_s < s.duration for s in sheet.scenes)  # the user is told, once a scene
     assert f"scene 1 takes {first.reading_seconds:.0f} s to read; its cue is {first.cue_s:.0f} s (the most " \
         "builtin makes at once)" in looped[0]
+    listening = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert f"loop</a> ({round(first.cue_s)} s, repeated to fill the scene)" in listening
 
     score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
     cue, _ = sf.read(out / first.cue_file, dtype="float32", always_2d=True)
