@@ -6,7 +6,9 @@ Two modes:
   it; turning to a page of another scene crossfades to that scene's cue.  The loops
   are decoded with Web Audio from copies embedded in the page (Ogg Vorbis, which Web
   Audio decodes without a gap at the loop point; nothing is fetched: browsers refuse
-  to ``fetch`` ``file://`` URLs), the reader's scene first, the others behind it.
+  to ``fetch`` ``file://`` URLs), the reader's scene first, then the scenes on either
+  side of it; loops further away are let go, so a long chapter does not fill the
+  browser's memory.
 * **Play through**: the score plays (an ``<audio>`` element linked relatively to
   ``NAME.score.<fmt>``) and the pages turn at the cue sheet's times; turning a page by
   hand moves the music to that page's time.
@@ -134,9 +136,14 @@ function loopOf(k) {
   }
   return decoding[k - 1];
 }
-async function decodeTheRest(k) {  // the scenes after the reader's first, then those before, one at a time
+const KEEP = 1;  // decoded loops kept on each side of the reader's scene (a decoded loop is big: 5 minutes, 115 MB)
+async function decodeAround(k) {  // the next scene first, then the one before; the loops far away are let go
   for (let j = 0; j < D.loops.length; j++) {
-    try { await loopOf((k - 1 + j) % D.loops.length + 1); } catch (e) { console.warn("a loop did not decode", e); }
+    if (Math.abs(j + 1 - k) > KEEP) { decoding[j] = undefined; state.buffers[j] = undefined; }
+  }
+  for (const j of [k + 1, k - 1]) {
+    if (j < 1 || j > D.loops.length || state.wanted !== k) continue;
+    try { await loopOf(j); } catch (e) { console.warn("scene " + j + "'s loop did not decode", e); }
   }
 }
 async function playScene(k) {
@@ -159,6 +166,7 @@ async function playScene(k) {
   }
   current = { src, gain, scene: k };
   state.playingScene = k; document.body.dataset.playing = String(k);
+  decodeAround(k);
 }
 function stopFollow() {
   if (current) { try { current.src.stop(); } catch (e) {} current = null; }
@@ -169,7 +177,7 @@ async function start() {
   if (state.mode === "follow") {  // the reader's scene is decoded first and plays; the others follow behind it
     if (!ctx) ctx = new (window.AudioContext || window.webkitAudioContext)();
     if (ctx.state === "suspended") await ctx.resume();
-    await playScene(state.scene); decodeTheRest(state.scene);
+    await playScene(state.scene);
   }
   else { score.currentTime = D.pages[state.page].start + 0.001; score.play(); }
   document.getElementById("sound").textContent = "Stop music";

@@ -69,3 +69,30 @@ def test_clicks_turn_pages_and_the_page_names_the_scene(chapter, page):  # noqa:
     page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
     page.wait_for_function("document.body.dataset.page === '1'")
     assert page.inner_text("#scene").startswith("Scene 1")
+
+
+def test_only_the_loops_around_the_readers_scene_are_kept_decoded(tmp_path, page):  # noqa: F811
+    """A decoded loop is big (5 minutes: 115 MB): the page keeps the reader's scene and its neighbours decoded and
+    lets the others go, so a long chapter does not fill a phone's memory; going back decodes a scene again."""
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2), ("calm", 2), ("action", 2)], seed=3)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n3\n5\n7\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+                 "--seed", "2", "--scenes", scenes, timeout=300)
+    assert result.returncode == 0, result.stderr
+    page.goto((out / "ch.read.html").as_uri())
+    decoded = "[0, 1, 2, 3].map(j => !!window.readAlong.buffers[j])"
+    page.click("#sound")
+    page.wait_for_function("document.body.dataset.playing === '1' && !!window.readAlong.buffers[1]", timeout=20000)
+    assert page.evaluate(decoded) == [True, True, False, False]  # scene 1, and scene 2 ready for the page turn
+    for _ in range(4):  # to page 5: scene 3
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.body.dataset.playing === '3' && !!window.readAlong.buffers[3]", timeout=20000)
+    assert page.evaluate(decoded) == [False, True, True, True]  # scene 1 let go
+    for _ in range(4):  # back to page 1: decoded again
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.body.dataset.playing === '1'", timeout=20000)
+    page.wait_for_function("!window.readAlong.buffers[3]", timeout=20000)
+    assert page.evaluate(decoded)[:2] == [True, True]
+    assert page.console_errors == []
