@@ -5,13 +5,14 @@ schema is in ``docs/cue-sheet.md`` and ``CueSheet.model_json_schema()``).
 
 **Timing** (:func:`plan_timing`).  A scene lasts as long as its pages take to read
 (the sum of their reading times at the user's reading speed, at least
-:data:`MIN_CUE_S`; or the length the scenes file gives it), rounded to whole bars of its cue's tempo, so that every scene
-change falls on a bar line of the music that is playing.  Its cue is composed as
-long as the scene, or, for a scene read for longer than the composer's longest
-track, as many whole bars as that track holds: the score then plays the cue once
-and its seamless loop again (:class:`manga2music.score_audio.SceneAudio`) until
-the scene ends, so the pages keep their reading times.  The score is the scenes end to end: its length is the sum of the
-scenes' lengths to the sample, and each scene starts exactly at its time.  Within
+:data:`MIN_CUE_S`; or the length the scenes file gives it), rounded to whole bars
+of its cue's tempo, so that every scene change falls on a bar line of the music
+that is playing.  Its cue is composed as long as the scene, or, for a scene read
+for longer than the composer's longest track (or ``--longest-cue``), as many whole
+bars as that holds: the score then plays the cue once and its seamless loop again
+(:class:`manga2music.score_audio.SceneAudio`) until the scene ends, so the pages
+keep their reading times.  The score is the scenes end to end: its length is the
+sum of the scenes' lengths to the sample, and each scene starts exactly at its time.  Within
 a scene, each page starts in proportion to the reading time of the pages before it.
 A cue is composed :data:`TRANSITION_BEATS` beats longer than its scene: that tail
 fades out under the next cue's first beat (an equal-power crossfade starting on the
@@ -83,9 +84,8 @@ class SceneCue(_Strict):
     cue_s: Optional[float] = Field(None, description="how much of the scene its cue was composed for (the cue file "
                                    "is this plus its tail): the scene's duration, or, for a scene read for longer "
                                    "than the composer's longest track (or `--longest-cue`), fewer whole bars: the "
-                                   "score plays the cue "
-                                   "once, then its loop again until the scene ends (absent from cue sheets made "
-                                   "before 2026-11-30: there it is the duration)")
+                                   "score plays the cue once, then its loop again until the scene ends (absent from "
+                                   "cue sheets made before 2026-11-30: there it is the duration)")
     seed: Optional[int] = None
 
 
@@ -214,5 +214,5 @@ def stamp(seconds: float) -> str:
     return _stamp(seconds)
 
 
-__all__ = ["CueSheet", "SceneCue", "PageTime", "plan_timing", "scene_bars", "chapter_bars", "page_starts", "webvtt", "chapter_marks",
-           "bar_seconds", "stamp", "MIN_CUE_S", "MAX_CUE_S"]
+__all__ = ["CueSheet", "SceneCue", "PageTime", "plan_timing", "scene_bars", "chapter_bars", "page_starts", "webvtt",
+           "chapter_marks", "bar_seconds", "stamp", "MIN_CUE_S", "MAX_CUE_S"]

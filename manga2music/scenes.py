@@ -33,9 +33,9 @@ it) instead of its reading time (:func:`read_scenes_file`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-import re
 from typing import Optional, Sequence
 
 from .errors import InputError

@@ -16,9 +16,9 @@ out under the incoming cue, in place of the cue's tail.  Scene starts and the
 score's length do not change.
 
 A scene read for longer than the composer's longest track is longer than its cue
-(``timing.cue_length < timing.length``): it plays the cue once,
-then its seamless loop (:func:`cue_loop`, the loop file) again and again
-(:class:`SceneAudio`) until the scene ends and on through its transition; each repeat starts where the previous
+(``timing.cue_length < timing.length``): it plays the cue once, then its seamless
+loop (:func:`cue_loop`, the loop file) again and again (:class:`SceneAudio`) until
+the scene ends and on through its transition; each repeat starts where the previous
 one's last sample left off, so no seam is heard.
 """
 
