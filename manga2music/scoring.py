@@ -60,7 +60,7 @@ LOSSLESS = ("wav", "flac")
 SLOW_ON_CPU_HINT_S = 180.0  # a model composing more music than this on a CPU: the run says --longest-cue exists
 READ_ALONG_PAGE_SIDE = 1000  # the read-along page shows pages this many pixels on the long side
 #: the read-along page's loop of a scene is at most this long (whole bars of the cue's start): a browser decodes it
-#: into memory before it plays (a 30-minute loop: 460 MB and 5.6 s in Chromium; 5 minutes: 77 MB)
+#: into memory before it plays (a 30-minute loop made a 35 MB page that took 5.6 s to first sound in Chromium)
 READ_ALONG_MAX_LOOP_S = 300.0
 
 

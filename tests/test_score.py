@@ -565,7 +565,7 @@ def test_longest_cue_out_of_range_is_one_line(tmp_path, seconds):
 
 
 def test_the_read_along_page_embeds_at_most_a_few_minutes_of_each_scenes_loop(tmp_path, monkeypatch):
-    """The browser decodes a scene's loop into memory before it plays it (a 30-minute loop: 460 MB and 5.6 s): the
+    """The browser decodes a scene's loop into memory before it plays it (a 30-minute loop: 5.6 s to sound): the
     page embeds the cue's first whole bars up to a limit, made seamless, and the loop file itself for shorter cues."""
     import base64
     import io
