@@ -357,6 +357,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                 staged.remove(path)
         updates = {
             "score": {"fingerprint": key, "seed": seed, "format": cfg.fmt, "reading_speed": cfg.reading_speed,
+                      "longest_cue": cfg.longest_cue,
                       "sample_rate": sample_rate, "duration": sheet.duration, "model": composer.model_name,
                       "transitions": cfg.transitions,
                       "model_id": composer.model_id, "settings": composer.settings_key(), "version": SCORE_VERSION,

@@ -547,6 +547,7 @@ def test_longest_cue_composes_short_cues_that_loop_to_fill_each_scene(tmp_path):
         assert abs(sf.info(str(out / scene.loop_file)).duration - scene.cue_s) < 1e-3
     assert abs(sf.info(str(out / sheet.score_file)).duration - sheet.duration) < 1e-3
     assert result.stderr.count("(--longest-cue), so it plays once, then repeats") == len(sheet.scenes)
+    assert json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["longest_cue"] == 12  # to remake it
     again = cli(*args, "--longest-cue", "12", "--json", timeout=300)
     assert json.loads(again.stdout)["sections"][0]["status"] == "skipped"
     longer = cli(*args, "--longest-cue", "16", "--json", timeout=300)
