@@ -271,7 +271,11 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         seed = random.SystemRandom().randrange(2**31)
     plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed))
     files = ScoreFiles(job, cfg.fmt)
-    max_cue = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)), cfg.longest_cue or MAX_CUE_S)
+    # the longest track a cue may be, its tail included: the composer's longest track, or the user's longest cue
+    # (whole bars up to --longest-cue, and the tail on top)
+    track_max = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
+    by_user = cfg.longest_cue is not None and cfg.longest_cue + MAX_TRANSITION_S < track_max
+    max_cue = cfg.longest_cue + MAX_TRANSITION_S if by_user else track_max
     reading = [sum(chapter.readings[i].seconds for i in p.pages) / cfg.reading_speed for p in plans]
     tempos = [_tempo(p.description) for p in plans]
     # the longest cue is part of the key only where it shortens a scene (cues once stopped at 300 s: a chapter with a
@@ -301,7 +305,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     timings = plan_timing(reading, tempos, sample_rate, max_cue_s=max_cue, given=given)
     for plan, t, seconds in zip(plans, timings, reading):
         if t.loops:
-            why = "--longest-cue" if max_cue == cfg.longest_cue else f"the most {composer.model_name} makes at once"
+            why = "--longest-cue" if by_user else f"the most {composer.model_name} makes at once"
             lasts = f"lasts {_how_long(plan.given_s)}" if plan.given_s is not None else \
                 f"takes {_how_long(seconds)} to read"
             cb.info(f"{job.name}: scene {plan.index} {lasts}; its cue is "
