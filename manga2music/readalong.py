@@ -174,7 +174,7 @@ function stopFollow() {
 }
 async function start() {
   state.started = true;
-  if (state.mode === "follow") {  // the context is resumed in the click (Safari); the scene plays once decoded
+  if (state.mode === "follow") {  // resumed in the click, where browsers let sound start; plays once decoded
     if (!ctx) ctx = new (window.AudioContext || window.webkitAudioContext)();
     if (ctx.state === "suspended") await ctx.resume();
     await playScene(state.scene);
