@@ -545,6 +545,7 @@ def test_longest_cue_composes_short_cues_that_loop_to_fill_each_scene(tmp_path):
     assert all(s.duration > 20 for s in sheet.scenes)  # every scene is longer than the limit ...
     for scene in sheet.scenes:  # ... and its cue is not
         assert scene.cue_s <= 12.0 and sf.info(str(out / scene.cue_file)).duration <= 14.0  # and its tail
+        assert scene.cue_s > 12.0 - 4 * 60 / scene.tempo_bpm  # as many whole bars as 12 s hold
         assert abs(sf.info(str(out / scene.loop_file)).duration - scene.cue_s) < 1e-3
     assert abs(sf.info(str(out / sheet.score_file)).duration - sheet.duration) < 1e-3
     assert result.stderr.count("(--longest-cue), so it plays once, then repeats") == len(sheet.scenes)
