@@ -185,14 +185,14 @@ TRANSITIONS = ("crossfade", "continue")
 
 def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
     """--scenes names pages of one chapter: check them now, before any work (one line for a bad entry)."""
-    from .scenes import read_scene_starts
+    from .scenes import read_scenes_file
 
     chapters = [s for s in sections if not s.error]
     if len(chapters) != 1:
         raise InputError(f"--scenes gives the scenes of one chapter, and {len(chapters)} chapters were found",
                          hint="score that chapter alone (pass its folder, archive or PDF)")
     try:
-        read_scene_starts(cfg.scenes_file, [p.name for p in chapters[0].pages])
+        read_scenes_file(cfg.scenes_file, [p.name for p in chapters[0].pages])
     except Manga2MusicError as exc:
         raise InputError(exc.message, hint=exc.hint) from None
 

@@ -24,11 +24,11 @@ chapter tried as one scene.
 **Giving them.**  A plain text file lists the pages where scenes start, one per
 line, as a page number (1 is the first page) or a page's file name; blank lines
 and ``#`` comments are ignored; the first page always starts a scene
-(:func:`read_scene_starts`).  A line may end with the scene's length, in seconds
+(:func:`read_scenes_file`).  A line may end with the scene's length, in seconds
 or minutes:seconds (``5 45``, ``012.png 1:30``), for a video whose pages are shown
 for as long as its editor chose: that scene then lasts that long (in whole bars; in
 a run of such scenes each scene change is within half a bar of where the lengths put
-it) instead of its reading time (:func:`read_scenes_file`).
+it) instead of its reading time.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def read_scenes_file(path: Path, page_names: Sequence[str]) -> list[tuple[int, O
             continue
         where = f"{readable(path)}, line {number}"
         index, length = page_of(entry), None
-        head, _, tail = entry.rpartition(" ") if " " in entry else ("", "", "")
+        head, _, tail = entry.rpartition(" ")
         if index is None and head and page_of(head.strip()) is not None:  # a page, then the scene's length
             index, length = page_of(head.strip()), parse_length(tail)
             if length is None:
@@ -171,8 +171,3 @@ def read_scenes_file(path: Path, page_names: Sequence[str]) -> list[tuple[int, O
                              "numbered from 1)")
         scenes.append((index, length))
     return scenes
-
-
-def read_scene_starts(path: Path, page_names: Sequence[str]) -> list[int]:
-    """The 0-based pages a scenes file names (numbers from 1, or file names); one clear line for a bad entry."""
-    return [start for start, _ in read_scenes_file(path, page_names)]
