@@ -92,7 +92,6 @@ class RunDisplay:
         self.progress = None
         self.clock = clock
         self._tasks: dict[str, int] = {}
-        self._at: dict[str, tuple[int, int]] = {}  # (done, total) last shown per bar
 
     def __enter__(self) -> "RunDisplay":
         if not self.quiet:
@@ -125,12 +124,12 @@ class RunDisplay:
     def _update(self, which: str, done: int, total: int, label: str) -> None:
         if self.progress is None:
             return
-        last_done, last_total = self._at.get(which, (0, 0))
-        if done < last_done or total != last_total:  # a new step: its pace is not the last one's
-            self.progress.reset(self._tasks[which], total=total or None, completed=done, description=label[:60])
+        task = self._tasks[which]
+        shown = next(t for t in self.progress.tasks if t.id == task)
+        if done < shown.completed or (total or None) != shown.total:  # a new step: its pace is not the last one's
+            self.progress.reset(task, total=total or None, completed=done, description=label[:60])
         else:
-            self.progress.update(self._tasks[which], completed=done, total=total or None, description=label[:60])
-        self._at[which] = (done, total)
+            self.progress.update(task, completed=done, total=total or None, description=label[:60])
 
     def sections(self, done: int, total: int, label: str) -> None:
         self._update("sections", done, total, label)
