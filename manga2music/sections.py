@@ -59,14 +59,15 @@ class Page:
 
     name: str  # file name inside the section, e.g. "003.png"; "page 3" for PDFs
     path: Path  # the file on disk (the image, the archive, or the PDF)
-    member: str | None = None  # the entry inside an archive
+    member: str | None = None  # the entry inside an archive, as zipfile names it (what reads it)
+    member_shown: str | None = None  # ... and as its packer meant it (see member_name), when they differ
     pdf_index: int | None = None  # the page number inside a PDF (0-based)
 
     @property
     def source(self) -> str:
         """A string that locates the page for a human: a path, ``archive.cbz!entry`` or ``doc.pdf#3`` (UTF-8)."""
         if self.member is not None:
-            return f"{readable(self.path)}!{readable(self.member)}"
+            return f"{readable(self.path)}!{readable(self.member_shown or self.member)}"
         if self.pdf_index is not None:
             return f"{readable(self.path)}#{self.pdf_index + 1}"
         return readable(self.path)
@@ -100,6 +101,62 @@ def _safe_member_parts(member: str) -> tuple[str, ...] | None:
     if posix.is_absolute() or any(p in ("..", "") for p in posix.parts) or ":" in posix.parts[0]:
         return None
     return posix.parts
+
+
+_UTF8_FLAG = 0x800  # general purpose bit 11: the entry's name is UTF-8
+_UNICODE_PATH_FIELD = 0x7075  # Info-ZIP's extra field holding a UTF-8 copy of a name stored in a local code page
+
+
+def _is_japanese(text: str) -> bool:
+    """Every non-ASCII character is Japanese script or punctuation, and there is kana or a kanji among them."""
+    wide = [c for c in text if ord(c) > 0x7F]
+    script = any(0x3040 <= ord(c) <= 0x30FF or 0x4E00 <= ord(c) <= 0x9FFF for c in wide)
+    return script and all(0x3000 <= ord(c) <= 0x30FF or 0x4E00 <= ord(c) <= 0x9FFF or 0xFF00 <= ord(c) <= 0xFFEF
+                          for c in wide)
+
+
+def _unicode_path(info: zipfile.ZipInfo, raw: bytes) -> str | None:
+    """The UTF-8 name in the entry's Info-ZIP Unicode Path field, if it has one made for this very name."""
+    import struct
+
+    extra, i = info.extra, 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, i)
+        body = extra[i + 4:i + 4 + size]
+        if tag == _UNICODE_PATH_FIELD and len(body) > 5 and body[0] == 1:
+            if struct.unpack_from("<I", body, 1)[0] == zipfile.crc32(raw) & 0xFFFFFFFF:
+                try:
+                    return body[5:].decode("utf-8")
+                except UnicodeDecodeError:
+                    return None
+        i += 4 + size
+    return None
+
+
+def member_name(info: zipfile.ZipInfo) -> str:
+    """An archive entry's name as its packer meant it (NFC).  Python reads a name without the UTF-8 flag as
+    code page 437, the zip standard's own, but most such names are UTF-8 (Info-ZIP on Linux, macOS) or, in
+    Japanese archives, Shift-JIS (cp932, whose second bytes include the one of "\\").  In that order, after
+    Info-ZIP's Unicode Path field: UTF-8, then cp932 when it reads as Japanese, else code page 437."""
+    import unicodedata
+
+    name = info.filename
+    if info.flag_bits & _UTF8_FLAG:
+        return unicodedata.normalize("NFC", name)
+    raw = name.encode("cp437")
+    if (unicode_path := _unicode_path(info, raw)) is not None:
+        return unicodedata.normalize("NFC", unicode_path)
+    if name.isascii():
+        return name
+    try:
+        return unicodedata.normalize("NFC", raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    try:
+        japanese = raw.decode("cp932")
+    except UnicodeDecodeError:
+        return name
+    return japanese if _is_japanese(japanese) else name
 
 
 def _read_archive_member(archive: Path, member: str) -> bytes:
@@ -145,7 +202,7 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
         for info in zf.infolist():
             if info.is_dir():
                 continue
-            parts = _safe_member_parts(info.filename)
+            parts = _safe_member_parts(member_name(info))
             if parts is None or any(is_hidden(p) for p in parts) or not is_image_name(parts[-1]):
                 continue
             total += info.file_size
@@ -154,10 +211,12 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
                     f"{readable(archive)}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB uncompressed; "
                     "refusing it (zip bomb?)"
                 )
-            groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=info.filename))
+            shown = "/".join(parts)
+            groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=info.filename,
+                                                          member_shown=shown if shown != info.filename else None))
     sections = []
     for folder in sorted(groups, key=lambda p: _natural("/".join(p))):
-        pages = sorted(groups[folder], key=lambda p: _natural(p.member or p.name))
+        pages = sorted(groups[folder], key=lambda p: _natural(p.member_shown or p.member or p.name))
         name = "/".join((base_name, *map(readable, folder))) if base_name else "/".join(map(readable, folder))
         sections.append(Section(name or readable(archive.stem), pages, archive, root))
     return sections

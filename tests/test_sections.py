@@ -241,3 +241,73 @@ def test_a_jpeg_saved_by_a_browser_as_jfif_is_a_page(tmp_path):
     (section,) = find_sections([root])
     assert [p.name for p in section.pages] == ["001.jpg", "002.jfif", "003.JPE"]
     assert all(load_page(p).tiles[0].size == (60, 80) for p in section.pages)
+
+
+def _zip_with_raw_names(archive: Path, names_and_bytes: dict[bytes, bytes]) -> None:
+    """A zip whose entry names are the given raw bytes, without the UTF-8 flag: as Info-ZIP on Linux, old
+    Windows tools (the local code page, Shift-JIS on a Japanese Windows) and many scanners' packers write them.
+    Python's zipfile always flags a non-ASCII name as UTF-8, so each is written under an ASCII stand-in of the
+    same length and the bytes are put in place afterwards (in the local header and the central directory)."""
+    stand_ins = {}
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i, (raw, data) in enumerate(names_and_bytes.items()):
+            stand_in = f"{i:02d}".encode() + b"#" * (len(raw) - 2)
+            stand_ins[stand_in] = raw
+            zf.writestr(stand_in.decode(), data)
+    blob = archive.read_bytes()
+    for stand_in, raw in stand_ins.items():
+        assert blob.count(stand_in) == 2
+        blob = blob.replace(stand_in, raw)
+    archive.write_bytes(blob)
+
+
+def test_archive_names_without_the_utf8_flag_are_read_as_their_packer_wrote_them(tmp_path):
+    buf = io.BytesIO()
+    Image.new("L", (30, 40), 50).save(buf, format="PNG")
+    page = buf.getvalue()
+    archive = tmp_path / "vol.cbz"
+    _zip_with_raw_names(archive, {
+        "第2話/001.png".encode("utf-8"): page,  # Info-ZIP on Linux, macOS tools: UTF-8, no flag
+        "第2話/002.png".encode("utf-8"): page,
+        "第1話/表紙.png".encode("cp932"): page,  # a Japanese Windows packer; 表 ends in the byte of "\"
+        "第1話/002.png".encode("cp932"): page,
+        "Müller/01.png".encode("cp437"): page,  # the zip standard's own code page stays as it is
+    })
+    found = find_sections([archive])
+    assert names(found) == {"vol/Müller": ["01.png"], "vol/第1話": ["002.png", "表紙.png"],
+                            "vol/第2話": ["001.png", "002.png"]}
+    assert found[1].pages[1].source.endswith("vol.cbz!第1話/表紙.png")
+    for section in found:  # every page is still read from the archive by the name it is stored under
+        for p in section.pages:
+            assert load_page(p).tiles[0].size == (30, 40)
+
+
+def test_archive_names_in_decomposed_unicode_are_shown_composed(tmp_path):
+    import unicodedata
+
+    buf = io.BytesIO()
+    Image.new("L", (30, 40), 50).save(buf, format="PNG")
+    archive = tmp_path / "mac.cbz"
+    decomposed = unicodedata.normalize("NFD", "ダンジョン/01.png")  # how macOS spells names on disk
+    _zip_with_raw_names(archive, {decomposed.encode("utf-8"): buf.getvalue()})
+    [section] = find_sections([archive])
+    assert section.name == "mac/ダンジョン" and load_page(section.pages[0]).tiles[0].size == (30, 40)
+
+
+def test_archive_names_take_info_zips_unicode_path_field(tmp_path):
+    import struct
+
+    buf = io.BytesIO()
+    Image.new("L", (30, 40), 50).save(buf, format="PNG")
+    archive = tmp_path / "ru.cbz"
+    stored, meant = b"????? 1/01.png", "Глава 1/01.png".encode("utf-8")  # a packer whose code page lacks Cyrillic
+    info = zipfile.ZipInfo(stored.decode("ascii"))
+    info.extra = struct.pack("<HHBI", 0x7075, 5 + len(meant), 1, zipfile.crc32(stored)) + meant
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(info, buf.getvalue())
+        info2 = zipfile.ZipInfo("????? 2/01.png")  # a field made for another name is not believed
+        info2.extra = struct.pack("<HHBI", 0x7075, 5 + len(meant), 1, zipfile.crc32(b"other")) + meant
+        zf.writestr(info2, buf.getvalue())
+    found = find_sections([archive])
+    assert names(found) == {"ru/????? 2": ["01.png"], "ru/Глава 1": ["01.png"]}
+    assert load_page(found[1].pages[0]).tiles[0].size == (30, 40)
