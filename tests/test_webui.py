@@ -102,6 +102,29 @@ def test_a_chapter_score_with_musicgen_bridges(tmp_path):
     assert "BPM" in result.description
 
 
+def test_the_scenes_box_takes_what_a_scenes_file_holds_and_its_errors_name_the_box(tmp_path):
+    from chapters import make_chapter
+
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=8)
+    pages = sorted((tmp_path / "ch").glob("*.png"))
+    result = generate(pages, tmp_path / "results", score=True, scenes="1\n\n004.png 0:40  # the fight\n", seed=3,
+                      work_root=tmp_path / "work")
+    sheet = json.loads(next(p for p in result.downloads if p.name.endswith(".cues.json")).read_text("utf-8"))
+    assert [(s["first_page"], s["last_page"], s["given_s"]) for s in sheet["scenes"]] == [(1, 3, None), (4, 4, 40.0)]
+    bar = 240 / sheet["scenes"][1]["tempo_bpm"]
+    assert abs(sheet["scenes"][1]["duration"] - 40) <= bar / 2 + 0.01
+    assert not list((tmp_path / "work").iterdir())
+    for bad, said in (("1\nseven", "Scenes, line 2: no page named 'seven' in the chapter"),
+                      ("3 0:01", "Scenes, line 1: a scene lasts from")):
+        with pytest.raises(InputError) as refused:
+            generate(pages, tmp_path / "results", score=True, scenes=bad, work_root=tmp_path / "work")
+        assert refused.value.message.startswith(said) and not LEAKS.search(refused.value.message)
+    with pytest.raises(InputError) as refused:  # the page's own names for its settings, not the command's flags
+        generate(pages, tmp_path / "results", score=True, longest_cue=3.0, work_root=tmp_path / "work")
+    assert refused.value.message.startswith("Longest cue must be from 8")
+    assert not list((tmp_path / "work").iterdir()) and len(list((tmp_path / "results").iterdir())) == 1
+
+
 def test_upload_names():
     assert upload_name([Path("/home/me/Spy Family: vol 1?.cbz")]) == "Spy Family_ vol 1"
     assert upload_name([SAMPLES / "calm" / "002.png", SAMPLES / "calm" / "001.png"]) == "calm"
@@ -464,12 +487,16 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
     page.locator("#bridges").wait_for(state="visible")  # shown by the same update, which may land a moment later
     assert not page.locator("#bridges input").is_checked()
     page.locator("#longest-cue input").fill("8")  # both scenes take longer to read: each cue loops
+    page.locator("#scenes textarea").fill("1\n3 0:40")  # the second scene lasts 40 s, not its reading time
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Scenes')", timeout=120_000)
     status = page.locator("#status").inner_text()
     assert "Made a chapter score of 2 scenes" in status
     assert "Scene 1: calm: pages 1-2" in status and "Scene 2: action: pages 3-4" in status, status
-    assert status.count(" s cue that loops") == 2, status
+    assert status.count(" s cue that loops") == 2 and "a 8 s" not in status, status
+    start_m, start_s, end_m, end_s = map(int, re.search(r"Scene 2: action: pages 3-4, (\d+):(\d\d)-(\d+):(\d\d)",
+                                                        status).groups())
+    assert abs((end_m * 60 + end_s) - (start_m * 60 + start_s) - 40) <= 2, status  # from the Scenes box
     assert re.search(r"seed \d+", status), status  # a score's seed is shown, as a track's is
     described = page.locator("#description textarea").input_value()
     assert described.startswith("Scene 1: ") and "\n\nScene 2: " in described and "BPM" in described

@@ -74,7 +74,7 @@ def build_app(folder: Optional[ServerFolder] = None):
     def on_model(side: str):
         return lambda selected: gr.update(info=menu_info(side, selected, suggested[side]))
 
-    def on_generate(files, vision, music, mode, kind, duration, speed, longest, bridges, fmt, seed,
+    def on_generate(files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed,
                     progress=gr.Progress()):
         where = {"label": ""}
 
@@ -97,7 +97,7 @@ def build_app(folder: Optional[ServerFolder] = None):
                                   seed=parse_seed(seed), callbacks=Callbacks(sections=sections, step=step),
                                   work_root=folder.work, hidden=folder.hidden, score=(kind == KINDS[1]),
                                   reading_speed=speed, longest_cue=float(longest) if longest else None,
-                                  transitions="continue" if bridges else "crossfade")
+                                  transitions="continue" if bridges else "crossfade", scenes=scenes or "")
         except Manga2MusicError as exc:
             messages.log_for_server(exc, expected=True)
             return shown_error(messages.error_markdown(exc))
@@ -139,6 +139,10 @@ def build_app(folder: Optional[ServerFolder] = None):
                 longest = gr.Number(None, label="Longest cue (s, score)", elem_id="longest-cue", visible=False,
                                     info="blank: each cue as long as its scene; a shorter "
                                     "cue loops to fill it (much quicker with MusicGen on a CPU)")
+                scenes = gr.Textbox("", label="Scenes (score)", lines=3, elem_id="scenes", visible=False,
+                                    placeholder="1\n6 1:10\n015.png",
+                                    info="blank: found in the pages; else the pages where scenes start, one a line "
+                                         "(numbers from 1, or file names), each maybe with its length (45 or 1:30)")
                 bridges = gr.Checkbox(False, label="Bridges between scenes (MusicGen)", elem_id="bridges",
                                       visible=False, info="MusicGen carries each cue on into the next scene's music "
                                                           "instead of a crossfade")
@@ -154,10 +158,10 @@ def build_app(folder: Optional[ServerFolder] = None):
                      show_progress_on=[thumbnails])
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
         music.change(on_model("music"), music, music, show_progress="hidden")
-        kind.change(lambda k: (gr.update(visible=k == KINDS[0]), gr.update(visible=k == KINDS[1]),
-                               gr.update(visible=k == KINDS[1]), gr.update(visible=k == KINDS[1])), kind,
-                    [duration, speed, longest, bridges], show_progress="hidden")
-        button.click(on_generate, [files, vision, music, mode, kind, duration, speed, longest, bridges, fmt, seed],
+        kind.change(lambda k: (gr.update(visible=k == KINDS[0]),) + (gr.update(visible=k == KINDS[1]),) * 4, kind,
+                    [duration, speed, longest, scenes, bridges], show_progress="hidden")
+        button.click(on_generate, [files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt,
+                                   seed],
                      [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
                      concurrency_limit=1)
     return app

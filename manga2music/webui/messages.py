@@ -27,6 +27,9 @@ _ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 #: "(UnidentifiedImageError: ...)", "(OSError)": exception class names mean nothing to a user
 _PYTHON_DETAIL = re.compile(r"\s*\((?:[A-Za-z_][\w.]*(?:Error|Exception|Warning)|BadZipFile)\b:?[^()]*\)")
 _FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+#: the flags the page has as settings of its own, by the names it shows them under
+UI_NAMES = {"--scenes": "Scenes", "--longest-cue": "Longest cue", "--reading-speed": "Reading speed",
+            "--seed": "Seed", "--duration": "Duration", "--transitions continue": "Bridges between scenes"}
 _PATH_TAIL = r"(?:[/\\][^/\\!#:;,'\"()<>\n]+)*[/\\]?"
 
 
@@ -62,10 +65,17 @@ def scrub(text: str | None, hidden: Iterable[str | Path] = ()) -> str:
     return " ".join(text.split())
 
 
+def _ui_names(text: str) -> str:
+    """``text`` with the flags the page has named as the page names them."""
+    for flag, name in UI_NAMES.items():
+        text = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", name, text)
+    return text
+
+
 def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: list[str]) -> Manga2MusicError:
     """The same kind of error, said in the UI's terms (no temporary paths, no flags the UI lacks)."""
     hidden = list(hidden)
-    message, hint = scrub(exc.message, hidden), scrub(exc.hint, hidden) or None
+    message, hint = _ui_names(scrub(exc.message, hidden)), _ui_names(scrub(exc.hint, hidden)) or None
     if isinstance(exc, InputError) and exc.message.startswith("no pages found in "):
         return InputError(f"none of the uploads ({_names(upload_names)}) is an image, a .cbz/.zip or a .pdf",
                           UPLOAD_HINT)
@@ -165,13 +175,18 @@ def status_markdown(result) -> str:
                 f"pages {sc['first_page']}-{sc['last_page']}"
             loops = sc.get("cue_s") is not None and sc["cue_s"] < sc["duration"]
             lines.append(f"{sc['index']}. {scrub(sc['title'])}: {pages}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
-                         f"{round(sc['tempo_bpm'])} BPM" + (f", a {round(sc['cue_s'])} s cue that loops" if loops
-                                                            else ""))
+                         f"{round(sc['tempo_bpm'])} BPM" + (f", {_a_number(round(sc['cue_s']))} s cue that loops"
+                                                            if loops else ""))
     lines += [f"- {w}" for w in result.warnings[-8:]]
     if result.archive is not None:
         lines.append(f"\n`{result.archive.name}` holds everything, with a listening page (index.html) "
                      "to open in a browser.")
     return "\n".join(lines)
+
+
+def _a_number(n: int) -> str:
+    """"a 7", "an 8", "an 11": the article as the number is said."""
+    return f"{'an' if str(n).startswith('8') or n in (11, 18) else 'a'} {n}"
 
 
 def log_for_server(exc: BaseException, *, expected: bool) -> None:

@@ -28,6 +28,7 @@ from . import messages
 UPLOAD_TYPES = ["image", ".cbz", ".zip", ".cbr", ".pdf"]  # many a .cbr is a zip; a real RAR gets a line that says so
 #: the name used when nothing better can be read from the uploads
 FALLBACK_NAME = "pages"
+SCENES_BOX = "Scenes"  # the box on the page that takes what a --scenes file holds
 MODES = ("two-stage", "single-stage")
 
 
@@ -134,12 +135,14 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
              seed: Optional[int] = None, callbacks: Optional[Callbacks] = None,
              work_root: Optional[Path] = None, hidden: Iterable[str | Path] = (), score: bool = False,
              reading_speed: float = 1.0, longest_cue: Optional[float] = None,
-             transitions: str = "crossfade") -> UiResult:
+             transitions: str = "crossfade", scenes: str = "") -> UiResult:
     """Run the pipeline on uploaded files; results land in a new folder under ``results_root``.
 
     ``work_root`` holds the staging folder (default: the system's temporary
     folder); ``hidden`` lists further folders whose paths must never reach the
-    user.  Raises :class:`Manga2MusicError` in the UI's own words when nothing
+    user.  ``scenes`` (a chapter score) is what a ``--scenes`` file holds: the pages
+    where scenes start, one a line, each maybe with its length.  Raises
+    :class:`Manga2MusicError` in the UI's own words when nothing
     could be made (no uploads, no readable page, a model that cannot run here,
     every section failed); nothing is written to ``results_root`` then.
     """
@@ -169,6 +172,10 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
 
     try:
         pages = stage_uploads(uploads, staging / name)
+        if score and scenes.strip():
+            cfg.scenes_file = staging / "scenes-box" / SCENES_BOX  # a bad line reads "Scenes, line 2: ..."
+            cfg.scenes_file.parent.mkdir()
+            cfg.scenes_file.write_text(scenes, encoding="utf-8")
         out = staging / "out"
         try:
             command = api.score if score else api.run  # a chapter score: scenes, cues, read-along page
