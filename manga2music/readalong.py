@@ -14,7 +14,9 @@ Two modes:
   hand moves the music to that page's time.
 
 Keys (arrows, space, Page Up/Down), clicks on the page's left or right half,
-swipes and the buttons turn pages.  Pages are embedded JPEGs, so the file can be
+swipes and the buttons turn pages.  A tall strip (a webtoon episode saved as one
+image) is shown part by part, as it was read (page-shaped tiles); its time in the
+score is shared by its parts in proportion to their heights.  Pages are embedded JPEGs, so the file can be
 moved with the score.  ``window.readAlong`` exposes the state (page, scene, mode)
 for tests and for curious readers.
 """
@@ -53,8 +55,10 @@ def loop_ogg(audio, sample_rate: int) -> str:
     return "data:audio/ogg;base64," + base64.b64encode(data).decode("ascii")
 
 
-def render(chapter: str, sheet: dict, page_uris: list[str], loop_uris: list[str], score_file: str) -> str:
-    """The page: the cue sheet (scenes, page times), the pages and the loops, all in one file."""
+def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int]]], loop_uris: list[str],
+           score_file: str) -> str:
+    """The page: the cue sheet (scenes, page times), the pages and the loops, all in one file.  ``pages``: per
+    page, its parts as (data URI, height in pixels): one part, or the tiles of a tall strip, top to bottom."""
     data = {
         "chapter": chapter,
         "score": "/".join(quote(part) for part in score_file.split("/")),
@@ -63,7 +67,8 @@ def render(chapter: str, sheet: dict, page_uris: list[str], loop_uris: list[str]
         "pages": [{"index": p["index"], "name": p["name"], "scene": p["scene"], "start": p["start"]}
                   for p in sheet["pages"]],
         "loops": loop_uris,
-        "images": page_uris,
+        "images": [[uri for uri, _ in parts] for parts in pages],
+        "heights": [[max(1, int(height)) for _, height in parts] for parts in pages],
     }
     blob = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")
     title = html.escape(chapter)
@@ -109,24 +114,37 @@ _TEMPLATE = r"""<!doctype html>
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("data").textContent);
-const state = { page: 0, scene: 1, mode: "follow", playingScene: 0, started: false, buffers: [] };
+const state = { page: 0, part: 0, view: 0, scene: 1, mode: "follow", playingScene: 0, started: false, buffers: [] };
 window.readAlong = state;
 const img = document.getElementById("page"), score = document.getElementById("score");
 let ctx = null, current = null;
 const FADE = 1.0;
 
+// what the reader turns through: every page, and every part of a tall strip; each with its time in the score
+const views = [];
+D.pages.forEach((p, i) => {
+  const heights = D.heights[i], total = heights.reduce((a, b) => a + b, 0);
+  const end = i + 1 < D.pages.length ? D.pages[i + 1].start : D.scenes[D.scenes.length - 1].end;
+  let above = 0;
+  heights.forEach((h, k) => {
+    views.push({ page: i, part: k, parts: heights.length, start: p.start + (end - p.start) * above / total });
+    above += h;
+  });
+});
 function sceneOf(i) { return D.pages[i].scene; }
-function show(i, fromScore) {
-  i = Math.max(0, Math.min(D.pages.length - 1, i));
-  const before = state.scene;
-  state.page = i; state.scene = sceneOf(i);
-  img.src = D.images[i]; img.alt = D.pages[i].name;
+function show(v, fromScore) {
+  v = Math.max(0, Math.min(views.length - 1, v));
+  const before = state.scene, view = views[v], i = view.page;
+  state.view = v; state.page = i; state.part = view.part; state.scene = sceneOf(i);
+  img.src = D.images[i][view.part]; img.alt = D.pages[i].name;
   const s = D.scenes[state.scene - 1];
   document.getElementById("scene").textContent = s.title;
-  document.getElementById("where").textContent = "page " + (i + 1) + " of " + D.pages.length;
-  document.body.dataset.page = String(i + 1); document.body.dataset.scene = String(state.scene);
+  document.getElementById("where").textContent = "page " + (i + 1) + " of " + D.pages.length +
+    (view.parts > 1 ? ", part " + (view.part + 1) + " of " + view.parts : "");
+  document.body.dataset.page = String(i + 1); document.body.dataset.part = String(view.part + 1);
+  document.body.dataset.scene = String(state.scene);
   if (state.mode === "follow" && state.started && state.scene !== before) playScene(state.scene);
-  if (state.mode === "through" && !fromScore) { score.currentTime = D.pages[i].start + 0.001; }
+  if (state.mode === "through" && !fromScore) { score.currentTime = view.start + 0.001; }
 }
 const decoding = [];  // per scene, the promise of its decoded loop: each is decoded once, when first wanted
 function loopOf(k) {
@@ -179,7 +197,7 @@ async function start() {
     if (ctx.state === "suspended") await ctx.resume();
     await playScene(state.scene);
   }
-  else { score.currentTime = D.pages[state.page].start + 0.001; score.play(); }
+  else { score.currentTime = views[state.view].start + 0.001; score.play(); }
   document.getElementById("sound").textContent = "Stop music";
 }
 function stop() {
@@ -193,36 +211,36 @@ function setMode(mode) {
   score.hidden = mode !== "through"; document.body.dataset.mode = mode;
   if (was) start();
 }
-function pageAt(t) {
-  let i = 0;
-  while (i + 1 < D.pages.length && D.pages[i + 1].start <= t + 1e-6) i++;
-  return i;
+function viewAt(t) {
+  let v = 0;
+  while (v + 1 < views.length && views[v + 1].start <= t + 1e-6) v++;
+  return v;
 }
 score.addEventListener("timeupdate", () => {
   if (state.mode !== "through") return;
-  const i = pageAt(score.currentTime);
-  if (i !== state.page) show(i, true);
+  const v = viewAt(score.currentTime);
+  if (v !== state.view) show(v, true);
 });
-window.readAlongSeek = (t) => { score.currentTime = t; show(pageAt(t), true); return state.page + 1; };
-document.getElementById("prev").onclick = () => show(state.page - 1);
-document.getElementById("next").onclick = () => show(state.page + 1);
+window.readAlongSeek = (t) => { score.currentTime = t; show(viewAt(t), true); return state.page + 1; };
+document.getElementById("prev").onclick = () => show(state.view - 1);
+document.getElementById("next").onclick = () => show(state.view + 1);
 document.getElementById("follow").onclick = () => setMode("follow");
 document.getElementById("through").onclick = () => setMode("through");
 document.getElementById("sound").onclick = () => state.started ? stop() : start();
 document.getElementById("stage").onclick = (e) => {
   const r = e.currentTarget.getBoundingClientRect();
-  show(state.page + (e.clientX - r.left < r.width / 2 ? -1 : 1));
+  show(state.view + (e.clientX - r.left < r.width / 2 ? -1 : 1));
 };
 document.addEventListener("keydown", (e) => {
-  if (["ArrowRight", "PageDown", " "].includes(e.key)) { e.preventDefault(); show(state.page + 1); }
-  if (["ArrowLeft", "PageUp"].includes(e.key)) { e.preventDefault(); show(state.page - 1); }
+  if (["ArrowRight", "PageDown", " "].includes(e.key)) { e.preventDefault(); show(state.view + 1); }
+  if (["ArrowLeft", "PageUp"].includes(e.key)) { e.preventDefault(); show(state.view - 1); }
 });
 let touchX = null;
 document.getElementById("stage").addEventListener("touchstart", (e) => { touchX = e.touches[0].clientX; });
 document.getElementById("stage").addEventListener("touchend", (e) => {
   if (touchX === null) return;
   const dx = e.changedTouches[0].clientX - touchX; touchX = null;
-  if (Math.abs(dx) > 40) show(state.page + (dx < 0 ? 1 : -1));
+  if (Math.abs(dx) > 40) show(state.view + (dx < 0 ? 1 : -1));
 });
 document.body.dataset.mode = "follow";
 show(0);

@@ -244,14 +244,14 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str]) -> st
     from .pages import decode_page
     from .readalong import page_jpeg, render
 
-    uris = []
+    pages = []  # per page, its parts: one, or the page-shaped tiles of a tall strip, each (picture, height)
     for info in chapter.infos:
         try:
             tiles = decode_page(info, max_side=READ_ALONG_PAGE_SIDE)
-            uris.append(page_jpeg(tiles[0], READ_ALONG_PAGE_SIDE))
+            pages.append([(page_jpeg(tile, READ_ALONG_PAGE_SIDE), tile.height) for tile in tiles])
         except Manga2MusicError:
-            uris.append("")
-    return render(sheet.chapter, sheet.model_dump(), uris, loop_uris, sheet.score_file)
+            pages.append([("", 1)])
+    return render(sheet.chapter, sheet.model_dump(), pages, loop_uris, sheet.score_file)
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
