@@ -81,6 +81,8 @@ def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: 
                           UPLOAD_HINT)
     if isinstance(exc, NeedsKeyError):
         hint = KEY_HINT
+    elif message.startswith("Scenes gives the scenes of one chapter"):
+        hint = "upload that chapter alone, or empty the Scenes box"
     elif hint and _FLAG.search(hint):
         hint = f"{hint} ({CLI_ONLY})"
     return type(exc)(message, hint)
