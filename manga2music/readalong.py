@@ -14,7 +14,9 @@ Two modes:
   hand moves the music to that page's time.
 
 Keys (arrows, space, Page Up/Down), clicks on the page's left or right half,
-swipes and the buttons turn pages.  A tall strip (a webtoon episode saved as one
+swipes and the buttons turn pages; *Right to left* turns them the Japanese way (the
+left arrow, a click on the left half and a swipe to the right go on), and the page
+remembers the choice.  A tall strip (a webtoon episode saved as one
 image) is shown part by part, as it was read (page-shaped tiles); its time in the
 score is shared by its parts in proportion to their heights.  Pages are embedded JPEGs, so the file can be
 moved with the score.  ``window.readAlong`` exposes the state (page, scene, mode)
@@ -104,6 +106,7 @@ _TEMPLATE = r"""<!doctype html>
   <button id="through" aria-pressed="false" title="the score plays and the pages turn by themselves">Play through</button>
   <button id="prev" aria-label="previous page">&larr;</button>
   <button id="next" aria-label="next page">&rarr;</button>
+  <button id="rtl" aria-pressed="false" title="turn pages the Japanese way: left arrow, left half and a swipe to the right go on">Right to left</button>
   <button id="sound">Start music</button>
   <audio id="score" src="__SCORE__" preload="metadata" controls hidden></audio>
   <span id="scene"></span><span id="where"></span>
@@ -222,27 +225,42 @@ score.addEventListener("timeupdate", () => {
   if (v !== state.view) show(v, true);
 });
 window.readAlongSeek = (t) => { score.currentTime = t; show(viewAt(t), true); return state.page + 1; };
-document.getElementById("prev").onclick = () => show(state.view - 1);
-document.getElementById("next").onclick = () => show(state.view + 1);
+// +1 when the right-hand side goes on (left to right), -1 when the left-hand side does (right to left)
+const ahead = () => state.rtl ? -1 : 1;
+function setRtl(on) {
+  state.rtl = on; document.body.dataset.rtl = String(on);
+  document.getElementById("rtl").setAttribute("aria-pressed", String(on));
+  document.getElementById("prev").setAttribute("aria-label", on ? "next page" : "previous page");
+  document.getElementById("next").setAttribute("aria-label", on ? "previous page" : "next page");
+  try { localStorage.setItem("manga2music.rtl", on ? "1" : "0"); } catch (e) {}
+}
+document.getElementById("rtl").onclick = () => setRtl(!state.rtl);
+document.getElementById("prev").onclick = () => show(state.view - ahead());
+document.getElementById("next").onclick = () => show(state.view + ahead());
 document.getElementById("follow").onclick = () => setMode("follow");
 document.getElementById("through").onclick = () => setMode("through");
 document.getElementById("sound").onclick = () => state.started ? stop() : start();
 document.getElementById("stage").onclick = (e) => {
   const r = e.currentTarget.getBoundingClientRect();
-  show(state.view + (e.clientX - r.left < r.width / 2 ? -1 : 1));
+  show(state.view + (e.clientX - r.left < r.width / 2 ? -1 : 1) * ahead());
 };
 document.addEventListener("keydown", (e) => {
-  if (["ArrowRight", "PageDown", " "].includes(e.key)) { e.preventDefault(); show(state.view + 1); }
-  if (["ArrowLeft", "PageUp"].includes(e.key)) { e.preventDefault(); show(state.view - 1); }
+  if (["PageDown", " "].includes(e.key)) { e.preventDefault(); show(state.view + 1); }
+  if (e.key === "PageUp") { e.preventDefault(); show(state.view - 1); }
+  if (e.key === "ArrowRight") { e.preventDefault(); show(state.view + ahead()); }
+  if (e.key === "ArrowLeft") { e.preventDefault(); show(state.view - ahead()); }
 });
 let touchX = null;
 document.getElementById("stage").addEventListener("touchstart", (e) => { touchX = e.touches[0].clientX; });
 document.getElementById("stage").addEventListener("touchend", (e) => {
   if (touchX === null) return;
   const dx = e.changedTouches[0].clientX - touchX; touchX = null;
-  if (Math.abs(dx) > 40) show(state.view + (dx < 0 ? 1 : -1));
+  if (Math.abs(dx) > 40) show(state.view + (dx < 0 ? 1 : -1) * ahead());
 });
 document.body.dataset.mode = "follow";
+let remembered = null;
+try { remembered = localStorage.getItem("manga2music.rtl"); } catch (e) {}
+setRtl(remembered === "1");
 show(0);
 </script>
 </body></html>

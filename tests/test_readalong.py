@@ -141,3 +141,29 @@ def test_a_tall_strip_is_read_part_by_part_and_every_part_is_shown(tmp_path, pag
     page.wait_for_function("document.body.dataset.part === '2'")
     assert start < page.evaluate("document.getElementById('score').currentTime") < (start + end) / 2 + 0.5
     assert page.console_errors == []
+
+
+def test_right_to_left_turns_pages_the_japanese_way_and_is_remembered(chapter, page):  # noqa: F811
+    out, _ = chapter
+    page.goto((out / "ch.read.html").as_uri())
+    box = page.locator("#stage").bounding_box()
+    left_half = (box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
+    page.mouse.click(*left_half)  # left to right (the default): the left half goes back, so page 1 stays
+    assert page.evaluate("document.body.dataset.page") == "1"
+    page.click("#rtl")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.body.dataset.page === '2'")
+    page.mouse.click(*left_half)
+    page.wait_for_function("document.body.dataset.page === '3'")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.body.dataset.page === '2'")
+    page.keyboard.press(" ")  # space goes on either way
+    page.wait_for_function("document.body.dataset.page === '3'")
+    page.reload()  # the reader's choice is kept for the next chapter
+    page.wait_for_function("document.body.dataset.rtl === 'true'")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("document.body.dataset.page === '2'")
+    page.click("#rtl")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.body.dataset.page === '3'")
+    assert page.console_errors == []
