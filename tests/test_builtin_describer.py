@@ -334,6 +334,11 @@ def test_webtoon_strip_counts_as_one_page():
     (reading,) = result.features["readings"]
     assert reading["name"] == "001.png" and reading["tiles"] == 6
     assert "across 1 page (a long strip)" in result.analysis.plot
+    # the pacing counts the strip as the panels are counted, in page-sized parts: not "slow (about 80 s to read a
+    # page, 3.0 panels a page)", which put a whole strip's time beside one part's panels
+    seconds = float(re.search(r"about (\d+) s to read each page-sized part", result.analysis.pacing).group(1))
+    assert seconds == pytest.approx(reading["seconds"] / 6, abs=0.5), result.analysis.pacing
+    assert "panels a part" in result.analysis.pacing
     assert len(result.chunks[0].pages) == 6  # the record still lists what was sent
     assert result.features["mood"] == "calm" and result.analysis.focus == "dialogue"  # a talky, quiet strip
 

@@ -88,7 +88,7 @@ class Scores:
     brightness: float  # after colour normalisation
     contrast: float
     panels: float  # panels per page (a strip counts per page-sized tile)
-    seconds: float  # reading time per page at speed 1.0
+    seconds: float  # reading time per page at speed 1.0 (a strip: per page-sized tile, as the panels)
     colour: float  # share of colour pages (music colour only, never the mood)
     warmth: float  # -1 cool .. +1 warm, colour pages only (music colour only)
     slant: float = 0.0  # share of the panel frames' length that is tilted (mean over the pages)
@@ -106,7 +106,7 @@ class Scores:
             brightness=mean(r.brightness for r in readings),
             contrast=mean(r.measures.get("contrast", 0.0) for r in readings),
             panels=mean(r.panels / max(1, r.tiles) for r in readings),
-            seconds=mean(r.seconds for r in readings),
+            seconds=mean(r.seconds / max(1, r.tiles) for r in readings),
             colour=round(len(colour) / len(readings), 4),
             warmth=mean(r.measures.get("warmth", 0.0) for r in colour) if colour else 0.0,
             slant=mean(r.measures.get("panel_slant", 0.0) for r in readings),
@@ -206,8 +206,12 @@ def music_description(mood: Mood, scores: Scores, energy_trend: float) -> str:
             f"{mood.atmosphere}, {mood.melody}{arc}.")
 
 
-def pacing(mood: Mood, scores: Scores) -> str:
+def pacing(mood: Mood, scores: Scores, strips: bool = False) -> str:
+    """The pacing word and the numbers behind it; with tall strips among the pages, both numbers are per
+    page-sized part of a strip (as the panels are counted), never a whole strip's time beside one part's panels."""
     word = "frantic" if mood.name == "action" and scores.energy >= 0.75 else mood.pacing
+    if strips:
+        return f"{word} (about {scores.seconds:.0f} s to read each page-sized part, {scores.panels:.1f} panels a part)"
     return f"{word} (about {scores.seconds:.0f} s to read a page, {scores.panels:.1f} panels a page)"
 
 
@@ -238,7 +242,7 @@ def analyse(readings: list[PageReading]) -> tuple[SectionAnalysis, str, dict]:
         genre=genre_of(mood, scores),
         atmosphere=mood.atmosphere,
         focus="dialogue" if scores.dialogue_led else "visual",
-        pacing=pacing(mood, scores),
+        pacing=pacing(mood, scores, strips=any(r.tiles > 1 for r in readings)),
         plot=plot_sentence(mood, scores, readings),
     )
     tempo, key = tempo_and_key(mood, scores)
