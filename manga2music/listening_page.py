@@ -224,7 +224,7 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
         return f" ({e(round(cue_s))} s, repeated to fill the scene)" if looped else ""
 
     rows = "".join(
-        f"<li><b>{e(sc.get('title'))}</b> &middot; pages {e(sc.get('first_page'))}-{e(sc.get('last_page'))} &middot; "
+        f"<li><b>{e(sc.get('title'))}</b> &middot; {e(_pages(sc.get('first_page'), sc.get('last_page')))} &middot; "
         f"{e(_clock(sc.get('start', 0)))}-{e(_clock(sc.get('end', 0)))} &middot; "
         f"{link(sc.get('cue_file', ''), 'cue')} &middot; {link(sc.get('loop_file', ''), 'loop')}{loops(sc)}"
         f"<br><span class=\"info\">{e(sc.get('description'))}</span></li>" for sc in sheet.get("scenes", []))
@@ -232,6 +232,11 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
         link(sheet["read_along_file"], "Read along") if sheet.get("read_along_file") else "",
         link(f"{base}.cues.json", "cue sheet"), link(sheet.get("vtt_file", ""), "WebVTT chapters")) if x)
     return f'<div class="scenes"><p class="links">{links}</p><ol>{rows}</ol></div>'
+
+
+def _pages(first, last) -> str:
+    """"page 3" or "pages 3-7"."""
+    return f"page {first}" if first == last else f"pages {first}-{last}"
 
 
 def _clock(seconds) -> str:

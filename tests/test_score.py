@@ -294,6 +294,8 @@ def test_one_page_is_one_scene_and_an_unreadable_chapter_fails_alone(tmp_path):
     assert broken["message"].startswith("no readable page among 1 (")  # and why, as `run` says it
     sheet = json.loads((out / "single.cues.json").read_text(encoding="utf-8"))
     assert len(sheet["scenes"]) == 1 and sheet["scenes"][0]["duration"] >= 8.0
+    listening = (out / "index.html").read_text(encoding="utf-8")
+    assert "Scene 1: action</b> &middot; page 1 &middot;" in listening  # not "pages 1-1"
     from manga2music.audio import measure_loudness
 
     audio, sr = sf.read(out / "single.score.wav", dtype="float32", always_2d=True)
