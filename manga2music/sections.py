@@ -197,13 +197,18 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
                              "and give the folder, or pack its pages as a .cbz") from exc
         raise InputError(f"{readable(archive)}: not a readable zip/cbz archive ({exc})") from exc
     groups: dict[tuple[str, ...], list[Page]] = {}
+    inside: list[str] = []  # archives and PDFs packed in this archive (not read: named if it holds no page)
     total = 0
     with zf:
         for info in zf.infolist():
             if info.is_dir():
                 continue
             parts = _safe_member_parts(member_name(info))
-            if parts is None or any(is_hidden(p) for p in parts) or not is_image_name(parts[-1]):
+            if parts is None or any(is_hidden(p) for p in parts):
+                continue
+            if not is_image_name(parts[-1]):
+                if Path(parts[-1]).suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS:
+                    inside.append(readable(parts[-1]))
                 continue
             total += info.file_size
             if total > MAX_ARCHIVE_BYTES:
@@ -214,6 +219,11 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
             shown = "/".join(parts)
             groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=info.filename,
                                                           member_shown=shown if shown != info.filename else None))
+    if not groups and inside:
+        inside.sort(key=_natural)
+        shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
+        raise InputError(f"{readable(archive)}: holds {shown}, not page images; an archive or PDF inside an archive "
+                         "is not read: extract it and give the folder")
     sections = []
     for folder in sorted(groups, key=lambda p: _natural("/".join(p))):
         pages = sorted(groups[folder], key=lambda p: _natural(p.member_shown or p.member or p.name))

@@ -311,3 +311,20 @@ def test_archive_names_take_info_zips_unicode_path_field(tmp_path):
     found = find_sections([archive])
     assert names(found) == {"ru/????? 2": ["01.png"], "ru/Глава 1": ["01.png"]}
     assert load_page(found[1].pages[0]).tiles[0].size == (30, 40)
+
+
+def test_an_archive_of_archives_is_one_failed_section_that_says_to_extract_it(tmp_path):
+    buf = io.BytesIO()
+    Image.new("L", (30, 40), 50).save(buf, format="PNG")
+    chapter = tmp_path / "ch.cbz"
+    with zipfile.ZipFile(chapter, "w") as zf:
+        zf.writestr("p1.png", buf.getvalue())
+    pack = tmp_path / "series pack.zip"  # a series packed as chapter archives: "no pages found" said nothing useful
+    with zipfile.ZipFile(pack, "w") as zf:
+        for name in ("Vol 1/ch10.cbz", "Vol 1/ch2.cbz", "extra.pdf", "ch3.cbz", "ch4.cbz"):
+            zf.write(chapter, name)
+    png(tmp_path / "loose" / "1.png")
+    found = find_sections([pack, tmp_path / "loose"])
+    assert [(s.name, len(s.pages)) for s in found] == [("series pack", 0), ("loose", 1)]  # the other PATH goes on
+    assert found[0].error == (f"{pack}: holds ch2.cbz, ch3.cbz, ch4.cbz and 2 more, not page images; an "
+                              "archive or PDF inside an archive is not read: extract it and give the folder")
