@@ -50,7 +50,8 @@ def check_config(cfg: RunConfig, *, composing: bool) -> None:
         raise InputError(f"--duration must be a number of seconds above 0 (got {d})")
     if d > MAX_DURATION:
         raise InputError(f"--duration {d:g} is more than the {MAX_DURATION:g} s (30 minutes) a track may last",
-                         hint="for a longer chapter, use several sections; each composer's limit is in the README")
+                         hint="for music as long as a chapter takes to read, `manga2music score` it (its cues "
+                              "loop past a composer's limit); each composer's limit is in the README")
     if not 1 <= cfg.variations <= 100:
         raise InputError("--variations must be between 1 and 100")
 
