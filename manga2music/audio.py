@@ -6,7 +6,7 @@ through mutagen.  A file is encoded and tagged in memory (:func:`encode_audio`),
 then written in one go by :mod:`manga2music.files`, so a full disk reports itself
 as one (libsndfile would only say "System error") and a reader never sees half a file.
 
-A little over 400 lines: loudness, loops, encoding and tags are each small, and they are one job (a track as
+About 500 lines: loudness, loops, encoding and tags are each small, and they are one job (a track as
 the user gets it) that every composer and the score share.
 """
 
@@ -59,7 +59,8 @@ def _frames(audio: np.ndarray) -> np.ndarray:
         x = x[:, None]
     if x.ndim != 2 or not 1 <= x.shape[1] <= 8:
         raise ValueError(f"audio must be shaped (frames, channels) with 1-8 channels, got {x.shape}")
-    return x if np.isfinite(x).all() else np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    finite = all(np.isfinite(x[i:i + _CHUNK]).all() for i in range(0, len(x), _CHUNK))  # no track-long mask
+    return x if finite else np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _like_input(x: np.ndarray, audio: np.ndarray) -> np.ndarray:
@@ -73,16 +74,21 @@ def measure_loudness(audio: np.ndarray, sample_rate: int) -> float:
     up to one block (a steady sound keeps its loudness that way; padding with
     silence would under-read it).
     """
-    x = _frames(audio)
+    return _loudness_of(_frames(audio), sample_rate)
+
+
+def _loudness_of(x: np.ndarray, sample_rate: int, scale: "_Scale | None" = None) -> float:
+    """:func:`measure_loudness` of ``x`` as ``scale`` would make it, without making it (a piece at a time)."""
     if len(x) == 0:
         return float("-inf")
     block = int(np.ceil(_BLOCK_S * sample_rate)) + 1
-    if len(x) < block:
-        x = np.resize(x.T, (x.shape[1], block)).T  # np.resize repeats the data
-    return _integrated_loudness(x[:, :5], sample_rate)  # up to 5 channels, as BS.1770; more is not what we write
+    if len(x) < block:  # short: made, then repeated end to end (np.resize repeats the data)
+        x = scale.apply(x) if scale is not None else x
+        x, scale = np.resize(x.T, (x.shape[1], block)).T, None
+    return _integrated_loudness(x, sample_rate, scale)
 
 
-def _integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
+def _integrated_loudness(x: np.ndarray, sample_rate: int, scale: "_Scale | None" = None) -> float:
     """pyloudnorm's ``Meter(sample_rate).integrated_loudness(x)`` (BS.1770-4: K-weighting, 400 ms blocks every
     100 ms, the -70 LUFS and relative gates), with its filters and its block bounds, but filtered
     :data:`_CHUNK` frames at a time: pyloudnorm filters a float64 copy of the whole track, four to five
@@ -91,7 +97,7 @@ def _integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
     from scipy.signal import lfilter
 
     meter = pyloudnorm.Meter(sample_rate)
-    n, channels = x.shape
+    n, channels = len(x), min(x.shape[1], 5)  # up to 5 channels, as BS.1770; more is not what we write
     size, hop = meter.block_size, meter.block_size * (1.0 - meter.overlap)
     count = int(np.round((n / sample_rate - size) / hop)) + 1
     j = np.arange(count)
@@ -104,7 +110,8 @@ def _integrated_loudness(x: np.ndarray, sample_rate: int) -> float:
     stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
     state = [np.zeros((max(len(a), len(b)) - 1, channels)) for b, a, _ in stages]
     for start in range(0, n, _CHUNK):
-        y = x[start:start + _CHUNK].astype(np.float64)
+        piece = x[start:start + _CHUNK] if scale is None else scale.piece(x, start, start + _CHUNK)
+        y = piece[:, :channels].astype(np.float64)
         for k, (b, a, gain) in enumerate(stages):
             y, state[k] = lfilter(b, a, y, axis=0, zi=state[k])
             y *= gain  # pyloudnorm scales each stage's output
@@ -133,14 +140,59 @@ def _peaks(x: np.ndarray) -> np.ndarray:
     Channel by channel: numpy's ``max(axis=1)`` over a (frames, 2) array runs one tiny reduction per frame, 50 times
     slower (1.5 s for a 12-minute stereo score, measured, and a score's loudness takes it 16 times)."""
     out = np.abs(x[:, 0])
-    for c in range(1, x.shape[1]):
-        np.maximum(out, np.abs(x[:, c]), out=out)
+    for start in range(0, len(x), _CHUNK):  # a piece at a time: no second track-long array of one channel
+        piece = out[start:start + _CHUNK]
+        for c in range(1, x.shape[1]):
+            np.maximum(piece, np.abs(x[start:start + _CHUNK, c]), out=piece)
     return out
+
+
+class _Scale:
+    """What the limiter does to a track at one gain: ``gain``, or (where that would push a peak over ``ceiling``) a
+    per-frame ``curve`` that already holds the gain.  Kept as the curve, not as the scaled track, so that trying a
+    gain costs a frame's float, not a copy of the whole track (a volume's score is over a GB a copy)."""
+
+    def __init__(self, gain: np.float32, curve: np.ndarray | None, ceiling: float):
+        self.gain, self.curve, self.ceiling = gain, curve, ceiling
+
+    def piece(self, x: np.ndarray, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frames ``start:stop`` of the scaled track (into ``out`` when given, which may be ``x``'s own frames)."""
+        if self.curve is None:
+            return np.multiply(x[start:stop], self.gain, out=out)
+        y = np.multiply(x[start:stop], self.curve[start:stop, None], out=out)
+        return np.clip(y, -self.ceiling, self.ceiling, out=y)  # the clip only catches float rounding
+
+    def apply(self, x: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """The scaled track: a new float32 array, or ``x`` itself scaled when ``in_place``."""
+        out = x if in_place else np.empty_like(x)
+        for start in range(0, len(x), _CHUNK):
+            self.piece(x, start, start + _CHUNK, out=out[start:start + _CHUNK])
+        return out
+
+
+def _limiter(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0) -> _Scale:
+    """``x`` times ``gain`` through a soft look-ahead limiter: a smooth gain curve that keeps every sample within
+    ``ceiling`` (see :func:`_limit_peaks`)."""
+    gain = np.float32(gain)
+    if len(x) == 0:
+        return _Scale(gain, None, ceiling)
+    level = _peaks(x)
+    level *= gain  # in place, here and below: a frame's float for a volume's score is 600 MB an array
+    if level.max() <= ceiling:
+        return _Scale(gain, None, ceiling)
+    need = np.maximum(level, np.float32(1e-12), out=level)
+    np.divide(np.float32(ceiling), need, out=need)
+    np.minimum(np.float32(1.0), need, out=need)
+    w = max(1, int(_LIMITER_WINDOW_S * sample_rate)) | 1  # odd, so both filters are centred
+    curve = _gain_curve(need, w)
+    del level, need
+    curve *= gain
+    return _Scale(gain, curve, ceiling)
 
 
 def _limit_peaks(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0) -> np.ndarray:
     """``x`` times ``gain`` through a soft look-ahead limiter: a smooth gain curve that keeps every sample within
-    ``ceiling``.  Always a new float32 array (one: the gain is applied with the limiter's).
+    ``ceiling``.  Always a new float32 array.
 
     The gain each frame needs is min-filtered over 2W and averaged over W
     (W = 20 ms, zero-phase since we have the whole track): the average of
@@ -148,18 +200,7 @@ def _limit_peaks(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 
     peak gets through, and the gain moves over tens of ms instead of clipping.
     Channels share one gain so the stereo image does not shift.
     """
-    gain = np.float32(gain)
-    if len(x) == 0:
-        return x * gain
-    level = _peaks(x) * gain
-    if level.max() <= ceiling:
-        return x * gain
-    need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(level, np.float32(1e-12)))
-    w = max(1, int(_LIMITER_WINDOW_S * sample_rate)) | 1  # odd, so both filters are centred
-    curve = _gain_curve(need, w)
-    del level, need
-    out = x * (curve * gain)[:, None]
-    return np.clip(out, -ceiling, ceiling, out=out)  # the clip only catches float rounding
+    return _limiter(x, sample_rate, ceiling, gain).apply(x)
 
 
 def _gain_curve(need: np.ndarray, w: int) -> np.ndarray:
@@ -179,7 +220,8 @@ def _gain_curve(need: np.ndarray, w: int) -> np.ndarray:
 
 
 def normalize_loudness(
-    audio: np.ndarray, sample_rate: int, target_lufs: float = -14.0, peak_ceiling_db: float = -1.0
+    audio: np.ndarray, sample_rate: int, target_lufs: float = -14.0, peak_ceiling_db: float = -1.0, *,
+    in_place: bool = False
 ) -> np.ndarray:
     """Bring ``audio`` to ``target_lufs`` integrated loudness, no sample above ``peak_ceiling_db`` dBFS.
 
@@ -190,7 +232,9 @@ def normalize_loudness(
     limiter takes at most 6 dB off the music (a very spiky track ends up
     quieter than the target rather than squashed), the gain is capped at
     +30 dB, and silence comes back unchanged.  Returns float32 in the input's
-    shape.
+    shape: a new array, or with ``in_place`` (for a caller that has no more use
+    for ``audio``: a chapter's score) ``audio`` itself where it is float32 and
+    finite.  Each try is measured a piece at a time; only the last is made.
     """
     x = _frames(audio)
     loudness = measure_loudness(x, sample_rate)
@@ -199,18 +243,19 @@ def normalize_loudness(
     ceiling = 10.0 ** (peak_ceiling_db / 20.0)
     # Limit at most _MAX_LIMIT_DB into the music (its loudest 0.1% of frames may go deeper, so one
     # stray click does not hold the whole track down); past that the track stays below the target.
-    loud_frames = float(np.quantile(_peaks(x), 0.999))
+    loud_frames = float(np.quantile(_peaks(x), 0.999, overwrite_input=True))  # the peaks are a copy already
     max_gain_db = min(_MAX_GAIN_DB, peak_ceiling_db + _MAX_LIMIT_DB - 20.0 * np.log10(max(loud_frames, 1e-9)))
     gain_db = min(target_lufs - loudness, max_gain_db)
-    out = None
     for _ in range(4):  # limiting only ever loses loudness, so these steps approach the target from below
-        out = None  # the last try goes before the next is made (float32 throughout: a chapter's score is long)
-        out = _limit_peaks(x, sample_rate, ceiling, 10.0 ** (gain_db / 20.0))
-        miss = target_lufs - measure_loudness(out, sample_rate)
+        scale = None  # the last try's curve goes before the next is made
+        scale = _limiter(x, sample_rate, ceiling, 10.0 ** (gain_db / 20.0))
+        miss = target_lufs - _loudness_of(x, sample_rate, scale)
         if not np.isfinite(miss) or miss < 0.1 or gain_db >= max_gain_db:
             break
         gain_db = min(gain_db + miss, max_gain_db)
-    return _like_input(out, audio)
+    # scaled where it lies when the caller gave it up, or when ``x`` is our own copy (``audio`` was not float32)
+    own = (in_place and x.flags.writeable) or not np.may_share_memory(x, np.asarray(audio))
+    return _like_input(scale.apply(x, in_place=own), audio)
 
 
 # ---------------------------------------------------------------- loops
@@ -457,8 +502,10 @@ def read_chapters(path: Path) -> list[tuple[float, str]]:
 
 
 def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[str, str] | None = None,
-                 normalize: bool = True, chapters: list[tuple[float, float, str]] | None = None) -> bytes:
-    """The bytes of a tagged wav/mp3/ogg/flac/opus file (see :func:`write_audio`), made in memory."""
+                 normalize: bool = True, chapters: list[tuple[float, float, str]] | None = None,
+                 in_place: bool = False) -> bytes:
+    """The bytes of a tagged wav/mp3/ogg/flac/opus file (see :func:`write_audio`), made in memory.  With
+    ``in_place`` the loudness is set in ``audio`` itself (for a caller done with it: saves a copy of the track)."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
         raise InputError(f"Unknown audio format '{fmt}'", hint=f"use one of: {', '.join(AUDIO_FORMATS)}")
@@ -468,8 +515,8 @@ def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[st
         raise ValueError(f"sample rate must be positive, got {sample_rate}")
     # resample first, so the peak ceiling holds at the rate the encoder sees
     x, rate = _encoder_rate(fmt, _frames(audio), int(sample_rate))
-    if normalize:
-        x = normalize_loudness(x, rate)
+    if normalize:  # a resampled track is ours to change
+        x = normalize_loudness(x, rate, in_place=in_place or not np.may_share_memory(x, np.asarray(audio)))
     data = x[:, 0] if x.shape[1] == 1 else x
 
     import soundfile

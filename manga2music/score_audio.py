@@ -93,16 +93,21 @@ class SceneAudio:
 
 
 def join_cues(cues: list[np.ndarray], timings: list, sample_rate: int,
-              bridges: "list[Bridge | None] | None" = None) -> np.ndarray:
+              bridges: "list[Bridge | None] | None" = None, *, release: bool = False) -> np.ndarray:
     """The score: ``cues[k]`` (scene + tail) placed at ``timings[k].start``, crossfaded into the next scene.
 
-    ``bridges[k]`` (k >= 1), where given, leads from scene ``k - 1`` into scene ``k`` (see the module doc)."""
+    ``bridges[k]`` (k >= 1), where given, leads from scene ``k - 1`` into scene ``k`` (see the module doc).
+    ``release``: the list is the caller's to give up; each entry is set to None as it is taken, so that a cue's
+    samples go once the next scene is placed instead of all of them staying until the score is whole (a volume's
+    cues are over a GB)."""
     channels = max(_channels(c) for c in cues)
     total = sum(t.length for t in timings)
     out = np.zeros((total, channels), dtype=np.float32)
     previous = None
-    for k, (audio, t) in enumerate(zip(cues, timings)):
-        scene = SceneAudio(audio, t, sample_rate, channels)
+    for k, t in enumerate(timings):
+        scene = SceneAudio(cues[k], t, sample_rate, channels)
+        if release:
+            cues[k] = None
         x = 0
         if k > 0 and timings[k - 1].transition:
             prev = timings[k - 1]

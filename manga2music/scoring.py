@@ -148,7 +148,8 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         for (plan, _), track in zip(wanted, tracks):
             if int(track.sample_rate) != sample_rate:
                 raise BackendError(f"{composer.model_name} made {track.sample_rate} Hz audio, not {sample_rate} Hz")
-            plan.audio = normalize_loudness(track.audio, sample_rate) if cfg.normalize else track.audio
+            # in place: the composer's track is not used again (a copy of every cue would double their memory)
+            plan.audio = normalize_loudness(track.audio, sample_rate, in_place=True) if cfg.normalize else track.audio
             plan.midi, plan.info = track.midi, dict(track.info)
     return all(p.audio is not None for p in plans)
 
@@ -322,7 +323,6 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             key += "-unbridged"  # so that the next run makes the score again
     report(cb.step, 0, 1, f"joining {len(plans)} cues")
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer)
-    score = join_cues([p.audio for p in plans], timings, sample_rate, bridges)
     tags = {"title": job.name, "comment": chapter.description, "model": composer.model_name, "seed": str(seed),
             "licence": composer.spec.licence}
     staged, written = Staged(), []
@@ -343,13 +343,17 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             loop = cue_loop(plan.audio, t.cue_length, sample_rate)
             add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=False))
             loop_uris.append(loop_ogg(_read_along_loop(plan.audio, loop, t, sample_rate), sample_rate))
-            # written: a cue's samples go now, not when the chapter is done (a volume's score is an hour long, and
-            # every cue, loop and the score held at once took 4.6 GB for 20 minutes)
-            plan.audio = loop = None
+            loop = None
             if plan.midi:
                 add(files.midi(plan.index), plan.midi)
+        # the cues' files are written; joining lets each cue's samples go once the next scene is placed (a volume's
+        # score is an hour long: every cue, loop and the score held at once took 4.6 GB for 20 minutes)
+        cues = [p.audio for p in plans]
+        for plan in plans:
+            plan.audio = None
+        score = join_cues(cues, timings, sample_rate, bridges, release=True)
         add(files.score, encode_audio(score, sample_rate, fmt=cfg.fmt, tags=tags, normalize=cfg.normalize,
-                                      chapters=chapter_marks(sheet)))
+                                      chapters=chapter_marks(sheet), in_place=True))  # the score is not used after
         score = None
         add(files.vtt, webvtt(sheet).encode("utf-8"))
         add(files.cue_sheet, to_json(sheet.model_dump(mode="json")).encode("utf-8"))

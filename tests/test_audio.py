@@ -231,6 +231,23 @@ def test_a_long_tracks_limiter_works_in_pieces_and_lets_no_peak_through():
     assert np.abs(limited - 2.0 * x * whole[:, None]).max() < 1e-6  # the whole track's limiter, no clipping
 
 
+def test_normalizing_in_place_gives_the_same_track_and_leaves_a_callers_track_alone_otherwise():
+    """A chapter's score is normalised where it lies (a volume's score is over a GB a copy); the result must be the
+    copy's to the bit, and a caller that did not give its track up must get it back unchanged."""
+    x = spiky()  # loud peaks: the limiter's curve is used, and the gain is tried more than once
+    kept = x.copy()
+    copied = normalize_loudness(x, SR)
+    assert np.array_equal(x, kept) and not np.shares_memory(copied, x)
+    scaled = normalize_loudness(x, SR, in_place=True)
+    assert np.shares_memory(scaled, x) and np.array_equal(scaled, copied)
+    assert abs(lufs(scaled, SR) + 14.0) < 0.2
+    frozen = kept.copy()
+    frozen.flags.writeable = False  # a track that cannot be written is copied even when given up
+    assert np.array_equal(normalize_loudness(frozen, SR, in_place=True), copied)
+    mono = kept[:, 0].copy()
+    assert np.shares_memory(normalize_loudness(mono, SR, in_place=True), mono)
+
+
 def test_silence_and_short_audio_do_not_blow_up():
     silence = np.zeros((SR, 2), dtype=np.float32)
     assert np.array_equal(normalize_loudness(silence, SR), silence)

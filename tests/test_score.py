@@ -744,3 +744,21 @@ def test_a_scene_longer_than_the_composers_longest_track_repeats_its_cue_as_a_se
     assert not [text for _, text in said if "seamless loop" in text]  # a scene that fits is composed whole
     again = CueSheet.model_validate(json.loads((tmp_path / "out2" / "ch.cues.json").read_text(encoding="utf-8")))
     assert again.scenes[0].cue_s == again.scenes[0].duration == first.duration
+
+
+def test_joining_with_release_lets_each_cue_go_and_makes_the_same_score():
+    """The score of a volume is over a GB, and so are its cues: joined with ``release``, the caller's list lets each
+    cue go as the score fills (the score itself must not change by a sample)."""
+    from manga2music.cuesheet import SceneTiming
+    from manga2music.score_audio import join_cues
+
+    sr, rng = 8000, np.random.default_rng(2)
+    timings = [SceneTiming(0, 3 * sr, 2, 80.0, sr // 2, 3.0, 3 * sr),
+               SceneTiming(3 * sr, 5 * sr, 3, 80.0, sr // 2, 5.0, 2 * sr),  # a scene that loops its cue
+               SceneTiming(8 * sr, 2 * sr, 1, 80.0, 0, 2.0, 2 * sr)]
+    cues = [(0.1 * rng.standard_normal((t.cue_length + t.transition, 2))).astype(np.float32) for t in timings]
+    kept = join_cues(list(cues), timings, sr)
+    given = list(cues)
+    released = join_cues(given, timings, sr, release=True)
+    assert np.array_equal(kept, released) and len(released) == 10 * sr
+    assert given == [None, None, None]
