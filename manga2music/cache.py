@@ -153,7 +153,8 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
             return snaps[-1]
         raise ModelUnavailableError(
             f"cannot download {repo_id}: offline mode (HF_HUB_OFFLINE=1 or --offline) and it is not in {root}",
-            hint="unset HF_HUB_OFFLINE and run `manga2music models pull` on a machine with internet.")
+            hint="run `manga2music models pull` without --offline (and with HF_HUB_OFFLINE unset) on a machine "
+                 "with internet.")
     try:
         from huggingface_hub import HfApi, snapshot_download
         from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,

@@ -80,6 +80,7 @@ def test_offline_auto_run_and_doctor_stay_on_this_machine(guarded, tmp_path):
     assert doctor.returncode == 0, doctor.stderr
     pull = cli("models", "pull", "musicgen-small", "--offline", env=env)
     assert pull.returncode == 1 and one_line_error(pull.stderr)
+    assert "without --offline" in pull.stderr  # the flag the user gave, not only the variable they may not have set
     assert attempts(log) == ""
 
 
