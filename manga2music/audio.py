@@ -172,7 +172,14 @@ class _Scale:
 
 def _limiter(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0) -> _Scale:
     """``x`` times ``gain`` through a soft look-ahead limiter: a smooth gain curve that keeps every sample within
-    ``ceiling`` (see :func:`_limit_peaks`)."""
+    ``ceiling`` (``.apply(x)`` makes it).
+
+    The gain each frame needs is min-filtered over 2W and averaged over W
+    (W = 20 ms, zero-phase since we have the whole track): the average of
+    values that are all <= the need at the centre frame cannot exceed it, so no
+    peak gets through, and the gain moves over tens of ms instead of clipping.
+    Channels share one gain so the stereo image does not shift.
+    """
     gain = np.float32(gain)
     if len(x) == 0:
         return _Scale(gain, None, ceiling)
@@ -188,19 +195,6 @@ def _limiter(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0)
     del level, need
     curve *= gain
     return _Scale(gain, curve, ceiling)
-
-
-def _limit_peaks(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0) -> np.ndarray:
-    """``x`` times ``gain`` through a soft look-ahead limiter: a smooth gain curve that keeps every sample within
-    ``ceiling``.  Always a new float32 array.
-
-    The gain each frame needs is min-filtered over 2W and averaged over W
-    (W = 20 ms, zero-phase since we have the whole track): the average of
-    values that are all <= the need at the centre frame cannot exceed it, so no
-    peak gets through, and the gain moves over tens of ms instead of clipping.
-    Channels share one gain so the stereo image does not shift.
-    """
-    return _limiter(x, sample_rate, ceiling, gain).apply(x)
 
 
 def _gain_curve(need: np.ndarray, w: int) -> np.ndarray:
@@ -226,7 +220,7 @@ def normalize_loudness(
     """Bring ``audio`` to ``target_lufs`` integrated loudness, no sample above ``peak_ceiling_db`` dBFS.
 
     Peaks that the loudness gain pushes over the ceiling go through a soft
-    limiter (:func:`_limit_peaks`), not plain gain reduction, so music with a
+    limiter (:func:`_limiter`), not plain gain reduction, so music with a
     high crest factor still reaches the target; the gain is re-measured and
     corrected a few times because limiting lowers loudness a little.  The
     limiter takes at most 6 dB off the music (a very spiky track ends up
@@ -237,7 +231,7 @@ def normalize_loudness(
     finite.  Each try is measured a piece at a time; only the last is made.
     """
     x = _frames(audio)
-    loudness = measure_loudness(x, sample_rate)
+    loudness = _loudness_of(x, sample_rate)  # x is already _frames(audio)
     if not np.isfinite(loudness):
         return _like_input(x.copy(), audio)
     ceiling = 10.0 ** (peak_ceiling_db / 20.0)

@@ -193,14 +193,17 @@ def _stamp(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
+def page_span(first: int, last: int) -> str:
+    """A scene's pages as people say them: "page 3" or "pages 3-7"."""
+    return f"page {first}" if first == last else f"pages {first}-{last}"
+
+
 def webvtt(sheet: CueSheet) -> str:
     """The scenes as WebVTT chapters (video editors and players show their titles)."""
     lines = ["WEBVTT", "", f"NOTE {sheet.chapter}: {len(sheet.scenes)} scenes, made by manga2music", ""]
     for scene in sheet.scenes:
-        pages = f"page {scene.first_page}" if scene.first_page == scene.last_page \
-            else f"pages {scene.first_page}-{scene.last_page}"
         lines += [str(scene.index), f"{_stamp(scene.start)} --> {_stamp(scene.end)}",
-                  f"{scene.title} ({pages})".replace("-->", "->"), ""]
+                  f"{scene.title} ({page_span(scene.first_page, scene.last_page)})".replace("-->", "->"), ""]
     return "\n".join(lines)
 
 

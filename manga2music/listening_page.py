@@ -204,6 +204,8 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
     """A chapter score's scenes (when it has one) and the links to its read-along page, cue sheet and chapters."""
     import json
 
+    from .cuesheet import page_span
+
     score = (record or {}).get("score") or {}
     rec = entry.get("record")
     if not score or not rec:
@@ -224,7 +226,7 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
         return f" ({e(round(cue_s))} s, repeated to fill the scene)" if looped else ""
 
     rows = "".join(
-        f"<li><b>{e(sc.get('title'))}</b> &middot; {e(_pages(sc.get('first_page'), sc.get('last_page')))} &middot; "
+        f"<li><b>{e(sc.get('title'))}</b> &middot; {e(page_span(sc.get('first_page'), sc.get('last_page')))} &middot; "
         f"{e(_clock(sc.get('start', 0)))}-{e(_clock(sc.get('end', 0)))} &middot; "
         f"{link(sc.get('cue_file', ''), 'cue')} &middot; {link(sc.get('loop_file', ''), 'loop')}{loops(sc)}"
         f"<br><span class=\"info\">{e(sc.get('description'))}</span></li>" for sc in sheet.get("scenes", []))
@@ -232,11 +234,6 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
         link(sheet["read_along_file"], "Read along") if sheet.get("read_along_file") else "",
         link(f"{base}.cues.json", "cue sheet"), link(sheet.get("vtt_file", ""), "WebVTT chapters")) if x)
     return f'<div class="scenes"><p class="links">{links}</p><ol>{rows}</ol></div>'
-
-
-def _pages(first, last) -> str:
-    """"page 3" or "pages 3-7"."""
-    return f"page {first}" if first == last else f"pages {first}-{last}"
 
 
 def _clock(seconds) -> str:

@@ -171,10 +171,11 @@ def status_markdown(result) -> str:
         for skipped in entry.get("skipped_pages") or []:
             lines.append(f"- skipped {scrub(skipped.get('error'))}")
     if getattr(result, "scenes", None):
+        from ..cuesheet import page_span
+
         lines.append("\n**Scenes** (the score's cue sheet; the read-along page is in the downloads):")
         for sc in result.scenes:
-            pages = f"page {sc['first_page']}" if sc["first_page"] == sc["last_page"] else \
-                f"pages {sc['first_page']}-{sc['last_page']}"
+            pages = page_span(sc["first_page"], sc["last_page"])
             loops = sc.get("cue_s") is not None and sc["cue_s"] < sc["duration"]
             lines.append(f"{sc['index']}. {scrub(sc['title'])}: {pages}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
                          f"{round(sc['tempo_bpm'])} BPM" + (f", {_a_number(round(sc['cue_s']))} s cue that loops"
