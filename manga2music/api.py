@@ -192,8 +192,19 @@ def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
     if len(chapters) != 1:
         raise InputError(f"--scenes gives the scenes of one chapter, and {len(chapters)} chapters were found",
                          hint="score that chapter alone (pass its folder, archive or PDF)")
+    def parts() -> list[int]:  # only when a line names a part of a tall strip: each page's size from its header
+        from .pages import probe_page
+
+        counts = []
+        for page in chapters[0].pages:
+            try:
+                counts.append(probe_page(page).tiles)
+            except Manga2MusicError:
+                counts.append(1)  # an unreadable page: the run skips it, saying why
+        return counts
+
     try:
-        read_scenes_file(cfg.scenes_file, [p.name for p in chapters[0].pages])
+        read_scenes_file(cfg.scenes_file, [p.name for p in chapters[0].pages], parts)
     except Manga2MusicError as exc:
         raise InputError(exc.message, hint=exc.hint) from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 from .describers.base import Describer
@@ -37,6 +38,33 @@ def _readings_pass(section: Section, infos: list[PageInfo], cb: Callbacks) -> li
     return readings
 
 
+@dataclass(frozen=True)
+class ChapterUnit:
+    """What the score times and cuts into scenes: a page, or one part of a tall strip (a webtoon episode saved as
+    one image is read in page-shaped parts, and scenes may start inside it)."""
+
+    reading: PageReading  # the page's reading, or the part's own (named "strip.png#3")
+    page: int  # 0-based index of its page in the chapter
+    part: Optional[int] = None  # 1-based part of a tall strip, top to bottom (None: a whole page)
+    parts: int = 1  # how many parts its page is read in
+
+    @property
+    def name(self) -> str:
+        return self.reading.name
+
+
+def chapter_units(readings: list[PageReading]) -> list[ChapterUnit]:
+    """The chapter's pages in order, each tall strip replaced by its parts."""
+    units = []
+    for i, reading in enumerate(readings):
+        parts = reading.part_readings()
+        if len(parts) > 1:
+            units += [ChapterUnit(part, i, k, len(parts)) for k, part in enumerate(parts, start=1)]
+        else:
+            units.append(ChapterUnit(reading, i))
+    return units
+
+
 @dataclass
 class ChapterReading:
     readings: list[PageReading]
@@ -44,6 +72,11 @@ class ChapterReading:
     describe: dict  # the record's "describe" entry
     description: str  # the chapter as a whole, in one paragraph
     fresh: bool  # made now (False: reused from the record)
+
+    @cached_property
+    def units(self) -> list[ChapterUnit]:
+        """Its pages, each tall strip in parts: what scenes are made of (see :class:`ChapterUnit`)."""
+        return chapter_units(self.readings)
 
 
 def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
@@ -57,7 +90,9 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
 
     key = fingerprint({"pages": [page_key(i) for i in infos], "describer": describer.settings_key(),
                        "reading": READING_MODEL_VERSION,
-                       "score_prompts": SCORE_PROMPT_VERSION if _is_chat(describer) else None})
+                       "score_prompts": SCORE_PROMPT_VERSION if _is_chat(describer) else None,
+                       # a strip's parts are read since 2026-11-30: a chapter with a strip is read again, once
+                       **({"parts": 1} if any(i.tiles > 1 for i in infos) else {})})
     old = job.record.get("describe", {})
     old_readings = (old.get("features") or {}).get("readings")
     if not cfg.force and old.get("fingerprint") == key and old_readings:
@@ -120,8 +155,11 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
         else:
             entries[page] = {**e, "name": page}
     direction = chapter_direction(describer, list(entries.values()))
-    ordered = [entries.get(r.name, {"name": r.name, "mood": "neutral", "intensity": 1, "scene_change": False,
-                                    "why": ""}) for r in readings]
+    # one entry per unit of the score: a page, or each part of a tall strip (its tile's own entry)
+    by_tile = {e["name"]: e for e in tile_entries}
+    ordered = [by_tile.get(u.name, entries.get(u.name)) or {"name": u.name, "mood": "neutral", "intensity": 1,
+                                                            "scene_change": False, "why": ""}
+               for u in chapter_units(readings)]
     description = (f"A chapter score in {direction.key} for {', '.join(direction.instruments)}, "
                    f"{direction.tempo_low}-{direction.tempo_high} BPM.")
     entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,

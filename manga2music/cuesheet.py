@@ -47,6 +47,10 @@ class PageTime(_Strict):
     scene: int = Field(description="the scene it belongs to (1-based)")
     start: float = Field(description="seconds from the start of the score")
     reading_seconds: float = Field(description="its estimated reading time at the chosen reading speed")
+    part: Optional[int] = Field(None, description="a tall strip (a webtoon episode saved as one image) is read in "
+                                "page-shaped parts, each with its own entry: this one's number, 1 at the top (null: "
+                                "an ordinary page, one entry)")
+    parts: Optional[int] = Field(None, description="how many parts the strip is read in (null: an ordinary page)")
 
 
 class SceneCue(_Strict):
@@ -57,7 +61,12 @@ class SceneCue(_Strict):
     mood: Optional[str] = None
     first_page: int = Field(description="1-based index of its first page")
     last_page: int
-    pages: list[str]
+    first_part: Optional[int] = Field(None, description="the part of a tall strip where the scene starts, when it "
+                                      "starts inside one (null: at the top of first_page)")
+    last_part: Optional[int] = Field(None, description="the part of a tall strip where the scene ends, when it "
+                                     "ends inside one (null: at the end of last_page)")
+    pages: list[str] = Field(description="the names of its pages, each once (a strip it shares with another scene "
+                             "too)")
     start: float = Field(description="seconds from the start of the score (on a bar line of the previous cue), to "
                          "the microsecond, as are end, duration, transition_s and bridge_s: start * sample_rate is "
                          "the scene's first sample")
@@ -193,9 +202,29 @@ def _stamp(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def page_span(first: int, last: int) -> str:
-    """A scene's pages as people say them: "page 3" or "pages 3-7"."""
-    return f"page {first}" if first == last else f"pages {first}-{last}"
+def page_span(first: int, last: int, first_part: Optional[int] = None, last_part: Optional[int] = None) -> str:
+    """A scene's pages as people say them: "page 3" or "pages 3-7"; where it starts or ends inside a tall strip
+    (``first_part``, ``last_part``: the parts it starts and ends in), "page 1, parts 5-9", "page 1 from part 5",
+    "page 1 up to part 4", "page 1 part 5 to page 3"."""
+    if first == last:
+        if first_part and last_part:
+            return f"page {first}, part {first_part}" if first_part == last_part else \
+                f"page {first}, parts {first_part}-{last_part}"
+        if first_part:
+            return f"page {first} from part {first_part}"
+        if last_part:
+            return f"page {first} up to part {last_part}"
+        return f"page {first}"
+    if not first_part and not last_part:
+        return f"pages {first}-{last}"
+    return (f"page {first}" + (f" part {first_part}" if first_part else "") + f" to page {last}"
+            + (f" part {last_part}" if last_part else ""))
+
+
+def scene_span(scene) -> str:
+    """:func:`page_span` of a :class:`SceneCue` or its dict."""
+    get = scene.get if isinstance(scene, dict) else lambda key: getattr(scene, key)
+    return page_span(get("first_page"), get("last_page"), get("first_part"), get("last_part"))
 
 
 def webvtt(sheet: CueSheet) -> str:
@@ -203,7 +232,7 @@ def webvtt(sheet: CueSheet) -> str:
     lines = ["WEBVTT", "", f"NOTE {sheet.chapter}: {len(sheet.scenes)} scenes, made by manga2music", ""]
     for scene in sheet.scenes:
         lines += [str(scene.index), f"{_stamp(scene.start)} --> {_stamp(scene.end)}",
-                  f"{scene.title} ({page_span(scene.first_page, scene.last_page)})".replace("-->", "->"), ""]
+                  f"{scene.title} ({scene_span(scene)})".replace("-->", "->"), ""]
     return "\n".join(lines)
 
 

@@ -204,7 +204,7 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
     """A chapter score's scenes (when it has one) and the links to its read-along page, cue sheet and chapters."""
     import json
 
-    from .cuesheet import page_span
+    from .cuesheet import scene_span
 
     score = (record or {}).get("score") or {}
     rec = entry.get("record")
@@ -226,7 +226,7 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
         return f" ({e(round(cue_s))} s, repeated to fill the scene)" if looped else ""
 
     rows = "".join(
-        f"<li><b>{e(sc.get('title'))}</b> &middot; {e(page_span(sc.get('first_page'), sc.get('last_page')))} &middot; "
+        f"<li><b>{e(sc.get('title'))}</b> &middot; {e(scene_span(sc))} &middot; "
         f"{e(_clock(sc.get('start', 0)))}-{e(_clock(sc.get('end', 0)))} &middot; "
         f"{link(sc.get('cue_file', ''), 'cue')} &middot; {link(sc.get('loop_file', ''), 'loop')}{loops(sc)}"
         f"<br><span class=\"info\">{e(sc.get('description'))}</span></li>" for sc in sheet.get("scenes", []))

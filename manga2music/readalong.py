@@ -17,8 +17,8 @@ Keys (arrows, space, Page Up/Down), clicks on the page's left or right half,
 swipes and the buttons turn pages; *Right to left* turns them the Japanese way (the
 left arrow, a click on the left half and a swipe to the right go on), and the page
 remembers the choice.  A tall strip (a webtoon episode saved as one
-image) is shown part by part, as it was read (page-shaped tiles); its time in the
-score is shared by its parts in proportion to their heights.  Pages are embedded JPEGs, so the file can be
+image) is shown part by part, as it was read (page-shaped tiles), each part at its own
+time in the cue sheet (a scene may start inside a strip).  Pages are embedded JPEGs, so the file can be
 moved with the score.  ``window.readAlong`` exposes the state (page, scene, mode)
 for tests and for curious readers.
 """
@@ -66,8 +66,8 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int]]], loop_u
         "score": "/".join(quote(part) for part in score_file.split("/")),
         "scenes": [{"index": s["index"], "title": s["title"], "start": s["start"], "end": s["end"],
                     "first": s["first_page"], "last": s["last_page"]} for s in sheet["scenes"]],
-        "pages": [{"index": p["index"], "name": p["name"], "scene": p["scene"], "start": p["start"]}
-                  for p in sheet["pages"]],
+        "pages": [{"index": p["index"], "name": p["name"], "scene": p["scene"], "start": p["start"],
+                   "part": p.get("part"), "parts": p.get("parts")} for p in sheet["pages"]],
         "loops": loop_uris,
         "images": [[uri for uri, _ in parts] for parts in pages],
         "heights": [[max(1, int(height)) for _, height in parts] for parts in pages],
@@ -124,25 +124,31 @@ let ctx = null, current = null;
 const FADE = 1.0;
 
 // what the reader turns through: every page, and every part of a tall strip; each with its time in the score
+// and its scene (the cue sheet times each part of a strip; one that does not shares the strip's time by heights)
 const views = [];
-D.pages.forEach((p, i) => {
-  const heights = D.heights[i], total = heights.reduce((a, b) => a + b, 0);
-  const end = i + 1 < D.pages.length ? D.pages[i + 1].start : D.scenes[D.scenes.length - 1].end;
+D.pages.forEach((p, j) => {
+  const i = p.index - 1, heights = D.heights[i] || [1];
+  const end = j + 1 < D.pages.length ? D.pages[j + 1].start : D.scenes[D.scenes.length - 1].end;
+  if (p.part) {
+    views.push({ page: i, part: p.part - 1, parts: p.parts, start: p.start, scene: p.scene, name: p.name });
+    return;
+  }
+  const total = heights.reduce((a, b) => a + b, 0);
   let above = 0;
   heights.forEach((h, k) => {
-    views.push({ page: i, part: k, parts: heights.length, start: p.start + (end - p.start) * above / total });
+    views.push({ page: i, part: k, parts: heights.length, start: p.start + (end - p.start) * above / total,
+                 scene: p.scene, name: p.name });
     above += h;
   });
 });
-function sceneOf(i) { return D.pages[i].scene; }
 function show(v, fromScore) {
   v = Math.max(0, Math.min(views.length - 1, v));
   const before = state.scene, view = views[v], i = view.page;
-  state.view = v; state.page = i; state.part = view.part; state.scene = sceneOf(i);
-  img.src = D.images[i][view.part]; img.alt = D.pages[i].name;
+  state.view = v; state.page = i; state.part = view.part; state.scene = view.scene;
+  img.src = D.images[i][view.part]; img.alt = view.name;
   const s = D.scenes[state.scene - 1];
   document.getElementById("scene").textContent = s.title;
-  document.getElementById("where").textContent = "page " + (i + 1) + " of " + D.pages.length +
+  document.getElementById("where").textContent = "page " + (i + 1) + " of " + D.images.length +
     (view.parts > 1 ? ", part " + (view.part + 1) + " of " + view.parts : "");
   document.body.dataset.page = String(i + 1); document.body.dataset.part = String(view.part + 1);
   document.body.dataset.scene = String(state.scene);

@@ -51,7 +51,7 @@ detector load on the first :func:`read_page`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,9 +139,20 @@ class PageReading:
     #: out, straightened and evenly lit before it was read (see :mod:`.describers.page_photo`)
     cut_out: bool = False
     measures: dict = field(default_factory=dict, compare=False)  # the raw pixel measurements (page_features)
+    #: a tall strip's tiles, each read on its own (``PageReading.to_dict()`` of each, named ``"strip.png#2"``), top
+    #: to bottom; empty for an ordinary page.  The chapter score cuts scenes and times the read-along page by them.
+    parts: list = field(default_factory=list, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not d["parts"]:
+            del d["parts"]  # an ordinary page's record (and every fingerprint made of it) stays as it was
+        return d
+
+    def part_readings(self) -> list["PageReading"]:
+        """Each tile of a tall strip as its own reading, top to bottom ([] for an ordinary page, and for a strip
+        read before 2026-11-30, whose record has no parts)."""
+        return [PageReading.from_dict(d) for d in self.parts]
 
     @classmethod
     def from_dict(cls, d: dict) -> "PageReading":
@@ -248,42 +259,55 @@ def as_read(tiles: list) -> tuple[list, bool]:
 
 
 def _reading(tiles: list, name: str, detections: Iterable, *, cut_out: bool = False) -> PageReading:
-    """Merge the tiles' pixel measurements and their text detections into one reading.
+    """Merge the tiles' pixel measurements and their text detections into one reading; a tall strip's reading
+    also holds each of its tiles' own (``parts``: where the chapter score cuts scenes inside a strip).
 
     ``detections`` gives one ``(boxes, warning)`` per tile, in order, and may be lazy: each
     tile is measured as soon as its own detection is in, while the detector reads the next.
     """
     from .describers.page_features import measure_page
+
+    parts = []
+    for tile, (boxes, warning) in zip(tiles, detections):
+        measures = measure_page(_rgb(tile), boxes or ())
+        parts.append((tile.size, measures, _text_numbers(boxes or [], tile.size), warning or ""))
+    reading = _merged(parts, name, cut_out=cut_out)
+    if len(parts) > 1:
+        reading = replace(reading, parts=[_merged([part], f"{name}#{k}").to_dict()
+                                          for k, part in enumerate(parts, start=1)])
+    return reading
+
+
+def _merged(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
+    """One reading of tiles stacked top to bottom, each ``(size, pixel measures, text numbers, warning)``: means
+    weighted by tile area, counts summed, text regions in fractions of the whole."""
     from .describers.text_detect import MAX_REGIONS
 
-    parts, warnings = [], []
-    for tile, (boxes, warning) in zip(tiles, detections):
-        if warning:
-            warnings.append(warning)
-        measures = measure_page(_rgb(tile), boxes or ())
-        parts.append((tile.size[0] * tile.size[1], measures, _text_numbers(boxes or [], tile.size)))
-    total = float(sum(a for a, _, _ in parts)) or 1.0
+    areas = [w * h for (w, h), *_ in parts]
+    total = float(sum(areas)) or 1.0
 
     def mean(key: str, source: int) -> float:
-        return sum(a * p[source - 1][key] for a, *p in parts) / total
+        return sum(a * p[source][key] for a, p in zip(areas, parts)) / total
 
-    measures = {k: round(mean(k, 1), 4) for k, v in parts[0][1].items() if isinstance(v, (int, float))
+    first = parts[0][1]
+    measures = {k: round(mean(k, 1), 4) for k, v in first.items() if isinstance(v, (int, float))
                 and not isinstance(v, bool)}
     measures["panel_count"] = sum(p[1]["panel_count"] for p in parts)
     measures["is_colour"] = any(p[1]["is_colour"] for p in parts)
-    measures["paper"] = parts[0][1].get("paper")
+    measures["paper"] = first.get("paper")
     measures["height"] = sum(p[1]["height"] for p in parts)
-    width, height, top = max(t.size[0] for t in tiles), sum(t.size[1] for t in tiles), 0
+    width, height, top = max(w for (w, _), *_ in parts), sum(h for (_, h), *_ in parts), 0
     regions = []
-    for tile, (_, _, numbers) in zip(tiles, parts):  # in fractions of the whole page, tiles stacked top to bottom
+    for (_, tile_height), _, numbers, _ in parts:  # in fractions of the whole page, tiles stacked top to bottom
         regions += [[round(x / width, 4), round((top + y) / height, 4), round(w / width, 4), round(h / height, 4)]
                     for x, y, w, h in numbers["regions"]]
-        top += tile.size[1]
+        top += tile_height
     regions.sort(key=lambda r: -r[2] * r[3])
     chars = sum(p[2]["text_chars"] for p in parts)
     cjk = sum(p[2]["cjk_chars"] for p in parts)
     panels = int(measures["panel_count"])
     loud = mean("loud_text", 2)
+    warnings = [p[3] for p in parts if p[3]]
     return PageReading(
         name=name,
         energy=round(energy_score({**measures, "loud_text": loud}), 4),
@@ -297,7 +321,7 @@ def _reading(tiles: list, name: str, detections: Iterable, *, cut_out: bool = Fa
         seconds=round(reading_seconds(chars, panels, cjk_chars=cjk), 2),
         loud_text=round(loud, 4),
         cjk_chars=cjk,
-        tiles=len(tiles),
+        tiles=len(parts),
         text_detected=not warnings,
         warning="; ".join(dict.fromkeys(warnings)),
         text_regions=regions[:MAX_REGIONS],

@@ -41,7 +41,7 @@ class Direction:
 @dataclass
 class ScenePlan:
     index: int  # 1-based
-    pages: list[int]  # indices into the chapter's readings
+    pages: list[int]  # indices into the chapter's units (its pages, a tall strip's parts in its place)
     description: str
     mood: Optional[str]
     key: str  # what decides its description (pages, describer, direction)
@@ -102,20 +102,21 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
                 seed: int) -> tuple[list[ScenePlan], Direction]:
     from .scenes import SCENES_VERSION, find_scenes, page_vector, read_scenes_file, scenes_from_starts
 
-    readings = chapter.readings
-    names = [r.name for r in readings]
+    units = chapter.units  # the pages, each tall strip in parts: scenes may start inside a strip
+    readings = [u.reading for u in units]
     features = chapter.describe.get("features") or {}
-    entries = features.get("page_entries")
-    given: dict[int, float] = {}  # first page -> the scene's length, where the scenes file gives one
+    entries = features.get("page_entries")  # a chat model's, one per unit
+    given: dict[int, float] = {}  # first unit -> the scene's length, where the scenes file gives one
     if cfg.scenes_file is not None:
-        listed = read_scenes_file(cfg.scenes_file, names)
+        listed = read_scenes_file(cfg.scenes_file, [r.name for r in chapter.readings],
+                                  [len(r.parts) or 1 for r in chapter.readings])
         given = {start: length for start, length in listed if length is not None}
         scenes = scenes_from_starts([start for start, _ in listed], len(readings))
     elif entries and len(entries) == len(readings):
         scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))
     else:
         scenes = find_scenes([page_vector(r) for r in readings])
-    direction = chapter_direction(readings, seed)
+    direction = chapter_direction(chapter.readings, seed)  # the chapter's pages, as its description reads them
     if features.get("direction"):
         from .describers.chapter import ChapterDirection
 
@@ -152,7 +153,8 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             text = scene_description(describer, scene_entries, direction.chat)
             mood = Counter(e["mood"] for e in scene_entries).most_common(1)[0][0]
         else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
-            stream = PageStream([chapter.infos[i] for i in pages], max_side=describer.page_side)
+            stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],
+                                max_side=describer.page_side)
             text = readable(describer.describe(stream, progress=cb.step).description).strip()
             text, mood = f"{text} {direction.sentence()}", None
         plans.append(ScenePlan(k, pages, text, mood, key))

@@ -29,6 +29,12 @@ or minutes:seconds (``5 45``, ``012.png 1:30``), for a video whose pages are sho
 for as long as its editor chose: that scene then lasts that long (in whole bars; in
 a run of such scenes each scene change is within half a bar of where the lengths put
 it) instead of its reading time.
+
+**Tall strips.**  A webtoon episode saved as one tall image is read in page-shaped
+parts (:func:`manga2music.pages.tile_strip`), and the score treats each part as a
+page: scenes are found, and may start, inside a strip.  A scenes file names a part
+as ``PAGE part K`` (``1 part 4``, ``episode.png part 12 0:45``); parts are numbered
+from 1, top to bottom, as the read-along page and the cue sheet number them.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from .errors import InputError
 from .files import decode_text, read_regular_file, readable
@@ -125,6 +131,7 @@ def scenes_from_starts(starts: Sequence[int], pages: int) -> list[Scene]:
 
 MIN_GIVEN_S, MAX_GIVEN_S = 2.0, 4 * 3600.0  # a scene's length in a scenes file: from 2 s to 4 hours
 _LENGTH = re.compile(r"^(?:(\d+):)?(\d+(?:\.\d+)?)s?$")
+_PART = re.compile(r"^(.*\S)\s+part\s+(\d+)$", re.IGNORECASE)  # "3 part 2", "episode.png part 12"
 
 
 def parse_length(text: str) -> Optional[float]:
@@ -135,17 +142,41 @@ def parse_length(text: str) -> Optional[float]:
     return int(match.group(1) or 0) * 60 + float(match.group(2))
 
 
-def read_scenes_file(path: Path, page_names: Sequence[str]) -> list[tuple[int, Optional[float]]]:
-    """``(first page, length in seconds or None)`` per line of a scenes file (0-based pages, see the module doc);
-    one clear line for a bad entry."""
+def read_scenes_file(path: Path, page_names: Sequence[str],
+                     parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None
+                     ) -> list[tuple[int, Optional[float]]]:
+    """``(first unit, length in seconds or None)`` per line of a scenes file (see the module doc); one clear line
+    for a bad entry.  ``parts[i]`` is how many parts page ``i`` is read in (1, or the tiles of a tall strip); the
+    units are the pages with each strip's parts in its place, 0-based.  ``parts`` may be a function that gives
+    them, called only when a line names a part.  Without ``parts`` a part number is not checked and the first unit
+    is the page's index."""
     text = decode_text(read_regular_file(Path(path), 1024 * 1024, what="scenes file"))
     by_name = {name.casefold(): i for i, name in enumerate(page_names)}
     by_stem = {Path(name).stem.casefold(): i for i, name in enumerate(page_names)}
+    firsts: Optional[list[int]] = None
+
+    def unit_starts() -> Optional[list[int]]:
+        nonlocal firsts
+        if firsts is None and parts is not None:
+            firsts = [0]
+            for count in (parts() if callable(parts) else parts):
+                firsts.append(firsts[-1] + max(1, int(count)))
+        return firsts
 
     def page_of(entry: str) -> Optional[int]:
         if entry.isdigit():
             return int(entry) - 1
         return by_name.get(entry.casefold(), by_stem.get(entry.casefold()))
+
+    def place(entry: str) -> Optional[tuple[int, int]]:
+        """(page, part) that an entry names ("3", "012.png", "3 part 2"), or None."""
+        index = page_of(entry)
+        if index is not None:
+            return index, 1
+        match = _PART.match(entry)
+        if match and page_of(match.group(1)) is not None:
+            return page_of(match.group(1)), int(match.group(2))
+        return None
 
     scenes = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -153,21 +184,32 @@ def read_scenes_file(path: Path, page_names: Sequence[str]) -> list[tuple[int, O
         if not entry:
             continue
         where = f"{readable(path)}, line {number}"
-        index, length = page_of(entry), None
+        found, length = place(entry), None
         head, _, tail = entry.rpartition(" ")
-        if index is None and head and page_of(head.strip()) is not None:  # a page, then the scene's length
-            index, length = page_of(head.strip()), parse_length(tail)
+        if found is None and head and place(head.strip()) is not None:  # a page, then the scene's length
+            found, length = place(head.strip()), parse_length(tail)
             if length is None:
                 raise InputError(f"{where}: {tail!r} is not a length (seconds, like 45, or minutes:seconds, "
                                  "like 1:30)")
             if not MIN_GIVEN_S <= length <= MAX_GIVEN_S:
                 raise InputError(f"{where}: a scene lasts from {MIN_GIVEN_S:g} s to {MAX_GIVEN_S / 3600:g} hours "
                                  f"(got {tail})")
-        if index is None:
+        if found is None:
             shown = ", ".join(page_names[:4]) + (", ..." if len(page_names) > 4 else "")
             raise InputError(f"{where}: no page named {entry!r} in the chapter (its pages: {shown})")
+        index, part = found
         if not 0 <= index < len(page_names):
             raise InputError(f"{where}: page {index + 1} does not exist (the chapter has {len(page_names)} pages, "
                              "numbered from 1)")
+        if part < 1:
+            raise InputError(f"{where}: parts are numbered from 1")
+        starts = unit_starts() if part > 1 or not callable(parts) else None
+        if starts is not None:
+            count = starts[index + 1] - starts[index]
+            if part > count:
+                raise InputError(f"{where}: page {index + 1} has no part {part} ("
+                                 + ("it is an ordinary page, read whole; only a tall strip is read in parts)"
+                                    if count == 1 else f"it is read in {count} parts)"))
+            index = starts[index] + part - 1
         scenes.append((index, length))
     return scenes

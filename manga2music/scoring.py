@@ -198,18 +198,24 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
                     composer: Composer) -> "CueSheet":
     from .cuesheet import CueSheet, PageTime, SceneCue, page_starts
 
-    readings = chapter.readings
+    units = chapter.units  # its pages, each tall strip in parts
     scenes, pages = [], []
     for plan, t in zip(plans, timings):
         start, length = t.start / sample_rate, t.length / sample_rate
-        reading = [readings[i].seconds / cfg.reading_speed for i in plan.pages]
-        for i, page_start in zip(plan.pages, page_starts(start, length, reading)):
-            pages.append(PageTime(index=i + 1, name=readings[i].name, scene=plan.index, start=round(page_start, 3),
-                                  reading_seconds=round(readings[i].seconds / cfg.reading_speed, 2)))
+        reading = [units[i].reading.seconds / cfg.reading_speed for i in plan.pages]
+        for i, page_start, seconds in zip(plan.pages, page_starts(start, length, reading), reading):
+            u = units[i]
+            pages.append(PageTime(index=u.page + 1, name=chapter.readings[u.page].name, scene=plan.index,
+                                  start=round(page_start, 3), reading_seconds=round(seconds, 2), part=u.part,
+                                  parts=u.parts if u.part else None))
+        first, last = units[plan.pages[0]], units[plan.pages[-1]]
         mood = plan.mood or "scene"
         scenes.append(SceneCue(
-            index=plan.index, title=f"Scene {plan.index}: {mood}", mood=plan.mood, first_page=plan.pages[0] + 1,
-            last_page=plan.pages[-1] + 1, pages=[readings[i].name for i in plan.pages], start=round(start, 6),
+            index=plan.index, title=f"Scene {plan.index}: {mood}", mood=plan.mood, first_page=first.page + 1,
+            last_page=last.page + 1, first_part=first.part if first.part and first.part > 1 else None,
+            last_part=last.part if last.part and last.part < last.parts else None,
+            pages=list(dict.fromkeys(chapter.readings[units[i].page].name for i in plan.pages)),
+            start=round(start, 6),
             end=round(start + length, 6), duration=round(length, 6), reading_seconds=round(sum(reading), 2),
             given_s=plan.given_s,
             tempo_bpm=round(t.tempo_bpm, 2), bars=t.bars, transition_s=round(t.transition / sample_rate, 6),
@@ -277,7 +283,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     track_max = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
     by_user = cfg.longest_cue is not None and cfg.longest_cue + MAX_TRANSITION_S < track_max
     max_cue = cfg.longest_cue + MAX_TRANSITION_S if by_user else track_max
-    reading = [sum(chapter.readings[i].seconds for i in p.pages) / cfg.reading_speed for p in plans]
+    reading = [sum(chapter.units[i].reading.seconds for i in p.pages) / cfg.reading_speed for p in plans]
     tempos = [_tempo(p.description) for p in plans]
     # the longest cue is part of the key only where it shortens a scene (cues once stopped at 300 s: a chapter with a
     # scene read for longer is made again, the others stay as they are); so are the scenes that repeat their cue
@@ -371,7 +377,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                       "model_id": composer.model_id, "settings": composer.settings_key(), "version": SCORE_VERSION,
                       "licence": composer.spec.licence, "commercial": composer.spec.commercial,
                       "theme": sheet.theme, "outputs": written,
-                      "scenes": [{"index": p.index, "pages": [chapter.readings[i].name for i in p.pages],
+                      "scenes": [{"index": p.index, "pages": [chapter.units[i].name for i in p.pages],
                                   "key": p.key, "description": p.description, "mood": p.mood, "seed": p.seed,
                                   "cue_key": p.cue_key, "cue_file": files.cue(p.index).name, "format": cfg.fmt,
                                   "user_text": p.user_text, "info": p.info, "bridge": p.bridge} for p in plans],

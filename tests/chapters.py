@@ -53,3 +53,24 @@ def make_chapter(folder: Path, layout: list[tuple[str, int]], seed: int = 0) -> 
             index += 1
             draw[kind](seed * 100 + index).convert("RGB").save(folder / f"{index:03d}.png")
     return starts
+
+
+def make_webtoon(path: Path, layout: list[tuple[str, int]], seed: int = 0, width: int = 600) -> list[int]:
+    """A webtoon episode saved as one tall image at ``path``: the pages of ``layout`` drawn as :func:`make_chapter`
+    draws them, each scaled to ``width`` x 1.38 ``width`` (a little squatter than a tile, 1:1.4) and stacked top to
+    bottom, so that the strip is read in exactly one part per drawn page.  Returns the true scene starts (0-based
+    parts, the first excluded)."""
+    import tempfile
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        starts = make_chapter(Path(tmp), layout, seed)
+        height = round(width * 1.38)
+        pages = [Image.open(p).convert("RGB").resize((width, height)) for p in sorted(Path(tmp).glob("*.png"))]
+    strip = Image.new("RGB", (width, height * len(pages)), "white")
+    for k, page in enumerate(pages):
+        strip.paste(page, (0, k * height))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    strip.save(path)
+    return starts

@@ -100,46 +100,45 @@ def test_only_the_loops_around_the_readers_scene_are_kept_decoded(tmp_path, page
 
 def test_a_tall_strip_is_read_part_by_part_and_every_part_is_shown(tmp_path, page):  # noqa: F811
     """A webtoon episode saved as one long image is cut into page-shaped parts when it is read; the read-along page
-    showed only its first part, so the rest of the episode could not be read along at all."""
-    from PIL import Image
+    showed only its first part, so the rest of the episode could not be read along at all.  Each part has its own
+    time in the cue sheet, and a scene may start inside the strip: its music follows the reader there."""
+    from chapters import make_webtoon
 
-    make_chapter(tmp_path / "pages", [("calm", 3), ("action", 2)], seed=4)
-    drawn = sorted((tmp_path / "pages").glob("*.png"))
-    width = 600
-    parts = [Image.open(p).convert("RGB").resize((width, round(width * 1.38))) for p in drawn[:3]]
-    strip = Image.new("RGB", (width, sum(p.height for p in parts)), "white")
-    for k, part in enumerate(parts):  # three pages a little squatter than a tile (1:1.4), one under the other:
-        strip.paste(part, (0, k * parts[0].height))  # a strip read as 3 parts
-    (tmp_path / "ch").mkdir()
-    strip.save(tmp_path / "ch" / "001.png")
-    for k, p in enumerate(drawn[3:], start=2):
-        Image.open(p).save(tmp_path / "ch" / f"{k:03d}.png")
+    make_webtoon(tmp_path / "ch" / "001.png", [("calm", 3), ("action", 3)], seed=3)
+    make_chapter(tmp_path / "more", [("action", 2)], seed=4)
+    for k, p in enumerate(sorted((tmp_path / "more").glob("*.png")), start=2):
+        p.rename(tmp_path / "ch" / f"{k:03d}.png")
     out = tmp_path / "out"
     result = cli("score", tmp_path / "ch", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
                  "--seed", "2", timeout=300)
     assert result.returncode == 0, result.stderr
     sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
-    assert [p["name"] for p in sheet["pages"]] == ["001.png", "002.png", "003.png"]
+    assert [(p["name"], p["part"]) for p in sheet["pages"]] == \
+        [("001.png", k) for k in range(1, 7)] + [("002.png", None), ("003.png", None)]
+    scene_of = [p["scene"] for p in sheet["pages"]]
+    assert scene_of[2] != scene_of[3]  # a scene starts at the strip's part 4
     page.goto((out / "ch.read.html").as_uri())
+    page.click("#sound")
+    page.wait_for_function("document.body.dataset.playing === '1'", timeout=20000)
     seen = []
-    for _ in range(4):  # the strip's three parts, then the next page
+    for k in range(8):  # the strip's six parts, then the next two pages
+        page.wait_for_function(f"document.body.dataset.playing === '{scene_of[k]}'", timeout=10000)
         seen.append((page.evaluate("document.body.dataset.page"), page.evaluate("document.body.dataset.part"),
                      page.inner_text("#where"), page.evaluate("document.getElementById('page').src")))
         page.keyboard.press("ArrowRight")
-    assert [s[:2] for s in seen] == [("1", "1"), ("1", "2"), ("1", "3"), ("2", "1")]
-    assert seen[1][2] == "page 1 of 3, part 2 of 3" and seen[3][2] == "page 2 of 3"
-    assert len({s[3] for s in seen}) == 4  # each part is its own picture
-    # play through: the strip's time is shared by its parts; the playhead in its middle shows the middle part
+    assert [s[:2] for s in seen] == [("1", str(k)) for k in range(1, 7)] + [("2", "1"), ("3", "1")]
+    assert seen[1][2] == "page 1 of 3, part 2 of 6" and seen[6][2] == "page 2 of 3"
+    assert len({s[3] for s in seen}) == 8  # each part is its own picture
+    # play through: each part at its cue-sheet time; the playhead just past a part's start shows that part
     page.click("#through")
     page.wait_for_function("document.getElementById('score').readyState >= 1", timeout=20000)
-    start, end = sheet["pages"][0]["start"], sheet["pages"][1]["start"]
-    for t, part in ((start + 0.05, "1"), ((start + end) / 2, "2"), (end - 0.3, "3")):
-        page.evaluate(f"window.readAlongSeek({t})")
-        page.wait_for_function(f"document.body.dataset.page === '1' && document.body.dataset.part === '{part}'",
+    for k in (1, 3, 4, 5):
+        page.evaluate(f"window.readAlongSeek({sheet['pages'][k]['start'] + 0.05})")
+        page.wait_for_function(f"document.body.dataset.page === '1' && document.body.dataset.part === '{k + 1}'",
                                timeout=5000)
     page.keyboard.press("ArrowLeft")  # turning by hand moves the music to that part's time
-    page.wait_for_function("document.body.dataset.part === '2'")
-    assert start < page.evaluate("document.getElementById('score').currentTime") < (start + end) / 2 + 0.5
+    page.wait_for_function("document.body.dataset.part === '5'")
+    assert abs(page.evaluate("document.getElementById('score').currentTime") - sheet["pages"][4]["start"]) < 0.5
     assert page.console_errors == []
 
 

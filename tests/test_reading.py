@@ -103,6 +103,13 @@ def test_tiles_of_one_strip_are_merged_into_one_reading():
     assert merged.text_boxes == sum(p.text_boxes for p in parts)
     assert merged.panels == sum(p.panels for p in parts)
     assert progress == [(1, 2, "s.png"), (2, 2, "next.png")]
+    # each tile is also read on its own, as the chapter score times it (and may start a scene there)
+    own = merged.part_readings()
+    assert [p.name for p in own] == ["s.png#1", "s.png#2"]
+    assert [(p.text_chars, p.panels, p.seconds, p.energy) for p in own] == \
+        [(p.text_chars, p.panels, p.seconds, p.energy) for p in parts]
+    assert PageReading.from_dict(merged.to_dict()).part_readings() == own
+    assert "parts" not in single.to_dict() and single.part_readings() == []  # an ordinary page's record as before
     plain = read_pages([talk_page(1), talk_page(2)])
     assert [r.name for r in plain] == ["page 1", "page 2"]
 

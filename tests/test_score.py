@@ -194,6 +194,56 @@ def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     assert not (tmp_path / "out2").exists()
 
 
+def test_a_scene_can_start_inside_a_webtoon_episode_saved_as_one_image(tmp_path):
+    """A webtoon episode saved as one tall image is read in page-shaped parts, but the score took it as one page:
+    one scene, one cue, however its mood changed down the strip.  Each part is timed and cut into scenes now."""
+    from chapters import make_webtoon
+
+    truth = make_webtoon(tmp_path / "ep" / "episode.png", [("calm", 3), ("action", 3)], seed=3)
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ep", "-o", out, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ep.cues.json").read_text(encoding="utf-8")))
+    assert [(p.name, p.part, p.parts) for p in sheet.pages] == [("episode.png", k, 6) for k in range(1, 7)]
+    assert [(s.first_page, s.first_part, s.last_page, s.last_part) for s in sheet.scenes] == \
+        [(1, None, 1, truth[0]), (1, truth[0] + 1, 1, None)]
+    assert [s.mood for s in sheet.scenes] == ["calm", "action"]
+    assert sheet.scenes[1].tempo_bpm > sheet.scenes[0].tempo_bpm
+    assert [p.scene for p in sheet.pages] == [1, 1, 1, 2, 2, 2]
+    assert sheet.pages[3].start == pytest.approx(sheet.scenes[1].start, abs=0.001)  # the cut is on its part
+    starts = [p.start for p in sheet.pages]
+    assert starts == sorted(starts) and len(set(starts)) == 6  # every part at its own time
+    vtt = (out / sheet.vtt_file).read_text(encoding="utf-8")
+    assert "(page 1 up to part 3)" in vtt and "(page 1 from part 4)" in vtt
+    score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
+    assert abs(len(score) / sr - sheet.duration) < 0.01
+
+
+def test_a_scenes_file_names_a_part_of_a_tall_strip(tmp_path):
+    from chapters import make_webtoon
+
+    make_webtoon(tmp_path / "ep" / "001.png", [("calm", 4)], seed=4)
+    make_chapter(tmp_path / "pages", [("calm", 2)], seed=4)
+    (tmp_path / "pages" / "001.png").rename(tmp_path / "ep" / "002.png")
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n1 part 3 0:20  # the second half of the episode, for a 20 s shot\n002.png\n",
+                      encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ep", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = json.loads((out / "ep.cues.json").read_text(encoding="utf-8"))
+    assert [(s["first_page"], s["first_part"], s["last_part"]) for s in sheet["scenes"]] == \
+        [(1, None, 2), (1, 3, None), (2, None, None)]
+    assert sheet["scenes"][1]["given_s"] == 20 and abs(sheet["scenes"][1]["duration"] - 20) < 2.0
+    for line, said in (("1 part 7", "page 1 has no part 7 (it is read in 4 parts)"),
+                       ("2 part 2", "page 2 has no part 2 (it is an ordinary page"),
+                       ("1 part 0", "parts are numbered from 1")):
+        scenes.write_text(f"1\n{line}\n", encoding="utf-8")
+        bad = cli("score", tmp_path / "ep", "-o", tmp_path / "bad", *BUILTIN, "--scenes", scenes)
+        assert bad.returncode == 2 and one_line_error(bad.stderr) and said in " ".join(bad.stderr.split())
+        assert not (tmp_path / "bad").exists()  # said before any work
+
+
 def test_the_summary_and_manifest_give_the_scores_seed(tmp_path):
     """A score's seed reproduces it: the summary (``--json``) and ``manifest.json`` said ``seed: null`` for every
     score, given or drawn, and the web page then showed no seed at all."""

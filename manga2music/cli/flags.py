@@ -65,7 +65,7 @@ SCORE_MUSIC = [
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
     _p("reading_speed", Annotated[float, Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues).")], 1.0),
     _p("longest_cue", Annotated[Optional[float], Opt("--longest-cue", help="Compose each cue at most this many seconds (at least 8); a scene read for longer plays its cue once, then its seamless loop. Saves time with MusicGen on a CPU. Default: the composer's longest track.")], None),
-    _p("scenes", Annotated[Optional[Path], Opt("--scenes", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`.")], None),
+    _p("scenes", Annotated[Optional[Path], Opt("--scenes", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`.")], None),
     _p("transitions", Annotated[str, Opt("--transitions", help="How a cue hands over to the next: crossfade (on the bar line), or continue (MusicGen carries the outgoing cue on into the next scene's music for a bar, then crossfades).")], "crossfade"),
 ]
 VISION_SEED = [_p("seed", Annotated[Optional[int], Opt("--seed", help="Make a local VLM's or a server's sampling repeatable.")], None)]

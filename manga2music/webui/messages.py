@@ -171,11 +171,11 @@ def status_markdown(result) -> str:
         for skipped in entry.get("skipped_pages") or []:
             lines.append(f"- skipped {scrub(skipped.get('error'))}")
     if getattr(result, "scenes", None):
-        from ..cuesheet import page_span
+        from ..cuesheet import scene_span
 
         lines.append("\n**Scenes** (the score's cue sheet; the read-along page is in the downloads):")
         for sc in result.scenes:
-            pages = page_span(sc["first_page"], sc["last_page"])
+            pages = scene_span(sc)
             loops = sc.get("cue_s") is not None and sc["cue_s"] < sc["duration"]
             lines.append(f"{sc['index']}. {scrub(sc['title'])}: {pages}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
                          f"{round(sc['tempo_bpm'])} BPM" + (f", {_a_number(round(sc['cue_s']))} s cue that loops"
