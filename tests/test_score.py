@@ -384,6 +384,31 @@ def test_a_chat_model_reads_the_pages_gives_the_direction_and_each_scenes_music(
     assert "E minor" in bodies[2].text and "koto, taiko drums, strings" in bodies[2].text
 
 
+def test_a_chat_model_starts_a_scene_inside_a_webtoon_episode_saved_as_one_image(tmp_path, openai_server):  # noqa: F811
+    """The model sees a tall strip part by part and answers one entry per part; where it says a part starts a
+    scene, the scene starts there (its entries were merged into one per page, so a strip was always one scene)."""
+    from chapters import make_webtoon
+    from openai_server import Reply
+
+    make_webtoon(tmp_path / "ep" / "episode.png", [("calm", 3), ("action", 3)], seed=5)
+    entries = [{"page": k, "mood": "calm" if k <= 3 else "fierce", "intensity": 1 if k <= 3 else 3,
+                "scene_change": k in (1, 4), "why": "a fight begins" if k == 4 else "same room"} for k in range(1, 7)]
+    openai_server.queue(
+        Reply(json.dumps({"pages": entries})),
+        Reply(json.dumps({"key": "E minor", "instruments": ["koto", "strings"], "tempo_low": 66, "tempo_high": 160})),
+        Reply("Gentle koto and soft strings, 68 BPM in E minor."),
+        Reply("Pounding taiko drums with fierce koto, 156 BPM in E minor."))
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ep", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+                 "--music-model", "builtin", "--seed", "1", timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = json.loads((out / "ep.cues.json").read_text(encoding="utf-8"))
+    assert [(s["first_part"], s["last_part"], s["mood"]) for s in sheet["scenes"]] == [(None, 3, "calm"),
+                                                                                          (4, None, "fierce")]
+    assert sheet["scenes"][1]["tempo_bpm"] == 156
+    assert [len(r.images) for r in openai_server.requests] == [6, 0, 0, 0]  # the strip's parts once, then text
+
+
 # --- --transitions continue: bridges carried on from the outgoing cue (MusicGen) -----------------------------------
 
 @pytest.fixture(scope="module")
@@ -714,6 +739,29 @@ def test_real_pages_change_scene_where_their_mood_changes(episode, sections, sta
     files = [p for name in sections for p in sorted((pages / name).glob("*.jpg"))]
     readings = [read_page(Image.open(p).convert("RGB"), p.name) for p in files]
     assert [s.start for s in find_scenes([page_vector(r) for r in readings])] == [0, start]
+
+
+@pytest.mark.parametrize("sections", [["pc-e15-comedy", "pc-e15-tense"], ["pc-e08-sad", "pc-e08-tense"]])
+def test_real_pages_stacked_into_one_strip_change_scene_in_the_part_where_their_mood_changes(sections):
+    """The same real pages as above, stacked into one tall strip as a webtoon episode is saved: the strip's parts do
+    not line up with the pages (the mood changes 2.5 parts down), and the scene changes in the part next to it."""
+    from PIL import Image
+
+    from manga2music.pages import tile_strip
+    from manga2music.reading import read_page
+    from manga2music.scenes import find_scenes, page_vector
+
+    pages = Path(__file__).parent / "data" / "pages"
+    drawn = [Image.open(p).convert("RGB") for name in sections for p in sorted((pages / name).glob("*.jpg"))]
+    drawn = [im.resize((800, round(im.height * 800 / im.width))) for im in drawn]
+    strip = Image.new("RGB", (800, sum(im.height for im in drawn)), "white")
+    for k, im in enumerate(drawn):
+        strip.paste(im, (0, sum(d.height for d in drawn[:k])))
+    tiles = tile_strip(strip)
+    change = sum(im.height for im in drawn[:2]) / (strip.height / len(tiles))  # in parts from the top
+    assert len(tiles) == 5 and change == pytest.approx(2.5, abs=0.1)
+    parts = read_page(tiles, "strip.png").part_readings()
+    assert [s.start for s in find_scenes([page_vector(r) for r in parts])][1:] in ([2], [3])
 
 
 def test_a_scene_read_for_longer_than_five_minutes_gets_music_as_long_as_its_reading(tmp_path):

@@ -142,7 +142,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                 scenes = gr.Textbox("", label="Scenes (score)", lines=3, elem_id="scenes", visible=False,
                                     placeholder="1\n6 1:10\n015.png",
                                     info="blank: found in the pages; else the pages where scenes start, one a line "
-                                         "(numbers from 1, or file names), each maybe with its length (45 or 1:30)")
+                                         "(numbers from 1, or file names; a part of one tall strip: 1 part 4), each maybe with its "
+                                         "length (45 or 1:30)")
                 bridges = gr.Checkbox(False, label="Bridges between scenes (MusicGen)", elem_id="bridges",
                                       visible=False, info="MusicGen carries each cue on into the next scene's music "
                                                           "instead of a crossfade")
