@@ -18,7 +18,13 @@ swipes and the buttons turn pages; *Right to left* turns them the Japanese way (
 left arrow, a click on the left half and a swipe to the right go on), and the page
 remembers the choice.  A tall strip (a webtoon episode saved as one
 image) is shown part by part, as it was read (page-shaped tiles), each part at its own
-time in the cue sheet (a scene may start inside a strip).  Pages are embedded JPEGs, so the file can be
+time in the cue sheet (a scene may start inside a strip).  *Scroll* shows every page and
+part in one column, as a webtoon is read (a chapter with a tall strip opens in it unless
+the reader chose otherwise; the choice is remembered): the page at the reading line, a
+third of the way down, is the reader's page, *Follow me* plays its scene, and *Play
+through* scrolls the column with the score (a scroll by the reader moves the score to
+where they stopped).  Pictures are decoded only near the reading line, so a long
+chapter does not fill the browser's memory.  Pages are embedded JPEGs, so the file can be
 moved with the score.  ``window.readAlong`` exposes the state (page, scene, mode)
 for tests and for curious readers.
 """
@@ -57,10 +63,11 @@ def loop_ogg(audio, sample_rate: int) -> str:
     return "data:audio/ogg;base64," + base64.b64encode(data).decode("ascii")
 
 
-def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int]]], loop_uris: list[str],
+def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], loop_uris: list[str],
            score_file: str) -> str:
     """The page: the cue sheet (scenes, page times), the pages and the loops, all in one file.  ``pages``: per
-    page, its parts as (data URI, height in pixels): one part, or the tiles of a tall strip, top to bottom."""
+    page, its parts as (data URI, width, height in pixels): one part, or the tiles of a tall strip, top to
+    bottom."""
     data = {
         "chapter": chapter,
         "score": "/".join(quote(part) for part in score_file.split("/")),
@@ -69,8 +76,11 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int]]], loop_u
         "pages": [{"index": p["index"], "name": p["name"], "scene": p["scene"], "start": p["start"],
                    "part": p.get("part"), "parts": p.get("parts")} for p in sheet["pages"]],
         "loops": loop_uris,
-        "images": [[uri for uri, _ in parts] for parts in pages],
-        "heights": [[max(1, int(height)) for _, height in parts] for parts in pages],
+        "images": [[uri for uri, _, _ in parts] for parts in pages],
+        "heights": [[max(1, int(height)) for _, _, height in parts] for parts in pages],
+        "widths": [[max(1, int(width)) for _, width, _ in parts] for parts in pages],
+        # a webtoon (a tall strip among the pages) opens in Scroll, as it is read, unless the reader chose
+        "scroll": any(len(parts) > 1 for parts in pages),
     }
     blob = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")
     title = html.escape(chapter)
@@ -94,6 +104,10 @@ _TEMPLATE = r"""<!doctype html>
   #stage { flex: 1; display: flex; align-items: center; justify-content: center; overflow: hidden;
            position: relative; user-select: none; }
   #page { max-width: 100%; max-height: 100%; object-fit: contain; box-shadow: 0 0 24px #000; }
+  #column { flex: 1; overflow-y: auto; position: relative; outline: none; }
+  #column img { display: block; width: min(100%, 800px); height: auto; margin: 0 auto; background: #222; }
+  #column img.page-start { margin-top: 24px; }
+  body[data-scroll="true"] #stage, body[data-scroll="false"] #column { display: none; }
   #where { margin-left: auto; opacity: .8; }
   #scene { font-weight: 600; }
   audio { height: 32px; }
@@ -107,12 +121,14 @@ _TEMPLATE = r"""<!doctype html>
   <button id="prev" aria-label="previous page">&larr;</button>
   <button id="next" aria-label="next page">&rarr;</button>
   <button id="rtl" aria-pressed="false" title="turn pages the Japanese way: left arrow, left half and a swipe to the right go on">Right to left</button>
+  <button id="scroll" aria-pressed="false" title="every page in one column, scrolled as a webtoon is read; the music follows the page a third of the way down">Scroll</button>
   <button id="sound">Start music</button>
   <audio id="score" src="__SCORE__" preload="metadata" controls hidden></audio>
   <span id="scene"></span><span id="where"></span>
 </header>
 <div id="stage"><img id="page" alt=""></div>
-<p class="hint" style="margin:4px 12px">Arrows, space or a click on either half of the page turn it; swipe on a touch screen.</p>
+<div id="column" tabindex="-1"></div>
+<p class="hint" style="margin:4px 12px">Arrows, space or a click on either half of the page turn it; swipe on a touch screen; in Scroll, scroll.</p>
 <script id="data" type="application/json">__DATA__</script>
 <script>
 "use strict";
@@ -141,7 +157,7 @@ D.pages.forEach((p, j) => {
     above += h;
   });
 });
-function show(v, fromScore) {
+function show(v, fromScore, fromScroll) {
   v = Math.max(0, Math.min(views.length - 1, v));
   const before = state.scene, view = views[v], i = view.page;
   state.view = v; state.page = i; state.part = view.part; state.scene = view.scene;
@@ -153,7 +169,8 @@ function show(v, fromScore) {
   document.body.dataset.page = String(i + 1); document.body.dataset.part = String(view.part + 1);
   document.body.dataset.scene = String(state.scene);
   if (state.mode === "follow" && state.started && state.scene !== before) playScene(state.scene);
-  if (state.mode === "through" && !fromScore) { score.currentTime = view.start + 0.001; }
+  if (state.mode === "through" && !fromScore && !fromScroll) { score.currentTime = view.start + 0.001; }
+  if (state.scroll && !fromScore && !fromScroll) placeColumn(v, 0);
 }
 const decoding = [];  // per scene, the promise of its decoded loop: each is decoded once, when first wanted
 function loopOf(k) {
@@ -230,7 +247,11 @@ score.addEventListener("timeupdate", () => {
   const v = viewAt(score.currentTime);
   if (v !== state.view) show(v, true);
 });
-window.readAlongSeek = (t) => { score.currentTime = t; show(viewAt(t), true); return state.page + 1; };
+window.readAlongSeek = (t) => {
+  score.currentTime = t; show(viewAt(t), true);
+  if (state.scroll) placeAtTime(t);
+  return state.page + 1;
+};
 // +1 when the right-hand side goes on (left to right), -1 when the left-hand side does (right to left)
 const ahead = () => state.rtl ? -1 : 1;
 function setRtl(on) {
@@ -263,11 +284,83 @@ document.getElementById("stage").addEventListener("touchend", (e) => {
   const dx = e.changedTouches[0].clientX - touchX; touchX = null;
   if (Math.abs(dx) > 40) show(state.view + (dx < 0 ? 1 : -1) * ahead());
 });
+// Scroll: every page and part in one column, as a webtoon is read.  The view at the reading line (a third of the
+// way down) is the reader's page: Follow me plays its scene; Play through scrolls the column with the score, and a
+// scroll by the reader moves the score to where the reading line stopped.
+const column = document.getElementById("column"), tiles = [];
+views.forEach((view, v) => {
+  const el = document.createElement("img");
+  el.alt = view.name + (view.parts > 1 ? ", part " + (view.part + 1) : "");
+  el.dataset.view = String(v);
+  el.style.aspectRatio = D.widths[view.page][view.part] + " / " + D.heights[view.page][view.part];
+  if (v && view.part === 0) el.classList.add("page-start");  // pages apart; a strip's parts touch
+  column.appendChild(el); tiles.push(el);
+});
+// pictures are decoded only near the reading line (a chapter of 300 pages would hold gigabytes of pixels)
+const near = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const view = views[+e.target.dataset.view];
+    if (e.isIntersecting) e.target.src = D.images[view.page][view.part];
+    else e.target.removeAttribute("src");
+  }
+}, { root: column, rootMargin: "150% 0px" });
+tiles.forEach((el) => near.observe(el));
+const line = () => column.clientHeight / 3;
+let placedTop = -1, readerScrolled = 0, settle = null;
+function placeColumn(v, frac) {  // view v's point ``frac`` of the way down, on the reading line
+  const top = Math.max(0, Math.round(tiles[v].offsetTop + frac * tiles[v].offsetHeight - line() + 1));
+  column.scrollTop = top; placedTop = column.scrollTop;
+}
+function viewAtLine() {
+  const y = column.scrollTop + line();
+  let lo = 0, hi = tiles.length - 1;
+  while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (tiles[mid].offsetTop <= y) lo = mid; else hi = mid - 1; }
+  return lo;
+}
+function timeAtLine() {  // the score's time at the reading line: within a view, in proportion to its height
+  const v = viewAtLine(), el = tiles[v], view = views[v];
+  const end = v + 1 < views.length ? views[v + 1].start : D.scenes[D.scenes.length - 1].end;
+  const frac = Math.min(1, Math.max(0, (column.scrollTop + line() - el.offsetTop) / Math.max(1, el.offsetHeight)));
+  return view.start + frac * (end - view.start);
+}
+column.addEventListener("scroll", () => {
+  if (!state.scroll) return;
+  const ours = Math.abs(column.scrollTop - placedTop) < 2;
+  const v = viewAtLine();
+  if (v !== state.view) show(v, ours, true);
+  if (ours || state.mode !== "through") return;
+  readerScrolled = performance.now();  // the reader scrolls: the score follows when they stop
+  clearTimeout(settle);
+  settle = setTimeout(() => { score.currentTime = timeAtLine(); }, 250);
+});
+function placeAtTime(t) {  // the column where the score is: the view playing, as far down as its time has gone
+  const v = viewAt(t), view = views[v];
+  const end = v + 1 < views.length ? views[v + 1].start : D.scenes[D.scenes.length - 1].end;
+  placeColumn(v, Math.min(1, Math.max(0, (t - view.start) / Math.max(0.001, end - view.start))));
+}
+function scrollWithScore() {
+  if (state.scroll && state.mode === "through" && !score.paused && performance.now() - readerScrolled > 600) {
+    placeAtTime(score.currentTime);
+  }
+  requestAnimationFrame(scrollWithScore);
+}
+requestAnimationFrame(scrollWithScore);
+function setScroll(on) {
+  state.scroll = on; document.body.dataset.scroll = String(on);
+  document.getElementById("scroll").setAttribute("aria-pressed", String(on));
+  if (on) { placeColumn(state.view, 0); column.focus({ preventScroll: true }); } else show(state.view, true);
+}
+document.getElementById("scroll").onclick = () => {
+  setScroll(!state.scroll);
+  try { localStorage.setItem("manga2music.scroll", state.scroll ? "1" : "0"); } catch (e) {}
+};
 document.body.dataset.mode = "follow";
-let remembered = null;
-try { remembered = localStorage.getItem("manga2music.rtl"); } catch (e) {}
+let remembered = null, scrolled = null;
+try { remembered = localStorage.getItem("manga2music.rtl"); scrolled = localStorage.getItem("manga2music.scroll"); }
+catch (e) {}
 setRtl(remembered === "1");
-show(0);
+show(0, true);
+setScroll(scrolled === null ? D.scroll : scrolled === "1");
 </script>
 </body></html>
 """

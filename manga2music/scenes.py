@@ -147,9 +147,9 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
                      ) -> list[tuple[int, Optional[float]]]:
     """``(first unit, length in seconds or None)`` per line of a scenes file (see the module doc); one clear line
     for a bad entry.  ``parts[i]`` is how many parts page ``i`` is read in (1, or the tiles of a tall strip); the
-    units are the pages with each strip's parts in its place, 0-based.  ``parts`` may be a function that gives
-    them, called only when a line names a part.  Without ``parts`` a part number is not checked and the first unit
-    is the page's index."""
+    units are the pages with each strip's parts in its place, 0-based.  Without ``parts``, or with a function that
+    gives them (called only when a line names a part past the first: a check before the pages are read), the
+    first unit is the page's index, and without ``parts`` a part number is not checked."""
     text = decode_text(read_regular_file(Path(path), 1024 * 1024, what="scenes file"))
     by_name = {name.casefold(): i for i, name in enumerate(page_names)}
     by_stem = {Path(name).stem.casefold(): i for i, name in enumerate(page_names)}
@@ -210,6 +210,7 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
                 raise InputError(f"{where}: page {index + 1} has no part {part} ("
                                  + ("it is an ordinary page, read whole; only a tall strip is read in parts)"
                                     if count == 1 else f"it is read in {count} parts)"))
-            index = starts[index] + part - 1
+            if not callable(parts):
+                index = starts[index] + part - 1
         scenes.append((index, length))
     return scenes

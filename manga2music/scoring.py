@@ -251,13 +251,13 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str]) -> st
     from .pages import decode_page
     from .readalong import page_jpeg, render
 
-    pages = []  # per page, its parts: one, or the page-shaped tiles of a tall strip, each (picture, height)
+    pages = []  # per page, its parts: one, or the page-shaped tiles of a tall strip, each (picture, width, height)
     for info in chapter.infos:
         try:
             tiles = decode_page(info, max_side=READ_ALONG_PAGE_SIDE)
-            pages.append([(page_jpeg(tile, READ_ALONG_PAGE_SIDE), tile.height) for tile in tiles])
+            pages.append([(page_jpeg(tile, READ_ALONG_PAGE_SIDE), tile.width, tile.height) for tile in tiles])
         except Manga2MusicError:
-            pages.append([("", 1)])
+            pages.append([("", 1, 1)])
     return render(sheet.chapter, sheet.model_dump(), pages, loop_uris, sheet.score_file)
 
 

@@ -98,26 +98,37 @@ def test_only_the_loops_around_the_readers_scene_are_kept_decoded(tmp_path, page
     assert page.console_errors == []
 
 
-def test_a_tall_strip_is_read_part_by_part_and_every_part_is_shown(tmp_path, page):  # noqa: F811
-    """A webtoon episode saved as one long image is cut into page-shaped parts when it is read; the read-along page
-    showed only its first part, so the rest of the episode could not be read along at all.  Each part has its own
-    time in the cue sheet, and a scene may start inside the strip: its music follows the reader there."""
+@pytest.fixture(scope="module")
+def webtoon(tmp_path_factory):
+    """A webtoon episode saved as one tall image (3 calm parts, then 3 action parts), then two action pages."""
     from chapters import make_webtoon
 
-    make_webtoon(tmp_path / "ch" / "001.png", [("calm", 3), ("action", 3)], seed=3)
-    make_chapter(tmp_path / "more", [("action", 2)], seed=4)
-    for k, p in enumerate(sorted((tmp_path / "more").glob("*.png")), start=2):
-        p.rename(tmp_path / "ch" / f"{k:03d}.png")
-    out = tmp_path / "out"
-    result = cli("score", tmp_path / "ch", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+    root = tmp_path_factory.mktemp("webtoon")
+    make_webtoon(root / "ch" / "001.png", [("calm", 3), ("action", 3)], seed=3)
+    make_chapter(root / "more", [("action", 2)], seed=4)
+    for k, p in enumerate(sorted((root / "more").glob("*.png")), start=2):
+        p.rename(root / "ch" / f"{k:03d}.png")
+    out = root / "out"
+    result = cli("score", root / "ch", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
                  "--seed", "2", timeout=300)
     assert result.returncode == 0, result.stderr
     sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
     assert [(p["name"], p["part"]) for p in sheet["pages"]] == \
         [("001.png", k) for k in range(1, 7)] + [("002.png", None), ("003.png", None)]
+    assert sheet["pages"][2]["scene"] != sheet["pages"][3]["scene"]  # a scene starts at the strip's part 4
+    return out, sheet
+
+
+def test_a_tall_strip_is_read_part_by_part_and_every_part_is_shown(webtoon, page):  # noqa: F811
+    """A webtoon episode saved as one long image is cut into page-shaped parts when it is read; the read-along page
+    showed only its first part, so the rest of the episode could not be read along at all.  Each part has its own
+    time in the cue sheet, and a scene may start inside the strip: its music follows the reader there."""
+    out, sheet = webtoon
     scene_of = [p["scene"] for p in sheet["pages"]]
-    assert scene_of[2] != scene_of[3]  # a scene starts at the strip's part 4
     page.goto((out / "ch.read.html").as_uri())
+    assert page.evaluate("document.body.dataset.scroll") == "true"  # a webtoon opens in Scroll ...
+    page.click("#scroll")  # ... and here it is read a page at a time
+    assert page.evaluate("document.body.dataset.scroll") == "false" and page.is_visible("#page")
     page.click("#sound")
     page.wait_for_function("document.body.dataset.playing === '1'", timeout=20000)
     seen = []
@@ -139,6 +150,51 @@ def test_a_tall_strip_is_read_part_by_part_and_every_part_is_shown(tmp_path, pag
     page.keyboard.press("ArrowLeft")  # turning by hand moves the music to that part's time
     page.wait_for_function("document.body.dataset.part === '5'")
     assert abs(page.evaluate("document.getElementById('score').currentTime") - sheet["pages"][4]["start"]) < 0.5
+    assert page.console_errors == []
+
+
+AT_LINE = """() => {  // the picture under the reading line, a third of the way down the column
+  const c = document.getElementById("column"), r = c.getBoundingClientRect();
+  const el = document.elementFromPoint(r.left + r.width / 2, r.top + c.clientHeight / 3);
+  return el && el.dataset.view !== undefined ? +el.dataset.view : null;
+}"""
+
+
+def test_scroll_reads_a_webtoon_in_one_column_and_the_music_follows_the_reading_line(webtoon, page):  # noqa: F811
+    """A webtoon is read by scrolling, not by turning pages: every page and part in one column, the scene at the
+    reading line plays, play-through scrolls with the score, and a scroll by the reader moves the score."""
+    out, sheet = webtoon
+    scene_of = [p["scene"] for p in sheet["pages"]]
+    page.goto((out / "ch.read.html").as_uri())
+    assert page.evaluate("document.body.dataset.scroll") == "true" and not page.is_visible("#page")
+    assert page.locator("#column img").count() == 8  # six parts and two pages
+    page.click("#sound")
+    page.wait_for_function("document.body.dataset.playing === '1'", timeout=20000)
+    for k in (2, 3, 7, 0):  # scrolled (as a wheel or a finger does) until view k is at the reading line
+        page.evaluate(f"""() => {{ const c = document.getElementById("column"), el = c.querySelectorAll("img")[{k}];
+            c.scrollTop = el.offsetTop + el.offsetHeight / 2 - c.clientHeight / 3; }}""")
+        page.wait_for_function(f"window.readAlong.view === {k}", timeout=5000)
+        assert page.evaluate(AT_LINE) == k
+        page.wait_for_function(f"document.body.dataset.playing === '{scene_of[k]}'", timeout=10000)
+        shown = page.locator("#column img").nth(k)
+        assert shown.get_attribute("src").startswith("data:image/jpeg")  # its picture is there
+    page.keyboard.press("ArrowRight")  # keys still go a page (or part) at a time, and the column follows
+    page.wait_for_function("window.readAlong.view === 1")
+    assert page.evaluate(AT_LINE) == 1
+    # play through: the column follows the score; a scroll by the reader moves the score where it stopped
+    page.click("#through")
+    page.wait_for_function("document.getElementById('score').readyState >= 1", timeout=20000)
+    page.evaluate(f"window.readAlongSeek({sheet['pages'][4]['start'] + 0.05})")
+    assert page.evaluate(AT_LINE) == 4 and page.evaluate("document.body.dataset.part") == "5"
+    page.evaluate("""() => { const c = document.getElementById("column"), el = c.querySelectorAll("img")[6];
+        c.scrollTop = el.offsetTop - c.clientHeight / 3 + 2; }""")  # the reader scrolls to page 2's top
+    page.wait_for_function(f"Math.abs(document.getElementById('score').currentTime - {sheet['pages'][6]['start']})"
+                           " < 0.5", timeout=5000)
+    assert page.evaluate("document.body.dataset.page") == "2"
+    # the choice is the reader's: turned off, it stays off for the next chapter (and this one, reloaded)
+    page.click("#scroll")
+    page.reload()
+    assert page.evaluate("document.body.dataset.scroll") == "false" and page.is_visible("#page")
     assert page.console_errors == []
 
 
