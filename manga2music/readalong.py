@@ -63,11 +63,33 @@ def loop_ogg(audio, sample_rate: int) -> str:
     return "data:audio/ogg;base64," + base64.b64encode(data).decode("ascii")
 
 
+#: pages at least this many times as tall as wide, all of one width, are slices of a webtoon episode (manga pages
+#: are 1.4-1.5; an episode downloaded from a webtoon site comes in slices of 1.6 and taller)
+SLICE_ASPECT = 1.55
+
+
+def webtoon_layout(sizes: list[tuple[int, int]]) -> tuple[bool, bool]:
+    """(read by scrolling, pages touching) for a chapter of pages of these sizes (width, height as shown): a tall
+    strip among them is read by scrolling; so are slices of one episode (three or more pages of one width, within
+    1 %, at least :data:`SLICE_ASPECT` times as tall as wide, as a median), which also touch: one picture cut up."""
+    from statistics import median
+
+    from .pages import tile_count
+
+    if not sizes:
+        return False, False
+    widths = [w for w, _ in sizes]
+    slices = (len(sizes) >= 3 and max(widths) <= 1.01 * min(widths)
+              and median(h / max(1, w) for w, h in sizes) >= SLICE_ASPECT)
+    return slices or any(tile_count(w, h) > 1 for w, h in sizes), slices
+
+
 def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], loop_uris: list[str],
-           score_file: str) -> str:
+           score_file: str, *, scroll: bool = False, touching: bool = False) -> str:
     """The page: the cue sheet (scenes, page times), the pages and the loops, all in one file.  ``pages``: per
     page, its parts as (data URI, width, height in pixels): one part, or the tiles of a tall strip, top to
-    bottom."""
+    bottom.  ``scroll``: the page opens in *Scroll* (unless the reader chose); ``touching``: there the pages touch,
+    as slices of one picture do (see :func:`webtoon_layout`)."""
     data = {
         "chapter": chapter,
         "score": "/".join(quote(part) for part in score_file.split("/")),
@@ -79,8 +101,8 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], l
         "images": [[uri for uri, _, _ in parts] for parts in pages],
         "heights": [[max(1, int(height)) for _, _, height in parts] for parts in pages],
         "widths": [[max(1, int(width)) for _, width, _ in parts] for parts in pages],
-        # a webtoon (a tall strip among the pages) opens in Scroll, as it is read, unless the reader chose
-        "scroll": any(len(parts) > 1 for parts in pages),
+        "scroll": bool(scroll),
+        "touching": bool(touching),
     }
     blob = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")
     title = html.escape(chapter)
@@ -293,7 +315,7 @@ views.forEach((view, v) => {
   el.alt = view.name + (view.parts > 1 ? ", part " + (view.part + 1) : "");
   el.dataset.view = String(v);
   el.style.aspectRatio = D.widths[view.page][view.part] + " / " + D.heights[view.page][view.part];
-  if (v && view.part === 0) el.classList.add("page-start");  // pages apart; a strip's parts touch
+  if (v && view.part === 0 && !D.touching) el.classList.add("page-start");  // pages apart; parts, slices touch
   column.appendChild(el); tiles.push(el);
 });
 // pictures are decoded only near the reading line (a chapter of 300 pages would hold gigabytes of pixels)

@@ -249,7 +249,7 @@ def _read_along_loop(audio: np.ndarray, loop: np.ndarray, t, sample_rate: int) -
 
 def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str]) -> str:
     from .pages import decode_page
-    from .readalong import page_jpeg, render
+    from .readalong import page_jpeg, render, webtoon_layout
 
     pages = []  # per page, its parts: one, or the page-shaped tiles of a tall strip, each (picture, width, height)
     for info in chapter.infos:
@@ -258,7 +258,9 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str]) -> st
             pages.append([(page_jpeg(tile, READ_ALONG_PAGE_SIDE), tile.width, tile.height) for tile in tiles])
         except Manga2MusicError:
             pages.append([("", 1, 1)])
-    return render(sheet.chapter, sheet.model_dump(), pages, loop_uris, sheet.score_file)
+    scroll, touching = webtoon_layout([info.size for info in chapter.infos])
+    return render(sheet.chapter, sheet.model_dump(), pages, loop_uris, sheet.score_file, scroll=scroll,
+                  touching=touching)
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,

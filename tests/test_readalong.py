@@ -198,6 +198,41 @@ def test_scroll_reads_a_webtoon_in_one_column_and_the_music_follows_the_reading_
     assert page.console_errors == []
 
 
+def test_an_episode_downloaded_in_slices_opens_in_scroll_with_its_slices_touching(tmp_path, page):  # noqa: F811
+    """Webtoon sites serve an episode as slices of one long picture: read a page at a time, or with gaps between
+    them, the pictures are cut apart.  Slices of one width, taller than manga pages, open in Scroll and touch."""
+    from chapters import make_webtoon
+    from PIL import Image
+
+    make_webtoon(tmp_path / "strip.png", [("calm", 3), ("action", 3)], seed=3)
+    strip = Image.open(tmp_path / "strip.png")
+    cuts = [0, 900, 1900, 2800, 3900, strip.height]  # slices 600 px wide, 900 to 1100 tall (1.5-1.8)
+    (tmp_path / "ep").mkdir()
+    for k, (top, bottom) in enumerate(zip(cuts, cuts[1:]), start=1):
+        strip.crop((0, top, strip.width, bottom)).save(tmp_path / "ep" / f"{k:02d}.png")
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ep", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+                 "--seed", "2", timeout=300)
+    assert result.returncode == 0, result.stderr
+    page.goto((out / "ep.read.html").as_uri())
+    assert page.evaluate("document.body.dataset.scroll") == "true"
+    gaps = page.evaluate("""() => [...document.querySelectorAll("#column img")].slice(1).map(
+        (el) => el.offsetTop - (el.previousElementSibling.offsetTop + el.previousElementSibling.offsetHeight))""")
+    assert len(gaps) == 4 and all(abs(g) <= 1 for g in gaps)
+    assert page.console_errors == []
+
+
+def test_which_chapters_are_read_by_scrolling():
+    from manga2music.readalong import webtoon_layout
+
+    assert webtoon_layout([(1000, 1480)] * 20) == (False, False)  # manga pages
+    assert webtoon_layout([(800, 1280)] * 3 + [(800, 900)]) == (True, True)  # slices of an episode
+    assert webtoon_layout([(800, 1280), (800, 1290)]) == (False, False)  # two tall pages are not an episode
+    assert webtoon_layout([(800, 1280), (700, 1280), (800, 1280)]) == (False, False)  # nor pages of three widths
+    assert webtoon_layout([(1000, 1480), (800, 12000), (1000, 1480)]) == (True, False)  # a tall strip among pages
+    assert webtoon_layout([]) == (False, False)
+
+
 def test_right_to_left_turns_pages_the_japanese_way_and_is_remembered(chapter, page):  # noqa: F811
     out, _ = chapter
     page.goto((out / "ch.read.html").as_uri())
