@@ -9,7 +9,7 @@ a chat model reads the pages in chunks (one entry per page, then the chapter's d
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Optional
 
@@ -44,24 +44,28 @@ class ChapterUnit:
     one image is read in page-shaped parts, and scenes may start inside it)."""
 
     reading: PageReading  # the page's reading, or the part's own (named "strip.png#3")
-    page: int  # 0-based index of its page in the chapter
+    page: int  # 0-based index of its page among the chapter's readings (the pages that could be read)
     part: Optional[int] = None  # 1-based part of a tall strip, top to bottom (None: a whole page)
     parts: int = 1  # how many parts its page is read in
+    number: int = 0  # its page's number in the chapter, 1 for the first page found (a page that could not be read
+    # keeps its number: 004.png stays page 4 when 002.png is damaged)
 
     @property
     def name(self) -> str:
         return self.reading.name
 
 
-def chapter_units(readings: list[PageReading]) -> list[ChapterUnit]:
-    """The chapter's pages in order, each tall strip replaced by its parts."""
+def chapter_units(readings: list[PageReading], numbers: Optional[list[int]] = None) -> list[ChapterUnit]:
+    """The chapter's pages in order, each tall strip replaced by its parts.  ``numbers``: each reading's page
+    number in the chapter (default: 1, 2, 3...)."""
     units = []
     for i, reading in enumerate(readings):
+        number = numbers[i] if numbers else i + 1
         parts = reading.part_readings()
         if len(parts) > 1:
-            units += [ChapterUnit(part, i, k, len(parts)) for k, part in enumerate(parts, start=1)]
+            units += [ChapterUnit(part, i, k, len(parts), number) for k, part in enumerate(parts, start=1)]
         else:
-            units.append(ChapterUnit(reading, i))
+            units.append(ChapterUnit(reading, i, number=number))
     return units
 
 
@@ -72,16 +76,33 @@ class ChapterReading:
     describe: dict  # the record's "describe" entry
     description: str  # the chapter as a whole, in one paragraph
     fresh: bool  # made now (False: reused from the record)
+    #: the names of every page of the chapter, in order, read or not: what page numbers count (a scenes file's
+    #: "4", the cue sheet's pages); empty: the readings' own
+    page_names: list[str] = field(default_factory=list)
+
+    @property
+    def numbers(self) -> list[int]:
+        """Each reading's page number in the chapter (1-based, counting pages that could not be read)."""
+        position = {name: k for k, name in enumerate(self.page_names, start=1)}
+        return [position.get(r.name, i + 1) for i, r in enumerate(self.readings)]
 
     @cached_property
     def units(self) -> list[ChapterUnit]:
         """Its pages, each tall strip in parts: what scenes are made of (see :class:`ChapterUnit`)."""
-        return chapter_units(self.readings)
+        return chapter_units(self.readings, self.numbers)
 
 
 def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
                  cb: Callbacks) -> Optional[ChapterReading]:
     """The chapter's per-page readings and overall description, reused when pages and describer are unchanged."""
+    chapter = _read_chapter(section, job, describer, cfg, cb)
+    if chapter is not None:
+        chapter.page_names = [p.name for p in section.pages]
+    return chapter
+
+
+def _read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
+                  cb: Callbacks) -> Optional[ChapterReading]:
     infos = readable_pages(section, job, cb)
     if infos is None:
         return None

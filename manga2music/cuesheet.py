@@ -42,7 +42,8 @@ class _Strict(BaseModel):
 class PageTime(_Strict):
     """When one page starts in the score."""
 
-    index: int = Field(description="1 for the chapter's first page")
+    index: int = Field(description="its number in the chapter: 1 for the first page found (a page that could not "
+                       "be read has no entry but keeps its number, so the numbers can skip one)")
     name: str
     scene: int = Field(description="the scene it belongs to (1-based)")
     start: float = Field(description="seconds from the start of the score")
@@ -59,7 +60,7 @@ class SceneCue(_Strict):
     index: int = Field(description="1 for the first scene")
     title: str
     mood: Optional[str] = None
-    first_page: int = Field(description="1-based index of its first page")
+    first_page: int = Field(description="the number of its first page in the chapter (as `pages[].index`)")
     last_page: int
     first_part: Optional[int] = Field(None, description="the part of a tall strip where the scene starts, when it "
                                       "starts inside one (null: at the top of first_page)")

@@ -90,13 +90,16 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], l
     page, its parts as (data URI, width, height in pixels): one part, or the tiles of a tall strip, top to
     bottom.  ``scroll``: the page opens in *Scroll* (unless the reader chose); ``touching``: there the pages touch,
     as slices of one picture do (see :func:`webtoon_layout`)."""
+    at = {index: k for k, index in enumerate(dict.fromkeys(p["index"] for p in sheet["pages"]))}
     data = {
         "chapter": chapter,
         "score": "/".join(quote(part) for part in score_file.split("/")),
         "scenes": [{"index": s["index"], "title": s["title"], "start": s["start"], "end": s["end"],
                     "first": s["first_page"], "last": s["last_page"]} for s in sheet["scenes"]],
-        "pages": [{"index": p["index"], "name": p["name"], "scene": p["scene"], "start": p["start"],
-                   "part": p.get("part"), "parts": p.get("parts")} for p in sheet["pages"]],
+        # "at": the page's place among the pictures (a page that could not be read has none, but keeps its number)
+        "pages": [{"index": p["index"], "at": at[p["index"]], "name": p["name"], "scene": p["scene"],
+                   "start": p["start"], "part": p.get("part"), "parts": p.get("parts")} for p in sheet["pages"]],
+        "count": max([p["index"] for p in sheet["pages"]], default=0),
         "loops": loop_uris,
         "images": [[uri for uri, _, _ in parts] for parts in pages],
         "heights": [[max(1, int(height)) for _, _, height in parts] for parts in pages],
@@ -165,17 +168,18 @@ const FADE = 1.0;
 // and its scene (the cue sheet times each part of a strip; one that does not shares the strip's time by heights)
 const views = [];
 D.pages.forEach((p, j) => {
-  const i = p.index - 1, heights = D.heights[i] || [1];
+  const i = p.at, heights = D.heights[i] || [1];
   const end = j + 1 < D.pages.length ? D.pages[j + 1].start : D.scenes[D.scenes.length - 1].end;
   if (p.part) {
-    views.push({ page: i, part: p.part - 1, parts: p.parts, start: p.start, scene: p.scene, name: p.name });
+    views.push({ page: i, number: p.index, part: p.part - 1, parts: p.parts, start: p.start, scene: p.scene,
+                 name: p.name });
     return;
   }
   const total = heights.reduce((a, b) => a + b, 0);
   let above = 0;
   heights.forEach((h, k) => {
-    views.push({ page: i, part: k, parts: heights.length, start: p.start + (end - p.start) * above / total,
-                 scene: p.scene, name: p.name });
+    views.push({ page: i, number: p.index, part: k, parts: heights.length,
+                 start: p.start + (end - p.start) * above / total, scene: p.scene, name: p.name });
     above += h;
   });
 });
@@ -186,9 +190,9 @@ function show(v, fromScore, fromScroll) {
   img.src = D.images[i][view.part]; img.alt = view.name;
   const s = D.scenes[state.scene - 1];
   document.getElementById("scene").textContent = s.title;
-  document.getElementById("where").textContent = "page " + (i + 1) + " of " + D.images.length +
+  document.getElementById("where").textContent = "page " + view.number + " of " + D.count +
     (view.parts > 1 ? ", part " + (view.part + 1) + " of " + view.parts : "");
-  document.body.dataset.page = String(i + 1); document.body.dataset.part = String(view.part + 1);
+  document.body.dataset.page = String(view.number); document.body.dataset.part = String(view.part + 1);
   document.body.dataset.scene = String(state.scene);
   if (state.mode === "follow" && state.started && state.scene !== before) playScene(state.scene);
   if (state.mode === "through" && !fromScore && !fromScroll) { score.currentTime = view.start + 0.001; }
@@ -266,13 +270,14 @@ function viewAt(t) {
 }
 score.addEventListener("timeupdate", () => {
   if (state.mode !== "through") return;
+  if (state.scroll && performance.now() - readerScrolled < 600) return;  // the reader scrolls: the score follows
   const v = viewAt(score.currentTime);
   if (v !== state.view) show(v, true);
 });
 window.readAlongSeek = (t) => {
   score.currentTime = t; show(viewAt(t), true);
   if (state.scroll) placeAtTime(t);
-  return state.page + 1;
+  return views[state.view].number;
 };
 // +1 when the right-hand side goes on (left to right), -1 when the left-hand side does (right to left)
 const ahead = () => state.rtl ? -1 : 1;
@@ -353,7 +358,7 @@ column.addEventListener("scroll", () => {
   if (ours || state.mode !== "through") return;
   readerScrolled = performance.now();  // the reader scrolls: the score follows when they stop
   clearTimeout(settle);
-  settle = setTimeout(() => { score.currentTime = timeAtLine(); }, 250);
+  settle = setTimeout(() => { score.currentTime = timeAtLine(); readerScrolled = performance.now(); }, 250);
 });
 function placeAtTime(t) {  // the column where the score is: the view playing, as far down as its time has gone
   const v = viewAt(t), view = views[v];

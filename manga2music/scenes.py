@@ -22,7 +22,9 @@ on drawn chapters whose scenes differ by 4 to 5 units, and kept every real
 chapter tried as one scene.
 
 **Giving them.**  A plain text file lists the pages where scenes start, one per
-line, as a page number (1 is the first page) or a page's file name; blank lines
+line, as a page number (1 is the first page found; a page that cannot be read keeps
+its number, and a scene said to start there starts on the next page that can) or a
+page's file name; blank lines
 and ``#`` comments are ignored; the first page always starts a scene
 (:func:`read_scenes_file`).  A line may end with the scene's length, in seconds
 or minutes:seconds (``5 45``, ``012.png 1:30``), for a video whose pages are shown
@@ -144,24 +146,23 @@ def parse_length(text: str) -> Optional[float]:
 
 def read_scenes_file(path: Path, page_names: Sequence[str],
                      parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None
-                     ) -> list[tuple[int, Optional[float]]]:
-    """``(first unit, length in seconds or None)`` per line of a scenes file (see the module doc); one clear line
-    for a bad entry.  ``parts[i]`` is how many parts page ``i`` is read in (1, or the tiles of a tall strip); the
-    units are the pages with each strip's parts in its place, 0-based.  Without ``parts``, or with a function that
-    gives them (called only when a line names a part past the first: a check before the pages are read), the
-    first unit is the page's index, and without ``parts`` a part number is not checked."""
+                     ) -> list[tuple[int, int, Optional[float]]]:
+    """``(page, part, length in seconds or None)`` per line of a scenes file (see the module doc): the page as a
+    0-based index into ``page_names`` (every page of the chapter, in order, so that "4" is the fourth page found
+    whether or not an earlier one can be read), the part 1-based (1 for a whole page); one clear line for a bad
+    entry.  ``parts[i]`` is how many parts page ``i`` is read in (1, or the tiles of a tall strip), or a function
+    that gives them, called only when a line names a part past the first; without it, part numbers are not
+    checked."""
     text = decode_text(read_regular_file(Path(path), 1024 * 1024, what="scenes file"))
     by_name = {name.casefold(): i for i, name in enumerate(page_names)}
     by_stem = {Path(name).stem.casefold(): i for i, name in enumerate(page_names)}
-    firsts: Optional[list[int]] = None
+    counts: Optional[Sequence[int]] = None
 
-    def unit_starts() -> Optional[list[int]]:
-        nonlocal firsts
-        if firsts is None and parts is not None:
-            firsts = [0]
-            for count in (parts() if callable(parts) else parts):
-                firsts.append(firsts[-1] + max(1, int(count)))
-        return firsts
+    def part_counts() -> Optional[Sequence[int]]:
+        nonlocal counts
+        if counts is None and parts is not None:
+            counts = list(parts() if callable(parts) else parts)
+        return counts
 
     def page_of(entry: str) -> Optional[int]:
         if entry.isdigit():
@@ -203,14 +204,11 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
                              "numbered from 1)")
         if part < 1:
             raise InputError(f"{where}: parts are numbered from 1")
-        starts = unit_starts() if part > 1 or not callable(parts) else None
-        if starts is not None:
-            count = starts[index + 1] - starts[index]
-            if part > count:
-                raise InputError(f"{where}: page {index + 1} has no part {part} ("
-                                 + ("it is an ordinary page, read whole; only a tall strip is read in parts)"
-                                    if count == 1 else f"it is read in {count} parts)"))
-            if not callable(parts):
-                index = starts[index] + part - 1
-        scenes.append((index, length))
+        known = part_counts() if part > 1 else None
+        if known is not None and part > max(1, int(known[index])):
+            count = max(1, int(known[index]))
+            raise InputError(f"{where}: page {index + 1} has no part {part} ("
+                             + ("it is an ordinary page, read whole; only a tall strip is read in parts)"
+                                if count == 1 else f"it is read in {count} parts)"))
+        scenes.append((index, part, length))
     return scenes

@@ -205,14 +205,14 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
         reading = [units[i].reading.seconds / cfg.reading_speed for i in plan.pages]
         for i, page_start, seconds in zip(plan.pages, page_starts(start, length, reading), reading):
             u = units[i]
-            pages.append(PageTime(index=u.page + 1, name=chapter.readings[u.page].name, scene=plan.index,
+            pages.append(PageTime(index=u.number, name=chapter.readings[u.page].name, scene=plan.index,
                                   start=round(page_start, 3), reading_seconds=round(seconds, 2), part=u.part,
                                   parts=u.parts if u.part else None))
         first, last = units[plan.pages[0]], units[plan.pages[-1]]
         mood = plan.mood or "scene"
         scenes.append(SceneCue(
-            index=plan.index, title=f"Scene {plan.index}: {mood}", mood=plan.mood, first_page=first.page + 1,
-            last_page=last.page + 1, first_part=first.part if first.part and first.part > 1 else None,
+            index=plan.index, title=f"Scene {plan.index}: {mood}", mood=plan.mood, first_page=first.number,
+            last_page=last.number, first_part=first.part if first.part and first.part > 1 else None,
             last_part=last.part if last.part and last.part < last.parts else None,
             pages=list(dict.fromkeys(chapter.readings[units[i].page].name for i in plan.pages)),
             start=round(start, 6),

@@ -190,7 +190,8 @@ def test_scroll_reads_a_webtoon_in_one_column_and_the_music_follows_the_reading_
         c.scrollTop = el.offsetTop - c.clientHeight / 3 + 2; }""")  # the reader scrolls to page 2's top
     page.wait_for_function(f"Math.abs(document.getElementById('score').currentTime - {sheet['pages'][6]['start']})"
                            " < 0.5", timeout=5000)
-    assert page.evaluate("document.body.dataset.page") == "2"
+    page.wait_for_timeout(800)  # the score has caught up: what plays is what the reader scrolled to
+    assert page.evaluate("document.body.dataset.page") == "2" and page.evaluate(AT_LINE) == 6
     # the choice is the reader's: turned off, it stays off for the next chapter (and this one, reloaded)
     page.click("#scroll")
     page.reload()

@@ -244,6 +244,31 @@ def test_a_scenes_file_names_a_part_of_a_tall_strip(tmp_path):
         assert not (tmp_path / "bad").exists()  # said before any work
 
 
+def test_page_numbers_count_a_page_that_could_not_be_read(tmp_path):
+    """"4" in a scenes file is the fourth page found, as the check before the run counts it, and 004.png is page 4
+    in the cue sheet: with 002.png damaged, the scene started on 005.png, and the cue sheet, the WebVTT chapters
+    and the read-along page called every page after it one lower than the chapter does."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    (tmp_path / "ch" / "002.png").write_bytes(b"not a png")
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n4\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert [(s["first_page"], s["pages"][0]) for s in sheet["scenes"]] == [(1, "001.png"), (4, "004.png")]
+    assert [(p["index"], p["name"]) for p in sheet["pages"]] == [(1, "001.png")] + \
+        [(k, f"{k:03d}.png") for k in range(3, 7)]
+    assert "(pages 4-6)" in (out / "ch.score.vtt").read_text(encoding="utf-8")
+    scenes.write_text("1\n2\n", encoding="utf-8")  # a scene said to start on the damaged page starts after it
+    result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert [(s["first_page"], s["pages"][0]) for s in sheet["scenes"]] == [(1, "001.png"), (3, "003.png")]
+    assert "a scene was to start on page 2 (002.png), which could not be read; it starts on page 3 (003.png)" in \
+        " ".join(result.stderr.split())
+
+
 def test_the_summary_and_manifest_give_the_scores_seed(tmp_path):
     """A score's seed reproduces it: the summary (``--json``) and ``manifest.json`` said ``seed: null`` for every
     score, given or drawn, and the web page then showed no seed at all."""
