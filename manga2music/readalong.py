@@ -19,8 +19,8 @@ left arrow, a click on the left half and a swipe to the right go on), and the pa
 remembers the choice.  A tall strip (a webtoon episode saved as one
 image) is shown part by part, as it was read (page-shaped tiles), each part at its own
 time in the cue sheet (a scene may start inside a strip).  *Scroll* shows every page and
-part in one column, as a webtoon is read (a chapter with a tall strip opens in it unless
-the reader chose otherwise; the choice is remembered): the page at the reading line, a
+part in one column, as a webtoon is read (a webtoon opens in it unless the reader chose
+otherwise, and the choice is remembered: see :func:`webtoon_layout`): the page at the reading line, a
 third of the way down, is the reader's page, *Follow me* plays its scene, and *Play
 through* scrolls the column with the score (a scroll by the reader moves the score to
 where they stopped).  Pictures are decoded only near the reading line, so a long
