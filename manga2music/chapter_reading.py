@@ -9,7 +9,7 @@ a chat model reads the pages in chunks (one entry per page, then the chapter's d
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
@@ -77,8 +77,8 @@ class ChapterReading:
     description: str  # the chapter as a whole, in one paragraph
     fresh: bool  # made now (False: reused from the record)
     #: the names of every page of the chapter, in order, read or not: what page numbers count (a scenes file's
-    #: "4", the cue sheet's pages); empty: the readings' own
-    page_names: list[str] = field(default_factory=list)
+    #: "4", the cue sheet's pages)
+    page_names: list[str]
 
     @property
     def numbers(self) -> list[int]:
@@ -95,14 +95,6 @@ class ChapterReading:
 def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
                  cb: Callbacks) -> Optional[ChapterReading]:
     """The chapter's per-page readings and overall description, reused when pages and describer are unchanged."""
-    chapter = _read_chapter(section, job, describer, cfg, cb)
-    if chapter is not None:
-        chapter.page_names = [p.name for p in section.pages]
-    return chapter
-
-
-def _read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
-                  cb: Callbacks) -> Optional[ChapterReading]:
     infos = readable_pages(section, job, cb)
     if infos is None:
         return None
@@ -120,7 +112,8 @@ def _read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: 
         readings = [PageReading.from_dict(d) for d in old_readings]
         names = {r.name for r in readings}
         return ChapterReading(readings, [i for i in infos if i.page.name in names], old,
-                              str(job.record.get("description") or ""), fresh=False)
+                              str(job.record.get("description") or ""), fresh=False,
+                              page_names=[p.name for p in section.pages])
     if _is_chat(describer):
         return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb)
     stream = page_stream(section, infos, describer, job.output, cb)
@@ -146,7 +139,8 @@ def _read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: 
              "analysis": result.analysis.model_dump() if result.analysis else None,
              "features": features, "usage": result.usage, "cost_usd": result.cost_usd, "warnings": result.warnings,
              "seconds": round(time.perf_counter() - started, 3), "at": now_iso()}
-    return ChapterReading(readings, infos, entry, readable(result.description).strip(), fresh=True)
+    return ChapterReading(readings, infos, entry, readable(result.description).strip(), fresh=True,
+                          page_names=[p.name for p in section.pages])
 
 
 def _is_chat(describer: Describer) -> bool:
@@ -190,4 +184,4 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
              "usage": usage, "cost_usd": None, "warnings": [], "seconds": round(time.perf_counter() - started, 3),
              "at": now_iso()}
     job.skipped_pages = skipped + stream.skipped
-    return ChapterReading(readings, infos, entry, description, fresh=True)
+    return ChapterReading(readings, infos, entry, description, fresh=True, page_names=[p.name for p in section.pages])

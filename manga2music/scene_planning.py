@@ -101,24 +101,24 @@ def _starts_from_entries(entries: list[dict], min_pages: int = 2) -> list[int]:
 def _part_counts(chapter: ChapterReading) -> list[int]:
     """How many parts each page of the chapter is read in (1 for a page that could not be read)."""
     counts = {r.name: len(r.parts) or 1 for r in chapter.readings}
-    return [counts.get(name, 1) for name in chapter.page_names] if chapter.page_names else list(counts.values())
+    return [counts.get(name, 1) for name in chapter.page_names]
 
 
 def _scene_starts(chapter: ChapterReading, listed: list[tuple[int, int, Optional[float]]], job: SectionJob,
                   cb: Callbacks) -> list[tuple[int, Optional[float]]]:
     """The scenes file's (page, part, length) as (first unit, length): a scene said to start on a page that could
     not be read starts on the next page that could, and a line says so."""
-    names = chapter.page_names or [r.name for r in chapter.readings]
     at = {(u.number - 1, u.part or 1): k for k, u in enumerate(chapter.units)}
     starts = []
     for page, part, length in listed:
         unit = at.get((page, part))
         if unit is None:
             unit = next((k for k, u in enumerate(chapter.units) if u.number - 1 > page), None)
-            instead = f"page {chapter.units[unit].number} ({chapter.readings[chapter.units[unit].page].name})" if unit is not None \
-                else "nowhere: no page after it could be read"
-            cb.warn(f"{job.name}: a scene was to start on page {page + 1} ({names[page]}), which could not be read; "
-                    f"it starts on {instead}")
+            number = chapter.units[unit].number if unit is not None else None
+            instead = f"page {number} ({chapter.page_names[number - 1]})" if number else \
+                "nowhere: no page after it could be read"
+            cb.warn(f"{job.name}: a scene was to start on page {page + 1} ({chapter.page_names[page]}), which could "
+                    f"not be read; it starts on {instead}")
             if unit is None:
                 continue
         starts.append((unit, length))
@@ -135,8 +135,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
     entries = features.get("page_entries")  # a chat model's, one per unit
     given: dict[int, float] = {}  # first unit -> the scene's length, where the scenes file gives one
     if cfg.scenes_file is not None:
-        starts = _scene_starts(chapter, read_scenes_file(cfg.scenes_file, chapter.page_names or
-                                                         [r.name for r in chapter.readings], _part_counts(chapter)),
+        starts = _scene_starts(chapter, read_scenes_file(cfg.scenes_file, chapter.page_names, _part_counts(chapter)),
                                job, cb)
         given = {start: length for start, length in starts if length is not None}
         scenes = scenes_from_starts([start for start, _ in starts], len(readings))
