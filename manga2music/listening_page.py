@@ -14,10 +14,10 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
-from natsort import natsort_keygen
 
 from . import __version__
 from .outputs import read_record
+from .sections import section_order
 from .thumbnails import THUMB_HEIGHT, thumbnail_uri  # noqa: F401  (THUMB_HEIGHT: the page's CSS uses it)
 
 #: at most this many thumbnails per section; the rest are counted
@@ -27,7 +27,6 @@ WAVE_POINTS = 400
 ANALYSIS_FIELDS = (("genre", "Genre"), ("atmosphere", "Mood"), ("focus", "Focus"), ("pacing", "Pacing"),
                    ("plot", "Plot"))
 
-_natural = natsort_keygen(key=lambda s: s.lower())
 
 
 def e(value: object) -> str:
@@ -305,7 +304,7 @@ def render_listening_page(output: Path, manifest: dict) -> str:
     """The whole page as a string (see :func:`write_listening_page`)."""
     output = Path(output)
     entries = [s for s in manifest.get("sections", []) if isinstance(s, dict) and s.get("name")]
-    entries.sort(key=lambda s: _natural(str(s["name"])))
+    entries.sort(key=lambda s: section_order(str(s["name"])))
     counts = {k: sum(1 for s in entries if s.get("status") == k) for k in ("ok", "skipped", "failed")}
     summary = f"{len(entries)} section(s)"
     if counts["failed"]:

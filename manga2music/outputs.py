@@ -39,6 +39,7 @@ from typing import Any
 from . import __version__
 from .errors import OutputError
 from .files import fill, readable, temp_beside, write_text_atomic
+from .sections import section_order
 
 TOOL = "manga2music"
 RECORD_SCHEMA = 2
@@ -268,7 +269,7 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         "version": __version__,
         "updated": now_iso(),
         "command": command,
-        "sections": sorted(by_name.values(), key=lambda e: e["name"]),
+        "sections": sorted(by_name.values(), key=lambda e: section_order(e["name"])),
         "this_run": [e["name"] for e in entries],
     }
     return old, manifest

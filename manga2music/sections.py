@@ -43,6 +43,12 @@ natural_key = natsort_keygen(key=lambda s: s.lower())
 _natural = natural_key
 
 
+def section_order(name: str) -> list:
+    """Reading order of section names: "Vol 1/Chapter 6" before "Vol 1/Chapter 14", and a folder's own pages
+    before its subfolders'."""
+    return [natural_key(part) for part in name.split("/")]
+
+
 def is_hidden(name: str) -> bool:
     """Hidden and system files: ``.DS_Store``, ``._page.jpg``, ``Thumbs.db``, ``__MACOSX``."""
     return name.startswith(".") or name.lower() in IGNORED_NAMES
@@ -364,7 +370,7 @@ def _file_sections(path: Path, name: str, root: Path) -> list[Section]:
 
 
 def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> list[Section]:
-    """Every section under ``paths``, in natural order.
+    """Every section under ``paths``, in reading order (natural order within each PATH; the PATHs as given).
 
     ``exclude`` lists folders never read as input (the output folder, even when it
     lies inside a PATH).  Raises :class:`InputError` for a missing PATH or when no
@@ -378,8 +384,8 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     for path in given:
         if not os.path.lexists(path):
             raise InputError(f"{readable(path)}: no such file or folder")
-        if path.is_dir():
-            sections.extend(_folder_sections(path, excluded))
+        if path.is_dir():  # folders, archives and PDFs side by side, in reading order
+            sections.extend(sorted(_folder_sections(path, excluded), key=lambda s: section_order(s.name)))
         else:
             suffix = path.suffix.lower()
             if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS or is_image_name(path.name):

@@ -92,3 +92,26 @@ def test_same_stem_archives_get_outputs_a_user_can_tell_apart_and_keep_them(tmp_
     assert {n: e["status"] for n, e in third.items()} == {
         "unmerged.cbz": "skipped", "unmerged.pdf": "skipped", "unmerged.zip": "ok"}
     assert {n: (out / f"{n}.wav").read_bytes() for n in first} == tracks
+
+
+def test_a_series_is_listed_in_reading_order_in_the_table_and_the_manifest(tmp_path):
+    """The table printed at the end, --json and manifest.json list chapter 6 before chapter 14 (and an archive
+    where its number puts it), as the listening page does."""
+    volume = tmp_path / "series" / "Vol 1"
+    shutil.copytree(SAMPLES / "calm", volume / "Chapter 6")
+    shutil.copytree(SAMPLES / "action", volume / "Chapter 14")
+    _cbz(volume / "Chapter 8.cbz", dark=False)
+    out = tmp_path / "out"
+    result = cli("run", tmp_path / "series", "-o", out, *BUILTIN, env=cli_env())
+    assert result.returncode == 0, result.stderr
+    in_order = ["Vol 1/Chapter 6", "Vol 1/Chapter 8", "Vol 1/Chapter 14"]
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == in_order, result.stdout
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [e["name"] for e in manifest["sections"]] == in_order
+    assert manifest["this_run"] == in_order  # the order they were made in
+    # a later run after chapter 10 came out files it between 8 and 14
+    shutil.copytree(SAMPLES / "calm", volume / "Chapter 10")
+    result = cli("run", tmp_path / "series", "-o", out, *BUILTIN, "--json", env=cli_env())
+    assert result.returncode == 0, result.stderr
+    assert [e["name"] for e in json.loads(result.stdout)["sections"]] == [
+        "Vol 1/Chapter 6", "Vol 1/Chapter 8", "Vol 1/Chapter 10", "Vol 1/Chapter 14"]

@@ -328,3 +328,21 @@ def test_an_archive_of_archives_is_one_failed_section_that_says_to_extract_it(tm
     assert [(s.name, len(s.pages)) for s in found] == [("series pack", 0), ("loose", 1)]  # the other PATH goes on
     assert found[0].error == (f"{pack}: holds ch2.cbz, ch3.cbz, ch4.cbz and 2 more, not page images; an "
                               "archive or PDF inside an archive is not read: extract it and give the folder")
+
+
+def test_a_series_is_found_in_reading_order_whatever_each_chapter_is_packed_in(tmp_path):
+    """Chapters kept as folders, a .cbz and a PDF side by side are read 6, 8, 10, 14: not the archives first,
+    and not "Chapter 14" before "Chapter 6"."""
+    volume = tmp_path / "series" / "Vol 1"
+    png(volume / "Chapter 6" / "01.png")
+    png(volume / "Chapter 14" / "01.png")
+    with zipfile.ZipFile(volume / "Chapter 8.cbz", "w") as zf:
+        zf.writestr("01.png", (volume / "Chapter 6" / "01.png").read_bytes())
+    Image.new("L", (40, 60), 128).save(volume / "Chapter 10.pdf")
+    png(tmp_path / "series" / "Vol 2" / "Chapter 15" / "01.png")
+    found = [s.name for s in find_sections([tmp_path / "series"])]
+    assert found == ["Vol 1/Chapter 6", "Vol 1/Chapter 8", "Vol 1/Chapter 10", "Vol 1/Chapter 14",
+                     "Vol 2/Chapter 15"]
+    # several PATHs keep the order they were given in
+    found = [s.name for s in find_sections([volume / "Chapter 14", volume / "Chapter 6"])]
+    assert found == ["Chapter 14", "Chapter 6"]
