@@ -35,7 +35,7 @@ def _check(side: str, name: str, probe) -> dict:
 def build_report(*, offline: bool = False, vision_model: str | None = None, music_model: str | None = None,
                  hub_timeout: float = 3.0) -> dict:
     """Everything doctor shows, as the dict ``--json`` prints (validated by :class:`DoctorJSON`)."""
-    from . import __version__, downloads, hardware, tiers
+    from . import __version__, downloads, hardware, other_archives, tiers
     from .settings import offline_mode
 
     start = time.perf_counter()
@@ -44,7 +44,8 @@ def build_report(*, offline: bool = False, vision_model: str | None = None, musi
     checks = [_check(side, name, probe) for side, name in (("vision", vision_model), ("music", music_model)) if name]
     allowed, source = downloads.standing_answer()
     data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
-            "auto_download": {"allowed": allowed, "source": source}, "ok": all(c["ok"] for c in checks)}
+            "auto_download": {"allowed": allowed, "source": source}, "bsdtar": other_archives.bsdtar_version(),
+            "ok": all(c["ok"] for c in checks)}
     data["seconds"] = round(time.perf_counter() - start, 3)
     return DoctorJSON.model_validate(data).model_dump(mode="json")
 
@@ -130,5 +131,6 @@ class DoctorJSON(_Strict):
     suggested: dict[Literal["vision", "music"], ChoiceJSON]
     checks: list[CheckJSON]
     auto_download: AutoDownloadJSON
+    bsdtar: Optional[str]  # what reads RAR (.cbr) and 7-Zip (.cb7) archives: its version line, None when missing
     ok: bool
     seconds: float

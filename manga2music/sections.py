@@ -1,9 +1,10 @@
-"""Finding sections and their pages: folders, images, .cbz/.zip archives and PDFs.
+"""Finding sections and their pages: folders, images, comic archives (.cbz/.zip, .cbr, .cb7, .cbt) and PDFs.
 
 A *section* is a folder (or an archive folder, or a PDF) that directly holds
 pages; it gets one track.  Its name is its path relative to the input root, or
 the input's own name when pages sit directly in it.  Pages sort naturally
-(``page2`` before ``page10``).  Archives are read in memory, never extracted.
+(``page2`` before ``page10``).  Archives are never extracted among the user's files: zips
+and tars are read in place, RAR and 7-Zip through a private temporary tar (:mod:`.other_archives`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", 
 #: page images Pillow has no decoder for (iPhone photos, JPEG XL): taken as pages all the same, so that each is a
 #: skipped page that says what to do, not a page left out of its chapter without a word
 UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL"}
-#: comic archives: zips, and the other kinds' names (many a .cbr is a zip; a real RAR, 7-Zip or tar archive is one
-#: failed section that says how to repack it, not a chapter left out without a word)
+#: comic archives: zips (many a .cbr is one), and RAR, 7-Zip and tar archives (read by :mod:`.other_archives`)
 ARCHIVE_EXTENSIONS = {".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt"}
 #: what the first bytes of an archive that is not a zip say it is
 _OTHER_ARCHIVES = ((b"Rar!\x1a\x07", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"))
@@ -65,7 +65,7 @@ class Page:
 
     name: str  # file name inside the section, e.g. "003.png"; "page 3" for PDFs
     path: Path  # the file on disk (the image, the archive, or the PDF)
-    member: str | None = None  # the entry inside an archive, as zipfile names it (what reads it)
+    member: str | None = None  # the entry inside an archive, as zipfile (or tarfile) names it (what reads it)
     member_shown: str | None = None  # ... and as its packer meant it (see member_name), when they differ
     pdf_index: int | None = None  # the page number inside a PDF (0-based)
 
@@ -166,6 +166,13 @@ def member_name(info: zipfile.ZipInfo) -> str:
 
 
 def _read_archive_member(archive: Path, member: str) -> bytes:
+    if kind := _archive_kind(archive):
+        from . import other_archives
+
+        data = other_archives.read_member(archive, kind, member, MAX_ARCHIVE_BYTES, MAX_PAGE_BYTES)
+        if len(data) > MAX_PAGE_BYTES:
+            raise PageError(f"{archive}!{member}: larger than the page limit")
+        return data
     try:
         with zipfile.ZipFile(archive) as zf:
             info = zf.getinfo(member)
@@ -192,39 +199,41 @@ def _archive_kind(archive: Path) -> str | None:
     return next((kind for magic, kind in _OTHER_ARCHIVES if head.startswith(magic)), None)
 
 
+def _archive_entries(archive: Path) -> list[tuple[str, str, int]]:
+    """(the name its packer meant, the name that reads it, unpacked size) of each file in the archive."""
+    if kind := _archive_kind(archive):  # RAR, 7-Zip or tar: see other_archives
+        from . import other_archives
+
+        return [(m.name, m.name, m.size) for m in other_archives.list_members(archive, kind, MAX_ARCHIVE_BYTES)]
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return [(member_name(info), info.filename, info.file_size) for info in zf.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{readable(archive)}: not a readable comic archive (zip, RAR, 7-Zip or tar): {exc}") from exc
+
+
 def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section]:
     """One section per folder inside the archive that holds images."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        kind = _archive_kind(archive)
-        if kind:
-            raise InputError(f"{readable(archive)}: a {kind} archive; only zip archives (.cbz) are read: extract it "
-                             "and give the folder, or pack its pages as a .cbz") from exc
-        raise InputError(f"{readable(archive)}: not a readable zip/cbz archive ({exc})") from exc
     groups: dict[tuple[str, ...], list[Page]] = {}
     inside: list[str] = []  # archives and PDFs packed in this archive (not read: named if it holds no page)
     total = 0
-    with zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            parts = _safe_member_parts(member_name(info))
-            if parts is None or any(is_hidden(p) for p in parts):
-                continue
-            if not is_image_name(parts[-1]):
-                if Path(parts[-1]).suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS:
-                    inside.append(readable(parts[-1]))
-                continue
-            total += info.file_size
-            if total > MAX_ARCHIVE_BYTES:
-                raise InputError(
-                    f"{readable(archive)}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB uncompressed; "
-                    "refusing it (zip bomb?)"
-                )
-            shown = "/".join(parts)
-            groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=info.filename,
-                                                          member_shown=shown if shown != info.filename else None))
+    for meant, member, size in _archive_entries(archive):
+        parts = _safe_member_parts(meant)
+        if parts is None or any(is_hidden(p) for p in parts):
+            continue
+        if not is_image_name(parts[-1]):
+            if Path(parts[-1]).suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS:
+                inside.append(readable(parts[-1]))
+            continue
+        total += size
+        if total > MAX_ARCHIVE_BYTES:
+            raise InputError(
+                f"{readable(archive)}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB uncompressed; "
+                "refusing it (zip bomb?)"
+            )
+        shown = "/".join(parts)
+        groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=member,
+                                                      member_shown=shown if shown != member else None))
     if not groups and inside:
         inside.sort(key=_natural)
         shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
@@ -392,13 +401,14 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                 sections.extend(_file_sections(path, readable(path.stem), path.parent))
             else:
                 raise InputError(
-                    f"{readable(path)}: not a folder, image, .cbz/.zip or .pdf",
+                    f"{readable(path)}: not a folder, image, comic archive (.cbz/.zip, .cbr, .cb7, .cbt) or .pdf",
                     hint="image types: " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)),
                 )
     if not sections:
         where = ", ".join(readable(p) for p in given)
         kinds = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-        raise InputError(f"no pages found in {where} (looked for {kinds} images, .cbz/.zip and .pdf, in every subfolder)")
+        raise InputError(f"no pages found in {where} (looked for {kinds} images, comic archives and PDFs, in every "
+                         "subfolder)")
     return _unique_names(sections)
 
 

@@ -255,7 +255,8 @@ def test_avif_pages_are_read_and_a_phone_photo_in_heic_is_named_not_dropped(tmp_
     assert "003.heic" in result.stderr  # said on the screen too, in one line
 
 
-def test_cbr_cb7_and_rar_chapters_are_read_when_they_are_zips_and_named_when_they_are_not(two_sections, tmp_path):
+def test_cbr_cb7_and_rar_chapters_are_read_when_they_are_zips_and_named_when_they_cannot_be_read(two_sections,
+                                                                                                  tmp_path):
     """Comic archives come as .cbr (RAR), .cb7 (7-Zip) and .cbt (tar) too, and many a .cbr is a zip under another
     name.  In a series folder such a chapter was left out without a word, so a reader's soundtrack skipped it."""
     page = (SAMPLES / "calm" / "001.png").read_bytes()
@@ -275,9 +276,10 @@ def test_cbr_cb7_and_rar_chapters_are_read_when_they_are_zips_and_named_when_the
     manifest = json.loads(result.stdout)
     found = {e["name"]: e for e in manifest["sections"]}
     assert found["ch03"]["status"] == "ok" and found["calm"]["status"] == "ok" and found["action"]["status"] == "ok"
-    for name, kind in (("ch04", "RAR"), ("ch05", "7-Zip"), ("ch06", "tar"), ("extras", "RAR")):
+    assert found["ch06"]["status"] == "ok"  # a tar is read (and a real RAR or 7-Zip: see test_other_archives.py)
+    for name, kind in (("ch04", "RAR"), ("ch05", "7-Zip"), ("extras", "RAR")):  # damaged ones, each one line
         assert found[name]["status"] == "failed", found[name]
-        assert kind in found[name]["message"] and ".cbz" in found[name]["message"], found[name]
+        assert kind + " archive" in found[name]["message"] and "\n" not in found[name]["message"], found[name]
     assert result.returncode == 1
 
 

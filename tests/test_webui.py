@@ -16,13 +16,16 @@ import pytest
 import soundfile as sf
 
 from browser import browser, page, save_screenshot  # noqa: F401  (pytest fixtures)
+from manga2music import other_archives
 from manga2music.errors import InputError, ModelUnavailableError, NeedsKeyError
 from manga2music.hardware import HardwareReport, HubStatus
 from manga2music.outputs import read_record
 from manga2music.webui import generate, parse_seed, upload_name
 from manga2music.webui.messages import log_for_server, scrub
 from manga2music.webui.models import model_problem, suggestion
+from manga2music.webui.run import UPLOAD_TYPES
 from manga2music.webui.thumbnails import preview
+from rar5 import write_rar5
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -74,6 +77,18 @@ def test_generate_from_a_cbz_with_two_chapters(tmp_path):
     assert result.description.startswith("[book/ch1]\n") and "\n\n[book/ch2]\n" in result.description
     assert sum(p.suffix == ".flac" for p in result.downloads) == 2
     assert result.archive.name == "book.zip"
+
+
+@pytest.mark.skipif(other_archives.bsdtar() is None, reason="bsdtar (libarchive) is not installed")
+def test_a_cbr_upload_is_previewed_and_made_as_a_cbz_is(tmp_path):
+    cbr = write_rar5(tmp_path / "book.cbr", {"ch1/001.png": (SAMPLES / "calm" / "001.png").read_bytes(),
+                                             "ch2/001.png": (SAMPLES / "action" / "001.png").read_bytes()})
+    assert ".cbr" in UPLOAD_TYPES and ".cb7" in UPLOAD_TYPES
+    shown = preview([cbr], tmp_path / "work")
+    assert [caption for _, caption in shown.thumbnails] == ["ch1 · 001.png", "ch2 · 001.png"] and shown.note() == ""
+    result = generate([cbr], tmp_path / "results", duration=2, fmt="flac", seed=1)
+    assert [(e["name"], e["status"]) for e in result.entries] == [("book/ch1", "ok"), ("book/ch2", "ok")]
+    assert sum(p.suffix == ".flac" for p in result.downloads) == 2
 
 
 def test_a_chapter_score_with_musicgen_bridges(tmp_path):

@@ -51,6 +51,13 @@ def _table(r: dict):
               for c in r["cached"]]
     t.add_row("cached models", escape(", ".join(cached) or "none"))
     key = "key set (OPENAI_API_KEY)" if r["openai_key_set"] else "no OPENAI_API_KEY"
+    from ..other_archives import INSTALL_BSDTAR
+
+    if r["bsdtar"]:
+        t.add_row("comic archives", escape(f"zip, tar; RAR and 7-Zip through {r['bsdtar']}"))
+    else:
+        t.add_row("comic archives", "zip, tar; [yellow]RAR (.cbr) and 7-Zip (.cb7) need bsdtar[/]: "
+                  + escape(INSTALL_BSDTAR))
     t.add_row("OpenAI", escape(f"{key}; base URL {r['openai_base_url']} ({r['openai_base_url_source']})"))
     hub = r["hub"]
     if hub["checked"]:

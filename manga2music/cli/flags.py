@@ -24,7 +24,7 @@ def _p(name: str, annotation, default=inspect.Parameter.empty, kind=inspect.Para
     return inspect.Parameter(name, kind, annotation=annotation, default=default)
 
 
-PATHS = [_p("paths", Annotated[list[Path], typer.Argument(help="Folders, images, .cbz/.zip archives or PDFs.",
+PATHS = [_p("paths", Annotated[list[Path], typer.Argument(help="Folders, images, comic archives (.cbz, .cbr, .cb7, .cbt) or PDFs.",
                                                            show_default=False)],
             kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 DESCRIPTION_PATHS = [_p("paths", Annotated[Optional[list[Path]], typer.Argument(

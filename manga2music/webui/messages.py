@@ -16,8 +16,8 @@ from typing import Iterable
 
 from ..errors import InputError, Manga2MusicError, NeedsKeyError
 
-UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF), or a .cbz, .zip or .pdf that holds "
-               "them.")
+UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF), or a comic archive (.cbz, .cbr, .cb7, "
+               ".cbt, .zip) or .pdf that holds them.")
 KEY_HINT = ("Stop `manga2music ui` and start it again with the key set, e.g. "
             "`OPENAI_API_KEY=sk-... manga2music ui`, or pick another vision model.")
 CLI_ONLY = "that setting is not in the web UI: use `manga2music run` on the command line"
@@ -77,7 +77,7 @@ def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: 
     hidden = list(hidden)
     message, hint = _ui_names(scrub(exc.message, hidden)), _ui_names(scrub(exc.hint, hidden)) or None
     if isinstance(exc, InputError) and exc.message.startswith("no pages found in "):
-        return InputError(f"none of the uploads ({_names(upload_names)}) is an image, a .cbz/.zip or a .pdf",
+        return InputError(f"none of the uploads ({_names(upload_names)}) is an image, a comic archive or a .pdf",
                           UPLOAD_HINT)
     if isinstance(exc, NeedsKeyError):
         hint = KEY_HINT

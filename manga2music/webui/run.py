@@ -25,7 +25,7 @@ from ..pipeline import Callbacks
 from . import messages
 
 #: what the upload box accepts (Gradio's file_types)
-UPLOAD_TYPES = ["image", ".cbz", ".zip", ".cbr", ".pdf"]  # many a .cbr is a zip; a real RAR gets a line that says so
+UPLOAD_TYPES = ["image", ".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt", ".tar", ".pdf"]
 #: the name used when nothing better can be read from the uploads
 FALLBACK_NAME = "pages"
 SCENES_BOX = "Scenes"  # the box on the page that takes what a --scenes file holds

@@ -64,7 +64,7 @@ def preview(uploads: Iterable[str | Path], work_root: Optional[Path] = None,
         try:
             sections = find_sections([folder])
         except Manga2MusicError:
-            result.problems.append(f"none of {', '.join(u.name for u in uploads[:3])} is an image, .cbz/.zip or .pdf")
+            result.problems.append(f"none of {', '.join(u.name for u in uploads[:3])} is an image, comic archive or .pdf")
             return result
         for section in sections:
             _add_section(section, result, several=len(sections) > 1, hide=hide)

@@ -1,0 +1,215 @@
+"""Comic archives that are not zips: RAR (.cbr), 7-Zip (.cb7) and tar (.cbt).
+
+A tar is read with :mod:`tarfile`.  RAR and 7-Zip are read through ``bsdtar``
+(libarchive's command; macOS's ``tar`` is bsdtar, and so is Windows 10+'s ``tar.exe``): it turns the
+archive into a plain tar stream once (``bsdtar -cf - @archive``), which is kept
+in a private temporary file for the rest of the process, so a chapter's pages
+are each read from it at once and a solid archive is unpacked once, not once a
+page.  Nothing is extracted among the user's files, names are never used as
+paths, and the conversion stops at :data:`manga2music.sections.MAX_ARCHIVE_BYTES`
+(an archive bomb).  Without ``bsdtar`` such an archive is one failed section
+whose line says what to install.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError, PageError
+from .files import readable
+
+#: what to tell a user whose machine has no bsdtar
+INSTALL_BSDTAR = ("install bsdtar (libarchive): `apt install libarchive-tools` on Debian/Ubuntu, `dnf install bsdtar` "
+                  "on Fedora, `brew install libarchive` on macOS; or extract the archive and give the folder")
+#: converted archives kept at once (each a temporary file as large as the archive's pages)
+_KEPT = 4
+_COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file inside the archive: its name as the archive stores it, and its size unpacked."""
+
+    name: str
+    size: int
+
+
+def _version_line(command: str) -> str:
+    try:
+        return subprocess.run([command, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def bsdtar() -> str | None:
+    """The bsdtar command on this machine (``bsdtar``, or a ``tar`` that is bsdtar), or None."""
+    if found := shutil.which("bsdtar"):
+        return found
+    tar = shutil.which("tar")
+    return tar if tar is not None and "bsdtar" in _version_line(tar) else None
+
+
+def bsdtar_version() -> str | None:
+    """``bsdtar 3.6.2 - libarchive 3.6.2`` (the start of its first line), or None without bsdtar."""
+    tool = bsdtar()
+    return None if tool is None else (" ".join(_version_line(tool).split()[:5]) or "bsdtar")
+
+
+def list_members(archive: Path, kind: str, limit: int) -> list[Member]:
+    """The regular files in ``archive`` (a ``kind`` archive: "RAR", "7-Zip" or "tar"), in the archive's order.
+
+    Raises :class:`InputError` (one line for the user) when it cannot be read."""
+    _, members = _index(archive, kind, limit)
+    if not members and kind != "tar":  # bsdtar takes a damaged 7-Zip archive for an empty one
+        raise InputError(f"{readable(archive)}: a {kind} archive in which nothing can be read (damaged, or cut "
+                         "short?)")
+    return [Member(m.name, m.size) for m in members.values() if m.isfile()]
+
+
+def read_member(archive: Path, kind: str, name: str, limit: int, page_limit: int) -> bytes:
+    """The bytes of the file ``name`` in ``archive``; :class:`PageError` when it cannot be read."""
+    try:
+        tar, members = _index(archive, kind, limit)
+        member = members[name]
+        if member.size > page_limit:
+            raise PageError(f"{readable(archive)}!{readable(name)}: larger than the page limit")
+        if not member.isfile() or member.issparse():
+            raise PageError(f"{readable(archive)}!{readable(name)}: not a plain file")
+        with open(tar, "rb") as fh:
+            fh.seek(member.offset_data)
+            data = fh.read(member.size)
+        if len(data) != member.size:
+            raise PageError(f"{readable(archive)}!{readable(name)}: cut short")
+        return data
+    except InputError as exc:
+        raise PageError(exc.message) from exc
+    except (KeyError, OSError) as exc:
+        raise PageError(f"{readable(archive)}!{readable(name)}: cannot read ({exc})") from exc
+
+
+#: (tar path, size, mtime) -> the tar's members by name, for the tars read last
+_indexes: dict[tuple, dict[str, tarfile.TarInfo]] = {}
+_indexes_lock = threading.Lock()
+
+
+def _index(archive: Path, kind: str, limit: int) -> tuple[Path, dict[str, tarfile.TarInfo]]:
+    """The plain tar that holds ``archive``'s files (the archive itself for a tar), and its members by name."""
+    path = archive if kind == "tar" else _converted(archive, kind, limit)
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        with _indexes_lock:
+            if key not in _indexes:
+                with tarfile.open(path, mode="r:") as tar:
+                    _indexes[key] = {m.name: m for m in tar.getmembers()}
+                while len(_indexes) > 2 * _KEPT:
+                    _indexes.pop(next(iter(_indexes)))
+            return path, _indexes[key]
+    except (OSError, tarfile.TarError) as exc:
+        raise InputError(f"{readable(archive)}: not a readable {kind} archive ({exc})") from exc
+
+
+class _Conversions:
+    """RAR and 7-Zip archives already turned into plain tars in this process, newest last."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.folder: Path | None = None
+        self.kept: dict[tuple, Path] = {}
+
+    def get(self, archive: Path, kind: str, limit: int) -> Path:
+        stat = archive.stat()
+        key = (str(archive.resolve()), stat.st_size, stat.st_mtime_ns)
+        with self.lock:
+            if key in self.kept:
+                self.kept[key] = self.kept.pop(key)  # the newest again
+                return self.kept[key]
+            if self.folder is None:
+                self.folder = Path(tempfile.mkdtemp(prefix="manga2music-archives-"))
+                atexit.register(shutil.rmtree, self.folder, True)
+            handle, name = tempfile.mkstemp(suffix=".tar", dir=self.folder)
+            os.close(handle)
+            target = Path(name)
+            _convert(archive, kind, limit, target)
+            self.kept[key] = target
+            while len(self.kept) > _KEPT:
+                old = self.kept.pop(next(iter(self.kept)))
+                with contextlib.suppress(OSError):  # still open elsewhere, on Windows: removed at exit
+                    old.unlink(missing_ok=True)
+            return target
+
+
+_conversions = _Conversions()
+
+
+def _converted(archive: Path, kind: str, limit: int) -> Path:
+    try:
+        return _conversions.get(archive, kind, limit)
+    except OSError as exc:
+        raise InputError(f"{readable(archive)}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _convert(archive: Path, kind: str, limit: int, target: Path) -> None:
+    """``bsdtar -cf - @archive`` into ``target``, stopped past ``limit`` bytes; InputError when it fails."""
+    tool = bsdtar()
+    if tool is None:
+        raise InputError(f"{readable(archive)}: a {kind} archive; reading it needs bsdtar, which this machine lacks: "
+                         + INSTALL_BSDTAR)
+    env = dict(os.environ)
+    if os.name != "nt" and not _utf8_locale(env):  # bsdtar stops at a non-ASCII name in any other locale
+        env["LC_ALL"] = "en_US.UTF-8" if sys.platform == "darwin" else "C.UTF-8"
+    # pax keeps long and non-ASCII names whole; "@archive" reads the entries of an existing archive
+    source = os.fspath(archive.resolve())
+    command = [tool, "-c", "-f", "-", "--format", "pax", "@" + source]
+    written = 0
+    too_big = False
+    with open(target, "wb") as out, tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=env)
+        assert process.stdout is not None
+        with process.stdout:
+            while chunk := process.stdout.read(_COPY_CHUNK):
+                written += len(chunk)
+                if written > limit + 16 * 1024**2:  # the pages plus the tar's own headers
+                    too_big = True
+                    process.kill()
+                    break
+                out.write(chunk)
+        code = process.wait()
+        errors.seek(0)
+        said = errors.read().decode("utf-8", "replace")
+    if too_big:
+        target.unlink(missing_ok=True)
+        raise InputError(f"{readable(archive)}: pages add up to more than {limit // 1024**3} GB unpacked; refusing it "
+                         "(an archive bomb?)")
+    if code != 0:
+        target.unlink(missing_ok=True)
+        raise InputError(f"{readable(archive)}: cannot read this {kind} archive ({_first_error(said, tool, source)}); "
+                         "extract it with another program (unrar, 7-Zip) and give the folder")
+
+
+def _utf8_locale(env: dict) -> bool:
+    """Whether the locale these variables choose reads text as UTF-8 (LC_ALL, then LC_CTYPE, then LANG)."""
+    chosen = env.get("LC_ALL") or env.get("LC_CTYPE") or env.get("LANG") or ""
+    return "utf-8" in chosen.lower() or "utf8" in chosen.lower()
+
+
+def _first_error(said: str, tool: str, source: str) -> str:
+    """bsdtar's first complaint, without its "bsdtar: " prefix and the archive's path."""
+    prefix = Path(tool).stem + ":"
+    for line in said.splitlines():
+        line = line.strip().removeprefix(prefix).strip()
+        for about in (f"Error reading archive {source}: ", f"Error opening archive {source}: "):
+            line = line.removeprefix(about)
+        if line and not line.startswith("Error exit delayed"):
+            return line.rstrip(".")
+    return "bsdtar failed"

@@ -1,0 +1,178 @@
+"""RAR (.cbr), 7-Zip (.cb7) and tar (.cbt) comic archives: read like a .cbz, or one failed section that says why."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+from output_checks import cli, cli_env
+from rar5 import write_rar5
+
+from manga2music import other_archives
+from manga2music.errors import InputError
+from manga2music.sections import find_sections
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+ARCHIVES = Path(__file__).resolve().parent / "data" / "archives"
+BSDTAR = other_archives.bsdtar()
+needs_bsdtar = pytest.mark.skipif(BSDTAR is None, reason="bsdtar (libarchive) is not installed: "
+                                  "apt install libarchive-tools")
+BUILTIN = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1", "--seed", "1")
+
+#: a chapter as its packer left it: two folders, a page whose name is not ASCII, and files that are not pages
+PAGES = {
+    "Vol 1/Chapter 1/001.png": (SAMPLES / "calm" / "001.png").read_bytes(),
+    "Vol 1/Chapter 1/002.png": (SAMPLES / "calm" / "002.png").read_bytes(),
+    "Vol 1/Chapter 1/003 ページ.jpg": (SAMPLES / "calm" / "003.jpg").read_bytes(),
+    "Vol 1/Chapter 2/001.png": (SAMPLES / "action" / "001.png").read_bytes(),
+    "Vol 1/Chapter 2/002.png": (SAMPLES / "action" / "002.png").read_bytes(),
+    "ComicInfo.xml": b"<ComicInfo/>",
+    "Vol 1/Chapter 2/.hidden.png": b"not a page",
+}
+
+
+def _zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in PAGES.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _tar(path: Path) -> Path:
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in PAGES.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _7z(path: Path, scratch: Path) -> Path:
+    """A 7-Zip archive written by bsdtar (LZMA2, solid) from the pages laid out in ``scratch``."""
+    for name, data in PAGES.items():
+        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / name).write_bytes(data)
+    subprocess.run([BSDTAR, "-c", "-f", str(path), "--format", "7zip", *PAGES], cwd=scratch, check=True,
+                   env={**os.environ, "LC_ALL": "C.UTF-8"})
+    return path
+
+
+def _found(sections) -> dict[str, dict[str, bytes]]:
+    return {s.name: {p.name: p.read_bytes() for p in s.pages} for s in sections}
+
+
+@needs_bsdtar
+def test_rar_7zip_and_tar_comics_are_read_like_a_cbz(tmp_path):
+    """The same chapter packed as .cbz, .cbr, .cb7 and .cbt: the same sections, pages in the same order, and
+    each page's bytes exactly as packed."""
+    books = {
+        "zip": _zip(tmp_path / "book.cbz"),
+        "rar": write_rar5(tmp_path / "book.cbr", PAGES),
+        "7z": _7z(tmp_path / "book.cb7", tmp_path / "scratch"),
+        "tar": _tar(tmp_path / "book.cbt"),
+    }
+    expected = {
+        "book/Vol 1/Chapter 1": {"001.png": PAGES["Vol 1/Chapter 1/001.png"], "002.png": PAGES["Vol 1/Chapter 1/002.png"],
+                                 "003 ページ.jpg": PAGES["Vol 1/Chapter 1/003 ページ.jpg"]},
+        "book/Vol 1/Chapter 2": {"001.png": PAGES["Vol 1/Chapter 2/001.png"], "002.png": PAGES["Vol 1/Chapter 2/002.png"]},
+    }
+    for kind, book in books.items():
+        sections = find_sections([book])
+        assert [s.error for s in sections] == [None, None], kind
+        found = _found(sections)
+        assert found == expected, kind
+        assert [list(pages) for pages in found.values()] == [list(p) for p in expected.values()], kind  # in order
+        assert sections[0].pages[2].source == f"{book}!Vol 1/Chapter 1/003 ページ.jpg"
+
+
+def _crc32s(name: str) -> dict[str, int]:
+    """Each file's CRC32 in an archive of tests/data/archives, as rarfile's own listing of it records."""
+    return {"rar5-solid-qo.rar": {"somedir/stest1.txt": 0xC5B7E6A2, "stest1.txt": 0xC5B7E6A2,
+                                  "somedir/stest2.txt": 0xC5B7E6A2, "stest2.txt": 0xC5B7E6A2}}[name]
+
+
+@needs_bsdtar
+def test_a_compressed_solid_rar_is_unpacked_once_to_the_right_bytes(tmp_path, monkeypatch):
+    """A solid RAR made by WinRAR (each file depends on the ones before it) is unpacked once for the whole
+    chapter, not once a page, and each file comes out as its CRC32 says."""
+    runs = []
+    real_popen = subprocess.Popen
+
+    def counting_popen(command, *args, **kwargs):
+        runs.append(command)
+        return real_popen(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", counting_popen)
+    archive = shutil.copy(ARCHIVES / "rar5-solid-qo.rar", tmp_path / "solid.cbr")
+    members = other_archives.list_members(Path(archive), "RAR", 10**9)
+    crcs = _crc32s("rar5-solid-qo.rar")
+    assert [m.name for m in members] == list(crcs)
+    for member in reversed(members):  # the last first: nothing may depend on reading in order
+        data = other_archives.read_member(Path(archive), "RAR", member.name, 10**9, 10**8)
+        assert len(data) == member.size == 2048 and zlib.crc32(data) == crcs[member.name]
+    assert len(runs) == 1, runs
+
+
+@needs_bsdtar
+def test_an_archive_bomb_is_refused_before_it_fills_the_disk(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "001.png").write_bytes(bytes(64 * 1024**2))  # 64 MB of zeros: a few kB packed
+    subprocess.run([BSDTAR, "-c", "-f", str(tmp_path / "bomb.cb7"), "--format", "7zip", "001.png"], cwd=scratch,
+                   check=True)
+    with pytest.raises(InputError, match="unpacked; refusing it"):
+        other_archives.list_members(tmp_path / "bomb.cb7", "7-Zip", limit=1024**2)
+    kept = other_archives._conversions.folder
+    assert kept is None or all(p.stat().st_size < 32 * 1024**2 for p in kept.glob("*.tar"))  # nothing left behind
+
+
+@needs_bsdtar
+def test_a_series_of_cbr_files_is_scored_and_one_that_cannot_be_read_is_one_line(tmp_path):
+    """Through the real command: a .cbr chapter becomes a track whose record locates each page inside it; a RAR
+    that libarchive cannot unpack (an old solid RAR) is one failed chapter that says why and what to do, and the
+    chapters around it are made."""
+    series = tmp_path / "series"
+    series.mkdir()
+    write_rar5(series / "Chapter 1.cbr", {k.split("/")[-1]: v for k, v in PAGES.items() if "Chapter 1/" in k})
+    shutil.copy(ARCHIVES / "rar3-solid.rar", series / "Chapter 2.cbr")
+    _zip(series / "Chapter 3.cbz")
+    out = tmp_path / "out"
+    result = cli("run", series, "-o", out, *BUILTIN, env={**cli_env(), "LC_ALL": "C"})  # a locale without UTF-8
+    assert result.returncode == 1, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(r[0], r[1]) for r in rows] == [("Chapter 1", "ok"), ("Chapter 2", "failed"),
+                                           ("Chapter 3/Vol 1/Chapter 1", "ok"), ("Chapter 3/Vol 1/Chapter 2", "ok")]
+    assert "Chapter 2.cbr: cannot read this RAR archive (RAR solid archive support unavailable)" in rows[1][2]
+    assert "Traceback" not in result.stderr
+    record = json.loads((out / "Chapter 1.json").read_text(encoding="utf-8"))
+    sources = [p["source"] if isinstance(p, dict) else p for p in record["pages"]]
+    assert [s.split("!")[-1] for s in sources] == ["001.png", "002.png", "003 ページ.jpg"], sources
+    assert (out / "Chapter 1.wav").stat().st_size > 1000
+
+
+def test_without_bsdtar_a_rar_is_one_failed_chapter_that_says_what_to_install(tmp_path):
+    series = tmp_path / "series"
+    series.mkdir()
+    write_rar5(series / "Chapter 1.cbr", {"001.png": PAGES["Vol 1/Chapter 1/001.png"]})
+    _zip(series / "Chapter 2.cbz")
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    result = cli("run", series, "-o", tmp_path / "out", *BUILTIN, env={**cli_env(), "PATH": str(empty)})
+    assert result.returncode == 1, result.stderr
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in result.stdout.splitlines()}
+    assert rows["Chapter 1"][0] == "failed"
+    assert "a RAR archive; reading it needs bsdtar, which this machine lacks" in rows["Chapter 1"][1]
+    assert "apt install libarchive-tools" in result.stderr
+    assert [v[0] for k, v in rows.items() if k.startswith("Chapter 2/")] == ["ok", "ok"]
+    doctor = cli("doctor", "--json", "--offline", env={**cli_env(), "PATH": str(empty)})
+    assert json.loads(doctor.stdout)["bsdtar"] is None
+    doctor = cli("doctor", "--offline", env={**cli_env(), "PATH": str(empty), "COLUMNS": "200"})
+    assert "RAR (.cbr) and 7-Zip (.cb7) need bsdtar" in doctor.stdout and "libarchive-tools" in doctor.stdout
