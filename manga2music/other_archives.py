@@ -3,7 +3,8 @@
 A tar is read with :mod:`tarfile`.  RAR and 7-Zip are read through ``bsdtar``
 (libarchive's command; macOS's ``tar`` is bsdtar, and so is Windows 10+'s ``tar.exe``): it turns the
 archive into a plain tar stream once (``bsdtar -cf - @archive``), which is kept
-in a private temporary file for the rest of the process, so a chapter's pages
+in a private temporary file for the rest of the process (what a killed process
+left is removed by the next one that converts), so a chapter's pages
 are each read from it at once and a solid archive is unpacked once, not once a
 page.  Nothing is extracted among the user's files, names are never used as
 paths, and the conversion stops at :data:`manga2music.sections.MAX_ARCHIVE_BYTES`
@@ -135,7 +136,8 @@ class _Conversions:
                 self.kept[key] = self.kept.pop(key)  # the newest again
                 return self.kept[key]
             if self.folder is None:
-                self.folder = Path(tempfile.mkdtemp(prefix="manga2music-archives-"))
+                _remove_stale_folders()
+                self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
                 atexit.register(shutil.rmtree, self.folder, True)
             handle, name = tempfile.mkstemp(suffix=".tar", dir=self.folder)
             os.close(handle)
@@ -150,6 +152,18 @@ class _Conversions:
 
 
 _conversions = _Conversions()
+_PREFIX = "manga2music-archives-"
+
+
+def _remove_stale_folders() -> None:
+    """Remove what runs killed before they could clean up (SIGKILL, SIGTERM, a power cut) left: the folders named
+    after a process that is no longer running."""
+    import psutil
+
+    for folder in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
+        pid = folder.name[len(_PREFIX):].split("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _converted(archive: Path, kind: str, limit: int) -> Path:

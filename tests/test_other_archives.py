@@ -6,14 +6,16 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
+import time
 import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
-from output_checks import cli, cli_env
+from output_checks import cli, cli_env, start_cli
 from rar5 import write_rar5
 
 from manga2music import other_archives
@@ -176,3 +178,26 @@ def test_without_bsdtar_a_rar_is_one_failed_chapter_that_says_what_to_install(tm
     assert json.loads(doctor.stdout)["bsdtar"] is None
     doctor = cli("doctor", "--offline", env={**cli_env(), "PATH": str(empty), "COLUMNS": "200"})
     assert "RAR (.cbr) and 7-Zip (.cb7) need bsdtar" in doctor.stdout and "libarchive-tools" in doctor.stdout
+
+
+@needs_bsdtar
+def test_what_a_killed_run_left_unpacked_is_removed_by_the_next_run(tmp_path):
+    """The unpacked copy of a .cbr lives in a private temporary folder, removed when the run ends; a run killed
+    with SIGKILL cannot remove it, so the next run removes it (the pages are the user's, they must not linger)."""
+    series = tmp_path / "series"
+    series.mkdir()
+    write_rar5(series / "Chapter 1.cbr", {k.split("/")[-1]: v for k, v in PAGES.items() if "Chapter 1/" in k})
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**cli_env(), "TMPDIR": str(temp)}
+    process = start_cli("run", series, "-o", tmp_path / "out", *BUILTIN, env=env)
+    deadline = time.monotonic() + 60
+    while not list(temp.glob("manga2music-archives-*/*.tar")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    (left,) = temp.glob("manga2music-archives-*")
+    assert list(left.glob("*.tar")), "the killed run had unpacked the archive"
+    result = cli("run", series, "-o", tmp_path / "out", *BUILTIN, env=env)
+    assert result.returncode == 0, result.stderr
+    assert not left.exists() and not list(temp.glob("manga2music-archives-*"))  # and its own is gone at its end
