@@ -217,6 +217,10 @@ def _utf8_locale(env: dict) -> bool:
     return "utf-8" in chosen.lower() or "utf8" in chosen.lower()
 
 
+#: what bsdtar's silent failures ("(null)": a password-protected or split RAR, among others) most often are
+_UNSAID = "bsdtar could not unpack it and did not say why: a password-protected archive, or one of several parts?"
+
+
 def _first_error(said: str, tool: str, source: str) -> str:
     """bsdtar's first complaint, without its "bsdtar: " prefix and the archive's path."""
     prefix = Path(tool).stem + ":"
@@ -225,5 +229,5 @@ def _first_error(said: str, tool: str, source: str) -> str:
         for about in (f"Error reading archive {source}: ", f"Error opening archive {source}: "):
             line = line.removeprefix(about)
         if line and not line.startswith("Error exit delayed"):
-            return line.rstrip(".")
-    return "bsdtar failed"
+            return _UNSAID if line == "(null)" else line.rstrip(".")
+    return _UNSAID

@@ -201,3 +201,12 @@ def test_what_a_killed_run_left_unpacked_is_removed_by_the_next_run(tmp_path):
     result = cli("run", series, "-o", tmp_path / "out", *BUILTIN, env=env)
     assert result.returncode == 0, result.stderr
     assert not left.exists() and not list(temp.glob("manga2music-archives-*"))  # and its own is gone at its end
+
+
+@needs_bsdtar
+def test_a_password_protected_rar_is_a_line_that_says_so_not_null(tmp_path):
+    """bsdtar says only "bsdtar: (null)" for some archives it cannot unpack; the user gets a reason they can act on."""
+    archive = shutil.copy(ARCHIVES / "rar5-psw.rar", tmp_path / "locked.cbr")
+    (section,) = find_sections([archive])
+    assert "null" not in section.error and "password-protected" in section.error, section.error
+    assert section.error.startswith(f"{archive}: cannot read this RAR archive")
