@@ -74,15 +74,18 @@ def _wait_for(out: Path, pattern: str, proc: subprocess.Popen, timeout: float = 
     pytest.fail(f"{pattern} never appeared")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
 def test_killed_the_moment_the_first_track_appears_then_a_plain_rerun_finishes(four_sections, tmp_path, sig):
+    """SIGTERM (`timeout`, `docker stop`, systemd, a cluster's job killer) stops a run as Ctrl-C does: one line
+    that says how to resume, exit 143, and the process's clean-up runs."""
     out = tmp_path / "out"
     proc = start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1")
     _wait_for(out, "*.wav", proc)
     kill(proc, sig)
     _, err = proc.communicate(timeout=60)
-    if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "Traceback" not in err, err
+    if sig != signal.SIGKILL:
+        assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], (proc.returncode, err)
+        assert "Traceback" not in err and "run the same command again to resume" in err, err
     again = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1", "--json")
     assert again.returncode == 0, again.stderr
     manifest = json.loads(again.stdout)

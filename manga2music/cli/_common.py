@@ -45,12 +45,27 @@ def fail(message: str, hint: str | None = None, code: int = 1) -> "typer.Exit":
     return typer.Exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, systemd, a cluster's job killer), raised where the command is, so that
+    it stops as Ctrl-C stops it: the same kill-safe unwinding, one line, and the process's clean-up."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 @contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Known errors become one red line (exit 1, or 2 for bad input); MANGA2MUSIC_DEBUG=1 re-raises."""
+    """Known errors become one red line (exit 1, or 2 for bad input); MANGA2MUSIC_DEBUG=1 re-raises.  Ctrl-C and
+    SIGTERM stop the command with one line that says how to resume (exit 130 and 143)."""
+    import signal
+    import threading
+
     from ..errors import Manga2MusicError
     from ..settings import debug_enabled
 
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         yield
     except Manga2MusicError as exc:
@@ -58,9 +73,14 @@ def friendly_errors() -> Iterator[None]:
             raise
         hint = exc.hint or ("Set MANGA2MUSIC_DEBUG=1 for the full traceback." if exc.traceback_helps else None)
         raise fail(exc.message, hint, exc.exit_code) from None
-    except KeyboardInterrupt:
-        stderr_console().print("[yellow]Interrupted.[/] Finished files are kept; run the same command again to resume.")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        what = "Stopped (SIGTERM)." if isinstance(exc, Terminated) else "Interrupted."
+        stderr_console().print(f"[yellow]{what}[/] Finished files are kept; run the same command again to resume.",
+                               soft_wrap=True)
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _time_left_column():
