@@ -5,7 +5,9 @@ data URIs), the analysis, the music description, the models and seed, a player
 and a waveform per track, and links to the tracks and ``.mid`` files.  Audio is
 linked by relative URL, so the page works from ``file://`` and keeps working
 when the whole folder is moved.  No CDN, no external font or script; every
-text that came from a model or a file name is escaped.
+text that came from a model or a file name is escaped.  Opened as
+``index.html?after=NAME`` (a read-along page's *Next chapter*), it goes on to the
+read-along page of the first chapter after NAME that has one, or says NAME is the last.
 """
 
 from __future__ import annotations
@@ -216,8 +218,9 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
     except (OSError, ValueError):
         return ""
 
-    def link(name: str, label: str) -> str:
-        return f'<a href="{e(url_for((folder / name).as_posix()))}">{e(label)}</a>'
+    def link(name: str, label: str, kind: str = "") -> str:
+        css = f' class="{kind}"' if kind else ""
+        return f'<a{css} href="{e(url_for((folder / name).as_posix()))}">{e(label)}</a>'
 
     def loops(sc: dict) -> str:  # a scene longer than its cue repeats the cue's loop
         cue_s, duration = sc.get("cue_s"), sc.get("duration")
@@ -230,7 +233,7 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
         f"{link(sc.get('cue_file', ''), 'cue')} &middot; {link(sc.get('loop_file', ''), 'loop')}{loops(sc)}"
         f"<br><span class=\"info\">{e(sc.get('description'))}</span></li>" for sc in sheet.get("scenes", []))
     links = " &middot; ".join(x for x in (
-        link(sheet["read_along_file"], "Read along") if sheet.get("read_along_file") else "",
+        link(sheet["read_along_file"], "Read along", "read-along") if sheet.get("read_along_file") else "",
         link(f"{base}.cues.json", "cue sheet"), link(sheet.get("vtt_file", ""), "WebVTT chapters")) if x)
     return f'<div class="scenes"><p class="links">{links}</p><ol>{rows}</ol></div>'
 
@@ -285,6 +288,24 @@ footer { color: var(--muted); font-size: .8rem; text-align: center; }
 
 # clicking a waveform seeks its track; the played part is shaded while it plays
 SCRIPT = """
+// index.html?after=NAME (a read-along page's "Next chapter"): on to the read-along page of the first chapter after
+// NAME that has one; else back here, at NAME, saying so
+(function () {
+  var after = new URLSearchParams(location.search).get('after');
+  if (after === null) return;
+  var sections = Array.prototype.slice.call(document.querySelectorAll('section.section'));
+  var at = sections.findIndex(function (s) { return s.dataset.name === after; });
+  for (var i = at + 1; at >= 0 && i < sections.length; i++) {
+    var link = sections[i].querySelector('a.read-along');
+    if (link) { location.replace(link.href); return; }
+  }
+  var note = document.createElement('p');
+  note.id = 'after';
+  note.textContent = at < 0 ? after + ' is no longer listed here; the chapters there are:'
+                            : after + ' is the last chapter with a read-along page here.';
+  document.querySelector('header').appendChild(note);
+  if (at >= 0) sections[at].scrollIntoView();
+})();
 document.querySelectorAll('.track').forEach(function (t) {
   var a = t.querySelector('audio'), w = t.querySelector('.wave');
   if (!a || !w) return;

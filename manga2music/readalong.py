@@ -25,7 +25,10 @@ third of the way down, is the reader's page, *Follow me* plays its scene, and *P
 through* scrolls the column with the score (a scroll by the reader moves the score to
 where they stopped).  Pictures are decoded only near the reading line, so a long
 chapter does not fill the browser's memory.  Pages are embedded JPEGs, so the file can be
-moved with the score.  ``window.readAlong`` exposes the state (page, scene, mode)
+moved with the score.  *Next chapter* (or turning past the last page: a note, then on)
+goes to the output folder's listening page with ``?after=NAME``, which goes on to the
+next chapter's read-along page (see :mod:`manga2music.listening_page`); *All chapters*
+opens the listening page.  ``window.readAlong`` exposes the state (page, scene, mode)
 for tests and for curious readers.
 """
 
@@ -85,11 +88,15 @@ def webtoon_layout(sizes: list[tuple[int, int]]) -> tuple[bool, bool]:
 
 
 def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], loop_uris: list[str],
-           score_file: str, *, scroll: bool = False, touching: bool = False) -> str:
+           score_file: str, *, scroll: bool = False, touching: bool = False, listening_page: str | None = None,
+           section: str | None = None) -> str:
     """The page: the cue sheet (scenes, page times), the pages and the loops, all in one file.  ``pages``: per
     page, its parts as (data URI, width, height in pixels): one part, or the tiles of a tall strip, top to
     bottom.  ``scroll``: the page opens in *Scroll* (unless the reader chose); ``touching``: there the pages touch,
-    as slices of one picture do (see :func:`webtoon_layout`)."""
+    as slices of one picture do (see :func:`webtoon_layout`).  ``listening_page``: the output folder's
+    ``index.html``, relative to this page ("../index.html"), and ``section`` this chapter's name in it: the page
+    links to every chapter and to the next one (the listening page, which always lists the chapters there are,
+    goes on to the read-along page of the chapter after ``section``; see :mod:`manga2music.listening_page`)."""
     at = {index: k for k, index in enumerate(dict.fromkeys(p["index"] for p in sheet["pages"]))}
     data = {
         "chapter": chapter,
@@ -106,11 +113,17 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], l
         "widths": [[max(1, int(width)) for _, width, _ in parts] for parts in pages],
         "scroll": bool(scroll),
         "touching": bool(touching),
+        "next": f"{listening_page}?after={quote(section, safe='')}" if listening_page and section else "",
     }
     blob = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")
     title = html.escape(chapter)
+    links = ""
+    if data["next"]:
+        links = (f'<a class="chapters" id="all-chapters" href="{html.escape(listening_page, quote=True)}">All chapters</a>'
+                 f'<a class="chapters" id="next-chapter" href="{html.escape(data["next"], quote=True)}">'
+                 "Next chapter</a>")
     return _TEMPLATE.replace("__TITLE__", title).replace("__DATA__", blob).replace(
-        "__SCORE__", html.escape(data["score"], quote=True))
+        "__SCORE__", html.escape(data["score"], quote=True)).replace("__CHAPTERS__", links)
 
 
 _TEMPLATE = r"""<!doctype html>
@@ -136,6 +149,7 @@ _TEMPLATE = r"""<!doctype html>
   #where { margin-left: auto; opacity: .8; }
   #scene { font-weight: 600; }
   audio { height: 32px; }
+  a.chapters { color: #9bb8ff; }
   .hint { opacity: .6; font-size: 13px; }
 </style></head>
 <body>
@@ -150,6 +164,7 @@ _TEMPLATE = r"""<!doctype html>
   <button id="sound">Start music</button>
   <audio id="score" src="__SCORE__" preload="metadata" controls hidden></audio>
   <span id="scene"></span><span id="where"></span>
+  __CHAPTERS__
 </header>
 <div id="stage"><img id="page" alt=""></div>
 <div id="column" tabindex="-1"></div>
@@ -289,27 +304,34 @@ function setRtl(on) {
   try { localStorage.setItem("manga2music.rtl", on ? "1" : "0"); } catch (e) {}
 }
 document.getElementById("rtl").onclick = () => setRtl(!state.rtl);
-document.getElementById("prev").onclick = () => show(state.view - ahead());
-document.getElementById("next").onclick = () => show(state.view + ahead());
+// past the last page: a note, then the next chapter (the listening page knows which one that is)
+function turn(delta) {
+  if (state.view + delta < views.length || !D.next) { state.atEnd = false; show(state.view + delta); return; }
+  if (state.atEnd) { location.href = D.next; return; }
+  state.atEnd = true;
+  document.getElementById("where").textContent = "end of the chapter: turn again for the next one";
+}
+document.getElementById("prev").onclick = () => turn(-ahead());
+document.getElementById("next").onclick = () => turn(ahead());
 document.getElementById("follow").onclick = () => setMode("follow");
 document.getElementById("through").onclick = () => setMode("through");
 document.getElementById("sound").onclick = () => state.started ? stop() : start();
 document.getElementById("stage").onclick = (e) => {
   const r = e.currentTarget.getBoundingClientRect();
-  show(state.view + (e.clientX - r.left < r.width / 2 ? -1 : 1) * ahead());
+  turn((e.clientX - r.left < r.width / 2 ? -1 : 1) * ahead());
 };
 document.addEventListener("keydown", (e) => {
-  if (["PageDown", " "].includes(e.key)) { e.preventDefault(); show(state.view + 1); }
-  if (e.key === "PageUp") { e.preventDefault(); show(state.view - 1); }
-  if (e.key === "ArrowRight") { e.preventDefault(); show(state.view + ahead()); }
-  if (e.key === "ArrowLeft") { e.preventDefault(); show(state.view - ahead()); }
+  if (["PageDown", " "].includes(e.key)) { e.preventDefault(); turn(1); }
+  if (e.key === "PageUp") { e.preventDefault(); turn(-1); }
+  if (e.key === "ArrowRight") { e.preventDefault(); turn(ahead()); }
+  if (e.key === "ArrowLeft") { e.preventDefault(); turn(-ahead()); }
 });
 let touchX = null;
 document.getElementById("stage").addEventListener("touchstart", (e) => { touchX = e.touches[0].clientX; });
 document.getElementById("stage").addEventListener("touchend", (e) => {
   if (touchX === null) return;
   const dx = e.changedTouches[0].clientX - touchX; touchX = null;
-  if (Math.abs(dx) > 40) show(state.view + (dx < 0 ? 1 : -1) * ahead());
+  if (Math.abs(dx) > 40) turn((dx < 0 ? 1 : -1) * ahead());
 });
 // Scroll: every page and part in one column, as a webtoon is read.  The view at the reading line (a third of the
 // way down) is the reader's page: Follow me plays its scene; Play through scrolls the column with the score, and a

@@ -247,7 +247,11 @@ def _read_along_loop(audio: np.ndarray, loop: np.ndarray, t, sample_rate: int) -
     return cue_loop(audio[: length + (len(audio) - t.cue_length)], length, sample_rate)
 
 
-def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str]) -> str:
+def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: SectionJob) -> str:
+    import os
+    from urllib.parse import quote
+
+    from .outputs import LISTENING_PAGE
     from .pages import decode_page
     from .readalong import page_jpeg, render, webtoon_layout
 
@@ -259,8 +263,10 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str]) -> st
         except Manga2MusicError:
             pages.append([("", 1, 1)])
     scroll, touching = webtoon_layout([info.size for info in chapter.infos])
+    listening_page = os.path.relpath(job.output / LISTENING_PAGE, job.files.read_along.parent)
     return render(sheet.chapter, sheet.model_dump(), pages, loop_uris, sheet.score_file, scroll=scroll,
-                  touching=touching)
+                  touching=touching, listening_page="/".join(quote(p) for p in Path(listening_page).parts),
+                  section=job.name)
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
@@ -365,7 +371,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         score = None
         add(files.vtt, webvtt(sheet).encode("utf-8"))
         add(files.cue_sheet, to_json(sheet.model_dump(mode="json")).encode("utf-8"))
-        add(files.read_along, _read_along_html(chapter, sheet, loop_uris).encode("utf-8"))
+        add(files.read_along, _read_along_html(chapter, sheet, loop_uris, job).encode("utf-8"))
         keep = {files.scene_text(p.index).name for p in plans if p.user_text} | set(written)
         for name in old_score.get("outputs", []):  # fewer scenes than last time: our old cue files go
             path = job.files.base.parent / name

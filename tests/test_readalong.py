@@ -258,3 +258,35 @@ def test_right_to_left_turns_pages_the_japanese_way_and_is_remembered(chapter, p
     page.keyboard.press("ArrowRight")
     page.wait_for_function("document.body.dataset.page === '3'")
     assert page.console_errors == []
+
+
+def test_next_chapter_goes_on_to_the_next_read_along_page_of_the_series(tmp_path, page):  # noqa: F811
+    """A reader of a series turns past a chapter's last page (a note first, then on) to the next chapter that has
+    a read-along page, in reading order, skipping one that failed; at the last chapter, the listening page says
+    so.  The way goes through index.html, which lists the chapters there are now, so no link goes stale."""
+    volume = tmp_path / "series" / "Vol 1"
+    make_chapter(volume / "Chapter 1", [("calm", 2)], seed=1)
+    make_chapter(volume / "Chapter 10 – 夜", [("action", 2)], seed=2)
+    (volume / "Chapter 2.cbz").write_bytes(b"PK\x03\x04 not really a zip")  # a chapter that fails
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "series", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+                 "--seed", "2", timeout=300)
+    assert result.returncode == 1 and "Chapter 2" in result.stderr, result.stderr
+    page.goto((out / "Vol 1" / "Chapter 1.read.html").as_uri())
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.body.dataset.page === '2'")
+    page.keyboard.press("ArrowRight")  # past the last page: a note, the page stays
+    assert page.inner_text("#where") == "end of the chapter: turn again for the next one"
+    assert page.evaluate("document.body.dataset.page") == "2"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_url("**/Chapter%2010%20%E2%80%93%20%E5%A4%9C.read.html", timeout=10000)
+    page.wait_for_function("document.body.dataset.page === '1'")
+    assert page.inner_text("h1") == "Vol 1/Chapter 10 – 夜"
+    page.click("#next-chapter")  # the last chapter: the listening page says so, at that chapter
+    page.wait_for_selector("#after", timeout=10000)
+    assert page.inner_text("#after") == "Vol 1/Chapter 10 – 夜 is the last chapter with a read-along page here."
+    assert page.url.split("?")[0] == (out / "index.html").as_uri()
+    page.go_back()
+    page.click("#all-chapters")
+    page.wait_for_url((out / "index.html").as_uri(), timeout=10000)
+    assert page.console_errors == []
