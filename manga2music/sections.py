@@ -202,9 +202,12 @@ def _archive_kind(archive: Path) -> str | None:
 def _archive_entries(archive: Path) -> list[tuple[str, str, int]]:
     """(the name its packer meant, the name that reads it, unpacked size) of each file in the archive."""
     if kind := _archive_kind(archive):  # RAR, 7-Zip or tar: see other_archives
+        import unicodedata
+
         from . import other_archives
 
-        return [(m.name, m.name, m.size) for m in other_archives.list_members(archive, kind, MAX_ARCHIVE_BYTES)]
+        return [(unicodedata.normalize("NFC", m.name), m.name, m.size)  # a Mac's packer may store "ペ" as two
+                for m in other_archives.list_members(archive, kind, MAX_ARCHIVE_BYTES)]
     try:
         with zipfile.ZipFile(archive) as zf:
             return [(member_name(info), info.filename, info.file_size) for info in zf.infolist() if not info.is_dir()]

@@ -210,3 +210,16 @@ def test_a_password_protected_rar_is_a_line_that_says_so_not_null(tmp_path):
     (section,) = find_sections([archive])
     assert "null" not in section.error and "password-protected" in section.error, section.error
     assert section.error.startswith(f"{archive}: cannot read this RAR archive")
+
+
+@needs_bsdtar
+def test_names_a_mac_packed_in_decomposed_form_are_shown_composed_and_still_read(tmp_path):
+    """macOS stores "ペ" as "ヘ" + a combining mark; shown composed (as a .cbz's names are), read by the stored name."""
+    import unicodedata
+
+    stored = unicodedata.normalize("NFD", "第1話/ページ1.png")
+    assert stored != "第1話/ページ1.png"
+    book = write_rar5(tmp_path / "book.cbr", {stored: PAGES["Vol 1/Chapter 1/001.png"]})
+    (section,) = find_sections([book])
+    assert section.name == "book/第1話" and [p.name for p in section.pages] == ["ページ1.png"]
+    assert section.pages[0].read_bytes() == PAGES["Vol 1/Chapter 1/001.png"]
