@@ -345,6 +345,27 @@ DECODED_DURATION = """async (url) => {
 }"""
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(other_archives.bsdtar() is None, reason="bsdtar (libarchive) is not installed")
+def test_a_cbr_and_a_cb7_upload_in_chromium_show_their_pages(running_app, page, tmp_path):
+    """Gradio checks each upload's type: a .cbr and a .cb7 get through, and their pages show as thumbnails."""
+    cbr = write_rar5(tmp_path / "book.cbr", {"ch1/001.png": (SAMPLES / "calm" / "001.png").read_bytes(),
+                                             "ch1/002.png": (SAMPLES / "calm" / "002.png").read_bytes()})
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    upload(page, [cbr], thumbnails=2)
+    assert "001.png" in page.locator("#thumbnails").inner_text()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "001.png").write_bytes((SAMPLES / "action" / "001.png").read_bytes())
+    subprocess.run([other_archives.bsdtar(), "-c", "-f", str(tmp_path / "ep.cb7"), "--format", "7zip", "001.png"],
+                   cwd=scratch, check=True)
+    page.reload()
+    page.wait_for_selector("#generate")
+    upload(page, [tmp_path / "ep.cb7"], thumbnails=1)
+    assert not LEAKS.search(page.locator("body").inner_text())
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_webui_end_to_end_in_chromium(running_app, page, tmp_path, not_images):
