@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from .describers.base import Describer
-from .errors import PageError
+from .errors import ArchiveError, PageError
 from .pages import PageInfo, PageStream, probe_page
 from .files import readable
 from .jobs import Callbacks, SectionJob, each_section, read_description
@@ -22,12 +22,15 @@ from .progress import report
 from .sections import Section
 
 def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[dict]]:
-    """Hash every page and read its size, decoding nothing (what resume compares); unreadable pages are skipped."""
+    """Hash every page and read its size, decoding nothing (what resume compares); unreadable pages are skipped.
+    Raises :class:`ArchiveError` when the pages' archive cannot be unpacked at all."""
     infos, skipped, pdf_hashes = [], [], {}
     for i, page in enumerate(section.pages):
         report(cb.step, i, len(section.pages), f"reading {page.name}")
         try:
             infos.append(probe_page(page, pdf_hashes=pdf_hashes))
+        except ArchiveError:  # the whole archive: the section fails with this one line (see readable_pages)
+            raise
         except PageError as exc:
             skipped.append({"source": page.source, "error": exc.message})
             cb.warn(f"{section.name}: skipping page {page.name}: {exc.message}")
@@ -98,7 +101,11 @@ def readable_pages(section: Section, job: SectionJob, cb: Callbacks) -> Optional
     if section.error:
         job.fail(section.error, cb)
         return None
-    infos, skipped = probe_pages(section, cb)
+    try:
+        infos, skipped = probe_pages(section, cb)
+    except ArchiveError as exc:
+        job.fail(exc.message, cb)
+        return None
     job.skipped_pages = skipped
     if not infos:
         reasons = "; ".join(s["error"] for s in skipped[:2])

@@ -35,6 +35,11 @@ class PageError(Manga2MusicError):
     """One page cannot be read; the section goes on without it."""
 
 
+class ArchiveError(PageError):
+    """A page cannot be read because its whole archive cannot be unpacked (a password, a RAR that bsdtar cannot
+    unpack): its section fails with this one line, not one line a page."""
+
+
 class UnknownModelError(Manga2MusicError):
     """A model name that is neither a short name, a Hub id nor a local folder."""
 

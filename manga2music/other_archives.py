@@ -1,15 +1,16 @@
 """Comic archives that are not zips: RAR (.cbr), 7-Zip (.cb7) and tar (.cbt).
 
 A tar is read with :mod:`tarfile`.  RAR and 7-Zip are read through ``bsdtar``
-(libarchive's command; macOS's ``tar`` is bsdtar, and so is Windows 10+'s ``tar.exe``): it turns the
-archive into a plain tar stream once (``bsdtar -cf - @archive``), which is kept
+(libarchive's command; macOS's ``tar`` is bsdtar, and so is Windows 10+'s ``tar.exe``): finding the
+sections lists its headers only (``bsdtar -t``); reading a page turns the archive into a plain tar stream once (``bsdtar -cf - @archive``), which is kept
 in a private temporary file for the rest of the process (what a killed process
 left is removed by the next one that converts), so a chapter's pages
 are each read from it at once and a solid archive is unpacked once, not once a
 page.  Nothing is extracted among the user's files, names are never used as
 paths, and the conversion stops at :data:`manga2music.sections.MAX_ARCHIVE_BYTES`
 (an archive bomb).  Without ``bsdtar`` such an archive is one failed section
-whose line says what to install.
+whose line says what to install; one it cannot unpack fails its section in one line
+(:class:`~manga2music.errors.ArchiveError`), not one line a page.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, PageError
+from .errors import ArchiveError, InputError, PageError
 from .files import readable
 
 #: what to tell a user whose machine has no bsdtar
@@ -69,12 +70,31 @@ def bsdtar_version() -> str | None:
 def list_members(archive: Path, kind: str, limit: int) -> list[Member]:
     """The regular files in ``archive`` (a ``kind`` archive: "RAR", "7-Zip" or "tar"), in the archive's order.
 
-    Raises :class:`InputError` (one line for the user) when it cannot be read."""
-    _, members = _index(archive, kind, limit)
-    if not members and kind != "tar":  # bsdtar takes a damaged 7-Zip archive for an empty one
+    A RAR or 7-Zip archive is only listed here (``bsdtar -t``: its headers), so finding the chapters of a series
+    unpacks nothing; its sizes are 0, not known until it is unpacked, which stops past ``limit``.  Raises
+    :class:`InputError` (one line for the user) when it cannot be read."""
+    if kind == "tar":
+        _, members = _index(archive, kind, limit)
+        return [Member(m.name, m.size) for m in members.values() if m.isfile()]
+    names = _listed(archive, kind)
+    if not names:  # bsdtar takes a damaged 7-Zip archive for an empty one
         raise InputError(f"{readable(archive)}: a {kind} archive in which nothing can be read (damaged, or cut "
                          "short?)")
-    return [Member(m.name, m.size) for m in members.values() if m.isfile()]
+    return [Member(name, 0) for name in names if not name.endswith("/")]
+
+
+def _listed(archive: Path, kind: str) -> list[str]:
+    """The names ``bsdtar -t`` lists in ``archive`` (files and folders)."""
+    tool = _tool_for(archive, kind)
+    source = os.fspath(archive.resolve())
+    try:
+        done = subprocess.run([tool, "-t", "-f", source], capture_output=True, env=_utf8_env(),
+                              stdin=subprocess.DEVNULL, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise InputError(f"{readable(archive)}: cannot list this {kind} archive ({exc})") from exc
+    if done.returncode != 0:
+        raise _unreadable(archive, kind, done.stderr.decode("utf-8", "replace"), tool, source)
+    return [line for line in done.stdout.decode("utf-8", "surrogateescape").split("\n") if line]
 
 
 def read_member(archive: Path, kind: str, name: str, limit: int, page_limit: int) -> bytes:
@@ -92,8 +112,8 @@ def read_member(archive: Path, kind: str, name: str, limit: int, page_limit: int
         if len(data) != member.size:
             raise PageError(f"{readable(archive)}!{readable(name)}: cut short")
         return data
-    except InputError as exc:
-        raise PageError(exc.message) from exc
+    except InputError as exc:  # the archive itself: every page of it fails alike
+        raise ArchiveError(exc.message) from exc
     except (KeyError, OSError) as exc:
         raise PageError(f"{readable(archive)}!{readable(name)}: cannot read ({exc})") from exc
 
@@ -127,6 +147,7 @@ class _Conversions:
         self.lock = threading.Lock()
         self.folder: Path | None = None
         self.kept: dict[tuple, Path] = {}
+        self.failed: dict[tuple, InputError] = {}  # said once, not unpacked again for each of its pages
 
     def get(self, archive: Path, kind: str, limit: int) -> Path:
         stat = archive.stat()
@@ -135,6 +156,8 @@ class _Conversions:
             if key in self.kept:
                 self.kept[key] = self.kept.pop(key)  # the newest again
                 return self.kept[key]
+            if key in self.failed:
+                raise self.failed[key]
             if self.folder is None:
                 _remove_stale_folders()
                 self.folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
@@ -142,7 +165,11 @@ class _Conversions:
             handle, name = tempfile.mkstemp(suffix=".tar", dir=self.folder)
             os.close(handle)
             target = Path(name)
-            _convert(archive, kind, limit, target)
+            try:
+                _convert(archive, kind, limit, target)
+            except InputError as exc:
+                self.failed[key] = exc
+                raise
             self.kept[key] = target
             while len(self.kept) > _KEPT:
                 old = self.kept.pop(next(iter(self.kept)))
@@ -175,13 +202,8 @@ def _converted(archive: Path, kind: str, limit: int) -> Path:
 
 def _convert(archive: Path, kind: str, limit: int, target: Path) -> None:
     """``bsdtar -cf - @archive`` into ``target``, stopped past ``limit`` bytes; InputError when it fails."""
-    tool = bsdtar()
-    if tool is None:
-        raise InputError(f"{readable(archive)}: a {kind} archive; reading it needs bsdtar, which this machine lacks: "
-                         + INSTALL_BSDTAR)
-    env = dict(os.environ)
-    if os.name != "nt" and not _utf8_locale(env):  # bsdtar stops at a non-ASCII name in any other locale
-        env["LC_ALL"] = "en_US.UTF-8" if sys.platform == "darwin" else "C.UTF-8"
+    tool = _tool_for(archive, kind)
+    env = _utf8_env()
     # pax keeps long and non-ASCII names whole; "@archive" reads the entries of an existing archive
     source = os.fspath(archive.resolve())
     command = [tool, "-c", "-f", "-", "--format", "pax", "@" + source]
@@ -207,8 +229,27 @@ def _convert(archive: Path, kind: str, limit: int, target: Path) -> None:
                          "(an archive bomb?)")
     if code != 0:
         target.unlink(missing_ok=True)
-        raise InputError(f"{readable(archive)}: cannot read this {kind} archive ({_first_error(said, tool, source)}); "
-                         "extract it with another program (unrar, 7-Zip) and give the folder")
+        raise _unreadable(archive, kind, said, tool, source)
+
+
+def _tool_for(archive: Path, kind: str) -> str:
+    tool = bsdtar()
+    if tool is None:
+        raise InputError(f"{readable(archive)}: a {kind} archive; reading it needs bsdtar, which this machine lacks: "
+                         + INSTALL_BSDTAR)
+    return tool
+
+
+def _utf8_env() -> dict:
+    env = dict(os.environ)
+    if os.name != "nt" and not _utf8_locale(env):  # bsdtar stops at a non-ASCII name in any other locale
+        env["LC_ALL"] = "en_US.UTF-8" if sys.platform == "darwin" else "C.UTF-8"
+    return env
+
+
+def _unreadable(archive: Path, kind: str, said: str, tool: str, source: str) -> InputError:
+    return InputError(f"{readable(archive)}: cannot read this {kind} archive ({_first_error(said, tool, source)}); "
+                      "extract it with another program (unrar, 7-Zip) and give the folder")
 
 
 def _utf8_locale(env: dict) -> bool:

@@ -47,3 +47,36 @@ def write_rar5(path: Path, files: dict[str, bytes]) -> Path:
     out += _header(_vint(5) + _vint(0) + _vint(0))  # end of archive
     path.write_bytes(bytes(out))
     return path
+
+
+def _read_vint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def renamed(data: bytes, names: dict[str, str]) -> bytes:
+    """``data`` (a RAR 5 archive) with files renamed (old -> new name of the same length in UTF-8), each header's
+    CRC32 made again.  The files' data is left as it is (so an encrypted archive stays encrypted)."""
+    out, pos = bytearray(data[:len(SIGNATURE)]), len(SIGNATURE)
+    while pos < len(data):
+        size, fields_at = _read_vint(data, pos + 4)
+        fields = bytearray(data[fields_at:fields_at + size])
+        kind, at = _read_vint(fields, 0)
+        flags, at = _read_vint(fields, at)
+        if flags & 0x0001:
+            _, at = _read_vint(fields, at)
+        data_size = 0
+        if flags & 0x0002:
+            data_size, at = _read_vint(fields, at)
+        for old, new in names.items():
+            if kind == 2 and old.encode() in fields:
+                assert len(old.encode()) == len(new.encode())
+                fields = fields.replace(old.encode(), new.encode(), 1)
+        out += _header(bytes(fields)) + data[fields_at + size:fields_at + size + data_size]
+        pos = fields_at + size + data_size
+    return bytes(out)
