@@ -169,10 +169,7 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
     if kind := _archive_kind(archive):
         from . import other_archives
 
-        data = other_archives.read_member(archive, kind, member, MAX_ARCHIVE_BYTES, MAX_PAGE_BYTES)
-        if len(data) > MAX_PAGE_BYTES:
-            raise PageError(f"{archive}!{member}: larger than the page limit")
-        return data
+        return other_archives.read_member(archive, kind, member, MAX_ARCHIVE_BYTES, MAX_PAGE_BYTES)  # size-checked
     try:
         with zipfile.ZipFile(archive) as zf:
             info = zf.getinfo(member)
