@@ -249,8 +249,8 @@ def _read_along_loop(audio: np.ndarray, loop: np.ndarray, t, sample_rate: int) -
 
 def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: SectionJob) -> str:
     import os
-    from urllib.parse import quote
 
+    from .listening_page import url_for
     from .outputs import LISTENING_PAGE
     from .pages import decode_page
     from .readalong import page_jpeg, render, webtoon_layout
@@ -265,7 +265,7 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
     scroll, touching = webtoon_layout([info.size for info in chapter.infos])
     listening_page = os.path.relpath(job.output / LISTENING_PAGE, job.files.read_along.parent)
     return render(sheet.chapter, sheet.model_dump(), pages, loop_uris, sheet.score_file, scroll=scroll,
-                  touching=touching, listening_page="/".join(quote(p) for p in Path(listening_page).parts),
+                  touching=touching, listening_page=url_for(listening_page),
                   section=job.name)
 
 
