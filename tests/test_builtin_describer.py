@@ -416,12 +416,48 @@ def test_many_quiet_panels_with_a_few_words_are_calm_not_a_gag():
     assert "Mostly visual scenes with some text" in quiet.analysis.plot
 
 
+def motion_line_page(ink: bool) -> Image.Image:
+    """Six panels of the same motion lines, drawn light (grey strokes on open paper) or in hard light and shadow
+    (black strokes over a dark gradient that fills the lower half of each panel)."""
+    img = grid_page(3, 2)
+    arr = np.asarray(img).astype(np.float32)
+    cw, ch = (600 - 60 - 20) / 2, (850 - 60 - 40) / 3
+    for r in range(3):
+        for c in range(2):
+            x0, y0 = int(30 + c * (cw + 20)) + 4, int(30 + r * (ch + 20)) + 4
+            x1, y1 = int(x0 + cw) - 8, int(y0 + ch) - 8
+            panel = Image.new("L", (x1 - x0, y1 - y0), 255)
+            d = ImageDraw.Draw(panel)
+            for off in range(-400, 400, 20):
+                d.line([(0, off), (x1 - x0, off + 120)], fill=0 if ink else 150, width=2)
+            p = np.asarray(panel).astype(np.float32)
+            if ink:
+                fall = np.linspace(0, 1, p.shape[0])[:, None]
+                p = np.minimum(p, np.clip((1 - fall) * 2 - 0.4, 0.25, 1) * 255)
+            arr[y0:y1, x0:x1] = p[..., None]
+    return Image.fromarray(arr.astype(np.uint8))
+
+
+def test_lively_pages_in_hard_light_and_shadow_are_a_fight_not_a_gag():
+    """The same lively motion lines in six panels: drawn light they are a gag (comedy), drawn in hard light and shadow
+    they are a fight.  Sword fights of a real black-and-white manga (OpenMantra's rasetugari) were comedy at 111 BPM."""
+    light = describe([PageImage(f"l{i}.png", motion_line_page(ink=False)) for i in range(2)])
+    dark = describe([PageImage(f"d{i}.png", motion_line_page(ink=True)) for i in range(2)])
+    for section in (light, dark):  # lively, in many small straight panels: neither loud enough nor laid out as action
+        assert builtin_module.LIVELY <= section.features["scores"]["energy"] < builtin_module.INTENSE
+        assert section.features["readings"][0]["panels"] == 6 and section.features["scores"]["slant"] == 0
+    assert light.features["mood"] == "comedy" and dark.features["mood"] == "action"
+    assert tempo_key(dark.description)[0] >= 140 and tempo_key(light.description)[0] < 130
+
+
 @pytest.mark.parametrize("scores, mood, genre", [
     (dict(energy=0.6, dialogue=0.1, brightness=0.4, contrast=0.4, panels=7), "action", "action"),
     (dict(energy=0.3, dialogue=0.3, brightness=0.7, contrast=0.2, panels=2.5), "action", "action"),  # big, loud panels
     (dict(energy=0.3, dialogue=0.5, brightness=0.7, contrast=0.2, panels=7), "comedy", "comedy"),
     # lively in many panels whose frames are tilted: a layout drawn for urgency (an emergency), not a gag
     (dict(energy=0.3, dialogue=0.3, brightness=0.8, contrast=0.28, panels=6, slant=0.55), "action", "action"),
+    # lively in many straight panels drawn in sharp light and shadow: an ink-drawn fight, not a gag
+    (dict(energy=0.3, dialogue=0.4, brightness=0.75, contrast=0.33, panels=4.6, slant=0.05), "action", "action"),
     (dict(energy=0.1, dialogue=0.2, brightness=0.75, contrast=0.2, panels=6), "comedy", "comedy"),
     (dict(energy=0.1, dialogue=0.1, brightness=0.45, contrast=0.3, panels=3), "tense", "drama"),
     (dict(energy=0.1, dialogue=0.1, brightness=0.3, contrast=0.35, panels=3), "tense", "horror"),

@@ -55,7 +55,7 @@ def test_builtin_rules_change_only_with_rules_version():
         pages = [PageImage(p.name, Image.open(p).convert("RGB")) for p in sorted((SAMPLES / section).iterdir())]
         result = BuiltinDescriber().describe(pages)
         decisions[section] = {"description": result.description, "analysis": result.analysis.model_dump()}
-    check(RULES_VERSION, decisions, {"builtin-rules-1": "d425938b9d5cd9fe", "builtin-rules-2": "14ac12ee75953d0f", "builtin-rules-3": "89de47f9592df925", "builtin-rules-4": "48f0eb4c1c1ed9d9", "builtin-rules-5": "e33fb0a13c97b87f", "builtin-rules-6": "2fbdebac0c5f6137", "builtin-rules-7": "2fbdebac0c5f6137", "builtin-rules-8": "2fbdebac0c5f6137", "builtin-rules-9": "2fbdebac0c5f6137", "builtin-rules-10": "2fbdebac0c5f6137", "builtin-rules-11": "2fbdebac0c5f6137", "builtin-rules-12": "2fbdebac0c5f6137", "builtin-rules-13": "2fbdebac0c5f6137"}, "the builtin describer's decisions on samples/")
+    check(RULES_VERSION, decisions, {"builtin-rules-1": "d425938b9d5cd9fe", "builtin-rules-2": "14ac12ee75953d0f", "builtin-rules-3": "89de47f9592df925", "builtin-rules-4": "48f0eb4c1c1ed9d9", "builtin-rules-5": "e33fb0a13c97b87f", "builtin-rules-6": "2fbdebac0c5f6137", "builtin-rules-7": "2fbdebac0c5f6137", "builtin-rules-8": "2fbdebac0c5f6137", "builtin-rules-9": "2fbdebac0c5f6137", "builtin-rules-10": "2fbdebac0c5f6137", "builtin-rules-11": "2fbdebac0c5f6137", "builtin-rules-12": "2fbdebac0c5f6137", "builtin-rules-13": "2fbdebac0c5f6137", "builtin-rules-14": "2fbdebac0c5f6137"}, "the builtin describer's decisions on samples/")
 
 
 def test_builtin_composer_notes_change_only_with_algorithm_version():

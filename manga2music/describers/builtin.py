@@ -20,6 +20,7 @@ follow the story; it reads how the pages are drawn and how much there is to read
    mood           when                                                 genre            tempo BPM   mode
    =============  ===================================================  ===============  ==========  =====
    action         energy >= 0.45, or >= 0.25 in <= 4 or tilted panels  action           140-170     minor
+                  or in sharp light and shadow (contrast >= 0.27)
    comedy         energy >= 0.25, or >= 5.5 wordless panels, bright    comedy           104-128     major
    tense          dark (brightness < 0.55) with sharp contrast >= 0.27 drama (horror)   96-120      minor
    sad            dark (brightness < 0.55), soft contrast              drama            58-76       minor
@@ -31,6 +32,13 @@ follow the story; it reads how the pages are drawn and how much there is to read
    from the low to the high end of the range with energy; the key is picked from
    the mood's list by brightness (darker pages, lower keys).  Focus is "dialogue"
    when at least :data:`DIALOGUE_LED` of the reading time goes to text.
+
+   Lively art drawn in sharp light and shadow is action, not comedy: comedy's music
+   is light-hearted, and light-hearted pages are drawn light (open paper, soft
+   shading: contrast 0.21-0.23 in Pepper&Carrot's comedy sections), where an
+   ink-drawn fight is solid blacks and hard gradients (0.33-0.41 in OpenMantra's
+   sword fights).  The line is :data:`SHARP`, the one that already tells tense
+   from sad, not a new number.
 
 Bump :data:`RULES_VERSION` whenever a number here changes, and
 ``reading.READING_MODEL_VERSION`` whenever one in ``reading``, ``page_features``
@@ -52,7 +60,7 @@ from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_read
 from .base import Describer, PageImage
 from .page_features import trend
 
-RULES_VERSION = "builtin-rules-13"
+RULES_VERSION = "builtin-rules-14"
 
 DIALOGUE_LED = 0.45  # share of reading time spent on text at or above which a section is dialogue-led
 DARK = 0.55  # mean balanced brightness below this: a dark section
@@ -142,12 +150,15 @@ class Mood:
 
 
 MOODS: tuple[Mood, ...] = (
-    Mood("action", "energy >= 0.45, or energy >= 0.25 in <= 4 big panels or in tilted panels",
-         lambda s: s.energy >= INTENSE or (s.energy >= LIVELY and (s.panels <= BIG_PANELS or s.slant >= TILTED)),
+    Mood("action", "energy >= 0.45, or energy >= 0.25 in <= 4 big panels, in tilted panels or in sharp light and "
+         "shadow (contrast >= 0.27)",
+         lambda s: s.energy >= INTENSE or (s.energy >= LIVELY and (s.panels <= BIG_PANELS or s.slant >= TILTED
+                                                                    or s.contrast >= SHARP)),
          "action", "tense, urgent and explosive", "Driving orchestral action cue",
          ("pounding drums", "staccato strings", "bold brass", "low synth bass"), (140, 170), "minor",
          ("C", "D", "E", "A"), "with sharp brass hits and a relentless rhythm", "fast", "an intense, fast-moving mood"),
-    Mood("comedy", "energy >= 0.25, or >= 5.5 panels a page, bright, wordless",
+    Mood("comedy", "energy >= 0.25 in soft light (lively and light-hearted), or >= 5.5 panels a page, bright, "
+         "wordless",
          lambda s: s.energy >= LIVELY or (s.panels >= MANY_PANELS and s.brightness >= BRIGHT and s.wordless),
          "comedy", "playful, lively and light-hearted", "Bouncy, playful light orchestral piece",
          ("pizzicato strings", "clarinet", "marimba", "light percussion"), (104, 128), "major",
