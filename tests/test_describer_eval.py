@@ -59,6 +59,7 @@ def test_the_openmantra_sections_are_labelled_and_a_missing_clone_says_where_to_
     assert {s["mood"] for s in sections} <= set(module.MOODS)
     assert all(1 <= s["first"] <= s["last"] for s in sections)
     assert sum(s["mood"] == "action" for s in sections) >= 4 and sum(s["mood"] == "calm" for s in sections) >= 4
+    assert {s["set"] for s in sections} == {"first", "second"}  # development and held-out sections, reported apart
     with pytest.raises(SystemExit) as exit_info:
         module.evaluate_openmantra(tmp_path)
     message = str(exit_info.value)
