@@ -64,13 +64,24 @@ def theme_for(seed: int) -> tuple[int, ...]:
     return tuple(int(c) for c in make_motif(np.random.default_rng([int(seed) % 2**63, 7]), "medium").contour)
 
 
+def lead_instrument(instruments, default: str = "piano") -> str:
+    """The instrument that carries the chapter's theme: the first of ``instruments`` that plays notes (drums and
+    percussion cannot carry a melody, and named in a calm scene's description they would bring in a drum kit);
+    ``default`` when none is named."""
+    from .music.text_to_style import DRUM_WORDS
+
+    pitched = [i for i in instruments if not set(i.lower().split()) & set(DRUM_WORDS)]
+    return (pitched or list(instruments) or [default])[0]
+
+
 def chapter_direction(readings: list[PageReading], seed: int) -> Direction:
     from .describers.builtin import Scores, choose_mood, tempo_and_key
 
     scores = Scores.from_readings(readings)
     mood = choose_mood(scores)
     _, tonic = tempo_and_key(mood, scores)
-    return Direction(tonic=tonic, lead=mood.instruments[0].split()[-1], theme=theme_for(seed), mood=mood.name)
+    return Direction(tonic=tonic, lead=lead_instrument(mood.instruments).split()[-1], theme=theme_for(seed),
+                     mood=mood.name)
 
 
 def builtin_scene_description(readings: list[PageReading], direction: Direction) -> tuple[str, str]:
@@ -148,7 +159,8 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
         from .describers.chapter import ChapterDirection
 
         chat = ChapterDirection.model_validate(features["direction"])
-        direction = Direction(tonic=chat.key.split()[0], lead=chat.instruments[0], theme=theme_for(seed),
+        direction = Direction(tonic=chat.key.split()[0], lead=lead_instrument(chat.instruments, direction.lead),
+                              theme=theme_for(seed),
                               mood=direction.mood, chat=chat)
     builtin = describer.backend == "builtin-vision"
     old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}

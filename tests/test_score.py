@@ -885,3 +885,32 @@ def test_joining_with_release_lets_each_cue_go_and_makes_the_same_score():
     released = join_cues(given, timings, sr, release=True)
     assert np.array_equal(kept, released) and len(released) == 10 * sr
     assert given == [None, None, None]
+
+
+def test_a_calm_scene_of_an_action_chapter_has_no_drums_and_its_theme_is_played_by_an_instrument_with_notes():
+    """The chapter's theme returns in every cue on the chapter's lead instrument.  In a chapter that is mostly a
+    fight, the lead was the action mood's first instrument, "pounding drums": its calm scenes were then described as
+    "...acoustic piece with drums theme, soft piano..." and composed with a drum kit (a real 54-page manga chapter's
+    25-page calm cue at 70 BPM had 991 drum hits), and a drum kit cannot carry a melody."""
+    from chapters import action_page, calm_page
+
+    from manga2music.music.text_to_style import parse_style
+    from manga2music.reading import read_page
+    from manga2music.scene_planning import builtin_scene_description, chapter_direction
+
+    calm = [read_page(calm_page(n).convert("RGB"), f"c{n}.png") for n in range(2)]
+    fight = [read_page(action_page(n).convert("RGB"), f"a{n}.png") for n in range(6)]
+    direction = chapter_direction(calm + fight, seed=3)
+    assert direction.mood == "action"
+    calm_text, calm_mood = builtin_scene_description(calm, direction)
+    fight_text, fight_mood = builtin_scene_description(fight, direction)
+    assert (calm_mood, fight_mood) == ("calm", "action")
+    assert not parse_style(calm_text).drums, calm_text
+    assert parse_style(fight_text).drums  # the fight keeps its drums
+    for text in (calm_text, fight_text):  # the lead is named in both cues, as an instrument that plays notes
+        assert direction.lead in text and direction.lead not in ("drums", "drum", "percussion", "taiko")
+    # a chat model's direction: its first instrument that plays notes leads; none named, the pages' own lead does
+    from manga2music.scene_planning import lead_instrument
+
+    assert lead_instrument(["taiko drums", "shakuhachi", "koto"]) == "shakuhachi"
+    assert lead_instrument([], direction.lead) == direction.lead
