@@ -115,6 +115,17 @@ def _reuse_cue(job: SectionJob, old: dict, plan: ScenePlan, fmt: str) -> Optiona
     return audio
 
 
+def _reuse_midi(job: SectionJob, path: Path) -> Optional[bytes]:
+    """The notes of a reused cue (the builtin composer's MIDI file at ``path``), when the file is there and ours:
+    written again with the cue, it is not lost as a file the new record does not list."""
+    if not path.exists() or not is_ours(path, job.record):
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, direction: Direction, composer: Composer,
                  cfg: RunConfig, cb: Callbacks, seed: int, sample_rate: int) -> bool:
     """Give every scene its cue audio (reused or composed, all new ones in one composer call); False if it failed."""
@@ -133,7 +144,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
                                     "reference": takes_reference, "score": SCORE_VERSION})
         reused = None if cfg.force else _reuse_cue(job, old.get(plan.index, {}), plan, cfg.fmt)
         if reused is not None:
-            plan.audio = reused
+            plan.audio, plan.midi = reused, _reuse_midi(job, ScoreFiles(job, cfg.fmt).midi(plan.index))
             plan.info = dict(old.get(plan.index, {}).get("info") or {})
             continue
         wanted.append((plan, ComposeRequest(f"{job.name} scene {plan.index}", plan.description, samples / sample_rate,

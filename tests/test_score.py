@@ -150,6 +150,7 @@ def test_a_rerun_skips_and_a_changed_page_redoes_only_its_scenes_cue(scored, tmp
     again = cli("score", chapter, "-o", work, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
     assert again.returncode == 0 and json.loads(again.stdout)["sections"][0]["status"] == "skipped"
     cues = {s.index: sha256(work / s.cue_file) for s in sheet.scenes}
+    midi = {s.index: sha256(work / s.cue_file.replace(".wav", ".mid")) for s in sheet.scenes}  # the builtin's notes
     from chapters import action_page
 
     action_page(77).convert("RGB").save(chapter / "007.png")  # another action page in the action scene
@@ -159,6 +160,8 @@ def test_a_rerun_skips_and_a_changed_page_redoes_only_its_scenes_cue(scored, tmp
     assert [s.first_page for s in after.scenes] == [s.first_page for s in sheet.scenes]
     assert sha256(work / sheet.scenes[0].cue_file) == cues[1] and sha256(work / sheet.scenes[2].cue_file) == cues[3]
     assert sha256(work / sheet.scenes[1].cue_file) != cues[2]
+    for scene in (sheet.scenes[0], sheet.scenes[2]):  # a cue that is kept keeps its MIDI file (it was deleted)
+        assert sha256(work / scene.cue_file.replace(".wav", ".mid")) == midi[scene.index]
     assert record_mismatches(work) == [] and temp_files(work) == []
 
 
