@@ -917,3 +917,30 @@ def test_a_calm_scene_of_an_action_chapter_has_no_drums_and_its_theme_is_played_
 
     assert lead_instrument(["taiko drums", "shakuhachi", "koto"]) == "shakuhachi"
     assert lead_instrument([], direction.lead) == direction.lead
+
+
+def test_a_chat_models_direction_without_a_key_or_with_drums_first_still_scores_the_chapter(tmp_path, openai_server):  # noqa: F811,E501
+    """A model that leaves the key empty (valid JSON, a blank string) made the chapter fail with "IndexError: list
+    index out of range"; now a blank key is no answer and is asked again, as unreadable JSON is.  One that names
+    drums first made them the lead of every cue; now the first instrument that plays notes leads."""
+    from openai_server import Reply
+
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=4)
+    entries = [{"page": k, "mood": "calm" if k <= 2 else "fierce", "intensity": 1 if k <= 2 else 3,
+                "scene_change": k in (1, 3), "why": "-"} for k in range(1, 5)]
+    openai_server.queue(
+        Reply(json.dumps({"pages": entries})),
+        Reply(json.dumps({"key": " ", "instruments": ["taiko drums", "shakuhachi"], "tempo_low": 60,
+                          "tempo_high": 150})),
+        Reply(json.dumps({"key": "D minor", "instruments": ["taiko drums", "shakuhachi"], "tempo_low": 60,
+                          "tempo_high": 150})),
+        Reply("Quiet shakuhachi, 64 BPM, still."),
+        Reply("Taiko drums and shakuhachi, 150 BPM, fierce."))
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+                 "--music-model", "builtin", "--seed", "1", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert sheet["theme"]["lead"] == "shakuhachi" and sheet["theme"]["home_key"] == "D"
+    asked = [r.text for r in openai_server.requests]
+    assert "could not be read" in asked[2] and "D minor" in asked[3]  # asked again, then each scene told the key

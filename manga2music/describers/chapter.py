@@ -20,7 +20,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Iterable, Optional
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError
 from .answers import clean_description, parse_json_object
@@ -44,6 +44,15 @@ class PageEntries(BaseModel):
 
 class ChapterDirection(BaseModel):
     key: str = Field(description="one home key for the whole chapter, e.g. 'D minor'")
+
+    @field_validator("key")
+    @classmethod
+    def _named(cls, key: str) -> str:
+        """A blank key is no answer (it is asked again): every scene must be told the same home key."""
+        if not key.strip():
+            raise ValueError("the key is empty")
+        return key.strip()
+
     instruments: list[str] = Field(description="3 to 5 instruments every scene shares, the lead first")
     tempo_low: int = Field(ge=30, le=220)
     tempo_high: int = Field(ge=30, le=240)
