@@ -44,6 +44,9 @@ class PageEntries(BaseModel):
 
 class ChapterDirection(BaseModel):
     key: str = Field(description="one home key for the whole chapter, e.g. 'D minor'")
+    instruments: list[str] = Field(description="3 to 5 instruments every scene shares, the lead first")
+    tempo_low: int = Field(ge=30, le=220)
+    tempo_high: int = Field(ge=30, le=240)
 
     @field_validator("key")
     @classmethod
@@ -52,10 +55,6 @@ class ChapterDirection(BaseModel):
         if not key.strip():
             raise ValueError("the key is empty")
         return key.strip()
-
-    instruments: list[str] = Field(description="3 to 5 instruments every scene shares, the lead first")
-    tempo_low: int = Field(ge=30, le=220)
-    tempo_high: int = Field(ge=30, le=240)
 
 
 def entries_prompt(count: int, before: Optional[str]) -> str:
