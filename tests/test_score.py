@@ -386,6 +386,15 @@ def test_the_documented_schema_is_the_models():
     assert json.loads(block) == CueSheet.model_json_schema()
 
 
+def score_with_chat_model(chapter: Path, out: Path, server) -> dict:
+    """``score`` one chapter with a chat model at the local OpenAI-compatible server and the builtin composer; its
+    cue sheet."""
+    result = cli("score", chapter, "-o", out, "--base-url", server.url, "--vision-model", "llava:13b",
+                 "--music-model", "builtin", "--seed", "1", timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads((out / f"{chapter.name}.cues.json").read_text(encoding="utf-8"))
+
+
 def test_a_chat_model_reads_the_pages_gives_the_direction_and_each_scenes_music(tmp_path, openai_server):  # noqa: F811
     """GPT or any OpenAI-compatible server: one entry per page (scene changes included), a direction, a scene each."""
     from openai_server import Reply
@@ -399,11 +408,7 @@ def test_a_chat_model_reads_the_pages_gives_the_direction_and_each_scenes_music(
                           "tempo_low": 66, "tempo_high": 160})),
         Reply("Gentle koto and soft strings, 68 BPM in E minor, quiet and warm."),
         Reply("Pounding taiko drums with fierce koto and strings, 156 BPM in E minor, urgent."))
-    out = tmp_path / "out"
-    result = cli("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
-                 "--music-model", "builtin", "--seed", "1", "--json", timeout=300)
-    assert result.returncode == 0, result.stderr
-    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    sheet = score_with_chat_model(tmp_path / "ch", tmp_path / "out", openai_server)
     assert [s["first_page"] for s in sheet["scenes"]] == [1, 4]  # where the model said the scene changes
     assert [s["mood"] for s in sheet["scenes"]] == ["calm", "fierce"]
     assert sheet["scenes"][1]["description"].startswith("Pounding taiko drums") and sheet["scenes"][1]["tempo_bpm"] == 156
@@ -426,11 +431,7 @@ def test_a_chat_model_starts_a_scene_inside_a_webtoon_episode_saved_as_one_image
         Reply(json.dumps({"key": "E minor", "instruments": ["koto", "strings"], "tempo_low": 66, "tempo_high": 160})),
         Reply("Gentle koto and soft strings, 68 BPM in E minor."),
         Reply("Pounding taiko drums with fierce koto, 156 BPM in E minor."))
-    out = tmp_path / "out"
-    result = cli("score", tmp_path / "ep", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
-                 "--music-model", "builtin", "--seed", "1", timeout=300)
-    assert result.returncode == 0, result.stderr
-    sheet = json.loads((out / "ep.cues.json").read_text(encoding="utf-8"))
+    sheet = score_with_chat_model(tmp_path / "ep", tmp_path / "out", openai_server)
     assert [(s["first_part"], s["last_part"], s["mood"]) for s in sheet["scenes"]] == [(None, 3, "calm"),
                                                                                           (4, None, "fierce")]
     assert sheet["scenes"][1]["tempo_bpm"] == 156
@@ -936,11 +937,7 @@ def test_a_chat_models_direction_without_a_key_or_with_drums_first_still_scores_
                           "tempo_high": 150})),
         Reply("Quiet shakuhachi, 64 BPM, still."),
         Reply("Taiko drums and shakuhachi, 150 BPM, fierce."))
-    out = tmp_path / "out"
-    result = cli("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
-                 "--music-model", "builtin", "--seed", "1", "--json", timeout=300)
-    assert result.returncode == 0, result.stderr
-    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    sheet = score_with_chat_model(tmp_path / "ch", tmp_path / "out", openai_server)
     assert sheet["theme"]["lead"] == "shakuhachi" and sheet["theme"]["home_key"] == "D"
     asked = [r.text for r in openai_server.requests]
     assert "could not be read" in asked[2] and "D minor" in asked[3]  # asked again, then each scene told the key
