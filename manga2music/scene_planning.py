@@ -1,7 +1,8 @@
 """A chapter's scenes and what each one's music should be: the direction they share, one description each.
 
 Scenes come from ``--scenes``, else from a chat model's scene changes, else from the
-readings (:func:`manga2music.scenes.find_scenes`).  The direction (home key, lead
+readings (:func:`manga2music.scenes.find_scenes`, neighbours with the same music joined:
+:func:`manga2music.scenes.merge_same_music`).  The direction (home key, lead
 instrument, theme) is the chapter's; each scene keeps its own mood, tempo and
 instruments.  A scene description the user edited (``NAME.sceneNN.txt``) is kept.
 """
@@ -84,6 +85,19 @@ def chapter_direction(readings: list[PageReading], seed: int) -> Direction:
                      mood=mood.name)
 
 
+def scene_music(readings: list[PageReading]):
+    """``music(start, end)``: the mood and tempo the builtin describer gives pages ``start`` .. ``end - 1`` of
+    ``readings`` (what :func:`manga2music.scenes.merge_same_music` compares)."""
+    from .describers.builtin import Scores, choose_mood, tempo_and_key
+
+    def music(start: int, end: int) -> tuple[str, float]:
+        scores = Scores.from_readings(readings[start:end])
+        mood = choose_mood(scores)
+        return mood.name, float(tempo_and_key(mood, scores)[0])
+
+    return music
+
+
 def builtin_scene_description(readings: list[PageReading], direction: Direction) -> tuple[str, str]:
     """(description, mood) of one scene from its readings, in the chapter's home key, with its lead instrument."""
     from .describers.builtin import Scores, joined, choose_mood, tempo_and_key
@@ -138,7 +152,7 @@ def _scene_starts(chapter: ChapterReading, listed: list[tuple[int, int, Optional
 
 def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks,
                 seed: int) -> tuple[list[ScenePlan], Direction]:
-    from .scenes import SCENES_VERSION, find_scenes, page_vector, read_scenes_file, scenes_from_starts
+    from .scenes import SCENES_VERSION, find_scenes, merge_same_music, page_vector, read_scenes_file, scenes_from_starts
 
     units = chapter.units  # the pages, each tall strip in parts: scenes may start inside a strip
     readings = [u.reading for u in units]
@@ -153,7 +167,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
     elif entries and len(entries) == len(readings):
         scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))
     else:
-        scenes = find_scenes([page_vector(r) for r in readings])
+        scenes = merge_same_music(find_scenes([page_vector(r) for r in readings]), scene_music(readings))
     direction = chapter_direction(chapter.readings, seed)  # the chapter's pages, as its description reads them
     if features.get("direction"):
         from .describers.chapter import ChapterDirection

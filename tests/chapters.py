@@ -19,8 +19,9 @@ def _samples():
     return load_script("scripts/make_samples.py")
 
 
-def calm_page(n: int):
-    """A light slice-of-life page (one of the samples' three layouts, seed ``n``)."""
+def calm_page(n: int, *, talk: bool = True):
+    """A light slice-of-life page (one of the samples' three layouts, seed ``n``); ``talk=False``: the same kind of
+    quiet panels with no speech balloons."""
     from PIL import Image
 
     m = _samples()
@@ -31,8 +32,13 @@ def calm_page(n: int):
     for (fx0, fy0, fx1, fy1), scene, bubbles in m.CALM_LAYOUTS[1 + n % 3]:
         box = (margin + fx0 * iw + (gutter / 2 if fx0 > 0 else 0), margin + fy0 * ih + (gutter / 2 if fy0 > 0 else 0),
                margin + fx1 * iw - (gutter / 2 if fx1 < 1 else 0), margin + fy1 * ih - (gutter / 2 if fy1 < 1 else 0))
-        m.calm_panel(img, tuple(int(v) for v in box), rng, scene, bubbles)
+        m.calm_panel(img, tuple(int(v) for v in box), rng, scene, bubbles if talk else 0)
     return img
+
+
+def quiet_page(n: int):
+    """A light page of the same quiet places and people as :func:`calm_page`, without a word (seed ``n``)."""
+    return calm_page(n, talk=False)
 
 
 def action_page(n: int):
@@ -41,10 +47,10 @@ def action_page(n: int):
 
 
 def make_chapter(folder: Path, layout: list[tuple[str, int]], seed: int = 0) -> list[int]:
-    """Draw the pages of ``layout`` (e.g. ``[("calm", 4), ("action", 5), ("calm", 3)]``) into ``folder`` as
-    001.png, 002.png...; return the true scene starts (0-based page indices, the first page excluded)."""
+    """Draw the pages of ``layout`` (e.g. ``[("calm", 4), ("action", 5), ("calm", 3)]``; kinds: calm, quiet, action)
+    into ``folder`` as 001.png, 002.png...; return the true scene starts (0-based page indices, the first page excluded)."""
     folder.mkdir(parents=True, exist_ok=True)
-    draw = {"calm": calm_page, "action": action_page}
+    draw = {"calm": calm_page, "quiet": quiet_page, "action": action_page}
     starts, index = [], 0
     for run, (kind, count) in enumerate(layout):
         if run:

@@ -941,3 +941,48 @@ def test_a_chat_models_direction_without_a_key_or_with_drums_first_still_scores_
     assert sheet["theme"]["lead"] == "shakuhachi" and sheet["theme"]["home_key"] == "D"
     asked = [r.text for r in openai_server.requests]
     assert "could not be read" in asked[2] and "D minor" in asked[3]  # asked again, then each scene told the key
+
+
+def test_neighbouring_runs_of_pages_with_the_same_music_are_one_scene(tmp_path):
+    """Talk, then the same quiet places without a word: the readings move (the dialogue share drops from about 0.65
+    to 0), so scene finding cut there, but both runs are calm at the same tempo and their two descriptions were the
+    same words.  The reader heard one calm piece crossfade into another for no reason on the page, and the cue sheet
+    listed "Scene 1: calm", "Scene 2: calm" (a real 46-page chapter had four calm scenes in a row, 67-68 BPM, and
+    three action ones, 149-158 BPM).  A scene is a run of pages with one music: those runs are one scene."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("quiet", 3), ("action", 3)], seed=2)
+    result = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--seed", "3", timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((tmp_path / "out" / "ch.cues.json").read_text(encoding="utf-8")))
+    assert [(s.first_page, s.last_page, s.mood) for s in sheet.scenes] == [(1, 6, "calm"), (7, 9, "action")]
+    assert (tmp_path / "out" / "ch.scene01.txt").exists() and not (tmp_path / "out" / "ch.scene03.txt").exists()
+
+
+def _fight_pages(energies):
+    from manga2music.reading import PageReading
+
+    return [PageReading(name=f"{k}.png", energy=e, text_boxes=2, text_area=0.02, text_chars=40, dialogue=0.3,
+                        panels=4, colour=False, brightness=0.4, seconds=8.0, measures={"contrast": 0.35})
+            for k, e in enumerate(energies)]
+
+
+def test_a_change_of_tempo_within_one_mood_is_still_a_scene_change():
+    """Joining is for runs whose music would be the same: a fight that grows frantic, from 149 to 170 BPM, stays two
+    cues; two runs of one fight a few BPM apart become one."""
+    from dataclasses import replace
+
+    from manga2music.scene_planning import scene_music
+    from manga2music.scenes import Scene, merge_same_music
+
+    growing = _fight_pages([0.3, 0.3, 0.3, 1.0, 1.0, 1.0])
+    music = scene_music(growing)
+    assert [music(0, 3), music(3, 6)] == [("action", 149), ("action", 170)]
+    assert merge_same_music([Scene(0, 3), Scene(3, 6)], music) == [Scene(0, 3), Scene(3, 6)]
+    level = _fight_pages([0.3, 0.3, 0.3, 0.4, 0.4, 0.4])
+    assert [scene_music(level)(0, 3), scene_music(level)(3, 6)] == [("action", 149), ("action", 152)]
+    assert merge_same_music([Scene(0, 3), Scene(3, 6)], scene_music(level)) == [Scene(0, 6)]
+    # two calm runs, each with one lively page: together their liveliest half is lively, and would read as comedy
+    pages = [replace(r, brightness=0.8, panels=6, measures={"contrast": 0.2})
+             for r in _fight_pages([0.4, 0.0, 0.0, 0.4, 0.0, 0.0])]
+    music = scene_music(pages)
+    assert [music(0, 3)[0], music(3, 6)[0], music(0, 6)[0]] == ["calm", "calm", "comedy"]
+    assert merge_same_music([Scene(0, 3), Scene(3, 6)], music) == [Scene(0, 3), Scene(3, 6)]

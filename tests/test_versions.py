@@ -67,3 +67,31 @@ def test_builtin_composer_notes_change_only_with_algorithm_version():
         track = composer.compose_one(text, 6.0, seed=3)
         notes[text] = hashlib.sha256(track.midi).hexdigest()
     check(ALGORITHM_VERSION, notes, {"builtin-music-1": "3d243c6ed336de51", "builtin-music-2": "3d243c6ed336de51"}, "the builtin composer's notes")
+
+
+def test_scene_boundaries_change_only_with_scenes_version():
+    """Scene boundaries are recorded, and a rerun redoes a scene's cue only when its version or pages change."""
+    import numpy as np
+
+    from manga2music.reading import PageReading
+    from manga2music.scene_planning import scene_music
+    from manga2music.scenes import SCENES_VERSION, find_scenes, merge_same_music, page_vector
+
+    rng = np.random.default_rng(0)  # runs: calm talk, calm without words, a fight, dark, a little dimmer and quieter, a calmer fight
+    kinds = [(0.05, 0.85, 0.6, 0.2), (0.05, 0.85, 0.0, 0.2), (0.5, 0.7, 0.2, 0.35), (0.15, 0.4, 0.3, 0.32),
+             (0.1, 0.72, 0.4, 0.23), (0.35, 0.7, 0.2, 0.34)]
+    readings = []
+    for run in range(16):
+        energy, brightness, dialogue, contrast = kinds[int(rng.integers(len(kinds)))]
+        for _ in range(int(rng.integers(2, 8))):
+            jitter = rng.normal(0, 0.08, 4)
+            readings.append(PageReading(
+                name=f"{len(readings):03d}.png", energy=float(np.clip(energy + jitter[0], 0, 1)), text_boxes=3,
+                text_area=0.02, text_chars=50, dialogue=float(np.clip(dialogue + jitter[1], 0, 1)), panels=5,
+                colour=False, brightness=float(np.clip(brightness + jitter[2], 0, 1)), seconds=8.0,
+                measures={"contrast": float(np.clip(contrast + jitter[3] / 3, 0, 1))}))
+    found = find_scenes([page_vector(r) for r in readings])
+    joined = merge_same_music(found, scene_music(readings))
+    assert len(joined) < len(found)  # this chapter has neighbours with the same music, so the joining is covered
+    check(SCENES_VERSION, {"found": [s.start for s in found], "joined": [s.start for s in joined]},
+          {"scenes-3": "bfe185f5994c3cec"}, "the scene boundaries")
