@@ -4,11 +4,13 @@ Scenes come from ``--scenes``, else from a chat model's scene changes, else from
 readings (:func:`manga2music.scenes.find_scenes`, neighbours with the same music joined:
 :func:`manga2music.scenes.merge_same_music`).  The direction (home key, lead
 instrument, theme) is the chapter's; each scene keeps its own mood, tempo and
-instruments.  A scene description the user edited (``NAME.sceneNN.txt``) is kept.
+instruments.  A scene description the user edited (``NAME.sceneNN.txt``) is kept for its
+scene number; when that number now holds other pages, a line says where its pages went.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -123,6 +125,48 @@ def _starts_from_entries(entries: list[dict], min_pages: int = 2) -> list[int]:
     return kept
 
 
+def _moved_from(before: Optional[list], pages: list[int], k: int, chapter: ChapterReading, scenes: list,
+                old_pages: list[dict], file_of) -> Optional[str]:
+    """When scene ``k``'s edited description was last used for other pages than the scene has now (pages put in
+    front, a scene found again), where those pages are now, in a sentence; None when they are the same pages.
+    ``file_of(j)``: the name of scene ``j``'s description file (what to rename it to).
+
+    Pages are told apart by content (each page's sha256 in the record), not by name: pages put in front of a
+    chapter are numbered, and often named, again."""
+    if not before:
+        return None
+    units = chapter.units
+    then_sha = {p.get("name"): p.get("sha256") for p in old_pages}
+    now_sha = {i.page.name: i.sha256 for i in chapter.infos}
+
+    def identity(name: str, sha: dict) -> Optional[tuple]:
+        page, _, part = name.partition("#")
+        return (sha[page], part) if sha.get(page) else None
+
+    then = [identity(name, then_sha) for name in before]
+    if None in then:  # no content recorded for them: the names alone must match
+        same = list(before) == [units[i].name for i in pages]
+    else:
+        same = then == [identity(units[i].name, now_sha) for i in pages]
+    if same:
+        return None
+
+    def span(first: int, last: int) -> str:
+        a, b = units[first].number, units[last].number
+        return f"page {a}" if a == b else f"pages {a}-{b}"
+
+    where = {identity(u.name, now_sha): n for n, u in enumerate(units)}
+    found = [where.get(t) for t in then]
+    named = f"pages {before[0]} to {before[-1]}" if len(before) > 1 else f"page {before[0]}"
+    if None in found:
+        now = "some of which are no longer in the chapter"
+    else:
+        homes = sorted({j for j, scene in enumerate(scenes, start=1) for n in found if n in scene.pages})
+        rename = f": rename it {file_of(homes[0])} if it belongs to them" if homes != [k] and len(homes) == 1 else ""
+        now = f"now in scene {' and '.join(map(str, homes))} ({span(min(found), max(found))}{rename})"
+    return f"It was last used for {named}, {now}; scene {k} is now {span(pages[0], pages[-1])}."
+
+
 def _part_counts(chapter: ChapterReading) -> list[int]:
     """How many parts each page of the chapter is read in (1 for a page that could not be read)."""
     counts = {r.name: len(r.parts) or 1 for r in chapter.readings}
@@ -189,17 +233,23 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
         previous = old.get(k, {})
         if txt.exists() and not is_ours(txt, job.record):
             text = read_description(txt)
-            cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it")
-            plans.append(ScenePlan(k, pages, text, previous.get("mood"), key, user_text=True))
+            moved = _moved_from(previous.get("pages"), pages, k, chapter, scenes, job.record.get("pages") or [],
+                                lambda j: job.files.sibling(f".scene{j:02d}.txt").name)
+            cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it"
+                    + (f". {moved}" if moved else ""))
+            mood = previous.get("mood")
+            if moved:  # the mood recorded was its old pages': say its pages' own
+                mood = (Counter(entries[i]["mood"] for i in pages).most_common(1)[0][0] if entries
+                        else scene_music(readings)(pages[0], pages[-1] + 1)[0] if builtin else None)
+            plans.append(ScenePlan(k, pages, text, mood, key, user_text=True))
             continue
-        if not cfg.force and previous.get("key") == key and previous.get("description"):
+        if not cfg.force and previous.get("key") == key and previous.get("description") \
+                and not previous.get("user_text"):  # a text the user has since moved or deleted is not reused
             plans.append(ScenePlan(k, pages, previous["description"], previous.get("mood"), key))
             continue
         if builtin:
             text, mood = builtin_scene_description([readings[i] for i in pages], direction)
         elif direction.chat is not None and entries:  # a chat model: the scene's entries and the direction
-            from collections import Counter
-
             from .describers.chapter import scene_description
 
             scene_entries = [entries[i] for i in pages]

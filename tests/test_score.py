@@ -181,6 +181,46 @@ def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     assert "edited by you" in result.stderr
 
 
+def test_an_edited_description_whose_scene_now_has_other_pages_says_where_its_pages_went(scored, tmp_path):
+    """A creator edits the fight's description (scene 2), then puts three more pages in front of the chapter: the
+    scenes are numbered again, the fight is now scene 3 and scene 2 is the calm opening.  The edited file is still
+    composed for scene 2 (its name says so, and it is never overwritten), but the run said only "composing from it",
+    and the cue sheet called the calm pages "action" (the mood recorded for scene 2 before).  Now the cue sheet gives
+    scene 2 the mood of its pages, and a line says which pages the text was last used for and where they are now."""
+    import shutil
+
+    from chapters import action_page
+
+    root, out, _, sheet, _ = scored
+    pages, work = tmp_path / "ch1", tmp_path / "out"
+    shutil.copytree(root / "in" / "ch1", pages)
+    shutil.copytree(out, work)
+    (work / sheet.scenes[1].description_file).write_text("Slow solo cello lament, 60 BPM in E minor.\n",
+                                                         encoding="utf-8")
+    assert cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300).returncode == 0
+    fight = [f"{p:03d}.png" for p in range(sheet.scenes[1].first_page, sheet.scenes[1].last_page + 1)]
+    for page in sorted(pages.iterdir(), reverse=True):  # three pages in front: 001.png becomes 004.png...
+        page.rename(pages / f"{int(page.stem) + 3:03d}.png")
+    for k in range(3):
+        action_page(900 + k).convert("RGB").save(pages / f"{k + 1:03d}.png")
+    result = cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    after = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert [s.mood for s in after.scenes] == ["action", "calm", "action", "calm"]
+    assert after.scenes[1].description.startswith("Slow solo cello lament")  # still the file's scene
+    now = f"{int(fight[0][:3]) + 3:03d}.png"  # the fight's first page, renamed
+    assert after.scenes[2].first_page == int(now[:3])
+    (line,) = [ln for ln in result.stderr.splitlines() if "scene 2" in ln and "edited by you" in ln]
+    assert f"last used for pages {fight[0]} to {fight[-1]}" in line and "now in scene 3" in line, line
+    assert "rename it ch1.scene03.txt" in line
+    (work / "ch1.scene02.txt").rename(work / "ch1.scene03.txt")  # as the line says: the fight's text follows it
+    assert cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300).returncode == 0
+    moved = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert moved.scenes[2].description.startswith("Slow solo cello lament")
+    assert not moved.scenes[1].description.startswith("Slow solo cello lament")  # scene 2 is described again
+    assert (work / "ch1.scene02.txt").read_text(encoding="utf-8").strip() == moved.scenes[1].description
+
+
 def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
     scenes = tmp_path / "scenes.txt"
