@@ -15,7 +15,7 @@ from .describers.base import Describer
 from .errors import ArchiveError, PageError
 from .pages import PageInfo, PageStream, probe_page
 from .files import readable
-from .jobs import Callbacks, SectionJob, each_section, read_description
+from .jobs import Callbacks, SectionJob, each_section, read_description, read_edited_description
 from .options import RunConfig
 from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
 from .progress import report
@@ -125,7 +125,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
     txt = job.files.description
     old = job.record.get("describe", {})
     if txt.exists() and not is_ours(txt, job.record):
-        job.description = read_description(txt)
+        job.description = read_edited_description(txt)
         job.status = "skipped"
         cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it and composing from it")
         return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import Manga2MusicError
+from .errors import InputError, Manga2MusicError
 from .files import decode_text, raise_for_disk, read_regular_file, readable
 from .outputs import SectionFiles, Staged, commit, new_record, read_record, settle
 from .progress import ProgressFn
@@ -131,6 +131,16 @@ def _debug_traceback(cb: Callbacks) -> None:
 def read_description(path: Path) -> str:
     """A description file as text, whatever encoding the user saved it in; only regular files, size-checked."""
     return decode_text(read_regular_file(path, MAX_DESCRIPTION_BYTES, what="description")).strip()
+
+
+def read_edited_description(path: Path) -> str:
+    """A description the user wrote or edited, to compose from (:func:`read_description`).  An empty one is an
+    :class:`InputError`: composing from no words would make music nobody asked for, under a record that says ""."""
+    text = read_description(path)
+    if not text:
+        raise InputError(f"{path.name} is empty: write the music description in it, or delete it to have the "
+                         "pages described again")
+    return text
 
 
 def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str | None) -> dict:

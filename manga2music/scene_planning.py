@@ -19,7 +19,7 @@ import numpy as np
 from .chapter_reading import ChapterReading
 from .describers.base import Describer
 from .files import readable
-from .jobs import Callbacks, SectionJob, read_description
+from .jobs import Callbacks, SectionJob, read_edited_description
 from .options import RunConfig
 from .outputs import fingerprint, is_ours
 from .pages import PageStream
@@ -232,7 +232,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
         txt = job.files.sibling(f".scene{k:02d}.txt")
         previous = old.get(k, {})
         if txt.exists() and not is_ours(txt, job.record):
-            text = read_description(txt)
+            text = read_edited_description(txt)
             moved = _moved_from(previous.get("pages"), pages, k, chapter, scenes, job.record.get("pages") or [],
                                 lambda j: job.files.sibling(f".scene{j:02d}.txt").name)
             cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it"

@@ -103,6 +103,21 @@ def test_an_edited_description_is_kept_and_composed_from(pages, tmp_path):
     assert record["compose"]["takes"][0]["info"]["tempo_bpm"] == pytest.approx(170, abs=1)
 
 
+def test_an_emptied_description_is_one_line_and_loses_nothing(pages, tmp_path):
+    """A description the user empties (to write their own later, or by a slip) said "keeping it and composing from
+    it" while the old music stayed and the record kept the old text: nothing said what happened.  It is now that
+    section's one clear line, the other sections go on, and its music is left as it was."""
+    out = tmp_path / "out"
+    run([pages], out)
+    before = (out / "calm.wav").read_bytes()
+    (out / "calm.txt").write_text("  \n", encoding="utf-8")
+    manifest = run([pages], out, force=True)
+    assert statuses(manifest) == {"action": "ok", "calm": "failed"}
+    message = next(e for e in manifest["sections"] if e["name"] == "calm")["message"]
+    assert "calm.txt is empty" in message
+    assert (out / "calm.wav").read_bytes() == before and (out / "calm.txt").read_text(encoding="utf-8") == "  \n"
+
+
 def test_bad_pages_are_skipped_and_a_section_without_pages_fails_alone(pages, tmp_path):
     out = tmp_path / "out"
     (pages / "calm" / "000-broken.png").write_bytes(b"not an image")

@@ -221,6 +221,25 @@ def test_an_edited_description_whose_scene_now_has_other_pages_says_where_its_pa
     assert (work / "ch1.scene02.txt").read_text(encoding="utf-8").strip() == moved.scenes[1].description
 
 
+def test_an_emptied_scene_description_is_one_line_and_loses_nothing(scored, tmp_path):
+    """An emptied scene description was composed from as it was: a cue from no words at all, and a cue sheet whose
+    scene said "" for its music.  Now the chapter stops with one line that names the file; the score stays."""
+    import shutil
+
+    root, out, _, sheet, _ = scored
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    (work / sheet.scenes[0].description_file).write_text("", encoding="utf-8")
+    before = sha256(work / sheet.score_file)
+    result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert f"Skipping ch1: {sheet.scenes[0].description_file} is empty: write the music description in it, or " \
+           "delete it" in result.stderr
+    assert sha256(work / sheet.score_file) == before
+    kept = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert all(s.description for s in kept.scenes)
+
+
 def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
     scenes = tmp_path / "scenes.txt"
