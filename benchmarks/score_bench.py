@@ -6,6 +6,8 @@
     python benchmarks/score_bench.py musicgen        # musicgen-small's real architecture (random weights): the score's
                                                      # cues in one call vs one cue at a time, same run
     python benchmarks/score_bench.py theme           # chroma similarity of cues with and without the shared theme
+    python benchmarks/score_bench.py openmantra --openmantra DIR   # whole real chapters (a clone of the dataset):
+                                                     # scenes, and the cue of each hand-labelled page
 
 Writes ``benchmarks/results/score-latest.json`` and prints tables.
 
@@ -58,7 +60,7 @@ def scenes_part() -> dict:
 
     from chapters import make_chapter
     from manga2music.reading import read_page
-    from manga2music.scenes import find_scenes, page_vector
+    from manga2music.scene_planning import found_scenes
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,7 +69,7 @@ def scenes_part() -> dict:
             truth = make_chapter(folder, layout, seed=50 + k)
             pages = sorted(folder.iterdir())
             readings = [read_page(Image.open(p).convert("RGB"), p.name) for p in pages]
-            found = [s.start for s in find_scenes([page_vector(r) for r in readings])[1:]]
+            found = [s.start for s in found_scenes(readings)[1:]]
             rows.append({"chapter": " + ".join(f"{n} {kind}" for kind, n in layout), "kind": "generated",
                          "truth": truth, "found_at": found, **_score_boundaries(found, truth, len(pages))})
     root = REPO / "tests" / "data" / "pages"
@@ -75,7 +77,7 @@ def scenes_part() -> dict:
         pages = [p for name in (a, b) for p in sorted((root / name).iterdir()) if p.suffix == ".jpg"]
         truth = [sum(1 for p in (root / a).iterdir() if p.suffix == ".jpg")]
         readings = [read_page(Image.open(p).convert("RGB"), p.name) for p in pages]
-        found = [s.start for s in find_scenes([page_vector(r) for r in readings])[1:]]
+        found = [s.start for s in found_scenes(readings)[1:]]
         rows.append({"chapter": f"{a} + {b}", "kind": "real (Pepper&Carrot)", "truth": truth, "found_at": found,
                      **_score_boundaries(found, truth, len(pages))})
     summary = {}
@@ -88,6 +90,45 @@ def scenes_part() -> dict:
                          "precision": round((found - false) / found, 3) if found else None,
                          "false_per_20_pages": round(20 * false / pages, 2), "chapters": len(sel), "pages": pages}
     return {"rows": rows, "summary": summary}
+
+
+def openmantra_part(root: Path) -> dict:
+    """Whole real chapters: each OpenMantra book that has hand-labelled sections (``data/openmantra_sections.json``,
+    see describer_eval.py), read and cut into scenes as ``score`` does; per labelled page, the mood and tempo of the
+    cue it lies in.  Reported per set (the first was looked at to change rules, the second is held out): pages whose
+    cue has their labelled mood; (action page, calm page) pairs, of one book or two, whose action page's cue is the
+    faster; calm pages in cues under 100 BPM and not action or tense."""
+    from PIL import Image
+
+    from manga2music.reading import read_page
+    from manga2music.scene_planning import found_scenes, scene_music
+
+    spec = json.loads((HERE / "data" / "openmantra_sections.json").read_text(encoding="utf-8"))
+    books, pages = {}, {"first": [], "second": []}
+    for book in sorted({v["book"] for v in spec["sections"].values()}):
+        files = sorted((root / "images" / book / "ja").glob("*.jpg"))
+        started = time.perf_counter()
+        readings = [read_page(Image.open(f).convert("RGB"), f.name) for f in files]
+        music = scene_music(readings)
+        scenes = [(s.start, s.end, *music(s.start, s.end)) for s in found_scenes(readings)]
+        books[book] = {"pages": len(files), "read_s": round(time.perf_counter() - started, 1),
+                       "scenes": [{"pages": f"{a + 1}-{b}", "mood": m, "tempo": t} for a, b, m, t in scenes]}
+        cue = {i: (m, t) for a, b, m, t in scenes for i in range(a, b)}
+        for name, v in spec["sections"].items():
+            if v["book"] == book:  # the dataset's file numbers are 0-based pages
+                pages[v["set"]] += [(v["mood"], *cue[i]) for i in range(v["first"], v["last"] + 1)]
+    sets = {}
+    for name, rows in pages.items():
+        calm = [t for label, _, t in rows if label == "calm"]
+        action = [t for label, _, t in rows if label == "action"]
+        sets[name] = {
+            "pages": len(rows), "cue_has_labelled_mood": sum(label == m for label, m, _ in rows),
+            "action_calm_page_pairs_action_faster": sum(a > c for a in action for c in calm),
+            "action_calm_page_pairs": len(action) * len(calm),
+            "calm_pages_under_100_not_tense_or_action": sum(t < 100 and m not in ("tense", "action")
+                                                             for label, m, t in rows if label == "calm"),
+            "calm_pages": len(calm)}
+    return {"books": books, "sets": sets}
 
 
 def builtin_part() -> dict:
@@ -199,14 +240,19 @@ def theme_part() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("parts", nargs="*", default=["scenes", "builtin", "theme", "musicgen"])
+    parser.add_argument("--openmantra", type=Path, metavar="DIR",
+                        help="a clone of the OpenMantra dataset: score its books with labelled sections (part "
+                             "'openmantra')")
     args = parser.parse_args()
+    if "openmantra" in args.parts and not args.openmantra:
+        parser.error("the openmantra part needs --openmantra DIR (a clone of the dataset)")
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "at": time.strftime("%Y-%m-%d %H:%M")}
     path = HERE / "results" / "score-latest.json"
     if path.exists():
         result = {**json.loads(path.read_text()), **result}
     for part in args.parts:
         result[part] = {"scenes": scenes_part, "builtin": builtin_part, "musicgen": musicgen_part,
-                        "theme": theme_part}[part]()
+                        "theme": theme_part, "openmantra": lambda: openmantra_part(args.openmantra)}[part]()
         print(json.dumps({part: result[part] if part != "scenes" else result[part]["summary"]}, indent=2),
               flush=True)
     path.parent.mkdir(exist_ok=True)

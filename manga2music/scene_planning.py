@@ -100,6 +100,14 @@ def scene_music(readings: list[PageReading]):
     return music
 
 
+def found_scenes(readings: list[PageReading]) -> list:
+    """The scenes ``score`` finds in a chapter's readings (its pages, a tall strip's parts in its place) when none
+    are given: cut where the readings move, neighbours with the same music joined."""
+    from .scenes import find_scenes, merge_same_music, page_vector
+
+    return merge_same_music(find_scenes([page_vector(r) for r in readings]), scene_music(readings))
+
+
 def builtin_scene_description(readings: list[PageReading], direction: Direction) -> tuple[str, str]:
     """(description, mood) of one scene from its readings, in the chapter's home key, with its lead instrument."""
     from .describers.builtin import Scores, joined, choose_mood, tempo_and_key
@@ -196,7 +204,7 @@ def _scene_starts(chapter: ChapterReading, listed: list[tuple[int, int, Optional
 
 def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks,
                 seed: int) -> tuple[list[ScenePlan], Direction]:
-    from .scenes import SCENES_VERSION, find_scenes, merge_same_music, page_vector, read_scenes_file, scenes_from_starts
+    from .scenes import SCENES_VERSION, read_scenes_file, scenes_from_starts
 
     units = chapter.units  # the pages, each tall strip in parts: scenes may start inside a strip
     readings = [u.reading for u in units]
@@ -211,7 +219,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
     elif entries and len(entries) == len(readings):
         scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))
     else:
-        scenes = merge_same_music(find_scenes([page_vector(r) for r in readings]), scene_music(readings))
+        scenes = found_scenes(readings)
     direction = chapter_direction(chapter.readings, seed)  # the chapter's pages, as its description reads them
     if features.get("direction"):
         from .describers.chapter import ChapterDirection
