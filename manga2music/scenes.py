@@ -28,7 +28,7 @@ tempo, and with the chapter's one key and lead their two descriptions were the
 same words.  Two cues there only swap one calm piece for another, so neighbouring
 scenes with the same mood and tempos within :data:`SAME_TEMPO_BPM` are joined
 (:func:`merge_same_music`) when the pages joined still read as that mood.  A bigger
-step within one mood (dread that builds from 97 to 118 BPM) stays a scene change.
+step within one mood (a fight that grows frantic, from 149 to 170 BPM) stays a scene change.
 Scenes given by the user or by a chat model are never joined.
 
 **Giving them.**  A plain text file lists the pages where scenes start, one per

@@ -74,10 +74,11 @@ def test_scene_boundaries_change_only_with_scenes_version():
     import numpy as np
 
     from manga2music.reading import PageReading
-    from manga2music.scene_planning import scene_music
-    from manga2music.scenes import SCENES_VERSION, find_scenes, merge_same_music, page_vector
+    from manga2music.scene_planning import found_scenes
+    from manga2music.scenes import SCENES_VERSION, find_scenes, page_vector
 
-    rng = np.random.default_rng(0)  # runs: calm talk, calm without words, a fight, dark, a little dimmer and quieter, a calmer fight
+    # runs of calm talk, calm without words, a fight, dark pages, dimmer and quieter talk, a calmer fight
+    rng = np.random.default_rng(0)
     kinds = [(0.05, 0.85, 0.6, 0.2), (0.05, 0.85, 0.0, 0.2), (0.5, 0.7, 0.2, 0.35), (0.15, 0.4, 0.3, 0.32),
              (0.1, 0.72, 0.4, 0.23), (0.35, 0.7, 0.2, 0.34)]
     readings = []
@@ -91,7 +92,7 @@ def test_scene_boundaries_change_only_with_scenes_version():
                 colour=False, brightness=float(np.clip(brightness + jitter[2], 0, 1)), seconds=8.0,
                 measures={"contrast": float(np.clip(contrast + jitter[3] / 3, 0, 1))}))
     found = find_scenes([page_vector(r) for r in readings])
-    joined = merge_same_music(found, scene_music(readings))
+    joined = found_scenes(readings)
     assert len(joined) < len(found)  # this chapter has neighbours with the same music, so the joining is covered
     check(SCENES_VERSION, {"found": [s.start for s in found], "joined": [s.start for s in joined]},
           {"scenes-3": "bfe185f5994c3cec"}, "the scene boundaries")
