@@ -159,13 +159,21 @@ def _moved_from(before: Optional[list], pages: list[int], k: int, chapter: Chapt
     if same:
         return None
 
-    def span(first: int, last: int) -> str:
-        a, b = units[first].number, units[last].number
-        return f"page {a}" if a == b else f"pages {a}-{b}"
+    def span(first: int, last: int) -> str:  # "pages 4-6", "page 3 parts 1-2", "page 1 part 4 to page 2 part 1"
+        a, b = units[first], units[last]
+        if a.part is None and b.part is None:
+            return f"page {a.number}" if a.number == b.number else f"pages {a.number}-{b.number}"
+        if a.number == b.number:
+            return f"page {a.number} part {a.part}" if a.part == b.part else f"page {a.number} parts {a.part}-{b.part}"
+        return " to ".join(f"page {u.number}" + (f" part {u.part}" if u.part else "") for u in (a, b))
+
+    def shown(name: str) -> str:  # a strip's part as the cue sheet says it: "002.png part 3", not "002.png#3"
+        page, _, part = name.partition("#")
+        return f"{page} part {part}" if part else page
 
     where = {identity(u.name, now_sha): n for n, u in enumerate(units)}
     found = [where.get(t) for t in then]
-    named = f"pages {before[0]} to {before[-1]}" if len(before) > 1 else f"page {before[0]}"
+    named = f"pages {shown(before[0])} to {shown(before[-1])}" if len(before) > 1 else f"page {shown(before[0])}"
     if None in found:
         now = "some of which are no longer in the chapter"
     else:
