@@ -240,6 +240,26 @@ def test_an_emptied_scene_description_is_one_line_and_loses_nothing(scored, tmp_
     assert all(s.description for s in kept.scenes)
 
 
+@pytest.mark.parametrize("mine", ["score", "loop"])
+def test_a_score_or_cue_file_of_the_users_is_never_replaced(scored, tmp_path, mine):
+    """A creator masters the score in an audio editor and saves it over NAME.score.wav (or trims a cue's loop), then
+    scores again after a change: the run wrote its own files over theirs without a word.  Now the chapter stops
+    with one line naming the file, before composing anything, and the user's file is as they left it."""
+    import shutil
+
+    root, out, _, sheet, _ = scored
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    theirs = work / (sheet.score_file if mine == "score" else sheet.scenes[1].loop_file)
+    theirs.write_bytes(b"RIFF my mastered version")
+    result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--reading-speed", "1.5",
+                 timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert f"Skipping ch1: {theirs} exists and was not written by manga2music" in result.stderr
+    assert theirs.read_bytes() == b"RIFF my mastered version"
+    assert CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8"))).reading_speed == 1
+
+
 def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
     scenes = tmp_path / "scenes.txt"
