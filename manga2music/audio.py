@@ -13,8 +13,10 @@ the user gets it) that every composer and the score share.
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from math import gcd
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -495,6 +497,37 @@ def read_chapters(path: Path) -> list[tuple[float, str]]:
     return out
 
 
+@contextmanager
+def stops_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM that arrive inside the block are held, then handled as it ends.
+
+    soundfile writes to memory through callbacks that C calls back into Python.  An exception raised in one (the
+    KeyboardInterrupt of Ctrl-C) is printed as "Exception ignored from cffi callback" and lost, and the stop with it:
+    the command went on, or the write failed and took its section with it.  Held, the stop comes a moment later, at
+    a point where it unwinds as usual.  Only on the main thread (the only one Python runs signal handlers on)."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {signum: signal.signal(signum, lambda number, _: held.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            handler = previous[held[0]]
+            if callable(handler):
+                handler(held[0], None)  # Python's own KeyboardInterrupt, or the command's SIGTERM handler
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), held[0])  # the default action, now that it is back
+
+
 def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[str, str] | None = None,
                  normalize: bool = True, chapters: list[tuple[float, float, str]] | None = None,
                  in_place: bool = False) -> bytes:
@@ -519,7 +552,7 @@ def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[st
     channels = 1 if data.ndim == 1 else data.shape[1]
     # in blocks: libsndfile's Vorbis encoder crashes the whole process when handed more than about a minute at once
     # (and each block is clipped on its own, not a copy of the whole track)
-    with soundfile.SoundFile(buf, "w", rate, channels, format=major, subtype=subtype) as out:
+    with stops_held(), soundfile.SoundFile(buf, "w", rate, channels, format=major, subtype=subtype) as out:
         for start in range(0, len(data), WRITE_BLOCK):
             out.write(np.clip(data[start:start + WRITE_BLOCK], -1.0, 1.0))
     _write_tags(buf, fmt, clean_tags, chapters)

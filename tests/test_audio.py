@@ -422,3 +422,37 @@ def test_long_tracks_encode_in_every_format(fmt):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, (res.returncode, res.stderr[-500:])
     assert abs(float(res.stdout.strip()) - 100.0) < 0.1
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_stop_while_encoding_stops_the_command_instead_of_failing_the_section(monkeypatch, signum):
+    """soundfile writes to memory through callbacks that C calls back into Python: Ctrl-C landing in one was printed
+    as "Exception ignored from cffi callback ... KeyboardInterrupt", lost, and libsndfile's failed write came out as
+    an AssertionError, so a `score` stopped with Ctrl-C while encoding said "Skipping NAME: AssertionError" and went
+    on to the next chapter.  A stop that arrives while encoding now stops the command as soon as the file is made."""
+    import io
+    import signal
+
+    class Stopped(KeyboardInterrupt):
+        pass
+
+    def stop(*_):
+        raise Stopped()
+
+    previous = signal.signal(signal.SIGTERM, stop)  # as the command line's own handler does
+    sent = []
+
+    class SignalOnFirstWrite(io.BytesIO):  # the stop arrives inside soundfile's write callback
+        def write(self, data):
+            if not sent:
+                sent.append(True)
+                os.kill(os.getpid(), getattr(signal, signum))
+            return super().write(data)
+
+    monkeypatch.setattr(audio_mod.io, "BytesIO", SignalOnFirstWrite)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            audio_mod.encode_audio(np.zeros((32000 * 20, 2), np.float32), 32000, fmt="wav", normalize=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sent
