@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Iterator
 
 from .composers.base import ComposeRequest, Composer
-from .errors import Manga2MusicError
-from .files import readable
 from .jobs import Callbacks, SectionJob, guarded
 from .options import RunConfig
-from .outputs import Staged, fingerprint, is_ours, now_iso
+from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs
 from .progress import report
 
 #: requests handed to a composer per call (at least): each call's tracks are written before the
@@ -59,10 +57,7 @@ def _old_takes(job: SectionJob) -> list[dict]:
 
 def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callbacks) -> ComposePlan:
     targets = _targets(job, cfg)
-    for path in targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)]:
-        if not is_ours(path, job.record):
-            raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music; move it or choose "
-                                   "another -o")
+    refuse_theirs(targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)], job.record)
     old = job.record.get("compose", {})
     same_music = old.get("fingerprint") == music_key(job, composer, cfg) and not cfg.force
     if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets):

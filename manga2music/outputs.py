@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import OutputError
+from .errors import Manga2MusicError, OutputError
 from .files import fill, readable, temp_beside, write_text_atomic
 from .sections import section_order
 
@@ -147,6 +147,15 @@ def is_ours(path: Path, record: dict | None) -> bool:
         return False
     known = {record.get("files", {}).get(path.name), record.get("pending", {}).get(path.name)} - {None}
     return bool(known) and file_sha256(path) in known
+
+
+def refuse_theirs(paths, record: dict | None) -> None:
+    """Nothing of the user's is replaced: the first of ``paths`` (files about to be written) that exists and that
+    ``record`` does not list as ours (:func:`is_ours`) stops its section with one line."""
+    for path in paths:
+        if not is_ours(path, record):
+            raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music; move it or choose "
+                                   "another -o")
 
 
 def settle(record: dict, folder: Path) -> dict:

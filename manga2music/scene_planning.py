@@ -237,6 +237,10 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
                               theme=theme_for(seed),
                               mood=direction.mood, chat=chat)
     builtin = describer.backend == "builtin-vision"
+
+    def entries_mood(pages: list[int]) -> str:  # a chat model's scene: the mood most of its pages' entries give
+        return Counter(entries[i]["mood"] for i in pages).most_common(1)[0][0]
+
     old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}
     plans = []
     for k, scene in enumerate(scenes, start=1):
@@ -255,7 +259,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
                     + (f". {moved}" if moved else ""))
             mood = previous.get("mood")
             if moved:  # the mood recorded was its old pages': say its pages' own
-                mood = (Counter(entries[i]["mood"] for i in pages).most_common(1)[0][0] if entries
+                mood = (entries_mood(pages) if entries
                         else scene_music(readings)(pages[0], pages[-1] + 1)[0] if builtin else None)
             plans.append(ScenePlan(k, pages, text, mood, key, user_text=True))
             continue
@@ -270,7 +274,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
 
             scene_entries = [entries[i] for i in pages]
             text = scene_description(describer, scene_entries, direction.chat)
-            mood = Counter(e["mood"] for e in scene_entries).most_common(1)[0][0]
+            mood = entries_mood(pages)
         else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
             stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],
                                 max_side=describer.page_side)

@@ -43,11 +43,10 @@ from .describers.base import Describer
 from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, read_chapter
 from .describing import page_entry
-from .files import readable
 from .errors import BackendError, InputError, Manga2MusicError
 from .jobs import Callbacks, SectionJob, each_section
 from .options import RunConfig
-from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
+from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs, to_json
 from .progress import report
 from .scene_planning import Direction, ScenePlan, chapter_direction, plan_scenes, theme_for  # noqa: F401
 from .sections import Section
@@ -290,15 +289,6 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
                   section=job.name)
 
 
-def _refuse_theirs(paths: list[Path], job: SectionJob) -> None:
-    """Nothing of the user's is replaced: a file the score would write that the record does not list as ours (an
-    edited score, a trimmed loop) stops the chapter with one line."""
-    for path in paths:
-        if not is_ours(path, job.record):
-            raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music; move it or choose "
-                                   "another -o")
-
-
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
@@ -308,7 +298,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .score_audio import cue_loop, join_cues
 
     files = ScoreFiles(job, cfg.fmt)
-    _refuse_theirs(files.written_for([]), job)  # the chapter's own files first, before any reading
+    refuse_theirs(files.written_for([]), job.record)  # the chapter's own files first, before any reading
     chapter = read_chapter(section, job, describer, cfg, cb)
     if chapter is None:
         return
@@ -317,7 +307,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed))
-    _refuse_theirs(files.written_for(plans), job)  # then each scene's, before any composing
+    refuse_theirs(files.written_for(plans), job.record)  # then each scene's, before any composing
     # the longest track a cue may be, its tail included: the composer's longest track, or the user's longest cue
     # (whole bars up to --longest-cue, and the tail on top)
     track_max = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
