@@ -15,8 +15,9 @@ Two modes:
 
 Keys (arrows, space, Page Up/Down), clicks on the page's left or right half,
 swipes and the buttons turn pages; *Right to left* turns them the Japanese way (the
-left arrow, a click on the left half and a swipe to the right go on), and the page
-remembers the choice.  A tall strip (a webtoon episode saved as one
+left arrow, a click on the left half and a swipe to the right go on); a chapter lettered
+in vertical columns (Japanese manga) opens that way (see :func:`right_to_left`), and the
+page remembers the reader's choice, apart for such chapters and for the others.  A tall strip (a webtoon episode saved as one
 image) is shown part by part, as it was read (page-shaped tiles), each part at its own
 time in the cue sheet (a scene may start inside a strip).  *Scroll* shows every page and
 part in one column, as a webtoon is read (a webtoon opens in it unless the reader chose
@@ -71,6 +72,19 @@ def loop_ogg(audio, sample_rate: int) -> str:
 SLICE_ASPECT = 1.55
 
 
+#: a chapter whose text is mostly (this share of its characters) in vertical CJK columns, and at least
+#: RTL_MIN_CHARS of them, is Japanese (or traditional Chinese) manga: its pages turn right to left
+RTL_SHARE = 0.5
+RTL_MIN_CHARS = 20
+
+
+def right_to_left(text_chars: int, cjk_chars: int) -> bool:
+    """Whether a chapter with this many characters of text, ``cjk_chars`` of them in vertical columns (see
+    :class:`manga2music.reading.PageReading`), is read right to left: lettered in vertical columns, as Japanese
+    manga are.  A chapter with little or no text, or lettered in horizontal lines, is read left to right."""
+    return cjk_chars >= RTL_MIN_CHARS and cjk_chars >= RTL_SHARE * text_chars
+
+
 def webtoon_layout(sizes: list[tuple[int, int]]) -> tuple[bool, bool]:
     """(read by scrolling, pages touching) for a chapter of pages of these sizes (width, height as shown): a tall
     strip among them is read by scrolling; so are slices of one episode (three or more pages of one width, within
@@ -88,12 +102,13 @@ def webtoon_layout(sizes: list[tuple[int, int]]) -> tuple[bool, bool]:
 
 
 def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], loop_uris: list[str],
-           score_file: str, *, scroll: bool = False, touching: bool = False, listening_page: str | None = None,
-           section: str | None = None) -> str:
+           score_file: str, *, scroll: bool = False, touching: bool = False, rtl: bool = False,
+           listening_page: str | None = None, section: str | None = None) -> str:
     """The page: the cue sheet (scenes, page times), the pages and the loops, all in one file.  ``pages``: per
     page, its parts as (data URI, width, height in pixels): one part, or the tiles of a tall strip, top to
     bottom.  ``scroll``: the page opens in *Scroll* (unless the reader chose); ``touching``: there the pages touch,
-    as slices of one picture do (see :func:`webtoon_layout`).  ``listening_page``: the output folder's
+    as slices of one picture do (see :func:`webtoon_layout`).  ``rtl``: the pages turn right to left (unless the
+    reader chose otherwise for chapters lettered this way; see :func:`right_to_left`).  ``listening_page``: the output folder's
     ``index.html``, relative to this page ("../index.html"), and ``section`` this chapter's name in it: the page
     links to every chapter and to the next one (the listening page, which always lists the chapters there are,
     goes on to the read-along page of the chapter after ``section``; see :mod:`manga2music.listening_page`)."""
@@ -113,6 +128,7 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], l
         "widths": [[max(1, int(width)) for _, width, _ in parts] for parts in pages],
         "scroll": bool(scroll),
         "touching": bool(touching),
+        "rtl": bool(rtl),
         "next": f"{listening_page}?after={quote(section, safe='')}" if listening_page and section else "",
     }
     blob = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")
@@ -301,9 +317,13 @@ function setRtl(on) {
   document.getElementById("rtl").setAttribute("aria-pressed", String(on));
   document.getElementById("prev").setAttribute("aria-label", on ? "next page" : "previous page");
   document.getElementById("next").setAttribute("aria-label", on ? "previous page" : "next page");
-  try { localStorage.setItem("manga2music.rtl", on ? "1" : "0"); } catch (e) {}
 }
-document.getElementById("rtl").onclick = () => setRtl(!state.rtl);
+// the reader's choice is kept apart for chapters lettered in vertical columns (they open right to left) and others
+const rtlKey = D.rtl ? "manga2music.rtl.vertical" : "manga2music.rtl";
+document.getElementById("rtl").onclick = () => {
+  setRtl(!state.rtl);
+  try { localStorage.setItem(rtlKey, state.rtl ? "1" : "0"); } catch (e) {}
+};
 // past the last page: a note, then the next chapter (the listening page knows which one that is)
 function turn(delta) {
   if (state.view + delta < views.length || !D.next) { state.atEnd = false; show(state.view + delta); return; }
@@ -405,9 +425,9 @@ document.getElementById("scroll").onclick = () => {
 };
 document.body.dataset.mode = "follow";
 let remembered = null, scrolled = null;
-try { remembered = localStorage.getItem("manga2music.rtl"); scrolled = localStorage.getItem("manga2music.scroll"); }
+try { remembered = localStorage.getItem(rtlKey); scrolled = localStorage.getItem("manga2music.scroll"); }
 catch (e) {}
-setRtl(remembered === "1");
+setRtl(remembered === null ? D.rtl : remembered === "1");
 show(0, true);
 setScroll(scrolled === null ? D.scroll : scrolled === "1");
 </script>

@@ -260,6 +260,68 @@ def test_right_to_left_turns_pages_the_japanese_way_and_is_remembered(chapter, p
     assert page.console_errors == []
 
 
+def test_a_chapter_lettered_in_vertical_columns_is_read_right_to_left():
+    from manga2music.readalong import right_to_left
+
+    assert right_to_left(300, 280)  # Japanese manga: its text in vertical columns
+    assert not right_to_left(300, 0) and not right_to_left(300, 40)  # lettered in lines, a few tall captions
+    assert not right_to_left(12, 12)  # a few characters in a column (a sign) say nothing
+    assert not right_to_left(0, 0)
+
+
+def _japanese_chapter(folder, pages: int = 3):
+    """Pages of panels lettered in vertical Japanese columns, as manga are (at print size: 22 pixels, set solid)."""
+    from pathlib import Path
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font_path = Path("/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf")
+    if not font_path.exists():
+        pytest.skip("no Japanese font on this machine (scripts/install_browser.sh installs one)")
+    font = ImageFont.truetype(str(font_path), 22)
+    lines = ["きのうはどこにいたの", "駅でずっと待ってた", "電車が遅れたの", "ごめんね本当に"]
+    folder.mkdir(parents=True)
+    for n in range(pages):
+        sheet = Image.new("RGB", (828, 1170), "white")
+        d = ImageDraw.Draw(sheet)
+        for top in (40, 600):
+            d.rectangle([40, top, 788, top + 530], outline="black", width=4)
+            for k, text in enumerate(lines):
+                for i, ch in enumerate(text):
+                    d.text((730 - k * 36, top + 30 + i * 22), ch, fill="black", font=font)
+            d.ellipse([120 + 40 * n, top + 200, 320 + 40 * n, top + 450], outline="black", width=3)
+        sheet.save(folder / f"{n + 1:03d}.png")
+
+
+def test_japanese_manga_opens_right_to_left_and_the_readers_choice_is_kept_apart(chapter, tmp_path, page):  # noqa: F811
+    """A chapter lettered in vertical columns opens turning pages the Japanese way; a reader who turns that off
+    there keeps it off for such chapters, and a chapter lettered in lines still opens left to right."""
+    _japanese_chapter(tmp_path / "jp")
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "jp", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+                 "--seed", "2", timeout=300)
+    assert result.returncode == 0, result.stderr
+    japanese = (out / "jp.read.html").as_uri()
+    page.goto(japanese)
+    page.wait_for_function("document.body.dataset.rtl === 'true'")
+    assert page.get_attribute("#rtl", "aria-pressed") == "true"
+    page.keyboard.press("ArrowLeft")  # the left arrow goes on
+    page.wait_for_function("document.body.dataset.page === '2'")
+    page.click("#rtl")  # this reader reads left to right
+    page.reload()
+    page.wait_for_function("document.body.dataset.rtl === 'false'")
+    latin, _ = chapter
+    page.goto((latin / "ch.read.html").as_uri())  # a chapter lettered in lines
+    page.wait_for_function("document.body.dataset.rtl === 'false'")
+    page.click("#rtl")  # ... read right to left by choice: the Japanese chapter keeps its own choice
+    page.goto(japanese)
+    page.wait_for_function("document.body.dataset.rtl === 'false'")
+    page.goto((latin / "ch.read.html").as_uri())
+    page.wait_for_function("document.body.dataset.rtl === 'true'")
+    page.click("#rtl")
+    assert page.console_errors == []
+
+
 def test_next_chapter_goes_on_to_the_next_read_along_page_of_the_series(tmp_path, page):  # noqa: F811
     """A reader of a series turns past a chapter's last page (a note first, then on) to the next chapter that has
     a read-along page, in reading order, skipping one that failed; at the last chapter, the listening page says
