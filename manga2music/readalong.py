@@ -17,11 +17,12 @@ Keys (arrows, space, Page Up/Down), clicks on the page's left or right half,
 swipes and the buttons turn pages; *Right to left* turns them the Japanese way (the
 left arrow, a click on the left half and a swipe to the right go on); a chapter lettered
 in vertical columns (Japanese manga) opens that way (see :func:`right_to_left`), and the
-page remembers the reader's choice, apart for such chapters and for the others.  A tall strip (a webtoon episode saved as one
-image) is shown part by part, as it was read (page-shaped tiles), each part at its own
-time in the cue sheet (a scene may start inside a strip).  *Scroll* shows every page and
-part in one column, as a webtoon is read (a webtoon opens in it unless the reader chose
-otherwise, and the choice is remembered: see :func:`webtoon_layout`): the page at the reading line, a
+page remembers the reader's choice, apart for such chapters and for the others.  A tall
+strip (a webtoon episode saved as one image) is shown part by part, as it was read
+(page-shaped tiles), each part at its own time in the cue sheet (a scene may start inside
+a strip).  *Scroll* shows every page and part in one column, as a webtoon is read (a
+webtoon opens in it unless the reader chose otherwise, and the choice is remembered: see
+:func:`webtoon_layout`): the page at the reading line, a
 third of the way down, is the reader's page, *Follow me* plays its scene, and *Play
 through* scrolls the column with the score (a scroll by the reader moves the score to
 where they stopped).  Pictures are decoded only near the reading line, so a long
@@ -108,10 +109,11 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], l
     page, its parts as (data URI, width, height in pixels): one part, or the tiles of a tall strip, top to
     bottom.  ``scroll``: the page opens in *Scroll* (unless the reader chose); ``touching``: there the pages touch,
     as slices of one picture do (see :func:`webtoon_layout`).  ``rtl``: the pages turn right to left (unless the
-    reader chose otherwise for chapters lettered this way; see :func:`right_to_left`).  ``listening_page``: the output folder's
-    ``index.html``, relative to this page ("../index.html"), and ``section`` this chapter's name in it: the page
-    links to every chapter and to the next one (the listening page, which always lists the chapters there are,
-    goes on to the read-along page of the chapter after ``section``; see :mod:`manga2music.listening_page`)."""
+    reader chose otherwise for chapters lettered this way; see :func:`right_to_left`).  ``listening_page``: the
+    output folder's ``index.html``, relative to this page ("../index.html"), and ``section`` this chapter's name in
+    it: the page links to every chapter and to the next one (the listening page, which always lists the chapters
+    there are, goes on to the read-along page of the chapter after ``section``; see
+    :mod:`manga2music.listening_page`)."""
     at = {index: k for k, index in enumerate(dict.fromkeys(p["index"] for p in sheet["pages"]))}
     data = {
         "chapter": chapter,
