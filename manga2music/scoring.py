@@ -191,9 +191,14 @@ class ScoreFiles:
     def read_along(self) -> Path:
         return self.job.files.read_along
 
-    def written_for(self, plans: list) -> list[Path]:
-        """Every file a score of ``plans`` writes (an edited scene description is the user's and is not written)."""
-        paths = [self.score, self.vtt, self.cue_sheet, self.read_along]
+    def chapter_files(self) -> list[Path]:
+        """The files every score of the chapter writes, whatever its scenes."""
+        return [self.score, self.vtt, self.cue_sheet, self.read_along]
+
+    def scene_files(self, plans: list) -> list[Path]:
+        """The files a score of ``plans`` writes for its scenes (an edited scene description is the user's and is not
+        written)."""
+        paths = []
         for plan in plans:
             paths += [self.cue(plan.index), self.loop(plan.index), self.midi(plan.index)]
             if not plan.user_text:
@@ -298,7 +303,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .score_audio import cue_loop, join_cues
 
     files = ScoreFiles(job, cfg.fmt)
-    refuse_theirs(files.written_for([]), job.record)  # the chapter's own files first, before any reading
+    refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
     chapter = read_chapter(section, job, describer, cfg, cb)
     if chapter is None:
         return
@@ -307,7 +312,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed))
-    refuse_theirs(files.written_for(plans), job.record)  # then each scene's, before any composing
+    refuse_theirs(files.scene_files(plans), job.record)  # then each scene's, before any composing
     # the longest track a cue may be, its tail included: the composer's longest track, or the user's longest cue
     # (whole bars up to --longest-cue, and the tail on top)
     track_max = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
