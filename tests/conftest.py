@@ -14,6 +14,27 @@ import pytest
 if os.environ.get("M2M_TEST_GPU") != "1":
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
+MAX_WORKERS = 8  # each worker imports torch, some start Chromium or a Ray instance
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (the README's test command): one worker per CPU this process may use, at most MAX_WORKERS."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cpus))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Each test file runs whole on one worker (xdist's ``loadfile``) unless ``--dist`` names another way, so a
+    module's fixtures are built once: the kill sweep of test_crash_recovery.py alone takes minutes."""
+    if config.getoption("dist") != "load":
+        return None  # xdist's own choice for what was asked
+    from xdist.scheduler import LoadFileScheduling
+
+    return LoadFileScheduling(config, log)
+
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 
