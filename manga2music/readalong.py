@@ -27,7 +27,9 @@ third of the way down, is the reader's page, *Follow me* plays its scene, and *P
 through* scrolls the column with the score (a scroll by the reader moves the score to
 where they stopped).  Pictures are decoded only near the reading line, so a long
 chapter does not fill the browser's memory.  Pages are embedded JPEGs, so the file can be
-moved with the score.  *Next chapter* (or turning past the last page: a note, then on)
+moved with the score.  The page times the pages the reader turns on from in *Follow me* against their
+estimated reading times and shows the ``--reading-speed`` that matches the reader (kept across chapters in
+localStorage; see the script's "reader's pace").  *Next chapter* (or turning past the last page: a note, then on)
 goes to the output folder's listening page with ``?after=NAME``, which goes on to the
 next chapter's read-along page (see :mod:`manga2music.listening_page`); *All chapters*
 opens the listening page.  ``window.readAlong`` exposes the state (page, scene, mode)
@@ -122,7 +124,9 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], l
                     "first": s["first_page"], "last": s["last_page"]} for s in sheet["scenes"]],
         # "at": the page's place among the pictures (a page that could not be read has none, but keeps its number)
         "pages": [{"index": p["index"], "at": at[p["index"]], "name": p["name"], "scene": p["scene"],
-                   "start": p["start"], "part": p.get("part"), "parts": p.get("parts")} for p in sheet["pages"]],
+                   "start": p["start"], "reading": p["reading_seconds"], "part": p.get("part"),
+                   "parts": p.get("parts")} for p in sheet["pages"]],
+        "speed": sheet["reading_speed"],
         "count": max([p["index"] for p in sheet["pages"]], default=0),
         "loops": loop_uris,
         "images": [[uri for uri, _, _ in parts] for parts in pages],
@@ -182,6 +186,7 @@ _TEMPLATE = r"""<!doctype html>
   <button id="sound">Start music</button>
   <audio id="score" src="__SCORE__" preload="metadata" controls hidden></audio>
   <span id="scene"></span><span id="where"></span>
+  <span id="pace" hidden></span>
   __CHAPTERS__
 </header>
 <div id="stage"><img id="page" alt=""></div>
@@ -205,17 +210,52 @@ D.pages.forEach((p, j) => {
   const end = j + 1 < D.pages.length ? D.pages[j + 1].start : D.scenes[D.scenes.length - 1].end;
   if (p.part) {
     views.push({ page: i, number: p.index, part: p.part - 1, parts: p.parts, start: p.start, scene: p.scene,
-                 name: p.name });
+                 name: p.name, reading: p.reading });
     return;
   }
   const total = heights.reduce((a, b) => a + b, 0);
   let above = 0;
   heights.forEach((h, k) => {
     views.push({ page: i, number: p.index, part: k, parts: heights.length,
-                 start: p.start + (end - p.start) * above / total, scene: p.scene, name: p.name });
+                 start: p.start + (end - p.start) * above / total, scene: p.scene, name: p.name,
+                 reading: p.reading * h / total });
     above += h;
   });
 });
+// The reader's pace: how long they stay on each page they turn on from in the page view (reached by turning on,
+// the tab in view), against its estimated reading time in the cue sheet, as the --reading-speed that would have
+// timed that page to them.  The median of their last PACE_KEEP such pages, over every chapter read in this
+// browser, is shown once there are PACE_MIN of them: the value to score their next chapters with.
+const PACE_KEY = "manga2music.pace", PACE_KEEP = 60, PACE_MIN = 5, MIN_STAY = 0.5, MAX_STAY = 600;
+let paces = [];
+try { paces = (JSON.parse(localStorage.getItem(PACE_KEY) || "[]") || []).filter(Number.isFinite); }
+catch (e) { paces = []; }
+const timed = new Set();  // the views already timed in this visit (a page read again is not a first reading)
+let stay = { view: -1, since: 0, on: false, away: false }, turning = 0;
+document.addEventListener("visibilitychange", () => { if (document.hidden) stay.away = true; });
+function showPace() {
+  const el = document.getElementById("pace");
+  if (paces.length < PACE_MIN) { el.hidden = true; return; }
+  const sorted = paces.slice().sort((a, b) => a - b), m = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+  state.pace = Number(median.toPrecision(2));
+  document.body.dataset.pace = String(state.pace);
+  el.textContent = "your pace: --reading-speed " + state.pace;
+  el.title = "From the last " + paces.length + " pages you turned on from (here and in other chapters): the " +
+    "reading speed at which the estimated times match yours. This chapter was scored at --reading-speed " + D.speed +
+    "; score your next chapters with --reading-speed " + state.pace + " to time their music to your reading.";
+  el.hidden = false;
+}
+function timeLeavingPage() {  // the reader turns on from the page they are on
+  const v = stay.view, seconds = (performance.now() - stay.since) / 1000;
+  if (v !== state.view || !stay.on || stay.away || timed.has(v) || state.mode !== "follow" || state.scroll) return;
+  timed.add(v);
+  if (seconds < MIN_STAY || seconds > MAX_STAY || !(views[v].reading > 0)) return;
+  paces.push(Math.min(20, Math.max(0.05, D.speed * views[v].reading / seconds)));
+  paces = paces.slice(-PACE_KEEP);
+  try { localStorage.setItem(PACE_KEY, JSON.stringify(paces)); } catch (e) {}
+  showPace();
+}
 function show(v, fromScore, fromScroll) {
   v = Math.max(0, Math.min(views.length - 1, v));
   const before = state.scene, view = views[v], i = view.page;
@@ -230,6 +270,7 @@ function show(v, fromScore, fromScroll) {
   if (state.mode === "follow" && state.started && state.scene !== before) playScene(state.scene);
   if (state.mode === "through" && !fromScore && !fromScroll) { score.currentTime = view.start + 0.001; }
   if (state.scroll && !fromScore && !fromScroll) placeColumn(v, 0);
+  if (stay.view !== v) stay = { view: v, since: performance.now(), on: turning === 1, away: document.hidden };
 }
 const decoding = [];  // per scene, the promise of its decoded loop: each is decoded once, when first wanted
 function loopOf(k) {
@@ -328,7 +369,10 @@ document.getElementById("rtl").onclick = () => {
 };
 // past the last page: a note, then the next chapter (the listening page knows which one that is)
 function turn(delta) {
-  if (state.view + delta < views.length || !D.next) { state.atEnd = false; show(state.view + delta); return; }
+  if (delta === 1) timeLeavingPage();
+  if (state.view + delta < views.length || !D.next) {
+    state.atEnd = false; turning = delta; show(state.view + delta); turning = 0; return;
+  }
   if (state.atEnd) { location.href = D.next; return; }
   state.atEnd = true;
   document.getElementById("where").textContent = "end of the chapter: turn again for the next one";
@@ -431,6 +475,7 @@ try { remembered = localStorage.getItem(rtlKey); scrolled = localStorage.getItem
 catch (e) {}
 setRtl(remembered === null ? D.rtl : remembered === "1");
 show(0, true);
+showPace();
 setScroll(scrolled === null ? D.scroll : scrolled === "1");
 </script>
 </body></html>

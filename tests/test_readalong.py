@@ -352,3 +352,53 @@ def test_next_chapter_goes_on_to_the_next_read_along_page_of_the_series(tmp_path
     page.click("#all-chapters")
     page.wait_for_url((out / "index.html").as_uri(), timeout=10000)
     assert page.console_errors == []
+
+
+def _read_pages(page, sheet, times_the_estimate: float = 0.0, seconds: float = 0.0) -> None:  # noqa: F811
+    """From the first page, turn on through every page (and past the last), staying on each page this many times
+    its estimated reading time in the cue sheet, or this many seconds (the page's clock is Playwright's, moved by
+    hand)."""
+    reading = {p["index"]: p["reading_seconds"] for p in sheet["pages"]}
+    for number in range(2, len(sheet["pages"]) + 1):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"document.body.dataset.page === '{number}'")
+        page.clock.run_for(round(1000 * (seconds or times_the_estimate * reading[number])))
+    page.keyboard.press("ArrowRight")  # past the last page: the reader has read it
+
+
+def test_the_page_tells_readers_their_reading_speed_from_how_long_they_stay_on_pages(chapter, tmp_path, page):  # noqa: F811
+    """The --reading-speed knob is only as good as the reader's guess: the read-along page times the pages the
+    reader turns on from, against their estimated times, and shows the speed that matches them (kept across
+    chapters). Pages flipped through, turned by the score, or read in a chapter scored at another speed are told
+    apart."""
+    out, sheet = chapter
+    assert sheet["reading_speed"] == 1.0 and len(sheet["pages"]) >= 5
+    page.clock.install()
+    page.goto((out / "ch.read.html").as_uri())
+    assert page.is_hidden("#pace")
+    _read_pages(page, sheet, seconds=0.2)  # flipped through: nothing is learnt
+    page.reload()
+    page.click("#through")  # the score turns the pages: nothing is learnt from pages turned in this mode either
+    _read_pages(page, sheet, 2.0)
+    page.reload()
+    assert page.is_hidden("#pace") and page.evaluate("window.readAlong.pace") is None
+    page.clock.run_for(60_000)  # a minute on the page the chapter opened at (starting the music...): not timed
+    _read_pages(page, sheet, 2.0)  # a reader who takes twice the estimate: they read at half its speed
+    assert page.evaluate("window.readAlong.pace") == 0.5
+    assert page.get_attribute("#pace", "title").startswith(f"From the last {len(sheet['pages']) - 1} pages")
+    assert page.inner_text("#pace") == "your pace: --reading-speed 0.5"
+    page.reload()  # kept for the next chapter; a page read again in a new visit adds its time
+    assert page.inner_text("#pace") == "your pace: --reading-speed 0.5"
+
+    # a chapter scored for a fast reader: its times are half the estimate, and this reader takes four times those
+    faster = tmp_path / "fast"
+    result = cli("score", out.parent / "ch", "-o", faster, "--vision-model", "builtin", "--music-model", "builtin",
+                 "--seed", "2", "--reading-speed", "2", timeout=300)
+    assert result.returncode == 0, result.stderr
+    fast_sheet = json.loads((faster / "ch.cues.json").read_text(encoding="utf-8"))
+    assert fast_sheet["reading_speed"] == 2.0
+    page.goto((faster / "ch.read.html").as_uri())
+    _read_pages(page, fast_sheet, 4.0)  # 4 x (estimate / 2) = 2 x the estimate: still half the estimate's speed
+    assert page.evaluate("window.readAlong.pace") == 0.5
+    assert "--reading-speed 2" in page.get_attribute("#pace", "title")
+    assert page.console_errors == []

@@ -132,7 +132,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                                      "read, and adds a read-along page")
                 with gr.Row():
                     duration = gr.Slider(1, 120, value=10, step=1, label="Duration (s)", elem_id="duration")
-                    speed = gr.Slider(0.25, 4, value=1.0, step=0.25, label="Reading speed (score)",
+                    speed = gr.Slider(0.25, 4, value=1.0, step=0.05, label="Reading speed (score)",
+                                      info="2 reads twice as fast; a read-along page shows yours",
                                       elem_id="reading-speed", visible=False)
                     fmt = gr.Dropdown(list(AUDIO_FORMATS), value="wav", label="Format")
                     seed = gr.Textbox(value="", label="Seed", placeholder="blank: random", elem_id="seed")
