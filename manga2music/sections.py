@@ -347,7 +347,8 @@ def _source_names(files: list[str], dirnames: list[str]) -> dict[str, str]:
 
 def _folder_sections(folder: Path, excluded: set[Path]) -> list[Section]:
     sections: list[Section] = []
-    root_name = readable(folder.resolve().name) or "pages"
+    # the name the user gave (a link keeps its own name); "." and ".." become the folders they stand for
+    root_name = readable(Path(os.path.abspath(folder)).name) or "pages"
     for here, dirs, files in _walk(folder, excluded):
         images = [f for f in files if is_image_name(f)]
         if images:

@@ -346,3 +346,15 @@ def test_a_series_is_found_in_reading_order_whatever_each_chapter_is_packed_in(t
     # several PATHs keep the order they were given in
     found = [s.name for s in find_sections([volume / "Chapter 14", volume / "Chapter 6"])]
     assert found == ["Chapter 14", "Chapter 6"]
+
+
+def test_a_linked_folder_is_named_as_the_user_named_the_link(tmp_path, monkeypatch):
+    """A library of links (``~/manga/Rasetsu Hunter -> /mnt/nas/scans/ja``) is named by the links, not by the
+    folders they point at; ``.`` and ``..`` still stand for the folders they are."""
+    png(tmp_path / "store" / "ja" / "001.png")
+    png(tmp_path / "store" / "ja" / "sub" / "002.png")
+    (tmp_path / "Rasetsu Hunter").symlink_to(tmp_path / "store" / "ja", target_is_directory=True)
+    assert names(find_sections([tmp_path / "Rasetsu Hunter"])) == {"Rasetsu Hunter": ["001.png"], "sub": ["002.png"]}
+    monkeypatch.chdir(tmp_path / "store" / "ja" / "sub")
+    assert list(names(find_sections([Path("..")]))) == ["ja", "sub"]
+    assert list(names(find_sections([Path(".")]))) == ["sub"]
