@@ -5,8 +5,11 @@ JPEGs) and on samples/, in a fresh process: the first page also pays the imports
 the text model's loading.  The baseline, measured in the same run on the same pages,
 is the pixel measurements alone (no text detection).  ``read_pages_per_page_s`` is the
 same pages read as one section, the way the describer reads them (text detection
-runs one page ahead on a second thread).  Target (issue #15): under 1.5 s
-a page on 2 CPU cores.
+runs one page ahead on a second thread).  ``detector_median_s`` is the text detector
+alone on each page, as it runs (denormal floats flushed to zero on its thread), and
+``detector_denormals_kept_median_s`` the same network run as it was before 2026-12-01,
+alternated page by page (see ``manga2music/describers/denormals.py``).  Target (issue
+#15): under 1.5 s a page on 2 CPU cores.
 
     python benchmarks/page_cost.py
 """
@@ -27,6 +30,7 @@ def main() -> None:
     t0 = time.perf_counter()
     from PIL import Image
 
+    from manga2music.describers import denormals
     from manga2music.describers.page_features import measure_page
     from manga2music.pages import tile_strip
     from manga2music.reading import read_page, read_pages
@@ -50,14 +54,47 @@ def main() -> None:
     t = time.perf_counter()
     read_pages(images)  # what the describer does: text detection one page ahead on a second thread
     section_s = (time.perf_counter() - t) / len(images)
+    flushed, kept = detector_costs([image for _, image in images])
     med_full, med_pix = statistics.median(full), statistics.median(pixels)
     print(json.dumps({
         "pages": len(images), "import_s": round(import_s, 3), "first_page_s": round(first_s, 3),
         "read_page_median_s": round(med_full, 3), "read_page_max_s": round(max(full), 3),
         "read_pages_per_page_s": round(section_s, 3),
         "pixels_only_median_s": round(med_pix, 3), "ratio_vs_pixels_only": round(med_full / med_pix, 2),
+        "detector_median_s": round(statistics.median(flushed), 3),
+        "detector_denormals_kept_median_s": round(statistics.median(kept), 3),
+        "detector_ratio_vs_denormals_kept": round(statistics.median(flushed) / statistics.median(kept), 2),
+        "denormals_flushed_here": denormals.supported(),
         "target_s": 1.5,
     }, indent=2))
+
+
+def detector_costs(images) -> tuple[list[float], list[float]]:
+    """The text detector's network on each page at its detection scale: as it runs, and with denormals kept."""
+    import contextlib
+
+    import cv2
+    import numpy as np
+
+    from manga2music.describers import denormals, text_detect
+
+    engine = text_detect.detector()
+    flushed, kept = [], []
+    for image in images:
+        rgb = np.asarray(image)
+        h, w = rgb.shape[:2]
+        scale = min(1.0, (text_detect.DETECT_AREA / float(h * w)) ** 0.5)
+        small = np.ascontiguousarray(cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale)))))
+        for times, context in ((flushed, denormals.flushed), (kept, contextlib.nullcontext)):
+            real = denormals.flushed
+            denormals.flushed = context
+            try:
+                t = time.perf_counter()
+                engine(small)
+                times.append(time.perf_counter() - t)
+            finally:
+                denormals.flushed = real
+    return flushed, kept
 
 
 if __name__ == "__main__":

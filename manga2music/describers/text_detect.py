@@ -184,6 +184,15 @@ def ort_session(path: str):
     return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
+def run_session(session, feeds: dict) -> list:
+    """``session.run(None, feeds)`` with denormal floats flushed to zero on this thread (4x faster on an Intel
+    CPU; see :mod:`.denormals`)."""
+    from .denormals import flushed
+
+    with flushed():
+        return session.run(None, feeds)
+
+
 class _Detector:
     """PP-OCR's detector (a DB network) in an onnxruntime session, and its box extraction.
 
@@ -213,7 +222,7 @@ class _Detector:
         net_h, net_w = max(32, round(h / 32) * 32), max(32, round(w / 32) * 32)  # the network's strides
         image = cv2.resize(rgb, (net_w, net_h)) if (net_h, net_w) != (h, w) else rgb
         x = image[:, :, ::-1].astype(np.float32) * (2.0 / 255.0) - 1.0  # BGR, as trained; (v - 0.5) / 0.5
-        prob = self.session.run(None, {self.input_name: np.ascontiguousarray(x.transpose(2, 0, 1)[None])})[0][0, 0]
+        prob = run_session(self.session, {self.input_name: np.ascontiguousarray(x.transpose(2, 0, 1)[None])})[0][0, 0]
         mask = cv2.dilate((prob > PIXEL_THRESHOLD).astype(np.uint8), np.ones((2, 2), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         scale = np.array([w / net_w, h / net_h], np.float32)

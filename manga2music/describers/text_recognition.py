@@ -22,7 +22,7 @@ import re
 import threading
 from typing import TYPE_CHECKING
 
-from .text_detect import TextBox, ort_session, wheel_model
+from .text_detect import TextBox, ort_session, run_session, wheel_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -65,7 +65,7 @@ class _Recogniser:
         image = cv2.resize(rgb[:, :, ::-1], (width, HEIGHT))  # BGR, as trained
         padded = np.zeros((3, HEIGHT, total), np.float32)
         padded[:, :, :width] = image.astype(np.float32).transpose(2, 0, 1) * (2.0 / 255.0) - 1.0  # (v/255 - 0.5)/0.5
-        probs = self.session.run(None, {self.input_name: padded[None]})[0][0]
+        probs = run_session(self.session, {self.input_name: padded[None]})[0][0]
         best, prob = probs.argmax(axis=1), probs.max(axis=1)
         keep = best != 0
         keep[1:] &= best[1:] != best[:-1]
