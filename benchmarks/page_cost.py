@@ -70,27 +70,24 @@ def main() -> None:
 
 
 def detector_costs(images) -> tuple[list[float], list[float]]:
-    """The text detector's network on each page at its detection scale: as it runs, and with denormals kept."""
+    """The text detector on each page at its detection scale (text_detect's own steps, without the box rules that
+    follow): as it runs, and with denormals kept."""
     import contextlib
 
-    import cv2
     import numpy as np
 
     from manga2music.describers import denormals, text_detect
 
-    engine = text_detect.detector()
+    engine, real = text_detect.detector(), denormals.flushed
     flushed, kept = [], []
     for image in images:
         rgb = np.asarray(image)
-        h, w = rgb.shape[:2]
-        scale = min(1.0, (text_detect.DETECT_AREA / float(h * w)) ** 0.5)
-        small = np.ascontiguousarray(cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale)))))
-        for times, context in ((flushed, denormals.flushed), (kept, contextlib.nullcontext)):
-            real = denormals.flushed
+        scale = text_detect.detection_scale(rgb.shape)
+        for times, context in ((flushed, real), (kept, contextlib.nullcontext)):
             denormals.flushed = context
             try:
                 t = time.perf_counter()
-                engine(small)
+                text_detect._detect_at(engine, rgb, scale)
                 times.append(time.perf_counter() - t)
             finally:
                 denormals.flushed = real

@@ -26,91 +26,74 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import platform
 import sys
-import threading
-from typing import Iterator, Optional
+from typing import Iterator, NamedTuple, Optional
 
 FTZ_DAZ = 0x8040  # MXCSR bit 15 (flush to zero) and bit 6 (denormals are zero)
 _MASKS = 0x1F80  # MXCSR's exception masks, all set unless a program asked for floating-point traps
 #: where the MXCSR copy lies in ``fenv_t``, and the struct's size: glibc/musl x86-64 (the x87 environment, 28
 #: bytes, then mxcsr) and macOS x86-64 (control word, status word, mxcsr, 8 reserved bytes)
 _LAYOUTS = {"linux": (28, 32), "darwin": (4, 16)}
-_lock = threading.Lock()
 
 
-class _State:
-    libc: Optional[ctypes.CDLL] = None
-    layout: Optional[tuple[int, int]] = None
-    checked = False
+class _Fenv(NamedTuple):
+    libm: ctypes.CDLL
+    offset: int  # of the MXCSR copy in fenv_t
+    size: int  # of fenv_t
+
+    def get(self) -> ctypes.Array:
+        env = ctypes.create_string_buffer(self.size + 32)  # room to spare, whatever else the libc's fenv_t holds
+        if self.libm.fegetenv(env) != 0:
+            raise OSError("fegetenv failed")
+        return env
+
+    def mxcsr(self, env: ctypes.Array) -> Optional[int]:
+        value = int.from_bytes(env.raw[self.offset:self.offset + 4], sys.byteorder)
+        return value if value < 0x10000 and value & _MASKS == _MASKS else None
 
 
-def _libc() -> Optional[tuple[ctypes.CDLL, tuple[int, int]]]:
-    """The C library and ``fenv_t``'s layout, or None where this module does nothing."""
-    with _lock:
-        if not _State.checked:
-            _find_libc()
-    return (_State.libc, _State.layout) if _State.libc is not None else None
-
-
-def _find_libc() -> None:
-    _State.checked = True
+@functools.cache
+def _fenv() -> Optional[_Fenv]:
+    """The C maths library and ``fenv_t``'s layout, or None where this module does nothing."""
     layout = _LAYOUTS.get(sys.platform)
     if not layout or platform.machine().lower() not in ("x86_64", "amd64"):
-        return
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("m") or ctypes.util.find_library("c"))  # glibc: in libm
-        libc.fegetenv.argtypes = libc.fesetenv.argtypes = [ctypes.c_void_p]
-        _State.libc, _State.layout = libc, layout
-        if _mxcsr_of(_get()) is None:  # not the layout we expect: leave the CPU alone
-            _State.libc = None
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or ctypes.util.find_library("c"))  # glibc: in libm
+        libm.fegetenv.argtypes = libm.fesetenv.argtypes = [ctypes.c_void_p]
+        fenv = _Fenv(libm, *layout)
+        return fenv if fenv.mxcsr(fenv.get()) is not None else None  # not the layout we expect: leave the CPU be
     except (OSError, AttributeError):
-        _State.libc = None
-
-
-def _get() -> ctypes.Array:
-    libc, (_, size) = _State.libc, _State.layout
-    env = ctypes.create_string_buffer(size + 32)  # room to spare, whatever the libc's fenv_t holds beyond ours
-    if libc.fegetenv(env) != 0:
-        raise OSError("fegetenv failed")
-    return env
-
-
-def _mxcsr_of(env: ctypes.Array) -> Optional[int]:
-    offset = _State.layout[0]
-    value = int.from_bytes(env.raw[offset:offset + 4], sys.byteorder)
-    return value if value < 0x10000 and value & _MASKS == _MASKS else None
+        return None
 
 
 def supported() -> bool:
     """Whether :func:`flushed` can flush denormals on this machine (x86-64 Linux or macOS)."""
-    return _libc() is not None
+    return _fenv() is not None
 
 
 def denormals_flushed() -> bool:
     """Whether the calling thread now treats denormal floats as zero (False where this module does nothing)."""
-    if _libc() is None:
-        return False
-    mxcsr = _mxcsr_of(_get())
+    fenv = _fenv()
+    mxcsr = fenv.mxcsr(fenv.get()) if fenv else None
     return mxcsr is not None and mxcsr & FTZ_DAZ == FTZ_DAZ
 
 
 @contextlib.contextmanager
 def flushed() -> Iterator[None]:
     """Inside the block, the calling thread treats denormal floats as zero; afterwards, as before."""
-    if _libc() is None:
+    fenv = _fenv()
+    before = fenv.get() if fenv else None
+    mxcsr = fenv.mxcsr(before) if fenv else None
+    if mxcsr is None or mxcsr & FTZ_DAZ == FTZ_DAZ:  # nothing to do here, or flushed already (by the caller)
         yield
         return
-    before = _get()
-    mxcsr = _mxcsr_of(before)
-    if mxcsr is None or mxcsr & FTZ_DAZ == FTZ_DAZ:  # unexpected, or flushed already (by the caller)
-        yield
-        return
-    offset = _State.layout[0]
     env = ctypes.create_string_buffer(before.raw, len(before))
-    env[offset:offset + 4] = (mxcsr | FTZ_DAZ).to_bytes(4, sys.byteorder)
-    _State.libc.fesetenv(env)
+    env[fenv.offset:fenv.offset + 4] = (mxcsr | FTZ_DAZ).to_bytes(4, sys.byteorder)
+    fenv.libm.fesetenv(env)
     try:
         yield
     finally:
-        _State.libc.fesetenv(before)
+        fenv.libm.fesetenv(before)

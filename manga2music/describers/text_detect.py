@@ -34,6 +34,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import denormals  # standard library only: cheap to import
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
@@ -187,9 +189,7 @@ def ort_session(path: str):
 def run_session(session, feeds: dict) -> list:
     """``session.run(None, feeds)`` with denormal floats flushed to zero on this thread (4x faster on an Intel
     CPU; see :mod:`.denormals`)."""
-    from .denormals import flushed
-
-    with flushed():
+    with denormals.flushed():
         return session.run(None, feeds)
 
 
@@ -291,6 +291,12 @@ def estimate_chars(box: TextBox) -> int:
     return max(1, round(box.length / (aspect * box.thickness)))
 
 
+def detection_scale(shape: tuple[int, ...]) -> float:
+    """The scale at which a page of ``shape`` (height, width, ...) is shown to the detector: :data:`DETECT_AREA`
+    pixels, never enlarged."""
+    return min(1.0, (DETECT_AREA / float(shape[0] * shape[1])) ** 0.5)
+
+
 def _detect_at(engine: _Detector, rgb: "np.ndarray", scale: float) -> "np.ndarray":
     """The detector's quadrilaterals on ``rgb`` shown at ``scale``, in ``rgb``'s pixels."""
     import cv2
@@ -313,8 +319,7 @@ def detect_text(rgb: "np.ndarray") -> list[TextBox]:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 8:
         raise TextDetectionError(f"cannot detect text on an image of shape {rgb.shape}")
     engine = detector()
-    h, w = rgb.shape[:2]
-    scale = min(1.0, (DETECT_AREA / float(h * w)) ** 0.5)
+    scale = detection_scale(rgb.shape)
     quads = _detect_at(engine, rgb, scale)
     if len(quads) < FEW_LINES and scale <= 0.5:  # a big page with small lettering (an old newspaper page):
         quads = _detect_at(engine, rgb, min(1.0, 2.0 * scale))  # its lines are too thin at the usual scale
