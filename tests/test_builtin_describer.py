@@ -208,6 +208,27 @@ def test_panels_joined_across_the_gutter_are_still_two():
     assert measure_page(frameless)["panel_count"] == 1
 
 
+def test_panels_of_a_page_whose_art_runs_off_every_edge_are_counted_by_their_frames():
+    """Full-bleed pages (real manga draw many: OpenMantra's *boureisougi* and *tojime_no_siora*): the white ground of
+    the panels reaches the page's edge, so the paper "connected to the edge" floods them and no gutter cuts them apart,
+    and a figure and a balloon cross the gutters that are there.  Their frame lines still enclose them."""
+    page = blank()
+    d = ImageDraw.Draw(page)
+    panels = [(-10, -10, 610, 270), (-10, 290, 290, 560), (310, 290, 610, 560), (-10, 580, 290, 860),
+              (310, 580, 610, 860)]
+    for x0, y0, x1, y1 in panels:  # line art on white, each panel's frame off the page on its outer sides
+        d.rectangle([x0, y0, x1, y1], outline=(0, 0, 0), width=3)
+        for x in range(max(x0, 0) + 120, min(x1, 600) - 20, 12):  # short hatching strokes: a shadow
+            for y in range(max(y0, 0) + 20, min(y1, 850) - 50, 45):
+                d.line([(x, y), (x - 12, y + 35)], fill=(40, 40, 40), width=2)
+        d.ellipse([max(x0, 0) + 20, max(y0, 0) + 40, max(x0, 0) + 100, max(y0, 0) + 120], outline=(0, 0, 0), width=3)
+    d.rectangle([420, 200, 500, 650], fill=(30, 30, 30))  # a figure standing across both gutters
+    d.ellipse([240, 380, 360, 470], fill=(255, 255, 255), outline=(0, 0, 0), width=3)  # a balloon across one
+    assert measure_page(page)["panel_count"] == 5
+    reading = read_page(page, "bleed.png")
+    assert reading.panels == 5 and reading.seconds >= 5 * 1.5  # each panel's picture is looked at: 1.5 s a panel
+
+
 def test_panels_are_found_inside_a_thin_border_line_and_between_black_gutters():
     """Real pages: a scan or export with a 1-pixel dark line round the image (it cut every gutter off the page
     edge: one panel), and flashback pages whose panels sit on a black page (black gutters)."""

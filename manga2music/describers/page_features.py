@@ -33,7 +33,9 @@ gives the same dictionary.
 ``panel_count``    panels found as regions cut off by the paper-coloured gutters; a region that a balloon,
                    caption or figure joins across a gutter is cut along the gutter's straight run.  When that
                    leaves one panel: inside a thin dark line round the image, or between black gutters on a
-                   black page (see :func:`panel_features`)
+                   black page.  Where none of these gives rectangular panels, the regions the panels' frame lines
+                   enclose, if they are more: pages whose art runs off the page's edge, so that the "gutter" floods
+                   the panels' white ground (see :func:`panel_features`)
 ``panel_area``     mean panel size as a fraction of the page
 ``panel_rectangularity`` mean area / bounding-box area of the panels (< 1 for slanted panels, and also
                    wherever the art runs out of its frame into the gutter)
@@ -76,6 +78,19 @@ MIN_PIECE = 0.15  # each piece of a cut region keeps at least this share of it
 FRAME_MIN = 0.085  # shortest straight panel edge that counts as a frame line, fraction of the page's long side
 FRAME_TILT = 3.0  # degrees off both axes: a tilted frame line (hand-ruled frames wobble less than this)
 SPECK = 3  # pixels (line-work copy): paper or ink this thin along a gutter's edge is a speck, not a frame's edge
+#: panels drawn by their frames (see :func:`framed_panel_count`): a frame line is a straight ink line (balanced
+#: luminance below FRAME_INK) at least FRAME_MIN long with paper along FRAME_PAPER of one side of it, just beside it
+#: (FRAME_SIDE of the long side away: a gutter or a white panel's ground, where art inside a panel has art beside it)
+FRAME_INK = 0.5
+FRAME_PAPER = 0.7
+FRAME_SIDE = 0.004
+FRAME_JOIN = 0.25  # pieces of one straight line this far apart (fraction of the long side) are one frame line,
+#                    broken where a balloon or a figure crosses it
+FRAME_REACH = 0.10  # a frame line's end is carried on this far to the frame line or the page edge it stops short of
+FRAMED_FILL = 0.6  # an enclosed region is a panel when it fills this much of its bounding box,
+FRAMED_SIDE = 0.05  # ... is at least this wide and tall (fraction of the long side), touches at most two edges of the
+FRAMED_INK = 0.03  # image (not the margin round it) and holds this much ink and this much paper (art, not a blank or
+#                    a black margin)
 TONE_TILE = 32  # screentone tiles (line-work pixels)
 TONE_PEAK = 6.0  # spectral peak / mean spectrum above this: a sharp periodic component
 TONE_MIN_FREQ = 4.0  # cycles per tile: only patterns finer than 8 pixels a period count as tone
@@ -200,23 +215,131 @@ def without_border_line(lum: np.ndarray) -> np.ndarray | None:
 
 
 def panel_features(lum: np.ndarray) -> dict:
-    """The panels of a page (see :func:`panels_cut_out`), cut out by its paper-bright gutters; when those leave
-    one panel, by the same gutters inside a thin dark line round the image (:func:`without_border_line`), or by
-    black gutters on a black page; either only when it gives rectangular panels covering most of the page."""
+    """The panels of a page (see :func:`panels_cut_out`), cut out by its paper-bright gutters.  When those leave one
+    panel: by the same gutters inside a thin dark line round the image (:func:`without_border_line`), or by black
+    gutters on a black page, either only when it gives panel-like regions (:func:`_panel_like`: rectangular,
+    covering most of the page).  When the gutters' regions are not panel-like and no other way is, the count is the
+    larger of theirs and that of the regions the page's frame lines enclose (:func:`framed_panel_count`): on pages
+    whose art runs off the page's edge, the panels' white ground reaches the edge and the "gutter" floods them,
+    leaving one region or a few ragged pieces."""
     found = panels_cut_out(gutter_mask(lum))
-    if found["panel_count"] >= 2:
+    if found["panel_count"] >= 2 and _panel_like(found):
         return found
-    trimmed = without_border_line(lum)
-    if trimmed is not None:
-        inside = panels_cut_out(gutter_mask(trimmed))
-        if _panel_like(inside):
-            return inside
-    ink = lum < INK_LEVEL
-    if _margin(ink).mean() >= BLACK_MARGIN:
-        black = panels_cut_out(_edge_connected(ink))
-        if _panel_like(black):
-            return black
-    return found
+    if found["panel_count"] < 2:
+        trimmed = without_border_line(lum)
+        if trimmed is not None:
+            inside = panels_cut_out(gutter_mask(trimmed))
+            if _panel_like(inside):
+                return inside
+        ink = lum < INK_LEVEL
+        if _margin(ink).mean() >= BLACK_MARGIN:
+            black = panels_cut_out(_edge_connected(ink))
+            if _panel_like(black):
+                return black
+    return {**found, "panel_count": max(found["panel_count"], framed_panel_count(lum))}
+
+
+def frame_lines(lum: np.ndarray) -> np.ndarray:
+    """The page's panel frame lines as segments ``(x0, y0, x1, y1)`` (see :data:`FRAME_INK`): straight ink lines with
+    paper along one side; lines inside the art with art on both sides (a table's edge in a toned room) are left out,
+    but not all: a horizon under a white sky passes too, which is why :func:`panel_features` counts frames only
+    where the gutters fail.  Pieces of one line broken by a balloon or a figure crossing it are joined
+    (:data:`FRAME_JOIN`)."""
+    import cv2
+
+    long_side = max(lum.shape)
+    ink = (lum < FRAME_INK).astype(np.uint8)
+    thin = ink & (1 - cv2.erode(ink, np.ones((5, 5), np.uint8)))  # lines, and the outline of solid black
+    shortest = round(FRAME_MIN * long_side)
+    found = cv2.HoughLinesP(thin * 255, 1, np.pi / 360, threshold=int(0.8 * shortest), minLineLength=shortest,
+                            maxLineGap=3)
+    if found is None:
+        return np.zeros((0, 4))
+    segments = found.reshape(-1, 4).astype(np.float64)
+    x0, y0, x1, y1 = segments.T
+    length = np.hypot(x1 - x0, y1 - y0)
+    normal = np.stack([-(y1 - y0) / length, (x1 - x0) / length], axis=1)
+    t = np.linspace(0.05, 0.95, 24)[None, :]
+    xs, ys = x0[:, None] + (x1 - x0)[:, None] * t, y0[:, None] + (y1 - y0)[:, None] * t
+    offset = max(2.0, FRAME_SIDE * long_side)
+    h, w = lum.shape
+    beside = []
+    for sign in (1, -1):
+        px = np.clip(np.round(xs + sign * offset * normal[:, :1]).astype(int), 0, w - 1)
+        py = np.clip(np.round(ys + sign * offset * normal[:, 1:]).astype(int), 0, h - 1)
+        beside.append((lum[py, px] > GUTTER_LEVEL).mean(axis=1))
+    return _joined(segments[np.maximum(*beside) >= FRAME_PAPER], long_side)
+
+
+def _joined(segments: np.ndarray, long_side: int) -> np.ndarray:
+    """Collinear ``segments`` (within 1 degree and 4 pixels) whose gaps are at most :data:`FRAME_JOIN` joined."""
+    if not len(segments):
+        return segments
+    x0, y0, x1, y1 = segments.T
+    angle = np.arctan2(y1 - y0, x1 - x0) % np.pi
+    used = np.zeros(len(segments), bool)
+    out = []
+    for i in np.argsort(-np.hypot(x1 - x0, y1 - y0), kind="stable"):
+        if used[i]:
+            continue
+        ux, uy = np.cos(angle[i]), np.sin(angle[i])
+        nx, ny = -uy, ux
+        rho = x0[i] * nx + y0[i] * ny
+        turn = np.abs(angle - angle[i])
+        same = (~used & (np.degrees(np.minimum(turn, np.pi - turn)) <= 1.0)
+                & (np.abs(x0 * nx + y0 * ny - rho) <= 4) & (np.abs(x1 * nx + y1 * ny - rho) <= 4))
+        used |= same
+        a, b = x0[same] * ux + y0[same] * uy, x1[same] * ux + y1[same] * uy
+        spans = sorted(zip(np.minimum(a, b), np.maximum(a, b)))
+        start, end = spans[0]
+        for lo, hi in spans[1:] + [(np.inf, np.inf)]:
+            if lo - end <= FRAME_JOIN * long_side:
+                end = max(end, hi)
+                continue
+            out.append((start * ux + rho * nx, start * uy + rho * ny, end * ux + rho * nx, end * uy + rho * ny))
+            start, end = lo, hi
+    return np.array(out)
+
+
+def framed_panel_count(lum: np.ndarray) -> int:
+    """Panels counted as the regions their frame lines enclose (:func:`frame_lines`), each line's ends carried on to
+    the frame line or the page edge they stop short of (:data:`FRAME_REACH`: corners hidden under a balloon, panels
+    that bleed off the page).  Finds the panels of pages whose gutters do not reach the page edge, or that art
+    crosses; 1 when no region is panel-like (:data:`FRAMED_FILL`)."""
+    import cv2
+
+    h, w = lum.shape
+    long_side = max(h, w)
+    walls = np.zeros(lum.shape, np.uint8)
+    lines = frame_lines(lum)
+    for x0, y0, x1, y1 in lines:
+        cv2.line(walls, (round(x0), round(y0)), (round(x1), round(y1)), 1, 3)
+    steps = np.arange(3, max(4, round(FRAME_REACH * long_side)) + 1)
+    carried = []
+    for x0, y0, x1, y1 in lines:
+        length = np.hypot(x1 - x0, y1 - y0)
+        ux, uy = (x1 - x0) / length, (y1 - y0) / length
+        for ex, ey, dx, dy in ((x1, y1, ux, uy), (x0, y0, -ux, -uy)):
+            px, py = np.round(ex + dx * steps).astype(int), np.round(ey + dy * steps).astype(int)
+            inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+            if not inside.all():  # the page edge is within reach
+                stop = int(np.argmin(inside))
+                carried.append((ex, ey, ex + dx * steps[stop], ey + dy * steps[stop]))
+                continue
+            hit = np.flatnonzero(walls[py, px])
+            if len(hit):
+                carried.append((ex, ey, px[hit[0]], py[hit[0]]))
+    for x0, y0, x1, y1 in carried:
+        cv2.line(walls, (round(x0), round(y0)), (round(x1), round(y1)), 1, 3)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(1 - walls, connectivity=4)
+    ink = np.bincount(labels.ravel(), weights=(lum < FRAME_INK).ravel().astype(np.float64), minlength=count)
+    paper = np.bincount(labels.ravel(), weights=(lum > GUTTER_LEVEL).ravel().astype(np.float64), minlength=count)
+    x, y, width, height, area = stats.T
+    edges = (x == 0).astype(int) + (y == 0) + (x + width == w) + (y + height == h)
+    panel = ((area >= MIN_PANEL * lum.size) & (area >= FRAMED_FILL * width * height)
+             & (np.minimum(width, height) >= FRAMED_SIDE * long_side) & (edges <= 2)
+             & (ink >= FRAMED_INK * np.maximum(area, 1)) & (paper >= FRAMED_INK * np.maximum(area, 1)))
+    return max(1, int(panel[1:].sum()))
 
 
 def _panel_like(found: dict) -> bool:
