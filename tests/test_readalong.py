@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from browser import browser, page  # noqa: F401  (pytest fixtures)
@@ -374,6 +375,7 @@ def test_the_page_tells_readers_their_reading_speed_from_how_long_they_stay_on_p
     out, sheet = chapter
     assert sheet["reading_speed"] == 1.0 and len(sheet["pages"]) >= 5
     page.clock.install()
+    page.clock.pause_at(time.time() * 1000 + 60_000)  # the page's time moves only when the test moves it
     page.goto((out / "ch.read.html").as_uri())
     assert page.is_hidden("#pace")
     _read_pages(page, sheet, seconds=0.2)  # flipped through: nothing is learnt
@@ -382,6 +384,7 @@ def test_the_page_tells_readers_their_reading_speed_from_how_long_they_stay_on_p
     _read_pages(page, sheet, 2.0)
     page.reload()
     assert page.is_hidden("#pace") and page.evaluate("window.readAlong.pace") is None
+    assert page.evaluate("localStorage.getItem('manga2music.pace')") in (None, "[]")  # nothing kept, not even unshown
     page.clock.run_for(60_000)  # a minute on the page the chapter opened at (starting the music...): not timed
     _read_pages(page, sheet, 2.0)  # a reader who takes twice the estimate: they read at half its speed
     assert page.evaluate("window.readAlong.pace") == 0.5
