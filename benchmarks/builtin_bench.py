@@ -8,6 +8,12 @@ command figure is the whole ``python -m manga2music run samples/ ...`` wall
 time.  Start-up figures reuse ``benchmarks/startup.py``.
 
     python benchmarks/builtin_bench.py [--quick]
+    python benchmarks/builtin_bench.py --side-by-side   # tracks made one at a time vs at once (see below)
+
+``--side-by-side``: the builtin composer makes the tracks of one call on threads, one
+per core (:func:`manga2music.composers.builtin.render_side_by_side`); this times four
+one-minute tracks made one at a time and side by side, alternated in the same run,
+and prints the ratio (and checks the tracks are the same either way).
 """
 
 from __future__ import annotations
@@ -84,6 +90,38 @@ def startup_times(repeats: int) -> list[dict]:
     return rows
 
 
+def side_by_side(repeats: int = 3, seconds: float = 60.0) -> dict:
+    """Four tracks made one at a time, then side by side, ``repeats`` times alternated: wall seconds and their ratio."""
+    import numpy as np
+
+    from manga2music.composers.builtin import PARALLEL_TRACKS, BuiltinComposer, render_side_by_side
+    from manga2music.hardware import cpu_cores
+
+    composer = BuiltinComposer()
+    texts = ["Driving orchestral action cue, 150 BPM, pounding drums, staccato strings",
+             "Gentle slice-of-life acoustic piece, 68 BPM, soft piano", "Bouncy playful comedy, 110 BPM, marimba",
+             "Suspenseful cinematic score, 100 BPM, low strings"]
+    items = list(enumerate(texts))
+
+    def make(item):
+        return composer.compose_one(item[1], seconds, seed=item[0]).audio
+
+    make((0, texts[0]))  # the imports and the SoundFont, outside the timings
+    workers = min(PARALLEL_TRACKS, cpu_cores(), len(items))
+    alone, together, same = [], [], True
+    for _ in range(repeats):
+        for label, n in (("alone", 1), ("together", workers)):
+            t0 = time.perf_counter()
+            tracks = render_side_by_side(make, items, [seconds] * len(items), n)
+            (alone if n == 1 else together).append(round(time.perf_counter() - t0, 3))
+            if label == "alone":
+                first = tracks
+            else:
+                same = same and all(np.array_equal(a, b) for a, b in zip(first, tracks))
+    return {"tracks": len(items), "track_s": seconds, "workers": workers, "one_at_a_time_s": alone,
+            "side_by_side_s": together, "ratio": round(median(together) / median(alone), 3), "same_audio": same}
+
+
 def run(*, mode: str = "default") -> dict:
     repeats = {"quick": 3, "default": 5, "full": 9}[mode]
     print("builtin: api.run in one process, the run command, start-up", file=sys.stderr)
@@ -101,9 +139,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--side-by-side", action="store_true", help="tracks made one at a time vs side by side")
     args = parser.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
+        return
+    if args.side_by_side:
+        print(json.dumps(side_by_side(), indent=2))
         return
     print(json.dumps(run(mode="quick" if args.quick else "default"), indent=2))
 

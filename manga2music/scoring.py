@@ -53,6 +53,7 @@ from .sections import Section
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cuesheet import CueSheet
+    from concurrent.futures import Future
 
 SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout changes
 _FORMER_MAX_CUE_S = 300.0  # the longest cue before 2026-11-30 (see score_chapter's key)
@@ -62,6 +63,8 @@ READ_ALONG_PAGE_SIDE = 1000  # the read-along page shows pages this many pixels 
 #: the read-along page's loop of a scene is at most this long (whole bars of the cue's start): a browser decodes it
 #: into memory before it plays (a 30-minute loop made a 35 MB page that took 5.6 s to first sound in Chromium)
 READ_ALONG_MAX_LOOP_S = 300.0
+#: read-along loops encoded at once, each on a thread (each up to READ_ALONG_MAX_LOOP_S of audio: 77 MB)
+LOOPS_AHEAD = 2
 
 
 def _sample_rate(composer: Composer) -> int:
@@ -294,6 +297,24 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
                   touching=touching, rtl=rtl, listening_page=url_for(listening_page), section=job.name)
 
 
+def _on_daemon_thread(fn, *args) -> "Future":
+    """``fn(*args)`` on a thread of its own, as a Future.  A daemon: a stopped command (Ctrl-C) exits without
+    waiting for it."""
+    import threading
+    from concurrent.futures import Future
+
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - raised where the result is asked for
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="read-along-loop", daemon=True).start()
+    return future
+
+
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
@@ -372,8 +393,11 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         staged.add_bytes(path, data)
         written.append(path.name)
 
+    # each cue's loop for the read-along page, as Ogg (a few % of its samples), encoded on threads while this one
+    # writes the cues and joins the score (Vorbis takes longer than everything else here; libsndfile lets go of the
+    # interpreter while it encodes); at most LOOPS_AHEAD loops are encoded at a time
+    loop_uris: list = []
     try:
-        loop_uris = []  # each cue's loop for the read-along page, as Ogg (a few % of its samples)
         for plan, t in zip(plans, timings):
             if not plan.user_text:
                 add(files.scene_text(plan.index), (plan.description + "\n").encode("utf-8"))
@@ -383,7 +407,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                                                     normalize=False))
             loop = cue_loop(plan.audio, t.cue_length, sample_rate)
             add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=False))
-            loop_uris.append(loop_ogg(_read_along_loop(plan.audio, loop, t, sample_rate), sample_rate))
+            if len(loop_uris) >= LOOPS_AHEAD:
+                loop_uris[-LOOPS_AHEAD].result()
+            loop_uris.append(_on_daemon_thread(loop_ogg, _read_along_loop(plan.audio, loop, t, sample_rate),
+                                               sample_rate))
             loop = None
             if plan.midi:
                 add(files.midi(plan.index), plan.midi)
@@ -398,6 +425,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         score = None
         add(files.vtt, webvtt(sheet).encode("utf-8"))
         add(files.cue_sheet, to_json(sheet.model_dump(mode="json")).encode("utf-8"))
+        loop_uris = [future.result() for future in loop_uris]
         add(files.read_along, _read_along_html(chapter, sheet, loop_uris, job).encode("utf-8"))
         keep = {files.scene_text(p.index).name for p in plans if p.user_text} | set(written)
         for name in old_score.get("outputs", []):  # fewer scenes than last time: our old cue files go

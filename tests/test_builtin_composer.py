@@ -204,7 +204,8 @@ def test_compose_api_progress_and_settings():
     calls = []
     requests = [ComposeRequest("ch1", CALM, 1.5, seed=9), ComposeRequest("ch2", "", 1.0, seed=1)]
     tracks = composer.compose(requests, progress=lambda done, total, label: calls.append((done, total, label)))
-    assert calls == [(1, 2, "ch1"), (2, 2, "ch2")]
+    # made side by side: the count goes up one at a time, each track named once, in the order they are finished
+    assert [c[:2] for c in calls] == [(1, 2), (2, 2)] and sorted(c[2] for c in calls) == ["ch1", "ch2"]
     assert [len(t.audio) for t in tracks] == [48000, 32000]
     assert tracks[0].info["seed"] == 9 and tracks[1].info["seed"] == 1
     assert tracks[1].warnings and not tracks[0].warnings  # empty text: told it used defaults
@@ -238,3 +239,99 @@ def test_a_long_tracks_reverb_and_mastering_are_the_whole_tracks():
     expected = np.tanh(1.2 * whole / np.abs(whole).max()) / np.tanh(1.2) * 0.89
     assert mastered.dtype == np.float32 and np.abs(mastered - expected).max() < 1e-5
     assert np.array_equal(render.master(np.zeros((10, 2), np.float32)), np.zeros((10, 2), np.float32))
+
+
+def test_tracks_made_side_by_side_are_the_tracks_made_alone(monkeypatch):
+    """On a machine with several cores the tracks of one call are made at once, on threads: each must be the track
+    made alone, to the sample and the note, and come back in the order asked for."""
+    from manga2music import hardware
+
+    monkeypatch.setattr(hardware, "cpu_cores", lambda: 4)
+    composer = BuiltinComposer()
+    texts = [ACTION, CALM, LOFI, "bouncy playful comedy with marimba at 120 BPM in F major"]
+    requests = [ComposeRequest(f"scene {k}", text, 2.0 + 0.5 * k, seed=20 + k) for k, text in enumerate(texts)]
+    together = composer.compose(requests)
+    for req, track in zip(requests, together):
+        alone = composer.compose_one(req.text, req.duration, seed=req.seed)
+        assert len(track.audio) == round(req.duration * SAMPLE_RATE)
+        assert np.array_equal(track.audio, alone.audio) and track.midi == alone.midi, req.name
+    assert len({t.audio.tobytes() for t in together}) == 4  # four different tracks, not one made four times
+
+
+def test_tracks_made_at_once_hold_at_most_ten_minutes_of_music(monkeypatch):
+    """Rendering takes memory in proportion to the music being made: side by side, the tracks in the making never add
+    up to more than PARALLEL_SECONDS, a longer one is made alone, and every one is made, once, in its place."""
+    import threading
+    import time
+
+    from manga2music.composers import builtin
+
+    lock, making, most, alone = threading.Lock(), {}, [0.0], []
+
+    def make(item):
+        name, seconds = item
+        with lock:
+            making[name] = seconds
+            if len(making) > 1:  # side by side
+                most[0] = max(most[0], sum(making.values()))
+            if seconds > builtin.PARALLEL_SECONDS:
+                alone.append(len(making) == 1)
+        time.sleep(0.05)
+        with lock:
+            del making[name]
+        return name.upper()
+
+    items = [("a", 400.0), ("b", 300.0), ("c", 200.0), ("d", 100.0), ("e", 700.0), ("f", 50.0), ("g", 50.0)]
+    finished = []
+    out = builtin.render_side_by_side(make, items, [s for _, s in items], 4,
+                                      done=lambda i, count: finished.append((i, count)))
+    assert out == ["A", "B", "C", "D", "E", "F", "G"]
+    assert most[0] <= builtin.PARALLEL_SECONDS and most[0] > 400.0  # some were made together, never too many
+    assert alone == [True]
+    assert sorted(i for i, _ in finished) == list(range(7)) and [c for _, c in finished] == list(range(1, 8))
+
+
+def test_the_first_error_among_tracks_made_at_once_stops_the_rest():
+    import threading
+    import time
+
+    from manga2music.composers import builtin
+
+    started, lock = [], threading.Lock()
+
+    def make(k):
+        with lock:
+            started.append(k)
+        if k == 1:
+            raise BackendError("track 1 failed")
+        time.sleep(0.2)
+        return k
+
+    with pytest.raises(BackendError, match="track 1 failed"):
+        builtin.render_side_by_side(make, list(range(8)), [10.0] * 8, 2)
+    time.sleep(0.5)  # what was already in the making finishes; nothing more starts
+    assert len(started) <= 4, started
+
+
+def test_a_stopped_command_does_not_wait_for_the_tracks_or_loops_still_in_the_making():
+    """Ctrl-C must end the command at once: the tracks made side by side and the read-along loops encoded beside the
+    score run on daemon threads, which the interpreter does not wait for at exit.  Here a track that never finishes
+    is in the making when another one fails (and a loop that never finishes is being encoded): the process must
+    still exit, with the error."""
+    import subprocess
+    import sys
+
+    script = """
+import threading
+from manga2music.composers.builtin import render_side_by_side
+from manga2music.scoring import _on_daemon_thread
+forever = threading.Event()
+_on_daemon_thread(forever.wait)
+def make(k):
+    if k == 1:
+        raise KeyboardInterrupt
+    forever.wait()
+render_side_by_side(make, [0, 1, 2], [10.0, 10.0, 10.0], 2)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr, done.stderr[-500:]

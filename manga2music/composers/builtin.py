@@ -13,12 +13,16 @@ from __future__ import annotations
 import io
 import math
 import zlib
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
 from ..errors import BackendError
 from ..progress import ProgressFn, report
 from .base import ComposeRequest, Composer, Track
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: bump when the composition or rendering changes, so cached tracks are recomposed
 ALGORITHM_VERSION = "builtin-music-2"
@@ -27,6 +31,14 @@ CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0
 #: relative loudness of each part (the melody leads)
 MIX_LEVELS = {"melody": 1.0, "harmony": 0.55, "bass": 0.6, "drums": 0.8}
+#: tracks made at once, one per CPU core up to this many (numpy lets go of the interpreter while it works: 4 one-minute
+#: tracks take 0.56-0.70 of the time on 2 cores, benchmarks/builtin_bench.py --side-by-side)
+PARALLEL_TRACKS = 4
+#: ... holding at most this many seconds of music between them: rendering takes memory in proportion to the music
+#: (a 30-minute track peaks at 1.29 GB, README "Speed"), so tracks made side by side never need more than the
+#: longest track made alone, and a stop (Ctrl-C) waits at most for this much music to finish rendering (about 5 s on
+#: 2 cores).  A longer track is made alone.
+PARALLEL_SECONDS = 600.0
 
 
 def _rng(seed: int, text: str) -> np.random.Generator:
@@ -52,6 +64,50 @@ def _with_wrap(midi, period: float, extra: float):
         for n in repeats:
             inst.notes.append(type(n)(n.velocity, n.pitch, n.start + period, n.end + period))
     return wrapped
+
+
+def render_side_by_side(make: Callable[[T], R], items: Sequence[T], seconds: Sequence[float], workers: int, *,
+                        done: Callable[[int, int], None] | None = None) -> list[R]:
+    """``[make(item) for item in items]``, up to ``workers`` at a time on threads, at most :data:`PARALLEL_SECONDS`
+    of music (``seconds`` per item) in the making at once; an item longer than that is made alone.  ``done(index,
+    count)`` is called on this thread as each one is made (in the order they finish).  The first error, or a stop
+    (Ctrl-C), is raised here at once and nothing more starts; the threads are daemons, so a stopped command exits
+    without waiting for the tracks still in the making (their results are dropped)."""
+    import queue
+    import threading
+
+    results: list = [None] * len(items)
+    if workers <= 1 or len(items) <= 1:
+        for i, item in enumerate(items):
+            results[i] = make(item)
+            if done is not None:
+                done(i, i + 1)
+        return results
+    finished_q: queue.SimpleQueue = queue.SimpleQueue()
+
+    def work(i: int) -> None:
+        try:
+            finished_q.put((i, make(items[i]), None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+            finished_q.put((i, None, exc))
+
+    running: dict[int, float] = {}  # index -> seconds of music
+    following, finished = 0, 0
+    while following < len(items) or running:
+        while following < len(items) and len(running) < workers and (
+                not running or sum(running.values()) + seconds[following] <= PARALLEL_SECONDS):
+            threading.Thread(target=work, args=(following,), name=f"builtin-render-{following}", daemon=True).start()
+            running[following] = seconds[following]
+            following += 1
+        i, result, error = finished_q.get()
+        del running[i]
+        if error is not None:
+            raise error
+        results[i] = result
+        finished += 1
+        if done is not None:
+            done(i, finished)
+    return results
 
 
 def midi_bytes(midi) -> bytes:
@@ -85,12 +141,19 @@ class BuiltinComposer(Composer):
         return key
 
     def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
-        tracks = []
-        for i, req in enumerate(requests):
-            seed = req.seed
-            tracks.append(self.compose_one(req.text, req.duration, seed=seed, loop=self.options.loop, theme=req.theme))
-            report(progress, i + 1, len(requests), req.name)
-        return tracks
+        """One track per request, in order; several at once on a machine with more than one core (see
+        :func:`render_side_by_side`): each track is the same, to the sample, as made alone."""
+        from ..hardware import cpu_cores
+        from ..music.soundfont import load_soundfont
+
+        def one(req: ComposeRequest) -> Track:
+            return self.compose_one(req.text, req.duration, seed=req.seed, loop=self.options.loop, theme=req.theme)
+
+        workers = min(PARALLEL_TRACKS, cpu_cores(), len(requests))
+        if workers > 1:
+            load_soundfont(self.soundfont)  # parsed once, before the threads share it
+        return render_side_by_side(one, requests, [float(r.duration) for r in requests], workers,
+                                   done=lambda i, count: report(progress, count, len(requests), requests[i].name))
 
     def render(self, midi, duration: float, *, reverb: float = 0.15, loop: bool = False) -> np.ndarray:
         """Play ``midi`` to exactly ``round(duration * 32000)`` stereo frames: faded ends, or a seamless loop."""
