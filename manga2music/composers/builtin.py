@@ -32,12 +32,11 @@ LOOP_CROSSFADE_S = 1.0
 #: relative loudness of each part (the melody leads)
 MIX_LEVELS = {"melody": 1.0, "harmony": 0.55, "bass": 0.6, "drums": 0.8}
 #: tracks made at once, one per CPU core up to this many (numpy lets go of the interpreter while it works: 4 one-minute
-#: tracks take 0.56-0.70 of the time on 2 cores, benchmarks/builtin_bench.py --side-by-side)
+#: tracks take 0.56-0.75 of the time on 2 cores, benchmarks/builtin_bench.py --side-by-side)
 PARALLEL_TRACKS = 4
 #: ... holding at most this many seconds of music between them: rendering takes memory in proportion to the music
 #: (a 30-minute track peaks at 1.29 GB, README "Speed"), so tracks made side by side never need more than the
-#: longest track made alone, and a stop (Ctrl-C) waits at most for this much music to finish rendering (about 5 s on
-#: 2 cores).  A longer track is made alone.
+#: longest track made alone.  A longer track is made alone.
 PARALLEL_SECONDS = 600.0
 
 
