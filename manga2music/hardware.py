@@ -262,6 +262,17 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def thread_budget() -> int:
+    """Threads this process should work on: ``OMP_NUM_THREADS`` where it is set to a positive whole number (Ray sets
+    it to a worker's CPUs, 1 by default, where the affinity mask still shows every core of the node), else
+    :func:`cpu_cores`."""
+    try:
+        asked = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        asked = 0
+    return asked if asked > 0 else cpu_cores()
+
+
 def openai_settings() -> tuple[bool, str, str]:
     """(a key is set, base URL, which variable set it).  Never the key itself."""
     key_set = bool(os.environ.get("OPENAI_API_KEY", "").strip())

@@ -247,6 +247,7 @@ def test_tracks_made_side_by_side_are_the_tracks_made_alone(monkeypatch):
     from manga2music import hardware
 
     monkeypatch.setattr(hardware, "cpu_cores", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     composer = BuiltinComposer()
     texts = [ACTION, CALM, LOFI, "bouncy playful comedy with marimba at 120 BPM in F major"]
     requests = [ComposeRequest(f"scene {k}", text, 2.0 + 0.5 * k, seed=20 + k) for k, text in enumerate(texts)]
@@ -335,3 +336,20 @@ render_side_by_side(make, [0, 1, 2], [10.0, 10.0, 10.0], 2)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr, done.stderr[-500:]
+
+
+def test_the_tracks_are_made_on_as_many_threads_as_the_process_is_given(monkeypatch):
+    """A Ray worker is given its CPUs by OMP_NUM_THREADS (1 by default) while it sees every core of the node: the
+    builtin composer makes that many tracks at once, not one per core of the node."""
+    from manga2music import hardware
+
+    monkeypatch.setattr(hardware, "cpu_cores", lambda: 16)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert hardware.thread_budget() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert hardware.thread_budget() == 3
+    for unusable in ("", "0", "-2", "four"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unusable)
+        assert hardware.thread_budget() == 16, unusable
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert hardware.thread_budget() == 16

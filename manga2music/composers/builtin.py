@@ -31,8 +31,9 @@ CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0
 #: relative loudness of each part (the melody leads)
 MIX_LEVELS = {"melody": 1.0, "harmony": 0.55, "bass": 0.6, "drums": 0.8}
-#: tracks made at once, one per CPU core up to this many (numpy lets go of the interpreter while it works: 4 one-minute
-#: tracks take 0.56-0.75 of the time on 2 cores, benchmarks/builtin_bench.py --side-by-side)
+#: tracks made at once, one per CPU core (OMP_NUM_THREADS where it is set: a Ray worker's CPUs) up to this many
+#: (numpy lets go of the interpreter while it works: 4 one-minute tracks take 0.56-0.75 of the time on 2 cores,
+#: benchmarks/builtin_bench.py --side-by-side)
 PARALLEL_TRACKS = 4
 #: ... holding at most this many seconds of music between them: rendering takes memory in proportion to the music
 #: (a 30-minute track peaks at 1.29 GB, README "Speed"), so tracks made side by side never need more than the
@@ -142,13 +143,13 @@ class BuiltinComposer(Composer):
     def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
         """One track per request, in order; several at once on a machine with more than one core (see
         :func:`render_side_by_side`): each track is the same, to the sample, as made alone."""
-        from ..hardware import cpu_cores
+        from ..hardware import thread_budget
         from ..music.soundfont import load_soundfont
 
         def one(req: ComposeRequest) -> Track:
             return self.compose_one(req.text, req.duration, seed=req.seed, loop=self.options.loop, theme=req.theme)
 
-        workers = min(PARALLEL_TRACKS, cpu_cores(), len(requests))
+        workers = min(PARALLEL_TRACKS, thread_budget(), len(requests))
         if workers > 1:
             load_soundfont(self.soundfont)  # parsed once, before the threads share it
         return render_side_by_side(one, requests, [float(r.duration) for r in requests], workers,
