@@ -53,7 +53,6 @@ from .sections import Section
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cuesheet import CueSheet
-    from concurrent.futures import Future
 
 SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout changes
 _FORMER_MAX_CUE_S = 300.0  # the longest cue before 2026-11-30 (see score_chapter's key)
@@ -297,24 +296,6 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
                   touching=touching, rtl=rtl, listening_page=url_for(listening_page), section=job.name)
 
 
-def _on_daemon_thread(fn, *args) -> "Future":
-    """``fn(*args)`` on a thread of its own, as a Future.  A daemon: a stopped command (Ctrl-C) exits without
-    waiting for it."""
-    import threading
-    from concurrent.futures import Future
-
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - raised where the result is asked for
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="read-along-loop", daemon=True).start()
-    return future
-
-
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
@@ -322,6 +303,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, plan_timing, webvtt
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
+    from .threads import on_thread
 
     files = ScoreFiles(job, cfg.fmt)
     refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
@@ -409,8 +391,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=False))
             if len(loop_uris) >= LOOPS_AHEAD:
                 loop_uris[-LOOPS_AHEAD].result()
-            loop_uris.append(_on_daemon_thread(loop_ogg, _read_along_loop(plan.audio, loop, t, sample_rate),
-                                               sample_rate))
+            loop_uris.append(on_thread(loop_ogg, _read_along_loop(plan.audio, loop, t, sample_rate), sample_rate,
+                                       name="read-along-loop"))
             loop = None
             if plan.midi:
                 add(files.midi(plan.index), plan.midi)

@@ -37,7 +37,7 @@ MIX_LEVELS = {"melody": 1.0, "harmony": 0.55, "bass": 0.6, "drums": 0.8}
 PARALLEL_TRACKS = 4
 #: ... holding at most this many seconds of music between them: rendering takes memory in proportion to the music
 #: (a 30-minute track peaks at 1.29 GB, README "Speed"), so tracks made side by side never need more than the
-#: longest track made alone.  A longer track is made alone.
+#: longest track made alone; it also bounds what a stopped command waits for.  A longer track is made alone.
 PARALLEL_SECONDS = 600.0
 
 
@@ -71,10 +71,11 @@ def render_side_by_side(make: Callable[[T], R], items: Sequence[T], seconds: Seq
     """``[make(item) for item in items]``, up to ``workers`` at a time on threads, at most :data:`PARALLEL_SECONDS`
     of music (``seconds`` per item) in the making at once; an item longer than that is made alone.  ``done(index,
     count)`` is called on this thread as each one is made (in the order they finish).  The first error, or a stop
-    (Ctrl-C), is raised here at once and nothing more starts; the threads are daemons, so a stopped command exits
-    without waiting for the tracks still in the making (their results are dropped)."""
-    import queue
-    import threading
+    (Ctrl-C), is raised here at once and nothing more starts; the tracks already in the making are finished and
+    dropped (see :mod:`manga2music.threads` for why they are not cut short)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from ..threads import on_thread
 
     results: list = [None] * len(items)
     if workers <= 1 or len(items) <= 1:
@@ -83,30 +84,20 @@ def render_side_by_side(make: Callable[[T], R], items: Sequence[T], seconds: Seq
             if done is not None:
                 done(i, i + 1)
         return results
-    finished_q: queue.SimpleQueue = queue.SimpleQueue()
-
-    def work(i: int) -> None:
-        try:
-            finished_q.put((i, make(items[i]), None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
-            finished_q.put((i, None, exc))
-
-    running: dict[int, float] = {}  # index -> seconds of music
+    running: dict = {}  # future -> index
     following, finished = 0, 0
     while following < len(items) or running:
         while following < len(items) and len(running) < workers and (
-                not running or sum(running.values()) + seconds[following] <= PARALLEL_SECONDS):
-            threading.Thread(target=work, args=(following,), name=f"builtin-render-{following}", daemon=True).start()
-            running[following] = seconds[following]
+                not running or sum(seconds[i] for i in running.values()) + seconds[following] <= PARALLEL_SECONDS):
+            running[on_thread(make, items[following], name=f"builtin-render-{following}")] = following
             following += 1
-        i, result, error = finished_q.get()
-        del running[i]
-        if error is not None:
-            raise error
-        results[i] = result
-        finished += 1
-        if done is not None:
-            done(i, finished)
+        ready, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in sorted(ready, key=running.get):
+            i = running.pop(future)
+            results[i] = future.result()  # the first error is raised here
+            finished += 1
+            if done is not None:
+                done(i, finished)
     return results
 
 
