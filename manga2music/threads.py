@@ -1,4 +1,4 @@
-"""Work on a thread of its own, handed back as a Future.
+"""Work on a thread of its own, handed back as a Future, that stops at its next stop point when asked.
 
 Rendering and encoding audio let go of the interpreter (numpy, scipy, libsndfile), so the builtin composer's tracks
 and the read-along page's loops are made on threads beside the main one.  Whoever asks for the result gets the
@@ -6,26 +6,47 @@ thread's error raised on their own thread, and a stop (Ctrl-C) is raised on the 
 
 The threads are not daemons.  Python ends a daemon thread still running at exit by unwinding it wherever it is, and
 inside scipy's FFT (C++, which a track's reverb runs) that aborted the whole process ("terminate called without an
-active exception") instead of exiting as interrupted.  So a stopped command waits, after saying it was stopped, for
-the work already started: at most PARALLEL_SECONDS of music rendering, or two loops encoding (2.6-5.7 s on a 2-core
-Intel Xeon with two 5-minute tracks in the making).
+active exception") instead of exiting as interrupted.  Instead, work started with a ``stop`` event calls
+:func:`stop_point` between its pieces (the renderer: each note, each block of reverb): once the event is set, the
+next stop point raises :class:`Stopped` and the thread ends there, so a stopped command waits for one piece of work,
+not for whole tracks.
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from concurrent.futures import Future
 from typing import Any, Callable
 
+_STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("manga2music_stop", default=None)
 
-def on_thread(fn: Callable[..., Any], *args: Any, name: str = "manga2music-work") -> Future:
-    """``fn(*args)`` on a thread of its own; its result (or its error) is the Future's."""
-    import threading
 
+class Stopped(BaseException):
+    """Raised at a stop point on a thread whose work is no longer wanted (its command was stopped, or another
+    piece of the same work failed).  A BaseException, like KeyboardInterrupt, so that no ``except Exception``
+    in the work turns it into a result."""
+
+
+def stop_point() -> None:
+    """Raise :class:`Stopped` if the work running here was asked to stop; nothing otherwise (and always nothing on
+    a thread not started with a ``stop`` event, such as the main thread)."""
+    stop = _STOP.get()
+    if stop is not None and stop.is_set():
+        raise Stopped
+
+
+def on_thread(fn: Callable[..., Any], *args: Any, name: str = "manga2music-work",
+              stop: threading.Event | None = None) -> Future:
+    """``fn(*args)`` on a thread of its own; its result (or its error) is the Future's.  Once ``stop`` is set,
+    the work ends at its next :func:`stop_point` (the Future then holds :class:`Stopped`)."""
     future: Future = Future()
+    context = contextvars.copy_context()
+    context.run(_STOP.set, stop)
 
     def run() -> None:
         try:
-            future.set_result(fn(*args))
+            future.set_result(context.run(fn, *args))
         except BaseException as exc:  # noqa: BLE001 - raised where the result is asked for
             future.set_exception(exc)
 

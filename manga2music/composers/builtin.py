@@ -37,7 +37,7 @@ MIX_LEVELS = {"melody": 1.0, "harmony": 0.55, "bass": 0.6, "drums": 0.8}
 PARALLEL_TRACKS = 4
 #: ... holding at most this many seconds of music between them: rendering takes memory in proportion to the music
 #: (a 30-minute track peaks at 1.29 GB, README "Speed"), so tracks made side by side never need more than the
-#: longest track made alone; it also bounds what a stopped command waits for.  A longer track is made alone.
+#: longest track made alone.  A longer track is made alone.
 PARALLEL_SECONDS = 600.0
 
 
@@ -71,8 +71,9 @@ def render_side_by_side(make: Callable[[T], R], items: Sequence[T], seconds: Seq
     """``[make(item) for item in items]``, up to ``workers`` at a time on threads, at most :data:`PARALLEL_SECONDS`
     of music (``seconds`` per item) in the making at once; an item longer than that is made alone.  ``done(index,
     count)`` is called on this thread as each one is made (in the order they finish).  The first error, or a stop
-    (Ctrl-C), is raised here at once and nothing more starts; the tracks already in the making are finished and
-    dropped (see :mod:`manga2music.threads` for why they are not cut short)."""
+    (Ctrl-C), is raised here at once and nothing more starts; the tracks already in the making end at their next
+    :func:`manga2music.threads.stop_point` (the renderer has one at each note and each block of reverb)."""
+    import threading
     from concurrent.futures import FIRST_COMPLETED, wait
 
     from ..threads import on_thread
@@ -86,18 +87,23 @@ def render_side_by_side(make: Callable[[T], R], items: Sequence[T], seconds: Seq
         return results
     running: dict = {}  # future -> index
     following, finished = 0, 0
-    while following < len(items) or running:
-        while following < len(items) and len(running) < workers and (
-                not running or sum(seconds[i] for i in running.values()) + seconds[following] <= PARALLEL_SECONDS):
-            running[on_thread(make, items[following], name=f"builtin-render-{following}")] = following
-            following += 1
-        ready, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in sorted(ready, key=running.get):
-            i = running.pop(future)
-            results[i] = future.result()  # the first error is raised here
-            finished += 1
-            if done is not None:
-                done(i, finished)
+    stop = threading.Event()
+    try:
+        while following < len(items) or running:
+            while following < len(items) and len(running) < workers and (
+                    not running or sum(seconds[i] for i in running.values()) + seconds[following] <= PARALLEL_SECONDS):
+                running[on_thread(make, items[following], name=f"builtin-render-{following}", stop=stop)] = following
+                following += 1
+            ready, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(ready, key=running.get):
+                i = running.pop(future)
+                results[i] = future.result()  # the first error is raised here
+                finished += 1
+                if done is not None:
+                    done(i, finished)
+    except BaseException:
+        stop.set()  # the tracks still in the making are not wanted any more
+        raise
     return results
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..threads import stop_point
 from .soundfont import SoundFont, Zone, load_soundfont
 
 RELEASE_CAP_S = 2.5  # longest release tail rendered
@@ -125,6 +126,7 @@ def add_reverb(audio: np.ndarray, sr: int, *, wet: float, seconds: float = 1.8) 
     for ch in range(audio.shape[1]):
         for start in range(0, n, REVERB_CHUNK):  # a piece at a time, each one's tail added on: oaconvolve holds the
             # spectra of all its blocks at once (a 30-minute track: about 1 GB)
+            stop_point()
             tail = oaconvolve(audio[start:start + REVERB_CHUNK, ch], ir[:, ch % 2])[: n - start]  # float32 in and out
             tail *= np.float32(wet)
             out[start:start + len(tail), ch] += tail
@@ -180,6 +182,7 @@ def render_midi(midi, n_frames: int, sample_rate: int = 32000, *, soundfont: str
         preset = sf.preset(inst.program, drums=inst.is_drum)
         volume, chan_pan = _channel_settings(inst)
         for v in _voices(inst, sr, sf):
+            stop_point()
             if v.start >= n_frames:
                 continue
             vel_gain = volume * (max(1, min(127, v.velocity)) / 127.0) ** 1.8
