@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -250,6 +251,35 @@ def test_art_breaking_out_of_its_frame_is_not_a_slanted_layout():
     assert broken["panel_rectangularity"] < plain["panel_rectangularity"] - 0.02  # the old measure saw "slant"
     assert plain["panel_slant"] < 0.05 and broken["panel_slant"] < 0.05
     assert slanted["panel_slant"] > 0.3
+
+
+def _splash_page(paper_corner: bool) -> Image.Image:
+    """A full-bleed illustration (no frames: art to every edge), optionally with one corner of paper cut on the
+    slant, as a title page's white corner or a splash page's patch of sky."""
+    rng = np.random.default_rng(3)
+    page = Image.new("RGB", (850, 1200), (90, 90, 90))
+    d = ImageDraw.Draw(page)
+    for _ in range(400):
+        x, y = rng.integers(0, 850), rng.integers(0, 1200)
+        d.line([(x, y), (x + rng.integers(-60, 60), y + rng.integers(-60, 60))], fill=(20, 20, 20), width=2)
+    for _ in range(30):
+        x, y, r = rng.integers(0, 850), rng.integers(0, 1200), rng.integers(20, 70)
+        d.ellipse([x - r, y - r, x + r, y + r], fill=(150, 150, 150), outline=(10, 10, 10), width=3)
+    if paper_corner:
+        d.polygon([(0, 1200), (0, 1060), (140, 1200)], fill="white")  # one straight tilted edge, 1/6 of the page
+    return page
+
+
+def test_one_tilted_edge_on_a_page_without_frames_is_not_a_slanted_layout():
+    """The slant is the share of the frames' length that is tilted, and a page without frames has none to share:
+    on OpenMantra's *Balloon Dream* the title page (art to every edge, one straight tilted edge of paper 11 % of the
+    page long) read as 100 % tilted frames, and the opening of a school slice of life got an action cue at 150 BPM.
+    Frame lines shorter in all than the page's long side now give no slant; real slanted frames still do."""
+    from manga2music.describers.page_features import measure_page
+
+    assert measure_page(_splash_page(paper_corner=False))["panel_slant"] == 0.0
+    assert measure_page(_splash_page(paper_corner=True))["panel_slant"] == 0.0
+    assert measure_page(_framed_page(slanted=True, figure=False))["panel_slant"] > 0.3
 
 
 def test_the_detector_model_is_found_in_rapidocrs_wheel_even_if_renamed(monkeypatch):

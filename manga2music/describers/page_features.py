@@ -41,7 +41,8 @@ gives the same dictionary.
                    wherever the art runs out of its frame into the gutter)
 ``panel_slant``    the share of the panel frames' length that is tilted (more than 3 degrees off both axes):
                    the straight edges, at least 8.5 % of the page's long side long, of the regions the
-                   gutters cut out, so figures breaking out of a frame do not count as a slanted layout
+                   gutters cut out, so figures breaking out of a frame do not count as a slanted layout;
+                   0 where they add up to less than the page's long side (a page with no frames to speak of)
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ CROSSING_EDGE = 0.05  # ... and it is not in the region's outer 5 % (its own fra
 MIN_PIECE = 0.15  # each piece of a cut region keeps at least this share of it
 FRAME_MIN = 0.085  # shortest straight panel edge that counts as a frame line, fraction of the page's long side
 FRAME_TILT = 3.0  # degrees off both axes: a tilted frame line (hand-ruled frames wobble less than this)
+FRAME_TOTAL = 1.0  # frame lines adding up to less than this many long sides of the page give no slant (frame_slant)
 SPECK = 3  # pixels (line-work copy): paper or ink this thin along a gutter's edge is a speck, not a frame's edge
 #: panels drawn by their frames (see :func:`framed_panel_count`): a frame line is a straight ink line (balanced
 #: luminance below FRAME_INK) at least FRAME_MIN long with paper along FRAME_PAPER of one side of it, just beside it
@@ -430,7 +432,9 @@ def frame_slant(gutter: np.ndarray) -> float:
 
     Frames are where the gutters meet the panels, and they are long and straight;
     the outline of art that runs into a gutter is neither, so it mostly falls
-    under :data:`FRAME_MIN`.  0 when no frame line is found.
+    under :data:`FRAME_MIN`.  0 when the frame lines found add up to less than :data:`FRAME_TOTAL` long sides of
+    the page: a share of one or two edges is not a layout (a title page drawn to every edge, with one straight
+    tilted edge of paper, read as 100 % tilted frames).  A quarter-page panel's outline alone is 1.7 long sides.
 
     The gutters are first rid of specks (:data:`SPECK`): on a 1-bit scan every
     grey is specks of ink and paper, and where bright art meets its frame the
@@ -448,6 +452,8 @@ def frame_slant(gutter: np.ndarray) -> float:
         return 0.0
     x0, y0, x1, y1 = lines.reshape(-1, 4).T.astype(np.float64)
     length = np.hypot(x1 - x0, y1 - y0)
+    if length.sum() < FRAME_TOTAL * max(gutter.shape):
+        return 0.0
     angle = np.degrees(np.arctan2(np.abs(y1 - y0), np.abs(x1 - x0)))  # 0..90
     tilt = np.minimum(angle, 90.0 - angle)
     return float((length * (tilt > FRAME_TILT)).sum() / length.sum())
