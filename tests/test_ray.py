@@ -367,11 +367,11 @@ def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_c
 
     from tests.chapters import make_chapter
 
-    for k in range(1, 5):  # four chapters of about a minute and a half of music each
+    for k in range(1, 5):  # four chapters of four pages: composing each takes seconds, so Ctrl-C comes mid-way
         make_chapter(tmp_path / "in" / f"ch{k}", [("calm", 2), ("action", 2)], seed=k)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "manga2music", "score", str(tmp_path / "in"), "-o", str(out),
-                             "--vision-model", "builtin", "--music-model", "builtin", "--reading-speed", "0.2",
+                             "--vision-model", "builtin", "--music-model", "builtin", "--reading-speed", "1.0",
                              "--seed", "1", "--ray", ray_cluster], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
 
@@ -390,7 +390,7 @@ def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_c
 
     started = time.monotonic()
     rerun = manga2music.score([tmp_path / "in"], out, vision_model="builtin", music_model="builtin",
-                              config=ray_cfg(seed=1, reading_speed=0.2))
+                              config=ray_cfg(seed=1, reading_speed=1.0))
     assert set(statuses(rerun).values()) <= {"ok", "skipped"} and len(rerun["sections"]) == 4
     assert stopping_took < (time.monotonic() - started) / 2  # far sooner than doing what was left
     assert temp_files(out) == [] and record_mismatches(out) == []
