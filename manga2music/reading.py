@@ -337,13 +337,35 @@ def source_name(name: str) -> str:
 
 def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
     """``(name, image)`` for each item as it arrives (never all at once: ``images`` may be a one-pass stream)."""
+    import os
+
     for i, item in enumerate(images, start=1):
-        if hasattr(item, "image") and hasattr(item, "name"):  # describers.base.PageImage
+        if isinstance(item, (str, os.PathLike)):  # a page file, read as a run reads it
+            yield from _file_tiles(item)
+        elif hasattr(item, "image") and hasattr(item, "name"):  # describers.base.PageImage
             yield item.name, item.image
         elif isinstance(item, tuple) and len(item) == 2:
             yield str(item[0]), item[1]
         else:
             yield f"page {i}", item
+
+
+def _file_tiles(path) -> Iterator[tuple[str, "Image"]]:
+    """A page file's tiles as ``run`` decodes them (turned by its EXIF orientation, transparency on white paper, a
+    tall strip cut into tiles), named after the file (``"strip.png#1"``... for a strip).  Raises
+    :class:`~manga2music.errors.PageError` when the file cannot be read as an image."""
+    from pathlib import Path
+
+    from .pages import load_page
+    from .sections import Page
+
+    path = Path(path)
+    tiles = load_page(Page(path.name, path)).tiles
+    if len(tiles) == 1:
+        yield path.name, tiles[0]
+    else:
+        for k, tile in enumerate(tiles, start=1):
+            yield f"{path.name}#{k}", tile
 
 
 def iter_groups(images: Iterable[Any]) -> Iterator[tuple[str, list]]:
@@ -409,9 +431,11 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
 def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, str], None]] = None) -> list[PageReading]:
     """Readings for a section's pages, in order, one per source page.
 
-    ``images`` may hold PIL images (named "page 1", "page 2"...), ``(name, image)`` pairs or
-    :class:`~manga2music.describers.base.PageImage` objects.  Consecutive tiles named
-    ``"x.png#1"``, ``"x.png#2"``... are merged into one reading named ``"x.png"``.
+    ``images`` may hold PIL images (named "page 1", "page 2"...), ``(name, image)`` pairs,
+    :class:`~manga2music.describers.base.PageImage` objects or paths of page files (read as ``run`` reads a page,
+    named after the file; one that is not an image raises :class:`~manga2music.errors.PageError`).  Consecutive
+    tiles named ``"x.png#1"``, ``"x.png#2"``... (a tall strip's file is cut into them) are merged into one reading
+    named ``"x.png"``.
     ``progress(done, total, name)`` is called after each source page.
     """
     from .progress import report

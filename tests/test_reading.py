@@ -692,3 +692,30 @@ def test_the_text_models_run_with_denormals_flushed_and_the_thread_computes_as_b
     monkeypatch.setattr(denormals, "flushed", contextlib.nullcontext)  # the network as it ran before
     assert text_detect.detect_text(page) == boxes and len(boxes) >= 8
     assert flushed_at_run[-1] is False
+
+
+def test_page_files_are_read_as_a_run_reads_them(tmp_path):
+    """The per-page API takes file paths too: each file is read as `run` reads a page (transparency on white paper,
+    a tall strip cut into tiles and merged back into one reading named after the file); a file that is not an image
+    is one clear error that names it."""
+    from manga2music.errors import PageError
+
+    page = talk_page(6)
+    on_white = read_pages([page])[0]
+    ink = Image.new("RGBA", page.size, (0, 0, 0, 0))  # the same lettering on a transparent sheet
+    ink.putalpha(Image.eval(page.convert("L"), lambda v: 255 - v))
+    ink.save(tmp_path / "001.png")
+    strip = Image.new("RGB", (720, 4000), "white")
+    for k in range(4):
+        strip.paste(talk_page(3), (0, k * 1000))
+    strip.save(tmp_path / "strip.png")
+    (tmp_path / "notes.png").write_text("not an image")
+
+    transparent, tall = read_pages([tmp_path / "001.png", str(tmp_path / "strip.png")])
+    assert transparent.name == "001.png" and tall.name == "strip.png"
+    assert transparent.brightness > 0.9  # white paper, not the black a transparent pixel is made of
+    assert transparent.text_chars == on_white.text_chars and transparent.panels == on_white.panels
+    assert tall.tiles >= 3 and len(tall.part_readings()) == tall.tiles
+    assert tall.text_chars >= 3 * read_pages([talk_page(3)])[0].text_chars * 0.9
+    with pytest.raises(PageError, match="notes.png"):
+        read_pages([tmp_path / "notes.png"])
