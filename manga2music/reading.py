@@ -51,6 +51,7 @@ detector load on the first :func:`read_page`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
@@ -230,12 +231,17 @@ def _text_numbers(boxes: list, size: tuple[int, int]) -> dict:
     }
 
 
-def read_page(image: "Image | list[Image]", name: str = "") -> PageReading:
+def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") -> PageReading:
     """Read one page.  ``image`` is a PIL image, or the list of tiles of one tall strip (top to bottom),
     which are measured one by one and merged into a single reading (counts add up, the rest is
-    averaged by tile area).  If the text detector fails, the reading says ``text_detected=False``
+    averaged by tile area), or the path of a page file (read as ``run`` reads it, see :func:`read_pages`; named
+    after the file unless ``name`` is given).  If the text detector fails, the reading says ``text_detected=False``
     with zero text, and every other field is measured as usual.
     """
+    if isinstance(image, (str, os.PathLike)):
+        named = list(_file_tiles(image))
+        name = name or source_name(named[0][0])
+        image = [tile for _, tile in named]
     tiles = image if isinstance(image, (list, tuple)) else [image]
     if not tiles:
         raise ValueError("read_page needs an image or a non-empty list of tiles")
@@ -337,8 +343,6 @@ def source_name(name: str) -> str:
 
 def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
     """``(name, image)`` for each item as it arrives (never all at once: ``images`` may be a one-pass stream)."""
-    import os
-
     for i, item in enumerate(images, start=1):
         if isinstance(item, (str, os.PathLike)):  # a page file, read as a run reads it
             yield from _file_tiles(item)

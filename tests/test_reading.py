@@ -717,5 +717,6 @@ def test_page_files_are_read_as_a_run_reads_them(tmp_path):
     assert transparent.text_chars == on_white.text_chars and transparent.panels == on_white.panels
     assert tall.tiles >= 3 and len(tall.part_readings()) == tall.tiles
     assert tall.text_chars >= 3 * read_pages([talk_page(3)])[0].text_chars * 0.9
+    assert read_page(tmp_path / "strip.png") == tall and read_page(str(tmp_path / "001.png"), "p1").name == "p1"
     with pytest.raises(PageError, match="notes.png"):
         read_pages([tmp_path / "notes.png"])
