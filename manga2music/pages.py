@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 from .errors import PageError
+from .reading import tile_name
 from .sections import UNREADABLE_IMAGE_TYPES, Page, file_sha256, pdf_page_size, render_pdf_page, sha256_bytes
 
 #: refuse images with more pixels than this (decompression bombs): 180 megapixels
@@ -320,5 +321,5 @@ class PageStream:
                 self.on_decoded(info, tiles[0])
             fmt = "PNG" if info.format == "PDF" else info.format
             for t, tile in enumerate(tiles):
-                yield PageImage(info.page.name if len(tiles) == 1 else f"{info.page.name}#{t + 1}", tile, fmt)
+                yield PageImage(info.page.name if len(tiles) == 1 else tile_name(info.page.name, t + 1), tile, fmt)
             del tiles

@@ -52,6 +52,7 @@ detector load on the first :func:`read_page`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
@@ -59,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features, text_detect, text_recognition or page_photo changes
-READING_MODEL_VERSION = "reading-20"
+READING_MODEL_VERSION = "reading-21"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute
@@ -279,7 +280,7 @@ def _reading(tiles: list, name: str, detections: Iterable, *, cut_out: bool = Fa
         parts.append((tile.size, measures, _text_numbers(boxes or [], tile.size), warning or ""))
     reading = _merged(parts, name, cut_out=cut_out)
     if len(parts) > 1:
-        reading = replace(reading, parts=[_merged([part], f"{name}#{k}").to_dict()
+        reading = replace(reading, parts=[_merged([part], tile_name(name, k)).to_dict()
                                           for k, part in enumerate(parts, start=1)])
     return reading
 
@@ -336,9 +337,26 @@ def _merged(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
     )
 
 
+#: a tile of a tall strip is named after its page and its number from 1: "episode.png#3".  Only a "#" and digits at
+#: the very end name a tile (page files end in their extension, so "Vol.1 #03.png" is a page, not a tile)
+_TILE_NAME = re.compile(r"^(.+)#(\d+)$")
+
+
+def tile_name(page: str, number: int) -> str:
+    """The name of tile ``number`` (from 1) of the tall strip ``page``."""
+    return f"{page}#{number}"
+
+
+def split_tile_name(name: str) -> tuple[str, Optional[int]]:
+    """``("strip.png", 2)`` for the tile name ``"strip.png#2"``; ``(name, None)`` for a page's own name."""
+    match = _TILE_NAME.match(name)
+    return (match.group(1), int(match.group(2))) if match else (name, None)
+
+
 def source_name(name: str) -> str:
-    """The source page of a tile name: ``"strip.png#2"`` -> ``"strip.png"``."""
-    return name.rsplit("#", 1)[0] if "#" in name else name
+    """The source page of a tile name: ``"strip.png#2"`` -> ``"strip.png"`` (a page's own name is returned as it is,
+    "#" and all)."""
+    return split_tile_name(name)[0]
 
 
 def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
@@ -369,16 +387,17 @@ def _file_tiles(path) -> Iterator[tuple[str, "Image"]]:
         yield path.name, tiles[0]
     else:
         for k, tile in enumerate(tiles, start=1):
-            yield f"{path.name}#{k}", tile
+            yield tile_name(path.name, k), tile
 
 
 def iter_groups(images: Iterable[Any]) -> Iterator[tuple[str, list]]:
     """``(source page name, [tiles])`` in order, as the images arrive: consecutive ``"x.png#1"``,
-    ``"x.png#2"``... go together.  Holds one page's tiles at a time (``images`` may be a one-pass stream)."""
+    ``"x.png#2"``... go together (a ``#1`` starts a new page: two strips of one name from two folders stay two).
+    Holds one page's tiles at a time (``images`` may be a one-pass stream)."""
     current: Optional[tuple[str, list]] = None
     for name, image in _named(images):
         base = source_name(name)
-        if current is not None and "#" in name and current[0] == base:
+        if current is not None and _continues(name, current[0]):
             current[1].append(image)
             continue
         if current is not None:
@@ -386,6 +405,12 @@ def iter_groups(images: Iterable[Any]) -> Iterator[tuple[str, list]]:
         current = (base, [image])
     if current is not None:
         yield current
+
+
+def _continues(name: str, page: str) -> bool:
+    """Whether the tile ``name`` goes on the source page named ``page`` (the one before it)."""
+    source, number = split_tile_name(name)
+    return number is not None and number > 1 and source == page
 
 
 def group_tiles(images: Iterable[Any]) -> list[tuple[str, list]]:
@@ -444,11 +469,30 @@ def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, 
     """
     from .progress import report
 
-    groups = group_tiles(images)
+    items = list(images)  # page files are decoded one at a time as they are read, never all at once
+    total = _count_pages(items)
     readings = []
-    for i, (name, outcome) in enumerate(iter_readings(groups), start=1):
+    for i, (name, outcome) in enumerate(iter_readings(iter_groups(items)), start=1):
         if isinstance(outcome, Exception):
             raise outcome
         readings.append(outcome)
-        report(progress, i, len(groups), name)
+        report(progress, i, total, name)
     return readings
+
+
+def _count_pages(items: list) -> int:
+    """How many source pages :func:`iter_groups` makes of ``items``, from their names alone (nothing decoded)."""
+    count, last = 0, None
+    for i, item in enumerate(items, start=1):
+        if isinstance(item, (str, os.PathLike)):
+            name = "/"  # a file is one source page (a strip's tiles come from it together)
+        elif hasattr(item, "image") and hasattr(item, "name"):
+            name = item.name
+        elif isinstance(item, tuple) and len(item) == 2:
+            name = str(item[0])
+        else:
+            name = f"page {i}"
+        if last is None or not _continues(name, last):
+            count += 1
+        last = source_name(name)
+    return count

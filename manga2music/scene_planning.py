@@ -23,7 +23,7 @@ from .jobs import Callbacks, SectionJob, read_edited_description
 from .options import RunConfig
 from .outputs import fingerprint, is_ours
 from .pages import PageStream
-from .reading import PageReading
+from .reading import PageReading, split_tile_name
 
 
 @dataclass
@@ -148,7 +148,7 @@ def _moved_from(before: Optional[list], pages: list[int], k: int, chapter: Chapt
     now_sha = {i.page.name: i.sha256 for i in chapter.infos}
 
     def identity(name: str, sha: dict) -> Optional[tuple]:
-        page, _, part = name.partition("#")
+        page, part = split_tile_name(name)
         return (sha[page], part) if sha.get(page) else None
 
     then = [identity(name, then_sha) for name in before]
@@ -168,7 +168,7 @@ def _moved_from(before: Optional[list], pages: list[int], k: int, chapter: Chapt
         return " to ".join(f"page {u.number}" + (f" part {u.part}" if u.part else "") for u in (a, b))
 
     def shown(name: str) -> str:  # a strip's part as the cue sheet says it: "002.png part 3", not "002.png#3"
-        page, _, part = name.partition("#")
+        page, part = split_tile_name(name)
         return f"{page} part {part}" if part else page
 
     where = {identity(u.name, now_sha): n for n, u in enumerate(units)}

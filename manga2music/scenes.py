@@ -35,7 +35,7 @@ Scenes given by the user or by a chat model are never joined.
 line, as a page number (1 is the first page found; a page that cannot be read keeps
 its number, and a scene said to start there starts on the next page that can) or a
 page's file name; blank lines
-and ``#`` comments are ignored; the first page always starts a scene
+and ``#`` comments are ignored (a ``#`` in a page's name is part of the name); the first page always starts a scene
 (:func:`read_scenes_file`).  A line may end with the scene's length, in seconds
 or minutes:seconds (``5 45``, ``012.png 1:30``), for a video whose pages are shown
 for as long as its editor chose: that scene then lasts that long (in whole bars; in
@@ -213,9 +213,19 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
             return page_of(match.group(1)), int(match.group(2))
         return None
 
+    def without_comment(raw: str) -> str:
+        """The line before its ``#`` comment; a ``#`` that is part of a page's name ("Vol.1 #03.png") is kept."""
+        for end in [len(raw)] + [i for i in range(len(raw) - 1, -1, -1) if raw[i] == "#"]:  # longest first
+            entry = raw[:end].strip()
+            head, _, tail = entry.rpartition(" ")
+            if entry and (place(entry) is not None
+                          or (head.strip() and place(head.strip()) is not None and parse_length(tail) is not None)):
+                return entry
+        return raw.split("#", 1)[0].strip()
+
     scenes = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        entry = raw.split("#", 1)[0].strip()
+        entry = without_comment(raw) if "#" in raw else raw.strip()
         if not entry:
             continue
         where = f"{readable(path)}, line {number}"

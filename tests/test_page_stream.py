@@ -43,6 +43,32 @@ def test_the_builtin_describer_holds_at_most_two_pages_at_once(twelve_pages, mon
     assert max(held) <= 3  # the page being measured and the one read ahead, whatever the section's length
 
 
+
+def test_reading_page_files_holds_at_most_two_pages_at_once(twelve_pages, monkeypatch):
+    """The per-page API given a chapter's files decodes each when it is read, not the whole chapter first."""
+    from manga2music.reading import read_pages
+
+    refs: list = []
+    real = pages_mod.decode_page
+
+    def tracked(info, **kw):
+        tiles = real(info, **kw)
+        refs.extend(weakref.ref(tile) for tile in tiles)
+        return tiles
+
+    monkeypatch.setattr(pages_mod, "decode_page", tracked)
+    held, seen = [], []
+
+    def progress(done, total, name):
+        gc.collect()
+        held.append(sum(1 for r in refs if r() is not None))
+        seen.append((done, total, name))
+
+    readings = read_pages(twelve_pages, progress=progress)
+    assert [r.name for r in readings] == [p.name for p in twelve_pages]
+    assert seen == [(k, 12, p.name) for k, p in enumerate(twelve_pages, start=1)]
+    assert max(held) <= 3
+
 def test_probing_reads_headers_only_and_a_pdf_page_is_never_rendered(tmp_path, monkeypatch):
     from PIL import Image
 

@@ -718,5 +718,26 @@ def test_page_files_are_read_as_a_run_reads_them(tmp_path):
     assert tall.tiles >= 3 and len(tall.part_readings()) == tall.tiles
     assert tall.text_chars >= 3 * read_pages([talk_page(3)])[0].text_chars * 0.9
     assert read_page(tmp_path / "strip.png") == tall and read_page(str(tmp_path / "001.png"), "p1").name == "p1"
+    (tmp_path / "ch2").mkdir()  # files of the same name from two chapters stay two pages
+    strip.save(tmp_path / "ch2" / "001.png")
+    strip.save(tmp_path / "ch2" / "strip.png")
+    again = read_pages([tmp_path / "strip.png", tmp_path / "ch2" / "strip.png", tmp_path / "001.png",
+                        tmp_path / "ch2" / "001.png"])
+    assert [(r.name, r.tiles) for r in again] == [("strip.png", tall.tiles)] * 2 + [("001.png", 1),
+                                                                                    ("001.png", tall.tiles)]
     with pytest.raises(PageError, match="notes.png"):
         read_pages([tmp_path / "notes.png"])
+
+
+def test_a_scenes_file_names_pages_with_a_hash_in_their_names(tmp_path):
+    """"#" starts a comment in a scenes file, except where it is part of a page's name."""
+    from manga2music.scenes import read_scenes_file
+
+    names = [f"Vol.1 #{k:02d}.png" for k in range(1, 7)]
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("# the chapter's scenes\n1\nVol.1 #03.png  # the fight\nVol.1 #05.png 1:30\n6 # the end\n",
+                      encoding="utf-8")
+    assert read_scenes_file(scenes, names) == [(0, 1, None), (2, 1, None), (4, 1, 90.0), (5, 1, None)]
+    scenes.write_text("1\n3 #4\n5 45 #5\n", encoding="utf-8")  # comments right after a page and a length
+    assert read_scenes_file(scenes, [f"{k:03d}.png" for k in range(1, 7)]) == [(0, 1, None), (2, 1, None),
+                                                                               (4, 1, 45.0)]

@@ -301,6 +301,24 @@ def test_a_scene_can_start_inside_a_webtoon_episode_saved_as_one_image(tmp_path)
     assert abs(len(score) / sr - sheet.duration) < 0.01
 
 
+
+def test_page_files_with_a_hash_in_their_names_are_each_a_page(tmp_path):
+    """A tall strip's parts are named "episode.png#2" inside the reader, and any "#" in a file name was taken for
+    that: six pages named "Vol.1 #01.png"... were read as one page called "Vol.1 " (the cue sheet listed that one
+    page, twice, and the describer said "1 page").  Only a "#" and a number at the very end name a part."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=5)
+    for page in sorted((tmp_path / "ch").iterdir()):
+        page.rename(page.with_name(f"Vol.1 #{page.stem}.png"))
+    names = sorted(p.name for p in (tmp_path / "ch").iterdir())
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    assert [(p.name, p.part) for p in sheet.pages] == [(n, None) for n in names]
+    assert [(s.pages, s.mood) for s in sheet.scenes] == [(names[:3], "calm"), (names[3:], "action")]
+    readings = json.loads((out / "ch.json").read_text(encoding="utf-8"))["describe"]["features"]["readings"]
+    assert [r["name"] for r in readings] == names
+
 def test_a_scenes_file_names_a_part_of_a_tall_strip(tmp_path):
     from chapters import make_webtoon
 

@@ -56,7 +56,7 @@ import numpy as np
 from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
 from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
-from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_readings
+from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_readings, tile_name
 from .base import Describer, PageImage
 from .page_features import trend
 
@@ -289,7 +289,7 @@ class BuiltinDescriber(Describer):
         total, done = len(pages), 0
         readings, warnings, names = [], [], []
         for name, tiles, outcome in iter_readings(iter_groups(pages), with_tiles=True):
-            names.extend([name] if len(tiles) == 1 else [f"{name}#{t + 1}" for t in range(len(tiles))])
+            names.extend([name] if len(tiles) == 1 else [tile_name(name, t + 1) for t in range(len(tiles))])
             if isinstance(outcome, Exception):  # a truncated or unreadable image: skip just that page
                 warnings.append(f"skipped {name}: {outcome}")
             else:
