@@ -52,6 +52,7 @@ from 1, top to bottom, as the read-along page and the cue sheet number them.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -178,6 +179,12 @@ def parse_length(text: str) -> Optional[float]:
     return int(match.group(1) or 0) * 60 + float(match.group(2))
 
 
+def _name_key(name: str) -> str:
+    """How a scenes file's entry is matched to a page's name: case-blind, and blind to the Unicode form (macOS, and
+    zips made there, store "ページ" decomposed; an editor types it composed)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
 def read_scenes_file(path: Path, page_names: Sequence[str],
                      parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None
                      ) -> list[tuple[int, int, Optional[float]]]:
@@ -188,8 +195,8 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
     that gives them, called only when a line names a part past the first; without it, part numbers are not
     checked."""
     text = decode_text(read_regular_file(Path(path), 1024 * 1024, what="scenes file"))
-    by_name = {name.casefold(): i for i, name in enumerate(page_names)}
-    by_stem = {Path(name).stem.casefold(): i for i, name in enumerate(page_names)}
+    by_name = {_name_key(name): i for i, name in enumerate(page_names)}
+    by_stem = {_name_key(Path(name).stem): i for i, name in enumerate(page_names)}
     counts: Optional[Sequence[int]] = None
 
     def part_counts() -> Optional[Sequence[int]]:
@@ -201,7 +208,7 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
     def page_of(entry: str) -> Optional[int]:
         if entry.isdigit():
             return int(entry) - 1
-        return by_name.get(entry.casefold(), by_stem.get(entry.casefold()))
+        return by_name.get(_name_key(entry), by_stem.get(_name_key(entry)))
 
     def place(entry: str) -> Optional[tuple[int, int]]:
         """(page, part) that an entry names ("3", "012.png", "3 part 2"), or None."""

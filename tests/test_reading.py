@@ -741,3 +741,20 @@ def test_a_scenes_file_names_pages_with_a_hash_in_their_names(tmp_path):
     scenes.write_text("1\n3 #4\n5 45 #5\n", encoding="utf-8")  # comments right after a page and a length
     assert read_scenes_file(scenes, [f"{k:03d}.png" for k in range(1, 7)]) == [(0, 1, None), (2, 1, None),
                                                                                (4, 1, 45.0)]
+
+
+def test_a_scenes_file_finds_a_page_whatever_the_unicode_form_of_its_name(tmp_path):
+    """A page named in decomposed Unicode (as macOS and zips made there store "ページ": ヘ + a combining mark) is found
+    by its name typed in an editor, which composes it, and the other way round."""
+    import unicodedata
+
+    from manga2music.scenes import read_scenes_file
+
+    composed = ["ページ01.png", "ページ02.png", "ページ03.png", "ページ04.png"]
+    decomposed = [unicodedata.normalize("NFD", n) for n in composed]
+    assert decomposed != composed
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text(f"1\n{composed[2]}\n", encoding="utf-8")
+    assert read_scenes_file(scenes, decomposed) == [(0, 1, None), (2, 1, None)]
+    scenes.write_text(f"1\n{decomposed[2]}\n", encoding="utf-8")
+    assert read_scenes_file(scenes, composed) == [(0, 1, None), (2, 1, None)]
