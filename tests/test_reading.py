@@ -32,7 +32,7 @@ def test_reading_time_grows_linearly_with_text_and_panels():
     assert reading_seconds(0, 5) - base == pytest.approx(reading.SECONDS_PER_PANEL)
     assert reading_seconds(0, 0) == reading_seconds(0, 1)  # every page is at least one picture
     assert reading_seconds(120, 6, speed=2.0) == pytest.approx(reading_seconds(120, 6) / 2)
-    for bad in (0, -1.0):
+    for bad in (0, -1.0, float("nan"), float("inf")):  # no reading time at all, or a NaN one, is never an answer
         with pytest.raises(ValueError):
             reading_seconds(10, 2, speed=bad)
 
