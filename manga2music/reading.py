@@ -240,9 +240,8 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     with zero text, and every other field is measured as usual.
     """
     if isinstance(image, (str, os.PathLike)):
-        named = list(_file_tiles(image))
-        name = name or source_name(named[0][0])
-        image = [tile for _, tile in named]
+        name = name or os.path.basename(os.fspath(image))
+        image = [tile for _, tile in _file_tiles(image)]
     tiles = image if isinstance(image, (list, tuple)) else [image]
     if not tiles:
         raise ValueError("read_page needs an image or a non-empty list of tiles")
@@ -359,17 +358,26 @@ def source_name(name: str) -> str:
     return split_tile_name(name)[0]
 
 
+def _given(i: int, item: Any) -> tuple[Optional[str], Any]:
+    """``(name, image)`` of the ``i``-th item given to :func:`read_pages`, or ``(None, path)`` for a page file (its
+    tiles are named when it is decoded)."""
+    if isinstance(item, (str, os.PathLike)):
+        return None, item
+    if hasattr(item, "image") and hasattr(item, "name"):  # describers.base.PageImage
+        return item.name, item.image
+    if isinstance(item, tuple) and len(item) == 2:
+        return str(item[0]), item[1]
+    return f"page {i}", item
+
+
 def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
     """``(name, image)`` for each item as it arrives (never all at once: ``images`` may be a one-pass stream)."""
     for i, item in enumerate(images, start=1):
-        if isinstance(item, (str, os.PathLike)):  # a page file, read as a run reads it
-            yield from _file_tiles(item)
-        elif hasattr(item, "image") and hasattr(item, "name"):  # describers.base.PageImage
-            yield item.name, item.image
-        elif isinstance(item, tuple) and len(item) == 2:
-            yield str(item[0]), item[1]
+        name, image = _given(i, item)
+        if name is None:  # a page file, read as a run reads it
+            yield from _file_tiles(image)
         else:
-            yield f"page {i}", item
+            yield name, image
 
 
 def _file_tiles(path) -> Iterator[tuple[str, "Image"]]:
@@ -484,14 +492,7 @@ def _count_pages(items: list) -> int:
     """How many source pages :func:`iter_groups` makes of ``items``, from their names alone (nothing decoded)."""
     count, last = 0, None
     for i, item in enumerate(items, start=1):
-        if isinstance(item, (str, os.PathLike)):
-            name = "/"  # a file is one source page (a strip's tiles come from it together)
-        elif hasattr(item, "image") and hasattr(item, "name"):
-            name = item.name
-        elif isinstance(item, tuple) and len(item) == 2:
-            name = str(item[0])
-        else:
-            name = f"page {i}"
+        name = _given(i, item)[0] or "/"  # a file is one source page (a strip's tiles come from it together)
         if last is None or not _continues(name, last):
             count += 1
         last = source_name(name)
