@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from .audio import AUDIO_FORMATS
-from .errors import InputError, Manga2MusicError
+from .errors import InputError, Manga2MusicError, OutputError
 from .backends import check_shared_flags
 from .files import readable, remove_stale_temps
 from .outputs import check_output_is_ours, merged_manifest, write_manifest
+from .output_names import claim_names
 from .execution import open_executor
 from .options import RunConfig
 from .jobs import Callbacks, SectionJob, manifest_entry, read_description, start_job
-from .sections import find_sections, is_hidden, natural_key
+from .sections import find_sections, is_hidden, natural_key, unique_names
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
 MAX_DURATION = 1800.0
@@ -41,6 +42,8 @@ def check_config(cfg: RunConfig, *, composing: bool) -> None:
     """The run's own values, checked before anything touches the disk (backend options: see build)."""
     if cfg.ray is not None:
         cfg.ray.check()  # includes: is Ray installed
+    if cfg.output.exists() and not cfg.output.is_dir():  # before any model loads (the lock says it again)
+        raise OutputError(f"-o {readable(cfg.output)} is a file, not a folder", hint="choose a folder with -o")
     if not composing:
         return
     if cfg.fmt not in AUDIO_FORMATS:
@@ -134,6 +137,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
         jobs: list[SectionJob] = []
         with _holding(cfg, command, page=True, cb=cb), _manifest_even_if_stopped(
                 jobs, cfg, command, lambda: (describer.model_name, composer.model_name), page=True):
+            claim_names(sections, cfg.output, cb.info)
             getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
             return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
@@ -225,6 +229,7 @@ def describe(paths: Iterable[str | Path], output: str | Path = "output", *, mode
         jobs: list[SectionJob] = []
         with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
                 jobs, cfg, "describe", lambda: (describer.model_name, None), page=False):
+            claim_names(sections, cfg.output, cb.info)
             executor.describe(sections, jobs, describer, cfg, cb)
             return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
 
@@ -287,6 +292,7 @@ def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, 
             items.append((name, content))
     if not items:
         raise InputError("nothing to compose", hint='pass description files or --text "..."')
+    items = list(zip(unique_names([name for name, _ in items]), (content for _, content in items)))
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")
         check_shared_flags(cfg, composer)

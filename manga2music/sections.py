@@ -96,6 +96,20 @@ class Section:
     origin: Path  # the folder, archive or PDF it came from
     root: Path = field(default=Path("."))  # the PATH the user gave
     error: str | None = None  # why this source cannot be read at all (a broken archive): the section fails alone
+    given_name: str = ""  # its name before a clash with another PATH's section numbered it ("ch1" of "ch1-2")
+
+    @property
+    def source(self) -> str | None:
+        """Where its pages come from, as its records store it (see :func:`page_container`); None without pages."""
+        if not self.pages:
+            return None
+        page = self.pages[0]
+        return page_container(readable(page.path.resolve()), page.member, page.pdf_index)
+
+
+def page_container(path: str, member: str | None, pdf_index: int | None) -> str:
+    """The folder, archive or PDF holding a page, from the page's resolved path (as a record stores it)."""
+    return path if member is not None or pdf_index is not None else os.path.dirname(path)
 
 
 # --- archives ------------------------------------------------------------------------------
@@ -413,7 +427,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     return _unique_names(sections)
 
 
-def _output_key(name: str) -> str:
+def output_key(name: str) -> str:
     """What a section name becomes on disk, folded for case-insensitive file systems."""
     from .outputs import safe_part
 
@@ -422,16 +436,34 @@ def _output_key(name: str) -> str:
 
 def _unique_names(sections: list[Section]) -> list[Section]:
     """Two PATHs may hold sections whose outputs would collide (same name, or names that only differ in
-    case or in characters file systems refuse): keep all, numbering the later ones ``-2``, ``-3``..."""
-    seen: set[str] = set()
+    case or in characters file systems refuse): keep all, numbering the later ones ``-2``, ``-3``...
+    The same source given twice (a folder and its parent) is one section."""
+    seen_sources: set[tuple] = set()
+    kept = []
     for section in sections:
-        name, n = section.name, 1
-        while _output_key(name) in seen:
+        where = tuple((p.path.resolve(), p.member, p.pdf_index) for p in section.pages)
+        if where and where in seen_sources:
+            continue
+        seen_sources.add(where)
+        kept.append(section)
+    for section, name in zip(kept, unique_names([s.name for s in kept])):
+        section.given_name, section.name = section.name, name
+    return kept
+
+
+def unique_names(names: list[str], taken: Iterable[str] = ()) -> list[str]:
+    """``names`` with each one that would write over an earlier one's outputs (or one in ``taken``) numbered
+    ``-2``, ``-3``...: names that differ only in case or in characters file systems refuse collide too."""
+    seen = {output_key(n) for n in taken}
+    out = []
+    for given in names:
+        name, n = given, 1
+        while output_key(name) in seen:
             n += 1
-            name = f"{section.name}-{n}"
-        seen.add(_output_key(name))
-        section.name = name
-    return sections
+            name = f"{given}-{n}"
+        seen.add(output_key(name))
+        out.append(name)
+    return out
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -94,6 +94,20 @@ def test_compose_text_and_formats(tmp_path):
     assert bad.exit_code == 2 and "unknown audio format" in bad.output
 
 
+def test_description_files_of_one_name_from_two_folders_are_two_tracks(tmp_path):
+    for folder, text in (("t1", "Calm flute, 70 BPM in F major"), ("t2", "Fast rock, 150 BPM in E minor, drums")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "song.txt").write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("compose", tmp_path / "t1" / "song.txt", tmp_path / "t2" / "song.txt", "-o", out,
+                    "--model", "builtin", "--duration", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert [e["name"] for e in json.loads(result.stdout)["sections"]] == ["song", "song-2"]
+    for name, text in (("song", "Calm flute"), ("song-2", "Fast rock")):
+        assert json.loads((out / f"{name}.json").read_text())["description"].startswith(text)
+        assert (out / f"{name}.wav").is_file()
+
+
 def test_python_dash_m_works():
     result = subprocess.run([sys.executable, "-m", "manga2music", "--version"], capture_output=True, text=True,
                             timeout=60)

@@ -94,6 +94,57 @@ def test_same_stem_archives_get_outputs_a_user_can_tell_apart_and_keep_them(tmp_
     assert {n: (out / f"{n}.wav").read_bytes() for n in first} == tracks
 
 
+def test_chapters_of_one_name_from_two_folders_each_keep_their_outputs_whatever_is_run(tmp_path):
+    """`run a/ch1 b/ch1` writes ch1 and ch1-2.  Later runs of either alone, of both in the other order, or after a
+    hand edit must find each chapter's own files: no redo, nothing of one written over the other's."""
+    for parent, mood in (("a", "calm"), ("b", "action")):
+        (tmp_path / parent / "ch1").mkdir(parents=True)
+        shutil.copy(SAMPLES / mood / "001.png", tmp_path / parent / "ch1" / "001.png")
+    a, b, out = tmp_path / "a" / "ch1", tmp_path / "b" / "ch1", tmp_path / "out"
+    runner = CliRunner()
+
+    def run(*paths) -> dict:
+        result = runner.invoke(app, ["run", *map(str, paths), "-o", str(out), *BUILTIN, "--json"])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads(result.stdout)
+        return {e["name"]: e["status"] for e in manifest["sections"] if e["name"] in manifest["this_run"]}
+
+    def made_from() -> dict:
+        return {n: {str(Path(p["path"]).parent) for p in json.loads((out / f"{n}.json").read_text())["pages"]}
+                for n in ("ch1", "ch1-2")}
+
+    assert run(a, b) == {"ch1": "ok", "ch1-2": "ok"}
+    assert made_from() == {"ch1": {str(a.resolve())}, "ch1-2": {str(b.resolve())}}
+    tracks = {n: (out / f"{n}.wav").read_bytes() for n in ("ch1", "ch1-2")}
+
+    assert run(b) == {"ch1-2": "skipped"}  # b alone: its own files, a's left alone
+    assert run(b, a) == {"ch1-2": "skipped", "ch1": "skipped"}  # the other order: nothing swapped, nothing redone
+    assert made_from() == {"ch1": {str(a.resolve())}, "ch1-2": {str(b.resolve())}}
+    assert {n: (out / f"{n}.wav").read_bytes() for n in tracks} == tracks
+
+    (out / "ch1.txt").write_text("Solo harp lullaby, 60 BPM, F major", encoding="utf-8")  # a's, edited by hand
+    run(b, a)
+    assert made_from() == {"ch1": {str(a.resolve())}, "ch1-2": {str(b.resolve())}}
+    assert json.loads((out / "ch1.json").read_text())["description"].startswith("Solo harp lullaby")
+    assert (out / "ch1-2.wav").read_bytes() == tracks["ch1-2"]
+
+    moved = tmp_path / "c" / "ch1"  # a chapter moved elsewhere is still the one its outputs were made from
+    moved.parent.mkdir()
+    shutil.move(str(a), str(moved))
+    assert run(moved) == {"ch1": "skipped"}
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_any_model_is_chosen(tmp_path):
+    """Before, the models were picked (and a local one would have loaded, for minutes) and only then did the run
+    say that -o names a file."""
+    afile = tmp_path / "out"
+    afile.write_text("mine", encoding="utf-8")
+    result = cli("run", SAMPLES, "-o", afile, env=cli_env())
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[0].startswith("Error: -o ") and "is a file" in result.stderr
+    assert "model" not in result.stderr and afile.read_text(encoding="utf-8") == "mine"
+
+
 def test_a_series_is_listed_in_reading_order_in_the_table_and_the_manifest(tmp_path):
     """The table printed at the end, --json and manifest.json list chapter 6 before chapter 14 (and an archive
     where its number puts it), as the listening page does."""

@@ -65,6 +65,13 @@ def test_single_image_and_several_paths_with_clashing_names(tmp_path):
     assert [s.name for s in found] == ["calm", "calm-2", "loose"]
 
 
+def test_a_folder_given_again_inside_its_parent_is_one_section(tmp_path):
+    png(tmp_path / "mix" / "sub" / "1.png")
+    png(tmp_path / "mix" / "2.png")
+    found = find_sections([tmp_path / "mix" / "sub", tmp_path / "mix", tmp_path / "mix" / "sub" / "."])
+    assert names(found) == {"sub": ["1.png"], "mix": ["2.png"]}
+
+
 def test_cbz_sections_by_folder_without_extracting(tmp_path):
     archive = tmp_path / "vol1.cbz"
     buf = io.BytesIO()
