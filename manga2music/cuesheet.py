@@ -230,7 +230,8 @@ def scene_span(scene) -> str:
 
 def webvtt(sheet: CueSheet) -> str:
     """The scenes as WebVTT chapters (video editors and players show their titles)."""
-    lines = ["WEBVTT", "", f"NOTE {sheet.chapter}: {len(sheet.scenes)} scenes, made by manga2music", ""]
+    scenes = f"{len(sheet.scenes)} scene" + ("s" if len(sheet.scenes) != 1 else "")
+    lines = ["WEBVTT", "", f"NOTE {sheet.chapter}: {scenes}, made by manga2music", ""]
     for scene in sheet.scenes:
         lines += [str(scene.index), f"{_stamp(scene.start)} --> {_stamp(scene.end)}",
                   f"{scene.title} ({scene_span(scene)})".replace("-->", "->"), ""]

@@ -24,6 +24,22 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return max(1, min(MAX_WORKERS, cpus))
 
 
+def pytest_configure(config) -> None:
+    """In each xdist worker, torch works on its share of the cores, not on all of them: two workers on two cores
+    with two torch threads each made a tiny MusicGen test wait on itself (two at once: 90-100 s with two threads
+    each, 26 s with one; one such test took 411 s in a busy suite).  Only this process: commands the tests start
+    keep their own threads."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if workers <= 1:
+        return
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(max(1, cpus // workers))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """Each test file runs whole on one worker (xdist's ``loadfile``) unless ``--dist`` names another way, so a

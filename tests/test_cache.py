@@ -98,6 +98,20 @@ def test_models_list_table_names_the_cached_model(tmp_path, monkeypatch):
     assert "yes" in line and "KB" in line
 
 
+def test_models_list_piped_keeps_every_name_whole_and_rm_of_builtin_says_nothing_to_remove(tmp_path, monkeypatch):
+    """Piped (no terminal, no COLUMNS), the table was cut to 80 columns and names broke mid-word ("gpt-4o-min" over
+    "i"); and `models rm builtin` answered "nothing to download"."""
+    from manga2music import registry
+
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    result = runner.invoke(app, ["models", "list"], env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    words = {w for line in result.stdout.splitlines() for w in line.replace("│", " ").split()}
+    assert {spec.name for spec in registry.MODELS} <= words
+    result = runner.invoke(app, ["models", "rm", "builtin"])
+    assert result.exit_code == 0 and "nothing to remove" in result.output and "download" not in result.output
+
+
 def test_models_rm_asks_then_deletes(tmp_path, monkeypatch):
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
     repo = fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)

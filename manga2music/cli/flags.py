@@ -54,7 +54,7 @@ ARTIFACT = [_p("save_artifact", Annotated[bool, Opt("--save-artifact", help="Als
 MUSIC = [
     _p("duration", Annotated[float, Opt("--duration", help="Track length in seconds (at most 1800).")], 10.0),
     _p("format", Annotated[str, Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus.")], "wav"),
-    _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music (and a local VLM's sampling) repeatable; recorded in each .json.")], None),
+    _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music repeatable (under `run`, a local VLM's sampling too); recorded in each .json.")], None),
     _p("variations", Annotated[int, Opt("--variations", help="Takes per description (seed, seed+1, ...).")], 1),
     _p("loop", Annotated[bool, Opt("--loop", help="Make tracks that loop seamlessly.")], False),
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),

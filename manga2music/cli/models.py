@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -86,7 +87,7 @@ def list_models(json_out: ListJsonOpt = False) -> None:
             download = f"{r['download_gb']:g} GB" if r["download_gb"] else "?"
         t.add_row(escape(r["name"] or "-"), r["side"] or "-", escape(r["model_id"] or "(no weights)"), download,
                   _licence_cell(r), state, _human(r["size_bytes"]) if r["size_bytes"] else "")
-    Console(highlight=False).print(t)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 250).print(t)  # piped: whole lines
 
 
 @app.command("pull")
@@ -118,6 +119,10 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
     from .. import cache, settings
     from ._common import fail, friendly_errors
 
+    spec = cache.find_by_name(name)
+    if spec is not None and not spec.needs_weights:
+        typer.echo(f"{spec.name} {spec.no_download_reason}: nothing to remove.", err=True)
+        return
     with friendly_errors():
         repo_id = cache.repo_id_for(name)
     root = settings.model_cache_dir()
