@@ -325,6 +325,12 @@ def _check_available(fmt: str) -> tuple[str, str]:
     return major, subtype
 
 
+def file_rate(fmt: str, sample_rate: int) -> int:
+    """The sample rate a file of ``fmt`` holds audio made at ``sample_rate`` in (see :func:`_encoder_rate`)."""
+    allowed = {"opus": _OPUS_RATES, "mp3": _MP3_RATES}.get(fmt.lower().lstrip("."))
+    return sample_rate if allowed is None or sample_rate in allowed else 48000
+
+
 def _encoder_rate(fmt: str, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
     """Resample when the encoder refuses the rate.
 
@@ -333,8 +339,7 @@ def _encoder_rate(fmt: str, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray
     polyphase with a Kaiser anti-alias filter).  MP3 takes the MPEG 1/2/2.5
     rates; anything else goes to 48 kHz too.  Vorbis, FLAC and WAV take any rate.
     """
-    allowed = {"opus": _OPUS_RATES, "mp3": _MP3_RATES}.get(fmt)
-    if allowed is None or sample_rate in allowed:
+    if file_rate(fmt, sample_rate) == sample_rate:
         return x, sample_rate
     from scipy.signal import resample_poly
 

@@ -26,14 +26,15 @@ COMPOSE_GROUP = 8
 #: formats whose samples survive a round trip exactly: a format change re-encodes from them
 LOSSLESS = ("wav", "flac")
 
-def music_key(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
-    """What decides the music itself (not its file format): a change composes new music."""
+def music_key(job: SectionJob, composer: Composer, cfg: RunConfig, variations: int | None = None) -> str:
+    """What decides the music itself (not its file format): a change composes new music.  ``variations``: the key
+    the takes would have with that many of them (the same music take by take; see :func:`plan_compose`)."""
     return fingerprint({
         "text": job.description,
         "composer": composer.settings_key(),
         "duration": cfg.duration,
         "seed": cfg.seed,  # only an explicit seed; a random one is recorded, not required
-        "variations": cfg.variations,
+        "variations": cfg.variations if variations is None else variations,
         "normalize": cfg.normalize,
     })
 
@@ -43,8 +44,9 @@ class ComposePlan:
     """What one job needs: nothing, a re-encode of the music it has, or (new) music from these seeds."""
 
     job: SectionJob
-    action: str  # "skip" | "reencode" | "compose"
+    action: str  # "skip" | "reencode" | "compose" | "trim" (fewer takes than last time: drop the last ones)
     seeds: list[int] = field(default_factory=list)
+    keep: list[dict] = field(default_factory=list)  # takes already made that stay as they are (the first ones)
 
 
 def _targets(job: SectionJob, cfg: RunConfig) -> list[Path]:
@@ -63,13 +65,23 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
     if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets):
         return ComposePlan(job, "skip")
     old_takes = _old_takes(job)
+    folder = job.files.base.parent
     if same_music and len(old_takes) == cfg.variations:
-        folder = job.files.base.parent
         sources = [folder / t["audio"] for t in old_takes]
         if old.get("format") in LOSSLESS and all(p.exists() and is_ours(p, job.record) for p in sources):
             return ComposePlan(job, "reencode")
         return ComposePlan(job, "compose", [int(t["seed"]) for t in old_takes])  # the same music, made again
+    # only the number of takes changed: the takes made stay, new ones follow with the next seeds
+    same_takes = bool(old_takes) and not cfg.force and \
+        old.get("fingerprint") == music_key(job, composer, cfg, variations=len(old_takes))
     base = cfg.seed
+    if same_takes:
+        base = int(old_takes[0]["seed"])
+        keep = old_takes[:cfg.variations]
+        if old.get("format") == cfg.fmt and all((folder / t["audio"]).exists() and is_ours(folder / t["audio"],
+                                                                                             job.record) for t in keep):
+            new_seeds = [base + t for t in range(len(keep), cfg.variations)]
+            return ComposePlan(job, "compose" if new_seeds else "trim", new_seeds, keep)
     if base is None:
         base = random.SystemRandom().randrange(2**31)
     return ComposePlan(job, "compose", [base + t for t in range(cfg.variations)])
@@ -130,17 +142,17 @@ def _remember_outputs(job: SectionJob) -> None:
 def write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, composer: Composer, cfg: RunConfig,
                  seconds: float) -> None:
     """Encode, tag and commit the takes of one job."""
-    from .audio import encode_audio
+    from .audio import encode_audio, file_rate
 
-    staged, takes = Staged(), []
+    staged, takes = Staged(), list(job.kept_takes)
     try:
-        for take, (req, track) in enumerate(zip(reqs, tracks), start=1):
+        for take, (req, track) in enumerate(zip(reqs, tracks), start=len(takes) + 1):
             path = job.files.track(cfg.fmt, take)
             data = encode_audio(track.audio, track.sample_rate, fmt=cfg.fmt,
                                 tags=_track_tags(job, composer, req.seed), normalize=cfg.normalize)
             staged.add_bytes(path, data)
-            entry = {"take": take, "audio": path.name, "seed": req.seed, "info": track.info,
-                     "warnings": track.warnings}
+            entry = {"take": take, "audio": path.name, "sample_rate": file_rate(cfg.fmt, track.sample_rate),
+                     "seed": req.seed, "info": track.info, "warnings": track.warnings}
             if track.midi:
                 midi_path = job.files.midi(take)
                 staged.add_bytes(midi_path, track.midi)
@@ -155,7 +167,7 @@ def reencode_tracks(job: SectionJob, composer: Composer, cfg: RunConfig) -> None
     """Same music, new format: decode our lossless takes and encode them again (no new composing)."""
     import soundfile as sf
 
-    from .audio import encode_audio
+    from .audio import encode_audio, file_rate
 
     folder = job.files.base.parent
     staged, takes = Staged(), []
@@ -166,7 +178,8 @@ def reencode_tracks(job: SectionJob, composer: Composer, cfg: RunConfig) -> None
             path = job.files.track(cfg.fmt, int(take["take"]))
             staged.add_bytes(path, encode_audio(audio, rate, fmt=cfg.fmt, tags=_track_tags(job, composer, take["seed"]),
                                                 normalize=False))  # it was normalised when first written
-            takes.append({**take, "audio": path.name, "reencoded_from": take["audio"]})
+            takes.append({**take, "audio": path.name, "sample_rate": file_rate(cfg.fmt, rate),
+                          "reencoded_from": take["audio"]})
         _commit_tracks(job, composer, cfg, takes, staged, time.perf_counter() - started)
     finally:
         staged.discard()
@@ -210,6 +223,11 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
     if plan.action == "reencode":
         guarded(job, cb, lambda: reencode_tracks(job, composer, cfg))
         return []
+    if plan.action == "trim":
+        guarded(job, cb, lambda: _commit_tracks(job, composer, cfg, plan.keep, Staged(),
+                                                float(job.record.get("compose", {}).get("seconds") or 0.0)))
+        return []
+    job.kept_takes = plan.keep
     return [(job, ComposeRequest(job.name, job.description or "", cfg.duration, seed)) for seed in plan.seeds]
 
 

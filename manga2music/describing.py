@@ -127,7 +127,13 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
     if txt.exists() and not is_ours(txt, job.record):
         job.description = read_edited_description(txt)
         job.status = "skipped"
-        cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it and composing from it")
+        if old and fingerprint({"pages": [page_key(info) for info in infos], "describer": old.get("settings")}) \
+                != old.get("fingerprint"):  # the record now lists the pages the section's music is for
+            cb.warn(f"{section.name}: {readable(txt)} was written or edited by you, and the pages have changed since "
+                    "it was described; keeping it (delete it to describe these pages)")
+            job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": skipped})
+        else:
+            cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it")
         return None
     if not cfg.force and txt.exists() and old.get("fingerprint") == key:
         job.description = read_description(txt)

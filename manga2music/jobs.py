@@ -58,6 +58,7 @@ class SectionJob:
     midi: list[Path] = field(default_factory=list)
     skipped_pages: Optional[list[dict]] = None  # pages this run could not read (None: not read this run)
     seed: Optional[int] = None  # the seed of what this command made (a score's); None: the record's compose seed
+    kept_takes: list[dict] = field(default_factory=list)  # takes already made that this run's new ones go after
 
     def fail(self, message: str, cb: Callbacks) -> None:
         self.status, self.message = "failed", message

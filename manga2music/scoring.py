@@ -299,7 +299,7 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
-    from .audio import encode_audio
+    from .audio import encode_audio, file_rate
     from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, plan_timing, webvtt
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
@@ -417,7 +417,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         updates = {
             "score": {"fingerprint": key, "seed": seed, "format": cfg.fmt, "reading_speed": cfg.reading_speed,
                       "longest_cue": cfg.longest_cue,
-                      "sample_rate": sample_rate, "duration": sheet.duration, "model": composer.model_name,
+                      "sample_rate": file_rate(cfg.fmt, sample_rate),  # of the score's and cues' files
+                      "duration": sheet.duration, "model": composer.model_name,
                       "transitions": cfg.transitions,
                       "model_id": composer.model_id, "settings": composer.settings_key(), "version": SCORE_VERSION,
                       "licence": composer.spec.licence, "commercial": composer.spec.commercial,

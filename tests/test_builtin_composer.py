@@ -112,6 +112,18 @@ def test_length_is_exact_and_the_end_fades(composer, seconds):
     assert np.abs(audio[-1]).max() < 1e-3 and np.abs(audio[0]).max() < 0.05  # no click at either end
 
 
+def test_a_loop_that_changes_the_tempo_says_so(composer):
+    """A seamless loop holds whole bars: 10 s at the asked 64 BPM would not, so it plays at 72 BPM; the record's
+    warnings must say that, not leave the user to find 72 in the track info."""
+    text = "Calm gentle piano at 64 BPM in G major"
+    looped = composer.compose_one(text, 10.0, seed=1, loop=True)
+    assert looped.info["tempo_bpm"] == pytest.approx(72.0)
+    (warning,) = looped.warnings
+    assert "72 BPM" in warning and "64" in warning
+    assert composer.compose_one(text, 10.0, seed=1).warnings == []
+    assert composer.compose_one(text, 15.0, seed=1, loop=True).warnings == []  # 4 bars of 64 BPM fit 15 s
+
+
 def test_a_long_piece_ends_on_the_tonic_chord(composer):
     track = composer.compose_one(CALM, 40.0, seed=2)
     midi = midi_of(track)

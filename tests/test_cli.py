@@ -94,6 +94,20 @@ def test_compose_text_and_formats(tmp_path):
     assert bad.exit_code == 2 and "unknown audio format" in bad.output
 
 
+def test_the_record_gives_the_sample_rate_of_each_file_written(tmp_path):
+    """Opus takes 48 kHz only: the builtin composer's 32 kHz is resampled, and the record must say 48000."""
+    import soundfile
+
+    for fmt in ("opus", "flac"):
+        out = tmp_path / fmt
+        result = invoke("compose", "--text", "calm piano at 70 BPM", "-o", out, "--model", "builtin",
+                        "--duration", "1", "--format", fmt)
+        assert result.exit_code == 0, result.output
+        (take,) = json.loads((out / "calm-piano-at-70-bpm.json").read_text())["compose"]["takes"]
+        assert take["sample_rate"] == soundfile.info(str(out / take["audio"])).samplerate == \
+            {"opus": 48000, "flac": 32000}[fmt]
+
+
 def test_description_files_of_one_name_from_two_folders_are_two_tracks(tmp_path):
     for folder, text in (("t1", "Calm flute, 70 BPM in F major"), ("t2", "Fast rock, 150 BPM in E minor, drums")):
         (tmp_path / folder).mkdir()

@@ -103,6 +103,27 @@ def test_an_edited_description_is_kept_and_composed_from(pages, tmp_path):
     assert record["compose"]["takes"][0]["info"]["tempo_bpm"] == pytest.approx(170, abs=1)
 
 
+def test_an_edited_description_whose_pages_changed_is_kept_and_says_so(pages, tmp_path):
+    """The hand-edited text stays (it is the user's), but the run says the pages are no longer the ones it was
+    written for, and the record and listening page show the pages the section holds now, not the old ones."""
+    out = tmp_path / "out"
+    run([pages / "calm"], out)
+    (out / "calm.txt").write_text("Solo harp lullaby at 60 BPM in F major\n", encoding="utf-8")
+    for old in (pages / "calm").iterdir():
+        old.unlink()
+    for new in (SAMPLES / "action").iterdir():
+        shutil.copy(new, pages / "calm" / new.name)
+    said = []
+    manga2music.run([pages / "calm"], out, vision_model="builtin", music_model="builtin", config=cfg(),
+                    callbacks=manga2music.Callbacks(log=lambda level, message: said.append(message)))
+    assert (out / "calm.txt").read_text(encoding="utf-8").startswith("Solo harp lullaby")
+    (line,) = [m for m in said if "calm.txt" in m]
+    assert "pages have changed" in line, said
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert [Path(p["path"]).name for p in record["pages"]] == sorted(n.name for n in (SAMPLES / "action").iterdir())
+    assert "003.png" in (out / "index.html").read_text(encoding="utf-8")
+
+
 def test_an_emptied_description_is_one_line_and_loses_nothing(pages, tmp_path):
     """A description the user empties (to write their own later, or by a slip) said "keeping it and composing from
     it" while the old music stayed and the record kept the old text: nothing said what happened.  It is now that
@@ -180,6 +201,34 @@ def test_variations_write_several_takes_with_their_seeds(pages, tmp_path):
     a, _ = sf.read(str(out / "calm.wav"))
     b, _ = sf.read(str(out / "calm.take2.wav"))
     assert a.shape == b.shape and abs(a - b).max() > 0.01
+
+
+def test_more_or_fewer_variations_keep_the_takes_already_made(pages, tmp_path):
+    """Asking for 3 takes after 1 (no --seed: the seed was drawn at random) keeps take 1 as it is and adds takes 2
+    and 3 with the next seeds; asking for 2 afterwards keeps takes 1 and 2 and removes take 3.  Before, each change
+    composed every take again from a new random seed: the take the user liked was gone."""
+    out = tmp_path / "out"
+
+    def takes_made(variations: int) -> tuple[dict, list]:
+        manifest = manga2music.run([pages / "calm"], out, vision_model="builtin", music_model="builtin",
+                                   config=RunConfig(duration=2.0, variations=variations))
+        record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+        return manifest["sections"][0], record["compose"]["takes"]
+
+    _, (first,) = takes_made(1)
+    take1 = (out / "calm.wav").read_bytes()
+    entry, takes = takes_made(3)
+    assert entry["tracks"] == ["calm.wav", "calm.take2.wav", "calm.take3.wav"]
+    assert [t["seed"] for t in takes] == [first["seed"], first["seed"] + 1, first["seed"] + 2]
+    assert (out / "calm.wav").read_bytes() == take1
+    take2 = (out / "calm.take2.wav").read_bytes()
+    assert take2 != take1
+    entry, takes = takes_made(2)
+    assert entry["status"] == "ok" and entry["tracks"] == ["calm.wav", "calm.take2.wav"]
+    assert [t["seed"] for t in takes] == [first["seed"], first["seed"] + 1]
+    assert (out / "calm.wav").read_bytes() == take1 and (out / "calm.take2.wav").read_bytes() == take2
+    assert not (out / "calm.take3.wav").exists() and not (out / "calm.take3.mid").exists()
+    assert takes_made(2)[0]["status"] == "skipped"
 
 
 def test_every_section_keeps_all_its_takes_when_they_fill_more_than_one_compose_group(tmp_path):

@@ -217,5 +217,8 @@ class BuiltinComposer(Composer):
         }
         warnings = [] if style.words else [
             "no music words recognised in the description; used the default style"]
+        if loop and abs(arrangement.tempo_bpm - style.tempo_bpm) >= 0.5:
+            warnings.append(f"played at {arrangement.tempo_bpm:.0f} BPM instead of {style.tempo_bpm:.0f} BPM: a "
+                            f"seamless loop of {duration:g} s holds whole bars")
         return Track(audio=audio, sample_rate=SAMPLE_RATE,
                      midi=data, info=info, warnings=warnings)
