@@ -6,9 +6,10 @@ A section's outputs are named after its folder (``ch1.wav``), numbered when two 
 output folder stays with the source its record was made from (the folder, archive or PDF its pages came from):
 
 1. a section takes the name whose record was made from its own source (its files of the last run);
-2. else the first of ``ch1``, ``ch1-2``, ... that no other source holds.  A name whose source is gone from the disk
-   and from this run is free: that is a chapter moved or renamed, and its record is the moved chapter's (a rerun
-   finds its pages unchanged and redoes nothing).
+2. else the first of ``ch1``, ``ch1-2``, ... that no other source holds.  A name whose source is not in this run is
+   free when that source is gone from the disk (a chapter moved or renamed) or when at least half of the pages its
+   record lists are among this section's (a copy of the chapter, with the output folder copied beside it): its
+   record is this chapter's, and a rerun that finds the pages unchanged redoes nothing.
 
 Records without pages (``compose`` of a description file) hold no source.
 """
@@ -24,41 +25,64 @@ from .outputs import SectionFiles, read_record
 from .sections import Section, output_key, page_container
 
 
-def record_source(output: Path, name: str) -> str | None:
-    """The source the record of ``name`` in ``output`` was made from, or None (no record, or no pages in it)."""
+def record_source(output: Path, name: str) -> tuple[str | None, frozenset]:
+    """The source the record of ``name`` in ``output`` was made from (None: no record, or no pages in it), and the
+    hashes of the pages it lists."""
     record = read_record(SectionFiles.for_section(output, name).record)
     pages = (record or {}).get("pages")
-    if not isinstance(pages, list) or not pages or not isinstance(pages[0], dict):
-        return None
+    if not isinstance(pages, list) or not pages or not all(isinstance(p, dict) for p in pages):
+        return None, frozenset()
     first = pages[0]
     if not isinstance(first.get("path"), str):
-        return None
-    return page_container(first["path"], first.get("member"), first.get("pdf_index"))
+        return None, frozenset()
+    hashes = frozenset(p["sha256"] for p in pages if isinstance(p.get("sha256"), str))
+    return page_container(first["path"], first.get("member"), first.get("pdf_index")), hashes
+
+
+def _page_hashes(section: Section) -> frozenset:
+    from .errors import Manga2MusicError
+    from .pages import probe_page
+
+    hashes, pdf_hashes = set(), {}
+    for page in section.pages:
+        try:
+            hashes.add(probe_page(page, pdf_hashes=pdf_hashes).sha256)
+        except Manga2MusicError:
+            continue  # an unreadable page: the run skips it, saying why
+    return frozenset(hashes)
 
 
 def claim_names(sections: list[Section], output: Path, note: Callable[[str], None] = lambda message: None) -> None:
     """Give each section the output name that keeps its files apart from every other source's (see the module
     docstring); ``note`` hears about a section written under a new number because its name is another's."""
-    holders: dict[str, str | None] = {}
+    records: dict[str, tuple[str | None, frozenset]] = {}
 
     def holder(name: str) -> str | None:
-        if name not in holders:
-            holders[name] = record_source(output, name)
-        return holders[name]
+        if name not in records:
+            records[name] = record_source(output, name)
+        return records[name][0]
 
     in_run = {s.source for s in sections}
     taken: set[str] = set()
     for section in sections:
         base = section.given_name or section.name
         mine = section.source
+        ours: list[frozenset] = []  # this section's page hashes, read only when a name's holder is in question
 
         def candidates():
             return (n for n in itertools.chain([base], (f"{base}-{k}" for k in itertools.count(2)))
                     if output_key(n) not in taken)
 
+        def same_pages(name: str) -> bool:
+            theirs = records[name][1]
+            if not ours:
+                ours.append(_page_hashes(section))
+            return bool(theirs) and 2 * len(theirs & ours[0]) >= len(theirs)
+
         def free(name: str) -> bool:
             other = holder(name)
-            return other is None or other == mine or (other not in in_run and not os.path.exists(other))
+            return other is None or other == mine or (
+                other not in in_run and (not os.path.exists(other) or same_pages(name)))
 
         own = None
         for n in candidates() if mine is not None else ():  # its files of an earlier run: ch1, ch1-2... up to

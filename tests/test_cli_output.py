@@ -132,6 +132,11 @@ def test_chapters_of_one_name_from_two_folders_each_keep_their_outputs_whatever_
     moved.parent.mkdir()
     shutil.move(str(a), str(moved))
     assert run(moved) == {"ch1": "skipped"}
+    copy = tmp_path / "d" / "ch1"  # ... and so is a copy of it, with the output folder copied too
+    shutil.copytree(moved, copy)
+    shutil.copytree(out, tmp_path / "out-copy")
+    out = tmp_path / "out-copy"
+    assert run(copy) == {"ch1": "skipped"}
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_any_model_is_chosen(tmp_path):
