@@ -264,21 +264,21 @@ def _slug(text: str) -> str:
     return "-".join(words) or "track"
 
 
-def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *, text: Optional[str] = None,
-            model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
-    """Compose tracks from description files (or one ``text``)."""
+def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *,
+            text: Optional[str | list[str]] = None, model: str = "auto", config: Optional[RunConfig] = None,
+            callbacks: Optional[Callbacks] = None) -> dict:
+    """Compose tracks from description files and ``text`` (one description, or a list: a track each)."""
     cfg = config or RunConfig()
     cfg.output = Path(output)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
     paths = list(paths)
-    if text is not None:
-        text = readable(text).strip()
-        if not text:
-            raise InputError("--text is empty")
     items: list[tuple[str, str]] = []
-    if text is not None:
-        items.append((_slug(text), text))
+    for given in [text] if isinstance(text, str) else list(text or []):
+        given = readable(given).strip()
+        if not given:
+            raise InputError("--text is empty")
+        items.append((_slug(given), given))
     if paths:
         for name, txt in find_descriptions(paths):
             try:

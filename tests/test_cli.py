@@ -108,6 +108,17 @@ def test_the_record_gives_the_sample_rate_of_each_file_written(tmp_path):
             {"opus": 48000, "flac": 32000}[fmt]
 
 
+def test_each_text_given_is_a_track(tmp_path):
+    """`--text A --text B` composed only B, without a word."""
+    out = tmp_path / "out"
+    result = invoke("compose", "--text", "calm piano at 70 BPM", "--text", "fast rock at 150 BPM", "--text",
+                    "calm piano at 70 BPM", "-o", out, "--model", "builtin", "--duration", "1", "--json")
+    assert result.exit_code == 0, result.output
+    names = [e["name"] for e in json.loads(result.stdout)["sections"]]
+    assert names == ["calm-piano-at-70-bpm", "calm-piano-at-70-bpm-2", "fast-rock-at-150-bpm"]
+    assert json.loads((out / "fast-rock-at-150-bpm.json").read_text())["description"] == "fast rock at 150 BPM"
+
+
 def test_description_files_of_one_name_from_two_folders_are_two_tracks(tmp_path):
     for folder, text in (("t1", "Calm flute, 70 BPM in F major"), ("t2", "Fast rock, 150 BPM in E minor, drums")):
         (tmp_path / folder).mkdir()

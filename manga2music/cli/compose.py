@@ -11,10 +11,10 @@ from . import flags as f
 
 @f.with_flags(f.DESCRIPTION_PATHS, f.MUSIC_MODEL, f.MUSIC, f.DEVICE, f.MUSIC_BACKEND, f.OUTPUT, f.RAY)
 def compose(**flags) -> None:
-    """Compose one track per description file (or one from --text)."""
+    """Compose one track per description file and per --text."""
     from .. import api
 
-    if not flags["paths"] and flags["text"] is None:
+    if not flags["paths"] and not flags["text"]:
         raise c.fail("nothing to compose", 'pass description files or folders, or --text "..."', 2)
     with c.friendly_errors():
         cfg = f.run_config(flags, side="music")

@@ -38,7 +38,7 @@ RUN_MODELS = [
 VISION_MODEL = [_p("vision_model", Annotated[str, Opt("--model", help="Describer: auto, builtin, gpt-4o, gpt-4o-mini, llava-0.5b, a Hub id or a folder.")], "auto")]
 MUSIC_MODEL = [
     _p("music_model", Annotated[str, Opt("--model", help="Composer: auto, builtin, musicgen-small|medium|large, musicgen-stereo-*, a Hub id or a folder.")], "auto"),
-    _p("text", Annotated[Optional[str], Opt("--text", help="Compose this description instead of reading files.")], None),
+    _p("text", Annotated[Optional[list[str]], Opt("--text", help="Compose this description (give --text again for more tracks), besides any files.")], None),
 ]
 
 OUTPUT = [
