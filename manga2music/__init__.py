@@ -3,10 +3,13 @@
 The library API (no typer, no rich)::
 
     import manga2music
-    manifest = manga2music.run(["samples/"], output="output")
-    manga2music.describe(["samples/"], model="builtin")
-    manga2music.compose(["output/"], model="builtin",
-                        config=manga2music.RunConfig(duration=20, music_options={"device": "cpu"}))
+    manifest = manga2music.run("samples/", "output")  # what manifest.json holds
+    manga2music.describe(["samples/"], "descriptions", model="builtin")
+    manga2music.compose("descriptions/", "tracks", model="builtin",
+                        config=manga2music.RunConfig(duration=20, fmt="flac"))
+    manga2music.score("samples/calm", "scores")  # a chapter's score, cue sheet and read-along page
+
+Paths may be one path or a list; the output folder is the second argument, else ``config.output``.
 """
 
 __version__ = "0.1.0"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
@@ -111,11 +112,24 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
         raise
 
 
-def run(paths: Iterable[str | Path], output: str | Path = "output", *, vision_model: str = "auto",
+def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConfig:
+    """The call's settings: a copy of ``config`` (the caller's object is left as it was), writing to ``output`` when
+    it is given, else to the config's own output folder (``output`` by default)."""
+    cfg = replace(config) if config is not None else RunConfig()
+    cfg.output = Path(output if output is not None else cfg.output)
+    return cfg
+
+
+def _path_list(paths) -> list:
+    """One path given alone (a string or a Path) is a list of one, not a string of letters to read one by one."""
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
+
+
+def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
         music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Describe every section under ``paths`` and compose one track each."""
-    cfg = config or RunConfig()
-    cfg.output = Path(output)
+    cfg = _settings(config, output)
+    paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
     sections = find_sections(paths, exclude=[cfg.output])
@@ -142,12 +156,12 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
             return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
 
-def score(paths: Iterable[str | Path], output: str | Path = "output", *, vision_model: str = "auto",
+def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
           music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Score every chapter under ``paths``: scenes found in its pages, one cue per scene as long as its reading,
     one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`)."""
-    cfg = config or RunConfig()
-    cfg.output = Path(output)
+    cfg = _settings(config, output)
+    paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
     check_score_config(cfg)
@@ -214,11 +228,11 @@ def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
 
 
 
-def describe(paths: Iterable[str | Path], output: str | Path = "output", *, model: str = "auto",
+def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, model: str = "auto",
              config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Write a music description (and record) per section, no audio."""
-    cfg = config or RunConfig()
-    cfg.output = Path(output)
+    cfg = _settings(config, output)
+    paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=False)
     sections = find_sections(paths, exclude=[cfg.output])
@@ -264,15 +278,14 @@ def _slug(text: str) -> str:
     return "-".join(words) or "track"
 
 
-def compose(paths: Iterable[str | Path] = (), output: str | Path = "output", *,
+def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | None = None, *,
             text: Optional[str | list[str]] = None, model: str = "auto", config: Optional[RunConfig] = None,
             callbacks: Optional[Callbacks] = None) -> dict:
     """Compose tracks from description files and ``text`` (one description, or a list: a track each)."""
-    cfg = config or RunConfig()
-    cfg.output = Path(output)
+    cfg = _settings(config, output)
+    paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
-    paths = list(paths)
     items: list[tuple[str, str]] = []
     for given in [text] if isinstance(text, str) else list(text or []):
         given = readable(given).strip()

@@ -224,6 +224,9 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
         guarded(job, cb, lambda: reencode_tracks(job, composer, cfg))
         return []
     if plan.action == "trim":
+        dropped = [t["audio"] for t in _old_takes(job)[len(plan.keep):]]
+        cb.info(f"{job.name}: --variations {cfg.variations}: keeping the first take(s), removing "
+                f"{', '.join(dropped)}")
         guarded(job, cb, lambda: _commit_tracks(job, composer, cfg, plan.keep, Staged(),
                                                 float(job.record.get("compose", {}).get("seconds") or 0.0)))
         return []

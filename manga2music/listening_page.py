@@ -190,10 +190,11 @@ def render_section(output: Path, entry: dict, index: int) -> str:
     if skipped:
         items = "".join(f"<li>{e(s.get('source'))}: {e(s.get('error'))}</li>" for s in skipped if isinstance(s, dict))
         parts.append(f'<details class="skipped"><summary>{len(skipped)} page(s) skipped</summary><ul>{items}</ul></details>')
-    parts.append(_analysis(record))
-    text = _description(output, entry, record)
-    if text:
-        parts.append(f'<blockquote class="description">{e(text)}</blockquote>')
+    if not (record or {}).get("score"):  # a chapter's score: its scenes (below) say what each cue is; the chapter's
+        parts.append(_analysis(record))  # own analysis and description are of one track that was never made
+        text = _description(output, entry, record)
+        if text:
+            parts.append(f'<blockquote class="description">{e(text)}</blockquote>')
     parts.append(_models(entry, record))
     parts.append(_tracks(output, entry, record))
     parts.append(_scenes(output, entry, record))

@@ -242,9 +242,12 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     if isinstance(image, (str, os.PathLike)):
         name = name or os.path.basename(os.fspath(image))
         image = [tile for _, tile in _file_tiles(image)]
-    tiles = image if isinstance(image, (list, tuple)) else [image]
+    tiles = list(image) if isinstance(image, (list, tuple)) else _strip_tiles(image)
     if not tiles:
         raise ValueError("read_page needs an image or a non-empty list of tiles")
+    if any(isinstance(tile, (str, os.PathLike)) for tile in tiles):
+        raise TypeError("read_page reads one page (an image, its tiles, or one page file); for several page files "
+                        "use read_pages")
     tiles, cut_out = as_read(tiles)
     return _reading(tiles, name, [_detect(tile) for tile in tiles], cut_out=cut_out)
 
@@ -376,8 +379,24 @@ def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
         name, image = _given(i, item)
         if name is None:  # a page file, read as a run reads it
             yield from _file_tiles(image)
-        else:
+        elif hasattr(item, "image"):  # a describer's PageImage: already a tile, named as one
             yield name, image
+        else:  # an image of the caller's: a tall strip is cut as its file would be
+            yield from _tiles_named(name, _strip_tiles(image))
+
+
+def _strip_tiles(image) -> list:
+    from .pages import tile_strip
+
+    return tile_strip(image) if hasattr(image, "size") and hasattr(image, "crop") else [image]
+
+
+def _tiles_named(name: str, tiles: list) -> Iterator[tuple[str, "Image"]]:
+    if len(tiles) == 1:
+        yield name, tiles[0]
+    else:
+        for k, tile in enumerate(tiles, start=1):
+            yield tile_name(name, k), tile
 
 
 def _file_tiles(path) -> Iterator[tuple[str, "Image"]]:
@@ -390,12 +409,7 @@ def _file_tiles(path) -> Iterator[tuple[str, "Image"]]:
     from .sections import Page
 
     path = Path(path)
-    tiles = load_page(Page(path.name, path)).tiles
-    if len(tiles) == 1:
-        yield path.name, tiles[0]
-    else:
-        for k, tile in enumerate(tiles, start=1):
-            yield tile_name(path.name, k), tile
+    yield from _tiles_named(path.name, load_page(Page(path.name, path)).tiles)
 
 
 def iter_groups(images: Iterable[Any]) -> Iterator[tuple[str, list]]:
@@ -470,14 +484,16 @@ def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, 
 
     ``images`` may hold PIL images (named "page 1", "page 2"...), ``(name, image)`` pairs,
     :class:`~manga2music.describers.base.PageImage` objects or paths of page files (read as ``run`` reads a page,
-    named after the file; one that is not an image raises :class:`~manga2music.errors.PageError`).  Consecutive
+    named after the file; one that is not an image raises :class:`~manga2music.errors.PageError`), or be one page
+    file's path.  A tall strip, given as a file or as an image, is cut into page-shaped tiles.  Consecutive
     tiles named ``"x.png#1"``, ``"x.png#2"``... (a tall strip's file is cut into them) are merged into one reading
     named ``"x.png"``.
     ``progress(done, total, name)`` is called after each source page.
     """
     from .progress import report
 
-    items = list(images)  # page files are decoded one at a time as they are read, never all at once
+    items = [images] if isinstance(images, (str, os.PathLike)) else list(images)  # one page file given alone
+    # (page files are decoded one at a time as they are read, never all at once)
     total = _count_pages(items)
     readings = []
     for i, (name, outcome) in enumerate(iter_readings(iter_groups(items)), start=1):

@@ -300,7 +300,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio, file_rate
-    from .cuesheet import MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, plan_timing, webvtt
+    from .cuesheet import (MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, plan_timing,
+                           scene_span, webvtt)
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread
@@ -367,8 +368,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             key += "-unbridged"  # so that the next run makes the score again
     report(cb.step, 0, 1, f"joining {len(plans)} cues")
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer)
-    tags = {"title": job.name, "comment": chapter.description, "model": composer.model_name, "seed": str(seed),
-            "licence": composer.spec.licence}
+    scenes = "; ".join(f"{s.title} ({scene_span(s)})" for s in sheet.scenes)
+    tags = {"title": job.name, "comment": f"{len(sheet.scenes)} scene{'s' if len(sheet.scenes) != 1 else ''}: {scenes}",
+            "model": composer.model_name, "seed": str(seed), "licence": composer.spec.licence}
     staged, written = Staged(), []
 
     def add(path: Path, data: bytes) -> None:

@@ -92,6 +92,26 @@ def test_user_files_are_never_overwritten(pages, tmp_path):
     assert (out / "calm.wav").read_bytes() == b"my own recording"
 
 
+def test_the_config_s_output_folder_is_used_and_one_path_may_be_a_string(pages, tmp_path, monkeypatch):
+    """`run(paths, config=RunConfig(output=...))` wrote to ./output and changed the caller's config; a path given as
+    one string was read letter by letter ("c: no such file or folder")."""
+    monkeypatch.chdir(tmp_path)
+    config = cfg(duration=1.0, output=tmp_path / "mine")
+    manifest = manga2music.run(str(pages / "calm"), vision_model="builtin", music_model="builtin", config=config)
+    assert statuses(manifest) == {"calm": "ok"}
+    assert (tmp_path / "mine" / "calm.wav").is_file() and not (tmp_path / "output").exists()
+    assert config.output == tmp_path / "mine"
+    manifest = manga2music.run(pages / "action", tmp_path / "other", vision_model="builtin", music_model="builtin",
+                               config=config)  # the argument, when given, is the folder
+    assert statuses(manifest) == {"action": "ok"} and (tmp_path / "other" / "action.wav").is_file()
+    assert config.output == tmp_path / "mine"
+    described = manga2music.describe(str(pages / "calm"), model="builtin", config=cfg(output=tmp_path / "d"))
+    assert statuses(described) == {"calm": "ok"} and (tmp_path / "d" / "calm.txt").is_file()
+    composed = manga2music.compose(str(tmp_path / "d" / "calm.txt"), model="builtin",
+                                   config=cfg(duration=1.0, output=tmp_path / "c"))
+    assert statuses(composed) == {"calm": "ok"} and (tmp_path / "c" / "calm.wav").is_file()
+
+
 def test_an_edited_description_is_kept_and_composed_from(pages, tmp_path):
     out = tmp_path / "out"
     run([pages], out)
@@ -209,9 +229,12 @@ def test_more_or_fewer_variations_keep_the_takes_already_made(pages, tmp_path):
     composed every take again from a new random seed: the take the user liked was gone."""
     out = tmp_path / "out"
 
+    said = []
+
     def takes_made(variations: int) -> tuple[dict, list]:
         manifest = manga2music.run([pages / "calm"], out, vision_model="builtin", music_model="builtin",
-                                   config=RunConfig(duration=2.0, variations=variations))
+                                   config=RunConfig(duration=2.0, variations=variations),
+                                   callbacks=manga2music.Callbacks(log=lambda level, text: said.append(text)))
         record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
         return manifest["sections"][0], record["compose"]["takes"]
 
@@ -228,6 +251,7 @@ def test_more_or_fewer_variations_keep_the_takes_already_made(pages, tmp_path):
     assert [t["seed"] for t in takes] == [first["seed"], first["seed"] + 1]
     assert (out / "calm.wav").read_bytes() == take1 and (out / "calm.take2.wav").read_bytes() == take2
     assert not (out / "calm.take3.wav").exists() and not (out / "calm.take3.mid").exists()
+    assert any("removing calm.take3.wav" in line for line in said), said
     assert takes_made(2)[0]["status"] == "skipped"
 
 

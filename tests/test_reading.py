@@ -729,6 +729,26 @@ def test_page_files_are_read_as_a_run_reads_them(tmp_path):
         read_pages([tmp_path / "notes.png"])
 
 
+def test_a_strip_given_as_an_image_is_read_as_its_file_and_one_path_is_one_page(tmp_path):
+    """A tall strip given as a PIL image (alone, as a pair or to read_page) was read as one page-sized picture
+    (6 s of reading for a strip whose file reads 38 s); one path given alone was read letter by letter; read_page of
+    a list of paths fell over with an AttributeError."""
+    strip = Image.new("RGB", (720, 4000), "white")
+    for k in range(4):
+        strip.paste(talk_page(3), (0, k * 1000))
+    strip.save(tmp_path / "strip.png")
+    from_file = read_pages([tmp_path / "strip.png"])[0]
+    bare, pair = read_pages([strip, ("strip.png", strip)])
+    assert (bare.name, pair.name) == ("page 1", "strip.png")
+    for reading in (bare, pair, read_page(strip, "strip.png")):
+        assert reading.tiles == from_file.tiles >= 3
+        assert reading.text_chars == from_file.text_chars and reading.seconds == from_file.seconds
+    (one,) = read_pages(str(tmp_path / "strip.png"))
+    assert one == from_file
+    with pytest.raises(TypeError, match="read_pages"):
+        read_page([tmp_path / "strip.png", tmp_path / "strip.png"])
+
+
 def test_a_scenes_file_names_pages_with_a_hash_in_their_names(tmp_path):
     """"#" starts a comment in a scenes file, except where it is part of a page's name."""
     from manga2music.scenes import read_scenes_file

@@ -140,6 +140,23 @@ def test_scene_descriptions_share_the_chapters_key_and_are_files(scored):
     assert temp_files(out) == [] and record_mismatches(out) == []
 
 
+def test_the_listening_page_and_the_score_s_tags_describe_the_scenes_not_one_track_for_the_chapter(scored):
+    """The chapter's own description (music for it as one track: "action" for this calm-action-calm chapter) was
+    shown above the scenes and written into the score file's comment tag, though no such music was made."""
+    import html
+
+    from manga2music.audio import read_tags
+
+    _, out, _, sheet, _ = scored
+    whole = json.loads((out / "ch1.json").read_text(encoding="utf-8"))["description"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert whole not in page and 'class="description"' not in page
+    assert all(html.escape(s.description) in page for s in sheet.scenes)
+    comment = read_tags(out / sheet.score_file)["comment"]
+    assert whole not in comment
+    assert [s.title in comment for s in sheet.scenes] == [True] * len(sheet.scenes) and "3 scenes" in comment
+
+
 def test_a_rerun_skips_and_a_changed_page_redoes_only_its_scenes_cue(scored, tmp_path):
     import shutil
 
