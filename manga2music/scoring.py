@@ -82,7 +82,7 @@ def _tempo(text: str) -> float:
 
 def _how_long(seconds: float) -> str:
     """``45 s``, ``12.5 min``: a length of music for a message."""
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return f"{round(seconds, 1):g} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _tail_samples(tempo: float, sample_rate: int) -> int:

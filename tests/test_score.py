@@ -952,8 +952,8 @@ def test_a_scene_longer_than_the_composers_longest_track_repeats_its_cue_as_a_se
     assert first.cue_s <= 18 and first.cue_s < first.duration / 2  # composed for at most the 20 s the composer makes
     looped = [text for level, text in said if "repeats as a seamless loop" in text]
     assert len(looped) == sum(s.cue_s < s.duration for s in sheet.scenes)  # the user is told, once a scene
-    assert f"scene 1 takes {first.reading_seconds:.0f} s to read; its cue is {first.cue_s:.0f} s (the most " \
-        "builtin makes at once)" in looped[0]
+    read, cue = round(first.reading_seconds, 1), round(first.cue_s, 1)  # a 7.5 s cue was "8 s"
+    assert f"scene 1 takes {read:g} s to read; its cue is {cue:g} s (the most builtin makes at once)" in looped[0]
     listening = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert f"loop</a> ({round(first.cue_s)} s, repeated to fill the scene)" in listening
 
