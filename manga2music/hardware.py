@@ -277,7 +277,7 @@ def openai_settings() -> tuple[bool, str, str]:
     """(a key is set, base URL, which variable set it).  Never the key itself."""
     key_set = bool(os.environ.get("OPENAI_API_KEY", "").strip())
     base = settings.openai_base_url()
-    return key_set, (base or DEFAULT_OPENAI_BASE_URL), ("OPENAI_BASE_URL" if base else "default")
+    return key_set, (settings.shown_url(base) or DEFAULT_OPENAI_BASE_URL), ("OPENAI_BASE_URL" if base else "default")
 
 
 # --- everything together -------------------------------------------------------------

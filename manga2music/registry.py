@@ -289,7 +289,9 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
 
 def _by_server(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
     if base_url and side == "vision":  # Ollama's "llava:13b", vLLM's "Qwen/Qwen2-VL-7B-Instruct"...
-        return ModelSpec(name, side, "openai", name, about=f"OpenAI-compatible server at {base_url}")
+        from .settings import shown_url
+
+        return ModelSpec(name, side, "openai", name, about=f"OpenAI-compatible server at {shown_url(base_url)}")
     return None
 
 

@@ -52,6 +52,22 @@ def openai_base_url() -> str | None:
     return (os.environ.get("OPENAI_BASE_URL") or "").strip() or None
 
 
+def shown_url(url: str | None) -> str | None:
+    """``url`` as it may be shown or recorded: a user name and password in it (``http://bob:pw@host/v1``, a server
+    behind basic auth) become ``***``."""
+    if not url or "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
 def user_cache_dir() -> Path:
     from platformdirs import user_cache_dir as _ucd
 

@@ -301,3 +301,34 @@ def test_settings_key_and_prices(openai_server):
     assert OpenAIDescriber("gpt-4o", options(openai_server, detail="high")).settings_key() != key
     assert price_for("gpt-4o-mini-2024-07-18") == price_for("gpt-4o-mini") != price_for("gpt-4o")
     assert price_for("llava") is None and price_for("gpt-4o-audio") is None
+
+
+def test_a_password_in_the_servers_address_is_never_written_or_shown(openai_server, tmp_path):
+    """`--base-url http://bob:PASSWORD@host/v1` (a server behind basic auth) put the password into the record, the
+    manifest, the listening page, error lines and the doctor's report."""
+    import socket
+    from pathlib import Path
+
+    from output_checks import cli, cli_env
+
+    password = "Hunter2PassWord"
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    with_login = openai_server.url.replace("http://", f"http://bob:{password}@")
+    out = tmp_path / "out"
+    made = cli("run", samples, "-o", out, "--vision-model", "gpt-4o-mini", "--base-url", with_login,
+               "--music-model", "builtin", "--duration", "1")
+    assert made.returncode == 0, made.stderr
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["describe"]["settings"]["base_url"] == with_login.replace(f"bob:{password}@", "***@")
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://bob:{password}@127.0.0.1:{s.getsockname()[1]}/v1"
+    failed = cli("run", samples, "-o", tmp_path / "failed", "--vision-model", "gpt-4o-mini", "--base-url", closed,
+                 "--music-model", "builtin", "--duration", "1", "--timeout", "2")
+    assert failed.returncode == 1 and "cannot reach http://***@127.0.0.1" in failed.stderr, failed.stderr
+    doctor = cli("doctor", "--json", env=cli_env(OPENAI_BASE_URL=with_login))
+    assert doctor.returncode == 0 and "***@127.0.0.1" in doctor.stdout
+    shown = made.stdout + made.stderr + failed.stdout + failed.stderr + doctor.stdout + doctor.stderr
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert password not in shown and password.encode() not in written

@@ -126,6 +126,11 @@ class OpenAIDescriber(ChatDescriber):
         return self.base_url is None or self.base_url.rstrip("/") == OFFICIAL_BASE_URL
 
     @property
+    def shown_url(self) -> str:
+        """The server's address as messages and records give it (never a password in it)."""
+        return settings.shown_url(self.base_url or OFFICIAL_BASE_URL)
+
+    @property
     def page_side(self) -> int:  # type: ignore[override]
         """What is sent: 2048 px on the long side (high/auto detail), 512 (low)."""
         return 512 if self.detail == "low" else 2048
@@ -144,7 +149,7 @@ class OpenAIDescriber(ChatDescriber):
         server that is not on this machine."""
         if (self.options.offline or settings.no_network()) and not _on_this_machine(self.base_url):
             raise InputError(
-                f"{self.model_name} sends the pages to {self.base_url or OFFICIAL_BASE_URL}, and --offline forbids "
+                f"{self.model_name} sends the pages to {self.shown_url}, and --offline forbids "
                 "the network",
                 hint="drop --offline, or use a server on this machine (--base-url http://127.0.0.1:PORT/v1) or "
                      "--vision-model builtin",
@@ -171,7 +176,7 @@ class OpenAIDescriber(ChatDescriber):
 
     def settings_key(self) -> dict:
         key = super().settings_key()
-        key.update(base_url=self.base_url, detail=self.detail)
+        key.update(base_url=settings.shown_url(self.base_url), detail=self.detail)
         return key
 
     def close(self) -> None:
@@ -249,17 +254,20 @@ class OpenAIDescriber(ChatDescriber):
     # --- errors and money ------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        """Remove the key (and anything key-shaped) from text that may be shown or saved."""
+        """Remove the key (and anything key-shaped), and a password in the server's address, from text that may be
+        shown or saved."""
         key = self._api_key()
         if key:
             text = text.replace(key, "***")
+        if self.base_url and self.shown_url != self.base_url:
+            text = text.replace(self.base_url, self.shown_url)
         return re.sub(r"\b(sk-[A-Za-z0-9_*\-]{3})[A-Za-z0-9_*\-]{6,}", r"\1***", text)
 
     def _backend_error(self, err) -> Exception:
         import openai
 
         retries = max(0, int(self.options.max_retries))
-        where = self.base_url or OFFICIAL_BASE_URL
+        where = self.shown_url
         if isinstance(err, openai.APITimeoutError):
             return BackendError(
                 f"OpenAI request timed out after {self.options.timeout:g} s ({retries} retries) at {where}",
