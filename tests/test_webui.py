@@ -23,7 +23,7 @@ from manga2music.outputs import read_record
 from manga2music.webui import generate, parse_seed, upload_name
 from manga2music.webui.messages import log_for_server, scrub
 from manga2music.webui.models import model_problem, suggestion
-from manga2music.webui.run import UPLOAD_TYPES
+from manga2music.webui.run import UPLOAD_TYPES, stage_uploads
 from manga2music.webui.thumbnails import preview
 from rar5 import write_rar5
 
@@ -155,6 +155,24 @@ def test_upload_names():
     assert upload_name([gradio_cache / "ab12" / "p10.png", gradio_cache / "cd34" / "p9.png"], [gradio_cache]) == "p9"
     assert upload_name([Path("/x/..."), Path("/x/.png")], [Path("/x")]) == "pages"  # nothing usable left
     assert upload_name([Path("/x/a.cbz"), Path("/x/b.cbz")]) == "a"
+
+
+def test_pages_of_one_name_from_two_folders_keep_the_order_they_were_uploaded_in(tmp_path):
+    """calm/001.png, calm/002.png then action/001.png: the second 001.png was staged as 001-2.png, which sorts first,
+    so the action page became page 1 without a word."""
+    from manga2music.sections import find_sections
+    from manga2music.webui.run import upload_order_note
+
+    uploads = [SAMPLES / "calm" / "001.png", SAMPLES / "calm" / "002.png", SAMPLES / "action" / "001.png"]
+    (section,) = find_sections([stage_uploads(uploads, tmp_path / "staged")])
+    assert [p.path.read_bytes() for p in section.pages] == [u.read_bytes() for u in uploads]
+    assert "001.png" in upload_order_note(uploads) and "order" in upload_order_note(uploads)
+    assert upload_order_note(uploads[:2]) is None
+    shown = preview(uploads, work_root=tmp_path / "preview")
+    assert [caption.split()[0] for _, caption in shown.thumbnails] == ["001", "002", "003"]
+    assert "the order you uploaded them" in shown.note()
+    (section,) = find_sections([stage_uploads(uploads[1::-1], tmp_path / "unique")])  # names alone: name order
+    assert [p.name for p in section.pages] == ["001.png", "002.png"]
 
 
 def test_no_pages_says_what_to_upload(tmp_path):

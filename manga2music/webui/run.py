@@ -21,6 +21,7 @@ from typing import Iterable, Optional
 
 from ..errors import BackendError, InputError, Manga2MusicError
 from ..outputs import SectionFiles
+from ..sections import ARCHIVE_EXTENSIONS, PDF_EXTENSIONS
 from ..pipeline import Callbacks
 from . import messages
 
@@ -92,8 +93,6 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
     """
     from natsort import natsort_keygen
 
-    from ..sections import ARCHIVE_EXTENSIONS, PDF_EXTENSIONS
-
     paths = [Path(u) for u in uploads]
     if not paths:
         return FALLBACK_NAME
@@ -114,15 +113,41 @@ def _link_or_copy(src: Path, target: Path) -> None:
         shutil.copyfile(src, target)
 
 
+def _repeated_page_names(uploads: list[Path]) -> list[str]:
+    """Names that two or more uploaded pages share (pages of two folders: ``calm/001.png``, ``action/001.png``)."""
+    seen: dict[str, int] = {}
+    for path in uploads:
+        if path.suffix.lower() not in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS:
+            seen[path.name.casefold()] = seen.get(path.name.casefold(), 0) + 1
+    return [path.name for path in uploads if seen.get(path.name.casefold(), 0) > 1]
+
+
+def upload_order_note(uploads: Iterable[str | Path]) -> Optional[str]:
+    """What to tell the user when pages share a name (and so are read in the order they were uploaded), else None."""
+    repeated = list(dict.fromkeys(_repeated_page_names([Path(u) for u in uploads])))
+    if not repeated:
+        return None
+    return (f"Pages with the same name were uploaded ({', '.join(repeated[:3])}): the pages are read in the order "
+            "you uploaded them, each numbered in front of its name")
+
+
 def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
-    """Put the uploads side by side in ``folder`` (created); two uploads with the same name are both kept."""
+    """Put the uploads side by side in ``folder`` (created); two uploads with the same name are both kept.
+
+    Pages are read in the natural order of their names, unless two share a name (pages of two folders): then every
+    page is numbered in front of its name in the order uploaded (``001 001.png``, ``002 002.png``, ``003 001.png``)
+    and is read in that order (see :func:`upload_order_note`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for src in (Path(u) for u in uploads):
-        target = folder / src.name
+    paths = [Path(u) for u in uploads]
+    in_upload_order = bool(_repeated_page_names(paths))
+    for k, src in enumerate(paths, start=1):
+        page = src.suffix.lower() not in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS
+        name = f"{k:03d} {src.name}" if in_upload_order and page else src.name
+        target = folder / name
         n = 1
         while target.exists():
             n += 1
-            target = folder / f"{src.stem}-{n}{src.suffix}"
+            target = folder / f"{Path(name).stem}-{n}{src.suffix}"
         _link_or_copy(src, target)
     return folder
 
@@ -184,6 +209,9 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         except Manga2MusicError as exc:
             raise messages.for_user(exc, hide, [Path(u).name for u in uploads]) from None
         warnings = messages.run_warnings(log, hide)
+        note = upload_order_note(uploads)
+        if note:
+            warnings.insert(0, note)
         manifest = messages.scrub_manifest(manifest, hide)
         _raise_if_nothing_made(manifest)
         folder = Path(results_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}" / name

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from . import messages
-from .run import stage_uploads, upload_name
+from .run import stage_uploads, upload_name, upload_order_note
 
 #: the gallery shows at most this many pages (reading a page decodes it in full)
 MAX_THUMBNAILS = 40
@@ -29,6 +29,7 @@ class Preview:
     pages: int = 0  # readable pages seen (up to MAX_THUMBNAILS + the ones not opened)
     problems: list[str] = field(default_factory=list)  # scrubbed: "fake.png: not a readable image"
     more: int = 0  # pages not opened for a thumbnail
+    order: str = ""  # pages read in the order uploaded, and why ("" when in the order of their names)
 
     def note(self) -> str:
         """A line under the gallery (empty when all is well)."""
@@ -37,7 +38,7 @@ class Preview:
             problems += f" and {len(self.problems) - 5} more"
         if not self.pages and self.problems:
             return f"No readable page among the uploads ({problems}). {messages.UPLOAD_HINT}"
-        lines = []
+        lines = [self.order] if self.order else []
         if self.more:
             lines.append(f"… and {self.more} more page{'s' if self.more != 1 else ''}.")
         if self.problems:
@@ -55,6 +56,8 @@ def preview(uploads: Iterable[str | Path], work_root: Optional[Path] = None,
     result = Preview()
     if not uploads:
         return result
+    order = upload_order_note(uploads)
+    result.order = f"{order}." if order else ""
     if work_root is not None:
         Path(work_root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="manga2music-preview-", dir=work_root))
