@@ -224,6 +224,7 @@ def test_timeout_fails_the_section(openai_server):
     with pytest.raises(BackendError, match="timed out after 0.3 s") as info:
         OpenAIDescriber("gpt-4o", options(openai_server, timeout=0.3, max_retries=0)).describe([line_art("1.png")])
     assert "--timeout" in info.value.hint
+    assert str(info.value).startswith("Server request timed out")  # a server of the user's, not OpenAI
 
 
 def test_refusal_fails_the_section(openai_server):

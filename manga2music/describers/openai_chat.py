@@ -126,6 +126,11 @@ class OpenAIDescriber(ChatDescriber):
         return self.base_url is None or self.base_url.rstrip("/") == OFFICIAL_BASE_URL
 
     @property
+    def _kind(self) -> str:
+        """Whose request failed, for an error line: the OpenAI API's, or another server's."""
+        return "OpenAI" if self.official else "Server"
+
+    @property
     def shown_url(self) -> str:
         """The server's address as messages and records give it (never a password in it)."""
         return settings.shown_url(self.base_url or OFFICIAL_BASE_URL)
@@ -270,7 +275,7 @@ class OpenAIDescriber(ChatDescriber):
         where = self.shown_url
         if isinstance(err, openai.APITimeoutError):
             return BackendError(
-                f"OpenAI request timed out after {self.options.timeout:g} s ({retries} retries) at {where}",
+                f"{self._kind} request timed out after {self.options.timeout:g} s ({retries} retries) at {where}",
                 hint="raise --timeout, or send fewer pages per request with --chunk-size",
             )
         if isinstance(err, openai.APIConnectionError):
@@ -290,8 +295,10 @@ class OpenAIDescriber(ChatDescriber):
         if status == 404:
             hint = "check the model name (for Ollama: ollama pull MODEL)" if not self.official else "check the model name"
         if status in (408, 409, 429) or (status or 0) >= 500:
-            return BackendError(f"OpenAI request failed after {retries} retries: {status} {message}", hint=hint)
-        return BackendError(f"OpenAI request failed: {status or ''} {message}".replace("  ", " "), hint=hint)
+            return BackendError(f"{self._kind} request failed after {retries} retries: {status} {message}",
+                                hint=hint)
+        return BackendError(f"{self._kind} request failed: {status or ''} {message}".replace("  ", " "),
+                            hint=hint)
 
     def _estimate_cost(self, usage: dict[str, int]) -> float | None:
         prices = price_for(self.model_id)

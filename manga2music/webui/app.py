@@ -22,7 +22,7 @@ from .run import MODES, UPLOAD_TYPES, generate, parse_seed
 from .server import ServerFolder, ServerStopping, stop_signals
 
 PRIVACY_NOTE = ("Everything runs on this machine. Only a GPT vision model sends the pages to OpenAI "
-                "(it needs `OPENAI_API_KEY`).")
+                "(it needs `OPENAI_API_KEY`), or to the server `OPENAI_BASE_URL` names when it is set.")
 READY = "Upload pages, choose the models, then press **Generate**."
 KINDS = ("one track", "chapter score")
 CSS = """

@@ -114,7 +114,8 @@ def suggestion(side: str, probe: Optional[HardwareReport] = None) -> tuple[str, 
         why = f"{problem.message}. {problem.hint}" if problem is not None else reason[:1].upper() + reason[1:] + "."
         text = f"Suggested for this machine: builtin (runs anywhere, offline). {why}"
     if side == "vision" and probe.openai_key_set:
-        text += " OPENAI_API_KEY is set, so gpt-4o-mini and gpt-4o work too (they send the pages to OpenAI)."
+        where = "OpenAI" if probe.openai_base_url_source == "default" else probe.openai_base_url
+        text += f" OPENAI_API_KEY is set, so gpt-4o-mini and gpt-4o work too (they send the pages to {where})."
     return spec.name, text
 
 
