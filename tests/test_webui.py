@@ -175,6 +175,21 @@ def test_pages_of_one_name_from_two_folders_keep_the_order_they_were_uploaded_in
     assert [p.name for p in section.pages] == ["001.png", "002.png"]
 
 
+def test_errors_about_settings_the_page_has_name_them_as_the_page_does():
+    """Single-stage with the builtin describer, or bridges with the builtin composer: the error said "that setting is
+    not in the web UI", though the page has both settings."""
+    from manga2music.webui.messages import CLI_ONLY, for_user
+
+    for message, hint, shown in (
+            ("--single-stage does not apply to builtin (the vision model)", "drop --single-stage, or pick a model "
+             "with --vision-model", "Mode single-stage"),
+            ("--transitions continue needs a composer that carries audio on", "pick one with --music-model, or drop "
+             "--transitions", "Bridges between scenes")):
+        said = for_user(InputError(message, hint), [], ["001.png"])
+        assert shown in f"{said.message} {said.hint}" and "--" not in f"{said.message} {said.hint}"
+        assert CLI_ONLY not in said.hint
+
+
 def test_no_pages_says_what_to_upload(tmp_path):
     with pytest.raises(InputError, match="no pages uploaded yet") as err:
         generate([], tmp_path)

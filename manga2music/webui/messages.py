@@ -29,7 +29,9 @@ _PYTHON_DETAIL = re.compile(r"\s*\((?:[A-Za-z_][\w.]*(?:Error|Exception|Warning)
 _FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
 #: the flags the page has as settings of its own, by the names it shows them under
 UI_NAMES = {"--scenes": "Scenes", "--longest-cue": "Longest cue", "--reading-speed": "Reading speed",
-            "--seed": "Seed", "--duration": "Duration", "--transitions continue": "Bridges between scenes"}
+            "--seed": "Seed", "--duration": "Duration", "--transitions continue": "Bridges between scenes",
+            "--transitions": "Bridges between scenes", "--single-stage": "Mode single-stage",
+            "--vision-model": "Vision model", "--music-model": "Music model", "--format": "Format"}
 _PATH_TAIL = r"(?:[/\\][^/\\!#:;,'\"()<>\n]+)*[/\\]?"
 
 
