@@ -190,6 +190,15 @@ def test_errors_about_settings_the_page_has_name_them_as_the_page_does():
         assert CLI_ONLY not in said.hint
 
 
+def test_an_error_keeps_a_model_name_as_it_is_written():
+    """"Gpt-4o-mini sends the pages..." : the first letter was raised, and model names are written in lower case."""
+    from manga2music.webui.messages import error_markdown
+
+    text = error_markdown(NeedsKeyError("gpt-4o-mini sends the pages to OpenAI and needs an API key", "set it"))
+    assert text.startswith("**Error:** gpt-4o-mini sends the pages")
+    assert error_markdown(InputError("no pages uploaded yet")).startswith("**Error:** No pages uploaded yet")
+
+
 def test_no_pages_says_what_to_upload(tmp_path):
     with pytest.raises(InputError, match="no pages uploaded yet") as err:
         generate([], tmp_path)

@@ -130,7 +130,10 @@ def scrub_manifest(manifest: dict, hidden: Iterable[str | Path]) -> dict:
 
 def error_markdown(exc: Manga2MusicError) -> str:
     """One message: what went wrong and how to fix it."""
-    message = exc.message[:1].upper() + exc.message[1:]
+    message = exc.message
+    first = re.match(r"[^\s:,(]*", message).group(0)
+    if first.isalpha() and first.islower() and first != "builtin":  # a word, not a model name (gpt-4o-mini, a Hub id)
+        message = message[:1].upper() + message[1:]
     return f"**Error:** {message.rstrip('.')}.\n\n{exc.hint}" if exc.hint else f"**Error:** {message.rstrip('.')}."
 
 
