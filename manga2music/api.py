@@ -18,6 +18,7 @@ process, or on a Ray cluster with ``config.ray``; the files are always written h
 from __future__ import annotations
 
 import math
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import replace
@@ -122,7 +123,7 @@ def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConf
 
 def _path_list(paths) -> list:
     """One path given alone (a string or a Path) is a list of one, not a string of letters to read one by one."""
-    return [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
 
 
 def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
@@ -250,8 +251,6 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
 
 def find_descriptions(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
     """``(section name, .txt path)`` for description files, or folder trees of them as ``describe`` writes."""
-    import os
-
     found: list[tuple[str, Path]] = []
     for raw in paths:
         path = Path(raw)
