@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from fake_hub import MUSICGEN_FILES, answer, fake_repo, local_http
 from typer.testing import CliRunner
@@ -130,6 +131,18 @@ def test_doctor_table_shows_the_suggestion(tmp_path, monkeypatch):
     assert vision.startswith("auto vision builtin:") and "manga2music models pull llava" in vision
     assert f"model cache {tmp_path}" in text
     assert "checked in" in text
+
+
+def test_doctor_gives_memory_in_the_unit_it_measures(monkeypatch):
+    """RAM and disk were shown as "23.6 GB" for 25.3 GB of RAM: the figures are GiB (1024**3 bytes)."""
+    if not Path("/proc/meminfo").exists():
+        pytest.skip("reads /proc/meminfo")
+    total_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal:"))
+    result = runner.invoke(app, ["doctor", "--offline"], env={"COLUMNS": "200"})
+    text = " ".join(result.stdout.replace("\u2502", " ").split())
+    ram = text[text.index("RAM"):text.index("model cache")]
+    assert f"of {total_kib / 1024**2:.1f} GiB" in ram and " GB" not in ram
 
 
 # --- start-up cost --------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ MusicOpt = Annotated[Optional[str], typer.Option("--music-model", metavar="NAME"
 
 
 def _gb(x: float) -> str:
-    return f"{x:.1f} GB"
+    """A size the probes give in GiB (1024**3 bytes)."""
+    return f"{x:.1f} GiB"
 
 
 def _device_line(r: dict) -> str:
@@ -47,7 +48,7 @@ def _table(r: dict):
     t.add_row("CPU", f"{r['cpu_cores']} cores, native bf16: {yes(r['cpu_bf16'])} ({r['cpu_bf16_source']})")
     t.add_row("RAM", f"{_gb(r['ram_available_gb'])} available of {_gb(r['ram_total_gb'])} ({r['ram_source']})")
     t.add_row("model cache", escape(f"{r['cache_dir']} (from {r['cache_source']}), {_gb(r['disk_free_gb'])} free on disk"))
-    cached = [f"{c['name'] or c['repo_id']} {c['size_bytes'] / 1024**3:.2f} GB" + ("" if c["complete"] else " (incomplete)")
+    cached = [f"{c['name'] or c['repo_id']} {c['size_bytes'] / 1024**3:.2f} GiB" + ("" if c["complete"] else " (incomplete)")
               for c in r["cached"]]
     t.add_row("cached models", escape(", ".join(cached) or "none"))
     key = "key set (OPENAI_API_KEY)" if r["openai_key_set"] else "no OPENAI_API_KEY"
