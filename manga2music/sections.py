@@ -451,10 +451,10 @@ def _unique_names(sections: list[Section]) -> list[Section]:
     return kept
 
 
-def unique_names(names: list[str], taken: Iterable[str] = ()) -> list[str]:
-    """``names`` with each one that would write over an earlier one's outputs (or one in ``taken``) numbered
-    ``-2``, ``-3``...: names that differ only in case or in characters file systems refuse collide too."""
-    seen = {output_key(n) for n in taken}
+def unique_names(names: list[str]) -> list[str]:
+    """``names`` with each one that would write over an earlier one's outputs numbered ``-2``, ``-3``...: names
+    that differ only in case or in characters file systems refuse collide too."""
+    seen: set[str] = set()
     out = []
     for given in names:
         name, n = given, 1
