@@ -229,10 +229,14 @@ def scene_span(scene) -> str:
     return page_span(get("first_page"), get("last_page"), get("first_part"), get("last_part"))
 
 
+def scene_count(sheet: CueSheet) -> str:
+    """``1 scene``, ``3 scenes``."""
+    return f"{len(sheet.scenes)} scene" + ("s" if len(sheet.scenes) != 1 else "")
+
+
 def webvtt(sheet: CueSheet) -> str:
     """The scenes as WebVTT chapters (video editors and players show their titles)."""
-    scenes = f"{len(sheet.scenes)} scene" + ("s" if len(sheet.scenes) != 1 else "")
-    lines = ["WEBVTT", "", f"NOTE {sheet.chapter}: {scenes}, made by manga2music", ""]
+    lines = ["WEBVTT", "", f"NOTE {sheet.chapter}: {scene_count(sheet)}, made by manga2music", ""]
     for scene in sheet.scenes:
         lines += [str(scene.index), f"{_stamp(scene.start)} --> {_stamp(scene.end)}",
                   f"{scene.title} ({scene_span(scene)})".replace("-->", "->"), ""]

@@ -86,6 +86,11 @@ def page_key(info: PageInfo) -> str:
     return key if info.orientation == 1 else f"{key}@{info.orientation}"
 
 
+def describe_key(pages: list[str], describer_settings) -> str:
+    """What a description was made from: its pages (:func:`page_key`) and the describer's settings."""
+    return fingerprint({"pages": pages, "describer": describer_settings})
+
+
 @dataclass
 class DescribeWork:
     """What describing one section needs from a describer (its pages, probed here) and what it will record."""
@@ -121,14 +126,15 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
     if infos is None:
         return None
     skipped = job.skipped_pages
-    key = fingerprint({"pages": [page_key(info) for info in infos], "describer": describer.settings_key()})
+    pages = [page_key(info) for info in infos]
+    key = describe_key(pages, describer.settings_key())
     txt = job.files.description
     old = job.record.get("describe", {})
     if txt.exists() and not is_ours(txt, job.record):
         job.description = read_edited_description(txt)
         job.status = "skipped"
-        if old and fingerprint({"pages": [page_key(info) for info in infos], "describer": old.get("settings")}) \
-                != old.get("fingerprint"):  # the record now lists the pages the section's music is for
+        if old and describe_key(pages, old.get("settings")) != old.get("fingerprint"):  # the record now lists the
+            # pages the section's music is for
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you, and the pages have changed since "
                     "it was described; keeping it (delete it to describe these pages)")
             job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": skipped})

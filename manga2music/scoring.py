@@ -301,7 +301,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio, file_rate
     from .cuesheet import (MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, plan_timing,
-                           scene_span, webvtt)
+                           scene_count, scene_span, webvtt)
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread
@@ -369,7 +369,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     report(cb.step, 0, 1, f"joining {len(plans)} cues")
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer)
     scenes = "; ".join(f"{s.title} ({scene_span(s)})" for s in sheet.scenes)
-    tags = {"title": job.name, "comment": f"{len(sheet.scenes)} scene{'s' if len(sheet.scenes) != 1 else ''}: {scenes}",
+    tags = {"title": job.name, "comment": f"{scene_count(sheet)}: {scenes}",
             "model": composer.model_name, "seed": str(seed), "licence": composer.spec.licence}
     staged, written = Staged(), []
 

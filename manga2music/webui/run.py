@@ -96,7 +96,7 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
     paths = [Path(u) for u in uploads]
     if not paths:
         return FALLBACK_NAME
-    books = [p for p in paths if p.suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS]
+    books = [p for p in paths if _is_book(p)]
     pages = sorted((p for p in paths if p not in books), key=natsort_keygen(key=lambda p: p.name.lower()))
     if books and (len(books) == 1 or not pages):
         return clean_name(books[0].stem)
@@ -113,11 +113,16 @@ def _link_or_copy(src: Path, target: Path) -> None:
         shutil.copyfile(src, target)
 
 
+def _is_book(path: Path) -> bool:
+    """A comic archive or a PDF (a book of pages), not a page."""
+    return path.suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS
+
+
 def _repeated_page_names(uploads: list[Path]) -> list[str]:
     """Names that two or more uploaded pages share (pages of two folders: ``calm/001.png``, ``action/001.png``)."""
     seen: dict[str, int] = {}
     for path in uploads:
-        if path.suffix.lower() not in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS:
+        if not _is_book(path):
             seen[path.name.casefold()] = seen.get(path.name.casefold(), 0) + 1
     return [path.name for path in uploads if seen.get(path.name.casefold(), 0) > 1]
 
@@ -141,8 +146,7 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
     paths = [Path(u) for u in uploads]
     in_upload_order = bool(_repeated_page_names(paths))
     for k, src in enumerate(paths, start=1):
-        page = src.suffix.lower() not in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS
-        name = f"{k:03d} {src.name}" if in_upload_order and page else src.name
+        name = f"{k:03d} {src.name}" if in_upload_order and not _is_book(src) else src.name
         target = folder / name
         n = 1
         while target.exists():
