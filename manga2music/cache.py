@@ -162,13 +162,18 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
     except ImportError as exc:  # pragma: no cover - a hard dependency
         raise ModelUnavailableError("huggingface_hub is not installed", hint="pip install huggingface_hub") from exc
     from .hub import hub_endpoint, probe_hub
+    from .settings import shown_url
 
     endpoint = hub_endpoint()
+    shown = shown_url(endpoint)  # what messages say: a private mirror's user name and password become ***
+
+    def why(exc: BaseException) -> str:
+        return _short(exc).replace(endpoint, shown)
 
     hub = probe_hub(endpoint, timeout=hub_timeout)  # fail in seconds, not after huggingface_hub's retries
     if not hub.reachable:
         raise ModelUnavailableError(
-            f"cannot download {repo_id}: the Hugging Face Hub at {endpoint} is unreachable ({hub.detail})",
+            f"cannot download {repo_id}: the Hugging Face Hub at {shown} is unreachable ({hub.detail})",
             hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.")
     root.mkdir(parents=True, exist_ok=True)
     try:
@@ -178,15 +183,15 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
         raise ModelUnavailableError(f"{repo_id} is gated on the Hub: accept its licence on its page and log in",
                                     hint="huggingface-cli login, or set HF_TOKEN") from exc
     except RepositoryNotFoundError as exc:
-        raise ModelUnavailableError(f"{repo_id} was not found on {endpoint}") from exc
+        raise ModelUnavailableError(f"{repo_id} was not found on {shown}") from exc
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
         raise ModelUnavailableError(
-            f"cannot download {repo_id}: the Hugging Face Hub at {endpoint} is unreachable ({_short(exc)})",
+            f"cannot download {repo_id}: the Hugging Face Hub at {shown} is unreachable ({why(exc)})",
             hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.") from exc
     except Exception as exc:  # httpx errors and friends: still one line
         if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
             raise ModelUnavailableError(
-                f"cannot download {repo_id}: the Hugging Face Hub at {endpoint} is unreachable ({_short(exc)})",
+                f"cannot download {repo_id}: the Hugging Face Hub at {shown} is unreachable ({why(exc)})",
                 hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.") from exc
         raise
     return Path(path)

@@ -36,7 +36,7 @@ def build_report(*, offline: bool = False, vision_model: str | None = None, musi
                  hub_timeout: float = 3.0) -> dict:
     """Everything doctor shows, as the dict ``--json`` prints (validated by :class:`DoctorJSON`)."""
     from . import __version__, downloads, hardware, other_archives, tiers
-    from .settings import offline_mode
+    from .settings import offline_mode, shown_url
 
     start = time.perf_counter()
     probe = hardware.collect(offline=offline or offline_mode(), hub_timeout=hub_timeout)
@@ -46,6 +46,7 @@ def build_report(*, offline: bool = False, vision_model: str | None = None, musi
     data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
             "auto_download": {"allowed": allowed, "source": source}, "bsdtar": other_archives.bsdtar_version(),
             "ok": all(c["ok"] for c in checks)}
+    data["hub"]["endpoint"] = shown_url(data["hub"]["endpoint"])  # a private mirror's password stays out of sight
     data["seconds"] = round(time.perf_counter() - start, 3)
     return DoctorJSON.model_validate(data).model_dump(mode="json")
 

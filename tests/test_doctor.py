@@ -199,3 +199,23 @@ def test_doctor_says_when_titles_will_count_as_sound_effects(monkeypatch):
     assert code == 0 and data["ok"] is True
     (warning,) = data["checks"][0]["warnings"]
     assert "titles and credits will count as loud lettering" in warning and "pip install 'rapidocr" in warning
+
+
+def test_a_password_in_hf_endpoint_is_never_shown(tmp_path, monkeypatch):
+    """HF_ENDPOINT=http://bob:PASSWORD@host (a private Hub mirror behind basic auth) was printed whole by doctor's
+    table and JSON and by `models pull`'s "cannot download" line."""
+    password = "Hunter2HubPass"
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("MANGA2MUSIC_OFFLINE", raising=False)
+    with local_http(answer(200)) as (url, _):
+        with_login = url.replace("http://", f"http://bob:{password}@")
+        monkeypatch.setenv("HF_ENDPOINT", with_login)
+        code, data = doctor_json()
+        table = runner.invoke(app, ["doctor"], env={"COLUMNS": "200"})
+        pull = runner.invoke(app, ["models", "pull", "musicgen-small"])
+    assert data["hub"]["endpoint"] == url.replace("http://", "http://***@")
+    assert table.exit_code == 0 and "***@127.0.0.1" in table.output
+    assert pull.exit_code != 0 and "musicgen-small" in pull.output
+    for shown in (json.dumps(data), table.output, pull.output):
+        assert password not in shown, shown
