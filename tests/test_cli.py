@@ -34,6 +34,15 @@ def test_version_and_help():
         assert flag in run_help
 
 
+def test_commercial_is_offered_only_where_music_is_made():
+    """`describe --help` offered --commercial (composers only), and `describe --commercial` did nothing."""
+    for command in ("run", "score", "compose"):
+        assert "--commercial" in invoke(command, "--help").stdout, command
+    assert "--commercial" not in invoke("describe", "--help").stdout
+    refused = invoke("describe", SAMPLES, "--commercial")
+    assert refused.exit_code == 2 and "No such option: --commercial" in refused.output
+
+
 def test_run_builtin_on_samples_json_manifest(tmp_path):
     out = tmp_path / "out"
     result = invoke("run", SAMPLES, "-o", out, "--vision-model", "builtin", "--music-model", "builtin",

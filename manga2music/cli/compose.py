@@ -9,7 +9,7 @@ from . import consent
 from . import flags as f
 
 
-@f.with_flags(f.DESCRIPTION_PATHS, f.MUSIC_MODEL, f.MUSIC, f.DEVICE, f.MUSIC_BACKEND, f.OUTPUT, f.RAY)
+@f.with_flags(f.DESCRIPTION_PATHS, f.MUSIC_MODEL, f.MUSIC, f.DEVICE, f.MUSIC_BACKEND, f.OUTPUT, f.COMMERCIAL, f.RAY)
 def compose(**flags) -> None:
     """Compose one track per description file and per --text."""
     from .. import api

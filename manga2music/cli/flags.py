@@ -46,10 +46,11 @@ OUTPUT = [
     _p("force", Annotated[bool, Opt("--force", help="Redo every section, even unchanged ones.")], False),
     _p("offline", Annotated[bool, Opt("--offline", help="No network at all: cached weights only, no remote API.")], False),
     _p("download", Annotated[Optional[bool], Opt("--download/--no-download", show_default=False, help="Let `auto` download the models it picks (several GB), or never. Default: asked once in a terminal and remembered; no download without a terminal (MANGA2MUSIC_AUTO_DOWNLOAD=1 allows it). A model you name is downloaded either way.")], None),
-    _p("commercial", Annotated[bool, Opt("--commercial", help="Only music you may publish commercially: auto picks ACE-Step/Stable Audio/builtin over MusicGen (CC-BY-NC), and a named non-commercial composer is refused.")], False),
     _p("wait", Annotated[bool, Opt("--wait", help="If another run is writing to the same output folder, wait for it instead of exiting.")], False),
     _p("json_output", Annotated[bool, Opt("--json", help="Print the manifest as JSON on stdout.")], False),
 ]
+#: composers only (`describe` makes no music)
+COMMERCIAL = [_p("commercial", Annotated[bool, Opt("--commercial", help="Only music you may publish commercially: auto picks ACE-Step/Stable Audio/builtin over MusicGen (CC-BY-NC), and a named non-commercial composer is refused.")], False)]
 ARTIFACT = [_p("save_artifact", Annotated[bool, Opt("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")], False)]
 MUSIC = [
     _p("duration", Annotated[float, Opt("--duration", help="Track length in seconds (at most 1800).")], 10.0),

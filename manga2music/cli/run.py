@@ -10,7 +10,7 @@ from . import flags as f
 
 
 @f.with_flags(f.PATHS, f.RUN_MODELS, f.MUSIC, f.ARTIFACT, f.DEVICE, f.SIDE_DEVICES, f.VISION_BACKEND, f.MUSIC_BACKEND,
-              f.OUTPUT, f.RAY)
+              f.OUTPUT, f.COMMERCIAL, f.RAY)
 def run(**flags) -> None:
     """Turn folders of manga pages into one music track per folder (describe + compose)."""
     from .. import api

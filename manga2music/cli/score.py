@@ -10,7 +10,7 @@ from . import flags as f
 
 
 @f.with_flags(f.PATHS, f.RUN_MODELS, f.SCORE_MUSIC, f.DEVICE, f.SIDE_DEVICES, f.VISION_BACKEND, f.MUSIC_BACKEND,
-              f.OUTPUT, f.RAY)
+              f.OUTPUT, f.COMMERCIAL, f.RAY)
 def score(**flags) -> None:
     """Score each chapter: scenes found in its pages, one cue per scene as long as it takes to read, one score,
     a cue sheet (NAME.cues.json), WebVTT chapters and a read-along page (NAME.read.html)."""
