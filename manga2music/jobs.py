@@ -166,7 +166,7 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "midi": [rel(m) for m in job.midi],
         "pages": len(job.record.get("pages", [])),
         "skipped_pages": job.skipped_pages if job.skipped_pages is not None else job.record.get("skipped_pages", []),
-        "vision_model": vision,
+        "vision_model": describe.get("model") or vision,  # the describer that made the description used
         "music_model": music,
         "seed": job.seed if job.seed is not None else job.record.get("compose", {}).get("seed"),
         "usage": describe.get("usage") or None,

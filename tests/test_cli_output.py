@@ -171,3 +171,26 @@ def test_a_series_is_listed_in_reading_order_in_the_table_and_the_manifest(tmp_p
     assert result.returncode == 0, result.stderr
     assert [e["name"] for e in json.loads(result.stdout)["sections"]] == [
         "Vol 1/Chapter 6", "Vol 1/Chapter 8", "Vol 1/Chapter 10", "Vol 1/Chapter 14"]
+
+
+def test_composing_again_keeps_the_describer_in_the_manifest(tmp_path):
+    """`compose D -o D` after `run ... -o D` wrote `vision_model: null` into the manifest's section, though its record
+    says the builtin describer made the description the music comes from."""
+    out = tmp_path / "D"
+    assert invoke_ok("run", SAMPLES / "calm", "-o", out, *BUILTIN)
+    assert invoke_ok("compose", out, "-o", out, "--model", "builtin", "--duration", "2")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"] == "compose"
+    (section,) = manifest["sections"]
+    assert (section["vision_model"], section["music_model"]) == ("builtin", "builtin")
+    hand_written = tmp_path / "mine.txt"
+    hand_written.write_text("Slow solo piano, rain, 60 BPM")
+    assert invoke_ok("compose", hand_written, "-o", tmp_path / "E", "--model", "builtin", "--duration", "1")
+    (section,) = json.loads((tmp_path / "E" / "manifest.json").read_text())["sections"]
+    assert section["vision_model"] is None  # written by hand: no describer made it
+
+
+def invoke_ok(*args) -> bool:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return True
