@@ -79,7 +79,7 @@ def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
 def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iterator[None]:
     from .lock import output_lock
 
-    with output_lock(cfg.output, wait=cfg.wait, command=command):
+    with output_lock(cfg.output, wait=cfg.wait, command=command, note=cb.info):
         removed = remove_stale_temps(cfg.output)
         if removed:
             cb.info(f"removed {len(removed)} temporary file(s) left by an interrupted run")
@@ -101,7 +101,9 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
 
 @contextmanager
 def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool):
-    """A run-stopping error (full disk, rejected key) still leaves the manifest of what was done."""
+    """A run-stopping error (full disk, rejected key) still leaves the manifest of what was done; so do Ctrl-C and
+    SIGTERM, for the sections finished (the others keep their entries of the run before: their files are as that
+    run left them), so that neither the manifest nor the listening page names a file this run has replaced."""
     try:
         yield
     except Manga2MusicError as exc:
@@ -111,6 +113,23 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
         raise
+    except KeyboardInterrupt:
+        finished = [j for j in jobs if _finished(j, command)]
+        if jobs:  # the others' entries stay, less any file the stop left gone (see outputs.merged_manifest)
+            try:
+                _finish(finished, cfg, command, *models(), page=page)
+            except (Manga2MusicError, OSError):
+                pass  # the stop is what the user asked for; the next run writes them
+        raise
+
+
+def _finished(job: SectionJob, command: str) -> bool:
+    """Whether ``job`` got to the end of ``command`` (failing is an end too)."""
+    if job.status == "failed":
+        return True
+    if command == "describe":
+        return job.files.description.exists() and (job.status == "skipped" or job.did_work)
+    return bool(job.tracks) and all(t.exists() for t in job.tracks)
 
 
 def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConfig:
@@ -160,7 +179,9 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
 def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
           music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Score every chapter under ``paths``: scenes found in its pages, one cue per scene as long as its reading,
-    one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`)."""
+    one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`).
+    ``config.duration`` is not used (each cue is as long as its scene takes to read); ``loop`` and ``variations``
+    are refused, as the command has no such flags."""
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
@@ -180,6 +201,15 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
 
 
 def check_score_config(cfg: RunConfig) -> None:
+    # what `score` has no flag for (its cues loop already; one score a chapter); ``duration`` is not used either: each
+    # cue is as long as its scene takes to read
+    if cfg.loop:
+        raise InputError("a score takes no loop setting: each of its cues is also written as a seamless loop "
+                         "(NAME.cueNN.loop.*)", hint="leave loop out of the RunConfig given to score()")
+    if cfg.variations != 1:
+        raise InputError(f"a score is one take of its chapter (variations={cfg.variations} asked for more): give "
+                         "each take its own seed and output folder", hint="leave variations out of the RunConfig "
+                         "given to score()")
     speed = cfg.reading_speed
     if not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
         raise InputError(f"--reading-speed must be a number above 0 (got {speed}); 1 is the estimate's pace, "

@@ -533,6 +533,15 @@ def stops_held() -> Iterator[None]:
                 os.kill(os.getpid(), held[0])  # the default action, now that it is back
 
 
+def as_stored(audio: np.ndarray, sample_rate: int, fmt: str) -> np.ndarray:
+    """``audio`` as a lossless (16-bit) file of ``fmt`` holds it: what a later run reading that file back gets."""
+    import soundfile
+
+    stored, _ = soundfile.read(io.BytesIO(encode_audio(audio, sample_rate, fmt=fmt, normalize=False)),
+                               dtype="float32", always_2d=True)
+    return stored
+
+
 def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[str, str] | None = None,
                  normalize: bool = True, chapters: list[tuple[float, float, str]] | None = None,
                  in_place: bool = False) -> bytes:

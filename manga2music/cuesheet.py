@@ -46,7 +46,8 @@ class PageTime(_Strict):
                        "be read has no entry but keeps its number, so the numbers can skip one)")
     name: str
     scene: int = Field(description="the scene it belongs to (1-based)")
-    start: float = Field(description="seconds from the start of the score")
+    start: float = Field(description="seconds from the start of the score, to the microsecond; a scene's first page "
+                         "starts at its scene's `start`")
     reading_seconds: float = Field(description="its estimated reading time at the chosen reading speed")
     part: Optional[int] = Field(None, description="a tall strip (a webtoon episode saved as one image) is read in "
                                 "page-shaped parts, each with its own entry: this one's number, 1 at the top (null: "
@@ -59,7 +60,8 @@ class SceneCue(_Strict):
 
     index: int = Field(description="1 for the first scene")
     title: str
-    mood: Optional[str] = None
+    mood: Optional[str] = Field(None, description="the mood its pages read as; its music follows `description`, "
+                                "which may be the user's own (the title then ends \"(your description)\")")
     first_page: int = Field(description="the number of its first page in the chapter (as `pages[].index`)")
     last_page: int
     first_part: Optional[int] = Field(None, description="the part of a tall strip where the scene starts, when it "
@@ -109,7 +111,8 @@ class CueSheet(_Strict):
     score_file: str
     vtt_file: str
     read_along_file: Optional[str] = None
-    sample_rate: int
+    sample_rate: int = Field(description="the sample rate of the score's and cues' files (48000 for Opus, which "
+                             "holds no other rate the composers make)")
     duration: float = Field(description="the score's length in seconds: the sum of the scenes' durations")
     reading_speed: float
     music_model: str

@@ -177,6 +177,12 @@ def _models(entry: dict, record: dict | None) -> str:
     return f'<p class="models">{" · ".join(bits)}</p>' if bits else ""
 
 
+def _skipped_line(skipped: dict) -> str:
+    """'chBad/007.jpg: not a readable image (...)': the page's name once (the reader's errors start with it)."""
+    source, error = str(skipped.get("source") or ""), str(skipped.get("error") or "")
+    return error if source and error.startswith(f"{source}:") else f"{source}: {error}"
+
+
 def render_section(output: Path, entry: dict, index: int) -> str:
     """The HTML block of one manifest entry."""
     record = read_record(output / entry["record"]) if entry.get("record") else None
@@ -188,7 +194,7 @@ def render_section(output: Path, entry: dict, index: int) -> str:
     parts.append(_thumbs(output, record))
     skipped = entry.get("skipped_pages") or []
     if skipped:
-        items = "".join(f"<li>{e(s.get('source'))}: {e(s.get('error'))}</li>" for s in skipped if isinstance(s, dict))
+        items = "".join(f"<li>{e(_skipped_line(s))}</li>" for s in skipped if isinstance(s, dict))
         parts.append(f'<details class="skipped"><summary>{len(skipped)} page(s) skipped</summary><ul>{items}</ul></details>')
     if not (record or {}).get("score"):  # a chapter's score: its scenes (below) say what each cue is; the chapter's
         parts.append(_analysis(record))  # own analysis and description are of one track that was never made

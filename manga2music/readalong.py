@@ -342,6 +342,12 @@ function viewAt(t) {
   while (v + 1 < views.length && views[v + 1].start <= t + 1e-6) v++;
   return v;
 }
+// the score's own controls, and its end: the button says what a click on it will do
+score.addEventListener("pause", () => { if (state.mode === "through" && state.started) stop(); });
+score.addEventListener("play", () => {
+  if (state.mode !== "through" || state.started) return;
+  state.started = true; document.getElementById("sound").textContent = "Stop music";
+});
 score.addEventListener("timeupdate", () => {
   if (state.mode !== "through") return;
   if (state.scroll && performance.now() - readerScrolled < 600) return;  // the reader scrolls: the score follows

@@ -69,12 +69,18 @@ def theme_for(seed: int) -> tuple[int, ...]:
 
 def lead_instrument(instruments, default: str = "piano") -> str:
     """The instrument that carries the chapter's theme: the first of ``instruments`` that plays notes (drums and
-    percussion cannot carry a melody, and named in a calm scene's description they would bring in a drum kit);
-    ``default`` when none is named."""
-    from .music.text_to_style import DRUM_WORDS
+    percussion cannot carry a melody, and named in a calm scene's description they would bring in a drum kit) and,
+    of those the builtin composer knows, one it gives melodies to (it plays "strings" as chords only, so a strings
+    lead never played the theme); ``default`` when none is named."""
+    from .music.text_to_style import DRUM_WORDS, INSTRUMENTS, parse_style
 
     pitched = [i for i in instruments if not set(i.lower().split()) & set(DRUM_WORDS)]
-    return (pitched or list(instruments) or [default])[0]
+
+    def sings(instrument: str) -> bool:
+        known = [INSTRUMENTS[w][1] for w in parse_style(instrument).words if w in INSTRUMENTS]
+        return not known or any("m" in roles for roles in known)
+
+    return ([i for i in pitched if sings(i)] or pitched or list(instruments) or [default])[0]
 
 
 def chapter_direction(readings: list[PageReading], seed: int) -> Direction:
@@ -116,8 +122,9 @@ def builtin_scene_description(readings: list[PageReading], direction: Direction)
     mood = choose_mood(scores)
     tempo, _ = tempo_and_key(mood, scores)
     instruments = list(mood.instruments)
-    if not any(direction.lead in i for i in instruments):
-        instruments = [f"{direction.lead} theme"] + instruments[:-1]
+    named = [i for i in instruments if direction.lead in i]  # the composer gives the melody to the first named
+    instruments = ([named[0]] + [i for i in instruments if i != named[0]] if named
+                   else [f"{direction.lead} theme"] + instruments[:-1])
     text = (f"{mood.style} with {joined(tuple(instruments))}, {tempo} BPM in {direction.tonic} {mood.mode}, "
             f"{mood.atmosphere}, {mood.melody}, returning to the chapter's theme.")
     return text, mood.name

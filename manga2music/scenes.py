@@ -230,7 +230,7 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
                 return entry
         return raw.split("#", 1)[0].strip()
 
-    scenes = []
+    scenes, lines = [], []  # the entries so far, and the lines they are on
     for number, raw in enumerate(text.splitlines(), start=1):
         entry = without_comment(raw) if "#" in raw else raw.strip()
         if not entry:
@@ -261,5 +261,13 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
             raise InputError(f"{where}: page {index + 1} has no part {part} ("
                              + ("it is an ordinary page, read whole; only a tall strip is read in parts)"
                                 if count == 1 else f"it is read in {count} parts)"))
+        if scenes and (index, part) <= scenes[-1][:2]:  # the same start twice, or out of order: a typo, likely
+            (before, before_part, _), said = scenes[-1], lines[-1]
+            shown = f"page {index + 1}" + (f" part {part}" if part > 1 else "")
+            earlier = f"page {before + 1}" + (f" part {before_part}" if before_part > 1 else "")
+            raise InputError(f"{where}: {shown} " + (f"starts a scene already (line {said})" if (index, part) == (
+                before, before_part) else f"comes before the scene start on line {said} ({earlier})"),
+                hint="list each scene's first page once, in reading order")
         scenes.append((index, part, length))
+        lines.append(number)
     return scenes

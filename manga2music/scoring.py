@@ -131,7 +131,7 @@ def _reuse_midi(job: SectionJob, path: Path) -> Optional[bytes]:
 def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, direction: Direction, composer: Composer,
                  cfg: RunConfig, cb: Callbacks, seed: int, sample_rate: int) -> bool:
     """Give every scene its cue audio (reused or composed, all new ones in one composer call); False if it failed."""
-    from .audio import normalize_loudness
+    from .audio import as_stored, normalize_loudness
 
     old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}
     takes_theme = composer.backend == "builtin-music"
@@ -163,6 +163,9 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
                 raise BackendError(f"{composer.model_name} made {track.sample_rate} Hz audio, not {sample_rate} Hz")
             # in place: the composer's track is not used again (a copy of every cue would double their memory)
             plan.audio = normalize_loudness(track.audio, sample_rate, in_place=True) if cfg.normalize else track.audio
+            if cfg.fmt in LOSSLESS:  # joined as its file holds it, as a later run that keeps the cue joins it: the
+                # score and loops are then the same to the sample whichever cues were composed this time
+                plan.audio = as_stored(plan.audio, sample_rate, cfg.fmt)
             plan.midi, plan.info = track.midi, dict(track.info)
     return all(p.audio is not None for p in plans)
 
@@ -223,27 +226,30 @@ class ScoreFiles:
 def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[ScenePlan], timings: list,
                     direction: Direction, files: ScoreFiles, cfg: RunConfig, sample_rate: int, describer: Describer,
                     composer: Composer) -> "CueSheet":
+    from .audio import file_rate
     from .cuesheet import CueSheet, PageTime, SceneCue, page_starts
 
     units = chapter.units  # its pages, each tall strip in parts
     scenes, pages = [], []
     for plan, t in zip(plans, timings):
-        start, length = t.start / sample_rate, t.length / sample_rate
+        # every time to the microsecond, each from the sample it stands for: a scene's first page starts exactly
+        # when its scene does, and its end is the next scene's start
+        start, end = round(t.start / sample_rate, 6), round((t.start + t.length) / sample_rate, 6)
+        length = t.length / sample_rate
         reading = [units[i].reading.seconds / cfg.reading_speed for i in plan.pages]
         for i, page_start, seconds in zip(plan.pages, page_starts(start, length, reading), reading):
             u = units[i]
             pages.append(PageTime(index=u.number, name=chapter.readings[u.page].name, scene=plan.index,
-                                  start=round(page_start, 3), reading_seconds=round(seconds, 2), part=u.part,
+                                  start=round(page_start, 6), reading_seconds=round(seconds, 2), part=u.part,
                                   parts=u.parts if u.part else None))
         first, last = units[plan.pages[0]], units[plan.pages[-1]]
-        mood = plan.mood or "scene"
+        title = f"Scene {plan.index}: {plan.mood or 'scene'}" + (" (your description)" if plan.user_text else "")
         scenes.append(SceneCue(
-            index=plan.index, title=f"Scene {plan.index}: {mood}", mood=plan.mood, first_page=first.number,
+            index=plan.index, title=title, mood=plan.mood, first_page=first.number,
             last_page=last.number, first_part=first.part if first.part and first.part > 1 else None,
             last_part=last.part if last.part and last.part < last.parts else None,
             pages=list(dict.fromkeys(chapter.readings[units[i].page].name for i in plan.pages)),
-            start=round(start, 6),
-            end=round(start + length, 6), duration=round(length, 6), reading_seconds=round(sum(reading), 2),
+            start=start, end=end, duration=round(length, 6), reading_seconds=round(sum(reading), 2),
             given_s=plan.given_s,
             tempo_bpm=round(t.tempo_bpm, 2), bars=t.bars, transition_s=round(t.transition / sample_rate, 6),
             transition="end" if not t.transition else "continuation" if plan.bridge else "crossfade",
@@ -254,7 +260,8 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
             cue_s=round(t.cue_length / sample_rate, 6), seed=plan.seed))
     total = sum(t.length for t in timings) / sample_rate
     return CueSheet(chapter=job.name, score_file=files.score.name, vtt_file=files.vtt.name,
-                    read_along_file=files.read_along.name, sample_rate=sample_rate, duration=round(total, 6),
+                    read_along_file=files.read_along.name, sample_rate=file_rate(cfg.fmt, sample_rate),
+                    duration=round(total, 6),
                     reading_speed=cfg.reading_speed, music_model=composer.model_name,
                     vision_model=describer.model_name,
                     theme={"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead},
@@ -346,6 +353,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))):
         job.status, job.seed = "skipped", int(seed)
         job.tracks, job.description = [files.score], str(job.record.get("description") or "")
+        job.midi = _cue_midis(files, [s.get("index") for s in old_score.get("scenes", [])])
         return
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
     timings = plan_timing(reading, tempos, sample_rate, max_cue_s=max_cue, given=given)
@@ -441,14 +449,21 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         staged.discard()
     forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
+    job.midi = _cue_midis(files, [p.index for p in plans])
+
+
+def _cue_midis(files: ScoreFiles, indices: list) -> list[Path]:
+    """The cues' MIDI files that exist (composers that write notes), for the manifest."""
+    return [files.midi(k) for k in indices if isinstance(k, int) and files.midi(k).is_file()]
 
 
 def score_sections(sections: list[Section], output: Path, describer: Describer, composer: Composer,
-                   cfg: RunConfig, cb: Callbacks) -> list[SectionJob]:
-    """Score every chapter: describe, find scenes, compose cues, join them (one chapter at a time)."""
+                   cfg: RunConfig, cb: Callbacks, jobs: Optional[list] = None) -> list[SectionJob]:
+    """Score every chapter: describe, find scenes, compose cues, join them (one chapter at a time); each job is
+    added to ``jobs`` as it starts (see :func:`~manga2music.jobs.each_section`)."""
     try:
         return each_section(sections, output, cb, "scoring", "scored",
-                            lambda section, job: score_chapter(section, job, describer, composer, cfg, cb))
+                            lambda section, job: score_chapter(section, job, describer, composer, cfg, cb), jobs)
     finally:
         describer.close()
         composer.close()

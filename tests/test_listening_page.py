@@ -81,7 +81,9 @@ def handmade(tmp_path) -> tuple[Path, dict]:
                                "plot": "A chase over rooftops."}),
         {"name": "ch2 broken", "status": "failed", "message": f"no readable page among 1 {EVIL}", "description": None,
          "record": None, "tracks": [], "midi": [], "pages": 0,
-         "skipped_pages": [{"source": "in/ch2 broken/001.png", "error": "not a readable image"}],
+         "skipped_pages": [{"source": "in/ch2 broken/001.png", "error": "not a readable image"},
+                           {"source": "in/ch2 broken/002.png",  # the reader's errors start with the page's name
+                            "error": "in/ch2 broken/002.png: not a readable image (image file is truncated)"}],
          "vision_model": "builtin", "music_model": "builtin", "seed": None, "usage": None, "cost_usd": None},
     ]
     manifest = update_manifest(out, entries, command="run")
@@ -135,6 +137,9 @@ def test_page_has_one_block_per_section_in_natural_order(handmade):
     names = [s["data-name"] for s in doc.sections]
     assert names == ["ch2 broken", "ch10 calm", "第1話 夜"]  # natural order: 2 before 10
     assert "failed" in doc.sections[0]["class"]
+    text = "".join(doc.text)  # each skipped page named once: "002.png: 002.png: not a readable image" said it twice
+    assert "in/ch2 broken/001.png: not a readable image" in text
+    assert text.count("in/ch2 broken/002.png") == 1 and "002.png: not a readable image (image file" in text
 
 
 def test_audio_and_midi_links_point_at_real_files(handmade):

@@ -61,6 +61,26 @@ def test_play_through_shows_the_page_the_cue_sheet_gives(chapter, page):  # noqa
     assert page.console_errors == []
 
 
+def test_the_music_button_follows_the_score_when_it_ends_or_its_own_controls_are_used(chapter, page):  # noqa: F811
+    """Play through: once the score ended, or was paused with the player's own controls, the button still said
+    "Stop music" (a click then only "stopped" what was already silent)."""
+    out, _ = chapter
+    page.goto((out / "ch.read.html").as_uri())
+    page.click("#through")
+    page.wait_for_function("document.getElementById('score').readyState >= 1", timeout=20000)
+    button = "document.getElementById('sound').textContent"
+    page.click("#sound")
+    page.wait_for_function(f"{button} === 'Stop music'")
+    page.evaluate("document.getElementById('score').pause()")  # its own pause button
+    page.wait_for_function(f"{button} === 'Start music'", timeout=5000)
+    page.evaluate("document.getElementById('score').play()")  # ... and its own play button
+    page.wait_for_function(f"{button} === 'Stop music'", timeout=5000)
+    page.evaluate("const s = document.getElementById('score'); s.currentTime = s.duration - 0.3")
+    page.wait_for_function("document.getElementById('score').ended", timeout=20000)
+    page.wait_for_function(f"{button} === 'Start music'", timeout=5000)
+    assert page.console_errors == []
+
+
 def test_clicks_turn_pages_and_the_page_names_the_scene(chapter, page):  # noqa: F811
     out, sheet = chapter
     page.goto((out / "ch.read.html").as_uri())

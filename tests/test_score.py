@@ -56,6 +56,48 @@ def test_the_score_is_the_scenes_end_to_end_to_the_sample(scored):
     assert all(c.frames > l.frames for c, l in zip(cues, loops))  # a cue is its scene plus the tail that fades out
 
 
+def test_the_manifest_lists_the_cues_midi_files(scored, tmp_path):
+    """A score's manifest entry said "midi": [] beside its .cueNN.mid files; a rerun that skips lists them too."""
+    import shutil
+
+    root, out, _, sheet, manifest = scored
+    (entry,) = manifest["sections"]
+    wanted = [Path(s.cue_file).with_suffix(".mid").name for s in sheet.scenes]
+    assert entry["midi"] == wanted and all((out / m).is_file() for m in entry["midi"])
+    work = shutil.copytree(out, tmp_path / "out")
+    again = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
+    assert again.returncode == 0, again.stderr
+    (entry,) = json.loads(again.stdout)["sections"]
+    assert entry["status"] == "skipped" and entry["midi"] == wanted
+
+
+def test_each_scenes_first_page_starts_exactly_when_its_scene_does(scored):
+    """Page starts were rounded to the millisecond and scene starts to the microsecond: a scene's first page started
+    after its scene (109.091 against 109.090906), so seeking a player or the read-along page to a scene's start
+    showed the previous scene's last page; and a scene's end could differ from the next one's start by 1 us."""
+    _, _, _, sheet, _ = scored
+    for scene in sheet.scenes:
+        first = next(p for p in sheet.pages if p.scene == scene.index)
+        assert first.start == scene.start, (scene.index, first.start, scene.start)
+        assert [p.start for p in sheet.pages if p.scene == scene.index] == sorted(
+            p.start for p in sheet.pages if p.scene == scene.index)
+    assert all(a.end == b.start for a, b in zip(sheet.scenes, sheet.scenes[1:]))
+    assert sheet.scenes[-1].end == sheet.duration
+
+
+def test_an_opus_scores_cue_sheet_gives_the_files_sample_rate(tmp_path):
+    """Opus holds 48 kHz, not the builtin composer's 32 kHz: the cue sheet said 32000 beside a 48 kHz file, so
+    `start * sample_rate` pointed 1.5 times too early."""
+    make_chapter(tmp_path / "ch", [("calm", 1), ("action", 1)], seed=2)
+    out = tmp_path / "out"
+    result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "1", "--format", "opus", timeout=300)
+    assert result.returncode == 0, result.stderr
+    sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    info = sf.info(str(out / sheet.score_file))
+    assert sheet.sample_rate == info.samplerate == 48000
+    assert abs(info.frames - sheet.duration * sheet.sample_rate) < 0.01 * sheet.sample_rate
+
+
 def test_cue_lengths_follow_the_reading_time_in_whole_bars(scored):
     _, _, _, sheet, _ = scored
     for scene in sheet.scenes:
@@ -180,6 +222,12 @@ def test_a_rerun_skips_and_a_changed_page_redoes_only_its_scenes_cue(scored, tmp
     for scene in (sheet.scenes[0], sheet.scenes[2]):  # a cue that is kept keeps its MIDI file (it was deleted)
         assert sha256(work / scene.cue_file.replace(".wav", ".mid")) == midi[scene.index]
     assert record_mismatches(work) == [] and temp_files(work) == []
+    # the score and loops are those a first run on these pages makes, byte for byte: the kept cues were joined as
+    # their 16-bit files hold them, new ones as composed (up to 2 LSB apart), so the recorded seed did not remake them
+    fresh = cli("score", chapter, "-o", tmp_path / "fresh", *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr
+    for name in [after.score_file] + [s.loop_file for s in after.scenes]:
+        assert sf.read(work / name)[0].tobytes() == sf.read(tmp_path / "fresh" / name)[0].tobytes(), name
 
 
 def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
@@ -196,6 +244,12 @@ def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     assert after.scenes[1].description.startswith("Slow solo cello lament") and after.scenes[1].tempo_bpm == 60
     assert edited.read_text(encoding="utf-8") == "Slow solo cello lament, 60 BPM in E minor, mournful.\n"
     assert "edited by you" in result.stderr
+    # its title said "Scene 2: action" above the cello lament in the chapters, tags and pages: the pages still read
+    # as action (its mood), and the title says the music is the user's
+    assert after.scenes[1].mood == "action"
+    assert after.scenes[1].title == "Scene 2: action (your description)"
+    assert "Scene 2: action (your description)" in (work / after.vtt_file).read_text(encoding="utf-8")
+    assert [s.title for s in after.scenes[::2]] == [s.title for s in sheet.scenes[::2]]
 
 
 def test_an_edited_description_whose_scene_now_has_other_pages_says_where_its_pages_went(scored, tmp_path):
@@ -465,12 +519,44 @@ def test_a_bad_length_in_a_scenes_file_is_one_line_naming_it(tmp_path, line, sai
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("text, said", [("1 30\n4 20\n004.png 40\n", "line 3: page 4 starts a scene already (line 2"),
+                                        ("1\n5\n2\n", "line 3: page 2 comes before the scene start on line 2 (page 5)"),
+                                        ("1\n1\n", "line 2: page 1 starts a scene already (line 1")])
+def test_a_scenes_file_that_names_a_start_twice_or_out_of_order_is_one_line(tmp_path, text, said):
+    """The same page given twice with two lengths took the last one without a word, and lines out of order were
+    sorted: a typo ("51" for "15") moved a scene silently."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text(text, encoding="utf-8")
+    bad = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--scenes", scenes)
+    assert bad.returncode == 2 and one_line_error(bad.stderr), bad.stderr
+    assert said in " ".join(bad.stderr.split()), bad.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("speed", ["0", "-1", "nan", "0.001", "25"])
 def test_reading_speed_must_be_positive_and_within_twenty_times_the_estimate(tmp_path, speed):
     """0.001 would make a 20-page chapter days of music (hours of memory) before saying anything."""
     make_chapter(tmp_path / "ch", [("calm", 2)], seed=3)
     result = cli("score", tmp_path / "ch", "-o", tmp_path / "out", *BUILTIN, "--reading-speed", speed)
     assert result.returncode == 2 and one_line_error(result.stderr) and "--reading-speed" in result.stderr
+
+
+@pytest.mark.parametrize("setting", [{"loop": True}, {"variations": 2}])
+def test_the_api_refuses_the_settings_a_score_cannot_take_as_the_command_does(tmp_path, setting):
+    """`score` has no --loop or --variations (its cues loop already; one score a chapter), but
+    `manga2music.score(config=RunConfig(loop=True, variations=2))` took them without a word: the takes were never
+    made, and loop changed the music and was recorded."""
+    import manga2music
+    from manga2music.errors import InputError
+    from manga2music.options import RunConfig
+
+    make_chapter(tmp_path / "ch", [("calm", 1)], seed=3)
+    with pytest.raises(InputError, match="score") as refused:
+        manga2music.score(tmp_path / "ch", tmp_path / "out", vision_model="builtin", music_model="builtin",
+                          config=RunConfig(**setting))
+    assert next(iter(setting)) in str(refused.value)
+    assert not (tmp_path / "out").exists()
 
 
 def test_one_page_is_one_scene_and_an_unreadable_chapter_fails_alone(tmp_path):
@@ -1027,6 +1113,11 @@ def test_a_calm_scene_of_an_action_chapter_has_no_drums_and_its_theme_is_played_
     assert parse_style(fight_text).drums  # the fight keeps its drums
     for text in (calm_text, fight_text):  # the lead is named in both cues, as an instrument that plays notes
         assert direction.lead in text and direction.lead not in ("drums", "drum", "percussion", "taiko")
+    # ... and plays their melody: "bold brass, staccato strings" gave the melody to the brass though the lead was
+    # the strings, and no cue of the chapter played its theme on the lead
+    lead_program = parse_style(direction.lead).melody
+    assert [parse_style(text).melody for text in (calm_text, fight_text)] == [lead_program] * 2, (calm_text,
+                                                                                                  fight_text)
     # a chat model's direction: its first instrument that plays notes leads; none named, the pages' own lead does
     from manga2music.scene_planning import lead_instrument
 
