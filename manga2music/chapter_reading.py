@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Optional
 
 from .describers.base import Describer
-from .describing import page_key, page_stream, readable_pages
+from .describing import page_key, page_stream, readable_pages, still_undecodable
 from .files import readable
 from .jobs import Callbacks, SectionJob
 from .options import RunConfig
@@ -111,6 +111,7 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
     if not cfg.force and old.get("fingerprint") == key and old_readings:
         readings = [PageReading.from_dict(d) for d in old_readings]
         names = {r.name for r in readings}
+        still_undecodable(section, job, infos, cb)
         return ChapterReading(readings, [i for i in infos if i.page.name in names], old,
                               str(job.record.get("description") or ""), fresh=False,
                               page_names=[p.name for p in section.pages])

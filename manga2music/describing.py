@@ -144,6 +144,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
     if not cfg.force and txt.exists() and old.get("fingerprint") == key:
         job.description = read_description(txt)
         job.status = "skipped"
+        still_undecodable(section, job, infos, cb)
         artifact = job.files.artifact()
         if cfg.save_artifact and (not artifact.exists() or not is_ours(artifact, job.record)):
             staged = Staged()  # asked for on a rerun: write it from the record (or say why not)
@@ -152,6 +153,19 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
                 job.commit(staged, {})
         return None
     return DescribeWork(infos, skipped, key)
+
+
+def still_undecodable(section: Section, job: SectionJob, infos: list[PageInfo], cb: Callbacks) -> None:
+    """Pages that hash but do not decode (a JPEG cut short) are found only while describing; a rerun that skips
+    describing (the same pages, byte for byte) lists and says them again from the record, as it does the pages it
+    cannot even hash."""
+    here = {info.page.source: info.page.name for info in infos}
+    said = {s["source"] for s in job.skipped_pages or []}
+    again = [s for s in job.record.get("skipped_pages") or []
+             if isinstance(s, dict) and s.get("source") in here and s.get("source") not in said]
+    for entry in again:
+        cb.warn(f"{section.name}: skipping page {here[entry['source']]}: {entry.get('error')}")
+    job.skipped_pages = list(job.skipped_pages or []) + again
 
 
 def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Describer, cfg: RunConfig,
@@ -221,11 +235,12 @@ def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes]:
 
 
 def describe_sections(sections: list[Section], output: Path, describer: Describer, cfg: RunConfig,
-                      cb: Callbacks) -> list[SectionJob]:
-    """Describe every section with one describer, then free its memory (before any composer loads)."""
+                      cb: Callbacks, jobs: Optional[list] = None) -> list[SectionJob]:
+    """Describe every section with one describer, then free its memory (before any composer loads); each job is
+    added to ``jobs`` as it starts (see :func:`~manga2music.jobs.each_section`)."""
     try:
         return each_section(sections, output, cb, "describing", "described",
-                            lambda section, job: describe_section(section, job, describer, cfg, cb))
+                            lambda section, job: describe_section(section, job, describer, cfg, cb), jobs)
     finally:
         describer.close()
 

@@ -197,7 +197,7 @@ def read_regular_file(path: Path, limit: int, *, what: str = "file") -> bytes:
         if not stat.S_ISREG(info.st_mode):
             kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode)
                     or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a file")
-            raise PageError(f"{shown}: not a regular file ({kind}); skipped")
+            raise PageError(f"{shown}: not a regular file ({kind})")  # the caller says it is skipped
         if info.st_size > limit:
             raise PageError(f"{shown}: {info.st_size / 1e6:.0f} MB is more than the {limit // 1024**2} MB {what} limit")
         chunks, total = [], 0

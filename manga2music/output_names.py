@@ -5,7 +5,9 @@ A section's outputs are named after its folder (``ch1.wav``), numbered when two 
 ``run a/ch1 b/ch1`` would write b over a's files, and ``run b/ch1`` alone would too.  So a name already in the
 output folder stays with the source its record was made from (the folder, archive or PDF its pages came from):
 
-1. a section takes the name whose record was made from its own source (its files of the last run);
+1. a section takes the name whose record was made from its own source (its files of the last run): its name,
+   numbered or not, or an archive's or PDF's other form (``Ch 1.cbz`` while a folder ``Ch 1`` was beside it,
+   ``Ch 1`` before); a record whose name differs only in case holds the name too (``Ch 1.json`` for ``ch 1``);
 2. else the first of ``ch1``, ``ch1-2``, ... that no other source holds.  A name whose source is not in this run is
    free when that source is gone from the disk (a chapter moved or renamed) or when at least half of the pages its
    record lists are among this section's (a copy of the chapter, with the output folder copied beside it): its
@@ -25,10 +27,29 @@ from .outputs import SectionFiles, read_record
 from .sections import Section, output_key, page_container
 
 
+def _record_file(output: Path, name: str) -> Path:
+    """The record of ``name`` in ``output``; on a case-sensitive file system also one whose name differs only in
+    case (``Ch 1.json`` for ``ch 1``): names are told apart as case-insensitive file systems tell them, so that one
+    holds the name too."""
+    exact = SectionFiles.for_section(output, name).record
+    if exact.exists():
+        return exact
+    here = output
+    for part in exact.relative_to(output).parts:
+        try:
+            match = next((e for e in sorted(os.listdir(here)) if e.casefold() == part.casefold()), None)
+        except OSError:
+            return exact
+        if match is None:
+            return exact
+        here = here / match
+    return here
+
+
 def record_source(output: Path, name: str) -> tuple[str | None, frozenset]:
     """The source the record of ``name`` in ``output`` was made from (None: no record, or no pages in it), and the
     hashes of the pages it lists."""
-    record = read_record(SectionFiles.for_section(output, name).record)
+    record = read_record(_record_file(output, name))
     pages = (record or {}).get("pages")
     if not isinstance(pages, list) or not pages or not all(isinstance(p, dict) for p in pages):
         return None, frozenset()
@@ -37,6 +58,23 @@ def record_source(output: Path, name: str) -> tuple[str | None, frozenset]:
         return None, frozenset()
     hashes = frozenset(p["sha256"] for p in pages if isinstance(p.get("sha256"), str))
     return page_container(first["path"], first.get("member"), first.get("pdf_index")), hashes
+
+
+def _other_forms(section: Section, base: str) -> list[str]:
+    """The other name an archive or PDF goes by: ``Ch 1.cbz`` while a folder ``Ch 1`` sits beside it, ``Ch 1``
+    alone (see :func:`manga2music.sections._source_names`); its files keep the name they were made under."""
+    origin = Path(section.origin)
+    if not origin.suffix or not section.pages or section.pages[0].member is None and section.pages[0].pdf_index is None:
+        return []
+    try:
+        depth = len(origin.relative_to(section.root).parts) - 1
+    except ValueError:
+        depth = 0  # the archive given itself: its name is its first part
+    parts = base.split("/")
+    if depth >= len(parts) or parts[depth] not in (origin.stem, origin.name):
+        return []
+    parts[depth] = origin.name if parts[depth] == origin.stem else origin.stem
+    return ["/".join(parts)]
 
 
 def _page_hashes(section: Section) -> frozenset:
@@ -69,9 +107,12 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         mine = section.source
         ours: list[frozenset] = []  # this section's page hashes, read only when a name's holder is in question
 
-        def candidates():
-            return (n for n in itertools.chain([base], (f"{base}-{k}" for k in itertools.count(2)))
+        def numbered(first: str):
+            return (n for n in itertools.chain([first], (f"{first}-{k}" for k in itertools.count(2)))
                     if output_key(n) not in taken)
+
+        def candidates():
+            return numbered(base)
 
         def same_pages(name: str) -> bool:
             theirs = records[name][1]
@@ -85,9 +126,12 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                 other not in in_run and (not os.path.exists(other) or same_pages(name)))
 
         own = None
-        for n in candidates() if mine is not None else ():  # its files of an earlier run: ch1, ch1-2... up to
-            if holder(n) in (mine, None):  # the first name no source holds
-                own = n if holder(n) == mine else None
+        for first in ([base, *_other_forms(section, base)] if mine is not None else []):
+            for n in numbered(first):  # its files of an earlier run: ch1, ch1-2... up to the first name no source holds
+                if holder(n) in (mine, None):
+                    own = n if holder(n) == mine else None
+                    break
+            if own:
                 break
         name = own or next(n for n in candidates() if free(n))
         if own is None and name != base and holder(base) not in (None, mine):

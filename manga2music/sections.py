@@ -18,13 +18,16 @@ from typing import Iterable, Iterator
 
 from natsort import natsort_keygen
 
-from .errors import InputError, PageError
+from .errors import ArchiveError, InputError, PageError
 from .files import is_regular_file, read_regular_file, readable
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff"}
-#: page images Pillow has no decoder for (iPhone photos, JPEG XL): taken as pages all the same, so that each is a
-#: skipped page that says what to do, not a page left out of its chapter without a word
-UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff",
+                    ".jp2", ".j2k",  # JPEG 2000: archive.org's comic scans
+                    ".tga", ".pcx", ".ppm", ".pgm", ".pbm", ".pnm"}  # older tools' and scanners' images
+#: page images Pillow has no decoder for (iPhone photos, JPEG XL, painting programs' files): taken as pages all the
+#: same, so that each is a skipped page that says what to do, not a page left out of its chapter without a word
+UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL", ".kra": "Krita",
+                          ".clip": "Clip Studio Paint", ".xcf": "GIMP", ".mdp": "FireAlpaca/MediBang"}
 #: comic archives: zips (many a .cbr is one), and RAR, 7-Zip and tar archives (read by :mod:`.other_archives`)
 ARCHIVE_EXTENSIONS = {".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt"}
 #: what the first bytes of an archive that is not a zip say it is
@@ -187,6 +190,9 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
     try:
         with zipfile.ZipFile(archive) as zf:
             info = zf.getinfo(member)
+            if info.flag_bits & 0x1:  # encrypted: no page of it can be read; the chapter fails in one line
+                raise ArchiveError(f"{readable(archive)}: password-protected; unpack it with its password and give "
+                                   "the folder of pages")
             if info.file_size > MAX_PAGE_BYTES:
                 raise PageError(f"{archive}!{member}: larger than the page limit")
             with zf.open(info) as fh:
@@ -329,12 +335,19 @@ def file_sha256(path: Path) -> str:
 
 
 def _walk(folder: Path, excluded: set[Path]) -> Iterator[tuple[Path, list[str], list[str]]]:
-    """os.walk in natural order, skipping hidden folders and the excluded (output) folders."""
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=None, followlinks=False):
+    """os.walk in natural order, skipping hidden folders and the excluded (output) folders.  Links to folders are
+    followed (a series of linked chapters), each real folder read once: a link back up the tree (a loop) or to a
+    folder read already is not read again."""
+    seen = {Path(folder).resolve()}
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=None, followlinks=True):
         here = Path(dirpath)
-        dirnames[:] = sorted(
-            (d for d in dirnames if not is_hidden(d) and (here / d).resolve() not in excluded), key=_natural
-        )
+        kept = []
+        for d in sorted(dirnames, key=_natural):  # in reading order: of two links to one folder, the first is read
+            real = (here / d).resolve()
+            if not is_hidden(d) and real not in excluded and real not in seen:
+                kept.append(d)
+                seen.add(real)
+        dirnames[:] = kept
         yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=_natural)
 
 
@@ -382,7 +395,7 @@ def _file_sections(path: Path, name: str, root: Path) -> list[Section]:
         return []
     if not is_regular_file(path):
         return [Section(name, [], path, root, error=f"{readable(path)}: not a regular file (a FIFO, device or "
-                                                     "broken link); skipped")]
+                                                     "broken link)")]
     try:
         if suffix in ARCHIVE_EXTENSIONS:
             return _archive_sections(path, name, root)

@@ -139,6 +139,35 @@ def test_chapters_of_one_name_from_two_folders_each_keep_their_outputs_whatever_
     assert run(copy) == {"ch1": "skipped"}
 
 
+def test_a_chapter_keeps_its_name_when_the_source_it_was_told_apart_from_is_removed(tmp_path):
+    """A folder `Ch 1` beside `Ch 1.cbz` names the archive `Ch 1.cbz`; with the folder deleted, the archive took
+    the folder's old name `Ch 1` (written over its files), was described and composed again with a new seed, and
+    left its own `Ch 1.cbz.*` behind.  Likewise `ch 1` numbered `ch 1-2` beside `Ch 1` took `ch 1` once `Ch 1` was
+    gone.  Each keeps the name its files have."""
+    series, out = tmp_path / "series", tmp_path / "out"
+    for name, mood in (("Ch 1", "calm"), ("ch 1", "action")):
+        (series / name).mkdir(parents=True)
+        shutil.copy(SAMPLES / mood / "001.png", series / name / "001.png")
+    _cbz(series / "Ch 1.cbz", dark=True)
+
+    def run() -> dict:
+        result = CliRunner().invoke(app, ["run", str(series), "-o", str(out), *BUILTIN, "--json"])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads(result.stdout)
+        return {e["name"]: e["status"] for e in manifest["sections"] if e["name"] in manifest["this_run"]}
+
+    assert run() == {"Ch 1": "ok", "ch 1-2": "ok", "Ch 1.cbz": "ok"}
+    kept = {n: (out / f"{n}.wav").read_bytes() for n in ("ch 1-2", "Ch 1.cbz")}
+    gone = (out / "Ch 1.wav").read_bytes()
+    shutil.rmtree(series / "Ch 1")
+    assert run() == {"ch 1-2": "skipped", "Ch 1.cbz": "skipped"}
+    assert {n: (out / f"{n}.wav").read_bytes() for n in kept} == kept
+    assert (out / "Ch 1.wav").read_bytes() == gone  # the deleted chapter's files are left as they were
+    shutil.rmtree(series / "ch 1")  # no folder left to tell the archive apart from: it still keeps its files
+    assert run() == {"Ch 1.cbz": "skipped"}
+    assert (out / "Ch 1.cbz.wav").read_bytes() == kept["Ch 1.cbz"] and (out / "Ch 1.wav").read_bytes() == gone
+
+
 def test_an_output_folder_that_is_a_file_is_refused_before_any_model_is_chosen(tmp_path):
     """Before, the models were picked (and a local one would have loaded, for minutes) and only then did the run
     say that -o names a file."""

@@ -205,6 +205,57 @@ def test_broken_archives_and_pdfs_fail_alone(two_sections, tmp_path):
     assert (out / "index.html").exists()
 
 
+def _encrypted_zip(path: Path, pages: list[Path]) -> None:
+    """A .cbz whose members are marked encrypted (ZipCrypto), as `zip -P secret` makes them: Python cannot write
+    one, so each member's "encrypted" flag is set in its local header and in the central directory."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for page in pages:
+            zf.write(page, page.name)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            data[info.header_offset + 6] |= 1  # local file header: general purpose flags
+    at = 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:  # central directory entries
+        data[at + 8] |= 1
+        at += 4
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as zf:
+        assert all(info.flag_bits & 1 for info in zf.infolist())
+
+
+def test_a_password_protected_cbz_is_one_failed_chapter_in_one_line_that_says_so(two_sections, tmp_path):
+    """Each page printed a line with Python's object text ("File <ZipInfo filename='E08P05.jpg' compress_type=deflate
+    ...> is encrypted, password required for extraction"), then the chapter's failure repeated them all: a
+    200-page chapter made 201 lines."""
+    _encrypted_zip(two_sections / "Ch 05 locked.cbz", sorted((SAMPLES / "calm").iterdir()))
+    result = cli("run", two_sections, "-o", tmp_path / "out", *BUILTIN, "--duration", "1", "--json")
+    assert result.returncode == 1, result.stderr
+    assert statuses(result.stdout) == {"calm": "ok", "action": "ok", "Ch 05 locked": "failed"}
+    assert len(result.stderr.strip().splitlines()) == 1 and "ZipInfo" not in result.stderr, result.stderr
+    assert "Ch 05 locked.cbz: password-protected" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "score"])
+def test_a_jpeg_cut_short_is_still_named_as_skipped_by_a_rerun_that_redoes_nothing(tmp_path, command):
+    """A JPEG whose header reads but whose data is cut short is found only while the pages are decoded: the first
+    run said so, but a rerun that reused everything printed nothing and its manifest and listening page listed no
+    skipped page (the record still did)."""
+    chapter = tmp_path / "ch"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    data = (chapter / "003.jpg").read_bytes()
+    (chapter / "003.jpg").write_bytes(data[: len(data) // 3])
+    out = tmp_path / "out"
+    for attempt in ("first", "rerun"):
+        result = cli(command, chapter, "-o", out, *BUILTIN, "--json", *(("--duration", "1") if command == "run" else ()))
+        assert result.returncode == 0, result.stderr
+        (entry,) = json.loads(result.stdout)["sections"]
+        assert entry["status"] == ("ok" if attempt == "first" else "skipped")
+        assert [s["source"].rsplit("/", 1)[-1] for s in entry["skipped_pages"]] == ["003.jpg"], (attempt, entry)
+        assert result.stderr.count("skipping page 003.jpg") == 1, (attempt, result.stderr)
+        assert "003.jpg" in (out / "index.html").read_text(encoding="utf-8")
+
+
 def test_a_page_with_a_cut_short_exif_block_is_read_without_pythons_warnings_on_the_screen(tmp_path):
     """Photoshop writes a whole TIFF copy of a scan into a JPEG's EXIF; the JPEG format holds 64 kB of it, so the
     block ends in the middle of its entry table (four Chinese picture-story scans found on GitHub are like this).
@@ -253,6 +304,32 @@ def test_avif_pages_are_read_and_a_phone_photo_in_heic_is_named_not_dropped(tmp_
     (skipped,) = record["skipped_pages"]
     assert Path(skipped["source"]).name == "003.heic" and "HEIC" in skipped["error"] and "JPEG" in skipped["error"]
     assert "003.heic" in result.stderr  # said on the screen too, in one line
+
+
+def test_jpeg_2000_and_other_page_types_pillow_reads_are_pages_and_a_painting_programs_file_is_named(tmp_path):
+    """Archive.org's comic scans are JPEG 2000 (.jp2): a chapter of them vanished from a series without a word (and
+    .tga, .pcx, .ppm pages with it).  A painting program's file left among the pages is named, not dropped."""
+    from PIL import Image, features
+
+    if not features.check("jpg_2000"):
+        pytest.skip("this Pillow has no JPEG 2000 decoder")
+    series = tmp_path / "series"
+    scans, mixed = series / "Ch 1 scans", series / "Ch 2"
+    scans.mkdir(parents=True)
+    mixed.mkdir()
+    pages = [Image.open(p).convert("RGB") for p in sorted((SAMPLES / "calm").iterdir())]
+    pages[0].save(scans / "001.jp2")
+    pages[1].save(scans / "002.jp2")
+    pages[0].save(mixed / "001.tga")
+    pages[1].save(mixed / "002.pcx")
+    pages[2].save(mixed / "003.ppm")
+    (mixed / "004.kra").write_bytes(b"PK\x03\x04" + bytes(60))  # Krita's file: a zip
+    out = tmp_path / "out"
+    result = cli("describe", series, "-o", out, "--model", "builtin", "--json", timeout=120)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert {e["name"]: e["pages"] for e in json.loads(result.stdout)["sections"]} == {"Ch 1 scans": 2, "Ch 2": 3}
+    (skipped,) = json.loads((out / "Ch 2.json").read_text(encoding="utf-8"))["skipped_pages"]
+    assert Path(skipped["source"]).name == "004.kra" and "Krita" in skipped["error"] and "PNG" in skipped["error"]
 
 
 def test_cbr_cb7_and_rar_chapters_are_read_when_they_are_zips_and_named_when_they_cannot_be_read(two_sections,

@@ -355,6 +355,19 @@ def test_a_series_is_found_in_reading_order_whatever_each_chapter_is_packed_in(t
     assert found == ["Chapter 14", "Chapter 6"]
 
 
+def test_a_linked_chapter_inside_a_series_is_read_and_a_link_loop_is_not(tmp_path):
+    """`series/Ch 2 -> /elsewhere/ch2` was left out of `run series/` without a word (exit 0, "2 of 2 done"), though
+    a linked archive beside it was read.  Links are followed; one back up the tree (a loop) or to a folder already
+    read is not read again."""
+    png(tmp_path / "series" / "Ch 1" / "001.png")
+    png(tmp_path / "store" / "ch2" / "001.png")
+    png(tmp_path / "store" / "ch2" / "002.png")
+    (tmp_path / "series" / "Ch 2").symlink_to(tmp_path / "store" / "ch2", target_is_directory=True)
+    (tmp_path / "series" / "Ch 1" / "again").symlink_to(tmp_path / "series", target_is_directory=True)  # a loop
+    (tmp_path / "series" / "Ch 3").symlink_to(tmp_path / "store" / "ch2", target_is_directory=True)  # read already
+    assert names(find_sections([tmp_path / "series"])) == {"Ch 1": ["001.png"], "Ch 2": ["001.png", "002.png"]}
+
+
 def test_a_linked_folder_is_named_as_the_user_named_the_link(tmp_path, monkeypatch):
     """A library of links (``~/manga/Rasetsu Hunter -> /mnt/nas/scans/ja``) is named by the links, not by the
     folders they point at; ``.`` and ``..`` still stand for the folders they are."""
