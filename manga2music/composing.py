@@ -82,6 +82,9 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
                                                                                              job.record) for t in keep):
             new_seeds = [base + t for t in range(len(keep), cfg.variations)]
             return ComposePlan(job, "compose" if new_seeds else "trim", new_seeds, keep)
+    if base is None and old_takes and not cfg.force:  # no --seed: the music it had, made again (longer, in another
+        # format, from a changed description) from its recorded seed, not a new piece; --force asks for a new one
+        base = int(old_takes[0]["seed"])
     if base is None:
         base = random.SystemRandom().randrange(2**31)
     return ComposePlan(job, "compose", [base + t for t in range(cfg.variations)])

@@ -38,7 +38,7 @@ class LocalExecutor:
         return backends
 
     def describe(self, sections, jobs: list, describer, cfg, cb: Callbacks) -> None:
-        jobs.extend(describe_sections(sections, cfg.output, describer, cfg, cb))
+        describe_sections(sections, cfg.output, describer, cfg, cb, jobs)
 
     def compose(self, jobs: list, composer, cfg, cb: Callbacks) -> None:
         try:
@@ -53,7 +53,7 @@ class LocalExecutor:
     def score(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
         from .scoring import score_sections
 
-        jobs.extend(score_sections(sections, cfg.output, describer, composer, cfg, cb))
+        score_sections(sections, cfg.output, describer, composer, cfg, cb, jobs)
 
     def close(self) -> None:
         pass

@@ -88,13 +88,14 @@ def describe_error(exc: BaseException) -> str:
 
 
 def each_section(sections: list, output: Path, cb: Callbacks, doing: str, done: str,
-                 work: Callable[..., None]) -> list[SectionJob]:
+                 work: Callable[..., None], jobs: Optional[list] = None) -> list[SectionJob]:
     """One section after another: its job started (:func:`start_job`), then ``work(section, job)`` unless the job
     already failed, any failure kept in its section (:func:`guarded`); the progress says ``doing NAME``, then
-    ``done``.  Returns the jobs in the sections' order."""
+    ``done``.  Returns the jobs in the sections' order, each added to ``jobs`` (when given) as it starts, so that a
+    stopped command still knows the ones it finished."""
     from .progress import report
 
-    jobs = []
+    jobs = [] if jobs is None else jobs
     for i, section in enumerate(sections):
         report(cb.sections, i, len(sections), f"{doing} {section.name}")
         job = start_job(section.name, output, cb)

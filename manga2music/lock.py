@@ -18,7 +18,7 @@ import sys
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import OutputBusyError, OutputError
 from .files import raise_for_disk, readable, write_text_atomic
@@ -54,14 +54,23 @@ def _holder(folder: Path) -> str:
 
 
 @contextmanager
-def output_lock(folder: Path, *, wait: bool = False, command: str = "run") -> Iterator[None]:
-    """Hold the lock of ``folder`` (created if needed) for the duration of the block."""
+def output_lock(folder: Path, *, wait: bool = False, command: str = "run",
+                note: Callable[[str], None] = lambda message: None) -> Iterator[None]:
+    """Hold the lock of ``folder`` (created if needed) for the duration of the block; with ``wait``, ``note`` hears
+    once that the run waits for another (which one), so that a queued run does not sit there without a word."""
     from filelock import FileLock, Timeout
 
     folder = prepare_output(folder)
-    lock = FileLock(str(folder / LOCK_NAME), timeout=-1 if wait else 0)
+    lock = FileLock(str(folder / LOCK_NAME), timeout=0)
     try:
-        lock.acquire(poll_interval=0.2)
+        try:
+            lock.acquire(poll_interval=0.2)
+        except Timeout:
+            if not wait:
+                raise
+            note(f"{readable(folder)} is being written by another manga2music run ({_holder(folder)}); "
+                 "waiting for it to finish (--wait)")
+            lock.acquire(timeout=-1, poll_interval=0.2)
     except Timeout:
         raise OutputBusyError(
             f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})",

@@ -273,6 +273,11 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
     by_name = {e["name"]: e for e in old.get("sections", []) if isinstance(e, dict) and "name" in e}
     for entry in entries:
         by_name[entry["name"]] = entry
+    for entry in by_name.values():  # an entry of an earlier run never names a file that is gone (a stopped run had
+        # replaced it with another format, or a user removed it)
+        for key in ("tracks", "midi"):
+            if isinstance(entry.get(key), list):
+                entry[key] = [f for f in entry[key] if isinstance(f, str) and (output / f).exists()]
     manifest = {
         "tool": TOOL,
         "version": __version__,

@@ -101,6 +101,31 @@ def test_killed_the_moment_the_first_track_appears_then_a_plain_rerun_finishes(f
     assert temp_files(out) == [] and record_mismatches(out) == []
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stopped_run_leaves_a_manifest_and_page_of_the_files_there_are(four_sections, tmp_path, sig):
+    """A run changing --format wav to flac, stopped after its first FLAC, left the manifest and listening page of
+    the run before: they named the WAV files it had since replaced (dead players on the page).  A first run stopped
+    midway left neither.  Ctrl-C and SIGTERM now write both for the sections finished; the others keep their entries."""
+    out = tmp_path / "out"
+    for i in range(4, 8):  # eight sections: the stop comes before the last is re-encoded
+        shutil.copytree(four_sections / f"sec{i % 4:03d}", four_sections / f"sec{i:03d}")
+    first = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "30", "--seed", "1")
+    assert first.returncode == 0, first.stderr
+    proc = start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "30", "--seed", "1", "--format", "flac")
+    flac = _wait_for(out, "sec000.flac", proc)
+    _wait_for(out, "sec001.flac", proc)  # sections are written one after another: the first is finished
+    kill(proc, sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], (proc.returncode, err)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    listed = [t for e in manifest["sections"] for t in e["tracks"]]
+    assert flac.name in listed, listed
+    assert all((out / t).is_file() for t in listed), [t for t in listed if not (out / t).is_file()]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert all(t.replace(" ", "%20") in page or t in page for t in listed)
+    assert not any(f"{e['name']}.wav" in page for e in manifest["sections"] if not (out / f"{e['name']}.wav").exists())
+
+
 def test_four_runs_at_once_on_one_folder_one_works_the_others_say_who_holds_it(four_sections, tmp_path):
     out = tmp_path / "out"
     procs = [start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1") for _ in range(4)]
@@ -125,3 +150,6 @@ def test_wait_lets_concurrent_runs_take_turns(four_sections, tmp_path):
     results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
     assert [code for code, _, _ in results] == [0, 0, 0], results
     assert temp_files(out) == [] and record_mismatches(out) == []
+    # a run that queues says so, once, naming the run it waits for (it sat there without a word)
+    waited = [err for _, _, err in results if "waiting for it to finish (--wait)" in err]
+    assert len(waited) >= 1 and all(err.count("waiting for it") == 1 and "pid" in err for err in waited), results

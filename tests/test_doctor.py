@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from fake_hub import MUSICGEN_FILES, answer, fake_repo, local_http
 from typer.testing import CliRunner
 

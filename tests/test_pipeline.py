@@ -81,6 +81,23 @@ def test_changed_compose_settings_recompose_without_redescribing(pages, tmp_path
     assert abs(sf.info(str(out / "calm.wav")).duration - 4.0) < 0.05
 
 
+def test_without_a_seed_music_composed_again_keeps_the_seed_it_had_and_force_draws_a_new_one(pages, tmp_path):
+    """No --seed: the first run draws one and records it.  Asking only for a longer track composed it from a new
+    random seed, so the music the user had was gone; it keeps its seed now (the piece made longer), and --force,
+    the way to ask for a new take, draws a new one."""
+    out = tmp_path / "out"
+    seed = lambda: json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["seed"]  # noqa: E731
+    run([pages], out, seed=None)
+    first = seed()
+    assert statuses(run([pages], out, seed=None, duration=4.0)) == {"action": "ok", "calm": "ok"}
+    assert seed() == first
+    again = tmp_path / "again"  # the recorded seed makes that track again
+    run([pages], again, seed=first, duration=4.0)
+    assert sf.read(again / "calm.wav")[0].tobytes() == sf.read(out / "calm.wav")[0].tobytes()
+    run([pages], out, seed=None, duration=4.0, force=True)
+    assert seed() != first
+
+
 def test_user_files_are_never_overwritten(pages, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

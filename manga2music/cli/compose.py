@@ -12,11 +12,11 @@ from . import flags as f
 @f.with_flags(f.DESCRIPTION_PATHS, f.MUSIC_MODEL, f.MUSIC, f.DEVICE, f.MUSIC_BACKEND, f.OUTPUT, f.COMMERCIAL, f.RAY)
 def compose(**flags) -> None:
     """Compose one track per description file and per --text."""
-    from .. import api
-
     if not flags["paths"] and not flags["text"]:
         raise c.fail("nothing to compose", 'pass description files or folders, or --text "..."', 2)
-    with c.friendly_errors():
+    with c.friendly_errors():  # from here on Ctrl-C is one line (the import takes a moment)
+        from .. import api
+
         cfg = f.run_config(flags, side="music")
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)

@@ -12,9 +12,9 @@ from . import flags as f
 @f.with_flags(f.PATHS, f.VISION_MODEL, f.ARTIFACT, f.VISION_SEED, f.DEVICE, f.VISION_BACKEND, f.OUTPUT, f.RAY)
 def describe(**flags) -> None:
     """Describe each section's pages as a music description (OUTPUT/NAME.txt + NAME.json)."""
-    from .. import api
+    with c.friendly_errors():  # from here on Ctrl-C is one line (the import takes a moment)
+        from .. import api
 
-    with c.friendly_errors():
         cfg = f.run_config(flags, side="vision")
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)

@@ -13,9 +13,9 @@ from . import flags as f
               f.OUTPUT, f.COMMERCIAL, f.RAY)
 def run(**flags) -> None:
     """Turn folders of manga pages into one music track per folder (describe + compose)."""
-    from .. import api
+    with c.friendly_errors():  # from here on Ctrl-C is one line (the import takes a moment)
+        from .. import api
 
-    with c.friendly_errors():
         cfg = f.run_config(flags, side=None)
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)

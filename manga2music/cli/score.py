@@ -14,9 +14,9 @@ from . import flags as f
 def score(**flags) -> None:
     """Score each chapter: scenes found in its pages, one cue per scene as long as it takes to read, one score,
     a cue sheet (NAME.cues.json), WebVTT chapters and a read-along page (NAME.read.html)."""
-    from .. import api
+    with c.friendly_errors():  # from here on Ctrl-C is one line (the import takes a moment)
+        from .. import api
 
-    with c.friendly_errors():
         cfg = f.run_config(flags, side=None)
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)
