@@ -234,7 +234,32 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
                                                 float(job.record.get("compose", {}).get("seconds") or 0.0)))
         return []
     job.kept_takes = plan.keep
+    old = job.record.get("compose") or {}
+    if old.get("takes") and not plan.keep and not cfg.force:  # composed before: say what changed
+        cb.info(f"{job.name}: composing again: {compose_changes(job, composer, cfg)}")
     return [(job, ComposeRequest(job.name, job.description or "", cfg.duration, seed)) for seed in plan.seeds]
+
+
+def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
+    """Why music made before is made again, as a user would say it (the description, the composer, a flag)."""
+    from .outputs import fingerprint
+
+    old = job.record.get("compose") or {}
+    if old.get("fingerprint") == music_key(job, composer, cfg):  # the same music, written again from its seeds
+        return (f"--format {old.get('format')} \u2192 {cfg.fmt}" if old.get("format") != cfg.fmt
+                else "a track of it is missing") + ", the same music from its recorded seeds"
+    why = []
+    if old.get("model") and old.get("model") != composer.model_name:
+        why.append(f"composer {old.get('model')} \u2192 {composer.model_name}")
+    elif fingerprint(old.get("settings")) != fingerprint(composer.settings_key()):
+        why.append("the composer's settings changed")
+    if old.get("duration") is not None and float(old["duration"]) != float(cfg.duration):
+        why.append(f"--duration {float(old['duration']):g} \u2192 {float(cfg.duration):g} s")
+    if cfg.seed is not None and old.get("seed") != cfg.seed:
+        why.append(f"--seed {cfg.seed}")
+    if old.get("normalize") is not None and bool(old["normalize"]) != cfg.normalize:
+        why.append("--no-normalize" if not cfg.normalize else "loudness normalised again")
+    return "; ".join(why) or "its description changed"
 
 
 def group_size(composer: Composer) -> int:

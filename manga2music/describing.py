@@ -152,7 +152,37 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
             if staged.items:
                 job.commit(staged, {})
         return None
+    if old.get("fingerprint") and not cfg.force and txt.exists():  # described before: say what changed
+        cb.info(f"{section.name}: describing again: {describe_changes(job, infos, describer)}")
     return DescribeWork(infos, skipped, key)
+
+
+def _names(names: list[str], what: str) -> str:
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return f"{len(names)} page{'s' if len(names) != 1 else ''} {what} ({shown})"
+
+
+def describe_changes(job: SectionJob, infos: list[PageInfo], describer: Describer) -> str:
+    """Why a section described before is described again, as a user would say it: its pages added, removed or
+    changed since, or another describer or settings."""
+    from .outputs import fingerprint
+
+    before = {p.get("source"): p for p in job.record.get("pages") or [] if isinstance(p, dict)}
+    unreadable = {s.get("source") for s in job.record.get("skipped_pages") or [] if isinstance(s, dict)}
+    now = {info.page.source: info for info in infos}
+    added = [info.page.name for src, info in now.items() if src not in before and src not in unreadable]
+    removed = [str(p.get("name") or src) for src, p in before.items() if src not in now]
+    changed = [info.page.name for src, info in now.items() if src in before and page_key(info) != (
+        f"{before[src].get('sha256')}" + (f"#{info.page.pdf_index}" if info.page.pdf_index is not None else "")
+        + (f"@{info.orientation}" if info.orientation != 1 else ""))]
+    why = [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (changed, "changed"))
+           if names]
+    old = job.record.get("describe") or {}
+    if old.get("model") and old.get("model") != describer.model_name:
+        why.append(f"describer {old.get('model')} \u2192 {describer.model_name}")
+    elif fingerprint(old.get("settings")) != fingerprint(describer.settings_key()):
+        why.append("the describer's settings changed")
+    return "; ".join(why) or "its record is from an older version"
 
 
 def still_undecodable(section: Section, job: SectionJob, infos: list[PageInfo], cb: Callbacks) -> None:

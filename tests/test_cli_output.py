@@ -168,6 +168,29 @@ def test_a_chapter_keeps_its_name_when_the_source_it_was_told_apart_from_is_remo
     assert (out / "Ch 1.cbz.wav").read_bytes() == kept["Ch 1.cbz"] and (out / "Ch 1.wav").read_bytes() == gone
 
 
+def test_a_rerun_says_why_it_does_a_section_again(tmp_path):
+    """A rerun that redid a section said only "ok": not that a page had been added, nor that --duration changed."""
+    chapter, out = tmp_path / "ch", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    BASE = ("--vision-model", "builtin", "--music-model", "builtin", "--seed", "1")
+
+    def rerun(*extra) -> str:
+        result = cli("run", chapter, "-o", out, *BASE, *extra)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    said = rerun("--duration", "1")
+    assert "again" not in said  # the first run: nothing to explain
+    assert "ch: composing again: --duration 1 \u2192 2 s" in rerun("--duration", "2")
+    shutil.copy(SAMPLES / "action" / "001.png", chapter / "004.png")
+    said = rerun("--duration", "2")
+    assert "ch: describing again: 1 page added (004.png)" in said and "ch: composing again" in said
+    (chapter / "001.png").unlink()
+    assert "ch: describing again: 1 page removed (001.png)" in rerun("--duration", "2")
+    assert "again" not in rerun("--duration", "2")  # nothing changed: nothing said
+    assert "again" not in rerun("--duration", "2", "--force")  # asked for: no reason to give
+
+
 def test_an_output_folder_that_is_a_file_is_refused_before_any_model_is_chosen(tmp_path):
     """Before, the models were picked (and a local one would have loaded, for minutes) and only then did the run
     say that -o names a file."""
