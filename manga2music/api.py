@@ -44,6 +44,8 @@ def check_config(cfg: RunConfig, *, composing: bool) -> None:
     """The run's own values, checked before anything touches the disk (backend options: see build)."""
     if cfg.ray is not None:
         cfg.ray.check()  # includes: is Ray installed
+    if cfg.seed is not None and (isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int)):  # the API's callers
+        raise InputError(f"the seed must be a whole number (got {cfg.seed!r}, a {type(cfg.seed).__name__})")
     if cfg.output.exists() and not cfg.output.is_dir():  # before any model loads (the lock says it again)
         raise OutputError(f"-o {readable(cfg.output)} is a file, not a folder", hint="choose a folder with -o")
     if not composing:
@@ -51,13 +53,15 @@ def check_config(cfg: RunConfig, *, composing: bool) -> None:
     if cfg.fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
     d = cfg.duration
-    if not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0:
+    if isinstance(d, bool) or not isinstance(d, (int, float)):
+        raise InputError(f"--duration must be a number of seconds (got {d!r}, a {type(d).__name__})")
+    if not math.isfinite(d) or d <= 0:
         raise InputError(f"--duration must be a number of seconds above 0 (got {d})")
     if d > MAX_DURATION:
         raise InputError(f"--duration {d:g} is more than the {MAX_DURATION:g} s (30 minutes) a track may last",
                          hint="for music as long as a chapter takes to read, `manga2music score` it (its cues "
                               "loop past a composer's limit); each composer's limit is in the README")
-    if not 1 <= cfg.variations <= 100:
+    if isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int) or not 1 <= cfg.variations <= 100:
         raise InputError("--variations must be between 1 and 100")
 
 

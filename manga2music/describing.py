@@ -182,6 +182,8 @@ def describe_changes(job: SectionJob, infos: list[PageInfo], describer: Describe
         why.append(f"describer {old.get('model')} \u2192 {describer.model_name}")
     elif fingerprint(old.get("settings")) != fingerprint(describer.settings_key()):
         why.append("the describer's settings changed")
+    if not why and job.record.get("score"):
+        why.append("its record holds `score`'s reading of the pages, not this command's")
     return "; ".join(why) or "its record is from an older version"
 
 

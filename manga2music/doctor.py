@@ -19,7 +19,7 @@ from .hardware import Accelerator
 def _check(side: str, name: str, probe) -> dict:
     from . import tiers
     from .errors import Manga2MusicError
-    from .registry import resolve
+    from .registry import missing_weights, resolve
 
     try:
         if name == "auto":
@@ -28,6 +28,9 @@ def _check(side: str, name: str, probe) -> dict:
         spec = resolve(name, side)
     except Manga2MusicError as exc:
         return {"side": side, "model": name, "ok": False, "reason": exc.message, "warnings": []}
+    missing = missing_weights(spec)
+    if missing:
+        return {"side": side, "model": name, "ok": False, "reason": missing, "warnings": []}
     ok, reason, warnings = tiers.check(spec, probe=probe)
     return {"side": side, "model": name, "ok": ok, "reason": reason, "warnings": warnings}
 

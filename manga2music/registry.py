@@ -205,17 +205,33 @@ def lookup(name: str) -> Optional[ModelSpec]:
 
 
 def _local_config(path: Path) -> dict | None:
-    """A local model folder's config: ``config.json`` (transformers) or ``model_index.json`` (diffusers)."""
+    """A local model folder's config: ``config.json`` (transformers) or ``model_index.json`` (diffusers); a config
+    that is not JSON is one line saying so (it said "not a vision-language model (None)")."""
     if not path.is_dir():
         return None
     for filename in ("config.json", "model_index.json"):
         if (path / filename).is_file():
             try:
                 data = json.loads((path / filename).read_text(encoding="utf-8"))
-                return data if isinstance(data, dict) else {}
-            except (OSError, ValueError):
+            except OSError:
                 return {}
+            except ValueError as exc:
+                raise UnknownModelError(f"{path / filename}: {filename} is not valid JSON ({exc})",
+                                        hint="the folder's config is damaged: copy it again from where the model "
+                                             "came from") from None
+            return data if isinstance(data, dict) else {}
     return None
+
+
+#: transformers model types that are music or audio models, never a vision-language model
+AUDIO_MODEL_TYPES = ("musicgen", "musicgen_melody", "encodec", "dac", "mimi", "audio-spectrogram-transformer",
+                     "whisper", "wav2vec2", "clap")
+
+
+def _has_weights(path: Path) -> bool:
+    """Whether a model folder holds weights (a diffusers pipeline's are in its subfolders)."""
+    return any(name.endswith((".safetensors", ".bin", ".pt", ".pth", ".ckpt"))
+               for _, _, names in os.walk(path, followlinks=True) for name in names)
 
 
 def _local_pipeline(path: Path) -> str | None:
@@ -239,7 +255,7 @@ def _backend_for_config(config: dict, side: Side) -> str | None:
         if model_type.startswith("musicgen"):
             return "musicgen"
         return DIFFUSERS_PIPELINES.get(pipeline)
-    return "transformers-vlm" if model_type else None
+    return "transformers-vlm" if model_type and not model_type.startswith(AUDIO_MODEL_TYPES) else None
 
 
 #: diffusers pipeline class -> backend
@@ -278,6 +294,9 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
         return ModelSpec(str(path), side, PIPELINE_BACKENDS[pipeline], str(path.resolve()), about="local folder")
     config = _local_config(path)
     if config is None:
+        if path.is_dir():
+            raise UnknownModelError(f"{name} is a folder, but there is no model in it (no config.json or "
+                                    "model_index.json)", hint="give the folder save_pretrained wrote, or a model name")
         return None
     backend = _backend_for_config(config, side)
     if backend is None:
@@ -285,6 +304,15 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
         found = config.get("model_type") or config.get("_class_name")
         raise UnknownModelError(f"{name} is a model folder, but not a {kind} model ({found!r})")
     return ModelSpec(str(path), side, backend, str(path.resolve()), about="local folder")
+
+
+def missing_weights(spec: ModelSpec) -> str | None:
+    """For a local model folder with no weights in it, the line that says so (``doctor``; a run finds out when it
+    loads the model, which a rerun with nothing to do never does); None otherwise."""
+    path = Path(spec.model_id)
+    if spec.about != "local folder" or not path.is_dir() or _has_weights(path):
+        return None
+    return f"{spec.name} is a model folder with no weights in it (no .safetensors or .bin file)"
 
 
 def _by_server(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:

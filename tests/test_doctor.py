@@ -220,3 +220,29 @@ def test_a_password_in_hf_endpoint_is_never_shown(tmp_path, monkeypatch):
     assert pull.exit_code != 0 and "musicgen-small" in pull.output
     for shown in (json.dumps(data), table.output, pull.output):
         assert password not in shown, shown
+
+
+def test_model_folders_that_cannot_run_are_named_for_what_is_wrong_with_them(tmp_path):
+    """doctor said "ok: ... can run here" for a MusicGen folder given as the vision model (describe then failed on
+    transformers' "Multiple valid text configs") and for a folder without weights; a folder with no model in it
+    was an "unknown vision model", and one whose config.json was cut short "not a vision-language model (None)"."""
+    music = tmp_path / "musicgen"
+    music.mkdir()
+    (music / "config.json").write_text('{"model_type": "musicgen"}')
+    (music / "model.safetensors").write_bytes(b"weights")
+    no_weights = tmp_path / "noweights"
+    no_weights.mkdir()
+    (no_weights / "config.json").write_text('{"model_type": "musicgen"}')
+    not_a_model = tmp_path / "notmodel"
+    not_a_model.mkdir()
+    (not_a_model / "readme.txt").write_text("hi")
+    broken = tmp_path / "brokencfg"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "llava", ')
+    for args, said in ((["--vision-model", str(music)], "not a vision-language model ('musicgen')"),
+                       (["--music-model", str(no_weights)], "no weights"),
+                       (["--vision-model", str(not_a_model)], "no model in it"),
+                       (["--music-model", str(broken)], "config.json is not valid JSON")):
+        code, data = doctor_json("--offline", *args)
+        assert code == 1 and data["checks"][0]["ok"] is False, (args, data["checks"])
+        assert said in data["checks"][0]["reason"], (said, data["checks"][0]["reason"])

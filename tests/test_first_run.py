@@ -166,6 +166,23 @@ def test_in_a_terminal_yes_downloads_and_composes(online, tmp_path, tiny_musicge
     assert not log.exists()
 
 
+def test_a_cached_model_is_loaded_without_a_request_to_the_hub(online, tmp_path, tiny_musicgen_files):
+    """Once downloaded, a model was still looked up on the Hub file by file at every load (without --offline): with
+    no network, huggingface_hub retried each file, and a 1-second track took 5.6 minutes and 86 lines of retries.
+    A model whole in the cache is loaded from it alone."""
+    env, _ = online
+    args = ["compose", "--text", "rain", "--duration", "1", "--seed", "1", "--model", "musicgen-small"]
+    with local_http(fake_hub("facebook/musicgen-small", tiny_musicgen_files)) as (url, seen):
+        first = with_pipes([*args, "-o", tmp_path / "first"], {**env, "HF_ENDPOINT": url}, tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert any(s.endswith("/model.safetensors") for s in seen)
+        seen.clear()
+        again = with_pipes([*args, "-o", tmp_path / "again"], {**env, "HF_ENDPOINT": url}, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert downloads_seen(seen) == [], seen  # nothing asked of the Hub: no file, no revision
+    assert sf.read(tmp_path / "again" / "rain.wav")[0].tobytes() == sf.read(tmp_path / "first" / "rain.wav")[0].tobytes()
+
+
 def test_a_named_model_is_not_asked_about_but_its_size_is_told_first(online, tmp_path, tiny_musicgen_files):
     env, log = online
     with local_http(fake_hub("facebook/musicgen-small", tiny_musicgen_files)) as (url, seen):

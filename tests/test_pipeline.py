@@ -296,3 +296,18 @@ def test_compose_reads_a_describe_tree_and_text(pages, tmp_path):
     assert (out / "calm.wav").exists()
     manifest = manga2music.compose([], tmp_path / "t", text="slow ambient piano, 60 BPM", model="builtin", config=cfg())
     assert manifest["sections"][0]["tracks"] == ["slow-ambient-piano-60-bpm.wav"]
+
+
+@pytest.mark.parametrize("setting, said", [({"seed": "5"}, "the seed must be a whole number (got '5', a str)"),
+                                           ({"duration": "5"}, "--duration must be a number of seconds (got '5', a str)"),
+                                           ({"variations": 2.5}, "--variations must be between 1 and 100")])
+def test_the_api_checks_the_type_of_each_setting_before_any_work(pages, tmp_path, setting, said):
+    """RunConfig(seed="5") failed every section with "TypeError: can only concatenate str (not "int") to str", and
+    duration="5" was "must be a number of seconds above 0 (got 5)"."""
+    from manga2music.errors import InputError
+
+    with pytest.raises(InputError) as refused:
+        manga2music.run([pages], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                        config=RunConfig(**{"duration": 1.0, **setting}))
+    assert refused.value.message == said
+    assert not (tmp_path / "out").exists()

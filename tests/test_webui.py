@@ -79,6 +79,22 @@ def test_generate_from_a_cbz_with_two_chapters(tmp_path):
     assert result.archive.name == "book.zip"
 
 
+def test_an_unreadable_file_beside_a_book_is_a_skipped_page_not_a_failed_part(tmp_path):
+    """book.cbz and a text file named bad.png: the preview said bad.png would be skipped, but the results showed a
+    failed part "book" (its one page unreadable) and the track as "book-2"."""
+    cbz = tmp_path / "book.cbz"
+    with zipfile.ZipFile(cbz, "w") as zf:
+        for page in sorted((SAMPLES / "action").iterdir()):
+            zf.write(page, page.name)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    assert "Will be skipped: bad.png" in preview([cbz, bad], tmp_path / "work").note()
+    result = generate([cbz, bad], tmp_path / "results", duration=1, seed=7)
+    assert [(e["name"], e["status"]) for e in result.entries] == [("book", "ok")]
+    assert [p.name for p in result.downloads if p.suffix == ".wav"] == ["book.wav"]
+    assert any("bad.png" in w and "not a readable image" in w for w in result.warnings), result.warnings
+
+
 @pytest.mark.skipif(other_archives.bsdtar() is None, reason="bsdtar (libarchive) is not installed")
 def test_a_cbr_upload_is_previewed_and_made_as_a_cbz_is(tmp_path):
     cbr = write_rar5(tmp_path / "book.cbr", {"ch1/001.png": (SAMPLES / "calm" / "001.png").read_bytes(),

@@ -112,9 +112,11 @@ class DiffusionComposer(Composer):
         cls = getattr(diffusers, self.pipeline_class)
         bars = diffusers.utils.logging.is_progress_bar_enabled()
         diffusers.utils.logging.disable_progress_bar()  # no tqdm lines under the CLI's own progress bar
+        from ..cache import load_cache_first
+
         try:
-            pipe = cls.from_pretrained(self.model_id, dtype=self._dtype, cache_dir=settings.model_cache_dir(),
-                                       local_files_only=self.options.no_network)
+            pipe = load_cache_first(self.model_id, self.options.no_network, lambda local: cls.from_pretrained(
+                self.model_id, dtype=self._dtype, cache_dir=settings.model_cache_dir(), local_files_only=local))
         except (OSError, ValueError) as exc:  # not cached, no network, not a pipeline of this kind
             raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
         finally:

@@ -136,13 +136,17 @@ class MusicgenComposer(Composer):
 
         self._device = pick_device(self.options.device)
         self._dtype = pick_dtype(self._device, self.options.precision)
-        common = {"cache_dir": settings.model_cache_dir(), "local_files_only": self.options.no_network}
-        try:
-            processor = self._load_processor(common)
-            model = getattr(transformers, self.model_class).from_pretrained(
+        from ..cache import load_cache_first
+
+        def load(local: bool):
+            common = {"cache_dir": settings.model_cache_dir(), "local_files_only": local}
+            return self._load_processor(common), getattr(transformers, self.model_class).from_pretrained(
                 self.model_id, dtype=self._dtype, **common,
                 **({"device_map": self._device} if self._device != "cpu" else {}),
             )
+
+        try:
+            processor, model = load_cache_first(self.model_id, self.options.no_network, load)
         except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
             raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
         # EnCodec only turns codes into audio once per window: keep it in float32, because

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import registry, settings
 from ..errors import BackendError, ModelUnavailableError
@@ -106,12 +106,18 @@ class TransformersDescriber(ChatDescriber):
 
     # --- loading ---------------------------------------------------------------------------
 
-    def _load_kwargs(self) -> dict[str, Any]:
+    def _load_kwargs(self, local: bool) -> dict[str, Any]:
         return {
             "cache_dir": str(settings.model_cache_dir()),
-            "local_files_only": self.options.no_network,
+            "local_files_only": local,
             "trust_remote_code": bool(self.options.trust_remote_code),
         }
+
+    def _cache_first(self, load: Callable[[dict[str, Any]], Any]) -> Any:
+        """``load(kwargs)`` from the cache alone when the model is whole in it (see :func:`cache.load_cache_first`)."""
+        from ..cache import load_cache_first
+
+        return load_cache_first(self.model_id, self.options.no_network, lambda local: load(self._load_kwargs(local)))
 
     def _size_phrase(self) -> str:
         if self.spec is not None and self.spec.download_gb:
@@ -175,10 +181,9 @@ class TransformersDescriber(ChatDescriber):
             return
         from transformers import AutoConfig
 
-        kwargs = self._load_kwargs()
         try:
-            processor = load_processor(self.model_id, **kwargs)
-            config = AutoConfig.from_pretrained(self.model_id, **kwargs)
+            processor, config = self._cache_first(lambda kwargs: (load_processor(self.model_id, **kwargs),
+                                                                  AutoConfig.from_pretrained(self.model_id, **kwargs)))
         except (OSError, ValueError, ImportError) as err:
             raise self._unavailable(err) from None
         self.processor = processor
@@ -198,9 +203,8 @@ class TransformersDescriber(ChatDescriber):
         device = pick_device(self.options.device)
         dtype = pick_dtype(device, self.options.precision)
         try:
-            model = AutoModelForImageTextToText.from_pretrained(
-                self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **self._load_kwargs()
-            )
+            model = self._cache_first(lambda kwargs: AutoModelForImageTextToText.from_pretrained(
+                self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **kwargs))
         except (OSError, ValueError, ImportError) as err:
             raise self._unavailable(err) from None
         except torch.cuda.OutOfMemoryError:

@@ -156,6 +156,31 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
     return folder
 
 
+def _drop_unreadable_beside_books(folder: Path) -> list[str]:
+    """Loose uploads beside a comic archive or PDF that are none of them readable images (a text file named
+    bad.png) would be a part of their own that fails, and push the book's part to "book-2": they are left out, and
+    the returned lines say why, as the preview does."""
+    from ..errors import PageError
+    from ..pages import probe_page
+    from ..sections import Page, is_image_name
+
+    entries = sorted(folder.iterdir())
+    loose = [p for p in entries if p.is_file() and is_image_name(p.name)]
+    if not loose or not any(_is_book(p) for p in entries):
+        return []
+    reasons = []
+    for path in loose:
+        try:
+            probe_page(Page(path.name, path))
+        except PageError as exc:
+            reasons.append(exc.message)
+            continue
+        return []  # a readable page among them: they are a part of their own
+    for path in loose:
+        path.unlink()
+    return [f"Skipped {why}" for why in reasons]
+
+
 # ------------------------------------------------------------------ the run
 
 
@@ -201,6 +226,8 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
 
     try:
         pages = stage_uploads(uploads, staging / name)
+        for why in _drop_unreadable_beside_books(pages):  # said as the preview said it: skipped, not a failed part
+            log.append(("warning", why))
         if score and scenes.strip():
             cfg.scenes_file = staging / "scenes-box" / SCENES_BOX  # a bad line reads "Scenes, line 2: ..."
             cfg.scenes_file.parent.mkdir()
