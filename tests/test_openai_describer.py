@@ -300,6 +300,9 @@ def test_settings_key_and_prices(openai_server):
     assert key["model"] == "gpt-4o" and key["base_url"] == openai_server.url and key["detail"] == "low"
     assert (key["prompt_version"], key["single_stage"], key["chunk_size"]) == (PROMPT_VERSION, True, 4)
     assert OpenAIDescriber("gpt-4o", options(openai_server, detail="high")).settings_key() != key
+    # the record's describe settings hold a --seed given (it did not: the record alone could not repeat the ask)
+    assert "seed" not in key
+    assert OpenAIDescriber("gpt-4o", options(openai_server, detail="low", seed=5)).settings_key()["seed"] == 5
     assert price_for("gpt-4o-mini-2024-07-18") == price_for("gpt-4o-mini") != price_for("gpt-4o")
     assert price_for("llava") is None and price_for("gpt-4o-audio") is None
 

@@ -182,6 +182,8 @@ class OpenAIDescriber(ChatDescriber):
     def settings_key(self) -> dict:
         key = super().settings_key()
         key.update(base_url=settings.shown_url(self.base_url), detail=self.detail)
+        if self.options.seed is not None:  # the record says how to ask again (none given: no key, as before)
+            key["seed"] = int(self.options.seed)
         return key
 
     def close(self) -> None:
