@@ -172,9 +172,7 @@ def describe_changes(job: SectionJob, infos: list[PageInfo], describer: Describe
     now = {info.page.source: info for info in infos}
     added = [info.page.name for src, info in now.items() if src not in before and src not in unreadable]
     removed = [str(p.get("name") or src) for src, p in before.items() if src not in now]
-    changed = [info.page.name for src, info in now.items() if src in before and page_key(info) != (
-        f"{before[src].get('sha256')}" + (f"#{info.page.pdf_index}" if info.page.pdf_index is not None else "")
-        + (f"@{info.orientation}" if info.orientation != 1 else ""))]
+    changed = [info.page.name for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
     why = [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (changed, "changed"))
            if names]
     old = job.record.get("describe") or {}

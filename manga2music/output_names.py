@@ -111,9 +111,6 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
             return (n for n in itertools.chain([first], (f"{first}-{k}" for k in itertools.count(2)))
                     if output_key(n) not in taken)
 
-        def candidates():
-            return numbered(base)
-
         def same_pages(name: str) -> bool:
             theirs = records[name][1]
             if not ours:
@@ -133,7 +130,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                     break
             if own:
                 break
-        name = own or next(n for n in candidates() if free(n))
+        name = own or next(n for n in numbered(base) if free(n))
         if own is None and name != base and holder(base) not in (None, mine):
             note(f"{base} from {mine}: written as {name} ({base} in the output folder is from {holder(base)})")
         taken.add(output_key(name))
