@@ -93,7 +93,7 @@ def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iter
 
 def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],
             page: bool) -> dict:
-    entries = [manifest_entry(j, cfg.output, vision, music) for j in jobs]
+    entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
     html = None
     if page:

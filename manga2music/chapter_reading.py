@@ -73,7 +73,7 @@ def chapter_units(readings: list[PageReading], numbers: Optional[list[int]] = No
 class ChapterReading:
     readings: list[PageReading]
     infos: list[PageInfo]
-    describe: dict  # the record's "describe" entry
+    describe: dict  # what the record keeps of this reading (its "chapter_reading", see earlier_reading)
     description: str  # the chapter as a whole, in one paragraph
     fresh: bool  # made now (False: reused from the record)
     #: the names of every page of the chapter, in order, read or not: what page numbers count (a scenes file's
@@ -106,15 +106,15 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
                        "score_prompts": SCORE_PROMPT_VERSION if _is_chat(describer) else None,
                        # a strip's parts are read since 2026-11-30: a chapter with a strip is read again, once
                        **({"parts": 1} if any(i.tiles > 1 for i in infos) else {})})
-    old = job.record.get("describe", {})
+    old = earlier_reading(job.record)
     old_readings = (old.get("features") or {}).get("readings")
     if not cfg.force and old.get("fingerprint") == key and old_readings:
         readings = [PageReading.from_dict(d) for d in old_readings]
         names = {r.name for r in readings}
         still_undecodable(section, job, infos, cb)
-        return ChapterReading(readings, [i for i in infos if i.page.name in names], old,
-                              str(job.record.get("description") or ""), fresh=False,
-                              page_names=[p.name for p in section.pages])
+        description = old.get("description", job.record.get("description"))
+        return ChapterReading(readings, [i for i in infos if i.page.name in names], old, str(description or ""),
+                              fresh=False, page_names=[p.name for p in section.pages])
     if _is_chat(describer):
         return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb)
     stream = page_stream(section, infos, describer, job.output, cb)
@@ -142,6 +142,17 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
              "seconds": round(time.perf_counter() - started, 3), "at": now_iso()}
     return ChapterReading(readings, infos, entry, readable(result.description).strip(), fresh=True,
                           page_names=[p.name for p in section.pages])
+
+
+def earlier_reading(record: dict) -> dict:
+    """What ``score`` read of the chapter last time (its record's ``chapter_reading``, kept apart from ``run``'s and
+    ``describe``'s ``describe``, so that neither command takes the other's reading for a change of pages).  Records
+    made before 2026-12-02 kept it in ``describe``: the key the caller compares tells whose it is."""
+    reading = record.get("chapter_reading")
+    if isinstance(reading, dict):
+        return reading
+    describe = record.get("describe")
+    return describe if isinstance(describe, dict) and (describe.get("features") or {}).get("readings") else {}
 
 
 def _is_chat(describer: Describer) -> bool:

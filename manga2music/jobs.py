@@ -145,7 +145,7 @@ def read_edited_description(path: Path) -> str:
     return text
 
 
-def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str | None) -> dict:
+def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str | None, command: str = "run") -> dict:
     status = job.status
     if status in ("pending", "skipped"):
         status = "ok" if job.did_work else "skipped"
@@ -156,7 +156,7 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         except ValueError:
             return readable(p)
 
-    describe = job.record.get("describe", {})
+    describe = (job.record.get("chapter_reading") if command == "score" else None) or job.record.get("describe", {})
     return {
         "name": job.name,
         "status": status,

@@ -162,8 +162,8 @@ def _tracks(output: Path, entry: dict, record: dict | None) -> str:
 
 def _models(entry: dict, record: dict | None) -> str:
     record = record or {}
-    vision = (record.get("describe") or {}).get("model") or entry.get("vision_model")
-    music = (record.get("compose") or {}).get("model") or entry.get("music_model")
+    vision = entry.get("vision_model") or (record.get("describe") or {}).get("model")  # the entry's: `score`'s
+    music = entry.get("music_model") or (record.get("compose") or {}).get("model")  # or `run`'s
     seed = entry.get("seed", (record.get("compose") or {}).get("seed"))
     bits = []
     if vision:
@@ -196,7 +196,7 @@ def render_section(output: Path, entry: dict, index: int) -> str:
     if skipped:
         items = "".join(f"<li>{e(_skipped_line(s))}</li>" for s in skipped if isinstance(s, dict))
         parts.append(f'<details class="skipped"><summary>{len(skipped)} page(s) skipped</summary><ul>{items}</ul></details>')
-    if not (record or {}).get("score"):  # a chapter's score: its scenes (below) say what each cue is; the chapter's
+    if not _is_score(entry, record):  # a chapter's score: its scenes (below) say what each cue is; the chapter's
         parts.append(_analysis(record))  # own analysis and description are of one track that was never made
         text = _description(output, entry, record)
         if text:
@@ -206,6 +206,12 @@ def render_section(output: Path, entry: dict, index: int) -> str:
     parts.append(_scenes(output, entry, record))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
+
+
+def _is_score(entry: dict, record: dict | None) -> bool:
+    """Whether the entry is `score`'s (its track is the record's score), not `run`'s into the same folder."""
+    outputs = set(((record or {}).get("score") or {}).get("outputs") or [])
+    return any(Path(str(t)).name in outputs for t in entry.get("tracks") or [])
 
 
 def _scenes(output: Path, entry: dict, record: dict | None) -> str:

@@ -352,7 +352,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if (not cfg.force and not chapter.fresh and old_score.get("fingerprint") == key and files.score.exists()
             and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))):
         job.status, job.seed = "skipped", int(seed)
-        job.tracks, job.description = [files.score], str(job.record.get("description") or "")
+        job.tracks, job.description = [files.score], chapter.description
         job.midi = _cue_midis(files, [s.get("index") for s in old_score.get("scenes", [])])
         return
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
@@ -438,10 +438,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                                   "cue_key": p.cue_key, "cue_file": files.cue(p.index).name, "format": cfg.fmt,
                                   "user_text": p.user_text, "info": p.info, "bridge": p.bridge} for p in plans],
                       "seconds": round(time.perf_counter() - started, 3), "at": now_iso()},
-            "description": chapter.description,
         }
-        if chapter.fresh:
-            updates["describe"] = chapter.describe
+        if chapter.fresh:  # apart from `run`'s description: see chapter_reading.earlier_reading
+            updates["chapter_reading"] = {**chapter.describe, "description": chapter.description}
             updates["pages"] = [page_entry(i) for i in chapter.infos]
             updates["skipped_pages"] = job.skipped_pages or []
         job.commit(staged, updates)

@@ -402,22 +402,13 @@ def test_a_chat_model_and_musicgen_bridges_on_workers_score_as_here(ray_cluster,
     cue sheet and the same audio, sample for sample, as a local score."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from openai_server import Reply
-
-    from tests.chapters import make_chapter
+    from tests.chapters import make_chapter, queue_chat_score
     from tests.tiny_musicgen import build_tiny_musicgen
 
     model = str(build_tiny_musicgen(tmp_path / "model", attentive=True))
     make_chapter(tmp_path / "in" / "ch", [("calm", 2), ("action", 2)], seed=9)
-    entries = [{"page": k, "mood": "calm" if k <= 2 else "fierce", "intensity": 1 if k <= 2 else 3,
-                "scene_change": k in (1, 3), "why": "a fight" if k == 3 else "same room"} for k in range(1, 5)]
     for _ in range(2):  # the local score, then the one on Ray
-        openai_server.queue(
-            Reply(json.dumps({"pages": entries})),
-            Reply(json.dumps({"key": "E minor", "instruments": ["koto", "strings"], "tempo_low": 66,
-                              "tempo_high": 160})),
-            Reply("Gentle koto and soft strings, 68 BPM in E minor."),
-            Reply("Pounding taiko drums with fierce koto, 156 BPM in E minor."))
+        queue_chat_score(openai_server, 2, 2)
     settings = dict(seed=1, offline=False, reading_speed=6.0, transitions="continue", normalize=False,
                     vision_options={"base_url": openai_server.url},
                     music_options={"precision": "fp32", "batch_size": 1})

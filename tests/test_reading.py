@@ -740,9 +740,9 @@ def test_a_strip_given_as_an_image_is_read_as_its_file_and_one_path_is_one_page(
     from_file = read_pages([tmp_path / "strip.png"])[0]
     bare, pair = read_pages([strip, ("strip.png", strip)])
     assert (bare.name, pair.name) == ("page 1", "strip.png")
-    for reading in (bare, pair, read_page(strip, "strip.png")):
-        assert reading.tiles == from_file.tiles >= 3
-        assert reading.text_chars == from_file.text_chars and reading.seconds == from_file.seconds
+    for one in (bare, pair, read_page(strip, "strip.png")):
+        assert one.tiles == from_file.tiles >= 3
+        assert one.text_chars == from_file.text_chars and one.seconds == from_file.seconds
     (one,) = read_pages(str(tmp_path / "strip.png"))
     assert one == from_file
     with pytest.raises(TypeError, match="read_pages"):

@@ -190,7 +190,7 @@ def test_the_listening_page_and_the_score_s_tags_describe_the_scenes_not_one_tra
     from manga2music.audio import read_tags
 
     _, out, _, sheet, _ = scored
-    whole = json.loads((out / "ch1.json").read_text(encoding="utf-8"))["description"]
+    whole = json.loads((out / "ch1.json").read_text(encoding="utf-8"))["chapter_reading"]["description"]
     page = (out / "index.html").read_text(encoding="utf-8")
     assert whole not in page and 'class="description"' not in page
     assert all(html.escape(s.description) in page for s in sheet.scenes)
@@ -387,7 +387,7 @@ def test_page_files_with_a_hash_in_their_names_are_each_a_page(tmp_path):
     sheet = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
     assert [(p.name, p.part) for p in sheet.pages] == [(n, None) for n in names]
     assert [(s.pages, s.mood) for s in sheet.scenes] == [(names[:3], "calm"), (names[3:], "action")]
-    readings = json.loads((out / "ch.json").read_text(encoding="utf-8"))["describe"]["features"]["readings"]
+    readings = json.loads((out / "ch.json").read_text(encoding="utf-8"))["chapter_reading"]["features"]["readings"]
     assert [r["name"] for r in readings] == names
 
 def test_a_scenes_file_names_a_part_of_a_tall_strip(tmp_path):
@@ -1191,3 +1191,54 @@ def test_a_change_of_tempo_within_one_mood_is_still_a_scene_change():
     music = scene_music(pages)
     assert [music(0, 3)[0], music(3, 6)[0], music(0, 6)[0]] == ["calm", "calm", "comedy"]
     assert merge_same_music([Scene(0, 3), Scene(3, 6)], music) == [Scene(0, 3), Scene(3, 6)]
+
+
+def test_run_and_score_into_one_output_folder_each_keep_their_reading(tmp_path, openai_server):  # noqa: F811
+    """`run` and `score` read a chapter differently (a description for one track; page entries and a direction for
+    scenes): one after the other into the same folder, neither asks the model again for what the other did not
+    change (each took the other's reading for a change of pages and paid for the pages again)."""
+    from chapters import queue_chat_score
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    out = tmp_path / "out"
+
+    def run() -> str:
+        result = cli("run", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model",
+                     "llava:13b", "--music-model", "builtin", "--seed", "1", "--duration", "2", timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    def score() -> dict:
+        queue_chat_score(openai_server, 3, 3)
+        return score_with_chat_model(tmp_path / "ch", out, openai_server)
+
+    run()
+    described = (out / "ch.txt").read_bytes()
+    asked = len(openai_server.requests)
+    assert asked >= 1
+    first = score()
+    asked_by_score = len(openai_server.requests) - asked
+    assert asked_by_score == 4
+    said = run()
+    assert len(openai_server.requests) == asked + asked_by_score, said  # nothing asked again
+    assert "describing again" not in said and (out / "ch.txt").read_bytes() == described
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert described.decode().strip()[:40] in page  # the listening page shows run's track with its description
+    result = cli("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+                 "--music-model", "builtin", "--seed", "1", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len(openai_server.requests) == asked + asked_by_score, result.stderr
+    assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8")) == first
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [e["vision_model"] for e in manifest["sections"]] == ["llava:13b"]
+    # a record written by `score` before the readings were kept apart holds its reading under "describe"
+    record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
+    reading = record.pop("chapter_reading")
+    record["description"] = reading.pop("description")
+    record["describe"] = reading
+    (out / "ch.json").write_text(json.dumps(record), encoding="utf-8")
+    result = cli("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+                 "--music-model", "builtin", "--seed", "1", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len(openai_server.requests) == asked + asked_by_score, result.stderr
+    assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8")) == first
