@@ -254,10 +254,12 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
     if not probe.has_torch:
         raise ModelUnavailableError(f"{spec.name} needs torch, which is not installed", hint="pip install torch")
     kind, index = _device(device, probe)
-    if kind == "cuda" and probe.accelerator != "cuda":
-        why = probe.gpu_note or "no NVIDIA GPU found"
-        raise ModelUnavailableError(f"--device cuda asked, but CUDA is not usable here: {why}", hint=hint)
-    if kind == "mps" and probe.accelerator != "mps":
+    if kind in ("cuda", "mps") and probe.accelerator != kind:
+        if not spec.ram_gb or not probe.ram_total_gb or _fits_ram(spec, probe):  # the model asked for, on the CPU
+            hint = f"--device cpu runs {spec.name} here, more slowly; `manga2music doctor` shows what runs here"
+        if kind == "cuda":
+            why = probe.gpu_note or "no NVIDIA GPU found"
+            raise ModelUnavailableError(f"--device cuda asked, but CUDA is not usable here: {why}", hint=hint)
         raise ModelUnavailableError("--device mps asked, but Apple MPS is not available here", hint=hint)
 
     if kind == "cuda":

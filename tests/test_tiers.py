@@ -202,6 +202,18 @@ def test_preflight_checks_the_device():
     assert tiers.preflight(spec("builtin"), device="cuda", probe=machine(accelerator="cpu", torch=False)) == []
 
 
+def test_a_missing_gpu_suggests_the_cpu_for_the_model_asked_when_it_fits_there():
+    """--device cuda on a machine without a GPU named another model ("this machine can run musicgen-small on the
+    CPU") even when the one asked for runs on the CPU too: the user wants their model, on the CPU."""
+    with pytest.raises(ModelUnavailableError) as err:
+        tiers.preflight(spec("musicgen-medium"), device="cuda", probe=machine(accelerator="cpu", ram=24.0))
+    assert "--device cpu" in err.value.hint and "musicgen-medium" in err.value.hint
+    assert "musicgen-small" not in err.value.hint
+    with pytest.raises(ModelUnavailableError) as err:  # too big for this machine's RAM: another model, as before
+        tiers.preflight(spec("musicgen-large"), device="mps", probe=machine(accelerator="cpu", ram=4.0))
+    assert "--device cpu" not in err.value.hint
+
+
 def test_preflight_accepts_a_local_model_folder(tmp_path):
     local = find_spec("musicgen-small", "music").__class__(str(tmp_path), "music", "musicgen", str(tmp_path))
     assert tiers.preflight(local, device="cpu", probe=machine(offline=True)) == []
