@@ -39,7 +39,7 @@ class DescribeResult(BaseModel):
     analysis: SectionAnalysis | None = None
     chunks: list[ChunkRecord] = Field(default_factory=list)
     features: dict | None = None  # measured numbers (builtin describer)
-    usage: dict[str, int] = Field(default_factory=dict)  # prompt_tokens, completion_tokens
+    usage: dict[str, int] | None = Field(default_factory=dict)  # prompt_tokens, completion_tokens; None: unknown
     cost_usd: float | None = None
     prompt_version: str | None = None
     warnings: list[str] = Field(default_factory=list)

@@ -297,13 +297,25 @@ def find_descriptions(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
             continue
         for txt in sorted(path.rglob("*.txt"), key=lambda p: natural_key(p.as_posix())):
             rel = txt.relative_to(path)
-            if any(is_hidden(part) for part in rel.parts):
+            if any(is_hidden(part) for part in rel.parts) or _scores_scene_text(txt):
                 continue
             found.append((readable(rel.with_suffix("").as_posix()), txt))
     if not found:
         raise InputError(f"no .txt description found in {', '.join(readable(p) for p in paths)}",
                          hint='run "manga2music describe PATH" first, or pass --text "..."')
     return found
+
+
+def _scores_scene_text(txt: Path) -> bool:
+    """``ch.scene01.txt`` beside ``ch.json`` whose record has a score: a scene of that chapter's score (the words
+    its cue is composed from, edited or not), not a section's description to compose on its own."""
+    from .outputs import read_record
+
+    match = re.fullmatch(r"(.+)\.scene\d{2,}\.txt", txt.name)
+    if not match:
+        return False
+    record = read_record(txt.with_name(f"{match.group(1)}.json"))
+    return bool(record and record.get("score"))
 
 
 def _slug(text: str) -> str:

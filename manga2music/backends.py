@@ -59,7 +59,10 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
         spec, reason = machine.auto(side, cfg, warn)
         info(f"{side} model: {spec.name} ({reason})")
         return spec
-    base_url = cfg.vision_options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or None
+    given = cfg.vision_options.get("base_url")
+    base_url = given or os.environ.get("OPENAI_BASE_URL") or None
+    if given and side == "vision" and "/" in name and ":" not in name and not os.path.exists(os.path.expanduser(name)):
+        name = f"openai:{name}"  # --base-url with a Hub id: the id the server serves it as (`vllm serve OWNER/NAME`)
     spec = resolve(name, side, base_url=base_url if side == "vision" else None)
     if cfg.commercial and side == "music" and spec.commercial is not True:
         from .tiers import licence_note

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Optional
 
 from .describers.base import Describer
-from .describing import page_key, page_stream, readable_pages, still_undecodable
+from .describing import describer_seed, page_key, page_stream, readable_pages, still_undecodable
 from .files import readable
 from .jobs import Callbacks, SectionJob
 from .options import RunConfig
@@ -136,7 +136,8 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
     names = {r.name for r in readings}
     infos = [i for i in infos if i.page.name in names]
     entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
-             "settings": describer.settings_key(), "prompt_version": result.prompt_version,
+             "settings": describer.settings_key(), "seed": describer_seed(describer),
+             "prompt_version": result.prompt_version,
              "analysis": result.analysis.model_dump() if result.analysis else None,
              "features": features, "usage": result.usage, "cost_usd": result.cost_usd, "warnings": result.warnings,
              "seconds": round(time.perf_counter() - started, 3), "at": now_iso()}
@@ -153,6 +154,12 @@ def earlier_reading(record: dict) -> dict:
         return reading
     describe = record.get("describe")
     return describe if isinstance(describe, dict) and (describe.get("features") or {}).get("readings") else {}
+
+
+def usage_cost(describer, usage: dict | None) -> float | None:
+    """What ``usage`` cost in USD, when the describer knows its prices and the tokens are known."""
+    estimate = getattr(describer, "_estimate_cost", None)
+    return estimate(usage) if usage is not None and estimate is not None else None
 
 
 def _is_chat(describer: Describer) -> bool:
@@ -181,7 +188,7 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
             entries[page]["intensity"] = max(entries[page]["intensity"], e["intensity"])
         else:
             entries[page] = {**e, "name": page}
-    direction = chapter_direction(describer, list(entries.values()))
+    direction, usage = chapter_direction(describer, list(entries.values()), usage)
     # one entry per unit of the score: a page, or each part of a tall strip (its tile's own entry)
     by_tile = {e["name"]: e for e in tile_entries}
     ordered = [by_tile.get(u.name, entries.get(u.name)) or {"name": u.name, "mood": "neutral", "intensity": 1,
@@ -190,10 +197,12 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
     description = (f"A chapter score in {direction.key} for {', '.join(direction.instruments)}, "
                    f"{direction.tempo_low}-{direction.tempo_high} BPM.")
     entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
-             "settings": describer.settings_key(), "prompt_version": SCORE_PROMPT_VERSION, "analysis": None,
+             "settings": describer.settings_key(), "seed": describer_seed(describer),
+             "prompt_version": SCORE_PROMPT_VERSION, "analysis": None,
              "features": {"readings": [r.to_dict() for r in readings], "page_entries": ordered,
                           "direction": direction.model_dump()},
-             "usage": usage, "cost_usd": None, "warnings": [], "seconds": round(time.perf_counter() - started, 3),
+             "usage": usage, "cost_usd": usage_cost(describer, usage), "warnings": [],
+             "seconds": round(time.perf_counter() - started, 3),
              "at": now_iso()}
     job.skipped_pages = skipped + stream.skipped
     return ChapterReading(readings, infos, entry, description, fresh=True, page_names=[p.name for p in section.pages])

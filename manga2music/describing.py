@@ -179,10 +179,29 @@ def describe_changes(job: SectionJob, infos: list[PageInfo], describer: Describe
     if old.get("model") and old.get("model") != describer.model_name:
         why.append(f"describer {old.get('model')} \u2192 {describer.model_name}")
     elif fingerprint(old.get("settings")) != fingerprint(describer.settings_key()):
-        why.append("the describer's settings changed")
+        why.append("the describer's settings changed" + _changed_settings(old.get("settings"), describer.settings_key()))
     if not why and job.record.get("score"):
         why.append("its record holds `score`'s reading of the pages, not this command's")
     return "; ".join(why) or "its record is from an older version"
+
+
+def describer_seed(describer: Describer):
+    """The --seed a describer that samples (a local VLM, a server) was given, for the record: it says how to ask
+    again, but it is not part of what decides whether to describe again (a run that adds --seed for another take of
+    the music would pay for the pages again)."""
+    options = getattr(describer, "options", None)
+    seed = getattr(options, "seed", None) if getattr(describer, "chats", False) else None
+    return int(seed) if isinstance(seed, int) else None
+
+
+def _changed_settings(before, now) -> str:
+    """"chunk_size 8 → 2, detail": which of the describer's settings differ."""
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return ""
+    keys = [k for k in dict.fromkeys([*before, *now]) if before.get(k) != now.get(k)]
+    shown = [f"{k} {before[k]} → {now[k]}" if isinstance(before.get(k), (int, float, str, bool))
+             and isinstance(now.get(k), (int, float, str, bool)) else k for k in keys[:3]]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def still_undecodable(section: Section, job: SectionJob, infos: list[PageInfo], cb: Callbacks) -> None:
@@ -230,6 +249,7 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
             "model_id": describer.model_id,
             "fingerprint": work.key,
             "settings": describer.settings_key(),
+            "seed": describer_seed(describer),
             "prompt_version": result.prompt_version,
             "analysis": analysis,
             "chunks": chunks,

@@ -20,12 +20,13 @@ def _check(side: str, name: str, probe) -> dict:
     from . import tiers
     from .errors import Manga2MusicError
     from .registry import missing_weights, resolve
+    from .settings import openai_base_url
 
     try:
         if name == "auto":
             spec, reason = tiers.resolve_auto(side, probe=probe)
             return {"side": side, "model": name, "ok": True, "reason": f"auto = {spec.name}: {reason}", "warnings": []}
-        spec = resolve(name, side)
+        spec = resolve(name, side, base_url=openai_base_url() if side == "vision" else None)  # as `run` reads it
     except Manga2MusicError as exc:
         return {"side": side, "model": name, "ok": False, "reason": exc.message, "warnings": []}
     missing = missing_weights(spec)

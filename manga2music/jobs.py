@@ -113,7 +113,8 @@ def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
     except Manga2MusicError as exc:
         if exc.stops_run:
             raise
-        job.fail(exc.message, cb)
+        job.fail(exc.message + (f" ({exc.hint.rstrip('.')})" if exc.hint else ""), cb)  # what to do, as a run-
+        # stopping error says it
     except OSError as exc:
         raise_for_disk(exc, job.files.base.parent)
         job.fail(f"cannot write its files: {describe_error(exc)}", cb)
@@ -156,7 +157,12 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         except ValueError:
             return readable(p)
 
-    describe = (job.record.get("chapter_reading") if command == "score" else None) or job.record.get("describe", {})
+    describe = job.record.get("describe", {})
+    if command == "score":  # what the score's words took: its reading of the pages and its scenes' descriptions
+        score = job.record.get("score") or {}
+        reading = job.record.get("chapter_reading") or describe
+        describe = {"model": reading.get("model"), "usage": score.get("usage", reading.get("usage")),
+                    "cost_usd": score.get("cost_usd", reading.get("cost_usd"))}
     return {
         "name": job.name,
         "status": status,

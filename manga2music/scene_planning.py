@@ -58,6 +58,8 @@ class ScenePlan:
     #: ``prompt``: the samples of this cue before it that it carries on from)
     bridge: Optional[dict] = None
     given_s: Optional[float] = None  # its length from the scenes file (None: its pages' reading time)
+    #: the tokens its description's call used (a chat model's; None: unknown, or no call)
+    usage: Optional[dict] = None
 
 
 def theme_for(seed: int) -> tuple[int, ...]:
@@ -272,22 +274,25 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             continue
         if not cfg.force and previous.get("key") == key and previous.get("description") \
                 and not previous.get("user_text"):  # a text the user has since moved or deleted is not reused
-            plans.append(ScenePlan(k, pages, previous["description"], previous.get("mood"), key))
+            plans.append(ScenePlan(k, pages, previous["description"], previous.get("mood"), key,
+                                   usage=previous.get("usage")))
             continue
+        usage = None
         if builtin:
             text, mood = builtin_scene_description([readings[i] for i in pages], direction)
         elif direction.chat is not None and entries:  # a chat model: the scene's entries and the direction
             from .describers.chapter import scene_description
 
             scene_entries = [entries[i] for i in pages]
-            text = scene_description(describer, scene_entries, direction.chat)
+            text, usage = scene_description(describer, scene_entries, direction.chat)
             mood = entries_mood(pages)
         else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
             stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],
                                 max_side=describer.page_side)
-            text = readable(describer.describe(stream, progress=cb.step).description).strip()
+            result = describer.describe(stream, progress=cb.step)
+            text, usage = readable(result.description).strip(), result.usage or None
             text, mood = f"{text} {direction.sentence()}", None
-        plans.append(ScenePlan(k, pages, text, mood, key))
+        plans.append(ScenePlan(k, pages, text, mood, key, usage=usage))
     for plan in plans:
         plan.given_s = given.get(plan.pages[0])
     return plans, direction

@@ -41,7 +41,7 @@ import numpy as np
 from .composers.base import ComposeRequest, Composer
 from .describers.base import Describer
 from .bridges import compose_bridges, forget_unused_bridges
-from .chapter_reading import ChapterReading, read_chapter
+from .chapter_reading import ChapterReading, read_chapter, usage_cost
 from .describing import page_entry
 from .errors import BackendError, InputError, Manga2MusicError
 from .jobs import Callbacks, SectionJob, each_section
@@ -318,6 +318,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     chapter = read_chapter(section, job, describer, cfg, cb)
     if chapter is None:
         return
+    if chapter.fresh:  # kept at once: a score stopped or failed while composing does not pay for the pages again
+        job.commit(Staged(), _reading_updates(chapter, job))
     old_score = job.record.get("score") or {}
     seed = cfg.seed if cfg.seed is not None else old_score.get("seed")
     if seed is None:
@@ -424,8 +426,11 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             path = job.files.base.parent / name
             if name not in keep and path.exists() and is_ours(path, job.record):
                 staged.remove(path)
+        usage = _score_usage(chapter, plans, describer)
         updates = {
             "score": {"fingerprint": key, "seed": seed, "format": cfg.fmt, "reading_speed": cfg.reading_speed,
+                      "usage": usage, "cost_usd": usage_cost(describer, usage),  # the reading's and the scenes'
+                      # descriptions' calls, all of what the score's words took
                       "longest_cue": cfg.longest_cue,
                       "sample_rate": file_rate(cfg.fmt, sample_rate),  # of the score's and cues' files
                       "duration": sheet.duration, "model": composer.model_name,
@@ -436,19 +441,40 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                       "scenes": [{"index": p.index, "pages": [chapter.units[i].name for i in p.pages],
                                   "key": p.key, "description": p.description, "mood": p.mood, "seed": p.seed,
                                   "cue_key": p.cue_key, "cue_file": files.cue(p.index).name, "format": cfg.fmt,
-                                  "user_text": p.user_text, "info": p.info, "bridge": p.bridge} for p in plans],
+                                  "user_text": p.user_text, "info": p.info, "bridge": p.bridge,
+                                  **({"usage": p.usage} if p.usage else {})} for p in plans],
                       "seconds": round(time.perf_counter() - started, 3), "at": now_iso()},
         }
-        if chapter.fresh:  # apart from `run`'s description: see chapter_reading.earlier_reading
-            updates["chapter_reading"] = {**chapter.describe, "description": chapter.description}
-            updates["pages"] = [page_entry(i) for i in chapter.infos]
-            updates["skipped_pages"] = job.skipped_pages or []
         job.commit(staged, updates)
     finally:
         staged.discard()
     forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
     job.midi = _cue_midis(files, [p.index for p in plans])
+
+
+def _reading_updates(chapter: ChapterReading, job: SectionJob) -> dict:
+    """What the record keeps of a chapter's reading, apart from `run`'s description (see
+    chapter_reading.earlier_reading)."""
+    return {"chapter_reading": {**chapter.describe, "description": chapter.description},
+            "pages": [page_entry(i) for i in chapter.infos], "skipped_pages": job.skipped_pages or []}
+
+
+def _score_usage(chapter, plans: list[ScenePlan], describer) -> Optional[dict]:
+    """The tokens the chapter's reading and its scenes' descriptions took (a chat model's page entries, direction
+    and one call per scene); ``None`` when any call's is unknown."""
+    from .chapter_reading import _is_chat
+    from .describers.chat import Completion, add_usage
+
+    usage = chapter.describe.get("usage")
+    if not _is_chat(describer) or not isinstance(usage, dict):
+        return usage if isinstance(usage, dict) else None
+    for plan in plans:
+        if plan.user_text:
+            continue
+        tokens = plan.usage or {}
+        usage = add_usage(usage, Completion("", tokens.get("prompt_tokens"), tokens.get("completion_tokens")))
+    return usage
 
 
 def _cue_midis(files: ScoreFiles, indices: list) -> list[Path]:

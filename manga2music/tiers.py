@@ -308,6 +308,11 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
 def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport) -> tuple[bool, str, list[str]]:
     """(can it run, why, warnings) for ``doctor --vision-model/--music-model``."""
     if spec.needs_network:
+        from .describers.openai_chat import _on_this_machine
+
+        if probe.offline and not _on_this_machine(probe.openai_base_url):  # as `run --offline` refuses it
+            return False, (f"{spec.name} sends the pages to {probe.openai_base_url}, and offline mode forbids "
+                           "network use"), []
         if not probe.openai_key_set and probe.openai_base_url_source == "default":
             return False, f"{spec.name} needs OPENAI_API_KEY (or OPENAI_BASE_URL of a server that needs no key)", []
         return True, f"{spec.name} via {probe.openai_base_url} (sends the pages there)", []

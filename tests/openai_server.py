@@ -43,9 +43,9 @@ _MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff", "ima
 class Reply:
     """A 200 answer."""
 
-    content: str | None = None
+    content: str | list | None = None  # a list: content parts, as some servers send
     refusal: str | None = None
-    prompt_tokens: int = 100
+    prompt_tokens: int | None = 100  # None: no usage in the answer, as some servers do
     completion_tokens: int = 20
     finish_reason: str = "stop"
 
@@ -236,7 +236,7 @@ class FakeOpenAIServer:
                     error = {"message": behaviour.message, "type": behaviour.type, "param": behaviour.param, "code": None}
                     return self._send(behaviour.status, {"error": error}, headers)
                 message = {"role": "assistant", "content": behaviour.content, "refusal": behaviour.refusal}
-                usage = {
+                usage = None if behaviour.prompt_tokens is None else {
                     "prompt_tokens": behaviour.prompt_tokens,
                     "completion_tokens": behaviour.completion_tokens,
                     "total_tokens": behaviour.prompt_tokens + behaviour.completion_tokens,
@@ -247,7 +247,7 @@ class FakeOpenAIServer:
                     "created": int(time.time()),
                     "model": body["model"],
                     "choices": [{"index": 0, "message": message, "finish_reason": behaviour.finish_reason, "logprobs": None}],
-                    "usage": usage,
+                    **({"usage": usage} if usage else {}),
                 })
 
         return Handler

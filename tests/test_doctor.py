@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fake_hub import MUSICGEN_FILES, answer, fake_repo, local_http
+from openai_server import openai_server  # noqa: F401  (a fixture)
 from typer.testing import CliRunner
 
 from manga2music.cli.app import app
@@ -246,3 +247,20 @@ def test_model_folders_that_cannot_run_are_named_for_what_is_wrong_with_them(tmp
         code, data = doctor_json("--offline", *args)
         assert code == 1 and data["checks"][0]["ok"] is False, (args, data["checks"])
         assert said in data["checks"][0]["reason"], (said, data["checks"][0]["reason"])
+
+
+def test_doctor_reads_a_servers_model_and_offline_as_run_does(tmp_path, openai_server):  # noqa: F811
+    """With OPENAI_BASE_URL set, `doctor --vision-model llava:13b` said "unknown vision model" (run accepts it);
+    `doctor --offline --vision-model gpt-4o-mini` said ok (run --offline refuses it).  And `--base-url` with the
+    Hub id a vLLM server serves (`vllm serve Qwen/Qwen2-VL-2B-Instruct`) tried local weights instead."""
+    from output_checks import cli, cli_env
+
+    served = cli("doctor", "--vision-model", "llava:13b", env=cli_env(OPENAI_BASE_URL=openai_server.url))
+    assert served.returncode == 0 and "unknown vision model" not in served.stdout + served.stderr
+    offline = cli("doctor", "--offline", "--vision-model", "gpt-4o-mini", env=cli_env(OPENAI_API_KEY="sk-test-1234"))
+    assert offline.returncode == 1 and "offline" in offline.stderr
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    run = cli("describe", samples, "-o", tmp_path / "out", "--model", "Qwen/Qwen2-VL-2B-Instruct", "--base-url",
+              openai_server.url)
+    assert run.returncode == 0, run.stderr
+    assert [r.body["model"] for r in openai_server.requests] == ["Qwen/Qwen2-VL-2B-Instruct"] * 2

@@ -300,9 +300,12 @@ def test_settings_key_and_prices(openai_server):
     assert key["model"] == "gpt-4o" and key["base_url"] == openai_server.url and key["detail"] == "low"
     assert (key["prompt_version"], key["single_stage"], key["chunk_size"]) == (PROMPT_VERSION, True, 4)
     assert OpenAIDescriber("gpt-4o", options(openai_server, detail="high")).settings_key() != key
-    # the record's describe settings hold a --seed given (it did not: the record alone could not repeat the ask)
-    assert "seed" not in key
-    assert OpenAIDescriber("gpt-4o", options(openai_server, detail="low", seed=5)).settings_key()["seed"] == 5
+    # a --seed is recorded beside the settings, not in them: adding one (for another take of the music) must not
+    # pay for the pages again; nor must the server's address written with a trailing slash
+    same = dict(detail="low", chunk_size=4, single_stage=True)
+    assert OpenAIDescriber("gpt-4o", options(openai_server, seed=5, **same)).settings_key() == key
+    slash = {**options(openai_server, **same), "base_url": openai_server.url + "/"}
+    assert OpenAIDescriber("gpt-4o", slash).settings_key() == key
     assert price_for("gpt-4o-mini-2024-07-18") == price_for("gpt-4o-mini") != price_for("gpt-4o")
     assert price_for("llava") is None and price_for("gpt-4o-audio") is None
 
@@ -316,6 +319,8 @@ def test_a_password_in_the_servers_address_is_never_written_or_shown(openai_serv
     from output_checks import cli, cli_env
 
     password = "Hunter2PassWord"
+    from pathlib import Path
+
     samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
     with_login = openai_server.url.replace("http://", f"http://bob:{password}@")
     out = tmp_path / "out"
@@ -336,3 +341,96 @@ def test_a_password_in_the_servers_address_is_never_written_or_shown(openai_serv
     shown = made.stdout + made.stderr + failed.stdout + failed.stderr + doctor.stdout + doctor.stderr
     written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     assert password not in shown and password.encode() not in written
+
+
+def test_a_thinking_models_reasoning_parts_and_a_missing_usage_are_read_as_meant(openai_server):  # noqa: F811
+    """A thinking model's <think> block (llama.cpp, vLLM without a reasoning parser) reached the .txt, and stage 1
+    read its JSON from inside the reasoning; content sent as a list of parts failed with an AttributeError; a
+    server that sends no usage was recorded as 0 tokens costing $0.00."""
+    analysis = {"genre": "action", "atmosphere": "fierce", "focus": "visual", "pacing": "fast", "plot": "A duel."}
+    openai_server.queue(
+        Reply('<think>A template: {"genre": "romance", "atmosphere": "placeholder"}</think>' + json.dumps(analysis),
+              prompt_tokens=None),
+        Reply([{"type": "text", "text": "<think>Fast and loud.</think>\n"},
+               {"type": "text", "text": "Driving taiko drums at 150 BPM in C# minor."}], prompt_tokens=None))
+    result = OpenAIDescriber("gpt-4o-mini", options(openai_server)).describe([line_art("1.png")])
+    assert result.analysis.genre == "action" and result.analysis.atmosphere == "fierce"
+    assert result.description == "Driving taiko drums at 150 BPM in C# minor."
+    assert result.usage is None and result.cost_usd is None  # unknown, not free
+
+
+def test_adding_a_seed_for_another_take_does_not_pay_for_the_pages_again(tmp_path, openai_server):  # noqa: F811
+    """`run --seed 7` after a run without one (to hear another take), or with the server's address written with a
+    trailing slash, sent every page again.  The description is kept; its record says it was made without a seed,
+    the music's that it was made with 7; --force describes again, and then the record says 7."""
+    from output_checks import cli
+
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    out = tmp_path / "out"
+    base = ("run", samples, "-o", out, "--vision-model", "llava:13b", "--music-model", "builtin", "--duration", "1")
+    assert cli(*base, "--base-url", openai_server.url).returncode == 0
+    asked = len(openai_server.requests)
+    again = cli(*base, "--base-url", openai_server.url + "/", "--seed", "7")
+    assert again.returncode == 0, again.stderr
+    assert len(openai_server.requests) == asked and "describing again" not in again.stderr
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["describe"]["seed"] is None and record["compose"]["seed"] == 7
+    changed = cli(*base, "--base-url", openai_server.url, "--seed", "7", "--chunk-size", "1")
+    assert "describing again: the describer's settings changed (chunk_size 8 \u2192 1)" in changed.stderr
+    forced = cli(*base, "--base-url", openai_server.url, "--seed", "7", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["describe"]["seed"] == 7
+
+
+def test_a_failed_section_says_what_to_do(tmp_path, openai_server):  # noqa: F811
+    """A section that failed on the server named the error but never its hint (on screen or in the manifest)."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    openai_server.queue(Fail(404, "model 'llava:13b' not found", retry_after_ms=None))
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    result = cli("describe", samples, "-o", tmp_path / "out", "--model", "llava:13b", "--base-url",
+                 openai_server.url)
+    assert "Skipping calm:" in result.stderr and "ollama pull MODEL" in result.stderr
+    (entry,) = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert entry["status"] == "failed" and "ollama pull MODEL" in entry["message"]
+
+
+def test_a_server_on_this_machine_is_reached_directly_never_through_a_proxy(tmp_path, openai_server):  # noqa: F811
+    """With HTTP_PROXY set (a corporate proxy), `--offline` against a server on 127.0.0.1 sent the pages to the
+    proxy, and the server got nothing: --offline means no network."""
+    import socket
+    import threading
+    from pathlib import Path
+
+    from output_checks import cli, cli_env
+
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(5)
+    proxy.settimeout(60)
+    heard: list[bytes] = []
+
+    def listen() -> None:
+        try:
+            while True:
+                conn, _ = proxy.accept()
+                heard.append(conn.recv(200))
+                conn.close()
+        except OSError:
+            return
+
+    threading.Thread(target=listen, daemon=True).start()
+    url = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    try:
+        result = cli("describe", samples, "-o", tmp_path / "out", "--model", "llava:13b", "--base-url",
+                     openai_server.url, "--offline", "--timeout", "5",
+                     env=cli_env(HTTP_PROXY=url, HTTPS_PROXY=url, ALL_PROXY=url, NO_PROXY=""))
+    finally:
+        proxy.close()
+    assert result.returncode == 0, result.stderr
+    assert heard == [] and len(openai_server.requests) == 2

@@ -204,6 +204,45 @@ def test_errors_and_apologies_are_refused(raw):
         clean_description(raw)
 
 
+@pytest.mark.parametrize(
+    "raw, expected",
+    [  # what servers really send (a helper's fake server, modelled on llama.cpp, vLLM and Ollama answers)
+        ("<think> The pages show a fight. Maybe {\"genre\": \"romance\"} </think> Driving orchestral action cue "
+         "at 150 BPM in D minor.", "Driving orchestral action cue at 150 BPM in D minor."),
+        ("The user wants music.</think>\n\nCalm koto at 70 BPM in E minor.", "Calm koto at 70 BPM in E minor."),
+        ("<thinking>I cannot see colours, but the lines are calm.</thinking>Soft piano at 64 BPM in F major.",
+         "Soft piano at 64 BPM in F major."),
+        ("Tense strings at 100 BPM in C# minor, a lo_fi hiss under them.<|im_end|>",
+         "Tense strings at 100 BPM in C# minor, a lo_fi hiss under them."),
+        ("## Music\n**Warm** _jazz_ at 90 BPM in F# major.</s>", "Warm jazz at 90 BPM in F# major."),
+        ("Here is the description:\n```\nCalm piano at 60 BPM in C major, soft and unhurried.\n```\n"
+         "Hope this helps! Let me know if you want any changes.", "Calm piano at 60 BPM in C major, soft and unhurried."),
+        ("Warm strings at 72 BPM in G major, gentle and slow. I hope this helps!",
+         "Warm strings at 72 BPM in G major, gentle and slow."),
+        ("Warning sirens open a frantic synthwave track at 150 BPM in A minor.",
+         "Warning sirens open a frantic synthwave track at 150 BPM in A minor."),
+        ("Error-laden glitch beats at 128 BPM in B minor, stuttering synths.",
+         "Error-laden glitch beats at 128 BPM in B minor, stuttering synths."),
+        ("I can't help but imagine a slow cello at 60 BPM in D minor.",
+         "I can't help but imagine a slow cello at 60 BPM in D minor."),
+        ("静かなピアノと弦楽器、70 BPM、ホ短調、穏やかで温かい。", "静かなピアノと弦楽器、70 BPM、ホ短調、穏やかで温かい。"),
+    ],
+)
+def test_reasoning_markup_and_chatter_are_removed_and_music_words_kept(raw, expected):
+    """A thinking model's reasoning, a server's special tokens and chatty trailers reached the .txt (and the music
+    model); a sharp key lost its '#', "lo_fi" its underscore; a description starting "Warning sirens" or in
+    Japanese was refused."""
+    assert clean_description(raw) == expected
+
+
+def test_an_answer_that_is_only_reasoning_is_refused_and_json_is_read_after_it():
+    with pytest.raises(ValueError):
+        clean_description("<think>Let me look at the pages. The first shows")  # cut off while thinking
+    answer = ('<think>A template would be {"genre": "romance", "atmosphere": "placeholder"}</think>'
+              '{"genre": "action", "atmosphere": "fierce", "focus": "visual", "pacing": "fast", "plot": "A duel."}')
+    assert parse_analysis(answer).genre == "action"
+
+
 def test_music_words_are_not_mistaken_for_errors():
     assert not looks_like_error("Melancholic piano at 60 BPM in A minor, a sorrowful error-free waltz feel.")
     assert looks_like_error("Unfortunately I am unable to view images.")

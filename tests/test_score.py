@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from chapters import make_chapter
 from openai_server import openai_server  # noqa: F401  (fixture)
-from output_checks import cli, one_line_error, record_mismatches, sha256, temp_files
+from output_checks import cli, cli_env, one_line_error, record_mismatches, sha256, temp_files
 
 from manga2music.audio import read_chapters
 from manga2music.cuesheet import CueSheet
@@ -1242,3 +1242,48 @@ def test_run_and_score_into_one_output_folder_each_keep_their_reading(tmp_path, 
     assert result.returncode == 0, result.stderr
     assert len(openai_server.requests) == asked + asked_by_score, result.stderr
     assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8")) == first
+
+
+def test_a_chat_models_reading_is_kept_when_the_score_fails_and_the_manifest_counts_every_call(tmp_path,  # noqa: F811
+                                                                                             openai_server):
+    """A chapter whose score failed after the model read its pages (here its first scene's call; Ctrl-C while
+    composing is the same) kept nothing: the rerun sent every page again.  And the manifest counted only the page
+    entries' call: the direction's and the scenes' tokens and their cost were left out."""
+    from openai_server import Fail, Reply
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    entries = [{"page": k, "mood": "calm" if k <= 3 else "fierce", "intensity": 1 if k <= 3 else 3,
+                "scene_change": k in (1, 4), "why": "a fight" if k == 4 else "same room"} for k in range(1, 7)]
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "gpt-4o-mini",
+            "--music-model", "builtin", "--seed", "1")
+    openai_server.queue(
+        Reply(json.dumps({"pages": entries})),
+        Reply(json.dumps({"key": "E minor", "instruments": ["koto", "strings"], "tempo_low": 66, "tempo_high": 160})),
+        Fail(400, "The scene could not be described"))
+    failed = cli(*args, timeout=300, env=cli_env(OPENAI_API_KEY="sk-test-not-a-real-key-1234"))
+    assert failed.returncode != 0 and "could not be described" in failed.stderr
+    assert len(openai_server.requests) == 3
+    openai_server.queue(Reply("Gentle koto and soft strings, 68 BPM in E minor."),
+                        Reply("Pounding taiko drums with fierce koto, 156 BPM in E minor."))
+    made = cli(*args, timeout=300, env=cli_env(OPENAI_API_KEY="sk-test-not-a-real-key-1234"))
+    assert made.returncode == 0, made.stderr
+    again = openai_server.requests[3:]
+    assert [len(r.images) for r in again] == [0, 0]  # the two scenes' words only: the pages were read once
+    (entry,) = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert entry["usage"] == {"prompt_tokens": 400, "completion_tokens": 80}  # 2 calls reading, 2 describing
+    assert entry["cost_usd"] == pytest.approx((400 * 0.15 + 80 * 0.60) / 1e6)
+
+
+def test_compose_of_a_scored_folder_does_not_take_the_scenes_for_sections(scored, tmp_path):
+    """`compose OUT -o OUT` after `score` composed each scene's text as a section of its own (`ch1.scene01.wav`,
+    `.json`, `.mid` and a manifest entry): they are the score's cues' words, not descriptions of sections."""
+    import shutil
+
+    _, out, _, _, _ = scored
+    work = shutil.copytree(out, tmp_path / "out")
+    (work / "notes.txt").write_text("Soft piano at 70 BPM in C major, warm and slow.\n", encoding="utf-8")
+    result = cli("compose", work, "-o", work, "--model", "builtin", "--duration", "1", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["this_run"] == ["notes"]
+    assert not list(work.glob("ch1.scene01.json")) and not list(work.glob("ch1.scene01.wav"))

@@ -41,13 +41,32 @@ _MERGED_LIMITS = {"atmosphere": 200, "pacing": 200, "plot": 700}
 
 _ERROR_PATTERNS = [
     r"\b(?:i'm|i am|im) (?:sorry|unable|not able)\b",
-    r"\bi (?:cannot|can't|can not|won't|apologi[sz]e)\b",
+    r"\bi (?:cannot|can't|can not|won't|apologi[sz]e)\b(?! help but\b)",  # "I can't help but imagine ..." is music
     r"\bas an ai\b",
     r"\b(?:ai|large) language model\b",
-    r"^(?:sorry|error|exception|traceback|warning)\b",
+    r"^(?:sorry\b|error\s*[:\d(]|exception\s*[:(]|traceback\b|warning\s*:)",  # "Warning sirens open ..." is music
     r"\b(?:internal server error|rate limit|status code \d{3}|api key|bad request)\b",
     r"\bunable to (?:view|see|process|analy[sz]e|help|assist|comply|provide)\b",
 ]
+
+
+# --- what is not the answer -----------------------------------------------------------------
+
+#: a thinking model's reasoning before its answer (Qwen3, QwQ, DeepSeek-R1 on servers without a reasoning parser)
+_REASONING = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|$)", re.S | re.I)
+#: special tokens a server left in the text (ChatML, Llama, Gemma): never music words
+_SPECIAL_TOKENS = re.compile(r"<\|[a-z_]{2,20}\|>|</?s>|<(?:eos|bos|end_of_turn|start_of_turn|pad)>", re.I)
+
+
+def strip_reasoning(text: str) -> str:
+    """The answer without a thinking model's reasoning and a server's special tokens.  A reasoning block the model
+    did not finish (cut off by its token limit) leaves nothing; a closing tag with no opening one (the chat
+    template opened it in the prompt) ends the reasoning."""
+    text = _REASONING.sub("", str(text or ""))
+    closing = re.search(r"</(?:think|thinking|reasoning)>", text, re.I)
+    if closing:
+        text = text[closing.end():]
+    return _SPECIAL_TOKENS.sub("", text).strip()
 
 
 # --- JSON analyses -------------------------------------------------------------------------
@@ -141,7 +160,7 @@ def parse_json_object(text: str) -> dict:
 
     Raises ValueError when there is none.
     """
-    body = _strip_fences(str(text or ""))
+    body = _strip_fences(strip_reasoning(str(text or "")))
     for candidate in _object_candidates(body):
         data = _loads_tolerant(candidate)
         if data is not None:
@@ -218,7 +237,8 @@ def analysis_from_dict(data: dict) -> SectionAnalysis:
 
 def parse_analysis(text: str) -> SectionAnalysis:
     """Read a stage-1 answer: JSON (possibly fenced, sloppy, wrapped in prose) or ``Key: value`` lines."""
-    if not text or not text.strip():
+    text = strip_reasoning(text)
+    if not text:
         raise ValueError("empty answer")
     body = _strip_fences(text)
     for candidate in _object_candidates(body) or _object_candidates(text):
@@ -290,6 +310,11 @@ _PREFIXES = [
     r"(?:description|prompt|answer|output|cue)\s*(?:\([^)]*\))?\s*[:\-\u2013\u2014]\s*",
 ]
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb"
+#: a chat model's sign-off after the description ("Hope this helps! Let me know ...")
+_SIGN_OFF = re.compile(r"(?:(?<=[.!?])|^)\s*(?:i\s+)?\b(?:hope (?:this|that|it) helps|let me know\b|feel free to\b|would you like\b|"
+                       r"if you(?:'d| would)? (?:like|want|need)\b|enjoy\b[^.!?]{0,30}[.!?]\s*$)[^\n]*$", re.I)
+#: a description in a script without spaces between words (Japanese, Chinese): at least this many characters
+MIN_CJK_CHARS = 6
 
 
 def looks_like_error(text: str) -> bool:
@@ -325,10 +350,14 @@ def shorten(text: str, max_words: int = MAX_DESCRIPTION_WORDS, max_chars: int = 
 
 def clean_description(text: str | None) -> str:
     """One clean paragraph a music model can take, or ValueError (empty, error, apology)."""
-    t = _from_json((text or "").strip())
-    t = _strip_fences(t) if t.lstrip().startswith("```") else t
-    t = re.sub(r"[*_#]{1,3}", "", t)  # markdown emphasis and headings
+    t = _from_json(strip_reasoning(text))
+    fenced = re.search(r"```[a-zA-Z0-9_-]*[ \t]*\n(.*?)```", t, re.S)
+    t = fenced.group(1) if fenced else _strip_fences(t) if t.lstrip().startswith("```") else t  # the block, not
+    # the chatter around it
+    t = re.sub(r"(?m)^\s*#{1,6}\s+[^\n]{0,40}$\n?", "", t)  # a markdown heading line ("## Music")
+    t = re.sub(r"\*{1,3}|(?<![^\W_])_{1,3}|_{1,3}(?![^\W_])", "", t)  # emphasis; "C#" and "lo_fi" stay as they are
     t = re.sub(r"(?m)^\s*(?:[-\u2022]|\d+[.)])\s+", "", t)  # list bullets
+    t = _SIGN_OFF.sub("", " ".join(t.split()))
     t = " ".join(t.split())
     for _ in range(3):
         before = t
@@ -341,6 +370,7 @@ def clean_description(text: str | None) -> str:
         raise ValueError("empty description")
     if looks_like_error(t):
         raise ValueError(f"the answer looks like an error or a refusal: {_trim(t, 80)!r}")
-    if len(re.findall(r"[A-Za-z]{2,}", t)) < 2:
+    cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", t))
+    if len(re.findall(r"[^\W\d_]{2,}", t)) < 2 and cjk < MIN_CJK_CHARS:
         raise ValueError(f"the answer is too short to be a music description: {t!r}")
     return shorten(t)

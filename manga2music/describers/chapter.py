@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError
 from .answers import clean_description, parse_json_object
+from .chat import add_usage, description_tokens, json_tokens
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"
@@ -91,7 +92,8 @@ def _ask_json(describer, prompt: str, images: list, model, what: str):
     reason = ""
     for attempt in range(2):
         text = prompt if not attempt else f"{prompt}\nYour last answer could not be read ({reason}). JSON only."
-        answer = describer._complete(text, images, json_schema=model.model_json_schema(), max_tokens=MAX_TOKENS)
+        answer = describer._complete(text, images, json_schema=model.model_json_schema(),
+                                     max_tokens=json_tokens(describer, MAX_TOKENS))
         if answer.refusal:
             raise BackendError(f"{describer.model_name} refused to answer ({what}): {answer.refusal.strip()[:160]}")
         try:
@@ -106,7 +108,7 @@ def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple
     """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used."""
     from ..progress import report
 
-    usage = {"prompt_tokens": 0, "completion_tokens": 0}
+    usage: dict | None = {"prompt_tokens": 0, "completion_tokens": 0}
     entries: list[dict] = []
     it, size, done = iter(pages), max(1, describer.chunk_size), 0
     while chunk := list(islice(it, size)):
@@ -120,26 +122,30 @@ def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple
                 raise BackendError(f"{describer.model_name} gave {len(parsed.pages)} entries for {len(chunk)} pages")
             entries.append({"name": image.name, "mood": e.mood.strip()[:40] or "neutral", "intensity": e.intensity,
                             "scene_change": bool(e.scene_change) or not entries, "why": e.why.strip()[:120]})
-        usage["prompt_tokens"] += int(answer.prompt_tokens or 0)
-        usage["completion_tokens"] += int(answer.completion_tokens or 0)
+        usage = add_usage(usage, answer)
         done += len(chunk)
         report(progress, done, count, f"reading the pages ({done}/{count})")
     return entries, usage
 
 
-def chapter_direction(describer, entries: list[dict]) -> ChapterDirection:
-    direction, _ = _ask_json(describer, direction_prompt(entries), [], ChapterDirection, "the chapter's direction")
+def chapter_direction(describer, entries: list[dict], usage: dict | None = None) -> tuple[ChapterDirection, dict | None]:
+    """The chapter's direction, and ``usage`` with the call's tokens added (see :func:`chat.add_usage`)."""
+    direction, answer = _ask_json(describer, direction_prompt(entries), [], ChapterDirection,
+                                  "the chapter's direction")
+    usage = add_usage(usage, answer)
     if direction.tempo_high < direction.tempo_low:
         direction.tempo_low, direction.tempo_high = direction.tempo_high, direction.tempo_low
     direction.instruments = [i.strip() for i in direction.instruments if i.strip()][:5] or ["piano"]
-    return direction
+    return direction, usage
 
 
-def scene_description(describer, entries: list[dict], direction: ChapterDirection) -> str:
-    answer = describer._complete(scene_prompt(entries, direction), [], json_schema=None, max_tokens=200)
+def scene_description(describer, entries: list[dict], direction: ChapterDirection) -> tuple[str, dict | None]:
+    """A scene's music description, and the tokens its call used (``None``: the server did not say)."""
+    answer = describer._complete(scene_prompt(entries, direction), [], json_schema=None,
+                                 max_tokens=description_tokens(describer))
     if answer.refusal:
         raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
     try:
-        return clean_description(answer.text)
+        return clean_description(answer.text), add_usage({"prompt_tokens": 0, "completion_tokens": 0}, answer)
     except ValueError as exc:
         raise BackendError(f"{describer.model_name} gave no usable music description for a scene ({exc})") from None

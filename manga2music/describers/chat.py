@@ -53,10 +53,35 @@ class Completion:
     """What one chat turn answered."""
 
     text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    prompt_tokens: int | None = 0  # None: the server did not say
+    completion_tokens: int | None = 0
     refusal: str | None = None
     warnings: list[str] = field(default_factory=list)  # things the section's record should mention
+
+
+DEFAULT_MAX_NEW_TOKENS = 512  # --max-new-tokens when not given
+
+
+def description_tokens(describer) -> int:
+    """The cap on a music description's answer: DESCRIPTION_MAX_TOKENS (it is ~60 words), or --max-new-tokens when
+    it is lower, or when it was raised above its default: a thinking model reasons before it answers, and a fixed
+    cap failed every stage 2 with finish_reason=length whatever the user gave."""
+    asked = int(describer.options.max_new_tokens)
+    return asked if asked > DEFAULT_MAX_NEW_TOKENS else max(16, min(asked, DESCRIPTION_MAX_TOKENS))
+
+
+def json_tokens(describer, at_least: int) -> int:
+    """The cap on a JSON answer that needs ``at_least`` tokens: more when --max-new-tokens was raised."""
+    asked = int(describer.options.max_new_tokens)
+    return max(at_least, asked) if asked > DEFAULT_MAX_NEW_TOKENS else at_least
+
+
+def add_usage(usage: dict[str, int] | None, answer: Completion) -> dict[str, int] | None:
+    """``usage`` with ``answer``'s tokens added; ``None`` (unknown) once any answer did not say what it used."""
+    if usage is None or answer.prompt_tokens is None or answer.completion_tokens is None:
+        return None
+    return {"prompt_tokens": usage["prompt_tokens"] + int(answer.prompt_tokens),
+            "completion_tokens": usage["completion_tokens"] + int(answer.completion_tokens)}
 
 
 @dataclass
@@ -66,7 +91,7 @@ class _SectionCalls:
     progress: ProgressFn | None
     total: int
     done: int = 0
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    usage: dict[str, int] | None = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
     warnings: list[str] = field(default_factory=list)
 
     def warn(self, message: str) -> None:
@@ -93,7 +118,7 @@ class ChatDescriber(Describer):
         single_stage: bool = False  # ask for the description directly (no analysis stage)
         chunk_size: Optional[int] = Field(None, ge=1, le=256)  # pages per request; None: the backend's default
         seed: Optional[int] = None  # repeatable sampling where the model allows it
-        max_new_tokens: int = Field(512, ge=1, le=32768)  # cap on tokens per answer
+        max_new_tokens: int = Field(DEFAULT_MAX_NEW_TOKENS, ge=1, le=32768)  # cap on tokens per answer
 
     default_chunk_size: int = 8  # pages per request unless options.chunk_size
     chats = True
@@ -140,13 +165,13 @@ class ChatDescriber(Describer):
         else:
             description, records = self._single_stage(chunks, calls)
             analysis = None
-        usage = dict(calls.usage)
+        usage = calls.usage
         return DescribeResult(
             description=description,
             analysis=analysis,
             chunks=records,
             usage=usage,
-            cost_usd=self._estimate_cost(usage),
+            cost_usd=None if usage is None else self._estimate_cost(usage),
             prompt_version=PROMPT_VERSION,
             warnings=list(calls.warnings),
         )
@@ -181,14 +206,13 @@ class ChatDescriber(Describer):
     # --- helpers --------------------------------------------------------------------------
 
     def _description_tokens(self) -> int:
-        return max(16, min(int(self.options.max_new_tokens), DESCRIPTION_MAX_TOKENS))
+        return description_tokens(self)
 
     def _ask(self, prompt: str, images: list[PageImage], schema: dict | None, max_tokens: int, label: str,
              calls: _SectionCalls) -> Completion:
         """One call: count its tokens, report progress, turn a refusal into BackendError."""
         answer = self._complete(prompt, images, json_schema=schema, max_tokens=max_tokens)
-        calls.usage["prompt_tokens"] += int(answer.prompt_tokens or 0)
-        calls.usage["completion_tokens"] += int(answer.completion_tokens or 0)
+        calls.usage = add_usage(calls.usage, answer)
         for warning in answer.warnings:
             calls.warn(warning)
         calls.done += 1

@@ -169,21 +169,25 @@ class OpenAIDescriber(ChatDescriber):
     def _get_client(self):
         if self._client is None:
             self.preflight()
-            from openai import OpenAI
+            from openai import DefaultHttpxClient, OpenAI
 
+            # a server on this machine is reached directly: never through HTTP(S)_PROXY (with --offline that sent
+            # the pages to the proxy; without it, a proxy cannot reach this machine's loopback anyway)
+            direct = DefaultHttpxClient(trust_env=False) if _on_this_machine(self.base_url) else None
             self._client = OpenAI(
                 api_key=self._api_key() or PLACEHOLDER_KEY,
                 base_url=self.base_url or OFFICIAL_BASE_URL,
                 timeout=float(self.options.timeout),
                 max_retries=max(0, int(self.options.max_retries)),
+                http_client=direct,
             )
         return self._client
 
     def settings_key(self) -> dict:
         key = super().settings_key()
-        key.update(base_url=settings.shown_url(self.base_url), detail=self.detail)
-        if self.options.seed is not None:  # the record says how to ask again (none given: no key, as before)
-            key["seed"] = int(self.options.seed)
+        # "http://host/v1/" is "http://host/v1"; a --seed is recorded beside the settings (describing.describer_seed)
+        key.update(base_url=settings.shown_url(self.base_url.rstrip("/") if self.base_url else self.base_url),
+                   detail=self.detail)
         return key
 
     def close(self) -> None:
@@ -247,14 +251,18 @@ class OpenAIDescriber(ChatDescriber):
         message = response.choices[0].message
         usage = getattr(response, "usage", None)
         refusal = getattr(message, "refusal", None)
-        text = message.content or ""
+        text = _content_text(message.content)
         if not text.strip() and not refusal:
             reason = response.choices[0].finish_reason
-            raise BackendError(f"{self.model_name} returned an empty answer (finish_reason={reason})")
-        return Completion(
+            raise BackendError(f"{self.model_name} returned an empty answer (finish_reason={reason})",
+                               hint="a thinking model may need more tokens: raise --max-new-tokens"
+                               if reason == "length" else None)
+        prompt_tokens, completion_tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens",
+                                                                                           None))
+        return Completion(  # a server that does not say what the call used: unknown, not free
             text=text,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, (int, float)) else None,
+            completion_tokens=int(completion_tokens) if isinstance(completion_tokens, (int, float)) else None,
             refusal=refusal,
         )
 
@@ -308,6 +316,14 @@ class OpenAIDescriber(ChatDescriber):
             return None
         cost = usage.get("prompt_tokens", 0) * prices[0] + usage.get("completion_tokens", 0) * prices[1]
         return round(cost / 1_000_000, 6)
+
+
+def _content_text(content) -> str:
+    """A message's text: a string, or (some servers) a list of parts whose text parts are joined."""
+    if isinstance(content, list):
+        parts = [p.get("text") if isinstance(p, dict) else getattr(p, "text", None) for p in content]
+        return "".join(p for p in parts if isinstance(p, str))
+    return content if isinstance(content, str) else ""
 
 
 def _error_message(err) -> str:

@@ -319,8 +319,6 @@ class TransformersDescriber(ChatDescriber):
             precision=str(dtype).replace("torch.", ""),
             max_new_tokens=self.options.max_new_tokens,
         )
-        if self.options.seed is not None:  # the record says how to sample again (none given: no key, as before)
-            key["seed"] = int(self.options.seed)
         return key
 
     def close(self) -> None:

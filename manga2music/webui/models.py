@@ -57,13 +57,14 @@ def model_problem(name: str, side: str, probe: Optional[HardwareReport] = None) 
 
     from .. import tiers
     from ..registry import resolve
+    from ..settings import openai_base_url
 
     name = (name or "").strip()
     if name == "builtin":
         return None
     probe = probe or current_probe()
     try:
-        spec = tiers.resolve_auto(side, probe=probe)[0] if name == "auto" else resolve(name, side)
+        spec = tiers.resolve_auto(side, probe=probe)[0] if name == "auto" else resolve(name, side, base_url=openai_base_url() if side == "vision" else None)
     except Manga2MusicError as exc:
         return exc
     if spec.needs_network:
