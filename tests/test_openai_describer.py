@@ -434,3 +434,36 @@ def test_a_server_on_this_machine_is_reached_directly_never_through_a_proxy(tmp_
         proxy.close()
     assert result.returncode == 0, result.stderr
     assert heard == [] and len(openai_server.requests) == 2
+
+
+def test_no_quota_stops_the_run_and_a_bad_address_or_key_variable_is_one_line_before_any_page(openai_server,  # noqa: F811
+                                                                                              monkeypatch):
+    """A 429 insufficient_quota was retried and repeated for every section; `--base-url 127.0.0.1:PORT/v1` (no
+    http://) failed each section after its retries with "Connection error."; `--api-key-env MY_TYPO` (unset) sent
+    no key and the server's 401 named the placeholder."""
+    from manga2music.errors import InputError, NeedsKeyError
+
+    openai_server.queue(Fail(429, "You exceeded your current quota", type="insufficient_quota", retry_after_ms=None))
+    with pytest.raises(NeedsKeyError, match="no quota left") as info:
+        OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert info.value.stops_run
+    bare = {**options(openai_server), "base_url": openai_server.url.removeprefix("http://")}
+    with pytest.raises(InputError, match="not an http:// or https:// address"):
+        OpenAIDescriber("llava", bare).preflight()
+    monkeypatch.delenv("MY_TYPO_KEY", raising=False)
+    with pytest.raises(NeedsKeyError, match=r"\$MY_TYPO_KEY is not set"):
+        OpenAIDescriber("llava", options(openai_server, api_key_env="MY_TYPO_KEY")).preflight()
+    assert len(openai_server.requests) == 1
+
+
+def test_page_entries_numbered_from_zero_are_each_pages_own(openai_server):  # noqa: F811
+    """A model that numbered its entries 0-2 had its first entry dropped and its last used twice, silently."""
+    from manga2music.describers.chapter import page_entries
+
+    moods = ["calm", "tense", "furious"]
+    openai_server.queue(Reply(json.dumps({"pages": [
+        {"page": k, "mood": mood, "intensity": k + 1, "scene_change": k == 2, "why": ""}
+        for k, mood in enumerate(moods)]})))
+    describer = OpenAIDescriber("llava", options(openai_server))
+    entries, _ = page_entries(describer, [line_art(f"{k}.png") for k in (1, 2, 3)], 3)
+    assert [(e["name"], e["mood"]) for e in entries] == [("1.png", "calm"), ("2.png", "tense"), ("3.png", "furious")]

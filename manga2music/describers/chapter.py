@@ -116,6 +116,8 @@ def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple
         parsed, answer = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
                                    f"pages {done + 1}-{done + len(chunk)}")
         by_number = {e.page: e for e in parsed.pages}
+        if sorted(by_number) == list(range(len(chunk))):  # numbered from 0: the first page is "0"
+            by_number = {number + 1: e for number, e in by_number.items()}
         for k, image in enumerate(chunk, start=1):
             e = by_number.get(k) or (parsed.pages[k - 1] if k - 1 < len(parsed.pages) else None)
             if e is None:

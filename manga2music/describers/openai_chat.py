@@ -151,7 +151,17 @@ class OpenAIDescriber(ChatDescriber):
 
     def preflight(self) -> None:
         """A missing key for the official API fails here, before any page is read; so does --offline with a
-        server that is not on this machine."""
+        server that is not on this machine, an address that is not http(s), and a key variable named but unset."""
+        from urllib.parse import urlparse
+
+        if self.base_url and (urlparse(self.base_url).scheme not in ("http", "https")
+                              or not urlparse(self.base_url).hostname):
+            raise InputError(f"--base-url {self.shown_url}: not an http:// or https:// address",
+                             hint="for example --base-url http://127.0.0.1:11434/v1")
+        env = self.options.api_key_env or "OPENAI_API_KEY"
+        if env != "OPENAI_API_KEY" and self._api_key() is None:  # a name given on purpose: a typo would send no key
+            raise NeedsKeyError(f"--api-key-env {env}: ${env} is not set",
+                                hint=f"export {env}=..., or check the variable's name")
         if (self.options.offline or settings.no_network()) and not _on_this_machine(self.base_url):
             raise InputError(
                 f"{self.model_name} sends the pages to {self.shown_url}, and --offline forbids "
@@ -301,6 +311,10 @@ class OpenAIDescriber(ChatDescriber):
                 f"{where} rejected the API key from ${env} (401): {message}",
                 hint=f"check {env}, or pass --api-key-env NAME to use another variable",
             )
+        body = getattr(err, "body", None)
+        if status == 429 and isinstance(body, dict) and "insufficient_quota" in (body.get("code"), body.get("type")):
+            return NeedsKeyError(f"{where}: the account behind the key has no quota left (429): {message}",
+                                 hint="check your plan and billing details; no other section can succeed")
         hint = None
         if status == 404:
             hint = "check the model name (for Ollama: ollama pull MODEL)" if not self.official else "check the model name"
