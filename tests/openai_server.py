@@ -62,6 +62,16 @@ class Fail:
 
 
 @dataclass
+class Raw:
+    """Any answer at all, as servers that are not quite OpenAI-compatible send: plain text, an HTML page, JSON
+    without choices."""
+
+    status: int
+    body: str
+    content_type: str = "text/plain"
+
+
+@dataclass
 class Delay:
     """Sleep, then behave like ``then`` (the client may have given up by then)."""
 
@@ -167,7 +177,7 @@ class FakeOpenAIServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def queue(self, *behaviours: Reply | Fail | Delay) -> None:
+    def queue(self, *behaviours: Reply | Fail | Delay | Raw) -> None:
         with self._lock:
             self._queue.extend(behaviours)
 
@@ -181,7 +191,7 @@ class FakeOpenAIServer:
 
     # --- answering ----------------------------------------------------------------------
 
-    def _next(self, record: Recorded) -> Reply | Fail | Delay:
+    def _next(self, record: Recorded) -> Reply | Fail | Delay | Raw:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
@@ -198,11 +208,12 @@ class FakeOpenAIServer:
             def log_message(self, *args):  # keep test output quiet
                 pass
 
-            def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: dict | str, headers: dict | None = None,
+                      content_type: str = "application/json") -> None:
+                data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     for name, value in (headers or {}).items():
                         self.send_header(name, value)
@@ -231,6 +242,8 @@ class FakeOpenAIServer:
                 if isinstance(behaviour, Delay):
                     time.sleep(behaviour.seconds)
                     behaviour = behaviour.then
+                if isinstance(behaviour, Raw):
+                    return self._send(behaviour.status, behaviour.body, content_type=behaviour.content_type)
                 if isinstance(behaviour, Fail):
                     headers = {"retry-after-ms": str(behaviour.retry_after_ms)} if behaviour.retry_after_ms else {}
                     error = {"message": behaviour.message, "type": behaviour.type, "param": behaviour.param, "code": None}

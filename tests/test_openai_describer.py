@@ -467,3 +467,32 @@ def test_page_entries_numbered_from_zero_are_each_pages_own(openai_server):  # n
     describer = OpenAIDescriber("llava", options(openai_server))
     entries, _ = page_entries(describer, [line_art(f"{k}.png") for k in (1, 2, 3)], 3)
     assert [(e["name"], e["mood"]) for e in entries] == [("1.png", "calm"), ("2.png", "tense"), ("3.png", "furious")]
+
+
+@pytest.mark.parametrize("answer, said", [
+    (("Raw", 404, "404 page not found"), "404 page not found"),  # Ollama's address without /v1
+    (("Raw", 200, "<html><body>Welcome to nginx!</body></html>", "text/html"), "not an OpenAI-compatible answer"),
+    (("Raw", 200, '{"error": {"message": "model is loading, try again"}}', "application/json"),
+     "model is loading, try again"),
+])
+def test_a_server_that_does_not_answer_like_openai_is_one_line_with_its_own_words(openai_server, answer,  # noqa: F811
+                                                                                   said):
+    """A plain-text 404 said only "404 Error code: 404"; an HTML page (the wrong port or path) failed with a raw
+    JSONDecodeError; a 200 whose body is an error said "no choices in the response", hiding the server's words."""
+    from openai_server import Raw
+
+    openai_server.queue(Raw(*answer[1:]))
+    with pytest.raises(BackendError) as info:
+        OpenAIDescriber("llava", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert said in str(info.value)
+
+
+def test_a_plain_text_rejection_of_structured_output_falls_back_to_plain_json(openai_server):  # noqa: F811
+    """A server that rejects response_format in plain text (or with 422) was a failed section, not the fallback."""
+    from openai_server import Raw
+
+    for model, rejection in (("llava", Raw(400, "Unsupported param: response_format")),
+                             ("qwen", Raw(422, '{"detail": "json_schema is not supported"}', "application/json"))):
+        openai_server.queue(rejection)
+        result = OpenAIDescriber(model, options(openai_server, max_retries=0)).describe([line_art("1.png")])
+        assert result.analysis.genre == DEFAULT_ANALYSIS["genre"]

@@ -242,7 +242,7 @@ class OpenAIDescriber(ChatDescriber):
         try:
             try:
                 response = client.chat.completions.create(**kwargs)
-            except openai.BadRequestError as err:
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as err:
                 if "response_format" not in kwargs or not _mentions_structured_output(err):
                     raise
                 _NO_STRUCTURED_OUTPUT.add(self._server_key)
@@ -256,8 +256,15 @@ class OpenAIDescriber(ChatDescriber):
         return completion
 
     def _to_completion(self, response) -> Completion:
+        if isinstance(response, str):  # not JSON: a web page or another service at that address
+            raise BackendError(f"{self.shown_url} sent back something that is not an OpenAI-compatible answer: "
+                               f"{self._scrub(' '.join(response.split()))[:120]!r}",
+                               hint="check --base-url: a server's API address usually ends in /v1")
         if not getattr(response, "choices", None):
-            raise BackendError(f"{self.model_name} returned no answer (no choices in the response)")
+            error = getattr(response, "error", None)  # a 200 whose body is the server's error
+            said = error.get("message") if isinstance(error, dict) else error
+            raise BackendError(f"{self.model_name} returned no answer" + (
+                f": {self._scrub(' '.join(str(said).split()))[:200]}" if said else " (no choices in the response)"))
         message = response.choices[0].message
         usage = getattr(response, "usage", None)
         refusal = getattr(message, "refusal", None)
@@ -343,7 +350,10 @@ def _content_text(content) -> str:
 def _error_message(err) -> str:
     """The server's own one-line message (``error.message`` in the body), else the SDK's text."""
     body = getattr(err, "body", None)
-    text = body.get("message") if isinstance(body, dict) else None
+    if isinstance(body, dict):  # OpenAI's {"message": ...}; FastAPI servers' {"detail": ...}
+        text = body.get("message") or body.get("detail") or body.get("error")
+    else:  # a plain-text error (Ollama's "404 page not found") is the server's own words too
+        text = body if isinstance(body, str) else None
     text = str(text or getattr(err, "message", "") or err)
     return " ".join(text.split())[:200]
 
