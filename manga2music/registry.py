@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
@@ -323,6 +324,17 @@ def _by_server(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
     return None
 
 
+#: OpenAI's own model names (dated snapshots such as gpt-4o-2024-08-06, newer models): the OpenAI API
+_OPENAI_NAME = re.compile(r"(?:gpt-|chatgpt-|o\d)[a-z0-9.\-]*", re.I)
+
+
+def _by_openai_name(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
+    if side != "vision" or not _OPENAI_NAME.fullmatch(name):
+        return None
+    return ModelSpec(name, side, "openai", name, about="OpenAI API (needs OPENAI_API_KEY)", licence="proprietary",
+                     commercial=True)
+
+
 def _by_hub_id(name: str, side: Side, base_url: str | None, *, typos: bool = True) -> Optional[ModelSpec]:
     owner, sep, repo = name.partition("/")
     if not (sep and owner and repo) or "/" in repo or name.startswith((".", "/", "~")) or Path(name).exists():
@@ -359,6 +371,7 @@ RESOLVE_RULES = (
     ("BACKEND:ID: openai:NAME (a server's model), hf:OWNER/NAME (always a Hub id), audiocraft:ID", _by_prefix),
     ("a local folder: config.json's model_type or model_index.json's pipeline picks the backend", _by_folder),
     ("vision with a base URL (--base-url or OPENAI_BASE_URL): any other name is that server's model", _by_server),
+    ("vision: an OpenAI model name (gpt-..., o1/o3/o4..., a dated snapshot): the OpenAI API", _by_openai_name),
     ("OWNER/NAME: a Hugging Face id (MusicGen for music, a transformers VLM for vision); near misses of known "
      "ids are refused as typos", _by_hub_id),
 )

@@ -14,6 +14,8 @@ from manga2music.composers.musicgen import MusicgenComposer
 from manga2music.describers.openai_chat import OpenAIDescriber
 from manga2music.describers.transformers_vlm import TransformersDescriber
 from manga2music.errors import InputError
+from manga2music.registry import resolve
+from openai_server import openai_server  # noqa: F401  (a fixture)
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 runner = CliRunner()
@@ -105,6 +107,22 @@ def test_rule_order_is_explicit_and_documented():
     assert resolve("hf:Qwen/Qwen2-VL-7B-Instruct", "vision",
                    base_url="http://127.0.0.1:8000/v1").backend == "transformers-vlm"
     assert resolve("llava-0.5b", "vision", base_url="http://127.0.0.1:8000/v1").backend == "transformers-vlm"
+
+
+def test_openai_names_beyond_the_two_listed_are_the_openai_api(openai_server, monkeypatch):  # noqa: F811
+    """`gpt-4o-2024-08-06` (a dated snapshot the price table knows) and newer OpenAI models were "unknown vision
+    model": they are the OpenAI API's, priced when known; a typo of a listed name is still one."""
+    from manga2music.errors import UnknownModelError
+
+    spec = resolve("gpt-4o-2024-08-06", "vision")
+    assert (spec.backend, spec.model_id) == ("openai", "gpt-4o-2024-08-06")
+    assert resolve("o3-mini", "vision").backend == "openai"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-1234")
+    result = OpenAIDescriber("gpt-4o-2024-08-06", {"base_url": openai_server.url}).describe(
+        [__import__("test_openai_describer").line_art("1.png")])
+    assert result.cost_usd is not None and openai_server.requests[0].body["model"] == "gpt-4o-2024-08-06"
+    with pytest.raises(UnknownModelError, match="did you mean gpt-4o"):
+        resolve("gpt4o", "vision")
 
 
 def test_an_unknown_short_name_suggests_the_closest():
