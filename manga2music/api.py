@@ -34,7 +34,7 @@ from .output_names import claim_names
 from .execution import open_executor
 from .options import RunConfig
 from .jobs import Callbacks, SectionJob, manifest_entry, read_description, start_job
-from .sections import find_sections, is_hidden, natural_key, unique_names
+from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
 MAX_DURATION = 1800.0
@@ -192,6 +192,10 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     check_config(cfg, composing=True)
     check_score_config(cfg)
     sections = find_sections(paths, exclude=[cfg.output])
+    loose = [p for p in paths if Path(p).is_file() and is_image_name(Path(p).name)]
+    if len(loose) > 1:  # `score ch/*.jpg`: the shell gave the pages one by one
+        cb.warn(f"{len(loose)} page images were given one by one: each is scored as a chapter of its own; give "
+                "their folder (or an archive) to score them as one chapter")
     if cfg.scenes_file is not None:
         _check_scenes_file(cfg, sections)
 

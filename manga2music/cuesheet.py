@@ -91,7 +91,7 @@ class SceneCue(_Strict):
     description: str
     description_file: str
     cue_file: str = Field(description="the cue alone: the scene plus its tail (the beat that fades out under the next "
-                                      "scene; the last scene's cue keeps it too, the score ends without it)")
+                                      "scene; the last scene's cue keeps it too; the score fades out over its last 2 s instead)")
     loop_file: str = Field(description="the cue as a seamless loop of exactly `cue_s` seconds: the scene's "
                            "duration, unless the scene repeats its cue")
     cue_s: Optional[float] = Field(None, description="how much of the scene its cue was composed for (the cue file "

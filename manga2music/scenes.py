@@ -270,4 +270,8 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
                 hint="list each scene's first page once, in reading order")
         scenes.append((index, part, length))
         lines.append(number)
+    if not scenes:  # an empty file would silently stand for "one scene", not for the scenes found in the pages
+        raise InputError(f"{readable(path)} lists no scene (one page per line where a scene starts)",
+                         hint="write the first page of each scene on a line, or leave out --scenes to have them "
+                              "found in the pages")
     return scenes

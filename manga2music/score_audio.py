@@ -128,7 +128,20 @@ def join_cues(cues: list[np.ndarray], timings: list, sample_rate: int,
             out[t.start:t.start + x] += scene.span(0, x) * np.sin(theta) + outgoing * np.cos(theta)
         scene.add_to(out, t.start + x, x, t.length)
         previous = scene
+    fade_out_end(out, sample_rate, timings[-1].length if timings else 0)
     return out
+
+
+#: the score's last seconds fade to silence: the last cue's tail is not in the score (it would outlast the last
+#: page), and cut off there the music stopped dead, mid-note, at the end of every chapter
+FINAL_FADE_S = 2.0
+
+
+def fade_out_end(out: np.ndarray, sample_rate: int, last_scene: int) -> None:
+    """Fade the end of ``out`` to silence in place: FINAL_FADE_S, or a quarter of a shorter last scene."""
+    n = min(int(FINAL_FADE_S * sample_rate), last_scene // 4, len(out))
+    if n > 1:
+        out[-n:] *= np.cos(np.linspace(0.0, np.pi / 2, n, dtype=np.float32))[:, None]
 
 
 def cue_loop(audio: np.ndarray, length: int, sample_rate: int) -> np.ndarray:

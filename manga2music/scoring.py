@@ -54,7 +54,7 @@ from .sections import Section
 if TYPE_CHECKING:  # pragma: no cover
     from .cuesheet import CueSheet
 
-SCORE_VERSION = "score-1"  # bump when the joining, timing or file layout changes
+SCORE_VERSION = "score-2"  # bump when the joining, timing or file layout changes (2: the score's end fades out)
 _FORMER_MAX_CUE_S = 300.0  # the longest cue before 2026-11-30 (see score_chapter's key)
 LOSSLESS = ("wav", "flac")
 SLOW_ON_CPU_HINT_S = 180.0  # a model composing more music than this on a CPU: the run says --longest-cue exists

@@ -345,6 +345,9 @@ def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     bad = cli("score", tmp_path / "ch", "-o", tmp_path / "out2", *BUILTIN, "--scenes", scenes)
     assert bad.returncode == 2 and one_line_error(bad.stderr) and "page 9 does not exist" in bad.stderr
     assert not (tmp_path / "out2").exists()
+    scenes.write_text("# nothing yet\n\n", encoding="utf-8")  # was one silent scene for the whole chapter
+    empty = cli("score", tmp_path / "ch", "-o", tmp_path / "out2", *BUILTIN, "--scenes", scenes)
+    assert empty.returncode == 2 and one_line_error(empty.stderr) and "lists no scene" in empty.stderr
 
 
 def test_a_scene_can_start_inside_a_webtoon_episode_saved_as_one_image(tmp_path):
@@ -1287,3 +1290,23 @@ def test_compose_of_a_scored_folder_does_not_take_the_scenes_for_sections(scored
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["this_run"] == ["notes"]
     assert not list(work.glob("ch1.scene01.json")) and not list(work.glob("ch1.scene01.wav"))
+
+
+def test_the_score_fades_out_at_its_end_instead_of_stopping_dead(scored):
+    """The last cue's tail is not in the score (it would outlast the last page), and the score stopped there at full
+    level, mid-note: a click and a cut-off at the end of every chapter."""
+    _, out, _, sheet, _ = scored
+    score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
+    level = lambda a: float(np.sqrt(np.mean(a ** 2)))  # noqa: E731
+    before = level(score[-5 * sr:-3 * sr])
+    assert before > 0.01  # music plays up to the fade
+    assert level(score[-sr // 10:]) < 0.1 * before and float(np.abs(score[-1]).max()) < 1e-3
+
+
+def test_pages_given_one_by_one_are_told_to_be_chapters_of_their_own(tmp_path):
+    """`score ch/*.jpg` (the shell gives the pages one by one) made seven one-page scores without a word."""
+    make_chapter(tmp_path / "ch", [("calm", 2)], seed=2)
+    pages = sorted((tmp_path / "ch").iterdir())
+    result = cli("score", *pages, "-o", tmp_path / "out", *BUILTIN, "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "2 page images were given one by one" in " ".join(result.stderr.split())
