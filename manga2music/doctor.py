@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from .hardware import Accelerator
 
 
-def _check(side: str, name: str, probe) -> dict:
+def _check(side: str, name: str, probe, offline: bool = False) -> dict:
     from . import tiers
     from .errors import Manga2MusicError
     from .registry import missing_weights, resolve
@@ -32,7 +32,7 @@ def _check(side: str, name: str, probe) -> dict:
     missing = missing_weights(spec)
     if missing:
         return {"side": side, "model": name, "ok": False, "reason": missing, "warnings": []}
-    ok, reason, warnings = tiers.check(spec, probe=probe)
+    ok, reason, warnings = tiers.check(spec, probe=probe, offline=offline)
     return {"side": side, "model": name, "ok": ok, "reason": reason, "warnings": warnings}
 
 
@@ -45,7 +45,7 @@ def build_report(*, offline: bool = False, vision_model: str | None = None, musi
     start = time.perf_counter()
     probe = hardware.collect(offline=offline or offline_mode(), hub_timeout=hub_timeout)
     suggested = {side: {"model": spec.name, "reason": reason} for side, (spec, reason) in tiers.suggest(probe).items()}
-    checks = [_check(side, name, probe) for side, name in (("vision", vision_model), ("music", music_model)) if name]
+    checks = [_check(side, name, probe, offline) for side, name in (("vision", vision_model), ("music", music_model)) if name]
     allowed, source = downloads.standing_answer()
     data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
             "auto_download": {"allowed": allowed, "source": source}, "bsdtar": other_archives.bsdtar_version(),

@@ -319,7 +319,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if chapter is None:
         return
     if chapter.fresh:  # kept at once: a score stopped or failed while composing does not pay for the pages again
-        job.commit(Staged(), _reading_updates(chapter, job))
+        # (the record's pages stay those of the last score until this one is made: scene planning reads them)
+        job.commit(Staged(), {"chapter_reading": {**chapter.describe, "description": chapter.description}})
     old_score = job.record.get("score") or {}
     seed = cfg.seed if cfg.seed is not None else old_score.get("seed")
     if seed is None:
@@ -444,6 +445,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                                   "user_text": p.user_text, "info": p.info, "bridge": p.bridge,
                                   **({"usage": p.usage} if p.usage else {})} for p in plans],
                       "seconds": round(time.perf_counter() - started, 3), "at": now_iso()},
+            "pages": [page_entry(i) for i in chapter.infos], "skipped_pages": job.skipped_pages or [],
         }
         job.commit(staged, updates)
     finally:
@@ -451,13 +453,6 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
     job.midi = _cue_midis(files, [p.index for p in plans])
-
-
-def _reading_updates(chapter: ChapterReading, job: SectionJob) -> dict:
-    """What the record keeps of a chapter's reading, apart from `run`'s description (see
-    chapter_reading.earlier_reading)."""
-    return {"chapter_reading": {**chapter.describe, "description": chapter.description},
-            "pages": [page_entry(i) for i in chapter.infos], "skipped_pages": job.skipped_pages or []}
 
 
 def _score_usage(chapter, plans: list[ScenePlan], describer) -> Optional[dict]:

@@ -305,12 +305,15 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
     return warnings
 
 
-def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport) -> tuple[bool, str, list[str]]:
-    """(can it run, why, warnings) for ``doctor --vision-model/--music-model``."""
+def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport,
+          offline: bool = False) -> tuple[bool, str, list[str]]:
+    """(can it run, why, warnings) for ``doctor --vision-model/--music-model``; ``offline``: ``doctor --offline``,
+    which forbids the network as ``run --offline`` does (HF_HUB_OFFLINE alone keeps only the Hub away)."""
     if spec.needs_network:
         from .describers.openai_chat import _on_this_machine
+        from .settings import no_network
 
-        if probe.offline and not _on_this_machine(probe.openai_base_url):  # as `run --offline` refuses it
+        if (offline or no_network()) and not _on_this_machine(probe.openai_base_url):  # as `run --offline`
             return False, (f"{spec.name} sends the pages to {probe.openai_base_url}, and offline mode forbids "
                            "network use"), []
         if not probe.openai_key_set and probe.openai_base_url_source == "default":

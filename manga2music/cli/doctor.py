@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 DoctorJsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout (for scripts).")]
-DoctorOfflineOpt = Annotated[bool, typer.Option("--offline", help="Skip the Hugging Face Hub probe (HF_HUB_OFFLINE=1 does too).")]
+DoctorOfflineOpt = Annotated[bool, typer.Option(
+    "--offline", help="No network: skip the Hugging Face Hub probe (HF_HUB_OFFLINE=1 does too) and check an API "
+                      "describer as run --offline would.")]
 VisionOpt = Annotated[Optional[str], typer.Option("--vision-model", metavar="NAME",
                                                   help="Also check whether this vision model can run here (exit 1 if not).")]
 MusicOpt = Annotated[Optional[str], typer.Option("--music-model", metavar="NAME",
