@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 #: bump when a formula or a constant here, in page_features, text_detect, text_recognition or page_photo changes
-READING_MODEL_VERSION = "reading-21"
+READING_MODEL_VERSION = "reading-22"
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute

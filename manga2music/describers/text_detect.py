@@ -293,8 +293,11 @@ def estimate_chars(box: TextBox) -> int:
 
 def detection_scale(shape: tuple[int, ...]) -> float:
     """The scale at which a page of ``shape`` (height, width, ...) is shown to the detector: :data:`DETECT_AREA`
-    pixels, never enlarged."""
-    return min(1.0, (DETECT_AREA / float(shape[0] * shape[1])) ** 0.5)
+    pixels (twice that for a double-page spread: each of its pages as large as a page alone), never enlarged."""
+    from ..pages import is_spread
+
+    area = DETECT_AREA * (2 if is_spread(shape[1], shape[0]) else 1)
+    return min(1.0, (area / float(shape[0] * shape[1])) ** 0.5)
 
 
 def _detect_at(engine: _Detector, rgb: "np.ndarray", scale: float) -> "np.ndarray":
