@@ -215,6 +215,7 @@ def test_errors_and_apologies_are_refused(raw):
         ("Tense strings at 100 BPM in C# minor, a lo_fi hiss under them.<|im_end|>",
          "Tense strings at 100 BPM in C# minor, a lo_fi hiss under them."),
         ("## Music\n**Warm** _jazz_ at 90 BPM in F# major.</s>", "Warm jazz at 90 BPM in F# major."),
+        ("# Soft piano, 60 BPM in C# minor", "Soft piano, 60 BPM in C# minor"),  # a heading that is the answer
         ("Here is the description:\n```\nCalm piano at 60 BPM in C major, soft and unhurried.\n```\n"
          "Hope this helps! Let me know if you want any changes.", "Calm piano at 60 BPM in C major, soft and unhurried."),
         ("Warm strings at 72 BPM in G major, gentle and slow. I hope this helps!",

@@ -354,7 +354,8 @@ def clean_description(text: str | None) -> str:
     fenced = re.search(r"```[a-zA-Z0-9_-]*[ \t]*\n(.*?)```", t, re.S)
     t = fenced.group(1) if fenced else _strip_fences(t) if t.lstrip().startswith("```") else t  # the block, not
     # the chatter around it
-    t = re.sub(r"(?m)^\s*#{1,6}\s+[^\n]{0,40}$\n?", "", t)  # a markdown heading line ("## Music")
+    body = re.sub(r"(?m)^\s*#{1,6}\s+[^\n]{0,40}$\n?", "", t)  # a short markdown heading line ("## Music")
+    t = re.sub(r"(?m)^\s*#{1,6}\s+", "", body if body.strip() else t)  # ... unless it is all there is
     t = re.sub(r"\*{1,3}|(?<![^\W_])_{1,3}|_{1,3}(?![^\W_])", "", t)  # emphasis; "C#" and "lo_fi" stay as they are
     t = re.sub(r"(?m)^\s*(?:[-\u2022]|\d+[.)])\s+", "", t)  # list bullets
     t = _SIGN_OFF.sub("", " ".join(t.split()))
