@@ -8,6 +8,7 @@ composer can batch and an interrupt loses little.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,20 @@ def music_key(job: SectionJob, composer: Composer, cfg: RunConfig, variations: i
     })
 
 
+def made_as_asked(old: dict, job: SectionJob, composer: Composer, cfg: RunConfig,
+                  variations: int | None = None) -> bool:
+    """Whether the music recorded in ``old`` is what ``cfg`` asks for.  Without --seed a run keeps the recorded
+    seed, so music made with ``--seed N`` is what it asks for too (dropping --seed again recomposed the same
+    music, and said its description had changed)."""
+    if old.get("fingerprint") == music_key(job, composer, cfg, variations):
+        return True
+    takes = _old_takes(job)
+    if cfg.seed is not None or not takes or old.get("seed") is None:
+        return False
+    return old.get("fingerprint") == music_key(job, composer, dataclasses.replace(cfg, seed=int(old["seed"])),
+                                               variations)
+
+
 @dataclass
 class ComposePlan:
     """What one job needs: nothing, a re-encode of the music it has, or (new) music from these seeds."""
@@ -61,7 +76,7 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
     targets = _targets(job, cfg)
     refuse_theirs(targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)], job.record)
     old = job.record.get("compose", {})
-    same_music = old.get("fingerprint") == music_key(job, composer, cfg) and not cfg.force
+    same_music = not cfg.force and made_as_asked(old, job, composer, cfg)
     if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets):
         return ComposePlan(job, "skip")
     old_takes = _old_takes(job)
@@ -72,8 +87,7 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
             return ComposePlan(job, "reencode")
         return ComposePlan(job, "compose", [int(t["seed"]) for t in old_takes])  # the same music, made again
     # only the number of takes changed: the takes made stay, new ones follow with the next seeds
-    same_takes = bool(old_takes) and not cfg.force and \
-        old.get("fingerprint") == music_key(job, composer, cfg, variations=len(old_takes))
+    same_takes = bool(old_takes) and not cfg.force and made_as_asked(old, job, composer, cfg, len(old_takes))
     base = cfg.seed
     if same_takes:
         base = int(old_takes[0]["seed"])
@@ -245,7 +259,7 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     from .outputs import fingerprint
 
     old = job.record.get("compose") or {}
-    if old.get("fingerprint") == music_key(job, composer, cfg):  # the same music, written again from its seeds
+    if made_as_asked(old, job, composer, cfg):  # the same music, written again from its seeds
         return (f"--format {old.get('format')} \u2192 {cfg.fmt}" if old.get("format") != cfg.fmt
                 else "a track of it is missing") + ", the same music from its recorded seeds"
     why = []

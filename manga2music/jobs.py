@@ -113,8 +113,9 @@ def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
     except Manga2MusicError as exc:
         if exc.stops_run:
             raise
-        job.fail(exc.message + (f" ({exc.hint.rstrip('.')})" if exc.hint else ""), cb)  # what to do, as a run-
-        # stopping error says it
+        hint = (exc.hint or "").strip().rstrip(".")
+        job.fail(exc.message.rstrip(".") + (f". {hint[0].upper()}{hint[1:]}" if hint else ""), cb)  # what to do,
+        # as a run-stopping error says it
     except OSError as exc:
         raise_for_disk(exc, job.files.base.parent)
         job.fail(f"cannot write its files: {describe_error(exc)}", cb)

@@ -470,7 +470,8 @@ def test_page_entries_numbered_from_zero_are_each_pages_own(openai_server):  # n
 
 
 @pytest.mark.parametrize("answer, said", [
-    (("Raw", 404, "404 page not found"), "404 page not found"),  # Ollama's address without /v1
+    (("Raw", 404, "404 page not found"), "failed: 404 page not found"),  # Ollama's address without /v1
+    (("Raw", 200, "", "application/json"), "not an OpenAI-compatible answer"),  # says JSON, is nothing
     (("Raw", 200, "<html><body>Welcome to nginx!</body></html>", "text/html"), "not an OpenAI-compatible answer"),
     (("Raw", 200, '{"error": {"message": "model is loading, try again"}}', "application/json"),
      "model is loading, try again"),
@@ -485,6 +486,8 @@ def test_a_server_that_does_not_answer_like_openai_is_one_line_with_its_own_word
     with pytest.raises(BackendError) as info:
         OpenAIDescriber("llava", options(openai_server, max_retries=0)).describe([line_art("1.png")])
     assert said in str(info.value)
+    if answer[1] == 404:
+        assert "/v1" in info.value.hint  # no such address, not "check the model name"
 
 
 def test_a_plain_text_rejection_of_structured_output_falls_back_to_plain_json(openai_server):  # noqa: F811

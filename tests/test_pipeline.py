@@ -96,6 +96,11 @@ def test_without_a_seed_music_composed_again_keeps_the_seed_it_had_and_force_dra
     assert sf.read(again / "calm.wav")[0].tobytes() == sf.read(out / "calm.wav")[0].tobytes()
     run([pages], out, seed=None, duration=4.0, force=True)
     assert seed() != first
+    # a take asked for with --seed, then a run without one: that take is what it asks for (it composed the same
+    # music again, saying its description had changed)
+    assert statuses(run([pages], out, seed=7, duration=4.0)) == {"action": "ok", "calm": "ok"}
+    assert statuses(run([pages], out, seed=None, duration=4.0)) == {"action": "skipped", "calm": "skipped"}
+    assert seed() == 7
 
 
 def test_user_files_are_never_overwritten(pages, tmp_path):

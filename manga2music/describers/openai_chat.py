@@ -251,6 +251,10 @@ class OpenAIDescriber(ChatDescriber):
                 response = client.chat.completions.create(**kwargs)
         except openai.APIError as err:
             raise self._backend_error(err) from None
+        except ValueError:  # a 200 whose body is not JSON though it says so (empty, a web page)
+            raise BackendError(f"{self.shown_url} sent back something that is not an OpenAI-compatible answer "
+                               "(not JSON)", hint="check --base-url: a server's API address usually ends in /v1"
+                               ) from None
         completion = self._to_completion(response)
         completion.warnings.extend(warnings)
         return completion
@@ -323,13 +327,15 @@ class OpenAIDescriber(ChatDescriber):
             return NeedsKeyError(f"{where}: the account behind the key has no quota left (429): {message}",
                                  hint="check your plan and billing details; no other section can succeed")
         hint = None
-        if status == 404:
+        if status == 404 and isinstance(body, str):  # not the API's JSON error: no such address on that server
+            hint = "check --base-url: a server's API address usually ends in /v1"
+        elif status == 404:
             hint = "check the model name (for Ollama: ollama pull MODEL)" if not self.official else "check the model name"
         if status in (408, 409, 429) or (status or 0) >= 500:
             return BackendError(f"{self._kind} request failed after {retries} retries: {status} {message}",
                                 hint=hint)
-        return BackendError(f"{self._kind} request failed: {status or ''} {message}".replace("  ", " "),
-                            hint=hint)
+        said = message if status and message.startswith(str(status)) else f"{status or ''} {message}"
+        return BackendError(f"{self._kind} request failed: {said}".replace("  ", " "), hint=hint)
 
     def _estimate_cost(self, usage: dict[str, int]) -> float | None:
         prices = price_for(self.model_id)
