@@ -115,7 +115,10 @@ def _jumps(x: np.ndarray) -> np.ndarray:
 
 def test_each_seam_is_an_equal_power_crossfade_from_the_bar_line(scored):
     """At a scene change the outgoing cue's tail fades out (cos) as the incoming cue fades in (sin), starting
-    exactly at the scene's time; elsewhere the score is the cues themselves (checked against the cue files)."""
+    exactly at the scene's time; elsewhere the score is the cues themselves (checked against the cue files), but for
+    its last seconds, which fade out (cos) to silence."""
+    from manga2music.score_audio import FINAL_FADE_S
+
     _, out, _, sheet, _ = scored
     score, sr = sf.read(out / sheet.score_file, dtype="float32", always_2d=True)
     cues = [sf.read(out / s.cue_file, dtype="float32", always_2d=True)[0] for s in sheet.scenes]
@@ -126,8 +129,13 @@ def test_each_seam_is_an_equal_power_crossfade_from_the_bar_line(scored):
         at, length = int(starts[k]), lengths[k]
         assert abs(at / sr - scene.start) < 0.002
         fade = len(cues[k - 1]) - lengths[k - 1] if k else 0  # the outgoing cue's tail
-        body = slice(at + fade, at + length)
-        assert np.abs(score[body] - cues[k][fade:length]).max() <= quantum
+        end = length if k < len(sheet.scenes) - 1 else length - min(int(FINAL_FADE_S * sr), length // 4)
+        body = slice(at + fade, at + end)
+        assert np.abs(score[body] - cues[k][fade:end]).max() <= quantum
+        if end < length:  # the score's end: the last cue fading out
+            n = length - end
+            ramp = np.cos(np.linspace(0.0, np.pi / 2, n))[:, None]
+            assert np.abs(score[at + end:at + length] - cues[k][end:length] * ramp).max() <= 3 * quantum
         if fade:
             assert abs(fade / sr - sheet.scenes[k - 1].transition_s) < 0.002
             theta = (np.arange(fade) * (np.pi / 2) / fade)[:, None]
