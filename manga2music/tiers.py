@@ -187,7 +187,10 @@ def _resolve_auto(side: Side, *, probe: HardwareReport | None = None,
         probe = collect(offline=offline, check_hub=False)
     elif offline is not None and offline != probe.offline:
         probe = dataclasses.replace(probe, offline=offline)
-    note = f"; {_OPENAI_NOTE}" if side == "vision" and probe.openai_key_set else ""
+    from .settings import no_network
+
+    note = f"; {_OPENAI_NOTE}" if side == "vision" and probe.openai_key_set and not no_network() else ""  # --offline:
+    # no API to suggest (HF_HUB_OFFLINE alone keeps only the Hub away)
 
     if not probe.has_torch or not probe.packages.get("transformers"):
         return _builtin(side), f"neural models need torch and transformers (pip install torch transformers){note}"

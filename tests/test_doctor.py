@@ -259,6 +259,9 @@ def test_doctor_reads_a_servers_model_and_offline_as_run_does(tmp_path, openai_s
     assert served.returncode == 0 and "unknown vision model" not in served.stdout + served.stderr
     offline = cli("doctor", "--offline", "--vision-model", "gpt-4o-mini", env=cli_env(OPENAI_API_KEY="sk-test-1234"))
     assert offline.returncode == 1 and "offline" in offline.stderr
+    assert "OPENAI_API_KEY is set" not in offline.stdout  # nor is GPT suggested in the same table
+    online = cli("doctor", "--vision-model", "builtin", env=cli_env(OPENAI_API_KEY="sk-test-1234", COLUMNS="200"))
+    assert "OPENAI_API_KEY is set" in online.stdout
     samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
     run = cli("describe", samples, "-o", tmp_path / "out", "--model", "Qwen/Qwen2-VL-2B-Instruct", "--base-url",
               openai_server.url)

@@ -89,9 +89,9 @@ def doctor(
     music_model: MusicOpt = None,
 ) -> None:
     """Show what this machine can run: versions, GPU/CPU, memory, cache, Hub and the models `auto` picks."""
-    from ._common import fail, friendly_errors
+    from ._common import fail, friendly_errors, offline_env
 
-    with friendly_errors():
+    with friendly_errors(), offline_env(offline):  # --offline as `run --offline` means it: no network at all
         from ..doctor import build_report
 
         report = build_report(offline=offline, vision_model=vision_model, music_model=music_model)
