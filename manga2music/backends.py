@@ -51,6 +51,15 @@ class Machine:
         return self._auto[side]
 
 
+def served_name(name: str, side: Side, base_url_flag: str | None) -> str:
+    """``name`` as the registry should read it: with ``--base-url``, a Hub id is the id the server serves it as
+    (``vllm serve OWNER/NAME``), not local weights."""
+    if base_url_flag and side == "vision" and "/" in name and ":" not in name \
+            and not os.path.exists(os.path.expanduser(name)):
+        return f"openai:{name}"
+    return name
+
+
 def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
               info: Callable[[str], None] = lambda message: None,
               warn: Callable[[str], None] = lambda message: None) -> ModelSpec:
@@ -61,9 +70,7 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
         return spec
     given = cfg.vision_options.get("base_url")
     base_url = given or os.environ.get("OPENAI_BASE_URL") or None
-    if given and side == "vision" and "/" in name and ":" not in name and not os.path.exists(os.path.expanduser(name)):
-        name = f"openai:{name}"  # --base-url with a Hub id: the id the server serves it as (`vllm serve OWNER/NAME`)
-    spec = resolve(name, side, base_url=base_url if side == "vision" else None)
+    spec = resolve(served_name(name, side, given), side, base_url=base_url if side == "vision" else None)
     if cfg.commercial and side == "music" and spec.commercial is not True:
         from .tiers import licence_note
 

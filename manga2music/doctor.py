@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from .hardware import Accelerator
 
 
-def _check(side: str, name: str, probe, offline: bool = False) -> dict:
+def _check(side: str, name: str, probe, offline: bool = False, base_url: str | None = None) -> dict:
     from . import tiers
     from .errors import Manga2MusicError
     from .registry import missing_weights, resolve
@@ -26,7 +26,10 @@ def _check(side: str, name: str, probe, offline: bool = False) -> dict:
         if name == "auto":
             spec, reason = tiers.resolve_auto(side, probe=probe)
             return {"side": side, "model": name, "ok": True, "reason": f"auto = {spec.name}: {reason}", "warnings": []}
-        spec = resolve(name, side, base_url=openai_base_url() if side == "vision" else None)  # as `run` reads it
+        from .backends import served_name
+
+        spec = resolve(served_name(name, side, base_url), side,  # as `run` reads it
+                       base_url=(base_url or openai_base_url()) if side == "vision" else None)
     except Manga2MusicError as exc:
         return {"side": side, "model": name, "ok": False, "reason": exc.message, "warnings": []}
     missing = missing_weights(spec)
@@ -37,7 +40,7 @@ def _check(side: str, name: str, probe, offline: bool = False) -> dict:
 
 
 def build_report(*, offline: bool = False, vision_model: str | None = None, music_model: str | None = None,
-                 hub_timeout: float = 3.0) -> dict:
+                 hub_timeout: float = 3.0, base_url: str | None = None) -> dict:
     """Everything doctor shows, as the dict ``--json`` prints (validated by :class:`DoctorJSON`)."""
     from . import __version__, downloads, hardware, other_archives, tiers
     from .settings import offline_mode, shown_url
@@ -45,7 +48,9 @@ def build_report(*, offline: bool = False, vision_model: str | None = None, musi
     start = time.perf_counter()
     probe = hardware.collect(offline=offline or offline_mode(), hub_timeout=hub_timeout)
     suggested = {side: {"model": spec.name, "reason": reason} for side, (spec, reason) in tiers.suggest(probe).items()}
-    checks = [_check(side, name, probe, offline) for side, name in (("vision", vision_model), ("music", music_model)) if name]
+    if base_url:  # --base-url: the server `run --base-url` would ask
+        probe = dataclasses.replace(probe, openai_base_url=shown_url(base_url), openai_base_url_source="--base-url")
+    checks = [_check(side, name, probe, offline, base_url) for side, name in (("vision", vision_model), ("music", music_model)) if name]
     allowed, source = downloads.standing_answer()
     data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
             "auto_download": {"allowed": allowed, "source": source}, "bsdtar": other_archives.bsdtar_version(),

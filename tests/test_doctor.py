@@ -262,6 +262,10 @@ def test_doctor_reads_a_servers_model_and_offline_as_run_does(tmp_path, openai_s
     assert "OPENAI_API_KEY is set" not in offline.stdout  # nor is GPT suggested in the same table
     online = cli("doctor", "--vision-model", "builtin", env=cli_env(OPENAI_API_KEY="sk-test-1234", COLUMNS="200"))
     assert "OPENAI_API_KEY is set" in online.stdout
+    # doctor had no --base-url: the route `run --base-url URL --vision-model OWNER/NAME` takes could not be checked
+    routed = cli("doctor", "--base-url", openai_server.url, "--vision-model", "Qwen/Qwen2-VL-2B-Instruct", "--json")
+    assert routed.returncode == 0, routed.stderr
+    assert json.loads(routed.stdout)["checks"][0]["reason"].startswith(f"Qwen/Qwen2-VL-2B-Instruct via {openai_server.url}")
     samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
     run = cli("describe", samples, "-o", tmp_path / "out", "--model", "Qwen/Qwen2-VL-2B-Instruct", "--base-url",
               openai_server.url)

@@ -10,6 +10,9 @@ DoctorJsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as
 DoctorOfflineOpt = Annotated[bool, typer.Option(
     "--offline", help="No network: skip the Hugging Face Hub probe (HF_HUB_OFFLINE=1 does too) and check an API "
                       "describer as run --offline would.")]
+DoctorBaseUrlOpt = Annotated[Optional[str], typer.Option(
+    "--base-url", metavar="URL", help="Check --vision-model on this OpenAI-compatible server, as run --base-url "
+                                      "would ask it (OPENAI_BASE_URL also works).")]
 VisionOpt = Annotated[Optional[str], typer.Option("--vision-model", metavar="NAME",
                                                   help="Also check whether this vision model can run here (exit 1 if not).")]
 MusicOpt = Annotated[Optional[str], typer.Option("--music-model", metavar="NAME",
@@ -87,6 +90,7 @@ def doctor(
     offline: DoctorOfflineOpt = False,
     vision_model: VisionOpt = None,
     music_model: MusicOpt = None,
+    base_url: DoctorBaseUrlOpt = None,
 ) -> None:
     """Show what this machine can run: versions, GPU/CPU, memory, cache, Hub and the models `auto` picks."""
     from ._common import fail, friendly_errors, offline_env
@@ -94,7 +98,8 @@ def doctor(
     with friendly_errors(), offline_env(offline):  # --offline as `run --offline` means it: no network at all
         from ..doctor import build_report
 
-        report = build_report(offline=offline, vision_model=vision_model, music_model=music_model)
+        report = build_report(offline=offline, vision_model=vision_model, music_model=music_model,
+                              base_url=base_url)
     if json_out:
         import json
 
