@@ -459,17 +459,12 @@ def _score_usage(chapter, plans: list[ScenePlan], describer) -> Optional[dict]:
     """The tokens the chapter's reading and its scenes' descriptions took (a chat model's page entries, direction
     and one call per scene); ``None`` when any call's is unknown."""
     from .chapter_reading import _is_chat
-    from .describers.chat import Completion, add_usage
+    from .describers.chat import sum_usage
 
     usage = chapter.describe.get("usage")
     if not _is_chat(describer) or not isinstance(usage, dict):
         return usage if isinstance(usage, dict) else None
-    for plan in plans:
-        if plan.user_text:
-            continue
-        tokens = plan.usage or {}
-        usage = add_usage(usage, Completion("", tokens.get("prompt_tokens"), tokens.get("completion_tokens")))
-    return usage
+    return sum_usage([usage] + [plan.usage for plan in plans if not plan.user_text])
 
 
 def _cue_midis(files: ScoreFiles, indices: list) -> list[Path]:

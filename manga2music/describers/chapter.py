@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError
 from .answers import clean_description, parse_json_object
-from .chat import add_usage, description_tokens, json_tokens
+from .chat import description_tokens, json_tokens, sum_usage
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"
@@ -108,7 +108,7 @@ def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple
     """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used."""
     from ..progress import report
 
-    usage: dict | None = {"prompt_tokens": 0, "completion_tokens": 0}
+    usage: dict | None = sum_usage([])
     entries: list[dict] = []
     it, size, done = iter(pages), max(1, describer.chunk_size), 0
     while chunk := list(islice(it, size)):
@@ -124,17 +124,17 @@ def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple
                 raise BackendError(f"{describer.model_name} gave {len(parsed.pages)} entries for {len(chunk)} pages")
             entries.append({"name": image.name, "mood": e.mood.strip()[:40] or "neutral", "intensity": e.intensity,
                             "scene_change": bool(e.scene_change) or not entries, "why": e.why.strip()[:120]})
-        usage = add_usage(usage, answer)
+        usage = sum_usage([usage, answer.usage])
         done += len(chunk)
         report(progress, done, count, f"reading the pages ({done}/{count})")
     return entries, usage
 
 
 def chapter_direction(describer, entries: list[dict], usage: dict | None = None) -> tuple[ChapterDirection, dict | None]:
-    """The chapter's direction, and ``usage`` with the call's tokens added (see :func:`chat.add_usage`)."""
+    """The chapter's direction, and ``usage`` with the call's tokens added (see :func:`chat.sum_usage`)."""
     direction, answer = _ask_json(describer, direction_prompt(entries), [], ChapterDirection,
                                   "the chapter's direction")
-    usage = add_usage(usage, answer)
+    usage = sum_usage([usage, answer.usage])
     if direction.tempo_high < direction.tempo_low:
         direction.tempo_low, direction.tempo_high = direction.tempo_high, direction.tempo_low
     direction.instruments = [i.strip() for i in direction.instruments if i.strip()][:5] or ["piano"]
@@ -148,6 +148,6 @@ def scene_description(describer, entries: list[dict], direction: ChapterDirectio
     if answer.refusal:
         raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
     try:
-        return clean_description(answer.text), add_usage({"prompt_tokens": 0, "completion_tokens": 0}, answer)
+        return clean_description(answer.text), answer.usage
     except ValueError as exc:
         raise BackendError(f"{describer.model_name} gave no usable music description for a scene ({exc})") from None

@@ -58,6 +58,13 @@ class Completion:
     refusal: str | None = None
     warnings: list[str] = field(default_factory=list)  # things the section's record should mention
 
+    @property
+    def usage(self) -> dict[str, int] | None:
+        """The call's tokens as a record keeps them; ``None`` when the server did not say."""
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return {"prompt_tokens": int(self.prompt_tokens), "completion_tokens": int(self.completion_tokens)}
+
 
 DEFAULT_MAX_NEW_TOKENS = 512  # --max-new-tokens when not given
 
@@ -76,12 +83,14 @@ def json_tokens(describer, at_least: int) -> int:
     return max(at_least, asked) if asked > DEFAULT_MAX_NEW_TOKENS else at_least
 
 
-def add_usage(usage: dict[str, int] | None, answer: Completion) -> dict[str, int] | None:
-    """``usage`` with ``answer``'s tokens added; ``None`` (unknown) once any answer did not say what it used."""
-    if usage is None or answer.prompt_tokens is None or answer.completion_tokens is None:
-        return None
-    return {"prompt_tokens": usage["prompt_tokens"] + int(answer.prompt_tokens),
-            "completion_tokens": usage["completion_tokens"] + int(answer.completion_tokens)}
+def sum_usage(parts: Iterable[dict[str, int] | None]) -> dict[str, int] | None:
+    """The tokens of several calls together (none: zero); ``None`` (unknown) once any of them is unknown."""
+    total = {"prompt_tokens": 0, "completion_tokens": 0}
+    for part in parts:
+        if part is None:
+            return None
+        total = {key: total[key] + int(part.get(key) or 0) for key in total}
+    return total
 
 
 @dataclass
@@ -91,7 +100,7 @@ class _SectionCalls:
     progress: ProgressFn | None
     total: int
     done: int = 0
-    usage: dict[str, int] | None = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
+    usage: dict[str, int] | None = field(default_factory=lambda: sum_usage([]))
     warnings: list[str] = field(default_factory=list)
 
     def warn(self, message: str) -> None:
@@ -212,7 +221,7 @@ class ChatDescriber(Describer):
              calls: _SectionCalls) -> Completion:
         """One call: count its tokens, report progress, turn a refusal into BackendError."""
         answer = self._complete(prompt, images, json_schema=schema, max_tokens=max_tokens)
-        calls.usage = add_usage(calls.usage, answer)
+        calls.usage = sum_usage([calls.usage, answer.usage])
         for warning in answer.warnings:
             calls.warn(warning)
         calls.done += 1

@@ -85,6 +85,10 @@ def strict_json_schema(schema: dict) -> dict:
 NO_STRUCTURED_OUTPUT_WARNING = "the server does not support structured output; parsed its JSON from plain text"
 
 
+#: what to check when the address answers, but not as the API
+BASE_URL_HINT = "check --base-url: a server's API address usually ends in /v1"
+
+
 def _on_this_machine(base_url: str | None) -> bool:
     """True for a server on loopback (Ollama, llama.cpp on this machine): talking to it is not the network."""
     import ipaddress
@@ -252,18 +256,19 @@ class OpenAIDescriber(ChatDescriber):
         except openai.APIError as err:
             raise self._backend_error(err) from None
         except ValueError:  # a 200 whose body is not JSON though it says so (empty, a web page)
-            raise BackendError(f"{self.shown_url} sent back something that is not an OpenAI-compatible answer "
-                               "(not JSON)", hint="check --base-url: a server's API address usually ends in /v1"
-                               ) from None
+            raise self._not_an_answer(" (not JSON)") from None
         completion = self._to_completion(response)
         completion.warnings.extend(warnings)
         return completion
 
+    def _not_an_answer(self, detail: str) -> BackendError:
+        """The address answered, but not as the API does; ``detail`` follows the line (" (not JSON)", ": '<html>...'")."""
+        return BackendError(f"{self.shown_url} sent back something that is not an OpenAI-compatible answer{detail}",
+                            hint=BASE_URL_HINT)
+
     def _to_completion(self, response) -> Completion:
         if isinstance(response, str):  # not JSON: a web page or another service at that address
-            raise BackendError(f"{self.shown_url} sent back something that is not an OpenAI-compatible answer: "
-                               f"{self._scrub(' '.join(response.split()))[:120]!r}",
-                               hint="check --base-url: a server's API address usually ends in /v1")
+            raise self._not_an_answer(f": {self._scrub(' '.join(response.split()))[:120]!r}")
         if not getattr(response, "choices", None):
             error = getattr(response, "error", None)  # a 200 whose body is the server's error
             said = error.get("message") if isinstance(error, dict) else error
@@ -328,7 +333,7 @@ class OpenAIDescriber(ChatDescriber):
                                  hint="check your plan and billing details; no other section can succeed")
         hint = None
         if status == 404 and isinstance(body, str):  # not the API's JSON error: no such address on that server
-            hint = "check --base-url: a server's API address usually ends in /v1"
+            hint = BASE_URL_HINT
         elif status == 404:
             hint = "check the model name (for Ollama: ollama pull MODEL)" if not self.official else "check the model name"
         if status in (408, 409, 429) or (status or 0) >= 500:
