@@ -93,8 +93,9 @@ class ChapterReading:
 
 
 def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
-                 cb: Callbacks) -> Optional[ChapterReading]:
-    """The chapter's per-page readings and overall description, reused when pages and describer are unchanged."""
+                 cb: Callbacks, memo=None) -> Optional[ChapterReading]:
+    """The chapter's per-page readings and overall description, reused when pages and describer are unchanged;
+    ``memo``: where a chat model's answers are kept until the score is written (:mod:`manga2music.answer_memo`)."""
     infos = readable_pages(section, job, cb)
     if infos is None:
         return None
@@ -116,7 +117,7 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
         return ChapterReading(readings, [i for i in infos if i.page.name in names], old, str(description or ""),
                               fresh=False, page_names=[p.name for p in section.pages])
     if _is_chat(describer):
-        return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb)
+        return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb, memo)
     stream = page_stream(section, infos, describer, job.output, cb)
     started = time.perf_counter()
     result = describer.describe(stream, progress=cb.step)
@@ -167,7 +168,7 @@ def _is_chat(describer: Describer) -> bool:
 
 
 def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos: list[PageInfo], skipped: list,
-                            key: str, cb: Callbacks) -> Optional[ChapterReading]:
+                            key: str, cb: Callbacks, memo=None) -> Optional[ChapterReading]:
     """A chat model reads the pages (one entry each, then the chapter's direction); the builtin reader times them."""
     from .describers.chapter import SCORE_PROMPT_VERSION, chapter_direction, page_entries
     from .reading import source_name
@@ -180,7 +181,7 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
     names = {r.name for r in readings}
     infos = [i for i in infos if i.page.name in names]
     stream = PageStream(infos, max_side=describer.page_side)
-    tile_entries, usage = page_entries(describer, stream, len(stream), progress=cb.step)
+    tile_entries, usage = page_entries(describer, stream, len(stream), progress=cb.step, memo=memo)
     entries: dict[str, dict] = {}
     for e in tile_entries:  # the tiles of a tall strip speak for one page: its first tile's scene change, the
         page = source_name(e["name"])  # highest intensity
@@ -188,7 +189,7 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
             entries[page]["intensity"] = max(entries[page]["intensity"], e["intensity"])
         else:
             entries[page] = {**e, "name": page}
-    direction, usage = chapter_direction(describer, list(entries.values()), usage)
+    direction, usage = chapter_direction(describer, list(entries.values()), usage, memo=memo)
     # one entry per unit of the score: a page, or each part of a tall strip (its tile's own entry)
     by_tile = {e["name"]: e for e in tile_entries}
     ordered = [by_tile.get(u.name, entries.get(u.name)) or {"name": u.name, "mood": "neutral", "intensity": 1,

@@ -80,10 +80,8 @@ def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConf
 
 
 def page_key(info: PageInfo) -> str:
-    """What identifies a page's pixels for resume.  A page turned by its EXIF Orientation says so: earlier versions
-    read such pages as stored (sideways), and their records must not be reused."""
-    key = info.sha256 if info.page.pdf_index is None else f"{info.sha256}#{info.page.pdf_index}"
-    return key if info.orientation == 1 else f"{key}@{info.orientation}"
+    """What identifies a page's pixels for resume (:attr:`PageInfo.key`)."""
+    return info.key
 
 
 def describe_key(pages: list[str], describer_settings) -> str:
@@ -271,9 +269,34 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
     if work is None:
         return
     stream = page_stream(section, work.infos, describer, job.output, cb)
+    memo = answer_memo(job, "run", describer, cfg)
     started = time.perf_counter()
-    result = describer.describe(stream, progress=cb.step)
+    result = describer.describe(stream, progress=cb.step, **({"memo": memo} if memo else {}))
+    said_reused(job, memo, cb)
     commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)
+    if memo is not None and job.status != "failed":
+        memo.forget()
+
+
+def answer_memo(job: SectionJob, command: str, describer: Describer, cfg: RunConfig):
+    """Where a chat model's answers for this section are kept until its files are written (``None``: a describer
+    that does not chat); ``--force`` asks every question again."""
+    if not getattr(describer, "chats", False):
+        return None
+    from .answer_memo import AnswerMemo
+
+    memo = AnswerMemo(job.output, command, job.name)
+    if cfg.force:
+        memo.forget()
+    return memo
+
+
+def said_reused(job: SectionJob, memo, cb: Callbacks) -> None:
+    """Say on screen how many answers an earlier run had paid for (they are not this run's usage)."""
+    if memo is not None and memo.reused:
+        n = memo.reused
+        cb.info(f"{job.name}: {n} answer{'s' if n != 1 else ''} the model gave a run that did not finish "
+                f"{'were' if n != 1 else 'was'} used, not asked again")
 
 
 def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes]:

@@ -66,6 +66,13 @@ class PageInfo:
     def tiles(self) -> int:
         return tile_count(*self.size)
 
+    @property
+    def key(self) -> str:
+        """What identifies the page's pixels (resume, kept answers).  A page turned by its EXIF Orientation says so:
+        earlier versions read such pages as stored (sideways), and their records must not be reused."""
+        key = self.sha256 if self.page.pdf_index is None else f"{self.sha256}#{self.page.pdf_index}"
+        return key if self.orientation == 1 else f"{key}@{self.orientation}"
+
 
 @dataclass
 class LoadedPage:
@@ -339,5 +346,6 @@ class PageStream:
                 self.on_decoded(info, tiles[0])
             fmt = "PNG" if info.format == "PDF" else info.format
             for t, tile in enumerate(tiles):
-                yield PageImage(info.page.name if len(tiles) == 1 else tile_name(info.page.name, t + 1), tile, fmt)
+                yield PageImage(info.page.name if len(tiles) == 1 else tile_name(info.page.name, t + 1), tile, fmt,
+                                key=f"{info.key}/{t + 1}of{len(tiles)}@{self.max_side}")
             del tiles

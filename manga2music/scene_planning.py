@@ -220,7 +220,7 @@ def _scene_starts(chapter: ChapterReading, listed: list[tuple[int, int, Optional
 
 
 def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks,
-                seed: int) -> tuple[list[ScenePlan], Direction]:
+                seed: int, memo=None) -> tuple[list[ScenePlan], Direction]:
     from .scenes import SCENES_VERSION, read_scenes_file, scenes_from_starts
 
     units = chapter.units  # the pages, each tall strip in parts: scenes may start inside a strip
@@ -284,7 +284,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             from .describers.chapter import scene_description
 
             scene_entries = [entries[i] for i in pages]
-            text, usage = scene_description(describer, scene_entries, direction.chat)
+            text, usage = scene_description(describer, scene_entries, direction.chat, memo=memo)
             mood = entries_mood(pages)
         else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
             stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],

@@ -42,7 +42,7 @@ from .composers.base import ComposeRequest, Composer
 from .describers.base import Describer
 from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, read_chapter, usage_cost
-from .describing import page_entry
+from .describing import answer_memo, page_entry, said_reused
 from .errors import BackendError, InputError, Manga2MusicError
 from .jobs import Callbacks, SectionJob, each_section
 from .options import RunConfig
@@ -315,7 +315,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
 
     files = ScoreFiles(job, cfg.fmt)
     refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
-    chapter = read_chapter(section, job, describer, cfg, cb)
+    memo = answer_memo(job, "score", describer, cfg)  # a chat model's answers, kept until the score is written
+    chapter = read_chapter(section, job, describer, cfg, cb, memo)
     if chapter is None:
         return
     if chapter.fresh:  # kept at once: a score stopped or failed while composing does not pay for the pages again
@@ -325,7 +326,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     seed = cfg.seed if cfg.seed is not None else old_score.get("seed")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed))
+    plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo)
+    said_reused(job, memo, cb)
     refuse_theirs(files.scene_files(plans), job.record)  # then each scene's, before any composing
     # the longest track a cue may be, its tail included: the composer's longest track, or the user's longest cue
     # (whole bars up to --longest-cue, and the tail on top)
@@ -450,6 +452,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         job.commit(staged, updates)
     finally:
         staged.discard()
+    if memo is not None:
+        memo.forget()
     forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
     job.midi = _cue_midis(files, [p.index for p in plans])

@@ -82,10 +82,9 @@ def make_webtoon(path: Path, layout: list[tuple[str, int]], seed: int = 0, width
     return starts
 
 
-def queue_chat_score(server, calm: int, action: int) -> None:
-    """Queue a chat model's answers to ``score`` for a chapter of ``calm`` then ``action`` pages at the local
-    OpenAI-compatible server: its page entries (a scene change where the action starts), a direction in E minor,
-    then one description per scene."""
+def chat_score_replies(calm: int, action: int) -> list:
+    """A chat model's answers to ``score`` for a chapter of ``calm`` then ``action`` pages, in the order asked: its
+    page entries (a scene change where the action starts), a direction in E minor, then one description per scene."""
     import json
 
     from openai_server import Reply
@@ -93,8 +92,13 @@ def queue_chat_score(server, calm: int, action: int) -> None:
     entries = [{"page": k, "mood": "calm" if k <= calm else "fierce", "intensity": 1 if k <= calm else 3,
                 "scene_change": k in (1, calm + 1), "why": "a fight" if k == calm + 1 else "same room"}
                for k in range(1, calm + action + 1)]
-    server.queue(
-        Reply(json.dumps({"pages": entries})),
-        Reply(json.dumps({"key": "E minor", "instruments": ["koto", "strings"], "tempo_low": 66, "tempo_high": 160})),
-        Reply("Gentle koto and soft strings, 68 BPM in E minor."),
-        Reply("Pounding taiko drums with fierce koto, 156 BPM in E minor."))
+    return [Reply(json.dumps({"pages": entries})),
+            Reply(json.dumps({"key": "E minor", "instruments": ["koto", "strings"], "tempo_low": 66,
+                              "tempo_high": 160})),
+            Reply("Gentle koto and soft strings, 68 BPM in E minor."),
+            Reply("Pounding taiko drums with fierce koto, 156 BPM in E minor.")]
+
+
+def queue_chat_score(server, calm: int, action: int) -> None:
+    """Queue :func:`chat_score_replies` at the local OpenAI-compatible server."""
+    server.queue(*chat_score_replies(calm, action))

@@ -499,3 +499,39 @@ def test_a_plain_text_rejection_of_structured_output_falls_back_to_plain_json(op
         openai_server.queue(rejection)
         result = OpenAIDescriber(model, options(openai_server, max_retries=0)).describe([line_art("1.png")])
         assert result.analysis.genre == DEFAULT_ANALYSIS["genre"]
+
+
+def test_a_section_that_failed_part_way_asks_only_what_was_not_answered_on_the_rerun(tmp_path,  # noqa: F811
+                                                                                     openai_server):
+    """A section asked in chunks that failed on a later chunk (a 500, a timeout, an empty quota) or was stopped there
+    sent its answered chunks again on the rerun, paying for those pages twice.  The rerun asks only the rest; the
+    record's usage is what the description cost (the chunk answered before included); --force asks everything."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"  # 3 pages: 3 chunks of 1, then stage 2
+    out = tmp_path / "out"
+    args = ("describe", samples, "-o", out, "--model", "llava:13b", "--base-url", openai_server.url,
+            "--chunk-size", "1")
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), *[Fail(500, "upstream exploded")] * 4)  # 3 retries
+    failed = cli(*args)
+    assert "Skipping calm" in failed.stderr and "upstream exploded" in failed.stderr
+    assert not (out / "calm.txt").exists()
+    first = len(openai_server.requests)
+    assert first == 5
+    resumed = cli(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    asked = openai_server.requests[first:]
+    sent = [decode(url)[2] for r in asked for url in r.images]
+    assert [len(r.images) for r in asked] == [1, 1, 0]  # pages 2 and 3, then the description: not page 1 again
+    assert decode(openai_server.requests[0].images[0])[2] not in sent
+    assert "1 answer the model gave a run that did not finish was used, not asked again" in resumed.stderr
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["describe"]["usage"] == {"prompt_tokens": 400, "completion_tokens": 80}  # 4 answers of 100 + 20
+    assert [c["pages"] for c in record["describe"]["chunks"]] == [["001.png"], ["002.png"], ["003.jpg"]]
+    assert not list((out / ".manga2music" / "answers").glob("*/*"))  # written: nothing kept any more
+    before = len(openai_server.requests)
+    forced = cli(*args, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert len(openai_server.requests) - before == 4 and "not asked again" not in forced.stderr

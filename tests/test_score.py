@@ -1260,23 +1260,19 @@ def test_a_chat_models_reading_is_kept_when_the_score_fails_and_the_manifest_cou
     """A chapter whose score failed after the model read its pages (here its first scene's call; Ctrl-C while
     composing is the same) kept nothing: the rerun sent every page again.  And the manifest counted only the page
     entries' call: the direction's and the scenes' tokens and their cost were left out."""
-    from openai_server import Fail, Reply
+    from chapters import chat_score_replies
+    from openai_server import Fail
 
     make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
-    entries = [{"page": k, "mood": "calm" if k <= 3 else "fierce", "intensity": 1 if k <= 3 else 3,
-                "scene_change": k in (1, 4), "why": "a fight" if k == 4 else "same room"} for k in range(1, 7)]
     out = tmp_path / "out"
     args = ("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "gpt-4o-mini",
             "--music-model", "builtin", "--seed", "1")
-    openai_server.queue(
-        Reply(json.dumps({"pages": entries})),
-        Reply(json.dumps({"key": "E minor", "instruments": ["koto", "strings"], "tempo_low": 66, "tempo_high": 160})),
-        Fail(400, "The scene could not be described"))
+    replies = chat_score_replies(3, 3)
+    openai_server.queue(*replies[:2], Fail(400, "The scene could not be described"))
     failed = cli(*args, timeout=300, env=cli_env(OPENAI_API_KEY="sk-test-not-a-real-key-1234"))
     assert failed.returncode != 0 and "could not be described" in failed.stderr
     assert len(openai_server.requests) == 3
-    openai_server.queue(Reply("Gentle koto and soft strings, 68 BPM in E minor."),
-                        Reply("Pounding taiko drums with fierce koto, 156 BPM in E minor."))
+    openai_server.queue(*replies[2:])
     made = cli(*args, timeout=300, env=cli_env(OPENAI_API_KEY="sk-test-not-a-real-key-1234"))
     assert made.returncode == 0, made.stderr
     again = openai_server.requests[3:]
@@ -1318,3 +1314,31 @@ def test_pages_given_one_by_one_are_told_to_be_chapters_of_their_own(tmp_path):
     result = cli("score", *pages, "-o", tmp_path / "out", *BUILTIN, "--json", timeout=300)
     assert result.returncode == 0, result.stderr
     assert "2 page images were given one by one" in " ".join(result.stderr.split())
+
+
+def test_a_score_that_failed_on_a_later_scene_asks_only_that_scenes_music_again(tmp_path, openai_server):  # noqa: F811
+    """A chat model's score that failed (or was stopped) after its first scene's music was written asked for every
+    scene's words again on the rerun; it asks for the scene that has none, and its usage still counts every call."""
+    from chapters import chat_score_replies
+    from openai_server import Fail
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+            "--music-model", "builtin", "--seed", "1")
+    replies = chat_score_replies(3, 3)
+    openai_server.queue(*replies[:3], Fail(400, "The scene could not be described"))
+    failed = cli(*args, timeout=300)
+    assert failed.returncode != 0 and "could not be described" in failed.stderr
+    assert len(openai_server.requests) == 4
+    openai_server.queue(replies[3])
+    made = cli(*args, timeout=300)
+    assert made.returncode == 0, made.stderr
+    (again,) = openai_server.requests[4:]  # the second scene's words only
+    assert not again.images and "fierce" in json.dumps(again.body)
+    assert "1 answer the model gave a run that did not finish was used, not asked again" in made.stderr
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert "Gentle koto" in json.dumps(sheet) and "Pounding taiko" in json.dumps(sheet)
+    (entry,) = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert entry["usage"] == {"prompt_tokens": 400, "completion_tokens": 80}  # 4 calls, each 100 + 20
+    assert not list((out / ".manga2music" / "answers").glob("*/*"))

@@ -23,6 +23,9 @@ class PageImage:
     name: str  # e.g. "003.png" or "strip.png#2" for the second tile
     image: "Image"
     format: str = "PNG"  # the source format (JPEG, PNG, WEBP...), for MIME types
+    #: what identifies these pixels (the page's hash, its tile, the side it was decoded at): a chat model's answer
+    #: about them is kept under it (:mod:`manga2music.answer_memo`); "" (pages given without one): never kept
+    key: str = ""
 
 
 class Describer(ABC):

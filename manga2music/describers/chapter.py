@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError
 from .answers import clean_description, parse_json_object
-from .chat import description_tokens, json_tokens, sum_usage
+from .chat import chat_request, description_tokens, json_tokens, recalled, sum_usage
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"
@@ -87,24 +87,34 @@ def scene_prompt(entries: list[dict], direction: ChapterDirection) -> str:
             "Never mention the comic, its characters or its story.")
 
 
-def _ask_json(describer, prompt: str, images: list, model, what: str):
-    """One call (and one retry) whose answer must be JSON matching ``model``."""
-    reason = ""
+def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None):
+    """One call (and one retry) whose answer must be JSON matching ``model``: the answer read, and the tokens asking
+    took (those it took an earlier run, when ``memo`` kept the answer: see :mod:`manga2music.answer_memo`)."""
+    tokens = json_tokens(describer, MAX_TOKENS)
+    request = chat_request(describer, model.__name__, prompt, images, tokens) if memo is not None else None
+    kept = recalled(memo, request, model.model_validate)
+    if kept is not None:
+        return kept
+    reason, usage = "", sum_usage([])
     for attempt in range(2):
         text = prompt if not attempt else f"{prompt}\nYour last answer could not be read ({reason}). JSON only."
-        answer = describer._complete(text, images, json_schema=model.model_json_schema(),
-                                     max_tokens=json_tokens(describer, MAX_TOKENS))
+        answer = describer._complete(text, images, json_schema=model.model_json_schema(), max_tokens=tokens)
+        usage = sum_usage([usage, answer.usage])
         if answer.refusal:
             raise BackendError(f"{describer.model_name} refused to answer ({what}): {answer.refusal.strip()[:160]}")
         try:
-            return model.model_validate(parse_json_object(answer.text)), answer
+            parsed = model.model_validate(parse_json_object(answer.text))
         except (ValueError, ValidationError) as exc:
             reason = str(exc).splitlines()[0][:160]
+            continue
+        if memo is not None:
+            memo.keep(request, parsed.model_dump(), usage)
+        return parsed, usage
     raise BackendError(f"{describer.model_name} did not answer the JSON asked for ({what}), even after one retry "
                        f"({reason})", hint="try a larger model, or --vision-model builtin for the score")
 
 
-def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple[list[dict], dict]:
+def page_entries(describer, pages: Iterable, count: int, progress=None, memo=None) -> tuple[list[dict], dict]:
     """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used."""
     from ..progress import report
 
@@ -113,8 +123,8 @@ def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple
     it, size, done = iter(pages), max(1, describer.chunk_size), 0
     while chunk := list(islice(it, size)):
         before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
-        parsed, answer = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
-                                   f"pages {done + 1}-{done + len(chunk)}")
+        parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
+                                  f"pages {done + 1}-{done + len(chunk)}", memo)
         by_number = {e.page: e for e in parsed.pages}
         if sorted(by_number) == list(range(len(chunk))):  # numbered from 0: the first page is "0"
             by_number = {number + 1: e for number, e in by_number.items()}
@@ -124,30 +134,40 @@ def page_entries(describer, pages: Iterable, count: int, progress=None) -> tuple
                 raise BackendError(f"{describer.model_name} gave {len(parsed.pages)} entries for {len(chunk)} pages")
             entries.append({"name": image.name, "mood": e.mood.strip()[:40] or "neutral", "intensity": e.intensity,
                             "scene_change": bool(e.scene_change) or not entries, "why": e.why.strip()[:120]})
-        usage = sum_usage([usage, answer.usage])
+        usage = sum_usage([usage, spent])
         done += len(chunk)
         report(progress, done, count, f"reading the pages ({done}/{count})")
     return entries, usage
 
 
-def chapter_direction(describer, entries: list[dict], usage: dict | None = None) -> tuple[ChapterDirection, dict | None]:
+def chapter_direction(describer, entries: list[dict], usage: dict | None = None,
+                      memo=None) -> tuple[ChapterDirection, dict | None]:
     """The chapter's direction, and ``usage`` with the call's tokens added (see :func:`chat.sum_usage`)."""
-    direction, answer = _ask_json(describer, direction_prompt(entries), [], ChapterDirection,
-                                  "the chapter's direction")
-    usage = sum_usage([usage, answer.usage])
+    direction, spent = _ask_json(describer, direction_prompt(entries), [], ChapterDirection,
+                                 "the chapter's direction", memo)
+    usage = sum_usage([usage, spent])
     if direction.tempo_high < direction.tempo_low:
         direction.tempo_low, direction.tempo_high = direction.tempo_high, direction.tempo_low
     direction.instruments = [i.strip() for i in direction.instruments if i.strip()][:5] or ["piano"]
     return direction, usage
 
 
-def scene_description(describer, entries: list[dict], direction: ChapterDirection) -> tuple[str, dict | None]:
-    """A scene's music description, and the tokens its call used (``None``: the server did not say)."""
-    answer = describer._complete(scene_prompt(entries, direction), [], json_schema=None,
-                                 max_tokens=description_tokens(describer))
+def scene_description(describer, entries: list[dict], direction: ChapterDirection,
+                      memo=None) -> tuple[str, dict | None]:
+    """A scene's music description, and the tokens its call used (``None``: the server did not say; kept with the
+    answer when ``memo`` kept it from an earlier run)."""
+    prompt, tokens = scene_prompt(entries, direction), description_tokens(describer)
+    request = chat_request(describer, "scene", prompt, [], tokens) if memo is not None else None
+    kept = recalled(memo, request, lambda text: clean_description(str(text)))
+    if kept is not None:
+        return kept
+    answer = describer._complete(prompt, [], json_schema=None, max_tokens=tokens)
     if answer.refusal:
         raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
     try:
-        return clean_description(answer.text), answer.usage
+        text = clean_description(answer.text)
     except ValueError as exc:
         raise BackendError(f"{describer.model_name} gave no usable music description for a scene ({exc})") from None
+    if memo is not None:
+        memo.keep(request, text, answer.usage)
+    return text, answer.usage

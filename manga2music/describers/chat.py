@@ -18,14 +18,18 @@ does the rest:
   refusals, empty answers and apologies raise ``BackendError``, so an error
   string never reaches a music model;
 * token usage is summed over all calls; ``progress(done, total, label)`` is
-  called after each call (a retry adds one to ``total``).
+  called after each call (a retry adds one to ``total``);
+* given an :class:`~manga2music.answer_memo.AnswerMemo`, every accepted answer
+  is kept as soon as it is read, and an answer kept by an earlier run that did
+  not finish is taken instead of asking again (``memo.reused`` counts them; the
+  tokens it cost, kept with it, still count: usage is what the description cost).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 from pydantic import Field
 
@@ -43,6 +47,9 @@ from ..prompts import (
 )
 from .answers import clean_description, merge_analyses, parse_analysis
 from .base import Describer, PageImage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..answer_memo import AnswerMemo
 
 #: stage 2 answers are about 60 words; this leaves room without letting a model ramble
 DESCRIPTION_MAX_TOKENS = 200
@@ -77,6 +84,34 @@ def description_tokens(describer) -> int:
     return asked if asked > DEFAULT_MAX_NEW_TOKENS else max(16, min(asked, DESCRIPTION_MAX_TOKENS))
 
 
+def chat_request(describer, what: str, prompt: str, images: list[PageImage], max_tokens: int,
+                 settings: Optional[dict] = None) -> Optional[dict]:
+    """Everything that decides a chat model's answer, to keep it under (:mod:`manga2music.answer_memo`): what is
+    asked, the describer's settings and seed, the token cap, the prompt and the pages' pixels; ``None`` when an image
+    has no :attr:`~PageImage.key` (its pixels cannot be named, so its answer is not kept)."""
+    if any(not image.key for image in images):
+        return None
+    options = getattr(describer, "options", None)
+    seed = getattr(options, "seed", None)
+    return {"what": what, "describer": settings if settings is not None else describer.settings_key(),
+            "seed": seed if isinstance(seed, int) else None, "page_side": describer.page_side,
+            "max_tokens": int(max_tokens), "prompt": prompt, "pages": [image.key for image in images]}
+
+
+def recalled(memo: "Optional[AnswerMemo]", request: Optional[dict],
+             read: Callable[[Any], Any]) -> Optional[tuple[Any, Optional[dict]]]:
+    """``read(answer)`` of the answer ``memo`` kept for ``request``, and the tokens it cost; ``None`` when there is
+    none or it no longer reads (it is asked again)."""
+    kept = memo.recall(request) if memo is not None else None
+    if kept is None:
+        return None
+    try:
+        return read(kept.answer), kept.usage
+    except Exception:  # noqa: BLE001 - an answer kept by another version that does not read: ask again
+        memo.reused -= 1
+        return None
+
+
 def json_tokens(describer, at_least: int) -> int:
     """The cap on a JSON answer that needs ``at_least`` tokens: more when --max-new-tokens was raised."""
     asked = int(describer.options.max_new_tokens)
@@ -102,6 +137,8 @@ class _SectionCalls:
     done: int = 0
     usage: dict[str, int] | None = field(default_factory=lambda: sum_usage([]))
     warnings: list[str] = field(default_factory=list)
+    memo: "Optional[AnswerMemo]" = None  # where answers are kept for a rerun
+    settings: Optional[dict] = None  # the describer's settings_key, asked once
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -163,12 +200,14 @@ class ChatDescriber(Describer):
         key.update(prompt_version=PROMPT_VERSION, single_stage=bool(self.options.single_stage), chunk_size=self.chunk_size)
         return key
 
-    def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None) -> DescribeResult:
+    def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None,
+                 memo: "Optional[AnswerMemo]" = None) -> DescribeResult:
         if not pages:
             raise BackendError("no pages to describe in this section")
         chunks = chunk_pages(pages, self.chunk_size)
         count = -(-len(pages) // self.chunk_size)
-        calls = _SectionCalls(progress, count + (1 if self.two_stage or count > 1 else 0))
+        calls = _SectionCalls(progress, count + (1 if self.two_stage or count > 1 else 0), memo=memo,
+                              settings=self.settings_key() if memo is not None else None)
         if self.two_stage:
             description, analysis, records = self._two_stage(chunks, calls)
         else:
@@ -195,27 +234,53 @@ class ChatDescriber(Describer):
             records.append(ChunkRecord(pages=[p.name for p in chunk], analysis=analysis))
             parts.append((analysis, len(chunk)))
         analysis = merge_analyses(parts)
-        answer = self._ask(stage2_prompt(analysis), [], None, self._description_tokens(), "writing the description",
-                           calls)
-        return self._clean(answer.text, "stage 2"), analysis, records
+        description = self._description(stage2_prompt(analysis), [], "writing the description", "stage 2", calls)
+        return description, analysis, records
 
     def _single_stage(self, chunks: list[list[PageImage]], calls: _SectionCalls) -> tuple[str, list[ChunkRecord]]:
         records, descriptions = [], []
         for chunk in chunks:
-            label = f"describing {_page_span(chunk)}"
-            answer = self._ask(single_stage_prompt(len(chunk)), chunk, None, self._description_tokens(), label, calls)
-            descriptions.append(self._clean(answer.text, _page_span(chunk)))
+            span = _page_span(chunk)
+            descriptions.append(self._description(single_stage_prompt(len(chunk)), chunk, f"describing {span}", span,
+                                                  calls))
             records.append(ChunkRecord(pages=[p.name for p in chunk]))
         if len(descriptions) == 1:
             return descriptions[0], records
-        answer = self._ask(merge_prompt(descriptions), [], None, self._description_tokens(), "merging the descriptions",
-                           calls)
-        return self._clean(answer.text, "merge"), records
+        return self._description(merge_prompt(descriptions), [], "merging the descriptions", "merge", calls), records
 
     # --- helpers --------------------------------------------------------------------------
 
     def _description_tokens(self) -> int:
         return description_tokens(self)
+
+    def _request(self, what: str, prompt: str, images: list[PageImage], max_tokens: int,
+                 calls: _SectionCalls) -> Optional[dict]:
+        return chat_request(self, what, prompt, images, max_tokens, calls.settings) if calls.memo else None
+
+    def _recalled(self, request: Optional[dict], read: Callable[[Any], Any], label: str, calls: _SectionCalls) -> Any:
+        """The answer an earlier run kept for ``request`` (read by ``read``), counted as a call done, its tokens
+        added; or ``None``."""
+        kept = recalled(calls.memo, request, read)
+        if kept is None:
+            return None
+        calls.usage = sum_usage([calls.usage, kept[1]])
+        calls.done += 1
+        report(calls.progress, calls.done, calls.total, f"{label} (answered before)")
+        return kept[0]
+
+    def _description(self, prompt: str, images: list[PageImage], label: str, where: str,
+                     calls: _SectionCalls) -> str:
+        """A music description: asked, cleaned and kept, or the one kept for the same request."""
+        tokens = self._description_tokens()
+        request = self._request("description", prompt, images, tokens, calls)
+        kept = self._recalled(request, lambda text: clean_description(str(text)), label, calls)
+        if kept is not None:
+            return kept
+        answer = self._ask(prompt, images, None, tokens, label, calls)
+        text = self._clean(answer.text, where)
+        if calls.memo is not None:
+            calls.memo.keep(request, text, answer.usage)
+        return text
 
     def _ask(self, prompt: str, images: list[PageImage], schema: dict | None, max_tokens: int, label: str,
              calls: _SectionCalls) -> Completion:
@@ -235,22 +300,34 @@ class ChatDescriber(Describer):
         span = _page_span(chunk)
         schema = analysis_schema()
         tokens = int(self.options.max_new_tokens)
+        request = self._request("analysis", stage1_prompt(len(chunk)), chunk, tokens, calls)
+        kept = self._recalled(request, SectionAnalysis.model_validate, f"analysing {span}", calls)
+        if kept is not None:
+            return kept
         answer = self._ask(stage1_prompt(len(chunk)), chunk, schema, tokens, f"analysing {span}", calls)
         try:
-            return parse_analysis(answer.text)
+            return self._kept(request, parse_analysis(answer.text), answer.usage, calls)
         except ValueError as err:
             reason = str(err)
+        first = answer.usage
         calls.total += 1
         calls.warn(f"{span}: the first analysis was not valid JSON ({reason}); asked again")
         answer = self._ask(retry_json_prompt(len(chunk), reason), chunk, schema, tokens, f"analysing {span} (retry)",
                            calls)
         try:
-            return parse_analysis(answer.text)
+            return self._kept(request, parse_analysis(answer.text), sum_usage([first, answer.usage]), calls)
         except ValueError as err:
             raise BackendError(
                 f"{self.model_name} did not answer valid JSON for {span}, even after one retry ({err})",
                 hint="try --single-stage, a smaller --chunk-size, or a larger model",
             ) from None
+
+    @staticmethod
+    def _kept(request: Optional[dict], analysis: SectionAnalysis, usage: Optional[dict],
+              calls: _SectionCalls) -> SectionAnalysis:
+        if calls.memo is not None:
+            calls.memo.keep(request, analysis.model_dump(), usage)
+        return analysis
 
     def _clean(self, text: str, where: str) -> str:
         try:

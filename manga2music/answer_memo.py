@@ -1,0 +1,87 @@
+"""A chat model's answers for a section whose files are not written yet, kept in the output folder so that the
+rerun after a failure, a stop or Ctrl-C does not ask (and pay) for them again.
+
+A 40-page section asked of GPT-4o in chunks of 8 that fails on its 4th chunk (a timeout, a 500, a full quota) or
+is stopped there used to send its first 3 chunks again on the rerun.  Now each answer, once read and accepted, is
+kept under ``OUTPUT/.manga2music/answers/``; the rerun takes the answer kept for exactly the same request and asks
+only the rest.  The tokens an answer cost are kept with it: a record's usage is what its description cost,
+whichever run paid.  A request is named by everything that decides its answer: what is asked (analysis, description,
+page entries...), the describer's settings and seed, the token cap, the prompt's words and the pages' pixels (their
+hashes, :attr:`PageImage.key`).  An answer that could not be read is never kept, so a retry is a real retry.
+
+When the section's files are written, :meth:`AnswerMemo.forget` removes its answers: a later run that describes
+the pages again (``--force``, a deleted description, other pages) asks the model again, as the user expects.
+A kept answer that cannot be read (a disk error, a killed write) is asked again: this is a cache, never a record.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, NamedTuple, Optional
+
+#: where the answers live, under the output folder
+MEMO_DIR = Path(".manga2music") / "answers"
+#: a kept answer larger than this is not one of ours
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
+class Kept(NamedTuple):
+    """An answer kept, and the tokens it cost the run that asked (``None``: the server did not say)."""
+
+    answer: Any
+    usage: Optional[dict]
+
+
+class AnswerMemo:
+    """The answers kept for one section of one command (``run``'s description, ``score``'s reading and scenes)."""
+
+    def __init__(self, output: Path, command: str, section: str):
+        from .outputs import fingerprint
+
+        self.folder = Path(output) / MEMO_DIR / f"{command}-{fingerprint(section)}"
+        #: how many answers this memo gave back (asked of the model by an earlier run)
+        self.reused = 0
+
+    def _path(self, request: dict) -> Path:
+        import hashlib
+
+        blob = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8", "replace")
+        return self.folder / f"{hashlib.sha256(blob).hexdigest()[:40]}.json"
+
+    def recall(self, request: Optional[dict]) -> Optional[Kept]:
+        """The answer kept for ``request``, or ``None`` (never asked, or it cannot be read)."""
+        if request is None:
+            return None
+        from .files import read_regular_file
+
+        try:
+            kept = json.loads(read_regular_file(self._path(request), MAX_ANSWER_BYTES, what="kept answer"))
+        except Exception:  # noqa: BLE001 - a cache: a kept answer that cannot be read is asked again
+            return None
+        if not isinstance(kept, dict) or kept.get("request") != json.loads(json.dumps(request, default=str)) \
+                or kept.get("answer") is None:
+            return None
+        usage = kept.get("usage")
+        self.reused += 1
+        return Kept(kept["answer"], usage if isinstance(usage, dict) else None)
+
+    def keep(self, request: Optional[dict], answer: Any, usage: Optional[dict]) -> None:
+        """Keep an accepted answer (a failure to write it never fails the section: it is asked again next time)."""
+        if request is None:
+            return
+        from .files import keep_cache_file
+        from .outputs import now_iso
+
+        data = json.dumps({"request": request, "answer": answer, "usage": usage, "at": now_iso()},
+                          ensure_ascii=False, default=str)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            keep_cache_file(self._path(request), data.encode("utf-8"))
+        except Exception:  # noqa: BLE001 - see above
+            pass
+
+    def forget(self) -> None:
+        """Remove this section's kept answers (its files are written, or the user asked for new answers)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
