@@ -18,6 +18,10 @@ class Manga2MusicError(Exception):
     stops_run = False
     #: True when a traceback would help (a bug, a library failure); plain user mistakes have none worth showing
     traceback_helps = False
+    #: the tokens a chat model's calls took before a section failed, and what they cost (set by the describer; the
+    #: failed section's manifest entry says them: they were paid for)
+    usage: dict | None = None
+    cost_usd: float | None = None
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)

@@ -59,6 +59,8 @@ class SectionJob:
     skipped_pages: Optional[list[dict]] = None  # pages this run could not read (None: not read this run)
     seed: Optional[int] = None  # the seed of what this command made (a score's); None: the record's compose seed
     kept_takes: list[dict] = field(default_factory=list)  # takes already made that this run's new ones go after
+    #: a failed section's: the tokens its model calls took before it failed, and their cost (see ``guarded``)
+    spent: Optional[tuple[Optional[dict], Optional[float]]] = None
 
     def fail(self, message: str, cb: Callbacks) -> None:
         self.status, self.message = "failed", message
@@ -113,6 +115,7 @@ def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
     except Manga2MusicError as exc:
         if exc.stops_run:
             raise
+        job.spent = (exc.usage, exc.cost_usd) if exc.usage is not None else None
         hint = (exc.hint or "").strip().rstrip(".")
         job.fail(exc.message.rstrip(".") + (f". {hint[0].upper()}{hint[1:]}" if hint else ""), cb)  # what to do,
         # as a run-stopping error says it
@@ -164,6 +167,10 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         reading = job.record.get("chapter_reading") or describe
         describe = {"model": reading.get("model"), "usage": score.get("usage", reading.get("usage")),
                     "cost_usd": score.get("cost_usd", reading.get("cost_usd"))}
+    if status == "failed":  # this run's calls: what a failed section took before it failed (paid for), not the
+        # usage of a description made before
+        describe = {**describe, "usage": job.spent[0] if job.spent else None,
+                    "cost_usd": job.spent[1] if job.spent else None}
     return {
         "name": job.name,
         "status": status,

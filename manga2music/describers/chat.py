@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 from pydantic import Field
 
 from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
-from ..errors import BackendError
+from ..errors import BackendError, Manga2MusicError
 from ..progress import ProgressFn, report
 from ..prompts import (
     PROMPT_VERSION,
@@ -208,11 +208,16 @@ class ChatDescriber(Describer):
         count = -(-len(pages) // self.chunk_size)
         calls = _SectionCalls(progress, count + (1 if self.two_stage or count > 1 else 0), memo=memo,
                               settings=self.settings_key() if memo is not None else None)
-        if self.two_stage:
-            description, analysis, records = self._two_stage(chunks, calls)
-        else:
-            description, records = self._single_stage(chunks, calls)
-            analysis = None
+        try:
+            if self.two_stage:
+                description, analysis, records = self._two_stage(chunks, calls)
+            else:
+                description, records = self._single_stage(chunks, calls)
+                analysis = None
+        except Manga2MusicError as exc:  # what was spent before the failure is said in the manifest
+            exc.usage = calls.usage
+            exc.cost_usd = None if calls.usage is None else self._estimate_cost(calls.usage)
+            raise
         usage = calls.usage
         return DescribeResult(
             description=description,
