@@ -537,3 +537,32 @@ def test_a_section_that_failed_part_way_asks_only_what_was_not_answered_on_the_r
     forced = cli(*args, "--force")
     assert forced.returncode == 0, forced.stderr
     assert len(openai_server.requests) - before == 4 and "not asked again" not in forced.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_a_section_stopped_while_the_model_answers_resumes_from_the_chunk_it_was_on(tmp_path, openai_server,  # noqa: F811
+                                                                                    sig):
+    """Ctrl-C (or a kill) while the server answered a section's 2nd chunk: the rerun sent the 1st chunk again."""
+    import signal
+    import time
+    from pathlib import Path
+
+    from output_checks import cli, start_cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    out = tmp_path / "out"
+    args = ("describe", samples, "-o", out, "--model", "llava:13b", "--base-url", openai_server.url,
+            "--chunk-size", "1")
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Delay(60.0))
+    proc = start_cli(*args)
+    deadline = time.monotonic() + 60
+    while len(openai_server.requests) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert len(openai_server.requests) == 2, proc.communicate()[1]
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if sig == "SIGINT" else -signal.SIGKILL), err
+    resumed = cli(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [len(r.images) for r in openai_server.requests[2:]] == [1, 1, 0]  # pages 2 and 3, then the description
+    assert "1 answer the model gave a run that did not finish was used" in resumed.stderr
