@@ -566,3 +566,22 @@ def test_a_section_stopped_while_the_model_answers_resumes_from_the_chunk_it_was
     assert resumed.returncode == 0, resumed.stderr
     assert [len(r.images) for r in openai_server.requests[2:]] == [1, 1, 0]  # pages 2 and 3, then the description
     assert "1 answer the model gave a run that did not finish was used" in resumed.stderr
+
+
+def test_a_rate_limit_is_said_while_the_describer_waits(openai_server):  # noqa: F811
+    """A 429 (or a 5xx) that the SDK waits out and asks again left the progress standing still, without a word, for
+    up to a minute: the step says why it waits, how long, and which retry; the last failure is not announced as a
+    retry (the section fails with the server's words)."""
+    openai_server.queue(Fail(429, "Rate limit reached", retry_after_ms=1200, type="requests"),
+                        Fail(503, "overloaded", retry_after_ms=None))
+    said = []
+    OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=2)).describe(
+        [line_art("1.png")], progress=lambda done, total, label: said.append(label))
+    waits = [label for label in said if "retry" in label]
+    assert waits == ["rate-limited (429): retry 1 of 2 in 1 s", "server error 503: retry 2 of 2"]
+    openai_server.queue(*[Fail(500, "down", retry_after_ms=10)] * 2)
+    said.clear()
+    with pytest.raises(BackendError, match="down"):
+        OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=1)).describe(
+            [line_art("1.png")], progress=lambda done, total, label: said.append(label))
+    assert [label for label in said if "retry" in label] == ["server error 500: retry 1 of 1 in 1 s"]

@@ -185,6 +185,13 @@ class ChatDescriber(Describer):
         """USD for ``usage``, when the backend knows its prices (``None`` otherwise)."""
         return None
 
+    #: what a backend calls with a few words while a call waits (a rate limit): the progress shows them
+    _on_wait: Optional[Callable[[str], None]] = None
+
+    def waiting(self, label: str) -> None:
+        if self._on_wait is not None:
+            self._on_wait(label)
+
     # --- shared ---------------------------------------------------------------------------
 
     @property
@@ -290,7 +297,12 @@ class ChatDescriber(Describer):
     def _ask(self, prompt: str, images: list[PageImage], schema: dict | None, max_tokens: int, label: str,
              calls: _SectionCalls) -> Completion:
         """One call: count its tokens, report progress, turn a refusal into BackendError."""
-        answer = self._complete(prompt, images, json_schema=schema, max_tokens=max_tokens)
+        self._on_wait = lambda words: report(calls.progress, calls.done, calls.total, words)  # short: the bar
+        # shows 60 characters
+        try:
+            answer = self._complete(prompt, images, json_schema=schema, max_tokens=max_tokens)
+        finally:
+            self._on_wait = None
         calls.usage = sum_usage([calls.usage, answer.usage])
         for warning in answer.warnings:
             calls.warn(warning)

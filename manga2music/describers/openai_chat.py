@@ -121,6 +121,7 @@ class OpenAIDescriber(ChatDescriber):
         super().__init__(spec, options)
         self.base_url = (self.options.base_url or os.environ.get("OPENAI_BASE_URL") or "").strip() or None
         self._client = None
+        self._retries_seen = 0  # the answers to this call that the SDK asks again after (see _heard)
 
     # --- setup --------------------------------------------------------------------------
 
@@ -187,15 +188,33 @@ class OpenAIDescriber(ChatDescriber):
 
             # a server on this machine is reached directly: never through HTTP(S)_PROXY (with --offline that sent
             # the pages to the proxy; without it, a proxy cannot reach this machine's loopback anyway)
-            direct = DefaultHttpxClient(trust_env=False) if _on_this_machine(self.base_url) else None
+            http = DefaultHttpxClient(trust_env=not _on_this_machine(self.base_url),
+                                      event_hooks={"response": [self._heard]})
             self._client = OpenAI(
                 api_key=self._api_key() or PLACEHOLDER_KEY,
                 base_url=self.base_url or OFFICIAL_BASE_URL,
                 timeout=float(self.options.timeout),
                 max_retries=max(0, int(self.options.max_retries)),
-                http_client=direct,
+                http_client=http,
             )
         return self._client
+
+    def _heard(self, response) -> None:
+        """Every HTTP answer, before the SDK reads it: one it will ask again after (a rate limit, a server error)
+        is said while it waits, else the progress stood still for up to a minute with no word why."""
+        status = response.status_code
+        if status not in (408, 409, 429) and status < 500:
+            return
+        self._retries_seen += 1
+        allowed = max(0, int(self.options.max_retries))
+        if self._retries_seen > allowed:  # the last one: the section fails with the server's words
+            return
+        why = "rate-limited (429)" if status == 429 else f"server error {status}"
+        self.waiting(f"{why}: retry {self._retries_seen} of {allowed}{_retry_delay(response.headers)}")
+
+    def _complete_once(self, kwargs: dict):
+        self._retries_seen = 0
+        return self._get_client().chat.completions.create(**kwargs)
 
     def settings_key(self) -> dict:
         key = super().settings_key()
@@ -228,7 +247,7 @@ class OpenAIDescriber(ChatDescriber):
     def _complete(self, prompt, images, *, json_schema, max_tokens) -> Completion:
         import openai
 
-        client = self._get_client()
+        self._get_client()  # a missing key or a bad address fails before any page is encoded
         kwargs: dict = {"model": self.model_id, "messages": self._messages(prompt, images)}
         # the official API prefers max_completion_tokens (required by reasoning models);
         # compatible servers know max_tokens
@@ -245,14 +264,14 @@ class OpenAIDescriber(ChatDescriber):
             warnings.append(NO_STRUCTURED_OUTPUT_WARNING)
         try:
             try:
-                response = client.chat.completions.create(**kwargs)
+                response = self._complete_once(kwargs)
             except (openai.BadRequestError, openai.UnprocessableEntityError) as err:
                 if "response_format" not in kwargs or not _mentions_structured_output(err):
                     raise
                 _NO_STRUCTURED_OUTPUT.add(self._server_key)
                 warnings.append(NO_STRUCTURED_OUTPUT_WARNING)
                 del kwargs["response_format"]
-                response = client.chat.completions.create(**kwargs)
+                response = self._complete_once(kwargs)
         except openai.APIError as err:
             raise self._backend_error(err) from None
         except ValueError:  # a 200 whose body is not JSON though it says so (empty, a web page)
@@ -372,3 +391,18 @@ def _error_message(err) -> str:
 def _mentions_structured_output(err) -> bool:
     text = f"{_error_message(err)} {getattr(err, 'param', '') or ''}".lower()
     return any(word in text for word in ("response_format", "json_schema", "structured output", "response format"))
+
+
+def _retry_delay(headers) -> str:
+    """" in 20 s", from the answer's Retry-After (-ms) as the SDK reads it; "" when the server names no time (the
+    SDK then waits about 0.5-8 s)."""
+    try:
+        if "retry-after-ms" in headers:
+            seconds = float(headers["retry-after-ms"]) / 1000
+        elif "retry-after" in headers:
+            seconds = float(headers["retry-after"])
+        else:
+            return ""
+    except ValueError:
+        return ""
+    return f" in {max(1, round(seconds))} s" if 0 < seconds <= 60 else ""
