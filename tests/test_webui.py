@@ -64,6 +64,8 @@ def test_generate_names_outputs_after_the_upload_and_removes_the_copies(tmp_path
     assert [p.name for p in result.downloads] == ["calm.wav", "calm.txt", "calm.mid", "calm.zip"]
     with zipfile.ZipFile(result.archive) as zf:
         assert {"index.html", "manifest.json", "calm.wav", "calm.txt"} <= set(zf.namelist())
+        # the results only: not the caches (the pages' thumbnails, kept answers), whose pages the user did not ask for
+        assert not [n for n in zf.namelist() if any(part.startswith(".") for part in n.split("/"))]
 
 
 def test_generate_from_a_cbz_with_two_chapters(tmp_path):

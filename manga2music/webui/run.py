@@ -333,8 +333,10 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> Ui
 
 
 def _zip_folder(folder: Path, target: Path) -> Path:
+    """The results as one download: not the hidden caches (the pages' thumbnails, bridges, kept answers)."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                zf.write(path, path.relative_to(folder).as_posix())
+            rel = path.relative_to(folder)
+            if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+                zf.write(path, rel.as_posix())
     return target
