@@ -570,4 +570,47 @@ def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[st
         for start in range(0, len(data), WRITE_BLOCK):
             out.write(np.clip(data[start:start + WRITE_BLOCK], -1.0, 1.0))
     _write_tags(buf, fmt, clean_tags, chapters)
-    return buf.getvalue()
+    return steady_ogg_serial(buf.getvalue()) if major == "OGG" else buf.getvalue()
+
+
+#: bytes with their bits in reverse order: Ogg's CRC-32 is zlib's on bit-reversed bytes (see :func:`_ogg_crc`)
+_BIT_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def _ogg_crc(page: bytes) -> int:
+    """An Ogg page's checksum (CRC-32, polynomial 0x04C11DB7, not reflected, no initial or final XOR), by zlib's
+    reflected CRC-32 on the bit-reversed bytes: the same polynomial, read from the other end."""
+    import zlib
+
+    reflected = zlib.crc32(page.translate(_BIT_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{reflected:032b}"[::-1], 2)
+
+
+def steady_ogg_serial(data: bytes) -> bytes:
+    """An Ogg file with its stream's serial number drawn from its contents instead of at random (libsndfile's), so
+    that the same track encodes to the same bytes; every page's checksum is made again.  A file that is not one
+    plain Ogg stream is returned as it is."""
+    import hashlib
+    import struct
+
+    pages, off = [], 0
+    while off < len(data):
+        if data[off:off + 4] != b"OggS" or off + 27 > len(data):
+            return data
+        segments = data[off + 26]
+        end = off + 27 + segments + sum(data[off + 27:off + 27 + segments])
+        if end > len(data):
+            return data
+        pages.append((off, end))
+        off = end
+    if not pages or len({data[a + 14:a + 18] for a, _ in pages}) != 1:  # several streams: leave them be
+        return data
+    out = bytearray(data)
+    for a, _ in pages:
+        out[a + 14:a + 18] = b"\0\0\0\0"
+        out[a + 22:a + 26] = b"\0\0\0\0"
+    serial = hashlib.sha256(out).digest()[:4]
+    for a, b in pages:
+        out[a + 14:a + 18] = serial
+        out[a + 22:a + 26] = struct.pack("<I", _ogg_crc(bytes(out[a:b])))
+    return bytes(out)
