@@ -83,11 +83,14 @@ def waveform_svg(path: Path, points: int = WAVE_POINTS) -> str | None:
 
 
 def _description(output: Path, entry: dict, record: dict | None) -> str:
+    from .errors import Manga2MusicError
+    from .jobs import read_description
+
     rel = entry.get("description")
     if rel:
-        try:  # the file wins: the user may have edited it
-            return (output / rel).read_text(encoding="utf-8").strip()
-        except OSError:
+        try:  # the file wins: the user may have edited it (in any encoding: as the composer read it)
+            return read_description(output / rel)
+        except (OSError, Manga2MusicError):
             pass
     return str((record or {}).get("description") or "")
 

@@ -97,6 +97,28 @@ def test_a_description_saved_in_another_encoding_is_kept_and_composed(tmp_path, 
     assert read_tags(out / "edited.wav")["comment"] == text
 
 
+@pytest.mark.parametrize("encoding", ["shift_jis", "latin-1", "utf-16", "utf-8-sig"])
+def test_a_description_edited_in_another_encoding_in_the_output_folder_is_shown_on_the_listening_page(tmp_path,
+                                                                                                    encoding):
+    """The track was composed from an edited NAME.txt saved in Shift-JIS, Latin-1 or UTF-16, then the listening page
+    read it as UTF-8: a traceback, no manifest, and every later run into the folder crashed the same way.  A UTF-8
+    file with a BOM (Notepad) showed the BOM on the page."""
+    import html
+
+    text = {"latin-1": "Café accordion waltz, très calme, 90 BPM"}.get(encoding, "静かなピアノ、70 BPM、ハ長調。")
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    out = tmp_path / "out"
+    args = ("run", samples, "-o", out, "--duration", "1", "--seed", "1")
+    assert cli(*args).returncode == 0
+    (out / "calm.txt").write_bytes((text + "\r\n").encode(encoding))
+    for _ in range(2):  # the run that composes from it, and the one after
+        result = cli(*args)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        page = (out / "index.html").read_text(encoding="utf-8")
+        assert f'class="description">{html.escape(text)}<' in page.replace("\ufeff", "BOM")
+    assert json.loads((out / "calm.json").read_bytes().decode("utf-8"))["description"] == text
+
+
 def test_compose_text_with_an_invalid_byte(tmp_path):
     out = tmp_path / "out"
     arg = os.fsdecode(b"calm piano \xff at night")

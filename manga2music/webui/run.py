@@ -23,6 +23,7 @@ from ..errors import BackendError, InputError, Manga2MusicError
 from ..outputs import SectionFiles
 from ..sections import ARCHIVE_EXTENSIONS, PDF_EXTENSIONS
 from ..pipeline import Callbacks
+from ..jobs import read_description
 from . import messages
 
 #: what the upload box accepts (Gradio's file_types)
@@ -322,7 +323,7 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> Ui
         result.audio = result.audio or next((p for p in tracks if p.is_file()), None)
         description = folder / entry["description"] if entry.get("description") else None
         if description and description.is_file():
-            text = description.read_text(encoding="utf-8").strip()
+            text = read_description(description)  # as the composer read it: a user's edit may be in any encoding
             texts.append(f"[{entry['name']}]\n{text}" if len(result.entries) > 1 else text)
     if not texts and result.scenes:  # a chapter score: each scene's music description, as the composer got it
         texts = [f"Scene {s['index']}: {s['description']}" for s in result.scenes]
