@@ -464,10 +464,19 @@ def _unique_names(sections: list[Section]) -> list[Section]:
     return kept
 
 
+#: names a section cannot write under: its record would be the output folder's manifest.json
+RESERVED_NAMES = ("manifest",)
+
+
+def reserved_keys() -> set[str]:
+    """The :func:`output_key` of every name in :data:`RESERVED_NAMES` (a section of that name is numbered)."""
+    return {output_key(name) for name in RESERVED_NAMES}
+
+
 def unique_names(names: list[str]) -> list[str]:
     """``names`` with each one that would write over an earlier one's outputs numbered ``-2``, ``-3``...: names
-    that differ only in case or in characters file systems refuse collide too."""
-    seen: set[str] = set()
+    that differ only in case or in characters file systems refuse collide too, and so do :data:`RESERVED_NAMES`."""
+    seen: set[str] = reserved_keys()
     out = []
     for given in names:
         name, n = given, 1

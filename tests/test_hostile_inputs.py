@@ -119,6 +119,25 @@ def test_a_description_edited_in_another_encoding_in_the_output_folder_is_shown_
     assert json.loads((out / "calm.json").read_bytes().decode("utf-8"))["description"] == text
 
 
+def test_a_chapter_named_manifest_does_not_write_its_record_into_the_runs_manifest(tmp_path):
+    """A chapter folder named "manifest" wrote its record to OUTPUT/manifest.json, the run's manifest: one file
+    with the keys of both (a script reading the manifest found the chapter's pages and files at its top)."""
+    import shutil
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    shutil.copytree(samples / "calm", tmp_path / "S" / "manifest")
+    shutil.copytree(samples / "action", tmp_path / "S" / "Ch 2")
+    out = tmp_path / "out"
+    for _ in range(2):  # and a rerun finds its files under the same name
+        result = cli("run", tmp_path / "S", "-o", out, "--duration", "1", "--json")
+        assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert "pages" not in manifest and set(manifest["files"]) <= {"index.html"}
+    assert {e["name"]: e["status"] for e in manifest["sections"]} == {"Ch 2": "skipped", "manifest-2": "skipped"}
+    assert json.loads((out / "manifest-2.json").read_text(encoding="utf-8"))["pages"][0]["name"] == "001.png"
+    assert (out / "manifest-2.wav").is_file()
+
+
 def test_compose_text_with_an_invalid_byte(tmp_path):
     out = tmp_path / "out"
     arg = os.fsdecode(b"calm piano \xff at night")
