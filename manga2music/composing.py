@@ -77,13 +77,15 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
     refuse_theirs(targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)], job.record)
     old = job.record.get("compose", {})
     same_music = not cfg.force and made_as_asked(old, job, composer, cfg)
-    if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets):
+    notes_here = not _lost_midi(job)  # a take's notes are made with its audio: a lost .mid is composed again
+    if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets) and notes_here:
         return ComposePlan(job, "skip")
     old_takes = _old_takes(job)
     folder = job.files.base.parent
     if same_music and len(old_takes) == cfg.variations:
         sources = [folder / t["audio"] for t in old_takes]
-        if old.get("format") in LOSSLESS and all(p.exists() and is_ours(p, job.record) for p in sources):
+        if old.get("format") in LOSSLESS and notes_here and all(p.exists() and is_ours(p, job.record)
+                                                                for p in sources):
             return ComposePlan(job, "reencode")
         return ComposePlan(job, "compose", [int(t["seed"]) for t in old_takes])  # the same music, made again
     # only the number of takes changed: the takes made stay, new ones follow with the next seeds
@@ -102,6 +104,12 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
     if base is None:
         base = random.SystemRandom().randrange(2**31)
     return ComposePlan(job, "compose", [base + t for t in range(cfg.variations)])
+
+
+def _lost_midi(job: SectionJob) -> list[str]:
+    """The MIDI files of the recorded takes that are gone (a user deleted them)."""
+    folder = job.files.base.parent
+    return [t["midi"] for t in _old_takes(job) if t.get("midi") and not (folder / t["midi"]).exists()]
 
 
 def _track_tags(job: SectionJob, composer: Composer, seed) -> dict:
@@ -260,8 +268,13 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
 
     old = job.record.get("compose") or {}
     if made_as_asked(old, job, composer, cfg):  # the same music, written again from its seeds
-        return (f"--format {old.get('format')} \u2192 {cfg.fmt}" if old.get("format") != cfg.fmt
-                else "a track of it is missing") + ", the same music from its recorded seeds"
+        if old.get("format") != cfg.fmt:
+            why = f"--format {old.get('format')} \u2192 {cfg.fmt}"
+        elif all(p.exists() for p in _targets(job, cfg)) and _lost_midi(job):
+            why = "its MIDI file is missing"
+        else:
+            why = "a track of it is missing"
+        return why + ", the same music from its recorded seeds"
     why = []
     if old.get("model") and old.get("model") != composer.model_name:
         why.append(f"composer {old.get('model')} \u2192 {composer.model_name}")

@@ -117,6 +117,11 @@ def _reuse_cue(job: SectionJob, old: dict, plan: ScenePlan, fmt: str) -> Optiona
     return audio
 
 
+def _lost(job: SectionJob, path: Path) -> bool:
+    """A file the record says this tool wrote that is gone (a user deleted it)."""
+    return path.name in (job.record.get("files") or {}) and not path.exists()
+
+
 def _reuse_midi(job: SectionJob, path: Path) -> Optional[bytes]:
     """The notes of a reused cue (the builtin composer's MIDI file at ``path``), when the file is there and ours:
     written again with the cue, it is not lost as a file the new record does not list."""
@@ -144,7 +149,8 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         plan.cue_key = fingerprint({"text": plan.description, "composer": composer.settings_key(), "samples": samples,
                                     "rate": sample_rate, "seed": plan.seed, "theme": list(direction.theme),
                                     "reference": takes_reference, "score": SCORE_VERSION})
-        reused = None if cfg.force else _reuse_cue(job, old.get(plan.index, {}), plan, cfg.fmt)
+        reused = None if cfg.force or _lost(job, ScoreFiles(job, cfg.fmt).midi(plan.index)) \
+            else _reuse_cue(job, old.get(plan.index, {}), plan, cfg.fmt)  # its notes are made with it
         if reused is not None:
             plan.audio, plan.midi = reused, _reuse_midi(job, ScoreFiles(job, cfg.fmt).midi(plan.index))
             plan.info = dict(old.get(plan.index, {}).get("info") or {})
@@ -355,7 +361,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                        "score": SCORE_VERSION, **timing_key, **({"transitions": cfg.transitions}
                                                             if cfg.transitions != "crossfade" else {})})
     if (not cfg.force and not chapter.fresh and old_score.get("fingerprint") == key and files.score.exists()
-            and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))):
+            and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))
+            and not any(_lost(job, files.midi(s.get("index"))) for s in old_score.get("scenes", [])
+                        if isinstance(s.get("index"), int))):
         job.status, job.seed = "skipped", int(seed)
         job.tracks, job.description = [files.score], chapter.description
         job.midi = _cue_midis(files, [s.get("index") for s in old_score.get("scenes", [])])

@@ -134,6 +134,21 @@ def test_the_config_s_output_folder_is_used_and_one_path_may_be_a_string(pages, 
     assert statuses(composed) == {"calm": "ok"} and (tmp_path / "c" / "calm.wav").is_file()
 
 
+def test_a_deleted_midi_file_is_made_again(pages, tmp_path):
+    """A deleted ``calm.mid`` stayed gone: the rerun skipped, its record still listing the file (a deleted .wav was
+    made again).  It is made again from the recorded seed: the same notes, the same track."""
+    out = tmp_path / "out"
+    run([pages], out, seed=3)
+    notes, track = (out / "calm.mid").read_bytes(), (out / "calm.wav").read_bytes()
+    (out / "calm.mid").unlink()
+    said = []
+    manifest = manga2music.run([pages], out, vision_model="builtin", music_model="builtin", config=cfg(seed=3),
+                               callbacks=manga2music.Callbacks(log=lambda level, message: said.append(message)))
+    assert statuses(manifest) == {"calm": "ok", "action": "skipped"}
+    assert (out / "calm.mid").read_bytes() == notes and (out / "calm.wav").read_bytes() == track
+    assert any("calm: composing again: its MIDI file is missing" in m for m in said), said
+
+
 def test_an_edited_description_is_kept_and_composed_from(pages, tmp_path):
     out = tmp_path / "out"
     run([pages], out)
@@ -156,7 +171,7 @@ def test_an_edited_description_whose_pages_changed_is_kept_and_says_so(pages, tm
     for new in (SAMPLES / "action").iterdir():
         shutil.copy(new, pages / "calm" / new.name)
     said = []
-    manga2music.run([pages / "calm"], out, vision_model="builtin", music_model="builtin", config=cfg(),
+    manga2music.run([pages / "calm"], out, vision_model="builtin", music_model="builtin", config=cfg(seed=3),
                     callbacks=manga2music.Callbacks(log=lambda level, message: said.append(message)))
     assert (out / "calm.txt").read_text(encoding="utf-8").startswith("Solo harp lullaby")
     (line,) = [m for m in said if "calm.txt" in m]

@@ -71,6 +71,24 @@ def test_the_manifest_lists_the_cues_midi_files(scored, tmp_path):
     assert entry["status"] == "skipped" and entry["midi"] == wanted
 
 
+def test_a_deleted_cue_midi_is_made_again_and_only_its_cue(scored, tmp_path):
+    """A deleted ``.cue02.mid`` stayed gone (the rerun skipped, saying nothing), while a deleted loop came back: it is
+    made again, the same notes, by composing that one cue again from its seed."""
+    import shutil
+
+    root, out, _, sheet, _ = scored
+    work = shutil.copytree(out, tmp_path / "out")
+    lost = work / Path(sheet.scenes[1].cue_file).with_suffix(".mid")
+    notes = lost.read_bytes()
+    lost.unlink()
+    again = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
+    assert again.returncode == 0, again.stderr
+    (entry,) = json.loads(again.stdout)["sections"]
+    assert entry["status"] == "ok" and lost.name in entry["midi"]
+    assert lost.read_bytes() == notes
+    assert (work / sheet.score_file).read_bytes() == (out / sheet.score_file).read_bytes()
+
+
 def test_each_scenes_first_page_starts_exactly_when_its_scene_does(scored):
     """Page starts were rounded to the millisecond and scene starts to the microsecond: a scene's first page started
     after its scene (109.091 against 109.090906), so seeking a player or the read-along page to a scene's start
