@@ -171,8 +171,9 @@ def describe_changes(job: SectionJob, infos: list[PageInfo], describer: Describe
     added = [info.page.name for src, info in now.items() if src not in before and src not in unreadable]
     removed = [str(p.get("name") or src) for src, p in before.items() if src not in now]
     changed = [info.page.name for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
-    why = [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (changed, "changed"))
-           if names]
+    mended = [info.page.name for src, info in now.items() if src not in before and src in unreadable]
+    why = [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (changed, "changed"),
+                                                  (mended, "now readable")) if names]
     old = job.record.get("describe") or {}
     if old.get("model") and old.get("model") != describer.model_name:
         why.append(f"describer {old.get('model')} \u2192 {describer.model_name}")

@@ -189,6 +189,10 @@ def test_a_rerun_says_why_it_does_a_section_again(tmp_path):
     assert "ch: describing again: 1 page removed (001.png)" in rerun("--duration", "2")
     assert "again" not in rerun("--duration", "2")  # nothing changed: nothing said
     assert "again" not in rerun("--duration", "2", "--force")  # asked for: no reason to give
+    (chapter / "005.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")  # a broken page, then a good one in its place
+    assert "skipping page 005.png" in rerun("--duration", "2", "--force")  # described with the page unreadable
+    shutil.copy(SAMPLES / "action" / "002.png", chapter / "005.png")
+    assert "ch: describing again: 1 page now readable (005.png)" in rerun("--duration", "2")  # not "an older version"
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_any_model_is_chosen(tmp_path):
