@@ -139,14 +139,14 @@ def _info_text(take: dict | None) -> str:
     return " · ".join(bits[:6])
 
 
-def _tracks(output: Path, entry: dict, record: dict | None) -> str:
+def _tracks(output: Path, entry: dict, record: dict | None, name: str | None = None) -> str:
     tracks = entry.get("tracks") or []
     midi = {Path(m).with_suffix("").as_posix(): m for m in entry.get("midi") or []}
     takes = _takes(record)
     blocks = []
     for i, rel in enumerate(tracks, start=1):
         path = Path(rel) if Path(rel).is_absolute() else output / rel
-        label = f"take {i}" if len(tracks) > 1 else "track"
+        label = e(name) if name else f"take {i}" if len(tracks) > 1 else "track"
         wave = waveform_svg(path) or ""
         links = [f'<a href="{e(url_for(rel))}" download>{e(Path(rel).name)}</a>']
         mid = midi.get(Path(rel).with_suffix("").as_posix())
@@ -199,16 +199,54 @@ def render_section(output: Path, entry: dict, index: int) -> str:
     if skipped:
         items = "".join(f"<li>{e(_skipped_line(s))}</li>" for s in skipped if isinstance(s, dict))
         parts.append(f'<details class="skipped"><summary>{len(skipped)} page(s) skipped</summary><ul>{items}</ul></details>')
-    if not _is_score(entry, record):  # a chapter's score: its scenes (below) say what each cue is; the chapter's
-        parts.append(_analysis(record))  # own analysis and description are of one track that was never made
+    is_score = _is_score(entry, record)
+    if not is_score:  # a chapter's score: its scenes (below) say what each cue is; the chapter's own analysis and
+        parts.append(_analysis(record))  # description are of `run`'s track (shown below, when it was made)
         text = _description(output, entry, record)
         if text:
             parts.append(f'<blockquote class="description">{e(text)}</blockquote>')
     parts.append(_models(entry, record))
-    parts.append(_tracks(output, entry, record))
+    parts.append(_tracks(output, entry, record, name="chapter score" if is_score else None))
+    parts.append(_other_commands_music(output, entry, record, is_score))
     parts.append(_scenes(output, entry, record))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
+
+
+def _other_commands_music(output: Path, entry: dict, record: dict | None, is_score: bool) -> str:
+    """`run` and `score` into one folder: the music the other command made of the section (its files still there
+    and ours), which the entry of the last command does not list: the score after a `run`, the track after a
+    `score`."""
+    from .outputs import is_ours
+
+    rec = entry.get("record")
+    if not record or not rec:
+        return ""
+    folder = Path(rec).parent
+
+    def here(name) -> bool:
+        path = output / folder / str(name)
+        return bool(name) and path.is_file() and is_ours(path, record)
+
+    if is_score:
+        takes = [t for t in ((record.get("compose") or {}).get("takes") or [])
+                 if isinstance(t, dict) and here(t.get("audio"))]
+        if not takes:
+            return ""
+        other = {"tracks": [(folder / t["audio"]).as_posix() for t in takes],
+                 "midi": [(folder / t["midi"]).as_posix() for t in takes if here(t.get("midi"))]}
+        text = _description(output, entry, record) if entry.get("description") else str(record.get("description")
+                                                                                         or "")
+        words = f'<blockquote class="description">{e(text)}</blockquote>' if text else ""
+        return f'<p class="info">The section\'s track (<code>run</code>):</p>{words}' + _tracks(output, other, record)
+    outputs = (record.get("score") or {}).get("outputs") or []
+    from .audio import AUDIO_FORMATS
+
+    scores = [n for n in outputs if isinstance(n, str) and Path(Path(n).stem).suffix == ".score"
+              and Path(n).suffix.lstrip(".") in AUDIO_FORMATS and here(n)]
+    if not scores:
+        return ""
+    return _tracks(output, {"tracks": [(folder / n).as_posix() for n in scores]}, record, name="chapter score")
 
 
 def _is_score(entry: dict, record: dict | None) -> bool:

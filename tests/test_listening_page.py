@@ -282,3 +282,26 @@ def test_real_run_page_plays_in_chromium(real_run, page, tmp_path):
             assert (out / entry["description"]).read_text(encoding="utf-8").strip() in state["text"]
     assert "no readable page" in page.locator("section.failed .error").inner_text()
     save_screenshot(page, tmp_path / "listening_page.png", Path("/tmp/listening_page.png"))
+
+
+def test_run_and_score_into_one_folder_each_leave_the_others_music_on_the_page(tmp_path):
+    """`run` and `score` may share an output folder, but the listening page played only the last command's audio:
+    after `score`, the section's track was on it nowhere; after `run`, the chapter's score was not, though its
+    scenes, cues and read-along page were."""
+    from output_checks import cli
+
+    chapter, out = tmp_path / "ch", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    args = ("-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--seed", "1")
+    assert cli("run", chapter, *args, "--duration", "2").returncode == 0
+    description = (out / "ch.txt").read_text(encoding="utf-8").strip()
+    for command in ("score", "run"):
+        extra = ("--duration", "2") if command == "run" else ()
+        result = cli(command, chapter, *args, *extra, timeout=300)
+        assert result.returncode == 0, result.stderr
+        html = (out / "index.html").read_text(encoding="utf-8")
+        doc = parse(html)
+        assert {unquote(src) for src in doc.audio} == {"ch.wav", "ch.score.wav"}, command
+        assert all((out / unquote(src)).is_file() for src in doc.audio)
+        assert description[:40] in html.replace("&#x27;", "'")  # the track's words beside it
+        assert "ch.read.html" in html and html.count('class="section') == 1
