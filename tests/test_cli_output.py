@@ -95,48 +95,52 @@ def test_same_stem_archives_get_outputs_a_user_can_tell_apart_and_keep_them(tmp_
 
 
 def test_chapters_of_one_name_from_two_folders_each_keep_their_outputs_whatever_is_run(tmp_path):
-    """`run a/ch1 b/ch1` writes ch1 and ch1-2.  Later runs of either alone, of both in the other order, or after a
-    hand edit must find each chapter's own files: no redo, nothing of one written over the other's."""
+    """`run a/ch1 b/ch1` (as a shell's `*/ch1` gives them) writes a/ch1 and b/ch1: named by the folder that tells
+    them apart, as `run` of their parent names them, not ch1 and ch1-2 in the order given.  Later runs of either
+    alone, of both in the other order, or after a hand edit must find each chapter's own files: no redo, nothing of
+    one written over the other's."""
     for parent, mood in (("a", "calm"), ("b", "action")):
         (tmp_path / parent / "ch1").mkdir(parents=True)
         shutil.copy(SAMPLES / mood / "001.png", tmp_path / parent / "ch1" / "001.png")
     a, b, out = tmp_path / "a" / "ch1", tmp_path / "b" / "ch1", tmp_path / "out"
     runner = CliRunner()
 
-    def run(*paths) -> dict:
-        result = runner.invoke(app, ["run", *map(str, paths), "-o", str(out), *BUILTIN, "--json"])
+    def run(*paths, into=None) -> dict:
+        result = runner.invoke(app, ["run", *map(str, paths), "-o", str(into or out), *BUILTIN, "--json"])
         assert result.exit_code == 0, result.output
         manifest = json.loads(result.stdout)
         return {e["name"]: e["status"] for e in manifest["sections"] if e["name"] in manifest["this_run"]}
 
     def made_from() -> dict:
         return {n: {str(Path(p["path"]).parent) for p in json.loads((out / f"{n}.json").read_text())["pages"]}
-                for n in ("ch1", "ch1-2")}
+                for n in ("a/ch1", "b/ch1")}
 
-    assert run(a, b) == {"ch1": "ok", "ch1-2": "ok"}
-    assert made_from() == {"ch1": {str(a.resolve())}, "ch1-2": {str(b.resolve())}}
-    tracks = {n: (out / f"{n}.wav").read_bytes() for n in ("ch1", "ch1-2")}
+    assert run(b, a) == {"a/ch1": "ok", "b/ch1": "ok"}
+    assert made_from() == {"a/ch1": {str(a.resolve())}, "b/ch1": {str(b.resolve())}}
+    tracks = {n: (out / f"{n}.wav").read_bytes() for n in ("a/ch1", "b/ch1")}
 
-    assert run(b) == {"ch1-2": "skipped"}  # b alone: its own files, a's left alone
-    assert run(b, a) == {"ch1-2": "skipped", "ch1": "skipped"}  # the other order: nothing swapped, nothing redone
-    assert made_from() == {"ch1": {str(a.resolve())}, "ch1-2": {str(b.resolve())}}
+    assert run(b) == {"b/ch1": "skipped"}  # b alone: its own files, a's left alone
+    assert run(tmp_path / "b") == {"b/ch1": "skipped"}  # ... and given as its parent: the same name
+    assert run(a, b) == {"b/ch1": "skipped", "a/ch1": "skipped"}  # the other order: nothing swapped, nothing redone
+    assert made_from() == {"a/ch1": {str(a.resolve())}, "b/ch1": {str(b.resolve())}}
     assert {n: (out / f"{n}.wav").read_bytes() for n in tracks} == tracks
 
-    (out / "ch1.txt").write_text("Solo harp lullaby, 60 BPM, F major", encoding="utf-8")  # a's, edited by hand
+    (out / "a" / "ch1.txt").write_text("Solo harp lullaby, 60 BPM, F major", encoding="utf-8")  # edited by hand
     run(b, a)
-    assert made_from() == {"ch1": {str(a.resolve())}, "ch1-2": {str(b.resolve())}}
-    assert json.loads((out / "ch1.json").read_text())["description"].startswith("Solo harp lullaby")
-    assert (out / "ch1-2.wav").read_bytes() == tracks["ch1-2"]
+    assert made_from() == {"a/ch1": {str(a.resolve())}, "b/ch1": {str(b.resolve())}}
+    assert json.loads((out / "a" / "ch1.json").read_text())["description"].startswith("Solo harp lullaby")
+    assert (out / "b" / "ch1.wav").read_bytes() == tracks["b/ch1"]
 
+    alone = tmp_path / "alone"
+    assert run(a, into=alone) == {"ch1": "ok"}
     moved = tmp_path / "c" / "ch1"  # a chapter moved elsewhere is still the one its outputs were made from
     moved.parent.mkdir()
     shutil.move(str(a), str(moved))
-    assert run(moved) == {"ch1": "skipped"}
+    assert run(moved, into=alone) == {"ch1": "skipped"}
     copy = tmp_path / "d" / "ch1"  # ... and so is a copy of it, with the output folder copied too
     shutil.copytree(moved, copy)
-    shutil.copytree(out, tmp_path / "out-copy")
-    out = tmp_path / "out-copy"
-    assert run(copy) == {"ch1": "skipped"}
+    shutil.copytree(alone, tmp_path / "alone-copy")
+    assert run(copy, into=tmp_path / "alone-copy") == {"ch1": "skipped"}
 
 
 def test_a_chapter_keeps_its_name_when_the_source_it_was_told_apart_from_is_removed(tmp_path):

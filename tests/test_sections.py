@@ -62,7 +62,11 @@ def test_single_image_and_several_paths_with_clashing_names(tmp_path):
     png(tmp_path / "b" / "calm" / "1.png")
     single = png(tmp_path / "loose.png")
     found = find_sections([tmp_path / "a", tmp_path / "b", single])
-    assert [s.name for s in found] == ["calm", "calm-2", "loose"]
+    assert [s.name for s in found] == ["a/calm", "b/calm", "loose"]  # named by the folders that tell them apart
+    png(tmp_path / "c" / "x" / "calm" / "1.png")
+    png(tmp_path / "d" / "x" / "calm" / "1.png")
+    found = find_sections([tmp_path / "c" / "x", tmp_path / "d" / "x", tmp_path / "a"])
+    assert [s.name for s in found] == ["c/x/calm", "d/x/calm", "a/calm"]  # as many folders as it takes
 
 
 def test_a_folder_given_again_inside_its_parent_is_one_section(tmp_path):
