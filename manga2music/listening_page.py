@@ -194,6 +194,11 @@ def render_section(output: Path, entry: dict, index: int) -> str:
              f'<h2>{e(entry.get("name"))} <span class="status">{e(status)}</span></h2>']
     if status == "failed":
         parts.append(f'<p class="error">{e(entry.get("message") or "failed")}</p>')
+    if entry.get("pages_gone"):
+        pages = (record or {}).get("pages") or [{}]
+        where = str(Path(str(pages[0].get("path") or "")).parent)
+        parts.append(f'<p class="error">Its pages are no longer in {e(where)} (renamed, moved or deleted): this is '
+                     'the music of an earlier run. Delete its files here to drop it from this page.</p>')
     parts.append(_thumbs(output, record))
     skipped = entry.get("skipped_pages") or []
     if skipped:

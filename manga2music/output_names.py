@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .outputs import SectionFiles, read_record
-from .sections import Section, output_key, page_container, reserved_keys
+from .sections import Section, folders_above, output_key, page_container, reserved_keys
 
 
 def _record_file(output: Path, name: str) -> Path:
@@ -77,6 +77,17 @@ def _other_forms(section: Section, base: str) -> list[str]:
     return ["/".join(parts)]
 
 
+def _folder_forms(section: Section) -> list[str]:
+    """The names a section goes by when another PATH's section has its name: "b/ch1", "x/b/ch1"... for ch1 of
+    ``x/b`` (see :func:`manga2music.sections._names_by_folder`), and "ch1" for a section named so: ``run b/ch1``
+    alone finds the files of ``run a/ch1 b/ch1``, and the other way round."""
+    plain = section.plain_name or section.name
+    if "/" in plain:
+        return [plain] if section.plain_name else []
+    above = folders_above(section)
+    return [plain, *("/".join([*above[-k:], plain]) for k in range(1, len(above) + 1))]
+
+
 def _page_hashes(section: Section) -> frozenset:
     from .errors import Manga2MusicError
     from .pages import probe_page
@@ -123,7 +134,8 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                 other not in in_run and (not os.path.exists(other) or same_pages(name)))
 
         own = None
-        for first in ([base, *_other_forms(section, base)] if mine is not None else []):
+        forms = dict.fromkeys([base, *_other_forms(section, base), *_folder_forms(section)])
+        for first in (forms if mine is not None else []):
             for n in numbered(first):  # its files of an earlier run: ch1, ch1-2... up to the first name no source holds
                 if holder(n) in (mine, None):
                     own = n if holder(n) == mine else None

@@ -261,6 +261,25 @@ def check_output_is_ours(output: Path, *, page: bool) -> None:
                           "would replace it", hint=how)
 
 
+def _pages_gone(output: Path, entry: dict) -> bool:
+    """Whether none of the pages the entry's record was made from is where it was read any more."""
+    rec = entry.get("record")
+    record = read_record(output / rec) if isinstance(rec, str) else None
+    pages = (record or {}).get("pages")
+    if not isinstance(pages, list) or not pages:
+        return False
+    where = set()
+    for page in pages:
+        if not isinstance(page, dict) or not isinstance(page.get("path"), str):
+            return False
+        raw = page.get("path_bytes")
+        try:
+            where.add(bytes.fromhex(raw) if isinstance(raw, str) else os.fsencode(page["path"]))
+        except ValueError:
+            return False
+    return not any(os.path.lexists(p) for p in where)
+
+
 def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple[dict, dict]:
     """(the manifest on disk or a new one, the manifest after merging this run's entries by section name)."""
     old = read_record(output / MANIFEST)
@@ -271,6 +290,12 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         old = {"tool": TOOL, "files": {}}
     settle(old, output)
     by_name = {e["name"]: e for e in old.get("sections", []) if isinstance(e, dict) and "name" in e}
+    for name, entry in list(by_name.items()):  # an earlier run's section: its pages renamed, moved or deleted since
+        entry.pop("pages_gone", None)  # (said on the page), or its files deleted (it is dropped)
+        if isinstance(entry.get("record"), str) and not (output / entry["record"]).exists():
+            del by_name[name]
+        elif _pages_gone(output, entry):
+            entry["pages_gone"] = True
     for entry in entries:
         by_name[entry["name"]] = entry
     for entry in by_name.values():  # an entry of an earlier run never names a file that is gone (a stopped run had

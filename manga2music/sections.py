@@ -100,6 +100,7 @@ class Section:
     root: Path = field(default=Path("."))  # the PATH the user gave
     error: str | None = None  # why this source cannot be read at all (a broken archive): the section fails alone
     given_name: str = ""  # its name before a clash with another PATH's section numbered it ("ch1" of "ch1-2")
+    plain_name: str = ""  # its name before a clash named it by its folders ("ch1" of "b/ch1"; "": never)
 
     @property
     def source(self) -> str | None:
@@ -447,9 +448,47 @@ def output_key(name: str) -> str:
     return "/".join(safe_part(p) for p in name.split("/") if p).casefold()
 
 
+def folders_above(section: Section) -> tuple[str, ...]:
+    """The folders above where the section's name starts, nearest last: ``("S", "Vol 10")`` for the folder
+    ``S/Vol 10/Chapter 1`` given as a PATH (named "Chapter 1"), or for its subfolder "Chapter 1" of ``S/Vol 10``."""
+    root = Path(section.root)
+    starts_at = root.parent if Path(section.origin) == root and section.name == readable(root.name) else root
+    try:
+        return tuple(readable(p) for p in starts_at.resolve().parts[1:])
+    except OSError:
+        return ()
+
+
+def _names_by_folder(sections: list[Section]) -> None:
+    """Sections of several PATHs with one name (``run "S/Vol 9/Chapter 1" "S/Vol 10/Chapter 1"``, as a shell's
+    ``S/Vol*/*`` gives them) are named by as many folders above them as tell them apart ("Vol 9/Chapter 1", as
+    ``run S`` names them), not numbered in the order given ("Chapter 1", "Chapter 1-2")."""
+    groups: dict[str, list[Section]] = {}
+    for section in sections:
+        groups.setdefault(output_key(section.name), []).append(section)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        above = [folders_above(s) for s in group]
+        depth = [1] * len(group)  # each takes one more folder while its name is still another's
+        while True:
+            names = ["/".join([*a[-k:], s.name]) for a, k, s in zip(above, depth, group)]
+            keys = [output_key(n) for n in names]
+            clashing = [i for i, key in enumerate(keys) if keys.count(key) > 1]
+            if not clashing:
+                for section, name in zip(group, names):
+                    section.plain_name, section.name = section.name, name
+                break
+            if any(depth[i] >= len(above[i]) for i in clashing):  # no folder left to tell them apart: numbered
+                break
+            for i in clashing:
+                depth[i] += 1
+
+
 def _unique_names(sections: list[Section]) -> list[Section]:
     """Two PATHs may hold sections whose outputs would collide (same name, or names that only differ in
-    case or in characters file systems refuse): keep all, numbering the later ones ``-2``, ``-3``...
+    case or in characters file systems refuse): keep all, named by the folders that tell them apart
+    (:func:`_names_by_folder`), else numbering the later ones ``-2``, ``-3``...
     The same source given twice (a folder and its parent) is one section."""
     seen_sources: set[tuple] = set()
     kept = []
@@ -459,6 +498,7 @@ def _unique_names(sections: list[Section]) -> list[Section]:
             continue
         seen_sources.add(where)
         kept.append(section)
+    _names_by_folder(kept)
     for section, name in zip(kept, unique_names([s.name for s in kept])):
         section.given_name, section.name = section.name, name
     return kept
