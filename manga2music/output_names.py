@@ -134,7 +134,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                 other not in in_run and (not os.path.exists(other) or same_pages(name)))
 
         own = None
-        forms = dict.fromkeys([base, *_other_forms(section, base), *_folder_forms(section)])
+        forms = dict.fromkeys([base, *_other_forms(section, base), *_folder_forms(section), *section.former_names])
         for first in (forms if mine is not None else []):
             for n in numbered(first):  # its files of an earlier run: ch1, ch1-2... up to the first name no source holds
                 if holder(n) in (mine, None):

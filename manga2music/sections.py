@@ -101,6 +101,8 @@ class Section:
     error: str | None = None  # why this source cannot be read at all (a broken archive): the section fails alone
     given_name: str = ""  # its name before a clash with another PATH's section numbered it ("ch1" of "ch1-2")
     plain_name: str = ""  # its name before a clash named it by its folders ("ch1" of "b/ch1"; "": never)
+    #: names earlier versions gave it: an output folder's files made under one of them keep it
+    former_names: list[str] = field(default_factory=list)
 
     @property
     def source(self) -> str | None:
@@ -265,6 +267,10 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
         pages = sorted(groups[folder], key=lambda p: _natural(p.member_shown or p.member or p.name))
         name = "/".join((base_name, *map(readable, folder))) if base_name else "/".join(map(readable, folder))
         sections.append(Section(name or readable(archive.stem), pages, archive, root))
+    if len(sections) == 1 and base_name and sections[0].name != base_name:  # every page in one folder inside
+        # ("Ch 004.cbz" holding "Ch 004/001.jpg", as scanlation releases pack them): the archive's name alone
+        sections[0].former_names.append(sections[0].name)
+        sections[0].name = base_name
     return sections
 
 

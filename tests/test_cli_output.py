@@ -254,3 +254,33 @@ def invoke_ok(*args) -> bool:
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     return True
+
+
+def test_an_archive_with_its_pages_in_one_folder_is_named_after_the_archive(tmp_path):
+    """`Ch 004.cbz` holding `Ch 004/001.jpg` (as scanlation releases pack chapters) wrote `Ch 004/Ch 004.wav`, the
+    same chapter zipped without the folder `Ch 004.wav`.  One folder inside is the archive's: `Ch 004.wav`.  Files
+    made under the old name are still found (the archive once held a second folder, here)."""
+    import zipfile
+
+    series, out = tmp_path / "S", tmp_path / "out"
+    series.mkdir()
+    pages = sorted((SAMPLES / "calm").iterdir())
+    for name, folder in (("Ch 004", "Ch 004/"), ("Ch 005", "")):
+        with zipfile.ZipFile(series / f"{name}.cbz", "w") as zf:
+            for k, page in enumerate(pages, start=1):
+                zf.write(page, f"{folder}{k:03d}{page.suffix}")
+    with zipfile.ZipFile(series / "Vol 2.cbz", "w") as zf:  # two folders: one section each, as before
+        for folder in ("Ch 1", "Ch 2"):
+            zf.write(pages[0], f"{folder}/001.png")
+    result = CliRunner().invoke(app, ["run", str(series), "-o", str(out), *BUILTIN, "--json"])
+    assert result.exit_code == 0, result.output
+    names = [e["name"] for e in json.loads(result.stdout)["sections"]]
+    assert names == ["Ch 004", "Ch 005", "Vol 2/Ch 1", "Vol 2/Ch 2"]
+    assert (out / "Ch 004.wav").is_file() and not (out / "Ch 004").exists()
+    with zipfile.ZipFile(series / "Vol 2.cbz", "w") as zf:  # repacked with one folder: its files keep their name
+        zf.write(pages[0], "Ch 1/001.png")
+    result = CliRunner().invoke(app, ["run", str(series / "Vol 2.cbz"), "-o", str(out), *BUILTIN, "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert {e["name"]: e["status"] for e in manifest["sections"] if e["name"] in manifest["this_run"]} == {
+        "Vol 2/Ch 1": "skipped"}

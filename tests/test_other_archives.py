@@ -239,5 +239,5 @@ def test_names_a_mac_packed_in_decomposed_form_are_shown_composed_and_still_read
     assert stored != "第1話/ページ1.png"
     book = write_rar5(tmp_path / "book.cbr", {stored: PAGES["Vol 1/Chapter 1/001.png"]})
     (section,) = find_sections([book])
-    assert section.name == "book/第1話" and [p.name for p in section.pages] == ["ページ1.png"]
+    assert section.former_names == ["book/第1話"] and [p.name for p in section.pages] == ["ページ1.png"]
     assert section.pages[0].read_bytes() == PAGES["Vol 1/Chapter 1/001.png"]
