@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -379,12 +380,25 @@ def _source_names(files: list[str], dirnames: list[str]) -> dict[str, str]:
     return {f: (f if stems[Path(f).stem.lower()] > 1 else Path(f).stem) for f in sources}
 
 
+#: what library managers (Komga, Kavita, Plex) name the art of a series or volume: kept beside its chapters, it is
+#: not a chapter of one page
+COVER_NAME = re.compile(r"(cover|folder|poster|front|thumb|thumbnail|banner|fanart)([ ._-].*)?", re.IGNORECASE)
+
+
+def _only_covers(images: list[str], dirs: list[str], files: list[str]) -> bool:
+    """Loose images that are all named like a cover, beside chapter folders, archives or PDFs."""
+    beside = dirs or any(Path(f).suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS for f in files)
+    return bool(beside) and all(COVER_NAME.fullmatch(Path(f).stem) for f in images)
+
+
 def _folder_sections(folder: Path, excluded: set[Path]) -> list[Section]:
     sections: list[Section] = []
     # the name the user gave (a link keeps its own name); "." and ".." become the folders they stand for
     root_name = readable(Path(os.path.abspath(folder)).name) or "pages"
     for here, dirs, files in _walk(folder, excluded):
         images = [f for f in files if is_image_name(f)]
+        if images and _only_covers(images, dirs, files):
+            images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read)
         if images:
             sections.append(
                 Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,

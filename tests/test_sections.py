@@ -383,3 +383,24 @@ def test_a_linked_folder_is_named_as_the_user_named_the_link(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path / "store" / "ja" / "sub")
     assert list(names(find_sections([Path("..")]))) == ["ja", "sub"]
     assert list(names(find_sections([Path(".")]))) == ["sub"]
+
+
+def test_a_cover_beside_chapter_folders_is_not_a_chapter(tmp_path):
+    """`S/cover.jpg` (or a volume's `folder.jpg`), as library managers keep them beside the chapters, was a chapter
+    of one page with its own track, listed before the volume's chapters.  Given alone, or among pages, it is read."""
+    for rel in ("S/cover.jpg", "S/Vol 01/folder.png", "S/Vol 01/Ch 1/001.png", "S/Vol 01/Ch 2/001.png",
+                "S/Vol 02/Cover_vol2.jpg", "S/Vol 02/Ch 3.cbz", "S/oneshot/cover.png", "S/oneshot/002.png"):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".cbz":
+            with zipfile.ZipFile(path, "w") as zf:
+                buf = io.BytesIO()
+                Image.new("L", (30, 40), 50).save(buf, format="PNG")
+                zf.writestr("001.png", buf.getvalue())
+        else:
+            Image.new("RGB", (30, 40), "white").save(path)
+    found = find_sections([tmp_path / "S"])
+    assert sorted(s.name for s in found) == ["Vol 01/Ch 1", "Vol 01/Ch 2", "Vol 02/Ch 3", "oneshot"]
+    oneshot = next(s for s in found if s.name == "oneshot")
+    assert [p.name for p in oneshot.pages] == ["002.png", "cover.png"]  # a chapter's own cover page stays
+    assert [s.name for s in find_sections([tmp_path / "S" / "cover.jpg"])] == ["cover"]
