@@ -233,7 +233,13 @@ def _archive_entries(archive: Path) -> list[tuple[str, str, int]]:
         with zipfile.ZipFile(archive) as zf:
             return [(member_name(info), info.filename, info.file_size) for info in zf.infolist() if not info.is_dir()]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise InputError(f"{readable(archive)}: not a readable comic archive (zip, RAR, 7-Zip or tar): {exc}") from exc
+        try:
+            empty = archive.stat().st_size == 0
+        except OSError:
+            empty = False
+        why = ("it is empty (0 bytes)" if empty
+               else f"{exc} (damaged, or cut short?)" if isinstance(exc, (zipfile.BadZipFile, EOFError)) else str(exc))
+        raise InputError(f"{readable(archive)}: not a readable comic archive (zip, RAR, 7-Zip or tar): {why}") from exc
 
 
 def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section]:

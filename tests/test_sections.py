@@ -404,3 +404,15 @@ def test_a_cover_beside_chapter_folders_is_not_a_chapter(tmp_path):
     oneshot = next(s for s in found if s.name == "oneshot")
     assert [p.name for p in oneshot.pages] == ["002.png", "cover.png"]  # a chapter's own cover page stays
     assert [s.name for s in find_sections([tmp_path / "S" / "cover.jpg"])] == ["cover"]
+
+
+def test_an_empty_or_cut_short_archive_says_which(tmp_path):
+    """A 0-byte .cbz and one cut short both said only "File is not a zip file"."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("001.png", b"\x89PNG" + bytes(4000))
+    (tmp_path / "empty.cbz").write_bytes(b"")
+    (tmp_path / "cut.cbz").write_bytes(buf.getvalue()[:2000])
+    errors = {s.name: s.error for s in find_sections([tmp_path])}
+    assert errors["empty"].endswith("it is empty (0 bytes)")
+    assert errors["cut"].endswith("(damaged, or cut short?)")
