@@ -30,10 +30,11 @@ def test_nested_folders_natural_order_and_mixed_case(tmp_path):
     for name in ("page10.PNG", "page2.jpg", "page1.Jpeg", "page3.webp"):
         png(root / "part1" / name, mode="RGB")
     png(root / "part1" / "deeper" / "a.TIF", mode="RGB")
-    png(root / "cover.png")
+    png(root / "cover.png")  # art beside the parts, not a one-page section (see the cover test below)
+    png(root / "extra.png")
     found = names(find_sections([root]))
     assert found == {
-        "chapter": ["cover.png"],
+        "chapter": ["cover.png", "extra.png"],  # not only covers: the folder's own pages
         "part1": ["page1.Jpeg", "page2.jpg", "page3.webp", "page10.PNG"],
         "part1/deeper": ["a.TIF"],
     }
