@@ -463,6 +463,11 @@ def test_webui_end_to_end_in_chromium(running_app, page, tmp_path, not_images):
     assert all(u.startswith((running_app, "data:", "blob:")) for u in page.requested), \
         sorted({u for u in page.requested if not u.startswith(running_app)})
     save_screenshot(page, tmp_path / "webui.png", Path("/tmp/webui.png"))
+    # other pages: the results of the last ones are no longer offered as theirs (the track, its words, downloads)
+    page.locator("#uploads input[type=file]").set_input_files([str(TWO_PAGES[1])])
+    page.wait_for_function("document.querySelector('#status').innerText.includes('press Generate')", timeout=30_000)
+    assert page.locator("#description textarea").input_value() == ""
+    assert "001.wav" not in page.locator("#downloads").inner_text() and page.locator("#track audio").count() == 0
 
 
 def _generate_and_read_status(page) -> str:
@@ -605,6 +610,8 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
     described = page.locator("#description textarea").input_value()
     assert described.startswith("Scene 1: ") and "\n\nScene 2: " in described and "BPM" in described
     downloads = "".join(page.locator("#downloads").inner_text().split())
-    assert all(name in downloads for name in ("001.score.wav", "001.read.html", "001.cues.json", "001.score.vtt")), \
+    assert all(name in downloads for name in ("001.score.wav", "001.cues.json", "001.score.vtt", "001.zip")), \
         downloads
+    assert "001.read.html" not in downloads  # alone it plays nothing (the score is beside it): it is in the zip
+    assert "read-along page is in the zip" in status
     assert not LEAKS.search(page.locator("body").inner_text())

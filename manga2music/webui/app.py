@@ -158,6 +158,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
         files.change(on_upload, files, [thumbnails, upload_note], show_progress="minimal",
                      show_progress_on=[thumbnails])
+        files.change(lambda: (gr.update(value=READY, elem_classes=[]), None, "", None), None,  # other pages: the
+                     [status, audio, description, downloads], show_progress="hidden")  # last results are not theirs
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
         music.change(on_model("music"), music, music, show_progress="hidden")
         kind.change(lambda k: (gr.update(visible=k == KINDS[0]),) + (gr.update(visible=k == KINDS[1]),) * 4, kind,

@@ -178,7 +178,8 @@ def status_markdown(result) -> str:
     if getattr(result, "scenes", None):
         from ..cuesheet import scene_span
 
-        lines.append("\n**Scenes** (the score's cue sheet; the read-along page is in the downloads):")
+        lines.append("\n**Scenes** (the score's cue sheet; the read-along page is in the zip: unzip it and open "
+                     "the `.read.html` file):")
         for sc in result.scenes:
             pages = scene_span(sc)
             loops = sc.get("cue_s") is not None and sc["cue_s"] < sc["duration"]

@@ -288,12 +288,14 @@ def _forget_staging(folder: Path, manifest: dict, hide: list) -> None:
 def _files_of(folder: Path, entry: dict) -> list[Path]:
     """What a user downloads for one section, in the order shown.
 
-    A later output of a section (a chapter score, a read-along page) belongs here.
+    A later output of a section (a chapter score's cue sheet and chapters) belongs here.  Not its read-along page:
+    it plays the score file beside it and links to the other chapters' pages, so it works from the zip (opened
+    alone, Play through found no score and the chapter links led nowhere).
     """
     files = [folder / rel for rel in entry.get("tracks") or []]
-    if entry.get("record"):  # a chapter score: the read-along page, the cue sheet and the chapters come next
+    if entry.get("record"):  # a chapter score: the cue sheet and the chapters come next
         beside = SectionFiles.of_record(folder / entry["record"])
-        files += [beside.read_along, beside.cue_sheet, beside.chapters]
+        files += [beside.cue_sheet, beside.chapters]
     if entry.get("description"):
         files.append(folder / entry["description"])
     files += [folder / rel for rel in entry.get("midi") or []]
