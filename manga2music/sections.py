@@ -433,6 +433,17 @@ def _file_sections(path: Path, name: str, root: Path) -> list[Section]:
     return [Section(name, [Page(readable(path.name), path)], path.parent, root)]
 
 
+def check_paths_exist(paths: Iterable[str | Path]) -> None:
+    """One line for the first PATH that is not there (the commands check before their progress display starts)."""
+    for path in paths:
+        if not os.path.lexists(path):
+            hint = None
+            if Path(path).name == "samples":  # the README's first command, run outside the source folder
+                hint = ("the sample pages are in manga2music's source folder (samples/): run this there, or give "
+                        "a folder of your own pages")
+            raise InputError(f"{readable(path)}: no such file or folder", hint=hint)
+
+
 def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> list[Section]:
     """Every section under ``paths``, in reading order (natural order within each PATH; the PATHs as given).
 
@@ -445,9 +456,8 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     given = [Path(p) for p in paths]
     if not given:
         raise InputError("no PATH given", hint="pass a folder of pages, an image, a .cbz/.zip or a .pdf")
+    check_paths_exist(given)
     for path in given:
-        if not os.path.lexists(path):
-            raise InputError(f"{readable(path)}: no such file or folder")
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
             sections.extend(sorted(_folder_sections(path, excluded), key=lambda s: section_order(s.name)))
         else:

@@ -284,3 +284,17 @@ def test_an_archive_with_its_pages_in_one_folder_is_named_after_the_archive(tmp_
     manifest = json.loads(result.stdout)
     assert {e["name"]: e["status"] for e in manifest["sections"] if e["name"] in manifest["this_run"]} == {
         "Vol 2/Ch 1": "skipped"}
+
+
+def test_the_readmes_first_command_outside_the_source_folder_says_where_the_samples_are(tmp_path):
+    """`manga2music run samples/` in an empty folder said only "samples: no such file or folder"."""
+    import subprocess
+    import sys
+
+    from output_checks import cli_env
+
+    result = subprocess.run([sys.executable, "-m", "manga2music", "run", "samples/"], cwd=tmp_path, text=True,
+                            capture_output=True, env=cli_env(), timeout=60)
+    assert result.returncode == 2 and "samples: no such file or folder" in result.stderr
+    assert "source folder" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "output").exists()

@@ -17,6 +17,10 @@ def run(**flags) -> None:
         from .. import api
 
         cfg = f.run_config(flags, side=None)
+    with c.friendly_errors():  # a missing PATH is one line, before any progress bar is drawn
+        from ..sections import check_paths_exist
+
+        check_paths_exist(flags["paths"])
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)
         manifest = api.run(flags["paths"], cfg.output, vision_model=flags["vision_model"],
