@@ -615,3 +615,36 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
     assert "001.read.html" not in downloads  # alone it plays nothing (the score is beside it): it is in the zip
     assert "read-along page is in the zip" in status
     assert not LEAKS.search(page.locator("body").inner_text())
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_stop_ends_a_long_generate_and_the_next_one_runs_at_once(running_app, page, tmp_path):
+    """There was no way to stop a Generate (a whole series at 120 s a track: minutes, or with MusicGen on a CPU,
+    hours): the next upload waited behind it.  Stop ends it at its next progress report; nothing is kept."""
+    import time
+    import zipfile
+
+    book = tmp_path / "series.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        for k in range(1, 13):
+            zf.write(TWO_PAGES[k % 2], f"ch{k:02d}/001.png")
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    upload(page, [book], thumbnails=12)
+    duration = page.locator("#duration input[type=number]")
+    duration.fill("120")
+    duration.press("Enter")
+    page.click("#generate")
+    page.wait_for_function("document.body.innerText.includes('ch0')", timeout=60_000)  # the progress names one
+    asked = time.monotonic()
+    page.click("#stop")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped')", timeout=60_000)
+    assert time.monotonic() - asked < 30
+    assert page.locator("#track audio").count() == 0 and "series" not in page.locator("#downloads").inner_text()
+    duration.fill("2")
+    duration.press("Enter")
+    started = time.monotonic()
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Made 12 tracks')", timeout=60_000)
+    assert time.monotonic() - started < 40  # at once, not behind the stopped one (which alone took over a minute)

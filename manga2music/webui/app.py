@@ -19,7 +19,7 @@ from ..errors import Manga2MusicError
 from ..pipeline import Callbacks
 from . import messages
 from .run import MODES, UPLOAD_TYPES, generate, parse_seed
-from .server import ServerFolder, ServerStopping, stop_signals
+from .server import JobStopped, ServerFolder, ServerStopping, stop_signals
 
 PRIVACY_NOTE = ("Everything runs on this machine. Only a GPT vision model sends the pages to OpenAI "
                 "(it needs `OPENAI_API_KEY`), or to the server `OPENAI_BASE_URL` names when it is set.")
@@ -90,6 +90,7 @@ def build_app(folder: Optional[ServerFolder] = None):
         def shown_error(text: str):
             return gr.update(value=text, elem_classes=["error"]), None, "", None
 
+        folder.stop_generate.clear()  # a Stop pressed before this Generate is not for it
         try:
             with folder.job():
                 result = generate(_paths(files), folder.results, vision_model=vision, music_model=music,
@@ -103,6 +104,8 @@ def build_app(folder: Optional[ServerFolder] = None):
             return shown_error(messages.error_markdown(exc))
         except ServerStopping:
             return shown_error("**The server is stopping.**")
+        except JobStopped:
+            return shown_error("**Stopped.** Nothing was made; press **Generate** to start again.")
         except Exception as exc:  # a bug: the user gets one message, the terminal the traceback
             messages.log_for_server(exc, expected=False)
             return shown_error(messages.bug_markdown(exc))
@@ -148,7 +151,9 @@ def build_app(folder: Optional[ServerFolder] = None):
                 bridges = gr.Checkbox(False, label="Bridges between scenes (MusicGen)", elem_id="bridges",
                                       visible=False, info="MusicGen carries each cue on into the next scene's music "
                                                           "instead of a crossfade")
-                button = gr.Button("Generate", variant="primary", elem_id="generate")
+                with gr.Row():
+                    button = gr.Button("Generate", variant="primary", elem_id="generate")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
             with gr.Column():  # the results; a chapter score adds its scenes, read-along page and cue sheet
                 status = gr.Markdown(READY, elem_id="status")
                 audio = gr.Audio(label="Track", type="filepath", interactive=False, buttons=["download"],
@@ -168,6 +173,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                                    seed],
                      [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
                      concurrency_limit=1)
+        stop.click(folder.stop_generate.set, None, None, queue=False, show_progress="hidden")  # not queued: it
+        # must reach the server while a Generate runs
     return app
 
 

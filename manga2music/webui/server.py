@@ -29,6 +29,10 @@ class ServerStopping(BaseException):
     """
 
 
+class JobStopped(BaseException):
+    """Raised inside a running Generate when the user pressed Stop (a BaseException: see :class:`ServerStopping`)."""
+
+
 class ServerFolder:
     """``manga2music-ui-XXXX/`` with ``gradio/``, ``work/`` (staged uploads) and ``results/``."""
 
@@ -40,6 +44,8 @@ class ServerFolder:
         for folder in (self.gradio, self.work, self.results):
             folder.mkdir()
         self.stopping = threading.Event()
+        #: set by the Stop button: the running Generate ends at its next progress report
+        self.stop_generate = threading.Event()
         self._jobs = 0
         self._idle = threading.Condition()
         atexit.register(self.remove, wait_s=0.0)  # also on an exit nobody planned
@@ -54,15 +60,19 @@ class ServerFolder:
         return [self.root]
 
     def check(self) -> None:
-        """Call from progress callbacks: raises :class:`ServerStopping` once the server is stopping."""
+        """Call from progress callbacks: raises :class:`ServerStopping` once the server is stopping, and
+        :class:`JobStopped` once the user pressed Stop."""
         if self.stopping.is_set():
             raise ServerStopping()
+        if self.stop_generate.is_set():
+            raise JobStopped()
 
     @contextmanager
     def job(self) -> Iterator[None]:
         """A unit of work (a Generate click, a preview); :meth:`remove` waits for it to end."""
         with self._idle:
-            self.check()
+            if self.stopping.is_set():
+                raise ServerStopping()
             self._jobs += 1
         try:
             yield
