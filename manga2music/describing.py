@@ -293,7 +293,8 @@ def answer_memo(job: SectionJob, command: str, describer: Describer, cfg: RunCon
 
 
 def said_reused(job: SectionJob, memo, cb: Callbacks) -> None:
-    """Say on screen how many answers an earlier run had paid for (they are not this run's usage)."""
+    """Say on screen how many answers an earlier run had paid for (not asked again; their tokens still count in the
+    record's usage, which is what the description cost)."""
     if memo is not None and memo.reused:
         n = memo.reused
         cb.info(f"{job.name}: {n} answer{'s' if n != 1 else ''} the model gave a run that did not finish "
