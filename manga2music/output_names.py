@@ -27,29 +27,37 @@ from .outputs import SectionFiles, read_record
 from .sections import Section, folders_above, output_key, page_container, reserved_keys
 
 
-def _record_file(output: Path, name: str) -> Path:
+def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] | None = None) -> Path:
     """The record of ``name`` in ``output``; on a case-sensitive file system also one whose name differs only in
     case (``Ch 1.json`` for ``ch 1``): names are told apart as case-insensitive file systems tell them, so that one
-    holds the name too."""
+    holds the name too.  ``listings`` keeps each folder's entries by folded name between calls (one ``claim_names``
+    looks up several names per section: read once, not once a name)."""
     exact = SectionFiles.for_section(output, name).record
     if exact.exists():
         return exact
+    listings = {} if listings is None else listings
     here = output
     for part in exact.relative_to(output).parts:
-        try:
-            match = next((e for e in sorted(os.listdir(here)) if e.casefold() == part.casefold()), None)
-        except OSError:
-            return exact
+        if here not in listings:
+            try:
+                entries = sorted(os.listdir(here))
+            except OSError:
+                entries = []
+            listings[here] = {}
+            for entry in entries:  # the first in sorted order, as one name folds to it
+                listings[here].setdefault(entry.casefold(), entry)
+        match = listings[here].get(part.casefold())
         if match is None:
             return exact
         here = here / match
     return here
 
 
-def record_source(output: Path, name: str) -> tuple[str | None, frozenset]:
+def record_source(output: Path, name: str,
+                  listings: dict[Path, dict[str, str]] | None = None) -> tuple[str | None, frozenset]:
     """The source the record of ``name`` in ``output`` was made from (None: no record, or no pages in it), and the
-    hashes of the pages it lists."""
-    record = read_record(_record_file(output, name))
+    hashes of the pages it lists (``listings``: see :func:`_record_file`)."""
+    record = read_record(_record_file(output, name, listings))
     pages = (record or {}).get("pages")
     if not isinstance(pages, list) or not pages or not all(isinstance(p, dict) for p in pages):
         return None, frozenset()
@@ -105,10 +113,11 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
     """Give each section the output name that keeps its files apart from every other source's (see the module
     docstring); ``note`` hears about a section written under a new number because its name is another's."""
     records: dict[str, tuple[str | None, frozenset]] = {}
+    listings: dict[Path, dict[str, str]] = {}  # the output folder's entries, read once (see _record_file)
 
     def holder(name: str) -> str | None:
         if name not in records:
-            records[name] = record_source(output, name)
+            records[name] = record_source(output, name, listings)
         return records[name][0]
 
     in_run = {s.source for s in sections}
