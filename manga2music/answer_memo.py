@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 #: where the answers live, under the output folder
 MEMO_DIR = Path(".manga2music") / "answers"
@@ -50,22 +50,24 @@ class AnswerMemo:
         blob = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8", "replace")
         return self.folder / f"{hashlib.sha256(blob).hexdigest()[:40]}.json"
 
-    def recall(self, request: Optional[dict]) -> Optional[Kept]:
-        """The answer kept for ``request``, or ``None`` (never asked, or it cannot be read)."""
+    def recall(self, request: Optional[dict], read: Callable[[Any], Any] = lambda answer: answer) -> Optional[Kept]:
+        """``read(answer)`` of the answer kept for ``request``, or ``None``: never asked, or it cannot be read (a
+        damaged file, or an answer that ``read`` refuses, kept by another version): it is asked again."""
         if request is None:
             return None
         from .files import read_regular_file
 
         try:
             kept = json.loads(read_regular_file(self._path(request), MAX_ANSWER_BYTES, what="kept answer"))
+            if not isinstance(kept, dict) or kept.get("request") != json.loads(json.dumps(request, default=str)) \
+                    or kept.get("answer") is None:
+                return None
+            answer = read(kept["answer"])
         except Exception:  # noqa: BLE001 - a cache: a kept answer that cannot be read is asked again
-            return None
-        if not isinstance(kept, dict) or kept.get("request") != json.loads(json.dumps(request, default=str)) \
-                or kept.get("answer") is None:
             return None
         usage = kept.get("usage")
         self.reused += 1
-        return Kept(kept["answer"], usage if isinstance(usage, dict) else None)
+        return Kept(answer, usage if isinstance(usage, dict) else None)
 
     def keep(self, request: Optional[dict], answer: Any, usage: Optional[dict]) -> None:
         """Keep an accepted answer (a failure to write it never fails the section: it is asked again next time)."""

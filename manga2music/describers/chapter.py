@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError
 from .answers import clean_description, parse_json_object
-from .chat import chat_request, description_tokens, json_tokens, recalled, sum_usage
+from .chat import chat_request, description_tokens, json_tokens, sum_usage
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"
@@ -92,9 +92,9 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None)
     took (those it took an earlier run, when ``memo`` kept the answer: see :mod:`manga2music.answer_memo`)."""
     tokens = json_tokens(describer, MAX_TOKENS)
     request = chat_request(describer, model.__name__, prompt, images, tokens) if memo is not None else None
-    kept = recalled(memo, request, model.model_validate)
+    kept = memo.recall(request, model.model_validate) if memo is not None else None
     if kept is not None:
-        return kept
+        return kept.answer, kept.usage
     reason, usage = "", sum_usage([])
     for attempt in range(2):
         text = prompt if not attempt else f"{prompt}\nYour last answer could not be read ({reason}). JSON only."
@@ -158,9 +158,9 @@ def scene_description(describer, entries: list[dict], direction: ChapterDirectio
     answer when ``memo`` kept it from an earlier run)."""
     prompt, tokens = scene_prompt(entries, direction), description_tokens(describer)
     request = chat_request(describer, "scene", prompt, [], tokens) if memo is not None else None
-    kept = recalled(memo, request, lambda text: clean_description(str(text)))
+    kept = memo.recall(request, lambda text: clean_description(str(text))) if memo is not None else None
     if kept is not None:
-        return kept
+        return kept.answer, kept.usage
     answer = describer._complete(prompt, [], json_schema=None, max_tokens=tokens)
     if answer.refusal:
         raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")

@@ -98,20 +98,6 @@ def chat_request(describer, what: str, prompt: str, images: list[PageImage], max
             "max_tokens": int(max_tokens), "prompt": prompt, "pages": [image.key for image in images]}
 
 
-def recalled(memo: "Optional[AnswerMemo]", request: Optional[dict],
-             read: Callable[[Any], Any]) -> Optional[tuple[Any, Optional[dict]]]:
-    """``read(answer)`` of the answer ``memo`` kept for ``request``, and the tokens it cost; ``None`` when there is
-    none or it no longer reads (it is asked again)."""
-    kept = memo.recall(request) if memo is not None else None
-    if kept is None:
-        return None
-    try:
-        return read(kept.answer), kept.usage
-    except Exception:  # noqa: BLE001 - an answer kept by another version that does not read: ask again
-        memo.reused -= 1
-        return None
-
-
 def json_tokens(describer, at_least: int) -> int:
     """The cap on a JSON answer that needs ``at_least`` tokens: more when --max-new-tokens was raised."""
     asked = int(describer.options.max_new_tokens)
@@ -272,13 +258,13 @@ class ChatDescriber(Describer):
     def _recalled(self, request: Optional[dict], read: Callable[[Any], Any], label: str, calls: _SectionCalls) -> Any:
         """The answer an earlier run kept for ``request`` (read by ``read``), counted as a call done, its tokens
         added; or ``None``."""
-        kept = recalled(calls.memo, request, read)
+        kept = calls.memo.recall(request, read) if calls.memo is not None else None
         if kept is None:
             return None
-        calls.usage = sum_usage([calls.usage, kept[1]])
+        calls.usage = sum_usage([calls.usage, kept.usage])
         calls.done += 1
         report(calls.progress, calls.done, calls.total, f"{label} (answered before)")
-        return kept[0]
+        return kept.answer
 
     def _description(self, prompt: str, images: list[PageImage], label: str, where: str,
                      calls: _SectionCalls) -> str:
