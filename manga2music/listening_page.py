@@ -240,8 +240,7 @@ def _other_commands_music(output: Path, entry: dict, record: dict | None, is_sco
             return ""
         other = {"tracks": [(folder / t["audio"]).as_posix() for t in takes],
                  "midi": [(folder / t["midi"]).as_posix() for t in takes if here(t.get("midi"))]}
-        text = _description(output, entry, record) if entry.get("description") else str(record.get("description")
-                                                                                         or "")
+        text = _description(output, entry, record)  # its .txt (the user's edit wins), else the record's words
         words = f'<blockquote class="description">{e(text)}</blockquote>' if text else ""
         return f'<p class="info">The section\'s track (<code>run</code>):</p>{words}' + _tracks(output, other, record)
     outputs = (record.get("score") or {}).get("outputs") or []
