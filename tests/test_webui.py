@@ -358,6 +358,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_FOLDERS = {}  # the running_app URL: the folder its server writes in
+
+
 @pytest.fixture(scope="module")
 def running_app(tmp_path_factory):
     """One UI server for this module's browser tests; no model cached and the Hub refusing connections."""
@@ -375,6 +378,7 @@ def running_app(tmp_path_factory):
         app = build_app(folder)
     port = free_port()
     start(app, port=port)
+    SERVER_FOLDERS[f"http://127.0.0.1:{port}/"] = folder
     yield f"http://127.0.0.1:{port}/"
     app.close()
     folder.remove()
@@ -636,7 +640,8 @@ def test_stop_ends_a_long_generate_and_the_next_one_runs_at_once(running_app, pa
     duration.fill("120")
     duration.press("Enter")
     page.click("#generate")
-    page.wait_for_function("document.body.innerText.includes('ch0')", timeout=60_000)  # the progress names one
+    page.wait_for_function("document.querySelector('#status').innerText.includes('ch0')", timeout=60_000)  # the
+    # progress names one (the thumbnails' captions name them too: waiting on the whole page was no wait at all)
     asked = time.monotonic()
     page.click("#stop")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped')", timeout=60_000)
@@ -648,3 +653,71 @@ def test_stop_ends_a_long_generate_and_the_next_one_runs_at_once(running_app, pa
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Made 12 tracks')", timeout=60_000)
     assert time.monotonic() - started < 40  # at once, not behind the stopped one (which alone took over a minute)
+
+
+def twelve_chapters(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for k in range(1, 13):
+            zf.write(TWO_PAGES[k % 2], f"ch{k:02d}/001.png")
+    return path
+
+
+def tab_with(browser, url: str, uploads: list, seconds: int, thumbnails: int):
+    """Another browser tab (its own Gradio session) with ``uploads`` on it and the track length set."""
+    tab = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
+    tab.goto(url)
+    tab.wait_for_selector("#generate")
+    upload(tab, uploads, thumbnails=thumbnails)
+    duration = tab.locator("#duration input[type=number]")
+    duration.fill(str(seconds))
+    duration.press("Enter")
+    return tab
+
+
+def status_says(tab, words: str, timeout_s: float = 60) -> None:
+    tab.wait_for_function(f"document.querySelector('#status').innerText.includes('{words}')",
+                          timeout=timeout_s * 1000)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_stop_pressed_before_the_generate_starts_still_stops_it(running_app, browser, tmp_path):
+    """A Generate waits in the queue while another tab's runs.  Stop pressed then was lost (the Generate, on
+    starting, cleared it, and ran to the end), and it stopped the other tab's Generate instead."""
+    first = tab_with(browser, running_app, [twelve_chapters(tmp_path / "series.cbz")], seconds=15, thumbnails=12)
+    second = tab_with(browser, running_app, [TWO_PAGES[0]], seconds=2, thumbnails=1)
+    first.click("#generate")
+    status_says(first, "ch0")  # it runs
+    second.click("#generate")  # waits behind it
+    second.click("#stop")
+    status_says(second, "Stopped", timeout_s=120)
+    status_says(first, "Made 12 tracks", timeout_s=120)  # the other tab's Stop was not for it
+    assert second.locator("#track audio").count() == 0
+    first.context.close()
+    second.context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_closing_the_tab_stops_its_generate(running_app, browser, tmp_path, monkeypatch):
+    """A tab closed (or reloaded) during a long Generate left it running in the background: minutes or hours
+    (MusicGen on a CPU) of a busy machine making tracks nobody would hear."""
+    import time
+
+    monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "1")  # Gradio notices a closed tab by its heartbeat (15 s)
+    server = SERVER_FOLDERS[running_app]
+    before = set(server.root.rglob("*.wav"))  # the earlier tests' results
+    tracks = lambda: len(set(server.root.rglob("*.wav")) - before)  # noqa: E731  (made, or being made)
+    closed = tab_with(browser, running_app, [twelve_chapters(tmp_path / "series.cbz")], seconds=30, thumbnails=12)
+    closed.click("#generate")
+    status_says(closed, "ch02")  # it made one track, at least
+    closed.context.close()
+    time.sleep(4)
+    made = tracks()
+    time.sleep(8)  # a 30 s track takes about 2 s here: 4 more if it ran on
+    assert tracks() == made < 12
+    assert not any(server.work.iterdir())  # the stopped Generate left nothing behind
+    other = tab_with(browser, running_app, [TWO_PAGES[0]], seconds=2, thumbnails=1)
+    other.click("#generate")
+    status_says(other, "Made 1 track")
+    other.context.close()

@@ -75,23 +75,24 @@ def build_app(folder: Optional[ServerFolder] = None):
         return lambda selected: gr.update(info=menu_info(side, selected, suggested[side]))
 
     def on_generate(files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed,
-                    progress=gr.Progress()):
+                    request, progress=gr.Progress()):
         where = {"label": ""}
+        tab = request.session_hash
 
         def sections(done: int, total: int, label: str) -> None:
-            folder.check()
+            folder.check(tab)
             where["label"] = label
             progress((done, total), desc=label)
 
         def step(done: int, total: int, label: str) -> None:
-            folder.check()
+            folder.check(tab)
             progress((done, total), desc=f"{where['label']} · {label}" if where["label"] else label)
 
         def shown_error(text: str):
             return gr.update(value=text, elem_classes=["error"]), None, "", None
 
-        folder.stop_generate.clear()  # a Stop pressed before this Generate is not for it
         try:
+            folder.check(tab)  # Stop pressed while this Generate waited in the queue
             with folder.job():
                 result = generate(_paths(files), folder.results, vision_model=vision, music_model=music,
                                   single_stage=(mode == "single-stage"), duration=duration, fmt=fmt,
@@ -109,9 +110,21 @@ def build_app(folder: Optional[ServerFolder] = None):
         except Exception as exc:  # a bug: the user gets one message, the terminal the traceback
             messages.log_for_server(exc, expected=False)
             return shown_error(messages.bug_markdown(exc))
+        finally:
+            folder.generate_ended(tab)
         return (gr.update(value=messages.status_markdown(result), elem_classes=[]),
                 str(result.audio) if result.audio else None, result.description,
                 [str(p) for p in result.downloads] or None)
+
+    on_generate.__annotations__["request"] = gr.Request  # Gradio passes the request only to a parameter typed so
+    # (this module's annotations are strings, which Gradio cannot read: gr is imported inside this function)
+
+    def per_tab(act):
+        """A listener that calls ``act`` with the tab's session."""
+        def listener(request):
+            act(request.session_hash)
+        listener.__annotations__["request"] = gr.Request
+        return listener
 
     with gr.Blocks(title="manga2music", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
         app.server_folder = folder  # lives as long as the app
@@ -169,12 +182,14 @@ def build_app(folder: Optional[ServerFolder] = None):
         music.change(on_model("music"), music, music, show_progress="hidden")
         kind.change(lambda k: (gr.update(visible=k == KINDS[0]),) + (gr.update(visible=k == KINDS[1]),) * 4, kind,
                     [duration, speed, longest, scenes, bridges], show_progress="hidden")
-        button.click(on_generate, [files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt,
-                                   seed],
-                     [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
-                     concurrency_limit=1)
-        stop.click(folder.stop_generate.set, None, None, queue=False, show_progress="hidden")  # not queued: it
-        # must reach the server while a Generate runs
+        # Generate and Stop act on this tab's Generate alone.  Both are told to the server at once (not queued: a
+        # Stop must reach it while a Generate runs or waits), and closing or reloading the tab is a Stop
+        button.click(per_tab(folder.generate_asked), None, None, queue=False, show_progress="hidden").then(
+            on_generate, [files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed],
+            [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
+            concurrency_limit=1)
+        stop.click(per_tab(folder.stop_asked), None, None, queue=False, show_progress="hidden")
+        app.unload(per_tab(folder.stop_asked))
     return app
 
 

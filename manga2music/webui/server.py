@@ -44,8 +44,11 @@ class ServerFolder:
         for folder in (self.gradio, self.work, self.results):
             folder.mkdir()
         self.stopping = threading.Event()
-        #: set by the Stop button: the running Generate ends at its next progress report
-        self.stop_generate = threading.Event()
+        # per browser tab (Gradio session): a Generate asked for and not ended, and a Stop asked for it (by the
+        # Stop button, or by closing or reloading the tab); it ends at its next progress report
+        self._generating: set[str] = set()
+        self._stop_asked: set[str] = set()
+        self._tabs = threading.Lock()
         self._jobs = 0
         self._idle = threading.Condition()
         atexit.register(self.remove, wait_s=0.0)  # also on an exit nobody planned
@@ -59,12 +62,30 @@ class ServerFolder:
         """Folders whose paths a user must never see."""
         return [self.root]
 
-    def check(self) -> None:
+    def generate_asked(self, tab: str) -> None:
+        """The tab pressed Generate (call at the click, before the Generate waits in the queue): a Stop pressed
+        from now on, even before the Generate starts, is for it; one pressed before is not."""
+        with self._tabs:
+            self._generating.add(tab)
+            self._stop_asked.discard(tab)
+
+    def stop_asked(self, tab: str) -> None:
+        """The tab pressed Stop, or was closed or reloaded: its Generate, if it has one, stops."""
+        with self._tabs:
+            if tab in self._generating:
+                self._stop_asked.add(tab)
+
+    def generate_ended(self, tab: str) -> None:
+        with self._tabs:
+            self._generating.discard(tab)
+            self._stop_asked.discard(tab)
+
+    def check(self, tab: Optional[str] = None) -> None:
         """Call from progress callbacks: raises :class:`ServerStopping` once the server is stopping, and
-        :class:`JobStopped` once the user pressed Stop."""
+        :class:`JobStopped` once Stop was asked for ``tab``'s Generate."""
         if self.stopping.is_set():
             raise ServerStopping()
-        if self.stop_generate.is_set():
+        if tab is not None and tab in self._stop_asked:
             raise JobStopped()
 
     @contextmanager
