@@ -156,7 +156,7 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
-    sections = find_sections(paths, exclude=[cfg.output])
+    sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     return _with_both_models("run", sections, cfg, cb, vision_model, music_model)
 
 
@@ -191,7 +191,7 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
     check_score_config(cfg)
-    sections = find_sections(paths, exclude=[cfg.output])
+    sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     loose = [p for p in paths if Path(p).is_file() and is_image_name(Path(p).name)]
     if len(loose) > 1:  # `score ch/*.jpg`: the shell gave the pages one by one
         cb.warn(f"{len(loose)} page images were given one by one: each is scored as a chapter of its own; give "
@@ -274,7 +274,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=False)
-    sections = find_sections(paths, exclude=[cfg.output])
+    sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     with open_executor(cfg, cb) as executor:
         describer = _builders(cfg, cb, executor, vision=model)(model, "vision")
         check_shared_flags(cfg, describer)

@@ -15,7 +15,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from natsort import natsort_keygen
 
@@ -397,7 +397,7 @@ def _only_covers(images: list[str], dirs: list[str], files: list[str]) -> bool:
     return bool(beside) and all(COVER_NAME.fullmatch(Path(f).stem) for f in images)
 
 
-def _folder_sections(folder: Path, excluded: set[Path]) -> list[Section]:
+def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], None]) -> list[Section]:
     sections: list[Section] = []
     # the name the user gave (a link keeps its own name); "." and ".." become the folders they stand for
     root_name = readable(Path(os.path.abspath(folder)).name) or "pages"
@@ -410,9 +410,20 @@ def _folder_sections(folder: Path, excluded: set[Path]) -> list[Section]:
                 Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,
                         folder)
             )
-        for f, name in _source_names(files, dirs).items():
+        sources = _source_names(files, dirs)
+        for f, name in sources.items():
             sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder))
+        if not (images or sources or dirs) and here != folder:  # a chapter whose download failed, say: said, as
+            # the PATH itself is when it holds no page
+            warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
     return sections
+
+
+def _what_else(files: list[str]) -> str:
+    if not files:
+        return " (an empty folder)"
+    shown = ", ".join(readable(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return f" ({len(files)} other file{'s' if len(files) != 1 else ''}: {shown})"
 
 
 def _file_sections(path: Path, name: str, root: Path) -> list[Section]:
@@ -444,12 +455,13 @@ def check_paths_exist(paths: Iterable[str | Path]) -> None:
             raise InputError(f"{readable(path)}: no such file or folder", hint=hint)
 
 
-def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> list[Section]:
+def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = (),
+                  warn: Callable[[str], None] = lambda line: None) -> list[Section]:
     """Every section under ``paths``, in reading order (natural order within each PATH; the PATHs as given).
 
     ``exclude`` lists folders never read as input (the output folder, even when it
     lies inside a PATH).  Raises :class:`InputError` for a missing PATH or when no
-    page is found at all.
+    page is found at all; ``warn`` gets a line for each folder under a PATH with no page in it.
     """
     excluded = {Path(p).resolve() for p in exclude}
     sections: list[Section] = []
@@ -459,7 +471,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     check_paths_exist(given)
     for path in given:
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
-            sections.extend(sorted(_folder_sections(path, excluded), key=lambda s: section_order(s.name)))
+            sections.extend(sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name)))
         else:
             suffix = path.suffix.lower()
             if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS or is_image_name(path.name):

@@ -407,6 +407,26 @@ def test_a_cover_beside_chapter_folders_is_not_a_chapter(tmp_path):
     assert [s.name for s in find_sections([tmp_path / "S" / "cover.jpg"])] == ["cover"]
 
 
+def test_a_chapter_folder_with_no_pages_is_named_not_passed_over(tmp_path):
+    """A chapter folder with no page in it (its download failed; only a readme came) was passed over without a
+    word: the run said "2 of 2 sections done" of a series of 4 chapters."""
+    from output_checks import cli
+
+    for k in (1, 3):
+        png(tmp_path / "S" / f"ch{k}" / "001.png")
+    (tmp_path / "S" / "ch2").mkdir()
+    (tmp_path / "S" / "ch2" / "readme.txt").write_text("pages to follow")
+    (tmp_path / "S" / "ch4").mkdir()
+    said = []
+    assert [s.name for s in find_sections([tmp_path / "S"], warn=said.append)] == ["ch1", "ch3"]
+    assert said == [f"Skipping {tmp_path / 'S' / 'ch2'}: no pages in it (1 other file: readme.txt)",
+                    f"Skipping {tmp_path / 'S' / 'ch4'}: no pages in it (an empty folder)"]
+    done = cli("describe", tmp_path / "S", "-o", tmp_path / "out", "--model", "builtin")
+    assert done.returncode == 0, done.stderr
+    assert "ch2: no pages in it (1 other file: readme.txt)" in done.stderr, done.stderr
+    assert "ch4: no pages in it (an empty folder)" in done.stderr
+
+
 def test_an_empty_or_cut_short_archive_says_which(tmp_path):
     """A 0-byte .cbz and one cut short both said only "File is not a zip file"."""
     buf = io.BytesIO()
