@@ -292,7 +292,7 @@ def _pdf_sections(pdf: Path, name: str, root: Path) -> list[Section]:
         count = len(doc)
         doc.close()
     except Exception as exc:  # pypdfium2 raises PdfiumError (and OSError) for unreadable files
-        raise InputError(f"{readable(pdf)}: not a readable PDF ({exc})") from exc
+        raise InputError(f"{readable(pdf)}: not a readable PDF ({str(exc).rstrip('.')})") from exc
     pages = [Page(f"page {i + 1}", pdf, pdf_index=i) for i in range(count)]
     return [Section(name, pages, pdf, root)] if pages else []
 

@@ -311,6 +311,19 @@ def test_preview_reads_pages_as_the_run_will(tmp_path, not_images):
     assert not list((tmp_path / "work").iterdir())
 
 
+def test_an_upload_that_cannot_be_opened_is_named_at_upload(tmp_path):
+    """A damaged PDF or archive among the uploads was passed over without a word when the thumbnails were shown:
+    the user learned of it only after Generate."""
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 garbage")
+    alone = preview([broken], tmp_path / "work")
+    assert not alone.thumbnails and alone.note().startswith("No readable page among the uploads (broken.pdf: ")
+    beside = preview([broken, SAMPLES / "calm" / "001.png"], tmp_path / "work")
+    assert len(beside.thumbnails) == 1 and beside.note().startswith("Will be skipped: broken.pdf: ")
+    assert ".)" not in beside.note()  # pdfium's own full stop inside the brackets
+    assert not LEAKS.search(alone.note() + beside.note())
+
+
 def test_seed_box():
     assert parse_seed("") is None and parse_seed("  ") is None and parse_seed(None) is None
     assert parse_seed(" 42 ") == 42

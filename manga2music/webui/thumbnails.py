@@ -80,6 +80,8 @@ def _add_section(section, result: Preview, *, several: bool, hide: list) -> None
     from ..errors import PageError
     from ..pages import load_page
 
+    if section.error:  # a damaged archive or PDF
+        result.problems.append(messages.scrub(section.error, hide))
     for page in section.pages:
         if len(result.thumbnails) >= MAX_THUMBNAILS:
             result.more += 1
