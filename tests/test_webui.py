@@ -21,6 +21,7 @@ from manga2music.errors import InputError, ModelUnavailableError, NeedsKeyError
 from manga2music.hardware import HardwareReport, HubStatus
 from manga2music.outputs import read_record
 from manga2music.webui import generate, parse_seed, upload_name
+from manga2music.webui import messages
 from manga2music.webui.messages import log_for_server, scrub
 from manga2music.webui.models import model_problem, suggestion
 from manga2music.webui.run import UPLOAD_TYPES, stage_uploads
@@ -164,6 +165,26 @@ def test_the_scenes_box_takes_what_a_scenes_file_holds_and_its_errors_name_the_b
         generate(pages, tmp_path / "results", score=True, longest_cue=3.0, work_root=tmp_path / "work")
     assert refused.value.message.startswith("Longest cue must be from 8")
     assert not list((tmp_path / "work").iterdir()) and len(list((tmp_path / "results").iterdir())) == 1
+
+
+def test_two_chapters_scored_at_once_are_shown_as_two_scores(tmp_path):
+    """Two chapters uploaded as one book and scored: the page said "Made a chapter score of 2 scenes" and listed
+    "1. ..., 1. ...", as if one score had two scene 1s, and the description box the same."""
+    from chapters import make_chapter
+
+    make_chapter(tmp_path / "ch", [("calm", 1), ("action", 1)], seed=8)
+    book = tmp_path / "book.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        for k, page in enumerate(sorted((tmp_path / "ch").glob("*.png")) * 2):
+            zf.write(page, f"ch{1 + k // 2}/{page.name}")
+    result = generate([book], tmp_path / "results", score=True, seed=3, work_root=tmp_path / "work")
+    status = messages.status_markdown(result)
+    assert status.startswith("**Made 2 chapter scores of 1 scene each** from 4 pages"), status
+    assert "the scores' cue sheets; the read-along pages are in the zip" in status
+    first, second = status.index("**book/ch1**"), status.index("**book/ch2**")
+    assert first < status.index("1. Scene 1", first) < second < status.index("1. Scene 1", second)
+    assert result.description.startswith("[book/ch1]\nScene 1: ") and "\n\n[book/ch2]\nScene 1: " in \
+        result.description
 
 
 def test_upload_names():

@@ -157,8 +157,16 @@ def status_markdown(result) -> str:
     tracks = sum(len(e.get("tracks") or []) for e in ok)
     head = f"Made {tracks} track{'s' if tracks != 1 else ''}" if tracks else "Made the description"
     scenes = getattr(result, "scenes", None) or []
-    if scenes:
+    counts = {}  # scenes per chapter scored, in order
+    for scene in scenes:
+        counts[scene.get("chapter")] = counts.get(scene.get("chapter"), 0) + 1
+    if len(counts) == 1:
         head = f"Made a chapter score of {len(scenes)} scene{'s' if len(scenes) != 1 else ''}"
+    elif counts:
+        each = set(counts.values())
+        head = f"Made {len(counts)} chapter scores " + (f"of {len(scenes) // len(counts)} scene"
+                                                        f"{'s' if len(scenes) != len(counts) else ''} each"
+                                                        if len(each) == 1 else f"({len(scenes)} scenes in all)")
     if len(ok) < len(entries):
         head += f" ({len(ok)} of {len(entries)} parts)"
     bits = [f"**{head}** from {pages} page{'s' if pages != 1 else ''}",
@@ -178,9 +186,13 @@ def status_markdown(result) -> str:
     if getattr(result, "scenes", None):
         from ..cuesheet import scene_span
 
-        lines.append("\n**Scenes** (the score's cue sheet; the read-along page is in the zip: unzip it and open "
-                     "the `.read.html` file):")
+        several = len(counts) > 1
+        sheets = "the scores' cue sheets; the read-along pages are" if several else \
+            "the score's cue sheet; the read-along page is"
+        lines.append(f"\n**Scenes** ({sheets} in the zip: unzip it and open the `.read.html` file):")
         for sc in result.scenes:
+            if several and sc["index"] == 1:
+                lines.append(f"\n**{scrub(sc['chapter'])}**\n")
             pages = scene_span(sc)
             loops = sc.get("cue_s") is not None and sc["cue_s"] < sc["duration"]
             lines.append(f"{sc['index']}. {scrub(sc['title'])}: {pages}, {_clock(sc['start'])}-{_clock(sc['end'])}, "

@@ -320,7 +320,7 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> Ui
     for entry in result.entries:
         files = _files_of(folder, entry)
         result.downloads += files
-        result.scenes += _scenes_of(folder, entry)
+        result.scenes += [{**scene, "chapter": entry["name"]} for scene in _scenes_of(folder, entry)]
         tracks = [folder / rel for rel in entry.get("tracks") or []]
         result.audio = result.audio or next((p for p in tracks if p.is_file()), None)
         description = folder / entry["description"] if entry.get("description") else None
@@ -328,7 +328,9 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> Ui
             text = read_description(description)  # as the composer read it: a user's edit may be in any encoding
             texts.append(f"[{entry['name']}]\n{text}" if len(result.entries) > 1 else text)
     if not texts and result.scenes:  # a chapter score: each scene's music description, as the composer got it
-        texts = [f"Scene {s['index']}: {s['description']}" for s in result.scenes]
+        several = len(result.entries) > 1
+        texts = [("" if not several or s["index"] != 1 else f"[{s['chapter']}]\n") +
+                 f"Scene {s['index']}: {s['description']}" for s in result.scenes]
     result.description = "\n\n".join(texts)
     if result.downloads:
         result.downloads.append(_zip_folder(folder, folder.with_suffix(".zip")))
