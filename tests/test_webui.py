@@ -538,10 +538,14 @@ def test_gpt_without_a_key_says_to_restart_the_server_in_chromium(running_app, p
     page.goto(running_app)
     page.wait_for_selector("#generate")
     upload(page, TWO_PAGES[:1], thumbnails=1)
+    # builtin (preselected here) reads the pages itself: no stage to choose (single-stage was offered, and refused
+    # after Generate)
+    assert not page.locator("#mode").is_visible()
     choice = page.locator("#vision-model input")
     choice.fill("gpt-4o-mini")
     choice.press("Enter")
     page.wait_for_function("document.querySelector('#vision-model').innerText.includes('start it again')")
+    page.locator("#mode").wait_for(state="visible")
     status = _generate_and_read_status(page)
     assert "needs an API key" in status and "OPENAI_API_KEY=sk-... manga2music ui" in status
     assert "--api-key-env" not in page.locator("body").inner_text()

@@ -40,6 +40,15 @@ def model_choices(side: str) -> list[str]:
     return [m.name for m in known_models(side)]
 
 
+def takes_stages(vision_model: str) -> bool:
+    """Whether the Mode (two-stage or single-stage) means anything for this vision model: builtin reads the pages
+    itself, with no question asked; any other (a chat model) may."""
+    from ..registry import lookup
+
+    spec = lookup(vision_model or "")
+    return not (spec is not None and spec.backend == "builtin-vision")
+
+
 def _paths(files) -> list[str]:
     return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
 
@@ -141,7 +150,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                                      label="Vision model", info=suggested["vision"][1], elem_id="vision-model")
                 music = gr.Dropdown(model_choices("music"), value=suggested["music"][0], allow_custom_value=True,
                                     label="Music model", info=suggested["music"][1], elem_id="music-model")
-                mode = gr.Radio(list(MODES), value=MODES[0], label="Mode",
+                mode = gr.Radio(list(MODES), value=MODES[0], label="Mode", elem_id="mode",
+                                visible=takes_stages(suggested["vision"][0]),
                                 info="two-stage: analyse the pages, then write the music description")
                 kind = gr.Radio(list(KINDS), value=KINDS[0], label="Make", elem_id="kind",
                                 info="a chapter score finds the scenes, gives each a cue as long as its pages take to "
@@ -179,6 +189,8 @@ def build_app(folder: Optional[ServerFolder] = None):
         files.change(lambda: (gr.update(value=READY, elem_classes=[]), None, "", None), None,  # other pages: the
                      [status, audio, description, downloads], show_progress="hidden")  # last results are not theirs
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
+        vision.change(lambda selected: gr.update(visible=takes_stages(selected), value=MODES[0]), vision, mode,
+                      show_progress="hidden")
         music.change(on_model("music"), music, music, show_progress="hidden")
         kind.change(lambda k: (gr.update(visible=k == KINDS[0]),) + (gr.update(visible=k == KINDS[1]),) * 4, kind,
                     [duration, speed, longest, scenes, bridges], show_progress="hidden")
