@@ -187,6 +187,29 @@ def test_two_chapters_scored_at_once_are_shown_as_two_scores(tmp_path):
         result.description
 
 
+def test_the_progress_bar_fills_once_per_pass_over_the_chapters(tmp_path):
+    """The bar ran from 0 to 100 % for each chapter's pages and fell back at the next chapter: with 12 chapters
+    it said nothing about how far the Generate was.  Now it falls back once, when composing starts."""
+    from manga2music.pipeline import Callbacks
+    from manga2music.webui.progress_bar import OneBar
+
+    book = tmp_path / "book.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        for k in range(1, 4):
+            for n in (1, 2):
+                zf.write(TWO_PAGES[n - 1], f"ch{k}/00{n}.png")
+    shown = []
+    bar = OneBar(lambda fraction, text: shown.append((fraction, text)))
+    generate([book], tmp_path / "results", duration=2, seed=1, callbacks=Callbacks(sections=bar.sections,
+                                                                                   step=bar.step))
+    fractions = [f for f, _ in shown]
+    assert all(0 <= f <= 1 for f in fractions) and fractions[-1] == 1
+    falls = [i for i in range(1, len(fractions)) if fractions[i] < fractions[i - 1]]
+    assert len(falls) == 1, shown  # describing, then composing
+    assert any("ch2" in text and "reading 002.png" in text for _, text in shown)
+    assert len({round(f, 3) for f in fractions[:falls[0]]}) >= 6  # the pages move it, not only the chapters
+
+
 def test_upload_names():
     assert upload_name([Path("/home/me/Spy Family: vol 1?.cbz")]) == "Spy Family_ vol 1"
     assert upload_name([SAMPLES / "calm" / "002.png", SAMPLES / "calm" / "001.png"]) == "calm"

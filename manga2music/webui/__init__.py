@@ -4,6 +4,7 @@
 - :mod:`.messages`: what the page and the server's terminal say
 - :mod:`.models`: the model menus' suggestions and problems, in the UI's words
 - :mod:`.thumbnails`: the uploaded pages as the run will read them
+- :mod:`.progress_bar`: the sections' progress and their steps as one bar
 - :mod:`.server`: the one folder the server owns, and stopping on SIGINT/SIGTERM
 - :mod:`.app`: the Gradio page (the only module that imports gradio)
 """

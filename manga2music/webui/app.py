@@ -18,6 +18,7 @@ from ..audio import AUDIO_FORMATS
 from ..errors import Manga2MusicError
 from ..pipeline import Callbacks
 from . import messages
+from .progress_bar import OneBar
 from .run import MODES, UPLOAD_TYPES, generate, parse_seed
 from .server import JobStopped, ServerFolder, ServerStopping, stop_signals
 
@@ -85,17 +86,16 @@ def build_app(folder: Optional[ServerFolder] = None):
 
     def on_generate(files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed,
                     request, progress=gr.Progress()):
-        where = {"label": ""}
         tab = request.session_hash
+        bar = OneBar(lambda fraction, text: progress(fraction, desc=text))
 
         def sections(done: int, total: int, label: str) -> None:
             folder.check(tab)
-            where["label"] = label
-            progress((done, total), desc=label)
+            bar.sections(done, total, label)
 
         def step(done: int, total: int, label: str) -> None:
             folder.check(tab)
-            progress((done, total), desc=f"{where['label']} · {label}" if where["label"] else label)
+            bar.step(done, total, label)
 
         def shown_error(text: str):
             return gr.update(value=text, elem_classes=["error"]), None, "", None
