@@ -592,6 +592,24 @@ def _start_ui(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
     return proc, f"http://127.0.0.1:{port}/", temp
 
 
+def test_a_port_in_use_is_said_in_words(tmp_path):
+    """`manga2music ui` on a port another program listens on said "cannot listen on 127.0.0.1:7860 (Cannot find
+    empty port in range: 7860-7860)", Gradio's words, and left the temporary folder it had made."""
+    pytest.importorskip("gradio")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path), HF_HUB_OFFLINE="1")
+        done = subprocess.run([sys.executable, "-m", "manga2music", "ui", "--port", str(port)], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"Error: port {port} on 127.0.0.1 is in use (another program, or another manga2music ui, listens " \
+           "there)" in done.stderr, done.stderr
+    assert f"choose another --port (e.g. --port {port + 1})" in done.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def _stop(proc: subprocess.Popen, sig: signal.Signals, temp: Path) -> str:
     created = list(temp.iterdir())
     assert created and list(created[0].rglob("*.png")), created  # the server did write uploads here

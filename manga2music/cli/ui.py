@@ -30,7 +30,12 @@ def ui(
     if share:
         c.stderr_console().print("[yellow]--share: a public link; uploads travel through Gradio's share servers.[/]")
     from ..webui import launch
+    from ..webui.server import port_problem
 
+    problem = port_problem(host, port)
+    if problem:
+        raise c.fail(problem, f"choose another --port (e.g. --port {port + 1})" if "port" in problem else
+                     "choose another --host (127.0.0.1: this machine only)")
     with c.friendly_errors():
         try:
             launch(host=host, port=port, share=share)

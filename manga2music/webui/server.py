@@ -114,6 +114,31 @@ class ServerFolder:
             del os.environ["GRADIO_TEMP_DIR"]
 
 
+def port_problem(host: str, port: int) -> Optional[str]:
+    """Why a server cannot listen on ``host:port`` (in use, not allowed), in words; None when it can."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return f"{host} is not an address of this machine"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a port just left is free
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use (another program, or another manga2music ui, listens there)"
+            if exc.errno == errno.EACCES:
+                return f"port {port} needs administrator rights (ports under 1024 do)"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return f"{host} is not an address of this machine"
+            return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
 @contextmanager
 def stop_signals() -> Iterator[Callable[[Callable[[], bool]], str]]:
     """While inside, SIGINT and SIGTERM only ask the server to stop (also during clean-up).
