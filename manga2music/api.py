@@ -23,7 +23,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from .audio import AUDIO_FORMATS
 from .errors import InputError, Manga2MusicError, OutputError
@@ -34,7 +34,7 @@ from .output_names import claim_names
 from .execution import open_executor
 from .options import RunConfig
 from .jobs import Callbacks, SectionJob, manifest_entry, read_description, start_job
-from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
+from .sections import find_sections, is_hidden, is_image_name, natural_key, output_key, unique_names
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
 MAX_DURATION = 1800.0
@@ -287,9 +287,21 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
             return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
 
 
-def find_descriptions(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
-    """``(section name, .txt path)`` for description files, or folder trees of them as ``describe`` writes."""
+def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = None) -> list[tuple[str, Path]]:
+    """``(section name, .txt path)`` for description files, or folder trees of them as ``describe`` writes.
+
+    A file inside ``output`` (the folder being composed into) is named by its place there, ``ch1/calm`` for
+    ``OUT/ch1/calm.txt``, however it was given: it is that section's description.  Others are named by their
+    place under the folder given (a file given alone: by its name)."""
     found: list[tuple[str, Path]] = []
+    inside = Path(os.path.abspath(output)) if output is not None else None
+
+    def name_of(txt: Path, under: Path) -> str:
+        where = Path(os.path.abspath(txt))
+        if inside is not None and where.is_relative_to(inside):
+            return readable(where.relative_to(inside).with_suffix("").as_posix())
+        return readable(txt.relative_to(under).with_suffix("").as_posix())
+
     for raw in paths:
         path = Path(raw)
         if not os.path.lexists(path):
@@ -297,13 +309,13 @@ def find_descriptions(paths: Iterable[str | Path]) -> list[tuple[str, Path]]:
         if not path.is_dir():
             if path.suffix.lower() != ".txt":
                 raise InputError(f"{readable(path)}: compose reads .txt description files (or a folder of them)")
-            found.append((readable(path.stem), path))
+            found.append((name_of(path, path.parent), path))
             continue
         for txt in sorted(path.rglob("*.txt"), key=lambda p: natural_key(p.as_posix())):
             rel = txt.relative_to(path)
             if any(is_hidden(part) for part in rel.parts) or _scores_scene_text(txt):
                 continue
-            found.append((readable(rel.with_suffix("").as_posix()), txt))
+            found.append((name_of(txt, path), txt))
     if not found:
         raise InputError(f"no .txt description found in {', '.join(readable(p) for p in paths)}",
                          hint='run "manga2music describe PATH" first, or pass --text "..."')
@@ -322,6 +334,35 @@ def _scores_scene_text(txt: Path) -> bool:
     return bool(record and record.get("score"))
 
 
+def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Path,
+                        say: Callable[[str], None]) -> list[str]:
+    """Each description's section name in ``output``, numbered ``-2``, ``-3``... where it would take another
+    section's place: one of the same name made from pages (``describe``, ``run``) whose description file this is
+    not.  A ``--text`` of the words "calm" is not the chapter calm, and its track must not replace the chapter's."""
+    from .outputs import SectionFiles, read_record
+
+    def taken(name: str, source: Optional[Path]) -> bool:
+        files = SectionFiles.for_section(output, name)
+        if source is not None and os.path.abspath(source) == os.path.abspath(files.description):
+            return False
+        record = read_record(files.record)
+        return bool(record and (record.get("pages") or record.get("describe")))
+
+    names: list[str] = []
+    for name, _, source in items:
+        free, n = name, 1
+        while taken(free, source) or output_key(free) in {output_key(k) for k in names}:
+            n += 1
+            free = f"{name}-{n}"
+        if free != name and taken(name, source):
+            given = readable(source) if source is not None else "--text"
+            mine = readable(SectionFiles.for_section(output, name).description)
+            say(f"{given}: {name} in {readable(output)} is a section made from pages: composed as {free} (to "
+                f"compose that section again, edit {mine})")
+        names.append(free)
+    return unique_names(names)  # and none of the names a file system or the output folder keeps for itself
+
+
 def _slug(text: str) -> str:
     words = re.findall(r"\w+", text.lower())[:6]
     return "-".join(words) or "track"
@@ -335,14 +376,14 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
-    items: list[tuple[str, str]] = []
+    items: list[tuple[str, str, Optional[Path]]] = []  # (name, description, its file)
     for given in [text] if isinstance(text, str) else list(text or []):
         given = readable(given).strip()
         if not given:
             raise InputError("--text is empty")
-        items.append((_slug(given), given))
+        items.append((_slug(given), given, None))
     if paths:
-        for name, txt in find_descriptions(paths):
+        for name, txt in find_descriptions(paths, cfg.output):
             try:
                 content = read_description(txt)
             except Manga2MusicError as exc:
@@ -351,10 +392,11 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
             if not content:
                 cb.warn(f"Skipping {readable(txt)}: it is empty")
                 continue
-            items.append((name, content))
+            items.append((name, content, txt))
     if not items:
         raise InputError("nothing to compose", hint='pass description files or --text "..."')
-    items = list(zip(unique_names([name for name, _ in items]), (content for _, content in items)))
+    names = _names_of_their_own(items, cfg.output, cb.info)
+    items = [(name, content) for name, (_, content, _) in zip(names, items)]
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")
         check_shared_flags(cfg, composer)

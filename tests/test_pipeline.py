@@ -318,6 +318,34 @@ def test_compose_reads_a_describe_tree_and_text(pages, tmp_path):
     assert manifest["sections"][0]["tracks"] == ["slow-ambient-piano-60-bpm.wav"]
 
 
+def test_compose_never_writes_over_another_sections_track(tmp_path):
+    """`compose O --text "calm" -o O` named the text "calm", took the described chapter calm's place and wrote over
+    calm.wav (its record then paired the word with the chapter's pages), and the chapter's own calm.txt went to a
+    new "calm-2" with no pages.  `compose O/ch1/calm.txt -o O` likewise updated the chapter O/calm, not O/ch1/calm."""
+    import hashlib
+
+    for rel in ("calm", "ch1/calm"):
+        shutil.copytree(SAMPLES / "calm", tmp_path / "in" / rel)
+    out = tmp_path / "out"
+    run([tmp_path / "in"], out, duration=2.0)
+    digest = lambda path: hashlib.sha256(path.read_bytes()).hexdigest()  # noqa: E731
+    chapter, nested = digest(out / "calm.wav"), digest(out / "ch1" / "calm.wav")
+
+    manifest = manga2music.compose([out], out, text="calm", model="builtin", config=cfg(duration=2.0))
+    assert statuses(manifest) == {"calm": "skipped", "ch1/calm": "skipped", "calm-2": "ok"}
+    assert digest(out / "calm.wav") == chapter
+    assert json.loads((out / "calm-2.json").read_text(encoding="utf-8"))["description"] == "calm"
+    assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["description"] != "calm"
+
+    (out / "ch1" / "calm.txt").write_text("slow sad cello, 60 BPM", encoding="utf-8")
+    manifest = manga2music.compose([out / "ch1" / "calm.txt"], out, model="builtin", config=cfg(duration=2.0))
+    assert statuses(manifest) == {"ch1/calm": "ok"}
+    assert digest(out / "calm.wav") == chapter and digest(out / "ch1" / "calm.wav") != nested
+    assert not (out / "calm-3.json").exists()
+    again = manga2music.compose([], out, text="calm", model="builtin", config=cfg(duration=2.0))
+    assert statuses(again) == {"calm-2": "skipped"}  # the same words: the same track, not one more
+
+
 @pytest.mark.parametrize("setting, said", [({"seed": "5"}, "the seed must be a whole number (got '5', a str)"),
                                            ({"duration": "5"}, "--duration must be a number of seconds (got '5', a str)"),
                                            ({"variations": 2.5}, "--variations must be between 1 and 100")])
