@@ -38,6 +38,8 @@ from .sections import find_sections, is_hidden, is_image_name, natural_key, outp
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
 MAX_DURATION = 1800.0
+#: the shortest: a few milliseconds made 0-frame WAVs and an Opus file no player opens, all called "ok"
+MIN_DURATION = 0.1
 
 
 def check_config(cfg: RunConfig, *, composing: bool) -> None:
@@ -57,6 +59,8 @@ def check_config(cfg: RunConfig, *, composing: bool) -> None:
         raise InputError(f"--duration must be a number of seconds (got {d!r}, a {type(d).__name__})")
     if not math.isfinite(d) or d <= 0:
         raise InputError(f"--duration must be a number of seconds above 0 (got {d})")
+    if d < MIN_DURATION:
+        raise InputError(f"--duration {d:g} is shorter than the {MIN_DURATION:g} s a track lasts at least")
     if d > MAX_DURATION:
         raise InputError(f"--duration {d:g} is more than the {MAX_DURATION:g} s (30 minutes) a track may last",
                          hint="for music as long as a chapter takes to read, `manga2music score` it (its cues "

@@ -318,6 +318,22 @@ def test_compose_reads_a_describe_tree_and_text(pages, tmp_path):
     assert manifest["sections"][0]["tracks"] == ["slow-ambient-piano-60-bpm.wav"]
 
 
+@pytest.mark.parametrize("fmt", ["opus", "wav"])
+def test_a_track_of_a_few_milliseconds_is_refused_not_made_broken(tmp_path, fmt):
+    """--duration 0.00001 was "ok": a WAV of 0 frames, an Opus file no player opens (mp3 failed with mutagen's
+    "can't sync to MPEG frame")."""
+    from manga2music.errors import InputError
+
+    with pytest.raises(InputError) as refused:
+        manga2music.compose([], tmp_path / "out", text="calm piano", model="builtin", config=cfg(duration=0.00001,
+                                                                                                 fmt=fmt))
+    assert refused.value.message == "--duration 1e-05 is shorter than the 0.1 s a track lasts at least"
+    assert not (tmp_path / "out").exists()
+    manga2music.compose([], tmp_path / "out", text="calm piano", model="builtin", config=cfg(duration=0.1, fmt=fmt))
+    audio, rate = sf.read(str(tmp_path / "out" / f"calm-piano.{fmt}"))
+    assert abs(len(audio) / rate - 0.1) < 0.01 and abs(audio).max() > 0.01
+
+
 def test_compose_never_writes_over_another_sections_track(tmp_path):
     """`compose O --text "calm" -o O` named the text "calm", took the described chapter calm's place and wrote over
     calm.wav (its record then paired the word with the chapter's pages), and the chapter's own calm.txt went to a
