@@ -172,7 +172,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
         make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
         describer = make(vision_model, "vision")
         composer = make(music_model, "music")
-        check_shared_flags(cfg, describer, composer)
+        check_shared_flags(cfg, describer, composer, auto="auto" in (vision_model, music_model), warn=cb.warn)
         if check_composer is not None:
             check_composer(composer)
         describer, composer = executor.place(describer, composer)
@@ -281,7 +281,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     with open_executor(cfg, cb) as executor:
         describer = _builders(cfg, cb, executor, vision=model)(model, "vision")
-        check_shared_flags(cfg, describer)
+        check_shared_flags(cfg, describer, auto=model == "auto", warn=cb.warn)
         (describer,) = executor.place(describer)
         jobs: list[SectionJob] = []
         with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
@@ -403,7 +403,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     items = [(name, content) for name, (_, content, _) in zip(names, items)]
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")
-        check_shared_flags(cfg, composer)
+        check_shared_flags(cfg, composer, auto=model == "auto", warn=cb.warn)
         (composer,) = executor.place(composer)
         jobs: list[SectionJob] = []
         with _holding(cfg, "compose", page=False, cb=cb), _manifest_even_if_stopped(

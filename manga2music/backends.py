@@ -88,8 +88,13 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
 
     spec = pick_spec(name, side, cfg, machine, info, warn)
     cls = load_backend_class(spec.backend)
-    options = make_options(cls.Options, cfg.side_options(side, cls.Options), model=spec.name, side=side,
-                           run_wide=cfg.run_wide)
+    given = cfg.side_options(side, cls.Options)
+    if name == "auto":  # a flag for the model a script expects (--device cuda) where auto picked another: said
+        unused = [k for k in given if k not in cls.Options.model_fields]
+        if unused:
+            warn(not_used_by_auto(unused, [spec.name]))
+            given = {k: v for k, v in given.items() if k not in unused}
+    options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide)
     if spec.needs_weights and preflight:
         for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report):
             warn(message)
@@ -104,9 +109,20 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     return backend
 
 
-def check_shared_flags(cfg: RunConfig, *backends) -> None:
-    """A flag given for "whichever model takes it" (``run --device``) that no chosen model takes is an error."""
+def not_used_by_auto(flags: list[str], models: list[str]) -> str:
+    names = " and ".join(dict.fromkeys(models))
+    return (f"{', '.join('--' + f.replace('_', '-') for f in flags)}: not used by {names}, which auto picked "
+            "on this machine")
+
+
+def check_shared_flags(cfg: RunConfig, *backends, auto: bool = False,
+                       warn: Callable[[str], None] = lambda message: None) -> None:
+    """A flag given for "whichever model takes it" (``run --device``) that no chosen model takes is an error; a
+    warning when ``auto`` picked a model (the flag may be for the one a script expects on another machine)."""
     unused = unused_flags(cfg.options, *(type(b).Options for b in backends))
+    if unused and auto:
+        warn(not_used_by_auto(unused, [b.model_name for b in backends]))
+        return
     if unused:
         names = " and ".join(f"{b.model_name} ({'vision' if hasattr(b, 'describe') else 'music'})" for b in backends)
         flags = ", ".join("--" + u.replace("_", "-") for u in unused)

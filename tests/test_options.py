@@ -46,6 +46,18 @@ def test_device_for_builtin_models_says_so(tmp_path):
     assert result.exit_code == 2 and "--device does not apply to the chosen models" in result.output
 
 
+@pytest.mark.parametrize("given, flags", [
+    (("run", SAMPLES / "calm", "--duration", "1", "--device", "cpu", "--precision", "fp32"), "--device, --precision"),
+    (("compose", "--text", "calm piano", "--duration", "1", "--device", "auto"), "--device"),
+    (("describe", SAMPLES / "calm", "--device", "cpu"), "--device")])
+def test_a_flag_for_a_model_auto_did_not_pick_is_said_not_refused(tmp_path, given, flags):
+    """A script with `--device cuda` ran on a machine with the weights and failed with exit 2 ("--device does not
+    apply to builtin") wherever auto fell back to builtin (no weights, offline): even `--device auto` did."""
+    result = invoke(*given, "-o", tmp_path / "out", "--offline")
+    assert result.exit_code == 0, result.output
+    assert f"{flags}: not used by builtin, which auto picked on this machine" in result.output, result.output
+
+
 def test_a_local_vlm_does_not_take_openai_only_options():
     with pytest.raises(InputError, match="--detail does not apply to llava-0.5b"):
         TransformersDescriber("llava-0.5b", {"detail": "high"})
