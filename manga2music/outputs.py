@@ -154,6 +154,9 @@ def refuse_theirs(paths, record: dict | None) -> None:
     ``record`` does not list as ours (:func:`is_ours`) stops its section with one line."""
     for path in paths:
         if not is_ours(path, record):
+            if record is not None and Path(path).name in record.get("files", {}):  # ours once: edited since
+                raise Manga2MusicError(f"{readable(path)} was changed since manga2music wrote it, and this run would "
+                                       "replace it; move your version away (or delete it), or choose another -o")
             raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music; move it or choose "
                                    "another -o")
 

@@ -352,7 +352,8 @@ def test_a_score_or_cue_file_of_the_users_is_never_replaced(scored, tmp_path, mi
     result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--reading-speed", "1.5",
                  timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-    assert f"Skipping ch1: {theirs} exists and was not written by manga2music" in result.stderr
+    assert f"Skipping ch1: {theirs} was changed since manga2music wrote it, and this run would replace it" in \
+        result.stderr  # it said "was not written by manga2music", of a file it had written (and the user edited)
     assert theirs.read_bytes() == b"RIFF my mastered version"
     assert CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8"))).reading_speed == 1
 
