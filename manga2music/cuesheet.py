@@ -159,7 +159,8 @@ def chapter_bars(reading_seconds: list[float], tempos: list[float], max_cue_s: f
                  given: Optional[list[Optional[float]]] = None) -> list[tuple[int, int]]:
     """:func:`scene_bars` of every scene.  A scene whose length the scenes file gives makes up for the rounding of
     the given scenes just before it: in a run of scenes with given lengths (a video cut to those lengths), each
-    scene change is within half a bar of where the lengths put it, however many scenes came before."""
+    scene change is within half a bar of where the lengths put it, however many scenes came before, unless a scene is
+    given less than a bar (it lasts one: :func:`missed_given_lengths` says how far off the changes then are)."""
     out, owed = [], 0.0  # seconds the given scenes of this run so far ran over their lengths
     for k, (seconds, tempo) in enumerate(zip(reading_seconds, tempos)):
         wanted = given[k] if given else None
@@ -187,6 +188,24 @@ def plan_timing(reading_seconds: list[float], tempos: list[float], sample_rate: 
         timings.append(SceneTiming(start, length, bars, float(tempo), transition, float(seconds), cue_length))
         start += length
     return timings
+
+
+def missed_given_lengths(timings: list[SceneTiming], given: Optional[list[Optional[float]]],
+                         sample_rate: int) -> Optional[tuple[int, float]]:
+    """Where the lengths of a scenes file could not be kept to within half a bar (scenes shorter than a bar at their
+    tempo: each lasts one at least): ``(k, seconds)``, the scene (0-based) whose end is furthest from where the
+    lengths put it, and how far (later is positive); None when every change is within half a bar of its time."""
+    worst, wanted_end = None, None
+    for k, t in enumerate(timings):
+        length = given[k] if given else None
+        if length is None:
+            wanted_end = None  # a run of given lengths starts again after a scene timed by its reading
+            continue
+        wanted_end = (t.start / sample_rate if wanted_end is None else wanted_end) + length
+        off = (t.start + t.length) / sample_rate - wanted_end
+        if abs(off) > bar_seconds(t.tempo_bpm) / 2 + 1e-6 and (worst is None or abs(off) > abs(worst[1])):
+            worst = (k, off)
+    return worst
 
 
 def page_starts(scene_start_s: float, scene_length_s: float, reading: list[float]) -> list[float]:

@@ -40,7 +40,7 @@ and ``#`` comments are ignored (a ``#`` in a page's name is part of the name); t
 or minutes:seconds (``5 45``, ``012.png 1:30``), for a video whose pages are shown
 for as long as its editor chose: that scene then lasts that long (in whole bars; in
 a run of such scenes each scene change is within half a bar of where the lengths put
-it) instead of its reading time.
+it, unless a scene is given less than a bar) instead of its reading time.
 
 **Tall strips.**  A webtoon episode saved as one tall image is read in page-shaped
 parts (:func:`manga2music.pages.tile_strip`), and the score treats each part as a

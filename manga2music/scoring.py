@@ -313,8 +313,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import encode_audio, file_rate
-    from .cuesheet import (MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, plan_timing,
-                           scene_count, scene_span, webvtt)
+    from .cuesheet import (MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, missed_given_lengths,
+                           plan_timing, scene_count, scene_span, webvtt)
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread
@@ -370,6 +370,13 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         return
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
     timings = plan_timing(reading, tempos, sample_rate, max_cue_s=max_cue, given=given)
+    missed = missed_given_lengths(timings, given, sample_rate)
+    if missed is not None:
+        k, off = missed
+        cb.warn(f"{job.name}: scene {plans[k].index} ends {abs(off):.2f} s {'later' if off > 0 else 'earlier'} than "
+                f"the scenes file's lengths put it: a scene lasts whole bars of its tempo, one at least (at "
+                f"{round(timings[k].tempo_bpm)} BPM, {bar_seconds(timings[k].tempo_bpm):.2f} s), and some scenes "
+                "are given less; the cue sheet has each scene's start")
     for plan, t, seconds in zip(plans, timings, reading):
         if t.loops:
             why = "--longest-cue" if by_user else f"the most {composer.model_name} makes at once"
