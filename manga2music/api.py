@@ -29,7 +29,7 @@ from .audio import AUDIO_FORMATS
 from .errors import InputError, Manga2MusicError, OutputError
 from .backends import check_shared_flags
 from .files import readable, remove_stale_temps
-from .outputs import check_output_is_ours, merged_manifest, write_manifest
+from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
 from .execution import open_executor
 from .options import RunConfig
@@ -100,7 +100,7 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
     entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
     html = None
-    if page:
+    if page or has_our_page(cfg.output, old):  # describe and compose keep a page that is there up to date
         from .listening_page import render_listening_page
 
         html = render_listening_page(cfg.output, manifest)

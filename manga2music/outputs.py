@@ -264,6 +264,11 @@ def check_output_is_ours(output: Path, *, page: bool) -> None:
                           "would replace it", hint=how)
 
 
+def has_our_page(output: Path, manifest: dict | None) -> bool:
+    """Whether ``output`` has a listening page that ``manifest`` (the one on disk) says we wrote."""
+    return (output / LISTENING_PAGE).is_file() and is_ours(output / LISTENING_PAGE, manifest)
+
+
 def _pages_gone(output: Path, entry: dict) -> bool:
     """Whether none of the pages the entry's record was made from is where it was read any more."""
     rec = entry.get("record")

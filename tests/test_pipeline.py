@@ -334,6 +334,22 @@ def test_a_track_of_a_few_milliseconds_is_refused_not_made_broken(tmp_path, fmt)
     assert abs(len(audio) / rate - 0.1) < 0.01 and abs(audio).max() > 0.01
 
 
+def test_the_listening_page_follows_compose_and_describe(pages, tmp_path):
+    """After an edited description was composed (`compose OUT -o OUT`), OUT/index.html still showed the old
+    description and seed: only `run` and `score` wrote it."""
+    out = tmp_path / "out"
+    run([pages], out, duration=2.0)
+    (out / "calm.txt").write_text("Dark tense strings at 70 BPM, in D minor", encoding="utf-8")
+    manga2music.compose([out], out, model="builtin", config=cfg(duration=2.0, seed=11))
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Dark tense strings at 70 BPM" in page
+    assert statuses(run([pages], out, duration=2.0, seed=11)) == {"calm": "skipped", "action": "skipped"}  # the
+    # page is still known as ours (run would refuse to replace it otherwise)
+    (out / "index.html").write_text("<p>my own page</p>", encoding="utf-8")  # the user's: never replaced
+    manga2music.compose([out], out, model="builtin", config=cfg(duration=3.0))
+    assert (out / "index.html").read_text(encoding="utf-8") == "<p>my own page</p>"
+
+
 def test_compose_never_writes_over_another_sections_track(tmp_path):
     """`compose O --text "calm" -o O` named the text "calm", took the described chapter calm's place and wrote over
     calm.wav (its record then paired the word with the chapter's pages), and the chapter's own calm.txt went to a
