@@ -350,13 +350,18 @@ def _encoder_rate(fmt: str, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray
 # ---------------------------------------------------------------- tags
 
 
+#: the longest a tag's text may be: a 900 kB description made a 2 s MP3 of 1.8 MB (the whole text in its comment)
+TAG_MAX_CHARS = 4000
+
+
 def _clean_tags(tags: dict[str, str] | None) -> dict[str, str]:
     out = {"software": f"manga2music {__version__}"}
     for key, value in (tags or {}).items():
         if not (key and key.isascii() and key.replace("_", "a").isalnum() and key[0].isalpha()):
             raise ValueError(f"tag names are lowercase ASCII words, got {key!r}")
         if value is not None and str(value) != "":
-            out[key.lower()] = readable(str(value))
+            text = readable(str(value)).replace("\r\n", "\n").replace("\x00", "")
+            out[key.lower()] = text if len(text) <= TAG_MAX_CHARS else text[:TAG_MAX_CHARS - 1] + "…"
     return out
 
 
@@ -568,7 +573,12 @@ def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[st
     # (and each block is clipped on its own, not a copy of the whole track)
     with stops_held(), soundfile.SoundFile(buf, "w", rate, channels, format=major, subtype=subtype) as out:
         for start in range(0, len(data), WRITE_BLOCK):
-            out.write(np.clip(data[start:start + WRITE_BLOCK], -1.0, 1.0))
+            block = np.clip(data[start:start + WRITE_BLOCK], -1.0, 1.0)
+            if subtype == "PCM_16":  # made integers here: libsndfile rounds floats down for WAV and to the nearest
+                # for FLAC, and one track is to hold the same samples in either.  The scale is the one files are read
+                # back with (a sample n reads as n / 32768), so that a file read and written again is unchanged
+                block = np.clip(np.round(block * 32768.0), -32768, 32767).astype(np.int16)
+            out.write(block)
     _write_tags(buf, fmt, clean_tags, chapters)
     return steady_ogg_serial(buf.getvalue()) if major == "OGG" else buf.getvalue()
 

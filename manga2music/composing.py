@@ -313,6 +313,10 @@ def write_group(group: list[tuple[SectionJob, ComposeRequest]], tracks: list, co
     for job, reqs, job_tracks in by_job.values():
         guarded(job, cb, lambda j=job, r=reqs, t=job_tracks: write_tracks(
             j, r, t, composer, cfg, seconds * len(r) / len(group)))
+        if job.status != "failed":  # what the composer had to make up ("no music words recognised..."): said, not
+            # only kept in the record
+            for warning in dict.fromkeys(w for track in job_tracks for w in (getattr(track, "warnings", None) or [])):
+                cb.warn(f"{job.name}: {warning}")
     return [job for job, _, _ in by_job.values()]
 
 

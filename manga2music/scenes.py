@@ -37,7 +37,7 @@ its number, and a scene said to start there starts on the next page that can) or
 page's file name; blank lines
 and ``#`` comments are ignored (a ``#`` in a page's name is part of the name); the first page always starts a scene
 (:func:`read_scenes_file`).  A line may end with the scene's length, in seconds
-or minutes:seconds (``5 45``, ``012.png 1:30``), for a video whose pages are shown
+or [hours:]minutes:seconds (``5 45``, ``012.png 1:30``; a tab before it does too), for a video whose pages are shown
 for as long as its editor chose: that scene then lasts that long (in whole bars; in
 a run of such scenes each scene change is within half a bar of where the lengths put
 it, unless a scene is given less than a bar) instead of its reading time.
@@ -167,16 +167,20 @@ def scenes_from_starts(starts: Sequence[int], pages: int) -> list[Scene]:
 
 
 MIN_GIVEN_S, MAX_GIVEN_S = 2.0, 4 * 3600.0  # a scene's length in a scenes file: from 2 s to 4 hours
-_LENGTH = re.compile(r"^(?:(\d+):)?(\d+(?:\.\d+)?)s?$")
+_LENGTH = re.compile(r"^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d+)?)s?$")  # 45, 45s, 1:30, 1:02:03.5
 _PART = re.compile(r"^(.*\S)\s+part\s+(\d+)$", re.IGNORECASE)  # "3 part 2", "episode.png part 12"
 
 
 def parse_length(text: str) -> Optional[float]:
-    """Seconds from ``45``, ``45s``, ``12.5`` or ``1:30``; None when it is not a length."""
+    """Seconds from ``45``, ``45s``, ``12.5``, ``1:30`` or ``0:01:30`` (as video editors write times); None when it
+    is not a length."""
     match = _LENGTH.match(text.strip().lower())
-    if not match or (match.group(1) is not None and float(match.group(2)) >= 60):
+    if not match:
         return None
-    return int(match.group(1) or 0) * 60 + float(match.group(2))
+    hours, minutes, seconds = match.groups()
+    if (minutes is not None and float(seconds) >= 60) or (hours is not None and int(minutes) >= 60):
+        return None
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
 
 
 def _name_key(name: str) -> str:
@@ -232,6 +236,7 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
 
     scenes, lines = [], []  # the entries so far, and the lines they are on
     for number, raw in enumerate(text.splitlines(), start=1):
+        raw = raw.replace("\t", " ")  # a tab before the length: pasted from a spreadsheet or a marker list
         entry = without_comment(raw) if "#" in raw else raw.strip()
         if not entry:
             continue
@@ -242,11 +247,15 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
             found, length = place(head.strip()), parse_length(tail)
             if length is None:
                 raise InputError(f"{where}: {tail!r} is not a length (seconds, like 45, or minutes:seconds, "
-                                 "like 1:30)")
+                                 "like 1:30, or hours:minutes:seconds, like 0:01:30)")
             if not MIN_GIVEN_S <= length <= MAX_GIVEN_S:
                 raise InputError(f"{where}: a scene lasts from {MIN_GIVEN_S:g} s to {MAX_GIVEN_S / 3600:g} hours "
                                  f"(got {tail})")
         if found is None:
+            first, *rest = entry.split()
+            if len(rest) > 1 and place(first) is not None and all(parse_length(r) is not None for r in rest):
+                raise InputError(f"{where}: one length a line (got {', '.join(rest[:-1])} and {rest[-1]} after page "
+                                 f"{first})")
             shown = ", ".join(page_names[:4]) + (", ..." if len(page_names) > 4 else "")
             raise InputError(f"{where}: no page named {entry!r} in the chapter (its pages: {shown})")
         index, part = found

@@ -334,6 +334,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         seed = random.SystemRandom().randrange(2**31)
     plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo)
     said_reused(job, memo, cb)
+    was = old_score.get("theme") if isinstance(old_score.get("theme"), dict) else {}
+    if was and (was.get("home_key"), was.get("lead")) != (direction.tonic, direction.lead):  # every cue is made
+        # again, its pages changed or not: said, as a scene whose own pages changed is
+        cb.info(f"{job.name}: the chapter's home key and lead, from all its pages, are now {direction.tonic} and "
+                f"{direction.lead} (were {was.get('home_key')} and {was.get('lead')}): every scene's cue is "
+                "composed again")
     refuse_theirs(files.scene_files(plans), job.record)  # then each scene's, before any composing
     # the longest track a cue may be, its tail included: the composer's longest track, or the user's longest cue
     # (whole bars up to --longest-cue, and the tail on top)

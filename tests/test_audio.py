@@ -476,3 +476,37 @@ def test_the_same_track_encodes_to_the_same_ogg_bytes_and_each_track_has_its_own
     decoded, rate = sf.read(io.BytesIO(first), dtype="float32", always_2d=True)  # libsndfile checks every page's CRC
     assert rate == 48000 and abs(len(decoded) - len(track)) <= 960
     assert mutagen.File(io.BytesIO(first))["title"] == ["calm"]  # mutagen reads the tags (and checks the pages)
+
+
+def test_wav_and_flac_of_one_track_hold_the_same_samples():
+    """The same seed gave WAV and FLAC files whose samples differed by 1 on half of them: libsndfile turns floats
+    into 16-bit integers one way for WAV and another for FLAC.  A lossless format is the same audio in either."""
+    import io
+
+    from manga2music.audio import encode_audio
+
+    rng = np.random.default_rng(3)
+    track = (0.4 * rng.standard_normal((32000, 2))).astype(np.float32)
+    decoded = [sf.read(io.BytesIO(encode_audio(track, 32000, fmt=fmt, normalize=False)), dtype="int16")[0]
+               for fmt in ("wav", "flac")]
+    assert np.array_equal(decoded[0], decoded[1])
+    expected = np.clip(np.round(track.astype(np.float64) * 32768), -32768, 32767)  # to the nearest, at the scale
+    assert np.array_equal(decoded[0], expected.astype(np.int16))  # files are read back with (n / 32768)
+    again = sf.read(io.BytesIO(encode_audio(decoded[0] / 32768.0, 32000, fmt="wav", normalize=False)),
+                    dtype="int16")[0]
+    assert np.array_equal(again, decoded[0])  # a file read and written again is unchanged
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "ogg"])
+def test_a_huge_description_does_not_make_a_huge_file(fmt):
+    """A 900 kB description made a 2 s MP3 of 1.8 MB: the whole text went into its comment tag, CRLFs and NULs
+    included."""
+    from manga2music.audio import TAG_MAX_CHARS, encode_audio
+
+    track = np.zeros((64000, 2), dtype=np.float32)
+    small = len(encode_audio(track, 32000, fmt=fmt, tags={"comment": "calm piano"}))
+    data = encode_audio(track, 32000, fmt=fmt, tags={"comment": "slow piano\r\n\x00" * 60_000})
+    assert len(data) < small + 3 * TAG_MAX_CHARS
+    comment = mutagen.File(io.BytesIO(data)).tags
+    text = str(comment["COMM::eng"] if fmt == "mp3" else comment["comment"][0])
+    assert text.endswith("…") and "\r" not in text and "\x00" not in text and text.startswith("slow piano\nslow")

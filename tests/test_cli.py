@@ -103,6 +103,17 @@ def test_compose_text_and_formats(tmp_path):
     assert bad.exit_code == 2 and "unknown audio format" in bad.output
 
 
+def test_a_description_with_no_music_words_is_said_on_the_terminal(tmp_path):
+    """Nonsense, or a binary file saved as .txt, was composed in the default style as "ok", and the one line saying
+    so ("no music words recognised") was only inside the record."""
+    out = tmp_path / "out"
+    result = invoke("compose", "--text", "asdf qwer zxcv", "--text", "calm piano at 70 BPM", "-o", out,
+                    "--model", "builtin", "--duration", "1")
+    assert result.exit_code == 0, result.output
+    assert "asdf-qwer-zxcv: no music words recognised in the description; used the default style" in result.output
+    assert "calm-piano-at-70-bpm: no music words" not in result.output
+
+
 def test_the_record_gives_the_sample_rate_of_each_file_written(tmp_path):
     """Opus takes 48 kHz only: the builtin composer's 32 kHz is resampled, and the record must say 48000."""
     import soundfile

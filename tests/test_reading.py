@@ -763,6 +763,25 @@ def test_a_scenes_file_names_pages_with_a_hash_in_their_names(tmp_path):
                                                                                (4, 1, 45.0)]
 
 
+def test_a_scenes_file_as_editors_and_spreadsheets_write_it(tmp_path):
+    """A tab between page and length (pasted from a spreadsheet, or an editor's marker list) was "no page named
+    '1\\t20'"; an hours:minutes:seconds length "is not a length"; and "1 20 30" was "no page named '1 20 30'"."""
+    from manga2music.errors import InputError
+    from manga2music.scenes import read_scenes_file
+
+    names = [f"{k:03d}.png" for k in range(1, 7)]
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\t20\n003.png\t0:00:25\n5 1:02:03.5\n", encoding="utf-8")
+    assert read_scenes_file(scenes, names) == [(0, 1, 20.0), (2, 1, 25.0), (4, 1, 3723.5)]
+    scenes.write_text("1\n3 20 30\n", encoding="utf-8")
+    with pytest.raises(InputError) as refused:
+        read_scenes_file(scenes, names)
+    assert refused.value.message.endswith("line 2: one length a line (got 20 and 30 after page 3)")
+    scenes.write_text("1\n3 0:75:00\n", encoding="utf-8")
+    with pytest.raises(InputError, match="'0:75:00' is not a length"):
+        read_scenes_file(scenes, names)
+
+
 def test_a_scenes_file_finds_a_page_whatever_the_unicode_form_of_its_name(tmp_path):
     """A page named in decomposed Unicode (as macOS and zips made there store "ページ": ヘ + a combining mark) is found
     by its name typed in an editor, which composes it, and the other way round."""

@@ -534,6 +534,27 @@ def test_scene_lengths_from_a_scenes_file_keep_every_scene_change_within_half_a_
         assert abs(scene.end - wanted_end) <= 2 * 60 / scene.tempo_bpm + 1e-6, (scene.index, scene.end, wanted_end)
 
 
+def test_a_new_home_key_for_the_chapter_is_said_when_every_cue_is_made_again(tmp_path):
+    """The chapter's home key and lead come from all its pages: a page changed in the last scene made every cue
+    again, in a new key with a new lead, with nothing said about the scenes whose pages were as they were."""
+    from chapters import action_page
+
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 1)], seed=4)
+    out = tmp_path / "out"
+    first = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "3", timeout=300)
+    assert first.returncode == 0, first.stderr
+    was = json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["theme"]
+    for k in (2, 3):  # the chapter turns to action: its mood, and with it its key and lead
+        action_page(40 + k).convert("RGB").save(tmp_path / "ch" / f"00{k}.png")
+    again = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "3", timeout=300)
+    assert again.returncode == 0, again.stderr
+    now = json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["theme"]
+    assert (now["home_key"], now["lead"]) != (was["home_key"], was["lead"])
+    assert (f"ch: the chapter's home key and lead, from all its pages, are now {now['home_key']} and {now['lead']} "
+            f"(were {was['home_key']} and {was['lead']}): every scene's cue is composed again") in \
+        " ".join(again.stderr.split())
+
+
 def test_scenes_shorter_than_a_bar_are_said_to_push_the_scene_changes_later():
     """Six 3 s scenes at 64 BPM (a bar is 3.75 s): each lasts a bar at least, so the fourth started 2.25 s after where
     the lengths put it, past the half bar the README promised, without a word.  The promise holds for scenes of a
