@@ -246,7 +246,13 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
         _remember_outputs(job)
         return []
     if plan.action == "reencode":
+        before = [t["audio"] for t in _old_takes(job)]
         guarded(job, cb, lambda: reencode_tracks(job, composer, cfg))
+        if job.status != "failed":  # the files a video timeline or playlist points at are gone: said
+            cb.info(f"{job.name}: the same music as {cfg.fmt}, not composed again; {', '.join(before)} "
+                    f"{'is' if len(before) == 1 else 'are'} replaced (--format {before[0].rsplit('.', 1)[-1]} "
+                    f"brings {'it' if len(before) == 1 else 'them'} back)" if before else
+                    f"{job.name}: the same music as {cfg.fmt}")
         return []
     if plan.action == "trim":
         dropped = [t["audio"] for t in _old_takes(job)[len(plan.keep):]]

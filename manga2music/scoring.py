@@ -446,10 +446,19 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         loop_uris = [future.result() for future in loop_uris]
         add(files.read_along, _read_along_html(chapter, sheet, loop_uris, job).encode("utf-8"))
         keep = {files.scene_text(p.index).name for p in plans if p.user_text} | set(written)
-        for name in old_score.get("outputs", []):  # fewer scenes than last time: our old cue files go
+        gone = []
+        for name in old_score.get("outputs", []):  # fewer scenes than last time, or another format: our old files go
             path = job.files.base.parent / name
             if name not in keep and path.exists() and is_ours(path, job.record):
                 staged.remove(path)
+                gone.append(name)
+        was = old_score.get("format")
+        if isinstance(was, str) and was != cfg.fmt and gone:  # a video timeline may point at them: said
+            old_name = ScoreFiles(job, was).score.name
+            more = f" and {len(gone) - 1} more" if old_name in gone and len(gone) > 1 else ""
+            cb.info(f"{job.name}: the score and its cues are {cfg.fmt} files now; the {was} ones "
+                    f"({old_name if old_name in gone else gone[0]}{more}) are replaced (--format {was} brings "
+                    "them back)")
         usage = _score_usage(chapter, plans, describer)
         updates = {
             "score": {"fingerprint": key, "seed": seed, "format": cfg.fmt, "reading_speed": cfg.reading_speed,

@@ -114,6 +114,19 @@ def test_a_description_with_no_music_words_is_said_on_the_terminal(tmp_path):
     assert "calm-piano-at-70-bpm: no music words" not in result.output
 
 
+def test_another_format_says_which_files_it_replaces(tmp_path):
+    """--format flac on a rerun re-encoded the track and deleted the .wav a video timeline pointed at, without a
+    word."""
+    out = tmp_path / "out"
+    assert invoke("compose", "--text", "calm piano", "-o", out, "--model", "builtin", "--duration", "1").exit_code == 0
+    result = invoke("compose", "--text", "calm piano", "-o", out, "--model", "builtin", "--duration", "1",
+                    "--format", "flac")
+    assert result.exit_code == 0, result.output
+    assert ("calm-piano: the same music as flac, not composed again; calm-piano.wav is replaced (--format wav brings "
+            "it back)") in " ".join(result.output.split())
+    assert not (out / "calm-piano.wav").exists() and (out / "calm-piano.flac").exists()
+
+
 def test_the_record_gives_the_sample_rate_of_each_file_written(tmp_path):
     """Opus takes 48 kHz only: the builtin composer's 32 kHz is resampled, and the record must say 48000."""
     import soundfile

@@ -534,6 +534,22 @@ def test_scene_lengths_from_a_scenes_file_keep_every_scene_change_within_half_a_
         assert abs(scene.end - wanted_end) <= 2 * 60 / scene.tempo_bpm + 1e-6, (scene.index, scene.end, wanted_end)
 
 
+def test_another_format_says_that_the_scores_files_are_replaced(scored, tmp_path):
+    """Scoring again with --format flac deleted ch1.score.wav and every cue's .wav without a word: a video timeline
+    that used them pointed at missing files."""
+    import shutil
+
+    root, out, _, sheet, _ = scored
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--format", "flac", timeout=300)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "ch1: the score and its cues are flac files now; the wav ones (ch1.score.wav and " in said, said
+    assert "are replaced (--format wav brings them back)" in said
+    assert not (work / sheet.score_file).exists() and (work / "ch1.score.flac").exists()
+
+
 def test_a_new_home_key_for_the_chapter_is_said_when_every_cue_is_made_again(tmp_path):
     """The chapter's home key and lead come from all its pages: a page changed in the last scene made every cue
     again, in a new key with a new lead, with nothing said about the scenes whose pages were as they were."""
