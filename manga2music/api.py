@@ -315,7 +315,8 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
                 raise InputError(f"{readable(path)}: compose reads .txt description files (or a folder of them)")
             found.append((name_of(path, path.parent), path))
             continue
-        for txt in sorted(path.rglob("*.txt"), key=lambda p: natural_key(p.as_posix())):
+        texts = (t for t in path.rglob("*") if t.suffix.lower() == ".txt" and not t.is_dir())  # NOTES.TXT too
+        for txt in sorted(texts, key=lambda p: natural_key(p.as_posix())):
             rel = txt.relative_to(path)
             if any(is_hidden(part) for part in rel.parts) or _scores_scene_text(txt):
                 continue

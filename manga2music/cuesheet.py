@@ -21,6 +21,7 @@ bar line), so no scene starts late and no seam is a bare cut.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Optional
 
@@ -151,6 +152,8 @@ def scene_bars(seconds: float, tempo: float, max_cue_s: float = MAX_CUE_S,
     as fit in ``max_cue_s`` with the cue's tail."""
     bar = bar_seconds(tempo)
     bars = max(1, round((given if given is not None else max(seconds, MIN_CUE_S)) / bar))
+    if given is None:  # rounded to the nearest bar, a quick scene came out under the least (7.3 s at 165 BPM)
+        bars = max(bars, math.ceil(MIN_CUE_S / bar - 1e-9))
     cue_bars = min(bars, max(1, int((max_cue_s - MAX_TRANSITION_S) // bar)))
     return bars, cue_bars
 

@@ -232,6 +232,11 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
         starts = _scene_starts(chapter, read_scenes_file(cfg.scenes_file, chapter.page_names, _part_counts(chapter)),
                                job, cb)
         given = {start: length for start, length in starts if length is not None}
+        if starts and starts[0][0] > 0:  # the first page always starts a scene: one the file did not list, said
+            first = units[starts[0][0]]
+            where = f"page {first.number}" + (f" part {first.part}" if (first.part or 1) > 1 else "")
+            cb.info(f"{job.name}: the scenes file's first scene starts on {where}; what comes before it is a scene "
+                    "of its own, as long as it takes to read (list page 1 to give it a length)")
         scenes = scenes_from_starts([start for start, _ in starts], len(readings))
     elif entries and len(entries) == len(readings):
         scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))

@@ -234,8 +234,14 @@ def _fallback_hint(spec: ModelSpec, probe: HardwareReport) -> str:
     if spec.side not in LADDER:
         return "run `manga2music doctor` to see what runs here"
     fitting, where, _ = _candidates(spec.side, probe)
-    pick = fitting[0].name if fitting else "builtin"
-    return f"this machine can run {pick} {where}; `manga2music doctor` shows what runs here"
+    others = [m for m in fitting if m.name != spec.name]
+    ready = [m for m in others if probe.is_cached(m.model_id)]
+    if ready:  # one that runs now
+        return (f"{ready[0].name} is cached and runs here {where}; builtin runs anywhere, with no weights; "
+                "`manga2music doctor` shows what runs here")
+    # not the model that just failed; and what runs right now comes first
+    later = f"; {others[0].name} would run {where} once its weights are pulled" if others else ""
+    return f"builtin runs here now, with no weights{later}; `manga2music doctor` shows what runs here"
 
 
 def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | None = None,

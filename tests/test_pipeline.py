@@ -350,6 +350,15 @@ def test_the_listening_page_follows_compose_and_describe(pages, tmp_path):
     assert (out / "index.html").read_text(encoding="utf-8") == "<p>my own page</p>"
 
 
+def test_compose_reads_a_description_whatever_the_case_of_its_extension(tmp_path):
+    """UPPER.TXT (as old Windows tools and some phones name files) was left out of a folder without a word; a folder
+    holding only it was "no .txt description found"; given alone, it was composed."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "UPPER.TXT").write_text("calm piano, 70 BPM", encoding="utf-8")
+    manifest = manga2music.compose([tmp_path / "d"], tmp_path / "out", model="builtin", config=cfg(duration=1.0))
+    assert statuses(manifest) == {"UPPER": "ok"}
+
+
 def test_compose_never_writes_over_another_sections_track(tmp_path):
     """`compose O --text "calm" -o O` named the text "calm", took the described chapter calm's place and wrote over
     calm.wav (its record then paired the word with the chapter's pages), and the chapter's own calm.txt went to a

@@ -361,13 +361,16 @@ def test_a_score_or_cue_file_of_the_users_is_never_replaced(scored, tmp_path, mi
 def test_a_scenes_file_overrides_and_bad_entries_are_one_line(tmp_path):
     make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
     scenes = tmp_path / "scenes.txt"
-    scenes.write_text("# where scenes start\n1\n003.png\n5\n", encoding="utf-8")
+    scenes.write_text("# where scenes start\n003.png\n5\n", encoding="utf-8")
     out = tmp_path / "out"
     result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
     assert result.returncode == 0, result.stderr
     sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
     assert [s["first_page"] for s in sheet["scenes"]] == [1, 3, 5]
-    assert f"read along: {out / 'ch.read.html'}" in " ".join(result.stderr.split())  # the page to open, named
+    said = " ".join(result.stderr.split())
+    assert f"read along: {out / 'ch.read.html'}" in said  # the page to open, named
+    # pages 1-2 were a scene the file did not list, without a word
+    assert "ch: the scenes file's first scene starts on page 3; what comes before it is a scene of its own" in said
     scenes.write_text("2\n9\n", encoding="utf-8")
     bad = cli("score", tmp_path / "ch", "-o", tmp_path / "out2", *BUILTIN, "--scenes", scenes)
     assert bad.returncode == 2 and one_line_error(bad.stderr) and "page 9 does not exist" in bad.stderr
@@ -569,6 +572,17 @@ def test_a_new_home_key_for_the_chapter_is_said_when_every_cue_is_made_again(tmp
     assert (f"ch: the chapter's home key and lead, from all its pages, are now {now['home_key']} and {now['lead']} "
             f"(were {was['home_key']} and {was['lead']}): every scene's cue is composed again") in \
         " ".join(again.stderr.split())
+
+
+def test_a_quick_scene_lasts_the_least_a_scene_lasts_whatever_its_tempo():
+    """--reading-speed 20 made scenes of 7.4 and 7.5 s where the README says a scene lasts at least 8 s: a scene read
+    in 3 s was brought up to 8 s, then rounded to the nearest whole bar, down as often as up."""
+    from manga2music.cuesheet import MIN_CUE_S, bar_seconds, scene_bars
+
+    for tempo in (64, 90, 120, 150, 165, 200):
+        bars, _ = scene_bars(3.0, tempo)
+        assert MIN_CUE_S <= bars * bar_seconds(tempo) < MIN_CUE_S + bar_seconds(tempo), tempo
+    assert scene_bars(3.0, 64, given=3.0)[0] == 1  # a length the scenes file gives is not held to it
 
 
 def test_scenes_shorter_than_a_bar_are_said_to_push_the_scene_changes_later():
