@@ -452,6 +452,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             if name not in keep and path.exists() and is_ours(path, job.record):
                 staged.remove(path)
                 gone.append(name)
+            elif name not in keep and path.exists() and name.endswith(".txt"):  # edited, for a scene now gone
+                cb.info(f"{job.name}: {name} holds your words for a scene the chapter no longer has (it has "
+                        f"{len(plans)} now): kept as it is, not used")
         was = old_score.get("format")
         if isinstance(was, str) and was != cfg.fmt and gone:  # a video timeline may point at them: said
             old_name = ScoreFiles(job, was).score.name

@@ -553,6 +553,22 @@ def test_another_format_says_that_the_scores_files_are_replaced(scored, tmp_path
     assert not (work / sheet.score_file).exists() and (work / "ch1.score.flac").exists()
 
 
+def test_an_edited_scene_description_for_a_scene_now_gone_is_said_to_be_unused(tmp_path):
+    """The user wrote their own words into ch.scene03.txt, then gave the chapter two scenes: the file was kept (good)
+    but nothing said that it was no longer used."""
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=6)
+    scenes, out = tmp_path / "scenes.txt", tmp_path / "out"
+    scenes.write_text("1\n2\n3\n", encoding="utf-8")
+    assert cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300).returncode == 0
+    (out / "ch.scene03.txt").write_text("My own words for the fight", encoding="utf-8")
+    scenes.write_text("1\n3\n", encoding="utf-8")
+    again = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert ("ch: ch.scene03.txt holds your words for a scene the chapter no longer has (it has 2 now): kept as it "
+            "is, not used") in " ".join(again.stderr.split())
+    assert (out / "ch.scene03.txt").read_text(encoding="utf-8") == "My own words for the fight"
+
+
 def test_a_new_home_key_for_the_chapter_is_said_when_every_cue_is_made_again(tmp_path):
     """The chapter's home key and lead come from all its pages: a page changed in the last scene made every cue
     again, in a new key with a new lead, with nothing said about the scenes whose pages were as they were."""
