@@ -791,11 +791,11 @@ def test_closing_the_tab_stops_its_generate(running_app, browser, tmp_path, monk
     closed.click("#generate")
     status_says(closed, "ch02")  # it made one track, at least
     closed.context.close()
-    time.sleep(4)
-    made = tracks()
-    time.sleep(8)  # a 30 s track takes about 2 s here: 4 more if it ran on
-    assert tracks() == made < 12
-    assert not any(server.work.iterdir())  # the stopped Generate left nothing behind
+    deadline = time.monotonic() + 60  # the Generate ends (its staging folder goes) at its next progress report
+    while any(server.work.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(server.work.iterdir())
+    assert tracks() == 0  # stopped, it kept nothing (run on, it made all 12: about 2 s each here)
     other = tab_with(browser, running_app, [TWO_PAGES[0]], seconds=2, thumbnails=1)
     other.click("#generate")
     status_says(other, "Made 1 track")
