@@ -161,6 +161,19 @@ def test_pull_offline_says_so_in_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 0 and COMMIT in result.stdout
 
 
+def test_pull_of_a_name_that_is_no_model_is_bad_input_as_rm_says(tmp_path, monkeypatch):
+    """`models pull nosuch` exited 1 and ended "some models could not be downloaded", though nothing was tried;
+    `models rm nosuch` exits 2, as any bad input does."""
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = runner.invoke(app, ["models", "pull", "nosuch"])
+    assert result.exit_code == 2 and "unknown model 'nosuch'" in result.stderr
+    assert "could not be downloaded" not in result.stderr
+    both = runner.invoke(app, ["models", "pull", "nosuch", "musicgen-small"])  # offline: neither comes
+    assert both.exit_code == 2 and "2 of 2 models could not be downloaded" in both.stderr
+    assert runner.invoke(app, ["models", "rm", "nosuch"]).exit_code == 2
+
+
 def test_pull_fails_fast_when_the_hub_errors(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with local_http(answer(500)) as (url, seen):

@@ -96,7 +96,7 @@ def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
     from .. import cache, settings
     from ._common import fail, friendly_errors
 
-    failed = False
+    codes = []  # of the names that failed: 2 for a name that is no model (bad input, as `rm` says it), else 1
     for name in names:
         spec = cache.find_by_name(name)
         if spec is not None and not spec.needs_weights:
@@ -105,12 +105,14 @@ def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
         try:
             with friendly_errors():
                 path = cache.pull(name, offline=offline or settings.offline_mode())
-        except typer.Exit:
-            failed = True
+        except typer.Exit as exc:
+            codes.append(exc.exit_code)
             continue
         typer.echo(f"{name}: {path}")
-    if failed:
-        raise fail("some models could not be downloaded (see above)")
+    if codes and len(names) > 1:
+        raise fail(f"{len(codes)} of {len(names)} models could not be downloaded (see above)", code=max(codes))
+    if codes:
+        raise typer.Exit(codes[0])
 
 
 @app.command("rm")
