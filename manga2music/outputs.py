@@ -229,7 +229,11 @@ def commit(record_path: Path, record: dict, staged: Staged, updates: dict) -> di
             pending = dict(record.get("pending", {}))
             pending.update({target.name: digest for target, _, digest in staged.items})
             write_json_atomic(record_path, {**record, "pending": pending})
-        for target, tmp, _ in staged.items:
+        known = record.get("files", {})
+        for target, tmp, digest in staged.items:
+            if known.get(target.name) == digest and target.is_file() and file_sha256(target) == digest:
+                os.unlink(tmp)  # the same bytes: the file stays as it was (its time too: an editing program that
+                continue  # watches it does not import it again)
             os.replace(tmp, target)
     except BaseException:
         staged.discard()

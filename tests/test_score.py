@@ -537,6 +537,22 @@ def test_scene_lengths_from_a_scenes_file_keep_every_scene_change_within_half_a_
         assert abs(scene.end - wanted_end) <= 2 * 60 / scene.tempo_bpm + 1e-6, (scene.index, scene.end, wanted_end)
 
 
+def test_a_file_made_again_with_the_same_bytes_is_left_as_it_was(scored, tmp_path):
+    """Cues made again to the same bytes (a rerun with --force, another scene's length changed) were written again:
+    new modification times made a video editor that watches them import them again."""
+    import shutil
+
+    root, out, _, sheet, _ = scored
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    cues = [work / s.cue_file for s in sheet.scenes]
+    before = {c.name: (c.stat().st_mtime_ns, c.stat().st_ino) for c in cues}
+    again = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--force", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert {c.name: (c.stat().st_mtime_ns, c.stat().st_ino) for c in cues} == before
+    assert record_mismatches(work) == [] and temp_files(work) == []
+
+
 def test_another_format_says_that_the_scores_files_are_replaced(scored, tmp_path):
     """Scoring again with --format flac deleted ch1.score.wav and every cue's .wav without a word: a video timeline
     that used them pointed at missing files."""
