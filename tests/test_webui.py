@@ -368,6 +368,29 @@ def test_an_upload_that_cannot_be_opened_is_named_at_upload(tmp_path):
     assert not LEAKS.search(alone.note() + beside.note())
 
 
+def test_stop_reaches_a_second_generate_of_the_tab_after_the_first_ends(tmp_path):
+    """Generate pressed twice: the second waits behind the first.  When the first ended, the tab was taken for idle,
+    and a Stop pressed then no longer reached the second."""
+    from manga2music.webui.server import JobStopped, ServerFolder
+
+    folder = ServerFolder(tmp_path)
+    try:
+        folder.generate_asked("tab")
+        folder.generate_asked("tab")
+        folder.generate_ended("tab")  # the first ends; the second runs now
+        folder.stop_asked("tab")
+        with pytest.raises(JobStopped):
+            folder.check("tab")
+        folder.check("other tab")  # another tab's Generate runs on
+        folder.generate_ended("tab")
+        folder.check("tab")  # nothing left to stop: the next Generate is not stopped by it
+        folder.stop_asked("tab")  # a Stop with no Generate asked for is for none
+        folder.generate_asked("tab")
+        folder.check("tab")
+    finally:
+        folder.remove(wait_s=0)
+
+
 def test_seed_box():
     assert parse_seed("") is None and parse_seed("  ") is None and parse_seed(None) is None
     assert parse_seed(" 42 ") == 42

@@ -46,7 +46,8 @@ class ServerFolder:
         self.stopping = threading.Event()
         # per browser tab (Gradio session): a Generate asked for and not ended, and a Stop asked for it (by the
         # Stop button, or by closing or reloading the tab); it ends at its next progress report
-        self._generating: set[str] = set()
+        self._generating: dict[str, int] = {}  # tab -> its Generates asked for and not ended (a second click
+        # while one runs queues another)
         self._stop_asked: set[str] = set()
         self._tabs = threading.Lock()
         self._jobs = 0
@@ -66,7 +67,7 @@ class ServerFolder:
         """The tab pressed Generate (call at the click, before the Generate waits in the queue): a Stop pressed
         from now on, even before the Generate starts, is for it; one pressed before is not."""
         with self._tabs:
-            self._generating.add(tab)
+            self._generating[tab] = self._generating.get(tab, 0) + 1
             self._stop_asked.discard(tab)
 
     def stop_asked(self, tab: str) -> None:
@@ -77,8 +78,12 @@ class ServerFolder:
 
     def generate_ended(self, tab: str) -> None:
         with self._tabs:
-            self._generating.discard(tab)
-            self._stop_asked.discard(tab)
+            left = self._generating.get(tab, 0) - 1
+            if left > 0:
+                self._generating[tab] = left
+            else:
+                self._generating.pop(tab, None)
+                self._stop_asked.discard(tab)  # a Stop stops every Generate of the tab asked for before it
 
     def check(self, tab: Optional[str] = None) -> None:
         """Call from progress callbacks: raises :class:`ServerStopping` once the server is stopping, and
