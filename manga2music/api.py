@@ -34,7 +34,7 @@ from .output_names import claim_names
 from .execution import open_executor
 from .options import RunConfig
 from .jobs import Callbacks, SectionJob, manifest_entry, read_description, start_job
-from .sections import find_sections, is_hidden, is_image_name, natural_key, output_key, unique_names
+from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
 MAX_DURATION = 1800.0
@@ -353,19 +353,14 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
         record = read_record(files.record)
         return bool(record and (record.get("pages") or record.get("describe")))
 
-    names: list[str] = []
-    for name, _, source in items:
-        free, n = name, 1
-        while taken(free, source) or output_key(free) in {output_key(k) for k in names}:
-            n += 1
-            free = f"{name}-{n}"
+    names = unique_names([name for name, _, _ in items], lambda i, name: taken(name, items[i][2]))
+    for (name, _, source), free in zip(items, names):
         if free != name and taken(name, source):
             given = readable(source) if source is not None else "--text"
             mine = readable(SectionFiles.for_section(output, name).description)
             say(f"{given}: {name} in {readable(output)} is a section made from pages: composed as {free} (to "
                 f"compose that section again, edit {mine})")
-        names.append(free)
-    return unique_names(names)  # and none of the names a file system or the output folder keeps for itself
+    return names
 
 
 def _slug(text: str) -> str:

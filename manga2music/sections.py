@@ -561,14 +561,15 @@ def reserved_keys() -> set[str]:
     return {output_key(name) for name in RESERVED_NAMES}
 
 
-def unique_names(names: list[str]) -> list[str]:
+def unique_names(names: list[str], taken: Callable[[int, str], bool] = lambda index, name: False) -> list[str]:
     """``names`` with each one that would write over an earlier one's outputs numbered ``-2``, ``-3``...: names
-    that differ only in case or in characters file systems refuse collide too, and so do :data:`RESERVED_NAMES`."""
+    that differ only in case or in characters file systems refuse collide too, and so do :data:`RESERVED_NAMES`
+    and the names ``taken(index, name)`` says another holds for the name at ``index``."""
     seen: set[str] = reserved_keys()
     out = []
-    for given in names:
+    for index, given in enumerate(names):
         name, n = given, 1
-        while output_key(name) in seen:
+        while output_key(name) in seen or taken(index, name):
             n += 1
             name = f"{given}-{n}"
         seen.add(output_key(name))
