@@ -321,7 +321,7 @@ def write_group(group: list[tuple[SectionJob, ComposeRequest]], tracks: list, co
             j, r, t, composer, cfg, seconds * len(r) / len(group)))
         if job.status != "failed":  # what the composer had to make up ("no music words recognised..."): said, not
             # only kept in the record
-            for warning in dict.fromkeys(w for track in job_tracks for w in (getattr(track, "warnings", None) or [])):
+            for warning in dict.fromkeys(w for track in job_tracks for w in track.warnings):
                 cb.warn(f"{job.name}: {warning}")
     return [job for job, _, _ in by_job.values()]
 

@@ -334,12 +334,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         seed = random.SystemRandom().randrange(2**31)
     plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo)
     said_reused(job, memo, cb)
-    was = old_score.get("theme") if isinstance(old_score.get("theme"), dict) else {}
-    if was and (was.get("home_key"), was.get("lead")) != (direction.tonic, direction.lead):  # every cue is made
-        # again, its pages changed or not: said, as a scene whose own pages changed is
+    old_theme = old_score.get("theme") if isinstance(old_score.get("theme"), dict) else {}
+    if old_theme and (old_theme.get("home_key"), old_theme.get("lead")) != (direction.tonic, direction.lead):  # every
+        # cue is made again, its pages changed or not: said, as a scene whose own pages changed is
         cb.info(f"{job.name}: the chapter's home key and lead, from all its pages, are now {direction.tonic} and "
-                f"{direction.lead} (were {was.get('home_key')} and {was.get('lead')}): every scene's cue is "
-                "composed again")
+                f"{direction.lead} (were {old_theme.get('home_key')} and {old_theme.get('lead')}): every scene's cue "
+                "is composed again")
     refuse_theirs(files.scene_files(plans), job.record)  # then each scene's, before any composing
     # the longest track a cue may be, its tail included: the composer's longest track, or the user's longest cue
     # (whole bars up to --longest-cue, and the tail on top)
@@ -455,12 +455,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             elif name not in keep and path.exists() and name.endswith(".txt"):  # edited, for a scene now gone
                 cb.info(f"{job.name}: {name} holds your words for a scene the chapter no longer has (it has "
                         f"{len(plans)} now): kept as it is, not used")
-        was = old_score.get("format")
-        if isinstance(was, str) and was != cfg.fmt and gone:  # a video timeline may point at them: said
-            old_name = ScoreFiles(job, was).score.name
+        old_format = old_score.get("format")
+        if isinstance(old_format, str) and old_format != cfg.fmt and gone:  # a video timeline may point at them
+            old_name = ScoreFiles(job, old_format).score.name
             more = f" and {len(gone) - 1} more" if old_name in gone and len(gone) > 1 else ""
-            cb.info(f"{job.name}: the score and its cues are {cfg.fmt} files now; the {was} ones "
-                    f"({old_name if old_name in gone else gone[0]}{more}) are replaced (--format {was} brings "
+            cb.info(f"{job.name}: the score and its cues are {cfg.fmt} files now; the {old_format} ones "
+                    f"({old_name if old_name in gone else gone[0]}{more}) are replaced (--format {old_format} brings "
                     "them back)")
         usage = _score_usage(chapter, plans, describer)
         updates = {

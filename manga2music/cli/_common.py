@@ -83,6 +83,15 @@ def friendly_errors() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
+def check_paths(paths) -> None:
+    """The first PATH that is not there, as one line (exit 2): for the commands to call before their progress
+    display starts."""
+    with friendly_errors():
+        from ..sections import check_paths_exist
+
+        check_paths_exist(paths)
+
+
 def _time_left_column():
     """``about 12:34 left`` at a bar's recent pace; nothing until it has one (or when the bar has no total)."""
     from datetime import timedelta

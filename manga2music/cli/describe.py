@@ -16,10 +16,7 @@ def describe(**flags) -> None:
         from .. import api
 
         cfg = f.run_config(flags, side="vision")
-    with c.friendly_errors():  # a missing PATH is one line, before any progress bar is drawn
-        from ..sections import check_paths_exist
-
-        check_paths_exist(flags["paths"])
+    c.check_paths(flags["paths"])  # a missing PATH is one line, before any progress bar is drawn
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)
         manifest = api.describe(flags["paths"], cfg.output, model=flags["vision_model"], config=cfg,

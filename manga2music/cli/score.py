@@ -18,10 +18,7 @@ def score(**flags) -> None:
         from .. import api
 
         cfg = f.run_config(flags, side=None)
-    with c.friendly_errors():  # a missing PATH is one line, before any progress bar is drawn
-        from ..sections import check_paths_exist
-
-        check_paths_exist(flags["paths"])
+    c.check_paths(flags["paths"])  # a missing PATH is one line, before any progress bar is drawn
     with c.friendly_errors(), c.offline_env(cfg.offline), c.RunDisplay() as display:
         consent.let_auto_ask(cfg, display)
         manifest = api.score(flags["paths"], cfg.output, vision_model=flags["vision_model"],
