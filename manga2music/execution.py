@@ -47,16 +47,42 @@ class LocalExecutor:
             composer.close()
 
     def run(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
-        self.describe(sections, jobs, describer, cfg, cb)
+        with composer_warmed_up(composer):
+            self.describe(sections, jobs, describer, cfg, cb)
         self.compose(jobs, composer, cfg, cb)
 
     def score(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
         from .scoring import score_sections
 
-        score_sections(sections, cfg.output, describer, composer, cfg, cb, jobs)
+        with composer_warmed_up(composer):
+            score_sections(sections, cfg.output, describer, composer, cfg, cb, jobs)
 
     def close(self) -> None:
         pass
+
+
+@contextmanager
+def composer_warmed_up(composer) -> Iterator[None]:
+    """The composer's :meth:`~manga2music.composers.base.Composer.warm_up` and the import that writing a track
+    needs, on a thread while the block runs (the describer reads the pages): on two cores they were 0.6-0.8 s
+    of the first track's time (scipy.signal, which the loudness meter imports).  The block's end waits for the
+    thread (it is done by then), so that the process never exits with it half-way through an import."""
+    import threading
+
+    def warm() -> None:
+        try:
+            import pyloudnorm  # noqa: F401
+
+            composer.warm_up()
+        except Exception:  # noqa: BLE001 - an extra: the real call meets any error again and reports it
+            pass
+
+    thread = threading.Thread(target=warm, name="composer-warm-up", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 @contextmanager

@@ -61,6 +61,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: bump when a formula or a constant here, in page_features, text_detect, text_recognition or page_photo changes
 READING_MODEL_VERSION = "reading-22"
+#: threads that read a section's pages at once (one per core, up to this many): the detector runs on one core per
+#: thread, and each thread holds one page and the detector's work on it (tens of MB)
+READING_THREADS = 4
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
 SECONDS_PER_CJK_CHAR = 0.12  # ... one character of a vertical (Japanese) column: about 500 a minute
@@ -268,18 +271,30 @@ def as_read(tiles: list) -> tuple[list, bool]:
 
 
 def _reading(tiles: list, name: str, detections: Iterable, *, cut_out: bool = False) -> PageReading:
-    """Merge the tiles' pixel measurements and their text detections into one reading; a tall strip's reading
-    also holds each of its tiles' own (``parts``: where the chapter score cuts scenes inside a strip).
+    """Merge the tiles' pixel measurements and their text detections into one reading (see :func:`_of_parts`).
 
-    ``detections`` gives one ``(boxes, warning)`` per tile, in order, and may be lazy: each
-    tile is measured as soon as its own detection is in, while the detector reads the next.
+    ``detections`` gives one ``(boxes, warning)`` per tile, in order, and may be lazy: each tile is measured as
+    soon as its own detection is in.
     """
+    return _of_parts([_measured(tile, boxes, warning) for tile, (boxes, warning) in zip(tiles, detections)], name,
+                     cut_out=cut_out)
+
+
+def _measured(tile, boxes: Optional[list], warning: Optional[str]) -> tuple:
+    """One tile's part of a reading: ``(size, pixel measures, text numbers, warning)``."""
     from .describers.page_features import measure_page
 
-    parts = []
-    for tile, (boxes, warning) in zip(tiles, detections):
-        measures = measure_page(_rgb(tile), boxes or ())
-        parts.append((tile.size, measures, _text_numbers(boxes or [], tile.size), warning or ""))
+    return tile.size, measure_page(_rgb(tile), boxes or ()), _text_numbers(boxes or [], tile.size), warning or ""
+
+
+def _read_tile(tile) -> tuple:
+    """One tile detected and measured: the work :func:`iter_readings` hands its threads."""
+    return _measured(tile, *_detect(tile))
+
+
+def _of_parts(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
+    """One reading of a page's tiles' parts (:func:`_measured`); a tall strip's reading also holds each of its
+    tiles' own (``parts``: where the chapter score cuts scenes inside a strip)."""
     reading = _merged(parts, name, cut_out=cut_out)
     if len(parts) > 1:
         reading = replace(reading, parts=[_merged([part], tile_name(name, k)).to_dict()
@@ -445,38 +460,54 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
     ``(name, error)`` instead (OSError or ValueError) and the others go on.  With ``with_tiles``:
     ``(name, tiles, reading)``.
 
-    Text detection runs one page ahead on a background thread (one thread, so the
-    detector is never called twice at once) while this thread decodes the next page
-    and measures the pixels of the current one: the work shares the two cores, and
-    at most two pages are held at any moment, whatever the section's length.
+    Tiles are read (text detection, then the pixel measures) on :func:`reading_threads` threads, one tile
+    each, while this thread decodes the pages that follow: on two cores a page takes about half the time it
+    takes on one thread.  Pages are decoded only as far ahead as the threads need: at most one page per thread
+    and the one handed out are held at any moment, whatever the section's length.
     """
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-detect") as pool:
+    threads = reading_threads()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="page-reading") as pool:
         it = iter(groups)
+        ahead: deque = deque()  # (name, tiles, cut_out, futures), in order
+        more = True
 
-        def start(group):
-            if group is None:
-                return None
-            name, tiles = group
-            read, cut_out = as_read(tiles)
-            return name, tiles, read, cut_out, [pool.submit(_detect, tile) for tile in read]
+        def busy() -> int:
+            return sum(not f.done() for *_, futures in ahead for f in futures)
 
-        ahead = start(next(it, None))
         try:
-            while ahead is not None:
-                following = start(next(it, None))  # decoded while the detector works on ``ahead``
-                name, tiles, read, cut_out, futures = ahead
+            while True:
+                while more and len(ahead) < threads and (not ahead or busy() < threads):
+                    group = next(it, None)
+                    if group is None:
+                        more = False
+                        break
+                    name, tiles = group
+                    read, cut_out = as_read(tiles)
+                    ahead.append((name, tiles, cut_out, [pool.submit(_read_tile, tile) for tile in read]))
+                if not ahead:
+                    return
+                name, tiles, cut_out, futures = ahead[0]
                 try:
-                    outcome = _reading(read, name, (f.result() for f in futures), cut_out=cut_out)
+                    outcome = _of_parts([f.result() for f in futures], name, cut_out=cut_out)
                 except (OSError, ValueError) as err:
                     outcome = err
+                ahead.popleft()
                 yield (name, tiles, outcome) if with_tiles else (name, outcome)
-                ahead = following
         finally:
-            if ahead is not None:  # a consumer that stops early leaves nothing queued
-                for f in ahead[-1]:
+            for *_, futures in ahead:  # a consumer that stops early leaves nothing queued
+                for f in futures:
                     f.cancel()
+
+
+def reading_threads() -> int:
+    """Threads that read pages at once: one per core this process may use (:func:`.hardware.thread_budget`), at
+    most :data:`READING_THREADS`; each holds one tile and runs the detector on one core."""
+    from .hardware import thread_budget
+
+    return max(1, min(READING_THREADS, thread_budget()))
 
 
 def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, str], None]] = None) -> list[PageReading]:

@@ -12,6 +12,7 @@ from chapters import make_chapter
 import manga2music.pages as pages_mod
 from manga2music.describers.builtin import BuiltinDescriber
 from manga2music.pages import PageStream, probe_page
+from manga2music.reading import reading_threads
 from manga2music.sections import Page
 
 
@@ -21,7 +22,7 @@ def twelve_pages(tmp_path) -> list[Path]:
     return sorted((tmp_path / "ch").iterdir())
 
 
-def test_the_builtin_describer_holds_at_most_two_pages_at_once(twelve_pages, monkeypatch):
+def test_the_builtin_describer_holds_at_most_a_page_per_reading_thread_and_one_more(twelve_pages, monkeypatch):
     refs: list = []
     real = pages_mod.decode_page
 
@@ -40,11 +41,12 @@ def test_the_builtin_describer_holds_at_most_two_pages_at_once(twelve_pages, mon
 
     result = BuiltinDescriber().describe(stream, progress=progress)
     assert len(held) == 12 and result.features["pages"] == 12
-    assert max(held) <= 3  # the page being measured and the one read ahead, whatever the section's length
+    # a page per thread reading and the one being handed on, whatever the section's length (3 on two cores)
+    assert max(held) <= reading_threads() + 1 < 12
 
 
 
-def test_reading_page_files_holds_at_most_two_pages_at_once(twelve_pages, monkeypatch):
+def test_reading_page_files_holds_at_most_a_page_per_reading_thread_and_one_more(twelve_pages, monkeypatch):
     """The per-page API given a chapter's files decodes each when it is read, not the whole chapter first."""
     from manga2music.reading import read_pages
 
@@ -67,7 +69,33 @@ def test_reading_page_files_holds_at_most_two_pages_at_once(twelve_pages, monkey
     readings = read_pages(twelve_pages, progress=progress)
     assert [r.name for r in readings] == [p.name for p in twelve_pages]
     assert seen == [(k, 12, p.name) for k, p in enumerate(twelve_pages, start=1)]
-    assert max(held) <= 3
+    assert max(held) <= reading_threads() + 1 < 12
+
+
+def test_pages_read_on_several_threads_read_as_on_one(twelve_pages, monkeypatch):
+    """Readings do not depend on how many cores the machine has: a chapter read on three threads, and a tall strip
+    whose tiles are read side by side, give the readings of one thread, in the pages' order."""
+    from PIL import Image
+
+    import manga2music.reading as reading
+    from manga2music.reading import read_pages
+
+    strip = twelve_pages[0].parent / "strip.png"
+    tiles = [Image.open(p).convert("RGB") for p in twelve_pages[:5]]
+    joined = Image.new("RGB", (tiles[0].width, sum(t.height for t in tiles)), "white")
+    for k, tile in enumerate(tiles):
+        joined.paste(tile, (0, sum(t.height for t in tiles[:k])))
+    joined.save(strip)
+    files = [*twelve_pages, strip]
+
+    monkeypatch.setattr(reading, "reading_threads", lambda: 1)
+    alone = [r.to_dict() for r in read_pages(files)]
+    monkeypatch.setattr(reading, "reading_threads", lambda: 3)
+    side_by_side = [r.to_dict() for r in read_pages(files)]
+    assert [r["name"] for r in side_by_side] == [p.name for p in files]
+    assert len(alone[-1]["parts"]) > 1  # the strip was read as tiles
+    assert side_by_side == alone
+
 
 def test_probing_reads_headers_only_and_a_pdf_page_is_never_rendered(tmp_path, monkeypatch):
     from PIL import Image

@@ -80,6 +80,12 @@ class Composer(ABC):
     def preflight(self) -> None:
         """Fail fast (raise a Manga2MusicError) before any work, e.g. not enough memory."""
 
+    def warm_up(self) -> None:
+        """Get ready, off the main thread, what the first track will need and costs little memory (imports); ``run``
+        and ``score`` call it on a background thread while the pages are read (in this process, not on Ray).
+        Must not load a model: memory is for the describer until it is done.  Errors are ignored (the real call
+        meets them again)."""
+
     @property
     def device(self) -> Optional[str]:
         """Where its model runs once loaded (``cpu``, ``cuda:0``, ``mps``); None before, or without a model."""

@@ -132,6 +132,10 @@ class BuiltinComposer(Composer):
 
         load_soundfont(self.soundfont)  # raises ModelUnavailableError with a hint
 
+    def warm_up(self) -> None:
+        import pretty_midi  # noqa: F401 - what the renderer and the writer import, done while the pages are read
+        import scipy.signal  # noqa: F401 - 0.6-0.8 s of the first track here
+
     def settings_key(self) -> dict:
         key = super().settings_key()
         key.update(algorithm=ALGORITHM_VERSION, sample_rate=SAMPLE_RATE, channels=CHANNELS)
