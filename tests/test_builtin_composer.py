@@ -86,6 +86,43 @@ def test_mood_words_choose_the_mode_and_tempo_words_the_speed():
     assert parse_style("D minor").tonic == 2 and parse_style("B flat major").tonic == 10
 
 
+def programs_played(track) -> set[int]:
+    return {i.program for i in midi_of(track).instruments if not i.is_drum and i.notes}
+
+
+@pytest.mark.parametrize("text, not_played", [
+    ("a soft lullaby, no piano", {0}),  # the calm genre's own piano
+    ("gentle, without piano or strings, a flute over a harp", {0, 48}),
+    ("cinematic battle theme, no brass and no strings", {61, 48, 60}),
+    ("relaxed lo-fi, not piano, just electric piano and a double bass", {0}),
+])
+def test_an_instrument_the_text_says_no_to_is_not_played(composer, text, not_played):
+    """"No piano" was read as "piano": the piano led the track the text said no to."""
+    track = composer.compose_one(text, 8.0, seed=3)
+    assert programs_played(track) and not programs_played(track) & not_played
+
+
+def test_a_mood_or_speed_the_text_says_no_to_does_not_count():
+    assert parse_style("not sad, a bright morning").mode == "major"
+    assert parse_style("a calm walk, not fast, never frantic").tempo_bpm < 100
+    assert parse_style("no jazz, a gentle folk tune with fiddle").genre == "folk"
+    # what follows the negated words is read as before
+    style = parse_style("no drums and a soft piano melody")
+    assert not style.drums and style.melody == 0
+
+
+@pytest.mark.parametrize("text, played, says", [
+    ("a frantic chase at 300 BPM", 220, "300 BPM is faster than the builtin composer plays: played at 220 BPM"),
+    ("a funeral march, 30 bpm", 40, "30 BPM is slower than the builtin composer plays: played at 40 BPM"),
+    ("a pop song, 500 bpm", 110, "500 BPM was not read as a tempo (20 to 400 BPM are)"),
+])
+def test_a_tempo_out_of_range_is_said_not_changed_silently(composer, text, played, says):
+    track = composer.compose_one(text, 4.0, seed=1)
+    assert track.info["tempo_bpm"] == pytest.approx(played)
+    assert any(says in w for w in track.warnings), track.warnings
+    assert not composer.compose_one("a walk at 90 BPM", 4.0).warnings  # a tempo it plays: nothing to say
+
+
 # ------------------------------------------------------------------ the audio
 
 def test_calm_text_makes_fewer_onsets_than_action_text(composer):

@@ -25,7 +25,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: bump when the composition or rendering changes, so cached tracks are recomposed
-ALGORITHM_VERSION = "builtin-music-2"
+ALGORITHM_VERSION = "builtin-music-3"  # 3: words said no to ("no piano") are not played
 SAMPLE_RATE = 32000
 CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0
@@ -219,8 +219,8 @@ class BuiltinComposer(Composer):
             "words": style.words,
             "theme": list(theme) if theme else None,
         }
-        warnings = [] if style.words else [
-            "no music words recognised in the description; used the default style"]
+        warnings = [*style.notes] if style.words else [
+            *style.notes, "no music words recognised in the description; used the default style"]
         if loop and abs(arrangement.tempo_bpm - style.tempo_bpm) >= 0.5:
             warnings.append(f"played at {arrangement.tempo_bpm:.0f} BPM instead of {style.tempo_bpm:.0f} BPM: a "
                             f"seamless loop of {duration:g} s holds whole bars")

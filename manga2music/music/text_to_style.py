@@ -18,6 +18,13 @@ few Japanese words), after NFKC normalisation (so full-width ``９０ＢＰＭ``
 5. Drums: "no drums"/"without percussion" -> none; "drums", "beat"... -> yes;
    else the genre decides (energetic pop/orchestral/folk get drums, calm and
    ambient never).
+6. Negation: the words after "no", "not", "without", "never", "nor", "minus", "avoid", "except" or
+   "instead of", up to the end of their clause (a comma, "and", "but", "with", "just", "only"...), do
+   not count for any rule above: "not sad" votes for no mode, "no jazz" for no genre.  An instrument
+   said no to (or its family: "no brass" is no horn either, NEGATED_FAMILIES) is played by nobody; where
+   the genre would have given it a part, the first of SUBSTITUTES for that part that is not said no to
+   plays it ("a soft lullaby, no piano": flute and strings instead of the calm genre's piano); a bass said
+   no to leaves the bass line to the harmony instrument's low register.
 """
 
 from __future__ import annotations
@@ -134,9 +141,28 @@ INSTRUMENTS: dict[str, tuple[int, str]] = {
     "koto": (107, "mh"), "kalimba": (108, "m"),
 }
 
+#: a negation, and what ends the words it applies to (the end of the clause)
+_NEGATION = re.compile(r"(?<![a-z0-9])(?:no|not|without|never|nor|minus|avoid|avoiding|except|instead\s+of)"
+                       r"(?![a-z0-9])")
+_CLAUSE_END = re.compile(r"[,;.:!?()\n/]|[\u2013\u2014]|(?<![a-z])(?:and|but|with|just|only|over|plus|rather|"
+                         r"then|yet|or\s+else)(?![a-z])")
+#: a word that names a family, said no to, also rules out its members (General MIDI programs)
+_GUITARS, _PIANOS, _STRINGS = tuple(range(24, 32)), (0, 1, 2, 3), (40, 41, 42, 43, 44, 45, 48, 49, 50, 51)
+_BRASS, _SYNTHS = tuple(range(56, 64)), (38, 39, *range(80, 96))
+NEGATED_FAMILIES: dict[str, tuple[int, ...]] = {
+    "brass": _BRASS, "horn": (60,), "strings": _STRINGS, "string": _STRINGS, "string quartet": _STRINGS,
+    "guitar": _GUITARS, "synth": _SYNTHS, "synthesizer": _SYNTHS, "piano": _PIANOS, "grand piano": _PIANOS,
+    "keys": (*_PIANOS, 4, 5), "choir": (52, 53, 54), "voices": (52, 53, 54), "vocals": (52, 53, 54),
+    "bass": (32, 33, 34, 35, 36, 37, 38, 39, 43),
+}
+#: who plays a part the genre gave to an instrument the text said no to: the first not said no to
+#: (a bass said no to is left to the harmony instrument's low register, as in the genres that have no bass player)
+SUBSTITUTES = {"melody": (73, 46, 0, 40, 24, 11), "harmony": (48, 0, 46, 24, 89, 4)}
+
 DRUM_WORDS = ("drums", "drum", "percussion", "beat", "drumbeat", "breakbeat", "taiko", "groove", "ドラム")
 NO_DRUMS = re.compile(r"\b(?:no|without|zero|minus)\s+(?:\w+\s+)?(?:drums?|percussion|beats?)\b|\bdrumless\b")
 
+MIN_BPM, MAX_BPM = 40.0, 220.0  # the tempi the arranger plays
 _TEMPO_NUMBER = re.compile(
     r"(\d{2,3}(?:\.\d+)?)(?:\s*(?:-|–|to)\s*(\d{2,3}(?:\.\d+)?))?\s*(?:bpm|beats\s*(?:per|a|/)\s*min)"
     r"|(?:tempo|bpm)\s*(?:of|is|at|around|about|:|=|~|≈)?\s*(?:around|about|~)?\s*(\d{2,3}(?:\.\d+)?)",
@@ -167,6 +193,7 @@ class Style:
     swing: float
     reverb: float
     words: list[str] = field(default_factory=list)  # the table words that decided it
+    notes: list[str] = field(default_factory=list)  # what the text asked that is played otherwise, in words
 
     @property
     def key_name(self) -> str:
@@ -213,13 +240,22 @@ def _find(pattern: re.Pattern, text: str, table) -> list[tuple[int, str]]:
     return [(m.start(), _base(m.group(0), table)) for m in pattern.finditer(text)]
 
 
-def _tempo(text: str) -> float | None:
+def _tempo(text: str) -> tuple[float | None, list[str]]:
+    """The first tempo number of ``text`` that can be one (20-400 BPM), brought into the 40-220 BPM the
+    composer plays, and what the user should be told: a number it changed or could not read as a tempo."""
+    notes = []
     for m in _TEMPO_NUMBER.finditer(text):
         nums = [float(g) for g in m.groups() if g]
         value = sum(nums) / len(nums)
-        if 20 <= value <= 400:
-            return float(min(220.0, max(40.0, value)))
-    return None
+        if not 20 <= value <= 400:
+            notes.append(f"{value:g} BPM was not read as a tempo (20 to 400 BPM are)")
+            continue
+        played = float(min(MAX_BPM, max(MIN_BPM, value)))
+        if played != value:
+            notes.append(f"{value:g} BPM is {'faster' if value > played else 'slower'} than the builtin composer "
+                         f"plays: played at {played:g} BPM")
+        return played, notes
+    return None, notes
 
 
 def _key(text: str) -> tuple[int | None, str | None]:
@@ -240,6 +276,24 @@ def _key(text: str) -> tuple[int | None, str | None]:
     return pc % 12, mode
 
 
+def negated_spans(low: str) -> list[tuple[int, int]]:
+    """Where the words said no to lie in ``low`` (lower-case text): from each negation to the end of its clause."""
+    spans = []
+    for m in _NEGATION.finditer(low):
+        end = _CLAUSE_END.search(low, m.end())
+        stop = end.start() if end else len(low)
+        spans.append((m.end(), min(stop, m.end() + 60)))
+    return spans
+
+
+def _kept(found: list[tuple[int, str]], spans: list[tuple[int, int]]) -> list[tuple[int, str]]:
+    return [(pos, w) for pos, w in found if not any(a <= pos < b for a, b in spans)]
+
+
+def _said_no(found: list[tuple[int, str]], spans: list[tuple[int, int]]) -> list[str]:
+    return [w for pos, w in found if any(a <= pos < b for a, b in spans)]
+
+
 def _vote(found: list[tuple[int, str]], owner: dict[str, str], weight: float, votes: dict, first: dict):
     for pos, word in found:
         name = owner[word]
@@ -253,15 +307,16 @@ def parse_style(text: str) -> Style:
     low = text.lower()
     words: list[str] = []
 
+    spans = negated_spans(low)
     votes: dict[str, float] = {}
     first: dict[str, int] = {}
-    genre_found = _find(_P_GENRE, low, _GENRE_OF)
-    hint_found = _find(_P_HINT, low, _HINT_OF)
+    genre_found = _kept(_find(_P_GENRE, low, _GENRE_OF), spans)
+    hint_found = _kept(_find(_P_HINT, low, _HINT_OF), spans)
     _vote(genre_found, _GENRE_OF, 3.0, votes, first)
     _vote(hint_found, _HINT_OF, 1.0, votes, first)
 
-    tempo_found = _find(_P_TEMPO, low, TEMPO_WORDS)
-    tempo = _tempo(text)
+    tempo_found = _kept(_find(_P_TEMPO, low, TEMPO_WORDS), spans)
+    tempo, notes = _tempo(text)
     if tempo is not None:
         words.append(f"{tempo:g} bpm")
     if tempo is None and tempo_found:
@@ -276,7 +331,7 @@ def parse_style(text: str) -> Style:
         tempo = float(preset["tempo"])
     tempo = float(round(tempo, 2))
 
-    energy_found = _find(_P_ENERGY, low, ENERGY_WORDS)
+    energy_found = _kept(_find(_P_ENERGY, low, ENERGY_WORDS), spans)
     energy = (tempo - 55.0) / 115.0 + sum(ENERGY_WORDS[w] for _, w in energy_found)
     energy = float(min(1.0, max(0.0, energy)))
 
@@ -286,9 +341,11 @@ def parse_style(text: str) -> Style:
     if mode is None:
         mode_votes: dict[str, float] = {}
         mode_first: dict[str, int] = {}
-        mode_found = _find(_P_MODE, low, _MODE_OF)
+        mode_found = _kept(_find(_P_MODE, low, _MODE_OF), spans)
         _vote(mode_found, _MODE_OF, 1.0, mode_votes, mode_first)
         for m in re.finditer(r"(?<![a-z])(major|minor)(?![a-z])", low):
+            if any(a <= m.start() < b for a, b in spans):
+                continue
             mode_votes[m.group(1)] = mode_votes.get(m.group(1), 0.0) + 3.0
             mode_first.setdefault(m.group(1), m.start())
         words += [w for _, w in mode_found]
@@ -296,28 +353,37 @@ def parse_style(text: str) -> Style:
     if tonic is None:
         tonic = _DEFAULT_TONIC[mode]
 
-    melody, harmony, bass = _assign_instruments(_find(_P_INSTR, low, INSTRUMENTS), preset)
+    instruments = _find(_P_INSTR, low, INSTRUMENTS)
+    refused = {p for w in _said_no(instruments, spans) for p in NEGATED_FAMILIES.get(w, (INSTRUMENTS[w][0],))}
+    instruments = [(pos, w) for pos, w in _kept(instruments, spans) if INSTRUMENTS[w][0] not in refused]
+    melody, harmony, bass = _assign_instruments(instruments, preset, refused)
 
     drums = preset["drums"]
     if drums is None:
         drums = energy >= 0.55
-    if _P_DRUMS.search(low):
+    drum_words = _find(_P_DRUMS, low, DRUM_WORDS)
+    if _kept(drum_words, spans):
         drums = True
-    if NO_DRUMS.search(low):
+    if NO_DRUMS.search(low) or _said_no(drum_words, spans):
         drums = False
 
     words += [w for _, w in genre_found + hint_found + tempo_found + energy_found]
-    words += [w for _, w in _find(_P_INSTR, low, INSTRUMENTS)]
+    words += [w for _, w in instruments]
     return Style(
         tempo_bpm=tempo, tonic=tonic, mode=mode, genre=genre, energy=energy,
         melody=melody, harmony=harmony, bass=bass, drums=bool(drums), kit=preset["kit"],
         comp=preset["comp"], bassline=preset["bassline"], groove=preset["groove"],
-        swing=preset["swing"], reverb=preset["reverb"], words=sorted(set(words)),
+        swing=preset["swing"], reverb=preset["reverb"], words=sorted(set(words)), notes=notes,
     )
 
 
-def _assign_instruments(found: list[tuple[int, str]], preset: dict) -> tuple[int, int, int]:
-    """Mentioned instruments fill melody, harmony, bass in order of appearance; the genre fills the rest."""
+def _assign_instruments(found: list[tuple[int, str]], preset: dict, refused: set[int] = frozenset()
+                        ) -> tuple[int, int, int]:
+    """Mentioned instruments fill melody, harmony, bass in order of appearance; the genre fills the rest, with a
+    :data:`SUBSTITUTES` player where it would give a part to an instrument in ``refused``."""
+    preset = {**preset, **{part: _substitute(part, preset[part], refused) for part in ("melody", "harmony")}}
+    if preset["bass"] in refused:
+        preset["bass"] = None
     mentioned: list[tuple[int, str]] = []
     for _, word in found:
         prog, roles = INSTRUMENTS[word]
@@ -336,4 +402,11 @@ def _assign_instruments(found: list[tuple[int, str]], preset: dict) -> tuple[int
         bass = preset["bass"] if preset["bass"] is not None else harmony
     if melody is None:
         melody = preset["melody"]
-    return melody, harmony, bass
+    return melody, harmony, harmony if bass in refused else bass
+
+
+def _substitute(part: str, program: int, refused: set[int]) -> int:
+    """``program``, or the first of :data:`SUBSTITUTES` for ``part`` not in ``refused`` when it is."""
+    if program not in refused:
+        return program
+    return next((p for p in SUBSTITUTES[part] if p not in refused), program)
