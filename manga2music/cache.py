@@ -160,6 +160,12 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
     """
     repo_id = repo_id_for(name)
     root = _cache(cache_dir)
+    problem = settings.cache_problem(root)
+    if problem:
+        source = settings.cache_source() if cache_dir is None else "default"
+        raise ModelUnavailableError(f"cannot download {repo_id}: the model cache {problem}",
+                                    hint=f"point {source} at a folder (`manga2music doctor` shows the cache)"
+                                    if source != "default" else "pass a folder as the cache")
     offline = settings.offline_mode() if offline is None else offline
     if offline:
         if is_cached(repo_id, root):

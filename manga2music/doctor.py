@@ -131,6 +131,7 @@ class DoctorJSON(_Strict):
     ram_source: str
     cache_dir: str
     cache_source: str
+    cache_problem: Optional[str]
     disk_free_gb: float
     cached: list[CachedJSON]
     openai_key_set: bool

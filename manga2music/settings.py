@@ -78,16 +78,33 @@ def model_cache_dir() -> Path:
     """The folder ``from_pretrained(cache_dir=...)`` uses for weights.
 
     Order: ``MANGA2MUSIC_CACHE``; then ``HF_HUB_CACHE``; then ``HF_HOME/hub``;
-    then our own user cache dir.
+    then our own user cache dir.  A relative path is taken from the current folder and returned whole (what
+    doctor shows and records hold).
     """
     env = os.environ
     if env.get("MANGA2MUSIC_CACHE"):
-        return Path(env["MANGA2MUSIC_CACHE"]).expanduser()
+        return Path(env["MANGA2MUSIC_CACHE"]).expanduser().absolute()
     if env.get("HF_HUB_CACHE"):
-        return Path(env["HF_HUB_CACHE"]).expanduser()
+        return Path(env["HF_HUB_CACHE"]).expanduser().absolute()
     if env.get("HF_HOME"):
-        return Path(env["HF_HOME"]).expanduser() / "hub"
+        return Path(env["HF_HOME"]).expanduser().absolute() / "hub"
     return user_cache_dir() / "models"
+
+
+def cache_problem(path: "Path | None" = None) -> "str | None":
+    """Why weights cannot be kept in the model cache (``path``, else :func:`model_cache_dir`), in words; None
+    when they can, or when it is not there yet and can be made.  Looks at the disk only."""
+    path = model_cache_dir() if path is None else Path(path)
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder"
+    there = path
+    while not there.exists() and there.parent != there:
+        there = there.parent
+    if there != path and not there.is_dir():
+        return f"{path} cannot be made: {there} is a file, not a folder"
+    if not os.access(there, os.W_OK | os.X_OK):
+        return f"{path} cannot be written here (no permission on {there})"
+    return None
 
 
 def cache_source() -> str:

@@ -185,6 +185,34 @@ def test_pull_fails_fast_when_the_hub_errors(tmp_path, monkeypatch):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_cache_that_is_a_file_is_said_by_doctor_and_pull_before_any_download(tmp_path, monkeypatch):
+    """MANGA2MUSIC_CACHE naming a file: doctor showed it as the model cache with the disk's free space, and `models
+    pull` reached the Hub, then failed inside huggingface_hub's download.  Both now name the file and what to do."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    not_a_folder = tmp_path / "models.txt"
+    not_a_folder.write_text("my notes")
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(not_a_folder))
+    with local_http(fake_hub("facebook/musicgen-small", MUSICGEN_FILES)) as (url, seen):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        pulled = runner.invoke(app, ["models", "pull", "musicgen-small"])
+        assert seen == []  # nothing asked of the Hub
+    assert pulled.exit_code == 1 and "Traceback" not in pulled.output
+    assert f"{not_a_folder} is a file, not a folder" in pulled.stderr and "MANGA2MUSIC_CACHE" in pulled.stderr
+    assert not_a_folder.read_text() == "my notes"
+    doctor = runner.invoke(app, ["doctor", "--offline", "--json"])
+    report = json.loads(doctor.stdout)
+    assert report["cache_problem"] == f"{not_a_folder} is a file, not a folder"
+    shown = runner.invoke(app, ["doctor", "--offline"], terminal_width=200)
+    assert "is a file, not a folder" in shown.stdout
+
+
+def test_a_relative_cache_path_is_the_folder_it_names_from_where_the_command_ran(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", "weights")
+    assert settings.model_cache_dir() == tmp_path / "weights"  # shown and recorded whole, not as "weights"
+    assert settings.cache_problem() is None  # not there yet: made on the first download
+
+
 def test_pull_downloads_into_the_cache_and_skips_duplicate_weights(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")

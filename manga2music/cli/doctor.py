@@ -52,7 +52,12 @@ def _table(r: dict):
     t.add_row("device", escape(_device_line(r)))
     t.add_row("CPU", f"{r['cpu_cores']} cores, native bf16: {yes(r['cpu_bf16'])} ({r['cpu_bf16_source']})")
     t.add_row("RAM", f"{_gb(r['ram_available_gb'])} available of {_gb(r['ram_total_gb'])} ({r['ram_source']})")
-    t.add_row("model cache", escape(f"{r['cache_dir']} (from {r['cache_source']}), {_gb(r['disk_free_gb'])} free on disk"))
+    if r["cache_problem"]:
+        t.add_row("model cache", f"[red]{escape(r['cache_problem'])}[/]: no model can be downloaded (from "
+                  f"{escape(r['cache_source'])}; point it at a folder)")
+    else:
+        t.add_row("model cache", escape(f"{r['cache_dir']} (from {r['cache_source']}), {_gb(r['disk_free_gb'])} "
+                                        "free on disk"))
     cached = [f"{c['name'] or c['repo_id']} {c['size_bytes'] / 1024**3:.2f} GiB" + ("" if c["complete"] else " (incomplete)")
               for c in r["cached"]]
     t.add_row("cached models", escape(", ".join(cached) or "none"))
