@@ -62,7 +62,8 @@ if TYPE_CHECKING:  # pragma: no cover
 #: bump when a formula or a constant here, in page_features, text_detect, text_recognition or page_photo changes
 READING_MODEL_VERSION = "reading-22"
 #: threads that read a section's pages at once (one per core, up to this many): the detector runs on one core per
-#: thread, and each thread holds one page and the detector's work on it (tens of MB)
+#: thread, and each thread holds one page and the detector's work on it: peak memory reading 16 real pages was
+#: 328 MB on one thread, 445 MB on two, 641 MB on four
 READING_THREADS = 4
 
 SECONDS_PER_CHAR = 0.05  # seconds to read one character of text at speed 1.0
@@ -461,8 +462,8 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
     ``(name, tiles, reading)``.
 
     Tiles are read (text detection, then the pixel measures) on :func:`reading_threads` threads, one tile
-    each, while this thread decodes the pages that follow: on two cores a page takes about half the time it
-    takes on one thread.  Pages are decoded only as far ahead as the threads need: at most one page per thread
+    each, while this thread decodes the pages that follow: on two cores the samples' 12 images took 0.62 of
+    the time they take on one thread.  Pages are decoded only as far ahead as the threads need: at most one page per thread
     and the one handed out are held at any moment, whatever the section's length.
     """
     from collections import deque
