@@ -123,6 +123,20 @@ def test_a_tempo_out_of_range_is_said_not_changed_silently(composer, text, playe
     assert not composer.compose_one("a walk at 90 BPM", 4.0).warnings  # a tempo it plays: nothing to say
 
 
+@pytest.mark.parametrize("text, key", [
+    ("静かなピアノ曲、イ短調", "A minor"),
+    ("明るい行進曲 ニ長調", "D major"),
+    ("嬰ヘ短調のバラード", "F# minor"),
+    ("変ロ長調で", "Bb major"),
+    ("Gマイナーの暗い曲", "G minor"),
+    ("Ebメジャー", "Eb major"),
+])
+def test_a_key_named_in_japanese_is_the_key_played(text, key):
+    """Japanese key names (イ短調 = A minor, 嬰ヘ = F sharp, 変ロ = B flat; Gマイナー) were not read: the key came from
+    the mood words or the genre, not from the key the text named."""
+    assert parse_style(text).key_name == key
+
+
 # ------------------------------------------------------------------ the audio
 
 def test_calm_text_makes_fewer_onsets_than_action_text(composer):

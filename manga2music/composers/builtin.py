@@ -25,7 +25,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: bump when the composition or rendering changes, so cached tracks are recomposed
-ALGORITHM_VERSION = "builtin-music-3"  # 3: words said no to ("no piano") are not played
+ALGORITHM_VERSION = "builtin-music-3"  # 3: words said no to ("no piano") are not played; keys named in Japanese
 SAMPLE_RATE = 32000
 CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0

@@ -6,7 +6,7 @@ few Japanese words), after NFKC normalisation (so full-width ``９０ＢＰＭ``
 
 1. Tempo: a number ("90 BPM", "90bpm", "80-90 bpm", "tempo 90", "bpm: 90"),
    else the mean of the TEMPO_WORDS found, else the genre's tempo.
-2. Key and mode: "in D minor", "E♭ major", "F# dorian"; else the MODE_WORDS
+2. Key and mode: "in D minor", "E♭ major", "F# dorian", "イ短調", "嬰ヘ長調", "Gマイナー"; else the MODE_WORDS
    with most votes ("melancholic" -> minor, "mysterious" -> dorian); else the
    genre's mode.  No key named: C for major-like modes, A/D/E for the others.
 3. Genre: GENRE_WORDS (weight 3) and GENRE_HINTS (weight 1) vote; no vote ->
@@ -170,6 +170,11 @@ _TEMPO_NUMBER = re.compile(
 _KEY = re.compile(
     r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭|-?sharp|-?flat)?\s*((?i:major|minor|maj|min|dorian|mixolydian|"
     r"phrygian|lydian|aeolian|ionian))(?![a-z])")
+#: Japanese key names: ハ ニ ホ ヘ ト イ ロ are C D E F G A B, 嬰 sharp and 変 flat before them, 長調 major and 短調
+#: minor after; and a Latin letter with a katakana mode word (Gマイナー, Ebメジャー)
+_JA_KEY = re.compile(r"([嬰変])?([ハニホヘトイロ])(長調|短調)")
+_JA_LETTERS = {"ハ": "C", "ニ": "D", "ホ": "E", "ヘ": "F", "ト": "G", "イ": "A", "ロ": "B"}
+_KATAKANA_KEY = re.compile(r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭)?\s*(メジャー|マイナー)")
 _KEY_ONLY = re.compile(r"(?i:\bin\s+|key\s+of\s+)([A-G])(#|♯|b|♭)?(?![A-Za-z#♯♭])")
 
 
@@ -260,8 +265,14 @@ def _tempo(text: str) -> tuple[float | None, list[str]]:
 
 def _key(text: str) -> tuple[int | None, str | None]:
     m = _KEY.search(text)
+    ja, kana = _JA_KEY.search(text), _KATAKANA_KEY.search(text)
     if m:
         letter, acc, mode = m.group(1), m.group(2), m.group(3)
+    elif ja:
+        letter, acc = _JA_LETTERS[ja.group(2)], {"嬰": "#", "変": "b"}.get(ja.group(1) or "", "")
+        mode = "major" if ja.group(3) == "長調" else "minor"
+    elif kana:
+        letter, acc, mode = kana.group(1), kana.group(2), "major" if kana.group(3) == "メジャー" else "minor"
     else:
         m = _KEY_ONLY.search(text)
         if not m:
