@@ -102,6 +102,13 @@ def test_an_instrument_the_text_says_no_to_is_not_played(composer, text, not_pla
     assert programs_played(track) and not programs_played(track) & not_played
 
 
+def test_what_japanese_text_says_no_to_is_not_played():
+    calm = parse_style("静かなピアノ、ドラムなし、rock")  # rock brings drums; the text said none
+    assert calm.genre == "rock" and not calm.drums and calm.melody == 0
+    no_piano = parse_style("ピアノ抜きの静かな曲")
+    assert 0 not in {no_piano.melody, no_piano.harmony, no_piano.bass}
+
+
 def test_a_mood_or_speed_the_text_says_no_to_does_not_count():
     assert parse_style("not sad, a bright morning").mode == "major"
     assert parse_style("a calm walk, not fast, never frantic").tempo_bpm < 100

@@ -19,7 +19,7 @@ few Japanese words), after NFKC normalisation (so full-width ``９０ＢＰＭ``
    else the genre decides (energetic pop/orchestral/folk get drums, calm and
    ambient never).
 6. Negation: the words after "no", "not", "without", "never", "nor", "minus", "avoid", "except" or
-   "instead of", up to the end of their clause (a comma, "and", "but", "with", "just", "only"...), do
+   "instead of" up to the end of their clause, and those before なし, 無し, 抜き or 不要 since it began (ドラムなし) (a comma, "and", "but", "with", "just", "only"...), do
    not count for any rule above: "not sad" votes for no mode, "no jazz" for no genre.  An instrument
    said no to (or its family: "no brass" is no horn either, NEGATED_FAMILIES) is played by nobody; where
    the genre would have given it a part, the first of SUBSTITUTES for that part that is not said no to
@@ -146,6 +146,8 @@ _NEGATION = re.compile(r"(?<![a-z0-9])(?:no|not|without|never|nor|minus|avoid|av
                        r"(?![a-z0-9])")
 _CLAUSE_END = re.compile(r"[,;.:!?()\n/]|[\u2013\u2014]|(?<![a-z])(?:and|but|with|just|only|over|plus|rather|"
                          r"then|yet|or\s+else)(?![a-z])")
+#: Japanese says no after the word: ドラムなし, ピアノ抜き, 弦楽器は不要 (the words since the clause began)
+_JA_NEGATED = re.compile(r"([^、。,.;:!?\s と]{1,12}?)(?:なし|無し|抜き|は不要|不要)")
 #: a word that names a family, said no to, also rules out its members (General MIDI programs)
 _GUITARS, _PIANOS, _STRINGS = tuple(range(24, 32)), (0, 1, 2, 3), (40, 41, 42, 43, 44, 45, 48, 49, 50, 51)
 _BRASS, _SYNTHS = tuple(range(56, 64)), (38, 39, *range(80, 96))
@@ -294,6 +296,7 @@ def negated_spans(low: str) -> list[tuple[int, int]]:
         end = _CLAUSE_END.search(low, m.end())
         stop = end.start() if end else len(low)
         spans.append((m.end(), min(stop, m.end() + 60)))
+    spans += [m.span(1) for m in _JA_NEGATED.finditer(low)]
     return spans
 
 
