@@ -19,7 +19,8 @@ few Japanese words), after NFKC normalisation (so full-width ``９０ＢＰＭ``
    else the genre decides (energetic pop/orchestral/folk get drums, calm and
    ambient never).
 6. Negation: the words after "no", "not", "without", "never", "nor", "minus", "avoid", "except" or
-   "instead of" up to the end of their clause, and those before なし, 無し, 抜き or 不要 since it began (ドラムなし) (a comma, "and", "but", "with", "just", "only"...), do
+   "instead of", up to the end of their clause (a comma, "and", "but", "with", "just", "only"...), and
+   those before なし, 無し, 抜き or 不要 since their clause began (ドラムなし), do
    not count for any rule above: "not sad" votes for no mode, "no jazz" for no genre.  An instrument
    said no to (or its family: "no brass" is no horn either, NEGATED_FAMILIES) is played by nobody; where
    the genre would have given it a part, the first of SUBSTITUTES for that part that is not said no to
