@@ -397,8 +397,22 @@ def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
             yield from _file_tiles(image)
         elif hasattr(item, "image"):  # a describer's PageImage: already a tile, named as one
             yield name, image
-        else:  # an image of the caller's: a tall strip is cut as its file would be
-            yield from _tiles_named(name, _strip_tiles(image))
+        else:  # an image of the caller's: made upright and flat as its file would be, a tall strip cut
+            yield from _tiles_named(name, _strip_tiles(_as_a_file_reads(image)))
+
+
+def _as_a_file_reads(image):
+    """A caller's PIL image as :func:`.pages.decode_page` makes its file: turned upright by its EXIF orientation,
+    transparency laid on white paper, 8-bit RGB (anything that is not a PIL image is left to fail later)."""
+    if not (hasattr(image, "getexif") and hasattr(image, "mode")):
+        return image
+    from .pages import to_rgb
+
+    if image.getexif().get(0x0112, 1) != 1:
+        from PIL import ImageOps
+
+        image = ImageOps.exif_transpose(image)
+    return to_rgb(image)
 
 
 def _strip_tiles(image) -> list:
@@ -429,26 +443,31 @@ def _file_tiles(path) -> Iterator[tuple[str, "Image"]]:
 
 
 def iter_groups(images: Iterable[Any]) -> Iterator[tuple[str, list]]:
-    """``(source page name, [tiles])`` in order, as the images arrive: consecutive ``"x.png#1"``,
-    ``"x.png#2"``... go together (a ``#1`` starts a new page: two strips of one name from two folders stay two).
-    Holds one page's tiles at a time (``images`` may be a one-pass stream)."""
+    """``(source page name, [tiles])`` in order, as the images arrive: ``"x.png#1"``, ``"x.png#2"``... numbered one
+    after another go together (a ``#1`` starts a new page: two strips of one name from two folders stay two); any
+    other name, ``"issue #5"`` too, is a page of its own, named as given.  Holds one page's tiles at a time
+    (``images`` may be a one-pass stream)."""
     current: Optional[tuple[str, list]] = None
+    state = None
     for name, image in _named(images):
-        base = source_name(name)
-        if current is not None and _continues(name, current[0]):
+        new, state = _grouped(name, state)
+        if not new and current is not None:
             current[1].append(image)
             continue
         if current is not None:
             yield current
-        current = (base, [image])
+        current = (state[0], [image])
     if current is not None:
         yield current
 
 
-def _continues(name: str, page: str) -> bool:
-    """Whether the tile ``name`` goes on the source page named ``page`` (the one before it)."""
+def _grouped(name: str, state: Optional[tuple[str, Optional[int]]]) -> tuple[bool, tuple[str, Optional[int]]]:
+    """Whether ``name`` starts a new source page after the one ``state`` describes (its name, and the number of its
+    last tile, None when it is no strip), and the state after it."""
     source, number = split_tile_name(name)
-    return number is not None and number > 1 and source == page
+    if state is not None and state[1] is not None and number == state[1] + 1 and source == state[0]:
+        return False, (source, number)
+    return True, ((source, 1) if number == 1 else (name, None))
 
 
 def group_tiles(images: Iterable[Any]) -> list[tuple[str, list]]:
@@ -463,8 +482,9 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
 
     Tiles are read (text detection, then the pixel measures) on :func:`reading_threads` threads, one tile
     each, while this thread decodes the pages that follow: on two cores the samples' 12 images took 0.62 of
-    the time they take on one thread.  Pages are decoded only as far ahead as the threads need: at most one page per thread
-    and the one handed out are held at any moment, whatever the section's length.
+    the time they take on one thread.  Pages are decoded only as far ahead as the threads need: at most one page
+    per thread and the one handed out are held at any moment, whatever the section's length.  Each image is
+    loaded here before a thread gets it (one image given as two tiles is then never decoded by two threads).
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -476,7 +496,7 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
         more = True
 
         def busy() -> int:
-            return sum(not f.done() for *_, futures in ahead for f in futures)
+            return sum(not f.done() for *_, futures in ahead if isinstance(futures, list) for f in futures)
 
         try:
             while True:
@@ -486,12 +506,20 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
                         more = False
                         break
                     name, tiles = group
-                    read, cut_out = as_read(tiles)
+                    try:
+                        read, cut_out = as_read(tiles)
+                        for tile in read:
+                            tile.load()  # decoded here: Pillow's lazy loading is not for two threads at once
+                    except (OSError, ValueError) as err:
+                        ahead.append((name, tiles, False, err))
+                        continue
                     ahead.append((name, tiles, cut_out, [pool.submit(_read_tile, tile) for tile in read]))
                 if not ahead:
                     return
                 name, tiles, cut_out, futures = ahead[0]
                 try:
+                    if not isinstance(futures, list):
+                        raise futures
                     outcome = _of_parts([f.result() for f in futures], name, cut_out=cut_out)
                 except (OSError, ValueError) as err:
                     outcome = err
@@ -499,7 +527,7 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
                 yield (name, tiles, outcome) if with_tiles else (name, outcome)
         finally:
             for *_, futures in ahead:  # a consumer that stops early leaves nothing queued
-                for f in futures:
+                for f in futures if isinstance(futures, list) else ():
                     f.cancel()
 
 
@@ -538,10 +566,9 @@ def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, 
 
 def _count_pages(items: list) -> int:
     """How many source pages :func:`iter_groups` makes of ``items``, from their names alone (nothing decoded)."""
-    count, last = 0, None
+    count, state = 0, None
     for i, item in enumerate(items, start=1):
         name = _given(i, item)[0] or "/"  # a file is one source page (a strip's tiles come from it together)
-        if last is None or not _continues(name, last):
-            count += 1
-        last = source_name(name)
+        new, state = _grouped(name, state)
+        count += new
     return count
