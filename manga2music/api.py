@@ -42,21 +42,34 @@ MAX_DURATION = 1800.0
 MIN_DURATION = 0.1
 
 
-def check_config(cfg: RunConfig, *, composing: bool) -> None:
-    """The run's own values, checked before anything touches the disk (backend options: see build)."""
+def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True) -> None:
+    """The run's own values, checked before anything touches the disk (backend options: see build).  A numpy number
+    is a number, made a plain one here (``cfg`` is the run's own copy), so that records hold plain numbers."""
+    import numbers
+
     if cfg.ray is not None:
         cfg.ray.check()  # includes: is Ray installed
-    if cfg.seed is not None and (isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int)):  # the API's callers
+    if cfg.seed is not None and (isinstance(cfg.seed, bool) or not isinstance(cfg.seed, numbers.Integral)):
         raise InputError(f"the seed must be a whole number (got {cfg.seed!r}, a {type(cfg.seed).__name__})")
+    if cfg.seed is not None and type(cfg.seed) is not int:
+        cfg.seed = int(cfg.seed)
     if cfg.output.exists() and not cfg.output.is_dir():  # before any model loads (the lock says it again)
         raise OutputError(f"-o {readable(cfg.output)} is a file, not a folder", hint="choose a folder with -o")
     if not composing:
         return
     if cfg.fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
+    if isinstance(cfg.variations, numbers.Integral) and type(cfg.variations) not in (int, bool):
+        cfg.variations = int(cfg.variations)
+    if isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int) or not 1 <= cfg.variations <= 100:
+        raise InputError("--variations must be between 1 and 100")
+    if not uses_duration:  # score: each cue is as long as its scene takes to read
+        return
     d = cfg.duration
-    if isinstance(d, bool) or not isinstance(d, (int, float)):
+    if isinstance(d, bool) or not isinstance(d, numbers.Real):
         raise InputError(f"--duration must be a number of seconds (got {d!r}, a {type(d).__name__})")
+    if type(d) not in (int, float):
+        d = cfg.duration = float(d)
     if not math.isfinite(d) or d <= 0:
         raise InputError(f"--duration must be a number of seconds above 0 (got {d})")
     if d < MIN_DURATION:
@@ -65,8 +78,6 @@ def check_config(cfg: RunConfig, *, composing: bool) -> None:
         raise InputError(f"--duration {d:g} is more than the {MAX_DURATION:g} s (30 minutes) a track may last",
                          hint="for music as long as a chapter takes to read, `manga2music score` it (its cues "
                               "loop past a composer's limit); each composer's limit is in the README")
-    if isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int) or not 1 <= cfg.variations <= 100:
-        raise InputError("--variations must be between 1 and 100")
 
 
 def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
@@ -193,7 +204,8 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
-    check_config(cfg, composing=True)
+    check_config(cfg, composing=True, uses_duration=False)
+    cfg.duration = RunConfig.duration  # not used: the default, which no composer's limit refuses
     check_score_config(cfg)
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     loose = [p for p in paths if Path(p).is_file() and is_image_name(Path(p).name)]

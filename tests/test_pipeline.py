@@ -387,6 +387,31 @@ def test_compose_never_writes_over_another_sections_track(tmp_path):
     assert statuses(again) == {"calm-2": "skipped"}  # the same words: the same track, not one more
 
 
+def test_numpy_numbers_are_numbers_to_the_api_and_recorded_as_plain_ones(pages, tmp_path):
+    """RunConfig(seed=np.int64(3)) was refused ("the seed must be a whole number"), and so was duration=np.float32(2):
+    a script that draws its seeds or lengths with numpy had to convert them first."""
+    import numpy as np
+
+    out = tmp_path / "out"
+    manifest = manga2music.run([pages], out, vision_model="builtin", music_model="builtin",
+                               config=RunConfig(seed=np.int64(3), duration=np.float32(1.5), variations=np.int32(1)))
+    assert statuses(manifest) == {"action": "ok", "calm": "ok"}
+    again = manga2music.run([pages], out, vision_model="builtin", music_model="builtin",
+                            config=RunConfig(seed=3, duration=1.5))
+    assert statuses(again) == {"action": "skipped", "calm": "skipped"}  # the same settings as plain numbers
+    for entry in manifest["sections"]:
+        record = json.loads((out / entry["record"]).read_text())
+        assert record["compose"]["duration"] == 1.5 and type(record["compose"]["duration"]) is float
+
+
+def test_score_takes_a_config_whose_duration_it_does_not_use(tmp_path):
+    """score(config=RunConfig(duration=3600)) was refused for a duration of more than 30 minutes, which score never
+    uses (each cue is as long as its scene takes to read)."""
+    manifest = manga2music.score([SAMPLES / "calm"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                                 config=RunConfig(duration=3600))
+    assert [e["status"] for e in manifest["sections"]] == ["ok"]
+
+
 @pytest.mark.parametrize("setting, said", [({"seed": "5"}, "the seed must be a whole number (got '5', a str)"),
                                            ({"duration": "5"}, "--duration must be a number of seconds (got '5', a str)"),
                                            ({"variations": 2.5}, "--variations must be between 1 and 100")])
