@@ -281,6 +281,12 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
         else:
             why = "a track of it is missing"
         return why + ", the same music from its recorded seeds"
+    takes = len(_old_takes(job))
+    if takes and takes != cfg.variations and made_as_asked(old, job, composer, cfg, takes):
+        why = [f"--variations {takes} \u2192 {cfg.variations}"]
+        if old.get("format") != cfg.fmt:
+            why.append(f"--format {old.get('format')} \u2192 {cfg.fmt}")
+        return "; ".join(why) + ", the same music from its recorded seeds"
     why = []
     if old.get("model") and old.get("model") != composer.model_name:
         why.append(f"composer {old.get('model')} \u2192 {composer.model_name}")

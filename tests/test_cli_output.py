@@ -193,6 +193,10 @@ def test_a_rerun_says_why_it_does_a_section_again(tmp_path):
     assert "ch: describing again: 1 page removed (001.png)" in rerun("--duration", "2")
     assert "again" not in rerun("--duration", "2")  # nothing changed: nothing said
     assert "again" not in rerun("--duration", "2", "--force")  # asked for: no reason to give
+    rerun("--duration", "2", "--variations", "3")
+    said = rerun("--duration", "2", "--variations", "2", "--format", "flac")  # was: "its description changed"
+    assert "description changed" not in said
+    assert "ch: composing again: --variations 3 → 2; --format wav → flac" in said, said
     (chapter / "005.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")  # a broken page, then a good one in its place
     assert "skipping page 005.png" in rerun("--duration", "2", "--force")  # described with the page unreadable
     shutil.copy(SAMPLES / "action" / "002.png", chapter / "005.png")
