@@ -34,12 +34,20 @@ class Callbacks:
     worker: Optional[Callable[[str, str], None]] = None
 
     def info(self, message: str) -> None:
-        if self.log is not None:
-            self.log("info", message)
+        self._say("info", message)
 
     def warn(self, message: str) -> None:
-        if self.log is not None:
-            self.log("warning", message)
+        self._say("warning", message)
+
+    def _say(self, level: str, message: str) -> None:
+        """``log(level, message)``; as for the progress callbacks (:func:`~manga2music.progress.report`), an error
+        in the caller's callback never breaks the work (a Ctrl-C still stops it)."""
+        if self.log is None:
+            return
+        try:
+            self.log(level, message)
+        except Exception:  # noqa: BLE001 - the caller's display, not the run
+            pass
 
 
 @dataclass

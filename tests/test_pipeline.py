@@ -387,6 +387,24 @@ def test_compose_never_writes_over_another_sections_track(tmp_path):
     assert statuses(again) == {"calm-2": "skipped"}  # the same words: the same track, not one more
 
 
+def test_a_callback_that_raises_never_breaks_the_run(pages, tmp_path):
+    """A log callback that raised stopped the run half-way (a description written, no track, no manifest), where a
+    step or sections callback that raised was ignored: no callback error breaks the work now."""
+    from manga2music.pipeline import Callbacks
+
+    def boom(*args):
+        raise ZeroDivisionError("the caller's own bug")
+
+    out = tmp_path / "out"
+    manifest = manga2music.run([pages], out, vision_model="builtin", music_model="builtin",
+                               config=RunConfig(duration=1.0), callbacks=Callbacks(sections=boom, step=boom, log=boom))
+    assert statuses(manifest) == {"action": "ok", "calm": "ok"}
+    again = manga2music.run([pages], out, vision_model="builtin", music_model="builtin",  # says why it composes again
+                            config=RunConfig(duration=2.0), callbacks=Callbacks(log=boom))
+    assert statuses(again) == {"action": "ok", "calm": "ok"}
+    assert sf.info(out / "calm.wav").duration == 2.0
+
+
 def test_numpy_numbers_are_numbers_to_the_api_and_recorded_as_plain_ones(pages, tmp_path):
     """RunConfig(seed=np.int64(3)) was refused ("the seed must be a whole number"), and so was duration=np.float32(2):
     a script that draws its seeds or lengths with numpy had to convert them first."""
