@@ -252,6 +252,8 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     if any(isinstance(tile, (str, os.PathLike)) for tile in tiles):
         raise TypeError("read_page reads one page (an image, its tiles, or one page file); for several page files "
                         "use read_pages")
+    for k, tile in enumerate(tiles, start=1):
+        _given(k, (name or f"tile {k}", tile))  # a PIL image of at least one pixel, or a clear error
     tiles, cut_out = as_read(tiles)
     return _reading(tiles, name, [_detect(tile) for tile in tiles], cut_out=cut_out)
 
@@ -385,8 +387,15 @@ def _given(i: int, item: Any) -> tuple[Optional[str], Any]:
     if hasattr(item, "image") and hasattr(item, "name"):  # describers.base.PageImage
         return item.name, item.image
     if isinstance(item, tuple) and len(item) == 2:
-        return str(item[0]), item[1]
-    return f"page {i}", item
+        name, image = str(item[0]), item[1]
+    else:
+        name, image = f"page {i}", item
+    if not (hasattr(image, "size") and hasattr(image, "mode")):
+        raise TypeError(f"{name}: a page is a PIL image, a (name, image) pair, a PageImage or a page file's path, "
+                        f"not {type(image).__name__}")
+    if min(image.size) < 1:
+        raise ValueError(f"{name}: an empty image ({image.size[0]} x {image.size[1]} pixels)")
+    return name, image
 
 
 def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
@@ -545,14 +554,15 @@ def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, 
     ``images`` may hold PIL images (named "page 1", "page 2"...), ``(name, image)`` pairs,
     :class:`~manga2music.describers.base.PageImage` objects or paths of page files (read as ``run`` reads a page,
     named after the file; one that is not an image raises :class:`~manga2music.errors.PageError`), or be one page
-    file's path.  A tall strip, given as a file or as an image, is cut into page-shaped tiles.  Consecutive
+    file's path or one image.  Anything else raises TypeError, an empty image ValueError, before any page is read.  A tall strip, given as a file or as an image, is cut into page-shaped tiles.  Consecutive
     tiles named ``"x.png#1"``, ``"x.png#2"``... (a tall strip's file is cut into them) are merged into one reading
     named ``"x.png"``.
     ``progress(done, total, name)`` is called after each source page.
     """
     from .progress import report
 
-    items = [images] if isinstance(images, (str, os.PathLike)) else list(images)  # one page file given alone
+    one = isinstance(images, (str, os.PathLike)) or (hasattr(images, "size") and hasattr(images, "mode"))
+    items = [images] if one else list(images)  # one page file, or one image, given alone
     # (page files are decoded one at a time as they are read, never all at once)
     total = _count_pages(items)
     readings = []

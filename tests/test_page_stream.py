@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import weakref
 from pathlib import Path
 
@@ -184,3 +185,21 @@ def test_a_pil_image_reads_as_its_file_does_transparent_or_turned(tmp_path):
         [from_image] = read_pages([(path.name, Image.open(path))])
         assert from_file.text_chars > 20  # the text was found, so the comparison can tell a black page
         assert from_image.to_dict() == from_file.to_dict()
+
+
+def test_what_is_no_page_is_a_clear_error_and_one_image_alone_is_one_page():
+    """read_pages([1]) and read_page(None) failed deep inside with "AttributeError: 'int' object has no attribute
+    'mode'", a 0 x 0 image with ZeroDivisionError, and one image given alone with "not iterable"."""
+    from PIL import Image
+
+    from manga2music.reading import read_page, read_pages
+
+    image = Image.open(Path(__file__).resolve().parent.parent / "samples" / "calm" / "001.png")
+    assert [r.name for r in read_pages(image)] == ["page 1"]
+    for bad, error, said in (([image, 1], TypeError, "page 2: a page is a PIL image"),
+                             ([("cover", None)], TypeError, "cover: a page is a PIL image"),
+                             ([Image.new("RGB", (0, 0))], ValueError, "page 1: an empty image (0 x 0 pixels)")):
+        with pytest.raises(error, match=re.escape(said)):
+            read_pages(bad)
+    with pytest.raises(TypeError, match="not NoneType"):
+        read_page(None)
