@@ -235,8 +235,8 @@ def check_score_config(cfg: RunConfig) -> None:
                          "each take its own seed and output folder", hint="leave variations out of the RunConfig "
                          "given to score()")
     speed = cfg.reading_speed
-    if not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
-        raise InputError(f"--reading-speed must be a number above 0 (got {speed}); 1 is the estimate's pace, "
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
+        raise InputError(f"--reading-speed must be a number above 0 (got {speed!r}); 1 is the estimate's pace, "
                          "2 reads twice as fast")
     if speed > 20:
         raise InputError(f"--reading-speed {speed:g} is more than 20 times the estimate's pace")
