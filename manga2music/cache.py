@@ -160,17 +160,17 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
     """
     repo_id = repo_id_for(name)
     root = _cache(cache_dir)
+    offline = settings.offline_mode() if offline is None else offline
+    if offline and is_cached(repo_id, root):  # there already (a read-only shared cache too)
+        snaps = sorted((root / repo_folder_name(repo_id) / "snapshots").iterdir())
+        return snaps[-1]
     problem = settings.cache_problem(root)
     if problem:
         source = settings.cache_source() if cache_dir is None else "default"
         raise ModelUnavailableError(f"cannot download {repo_id}: the model cache {problem}",
                                     hint=f"point {source} at a folder (`manga2music doctor` shows the cache)"
                                     if source != "default" else "pass a folder as the cache")
-    offline = settings.offline_mode() if offline is None else offline
     if offline:
-        if is_cached(repo_id, root):
-            snaps = sorted((root / repo_folder_name(repo_id) / "snapshots").iterdir())
-            return snaps[-1]
         raise ModelUnavailableError(
             f"cannot download {repo_id}: offline mode (HF_HUB_OFFLINE=1 or --offline) and it is not in {root}",
             hint="run `manga2music models pull` without --offline (and with HF_HUB_OFFLINE unset) on a machine "
