@@ -542,8 +542,9 @@ def as_stored(audio: np.ndarray, sample_rate: int, fmt: str) -> np.ndarray:
     """``audio`` as a lossless (16-bit) file of ``fmt`` holds it: what a later run reading that file back gets."""
     import soundfile
 
-    stored, _ = soundfile.read(io.BytesIO(encode_audio(audio, sample_rate, fmt=fmt, normalize=False)),
-                               dtype="float32", always_2d=True)
+    data = encode_audio(audio, sample_rate, fmt=fmt, normalize=False)
+    with stops_held():  # read back through soundfile's callbacks too (see stops_held)
+        stored, _ = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     return stored
 
 

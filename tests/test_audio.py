@@ -459,6 +459,48 @@ def test_a_stop_while_encoding_stops_the_command_instead_of_failing_the_section(
     assert sent
 
 
+def test_a_stop_while_reading_a_track_back_from_memory_stops_the_command():
+    """`score` reads each cue back as its file holds it (audio.as_stored) through soundfile's read callbacks: a
+    Ctrl-C landing in one was printed as "Exception ignored from cffi callback" and lost, and the score went on to
+    exit 0 (1 of ~30 Ctrl-Cs sent to a real `score`, found by a helper).  It now stops the command."""
+    import io
+    import signal
+
+    sent = []
+    real = io.BytesIO
+
+    class SignalOnFirstRead(real):  # the encode writes into one, the read back reads from the next
+        def read(self, *args):
+            if not sent:
+                sent.append(True)
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().read(*args)
+
+        def readinto(self, b):
+            if not sent:
+                sent.append(True)
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().readinto(b)
+
+    audio = np.zeros((32000 * 5, 2), np.float32)
+    encoded = audio_mod.encode_audio(audio, 32000, fmt="wav", normalize=False)
+
+    class Reading:  # io.BytesIO as audio.py sees it: the encoded bytes come back through the signalling reader
+        def __call__(self, data=b""):
+            return SignalOnFirstRead(data)
+
+    original = audio_mod.encode_audio
+    try:
+        audio_mod.io.BytesIO = Reading()
+        audio_mod.encode_audio = lambda *a, **k: encoded
+        with pytest.raises(KeyboardInterrupt):
+            audio_mod.as_stored(audio, 32000, "wav")
+    finally:
+        audio_mod.io.BytesIO = real
+        audio_mod.encode_audio = original
+    assert sent
+
+
 @pytest.mark.parametrize("fmt", ["ogg", "opus"])
 def test_the_same_track_encodes_to_the_same_ogg_bytes_and_each_track_has_its_own_stream_serial(fmt):
     """A rerun with the same --seed made the same audio, but Ogg/Opus files differed byte for byte (libsndfile drew
