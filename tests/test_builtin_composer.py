@@ -113,6 +113,7 @@ def test_a_mood_or_speed_the_text_says_no_to_does_not_count():
     assert parse_style("not sad, a bright morning").mode == "major"
     assert parse_style("a calm walk, not fast, never frantic").tempo_bpm < 100
     assert parse_style("no jazz, a gentle folk tune with fiddle").genre == "folk"
+    assert parse_style("a no-nonsense rock riff").genre == "rock"  # a compound says no to nothing
     # what follows the negated words is read as before
     style = parse_style("no drums and a soft piano melody")
     assert not style.drums and style.melody == 0

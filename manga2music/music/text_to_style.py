@@ -143,8 +143,8 @@ INSTRUMENTS: dict[str, tuple[int, str]] = {
 }
 
 #: a negation, and what ends the words it applies to (the end of the clause)
-_NEGATION = re.compile(r"(?<![a-z0-9])(?:no|not|without|never|nor|minus|avoid|avoiding|except|instead\s+of)"
-                       r"(?![a-z0-9])")
+_NEGATION = re.compile(r"(?<![a-z0-9-])(?:no|not|without|never|nor|minus|avoid|avoiding|except|instead\s+of)"
+                       r"(?![a-z0-9-])")  # not in a compound: "a no-nonsense rock riff" is rock
 _CLAUSE_END = re.compile(r"[,;.:!?()\n/]|[\u2013\u2014]|(?<![a-z])(?:and|but|with|just|only|over|plus|rather|"
                          r"then|yet|or\s+else)(?![a-z])")
 #: Japanese says no after the word: ドラムなし, ピアノ抜き, 弦楽器は不要 (the words since the clause began)
