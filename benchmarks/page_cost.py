@@ -4,8 +4,8 @@ Times ``manga2music.reading.read_page`` on every page of tests/data/pages (850 x
 JPEGs) and on samples/, in a fresh process: the first page also pays the imports and
 the text model's loading.  The baseline, measured in the same run on the same pages,
 is the pixel measurements alone (no text detection).  ``read_pages_per_page_s`` is the
-same pages read as one section, the way the describer reads them (text detection
-runs one page ahead on a second thread).  ``detector_median_s`` is the text detector
+same pages read as one section, the way the describer reads them (the tiles read on
+threads, one per core: ``reading.iter_readings``).  ``detector_median_s`` is the text detector
 alone on each page, as it runs (denormal floats flushed to zero on its thread), and
 ``detector_denormals_kept_median_s`` the same network run as it was before 2026-12-01,
 alternated page by page (see ``manga2music/describers/denormals.py``).  Target (issue
@@ -52,7 +52,7 @@ def main() -> None:
         read_page(image, name)
         full.append(time.perf_counter() - t)
     t = time.perf_counter()
-    read_pages(images)  # what the describer does: text detection one page ahead on a second thread
+    read_pages(images)  # what the describer does: the tiles read on threads, one per core
     section_s = (time.perf_counter() - t) / len(images)
     flushed, kept = detector_costs([image for _, image in images])
     med_full, med_pix = statistics.median(full), statistics.median(pixels)
