@@ -245,8 +245,11 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     """
     if isinstance(image, (str, os.PathLike)):
         name = name or os.path.basename(os.fspath(image))
-        image = [tile for _, tile in _file_tiles(image)]
-    tiles = list(image) if isinstance(image, (list, tuple)) else _strip_tiles(image)
+        tiles = [tile for _, tile in _file_tiles(image)]
+    elif isinstance(image, (list, tuple)):
+        tiles = [_as_a_file_reads(tile) for tile in image]
+    else:
+        tiles = _strip_tiles(_as_a_file_reads(image))
     if not tiles:
         raise ValueError("read_page needs an image or a non-empty list of tiles")
     if any(isinstance(tile, (str, os.PathLike)) for tile in tiles):
@@ -255,7 +258,7 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     for k, tile in enumerate(tiles, start=1):
         _given(k, (name or f"tile {k}", tile))  # a PIL image of at least one pixel, or a clear error
     tiles, cut_out = as_read(tiles)
-    return _reading(tiles, name, [_detect(tile) for tile in tiles], cut_out=cut_out)
+    return _of_parts([_read_tile(tile) for tile in tiles], name, cut_out=cut_out)
 
 
 def as_read(tiles: list) -> tuple[list, bool]:
@@ -273,30 +276,17 @@ def as_read(tiles: list) -> tuple[list, bool]:
     return ([tiles[0]], False) if sheet is None else ([sheet], True)
 
 
-def _reading(tiles: list, name: str, detections: Iterable, *, cut_out: bool = False) -> PageReading:
-    """Merge the tiles' pixel measurements and their text detections into one reading (see :func:`_of_parts`).
-
-    ``detections`` gives one ``(boxes, warning)`` per tile, in order, and may be lazy: each tile is measured as
-    soon as its own detection is in.
-    """
-    return _of_parts([_measured(tile, boxes, warning) for tile, (boxes, warning) in zip(tiles, detections)], name,
-                     cut_out=cut_out)
-
-
-def _measured(tile, boxes: Optional[list], warning: Optional[str]) -> tuple:
-    """One tile's part of a reading: ``(size, pixel measures, text numbers, warning)``."""
+def _read_tile(tile) -> tuple:
+    """One tile's part of a reading, its text detected, then its pixels measured: ``(size, pixel measures, text
+    numbers, warning)`` (the work :func:`iter_readings` hands its threads)."""
     from .describers.page_features import measure_page
 
+    boxes, warning = _detect(tile)
     return tile.size, measure_page(_rgb(tile), boxes or ()), _text_numbers(boxes or [], tile.size), warning or ""
 
 
-def _read_tile(tile) -> tuple:
-    """One tile detected and measured: the work :func:`iter_readings` hands its threads."""
-    return _measured(tile, *_detect(tile))
-
-
 def _of_parts(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
-    """One reading of a page's tiles' parts (:func:`_measured`); a tall strip's reading also holds each of its
+    """One reading of a page's tiles' parts (:func:`_read_tile`); a tall strip's reading also holds each of its
     tiles' own (``parts``: where the chapter score cuts scenes inside a strip)."""
     reading = _merged(parts, name, cut_out=cut_out)
     if len(parts) > 1:

@@ -162,12 +162,12 @@ def test_a_page_whose_name_ends_in_a_number_sign_and_digits_is_a_page_named_as_g
 
 
 def test_a_pil_image_reads_as_its_file_does_transparent_or_turned(tmp_path):
-    """A caller's PIL image was read as it was: transparent paper as black (energy 0.15, no text found, where the
+    """A caller's PIL image (read_pages, and read_page too) was read as it was: transparent paper as black (energy 0.15, no text found, where the
     file read 148 characters) and a page stored sideways with its EXIF orientation measured sideways."""
     import numpy as np
     from PIL import Image
 
-    from manga2music.reading import read_pages
+    from manga2music.reading import read_page, read_pages
 
     page = Image.open(Path(__file__).resolve().parent.parent / "samples" / "calm" / "001.png").convert("L")
     ink = np.asarray(page) < 128
@@ -185,6 +185,7 @@ def test_a_pil_image_reads_as_its_file_does_transparent_or_turned(tmp_path):
         [from_image] = read_pages([(path.name, Image.open(path))])
         assert from_file.text_chars > 20  # the text was found, so the comparison can tell a black page
         assert from_image.to_dict() == from_file.to_dict()
+        assert read_page(Image.open(path), path.name).to_dict() == from_file.to_dict()  # one page alone too
 
 
 def test_what_is_no_page_is_a_clear_error_and_one_image_alone_is_one_page():
