@@ -61,6 +61,11 @@ def notes_of(track) -> list[tuple]:
     ("mysterious, ominous and dark", None, None, None, set(), False),
     ("静かなピアノ、ゆっくり、悲しい", 66, "A minor", "calm", {0}, False),
     ("８０ＢＰＭ", 80, None, None, set(), None),
+    # instruments a describer names, played by their General MIDI kin (they were not heard at all)
+    ("a melancholic erhu over a guzheng", None, None, None, {110, 107}, None),
+    ("bluegrass banjo and mandolin", None, None, "folk", {105, 25}, None),
+    ("an epic march with timpani", None, None, "orchestral", {47}, None),
+    ("三味線と琴の静かな曲", None, None, "calm", {106, 107}, None),
 ])
 def test_parsing_table(text, tempo, key, genre, programs, drums):
     style = parse_style(text)

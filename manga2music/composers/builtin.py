@@ -24,8 +24,10 @@ from .base import ComposeRequest, Composer, Track
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: bump when the composition or rendering changes, so cached tracks are recomposed
-ALGORITHM_VERSION = "builtin-music-3"  # 3: words said no to ("no piano") are not played; keys named in Japanese
+#: bump when the composition or rendering changes, so cached tracks are recomposed.  3: words said no to ("no piano")
+#: are not played; keys named in Japanese.  4: instruments a describer names that General MIDI has a kin of (erhu,
+#: banjo, timpani, 三味線) are played
+ALGORITHM_VERSION = "builtin-music-4"
 SAMPLE_RATE = 32000
 CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0

@@ -69,7 +69,7 @@ GENRE_WORDS: dict[str, tuple[str, ...]] = {
     "orchestral": ("orchestral", "orchestra", "symphonic", "cinematic", "film score", "soundtrack", "epic"),
     "electronic": ("electronic", "synthwave", "edm", "techno", "chiptune", "8-bit", "trance", "house",
                    "dance", "dubstep", "electro", "cyberpunk"),
-    "folk": ("folk", "celtic", "pastoral", "country", "acoustic"),
+    "folk": ("folk", "celtic", "pastoral", "country", "acoustic", "bluegrass"),
     "pop": ("pop", "j-pop", "anime opening"),
     "calm": ("lullaby", "solo piano", "ballad", "nocturne"),
 }
@@ -140,6 +140,16 @@ INSTRUMENTS: dict[str, tuple[int, str]] = {
     "synth": (81, "m"), "synthesizer": (81, "m"), "synth lead": (81, "m"), "lead synth": (81, "m"),
     "pad": (89, "h"), "synth pad": (89, "h"), "sitar": (104, "m"), "shamisen": (106, "m"),
     "koto": (107, "mh"), "kalimba": (108, "m"),
+    # instruments a describer names that General MIDI has, or has a near kin of (the font plays every program)
+    "dulcimer": (15, "mh"), "hammered dulcimer": (15, "mh"), "harmonica": (22, "m"), "ukulele": (24, "mh"),
+    "lute": (24, "mh"), "oud": (24, "mh"), "mandolin": (25, "mh"), "tremolo strings": (44, "h"),
+    "timpani": (47, "b"), "english horn": (69, "m"), "tin whistle": (78, "m"), "banjo": (105, "mh"),
+    "biwa": (106, "m"), "pipa": (106, "m"), "sanshin": (106, "m"), "guzheng": (107, "mh"), "zither": (107, "mh"),
+    "bagpipe": (109, "m"), "erhu": (110, "m"), "hichiriki": (111, "m"),
+    "shehnai": (111, "m"), "steel drum": (114, "m"), "steel pan": (114, "m"),
+    "三味線": (106, "m"), "琴": (107, "mh"), "尺八": (77, "m"), "バイオリン": (40, "m"), "ヴァイオリン": (40, "m"),
+    "チェロ": (42, "mb"), "フルート": (73, "m"), "ハープ": (46, "mh"), "オルゴール": (10, "m"),
+    "シンセ": (81, "m"), "トランペット": (56, "m"), "サックス": (65, "m"), "オルガン": (19, "h"),
 }
 
 #: a negation, and what ends the words it applies to (the end of the clause)
