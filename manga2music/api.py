@@ -40,6 +40,9 @@ from .sections import find_sections, is_hidden, is_image_name, natural_key, uniq
 MAX_DURATION = 1800.0
 #: the shortest: a few milliseconds made 0-frame WAVs and an Opus file no player opens, all called "ok"
 MIN_DURATION = 0.1
+#: the largest --seed: every composer and describer takes it as it is (the builtin composer folded larger ones, so
+#: two recorded seeds made the same music; torch refuses 2**64), and so do a run's seed + take and seed + scene
+MAX_SEED = 2**32 - 1
 
 
 def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True) -> None:
@@ -53,6 +56,9 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         raise InputError(f"the seed must be a whole number (got {cfg.seed!r}, a {type(cfg.seed).__name__})")
     if cfg.seed is not None and type(cfg.seed) is not int:
         cfg.seed = int(cfg.seed)
+    if cfg.seed is not None and not 0 <= cfg.seed <= MAX_SEED:  # a seed a composer would fold into another
+        raise InputError(f"the seed must be a whole number from 0 to {MAX_SEED} (got {cfg.seed})",
+                         hint="leave --seed out for a random one (it is recorded)")
     if cfg.output.exists() and not cfg.output.is_dir():  # before any model loads (the lock says it again)
         raise OutputError(f"-o {readable(cfg.output)} is a file, not a folder", hint="choose a folder with -o")
     if not composing:
@@ -126,9 +132,9 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
     try:
         yield
     except Manga2MusicError as exc:
-        if exc.stops_run and jobs:
+        if exc.stops_run and jobs:  # as for a stop: the sections finished, and the one it stopped at (failed)
             try:
-                _finish(jobs, cfg, command, *models(), page=page)
+                _finish([j for j in jobs if _finished(j, command)], cfg, command, *models(), page=page)
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
         raise

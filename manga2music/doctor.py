@@ -36,6 +36,13 @@ def _check(side: str, name: str, probe, offline: bool = False, base_url: str | N
     if missing:
         return {"side": side, "model": name, "ok": False, "reason": missing, "warnings": []}
     ok, reason, warnings = tiers.check(spec, probe=probe, offline=offline)
+    if ok and spec.backend == "openai":  # is the server there, does it take the key, has it the model
+        from .describers.openai_chat import check_server
+
+        try:
+            ok, reason, warnings = check_server(spec, base_url or openai_base_url(), offline=offline)
+        except Manga2MusicError as exc:
+            ok, reason, warnings = False, exc.message, []
     return {"side": side, "model": name, "ok": ok, "reason": reason, "warnings": warnings}
 
 

@@ -79,3 +79,11 @@ class ModelUnavailableError(Manga2MusicError):
 
 class BackendError(Manga2MusicError):
     """A backend failed on one section (bad answer from a server, out of memory...)."""
+
+
+class ServerUnusableError(BackendError):
+    """A describer's server can describe no section: unreachable after its retries, no such model, a key not allowed
+    to use it, or (with --offline) a redirect to another machine.  The run stops, as for a rejected key, rather than
+    failing every section with the same line."""
+
+    stops_run = True

@@ -121,12 +121,14 @@ def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
     try:
         step()
     except Manga2MusicError as exc:
-        if exc.stops_run:
-            raise
         job.spent = (exc.usage, exc.cost_usd) if exc.usage is not None else None
         hint = (exc.hint or "").strip().rstrip(".")
-        job.fail(exc.message.rstrip(".") + (f". {hint[0].upper()}{hint[1:]}" if hint else ""), cb)  # what to do,
-        # as a run-stopping error says it
+        message = exc.message.rstrip(".") + (f". {hint[0].upper()}{hint[1:]}" if hint else "")  # what to do, as a
+        # run-stopping error says it
+        if exc.stops_run:  # said once, as the run's error; the manifest names the section it stopped at
+            job.status, job.message = "failed", message
+            raise
+        job.fail(message, cb)
     except OSError as exc:
         raise_for_disk(exc, job.files.base.parent)
         job.fail(f"cannot write its files: {describe_error(exc)}", cb)

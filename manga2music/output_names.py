@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .outputs import SectionFiles, read_record
-from .sections import Section, folders_above, output_key, page_container, reserved_keys
+from .sections import Section, TakenNames, folders_above, output_key, page_container, reserved_keys
 
 
 def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] | None = None) -> Path:
@@ -121,7 +121,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         return records[name][0]
 
     in_run = {s.source for s in sections}
-    taken: set[str] = reserved_keys()  # "manifest": its record would be the run's manifest.json
+    taken = TakenNames(reserved_keys())  # "manifest": its record would be the run's manifest.json
     for section in sections:
         base = section.given_name or section.name
         mine = section.source

@@ -18,6 +18,8 @@ import numpy as np
 
 from .chapter_reading import ChapterReading
 from .describers.base import Describer
+from .describers.chat import charge
+from .errors import Manga2MusicError
 from .files import readable
 from .jobs import Callbacks, SectionJob, read_edited_description
 from .options import RunConfig
@@ -257,6 +259,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
 
     old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}
     plans = []
+    spent: list = []  # the tokens of each scene described in this run
     for k, scene in enumerate(scenes, start=1):
         pages = list(scene.pages)
         key = fingerprint({"pages": [readings[i].to_dict() for i in pages], "describer": describer.settings_key(),
@@ -289,14 +292,21 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             from .describers.chapter import scene_description
 
             scene_entries = [entries[i] for i in pages]
-            text, usage = scene_description(describer, scene_entries, direction.chat, memo=memo)
+            try:
+                text, usage = scene_description(describer, scene_entries, direction.chat, memo=memo)
+            except Manga2MusicError as exc:  # the scenes described before it in this run were paid for
+                raise charge(exc, *spent)
             mood = entries_mood(pages)
         else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
             stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],
                                 max_side=describer.page_side)
-            result = describer.describe(stream, progress=cb.step)
+            try:
+                result = describer.describe(stream, progress=cb.step)
+            except Manga2MusicError as exc:
+                raise charge(exc, *spent)
             text, usage = readable(result.description).strip(), result.usage or None
             text, mood = f"{text} {direction.sentence()}", None
+        spent.append(usage)
         plans.append(ScenePlan(k, pages, text, mood, key, usage=usage))
     for plan in plans:
         plan.given_s = given.get(plan.pages[0])

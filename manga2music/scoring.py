@@ -40,8 +40,9 @@ import numpy as np
 
 from .composers.base import ComposeRequest, Composer
 from .describers.base import Describer
+from .describers.chat import charge
 from .bridges import compose_bridges, forget_unused_bridges
-from .chapter_reading import ChapterReading, read_chapter, usage_cost
+from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .describing import answer_memo, page_entry, said_reused
 from .errors import BackendError, InputError, Manga2MusicError
 from .jobs import Callbacks, SectionJob, each_section
@@ -148,7 +149,8 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         plan.seed = int(seed) + plan.index - 1
         plan.cue_key = fingerprint({"text": plan.description, "composer": composer.settings_key(), "samples": samples,
                                     "rate": sample_rate, "seed": plan.seed, "theme": list(direction.theme),
-                                    "reference": takes_reference, "score": SCORE_VERSION})
+                                    "reference": takes_reference, "score": SCORE_VERSION,
+                                    **({"normalize": False} if not cfg.normalize else {})})  # the cue as stored
         reused = None if cfg.force or _lost(job, ScoreFiles(job, cfg.fmt).midi(plan.index)) \
             else _reuse_cue(job, old.get(plan.index, {}), plan, cfg.fmt)  # its notes are made with it
         if reused is not None:
@@ -332,7 +334,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     seed = cfg.seed if cfg.seed is not None else old_score.get("seed")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo)
+    try:
+        plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo)
+    except Manga2MusicError as exc:  # the pages read by a chat model in this run were paid for too
+        if chapter.fresh and _is_chat(describer):
+            raise charge(exc, chapter.describe.get("usage"))
+        raise
     said_reused(job, memo, cb)
     old_theme = old_score.get("theme") if isinstance(old_score.get("theme"), dict) else {}
     if old_theme and (old_theme.get("home_key"), old_theme.get("lead")) != (direction.tonic, direction.lead):  # every
@@ -447,7 +454,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         add(files.read_along, _read_along_html(chapter, sheet, loop_uris, job).encode("utf-8"))
         keep = {files.scene_text(p.index).name for p in plans if p.user_text} | set(written)
         gone = []
-        for name in old_score.get("outputs", []):  # fewer scenes than last time, or another format: our old files go
+        used_before = [files.scene_text(s["index"]).name for s in old_score.get("scenes", [])
+                       if isinstance(s, dict) and s.get("user_text") and isinstance(s.get("index"), int)]
+        for name in dict.fromkeys([*old_score.get("outputs", []), *used_before]):  # fewer scenes than last time, or
+            # another format: our old files go; a text of the user's that a scene used is never among our outputs
             path = job.files.base.parent / name
             if name not in keep and path.exists() and is_ours(path, job.record):
                 staged.remove(path)
@@ -465,6 +475,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         usage = _score_usage(chapter, plans, describer)
         updates = {
             "score": {"fingerprint": key, "seed": seed, "format": cfg.fmt, "reading_speed": cfg.reading_speed,
+                      "normalize": cfg.normalize,  # the score's and its cues' loudness (-14 LUFS, or as composed)
                       "usage": usage, "cost_usd": usage_cost(describer, usage),  # the reading's and the scenes'
                       # descriptions' calls, all of what the score's words took
                       "longest_cue": cfg.longest_cue,
@@ -495,7 +506,6 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
 def _score_usage(chapter, plans: list[ScenePlan], describer) -> Optional[dict]:
     """The tokens the chapter's reading and its scenes' descriptions took (a chat model's page entries, direction
     and one call per scene); ``None`` when any call's is unknown."""
-    from .chapter_reading import _is_chat
     from .describers.chat import sum_usage
 
     usage = chapter.describe.get("usage")

@@ -72,6 +72,8 @@ class Page:
     member: str | None = None  # the entry inside an archive, as zipfile (or tarfile) names it (what reads it)
     member_shown: str | None = None  # ... and as its packer meant it (see member_name), when they differ
     pdf_index: int | None = None  # the page number inside a PDF (0-based)
+    #: an archive entry whose name a later entry has too: reading the name gives the later one (as unzip leaves it)
+    shadowed: bool = False
 
     @property
     def source(self) -> str:
@@ -84,6 +86,9 @@ class Page:
 
     def read_bytes(self) -> bytes:
         """The page's raw bytes (images and archive entries; PDF pages are rendered, see :func:`render_pdf_page`)."""
+        if self.shadowed:
+            raise PageError(f"{self.source}: the archive holds a later entry of the same name, which is read instead "
+                            "(as unzip would leave it)")
         if self.member is not None:
             return _read_archive_member(self.path, self.member)
         if self.pdf_index is not None:
@@ -247,7 +252,9 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
     groups: dict[tuple[str, ...], list[Page]] = {}
     inside: list[str] = []  # archives and PDFs packed in this archive (not read: named if it holds no page)
     total = 0
-    for meant, member, size in _archive_entries(archive):
+    entries = _archive_entries(archive)
+    last = {member: i for i, (_, member, _) in enumerate(entries)}  # a name packed twice reads as its last entry
+    for i, (meant, member, size) in enumerate(entries):
         parts = _safe_member_parts(meant)
         if parts is None or any(is_hidden(p) for p in parts):
             continue
@@ -263,7 +270,8 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
             )
         shown = "/".join(parts)
         groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=member,
-                                                      member_shown=shown if shown != member else None))
+                                                      member_shown=shown if shown != member else None,
+                                                      shadowed=last[member] != i))
     if not groups and inside:
         inside.sort(key=_natural)
         shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
@@ -561,11 +569,38 @@ def reserved_keys() -> set[str]:
     return {output_key(name) for name in RESERVED_NAMES}
 
 
+#: what a section's own files add to its name (``X.cues.json``, ``X.score.wav``, ``X.take2.wav``, ``X.cue01.loop.wav``,
+#: ``X.scene03.txt``...): a section named ``X.cues`` would write its record over X's cue sheet
+_OWN_FILE_TAIL = re.compile(r"^(.+)\.(?:analysis|read|cues|score|take\d+|scene\d+|cue\d+(?:\.loop)?)$")
+
+
+class TakenNames:
+    """The output keys (:func:`output_key`) sections write under: ``key in taken`` is True for one of them, and for
+    a key whose files would be one of theirs or theirs one of its (``x.cues`` beside ``x``, either way round)."""
+
+    def __init__(self, keys=()):
+        self.keys: set[str] = set()
+        self.stems: set[str] = set()  # "x" for a taken "x.cues"
+        for key in keys:
+            self.add(key)
+
+    def add(self, key: str) -> None:
+        self.keys.add(key)
+        stem = _OWN_FILE_TAIL.match(key)
+        if stem:
+            self.stems.add(stem.group(1))
+
+    def __contains__(self, key: str) -> bool:
+        stem = _OWN_FILE_TAIL.match(key)
+        return key in self.keys or key in self.stems or bool(stem and stem.group(1) in self.keys)
+
+
 def unique_names(names: list[str], taken: Callable[[int, str], bool] = lambda index, name: False) -> list[str]:
     """``names`` with each one that would write over an earlier one's outputs numbered ``-2``, ``-3``...: names
     that differ only in case or in characters file systems refuse collide too, and so do :data:`RESERVED_NAMES`
-    and the names ``taken(index, name)`` says another holds for the name at ``index``."""
-    seen: set[str] = reserved_keys()
+    and the names ``taken(index, name)`` says another holds for the name at ``index``, and names whose files would be
+    another's (:class:`TakenNames`)."""
+    seen = TakenNames(reserved_keys())
     out = []
     for index, given in enumerate(names):
         name, n = given, 1

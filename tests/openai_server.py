@@ -72,6 +72,14 @@ class Raw:
 
 
 @dataclass
+class Redirect:
+    """A redirect (307 keeps the method and body: the pages go where it points)."""
+
+    location: str
+    status: int = 307
+
+
+@dataclass
 class Delay:
     """Sleep, then behave like ``then`` (the client may have given up by then)."""
 
@@ -166,6 +174,9 @@ class FakeOpenAIServer:
     def __init__(self, *, reject_json_schema: bool = False):
         self.requests: list[Recorded] = []
         self.reject_json_schema = reject_json_schema
+        #: what GET /v1/models lists (as Ollama and vLLM do); None: that route is a 404, as on servers without it
+        self.models: list[str] | None = ["my-vlm", "llava:13b"]
+        self.model_list_status = 200  # 401: the key is refused there too
         self._queue: deque = deque()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -177,7 +188,7 @@ class FakeOpenAIServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def queue(self, *behaviours: Reply | Fail | Delay | Raw) -> None:
+    def queue(self, *behaviours: Reply | Fail | Delay | Raw | Redirect) -> None:
         with self._lock:
             self._queue.extend(behaviours)
 
@@ -191,7 +202,7 @@ class FakeOpenAIServer:
 
     # --- answering ----------------------------------------------------------------------
 
-    def _next(self, record: Recorded) -> Reply | Fail | Delay | Raw:
+    def _next(self, record: Recorded) -> Reply | Fail | Delay | Raw | Redirect:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
@@ -222,6 +233,15 @@ class FakeOpenAIServer:
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
                     pass
 
+            def do_GET(self):
+                if self.path.rstrip("/") != "/v1/models" or server.models is None:
+                    return self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+                if server.model_list_status != 200:
+                    error = {"message": "Invalid API key", "type": "invalid_request_error", "code": "invalid_api_key"}
+                    return self._send(server.model_list_status, {"error": error})
+                self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "me"}
+                                                            for m in server.models]})
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
@@ -242,6 +262,8 @@ class FakeOpenAIServer:
                 if isinstance(behaviour, Delay):
                     time.sleep(behaviour.seconds)
                     behaviour = behaviour.then
+                if isinstance(behaviour, Redirect):
+                    return self._send(behaviour.status, "", {"Location": behaviour.location})
                 if isinstance(behaviour, Raw):
                     return self._send(behaviour.status, behaviour.body, content_type=behaviour.content_type)
                 if isinstance(behaviour, Fail):

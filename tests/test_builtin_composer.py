@@ -66,6 +66,8 @@ def notes_of(track) -> list[tuple]:
     ("bluegrass banjo and mandolin", None, None, "folk", {105, 25}, None),
     ("an epic march with timpani", None, None, "orchestral", {47}, None),
     ("三味線と琴の静かな曲", None, None, "calm", {106, 107}, None),
+    # a third instrument named, in a genre without a bass player, plays the bass line (the strings were not heard)
+    ("a gentle piece with a brass theme, soft piano and warm strings", None, None, "calm", {61, 0, 48}, None),
 ])
 def test_parsing_table(text, tempo, key, genre, programs, drums):
     style = parse_style(text)

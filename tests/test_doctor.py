@@ -271,3 +271,39 @@ def test_doctor_reads_a_servers_model_and_offline_as_run_does(tmp_path, openai_s
               openai_server.url)
     assert run.returncode == 0, run.stderr
     assert [r.body["model"] for r in openai_server.requests] == ["Qwen/Qwen2-VL-2B-Instruct"] * 2
+
+
+def test_doctor_asks_the_server_whether_it_answers_and_has_the_model(openai_server):  # noqa: F811
+    """`doctor --base-url URL --vision-model M` said "ok" without asking the server: with nothing listening, with a
+    key it refuses, and for an ftp:// address that `run` refuses."""
+    import socket
+
+    from output_checks import cli, cli_env
+
+    def check(*args, **env) -> tuple[int, dict]:
+        result = cli("doctor", "--json", *args, env=cli_env(**env))
+        return result.returncode, json.loads(result.stdout)["checks"][0]
+
+    code, served = check("--base-url", openai_server.url, "--vision-model", "my-vlm")
+    assert code == 0 and served["ok"] and "serves my-vlm" in served["reason"], served
+    code, other = check("--base-url", openai_server.url, "--vision-model", "qwen2.5vl:7b")
+    assert code == 0 and other["ok"]  # llama.cpp answers to any name: said, not failed
+    assert any("does not list qwen2.5vl:7b" in w and "my-vlm" in w for w in other["warnings"]), other
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    code, unreachable = check("--offline", "--base-url", down, "--vision-model", "my-vlm")
+    assert code == 1 and not unreachable["ok"] and "cannot reach" in unreachable["reason"], unreachable
+
+    code, bad = check("--base-url", "ftp://x", "--vision-model", "my-vlm")
+    assert code == 1 and "not an http:// or https:// address" in bad["reason"]
+
+    openai_server.model_list_status = 401
+    code, refused = check("--base-url", openai_server.url, "--vision-model", "my-vlm", OPENAI_API_KEY="sk-test-12345")
+    assert code == 1 and "rejected the API key" in refused["reason"] and "sk-test-12345" not in json.dumps(refused)
+
+    openai_server.model_list_status, openai_server.models = 200, None  # a server without the route: it answered
+    code, unlisted = check("--base-url", openai_server.url, "--vision-model", "my-vlm")
+    assert code == 0 and unlisted["ok"] and any("does not list its models" in w for w in unlisted["warnings"])
+    assert not openai_server.requests  # no page went anywhere

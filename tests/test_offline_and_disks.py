@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from openai_server import openai_server  # noqa: F401  (a fixture)
 from output_checks import cli, cli_env, one_line_error, record_mismatches, temp_files
 
 HERE = Path(__file__).resolve().parent
@@ -69,6 +70,21 @@ def test_offline_refuses_a_remote_api_up_front(guarded, tmp_path):
     assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
     assert "--offline" in result.stderr
     assert attempts(log) == ""
+
+
+def test_offline_refuses_a_local_servers_redirect_to_another_machine(guarded, tmp_path, openai_server):  # noqa: F811
+    """With --offline, a server on 127.0.0.1 that answered 307 to another host had the pages sent there (the client
+    follows redirects, and a 307 sends the body again); the error then blamed the local server."""
+    from openai_server import Redirect
+
+    env, log = guarded
+    openai_server.queue(*[Redirect("http://192.0.2.1:9/v1/chat/completions")] * 4)
+    result = cli("describe", SAMPLES / "calm", "-o", tmp_path / "out", "--model", "my-vlm", "--base-url",
+                 openai_server.url, "--offline", "--timeout", "5", env=env)
+    assert attempts(log) == ""  # nothing went to 192.0.2.1
+    assert result.returncode == 1 and one_line_error(result.stderr), result.stderr
+    assert "192.0.2.1" in result.stderr and "--offline" in result.stderr
+    assert len(openai_server.requests) == 1  # not asked again: a redirect is no passing trouble
 
 
 def test_offline_auto_run_and_doctor_stay_on_this_machine(guarded, tmp_path):

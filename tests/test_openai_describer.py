@@ -385,7 +385,8 @@ def test_adding_a_seed_for_another_take_does_not_pay_for_the_pages_again(tmp_pat
 
 
 def test_a_failed_section_says_what_to_do(tmp_path, openai_server):  # noqa: F811
-    """A section that failed on the server named the error but never its hint (on screen or in the manifest)."""
+    """A section that failed on the server named the error but never its hint (on screen or in the manifest); a
+    model the server does not have stops the run (no other section can get past it), and says what to do too."""
     from pathlib import Path
 
     from output_checks import cli
@@ -394,7 +395,7 @@ def test_a_failed_section_says_what_to_do(tmp_path, openai_server):  # noqa: F81
     samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
     result = cli("describe", samples, "-o", tmp_path / "out", "--model", "llava:13b", "--base-url",
                  openai_server.url)
-    assert "Skipping calm:" in result.stderr and "ollama pull MODEL" in result.stderr
+    assert result.returncode == 1 and "ollama pull MODEL" in result.stderr
     (entry,) = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))["sections"]
     assert entry["status"] == "failed" and "ollama pull MODEL" in entry["message"]
 
@@ -585,3 +586,121 @@ def test_a_rate_limit_is_said_while_the_describer_waits(openai_server):  # noqa:
         OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=1)).describe(
             [line_art("1.png")], progress=lambda done, total, label: said.append(label))
     assert [label for label in said if "retry" in label] == ["server error 500: retry 1 of 1 in 1 s"]
+
+
+def test_a_long_retry_after_is_said_too():
+    """The SDK waits out a Retry-After of up to 2 minutes, but 61-120 s were shown as no time at all: the bar stood
+    still for minutes without saying how long."""
+    from manga2music.describers.openai_chat import _retry_delay
+
+    assert _retry_delay({"retry-after": "120"}) == " in 2 min"
+    assert _retry_delay({"retry-after": "75"}) == " in 75 s"
+    assert _retry_delay({"retry-after-ms": "100000"}) == " in 1.7 min"
+    assert _retry_delay({"retry-after": "600"}) == ""  # the SDK does not wait that long: it backs off on its own
+
+
+# --- a server no section can get past ------------------------------------------------------------------------
+
+
+def _entries(out) -> dict:
+    return {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}
+
+
+def test_a_key_rejected_mid_run_leaves_a_manifest_that_says_what_was_done(tmp_path, openai_server):  # noqa: F811
+    """A 401 after the first section's answers: the manifest called the first section "ok" with no track (`run`
+    describes every section before composing), the one the key failed on "skipped" with no message, and the
+    listening page said the same."""
+    from pathlib import Path
+
+    from output_checks import cli, cli_env
+
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(DEFAULT_DESCRIPTION),
+                        Fail(401, "Invalid API key", type="invalid_request_error"))
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    out = tmp_path / "out"
+    result = cli("run", samples, "-o", out, "--vision-model", "my-vlm", "--music-model", "builtin", "--base-url",
+                 openai_server.url, "--duration", "1", env=cli_env(OPENAI_API_KEY=SECRET))
+    assert result.returncode == 1 and "Invalid API key" in result.stderr
+    entries = _entries(out)
+    assert all(e["status"] != "ok" or e["tracks"] for e in entries.values()), entries  # "ok" is a made track
+    assert entries["calm"]["status"] == "failed" and "Invalid API key" in entries["calm"]["message"]
+    assert entries["calm"]["usage"] is None or entries["calm"]["usage"]["prompt_tokens"] == 0
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "Invalid API key" in html
+    rerun = cli("run", samples, "-o", out, "--vision-model", "my-vlm", "--music-model", "builtin", "--base-url",
+                openai_server.url, "--duration", "1", env=cli_env(OPENAI_API_KEY=SECRET))
+    assert rerun.returncode == 0, rerun.stderr
+    assert {e["status"] for e in _entries(out).values()} == {"ok"} and len(_entries(out)) == 3
+
+
+@pytest.mark.parametrize("trouble", ["down", "no such model", "forbidden"])
+def test_a_server_no_section_can_use_stops_the_run_at_the_first(tmp_path, openai_server, trouble):  # noqa: F811
+    """A server that was down, a model it does not have (404) or a key it does not let use the model (403) failed
+    every section with the same line, each after its retries: 100 chapters, 100 identical failures."""
+    import socket
+    from pathlib import Path
+
+    from output_checks import cli, cli_env, one_line_error
+
+    url = openai_server.url
+    if trouble == "down":
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    else:
+        status = 404 if trouble == "no such model" else 403
+        openai_server.queue(*[Fail(status, f"model 'my-vlm' {trouble}", type="invalid_request_error")] * 9)
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    out = tmp_path / "out"
+    result = cli("describe", samples, "-o", out, "--model", "my-vlm", "--base-url", url, "--timeout", "5",
+                 env=cli_env(OPENAI_API_KEY=SECRET))
+    assert result.returncode == 1 and one_line_error(result.stderr), result.stderr
+    entries = _entries(out)
+    assert [e["status"] for e in entries.values()] == ["failed"], entries  # the first section, and no other
+    assert len(openai_server.requests) <= 1
+
+
+# --- answers that are not what they seem -----------------------------------------------------------------------
+
+
+def test_a_cut_off_or_json_description_is_not_played_as_it_came(openai_server):  # noqa: F811
+    """A description cut off at the token cap ("... with soft str", finish_reason=length) was played word for word;
+    a description answered as JSON became the music prompt braces and all, and so did cut-off JSON."""
+    analysis = Reply(json.dumps(DEFAULT_ANALYSIS))
+    describer = OpenAIDescriber("my-vlm", options(openai_server))
+
+    openai_server.queue(analysis, Reply("Slow ambient piano at 70 BPM in D minor with soft str", finish_reason="length"))
+    result = describer.describe([line_art("1.png")])
+    assert result.description == "Slow ambient piano at 70 BPM in D minor with soft."
+    assert any("cut off at the token limit" in w and "--max-new-tokens" in w for w in result.warnings)
+
+    openai_server.queue(analysis, Reply('{"style": "ambient", "bpm": 70, "key": "D minor", '
+                                        '"instruments": ["piano", "strings"], "mood": "melancholic"}'))
+    result = describer.describe([line_art("1.png")])
+    assert result.description == "ambient, 70 BPM, D minor, piano and strings, melancholic"
+
+    openai_server.queue(analysis, Reply('{"description": "A tense drum pulse at 120 BPM, ominous strings above", '
+                                        '"mood": "tense'))  # cut off after the description: the description
+    assert describer.describe([line_art("1.png")]).description.startswith("A tense drum pulse at 120 BPM")
+
+    openai_server.queue(analysis, Reply('{"genre": "drama", "atmosphere": "tense", "focus": "vis',
+                                        finish_reason="length"))
+    with pytest.raises(BackendError, match="ran out of tokens writing the music description") as info:
+        describer.describe([line_art("1.png")])
+    assert "--max-new-tokens" in info.value.hint
+
+
+def test_a_cut_off_or_partial_analysis_is_not_taken_for_the_models(openai_server):  # noqa: F811
+    """Stage 1 cut off at the token cap was "repaired" into an analysis and no retry asked; fields the answer did
+    not give were recorded with invented values and no word."""
+    describer = OpenAIDescriber("my-vlm", options(openai_server))
+    openai_server.queue(Reply('{"genre": "drama", "atmosphere": "tense", "focus": "vis', finish_reason="length"))
+    result = describer.describe([line_art("1.png")])
+    assert len(openai_server.requests) == 3  # asked again, then stage 2
+    assert result.analysis.pacing == DEFAULT_ANALYSIS["pacing"]  # the answer asked again, not the fragment
+    assert any("cut off at the token limit" in w and "asked again" in w for w in result.warnings)
+
+    openai_server.queue(Reply('{"genre": "drama", "atmosphere": "tense"}'))
+    result = describer.describe([line_art("1.png")])
+    assert result.analysis.atmosphere == "tense"
+    assert "1.png: the analysis gave no focus, pacing, plot; the defaults were used" in result.warnings

@@ -432,7 +432,13 @@ def test_score_takes_a_config_whose_duration_it_does_not_use(tmp_path):
 
 @pytest.mark.parametrize("setting, said", [({"seed": "5"}, "the seed must be a whole number (got '5', a str)"),
                                            ({"duration": "5"}, "--duration must be a number of seconds (got '5', a str)"),
-                                           ({"variations": 2.5}, "--variations must be between 1 and 100")])
+                                           ({"variations": 2.5}, "--variations must be between 1 and 100"),
+                                           # -1 and 2**64 were recorded as given: the builtin composer folds seeds, so
+                                           # two recorded seeds made the same music; diffusion failed on 2**64
+                                           ({"seed": -1}, "the seed must be a whole number from 0 to 4294967295 "
+                                                          "(got -1)"),
+                                           ({"seed": 2**64}, "the seed must be a whole number from 0 to 4294967295 "
+                                                             "(got 18446744073709551616)")])
 def test_the_api_checks_the_type_of_each_setting_before_any_work(pages, tmp_path, setting, said):
     """RunConfig(seed="5") failed every section with "TypeError: can only concatenate str (not "int") to str", and
     duration="5" was "must be a number of seconds above 0 (got 5)"."""

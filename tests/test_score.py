@@ -577,6 +577,9 @@ def test_an_edited_scene_description_for_a_scene_now_gone_is_said_to_be_unused(t
     scenes.write_text("1\n2\n3\n", encoding="utf-8")
     assert cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300).returncode == 0
     (out / "ch.scene03.txt").write_text("My own words for the fight", encoding="utf-8")
+    used = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)  # the words are
+    assert used.returncode == 0 and "ch.scene03.txt" in used.stderr  # played: then the file is no output of ours,
+    # and a text that had been used was dropped without a word
     scenes.write_text("1\n3\n", encoding="utf-8")
     again = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -1388,6 +1391,9 @@ def test_a_chat_models_reading_is_kept_when_the_score_fails_and_the_manifest_cou
     failed = cli(*args, timeout=300, env=cli_env(OPENAI_API_KEY="sk-test-not-a-real-key-1234"))
     assert failed.returncode != 0 and "could not be described" in failed.stderr
     assert len(openai_server.requests) == 3
+    (entry,) = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert entry["status"] == "failed" and entry["usage"] == {"prompt_tokens": 200, "completion_tokens": 40}  # the
+    # pages' reading was paid for: the failed chapter's entry said null
     openai_server.queue(*replies[2:])
     made = cli(*args, timeout=300, env=cli_env(OPENAI_API_KEY="sk-test-not-a-real-key-1234"))
     assert made.returncode == 0, made.stderr
@@ -1458,3 +1464,48 @@ def test_a_score_that_failed_on_a_later_scene_asks_only_that_scenes_music_again(
     (entry,) = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
     assert entry["usage"] == {"prompt_tokens": 400, "completion_tokens": 80}  # 4 calls, each 100 + 20
     assert not list((out / ".manga2music" / "answers").glob("*/*"))
+
+
+def test_turning_normalisation_on_or_off_makes_the_cues_again(tmp_path):
+    """A rerun with --no-normalize dropped (or added) wrote the score at the new loudness but kept the cues, their
+    loops and the read-along page's audio at the old one: the score was joined from cues of the other setting."""
+    import pyloudnorm
+
+    make_chapter(tmp_path / "in" / "ch", [("calm", 2), ("action", 2)], seed=3)
+    out = tmp_path / "out"
+
+    def lufs(path: Path) -> float:
+        audio, sr = sf.read(path, dtype="float64", always_2d=True)
+        return pyloudnorm.Meter(sr).integrated_loudness(audio)
+
+    def cues() -> list[Path]:
+        return sorted(out.glob("ch.cue0?.wav"))
+
+    first = cli("score", tmp_path / "in" / "ch", "-o", out, *BUILTIN, "--seed", "5", "--no-normalize", timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert len(cues()) == 2 and all(abs(lufs(c) + 14.0) > 0.5 for c in cues())  # as composed: the test can fail
+    assert json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["normalize"] is False
+    second = cli("score", tmp_path / "in" / "ch", "-o", out, *BUILTIN, "--seed", "5", timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert [round(lufs(c), 1) for c in cues()] == [-14.0, -14.0]
+    assert json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["normalize"] is True
+    third = cli("score", tmp_path / "in" / "ch", "-o", out, *BUILTIN, "--seed", "5", "--no-normalize", timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert all(abs(lufs(c) + 14.0) > 0.5 for c in cues())
+
+
+def test_a_chapter_named_after_anothers_files_does_not_write_over_them(tmp_path):
+    """Chapters X and X.cues: X's cue sheet X.cues.json was written over by the record of X.cues (both "ok"), and
+    every later run failed X with "X.cues.json was changed since manga2music wrote it"."""
+    make_chapter(tmp_path / "in" / "X", [("calm", 1)], seed=1)
+    make_chapter(tmp_path / "in" / "X.cues", [("action", 1)], seed=2)
+    out = tmp_path / "out"
+    first = cli("score", tmp_path / "in", "-o", out, *BUILTIN, "--json", timeout=300)
+    assert first.returncode == 0, first.stderr
+    names = sorted(e["name"] for e in json.loads(first.stdout)["sections"])
+    assert names == ["X", "X.cues-2"]
+    CueSheet.model_validate(json.loads((out / "X.cues.json").read_text(encoding="utf-8")))  # X's, as it was written
+    assert json.loads((out / "X.cues-2.json").read_text(encoding="utf-8"))["section"] == "X.cues-2"
+    again = cli("score", tmp_path / "in", "-o", out, *BUILTIN, "--json", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped", "skipped"]

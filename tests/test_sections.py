@@ -437,3 +437,35 @@ def test_an_empty_or_cut_short_archive_says_which(tmp_path):
     errors = {s.name: s.error for s in find_sections([tmp_path])}
     assert errors["empty"].endswith("it is empty (0 bytes)")
     assert errors["cut"].endswith("(damaged, or cut short?)")
+
+
+def test_a_name_packed_twice_in_an_archive_is_one_page_said_not_two_of_the_same(tmp_path):
+    """A CBZ holding two entries named 01.png: the second was read twice (for both entries) and the first never,
+    so the record listed the same page twice and the page numbers after it were off by one, without a word."""
+    import warnings
+
+    from manga2music.describing import probe_pages
+    from manga2music.pipeline import Callbacks
+
+    pictures = []
+    for shade in (30, 220, 120):
+        buf = io.BytesIO()
+        Image.new("RGB", (60, 80), (shade,) * 3).save(buf, format="PNG")
+        pictures.append(buf.getvalue())
+    with warnings.catch_warnings(), zipfile.ZipFile(tmp_path / "dup.cbz", "w") as zf:
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name, as a packer's bug makes it
+        zf.writestr("01.png", pictures[0])
+        zf.writestr("01.png", pictures[1])
+        zf.writestr("02.png", pictures[2])
+    (section,) = find_sections([tmp_path / "dup.cbz"])
+    said: list[str] = []
+    infos, skipped = probe_pages(section, Callbacks(log=lambda level, line: said.append(line)))
+    assert [(i.page.name, i.sha256) for i in infos] == [("01.png", _sha(pictures[1])), ("02.png", _sha(pictures[2]))]
+    assert len(skipped) == 1 and "a later entry of the same name" in skipped[0]["error"]
+    assert any("skipping page 01.png" in line for line in said)
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()

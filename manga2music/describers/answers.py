@@ -218,8 +218,9 @@ def normalize_focus(value: str, genre: str) -> str:
     return "dialogue" if genre == "conversation" else "visual"
 
 
-def analysis_from_dict(data: dict) -> SectionAnalysis:
-    """Build the analysis from whatever keys a model used; raise ValueError when none is known."""
+def analysis_from_dict(data: dict, missing: list[str] | None = None) -> SectionAnalysis:
+    """Build the analysis from whatever keys a model used; raise ValueError when none is known.  The fields the
+    answer did not give (filled with defaults) are appended to ``missing`` when it is given."""
     fields: dict[str, str] = {}
     for raw_key, value in data.items():
         key = _ALIAS_TO_KEY.get(_norm_key(raw_key))
@@ -227,6 +228,8 @@ def analysis_from_dict(data: dict) -> SectionAnalysis:
             fields[key] = _as_text(value)
     if not (fields.get("genre") or fields.get("atmosphere")):
         raise ValueError("no genre or atmosphere in the answer")
+    if missing is not None:
+        missing.extend(key for key in KEY_ALIASES if not fields.get(key, "").strip())
     genre = normalize_genre(fields.get("genre") or DEFAULTS["genre"])
     out = {"genre": genre, "focus": normalize_focus(fields.get("focus", ""), genre)}
     for key in ("atmosphere", "pacing", "plot"):
@@ -235,8 +238,9 @@ def analysis_from_dict(data: dict) -> SectionAnalysis:
     return SectionAnalysis(**out)
 
 
-def parse_analysis(text: str) -> SectionAnalysis:
-    """Read a stage-1 answer: JSON (possibly fenced, sloppy, wrapped in prose) or ``Key: value`` lines."""
+def parse_analysis(text: str, missing: list[str] | None = None) -> SectionAnalysis:
+    """Read a stage-1 answer: JSON (possibly fenced, sloppy, wrapped in prose) or ``Key: value`` lines (``missing``:
+    see :func:`analysis_from_dict`)."""
     text = strip_reasoning(text)
     if not text:
         raise ValueError("empty answer")
@@ -246,10 +250,10 @@ def parse_analysis(text: str) -> SectionAnalysis:
         if data is not None:
             if len(data) == 1 and isinstance(next(iter(data.values())), dict):  # {"analysis": {...}}
                 data = next(iter(data.values()))
-            return analysis_from_dict(data)
+            return analysis_from_dict(data, missing)
     lines = _key_lines(body)
     if lines:
-        return analysis_from_dict(lines)
+        return analysis_from_dict(lines, missing)
     raise ValueError("no JSON object found" if "{" not in text else "the JSON object could not be parsed")
 
 
@@ -324,14 +328,48 @@ def looks_like_error(text: str) -> bool:
 
 
 def _from_json(text: str) -> str:
-    """``{"description": "..."}`` answers: take the string inside."""
-    for candidate in _object_candidates(_strip_fences(text)):
+    """``{"description": "..."}`` answers: take the string inside.  JSON without such a string (``{"style":
+    "ambient", "bpm": 70, "instruments": ["piano", "strings"]}``) is said in words ("ambient, 70 BPM, piano and
+    strings"): the JSON itself was the description, braces and all.  JSON that cannot be read is ValueError."""
+    body = _strip_fences(text)
+    for candidate in _object_candidates(body):
         data = _loads_tolerant(candidate)
         if data:
             for key, value in data.items():
                 if isinstance(value, str) and re.search(r"description|prompt|music|text", str(key), re.I):
                     return value
+            words = _json_words(data)
+            if words:
+                return words
+    if body.lstrip().startswith("{"):
+        raise ValueError(f"the answer is JSON that cannot be read, not a music description: {_trim(body, 60)!r}")
     return text
+
+
+def _json_words(data: dict) -> str:
+    """The values of a JSON answer as words: texts as they are, lists joined, a tempo number in BPM."""
+    words = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            items = [str(v).strip() for v in value if isinstance(v, (str, int, float)) and str(v).strip()]
+            value = ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else "".join(items)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = f"{value:g} BPM" if re.search(r"bpm|tempo", str(key), re.I) else f"{key} {value:g}"
+        if isinstance(value, str) and value.strip():
+            words.append(value.strip())
+    return ", ".join(words)
+
+
+def drop_unfinished_end(text: str) -> str:
+    """A description cut off at the token limit, less its unfinished end: up to its last full sentence when that
+    keeps most of it, else without its last (maybe half-written) word."""
+    t = text.rstrip()
+    ends = [m.end() for m in re.finditer(r"[.!?\u3002\uff01\uff1f](?=\s|$)", t)]
+    if ends and ends[-1] >= len(t) * 0.4:
+        return t[: ends[-1]]
+    if not re.search(r"\s", t):
+        return t
+    return t.rsplit(None, 1)[0].rstrip(" ,;:-\u2013\u2014") + "."
 
 
 def shorten(text: str, max_words: int = MAX_DESCRIPTION_WORDS, max_chars: int = MAX_DESCRIPTION_CHARS) -> str:

@@ -22,9 +22,9 @@ from typing import Iterable, Optional
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from ..errors import BackendError
+from ..errors import BackendError, Manga2MusicError
 from .answers import clean_description, parse_json_object
-from .chat import chat_request, description_tokens, json_tokens, sum_usage
+from .chat import charge, chat_request, description_tokens, finished_text, json_tokens, sum_usage
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"
@@ -96,22 +96,29 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None)
     if kept is not None:
         return kept.answer, kept.usage
     reason, usage = "", sum_usage([])
-    for attempt in range(2):
-        text = prompt if not attempt else f"{prompt}\nYour last answer could not be read ({reason}). JSON only."
-        answer = describer._complete(text, images, json_schema=model.model_json_schema(), max_tokens=tokens)
-        usage = sum_usage([usage, answer.usage])
-        if answer.refusal:
-            raise BackendError(f"{describer.model_name} refused to answer ({what}): {answer.refusal.strip()[:160]}")
-        try:
-            parsed = model.model_validate(parse_json_object(answer.text))
-        except (ValueError, ValidationError) as exc:
-            reason = str(exc).splitlines()[0][:160]
-            continue
-        if memo is not None:
-            memo.keep(request, parsed.model_dump(), usage)
-        return parsed, usage
-    raise BackendError(f"{describer.model_name} did not answer the JSON asked for ({what}), even after one retry "
-                       f"({reason})", hint="try a larger model, or --vision-model builtin for the score")
+    try:
+        for attempt in range(2):
+            text = prompt if not attempt else f"{prompt}\nYour last answer could not be read ({reason}). JSON only."
+            answer = describer._complete(text, images, json_schema=model.model_json_schema(), max_tokens=tokens)
+            usage = sum_usage([usage, answer.usage])
+            if answer.refusal:
+                raise BackendError(f"{describer.model_name} refused to answer ({what}): "
+                                   f"{answer.refusal.strip()[:160]}")
+            if answer.cut_off:  # a fragment "repaired" into JSON would be taken for the model's answer
+                reason = "it was cut off at the token limit"
+                continue
+            try:
+                parsed = model.model_validate(parse_json_object(answer.text))
+            except (ValueError, ValidationError) as exc:
+                reason = str(exc).splitlines()[0][:160]
+                continue
+            if memo is not None:
+                memo.keep(request, parsed.model_dump(), usage)
+            return parsed, usage
+        raise BackendError(f"{describer.model_name} did not answer the JSON asked for ({what}), even after one retry "
+                           f"({reason})", hint="try a larger model, or --vision-model builtin for the score")
+    except Manga2MusicError as exc:
+        raise charge(exc, usage)
 
 
 def page_entries(describer, pages: Iterable, count: int, progress=None, memo=None) -> tuple[list[dict], dict]:
@@ -121,30 +128,38 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
     usage: dict | None = sum_usage([])
     entries: list[dict] = []
     it, size, done = iter(pages), max(1, describer.chunk_size), 0
-    while chunk := list(islice(it, size)):
-        before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
-        parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
-                                  f"pages {done + 1}-{done + len(chunk)}", memo)
-        by_number = {e.page: e for e in parsed.pages}
-        if sorted(by_number) == list(range(len(chunk))):  # numbered from 0: the first page is "0"
-            by_number = {number + 1: e for number, e in by_number.items()}
-        for k, image in enumerate(chunk, start=1):
-            e = by_number.get(k) or (parsed.pages[k - 1] if k - 1 < len(parsed.pages) else None)
-            if e is None:
-                raise BackendError(f"{describer.model_name} gave {len(parsed.pages)} entries for {len(chunk)} pages")
-            entries.append({"name": image.name, "mood": e.mood.strip()[:40] or "neutral", "intensity": e.intensity,
-                            "scene_change": bool(e.scene_change) or not entries, "why": e.why.strip()[:120]})
-        usage = sum_usage([usage, spent])
-        done += len(chunk)
-        report(progress, done, count, f"reading the pages ({done}/{count})")
+    try:
+        while chunk := list(islice(it, size)):
+            before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
+            parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
+                                      f"pages {done + 1}-{done + len(chunk)}", memo)
+            usage = sum_usage([usage, spent])
+            by_number = {e.page: e for e in parsed.pages}
+            if sorted(by_number) == list(range(len(chunk))):  # numbered from 0: the first page is "0"
+                by_number = {number + 1: e for number, e in by_number.items()}
+            for k, image in enumerate(chunk, start=1):
+                e = by_number.get(k) or (parsed.pages[k - 1] if k - 1 < len(parsed.pages) else None)
+                if e is None:
+                    raise BackendError(f"{describer.model_name} gave {len(parsed.pages)} entries for {len(chunk)} "
+                                       "pages")
+                entries.append({"name": image.name, "mood": e.mood.strip()[:40] or "neutral",
+                                "intensity": e.intensity, "scene_change": bool(e.scene_change) or not entries,
+                                "why": e.why.strip()[:120]})
+            done += len(chunk)
+            report(progress, done, count, f"reading the pages ({done}/{count})")
+    except Manga2MusicError as exc:  # the chunks asked before it were paid for
+        raise charge(exc, usage)
     return entries, usage
 
 
 def chapter_direction(describer, entries: list[dict], usage: dict | None = None,
                       memo=None) -> tuple[ChapterDirection, dict | None]:
     """The chapter's direction, and ``usage`` with the call's tokens added (see :func:`chat.sum_usage`)."""
-    direction, spent = _ask_json(describer, direction_prompt(entries), [], ChapterDirection,
-                                 "the chapter's direction", memo)
+    try:
+        direction, spent = _ask_json(describer, direction_prompt(entries), [], ChapterDirection,
+                                     "the chapter's direction", memo)
+    except Manga2MusicError as exc:  # the pages' entries were paid for
+        raise charge(exc, usage)
     usage = sum_usage([usage, spent])
     if direction.tempo_high < direction.tempo_low:
         direction.tempo_low, direction.tempo_high = direction.tempo_high, direction.tempo_low
@@ -162,12 +177,17 @@ def scene_description(describer, entries: list[dict], direction: ChapterDirectio
     if kept is not None:
         return kept.answer, kept.usage
     answer = describer._complete(prompt, [], json_schema=None, max_tokens=tokens)
-    if answer.refusal:
-        raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
     try:
-        text = clean_description(answer.text)
-    except ValueError as exc:
-        raise BackendError(f"{describer.model_name} gave no usable music description for a scene ({exc})") from None
+        if answer.refusal:
+            raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
+        text = finished_text(answer, describer.model_name, "a scene")
+        try:
+            text = clean_description(text)
+        except ValueError as exc:
+            raise BackendError(f"{describer.model_name} gave no usable music description for a scene ({exc})"
+                               ) from None
+    except Manga2MusicError as exc:
+        raise charge(exc, answer.usage)
     if memo is not None:
         memo.keep(request, text, answer.usage)
     return text, answer.usage

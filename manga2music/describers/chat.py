@@ -45,7 +45,7 @@ from ..prompts import (
     stage1_prompt,
     stage2_prompt,
 )
-from .answers import clean_description, merge_analyses, parse_analysis
+from .answers import clean_description, drop_unfinished_end, merge_analyses, parse_analysis, strip_reasoning
 from .base import Describer, PageImage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,6 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: stage 2 answers are about 60 words; this leaves room without letting a model ramble
 DESCRIPTION_MAX_TOKENS = 200
+#: what to do about an answer cut off at the token cap
+_MORE_TOKENS = "raise --max-new-tokens (above 512 it also raises the description's own cap of 200)"
 
 
 @dataclass
@@ -64,6 +66,11 @@ class Completion:
     completion_tokens: int | None = 0
     refusal: str | None = None
     warnings: list[str] = field(default_factory=list)  # things the section's record should mention
+    finish_reason: str | None = None  # "length": the answer was cut off at the token cap (None: not known)
+
+    @property
+    def cut_off(self) -> bool:
+        return self.finish_reason == "length"
 
     @property
     def usage(self) -> dict[str, int] | None:
@@ -112,6 +119,25 @@ def sum_usage(parts: Iterable[dict[str, int] | None]) -> dict[str, int] | None:
             return None
         total = {key: total[key] + int(part.get(key) or 0) for key in total}
     return total
+
+
+def finished_text(answer: Completion, model_name: str, where: str) -> str:
+    """A description's answer as it may be played: cut off at the token cap, less its unfinished end (a half-written
+    last word would be played as a word); cut-off JSON is no description at all (BackendError)."""
+    if not answer.cut_off:
+        return answer.text
+    text = strip_reasoning(answer.text)
+    if text.lstrip().startswith(("{", "```")):
+        raise BackendError(f"{model_name} ran out of tokens writing the music description ({where})",
+                           hint=_MORE_TOKENS)
+    return drop_unfinished_end(text)
+
+
+def charge(exc: Manga2MusicError, *spent: dict | None) -> Manga2MusicError:
+    """``exc`` (a failure) with the tokens already ``spent`` before it added to those its own call took: the
+    failed section's manifest entry says them, since they were paid for (unknown once any part is unknown)."""
+    exc.usage = sum_usage([*spent, exc.usage if exc.usage is not None else sum_usage([])])
+    return exc
 
 
 @dataclass
@@ -275,7 +301,11 @@ class ChatDescriber(Describer):
         if kept is not None:
             return kept
         answer = self._ask(prompt, images, None, tokens, label, calls)
-        text = self._clean(answer.text, where)
+        text = finished_text(answer, self.model_name, where)
+        if answer.cut_off:
+            calls.warn(f"{where}: the description was cut off at the token limit; its unfinished end was dropped "
+                       f"({_MORE_TOKENS})")
+        text = self._clean(text, where)
         if calls.memo is not None:
             calls.memo.keep(request, text, answer.usage)
         return text
@@ -309,7 +339,7 @@ class ChatDescriber(Describer):
             return kept
         answer = self._ask(stage1_prompt(len(chunk)), chunk, schema, tokens, f"analysing {span}", calls)
         try:
-            return self._kept(request, parse_analysis(answer.text), answer.usage, calls)
+            return self._kept(request, self._read_analysis(answer, span, calls), answer.usage, calls)
         except ValueError as err:
             reason = str(err)
         first = answer.usage
@@ -318,12 +348,25 @@ class ChatDescriber(Describer):
         answer = self._ask(retry_json_prompt(len(chunk), reason), chunk, schema, tokens, f"analysing {span} (retry)",
                            calls)
         try:
-            return self._kept(request, parse_analysis(answer.text), sum_usage([first, answer.usage]), calls)
+            return self._kept(request, self._read_analysis(answer, span, calls), sum_usage([first, answer.usage]),
+                              calls)
         except ValueError as err:
             raise BackendError(
                 f"{self.model_name} did not answer valid JSON for {span}, even after one retry ({err})",
-                hint="try --single-stage, a smaller --chunk-size, or a larger model",
+                hint=_MORE_TOKENS if answer.cut_off else "try --single-stage, a smaller --chunk-size, or a larger model",
             ) from None
+
+    @staticmethod
+    def _read_analysis(answer: Completion, span: str, calls: _SectionCalls) -> SectionAnalysis:
+        """A stage-1 answer read, or ValueError: one cut off at the token limit is not read (a repaired fragment
+        would be taken for the model's answer); the fields it did not give are said, as the defaults used."""
+        if answer.cut_off:
+            raise ValueError("it was cut off at the token limit")
+        missing: list[str] = []
+        analysis = parse_analysis(answer.text, missing)
+        if missing:
+            calls.warn(f"{span}: the analysis gave no {', '.join(missing)}; the defaults were used")
+        return analysis
 
     @staticmethod
     def _kept(request: Optional[dict], analysis: SectionAnalysis, usage: Optional[dict],

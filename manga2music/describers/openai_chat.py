@@ -26,7 +26,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from .. import settings
-from ..errors import BackendError, InputError, NeedsKeyError
+from ..errors import BackendError, InputError, NeedsKeyError, ServerUnusableError
 from .base import PageImage
 from .chat import ChatDescriber, Completion
 from .images import data_url
@@ -189,7 +189,7 @@ class OpenAIDescriber(ChatDescriber):
             # a server on this machine is reached directly: never through HTTP(S)_PROXY (with --offline that sent
             # the pages to the proxy; without it, a proxy cannot reach this machine's loopback anyway)
             http = DefaultHttpxClient(trust_env=not _on_this_machine(self.base_url),
-                                      event_hooks={"response": [self._heard]})
+                                      event_hooks={"request": [self._staying_here], "response": [self._heard]})
             self._client = OpenAI(
                 api_key=self._api_key() or PLACEHOLDER_KEY,
                 base_url=self.base_url or OFFICIAL_BASE_URL,
@@ -198,6 +198,18 @@ class OpenAIDescriber(ChatDescriber):
                 http_client=http,
             )
         return self._client
+
+    def _staying_here(self, request) -> None:
+        """Every HTTP request, before it is sent, redirects included: with --offline, one to another machine (a
+        server on 127.0.0.1 answering 307 elsewhere: the SDK follows it, and a 307 sends the pages again) stops
+        the run before it leaves."""
+        if not (self.options.offline or settings.no_network()):
+            return
+        url = str(request.url)
+        if not _on_this_machine(url):
+            raise ServerUnusableError(
+                f"{self.shown_url} redirected the request to {settings.shown_url(url)}, another machine, and "
+                "--offline forbids the network", hint="drop --offline, or fix the server's redirect")
 
     def _heard(self, response) -> None:
         """Every HTTP answer, before the SDK reads it: one it will ask again after (a rate limit, a server error)
@@ -308,7 +320,7 @@ class OpenAIDescriber(ChatDescriber):
             text=text,
             prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, (int, float)) else None,
             completion_tokens=int(completion_tokens) if isinstance(completion_tokens, (int, float)) else None,
-            refusal=refusal,
+            refusal=refusal, finish_reason=getattr(response.choices[0], "finish_reason", None),
         )
 
     # --- errors and money ------------------------------------------------------------------
@@ -333,8 +345,8 @@ class OpenAIDescriber(ChatDescriber):
                 f"{self._kind} request timed out after {self.options.timeout:g} s ({retries} retries) at {where}",
                 hint="raise --timeout, or send fewer pages per request with --chunk-size",
             )
-        if isinstance(err, openai.APIConnectionError):
-            return BackendError(
+        if isinstance(err, openai.APIConnectionError):  # no other section would get through: the run stops
+            return ServerUnusableError(
                 f"cannot reach {where} after {retries} retries: {self._scrub(str(err))}",
                 hint="is the server running? check --base-url" if not self.official else "check your network",
             )
@@ -350,16 +362,18 @@ class OpenAIDescriber(ChatDescriber):
         if status == 429 and isinstance(body, dict) and "insufficient_quota" in (body.get("code"), body.get("type")):
             return NeedsKeyError(f"{where}: the account behind the key has no quota left (429): {message}",
                                  hint="check your plan and billing details; no other section can succeed")
-        hint = None
-        if status == 404 and isinstance(body, str):  # not the API's JSON error: no such address on that server
-            hint = BASE_URL_HINT
-        elif status == 404:
-            hint = "check the model name (for Ollama: ollama pull MODEL)" if not self.official else "check the model name"
-        if status in (408, 409, 429) or (status or 0) >= 500:
-            return BackendError(f"{self._kind} request failed after {retries} retries: {status} {message}",
-                                hint=hint)
         said = message if status and message.startswith(str(status)) else f"{status or ''} {message}"
-        return BackendError(f"{self._kind} request failed: {said}".replace("  ", " "), hint=hint)
+        failed = f"{self._kind} request failed: {said}".replace("  ", " ")
+        if status == 404 and isinstance(body, str):  # not the API's JSON error: no such address on that server
+            return ServerUnusableError(failed, hint=BASE_URL_HINT)
+        if status == 404:  # no such model; 403: the key may not use it (either way, for every section)
+            return ServerUnusableError(failed, hint="check the model name (for Ollama: ollama pull MODEL)"
+                                       if not self.official else "check the model name")
+        if status == 403:
+            return ServerUnusableError(failed, hint="check that the key may use this model")
+        if status in (408, 409, 429) or (status or 0) >= 500:
+            return BackendError(f"{self._kind} request failed after {retries} retries: {status} {message}")
+        return BackendError(failed)
 
     def _estimate_cost(self, usage: dict[str, int]) -> float | None:
         prices = price_for(self.model_id)
@@ -367,6 +381,36 @@ class OpenAIDescriber(ChatDescriber):
             return None
         cost = usage.get("prompt_tokens", 0) * prices[0] + usage.get("completion_tokens", 0) * prices[1]
         return round(cost / 1_000_000, 6)
+
+
+def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 3.0) -> tuple[bool, str, list[str]]:
+    """``doctor``'s check of a server model: (can it run, why, warnings).  The address, the key and --offline are
+    checked as ``run`` checks them, then the server is asked for its models (``GET /models``: no page is sent), so a
+    server that is down, or refuses the key, is said before a run finds it out."""
+    import openai
+
+    describer = OpenAIDescriber(spec, {"base_url": base_url, "offline": offline, "timeout": timeout, "max_retries": 0})
+    describer.preflight()  # an address that is not http(s), no key, --offline: Manga2MusicError, as in run
+    where, model = describer.shown_url, describer.model_id
+    try:
+        listed = [m.id for m in describer._get_client().models.list().data]
+    except openai.APIStatusError as err:
+        error = describer._backend_error(err)
+        if isinstance(error, NeedsKeyError):
+            return False, error.message, []
+        return True, f"{spec.name} via {where} (it answers; sends the pages there)", [
+            f"{where} does not list its models ({err.status_code}): whether it serves {model} is known at the first "
+            "page"]
+    except openai.APIError as err:
+        return False, describer._backend_error(err).message, []
+    finally:
+        describer.close()
+    if model in listed:
+        return True, f"{spec.name} via {where}: the server serves {model} (sends the pages there)", []
+    shown = ", ".join(listed[:8]) + (f" and {len(listed) - 8} more" if len(listed) > 8 else "")
+    return True, f"{spec.name} via {where} (it answers; sends the pages there)", [
+        f"{where} does not list {model} (it lists: {shown or 'nothing'}); a server that answers to any name still "
+        "works"]
 
 
 def _content_text(content) -> str:
@@ -405,4 +449,15 @@ def _retry_delay(headers) -> str:
             return ""
     except ValueError:
         return ""
-    return f" in {max(1, round(seconds))} s" if 0 < seconds <= 60 else ""
+    if not 0 < seconds <= _longest_retry_after():  # beyond it the SDK backs off on its own clock
+        return ""
+    return f" in {max(1, round(seconds))} s" if seconds <= 90 else f" in {seconds / 60:.1f} min".replace(".0 ", " ")
+
+
+def _longest_retry_after() -> float:
+    """The longest Retry-After the SDK waits for (2 minutes in openai 2.x-3.x; 60 s before)."""
+    try:
+        from openai._constants import MAX_RETRY_AFTER_DELAY
+    except ImportError:
+        return 60.0
+    return float(MAX_RETRY_AFTER_DELAY)

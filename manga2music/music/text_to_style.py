@@ -423,6 +423,10 @@ def _assign_instruments(found: list[tuple[int, str]], preset: dict, refused: set
         solo = melody is not None and dict(mentioned)[melody] == "mh" and preset["comp"] == "arp"
         harmony = melody if solo else preset["harmony"]
     bass = next((p for p, r in mentioned if "b" in r and p not in (melody,)), None)
+    if bass is None and preset["bass"] is None:  # a genre without a bass player: a third instrument named plays
+        # the bass line in its low register ("a brass theme, soft piano and warm strings": low strings), else the
+        # harmony instrument does
+        bass = next((p for p, r in mentioned if "h" in r and p not in (melody, harmony)), None)
     if bass is None:
         bass = preset["bass"] if preset["bass"] is not None else harmony
     if melody is None:
