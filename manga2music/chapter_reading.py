@@ -116,6 +116,14 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
         description = old.get("description", job.record.get("description"))
         return ChapterReading(readings, [i for i in infos if i.page.name in names], old, str(description or ""),
                               fresh=False, page_names=[p.name for p in section.pages])
+    if old.get("fingerprint") and not cfg.force:  # read before: say what changed, as `run` does
+        from .describing import page_changes
+
+        why = page_changes(job, infos)
+        if old.get("model") and old.get("model") != describer.model_name:
+            why.append(f"describer {old.get('model')} \u2192 {describer.model_name}")
+        cb.info(f"{section.name}: reading the pages again: "
+                + ("; ".join(why) or "the describer's settings or its version changed"))
     if _is_chat(describer):
         return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb, memo)
     stream = page_stream(section, infos, describer, job.output, cb)

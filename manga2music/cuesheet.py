@@ -195,9 +195,10 @@ def plan_timing(reading_seconds: list[float], tempos: list[float], sample_rate: 
 
 def missed_given_lengths(timings: list[SceneTiming], given: Optional[list[Optional[float]]],
                          sample_rate: int) -> Optional[tuple[int, float]]:
-    """Where the lengths of a scenes file could not be kept to within half a bar (scenes shorter than a bar at their
-    tempo: each lasts one at least): ``(k, seconds)``, the scene (0-based) whose end is furthest from where the
-    lengths put it, and how far (later is positive); None when every change is within half a bar of its time."""
+    """Where the lengths of a scenes file could not be kept to within half a bar, or a scene is given less than a bar
+    at its tempo (it lasts one at least): ``(k, seconds)``, the scene (0-based) whose end is furthest from where the
+    lengths put it, and how far (later is positive); None when every change is within half a bar of its time and
+    no scene is given less than a bar."""
     worst, wanted_end = None, None
     for k, t in enumerate(timings):
         length = given[k] if given else None
@@ -206,7 +207,8 @@ def missed_given_lengths(timings: list[SceneTiming], given: Optional[list[Option
             continue
         wanted_end = (t.start / sample_rate if wanted_end is None else wanted_end) + length
         off = (t.start + t.length) / sample_rate - wanted_end
-        if abs(off) > bar_seconds(t.tempo_bpm) / 2 + 1e-6 and (worst is None or abs(off) > abs(worst[1])):
+        short = length < bar_seconds(t.tempo_bpm) - 1e-6  # lasts a bar: said, however near its end lands
+        if (abs(off) > bar_seconds(t.tempo_bpm) / 2 + 1e-6 or short) and (worst is None or abs(off) > abs(worst[1])):
             worst = (k, off)
     return worst
 

@@ -165,15 +165,7 @@ def describe_changes(job: SectionJob, infos: list[PageInfo], describer: Describe
     changed since, or another describer or settings."""
     from .outputs import fingerprint
 
-    before = {p.get("source"): p for p in job.record.get("pages") or [] if isinstance(p, dict)}
-    unreadable = {s.get("source") for s in job.record.get("skipped_pages") or [] if isinstance(s, dict)}
-    now = {info.page.source: info for info in infos}
-    added = [info.page.name for src, info in now.items() if src not in before and src not in unreadable]
-    removed = [str(p.get("name") or src) for src, p in before.items() if src not in now]
-    changed = [info.page.name for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
-    mended = [info.page.name for src, info in now.items() if src not in before and src in unreadable]
-    why = [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (changed, "changed"),
-                                                  (mended, "now readable")) if names]
+    why = page_changes(job, infos)
     old = job.record.get("describe") or {}
     if old.get("model") and old.get("model") != describer.model_name:
         why.append(f"describer {old.get('model')} \u2192 {describer.model_name}")
@@ -182,6 +174,19 @@ def describe_changes(job: SectionJob, infos: list[PageInfo], describer: Describe
     if not why and job.record.get("score"):
         why.append("its record holds `score`'s reading of the pages, not this command's")
     return "; ".join(why) or "its record is from an older version"
+
+
+def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
+    """The section's pages added, removed, changed or mended since its record was written, in words."""
+    before = {p.get("source"): p for p in job.record.get("pages") or [] if isinstance(p, dict)}
+    unreadable = {s.get("source") for s in job.record.get("skipped_pages") or [] if isinstance(s, dict)}
+    now = {info.page.source: info for info in infos}
+    added = [info.page.name for src, info in now.items() if src not in before and src not in unreadable]
+    removed = [str(p.get("name") or src) for src, p in before.items() if src not in now]
+    changed = [info.page.name for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
+    mended = [info.page.name for src, info in now.items() if src not in before and src in unreadable]
+    return [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (changed, "changed"),
+                                                   (mended, "now readable")) if names]
 
 
 def describer_seed(describer: Describer):

@@ -129,6 +129,7 @@ def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
             job.status, job.message = "failed", message
             raise
         job.fail(message, cb)
+        _debug_traceback(cb)  # where a server's or a library's failure was raised: what a bug report needs
     except OSError as exc:
         raise_for_disk(exc, job.files.base.parent)
         job.fail(f"cannot write its files: {describe_error(exc)}", cb)
@@ -196,4 +197,11 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "seed": job.seed if job.seed is not None else job.record.get("compose", {}).get("seed"),
         "usage": describe.get("usage") or None,
         "cost_usd": describe.get("cost_usd"),
+        **(_score_files(job, rel) if command == "score" else {}),
     }
+
+
+def _score_files(job: SectionJob, rel: Callable[[Path], str]) -> dict:
+    """A chapter score's other files, for a script that reads the manifest (``tracks`` holds the score itself)."""
+    files = {"cue_sheet": job.files.cue_sheet, "read_along": job.files.read_along, "chapters": job.files.chapters}
+    return {key: rel(path) if path.exists() else None for key, path in files.items()}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-from natsort import natsort_keygen
+from natsort import natsort_keygen, ns
 
 from .errors import ArchiveError, InputError, PageError
 from .files import is_regular_file, read_regular_file, readable
@@ -43,7 +43,9 @@ MAX_PAGE_BYTES = 200 * 1024**2
 #: PDF pages are rendered at this many pixels on the long side
 PDF_RENDER_LONG_SIDE = 1600
 
-natural_key = natsort_keygen(key=lambda s: s.lower())
+#: names as a reader orders them: numbers by value, case ignored, and a name's extension apart from it ("strip.png"
+#: before "strip2.jpg", which character order puts the other way round)
+natural_key = natsort_keygen(key=lambda s: s.lower(), alg=ns.PATH)
 _natural = natural_key
 
 

@@ -491,6 +491,24 @@ def test_a_server_that_does_not_answer_like_openai_is_one_line_with_its_own_word
         assert "/v1" in info.value.hint  # no such address, not "check the model name"
 
 
+def test_a_proxys_html_error_page_is_its_title_and_says_what_to_do(openai_server):  # noqa: F811
+    """nginx's 413 page went whole into the one-line message (tags and all), with no word of what to do; a server
+    that refused an argument without naming response_format gave no hint that --single-stage avoids it."""
+    from openai_server import Raw
+
+    page = ("<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 "
+            "Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>")
+    openai_server.queue(Raw(413, page, "text/html"))
+    with pytest.raises(BackendError) as info:
+        OpenAIDescriber("llava", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert str(info.value) == "Server request failed: 413 Request Entity Too Large"
+    assert "--chunk-size" in info.value.hint and "--detail low" in info.value.hint
+    openai_server.queue(Fail(400, "Unrecognized request argument supplied", type="invalid_request_error"))
+    with pytest.raises(BackendError) as info:
+        OpenAIDescriber("llava", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert "--single-stage" in info.value.hint
+
+
 def test_a_plain_text_rejection_of_structured_output_falls_back_to_plain_json(openai_server):  # noqa: F811
     """A server that rejects response_format in plain text (or with 422) was a failed section, not the fallback."""
     from openai_server import Raw
@@ -689,6 +707,11 @@ def test_a_cut_off_or_json_description_is_not_played_as_it_came(openai_server): 
         describer.describe([line_art("1.png")])
     assert "--max-new-tokens" in info.value.hint
 
+    openai_server.queue(analysis, Reply("<think>The pages are quiet, so the tempo should be", finish_reason="length"))
+    with pytest.raises(BackendError, match="its reasoning took them all") as info:  # was "empty description", no hint
+        describer.describe([line_art("1.png")])
+    assert "--max-new-tokens" in info.value.hint
+
 
 def test_a_cut_off_or_partial_analysis_is_not_taken_for_the_models(openai_server):  # noqa: F811
     """Stage 1 cut off at the token cap was "repaired" into an analysis and no retry asked; fields the answer did
@@ -704,3 +727,21 @@ def test_a_cut_off_or_partial_analysis_is_not_taken_for_the_models(openai_server
     result = describer.describe([line_art("1.png")])
     assert result.analysis.atmosphere == "tense"
     assert "1.png: the analysis gave no focus, pacing, plot; the defaults were used" in result.warnings
+
+
+def test_debug_shows_where_a_sections_failure_was_raised(tmp_path, openai_server):  # noqa: F811
+    """MANGA2MUSIC_DEBUG=1 is documented to add the traceback to a section's failure; one raised as a manga2music
+    error (a server's 400 here) showed only the one line."""
+    from pathlib import Path
+
+    from output_checks import cli, cli_env
+
+    openai_server.queue(Fail(400, "Invalid image data", type="invalid_request_error"))
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    args = ("describe", samples, "-o", tmp_path / "out", "--model", "my-vlm", "--base-url", openai_server.url)
+    debug = cli(*args, env=cli_env(MANGA2MUSIC_DEBUG="1"))
+    assert debug.returncode == 1 and "Invalid image data" in debug.stderr
+    assert "Traceback" in debug.stderr and "openai_chat.py" in debug.stderr
+    openai_server.queue(Fail(400, "Invalid image data", type="invalid_request_error"))
+    plain = cli(*args, "--force")
+    assert "Invalid image data" in plain.stderr and "Traceback" not in plain.stderr

@@ -34,6 +34,17 @@ def scored(tmp_path_factory):
     return root, out, truth, sheet, json.loads(result.stdout)
 
 
+def test_the_manifest_names_every_file_of_the_score(scored):
+    """A score's manifest entry named only the score: a script had to guess the cue sheet's, the read-along page's
+    and the chapters' file names."""
+    _, out, _, sheet, manifest = scored
+    (entry,) = manifest["sections"]
+    assert entry["tracks"] == [sheet.score_file]
+    assert (entry["cue_sheet"], entry["read_along"], entry["chapters"]) == ("ch1.cues.json", sheet.read_along_file,
+                                                                            sheet.vtt_file)
+    assert all((out / entry[key]).is_file() for key in ("cue_sheet", "read_along", "chapters"))
+
+
 def test_scenes_start_where_the_pages_change(scored):
     _, _, truth, sheet, _ = scored
     assert [s.first_page - 1 for s in sheet.scenes[1:]] == truth
@@ -607,6 +618,8 @@ def test_a_new_home_key_for_the_chapter_is_said_when_every_cue_is_made_again(tmp
     assert (f"ch: the chapter's home key and lead, from all its pages, are now {now['home_key']} and {now['lead']} "
             f"(were {was['home_key']} and {was['lead']}): every scene's cue is composed again") in \
         " ".join(again.stderr.split())
+    assert "ch: reading the pages again: 2 pages changed (002.png, 003.png)" in again.stderr  # `run` said why; score
+    # read the chapter again without a word
 
 
 def test_a_quick_scene_lasts_the_least_a_scene_lasts_whatever_its_tempo():
@@ -628,6 +641,8 @@ def test_scenes_shorter_than_a_bar_are_said_to_push_the_scene_changes_later():
 
     sr = 32000
     for given, missed in (([3.0] * 6, (5, 4.5)),  # 6 bars of 3.75 s: 22.5 s, not 18
+                          ([2.0], (0, 1.75)),  # one scene of 2 s lasts a bar: within half a bar, but not what
+                          # was given, and the README says a line says so
                           ([5.0] * 6, None), ([43.0, 43.0, 41.0, 37.5], None)):
         timings = plan_timing([10.0] * len(given), [64.0] * len(given), sr, given=given)
         found = missed_given_lengths(timings, given, sr)

@@ -40,6 +40,14 @@ def test_nested_folders_natural_order_and_mixed_case(tmp_path):
     }
 
 
+def test_a_page_named_like_the_next_ones_start_comes_first(tmp_path):
+    """strip2.jpg was read before strip.png (character order: "2" before "."), and a1.png before a.png."""
+    for name in ("strip2.jpg", "strip.png", "strip10.png", "a1.png", "a.png"):
+        png(tmp_path / "ch" / name, mode="RGB")
+    assert names(find_sections([tmp_path / "ch"])) == {
+        "ch": ["a.png", "a1.png", "strip.png", "strip2.jpg", "strip10.png"]}
+
+
 def test_hidden_and_system_files_and_other_types_are_ignored(tmp_path):
     root = tmp_path / "sec"
     png(root / "01.png")

@@ -127,6 +127,9 @@ def finished_text(answer: Completion, model_name: str, where: str) -> str:
     if not answer.cut_off:
         return answer.text
     text = strip_reasoning(answer.text)
+    if not text.strip():  # a thinking model cut off inside its <think> block
+        raise BackendError(f"{model_name} ran out of tokens before it answered ({where}): its reasoning took them all",
+                           hint=_MORE_TOKENS)
     if text.lstrip().startswith(("{", "```")):
         raise BackendError(f"{model_name} ran out of tokens writing the music description ({where})",
                            hint=_MORE_TOKENS)

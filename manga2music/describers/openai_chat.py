@@ -285,7 +285,10 @@ class OpenAIDescriber(ChatDescriber):
                 del kwargs["response_format"]
                 response = self._complete_once(kwargs)
         except openai.APIError as err:
-            raise self._backend_error(err) from None
+            error = self._backend_error(err)
+            if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None:
+                error.hint = "a server that does not take structured output (response_format) works with --single-stage"
+            raise error from None
         except ValueError:  # a 200 whose body is not JSON though it says so (empty, a web page)
             raise self._not_an_answer(" (not JSON)") from None
         completion = self._to_completion(response)
@@ -371,6 +374,9 @@ class OpenAIDescriber(ChatDescriber):
                                        if not self.official else "check the model name")
         if status == 403:
             return ServerUnusableError(failed, hint="check that the key may use this model")
+        if status == 413:  # a proxy's or server's limit on one request: this section's pages, not every section's
+            return BackendError(failed, hint="send fewer pages per request (--chunk-size 2) or smaller ones "
+                                             "(--detail low)")
         if status in (408, 409, 429) or (status or 0) >= 500:
             return BackendError(f"{self._kind} request failed after {retries} retries: {status} {message}")
         return BackendError(failed)
@@ -428,6 +434,10 @@ def _error_message(err) -> str:
         text = body.get("message") or body.get("detail") or body.get("error")
     else:  # a plain-text error (Ollama's "404 page not found") is the server's own words too
         text = body if isinstance(body, str) else None
+    if text and re.search(r"<(?:html|head|body|title|h1)\b", str(text), re.I):  # a proxy's error page: its title
+        found = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S) or re.search(r"<h1[^>]*>(.*?)</h1>", text,
+                                                                                      re.I | re.S)
+        text = found.group(1) if found else re.sub(r"<[^>]*>", " ", text)
     text = str(text or getattr(err, "message", "") or err)
     return " ".join(text.split())[:200]
 
