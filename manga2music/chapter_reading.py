@@ -116,7 +116,8 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
         description = old.get("description", job.record.get("description"))
         return ChapterReading(readings, [i for i in infos if i.page.name in names], old, str(description or ""),
                               fresh=False, page_names=[p.name for p in section.pages])
-    if old.get("fingerprint") and not cfg.force:  # read before: say what changed, as `run` does
+    if isinstance(job.record.get("chapter_reading"), dict) and old.get("fingerprint") and not cfg.force:  # read
+        # by a score before (not `run`'s reading, which a first score does not take): say what changed, as run does
         from .describing import page_changes
 
         why = page_changes(job, infos)

@@ -152,6 +152,8 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         return None
     if old.get("fingerprint") and not cfg.force and txt.exists():  # described before: say what changed
         cb.info(f"{section.name}: describing again: {describe_changes(job, infos, describer)}")
+    elif old.get("fingerprint") and not cfg.force:  # deleted, as the line for an emptied description tells a user to
+        cb.info(f"{section.name}: describing again: {readable(txt.name)} is gone")
     return DescribeWork(infos, skipped, key)
 
 

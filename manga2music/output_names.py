@@ -90,10 +90,30 @@ def _folder_forms(section: Section) -> list[str]:
     ``x/b`` (see :func:`manga2music.sections._names_by_folder`), and "ch1" for a section named so: ``run b/ch1``
     alone finds the files of ``run a/ch1 b/ch1``, and the other way round."""
     plain = section.plain_name or section.name
-    if "/" in plain:
-        return [plain] if section.plain_name else []
+    return [plain, *_prefixed_forms(section, plain)]
+
+
+def _prefixed_forms(section: Section, plain: str) -> list[str]:
+    """``plain`` under the folders above the section's PATH, nearest first: "Vol 01/Arc A/Ch 2" and "S/Vol 01/Arc
+    A/Ch 2" for "Arc A/Ch 2" of ``run "S/Vol 01"``, whose files ``run S`` made under those names."""
     above = folders_above(section)
-    return [plain, *("/".join([*above[-k:], plain]) for k in range(1, len(above) + 1))]
+    return ["/".join([*above[-k:], plain]) for k in range(1, len(above) + 1)]
+
+
+def _folders_named(sections: list[Section], holder: Callable[[str], str | None]) -> dict:
+    """PATH -> the folders this output folder names its sections under ("Vol 01/" for ``run "S/Vol 01"`` into the
+    output of ``run S``), found from the first of its sections whose files of an earlier run are under them: a new
+    or failed section of that PATH is named as its siblings are, not beside the whole series."""
+    prefixes: dict = {}
+    for section in sections:
+        if section.root in prefixes or section.source is None or section.plain_name:
+            continue
+        plain = section.given_name or section.name
+        for form in _prefixed_forms(section, plain):
+            if holder(form) == section.source:
+                prefixes[section.root] = form[: len(form) - len(plain)]
+                break
+    return prefixes
 
 
 def _page_hashes(section: Section) -> frozenset:
@@ -122,6 +142,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
 
     in_run = {s.source for s in sections}
     taken = TakenNames(reserved_keys())  # "manifest": its record would be the run's manifest.json
+    prefixes = _folders_named(sections, holder)
     for section in sections:
         base = section.given_name or section.name
         mine = section.source
@@ -151,6 +172,9 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                     break
             if own:
                 break
+        if own is None and section.root in prefixes and not section.plain_name:  # a new chapter of a volume (or
+            # one that failed) whose siblings' files this folder names under the volume: beside them
+            base = prefixes[section.root] + base
         name = own or next(n for n in numbered(base) if free(n))
         if own is None and name != base and holder(base) not in (None, mine):
             note(f"{base} from {mine}: written as {name} ({base} in the output folder is from {holder(base)})")

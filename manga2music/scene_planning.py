@@ -272,8 +272,10 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             text = read_edited_description(txt)
             moved = _moved_from(previous.get("pages"), pages, k, chapter, scenes, job.record.get("pages") or [],
                                 lambda j: job.files.sibling(f".scene{j:02d}.txt").name)
-            cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it"
-                    + (f". {moved}" if moved else ""))
+            if moved or not (previous.get("user_text") and previous.get("description") == text):  # new words:
+                # said once, not on every rerun that finds them as the last score used them
+                cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it"
+                        + (f". {moved}" if moved else ""))
             mood = previous.get("mood")
             if moved:  # the mood recorded was its old pages': say its pages' own
                 mood = (entries_mood(pages) if entries

@@ -331,7 +331,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         # (the record's pages stay those of the last score until this one is made: scene planning reads them)
         job.commit(Staged(), {"chapter_reading": {**chapter.describe, "description": chapter.description}})
     old_score = job.record.get("score") or {}
-    seed = cfg.seed if cfg.seed is not None else old_score.get("seed")
+    seed = cfg.seed if cfg.seed is not None else None if cfg.force else old_score.get("seed")  # --force: a new
+    # take, as `run --force` draws one
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     try:

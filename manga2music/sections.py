@@ -363,16 +363,29 @@ def _walk(folder: Path, excluded: set[Path]) -> Iterator[tuple[Path, list[str], 
     followed (a series of linked chapters), each real folder read once: a link back up the tree (a loop) or to a
     folder read already is not read again."""
     seen = {Path(folder).resolve()}
+    # the folders inside without following links: a link to one of them is not read, the folder itself is (a
+    # "Bonus/Favourite" link to "Vol 02/Chapter 2" took the chapter's name and place, and left Vol 02 "empty")
+    inside = {Path(p).resolve() for p, _, _ in os.walk(folder, onerror=None)}
     for dirpath, dirnames, filenames in os.walk(folder, onerror=None, followlinks=True):
         here = Path(dirpath)
         kept = []
         for d in sorted(dirnames, key=_natural):  # in reading order: of two links to one folder, the first is read
             real = (here / d).resolve()
+            if (here / d).is_symlink() and real in inside:
+                continue
             if not is_hidden(d) and real not in excluded and real not in seen:
                 kept.append(d)
                 seen.add(real)
         dirnames[:] = kept
         yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=_natural)
+
+
+def _links_inside(folder: Path) -> bool:
+    """Whether ``folder`` holds links to folders (read where they are, see :func:`_walk`): it is not empty."""
+    try:
+        return any((folder / name).is_symlink() and (folder / name).is_dir() for name in os.listdir(folder))
+    except OSError:
+        return False
 
 
 def _relative_name(path: Path, root: Path, root_name: str) -> str:
@@ -423,8 +436,8 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         sources = _source_names(files, dirs)
         for f, name in sources.items():
             sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder))
-        if not (images or sources or dirs) and here != folder:  # a chapter whose download failed, say: said, as
-            # the PATH itself is when it holds no page
+        if not (images or sources or dirs) and here != folder and not _links_inside(here):  # a chapter whose
+            # download failed, say: said, as the PATH itself is when it holds no page
             warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
     return sections
 

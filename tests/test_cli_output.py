@@ -237,6 +237,34 @@ def test_a_series_is_listed_in_reading_order_in_the_table_and_the_manifest(tmp_p
         "Vol 1/Chapter 6", "Vol 1/Chapter 8", "Vol 1/Chapter 10", "Vol 1/Chapter 14"]
 
 
+def test_one_volume_run_into_the_series_folder_finds_and_files_its_chapters_as_the_series_run_did(tmp_path):
+    """`run "S/Vol 01"` after `run S` (the README's case) made a second copy of a chapter in a subfolder of the
+    volume ("Arc A/Ch 2" beside "Vol 01/Arc A/Ch 2"), put a new chapter at the top ("Ch 3", made again as
+    "Vol 01/Ch 3" by the next series run) and gave a chapter that failed a second manifest entry."""
+    volume = tmp_path / "S" / "Vol 01"
+    shutil.copytree(SAMPLES / "calm", volume / "Ch 1")
+    shutil.copytree(SAMPLES / "action", volume / "Arc A" / "Ch 2")
+    (volume / "Ch 4.cbz").write_bytes(b"")  # a download that failed: the chapter fails, alone
+    out = tmp_path / "out"
+
+    def run(path) -> dict:
+        result = cli("run", path, "-o", out, *BUILTIN, "--json", env=cli_env())
+        assert result.returncode == 1, result.stderr  # Ch 4
+        return {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]}
+
+    series = ["Vol 01/Arc A/Ch 2", "Vol 01/Ch 1", "Vol 01/Ch 4"]
+    assert list(run(tmp_path / "S")) == series
+    assert run(volume) == {"Vol 01/Arc A/Ch 2": "skipped", "Vol 01/Ch 1": "skipped", "Vol 01/Ch 4": "failed"}
+    shutil.copytree(SAMPLES / "webtoon", volume / "Ch 3")
+    assert run(volume)["Vol 01/Ch 3"] == "ok"
+    assert run(tmp_path / "S")["Vol 01/Ch 3"] == "skipped"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [e["name"] for e in manifest["sections"]] == ["Vol 01/Arc A/Ch 2", "Vol 01/Ch 1", "Vol 01/Ch 3",
+                                                          "Vol 01/Ch 4"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
+        "Vol 01/Arc A/Ch 2.wav", "Vol 01/Ch 1.wav", "Vol 01/Ch 3.wav"]
+
+
 def test_composing_again_keeps_the_describer_in_the_manifest(tmp_path):
     """`compose D -o D` after `run ... -o D` wrote `vision_model: null` into the manifest's section, though its record
     says the builtin describer made the description the music comes from."""

@@ -71,6 +71,19 @@ def test_rerun_skips_unchanged_redoes_changed_and_force_redoes_all(pages, tmp_pa
     assert statuses(run([pages], out, force=True)) == {"action": "ok", "calm": "ok"}
 
 
+def test_a_deleted_description_is_made_again_and_said(pages, tmp_path):
+    """A description deleted (as the line for an emptied one tells a user to do) was made again without a word,
+    where every other reason to describe again is said."""
+    out = tmp_path / "out"
+    run([pages], out)
+    (out / "calm.txt").unlink()
+    said: list[str] = []
+    manifest = manga2music.run([pages], out, vision_model="builtin", music_model="builtin", config=cfg(),
+                               callbacks=manga2music.Callbacks(log=lambda level, line: said.append(line)))
+    assert statuses(manifest)["calm"] == "ok" and (out / "calm.txt").exists()
+    assert "calm: describing again: calm.txt is gone" in said
+
+
 def test_changed_compose_settings_recompose_without_redescribing(pages, tmp_path):
     out = tmp_path / "out"
     run([pages], out)

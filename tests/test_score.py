@@ -34,6 +34,21 @@ def scored(tmp_path_factory):
     return root, out, truth, sheet, json.loads(result.stdout)
 
 
+def test_force_without_a_seed_makes_a_new_take(tmp_path):
+    """`score --force` used the recorded seed again: the same music byte for byte, where the README says --force
+    draws a new seed (a new take), as `run --force` does."""
+    make_chapter(tmp_path / "ch", [("calm", 2)], seed=5)
+    out = tmp_path / "out"
+    assert cli("score", tmp_path / "ch", "-o", out, *BUILTIN, timeout=300).returncode == 0
+    before = json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["seed"]
+    forced = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--force", timeout=300)
+    assert forced.returncode == 0, forced.stderr
+    after = json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["seed"]
+    assert after != before  # a new take (one chance in 2**31 of drawing the same)
+    again = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--json", timeout=300)  # and it is kept
+    assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"]
+
+
 def test_the_manifest_names_every_file_of_the_score(scored):
     """A score's manifest entry named only the score: a script had to guess the cue sheet's, the read-along page's
     and the chapters' file names."""
@@ -281,6 +296,9 @@ def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     assert after.scenes[1].description.startswith("Slow solo cello lament") and after.scenes[1].tempo_bpm == 60
     assert edited.read_text(encoding="utf-8") == "Slow solo cello lament, 60 BPM in E minor, mournful.\n"
     assert "edited by you" in result.stderr
+    rerun = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
+    assert [e["status"] for e in json.loads(rerun.stdout)["sections"]] == ["skipped"]
+    assert "edited by you" not in rerun.stderr  # "composing from it" on every rerun, though nothing was composed
     # its title said "Scene 2: action" above the cello lament in the chapters, tags and pages: the pages still read
     # as action (its mood), and the title says the music is the user's
     assert after.scenes[1].mood == "action"
@@ -620,6 +638,11 @@ def test_a_new_home_key_for_the_chapter_is_said_when_every_cue_is_made_again(tmp
         " ".join(again.stderr.split())
     assert "ch: reading the pages again: 2 pages changed (002.png, 003.png)" in again.stderr  # `run` said why; score
     # read the chapter again without a word
+    other = tmp_path / "other"
+    assert cli("run", tmp_path / "ch", "-o", other, *BUILTIN, "--duration", "1").returncode == 0
+    first_score = cli("score", tmp_path / "ch", "-o", other, *BUILTIN, timeout=300)
+    assert first_score.returncode == 0 and "reading the pages again" not in first_score.stderr  # run's reading is
+    # not the score's: its first reading is no reading "again"
 
 
 def test_a_quick_scene_lasts_the_least_a_scene_lasts_whatever_its_tempo():

@@ -382,6 +382,18 @@ def test_a_linked_chapter_inside_a_series_is_read_and_a_link_loop_is_not(tmp_pat
     assert names(find_sections([tmp_path / "series"])) == {"Ch 1": ["001.png"], "Ch 2": ["001.png", "002.png"]}
 
 
+def test_a_link_to_a_chapter_of_the_series_leaves_the_chapter_where_it_is(tmp_path):
+    """`S/Bonus/Favourite -> ../Vol 02/Chapter 2`: the link came first in reading order and took the chapter's name
+    and place, and `Vol 02` was said to be "empty"; once the link broke, the chapter was made again as a new one."""
+    png(tmp_path / "S" / "Vol 01" / "Chapter 1" / "001.png")
+    png(tmp_path / "S" / "Vol 02" / "Chapter 2" / "001.png")
+    (tmp_path / "S" / "Bonus").mkdir()
+    (tmp_path / "S" / "Bonus" / "Favourite").symlink_to(Path("..") / "Vol 02" / "Chapter 2", target_is_directory=True)
+    said: list[str] = []
+    assert list(names(find_sections([tmp_path / "S"], warn=said.append))) == ["Vol 01/Chapter 1", "Vol 02/Chapter 2"]
+    assert said == []  # neither Vol 02 nor Bonus is "empty"
+
+
 def test_a_linked_folder_is_named_as_the_user_named_the_link(tmp_path, monkeypatch):
     """A library of links (``~/manga/Rasetsu Hunter -> /mnt/nas/scans/ja``) is named by the links, not by the
     folders they point at; ``.`` and ``..`` still stand for the folders they are."""

@@ -75,8 +75,9 @@ def friendly_errors() -> Iterator[None]:
         raise fail(exc.message, hint, exc.exit_code) from None
     except KeyboardInterrupt as exc:
         what = "Stopped (SIGTERM)." if isinstance(exc, Terminated) else "Interrupted."
-        stderr_console().print(f"[yellow]{what}[/] Finished files are kept; run the same command again to resume.",
-                               soft_wrap=True)
+        again = ("run the same command again without --force to resume (with it, everything starts over)"
+                 if "--force" in sys.argv[1:] else "run the same command again to resume")
+        stderr_console().print(f"[yellow]{what}[/] Finished files are kept; {again}.", soft_wrap=True)
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     finally:
         if main_thread:
