@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from .describers.base import Describer
-from .errors import ArchiveError, PageError
+from .errors import ArchiveError, BackendError, Manga2MusicError, PageError
 from .pages import PageInfo, PageStream, probe_page
 from .files import readable
 from .jobs import Callbacks, SectionJob, each_section, read_description, read_edited_description
@@ -279,7 +279,15 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
     stream = page_stream(section, work.infos, describer, job.output, cb)
     memo = answer_memo(job, "run", describer, cfg)
     started = time.perf_counter()
-    result = describer.describe(stream, progress=cb.step, **({"memo": memo} if memo else {}))
+    try:
+        result = describer.describe(stream, progress=cb.step, **({"memo": memo} if memo else {}))
+    except Manga2MusicError:
+        if stream.skipped:  # pages that hashed but did not decode (a PNG cut short): the manifest lists them
+            job.skipped_pages = [*(job.skipped_pages or []), *stream.skipped]
+            if len(stream.skipped) >= len(work.infos):  # as readable_pages says it ("could not be measured" was all)
+                reasons = "; ".join(s["error"] for s in stream.skipped[:2])
+                raise BackendError(f"no readable page among {len(work.infos)} ({reasons})") from None
+        raise
     said_reused(job, memo, cb)
     commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)
     if memo is not None and job.status != "failed":

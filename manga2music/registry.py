@@ -394,9 +394,10 @@ def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
     names = [m.name for m in known_models(side)]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
     known = ", ".join(["auto"] + names)
-    hint = "or a Hugging Face id (owner/name), a local model folder"
+    hint = "give one of those, a Hugging Face id (owner/name) or a local model folder"  # a sentence of its own
     if side == "vision":
-        hint += ", or any model of an OpenAI-compatible server with --base-url"
+        hint = ("give one of those, a Hugging Face id (owner/name), a local model folder, or any model of an "
+                "OpenAI-compatible server with --base-url")
     guess = f" (did you mean {close[0]}?)" if close else ""
     raise UnknownModelError(f"unknown {side} model {name!r}{guess}; known models: {known}", hint=hint + ".")
 
@@ -418,7 +419,7 @@ def hub_repo(name: str) -> str:
         return bare
     known = ", ".join(sorted({m.name for m in MODELS if m.needs_weights}))
     raise UnknownModelError(f"unknown model {name!r}; known models: {known}",
-                            hint="or give a Hugging Face id (owner/name).")
+                            hint="give one of those or a Hugging Face id (owner/name).")
 
 
 def as_spec(spec: "ModelSpec | str", side: Side, backend: str) -> ModelSpec:

@@ -823,3 +823,68 @@ def test_closing_the_tab_stops_its_generate(running_app, browser, tmp_path, monk
     other.click("#generate")
     status_says(other, "Made 1 track")
     other.context.close()
+
+
+def test_a_book_and_a_loose_page_are_two_parts_named_apart_without_the_temporary_folder(tmp_path):
+    """book.cbz uploaded with one loose page: the two parts were both "book", told apart by the staging folder's
+    temporary name ("manga2music-upload-v9wupxg_/book"), which reached the status, the descriptions, the zip and its
+    manifest; the downloads were two book.wav, two book.txt."""
+    cbz = tmp_path / "book.cbz"
+    with zipfile.ZipFile(cbz, "w") as zf:
+        for page in sorted((SAMPLES / "action").iterdir()):
+            zf.write(page, page.name)
+    result = generate([SAMPLES / "calm" / "001.png", cbz], tmp_path / "results", duration=1, seed=2,
+                      work_root=tmp_path / "work")
+    assert [(e["name"], e["status"]) for e in result.entries] == [("book", "ok"), ("pages", "ok")]
+    names = [p.name for p in result.downloads]
+    assert len(names) == len(set(names)) and {"book.wav", "pages.wav"} <= set(names)
+    assert not LEAKS.search(result.description) and not any(LEAKS.search(w) for w in result.warnings)
+    with zipfile.ZipFile(result.archive) as zf:
+        assert not [n for n in zf.namelist() if LEAKS.search(n)]
+        assert not LEAKS.search(zf.read("manifest.json").decode("utf-8"))
+    shown = preview([SAMPLES / "calm" / "001.png", cbz], tmp_path / "work")
+    assert not LEAKS.search(shown.note())
+
+
+def test_an_unknown_model_and_a_seed_out_of_range_are_said_in_the_pages_words(tmp_path):
+    """The unknown-model error went on in a second line that began mid-sentence ("or a Hugging Face id ...") and
+    named --base-url, which the page does not have; a seed of -5 was told to "leave Seed out"."""
+    from manga2music.errors import InputError, UnknownModelError
+    from manga2music.webui.run import parse_seed
+
+    with pytest.raises(UnknownModelError) as info:
+        generate(TWO_PAGES, tmp_path / "results", vision_model="nonexistent-model", work_root=tmp_path / "work")
+    assert info.value.hint.startswith("pick one from the menu") and "--" not in info.value.hint
+    with pytest.raises(InputError) as info:
+        parse_seed("-5")
+    assert info.value.hint == "leave it blank for a random one" and "4294967295" in info.value.message
+
+
+def test_an_upload_whose_only_page_is_cut_short_names_it_when_generating(tmp_path):
+    """A PNG cut short (it hashes, but does not decode) as the only upload: Generate said only "No track was made:
+    none of the pages could be measured", and the manifest listed no skipped page."""
+    from manga2music.errors import InputError
+
+    cut = tmp_path / "corrupt.png"
+    cut.write_bytes((SAMPLES / "calm" / "001.png").read_bytes()[:500])
+    with pytest.raises(InputError) as info:
+        generate([cut], tmp_path / "results", duration=1, work_root=tmp_path / "work")
+    assert "corrupt.png" in info.value.message and "truncated" in info.value.message
+    assert info.value.hint == messages.UPLOAD_HINT
+
+
+def test_results_older_than_an_hour_are_removed(tmp_path):
+    """Results were never deleted while the server ran: 1.1 GB in 15 minutes of use, none reachable once the page
+    moved on."""
+    from manga2music.webui.run import KEEP_RESULTS_S, prune_results
+
+    results = tmp_path / "results"
+    old, new = results / "20261202-100000-aaaaaa", results / "20261202-110500-bbbbbb"
+    for folder in (old, new):
+        (folder / "book").mkdir(parents=True)
+        (folder / "book" / "book.wav").write_bytes(b"RIFF")
+    now = 1_800_000_000.0
+    os.utime(old, (now - KEEP_RESULTS_S - 60, now - KEEP_RESULTS_S - 60))
+    os.utime(new, (now - 60, now - 60))
+    assert prune_results(results, now=now) == [old]
+    assert not old.exists() and (new / "book" / "book.wav").exists()

@@ -19,7 +19,7 @@ from ..errors import Manga2MusicError
 from ..pipeline import Callbacks
 from . import messages
 from .progress_bar import OneBar
-from .run import MODES, UPLOAD_TYPES, generate, parse_seed
+from .run import KEEP_RESULTS_S, MODES, UPLOAD_TYPES, generate, parse_seed, prune_results
 from .server import JobStopped, ServerFolder, ServerStopping, stop_signals
 
 PRIVACY_NOTE = ("Everything runs on this machine. Only a GPT vision model sends the pages to OpenAI "
@@ -102,6 +102,7 @@ def build_app(folder: Optional[ServerFolder] = None):
 
         try:
             folder.check(tab)  # Stop pressed while this Generate waited in the queue
+            prune_results(folder.results)  # an hour's results stay; older ones would fill the disk
             with folder.job():
                 result = generate(_paths(files), folder.results, vision_model=vision, music_model=music,
                                   single_stage=(mode == "single-stage"), duration=duration, fmt=fmt,
@@ -135,7 +136,7 @@ def build_app(folder: Optional[ServerFolder] = None):
         listener.__annotations__["request"] = gr.Request
         return listener
 
-    with gr.Blocks(title="manga2music", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
+    with gr.Blocks(title="manga2music", analytics_enabled=False, delete_cache=(600, KEEP_RESULTS_S)) as app:
         app.server_folder = folder  # lives as long as the app
         gr.Markdown(f"# manga2music\nTurn manga pages into music. {PRIVACY_NOTE}")
         with gr.Row():

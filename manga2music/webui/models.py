@@ -11,7 +11,7 @@ import dataclasses
 import time
 from typing import Optional
 
-from ..errors import Manga2MusicError, ModelUnavailableError, NeedsKeyError
+from ..errors import Manga2MusicError, ModelUnavailableError, NeedsKeyError, UnknownModelError
 from ..hardware import HardwareReport, HubStatus
 from .messages import KEY_HINT
 
@@ -65,6 +65,11 @@ def model_problem(name: str, side: str, probe: Optional[HardwareReport] = None) 
     probe = probe or current_probe()
     try:
         spec = tiers.resolve_auto(side, probe=probe)[0] if name == "auto" else resolve(name, side, base_url=openai_base_url() if side == "vision" else None)
+    except UnknownModelError as exc:  # its hint names --base-url, which the page has not
+        hint = "pick one from the menu, or type a Hugging Face id (owner/name) or a local model folder"
+        if side == "vision":
+            hint += ", or a model of the OpenAI-compatible server the UI was started with (OPENAI_BASE_URL)"
+        return UnknownModelError(exc.message, hint=hint)
     except Manga2MusicError as exc:
         return exc
     if spec.needs_network:
@@ -128,4 +133,5 @@ def menu_info(side: str, selected: str, suggested: tuple[str, str], probe: Optio
     problem = model_problem(selected, side, probe)
     if problem is None:
         return text
-    return f"{text}\n\n⚠ {problem.message}. {problem.hint or ''}".rstrip()
+    hint = (problem.hint or "").strip()
+    return f"{text}\n\n⚠ {problem.message}. {hint[:1].upper()}{hint[1:]}".rstrip()

@@ -30,6 +30,8 @@ from . import messages
 UPLOAD_TYPES = ["image", ".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt", ".tar", ".pdf"]
 #: the name used when nothing better can be read from the uploads
 FALLBACK_NAME = "pages"
+#: the part that loose pages uploaded beside a comic archive or PDF make
+LOOSE_PAGES = "pages"
 SCENES_BOX = "Scenes"  # the box on the page that takes what a --scenes file holds
 MODES = ("two-stage", "single-stage")
 
@@ -63,11 +65,17 @@ def parse_seed(text: object) -> Optional[int]:
     value = str(text if text is not None else "").strip()
     if not value:
         return None
+    from ..api import MAX_SEED
+
     try:
-        return int(value)
+        seed = int(value)
     except ValueError:
         raise InputError(f"the seed must be a whole number (got {value!r})",
                          hint="leave it blank for a random one") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"the seed must be a whole number from 0 to {MAX_SEED} (got {seed})",
+                         hint="leave it blank for a random one")
+    return seed
 
 
 # ------------------------------------------------------------------ naming and staging
@@ -146,15 +154,29 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [Path(u) for u in uploads]
     in_upload_order = bool(_repeated_page_names(paths))
+    loose = _loose_folder(folder, paths)
+    loose.mkdir(exist_ok=True)
     for k, src in enumerate(paths, start=1):
         name = f"{k:03d} {src.name}" if in_upload_order and not _is_book(src) else src.name
-        target = folder / name
+        into = folder if _is_book(src) else loose
+        target = into / name
         n = 1
         while target.exists():
             n += 1
-            target = folder / f"{Path(name).stem}-{n}{src.suffix}"
+            target = into / f"{Path(name).stem}-{n}{src.suffix}"
         _link_or_copy(src, target)
     return folder
+
+
+def _loose_folder(folder: Path, uploads: list[Path]) -> Path:
+    """Where loose pages go: beside a comic archive or PDF, a part of their own, "pages" (the folder's own pages
+    were a part named as the book is, and the two were told apart by the temporary folder's name)."""
+    books = {p.stem.casefold() for p in uploads if _is_book(p)}
+    if not books or all(_is_book(p) for p in uploads):
+        return folder
+    name = next(n for n in (LOOSE_PAGES, *(f"{LOOSE_PAGES}-{k}" for k in range(2, len(books) + 3)))
+                if n.casefold() not in books)
+    return folder / name
 
 
 def _drop_unreadable_beside_books(folder: Path) -> list[str]:
@@ -166,8 +188,11 @@ def _drop_unreadable_beside_books(folder: Path) -> list[str]:
     from ..sections import Page, is_image_name
 
     entries = sorted(folder.iterdir())
-    loose = [p for p in entries if p.is_file() and is_image_name(p.name)]
-    if not loose or not any(_is_book(p) for p in entries):
+    if not any(_is_book(p) for p in entries):
+        return []
+    inner = [d for d in entries if d.is_dir()]  # the loose pages' own folder (see _loose_folder)
+    loose = [p for d in [folder, *inner] for p in sorted(d.iterdir()) if p.is_file() and is_image_name(p.name)]
+    if not loose:
         return []
     reasons = []
     for path in loose:
@@ -179,6 +204,9 @@ def _drop_unreadable_beside_books(folder: Path) -> list[str]:
         return []  # a readable page among them: they are a part of their own
     for path in loose:
         path.unlink()
+    for d in inner:
+        if not any(d.iterdir()):
+            d.rmdir()
     return [f"Skipped {why}" for why in reasons]
 
 
@@ -253,6 +281,31 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _collect(folder, manifest, warnings, name)
+
+
+#: how long a Generate's results stay on the server's disk (a server left running filled it: 1.1 GB of results and
+#: 0.7 GB of Gradio's copies of them in 15 minutes of use, none of them reachable once the page moved on)
+KEEP_RESULTS_S = 3600
+
+
+def prune_results(results_root: Path, keep_s: float = KEEP_RESULTS_S, now: Optional[float] = None) -> list[Path]:
+    """Remove the result folders made more than ``keep_s`` ago; returns them.  The page shows only the last
+    results, which a user downloads at once or makes again."""
+    now = time.time() if now is None else now
+    gone = []
+    try:
+        folders = [p for p in Path(results_root).iterdir() if p.is_dir()]
+    except OSError:
+        return gone
+    for folder in folders:
+        try:
+            old = now - folder.stat().st_mtime > keep_s
+        except OSError:
+            continue
+        if old:
+            shutil.rmtree(folder, ignore_errors=True)
+            gone.append(folder)
+    return gone
 
 
 def _raise_if_nothing_made(manifest: dict) -> None:
