@@ -757,6 +757,26 @@ def test_stop_ends_a_long_generate_and_the_next_one_runs_at_once(running_app, pa
     assert time.monotonic() - started < 40  # at once, not behind the stopped one (which alone took over a minute)
 
 
+def test_new_uploads_stop_the_generate_of_the_pages_before(running_app, page, tmp_path):
+    """Uploads changed while a Generate ran: the thumbnails and results were cleared for the new pages, then the old
+    run's results ("Made 12 tracks", series.* downloads) appeared under them."""
+    import time
+
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    upload(page, [twelve_chapters(tmp_path / "series.cbz")], thumbnails=12)
+    duration = page.locator("#duration input[type=number]")
+    duration.fill("120")
+    duration.press("Enter")
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('ch0')", timeout=60_000)
+    changed = time.monotonic()
+    page.locator("#uploads input[type=file]").set_input_files([str(TWO_PAGES[0])])
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped')", timeout=60_000)
+    assert time.monotonic() - changed < 30
+    assert page.locator("#track audio").count() == 0 and "series" not in page.locator("#downloads").inner_text()
+
+
 def twelve_chapters(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for k in range(1, 13):

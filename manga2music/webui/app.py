@@ -189,6 +189,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                      show_progress_on=[thumbnails])
         files.change(lambda: (gr.update(value=READY, elem_classes=[]), None, "", None), None,  # other pages: the
                      [status, audio, description, downloads], show_progress="hidden")  # last results are not theirs
+        files.change(per_tab(folder.stop_asked), None, None, queue=False, show_progress="hidden")  # nor is a
+        # Generate of the pages before: it stops (its results showed up under the new pages' thumbnails)
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
         vision.change(lambda selected: gr.update(visible=takes_stages(selected), value=MODES[0]), vision, mode,
                       show_progress="hidden")
