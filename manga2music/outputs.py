@@ -150,15 +150,22 @@ def is_ours(path: Path, record: dict | None) -> bool:
 
 
 def refuse_theirs(paths, record: dict | None) -> None:
-    """Nothing of the user's is replaced: the first of ``paths`` (files about to be written) that exists and that
-    ``record`` does not list as ours (:func:`is_ours`) stops its section with one line."""
-    for path in paths:
-        if not is_ours(path, record):
-            if record is not None and Path(path).name in record.get("files", {}):  # ours once: edited since
-                raise Manga2MusicError(f"{readable(path)} was changed since manga2music wrote it, and this run would "
-                                       "replace it; move your version away (or delete it), or choose another -o")
-            raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music; move it or choose "
-                                   "another -o")
+    """Nothing of the user's is replaced: the files among ``paths`` (about to be written) that exist and that
+    ``record`` does not list as ours (:func:`is_ours`) stop their section with one line, the first named and the
+    others counted (named one a run, a user moved one, ran again, and met the next)."""
+    theirs = [path for path in paths if not is_ours(path, record)]
+    if not theirs:
+        return
+    path, more = theirs[0], theirs[1:]
+    also = (f" (and {len(more)} more of this section's: {', '.join(Path(p).name for p in more[:3])}"
+            f"{', ...' if len(more) > 3 else ''})") if more else ""
+    it = "them" if more else "it"
+    if record is not None and Path(path).name in record.get("files", {}):  # ours once: edited since
+        raise Manga2MusicError(f"{readable(path)} was changed since manga2music wrote it, and this run would replace "
+                               f"it{also}; move your version{'s' if more else ''} away (or delete {it}), or choose "
+                               "another -o")
+    raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music{also}; move {it} or choose "
+                           "another -o")
 
 
 def settle(record: dict, folder: Path) -> dict:

@@ -125,6 +125,11 @@ def test_user_files_are_never_overwritten(pages, tmp_path):
     entry = next(e for e in manifest["sections"] if e["name"] == "calm")
     assert "not written by manga2music" in entry["message"]
     assert (out / "calm.wav").read_bytes() == b"my own recording"
+    (out / "calm.mid").write_bytes(b"my own notes")  # files in the way were named one a run: move one, run, meet
+    manifest = run([pages], out)  # the next
+    entry = next(e for e in manifest["sections"] if e["name"] == "calm")
+    assert "calm.wav exists and was not written by manga2music (and 1 more of this section's: calm.mid); move " \
+           "them" in entry["message"], entry["message"]
 
 
 def test_the_config_s_output_folder_is_used_and_one_path_may_be_a_string(pages, tmp_path, monkeypatch):
