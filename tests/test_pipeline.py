@@ -467,3 +467,16 @@ def test_the_api_checks_the_type_of_each_setting_before_any_work(pages, tmp_path
                         config=RunConfig(**{"duration": 1.0, **setting}))
     assert refused.value.message == said
     assert not (tmp_path / "out").exists()
+
+
+def test_a_deleted_record_is_said_not_taken_for_files_of_the_users(pages, tmp_path):
+    """With calm.json deleted, every later run failed calm with "calm.wav exists and was not written by manga2music"
+    and said "calm.txt was written or edited by you": both false, and nothing said what had happened or what to do."""
+    out = tmp_path / "out"
+    run([pages], out)
+    (out / "calm.json").unlink()
+    said: list[str] = []
+    manga2music.run([pages], out, vision_model="builtin", music_model="builtin", config=cfg(),
+                    callbacks=manga2music.Callbacks(log=lambda level, line: said.append(line)))
+    assert any(line.startswith("calm: its record calm.json is gone") and "delete them" in line for line in said), said
+    assert (out / "calm.wav").exists()  # still nothing replaced
