@@ -101,6 +101,17 @@ def _theme_reference(direction: Direction, seed: int) -> tuple[np.ndarray, int]:
     return track.audio, track.sample_rate
 
 
+def _why_again(old: Optional[dict], plan: ScenePlan) -> str:
+    """Why a scene's cue is composed again, in a few words, from the last score's record of it."""
+    if not old:
+        return "a new scene"
+    if old.get("description") != plan.description:
+        return "your description" if plan.user_text else "its description changed"
+    if old.get("cue_key") != plan.cue_key:
+        return "its length or the music settings changed"
+    return "its cue file is gone or was changed"
+
+
 def _reuse_cue(job: SectionJob, old: dict, plan: ScenePlan, fmt: str) -> Optional[np.ndarray]:
     """The cue's audio from its file, when it is unchanged, ours and lossless (else it is composed again)."""
     import soundfile as sf
@@ -160,6 +171,9 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         wanted.append((plan, ComposeRequest(f"{job.name} scene {plan.index}", plan.description, samples / sample_rate,
                                             plan.seed, theme=direction.theme if takes_theme else None,
                                             reference=reference[0], reference_rate=reference[1])))
+    if old and wanted and len(wanted) < len(plans) and not cfg.force:  # some cues again, some kept: say which, why
+        cb.info(f"{job.name}: composing again: " + "; ".join(
+            f"scene {plan.index} ({_why_again(old.get(plan.index), plan)})" for plan, _ in wanted))
     music = sum(r.duration for _, r in wanted)
     if music > SLOW_ON_CPU_HINT_S and composer.device == "cpu" and cfg.longest_cue is None:
         cb.info(f"{job.name}: {composer.model_name} composes {_how_long(music)} of cues on this CPU, which takes a "

@@ -296,6 +296,7 @@ def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     assert after.scenes[1].description.startswith("Slow solo cello lament") and after.scenes[1].tempo_bpm == 60
     assert edited.read_text(encoding="utf-8") == "Slow solo cello lament, 60 BPM in E minor, mournful.\n"
     assert "edited by you" in result.stderr
+    assert "ch1: composing again: scene 2 (your description)" in result.stderr  # which cues, and why (said nothing)
     rerun = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
     assert [e["status"] for e in json.loads(rerun.stdout)["sections"]] == ["skipped"]
     assert "edited by you" not in rerun.stderr  # "composing from it" on every rerun, though nothing was composed
