@@ -12,6 +12,7 @@ told otherwise.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 from ..audio import AUDIO_FORMATS
@@ -84,9 +85,22 @@ def build_app(folder: Optional[ServerFolder] = None):
     def on_model(side: str):
         return lambda selected: gr.update(info=menu_info(side, selected, suggested[side]))
 
+    generating: dict[str, list[str]] = {}  # tab -> the names of the pages its Generate runs on
+
+    def on_new_uploads(files, request):
+        """Other pages than a running Generate's stop it; the same ones again do not (Gradio may report one upload
+        twice, and a Stop then ended the Generate it had just started)."""
+        tab = request.session_hash
+        started = generating.get(tab)
+        if started is not None and sorted(Path(p).name for p in _paths(files)) != started:
+            folder.stop_asked(tab)
+
+    on_new_uploads.__annotations__["request"] = gr.Request
+
     def on_generate(files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed,
                     request, progress=gr.Progress()):
         tab = request.session_hash
+        generating[tab] = sorted(Path(p).name for p in _paths(files))
         bar = OneBar(lambda fraction, text: progress(fraction, desc=text))
 
         def sections(done: int, total: int, label: str) -> None:
@@ -122,6 +136,7 @@ def build_app(folder: Optional[ServerFolder] = None):
             return shown_error(messages.bug_markdown(exc))
         finally:
             folder.generate_ended(tab)
+            generating.pop(tab, None)
         return (gr.update(value=messages.status_markdown(result), elem_classes=[]),
                 str(result.audio) if result.audio else None, result.description,
                 [str(p) for p in result.downloads] or None)
@@ -189,8 +204,8 @@ def build_app(folder: Optional[ServerFolder] = None):
                      show_progress_on=[thumbnails])
         files.change(lambda: (gr.update(value=READY, elem_classes=[]), None, "", None), None,  # other pages: the
                      [status, audio, description, downloads], show_progress="hidden")  # last results are not theirs
-        files.change(per_tab(folder.stop_asked), None, None, queue=False, show_progress="hidden")  # nor is a
-        # Generate of the pages before: it stops (its results showed up under the new pages' thumbnails)
+        files.change(on_new_uploads, files, None, queue=False, show_progress="hidden")  # nor is a Generate of the
+        # pages before: it stops (its results showed up under the new pages' thumbnails)
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
         vision.change(lambda selected: gr.update(visible=takes_stages(selected), value=MODES[0]), vision, mode,
                       show_progress="hidden")
