@@ -111,10 +111,15 @@ def readable_pages(section: Section, job: SectionJob, cb: Callbacks) -> Optional
         return None
     job.skipped_pages = skipped
     if not infos:
-        reasons = "; ".join(s["error"] for s in skipped[:2])
-        job.fail(f"no readable page among {len(section.pages)}" + (f" ({reasons})" if reasons else ""), cb)
+        job.fail(no_readable_page(len(section.pages), skipped), cb)
         return None
     return infos
+
+
+def no_readable_page(count: int, skipped: list[dict]) -> str:
+    """The line for a section none of whose ``count`` pages could be read, with the first reasons."""
+    reasons = "; ".join(s["error"] for s in skipped[:2])
+    return f"no readable page among {count}" + (f" ({reasons})" if reasons else "")
 
 
 def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig,
@@ -165,17 +170,22 @@ def _names(names: list[str], what: str) -> str:
 def describe_changes(job: SectionJob, infos: list[PageInfo], describer: Describer) -> str:
     """Why a section described before is described again, as a user would say it: its pages added, removed or
     changed since, or another describer or settings."""
-    from .outputs import fingerprint
-
-    why = page_changes(job, infos)
-    old = job.record.get("describe") or {}
-    if old.get("model") and old.get("model") != describer.model_name:
-        why.append(f"describer {old.get('model')} \u2192 {describer.model_name}")
-    elif fingerprint(old.get("settings")) != fingerprint(describer.settings_key()):
-        why.append("the describer's settings changed" + _changed_settings(old.get("settings"), describer.settings_key()))
+    why = page_changes(job, infos) + describer_change(job.record.get("describe") or {}, describer)
     if not why and job.record.get("score"):
         why.append("its record holds `score`'s reading of the pages, not this command's")
     return "; ".join(why) or "its record is from an older version"
+
+
+def describer_change(old: dict, describer: Describer) -> list[str]:
+    """Another describer than the one that made the reading ``old`` (a record's ``describe`` or
+    ``chapter_reading``), or its settings changed, in words; ``[]`` when neither."""
+    from .outputs import fingerprint
+
+    if old.get("model") and old.get("model") != describer.model_name:
+        return [f"describer {old.get('model')} \u2192 {describer.model_name}"]
+    if fingerprint(old.get("settings")) != fingerprint(describer.settings_key()):
+        return ["the describer's settings changed" + _changed_settings(old.get("settings"), describer.settings_key())]
+    return []
 
 
 def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
@@ -285,8 +295,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         if stream.skipped:  # pages that hashed but did not decode (a PNG cut short): the manifest lists them
             job.skipped_pages = [*(job.skipped_pages or []), *stream.skipped]
             if len(stream.skipped) >= len(work.infos):  # as readable_pages says it ("could not be measured" was all)
-                reasons = "; ".join(s["error"] for s in stream.skipped[:2])
-                raise BackendError(f"no readable page among {len(work.infos)} ({reasons})") from None
+                raise BackendError(no_readable_page(len(work.infos), stream.skipped)) from None
         raise
     said_reused(job, memo, cb)
     commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)

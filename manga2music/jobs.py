@@ -88,13 +88,13 @@ def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
     if files.record.exists() and old is None:
         job.fail(f"{readable(files.record)} exists and was not written by manga2music; move it or choose another -o",
                  cb)
-    elif old is None and files.description.exists() and _record_was_here(output, name, files.record):
+    elif old is None and files.description.exists() and _record_was_here(output, name):
         cb.warn(f"{name}: its record {files.record.name} is gone, so the files manga2music made for it can no longer "
                 "be told from yours and none is replaced; delete them (or move them away) to make them again")
     return job
 
 
-def _record_was_here(output: Path, name: str, record: Path) -> bool:
+def _record_was_here(output: Path, name: str) -> bool:
     """Whether the output folder's manifest lists ``name`` with the record that is gone (a user deleted it)."""
     from .outputs import MANIFEST
 

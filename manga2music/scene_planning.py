@@ -288,26 +288,23 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
                                    usage=previous.get("usage")))
             continue
         usage = None
-        if builtin:
-            text, mood = builtin_scene_description([readings[i] for i in pages], direction)
-        elif direction.chat is not None and entries:  # a chat model: the scene's entries and the direction
-            from .describers.chapter import scene_description
+        try:
+            if builtin:
+                text, mood = builtin_scene_description([readings[i] for i in pages], direction)
+            elif direction.chat is not None and entries:  # a chat model: the scene's entries and the direction
+                from .describers.chapter import scene_description
 
-            scene_entries = [entries[i] for i in pages]
-            try:
+                scene_entries = [entries[i] for i in pages]
                 text, usage = scene_description(describer, scene_entries, direction.chat, memo=memo)
-            except Manga2MusicError as exc:  # the scenes described before it in this run were paid for
-                raise charge(exc, *spent)
-            mood = entries_mood(pages)
-        else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
-            stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],
-                                max_side=describer.page_side)
-            try:
+                mood = entries_mood(pages)
+            else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
+                stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],
+                                    max_side=describer.page_side)
                 result = describer.describe(stream, progress=cb.step)
-            except Manga2MusicError as exc:
-                raise charge(exc, *spent)
-            text, usage = readable(result.description).strip(), result.usage or None
-            text, mood = f"{text} {direction.sentence()}", None
+                text, usage = readable(result.description).strip(), result.usage or None
+                text, mood = f"{text} {direction.sentence()}", None
+        except Manga2MusicError as exc:  # the scenes described before it in this run were paid for
+            raise charge(exc, *spent)
         spent.append(usage)
         plans.append(ScenePlan(k, pages, text, mood, key, usage=usage))
     for plan in plans:

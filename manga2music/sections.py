@@ -363,16 +363,20 @@ def _walk(folder: Path, excluded: set[Path]) -> Iterator[tuple[Path, list[str], 
     followed (a series of linked chapters), each real folder read once: a link back up the tree (a loop) or to a
     folder read already is not read again."""
     seen = {Path(folder).resolve()}
-    # the folders inside without following links: a link to one of them is not read, the folder itself is (a
-    # "Bonus/Favourite" link to "Vol 02/Chapter 2" took the chapter's name and place, and left Vol 02 "empty")
-    inside = {Path(p).resolve() for p, _, _ in os.walk(folder, onerror=None)}
+    # the folders inside without following links, listed at the first link met (most libraries have none): a link
+    # to one of them is not read, the folder itself is (a "Bonus/Favourite" link to "Vol 02/Chapter 2" took the
+    # chapter's name and place, and left Vol 02 "empty")
+    inside: set[Path] | None = None
     for dirpath, dirnames, filenames in os.walk(folder, onerror=None, followlinks=True):
         here = Path(dirpath)
         kept = []
         for d in sorted(dirnames, key=_natural):  # in reading order: of two links to one folder, the first is read
             real = (here / d).resolve()
-            if (here / d).is_symlink() and real in inside:
-                continue
+            if (here / d).is_symlink():
+                if inside is None:
+                    inside = {Path(p).resolve() for p, _, _ in os.walk(folder, onerror=None)}
+                if real in inside:
+                    continue
             if not is_hidden(d) and real not in excluded and real not in seen:
                 kept.append(d)
                 seen.add(real)
