@@ -101,15 +101,31 @@ def _theme_reference(direction: Direction, seed: int) -> tuple[np.ndarray, int]:
     return track.audio, track.sample_rate
 
 
-def _why_again(old: Optional[dict], plan: ScenePlan) -> str:
-    """Why a scene's cue is composed again, in a few words, from the last score's record of it."""
+def _why_again(old: Optional[dict], plan: ScenePlan, before: dict, now: dict) -> str:
+    """Why a scene's cue is composed again, in a few words, from the last score's record: ``before`` is that
+    score's record, ``now`` what this one is made with (model, settings, normalize, reading_speed, theme,
+    version: as the record names them)."""
     if not old:
         return "a new scene"
     if old.get("description") != plan.description:
         return "your description" if plan.user_text else "its description changed"
-    if old.get("cue_key") != plan.cue_key:
-        return "its length or the music settings changed"
-    return "its cue file is gone or was changed"
+    if old.get("cue_key") == plan.cue_key:
+        return "a new file format" if old.get("format") not in LOSSLESS else "its cue file is gone or was changed"
+    if before.get("version") != now["version"]:
+        return "a new version of manga2music"
+    if before.get("model") != now["model"]:
+        return "another music model"
+    if before.get("settings") != now["settings"]:
+        return "the music model's settings changed"
+    if old.get("seed") != plan.seed:
+        return "a new seed"
+    if bool(before.get("normalize", True)) != now["normalize"]:
+        return f"loudness normalisation turned {'on' if now['normalize'] else 'off'}"
+    if before.get("theme") != now["theme"]:
+        return "the chapter's theme changed"
+    if before.get("reading_speed") != now["reading_speed"]:
+        return "the reading speed changed"
+    return "its length changed"
 
 
 def _reuse_cue(job: SectionJob, old: dict, plan: ScenePlan, fmt: str) -> Optional[np.ndarray]:
@@ -171,9 +187,18 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         wanted.append((plan, ComposeRequest(f"{job.name} scene {plan.index}", plan.description, samples / sample_rate,
                                             plan.seed, theme=direction.theme if takes_theme else None,
                                             reference=reference[0], reference_rate=reference[1])))
-    if old and wanted and len(wanted) < len(plans) and not cfg.force:  # some cues again, some kept: say which, why
-        cb.info(f"{job.name}: composing again: " + "; ".join(
-            f"scene {plan.index} ({_why_again(old.get(plan.index), plan)})" for plan, _ in wanted))
+    if old and wanted and not cfg.force:  # cues made again: say which and why
+        before = job.record.get("score") or {}
+        now = {"version": SCORE_VERSION, "model": composer.model_name, "settings": composer.settings_key(),
+               "normalize": cfg.normalize, "reading_speed": cfg.reading_speed,
+               "theme": {"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead}}
+        why = [_why_again(old.get(plan.index), plan, before, now) for plan, _ in wanted]
+        if len(wanted) < len(plans) or len(set(why)) > 1:
+            cb.info(f"{job.name}: composing again: " + "; ".join(
+                f"scene {plan.index} ({reason})" for (plan, _), reason in zip(wanted, why)))
+        elif why[0] != "the chapter's theme changed":  # that one is said with the new theme (score_chapter)
+            cb.info(f"{job.name}: composing every cue again "
+                    f"({'the scenes changed' if why[0] == 'a new scene' else why[0]})")
     music = sum(r.duration for _, r in wanted)
     if music > SLOW_ON_CPU_HINT_S and composer.device == "cpu" and cfg.longest_cue is None:
         cb.info(f"{job.name}: {composer.model_name} composes {_how_long(music)} of cues on this CPU, which takes a "

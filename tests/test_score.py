@@ -1548,3 +1548,22 @@ def test_a_chapter_named_after_anothers_files_does_not_write_over_them(tmp_path)
     again = cli("score", tmp_path / "in", "-o", out, *BUILTIN, "--json", timeout=300)
     assert again.returncode == 0, again.stderr
     assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped", "skipped"]
+
+
+def test_a_rerun_that_composes_every_cue_again_says_why(scored, tmp_path):
+    """`score` again with another --seed composed every cue again and said nothing: the "composing again" line was
+    only for a rerun that keeps some cues.  A user who changed a setting should see that the whole score is made
+    again, and which setting made it."""
+    import shutil
+
+    root, out, _, sheet, _ = scored
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    reseeded = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--seed", "77", timeout=300)
+    assert reseeded.returncode == 0, reseeded.stderr
+    assert "ch1: composing every cue again (a new seed)" in reseeded.stderr
+    louder = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", timeout=300)
+    assert louder.returncode == 0, louder.stderr
+    assert "ch1: composing every cue again (loudness normalisation turned on)" in louder.stderr
+    again = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", timeout=300)
+    assert again.returncode == 0 and "composing" not in again.stderr  # nothing changed: nothing said
