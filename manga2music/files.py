@@ -31,6 +31,8 @@ from .errors import DiskFullError, OutputError, PageError
 
 #: the hidden names our atomic writes use; anything matching under an output folder we hold is stale
 TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{8}$")
+#: the lock file of an output folder (see :mod:`manga2music.lock`, which names it from here)
+OWN_LOCK_NAME = ".manga2music.lock"
 _RUN_STOPPING = {errno.ENOSPC: "full", errno.EDQUOT: "over its quota", errno.EROFS: "read-only"}
 
 
@@ -163,11 +165,13 @@ def write_text_atomic(path: Path, text: str) -> Path:
 def remove_stale_temps(folder: Path) -> list[Path]:
     """Remove our hidden temporary files under ``folder`` (left by a killed run); return what was removed.
 
-    Only call this while holding the folder's lock: then no other run is writing there.
-    Symlinked folders are not followed.
+    Only call this while holding the folder's lock: then no other run is writing there.  A subfolder that holds a
+    lock file of its own is another output folder, which another run may be writing right now: it is left to the
+    runs of that folder.  Symlinked folders are not followed.
     """
     removed = []
     for root, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if not (Path(root) / d / OWN_LOCK_NAME).exists()]
         for name in names:
             if TEMP_NAME.match(name):
                 target = Path(root) / name

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import OutputBusyError, OutputError
-from .files import raise_for_disk, readable, write_text_atomic
+from .files import OWN_LOCK_NAME, raise_for_disk, readable, write_text_atomic
 
-LOCK_NAME = ".manga2music.lock"
+LOCK_NAME = OWN_LOCK_NAME
 HOLDER_NAME = ".manga2music.lock.json"
 
 

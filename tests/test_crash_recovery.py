@@ -158,3 +158,28 @@ def test_wait_lets_concurrent_runs_take_turns(four_sections, tmp_path):
     # a run that queues says so, once, naming the run it waits for (it sat there without a word)
     waited = [err for _, _, err in results if "waiting for it to finish (--wait)" in err]
     assert len(waited) >= 1 and all(err.count("waiting for it") == 1 and "pid" in err for err in waited), results
+
+
+def test_a_run_leaves_alone_the_temporary_files_of_another_run_writing_into_a_subfolder(four_sections, tmp_path):
+    """Cleaning up after a killed run must not delete a live run's half-written track: a subfolder that is an
+    output folder of its own (it holds its own lock) belongs to the runs that write there."""
+    out = tmp_path / "out"
+    inner = out / "inner"
+    inner.mkdir(parents=True)
+    writing = inner / ".track.wav.tmp-0123abcd"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from manga2music.lock import output_lock\n"
+         f"with output_lock(Path({str(inner)!r})):\n"
+         f"    Path({str(writing)!r}).write_bytes(b'half a track'); print('holding', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        left = out / ".old.wav.tmp-89abcdef"  # a killed run's leftover in the folder itself
+        left.write_bytes(b"stale")
+        done = cli("run", four_sections / "sec000", "-o", out, *BUILTIN, "--duration", "1")
+        assert done.returncode == 0, done.stderr
+        assert writing.read_bytes() == b"half a track", "the other run's half-written file was deleted"
+        assert not left.exists(), "the leftover of a killed run in the output folder was kept"
+        assert "removed 1 temporary file(s)" in done.stderr
+    finally:
+        kill(holder)
