@@ -69,14 +69,19 @@ class SectionJob:
     kept_takes: list[dict] = field(default_factory=list)  # takes already made that this run's new ones go after
     #: a failed section's: the tokens its model calls took before it failed, and their cost (see ``guarded``)
     spent: Optional[tuple[Optional[dict], Optional[float]]] = None
+    music_outdated: bool = False  # a new description, and the music there is of the one before (see ``commit``)
 
     def fail(self, message: str, cb: Callbacks) -> None:
         self.status, self.message = "failed", message
         cb.warn(f"Skipping {self.name}: {message}")
 
     def commit(self, staged: Staged, updates: dict) -> None:
+        before = self.record
         self.record = commit(self.files.record, self.record, staged, updates)
         self.did_work = True
+        if "description" in updates and "compose" not in updates and (before.get("compose") or {}).get("takes") \
+                and updates["description"] != before.get("description"):
+            self.music_outdated = True  # `describe` wrote new words; the section's music is of the ones before
 
 
 def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
@@ -209,6 +214,7 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "usage": describe.get("usage") or None,
         "cost_usd": describe.get("cost_usd"),
         **(_score_files(job, rel) if command == "score" else {}),
+        **({"music_outdated": True} if job.music_outdated else {}),
     }
 
 

@@ -299,6 +299,10 @@ def _pages_gone(output: Path, entry: dict) -> bool:
     return not any(os.path.lexists(p) for p in where)
 
 
+#: a manifest entry's keys that only the commands that make music write (``describe`` keeps them as they were)
+MUSIC_KEYS = ("tracks", "midi", "music_model", "seed", "cue_sheet", "read_along", "chapters")
+
+
 def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple[dict, dict]:
     """(the manifest on disk or a new one, the manifest after merging this run's entries by section name)."""
     old = read_record(output / MANIFEST)
@@ -316,12 +320,20 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         elif _pages_gone(output, entry):
             entry["pages_gone"] = True
     for entry in entries:
+        before = by_name.get(entry["name"])
+        if command == "describe" and before:  # describe makes no music: the music there stays listed
+            entry = {**entry, **{k: before[k] for k in MUSIC_KEYS if k in before}}
+            if entry.pop("music_outdated", None) or before.get("music_outdated"):
+                entry["music_outdated"] = True
         by_name[entry["name"]] = entry
     for entry in by_name.values():  # an entry of an earlier run never names a file that is gone (a stopped run had
         # replaced it with another format, or a user removed it)
         for key in ("tracks", "midi"):
             if isinstance(entry.get(key), list):
                 entry[key] = [f for f in entry[key] if isinstance(f, str) and (output / f).exists()]
+        for key in ("cue_sheet", "read_along", "chapters"):
+            if isinstance(entry.get(key), str) and not (output / entry[key]).exists():
+                entry[key] = None
     manifest = {
         "tool": TOOL,
         "version": __version__,

@@ -480,3 +480,36 @@ def test_a_deleted_record_is_said_not_taken_for_files_of_the_users(pages, tmp_pa
                     callbacks=manga2music.Callbacks(log=lambda level, line: said.append(line)))
     assert any(line.startswith("calm: its record calm.json is gone") and "delete them" in line for line in said), said
     assert (out / "calm.wav").exists()  # still nothing replaced
+
+
+def test_describe_after_run_and_score_keeps_their_music_in_the_manifest_and_on_the_page(pages, tmp_path):
+    """`describe` into a folder with music dropped every track (and a score's cue sheet) from manifest.json and
+    index.html, though the files were still there; after new pages it must say the music is of the old ones."""
+    out = tmp_path / "out"
+    run([pages / "calm"], out)
+    manga2music.score([pages / "action"], out, vision_model="builtin", music_model="builtin", config=cfg())
+    before = {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}
+    assert before["calm"]["tracks"] == ["calm.wav"] and before["action"]["cue_sheet"] == "action.cues.json"
+
+    manga2music.describe([pages], out, model="builtin")  # nothing changed: both described already
+    after = {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}
+    for name, key in (("calm", "tracks"), ("calm", "midi"), ("calm", "music_model"), ("action", "tracks"),
+                      ("action", "cue_sheet"), ("action", "read_along"), ("action", "chapters")):
+        assert after[name][key] == before[name][key], (name, key, after[name])
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "calm.wav" in page and "action.score.wav" in page
+    assert "music_outdated" not in after["calm"] and "Described again since" not in page
+
+    for old in (pages / "calm").iterdir():  # new pages: a new description, and the music is of the old one
+        old.unlink()
+    for new in (SAMPLES / "action").iterdir():
+        shutil.copy(new, pages / "calm" / new.name)
+    manga2music.describe([pages / "calm"], out, model="builtin")
+    calm = {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}["calm"]
+    assert calm["tracks"] == ["calm.wav"] and calm["music_outdated"] is True
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "calm.wav" in page and "Described again since" in page
+    manga2music.compose([out], out, model="builtin", config=cfg())  # composed from the new words: up to date
+    calm = {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}["calm"]
+    assert calm["status"] == "ok" and "music_outdated" not in calm
+    assert "Described again since" not in (out / "index.html").read_text(encoding="utf-8")
