@@ -316,13 +316,20 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
     ``OUT/ch1/calm.txt``, however it was given: it is that section's description.  Others are named by their
     place under the folder given (a file given alone: by its name)."""
     found: list[tuple[str, Path]] = []
-    inside = Path(os.path.abspath(output)) if output is not None else None
+    inside = Path(os.path.realpath(output)) if output is not None else None
 
     def name_of(txt: Path, under: Path) -> str:
-        where = Path(os.path.abspath(txt))
+        where = Path(os.path.realpath(txt))  # a link to the output folder leads to its own sections
         if inside is not None and where.is_relative_to(inside):
-            return readable(where.relative_to(inside).with_suffix("").as_posix())
+            return _section_written_as(where, inside) or readable(where.relative_to(inside).with_suffix("").as_posix())
         return readable(txt.relative_to(under).with_suffix("").as_posix())
+
+    seen: set[str] = set()  # a file given twice (a folder and a file in it) is one description, composed once
+
+    def add(txt: Path, under: Path) -> None:
+        if os.path.realpath(txt) not in seen:
+            seen.add(os.path.realpath(txt))
+            found.append((name_of(txt, under), txt))
 
     for raw in paths:
         path = Path(raw)
@@ -331,18 +338,30 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
         if not path.is_dir():
             if path.suffix.lower() != ".txt":
                 raise InputError(f"{readable(path)}: compose reads .txt description files (or a folder of them)")
-            found.append((name_of(path, path.parent), path))
+            add(path, path.parent)
             continue
         texts = (t for t in path.rglob("*") if t.suffix.lower() == ".txt" and not t.is_dir())  # NOTES.TXT too
         for txt in sorted(texts, key=lambda p: natural_key(p.as_posix())):
             rel = txt.relative_to(path)
             if any(is_hidden(part) for part in rel.parts) or _scores_scene_text(txt):
                 continue
-            found.append((name_of(txt, path), txt))
+            add(txt, path)
     if not found:
         raise InputError(f"no .txt description found in {', '.join(readable(p) for p in paths)}",
                          hint='run "manga2music describe PATH" first, or pass --text "..."')
     return found
+
+
+def _section_written_as(txt: Path, output: Path) -> Optional[str]:
+    """The section whose description ``txt`` (in ``output``) is, as its record names it: a chapter named
+    ``Ch 1: Start?`` is written as ``Ch 1_ Start_.txt``, and composing it must not make a section of that name."""
+    from .outputs import SectionFiles, read_record
+
+    record = read_record(txt.with_name(txt.name[: -len(txt.suffix)] + ".json"))
+    name = record.get("section") if record else None
+    if not isinstance(name, str) or not name:
+        return None
+    return name if SectionFiles.for_section(output, name).description == txt else None
 
 
 def _scores_scene_text(txt: Path) -> bool:
@@ -366,7 +385,7 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
 
     def taken(name: str, source: Optional[Path]) -> bool:
         files = SectionFiles.for_section(output, name)
-        if source is not None and os.path.abspath(source) == os.path.abspath(files.description):
+        if source is not None and os.path.realpath(source) == os.path.realpath(files.description):
             return False
         record = read_record(files.record)
         return bool(record and (record.get("pages") or record.get("describe")))

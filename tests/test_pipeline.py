@@ -513,3 +513,38 @@ def test_describe_after_run_and_score_keeps_their_music_in_the_manifest_and_on_t
     calm = {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}["calm"]
     assert calm["status"] == "ok" and "music_outdated" not in calm
     assert "Described again since" not in (out / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["Ch 1: Start?", "CON", "trailing.", "a" * 200])
+def test_compose_after_describe_of_a_chapter_whose_name_was_changed_on_disk_is_that_chapter(tmp_path, name):
+    """A chapter whose name cannot be a file name as it is (":" "?", a reserved or over-long name) is written
+    under a safe one; compose named it by that file name, and the manifest listed a second, phantom section."""
+    out = tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", tmp_path / "in" / name)
+    manga2music.describe([tmp_path / "in"], out, model="builtin")
+    manga2music.compose([out], out, model="builtin", config=cfg())
+    sections = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert [e["name"] for e in sections] == [name], sections
+    assert sections[0]["status"] == "ok" and len(sections[0]["tracks"]) == 1
+
+
+def test_a_description_reached_through_a_link_to_the_output_folder_is_that_section(pages, tmp_path):
+    """`compose link/ -o out` with link -> out composed every section as one "from elsewhere": calm-2, action-2."""
+    out = tmp_path / "out"
+    manga2music.describe([pages], out, model="builtin")
+    (tmp_path / "link").symlink_to(out, target_is_directory=True)
+    manga2music.compose([tmp_path / "link"], out, model="builtin", config=cfg())
+    manga2music.compose([tmp_path / "link" / "calm.txt"], out, model="builtin", config=cfg())
+    sections = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert sorted(e["name"] for e in sections) == ["action", "calm"]
+    assert sorted(p.name for p in out.glob("*.wav")) == ["action.wav", "calm.wav"]
+
+
+def test_a_description_given_twice_is_composed_once(pages, tmp_path):
+    """`compose out out/calm.txt -o out` (the folder and one of its files) made calm-2, a copy of calm's track."""
+    out = tmp_path / "out"
+    manga2music.describe([pages / "calm"], out, model="builtin")
+    mine = tmp_path / "mine.txt"
+    mine.write_text("Solo harp at 60 BPM", encoding="utf-8")
+    manga2music.compose([out, out / "calm.txt", mine, mine], out, model="builtin", config=cfg())
+    assert sorted(p.name for p in out.glob("*.wav")) == ["calm.wav", "mine.wav"]
