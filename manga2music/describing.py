@@ -140,26 +140,63 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
             # pages the section's music is for
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you, and the pages have changed since "
                     "it was described; keeping it (delete it to describe these pages)")
-            job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": skipped})
+            infos = _decodable(section, job, infos, cb)
+            job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": job.skipped_pages})
+            if cfg.save_artifact and not job.files.artifact().exists():
+                cb.warn(f"{section.name}: --save-artifact: no {job.files.artifact().name}, as these pages were not "
+                        f"analysed ({readable(txt.name)} is yours; delete it to describe and analyse them)")
         else:
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it")
+            _artifact_on_a_rerun(section, job, infos, cfg, cb)
         return None
     if not cfg.force and txt.exists() and old.get("fingerprint") == key:
         job.description = read_description(txt)
         job.status = "skipped"
-        still_undecodable(section, job, infos, cb)
-        artifact = job.files.artifact()
-        if cfg.save_artifact and (not artifact.exists() or not is_ours(artifact, job.record)):
-            staged = Staged()  # asked for on a rerun: write it from the record (or say why not)
-            _artifact(job, old.get("analysis"), old.get("chunks", []), cfg, cb, staged)
-            if staged.items:
-                job.commit(staged, {})
+        _artifact_on_a_rerun(section, job, infos, cfg, cb)
         return None
     if old.get("fingerprint") and not cfg.force and txt.exists():  # described before: say what changed
         cb.info(f"{section.name}: describing again: {describe_changes(job, infos, describer)}")
     elif old.get("fingerprint") and not cfg.force:  # deleted, as the line for an emptied description tells a user to
         cb.info(f"{section.name}: describing again: {readable(txt.name)} is gone")
     return DescribeWork(infos, skipped, key)
+
+
+def _artifact_on_a_rerun(section: Section, job: SectionJob, infos: list[PageInfo], cfg: RunConfig,
+                         cb: Callbacks) -> None:
+    """A section described before, its pages as they were: its pages that did not decode said again, and
+    --save-artifact written from the record's analysis (or said why not)."""
+    still_undecodable(section, job, infos, cb)
+    artifact, old = job.files.artifact(), job.record.get("describe") or {}
+    if not cfg.save_artifact or (artifact.exists() and is_ours(artifact, job.record)):
+        return
+    if old.get("analysis") is None:
+        cb.warn(f"{section.name}: --save-artifact: no {artifact.name}, as its record holds no analysis of the pages "
+                "(describe them again with --force to have one)")
+        return
+    staged = Staged()
+    _artifact(job, old.get("analysis"), old.get("chunks", []), cfg, cb, staged)
+    if staged.items:
+        job.commit(staged, {})
+
+
+def _decodable(section: Section, job: SectionJob, infos: list[PageInfo], cb: Callbacks) -> list[PageInfo]:
+    """``infos`` less the pages that do not decode (a JPEG cut short), added to ``job.skipped_pages`` and said.
+    Only the pages new or changed since the record are decoded: the others decoded when they were described."""
+    from .pages import decode_page
+
+    known = {(p.get("source"), p.get("sha256")) for p in job.record.get("pages") or [] if isinstance(p, dict)}
+    readable_infos, skipped = [], list(job.skipped_pages or [])
+    for info in infos:
+        if (info.page.source, info.sha256) not in known:
+            try:
+                decode_page(info, max_side=256)
+            except PageError as exc:
+                cb.warn(f"{section.name}: skipping page {info.page.name}: {exc.message}")
+                skipped.append({"source": info.page.source, "error": exc.message})
+                continue
+        readable_infos.append(info)
+    job.skipped_pages = skipped
+    return readable_infos
 
 
 def _names(names: list[str], what: str) -> str:

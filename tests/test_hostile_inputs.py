@@ -474,3 +474,46 @@ def test_the_recorded_model_is_the_name_the_user_chose(two_sections, tmp_path):
     result = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1", "--json")
     entry = json.loads(result.stdout)["sections"][0]
     assert entry["vision_model"] == "builtin" and entry["music_model"] == "builtin"
+
+
+def test_a_jpeg_cut_short_beside_an_edited_description_is_a_skipped_page_not_one_of_its_pages(tmp_path):
+    """With a description of the user's, the pages are not decoded (nothing is described), yet a page added since
+    that cannot be decoded was recorded as one of the section's pages and the manifest listed no skipped page;
+    a rerun with the same pages then forgot the one it had said."""
+    chapter = tmp_path / "ch"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    out = tmp_path / "out"
+    assert cli("run", chapter, "-o", out, *BUILTIN, "--duration", "1").returncode == 0
+    (out / "ch.txt").write_text("Solo harp lullaby at 60 BPM in F major\n", encoding="utf-8")
+    data = (SAMPLES / "calm" / "003.jpg").read_bytes()
+    (chapter / "004.jpg").write_bytes(data[: len(data) // 3])
+    for attempt in ("pages changed", "rerun"):
+        result = cli("run", chapter, "-o", out, *BUILTIN, "--duration", "1", "--json")
+        assert result.returncode == 0, result.stderr
+        (entry,) = json.loads(result.stdout)["sections"]
+        assert [s["source"].rsplit("/", 1)[-1] for s in entry["skipped_pages"]] == ["004.jpg"], (attempt, entry)
+        assert result.stderr.count("skipping page 004.jpg") == 1, (attempt, result.stderr)
+        record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
+        assert "004.jpg" not in [Path(p["path"]).name for p in record["pages"]], attempt
+        assert entry["pages"] == 3
+
+
+def test_save_artifact_beside_an_edited_description_writes_the_analysis_or_says_why_not(tmp_path):
+    """`--save-artifact` on a section whose description the user edited did nothing and said nothing."""
+    chapter = tmp_path / "ch"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    out = tmp_path / "out"
+    assert cli("run", chapter, "-o", out, *BUILTIN, "--duration", "1").returncode == 0
+    (out / "ch.txt").write_text("Solo harp lullaby at 60 BPM in F major\n", encoding="utf-8")
+    result = cli("run", chapter, "-o", out, *BUILTIN, "--duration", "1", "--save-artifact")
+    assert result.returncode == 0, result.stderr
+    analysis = json.loads((out / "ch.analysis.json").read_text(encoding="utf-8"))  # of these very pages
+    record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
+    assert analysis["analysis"] == record["describe"]["analysis"]
+
+    (out / "ch.analysis.json").unlink()
+    shutil.copy(SAMPLES / "action" / "001.png", chapter / "004.png")  # the analysis is of the pages before
+    result = cli("run", chapter, "-o", out, *BUILTIN, "--duration", "1", "--save-artifact")
+    assert result.returncode == 0, result.stderr
+    assert not (out / "ch.analysis.json").exists()
+    assert "--save-artifact" in result.stderr and "ch.analysis.json" in result.stderr, result.stderr
