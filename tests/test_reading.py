@@ -829,3 +829,26 @@ def test_a_double_page_spread_reads_as_long_as_its_two_pages(tmp_path):
         assert abs(spread["text_chars"] - chars) <= 0.1 * chars, (spread["text_chars"], chars)
         seconds = sum(p["seconds"] for p in two)
         assert abs(spread["seconds"] - seconds) <= 0.12 * seconds, (spread["seconds"], seconds)
+
+
+def test_reading_pages_on_threads_leaves_the_host_programs_warning_filters_as_they_were():
+    """Pillow's warnings were silenced with ``warnings.catch_warnings()``, which is not thread-safe: pages read on
+    several threads at once could leave a catch-all "ignore" in ``warnings.filters``, and every warning of the
+    program that called us was silenced from then on."""
+    import io
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from manga2music.pages import decode_image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    before, interval = list(warnings.filters), sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can: the race shows in a few hundred reads
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: decode_image(data, f"{i}.png"), range(3000)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert warnings.filters == before
