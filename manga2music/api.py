@@ -103,8 +103,9 @@ def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
 @contextmanager
 def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iterator[None]:
     from .lock import output_lock
+    from .other_archives import unpacked_for_a_run
 
-    with output_lock(cfg.output, wait=cfg.wait, command=command, note=cb.info):
+    with output_lock(cfg.output, wait=cfg.wait, command=command, note=cb.info), unpacked_for_a_run():
         removed = remove_stale_temps(cfg.output)
         if removed:
             cb.info(f"removed {len(removed)} temporary file(s) left by an interrupted run")

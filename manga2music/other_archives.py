@@ -24,6 +24,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+from typing import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +149,22 @@ class _Conversions:
         self.folder: Path | None = None
         self.kept: dict[tuple, Path] = {}
         self.failed: dict[tuple, InputError] = {}  # said once, not unpacked again for each of its pages
+        self.runs = 0  # runs of this process under way (see :func:`unpacked_for_a_run`)
+
+    def start_run(self) -> None:
+        with self.lock:
+            self.runs += 1
+
+    def end_run(self) -> None:
+        """The last run under way has ended: nothing unpacked stays (a program may go on long after)."""
+        with self.lock:
+            self.runs -= 1
+            if self.runs or self.folder is None:
+                return
+            folder, self.folder = self.folder, None
+            self.kept.clear()
+            self.failed.clear()  # an archive mended before the next run is read again
+        shutil.rmtree(folder, ignore_errors=True)
 
     def get(self, archive: Path, kind: str, limit: int) -> Path:
         stat = archive.stat()
@@ -179,6 +196,17 @@ class _Conversions:
 
 
 _conversions = _Conversions()
+
+
+@contextlib.contextmanager
+def unpacked_for_a_run() -> Iterator[None]:
+    """What is unpacked during the block is removed when it ends, unless another run of this process goes on
+    (and then after the last one): a command's run, or a call of the Python API."""
+    _conversions.start_run()
+    try:
+        yield
+    finally:
+        _conversions.end_run()
 _PREFIX = "manga2music-archives-"
 
 

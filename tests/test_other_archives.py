@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 import zipfile
@@ -241,3 +242,24 @@ def test_names_a_mac_packed_in_decomposed_form_are_shown_composed_and_still_read
     (section,) = find_sections([book])
     assert section.former_names == ["book/第1話"] and [p.name for p in section.pages] == ["ページ1.png"]
     assert section.pages[0].read_bytes() == PAGES["Vol 1/Chapter 1/001.png"]
+
+
+@needs_bsdtar
+def test_a_program_that_goes_on_after_a_run_keeps_no_unpacked_archive(tmp_path):
+    """The unpacked copy of a .cbr was removed only when the process ended: a program (the web UI, a notebook)
+    that goes on after `manga2music.run` kept the pages of the user's archives in the temporary folder."""
+    series = tmp_path / "series"
+    series.mkdir()
+    write_rar5(series / "Chapter 1.cbr", {k.split("/")[-1]: v for k, v in PAGES.items() if "Chapter 1/" in k})
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    script = ("import sys, manga2music; from pathlib import Path\n"
+              "m = manga2music.run([sys.argv[1]], sys.argv[2], vision_model='builtin', music_model='builtin', "
+              "config=manga2music.RunConfig(duration=1, seed=1))\n"
+              "print([e['status'] for e in m['sections']])\n"
+              "print(sorted(str(p) for p in Path(sys.argv[3]).rglob('*')))\n")
+    result = subprocess.run([sys.executable, "-c", script, series, tmp_path / "out", temp], capture_output=True,
+                            text=True, env={**cli_env(), "TMPDIR": str(temp)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    statuses, left = result.stdout.strip().splitlines()
+    assert statuses == "['ok']" and left == "[]", result.stdout
