@@ -547,14 +547,19 @@ def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, 
     file's path or one image.  Anything else raises TypeError, an empty image ValueError, before any page is read.  A tall strip, given as a file or as an image, is cut into page-shaped tiles.  Consecutive
     tiles named ``"x.png#1"``, ``"x.png#2"``... (a tall strip's file is cut into them) are merged into one reading
     named ``"x.png"``.
-    ``progress(done, total, name)`` is called after each source page.
+    ``progress(done, total, name)`` is called after each source page; ``total`` is 0 when ``images`` is a one-pass
+    stream (a generator), which is read as it comes, one page held at a time.
     """
     from .progress import report
 
     one = isinstance(images, (str, os.PathLike)) or (hasattr(images, "size") and hasattr(images, "mode"))
-    items = [images] if one else list(images)  # one page file, or one image, given alone
-    # (page files are decoded one at a time as they are read, never all at once)
-    total = _count_pages(items)
+    if one:  # one page file, or one image, given alone
+        items: Iterable[Any] = [images]
+    elif hasattr(images, "__len__"):  # a list: checked whole, and its length known (page files are decoded one at
+        items = list(images)  # a time as they are read, never all at once)
+    else:  # a one-pass stream (a generator): read as it comes, one page held at a time; its length is not known
+        items = images
+    total = _count_pages(items) if isinstance(items, list) else 0
     readings = []
     for i, (name, outcome) in enumerate(iter_readings(iter_groups(items)), start=1):
         if isinstance(outcome, Exception):

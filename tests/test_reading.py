@@ -852,3 +852,23 @@ def test_reading_pages_on_threads_leaves_the_host_programs_warning_filters_as_th
     finally:
         sys.setswitchinterval(interval)
     assert warnings.filters == before
+
+
+def test_a_stream_of_pages_is_read_as_it_comes_not_all_taken_first():
+    """`read_pages(generator)` took the whole generator into a list before reading the first page: a chapter of
+    decoded pages was held in memory at once.  Pages are read on threads, so a few are taken ahead, no more."""
+    pulled, said = [], []
+
+    def pages():
+        for i in range(1, 13):
+            pulled.append(i)
+            yield (f"{i:03d}.png", talk_page(lines=i % 4 + 1, size=(360, 500)))
+
+    readings = read_pages(pages(), progress=lambda done, total, name: said.append((len(pulled), done, total)))
+    assert [r.name for r in readings] == [f"{i:03d}.png" for i in range(1, 13)]
+    ahead = reading.reading_threads() + 2  # one page per thread, the one handed out, and the next tile looked at
+    assert max(pulled_then - done for pulled_then, done, _ in said) <= ahead < 12, said
+    assert {total for *_, total in said} == {0}  # a stream's length is not known
+    listed = []
+    read_pages([talk_page(1), talk_page(2)], progress=lambda done, total, name: listed.append((done, total)))
+    assert listed == [(1, 2), (2, 2)]  # a list's is
