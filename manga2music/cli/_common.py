@@ -51,7 +51,32 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminated(signum, frame) -> None:
+    _next_signal_ends_at_once()
     raise Terminated()
+
+
+def _interrupted(signum, frame) -> None:
+    _next_signal_ends_at_once()
+    raise KeyboardInterrupt()
+
+
+def _next_signal_ends_at_once() -> None:
+    """After the first Ctrl-C or SIGTERM, which stops the command where it is (it waits for the pages being read,
+    then writes the manifest of what was finished), a second one ends the process at once.  Left to Python, a
+    second Ctrl-C during its shutdown ended it with page-reading threads still inside the text detector, and the
+    process aborted (exit 134).  Our files are written whole or not at all, so ending at once loses nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, _at_once)
+    signal.signal(signal.SIGTERM, _at_once)
+
+
+def _at_once(signum, frame) -> None:
+    import os
+    import signal
+
+    os.write(2, b"Stopped at once. Finished files are kept; run the same command again to resume.\n")
+    os._exit(143 if signum == signal.SIGTERM else 130)
 
 
 @contextmanager
@@ -66,6 +91,8 @@ def friendly_errors() -> Iterator[None]:
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    previous_int = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
+    stopped = False
     try:
         yield
     except Manga2MusicError as exc:
@@ -74,14 +101,16 @@ def friendly_errors() -> Iterator[None]:
         hint = exc.hint or ("Set MANGA2MUSIC_DEBUG=1 for the full traceback." if exc.traceback_helps else None)
         raise fail(exc.message, hint, exc.exit_code) from None
     except KeyboardInterrupt as exc:
+        stopped = True  # a second signal, while Python shuts down, still ends the process at once
         what = "Stopped (SIGTERM)." if isinstance(exc, Terminated) else "Interrupted."
         again = ("run the same command again without --force to resume (with it, everything starts over)"
                  if "--force" in sys.argv[1:] else "run the same command again to resume")
         stderr_console().print(f"[yellow]{what}[/] Finished files are kept; {again}.", soft_wrap=True)
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     finally:
-        if main_thread:
+        if main_thread and not stopped:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+            signal.signal(signal.SIGINT, previous_int if previous_int is not None else signal.default_int_handler)
 
 
 def check_paths(paths) -> None:
