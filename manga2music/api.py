@@ -420,18 +420,21 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
         if not given:
             raise InputError("--text is empty")
         items.append((_slug(given), given, None))
+    unusable: list[tuple[str, str]] = []  # (section, why): an emptied or unreadable description fails its section
     if paths:
         for name, txt in find_descriptions(paths, cfg.output):
             try:
                 content = read_description(txt)
             except Manga2MusicError as exc:
-                cb.warn(f"Skipping {readable(txt)}: {exc.message}")
+                unusable.append((name, exc.message))
                 continue
             if not content:
-                cb.warn(f"Skipping {readable(txt)}: it is empty")
+                unusable.append((name, f"{readable(txt.name)} is empty: write the music description in it"))
                 continue
             items.append((name, content, txt))
     if not items:
+        for name, why in unusable:
+            cb.warn(f"Skipping {name}: {why}")
         raise InputError("nothing to compose", hint='pass description files or --text "..."')
     names = _names_of_their_own(items, cfg.output, cb.info)
     items = [(name, content) for name, (_, content, _) in zip(names, items)]
@@ -446,6 +449,9 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 job = start_job(name, cfg.output, cb)
                 job.description = content
                 jobs.append(job)
+            for name, why in unusable:  # as `run` fails it: its music is left as it was
+                jobs.append(start_job(name, cfg.output, cb))
+                jobs[-1].fail(why, cb)
             executor.compose(jobs, composer, cfg, cb)
             return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
 

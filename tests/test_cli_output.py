@@ -330,3 +330,23 @@ def test_the_readmes_first_command_outside_the_source_folder_says_where_the_samp
     assert result.returncode == 2 and "samples: no such file or folder" in result.stderr
     assert "source folder" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "output").exists()
+
+
+def test_compose_of_an_emptied_description_fails_that_section_as_run_does(tmp_path):
+    """`compose OUT -o OUT` with one description emptied said "Skipping calm.txt: it is empty", then "1 of 1
+    sections done", exit 0, and the manifest still called the section ok; `run` fails it (exit 1)."""
+    out = tmp_path / "out"
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, tmp_path / "in" / name)
+    assert cli("run", tmp_path / "in", "-o", out, *BUILTIN, "--duration", "1").returncode == 0
+    before = (out / "calm.wav").read_bytes()
+    (out / "calm.txt").write_text("  \n", encoding="utf-8")
+    result = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "1", "--seed", "4", "--json")
+    assert result.returncode == 1, result.stderr
+    entries = {e["name"]: e for e in json.loads(result.stdout)["sections"]}
+    assert entries["calm"]["status"] == "failed" and "calm.txt is empty" in entries["calm"]["message"]
+    assert entries["action"]["status"] == "ok"
+    assert (out / "calm.wav").read_bytes() == before  # its music is left as it was
+    again = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "1", "--seed", "4")
+    assert again.returncode == 1 and "1 of 2 sections done" in again.stderr, again.stderr
+    assert again.stderr.count("calm.txt is empty") == 1, again.stderr
