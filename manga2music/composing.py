@@ -287,7 +287,7 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
         if old.get("format") != cfg.fmt:
             why.append(f"--format {old.get('format')} \u2192 {cfg.fmt}")
         return "; ".join(why) + ", the same music from its recorded seeds"
-    why = []
+    why = ["its description changed"] if _words_changed(job, old) else []
     if old.get("model") and old.get("model") != composer.model_name:
         why.append(f"composer {old.get('model')} \u2192 {composer.model_name}")
     elif fingerprint(old.get("settings")) != fingerprint(composer.settings_key()):
@@ -299,6 +299,19 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     if old.get("normalize") is not None and bool(old["normalize"]) != cfg.normalize:
         why.append("--no-normalize" if not cfg.normalize else "loudness normalised again")
     return "; ".join(why) or "its description changed"
+
+
+def _words_changed(job: SectionJob, old: dict) -> bool:
+    """Whether the music recorded in ``old`` was made from other words than ``job.description``: its recorded
+    fingerprint, with every setting as recorded and these words, is not what it was (made with or without an
+    explicit --seed)."""
+    takes = old.get("takes") or []
+    if not old.get("fingerprint") or old.get("duration") is None or not takes:
+        return False
+    made = [fingerprint({"text": job.description, "composer": old.get("settings"), "duration": old["duration"],
+                         "seed": seed, "variations": len(takes), "normalize": old.get("normalize")})
+            for seed in (None, old.get("seed"))]
+    return old["fingerprint"] not in made
 
 
 def group_size(composer: Composer) -> int:

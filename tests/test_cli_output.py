@@ -350,3 +350,18 @@ def test_compose_of_an_emptied_description_fails_that_section_as_run_does(tmp_pa
     again = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "1", "--seed", "4")
     assert again.returncode == 1 and "1 of 2 sections done" in again.stderr, again.stderr
     assert again.stderr.count("calm.txt is empty") == 1, again.stderr
+
+
+def test_compose_again_says_the_description_changed_also_when_a_setting_changed_too(tmp_path):
+    """`compose` after the user edited a description and changed --duration said "composing again: --duration 1
+    → 2 s" only: the edit, the main reason the music changes, went unsaid."""
+    chapter, out = tmp_path / "ch", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    assert cli("run", chapter, "-o", out, *BUILTIN, "--duration", "1", "--seed", "1").returncode == 0
+    said = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "2").stderr
+    assert "ch: composing again: --duration 1 \u2192 2 s" in said and "description" not in said, said
+    (out / "ch.txt").write_text("Solo harp lullaby at 60 BPM in F major\n", encoding="utf-8")
+    said = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "3", "--seed", "2").stderr
+    assert "ch: composing again: its description changed; --duration 2 \u2192 3 s; --seed 2" in said, said
+    said = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "3", "--seed", "2").stderr
+    assert "composing again" not in said, said
