@@ -207,8 +207,9 @@ def missed_given_lengths(timings: list[SceneTiming], given: Optional[list[Option
             continue
         wanted_end = (t.start / sample_rate if wanted_end is None else wanted_end) + length
         off = (t.start + t.length) / sample_rate - wanted_end
+        rounding = (k + 1) / sample_rate  # each scene's length is rounded to whole samples: up to half a sample
         short = length < bar_seconds(t.tempo_bpm) - 1e-6  # lasts a bar: said, however near its end lands
-        if (abs(off) > bar_seconds(t.tempo_bpm) / 2 + 1e-6 or short) and (worst is None or abs(off) > abs(worst[1])):
+        if (abs(off) > bar_seconds(t.tempo_bpm) / 2 + rounding or short) and (worst is None or abs(off) > abs(worst[1])):
             worst = (k, off)
     return worst
 

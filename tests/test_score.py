@@ -671,6 +671,11 @@ def test_scenes_shorter_than_a_bar_are_said_to_push_the_scene_changes_later():
         timings = plan_timing([10.0] * len(given), [64.0] * len(given), sr, given=given)
         found = missed_given_lengths(timings, given, sr)
         assert (found if found is None else (found[0], round(found[1], 2))) == missed, (given, found)
+    # 30 s at 140 BPM is 17.5 bars: the scene lasts 18 (or 17), exactly half a bar off, which the README allows;
+    # a rounding to whole samples made it 1/32000 s more, and a line said "some scenes are given less"
+    for given in ([30.0], [30.0, 30.0], [60.0, 30.0, 30.0]):
+        timings = plan_timing([10.0] * len(given), [140.0] * len(given), sr, given=given)
+        assert missed_given_lengths(timings, given, sr) is None, given
 
 
 @pytest.mark.parametrize("line, said", [("5 abc", "'abc' is not a length (seconds, like 45"),
