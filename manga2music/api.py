@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from .audio import AUDIO_FORMATS
 from .errors import InputError, Manga2MusicError, OutputError
-from .backends import check_shared_flags
+from .backends import check_shared_flags, not_used_by_auto
 from .files import readable, remove_stale_temps
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
@@ -301,6 +301,13 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     with open_executor(cfg, cb) as executor:
         describer = _builders(cfg, cb, executor, vision=model)(model, "vision")
         check_shared_flags(cfg, describer, auto=model == "auto", warn=cb.warn)
+        if cfg.seed is not None and "seed" not in type(describer).Options.model_fields:  # no music here: the seed
+            if model == "auto":  # is the describer's, and this one does not sample
+                cb.warn(not_used_by_auto(["seed"], [describer.model_name]))
+            else:
+                raise InputError(f"--seed does not apply to {describer.model_name} (the vision model)",
+                                 hint="drop --seed, or choose a vision model that samples: a local VLM or a server "
+                                      "(`manga2music models list`)")
         (describer,) = executor.place(describer)
         jobs: list[SectionJob] = []
         with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(

@@ -30,6 +30,7 @@ def invoke(*args):
     (("run", "--vision-model", "builtin", "--music-model", "builtin", "--detail", "high"), "--detail", "builtin"),
     (("compose", "--model", "builtin", "--text", "calm", "--guidance-scale", "4"), "--guidance-scale", "builtin"),
     (("describe", "--model", "builtin", "--timeout", "5"), "--timeout", "builtin"),
+    (("describe", "--model", "builtin", "--seed", "3"), "--seed", "builtin"),  # was ignored: nothing samples
 ])
 def test_a_flag_the_chosen_model_does_not_take_is_one_line_naming_it(tmp_path, args, flag, model):
     command, *rest = args
@@ -49,7 +50,8 @@ def test_device_for_builtin_models_says_so(tmp_path):
 @pytest.mark.parametrize("given, flags", [
     (("run", SAMPLES / "calm", "--duration", "1", "--device", "cpu", "--precision", "fp32"), "--device, --precision"),
     (("compose", "--text", "calm piano", "--duration", "1", "--device", "auto"), "--device"),
-    (("describe", SAMPLES / "calm", "--device", "cpu"), "--device")])
+    (("describe", SAMPLES / "calm", "--device", "cpu"), "--device"),
+    (("describe", SAMPLES / "calm", "--seed", "3"), "--seed")])
 def test_a_flag_for_a_model_auto_did_not_pick_is_said_not_refused(tmp_path, given, flags):
     """A script with `--device cuda` ran on a machine with the weights and failed with exit 2 ("--device does not
     apply to builtin") wherever auto fell back to builtin (no weights, offline): even `--device auto` did."""
