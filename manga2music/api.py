@@ -63,6 +63,8 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         raise OutputError(f"-o {readable(cfg.output)} is a file, not a folder", hint="choose a folder with -o")
     if not composing:
         return
+    if isinstance(cfg.fmt, str):  # as --format takes it: "FLAC", ".flac"
+        cfg.fmt = cfg.fmt.strip().lower().lstrip(".")
     if cfg.fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
     if isinstance(cfg.variations, numbers.Integral) and type(cfg.variations) not in (int, bool):
@@ -178,6 +180,7 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
+    refuse_score_settings(cfg, "run")
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     return _with_both_models("run", sections, cfg, cb, vision_model, music_model)
 
@@ -231,6 +234,20 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     return _with_both_models("score", sections, cfg, cb, vision_model, music_model, check_composer)
 
 
+#: the settings of a score alone, with the value that means "not asked for"
+SCORE_SETTINGS = {"reading_speed": RunConfig.reading_speed, "longest_cue": RunConfig.longest_cue,
+                  "scenes_file": RunConfig.scenes_file, "transitions": RunConfig.transitions}
+
+
+def refuse_score_settings(cfg: RunConfig, command: str) -> None:
+    """A setting only ``score`` uses, given to another command, is an error: it would be ignored without a word."""
+    for name, default in SCORE_SETTINGS.items():
+        if getattr(cfg, name) != default:
+            raise InputError(f"{name} is a setting of score(); {command}() does not use it "
+                             f"(got {getattr(cfg, name)!r})",
+                             hint=f"leave {name} out of the RunConfig given to {command}(), or call score()")
+
+
 def check_score_config(cfg: RunConfig) -> None:
     # what `score` has no flag for (its cues loop already; one score a chapter); ``duration`` is not used either: each
     # cue is as long as its scene takes to read
@@ -241,6 +258,12 @@ def check_score_config(cfg: RunConfig) -> None:
         raise InputError(f"a score is one take of its chapter (variations={cfg.variations} asked for more): give "
                          "each take its own seed and output folder", hint="leave variations out of the RunConfig "
                          "given to score()")
+    import numbers
+
+    for name in ("reading_speed", "longest_cue"):  # a numpy number is a number, recorded as a plain one
+        value = getattr(cfg, name)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value) not in (int, float):
+            setattr(cfg, name, float(value))
     speed = cfg.reading_speed
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
         raise InputError(f"--reading-speed must be a number above 0 (got {speed!r}); 1 is the estimate's pace, "
@@ -297,6 +320,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=False)
+    refuse_score_settings(cfg, "describe")
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     with open_executor(cfg, cb) as executor:
         describer = _builders(cfg, cb, executor, vision=model)(model, "vision")
@@ -421,6 +445,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True)
+    refuse_score_settings(cfg, "compose")
     items: list[tuple[str, str, Optional[Path]]] = []  # (name, description, its file)
     for given in [text] if isinstance(text, str) else list(text or []):
         given = readable(given).strip()

@@ -548,3 +548,35 @@ def test_a_description_given_twice_is_composed_once(pages, tmp_path):
     mine.write_text("Solo harp at 60 BPM", encoding="utf-8")
     manga2music.compose([out, out / "calm.txt", mine, mine], out, model="builtin", config=cfg())
     assert sorted(p.name for p in out.glob("*.wav")) == ["calm.wav", "mine.wav"]
+
+
+def test_score_takes_numpy_numbers_and_the_api_takes_a_format_as_the_command_line_does(tmp_path):
+    """score(config=RunConfig(longest_cue=np.int64(60))) was refused ("must be from 8 to 1800 (got 60)"), and
+    RunConfig(fmt="FLAC") or ".flac" was "unknown audio format" where `--format FLAC` works."""
+    import numpy as np
+
+    manifest = manga2music.score([SAMPLES / "calm"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                                 config=RunConfig(longest_cue=np.int64(60), reading_speed=np.float32(2.0), fmt=".FLAC"))
+    assert [e["status"] for e in manifest["sections"]] == ["ok"]
+    assert manifest["sections"][0]["tracks"] == ["calm.score.flac"]
+    manifest = manga2music.run([SAMPLES / "calm"], tmp_path / "run", vision_model="builtin", music_model="builtin",
+                               config=RunConfig(duration=1, fmt="WAV"))
+    assert manifest["sections"][0]["tracks"] == ["calm.wav"]
+
+
+@pytest.mark.parametrize("setting", [{"reading_speed": -5}, {"transitions": "bogus"}, {"longest_cue": 30},
+                                     {"scenes_file": "scenes.txt"}])
+@pytest.mark.parametrize("command", ["run", "describe"])
+def test_run_and_describe_refuse_a_setting_only_score_uses(pages, tmp_path, setting, command):
+    """run(config=RunConfig(reading_speed=-5)) or transitions="bogus" ran as if nothing had been asked."""
+    from manga2music.errors import InputError
+
+    with pytest.raises(InputError) as refused:
+        if command == "run":
+            manga2music.run([pages], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                            config=RunConfig(duration=1, **setting))
+        else:
+            manga2music.describe([pages], tmp_path / "out", model="builtin", config=RunConfig(**setting))
+    (name,) = setting
+    assert f"{name} is a setting of score()" in refused.value.message
+    assert not (tmp_path / "out").exists()

@@ -239,9 +239,10 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         check_model(model, side)
     name = upload_name(uploads, hidden)
     cb = callbacks or Callbacks()
-    cfg = RunConfig(fmt=fmt, duration=float(duration), seed=seed, reading_speed=float(reading_speed),
-                    longest_cue=longest_cue, transitions=transitions,
+    cfg = RunConfig(fmt=fmt, duration=float(duration), seed=seed,
                     vision_options={"single_stage": True} if single_stage else {})
+    if score:  # settings of a score alone (run refuses them)
+        cfg.reading_speed, cfg.longest_cue, cfg.transitions = float(reading_speed), longest_cue, transitions
     if work_root is not None:
         Path(work_root).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="manga2music-upload-", dir=work_root))
