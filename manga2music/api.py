@@ -131,7 +131,8 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
 def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool):
     """A run-stopping error (full disk, rejected key) still leaves the manifest of what was done; so do Ctrl-C and
     SIGTERM, for the sections finished (the others keep their entries of the run before: their files are as that
-    run left them), so that neither the manifest nor the listening page names a file this run has replaced."""
+    run left them), so that neither the manifest nor the listening page names a file this run has replaced.  So does
+    any other exception: a host program's own cancel, or a bug."""
     try:
         yield
     except Manga2MusicError as exc:
@@ -141,7 +142,7 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
         raise
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, SIGTERM, a host program's own cancel (asyncio's, a server's stop), a bug
         finished = [j for j in jobs if _finished(j, command)]
         if jobs:  # the others' entries stay, less any file the stop left gone (see outputs.merged_manifest)
             try:

@@ -351,6 +351,8 @@ def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb:
     done_jobs: set[int] = set()
     total_jobs = len({id(job) for job, _ in pending})
     for group in _groups(pending, group_size(composer)):
+        names = ", ".join(dict.fromkeys(job.name for job, _ in group))
+        report(cb.sections, len(done_jobs), total_jobs, f"composing {names}")  # 0 of N first: composing has begun
         started = time.perf_counter()
         holder: list[list] = []
 

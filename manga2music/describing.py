@@ -332,7 +332,8 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         if stream.skipped:  # pages that hashed but did not decode (a PNG cut short): the manifest lists them
             job.skipped_pages = [*(job.skipped_pages or []), *stream.skipped]
             if len(stream.skipped) >= len(work.infos):  # as readable_pages says it ("could not be measured" was all)
-                raise BackendError(no_readable_page(len(work.infos), stream.skipped)) from None
+                raise BackendError(no_readable_page(len(work.infos) + len(work.skipped),
+                                                    [*work.skipped, *stream.skipped])) from None
         raise
     said_reused(job, memo, cb)
     commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)

@@ -517,3 +517,18 @@ def test_save_artifact_beside_an_edited_description_writes_the_analysis_or_says_
     assert result.returncode == 0, result.stderr
     assert not (out / "ch.analysis.json").exists()
     assert "--save-artifact" in result.stderr and "ch.analysis.json" in result.stderr, result.stderr
+
+
+def test_a_section_none_of_whose_pages_reads_counts_all_of_them(tmp_path):
+    """Three pages that are not images and one JPEG cut short: "no readable page among 1" (only the one that got
+    as far as decoding was counted), with four pages skipped."""
+    chapter = tmp_path / "in" / "bad"
+    chapter.mkdir(parents=True)
+    for name in ("001.png", "002.png", "003.png"):
+        (chapter / name).write_bytes(b"not an image at all")
+    data = (SAMPLES / "calm" / "003.jpg").read_bytes()
+    (chapter / "004.jpg").write_bytes(data[: len(data) // 3])
+    result = cli("run", chapter.parent, "-o", tmp_path / "out", *BUILTIN, "--duration", "1", "--json")
+    (entry,) = json.loads(result.stdout)["sections"]
+    assert entry["status"] == "failed" and len(entry["skipped_pages"]) == 4
+    assert entry["message"].startswith("no readable page among 4"), entry["message"]

@@ -145,7 +145,7 @@ def test_the_config_s_output_folder_is_used_and_one_path_may_be_a_string(pages, 
                                config=config)  # the argument, when given, is the folder
     assert statuses(manifest) == {"action": "ok"} and (tmp_path / "other" / "action.wav").is_file()
     assert config.output == tmp_path / "mine"
-    described = manga2music.describe(str(pages / "calm"), model="builtin", config=cfg(output=tmp_path / "d"))
+    described = manga2music.describe(str(pages / "calm"), model="builtin", config=cfg(output=tmp_path / "d", seed=None))
     assert statuses(described) == {"calm": "ok"} and (tmp_path / "d" / "calm.txt").is_file()
     composed = manga2music.compose(str(tmp_path / "d" / "calm.txt"), model="builtin",
                                    config=cfg(duration=1.0, output=tmp_path / "c"))
@@ -580,3 +580,26 @@ def test_run_and_describe_refuse_a_setting_only_score_uses(pages, tmp_path, sett
     (name,) = setting
     assert f"{name} is a setting of score()" in refused.value.message
     assert not (tmp_path / "out").exists()
+
+
+def test_a_program_that_cancels_a_run_with_its_own_exception_still_gets_the_manifest_of_what_was_finished(pages,
+                                                                                                      tmp_path):
+    """A host's own cancel (a BaseException, as a web server's stop or asyncio's CancelledError is) raised from a
+    callback left no manifest, where Ctrl-C leaves the one of the sections finished."""
+    from manga2music.pipeline import Callbacks
+
+    class Cancelled(BaseException):
+        pass
+
+    def cancel_after_the_first(done, total, name):
+        if name == "composed" and done >= 1:  # tracks were written
+            raise Cancelled()
+
+    out = tmp_path / "out"
+    with pytest.raises(Cancelled):
+        manga2music.run([pages], out, vision_model="builtin", music_model="builtin", config=cfg(duration=1.0),
+                        callbacks=Callbacks(sections=cancel_after_the_first))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    listed = [e["name"] for e in manifest["sections"]]
+    assert listed and all((out / t).is_file() for e in manifest["sections"] for t in e["tracks"]), manifest
+    assert (out / "index.html").is_file()
