@@ -170,13 +170,27 @@ def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConf
 
 
 def _path_list(paths) -> list:
-    """One path given alone (a string or a Path) is a list of one, not a string of letters to read one by one."""
-    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    """One path given alone (a string or a Path) is a list of one, not a string of letters to read one by one; a
+    path given as bytes is the file system's name (``os.fsdecode``); anything else is a TypeError."""
+    paths = [paths] if isinstance(paths, (str, bytes, os.PathLike)) else list(paths)
+    for path in paths:
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise TypeError(f"a path must be a str or a Path, not {type(path).__name__} ({path!r})")
+    return [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
+
+
+def _model_names(**names) -> None:
+    """A model given as something else than its name (``vision_model=None``) is a TypeError saying so."""
+    for what, name in names.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{what} must be a model name (a str, \"auto\" to let the machine decide), not "
+                            f"{type(name).__name__} ({name!r})")
 
 
 def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
         music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Describe every section under ``paths`` and compose one track each."""
+    _model_names(vision_model=vision_model, music_model=music_model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
@@ -212,6 +226,7 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`).
     ``config.duration`` is not used (each cue is as long as its scene takes to read); ``loop`` and ``variations``
     are refused, as the command has no such flags."""
+    _model_names(vision_model=vision_model, music_model=music_model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
@@ -317,6 +332,7 @@ def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
 def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, model: str = "auto",
              config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
     """Write a music description (and record) per section, no audio."""
+    _model_names(model=model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
@@ -442,6 +458,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
             text: Optional[str | list[str]] = None, model: str = "auto", config: Optional[RunConfig] = None,
             callbacks: Optional[Callbacks] = None) -> dict:
     """Compose tracks from description files and ``text`` (one description, or a list: a track each)."""
+    _model_names(model=model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
@@ -449,6 +466,9 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     refuse_score_settings(cfg, "compose")
     items: list[tuple[str, str, Optional[Path]]] = []  # (name, description, its file)
     for given in [text] if isinstance(text, str) else list(text or []):
+        if not isinstance(given, str):
+            raise TypeError(f"text must be a description (a str) or a list of them, not {type(given).__name__} "
+                            f"({given!r})")
         given = readable(given).strip()
         if not given:
             raise InputError("--text is empty")

@@ -488,6 +488,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         add(files.score, encode_audio(score, sample_rate, fmt=cfg.fmt, tags=tags, normalize=cfg.normalize,
                                       chapters=chapter_marks(sheet), in_place=True))  # the score is not used after
         score = None
+        report(cb.step, 1, 1, f"joined {len(plans)} cues")
         add(files.vtt, webvtt(sheet).encode("utf-8"))
         add(files.cue_sheet, to_json(sheet.model_dump(mode="json")).encode("utf-8"))
         loop_uris = [future.result() for future in loop_uris]

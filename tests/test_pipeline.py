@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -603,3 +604,26 @@ def test_a_program_that_cancels_a_run_with_its_own_exception_still_gets_the_mani
     listed = [e["name"] for e in manifest["sections"]]
     assert listed and all((out / t).is_file() for e in manifest["sections"] for t in e["tracks"]), manifest
     assert (out / "index.html").is_file()
+
+
+@pytest.mark.parametrize("call, said", [
+    (lambda out: manga2music.run([SAMPLES / "calm"], out, vision_model=None, music_model="builtin"),
+     "vision_model must be a model name"),
+    (lambda out: manga2music.describe([SAMPLES / "calm"], out, model=3), "model must be a model name"),
+    (lambda out: manga2music.compose(text=["calm piano", None], output=out, model="builtin"),
+     r"text must be a description \(a str\)"),
+    (lambda out: manga2music.run([SAMPLES / "calm", 7], out, vision_model="builtin", music_model="builtin"),
+     "a path must be a str or a Path, not int")])
+def test_a_wrong_type_given_to_the_api_is_a_type_error_that_says_which_argument(tmp_path, call, said):
+    """vision_model=None was "AttributeError: 'NoneType' object has no attribute 'strip'", text=[None] a TypeError
+    from deep inside; neither said which argument was wrong."""
+    with pytest.raises(TypeError, match=said):
+        call(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_path_given_as_bytes_is_the_file_systems_name(tmp_path):
+    """run([b"pages/calm"]) was a TypeError: bytes are how a program holds a name that is not UTF-8."""
+    manifest = manga2music.run([os.fsencode(SAMPLES / "calm")], tmp_path / "out", vision_model="builtin",
+                               music_model="builtin", config=RunConfig(duration=1))
+    assert statuses(manifest) == {"calm": "ok"}

@@ -1572,3 +1572,18 @@ def test_a_rerun_that_composes_every_cue_again_says_why(scored, tmp_path):
     assert "ch1: composing every cue again (loudness normalisation turned on)" in louder.stderr
     again = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", timeout=300)
     assert again.returncode == 0 and "composing" not in again.stderr  # nothing changed: nothing said
+
+
+def test_the_joining_step_of_a_score_reaches_its_end():
+    """A progress bar fed by the step callback stopped at "joining 1 cues 0/1": the step never reached 1/1."""
+    import tempfile
+
+    import manga2music
+    from manga2music.pipeline import Callbacks
+
+    steps: list[tuple[int, int, str]] = []
+    with tempfile.TemporaryDirectory() as out:
+        manga2music.score([Path(__file__).resolve().parent.parent / "samples" / "calm"], out, vision_model="builtin",
+                          music_model="builtin", callbacks=Callbacks(step=lambda *a: steps.append(a)))
+    joining = [s for s in steps if s[2].startswith(("joining", "joined"))]
+    assert joining[0][:2] == (0, 1) and joining[-1][:2] == (1, 1), joining
