@@ -473,18 +473,23 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
         if not given:
             raise InputError("--text is empty")
         items.append((_slug(given), given, None))
-    unusable: list[tuple[str, str]] = []  # (section, why): an emptied or unreadable description fails its section
+    unusable: list[tuple[str, str]] = []  # (section, why): a section's own description in the output folder,
+    # emptied or unreadable, fails that section (as in `run`); another file is only skipped
     if paths:
+        from .outputs import SectionFiles
+
         for name, txt in find_descriptions(paths, cfg.output):
             try:
                 content = read_description(txt)
+                why = None if content else f"{readable(txt.name)} is empty: write the music description in it"
             except Manga2MusicError as exc:
-                unusable.append((name, exc.message))
-                continue
-            if not content:
-                unusable.append((name, f"{readable(txt.name)} is empty: write the music description in it"))
-                continue
-            items.append((name, content, txt))
+                why = exc.message
+            if why is None:
+                items.append((name, content, txt))
+            elif os.path.realpath(SectionFiles.for_section(cfg.output, name).description) == os.path.realpath(txt):
+                unusable.append((name, why))
+            else:
+                cb.warn(f"Skipping {readable(txt)}: {why}")
     if not items:
         for name, why in unusable:
             cb.warn(f"Skipping {name}: {why}")
