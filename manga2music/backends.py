@@ -92,6 +92,7 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     if name == "auto":  # a flag for the model a script expects (--device cuda) where auto picked another: said
         unused = [k for k in given if k not in cls.Options.model_fields]
         if unused:
+            check_values_elsewhere({k: given[k] for k in unused}, side)
             warn(not_used_by_auto(unused, [spec.name]))
             given = {k: v for k, v in given.items() if k not in unused}
     options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide)
@@ -109,6 +110,30 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     return backend
 
 
+def check_values_elsewhere(given: dict, side: Optional[str] = None) -> None:
+    """Flags that the model ``auto`` picked does not take, checked against a model of ``side`` (None: either) that
+    takes them: a typo (``--device tpu``) is an error on every machine, not only on one where auto picks a model
+    that takes the flag."""
+    from pydantic import ValidationError
+
+    from .options import flag
+    from .registry import BACKENDS, load_backend_class
+
+    for key, value in given.items():
+        for backend in BACKENDS:
+            cls = load_backend_class(backend)
+            if side is not None and hasattr(cls, "describe") != (side == "vision"):
+                continue
+            options = getattr(cls, "Options", None)
+            if options is None or key not in options.model_fields:
+                continue
+            try:
+                options.__pydantic_validator__.validate_assignment(options.model_construct(), key, value)
+            except ValidationError as exc:
+                raise InputError(f"{flag(key)} {value!r}: {exc.errors()[0].get('msg', 'not a valid value')}") from None
+            break
+
+
 def not_used_by_auto(flags: list[str], models: list[str]) -> str:
     names = " and ".join(dict.fromkeys(models))
     return (f"{', '.join('--' + f.replace('_', '-') for f in flags)}: not used by {names}, which auto picked "
@@ -121,6 +146,7 @@ def check_shared_flags(cfg: RunConfig, *backends, auto: bool = False,
     warning when ``auto`` picked a model (the flag may be for the one a script expects on another machine)."""
     unused = unused_flags(cfg.options, *(type(b).Options for b in backends))
     if unused and auto:
+        check_values_elsewhere({k: cfg.options[k] for k in unused})
         warn(not_used_by_auto(unused, [b.model_name for b in backends]))
         return
     if unused:

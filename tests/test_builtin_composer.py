@@ -185,7 +185,9 @@ def test_a_loop_that_changes_the_tempo_says_so(composer):
     looped = composer.compose_one(text, 10.0, seed=1, loop=True)
     assert looped.info["tempo_bpm"] == pytest.approx(72.0)
     (warning,) = looped.warnings
-    assert "72 BPM" in warning and "64" in warning
+    assert "72 BPM" in warning and "64" in warning and "whole bars" in warning
+    (short,) = composer.compose_one(text, 5.0, seed=1, loop=True).warnings  # 1.25 bars at 60 BPM: whole beats,
+    assert "60 BPM" in short and "whole beats" in short  # said as such (it said "whole bars")
     assert composer.compose_one(text, 10.0, seed=1).warnings == []
     assert composer.compose_one(text, 15.0, seed=1, loop=True).warnings == []  # 4 bars of 64 BPM fit 15 s
 

@@ -156,3 +156,17 @@ def test_commercial_refuses_a_named_non_commercial_composer_and_records_the_lice
     from manga2music.audio import read_tags
 
     assert read_tags(tmp_path / "b" / "calm.wav")["licence"] == "mit+gpl-2.0"
+
+
+@pytest.mark.parametrize("given, said", [
+    (("run", SAMPLES / "calm", "--device", "tpu"), "--device 'tpu'"),
+    (("run", SAMPLES / "calm", "--precision", "fp8"), "--precision 'fp8'"),
+    (("compose", "--text", "calm piano", "--batch-size", "0"), "--batch-size 0"),
+    (("describe", SAMPLES / "calm", "--device", "gpu"), "--device 'gpu'")])
+def test_a_bad_value_for_a_model_auto_did_not_pick_is_still_refused(tmp_path, given, said):
+    """`--device tpu` passed with a warning wherever auto picked builtin, and failed with exit 2 only on a machine
+    where auto picked MusicGen: a typo in a script must fail on every machine."""
+    result = invoke(*given, "-o", tmp_path / "out", "--offline")
+    assert result.exit_code == 2, result.output
+    assert said in result.output, result.output
+    assert not (tmp_path / "out").exists()

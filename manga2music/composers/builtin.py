@@ -224,7 +224,9 @@ class BuiltinComposer(Composer):
         warnings = [*style.notes] if style.words else [
             *style.notes, "no music words recognised in the description; used the default style"]
         if loop and abs(arrangement.tempo_bpm - style.tempo_bpm) >= 0.5:
+            bars = arrangement.tempo_bpm * duration / 240.0
+            holds = "whole bars" if abs(bars - round(bars)) < 1e-3 else "whole beats (no number of bars fits)"
             warnings.append(f"played at {arrangement.tempo_bpm:.0f} BPM instead of {style.tempo_bpm:.0f} BPM: a "
-                            f"seamless loop of {duration:g} s holds whole bars")
+                            f"seamless loop of {duration:g} s holds {holds}")
         return Track(audio=audio, sample_rate=SAMPLE_RATE,
                      midi=data, info=info, warnings=warnings)
