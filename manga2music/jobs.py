@@ -200,6 +200,7 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
                     "cost_usd": job.spent[1] if job.spent else None}
     return {
         "name": job.name,
+        "command": command,  # which command made the entry (`run` and `score` may share an output folder)
         "status": status,
         "message": readable(job.message) if job.message else None,
         "description": rel(job.files.description) if job.files.description.exists() else None,

@@ -300,7 +300,27 @@ def _pages_gone(output: Path, entry: dict) -> bool:
 
 
 #: a manifest entry's keys that only the commands that make music write (``describe`` keeps them as they were)
-MUSIC_KEYS = ("tracks", "midi", "music_model", "seed", "cue_sheet", "read_along", "chapters")
+MUSIC_KEYS = ("tracks", "midi", "music_model", "seed", "cue_sheet", "read_along", "chapters", "run_tracks",
+              "run_midi", "score_tracks", "score_midi")
+
+
+#: `run` and `score` into one folder: the music the other command made of a section, listed beside its own
+OTHER_COMMANDS_LISTS = ("run_tracks", "run_midi", "score_tracks", "score_midi")
+
+
+def _other_commands_music(before: dict, *, scoring: bool) -> dict:
+    """What an entry of ``score`` (``scoring``) or of ``run``/``compose`` keeps of ``before``, the section's entry
+    until now: the other command's music (``run_tracks``/``run_midi`` in a score's entry; ``score_tracks``,
+    ``score_midi`` and the cue sheet, read-along page and chapters in a track's)."""
+    was_score = before.get("command") == "score" if "command" in before else \
+        "cue_sheet" in before and "score_tracks" not in before  # an entry written before entries named it
+    if scoring:
+        return ({"run_tracks": before.get("run_tracks", []), "run_midi": before.get("run_midi", [])} if was_score
+                else {"run_tracks": before.get("tracks", []), "run_midi": before.get("midi", [])})
+    if was_score:
+        return {"score_tracks": before.get("tracks", []), "score_midi": before.get("midi", []),
+                **{k: before.get(k) for k in ("cue_sheet", "read_along", "chapters")}}
+    return {k: before[k] for k in ("score_tracks", "score_midi", "cue_sheet", "read_along", "chapters") if k in before}
 
 
 def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple[dict, dict]:
@@ -321,16 +341,21 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
             entry["pages_gone"] = True
     for entry in entries:
         before = by_name.get(entry["name"])
-        if command == "describe" and before:  # describe makes no music: the music there stays listed
-            entry = {**entry, **{k: before[k] for k in MUSIC_KEYS if k in before}}
+        if command == "describe" and before:  # describe makes no music: the music there stays listed, as the
+            entry = {**entry, **{k: before[k] for k in MUSIC_KEYS if k in before}}  # entry of the command that made it
+            entry["command"] = before.get("command", entry["command"])
             if entry.pop("music_outdated", None) or before.get("music_outdated"):
                 entry["music_outdated"] = True
+        elif before:
+            entry = {**entry, **_other_commands_music(before, scoring=command == "score")}
         by_name[entry["name"]] = entry
     for entry in by_name.values():  # an entry of an earlier run never names a file that is gone (a stopped run had
         # replaced it with another format, or a user removed it)
-        for key in ("tracks", "midi"):
+        for key in ("tracks", "midi", *OTHER_COMMANDS_LISTS):
             if isinstance(entry.get(key), list):
                 entry[key] = [f for f in entry[key] if isinstance(f, str) and (output / f).exists()]
+                if key in OTHER_COMMANDS_LISTS and not entry[key]:
+                    del entry[key]
         for key in ("cue_sheet", "read_along", "chapters"):
             if isinstance(entry.get(key), str) and not (output / entry[key]).exists():
                 entry[key] = None

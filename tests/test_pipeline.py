@@ -627,3 +627,29 @@ def test_a_path_given_as_bytes_is_the_file_systems_name(tmp_path):
     manifest = manga2music.run([os.fsencode(SAMPLES / "calm")], tmp_path / "out", vision_model="builtin",
                                music_model="builtin", config=RunConfig(duration=1))
     assert statuses(manifest) == {"calm": "ok"}
+
+
+def test_run_and_score_into_one_folder_each_keep_the_others_music_in_the_manifest(tmp_path):
+    """`run` and `score` may share an output folder (README), but the manifest entry of the last one dropped the
+    other's files: after `run`, a script found no cue sheet nor score; after `score`, no track of `run`."""
+    out = tmp_path / "out"
+    manga2music.score([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin", config=cfg())
+
+    def entry():
+        (only,) = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+        return only
+
+    manga2music.run([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin", config=cfg())
+    after_run = entry()
+    assert after_run["tracks"] == ["calm.wav"] and after_run["score_tracks"] == ["calm.score.wav"]
+    assert after_run["cue_sheet"] == "calm.cues.json" and after_run["read_along"] == "calm.read.html"
+    assert after_run["chapters"] == "calm.score.vtt" and after_run["score_midi"]
+    manga2music.score([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin", config=cfg(seed=8))
+    after_score = entry()
+    assert after_score["tracks"] == ["calm.score.wav"] and after_score["cue_sheet"] == "calm.cues.json"
+    assert after_score["run_tracks"] == ["calm.wav"] and after_score["run_midi"] == ["calm.mid"]
+    assert "score_tracks" not in after_score
+    (out / "calm.wav").unlink()  # deleted by the user: no longer listed
+    (out / "calm.mid").unlink()
+    manga2music.score([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin", config=cfg(seed=8))
+    assert "run_tracks" not in entry() and "run_midi" not in entry()
