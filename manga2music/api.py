@@ -59,6 +59,9 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
     if cfg.seed is not None and not 0 <= cfg.seed <= MAX_SEED:  # a seed a composer would fold into another
         raise InputError(f"the seed must be a whole number from 0 to {MAX_SEED} (got {cfg.seed})",
                          hint="leave --seed out for a random one (it is recorded)")
+    if not isinstance(cfg.wait, (bool, numbers.Real)) or (not isinstance(cfg.wait, bool) and
+                                                          not (math.isfinite(cfg.wait) and cfg.wait >= 0)):
+        raise InputError(f"wait must be True, False or a number of seconds (got {cfg.wait!r})")
     if cfg.output.exists() and not cfg.output.is_dir():  # before any model loads (the lock says it again)
         raise OutputError(f"-o {readable(cfg.output)} is a file, not a folder", hint="choose a folder with -o")
     if not composing:
@@ -106,8 +109,13 @@ def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
 def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iterator[None]:
     from .lock import output_lock
     from .other_archives import unpacked_for_a_run
+    from .progress import report
 
-    with output_lock(cfg.output, wait=cfg.wait, command=command, note=cb.info), unpacked_for_a_run():
+    def waiting() -> None:  # a host program may cancel the wait by raising from its callback
+        report(cb.step, 0, 0, "waiting for another run of this output folder")
+
+    with output_lock(cfg.output, wait=cfg.wait, command=command, note=cb.info, waiting=waiting), \
+            unpacked_for_a_run():
         removed = remove_stale_temps(cfg.output)
         if removed:
             cb.info(f"removed {len(removed)} temporary file(s) left by an interrupted run")

@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -24,6 +25,8 @@ from .errors import OutputBusyError, OutputError
 from .files import OWN_LOCK_NAME, raise_for_disk, readable, write_text_atomic
 
 LOCK_NAME = OWN_LOCK_NAME
+#: the output folders this process holds (real path -> the thread that holds it)
+_held_by: dict[str, int] = {}
 HOLDER_NAME = ".manga2music.lock.json"
 
 
@@ -49,33 +52,55 @@ def _holder(folder: Path) -> str:
         info = json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8"))
         return (f"pid {info['pid']} on {info.get('host', '?')}, started {info.get('started', '?')}"
                 f" ({info.get('command', 'manga2music')})")
+    except FileNotFoundError:  # written right after the lock is taken: that run has only just started
+        return "just started; its pid is not written yet"
     except (OSError, ValueError, KeyError, TypeError):
         return "pid unknown"
 
 
 @contextmanager
-def output_lock(folder: Path, *, wait: bool = False, command: str = "run",
-                note: Callable[[str], None] = lambda message: None) -> Iterator[None]:
-    """Hold the lock of ``folder`` (created if needed) for the duration of the block; with ``wait``, ``note`` hears
-    once that the run waits for another (which one), so that a queued run does not sit there without a word."""
+def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run",
+                note: Callable[[str], None] = lambda message: None,
+                waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold the lock of ``folder`` (created if needed) for the duration of the block.  ``wait``: True to queue
+    behind another run as long as it takes, a number of seconds to queue at most that long (then
+    :class:`OutputBusyError`, as without ``wait``).  ``note`` hears once that the run waits for another (which one),
+    so that a queued run does not sit there without a word; ``waiting()`` is called about once a second while it
+    waits, so that a program can cancel the wait by raising from it."""
     from filelock import FileLock, Timeout
 
     folder = prepare_output(folder)
+    key = os.path.realpath(folder)
+    if _held_by.get(key) == threading.get_ident():  # waiting would be for ever: the holder waits on this very call
+        raise OutputBusyError(f"{readable(folder)} is being written by a manga2music call of this very thread (a "
+                              "call made from within that call's callback)",
+                              hint="write into another folder, or make the call after that one returns")
     lock = FileLock(str(folder / LOCK_NAME), timeout=0)
+    limit = None if wait is True else float(wait or 0)
     try:
         try:
             lock.acquire(poll_interval=0.2)
         except Timeout:
-            if not wait:
+            if not limit and limit is not None:
                 raise
             note(f"{readable(folder)} is being written by another manga2music run ({_holder(folder)}); "
                  "waiting for it to finish (--wait)")
-            lock.acquire(timeout=-1, poll_interval=0.2)
+            deadline = None if limit is None else time.monotonic() + limit
+            while True:
+                left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                if left <= 0:
+                    raise
+                try:
+                    lock.acquire(timeout=left, poll_interval=0.2)
+                    break
+                except Timeout:
+                    waiting()
     except Timeout:
         raise OutputBusyError(
             f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})",
             hint="wait for it to finish, pass --wait to queue behind it, or choose another folder with -o",
         ) from None
+
     except OSError as exc:
         raise_for_disk(exc, folder)
         raise OutputError(f"cannot lock the output folder {readable(folder)} ({exc.strerror or exc})",
@@ -83,9 +108,11 @@ def output_lock(folder: Path, *, wait: bool = False, command: str = "run",
     try:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(["manga2music", command]),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": [readable(a) for a in sys.argv[1:]][:20]}
+        _held_by[key] = threading.get_ident()
         write_text_atomic(folder / HOLDER_NAME, json.dumps(info) + "\n")
         yield
     finally:
+        _held_by.pop(key, None)
         with suppress(OSError):
             (folder / HOLDER_NAME).unlink()
         lock.release()

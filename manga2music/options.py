@@ -108,7 +108,8 @@ class RunConfig:
     normalize: bool = True
     force: bool = False
     save_artifact: bool = False
-    wait: bool = False  # queue behind another run of the same output folder instead of exiting 2
+    #: queue behind another run of the same output folder instead of exiting 2: True, or at most this many seconds
+    wait: bool | float = False
     offline: bool = False  # no network at all
     commercial: bool = False  # auto picks only models whose output may be used commercially; named ones are checked
     reading_speed: float = 1.0  # score: 2.0 reads twice as fast as the reading-time estimate

@@ -145,8 +145,8 @@ def _pillow_quiet():
     Pillow's modules is added while any thread reads, and that filter alone is removed after the last."""
     global _quiet_readers, _quiet_filter
     with _QUIET:
-        if _quiet_readers == 0:
-            warnings.filterwarnings("ignore", module=r"PIL\.")
+        if _quiet_readers == 0:  # a pattern of our own: adding a filter equal to one of the host's would replace it
+            warnings.filterwarnings("ignore", module=r"PIL\.(?#manga2music)")
             _quiet_filter = warnings.filters[0]
         _quiet_readers += 1
     try:

@@ -210,3 +210,64 @@ def test_a_second_ctrl_c_while_the_first_one_stops_the_run_ends_it_at_once_and_c
         assert code in (130, -signal.SIGINT), (code, err)  # last steps of its shutdown (a shell says 130 for both)
         assert "terminate called" not in err and "Traceback" not in err and "FATAL" not in err, err
         assert len(err.strip().splitlines()) <= 2, err
+
+
+def test_a_program_waiting_for_an_output_folder_can_bound_the_wait_and_cancel_it(four_sections, tmp_path):
+    """RunConfig(wait=True) queued for as long as the other run took, without a timeout nor any callback to raise a
+    cancel from; and a call made from within a callback, into the folder its own call holds, raised filelock's
+    RuntimeError ("Deadlock") where it is busy."""
+    import threading
+
+    import manga2music
+    from manga2music.errors import OutputBusyError
+    from manga2music.lock import output_lock
+
+    out = tmp_path / "out"
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with output_lock(out):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        start = time.monotonic()
+        with pytest.raises(OutputBusyError):
+            manga2music.describe([four_sections / "sec000"], out, model="builtin", config=manga2music.RunConfig(wait=1.5))
+        assert 1.4 < time.monotonic() - start < 5
+
+        class Cancelled(BaseException):
+            pass
+
+        calls = []
+
+        def step(done, total, label):
+            calls.append(label)
+            raise Cancelled()
+
+        start = time.monotonic()
+        with pytest.raises(Cancelled):
+            manga2music.describe([four_sections / "sec000"], out, model="builtin",
+                                 config=manga2music.RunConfig(wait=True), callbacks=manga2music.Callbacks(step=step))
+        assert time.monotonic() - start < 5 and calls == ["waiting for another run of this output folder"]
+    finally:
+        release.set()
+        holder.join()
+
+    refused = []
+
+    def nested(done, total, label):  # a call from within a call's callback, into the folder that call holds
+        try:
+            manga2music.describe([four_sections / "sec001"], out, model="builtin",
+                                 config=manga2music.RunConfig(wait=True))
+        except OutputBusyError as exc:
+            refused.append(exc.message)
+
+    manga2music.describe([four_sections / "sec000"], out, model="builtin", config=manga2music.RunConfig(force=True),
+                         callbacks=manga2music.Callbacks(sections=nested))
+    assert refused and all("this very thread" in m for m in refused), refused
+    again = manga2music.describe([four_sections / "sec000"], out, model="builtin")  # the folder is free again
+    assert again["sections"][0]["status"] == "skipped"
