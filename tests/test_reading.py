@@ -875,3 +875,17 @@ def test_a_stream_of_pages_is_read_as_it_comes_not_all_taken_first():
     listed = []
     read_pages([talk_page(1), talk_page(2)], progress=lambda done, total, name: listed.append((done, total)))
     assert listed == [(1, 2), (2, 2)]  # a list's is
+
+
+def test_reading_pages_leaves_the_environment_of_the_calling_program_as_it_was(tmp_path):
+    """`import cv2` set LD_LIBRARY_PATH to a folder inside its wheel for the rest of the process: every program a
+    web service started afterwards inherited it."""
+    script = ("import os, json\nbefore = dict(os.environ)\nfrom manga2music.reading import read_pages\n"
+              f"read_pages([{str(Path(__file__).resolve().parent.parent / 'samples' / 'calm' / '001.png')!r}])\n"
+              "changed = {k: os.environ.get(k) for k in set(before) | set(os.environ) if before.get(k) != "
+              "os.environ.get(k)}\nprint(json.dumps(changed))\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "LD_LIBRARY_PATH"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    changed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "LD_LIBRARY_PATH" not in changed, changed

@@ -190,7 +190,7 @@ def gutter_mask(lum: np.ndarray) -> np.ndarray:
 
 def _edge_connected(mask: np.ndarray) -> np.ndarray:
     """The pixels of ``mask`` connected to the image's edge (uint8 0/1)."""
-    import cv2
+    from ..opencv import cv2
 
     count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
     if count <= 1:
@@ -249,7 +249,7 @@ def frame_lines(lum: np.ndarray) -> np.ndarray:
     but not all: a horizon under a white sky passes too, which is why :func:`panel_features` counts frames only
     where the gutters fail.  Pieces of one line broken by a balloon or a figure crossing it are joined
     (:data:`FRAME_JOIN`)."""
-    import cv2
+    from ..opencv import cv2
 
     long_side = max(lum.shape)
     ink = (lum < FRAME_INK).astype(np.uint8)
@@ -310,7 +310,7 @@ def framed_panel_count(lum: np.ndarray) -> int:
     the frame line or the page edge they stop short of (:data:`FRAME_REACH`: corners hidden under a balloon, panels
     that bleed off the page).  Finds the panels of pages whose gutters do not reach the page edge, or that art
     crosses; 1 when no region is panel-like (:data:`FRAMED_FILL`)."""
-    import cv2
+    from ..opencv import cv2
 
     h, w = lum.shape
     long_side = max(h, w)
@@ -355,7 +355,7 @@ def _panel_like(found: dict) -> bool:
 def panels_cut_out(gutter: np.ndarray) -> dict:
     """Panels = regions the gutter network cuts apart (see :func:`split_bridged`).  A page with no gutters is one
     panel."""
-    import cv2
+    from ..opencv import cv2
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats((1 - gutter).astype(np.uint8), connectivity=4)
     page = gutter.size
@@ -409,7 +409,7 @@ def split_bridged(region: np.ndarray, gutter: np.ndarray, smallest: float, depth
     ``smallest`` pixels and :data:`MIN_PIECE` of the region; pieces are cut again,
     rows then columns, at most three times deep.
     """
-    import cv2
+    from ..opencv import cv2
 
     if depth < 3:
         for axis in (0, 1):
@@ -442,7 +442,7 @@ def frame_slant(gutter: np.ndarray) -> float:
     grey is specks of ink and paper, and where bright art meets its frame the
     paper specks join the gutter and fray its edge, which passed for tilted lines.
     """
-    import cv2
+    from ..opencv import cv2
 
     solid = np.ones((SPECK, SPECK), np.uint8)
     gutter = cv2.morphologyEx(cv2.morphologyEx(gutter, cv2.MORPH_OPEN, solid), cv2.MORPH_CLOSE, solid)
@@ -499,7 +499,7 @@ def screentone_mask(gray: np.ndarray) -> np.ndarray:
 
 
 def _segments(edges: np.ndarray, long_side: int) -> np.ndarray:
-    import cv2
+    from ..opencv import cv2
 
     min_length = max(8, round(LINE_MIN * long_side))
     # a stroke needs edge pixels along most of its length (scattered noise rarely lines up that well)
@@ -545,7 +545,7 @@ def _bundled(segments: np.ndarray, long_side: int) -> np.ndarray:
 
 def line_features(gray: np.ndarray, gutter: np.ndarray, text_boxes: Sequence = ()) -> dict:
     """Screentone share, edge density, and the long straight strokes inside the panels."""
-    import cv2
+    from ..opencv import cv2
 
     tone = screentone_mask(gray)
     edges = cv2.Canny(cv2.GaussianBlur(gray, (3, 3), 0), 60, 160)  # the blur keeps pixel noise from forming lines
@@ -584,7 +584,7 @@ def direction_features(lum: np.ndarray, gutter: np.ndarray) -> dict:
     gradient magnitude whose direction is more than 22.5 degrees away from both
     axes (0.5 for random texture).
     """
-    import cv2
+    from ..opencv import cv2
 
     gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)

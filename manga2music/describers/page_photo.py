@@ -74,7 +74,7 @@ SIMPLIFY = (0.02, 0.03, 0.04)  # tried in turn until the hull has 4 corners
 
 
 def _small(rgb: np.ndarray) -> np.ndarray:
-    import cv2
+    from ..opencv import cv2
 
     h, w = rgb.shape[:2]
     scale = WORK_SIDE / max(h, w)
@@ -93,7 +93,7 @@ def _looks_scanned(lum: np.ndarray) -> bool:
 
 def _background(rgb: np.ndarray) -> np.ndarray:
     """What a fixed-range flood from every few pixels of the image's edge reaches (bool)."""
-    import cv2
+    from ..opencv import cv2
 
     h, w = rgb.shape[:2]
     img = cv2.medianBlur(np.ascontiguousarray(rgb), 5)
@@ -120,7 +120,7 @@ def find_sheet(rgb: np.ndarray) -> Optional[np.ndarray]:
     """The corners (top-left, top-right, bottom-right, bottom-left; float32, in ``rgb``'s pixels) of a sheet of
     paper lying on a darker background in the photo ``rgb`` (uint8 RGB, any size), or None (see the module
     docstring)."""
-    import cv2
+    from ..opencv import cv2
 
     if max(rgb.shape[:2]) < MIN_SIDE:
         return None
@@ -193,7 +193,7 @@ def light_field(lum: np.ndarray) -> Optional[np.ndarray]:
 def as_scanned(image: "Image") -> Optional["Image"]:
     """The page in the photo ``image`` cut out, straightened and evenly lit (a PIL RGB image), or None when
     ``image`` is not a photo of a sheet on a background (a scan, a page of art: read it as it is)."""
-    import cv2
+    from ..opencv import cv2
     from PIL import Image as PILImage
 
     rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))

@@ -215,7 +215,7 @@ class _Detector:
 
         Corners run top-left, top-right, bottom-right, bottom-left, so the first edge is the top.
         """
-        import cv2
+        from ..opencv import cv2
         import numpy as np
 
         h, w = rgb.shape[:2]
@@ -251,7 +251,7 @@ def _clockwise_from_top_left(corners: "np.ndarray") -> "np.ndarray":
 
 def _mean_inside(prob: "np.ndarray", corners: "np.ndarray") -> float:
     """The mean of ``prob`` inside a polygon (DB's "fast" box score)."""
-    import cv2
+    from ..opencv import cv2
     import numpy as np
 
     height, width = prob.shape
@@ -302,7 +302,7 @@ def detection_scale(shape: tuple[int, ...]) -> float:
 
 def _detect_at(engine: _Detector, rgb: "np.ndarray", scale: float) -> "np.ndarray":
     """The detector's quadrilaterals on ``rgb`` shown at ``scale``, in ``rgb``'s pixels."""
-    import cv2
+    from ..opencv import cv2
     import numpy as np
 
     h, w = rgb.shape[:2]
@@ -317,7 +317,7 @@ def _detect_at(engine: _Detector, rgb: "np.ndarray", scale: float) -> "np.ndarra
 
 def detect_text(rgb: "np.ndarray") -> list[TextBox]:
     """Text lines on an RGB uint8 page (H x W x 3), largest first.  Raises :class:`TextDetectionError`."""
-    import cv2
+    from ..opencv import cv2
 
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 8:
         raise TextDetectionError(f"cannot detect text on an image of shape {rgb.shape}")
@@ -395,7 +395,7 @@ def ordinary_thickness(boxes: list[TextBox]) -> float:
 def _ink(gray: "np.ndarray", box: TextBox) -> "np.ndarray | None":
     """The ink of ``box`` as a 0/1 mask (Otsu's threshold; the smaller part is the ink, so light lettering on a
     dark ground works too), or None when the box holds no pixels."""
-    import cv2
+    from ..opencv import cv2
     import numpy as np
 
     x0, y0 = int(box.x), int(box.y)
@@ -417,7 +417,7 @@ def count_letters(gray: "np.ndarray", box: TextBox) -> int | None:
     out a little short.  A count far from the shape estimate (:data:`PLAUSIBLE`)
     means the box holds art, and None is returned.
     """
-    import cv2
+    from ..opencv import cv2
     import numpy as np
 
     ink = _ink(gray, box)
@@ -476,7 +476,7 @@ def _boxes(quads: "np.ndarray", gray: "np.ndarray") -> list[TextBox]:
 def _specked(gray: "np.ndarray", quad: "np.ndarray", thickness: float) -> bool:
     """Whether the ink inside ``quad`` is mostly specks (see :data:`SPECKS`): a dithered or stippled picture,
     not lettering drawn in strokes."""
-    import cv2
+    from ..opencv import cv2
     import numpy as np
 
     x0, y0 = np.maximum(np.floor(quad.min(axis=0)).astype(int), 0)

@@ -55,7 +55,7 @@ class _Recogniser:
         self.characters = ["", *listed, " "]  # class 0 is CTC's blank; the last class is a space
 
     def __call__(self, rgb: "np.ndarray") -> tuple[str, float]:
-        import cv2
+        from ..opencv import cv2
         import numpy as np
 
         h, w = rgb.shape[:2]
