@@ -26,9 +26,6 @@ import io
 import math
 import os
 import re
-import threading
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
@@ -129,34 +126,14 @@ def tile_strip(image) -> list:
     return [image.crop((0, top, width, bottom)) for top, bottom in zip(edges, edges[1:])]
 
 
-_QUIET = threading.Lock()
-_quiet_readers = 0  # threads inside _pillow_quiet
-_quiet_filter: Optional[tuple] = None  # the one filter it added, while any is
-
-
-@contextmanager
 def _pillow_quiet():
     """Pillow's warnings while it reads a header or an EXIF block go unshown: a decompression bomb (we check the
     size ourselves), an EXIF block cut short (Photoshop's TIFF copy past JPEG's 64 kB: the tags that are there are
-    read).  They cost no page, and Python's warning lines are not for the user's screen.
+    read).  They cost no page, and Python's warning lines are not for the user's screen.  Safe for threads and for
+    the host program's own filters (see :mod:`manga2music.quiet`)."""
+    from .quiet import warnings_ignored
 
-    Not ``warnings.catch_warnings()``: it swaps the process's whole filter list, so threads reading pages at once
-    could leave a catch-all "ignore" behind, silencing the warnings of the program that called us.  One filter for
-    Pillow's modules is added while any thread reads, and that filter alone is removed after the last."""
-    global _quiet_readers, _quiet_filter
-    with _QUIET:
-        if _quiet_readers == 0:  # a pattern of our own: adding a filter equal to one of the host's would replace it
-            warnings.filterwarnings("ignore", module=r"PIL\.(?#manga2music)")
-            _quiet_filter = warnings.filters[0]
-        _quiet_readers += 1
-    try:
-        yield
-    finally:
-        with _QUIET:
-            _quiet_readers -= 1
-            if _quiet_readers == 0 and _quiet_filter in warnings.filters:
-                warnings.filters.remove(_quiet_filter)
-                getattr(warnings, "_filters_mutated", lambda: None)()  # what the warnings module does on a change
+    return warnings_ignored(module=r"PIL\.")
 
 
 def _open(data: bytes, label: str):

@@ -17,7 +17,6 @@ context again.
 
 from __future__ import annotations
 
-import warnings
 from typing import Optional
 
 import numpy as np
@@ -64,9 +63,10 @@ class StableAudioOpenComposer(DiffusionComposer):
                 latents[..., :keep_latents] = (known + sigma * noise).to(latents.dtype)
             on_step()
 
-        with warnings.catch_warnings():
-            # torchsde's Brownian interval warns when the solver asks for sigma_max + float rounding
-            warnings.filterwarnings("ignore", message="Should have t", category=UserWarning)
+        from ..quiet import warnings_ignored
+
+        # torchsde's Brownian interval warns when the solver asks for sigma_max + float rounding
+        with warnings_ignored(message="Should have t", category=UserWarning):
             audio = pipe(
                 prompt=list(texts), negative_prompt=[o.negative_prompt] * len(texts) if o.negative_prompt else None,
                 audio_start_in_s=0.0, audio_end_in_s=window.length / sr, num_inference_steps=int(o.steps),
