@@ -375,18 +375,19 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
     found: list[tuple[str, Path]] = []
     inside = Path(os.path.realpath(output)) if output is not None else None
 
-    def name_of(txt: Path, under: Path) -> str:
-        where = Path(os.path.realpath(txt))  # a link to the output folder leads to its own sections
+    def name_of(txt: Path, where: Path, under: Path) -> str:
+        """``where``: the real path of ``txt`` (a link to the output folder leads to its own sections)."""
         if inside is not None and where.is_relative_to(inside):
             return _section_written_as(where, inside) or readable(where.relative_to(inside).with_suffix("").as_posix())
         return readable(txt.relative_to(under).with_suffix("").as_posix())
 
-    seen: set[str] = set()  # a file given twice (a folder and a file in it) is one description, composed once
+    seen: set[Path] = set()  # a file given twice (a folder and a file in it) is one description, composed once
 
     def add(txt: Path, under: Path) -> None:
-        if os.path.realpath(txt) not in seen:
-            seen.add(os.path.realpath(txt))
-            found.append((name_of(txt, under), txt))
+        where = Path(os.path.realpath(txt))
+        if where not in seen:
+            seen.add(where)
+            found.append((name_of(txt, where, under), txt))
 
     for raw in paths:
         path = Path(raw)
@@ -412,13 +413,20 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
 def _section_written_as(txt: Path, output: Path) -> Optional[str]:
     """The section whose description ``txt`` (in ``output``) is, as its record names it: a chapter named
     ``Ch 1: Start?`` is written as ``Ch 1_ Start_.txt``, and composing it must not make a section of that name."""
-    from .outputs import SectionFiles, read_record
+    from .outputs import read_record
 
     record = read_record(txt.with_name(txt.name[: -len(txt.suffix)] + ".json"))
     name = record.get("section") if record else None
     if not isinstance(name, str) or not name:
         return None
-    return name if SectionFiles.for_section(output, name).description == txt else None
+    return name if _is_description_of(output, name, txt) else None
+
+
+def _is_description_of(output: Path, name: str, txt: Path) -> bool:
+    """Whether ``txt`` is section ``name``'s own description file in ``output`` (through links too)."""
+    from .outputs import SectionFiles
+
+    return os.path.realpath(SectionFiles.for_section(output, name).description) == os.path.realpath(txt)
 
 
 def _scores_scene_text(txt: Path) -> bool:
@@ -441,10 +449,9 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
     from .outputs import SectionFiles, read_record
 
     def taken(name: str, source: Optional[Path]) -> bool:
-        files = SectionFiles.for_section(output, name)
-        if source is not None and os.path.realpath(source) == os.path.realpath(files.description):
+        if source is not None and _is_description_of(output, name, source):
             return False
-        record = read_record(files.record)
+        record = read_record(SectionFiles.for_section(output, name).record)
         return bool(record and (record.get("pages") or record.get("describe")))
 
     names = unique_names([name for name, _, _ in items], lambda i, name: taken(name, items[i][2]))
@@ -484,8 +491,6 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     unusable: list[tuple[str, str]] = []  # (section, why): a section's own description in the output folder,
     # emptied or unreadable, fails that section (as in `run`); another file is only skipped
     if paths:
-        from .outputs import SectionFiles
-
         for name, txt in find_descriptions(paths, cfg.output):
             try:
                 content = read_description(txt)
@@ -494,7 +499,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 why = exc.message
             if why is None:
                 items.append((name, content, txt))
-            elif os.path.realpath(SectionFiles.for_section(cfg.output, name).description) == os.path.realpath(txt):
+            elif _is_description_of(cfg.output, name, txt):
                 unusable.append((name, why))
             else:
                 cb.warn(f"Skipping {readable(txt)}: {why}")

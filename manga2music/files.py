@@ -31,8 +31,8 @@ from .errors import DiskFullError, OutputError, PageError
 
 #: the hidden names our atomic writes use; anything matching under an output folder we hold is stale
 TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{8}$")
-#: the lock file of an output folder (see :mod:`manga2music.lock`, which names it from here)
-OWN_LOCK_NAME = ".manga2music.lock"
+#: the lock file of an output folder (see :mod:`manga2music.lock`)
+LOCK_NAME = ".manga2music.lock"
 _RUN_STOPPING = {errno.ENOSPC: "full", errno.EDQUOT: "over its quota", errno.EROFS: "read-only"}
 
 
@@ -171,7 +171,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     """
     removed = []
     for root, dirs, names in os.walk(folder, followlinks=False):
-        dirs[:] = [d for d in dirs if not (Path(root) / d / OWN_LOCK_NAME).exists()]
+        dirs[:] = [d for d in dirs if not (Path(root) / d / LOCK_NAME).exists()]
         for name in names:
             if TEMP_NAME.match(name):
                 target = Path(root) / name

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import OutputBusyError, OutputError
-from .files import OWN_LOCK_NAME, raise_for_disk, readable, write_text_atomic
+from .files import LOCK_NAME, raise_for_disk, readable, write_text_atomic
 
-LOCK_NAME = OWN_LOCK_NAME
 #: the output folders this process holds (real path -> the thread that holds it)
 _held_by: dict[str, int] = {}
 HOLDER_NAME = ".manga2music.lock.json"
@@ -100,7 +99,6 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
             f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})",
             hint="wait for it to finish, pass --wait to queue behind it, or choose another folder with -o",
         ) from None
-
     except OSError as exc:
         raise_for_disk(exc, folder)
         raise OutputError(f"cannot lock the output folder {readable(folder)} ({exc.strerror or exc})",

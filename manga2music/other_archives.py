@@ -24,9 +24,9 @@ import sys
 import tarfile
 import tempfile
 import threading
-from typing import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .errors import ArchiveError, InputError, PageError
 from .files import readable
@@ -151,10 +151,6 @@ class _Conversions:
         self.failed: dict[tuple, InputError] = {}  # said once, not unpacked again for each of its pages
         self.runs = 0  # runs of this process under way (see :func:`unpacked_for_a_run`)
 
-    def start_run(self) -> None:
-        with self.lock:
-            self.runs += 1
-
     def end_run(self) -> None:
         """The last run under way has ended: nothing unpacked stays (a program may go on long after)."""
         with self.lock:
@@ -202,11 +198,14 @@ _conversions = _Conversions()
 def unpacked_for_a_run() -> Iterator[None]:
     """What is unpacked during the block is removed when it ends, unless another run of this process goes on
     (and then after the last one): a command's run, or a call of the Python API."""
-    _conversions.start_run()
+    with _conversions.lock:
+        _conversions.runs += 1
     try:
         yield
     finally:
         _conversions.end_run()
+
+
 _PREFIX = "manga2music-archives-"
 
 
