@@ -32,7 +32,7 @@ from .files import readable, remove_stale_temps
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
 from .execution import open_executor
-from .options import RunConfig
+from .options import RunConfig, flag, on_command_line
 from .jobs import Callbacks, SectionJob, manifest_entry, read_description, start_job
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
@@ -54,11 +54,11 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         cfg.ray.check()  # includes: is Ray installed
     if cfg.seed is not None and (isinstance(cfg.seed, bool) or not isinstance(cfg.seed, numbers.Integral)):
         raise InputError(f"the seed must be a whole number (got {cfg.seed!r}, a {type(cfg.seed).__name__})")
-    if cfg.seed is not None and type(cfg.seed) is not int:
-        cfg.seed = int(cfg.seed)
+    _as_plain_number(cfg, "seed", int)
     if cfg.seed is not None and not 0 <= cfg.seed <= MAX_SEED:  # a seed a composer would fold into another
         raise InputError(f"the seed must be a whole number from 0 to {MAX_SEED} (got {cfg.seed})",
-                         hint="leave --seed out for a random one (it is recorded)")
+                         hint=f"leave {flag('seed')} out for a random one (it is recorded)" if on_command_line()
+                         else "set seed=None for a random one (it is recorded)")
     if not isinstance(cfg.wait, (bool, numbers.Real)) or (not isinstance(cfg.wait, bool) and
                                                           not (math.isfinite(cfg.wait) and cfg.wait >= 0)):
         raise InputError(f"wait must be True, False or a number of seconds (got {cfg.wait!r})")
@@ -70,25 +70,36 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         cfg.fmt = cfg.fmt.strip().lower().lstrip(".")
     if cfg.fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
-    if isinstance(cfg.variations, numbers.Integral) and type(cfg.variations) not in (int, bool):
-        cfg.variations = int(cfg.variations)
+    _as_plain_number(cfg, "variations", int)
     if isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int) or not 1 <= cfg.variations <= 100:
-        raise InputError("--variations must be between 1 and 100")
+        raise InputError(f"{flag('variations')} must be between 1 and 100 (got {cfg.variations!r})")
     if not uses_duration:  # score: each cue is as long as its scene takes to read
         return
+    _as_plain_number(cfg, "duration", float)
     d = cfg.duration
     if isinstance(d, bool) or not isinstance(d, numbers.Real):
-        raise InputError(f"--duration must be a number of seconds (got {d!r}, a {type(d).__name__})")
-    if type(d) not in (int, float):
-        d = cfg.duration = float(d)
+        raise InputError(f"{flag('duration')} must be a number of seconds (got {d!r}, a {type(d).__name__})")
     if not math.isfinite(d) or d <= 0:
-        raise InputError(f"--duration must be a number of seconds above 0 (got {d})")
+        raise InputError(f"{flag('duration')} must be a number of seconds above 0 (got {d})")
     if d < MIN_DURATION:
-        raise InputError(f"--duration {d:g} is shorter than the {MIN_DURATION:g} s a track lasts at least")
+        raise InputError(f"{flag('duration', float(d))} is shorter than the {MIN_DURATION:g} s a track lasts at least")
     if d > MAX_DURATION:
-        raise InputError(f"--duration {d:g} is more than the {MAX_DURATION:g} s (30 minutes) a track may last",
-                         hint="for music as long as a chapter takes to read, `manga2music score` it (its cues "
-                              "loop past a composer's limit); each composer's limit is in the README")
+        raise InputError(f"{flag('duration', float(d))} is more than the {MAX_DURATION:g} s (30 minutes) a track "
+                         "may last",
+                         hint="for music as long as a chapter takes to read, score it ("
+                              + ("`manga2music score`" if on_command_line() else "score()")
+                              + ": its cues loop past a composer's limit); each composer's limit is in the README")
+
+
+def _as_plain_number(cfg: RunConfig, name: str, kind: type[int] | type[float]) -> None:
+    """A numpy number given for ``name`` is a number: made the plain ``kind`` here, so that records hold plain
+    numbers (anything else is left as it is, for the checks to refuse)."""
+    import numbers
+
+    value = getattr(cfg, name)
+    wanted = numbers.Integral if kind is int else numbers.Real
+    if isinstance(value, wanted) and not isinstance(value, bool) and type(value) not in (int, float):
+        setattr(cfg, name, kind(value))
 
 
 def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
@@ -251,9 +262,10 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
 
     def check_composer(composer) -> None:
         if cfg.transitions == "continue" and not composer.continues:
-            raise InputError(f"--transitions continue needs a composer that carries audio on (musicgen-small, "
+            raise InputError(f"{flag('transitions', 'continue')} needs a "
+                             "composer that carries audio on (musicgen-small, "
                              f"-medium or -large); {composer.model_name} joins cues with crossfades",
-                             hint="pick one with --music-model, or drop --transitions")
+                             hint=f"pick one with {flag('music_model')}, or drop {flag('transitions')}")
 
     return _with_both_models("score", sections, cfg, cb, vision_model, music_model, check_composer)
 
@@ -282,29 +294,26 @@ def check_score_config(cfg: RunConfig) -> None:
         raise InputError(f"a score is one take of its chapter (variations={cfg.variations} asked for more): give "
                          "each take its own seed and output folder", hint="leave variations out of the RunConfig "
                          "given to score()")
-    import numbers
-
-    for name in ("reading_speed", "longest_cue"):  # a numpy number is a number, recorded as a plain one
-        value = getattr(cfg, name)
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value) not in (int, float):
-            setattr(cfg, name, float(value))
+    _as_plain_number(cfg, "reading_speed", float)
+    _as_plain_number(cfg, "longest_cue", float)
     speed = cfg.reading_speed
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
-        raise InputError(f"--reading-speed must be a number above 0 (got {speed!r}); 1 is the estimate's pace, "
+        raise InputError(f"{flag('reading_speed')} must be a number above 0 (got {speed!r}); 1 is the estimate's pace, "
                          "2 reads twice as fast")
     if speed > 20:
-        raise InputError(f"--reading-speed {speed:g} is more than 20 times the estimate's pace")
+        raise InputError(f"{flag('reading_speed', float(speed))} is more than 20 times the estimate's pace")
     if speed < 0.05:  # a chapter read 20 times slower than the estimate is already hours of music
-        raise InputError(f"--reading-speed {speed:g} is less than a twentieth of the estimate's pace (0.05 reads "
-                         "20 times slower)")
+        raise InputError(f"{flag('reading_speed', float(speed))} is less than a twentieth of the estimate's pace "
+                         "(0.05 reads 20 times slower)")
     from .cuesheet import MIN_CUE_S
 
     longest = cfg.longest_cue
     if longest is not None and (not isinstance(longest, (int, float)) or not math.isfinite(longest)
                                 or not MIN_CUE_S <= longest <= MAX_DURATION):
-        raise InputError(f"--longest-cue must be from {MIN_CUE_S:g} to {MAX_DURATION:g} seconds (got {longest})")
+        raise InputError(f"{flag('longest_cue')} must be from {MIN_CUE_S:g} to {MAX_DURATION:g} seconds "
+                         f"(got {longest})")
     if cfg.transitions not in TRANSITIONS:
-        raise InputError(f"--transitions must be one of {', '.join(TRANSITIONS)} (got {cfg.transitions!r})")
+        raise InputError(f"{flag('transitions')} must be one of {', '.join(TRANSITIONS)} (got {cfg.transitions!r})")
 
 
 #: how a score's cues hand over at scene changes (``--transitions``)
@@ -317,7 +326,8 @@ def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
 
     chapters = [s for s in sections if not s.error]
     if len(chapters) != 1:
-        raise InputError(f"--scenes gives the scenes of one chapter, and {len(chapters)} chapters were found",
+        raise InputError(f"{flag('scenes_file')} gives the scenes of one chapter, and {len(chapters)} chapters were "
+                         "found",
                          hint="score that chapter alone (pass its folder, archive or PDF)")
     def parts() -> list[int]:  # only when a line names a part of a tall strip: each page's size from its header
         from .pages import probe_page
@@ -354,9 +364,9 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
             if model == "auto":  # is the describer's, and this one does not sample
                 cb.warn(not_used_by_auto(["seed"], [describer.model_name]))
             else:
-                raise InputError(f"--seed does not apply to {describer.model_name} (the vision model)",
-                                 hint="drop --seed, or choose a vision model that samples: a local VLM or a server "
-                                      "(`manga2music models list`)")
+                raise InputError(f"{flag('seed')} does not apply to {describer.model_name} (the vision model)",
+                                 hint=f"drop {flag('seed')}, or choose a vision model that samples: a local VLM or a "
+                                      "server (`manga2music models list`)")
         (describer,) = executor.place(describer)
         jobs: list[SectionJob] = []
         with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
@@ -406,7 +416,7 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
             add(txt, path)
     if not found:
         raise InputError(f"no .txt description found in {', '.join(readable(p) for p in paths)}",
-                         hint='run "manga2music describe PATH" first, or pass --text "..."')
+                         hint='run "manga2music describe PATH" first, or pass ' + _text_example())
     return found
 
 
@@ -457,11 +467,15 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
     names = unique_names([name for name, _, _ in items], lambda i, name: taken(name, items[i][2]))
     for (name, _, source), free in zip(items, names):
         if free != name and taken(name, source):
-            given = readable(source) if source is not None else "--text"
+            given = readable(source) if source is not None else flag("text")
             mine = readable(SectionFiles.for_section(output, name).description)
             say(f"{given}: {name} in {readable(output)} is a section made from pages: composed as {free} (to "
                 f"compose that section again, edit {mine})")
     return names
+
+
+def _text_example() -> str:
+    return '--text "..."' if on_command_line() else 'text="..."'
 
 
 def _slug(text: str) -> str:
@@ -486,7 +500,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                             f"({given!r})")
         given = readable(given).strip()
         if not given:
-            raise InputError("--text is empty")
+            raise InputError(f"{flag('text')} is empty")
         items.append((_slug(given), given, None))
     unusable: list[tuple[str, str]] = []  # (section, why): a section's own description in the output folder,
     # emptied or unreadable, fails that section (as in `run`); another file is only skipped
@@ -506,7 +520,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     if not items:
         for name, why in unusable:
             cb.warn(f"Skipping {name}: {why}")
-        raise InputError("nothing to compose", hint='pass description files or --text "..."')
+        raise InputError("nothing to compose", hint="pass description files or " + _text_example())
     names = _names_of_their_own(items, cfg.output, cb.info)
     items = [(name, content) for name, (_, content, _) in zip(names, items)]
     with open_executor(cfg, cb) as executor:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .errors import InputError
-from .options import RunConfig, make_options, unused_flags
+from .options import RunConfig, flag, make_options, unused_flags
 from .registry import ModelSpec, Side, load_backend_class, resolve
 
 
@@ -75,8 +75,8 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
         from .tiers import licence_note
 
         why = licence_note(spec) or "its licence is not recorded"
-        raise InputError(f"--commercial: the music of {spec.name} may not be published commercially ({why})",
-                         hint="pick ace-step, stable-audio-open or builtin, or drop --commercial")
+        raise InputError(f"{flag('commercial')}: the music of {spec.name} may not be published commercially ({why})",
+                         hint=f"pick ace-step, stable-audio-open or builtin, or drop {flag('commercial')}")
     return spec
 
 
@@ -103,8 +103,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     if side == "music":
         limit = float(getattr(backend, "max_duration", cfg.duration))
         if cfg.duration > limit:
-            raise InputError(f"--duration {cfg.duration:g} is more than {spec.name} makes in one track ({limit:g} s)",
-                             hint="choose a shorter --duration")
+            raise InputError(f"{flag('duration', float(cfg.duration))} is more than {spec.name} makes in one track "
+                             f"({limit:g} s)",
+                             hint=f"choose a shorter {flag('duration')}")
     if preflight:
         backend.preflight()
     return backend
@@ -116,7 +117,6 @@ def check_values_elsewhere(given: dict, side: Optional[str] = None) -> None:
     that takes the flag."""
     from pydantic import ValidationError
 
-    from .options import flag
     from .registry import BACKENDS, load_backend_class
 
     for key, value in given.items():
@@ -130,13 +130,14 @@ def check_values_elsewhere(given: dict, side: Optional[str] = None) -> None:
             try:
                 options.__pydantic_validator__.validate_assignment(options.model_construct(), key, value)
             except ValidationError as exc:
-                raise InputError(f"{flag(key)} {value!r}: {exc.errors()[0].get('msg', 'not a valid value')}") from None
+                why = exc.errors()[0].get("msg", "not a valid value")
+                raise InputError(f"{flag(key, value, quoted=True)}: {why}") from None
             break
 
 
 def not_used_by_auto(flags: list[str], models: list[str]) -> str:
     names = " and ".join(dict.fromkeys(models))
-    return (f"{', '.join('--' + f.replace('_', '-') for f in flags)}: not used by {names}, which auto picked "
+    return (f"{', '.join(flag(f) for f in flags)}: not used by {names}, which auto picked "
             "on this machine")
 
 
@@ -151,6 +152,6 @@ def check_shared_flags(cfg: RunConfig, *backends, auto: bool = False,
         return
     if unused:
         names = " and ".join(f"{b.model_name} ({'vision' if hasattr(b, 'describe') else 'music'})" for b in backends)
-        flags = ", ".join("--" + u.replace("_", "-") for u in unused)
+        flags = ", ".join(flag(u) for u in unused)
         raise InputError(f"{flags} does not apply to the chosen models: {names}",
                          hint="drop it, or choose a model that runs on this machine's torch (`manga2music models list`)")

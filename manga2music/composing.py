@@ -17,7 +17,7 @@ from typing import Iterator
 
 from .composers.base import ComposeRequest, Composer
 from .jobs import Callbacks, SectionJob, guarded
-from .options import RunConfig
+from .options import RunConfig, flag, on_command_line
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs
 from .progress import report
 
@@ -275,7 +275,7 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     old = job.record.get("compose") or {}
     if made_as_asked(old, job, composer, cfg):  # the same music, written again from its seeds
         if old.get("format") != cfg.fmt:
-            why = f"--format {old.get('format')} \u2192 {cfg.fmt}"
+            why = f"{flag('fmt')} {old.get('format')} \u2192 {cfg.fmt}"
         elif all(p.exists() for p in _targets(job, cfg)) and _lost_midi(job):
             why = "its MIDI file is missing"
         else:
@@ -283,9 +283,9 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
         return why + ", the same music from its recorded seeds"
     takes = len(_old_takes(job))
     if takes and takes != cfg.variations and made_as_asked(old, job, composer, cfg, takes):
-        why = [f"--variations {takes} \u2192 {cfg.variations}"]
+        why = [f"{flag('variations')} {takes} \u2192 {cfg.variations}"]
         if old.get("format") != cfg.fmt:
-            why.append(f"--format {old.get('format')} \u2192 {cfg.fmt}")
+            why.append(f"{flag('fmt')} {old.get('format')} \u2192 {cfg.fmt}")
         return "; ".join(why) + ", the same music from its recorded seeds"
     why = ["its description changed"] if _words_changed(job, old) else []
     if old.get("model") and old.get("model") != composer.model_name:
@@ -293,11 +293,11 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     elif fingerprint(old.get("settings")) != fingerprint(composer.settings_key()):
         why.append("the composer's settings changed")
     if old.get("duration") is not None and float(old["duration"]) != float(cfg.duration):
-        why.append(f"--duration {float(old['duration']):g} \u2192 {float(cfg.duration):g} s")
+        why.append(f"{flag('duration')} {float(old['duration']):g} \u2192 {float(cfg.duration):g} s")
     if cfg.seed is not None and old.get("seed") != cfg.seed:
-        why.append(f"--seed {cfg.seed}")
+        why.append(flag("seed", cfg.seed))
     if old.get("normalize") is not None and bool(old["normalize"]) != cfg.normalize:
-        why.append("--no-normalize" if not cfg.normalize else "loudness normalised again")
+        why.append((flag("no_normalize") if on_command_line() else "normalize=False") if not cfg.normalize else "loudness normalised again")
     return "; ".join(why) or "its description changed"
 
 

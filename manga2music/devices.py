@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 from .errors import InputError, ModelUnavailableError
+from .options import flag
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -43,20 +44,20 @@ def pick_device(requested: str = "auto") -> str:
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise ModelUnavailableError(
-                f"--device {requested} was asked for, but torch sees no CUDA GPU here",
-                hint="use --device auto or --device cpu (or install a CUDA build of torch).",
+                f"{flag('device', requested)} was asked for, but torch sees no CUDA GPU here",
+                hint=f"use {flag('device', 'auto')} or {flag('device', 'cpu')} (or install a CUDA build of torch).",
             )
         if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
             raise ModelUnavailableError(
-                f"--device {requested}: there are only {torch.cuda.device_count()} CUDA device(s)",
-                hint="use --device cuda or --device cuda:0.",
+                f"{flag('device', requested)}: there are only {torch.cuda.device_count()} CUDA device(s)",
+                hint=f"use {flag('device', 'cuda')} or {flag('device', 'cuda:0')}.",
             )
         return name
     if kind == "mps":
         if not _mps_available():
             raise ModelUnavailableError(
-                f"--device {requested} was asked for, but Apple's MPS backend is not available here",
-                hint="use --device auto or --device cpu.",
+                f"{flag('device', requested)} was asked for, but Apple's MPS backend is not available here",
+                hint=f"use {flag('device', 'auto')} or {flag('device', 'cpu')}.",
             )
         return "mps"
     raise InputError(f"unknown device {requested!r}", hint="use auto, cpu, cuda, cuda:N or mps.")

@@ -15,10 +15,12 @@ to the whole run and are handed to every backend whose ``Options`` has them
 
 from __future__ import annotations
 
+import contextvars
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Iterator, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -65,9 +67,43 @@ class TorchOptions(BackendOptions):
         return bool(self.offline or settings.offline_mode())
 
 
-def flag(name: str) -> str:
-    """The command-line flag of an option field: ``top_k`` -> ``--top-k``."""
-    return "--" + name.replace("_", "-")
+#: True while the command line (or the web UI, which shows flags under its own names) runs: messages then name a
+#: setting by its flag (``--reading-speed 3``); a program calling the API reads the field it set (``reading_speed=3``)
+_NAMED_AS_FLAGS: contextvars.ContextVar[bool] = contextvars.ContextVar("manga2music_named_as_flags", default=False)
+#: fields whose flag is not their own name
+_FLAG_OF = {"fmt": "format", "scenes_file": "scenes"}
+_NO_VALUE = object()
+
+
+def flag(name: str, value: Any = _NO_VALUE, *, quoted: bool = False) -> str:
+    """How a message names the setting ``name`` (a field), with ``value`` when given: ``--top-k`` and ``--top-k 50``
+    on the command line, ``top_k`` and ``top_k=50`` for a program calling the API.  ``quoted``: a value the user
+    gave wrongly, shown as typed on the command line too (``--device 'tpu'``)."""
+    if not _NAMED_AS_FLAGS.get():
+        return name if value is _NO_VALUE else f"{name}={_number_or_repr(value)}"
+    shown = "--" + _FLAG_OF.get(name, name).replace("_", "-")
+    if value is _NO_VALUE:
+        return shown
+    return f"{shown} {repr(value) if quoted else _number_or_repr(value) if isinstance(value, float) else value}"
+
+
+def _number_or_repr(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def on_command_line() -> bool:
+    """Whether messages are for a command line (see :func:`flag`), for the hints whose words differ."""
+    return _NAMED_AS_FLAGS.get()
+
+
+@contextmanager
+def settings_named_as_flags() -> Iterator[None]:
+    """Within it (and in the worker threads it starts, see threads.py), messages name settings by their flags."""
+    token = _NAMED_AS_FLAGS.set(True)
+    try:
+        yield
+    finally:
+        _NAMED_AS_FLAGS.reset(token)
 
 
 def make_options(options_cls: type[BackendOptions], given: dict, *, model: str, side: str,
@@ -87,7 +123,7 @@ def make_options(options_cls: type[BackendOptions], given: dict, *, model: str, 
             raise InputError(f"{flag(name)} does not apply to {model} (the {side} model)",
                              hint=f"drop {flag(name)}, or choose a {side} model that takes it "
                                   "(`manga2music models list`)") from None
-        raise InputError(f"{flag(name)} {values.get(name)!r}: {err.get('msg', 'not a valid value')}") from None
+        raise InputError(f"{flag(name, values.get(name), quoted=True)}: {err.get('msg', 'not a valid value')}") from None
 
 
 def unused_flags(given: dict, *option_classes: type[BackendOptions]) -> list[str]:

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import ModelUnavailableError
+from .options import flag
 from .hardware import GB, HardwareReport, collect
 from .registry import ModelSpec, Side, find_spec
 
@@ -265,17 +266,17 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
     kind, index = _device(device, probe)
     if kind in ("cuda", "mps") and probe.accelerator != kind:
         if not spec.ram_gb or not probe.ram_total_gb or _fits_ram(spec, probe):  # the model asked for, on the CPU
-            hint = f"--device cpu runs {spec.name} here, more slowly; `manga2music doctor` shows what runs here"
+            hint = f"{flag('device', 'cpu')} runs {spec.name} here, more slowly; `manga2music doctor` shows what runs here"
         if kind == "cuda":
             why = probe.gpu_note or "no NVIDIA GPU found"
-            raise ModelUnavailableError(f"--device cuda asked, but CUDA is not usable here: {why}", hint=hint)
-        raise ModelUnavailableError("--device mps asked, but Apple MPS is not available here", hint=hint)
+            raise ModelUnavailableError(f"{flag('device', 'cuda')} asked, but CUDA is not usable here: {why}", hint=hint)
+        raise ModelUnavailableError(f"{flag('device', 'mps')} asked, but Apple MPS is not available here", hint=hint)
 
     if kind == "cuda":
         gpus = [g for g in probe.gpus if index is None or g.index == index]
         gpu = max(gpus, key=lambda g: g.free_gb, default=None)
         if gpu is None:
-            raise ModelUnavailableError(f"--device {device}: no such GPU here", hint=hint)
+            raise ModelUnavailableError(f"{flag('device', device)}: no such GPU here", hint=hint)
         if spec.vram_gb and spec.vram_gb > gpu.total_gb:
             raise ModelUnavailableError(
                 f"{spec.name} needs ~{spec.vram_gb:g} GB of VRAM; {gpu.name} has {gpu.total_gb:g} GB in total",

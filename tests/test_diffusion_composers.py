@@ -319,7 +319,7 @@ def test_options_have_the_model_cards_defaults_and_refuse_unknown_names():
     assert StableAudio3Composer.Options().steps is None and StableAudio3Composer.Options().guidance_scale == 1.0
     with pytest.raises(InputError) as err:
         AceStepComposer("x", {"stepz": 4})
-    assert "--stepz does not apply to x" in err.value.message
+    assert "stepz does not apply to x" in err.value.message
     with pytest.raises(InputError):
         StableAudioOpenComposer("x", {"steps": "many"})
     opts = AceStepComposer.Options(steps=20)

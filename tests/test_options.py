@@ -61,9 +61,9 @@ def test_a_flag_for_a_model_auto_did_not_pick_is_said_not_refused(tmp_path, give
 
 
 def test_a_local_vlm_does_not_take_openai_only_options():
-    with pytest.raises(InputError, match="--detail does not apply to llava-0.5b"):
+    with pytest.raises(InputError, match="^detail does not apply to llava-0.5b"):
         TransformersDescriber("llava-0.5b", {"detail": "high"})
-    with pytest.raises(InputError, match="--precision 'fp8'"):
+    with pytest.raises(InputError, match="^precision='fp8'"):
         TransformersDescriber("llava-0.5b", {"precision": "fp8"})
     d = TransformersDescriber("llava-0.5b", {"device": "CPU", "chunk_size": 4})
     assert d.options.device == "cpu" and d.options.chunk_size == 4 and d.options.max_new_tokens == 512
@@ -170,3 +170,27 @@ def test_a_bad_value_for_a_model_auto_did_not_pick_is_still_refused(tmp_path, gi
     assert result.exit_code == 2, result.output
     assert said in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("config, flag_said, field_said", [
+    ({"duration": 0}, "--duration must be a number of seconds above 0", "duration must be a number of seconds above 0"),
+    ({"duration": 4000}, "--duration 4000 is more than", "duration=4000 is more than"),
+    ({"variations": 0}, "--variations must be between 1 and 100", "variations must be between 1 and 100"),
+    ({"music_options": {"top_k": 5}}, "--top-k does not apply to builtin", "top_k does not apply to builtin"),
+    ({"options": {"device": "tpu"}}, "--device 'tpu'", "device='tpu'"),
+])
+def test_a_message_names_the_setting_as_the_user_gave_it(tmp_path, config, flag_said, field_said):
+    """A Python program that set ``RunConfig(duration=0)`` was told "--duration must be...", a flag it never gave;
+    the command line is told the flag, the program the field."""
+    from manga2music import RunConfig, run
+
+    args = {"duration": ["--duration"], "variations": ["--variations"]}
+    cli_args = [a for key, value in config.items() if key in args for a in (*args[key], str(value))]
+    cli_args += [a for key in ("music_options", "options") for k, v in config.get(key, {}).items()
+                 for a in ("--" + k.replace("_", "-"), str(v))]
+    result = invoke("run", SAMPLES / "calm", "-o", tmp_path / "cli", "--music-model", "builtin", "--offline",
+                    *cli_args)
+    assert result.exit_code == 2 and flag_said in result.output, result.output
+    with pytest.raises(InputError) as err:
+        run([SAMPLES / "calm"], tmp_path / "api", music_model="builtin", config=RunConfig(offline=True, **config))
+    assert field_said in err.value.message and "--" not in err.value.message + (err.value.hint or "")

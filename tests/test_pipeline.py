@@ -346,7 +346,7 @@ def test_a_track_of_a_few_milliseconds_is_refused_not_made_broken(tmp_path, fmt)
     with pytest.raises(InputError) as refused:
         manga2music.compose([], tmp_path / "out", text="calm piano", model="builtin", config=cfg(duration=0.00001,
                                                                                                  fmt=fmt))
-    assert refused.value.message == "--duration 1e-05 is shorter than the 0.1 s a track lasts at least"
+    assert refused.value.message == "duration=1e-05 is shorter than the 0.1 s a track lasts at least"
     assert not (tmp_path / "out").exists()
     manga2music.compose([], tmp_path / "out", text="calm piano", model="builtin", config=cfg(duration=0.1, fmt=fmt))
     audio, rate = sf.read(str(tmp_path / "out" / f"calm-piano.{fmt}"))
@@ -450,8 +450,8 @@ def test_score_takes_a_config_whose_duration_it_does_not_use(tmp_path):
 
 
 @pytest.mark.parametrize("setting, said", [({"seed": "5"}, "the seed must be a whole number (got '5', a str)"),
-                                           ({"duration": "5"}, "--duration must be a number of seconds (got '5', a str)"),
-                                           ({"variations": 2.5}, "--variations must be between 1 and 100"),
+                                           ({"duration": "5"}, "duration must be a number of seconds (got '5', a str)"),
+                                           ({"variations": 2.5}, "variations must be between 1 and 100 (got 2.5)"),
                                            # -1 and 2**64 were recorded as given: the builtin composer folds seeds, so
                                            # two recorded seeds made the same music; diffusion failed on 2**64
                                            ({"seed": -1}, "the seed must be a whole number from 0 to 4294967295 "

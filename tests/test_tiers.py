@@ -207,11 +207,11 @@ def test_a_missing_gpu_suggests_the_cpu_for_the_model_asked_when_it_fits_there()
     CPU") even when the one asked for runs on the CPU too: the user wants their model, on the CPU."""
     with pytest.raises(ModelUnavailableError) as err:
         tiers.preflight(spec("musicgen-medium"), device="cuda", probe=machine(accelerator="cpu", ram=24.0))
-    assert "--device cpu" in err.value.hint and "musicgen-medium" in err.value.hint
+    assert "device='cpu'" in err.value.hint and "musicgen-medium" in err.value.hint
     assert "musicgen-small" not in err.value.hint
     with pytest.raises(ModelUnavailableError) as err:  # too big for this machine's RAM: another model, as before
         tiers.preflight(spec("musicgen-large"), device="mps", probe=machine(accelerator="cpu", ram=4.0))
-    assert "--device cpu" not in err.value.hint
+    assert "device='cpu'" not in err.value.hint
 
 
 def test_a_model_without_its_weights_points_to_one_that_runs_now(tmp_path):

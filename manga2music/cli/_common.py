@@ -87,6 +87,7 @@ def friendly_errors() -> Iterator[None]:
     import threading
 
     from ..errors import Manga2MusicError
+    from ..options import settings_named_as_flags
     from ..settings import debug_enabled
 
     main_thread = threading.current_thread() is threading.main_thread()
@@ -94,7 +95,8 @@ def friendly_errors() -> Iterator[None]:
     previous_int = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
     stopped = False
     try:
-        yield
+        with settings_named_as_flags():  # messages name the flags (`--reading-speed`), not the API's fields
+            yield
     except Manga2MusicError as exc:
         if debug_enabled():
             raise

@@ -24,6 +24,7 @@ from ..outputs import SectionFiles
 from ..sections import ARCHIVE_EXTENSIONS, PDF_EXTENSIONS
 from ..pipeline import Callbacks
 from ..jobs import read_description
+from ..options import settings_named_as_flags
 from . import messages
 
 #: what the upload box accepts (Gradio's file_types)
@@ -265,8 +266,9 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         out = staging / "out"
         try:
             command = api.score if score else api.run  # a chapter score: scenes, cues, read-along page
-            manifest = command([pages], out, vision_model=vision_model, music_model=music_model, config=cfg,
-                               callbacks=Callbacks(sections=cb.sections, step=cb.step, log=keep))
+            with settings_named_as_flags():  # the page shows the flags it has under its own names (messages.py)
+                manifest = command([pages], out, vision_model=vision_model, music_model=music_model, config=cfg,
+                                   callbacks=Callbacks(sections=cb.sections, step=cb.step, log=keep))
         except Manga2MusicError as exc:
             raise messages.for_user(exc, hide, [Path(u).name for u in uploads]) from None
         warnings = messages.run_warnings(log, hide)
