@@ -84,8 +84,11 @@ def raise_for_disk(exc: BaseException, where: Path) -> None:
 
 
 def _create_temp(path: Path) -> Path:
+    name = path.name
+    while len(os.fsencode(name)) > 255 - len("..tmp-12345678"):  # a file name has at most 255 bytes
+        name = name[:-1]
     for _ in range(100):
-        tmp = path.with_name(f".{path.name[:200]}.tmp-{secrets.token_hex(4)}")
+        tmp = path.with_name(f".{name}.tmp-{secrets.token_hex(4)}")
         try:  # 0o666 under the umask: the final file gets the user's usual permissions
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp

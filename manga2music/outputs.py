@@ -49,14 +49,27 @@ _BAD_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
+#: the most bytes of one part of an output name: a file system allows 255 a name, a section's files add up to 17
+#: (``.cue100.loop.flac``) and the hidden temporary file each is written to first 14 more (``.NAME.tmp-1a2b3c4d``)
+MAX_PART_BYTES = 200
+#: the characters a part cut to fit keeps of its end, after "…": where names that share a long start differ (a
+#: chapter's number), and where a second section of one name gets its ``-2``
+_KEPT_END = 12
+
+
 def safe_part(part: str) -> str:
-    """One path component that every file system accepts, as valid UTF-8; Unicode (日本語) is kept."""
+    """One path component that every file system accepts, as valid UTF-8; Unicode (日本語) is kept.  A part of more
+    than :data:`MAX_PART_BYTES` bytes keeps its start and its end: ``A tale of…chapter 12``."""
     cleaned = _BAD_CHARS.sub("_", readable(part)).strip().rstrip(". ")
     if not cleaned or cleaned in (".", ".."):
         cleaned = "_"
     if cleaned.split(".")[0].lower() in _RESERVED:
         cleaned = "_" + cleaned
-    return cleaned[:200]
+    if len(cleaned.encode("utf-8", "replace")) <= MAX_PART_BYTES:
+        return cleaned
+    end = cleaned[-_KEPT_END:]
+    room = MAX_PART_BYTES - len(f"\u2026{end}".encode("utf-8", "replace"))
+    return cleaned.encode("utf-8", "replace")[:room].decode("utf-8", "ignore") + "\u2026" + end
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,45 @@ def test_names_that_are_not_utf8_work_and_what_we_write_is_utf8(tmp_path):
     assert all(os.path.exists(r) for r in raw) and len(raw) == 3
 
 
+@pytest.mark.parametrize("command", ["run", "score"])
+def test_a_chapter_name_as_long_as_the_file_system_allows_is_made_in_full(tmp_path, command):
+    """A chapter folder named in 248 bytes (83 characters of Japanese; ext4 allows 255) failed with "File name too
+    long": the hidden temporary file beside its description added 14 bytes, and a score's NAME.cue01.loop.wav 16."""
+    name = "第1話 " + "長い題名のテスト" * 10
+    assert len(name.encode()) == 248
+    root = tmp_path / "in"
+    shutil.copytree(SAMPLES / "calm", root / name)
+    out = tmp_path / "out"
+    result = cli(command, root, "-o", out, *BUILTIN, *(("--duration", "1") if command == "run" else ()), "--json",
+                 timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert statuses(result.stdout) == {name: "ok"}  # the section keeps its whole name
+    written = [p for p in out.rglob("*") if p.is_file()]
+    track = [p for p in written if p.suffix == ".wav" and ".cue" not in p.name]
+    assert len(track) == 1 and track[0].name.startswith("第1話 長い題名のテスト")
+    assert sf.info(track[0]).duration > 0.5
+    assert all(len(os.fsencode(p.name)) <= 255 for p in written)
+    assert record_mismatches(out) == [] and temp_files(out) == []
+
+
+def test_two_chapters_whose_long_names_differ_only_at_the_end_get_files_of_their_own(tmp_path):
+    """Two chapters named with the same first 200 characters (a series title, then the chapter's number): the run
+    hung for ever, numbering the second "-2", "-3"... in a part of its name that was cut off."""
+    root = tmp_path / "in"
+    names = ["A tale " * 33 + "chapter 1", "A tale " * 33 + "chapter 2"]
+    for name in names:
+        shutil.copytree(SAMPLES / "calm", root / name)
+    out = tmp_path / "out"
+    result = cli("run", root, "-o", out, *BUILTIN, "--duration", "1", "--json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert statuses(result.stdout) == {names[0]: "ok", names[1]: "ok"}
+    manifest = json.loads(result.stdout)
+    tracks = [e["tracks"][0] for e in manifest["sections"]]
+    assert len(set(tracks)) == 2 and all((out / t).is_file() for t in tracks)
+    assert tracks[0].endswith("chapter 1.wav") and tracks[1].endswith("chapter 2.wav")
+    assert record_mismatches(out) == []
+
+
 @pytest.mark.parametrize("encoding", ["shift_jis", "latin-1", "utf-16"])
 def test_a_description_saved_in_another_encoding_is_kept_and_composed(tmp_path, encoding):
     text = {"shift_jis": "静かなピアノ、ゆっくり 70 BPM", "latin-1": "Café piano, très calme, 70 BPM",
