@@ -73,8 +73,8 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
     _as_plain_number(cfg, "variations", int)
     if isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int) or not 1 <= cfg.variations <= 100:
         raise InputError(f"{flag('variations')} must be between 1 and 100 (got {cfg.variations!r})")
-    if not uses_duration:  # score: each cue is as long as its scene takes to read
-        return
+    if not uses_duration or cfg.duration is None:  # score: each cue is as long as its scene takes to read; None:
+        return  # each section's length made before, or the default (composing.track_seconds)
     _as_plain_number(cfg, "duration", float)
     d = cfg.duration
     if isinstance(d, bool) or not isinstance(d, numbers.Real):
@@ -250,7 +250,7 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     paths = _path_list(paths)
     cb = callbacks or Callbacks()
     check_config(cfg, composing=True, uses_duration=False)
-    cfg.duration = RunConfig.duration  # not used: the default, which no composer's limit refuses
+    cfg.duration = None  # not used
     check_score_config(cfg)
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     loose = [p for p in paths if Path(p).is_file() and is_image_name(Path(p).name)]

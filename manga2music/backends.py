@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .errors import InputError
-from .options import RunConfig, flag, make_options, unused_flags
+from .options import DEFAULT_DURATION, RunConfig, flag, make_options, unused_flags
 from .registry import ModelSpec, Side, load_backend_class, resolve
 
 
@@ -43,7 +43,7 @@ class Machine:
             from .downloads import choose_auto
 
             sides = tuple(dict.fromkeys((*self.auto_sides, side)))
-            picks, note = choose_auto(sides, self.report, cfg.auto_download, duration=cfg.duration,
+            picks, note = choose_auto(sides, self.report, cfg.auto_download, duration=cfg.duration or DEFAULT_DURATION,
                                       commercial=cfg.commercial)
             self._auto.update(picks)
             if note:
@@ -101,8 +101,8 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
             warn(message)
     backend = cls(spec, options)
     if side == "music":
-        limit = float(getattr(backend, "max_duration", cfg.duration))
-        if cfg.duration > limit:
+        limit = float(getattr(backend, "max_duration", cfg.duration or DEFAULT_DURATION))
+        if cfg.duration is not None and cfg.duration > limit:
             raise InputError(f"{flag('duration', float(cfg.duration))} is more than {spec.name} makes in one track "
                              f"({limit:g} s)",
                              hint=f"choose a shorter {flag('duration')}")

@@ -17,7 +17,7 @@ from typing import Iterator
 
 from .composers.base import ComposeRequest, Composer
 from .jobs import Callbacks, SectionJob, guarded
-from .options import RunConfig, flag, on_command_line
+from .options import DEFAULT_DURATION, RunConfig, flag, on_command_line
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs
 from .progress import report
 
@@ -33,11 +33,24 @@ def music_key(job: SectionJob, composer: Composer, cfg: RunConfig, variations: i
     return fingerprint({
         "text": job.description,
         "composer": composer.settings_key(),
-        "duration": cfg.duration,
+        "duration": track_seconds(job, composer, cfg),
         "seed": cfg.seed,  # only an explicit seed; a random one is recorded, not required
         "variations": cfg.variations if variations is None else variations,
         "normalize": cfg.normalize,
     })
+
+
+def track_seconds(job: SectionJob, composer: Composer, cfg: RunConfig) -> float:
+    """How long ``job``'s tracks are: ``cfg.duration`` when given; else, as a seed not given is the recorded one, the
+    length its music was made with before (at most what ``composer`` makes in one track); else DEFAULT_DURATION.
+    The value as given or recorded (3 stays 3), so that music made before keeps its fingerprint."""
+    if cfg.duration is not None:
+        return cfg.duration
+    made = (job.record.get("compose") or {}).get("duration")
+    if isinstance(made, bool) or not isinstance(made, (int, float)) or not 0 < made < float("inf"):
+        return DEFAULT_DURATION
+    limit = getattr(composer, "max_duration", None)
+    return min(made, float(limit)) if isinstance(limit, (int, float)) else made
 
 
 def made_as_asked(old: dict, job: SectionJob, composer: Composer, cfg: RunConfig,
@@ -143,7 +156,7 @@ def _commit_tracks(job: SectionJob, composer: Composer, cfg: RunConfig, takes: l
             "commercial": composer.spec.commercial,  # may it be published commercially (None: unclear)
             "fingerprint": music_key(job, composer, cfg),
             "settings": composer.settings_key(),
-            "duration": cfg.duration,
+            "duration": track_seconds(job, composer, cfg),
             "format": cfg.fmt,
             "normalize": cfg.normalize,
             "seed": takes[0]["seed"],
@@ -265,7 +278,8 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
     old = job.record.get("compose") or {}
     if old.get("takes") and not plan.keep and not cfg.force:  # composed before: say what changed
         cb.info(f"{job.name}: composing again: {compose_changes(job, composer, cfg)}")
-    return [(job, ComposeRequest(job.name, job.description or "", cfg.duration, seed)) for seed in plan.seeds]
+    seconds = track_seconds(job, composer, cfg)
+    return [(job, ComposeRequest(job.name, job.description or "", seconds, seed)) for seed in plan.seeds]
 
 
 def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
@@ -292,8 +306,11 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
         why.append(f"composer {old.get('model')} \u2192 {composer.model_name}")
     elif fingerprint(old.get("settings")) != fingerprint(composer.settings_key()):
         why.append("the composer's settings changed")
-    if old.get("duration") is not None and float(old["duration"]) != float(cfg.duration):
-        why.append(f"{flag('duration')} {float(old['duration']):g} \u2192 {float(cfg.duration):g} s")
+    seconds = float(track_seconds(job, composer, cfg))
+    if old.get("duration") is not None and float(old["duration"]) != seconds:
+        said = f"{flag('duration')} " if cfg.duration is not None else ""  # else: longer than this composer makes
+        why.append(f"{said}{float(old['duration']):g} \u2192 {seconds:g} s"
+                   + ("" if said else f" (the most {composer.model_name} makes)"))
     if cfg.seed is not None and old.get("seed") != cfg.seed:
         why.append(flag("seed", cfg.seed))
     if old.get("normalize") is not None and bool(old["normalize"]) != cfg.normalize:

@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .errors import InputError
 
+#: seconds per track when none is given and a section has no music made before
+DEFAULT_DURATION = 10.0
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 #: settings of the run that every backend taking them receives (never an error when a backend lacks them)
@@ -137,7 +139,9 @@ class RunConfig:
 
     output: Path = Path("output")
     fmt: str = "wav"
-    duration: float = 10.0  # seconds per track
+    #: seconds per track; None: the length a section's music was made with before (as the seed: music made
+    #: again keeps it), else DEFAULT_DURATION
+    duration: Optional[float] = None
     seed: Optional[int] = None  # None: a random seed per section, recorded
     variations: int = 1
     loop: bool = False

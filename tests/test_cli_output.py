@@ -12,6 +12,8 @@ import zipfile
 from pathlib import Path
 
 from output_checks import cli, cli_env
+import pytest
+import soundfile as sf
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -19,6 +21,7 @@ from manga2music.cli.app import app
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 BUILTIN = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1", "--seed", "1")
+MODELS = ("--vision-model", "builtin", "--music-model", "builtin")
 
 
 def test_piped_output_has_every_section_name_whole(tmp_path):
@@ -365,3 +368,28 @@ def test_compose_again_says_the_description_changed_also_when_a_setting_changed_
     assert "ch: composing again: its description changed; --duration 2 \u2192 3 s; --seed 2" in said, said
     said = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "3", "--seed", "2").stderr
     assert "composing again" not in said, said
+
+
+def test_a_rerun_without_duration_keeps_the_length_each_section_was_made_with(tmp_path):
+    """After `run --duration 15`, one edited description and `compose OUT -o OUT` composed every section again at
+    the default 10 s ("composing again: --duration 15 → 10 s"), the untouched ones too, and `run` without
+    --duration did the same. As the seed, a length not given is the one each section was made with."""
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, lib / name)
+    first = cli("run", lib, "-o", out, *MODELS, "--duration", "3")
+    assert first.returncode == 0, first.stderr
+    made = {name: (out / f"{name}.wav").read_bytes() for name in ("calm", "action")}
+    again = cli("run", lib, "-o", out, *MODELS)
+    assert again.returncode == 0 and "composing again" not in again.stderr, again.stderr
+    (out / "calm.txt").write_text("Solo harp lullaby at 60 BPM in F major\n", encoding="utf-8")
+    said = cli("compose", out, "-o", out, "--model", "builtin").stderr
+    assert "calm: composing again: its description changed" in said and "--duration" not in said, said
+    assert "action" not in said.replace("2 of 2", ""), said
+    assert (out / "action.wav").read_bytes() == made["action"]
+    assert sf.info(out / "calm.wav").duration == pytest.approx(3.0, abs=0.01)
+    assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["duration"] == 3.0
+    fresh = cli("run", SAMPLES / "calm", "-o", tmp_path / "new", *MODELS)  # nothing made before: 10 s
+    assert fresh.returncode == 0 and sf.info(tmp_path / "new" / "calm.wav").duration == pytest.approx(10.0, abs=0.01)
+    shorter = cli("run", lib, "-o", out, *MODELS, "--duration", "2")  # given: as asked, and said
+    assert "calm: composing again: --duration 3 \u2192 2 s" in shorter.stderr, shorter.stderr

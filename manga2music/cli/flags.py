@@ -53,7 +53,7 @@ OUTPUT = [
 COMMERCIAL = [_p("commercial", Annotated[bool, Opt("--commercial", help="Only music you may publish commercially: auto picks ACE-Step/Stable Audio/builtin over MusicGen (CC-BY-NC), and a named non-commercial composer is refused.")], False)]
 ARTIFACT = [_p("save_artifact", Annotated[bool, Opt("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")], False)]
 MUSIC = [
-    _p("duration", Annotated[float, Opt("--duration", help="Track length in seconds (at most 1800).")], 10.0),
+    _p("duration", Annotated[Optional[float], Opt("--duration", help="Track length in seconds (at most 1800). Default: 10, or the length a section was made with before.", show_default=False)], None),
     _p("format", Annotated[str, Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus.")], "wav"),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music repeatable (under `run`, a local VLM's sampling too); recorded in each .json.")], None),
     _p("variations", Annotated[int, Opt("--variations", help="Takes per description (seed, seed+1, ...).")], 1),
@@ -153,7 +153,7 @@ def run_config(flags: dict, *, side: str | None):
 
     cfg = RunConfig(
         output=flags["output"], fmt=str(flags.get("format", "wav")).lower().lstrip("."),
-        duration=flags.get("duration", 10.0), seed=flags.get("seed"), variations=flags.get("variations", 1),
+        duration=flags.get("duration"), seed=flags.get("seed"), variations=flags.get("variations", 1),
         loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
         auto_download=flags.get("download"), reading_speed=flags.get("reading_speed", 1.0),
