@@ -33,7 +33,7 @@ from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_
 from .output_names import claim_names
 from .execution import open_executor
 from .options import RunConfig, flag, on_command_line
-from .jobs import Callbacks, SectionJob, manifest_entry, read_description, start_job
+from .jobs import Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
@@ -519,7 +519,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 cb.warn(f"Skipping {readable(txt)}: {why}")
     if not items:
         for name, why in unusable:
-            cb.warn(f"Skipping {name}: {why}")
+            cb.warn(failed_line(name, why))
         raise InputError("nothing to compose", hint="pass description files or " + _text_example())
     names = _names_of_their_own(items, cfg.output, cb.info)
     items = [(name, content) for name, (_, content, _) in zip(names, items)]

@@ -25,6 +25,12 @@ LogFn = Callable[[str, str], None]  # (level: "info" | "warning", message)
 MAX_DESCRIPTION_BYTES = 1024 * 1024
 
 
+def failed_line(name: str, message: str) -> str:
+    """What a run says when section ``name`` fails (the others go on): not "Skipping", which a rerun says of a section
+    with nothing to do."""
+    return f"{name} failed: {message}"
+
+
 @dataclass
 class Callbacks:
     sections: Optional[ProgressFn] = None  # overall: (done, total, section name)
@@ -71,9 +77,9 @@ class SectionJob:
     spent: Optional[tuple[Optional[dict], Optional[float]]] = None
     music_outdated: bool = False  # a new description, and the music there is of the one before (see ``commit``)
 
-    def fail(self, message: str, cb: Callbacks) -> None:
+    def fail(self, message: str, cb: Callbacks) -> None:  # the run goes on with the other sections
         self.status, self.message = "failed", message
-        cb.warn(f"Skipping {self.name}: {message}")
+        cb.warn(failed_line(self.name, message))
 
     def commit(self, staged: Staged, updates: dict) -> None:
         before = self.record

@@ -358,16 +358,17 @@ def file_sha256(path: Path) -> str:
 # --- folders -------------------------------------------------------------------------------
 
 
-def _walk(folder: Path, excluded: set[Path]) -> Iterator[tuple[Path, list[str], list[str]]]:
+def _walk(folder: Path, excluded: set[Path],
+          unreadable: Callable[[OSError], None]) -> Iterator[tuple[Path, list[str], list[str]]]:
     """os.walk in natural order, skipping hidden folders and the excluded (output) folders.  Links to folders are
     followed (a series of linked chapters), each real folder read once: a link back up the tree (a loop) or to a
-    folder read already is not read again."""
+    folder read already is not read again.  A folder that cannot be listed (no permission) goes to ``unreadable``."""
     seen = {Path(folder).resolve()}
     # the folders inside without following links, listed at the first link met (most libraries have none): a link
     # to one of them is not read, the folder itself is (a "Bonus/Favourite" link to "Vol 02/Chapter 2" took the
     # chapter's name and place, and left Vol 02 "empty")
     inside: set[Path] | None = None
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=None, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
         here = Path(dirpath)
         kept = []
         for d in sorted(dirnames, key=_natural):  # in reading order: of two links to one folder, the first is read
@@ -428,7 +429,13 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
     sections: list[Section] = []
     # the name the user gave (a link keeps its own name); "." and ".." become the folders they stand for
     root_name = readable(Path(os.path.abspath(folder)).name) or "pages"
-    for here, dirs, files in _walk(folder, excluded):
+
+    def unreadable(exc: OSError) -> None:  # a chapter the user may not read: a failed section, not left out
+        where = Path(exc.filename) if exc.filename else folder
+        sections.append(Section(_relative_name(where, folder, root_name), [], where, folder,
+                                error=f"{readable(where)}: this folder cannot be read ({exc.strerror or exc})"))
+
+    for here, dirs, files in _walk(folder, excluded, unreadable):
         images = [f for f in files if is_image_name(f)]
         if images and _only_covers(images, dirs, files):
             images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read)

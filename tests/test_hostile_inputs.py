@@ -50,6 +50,42 @@ def test_a_fifo_and_a_link_to_dev_zero_are_skipped_pages_not_a_hang(two_sections
     assert found["stuck"] == "failed" and result.returncode == 1
 
 
+def _without_root_override() -> list[str]:
+    """A command prefix under which a folder's permissions hold (root reads every folder otherwise)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be tried")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+@pytest.mark.parametrize("command", ["run", "score"])
+def test_a_chapter_folder_that_cannot_be_read_is_a_failed_chapter_not_left_out(two_sections, tmp_path, command):
+    """A chapter folder the user may not read (`chmod 000`) was left out without a word: "1 of 1 sections done",
+    exit 0, and nothing in the manifest said a chapter was missing."""
+    import subprocess
+    import sys
+
+    from output_checks import cli_env
+
+    locked = two_sections / "action"
+    locked.chmod(0)
+    try:
+        out = tmp_path / "out"
+        result = subprocess.run([*_without_root_override(), sys.executable, "-m", "manga2music", command,
+                                 str(two_sections), "-o", str(out), *BUILTIN, "--json",
+                                 *(("--duration", "1") if command == "run" else ())],
+                                capture_output=True, text=True, env=cli_env(), timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 1, result.stderr
+    assert statuses(result.stdout) == {"calm": "ok", "action": "failed"}
+    entry = next(e for e in json.loads(result.stdout)["sections"] if e["name"] == "action")
+    assert "cannot be read" in entry["message"] and "ermission" in entry["message"], entry
+    assert "action" in result.stderr and "Traceback" not in result.stderr
+
+
 # --- names and encodings ---------------------------------------------------------------------------
 
 

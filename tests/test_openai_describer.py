@@ -535,7 +535,7 @@ def test_a_section_that_failed_part_way_asks_only_what_was_not_answered_on_the_r
             "--chunk-size", "1")
     openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), *[Fail(500, "upstream exploded")] * 4)  # 3 retries
     failed = cli(*args)
-    assert "Skipping calm" in failed.stderr and "upstream exploded" in failed.stderr
+    assert "calm failed: " in failed.stderr and "upstream exploded" in failed.stderr
     assert not (out / "calm.txt").exists()
     (entry,) = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
     assert entry["status"] == "failed" and entry["usage"] == {"prompt_tokens": 100, "completion_tokens": 20}  # paid

@@ -360,7 +360,7 @@ def test_an_emptied_scene_description_is_one_line_and_loses_nothing(scored, tmp_
     before = sha256(work / sheet.score_file)
     result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-    assert f"Skipping ch1: {sheet.scenes[0].description_file} is empty: write the music description in it, or " \
+    assert f"ch1 failed: {sheet.scenes[0].description_file} is empty: write the music description in it, or " \
            "delete it" in result.stderr
     assert sha256(work / sheet.score_file) == before
     kept = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
@@ -382,7 +382,7 @@ def test_a_score_or_cue_file_of_the_users_is_never_replaced(scored, tmp_path, mi
     result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--reading-speed", "1.5",
                  timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-    assert f"Skipping ch1: {theirs} was changed since manga2music wrote it, and this run would replace it" in \
+    assert f"ch1 failed: {theirs} was changed since manga2music wrote it, and this run would replace it" in \
         result.stderr  # it said "was not written by manga2music", of a file it had written (and the user edited)
     assert theirs.read_bytes() == b"RIFF my mastered version"
     assert CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8"))).reading_speed == 1

@@ -25,7 +25,7 @@ def _p(name: str, annotation, default=inspect.Parameter.empty, kind=inspect.Para
 
 
 PATHS = [_p("paths", Annotated[list[Path], typer.Argument(help="Folders, images, comic archives (.cbz, .cbr, .cb7, .cbt) or PDFs.",
-                                                           show_default=False)],
+                                                           show_default=False, readable=False)],  # ours: one line
             kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 DESCRIPTION_PATHS = [_p("paths", Annotated[Optional[list[Path]], typer.Argument(
     help=".txt descriptions, or folders of them as describe writes.", show_default=False)], None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError, Manga2MusicError, NeedsKeyError
+from ..jobs import failed_line
 
 UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF), or a comic archive (.cbz, .cbr, .cb7, "
                ".cbt, .zip) or .pdf that holds them.")
@@ -100,12 +101,15 @@ def no_readable_page(skipped: list[str]) -> str:
     return f"none of the uploaded files is a readable image ({_names(skipped, sep='; ')})"
 
 
-def run_warnings(log: list[tuple[str, str]], hidden: Iterable[str | Path]) -> list[str]:
-    """Warnings worth showing, scrubbed; skipped pages and failed sections are shown from the manifest instead."""
+def run_warnings(log: list[tuple[str, str]], hidden: Iterable[str | Path], failed: Iterable[str] = ()) -> list[str]:
+    """Warnings worth showing, scrubbed; skipped pages and the ``failed`` sections are shown from the manifest
+    instead."""
     hidden = list(hidden)
+    failures = tuple(failed_line(name, "") for name in failed)
     shown: list[str] = []
     for level, message in log:
-        if level != "warning" or message.startswith("Skipping ") or ": skipping page " in message:
+        if (level != "warning" or message.startswith("Skipping ") or ": skipping page " in message
+                or message.startswith(failures)):
             continue
         text = scrub(message, hidden)
         if text and text not in shown:

@@ -271,7 +271,8 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
                                    callbacks=Callbacks(sections=cb.sections, step=cb.step, log=keep))
         except Manga2MusicError as exc:
             raise messages.for_user(exc, hide, [Path(u).name for u in uploads]) from None
-        warnings = messages.run_warnings(log, hide)
+        warnings = messages.run_warnings(log, hide, [e["name"] for e in manifest.get("sections", [])
+                                                     if e.get("status") == "failed"])
         note = upload_order_note(uploads)
         if note:
             warnings.insert(0, note)
