@@ -249,6 +249,12 @@ def _archive_entries(archive: Path) -> list[tuple[str, str, int]]:
         raise InputError(f"{readable(archive)}: not a readable comic archive (zip, RAR, 7-Zip or tar): {why}") from exc
 
 
+def _covers_above_chapters(folder: tuple[str, ...], groups: dict[tuple[str, ...], list[Page]]) -> bool:
+    """Whether the pages of ``folder`` in an archive are all named like a cover and other pages lie below it."""
+    return all(COVER_NAME.fullmatch(Path(p.name).stem) for p in groups[folder]) and \
+        any(len(other) > len(folder) and other[:len(folder)] == folder for other in groups)
+
+
 def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section]:
     """One section per folder inside the archive that holds images."""
     groups: dict[tuple[str, ...], list[Page]] = {}
@@ -279,11 +285,20 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
         shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
         raise InputError(f"{readable(archive)}: holds {shown}, not page images; an archive or PDF inside an archive "
                          "is not read: extract it and give the folder")
+    for folder in [f for f in groups if _covers_above_chapters(f, groups)]:
+        del groups[folder]  # Series/cover.jpg beside Series/Ep 1/: the series' art, as beside folders on disk
+    tops = {folder[:1] for folder in groups}
+    own_top = len(groups) > 1 and len(tops) == 1 and all(tops) and \
+        readable(next(iter(tops))[0]).casefold() == readable(archive.stem).casefold()
     sections = []
     for folder in sorted(groups, key=lambda p: _natural("/".join(p))):
         pages = sorted(groups[folder], key=lambda p: _natural(p.member_shown or p.member or p.name))
-        name = "/".join((base_name, *map(readable, folder))) if base_name else "/".join(map(readable, folder))
+        shown = folder[1:] if own_top else folder  # Vol.03.cbz holding Vol.03/Ch 9/: "Vol.03/Ch 9"
+        name = "/".join((base_name, *map(readable, shown))) if base_name else "/".join(map(readable, shown))
         sections.append(Section(name or readable(archive.stem), pages, archive, root))
+        if own_top:  # its outputs before were named with the folder twice: found under that name
+            sections[-1].former_names.append("/".join((base_name, *map(readable, folder))) if base_name
+                                             else "/".join(map(readable, folder)))
     if len(sections) == 1 and base_name and sections[0].name != base_name:  # every page in one folder inside
         # ("Ch 004.cbz" holding "Ch 004/001.jpg", as scanlation releases pack them): the archive's name alone
         sections[0].former_names.append(sections[0].name)

@@ -427,6 +427,30 @@ def test_a_cover_beside_chapter_folders_is_not_a_chapter(tmp_path):
     assert [s.name for s in find_sections([tmp_path / "S" / "cover.jpg"])] == ["cover"]
 
 
+def test_in_an_archive_a_cover_beside_chapters_is_not_a_chapter_and_its_own_top_folder_is_not_named_twice(tmp_path):
+    """`nested.cbz` holding `Series/cover.jpg` beside `Series/Ep 2/` and `Series/Ep 10/` made the cover a chapter
+    (a score of one page), though the same folders on disk do not; `Vol.03.cbz` holding `Vol.03/Ch 9/` was named
+    `Vol.03/Vol.03/Ch 9` (as one chapter in `Ch 2.cbz/Ch 2/` is named `Ch 2`)."""
+    def archive(path: Path, members: list[str]) -> Path:
+        with zipfile.ZipFile(path, "w") as zf:
+            for member in members:
+                buf = io.BytesIO()
+                Image.new("L", (30, 40), 50).save(buf, format="JPEG" if member.endswith(".jpg") else "PNG")
+                zf.writestr(member, buf.getvalue())
+        return path
+
+    nested = archive(tmp_path / "nested.cbz", ["Series/cover.jpg", "Series/Ep 2/001.png", "Series/Ep 2/002.png",
+                                               "Series/Ep 10/001.png"])
+    assert names(find_sections([nested])) == {"nested/Series/Ep 2": ["001.png", "002.png"],
+                                              "nested/Series/Ep 10": ["001.png"]}
+    volume = archive(tmp_path / "Vol.03.cbz", ["Vol.03/folder.png", "Vol.03/Ch 9/001.png", "Vol.03/Ch 10/001.png"])
+    found = find_sections([volume])
+    assert names(found) == {"Vol.03/Ch 9": ["001.png"], "Vol.03/Ch 10": ["001.png"]}
+    assert found[0].former_names == ["Vol.03/Vol.03/Ch 9"]  # outputs made under the old name are still found
+    own = archive(tmp_path / "one.cbz", ["one/cover.jpg", "one/001.png"])  # a chapter's own cover stays a page
+    assert names(find_sections([own])) == {"one": ["001.png", "cover.jpg"]}
+
+
 def test_a_chapter_folder_with_no_pages_is_named_not_passed_over(tmp_path):
     """A chapter folder with no page in it (its download failed; only a readme came) was passed over without a
     word: the run said "2 of 2 sections done" of a series of 4 chapters."""
