@@ -152,6 +152,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
     if not cfg.force and txt.exists() and old.get("fingerprint") == key:
         job.description = read_description(txt)
         job.status = "skipped"
+        relocate_pages(job, infos)
         _artifact_on_a_rerun(section, job, infos, cfg, cb)
         return None
     if old.get("fingerprint") and not cfg.force and txt.exists():  # described before: say what changed
@@ -226,16 +227,55 @@ def describer_change(old: dict, describer: Describer) -> list[str]:
 
 
 def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
-    """The section's pages added, removed, changed or mended since its record was written, in words."""
+    """The section's pages added, removed, renamed, changed or mended since its record was written, in words."""
     before = {p.get("source"): p for p in job.record.get("pages") or [] if isinstance(p, dict)}
     unreadable = {s.get("source") for s in job.record.get("skipped_pages") or [] if isinstance(s, dict)}
     now = {info.page.source: info for info in infos}
-    added = [info.page.name for src, info in now.items() if src not in before and src not in unreadable]
-    removed = [str(p.get("name") or src) for src, p in before.items() if src not in now]
+    new = {src: info for src, info in now.items() if src not in before and src not in unreadable}
+    gone = {src: p for src, p in before.items() if src not in now}
+    renamed = []  # a page gone and a page added with the same bytes: one page under another name
+    for src, info in list(new.items()):
+        old = next((o for o, p in gone.items() if p.get("sha256") == info.sha256), None)
+        if old is not None:
+            renamed.append(f"{gone.pop(old).get('name') or old} \u2192 {info.page.name}")
+            del new[src]
+    added = [info.page.name for info in new.values()]
+    removed = [str(p.get("name") or src) for src, p in gone.items()]
     changed = [info.page.name for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
     mended = [info.page.name for src, info in now.items() if src not in before and src in unreadable]
-    return [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (changed, "changed"),
-                                                   (mended, "now readable")) if names]
+    return [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (renamed, "renamed"),
+                                                   (changed, "changed"), (mended, "now readable")) if names]
+
+
+def relocate_pages(job: SectionJob, infos: list[PageInfo]) -> None:
+    """A section whose pages are as described (the same bytes in the same order) but renamed or moved since (a
+    chapter folder renamed, the library moved): its record is made to locate them where they are now, so that a
+    recorded path keeps finding what the music was made from.  Nothing is described or composed again."""
+    pages = [p for p in job.record.get("pages") or [] if isinstance(p, dict)]
+    unused = list(infos)  # in reading order: of two pages with the same bytes, the first recorded is the first
+    moved = []
+    for entry in pages:
+        info = next((i for i in unused if i.key == _recorded_key(entry)), None)
+        if info is None:
+            return  # not the pages the record lists (cannot be, as the fingerprint matched): left as it is
+        unused.remove(info)
+        now = page_entry(info)
+        moved.append({**{k: v for k, v in entry.items() if k not in _WHERE}, **{k: now[k] for k in _WHERE if k in now}})
+    if moved != pages:
+        worked = job.did_work
+        job.commit(Staged(), {"pages": moved})
+        job.did_work = worked  # the record follows the pages; nothing was made: the section is still "skipped"
+
+
+#: what in a record's page entry says where the page is (the rest says what it is)
+_WHERE = ("name", "source", "path", "member", "pdf_index", "path_bytes")
+
+
+def _recorded_key(entry: dict) -> str:
+    """:attr:`PageInfo.key` of a record's page entry."""
+    key = str(entry.get("sha256"))
+    key = key if entry.get("pdf_index") is None else f"{key}#{entry['pdf_index']}"
+    return key if entry.get("orientation", 1) == 1 else f"{key}@{entry['orientation']}"
 
 
 def describer_seed(describer: Describer):

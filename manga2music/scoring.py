@@ -43,7 +43,7 @@ from .describers.base import Describer
 from .describers.chat import charge
 from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
-from .describing import answer_memo, page_entry, said_reused
+from .describing import answer_memo, page_entry, relocate_pages, said_reused
 from .errors import BackendError, InputError, Manga2MusicError
 from .jobs import Callbacks, SectionJob, each_section
 from .options import RunConfig
@@ -418,6 +418,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             and not any(_lost(job, files.midi(s.get("index"))) for s in old_score.get("scenes", [])
                         if isinstance(s.get("index"), int))):
         job.status, job.seed = "skipped", int(seed)
+        relocate_pages(job, chapter.infos)  # the chapter moved since: its record locates the pages where they are
         job.tracks, job.description = [files.score], chapter.description
         job.midi = _cue_midis(files, [s.get("index") for s in old_score.get("scenes", [])])
         return

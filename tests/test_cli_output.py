@@ -393,3 +393,34 @@ def test_a_rerun_without_duration_keeps_the_length_each_section_was_made_with(tm
     assert fresh.returncode == 0 and sf.info(tmp_path / "new" / "calm.wav").duration == pytest.approx(10.0, abs=0.01)
     shorter = cli("run", lib, "-o", out, *MODELS, "--duration", "2")  # given: as asked, and said
     assert "calm: composing again: --duration 3 \u2192 2 s" in shorter.stderr, shorter.stderr
+
+
+def test_pages_renamed_or_moved_are_located_by_the_record_and_said_as_renamed(tmp_path):
+    """After `mv 001.png p001.png` (or moving the whole library), a rerun skipped the section, as nothing in it had
+    changed, and its record kept locating the page at a path that was gone; two pages renamed and swapped were said
+    as "2 pages added (...); 2 pages removed (...)"."""
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", lib / "ch")
+
+    def rerun(where: Path) -> str:
+        result = cli("run", where, "-o", out, *BUILTIN)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    def recorded() -> list[str]:
+        return [p["source"] for p in json.loads((out / "ch.json").read_text(encoding="utf-8"))["pages"]]
+
+    rerun(lib)
+    track = (out / "ch.wav").read_bytes()
+    (lib / "ch" / "001.png").rename(lib / "ch" / "000.png")  # still first in reading order: the same section
+    said = rerun(lib)
+    assert "again" not in said and (out / "ch.wav").read_bytes() == track, said
+    assert recorded()[0] == str(lib / "ch" / "000.png") and all(Path(s).is_file() for s in recorded())
+    moved = tmp_path / "library"
+    lib.rename(moved)
+    assert "again" not in rerun(moved)
+    assert all(Path(s).is_file() for s in recorded()) and recorded()[0] == str(moved / "ch" / "000.png")
+    (moved / "ch" / "000.png").rename(moved / "ch" / "zz.png")  # now read last: the order changed
+    said = rerun(moved)
+    assert "ch: describing again: 1 page renamed (000.png \u2192 zz.png)" in said, said
+    assert "added" not in said and "removed" not in said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -1587,3 +1588,19 @@ def test_the_joining_step_of_a_score_reaches_its_end():
                           music_model="builtin", callbacks=Callbacks(step=lambda *a: steps.append(a)))
     joining = [s for s in steps if s[2].startswith(("joining", "joined"))]
     assert joining[0][:2] == (0, 1) and joining[-1][:2] == (1, 1), joining
+
+
+def test_a_chapter_moved_since_its_score_is_located_where_it_is_now(tmp_path):
+    """`mv lib library` and `score library -o OUT` again: nothing to redo, and the record kept locating every page
+    under lib/, which was gone."""
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "samples" / "calm", lib / "ch")
+    first = cli("score", lib, "-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--json")
+    assert first.returncode == 0, first.stderr
+    lib.rename(tmp_path / "library")
+    again = cli("score", tmp_path / "library", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+                "--json")
+    assert again.returncode == 0, again.stderr
+    assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"]
+    pages = json.loads((out / "ch.json").read_text(encoding="utf-8"))["pages"]
+    assert pages and all(Path(p["source"]).is_file() and "library" in p["source"] for p in pages)
