@@ -424,3 +424,22 @@ def test_pages_renamed_or_moved_are_located_by_the_record_and_said_as_renamed(tm
     said = rerun(moved)
     assert "ch: describing again: 1 page renamed (000.png \u2192 zz.png)" in said, said
     assert "added" not in said and "removed" not in said
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_results_that_cannot_be_written_to_stdout_are_one_line_and_a_closed_pipe_keeps_the_exit_code(tmp_path):
+    """`run ... > /dev/full` ended in a Python traceback; `run ... --json | head -c 0` exited 1 ("some section
+    failed") without a word, though every section was done."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "manga2music", "run", str(SAMPLES / "calm"), "-o",
+                                 str(tmp_path / "a"), *BUILTIN], stdout=full, stderr=subprocess.PIPE, text=True,
+                                env=cli_env(), timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot write to standard output" in result.stderr and "manifest.json" in result.stderr
+    assert (tmp_path / "a" / "calm.wav").is_file()
+    piped = subprocess.Popen([sys.executable, "-m", "manga2music", "run", str(SAMPLES / "calm"), "-o",
+                              str(tmp_path / "b"), *BUILTIN, "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=cli_env())
+    piped.stdout.close()  # the reader has gone, as `| head -c 0` goes
+    _, err = piped.communicate(timeout=120)
+    assert piped.returncode == 0 and b"Traceback" not in err and b"Exception ignored" not in err, err

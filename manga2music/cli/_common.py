@@ -229,8 +229,32 @@ def print_summary(manifest: dict, as_json: bool, output: Path) -> int:
 
     ``--json``: the manifest.  A terminal: a table (long names wrap, never cut).  Anything else (a pipe,
     a log file): one ``name<TAB>status<TAB>output or message`` line per section, names whole, and the
-    closing sentence on stderr, so a script can read every line.
+    closing sentence on stderr, so a script can read every line.  A reader that stops reading (``| head``) is
+    not an error (the exit code is still the sections'); stdout that cannot be written (a full disk) is one line.
     """
+    try:
+        return _print_summary(manifest, as_json, output)
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        failed = any(e["status"] == "failed" for e in manifest["sections"] if e["name"] in manifest.get("this_run", []))
+        return 1 if failed else 0
+    except OSError as exc:
+        _stdout_to_devnull()
+        why, manifest_file = exc.strerror or str(exc), output / "manifest.json"
+        stderr_console().print(f"[red]Error:[/] cannot write to standard output ({escape_markup(why)}); the results "
+                               f"are in {escape_markup(str(manifest_file))}", soft_wrap=True)
+        return 1
+
+
+def _stdout_to_devnull() -> None:
+    """Python's own flush of stdout at exit would fail again (and print "Exception ignored"): what is left unwritten
+    goes nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
     this_run = set(manifest.get("this_run", []))
     entries = [e for e in manifest["sections"] if e["name"] in this_run]
     failed = [e for e in entries if e["status"] == "failed"]
