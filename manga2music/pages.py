@@ -26,6 +26,7 @@ import io
 import math
 import os
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
@@ -155,7 +156,7 @@ def _open(data: bytes, label: str):
         raise PageError(f"{label}: not a readable image (unknown or damaged image data)") from exc
     except Image.DecompressionBombError as exc:
         raise PageError(f"{label}: refused as a possible decompression bomb ({exc})") from exc
-    except (OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, SyntaxError, a plugin's EOFError or struct.error: this page
         raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
     if width * height > MAX_PIXELS:
         raise PageError(
@@ -196,7 +197,8 @@ def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None):
     fmt = image.format or "PNG"
     turn = orientation(image)  # before decoding: the same answer probe_page gave
     try:
-        image.seek(0)  # GIF/TIFF: first frame
+        with suppress(EOFError):  # GIF/TIFF: the first frame (a PSD's frames are its layers: it opened on the
+            image.seek(0)  # merged image, the page)
         if max_side and fmt == "JPEG":
             w, h = image.size
             scale = shrink_scale(*((h, w) if turn in (5, 6, 7, 8) else (w, h)), max_side)  # as shown
@@ -208,7 +210,8 @@ def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None):
 
             with _pillow_quiet():  # it reads the EXIF block again
                 image = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises (OSError, EOFError, struct.error...), it is
+        # this page that cannot be read, not its chapter
         raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
     return image, fmt
 

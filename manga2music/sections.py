@@ -24,7 +24,8 @@ from .files import is_regular_file, read_regular_file, readable
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff",
                     ".jp2", ".j2k",  # JPEG 2000: archive.org's comic scans
-                    ".tga", ".pcx", ".ppm", ".pgm", ".pbm", ".pnm"}  # older tools' and scanners' images
+                    ".tga", ".pcx", ".ppm", ".pgm", ".pbm", ".pnm",  # older tools' and scanners' images
+                    ".psd"}  # Photoshop: the merged image its files carry (a webtoon artist's working file)
 #: page images Pillow has no decoder for (iPhone photos, JPEG XL, painting programs' files): taken as pages all the
 #: same, so that each is a skipped page that says what to do, not a page left out of its chapter without a word
 UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL", ".kra": "Krita",

@@ -607,3 +607,36 @@ def test_a_section_none_of_whose_pages_reads_counts_all_of_them(tmp_path):
     (entry,) = json.loads(result.stdout)["sections"]
     assert entry["status"] == "failed" and len(entry["skipped_pages"]) == 4
     assert entry["message"].startswith("no readable page among 4"), entry["message"]
+
+
+def _psd(path: Path, image) -> None:
+    """A Photoshop file as Photoshop writes one with "maximise compatibility": header, no resources, no layers, the
+    merged RGB image (raw planes)."""
+    import struct
+
+    import numpy as np
+
+    pixels = np.asarray(image.convert("RGB"))
+    height, width = pixels.shape[:2]
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, height, width, 8, 3)  # version 1, 3 channels, 8 bits, RGB
+    sections = struct.pack(">III", 0, 0, 0)  # colour mode data, image resources, layers: none
+    planes = b"".join(pixels[:, :, c].tobytes() for c in range(3))
+    path.write_bytes(header + sections + struct.pack(">H", 0) + planes)  # 0: raw, not compressed
+
+
+def test_a_photoshop_page_is_read_as_a_page_and_one_that_does_not_read_is_named(tmp_path):
+    """A webtoon artist's `003.psd` among the pages was left out without a word (not even counted among the pages)
+    while `.clip` and `.kra` files were named: Pillow reads the merged image a Photoshop file carries."""
+    from PIL import Image
+
+    chapter = tmp_path / "ch"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    _psd(chapter / "004.psd", Image.open(SAMPLES / "action" / "001.png"))
+    (chapter / "005.psd").write_bytes(b"8BPS" + bytes(40))  # cut short
+    out = tmp_path / "out"
+    result = cli("describe", chapter, "-o", out, "--model", "builtin", "--json", timeout=120)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
+    assert [Path(p["source"]).name for p in record["pages"]] == ["001.png", "002.png", "003.jpg", "004.psd"]
+    assert record["pages"][-1]["size"] == list(Image.open(SAMPLES / "action" / "001.png").size)
+    assert [Path(p["source"]).name for p in record["skipped_pages"]] == ["005.psd"]
