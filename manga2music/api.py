@@ -298,8 +298,8 @@ def check_score_config(cfg: RunConfig) -> None:
     _as_plain_number(cfg, "longest_cue", float)
     speed = cfg.reading_speed
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
-        raise InputError(f"{flag('reading_speed')} must be a number above 0 (got {speed!r}); 1 is the estimate's pace, "
-                         "2 reads twice as fast")
+        raise InputError(f"{flag('reading_speed')} must be a number from 0.05 to 20 (got {speed!r}); 1 is the "
+                         "estimate's pace, 2 reads twice as fast")
     if speed > 20:
         raise InputError(f"{flag('reading_speed', float(speed))} is more than 20 times the estimate's pace")
     if speed < 0.05:  # a chapter read 20 times slower than the estimate is already hours of music

@@ -98,7 +98,8 @@ def test_killed_the_moment_the_first_track_appears_then_a_plain_rerun_finishes(f
         forced = start_cli("run", four_sections, "-o", tmp_path / "forced", *BUILTIN, "--duration", "2", "--force")
         _wait_for(tmp_path / "forced", "*.wav", forced)
         kill(forced, sig)
-        assert "run the same command again without --force to resume" in forced.communicate(timeout=60)[1]
+        said = forced.communicate(timeout=60)[1]
+        assert "run the same command again to start over, or without --force to keep what there is" in said, said
     manifest = json.loads(again.stdout)
     assert {e["name"]: e["status"] for e in manifest["sections"]}.keys() == {f"sec{i:03d}" for i in range(4)}
     assert all(e["status"] in ("ok", "skipped") for e in manifest["sections"])

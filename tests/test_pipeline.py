@@ -653,3 +653,12 @@ def test_run_and_score_into_one_folder_each_keep_the_others_music_in_the_manifes
     (out / "calm.mid").unlink()
     manga2music.score([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin", config=cfg(seed=8))
     assert "run_tracks" not in entry() and "run_midi" not in entry()
+
+
+def test_an_infinite_reading_speed_is_told_the_range(pages, tmp_path):
+    """`reading_speed=inf` was told "must be a number above 0 (got inf)": infinity is above 0."""
+    from manga2music.errors import InputError
+
+    with pytest.raises(InputError, match=r"reading_speed must be a number from 0\.05 to 20 \(got inf\)"):
+        manga2music.score([pages], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                          config=RunConfig(reading_speed=float("inf")))

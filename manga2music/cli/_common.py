@@ -105,8 +105,9 @@ def friendly_errors() -> Iterator[None]:
     except KeyboardInterrupt as exc:
         stopped = True  # a second signal, while Python shuts down, still ends the process at once
         what = "Stopped (SIGTERM)." if isinstance(exc, Terminated) else "Interrupted."
-        again = ("run the same command again without --force to resume (with it, everything starts over)"
-                 if "--force" in sys.argv[1:] else "run the same command again to resume")
+        again = ("run the same command again to start over, or without --force to keep what there is: the "
+                 "sections this run did not reach keep what was made before" if "--force" in sys.argv[1:]
+                 else "run the same command again to resume")
         stderr_console().print(f"[yellow]{what}[/] Finished files are kept; {again}.", soft_wrap=True)
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
     finally:
