@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 from natsort import natsort_keygen, ns
 
 from .errors import ArchiveError, InputError, PageError
-from .files import is_regular_file, read_regular_file, readable
+from .files import LOCK_NAME, is_regular_file, read_regular_file, readable
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff",
                     ".jp2", ".j2k",  # JPEG 2000: archive.org's comic scans
@@ -376,7 +376,8 @@ def file_sha256(path: Path) -> str:
 
 def _walk(folder: Path, excluded: set[Path],
           unreadable: Callable[[OSError], None]) -> Iterator[tuple[Path, list[str], list[str]]]:
-    """os.walk in natural order, skipping hidden folders and the excluded (output) folders.  Links to folders are
+    """os.walk in natural order, skipping hidden folders, the excluded (output) folder and any other folder a run
+    wrote into (its lock file is there).  Links to folders are
     followed (a series of linked chapters), each real folder read once: a link back up the tree (a loop) or to a
     folder read already is not read again.  A folder that cannot be listed (no permission) goes to ``unreadable``."""
     seen = {Path(folder).resolve()}
@@ -394,7 +395,8 @@ def _walk(folder: Path, excluded: set[Path],
                     inside = {Path(p).resolve() for p, _, _ in os.walk(folder, onerror=None)}
                 if real in inside:
                     continue
-            if not is_hidden(d) and real not in excluded and real not in seen:
+            another_output = os.path.exists(real / LOCK_NAME)  # a folder a run wrote into holds no chapters
+            if not is_hidden(d) and real not in excluded and real not in seen and not another_output:
                 kept.append(d)
                 seen.add(real)
         dirnames[:] = kept

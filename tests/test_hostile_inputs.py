@@ -640,3 +640,17 @@ def test_a_photoshop_page_is_read_as_a_page_and_one_that_does_not_read_is_named(
     assert [Path(p["source"]).name for p in record["pages"]] == ["001.png", "002.png", "003.jpg", "004.psd"]
     assert record["pages"][-1]["size"] == list(Image.open(SAMPLES / "action" / "001.png").size)
     assert [Path(p["source"]).name for p in record["skipped_pages"]] == ["005.psd"]
+
+
+def test_another_output_folder_inside_the_library_is_not_read_as_chapters(tmp_path):
+    """`run S -o S/music2` after `run S -o S/output`: every run said "Skipping S/output/...: no pages in it" for each
+    folder of the other output, as if it were a chapter with no pages."""
+    lib = tmp_path / "S"
+    for name in ("Ch 1", "Ch 2"):
+        shutil.copytree(SAMPLES / "calm", lib / "Vol 1" / name)
+    first = cli("run", lib, "-o", lib / "output", *BUILTIN, "--duration", "1")
+    assert first.returncode == 0, first.stderr
+    second = cli("run", lib, "-o", lib / "music2", *BUILTIN, "--duration", "1", "--json")
+    assert second.returncode == 0, second.stderr
+    assert "output" not in second.stderr.replace(str(lib / "music2"), ""), second.stderr
+    assert statuses(second.stdout) == {"Vol 1/Ch 1": "ok", "Vol 1/Ch 2": "ok"}
