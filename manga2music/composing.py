@@ -362,9 +362,27 @@ def write_group(group: list[tuple[SectionJob, ComposeRequest]], tracks: list, co
     return [job for job, _, _ in by_job.values()]
 
 
+def say_same_music(pending: list[tuple[SectionJob, ComposeRequest]], cfg: RunConfig, cb: Callbacks) -> None:
+    """``--seed`` gives every section that seed, so sections with the same description (similar pages, read alike by
+    the builtin describer) get the same music: said, with what to do, rather than found by ear."""
+    if cfg.seed is None:
+        return
+    alike: dict[tuple, list[str]] = {}
+    for job, request in pending:
+        names = alike.setdefault((request.text, request.seed, request.duration), [])
+        if job.name not in names:
+            names.append(job.name)
+    for (_, seed, _), names in alike.items():
+        if len(names) > 1:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            cb.warn(f"{shown}: the same description and seed {seed} make the same music; without "
+                    f"{flag('seed')} each section draws a seed of its own (recorded, so it can be made again)")
+
+
 def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb: Callbacks) -> None:
     """Compose every job that has a description and needs (new) audio, a group at a time."""
     pending = [pair for job in jobs for pair in compose_requests(job, composer, cfg, cb)]
+    say_same_music(pending, cfg, cb)
     done_jobs: set[int] = set()
     total_jobs = len({id(job) for job, _ in pending})
     for group in _groups(pending, group_size(composer)):
