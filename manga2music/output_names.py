@@ -7,7 +7,9 @@ output folder stays with the source its record was made from (the folder, archiv
 
 1. a section takes the name whose record was made from its own source (its files of the last run): its name,
    numbered or not, or an archive's or PDF's other form (``Ch 1.cbz`` while a folder ``Ch 1`` was beside it,
-   ``Ch 1`` before); a record whose name differs only in case holds the name too (``Ch 1.json`` for ``ch 1``);
+   ``Ch 1`` before), or its name less the folders above (``Chapter 1`` for ``Vol 10/Chapter 1``, as ``run
+   "S/Vol 10/Chapter 1"`` named it); a record whose name differs only in case holds the name too (``Ch 1.json``
+   for ``ch 1``);
 2. else the first of ``ch1``, ``ch1-2``, ... that no other source holds.  A name whose source is not in this run is
    free when that source is gone from the disk (a chapter moved or renamed) or when at least half of the pages its
    record lists are among this section's (a copy of the chapter, with the output folder copied beside it): its
@@ -93,6 +95,14 @@ def _folder_forms(section: Section) -> list[str]:
     return [plain, *_prefixed_forms(section, plain)]
 
 
+def _shorter_forms(base: str) -> list[str]:
+    """"Arc A/Ch 2" and "Ch 2" for "Vol 01/Arc A/Ch 2": the names ``run "S/Vol 01/Arc A/Ch 2"`` (or its volume) gave
+    the chapter's files, found by ``run S`` afterwards (only where the record there was made from this very source:
+    see :func:`claim_names`)."""
+    parts = base.split("/")
+    return ["/".join(parts[k:]) for k in range(1, len(parts))]
+
+
 def _prefixed_forms(section: Section, plain: str) -> list[str]:
     """``plain`` under the folders above the section's PATH, nearest first: "Vol 01/Arc A/Ch 2" and "S/Vol 01/Arc
     A/Ch 2" for "Arc A/Ch 2" of ``run "S/Vol 01"``, whose files ``run S`` made under those names."""
@@ -164,7 +174,8 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                 other not in in_run and (not os.path.exists(other) or same_pages(name)))
 
         own = None
-        forms = dict.fromkeys([base, *_other_forms(section, base), *_folder_forms(section), *section.former_names])
+        forms = dict.fromkeys([base, *_other_forms(section, base), *_folder_forms(section), *section.former_names,
+                               *_shorter_forms(base)])
         for first in (forms if mine is not None else []):
             for n in numbered(first):  # its files of an earlier run: ch1, ch1-2... up to the first name no source holds
                 if holder(n) in (mine, None):

@@ -459,3 +459,20 @@ def test_a_seed_given_to_a_library_says_which_sections_will_sound_the_same(tmp_p
     assert "Ch 3" not in said.stderr.split("Listening page")[0]
     unseeded = cli("run", lib, "-o", tmp_path / "out2", *MODELS, "--duration", "1")
     assert "same music" not in unseeded.stderr
+
+
+def test_a_chapter_run_alone_first_keeps_its_files_when_the_series_is_run(tmp_path):
+    """`run "S/Vol 10/Chapter 1"` then `run S` into the same folder described and composed that chapter again with
+    a new seed, as `Vol 10/Chapter 1`, and the manifest listed two tracks of the same pages."""
+    series, out = tmp_path / "S", tmp_path / "out"
+    for vol in ("Vol 9", "Vol 10"):
+        shutil.copytree(SAMPLES / "calm", series / vol / "Chapter 1")
+    alone = cli("run", series / "Vol 10" / "Chapter 1", "-o", out, *BUILTIN)
+    assert alone.returncode == 0, alone.stderr
+    made = (out / "Chapter 1.wav").read_bytes()
+    whole = cli("run", series, "-o", out, *BUILTIN, "--json")
+    assert whole.returncode == 0, whole.stderr
+    manifest = json.loads(whole.stdout)
+    statuses = {e["name"]: e["status"] for e in manifest["sections"]}
+    assert statuses == {"Vol 9/Chapter 1": "ok", "Chapter 1": "skipped"}, statuses
+    assert (out / "Chapter 1.wav").read_bytes() == made and not (out / "Vol 10").exists()
