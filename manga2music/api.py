@@ -392,6 +392,7 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
         return readable(txt.relative_to(under).with_suffix("").as_posix())
 
     seen: set[Path] = set()  # a file given twice (a folder and a file in it) is one description, composed once
+    scenes: list[Path] = []  # a score's scene descriptions, left to `score`
 
     def add(txt: Path, under: Path) -> None:
         where = Path(os.path.realpath(txt))
@@ -411,9 +412,17 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
         texts = (t for t in path.rglob("*") if t.suffix.lower() == ".txt" and not t.is_dir())  # NOTES.TXT too
         for txt in sorted(texts, key=lambda p: natural_key(p.as_posix())):
             rel = txt.relative_to(path)
-            if any(is_hidden(part) for part in rel.parts) or _scores_scene_text(txt):
+            if any(is_hidden(part) for part in rel.parts):
+                continue
+            if _scores_scene_text(txt):
+                scenes.append(txt)
                 continue
             add(txt, path)
+    if not found and scenes:  # a score's folder: its scenes' words are composed again by `score`, which times them
+        raise InputError(f"{', '.join(readable(p) for p in paths)} holds only the scene descriptions of a score "
+                         f"({readable(scenes[0].name)}...), which compose does not read: each cue's length comes "
+                         "from its scene's pages", hint="score the chapter again into that folder (your edits to "
+                         "the scene descriptions are kept), or give compose other description files")
     if not found:
         raise InputError(f"no .txt description found in {', '.join(readable(p) for p in paths)}",
                          hint='run "manga2music describe PATH" first, or pass ' + _text_example())

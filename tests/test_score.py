@@ -1604,3 +1604,16 @@ def test_a_chapter_moved_since_its_score_is_located_where_it_is_now(tmp_path):
     assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"]
     pages = json.loads((out / "ch.json").read_text(encoding="utf-8"))["pages"]
     assert pages and all(Path(p["source"]).is_file() and "library" in p["source"] for p in pages)
+
+
+def test_compose_on_a_score_folder_says_its_scene_descriptions_are_for_score(tmp_path):
+    """`compose OUT -o OUT` on a score's folder said "no .txt description found in OUT", though OUT held the scenes'
+    descriptions (`ch.scene01.txt`...), which compose leaves to `score`."""
+    out = tmp_path / "out"
+    made = cli("score", Path(__file__).resolve().parent.parent / "samples" / "calm", "-o", out, "--vision-model",
+               "builtin", "--music-model", "builtin")
+    assert made.returncode == 0, made.stderr
+    assert list(out.glob("*.scene01.txt"))
+    said = cli("compose", out, "-o", out, "--model", "builtin")
+    assert said.returncode == 2 and one_line_error(said.stderr), said.stderr
+    assert "holds only the scene descriptions of a score" in said.stderr and "score the chapter again" in said.stderr
