@@ -314,7 +314,8 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     if cfg.seed is not None and old.get("seed") != cfg.seed:
         why.append(flag("seed", cfg.seed))
     if old.get("normalize") is not None and bool(old["normalize"]) != cfg.normalize:
-        why.append((flag("no_normalize") if on_command_line() else "normalize=False") if not cfg.normalize else "loudness normalised again")
+        off = flag("no_normalize") if on_command_line() else "normalize=False"
+        why.append(off if not cfg.normalize else "loudness normalised again")
     return "; ".join(why) or "its description changed"
 
 

@@ -273,9 +273,9 @@ _WHERE = ("name", "source", "path", "member", "pdf_index", "path_bytes")
 
 def _recorded_key(entry: dict) -> str:
     """:attr:`PageInfo.key` of a record's page entry."""
-    key = str(entry.get("sha256"))
-    key = key if entry.get("pdf_index") is None else f"{key}#{entry['pdf_index']}"
-    return key if entry.get("orientation", 1) == 1 else f"{key}@{entry['orientation']}"
+    from .pages import pixels_key
+
+    return pixels_key(str(entry.get("sha256")), entry.get("pdf_index"), entry.get("orientation", 1))
 
 
 def describer_seed(describer: Describer):

@@ -86,7 +86,9 @@ def flag(name: str, value: Any = _NO_VALUE, *, quoted: bool = False) -> str:
     shown = "--" + _FLAG_OF.get(name, name).replace("_", "-")
     if value is _NO_VALUE:
         return shown
-    return f"{shown} {repr(value) if quoted else _number_or_repr(value) if isinstance(value, float) else value}"
+    if quoted:
+        return f"{shown} {value!r}"
+    return f"{shown} {_number_or_repr(value) if isinstance(value, float) else value}"
 
 
 def _number_or_repr(value: Any) -> str:

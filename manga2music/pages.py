@@ -72,8 +72,13 @@ class PageInfo:
     def key(self) -> str:
         """What identifies the page's pixels (resume, kept answers).  A page turned by its EXIF Orientation says so:
         earlier versions read such pages as stored (sideways), and their records must not be reused."""
-        key = self.sha256 if self.page.pdf_index is None else f"{self.sha256}#{self.page.pdf_index}"
-        return key if self.orientation == 1 else f"{key}@{self.orientation}"
+        return pixels_key(self.sha256, self.page.pdf_index, self.orientation)
+
+
+def pixels_key(sha256: str, pdf_index: Optional[int], orientation: int) -> str:
+    """:attr:`PageInfo.key` from its parts (as a record's page entry holds them)."""
+    key = sha256 if pdf_index is None else f"{sha256}#{pdf_index}"
+    return key if orientation == 1 else f"{key}@{orientation}"
 
 
 @dataclass

@@ -237,8 +237,7 @@ def print_summary(manifest: dict, as_json: bool, output: Path) -> int:
         return _print_summary(manifest, as_json, output)
     except BrokenPipeError:
         _stdout_to_devnull()
-        failed = any(e["status"] == "failed" for e in manifest["sections"] if e["name"] in manifest.get("this_run", []))
-        return 1 if failed else 0
+        return _exit_code(_this_run(manifest))
     except OSError as exc:
         _stdout_to_devnull()
         why, manifest_file = exc.strerror or str(exc), output / "manifest.json"
@@ -255,9 +254,19 @@ def _stdout_to_devnull() -> None:
     os.close(devnull)
 
 
-def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
+def _this_run(manifest: dict) -> list[dict]:
+    """The manifest's entries of the sections this run was given."""
     this_run = set(manifest.get("this_run", []))
-    entries = [e for e in manifest["sections"] if e["name"] in this_run]
+    return [e for e in manifest["sections"] if e["name"] in this_run]
+
+
+def _exit_code(entries: list[dict]) -> int:
+    """1 when a section failed, else 0."""
+    return 1 if any(e["status"] == "failed" for e in entries) else 0
+
+
+def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
+    entries = _this_run(manifest)
     failed = [e for e in entries if e["status"] == "failed"]
     ok = len(entries) - len(failed)
     done = f"{ok} of {len(entries)} sections done; everything is in {output}{os.sep}"
@@ -284,7 +293,7 @@ def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
         console = Console(highlight=False)
         console.print(table)
         console.print(escape_markup(done), soft_wrap=True)
-    return 1 if failed else 0
+    return _exit_code(entries)
 
 
 def escape_markup(text: str) -> str:
