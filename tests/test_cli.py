@@ -43,6 +43,25 @@ def test_commercial_is_offered_only_where_music_is_made():
     assert refused.exit_code == 2 and "No such option: --commercial" in refused.output
 
 
+def test_a_flag_of_another_command_says_which_command_has_it():
+    """`score --duration 5` said "No such option: --duration (Possible options: --transitions)", a flag that has
+    nothing to do with length; `describe --music-model` offered the Ray flags.  The user meant a flag of a
+    sibling command: say which commands take it, and the flag this command has for it where there is one."""
+    duration = invoke("score", SAMPLES, "--duration", "5")
+    assert duration.exit_code == 2
+    assert "--duration is an option of run and compose" in duration.output
+    assert "--transitions" not in duration.output
+    music = invoke("describe", SAMPLES, "--music-model", "builtin")
+    assert music.exit_code == 2 and "--music-model is an option of run, score and doctor" in music.output
+    assert "--ray-cpus-per-model" not in music.output
+    vision = invoke("compose", "--text", "calm piano", "--vision-model", "builtin")
+    assert vision.exit_code == 2 and "its --model is the music model" in vision.output
+    model = invoke("run", SAMPLES, "--model", "builtin")
+    assert model.exit_code == 2 and "run takes --vision-model and --music-model" in model.output
+    typo = invoke("run", SAMPLES, "--durration", "5")  # a typo: click's own suggestion stays
+    assert typo.exit_code == 2 and "Possible options: --duration" in typo.output
+
+
 def test_run_builtin_on_samples_json_manifest(tmp_path):
     out = tmp_path / "out"
     result = invoke("run", SAMPLES, "-o", out, "--vision-model", "builtin", "--music-model", "builtin",

@@ -108,10 +108,23 @@ RAY = [
 ]
 
 
+#: what a flag of `run` means under a command that has its own flag for it, or none
+_ANOTHER_WAY = {
+    ("describe", "--vision-model"): "describe's own model flag is --model, the vision model",
+    ("compose", "--music-model"): "compose's own model flag is --model, the music model",
+    ("compose", "--vision-model"): "compose makes music from descriptions; its --model is the music model",
+    ("describe", "--music-model"): "describe makes no music",
+    ("score", "--duration"): "score times each cue by how long its pages take to read: --reading-speed, --longest-cue",
+    ("run", "--model"): "run takes --vision-model and --music-model",
+    ("score", "--model"): "score takes --vision-model and --music-model",
+}
+
+
 class RayCommand(TyperCommand):
     """``--ray`` with or without an address: ``run SERIES/ --ray``, ``run --ray SERIES/`` and
     ``run SERIES/ --ray ray://head:10001`` all work.  A word after ``--ray`` that is not a Ray address
-    (auto, local, HOST:PORT, ray://...) is left to be a path."""
+    (auto, local, HOST:PORT, ray://...) is left to be a path.  A flag of a sibling command is refused
+    naming the commands that take it (see :meth:`_sibling_flag`)."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         from ..distributed.config import ADDRESS
@@ -124,7 +137,30 @@ class RayCommand(TyperCommand):
                 break
             if arg == "--ray" and (i + 1 == len(args) or not ADDRESS.match(args[i + 1])):
                 out.append(RAY_HERE)
-        return super().parse_args(ctx, out)
+        try:
+            return super().parse_args(ctx, out)
+        except Exception as error:  # click's NoSuchOption: typer 0.2x ships its own click, so it is matched by name
+            if type(error).__name__ != "NoSuchOption":
+                raise
+            raise self._sibling_flag(ctx, error) from None
+
+    def _sibling_flag(self, ctx, error):
+        """``error`` as it is (click's "Possible options", for a typo), or, for a flag the other commands take,
+        "No such option: --duration (--duration is an option of run and compose; ...)" instead of click's
+        nearest spellings (`score --duration` was offered --transitions)."""
+        siblings = ctx.parent.command.commands if ctx.parent is not None else {}
+        holders = [name for name, command in siblings.items() if name != ctx.info_name
+                   and any(error.option_name in p.opts + p.secondary_opts for p in command.params)]
+        if not holders:
+            return error
+        said = [f"{error.option_name} is an option of {_listed(holders)}"]
+        said += [hint for hint in [_ANOTHER_WAY.get((ctx.info_name, error.option_name))] if hint]
+        return type(error)(error.option_name, f"No such option: {error.option_name} ({'; '.join(said)})", ctx=ctx)
+
+
+def _listed(words: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else words[0]
 
 
 def names(group: list[inspect.Parameter]) -> list[str]:
