@@ -10,10 +10,13 @@ output folder stays with the source its record was made from (the folder, archiv
    ``Ch 1`` before), or its name less the folders above (``Chapter 1`` for ``Vol 10/Chapter 1``, as ``run
    "S/Vol 10/Chapter 1"`` named it); a record whose name differs only in case holds the name too (``Ch 1.json``
    for ``ch 1``);
-2. else the first of ``ch1``, ``ch1-2``, ... that no other source holds.  A name whose source is not in this run is
-   free when that source is gone from the disk (a chapter moved or renamed) or when at least half of the pages its
-   record lists are among this section's (a copy of the chapter, with the output folder copied beside it): its
-   record is this chapter's, and a rerun that finds the pages unchanged redoes nothing.
+2. else the files its source made under another name (listed in the manifest), or else those of a source gone from
+   the disk whose pages it has (at least half of them): a chapter folder renamed since (``Chapter 9`` to
+   ``Chapter 09``) keeps its files, its seed and its music, under the name they have, and ``note`` says so;
+3. else the first of ``ch1``, ``ch1-2``, ... that no other source holds.  A name whose source is not in this run is
+   free when that source is gone from the disk (a chapter moved) or when at least half of the pages its record
+   lists are among this section's (a copy of the chapter, with the output folder copied beside it): its record is
+   this chapter's, and a rerun that finds the pages unchanged redoes nothing.
 
 Records without pages (``compose`` of a description file) hold no source.
 """
@@ -25,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .outputs import SectionFiles, read_record
+from .outputs import MANIFEST, SectionFiles, read_record
 from .sections import Section, TakenNames, folders_above, output_key, page_container, reserved_keys
 
 
@@ -139,6 +142,12 @@ def _page_hashes(section: Section) -> frozenset:
     return frozenset(hashes)
 
 
+def _listed_names(output: Path) -> list[str]:
+    """The names of the sections the output folder's manifest lists."""
+    manifest = read_record(output / MANIFEST) or {}
+    return [e["name"] for e in manifest.get("sections") or [] if isinstance(e, dict) and isinstance(e.get("name"), str)]
+
+
 def claim_names(sections: list[Section], output: Path, note: Callable[[str], None] = lambda message: None) -> None:
     """Give each section the output name that keeps its files apart from every other source's (see the module
     docstring); ``note`` hears about a section written under a new number because its name is another's."""
@@ -151,6 +160,18 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         return records[name][0]
 
     in_run = {s.source for s in sections}
+    listed: list[list[str]] = []  # the manifest's names, read when a section first finds no files of its own
+
+    def earlier() -> list[str]:
+        if not listed:
+            listed.append(_listed_names(output))
+        return listed[0]
+
+    def gone(name: str) -> bool:
+        """Whether the source of ``name``'s files is neither in this run nor on the disk."""
+        source = holder(name)
+        return source is not None and source not in in_run and not os.path.lexists(source)
+
     taken = TakenNames(reserved_keys())  # "manifest": its record would be the run's manifest.json
     prefixes = _folders_named(sections, holder)
     for section in sections:
@@ -183,6 +204,12 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                     break
             if own:
                 break
+        if own is None and mine is not None:  # its files under a name of its folder's before it was renamed
+            own = next((n for n in earlier() if holder(n) == mine and output_key(n) not in taken), None)
+            if own is None and (own := next((n for n in earlier() if n not in forms and gone(n)
+                                             and output_key(n) not in taken and same_pages(n)), None)):
+                note(f"{base}: the pages of {own}, whose folder is gone (renamed?): its files keep the name {own} "
+                     f"and its music (remove them from the output folder to make them again as {base})")
         if own is None and section.root in prefixes and not section.plain_name:  # a new chapter of a volume (or
             # one that failed) whose siblings' files this folder names under the volume: beside them
             base = prefixes[section.root] + base

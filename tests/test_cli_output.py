@@ -426,6 +426,34 @@ def test_pages_renamed_or_moved_are_located_by_the_record_and_said_as_renamed(tm
     assert "added" not in said and "removed" not in said
 
 
+def test_a_renamed_chapter_folder_keeps_its_music_its_seed_and_one_entry(tmp_path):
+    """`mv "Chapter 9" "Chapter 09"`, then the same run: the chapter was made again from the start with a new seed
+    (other music, minutes of a model's time) as "Chapter 09", and "Chapter 9" stayed in the manifest beside it with
+    its pages gone.  The renamed folder's pages are the ones "Chapter 9" was made from: it keeps those files."""
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", lib / "Chapter 9")
+    shutil.copytree(SAMPLES / "action", lib / "Chapter 10")
+    args = ("run", lib, "-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--duration", "1")
+    assert cli(*args).returncode == 0
+    seed = json.loads((out / "Chapter 9.json").read_text("utf-8"))["compose"]["seed"]
+    track = (out / "Chapter 9.wav").read_bytes()
+    (lib / "Chapter 9").rename(lib / "Chapter 09")
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert "Chapter 09: the pages of Chapter 9" in again.stderr, again.stderr
+    assert not list(out.glob("Chapter 09*")) and (out / "Chapter 9.wav").read_bytes() == track
+    record = json.loads((out / "Chapter 9.json").read_text("utf-8"))
+    assert record["compose"]["seed"] == seed and all(Path(p["source"]).parent == lib / "Chapter 09" for p in record["pages"])
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert {e["name"]: (e["status"], bool(e.get("pages_gone"))) for e in manifest["sections"]} == {
+        "Chapter 9": ("skipped", False), "Chapter 10": ("skipped", False)}
+    shutil.copytree(lib / "Chapter 09", lib / "Chapter 9")  # a copy where the first one was: files of its own
+    assert cli(*args).returncode == 0
+    assert (out / "Chapter 9.wav").read_bytes() == track and not list(out.glob("Chapter 09*"))
+    assert json.loads((out / "Chapter 9-2.json").read_text("utf-8"))["pages"][0]["source"].startswith(
+        str(lib / "Chapter 9" / ""))
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_results_that_cannot_be_written_to_stdout_are_one_line_and_a_closed_pipe_keeps_the_exit_code(tmp_path):
     """`run ... > /dev/full` ended in a Python traceback; `run ... --json | head -c 0` exited 1 ("some section
