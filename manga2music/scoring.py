@@ -101,12 +101,14 @@ def _theme_reference(direction: Direction, seed: int) -> tuple[np.ndarray, int]:
     return track.audio, track.sample_rate
 
 
-def _why_again(old: Optional[dict], plan: ScenePlan, before: dict, now: dict) -> str:
+def _why_again(old: Optional[dict], plan: ScenePlan, pages: list[str], before: dict, now: dict) -> str:
     """Why a scene's cue is composed again, in a few words, from the last score's record: ``before`` is that
     score's record, ``now`` what this one is made with (model, settings, normalize, reading_speed, theme,
-    version: as the record names them)."""
+    version: as the record names them); ``pages``: the names of the scene's pages."""
     if not old:
         return "a new scene"
+    if old.get("pages") != pages and not plan.user_text:
+        return "other pages"
     if old.get("description") != plan.description:
         return "your description" if plan.user_text else "its description changed"
     if old.get("cue_key") == plan.cue_key:
@@ -162,8 +164,9 @@ def _reuse_midi(job: SectionJob, path: Path) -> Optional[bytes]:
 
 
 def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, direction: Direction, composer: Composer,
-                 cfg: RunConfig, cb: Callbacks, seed: int, sample_rate: int) -> bool:
-    """Give every scene its cue audio (reused or composed, all new ones in one composer call); False if it failed."""
+                 cfg: RunConfig, cb: Callbacks, seed: int, sample_rate: int, units: list[str]) -> bool:
+    """Give every scene its cue audio (reused or composed, all new ones in one composer call); False if it failed.
+    ``units``: the names of the chapter's pages (and a tall strip's parts), as the record lists a scene's."""
     from .audio import as_stored, normalize_loudness
 
     old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}
@@ -192,13 +195,13 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         now = {"version": SCORE_VERSION, "model": composer.model_name, "settings": composer.settings_key(),
                "normalize": cfg.normalize, "reading_speed": cfg.reading_speed,
                "theme": {"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead}}
-        why = [_why_again(old.get(plan.index), plan, before, now) for plan, _ in wanted]
+        why = [_why_again(old.get(plan.index), plan, [units[i] for i in plan.pages], before, now) for plan, _ in wanted]
         if len(wanted) < len(plans) or len(set(why)) > 1:
             cb.info(f"{job.name}: composing again: " + "; ".join(
                 f"scene {plan.index} ({reason})" for (plan, _), reason in zip(wanted, why)))
         elif why[0] != "the chapter's theme changed":  # that one is said with the new theme (score_chapter)
             cb.info(f"{job.name}: composing every cue again "
-                    f"({'the scenes changed' if why[0] == 'a new scene' else why[0]})")
+                    f"({'the scenes changed' if why[0] in ('a new scene', 'other pages') else why[0]})")
     music = sum(r.duration for _, r in wanted)
     if music > SLOW_ON_CPU_HINT_S and composer.device == "cpu" and cfg.longest_cue is None:
         cb.info(f"{job.name}: {composer.model_name} composes {_how_long(music)} of cues on this CPU, which takes a "
@@ -440,7 +443,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                     f"{_how_long(t.cue_length / sample_rate)} ({why}), so it plays once, then repeats as a seamless "
                     f"loop until the scene ends")
     started = time.perf_counter()
-    if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate):
+    if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate,
+                        [u.name for u in chapter.units]):
         job.fail("the composer made no audio for some scenes", cb)
         return
     bridges = None

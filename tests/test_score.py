@@ -17,6 +17,7 @@ from manga2music.audio import read_chapters
 from manga2music.cuesheet import CueSheet
 
 BUILTIN = ("--vision-model", "builtin", "--music-model", "builtin")
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 KEEP_LEVEL = ("--seed", "5", "--no-normalize")
 
 
@@ -1573,6 +1574,20 @@ def test_a_rerun_that_composes_every_cue_again_says_why(scored, tmp_path):
     assert "ch1: composing every cue again (loudness normalisation turned on)" in louder.stderr
     again = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", timeout=300)
     assert again.returncode == 0 and "composing" not in again.stderr  # nothing changed: nothing said
+
+
+def test_a_score_made_again_with_other_scenes_says_the_scenes_changed(tmp_path):
+    """`score ch --scenes s.txt`, then `score ch` (the scenes found by reading): every cue was made again "(its
+    description changed)", which the user had not touched; what changed is which pages each scene has."""
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n3\n", encoding="utf-8")
+    out = tmp_path / "out"
+    given = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
+    assert given.returncode == 0, given.stderr
+    read = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, timeout=300)
+    assert read.returncode == 0, read.stderr
+    assert "action: composing every cue again (the scenes changed)" in read.stderr, read.stderr
+    assert "description changed" not in read.stderr
 
 
 def test_the_joining_step_of_a_score_reaches_its_end():
