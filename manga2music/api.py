@@ -43,6 +43,9 @@ MIN_DURATION = 0.1
 #: the largest --seed: every composer and describer takes it as it is (the builtin composer folded larger ones, so
 #: two recorded seeds made the same music; torch refuses 2**64), and so do a run's seed + take and seed + scene
 MAX_SEED = 2**32 - 1
+#: while a command runs, manifest.json and the listening page are brought up to date as sections finish, at most
+#: once every this many seconds (see _ManifestUpdates)
+UPDATE_AFTER_S = 5.0
 
 
 def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True) -> None:
@@ -146,14 +149,61 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
     return write_manifest(cfg.output, old, manifest, html)
 
 
+class _ManifestUpdates:
+    """The manifest (and the listening page) of the sections finished so far, written while the command runs: a
+    reader can listen to a series' first chapters while the rest are made, and a run killed without warning (kill
+    -9, a power cut) leaves them listed.  Called on every progress report of the sections; it writes when a section
+    has finished since the last write, :data:`UPDATE_AFTER_S` after it (or the start), and, on a long manifest,
+    only when the time since is 20 times what the last write took.  Chapters scored side by side (``--ray``)
+    report from their threads: one writes, the others go on."""
+
+    def __init__(self, jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool):
+        import threading
+        import time
+
+        self.jobs, self.cfg, self.command, self.models, self.page = jobs, cfg, command, models, page
+        self.last, self.cost, self.listed = time.monotonic(), 0.0, 0
+        self.writing = threading.Lock()
+
+    def __call__(self) -> None:
+        import time
+
+        since = time.monotonic() - self.last
+        if since < UPDATE_AFTER_S or since < 20 * self.cost or not self.writing.acquire(blocking=False):
+            return
+        try:
+            finished = [j for j in list(self.jobs) if _finished(j, self.command)]
+            if len(finished) > self.listed:
+                started = time.monotonic()
+                _finish(finished, self.cfg, self.command, *self.models(), page=self.page)
+                self.last, self.cost, self.listed = time.monotonic(), time.monotonic() - started, len(finished)
+        except (Manga2MusicError, OSError):
+            pass  # the end of the run writes it, and says what is wrong
+        finally:
+            self.writing.release()
+
+    def around(self, cb: Callbacks) -> Callbacks:
+        """``cb`` with its sections' progress calling this first."""
+        theirs = cb.sections
+
+        def sections(done: int, total: int, label: str) -> None:
+            self()
+            if theirs is not None:
+                theirs(done, total, label)
+
+        return replace(cb, sections=sections)
+
+
 @contextmanager
-def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool):
+def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool,
+                              cb: Callbacks) -> Iterator[Callbacks]:
     """A run-stopping error (full disk, rejected key) still leaves the manifest of what was done; so do Ctrl-C and
     SIGTERM, for the sections finished (the others keep their entries of the run before: their files are as that
     run left them), so that neither the manifest nor the listening page names a file this run has replaced.  So does
-    any other exception: a host program's own cancel, or a bug."""
+    any other exception: a host program's own cancel, or a bug.  While the command runs, the manifest is kept up to
+    date as sections finish (:class:`_ManifestUpdates`): the block is given ``cb`` with that added."""
     try:
-        yield
+        yield _ManifestUpdates(jobs, cfg, command, models, page).around(cb)
     except Manga2MusicError as exc:
         if exc.stops_run and jobs:  # as for a stop: the sections finished, and the one it stopped at (failed)
             try:
@@ -233,7 +283,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
         describer, composer = executor.place(describer, composer)
         jobs: list[SectionJob] = []
         with _holding(cfg, command, page=True, cb=cb), _manifest_even_if_stopped(
-                jobs, cfg, command, lambda: (describer.model_name, composer.model_name), page=True):
+                jobs, cfg, command, lambda: (describer.model_name, composer.model_name), page=True, cb=cb) as cb:
             claim_names(sections, cfg.output, cb.info)
             getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
             return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
@@ -370,7 +420,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
         (describer,) = executor.place(describer)
         jobs: list[SectionJob] = []
         with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
-                jobs, cfg, "describe", lambda: (describer.model_name, None), page=False):
+                jobs, cfg, "describe", lambda: (describer.model_name, None), page=False, cb=cb) as cb:
             claim_names(sections, cfg.output, cb.info)
             executor.describe(sections, jobs, describer, cfg, cb)
             return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
@@ -538,7 +588,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
         (composer,) = executor.place(composer)
         jobs: list[SectionJob] = []
         with _holding(cfg, "compose", page=False, cb=cb), _manifest_even_if_stopped(
-                jobs, cfg, "compose", lambda: (None, composer.model_name), page=False):
+                jobs, cfg, "compose", lambda: (None, composer.model_name), page=False, cb=cb) as cb:
             for name, content in items:
                 job = start_job(name, cfg.output, cb)
                 job.description = content

@@ -250,6 +250,31 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(pages, tmp_path, mon
     assert statuses(run([pages], out)) == {"action": "skipped", "calm": "ok"}
 
 
+def test_the_manifest_and_page_list_finished_sections_while_the_run_goes_on(pages, tmp_path, monkeypatch):
+    """A series scored for hours (MusicGen on a CPU) left manifest.json and index.html as the run before had them until
+    its very end: nothing to listen to while it ran, and after a kill -9 (a power cut) the page listed none of the
+    chapters it had finished.  They are brought up to date as sections finish (here at once: the pause between two
+    updates, a few seconds, is made 0)."""
+    from manga2music import api
+    from manga2music.jobs import Callbacks
+
+    monkeypatch.setattr(api, "UPDATE_AFTER_S", 0.0)
+    shutil.copytree(SAMPLES / "webtoon", pages / "webtoon")
+    out, seen = tmp_path / "out", []
+
+    def sections(done: int, total: int, label: str) -> None:
+        if label.startswith("scoring ") and done:  # a chapter scored, the next one begun: what a reader finds now
+            manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+            listed = {e["name"]: e["tracks"] for e in manifest["sections"]}
+            page = (out / "index.html").read_text(encoding="utf-8")
+            seen.append((done, listed, all((out / t).is_file() and t in page for ts in listed.values() for t in ts)))
+
+    manga2music.score([pages], out, vision_model="builtin", music_model="builtin",
+                      config=RunConfig(longest_cue=8.0), callbacks=Callbacks(sections=sections))
+    assert [(done, len(listed)) for done, listed, _ in seen] == [(1, 1), (2, 2)], seen
+    assert all(tracks for _, listed, _ in seen for tracks in listed.values()) and all(ok for _, _, ok in seen)
+
+
 def test_output_inside_input_is_not_read_back(pages, tmp_path, monkeypatch):
     monkeypatch.chdir(pages)
     run(["."], "output")
