@@ -206,8 +206,8 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
         yield _ManifestUpdates(jobs, cfg, command, models, page).around(cb)
     except Manga2MusicError as exc:
         if exc.stops_run and jobs:  # as for a stop: the sections finished, and the one it stopped at (failed)
-            try:
-                _finish([j for j in jobs if _finished(j, command)], cfg, command, *models(), page=page)
+            try:  # kept with the error: `--json` prints it, as a run that ends does
+                exc.manifest = _finish([j for j in jobs if _finished(j, command)], cfg, command, *models(), page=page)
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
         raise

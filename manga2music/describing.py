@@ -356,6 +356,12 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
         "description": description,
     })
     job.description = description
+    if describer.chats:  # what the model got wrong (a description cut off, fields it did not give) is heard, not
+        for warning in result.warnings:  # only kept in the record (the builtin describer says its own as it reads)
+            if warning in describer.run_wide_warnings:
+                cb.warn_once(warning)
+            else:
+                cb.warn(f"{job.name}: {warning}")
 
 
 def describe_section(section: Section, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks) -> None:

@@ -39,8 +39,18 @@ class Callbacks:
     #: runs spread over workers (``--ray``): what each worker is doing, ``(worker, label)``; ``""`` when idle
     worker: Optional[Callable[[str, str], None]] = None
 
+    #: the warnings said by :meth:`warn_once` (shared by the copies :func:`dataclasses.replace` makes)
+    said: set = field(default_factory=set, repr=False, compare=False)
+
     def info(self, message: str) -> None:
         self._say("info", message)
+
+    def warn_once(self, message: str, key: str | None = None) -> None:
+        """:meth:`warn`, once per run for each ``key`` (default: the message): what every section would say alike."""
+        key = message if key is None else key
+        if key not in self.said:
+            self.said.add(key)
+            self.warn(message)
 
     def warn(self, message: str) -> None:
         self._say("warning", message)

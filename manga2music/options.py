@@ -124,9 +124,11 @@ def make_options(options_cls: type[BackendOptions], given: dict, *, model: str, 
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err.get("loc") else "?"
         if err.get("type") == "extra_forbidden":
+            served = f"; to send the pages to that server's {model}, name it openai:{model}" if name == "base_url" \
+                else ""
             raise InputError(f"{flag(name)} does not apply to {model} (the {side} model)",
                              hint=f"drop {flag(name)}, or choose a {side} model that takes it "
-                                  "(`manga2music models list`)") from None
+                                  f"(`manga2music models list`){served}") from None
         raise InputError(f"{flag(name, values.get(name), quoted=True)}: {err.get('msg', 'not a valid value')}") from None
 
 

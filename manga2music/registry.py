@@ -273,8 +273,12 @@ def _by_prefix(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
     prefix, sep, rest = name.partition(":")
     if not (sep and prefix in PREFIXES and rest):
         return None
-    if prefix == "openai" and side == "vision":
-        return ModelSpec(rest, side, "openai", rest, about="OpenAI-compatible server")
+    if prefix == "openai" and side == "vision":  # named as given where the bare name is a local model's
+        # (openai:llava-0.5b is a server's model, llava-0.5b the local one): a record's model then says which.  A
+        # Hub id with --base-url is the server's anyway (backends.served_name): it keeps its bare name
+        known = find_spec(rest, side)
+        shown = name if known is not None and known.backend != "openai" and "/" not in rest else rest
+        return ModelSpec(shown, side, "openai", rest, about="OpenAI-compatible server")
     if prefix == "audiocraft" and side == "music":
         return ModelSpec(name, side, "audiocraft", rest, about="audiocraft (optional backend)")
     if prefix == "hf":

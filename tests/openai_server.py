@@ -88,6 +88,26 @@ class Delay:
 
 
 @dataclass
+class Trickle:
+    """Headers at once, then a space every ``every`` seconds for ``seconds``, then the answer: a server (or a proxy
+    keeping a connection alive) that never goes quiet long enough for a read to time out."""
+
+    seconds: float
+    then: Reply | None = None  # None: the answer an empty queue gives
+    every: float = 0.2
+
+
+@dataclass
+class Echo:
+    """A 200 whose answer is the request's own text, as small local models sometimes answer."""
+
+
+@dataclass
+class Drop:
+    """Headers and the start of a body, then the connection closed (a server that crashed mid-answer)."""
+
+
+@dataclass
 class Recorded:
     """One request the server received."""
 
@@ -188,7 +208,7 @@ class FakeOpenAIServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def queue(self, *behaviours: Reply | Fail | Delay | Raw | Redirect) -> None:
+    def queue(self, *behaviours: Reply | Fail | Delay | Raw | Redirect | Trickle | Echo | Drop) -> None:
         with self._lock:
             self._queue.extend(behaviours)
 
@@ -206,6 +226,10 @@ class FakeOpenAIServer:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
+        return self.default_reply(record)
+
+    def default_reply(self, record: Recorded) -> Reply:
+        """The answer to ``record`` when nothing is queued: an analysis for pages, a description for text."""
         if record.images:
             return Reply(json.dumps(DEFAULT_ANALYSIS))
         return Reply(DEFAULT_DESCRIPTION)
@@ -259,6 +283,19 @@ class FakeOpenAIServer:
                     message, param = problem
                     return self._send(400, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}})
                 behaviour = server._next(record)
+                if isinstance(behaviour, Echo):
+                    behaviour = Reply(record.text)
+                if isinstance(behaviour, Drop):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "4000")
+                    self.end_headers()
+                    self.wfile.write(b'{"id": "chatcmpl-1", "object": "chat.comp')
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if isinstance(behaviour, Trickle):
+                    return self._trickle(behaviour, body, behaviour.then or server.default_reply(record))
                 if isinstance(behaviour, Delay):
                     time.sleep(behaviour.seconds)
                     behaviour = behaviour.then
@@ -270,20 +307,39 @@ class FakeOpenAIServer:
                     headers = {"retry-after-ms": str(behaviour.retry_after_ms)} if behaviour.retry_after_ms else {}
                     error = {"message": behaviour.message, "type": behaviour.type, "param": behaviour.param, "code": None}
                     return self._send(behaviour.status, {"error": error}, headers)
+                self._send(200, self._completion(behaviour, body))
+
+            def _completion(self, behaviour: Reply, body: dict) -> dict:
                 message = {"role": "assistant", "content": behaviour.content, "refusal": behaviour.refusal}
                 usage = None if behaviour.prompt_tokens is None else {
                     "prompt_tokens": behaviour.prompt_tokens,
                     "completion_tokens": behaviour.completion_tokens,
                     "total_tokens": behaviour.prompt_tokens + behaviour.completion_tokens,
                 }
-                self._send(200, {
+                return {
                     "id": f"chatcmpl-{len(server.requests)}",
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": body["model"],
                     "choices": [{"index": 0, "message": message, "finish_reason": behaviour.finish_reason, "logprobs": None}],
                     **({"usage": usage} if usage else {}),
-                })
+                }
+
+            def _trickle(self, behaviour: Trickle, body: dict, then: Reply) -> None:
+                spaces = max(1, int(behaviour.seconds / behaviour.every))
+                data = json.dumps(self._completion(then, body)).encode()
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(spaces + len(data)))
+                    self.end_headers()
+                    for _ in range(spaces):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(behaviour.every)
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up
+                    pass
 
         return Handler
 

@@ -289,12 +289,17 @@ def test_doctor_asks_the_server_whether_it_answers_and_has_the_model(openai_serv
     code, other = check("--base-url", openai_server.url, "--vision-model", "qwen2.5vl:7b")
     assert code == 0 and other["ok"]  # llama.cpp answers to any name: said, not failed
     assert any("does not list qwen2.5vl:7b" in w and "my-vlm" in w for w in other["warnings"]), other
+    openai_server.models = ["llava:latest"]  # Ollama's name for `llava`, as the README's example names it
+    code, tagged = check("--base-url", openai_server.url, "--vision-model", "llava")
+    assert code == 0 and "serves llava" in tagged["reason"] and not tagged["warnings"], tagged
+    openai_server.models = ["my-vlm", "llava:13b"]
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         down = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
     code, unreachable = check("--offline", "--base-url", down, "--vision-model", "my-vlm")
     assert code == 1 and not unreachable["ok"] and "cannot reach" in unreachable["reason"], unreachable
+    assert "is the server running?" in unreachable["reason"] and "after 0 retries" not in unreachable["reason"]
 
     code, bad = check("--base-url", "ftp://x", "--vision-model", "my-vlm")
     assert code == 1 and "not an http:// or https:// address" in bad["reason"]

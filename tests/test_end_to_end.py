@@ -45,6 +45,50 @@ def test_run_with_a_local_openai_compatible_server_then_builtin_music(tmp_path, 
     assert SECRET not in result.output
 
 
+def test_what_a_server_got_wrong_is_said_on_the_terminal_not_only_in_the_record(tmp_path, openai_server):  # noqa: F811
+    """A description cut off at the token limit was composed from, its warning only in NAME.json: nothing on the
+    terminal, the manifest or the page.  A server without structured output is said once, not once a section."""
+    from openai_server import DEFAULT_ANALYSIS, DEFAULT_DESCRIPTION, Reply
+
+    openai_server.reject_json_schema = True
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(DEFAULT_DESCRIPTION[:60], finish_reason="length"))
+    result = invoke("run", SAMPLES / "calm", SAMPLES / "action", "-o", tmp_path / "out", "--base-url",
+                    openai_server.url, "--vision-model", "my-vlm", "--music-model", "builtin", "--duration", "1")
+    assert result.exit_code == 0, result.output
+    assert "calm: stage 2: the description was cut off at the token limit" in result.output, result.output
+    assert result.output.count("cut off") == 1  # action's description was whole
+    assert result.output.count("does not support structured output") == 1
+
+
+def test_a_servers_model_named_as_a_local_one_is_recorded_as_the_servers(tmp_path, openai_server):  # noqa: F811
+    """`--vision-model openai:llava-0.5b --base-url URL` recorded its model as "llava-0.5b", the local model's name,
+    which `run` then refuses with --base-url; and that refusal did not say that openai: is the way."""
+    out = tmp_path / "out"
+    result = invoke("run", SAMPLES / "calm", "-o", out, "--base-url", openai_server.url, "--vision-model",
+                    "openai:llava-0.5b", "--music-model", "builtin", "--duration", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sections"][0]["vision_model"] == "openai:llava-0.5b"
+    assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["describe"]["model"] == "openai:llava-0.5b"
+    assert {r.body["model"] for r in openai_server.requests} == {"llava-0.5b"}  # the name the server knows
+    local = invoke("run", SAMPLES / "calm", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava-0.5b")
+    assert local.exit_code == 2 and "name it openai:llava-0.5b" in local.output
+
+
+def test_a_run_the_server_stops_still_prints_its_manifest_with_json(tmp_path, openai_server):  # noqa: F811
+    """`run --json` that a server stopped (a key it refused) printed nothing on stdout: a script reading it had no
+    JSON at all, though the manifest on the disk named the section and why."""
+    from openai_server import Fail
+
+    openai_server.queue(Fail(401, "Incorrect API key provided", type="invalid_request_error"))
+    stopped = invoke("run", SAMPLES / "calm", SAMPLES / "action", "-o", tmp_path / "out", "--base-url",
+                     openai_server.url, "--vision-model", "my-vlm", "--music-model", "builtin", "--duration", "1",
+                     "--json", env={"OPENAI_API_KEY": SECRET})
+    assert stopped.exit_code == 1 and "rejected the API key" in stopped.output
+    manifest = json.loads(stopped.stdout)
+    assert [e["status"] for e in manifest["sections"]] == ["failed"] and "401" in manifest["sections"][0]["message"]
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8")) == manifest
+
+
 def test_official_api_without_a_key_fails_before_any_work(tmp_path):
     result = invoke("describe", SAMPLES, "-o", tmp_path / "out", "--model", "gpt-4o-mini")
     assert result.exit_code == 1

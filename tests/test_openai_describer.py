@@ -15,15 +15,18 @@ from PIL import Image, ImageDraw
 from manga2music.analysis import SectionAnalysis
 from manga2music.describers.base import PageImage
 from manga2music.describers.openai_chat import OpenAIDescriber, price_for
-from manga2music.errors import BackendError, NeedsKeyError
+from manga2music.errors import BackendError, NeedsKeyError, ServerUnusableError
 from manga2music.prompts import PROMPT_VERSION
 
 from openai_server import (  # noqa: F401  (fixtures; pytest puts tests/ on sys.path)
     DEFAULT_ANALYSIS,
     DEFAULT_DESCRIPTION,
     Delay,
+    Drop,
+    Echo,
     Fail,
     Reply,
+    Trickle,
     openai_server,
     openai_server_no_schema,
 )
@@ -225,6 +228,87 @@ def test_timeout_fails_the_section(openai_server):
         OpenAIDescriber("gpt-4o", options(openai_server, timeout=0.3, max_retries=0)).describe([line_art("1.png")])
     assert "--timeout" in info.value.hint
     assert str(info.value).startswith("Server request timed out")  # a server of the user's, not OpenAI
+
+
+def test_a_server_that_keeps_sending_bytes_times_out_on_the_whole_request(openai_server):
+    """--timeout bounded each read, not the request: a server (or a proxy) that sends a byte now and then never
+    timed out, so one stuck that way hung the run for ever (a 15 s answer took 15 s under --timeout 3)."""
+    import time
+
+    openai_server.queue(Trickle(seconds=8.0))
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="timed out after 1 s"):
+        OpenAIDescriber("gpt-4o", options(openai_server, timeout=1.0, max_retries=0)).describe([line_art("1.png")])
+    assert time.monotonic() - started < 5
+
+
+def test_a_connection_dropped_mid_answer_is_said_as_dropped_not_unreachable(openai_server):
+    """A server that crashed mid-answer (an Ollama runner out of memory) was "cannot reach ...: Connection error.
+    is the server running?": it was running, and had answered."""
+    openai_server.queue(Drop())
+    with pytest.raises(ServerUnusableError) as info:
+        OpenAIDescriber("my-vlm", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert "closed the connection" in info.value.message and "cannot reach" not in info.value.message
+    assert "server's log" in info.value.hint
+
+
+def test_a_model_that_takes_no_images_stops_the_run_with_what_to_do(openai_server):
+    """llama.cpp serving a text-only model answers 400 "image input is not supported ... mmproj": each section
+    failed alone, with the hint to use --single-stage, which fails the same way."""
+    openai_server.queue(Fail(400, "image input is not supported - hint: if this is unexpected, you may need to "
+                                  "provide the mmproj", type="invalid_request_error"))
+    with pytest.raises(ServerUnusableError) as info:
+        OpenAIDescriber("my-llm", options(openai_server)).describe([line_art("1.png")])
+    assert "does not take images" in info.value.message and "--single-stage" not in (info.value.hint or "")
+    assert "--mmproj" in info.value.hint and len(openai_server.requests) == 1
+
+
+def test_a_server_error_500_about_the_json_schema_falls_back_to_plain_text(openai_server):
+    """llama-cpp-python and ik_llama.cpp refuse a json_schema response_format with a 500, not a 400: every section
+    failed after its retries instead of asking for plain text, as a 400 makes it do."""
+    openai_server.queue(Fail(500, 'response_format type must be one of "text" or "json_object", but got: '
+                                  'json_schema'))
+    result = OpenAIDescriber("my-vlm-500", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert result.description == DEFAULT_DESCRIPTION
+    assert "response_format" not in openai_server.requests[1].body and any("structured" in w for w in result.warnings)
+
+
+def test_a_server_asking_for_a_key_that_is_not_set_says_it_is_not_set(openai_server, monkeypatch):
+    """With no key set, a 401 said "rejected the API key from $OPENAI_API_KEY (401): Incorrect API key provided:
+    not-needed", a key the user never gave (the placeholder sent to servers without keys)."""
+    monkeypatch.delenv("OPENAI_API_KEY")
+    openai_server.queue(Fail(401, "Incorrect API key provided: not-needed", type="invalid_request_error"))
+    with pytest.raises(NeedsKeyError) as info:
+        OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert "needs an API key" in info.value.message and "$OPENAI_API_KEY is not set" in info.value.message
+    assert "rejected" not in info.value.message
+
+
+def test_an_answer_that_repeats_the_request_never_becomes_the_description(openai_server):
+    """A small local model that answered stage 2 with the prompt itself ("Write one music description that ...
+    Scene analysis: ... plot (for context only, do not retell it): ...") was composed from, status ok."""
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Echo(), Echo())
+    with pytest.raises(BackendError, match="repeated the request"):
+        OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+
+
+def test_an_analysis_saying_the_model_saw_no_pages_fails_the_section(openai_server):
+    """A model that got no images (a text-only model behind a server that drops them) answered the analysis with
+    "I cannot see any images" and "No pages were provided": recorded as the scene's atmosphere and plot, status ok."""
+    seen_nothing = {**DEFAULT_ANALYSIS, "atmosphere": "I cannot see any images; please describe them",
+                    "plot": "No pages were provided."}
+    openai_server.queue(Reply(json.dumps(seen_nothing)), Reply(json.dumps(seen_nothing)))
+    with pytest.raises(BackendError, match="did not see the pages|error or a refusal"):
+        OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+
+
+def test_analysis_fields_that_are_not_text_are_missing_not_recorded_as_words(openai_server):
+    """{"genre": 5, "plot": {"a": 1}} was recorded as genre "5" and plot "a: 1", with no warning about either."""
+    odd = {"genre": 5, "atmosphere": "calm and warm", "focus": "both", "pacing": ["slow"], "plot": {"a": 1}}
+    openai_server.queue(Reply(json.dumps(odd)))
+    result = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert result.analysis.genre != "5" and result.analysis.plot != "a: 1" and result.analysis.pacing == "slow"
+    assert any("genre" in w and "plot" in w for w in result.warnings), result.warnings
 
 
 def test_refusal_fails_the_section(openai_server):

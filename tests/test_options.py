@@ -51,13 +51,16 @@ def test_device_for_builtin_models_says_so(tmp_path):
     (("run", SAMPLES / "calm", "--duration", "1", "--device", "cpu", "--precision", "fp32"), "--device, --precision"),
     (("compose", "--text", "calm piano", "--duration", "1", "--device", "auto"), "--device"),
     (("describe", SAMPLES / "calm", "--device", "cpu"), "--device"),
-    (("describe", SAMPLES / "calm", "--seed", "3"), "--seed")])
+    (("describe", SAMPLES / "calm", "--seed", "3"), "--seed"),
+    (("run", SAMPLES / "calm", "--duration", "1", "--base-url", "http://127.0.0.1:9/v1"), "--base-url")])
 def test_a_flag_for_a_model_auto_did_not_pick_is_said_not_refused(tmp_path, given, flags):
     """A script with `--device cuda` ran on a machine with the weights and failed with exit 2 ("--device does not
     apply to builtin") wherever auto fell back to builtin (no weights, offline): even `--device auto` did."""
     result = invoke(*given, "-o", tmp_path / "out", "--offline")
     assert result.exit_code == 0, result.output
     assert f"{flags}: not used by builtin, which auto picked on this machine" in result.output, result.output
+    if flags == "--base-url":  # a server given without its model: the way to use it
+        assert "name it (--vision-model NAME)" in result.output
 
 
 def test_a_local_vlm_does_not_take_openai_only_options():

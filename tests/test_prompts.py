@@ -273,3 +273,24 @@ def test_gray_scan_with_noise_is_sent_as_gray():
     assert prepare(PageImage("a.png", img), "high").mode == "L"
     colour = Image.new("RGB", (200, 300), (200, 30, 30))
     assert prepare(PageImage("b.png", colour), "high").mode == "RGB"
+
+
+def test_a_description_that_takes_a_phrase_of_the_rules_is_not_taken_for_the_request_repeated():
+    """The check against a model answering with its own request must not refuse a good description that borrows one
+    phrase of the instructions, nor a merge that keeps a chunk's description word for word; the whole request
+    said back is caught, for each kind of request."""
+    from manga2music.describers.answers import repeats_request
+    from manga2music.prompts import merge_prompt, single_stage_prompt, stage2_prompt
+
+    talk = SectionAnalysis(genre="comedy", atmosphere="warm", focus="dialogue", pacing="slow", plot="Two friends talk.")
+    stage2, single = stage2_prompt(talk), single_stage_prompt(3)
+    chunk = "Slow ambient pads in D minor at 70 BPM, gentle and melancholic."
+    merge = merge_prompt([chunk, "Soft piano and warm strings in D minor at 72 BPM, tender and calm."])
+    assert not repeats_request("Light and unobtrusive ambient, lo-fi or soft acoustic accompaniment at 70 BPM in C "
+                               "major, with gentle piano.", stage2)
+    assert not repeats_request("Keep it broad and atmospheric, like the brief for a film-score cue: warm strings at "
+                               "80 BPM in D major.", single)
+    assert not repeats_request(chunk, merge)
+    for prompt in (stage2, single, merge):
+        assert repeats_request(prompt, prompt)
+        assert repeats_request("Sure! " + " ".join(prompt.split()[:40]), prompt)

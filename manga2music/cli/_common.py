@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -80,9 +80,10 @@ def _at_once(signum, frame) -> None:
 
 
 @contextmanager
-def friendly_errors() -> Iterator[None]:
+def friendly_errors(json_output: bool = False) -> Iterator[None]:
     """Known errors become one red line (exit 1, or 2 for bad input); MANGA2MUSIC_DEBUG=1 re-raises.  Ctrl-C and
-    SIGTERM stop the command with one line that says how to resume (exit 130 and 143)."""
+    SIGTERM stop the command with one line that says how to resume (exit 130 and 143).  With ``json_output``
+    (`--json`), an error that stopped a run after it wrote its manifest prints that manifest on stdout first."""
     import signal
     import threading
 
@@ -100,6 +101,10 @@ def friendly_errors() -> Iterator[None]:
     except Manga2MusicError as exc:
         if debug_enabled():
             raise
+        if json_output and getattr(exc, "manifest", None) is not None:
+            with suppress(OSError):
+                sys.stdout.write(json.dumps(exc.manifest, indent=2, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
         hint = exc.hint or ("Set MANGA2MUSIC_DEBUG=1 for the full traceback." if exc.traceback_helps else None)
         raise fail(exc.message, hint, exc.exit_code) from None
     except KeyboardInterrupt as exc:

@@ -180,13 +180,11 @@ def _key_lines(text: str) -> dict:
 
 
 def _as_text(value: object) -> str:
-    if value is None:
-        return ""
+    """A field's words: a string, or a list of strings joined; anything else (a number, an object, true) is no
+    words: ``{"genre": 5}`` or ``{"plot": {"a": 1}}`` is a field the answer did not give, not "5" or "a: 1"."""
     if isinstance(value, (list, tuple)):
-        return ", ".join(_as_text(v) for v in value if v is not None)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_as_text(v)}" for k, v in value.items())
-    return " ".join(str(value).split())
+        return ", ".join(_as_text(v) for v in value if isinstance(v, str))
+    return " ".join(value.split()) if isinstance(value, str) else ""
 
 
 def _trim(text: str, limit: int) -> str:
@@ -319,6 +317,39 @@ _SIGN_OFF = re.compile(r"(?:(?<=[.!?])|^)\s*(?:i\s+)?\b(?:hope (?:this|that|it) 
                        r"if you(?:'d| would)? (?:like|want|need)\b|enjoy\b[^.!?]{0,30}[.!?]\s*$)[^\n]*$", re.I)
 #: a description in a script without spaces between words (Japanese, Chinese): at least this many characters
 MIN_CJK_CHARS = 6
+
+
+#: an analysis whose model saw no page (a text-only model, or a server that dropped the images)
+_SAW_NOTHING = re.compile(r"\bno (?:images?|pages?|pictures?|panels?) (?:were|was|are|is|have been|has been) "
+                          r"(?:provided|given|attached|included|shown|shared|uploaded)\b|\b(?:cannot|can't|can not|"
+                          r"could not|couldn't|unable to) (?:see|view|access|open) (?:any|the|these) (?:images?|pages?)",
+                          re.I)
+
+
+def saw_no_pages(text: str) -> bool:
+    """True for an analysis field saying the model got no page to look at ("No pages were provided.")."""
+    return bool(_SAW_NOTHING.search(text.replace("\u2019", "'")))
+
+
+#: words in a row of one of a prompt's instruction sentences, found in an answer, from at least two such sentences:
+#: the model repeated the request (one alone may be a phrase a description rightly takes: "light and unobtrusive
+#: ambient, lo-fi or soft acoustic accompaniment")
+ECHO_WORDS = 8
+
+
+def repeats_request(answer: str, prompt: str) -> bool:
+    """True when ``answer`` holds :data:`ECHO_WORDS` words in a row from two or more of ``prompt``'s instruction
+    sentences (of its ``- field: value`` lines the label only, and not the ``1. ...`` descriptions a merge lists:
+    words an answer may rightly take): a small model that answered with the request itself."""
+    def runs(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"[^\W_]+", text.lower())
+        return {tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
+
+    said = runs(answer)
+    lines = [line.split(": ", 1)[0] if line.lstrip().startswith("- ") else line  # "- plot (...): VALUE": its label
+             for line in prompt.splitlines() if line.strip() and not re.match(r"\s*\d+\.\s", line)]
+    sentences = [part for line in lines for part in re.split(r"(?<=[.!?])\s+", line)]
+    return sum(1 for sentence in sentences if runs(sentence) & said) >= 2
 
 
 def looks_like_error(text: str) -> bool:

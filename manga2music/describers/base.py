@@ -49,6 +49,8 @@ class Describer(ABC):
     backend: str = ""
     #: a chat model (``_complete`` answers a prompt with images): ``score`` asks it for one entry per page
     chats: bool = False
+    #: its warnings that every section of a run would give alike (said once a run; each record keeps them)
+    run_wide_warnings: tuple[str, ...] = ()
 
     def __init__(self, spec: "ModelSpec | str | None" = None, options: "BackendOptions | dict | None" = None):
         from ..registry import as_spec

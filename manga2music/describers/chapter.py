@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError, Manga2MusicError
-from .answers import clean_description, parse_json_object
+from .answers import clean_description, parse_json_object, repeats_request
 from .chat import charge, chat_request, description_tokens, finished_text, json_tokens, sum_usage
 
 #: bump on any change of wording below
@@ -181,6 +181,9 @@ def scene_description(describer, entries: list[dict], direction: ChapterDirectio
         if answer.refusal:
             raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
         text = finished_text(answer, describer.model_name, "a scene")
+        if repeats_request(text, prompt):
+            raise BackendError(f"{describer.model_name} repeated the request instead of describing a scene: "
+                               f"{' '.join(text.split())[:80]!r}...", hint="try a larger model")
         try:
             text = clean_description(text)
         except ValueError as exc:

@@ -45,7 +45,8 @@ from ..prompts import (
     stage1_prompt,
     stage2_prompt,
 )
-from .answers import clean_description, drop_unfinished_end, merge_analyses, parse_analysis, strip_reasoning
+from .answers import (clean_description, drop_unfinished_end, merge_analyses, parse_analysis, repeats_request,
+                      saw_no_pages, strip_reasoning)
 from .base import Describer, PageImage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -308,6 +309,9 @@ class ChatDescriber(Describer):
         if answer.cut_off:
             calls.warn(f"{where}: the description was cut off at the token limit; its unfinished end was dropped "
                        f"({_MORE_TOKENS})")
+        if repeats_request(text, prompt):
+            raise BackendError(f"{self.model_name} repeated the request instead of answering it ({where}): "
+                               f"{' '.join(text.split())[:80]!r}...", hint="try a larger model, or --single-stage")
         text = self._clean(text, where)
         if calls.memo is not None:
             calls.memo.keep(request, text, answer.usage)
@@ -367,6 +371,10 @@ class ChatDescriber(Describer):
             raise ValueError("it was cut off at the token limit")
         missing: list[str] = []
         analysis = parse_analysis(answer.text, missing)
+        said = next((text for text in (analysis.atmosphere, analysis.plot) if saw_no_pages(text)), None)
+        if said:  # not a reading of the pages: asking again would get the same
+            raise BackendError(f"the model did not see the pages ({span}): its analysis says {said[:100]!r}",
+                               hint="the model may take no images: use a vision model")
         if missing:
             calls.warn(f"{span}: the analysis gave no {', '.join(missing)}; the defaults were used")
         return analysis

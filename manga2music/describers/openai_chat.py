@@ -43,6 +43,11 @@ PRICES_USD_PER_1M: dict[str, tuple[float, float]] = {
     "gpt-4o": (2.50, 10.00),
 }
 
+#: a server's words for a model that takes no images (llama.cpp without --mmproj, vLLM and Ollama text models)
+_NO_IMAGES = re.compile(r"image input is not supported|mmproj|(?:does not|doesn't|cannot) (?:support|accept|take) "
+                        r"(?:image|vision|multimodal)|(?:images?|vision|multimodal)(?: input)? (?:is|are) not supported"
+                        r"|not a multimodal model", re.I)
+
 #: servers (base URL, model) that rejected response_format json_schema in this process
 _NO_STRUCTURED_OUTPUT: set[tuple[str, str]] = set()
 
@@ -109,6 +114,7 @@ class OpenAIDescriber(ChatDescriber):
     """Describes pages with the OpenAI chat completions API (or a compatible server)."""
 
     backend = "openai"
+    run_wide_warnings = (NO_STRUCTURED_OUTPUT_WARNING,)
 
     class Options(ChatDescriber.Options):
         detail: Literal["low", "high", "auto"] = "auto"  # the image detail the API is asked for
@@ -188,8 +194,8 @@ class OpenAIDescriber(ChatDescriber):
 
             # a server on this machine is reached directly: never through HTTP(S)_PROXY (with --offline that sent
             # the pages to the proxy; without it, a proxy cannot reach this machine's loopback anyway)
-            http = DefaultHttpxClient(trust_env=not _on_this_machine(self.base_url),
-                                      event_hooks={"request": [self._staying_here], "response": [self._heard]})
+            http = DefaultHttpxClient(trust_env=not _on_this_machine(self.base_url), event_hooks={
+                "request": [self._staying_here, _started], "response": [self._heard, self._within_timeout]})
             self._client = OpenAI(
                 api_key=self._api_key() or PLACEHOLDER_KEY,
                 base_url=self.base_url or OFFICIAL_BASE_URL,
@@ -223,6 +229,14 @@ class OpenAIDescriber(ChatDescriber):
             return
         why = "rate-limited (429)" if status == 429 else f"server error {status}"
         self.waiting(f"{why}: retry {self._retries_seen} of {allowed}{_retry_delay(response.headers)}")
+
+    def _within_timeout(self, response) -> None:
+        """Every HTTP answer, before its body is read: the whole answer must come within ``options.timeout`` of the
+        request (the SDK's timeout bounds each read, so a server that sends a byte now and then, or a proxy keeping
+        the connection alive, never timed out); past it the read is a timeout, which the SDK retries."""
+        started = response.request.extensions.get(_STARTED)
+        if started is not None:
+            response.stream = _deadline_stream(response.stream, started + float(self.options.timeout), response.request)
 
     def _complete_once(self, kwargs: dict):
         self._retries_seen = 0
@@ -277,7 +291,8 @@ class OpenAIDescriber(ChatDescriber):
         try:
             try:
                 response = self._complete_once(kwargs)
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as err:
+            except (openai.BadRequestError, openai.UnprocessableEntityError, openai.InternalServerError) as err:
+                # a 500 too: llama-cpp-python and ik_llama.cpp refuse a json_schema that way
                 if "response_format" not in kwargs or not _mentions_structured_output(err):
                     raise
                 _NO_STRUCTURED_OUTPUT.add(self._server_key)
@@ -285,6 +300,11 @@ class OpenAIDescriber(ChatDescriber):
                 del kwargs["response_format"]
                 response = self._complete_once(kwargs)
         except openai.APIError as err:
+            if images and isinstance(err, openai.BadRequestError) and _NO_IMAGES.search(_error_message(err)):
+                raise ServerUnusableError(
+                    f"{self.model_name} at {self.shown_url} does not take images: {self._scrub(_error_message(err))}",
+                    hint="use a vision model (for example llava or qwen2.5vl; `ollama pull llava`), or start "
+                         "llama-server with the model's --mmproj file") from None
             error = self._backend_error(err)
             if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None:
                 error.hint = "a server that does not take structured output (response_format) works with --single-stage"
@@ -348,15 +368,23 @@ class OpenAIDescriber(ChatDescriber):
                 f"{self._kind} request timed out after {self.options.timeout:g} s ({retries} retries) at {where}",
                 hint="raise --timeout, or send fewer pages per request with --chunk-size",
             )
+        if isinstance(err, openai.APIConnectionError) and _dropped(err):  # it was reached, and then went away
+            return ServerUnusableError(
+                f"{where} closed the connection before its answer was complete{_after(retries)}: "
+                f"{self._scrub(str(err.__cause__))}",
+                hint="the server may have crashed or run out of memory: see the server's log")
         if isinstance(err, openai.APIConnectionError):  # no other section would get through: the run stops
             return ServerUnusableError(
-                f"cannot reach {where} after {retries} retries: {self._scrub(str(err))}",
+                f"cannot reach {where}{_after(retries)}: {self._scrub(str(err))}",
                 hint="is the server running? check --base-url" if not self.official else "check your network",
             )
         status = getattr(err, "status_code", None)
         message = self._scrub(_error_message(err))
         if isinstance(err, openai.AuthenticationError):
             env = self.options.api_key_env or "OPENAI_API_KEY"
+            if self._api_key() is None:  # the SDK sent its placeholder: the server wants a key of its own
+                return NeedsKeyError(f"{where} needs an API key (401), and ${env} is not set",
+                                     hint=f"export {env}=THE_SERVER'S_KEY, or pass --api-key-env NAME")
             return NeedsKeyError(
                 f"{where} rejected the API key from ${env} (401): {message}",
                 hint=f"check {env}, or pass --api-key-env NAME to use another variable",
@@ -378,7 +406,7 @@ class OpenAIDescriber(ChatDescriber):
             return BackendError(failed, hint="send fewer pages per request (--chunk-size 2) or smaller ones "
                                              "(--detail low)")
         if status in (408, 409, 429) or (status or 0) >= 500:
-            return BackendError(f"{self._kind} request failed after {retries} retries: {status} {message}")
+            return BackendError(f"{self._kind} request failed{_after(retries)}: {status} {message}")
         return BackendError(failed)
 
     def _estimate_cost(self, usage: dict[str, int]) -> float | None:
@@ -408,15 +436,27 @@ def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 
             f"{where} does not list its models ({err.status_code}): whether it serves {model} is known at the first "
             "page"]
     except openai.APIError as err:
-        return False, describer._backend_error(err).message, []
+        error = describer._backend_error(err)
+        return False, error.message + (f" ({error.hint})" if error.hint else ""), []
     finally:
         describer.close()
-    if model in listed:
+    if model in listed or ":" not in model and f"{model}:latest" in listed:  # Ollama: llava is llava:latest
         return True, f"{spec.name} via {where}: the server serves {model} (sends the pages there)", []
     shown = ", ".join(listed[:8]) + (f" and {len(listed) - 8} more" if len(listed) > 8 else "")
     return True, f"{spec.name} via {where} (it answers; sends the pages there)", [
         f"{where} does not list {model} (it lists: {shown or 'nothing'}); a server that answers to any name still "
         "works"]
+
+
+def _after(retries: int) -> str:
+    """" after 3 retries"; nothing when none was allowed (`doctor` asks once)."""
+    return f" after {retries} retries" if retries else ""
+
+
+def _dropped(err) -> bool:
+    """Whether a connection error is a server that was reached and closed the connection mid-answer (not one that
+    could not be reached); by the names httpx and httpx2 (openai 3.x) give those errors."""
+    return type(err.__cause__).__name__ in ("RemoteProtocolError", "ReadError")
 
 
 def _content_text(content) -> str:
@@ -471,3 +511,34 @@ def _longest_retry_after() -> float:
     except ImportError:
         return 60.0
     return float(MAX_RETRY_AFTER_DELAY)
+
+
+#: where a request's start time is kept (an extension of the httpx request; the transport ignores it)
+_STARTED = "manga2music_started"
+
+
+def _started(request) -> None:
+    import time
+
+    request.extensions[_STARTED] = time.monotonic()
+
+
+def _deadline_stream(stream, deadline: float, request):
+    """``stream`` (a response body) raising a ReadTimeout when a chunk arrives after ``deadline`` (time.monotonic);
+    of the HTTP library the SDK uses (httpx, or httpx2 in openai 3.x), whose timeouts the SDK retries."""
+    import sys
+    import time
+
+    http = sys.modules[type(request).__module__.partition(".")[0]]
+
+    class Deadline(http.SyncByteStream):
+        def __iter__(self):
+            for chunk in stream:
+                if time.monotonic() > deadline:
+                    raise http.ReadTimeout("the whole answer did not come in time", request=request)
+                yield chunk
+
+        def close(self) -> None:
+            stream.close()
+
+    return Deadline()

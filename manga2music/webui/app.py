@@ -93,7 +93,7 @@ def build_app(folder: Optional[ServerFolder] = None):
         tab = request.session_hash
         started = generating.get(tab)
         if started is not None and sorted(Path(p).name for p in _paths(files)) != started:
-            folder.stop_asked(tab)
+            folder.stop_asked(tab, why="other pages were uploaded while it ran")
 
     on_new_uploads.__annotations__["request"] = gr.Request
 
@@ -101,7 +101,7 @@ def build_app(folder: Optional[ServerFolder] = None):
                     request, progress=gr.Progress()):
         tab = request.session_hash
         generating[tab] = sorted(Path(p).name for p in _paths(files))
-        bar = OneBar(lambda fraction, text: progress(fraction, desc=text))
+        bar = OneBar(lambda fraction, text: progress(fraction, desc=text), passes=1 if kind == KINDS[1] else 2)
 
         def sections(done: int, total: int, label: str) -> None:
             folder.check(tab)
@@ -129,8 +129,9 @@ def build_app(folder: Optional[ServerFolder] = None):
             return shown_error(messages.error_markdown(exc))
         except ServerStopping:
             return shown_error("**The server is stopping.**")
-        except JobStopped:
-            return shown_error("**Stopped.** Nothing was made; press **Generate** to start again.")
+        except JobStopped as stopped:
+            why = f" ({stopped.args[0]})" if stopped.args and stopped.args[0] else ""
+            return shown_error(f"**Stopped**{why}. Nothing was made; press **Generate** to start again.")
         except Exception as exc:  # a bug: the user gets one message, the terminal the traceback
             messages.log_for_server(exc, expected=False)
             return shown_error(messages.bug_markdown(exc))
@@ -138,7 +139,8 @@ def build_app(folder: Optional[ServerFolder] = None):
             folder.generate_ended(tab)
             generating.pop(tab, None)
         return (gr.update(value=messages.status_markdown(result), elem_classes=[]),
-                str(result.audio) if result.audio else None, result.description,
+                gr.update(value=str(result.audio), label=f"Track: {result.audio.name}") if result.audio else
+                gr.update(value=None, label="Track"), result.description,
                 [str(p) for p in result.downloads] or None)
 
     on_generate.__annotations__["request"] = gr.Request  # Gradio passes the request only to a parameter typed so

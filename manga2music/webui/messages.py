@@ -183,7 +183,11 @@ def status_markdown(result) -> str:
             lines.append(f"- {entry['name']}: nothing made ({scrub(entry.get('message'))})")
         else:
             seed = f" · seed {entry['seed']}" if entry.get("seed") is not None else ""
-            lines.append(f"- {entry['name']}: {entry.get('pages')} page(s){seed}")
+            count = int(entry.get("pages") or 0)
+            lines.append(f"- {entry['name']}: {count} page{'s' if count != 1 else ''}{seed}")
+    if tracks > 1 and getattr(result, "audio", None) is not None:
+        lines.append(f"- the player plays `{result.audio.name}`; the other tracks are in Downloads, and all of them "
+                     "on the zip's listening page")
     for entry in entries:
         for skipped in entry.get("skipped_pages") or []:
             lines.append(f"- skipped {scrub(skipped.get('error'))}")
@@ -205,8 +209,19 @@ def status_markdown(result) -> str:
     lines += [f"- {w}" for w in result.warnings[-8:]]
     if result.archive is not None:
         lines.append(f"\n`{result.archive.name}` holds everything, with a listening page (index.html) "
-                     "to open in a browser.")
+                     f"to open in a browser. Download what you want to keep: the results are deleted after "
+                     f"{_kept_for()}, or when the server stops, and a reload of this page clears it.")
     return "\n".join(lines)
+
+
+def _kept_for() -> str:
+    """How long the server keeps a run's results: "an hour", "2 hours", "30 minutes"."""
+    from .run import KEEP_RESULTS_S
+
+    hours, minutes = divmod(round(KEEP_RESULTS_S / 60), 60)
+    if minutes:
+        return f"{hours * 60 + minutes} minutes"
+    return "an hour" if hours == 1 else f"{hours} hours"
 
 
 def _a_number(n: int) -> str:

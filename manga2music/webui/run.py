@@ -390,7 +390,8 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> Ui
                  f"Scene {s['index']}: {s['description']}" for s in result.scenes]
     result.description = "\n\n".join(texts)
     if result.downloads:
-        result.downloads.append(_zip_folder(folder, folder.with_suffix(".zip")))
+        # NAME-music.zip: not the name of the archive the user uploaded (book.zip), and a dotted name kept whole
+        result.downloads.append(_zip_folder(folder, folder.with_name(f"{folder.name}-music.zip")))
     return result
 
 

@@ -30,7 +30,8 @@ class ServerStopping(BaseException):
 
 
 class JobStopped(BaseException):
-    """Raised inside a running Generate when the user pressed Stop (a BaseException: see :class:`ServerStopping`)."""
+    """Raised inside a running Generate when the user pressed Stop (a BaseException: see :class:`ServerStopping`);
+    ``args[0]``: why, when it was not the Stop button ("other pages were uploaded")."""
 
 
 class ServerFolder:
@@ -48,7 +49,7 @@ class ServerFolder:
         # Stop button, or by closing or reloading the tab); it ends at its next progress report
         self._generating: dict[str, int] = {}  # tab -> its Generates asked for and not ended (a second click
         # while one runs queues another)
-        self._stop_asked: set[str] = set()
+        self._stop_asked: dict[str, str] = {}  # tab -> why ("": the Stop button)
         self._tabs = threading.Lock()
         self._jobs = 0
         self._idle = threading.Condition()
@@ -68,13 +69,13 @@ class ServerFolder:
         from now on, even before the Generate starts, is for it; one pressed before is not."""
         with self._tabs:
             self._generating[tab] = self._generating.get(tab, 0) + 1
-            self._stop_asked.discard(tab)
+            self._stop_asked.pop(tab, None)
 
-    def stop_asked(self, tab: str) -> None:
-        """The tab pressed Stop, or was closed or reloaded: its Generate, if it has one, stops."""
+    def stop_asked(self, tab: str, why: str = "") -> None:
+        """The tab pressed Stop, or was closed or reloaded (or ``why``): its Generate, if it has one, stops."""
         with self._tabs:
             if tab in self._generating:
-                self._stop_asked.add(tab)
+                self._stop_asked.setdefault(tab, why)
 
     def generate_ended(self, tab: str) -> None:
         with self._tabs:
@@ -83,7 +84,7 @@ class ServerFolder:
                 self._generating[tab] = left
             else:
                 self._generating.pop(tab, None)
-                self._stop_asked.discard(tab)  # a Stop stops every Generate of the tab asked for before it
+                self._stop_asked.pop(tab, None)  # a Stop stops every Generate of the tab asked for before it
 
     def check(self, tab: Optional[str] = None) -> None:
         """Call from progress callbacks: raises :class:`ServerStopping` once the server is stopping, and
@@ -91,7 +92,7 @@ class ServerFolder:
         if self.stopping.is_set():
             raise ServerStopping()
         if tab is not None and tab in self._stop_asked:
-            raise JobStopped()
+            raise JobStopped(self._stop_asked.get(tab, ""))
 
     @contextmanager
     def job(self) -> Iterator[None]:
