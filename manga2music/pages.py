@@ -36,9 +36,17 @@ from .sections import UNREADABLE_IMAGE_TYPES, Page, file_sha256, pdf_page_size, 
 
 #: refuse images with more pixels than this (decompression bombs): 180 megapixels
 MAX_PIXELS = 180_000_000
-#: what a page over MAX_PIXELS is told (most are webtoon strips of a whole chapter in one file)
-TOO_BIG = ("(refused as a possible decompression bomb); a strip this long reads as well cut into parts: 01.png, "
-           "02.png... in its chapter folder are read in order, as one chapter")
+
+
+def too_big(width: int | None = None, height: int | None = None) -> str:
+    """What a page over MAX_PIXELS is told, after its size: most are webtoon strips of a whole chapter in one file,
+    which read as well in parts; a page of another shape is only scanned far finer than it is read.  Without its
+    size (Pillow refused it before saying it), both."""
+    strip = "a strip this long reads as well cut into parts: 01.png, 02.png... are read in order, as one chapter"
+    page = "save it smaller: a page is read at a few megapixels anyway"
+    advice = strip if width and height and height >= STRIP_ASPECT * width else page if width and height else \
+        f"{strip}; a page that big: {page}"
+    return f"(refused as a possible decompression bomb); {advice}"
 #: a page taller than this many times its width is a strip and gets tiled
 STRIP_ASPECT = 2.5
 #: each tile is this many times as tall as it is wide (a manga page is about 1.4)
@@ -165,13 +173,13 @@ def _open(data: bytes, label: str):
     except Image.DecompressionBombError as exc:
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "too many pixels"
-        raise PageError(f"{label}: {size}, over the {MAX_PIXELS // 1_000_000} MP limit {TOO_BIG}") from exc
+        raise PageError(f"{label}: {size}, over the {MAX_PIXELS // 1_000_000} MP limit {too_big()}") from exc
     except Exception as exc:  # noqa: BLE001 - OSError, SyntaxError, a plugin's EOFError or struct.error: this page
         raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
     if width * height > MAX_PIXELS:
         raise PageError(
             f"{label}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
-            f"{MAX_PIXELS // 1_000_000} MP limit {TOO_BIG}"
+            f"{MAX_PIXELS // 1_000_000} MP limit {too_big(width, height)}"
         )
     return image
 

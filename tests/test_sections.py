@@ -217,15 +217,20 @@ def test_a_narrow_ornament_is_one_picture_not_a_strip_of_tiny_pages(tmp_path):
 def test_corrupt_page_and_decompression_bomb_raise_page_errors(tmp_path, monkeypatch):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     png(tmp_path / "big.png", size=(400, 400))
+    png(tmp_path / "strip.png", size=(100, 1000))
     (section,) = find_sections([tmp_path])
     pages = {p.name: p for p in section.pages}
     with pytest.raises(PageError, match="bad.png: not a readable image"):
         load_page(pages["bad.png"])
     import manga2music.pages as pages_mod
 
-    monkeypatch.setattr(pages_mod, "MAX_PIXELS", 100 * 100)
-    with pytest.raises(PageError, match="decompression bomb.*cut into parts"):  # what to do with a long strip
+    monkeypatch.setattr(pages_mod, "MAX_PIXELS", 90 * 90)
+    with pytest.raises(PageError, match="decompression bomb.*cut into parts") as strip:  # what to do with a strip
+        load_page(pages["strip.png"])
+    assert "chapter folder" not in str(strip.value)  # the web page has no folders
+    with pytest.raises(PageError, match="decompression bomb.*save it smaller") as square:  # a page is no strip
         load_page(pages["big.png"])
+    assert "strip" not in str(square.value)
     assert MAX_PIXELS > 100_000_000  # the real limit allows any real page
 
 
