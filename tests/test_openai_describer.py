@@ -320,9 +320,18 @@ def test_refusal_fails_the_section(openai_server):
 
 @pytest.mark.parametrize("answer", ["I'm sorry, but I can't describe these images.", "  ", "As an AI, I do not hear music."])
 def test_an_apology_or_nothing_never_becomes_the_description(openai_server, answer):
-    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(answer))
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(answer), Reply(answer))  # (nothing is asked twice)
     with pytest.raises(BackendError):
         OpenAIDescriber("gpt-4o", options(openai_server)).describe([line_art("1.png")])
+
+
+def test_an_empty_answer_is_asked_once_more(openai_server):
+    """A server that answered nothing once (`content: null`, finish_reason stop: a local server's glitch) failed the
+    section at once; the same request asked again gets the answer."""
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(content=None))
+    result = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert result.description == DEFAULT_DESCRIPTION and len(openai_server.requests) == 3
+    assert openai_server.requests[1].body == openai_server.requests[2].body
 
 
 def test_description_is_cleaned_and_capped(openai_server):

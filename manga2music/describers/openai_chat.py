@@ -299,6 +299,10 @@ class OpenAIDescriber(ChatDescriber):
                 warnings.append(NO_STRUCTURED_OUTPUT_WARNING)
                 del kwargs["response_format"]
                 response = self._complete_once(kwargs)
+            try:
+                completion = self._to_completion(response)
+            except _EmptyAnswer:  # nothing, though not cut off: a local server's glitch; the same request once more
+                completion = self._to_completion(self._complete_once(kwargs))
         except openai.APIError as err:
             if images and isinstance(err, openai.BadRequestError) and _NO_IMAGES.search(_error_message(err)):
                 raise ServerUnusableError(
@@ -311,7 +315,6 @@ class OpenAIDescriber(ChatDescriber):
             raise error from None
         except ValueError:  # a 200 whose body is not JSON though it says so (empty, a web page)
             raise self._not_an_answer(" (not JSON)") from None
-        completion = self._to_completion(response)
         completion.warnings.extend(warnings)
         return completion
 
@@ -334,9 +337,10 @@ class OpenAIDescriber(ChatDescriber):
         text = _content_text(message.content)
         if not text.strip() and not refusal:
             reason = response.choices[0].finish_reason
-            raise BackendError(f"{self.model_name} returned an empty answer (finish_reason={reason})",
-                               hint="a thinking model may need more tokens: raise --max-new-tokens"
-                               if reason == "length" else None)
+            error = BackendError if reason == "length" else _EmptyAnswer
+            raise error(f"{self.model_name} returned an empty answer (finish_reason={reason})",
+                        hint="a thinking model may need more tokens: raise --max-new-tokens" if reason == "length"
+                        else None)
         prompt_tokens, completion_tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens",
                                                                                            None))
         return Completion(  # a server that does not say what the call used: unknown, not free
@@ -446,6 +450,10 @@ def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 
     return True, f"{spec.name} via {where} (it answers; sends the pages there)", [
         f"{where} does not list {model} (it lists: {shown or 'nothing'}); a server that answers to any name still "
         "works"]
+
+
+class _EmptyAnswer(BackendError):
+    """An answer with no text, not cut off at the token limit (asked once more, see ``_complete``)."""
 
 
 def _after(retries: int) -> str:

@@ -182,7 +182,7 @@ def build_app(folder: Optional[ServerFolder] = None):
                     fmt = gr.Dropdown(list(AUDIO_FORMATS), value="wav", label="Format")
                     seed = gr.Textbox(value="", label="Seed", placeholder="blank: random", elem_id="seed")
                 longest = gr.Number(None, label="Longest cue (s, score)", elem_id="longest-cue", visible=False,
-                                    info="blank: each cue as long as its scene; a shorter "
+                                    info="0 or blank: each cue as long as its scene; a shorter "
                                     "cue loops to fill it (much quicker with MusicGen on a CPU)")
                 scenes = gr.Textbox("", label="Scenes (score)", lines=3, elem_id="scenes", visible=False,
                                     placeholder="1\n6 1:10\n015.png",
