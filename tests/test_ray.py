@@ -123,8 +123,9 @@ def statuses(manifest: dict) -> dict[str, str]:
 def test_a_ray_run_writes_what_a_local_run_writes_and_a_rerun_skips_everything(ray_cluster, tmp_path):
     root = tree(tmp_path)
     settings = dict(duration=2.0, seed=11, variations=2, save_artifact=True)
+    here = Seen()
     local = manga2music.run([root], tmp_path / "local", vision_model="builtin", music_model="builtin",
-                            config=RunConfig(**settings))
+                            config=RunConfig(**settings), callbacks=here.callbacks())
     seen = Seen()
     spread = manga2music.run([root], tmp_path / "ray", vision_model="builtin", music_model="builtin",
                              config=ray_cfg(**settings), callbacks=seen.callbacks())
@@ -136,6 +137,8 @@ def test_a_ray_run_writes_what_a_local_run_writes_and_a_rerun_skips_everything(r
     assert (tmp_path / "ray" / "vol2" / "ch05.take2.wav").exists()
     assert any(label.startswith("describing") for label in seen.work_sent())
     assert any(label.startswith("composing") for label in seen.work_sent())
+    same = [w for w in here.warnings if "make the same music" in w]  # vol2/ch05 is a copy of calm: --seed 11 gives
+    assert same and [w for w in seen.warnings if "make the same music" in w] == same  # both the same music: said
 
     before = digests(tmp_path / "ray")
     again = Seen()

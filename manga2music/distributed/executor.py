@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..composing import compose_requests, fail_group, group_size, take_group, write_group
+from ..composing import compose_requests, fail_group, group_size, say_same_music, take_group, write_group
 from ..describing import commit_describe, page_payload, plan_describe
 from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_job
 from ..progress import report
@@ -166,6 +166,7 @@ class _Flow:
         self.deaths: dict[int, int] = {}
         self.finished: set[int] = set()
         self.total = 0
+        self.composed: list = []  # every (job, ComposeRequest) queued: what sounds the same is said at the end
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -207,6 +208,8 @@ class _Flow:
                 self._describe_done(call, outcome)
             else:
                 self._compose_done(call, outcome)
+        order = {id(job): k for k, job in enumerate(self.jobs)}  # as a local run lists them (it says so before
+        say_same_music(sorted(self.composed, key=lambda pair: order[id(pair[0])]), self.cfg, self.cb)  # composing)
 
     # --- describe ------------------------------------------------------------------------------
 
@@ -255,6 +258,7 @@ class _Flow:
             pairs = compose_requests(job, self.composer, self.cfg, self.cb)
             if pairs:
                 self.queue.extend(pairs)
+                self.composed.extend(pairs)
                 return
         self._finish(job)
 
