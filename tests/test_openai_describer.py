@@ -815,6 +815,13 @@ def test_a_cut_off_or_partial_analysis_is_not_taken_for_the_models(openai_server
     assert len(openai_server.requests) == 3  # asked again, then stage 2
     assert result.analysis.pacing == DEFAULT_ANALYSIS["pacing"]  # the answer asked again, not the fragment
     assert any("cut off at the token limit" in w and "asked again" in w for w in result.warnings)
+    first, again = (openai_server.requests[k].body["max_tokens"] for k in (0, 1))
+    assert again == 2 * first  # the same cap would cut a model that writes the same answer off again
+    given = OpenAIDescriber("my-vlm", options(openai_server, max_new_tokens=300))  # a cap the user gave holds
+    openai_server.requests.clear()
+    openai_server.queue(Reply('{"genre": "drama", "atm', finish_reason="length"))
+    given.describe([line_art("1.png")])
+    assert [r.body["max_tokens"] for r in openai_server.requests[:2]] == [300, 300]
 
     openai_server.queue(Reply('{"genre": "drama", "atmosphere": "tense"}'))
     result = describer.describe([line_art("1.png")])

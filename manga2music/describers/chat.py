@@ -351,6 +351,8 @@ class ChatDescriber(Describer):
             reason = str(err)
         first = answer.usage
         calls.total += 1
+        if answer.cut_off and "max_new_tokens" not in self.options.model_fields_set:  # the same default cap would
+            tokens *= 2  # cut a model that writes the same answer off again; a cap the user gave holds
         calls.warn(f"{span}: the first analysis was not valid JSON ({reason}); asked again")
         answer = self._ask(retry_json_prompt(len(chunk), reason), chunk, schema, tokens, f"analysing {span} (retry)",
                            calls)
