@@ -759,6 +759,8 @@ def test_stop_ends_a_long_generate_and_the_next_one_runs_at_once(running_app, pa
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('ch0')", timeout=60_000)  # the
     # progress names one (the thumbnails' captions name them too: waiting on the whole page was no wait at all)
+    generate = page.locator("#generate")  # it says it is at work (on a laptop the bar may be out of sight)
+    assert generate.is_disabled() and "Generating" in generate.inner_text()
     asked = time.monotonic()
     page.click("#stop")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Stopped')", timeout=60_000)
@@ -770,6 +772,8 @@ def test_stop_ends_a_long_generate_and_the_next_one_runs_at_once(running_app, pa
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Made 12 tracks')", timeout=60_000)
     assert time.monotonic() - started < 40  # at once, not behind the stopped one (which alone took over a minute)
+    page.wait_for_function("!document.querySelector('#generate').disabled", timeout=30_000)
+    assert generate.inner_text().strip() == "Generate"
 
 
 def test_new_uploads_stop_the_generate_of_the_pages_before(running_app, page, tmp_path):

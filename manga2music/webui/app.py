@@ -146,6 +146,13 @@ def build_app(folder: Optional[ServerFolder] = None):
     on_generate.__annotations__["request"] = gr.Request  # Gradio passes the request only to a parameter typed so
     # (this module's annotations are strings, which Gradio cannot read: gr is imported inside this function)
 
+    def generate_clicked(request):
+        """Told to the server at the click (see below), and the button says it is at work."""
+        folder.generate_asked(request.session_hash)
+        return gr.update(value="Generating…", interactive=False)
+
+    generate_clicked.__annotations__["request"] = gr.Request
+
     def per_tab(act):
         """A listener that calls ``act`` with the tab's session."""
         def listener(request):
@@ -217,10 +224,13 @@ def build_app(folder: Optional[ServerFolder] = None):
                     [duration, speed, longest, scenes, bridges], show_progress="hidden")
         # Generate and Stop act on this tab's Generate alone.  Both are told to the server at once (not queued: a
         # Stop must reach it while a Generate runs or waits), and closing or reloading the tab is a Stop
-        button.click(per_tab(folder.generate_asked), None, None, queue=False, show_progress="hidden").then(
+        # the button says it is at work until the Generate ends: on a laptop's screen the progress bar (at the top
+        # of the results) may be out of sight, and a click seemed to do nothing
+        button.click(generate_clicked, None, button, queue=False, show_progress="hidden").then(
             on_generate, [files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed],
             [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
-            concurrency_limit=1)
+            concurrency_limit=1).then(
+            lambda: gr.update(value="Generate", interactive=True), None, button, queue=False, show_progress="hidden")
         stop.click(per_tab(folder.stop_asked), None, None, queue=False, show_progress="hidden")
         app.unload(per_tab(folder.stop_asked))
     return app
