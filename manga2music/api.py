@@ -280,13 +280,14 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
         check_shared_flags(cfg, describer, composer, auto="auto" in (vision_model, music_model), warn=cb.warn)
         if check_composer is not None:
             check_composer(composer)
-        describer, composer = executor.place(describer, composer)
         jobs: list[SectionJob] = []
-        with _holding(cfg, command, page=True, cb=cb), _manifest_even_if_stopped(
-                jobs, cfg, command, lambda: (describer.model_name, composer.model_name), page=True, cb=cb) as cb:
-            claim_names(sections, cfg.output, cb.info)
-            getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
-            return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
+        with _holding(cfg, command, page=True, cb=cb):  # before the models load where they run (Ray's workers): a
+            describer, composer = executor.place(describer, composer)  # busy folder is said before, not after
+            with _manifest_even_if_stopped(jobs, cfg, command, lambda: (describer.model_name, composer.model_name),
+                                           page=True, cb=cb) as cb:
+                claim_names(sections, cfg.output, cb.info)
+                getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
+                return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
 
 def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
@@ -417,13 +418,14 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
                 raise InputError(f"{flag('seed')} does not apply to {describer.model_name} (the vision model)",
                                  hint=f"drop {flag('seed')}, or choose a vision model that samples: a local VLM or a "
                                       "server (`manga2music models list`)")
-        (describer,) = executor.place(describer)
         jobs: list[SectionJob] = []
-        with _holding(cfg, "describe", page=False, cb=cb), _manifest_even_if_stopped(
-                jobs, cfg, "describe", lambda: (describer.model_name, None), page=False, cb=cb) as cb:
-            claim_names(sections, cfg.output, cb.info)
-            executor.describe(sections, jobs, describer, cfg, cb)
-            return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
+        with _holding(cfg, "describe", page=False, cb=cb):  # before the model loads (see _with_both_models)
+            (describer,) = executor.place(describer)
+            with _manifest_even_if_stopped(jobs, cfg, "describe", lambda: (describer.model_name, None), page=False,
+                                           cb=cb) as cb:
+                claim_names(sections, cfg.output, cb.info)
+                executor.describe(sections, jobs, describer, cfg, cb)
+                return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
 
 
 def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = None) -> list[tuple[str, Path]]:
@@ -585,19 +587,20 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")
         check_shared_flags(cfg, composer, auto=model == "auto", warn=cb.warn)
-        (composer,) = executor.place(composer)
         jobs: list[SectionJob] = []
-        with _holding(cfg, "compose", page=False, cb=cb), _manifest_even_if_stopped(
-                jobs, cfg, "compose", lambda: (None, composer.model_name), page=False, cb=cb) as cb:
-            for name, content in items:
-                job = start_job(name, cfg.output, cb)
-                job.description = content
-                jobs.append(job)
-            for name, why in unusable:  # as `run` fails it: its music is left as it was
-                jobs.append(start_job(name, cfg.output, cb))
-                jobs[-1].fail(why, cb)
-            executor.compose(jobs, composer, cfg, cb)
-            return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
+        with _holding(cfg, "compose", page=False, cb=cb):  # before the model loads (see _with_both_models)
+            (composer,) = executor.place(composer)
+            with _manifest_even_if_stopped(jobs, cfg, "compose", lambda: (None, composer.model_name), page=False,
+                                           cb=cb) as cb:
+                for name, content in items:
+                    job = start_job(name, cfg.output, cb)
+                    job.description = content
+                    jobs.append(job)
+                for name, why in unusable:  # as `run` fails it: its music is left as it was
+                    jobs.append(start_job(name, cfg.output, cb))
+                    jobs[-1].fail(why, cb)
+                executor.compose(jobs, composer, cfg, cb)
+                return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
 
 
 __all__ = ["run", "score", "describe", "compose", "find_descriptions", "check_config", "RunConfig", "Callbacks"]

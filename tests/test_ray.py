@@ -288,6 +288,81 @@ def test_the_command_joins_a_cluster_by_address_and_auto_is_decided_on_a_worker(
     assert (out / "calm.wav").exists() and (out / "index.html").exists()
 
 
+def test_a_worker_killed_under_the_command_leaves_its_json_whole(ray_cluster, tmp_path):
+    """Ray writes "(raylet) A worker died or was killed ..." to the driver's stdout: `--json` output then started
+    with that line (and its colour codes) and was no JSON at all."""
+    import subprocess
+
+    out = tmp_path / "out"
+    with killing_the_first_composer() as killed:
+        result = subprocess.run([sys.executable, "-m", "manga2music", "run", str(SAMPLES), "-o", str(out), "--seed",
+                                 "3", "--duration", "90", "--vision-model", "builtin", "--music-model", "builtin",
+                                 "--json", "--ray", ray_cluster], capture_output=True, text=True, timeout=300)
+    assert killed, "no worker was seen composing"
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert statuses(json.loads(result.stdout)) == {"action": "ok", "calm": "ok", "webtoon": "ok"}, result.stdout[:300]
+
+
+def test_a_busy_output_folder_is_said_before_any_worker_starts(ray_cluster, tmp_path):
+    """The output folder's lock was taken after the workers had started and loaded their models: the second of two
+    runs into one folder loaded them (minutes for real models on GPUs), then exited 2; on a full cluster it waited
+    silently for the first run's CPUs, as if --wait was given."""
+    from manga2music.errors import OutputBusyError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess_holding_the_lock(out)
+    try:
+        said: list[str] = []
+        with pytest.raises(OutputBusyError):
+            manga2music.run([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin",
+                            config=ray_cfg(duration=1.0), callbacks=Callbacks(log=lambda level, m: said.append(m)))
+        assert not [m for m in said if m.startswith("Ray:") and "worker" in m], said  # no worker was started
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def subprocess_holding_the_lock(out: Path):
+    """Another process holding ``out``'s lock (as a run does) until killed; returns once it holds it."""
+    import subprocess
+
+    code = ("import sys, time; from pathlib import Path; from manga2music.lock import output_lock\n"
+            "with output_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_consent_asked_in_the_terminal_does_not_go_to_the_workers(ray_cluster, tmp_path):
+    """In a terminal, `run --ray` crashed before any work ("Could not serialize the argument RunConfig(...
+    auto_download=<function let_auto_ask.<locals>.<lambda>>": cannot pickle '_thread.RLock'): the question that
+    asks the user before a download holds the display, and went to the workers with the settings."""
+    display_lock = threading.RLock()
+
+    def ask(plan, lock=display_lock) -> bool:  # as cli.consent.let_auto_ask sets it: a function holding the display
+        return False
+
+    manifest = manga2music.run([SAMPLES / "calm"], tmp_path / "out", config=ray_cfg(duration=1.0, auto_download=ask))
+    assert statuses(manifest) == {"calm": "ok"}
+
+
+def test_an_address_nothing_answers_at_is_one_line_at_once(tmp_path):
+    """`--ray 127.0.0.1:1` retried for ever ("Failed to connect to GCS ... within 5 seconds" every 5 s, still at it
+    after 4 minutes), and Ctrl-C took 11 s to work."""
+    import socket
+
+    from tests.output_checks import cli
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    result = cli("run", SAMPLES / "calm", "-o", tmp_path / "out", "--ray", f"127.0.0.1:{port}", timeout=120)
+    assert result.returncode == 1 and time.monotonic() - started < 30, result.stderr[-1500:]
+    assert f"cannot join the Ray cluster at 127.0.0.1:{port}" in result.stderr and "nothing answers" in result.stderr
+
+
 # --- score: chapters on driver threads, their model calls on the workers -------------------------------------------
 
 def test_a_score_on_ray_writes_what_a_local_score_writes_and_a_rerun_skips_everything(ray_cluster, tmp_path):
@@ -342,9 +417,12 @@ def test_a_worker_killed_while_scoring_is_replaced_and_the_score_is_the_same(ray
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
 
 
-def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_cluster, tmp_path):
+@pytest.mark.parametrize("stop, code, said", [(signal.SIGINT, 130, "Interrupted."),
+                                              (signal.SIGTERM, 143, "Stopped (SIGTERM).")])
+def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_cluster, tmp_path, stop, code, said):
     """SIGINT while a worker composes: exit 130 within seconds (the chapters waiting never start, the workers
-    stop), nothing half-written, no worker left holding a model; a plain rerun finishes every chapter."""
+    stop), nothing half-written, no worker left holding a model; a plain rerun finishes every chapter.  SIGTERM
+    (systemd, Kubernetes, `timeout`) exited 15 or 1 without a word: Ray's own handler had replaced ours."""
     import subprocess
 
     from tests.chapters import make_chapter
@@ -361,9 +439,10 @@ def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_c
     while not ray_workers("ray::ModelWorker.compose"):
         assert proc.poll() is None and time.monotonic() < deadline, "no worker was seen composing"
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     stopped = time.monotonic()
-    assert proc.wait(timeout=60) == 130, proc.stderr.read()[-2000:]
+    assert proc.wait(timeout=60) == code, proc.stderr.read()[-2000:]
+    assert said in proc.stderr.read()
     stopping_took = time.monotonic() - stopped
     assert len(list(out.glob("*.score.wav"))) < 4  # it stopped, rather than finishing first
     time.sleep(2)  # Ray takes a moment to reap the actors of a driver that left

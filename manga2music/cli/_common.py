@@ -80,6 +80,19 @@ def _at_once(signum, frame) -> None:
 
 
 @contextmanager
+def stdout_kept_for_results(cfg) -> Iterator[None]:
+    """With ``--ray``, what Ray prints on the driver ("(raylet) A worker died or was killed ...", in colour) goes to
+    stderr while the command runs: on stdout it came before `--json`'s manifest, which was then no JSON at all."""
+    if cfg.ray is None:
+        yield
+        return
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(sys.stderr):
+        yield
+
+
+@contextmanager
 def friendly_errors(json_output: bool = False) -> Iterator[None]:
     """Known errors become one red line (exit 1, or 2 for bad input); MANGA2MUSIC_DEBUG=1 re-raises.  Ctrl-C and
     SIGTERM stop the command with one line that says how to resume (exit 130 and 143).  With ``json_output``

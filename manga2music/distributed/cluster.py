@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
@@ -26,8 +27,10 @@ def connect(address: Optional[str]) -> bool:
     kwargs: dict = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address == "local":
         kwargs["include_dashboard"] = False
+    _check_answers(address or os.environ.get("RAY_ADDRESS"))
     try:
-        ray.init(address=address, **kwargs)
+        with _our_sigterm():
+            ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         where = address or os.environ.get("RAY_ADDRESS") or "this machine"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -36,6 +39,47 @@ def connect(address: Optional[str]) -> bool:
                                 "with token authentication also needs RAY_AUTH_MODE=token and its token here "
                                 "(`ray get-auth-token`)") from None
     return True
+
+
+#: seconds to wait for a HOST:PORT address to answer before Ray is asked to join it (Ray itself retries for ever)
+ANSWER_WITHIN_S = 5.0
+
+
+def _check_answers(address: Optional[str]) -> None:
+    """A HOST:PORT address (not auto, local, ray://) where nothing answers is one line now: Ray retried it for ever,
+    a "Failed to connect to GCS" line every 5 s, and Ctrl-C took seconds to work."""
+    import socket
+
+    if not address or "://" in address or address in ("auto", "local"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WITHIN_S).close()
+    except OSError as exc:
+        why = f"no answer within {ANSWER_WITHIN_S:g} s" if isinstance(exc, TimeoutError) else             exc.strerror or type(exc).__name__
+        raise ClusterError(f"cannot join the Ray cluster at {address}: nothing answers there ({why})",
+                           hint="check the address: the head's `ray start --head` prints it (HEAD:6379); is the "
+                                "cluster up (`ray status`)?") from None
+
+
+@contextmanager
+def _our_sigterm():
+    """``ray.init`` installs its own SIGTERM handler (``sys.exit(15)``), which replaced the command's: a stopped run
+    exited 15 or 1 without a word instead of 143 with its line.  The handler there before is put back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
 
 
 def disconnect(started: bool) -> None:

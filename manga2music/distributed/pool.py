@@ -55,7 +55,12 @@ class RemoteModel:
 
 def worker_config(cfg, side: str, force_cpu: bool):
     """The run's settings as a worker of ``side`` gets them: on a worker without a GPU, a torch model's
-    ``--device auto`` becomes ``cpu`` (it must not take a GPU that Ray gave another worker)."""
+    ``--device auto`` becomes ``cpu`` (it must not take a GPU that Ray gave another worker).  A download question
+    asked in this terminal (``auto_download`` a function: see :func:`manga2music.cli.consent.let_auto_ask`) does
+    not travel: it holds the terminal's display, which cannot be sent, and a worker has no terminal to ask in; there
+    it is what a run without a terminal does (no download; ``--download`` allows it)."""
+    if callable(cfg.auto_download):
+        cfg = dataclasses.replace(cfg, auto_download=None)
     if not force_cpu:
         return cfg
     field_name = "vision_options" if side == "vision" else "music_options"
