@@ -44,8 +44,10 @@ def too_big(width: int | None = None, height: int | None = None) -> str:
     size (Pillow refused it before saying it), both."""
     strip = "a strip this long reads as well cut into parts: 01.png, 02.png... are read in order, as one chapter"
     page = "save it smaller: a page is read at a few megapixels anyway"
-    advice = strip if width and height and height >= STRIP_ASPECT * width else page if width and height else \
-        f"{strip}; a page that big: {page}"
+    if not (width and height):
+        advice = f"{strip}; a page that big: {page}"
+    else:
+        advice = strip if height >= STRIP_ASPECT * width else page
     return f"(refused as a possible decompression bomb); {advice}"
 #: a page taller than this many times its width is a strip and gets tiled
 STRIP_ASPECT = 2.5

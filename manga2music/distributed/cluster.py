@@ -58,7 +58,8 @@ def _check_answers(address: Optional[str]) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WITHIN_S).close()
     except OSError as exc:
-        why = f"no answer within {ANSWER_WITHIN_S:g} s" if isinstance(exc, TimeoutError) else             exc.strerror or type(exc).__name__
+        timed_out = isinstance(exc, TimeoutError)
+        why = f"no answer within {ANSWER_WITHIN_S:g} s" if timed_out else exc.strerror or type(exc).__name__
         raise ClusterError(f"cannot join the Ray cluster at {address}: nothing answers there ({why})",
                            hint="check the address: the head's `ray start --head` prints it (HEAD:6379); is the "
                                 "cluster up (`ray status`)?") from None
