@@ -441,8 +441,14 @@ def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_c
         time.sleep(0.02)
     proc.send_signal(stop)
     stopped = time.monotonic()
-    assert proc.wait(timeout=60) == code, proc.stderr.read()[-2000:]
-    assert said in proc.stderr.read()
+    returned, err = proc.wait(timeout=60), proc.stderr.read()
+    assert returned == code and said in err, err[-2000:]
+    # the chapters it stopped in are left out, as a local run leaves them (they were said and listed as "failed:
+    # the run was stopped", a failure the page showed until a rerun)
+    assert "the run was stopped" not in err
+    listed = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"] if \
+        (out / "manifest.json").exists() else []
+    assert all(e["status"] != "failed" for e in listed), listed
     stopping_took = time.monotonic() - stopped
     assert len(list(out.glob("*.score.wav"))) < 4  # it stopped, rather than finishing first
     time.sleep(2)  # Ray takes a moment to reap the actors of a driver that left

@@ -25,6 +25,11 @@ from .worker import WorkerError
 _current = threading.local()
 
 
+class _Stopped(BaseException):
+    """A chapter's model call after Ctrl-C or SIGTERM: not an Exception, so that the chapter is not filed as failed
+    ("the run was stopped" on the page until a rerun); it is left out of the manifest, as a local run leaves it."""
+
+
 class CallingModel(RemoteModel):
     """A model on the workers that this process's code calls as if it were here (the call waits)."""
 
@@ -83,13 +88,13 @@ class CallingModel(RemoteModel):
         deaths = 0
         while True:
             if self._stopping.is_set():  # Ctrl-C: no new call; the workers are being stopped
-                raise BackendError("the run was stopped")
+                raise _Stopped()
             slot, actor = self._take(label)
             try:
                 outcome = ray.get(getattr(actor, method).remote(*args))
             except _lost_errors() as exc:
                 if self._stopping.is_set():
-                    raise BackendError("the run was stopped") from None
+                    raise _Stopped() from None
                 deaths += 1
                 reason = describe_error(exc).split(". ")[0][:160]
                 self._replace(slot, actor)
