@@ -170,7 +170,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
     def gone(name: str) -> bool:
         """Whether the source of ``name``'s files is neither in this run nor on the disk."""
         source = holder(name)
-        return source is not None and source not in in_run and not os.path.lexists(source)
+        return source is not None and source not in in_run and not os.path.exists(source)
 
     taken = TakenNames(reserved_keys())  # "manifest": its record would be the run's manifest.json
     prefixes = _folders_named(sections, holder)
@@ -191,8 +191,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
 
         def free(name: str) -> bool:
             other = holder(name)
-            return other is None or other == mine or (
-                other not in in_run and (not os.path.exists(other) or same_pages(name)))
+            return other in (None, mine) or gone(name) or other not in in_run and same_pages(name)
 
         own = None
         forms = dict.fromkeys([base, *_other_forms(section, base), *_folder_forms(section), *section.former_names,

@@ -80,6 +80,15 @@ def _at_once(signum, frame) -> None:
 
 
 @contextmanager
+def running(flags: dict, cfg) -> Iterator["RunDisplay"]:
+    """What run, score, describe and compose run their work in: one-line errors (:func:`friendly_errors`),
+    ``--offline`` for the libraries too, Ray's lines off stdout, and the progress display, which it yields."""
+    with friendly_errors(flags["json_output"]), offline_env(cfg.offline), stdout_kept_for_results(cfg), \
+            RunDisplay() as display:
+        yield display
+
+
+@contextmanager
 def stdout_kept_for_results(cfg) -> Iterator[None]:
     """With ``--ray``, what Ray prints on the driver ("(raylet) A worker died or was killed ...", in colour) goes to
     stderr while the command runs: on stdout it came before `--json`'s manifest, which was then no JSON at all."""

@@ -18,8 +18,7 @@ def compose(**flags) -> None:
         from .. import api
 
         cfg = f.run_config(flags, side="music")
-    with c.friendly_errors(flags["json_output"]), c.offline_env(cfg.offline), c.stdout_kept_for_results(cfg), \
-            c.RunDisplay() as display:
+    with c.running(flags, cfg) as display:
         consent.let_auto_ask(cfg, display)
         manifest = api.compose(flags["paths"] or [], cfg.output, text=flags["text"], model=flags["music_model"],
                                config=cfg, callbacks=display.callbacks())

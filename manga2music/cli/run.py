@@ -18,8 +18,7 @@ def run(**flags) -> None:
 
         cfg = f.run_config(flags, side=None)
     c.check_paths(flags["paths"])  # a missing PATH is one line, before any progress bar is drawn
-    with c.friendly_errors(flags["json_output"]), c.offline_env(cfg.offline), c.stdout_kept_for_results(cfg), \
-            c.RunDisplay() as display:
+    with c.running(flags, cfg) as display:
         consent.let_auto_ask(cfg, display)
         manifest = api.run(flags["paths"], cfg.output, vision_model=flags["vision_model"],
                            music_model=flags["music_model"], config=cfg, callbacks=display.callbacks())
