@@ -48,6 +48,14 @@ PDF_RENDER_LONG_SIDE = 1600
 #: before "strip2.jpg", which character order puts the other way round)
 natural_key = natsort_keygen(key=lambda s: s.lower(), alg=ns.PATH)
 _natural = natural_key
+#: a chapter's front cover, read before its numbered pages ("cover.jpg" sorted after "012.jpg"); not "back cover"
+FRONT_COVER = re.compile(r"(front[ ._-]?)?cover(page)?([ ._-]?(front|\d+))?", re.IGNORECASE)
+
+
+def page_order(name: str) -> tuple:
+    """Reading order of a folder's pages: its front cover first, then the others in :data:`natural_key` order."""
+    base = name.rsplit("/", 1)[-1]
+    return (not FRONT_COVER.fullmatch(base.rsplit(".", 1)[0] if "." in base else base), natural_key(name))
 
 
 def section_order(name: str) -> list:
@@ -293,7 +301,7 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
         readable(next(iter(tops))[0]).casefold() == readable(archive.stem).casefold()
     sections = []
     for folder in sorted(groups, key=lambda p: _natural("/".join(p))):
-        pages = sorted(groups[folder], key=lambda p: _natural(p.member_shown or p.member or p.name))
+        pages = sorted(groups[folder], key=lambda p: page_order(p.member_shown or p.member or p.name))
         shown = folder[1:] if own_top else folder  # Vol.03.cbz holding Vol.03/Ch 9/: "Vol.03/Ch 9"
         name = "/".join((base_name, *map(readable, shown))) if base_name else "/".join(map(readable, shown))
         sections.append(Section(name or readable(archive.stem), pages, archive, root))
@@ -400,7 +408,7 @@ def _walk(folder: Path, excluded: set[Path],
                 kept.append(d)
                 seen.add(real)
         dirnames[:] = kept
-        yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=_natural)
+        yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=page_order)
 
 
 def _links_inside(folder: Path) -> bool:

@@ -512,6 +512,10 @@ def test_ray_flags_are_checked_before_anything_runs(tmp_path):
     assert result.exit_code == 2 and "--ray-workers needs --ray" in result.output
     result = runner.invoke(app, ["run", str(SAMPLES), "--ray=not an address", "-o", str(out)])
     assert result.exit_code == 2 and "is not a Ray address" in result.output
+    # a URL after --ray is the address meant, not a path: "http:/x:1: no such file or folder" misled
+    result = runner.invoke(app, ["run", str(SAMPLES), "--ray", "http://head:8265", "-o", str(out)])
+    assert result.exit_code == 2 and "--ray 'http://head:8265' is not a Ray address" in result.output
+    assert "no such file" not in result.output and "the dashboard" in result.output
     assert not out.exists()
 
 

@@ -48,6 +48,19 @@ def test_a_page_named_like_the_next_ones_start_comes_first(tmp_path):
         "ch": ["a.png", "a1.png", "strip.png", "strip2.jpg", "strip10.png"]}
 
 
+def test_a_chapters_cover_is_its_first_page_in_a_folder_and_in_an_archive(tmp_path):
+    """cover.jpg beside 001.jpg... was read last (digits sort before letters): the cover's music closed the score."""
+    pages = ("003.jpg", "cover.jpg", "001.jpg", "002.jpg", "back cover.jpg", "credits.jpg")
+    for name in pages:
+        png(tmp_path / "Ch 1" / name, mode="RGB")
+    archive = tmp_path / "Ch 2.cbz"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in pages:
+            z.write(tmp_path / "Ch 1" / name, f"Ch 2/{name}")
+    expected = ["cover.jpg", "001.jpg", "002.jpg", "003.jpg", "back cover.jpg", "credits.jpg"]
+    assert names(find_sections([tmp_path / "Ch 1", archive])) == {"Ch 1": expected, "Ch 2": expected}
+
+
 def test_hidden_and_system_files_and_other_types_are_ignored(tmp_path):
     root = tmp_path / "sec"
     png(root / "01.png")
@@ -428,7 +441,7 @@ def test_a_cover_beside_chapter_folders_is_not_a_chapter(tmp_path):
     found = find_sections([tmp_path / "S"])
     assert sorted(s.name for s in found) == ["Vol 01/Ch 1", "Vol 01/Ch 2", "Vol 02/Ch 3", "oneshot"]
     oneshot = next(s for s in found if s.name == "oneshot")
-    assert [p.name for p in oneshot.pages] == ["002.png", "cover.png"]  # a chapter's own cover page stays
+    assert [p.name for p in oneshot.pages] == ["cover.png", "002.png"]  # a chapter's own cover page stays, first
     assert [s.name for s in find_sections([tmp_path / "S" / "cover.jpg"])] == ["cover"]
 
 
@@ -453,7 +466,7 @@ def test_in_an_archive_a_cover_beside_chapters_is_not_a_chapter_and_its_own_top_
     assert names(found) == {"Vol.03/Ch 9": ["001.png"], "Vol.03/Ch 10": ["001.png"]}
     assert found[0].former_names == ["Vol.03/Vol.03/Ch 9"]  # outputs made under the old name are still found
     own = archive(tmp_path / "one.cbz", ["one/cover.jpg", "one/001.png"])  # a chapter's own cover stays a page
-    assert names(find_sections([own])) == {"one": ["001.png", "cover.jpg"]}
+    assert names(find_sections([own])) == {"one": ["cover.jpg", "001.png"]}
 
 
 def test_a_chapter_folder_with_no_pages_is_named_not_passed_over(tmp_path):

@@ -11,6 +11,7 @@ take (see :mod:`manga2music.options`).
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -135,7 +136,7 @@ class RayCommand(TyperCommand):
             if arg == "--":
                 out.extend(args[i + 1:])
                 break
-            if arg == "--ray" and (i + 1 == len(args) or not ADDRESS.match(args[i + 1])):
+            if arg == "--ray" and (i + 1 == len(args) or not _meant_as_address(args[i + 1], ADDRESS)):
                 out.append(RAY_HERE)
         try:
             return super().parse_args(ctx, out)
@@ -156,6 +157,12 @@ class RayCommand(TyperCommand):
         said = [f"{error.option_name} is an option of {_listed(holders)}"]
         said += [hint for hint in [_ANOTHER_WAY.get((ctx.info_name, error.option_name))] if hint]
         return type(error)(error.option_name, f"No such option: {error.option_name} ({'; '.join(said)})", ctx=ctx)
+
+
+def _meant_as_address(word: str, address) -> bool:
+    """Whether the word after ``--ray`` is its address: a Ray address, or a URL that is no path here
+    (``--ray http://head:8265`` is refused as an address, not looked for as a folder ``http:/head:8265``)."""
+    return bool(address.match(word)) or ("://" in word and not os.path.lexists(word))
 
 
 def _listed(words: list[str]) -> str:

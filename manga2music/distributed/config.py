@@ -36,8 +36,11 @@ class RayConfig:
     def check(self) -> None:
         """Bad values and a missing ``ray`` package are one line each (exit 2)."""
         if self.address is not None and not ADDRESS.match(self.address):
+            web = self.address.lower().startswith(("http://", "https://"))  # the dashboard's, as Ray Jobs takes
             raise InputError(f"--ray {self.address!r} is not a Ray address",
-                             hint="use auto, local, HOST:PORT or ray://HOST:10001 (write --ray=ADDRESS, or put "
+                             hint="an http:// address is the dashboard's; give the head's HOST:6379 or "
+                                  "ray://HOST:10001" if web else
+                                  "use auto, local, HOST:PORT or ray://HOST:10001 (write --ray=ADDRESS, or put "
                                   "--ray after the paths)")
         if self.workers is not None and not 1 <= self.workers <= 10_000:
             raise InputError("--ray-workers must be between 1 and 10000")
