@@ -26,6 +26,7 @@ from .options import RunConfig
 from .outputs import fingerprint, is_ours
 from .pages import PageStream
 from .reading import PageReading, split_tile_name
+from .wording import listed
 
 
 @dataclass
@@ -120,7 +121,7 @@ def found_scenes(readings: list[PageReading]) -> list:
 
 def builtin_scene_description(readings: list[PageReading], direction: Direction) -> tuple[str, str]:
     """(description, mood) of one scene from its readings, in the chapter's home key, with its lead instrument."""
-    from .describers.builtin import Scores, joined, choose_mood, tempo_and_key
+    from .describers.builtin import Scores, choose_mood, tempo_and_key
 
     scores = Scores.from_readings(readings)
     mood = choose_mood(scores)
@@ -129,7 +130,7 @@ def builtin_scene_description(readings: list[PageReading], direction: Direction)
     named = [i for i in instruments if direction.lead in i]  # the composer gives the melody to the first named
     instruments = ([named[0]] + [i for i in instruments if i != named[0]] if named
                    else [f"{direction.lead} theme"] + instruments[:-1])
-    text = (f"{mood.style} with {joined(tuple(instruments))}, {tempo} BPM in {direction.tonic} {mood.mode}, "
+    text = (f"{mood.style} with {listed(tuple(instruments))}, {tempo} BPM in {direction.tonic} {mood.mode}, "
             f"{mood.atmosphere}, {mood.melody}, returning to the chapter's theme.")
     return text, mood.name
 

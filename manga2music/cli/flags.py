@@ -18,6 +18,8 @@ from typing import Annotated, Callable, Optional
 import typer
 from typer.core import TyperCommand
 
+from ..wording import listed
+
 Opt = typer.Option
 
 
@@ -154,7 +156,7 @@ class RayCommand(TyperCommand):
                    and any(error.option_name in p.opts + p.secondary_opts for p in command.params)]
         if not holders:
             return error
-        said = [f"{error.option_name} is an option of {_listed(holders)}"]
+        said = [f"{error.option_name} is an option of {listed(holders)}"]
         said += [hint for hint in [_ANOTHER_WAY.get((ctx.info_name, error.option_name))] if hint]
         return type(error)(error.option_name, f"No such option: {error.option_name} ({'; '.join(said)})", ctx=ctx)
 
@@ -163,11 +165,6 @@ def _meant_as_address(word: str, address) -> bool:
     """Whether the word after ``--ray`` is its address: a Ray address, or a URL that is no path here
     (``--ray http://head:8265`` is refused as an address, not looked for as a folder ``http:/head:8265``)."""
     return bool(address.match(word)) or ("://" in word and not os.path.lexists(word))
-
-
-def _listed(words: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else words[0]
 
 
 def names(group: list[inspect.Parameter]) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Sequence
 
 from ..analysis import GENRES, SectionAnalysis
 from ..prompts import MAX_DESCRIPTION_CHARS, MAX_DESCRIPTION_WORDS
+from ..wording import listed
 
 #: other names models use for the analysis keys (compared after :func:`_norm_key`)
 KEY_ALIASES = {
@@ -383,7 +384,7 @@ def _json_words(data: dict) -> str:
     for key, value in data.items():
         if isinstance(value, list):
             items = [str(v).strip() for v in value if isinstance(v, (str, int, float)) and str(v).strip()]
-            value = ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else "".join(items)
+            value = listed(items)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             value = f"{value:g} BPM" if re.search(r"bpm|tempo", str(key), re.I) else f"{key} {value:g}"
         if isinstance(value, str) and value.strip():

@@ -57,6 +57,7 @@ from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
 from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
 from ..reading import READING_MODEL_VERSION, PageReading, iter_groups, iter_readings, tile_name
+from ..wording import listed
 from .base import Describer, PageImage
 from .page_features import trend
 
@@ -203,10 +204,6 @@ def tempo_and_key(mood: Mood, scores: Scores) -> tuple[int, str]:
     return tempo, mood.keys[index]
 
 
-def joined(words: tuple[str, ...]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def music_description(mood: Mood, scores: Scores, energy_trend: float) -> str:
     """One paragraph in the shape a stage-2 description has: style, instruments, BPM, key, mood."""
     tempo, key = tempo_and_key(mood, scores)
@@ -215,7 +212,7 @@ def music_description(mood: Mood, scores: Scores, energy_trend: float) -> str:
         arc = ", building in intensity toward the end"
     elif energy_trend <= -0.2:
         arc = ", gradually settling toward the end"
-    return (f"{mood.style} with {joined(mood.instruments)}, {tempo} BPM in {key} {mood.mode}, "
+    return (f"{mood.style} with {listed(mood.instruments)}, {tempo} BPM in {key} {mood.mode}, "
             f"{mood.atmosphere}, {mood.melody}{arc}.")
 
 
