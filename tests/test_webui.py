@@ -537,6 +537,10 @@ def test_webui_end_to_end_in_chromium(running_app, page, tmp_path, not_images):
     assert "001.png" in captions and "002.png" in captions
     assert "Will be skipped: fake.png: not a readable image" in page.locator("#upload-note").inner_text()
     duration = page.locator("#duration input[type=number]")
+    duration.fill("300")  # a 5-minute track for a chapter's reading was cut to 120 s without a word
+    duration.press("Tab")
+    page.wait_for_timeout(500)
+    assert duration.input_value() == "300" and "up to 10 minutes" in page.locator("#duration").inner_text()
     duration.fill("3")
     duration.press("Enter")
     page.locator("#seed textarea, #seed input").first.fill("11")

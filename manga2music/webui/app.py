@@ -36,6 +36,11 @@ CSS = """
 """
 
 
+#: the longest track the page asks for (the command line's --duration goes to 30 minutes): a chapter's reading;
+#: a larger maximum would make the slider too coarse to drag to 10 s
+MAX_UI_DURATION_S = 600
+
+
 def model_choices(side: str) -> list[str]:
     from ..registry import known_models
 
@@ -183,7 +188,9 @@ def build_app(folder: Optional[ServerFolder] = None):
                                 info="a chapter score finds the scenes, gives each a cue as long as its pages take to "
                                      "read, and adds a read-along page")
                 with gr.Row():
-                    duration = gr.Slider(1, 120, value=10, step=1, label="Duration (s)", elem_id="duration")
+                    duration = gr.Slider(1, MAX_UI_DURATION_S, value=10, step=1, label="Duration (s)",
+                                         info=f"up to {MAX_UI_DURATION_S // 60} minutes a track",
+                                         elem_id="duration")
                     speed = gr.Slider(0.25, 4, value=1.0, step=0.05, label="Reading speed (score)",
                                       info="2 reads twice as fast; a read-along page shows yours",
                                       elem_id="reading-speed", visible=False)
