@@ -32,7 +32,7 @@ from .files import readable, remove_stale_temps
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
 from .execution import open_executor
-from .options import RunConfig, flag, on_command_line
+from .options import SCENES_FOUND, RunConfig, flag, on_command_line
 from .jobs import Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
@@ -308,7 +308,7 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     if len(loose) > 1:  # `score ch/*.jpg`: the shell gave the pages one by one
         cb.warn(f"{len(loose)} page images were given one by one: each is scored as a chapter of its own; give "
                 "their folder (or an archive) to score them as one chapter")
-    if cfg.scenes_file is not None:
+    if cfg.scenes_file is not None and cfg.scenes_file != SCENES_FOUND:
         _check_scenes_file(cfg, sections)
 
     def check_composer(composer) -> None:
@@ -347,15 +347,8 @@ def check_score_config(cfg: RunConfig) -> None:
                          "given to score()")
     _as_plain_number(cfg, "reading_speed", float)
     _as_plain_number(cfg, "longest_cue", float)
-    speed = cfg.reading_speed
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
-        raise InputError(f"{flag('reading_speed')} must be a number from 0.05 to 20 (got {speed!r}); 1 is the "
-                         "estimate's pace, 2 reads twice as fast")
-    if speed > 20:
-        raise InputError(f"{flag('reading_speed', float(speed))} is more than 20 times the estimate's pace")
-    if speed < 0.05:  # a chapter read 20 times slower than the estimate is already hours of music
-        raise InputError(f"{flag('reading_speed', float(speed))} is less than a twentieth of the estimate's pace "
-                         "(0.05 reads 20 times slower)")
+    if cfg.reading_speed is not None:  # None: each chapter's speed before, else 1 (scoring.chapter_settings)
+        _check_reading_speed(cfg.reading_speed)
     from .cuesheet import MIN_CUE_S
 
     longest = cfg.longest_cue
@@ -365,6 +358,17 @@ def check_score_config(cfg: RunConfig) -> None:
                          f"(got {longest})")
     if cfg.transitions not in TRANSITIONS:
         raise InputError(f"{flag('transitions')} must be one of {', '.join(TRANSITIONS)} (got {cfg.transitions!r})")
+
+
+def _check_reading_speed(speed) -> None:
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
+        raise InputError(f"{flag('reading_speed')} must be a number from 0.05 to 20 (got {speed!r}); 1 is the "
+                         "estimate's pace, 2 reads twice as fast")
+    if speed > 20:
+        raise InputError(f"{flag('reading_speed', float(speed))} is more than 20 times the estimate's pace")
+    if speed < 0.05:  # a chapter read 20 times slower than the estimate is already hours of music
+        raise InputError(f"{flag('reading_speed', float(speed))} is less than a twentieth of the estimate's pace "
+                         "(0.05 reads 20 times slower)")
 
 
 #: how a score's cues hand over at scene changes (``--transitions``)

@@ -28,6 +28,8 @@ from .errors import InputError
 
 #: seconds per track when none is given and a section has no music made before
 DEFAULT_DURATION = 10.0
+#: ``--scenes auto``: a chapter's scenes found in its pages, though a scenes file was given to its score before
+SCENES_FOUND = "auto"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 #: settings of the run that every backend taking them receives (never an error when a backend lacks them)
@@ -156,11 +158,15 @@ class RunConfig:
     wait: bool | float = False
     offline: bool = False  # no network at all
     commercial: bool = False  # auto picks only models whose output may be used commercially; named ones are checked
-    reading_speed: float = 1.0  # score: 2.0 reads twice as fast as the reading-time estimate
+    #: score: 2.0 reads twice as fast as the reading-time estimate; None: the speed a chapter's score was made with
+    #: (as a --duration left out: a score made again keeps it), else 1.0
+    reading_speed: Optional[float] = None
     #: score: compose each cue at most this many seconds (None: the composer's longest track); a scene read for
     #: longer repeats its cue as a seamless loop
     longest_cue: Optional[float] = None
-    scenes_file: Optional[Path] = None  # score: a file listing the pages where scenes start
+    #: score: a file listing the pages where scenes start; None: the scenes a chapter's score was given before (its
+    #: record keeps the file's text), else those found in the pages; SCENES_FOUND ("auto"): found in the pages
+    scenes_file: Optional[Path | str] = None
     #: score: how one scene's cue hands over to the next: "crossfade" (every composer), or "continue" (a bridge the
     #: composer carries on from the outgoing cue into the next scene's description; MusicGen)
     transitions: str = "crossfade"

@@ -223,17 +223,20 @@ def _scene_starts(chapter: ChapterReading, listed: list[tuple[int, int, Optional
 
 
 def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, cfg: RunConfig, cb: Callbacks,
-                seed: int, memo=None) -> tuple[list[ScenePlan], Direction]:
-    from .scenes import SCENES_VERSION, read_scenes_file, scenes_from_starts
+                seed: int, memo=None, given_scenes: Optional[dict] = None) -> tuple[list[ScenePlan], Direction]:
+    """The chapter's scenes and each one's description.  ``given_scenes``: the scenes file that sets them, as
+    :func:`manga2music.scoring.chapter_settings` gives it (``{"file": name, "text": text, "label": how a message
+    names it}``); None: found in the pages."""
+    from .scenes import SCENES_VERSION, read_scenes_text, scenes_from_starts
 
     units = chapter.units  # the pages, each tall strip in parts: scenes may start inside a strip
     readings = [u.reading for u in units]
     features = chapter.describe.get("features") or {}
     entries = features.get("page_entries")  # a chat model's, one per unit
     given: dict[int, float] = {}  # first unit -> the scene's length, where the scenes file gives one
-    if cfg.scenes_file is not None:
-        starts = _scene_starts(chapter, read_scenes_file(cfg.scenes_file, chapter.page_names, _part_counts(chapter)),
-                               job, cb)
+    if given_scenes is not None:
+        starts = _scene_starts(chapter, read_scenes_text(given_scenes["text"], given_scenes["label"],
+                                                         chapter.page_names, _part_counts(chapter)), job, cb)
         given = {start: length for start, length in starts if length is not None}
         if starts and starts[0][0] > 0:  # the first page always starts a scene: one the file did not list, said
             first = units[starts[0][0]]

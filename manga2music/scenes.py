@@ -198,7 +198,18 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
     entry.  ``parts[i]`` is how many parts page ``i`` is read in (1, or the tiles of a tall strip), or a function
     that gives them, called only when a line names a part past the first; without it, part numbers are not
     checked."""
-    text = decode_text(read_regular_file(Path(path), 1024 * 1024, what="scenes file"))
+    return read_scenes_text(scenes_file_text(path), readable(path), page_names, parts)
+
+
+def scenes_file_text(path: Path) -> str:
+    """A scenes file's text (at most 1 MB, any of the encodings :func:`~manga2music.files.decode_text` reads)."""
+    return decode_text(read_regular_file(Path(path), 1024 * 1024, what="scenes file"))
+
+
+def read_scenes_text(text: str, label: str, page_names: Sequence[str],
+                     parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None
+                     ) -> list[tuple[int, int, Optional[float]]]:
+    """:func:`read_scenes_file` of a scenes file's ``text``; ``label`` names it in a message ("s.txt, line 2")."""
     by_name = {_name_key(name): i for i, name in enumerate(page_names)}
     by_stem = {_name_key(Path(name).stem): i for i, name in enumerate(page_names)}
     counts: Optional[Sequence[int]] = None
@@ -240,7 +251,7 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
         entry = without_comment(raw) if "#" in raw else raw.strip()
         if not entry:
             continue
-        where = f"{readable(path)}, line {number}"
+        where = f"{label}, line {number}"
         found, length = place(entry), None
         head, _, tail = entry.rpartition(" ")
         if found is None and head and place(head.strip()) is not None:  # a page, then the scene's length
@@ -280,7 +291,7 @@ def read_scenes_file(path: Path, page_names: Sequence[str],
         scenes.append((index, part, length))
         lines.append(number)
     if not scenes:  # an empty file would silently stand for "one scene", not for the scenes found in the pages
-        raise InputError(f"{readable(path)} lists no scene (one page per line where a scene starts)",
-                         hint="write the first page of each scene on a line, or leave out --scenes to have them "
+        raise InputError(f"{label} lists no scene (one page per line where a scene starts)",
+                         hint="write the first page of each scene on a line, or give --scenes auto to have them "
                               "found in the pages")
     return scenes

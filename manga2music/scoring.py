@@ -30,8 +30,10 @@ Every file goes through the record's kill-safe commit, like every other stage.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -45,8 +47,9 @@ from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .describing import answer_memo, page_entry, relocate_pages, said_reused
 from .errors import BackendError, InputError, Manga2MusicError
+from .files import readable
 from .jobs import Callbacks, SectionJob, each_section
-from .options import RunConfig
+from .options import SCENES_FOUND, RunConfig
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs, to_json
 from .progress import report
 from .scene_planning import Direction, ScenePlan, chapter_direction, plan_scenes, theme_for  # noqa: F401
@@ -55,7 +58,9 @@ from .sections import Section
 if TYPE_CHECKING:  # pragma: no cover
     from .cuesheet import CueSheet
 
-SCORE_VERSION = "score-2"  # bump when the joining, timing or file layout changes (2: the score's end fades out)
+#: bump when the joining, timing, seeds or file layout change (2: the score's end fades out; 3: a cue's seed follows
+#: its scene's pages, not its place: a scene split in two leaves the others' cues as they were)
+SCORE_VERSION = "score-3"
 _FORMER_MAX_CUE_S = 300.0  # the longest cue before 2026-11-30 (see score_chapter's key)
 LOSSLESS = ("wav", "flac")
 SLOW_ON_CPU_HINT_S = 180.0  # a model composing more music than this on a CPU: the run says --longest-cue exists
@@ -163,29 +168,42 @@ def _reuse_midi(job: SectionJob, path: Path) -> Optional[bytes]:
         return None
 
 
+def scene_seed(seed: int, unit_keys: list[str]) -> int:
+    """A scene's seed: the chapter's, moved by what the scene holds (its pages' pixels, a strip's parts), not by its
+    place; a scene split in two, or one added before, leaves the other scenes' seeds, and so their music, as they
+    were.  From 0 to :data:`manga2music.api.MAX_SEED`."""
+    digest = hashlib.sha256("\n".join(unit_keys).encode("utf-8")).digest()
+    return (int(seed) + int.from_bytes(digest[:4], "big")) % 2**32
+
+
 def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, direction: Direction, composer: Composer,
-                 cfg: RunConfig, cb: Callbacks, seed: int, sample_rate: int, units: list[str]) -> bool:
+                 cfg: RunConfig, cb: Callbacks, seed: int, sample_rate: int, units: list[str],
+                 unit_keys: list[str]) -> bool:
     """Give every scene its cue audio (reused or composed, all new ones in one composer call); False if it failed.
-    ``units``: the names of the chapter's pages (and a tall strip's parts), as the record lists a scene's."""
+    ``units``: the names of the chapter's pages (and a tall strip's parts), as the record lists a scene's;
+    ``unit_keys``: what identifies each one's pixels (its scene's seed is made from them).  A cue is reused from
+    the scene of the last score that made the same cue, whatever that scene's number was."""
     from .audio import as_stored, normalize_loudness
 
     old = {s.get("index"): s for s in (job.record.get("score") or {}).get("scenes", [])}
+    same_cue = {s.get("cue_key"): s for s in old.values() if s.get("cue_key")}
     takes_theme = composer.backend == "builtin-music"
     takes_reference = composer.backend in ("musicgen-melody", "ace-step")
     reference = _theme_reference(direction, seed) if takes_reference else (None, None)
     wanted: list[tuple[ScenePlan, ComposeRequest]] = []
     for plan, t in zip(plans, timings):
         samples = t.cue_length + _tail_samples(t.tempo_bpm, sample_rate)
-        plan.seed = int(seed) + plan.index - 1
+        plan.seed = scene_seed(seed, [unit_keys[i] for i in plan.pages])
         plan.cue_key = fingerprint({"text": plan.description, "composer": composer.settings_key(), "samples": samples,
                                     "rate": sample_rate, "seed": plan.seed, "theme": list(direction.theme),
                                     "reference": takes_reference, "score": SCORE_VERSION,
                                     **({"normalize": False} if not cfg.normalize else {})})  # the cue as stored
-        reused = None if cfg.force or _lost(job, ScoreFiles(job, cfg.fmt).midi(plan.index)) \
-            else _reuse_cue(job, old.get(plan.index, {}), plan, cfg.fmt)  # its notes are made with it
+        earlier = same_cue.get(plan.cue_key) or old.get(plan.index) or {}
+        midi = ScoreFiles(job, cfg.fmt).midi(earlier.get("index", plan.index))  # its notes are made with it
+        reused = None if cfg.force or _lost(job, midi) else _reuse_cue(job, earlier, plan, cfg.fmt)
         if reused is not None:
-            plan.audio, plan.midi = reused, _reuse_midi(job, ScoreFiles(job, cfg.fmt).midi(plan.index))
-            plan.info = dict(old.get(plan.index, {}).get("info") or {})
+            plan.audio, plan.midi = reused, _reuse_midi(job, midi)
+            plan.info = dict(earlier.get("info") or {})
             continue
         wanted.append((plan, ComposeRequest(f"{job.name} scene {plan.index}", plan.description, samples / sample_rate,
                                             plan.seed, theme=direction.theme if takes_theme else None,
@@ -195,7 +213,9 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         now = {"version": SCORE_VERSION, "model": composer.model_name, "settings": composer.settings_key(),
                "normalize": cfg.normalize, "reading_speed": cfg.reading_speed,
                "theme": {"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead}}
-        why = [_why_again(old.get(plan.index), plan, [units[i] for i in plan.pages], before, now) for plan, _ in wanted]
+        by_pages = {tuple(s.get("pages") or ()): s for s in old.values()}  # the scene of these pages, else its number's
+        why = [_why_again(by_pages.get(tuple(pages)) or old.get(plan.index), plan, pages, before, now)
+               for plan, _ in wanted for pages in [[units[i] for i in plan.pages]]]
         if len(wanted) < len(plans) or len(set(why)) > 1:
             cb.info(f"{job.name}: composing again: " + "; ".join(
                 f"scene {plan.index} ({reason})" for (plan, _), reason in zip(wanted, why)))
@@ -353,6 +373,30 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
                   touching=touching, rtl=rtl, listening_page=url_for(listening_page), section=job.name)
 
 
+def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[RunConfig, Optional[dict]]:
+    """``cfg`` with the chapter's reading speed, and its scenes file (``{"file", "text", "label"}``, or None for the
+    scenes found in the pages): as given, else as its last score was made, as a --duration left out keeps a track's
+    length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed every cue again),
+    else 1 and found."""
+    from .scenes import scenes_file_text
+
+    old = job.record.get("score") or {}
+    speed = cfg.reading_speed
+    if speed is None:
+        before = old.get("reading_speed")
+        speed = float(before) if isinstance(before, (int, float)) and 0.05 <= before <= 20 else 1.0
+    given = None
+    if cfg.scenes_file is not None and cfg.scenes_file != SCENES_FOUND:
+        name = readable(Path(cfg.scenes_file).name)
+        given = {"file": name, "text": scenes_file_text(Path(cfg.scenes_file)), "label": readable(cfg.scenes_file)}
+    elif cfg.scenes_file is None and isinstance(old.get("given_scenes"), dict) \
+            and isinstance(old["given_scenes"].get("text"), str):
+        name = str(old["given_scenes"].get("file") or "a scenes file")
+        given = {"file": name, "text": old["given_scenes"]["text"], "label": f"{name} (kept from the last score)"}
+        cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
+    return dataclasses.replace(cfg, reading_speed=speed), given
+
+
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
@@ -363,6 +407,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread
 
+    cfg, given_scenes = chapter_settings(job, cfg, cb)
     files = ScoreFiles(job, cfg.fmt)
     refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
     memo = answer_memo(job, "score", describer, cfg)  # a chat model's answers, kept until the score is written
@@ -378,7 +423,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     try:
-        plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo)
+        plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo, given_scenes)
     except Manga2MusicError as exc:  # the pages read by a chat model in this run were paid for too
         if chapter.fresh and _is_chat(describer):
             raise charge(exc, chapter.describe.get("usage"))
@@ -444,7 +489,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                     f"loop until the scene ends")
     started = time.perf_counter()
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate,
-                        [u.name for u in chapter.units]):
+                        [u.name for u in chapter.units],
+                        [f"{chapter.infos[u.page].key}#{u.part or 0}" for u in chapter.units]):
         job.fail("the composer made no audio for some scenes", cb)
         return
     bridges = None
@@ -525,6 +571,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                       "usage": usage, "cost_usd": usage_cost(describer, usage),  # the reading's and the scenes'
                       # descriptions' calls, all of what the score's words took
                       "longest_cue": cfg.longest_cue,
+                      # the scenes file it was given (a rerun without --scenes keeps its scenes: chapter_settings)
+                      **({"given_scenes": {"file": given_scenes["file"], "text": given_scenes["text"]}}
+                         if given_scenes else {}),
                       "sample_rate": file_rate(cfg.fmt, sample_rate),  # of the score's and cues' files
                       "duration": sheet.duration, "model": composer.model_name,
                       "transitions": cfg.transitions,

@@ -284,6 +284,34 @@ def test_a_rerun_skips_and_a_changed_page_redoes_only_its_scenes_cue(scored, tmp
         assert sf.read(work / name)[0].tobytes() == sf.read(tmp_path / "fresh" / name)[0].tobytes(), name
 
 
+def test_a_scene_split_in_two_keeps_every_other_scenes_cue(scored, tmp_path):
+    """A scenes file that cut the first scene in two composed every later scene again ("other pages"), with other
+    seeds: the fight music a video creator had approved changed, though its pages had not."""
+    root, out, _, sheet, _ = scored
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    starts = [s.first_page for s in sheet.scenes]
+    assert len(starts) >= 2 and starts[1] - starts[0] >= 2, starts
+    split = tmp_path / "split.txt"
+    split.write_text("\n".join(map(str, [starts[0], starts[0] + 1, *starts[1:]])) + "\n", encoding="utf-8")
+    cues = [sf.read(work / s.cue_file)[0].tobytes() for s in sheet.scenes]
+    result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--scenes", split, timeout=300)
+    assert result.returncode == 0, result.stderr
+    after = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert [s.first_page for s in after.scenes] == [starts[0], starts[0] + 1, *starts[1:]]
+    # the same music, one scene later (its file's tags say "scene 3" now)
+    assert [sf.read(work / s.cue_file)[0].tobytes() for s in after.scenes[2:]] == cues[1:]
+    assert [s.seed for s in after.scenes[2:]] == [s.seed for s in sheet.scenes[1:]]
+    assert "composing again: scene 1 (other pages); scene 2 (other pages)\n" in result.stderr, result.stderr
+    assert record_mismatches(work) == [] and temp_files(work) == []
+    # what the record says reproduces it: the same pages, scenes file and seed in a new folder, byte for byte
+    fresh = cli("score", root / "in" / "ch1", "-o", tmp_path / "fresh", *BUILTIN, *KEEP_LEVEL, "--scenes", split,
+                timeout=300)
+    assert fresh.returncode == 0, fresh.stderr
+    for name in [after.score_file] + [s.cue_file for s in after.scenes]:
+        assert sf.read(work / name)[0].tobytes() == sf.read(tmp_path / "fresh" / name)[0].tobytes(), name
+
+
 def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     import shutil
 
@@ -1584,10 +1612,40 @@ def test_a_score_made_again_with_other_scenes_says_the_scenes_changed(tmp_path):
     out = tmp_path / "out"
     given = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, "--scenes", scenes, timeout=300)
     assert given.returncode == 0, given.stderr
-    read = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, timeout=300)
+    read = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, "--scenes", "auto", timeout=300)
     assert read.returncode == 0, read.stderr
     assert "action: composing every cue again (the scenes changed)" in read.stderr, read.stderr
     assert "description changed" not in read.stderr
+
+
+def test_a_rerun_without_scenes_or_reading_speed_keeps_those_it_was_made_with(tmp_path):
+    """`score ch --scenes s.txt --reading-speed 1.5`, then `score ch` after editing something else: the scenes went
+    back to those found in the pages and the speed to 1, every cue was composed again, and the lengths the scenes
+    file gave a video were lost, for a flag left out (`run` keeps a --duration left out)."""
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n002.png 0:20\n", encoding="utf-8")
+    out = tmp_path / "out"
+    given = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, "--scenes", scenes, "--reading-speed", "1.5",
+                timeout=300)
+    assert given.returncode == 0, given.stderr
+    sheet = json.loads((out / "action.cues.json").read_text(encoding="utf-8"))
+    scenes.unlink()  # kept in the record, not read again from where it was
+    again = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, "--json", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"], again.stderr
+    assert "action: the scenes given before (scenes.txt) are kept; --scenes auto finds them in the pages" \
+        in again.stderr, again.stderr
+    assert json.loads((out / "action.cues.json").read_text(encoding="utf-8")) == sheet
+    # a new reading speed alone keeps the scenes; --scenes auto goes back to those found in the pages
+    faster = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, "--reading-speed", "2", timeout=300)
+    assert faster.returncode == 0, faster.stderr
+    now = json.loads((out / "action.cues.json").read_text(encoding="utf-8"))
+    assert [s["first_page"] for s in now["scenes"]] == [1, 2] and abs(now["scenes"][1]["duration"] - 20) < 2
+    found = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, "--scenes", "auto", timeout=300)
+    assert found.returncode == 0, found.stderr
+    now = json.loads((out / "action.cues.json").read_text(encoding="utf-8"))
+    assert now["reading_speed"] == 2 and [s["first_page"] for s in now["scenes"]] != [1, 2]
+    assert "are kept" not in found.stderr
 
 
 def test_the_joining_step_of_a_score_reaches_its_end():

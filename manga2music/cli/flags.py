@@ -67,9 +67,9 @@ SCORE_MUSIC = [
     _p("format", Annotated[str, Opt("--format", help="Audio format of the score and cues: wav, mp3, ogg, flac or opus.")], "wav"),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the score repeatable (recorded in the cue sheet).")], None),
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
-    _p("reading_speed", Annotated[float, Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues), 0.5 half as fast; 0.05 to 20. The read-along page shows yours.")], 1.0),
+    _p("reading_speed", Annotated[Optional[float], Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues), 0.5 half as fast; 0.05 to 20. The read-along page shows yours. Left out: the speed the chapter was scored at before, else 1.")], None),
     _p("longest_cue", Annotated[Optional[float], Opt("--longest-cue", help="Compose each cue at most this many seconds (at least 8); a scene read for longer plays its cue once, then its seamless loop. Saves time with MusicGen on a CPU. Default: the composer's longest track.")], None),
-    _p("scenes", Annotated[Optional[Path], Opt("--scenes", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`.")], None),
+    _p("scenes", Annotated[Optional[Path], Opt("--scenes", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`. Left out: the scenes given to the chapter's score before, else found in the pages; `--scenes auto`: found in the pages.")], None),
     _p("transitions", Annotated[str, Opt("--transitions", help="How a cue hands over to the next: crossfade (on the bar line), or continue (MusicGen carries the outgoing cue on into the next scene's music for a bar, then crossfades).")], "crossfade"),
 ]
 VISION_SEED = [_p("seed", Annotated[Optional[int], Opt("--seed", help="Make a local VLM's or a server's sampling repeatable.")], None)]
@@ -187,6 +187,13 @@ def _given(flags: dict, group: list[inspect.Parameter]) -> dict:
     return {p.name: flags[p.name] for p in group if p.name in flags and flags[p.name] is not None}
 
 
+def _scenes(value: Optional[Path]) -> Optional[Path | str]:
+    """``--scenes auto`` is the word (the scenes found in the pages), not a file named auto (give ``./auto``)."""
+    from ..options import SCENES_FOUND
+
+    return SCENES_FOUND if value is not None and str(value) == SCENES_FOUND else value
+
+
 def run_config(flags: dict, *, side: str | None):
     """The RunConfig for these flags.  ``side``: "vision" (describe), "music" (compose), None (run: both)."""
     from ..options import RunConfig
@@ -196,10 +203,10 @@ def run_config(flags: dict, *, side: str | None):
         duration=flags.get("duration"), seed=flags.get("seed"), variations=flags.get("variations", 1),
         loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
-        auto_download=flags.get("download"), reading_speed=flags.get("reading_speed", 1.0),
+        auto_download=flags.get("download"), reading_speed=flags.get("reading_speed"),
         longest_cue=flags.get("longest_cue"),
         commercial=flags.get("commercial", False),
-        scenes_file=flags.get("scenes"), transitions=flags.get("transitions", "crossfade"),
+        scenes_file=_scenes(flags.get("scenes")), transitions=flags.get("transitions", "crossfade"),
     )
     devices = _given(flags, DEVICE)
     if side is None:
