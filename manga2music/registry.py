@@ -12,6 +12,7 @@ imported only when used, so ``--help`` never pays for torch.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import json
 import os
@@ -229,10 +230,31 @@ AUDIO_MODEL_TYPES = ("musicgen", "musicgen_melody", "encodec", "dac", "mimi", "a
                      "whisper", "wav2vec2", "clap")
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
 def _has_weights(path: Path) -> bool:
     """Whether a model folder holds weights (a diffusers pipeline's are in its subfolders)."""
-    return any(name.endswith((".safetensors", ".bin", ".pt", ".pth", ".ckpt"))
-               for _, _, names in os.walk(path, followlinks=True) for name in names)
+    return any(name.endswith(WEIGHT_SUFFIXES) for _, _, names in os.walk(path, followlinks=True) for name in names)
+
+
+def folder_weights(spec: ModelSpec) -> dict:
+    """``{"weights": stamp}`` for a local model folder, ``{}`` for any other model: its weight files' names, sizes
+    and modification times, hashed.  Part of a backend's settings key, so that new weights saved into the same
+    folder (a fine-tune, another download) make the music or descriptions again, and the record tells which weights
+    made them; reading the files' contents would take seconds a gigabyte on every run."""
+    if spec.about != "local folder":
+        return {}
+    root = Path(spec.model_id)
+    lines = []
+    for folder, _, names in sorted(os.walk(root, followlinks=True)):
+        for name in sorted(n for n in names if n.endswith(WEIGHT_SUFFIXES)):
+            try:
+                stat = (Path(folder) / name).stat()
+            except OSError:
+                continue
+            lines.append(f"{Path(folder, name).relative_to(root).as_posix()} {stat.st_size} {stat.st_mtime_ns}")
+    return {"weights": hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]}
 
 
 def _local_pipeline(path: Path) -> str | None:
@@ -296,7 +318,8 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
                 f"{name} is a diffusers pipeline folder, but not one manga2music composes with "
                 f"(_class_name={pipeline!r})",
                 hint=f"use a folder of one of: {', '.join(PIPELINE_BACKENDS)}.")
-        return ModelSpec(str(path), side, PIPELINE_BACKENDS[pipeline], str(path.resolve()), about="local folder")
+        return ModelSpec(str(path.resolve()), side, PIPELINE_BACKENDS[pipeline], str(path.resolve()),
+                         about="local folder")
     config = _local_config(path)
     if config is None:
         if path.is_dir():
@@ -308,7 +331,8 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
         kind = "MusicGen or diffusers music" if side == "music" else "vision-language"
         found = config.get("model_type") or config.get("_class_name")
         raise UnknownModelError(f"{name} is a model folder, but not a {kind} model ({found!r})")
-    return ModelSpec(str(path), side, backend, str(path.resolve()), about="local folder")
+    # named by its full path: `./model` and `/abs/model` are one model, and a record's name locates it
+    return ModelSpec(str(path.resolve()), side, backend, str(path.resolve()), about="local folder")
 
 
 def missing_weights(spec: ModelSpec) -> str | None:

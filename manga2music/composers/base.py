@@ -97,8 +97,10 @@ class Composer(ABC):
 
     def settings_key(self) -> dict:
         """Settings that change the audio; a change recomposes on the next run."""
+        from ..registry import folder_weights
+
         o = self.options
-        return {"model": self.model_name, "model_id": self.model_id, "loop": o.loop}
+        return {"model": self.model_name, "model_id": self.model_id, "loop": o.loop, **folder_weights(self.spec)}
 
     def close(self) -> None:
         """Release models and memory."""

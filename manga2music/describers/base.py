@@ -74,7 +74,9 @@ class Describer(ABC):
 
     def settings_key(self) -> dict:
         """Settings that change the output; a change re-describes on the next run."""
-        return {"model": self.model_name, "model_id": self.model_id}
+        from ..registry import folder_weights
+
+        return {"model": self.model_name, "model_id": self.model_id, **folder_weights(self.spec)}
 
     def close(self) -> None:
         """Release models and memory."""
