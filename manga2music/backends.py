@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .errors import InputError
+from .errors import InputError, ModelUnavailableError
 from .options import DEFAULT_DURATION, RunConfig, flag, make_options, unused_flags
-from .registry import ModelSpec, Side, load_backend_class, resolve
+from .registry import ModelSpec, Side, load_backend_class, missing_weights, resolve
 
 
 @dataclass
@@ -96,6 +96,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
             warn(not_used_by_auto(unused, [spec.name]))
             given = {k: v for k, v in given.items() if k not in unused}
     options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide)
+    damaged = missing_weights(spec)  # a local folder without weights, or with a file cut short: no section can run
+    if damaged:
+        raise ModelUnavailableError(damaged, hint="give the folder save_pretrained wrote, weights included")
     if spec.needs_weights and preflight:
         for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report):
             warn(message)

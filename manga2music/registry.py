@@ -278,7 +278,18 @@ def _backend_for_config(config: dict, side: Side) -> str | None:
         if model_type.startswith("musicgen"):
             return "musicgen"
         return DIFFUSERS_PIPELINES.get(pipeline)
-    return "transformers-vlm" if model_type and not model_type.startswith(AUDIO_MODEL_TYPES) else None
+    if not model_type or model_type.startswith(AUDIO_MODEL_TYPES) or not _sees_images(config):
+        return None
+    return "transformers-vlm"
+
+
+def _sees_images(config: dict) -> bool:
+    """Whether a transformers config is a vision-language model's: it has a vision tower or image tokens
+    (``vision_config``, ``image_token_id``, ``mm_vision_tower``...).  A text-only LLM (``qwen2``, ``llama``) has
+    none, and was taken for one, to fail on every section with "Qwen2Tokenizer has no attribute tokenizer"."""
+    words = ("vision", "image", "visual", "mm_")
+    return any(w in str(key).lower() for key in config for w in words) or \
+        any(w in str(a).lower() for a in config.get("architectures") or [] for w in ("vision", "imagetext", "vl"))
 
 
 #: diffusers pipeline class -> backend
@@ -336,12 +347,39 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
 
 
 def missing_weights(spec: ModelSpec) -> str | None:
-    """For a local model folder with no weights in it, the line that says so (``doctor``; a run finds out when it
-    loads the model, which a rerun with nothing to do never does); None otherwise."""
+    """For a local model folder with no weights in it, or with a ``.safetensors`` file cut short (a copy or a
+    download stopped midway), the line that says so (``doctor``, and every command before any work); None
+    otherwise."""
     path = Path(spec.model_id)
-    if spec.about != "local folder" or not path.is_dir() or _has_weights(path):
+    if spec.about != "local folder" or not path.is_dir():
         return None
-    return f"{spec.name} is a model folder with no weights in it (no .safetensors or .bin file)"
+    if not _has_weights(path):
+        return f"{spec.name} is a model folder with no weights in it (no .safetensors or .bin file)"
+    for folder, _, names in os.walk(path, followlinks=True):
+        for name in sorted(n for n in names if n.endswith(".safetensors")):
+            if _cut_short(Path(folder) / name):
+                shown = Path(folder, name).relative_to(path).as_posix()
+                return (f"{spec.name}: its {shown} is damaged or cut short (it holds less than its header lists): "
+                        "copy or download it again")
+    return None
+
+
+def _cut_short(file: Path) -> bool:
+    """Whether a safetensors file is smaller than its header says (8 bytes of header length, the JSON header, then
+    the tensors up to the largest ``data_offsets`` end): read from its first bytes, not its data."""
+    try:
+        with open(file, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return True
+            length = int.from_bytes(head, "little")
+            if length > 100 * 1024 * 1024:
+                return False  # not a header this check can read; loading it will say
+            header = json.loads(f.read(length))
+        end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+        return file.stat().st_size < 8 + length + end
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return True  # a header that is not JSON: damaged too
 
 
 def _by_server(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:

@@ -627,3 +627,60 @@ def test_length_groups_keep_windows_exact_and_batch_similar_short_lengths():
     assert groups[(5 * SR, None)] == [2]  # too short to share: its own batch
     assert groups[(40 * SR, None)] == [3] and groups[(41 * SR, None)] == [4]  # past one window: exact lengths only
     assert groups[(11 * SR, "melody")] == [5]  # another conditioning key never mixes
+
+
+def test_a_model_folder_is_recorded_by_its_full_path_and_new_weights_in_it_compose_again(tmp_path, monkeypatch):
+    """New weights saved into the same folder were taken for the same model: the rerun kept the old music and no
+    record could tell which weights made it.  And `--model ./model` after `--model /abs/model` composed again, and
+    recorded "model" as the bare folder name, which reads like a name from the model list."""
+    import json
+
+    import manga2music
+    from manga2music.pipeline import RunConfig
+
+    folder = build_tiny_musicgen(tmp_path / "lib" / "model", seed=0)
+    monkeypatch.chdir(tmp_path / "lib")
+    out = tmp_path / "out"
+    cfg = dict(duration=0.2, seed=5, offline=True, music_options={"precision": "fp32"})
+
+    def compose(model: str) -> tuple[dict, dict, bytes]:
+        entry = manga2music.compose([], out, text="calm piano", model=model, config=RunConfig(**cfg))["sections"][0]
+        record = json.loads((out / f"{entry['name']}.json").read_text(encoding="utf-8"))
+        return entry, record, (out / f"{entry['name']}.wav").read_bytes()
+
+    first, record, audio = compose(str(folder))
+    assert first["status"] == "ok" and record["compose"]["model"] == str(folder.resolve()) == first["music_model"]
+    again, _, same = compose("./model")  # the same folder, named another way: nothing to do
+    assert again["status"] == "skipped" and same == audio
+    build_tiny_musicgen(folder, seed=1)  # other weights, the same folder
+    redone, after, new_audio = compose("./model")
+    assert redone["status"] == "ok" and new_audio != audio
+    assert after["compose"]["settings"]["weights"] != record["compose"]["settings"]["weights"]
+
+
+def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_the_run_in_one_line(tiny_dir, tmp_path):
+    """A MusicGen folder with no weights was told to `models pull` its path (which says "unknown model"), and one
+    whose model.safetensors was cut short (a copy or download stopped midway) failed every section with
+    "SafetensorError: Error while deserializing header"; the doctor called both "ok"."""
+    import shutil
+
+    import manga2music
+    from manga2music.errors import Manga2MusicError
+    from manga2music.pipeline import RunConfig
+    from output_checks import cli
+
+    empty = tmp_path / "empty"
+    shutil.copytree(tiny_dir, empty)
+    (empty / "model.safetensors").unlink()
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_dir, cut)
+    weights = cut / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    for folder, said in ((empty, "no weights in it"), (cut, "model.safetensors is damaged or cut short")):
+        with pytest.raises(Manga2MusicError) as caught:
+            manga2music.compose([], tmp_path / "out", text="calm piano", model=str(folder),
+                                config=RunConfig(duration=0.2, seed=1, offline=True))
+        assert said in caught.value.message and "models pull" not in str(caught.value), caught.value
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.wav"))
+        doctor = cli("doctor", "--offline", "--music-model", str(folder))
+        assert said in doctor.stdout + doctor.stderr, doctor.stdout + doctor.stderr

@@ -265,6 +265,23 @@ def test_processor_leaves_video_out_without_torchvision(tiny_models, family):
     assert processor.chat_template  # saved settings came back through the subclass's explicit __init__
 
 
+def test_a_text_only_model_folder_is_not_a_vision_model(tiny_models, tmp_path):
+    """A text-only LLM's folder (Qwen2ForCausalLM) was taken for a vision model: the doctor said "ok", then every
+    section failed, the first with "AttributeError: Qwen2Tokenizer has no attribute tokenizer"."""
+    from manga2music.errors import UnknownModelError
+    from manga2music.registry import resolve
+
+    folder = tmp_path / "text-llm"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+                                                    "hidden_size": 32, "vocab_size": 100}), encoding="utf-8")
+    with pytest.raises(UnknownModelError, match="not a vision-language model .'qwen2'.") as info:
+        resolve(str(folder), "vision")
+    assert "text-llm" in info.value.message
+    for name, model in tiny_models.items():  # every vision model the tests build is still one
+        assert resolve(str(model), "vision").backend == "transformers-vlm", name
+
+
 def test_incomplete_model_folder_is_one_clear_error(tiny_models, tmp_path):
     folder = tmp_path / "half-copied"
     folder.mkdir()
