@@ -684,3 +684,17 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
         assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.wav"))
         doctor = cli("doctor", "--offline", "--music-model", str(folder))
         assert said in doctor.stdout + doctor.stderr, doctor.stdout + doctor.stderr
+
+
+def test_no_transformers_bars_or_config_complaints_on_a_stderr_that_is_not_a_terminal(tiny_dir, tmp_path):
+    """`compose ... 2> log` filled the log with transformers' "Loading weights: 100%|████| 161/161" bar and, on
+    every run, "[transformers] Model config: pad_token_id must be `None` or an integer within the vocabulary ...
+    got 2048" (MusicGen's real config: the token one past the codebook is its pad), which the user can do nothing
+    about; the README says the bars stay quiet when stderr is not a terminal."""
+    from output_checks import cli
+
+    result = cli("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", tiny_dir, "--offline",
+                 "--duration", "0.2", "--precision", "fp32", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Loading weights" not in result.stderr and "|" not in result.stderr, result.stderr
+    assert "must be `None` or an integer within the vocabulary" not in result.stderr, result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -59,4 +61,6 @@ _register_ui()
 
 
 def main() -> None:
+    if not sys.stderr.isatty():  # transformers' and the Hub's tqdm bars ("Loading weights: 100%|███|") in a log
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # file; our own bars are quiet there too
     app()

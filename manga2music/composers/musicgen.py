@@ -91,6 +91,22 @@ class SamplingOptions(BackendOptions):
     guidance_scale: float = Field(3.0, ge=0.0, le=50.0)  # classifier-free guidance
 
 
+def _hush_codebook_token_ids() -> None:
+    """Leave out transformers' "Model config: pad_token_id must be `None` or an integer within the vocabulary ...
+    got 2048" on every load: MusicGen's own config gives its pad, bos and decoder-start tokens the id one past the
+    codebook (2048), as it means to; the user can do nothing about it.  Its other warnings stay."""
+    import logging
+
+    class CodebookTokenIds(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = record.getMessage()
+            return not ("token_id must be `None` or an integer within the vocabulary" in text and "got 2048" in text)
+
+    logger = logging.getLogger("transformers.configuration_utils")
+    if not any(type(f).__name__ == "CodebookTokenIds" for f in logger.filters):
+        logger.addFilter(CodebookTokenIds())
+
+
 class MusicgenComposer(Composer):
     """Text-to-music with any MusicGen checkpoint (mono or stereo) via transformers."""
 
@@ -121,6 +137,8 @@ class MusicgenComposer(Composer):
         if self.options.no_network and self._model is None:
             from transformers import AutoConfig
 
+            _hush_codebook_token_ids()
+
             try:
                 AutoConfig.from_pretrained(self.model_id, cache_dir=settings.model_cache_dir(), local_files_only=True)
             except (OSError, ValueError) as exc:
@@ -137,6 +155,8 @@ class MusicgenComposer(Composer):
         self._device = pick_device(self.options.device)
         self._dtype = pick_dtype(self._device, self.options.precision)
         from ..cache import load_cache_first
+
+        _hush_codebook_token_ids()
 
         def load(local: bool):
             common = {"cache_dir": settings.model_cache_dir(), "local_files_only": local}
