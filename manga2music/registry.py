@@ -320,8 +320,16 @@ def _by_prefix(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
                             f"{name!r} cannot be a {side} model")
 
 
+#: what only a path looks like: /abs, ./rel, ../up, ~/home, C:\\ or a backslash (not a Hub id's owner/name)
+_PATH_LIKE = re.compile(r"^(/|\./|\.\./|~|[A-Za-z]:[\\/])|\\")
+
+
 def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
     path = Path(os.path.expanduser(name))
+    if _PATH_LIKE.search(name) and not path.exists():  # a path with a typo was "unknown vision model", listing names
+        where = "" if str(path.resolve()) == name else f" ({path.resolve()})"
+        raise UnknownModelError(f"{name}: no such folder{where}",
+                                hint="give the folder save_pretrained wrote (its config.json inside), or a model name")
     pipeline = _local_pipeline(path)
     if pipeline is not None and side == "music":
         if pipeline not in PIPELINE_BACKENDS:

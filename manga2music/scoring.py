@@ -394,7 +394,7 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[Ru
         name = str(old["given_scenes"].get("file") or "a scenes file")
         given = {"file": name, "text": old["given_scenes"]["text"], "label": f"{name} (kept from the last score)"}
         cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
-    return dataclasses.replace(cfg, reading_speed=speed), given
+    return dataclasses.replace(cfg, reading_speed=float(speed)), given  # 2 and 2.0 are one speed
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,

@@ -197,3 +197,21 @@ def test_a_message_names_the_setting_as_the_user_gave_it(tmp_path, config, flag_
     with pytest.raises(InputError) as err:
         run([SAMPLES / "calm"], tmp_path / "api", music_model="builtin", config=RunConfig(offline=True, **config))
     assert field_said in err.value.message and "--" not in err.value.message + (err.value.hint or "")
+
+
+@pytest.mark.parametrize("typed", ["{tmp}/models/not-there", "./not-there", "~/surely-not-a-folder-here-9f3"])
+def test_a_model_path_that_is_not_there_is_said_to_be_missing(typed, tmp_path, monkeypatch):
+    """`--vision-model /tmp/models/qwen` with a typo in the path said "unknown vision model" and listed the known
+    names, as if a path were a name; the folder is what is missing."""
+    from manga2music.errors import UnknownModelError
+    from manga2music.registry import resolve
+
+    monkeypatch.chdir(tmp_path)
+    name = typed.format(tmp=tmp_path)
+    for side in ("vision", "music"):
+        with pytest.raises(UnknownModelError) as err:
+            resolve(name, side)
+        assert "no such folder" in err.value.message and "known models" not in err.value.message, err.value
+        import os
+
+        assert str(Path(os.path.expanduser(name)).resolve()) in err.value.message  # where it was looked for

@@ -312,6 +312,28 @@ def test_a_scene_split_in_two_keeps_every_other_scenes_cue(scored, tmp_path):
         assert sf.read(work / name)[0].tobytes() == sf.read(tmp_path / "fresh" / name)[0].tobytes(), name
 
 
+def test_pages_renamed_since_the_score_are_named_as_they_are_now(scored, tmp_path):
+    """Renaming a chapter's pages (p001.png -> img_001.png) and scoring again said "skipped", and the cue sheet, the
+    record and the read-along page kept naming files that no longer existed: a script that finds each page's image
+    by the cue sheet's name broke.  Even a score made again with a scenes file in the new names kept the old ones."""
+    root, out, _, sheet, _ = scored
+    chapter, work = tmp_path / "ch1", tmp_path / "out"
+    shutil.copytree(root / "in" / "ch1", chapter)
+    shutil.copytree(out, work)
+    for page in sorted(chapter.iterdir()):
+        page.rename(chapter / f"img_{page.name}")
+    again = cli("score", chapter, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "composing" not in again.stderr and "reading the pages again" not in again.stderr, again.stderr
+    after = json.loads((work / "ch1.cues.json").read_text(encoding="utf-8"))
+    now = sorted(p.name for p in chapter.iterdir())
+    assert [p["name"] for p in after["pages"]] == now
+    assert sorted(n for s in after["scenes"] for n in s["pages"]) == now
+    assert all(name in (work / sheet.read_along_file).read_text(encoding="utf-8") for name in now)
+    assert [sf.read(work / s["cue_file"])[0].tobytes() for s in after["scenes"]] == \
+        [sf.read(out / s.cue_file)[0].tobytes() for s in sheet.scenes]  # the same music
+
+
 def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     import shutil
 
@@ -976,24 +998,29 @@ def test_a_changed_scene_recomposes_only_the_bridge_into_it(bridged, tmp_path):
     assert len(mismatches) == 1 and sheet.scenes[2].description_file in mismatches[0], mismatches
 
 
-def test_a_rerun_with_nothing_to_do_does_not_load_the_model(bridged, tmp_path):
+def test_a_rerun_with_nothing_to_do_does_not_load_the_model(bridged, tmp_path, monkeypatch):
     """MusicGen knows its sample rate only once loaded: a rerun that skips every chapter must not pay for that
-    (seconds for musicgen-small, a minute for -large). With the weights moved away, the rerun still skips."""
-    import shutil
+    (seconds for musicgen-small, a minute for -large). With loading made to fail, the rerun still skips."""
+    import manga2music
+    from manga2music.composers.musicgen import MusicgenComposer
+    from manga2music.options import RunConfig
 
     root, out, sheet, args = bridged
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
-    args = tuple(copy if a == out else a for a in args)
-    weights = Path(args[args.index("--music-model") + 1]) / "model.safetensors"
-    away = weights.with_name("moved-away")
-    weights.rename(away)
-    try:
-        result = cli(*args, "--transitions", "continue", "--json", timeout=300)
-    finally:
-        away.rename(weights)
-    assert result.returncode == 0, result.stderr
-    assert [e["status"] for e in json.loads(result.stdout)["sections"]] == ["skipped"]
+    model = args[args.index("--music-model") + 1]
+
+    def load(self):
+        raise AssertionError("the rerun loaded the model")
+
+    monkeypatch.setattr(MusicgenComposer, "_load", load)
+    from manga2music.jobs import Callbacks
+
+    said = []
+    manifest = manga2music.score([root / "in" / "ch1"], copy, vision_model="builtin", music_model=str(model),
+                                 config=RunConfig(seed=5, normalize=False, reading_speed=3.0, transitions="continue"),
+                                 callbacks=Callbacks(log=lambda level, m: said.append(m)))
+    assert [e["status"] for e in manifest["sections"]] == ["skipped"], said
 
 
 def test_continue_needs_a_composer_that_carries_audio_on(tmp_path):
