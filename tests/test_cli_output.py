@@ -504,3 +504,13 @@ def test_a_chapter_run_alone_first_keeps_its_files_when_the_series_is_run(tmp_pa
     statuses = {e["name"]: e["status"] for e in manifest["sections"]}
     assert statuses == {"Vol 9/Chapter 1": "ok", "Chapter 1": "skipped"}, statuses
     assert (out / "Chapter 1.wav").read_bytes() == made and not (out / "Vol 10").exists()
+
+
+def test_describe_lists_the_description_it_wrote_not_the_track_it_left_behind(tmp_path):
+    """`describe` into a folder `run` made listed "calm  ok  calm.wav": the track of the words before, which the
+    new description does not match, and not the description the command wrote."""
+    out = tmp_path / "out"
+    assert cli("run", SAMPLES / "calm", "-o", out, *BUILTIN).returncode == 0
+    described = cli("describe", SAMPLES / "calm", "-o", out, "--model", "builtin", "--force")
+    assert described.returncode == 0, described.stderr
+    assert described.stdout.splitlines() == ["calm\tok\tcalm.txt"], described.stdout

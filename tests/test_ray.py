@@ -241,10 +241,13 @@ def test_musicgen_on_a_worker_makes_the_same_audio_and_errors_as_here(ray_cluste
     record = json.loads((tmp_path / "ray" / "b.json").read_text("utf-8"))
     assert record["compose"]["model"] == str(tiny_musicgen) and record["compose"]["seed"] == 5
 
-    # a model that fails on the worker (its weights are damaged) fails the same sections with the same line
+    # a model that fails on the worker (its weights do not fit its config; a weights file cut short is one line
+    # before any work, here and on Ray) fails the same sections with the same line
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_musicgen, broken)
-    (broken / "model.safetensors").write_bytes(b"\0" * 64)
+    config = json.loads((broken / "config.json").read_text("utf-8"))
+    config["decoder"]["ffn_dim"] *= 2
+    (broken / "config.json").write_text(json.dumps(config), "utf-8")
     bad_local = manga2music.compose([descriptions], tmp_path / "bad-local", model=str(broken),
                                     config=RunConfig(**settings))
     bad_ray = manga2music.compose([descriptions], tmp_path / "bad-ray", model=str(broken), config=ray_cfg(**settings))

@@ -298,8 +298,12 @@ def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
     ok = len(entries) - len(failed)
     done = f"{ok} of {len(entries)} sections done; everything is in {output}{os.sep}"
 
-    def detail(e: dict) -> str:
-        return (e["message"] if e["status"] == "failed" else ", ".join(e["tracks"] or [e["description"] or ""])) or ""
+    def detail(e: dict) -> str:  # what the command made: `describe` its description (a track there is older)
+        if e["status"] == "failed":
+            return e["message"] or ""
+        if manifest.get("command") == "describe":
+            return e["description"] or ""
+        return ", ".join(e["tracks"] or [e["description"] or ""]) or ""
 
     if as_json:
         sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
