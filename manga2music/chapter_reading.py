@@ -9,7 +9,6 @@ a chat model reads the pages in chunks (one entry per page, then the chapter's d
 from __future__ import annotations
 
 import dataclasses
-
 import time
 from dataclasses import dataclass
 from functools import cached_property

@@ -30,10 +30,10 @@ Every file goes through the record's kill-safe commit, like every other stage.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import time
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -373,6 +373,17 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
                   touching=touching, rtl=rtl, listening_page=url_for(listening_page), section=job.name)
 
 
+def _unit_keys(chapter: ChapterReading) -> list[str]:
+    """What identifies each unit's pixels (a page's :attr:`~manga2music.pages.PageInfo.key`, and its part), for its
+    scene's seed; a page whose info is not at hand (renamed since, beside a page that no longer decodes) by name."""
+    infos = chapter.infos
+    keys = []
+    for u in chapter.units:
+        known = u.page < len(infos) and infos[u.page].page.name == chapter.readings[u.page].name
+        keys.append(f"{infos[u.page].key if known else chapter.readings[u.page].name}#{u.part or 0}")
+    return keys
+
+
 def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[RunConfig, Optional[dict]]:
     """``cfg`` with the chapter's reading speed, and its scenes file (``{"file", "text", "label"}``, or None for the
     scenes found in the pages): as given, else as its last score was made, as a --duration left out keeps a track's
@@ -489,8 +500,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                     f"loop until the scene ends")
     started = time.perf_counter()
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate,
-                        [u.name for u in chapter.units],
-                        [f"{chapter.infos[u.page].key}#{u.part or 0}" for u in chapter.units]):
+                        [u.name for u in chapter.units], _unit_keys(chapter)):
         job.fail("the composer made no audio for some scenes", cb)
         return
     bridges = None
