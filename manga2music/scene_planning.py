@@ -183,8 +183,7 @@ def _moved_from(before: Optional[list], pages: list[int], k: int, chapter: Chapt
         page, part = split_tile_name(name)
         return f"{page} part {part}" if part else page
 
-    where = {identity(u.name, now_sha): n for n, u in enumerate(units)}
-    found = [where.get(t) for t in then]
+    found = _first_run([identity(u.name, now_sha) for u in units], then)
     named = f"pages {shown(before[0])} to {shown(before[-1])}" if len(before) > 1 else f"page {shown(before[0])}"
     if None in found:
         now = "some of which are no longer in the chapter"
@@ -193,6 +192,19 @@ def _moved_from(before: Optional[list], pages: list[int], k: int, chapter: Chapt
         rename = f": rename it {file_of(homes[0])} if it belongs to them" if homes != [k] and len(homes) == 1 else ""
         now = f"now in scene {' and '.join(map(str, homes))} ({span(min(found), max(found))}{rename})"
     return f"It was last used for {named}, {now}; scene {k} is now {span(pages[0], pages[-1])}."
+
+
+def _first_run(now: list, then: list) -> list[Optional[int]]:
+    """Where the pages ``then`` are among ``now`` (each page's identity): the first place they all stand in a row,
+    else each one's first place (None: gone).  Mapping each page to one place put a fight at its copies in a later
+    recap, or among repeated blank pages."""
+    for start in range(len(now) - len(then) + 1):
+        if now[start:start + len(then)] == then:
+            return list(range(start, start + len(then)))
+    first: dict = {}
+    for n, page in enumerate(now):
+        first.setdefault(page, n)
+    return [first.get(page) for page in then]
 
 
 def _part_counts(chapter: ChapterReading) -> list[int]:

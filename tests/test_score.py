@@ -360,6 +360,32 @@ def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     assert [s.title for s in after.scenes[::2]] == [s.title for s in sheet.scenes[::2]]
 
 
+def test_where_an_edited_scenes_pages_went_is_found_when_the_same_pages_come_again_later(scored, tmp_path):
+    """The line that says where an edited scene's pages went mapped each page's content to one place, the last: with
+    copies of the fight's pages later in the chapter (a recap, repeated blank or credit pages), it named those."""
+    from chapters import action_page
+
+    root, out, _, sheet, _ = scored
+    pages, work = tmp_path / "ch1", tmp_path / "out"
+    shutil.copytree(root / "in" / "ch1", pages)
+    shutil.copytree(out, work)
+    (work / sheet.scenes[1].description_file).write_text("Slow solo cello lament, 60 BPM in E minor.\n",
+                                                         encoding="utf-8")
+    assert cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300).returncode == 0
+    first, last = sheet.scenes[1].first_page, sheet.scenes[1].last_page
+    count = len(list(pages.iterdir()))
+    for page in sorted(pages.iterdir(), reverse=True):  # three pages in front
+        page.rename(pages / f"{int(page.stem) + 3:03d}.png")
+    for k in range(3):
+        action_page(900 + k).convert("RGB").save(pages / f"{k + 1:03d}.png")
+    for k, number in enumerate(range(first, last + 1)):  # and the fight again at the end, as a recap
+        shutil.copy(pages / f"{number + 3:03d}.png", pages / f"{count + 4 + k:03d}.png")
+    result = cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (line,) = [ln for ln in result.stderr.splitlines() if "scene 2" in ln and "edited by you" in ln]
+    assert f"now in scene 3 (pages {first + 3}-{last + 3}" in line, line
+
+
 def test_an_edited_description_whose_scene_now_has_other_pages_says_where_its_pages_went(scored, tmp_path):
     """A creator edits the fight's description (scene 2), then puts three more pages in front of the chapter: the
     scenes are numbered again, the fight is now scene 3 and scene 2 is the calm opening.  The edited file is still
