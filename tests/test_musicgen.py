@@ -698,3 +698,25 @@ def test_no_transformers_bars_or_config_complaints_on_a_stderr_that_is_not_a_ter
     assert result.returncode == 0, result.stderr
     assert "Loading weights" not in result.stderr and "|" not in result.stderr, result.stderr
     assert "must be `None` or an integer within the vocabulary" not in result.stderr, result.stderr
+
+
+def test_weights_that_do_not_fit_the_config_fail_in_words(tiny_dir, tmp_path):
+    """A folder whose config.json is another size's (a copy mixed up) failed each section with transformers'
+    "RuntimeError: You set `ignore_mismatched_sizes` to `False`, thus raising an error. For details look at the
+    above report!", which names no file and no fix."""
+    import json
+    import shutil
+
+    import manga2music
+    from manga2music.pipeline import RunConfig
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_dir, mixed)
+    config = json.loads((mixed / "config.json").read_text("utf-8"))
+    config["decoder"]["ffn_dim"] *= 2
+    (mixed / "config.json").write_text(json.dumps(config), "utf-8")
+    manifest = manga2music.compose([], tmp_path / "out", text="calm piano", model=str(mixed),
+                                   config=RunConfig(duration=0.2, seed=1, offline=True))
+    (entry,) = manifest["sections"]
+    assert entry["status"] == "failed" and "do not fit its config.json" in entry["message"], entry["message"]
+    assert "ignore_mismatched_sizes" not in entry["message"]

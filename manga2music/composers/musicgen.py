@@ -169,6 +169,12 @@ class MusicgenComposer(Composer):
             processor, model = load_cache_first(self.model_id, self.options.no_network, load)
         except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
             raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
+        except RuntimeError as exc:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix
+            if "mismatched" not in str(exc):
+                raise
+            raise BackendError(f"{self.model_name}: its weights do not fit its config.json (the layers' sizes "
+                               "differ: a config.json of another model size?); save the model and its config "
+                               "together again") from exc
         # EnCodec only turns codes into audio once per window: keep it in float32, because
         # bf16 would leave a noise floor near -48 dB in quiet passages.
         model.audio_encoder.to(torch.float32)
