@@ -360,9 +360,9 @@ def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     assert [s.title for s in after.scenes[::2]] == [s.title for s in sheet.scenes[::2]]
 
 
-def test_where_an_edited_scenes_pages_went_is_found_when_the_same_pages_come_again_later(scored, tmp_path):
-    """The line that says where an edited scene's pages went mapped each page's content to one place, the last: with
-    copies of the fight's pages later in the chapter (a recap, repeated blank or credit pages), it named those."""
+def _fight_edited_then_three_pages_put_in_front(scored, tmp_path):
+    """A copy of the scored chapter whose fight (scene 2) has a description edited by the user and scored with it,
+    then three action pages put in front (001.png becomes 004.png...): ``(pages, output, the first cue sheet)``."""
     from chapters import action_page
 
     root, out, _, sheet, _ = scored
@@ -372,12 +372,19 @@ def test_where_an_edited_scenes_pages_went_is_found_when_the_same_pages_come_aga
     (work / sheet.scenes[1].description_file).write_text("Slow solo cello lament, 60 BPM in E minor.\n",
                                                          encoding="utf-8")
     assert cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300).returncode == 0
-    first, last = sheet.scenes[1].first_page, sheet.scenes[1].last_page
-    count = len(list(pages.iterdir()))
-    for page in sorted(pages.iterdir(), reverse=True):  # three pages in front
+    for page in sorted(pages.iterdir(), reverse=True):
         page.rename(pages / f"{int(page.stem) + 3:03d}.png")
     for k in range(3):
         action_page(900 + k).convert("RGB").save(pages / f"{k + 1:03d}.png")
+    return pages, work, sheet
+
+
+def test_where_an_edited_scenes_pages_went_is_found_when_the_same_pages_come_again_later(scored, tmp_path):
+    """The line that says where an edited scene's pages went mapped each page's content to one place, the last: with
+    copies of the fight's pages later in the chapter (a recap, repeated blank or credit pages), it named those."""
+    pages, work, sheet = _fight_edited_then_three_pages_put_in_front(scored, tmp_path)
+    first, last = sheet.scenes[1].first_page, sheet.scenes[1].last_page
+    count = len(list(pages.iterdir())) - 3
     for k, number in enumerate(range(first, last + 1)):  # and the fight again at the end, as a recap
         shutil.copy(pages / f"{number + 3:03d}.png", pages / f"{count + 4 + k:03d}.png")
     result = cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
@@ -392,22 +399,8 @@ def test_an_edited_description_whose_scene_now_has_other_pages_says_where_its_pa
     composed for scene 2 (its name says so, and it is never overwritten), but the run said only "composing from it",
     and the cue sheet called the calm pages "action" (the mood recorded for scene 2 before).  Now the cue sheet gives
     scene 2 the mood of its pages, and a line says which pages the text was last used for and where they are now."""
-    import shutil
-
-    from chapters import action_page
-
-    root, out, _, sheet, _ = scored
-    pages, work = tmp_path / "ch1", tmp_path / "out"
-    shutil.copytree(root / "in" / "ch1", pages)
-    shutil.copytree(out, work)
-    (work / sheet.scenes[1].description_file).write_text("Slow solo cello lament, 60 BPM in E minor.\n",
-                                                         encoding="utf-8")
-    assert cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300).returncode == 0
+    pages, work, sheet = _fight_edited_then_three_pages_put_in_front(scored, tmp_path)
     fight = [f"{p:03d}.png" for p in range(sheet.scenes[1].first_page, sheet.scenes[1].last_page + 1)]
-    for page in sorted(pages.iterdir(), reverse=True):  # three pages in front: 001.png becomes 004.png...
-        page.rename(pages / f"{int(page.stem) + 3:03d}.png")
-    for k in range(3):
-        action_page(900 + k).convert("RGB").save(pages / f"{k + 1:03d}.png")
     result = cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
     assert result.returncode == 0, result.stderr
     after = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
