@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from .audio import AUDIO_FORMATS
+from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .errors import InputError, Manga2MusicError, OutputError
 from .backends import check_shared_flags, not_used_by_auto
 from .files import readable, remove_stale_temps
@@ -71,7 +71,7 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         return
     if isinstance(cfg.fmt, str):  # as --format takes it: "FLAC", ".flac"
         cfg.fmt = cfg.fmt.strip().lower().lstrip(".")
-    if cfg.fmt not in AUDIO_FORMATS:
+    if cfg.fmt is not None and cfg.fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
     _as_plain_number(cfg, "variations", int)
     if isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int) or not 1 <= cfg.variations <= 100:
@@ -269,6 +269,30 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
     return _with_both_models("run", sections, cfg, cb, vision_model, music_model)
 
 
+def keep_format(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
+    """With no format given, the music is made in the one that these sections' music is in (when their records
+    agree), as a left-out --duration keeps each track's length: after ``--format flac``, editing one description
+    and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into WAV was composed again from
+    its seeds.  Else DEFAULT_FORMAT (wav)."""
+    from .outputs import SectionFiles, read_record
+    from .wording import listed
+
+    if cfg.fmt is not None:
+        return
+    entry = "score" if command == "score" else "compose"
+    found = set()
+    for name in names:
+        made = (read_record(SectionFiles.for_section(cfg.output, name).record) or {}).get(entry)
+        if isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
+            found.add(made["format"])
+    cfg.fmt = next(iter(found)) if len(found) == 1 else DEFAULT_FORMAT
+    if len(found) > 1:
+        cb.info(f"the music there is {listed(sorted(found))}; what is made now is {DEFAULT_FORMAT} "
+                f"({flag('fmt')} chooses)")
+    elif cfg.fmt != DEFAULT_FORMAT:
+        cb.info(f"{flag('fmt', cfg.fmt)}, as the music there ({flag('fmt')} chooses another)")
+
+
 def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callbacks, vision_model: str,
                       music_model: str, check_composer=None) -> dict:
     """``run`` or ``score``: build both models (before any work: a missing key or model fails fast), place them
@@ -286,6 +310,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
             with _manifest_even_if_stopped(jobs, cfg, command, lambda: (describer.model_name, composer.model_name),
                                            page=True, cb=cb) as cb:
                 claim_names(sections, cfg.output, cb.info)
+                keep_format(cfg, [s.name for s in sections if not s.error], command, cb)
                 getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
                 return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
@@ -603,6 +628,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 for name, why in unusable:  # as `run` fails it: its music is left as it was
                     jobs.append(start_job(name, cfg.output, cb))
                     jobs[-1].fail(why, cb)
+                keep_format(cfg, [job.name for job in jobs], "compose", cb)
                 executor.compose(jobs, composer, cfg, cb)
                 return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
 

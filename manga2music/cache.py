@@ -110,6 +110,31 @@ def is_cached(repo_id: str, cache_dir: str | os.PathLike | None = None) -> bool:
     return folder.is_dir() and _is_complete(folder)
 
 
+def cached_revision(repo_id: str, cache_dir: str | os.PathLike | None = None) -> Optional[str]:
+    """The commit of ``repo_id`` that a load from the cache takes (its ``refs/main``); None when it is not cached."""
+    try:
+        text = (_cache(cache_dir) / repo_folder_name(repo_id) / "refs" / "main").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeError, ValueError):
+        return None
+    return text if len(text) == 40 and all(c in "0123456789abcdef" for c in text) else None
+
+
+def hub_revision(spec: ModelSpec) -> Optional[str]:
+    """The Hub commit whose weights ``spec`` loads here (the cached snapshot), for a record: a Hub model's name does
+    not say which of its versions made an output.  None for a local folder (stamped by its weight files instead),
+    an API model, builtin, or a model not cached."""
+    if not spec.needs_weights or spec.about == "local folder" or "/" not in spec.model_id:
+        return None
+    return cached_revision(spec.model_id)
+
+
+def made_by(backend) -> dict:
+    """``{"revision": commit}`` of the Hub weights a describer or composer works with now, for the record of what it
+    makes (a take or cue kept from an earlier run keeps its own); ``{}`` for any other model."""
+    revision = backend.revision()
+    return {"revision": revision} if revision else {}
+
+
 def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T]) -> T:
     """``load(local_files_only)``.  A model whose weights are whole in the cache is loaded from it without a word to
     the Hub: with no network (and no --offline), huggingface_hub retried every file for minutes (a 1-second track

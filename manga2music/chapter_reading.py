@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
+from .cache import made_by
 from .describers.base import Describer
 from .describing import describer_seed, page_key, page_stream, readable_pages, still_undecodable
 from .files import readable
@@ -147,7 +148,7 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
     names = {r.name for r in readings}
     infos = [i for i in infos if i.page.name in names]
     entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
-             "settings": describer.settings_key(), "seed": describer_seed(describer),
+             "settings": describer.settings_key(), "seed": describer_seed(describer), **made_by(describer),
              "prompt_version": result.prompt_version,
              "analysis": result.analysis.model_dump() if result.analysis else None,
              "features": features, "usage": result.usage, "cost_usd": result.cost_usd, "warnings": result.warnings,
@@ -216,7 +217,7 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
     description = (f"A chapter score in {direction.key} for {', '.join(direction.instruments)}, "
                    f"{direction.tempo_low}-{direction.tempo_high} BPM.")
     entry = {"model": describer.model_name, "model_id": describer.model_id, "fingerprint": key,
-             "settings": describer.settings_key(), "seed": describer_seed(describer),
+             "settings": describer.settings_key(), "seed": describer_seed(describer), **made_by(describer),
              "prompt_version": SCORE_PROMPT_VERSION, "analysis": None,
              "features": {"readings": [r.to_dict() for r in readings], "page_entries": ordered,
                           "direction": direction.model_dump()},

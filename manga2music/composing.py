@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .cache import made_by
 from .composers.base import ComposeRequest, Composer
 from .jobs import Callbacks, SectionJob, guarded
 from .options import DEFAULT_DURATION, RunConfig, flag, on_command_line
@@ -57,14 +58,15 @@ def made_as_asked(old: dict, job: SectionJob, composer: Composer, cfg: RunConfig
                   variations: int | None = None) -> bool:
     """Whether the music recorded in ``old`` is what ``cfg`` asks for.  Without --seed a run keeps the recorded
     seed, so music made with ``--seed N`` is what it asks for too (dropping --seed again recomposed the same
-    music, and said its description had changed)."""
+    music, and said its description had changed); and music made without --seed is what ``--seed N`` asks for when N
+    is the seed it was made with (giving the recorded seed composed the same music again, and called it new)."""
     if old.get("fingerprint") == music_key(job, composer, cfg, variations):
         return True
     takes = _old_takes(job)
-    if cfg.seed is not None or not takes or old.get("seed") is None:
+    if not takes or old.get("seed") is None or (cfg.seed is not None and cfg.seed != old["seed"]):
         return False
-    return old.get("fingerprint") == music_key(job, composer, dataclasses.replace(cfg, seed=int(old["seed"])),
-                                               variations)
+    other = None if cfg.seed is not None else int(old["seed"])  # the seed as the music's fingerprint may hold it
+    return old.get("fingerprint") == music_key(job, composer, dataclasses.replace(cfg, seed=other), variations)
 
 
 @dataclass
@@ -160,6 +162,7 @@ def _commit_tracks(job: SectionJob, composer: Composer, cfg: RunConfig, takes: l
             "format": cfg.fmt,
             "normalize": cfg.normalize,
             "seed": takes[0]["seed"],
+            "description": job.description,  # the words its music is of (`describe` may write new ones later)
             "takes": takes,
             "midi": [t["midi"] for t in takes if "midi" in t],
             "seconds": round(seconds, 3),
@@ -190,7 +193,7 @@ def write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, comp
                                 tags=_track_tags(job, composer, req.seed), normalize=cfg.normalize)
             staged.add_bytes(path, data)
             entry = {"take": take, "audio": path.name, "sample_rate": file_rate(cfg.fmt, track.sample_rate),
-                     "seed": req.seed, "info": track.info, "warnings": track.warnings}
+                     "seed": req.seed, "info": track.info, "warnings": track.warnings, **made_by(composer)}
             if track.midi:
                 midi_path = job.files.midi(take)
                 staged.add_bytes(midi_path, track.midi)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .cache import made_by
 from .describers.base import Describer
 from .errors import ArchiveError, BackendError, Manga2MusicError, PageError
 from .pages import PageInfo, PageStream, probe_page
@@ -343,6 +344,7 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
             "fingerprint": work.key,
             "settings": describer.settings_key(),
             "seed": describer_seed(describer),
+            **made_by(describer),
             "prompt_version": result.prompt_version,
             "analysis": analysis,
             "chunks": chunks,

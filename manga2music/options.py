@@ -144,7 +144,8 @@ class RunConfig:
     """Everything a run needs besides the inputs and the model names."""
 
     output: Path = Path("output")
-    fmt: str = "wav"
+    #: the audio format; None: the one the music there is in, else DEFAULT_FORMAT (wav), as ``duration``
+    fmt: Optional[str] = None
     #: seconds per track; None: the length a section's music was made with before (as the seed: music made
     #: again keeps it), else DEFAULT_DURATION
     duration: Optional[float] = None

@@ -257,6 +257,15 @@ def folder_weights(spec: ModelSpec) -> dict:
     return {"weights": hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]}
 
 
+def weights_stamp(backend) -> dict:
+    """:func:`folder_weights` of a backend's model, worked out once per backend: its settings key is asked for several
+    times a section, and a folder walk each time added up over a series."""
+    stamp = backend.__dict__.get("_weights_stamp")
+    if stamp is None:
+        stamp = backend.__dict__["_weights_stamp"] = folder_weights(backend.spec)
+    return stamp
+
+
 def _local_pipeline(path: Path) -> str | None:
     """The ``_class_name`` of a local diffusers pipeline folder (its model_index.json), else ``None``."""
     index = path / "model_index.json"

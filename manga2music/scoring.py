@@ -45,6 +45,7 @@ from .describers.base import Describer
 from .describers.chat import charge
 from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
+from .cache import made_by
 from .describing import answer_memo, page_entry, relocate_pages, said_reused
 from .errors import BackendError, InputError, Manga2MusicError
 from .files import readable
@@ -236,7 +237,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
             if cfg.fmt in LOSSLESS:  # joined as its file holds it, as a later run that keeps the cue joins it: the
                 # score and loops are then the same to the sample whichever cues were composed this time
                 plan.audio = as_stored(plan.audio, sample_rate, cfg.fmt)
-            plan.midi, plan.info = track.midi, dict(track.info)
+            plan.midi, plan.info = track.midi, {**track.info, **made_by(composer)}
     return all(p.audio is not None for p in plans)
 
 

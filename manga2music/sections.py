@@ -55,7 +55,7 @@ FRONT_COVER = re.compile(r"(front[ ._-]?)?cover(page)?([ ._-]?(front|\d+))?", re
 def page_order(name: str) -> tuple:
     """Reading order of a folder's pages: its front cover first, then the others in :data:`natural_key` order."""
     base = name.rsplit("/", 1)[-1]
-    return (not FRONT_COVER.fullmatch(base.rsplit(".", 1)[0] if "." in base else base), natural_key(name))
+    return (not FRONT_COVER.fullmatch(base.rsplit(".", 1)[0]), natural_key(name))
 
 
 def section_order(name: str) -> list:

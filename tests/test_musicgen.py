@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import numpy as np
 import pytest
@@ -599,6 +600,21 @@ def test_the_recorded_and_tagged_model_is_the_name_the_user_typed(tiny_dir, tmp_
     assert record["compose"]["model"] == "musicgen-small"
     assert record["compose"]["model_id"] == "facebook/musicgen-small"
     assert read_tags(tmp_path / "out" / entry["tracks"][0])["model"] == "musicgen-small"
+    # the record names the snapshot that made the music: a Hub model's name alone does not locate its weights
+    assert record["compose"]["takes"][0]["revision"] == rev
+    newer = "2" * 40  # `models pull` brought a newer snapshot: what was made stays, and its record still names rev
+    (cache / "models--facebook--musicgen-small" / "snapshots" / rev).rename(
+        cache / "models--facebook--musicgen-small" / "snapshots" / newer)
+    (cache / "models--facebook--musicgen-small" / "refs" / "main").write_text(newer)
+    again = manga2music.compose([], tmp_path / "out", text="calm piano", model="musicgen-small", config=cfg)
+    assert again["sections"][0]["status"] == "skipped"
+    assert json.loads((tmp_path / "out" / f"{entry['name']}.json").read_text(encoding="utf-8"))["compose"]["takes"][
+        0]["revision"] == rev
+    remade = manga2music.compose([], tmp_path / "out", text="calm piano", model="musicgen-small",
+                                 config=dataclasses.replace(cfg, force=True))
+    assert remade["sections"][0]["status"] == "ok"
+    assert json.loads((tmp_path / "out" / f"{entry['name']}.json").read_text(encoding="utf-8"))["compose"]["takes"][
+        0]["revision"] == newer
 
 
 def test_tracks_of_different_lengths_share_a_batch_and_each_is_what_it_would_be_alone(composer):

@@ -687,3 +687,82 @@ def test_an_infinite_reading_speed_is_told_the_range(pages, tmp_path):
     with pytest.raises(InputError, match=r"reading_speed must be a number from 0\.05 to 20 \(got inf\)"):
         manga2music.score([pages], tmp_path / "out", vision_model="builtin", music_model="builtin",
                           config=RunConfig(reading_speed=float("inf")))
+
+
+def test_the_records_name_the_hub_commit_of_the_weights_that_made_each_output(pages, tmp_path, monkeypatch):
+    """A Hub model's name does not say which of its versions made an output: a `models pull` of a newer snapshot
+    changed the music under the same name.  Each describe record, take and cue names the commit its weights came
+    from (the cache's lookup itself is tested with a real cache layout in test_musicgen).  Here builtin stands in
+    for a Hub model: the commits are what a cached snapshot would give."""
+    from manga2music.composers.base import Composer
+    from manga2music.describers.base import Describer
+
+    monkeypatch.setattr(Describer, "revision", lambda self: "d" * 40)
+    monkeypatch.setattr(Composer, "revision", lambda self: "c" * 40)
+    run(pages, tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "calm.json").read_text(encoding="utf-8"))
+    assert record["describe"]["revision"] == "d" * 40 and record["compose"]["takes"][0]["revision"] == "c" * 40
+    manga2music.score(pages / "calm", tmp_path / "score", vision_model="builtin", music_model="builtin",
+                      config=cfg(duration=None))
+    scored = json.loads((tmp_path / "score" / "calm.json").read_text(encoding="utf-8"))
+    assert scored["chapter_reading"]["revision"] == "d" * 40
+    assert {s["info"].get("revision") for s in scored["score"]["scenes"]} == {"c" * 40}
+    monkeypatch.setattr(Composer, "revision", lambda self: "e" * 40)  # a newer snapshot: kept cues keep their own
+    manga2music.score(pages / "calm", tmp_path / "score", vision_model="builtin", music_model="builtin",
+                      config=cfg(duration=None))
+    kept = json.loads((tmp_path / "score" / "calm.json").read_text(encoding="utf-8"))
+    assert {s["info"].get("revision") for s in kept["score"]["scenes"]} == {"c" * 40}
+
+
+def test_the_record_keeps_the_words_its_music_was_made_from_when_describe_writes_new_ones(pages, tmp_path):
+    """After `describe` wrote new words over a section that has music, its record's description was the new text,
+    while its compose entry (and the track) were of the old one, and nothing in the record said so."""
+    out = tmp_path / "out"
+    run(pages, out)
+    made = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert made["compose"]["description"] == made["description"] == (out / "calm.txt").read_text("utf-8").strip()
+    shutil.copy(pages / "action" / sorted(os.listdir(pages / "action"))[0], pages / "calm" / "000.png")
+    manga2music.describe(pages, out, model="builtin", config=cfg(seed=None))
+    after = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert after["description"] != made["description"]  # the new words...
+    assert after["compose"]["description"] == made["description"]  # ...and the ones its music is of
+    run(pages, out)
+    composed = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert composed["compose"]["description"] == composed["description"] == after["description"]
+
+
+def test_a_rerun_without_a_format_keeps_the_format_the_music_is_in(pages, tmp_path):
+    """After `compose --format flac`, editing one description and a plain `compose` turned every other section's
+    FLAC into a WAV (and an MP3 back into WAV was composed again from its seeds), where a left-out --duration or
+    --seed keeps what was made."""
+    out = tmp_path / "out"
+    run(pages, out, fmt="flac")
+    flacs = {p.name: p.read_bytes() for p in out.glob("*.flac")}
+    assert set(flacs) == {"calm.flac", "action.flac"}
+    (out / "calm.txt").write_text("slow solo cello, 60 BPM, D minor\n", encoding="utf-8")
+    again = manga2music.compose(out, out, model="builtin", config=RunConfig(seed=None))
+    assert statuses(again) == {"calm": "ok", "action": "skipped"}
+    assert not list(out.glob("*.wav")) and (out / "action.flac").read_bytes() == flacs["action.flac"]
+    assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["format"] == "flac"
+    assert statuses(run(pages, out, fmt=None)) == {"calm": "skipped", "action": "skipped"}
+    made = run(pages, out, fmt="wav")  # asked for: another format
+    assert {e["tracks"][0] for e in made["sections"]} == {"calm.wav", "action.wav"} and not list(out.glob("*.flac"))
+    scored = tmp_path / "scored"
+    manga2music.score(pages / "calm", scored, vision_model="builtin", music_model="builtin",
+                      config=RunConfig(seed=3, fmt="mp3"))
+    kept = manga2music.score(pages / "calm", scored, vision_model="builtin", music_model="builtin",
+                             config=RunConfig(seed=3))
+    assert statuses(kept) == {"calm": "skipped"} and kept["sections"][0]["tracks"] == ["calm.score.mp3"]
+
+
+def test_giving_the_recorded_seed_of_music_made_without_one_composes_nothing(pages, tmp_path):
+    """Music made without --seed records the seed it drew; a rerun given that seed composed the same music again
+    and called the section "ok" (new music) on every later run."""
+    out = tmp_path / "out"
+    run(pages, out, seed=None)
+    recorded = json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["seed"]
+    audio = (out / "calm.wav").read_bytes()
+    assert statuses(run(pages / "calm", out, seed=recorded)) == {"calm": "skipped"}
+    assert (out / "calm.wav").read_bytes() == audio
+    assert statuses(run(pages / "calm", out, seed=recorded + 1)) == {"calm": "ok"}  # another seed: other music
+    assert (out / "calm.wav").read_bytes() != audio

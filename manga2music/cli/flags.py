@@ -57,14 +57,14 @@ COMMERCIAL = [_p("commercial", Annotated[bool, Opt("--commercial", help="Only mu
 ARTIFACT = [_p("save_artifact", Annotated[bool, Opt("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")], False)]
 MUSIC = [
     _p("duration", Annotated[Optional[float], Opt("--duration", help="Track length in seconds (at most 1800). Default: 10, or the length a section was made with before.", show_default=False)], None),
-    _p("format", Annotated[str, Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus.")], "wav"),
+    _p("format", Annotated[Optional[str], Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus. Default: the one the music there is in, else wav.", show_default=False)], None),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music repeatable (under `run`, a local VLM's sampling too); recorded in each .json.")], None),
     _p("variations", Annotated[int, Opt("--variations", help="Takes per description (seed, seed+1, ...).")], 1),
     _p("loop", Annotated[bool, Opt("--loop", help="Make tracks that loop seamlessly.")], False),
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
 ]
 SCORE_MUSIC = [
-    _p("format", Annotated[str, Opt("--format", help="Audio format of the score and cues: wav, mp3, ogg, flac or opus.")], "wav"),
+    _p("format", Annotated[Optional[str], Opt("--format", help="Audio format of the score and cues: wav, mp3, ogg, flac or opus. Default: the one the score there is in, else wav.", show_default=False)], None),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the score repeatable (recorded in the cue sheet).")], None),
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
     _p("reading_speed", Annotated[Optional[float], Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues), 0.5 half as fast; 0.05 to 20. The read-along page shows yours. Left out: the speed the chapter was scored at before, else 1.")], None),
@@ -199,7 +199,7 @@ def run_config(flags: dict, *, side: str | None):
     from ..options import RunConfig
 
     cfg = RunConfig(
-        output=flags["output"], fmt=str(flags.get("format", "wav")).lower().lstrip("."),
+        output=flags["output"], fmt=flags.get("format"),
         duration=flags.get("duration"), seed=flags.get("seed"), variations=flags.get("variations", 1),
         loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],

@@ -97,10 +97,17 @@ class Composer(ABC):
 
     def settings_key(self) -> dict:
         """Settings that change the audio; a change recomposes on the next run."""
-        from ..registry import folder_weights
+        from ..registry import weights_stamp
 
         o = self.options
-        return {"model": self.model_name, "model_id": self.model_id, "loop": o.loop, **folder_weights(self.spec)}
+        return {"model": self.model_name, "model_id": self.model_id, "loop": o.loop, **weights_stamp(self)}
+
+    def revision(self) -> Optional[str]:
+        """The Hub commit whose weights make the music (recorded, not compared): see
+        :func:`~manga2music.cache.hub_revision`."""
+        from ..cache import hub_revision
+
+        return hub_revision(self.spec)
 
     def close(self) -> None:
         """Release models and memory."""

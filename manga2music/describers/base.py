@@ -74,9 +74,16 @@ class Describer(ABC):
 
     def settings_key(self) -> dict:
         """Settings that change the output; a change re-describes on the next run."""
-        from ..registry import folder_weights
+        from ..registry import weights_stamp
 
-        return {"model": self.model_name, "model_id": self.model_id, **folder_weights(self.spec)}
+        return {"model": self.model_name, "model_id": self.model_id, **weights_stamp(self)}
+
+    def revision(self) -> Optional[str]:
+        """The Hub commit whose weights make the descriptions (recorded, not compared): see
+        :func:`~manga2music.cache.hub_revision`."""
+        from ..cache import hub_revision
+
+        return hub_revision(self.spec)
 
     def close(self) -> None:
         """Release models and memory."""

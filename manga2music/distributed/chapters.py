@@ -33,9 +33,9 @@ class _Stopped(BaseException):
 class CallingModel(RemoteModel):
     """A model on the workers that this process's code calls as if it were here (the call waits)."""
 
-    def __init__(self, local, settings: dict, pool: WorkerPool, retries: int, cb: Callbacks, lock: threading.Lock,
+    def __init__(self, local, identity: dict, pool: WorkerPool, retries: int, cb: Callbacks, lock: threading.Lock,
                  stopping: threading.Event):
-        super().__init__(local, settings)
+        super().__init__(local, identity["settings"], identity.get("revision"))
         self._pool, self._retries, self._cb, self._lock, self._stopping = pool, retries, cb, lock, stopping
         self._busy: dict[int, int] = {}  # slot index -> calls this process is waiting for there
         self._facts: dict[str, Any] = {}
@@ -152,9 +152,9 @@ def score_chapters(pools: dict[str, WorkerPool], identities: dict[str, dict], re
     from ..scoring import score_chapter
 
     lock, stopping = threading.Lock(), threading.Event()
-    vision = CallingModel(describer._local, identities["vision"]["settings"], pools["vision"], retries, cb, lock,
+    vision = CallingModel(describer._local, identities["vision"], pools["vision"], retries, cb, lock,
                           stopping)
-    music = CallingModel(composer._local, identities["music"]["settings"], pools["music"], retries, cb, lock,
+    music = CallingModel(composer._local, identities["music"], pools["music"], retries, cb, lock,
                          stopping)
     quiet = Callbacks(sections=None, step=None, log=cb.log, worker=cb.worker)  # chapters' steps would interleave
     started: list[tuple[Any, SectionJob]] = []

@@ -105,7 +105,7 @@ class RayExecutor:
                 if note not in seen:
                     seen.add(note)
                     self.cb.warn(note)
-            views.append(RemoteModel(backend, identity["settings"]))
+            views.append(RemoteModel(backend, identity["settings"], identity.get("revision")))
         return tuple(views)
 
     # --- under the lock: the stages -------------------------------------------------------------

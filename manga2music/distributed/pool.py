@@ -34,15 +34,19 @@ class RemoteModel:
     picks on a GPU), and records must name what really ran.  The model calls go to the workers, not here.
     """
 
-    def __init__(self, local, settings: dict):
+    def __init__(self, local, settings: dict, revision: Optional[str] = None):
         self._local = local
         self._settings = settings
+        self._revision = revision  # of the weights the workers load (their caches, not this machine's)
 
     def __getattr__(self, name: str):
         return getattr(self._local, name)
 
     def settings_key(self) -> dict:
         return copy.deepcopy(self._settings)
+
+    def revision(self) -> Optional[str]:
+        return self._revision
 
     def describe(self, *args, **kwargs):  # pragma: no cover - a programming error, not a user's
         raise RuntimeError("this model runs on the Ray workers")
