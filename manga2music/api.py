@@ -488,6 +488,12 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
         if not path.is_dir():
             if path.suffix.lower() != ".txt":
                 raise InputError(f"{readable(path)}: compose reads .txt description files (or a folder of them)")
+            scene = _scores_scene_text(path)
+            if scene:  # composed alone it made a stray track beside the cue, which stayed as it was
+                raise InputError(f"{readable(path.name)} is scene {int(scene[1])} of the score of {scene[0]}, whose cue "
+                                 "is as long as its scene's pages take to read",
+                                 hint="score the chapter again into that folder: your edits to the scene "
+                                 "descriptions are kept and composed")
             add(path, path.parent)
             continue
         texts = (t for t in path.rglob("*") if t.suffix.lower() == ".txt" and not t.is_dir())  # NOTES.TXT too
@@ -529,16 +535,19 @@ def _is_description_of(output: Path, name: str, txt: Path) -> bool:
     return os.path.realpath(SectionFiles.for_section(output, name).description) == os.path.realpath(txt)
 
 
-def _scores_scene_text(txt: Path) -> bool:
+def _scores_scene_text(txt: Path) -> Optional[tuple[str, str]]:
     """``ch.scene01.txt`` beside ``ch.json`` whose record has a score: a scene of that chapter's score (the words
-    its cue is composed from, edited or not), not a section's description to compose on its own."""
+    its cue is composed from, edited or not), not a section's description to compose on its own.  Its chapter (as
+    its record names it) and scene number, else None."""
     from .outputs import read_record
 
-    match = re.fullmatch(r"(.+)\.scene\d{2,}\.txt", txt.name)
+    match = re.fullmatch(r"(.+)\.scene(\d{2,})\.txt", txt.name)
     if not match:
-        return False
+        return None
     record = read_record(txt.with_name(f"{match.group(1)}.json"))
-    return bool(record and record.get("score"))
+    if not (record and record.get("score")):
+        return None
+    return readable(str(record.get("section") or match.group(1))), match.group(2)
 
 
 def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Path,

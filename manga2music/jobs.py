@@ -179,8 +179,15 @@ def _debug_traceback(cb: Callbacks) -> None:
 
 
 def read_description(path: Path) -> str:
-    """A description file as text, whatever encoding the user saved it in; only regular files, size-checked."""
-    return decode_text(read_regular_file(path, MAX_DESCRIPTION_BYTES, what="description")).strip()
+    """A description file as text, whatever encoding the user saved it in; only regular files, size-checked.  Not
+    text (a NUL, or more than one character in 50 a control character: random bytes, a saved image) is an
+    :class:`InputError`: it was composed from mojibake, said only as "no music words recognised"."""
+    text = decode_text(read_regular_file(path, MAX_DESCRIPTION_BYTES, what="description"))
+    controls = sum(1 for c in text if (c < " " and c not in "\t\n\r\f") or c in "\x7f\ufffd")
+    if "\x00" in text or controls * 50 > len(text):
+        raise InputError(f"{readable(path.name)} is not a text file (it holds binary data)",
+                         hint="write the music description in it as text")
+    return text.strip()
 
 
 def read_edited_description(path: Path) -> str:

@@ -654,3 +654,21 @@ def test_another_output_folder_inside_the_library_is_not_read_as_chapters(tmp_pa
     assert second.returncode == 0, second.stderr
     assert "output" not in second.stderr.replace(str(lib / "music2"), ""), second.stderr
     assert statuses(second.stdout) == {"Vol 1/Ch 1": "ok", "Vol 1/Ch 2": "ok"}
+
+
+def test_a_binary_file_named_txt_is_not_composed_as_a_description(tmp_path):
+    """Random bytes saved as `notes.txt` were composed: the record kept mojibake as the description, and the only
+    sign was "no music words recognised"."""
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "calm.txt").write_text("soft piano, 70 BPM\n", encoding="utf-8")
+    (given / "noise.txt").write_bytes(bytes(range(256)) * 12)  # every byte value: no text encoding reads it
+    made = cli("compose", given, "-o", tmp_path / "out", "--model", "builtin", "--duration", "1", "--json")
+    assert made.returncode == 0, made.stderr
+    assert [e["name"] for e in json.loads(made.stdout)["sections"]] == ["calm"]
+    assert "Skipping" in made.stderr and "noise.txt is not a text file" in made.stderr
+    own = tmp_path / "out" / "calm.txt"  # a section's own description turned binary fails that section, in words
+    own.write_bytes(os.urandom(3000).replace(b"\x00", b"") + b"\x00\x01\x02")
+    again = cli("compose", tmp_path / "out", "-o", tmp_path / "out", "--model", "builtin", "--json")
+    assert again.returncode == 2 and "calm failed: calm.txt is not a text file" in again.stderr, again.stderr
+    assert (tmp_path / "out" / "calm.wav").is_file()  # its music is left as it was

@@ -1736,3 +1736,9 @@ def test_compose_on_a_score_folder_says_its_scene_descriptions_are_for_score(tmp
     said = cli("compose", out, "-o", out, "--model", "builtin")
     assert said.returncode == 2 and one_line_error(said.stderr), said.stderr
     assert "holds only the scene descriptions of a score" in said.stderr and "score the chapter again" in said.stderr
+    # one scene's file given alone made a stray track of its own (calm.scene01.wav), beside a cue left as it was
+    scene = next(out.glob("*.scene01.txt"))
+    alone = cli("compose", scene, "-o", out, "--model", "builtin")
+    assert alone.returncode == 2 and one_line_error(alone.stderr), alone.stderr
+    assert f"{scene.name} is scene 1 of the score of calm" in alone.stderr and "score the chapter again" in alone.stderr
+    assert not list(out.glob("*.scene01.wav"))
