@@ -6,6 +6,7 @@ and keeps a description the user wrote or edited.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,12 @@ def page_entry(info: PageInfo) -> dict:
     from .files import exact_bytes_hex
 
     page = info.page
-    entry = {"name": page.name, "source": page.source, "path": readable(page.path.resolve()),
+    entry = {"name": page.name, "source": page.source, "path": readable(os.path.realpath(page.path)),
              "member": readable(page.member) if page.member is not None else None,
              "pdf_index": page.pdf_index, "sha256": info.sha256, "size": list(info.size), "tiles": info.tiles}
     if info.orientation != 1:
         entry["orientation"] = info.orientation  # the EXIF turn it was read with; "size" is after it
-    raw = exact_bytes_hex(page.path.resolve())
+    raw = exact_bytes_hex(Path(os.path.realpath(page.path)))
     if raw:
         entry["path_bytes"] = raw  # the exact bytes of a name that is not UTF-8
     return entry

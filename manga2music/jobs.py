@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from .errors import InputError, Manga2MusicError
 from .files import decode_text, raise_for_disk, read_regular_file, readable
-from .outputs import SectionFiles, Staged, commit, new_record, read_record, settle
+from .outputs import SectionFiles, Staged, cannot_read, commit, new_record, read_record, settle
 from .progress import ProgressFn
 
 LogFn = Callable[[str, str], None]  # (level: "info" | "warning", message)
@@ -106,7 +106,11 @@ def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
     old = read_record(files.record)
     job = SectionJob(name, files, record=settle(dict(old), files.record.parent) if old else new_record(name),
                      output=Path(output))
-    if files.record.exists() and old is None:
+    why = cannot_read(files.record) if files.record.exists() and old is None else None
+    if why:
+        job.fail(f"cannot read {readable(files.record)} ({why}), so what was made for {name} is not known; give read "
+                 "access back (chmod u+r), or choose another -o", cb)
+    elif files.record.exists() and old is None:
         job.fail(f"{readable(files.record)} exists and was not written by manga2music; move it or choose another -o",
                  cb)
     elif old is None and files.description.exists() and _record_was_here(output, name):

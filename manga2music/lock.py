@@ -107,7 +107,12 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(["manga2music", command]),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": [readable(a) for a in sys.argv[1:]][:20]}
         _held_by[key] = threading.get_ident()
-        write_text_atomic(folder / HOLDER_NAME, json.dumps(info) + "\n")
+        try:
+            write_text_atomic(folder / HOLDER_NAME, json.dumps(info) + "\n")
+        except OSError as exc:  # a finished folder made read-only (chmod 555) keeps the lock file of its first run
+            raise_for_disk(exc, folder)
+            raise OutputError(f"cannot write into the output folder {readable(folder)} ({exc.strerror or exc})",
+                              hint="choose a folder you can write to with -o") from None
         yield
     finally:
         _held_by.pop(key, None)

@@ -87,7 +87,7 @@ def list_members(archive: Path, kind: str, limit: int) -> list[Member]:
 def _listed(archive: Path, kind: str) -> list[str]:
     """The names ``bsdtar -t`` lists in ``archive`` (files and folders)."""
     tool = _tool_for(archive, kind)
-    source = os.fspath(archive.resolve())
+    source = os.path.realpath(archive)
     try:
         done = subprocess.run([tool, "-t", "-f", source], capture_output=True, env=_utf8_env(),
                               stdin=subprocess.DEVNULL, timeout=600)
@@ -232,7 +232,7 @@ def _convert(archive: Path, kind: str, limit: int, target: Path) -> None:
     tool = _tool_for(archive, kind)
     env = _utf8_env()
     # pax keeps long and non-ASCII names whole; "@archive" reads the entries of an existing archive
-    source = os.fspath(archive.resolve())
+    source = os.path.realpath(archive)
     command = [tool, "-c", "-f", "-", "--format", "pax", "@" + source]
     written = 0
     too_big = False

@@ -34,7 +34,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from . import __version__
 from .errors import Manga2MusicError, OutputError
@@ -162,6 +162,18 @@ def is_ours(path: Path, record: dict | None) -> bool:
     return bool(known) and file_sha256(path) in known
 
 
+def cannot_read(path: Path) -> Optional[str]:
+    """Why an existing file cannot be opened for reading (``Permission denied``), or None: a file of ours made
+    unreadable (chmod 000) is said so, not called the user's or changed since it was written."""
+    try:
+        with open(path, "rb"):
+            return None
+    except IsADirectoryError:
+        return None  # not a file: the callers say what is in the way
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def refuse_theirs(paths, record: dict | None) -> None:
     """Nothing of the user's is replaced: the files among ``paths`` (about to be written) that exist and that
     ``record`` does not list as ours (:func:`is_ours`) stop their section with one line, the first named and the
@@ -170,6 +182,10 @@ def refuse_theirs(paths, record: dict | None) -> None:
     if not theirs:
         return
     path, more = theirs[0], theirs[1:]
+    why = cannot_read(path) if Path(path).is_file() else None
+    if why:
+        raise Manga2MusicError(f"cannot read {readable(path)} ({why}), so it cannot be told from a file of yours; give "
+                               "read access back (chmod u+r), or choose another -o")
     also = (f" (and {len(more)} more of this section's: {', '.join(Path(p).name for p in more[:3])}"
             f"{', ...' if len(more) > 3 else ''})") if more else ""
     it = "them" if more else "it"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from natsort import natsort_keygen, ns
 
 from .errors import ArchiveError, InputError, PageError
 from .files import LOCK_NAME, is_regular_file, read_regular_file, readable
+from .wording import listed
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff",
                     ".jp2", ".j2k",  # JPEG 2000: archive.org's comic scans
@@ -127,7 +129,7 @@ class Section:
         if not self.pages:
             return None
         page = self.pages[0]
-        return page_container(readable(page.path.resolve()), page.member, page.pdf_index)
+        return page_container(readable(os.path.realpath(page.path)), page.member, page.pdf_index)
 
 
 def page_container(path: str, member: str | None, pdf_index: int | None) -> str:
@@ -208,20 +210,41 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
 
         return other_archives.read_member(archive, kind, member, MAX_ARCHIVE_BYTES, MAX_PAGE_BYTES)  # size-checked
     try:
-        with zipfile.ZipFile(archive) as zf:
-            info = zf.getinfo(member)
-            if info.flag_bits & 0x1:  # encrypted: no page of it can be read; the chapter fails in one line
-                raise ArchiveError(f"{readable(archive)}: password-protected; unpack it with its password and give "
-                                   "the folder of pages")
-            if info.file_size > MAX_PAGE_BYTES:
-                raise PageError(f"{archive}!{member}: larger than the page limit")
-            with zf.open(info) as fh:
-                data = fh.read(MAX_PAGE_BYTES + 1)  # never trust the declared size alone
-            if len(data) > MAX_PAGE_BYTES:
-                raise PageError(f"{archive}!{member}: larger than the page limit")
-            return data
+        zf = _open_zip(archive)
+        info = zf.getinfo(member)
+        if info.flag_bits & 0x1:  # encrypted: no page of it can be read; the chapter fails in one line
+            raise ArchiveError(f"{readable(archive)}: password-protected; unpack it with its password and give "
+                               "the folder of pages")
+        if info.file_size > MAX_PAGE_BYTES:
+            raise PageError(f"{archive}!{member}: larger than the page limit")
+        with zf.open(info) as fh:
+            data = fh.read(MAX_PAGE_BYTES + 1)  # never trust the declared size alone
+        if len(data) > MAX_PAGE_BYTES:
+            raise PageError(f"{archive}!{member}: larger than the page limit")
+        return data
     except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError) as exc:
         raise PageError(f"{archive}!{member}: cannot read ({exc})") from exc
+
+
+_open_zips = threading.local()
+
+
+def _open_zip(archive: Path) -> zipfile.ZipFile:
+    """The zip archive whose pages this thread reads, opened once while they are read one after another (and again
+    if the file changes): opening it for each page read its whole table of entries each time, so time grew with
+    the square of the pages (a 4000-entry omnibus: 56 s; 20000 entries: about 25 minutes).  One per thread (a
+    ZipFile's position is its own), the one before closed."""
+    stat = os.stat(archive)
+    key = (os.path.realpath(archive), stat.st_mtime_ns, stat.st_size)
+    held = getattr(_open_zips, "held", None)
+    if held is not None and held[0] == key:
+        return held[1]
+    if held is not None:
+        _open_zips.held = None
+        held[1].close()
+    zf = zipfile.ZipFile(archive)
+    _open_zips.held = (key, zf)
+    return zf
 
 
 def _archive_kind(archive: Path) -> str | None:
@@ -264,15 +287,19 @@ def _covers_above_chapters(folder: tuple[str, ...], groups: dict[tuple[str, ...]
         any(len(other) > len(folder) and other[:len(folder)] == folder for other in groups)
 
 
-def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section]:
-    """One section per folder inside the archive that holds images."""
+def _archive_sections(archive: Path, base_name: str, root: Path,
+                      warn: Callable[[str], None] = lambda line: None) -> list[Section]:
+    """One section per folder inside the archive that holds images; ``warn`` hears of pages named outside it."""
     groups: dict[tuple[str, ...], list[Page]] = {}
+    outside: list[str] = []  # pages named outside the archive (``../002.png``): not read, but said
     inside: list[str] = []  # archives and PDFs packed in this archive (not read: named if it holds no page)
     total = 0
     entries = _archive_entries(archive)
     last = {member: i for i, (_, member, _) in enumerate(entries)}  # a name packed twice reads as its last entry
     for i, (meant, member, size) in enumerate(entries):
         parts = _safe_member_parts(meant)
+        if parts is None and is_image_name(meant.rsplit("/", 1)[-1]):
+            outside.append(readable(meant))
         if parts is None or any(is_hidden(p) for p in parts):
             continue
         if not is_image_name(parts[-1]):
@@ -289,6 +316,10 @@ def _archive_sections(archive: Path, base_name: str, root: Path) -> list[Section
         groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=member,
                                                       member_shown=shown if shown != member else None,
                                                       shadowed=last[member] != i))
+    if outside:
+        shown = listed(outside[:3]) if len(outside) <= 3 else f"{', '.join(outside[:3])} and {len(outside) - 3} more"
+        warn(f"{readable(archive)}: skipping {len(outside)} page{'s' if len(outside) != 1 else ''} whose names lead "
+             f"out of the archive ({shown}): they are not read; repack them inside it")
     if not groups and inside:
         inside.sort(key=_natural)
         shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
@@ -472,7 +503,8 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
             )
         sources = _source_names(files, dirs)
         for f, name in sources.items():
-            sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder))
+            sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder,
+                                           warn))
         if not (images or sources or dirs) and here != folder and not _links_inside(here):  # a chapter whose
             # download failed, say: said, as the PATH itself is when it holds no page
             warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
@@ -486,7 +518,7 @@ def _what_else(files: list[str]) -> str:
     return f" ({len(files)} other file{'s' if len(files) != 1 else ''}: {shown})"
 
 
-def _file_sections(path: Path, name: str, root: Path) -> list[Section]:
+def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None]) -> list[Section]:
     """The sections of one file; an archive or PDF that cannot be read is one failed section, not a failed run."""
     suffix = path.suffix.lower()
     if suffix not in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS and not is_image_name(path.name):
@@ -496,7 +528,7 @@ def _file_sections(path: Path, name: str, root: Path) -> list[Section]:
                                                      "broken link)")]
     try:
         if suffix in ARCHIVE_EXTENSIONS:
-            return _archive_sections(path, name, root)
+            return _archive_sections(path, name, root, warn)
         if suffix in PDF_EXTENSIONS:
             return _pdf_sections(path, name, root)
     except InputError as exc:
@@ -535,7 +567,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
         else:
             suffix = path.suffix.lower()
             if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS or is_image_name(path.name):
-                sections.extend(_file_sections(path, readable(path.stem), path.parent))
+                sections.extend(_file_sections(path, readable(path.stem), path.parent, warn))
             else:
                 raise InputError(
                     f"{readable(path)}: not a folder, image, comic archive (.cbz/.zip, .cbr, .cb7, .cbt) or .pdf",
@@ -601,7 +633,7 @@ def _unique_names(sections: list[Section]) -> list[Section]:
     seen_sources: set[tuple] = set()
     kept = []
     for section in sections:
-        where = tuple((p.path.resolve(), p.member, p.pdf_index) for p in section.pages)
+        where = tuple((os.path.realpath(p.path), p.member, p.pdf_index) for p in section.pages)
         if where and where in seen_sources:
             continue
         seen_sources.add(where)

@@ -50,6 +50,21 @@ def test_a_fifo_and_a_link_to_dev_zero_are_skipped_pages_not_a_hang(two_sections
     assert found["stuck"] == "failed" and result.returncode == 1
 
 
+def test_a_link_loop_named_like_a_page_is_a_skipped_page_not_the_end_of_the_run(two_sections, tmp_path):
+    """`self.png -> self.png` (or a.png -> b.png -> a.png) in a chapter ended the whole run before any work, with a
+    traceback ("RuntimeError: Symlink loop"), every other chapter lost."""
+    os.symlink("self.png", two_sections / "calm" / "self.png")
+    os.symlink("b.png", two_sections / "action" / "a.png")
+    os.symlink("a.png", two_sections / "action" / "b.png")
+    os.symlink("loop.cbz", two_sections / "loop.cbz")  # a chapter archive that is a loop fails alone
+    out = tmp_path / "out"
+    result = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1", "--json", timeout=90)
+    assert "Traceback" not in result.stderr and result.returncode == 1, result.stderr
+    assert statuses(result.stdout) == {"calm": "ok", "action": "ok", "loop": "failed"}
+    skipped = json.loads((out / "action.json").read_text(encoding="utf-8"))["skipped_pages"]
+    assert {Path(s["source"]).name for s in skipped} == {"a.png", "b.png"}
+
+
 def _without_root_override() -> list[str]:
     """A command prefix under which a folder's permissions hold (root reads every folder otherwise)."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
@@ -84,6 +99,54 @@ def test_a_chapter_folder_that_cannot_be_read_is_a_failed_chapter_not_left_out(t
     entry = next(e for e in json.loads(result.stdout)["sections"] if e["name"] == "action")
     assert "cannot be read" in entry["message"] and "ermission" in entry["message"], entry
     assert "action" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_a_finished_output_folder_made_read_only_is_one_line(two_sections, tmp_path):
+    """`chmod 555` on a finished output folder (to protect it), then a rerun into it: a traceback ending in
+    "PermissionError: ... .manga2music.lock.json.tmp-..." (its lock file was there from the first run)."""
+    import subprocess
+    import sys
+
+    from output_checks import cli_env
+
+    out = tmp_path / "out"
+    assert cli("run", two_sections / "calm", "-o", out, *BUILTIN, "--duration", "1").returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    out.chmod(0o555)
+    try:
+        result = subprocess.run([*_without_root_override(), sys.executable, "-m", "manga2music", "run",
+                                 str(two_sections), "-o", str(out), *BUILTIN, "--duration", "1"],
+                                capture_output=True, text=True, env=cli_env(), timeout=120)
+    finally:
+        out.chmod(0o755)
+    assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
+    assert f"cannot write into the output folder {out} (Permission denied)" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+@pytest.mark.parametrize("locked", ["calm.json", "calm.wav"])
+def test_an_output_file_that_cannot_be_read_is_said_so_not_called_the_users(two_sections, tmp_path, locked):
+    """`chmod 000 OUT/calm.json` (or calm.wav), then a rerun: "calm.json exists and was not written by manga2music"
+    and "calm.wav was changed since manga2music wrote it", both untrue: the files could not be read."""
+    import subprocess
+    import sys
+
+    from output_checks import cli_env
+
+    out = tmp_path / "out"
+    assert cli("run", two_sections / "calm", "-o", out, *BUILTIN, "--duration", "1").returncode == 0
+    (out / locked).chmod(0)
+    try:
+        result = subprocess.run([*_without_root_override(), sys.executable, "-m", "manga2music", "run",
+                                 str(two_sections / "calm"), "-o", str(out), *BUILTIN, "--duration", "2"],
+                                capture_output=True, text=True, env=cli_env(), timeout=120)
+    finally:
+        (out / locked).chmod(0o644)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"cannot read {out / locked} (Permission denied)" in result.stderr, result.stderr
+    assert "not written by manga2music" not in result.stderr and "was changed" not in result.stderr
 
 
 # --- names and encodings ---------------------------------------------------------------------------
