@@ -516,6 +516,24 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
     return found
 
 
+def _say_descriptions_gone(paths: list, output: Path, composing: set[str], cb: Callbacks) -> None:
+    """``compose OUT -o OUT``: a section of OUT whose description the user deleted is not composed (its music stays),
+    and is said; it was left out without a word."""
+    from .outputs import MANIFEST, SectionFiles, read_record
+
+    if not any(os.path.realpath(p) == os.path.realpath(output) for p in paths):
+        return
+    for entry in (read_record(Path(output) / MANIFEST) or {}).get("sections") or []:
+        name, record = entry.get("name"), entry.get("record")
+        if not isinstance(name, str) or name in composing or not isinstance(record, str):
+            continue
+        made = read_record(Path(output) / record) or {}
+        description = SectionFiles.for_section(output, name).description
+        if made.get("describe") and not description.exists():
+            cb.info(f"{name}: {description.name} is gone, so it is not composed (its music stays); "
+                    "`manga2music describe` of its pages writes it again")
+
+
 def _section_written_as(txt: Path, output: Path) -> Optional[str]:
     """The section whose description ``txt`` (in ``output``) is, as its record names it: a chapter named
     ``Ch 1: Start?`` is written as ``Ch 1_ Start_.txt``, and composing it must not make a section of that name."""
@@ -638,6 +656,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                     jobs.append(start_job(name, cfg.output, cb))
                     jobs[-1].fail(why, cb)
                 keep_format(cfg, [job.name for job in jobs], "compose", cb)
+                _say_descriptions_gone(paths, cfg.output, {job.name for job in jobs}, cb)
                 executor.compose(jobs, composer, cfg, cb)
                 return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)
 

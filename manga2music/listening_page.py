@@ -194,6 +194,8 @@ def render_section(output: Path, entry: dict, index: int) -> str:
              f'<h2>{e(entry.get("name"))} <span class="status">{e(status)}</span></h2>']
     if status == "failed":
         parts.append(f'<p class="error">{e(entry.get("message") or "failed")}</p>')
+        if entry.get("tracks"):
+            parts.append('<p class="info">The music below was made before, and is left as it was.</p>')
     if entry.get("pages_gone"):
         pages = (record or {}).get("pages") or [{}]
         where = str(Path(str(pages[0].get("path") or "")).parent)

@@ -355,6 +355,20 @@ def test_compose_of_an_emptied_description_fails_that_section_as_run_does(tmp_pa
     assert again.stderr.count("calm.txt is empty") == 1, again.stderr
 
 
+def test_compose_of_an_output_folder_says_which_descriptions_are_gone(tmp_path):
+    """`rm OUT/action.txt; compose OUT -o OUT`: action was left out without a word (its music stays)."""
+    out = tmp_path / "out"
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, tmp_path / "in" / name)
+    assert cli("run", tmp_path / "in", "-o", out, *BUILTIN, "--duration", "1").returncode == 0
+    (out / "action.txt").unlink()
+    result = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "1")
+    assert result.returncode == 0, result.stderr
+    assert "action: action.txt is gone, so it is not composed (its music stays); `manga2music describe` of its " \
+           "pages writes it again" in result.stderr, result.stderr
+    assert (out / "action.wav").is_file()
+
+
 def test_compose_again_says_the_description_changed_also_when_a_setting_changed_too(tmp_path):
     """`compose` after the user edited a description and changed --duration said "composing again: --duration 1
     → 2 s" only: the edit, the main reason the music changes, went unsaid."""

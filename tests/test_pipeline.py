@@ -213,6 +213,11 @@ def test_an_emptied_description_is_one_line_and_loses_nothing(pages, tmp_path):
     message = next(e for e in manifest["sections"] if e["name"] == "calm")["message"]
     assert "calm.txt is empty" in message
     assert (out / "calm.wav").read_bytes() == before and (out / "calm.txt").read_text(encoding="utf-8") == "  \n"
+    # the manifest (and so the listening page) still lists that music: it said "tracks": [] beside a calm.wav
+    failed = next(e for e in json.loads((out / "manifest.json").read_text("utf-8"))["sections"] if e["name"] == "calm")
+    assert failed["status"] == "failed" and failed["tracks"] == ["calm.wav"] and failed["midi"] == ["calm.mid"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "calm.wav" in page and "The music below was made before, and is left as it was." in page
 
 
 def test_bad_pages_are_skipped_and_a_section_without_pages_fails_alone(pages, tmp_path):

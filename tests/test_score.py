@@ -436,6 +436,9 @@ def test_an_emptied_scene_description_is_one_line_and_loses_nothing(scored, tmp_
     assert sha256(work / sheet.score_file) == before
     kept = CueSheet.model_validate(json.loads((work / "ch1.cues.json").read_text(encoding="utf-8")))
     assert all(s.description for s in kept.scenes)
+    failed = json.loads((work / "manifest.json").read_text("utf-8"))["sections"][0]
+    assert failed["status"] == "failed" and failed["tracks"] == [sheet.score_file]  # it said [] beside the score
+    assert failed["cue_sheet"] == "ch1.cues.json"
 
 
 @pytest.mark.parametrize("mine", ["score", "loop"])
