@@ -27,12 +27,14 @@ def pytest_xdist_auto_num_workers(config) -> int:
 def pytest_configure(config) -> None:
     """In each xdist worker, torch works on its share of the cores, not on all of them: two workers on two cores
     with two torch threads each made a tiny MusicGen test wait on itself (two at once: 90-100 s with two threads
-    each, 26 s with one; one such test took 411 s in a busy suite).  Only this process: commands the tests start
-    keep their own threads."""
+    each, 26 s with one; one such test took 411 s in a busy suite).  The processes a test starts get that share too
+    (OMP_NUM_THREADS, unless set): the web UI's MusicGen bridges test took 10 s alone and 88 s beside the other
+    worker, its generate process spinning on two threads."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
     if workers <= 1:
         return
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpus // workers)))
     try:
         import torch
     except ImportError:
