@@ -74,7 +74,8 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
     if cfg.fmt is not None and cfg.fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
     _as_plain_number(cfg, "variations", int)
-    if isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int) or not 1 <= cfg.variations <= 100:
+    if cfg.variations is not None and (isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int)
+                                       or not 1 <= cfg.variations <= 100):
         raise InputError(f"{flag('variations')} must be between 1 and 100 (got {cfg.variations!r})")
     if not uses_duration or cfg.duration is None:  # score: each cue is as long as its scene takes to read; None:
         return  # each section's length made before, or the default (composing.track_seconds)
@@ -269,11 +270,11 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
     return _with_both_models("run", sections, cfg, cb, vision_model, music_model)
 
 
-def keep_format(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
-    """With no format given, the music is made in the one that these sections' music is in (when their records
-    agree), as a left-out --duration keeps each track's length: after ``--format flac``, editing one description
-    and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into WAV was composed again from
-    its seeds.  Else DEFAULT_FORMAT (wav)."""
+def say_kept_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
+    """With no format given, each section's music is made in the one it is in (composing.job_config,
+    scoring.chapter_settings), as a left-out --duration keeps each track's length: after ``--format flac``, editing
+    one description and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into a WAV was
+    composed again from its seeds.  Said once, when the music there is not all wav."""
     from .outputs import SectionFiles, read_record
     from .wording import listed
 
@@ -285,12 +286,11 @@ def keep_format(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -
         made = (read_record(SectionFiles.for_section(cfg.output, name).record) or {}).get(entry)
         if isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
             found.add(made["format"])
-    cfg.fmt = next(iter(found)) if len(found) == 1 else DEFAULT_FORMAT
-    if len(found) > 1:
-        cb.info(f"the music there is {listed(sorted(found))}; what is made now is {DEFAULT_FORMAT} "
-                f"({flag('fmt')} chooses)")
-    elif cfg.fmt != DEFAULT_FORMAT:
-        cb.info(f"{flag('fmt', cfg.fmt)}, as the music there ({flag('fmt')} chooses another)")
+    if found - {DEFAULT_FORMAT}:
+        cb.info(f"{flag('fmt')} left out: the music there stays {listed(sorted(found))}, each "
+                f"{'score' if command == 'score' else 'section'} in its own ({flag('fmt')} chooses one for all)"
+                if len(found) > 1 else f"{flag('fmt', next(iter(found)))}, as the music there ({flag('fmt')} "
+                "chooses another)")
 
 
 def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callbacks, vision_model: str,
@@ -310,7 +310,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
             with _manifest_even_if_stopped(jobs, cfg, command, lambda: (describer.model_name, composer.model_name),
                                            page=True, cb=cb) as cb:
                 claim_names(sections, cfg.output, cb.info)
-                keep_format(cfg, [s.name for s in sections if not s.error], command, cb)
+                say_kept_formats(cfg, [s.name for s in sections if not s.error], command, cb)
                 getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
                 return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
@@ -366,7 +366,7 @@ def check_score_config(cfg: RunConfig) -> None:
     if cfg.loop:
         raise InputError("a score takes no loop setting: each of its cues is also written as a seamless loop "
                          "(NAME.cueNN.loop.*)", hint="leave loop out of the RunConfig given to score()")
-    if cfg.variations != 1:
+    if cfg.variations not in (None, 1):
         raise InputError(f"a score is one take of its chapter (variations={cfg.variations} asked for more): give "
                          "each take its own seed and output folder", hint="leave variations out of the RunConfig "
                          "given to score()")
@@ -655,7 +655,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 for name, why in unusable:  # as `run` fails it: its music is left as it was
                     jobs.append(start_job(name, cfg.output, cb))
                     jobs[-1].fail(why, cb)
-                keep_format(cfg, [job.name for job in jobs], "compose", cb)
+                say_kept_formats(cfg, [job.name for job in jobs], "compose", cb)
                 _say_descriptions_gone(paths, cfg.output, {job.name for job in jobs}, cb)
                 executor.compose(jobs, composer, cfg, cb)
                 return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)

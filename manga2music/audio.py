@@ -25,7 +25,7 @@ from .errors import InputError, Manga2MusicError
 from .files import atomic_path, readable, write_bytes_atomic, write_text_atomic  # noqa: F401  (re-exported)
 
 AUDIO_FORMATS = ("wav", "mp3", "ogg", "flac", "opus")
-#: the format of music made with none given, where no music is there yet (see api.keep_format)
+#: the format of music made with none given, where no music is there yet (see composing.job_config)
 DEFAULT_FORMAT = "wav"
 
 # format -> (libsndfile major format, subtype).  16-bit PCM is plenty for generated music.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .cache import made_by
 from .composers.base import ComposeRequest, Composer
 from .jobs import Callbacks, SectionJob, guarded
@@ -248,11 +249,29 @@ def _groups(pending: list, size: int) -> Iterator[list]:
         yield take_group(pending, size)
 
 
+def job_config(job: SectionJob, cfg: RunConfig) -> RunConfig:
+    """``cfg`` as ``job`` is composed.  Without a format given, in the one its music is in (each section keeps its
+    own: a folder of FLACs and WAVs stays so), else DEFAULT_FORMAT; without --variations, as many takes as it has
+    (a plain rerun after ``--variations 2`` removed every second take), else 1."""
+    if cfg.fmt is not None and cfg.variations is not None:
+        return cfg
+    made = job.record.get("compose") or {}
+    takes = len(_old_takes(job))
+    return dataclasses.replace(cfg, fmt=cfg.fmt or format_made(made.get("format")),
+                               variations=cfg.variations or (takes if 1 <= takes <= 100 else 1))
+
+
+def format_made(recorded) -> str:
+    """A record's format, as music made again without --format keeps it (DEFAULT_FORMAT where there is none)."""
+    return recorded if recorded in AUDIO_FORMATS else DEFAULT_FORMAT
+
+
 def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
                      cb: Callbacks) -> list[tuple[SectionJob, ComposeRequest]]:
     """What composing ``job`` needs from the composer: nothing (up to date, or re-encoded here), or these requests."""
     if job.status == "failed" or not job.description:
         return []
+    cfg = job_config(job, cfg)
     holder: list[ComposePlan] = []
     guarded(job, cb, lambda: holder.append(plan_compose(job, composer, cfg, cb)))
     if not holder:
@@ -358,7 +377,7 @@ def write_group(group: list[tuple[SectionJob, ComposeRequest]], tracks: list, co
         by_job[id(job)][2].append(track)
     for job, reqs, job_tracks in by_job.values():
         guarded(job, cb, lambda j=job, r=reqs, t=job_tracks: write_tracks(
-            j, r, t, composer, cfg, seconds * len(r) / len(group)))
+            j, r, t, composer, job_config(j, cfg), seconds * len(r) / len(group)))
         if job.status != "failed":  # what the composer had to make up ("no music words recognised..."): said, not
             # only kept in the record
             for warning in dict.fromkeys(w for track in job_tracks for w in track.warnings):

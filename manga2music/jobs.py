@@ -221,10 +221,13 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         reading = job.record.get("chapter_reading") or describe
         describe = {"model": reading.get("model"), "usage": score.get("usage", reading.get("usage")),
                     "cost_usd": score.get("cost_usd", reading.get("cost_usd"))}
+    tracks, midi = job.tracks, job.midi
     if status == "failed":  # this run's calls: what a failed section took before it failed (paid for), not the
         # usage of a description made before
         describe = {**describe, "usage": job.spent[0] if job.spent else None,
                     "cost_usd": job.spent[1] if job.spent else None}
+        if not tracks:  # its music is left as it was: listed (and played on the listening page), not "tracks": []
+            tracks, midi = _music_left(job, command)
     return {
         "name": job.name,
         "command": command,  # which command made the entry (`run` and `score` may share an output folder)
@@ -232,8 +235,8 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "message": readable(job.message) if job.message else None,
         "description": rel(job.files.description) if job.files.description.exists() else None,
         "record": rel(job.files.record) if job.files.record.exists() else None,
-        "tracks": [rel(t) for t in job.tracks],
-        "midi": [rel(m) for m in job.midi],
+        "tracks": [rel(t) for t in tracks],
+        "midi": [rel(m) for m in midi],
         "pages": len(job.record.get("pages", [])),
         "skipped_pages": job.skipped_pages if job.skipped_pages is not None else job.record.get("skipped_pages", []),
         "vision_model": describe.get("model") or vision,  # the describer that made the description used
@@ -244,6 +247,23 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         **(_score_files(job, rel) if command == "score" else {}),
         **({"music_outdated": True} if job.music_outdated else {}),
     }
+
+
+def _music_left(job: SectionJob, command: str) -> tuple[list[Path], list[Path]]:
+    """The music a failed section's record names, where its files are still there: (tracks, MIDI)."""
+    folder = job.files.base.parent
+    if command == "score":
+        made = job.record.get("score") or {}
+        if not isinstance(made.get("format"), str):
+            return [], []
+        from .scoring import ScoreFiles
+
+        score = ScoreFiles(job, made["format"]).score
+        return ([score] if score.exists() else []), []
+    takes = [t for t in (job.record.get("compose") or {}).get("takes") or [] if isinstance(t, dict)]
+    tracks = [folder / t["audio"] for t in takes if isinstance(t.get("audio"), str)]
+    midi = [folder / t["midi"] for t in takes if isinstance(t.get("midi"), str)]
+    return [p for p in tracks if p.exists()], [p for p in midi if p.exists()]
 
 
 def _score_files(job: SectionJob, rel: Callable[[Path], str]) -> dict:

@@ -150,7 +150,8 @@ class RunConfig:
     #: again keeps it), else DEFAULT_DURATION
     duration: Optional[float] = None
     seed: Optional[int] = None  # None: a random seed per section, recorded
-    variations: int = 1
+    #: takes per description; None: as many as each section has (as ``duration``), else 1
+    variations: Optional[int] = None
     loop: bool = False
     normalize: bool = True
     force: bool = False

@@ -375,9 +375,6 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
             entry["command"] = before.get("command", entry["command"])
             if entry.pop("music_outdated", None) or before.get("music_outdated"):
                 entry["music_outdated"] = True
-        elif before and entry.get("status") == "failed" and not entry.get("tracks") and \
-                (before.get("command", command) == "score") == (command == "score"):  # its music is left as it
-            entry = {**entry, **{k: before[k] for k in MUSIC_KEYS if k in before}}  # was: listed, and played
         elif before:
             entry = {**entry, **_other_commands_music(before, scoring=command == "score")}
         by_name[entry["name"]] = entry
@@ -388,7 +385,7 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
                 entry[key] = [f for f in entry[key] if isinstance(f, str) and (output / f).exists()]
                 if key in OTHER_COMMANDS_LISTS and not entry[key]:
                     del entry[key]
-        for key in ("cue_sheet", "read_along", "chapters"):
+        for key in ("description", "cue_sheet", "read_along", "chapters"):  # a description: a user deleted it
             if isinstance(entry.get(key), str) and not (output / entry[key]).exists():
                 entry[key] = None
     manifest = {

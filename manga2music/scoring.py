@@ -46,6 +46,7 @@ from .describers.chat import charge
 from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .cache import made_by
+from .composing import format_made
 from .describing import answer_memo, page_entry, relocate_pages, said_reused
 from .errors import BackendError, InputError, Manga2MusicError
 from .files import readable
@@ -118,7 +119,11 @@ def _why_again(old: Optional[dict], plan: ScenePlan, pages: list[str], before: d
     if old.get("description") != plan.description:
         return "your description" if plan.user_text else "its description changed"
     if old.get("cue_key") == plan.cue_key:
-        return "a new file format" if old.get("format") not in LOSSLESS else "its cue file is gone or was changed"
+        if old.get("format") in LOSSLESS:
+            return "its cue file is gone or was changed"
+        if old.get("format") == now.get("format"):  # an mp3's samples are not the ones composed: made again
+            return f"the same music again: an {old.get('format')} cue is not joined from its file"
+        return "a new file format"
     if before.get("version") != now["version"]:
         return "a new version of manga2music"
     if before.get("model") != now["model"]:
@@ -212,6 +217,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     if old and wanted and not cfg.force:  # cues made again: say which and why
         before = job.record.get("score") or {}
         now = {"version": SCORE_VERSION, "model": composer.model_name, "settings": composer.settings_key(),
+               "format": cfg.fmt,
                "normalize": cfg.normalize, "reading_speed": cfg.reading_speed,
                "theme": {"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead}}
         by_pages = {tuple(s.get("pages") or ()): s for s in old.values()}  # the scene of these pages, else its number's
@@ -406,7 +412,8 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[Ru
         name = str(old["given_scenes"].get("file") or "a scenes file")
         given = {"file": name, "text": old["given_scenes"]["text"], "label": f"{name} (kept from the last score)"}
         cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
-    return dataclasses.replace(cfg, reading_speed=float(speed)), given  # 2 and 2.0 are one speed
+    fmt = cfg.fmt or format_made(old.get("format"))  # without --format, the score stays in its format
+    return dataclasses.replace(cfg, reading_speed=float(speed), fmt=fmt), given  # 2 and 2.0 are one speed
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,

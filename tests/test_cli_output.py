@@ -367,6 +367,8 @@ def test_compose_of_an_output_folder_says_which_descriptions_are_gone(tmp_path):
     assert "action: action.txt is gone, so it is not composed (its music stays); `manga2music describe` of its " \
            "pages writes it again" in result.stderr, result.stderr
     assert (out / "action.wav").is_file()
+    entry = next(e for e in json.loads((out / "manifest.json").read_text("utf-8"))["sections"] if e["name"] == "action")
+    assert entry["description"] is None and entry["tracks"] == ["action.wav"]  # it named the deleted file
 
 
 def test_compose_again_says_the_description_changed_also_when_a_setting_changed_too(tmp_path):

@@ -750,8 +750,20 @@ def test_a_rerun_without_a_format_keeps_the_format_the_music_is_in(pages, tmp_pa
     assert not list(out.glob("*.wav")) and (out / "action.flac").read_bytes() == flacs["action.flac"]
     assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["format"] == "flac"
     assert statuses(run(pages, out, fmt=None)) == {"calm": "skipped", "action": "skipped"}
-    made = run(pages, out, fmt="wav")  # asked for: another format
-    assert {e["tracks"][0] for e in made["sections"]} == {"calm.wav", "action.wav"} and not list(out.glob("*.flac"))
+    made = run(pages / "calm", out, fmt="wav")  # asked for: another format
+    assert {e["name"]: e["tracks"] for e in made["sections"]}["calm"] == ["calm.wav"]
+    assert not (out / "calm.flac").exists()
+    # a folder of several formats: each section keeps its own (a plain rerun made them all wav, FLACs deleted)
+    lines: list[str] = []
+    mixed = manga2music.run(pages, out, vision_model="builtin", music_model="builtin", config=cfg(fmt=None),
+                            callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    assert statuses(mixed) == {"calm": "skipped", "action": "skipped"}
+    assert (out / "action.flac").read_bytes() == flacs["action.flac"] and (out / "calm.wav").is_file()
+    assert "fmt left out: the music there stays flac and wav, each section in its own (fmt chooses one for all)" \
+        in lines, lines
+    (out / "action.txt").write_text("fast drums, 150 BPM\n", encoding="utf-8")  # composed again: still a FLAC
+    assert statuses(manga2music.compose(out, out, model="builtin", config=RunConfig(seed=None)))["action"] == "ok"
+    assert (out / "action.flac").is_file() and not (out / "action.wav").exists()
     scored = tmp_path / "scored"
     manga2music.score(pages / "calm", scored, vision_model="builtin", music_model="builtin",
                       config=RunConfig(seed=3, fmt="mp3"))
@@ -771,3 +783,21 @@ def test_giving_the_recorded_seed_of_music_made_without_one_composes_nothing(pag
     assert (out / "calm.wav").read_bytes() == audio
     assert statuses(run(pages / "calm", out, seed=recorded + 1)) == {"calm": "ok"}  # another seed: other music
     assert (out / "calm.wav").read_bytes() != audio
+
+
+def test_a_rerun_without_variations_keeps_the_takes_each_section_has(pages, tmp_path):
+    """After `run --variations 2`, editing one description and a plain `compose OUT -o OUT` removed every section's
+    second take (the untouched ones too), as --variations 1 would, where a left-out --duration keeps the length."""
+    out = tmp_path / "out"
+    run(pages, out, variations=2)
+    takes = {p.name: p.read_bytes() for p in out.glob("*.take2.*")}
+    assert set(takes) == {"calm.take2.wav", "calm.take2.mid", "action.take2.wav", "action.take2.mid"}
+    (out / "calm.txt").write_text("slow solo cello, 60 BPM, D minor\n", encoding="utf-8")
+    again = manga2music.compose(out, out, model="builtin", config=RunConfig(seed=None))
+    assert statuses(again) == {"calm": "ok", "action": "skipped"}
+    assert (out / "action.take2.wav").read_bytes() == takes["action.take2.wav"]
+    assert (out / "calm.take2.wav").read_bytes() != takes["calm.take2.wav"]  # both of calm's takes made again
+    assert {e["name"]: len(e["tracks"]) for e in again["sections"]} == {"calm": 2, "action": 2}
+    assert statuses(run(pages, out, seed=None, variations=None)) == {"calm": "skipped", "action": "skipped"}
+    fewer = run(pages / "action", out, seed=None, variations=1)  # asked for: one take
+    assert fewer["sections"][0]["tracks"] == ["action.wav"] and not (out / "action.take2.wav").exists()

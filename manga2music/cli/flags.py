@@ -59,7 +59,7 @@ MUSIC = [
     _p("duration", Annotated[Optional[float], Opt("--duration", help="Track length in seconds (at most 1800). Default: 10, or the length a section was made with before.", show_default=False)], None),
     _p("format", Annotated[Optional[str], Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus. Default: the one the music there is in, else wav.", show_default=False)], None),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music repeatable (under `run`, a local VLM's sampling too); recorded in each .json.")], None),
-    _p("variations", Annotated[int, Opt("--variations", help="Takes per description (seed, seed+1, ...).")], 1),
+    _p("variations", Annotated[Optional[int], Opt("--variations", help="Takes per description (seed, seed+1, ...). Default: 1, or as many as a section was made with before.", show_default=False)], None),
     _p("loop", Annotated[bool, Opt("--loop", help="Make tracks that loop seamlessly.")], False),
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
 ]
@@ -200,7 +200,7 @@ def run_config(flags: dict, *, side: str | None):
 
     cfg = RunConfig(
         output=flags["output"], fmt=flags.get("format"),
-        duration=flags.get("duration"), seed=flags.get("seed"), variations=flags.get("variations", 1),
+        duration=flags.get("duration"), seed=flags.get("seed"), variations=flags.get("variations"),
         loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
         auto_download=flags.get("download"), reading_speed=flags.get("reading_speed"),
