@@ -270,11 +270,12 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
     return _with_both_models("run", sections, cfg, cb, vision_model, music_model)
 
 
-def say_kept_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
-    """With no format given, each section's music is made in the one it is in (composing.job_config,
+def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
+    """With no format given, each section's music is made in the format it is in (composing.job_config,
     scoring.chapter_settings), as a left-out --duration keeps each track's length: after ``--format flac``, editing
     one description and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into a WAV was
-    composed again from its seeds.  Said once, when the music there is not all wav."""
+    composed again from its seeds.  Where the music there is all in one format, a new section is made in it too;
+    where it is in several, a new one is DEFAULT_FORMAT.  Said once, when the music there is not all wav."""
     from .outputs import SectionFiles, read_record
     from .wording import listed
 
@@ -286,11 +287,14 @@ def say_kept_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbac
         made = (read_record(SectionFiles.for_section(cfg.output, name).record) or {}).get(entry)
         if isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
             found.add(made["format"])
-    if found - {DEFAULT_FORMAT}:
-        cb.info(f"{flag('fmt')} left out: the music there stays {listed(sorted(found))}, each "
-                f"{'score' if command == 'score' else 'section'} in its own ({flag('fmt')} chooses one for all)"
-                if len(found) > 1 else f"{flag('fmt', next(iter(found)))}, as the music there ({flag('fmt')} "
-                "chooses another)")
+    if len(found) == 1:
+        cfg.fmt = next(iter(found))
+        if cfg.fmt != DEFAULT_FORMAT:
+            cb.info(f"{flag('fmt', cfg.fmt)}, as the music there ({flag('fmt')} chooses another)")
+    elif found:
+        what = "score" if command == "score" else "section"
+        cb.info(f"{flag('fmt')} left out: the music there stays {listed(sorted(found))}, each {what} in its own, "
+                f"and a new {what} is {DEFAULT_FORMAT} ({flag('fmt')} chooses one for all)")
 
 
 def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callbacks, vision_model: str,
@@ -310,7 +314,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
             with _manifest_even_if_stopped(jobs, cfg, command, lambda: (describer.model_name, composer.model_name),
                                            page=True, cb=cb) as cb:
                 claim_names(sections, cfg.output, cb.info)
-                say_kept_formats(cfg, [s.name for s in sections if not s.error], command, cb)
+                keep_formats(cfg, [s.name for s in sections if not s.error], command, cb)
                 getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
                 return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
@@ -655,7 +659,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 for name, why in unusable:  # as `run` fails it: its music is left as it was
                     jobs.append(start_job(name, cfg.output, cb))
                     jobs[-1].fail(why, cb)
-                say_kept_formats(cfg, [job.name for job in jobs], "compose", cb)
+                keep_formats(cfg, [job.name for job in jobs], "compose", cb)
                 _say_descriptions_gone(paths, cfg.output, {job.name for job in jobs}, cb)
                 executor.compose(jobs, composer, cfg, cb)
                 return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)

@@ -759,11 +759,16 @@ def test_a_rerun_without_a_format_keeps_the_format_the_music_is_in(pages, tmp_pa
                             callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
     assert statuses(mixed) == {"calm": "skipped", "action": "skipped"}
     assert (out / "action.flac").read_bytes() == flacs["action.flac"] and (out / "calm.wav").is_file()
-    assert "fmt left out: the music there stays flac and wav, each section in its own (fmt chooses one for all)" \
-        in lines, lines
+    assert "fmt left out: the music there stays flac and wav, each section in its own, and a new section is wav " \
+        "(fmt chooses one for all)" in lines, lines
     (out / "action.txt").write_text("fast drums, 150 BPM\n", encoding="utf-8")  # composed again: still a FLAC
     assert statuses(manga2music.compose(out, out, model="builtin", config=RunConfig(seed=None)))["action"] == "ok"
     assert (out / "action.flac").is_file() and not (out / "action.wav").exists()
+    only_flac = tmp_path / "flac"  # all in one format: a new section is made in it too (it was made wav after a
+    run(pages / "calm", only_flac, fmt="flac")  # line that said the music stays flac)
+    shutil.copytree(pages / "action", pages / "new")
+    added = run([pages / "calm", pages / "new"], only_flac, fmt=None)
+    assert {e["name"]: e["tracks"] for e in added["sections"]} == {"calm": ["calm.flac"], "new": ["new.flac"]}
     scored = tmp_path / "scored"
     manga2music.score(pages / "calm", scored, vision_model="builtin", music_model="builtin",
                       config=RunConfig(seed=3, fmt="mp3"))
