@@ -22,6 +22,7 @@ from .jobs import Callbacks, SectionJob, guarded
 from .options import DEFAULT_DURATION, RunConfig, flag, on_command_line
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs
 from .progress import report
+from .wording import listed
 
 #: requests handed to a composer per call (at least): each call's tracks are written before the
 #: next starts, so an interrupt loses little; a larger --batch-size raises it so batches can fill
@@ -290,9 +291,9 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
                     f"{job.name}: the same music as {cfg.fmt}")
         return []
     if plan.action == "trim":
-        dropped = [t["audio"] for t in _old_takes(job)[len(plan.keep):]]
-        cb.info(f"{job.name}: --variations {cfg.variations}: keeping the first take(s), removing "
-                f"{', '.join(dropped)}")
+        dropped = [t[k] for t in _old_takes(job)[len(plan.keep):] for k in ("audio", "midi") if t.get(k)]
+        cb.info(f"{job.name}: {flag('variations', cfg.variations)}: keeping the first take(s), removing "
+                f"{listed(dropped)}")
         guarded(job, cb, lambda: _commit_tracks(job, composer, cfg, plan.keep, Staged(),
                                                 float(job.record.get("compose", {}).get("seconds") or 0.0)))
         return []
