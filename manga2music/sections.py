@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,7 +22,7 @@ from natsort import natsort_keygen, ns
 
 from .errors import ArchiveError, InputError, PageError
 from .files import LOCK_NAME, is_regular_file, read_regular_file, readable
-from .wording import listed
+from .wording import first_few
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff",
                     ".jp2", ".j2k",  # JPEG 2000: archive.org's comic scans
@@ -317,9 +317,8 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
                                                       member_shown=shown if shown != member else None,
                                                       shadowed=last[member] != i))
     if outside:
-        shown = listed(outside[:3]) if len(outside) <= 3 else f"{', '.join(outside[:3])} and {len(outside) - 3} more"
         warn(f"{readable(archive)}: skipping {len(outside)} page{'s' if len(outside) != 1 else ''} whose names lead "
-             f"out of the archive ({shown}): they are not read; repack them inside it")
+             f"out of the archive ({first_few(outside)}): they are not read; repack them inside it")
     if not groups and inside:
         inside.sort(key=_natural)
         shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")

@@ -95,7 +95,8 @@ class ModelWorker:
             return self.error
         b = self.backend
         return _timed(lambda: {"model_name": b.model_name, "model_id": b.model_id, "settings": b.settings_key(),
-                               "revision": b.revision(), "host": socket.gethostname(), "pid": os.getpid(), "notes": list(self.notes)})
+                               "revision": b.revision(), "host": socket.gethostname(), "pid": os.getpid(),
+                               "notes": list(self.notes)})
 
     def fact(self, name: str) -> Outcome:
         """An attribute of the model that may need it loaded (MusicGen's ``sample_rate`` is read from its config);
