@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -224,6 +225,10 @@ def _converted(archive: Path, kind: str, limit: int) -> Path:
     try:
         return _conversions.get(archive, kind, limit)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):  # not the archive's disk: the temp one
+            raise InputError(f"{readable(archive)}: no room in the temporary folder {readable(tempfile.gettempdir())} "
+                             f"to unpack it ({exc.strerror or exc}); free space there, or set TMPDIR to a folder with "
+                             "room") from exc
         raise InputError(f"{readable(archive)}: cannot read ({exc.strerror or exc})") from exc
 
 

@@ -152,3 +152,24 @@ def test_a_read_only_output_folder_is_one_line(tmpfs, four_sections):
     result = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "1")
     assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
     assert "read-only" in result.stderr.lower() or "not writable" in result.stderr.lower()
+
+
+def test_a_full_temporary_folder_is_named_when_an_archive_cannot_be_unpacked(tmpfs, tmp_path):
+    """A .cb7 (unpacked into the temporary folder to be read) with TMPDIR full failed as "book.cb7: cannot read (No
+    space left on device)": the user looked at the wrong disk, the one the archive is on."""
+    from manga2music import other_archives
+
+    tool = other_archives.bsdtar()
+    if tool is None:
+        pytest.skip("bsdtar (libarchive) is not installed")
+    scratch = tmp_path / "scratch"
+    shutil.copytree(SAMPLES / "calm", scratch / "ch")
+    book = tmp_path / "book.cb7"
+    subprocess.run([tool, "-c", "-f", str(book), "--format", "7zip", "ch"], cwd=scratch, check=True)
+    full = tmpfs("tmp", "64k")
+    result = cli("run", book, "-o", tmp_path / "out", *BUILTIN, "--duration", "1",
+                 env={**cli_env(), "TMPDIR": str(full)})
+    assert "Traceback" not in result.stderr and result.returncode == 1, result.stderr
+    assert f"no room in the temporary folder {full} to unpack it (No space left on device)" in result.stderr, \
+        result.stderr
+    assert "TMPDIR" in result.stderr
