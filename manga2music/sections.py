@@ -573,11 +573,42 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                     hint="image types: " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)),
                 )
     if not sections:
+        for path in given:
+            made = _made_from(path) if path.is_dir() else None
+            if made is not None:  # the wrong folder given, not pages missing
+                raise InputError(f"{readable(path)} is a folder manga2music wrote (its manifest.json), not pages"
+                                 + (f"; its pages were in {made}" if made else ""),
+                                 hint="give the folder of pages (-o names the folder to write into)")
         where = ", ".join(readable(p) for p in given)
         kinds = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
         raise InputError(f"no pages found in {where} (looked for {kinds} images, comic archives and PDFs, in every "
                          "subfolder)")
     return _unique_names(sections)
+
+
+def _made_from(folder: Path) -> str | None:
+    """Where the pages were, when ``folder`` is an output folder manga2music wrote (a manifest.json of ours): the
+    folder, archive or PDF its first section's record names, ``""`` when none does; None for any other folder."""
+    import json
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("tool") != "manga2music":
+        return None
+    for entry in manifest.get("sections") or []:
+        record = entry.get("record") if isinstance(entry, dict) else None
+        try:
+            pages = json.loads((folder / record).read_text(encoding="utf-8")).get("pages") if isinstance(record, str) \
+                else None
+        except (OSError, ValueError, AttributeError):
+            continue
+        if pages and isinstance(pages[0], dict) and isinstance(pages[0].get("path"), str):
+            first = pages[0]
+            inside = first.get("member") is not None or first.get("pdf_index") is not None
+            return readable(first["path"] if inside else str(Path(first["path"]).parent))
+    return ""
 
 
 def output_key(name: str) -> str:

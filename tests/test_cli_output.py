@@ -11,7 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from output_checks import cli, cli_env
+from output_checks import cli, cli_env, one_line_error
 import pytest
 import soundfile as sf
 from PIL import Image
@@ -530,3 +530,14 @@ def test_describe_lists_the_description_it_wrote_not_the_track_it_left_behind(tm
     described = cli("describe", SAMPLES / "calm", "-o", out, "--model", "builtin", "--force")
     assert described.returncode == 0, described.stderr
     assert described.stdout.splitlines() == ["calm\tok\tcalm.txt"], described.stdout
+
+
+def test_an_output_folder_given_as_pages_is_said_to_be_one(tmp_path):
+    """`run OUT -o other`, OUT a folder manga2music wrote, said "no pages found in OUT (looked for avif, bmp...)",
+    as if the pages were missing: the user had given the wrong folder."""
+    out = tmp_path / "out"
+    assert cli("run", SAMPLES / "calm", "-o", out, *BUILTIN, "--duration", "1").returncode == 0
+    result = cli("run", out, "-o", tmp_path / "other", *BUILTIN)
+    assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
+    assert f"{out} is a folder manga2music wrote (its manifest.json), not pages" in result.stderr, result.stderr
+    assert str(SAMPLES / "calm") in result.stderr  # where its pages were
