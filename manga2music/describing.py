@@ -35,7 +35,7 @@ def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[d
             raise
         except PageError as exc:
             skipped.append({"source": page.source, "error": exc.message})
-            cb.warn(f"{section.name}: skipping page {page.name}: {exc.message}")
+            cb.skipped_page(section.name, page.name, exc.message)
     report(cb.step, len(section.pages), len(section.pages), "pages read")
     return infos, skipped
 
@@ -64,7 +64,7 @@ def page_stream(section: Section, infos: list[PageInfo], describer: Describer, o
         save_thumbnail(output, info.sha256, info.page.pdf_index, first_tile, info.orientation)
 
     def skipped(info: PageInfo, why: str) -> None:
-        cb.warn(f"{section.name}: skipping page {info.page.name}: {why}")
+        cb.skipped_page(section.name, info.page.name, why)
 
     return PageStream(infos, max_side=describer.page_side, on_decoded=decoded, on_skip=skipped)
 
@@ -194,7 +194,7 @@ def _decodable(section: Section, job: SectionJob, infos: list[PageInfo], cb: Cal
             try:
                 decode_page(info, max_side=256)
             except PageError as exc:
-                cb.warn(f"{section.name}: skipping page {info.page.name}: {exc.message}")
+                cb.skipped_page(section.name, info.page.name, exc.message)
                 skipped.append({"source": info.page.source, "error": exc.message})
                 continue
         readable_infos.append(info)
@@ -308,7 +308,7 @@ def still_undecodable(section: Section, job: SectionJob, infos: list[PageInfo], 
     again = [s for s in job.record.get("skipped_pages") or []
              if isinstance(s, dict) and s.get("source") in here and s.get("source") not in said]
     for entry in again:
-        cb.warn(f"{section.name}: skipping page {here[entry['source']]}: {entry.get('error')}")
+        cb.skipped_page(section.name, here[entry["source"]], entry.get("error"))
     job.skipped_pages = list(job.skipped_pages or []) + again
 
 

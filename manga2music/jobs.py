@@ -20,6 +20,8 @@ from .outputs import SectionFiles, Staged, cannot_read, commit, new_record, read
 from .progress import ProgressFn
 
 LogFn = Callable[[str, str], None]  # (level: "info" | "warning", message)
+#: a section's skipped pages said one by one; past them, one line says its record lists the rest
+SKIPS_SAID = 10
 
 #: a description file larger than this is not a description
 MAX_DESCRIPTION_BYTES = 1024 * 1024
@@ -41,6 +43,8 @@ class Callbacks:
 
     #: the warnings said by :meth:`warn_once` (shared by the copies :func:`dataclasses.replace` makes)
     said: set = field(default_factory=set, repr=False, compare=False)
+    #: pages said skipped, by section (:meth:`skipped_page`), shared alike
+    skips: dict = field(default_factory=dict, repr=False, compare=False)
 
     def info(self, message: str) -> None:
         self._say("info", message)
@@ -54,6 +58,15 @@ class Callbacks:
 
     def warn(self, message: str) -> None:
         self._say("warning", message)
+
+    def skipped_page(self, section: str, page: str, why: str) -> None:
+        """"SECTION: skipping page PAGE: WHY" for a section's first :data:`SKIPS_SAID` pages, then one line for the
+        rest: an archive of 4000 broken entries printed 4000 lines.  Its record lists every one, with why."""
+        said = self.skips[section] = self.skips.get(section, 0) + 1
+        if said <= SKIPS_SAID:
+            self.warn(f"{section}: skipping page {page}: {why}")
+        elif said == SKIPS_SAID + 1:
+            self.warn(f"{section}: skipping more pages (its record's skipped_pages lists each, with why)")
 
     def _say(self, level: str, message: str) -> None:
         """``log(level, message)``; as for the progress callbacks (:func:`~manga2music.progress.report`), an error

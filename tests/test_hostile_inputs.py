@@ -735,3 +735,19 @@ def test_a_binary_file_named_txt_is_not_composed_as_a_description(tmp_path):
     again = cli("compose", tmp_path / "out", "-o", tmp_path / "out", "--model", "builtin", "--json")
     assert again.returncode == 2 and "calm failed: calm.txt is not a text file" in again.stderr, again.stderr
     assert (tmp_path / "out" / "calm.wav").is_file()  # its music is left as it was
+
+
+def test_a_chapter_of_many_unreadable_pages_says_the_first_ones_and_keeps_all_in_its_record(tmp_path):
+    """An archive of 4000 broken entries printed 4000 "skipping page" lines: the first ten are said, then one line
+    for the rest; the record (and listening page) still list every one, with why."""
+    book = tmp_path / "omnibus.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        zf.writestr("p000.png", (SAMPLES / "calm" / "001.png").read_bytes())
+        for k in range(1, 31):
+            zf.writestr(f"p{k:03d}.png", b"not a page")
+    out = tmp_path / "out"
+    result = cli("run", book, "-o", out, *BUILTIN, "--duration", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("omnibus: skipping page ") == 10, result.stderr
+    assert result.stderr.count("omnibus: skipping more pages (its record's skipped_pages lists each, with why)") == 1
+    assert len(json.loads((out / "omnibus.json").read_text(encoding="utf-8"))["skipped_pages"]) == 30

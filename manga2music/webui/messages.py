@@ -109,7 +109,7 @@ def run_warnings(log: list[tuple[str, str]], hidden: Iterable[str | Path], faile
     shown: list[str] = []
     for level, message in log:
         if (level != "warning" or message.startswith("Skipping ") or ": skipping page " in message
-                or message.startswith(failures)):
+                or ": skipping more pages " in message or message.startswith(failures)):
             continue
         text = scrub(message, hidden)
         if text and text not in shown:
