@@ -288,8 +288,9 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             text = read_edited_description(txt)
             moved = _moved_from(previous.get("pages"), pages, k, chapter, scenes, job.record.get("pages") or [],
                                 lambda j: job.files.sibling(f".scene{j:02d}.txt").name)
-            if moved or not (previous.get("user_text") and previous.get("description") == text):  # new words:
-                # said once, not on every rerun that finds them as the last score used them
+            if moved or cfg.force or not (previous.get("user_text") and previous.get("description") == text):
+                # new words: said once, not on every rerun that finds them as the last score used them; and again
+                # under --force, which makes every cue again (from these words)
                 cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it"
                         + (f". {moved}" if moved else ""))
             mood = previous.get("mood")

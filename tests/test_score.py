@@ -358,6 +358,10 @@ def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     assert after.scenes[1].title == "Scene 2: action (your description)"
     assert "Scene 2: action (your description)" in (work / after.vtt_file).read_text(encoding="utf-8")
     assert [s.title for s in after.scenes[::2]] == [s.title for s in sheet.scenes[::2]]
+    # --force makes every cue again: that the user's words are kept and composed from is said again (it was not)
+    forced = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--force", timeout=300)
+    assert forced.returncode == 0 and "scene 2: ch1.scene02.txt was written or edited by you; composing from it" \
+        in forced.stderr, forced.stderr
 
 
 def _fight_edited_then_three_pages_put_in_front(scored, tmp_path):
