@@ -233,9 +233,11 @@ AUDIO_MODEL_TYPES = ("musicgen", "musicgen_melody", "encodec", "dac", "mimi", "a
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 
-def _has_weights(path: Path) -> bool:
-    """Whether a model folder holds weights (a diffusers pipeline's are in its subfolders)."""
-    return any(name.endswith(WEIGHT_SUFFIXES) for _, _, names in os.walk(path, followlinks=True) for name in names)
+def _weight_files(root: Path) -> list[Path]:
+    """A model folder's weight files (a diffusers pipeline's are in its subfolders), folders then names sorted: the
+    order :func:`folder_weights` stamps them in."""
+    return [Path(folder) / name for folder, _, names in sorted(os.walk(root, followlinks=True))
+            for name in sorted(n for n in names if n.endswith(WEIGHT_SUFFIXES))]
 
 
 def folder_weights(spec: ModelSpec) -> dict:
@@ -247,13 +249,12 @@ def folder_weights(spec: ModelSpec) -> dict:
         return {}
     root = Path(spec.model_id)
     lines = []
-    for folder, _, names in sorted(os.walk(root, followlinks=True)):
-        for name in sorted(n for n in names if n.endswith(WEIGHT_SUFFIXES)):
-            try:
-                stat = (Path(folder) / name).stat()
-            except OSError:
-                continue
-            lines.append(f"{Path(folder, name).relative_to(root).as_posix()} {stat.st_size} {stat.st_mtime_ns}")
+    for file in _weight_files(root):
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        lines.append(f"{file.relative_to(root).as_posix()} {stat.st_size} {stat.st_mtime_ns}")
     return {"weights": hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]}
 
 
@@ -370,14 +371,13 @@ def missing_weights(spec: ModelSpec) -> str | None:
     path = Path(spec.model_id)
     if spec.about != "local folder" or not path.is_dir():
         return None
-    if not _has_weights(path):
+    files = _weight_files(path)
+    if not files:
         return f"{spec.name} is a model folder with no weights in it (no .safetensors or .bin file)"
-    for folder, _, names in os.walk(path, followlinks=True):
-        for name in sorted(n for n in names if n.endswith(".safetensors")):
-            if _cut_short(Path(folder) / name):
-                shown = Path(folder, name).relative_to(path).as_posix()
-                return (f"{spec.name}: its {shown} is damaged or cut short (it holds less than its header lists): "
-                        "copy or download it again")
+    for file in files:
+        if file.name.endswith(".safetensors") and _cut_short(file):
+            return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged or cut short (it holds less than "
+                    "its header lists): copy or download it again")
     return None
 
 
