@@ -588,7 +588,8 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
 
 def _made_from(folder: Path) -> str | None:
     """Where the pages were, when ``folder`` is an output folder manga2music wrote (a manifest.json of ours): the
-    folder, archive or PDF its first section's record names, ``""`` when none does; None for any other folder."""
+    folder, archive or PDF its sections' records name (the folder that holds them all, for several), ``""`` when
+    none does; None for any other folder."""
     import json
 
     try:
@@ -597,6 +598,7 @@ def _made_from(folder: Path) -> str | None:
         return None
     if not isinstance(manifest, dict) or manifest.get("tool") != "manga2music":
         return None
+    sources = []
     for entry in manifest.get("sections") or []:
         record = entry.get("record") if isinstance(entry, dict) else None
         try:
@@ -607,8 +609,11 @@ def _made_from(folder: Path) -> str | None:
         if pages and isinstance(pages[0], dict) and isinstance(pages[0].get("path"), str):
             first = pages[0]
             inside = first.get("member") is not None or first.get("pdf_index") is not None
-            return readable(first["path"] if inside else str(Path(first["path"]).parent))
-    return ""
+            sources.append(first["path"] if inside else str(Path(first["path"]).parent))
+    try:
+        return readable(os.path.commonpath(sources)) if sources else ""
+    except ValueError:  # paths on different drives
+        return readable(sources[0])
 
 
 def output_key(name: str) -> str:

@@ -541,3 +541,7 @@ def test_an_output_folder_given_as_pages_is_said_to_be_one(tmp_path):
     assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
     assert f"{out} is a folder manga2music wrote (its manifest.json), not pages" in result.stderr, result.stderr
     assert str(SAMPLES / "calm") in result.stderr  # where its pages were
+    both = tmp_path / "both"  # several sections: the folder that holds them all (it named the first one's)
+    assert cli("run", SAMPLES / "calm", SAMPLES / "action", "-o", both, *BUILTIN).returncode == 0
+    said = cli("run", both, "-o", tmp_path / "other", *BUILTIN)
+    assert said.returncode == 2 and f"its pages were in {SAMPLES}\n" in said.stderr + "\n", said.stderr
