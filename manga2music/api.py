@@ -115,7 +115,7 @@ def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
 
     def make(name: str, side: str):
         return build(executor.resolve(name, side), side, cfg, machine, info=cb.info, warn=cb.warn,
-                     preflight=executor.preflight_here)
+                     preflight=executor.preflight_here, both_sides=len(models) == 2)
 
     return make
 

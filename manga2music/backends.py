@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .errors import InputError, ModelUnavailableError
-from .options import DEFAULT_DURATION, RunConfig, flag, make_options, unused_flags
+from .options import DEFAULT_DURATION, RunConfig, flag, make_options, own_flag_names, unused_flags
 from .registry import ModelSpec, Side, load_backend_class, missing_weights, resolve
 
 
@@ -81,21 +81,23 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
 
 
 def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambda m: None, warn=lambda m: None,
-          preflight: bool = True):
+          preflight: bool = True, both_sides: bool = False):
     """A describer (``side="vision"``) or composer (``"music"``) ready to work: options checked, preflight done
-    (``preflight=False``: not here, because the model runs on other machines, which preflight it themselves)."""
+    (``preflight=False``: not here, because the model runs on other machines, which preflight it themselves).
+    ``both_sides``: the command builds both (run, score), where a side's own device is ``--vision-device``."""
     from . import tiers
 
     spec = pick_spec(name, side, cfg, machine, info, warn)
     cls = load_backend_class(spec.backend)
     given = cfg.side_options(side, cls.Options)
+    names = own_flag_names(side, cfg.vision_options if side == "vision" else cfg.music_options) if both_sides else {}
     if name == "auto":  # a flag for the model a script expects (--device cuda) where auto picked another: said
         unused = [k for k in given if k not in cls.Options.model_fields]
         if unused:
-            check_values_elsewhere({k: given[k] for k in unused}, side)
-            warn(not_used_by_auto(unused, [spec.name]))
+            check_values_elsewhere({k: given[k] for k in unused}, side, names)
+            warn(not_used_by_auto([names.get(k, k) for k in unused], [spec.name]))
             given = {k: v for k, v in given.items() if k not in unused}
-    options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide)
+    options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide, names=names)
     damaged = missing_weights(spec)  # a local folder without weights, or with a file cut short: no section can run
     if damaged:
         raise ModelUnavailableError(damaged, hint="give the folder save_pretrained wrote, weights included")
@@ -114,10 +116,10 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     return backend
 
 
-def check_values_elsewhere(given: dict, side: Optional[str] = None) -> None:
+def check_values_elsewhere(given: dict, side: Optional[str] = None, names: Optional[dict] = None) -> None:
     """Flags that the model ``auto`` picked does not take, checked against a model of ``side`` (None: either) that
     takes them: a typo (``--device tpu``) is an error on every machine, not only on one where auto picks a model
-    that takes the flag."""
+    that takes the flag.  ``names``: as for :func:`.options.make_options`."""
     from pydantic import ValidationError
 
     from .registry import BACKENDS, load_backend_class
@@ -134,7 +136,7 @@ def check_values_elsewhere(given: dict, side: Optional[str] = None) -> None:
                 options.__pydantic_validator__.validate_assignment(options.model_construct(), key, value)
             except ValidationError as exc:
                 why = exc.errors()[0].get("msg", "not a valid value")
-                raise InputError(f"{flag(key, value, quoted=True)}: {why}") from None
+                raise InputError(f"{flag((names or {}).get(key, key), value, quoted=True)}: {why}") from None
             break
 
 

@@ -112,11 +112,25 @@ def settings_named_as_flags() -> Iterator[None]:
         _NAMED_AS_FLAGS.reset(token)
 
 
+#: settings a command of both sides (run, score) takes once for both and once per side (``--device`` and
+#: ``--vision-device``): a message about the side's own one names it as typed
+PER_SIDE_FLAGS = ("device",)
+
+
+def own_flag_names(side: str, own: dict) -> dict:
+    """``{field: name for flag()}`` for the settings in ``own`` (a side's own options on a command of both sides)
+    that the command line gives per side: ``{"device": "vision_device"}``; none for a program calling the API."""
+    if not on_command_line():
+        return {}
+    return {k: f"{side}_{k}" for k in PER_SIDE_FLAGS if k in own}
+
+
 def make_options(options_cls: type[BackendOptions], given: dict, *, model: str, side: str,
-                 run_wide: dict | None = None) -> BackendOptions:
+                 run_wide: dict | None = None, names: dict | None = None) -> BackendOptions:
     """``options_cls`` built from the flags in ``given`` plus the run-wide settings it has fields for.
 
     Raises :class:`InputError` (exit 2) naming the flag: one the backend does not take, or a bad value.
+    ``names`` (field -> name for :func:`flag`) names a setting the user gave under another flag.
     """
     values = {k: v for k, v in (run_wide or {}).items() if k in options_cls.model_fields}
     values.update(given)
@@ -125,13 +139,15 @@ def make_options(options_cls: type[BackendOptions], given: dict, *, model: str, 
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err.get("loc") else "?"
+        shown = (names or {}).get(name, name)
         if err.get("type") == "extra_forbidden":
             served = f"; to send the pages to that server's {model}, name it openai:{model}" if name == "base_url" \
                 else ""
-            raise InputError(f"{flag(name)} does not apply to {model} (the {side} model)",
-                             hint=f"drop {flag(name)}, or choose a {side} model that takes it "
+            raise InputError(f"{flag(shown)} does not apply to {model} (the {side} model)",
+                             hint=f"drop {flag(shown)}, or choose a {side} model that takes it "
                                   f"(`manga2music models list`){served}") from None
-        raise InputError(f"{flag(name, values.get(name), quoted=True)}: {err.get('msg', 'not a valid value')}") from None
+        raise InputError(f"{flag(shown, values.get(name), quoted=True)}: {err.get('msg', 'not a valid value')}") \
+            from None
 
 
 def unused_flags(given: dict, *option_classes: type[BackendOptions]) -> list[str]:

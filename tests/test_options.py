@@ -63,6 +63,21 @@ def test_a_flag_for_a_model_auto_did_not_pick_is_said_not_refused(tmp_path, give
         assert "name it (--vision-model NAME)" in result.output
 
 
+@pytest.mark.parametrize("given, said", [
+    (("--vision-device", "cuda"), "--vision-device: not used by builtin, which auto picked on this machine"),
+    (("--music-device", "cpu"), "--music-device: not used by builtin, which auto picked on this machine"),
+    (("--vision-device", "cuda", "--vision-model", "builtin"), "--vision-device does not apply to builtin"),
+    (("--music-device", "cuda", "--music-model", "builtin"), "--music-device does not apply to builtin"),
+    (("--vision-device", "tpu"), "--vision-device 'tpu': Value error"),
+    (("--music-device", "tpu"), "--music-device 'tpu': Value error")])
+def test_a_one_side_device_flag_is_named_as_typed(tmp_path, given, said):
+    """`run --vision-device cuda` where builtin runs said "--device: not used by builtin", and with builtin named,
+    "drop --device": a flag the user never typed (and dropping --device would not help)."""
+    result = invoke("run", SAMPLES / "calm", "-o", tmp_path / "out", "--duration", "1", "--offline", *given)
+    assert said in result.output, result.output
+    assert "--device" not in result.output.replace(given[0], ""), result.output
+
+
 def test_a_local_vlm_does_not_take_openai_only_options():
     with pytest.raises(InputError, match="^detail does not apply to llava-0.5b"):
         TransformersDescriber("llava-0.5b", {"detail": "high"})
