@@ -46,9 +46,34 @@ MAX_PAGE_BYTES = 200 * 1024**2
 #: PDF pages are rendered at this many pixels on the long side
 PDF_RENDER_LONG_SIDE = 1600
 
-#: names as a reader orders them: numbers by value, case ignored, and a name's extension apart from it ("strip.png"
-#: before "strip2.jpg", which character order puts the other way round)
-natural_key = natsort_keygen(key=lambda s: s.lower(), alg=ns.PATH)
+#: numbers written in kanji: 〇 to 九 are digits, and 十 百 千 count what comes before them (二十 20, 百二 102, 十一
+#: 11); without those, the digits are read one by one (二〇二六 2026)
+KANJI_NUMBER = re.compile("[〇零一二三四五六七八九十百千]+")
+_KANJI_DIGIT = {**{c: k for k, c in enumerate("〇一二三四五六七八九")}, "零": 0}
+_KANJI_UNIT = {"十": 10, "百": 100, "千": 1000}
+
+
+def kanji_number(numeral: str) -> int:
+    """The value of a run of kanji numerals (:data:`KANJI_NUMBER`): ``kanji_number("二十三") == 23``."""
+    if not any(c in _KANJI_UNIT for c in numeral):
+        return int("".join(str(_KANJI_DIGIT[c]) for c in numeral))
+    total = digits = 0
+    for c in numeral:
+        if c in _KANJI_UNIT:
+            total += (digits or 1) * _KANJI_UNIT[c]
+            digits = 0
+        else:
+            digits = digits * 10 + _KANJI_DIGIT[c]
+    return total + digits
+
+
+def _with_kanji_numbers_as_digits(name: str) -> str:
+    return KANJI_NUMBER.sub(lambda m: str(kanji_number(m.group())), name) if not name.isascii() else name
+
+
+#: names as a reader orders them: numbers by value (written in kanji too: 第二話 before 第十話), case ignored, and a
+#: name's extension apart from it ("strip.png" before "strip2.jpg", which character order puts the other way round)
+natural_key = natsort_keygen(key=lambda s: _with_kanji_numbers_as_digits(s.lower()), alg=ns.PATH)
 _natural = natural_key
 #: a chapter's front cover, read before its numbered pages ("cover.jpg" sorted after "012.jpg"); not "back cover"
 FRONT_COVER = re.compile(r"(front[ ._-]?)?cover(page)?([ ._-]?(front|\d+))?", re.IGNORECASE)

@@ -48,6 +48,24 @@ def test_a_page_named_like_the_next_ones_start_comes_first(tmp_path):
         "ch": ["a.png", "a1.png", "strip.png", "strip2.jpg", "strip10.png"]}
 
 
+def test_chapters_and_pages_numbered_in_kanji_are_read_in_number_order(tmp_path):
+    """第三話 was read before 第二話, and 第十一話 before 第十話 (character order); pages 一.png, 二.png... too, so the
+    score's cues and the read-along page's "next chapter" followed that order."""
+    for chapter in ("第十話", "第二話", "第十一話", "第三話", "第二十話", "第百二話", "第一話"):
+        for page in ("十.png", "二.png", "一.png", "三.png", "十一.png"):
+            png(tmp_path / "series" / chapter / page, mode="RGB")
+    found = names(find_sections([tmp_path / "series"]))
+    assert list(found) == ["第一話", "第二話", "第三話", "第十話", "第十一話", "第二十話", "第百二話"]
+    assert found["第二話"] == ["一.png", "二.png", "三.png", "十.png", "十一.png"]
+
+
+def test_kanji_digits_written_one_by_one_read_as_their_number(tmp_path):
+    """〇〇九 (009) before 〇一〇 (010), 二〇二五年 before 二〇二六年; Arabic and full-width digits as before."""
+    for chapter in ("二〇二六年", "二〇二五年", "〇一〇", "〇〇九", "12", "８"):
+        png(tmp_path / "s" / chapter / "001.png", mode="RGB")
+    assert list(names(find_sections([tmp_path / "s"]))) == ["８", "〇〇九", "〇一〇", "12", "二〇二五年", "二〇二六年"]
+
+
 def test_a_chapters_cover_is_its_first_page_in_a_folder_and_in_an_archive(tmp_path):
     """cover.jpg beside 001.jpg... was read last (digits sort before letters): the cover's music closed the score."""
     pages = ("003.jpg", "cover.jpg", "001.jpg", "002.jpg", "back cover.jpg", "credits.jpg")
