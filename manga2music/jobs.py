@@ -9,6 +9,7 @@ section: any failure except a run-stopping one fails that section alone.
 
 from __future__ import annotations
 
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,8 +185,18 @@ def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
         job.fail(f"cannot write its files: {describe_error(exc)}", cb)
         _debug_traceback(cb)
     except Exception as exc:  # noqa: BLE001 - whatever a library raises stays inside the section
-        job.fail(describe_error(exc), cb)
+        job.fail(_unnameable(exc) or describe_error(exc), cb)
         _debug_traceback(cb)
+
+
+def _unnameable(exc: Exception) -> Optional[str]:
+    """The words for a name the file system's encoding cannot write (``PYTHONUTF8=0 LC_ALL=C``, a Japanese name;
+    the command line starts itself in UTF-8 mode otherwise: cli/streams.py), else None."""
+    encoding = sys.getfilesystemencoding()
+    if not isinstance(exc, UnicodeEncodeError) or exc.encoding != encoding:
+        return None
+    return (f"its name cannot be a file name in this locale's encoding ({encoding}): use a UTF-8 locale, or Python's "
+            "UTF-8 mode (PYTHONUTF8=1)")
 
 
 def _debug_traceback(cb: Callbacks) -> None:

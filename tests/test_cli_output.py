@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -487,6 +488,74 @@ def test_results_that_cannot_be_written_to_stdout_are_one_line_and_a_closed_pipe
     piped.stdout.close()  # the reader has gone, as `| head -c 0` goes
     _, err = piped.communicate(timeout=120)
     assert piped.returncode == 0 and b"Traceback" not in err and b"Exception ignored" not in err, err
+
+
+@pytest.mark.parametrize("both", [False, True], ids=["stderr", "stdout-and-stderr"])
+def test_a_reader_of_the_messages_that_goes_away_does_not_stop_the_run(tmp_path, both):
+    """`run samples/ -o X 2>&1 | head -1` printed one line, exited 1 ("a section failed") and wrote nothing: the
+    second message met the closed pipe and ended the command.  The messages now go nowhere and the run finishes."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "manga2music", "run", str(SAMPLES), "-o", str(out), *BUILTIN],
+                            stdout=subprocess.PIPE if both else subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=cli_env())
+    first = proc.stderr.readline()  # `| head -1`: one line read, then the reader is gone
+    proc.stderr.close()
+    if both:
+        proc.stdout.close()
+    assert proc.wait(timeout=120) == 0, first
+    for name in ("action", "calm", "webtoon"):
+        assert sf.info(out / f"{name}.wav").duration > 0.9, name
+    assert json.loads((out / "manifest.json").read_text())["sections"][0]["status"] == "ok"
+
+
+def _euc_jp_locale(where: Path) -> dict | None:
+    """The environment of a Japanese EUC-JP locale built into ``where`` (None where localedef cannot build it)."""
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        made = subprocess.run(["localedef", "-i", "ja_JP", "-f", "EUC-JP", str(where / "ja_JP.eucJP")],
+                              capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if made.returncode not in (0, 1) or not (where / "ja_JP.eucJP").exists():  # 1: warnings only
+        return None
+    env = {k: v for k, v in cli_env().items() if not k.startswith(("LC_", "LANG", "PYTHONUTF8", "PYTHONIOENCODING"))}
+    return {**env, "LOCPATH": str(where), "LC_ALL": "ja_JP.eucJP"}
+
+
+def test_a_chapter_named_in_japanese_is_made_in_a_locale_that_reads_names_in_another_encoding(tmp_path):
+    """In a ja_JP.eucJP locale a chapter folder named in UTF-8 came out garbled, failed ("'euc_jp' codec can't
+    encode character"), a finished one was marked failed, and the summary ended in a traceback."""
+    env = _euc_jp_locale(tmp_path / "locales")
+    if env is None:
+        pytest.skip("localedef cannot build a ja_JP.eucJP locale here")
+    probe = subprocess.run([sys.executable, "-c", "import sys; print(sys.getfilesystemencoding())"],
+                           capture_output=True, text=True, env=env)
+    assert probe.stdout.strip() == "euc_jp"  # the situation of the report, or the test proves nothing
+    shutil.copytree(SAMPLES / "calm", tmp_path / "lib" / "第一話")
+    done = subprocess.run([sys.executable, "-m", "manga2music", "run", str(tmp_path / "lib"), "-o",
+                           str(tmp_path / "out"), *BUILTIN], capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode("utf-8", "replace")
+    assert done.stdout.decode("utf-8").startswith("第一話\tok\t第一話.wav")
+    made = {n for n in os.listdir(os.fsencode(tmp_path / "out")) if not n.startswith(b".")}
+    assert made == {n.encode("utf-8") for n in ("index.html", "manifest.json", "第一話.json", "第一話.mid", "第一話.txt",
+                                                "第一話.wav")}  # the names a UTF-8 locale gives them, byte for byte
+    again = subprocess.run([sys.executable, "-m", "manga2music", "run", str(tmp_path / "lib"), "-o",
+                            str(tmp_path / "out"), *BUILTIN], capture_output=True, env=cli_env(), timeout=120)
+    assert again.stdout.decode("utf-8").startswith("第一話\tskipped"), again.stderr  # and the other way round
+
+
+def test_a_name_the_locale_cannot_encode_fails_its_section_in_one_line_when_utf8_mode_is_refused(tmp_path):
+    """`PYTHONUTF8=0 LC_ALL=C`: the user's choice is kept, so a Japanese name cannot be written; its section failed
+    with "UnicodeEncodeError: 'ascii' codec..." and the summary ended in a traceback."""
+    shutil.copytree(SAMPLES / "calm", tmp_path / "lib" / "第一話")
+    shutil.copytree(SAMPLES / "calm", tmp_path / "lib" / "ch2")
+    env = {k: v for k, v in cli_env().items() if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING"))}
+    done = subprocess.run([sys.executable, "-m", "manga2music", "run", str(tmp_path / "lib"), "-o",
+                           str(tmp_path / "out"), *BUILTIN], capture_output=True, text=True, errors="replace",
+                          env={**env, "LC_ALL": "C", "PYTHONUTF8": "0"}, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "its name cannot be a file name in this locale's encoding (ascii): use a UTF-8 locale" in done.stderr
+    assert "\\u7b2c\\u4e00\\u8a71\tfailed" in done.stdout and "ch2\tok" in done.stdout, done.stdout
 
 
 def test_a_seed_given_to_a_library_says_which_sections_will_sound_the_same(tmp_path):
