@@ -55,6 +55,14 @@ def readable(text: str | os.PathLike) -> str:
         return s.encode("utf-8", "replace").decode("utf-8")
 
 
+def name_key(name: str) -> str:
+    """Two names are one where this is the same: case-blind and blind to the Unicode form, as macOS and Windows tell
+    names apart (macOS, and zips made there, store "ガード" decomposed; an editor or Linux types it composed)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).casefold()
+
+
 def exact_bytes_hex(path: str | os.PathLike) -> str | None:
     """The path's bytes in hex when its name is not valid UTF-8 (so a record can still locate it), else None."""
     s = os.fspath(path)

@@ -28,14 +28,15 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from .files import name_key
 from .outputs import MANIFEST, SectionFiles, read_record
 from .sections import Section, TakenNames, folders_above, output_key, page_container, reserved_keys
 
 
 def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] | None = None) -> Path:
     """The record of ``name`` in ``output``; on a case-sensitive file system also one whose name differs only in
-    case (``Ch 1.json`` for ``ch 1``): names are told apart as case-insensitive file systems tell them, so that one
-    holds the name too.  ``listings`` keeps each folder's entries by folded name between calls (one ``claim_names``
+    case or Unicode form (``Ch 1.json`` for ``ch 1``): names are told apart as case-insensitive file systems tell
+    them (:func:`.files.name_key`), so that one holds the name too.  ``listings`` keeps each folder's entries by folded name between calls (one ``claim_names``
     looks up several names per section: read once, not once a name)."""
     exact = SectionFiles.for_section(output, name).record
     if exact.exists():
@@ -50,8 +51,8 @@ def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] |
                 entries = []
             listings[here] = {}
             for entry in entries:  # the first in sorted order, as one name folds to it
-                listings[here].setdefault(entry.casefold(), entry)
-        match = listings[here].get(part.casefold())
+                listings[here].setdefault(name_key(entry), entry)
+        match = listings[here].get(name_key(part))
         if match is None:
             return exact
         here = here / match
@@ -206,7 +207,8 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         if own is None and mine is not None:  # its files under a name of its folder's before it was renamed
             own = next((n for n in earlier() if holder(n) == mine and output_key(n) not in taken), None)
             if own is None and (own := next((n for n in earlier() if n not in forms and gone(n)
-                                             and output_key(n) not in taken and same_pages(n)), None)):
+                                             and output_key(n) not in taken and same_pages(n)), None)) \
+                    and name_key(own) != name_key(base):  # not the same name in another Unicode form (a Mac's)
                 note(f"{base}: the pages of {own}, whose folder is gone (renamed?): its files keep the name {own} "
                      f"and its music (remove them from the output folder to make them again as {base})")
         if own is None and section.root in prefixes and not section.plain_name:  # a new chapter of a volume (or

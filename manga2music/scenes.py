@@ -52,13 +52,12 @@ from 1, top to bottom, as the read-along page and the cue sheet number them.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .errors import InputError
-from .files import decode_text, read_regular_file, readable
+from .files import decode_text, name_key, read_regular_file, readable
 
 #: a scene is at least this many pages (a one-page chapter is one scene)
 MIN_SCENE_PAGES = 2
@@ -183,12 +182,6 @@ def parse_length(text: str) -> Optional[float]:
     return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
 
 
-def _name_key(name: str) -> str:
-    """How a scenes file's entry is matched to a page's name: case-blind, and blind to the Unicode form (macOS, and
-    zips made there, store "ページ" decomposed; an editor types it composed)."""
-    return unicodedata.normalize("NFC", name).casefold()
-
-
 def read_scenes_file(path: Path, page_names: Sequence[str],
                      parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None
                      ) -> list[tuple[int, int, Optional[float]]]:
@@ -210,8 +203,8 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
                      parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None
                      ) -> list[tuple[int, int, Optional[float]]]:
     """:func:`read_scenes_file` of a scenes file's ``text``; ``label`` names it in a message ("s.txt, line 2")."""
-    by_name = {_name_key(name): i for i, name in enumerate(page_names)}
-    by_stem = {_name_key(Path(name).stem): i for i, name in enumerate(page_names)}
+    by_name = {name_key(name): i for i, name in enumerate(page_names)}
+    by_stem = {name_key(Path(name).stem): i for i, name in enumerate(page_names)}
     counts: Optional[Sequence[int]] = None
 
     def part_counts() -> Optional[Sequence[int]]:
@@ -223,7 +216,7 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
     def page_of(entry: str) -> Optional[int]:
         if entry.isdigit():
             return int(entry) - 1
-        return by_name.get(_name_key(entry), by_stem.get(_name_key(entry)))
+        return by_name.get(name_key(entry), by_stem.get(name_key(entry)))
 
     def place(entry: str) -> Optional[tuple[int, int]]:
         """(page, part) that an entry names ("3", "012.png", "3 part 2"), or None."""

@@ -642,10 +642,11 @@ def _made_from(folder: Path) -> str | None:
 
 
 def output_key(name: str) -> str:
-    """What a section name becomes on disk, folded for case-insensitive file systems."""
+    """What a section name becomes on disk, folded as case- and form-blind file systems fold it (:func:`name_key`)."""
+    from .files import name_key
     from .outputs import safe_part
 
-    return "/".join(safe_part(p) for p in name.split("/") if p).casefold()
+    return name_key("/".join(safe_part(p) for p in name.split("/") if p))
 
 
 def folders_above(section: Section) -> tuple[str, ...]:

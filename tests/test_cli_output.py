@@ -176,6 +176,31 @@ def test_a_chapter_keeps_its_name_when_the_source_it_was_told_apart_from_is_remo
     assert (out / "Ch 1.cbz.wav").read_bytes() == kept["Ch 1.cbz"] and (out / "Ch 1.wav").read_bytes() == gone
 
 
+def test_chapters_whose_names_differ_only_in_unicode_form_keep_files_of_their_own(tmp_path):
+    """`ガード` typed (composed) beside `ガード` saved by macOS (decomposed) made two sections shown the same, with
+    files whose names differ only in their bytes: one file to macOS, so one chapter's music wrote over the
+    other's there, and two look-alike rows everywhere.  They are told apart as names differing in case are."""
+    import unicodedata
+
+    series, out = tmp_path / "series", tmp_path / "out"
+    composed, decomposed = unicodedata.normalize("NFC", "ガード"), unicodedata.normalize("NFD", "ガード")
+    assert composed != decomposed
+    for name, mood in ((composed, "calm"), (decomposed, "action")):
+        (series / name).mkdir(parents=True)
+        shutil.copy(SAMPLES / mood / "001.png", series / name / "001.png")
+
+    def run() -> dict:
+        result = CliRunner().invoke(app, ["run", str(series), "-o", str(out), *BUILTIN, "--json"])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads(result.stdout)
+        return {unicodedata.normalize("NFC", e["name"]): e["status"] for e in manifest["sections"]}
+
+    assert run() == {composed: "ok", f"{composed}-2": "ok"}
+    made = sorted(unicodedata.normalize("NFC", n) for n in os.listdir(out) if n.endswith(".wav"))
+    assert made == [f"{composed}-2.wav", f"{composed}.wav"]
+    assert run() == {composed: "skipped", f"{composed}-2": "skipped"}
+
+
 def test_a_rerun_says_why_it_does_a_section_again(tmp_path):
     """A rerun that redid a section said only "ok": not that a page had been added, nor that --duration changed."""
     chapter, out = tmp_path / "ch", tmp_path / "out"
