@@ -92,22 +92,32 @@ def _short_names() -> dict[str, str]:
 def scan(cache_dir: str | os.PathLike | None = None) -> list[CachedModel]:
     """Every ``models--*`` folder in the cache, sorted by repo id; [] when the cache does not exist."""
     root = _cache(cache_dir)
-    if not root.is_dir():
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:  # not there yet, or a folder this user may not read (settings.cache_problem says which)
         return []
     names = _short_names()
     found = []
-    for entry in sorted(root.iterdir()):
+    for entry in entries:
         repo_id = repo_id_from_folder(entry.name)
-        if repo_id is None or not entry.is_dir():
+        if repo_id is None or not os.path.isdir(entry):
             continue
-        found.append(CachedModel(repo_id, str(entry), folder_size(entry), _is_complete(entry), names.get(repo_id)))
+        found.append(CachedModel(repo_id, str(entry), folder_size(entry), _readable_and_complete(entry),
+                                 names.get(repo_id)))
     return found
 
 
+def _readable_and_complete(folder: Path) -> bool:
+    """:func:`_is_complete`, False where the folder may not be read (another user's cache): its weights cannot load."""
+    try:
+        return os.path.isdir(folder) and _is_complete(folder)
+    except OSError:
+        return False
+
+
 def is_cached(repo_id: str, cache_dir: str | os.PathLike | None = None) -> bool:
-    """True when the weights of ``repo_id`` are fully downloaded in the cache."""
-    folder = _cache(cache_dir) / repo_folder_name(repo_id)
-    return folder.is_dir() and _is_complete(folder)
+    """True when the weights of ``repo_id`` are fully downloaded in the cache (and may be read)."""
+    return _readable_and_complete(_cache(cache_dir) / repo_folder_name(repo_id))
 
 
 def cached_revision(repo_id: str, cache_dir: str | os.PathLike | None = None) -> Optional[str]:
@@ -151,7 +161,7 @@ def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T])
 def cached_size(repo_id: str, cache_dir: str | os.PathLike | None = None) -> int:
     """Bytes on disk for ``repo_id`` (0 when absent)."""
     folder = _cache(cache_dir) / repo_folder_name(repo_id)
-    return folder_size(folder) if folder.is_dir() else 0
+    return folder_size(folder) if os.path.isdir(folder) else 0
 
 
 def total_size(cache_dir: str | os.PathLike | None = None) -> int:
@@ -251,7 +261,7 @@ def remove(name: str, cache_dir: str | os.PathLike | None = None) -> int:
     """Delete the cache folder of ``name``; return the bytes freed (0 when it was not cached)."""
     repo_id = repo_id_for(name)
     folder = _cache(cache_dir) / repo_folder_name(repo_id)
-    if not folder.is_dir():
+    if not os.path.isdir(folder):
         return 0
     size = folder_size(folder)
     shutil.rmtree(folder)
@@ -262,6 +272,6 @@ def disk_free_bytes(path: str | os.PathLike | None = None) -> int:
     """Free bytes on the disk that holds ``path`` (the nearest existing parent)."""
     p = Path(path) if path is not None else settings.model_cache_dir()
     p = p.expanduser().absolute()
-    while not p.exists() and p.parent != p:
+    while not os.path.exists(p) and p.parent != p:  # os.path: a folder this user may not enter is not there to it
         p = p.parent
     return shutil.disk_usage(p).free

@@ -91,16 +91,26 @@ def model_cache_dir() -> Path:
     return user_cache_dir() / "models"
 
 
+#: how :func:`cache_problem` says the cache is out of this user's reach (its weights too)
+UNREADABLE = "cannot be read here"
+
+
 def cache_problem(path: "Path | None" = None) -> "str | None":
     """Why weights cannot be kept in the model cache (``path``, else :func:`model_cache_dir`), in words; None
     when they can, or when it is not there yet and can be made.  Looks at the disk only."""
     path = model_cache_dir() if path is None else Path(path)
-    if path.exists() and not path.is_dir():
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # a folder above it this user may not enter (HOME another user's, HF_HOME 700)
+        return f"{path} {UNREADABLE} ({exc.strerror or exc})"
+    if os.path.exists(path) and not os.path.isdir(path):
         return f"{path} is a file, not a folder"
     there = path
-    while not there.exists() and there.parent != there:
+    while not os.path.exists(there) and there.parent != there:
         there = there.parent
-    if there != path and not there.is_dir():
+    if there != path and not os.path.isdir(there):
         return f"{path} cannot be made: {there} is a file, not a folder"
     if not os.access(there, os.W_OK | os.X_OK):
         return f"{path} cannot be written here (no permission on {there})"

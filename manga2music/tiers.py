@@ -61,6 +61,7 @@ from .errors import ModelUnavailableError
 from .options import flag
 from .hardware import GB, HardwareReport, collect
 from .registry import ModelSpec, Side, find_spec
+from .settings import UNREADABLE
 
 #: biggest first; the models auto chooses between
 LADDER: dict[str, tuple[str, ...]] = {
@@ -108,6 +109,8 @@ def _obtainable(spec: ModelSpec, probe: HardwareReport, allow_download: bool = T
     """(can we have its weights, how: 'cached' / 'N GB download')."""
     if probe.is_cached(spec.model_id):
         return True, "weights cached"
+    if probe.cache_problem and UNREADABLE in probe.cache_problem:  # run as another user, HOME still the owner's
+        return False, f"out of reach: the model cache {probe.cache_problem}"
     if probe.offline:
         return False, "not cached and offline mode is on"
     if not allow_download:
@@ -208,13 +211,14 @@ def _resolve_auto(side: Side, *, probe: HardwareReport | None = None,
             reason = f"{what} {where}: {_room(spec, probe, on_gpu)}; {how}"
             if missed:
                 big, why = missed[0]
-                pull = "" if "disk" in why else f" (`manga2music models pull {big.name}`)"
+                pull = "" if "disk" in why or UNREADABLE in why else f" (`manga2music models pull {big.name}`)"
                 reason += f"; {big.name} would fit too, but its weights are {why}{pull}"
             return spec, reason + note
         missed.append((spec, how))
     best, how = missed[0]
-    return _builtin(side), (f"{best.name} would run {where}, but its weights are {how}; "
-                            f"get them with `manga2music models pull {best.name}`{note}")
+    get = ("point MANGA2MUSIC_CACHE at a folder you may read (`manga2music doctor` shows the cache)"
+           if UNREADABLE in how else f"get them with `manga2music models pull {best.name}`")
+    return _builtin(side), f"{best.name} would run {where}, but its weights are {how}; {get}{note}"
 
 
 def suggest(probe: HardwareReport) -> dict[str, tuple[ModelSpec, str]]:

@@ -751,3 +751,36 @@ def test_a_chapter_of_many_unreadable_pages_says_the_first_ones_and_keeps_all_in
     assert result.stderr.count("omnibus: skipping page ") == 10, result.stderr
     assert result.stderr.count("omnibus: skipping more pages (its record's skipped_pages lists each, with why)") == 1
     assert len(json.loads((out / "omnibus.json").read_text(encoding="utf-8"))["skipped_pages"]) == 30
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_a_model_cache_that_cannot_be_read_leaves_auto_on_builtin_and_every_command_working(tmp_path):
+    """A cron job run as another user with HOME still /root (or HF_HOME another user's 700 folder): `run`, `doctor`
+    and `models list` ended in a traceback ("PermissionError: ... /root/.cache/manga2music/models"), so not even a
+    builtin run could be made."""
+    import subprocess
+    import sys
+
+    from output_checks import cli_env
+
+    private = tmp_path / "someone-elses"
+    (private / "cache").mkdir(parents=True)
+    env = cli_env(MANGA2MUSIC_CACHE=str(private / "cache" / "models"))
+    private.chmod(0)
+
+    def command(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*_without_root_override(), sys.executable, "-m", "manga2music", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    try:
+        made = command("run", str(SAMPLES / "calm"), "-o", str(tmp_path / "out"), "--duration", "1", "--offline")
+        doctor = command("doctor", "--offline")
+        listed = command("models", "list")
+    finally:
+        private.chmod(0o755)
+    assert made.returncode == 0 and "Traceback" not in made.stderr, made.stderr
+    assert sf.info(tmp_path / "out" / "calm.wav").duration > 0.9
+    assert "its weights are out of reach: the model cache" in made.stderr and "(Permission denied)" in made.stderr
+    for result in (doctor, listed):
+        assert "Traceback" not in result.stderr, result.stderr
+        assert "cache" in result.stdout + result.stderr and "ermission" in result.stdout + result.stderr, result

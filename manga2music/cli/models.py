@@ -88,6 +88,12 @@ def list_models(json_out: ListJsonOpt = False) -> None:
         t.add_row(escape(r["name"] or "-"), r["side"] or "-", escape(r["model_id"] or "(no weights)"), download,
                   _licence_cell(r), state, _human(r["size_bytes"]) if r["size_bytes"] else "")
     Console(highlight=False, width=None if sys.stdout.isatty() else 250).print(t)  # piped: whole lines
+    problem = settings.cache_problem()
+    if problem and settings.UNREADABLE in problem:  # "cached: no" everywhere would not say why
+        from ._common import stderr_console
+
+        stderr_console().print(f"[yellow]The model cache {escape(problem)}[/]: nothing in it can be seen or loaded",
+                               soft_wrap=True)
 
 
 @app.command("pull")
