@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator, Optional
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .errors import InputError, Manga2MusicError, OutputError
 from .backends import check_shared_flags, not_used_by_auto
-from .files import readable, remove_stale_temps
+from .files import from_current_folder, readable, remove_stale_temps
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
 from .execution import open_executor
@@ -236,6 +236,7 @@ def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConf
     it is given, else to the config's own output folder (``output`` by default)."""
     cfg = replace(config) if config is not None else RunConfig()
     cfg.output = Path(output if output is not None else cfg.output)
+    from_current_folder(cfg.output)
     return cfg
 
 
@@ -246,6 +247,7 @@ def _path_list(paths) -> list:
     for path in paths:
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise TypeError(f"a path must be a str or a Path, not {type(path).__name__} ({path!r})")
+        from_current_folder(os.fsdecode(path) if isinstance(path, bytes) else path)
     return [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
 
 

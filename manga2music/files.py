@@ -27,7 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
-from .errors import DiskFullError, OutputError, PageError
+from .errors import DiskFullError, InputError, OutputError, PageError
 
 #: the hidden names our atomic writes use; anything matching under an output folder we hold is stale
 TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{8}$")
@@ -53,6 +53,20 @@ def readable(text: str | os.PathLike) -> str:
         return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
         return s.encode("utf-8", "replace").decode("utf-8")
+
+
+def from_current_folder(path: str | os.PathLike, what: str | None = None) -> None:
+    """InputError when ``path`` is relative and the folder this process runs in is gone (deleted or moved while in
+    use), so the path cannot be taken from it: Path.resolve() ended the command in a "FileNotFoundError"
+    traceback.  ``what`` names the path in the message (``MANGA2MUSIC_CACHE=models``); a whole path is left alone."""
+    if os.path.isabs(os.fspath(path)):
+        return
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise InputError(f"the folder this command runs in is gone (deleted or moved while in use), and "
+                         f"{what or readable(path)} is taken from it",
+                         hint="cd into a folder that exists, or give whole paths") from None
 
 
 def name_key(name: str) -> str:

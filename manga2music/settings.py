@@ -81,13 +81,14 @@ def model_cache_dir() -> Path:
     then our own user cache dir.  A relative path is taken from the current folder and returned whole (what
     doctor shows and records hold).
     """
+    from .files import from_current_folder
+
     env = os.environ
-    if env.get("MANGA2MUSIC_CACHE"):
-        return Path(env["MANGA2MUSIC_CACHE"]).expanduser().absolute()
-    if env.get("HF_HUB_CACHE"):
-        return Path(env["HF_HUB_CACHE"]).expanduser().absolute()
-    if env.get("HF_HOME"):
-        return Path(env["HF_HOME"]).expanduser().absolute() / "hub"
+    for name, below in (("MANGA2MUSIC_CACHE", ""), ("HF_HUB_CACHE", ""), ("HF_HOME", "hub")):
+        if env.get(name):
+            given = Path(env[name]).expanduser()
+            from_current_folder(given, f"{name}={env[name]}")
+            return given.absolute() / below
     return user_cache_dir() / "models"
 
 
