@@ -23,6 +23,8 @@ see :func:`manga2music.tiers.preflight`).
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
@@ -135,10 +137,20 @@ def standing_answer() -> tuple[Optional[bool], str]:
     env = settings.auto_download_env()
     if env is not None:
         return env, f"MANGA2MUSIC_AUTO_DOWNLOAD={int(env)}"
-    remembered = settings.get_setting(settings.AUTO_DOWNLOAD)
-    if isinstance(remembered, bool):
-        return remembered, f"you said {'yes' if remembered else 'no'} before; remembered in {settings.settings_file()}"
-    return None, "not answered yet"
+    unread = []  # what was there but said neither yes nor no: named, or the user thinks it decides
+    given = os.environ.get("MANGA2MUSIC_AUTO_DOWNLOAD", "").strip()
+    if given:
+        unread.append(f"MANGA2MUSIC_AUTO_DOWNLOAD={given} is neither yes nor no (1/0, true/false, yes/no, on/off)")
+    remembered, problem = settings.read_user_settings()
+    answer = remembered.get(settings.AUTO_DOWNLOAD)
+    if isinstance(answer, bool):
+        return answer, f"you said {'yes' if answer else 'no'} before; remembered in {settings.settings_file()}"
+    if problem is not None:
+        unread.append(f"{settings.settings_file()} {problem.replace('was not', 'is not')}")
+    elif answer is not None:
+        unread.append(f"{settings.AUTO_DOWNLOAD} is {json.dumps(answer)} in {settings.settings_file()}, not true or "
+                      "false")
+    return None, "not answered yet" + "".join(f"; {why}: not read" for why in unread)
 
 
 def decide(plan: DownloadPlan, choice: AutoDownload) -> tuple[bool, str]:

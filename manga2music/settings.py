@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 APP_NAME = "manga2music"
 
@@ -163,28 +163,55 @@ def settings_file() -> Path:
 
 def load_user_settings() -> dict[str, Any]:
     """Everything remembered; ``{}`` when the file is missing, unreadable or not a JSON object."""
+    return read_user_settings()[0]
+
+
+def read_user_settings() -> tuple[dict[str, Any], Optional[str]]:
+    """Everything remembered, and why the file there could not be read (None: it could, or there is none)."""
     try:
         data = json.loads(settings_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        return {}, f"cannot be read ({exc.strerror or exc})"
+    except ValueError as exc:
+        return {}, f"was not valid JSON ({exc})"
+    return (data, None) if isinstance(data, dict) else ({}, f"was not a JSON object ({type(data).__name__})")
 
 
 def get_setting(name: str, default: Any = None) -> Any:
     return load_user_settings().get(name, default)
 
 
-def set_setting(name: str, value: Any) -> Path:
+def set_setting(name: str, value: Any, *, note: Callable[[str], None] = lambda line: None) -> Path:
     """Remember ``name = value`` (``None`` forgets it); the file is replaced atomically.  Returns its path.
 
+    A settings file linked from elsewhere (a dotfiles folder) stays a link, and the file it points at is written,
+    keeping its permissions.  A file that is not a JSON object (a typo in a hand edit) is not written over: it is
+    kept beside as ``settings.json.bad`` (``.bad-2``...), and ``note`` hears so.
     Raises ``OSError`` (or a :class:`~manga2music.errors.Manga2MusicError` for a full or read-only disk)
     when the config folder cannot be written.
     """
-    from .files import write_text_atomic
+    from .files import atomic_path, fill
 
-    data = load_user_settings()
+    shown = settings_file()
+    path = Path(os.path.realpath(shown))
+    data, problem = read_user_settings()
+    if problem is not None and problem.startswith("was not"):
+        kept = next(p for p in (path.with_name(f"{path.name}.bad{f'-{k}' if k > 1 else ''}") for k in range(1, 10**6))
+                    if not os.path.lexists(p))
+        os.replace(path, kept)
+        note(f"{shown} {problem}: kept as {kept}, and a new one holds the answer")
     if value is None:
         data.pop(name, None)
     else:
         data[name] = value
-    return write_text_atomic(settings_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = None
+    with atomic_path(path) as tmp:
+        fill(tmp, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        if mode is not None:
+            os.chmod(tmp, mode)
+    return shown

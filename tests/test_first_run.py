@@ -308,11 +308,38 @@ def test_settings_file_round_trip_and_a_broken_file_is_nothing_remembered(tmp_pa
     assert json.loads(path.read_text()) == {"auto_download": False}
     settings.set_setting("other", 3)
     assert settings.load_user_settings() == {"auto_download": False, "other": 3}
-    path.write_text("{not json")
+    path.write_text('{"auto_download": tru, "my_note": "keep me"}')
     assert settings.get_setting(settings.AUTO_DOWNLOAD) is None
-    settings.set_setting(settings.AUTO_DOWNLOAD, True)
+    said: list[str] = []
+    settings.set_setting(settings.AUTO_DOWNLOAD, True, note=said.append)
     assert settings.load_user_settings() == {"auto_download": True}
-    assert [p.name for p in path.parent.iterdir()] == ["settings.json"]  # no temporary file left
+    # the broken file was written over, and the user's own lines in it were lost: it is kept beside, and said
+    kept = path.parent / "settings.json.bad"
+    assert kept.read_text() == '{"auto_download": tru, "my_note": "keep me"}'
+    assert said == [f"{path} was not valid JSON (Expecting value: line 1 column 19 (char 18)): kept as {kept}, and a "
+                    "new one holds the answer"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["settings.json", "settings.json.bad"]  # no temp left
+    path.write_text("[]")
+    settings.set_setting(settings.AUTO_DOWNLOAD, False, note=said.append)
+    assert (path.parent / "settings.json.bad-2").read_text() == "[]" and "not a JSON object" in said[-1]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="symbolic links")
+def test_a_settings_file_linked_from_dotfiles_stays_a_link_and_keeps_its_permissions(tmp_path):
+    """Answering the question replaced a settings.json linked from a dotfiles folder (stow) with a file of its own,
+    so the dotfiles copy was never updated, and a 0600 file became 0644."""
+    dotfiles = tmp_path / "dotfiles" / "settings.json"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text('{"other": 1}')
+    dotfiles.chmod(0o600)
+    path = settings.settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(dotfiles)
+    settings.set_setting(settings.AUTO_DOWNLOAD, False)
+    assert path.is_symlink() and path.resolve() == dotfiles.resolve()
+    assert json.loads(dotfiles.read_text()) == {"other": 1, "auto_download": False}
+    assert dotfiles.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in dotfiles.parent.iterdir()] == ["settings.json"]  # no temporary file left there
 
 
 def test_resolve_auto_without_downloads_touches_no_network(tmp_path):
@@ -341,3 +368,30 @@ def test_doctor_says_whether_auto_may_download(monkeypatch):
     assert said["allowed"] is False and str(settings.settings_file()) in said["source"]
     monkeypatch.setenv("MANGA2MUSIC_AUTO_DOWNLOAD", "1")
     assert answer() == {"allowed": True, "source": "MANGA2MUSIC_AUTO_DOWNLOAD=1"}
+
+
+def test_doctor_names_an_answer_it_cannot_read_instead_of_not_answered_yet(monkeypatch):
+    """MANGA2MUSIC_AUTO_DOWNLOAD=maybe, "auto_download": "yes" or a settings.json with a typo were left unread
+    without a word: doctor said "not answered yet", and the user believed their setting decided."""
+    from typer.testing import CliRunner
+
+    from manga2music.cli.app import app
+
+    def source() -> str:
+        result = CliRunner().invoke(app, ["doctor", "--offline", "--json"])
+        assert result.exit_code == 0, result.output
+        said = json.loads(result.stdout)["auto_download"]
+        assert said["allowed"] is None
+        return said["source"]
+
+    monkeypatch.setenv("MANGA2MUSIC_AUTO_DOWNLOAD", "maybe")
+    assert source() == ("not answered yet; MANGA2MUSIC_AUTO_DOWNLOAD=maybe is neither yes nor no (1/0, true/false, "
+                        "yes/no, on/off): not read")
+    monkeypatch.delenv("MANGA2MUSIC_AUTO_DOWNLOAD")
+    path = settings.settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"auto_download": "yes"}')
+    assert source() == f'not answered yet; auto_download is "yes" in {path}, not true or false: not read'
+    path.write_text('{"auto_download": tru}')
+    assert source() == (f"not answered yet; {path} is not valid JSON (Expecting value: line 1 column 19 (char 18)): "
+                        "not read")

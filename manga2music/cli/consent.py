@@ -43,6 +43,8 @@ def question(plan: "DownloadPlan", remembered_in: str) -> list[str]:
 
 def ask(plan: "DownloadPlan", display: "RunDisplay") -> bool:
     """Show the plan on stderr, ask yes/no (Enter: no), remember the answer; Ctrl-D is no, not remembered."""
+    from rich.markup import escape
+
     from .. import settings
     from ..errors import Manga2MusicError
 
@@ -59,9 +61,12 @@ def ask(plan: "DownloadPlan", display: "RunDisplay") -> bool:
                 return False
             answer = settings.parse_bool(reply) if reply.strip() else False
         try:
-            settings.set_setting(settings.AUTO_DOWNLOAD, answer)
+            settings.set_setting(settings.AUTO_DOWNLOAD, answer,
+                                 note=lambda line: console.print(f"[yellow]{escape(line)}[/]", soft_wrap=True))
         except (OSError, Manga2MusicError) as exc:
-            console.print(f"[yellow]Could not remember the answer ({exc}); you will be asked again.[/]",
+            why = exc.message if isinstance(exc, Manga2MusicError) else \
+                f"cannot write {settings.settings_file()} ({exc.strerror or exc})"
+            console.print(f"[yellow]Could not remember the answer: {escape(why)}; you will be asked again.[/]",
                           soft_wrap=True)
     return answer
 
