@@ -54,6 +54,7 @@ after the other, never together, so each side may use the whole device):
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -120,6 +121,14 @@ def _obtainable(spec: ModelSpec, probe: HardwareReport, allow_download: bool = T
     if not probe.hub_reachable():
         return False, f"not cached and the Hub is unreachable ({probe.hub.detail})"
     return True, f"{spec.download_gb:g} GB download on first use"
+
+
+def torch_install(probe: HardwareReport) -> str:
+    """How to install torch on this machine: where no NVIDIA GPU is found (Linux, Windows), the CPU build, since a
+    plain ``pip install torch`` takes the CUDA one there (about 4 GB more, of no use without the GPU)."""
+    if probe.gpus or sys.platform == "darwin":
+        return "pip install torch"
+    return "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 
 
 def _fits_gpu(spec: ModelSpec, probe: HardwareReport) -> bool:
@@ -196,8 +205,16 @@ def _resolve_auto(side: Side, *, probe: HardwareReport | None = None,
     note = f"; {_OPENAI_NOTE}" if side == "vision" and probe.openai_key_set and not no_network() else ""  # --offline:
     # no API to suggest (HF_HUB_OFFLINE alone keeps only the Hub away)
 
-    if not probe.has_torch or not probe.packages.get("transformers"):
-        return _builtin(side), f"neural models need torch and transformers (pip install torch transformers){note}"
+    missing = [name for name, there in (("torch", probe.has_torch), ("transformers", probe.packages.get("transformers")))
+               if not there]
+    if missing:
+        fitting, where, _ = _candidates(side, probe, commercial)
+        which = f"{fitting[0].name} would run {where} with" if fitting else "neural models need"
+        are = "which is" if len(missing) == 1 else "which are"
+        how = torch_install(probe) if "torch" in missing else "pip install"
+        how += "; pip install transformers" if missing == ["torch", "transformers"] else \
+            " transformers" if missing == ["transformers"] else ""
+        return _builtin(side), f"{which} {' and '.join(missing)}, {are} not installed ({how}){note}"
     fitting, where, on_gpu = _candidates(side, probe, commercial)
     if not fitting:
         small = _spec((COMMERCIAL_SMALL if commercial else SMALL)[side], side)
@@ -266,7 +283,7 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
     hint = _fallback_hint(spec, probe)
     warnings: list[str] = []
     if not probe.has_torch:
-        raise ModelUnavailableError(f"{spec.name} needs torch, which is not installed", hint="pip install torch")
+        raise ModelUnavailableError(f"{spec.name} needs torch, which is not installed", hint=torch_install(probe))
     kind, index = _device(device, probe)
     if kind in ("cuda", "mps") and probe.accelerator != kind:
         if not spec.ram_gb or not probe.ram_total_gb or _fits_ram(spec, probe):  # the model asked for, on the CPU

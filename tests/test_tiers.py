@@ -62,6 +62,23 @@ def test_auto_tier_table(probe, expected):
     assert picks(probe) == expected
 
 
+def test_without_torch_auto_names_the_model_that_would_run_and_only_what_is_missing():
+    """"neural models need torch and transformers (pip install torch transformers)" with transformers installed,
+    no model named (the README says a line names the model that would run), and `pip install torch` on a laptop
+    without an NVIDIA GPU fetches the ~4 GB CUDA build."""
+    probe = machine(accelerator="cpu", torch=False)
+    probe.packages["transformers"] = "5.2.0"
+    picked, reason = tiers.resolve_auto("music", probe=probe)
+    assert picked.name == "builtin"
+    assert reason.startswith("musicgen-small would run on the CPU with torch, which is not installed"), reason
+    assert "transformers" not in reason and "--index-url https://download.pytorch.org/whl/cpu" in reason, reason
+    neither = tiers.resolve_auto("vision", probe=machine(accelerator="cpu", torch=False))[1]
+    assert neither.startswith("llava-0.5b would run on the CPU with torch and transformers, which are not installed")
+    with pytest.raises(ModelUnavailableError) as err:
+        tiers.preflight(spec("musicgen-small"), device="cpu", probe=machine(torch=False))
+    assert "--index-url https://download.pytorch.org/whl/cpu" in err.value.hint
+
+
 def test_no_weights_reason_says_what_to_pull():
     spec, reason = tiers.resolve_auto("music", probe=machine(accelerator="cuda", vram=24.0, offline=True))
     assert spec.name == "builtin"

@@ -115,5 +115,6 @@ def doctor(
         Console(highlight=False).print(_table(report))
     failed = [c for c in report["checks"] if not c["ok"]]
     if failed:
-        raise fail("; ".join(f"{c['model']} cannot run here: {c['reason']}" for c in failed),
+        raise fail("; ".join(f"{c['model']} cannot run here: {c['reason'].removeprefix(c['model'] + ': ')}"
+                             for c in failed),
                    "`manga2music doctor` without --vision-model/--music-model shows what auto picks.")

@@ -22,9 +22,8 @@ def ui(
 
     from . import _common as c
 
-    if find_spec("gradio") is None:
-        typer.echo('The web UI needs Gradio: pip install "manga2music[ui]"', err=True)
-        raise typer.Exit(1)
+    if find_spec("gradio") is None:  # as `--ray` without Ray: could not start as given
+        raise c.fail("the web UI needs Gradio, which is not installed", 'pip install "manga2music[ui]"', 2)
     if host not in LOOPBACK:
         c.stderr_console().print(f"[yellow]Listening on {host}: other machines on the network can use this UI.[/]")
     if share:
