@@ -114,7 +114,12 @@ def cache_problem(path: "Path | None" = None) -> "str | None":
     if there != path and not os.path.isdir(there):
         return f"{path} cannot be made: {there} is a file, not a folder"
     if not os.access(there, os.W_OK | os.X_OK):
-        return f"{path} cannot be written here (no permission on {there})"
+        try:
+            read_only = bool(os.statvfs(there).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):  # no statvfs (Windows)
+            read_only = False
+        why = f"{there} is on a read-only file system" if read_only else f"no permission on {there}"
+        return f"{path} cannot be written here ({why})"
     return None
 
 

@@ -213,6 +213,32 @@ def test_a_relative_cache_path_is_the_folder_it_names_from_where_the_command_ran
     assert settings.cache_problem() is None  # not there yet: made on the first download
 
 
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """A folder on a read-only file system (a tmpfs mounted ro; root only)."""
+    import subprocess
+
+    where = tmp_path / "ro"
+    where.mkdir()
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)],
+                                 capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        mounted = False
+    if not mounted:
+        pytest.skip("cannot mount a read-only file system here (needs root)")
+    yield where
+    subprocess.run(["umount", str(where)], capture_output=True, timeout=30)
+
+
+def test_a_cache_on_a_read_only_file_system_is_called_so_not_a_permission_problem(read_only_mount, monkeypatch):
+    """HOME on a read-only mount: doctor said the cache "cannot be written here (no permission on ...)", which
+    sends the user to chmod, where the mount is the cause."""
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(read_only_mount / "models"))
+    assert settings.cache_problem() == (f"{read_only_mount / 'models'} cannot be written here ({read_only_mount} is "
+                                        "on a read-only file system)")
+
+
 def test_pull_downloads_into_the_cache_and_skips_duplicate_weights(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
