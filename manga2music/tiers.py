@@ -234,7 +234,8 @@ def _resolve_auto(side: Side, *, probe: HardwareReport | None = None,
         missed.append((spec, how))
     best, how = missed[0]
     get = ("point MANGA2MUSIC_CACHE at a folder you may read (`manga2music doctor` shows the cache)"
-           if UNREADABLE in how else f"get them with `manga2music models pull {best.name}`")
+           if UNREADABLE in how else f"get them with `manga2music models pull {best.name}`"
+           + (" while online" if "offline mode" in how else ""))
     return _builtin(side), f"{best.name} would run {where}, but its weights are {how}; {get}{note}"
 
 

@@ -84,7 +84,10 @@ def test_no_weights_reason_says_what_to_pull():
     assert spec.name == "builtin"
     assert "musicgen-large" in reason and "manga2music models pull musicgen-large" in reason
     spec, reason = tiers.resolve_auto("vision", probe=machine(offline=True))
-    assert spec.name == "builtin" and "manga2music models pull llava-0.5b" in reason
+    assert spec.name == "builtin" and "manga2music models pull llava-0.5b` while online" in reason  # pull refuses
+    # to run offline (HF_HUB_OFFLINE=1), so the hint says when it works
+    online_reason = tiers.resolve_auto("vision", probe=machine(hub=HubStatus("x", True, False, "timed out")))[1]
+    assert "manga2music models pull llava-0.5b`" in online_reason and "while online" not in online_reason
 
 
 def test_a_fallbacks_licence_is_named_as_the_picks_not_the_skipped_models():
