@@ -143,10 +143,12 @@ def _tracks(output: Path, entry: dict, record: dict | None, name: str | None = N
     tracks = entry.get("tracks") or []
     midi = {Path(m).with_suffix("").as_posix(): m for m in entry.get("midi") or []}
     takes = _takes(record)
+    whose = entry.get("name") or (record or {}).get("section") or ""
     blocks = []
     for i, rel in enumerate(tracks, start=1):
         path = Path(rel) if Path(rel).is_absolute() else output / rel
-        label = e(name) if name else f"take {i}" if len(tracks) > 1 else "track"
+        plain = name or (f"take {i}" if len(tracks) > 1 else "track")
+        label = e(plain)
         wave = waveform_svg(path) or ""
         links = [f'<a href="{e(url_for(rel))}" download>{e(Path(rel).name)}</a>']
         mid = midi.get(Path(rel).with_suffix("").as_posix())
@@ -157,7 +159,8 @@ def _tracks(output: Path, entry: dict, record: dict | None, name: str | None = N
         blocks.append(
             f'<div class="track"><div class="track-head"><span class="label">{label}</span>'
             f'<span class="info">{e(info)}</span></div>{wave}'
-            f'<audio controls preload="metadata" src="{e(url_for(rel))}"></audio>'
+            f'<audio controls preload="metadata" src="{e(url_for(rel))}" '
+            f'aria-label="{e(f"{whose}: {plain}" if whose else plain)}"></audio>'
             f'<div class="links">{" · ".join(links)}{missing}</div></div>'
         )
     return "".join(blocks)

@@ -160,11 +160,16 @@ _TEMPLATE = r"""<!doctype html>
   header h1 { font-size: 16px; margin: 0 12px 0 0; }
   button { background: #333; color: #eee; border: 1px solid #555; border-radius: 6px; padding: 4px 10px;
            cursor: pointer; font: inherit; }
-  button[aria-pressed="true"] { background: #3d6df2; border-color: #3d6df2; }
-  #stage { flex: 1; display: flex; align-items: center; justify-content: center; overflow: hidden;
+  button[aria-pressed="true"] { background: #2f5bd3; border-color: #2f5bd3; }
+  @media (forced-colors: active) {  /* high contrast: colours are the system's, so the pressed mode is underlined */
+    button[aria-pressed="true"] { text-decoration: underline; border-width: 3px; font-weight: 700; }
+  }
+  /* flex-basis 50vh: at 400 % zoom the header wraps over most of the window, and the page is still shown */
+  #stage { flex: 1 0 50vh; display: flex; align-items: center; justify-content: center; overflow: hidden;
            position: relative; user-select: none; }
   #page { max-width: 100%; max-height: 100%; object-fit: contain; box-shadow: 0 0 24px #000; }
-  #column { flex: 1; overflow-y: auto; position: relative; outline: none; }
+  #column { flex: 1 0 50vh; overflow-y: auto; position: relative; }
+  #column:focus-visible { outline: 2px solid #9bb8ff; outline-offset: -2px; }
   #column img { display: block; width: min(100%, 800px); height: auto; margin: 0 auto; background: #222; }
   #column img.page-start { margin-top: 24px; }
   body[data-scroll="true"] #stage, body[data-scroll="false"] #column { display: none; }
@@ -185,12 +190,12 @@ _TEMPLATE = r"""<!doctype html>
   <button id="scroll" aria-pressed="false" title="every page in one column, scrolled as a webtoon is read; the music follows the page a third of the way down">Scroll</button>
   <button id="sound">Start music</button>
   <audio id="score" src="__SCORE__" preload="metadata" controls hidden></audio>
-  <span id="scene"></span><span id="where"></span>
+  <span id="scene"></span><span id="where" aria-live="polite"></span>
   <span id="pace" hidden></span>
   __CHAPTERS__
 </header>
 <div id="stage"><img id="page" alt=""></div>
-<div id="column" tabindex="-1"></div>
+<div id="column" tabindex="0" aria-label="the pages, one under the other"></div>
 <p class="hint" style="margin:4px 12px">Arrows, space or a click on either half of the page turn it; swipe on a touch screen; in Scroll, scroll.</p>
 <script id="data" type="application/json">__DATA__</script>
 <script>
@@ -393,6 +398,12 @@ document.getElementById("stage").onclick = (e) => {
   turn((e.clientX - r.left < r.width / 2 ? -1 : 1) * ahead());
 };
 document.addEventListener("keydown", (e) => {
+  // keys of the browser (Alt+Left is Back) and of the control that has focus are theirs: space presses a button,
+  // the score's player seeks with the arrows
+  if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
+  const t = e.target instanceof Element ? e.target : null;
+  if (t && t.closest("audio, video, input, select, textarea")) return;
+  if (e.key === " " && t && t.closest("button, a[href], summary")) return;
   if (["PageDown", " "].includes(e.key)) { e.preventDefault(); turn(1); }
   if (e.key === "PageUp") { e.preventDefault(); turn(-1); }
   if (e.key === "ArrowRight") { e.preventDefault(); turn(ahead()); }

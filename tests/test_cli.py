@@ -231,18 +231,3 @@ def test_the_step_bar_says_the_time_left_and_starts_afresh_with_each_step():
     assert "decoding batch 2" in shown[2] and "about 0:00:45 left" in shown[2]  # its own pace: 90 at 2 a second
     assert " 0:00:05 " in shown[2]  # and its own time so far
 
-
-def test_ui_without_gradio_is_an_error_line_like_any_missing_extra(tmp_path):
-    """`ui` without the ui extra printed a bare sentence and exit 1, where `--ray` without Ray says "Error: ..."
-    with exit 2 (could not start as given)."""
-    import subprocess
-    import sys
-
-    from output_checks import cli_env, one_line_error
-
-    script = ("import runpy, sys; sys.modules['gradio'] = None; sys.argv = ['manga2music', 'ui']; "
-              "runpy.run_module('manga2music', run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(),
-                            timeout=60, cwd=tmp_path)
-    assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
-    assert 'pip install "manga2music[ui]"' in result.stderr

@@ -97,6 +97,7 @@ class PageParser(HTMLParser):
     def __init__(self):
         super().__init__()
         self.sections, self.audio, self.images, self.text, self.links = [], [], [], [], []
+        self.audio_names = []
         self._skip = 0
 
     def handle_starttag(self, tag, attrs):
@@ -105,6 +106,7 @@ class PageParser(HTMLParser):
             self.sections.append(a)
         elif tag == "audio":
             self.audio.append(a["src"])
+            self.audio_names.append(a.get("aria-label"))
         elif tag == "img":
             self.images.append(a["src"])
         elif tag == "a":
@@ -152,6 +154,14 @@ def test_audio_and_midi_links_point_at_real_files(handmade):
         assert not src.startswith(("http:", "https:", "/"))
         assert (out / unquote(src)).is_file(), src
     assert sum(h.endswith(".mid") for h in doc.links) == 2
+
+
+def test_each_player_is_named_for_its_section_and_take(handmade):
+    """A screen reader heard three players named '' (Audio, play, audio time scrubber) and could not tell whose
+    music each one plays."""
+    out, manifest = handmade
+    doc = parse(write_listening_page(out, manifest).read_text(encoding="utf-8"))
+    assert sorted(doc.audio_names) == ["ch10 calm: take 1", "ch10 calm: take 2", "第1話 夜: track"]
 
 
 def test_model_text_is_escaped(handmade):

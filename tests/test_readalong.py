@@ -425,3 +425,98 @@ def test_the_page_tells_readers_their_reading_speed_from_how_long_they_stay_on_p
     assert page.evaluate("window.readAlong.pace") == 0.5
     assert "--reading-speed 2" in page.get_attribute("#pace", "title")
     assert page.console_errors == []
+
+
+def test_keys_belong_to_the_control_that_has_focus(chapter, page):  # noqa: F811
+    """Space on a focused button turned the page instead of pressing it ("Start music" left the music off); the
+    score's own player lost its arrow keys (ArrowRight jumped to the next page's time, not a small seek); and
+    Alt+ArrowLeft, the browser's Back, was taken as a page turn."""
+    out, _ = chapter
+    page.goto((out / "ch.read.html").as_uri())
+    page.focus("#sound")
+    page.keyboard.press("Space")
+    page.wait_for_function("document.getElementById('sound').textContent === 'Stop music'", timeout=20000)
+    assert page.evaluate("document.body.dataset.page") == "1"
+    page.focus("#rtl")
+    page.keyboard.press("Space")
+    assert page.get_attribute("#rtl", "aria-pressed") == "true" and page.evaluate("document.body.dataset.page") == "1"
+    page.keyboard.press("Space")  # back as it was (the choice is remembered in the browser)
+    page.click("#through")
+    page.wait_for_function("document.getElementById('score').readyState >= 1", timeout=20000)
+    page.evaluate("const s = document.getElementById('score'); s.hidden = false; s.pause(); s.currentTime = 0")
+    page.focus("#score")
+    page.keyboard.press("ArrowRight")  # the player's own seek: a few seconds at most, and no page turned by us
+    assert page.evaluate("document.getElementById('score').currentTime") < 6
+    page.focus("#prev")
+    page.keyboard.press("Alt+ArrowRight")
+    assert page.evaluate("document.body.dataset.page") == "1"
+    page.keyboard.press("ArrowRight")  # away from the controls that take keys, arrows still turn pages
+    page.wait_for_function("document.body.dataset.page === '2'")
+    assert page.console_errors == []
+
+
+def test_a_screen_reader_hears_each_page_turn_and_the_end_of_the_chapter(chapter, page):  # noqa: F811
+    """Nothing on the page was a live region: a turn changed "page 2 of 6" and the picture silently, and the end of
+    the chapter ("turn again for the next one") was not heard before the next turn left for another chapter."""
+    out, sheet = chapter
+    page.goto((out / "ch.read.html").as_uri())
+    assert page.get_attribute("#where", "aria-live") == "polite"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.body.dataset.page === '2'")
+    assert "page 2 of" in page.inner_text("#where")
+
+
+def test_the_page_stays_in_sight_at_400_percent_zoom_and_on_a_phone(chapter, browser):  # noqa: F811
+    """At 400 % zoom (a 320 x 256 CSS-pixel window) the header took the whole height and the page picture was 0
+    pixels high: nothing of the manga could be seen."""
+    out, _ = chapter
+    for width, height, scale in ((320, 256, 4), (360, 740, 2), (1100, 900, 1)):
+        context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale)
+        try:
+            pg = context.new_page()
+            pg.goto((out / "ch.read.html").as_uri())
+            pg.wait_for_function("document.getElementById('page').complete && "
+                                 "document.getElementById('page').naturalWidth > 0", timeout=20000)
+            box = pg.locator("#page").bounding_box()
+            assert box is not None and box["height"] >= 0.4 * height, (width, height, box)
+            assert pg.evaluate("document.documentElement.scrollWidth") <= width + 1
+        finally:
+            context.close()
+
+
+def test_scroll_mode_keeps_the_column_reachable_and_its_focus_visible(webtoon, page):  # noqa: F811
+    """A webtoon opened with focus in the column, whose outline was removed (focus invisible), and whose tabindex -1
+    let nobody Tab back to it once they had left it."""
+    out, _ = webtoon
+    page.goto((out / "ch.read.html").as_uri())
+    if page.evaluate("document.body.dataset.scroll") != "true":
+        page.click("#scroll")
+    assert page.get_attribute("#column", "tabindex") == "0"
+    page.focus("#column")
+    outline = page.evaluate("getComputedStyle(document.getElementById('column')).outlineStyle")
+    assert outline not in ("none", ""), outline
+
+
+def test_the_pressed_mode_is_seen_in_forced_colours_and_in_contrast(chapter, page):  # noqa: F811
+    """With forced colours (Windows high contrast) "Follow me" (pressed) looked exactly like "Play through" (not):
+    the pressed state was a background colour only.  Its text was 3.9:1 against that colour (4.5:1 needed)."""
+    out, _ = chapter
+    page.emulate_media(forced_colors="active")
+    page.goto((out / "ch.read.html").as_uri())
+
+    def look(selector: str) -> tuple:
+        return page.evaluate(f"(() => {{ const s = getComputedStyle(document.querySelector('{selector}')); return "
+                             "[s.outlineStyle, s.outlineWidth, s.textDecorationLine, s.borderWidth, s.fontWeight]; })()")
+
+    assert look("#follow") != look("#through")
+    page.emulate_media(forced_colors="none")
+    bg = page.evaluate("getComputedStyle(document.getElementById('follow')).backgroundColor")
+    fg = page.evaluate("getComputedStyle(document.getElementById('follow')).color")
+
+    def luminance(css: str) -> float:
+        r, g, b = (int(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    light, dark = sorted((luminance(bg), luminance(fg)), reverse=True)
+    assert (light + 0.05) / (dark + 0.05) >= 4.5, (bg, fg)
