@@ -146,7 +146,7 @@ def standing_answer() -> tuple[Optional[bool], str]:
     if isinstance(answer, bool):
         return answer, f"you said {'yes' if answer else 'no'} before; remembered in {settings.settings_file()}"
     if problem is not None:
-        unread.append(f"{settings.settings_file()} {problem.replace('was not', 'is not')}")
+        unread.append(f"{settings.settings_file()} {problem}")
     elif answer is not None:
         unread.append(f"{settings.AUTO_DOWNLOAD} is {json.dumps(answer)} in {settings.settings_file()}, not true or "
                       "false")

@@ -36,8 +36,9 @@ from .sections import Section, TakenNames, folders_above, output_key, page_conta
 def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] | None = None) -> Path:
     """The record of ``name`` in ``output``; on a case-sensitive file system also one whose name differs only in
     case or Unicode form (``Ch 1.json`` for ``ch 1``): names are told apart as case-insensitive file systems tell
-    them (:func:`.files.name_key`), so that one holds the name too.  ``listings`` keeps each folder's entries by folded name between calls (one ``claim_names``
-    looks up several names per section: read once, not once a name)."""
+    them (:func:`.files.name_key`), so that one holds the name too.  ``listings`` keeps each folder's entries by
+    folded name between calls (one ``claim_names`` looks up several names per section: read once, not once a
+    name)."""
     exact = SectionFiles.for_section(output, name).record
     if exact.exists():
         return exact

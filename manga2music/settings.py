@@ -102,7 +102,7 @@ def cache_problem(path: "Path | None" = None) -> "str | None":
     path = model_cache_dir() if path is None else Path(path)
     try:
         path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there yet (or a file above it: said below)
         pass
     except OSError as exc:  # a folder above it this user may not enter (HOME another user's, HF_HOME 700)
         return f"{path} {UNREADABLE} ({exc.strerror or exc})"
@@ -180,8 +180,8 @@ def read_user_settings() -> tuple[dict[str, Any], Optional[str]]:
     except OSError as exc:
         return {}, f"cannot be read ({exc.strerror or exc})"
     except ValueError as exc:
-        return {}, f"was not valid JSON ({exc})"
-    return (data, None) if isinstance(data, dict) else ({}, f"was not a JSON object ({type(data).__name__})")
+        return {}, f"is not valid JSON ({exc})"
+    return (data, None) if isinstance(data, dict) else ({}, f"is not a JSON object ({type(data).__name__})")
 
 
 def get_setting(name: str, default: Any = None) -> Any:
@@ -202,7 +202,7 @@ def set_setting(name: str, value: Any, *, note: Callable[[str], None] = lambda l
     shown = settings_file()
     path = Path(os.path.realpath(shown))
     data, problem = read_user_settings()
-    if problem is not None and problem.startswith("was not"):
+    if problem is not None and problem.startswith("is not"):  # not "cannot be read": then it cannot be moved either
         kept = next(p for p in (path.with_name(f"{path.name}.bad{f'-{k}' if k > 1 else ''}") for k in range(1, 10**6))
                     if not os.path.lexists(p))
         os.replace(path, kept)

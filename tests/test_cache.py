@@ -239,6 +239,13 @@ def test_a_cache_on_a_read_only_file_system_is_called_so_not_a_permission_proble
                                         "on a read-only file system)")
 
 
+def test_a_cache_below_a_file_is_said_to_be_unmakeable_not_unreadable(tmp_path, monkeypatch):
+    (tmp_path / "notes").write_text("mine")
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "notes" / "models"))
+    assert settings.cache_problem() == f"{tmp_path / 'notes' / 'models'} cannot be made: {tmp_path / 'notes'} is a " \
+                                       "file, not a folder"
+
+
 def test_pull_downloads_into_the_cache_and_skips_duplicate_weights(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -316,7 +316,7 @@ def test_settings_file_round_trip_and_a_broken_file_is_nothing_remembered(tmp_pa
     # the broken file was written over, and the user's own lines in it were lost: it is kept beside, and said
     kept = path.parent / "settings.json.bad"
     assert kept.read_text() == '{"auto_download": tru, "my_note": "keep me"}'
-    assert said == [f"{path} was not valid JSON (Expecting value: line 1 column 19 (char 18)): kept as {kept}, and a "
+    assert said == [f"{path} is not valid JSON (Expecting value: line 1 column 19 (char 18)): kept as {kept}, and a "
                     "new one holds the answer"]
     assert sorted(p.name for p in path.parent.iterdir()) == ["settings.json", "settings.json.bad"]  # no temp left
     path.write_text("[]")
