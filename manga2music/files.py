@@ -50,9 +50,29 @@ def readable(text: str | os.PathLike) -> str:
     except UnicodeEncodeError:
         pass
     try:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raw = s.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
         return s.encode("utf-8", "replace").decode("utf-8")
+    local = _locale_encoding()
+    if local:  # the command restarted in UTF-8 mode in a locale of another encoding, whose names these may be
+        try:
+            return raw.decode(local)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return raw.decode("utf-8", "replace")
+
+
+def _locale_encoding() -> str | None:
+    """The locale's own encoding where it is not UTF-8 (``EUC-JP``: names stored on such a system), else None."""
+    try:
+        import locale
+
+        codeset = locale.nl_langinfo(locale.CODESET)
+    except (ImportError, AttributeError, ValueError):  # no nl_langinfo (Windows)
+        return None
+    if not codeset or codeset.replace("-", "").lower() in ("utf8", "ansi_x3.41968", "ascii"):
+        return None
+    return codeset
 
 
 def from_current_folder(path: str | os.PathLike, what: str | None = None) -> None:

@@ -108,6 +108,8 @@ def cache_problem(path: "Path | None" = None) -> "str | None":
         return f"{path} {UNREADABLE} ({exc.strerror or exc})"
     if os.path.exists(path) and not os.path.isdir(path):
         return f"{path} is a file, not a folder"
+    if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):  # the cache folder itself (chmod 000)
+        return f"{path} {UNREADABLE} (Permission denied)"
     there = path
     while not os.path.exists(there) and there.parent != there:
         there = there.parent
@@ -201,6 +203,10 @@ def set_setting(name: str, value: Any, *, note: Callable[[str], None] = lambda l
 
     shown = settings_file()
     path = Path(os.path.realpath(shown))
+    try:
+        mode = os.stat(path).st_mode & 0o7777  # kept, also when a broken file is moved aside first
+    except OSError:
+        mode = None
     data, problem = read_user_settings()
     if problem is not None and problem.startswith("is not"):  # not "cannot be read": then it cannot be moved either
         kept = next(p for p in (path.with_name(f"{path.name}.bad{f'-{k}' if k > 1 else ''}") for k in range(1, 10**6))
@@ -211,10 +217,6 @@ def set_setting(name: str, value: Any, *, note: Callable[[str], None] = lambda l
         data.pop(name, None)
     else:
         data[name] = value
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except OSError:
-        mode = None
     with atomic_path(path) as tmp:
         fill(tmp, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
         if mode is not None:

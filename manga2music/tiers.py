@@ -268,8 +268,9 @@ def _fallback_hint(spec: ModelSpec, probe: HardwareReport) -> str:
 
 
 def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | None = None,
-              offline: bool | None = None) -> list[str]:
-    """Check ``spec`` against this machine before loading it.
+              offline: bool | None = None, device_flag: str = "device") -> list[str]:
+    """Check ``spec`` against this machine before loading it (``device_flag``: how messages name the device
+    setting, ``vision_device`` when the user gave ``--vision-device``).
 
     Returns warnings (free memory tight, a large download ahead); raises
     ModelUnavailableError when it certainly cannot run (needs more memory than
@@ -288,17 +289,17 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
     kind, index = _device(device, probe)
     if kind in ("cuda", "mps") and probe.accelerator != kind:
         if not spec.ram_gb or not probe.ram_total_gb or _fits_ram(spec, probe):  # the model asked for, on the CPU
-            hint = f"{flag('device', 'cpu')} runs {spec.name} here, more slowly; `manga2music doctor` shows what runs here"
+            hint = f"{flag(device_flag, 'cpu')} runs {spec.name} here, more slowly; `manga2music doctor` shows what runs here"
         if kind == "cuda":
             why = probe.gpu_note or "no NVIDIA GPU found"
-            raise ModelUnavailableError(f"{flag('device', 'cuda')} asked, but CUDA is not usable here: {why}", hint=hint)
-        raise ModelUnavailableError(f"{flag('device', 'mps')} asked, but Apple MPS is not available here", hint=hint)
+            raise ModelUnavailableError(f"{flag(device_flag, 'cuda')} asked, but CUDA is not usable here: {why}", hint=hint)
+        raise ModelUnavailableError(f"{flag(device_flag, 'mps')} asked, but Apple MPS is not available here", hint=hint)
 
     if kind == "cuda":
         gpus = [g for g in probe.gpus if index is None or g.index == index]
         gpu = max(gpus, key=lambda g: g.free_gb, default=None)
         if gpu is None:
-            raise ModelUnavailableError(f"{flag('device', device)}: no such GPU here", hint=hint)
+            raise ModelUnavailableError(f"{flag(device_flag, device)}: no such GPU here", hint=hint)
         if spec.vram_gb and spec.vram_gb > gpu.total_gb:
             raise ModelUnavailableError(
                 f"{spec.name} needs ~{spec.vram_gb:g} GB of VRAM; {gpu.name} has {gpu.total_gb:g} GB in total",

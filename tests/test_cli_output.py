@@ -560,13 +560,33 @@ def test_a_chapter_named_in_japanese_is_made_in_a_locale_that_reads_names_in_ano
     done = subprocess.run([sys.executable, "-m", "manga2music", "run", str(tmp_path / "lib"), "-o",
                            str(tmp_path / "out"), *BUILTIN], capture_output=True, env=env, timeout=120)
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode("utf-8", "replace")
-    assert done.stdout.decode("utf-8").startswith("第一話\tok\t第一話.wav")
+    assert done.stdout.decode("euc_jp").startswith("第一話\tok\t第一話.wav")  # the terminal's encoding
     made = {n for n in os.listdir(os.fsencode(tmp_path / "out")) if not n.startswith(b".")}
     assert made == {n.encode("utf-8") for n in ("index.html", "manifest.json", "第一話.json", "第一話.mid", "第一話.txt",
                                                 "第一話.wav")}  # the names a UTF-8 locale gives them, byte for byte
     again = subprocess.run([sys.executable, "-m", "manga2music", "run", str(tmp_path / "lib"), "-o",
                             str(tmp_path / "out"), *BUILTIN], capture_output=True, env=cli_env(), timeout=120)
     assert again.stdout.decode("utf-8").startswith("第一話\tskipped"), again.stderr  # and the other way round
+
+
+def test_a_chapter_named_in_the_locales_own_encoding_keeps_its_name(tmp_path):
+    """On an EUC-JP system a folder named 第二話 is stored in EUC-JP bytes: started again in UTF-8 mode, its files
+    were named "������.wav" and the table said the same (the bytes are not UTF-8).  The name is read in the
+    locale's own encoding; its files get the UTF-8 name (as the listening page and the records need), and the
+    terminal is written in the locale's encoding."""
+    env = _euc_jp_locale(tmp_path / "locales")
+    if env is None:
+        pytest.skip("localedef cannot build a ja_JP.eucJP locale here")
+    lib = os.fsencode(tmp_path / "lib")
+    chapter = os.path.join(lib, "第二話".encode("euc_jp"))
+    shutil.copytree(os.fsencode(SAMPLES / "calm"), chapter)
+    done = subprocess.run([sys.executable, "-m", "manga2music", "run", str(tmp_path / "lib"), "-o",
+                           str(tmp_path / "out"), *BUILTIN], capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode("euc_jp", "replace")
+    assert done.stdout.decode("euc_jp").startswith("第二話\tok\t第二話.wav"), done.stdout
+    assert "第二話.wav".encode("utf-8") in os.listdir(os.fsencode(tmp_path / "out"))
+    record = json.loads((tmp_path / "out" / "第二話.json").read_text(encoding="utf-8"))
+    assert record["section"] == "第二話"
 
 
 def test_a_name_the_locale_cannot_encode_fails_its_section_in_one_line_when_utf8_mode_is_refused(tmp_path):

@@ -340,6 +340,11 @@ def test_a_settings_file_linked_from_dotfiles_stays_a_link_and_keeps_its_permiss
     assert json.loads(dotfiles.read_text()) == {"other": 1, "auto_download": False}
     assert dotfiles.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in dotfiles.parent.iterdir()] == ["settings.json"]  # no temporary file left there
+    dotfiles.write_text('{"other": tru')  # broken, then answered: moved aside, and the new file keeps the mode
+    dotfiles.chmod(0o600)
+    settings.set_setting(settings.AUTO_DOWNLOAD, True)
+    assert path.is_symlink() and dotfiles.stat().st_mode & 0o777 == 0o600
+    assert (dotfiles.parent / "settings.json.bad").read_text() == '{"other": tru'
 
 
 def test_resolve_auto_without_downloads_touches_no_network(tmp_path):

@@ -754,7 +754,8 @@ def test_a_chapter_of_many_unreadable_pages_says_the_first_ones_and_keeps_all_in
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
-def test_a_model_cache_that_cannot_be_read_leaves_auto_on_builtin_and_every_command_working(tmp_path):
+@pytest.mark.parametrize("locked", ["a folder above it", "the cache folder itself"])
+def test_a_model_cache_that_cannot_be_read_leaves_auto_on_builtin_and_every_command_working(tmp_path, locked):
     """A cron job run as another user with HOME still /root (or HF_HOME another user's 700 folder): `run`, `doctor`
     and `models list` ended in a traceback ("PermissionError: ... /root/.cache/manga2music/models"), so not even a
     builtin run could be made."""
@@ -764,8 +765,10 @@ def test_a_model_cache_that_cannot_be_read_leaves_auto_on_builtin_and_every_comm
     from output_checks import cli_env
 
     private = tmp_path / "someone-elses"
-    (private / "cache").mkdir(parents=True)
+    (private / "cache" / "models" / "models--facebook--musicgen-small").mkdir(parents=True)
     env = cli_env(MANGA2MUSIC_CACHE=str(private / "cache" / "models"))
+    if locked == "the cache folder itself":
+        private = private / "cache" / "models"
     private.chmod(0)
 
     def command(*args: str) -> subprocess.CompletedProcess:
@@ -776,11 +779,14 @@ def test_a_model_cache_that_cannot_be_read_leaves_auto_on_builtin_and_every_comm
         made = command("run", str(SAMPLES / "calm"), "-o", str(tmp_path / "out"), "--duration", "1", "--offline")
         doctor = command("doctor", "--offline")
         listed = command("models", "list")
+        removed = command("models", "rm", "musicgen-small", "--yes")
     finally:
         private.chmod(0o755)
     assert made.returncode == 0 and "Traceback" not in made.stderr, made.stderr
     assert sf.info(tmp_path / "out" / "calm.wav").duration > 0.9
     assert "its weights are out of reach: the model cache" in made.stderr and "(Permission denied)" in made.stderr
+    assert removed.returncode == 1 and one_line_error(removed.stderr), removed.stderr
+    assert "cannot be read here" in removed.stderr and "not in the cache" not in removed.stderr
     for result in (doctor, listed):
         assert "Traceback" not in result.stderr, result.stderr
         assert "cache" in result.stdout + result.stderr and "ermission" in result.stdout + result.stderr, result
@@ -791,7 +797,10 @@ def test_a_model_cache_that_cannot_be_read_leaves_auto_on_builtin_and_every_comm
     (("compose", "--text", "calm piano", "--duration", "1"), {}),
     (("run", "{samples}", "-o", "{out}"), {"MANGA2MUSIC_CACHE": "models"}),
     (("doctor", "--offline"), {"MANGA2MUSIC_CACHE": "models"}),
-], ids=["run", "compose", "relative-cache", "doctor"])
+    (("models", "list"), {"MANGA2MUSIC_CACHE": "models"}),
+    (("models", "path"), {"MANGA2MUSIC_CACHE": "models"}),
+    (("models", "rm", "musicgen-small", "--yes"), {"MANGA2MUSIC_CACHE": "models"}),
+], ids=["run", "compose", "relative-cache", "doctor", "models-list", "models-path", "models-rm"])
 def test_a_current_folder_deleted_while_in_use_is_one_line_where_a_path_is_taken_from_it(tmp_path, args, env):
     """`mkdir d; cd d; rmdir ../d; manga2music run samples/` ended in a traceback ("FileNotFoundError" from
     Path.resolve); a relative MANGA2MUSIC_CACHE did even with a whole -o, and `doctor` too."""

@@ -69,7 +69,9 @@ def test_a_flag_for_a_model_auto_did_not_pick_is_said_not_refused(tmp_path, give
     (("--vision-device", "cuda", "--vision-model", "builtin"), "--vision-device does not apply to builtin"),
     (("--music-device", "cuda", "--music-model", "builtin"), "--music-device does not apply to builtin"),
     (("--vision-device", "tpu"), "--vision-device 'tpu': Value error"),
-    (("--music-device", "tpu"), "--music-device 'tpu': Value error")])
+    (("--music-device", "tpu"), "--music-device 'tpu': Value error"),
+    (("--vision-device", "cuda", "--vision-model", "llava-0.5b", "--music-model", "builtin"),
+     "--vision-device cuda asked, but CUDA is not usable here")])
 def test_a_one_side_device_flag_is_named_as_typed(tmp_path, given, said):
     """`run --vision-device cuda` where builtin runs said "--device: not used by builtin", and with builtin named,
     "drop --device": a flag the user never typed (and dropping --device would not help)."""

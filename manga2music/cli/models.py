@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -64,8 +65,10 @@ def _licence_cell(row: dict) -> str:
 def list_models(json_out: ListJsonOpt = False) -> None:
     """Known models with their Hub ids, download sizes, and what is already in the cache."""
     from .. import settings
+    from ._common import friendly_errors
 
-    rows = model_rows()
+    with friendly_errors():  # a relative cache path taken from a current folder that is gone: one line
+        rows = model_rows()
     if json_out:
         import json
 
@@ -133,9 +136,12 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
         return
     with friendly_errors():
         repo_id = cache.repo_id_for(name)
-    root = settings.model_cache_dir()
+        root = settings.model_cache_dir()
+    problem = settings.cache_problem(root)
+    if problem and settings.UNREADABLE in problem:  # "not in the cache" would be untrue
+        raise fail(f"the model cache {problem}: nothing can be removed from it here", code=1)
     size = cache.cached_size(repo_id, root)
-    if not size and not (root / cache.repo_folder_name(repo_id)).exists():
+    if not size and not os.path.exists(root / cache.repo_folder_name(repo_id)):
         raise fail(f"{repo_id} is not in the cache ({root})", code=1)
     if not yes and not typer.confirm(f"Delete {repo_id} ({_human(size)}) from {root}?", default=False):
         typer.echo("Nothing deleted.", err=True)
@@ -148,9 +154,12 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
 def path() -> None:
     """Print the cache folder, and (on stderr) which setting chose it."""
     from .. import settings
+    from ._common import friendly_errors
 
     source = settings.cache_source()
-    typer.echo(str(settings.model_cache_dir()))
+    with friendly_errors():
+        where = settings.model_cache_dir()
+    typer.echo(str(where))
     rule = {"MANGA2MUSIC_CACHE": "MANGA2MUSIC_CACHE is set", "HF_HUB_CACHE": "HF_HUB_CACHE is set",
             "HF_HOME": "HF_HOME is set (HF_HOME/hub)"}.get(source, "default: the user cache dir (set MANGA2MUSIC_CACHE to move it)")
     typer.echo(f"chosen by: {rule}", err=True)

@@ -12,8 +12,9 @@ def utf8_file_names() -> None:
     """Start the command again in Python's UTF-8 mode (PEP 540) where the locale reads file names in another
     encoding (``ja_JP.eucJP``, ``en_US.ISO-8859-1``): there a chapter folder named in UTF-8, as every current system
     writes names, came out garbled, could not name its output files ("'euc_jp' codec can't encode"), failed, and the
-    summary ended in a traceback.  In UTF-8 mode its files get the very names a UTF-8 locale gives them, and a name
-    that is not UTF-8 keeps its bytes.  ``PYTHONUTF8`` set (``0`` too) is the user's choice and is kept; so is a
+    summary ended in a traceback.  In UTF-8 mode its files get the very names a UTF-8 locale gives them; a name
+    stored in the locale's own encoding is read in it (files.readable) and its files get its UTF-8 name; messages
+    are still written in the locale's encoding.  ``PYTHONUTF8`` set (``0`` too) is the user's choice and is kept; so is a
     process without a known interpreter (embedded) and Windows, whose file names are Unicode already."""
     if sys.flags.utf8_mode or os.name != "posix" or "PYTHONUTF8" in os.environ:
         return
@@ -22,6 +23,8 @@ def utf8_file_names() -> None:
     if not sys.executable or not os.path.isfile(sys.executable):
         return
     os.environ["PYTHONUTF8"] = "1"  # for this command's own Python processes (Ray workers) as well
+    if sys.stdout is not None and sys.stdout.encoding:  # the terminal still reads the locale's encoding
+        os.environ.setdefault("PYTHONIOENCODING", f"{sys.stdout.encoding}:backslashreplace")
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
