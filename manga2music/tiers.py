@@ -289,10 +289,12 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
     kind, index = _device(device, probe)
     if kind in ("cuda", "mps") and probe.accelerator != kind:
         if not spec.ram_gb or not probe.ram_total_gb or _fits_ram(spec, probe):  # the model asked for, on the CPU
-            hint = f"{flag(device_flag, 'cpu')} runs {spec.name} here, more slowly; `manga2music doctor` shows what runs here"
+            hint = (f"{flag(device_flag, 'cpu')} runs {spec.name} here, more slowly; `manga2music doctor` shows what "
+                    "runs here")
         if kind == "cuda":
             why = probe.gpu_note or "no NVIDIA GPU found"
-            raise ModelUnavailableError(f"{flag(device_flag, 'cuda')} asked, but CUDA is not usable here: {why}", hint=hint)
+            raise ModelUnavailableError(f"{flag(device_flag, 'cuda')} asked, but CUDA is not usable here: {why}",
+                                        hint=hint)
         raise ModelUnavailableError(f"{flag(device_flag, 'mps')} asked, but Apple MPS is not available here", hint=hint)
 
     if kind == "cuda":

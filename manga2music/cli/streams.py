@@ -14,8 +14,8 @@ def utf8_file_names() -> None:
     writes names, came out garbled, could not name its output files ("'euc_jp' codec can't encode"), failed, and the
     summary ended in a traceback.  In UTF-8 mode its files get the very names a UTF-8 locale gives them; a name
     stored in the locale's own encoding is read in it (files.readable) and its files get its UTF-8 name; messages
-    are still written in the locale's encoding.  ``PYTHONUTF8`` set (``0`` too) is the user's choice and is kept; so is a
-    process without a known interpreter (embedded) and Windows, whose file names are Unicode already."""
+    are still written in the locale's encoding.  ``PYTHONUTF8`` set (``0`` too) is the user's choice and is kept;
+    so is a process without a known interpreter (embedded) and Windows, whose file names are Unicode already."""
     if sys.flags.utf8_mode or os.name != "posix" or "PYTHONUTF8" in os.environ:
         return
     if sys.getfilesystemencoding().replace("-", "").lower() == "utf8":
