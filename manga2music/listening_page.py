@@ -100,14 +100,14 @@ def _thumbs(output: Path, record: dict | None) -> str:
     if not pages:
         return ""
     items = []
-    for page in pages[:MAX_THUMBS]:
+    for k, page in enumerate(pages[:MAX_THUMBS], start=1):
         name = e(page.get("name", "?"))
         uri = thumbnail_uri(output, page)
         if uri is None:
             items.append(f'<figure class="thumb missing" title="{e(page.get("source", ""))}">'
                          f'<div class="placeholder">page not found</div><figcaption>{name}</figcaption></figure>')
         else:
-            items.append(f'<figure class="thumb"><img src="{uri}" alt="{name}" loading="lazy">'
+            items.append(f'<figure class="thumb"><img src="{uri}" alt="page {k} of {len(pages)}" loading="lazy">'
                          f'<figcaption>{name}</figcaption></figure>')
     more = len(pages) - MAX_THUMBS
     if more > 0:

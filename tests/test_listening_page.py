@@ -97,7 +97,7 @@ class PageParser(HTMLParser):
     def __init__(self):
         super().__init__()
         self.sections, self.audio, self.images, self.text, self.links = [], [], [], [], []
-        self.audio_names = []
+        self.audio_names, self.alts = [], []
         self._skip = 0
 
     def handle_starttag(self, tag, attrs):
@@ -109,6 +109,7 @@ class PageParser(HTMLParser):
             self.audio_names.append(a.get("aria-label"))
         elif tag == "img":
             self.images.append(a["src"])
+            self.alts.append(a.get("alt"))
         elif tag == "a":
             self.links.append(a.get("href", ""))
         elif tag in ("script", "style"):
@@ -162,6 +163,15 @@ def test_each_player_is_named_for_its_section_and_take(handmade):
     out, manifest = handmade
     doc = parse(write_listening_page(out, manifest).read_text(encoding="utf-8"))
     assert sorted(doc.audio_names) == ["ch10 calm: take 1", "ch10 calm: take 2", "第1話 夜: track"]
+
+
+def test_a_thumbnail_says_which_page_it_is_and_its_caption_its_name(handmade):
+    """Each thumbnail's text was its file name twice (alt, then caption): a screen reader read "001.png, 001.png"
+    and never heard where in the chapter the page is."""
+    out, manifest = handmade
+    doc = parse(write_listening_page(out, manifest).read_text(encoding="utf-8"))
+    assert doc.alts == ["page 1 of 3", "page 2 of 3", "page 3 of 3",  # calm
+                        "page 1 of 4", "page 2 of 4", "page 3 of 4"], doc.alts  # action, whose 4th page is lost
 
 
 def test_model_text_is_escaped(handmade):
