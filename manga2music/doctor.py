@@ -139,6 +139,7 @@ class DoctorJSON(_Strict):
     cache_dir: str
     cache_source: str
     cache_problem: Optional[str]
+    cache_unreadable: bool
     disk_free_gb: float
     cached: list[CachedJSON]
     openai_key_set: bool

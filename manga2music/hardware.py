@@ -76,6 +76,7 @@ class HardwareReport:
     cache_dir: str = ""
     cache_source: str = "default"
     cache_problem: Optional[str] = None  # why weights cannot be kept there (settings.cache_problem)
+    cache_unreadable: bool = False  # ... because it cannot be read at all: its weights are out of reach too
     disk_free_gb: float = 0.0
     cached: list[CachedModel] = field(default_factory=list)
     openai_key_set: bool = False
@@ -315,7 +316,8 @@ def collect(*, offline: bool | None = None, check_hub: bool = True, hub_timeout:
 
     cache_dir = settings.model_cache_dir()
     report.cache_dir, report.cache_source = str(cache_dir), settings.cache_source()
-    report.cache_problem = settings.cache_problem(cache_dir)
+    problem = settings.cache_problem(cache_dir)
+    report.cache_problem, report.cache_unreadable = (problem.text, problem.unreadable) if problem else (None, False)
     report.disk_free_gb = round(disk_free_bytes(cache_dir) / GB, 2)
     report.cached = scan(cache_dir)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -92,36 +94,46 @@ def model_cache_dir() -> Path:
     return user_cache_dir() / "models"
 
 
-#: how :func:`cache_problem` says the cache is out of this user's reach (its weights too)
-UNREADABLE = "cannot be read here"
+@dataclass(frozen=True)
+class CacheProblem:
+    """Why weights cannot be kept in the model cache: ``text`` in words (``str()`` gives it), and whether the
+    cache is out of this user's reach altogether (``unreadable``: its weights cannot be seen or loaded either,
+    as for a cron job run as another user with ``HOME`` still the owner's), not only closed to new downloads."""
+
+    text: str
+    unreadable: bool = False
+
+    def __str__(self) -> str:
+        return self.text
 
 
-def cache_problem(path: "Path | None" = None) -> "str | None":
-    """Why weights cannot be kept in the model cache (``path``, else :func:`model_cache_dir`), in words; None
-    when they can, or when it is not there yet and can be made.  Looks at the disk only."""
+def cache_problem(path: "Path | None" = None) -> "CacheProblem | None":
+    """Why weights cannot be kept in the model cache (``path``, else :func:`model_cache_dir`); None when they
+    can, or when it is not there yet and can be made.  Looks at the disk only."""
     path = model_cache_dir() if path is None else Path(path)
     try:
-        path.stat()
+        info = path.stat()
     except (FileNotFoundError, NotADirectoryError):  # not there yet (or a file above it: said below)
-        pass
+        info = None
     except OSError as exc:  # a folder above it this user may not enter (HOME another user's, HF_HOME 700)
-        return f"{path} {UNREADABLE} ({exc.strerror or exc})"
-    if os.path.exists(path) and not os.path.isdir(path):
-        return f"{path} is a file, not a folder"
-    if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):  # the cache folder itself (chmod 000)
-        return f"{path} {UNREADABLE} (Permission denied)"
+        return CacheProblem(f"{path} cannot be read here ({exc.strerror or exc})", unreadable=True)
+    if info is not None:
+        if not stat.S_ISDIR(info.st_mode):
+            return CacheProblem(f"{path} is a file, not a folder")
+        if not os.access(path, os.R_OK | os.X_OK):  # the cache folder itself (chmod 000)
+            return CacheProblem(f"{path} cannot be read here (Permission denied)", unreadable=True)
     there = path
     while not os.path.exists(there) and there.parent != there:
         there = there.parent
     if there != path and not os.path.isdir(there):
-        return f"{path} cannot be made: {there} is a file, not a folder"
+        return CacheProblem(f"{path} cannot be made: {there} is a file, not a folder")
     if not os.access(there, os.W_OK | os.X_OK):
         try:
             read_only = bool(os.statvfs(there).f_flag & os.ST_RDONLY)
         except (OSError, AttributeError):  # no statvfs (Windows)
             read_only = False
         why = f"{there} is on a read-only file system" if read_only else f"no permission on {there}"
-        return f"{path} cannot be written here ({why})"
+        return CacheProblem(f"{path} cannot be written here ({why})")
     return None
 
 
@@ -175,15 +187,22 @@ def load_user_settings() -> dict[str, Any]:
 
 def read_user_settings() -> tuple[dict[str, Any], Optional[str]]:
     """Everything remembered, and why the file there could not be read (None: it could, or there is none)."""
+    data, problem, _ = _read_settings_file()
+    return data, problem
+
+
+def _read_settings_file() -> tuple[dict[str, Any], Optional[str], bool]:
+    """:func:`read_user_settings`, and whether the file was read but is broken (not JSON, or not an object):
+    such a file may be moved aside; one that cannot be read cannot be moved either."""
     try:
         data = json.loads(settings_file().read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}, None
+        return {}, None, False
     except OSError as exc:
-        return {}, f"cannot be read ({exc.strerror or exc})"
+        return {}, f"cannot be read ({exc.strerror or exc})", False
     except ValueError as exc:
-        return {}, f"is not valid JSON ({exc})"
-    return (data, None) if isinstance(data, dict) else ({}, f"is not a JSON object ({type(data).__name__})")
+        return {}, f"is not valid JSON ({exc})", True
+    return (data, None, False) if isinstance(data, dict) else ({}, f"is not a JSON object ({type(data).__name__})", True)
 
 
 def get_setting(name: str, default: Any = None) -> Any:
@@ -207,8 +226,8 @@ def set_setting(name: str, value: Any, *, note: Callable[[str], None] = lambda l
         mode = os.stat(path).st_mode & 0o7777  # kept, also when a broken file is moved aside first
     except OSError:
         mode = None
-    data, problem = read_user_settings()
-    if problem is not None and problem.startswith("is not"):  # not "cannot be read": then it cannot be moved either
+    data, problem, broken = _read_settings_file()
+    if broken:
         kept = next(p for p in (path.with_name(f"{path.name}.bad{f'-{k}' if k > 1 else ''}") for k in range(1, 10**6))
                     if not os.path.lexists(p))
         os.replace(path, kept)

@@ -56,13 +56,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Literal, NamedTuple, Optional
 
 from .errors import ModelUnavailableError
 from .options import flag
 from .hardware import GB, HardwareReport, collect
 from .registry import ModelSpec, Side, find_spec
-from .settings import UNREADABLE
 
 #: biggest first; the models auto chooses between
 LADDER: dict[str, tuple[str, ...]] = {
@@ -106,21 +105,29 @@ def _download_fits(spec: ModelSpec, probe: HardwareReport) -> bool:
 NOT_ALLOWED = "not cached, and downloading was not allowed"
 
 
-def _obtainable(spec: ModelSpec, probe: HardwareReport, allow_download: bool = True) -> tuple[bool, str]:
-    """(can we have its weights, how: 'cached' / 'N GB download')."""
+class _Weights(NamedTuple):
+    """Whether a model's weights can be had here, how (in words), and which case that is."""
+
+    ok: bool
+    how: str
+    kind: Literal["cached", "download", "out_of_reach", "offline", "not_allowed", "disk", "hub"]
+
+
+def _obtainable(spec: ModelSpec, probe: HardwareReport, allow_download: bool = True) -> _Weights:
+    """Can we have its weights, and how ('weights cached' / 'N GB download on first use' / why not)."""
     if probe.is_cached(spec.model_id):
-        return True, "weights cached"
-    if probe.cache_problem and UNREADABLE in probe.cache_problem:  # run as another user, HOME still the owner's
-        return False, f"out of reach: the model cache {probe.cache_problem}"
+        return _Weights(True, "weights cached", "cached")
+    if probe.cache_unreadable:  # run as another user, HOME still the owner's
+        return _Weights(False, f"out of reach: the model cache {probe.cache_problem}", "out_of_reach")
     if probe.offline:
-        return False, "not cached and offline mode is on"
+        return _Weights(False, "not cached and offline mode is on", "offline")
     if not allow_download:
-        return False, NOT_ALLOWED
+        return _Weights(False, NOT_ALLOWED, "not_allowed")
     if not _download_fits(spec, probe):
-        return False, f"not cached, and its {spec.download_gb:g} GB download does not fit the disk"
+        return _Weights(False, f"not cached, and its {spec.download_gb:g} GB download does not fit the disk", "disk")
     if not probe.hub_reachable():
-        return False, f"not cached and the Hub is unreachable ({probe.hub.detail})"
-    return True, f"{spec.download_gb:g} GB download on first use"
+        return _Weights(False, f"not cached and the Hub is unreachable ({probe.hub.detail})", "hub")
+    return _Weights(True, f"{spec.download_gb:g} GB download on first use", "download")
 
 
 def torch_install(probe: HardwareReport) -> str:
@@ -219,23 +226,24 @@ def _resolve_auto(side: Side, *, probe: HardwareReport | None = None,
     if not fitting:
         small = _spec((COMMERCIAL_SMALL if commercial else SMALL)[side], side)
         return _builtin(side), f"too little free memory for {small.name} {where}: {_room(small, probe, False)}{note}"
-    missed: list[tuple[ModelSpec, str]] = []
+    missed: list[tuple[ModelSpec, _Weights]] = []
     for spec in fitting:
-        ok, how = _obtainable(spec, probe, allow_download)
-        if ok:
+        weights = _obtainable(spec, probe, allow_download)
+        if weights.ok:
             what = ("the small model" if not on_gpu else "the biggest available that fits" if missed
                     else "the biggest that fits")
-            reason = f"{what} {where}: {_room(spec, probe, on_gpu)}; {how}"
+            reason = f"{what} {where}: {_room(spec, probe, on_gpu)}; {weights.how}"
             if missed:
                 big, why = missed[0]
-                pull = "" if "disk" in why or UNREADABLE in why else f" (`manga2music models pull {big.name}`)"
-                reason += f"; {big.name} would fit too, but its weights are {why}{pull}"
+                pull = "" if why.kind in ("disk", "out_of_reach") else f" (`manga2music models pull {big.name}`)"
+                reason += f"; {big.name} would fit too, but its weights are {why.how}{pull}"
             return spec, reason + note
-        missed.append((spec, how))
-    best, how = missed[0]
+        missed.append((spec, weights))
+    best, why = missed[0]
+    how = why.how
     get = ("point MANGA2MUSIC_CACHE at a folder you may read (`manga2music doctor` shows the cache)"
-           if UNREADABLE in how else f"get them with `manga2music models pull {best.name}`"
-           + (" while online" if "offline mode" in how else ""))
+           if why.kind == "out_of_reach" else f"get them with `manga2music models pull {best.name}`"
+           + (" while online" if why.kind == "offline" else ""))
     return _builtin(side), f"{best.name} would run {where}, but its weights are {how}; {get}{note}"
 
 

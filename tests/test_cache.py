@@ -235,14 +235,14 @@ def test_a_cache_on_a_read_only_file_system_is_called_so_not_a_permission_proble
     """HOME on a read-only mount: doctor said the cache "cannot be written here (no permission on ...)", which
     sends the user to chmod, where the mount is the cause."""
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(read_only_mount / "models"))
-    assert settings.cache_problem() == (f"{read_only_mount / 'models'} cannot be written here ({read_only_mount} is "
+    assert settings.cache_problem().text == (f"{read_only_mount / 'models'} cannot be written here ({read_only_mount} is "
                                         "on a read-only file system)")
 
 
 def test_a_cache_below_a_file_is_said_to_be_unmakeable_not_unreadable(tmp_path, monkeypatch):
     (tmp_path / "notes").write_text("mine")
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "notes" / "models"))
-    assert settings.cache_problem() == f"{tmp_path / 'notes' / 'models'} cannot be made: {tmp_path / 'notes'} is a " \
+    assert settings.cache_problem().text == f"{tmp_path / 'notes' / 'models'} cannot be made: {tmp_path / 'notes'} is a " \
                                        "file, not a folder"
 
 

@@ -652,6 +652,19 @@ def test_a_port_in_use_is_said_in_words(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_host_that_is_not_here_asks_for_another_host_even_when_its_name_holds_port(tmp_path):
+    """The hint was chosen by looking for "port" in the message: `ui --host support.invalid` was told to
+    "choose another --port", which cannot help."""
+    pytest.importorskip("gradio")
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-m", "manga2music", "ui", "--host", "support.invalid", "--port",
+                           str(free_port())], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "Error: support.invalid is not an address of this machine" in done.stderr, done.stderr
+    assert "choose another --host" in done.stderr and "--port" not in done.stderr.split("Error:")[1], done.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def _stop(proc: subprocess.Popen, sig: signal.Signals, temp: Path) -> str:
     created = list(temp.iterdir())
     assert created and list(created[0].rglob("*.png")), created  # the server did write uploads here

@@ -92,10 +92,10 @@ def list_models(json_out: ListJsonOpt = False) -> None:
                   _licence_cell(r), state, _human(r["size_bytes"]) if r["size_bytes"] else "")
     Console(highlight=False, width=None if sys.stdout.isatty() else 250).print(t)  # piped: whole lines
     problem = settings.cache_problem()
-    if problem and settings.UNREADABLE in problem:  # "cached: no" everywhere would not say why
+    if problem and problem.unreadable:  # "cached: no" everywhere would not say why
         from ._common import stderr_console
 
-        stderr_console().print(f"[yellow]The model cache {escape(problem)}[/]: nothing in it can be seen or loaded",
+        stderr_console().print(f"[yellow]The model cache {escape(problem.text)}[/]: nothing in it can be seen or loaded",
                                soft_wrap=True)
 
 
@@ -138,7 +138,7 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
         repo_id = cache.repo_id_for(name)
         root = settings.model_cache_dir()
     problem = settings.cache_problem(root)
-    if problem and settings.UNREADABLE in problem:  # "not in the cache" would be untrue
+    if problem and problem.unreadable:  # "not in the cache" would be untrue
         raise fail(f"the model cache {problem}: nothing can be removed from it here", code=1)
     size = cache.cached_size(repo_id, root)
     if not size and not os.path.exists(root / cache.repo_folder_name(repo_id)):

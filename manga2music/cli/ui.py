@@ -33,7 +33,8 @@ def ui(
 
     problem = port_problem(host, port)
     if problem:
-        raise c.fail(problem, f"choose another --port (e.g. --port {port + 1})" if "port" in problem else
+        words, change = problem
+        raise c.fail(words, f"choose another --port (e.g. --port {port + 1})" if change == "port" else
                      "choose another --host (127.0.0.1: this machine only)")
     with c.friendly_errors():
         try:

@@ -18,7 +18,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Literal, Optional
 
 
 class ServerStopping(BaseException):
@@ -120,15 +120,16 @@ class ServerFolder:
             del os.environ["GRADIO_TEMP_DIR"]
 
 
-def port_problem(host: str, port: int) -> Optional[str]:
-    """Why a server cannot listen on ``host:port`` (in use, not allowed), in words; None when it can."""
+def port_problem(host: str, port: int) -> Optional[tuple[str, Literal["host", "port"]]]:
+    """Why a server cannot listen on ``host:port`` (in use, not allowed), in words, and which of the two to change
+    ("host": not an address here; "port": in use or not allowed); None when it can."""
     import errno
     import socket
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError:
-        return f"{host} is not an address of this machine"
+        return f"{host} is not an address of this machine", "host"
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a port just left is free
@@ -136,12 +137,13 @@ def port_problem(host: str, port: int) -> Optional[str]:
             probe.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return f"port {port} on {host} is in use (another program, or another manga2music ui, listens there)"
+                return (f"port {port} on {host} is in use (another program, or another manga2music ui, listens "
+                        "there)"), "port"
             if exc.errno == errno.EACCES:
-                return f"port {port} needs administrator rights (ports under 1024 do)"
+                return f"port {port} needs administrator rights (ports under 1024 do)", "port"
             if exc.errno == errno.EADDRNOTAVAIL:
-                return f"{host} is not an address of this machine"
-            return f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+                return f"{host} is not an address of this machine", "host"
+            return f"cannot listen on {host}:{port} ({exc.strerror or exc})", "host"  # e.g. IPv6 off: "::1"
     return None
 
 
