@@ -21,6 +21,7 @@ from . import __version__
 from .outputs import read_record
 from .sections import section_order
 from .thumbnails import THUMB_HEIGHT, thumbnail_uri  # noqa: F401  (THUMB_HEIGHT: the page's CSS uses it)
+from .wording import lang_attribute
 
 #: at most this many thumbnails per section; the rest are counted
 MAX_THUMBS = 48
@@ -102,13 +103,14 @@ def _thumbs(output: Path, record: dict | None) -> str:
     items = []
     for k, page in enumerate(pages[:MAX_THUMBS], start=1):
         name = e(page.get("name", "?"))
+        speaks = lang_attribute(page.get("name"))
         uri = thumbnail_uri(output, page)
         if uri is None:
             items.append(f'<figure class="thumb missing" title="{e(page.get("source", ""))}">'
-                         f'<div class="placeholder">page not found</div><figcaption>{name}</figcaption></figure>')
+                         f'<div class="placeholder">page not found</div><figcaption{speaks}>{name}</figcaption></figure>')
         else:
             items.append(f'<figure class="thumb"><img src="{uri}" alt="page {k} of {len(pages)}" loading="lazy">'
-                         f'<figcaption>{name}</figcaption></figure>')
+                         f'<figcaption{speaks}>{name}</figcaption></figure>')
     more = len(pages) - MAX_THUMBS
     if more > 0:
         items.append(f'<figure class="thumb more"><div class="placeholder">+{more} more</div></figure>')
@@ -194,7 +196,8 @@ def render_section(output: Path, entry: dict, index: int) -> str:
     record = read_record(output / entry["record"]) if entry.get("record") else None
     status = str(entry.get("status") or "ok")
     parts = [f'<section class="section {e(status)}" id="s{index}" data-name="{e(entry.get("name"))}">',
-             f'<h2>{e(entry.get("name"))} <span class="status">{e(status)}</span></h2>']
+             f'<h2><span{lang_attribute(entry.get("name"))}>{e(entry.get("name"))}</span> '
+             f'<span class="status">{e(status)}</span></h2>']
     if status == "failed":
         parts.append(f'<p class="error">{e(entry.get("message") or "failed")}</p>')
         if entry.get("tracks"):
@@ -217,7 +220,7 @@ def render_section(output: Path, entry: dict, index: int) -> str:
         parts.append(_analysis(record))  # description are of `run`'s track (shown below, when it was made)
         text = _description(output, entry, record)
         if text:
-            parts.append(f'<blockquote class="description">{e(text)}</blockquote>')
+            parts.append(f'<blockquote class="description"{lang_attribute(text)}>{e(text)}</blockquote>')
     parts.append(_models(entry, record))
     parts.append(_tracks(output, entry, record, name="chapter score" if is_score else None))
     parts.append(_other_commands_music(output, entry, record, is_score))
@@ -249,7 +252,7 @@ def _other_commands_music(output: Path, entry: dict, record: dict | None, is_sco
         other = {"tracks": [(folder / t["audio"]).as_posix() for t in takes],
                  "midi": [(folder / t["midi"]).as_posix() for t in takes if here(t.get("midi"))]}
         text = _description(output, entry, record)  # its .txt (the user's edit wins), else the record's words
-        words = f'<blockquote class="description">{e(text)}</blockquote>' if text else ""
+        words = f'<blockquote class="description"{lang_attribute(text)}>{e(text)}</blockquote>' if text else ""
         return f'<p class="info">The section\'s track (<code>run</code>):</p>{words}' + _tracks(output, other, record)
     outputs = (record.get("score") or {}).get("outputs") or []
     from .audio import AUDIO_FORMATS
@@ -284,9 +287,12 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
     except (OSError, ValueError):
         return ""
 
-    def link(name: str, label: str, kind: str = "") -> str:
-        css = f' class="{kind}"' if kind else ""
-        return f'<a{css} href="{e(url_for((folder / name).as_posix()))}">{e(label)}</a>'
+    def link(name: str, label: str, kind: str = "", of: str = "") -> str:  # of: what the link is of, for a screen
+        css = f' class="{kind}"' if kind else ""  # reader's list of links, where ten "cue" links said nothing more
+        named = f' aria-label="{e(label)} of {e(of)}"' if of else ""
+        return f'<a{css}{named} href="{e(url_for((folder / name).as_posix()))}">{e(label)}</a>'
+
+    chapter = str(entry.get("name") or base)
 
     def loops(sc: dict) -> str:  # a scene longer than its cue repeats the cue's loop
         cue_s, duration = sc.get("cue_s"), sc.get("duration")
@@ -294,13 +300,16 @@ def _scenes(output: Path, entry: dict, record: dict | None) -> str:
         return f" ({e(round(cue_s))} s, repeated to fill the scene)" if looped else ""
 
     rows = "".join(
-        f"<li><b>{e(sc.get('title'))}</b> &middot; {e(scene_span(sc))} &middot; "
+        f"<li><b{lang_attribute(sc.get('title'))}>{e(sc.get('title'))}</b> &middot; {e(scene_span(sc))} &middot; "
         f"{e(_clock(sc.get('start', 0)))}-{e(_clock(sc.get('end', 0)))} &middot; "
-        f"{link(sc.get('cue_file', ''), 'cue')} &middot; {link(sc.get('loop_file', ''), 'loop')}{loops(sc)}"
-        f"<br><span class=\"info\">{e(sc.get('description'))}</span></li>" for sc in sheet.get("scenes", []))
+        f"{link(sc.get('cue_file', ''), 'cue', of=f'{chapter} scene {k}')} &middot; "
+        f"{link(sc.get('loop_file', ''), 'loop', of=f'{chapter} scene {k}')}{loops(sc)}"
+        f"<br><span class=\"info\"{lang_attribute(sc.get('description'))}>{e(sc.get('description'))}</span></li>"
+        for k, sc in enumerate(sheet.get("scenes", []), start=1))
     links = " &middot; ".join(x for x in (
-        link(sheet["read_along_file"], "Read along", "read-along") if sheet.get("read_along_file") else "",
-        link(f"{base}.cues.json", "cue sheet"), link(sheet.get("vtt_file", ""), "WebVTT chapters")) if x)
+        link(sheet["read_along_file"], "Read along", "read-along", of=chapter) if sheet.get("read_along_file") else "",
+        link(f"{base}.cues.json", "cue sheet", of=chapter),
+        link(sheet.get("vtt_file", ""), "WebVTT chapters", of=chapter)) if x)
     return f'<div class="scenes"><p class="links">{links}</p><ol>{rows}</ol></div>'
 
 
@@ -398,7 +407,7 @@ def render_listening_page(output: Path, manifest: dict) -> str:
         summary += f", {counts['failed']} failed"
     nav = ""
     if len(entries) > 1:
-        nav = "<nav><ul>" + "".join(f'<li><a href="#s{i}">{e(s["name"])}</a></li>'
+        nav = "<nav><ul>" + "".join(f'<li><a href="#s{i}"{lang_attribute(s["name"])}>{e(s["name"])}</a></li>'
                                     for i, s in enumerate(entries)) + "</ul></nav>"
     body = "\n".join(render_section(output, s, i) for i, s in enumerate(entries))
     return (

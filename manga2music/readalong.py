@@ -44,6 +44,8 @@ import io
 import json
 from urllib.parse import quote
 
+from .wording import lang_attribute
+
 PAGE_QUALITY = 80
 
 
@@ -144,7 +146,7 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], l
         links = (f'<a class="chapters" id="all-chapters" href="{html.escape(listening_page, quote=True)}">All chapters</a>'
                  f'<a class="chapters" id="next-chapter" href="{html.escape(data["next"], quote=True)}">'
                  "Next chapter</a>")
-    return _TEMPLATE.replace("__TITLE__", title).replace("__DATA__", blob).replace(
+    return _TEMPLATE.replace("__TITLE_LANG__", lang_attribute(chapter)).replace("__TITLE__", title).replace("__DATA__", blob).replace(
         "__SCORE__", html.escape(data["score"], quote=True)).replace("__CHAPTERS__", links)
 
 
@@ -181,7 +183,7 @@ _TEMPLATE = r"""<!doctype html>
 </style></head>
 <body>
 <header>
-  <h1>__TITLE__</h1>
+  <h1__TITLE_LANG__>__TITLE__</h1>
   <button id="follow" aria-pressed="true" title="the scene's music loops while you read it">Follow me</button>
   <button id="through" aria-pressed="false" title="the score plays and the pages turn by themselves">Play through</button>
   <button id="prev" aria-label="previous page">&larr;</button>

@@ -352,3 +352,54 @@ def test_a_removed_chapter_is_said_to_be_gone_and_its_deleted_files_drop_it_from
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert [e["name"] for e in manifest["sections"]] == ["Chapter 10"]
     assert "no longer in" not in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_japanese_names_are_marked_japanese_and_each_link_of_a_score_says_what_it_is_of(tmp_path):
+    """A screen reader read a chapter named in kana with the page's English voice (`<html lang="en">` and nothing
+    else), and a reader's list of links held "cue", "loop", "cue", "loop"... and "Read along", "cue sheet" once per
+    chapter, each saying nothing of which one it was."""
+    from output_checks import cli
+
+    chapter, out = tmp_path / "in" / "第1話 ねこ", tmp_path / "out"
+    chapter.mkdir(parents=True)
+    for k, page in enumerate(sorted((SAMPLES / "calm").iterdir()) + sorted((SAMPLES / "action").iterdir()), 1):
+        shutil.copy(page, chapter / (f"{k:02d} ねこ.png" if k == 1 else f"{k:02d}.png"))
+    shutil.copytree(SAMPLES / "calm", tmp_path / "in" / "第2話 夜")  # kanji alone: Chinese as well as Japanese
+    result = cli("score", tmp_path / "in", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+                 timeout=300)
+    assert result.returncode == 0, result.stderr
+
+    class Marks(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.marked, self.link_names = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "a" and not dict(attrs).get("href", "#").startswith("#"):
+                self.link_names.append(dict(attrs).get("aria-label"))
+            if tag not in ("img", "br", "meta", "link", "input", "source", "wbr", "hr"):  # no end tag
+                self.stack.append(dict(attrs).get("lang"))
+
+        def handle_endtag(self, tag):
+            if tag not in ("img", "br", "meta", "link", "input", "source", "wbr", "hr"):
+                self.stack.pop()
+
+        def handle_data(self, data):
+            if data.strip():
+                self.marked.append((data.strip(), next((lang for lang in reversed(self.stack) if lang), None)))
+
+    html_text = (out / "index.html").read_text(encoding="utf-8")
+    marks = Marks()
+    marks.feed(html_text)
+    spoken = dict(marks.marked)
+    assert spoken["第1話 ねこ"] == "ja" and spoken["01 ねこ.png"] == "ja"  # heading, contents and caption
+    assert spoken["第2話 夜"] == "en" and spoken["02.png"] == "en"  # no guess: the page's language
+    from manga2music.wording import language_of
+
+    assert language_of("밤") == "ko" and language_of("Night") is None
+    scene_links = [name for name in marks.link_names if name and " scene " in name]
+    assert scene_links and len(set(scene_links)) == len(scene_links), scene_links
+    assert "cue of 第1話 ねこ scene 1" in scene_links and "Read along of 第1話 ねこ" in marks.link_names
+    assert "cue sheet of 第2話 夜" in marks.link_names
+    read_along = next(out.rglob("第1話 ねこ*.read.html")).read_text(encoding="utf-8")
+    assert '<h1 lang="ja">第1話 ねこ</h1>' in read_along
