@@ -53,8 +53,40 @@ def pytest_xdist_make_scheduler(config, log):
     return LoadFileScheduling(config, log)
 
 
+#: the test files that take longest (minutes each on 2 busy cores, from `pytest --durations`), longest first
+SLOWEST_FILES = ("test_score.py", "test_ray.py", "test_crash_recovery.py", "test_cli_output.py", "test_webui.py",
+                 "test_hostile_inputs.py", "test_first_run.py", "test_musicgen.py", "test_pipeline.py",
+                 "test_openai_describer.py", "test_diffusion_composers.py", "test_describer_eval.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The slowest files run first, each test file still in its own order: xdist hands out files in this order, and
+    test_score.py, collected near the end, was started last and left one worker alone with it for minutes."""
+    rank = {name: k for k, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_kept(request):
+    """A test that leaves Ctrl-C's or SIGTERM's handler changed (a command run in this process and stopped there)
+    would change what a later test on this worker sees: they are put back, and the test is named in a warning."""
+    import signal
+    import threading
+    import warnings
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in before.items():
+        if signal.getsignal(sig) is not handler and handler is not None:
+            signal.signal(sig, handler)
+            warnings.warn(f"{request.node.nodeid} left the {sig.name} handler changed; it was put back")
 
 
 @pytest.fixture(autouse=True)

@@ -441,6 +441,7 @@ def test_a_stop_while_encoding_stops_the_command_instead_of_failing_the_section(
         raise Stopped()
 
     previous = signal.signal(signal.SIGTERM, stop)  # as the command line's own handler does
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever ran before here
     sent = []
 
     class SignalOnFirstWrite(io.BytesIO):  # the stop arrives inside soundfile's write callback
@@ -456,6 +457,7 @@ def test_a_stop_while_encoding_stops_the_command_instead_of_failing_the_section(
             audio_mod.encode_audio(np.zeros((32000 * 20, 2), np.float32), 32000, fmt="wav", normalize=False)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     assert sent
 
 
@@ -490,6 +492,7 @@ def test_a_stop_while_reading_a_track_back_from_memory_stops_the_command():
             return SignalOnFirstRead(data)
 
     original = audio_mod.encode_audio
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever ran before here
     try:
         audio_mod.io.BytesIO = Reading()
         audio_mod.encode_audio = lambda *a, **k: encoded
@@ -498,6 +501,7 @@ def test_a_stop_while_reading_a_track_back_from_memory_stops_the_command():
     finally:
         audio_mod.io.BytesIO = real
         audio_mod.encode_audio = original
+        signal.signal(signal.SIGINT, previous_int)
     assert sent
 
 
