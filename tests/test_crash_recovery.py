@@ -213,6 +213,34 @@ def test_a_second_ctrl_c_while_the_first_one_stops_the_run_ends_it_at_once_and_c
         assert len(err.strip().splitlines()) <= 2, err
 
 
+def test_a_stop_that_cannot_finish_still_ends_the_command_after_a_grace_time(tmp_path):
+    """One Ctrl-C now and then left `run` hanging for good (2 of ~120 tries on a busy machine): Python raises the
+    KeyboardInterrupt wherever the main thread is, and there it was inside the import machinery (the warm-up
+    thread then waited forever on a module lock it held) or inside a weak-reference callback (where it was lost
+    while page-reading threads waited on that lock).  Such a stop cannot finish; a second Ctrl-C is one signal
+    with the first when both come at once.  Whatever holds the stop up, the command now ends on its own after a
+    grace time, with the line that says so.  Here a thread the command cannot end holds the interpreter's exit."""
+    chapter = tmp_path / "in" / "ch"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    out = tmp_path / "out"
+    holds_the_exit = ("import sys, threading; import manga2music.cli._common as c; c.STOP_GRACE_SECONDS = 3; "
+                      "threading.Thread(target=threading.Event().wait, name='never-ends').start(); "
+                      "from manga2music.cli import main; sys.argv[0] = 'manga2music'; main()")
+    proc = subprocess.Popen([sys.executable, "-c", holds_the_exit, "run", str(chapter.parent), "-o", str(out),
+                             *BUILTIN, "--duration", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=cli_env())
+    _wait_for(out, "*.lock.json", proc)
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        pytest.fail("one Ctrl-C left the command running for a minute")
+    assert proc.returncode == 130 and time.monotonic() - started < 30, (proc.returncode, err)
+    assert "Interrupted." in err and "did not finish within 3 s: stopped at once" in err and "Traceback" not in err, err
+
+
 def test_a_program_waiting_for_an_output_folder_can_bound_the_wait_and_cancel_it(four_sections, tmp_path):
     """RunConfig(wait=True) queued for as long as the other run took, without a timeout nor any callback to raise a
     cancel from; and a call made from within a callback, into the folder its own call holds, raised filelock's

@@ -362,8 +362,8 @@ def test_japanese_names_are_marked_japanese_and_each_link_of_a_score_says_what_i
 
     chapter, out = tmp_path / "in" / "第1話 ねこ", tmp_path / "out"
     chapter.mkdir(parents=True)
-    for k, page in enumerate(sorted((SAMPLES / "calm").iterdir()) + sorted((SAMPLES / "action").iterdir()), 1):
-        shutil.copy(page, chapter / (f"{k:02d} ねこ.png" if k == 1 else f"{k:02d}.png"))
+    for k, picture in enumerate(sorted((SAMPLES / "calm").iterdir()) + sorted((SAMPLES / "action").iterdir()), 1):
+        shutil.copy(picture, chapter / (f"{k:02d} ねこ.png" if k == 1 else f"{k:02d}.png"))
     shutil.copytree(SAMPLES / "calm", tmp_path / "in" / "第2話 夜")  # kanji alone: Chinese as well as Japanese
     result = cli("score", tmp_path / "in", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
                  timeout=300)

@@ -50,14 +50,48 @@ class Terminated(KeyboardInterrupt):
     it stops as Ctrl-C stops it: the same kill-safe unwinding, one line, and the process's clean-up."""
 
 
+#: how long the stop after a Ctrl-C or SIGTERM may take before the command ends itself at once (see
+#: :func:`_ends_anyway_after_a_grace_time`); a stop waits for the pages being read, a few seconds at most
+STOP_GRACE_SECONDS = 30.0
+_ends_itself = False  # the console script's own process (see :func:`own_process`)
+
+
+def own_process() -> None:
+    """Called by the console script: this process is the command's, so a stop may end it (never a program that
+    runs the app inside itself, such as a test's CliRunner)."""
+    global _ends_itself
+    _ends_itself = True
+
+
 def _terminated(signum, frame) -> None:
     _next_signal_ends_at_once()
+    _ends_anyway_after_a_grace_time(signum)
     raise Terminated()
 
 
 def _interrupted(signum, frame) -> None:
     _next_signal_ends_at_once()
+    _ends_anyway_after_a_grace_time(signum)
     raise KeyboardInterrupt()
+
+
+def _ends_anyway_after_a_grace_time(signum) -> None:
+    """The stop that the signal starts may never finish: Python raises its KeyboardInterrupt wherever the main
+    thread is, and inside the import machinery that left a module lock held, so the exit waited forever on a thread
+    waiting for that lock; inside a weak-reference callback the interrupt was lost while page-reading threads
+    waited on that lock (2 of ~120 Ctrl-Cs on a busy machine).  A second Ctrl-C ends such a command, but a second
+    signal sent with the first is one signal, and a service manager sends one.  So the process ends itself at once
+    after :data:`STOP_GRACE_SECONDS` if it is still there; our files are written whole or not at all."""
+    if not _ends_itself:
+        return
+    import threading
+    import time
+
+    def later() -> None:
+        time.sleep(STOP_GRACE_SECONDS)
+        _at_once(signum, None, why=f"The stop did not finish within {STOP_GRACE_SECONDS:g} s: stopped at once.")
+
+    threading.Thread(target=later, name="stop-grace-time", daemon=True).start()
 
 
 def _next_signal_ends_at_once() -> None:
@@ -71,11 +105,11 @@ def _next_signal_ends_at_once() -> None:
     signal.signal(signal.SIGTERM, _at_once)
 
 
-def _at_once(signum, frame) -> None:
+def _at_once(signum, frame, why: str = "Stopped at once.") -> None:
     import os
     import signal
 
-    os.write(2, b"Stopped at once. Finished files are kept; run the same command again to resume.\n")
+    os.write(2, f"{why} Finished files are kept; run the same command again to resume.\n".encode())
     os._exit(143 if signum == signal.SIGTERM else 130)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
+from ._common import own_process
 from .compose import compose
 from .describe import describe
 from .doctor import doctor
@@ -61,6 +62,7 @@ _register_ui()
 
 
 def main() -> None:
+    own_process()  # a stop that cannot finish ends the process after a grace time
     if not sys.stderr.isatty():  # transformers' and the Hub's tqdm bars ("Loading weights: 100%|███|") in a log
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # file; our own bars are quiet there too
     app()
