@@ -61,12 +61,18 @@ class LocalExecutor:
         pass
 
 
+#: how long a stop (Ctrl-C) waits for the warm-up thread, in seconds
+WARM_UP_WAIT_ON_STOP = 5.0
+
+
 @contextmanager
 def composer_warmed_up(composer) -> Iterator[None]:
     """The composer's :meth:`~manga2music.composers.base.Composer.warm_up` and the import that writing a track
     needs, on a thread while the block runs (the describer reads the pages): on two cores they were 0.6-0.8 s
     of the first track's time (scipy.signal, which the loudness meter imports).  The block's end waits for the
-    thread (it is done by then), so that the process never exits with it half-way through an import."""
+    thread (it is done by then), so that the process never exits with it half-way through an import.  A stop
+    (Ctrl-C) waits :data:`WARM_UP_WAIT_ON_STOP` at most: interrupted inside an import, the main thread could leave
+    a module lock held that the thread then waited on forever, and the stop with it."""
     import threading
 
     def warm() -> None:
@@ -81,8 +87,10 @@ def composer_warmed_up(composer) -> Iterator[None]:
     thread.start()
     try:
         yield
-    finally:
-        thread.join()
+    except BaseException:
+        thread.join(WARM_UP_WAIT_ON_STOP)
+        raise
+    thread.join()
 
 
 @contextmanager

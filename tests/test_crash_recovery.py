@@ -300,3 +300,27 @@ def test_a_program_waiting_for_an_output_folder_can_bound_the_wait_and_cancel_it
     assert refused and all("this very thread" in m for m in refused), refused
     again = manga2music.describe([four_sections / "sec000"], out, model="builtin")  # the folder is free again
     assert again["sections"][0]["status"] == "skipped"
+
+
+def test_a_stop_does_not_wait_for_ever_on_the_composers_warm_up():
+    """The stop waited for the composer's warm-up thread without end; that thread was inside an import whose
+    module lock the interrupted main thread had left held, so `run` hung after one Ctrl-C (seen twice, py-spy:
+    the main thread in composer_warmed_up's join).  A stop now waits for it a few seconds at most."""
+    import threading
+
+    from manga2music.execution import WARM_UP_WAIT_ON_STOP, composer_warmed_up
+
+    never = threading.Event()
+
+    class StuckComposer:  # its warm-up never ends, as that import did
+        def warm_up(self):
+            never.wait(30)
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with composer_warmed_up(StuckComposer()):
+                raise KeyboardInterrupt
+        assert time.monotonic() - started < WARM_UP_WAIT_ON_STOP + 5
+    finally:
+        never.set()
