@@ -107,7 +107,8 @@ def _thumbs(output: Path, record: dict | None) -> str:
         uri = thumbnail_uri(output, page)
         if uri is None:
             items.append(f'<figure class="thumb missing" title="{e(page.get("source", ""))}">'
-                         f'<div class="placeholder">page not found</div><figcaption{speaks}>{name}</figcaption></figure>')
+                         f'<div class="placeholder">page not found</div><figcaption{speaks}>{name}</figcaption>'
+                         '</figure>')
         else:
             items.append(f'<figure class="thumb"><img src="{uri}" alt="page {k} of {len(pages)}" loading="lazy">'
                          f'<figcaption{speaks}>{name}</figcaption></figure>')

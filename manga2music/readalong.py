@@ -146,8 +146,8 @@ def render(chapter: str, sheet: dict, pages: list[list[tuple[str, int, int]]], l
         links = (f'<a class="chapters" id="all-chapters" href="{html.escape(listening_page, quote=True)}">All chapters</a>'
                  f'<a class="chapters" id="next-chapter" href="{html.escape(data["next"], quote=True)}">'
                  "Next chapter</a>")
-    return _TEMPLATE.replace("__TITLE_LANG__", lang_attribute(chapter)).replace("__TITLE__", title).replace("__DATA__", blob).replace(
-        "__SCORE__", html.escape(data["score"], quote=True)).replace("__CHAPTERS__", links)
+    return _TEMPLATE.replace("__TITLE_LANG__", lang_attribute(chapter)).replace("__TITLE__", title).replace(
+        "__DATA__", blob).replace("__SCORE__", html.escape(data["score"], quote=True)).replace("__CHAPTERS__", links)
 
 
 _TEMPLATE = r"""<!doctype html>

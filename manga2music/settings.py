@@ -202,7 +202,9 @@ def _read_settings_file() -> tuple[dict[str, Any], Optional[str], bool]:
         return {}, f"cannot be read ({exc.strerror or exc})", False
     except ValueError as exc:
         return {}, f"is not valid JSON ({exc})", True
-    return (data, None, False) if isinstance(data, dict) else ({}, f"is not a JSON object ({type(data).__name__})", True)
+    if not isinstance(data, dict):
+        return {}, f"is not a JSON object ({type(data).__name__})", True
+    return data, None, False
 
 
 def get_setting(name: str, default: Any = None) -> Any:

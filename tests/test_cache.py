@@ -235,15 +235,19 @@ def test_a_cache_on_a_read_only_file_system_is_called_so_not_a_permission_proble
     """HOME on a read-only mount: doctor said the cache "cannot be written here (no permission on ...)", which
     sends the user to chmod, where the mount is the cause."""
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(read_only_mount / "models"))
-    assert settings.cache_problem().text == (f"{read_only_mount / 'models'} cannot be written here ({read_only_mount} is "
-                                        "on a read-only file system)")
+    problem = settings.cache_problem()
+    assert problem.text == (f"{read_only_mount / 'models'} cannot be written here ({read_only_mount} is "
+                            "on a read-only file system)")
+    assert not problem.unreadable  # its weights can still be read: only new downloads cannot be kept
 
 
 def test_a_cache_below_a_file_is_said_to_be_unmakeable_not_unreadable(tmp_path, monkeypatch):
     (tmp_path / "notes").write_text("mine")
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "notes" / "models"))
-    assert settings.cache_problem().text == f"{tmp_path / 'notes' / 'models'} cannot be made: {tmp_path / 'notes'} is a " \
-                                       "file, not a folder"
+    problem = settings.cache_problem()
+    notes = tmp_path / "notes"
+    assert problem.text == f"{notes / 'models'} cannot be made: {notes} is a file, not a folder"
+    assert not problem.unreadable  # a cache that cannot be made: nothing in it to read, and nothing out of reach
 
 
 def test_pull_downloads_into_the_cache_and_skips_duplicate_weights(tmp_path, monkeypatch):

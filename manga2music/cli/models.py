@@ -95,8 +95,8 @@ def list_models(json_out: ListJsonOpt = False) -> None:
     if problem and problem.unreadable:  # "cached: no" everywhere would not say why
         from ._common import stderr_console
 
-        stderr_console().print(f"[yellow]The model cache {escape(problem.text)}[/]: nothing in it can be seen or loaded",
-                               soft_wrap=True)
+        stderr_console().print(f"[yellow]The model cache {escape(problem.text)}[/]: nothing in it can be seen or "
+                               "loaded", soft_wrap=True)
 
 
 @app.command("pull")
