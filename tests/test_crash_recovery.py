@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -324,3 +325,42 @@ def test_a_stop_does_not_wait_for_ever_on_the_composers_warm_up():
         assert time.monotonic() - started < WARM_UP_WAIT_ON_STOP + 5
     finally:
         never.set()
+
+
+def test_a_ctrl_c_that_lands_inside_the_import_machinery_is_raised_just_after_it():
+    """Python raised the KeyboardInterrupt wherever the main thread was, also inside importlib's own code, where it
+    left a module lock held (or was lost in a lock's weak-reference callback) and the threads importing after it
+    waited forever.  The command's handler now lets that import step finish and raises the stop a moment later."""
+    script = textwrap.dedent("""
+        import signal, sys, time
+        from manga2music.cli import _common as c
+
+        signal.signal(signal.SIGINT, c._interrupted)
+        frames = []
+
+        class Spy:  # sees the frame of importlib that asks the finders, as a signal arriving there would
+            def find_spec(self, name, path=None, target=None):
+                frames.append(sys._getframe(1))
+                return None
+
+        sys.meta_path.insert(0, Spy())
+        import xml.dom.minidom  # not imported yet
+        sys.meta_path.pop(0)
+        assert frames and frames[0].f_code.co_filename.startswith("<frozen importlib"), frames
+        try:
+            c._interrupted(signal.SIGINT, frames[0])
+        except KeyboardInterrupt:
+            print("raised inside the import machinery")
+            sys.exit(0)
+        try:
+            time.sleep(5)
+            print("never raised")
+        except KeyboardInterrupt:
+            print("raised just after")
+        try:
+            c._interrupted(signal.SIGINT, sys._getframe())  # anywhere else: at once, as before
+        except KeyboardInterrupt:
+            print("raised at once elsewhere")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert done.stdout.split("\n")[:2] == ["raised just after", "raised at once elsewhere"], done.stdout + done.stderr

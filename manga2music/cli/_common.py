@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
@@ -64,15 +65,32 @@ def own_process() -> None:
 
 
 def _terminated(signum, frame) -> None:
+    if _inside_the_import_machinery(frame):
+        return _again_in_a_moment(signum)
     _next_signal_ends_at_once()
     _ends_anyway_after_a_grace_time(signum)
     raise Terminated()
 
 
 def _interrupted(signum, frame) -> None:
+    if _inside_the_import_machinery(frame):
+        return _again_in_a_moment(signum)
     _next_signal_ends_at_once()
     _ends_anyway_after_a_grace_time(signum)
     raise KeyboardInterrupt()
+
+
+def _inside_the_import_machinery(frame) -> bool:
+    """Whether the main thread was stopped inside importlib's own code (a module lock taken, not yet released; a
+    module lock's weak-reference callback, where an exception is printed and lost).  A stop raised there left a
+    module lock held, and the threads importing after it (the composer's warm-up, the page readers) waited forever.
+    The code of the module being imported is not importlib's: a stop there unwinds the import cleanly."""
+    return frame is not None and frame.f_code.co_filename.startswith("<frozen importlib")
+
+
+def _again_in_a_moment(signum) -> None:
+    """The signal once more, a moment later, when the import step it met is over (a few milliseconds)."""
+    threading.Timer(0.02, os.kill, (os.getpid(), signum)).start()
 
 
 def _ends_anyway_after_a_grace_time(signum) -> None:
