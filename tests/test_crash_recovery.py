@@ -364,3 +364,24 @@ def test_a_ctrl_c_that_lands_inside_the_import_machinery_is_raised_just_after_it
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert done.stdout.split("\n")[:2] == ["raised just after", "raised at once elsewhere"], done.stdout + done.stderr
+
+
+def test_a_stop_put_off_again_and_again_still_ends_the_command_after_the_grace_time():
+    """A stop put off because it met the import machinery (an import that never ends: a module lock another thread
+    holds for good) still has the grace time running from its first signal."""
+    script = textwrap.dedent("""
+        import os, signal, sys, time
+        from manga2music.cli import _common as c
+
+        c.own_process()
+        c.STOP_GRACE_SECONDS = 1
+        c._inside_the_import_machinery = lambda frame: True  # every try meets it
+        signal.signal(signal.SIGINT, c._interrupted)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(20)
+        print("still running")
+    """)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert done.returncode == 130 and time.monotonic() - started < 15, (done.returncode, done.stdout, done.stderr)
+    assert "did not finish within 1 s: stopped at once" in done.stderr and "still running" not in done.stdout

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import threading
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
@@ -55,6 +56,7 @@ class Terminated(KeyboardInterrupt):
 #: :func:`_ends_anyway_after_a_grace_time`); a stop waits for the pages being read, a few seconds at most
 STOP_GRACE_SECONDS = 30.0
 _ends_itself = False  # the console script's own process (see :func:`own_process`)
+_grace_time_running = False  # the first stop signal started it (a signal put off for a moment comes again)
 
 
 def own_process() -> None:
@@ -65,18 +67,18 @@ def own_process() -> None:
 
 
 def _terminated(signum, frame) -> None:
+    _ends_anyway_after_a_grace_time(signum)
     if _inside_the_import_machinery(frame):
         return _again_in_a_moment(signum)
     _next_signal_ends_at_once()
-    _ends_anyway_after_a_grace_time(signum)
     raise Terminated()
 
 
 def _interrupted(signum, frame) -> None:
+    _ends_anyway_after_a_grace_time(signum)
     if _inside_the_import_machinery(frame):
         return _again_in_a_moment(signum)
     _next_signal_ends_at_once()
-    _ends_anyway_after_a_grace_time(signum)
     raise KeyboardInterrupt()
 
 
@@ -99,11 +101,12 @@ def _ends_anyway_after_a_grace_time(signum) -> None:
     waiting for that lock; inside a weak-reference callback the interrupt was lost while page-reading threads
     waited on that lock (2 of ~120 Ctrl-Cs on a busy machine).  A second Ctrl-C ends such a command, but a second
     signal sent with the first is one signal, and a service manager sends one.  So the process ends itself at once
-    after :data:`STOP_GRACE_SECONDS` if it is still there; our files are written whole or not at all."""
-    if not _ends_itself:
+    after :data:`STOP_GRACE_SECONDS` if it is still there; our files are written whole or not at all.  It starts
+    with the first signal, also one put off because it met the import machinery (:func:`_again_in_a_moment`)."""
+    global _grace_time_running
+    if not _ends_itself or _grace_time_running:
         return
-    import threading
-    import time
+    _grace_time_running = True
 
     def later() -> None:
         time.sleep(STOP_GRACE_SECONDS)
