@@ -67,19 +67,21 @@ def own_process() -> None:
 
 
 def _terminated(signum, frame) -> None:
-    _ends_anyway_after_a_grace_time(signum)
-    if _inside_the_import_machinery(frame):
-        return _again_in_a_moment(signum)
-    _next_signal_ends_at_once()
-    raise Terminated()
+    _stop(signum, frame, Terminated)
 
 
 def _interrupted(signum, frame) -> None:
+    _stop(signum, frame, KeyboardInterrupt)
+
+
+def _stop(signum, frame, raised: type[KeyboardInterrupt]) -> None:
+    """What the first Ctrl-C or SIGTERM does: start the grace time, then raise ``raised`` where the main thread is
+    (a moment later when that is inside the import machinery); the next signal ends the process at once."""
     _ends_anyway_after_a_grace_time(signum)
     if _inside_the_import_machinery(frame):
         return _again_in_a_moment(signum)
     _next_signal_ends_at_once()
-    raise KeyboardInterrupt()
+    raise raised()
 
 
 def _inside_the_import_machinery(frame) -> bool:
