@@ -89,13 +89,18 @@ def test_models_list_json_shows_cached_size(tmp_path, monkeypatch):
     assert rows["builtin-music"]["needs_download"] is False
 
 
-def test_models_list_table_names_the_cached_model(tmp_path, monkeypatch):
-    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+def test_models_list_table_names_the_cached_model(tmp_path):
+    """In a terminal (a real pty), `models list` is a table titled with the cache it looked in."""
+    from output_checks import cli_env
+    from test_first_run import ANSI, in_terminal
+
     fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
-    result = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    line = next(ln for ln in result.stdout.splitlines() if "facebook/musicgen-small" in ln)
-    assert "yes" in line and "KB" in line
+    code, shown = in_terminal(["models", "list"], cli_env(MANGA2MUSIC_CACHE=str(tmp_path), COLUMNS="200"), tmp_path)
+    shown = ANSI.sub("", shown)
+    assert code == 0, shown
+    assert f"models (cache: {tmp_path})" in shown
+    line = next(ln for ln in shown.splitlines() if "facebook/musicgen-small" in ln)
+    assert line.startswith("│ musicgen-small ") and "│ yes " in line and "KB" in line and "\t" not in line
 
 
 def test_models_list_piped_keeps_every_name_whole_and_rm_of_builtin_says_nothing_to_remove(tmp_path, monkeypatch):
@@ -262,3 +267,27 @@ def test_pull_downloads_into_the_cache_and_skips_duplicate_weights(tmp_path, mon
     assert (snapshot / "model.safetensors").read_bytes() == MUSICGEN_FILES["model.safetensors"]
     assert cache.is_cached("facebook/musicgen-small", tmp_path)
     assert not any("pytorch_model.bin" in s or "msgpack" in s for s in seen)
+
+
+def test_models_list_into_a_pipe_is_one_tab_separated_line_per_model(tmp_path):
+    """`models list | grep musicgen | cut -f3` got box-drawing lines ("│ musicgen-small │ music │ ...") padded to 250
+    columns, where `run` into a pipe gives plain `name<TAB>status<TAB>output` lines: the same for models now, their
+    column names and the cache on stderr."""
+    import subprocess
+    import sys
+
+    from output_checks import cli_env
+
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    listed = subprocess.run([sys.executable, "-m", "manga2music", "models", "list"], capture_output=True, text=True,
+                            env=cli_env(MANGA2MUSIC_CACHE=str(tmp_path)), timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert not any(ch in listed.stdout for ch in "│┃━─┏┡└"), listed.stdout
+    assert all(line.count("\t") == 6 and line == line.strip() for line in lines), lines
+    rows = {line.split("\t")[2]: line.split("\t") for line in lines}
+    assert rows["facebook/musicgen-small"][:2] == ["musicgen-small", "music"]
+    assert rows["facebook/musicgen-small"][5] == "yes" and rows["facebook/musicgen-small"][6].endswith("KB")
+    assert rows["facebook/musicgen-medium"][5] == "no" and rows["facebook/musicgen-medium"][6] == "-"
+    assert "name\tside\tid\tdownload\tlicence\tcached\ton disk" not in listed.stdout
+    assert str(tmp_path) in listed.stderr and "name, side, id, download, licence, cached, on disk" in listed.stderr

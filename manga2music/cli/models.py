@@ -61,6 +61,21 @@ def _licence_cell(row: dict) -> str:
     return licence
 
 
+#: the columns of `models list`, in its table and in its tab-separated lines into a pipe
+LIST_COLUMNS = ("name", "side", "id", "download", "licence", "cached", "on disk")
+
+
+def _list_cells(row: dict) -> list[str]:
+    """One model's cells of `models list`, plain text: cached is yes/partial/no ("-": nothing to download)."""
+    if not row["needs_download"]:
+        state, download = "-", "none"
+    else:
+        state = "yes" if row["cached"] else ("partial" if row["partial"] else "no")
+        download = f"{row['download_gb']:g} GB" if row["download_gb"] else "?"
+    return [row["name"] or "-", row["side"] or "-", row["model_id"] or "(no weights)", download, _licence_cell(row),
+            state, _human(row["size_bytes"]) if row["size_bytes"] else "-"]
+
+
 @app.command("list")
 def list_models(json_out: ListJsonOpt = False) -> None:
     """Known models with their Hub ids, download sizes, and what is already in the cache."""
@@ -75,26 +90,32 @@ def list_models(json_out: ListJsonOpt = False) -> None:
         typer.echo(json.dumps({"cache_dir": str(settings.model_cache_dir()), "cache_source": settings.cache_source(),
                                "models": rows}, indent=2))
         return
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    t = Table(title=f"models (cache: {escape(str(settings.model_cache_dir()))})", title_justify="left")
-    for col in ("name", "side", "id", "download", "licence", "cached", "on disk"):
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        if not r["needs_download"]:
-            state, download = "-", "none"
-        else:
-            state = "[green]yes[/]" if r["cached"] else ("[yellow]partial[/]" if r["partial"] else "no")
-            download = f"{r['download_gb']:g} GB" if r["download_gb"] else "?"
-        t.add_row(escape(r["name"] or "-"), r["side"] or "-", escape(r["model_id"] or "(no weights)"), download,
-                  _licence_cell(r), state, _human(r["size_bytes"]) if r["size_bytes"] else "")
-    Console(highlight=False, width=None if sys.stdout.isatty() else 250).print(t)  # piped: whole lines
+    from ._common import stderr_console
+
+    cache_dir = str(settings.model_cache_dir())
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"models (cache: {escape(cache_dir)})", title_justify="left")
+        for col in LIST_COLUMNS:
+            t.add_column(col, overflow="fold")
+        for r in rows:
+            name, side, model_id, download, licence, state, on_disk = map(escape, _list_cells(r))
+            state = {"yes": "[green]yes[/]", "partial": "[yellow]partial[/]"}.get(state, state)
+            t.add_row(name, side, model_id, download, licence, state, "" if on_disk == "-" else on_disk)
+        Console(highlight=False).print(t)
+    else:  # a pipe or a file: one tab-separated line per model, as `run` writes its results there
+        from ._common import _plain
+
+        sys.stdout.write("".join("\t".join(_plain(cell) for cell in _list_cells(r)) + "\n" for r in rows))
+        sys.stdout.flush()
+        stderr_console().print(f"[dim]models (cache: {escape(cache_dir)}): {escape(', '.join(LIST_COLUMNS))}[/]",
+                               soft_wrap=True)
     problem = settings.cache_problem()
     if problem and problem.unreadable:  # "cached: no" everywhere would not say why
-        from ._common import stderr_console
-
         stderr_console().print(f"[yellow]The model cache {escape(problem.text)}[/]: nothing in it can be seen or "
                                "loaded", soft_wrap=True)
 
