@@ -4,7 +4,7 @@
 the ``filelock`` package) on ``folder/.manga2music.lock`` for the whole run.  The
 kernel releases it when the process ends, however it ends (Ctrl-C, ``kill -9``,
 a crash), so a lock can never be left stale.  While holding it we write who holds
-it (pid, host, command, start time) to ``.manga2music.lock.json``, so a second run
+it (pid, user, host, command, start time) to ``.manga2music.lock.json``, so a second run
 can say in one line which process has the folder, and exits 2; with ``wait=True``
 it waits its turn instead.
 """
@@ -49,12 +49,29 @@ def prepare_output(folder: Path) -> Path:
 def _holder(folder: Path) -> str:
     try:
         info = json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8"))
-        return (f"pid {info['pid']} on {info.get('host', '?')}, started {info.get('started', '?')}"
+        user = f" of {info['user']}" if info.get("user") else ""  # one written by an older manga2music names none
+        return (f"pid {info['pid']}{user} on {info.get('host', '?')}, started {info.get('started', '?')}"
                 f" ({info.get('command', 'manga2music')})")
     except FileNotFoundError:  # written right after the lock is taken: that run has only just started
         return "just started; its pid is not written yet"
     except (OSError, ValueError, KeyError, TypeError):
         return "pid unknown"
+
+
+def _user_name() -> str:
+    """Who runs this process, from the account database (``$USER`` can be left over from ``su``); its uid when the
+    account has no name there (a container run as an unnamed uid)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):  # Windows has no pwd; an unnamed uid
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except Exception:  # noqa: BLE001 - no name anywhere: the number says who
+            return str(os.getuid()) if hasattr(os, "getuid") else "?"
 
 
 @contextmanager
@@ -104,7 +121,7 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         raise OutputError(f"cannot lock the output folder {readable(folder)} ({exc.strerror or exc})",
                           hint="choose a folder you can write to with -o") from exc
     try:
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(["manga2music", command]),
+        info = {"pid": os.getpid(), "user": _user_name(), "host": socket.gethostname(), "command": " ".join(["manga2music", command]),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": [readable(a) for a in sys.argv[1:]][:20]}
         _held_by[key] = threading.get_ident()
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -134,6 +136,10 @@ def test_a_stopped_run_leaves_a_manifest_and_page_of_the_files_there_are(four_se
 
 
 def test_four_runs_at_once_on_one_folder_one_works_the_others_say_who_holds_it(four_sections, tmp_path):
+    """The runs told to wait say which process holds the folder and whose it is: in a folder shared by a group,
+    "pid 4711 on nas" alone did not say whom to ask."""
+    import pwd
+
     out = tmp_path / "out"
     procs = [start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1") for _ in range(4)]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
@@ -144,6 +150,7 @@ def test_four_runs_at_once_on_one_folder_one_works_the_others_say_who_holds_it(f
     for err in busy:
         assert "Traceback" not in err
         assert "another manga2music run" in err and "pid" in err, err
+        assert f" of {pwd.getpwuid(os.getuid()).pw_name} on {socket.gethostname()}, started " in err, err
     again = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--seed", "1", "--json")
     assert again.returncode == 0, again.stderr
     assert {e["status"] for e in json.loads(again.stdout)["sections"]} == {"skipped"}
