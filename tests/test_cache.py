@@ -269,6 +269,31 @@ def test_pull_downloads_into_the_cache_and_skips_duplicate_weights(tmp_path, mon
     assert not any("pytorch_model.bin" in s or "msgpack" in s for s in seen)
 
 
+def test_models_list_in_an_80_column_terminal_breaks_no_name_and_no_id(tmp_path):
+    """In an 80-column terminal (the usual default) the table broke what you type: "gpt-4o-min" over "i",
+    "llava-onev" over "ision-0.5b", the ids in 10-column pieces. Each model now has two lines there: its name,
+    side, download and cache state, then its id and licence below."""
+    from output_checks import cli_env
+    from test_first_run import ANSI, in_terminal
+
+    from manga2music import registry
+
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    code, shown = in_terminal(["models", "list"], cli_env(MANGA2MUSIC_CACHE=str(tmp_path), COLUMNS="80"), tmp_path)
+    lines = ANSI.sub("", shown).splitlines()
+    assert code == 0, shown
+    long = [line for line in lines if len(line.rstrip()) > 80 and not line.startswith("models (cache: ")]
+    assert not long, long  # the title's folder is kept whole on its line, to be copied
+    starts = {line.split()[0] for line in lines if line.strip() and not line.startswith(" ")}
+    assert {spec.name for spec in registry.MODELS} <= starts, sorted({s.name for s in registry.MODELS} - starts)
+    for spec in registry.MODELS:
+        if spec.needs_weights:
+            assert any(line.strip().startswith(f"{spec.model_id} · ") for line in lines), spec.model_id
+    small = next(line for line in lines if line.startswith("musicgen-small "))
+    assert small.split()[1] == "music" and "yes (" in small and small.rstrip().endswith(" KB)"), small
+    assert next(line for line in lines if line.startswith("musicgen-medium ")).endswith("not cached")
+
+
 def test_models_list_into_a_pipe_is_one_tab_separated_line_per_model(tmp_path):
     """`models list | grep musicgen | cut -f3` got box-drawing lines ("│ musicgen-small │ music │ ...") padded to 250
     columns, where `run` into a pipe gives plain `name<TAB>status<TAB>output` lines: the same for models now, their

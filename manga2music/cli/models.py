@@ -76,6 +76,45 @@ def _list_cells(row: dict) -> list[str]:
             state, _human(row["size_bytes"]) if row["size_bytes"] else "-"]
 
 
+#: the width under which `models list` gives each model two lines instead of a table row: the table needs ~125
+#: columns to show every id and licence unbroken, and an 80-column terminal broke names ("gpt-4o-min" over "i")
+TABLE_WIDTH = 120
+
+
+def _print_models_to_terminal(rows: list[dict], cache_dir: str) -> None:
+    """A table in a wide terminal; in a narrow one each model on two lines: name, side, download, cached (and
+    size on disk), then its id and licence indented below, so that no name, id or size is broken mid-word."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    title = f"models (cache: {escape(cache_dir)})"
+    styles = {"yes": "green", "partial": "yellow"}
+    if console.width >= TABLE_WIDTH:
+        t = Table(title=title, title_justify="left")
+        for col in LIST_COLUMNS:
+            t.add_column(col, overflow="fold")
+        for r in rows:
+            name, side, model_id, download, licence, state, on_disk = _list_cells(r)
+            t.add_row(Text(name), side, Text(model_id), download, Text(licence), Text(state, styles.get(state, "")),
+                      "" if on_disk == "-" else on_disk)
+        console.print(t)
+        return
+    console.print(title, soft_wrap=True)
+    width = max(len(r["name"] or "-") for r in rows)
+    for r in rows:
+        name, side, model_id, download, licence, state, on_disk = _list_cells(r)
+        cached = {"-": "", "no": "not cached"}.get(state, state) + (f" ({on_disk})" if on_disk != "-" else "")
+        line = Text(f"{name:<{width}}  {side:<6}  {download:>7}  ")
+        line.stylize("bold", 0, len(name))
+        line.append(cached, styles.get(state, ""))
+        console.print(line, no_wrap=True, overflow="ellipsis")
+        console.print(Padding(Text(f"{model_id} · {licence}", "dim"), (0, 0, 0, 4), expand=False))  # wraps under itself
+
+
 @app.command("list")
 def list_models(json_out: ListJsonOpt = False) -> None:
     """Known models with their Hub ids, download sizes, and what is already in the cache."""
@@ -96,17 +135,7 @@ def list_models(json_out: ListJsonOpt = False) -> None:
 
     cache_dir = str(settings.model_cache_dir())
     if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(title=f"models (cache: {escape(cache_dir)})", title_justify="left")
-        for col in LIST_COLUMNS:
-            t.add_column(col, overflow="fold")
-        for r in rows:
-            name, side, model_id, download, licence, state, on_disk = map(escape, _list_cells(r))
-            state = {"yes": "[green]yes[/]", "partial": "[yellow]partial[/]"}.get(state, state)
-            t.add_row(name, side, model_id, download, licence, state, "" if on_disk == "-" else on_disk)
-        Console(highlight=False).print(t)
+        _print_models_to_terminal(rows, cache_dir)
     else:  # a pipe or a file: one tab-separated line per model, as `run` writes its results there
         from ._common import _plain
 
