@@ -66,6 +66,19 @@ def test_kanji_digits_written_one_by_one_read_as_their_number(tmp_path):
     assert list(names(find_sections([tmp_path / "s"]))) == ["８", "〇〇九", "〇一〇", "12", "二〇二五年", "二〇二六年"]
 
 
+def test_volumes_in_parts_and_formal_or_large_kanji_numbers_are_read_in_their_order(tmp_path):
+    """上巻 中巻 下巻 (first, middle, last volume) were read 上 下 中, and 前編 中編 後編 read 中 前 後 (character
+    order); 第弐話 (the formal 2, as on old and legal texts) was read after 第拾話 (10), and 一万 after 九千."""
+    for chapter in ("下巻", "上巻", "中巻", "後編", "前編", "中編", "第拾話", "第参話", "第弐話", "第壱話",
+                    "一万二千", "九千九百", "二万"):
+        png(tmp_path / "series" / chapter / "001.png", mode="RGB")
+    found = list(names(find_sections([tmp_path / "series"])))
+    assert [n for n in found if n.endswith("巻")] == ["上巻", "中巻", "下巻"], found
+    assert [n for n in found if n.endswith("編")] == ["前編", "中編", "後編"], found
+    assert [n for n in found if n.endswith("話")] == ["第壱話", "第弐話", "第参話", "第拾話"], found
+    assert [n for n in found if n in ("一万二千", "九千九百", "二万")] == ["九千九百", "一万二千", "二万"], found
+
+
 def test_a_chapters_cover_is_its_first_page_in_a_folder_and_in_an_archive(tmp_path):
     """cover.jpg beside 001.jpg... was read last (digits sort before letters): the cover's music closed the score."""
     pages = ("003.jpg", "cover.jpg", "001.jpg", "002.jpg", "back cover.jpg", "credits.jpg")
