@@ -334,26 +334,32 @@ def test_a_stop_does_not_wait_for_ever_on_the_composers_warm_up():
         never.set()
 
 
+#: a script's start: ``frames[0]`` is a real frame of importlib's own code (the one that asks the finders), as a
+#: signal arriving there would see
+IMPORTLIB_FRAME = textwrap.dedent("""
+    import signal, sys, time
+    from manga2music.cli import _common as c
+
+    frames = []
+
+    class Spy:
+        def find_spec(self, name, path=None, target=None):
+            frames.append(sys._getframe(1))
+            return None
+
+    sys.meta_path.insert(0, Spy())
+    import xml.dom.minidom  # not imported yet
+    sys.meta_path.pop(0)
+    assert frames and frames[0].f_code.co_filename.startswith("<frozen importlib"), frames
+""")
+
+
 def test_a_ctrl_c_that_lands_inside_the_import_machinery_is_raised_just_after_it():
     """Python raised the KeyboardInterrupt wherever the main thread was, also inside importlib's own code, where it
     left a module lock held (or was lost in a lock's weak-reference callback) and the threads importing after it
     waited forever.  The command's handler now lets that import step finish and raises the stop a moment later."""
-    script = textwrap.dedent("""
-        import signal, sys, time
-        from manga2music.cli import _common as c
-
+    script = IMPORTLIB_FRAME + textwrap.dedent("""
         signal.signal(signal.SIGINT, c._interrupted)
-        frames = []
-
-        class Spy:  # sees the frame of importlib that asks the finders, as a signal arriving there would
-            def find_spec(self, name, path=None, target=None):
-                frames.append(sys._getframe(1))
-                return None
-
-        sys.meta_path.insert(0, Spy())
-        import xml.dom.minidom  # not imported yet
-        sys.meta_path.pop(0)
-        assert frames and frames[0].f_code.co_filename.startswith("<frozen importlib"), frames
         try:
             c._interrupted(signal.SIGINT, frames[0])
         except KeyboardInterrupt:
@@ -371,6 +377,23 @@ def test_a_ctrl_c_that_lands_inside_the_import_machinery_is_raised_just_after_it
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert done.stdout.split("\n")[:2] == ["raised just after", "raised at once elsewhere"], done.stdout + done.stderr
+
+
+def test_a_ctrl_c_put_off_as_the_command_ends_does_not_abort_its_finished_work():
+    """A Ctrl-C that met the import machinery in the last 20 ms of a command came again after the command had put
+    Python's own handler back: a KeyboardInterrupt outside every stop of ours ("Aborted!", exit 1, or a traceback)
+    after a run that had finished.  Once the command's stop is no longer there, the put-off signal is dropped."""
+    script = IMPORTLIB_FRAME + textwrap.dedent("""
+        with c.friendly_errors():  # the command's block: its own handlers while it runs, Python's after
+            c._interrupted(signal.SIGINT, frames[0])  # put off: it met the import machinery as the block ends
+        print("finished", flush=True)
+        time.sleep(0.5)
+        print("still running at the end", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["finished", "still", "running", "at", "the", "end"], \
+        (done.returncode, done.stdout, done.stderr)
+    assert "KeyboardInterrupt" not in done.stderr, done.stderr
 
 
 def test_a_stop_put_off_again_and_again_still_ends_the_command_after_the_grace_time():

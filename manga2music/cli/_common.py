@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -93,8 +94,15 @@ def _inside_the_import_machinery(frame) -> bool:
 
 
 def _again_in_a_moment(signum) -> None:
-    """The signal once more, a moment later, when the import step it met is over (a few milliseconds)."""
-    threading.Timer(0.02, os.kill, (os.getpid(), signum)).start()
+    """The signal once more, a moment later, when the import step it met is over (a few milliseconds); dropped when
+    the command's stop is no longer there by then: its block ended in those milliseconds (its work finished, or
+    failed and said so), and Python's own handler would meet the signal outside it ("Aborted!", exit 1)."""
+
+    def again() -> None:
+        if signal.getsignal(signum) in (_interrupted, _terminated):
+            os.kill(os.getpid(), signum)
+
+    threading.Timer(0.02, again).start()
 
 
 def _ends_anyway_after_a_grace_time(signum) -> None:
