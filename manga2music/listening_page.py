@@ -324,9 +324,9 @@ def _clock(seconds) -> str:
 
 CSS = """
 :root { color-scheme: light dark; --bg: #fafaf8; --fg: #1d1d1f; --muted: #6b6b70; --card: #ffffff;
-  --line: #e2e2e0; --accent: #3b6fd8; --wave: #9db4e8; --played: #3b6fd8; --bad: #c62828; }
+  --line: #e2e2e0; --accent: #3b6fd8; --wave: #6a8bd4; --played: #3b6fd8; --bad: #c62828; }
 @media (prefers-color-scheme: dark) { :root { --bg: #151517; --fg: #ececef; --muted: #9a9aa2; --card: #1f1f23;
-  --line: #34343a; --accent: #8fb0ff; --wave: #4a5c86; --played: #8fb0ff; --bad: #ff8a80; } }
+  --line: #34343a; --accent: #8fb0ff; --wave: #6a82b8; --played: #8fb0ff; --bad: #ff8a80; } }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--fg); line-height: 1.5;
   font: 16px/1.5 system-ui, -apple-system, "Segoe UI", "Hiragino Sans", "Yu Gothic", "Noto Sans CJK JP", sans-serif; }
