@@ -121,8 +121,9 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         raise OutputError(f"cannot lock the output folder {readable(folder)} ({exc.strerror or exc})",
                           hint="choose a folder you can write to with -o") from exc
     try:
-        info = {"pid": os.getpid(), "user": _user_name(), "host": socket.gethostname(), "command": " ".join(["manga2music", command]),
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": [readable(a) for a in sys.argv[1:]][:20]}
+        info = {"pid": os.getpid(), "user": _user_name(), "host": socket.gethostname(),
+                "command": " ".join(["manga2music", command]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "argv": [readable(a) for a in sys.argv[1:]][:20]}
         _held_by[key] = threading.get_ident()
         try:
             write_text_atomic(folder / HOLDER_NAME, json.dumps(info) + "\n")
