@@ -46,16 +46,26 @@ def prepare_output(folder: Path) -> Path:
     return folder
 
 
-def _holder(folder: Path) -> str:
-    try:
-        info = json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8"))
-        user = f" of {info['user']}" if info.get("user") else ""  # one written by an older manga2music names none
-        return (f"pid {info['pid']}{user} on {info.get('host', '?')}, started {info.get('started', '?')}"
-                f" ({info.get('command', 'manga2music')})")
-    except FileNotFoundError:  # written right after the lock is taken: that run has only just started
-        return "just started; its pid is not written yet"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "pid unknown"
+#: how long a run refused a folder waits for the holder's record, written right after that holder took the lock
+HOLDER_PATIENCE = 1.0
+
+
+def _holder(folder: Path, patience: float = HOLDER_PATIENCE) -> str:
+    """Who holds ``folder``, in words.  A run that took the lock a moment ago writes its record right after: wait up
+    to ``patience`` seconds for it rather than say "pid not written yet" to someone who needs to know whom to ask."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            info = json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8"))
+            user = f" of {info['user']}" if info.get("user") else ""  # one written by an older manga2music names none
+            return (f"pid {info['pid']}{user} on {info.get('host', '?')}, started {info.get('started', '?')}"
+                    f" ({info.get('command', 'manga2music')})")
+        except FileNotFoundError:  # still not written: that run has only just started (or has just ended)
+            if time.monotonic() >= deadline:
+                return "just started; its pid is not written yet"
+            time.sleep(0.05)
+        except (OSError, ValueError, KeyError, TypeError):
+            return "pid unknown"
 
 
 def _user_name() -> str:
