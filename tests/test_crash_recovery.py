@@ -161,20 +161,23 @@ def test_a_run_refused_at_the_moment_another_took_the_folder_still_names_its_hol
     """The other run writes who it is right after it takes the lock: a run refused in between said "just started;
     its pid is not written yet", and the user did not learn whom to ask (seen in CI among four runs at once)."""
     from manga2music.errors import OutputBusyError
+    from manga2music.files import LOCK_NAME
     from manga2music.lock import HOLDER_NAME, output_lock
 
     out = tmp_path / "out"
     out.mkdir()
     record = {"pid": 4711, "user": "someone-else", "host": "nas", "started": "2026-12-04T10:00:00+0000",
               "command": "manga2music run"}
-    holder = subprocess.Popen(  # takes the lock as a run does, and writes its record a moment later
-        [sys.executable, "-c", "import json, time; from filelock import FileLock\n"
-         f"lock = FileLock({str(out / '.manga2music.lock')!r}); lock.acquire(); print('locked', flush=True)\n"
-         f"time.sleep(0.3); open({str(out / HOLDER_NAME)!r}, 'w').write(json.dumps({record!r})); time.sleep(60)"],
+    written = out / HOLDER_NAME
+    holder = subprocess.Popen(  # takes the lock as a run does, and writes its record a moment later, whole at once
+        [sys.executable, "-c", "import json, os, time; from filelock import FileLock\n"
+         f"lock = FileLock({str(out / LOCK_NAME)!r}); lock.acquire(); print('locked', flush=True)\n"
+         f"time.sleep(0.3); open({str(written) + '.part'!r}, 'w').write(json.dumps({record!r}))\n"
+         f"os.replace({str(written) + '.part'!r}, {str(written)!r}); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env=cli_env())
     try:
         assert holder.stdout.readline().strip() == "locked"
-        assert not (out / HOLDER_NAME).exists()
+        assert not written.exists()
         with pytest.raises(OutputBusyError) as refused:
             with output_lock(out):
                 pass

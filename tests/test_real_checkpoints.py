@@ -305,10 +305,10 @@ NEW_MODELS = {  # name -> (what `models list` shows for the download, for the li
 def test_models_list_shows_every_new_model_with_its_size_and_licence():
     listed = runner.invoke(app, ["models", "list"])  # into a pipe: one tab-separated line per model
     assert listed.exit_code == 0, listed.output
-    rows = {cells[0]: cells for cells in (ln.split("\t") for ln in listed.stdout.splitlines())}
+    lines = {cells[0]: cells for cells in (ln.split("\t") for ln in listed.stdout.splitlines())}
     for name, (size, licence) in NEW_MODELS.items():
-        assert name in rows, sorted(rows)
-        assert size in rows[name] and licence in rows[name], rows[name]
+        assert name in lines, sorted(lines)
+        assert size in lines[name] and licence in lines[name], lines[name]
     rows = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)["models"]
     by_name = {(r["side"], r["name"]): r for r in rows}
     assert by_name[("music", "musicgen-small")]["commercial"] is False  # CC-BY-NC-4.0 weights
