@@ -7,6 +7,7 @@ that speaks the few endpoints ``huggingface_hub.snapshot_download`` uses.
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -292,6 +293,34 @@ def test_models_list_in_an_80_column_terminal_breaks_no_name_and_no_id(tmp_path)
     small = next(line for line in lines if line.startswith("musicgen-small "))
     assert small.split()[1] == "music" and "yes (" in small and small.rstrip().endswith(" KB)"), small
     assert next(line for line in lines if line.startswith("musicgen-medium ")).endswith("not cached")
+
+
+def test_models_list_in_a_40_column_terminal_shows_each_cache_state_whole(tmp_path):
+    """In 40 columns (a split pane, a phone's terminal) the first line of each model was cut with "…" where its cache
+    state stood: "vision   1.8 GB…", so whether a model was cached was not shown at all. The state now has a line
+    of its own below the first when that has no room for it."""
+    from output_checks import cli_env
+    from test_first_run import ANSI, in_terminal
+
+    from manga2music import registry
+
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    code, shown = in_terminal(["models", "list"], cli_env(MANGA2MUSIC_CACHE=str(tmp_path), COLUMNS="40"), tmp_path)
+    lines = ANSI.sub("", shown).splitlines()
+    assert code == 0, shown
+    assert not [line for line in lines if "…" in line], shown
+    long = [line for line in lines if len(line.rstrip()) > 40 and not line.startswith("models (cache: ")]
+    assert not long, long
+    blocks: dict[str, str] = {}  # each model's lines, from its name to the next model's
+    for line in lines[1:]:
+        if line.strip() and not line.startswith(" "):
+            name = line.split()[0]
+        blocks[name] = blocks.get(name, "") + " " + line.strip()
+    assert {spec.name for spec in registry.MODELS} <= set(blocks)
+    assert re.search(r"\byes \(\d[\d.]* KB\)", blocks["musicgen-small"]), blocks["musicgen-small"]
+    for spec in registry.MODELS:
+        if spec.needs_weights and spec.name != "musicgen-small":
+            assert "not cached" in blocks[spec.name], blocks[spec.name]
 
 
 def test_models_list_into_a_pipe_is_one_tab_separated_line_per_model(tmp_path):

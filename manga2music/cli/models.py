@@ -83,7 +83,8 @@ TABLE_WIDTH = 120
 
 def _print_models_to_terminal(rows: list[dict], cache_dir: str) -> None:
     """A table in a wide terminal; in a narrow one each model on two lines: name, side, download, cached (and
-    size on disk), then its id and licence indented below, so that no name, id or size is broken mid-word."""
+    size on disk), then its id and licence indented below, so that no name, id or size is broken mid-word.  Where
+    the first line has no room for the cache state (40 columns), the state has a line of its own below it."""
     from rich.console import Console
     from rich.markup import escape
     from rich.padding import Padding
@@ -108,10 +109,14 @@ def _print_models_to_terminal(rows: list[dict], cache_dir: str) -> None:
     for r in rows:
         name, side, model_id, download, licence, state, on_disk = _list_cells(r)
         cached = {"-": "", "no": "not cached"}.get(state, state) + (f" ({on_disk})" if on_disk != "-" else "")
-        line = Text(f"{name:<{width}}  {side:<6}  {download:>7}  ")
+        line = Text(f"{name:<{width}}  {side:<6}  {download:>7}")
         line.stylize("bold", 0, len(name))
-        line.append(cached, styles.get(state, ""))
+        alone = cached and len(line) + 2 + len(cached) > console.width  # 40 columns: the state on a line of its own
+        if cached and not alone:
+            line.append("  " + cached, styles.get(state, ""))
         console.print(line, no_wrap=True, overflow="ellipsis")
+        if alone:
+            console.print(Padding(Text(cached, styles.get(state, "")), (0, 0, 0, 4), expand=False))
         console.print(Padding(Text(f"{model_id} · {licence}", "dim"), (0, 0, 0, 4), expand=False))  # wraps under itself
 
 
