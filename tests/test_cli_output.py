@@ -659,3 +659,24 @@ def test_an_output_folder_given_as_pages_is_said_to_be_one(tmp_path):
     assert cli("run", SAMPLES / "calm", SAMPLES / "action", "-o", both, *BUILTIN).returncode == 0
     said = cli("run", both, "-o", tmp_path / "other", *BUILTIN)
     assert said.returncode == 2 and f"its pages were in {SAMPLES}\n" in said.stderr + "\n", said.stderr
+
+
+def test_the_results_in_a_20_column_terminal_break_no_name_status_or_file_name(tmp_path):
+    """In a very narrow terminal (20 columns: a split pane on a phone) the results table broke every word: "actio"
+    over "n", "stat" over "us", "calm." over "wav". Where the table cannot fit its words, each section is a line of
+    its own (name and status) with what it made below it."""
+    from test_first_run import in_terminal
+
+    out = tmp_path / "out"
+    code, shown = in_terminal(["run", SAMPLES, "-o", out, *BUILTIN], cli_env(COLUMNS="20"), tmp_path)
+    assert code == 0, shown
+    results = shown.split("Listening page:", 1)[1].splitlines()
+    for name in ("action", "calm", "webtoon"):
+        (line,) = [ln for ln in results if ln.split()[:1] == [name]]
+        assert line.split()[1:] == ["ok"], results
+        assert any(ln.strip() == f"{name}.wav" for ln in results), results  # the file it made, whole
+    assert not any(ch in "".join(results) for ch in "┃│━"), results
+
+    wide, shown = in_terminal(["run", SAMPLES, "-o", out, *BUILTIN], cli_env(COLUMNS="80"), tmp_path)
+    rows = [[cell.strip() for cell in ln.split("│")] for ln in shown.splitlines() if "│" in ln]
+    assert wide == 0 and ["action", "skipped", "action.wav"] in rows, shown  # 80 columns: still the table

@@ -357,6 +357,10 @@ def _exit_code(entries: list[dict]) -> int:
     return 1 if any(e["status"] == "failed" for e in entries) else 0
 
 
+#: the least width of the results table's output column: under it each section gets lines of its own instead
+RESULTS_OUTPUT_MIN = 20
+
+
 def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
     entries = _this_run(manifest)
     failed = [e for e in entries if e["status"] == "failed"]
@@ -378,16 +382,30 @@ def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
         stderr_console().print(f"[dim]{escape_markup(done)}[/]", soft_wrap=True)
     else:
         from rich.console import Console
+        from rich.measure import Measurement
+        from rich.padding import Padding
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(show_edge=False, pad_edge=False)
+        colours = {"ok": "green", "skipped": "cyan", "failed": "red"}
+        table, names = Table(show_edge=False, pad_edge=False), Table(show_edge=False, pad_edge=False)
         for col in ("section", "status", "output"):
             table.add_column(col, overflow="fold")
+        for col in ("section", "status"):
+            names.add_column(col)
         for e in entries:
-            colour = {"ok": "green", "skipped": "cyan", "failed": "red"}[e["status"]]
-            table.add_row(escape_markup(e["name"]), f"[{colour}]{e['status']}[/]", escape_markup(detail(e)))
+            table.add_row(Text(e["name"]), Text(e["status"], colours[e["status"]]), Text(detail(e)))
+            names.add_row(Text(e["name"]), Text(e["status"]))
         console = Console(highlight=False)
-        console.print(table)
+        # the table when its names and statuses fit unbroken with room for the output (a long path there is folded)
+        unbroken = Measurement.get(console, console.options.update_width(10**6), names).minimum
+        if unbroken + 3 + RESULTS_OUTPUT_MIN <= console.width:
+            console.print(table)
+        else:  # a narrow terminal (under about 40 columns), where the table would break names and files mid-word
+            for e in entries:
+                console.print(Text.assemble((e["name"], "bold"), "  ", (e["status"], colours[e["status"]])))
+                if detail(e):
+                    console.print(Padding(Text(detail(e)), (0, 0, 0, 2)))  # wraps under itself
         console.print(escape_markup(done), soft_wrap=True)
     return _exit_code(entries)
 
