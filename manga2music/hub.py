@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Optional
@@ -40,7 +41,28 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = 3.0) -> HubStatus
     except urllib.error.HTTPError as exc:
         code, detail = exc.code, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        text = "timed out" if "timed out" in str(reason).lower() else str(reason)
+        text = why_unreachable(getattr(exc, "reason", exc), urllib.parse.urlsplit(endpoint).hostname or endpoint)
         return HubStatus(endpoint, True, False, text[:120], round(time.monotonic() - start, 3))
     return HubStatus(endpoint, True, code < 500, detail, round(time.monotonic() - start, 3))
+
+
+def why_unreachable(reason: object, host: str) -> str:
+    """Why a request to ``host`` got no answer, in words: the user reads it on every first run without a network
+    ("the Hub is unreachable (...)"), where Python says "[Errno -2] Name or service not known"."""
+    import errno
+    import socket
+    import ssl
+
+    if isinstance(reason, socket.gaierror):
+        return f"cannot look up {host}: no network, or no such name"
+    if isinstance(reason, TimeoutError) or "timed out" in str(reason).lower():
+        return "timed out"
+    if isinstance(reason, ConnectionRefusedError):
+        return f"{host} refused the connection"
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return f"its TLS certificate was not accepted ({reason.verify_message})"
+    if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"no route to {host} (network unreachable)"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror  # without Python's "[Errno N]"
+    return str(reason)

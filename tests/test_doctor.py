@@ -48,11 +48,21 @@ def test_hub_probe_gives_up_at_the_timeout():
     assert elapsed < 2
 
 
-def test_hub_probe_nothing_listening():
+def test_hub_probe_nothing_listening_says_so_in_words():
+    """The reason is shown to the user ("the Hub is unreachable (...)" on every first run without a network): it was
+    Python's "[Errno 111] Connection refused"."""
     with local_http(answer(200)) as (url, _):
         pass  # the server is gone once the block ends
     status = probe_hub(url, timeout=1)
-    assert status.reachable is False and status.detail
+    assert status.reachable is False and status.detail == "127.0.0.1 refused the connection", status.detail
+
+
+def test_hub_probe_of_a_name_that_does_not_resolve_says_so_in_words():
+    """On a machine without a network the first run said "the Hub is unreachable ([Errno -2] Name or service not
+    known)". A name under .invalid never resolves (RFC 2606), with or without a network."""
+    status = probe_hub("https://huggingface.invalid", timeout=3)
+    assert status.reachable is False
+    assert status.detail == "cannot look up huggingface.invalid: no network, or no such name", status.detail
 
 
 # --- doctor --json -------------------------------------------------------------------------------------
