@@ -310,6 +310,7 @@ def test_doctor_asks_the_server_whether_it_answers_and_has_the_model(openai_serv
     code, unreachable = check("--offline", "--base-url", down, "--vision-model", "my-vlm")
     assert code == 1 and not unreachable["ok"] and "cannot reach" in unreachable["reason"], unreachable
     assert "is the server running?" in unreachable["reason"] and "after 0 retries" not in unreachable["reason"]
+    assert "127.0.0.1 refused the connection" in unreachable["reason"], unreachable  # was the SDK's "Connection error."
 
     code, bad = check("--base-url", "ftp://x", "--vision-model", "my-vlm")
     assert code == 1 and "not an http:// or https:// address" in bad["reason"]

@@ -379,7 +379,7 @@ class OpenAIDescriber(ChatDescriber):
                 hint="the server may have crashed or run out of memory: see the server's log")
         if isinstance(err, openai.APIConnectionError):  # no other section would get through: the run stops
             return ServerUnusableError(
-                f"cannot reach {where}{_after(retries)}: {self._scrub(str(err))}",
+                f"cannot reach {where}{_after(retries)}: {self._scrub(_why_no_connection(err))}",
                 hint="is the server running? check --base-url" if not self.official else "check your network",
             )
         status = getattr(err, "status_code", None)
@@ -459,6 +459,24 @@ class _EmptyAnswer(BackendError):
 def _after(retries: int) -> str:
     """" after 3 retries"; nothing when none was allowed (`doctor` asks once)."""
     return f" after {retries} retries" if retries else ""
+
+
+def _why_no_connection(err: BaseException) -> str:
+    """Why the SDK's "Connection error." happened, in words ("127.0.0.1 refused the connection", "cannot look up
+    HOST: ..."), from the socket error at the root of its chain; the SDK's own words when there is none."""
+    from urllib.parse import urlsplit
+
+    from ..hub import why_unreachable
+
+    seen, cause = set(), err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError):
+            request = getattr(err, "request", None)
+            host = urlsplit(str(request.url)).hostname if request is not None else None
+            return why_unreachable(cause, host or "the server")
+        cause = cause.__cause__ or cause.__context__
+    return str(err)
 
 
 def _dropped(err) -> bool:
