@@ -36,14 +36,26 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = 3.0) -> HubStatus
     req = urllib.request.Request(f"{endpoint}/api/models?limit=1", method="HEAD",
                                  headers={"User-Agent": "manga2music-doctor"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.build_opener().open(req, timeout=timeout) as resp:  # proxies as the environment says now
             code, detail = resp.status, f"HTTP {resp.status}"
     except urllib.error.HTTPError as exc:
         code, detail = exc.code, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        text = why_unreachable(getattr(exc, "reason", exc), urllib.parse.urlsplit(endpoint).hostname or endpoint)
+        text = why_unreachable(getattr(exc, "reason", exc), connect_host(endpoint))
         return HubStatus(endpoint, True, False, text[:120], round(time.monotonic() - start, 3))
     return HubStatus(endpoint, True, code < 500, detail, round(time.monotonic() - start, 3))
+
+
+def connect_host(url: str) -> str:
+    """The host a request to ``url`` connects to, for saying why it failed: "the proxy HOST" when the environment
+    (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY) sends it through one, as urllib and httpx both do."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or url
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and not urllib.request.proxy_bypass(host):
+        return f"the proxy {urllib.parse.urlsplit(proxy).hostname or proxy}"
+    return host
 
 
 def why_unreachable(reason: object, host: str) -> str:
@@ -60,7 +72,7 @@ def why_unreachable(reason: object, host: str) -> str:
     if isinstance(reason, ConnectionRefusedError):
         return f"{host} refused the connection"
     if isinstance(reason, ssl.SSLCertVerificationError):
-        return f"its TLS certificate was not accepted ({reason.verify_message})"
+        return f"its TLS certificate was not accepted ({reason.verify_message or reason.reason})"
     if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return f"no route to {host} (network unreachable)"
     if isinstance(reason, OSError) and reason.strerror:

@@ -57,6 +57,21 @@ def test_hub_probe_nothing_listening_says_so_in_words():
     assert status.reachable is False and status.detail == "127.0.0.1 refused the connection", status.detail
 
 
+def test_hub_probe_through_a_proxy_that_is_down_names_the_proxy(monkeypatch):
+    """Behind a proxy, the connection refused is the proxy's: "huggingface.co refused the connection" would send the
+    user to the wrong place."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        proxy = f"http://user:secret@127.0.0.1:{s.getsockname()[1]}"
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    status = probe_hub("https://huggingface.invalid", timeout=3)
+    assert status.reachable is False and status.detail == "the proxy 127.0.0.1 refused the connection", status.detail
+
+
 def test_hub_probe_of_a_name_that_does_not_resolve_says_so_in_words():
     """On a machine without a network the first run said "the Hub is unreachable ([Errno -2] Name or service not
     known)". A name under .invalid never resolves (RFC 2606), with or without a network."""

@@ -464,17 +464,14 @@ def _after(retries: int) -> str:
 def _why_no_connection(err: BaseException) -> str:
     """Why the SDK's "Connection error." happened, in words ("127.0.0.1 refused the connection", "cannot look up
     HOST: ..."), from the socket error at the root of its chain; the SDK's own words when there is none."""
-    from urllib.parse import urlsplit
-
-    from ..hub import why_unreachable
+    from ..hub import connect_host, why_unreachable
 
     seen, cause = set(), err
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if isinstance(cause, OSError):
             request = getattr(err, "request", None)
-            host = urlsplit(str(request.url)).hostname if request is not None else None
-            return why_unreachable(cause, host or "the server")
+            return why_unreachable(cause, connect_host(str(request.url)) if request is not None else "the server")
         cause = cause.__cause__ or cause.__context__
     return str(err)
 
