@@ -48,7 +48,18 @@ def test_hub_probe_gives_up_at_the_timeout():
     assert elapsed < 2
 
 
-def test_hub_probe_nothing_listening_says_so_in_words():
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                   "no_proxy")
+
+
+@pytest.fixture
+def no_proxy(monkeypatch):
+    """Requests go straight to where they are sent, whatever proxy the machine running the tests is set up with."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_hub_probe_nothing_listening_says_so_in_words(no_proxy):
     """The reason is shown to the user ("the Hub is unreachable (...)" on every first run without a network): it was
     Python's "[Errno 111] Connection refused"."""
     with local_http(answer(200)) as (url, _):
@@ -57,7 +68,7 @@ def test_hub_probe_nothing_listening_says_so_in_words():
     assert status.reachable is False and status.detail == "127.0.0.1 refused the connection", status.detail
 
 
-def test_hub_probe_through_a_proxy_that_is_down_names_the_proxy(monkeypatch):
+def test_hub_probe_through_a_proxy_that_is_down_names_the_proxy(no_proxy, monkeypatch):
     """Behind a proxy, the connection refused is the proxy's: "huggingface.co refused the connection" would send the
     user to the wrong place."""
     import socket
@@ -65,14 +76,12 @@ def test_hub_probe_through_a_proxy_that_is_down_names_the_proxy(monkeypatch):
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         proxy = f"http://user:secret@127.0.0.1:{s.getsockname()[1]}"
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", proxy)
     status = probe_hub("https://huggingface.invalid", timeout=3)
     assert status.reachable is False and status.detail == "the proxy 127.0.0.1 refused the connection", status.detail
 
 
-def test_hub_probe_of_a_name_that_does_not_resolve_says_so_in_words():
+def test_hub_probe_of_a_name_that_does_not_resolve_says_so_in_words(no_proxy):
     """On a machine without a network the first run said "the Hub is unreachable ([Errno -2] Name or service not
     known)". A name under .invalid never resolves (RFC 2606), with or without a network."""
     status = probe_hub("https://huggingface.invalid", timeout=3)
