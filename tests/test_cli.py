@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from output_checks import cli, cli_env
 from typer.testing import CliRunner
 
 from manga2music import __version__
@@ -189,6 +191,42 @@ def test_python_dash_m_works():
     result = subprocess.run([sys.executable, "-m", "manga2music", "--version"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+@pytest.mark.parametrize("command, extra_env", [
+    (("--version",), {}),
+    (("describe", "no-such-folder"), {}),  # a one-line error, exit 2
+    (("run", "no-such-folder"), {"MANGA2MUSIC_DEBUG": "1"}),  # an exception left to the interpreter: traceback, 1
+    (("run", SAMPLES / "calm", "-o", "out", "--offline", "--duration", "1", "--seed", "1", "--format", "flac"), {}),
+])
+def test_the_suites_forked_commands_say_and_exit_as_a_fresh_process_does(tmp_path, monkeypatch, command, extra_env):
+    """``output_checks.cli`` forks its commands from a process with the slow libraries imported: what they print,
+    exit with and write must be what a fresh ``python -m manga2music`` gives, or the suite tests something else."""
+    results, made = {}, {}
+    for fork in ("0", "1"):
+        monkeypatch.setenv("M2M_TEST_FORK", fork)
+        (tmp_path / fork).mkdir()
+        monkeypatch.chdir(tmp_path / fork)
+        result = cli(*command, env=cli_env(**extra_env))
+        where = str(tmp_path / fork)
+        results[fork] = (result.returncode, result.stdout.replace(where, "HERE"), _traceback_reduced_to_its_exception(
+            result.stderr.replace(where, "HERE")))
+        made[fork] = {p.relative_to(tmp_path / fork).as_posix(): p.read_bytes() for p in (tmp_path / fork).rglob("*")
+                      if p.is_file() and p.suffix in {".flac", ".mid"}}
+    assert results["1"] == results["0"]
+    assert made["1"] == made["0"]  # the same seed makes the same music, byte for byte
+    if command[0] == "run" and extra_env:
+        assert results["1"][0] == 1 and "Traceback" in results["1"][2]
+    if command[0] == "run" and not extra_env:
+        assert results["1"][0] == 0 and made["1"]
+
+
+def _traceback_reduced_to_its_exception(stderr: str) -> str:
+    """A traceback's frames above our code are the harness's (runpy called from the fork server, or from Python's
+    own start-up), so only its last line, the exception, is compared."""
+    if "Traceback" not in stderr:
+        return stderr
+    return stderr.split("Traceback", 1)[0] + "Traceback ... " + stderr.rstrip().splitlines()[-1]
 
 
 def test_help_does_not_import_heavy_libraries():
