@@ -110,7 +110,7 @@ class _Zygote:
 
         with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
             files = {name: Path(tmp, name) for name in ("stdin", "stdout", "stderr")}
-            files["stdin"].write_text(input or "", encoding="utf-8")
+            files["stdin"].write_text(input or "", encoding=locale.getpreferredencoding(False))  # as subprocess does
             files["stdout"].touch()
             files["stderr"].touch()
             request = {"argv": argv, "argv0": str(REPO / "manga2music" / "__main__.py"), "env": env,
@@ -120,12 +120,14 @@ class _Zygote:
                 conn.sendall(json.dumps(request).encode() + b"\n")
                 conn.settimeout(timeout)
                 answers = conn.makefile("rb")
-                pid = int(answers.readline().split()[1])
-                try:
-                    last = answers.readline().split()
-                except (socket.timeout, TimeoutError):
-                    kill_pid(pid)
-                    raise subprocess.TimeoutExpired([sys.executable, "-m", "manga2music", *argv], timeout) from None
+                last = answers.readline().split()  # "pid N", or "exit 1" from a child that could not even start
+                if last[:1] == [b"pid"]:
+                    try:
+                        last = answers.readline().split()
+                    except (socket.timeout, TimeoutError):
+                        kill_pid(int(last[1]))
+                        raise subprocess.TimeoutExpired([sys.executable, "-m", "manga2music", *argv],
+                                                        timeout) from None
                 # no "exit N": the command was killed by a signal (which the kernel, not we, saw)
                 code = int(last[1]) if last[:1] == [b"exit"] else -signal.SIGKILL
             # as subprocess's text mode reads them: the locale's encoding, universal newlines
