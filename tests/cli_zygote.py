@@ -1,12 +1,13 @@
 """A process that has imported the slow third-party libraries once and forks a fresh `python -m manga2music`
 for each command a test runs (used by ``output_checks.cli``).
 
-Why: each real process spent about 1.4 s of its 2-7 s importing scipy.signal, OpenCV, onnxruntime and the like
-before doing anything, and the suite starts hundreds of them.  A forked child is still a process of its own, with
+Why: each real process spent about 1.4 s of its 2-7 s importing scipy.signal, OpenCV, numpy and the like before
+doing anything, and the suite starts hundreds of them.  A forked child is still a process of its own, with
 its own exit status, stdout, stderr, environment, working folder and atexit handlers; what it shares with the
 others is only those libraries, imported before any test's environment was known.  So this server only imports
 libraries that read no setting of ours at import time, never manga2music itself (the child imports it, under the
-test's environment), nor torch, transformers, huggingface_hub or Ray.
+test's environment), nor torch, transformers, huggingface_hub or Ray, nor onnxruntime (our text detector sets
+ORT_DISABLE_TELEMETRY before importing it).
 
 Protocol, one command per connection on a Unix socket: the client sends one JSON line
 ``{"argv", "env", "cwd", "stdin", "stdout", "stderr"}`` (the last three are paths of files); the child answers

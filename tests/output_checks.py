@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import locale
@@ -125,7 +126,8 @@ class _Zygote:
                     try:
                         last = answers.readline().split()
                     except (socket.timeout, TimeoutError):
-                        kill_pid(int(last[1]))
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(int(last[1]), signal.SIGKILL)
                         raise subprocess.TimeoutExpired([sys.executable, "-m", "manga2music", *argv],
                                                         timeout) from None
                 # no "exit N": the command was killed by a signal (which the kernel, not we, saw)
@@ -135,13 +137,6 @@ class _Zygote:
                     .replace("\r\n", "\n").replace("\r", "\n") for name in ("stdout", "stderr")}
         return subprocess.CompletedProcess([sys.executable, "-m", "manga2music", *argv], code, read["stdout"],
                                            read["stderr"])
-
-
-def kill_pid(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _zygote_for(env: dict) -> _Zygote | None:
