@@ -1,4 +1,4 @@
-"""Comic archives that are not zips: RAR (.cbr), 7-Zip (.cb7) and tar (.cbt).
+"""Comic archives that are not zips: RAR (.cbr/.rar), 7-Zip (.cb7/.7z) and tar (.cbt/.tar).
 
 A tar is read with :mod:`tarfile`.  RAR and 7-Zip are read through ``bsdtar``
 (libarchive's command; macOS's ``tar`` is bsdtar, and so is Windows 10+'s ``tar.exe``): finding the

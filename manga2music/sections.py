@@ -1,4 +1,5 @@
-"""Finding sections and their pages: folders, images, comic archives (.cbz/.zip, .cbr, .cb7, .cbt) and PDFs.
+"""Finding sections and their pages: folders, images, comic archives (.cbz/.zip, .cbr/.rar, .cb7/.7z, .cbt/.tar)
+and PDFs.
 
 A *section* is a folder (or an archive folder, or a PDF) that directly holds
 pages; it gets one track.  Its name is its path relative to the input root, or
@@ -33,7 +34,9 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", 
 UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL", ".kra": "Krita",
                           ".clip": "Clip Studio Paint", ".xcf": "GIMP", ".mdp": "FireAlpaca/MediBang"}
 #: comic archives: zips (many a .cbr is one), and RAR, 7-Zip and tar archives (read by :mod:`.other_archives`)
-ARCHIVE_EXTENSIONS = {".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt"}
+ARCHIVE_EXTENSIONS = {".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt", ".tar"}
+#: the same in words, each comic name beside the archive name it stands for
+ARCHIVE_NAMES = ".cbz/.zip, .cbr/.rar, .cb7/.7z, .cbt/.tar"
 #: what the first bytes of an archive that is not a zip say it is
 _OTHER_ARCHIVES = ((b"Rar!\x1a\x07", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"))
 PDF_EXTENSIONS = {".pdf"}
@@ -605,7 +608,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                 sections.extend(_file_sections(path, readable(path.stem), path.parent, warn))
             else:
                 raise InputError(
-                    f"{readable(path)}: not a folder, image, comic archive (.cbz/.zip, .cbr, .cb7, .cbt) or .pdf",
+                    f"{readable(path)}: not a folder, image, comic archive ({ARCHIVE_NAMES}) or .pdf",
                     hint="image types: " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)),
                 )
     if not sections:

@@ -96,6 +96,21 @@ def test_rar_7zip_and_tar_comics_are_read_like_a_cbz(tmp_path):
         assert sections[0].pages[2].source == f"{book}!Vol 1/Chapter 1/003 ページ.jpg"
 
 
+def test_a_comic_packed_as_a_plain_tar_is_read_as_its_cbt_is(tmp_path):
+    """`Ch 1.tar` was refused ("not a folder, image, comic archive ... or .pdf") and left out of a folder without a
+    word, where the README and the web UI's file box name .tar beside .cbt."""
+    expected = _found(find_sections([_tar(tmp_path / "book.cbt")]))
+    assert _found(find_sections([_tar(tmp_path / "book.tar")])) == expected
+    series = tmp_path / "series"
+    series.mkdir()
+    _tar(series / "book.tar")
+    assert _found(find_sections([series])) == expected  # found in a folder too, under the same names
+    described = cli("describe", tmp_path / "book.tar", "-o", tmp_path / "out", "--model", "builtin", "--json")
+    assert described.returncode == 0, described.stderr
+    assert [(s["name"], s["status"]) for s in json.loads(described.stdout)["sections"]] == [
+        ("book/Vol 1/Chapter 1", "ok"), ("book/Vol 1/Chapter 2", "ok")]
+
+
 def _crc32s(name: str) -> dict[str, int]:
     """Each file's CRC32 in an archive of tests/data/archives, as rarfile's own listing of it records."""
     return {"rar5-solid-qo.rar": {"somedir/stest1.txt": 0xC5B7E6A2, "stest1.txt": 0xC5B7E6A2,

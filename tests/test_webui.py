@@ -123,6 +123,27 @@ def test_a_cbr_upload_is_previewed_and_made_as_a_cbz_is(tmp_path):
     assert sum(p.suffix == ".flac" for p in result.downloads) == 2
 
 
+def test_a_tar_upload_is_previewed_and_made_as_a_cbz_is(tmp_path):
+    """The file box offered .tar, and a .tar upload was then "not a readable image"."""
+    import tarfile
+
+    book = tmp_path / "book.tar"
+    with tarfile.open(book, "w") as tf:
+        tf.add(SAMPLES / "calm" / "001.png", "ch1/001.png")
+        tf.add(SAMPLES / "action" / "001.png", "ch2/001.png")
+    assert ".tar" in UPLOAD_TYPES
+    shown = preview([book], tmp_path / "work")
+    assert [caption for _, caption in shown.thumbnails] == ["ch1 · 001.png", "ch2 · 001.png"] and shown.note() == ""
+    result = generate([book], tmp_path / "results", duration=1, seed=1)
+    assert [(e["name"], e["status"]) for e in result.entries] == [("book/ch1", "ok"), ("book/ch2", "ok")]
+
+
+def test_the_upload_hint_names_every_archive_the_file_box_offers():
+    """The file box offered .rar, .7z and .tar; the hint shown after a bad upload named neither."""
+    offered = [t for t in UPLOAD_TYPES if t.startswith(".") and t != ".pdf"]
+    assert offered and all(t in messages.UPLOAD_HINT for t in offered), messages.UPLOAD_HINT
+
+
 def test_a_chapter_score_with_musicgen_bridges(tmp_path):
     """The UI's "Bridges between scenes" box: MusicGen carries each cue on into the next scene; the cue sheet
     in the downloads says so. Any other composer is one message in the UI's words, and nothing is left behind."""
