@@ -140,8 +140,28 @@ def test_a_tar_upload_is_previewed_and_made_as_a_cbz_is(tmp_path):
 
 def test_the_upload_hint_names_every_archive_the_file_box_offers():
     """The file box offered .rar, .7z and .tar; the hint shown after a bad upload named neither."""
-    offered = [t for t in UPLOAD_TYPES if t.startswith(".") and t != ".pdf"]
-    assert offered and all(t in messages.UPLOAD_HINT for t in offered), messages.UPLOAD_HINT
+    from manga2music.sections import ARCHIVE_EXTENSIONS
+
+    assert all(t in UPLOAD_TYPES and t in messages.UPLOAD_HINT for t in ARCHIVE_EXTENSIONS), messages.UPLOAD_HINT
+
+
+def test_the_upload_box_takes_every_kind_of_page_the_command_reads(tmp_path):
+    """The box took "image", which Gradio checks against the server's MIME database: a .tga or .j2k page (and a
+    .kra, which the command takes as a page that says how to export it) was refused with Gradio's "Invalid file
+    type", and what passed depended on the machine's /etc/mime.types."""
+    from gradio_client.utils import is_valid_file  # the check Gradio makes of every upload
+    from PIL import Image
+
+    from manga2music.sections import ARCHIVE_EXTENSIONS, IMAGE_EXTENSIONS, PDF_EXTENSIONS, UNREADABLE_IMAGE_TYPES
+
+    kinds = IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES) | ARCHIVE_EXTENSIONS | PDF_EXTENSIONS
+    refused = sorted(k for k in kinds if not (is_valid_file(f"page{k}", UPLOAD_TYPES)
+                                              and is_valid_file(f"PAGE{k.upper()}", UPLOAD_TYPES)))
+    assert refused == []
+    tga = tmp_path / "001.tga"
+    Image.open(SAMPLES / "calm" / "001.png").convert("RGB").save(tga)
+    shown = preview([tga], tmp_path / "work")
+    assert [caption for _, caption in shown.thumbnails] == ["001.tga"] and shown.note() == ""
 
 
 def test_a_chapter_score_with_musicgen_bridges(tmp_path):

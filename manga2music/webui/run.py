@@ -21,14 +21,16 @@ from typing import Iterable, Optional
 
 from ..errors import BackendError, InputError, Manga2MusicError
 from ..outputs import SectionFiles
-from ..sections import ARCHIVE_EXTENSIONS, PDF_EXTENSIONS
+from ..sections import ARCHIVE_EXTENSIONS, IMAGE_EXTENSIONS, PDF_EXTENSIONS, UNREADABLE_IMAGE_TYPES
 from ..pipeline import Callbacks
 from ..jobs import read_description
 from ..options import settings_named_as_flags
 from . import messages
 
-#: what the upload box accepts (Gradio's file_types)
-UPLOAD_TYPES = ["image", ".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt", ".tar", ".pdf"]
+#: what the upload box accepts (Gradio's file_types): every kind of page the command reads (by name, not "image",
+#: which Gradio checks against the server's MIME database: .tga or .j2k pages were refused on one machine and not
+#: another), the pages it takes only to say how to export them (.heic, .kra...), comic archives and PDFs
+UPLOAD_TYPES = sorted(IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES)) + sorted(ARCHIVE_EXTENSIONS) + [".pdf"]
 #: the name used when nothing better can be read from the uploads
 FALLBACK_NAME = "pages"
 #: the part that loose pages uploaded beside a comic archive or PDF make
