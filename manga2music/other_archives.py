@@ -1,6 +1,7 @@
 """Comic archives that are not zips: RAR (.cbr/.rar), 7-Zip (.cb7/.7z) and tar (.cbt/.tar).
 
-A tar is read with :mod:`tarfile`.  RAR and 7-Zip are read through ``bsdtar``
+A tar is read with :mod:`tarfile`.  RAR, 7-Zip and a tar compressed as a whole (gzip, bzip2, xz, zstd: a
+``.tar.gz`` renamed ``.cbt``) are read through ``bsdtar``
 (libarchive's command; macOS's ``tar`` is bsdtar, and so is Windows 10+'s ``tar.exe``): finding the
 sections lists its headers only (``bsdtar -t``); reading a page turns the archive into a plain tar stream once (``bsdtar -cf - @archive``), which is kept
 in a private temporary file for the rest of the process (what a killed process
@@ -70,9 +71,10 @@ def bsdtar_version() -> str | None:
 
 
 def list_members(archive: Path, kind: str, limit: int) -> list[Member]:
-    """The regular files in ``archive`` (a ``kind`` archive: "RAR", "7-Zip" or "tar"), in the archive's order.
+    """The regular files in ``archive`` (a ``kind`` archive: "RAR", "7-Zip", "tar" or a compressed tar such as
+    "gzip-compressed tar"), in the archive's order.
 
-    A RAR or 7-Zip archive is only listed here (``bsdtar -t``: its headers), so finding the chapters of a series
+    A RAR, 7-Zip or compressed tar archive is only listed here (``bsdtar -t``: its headers), so finding the chapters of a series
     unpacks nothing; its sizes are 0, not known until it is unpacked, which stops past ``limit``.  Raises
     :class:`InputError` (one line for the user) when it cannot be read."""
     if kind == "tar":
@@ -280,8 +282,9 @@ def _utf8_env() -> dict:
 
 
 def _unreadable(archive: Path, kind: str, said: str, tool: str, source: str) -> InputError:
+    other = "unrar" if kind == "RAR" else "7-Zip" if kind == "7-Zip" else "tar xf"
     return InputError(f"{readable(archive)}: cannot read this {kind} archive ({_first_error(said, tool, source)}); "
-                      "extract it with another program (unrar, 7-Zip) and give the folder")
+                      f"extract it with another program ({other}) and give the folder")
 
 
 def _utf8_locale(env: dict) -> bool:

@@ -5,7 +5,8 @@ A *section* is a folder (or an archive folder, or a PDF) that directly holds
 pages; it gets one track.  Its name is its path relative to the input root, or
 the input's own name when pages sit directly in it.  Pages sort naturally
 (``page2`` before ``page10``).  Archives are never extracted among the user's files: zips
-and tars are read in place, RAR and 7-Zip through a private temporary tar (:mod:`.other_archives`).
+and tars are read in place, RAR, 7-Zip and compressed tars through a private temporary tar
+(:mod:`.other_archives`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ ARCHIVE_EXTENSIONS = {".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt", ".t
 #: the same in words, each comic name beside the archive name it stands for
 ARCHIVE_NAMES = ".cbz/.zip, .cbr/.rar, .cb7/.7z, .cbt/.tar"
 #: what the first bytes of an archive that is not a zip say it is
-_OTHER_ARCHIVES = ((b"Rar!\x1a\x07", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"))
+_OTHER_ARCHIVES = ((b"Rar!\x1a\x07", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
+                   # a tar compressed as a whole (.cbt from a tool that compresses, a .tar.gz renamed): read as RAR
+                   # and 7-Zip are, by bsdtar
+                   (b"\x1f\x8b", "gzip-compressed tar"), (b"BZh", "bzip2-compressed tar"),
+                   (b"\xfd7zXZ\x00", "xz-compressed tar"), (b"\x28\xb5\x2f\xfd", "zstd-compressed tar"))
 PDF_EXTENSIONS = {".pdf"}
 IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx"}
 
@@ -287,7 +292,7 @@ def _open_zip(archive: Path) -> zipfile.ZipFile:
 
 
 def _archive_kind(archive: Path) -> str | None:
-    """"RAR", "7-Zip" or "tar" when the file's first bytes say so."""
+    """"RAR", "7-Zip", "tar" or "gzip-compressed tar" (bzip2, xz, zstd) when the file's first bytes say so."""
     try:
         with open(archive, "rb") as fh:
             head = fh.read(512)
@@ -300,7 +305,7 @@ def _archive_kind(archive: Path) -> str | None:
 
 def _archive_entries(archive: Path) -> list[tuple[str, str, int]]:
     """(the name its packer meant, the name that reads it, unpacked size) of each file in the archive."""
-    if kind := _archive_kind(archive):  # RAR, 7-Zip or tar: see other_archives
+    if kind := _archive_kind(archive):  # RAR, 7-Zip or a tar, compressed or not: see other_archives
         import unicodedata
 
         from . import other_archives

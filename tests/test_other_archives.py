@@ -111,6 +111,29 @@ def test_a_comic_packed_as_a_plain_tar_is_read_as_its_cbt_is(tmp_path):
         ("book/Vol 1/Chapter 1", "ok"), ("book/Vol 1/Chapter 2", "ok")]
 
 
+@needs_bsdtar
+def test_a_compressed_tar_comic_is_read_and_a_damaged_one_is_not_called_a_bad_zip(tmp_path):
+    """A .cbt compressed with gzip, bzip2 or xz failed as "not a readable comic archive (zip, RAR, 7-Zip or tar):
+    File is not a zip file (damaged, or cut short?)"."""
+    import bz2
+    import gzip
+    import lzma
+
+    plain = _tar(tmp_path / "book.cbt").read_bytes()
+    expected = _found(find_sections([tmp_path / "book.cbt"]))
+    for name, pack in (("gz.cbt", gzip.compress), ("bz2.tar", bz2.compress), ("xz.cbt", lzma.compress)):
+        book = tmp_path / name
+        book.write_bytes(pack(plain))
+        sections = find_sections([book])
+        assert [s.error for s in sections] == [None, None], name
+        assert list(_found(sections).values()) == list(expected.values()), name
+    cut = tmp_path / "cut.cbt"
+    cut.write_bytes(gzip.compress(plain)[:400])
+    (failed,) = find_sections([cut])
+    assert "gzip-compressed tar" in failed.error and "zip file" not in failed.error, failed.error
+    assert "unrar" not in failed.error, failed.error
+
+
 def _crc32s(name: str) -> dict[str, int]:
     """Each file's CRC32 in an archive of tests/data/archives, as rarfile's own listing of it records."""
     return {"rar5-solid-qo.rar": {"somedir/stest1.txt": 0xC5B7E6A2, "stest1.txt": 0xC5B7E6A2,
@@ -198,7 +221,8 @@ def test_without_bsdtar_a_rar_is_one_failed_chapter_that_says_what_to_install(tm
     doctor = cli("doctor", "--json", "--offline", env={**cli_env(), "PATH": str(empty)})
     assert json.loads(doctor.stdout)["bsdtar"] is None
     doctor = cli("doctor", "--offline", env={**cli_env(), "PATH": str(empty), "COLUMNS": "200"})
-    assert "RAR (.cbr) and 7-Zip (.cb7) need bsdtar" in doctor.stdout and "libarchive-tools" in doctor.stdout
+    assert "RAR (.cbr), 7-Zip (.cb7) and compressed tars need bsdtar" in doctor.stdout
+    assert "libarchive-tools" in doctor.stdout
 
 
 @needs_bsdtar

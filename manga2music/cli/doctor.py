@@ -65,9 +65,9 @@ def _table(r: dict):
     from ..other_archives import INSTALL_BSDTAR
 
     if r["bsdtar"]:
-        t.add_row("comic archives", escape(f"zip, tar; RAR and 7-Zip through {r['bsdtar']}"))
+        t.add_row("comic archives", escape(f"zip, tar; RAR, 7-Zip and compressed tars through {r['bsdtar']}"))
     else:
-        t.add_row("comic archives", "zip, tar; [yellow]RAR (.cbr) and 7-Zip (.cb7) need bsdtar[/]: "
+        t.add_row("comic archives", "zip, tar; [yellow]RAR (.cbr), 7-Zip (.cb7) and compressed tars need bsdtar[/]: "
                   + escape(INSTALL_BSDTAR))
     t.add_row("OpenAI", escape(f"{key}; base URL {r['openai_base_url']} ({r['openai_base_url_source']})"))
     hub = r["hub"]
