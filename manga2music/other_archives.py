@@ -74,8 +74,8 @@ def list_members(archive: Path, kind: str, limit: int) -> list[Member]:
     """The regular files in ``archive`` (a ``kind`` archive: "RAR", "7-Zip", "tar" or a compressed tar such as
     "gzip-compressed tar"), in the archive's order.
 
-    A RAR, 7-Zip or compressed tar archive is only listed here (``bsdtar -t``: its headers), so finding the chapters of a series
-    unpacks nothing; its sizes are 0, not known until it is unpacked, which stops past ``limit``.  Raises
+    A RAR, 7-Zip or compressed tar archive is only listed here (``bsdtar -t``: its headers), so finding the chapters
+    of a series unpacks nothing; its sizes are 0, not known until it is unpacked, which stops past ``limit``.  Raises
     :class:`InputError` (one line for the user) when it cannot be read."""
     if kind == "tar":
         _, members = _index(archive, kind, limit)
