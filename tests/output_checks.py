@@ -109,6 +109,7 @@ class _Zygote:
         import socket
         import tempfile
 
+        command = [sys.executable, "-m", "manga2music", *argv]  # what the CompletedProcess says was run
         with tempfile.TemporaryDirectory(dir=self.folder) as tmp:
             files = {name: Path(tmp, name) for name in ("stdin", "stdout", "stderr")}
             files["stdin"].write_text(input or "", encoding=locale.getpreferredencoding(False))  # as subprocess does
@@ -128,15 +129,13 @@ class _Zygote:
                     except (socket.timeout, TimeoutError):
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(int(last[1]), signal.SIGKILL)
-                        raise subprocess.TimeoutExpired([sys.executable, "-m", "manga2music", *argv],
-                                                        timeout) from None
+                        raise subprocess.TimeoutExpired(command, timeout) from None
                 # no "exit N": the command was killed by a signal (which the kernel, not we, saw)
                 code = int(last[1]) if last[:1] == [b"exit"] else -signal.SIGKILL
             # as subprocess's text mode reads them: the locale's encoding, universal newlines
             read = {name: files[name].read_bytes().decode(locale.getpreferredencoding(False), "replace")
                     .replace("\r\n", "\n").replace("\r", "\n") for name in ("stdout", "stderr")}
-        return subprocess.CompletedProcess([sys.executable, "-m", "manga2music", *argv], code, read["stdout"],
-                                           read["stderr"])
+        return subprocess.CompletedProcess(command, code, read["stdout"], read["stderr"])
 
 
 def _zygote_for(env: dict) -> _Zygote | None:

@@ -111,31 +111,36 @@ def test_an_unreadable_file_beside_a_book_is_a_skipped_page_not_a_failed_part(tm
     assert any("bad.png" in w and "not a readable image" in w for w in result.warnings), result.warnings
 
 
-@pytest.mark.skipif(other_archives.bsdtar() is None, reason="bsdtar (libarchive) is not installed")
-def test_a_cbr_upload_is_previewed_and_made_as_a_cbz_is(tmp_path):
-    cbr = write_rar5(tmp_path / "book.cbr", {"ch1/001.png": (SAMPLES / "calm" / "001.png").read_bytes(),
-                                             "ch2/001.png": (SAMPLES / "action" / "001.png").read_bytes()})
-    assert ".cbr" in UPLOAD_TYPES and ".cb7" in UPLOAD_TYPES
-    shown = preview([cbr], tmp_path / "work")
-    assert [caption for _, caption in shown.thumbnails] == ["ch1 · 001.png", "ch2 · 001.png"] and shown.note() == ""
-    result = generate([cbr], tmp_path / "results", duration=2, fmt="flac", seed=1)
-    assert [(e["name"], e["status"]) for e in result.entries] == [("book/ch1", "ok"), ("book/ch2", "ok")]
-    assert sum(p.suffix == ".flac" for p in result.downloads) == 2
-
-
-def test_a_tar_upload_is_previewed_and_made_as_a_cbz_is(tmp_path):
-    """The file box offered .tar, and a .tar upload was then "not a readable image"."""
+def _packed(book: Path) -> Path:
+    """Two one-page chapters packed as ``book`` (its suffix says how)."""
+    pages = {"ch1/001.png": (SAMPLES / "calm" / "001.png").read_bytes(),
+             "ch2/001.png": (SAMPLES / "action" / "001.png").read_bytes()}
+    if book.suffix == ".cbr":
+        return write_rar5(book, pages)
+    import io
     import tarfile
 
-    book = tmp_path / "book.tar"
     with tarfile.open(book, "w") as tf:
-        tf.add(SAMPLES / "calm" / "001.png", "ch1/001.png")
-        tf.add(SAMPLES / "action" / "001.png", "ch2/001.png")
-    assert ".tar" in UPLOAD_TYPES
+        for name, data in pages.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return book
+
+
+# a .tar upload was "not a readable image", though the file box offered .tar
+@pytest.mark.parametrize("name", [
+    pytest.param("book.cbr", marks=pytest.mark.skipif(other_archives.bsdtar() is None,
+                                                      reason="bsdtar (libarchive) is not installed")),
+    "book.tar"])
+def test_a_cbr_or_tar_upload_is_previewed_and_made_as_a_cbz_is(tmp_path, name):
+    book = _packed(tmp_path / name)
+    assert book.suffix in UPLOAD_TYPES
     shown = preview([book], tmp_path / "work")
     assert [caption for _, caption in shown.thumbnails] == ["ch1 · 001.png", "ch2 · 001.png"] and shown.note() == ""
-    result = generate([book], tmp_path / "results", duration=1, seed=1)
+    result = generate([book], tmp_path / "results", duration=2, fmt="flac", seed=1)
     assert [(e["name"], e["status"]) for e in result.entries] == [("book/ch1", "ok"), ("book/ch2", "ok")]
+    assert sum(p.suffix == ".flac" for p in result.downloads) == 2
 
 
 def test_the_upload_hint_names_every_archive_the_file_box_offers():
