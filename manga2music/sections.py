@@ -1,5 +1,5 @@
-"""Finding sections and their pages: folders, images, comic archives (.cbz/.zip, .cbr/.rar, .cb7/.7z, .cbt/.tar)
-and PDFs.
+"""Finding sections and their pages: folders, images, comic archives (.cbz/.zip, .cbr/.rar, .cb7/.7z, .cbt/.tar),
+PDFs and EPUB books (pages in the book's reading order, :mod:`.epub`).
 
 A *section* is a folder (or an archive folder, or a PDF) that directly holds
 pages; it gets one track.  Its name is its path relative to the input root, or
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import threading
 import zipfile
@@ -45,6 +46,9 @@ _OTHER_ARCHIVES = ((b"Rar!\x1a\x07", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
                    (b"\x1f\x8b", "gzip-compressed tar"), (b"BZh", "bzip2-compressed tar"),
                    (b"\xfd7zXZ\x00", "xz-compressed tar"), (b"\x28\xb5\x2f\xfd", "zstd-compressed tar"))
 PDF_EXTENSIONS = {".pdf"}
+BOOK_EXTENSIONS = {".epub"}  # a zip whose pages are read in the book's own order (see :mod:`.epub`)
+#: every kind of file that holds pages of its own (besides an image): what a folder is searched for
+SOURCE_EXTENSIONS = ARCHIVE_EXTENSIONS | PDF_EXTENSIONS | BOOK_EXTENSIONS
 IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx"}
 
 #: refuse archives whose pages add up to more than this, uncompressed (zip bombs)
@@ -347,7 +351,7 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
         if parts is None or any(is_hidden(p) for p in parts):
             continue
         if not is_image_name(parts[-1]):
-            if Path(parts[-1]).suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS:
+            if Path(parts[-1]).suffix.lower() in SOURCE_EXTENSIONS:
                 inside.append(readable(parts[-1]))
             continue
         total += size
@@ -403,6 +407,39 @@ def _pdf_sections(pdf: Path, name: str, root: Path) -> list[Section]:
         raise InputError(f"{readable(pdf)}: not a readable PDF ({str(exc).rstrip('.')})") from exc
     pages = [Page(f"page {i + 1}", pdf, pdf_index=i) for i in range(count)]
     return [Section(name, pages, pdf, root)] if pages else []
+
+
+# --- EPUB books ----------------------------------------------------------------------------
+
+
+def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None]) -> list[Section]:
+    """An EPUB's pages in the book's reading order (its spine, see :mod:`.epub`): one section.  A book whose order
+    cannot be found is read as the zip it is (its pictures in name order), and ``warn`` says so."""
+    from . import epub
+
+    try:
+        with zipfile.ZipFile(book) as zf:
+            if epub.encrypted_entries(zf):
+                raise InputError(f"{readable(book)}: the book is encrypted (DRM), so its pages cannot be read; give "
+                                 "a copy without DRM, or its pages")
+            try:
+                members = epub.page_members(zf, lambda line: warn(f"{readable(book)}: {line}"))
+            except epub.BookError as exc:
+                members = None
+                why = str(exc)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{readable(book)}: not a readable EPUB (an EPUB is a zip): {exc}") from exc
+    if members is None:
+        warn(f"{readable(book)}: no reading order found ({why}); its pictures are read in name order")
+        return _archive_sections(book, name, root, warn)
+    if not members:
+        raise InputError(f"{readable(book)}: no page pictures in this EPUB (a book of text?); manga2music reads "
+                         "books whose pages are pictures")
+    names = [posixpath.basename(m) for m in members]
+    if len(set(names)) < len(names):  # "p1/img.jpg" and "p2/img.jpg": each page named by its path in the book
+        names = members
+    return [Section(name, [Page(readable(shown), book, member=member) for shown, member in zip(names, members)],
+                    book, root)]
 
 
 def pdf_page_size(pdf: Path, index: int) -> tuple[float, float]:
@@ -505,7 +542,7 @@ def _source_names(files: list[str], dirnames: list[str]) -> dict[str, str]:
     in the same folder (a subfolder, an archive or a PDF) shares that stem: then every one of them keeps its extension
     (``unmerged.cbz``, ``unmerged.pdf``), so a user can tell the outputs apart.
     """
-    sources = [f for f in files if Path(f).suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS]
+    sources = [f for f in files if Path(f).suffix.lower() in SOURCE_EXTENSIONS]
     stems: dict[str, int] = {}
     for f in sources:
         stems[Path(f).stem.lower()] = stems.get(Path(f).stem.lower(), 0) + 1
@@ -521,7 +558,7 @@ COVER_NAME = re.compile(r"(cover|folder|poster|front|thumb|thumbnail|banner|fana
 
 def _only_covers(images: list[str], dirs: list[str], files: list[str]) -> bool:
     """Loose images that are all named like a cover, beside chapter folders, archives or PDFs."""
-    beside = dirs or any(Path(f).suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS for f in files)
+    beside = dirs or any(Path(f).suffix.lower() in SOURCE_EXTENSIONS for f in files)
     return bool(beside) and all(COVER_NAME.fullmatch(Path(f).stem) for f in images)
 
 
@@ -564,7 +601,7 @@ def _what_else(files: list[str]) -> str:
 def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None]) -> list[Section]:
     """The sections of one file; an archive or PDF that cannot be read is one failed section, not a failed run."""
     suffix = path.suffix.lower()
-    if suffix not in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS and not is_image_name(path.name):
+    if suffix not in SOURCE_EXTENSIONS and not is_image_name(path.name):
         return []
     if not is_regular_file(path):
         return [Section(name, [], path, root, error=f"{readable(path)}: not a regular file (a FIFO, device or "
@@ -574,6 +611,8 @@ def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None
             return _archive_sections(path, name, root, warn)
         if suffix in PDF_EXTENSIONS:
             return _pdf_sections(path, name, root)
+        if suffix in BOOK_EXTENSIONS:
+            return _book_sections(path, name, root, warn)
     except InputError as exc:
         return [Section(name, [], path, root, error=exc.message)]
     return [Section(name, [Page(readable(path.name), path)], path.parent, root)]
@@ -609,11 +648,11 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
             sections.extend(sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name)))
         else:
             suffix = path.suffix.lower()
-            if suffix in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS or is_image_name(path.name):
+            if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):
                 sections.extend(_file_sections(path, readable(path.stem), path.parent, warn))
             else:
                 raise InputError(
-                    f"{readable(path)}: not a folder, image, comic archive ({ARCHIVE_NAMES}) or .pdf",
+                    f"{readable(path)}: not a folder, image, comic archive ({ARCHIVE_NAMES}), .pdf or .epub",
                     hint="image types: " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)),
                 )
     if not sections:
@@ -625,8 +664,8 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                                  hint="give the folder of pages (-o names the folder to write into)")
         where = ", ".join(readable(p) for p in given)
         kinds = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-        raise InputError(f"no pages found in {where} (looked for {kinds} images, comic archives and PDFs, in every "
-                         "subfolder)")
+        raise InputError(f"no pages found in {where} (looked for {kinds} images, comic archives, PDFs and EPUBs, in "
+                         "every subfolder)")
     return _unique_names(sections)
 
 

@@ -143,11 +143,22 @@ def test_a_cbr_or_tar_upload_is_previewed_and_made_as_a_cbz_is(tmp_path, name):
     assert sum(p.suffix == ".flac" for p in result.downloads) == 2
 
 
+def test_an_epub_upload_is_previewed_in_the_books_reading_order_and_made(tmp_path):
+    from test_epub import READING_ORDER, make_book
+
+    book = make_book(tmp_path / "Vol 1.epub")
+    assert book.suffix in UPLOAD_TYPES
+    shown = preview([book], tmp_path / "work")
+    assert [caption for _, caption in shown.thumbnails] == [name for name, _ in READING_ORDER] and shown.note() == ""
+    result = generate([book], tmp_path / "results", duration=1, seed=1)
+    assert [(e["name"], e["status"], e["pages"]) for e in result.entries] == [("Vol 1", "ok", len(READING_ORDER))]
+
+
 def test_the_upload_hint_names_every_archive_the_file_box_offers():
     """The file box offered .rar, .7z and .tar; the hint shown after a bad upload named neither."""
-    from manga2music.sections import ARCHIVE_EXTENSIONS
+    from manga2music.sections import SOURCE_EXTENSIONS
 
-    assert all(t in UPLOAD_TYPES and t in messages.UPLOAD_HINT for t in ARCHIVE_EXTENSIONS), messages.UPLOAD_HINT
+    assert all(t in UPLOAD_TYPES and t in messages.UPLOAD_HINT for t in SOURCE_EXTENSIONS), messages.UPLOAD_HINT
 
 
 def test_the_upload_box_takes_every_kind_of_page_the_command_reads(tmp_path):
@@ -157,9 +168,9 @@ def test_the_upload_box_takes_every_kind_of_page_the_command_reads(tmp_path):
     from gradio_client.utils import is_valid_file  # the check Gradio makes of every upload
     from PIL import Image
 
-    from manga2music.sections import ARCHIVE_EXTENSIONS, IMAGE_EXTENSIONS, PDF_EXTENSIONS, UNREADABLE_IMAGE_TYPES
+    from manga2music.sections import IMAGE_EXTENSIONS, SOURCE_EXTENSIONS, UNREADABLE_IMAGE_TYPES
 
-    kinds = IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES) | ARCHIVE_EXTENSIONS | PDF_EXTENSIONS
+    kinds = IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES) | SOURCE_EXTENSIONS
     refused = sorted(k for k in kinds if not (is_valid_file(f"page{k}", UPLOAD_TYPES)
                                               and is_valid_file(f"PAGE{k.upper()}", UPLOAD_TYPES)))
     assert refused == []

@@ -27,8 +27,9 @@ def _p(name: str, annotation, default=inspect.Parameter.empty, kind=inspect.Para
     return inspect.Parameter(name, kind, annotation=annotation, default=default)
 
 
-PATHS = [_p("paths", Annotated[list[Path], typer.Argument(help="Folders, images, comic archives (.cbz .zip .cbr .rar .cb7 .7z .cbt .tar) or PDFs.",
-                                                           show_default=False, readable=False)],  # ours: one line
+PATHS = [_p("paths", Annotated[list[Path], typer.Argument(
+    help="Folders, images, comic archives (.cbz .zip .cbr .rar .cb7 .7z .cbt .tar), PDFs or EPUBs.",
+    show_default=False, readable=False)],  # ours: one line
             kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 DESCRIPTION_PATHS = [_p("paths", Annotated[Optional[list[Path]], typer.Argument(
     help=".txt descriptions, or folders of them as describe writes.", show_default=False)], None,

@@ -170,8 +170,8 @@ def build_app(folder: Optional[ServerFolder] = None):
         gr.Markdown(f"# manga2music\nTurn manga pages into music. {PRIVACY_NOTE}")
         with gr.Row():
             with gr.Column():
-                files = gr.File(label="Pages (images), comic archives (.cbz .zip .cbr .rar .cb7 .7z .cbt .tar) or "
-                                      "PDFs; a folder: zip it first", file_count="multiple",
+                files = gr.File(label="Pages (images), comic archives (.cbz .zip .cbr .rar .cb7 .7z .cbt .tar), "
+                                      "PDFs or EPUBs; a folder: zip it first", file_count="multiple",
                                 file_types=UPLOAD_TYPES, type="filepath", elem_id="uploads")
                 thumbnails = gr.Gallery(label="Pages, in reading order", columns=5, fit_columns=False, height="auto",
                                         visible=False, object_fit="contain", interactive=False, buttons=[],

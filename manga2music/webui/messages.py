@@ -19,7 +19,7 @@ from ..jobs import failed_line
 from ..sections import ARCHIVE_NAMES
 
 UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF), or a comic archive "
-               f"({ARCHIVE_NAMES}) or .pdf that holds them.")
+               f"({ARCHIVE_NAMES}), .pdf or .epub that holds them.")
 KEY_HINT = ("Stop `manga2music ui` and start it again with the key set, e.g. "
             "`OPENAI_API_KEY=sk-... manga2music ui`, or pick another vision model.")
 CLI_ONLY = "that setting is not in the web UI: use `manga2music run` on the command line"

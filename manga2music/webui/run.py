@@ -21,7 +21,7 @@ from typing import Iterable, Optional
 
 from ..errors import BackendError, InputError, Manga2MusicError
 from ..outputs import SectionFiles
-from ..sections import ARCHIVE_EXTENSIONS, IMAGE_EXTENSIONS, PDF_EXTENSIONS, UNREADABLE_IMAGE_TYPES
+from ..sections import IMAGE_EXTENSIONS, SOURCE_EXTENSIONS, UNREADABLE_IMAGE_TYPES
 from ..pipeline import Callbacks
 from ..jobs import read_description
 from ..options import settings_named_as_flags
@@ -30,7 +30,7 @@ from . import messages
 #: what the upload box accepts (Gradio's file_types): every kind of page the command reads (by name, not "image",
 #: which Gradio checks against the server's MIME database: .tga or .j2k pages were refused on one machine and not
 #: another), the pages it takes only to say how to export them (.heic, .kra...), comic archives and PDFs
-UPLOAD_TYPES = sorted(IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES)) + sorted(ARCHIVE_EXTENSIONS | PDF_EXTENSIONS)
+UPLOAD_TYPES = sorted(IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES)) + sorted(SOURCE_EXTENSIONS)
 #: the name used when nothing better can be read from the uploads
 FALLBACK_NAME = "pages"
 #: the part that loose pages uploaded beside a comic archive or PDF make
@@ -126,8 +126,8 @@ def _link_or_copy(src: Path, target: Path) -> None:
 
 
 def _is_book(path: Path) -> bool:
-    """A comic archive or a PDF (a book of pages), not a page."""
-    return path.suffix.lower() in ARCHIVE_EXTENSIONS | PDF_EXTENSIONS
+    """A comic archive, a PDF or an EPUB (a book of pages), not a page."""
+    return path.suffix.lower() in SOURCE_EXTENSIONS
 
 
 def _repeated_page_names(uploads: list[Path]) -> list[str]:

@@ -1,0 +1,182 @@
+"""The pages of an EPUB book in reading order.
+
+An EPUB is a zip.  ``META-INF/container.xml`` names the book's package file (``.opf``), whose *spine* lists the
+book's documents in reading order; a manga or comic EPUB (Kindle Comic Converter's, a publisher's fixed-layout
+book) has one document per page, each showing one picture (``<img src>`` in XHTML, ``<image xlink:href>`` in SVG),
+and a spine entry may be a picture itself.  The pages are those pictures, in spine order, each once; entries the
+book marks ``linear="no"`` (asides a reader skips) and pictures no document shows (a publisher's logo, a
+thumbnail) are not pages.  Names sorted would not do: the spine is the only order a book promises.
+
+Only the zip's own entries are read, never the file system: every reference is resolved inside the book, one
+leading out of it or to another server is not a page.  Documents are read size-capped and parsed with the
+standard library (expat >= 2.4.1 refuses entity-expansion bombs; XHTML goes through the forgiving HTML parser).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+from html.parser import HTMLParser
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+#: the most bytes of one document (container, package or page document) read; a page document is a few KB
+MAX_DOCUMENT_BYTES = 8 * 1024**2
+#: spine entries that are documents holding pictures; an entry whose type is ``image/...`` is a picture itself
+DOCUMENT_TYPES = {"application/xhtml+xml", "text/html", "application/x-dtbook+xml", "image/svg+xml"}
+#: how EPUB's font obfuscation marks fonts in META-INF/encryption.xml (IDPF's and Adobe's): not DRM, pages unharmed
+FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
+
+_CONTAINER = "META-INF/container.xml"
+_ENCRYPTION = "META-INF/encryption.xml"
+
+
+class BookError(Exception):
+    """The EPUB's reading order cannot be found (no container, no package, no spine): the message says why."""
+
+
+def _read(zf: zipfile.ZipFile, member: str) -> bytes:
+    info = zf.getinfo(member)
+    if info.file_size > MAX_DOCUMENT_BYTES:
+        raise BookError(f"{member} is larger than {MAX_DOCUMENT_BYTES // 1024**2} MB")
+    with zf.open(info) as fh:
+        data = fh.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise BookError(f"{member} is larger than {MAX_DOCUMENT_BYTES // 1024**2} MB")
+    return data
+
+
+def _xml(zf: zipfile.ZipFile, member: str):
+    import xml.etree.ElementTree as ET
+
+    try:
+        return ET.fromstring(_read(zf, member))
+    except KeyError:
+        raise BookError(f"it has no {member}") from None
+    except ET.ParseError as exc:
+        raise BookError(f"its {member} is not readable XML ({exc})") from None
+
+
+def _local(tag: str) -> str:
+    """An element's or attribute's name without its namespace (``{http://...}rootfile`` -> ``rootfile``)."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _inside(base: str, reference: str) -> str | None:
+    """The zip entry ``reference`` (a URL relative to the entry ``base``) points to, or None when it leaves the
+    book (another server, ``data:``, an absolute path or ``..`` past the top)."""
+    parts = urlsplit(reference)
+    if parts.scheme or parts.netloc or not parts.path or parts.path.startswith("/"):
+        return None
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(base), unquote(parts.path)))
+    return None if joined == ".." or joined.startswith("../") else joined
+
+
+class _Pictures(HTMLParser):
+    """The pictures a document shows, in document order: ``<img src>``, SVG's ``<image href>`` / ``xlink:href``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        name = tag.rsplit(":", 1)[-1]  # "svg:image" in a document that prefixes the SVG namespace
+        values = dict(attrs)
+        if name == "img" and values.get("src"):
+            self.found.append(values["src"])
+        elif name == "image":
+            href = values.get("xlink:href") or values.get("href")
+            if href:
+                self.found.append(href)
+
+    handle_startendtag = handle_starttag
+
+
+def _document_pictures(zf: zipfile.ZipFile, member: str) -> list[str]:
+    data = _read(zf, member)
+    parser = _Pictures()
+    parser.feed(data.decode("utf-8", errors="replace"))
+    parser.close()
+    return [found for src in parser.found if (found := _inside(member, src)) is not None]
+
+
+def package_path(zf: zipfile.ZipFile) -> str:
+    """The book's package file (``.opf``), as its container names it."""
+    container = _xml(zf, _CONTAINER)
+    for element in container.iter():
+        if _local(element.tag) == "rootfile" and element.get("full-path"):
+            return posixpath.normpath(element.get("full-path").lstrip("/"))
+    raise BookError(f"its {_CONTAINER} names no package file (rootfile)")
+
+
+def encrypted_entries(zf: zipfile.ZipFile) -> set[str]:
+    """The entries META-INF/encryption.xml lists as encrypted, leaving out fonts obfuscated (which is not DRM)."""
+    if _ENCRYPTION not in zf.namelist():
+        return set()
+    try:
+        root = _xml(zf, _ENCRYPTION)
+    except BookError:
+        return set()
+    found = set()
+    for data in root.iter():
+        if _local(data.tag) != "EncryptedData":
+            continue
+        method = next((e.get("Algorithm") for e in data.iter() if _local(e.tag) == "EncryptionMethod"), None)
+        uri = next((e.get("URI") for e in data.iter() if _local(e.tag) == "CipherReference"), None)
+        if uri and method not in FONT_OBFUSCATION:
+            found.add(posixpath.normpath(unquote(uri).lstrip("/")))
+    return found
+
+
+def page_members(zf: zipfile.ZipFile, warn: Callable[[str], None] = lambda line: None) -> list[str]:
+    """The zip entries of the book's pages, in reading order, each once.
+
+    Raises :class:`BookError` when the book gives no reading order; ``warn`` hears of pictures the book shows but
+    does not hold."""
+    opf = package_path(zf)
+    package = _xml(zf, opf)
+    manifest: dict[str, tuple[str, str]] = {}
+    spine: list[str] = []
+    for element in package.iter():
+        kind = _local(element.tag)
+        if kind == "item" and element.get("id") and element.get("href"):
+            href = _inside(opf, element.get("href"))
+            if href is not None:
+                manifest[element.get("id")] = (href, (element.get("media-type") or "").lower())
+        elif kind == "itemref" and element.get("idref") and element.get("linear", "yes").lower() != "no":
+            spine.append(element.get("idref"))
+    if not spine:
+        raise BookError(f"its package file {opf} has no spine (no reading order)")
+    held = set(zf.namelist())
+    pages: list[str] = []
+    taken: set[str] = set()
+    missing: list[str] = []
+    for idref in spine:
+        href, media = manifest.get(idref, (None, ""))
+        if href is None:
+            continue
+        if media.startswith("image/") and media != "image/svg+xml":
+            shown = [href]
+        elif media in DOCUMENT_TYPES:
+            try:
+                shown = _document_pictures(zf, href)
+            except KeyError:
+                missing.append(href)
+                continue
+            except BookError as exc:
+                warn(str(exc))
+                continue
+        else:
+            continue
+        for member in shown:
+            if member not in held:
+                missing.append(member)
+            elif member not in taken:  # a picture shown twice (a cover repeated) is one page
+                taken.add(member)
+                pages.append(member)
+    if missing:
+        from .wording import first_few
+
+        warn(f"{len(missing)} picture{'s' if len(missing) != 1 else ''} the book shows "
+             f"{'are' if len(missing) != 1 else 'is'} not in it ({first_few(missing)}): left out")
+    return pages

@@ -1,0 +1,172 @@
+"""EPUB books (Kindle Comic Converter's, a publisher's fixed-layout manga): pages in the book's reading order."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from output_checks import cli
+
+from manga2music.sections import find_sections
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+PICTURES = {  # named so that name order is not reading order
+    "Images/zz-cover.png": (SAMPLES / "calm" / "001.png").read_bytes(),
+    "Images/b-first.png": (SAMPLES / "calm" / "002.png").read_bytes(),
+    "Images/a page 2.jpg": (SAMPLES / "calm" / "003.jpg").read_bytes(),
+    "Images/0-third.png": (SAMPLES / "action" / "001.png").read_bytes(),
+    "Images/c-fourth.png": (SAMPLES / "action" / "002.png").read_bytes(),
+    "Images/logo.png": (SAMPLES / "action" / "003.png").read_bytes(),  # the publisher's: shown by no document
+}
+#: what a reader sees, in order: (picture, how its document shows it)
+READING_ORDER = [("zz-cover.png", "img"), ("b-first.png", "svg"), ("a page 2.jpg", "img"), ("0-third.png", "spine"),
+                 ("c-fourth.png", "svg")]
+
+CONTAINER = """<?xml version="1.0"?>
+<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
+  <rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>
+</container>"""
+
+
+def _document(picture: str, how: str) -> str:
+    src = "../Images/" + picture.replace(" ", "%20")
+    if how == "svg":  # Kindle Comic Converter's page: the picture in an SVG that scales it
+        body = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+                f'viewBox="0 0 800 1100"><image width="800" height="1100" xlink:href="{src}"/></svg>')
+    else:
+        body = f'<div><img src="{src}" alt="page"/></div>'
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+            f"<head><title>p</title></head><body>{body}</body></html>")
+
+
+def make_book(path: Path, *, order=READING_ORDER, extra: dict | None = None, package: str | None = None) -> Path:
+    """An EPUB 3 whose spine shows ``order``; besides it a table of contents kept out of the reading order
+    (linear="no"), a style sheet and the publisher's logo that no document shows."""
+    items, spine = [], []
+    files = {"META-INF/container.xml": CONTAINER}
+    for k, (picture, how) in enumerate(order):
+        items.append(f'<item id="img{k}" href="Images/{picture.replace(" ", "%20")}" media-type="image/'
+                     f'{"jpeg" if picture.endswith(".jpg") else "png"}"/>')
+        if how == "spine":
+            spine.append(f'<itemref idref="img{k}"/>')
+            continue
+        files[f"OEBPS/Text/page{k}.xhtml"] = _document(picture, how)
+        items.append(f'<item id="page{k}" href="Text/page{k}.xhtml" media-type="application/xhtml+xml"/>')
+        spine.append(f'<itemref idref="page{k}"/>')
+    files["OEBPS/Text/toc.xhtml"] = _document("logo.png", "img")  # a page of its own only if the reader asks
+    items += ['<item id="toc" href="Text/toc.xhtml" media-type="application/xhtml+xml" properties="nav"/>',
+              '<item id="css" href="Styles/style.css" media-type="text/css"/>',
+              '<item id="logo" href="Images/logo.png" media-type="image/png"/>']
+    spine.insert(1, '<itemref idref="toc" linear="no"/>')
+    files["OEBPS/Styles/style.css"] = "img { width: 100% }"
+    files["OEBPS/content.opf"] = package or (
+        '<?xml version="1.0" encoding="utf-8"?>\n<package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
+        'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Book</dc:title>'
+        f'</metadata><manifest>{"".join(items)}</manifest><spine page-progression-direction="rtl">{"".join(spine)}'
+        "</spine></package>")
+    files.update(extra or {})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")  # first and stored, as EPUB asks
+        for name, data in files.items():
+            zf.writestr(name, data)
+        for name, data in PICTURES.items():
+            zf.writestr("OEBPS/" + name, data)
+    return path
+
+
+def _pages(section) -> list[tuple[str, bytes]]:
+    return [(p.name, p.read_bytes()) for p in section.pages]
+
+
+EXPECTED = [(picture, PICTURES["Images/" + picture]) for picture, _ in READING_ORDER]
+
+
+def test_an_epub_is_read_in_the_books_reading_order(tmp_path):
+    """An .epub was "not a folder, image, comic archive ... or .pdf", and left out of a series folder without a
+    word.  Its pages are the pictures its spine shows (an <img>, an SVG <image>, a picture as a spine entry
+    itself), in the spine's order, not their names' order; the table of contents kept out of the reading order and
+    the logo no document shows are not pages."""
+    book = make_book(tmp_path / "Vol 1.epub")
+    [section] = find_sections([book])
+    assert (section.name, section.error) == ("Vol 1", None)
+    assert _pages(section) == EXPECTED
+    assert section.pages[2].source == f"{book}!OEBPS/Images/a page 2.jpg"  # a record locates the page
+    series = tmp_path / "series"
+    series.mkdir()
+    make_book(series / "Vol 1.epub")
+    make_book(series / "Vol 2.epub", order=READING_ORDER[::-1])
+    assert [(s.name, _pages(s)) for s in find_sections([series])] == [("Vol 1", EXPECTED),
+                                                                        ("Vol 2", EXPECTED[::-1])]
+    described = cli("describe", book, "-o", tmp_path / "out", "--model", "builtin", "--json")
+    assert described.returncode == 0, described.stderr
+    [record] = json.loads(described.stdout)["sections"]
+    assert (record["name"], record["status"]) == ("Vol 1", "ok")
+    pages = json.loads((tmp_path / "out" / "Vol 1.json").read_text())["pages"]  # the section's record
+    assert [(p["name"], p["member"]) for p in pages] == [(name, "OEBPS/Images/" + name) for name, _ in EXPECTED]
+
+
+def test_an_encrypted_epub_fails_alone_in_one_line_and_obfuscated_fonts_do_not_count(tmp_path):
+    """A book with DRM (its pictures encrypted, listed in META-INF/encryption.xml) fails its own section in one
+    line that says so, beside a chapter that is read; a book whose only encrypted entries are fonts obfuscated the
+    EPUB way (no DRM, the pages are plain) is read."""
+
+    def encryption(algorithm: str, uri: str) -> dict:
+        return {"META-INF/encryption.xml": (
+            '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+            'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>'
+            f'<enc:EncryptionMethod Algorithm="{algorithm}"/><enc:CipherData><enc:CipherReference URI="{uri}"/>'
+            "</enc:CipherData></enc:EncryptedData></encryption>")}
+
+    locked = make_book(tmp_path / "locked.epub", extra=encryption("http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+                                                                  "OEBPS/Images/b-first.png"))
+    fonts = make_book(tmp_path / "fonts.epub", extra=encryption("http://www.idpf.org/2008/embedding",
+                                                                "OEBPS/Fonts/face.otf"))
+    sections = find_sections([locked, fonts, SAMPLES / "calm"])
+    assert [s.name for s in sections] == ["locked", "fonts", "calm"]
+    assert sections[0].error == f"{locked}: the book is encrypted (DRM), so its pages cannot be read; give a copy " \
+                                "without DRM, or its pages"
+    assert sections[1].error is None and _pages(sections[1]) == EXPECTED
+    ran = cli("describe", locked, SAMPLES / "calm", "-o", tmp_path / "out", "--model", "builtin", "--json")
+    assert ran.returncode == 1, ran.stderr  # one section failed, the other was made
+    assert {s["name"]: s["status"] for s in json.loads(ran.stdout)["sections"]} == {"locked": "failed",
+                                                                                    "calm": "ok"}
+    assert "encrypted (DRM)" in ran.stderr
+
+
+def test_a_book_of_text_and_a_broken_epub_each_say_what_they_are(tmp_path):
+    """A novel (no picture in its spine) is not pages; a file named .epub that is not a zip says so; a picture a
+    document shows that the book does not hold, or that lies outside the book (another server, ``..`` past the
+    top), is no page, and the missing one is named."""
+    novel = tmp_path / "novel.epub"
+    with zipfile.ZipFile(novel, "w") as zf:
+        zf.writestr("META-INF/container.xml", CONTAINER)
+        zf.writestr("OEBPS/content.opf", '<package xmlns="http://www.idpf.org/2007/opf"><manifest>'
+                    '<item id="c1" href="c1.xhtml" media-type="application/xhtml+xml"/></manifest>'
+                    '<spine><itemref idref="c1"/></spine></package>')
+        zf.writestr("OEBPS/c1.xhtml", "<html><body><p>It was a dark and stormy night.</p></body></html>")
+    broken = tmp_path / "broken.epub"
+    broken.write_bytes(b"<html>a web page saved as .epub</html>")
+    strays = make_book(tmp_path / "strays.epub", extra={
+        "OEBPS/Text/page1.xhtml": '<html><body><img src="http://example.com/ad.png"/><img src="../../../secret.png"/>'
+                                  '<img src="../Images/gone.png"/><img src="../Images/b-first.png"/></body></html>'})
+    warnings: list[str] = []
+    novel_s, broken_s, strays_s = find_sections([novel, broken, strays], warn=warnings.append)
+    assert novel_s.error == f"{novel}: no page pictures in this EPUB (a book of text?); manga2music reads books " \
+                            "whose pages are pictures"
+    assert broken_s.error == f"{broken}: not a readable EPUB (an EPUB is a zip): File is not a zip file"
+    assert strays_s.error is None and _pages(strays_s) == EXPECTED
+    assert warnings == [f"{strays}: 1 picture the book shows is not in it (OEBPS/Images/gone.png): left out"]
+
+
+def test_an_epub_without_a_reading_order_is_read_in_name_order_and_says_so(tmp_path):
+    """A book whose container names no package (or whose package has no spine) is still a zip of pictures: read in
+    their names' order, with a line that says the book's own order was not found."""
+    book = make_book(tmp_path / "book.epub", package='<package xmlns="http://www.idpf.org/2007/opf"><manifest/>'
+                                                     "<spine/></package>")
+    warnings: list[str] = []
+    [section] = find_sections([book], warn=warnings.append)
+    assert [p.name for p in section.pages] == ["0-third.png", "a page 2.jpg", "b-first.png", "c-fourth.png",
+                                               "logo.png", "zz-cover.png"]
+    assert warnings == [f"{book}: no reading order found (its package file OEBPS/content.opf has no spine (no "
+                        "reading order)); its pictures are read in name order"]
