@@ -26,6 +26,8 @@ MAX_DOCUMENT_BYTES = 8 * 1024**2
 DOCUMENT_TYPES = {"application/xhtml+xml", "text/html", "application/x-dtbook+xml", "image/svg+xml"}
 #: how EPUB's font obfuscation marks fonts in META-INF/encryption.xml (IDPF's and Adobe's): not DRM, pages unharmed
 FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
+#: fonts: a book whose only encrypted entries are fonts still shows its pictures
+FONT_SUFFIXES = (".otf", ".ttf", ".woff", ".woff2", ".ttc")
 
 _CONTAINER = "META-INF/container.xml"
 _ENCRYPTION = "META-INF/encryption.xml"
@@ -110,7 +112,8 @@ def package_path(zf: zipfile.ZipFile) -> str:
 
 
 def encrypted_entries(zf: zipfile.ZipFile) -> set[str]:
-    """The entries META-INF/encryption.xml lists as encrypted, leaving out fonts obfuscated (which is not DRM)."""
+    """The entries META-INF/encryption.xml lists as encrypted, leaving out fonts (obfuscated the EPUB way, which is
+    not DRM, or encrypted: a page's picture needs no font)."""
     if _ENCRYPTION not in zf.namelist():
         return set()
     try:
@@ -123,7 +126,7 @@ def encrypted_entries(zf: zipfile.ZipFile) -> set[str]:
             continue
         method = next((e.get("Algorithm") for e in data.iter() if _local(e.tag) == "EncryptionMethod"), None)
         uri = next((e.get("URI") for e in data.iter() if _local(e.tag) == "CipherReference"), None)
-        if uri and method not in FONT_OBFUSCATION:
+        if uri and method not in FONT_OBFUSCATION and not uri.lower().endswith(FONT_SUFFIXES):
             found.add(posixpath.normpath(unquote(uri).lstrip("/")))
     return found
 

@@ -108,8 +108,8 @@ def test_an_epub_is_read_in_the_books_reading_order(tmp_path):
 
 def test_an_encrypted_epub_fails_alone_in_one_line_and_obfuscated_fonts_do_not_count(tmp_path):
     """A book with DRM (its pictures encrypted, listed in META-INF/encryption.xml) fails its own section in one
-    line that says so, beside a chapter that is read; a book whose only encrypted entries are fonts obfuscated the
-    EPUB way (no DRM, the pages are plain) is read."""
+    line that says so, beside a chapter that is read; a book whose only encrypted entries are fonts (obfuscated the
+    EPUB way, which is no DRM, or encrypted) is read: its pictures are plain."""
 
     def encryption(algorithm: str, uri: str) -> dict:
         return {"META-INF/encryption.xml": (
@@ -122,11 +122,13 @@ def test_an_encrypted_epub_fails_alone_in_one_line_and_obfuscated_fonts_do_not_c
                                                                   "OEBPS/Images/b-first.png"))
     fonts = make_book(tmp_path / "fonts.epub", extra=encryption("http://www.idpf.org/2008/embedding",
                                                                 "OEBPS/Fonts/face.otf"))
-    sections = find_sections([locked, fonts, SAMPLES / "calm"])
-    assert [s.name for s in sections] == ["locked", "fonts", "calm"]
+    locked_fonts = make_book(tmp_path / "locked fonts.epub", extra=encryption(
+        "http://www.w3.org/2001/04/xmlenc#aes128-cbc", "OEBPS/Fonts/face.woff2"))
+    sections = find_sections([locked, fonts, locked_fonts, SAMPLES / "calm"])
+    assert [s.name for s in sections] == ["locked", "fonts", "locked fonts", "calm"]
     assert sections[0].error == f"{locked}: the book is encrypted (DRM), so its pages cannot be read; give a copy " \
                                 "without DRM, or its pages"
-    assert sections[1].error is None and _pages(sections[1]) == EXPECTED
+    assert [(s.error, _pages(s)) for s in sections[1:3]] == [(None, EXPECTED)] * 2
     ran = cli("describe", locked, SAMPLES / "calm", "-o", tmp_path / "out", "--model", "builtin", "--json")
     assert ran.returncode == 1, ran.stderr  # one section failed, the other was made
     assert {s["name"]: s["status"] for s in json.loads(ran.stdout)["sections"]} == {"locked": "failed",
