@@ -329,6 +329,13 @@ def _archive_entries(archive: Path) -> list[tuple[str, str, int]]:
         raise InputError(f"{readable(archive)}: not a readable comic archive (zip, RAR, 7-Zip or tar): {why}") from exc
 
 
+def _refuse_a_bomb(archive: Path, total: int) -> None:
+    """Refuse an archive whose pages add up to ``total`` bytes unpacked, past :data:`MAX_ARCHIVE_BYTES`."""
+    if total > MAX_ARCHIVE_BYTES:
+        raise InputError(f"{readable(archive)}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB "
+                         "uncompressed; refusing it (zip bomb?)")
+
+
 def _covers_above_chapters(folder: tuple[str, ...], groups: dict[tuple[str, ...], list[Page]]) -> bool:
     """Whether the pages of ``folder`` in an archive are all named like a cover and other pages lie below it."""
     return all(COVER_NAME.fullmatch(Path(p.name).stem) for p in groups[folder]) and \
@@ -355,11 +362,7 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
                 inside.append(readable(parts[-1]))
             continue
         total += size
-        if total > MAX_ARCHIVE_BYTES:
-            raise InputError(
-                f"{readable(archive)}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB uncompressed; "
-                "refusing it (zip bomb?)"
-            )
+        _refuse_a_bomb(archive, total)
         shown = "/".join(parts)
         groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=member,
                                                       member_shown=shown if shown != member else None,
@@ -424,6 +427,7 @@ def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None
                                  "a copy without DRM, or its pages")
             try:
                 members = epub.page_members(zf, lambda line: warn(f"{readable(book)}: {line}"))
+                _refuse_a_bomb(book, sum(zf.getinfo(m).file_size for m in members))
             except epub.BookError as exc:
                 members = None
                 why = str(exc)

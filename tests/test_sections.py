@@ -156,6 +156,12 @@ def test_zip_bomb_declared_size_is_refused(tmp_path, monkeypatch):
         zf.writestr("p1.png", b"\0" * 20_000)  # compresses to almost nothing
     [section] = find_sections([archive])  # a failed section, not a failed run
     assert section.pages == [] and "zip bomb" in section.error
+    from test_epub import make_book  # an EPUB's pages too (the sample pages add up to more than 10 kB)
+
+    book = make_book(tmp_path / "bomb.epub")
+    [section] = find_sections([book])
+    assert section.pages == [] and section.error == f"{book}: pages add up to more than 0 GB uncompressed; " \
+                                                    "refusing it (zip bomb?)"
 
 
 def test_pdf_pages_are_rendered(tmp_path):
