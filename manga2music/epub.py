@@ -111,6 +111,18 @@ def package_path(zf: zipfile.ZipFile) -> str:
     raise BookError(f"its {_CONTAINER} names no package file (rootfile)")
 
 
+def page_progression(zf: zipfile.ZipFile) -> str | None:
+    """``"rtl"`` or ``"ltr"``, as the book's spine says its pages turn (``page-progression-direction``: a Japanese
+    manga's is ``rtl``); None when it does not say, or has no readable package."""
+    try:
+        package = _xml(zf, package_path(zf))
+    except BookError:
+        return None
+    spine = next((e for e in package.iter() if _local(e.tag) == "spine"), None)
+    direction = (spine.get("page-progression-direction") or "").lower() if spine is not None else ""
+    return direction if direction in ("rtl", "ltr") else None
+
+
 def encrypted_entries(zf: zipfile.ZipFile) -> set[str]:
     """The entries META-INF/encryption.xml lists as encrypted, leaving out fonts (obfuscated the EPUB way, which is
     not DRM, or encrypted: a page's picture needs no font)."""

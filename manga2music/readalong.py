@@ -16,7 +16,8 @@ Two modes:
 Keys (arrows, space, Page Up/Down), clicks on the page's left or right half,
 swipes and the buttons turn pages; *Right to left* turns them the Japanese way (the
 left arrow, a click on the left half and a swipe to the right go on); a chapter lettered
-in vertical columns (Japanese manga) opens that way (see :func:`right_to_left`), and the
+in vertical columns (Japanese manga) opens that way (see :func:`right_to_left`; an EPUB that says which way
+its pages turn is opened that way, see :func:`manga2music.sections.book_page_progression`), and the
 page remembers the reader's choice, apart for such chapters and for the others.  A tall
 strip (a webtoon episode saved as one image) is shown part by part, as it was read
 (page-shaped tiles), each part at its own time in the cue sheet (a scene may start inside

@@ -365,6 +365,7 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
     from .outputs import LISTENING_PAGE
     from .pages import decode_page
     from .readalong import page_jpeg, render, right_to_left, webtoon_layout
+    from .sections import book_page_progression
 
     pages = []  # per page, its parts: one, or the page-shaped tiles of a tall strip, each (picture, width, height)
     for info in chapter.infos:
@@ -375,7 +376,9 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
             pages.append([("", 1, 1)])
     scroll, touching = webtoon_layout([info.size for info in chapter.infos])
     listening_page = os.path.relpath(job.output / LISTENING_PAGE, job.files.read_along.parent)
-    rtl = right_to_left(sum(r.text_chars for r in chapter.readings), sum(r.cjk_chars for r in chapter.readings))
+    declared = book_page_progression(chapter.infos[0].page) if chapter.infos else None  # an EPUB says; else the text
+    rtl = declared == "rtl" if declared else right_to_left(sum(r.text_chars for r in chapter.readings),
+                                                           sum(r.cjk_chars for r in chapter.readings))
     return render(sheet.chapter, sheet.model_dump(), pages, loop_uris, sheet.score_file, scroll=scroll,
                   touching=touching, rtl=rtl, listening_page=url_for(listening_page), section=job.name)
 

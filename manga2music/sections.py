@@ -446,6 +446,20 @@ def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None
                     book, root)]
 
 
+def book_page_progression(page: Page) -> str | None:
+    """``"rtl"`` or ``"ltr"`` for a page of an EPUB that says which way its pages turn (see :mod:`.epub`); None for
+    any other page, or a book that does not say."""
+    if page.member is None or page.path.suffix.lower() not in BOOK_EXTENSIONS:
+        return None
+    from . import epub
+
+    try:
+        with zipfile.ZipFile(page.path) as zf:
+            return epub.page_progression(zf)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+
+
 def pdf_page_size(pdf: Path, index: int) -> tuple[float, float]:
     """A PDF page's size in points, without rendering it."""
     import pypdfium2 as pdfium

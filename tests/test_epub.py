@@ -40,9 +40,11 @@ def _document(picture: str, how: str) -> str:
             f"<head><title>p</title></head><body>{body}</body></html>")
 
 
-def make_book(path: Path, *, order=READING_ORDER, extra: dict | None = None, package: str | None = None) -> Path:
-    """An EPUB 3 whose spine shows ``order``; besides it a table of contents kept out of the reading order
-    (linear="no"), a style sheet and the publisher's logo that no document shows."""
+def make_book(path: Path, *, order=READING_ORDER, extra: dict | None = None, package: str | None = None,
+              direction: str = "rtl", pictures: dict | None = None) -> Path:
+    """An EPUB 3 whose spine shows ``order`` (of ``pictures``, by default :data:`PICTURES`) and turns its pages in
+    ``direction``; besides it a table of contents kept out of the reading order (linear="no"), a style sheet and
+    the publisher's logo that no document shows."""
     items, spine = [], []
     files = {"META-INF/container.xml": CONTAINER}
     for k, (picture, how) in enumerate(order):
@@ -63,14 +65,15 @@ def make_book(path: Path, *, order=READING_ORDER, extra: dict | None = None, pac
     files["OEBPS/content.opf"] = package or (
         '<?xml version="1.0" encoding="utf-8"?>\n<package xmlns="http://www.idpf.org/2007/opf" version="3.0" '
         'unique-identifier="id"><metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Book</dc:title>'
-        f'</metadata><manifest>{"".join(items)}</manifest><spine page-progression-direction="rtl">{"".join(spine)}'
+        f'</metadata><manifest>{"".join(items)}</manifest>'
+        f'<spine page-progression-direction="{direction}">{"".join(spine)}'
         "</spine></package>")
     files.update(extra or {})
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")  # first and stored, as EPUB asks
         for name, data in files.items():
             zf.writestr(name, data)
-        for name, data in PICTURES.items():
+        for name, data in (pictures or PICTURES).items():
             zf.writestr("OEBPS/" + name, data)
     return path
 
@@ -172,3 +175,26 @@ def test_an_epub_without_a_reading_order_is_read_in_name_order_and_says_so(tmp_p
                                                "logo.png", "zz-cover.png"]
     assert warnings == [f"{book}: no reading order found (its package file OEBPS/content.opf has no spine (no "
                         "reading order)); its pictures are read in name order"]
+
+
+def test_a_score_of_an_epub_turns_its_pages_the_way_the_book_says(tmp_path):
+    """The read-along page found which way pages turn from the text alone (vertical Japanese columns): a wordless
+    manga whose book says it turns right to left (page-progression-direction="rtl") opened left to right.  The
+    same wordless pages in a book that says "ltr" open left to right."""
+    import re
+
+    from chapters import quiet_page
+
+    pictures = {}
+    for n in range(3):
+        quiet_page(n).save(tmp_path / f"{n}.png")
+        pictures[f"Images/{n}.png"] = (tmp_path / f"{n}.png").read_bytes()
+    pictures["Images/logo.png"] = PICTURES["Images/logo.png"]
+    order = [(f"{n}.png", "svg") for n in range(3)]
+    for direction in ("rtl", "ltr"):
+        book = make_book(tmp_path / f"{direction}.epub", order=order, direction=direction, pictures=pictures)
+        scored = cli("score", book, "-o", tmp_path / "out", "--vision-model", "builtin", "--music-model", "builtin",
+                     "--seed", "1", "--longest-cue", "8", timeout=300)
+        assert scored.returncode == 0, scored.stderr
+        html = (tmp_path / "out" / f"{direction}.read.html").read_text(encoding="utf-8")
+        assert re.findall(r'"rtl":\s*(true|false)', html) == ["true" if direction == "rtl" else "false"], direction
