@@ -29,7 +29,7 @@ from . import messages
 
 #: what the upload box accepts (Gradio's file_types): every kind of page the command reads (by name, not "image",
 #: which Gradio checks against the server's MIME database: .tga or .j2k pages were refused on one machine and not
-#: another), the pages it takes only to say how to export them (.heic, .kra...), comic archives and PDFs
+#: another), the pages it takes only to say how to export them (.heic, .kra...), comic archives, PDFs and EPUBs
 UPLOAD_TYPES = sorted(IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES)) + sorted(SOURCE_EXTENSIONS)
 #: the name used when nothing better can be read from the uploads
 FALLBACK_NAME = "pages"
