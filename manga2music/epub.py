@@ -20,6 +20,8 @@ from html.parser import HTMLParser
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+from .files import read_zip_entry
+
 #: the most bytes of one document (container, package or page document) read; a page document is a few KB
 MAX_DOCUMENT_BYTES = 8 * 1024**2
 #: spine entries that are documents holding pictures; an entry whose type is ``image/...`` is a picture itself
@@ -38,12 +40,8 @@ class BookError(Exception):
 
 
 def _read(zf: zipfile.ZipFile, member: str) -> bytes:
-    info = zf.getinfo(member)
-    if info.file_size > MAX_DOCUMENT_BYTES:
-        raise BookError(f"{member} is larger than {MAX_DOCUMENT_BYTES // 1024**2} MB")
-    with zf.open(info) as fh:
-        data = fh.read(MAX_DOCUMENT_BYTES + 1)
-    if len(data) > MAX_DOCUMENT_BYTES:
+    data = read_zip_entry(zf, zf.getinfo(member), MAX_DOCUMENT_BYTES)
+    if data is None:
         raise BookError(f"{member} is larger than {MAX_DOCUMENT_BYTES // 1024**2} MB")
     return data
 

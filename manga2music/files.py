@@ -25,9 +25,12 @@ import secrets
 import stat
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .errors import DiskFullError, InputError, OutputError, PageError
+
+if TYPE_CHECKING:
+    import zipfile
 
 #: the hidden names our atomic writes use; anything matching under an output folder we hold is stale
 TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{8}$")
@@ -263,6 +266,17 @@ def read_regular_file(path: Path, limit: int, *, what: str = "file") -> bytes:
         raise PageError(f"{shown}: cannot read ({exc.strerror or exc})") from exc
     finally:
         os.close(fd)
+
+
+def read_zip_entry(zf: "zipfile.ZipFile", info: "zipfile.ZipInfo", limit: int) -> bytes | None:
+    """The bytes of one entry of an open zip (a comic archive's page, an EPUB's document), or None when it holds
+    more than ``limit`` bytes.  Its declared size is checked first and never trusted alone: at most ``limit + 1``
+    bytes are unpacked, so an entry that lies about its size cannot fill the memory."""
+    if info.file_size > limit:
+        return None
+    with zf.open(info) as fh:
+        data = fh.read(limit + 1)
+    return data if len(data) <= limit else None
 
 
 def is_regular_file(path: Path) -> bool:

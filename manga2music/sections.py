@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 from natsort import natsort_keygen, ns
 
 from .errors import ArchiveError, InputError, PageError
-from .files import LOCK_NAME, is_regular_file, read_regular_file, readable
+from .files import LOCK_NAME, is_regular_file, read_regular_file, read_zip_entry, readable
 from .wording import first_few
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff",
@@ -263,11 +263,8 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
         if info.flag_bits & 0x1:  # encrypted: no page of it can be read; the chapter fails in one line
             raise ArchiveError(f"{readable(archive)}: password-protected; unpack it with its password and give "
                                "the folder of pages")
-        if info.file_size > MAX_PAGE_BYTES:
-            raise PageError(f"{archive}!{member}: larger than the page limit")
-        with zf.open(info) as fh:
-            data = fh.read(MAX_PAGE_BYTES + 1)  # never trust the declared size alone
-        if len(data) > MAX_PAGE_BYTES:
+        data = read_zip_entry(zf, info, MAX_PAGE_BYTES)
+        if data is None:
             raise PageError(f"{archive}!{member}: larger than the page limit")
         return data
     except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError) as exc:

@@ -164,6 +164,20 @@ def test_zip_bomb_declared_size_is_refused(tmp_path, monkeypatch):
                                                     "refusing it (zip bomb?)"
 
 
+def test_a_zip_entry_is_read_up_to_its_limit_and_not_a_byte_more(tmp_path):
+    """The one bounded reader of comic-archive pages and EPUB documents: an entry of the limit is read whole, one byte
+    more is refused (None), before it is unpacked."""
+    from manga2music.files import read_zip_entry
+
+    archive = tmp_path / "pages.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("fits.png", b"\1" * 1000)
+        zf.writestr("over.png", b"\1" * 1001)
+    with zipfile.ZipFile(archive) as zf:
+        assert read_zip_entry(zf, zf.getinfo("fits.png"), 1000) == b"\1" * 1000
+        assert read_zip_entry(zf, zf.getinfo("over.png"), 1000) is None
+
+
 def test_pdf_pages_are_rendered(tmp_path):
     pdf = tmp_path / "book.pdf"
     pages = [Image.new("RGB", (200, 300), c) for c in ("white", "gray")]
