@@ -59,11 +59,33 @@ SLOWEST_FILES = ("test_score.py", "test_ray.py", "test_crash_recovery.py", "test
                  "test_openai_describer.py", "test_diffusion_composers.py", "test_describer_eval.py")
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption("--extended", action="store_true",
+                     help="also run the tests marked `extended` (CI does): repeats on Ray workers of what the "
+                          "default run checks here, the kill sweep, the second signal of the signal tests")
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """The slowest files run first, each test file still in its own order: xdist hands out files in this order, and
-    test_score.py, collected near the end, was started last and left one worker alone with it for minutes."""
+    test_score.py, collected near the end, was started last and left one worker alone with it for minutes.
+
+    Without ``--extended``, the tests marked ``extended`` are left out (deselected, and counted so in the summary),
+    unless named one by one (``tests/test_ray.py::test_x``)."""
     rank = {name: k for k, name in enumerate(SLOWEST_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+    if config.getoption("extended"):
+        return
+    named = set()  # (file, test function) of each test named on the command line
+    for arg in config.args:
+        if "::" in arg:
+            file, test = arg.split("::", 1)
+            named.add((Path(file).resolve(), test.split("[")[0]))
+    left_out = [item for item in items if item.get_closest_marker("extended")
+                and (item.path.resolve(), item.originalname) not in named]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        gone = set(map(id, left_out))
+        items[:] = [item for item in items if id(item) not in gone]
 
 
 REPO = Path(__file__).resolve().parent.parent

@@ -50,6 +50,7 @@ def kill_sweep(tmp_path_factory) -> list[dict]:
     return lines[1:]
 
 
+@pytest.mark.extended
 def test_every_kill_point_recovers_with_a_plain_rerun(kill_sweep):
     assert len(kill_sweep) >= 20
     for point in kill_sweep:
@@ -59,12 +60,14 @@ def test_every_kill_point_recovers_with_a_plain_rerun(kill_sweep):
         assert all(status in ("ok", "skipped") for status, _ in point["statuses"].values()), point
 
 
+@pytest.mark.extended
 def test_no_kill_point_makes_our_files_look_like_the_users(kill_sweep):
     for point in kill_sweep:
         mistaken = [w for w in point["warnings"] if "by you" in w or "not written by manga2music" in w]
         assert not mistaken, point
 
 
+@pytest.mark.extended
 def test_temp_files_of_a_killed_run_are_removed_by_the_next_run(kill_sweep):
     for point in kill_sweep:
         assert point["temp_files"] == [], point
@@ -110,7 +113,7 @@ def test_killed_the_moment_the_first_track_appears_then_a_plain_rerun_finishes(f
     assert temp_files(out) == [] and record_mismatches(out) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.extended)])
 def test_a_stopped_run_leaves_a_manifest_and_page_of_the_files_there_are(four_sections, tmp_path, sig):
     """A run changing --format wav to flac, stopped after its first FLAC, left the manifest and listening page of
     the run before: they named the WAV files it had since replaced (dead players on the page).  A first run stopped

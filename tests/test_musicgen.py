@@ -469,6 +469,7 @@ def test_pick_dtype_overrides_and_cpu_choice():
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_preallocated_cache_gives_the_same_music_as_transformers_default(composer, monkeypatch):
     """Two 31 s tracks in one batch (two windows each, the second prompted): same samples either way."""
     from manga2music.composers import kv_cache

@@ -219,6 +219,7 @@ def tiny_musicgen(tmp_path_factory):
     return build_tiny_musicgen(tmp_path_factory.mktemp("tiny_musicgen") / "model")
 
 
+@pytest.mark.extended
 def test_musicgen_on_a_worker_makes_the_same_audio_and_errors_as_here(ray_cluster, tiny_musicgen, tmp_path):
     import torch
 
@@ -256,6 +257,7 @@ def test_musicgen_on_a_worker_makes_the_same_audio_and_errors_as_here(ray_cluste
     assert messages == [e["message"] for e in bad_local["sections"]] and messages[0]
 
 
+@pytest.mark.extended
 def test_a_vision_model_on_a_worker_sees_the_same_pages_and_writes_the_same_descriptions(ray_cluster, tmp_path):
     """A tiny random LLaVA writes gibberish that changes with every pixel and token it gets: the pages travel as
     their file bytes and are decoded on the worker, and the descriptions still match this process's, byte for byte."""
@@ -291,6 +293,7 @@ def test_the_command_joins_a_cluster_by_address_and_auto_is_decided_on_a_worker(
     assert (out / "calm.wav").exists() and (out / "index.html").exists()
 
 
+@pytest.mark.extended
 def test_a_worker_killed_under_the_command_leaves_its_json_whole(ray_cluster, tmp_path):
     """Ray writes "(raylet) A worker died or was killed ..." to the driver's stdout: `--json` output then started
     with that line (and its colour codes) and was no JSON at all."""
@@ -402,6 +405,7 @@ def test_a_score_on_ray_writes_what_a_local_score_writes_and_a_rerun_skips_every
     assert digests(tmp_path / "ray") == before
 
 
+@pytest.mark.extended
 def test_a_worker_killed_while_scoring_is_replaced_and_the_score_is_the_same(ray_cluster, tmp_path):
     from tests.chapters import make_chapter
 
@@ -421,7 +425,8 @@ def test_a_worker_killed_while_scoring_is_replaced_and_the_score_is_the_same(ray
 
 
 @pytest.mark.parametrize("stop, code, said", [(signal.SIGINT, 130, "Interrupted."),
-                                              (signal.SIGTERM, 143, "Stopped (SIGTERM).")])
+                                              pytest.param(signal.SIGTERM, 143, "Stopped (SIGTERM).",
+                                                           marks=pytest.mark.extended)])
 def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_cluster, tmp_path, stop, code, said):
     """SIGINT while a worker composes: exit 130 within seconds (the chapters waiting never start, the workers
     stop), nothing half-written, no worker left holding a model; a plain rerun finishes every chapter.  SIGTERM
@@ -466,6 +471,7 @@ def test_ctrl_c_stops_a_score_on_ray_at_once_and_a_plain_rerun_finishes_it(ray_c
     assert temp_files(out) == [] and record_mismatches(out) == []
 
 
+@pytest.mark.extended
 def test_a_chat_model_and_musicgen_bridges_on_workers_score_as_here(ray_cluster, tmp_path, openai_server):  # noqa: F811
     """The chat path (per-page entries, direction, a description per scene: chat turns on a vision worker) and
     MusicGen carrying each cue on into the next scene (the cue's audio travels to the music worker): the same

@@ -364,18 +364,30 @@ def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
         in forced.stderr, forced.stderr
 
 
-def _fight_edited_then_three_pages_put_in_front(scored, tmp_path):
+@pytest.fixture(scope="module")
+def fight_edited(scored, tmp_path_factory):
     """A copy of the scored chapter whose fight (scene 2) has a description edited by the user and scored with it,
-    then three action pages put in front (001.png becomes 004.png...): ``(pages, output, the first cue sheet)``."""
-    from chapters import action_page
-
+    made once: ``(folder of ch1/ and out/, the first cue sheet)``."""
     root, out, _, sheet, _ = scored
-    pages, work = tmp_path / "ch1", tmp_path / "out"
+    base = tmp_path_factory.mktemp("fight_edited")
+    pages, work = base / "ch1", base / "out"
     shutil.copytree(root / "in" / "ch1", pages)
     shutil.copytree(out, work)
     (work / sheet.scenes[1].description_file).write_text("Slow solo cello lament, 60 BPM in E minor.\n",
                                                          encoding="utf-8")
     assert cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300).returncode == 0
+    return base, sheet
+
+
+def _fight_edited_then_three_pages_put_in_front(fight_edited, tmp_path):
+    """A copy of ``fight_edited`` with three action pages put in front (001.png becomes 004.png...):
+    ``(pages, output, the first cue sheet)``."""
+    from chapters import action_page
+
+    base, sheet = fight_edited
+    pages, work = tmp_path / "ch1", tmp_path / "out"
+    shutil.copytree(base / "ch1", pages)
+    shutil.copytree(base / "out", work)
     for page in sorted(pages.iterdir(), reverse=True):
         page.rename(pages / f"{int(page.stem) + 3:03d}.png")
     for k in range(3):
@@ -383,10 +395,10 @@ def _fight_edited_then_three_pages_put_in_front(scored, tmp_path):
     return pages, work, sheet
 
 
-def test_where_an_edited_scenes_pages_went_is_found_when_the_same_pages_come_again_later(scored, tmp_path):
+def test_where_an_edited_scenes_pages_went_is_found_when_the_same_pages_come_again_later(fight_edited, tmp_path):
     """The line that says where an edited scene's pages went mapped each page's content to one place, the last: with
     copies of the fight's pages later in the chapter (a recap, repeated blank or credit pages), it named those."""
-    pages, work, sheet = _fight_edited_then_three_pages_put_in_front(scored, tmp_path)
+    pages, work, sheet = _fight_edited_then_three_pages_put_in_front(fight_edited, tmp_path)
     first, last = sheet.scenes[1].first_page, sheet.scenes[1].last_page
     count = len(list(pages.iterdir())) - 3
     for k, number in enumerate(range(first, last + 1)):  # and the fight again at the end, as a recap
@@ -397,13 +409,13 @@ def test_where_an_edited_scenes_pages_went_is_found_when_the_same_pages_come_aga
     assert f"now in scene 3 (pages {first + 3}-{last + 3}" in line, line
 
 
-def test_an_edited_description_whose_scene_now_has_other_pages_says_where_its_pages_went(scored, tmp_path):
+def test_an_edited_description_whose_scene_now_has_other_pages_says_where_its_pages_went(fight_edited, tmp_path):
     """A creator edits the fight's description (scene 2), then puts three more pages in front of the chapter: the
     scenes are numbered again, the fight is now scene 3 and scene 2 is the calm opening.  The edited file is still
     composed for scene 2 (its name says so, and it is never overwritten), but the run said only "composing from it",
     and the cue sheet called the calm pages "action" (the mood recorded for scene 2 before).  Now the cue sheet gives
     scene 2 the mood of its pages, and a line says which pages the text was last used for and where they are now."""
-    pages, work, sheet = _fight_edited_then_three_pages_put_in_front(scored, tmp_path)
+    pages, work, sheet = _fight_edited_then_three_pages_put_in_front(fight_edited, tmp_path)
     fight = [f"{p:03d}.png" for p in range(sheet.scenes[1].first_page, sheet.scenes[1].last_page + 1)]
     result = cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -896,6 +896,7 @@ def status_says(tab, words: str, timeout_s: float = 60) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.browser
 def test_stop_pressed_before_the_generate_starts_still_stops_it(running_app, browser, tmp_path):
     """A Generate waits in the queue while another tab's runs.  Stop pressed then was lost (the Generate, on
