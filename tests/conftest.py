@@ -88,6 +88,14 @@ def pytest_collection_modifyitems(config, items) -> None:
         items[:] = [item for item in items if id(item) not in gone]
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """The default run says that it left tests out: with ``-n auto`` pytest's own "deselected" count is not shown
+    (the workers deselect, not the process that prints the summary)."""
+    if not config.getoption("extended"):
+        terminalreporter.write_line("left out: the tests marked `extended` (repeats on Ray workers, the kill sweep, "
+                                    "second signals); `python -m pytest -q -n auto --extended` runs everything")
+
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 
