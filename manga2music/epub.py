@@ -14,9 +14,14 @@ standard library (expat >= 2.4.1 refuses entity-expansion bombs; XHTML goes thro
 
 from __future__ import annotations
 
+import os
 import posixpath
+import stat
 import zipfile
+from functools import cached_property
 from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
@@ -37,6 +42,46 @@ _ENCRYPTION = "META-INF/encryption.xml"
 
 class BookError(Exception):
     """The EPUB's reading order cannot be found (no container, no package, no spine): the message says why."""
+
+
+def is_unpacked_book(folder: Path) -> bool:
+    """Whether ``folder`` is an EPUB unpacked into a folder: its ``META-INF/container.xml`` is there."""
+    return os.path.isfile(os.path.join(folder, _CONTAINER))
+
+
+class UnpackedBook:
+    """An EPUB unpacked into a folder, read through the three methods of a ``zipfile.ZipFile`` this module uses
+    (``namelist``, ``getinfo``, ``open``), so that its pages are found as a zipped book's are.  Only regular files
+    inside the folder are entries; links to folders are not followed."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    @cached_property
+    def _names(self) -> list[str]:
+        names = []
+        for here, dirs, files in os.walk(self.folder):
+            dirs.sort()
+            rel = os.path.relpath(here, self.folder)
+            names.extend(f if rel == "." else posixpath.join(Path(rel).as_posix(), f) for f in sorted(files))
+        return names
+
+    def namelist(self) -> list[str]:
+        return list(self._names)
+
+    def getinfo(self, member: str) -> SimpleNamespace:
+        """The entry ``member`` (a path inside the book, as :func:`_inside` gives it); KeyError when no regular file
+        is there (a FIFO named like a page is never opened)."""
+        try:
+            info = os.stat(self.folder / member)
+        except (OSError, ValueError):
+            raise KeyError(member) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyError(member)
+        return SimpleNamespace(filename=member, file_size=info.st_size)
+
+    def open(self, info: SimpleNamespace):
+        return open(self.folder / info.filename, "rb")
 
 
 def _read(zf: zipfile.ZipFile, member: str) -> bytes:

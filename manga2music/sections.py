@@ -433,23 +433,63 @@ def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None
     if members is None:
         warn(f"{readable(book)}: no reading order found ({why}); its pictures are read in name order")
         return _archive_sections(book, name, root, warn)
+    return [Section(name, [Page(readable(shown), book, member=member) for shown, member in _book_pages(book, members)],
+                    book, root)]
+
+
+def _book_pages(book: Path, members: list[str]) -> list[tuple[str, str]]:
+    """``(name shown, entry)`` for each page of a book: its file's name, or its path in the book where two pages
+    share a name ("p1/img.jpg" and "p2/img.jpg")."""
     if not members:
         raise InputError(f"{readable(book)}: no page pictures in this EPUB (a book of text?); manga2music reads "
                          "books whose pages are pictures")
     names = [posixpath.basename(m) for m in members]
-    if len(set(names)) < len(names):  # "p1/img.jpg" and "p2/img.jpg": each page named by its path in the book
-        names = members
-    return [Section(name, [Page(readable(shown), book, member=member) for shown, member in zip(names, members)],
-                    book, root)]
+    return list(zip(members if len(set(names)) < len(names) else names, members))
+
+
+def _unpacked_book_sections(folder: Path, name: str, root: Path, warn: Callable[[str], None]) -> list[Section] | None:
+    """An EPUB unpacked into ``folder`` (its META-INF/container.xml is there): its pages in the book's reading order,
+    one section, as the zipped book's.  None when the book gives no reading order (``warn`` says so): the folder is
+    then read as folders of pictures are."""
+    from . import epub
+
+    book = epub.UnpackedBook(folder)
+    try:
+        if epub.encrypted_entries(book):
+            return [Section(name, [], folder, root, error=f"{readable(folder)}: the book is encrypted (DRM), so its "
+                                                          "pages cannot be read; give a copy without DRM, or its pages")]
+        members = epub.page_members(book, lambda line: warn(f"{readable(folder)}: {line}"))
+        pages = _book_pages(folder, members)
+    except epub.BookError as exc:
+        warn(f"{readable(folder)}: an unpacked EPUB, but no reading order found ({exc}); its pictures are read in "
+             "name order")
+        return None
+    except InputError as exc:
+        return [Section(name, [], folder, root, error=exc.message)]
+    return [Section(name, [Page(readable(shown), folder / member) for shown, member in pages], folder, root)]
+
+
+def _is_unpacked_book(folder: Path) -> bool:
+    from . import epub
+
+    return epub.is_unpacked_book(folder)
 
 
 def book_page_progression(page: Page) -> str | None:
-    """``"rtl"`` or ``"ltr"`` for a page of an EPUB that says which way its pages turn (see :mod:`.epub`); None for
-    any other page, or a book that does not say."""
-    if page.member is None or page.path.suffix.lower() not in BOOK_EXTENSIONS:
-        return None
+    """``"rtl"`` or ``"ltr"`` for a page of an EPUB that says which way its pages turn (see :mod:`.epub`), zipped or
+    unpacked into a folder; None for any other page, or a book that does not say."""
     from . import epub
 
+    if page.member is None:
+        for folder in list(Path(page.path).parents)[:6]:  # the book's folder, a few folders above its pictures
+            if epub.is_unpacked_book(folder):
+                try:
+                    return epub.page_progression(epub.UnpackedBook(folder))
+                except OSError:
+                    return None
+        return None
+    if page.path.suffix.lower() not in BOOK_EXTENSIONS:
+        return None
     try:
         with zipfile.ZipFile(page.path) as zf:
             return epub.page_progression(zf)
@@ -588,6 +628,12 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                                 error=f"{readable(where)}: this folder cannot be read ({exc.strerror or exc})"))
 
     for here, dirs, files in _walk(folder, excluded, unreadable):
+        if "META-INF" in dirs and _is_unpacked_book(here):
+            book = _unpacked_book_sections(here, _relative_name(here, folder, root_name), folder, warn)
+            if book is not None:
+                sections.extend(book)
+                dirs[:] = []  # its folders are the book's, not chapters
+                continue
         images = [f for f in files if is_image_name(f)]
         if images and _only_covers(images, dirs, files):
             images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read)

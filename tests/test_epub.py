@@ -198,3 +198,56 @@ def test_a_score_of_an_epub_turns_its_pages_the_way_the_book_says(tmp_path):
         assert scored.returncode == 0, scored.stderr
         html = (tmp_path / "out" / f"{direction}.read.html").read_text(encoding="utf-8")
         assert re.findall(r'"rtl":\s*(true|false)', html) == ["true" if direction == "rtl" else "false"], direction
+
+
+def _unpack(book: Path, folder: Path) -> Path:
+    with zipfile.ZipFile(book) as zf:
+        zf.extractall(folder)
+    return folder
+
+
+def test_an_epub_unpacked_into_a_folder_is_read_in_the_books_reading_order(tmp_path):
+    """An EPUB unzipped into a folder (to look at its pictures, or as some tools leave it) was read as folders of
+    pictures in their names' order: "Vol 1/OEBPS/Images" of six pages, the publisher's logo among them, the cover
+    last.  It is the book: one section named after its folder, its pages in the spine's order, a record that
+    locates each picture file; the book's way of turning pages is found from any of its pictures."""
+    from manga2music.sections import book_page_progression
+
+    series = tmp_path / "series"
+    _unpack(make_book(tmp_path / "v1.epub"), series / "Vol 1")
+    _unpack(make_book(tmp_path / "v2.epub", direction="ltr"), series / "Vol 2")
+    (series / "Vol 3").mkdir()
+    for page in sorted((SAMPLES / "action").iterdir()):
+        (series / "Vol 3" / page.name).write_bytes(page.read_bytes())
+    vol1, vol2, vol3 = find_sections([series])
+    assert [(s.name, s.error) for s in (vol1, vol2, vol3)] == [("Vol 1", None), ("Vol 2", None), ("Vol 3", None)]
+    assert _pages(vol1) == EXPECTED and _pages(vol2) == EXPECTED
+    assert vol1.pages[2].source == str(series / "Vol 1" / "OEBPS" / "Images" / "a page 2.jpg")
+    assert [book_page_progression(s.pages[0]) for s in (vol1, vol2, vol3)] == ["rtl", "ltr", None]
+    [alone] = find_sections([series / "Vol 1"])  # given itself
+    assert (alone.name, _pages(alone)) == ("Vol 1", EXPECTED)
+    described = cli("describe", series / "Vol 1", "-o", tmp_path / "out", "--model", "builtin", "--json")
+    assert described.returncode == 0, described.stderr
+    pages = json.loads((tmp_path / "out" / "Vol 1.json").read_text())["pages"]
+    assert [Path(p["path"]).name for p in pages] == [name for name, _ in EXPECTED]
+
+
+def test_an_unpacked_epub_with_drm_or_without_a_reading_order_says_so(tmp_path):
+    """An unpacked book with DRM fails alone in one line; one whose package has no spine is read as folders of
+    pictures, with a line that says its order was not found; a text book says it has no page pictures."""
+    locked = _unpack(make_book(tmp_path / "l.epub", extra={"META-INF/encryption.xml": (
+        '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+        'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:EncryptionMethod '
+        'Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><enc:CipherData><enc:CipherReference '
+        'URI="OEBPS/Images/b-first.png"/></enc:CipherData></enc:EncryptedData></encryption>')}), tmp_path / "locked")
+    loose = _unpack(make_book(tmp_path / "o.epub", package='<package xmlns="http://www.idpf.org/2007/opf">'
+                                                           "<manifest/><spine/></package>"), tmp_path / "loose")
+    warnings: list[str] = []
+    [locked_s] = find_sections([locked], warn=warnings.append)
+    assert locked_s.pages == [] and locked_s.error == f"{locked}: the book is encrypted (DRM), so its pages cannot " \
+                                                      "be read; give a copy without DRM, or its pages"
+    [loose_s] = find_sections([loose], warn=warnings.append)
+    assert loose_s.name == "OEBPS/Images" and loose_s.pages[0].name == "0-third.png"
+    assert warnings[0] == f"{loose}: an unpacked EPUB, but no reading order found (its package file " \
+                          "OEBPS/content.opf has no spine (no reading order)); its pictures are read in name order"
+    assert all(w.startswith(f"Skipping {loose}/") for w in warnings[1:]), warnings  # META-INF, Text: no pages, as before
