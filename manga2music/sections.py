@@ -420,8 +420,7 @@ def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None
     try:
         with zipfile.ZipFile(book) as zf:
             if epub.encrypted_entries(zf):
-                raise InputError(f"{readable(book)}: the book is encrypted (DRM), so its pages cannot be read; give "
-                                 "a copy without DRM, or its pages")
+                raise InputError(_drm(book))
             try:
                 members = epub.page_members(zf, lambda line: warn(f"{readable(book)}: {line}"))
                 _refuse_a_bomb(book, sum(zf.getinfo(m).file_size for m in members))
@@ -435,6 +434,11 @@ def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None
         return _archive_sections(book, name, root, warn)
     return [Section(name, [Page(readable(shown), book, member=member) for shown, member in _book_pages(book, members)],
                     book, root)]
+
+
+def _drm(book: Path) -> str:
+    return f"{readable(book)}: the book is encrypted (DRM), so its pages cannot be read; give a copy without DRM, or " \
+           "its pages"
 
 
 def _book_pages(book: Path, members: list[str]) -> list[tuple[str, str]]:
@@ -456,8 +460,7 @@ def _unpacked_book_sections(folder: Path, name: str, root: Path, warn: Callable[
     book = epub.UnpackedBook(folder)
     try:
         if epub.encrypted_entries(book):
-            return [Section(name, [], folder, root, error=f"{readable(folder)}: the book is encrypted (DRM), so its "
-                                                          "pages cannot be read; give a copy without DRM, or its pages")]
+            raise InputError(_drm(folder))
         members = epub.page_members(book, lambda line: warn(f"{readable(folder)}: {line}"))
         pages = _book_pages(folder, members)
     except epub.BookError as exc:
@@ -466,6 +469,9 @@ def _unpacked_book_sections(folder: Path, name: str, root: Path, warn: Callable[
         return None
     except InputError as exc:
         return [Section(name, [], folder, root, error=exc.message)]
+    except OSError as exc:  # a file of the book that cannot be read: the book's failure, not the run's
+        return [Section(name, [], folder, root, error=f"{readable(folder)}: the book cannot be read "
+                                                      f"({exc.strerror or exc})")]
     return [Section(name, [Page(readable(shown), folder / member) for shown, member in pages], folder, root)]
 
 

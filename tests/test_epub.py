@@ -251,3 +251,24 @@ def test_an_unpacked_epub_with_drm_or_without_a_reading_order_says_so(tmp_path):
     assert warnings[0] == f"{loose}: an unpacked EPUB, but no reading order found (its package file " \
                           "OEBPS/content.opf has no spine (no reading order)); its pictures are read in name order"
     assert all(w.startswith(f"Skipping {loose}/") for w in warnings[1:]), warnings  # META-INF, Text: no pages, as before
+
+
+def test_an_unpacked_epub_whose_files_cannot_be_read_fails_alone(tmp_path, monkeypatch):
+    """A disk error reading an unpacked book's package (the tests run as root, whom permissions do not stop: an
+    input/output error put in its way) is that book's failure in one line; the chapter beside it is read."""
+    import errno
+
+    from manga2music import epub
+
+    series = tmp_path / "series"
+    _unpack(make_book(tmp_path / "v1.epub"), series / "Vol 1")
+    (series / "Vol 2").mkdir()
+    (series / "Vol 2" / "001.png").write_bytes((SAMPLES / "calm" / "001.png").read_bytes())
+
+    def failing(self, info):
+        raise OSError(errno.EIO, "Input/output error", str(self.folder / info.filename))
+
+    monkeypatch.setattr(epub.UnpackedBook, "open", failing)
+    vol1, vol2 = find_sections([series])
+    assert (vol1.pages, vol1.error) == ([], f"{series / 'Vol 1'}: the book cannot be read (Input/output error)")
+    assert (vol2.name, [p.name for p in vol2.pages]) == ("Vol 2", ["001.png"])
