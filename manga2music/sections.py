@@ -633,6 +633,7 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         sections.append(Section(_relative_name(where, folder, root_name), [], where, folder,
                                 error=f"{readable(where)}: this folder cannot be read ({exc.strerror or exc})"))
 
+    books_without_order: list[Path] = []  # unpacked EPUBs read as folders: their other folders need no line each
     for here, dirs, files in _walk(folder, excluded, unreadable):
         if "META-INF" in dirs and _is_unpacked_book(here):
             book = _unpacked_book_sections(here, _relative_name(here, folder, root_name), folder, warn)
@@ -640,6 +641,7 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 sections.extend(book)
                 dirs[:] = []  # its folders are the book's, not chapters
                 continue
+            books_without_order.append(here)
         images = [f for f in files if is_image_name(f)]
         if images and _only_covers(images, dirs, files):
             images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read)
@@ -652,7 +654,8 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         for f, name in sources.items():
             sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder,
                                            warn))
-        if not (images or sources or dirs) and here != folder and not _links_inside(here):  # a chapter whose
+        if not (images or sources or dirs) and here != folder and not _links_inside(here) \
+                and not any(here.is_relative_to(book) for book in books_without_order):  # a chapter whose
             # download failed, say: said, as the PATH itself is when it holds no page
             warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
     return sections
