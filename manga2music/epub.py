@@ -7,8 +7,9 @@ and a spine entry may be a picture itself.  The pages are those pictures, in spi
 book marks ``linear="no"`` (asides a reader skips) and pictures no document shows (a publisher's logo, a
 thumbnail) are not pages.  Names sorted would not do: the spine is the only order a book promises.
 
-Only the zip's own entries are read, never the file system: every reference is resolved inside the book, one
-leading out of it or to another server is not a page.  Documents are read size-capped and parsed with the
+Only the book's own entries are read: a zip's entries, or for a book unzipped into a folder (:class:`UnpackedBook`)
+the regular files inside that folder; every reference is resolved inside the book, one leading out of it or to
+another server is not a page.  Documents are read size-capped and parsed with the
 standard library (expat >= 2.4.1 refuses entity-expansion bombs; XHTML goes through the forgiving HTML parser).
 """
 

@@ -419,10 +419,8 @@ def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None
 
     try:
         with zipfile.ZipFile(book) as zf:
-            if epub.encrypted_entries(zf):
-                raise InputError(_drm(book))
             try:
-                members = epub.page_members(zf, lambda line: warn(f"{readable(book)}: {line}"))
+                members = _spine_pages(zf, book, warn)
                 _refuse_a_bomb(book, sum(zf.getinfo(m).file_size for m in members))
             except epub.BookError as exc:
                 members = None
@@ -436,9 +434,15 @@ def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None
                     book, root)]
 
 
-def _drm(book: Path) -> str:
-    return f"{readable(book)}: the book is encrypted (DRM), so its pages cannot be read; give a copy without DRM, or " \
-           "its pages"
+def _spine_pages(book, where: Path, warn: Callable[[str], None]) -> list[str]:
+    """The entries of the pages of ``book`` (an open zip, or an :class:`.epub.UnpackedBook`) at ``where``, in its
+    reading order.  :class:`InputError` for a book with DRM; :class:`.epub.BookError` when it gives no order."""
+    from . import epub
+
+    if epub.encrypted_entries(book):
+        raise InputError(f"{readable(where)}: the book is encrypted (DRM), so its pages cannot be read; give a copy "
+                         "without DRM, or its pages")
+    return epub.page_members(book, lambda line: warn(f"{readable(where)}: {line}"))
 
 
 def _book_pages(book: Path, members: list[str]) -> list[tuple[str, str]]:
@@ -457,12 +461,8 @@ def _unpacked_book_sections(folder: Path, name: str, root: Path, warn: Callable[
     then read as folders of pictures are."""
     from . import epub
 
-    book = epub.UnpackedBook(folder)
     try:
-        if epub.encrypted_entries(book):
-            raise InputError(_drm(folder))
-        members = epub.page_members(book, lambda line: warn(f"{readable(folder)}: {line}"))
-        pages = _book_pages(folder, members)
+        pages = _book_pages(folder, _spine_pages(epub.UnpackedBook(folder), folder, warn))
     except epub.BookError as exc:
         warn(f"{readable(folder)}: an unpacked EPUB, but no reading order found ({exc}); its pictures are read in "
              "name order")
