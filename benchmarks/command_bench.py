@@ -70,6 +70,7 @@ def peak_anon_of(cmd: list[str]) -> tuple[float, float, int]:
 
 
 def main() -> None:
+    os.environ["MANGA2MUSIC_READING_CACHE"] = "off"  # every page read, as timed: no reading kept from a run before
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sections", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)

@@ -113,6 +113,7 @@ def run_measured(args: list[str]) -> dict:
 
 
 def main() -> None:
+    os.environ["MANGA2MUSIC_READING_CACHE"] = "off"  # every page read, as timed: no reading kept from a run before
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, nargs="*", default=[50, 200, 500])
     parser.add_argument("--pdf-pages", type=int, default=6)

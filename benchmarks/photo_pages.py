@@ -80,6 +80,7 @@ def heard(image) -> tuple[str, int, bool]:
 
 def evaluate(paths: list[Path]) -> dict:
     import manga2music.describers.page_photo as page_photo
+    from manga2music import reading_cache
     from manga2music.pages import _shrink, to_rgb
     from PIL import Image
 
@@ -90,7 +91,8 @@ def evaluate(paths: list[Path]) -> dict:
         photo = _shrink(photographed(scan, **camera(index)), 1280)
         page_photo.as_scanned = lambda image: None
         try:
-            as_taken = heard(photo)
+            with reading_cache.paused():  # not the reader's own readings: none looked up, none kept
+                as_taken = heard(photo)
         finally:
             page_photo.as_scanned = finder
         now = heard(photo)

@@ -61,6 +61,7 @@ def one_run(tree: Path, out: Path, workers, duration: float) -> tuple[float, flo
 
 
 def main() -> None:
+    os.environ["MANGA2MUSIC_READING_CACHE"] = "off"  # every page read, as timed: no reading kept from a run before
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of music per section")
     parser.add_argument("--rounds", type=int, default=2)

@@ -238,6 +238,7 @@ def theme_part() -> dict:
 
 
 def main() -> None:
+    os.environ["MANGA2MUSIC_READING_CACHE"] = "off"  # every page read, as timed: no reading kept from a run before
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("parts", nargs="*", default=["scenes", "builtin", "theme", "musicgen"])
     parser.add_argument("--openmantra", type=Path, metavar="DIR",

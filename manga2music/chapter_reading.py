@@ -8,7 +8,6 @@ a chat model reads the pages in chunks (one entry per page, then the chapter's d
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,7 +21,7 @@ from .jobs import Callbacks, SectionJob
 from .options import RunConfig
 from .outputs import fingerprint, now_iso
 from .pages import PageInfo, PageStream
-from .reading import READING_MODEL_VERSION, PageReading
+from .reading import READING_MODEL_VERSION, PageReading, renamed
 from .sections import Section
 
 
@@ -115,7 +114,7 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
         readings = [PageReading.from_dict(d) for d in old_readings]
         if len(readings) == len(infos):  # the same pixels in the same order: named as the pages are now (renamed
             # since, the cue sheet kept naming files that were gone); a page that did not decode keeps the old way
-            readings = [_renamed(r, info.page.name) for r, info in zip(readings, infos)]
+            readings = [renamed(r, info.page.name) for r, info in zip(readings, infos)]
         names = {r.name for r in readings}
         still_undecodable(section, job, infos, cb)
         description = old.get("description", job.record.get("description"))
@@ -155,14 +154,6 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
              "seconds": round(time.perf_counter() - started, 3), "at": now_iso()}
     return ChapterReading(readings, infos, entry, readable(result.description).strip(), fresh=True,
                           page_names=[p.name for p in section.pages])
-
-
-def _renamed(reading: PageReading, name: str) -> PageReading:
-    """``reading`` of a page now named ``name``, its strip's parts ("old.png#2") renamed with it."""
-    if reading.name == name:
-        return reading
-    parts = [{**part, "name": name + str(part.get("name", ""))[len(reading.name):]} for part in reading.parts]
-    return dataclasses.replace(reading, name=name, parts=parts)
 
 
 def earlier_reading(record: dict) -> dict:

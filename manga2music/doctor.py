@@ -61,10 +61,19 @@ def build_report(*, offline: bool = False, vision_model: str | None = None, musi
     allowed, source = downloads.standing_answer()
     data = {"manga2music": __version__, **dataclasses.asdict(probe), "suggested": suggested, "checks": checks,
             "auto_download": {"allowed": allowed, "source": source}, "bsdtar": other_archives.bsdtar_version(),
-            "ok": all(c["ok"] for c in checks)}
+            "page_readings": _page_readings(), "ok": all(c["ok"] for c in checks)}
     data["hub"]["endpoint"] = shown_url(data["hub"]["endpoint"])  # a private mirror's password stays out of sight
     data["seconds"] = round(time.perf_counter() - start, 3)
     return DoctorJSON.model_validate(data).model_dump(mode="json")
+
+
+def _page_readings() -> dict:
+    """Where pages' readings are kept between runs, and how many (:mod:`manga2music.reading_cache`)."""
+    from . import reading_cache
+
+    where = reading_cache.folder()
+    count, size = reading_cache.size()
+    return {"folder": str(where) if where else None, "count": count, "bytes": size}
 
 
 # --- the schema of `doctor --json` -----------------------------------------------------------------
@@ -111,6 +120,14 @@ class CheckJSON(_Strict):
     warnings: list[str]
 
 
+class PageReadingsJSON(_Strict):
+    """Pages' readings kept between runs (a page is not read again while its pixels and the reader are the same)."""
+
+    folder: Optional[str]  # None: turned off (MANGA2MUSIC_READING_CACHE=off)
+    count: int
+    bytes: int
+
+
 class AutoDownloadJSON(_Strict):
     """May ``auto`` download the weights it picks: True / False, or None (asked in a terminal, else no)."""
 
@@ -151,5 +168,6 @@ class DoctorJSON(_Strict):
     checks: list[CheckJSON]
     auto_download: AutoDownloadJSON
     bsdtar: Optional[str]  # what reads RAR (.cbr) and 7-Zip (.cb7) archives: its version line, None when missing
+    page_readings: PageReadingsJSON  # pages' readings kept between runs
     ok: bool
     seconds: float

@@ -170,13 +170,21 @@ class PageReading:
         return reading_seconds(self.text_chars, self.panels, speed=speed, cjk_chars=self.cjk_chars)
 
 
+def renamed(reading: PageReading, name: str) -> PageReading:
+    """``reading`` of a page now named ``name``, its strip's parts ("old.png#2") renamed with it."""
+    if reading.name == name:
+        return reading
+    parts = [{**part, "name": name + str(part.get("name", ""))[len(reading.name):]} for part in reading.parts]
+    return replace(reading, name=name, parts=parts)
+
+
 def _rgb(image: "Image") -> "Image":
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
+def _detect(image: "Image") -> tuple[Optional[list], Optional[str], bool]:
     """The text boxes of one image, its big lines read (:func:`big_lines_read`), or None and the reason when the
-    detector fails."""
+    detector fails; and whether the recogniser read every line it was asked to."""
     import numpy as np
 
     from .describers.text_detect import TextDetectionError, detect_text
@@ -185,24 +193,30 @@ def _detect(image: "Image") -> tuple[Optional[list], Optional[str]]:
     try:
         boxes = detect_text(rgb)
     except TextDetectionError as err:
-        return None, str(err)
-    return big_lines_read(rgb, boxes), None
+        return None, str(err), False
+    boxes, read = _big_lines_read(rgb, boxes)
+    return boxes, None, read
 
 
 def big_lines_read(rgb, boxes: list) -> list:
     """``boxes`` with the text of their loud lines read, where the recogniser can: only to tell headings from
     sound effects (see :mod:`.describers.text_recognition`).  If it cannot run, the boxes are returned unread and
     their lettering counts as loud, as it did before recognition was used."""
+    return _big_lines_read(rgb, boxes)[0]
+
+
+def _big_lines_read(rgb, boxes: list) -> tuple[list, bool]:
+    """:func:`big_lines_read`, and whether the recogniser ran (True when no line needed it)."""
     from .describers.text_recognition import with_text_read
 
     loud = loud_height(boxes, (rgb.shape[1], rgb.shape[0]))
     wanted = [b.thickness >= loud and b.length >= WORDS_LENGTH * b.thickness for b in boxes]
     if not any(wanted):
-        return boxes
+        return boxes, True
     try:
-        return with_text_read(rgb, boxes, wanted)
+        return with_text_read(rgb, boxes, wanted), True
     except Exception:  # noqa: BLE001 - any failure of the optional recogniser (onnxruntime raises its own types)
-        return boxes
+        return boxes, False
 
 
 def loud_height(boxes: list, size: tuple[int, int]) -> float:
@@ -278,11 +292,13 @@ def as_read(tiles: list) -> tuple[list, bool]:
 
 def _read_tile(tile) -> tuple:
     """One tile's part of a reading, its text detected, then its pixels measured: ``(size, pixel measures, text
-    numbers, warning)`` (the work :func:`iter_readings` hands its threads)."""
+    numbers, warning, complete)`` (the work :func:`iter_readings` hands its threads); ``complete``: the detector
+    and the recogniser both did their part (a reading that may be kept, :mod:`.reading_cache`)."""
     from .describers.page_features import measure_page
 
-    boxes, warning = _detect(tile)
-    return tile.size, measure_page(_rgb(tile), boxes or ()), _text_numbers(boxes or [], tile.size), warning or ""
+    boxes, warning, complete = _detect(tile)
+    return (tile.size, measure_page(_rgb(tile), boxes or ()), _text_numbers(boxes or [], tile.size), warning or "",
+            complete)
 
 
 def _of_parts(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
@@ -296,7 +312,7 @@ def _of_parts(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
 
 
 def _merged(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
-    """One reading of tiles stacked top to bottom, each ``(size, pixel measures, text numbers, warning)``: means
+    """One reading of tiles stacked top to bottom, each ``(size, pixel measures, text numbers, warning, ...)``: means
     weighted by tile area, counts summed, text regions in fractions of the whole."""
     from .describers.text_detect import MAX_REGIONS
 
@@ -315,7 +331,7 @@ def _merged(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
     measures["height"] = sum(p[1]["height"] for p in parts)
     width, height, top = max(w for (w, _), *_ in parts), sum(h for (_, h), *_ in parts), 0
     regions = []
-    for (_, tile_height), _, numbers, _ in parts:  # in fractions of the whole page, tiles stacked top to bottom
+    for (_, tile_height), _, numbers, *_ in parts:  # in fractions of the whole page, tiles stacked top to bottom
         regions += [[round(x / width, 4), round((top + y) / height, 4), round(w / width, 4), round(h / height, 4)]
                     for x, y, w, h in numbers["regions"]]
         top += tile_height
@@ -484,9 +500,12 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
     the time they take on one thread.  Pages are decoded only as far ahead as the threads need: at most one page
     per thread and the one handed out are held at any moment, whatever the section's length.  Each image is
     loaded here before a thread gets it (one image given as two tiles is then never decoded by two threads).
+    A page read before by this same reader is not read again: its kept reading is given (:mod:`.reading_cache`).
     """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
+
+    from . import reading_cache
 
     threads = reading_threads()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="page-reading") as pool:
@@ -506,20 +525,33 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
                         break
                     name, tiles = group
                     try:
+                        for tile in tiles:
+                            tile.load()  # decoded here: Pillow's lazy loading is not for two threads at once
+                        key = reading_cache.page_key(tiles)
+                        kept = reading_cache.recall(key, name)
+                        if kept is not None:  # read before, by this same reader: not read again
+                            ahead.append((name, tiles, False, kept, None))
+                            continue
                         read, cut_out = as_read(tiles)
                         for tile in read:
-                            tile.load()  # decoded here: Pillow's lazy loading is not for two threads at once
+                            tile.load()  # a page cut out of a photo: decoded here too
                     except (OSError, ValueError) as err:
-                        ahead.append((name, tiles, False, err))
+                        ahead.append((name, tiles, False, err, None))
                         continue
-                    ahead.append((name, tiles, cut_out, [pool.submit(_read_tile, tile) for tile in read]))
+                    ahead.append((name, tiles, cut_out, [pool.submit(_read_tile, tile) for tile in read], key))
                 if not ahead:
                     return
-                name, tiles, cut_out, futures = ahead[0]
+                name, tiles, cut_out, futures, key = ahead[0]
                 try:
-                    if not isinstance(futures, list):
+                    if isinstance(futures, Exception):
                         raise futures
-                    outcome = _of_parts([f.result() for f in futures], name, cut_out=cut_out)
+                    if isinstance(futures, PageReading):
+                        outcome = futures
+                    else:
+                        parts = [f.result() for f in futures]
+                        outcome = _of_parts(parts, name, cut_out=cut_out)
+                        if all(part[4] and not part[3] for part in parts):  # complete: kept for next time
+                            reading_cache.keep(key, outcome)
                 except (OSError, ValueError) as err:
                     outcome = err
                 ahead.popleft()

@@ -129,7 +129,7 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HF_HOME", "HF_HUB_CACHE", "MANGA2MUSIC_DEBUG", "HF_TOKEN",
-                 "MANGA2MUSIC_AUTO_DOWNLOAD"):
+                 "MANGA2MUSIC_AUTO_DOWNLOAD", "MANGA2MUSIC_READING_CACHE"):
         monkeypatch.delenv(name, raising=False)
     yield home
 

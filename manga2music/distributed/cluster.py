@@ -15,7 +15,8 @@ from .config import ClusterError, RayConfig, require_ray
 #: environment variables a worker needs to behave like this process (offline mode, the Hub mirror, API keys);
 #: they travel to each worker with its start-up arguments
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "MANGA2MUSIC_OFFLINE", "MANGA2MUSIC_DEBUG", "HF_ENDPOINT",
-                 "HF_TOKEN", "OPENAI_BASE_URL", "OPENAI_API_KEY", "MANGA2MUSIC_CUDNN_ATTENTION")
+                 "HF_TOKEN", "OPENAI_BASE_URL", "OPENAI_API_KEY", "MANGA2MUSIC_CUDNN_ATTENTION",
+                 "MANGA2MUSIC_READING_CACHE")
 
 
 def connect(address: Optional[str]) -> bool:
