@@ -65,12 +65,13 @@ def pytest_addoption(parser) -> None:
                           "default run checks here, the kill sweep, the second signal of the signal tests")
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected theirs: the tests counted as left out are ours
 def pytest_collection_modifyitems(config, items) -> None:
     """The slowest files run first, each test file still in its own order: xdist hands out files in this order, and
     test_score.py, collected near the end, was started last and left one worker alone with it for minutes.
 
-    Without ``--extended``, the tests marked ``extended`` are left out (deselected, and counted so in the summary),
-    unless named one by one (``tests/test_ray.py::test_x``)."""
+    Without ``--extended``, the tests marked ``extended`` are left out (deselected, and counted in the last line of
+    the summary: :func:`pytest_terminal_summary`), unless named one by one (``tests/test_ray.py::test_x``)."""
     rank = {name: k for k, name in enumerate(SLOWEST_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
     if config.getoption("extended"):
@@ -82,18 +83,36 @@ def pytest_collection_modifyitems(config, items) -> None:
             named.add((Path(file).resolve(), test.split("[")[0]))
     left_out = [item for item in items if item.get_closest_marker("extended")
                 and (item.path.resolve(), item.originalname) not in named]
+    config.stash[LEFT_OUT] = len(left_out)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         gone = set(map(id, left_out))
         items[:] = [item for item in items if id(item) not in gone]
 
 
+LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session) -> None:
+    """An xdist worker tells the controlling process how many tests it left out (see below)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["left_out"] = session.config.stash.get(LEFT_OUT, 0)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """The controlling process hears each worker's count (every worker collects every test: the same count)."""
+    count = getattr(node, "workeroutput", {}).get("left_out", 0)
+    node.config.stash[LEFT_OUT] = max(node.config.stash.get(LEFT_OUT, 0), count)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """The default run says that it left tests out: with ``-n auto`` pytest's own "deselected" count is not shown
-    (the workers deselect, not the process that prints the summary)."""
-    if not config.getoption("extended"):
-        terminalreporter.write_line("left out: the tests marked `extended` (repeats on Ray workers, the kill sweep, "
-                                    "second signals); `python -m pytest -q -n auto --extended` runs everything")
+    """A run that left tests out says so last: with ``-n auto`` pytest's own "deselected" count is not shown (the
+    workers deselect, not the process that prints the summary)."""
+    count = config.stash.get(LEFT_OUT, 0)
+    if count:
+        terminalreporter.write_line(f"left out: {count} tests marked `extended` (repeats on Ray workers, the kill "
+                                    "sweep, second signals); `python -m pytest -q -n auto --extended` runs everything")
 
 
 REPO = Path(__file__).resolve().parent.parent
