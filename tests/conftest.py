@@ -138,13 +138,28 @@ def signal_handlers_kept(request):
             warnings.warn(f"{request.node.nodeid} left the {sig.name} handler changed; it was put back")
 
 
+#: where a run writes outside its output folder: the model cache, the user cache (page readings), remembered answers
+USER_FOLDERS = {"MANGA2MUSIC_CACHE": "models", "XDG_CACHE_HOME": "cache", "MANGA2MUSIC_CONFIG_DIR": "config"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_user_dirs(tmp_path_factory):
+    """The same folders for the whole session, set before any module's fixture is built (one that runs commands or
+    reads pages wrote into the developer's own ~/.cache) and before a Ray instance starts (its workers keep the
+    environment they started with).  Each test then gets its own (below)."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as m:
+        for name, below in USER_FOLDERS.items():
+            m.setenv(name, str(home / below))
+        yield home
+
+
 @pytest.fixture(autouse=True)
 def isolated_user_dirs(tmp_path_factory, monkeypatch):
     """Point caches at a temp folder and hide the developer's keys and Hub settings."""
     home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(home / "models"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
-    monkeypatch.setenv("MANGA2MUSIC_CONFIG_DIR", str(home / "config"))  # remembered answers (settings.json)
+    for name, below in USER_FOLDERS.items():
+        monkeypatch.setenv(name, str(home / below))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HF_HOME", "HF_HUB_CACHE", "MANGA2MUSIC_DEBUG", "HF_TOKEN",

@@ -54,3 +54,19 @@ def test_extended_runs_everything_and_a_named_test_always_runs(suite):
 def test_tests_that_k_leaves_out_are_not_counted_as_ours(suite):
     last, out = pytest_in(suite, "-k", "long_one or plain")
     assert out == {"test_plain"} and last.startswith("left out: 1 tests marked")
+
+
+@pytest.fixture(scope="module")
+def folders_a_module_fixture_sees() -> dict:
+    """What a module's fixture (built before any test's own fixtures: test_describer_eval.py reads 64 pages in
+    one) sees of the folders a run writes to."""
+    import os
+
+    return {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "MANGA2MUSIC_CACHE", "MANGA2MUSIC_CONFIG_DIR")}
+
+
+def test_a_module_fixture_writes_nothing_into_the_developers_own_folders(folders_a_module_fixture_sees,
+                                                                         tmp_path_factory):
+    temp = tmp_path_factory.getbasetemp()
+    for name, value in folders_a_module_fixture_sees.items():
+        assert value and Path(value).is_relative_to(temp), f"{name}={value}"
