@@ -15,8 +15,9 @@ Each complete reading is kept as one small JSON file in ``<user cache dir>/readi
 - the reader: :data:`~manga2music.reading.READING_MODEL_VERSION`, the source code of
   every module that takes part in reading a page (:data:`READER_MODULES`), the
   versions of the libraries it runs on (:data:`READER_LIBRARIES`: the detector's and
-  the recogniser's models ship in rapidocr's wheel) and whether the text detector and
-  recogniser can run here.
+  the recogniser's models ship in rapidocr's wheel), whether the text detector and
+  recogniser can run here, and the kind of machine (a cache folder on a network disk may
+  be shared by several).
 
 A reading is kept only when it is complete: one made while the text detector or the
 recogniser failed is read again next time.  A reading found is given the name of the
@@ -33,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,7 +97,7 @@ def reader_key() -> str:
 def _reader_fingerprint() -> str:
     from importlib import metadata
 
-    from .describers import text_detect, text_recognition
+    from .describers import denormals, text_detect, text_recognition
     from .reading import READING_MODEL_VERSION
 
     h = hashlib.blake2b(digest_size=16)
@@ -110,6 +112,9 @@ def _reader_fingerprint() -> str:
             version = "absent"
         h.update(f"\n{library} {version}".encode())
     h.update(f"\ndetector {text_detect.problem()}\nrecogniser {text_recognition.problem()}".encode())
+    # a cache folder shared by machines (a home on a network disk): the networks' float results may differ a little
+    # from one processor to another, and with denormals kept or flushed
+    h.update(f"\n{platform.machine()} {platform.system()} denormals flushed {denormals.supported()}".encode())
     return h.hexdigest()
 
 

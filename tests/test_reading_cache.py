@@ -134,7 +134,11 @@ def test_the_reader_key_changes_with_its_code_and_libraries(monkeypatch, tmp_pat
     assert reading_cache._reader_fingerprint() != base
     monkeypatch.setattr(reading_cache, "__file__", reading_cache.Path(reading.__file__).with_name("reading_cache.py"))
     real_version = metadata.version
-    monkeypatch.setattr(metadata, "version", lambda name: "99.0" if name == "onnxruntime" else real_version(name))
+    with monkeypatch.context() as m:
+        m.setattr(metadata, "version", lambda name: "99.0" if name == "onnxruntime" else real_version(name))
+        assert reading_cache._reader_fingerprint() != base
+    assert reading_cache._reader_fingerprint() == base
+    monkeypatch.setattr(reading_cache.platform, "machine", lambda: "arm64")  # the same folder seen from a Mac
     assert reading_cache._reader_fingerprint() != base
 
 
