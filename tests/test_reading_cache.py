@@ -242,3 +242,20 @@ def test_a_reader_changed_at_run_time_neither_finds_nor_keeps(monkeypatch, tiles
     assert len(tiles_read) == 3 and len(kept_files()) == 1
     read_pages([("p.png", page)])
     assert len(tiles_read) == 3
+
+
+def test_doctors_table_says_how_many_readings_are_kept_and_where(monkeypatch):
+    from typer.testing import CliRunner
+
+    from manga2music.cli.app import app
+
+    read_pages([(f"{n}.png", talk_page(n)) for n in (3, 7, 9)])
+
+    def table() -> str:
+        result = CliRunner().invoke(app, ["doctor", "--offline"], env={"COLUMNS": "250"})
+        assert result.exit_code == 0
+        return " ".join(result.stdout.replace("\u2502", " ").split())
+
+    assert f"page readings 3 kept in {reading_cache.folder()}" in table()
+    monkeypatch.setenv("MANGA2MUSIC_READING_CACHE", "off")
+    assert "page readings not kept (MANGA2MUSIC_READING_CACHE=off): every page is read every time" in table()
