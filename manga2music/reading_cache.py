@@ -50,6 +50,7 @@ READER_MODULES = ("reading.py", "opencv.py", "pages.py", "describers/page_featur
 #: the libraries a reading runs on (their versions are part of the reader)
 READER_LIBRARIES = ("numpy", "opencv-python-headless", "onnxruntime", "rapidocr", "pillow")
 MAX_ENTRIES = 20_000
+MAX_FILE_BYTES = 4 * 1024**2  # a reading is a few hundred bytes; a 200-tile strip's, with its parts, under 200 KB
 #: bump when what a kept file holds changes
 FORMAT = 1
 
@@ -140,17 +141,16 @@ def _path(key: str) -> Optional[Path]:
 def recall(key: Optional[str], name: str) -> "Optional[PageReading]":
     """The reading kept under ``key``, named ``name`` (its strip's parts renamed with it); None when none is kept
     or what is kept cannot be read (it is then read again, and kept anew)."""
+    from .files import read_regular_file
     from .reading import PageReading, renamed
 
     path = _path(key) if key else None
     if path is None:
         return None
-    try:
-        data = json.loads(path.read_bytes())
+    try:  # a regular file of a sane size only: a FIFO or a huge file put there never hangs or fills the run
+        data = json.loads(read_regular_file(path, MAX_FILE_BYTES))
         reading = renamed(PageReading.from_dict(data["reading"]), name)
-    except FileNotFoundError:
-        return None
-    except Exception:  # noqa: BLE001 - a damaged or foreign file: read the page again
+    except Exception:  # noqa: BLE001 - none kept, or a damaged or foreign file: read the page again
         return None
     try:
         os.utime(path)  # recently used: pruned last

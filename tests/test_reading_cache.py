@@ -259,3 +259,14 @@ def test_doctors_table_says_how_many_readings_are_kept_and_where(monkeypatch):
     assert f"page readings 3 kept in {reading_cache.folder()}" in table()
     monkeypatch.setenv("MANGA2MUSIC_READING_CACHE", "off")
     assert "page readings not kept (MANGA2MUSIC_READING_CACHE=off): every page is read every time" in table()
+
+
+def test_a_fifo_where_a_reading_belongs_never_hangs_the_run(tiles_read):
+    page = talk_page(4)
+    key = reading_cache.page_key([page])
+    path = reading_cache._path(key)
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    started = time.monotonic()
+    (reading,) = read_pages([("p.png", page)])
+    assert time.monotonic() - started < 60 and reading.text_boxes >= 4 and len(tiles_read) == 1
