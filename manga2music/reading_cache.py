@@ -22,7 +22,8 @@ Each complete reading is kept as one small JSON file in ``<user cache dir>/readi
 A reading is kept only when it is complete: one made while the text detector or the
 recogniser failed is read again next time.  A reading found is given the name of the
 page it was found for.  Nothing but numbers is kept (no recognised text, no pixels,
-no paths).  At most :data:`MAX_ENTRIES` readings are kept (a few KB each); when a
+no paths).  At most :data:`MAX_ENTRIES` readings are kept (under 1 KB each, one 4 KB block on most
+file systems: at most about 80 MB on disk); when a
 process first keeps one and there are more, the least recently used go.
 
 ``MANGA2MUSIC_READING_CACHE``: another folder, or ``off`` to read every page every

@@ -70,7 +70,8 @@ def _table(r: dict):
         t.add_row("comic archives", "zip, tar; [yellow]RAR (.cbr), 7-Zip (.cb7) and compressed tars need bsdtar[/]: "
                   + escape(INSTALL_BSDTAR))
     kept = r["page_readings"]
-    t.add_row("page readings", escape(f"{kept['count']} kept in {kept['folder']} ({kept['bytes'] / 1024**2:.1f} MiB)")
+    size = (f"{kept['bytes'] / 1024**2:.1f} MiB" if kept["bytes"] >= 1024**2 else f"{kept['bytes'] / 1024:.0f} KiB")
+    t.add_row("page readings", escape(f"{kept['count']} kept in {kept['folder']} ({size})")
               if kept["folder"] else "not kept (MANGA2MUSIC_READING_CACHE=off): every page is read every time")
     t.add_row("OpenAI", escape(f"{key}; base URL {r['openai_base_url']} ({r['openai_base_url_source']})"))
     hub = r["hub"]
