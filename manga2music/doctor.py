@@ -71,9 +71,13 @@ def _page_readings() -> dict:
     """Where pages' readings are kept between runs, and how many (:mod:`manga2music.reading_cache`)."""
     from . import reading_cache
 
+    from .settings import cache_problem
+
     where = reading_cache.folder()
     count, size = reading_cache.size()
-    return {"folder": str(where) if where else None, "count": count, "bytes": size}
+    problem = cache_problem(where) if where else None  # readings not kept, every page read each time: said
+    return {"folder": str(where) if where else None, "count": count, "bytes": size,
+            "problem": str(problem) if problem else None}
 
 
 # --- the schema of `doctor --json` -----------------------------------------------------------------
@@ -126,6 +130,7 @@ class PageReadingsJSON(_Strict):
     folder: Optional[str]  # None: turned off (MANGA2MUSIC_READING_CACHE=off)
     count: int
     bytes: int
+    problem: Optional[str]  # why readings cannot be kept there (a file in the way, no permission), else None
 
 
 class AutoDownloadJSON(_Strict):

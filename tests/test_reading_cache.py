@@ -224,8 +224,9 @@ def test_doctor_says_where_readings_are_kept_and_how_many(monkeypatch):
     kept = build_report(offline=True)["page_readings"]
     assert kept["folder"] == str(reading_cache.folder()) and kept["count"] == 2
     assert kept["bytes"] == sum(f.stat().st_size for f in kept_files())
+    assert kept["problem"] is None
     monkeypatch.setenv("MANGA2MUSIC_READING_CACHE", "off")
-    assert build_report(offline=True)["page_readings"] == {"folder": None, "count": 0, "bytes": 0}
+    assert build_report(offline=True)["page_readings"] == {"folder": None, "count": 0, "bytes": 0, "problem": None}
 
 
 def test_a_reader_changed_at_run_time_neither_finds_nor_keeps(monkeypatch, tiles_read):
@@ -244,7 +245,7 @@ def test_a_reader_changed_at_run_time_neither_finds_nor_keeps(monkeypatch, tiles
     assert len(tiles_read) == 3
 
 
-def test_doctors_table_says_how_many_readings_are_kept_and_where(monkeypatch):
+def test_doctors_table_says_how_many_readings_are_kept_and_where(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
     from manga2music.cli.app import app
@@ -259,6 +260,11 @@ def test_doctors_table_says_how_many_readings_are_kept_and_where(monkeypatch):
     assert f"page readings 3 kept in {reading_cache.folder()}" in table()
     monkeypatch.setenv("MANGA2MUSIC_READING_CACHE", "off")
     assert "page readings not kept (MANGA2MUSIC_READING_CACHE=off): every page is read every time" in table()
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder goes")  # readings silently not kept: doctor says why
+    monkeypatch.setenv("MANGA2MUSIC_READING_CACHE", str(blocker / "readings"))
+    assert (f"page readings {blocker / 'readings'} cannot be made: {blocker} is a file, not a folder: every page is "
+            "read every time") in table()
 
 
 def test_a_fifo_where_a_reading_belongs_never_hangs_the_run(tiles_read):

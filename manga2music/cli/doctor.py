@@ -71,8 +71,12 @@ def _table(r: dict):
                   + escape(INSTALL_BSDTAR))
     kept = r["page_readings"]
     size = (f"{kept['bytes'] / 1024**2:.1f} MiB" if kept["bytes"] >= 1024**2 else f"{kept['bytes'] / 1024:.0f} KiB")
-    t.add_row("page readings", escape(f"{kept['count']} kept in {kept['folder']} ({size})")
-              if kept["folder"] else "not kept (MANGA2MUSIC_READING_CACHE=off): every page is read every time")
+    if kept["problem"]:
+        t.add_row("page readings", f"[yellow]{escape(kept['problem'])}[/]: every page is read every time "
+                  "(MANGA2MUSIC_READING_CACHE=FOLDER keeps them elsewhere)")
+    else:
+        t.add_row("page readings", escape(f"{kept['count']} kept in {kept['folder']} ({size})")
+                  if kept["folder"] else "not kept (MANGA2MUSIC_READING_CACHE=off): every page is read every time")
     t.add_row("OpenAI", escape(f"{key}; base URL {r['openai_base_url']} ({r['openai_base_url_source']})"))
     hub = r["hub"]
     if hub["checked"]:
