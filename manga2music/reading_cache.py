@@ -181,11 +181,7 @@ def _prune_once(where: Path) -> None:
         if _pruned:
             return
         _pruned = True
-    try:
-        paths = [e.path for sub in os.scandir(where) if sub.is_dir()
-                 for e in os.scandir(sub.path) if e.name.endswith(".json")]
-    except OSError:
-        return
+    paths = [e.path for e in _kept_files(where)]
     if len(paths) <= MAX_ENTRIES:  # counted without a stat each: the usual case costs a few ms
         return
     used = []
@@ -206,13 +202,23 @@ def size() -> tuple[int, int]:
     """How many readings are kept, and their bytes on disk (``doctor``)."""
     where = folder()
     count = total = 0
+    for entry in _kept_files(where) if where else ():
+        try:
+            total += entry.stat().st_size
+            count += 1
+        except OSError:  # removed since (pruned by another process)
+            pass
+    return count, total
+
+
+def _kept_files(where: Path) -> list:
+    """The ``os.DirEntry`` of each reading kept in ``where`` (``ab/abcd....json``); those it could list when a folder
+    cannot be read."""
+    entries: list = []
     try:
-        for sub in os.scandir(where) if where else ():
+        for sub in os.scandir(where):
             if sub.is_dir():
-                for e in os.scandir(sub.path):
-                    if e.name.endswith(".json"):
-                        count += 1
-                        total += e.stat().st_size
+                entries += [e for e in os.scandir(sub.path) if e.name.endswith(".json")]
     except OSError:
         pass
-    return count, total
+    return entries
