@@ -24,7 +24,8 @@ recogniser failed is read again next time.  A reading found is given the name of
 page it was found for.  Nothing but numbers is kept (no recognised text, no pixels,
 no paths).  At most :data:`MAX_ENTRIES` readings are kept (under 1 KB each, one 4 KB block on most
 file systems: at most about 80 MB on disk); when a
-process first keeps one and there are more, the least recently used go.
+process first keeps one and there are more, the least recently used go; it also removes the temporary file of
+a reading whose writer was killed before renaming it into place (:data:`ABANDONED_AFTER`).
 
 ``MANGA2MUSIC_READING_CACHE``: another folder, or ``off`` to read every page every
 time.  A cache that cannot be read or written is not used (the pages are read).
@@ -37,6 +38,7 @@ import json
 import os
 import platform
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
@@ -51,6 +53,8 @@ READER_MODULES = ("reading.py", "opencv.py", "pages.py", "describers/page_featur
 #: the libraries a reading runs on (their versions are part of the reader)
 READER_LIBRARIES = ("numpy", "opencv-python-headless", "onnxruntime", "rapidocr", "pillow")
 MAX_ENTRIES = 20_000
+#: a temporary file this many seconds old was left by a process killed while writing it (see _remove_abandoned)
+ABANDONED_AFTER = 3600.0
 MAX_FILE_BYTES = 4 * 1024**2  # a reading is a few hundred bytes; a 200-tile strip's, with its parts, under 200 KB
 #: bump when what a kept file holds changes
 FORMAT = 1
@@ -181,7 +185,9 @@ def _prune_once(where: Path) -> None:
         if _pruned:
             return
         _pruned = True
-    paths = [e.path for e in _kept_files(where)]
+    kept, temporary = _entries(where)
+    _remove_abandoned(temporary)
+    paths = [e.path for e in kept]
     if len(paths) <= MAX_ENTRIES:  # counted without a stat each: the usual case costs a few ms
         return
     used = []
@@ -214,11 +220,37 @@ def size() -> tuple[int, int]:
 def _kept_files(where: Path) -> list:
     """The ``os.DirEntry`` of each reading kept in ``where`` (``ab/abcd....json``); those it could list when a folder
     cannot be read."""
-    entries: list = []
+    return _entries(where)[0]
+
+
+def _entries(where: Path) -> tuple[list, list]:
+    """The ``os.DirEntry`` of each reading kept in ``where``, and of each temporary file beside them (a reading
+    being written, or one whose writer was killed before renaming it into place)."""
+    from .files import TEMP_NAME
+
+    kept: list = []
+    temporary: list = []
     try:
         for sub in os.scandir(where):
             if sub.is_dir():
-                entries += [e for e in os.scandir(sub.path) if e.name.endswith(".json")]
+                for entry in os.scandir(sub.path):
+                    if entry.name.endswith(".json"):
+                        kept.append(entry)
+                    elif TEMP_NAME.match(entry.name):
+                        temporary.append(entry)
     except OSError:
         pass
-    return entries
+    return kept, temporary
+
+
+def _remove_abandoned(temporary: list) -> None:
+    """Remove the temporary files older than :data:`ABANDONED_AFTER`: a reading is written in well under a second,
+    so these were left by a process killed while writing (another process may be writing the younger ones now)."""
+    now = time.time()
+    for entry in temporary:
+        try:
+            old = now - entry.stat(follow_symlinks=False).st_mtime > ABANDONED_AFTER
+            if old and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        except OSError:  # gone already (renamed into place, or removed by another process)
+            pass

@@ -276,3 +276,23 @@ def test_a_fifo_where_a_reading_belongs_never_hangs_the_run(tiles_read):
     started = time.monotonic()
     (reading,) = read_pages([("p.png", page)])
     assert time.monotonic() - started < 60 and reading.text_boxes >= 4 and len(tiles_read) == 1
+
+
+def test_a_temporary_file_left_by_a_killed_write_is_removed_by_a_later_run(monkeypatch, tiles_read):
+    """A process killed between creating a reading's temporary file and renaming it leaves the temporary file
+    behind (nothing else would ever remove it: the cache folder belongs to no run); a later process removes it
+    once it is old, and leaves alone one that another process may be writing right now."""
+    from manga2music.files import _create_temp
+
+    page = talk_page(3)
+    read_pages([("1.png", page)])
+    kept = reading_cache._path(reading_cache.page_key([page]))
+    abandoned, being_written = _create_temp(kept), _create_temp(kept)
+    abandoned.write_bytes(b'{"reading": {"na')  # cut short by the kill
+    hours_ago = time.time() - 2 * 3600
+    os.utime(abandoned, (hours_ago, hours_ago))
+    monkeypatch.setattr(reading_cache, "_pruned", False)  # a new process
+    read_pages([("2.png", talk_page(5))])
+    assert not abandoned.exists()
+    assert being_written.exists() and kept.exists()
+    assert len(kept_files()) == 2
