@@ -296,3 +296,15 @@ def test_a_temporary_file_left_by_a_killed_write_is_removed_by_a_later_run(monke
     assert not abandoned.exists()
     assert being_written.exists() and kept.exists()
     assert len(kept_files()) == 2
+
+
+def test_read_page_finds_what_a_run_kept_and_keeps_what_it_reads(tmp_path, tiles_read):
+    page = talk_page(6)
+    page.save(tmp_path / "6.png")
+    first = reading.read_page(tmp_path / "6.png")  # a page file, read as a run reads it
+    assert len(tiles_read) == 1 and len(kept_files()) == 1
+    found = read_pages([tmp_path / "6.png"])[0]
+    again = reading.read_page(page.copy(), name="six.png")
+    assert len(tiles_read) == 1  # neither read it again
+    assert found.to_dict() == first.to_dict()
+    assert again.to_dict() == {**first.to_dict(), "name": "six.png"}
