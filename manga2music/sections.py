@@ -49,6 +49,10 @@ PDF_EXTENSIONS = {".pdf"}
 BOOK_EXTENSIONS = {".epub"}  # a zip whose pages are read in the book's own order (see :mod:`.epub`)
 #: every kind of file that holds pages of its own (besides an image): what a folder is searched for
 SOURCE_EXTENSIONS = ARCHIVE_EXTENSIONS | PDF_EXTENSIONS | BOOK_EXTENSIONS
+#: Kindle books: a format of its own (usually with DRM), not read; named with what to do, not passed over
+KINDLE_EXTENSIONS = {".mobi", ".azw", ".azw3", ".kfx"}
+KINDLE_LINE = "a Kindle book, which manga2music cannot read; convert it to EPUB or CBZ first (Calibre does, for a " \
+    "book without DRM)"
 IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx"}
 
 #: refuse archives whose pages add up to more than this, uncompressed (zip bombs)
@@ -650,11 +654,14 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,
                         folder)
             )
+        kindle = [f for f in files if Path(f).suffix.lower() in KINDLE_EXTENSIONS]
+        for f in kindle:
+            warn(f"Skipping {readable(here / f)}: {KINDLE_LINE}")
         sources = _source_names(files, dirs)
         for f, name in sources.items():
             sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder,
                                            warn))
-        if not (images or sources or dirs) and here != folder and not _links_inside(here) \
+        if not (images or sources or dirs or kindle) and here != folder and not _links_inside(here) \
                 and not any(here.is_relative_to(book) for book in books_without_order):  # a chapter whose
             # download failed, say: said, as the PATH itself is when it holds no page
             warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
@@ -720,6 +727,8 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
             suffix = path.suffix.lower()
             if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):
                 sections.extend(_file_sections(path, readable(path.stem), path.parent, warn))
+            elif suffix in KINDLE_EXTENSIONS:
+                raise InputError(f"{readable(path)}: {KINDLE_LINE}")
             else:
                 raise InputError(
                     f"{readable(path)}: not a folder, image, comic archive ({ARCHIVE_NAMES}), .pdf or .epub",

@@ -617,3 +617,29 @@ def test_archive_entries_named_outside_the_archive_are_said_not_dropped_without_
     assert [p.name for p in section.pages] == ["001.png"]
     assert said == [f"{book}: skipping 3 pages whose names lead out of the archive (../002.png, /003.jpg and "
                     "a/../../004.png): they are not read; repack them inside it"]
+
+
+def test_a_kindle_book_is_named_with_what_to_do_not_passed_over(tmp_path):
+    """A Kindle book (.mobi, .azw3) given or found among chapters was passed over as if it were a stray file
+    ("no pages found in S"), or refused as "not a folder, image, comic archive..."; it is named, once, with how to
+    read it."""
+    from output_checks import cli
+
+    png(tmp_path / "S" / "ch1" / "001.png")
+    (tmp_path / "S" / "ch2").mkdir()
+    (tmp_path / "S" / "ch2" / "Vol 2.azw3").write_bytes(b"\0" * 60 + b"BOOKMOBI")
+    (tmp_path / "S" / "Vol 3.MOBI").write_bytes(b"\0" * 60 + b"BOOKMOBI")
+    said = []
+    assert [s.name for s in find_sections([tmp_path / "S"], warn=said.append)] == ["ch1"]
+    assert said == [f"Skipping {tmp_path / 'S' / 'Vol 3.MOBI'}: a Kindle book, which manga2music cannot read; "
+                    "convert it to EPUB or CBZ first (Calibre does, for a book without DRM)",
+                    f"Skipping {tmp_path / 'S' / 'ch2' / 'Vol 2.azw3'}: a Kindle book, which manga2music cannot "
+                    "read; convert it to EPUB or CBZ first (Calibre does, for a book without DRM)"]
+    with pytest.raises(InputError) as given:
+        find_sections([tmp_path / "S" / "Vol 3.MOBI"])
+    assert given.value.message == (f"{tmp_path / 'S' / 'Vol 3.MOBI'}: a Kindle book, which manga2music cannot read; "
+                                   "convert it to EPUB or CBZ first (Calibre does, for a book without DRM)")
+    done = cli("describe", tmp_path / "S" / "ch2", "-o", tmp_path / "out", "--model", "builtin")
+    assert done.returncode != 0
+    assert "Vol 2.azw3: a Kindle book, which manga2music cannot read; convert it to EPUB or CBZ" in done.stderr
+    assert done.stderr.count("Vol 2.azw3") == 1, done.stderr
