@@ -278,24 +278,41 @@ def test_a_fifo_where_a_reading_belongs_never_hangs_the_run(tiles_read):
     assert time.monotonic() - started < 60 and reading.text_boxes >= 4 and len(tiles_read) == 1
 
 
-def test_a_temporary_file_left_by_a_killed_write_is_removed_by_a_later_run(monkeypatch, tiles_read):
-    """A process killed between creating a reading's temporary file and renaming it leaves the temporary file
-    behind (nothing else would ever remove it: the cache folder belongs to no run); a later process removes it
-    once it is old, and leaves alone one that another process may be writing right now."""
-    from manga2music.files import _create_temp
+def test_a_temporary_file_left_by_a_killed_write_is_removed_by_a_later_run(tmp_path):
+    """A process killed between writing a reading's temporary file and renaming it into place leaves the temporary
+    file behind, and nothing else would ever remove it (the readings folder belongs to no run's output folder); a
+    later run removes it once it is old, and leaves alone one that another process may be writing right now."""
+    from output_checks import cli, cli_env
 
-    page = talk_page(3)
-    read_pages([("1.png", page)])
-    kept = reading_cache._path(reading_cache.page_key([page]))
-    abandoned, being_written = _create_temp(kept), _create_temp(kept)
-    abandoned.write_bytes(b'{"reading": {"na')  # cut short by the kill
+    from manga2music.files import TEMP_NAME, _create_temp
+
+    talk_page(3).save(tmp_path / "3.png")
+    killed_at_rename = (  # a real run of read_pages, killed (SIGKILL) where it renames a reading into place
+        "import os, signal, sys\n"
+        "from manga2music.reading import read_pages\n"
+        "rename = os.replace\n"
+        "def replace(src, dst):\n"
+        "    if str(dst).endswith('.json'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return rename(src, dst)\n"
+        "os.replace = replace\n"
+        "read_pages([sys.argv[1]])\n")
+    done = subprocess.run([sys.executable, "-c", killed_at_rename, str(tmp_path / "3.png")], env=cli_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    left = [p for p in reading_cache.folder().glob("*/*") if TEMP_NAME.match(p.name)]
+    assert len(left) == 1 and left[0].stat().st_size > 0 and not kept_files()
+    abandoned = left[0]
     hours_ago = time.time() - 2 * 3600
     os.utime(abandoned, (hours_ago, hours_ago))
-    monkeypatch.setattr(reading_cache, "_pruned", False)  # a new process
-    read_pages([("2.png", talk_page(5))])
+    being_written = _create_temp(abandoned.parent / "another.json")  # another process, writing now
+
+    talk_page(5).save(tmp_path / "5.png")
+    done = cli("describe", tmp_path / "5.png", "-o", tmp_path / "out", "--model", "builtin")
+    assert done.returncode == 0, done.stderr
     assert not abandoned.exists()
-    assert being_written.exists() and kept.exists()
-    assert len(kept_files()) == 2
+    assert being_written.exists()
+    assert len(kept_files()) == 1  # the second run's page
 
 
 def test_read_page_finds_what_a_run_kept_and_keeps_what_it_reads(tmp_path, tiles_read):
