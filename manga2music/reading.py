@@ -270,26 +270,12 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     if any(isinstance(tile, (str, os.PathLike)) for tile in tiles):
         raise TypeError("read_page reads one page (an image, its tiles, or one page file); for several page files "
                         "use read_pages")
-    from . import reading_cache
-
     for k, tile in enumerate(tiles, start=1):
         _given(k, (name or f"tile {k}", tile))  # a PIL image of at least one pixel, or a clear error
-    key = reading_cache.page_key(tiles)
-    kept = reading_cache.recall(key, name)
-    if kept is not None:  # read before, by this same reader
-        return kept
-    read, cut_out = as_read(tiles)
-    parts = [_read_tile(tile) for tile in read]
-    reading = _of_parts(parts, name, cut_out=cut_out)
-    if _complete(parts):
-        reading_cache.keep(key, reading)
-    return reading
-
-
-def _complete(parts: list) -> bool:
-    """Whether a reading of these :func:`_read_tile` parts may be kept: the detector and the recogniser did their part
-    on every tile (a reading made while either failed is read again next time, :mod:`.reading_cache`)."""
-    return all(part[4] and not part[3] for part in parts)
+    (_, outcome), = iter_readings([(name, tiles)])  # the one way a page is read: kept readings found, new ones kept
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def as_read(tiles: list) -> tuple[list, bool]:
@@ -567,7 +553,7 @@ def iter_readings(groups: Iterable[tuple[str, list]], *, with_tiles: bool = Fals
                     else:
                         parts = [f.result() for f in futures]
                         outcome = _of_parts(parts, name, cut_out=cut_out)
-                        if _complete(parts):  # kept for next time
+                        if all(part[4] and not part[3] for part in parts):  # complete: kept for next time
                             reading_cache.keep(key, outcome)
                 except (OSError, ValueError) as err:
                     outcome = err
