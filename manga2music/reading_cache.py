@@ -208,7 +208,7 @@ def size() -> tuple[int, int]:
     """How many readings are kept, and their bytes on disk (``doctor``)."""
     where = folder()
     count = total = 0
-    for entry in _kept_files(where) if where else ():
+    for entry in _entries(where)[0] if where else ():
         try:
             total += entry.stat().st_size
             count += 1
@@ -217,15 +217,10 @@ def size() -> tuple[int, int]:
     return count, total
 
 
-def _kept_files(where: Path) -> list:
-    """The ``os.DirEntry`` of each reading kept in ``where`` (``ab/abcd....json``); those it could list when a folder
-    cannot be read."""
-    return _entries(where)[0]
-
-
 def _entries(where: Path) -> tuple[list, list]:
-    """The ``os.DirEntry`` of each reading kept in ``where``, and of each temporary file beside them (a reading
-    being written, or one whose writer was killed before renaming it into place)."""
+    """The ``os.DirEntry`` of each reading kept in ``where`` (``ab/abcd....json``), and of each temporary file beside
+    them (a reading being written, or one whose writer was killed before renaming it into place); those it could
+    list when a folder cannot be read."""
     from .files import TEMP_NAME
 
     kept: list = []
