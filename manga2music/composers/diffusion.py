@@ -29,7 +29,6 @@ subclasses :class:`DiffusionComposer`, names its diffusers pipeline class, its
 
 from __future__ import annotations
 
-import gc
 import random
 from typing import Any, Callable, ClassVar, Optional
 
@@ -41,6 +40,7 @@ from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
 from ..options import TorchOptions
 from .base import ComposeRequest, Composer, Track
+from .batching import batch_size, free_memory, in_batches
 from .diffusion_windows import Window, crossfade_into, plan_windows
 
 LOOP_CROSSFADE_S = 1.0  # extra audio generated for --loop, folded back over the start
@@ -55,12 +55,6 @@ class DiffusionOptions(Composer.Options, TorchOptions):
     guidance_scale: float = Field(1.0, ge=0.0, le=50.0)
     overlap_s: float = Field(10.0, ge=1.0, le=60.0)  # context carried into the next window of a long track
     batch_size: Optional[int] = Field(None, ge=1, le=1024)  # None: from free memory
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    from .musicgen import is_out_of_memory as check
-
-    return check(exc)
 
 
 class DiffusionComposer(Composer):
@@ -195,23 +189,8 @@ class DiffusionComposer(Composer):
     # --- batching -----------------------------------------------------------------------------
 
     def _batch_size(self, samples: int) -> int:
-        from ..devices import free_memory_bytes
-
-        if self.options.batch_size:
-            size = max(1, int(self.options.batch_size))
-        else:
-            free = free_memory_bytes(self._device)
-            cap = MAX_BATCH.get(self._device.split(":")[0], 4)
-            per_item, once = self._memory_needs(samples)
-            size = max(1, min(cap, (int(free * 0.6) - once) // max(1, per_item))) if free else 1
-        return min(size, self._batch_cap) if self._batch_cap else size
-
-    def _free_memory(self) -> None:
-        import torch
-
-        gc.collect()
-        if self._device and self._device.startswith("cuda"):
-            torch.cuda.empty_cache()
+        return batch_size(self._device, self.options.batch_size, lambda: self._memory_needs(samples), MAX_BATCH, 4,
+                          self._batch_cap)
 
     # --- composing ----------------------------------------------------------------------------
 
@@ -243,34 +222,28 @@ class DiffusionComposer(Composer):
             state["done"] += state["width"]
             report(progress, state["done"], state["total"], state["label"])
 
+        def make(chunk: list[int]) -> list[Track]:  # requests of one length
+            state["chunk_start"] = state["done"]
+            return self._compose_batch([requests[j] for j in chunk], gen_samples(requests[chunk[0]]), state, on_step)
+
+        def halved(size: int) -> None:
+            self._batch_cap = size
+            state["done"] = state["chunk_start"]
+            report(progress, state["done"], state["total"], f"out of memory: retrying at batch size {size}")
+
+        def too_big(j: int) -> BackendError:
+            return BackendError(
+                f"out of memory on {self._device} generating one {requests[j].duration:g} s track with {self.model_id}",
+                hint="use a smaller model, --precision bf16/fp16, a shorter --duration, or --device cpu.")
+
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((gen_samples(r), *self._batch_key(r)), []).append(i)
         tracks: list[Optional[Track]] = [None] * len(requests)
         for (samples, *_), indices in groups.items():
-            i, size = 0, self._batch_size(samples)
-            while i < len(indices):
-                chunk = indices[i:i + size]
-                done_before = state["done"]
-                try:
-                    made = self._compose_batch([requests[j] for j in chunk], samples, state, on_step)
-                except Exception as exc:
-                    if not is_out_of_memory(exc):
-                        raise
-                    self._free_memory()
-                    if len(chunk) == 1:
-                        raise BackendError(
-                            f"out of memory on {self._device} generating one {requests[chunk[0]].duration:g} s track "
-                            f"with {self.model_id}",
-                            hint="use a smaller model, --precision bf16/fp16, a shorter --duration, or --device cpu.",
-                        ) from exc
-                    size = self._batch_cap = max(1, len(chunk) // 2)
-                    state["done"] = done_before
-                    report(progress, state["done"], state["total"], f"out of memory: retrying at batch size {size}")
-                    continue
-                for j, track in zip(chunk, made):
-                    tracks[j] = track
-                i += len(chunk)
+            for j, track in in_batches(indices, self._batch_size(samples), make, device=self._device,
+                                       too_big=too_big, halved=halved):
+                tracks[j] = track
         report(progress, state["total"], state["total"], "done")
         return [t for t in tracks if t is not None]
 
@@ -342,7 +315,7 @@ class DiffusionComposer(Composer):
     def close(self) -> None:
         self._pipe = None
         if self._device is not None:
-            self._free_memory()
+            free_memory(self._device)
 
 
 # --- helpers the model modules share --------------------------------------------------------

@@ -20,7 +20,6 @@ model and its settings; the window and cache mechanics already live in ``musicge
 
 from __future__ import annotations
 
-import gc
 import random
 from typing import Optional
 
@@ -31,21 +30,12 @@ from pydantic import Field
 
 from ..options import BackendOptions, TorchOptions
 from .base import ComposeRequest, Composer, Track
+from .batching import batch_size, free_memory, in_batches
 
 MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions
 LOOP_CROSSFADE_S = 1.0  # extra audio generated for --loop, folded back over the start
 WINDOWING = "extend-stride-18s-v1"  # change when the windowing changes the audio
 MAX_BATCH = {"cpu": 8, "mps": 8, "cuda": 32}
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA/MPS/CPU allocator failures, whichever class torch raised them as."""
-    import torch
-
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 def unavailable_error(model_id: str, exc: BaseException, offline: bool) -> ModelUnavailableError:
@@ -218,16 +208,8 @@ class MusicgenComposer(Composer):
         return int(kv * 1.5), int(decode)
 
     def _batch_size(self, samples: int) -> int:
-        from ..devices import free_memory_bytes
-
-        if self.options.batch_size:
-            size = max(1, int(self.options.batch_size))
-        else:
-            free = free_memory_bytes(self._device)
-            cap = MAX_BATCH.get(self._device.split(":")[0], 8)
-            per_item, once = self._memory_needs(samples)
-            size = max(1, min(cap, (int(free * 0.6) - once) // max(1, per_item))) if free else 1
-        return min(size, self._batch_cap) if self._batch_cap else size
+        return batch_size(self._device, self.options.batch_size, lambda: self._memory_needs(samples), MAX_BATCH, 8,
+                          self._batch_cap)
 
     # --- composing ----------------------------------------------------------------------------
 
@@ -303,30 +285,27 @@ class MusicgenComposer(Composer):
         groups = length_groups([(i, gen_samples(r), batch_key(r)) for i, r in enumerate(requests)], one_window)
         steps_done = StepProgress(progress, sum(steps(requests[g[0]]) * len(g) for g in groups.values()))
         tracks: list[Optional[Track]] = [None] * len(requests)
+        done_before = 0
+
+        def make(chunk: list[int]) -> list[Track]:
+            nonlocal done_before
+            done_before = steps_done.done
+            lengths = [gen_samples(requests[j]) for j in chunk]
+            return self._compose_batch([requests[j] for j in chunk], max(lengths), steps_done, lengths)
+
+        def halved(size: int) -> None:
+            self._batch_cap = size
+            steps_done.rewind(done_before, f"out of memory: retrying at batch size {size}")
+
+        def too_big(j: int) -> BackendError:
+            return BackendError(
+                f"out of memory on {self._device} generating one {requests[j].duration:g} s track with {self.model_id}",
+                hint="use a smaller model (e.g. musicgen-small), --precision bf16/fp16, or --device cpu.")
+
         for (samples, _), indices in groups.items():
-            i, size = 0, self._batch_size(samples)
-            while i < len(indices):
-                chunk = indices[i:i + size]
-                done_before = steps_done.done
-                try:
-                    lengths = [gen_samples(requests[j]) for j in chunk]
-                    made = self._compose_batch([requests[j] for j in chunk], max(lengths), steps_done, lengths)
-                except Exception as exc:
-                    if not is_out_of_memory(exc):
-                        raise
-                    self._free_memory()
-                    if len(chunk) == 1:
-                        raise BackendError(
-                            f"out of memory on {self._device} generating one {requests[chunk[0]].duration:g} s track "
-                            f"with {self.model_id}",
-                            hint="use a smaller model (e.g. musicgen-small), --precision bf16/fp16, or --device cpu.",
-                        ) from exc
-                    size = self._batch_cap = max(1, len(chunk) // 2)
-                    steps_done.rewind(done_before, f"out of memory: retrying at batch size {size}")
-                    continue
-                for j, track in zip(chunk, made):
-                    tracks[j] = track
-                i += len(chunk)
+            for j, track in in_batches(indices, self._batch_size(samples), make, device=self._device,
+                                       too_big=too_big, halved=halved):
+                tracks[j] = track
         steps_done.finish()
         return [t for t in tracks if t is not None]
 
@@ -388,13 +367,6 @@ class MusicgenComposer(Composer):
         return generate_continuation(self._model, inputs, prompts, new_samples, self._generation_kwargs(seeds),
                                      on_step=steps_done.step)
 
-    def _free_memory(self) -> None:
-        import torch
-
-        gc.collect()
-        if self._device and self._device.startswith("cuda"):
-            torch.cuda.empty_cache()
-
     def settings_key(self) -> dict:
         o = self.options
         key = super().settings_key()
@@ -406,7 +378,7 @@ class MusicgenComposer(Composer):
         self._model = None
         self._processor = None
         if self._device is not None:
-            self._free_memory()
+            free_memory(self._device)
 
 
 #: requests within one window whose lengths differ by at most this factor share a batch (generated at the longest)
