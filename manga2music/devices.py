@@ -9,6 +9,7 @@ everywhere else.  torch is imported inside the functions, never at import time.
 from __future__ import annotations
 
 import random
+from typing import Optional
 
 from .errors import InputError, ModelUnavailableError
 from .options import flag
@@ -124,6 +125,32 @@ def free_memory_bytes(device: str) -> int:
         except (AttributeError, RuntimeError):
             return available_ram_bytes()
     return available_ram_bytes()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A CUDA, MPS or CPU allocator failure, whichever class torch raised it as (MPS and the CPU raise a plain
+    ``RuntimeError``: "MPS backend out of memory", "DefaultCPUAllocator: can't allocate memory")."""
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def release_memory(device: Optional[str]) -> None:
+    """Give back what dropped tensors held: Python's garbage, then the cached blocks of ``device``'s allocator
+    (CUDA's or MPS's), so that a retry at a smaller size, or the next model, finds that memory free."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    kind = (device or "").split(":", 1)[0]
+    if kind == "cuda":
+        torch.cuda.empty_cache()
+    elif kind == "mps" and _mps_available():
+        torch.mps.empty_cache()
 
 
 def decoding_attention(device: str):

@@ -81,8 +81,27 @@ def test_one_track_that_does_not_fit_raises_the_composers_error_and_other_errors
 def test_what_counts_as_out_of_memory():
     import torch
 
-    assert batching.is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB"))
-    assert batching.is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 8 GB)"))
-    assert batching.is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA error"))
-    assert not batching.is_out_of_memory(RuntimeError("shape mismatch"))
-    assert not batching.is_out_of_memory(ValueError("out of memory"))  # not an allocator's error class
+    from manga2music.devices import is_out_of_memory
+
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB"))
+    assert is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 8 GB)"))
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA error"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not is_out_of_memory(ValueError("out of memory"))  # not an allocator's error class
+
+
+@pytest.mark.parametrize("device,emptied", [("cuda:1", ["cuda"]), ("cuda", ["cuda"]), ("mps", ["mps"]),
+                                            ("cpu", []), (None, [])])
+def test_released_memory_goes_back_to_the_devices_own_allocator(monkeypatch, device, emptied):
+    """After running out of memory (composers and VLMs alike) and on close: the cache of the device the model is
+    on is emptied, MPS's on a Mac as CUDA's on a card, and no other device's allocator is touched."""
+    import torch
+
+    import manga2music.devices as devices
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("cuda"))
+    monkeypatch.setattr(torch.mps, "empty_cache", lambda: calls.append("mps"))
+    monkeypatch.setattr(devices, "_mps_available", lambda: True)
+    devices.release_memory(device)
+    assert calls == emptied

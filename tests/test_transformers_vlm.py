@@ -289,3 +289,33 @@ def test_incomplete_model_folder_is_one_clear_error(tiny_models, tmp_path):
     with pytest.raises(ModelUnavailableError, match="could not load the model folder") as info:
         describer(folder).describe(make_pages(1))
     assert "save_pretrained" in info.value.hint
+
+
+def _allocate_beyond_memory(*_args, **_kwargs):
+    """What torch's CPU allocator raises for a request the machine cannot hold (a petabyte here): the same
+    RuntimeError a VLM meets when a request's pages need more RAM than is free (on a Mac, MPS raises its own
+    RuntimeError, "MPS backend out of memory")."""
+    torch.empty(2**50, dtype=torch.uint8)
+
+
+def test_running_out_of_memory_on_a_request_is_one_clear_error(tiny_models):
+    """Out of memory while generating is the describer's error with the request's size and what to change, on the
+    CPU (and MPS) as on CUDA: not torch's allocator message."""
+    d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=24)
+    d.load()
+    d.model.register_forward_pre_hook(_allocate_beyond_memory)
+    with pytest.raises(BackendError, match="ran out of memory on 2 pages") as err:
+        d.describe(make_pages(2))
+    assert "--chunk-size" in err.value.hint
+    assert "DefaultCPUAllocator" not in str(err.value)
+
+
+def test_a_model_too_big_to_load_is_one_clear_error(tiny_models, monkeypatch):
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained",
+                        classmethod(lambda cls, *a, **kw: _allocate_beyond_memory()))
+    d = describer(tiny_models["llava"])
+    with pytest.raises(ModelUnavailableError, match="does not fit in the free memory of cpu") as err:
+        d.load()
+    assert "smaller model" in err.value.hint

@@ -12,32 +12,14 @@ does not run out of memory first.
 
 from __future__ import annotations
 
-import gc
 from typing import Callable, Iterator, Optional, Sequence, TypeVar
+
+from ..devices import is_out_of_memory, release_memory
 
 T = TypeVar("T")
 
 #: the share of free memory a batch may plan to use (the rest: the allocator's slack, other tensors)
 MEMORY_SHARE = 0.6
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA/MPS/CPU allocator failures, whichever class torch raised them as."""
-    import torch
-
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def free_memory(device: Optional[str]) -> None:
-    """Give back what dropped tensors held: Python's garbage, and CUDA's cached blocks on a CUDA device."""
-    import torch
-
-    gc.collect()
-    if device and device.startswith("cuda"):
-        torch.cuda.empty_cache()
 
 
 def batch_size(device: str, asked: Optional[int], needs: Callable[[], tuple[int, int]], caps: dict[str, int],
@@ -71,7 +53,7 @@ def in_batches(indices: Sequence[int], size: int, compose: Callable[[list[int]],
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
-            free_memory(device)
+            release_memory(device)
             if len(chunk) == 1:
                 raise too_big(chunk[0]) from exc
             size = max(1, len(chunk) // 2)

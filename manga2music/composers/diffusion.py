@@ -40,7 +40,8 @@ from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
 from ..options import TorchOptions
 from .base import ComposeRequest, Composer, Track
-from .batching import batch_size, free_memory, in_batches
+from ..devices import release_memory
+from .batching import batch_size, in_batches
 from .diffusion_windows import Window, crossfade_into, plan_windows
 
 LOOP_CROSSFADE_S = 1.0  # extra audio generated for --loop, folded back over the start
@@ -315,7 +316,7 @@ class DiffusionComposer(Composer):
     def close(self) -> None:
         self._pipe = None
         if self._device is not None:
-            free_memory(self._device)
+            release_memory(self._device)
 
 
 # --- helpers the model modules share --------------------------------------------------------

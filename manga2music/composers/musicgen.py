@@ -30,7 +30,8 @@ from pydantic import Field
 
 from ..options import BackendOptions, TorchOptions
 from .base import ComposeRequest, Composer, Track
-from .batching import batch_size, free_memory, in_batches
+from ..devices import release_memory
+from .batching import batch_size, in_batches
 
 MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions
 LOOP_CROSSFADE_S = 1.0  # extra audio generated for --loop, folded back over the start
@@ -378,7 +379,7 @@ class MusicgenComposer(Composer):
         self._model = None
         self._processor = None
         if self._device is not None:
-            free_memory(self._device)
+            release_memory(self._device)
 
 
 #: requests within one window whose lengths differ by at most this factor share a batch (generated at the longest)

@@ -46,11 +46,11 @@ Sampling follows the original scripts: ``do_sample=True, temperature=0.7``
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import registry, settings
+from ..devices import is_out_of_memory, release_memory
 from ..errors import BackendError, ModelUnavailableError
 from ..options import TorchOptions
 from .base import PageImage
@@ -194,7 +194,6 @@ class TransformersDescriber(ChatDescriber):
         """Load the weights once (the first download shows huggingface_hub's progress bar)."""
         if self.model is not None:
             return
-        import torch
         from transformers import AutoModelForImageTextToText
 
         from ..devices import pick_device, pick_dtype
@@ -207,8 +206,10 @@ class TransformersDescriber(ChatDescriber):
                 self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **kwargs))
         except (OSError, ValueError, ImportError) as err:
             raise self._unavailable(err) from None
-        except torch.cuda.OutOfMemoryError:
-            _empty_device_cache()
+        except RuntimeError as err:  # torch.cuda.OutOfMemoryError is one; MPS and the CPU raise RuntimeError itself
+            if not is_out_of_memory(err):
+                raise
+            release_memory(device)
             raise ModelUnavailableError(
                 f"{self.model_name} does not fit in the free memory of {device}",
                 hint="pick a smaller model, or --device cpu",
@@ -287,8 +288,10 @@ class TransformersDescriber(ChatDescriber):
                     temperature=TEMPERATURE,
                     **self.generate_kwargs,
                 )
-        except torch.cuda.OutOfMemoryError:
-            _empty_device_cache()
+        except RuntimeError as err:
+            if not is_out_of_memory(err):
+                raise
+            release_memory(self.device)
             from .vlm_memory import request_bytes
 
             config = self.model.config
@@ -324,8 +327,7 @@ class TransformersDescriber(ChatDescriber):
     def close(self) -> None:
         """Release the weights (and the GPU memory they held); the small processor stays."""
         self.model = None
-        gc.collect()
-        _empty_device_cache()
+        release_memory(self.device)
 
 
 def _processor_key(processor) -> str:
@@ -342,11 +344,3 @@ def _context_length(config) -> int | None:
     value = getattr(text_config, "max_position_embeddings", None)
     return int(value) if value else None
 
-
-def _empty_device_cache() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        torch.mps.empty_cache()
