@@ -9,7 +9,8 @@ everywhere else.  torch is imported inside the functions, never at import time.
 from __future__ import annotations
 
 import random
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 from .errors import InputError, ModelUnavailableError
 from .options import flag
@@ -151,6 +152,22 @@ def release_memory(device: Optional[str]) -> None:
         torch.cuda.empty_cache()
     elif kind == "mps" and _mps_available():
         torch.mps.empty_cache()
+
+
+@contextmanager
+def loading_onto(device: str, model_name: str) -> Iterator[None]:
+    """The block loads ``model_name``'s weights onto ``device``: if that runs out of memory, what it held is given
+    back and the user reads one :class:`ModelUnavailableError` saying that the model does not fit and what to pick
+    instead, not the allocator's message."""
+    try:
+        yield
+    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one; MPS and the CPU raise RuntimeError itself
+        if not is_out_of_memory(exc):
+            raise
+        release_memory(device)
+        elsewhere = ", or --device cpu" if device.split(":", 1)[0] != "cpu" else ", or close what else uses the memory"
+        raise ModelUnavailableError(f"{model_name} does not fit in the free memory of {device}",
+                                    hint=f"pick a smaller model{elsewhere}") from None
 
 
 def decoding_attention(device: str):

@@ -394,3 +394,13 @@ def test_compose_end_to_end_writes_loud_tagged_files_in_every_format(tiny_cache,
         assert tags.get("model") == str(folder) and tags.get("seed") == "3"  # the model as the user named it
     again = manga2music.compose([], tmp_path / "wav", text="calm piano at night", model=str(folder), config=cfg)
     assert again["sections"][0]["status"] == "skipped"  # same settings: resumed, nothing recomposed
+
+
+def test_a_pipeline_that_does_not_fit_the_device_is_one_clear_error(composer, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **kw: torch.empty(2**50, dtype=torch.uint8))
+    c = composer("sao")
+    with pytest.raises(ModelUnavailableError, match="does not fit in the free memory of cpu") as err:
+        c.sample_rate
+    assert "smaller model" in err.value.hint

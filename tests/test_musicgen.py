@@ -737,3 +737,15 @@ def test_weights_that_do_not_fit_the_config_fail_in_words(tiny_dir, tmp_path):
     (entry,) = manifest["sections"]
     assert entry["status"] == "failed" and "do not fit its config.json" in entry["message"], entry["message"]
     assert "ignore_mismatched_sizes" not in entry["message"]
+
+
+def test_weights_that_do_not_fit_the_device_are_one_clear_error(composer, monkeypatch):
+    """Moving the loaded weights to the device runs out of memory (here the CPU allocator's real error, for a
+    petabyte): the user reads that the model does not fit, and what to pick instead, not torch's message."""
+    import torch
+
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **kw: torch.empty(2**50, dtype=torch.uint8))
+    c = composer()
+    with pytest.raises(ModelUnavailableError, match="does not fit in the free memory of cpu") as err:
+        c.sample_rate
+    assert "smaller model" in err.value.hint and "--device cpu" not in err.value.hint  # it is on the CPU already

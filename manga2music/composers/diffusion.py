@@ -40,7 +40,7 @@ from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
 from ..options import TorchOptions
 from .base import ComposeRequest, Composer, Track
-from ..devices import release_memory
+from ..devices import loading_onto, release_memory
 from .batching import batch_size, in_batches
 from .diffusion_windows import Window, crossfade_into, plan_windows
 
@@ -109,17 +109,18 @@ class DiffusionComposer(Composer):
         diffusers.utils.logging.disable_progress_bar()  # no tqdm lines under the CLI's own progress bar
         from ..cache import load_cache_first
 
-        try:
-            pipe = load_cache_first(self.model_id, self.options.no_network, lambda local: cls.from_pretrained(
-                self.model_id, dtype=self._dtype, cache_dir=settings.model_cache_dir(), local_files_only=local))
-        except (OSError, ValueError) as exc:  # not cached, no network, not a pipeline of this kind
-            raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
-        finally:
-            if bars:
-                diffusers.utils.logging.enable_progress_bar()
-        pipe = pipe.to(self._device)
-        pipe.set_progress_bar_config(disable=True)
-        self._prepare(pipe)
+        with loading_onto(self._device, self.model_name):
+            try:
+                pipe = load_cache_first(self.model_id, self.options.no_network, lambda local: cls.from_pretrained(
+                    self.model_id, dtype=self._dtype, cache_dir=settings.model_cache_dir(), local_files_only=local))
+            except (OSError, ValueError) as exc:  # not cached, no network, not a pipeline of this kind
+                raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
+            finally:
+                if bars:
+                    diffusers.utils.logging.enable_progress_bar()
+            pipe = pipe.to(self._device)
+            pipe.set_progress_bar_config(disable=True)
+            self._prepare(pipe)
         self._pipe = pipe
 
     def _prepare(self, pipe) -> None:

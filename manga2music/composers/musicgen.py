@@ -30,7 +30,7 @@ from pydantic import Field
 
 from ..options import BackendOptions, TorchOptions
 from .base import ComposeRequest, Composer, Track
-from ..devices import release_memory
+from ..devices import loading_onto, release_memory
 from .batching import batch_size, in_batches
 
 MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions
@@ -156,23 +156,24 @@ class MusicgenComposer(Composer):
                 **({"device_map": self._device} if self._device != "cpu" else {}),
             )
 
-        try:
-            processor, model = load_cache_first(self.model_id, self.options.no_network, load)
-        except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
-            raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
-        except RuntimeError as exc:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix
-            if "mismatched" not in str(exc):
-                raise
-            raise BackendError(f"{self.model_name}: its weights do not fit its config.json (the layers' sizes "
-                               "differ: a config.json of another model size?); save the model and its config "
-                               "together again") from exc
-        # EnCodec only turns codes into audio once per window: keep it in float32, because
-        # bf16 would leave a noise floor near -48 dB in quiet passages.
-        model.audio_encoder.to(torch.float32)
-        self._model = model.to(self._device).eval()
-        for module in model.audio_encoder.modules():
-            if isinstance(module, torch.nn.LSTM):
-                module.flatten_parameters()  # the dtype change split cuDNN's weight buffer: join it again
+        with loading_onto(self._device, self.model_name):
+            try:
+                processor, model = load_cache_first(self.model_id, self.options.no_network, load)
+            except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
+                raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
+            except RuntimeError as exc:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix
+                if "mismatched" not in str(exc):
+                    raise
+                raise BackendError(f"{self.model_name}: its weights do not fit its config.json (the layers' sizes "
+                                   "differ: a config.json of another model size?); save the model and its config "
+                                   "together again") from exc
+            # EnCodec only turns codes into audio once per window: keep it in float32, because
+            # bf16 would leave a noise floor near -48 dB in quiet passages.
+            model.audio_encoder.to(torch.float32)
+            self._model = model.to(self._device).eval()
+            for module in model.audio_encoder.modules():
+                if isinstance(module, torch.nn.LSTM):
+                    module.flatten_parameters()  # the dtype change split cuDNN's weight buffer: join it again
         self._processor = processor
 
     def _load_processor(self, common: dict):

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import registry, settings
-from ..devices import is_out_of_memory, release_memory
+from ..devices import is_out_of_memory, loading_onto, release_memory
 from ..errors import BackendError, ModelUnavailableError
 from ..options import TorchOptions
 from .base import PageImage
@@ -201,19 +201,12 @@ class TransformersDescriber(ChatDescriber):
         self.prepare()
         device = pick_device(self.options.device)
         dtype = pick_dtype(device, self.options.precision)
-        try:
-            model = self._cache_first(lambda kwargs: AutoModelForImageTextToText.from_pretrained(
-                self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **kwargs))
-        except (OSError, ValueError, ImportError) as err:
-            raise self._unavailable(err) from None
-        except RuntimeError as err:  # torch.cuda.OutOfMemoryError is one; MPS and the CPU raise RuntimeError itself
-            if not is_out_of_memory(err):
-                raise
-            release_memory(device)
-            raise ModelUnavailableError(
-                f"{self.model_name} does not fit in the free memory of {device}",
-                hint="pick a smaller model, or --device cpu",
-            ) from None
+        with loading_onto(device, self.model_name):
+            try:
+                model = self._cache_first(lambda kwargs: AutoModelForImageTextToText.from_pretrained(
+                    self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **kwargs))
+            except (OSError, ValueError, ImportError) as err:
+                raise self._unavailable(err) from None
         model.eval()
         self.model, self.device, self.dtype = model, device, dtype
 
