@@ -165,9 +165,15 @@ def loading_onto(device: str, model_name: str) -> Iterator[None]:
         if not is_out_of_memory(exc):
             raise
         release_memory(device)
-        elsewhere = ", or --device cpu" if device.split(":", 1)[0] != "cpu" else ", or close what else uses the memory"
         raise ModelUnavailableError(f"{model_name} does not fit in the free memory of {device}",
-                                    hint=f"pick a smaller model{elsewhere}") from None
+                                    hint=memory_hint(device)) from None
+
+
+def memory_hint(device: str) -> str:
+    """What to do when a model runs out of memory on ``device``."""
+    if device.split(":", 1)[0] == "cpu":
+        return "pick a smaller model, or close what else uses the memory"
+    return "pick a smaller model, or --device cpu"
 
 
 def decoding_attention(device: str):

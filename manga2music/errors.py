@@ -81,6 +81,11 @@ class BackendError(Manga2MusicError):
     """A backend failed on one section (bad answer from a server, out of memory...)."""
 
 
+class PagesDoNotFitError(BackendError):
+    """A local model ran out of memory on one request's pages: the describer reads them again in smaller requests
+    (:mod:`manga2music.describers.chat`); a single page that does not fit fails its section."""
+
+
 class ServerUnusableError(BackendError):
     """A describer's server can describe no section: unreachable after its retries, no such model, a key not allowed
     to use it, or (with --offline) a redirect to another machine.  The run stops, as for a rejected key, rather than

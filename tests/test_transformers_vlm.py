@@ -298,15 +298,53 @@ def _allocate_beyond_memory(*_args, **_kwargs):
     torch.empty(2**50, dtype=torch.uint8)
 
 
-def test_running_out_of_memory_on_a_request_is_one_clear_error(tiny_models):
-    """Out of memory while generating is the describer's error with the request's size and what to change, on the
-    CPU (and MPS) as on CUDA: not torch's allocator message."""
+def _pages_beyond(limit: int):
+    """A forward pre-hook for the vision tower: encoding more than ``limit`` page images runs out of memory."""
+    def hook(module, args, kwargs):
+        pixels = args[0] if args else kwargs["pixel_values"]
+        if pixels.shape[0] > limit:
+            _allocate_beyond_memory()
+    return hook
+
+
+def test_pages_that_do_not_fit_one_request_are_read_in_smaller_ones(tiny_models):
+    """Five pages in one request run out of memory where two fit: the describer reads them again, halved until each
+    request fits (3 pages, then 2 + 1, then 2), says so, and the section is described; the record lists the pages
+    of each request as it was read."""
+    d = describer(tiny_models["llava"], chunk_size=5, max_new_tokens=120)
+    d.load()
+    tower = d.model.model.vision_tower
+    seen = record_inputs(tower)
+    tower.register_forward_pre_hook(_pages_beyond(2), with_kwargs=True)
+    script = Script(d, [json.dumps(ANALYSIS)] * 3 + [DESCRIPTION])  # images are encoded before Script sees a call
+    progress = []
+    result = d.describe(make_pages(5), progress=lambda done, total, label: progress.append((done, total)))
+    assert [chunk.pages for chunk in result.chunks] == [["001.png", "002.png"], ["003.png"], ["004.png", "005.png"]]
+    assert result.description == DESCRIPTION and len(script.calls) == 4  # 3 analyses and the description
+    assert [shapes[0][0] for shapes in seen] == [5, 3, 2, 1, 2]  # two requests ran out of memory before the three that fit
+    assert any("ran out of memory on 5 pages" in w and "3 pages at a time" in w for w in result.warnings)
+    assert progress[-1] == (4, 4)  # the bar ends full: the extra calls were added to its total
+
+
+def test_single_stage_reads_a_chunk_that_does_not_fit_in_halves_and_merges_them(tiny_models):
+    d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=120, single_stage=True)
+    d.load()
+    d.model.model.vision_tower.register_forward_pre_hook(_pages_beyond(2), with_kwargs=True)
+    script = Script(d, [DESCRIPTION] * 3)
+    progress = []
+    result = d.describe(make_pages(4), progress=lambda done, total, label: progress.append((done, total)))
+    assert [chunk.pages for chunk in result.chunks] == [["001.png", "002.png"], ["003.png", "004.png"]]
+    assert len(script.calls) == 3 and result.description == DESCRIPTION  # two halves, then the merge they need
+    assert progress[-1] == (3, 3)
+
+
+def test_one_page_that_does_not_fit_fails_its_section_in_one_clear_line(tiny_models):
     d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=24)
     d.load()
-    d.model.register_forward_pre_hook(_allocate_beyond_memory)
-    with pytest.raises(BackendError, match="ran out of memory on 2 pages") as err:
+    d.model.model.vision_tower.register_forward_pre_hook(_pages_beyond(0), with_kwargs=True)
+    with pytest.raises(BackendError, match="ran out of memory on 1 page ") as err:
         d.describe(make_pages(2))
-    assert "--chunk-size" in err.value.hint
+    assert "smaller model" in err.value.hint and "--device cpu" not in err.value.hint  # on the CPU already
     assert "DefaultCPUAllocator" not in str(err.value)
 
 

@@ -17,6 +17,10 @@ does the rest:
 * every description is cleaned (:func:`~manga2music.describers.answers.clean_description`);
   refusals, empty answers and apologies raise ``BackendError``, so an error
   string never reaches a music model;
+* a chunk whose request runs out of a local model's memory
+  (:class:`~manga2music.errors.PagesDoNotFitError`) is read again as its two
+  halves, and so on down to one page, whose failure is the section's; the
+  section's record lists the chunks as read, and a warning says so;
 * token usage is summed over all calls; ``progress(done, total, label)`` is
   called after each call (a retry adds one to ``total``);
 * given an :class:`~manga2music.answer_memo.AnswerMemo`, every accepted answer
@@ -29,12 +33,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from pydantic import Field
 
 from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
-from ..errors import BackendError, Manga2MusicError
+from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
 from ..progress import ProgressFn, report
 from ..prompts import (
     PROMPT_VERSION,
@@ -173,6 +177,25 @@ def _page_span(chunk: list[PageImage]) -> str:
     return chunk[0].name if len(chunk) == 1 else f"{chunk[0].name}..{chunk[-1].name}"
 
 
+T = TypeVar("T")
+
+
+def in_parts_that_fit(chunk: list[PageImage], read: Callable[[list[PageImage]], T],
+                      calls: _SectionCalls) -> list[tuple[list[PageImage], T]]:
+    """``[(chunk, read(chunk))]``; when the model runs out of memory on the chunk's pages, its first half and then
+    its second, each read the same way (a warning says so, and the progress bar's total grows by the extra call);
+    one page that does not fit raises."""
+    try:
+        return [(chunk, read(chunk))]
+    except PagesDoNotFitError as exc:
+        if len(chunk) == 1:
+            raise
+        half = (len(chunk) + 1) // 2
+        calls.total += 1
+        calls.warn(f"{_page_span(chunk)}: {exc.message}; read again {half} pages at a time")
+        return in_parts_that_fit(chunk[:half], read, calls) + in_parts_that_fit(chunk[half:], read, calls)
+
+
 class ChatDescriber(Describer):
     """A describer built on a chat model that sees images; subclasses implement :meth:`_complete`."""
 
@@ -257,23 +280,28 @@ class ChatDescriber(Describer):
     def _two_stage(self, chunks: list[list[PageImage]],
                    calls: _SectionCalls) -> tuple[str, SectionAnalysis, list[ChunkRecord]]:
         records, parts = [], []
-        for chunk in chunks:
-            analysis = self._analyse(chunk, calls)
-            records.append(ChunkRecord(pages=[p.name for p in chunk], analysis=analysis))
-            parts.append((analysis, len(chunk)))
+        for pages in chunks:
+            for chunk, analysis in in_parts_that_fit(pages, lambda part: self._analyse(part, calls), calls):
+                records.append(ChunkRecord(pages=[p.name for p in chunk], analysis=analysis))
+                parts.append((analysis, len(chunk)))
         analysis = merge_analyses(parts)
         description = self._description(stage2_prompt(analysis), [], "writing the description", "stage 2", calls)
         return description, analysis, records
 
     def _single_stage(self, chunks: list[list[PageImage]], calls: _SectionCalls) -> tuple[str, list[ChunkRecord]]:
         records, descriptions = [], []
-        for chunk in chunks:
+
+        def describe(chunk: list[PageImage]) -> str:
             span = _page_span(chunk)
-            descriptions.append(self._description(single_stage_prompt(len(chunk)), chunk, f"describing {span}", span,
-                                                  calls))
-            records.append(ChunkRecord(pages=[p.name for p in chunk]))
+            return self._description(single_stage_prompt(len(chunk)), chunk, f"describing {span}", span, calls)
+
+        for pages in chunks:
+            for chunk, description in in_parts_that_fit(pages, describe, calls):
+                descriptions.append(description)
+                records.append(ChunkRecord(pages=[p.name for p in chunk]))
         if len(descriptions) == 1:
             return descriptions[0], records
+        calls.total = max(calls.total, calls.done + 1)  # one chunk read in parts needs the merge it had not planned
         return self._description(merge_prompt(descriptions), [], "merging the descriptions", "merge", calls), records
 
     # --- helpers --------------------------------------------------------------------------

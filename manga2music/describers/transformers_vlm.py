@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import registry, settings
-from ..devices import is_out_of_memory, loading_onto, release_memory
-from ..errors import BackendError, ModelUnavailableError
+from ..devices import is_out_of_memory, loading_onto, memory_hint, release_memory
+from ..errors import BackendError, ModelUnavailableError, PagesDoNotFitError
 from ..options import TorchOptions
 from .base import PageImage
 from .chat import ChatDescriber, Completion
@@ -292,11 +292,10 @@ class TransformersDescriber(ChatDescriber):
             image_tokens = int((inputs["input_ids"] == image_id).sum()) if image_id is not None else 0
             itemsize = torch.empty((), dtype=self.dtype).element_size()
             need = request_bytes(config, prompt_tokens, image_tokens, itemsize)
-            raise BackendError(
-                f"{self.model_name} ran out of memory on {len(images)} pages ({prompt_tokens:,} prompt tokens, "
-                f"about {need / 2**30:.1f} GB beyond the weights)",
-                hint="use fewer pages per request (--chunk-size), a smaller model, or --device cpu",
-            ) from None
+            what = f"{len(images)} page{'s' if len(images) != 1 else ''}" if images else "a request without pages"
+            error = PagesDoNotFitError if images else BackendError  # pages can be sent fewer at a time; words cannot
+            raise error(f"{self.model_name} ran out of memory on {what} ({prompt_tokens:,} prompt tokens, about "
+                        f"{need / 2**30:.1f} GB beyond the weights)", hint=memory_hint(self.device)) from None
         new_tokens = output[0, prompt_tokens:]
         text = self.processor.decode(new_tokens, skip_special_tokens=True).strip()
         return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]))
