@@ -191,7 +191,13 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
     names = {r.name for r in readings}
     infos = [i for i in infos if i.page.name in names]
     stream = PageStream(infos, max_side=describer.page_side)
-    tile_entries, usage = page_entries(describer, stream, len(stream), progress=cb.step, memo=memo)
+    warnings: list[str] = []
+
+    def warn(line: str) -> None:
+        warnings.append(line)
+        cb.warn(f"{section.name}: {line}")
+
+    tile_entries, usage = page_entries(describer, stream, len(stream), progress=cb.step, memo=memo, warn=warn)
     entries: dict[str, dict] = {}
     for e in tile_entries:  # the tiles of a tall strip speak for one page: its first tile's scene change, the
         page = source_name(e["name"])  # highest intensity
@@ -212,7 +218,7 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
              "prompt_version": SCORE_PROMPT_VERSION, "analysis": None,
              "features": {"readings": [r.to_dict() for r in readings], "page_entries": ordered,
                           "direction": direction.model_dump()},
-             "usage": usage, "cost_usd": usage_cost(describer, usage), "warnings": [],
+             "usage": usage, "cost_usd": usage_cost(describer, usage), "warnings": warnings,
              "seconds": round(time.perf_counter() - started, 3),
              "at": now_iso()}
     job.skipped_pages = skipped + stream.skipped

@@ -338,6 +338,29 @@ def test_single_stage_reads_a_chunk_that_does_not_fit_in_halves_and_merges_them(
     assert progress[-1] == (3, 3)
 
 
+def test_a_chapters_pages_that_do_not_fit_are_asked_in_halves_told_how_the_page_before_felt(tiny_models):
+    """The chapter score's page entries (``score`` with a local VLM): four pages in one request run out of memory
+    where two fit; they are asked as two requests of two, in order, and the second is told the mood of the first
+    request's last page, as a next chunk would be."""
+    from manga2music.describers.chapter import page_entries
+
+    def answer(moods):
+        return json.dumps({"pages": [{"page": k, "mood": mood, "intensity": 1 + k, "scene_change": k == 1, "why": ""}
+                                     for k, mood in enumerate(moods, start=1)]})
+
+    d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=300)
+    d.load()
+    d.model.model.vision_tower.register_forward_pre_hook(_pages_beyond(2), with_kwargs=True)
+    script = Script(d, [answer(["quiet", "wistful"]), answer(["tense", "furious"])])
+    warned = []
+    entries, _usage = page_entries(d, make_pages(4), 4, warn=warned.append)
+    assert [(e["name"], e["mood"]) for e in entries] == [("001.png", "quiet"), ("002.png", "wistful"),
+                                                         ("003.png", "tense"), ("004.png", "furious")]
+    assert len(script.calls) == 2
+    assert "wistful (intensity 3)" in script.tokenizer.decode(script.calls[1])  # the page before the second half
+    assert len(warned) == 1 and "ran out of memory on 4 pages" in warned[0] and "2 pages at a time" in warned[0]
+
+
 def test_one_page_that_does_not_fit_fails_its_section_in_one_clear_line(tiny_models):
     d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=24)
     d.load()

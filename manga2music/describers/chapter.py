@@ -5,7 +5,8 @@ Inside the usual two-stage shape (pages first, then text-only calls):
 1. :func:`page_entries`: the pages in chunks, each answered as JSON with one entry per
    page: its mood, its intensity (1 calm, 2 moderate, 3 intense), whether it starts a
    new scene, and why.  Each chunk after the first is told how the page before it felt,
-   so a scene change on a chunk's first page is judged against the right page.
+   so a scene change on a chunk's first page is judged against the right page.  A chunk
+   that runs out of a local model's memory is asked again in halves.
 2. :func:`chapter_direction` (text only): from all the entries, the chapter's home key,
    the instruments every scene shares, and its tempo range.
 3. :func:`scene_description` (text only): per scene, one paragraph of music that follows
@@ -22,7 +23,7 @@ from typing import Iterable, Optional
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from ..errors import BackendError, Manga2MusicError
+from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
 from .answers import clean_description, parse_json_object, repeats_request
 from .chat import charge, chat_request, description_tokens, finished_text, json_tokens, sum_usage
 
@@ -121,18 +122,31 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None)
         raise charge(exc, usage)
 
 
-def page_entries(describer, pages: Iterable, count: int, progress=None, memo=None) -> tuple[list[dict], dict]:
-    """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used."""
+def page_entries(describer, pages: Iterable, count: int, progress=None, memo=None,
+                 warn=None) -> tuple[list[dict], dict]:
+    """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used.  A chunk whose
+    pages do not fit a local model's memory is asked again as its two halves (down to one page); ``warn(line)``
+    is told."""
     from ..progress import report
 
     usage: dict | None = sum_usage([])
     entries: list[dict] = []
     it, size, done = iter(pages), max(1, describer.chunk_size), 0
+    waiting: list[list] = []  # halves of a chunk that did not fit, still to ask, in order
     try:
-        while chunk := list(islice(it, size)):
+        while chunk := (waiting.pop(0) if waiting else list(islice(it, size))):
             before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
-            parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
-                                      f"pages {done + 1}-{done + len(chunk)}", memo)
+            try:
+                parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
+                                          f"pages {done + 1}-{done + len(chunk)}", memo)
+            except PagesDoNotFitError as exc:
+                if len(chunk) == 1:
+                    raise
+                half = (len(chunk) + 1) // 2
+                if warn is not None:
+                    warn(f"pages {done + 1}-{done + len(chunk)}: {exc.message}; read again {half} pages at a time")
+                waiting[:0] = [chunk[:half], chunk[half:]]
+                continue
             usage = sum_usage([usage, spent])
             by_number = {e.page: e for e in parsed.pages}
             if sorted(by_number) == list(range(len(chunk))):  # numbered from 0: the first page is "0"
