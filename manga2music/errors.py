@@ -82,8 +82,14 @@ class BackendError(Manga2MusicError):
 
 
 class PagesDoNotFitError(BackendError):
-    """A local model ran out of memory on one request's pages: the describer reads them again in smaller requests
-    (:mod:`manga2music.describers.chat`); a single page that does not fit fails its section."""
+    """One request held more pages than the model takes at once (a local model ran out of memory, a server's image
+    limit or context was exceeded): the describer sends them again in smaller requests
+    (:mod:`manga2music.describers.chat`); a single page that does not fit fails its section.  ``fits``: as many
+    pages as the server said it takes, when it said."""
+
+    def __init__(self, message: str, hint: str | None = None, fits: int | None = None):
+        super().__init__(message, hint)
+        self.fits = fits
 
 
 class ServerUnusableError(BackendError):

@@ -197,6 +197,9 @@ class FakeOpenAIServer:
         #: what GET /v1/models lists (as Ollama and vLLM do); None: that route is a 404, as on servers without it
         self.models: list[str] | None = ["my-vlm", "llava:13b"]
         self.model_list_status = 200  # 401: the key is refused there too
+        #: (most images, message, error type): a request with more images gets a 400 with that message, as vLLM
+        #: answers past ``--limit-mm-per-prompt`` and llama.cpp past its context; None: any number is taken
+        self.images_limit: tuple[int, str, str] | None = None
         self._queue: deque = deque()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -282,6 +285,9 @@ class FakeOpenAIServer:
                 if problem:
                     message, param = problem
                     return self._send(400, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}})
+                if server.images_limit is not None and len(record.images) > server.images_limit[0]:
+                    _, message, kind = server.images_limit
+                    return self._send(400, {"error": {"message": message, "type": kind, "param": None, "code": 400}})
                 behaviour = server._next(record)
                 if isinstance(behaviour, Echo):
                     behaviour = Reply(record.text)

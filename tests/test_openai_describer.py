@@ -263,6 +263,53 @@ def test_a_model_that_takes_no_images_stops_the_run_with_what_to_do(openai_serve
     assert "--mmproj" in info.value.hint and len(openai_server.requests) == 1
 
 
+VLLM_LIMIT = "At most {n} image(s) may be provided in one prompt."  # vLLM's 400 past --limit-mm-per-prompt
+LLAMA_CPP_CONTEXT = "the request exceeds the available context size, try increasing it"  # llama-server's 400
+
+
+def test_a_server_that_takes_one_image_a_request_gets_one_page_a_request(openai_server):
+    """vLLM's default image limit, and NVIDIA's hosted vision endpoints, take one image a prompt: each section's
+    8-page request was a 400 and every section failed.  Now the pages are sent as many at a time as the server
+    says it takes, the record lists those requests, a warning says why, and the next section starts there."""
+    openai_server.images_limit = (1, VLLM_LIMIT.format(n=1), "BadRequestError")
+    d = OpenAIDescriber("my-vlm", options(openai_server))
+    first = d.describe([line_art(f"{k}.png") for k in range(1, 4)])
+    assert [c.pages for c in first.chunks] == [["1.png"], ["2.png"], ["3.png"]]
+    assert [len(r.images) for r in openai_server.requests] == [3, 1, 1, 1, 0]  # refused, 3 pages, stage 2
+    assert any("At most 1 image(s)" in w and "1 page at a time" in w for w in first.warnings)
+    openai_server.requests.clear()
+    second = d.describe([line_art("4.png"), line_art("5.png")])
+    assert [len(r.images) for r in openai_server.requests] == [1, 1, 0]  # no refused request this time
+    assert [c.pages for c in second.chunks] == [["4.png"], ["5.png"]]
+    assert any("takes at most 1 page a request" in w for w in second.warnings)
+
+
+def test_a_server_whose_context_holds_two_pages_gets_them_in_halves(openai_server):
+    """llama-server says only that the request exceeds its context: the pages are halved until they fit."""
+    openai_server.images_limit = (2, LLAMA_CPP_CONTEXT, "exceed_context_size_error")
+    d = OpenAIDescriber("my-vlm", options(openai_server, chunk_size=5))
+    result = d.describe([line_art(f"{k}.png") for k in range(1, 6)])
+    assert [len(r.images) for r in openai_server.requests] == [5, 3, 2, 1, 2, 0]
+    assert [c.pages for c in result.chunks] == [["1.png", "2.png"], ["3.png"], ["4.png", "5.png"]]
+    assert result.description == DEFAULT_DESCRIPTION
+
+
+def test_a_page_that_does_not_fit_alone_fails_its_section_with_the_servers_words(openai_server):
+    openai_server.images_limit = (0, LLAMA_CPP_CONTEXT, "exceed_context_size_error")
+    with pytest.raises(BackendError, match="exceeds the available context size"):
+        OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png"), line_art("2.png")])
+    assert [len(r.images) for r in openai_server.requests] == [2, 1]
+
+
+def test_a_server_that_takes_no_image_at_all_stops_the_run(openai_server):
+    """vLLM serving a text-only model says "At most 0 image(s)": no section can be read, as with llama.cpp's
+    "image input is not supported"."""
+    openai_server.images_limit = (0, VLLM_LIMIT.format(n=0), "BadRequestError")
+    with pytest.raises(ServerUnusableError, match="does not take images"):
+        OpenAIDescriber("my-llm", options(openai_server)).describe([line_art("1.png"), line_art("2.png")])
+    assert len(openai_server.requests) == 1
+
+
 def test_a_server_error_500_about_the_json_schema_falls_back_to_plain_text(openai_server):
     """llama-cpp-python and ik_llama.cpp refuse a json_schema response_format with a 500, not a 400: every section
     failed after its retries instead of asking for plain text, as a 400 makes it do."""

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
 from .answers import clean_description, parse_json_object, repeats_request
-from .chat import charge, chat_request, description_tokens, finished_text, json_tokens, sum_usage
+from .chat import charge, chat_request, description_tokens, finished_text, json_tokens, pages_word, sum_usage
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"
@@ -124,17 +124,17 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None)
 
 def page_entries(describer, pages: Iterable, count: int, progress=None, memo=None,
                  warn=None) -> tuple[list[dict], dict]:
-    """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used.  A chunk whose
-    pages do not fit a local model's memory is asked again as its two halves (down to one page); ``warn(line)``
-    is told."""
+    """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used.  A chunk that
+    holds more pages than the model takes at once is asked again in parts (``describer.fewer_pages``, down to one
+    page); ``warn(line)`` is told."""
     from ..progress import report
 
     usage: dict | None = sum_usage([])
     entries: list[dict] = []
-    it, size, done = iter(pages), max(1, describer.chunk_size), 0
-    waiting: list[list] = []  # halves of a chunk that did not fit, still to ask, in order
+    it, done = iter(pages), 0
+    waiting: list[list] = []  # parts of a chunk that did not fit, still to ask, in order
     try:
-        while chunk := (waiting.pop(0) if waiting else list(islice(it, size))):
+        while chunk := (waiting.pop(0) if waiting else list(islice(it, describer.request_size()))):
             before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
             try:
                 parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
@@ -142,10 +142,11 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
             except PagesDoNotFitError as exc:
                 if len(chunk) == 1:
                     raise
-                half = (len(chunk) + 1) // 2
+                size = describer.fewer_pages(exc, len(chunk))
                 if warn is not None:
-                    warn(f"pages {done + 1}-{done + len(chunk)}: {exc.message}; read again {half} pages at a time")
-                waiting[:0] = [chunk[:half], chunk[half:]]
+                    warn(f"pages {done + 1}-{done + len(chunk)}: {exc.message}; read again {pages_word(size)} at a "
+                         "time")
+                waiting[:0] = [chunk[i:i + size] for i in range(0, len(chunk), size)]
                 continue
             usage = sum_usage([usage, spent])
             by_number = {e.page: e for e in parsed.pages}

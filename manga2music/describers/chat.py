@@ -17,10 +17,13 @@ does the rest:
 * every description is cleaned (:func:`~manga2music.describers.answers.clean_description`);
   refusals, empty answers and apologies raise ``BackendError``, so an error
   string never reaches a music model;
-* a chunk whose request runs out of a local model's memory
-  (:class:`~manga2music.errors.PagesDoNotFitError`) is read again as its two
-  halves, and so on down to one page, whose failure is the section's; the
-  section's record lists the chunks as read, and a warning says so;
+* a chunk that holds more pages than the model takes at once
+  (:class:`~manga2music.errors.PagesDoNotFitError`: a local model ran out of
+  memory, a server's image limit or context was exceeded) is sent again as
+  parts of as many pages as the server said it takes, else as halves, and so
+  on down to one page, whose failure is the section's.  The smaller size is
+  kept for the rest of the run (:meth:`ChatDescriber.request_size`); the
+  record lists each request's pages, and a warning says why;
 * token usage is summed over all calls; ``progress(done, total, label)`` is
   called after each call (a retry adds one to ``total``);
 * given an :class:`~manga2music.answer_memo.AnswerMemo`, every accepted answer
@@ -180,20 +183,8 @@ def _page_span(chunk: list[PageImage]) -> str:
 T = TypeVar("T")
 
 
-def in_parts_that_fit(chunk: list[PageImage], read: Callable[[list[PageImage]], T],
-                      calls: _SectionCalls) -> list[tuple[list[PageImage], T]]:
-    """``[(chunk, read(chunk))]``; when the model runs out of memory on the chunk's pages, its first half and then
-    its second, each read the same way (a warning says so, and the progress bar's total grows by the extra call);
-    one page that does not fit raises."""
-    try:
-        return [(chunk, read(chunk))]
-    except PagesDoNotFitError as exc:
-        if len(chunk) == 1:
-            raise
-        half = (len(chunk) + 1) // 2
-        calls.total += 1
-        calls.warn(f"{_page_span(chunk)}: {exc.message}; read again {half} pages at a time")
-        return in_parts_that_fit(chunk[:half], read, calls) + in_parts_that_fit(chunk[half:], read, calls)
+def pages_word(count: int) -> str:
+    return f"{count} page{'' if count == 1 else 's'}"
 
 
 class ChatDescriber(Describer):
@@ -226,6 +217,38 @@ class ChatDescriber(Describer):
 
     #: what a backend calls with a few words while a call waits (a rate limit): the progress shows them
     _on_wait: Optional[Callable[[str], None]] = None
+    #: the most pages a request was found to take in this run (a server's stated limit, or the size that followed
+    #: running out of memory), and why; None: ``chunk_size``
+    _pages_limit: Optional[int] = None
+    _pages_limit_reason: str = ""
+
+    def request_size(self) -> int:
+        """Pages to send a request: ``chunk_size``, or fewer once the model was found to take fewer."""
+        return min(self.chunk_size, self._pages_limit or self.chunk_size)
+
+    def fewer_pages(self, exc: PagesDoNotFitError, pages: int) -> int:
+        """How many of a request's ``pages`` to send at a time after ``exc``: as many as the server said it takes,
+        else half; kept for the rest of the run."""
+        size = max(1, min(exc.fits or (pages + 1) // 2, pages - 1))
+        if self._pages_limit is None or size < self._pages_limit:
+            self._pages_limit, self._pages_limit_reason = size, exc.message
+        return size
+
+    def _in_parts_that_fit(self, chunk: list[PageImage], read: Callable[[list[PageImage]], T],
+                           calls: _SectionCalls) -> list[tuple[list[PageImage], T]]:
+        """``[(chunk, read(chunk))]``; when the chunk holds more pages than the model takes at once, its parts
+        (:meth:`fewer_pages` each), each read the same way (a warning says so, and the progress bar's total grows
+        by the extra calls); one page that does not fit raises."""
+        try:
+            return [(chunk, read(chunk))]
+        except PagesDoNotFitError as exc:
+            if len(chunk) == 1:
+                raise
+            size = self.fewer_pages(exc, len(chunk))
+            parts = [chunk[i:i + size] for i in range(0, len(chunk), size)]
+            calls.total += len(parts) - 1
+            calls.warn(f"{_page_span(chunk)}: {exc.message}; read again {pages_word(size)} at a time")
+            return [done for part in parts for done in self._in_parts_that_fit(part, read, calls)]
 
     def waiting(self, label: str) -> None:
         if self._on_wait is not None:
@@ -250,10 +273,14 @@ class ChatDescriber(Describer):
                  memo: "Optional[AnswerMemo]" = None) -> DescribeResult:
         if not pages:
             raise BackendError("no pages to describe in this section")
-        chunks = chunk_pages(pages, self.chunk_size)
-        count = -(-len(pages) // self.chunk_size)
+        size = self.request_size()
+        chunks = chunk_pages(pages, size)
+        count = -(-len(pages) // size)
         calls = _SectionCalls(progress, count + (1 if self.two_stage or count > 1 else 0), memo=memo,
                               settings=self.settings_key() if memo is not None else None)
+        if size < self.chunk_size and len(pages) > size:
+            calls.warn(f"{self.model_name} takes at most {pages_word(size)} a request here "
+                       f"({self._pages_limit_reason}): sent {size} at a time")
         try:
             if self.two_stage:
                 description, analysis, records = self._two_stage(chunks, calls)
@@ -281,7 +308,7 @@ class ChatDescriber(Describer):
                    calls: _SectionCalls) -> tuple[str, SectionAnalysis, list[ChunkRecord]]:
         records, parts = [], []
         for pages in chunks:
-            for chunk, analysis in in_parts_that_fit(pages, lambda part: self._analyse(part, calls), calls):
+            for chunk, analysis in self._in_parts_that_fit(pages, lambda part: self._analyse(part, calls), calls):
                 records.append(ChunkRecord(pages=[p.name for p in chunk], analysis=analysis))
                 parts.append((analysis, len(chunk)))
         analysis = merge_analyses(parts)
@@ -296,7 +323,7 @@ class ChatDescriber(Describer):
             return self._description(single_stage_prompt(len(chunk)), chunk, f"describing {span}", span, calls)
 
         for pages in chunks:
-            for chunk, description in in_parts_that_fit(pages, describe, calls):
+            for chunk, description in self._in_parts_that_fit(pages, describe, calls):
                 descriptions.append(description)
                 records.append(ChunkRecord(pages=[p.name for p in chunk]))
         if len(descriptions) == 1:

@@ -26,7 +26,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from .. import settings
-from ..errors import BackendError, InputError, NeedsKeyError, ServerUnusableError
+from ..errors import BackendError, InputError, NeedsKeyError, PagesDoNotFitError, ServerUnusableError
 from .base import PageImage
 from .chat import ChatDescriber, Completion
 from .images import data_url
@@ -44,9 +44,17 @@ PRICES_USD_PER_1M: dict[str, tuple[float, float]] = {
 }
 
 #: a server's words for a model that takes no images (llama.cpp without --mmproj, vLLM and Ollama text models)
-_NO_IMAGES = re.compile(r"image input is not supported|mmproj|(?:does not|doesn't|cannot) (?:support|accept|take) "
+_NO_IMAGES = re.compile(r"image input is not supported|mmproj|at most 0 images?\b|(?:does not|doesn't|cannot) "
+                        r"(?:support|accept|take) "
                         r"(?:image|vision|multimodal)|(?:images?|vision|multimodal)(?: input)? (?:is|are) not supported"
                         r"|not a multimodal model", re.I)
+
+#: a 400 saying a request held more images than the server takes at once (vLLM past --limit-mm-per-prompt:
+#: "At most 1 image(s) may be provided in one prompt."), the number it takes in group 1
+_IMAGE_LIMIT = re.compile(r"at most (\d+) images?\b|too many images", re.I)
+#: a 400 saying the request is longer than the model's context (OpenAI, vLLM, llama-server, LM Studio)
+_CONTEXT_EXCEEDED = re.compile(r"maximum context length|exceeds the available context|context[ _]length[ _]exceeded"
+                               r"|exceeds? the context (?:window|size|length)", re.I)
 
 #: servers (base URL, model) that rejected response_format json_schema in this process
 _NO_STRUCTURED_OUTPUT: set[tuple[str, str]] = set()
@@ -309,6 +317,14 @@ class OpenAIDescriber(ChatDescriber):
                     f"{self.model_name} at {self.shown_url} does not take images: {self._scrub(_error_message(err))}",
                     hint="use a vision model (for example llava or qwen2.5vl; `ollama pull llava`), or start "
                          "llama-server with the model's --mmproj file") from None
+            if len(images) > 1 and isinstance(err, openai.BadRequestError):
+                said = _error_message(err)
+                limit = _IMAGE_LIMIT.search(said)
+                if limit or _CONTEXT_EXCEEDED.search(said):
+                    raise PagesDoNotFitError(
+                        f"{self.model_name} at {self.shown_url} did not take {len(images)} pages in one request: "
+                        f"{self._scrub(said)}", fits=int(limit.group(1)) if limit and limit.group(1) else None,
+                        hint="a smaller --chunk-size") from None
             error = self._backend_error(err)
             if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None:
                 error.hint = "a server that does not take structured output (response_format) works with --single-stage"
