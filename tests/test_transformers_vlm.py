@@ -322,7 +322,7 @@ def test_pages_that_do_not_fit_one_request_are_read_in_smaller_ones(tiny_models)
     assert [chunk.pages for chunk in result.chunks] == [["001.png", "002.png"], ["003.png"], ["004.png", "005.png"]]
     assert result.description == DESCRIPTION and len(script.calls) == 4  # 3 analyses and the description
     assert [shapes[0][0] for shapes in seen] == [5, 3, 2, 1, 2]  # two requests ran out of memory before the three that fit
-    assert any("ran out of memory on 5 pages" in w and "3 pages at a time" in w for w in result.warnings)
+    assert any("ran out of memory on 5 pages" in w and "sent again 3 pages at a time" in w for w in result.warnings)
     assert progress[-1] == (4, 4)  # the bar ends full: the extra calls were added to its total
 
 
@@ -358,7 +358,8 @@ def test_a_chapters_pages_that_do_not_fit_are_asked_in_halves_told_how_the_page_
                                                          ("003.png", "tense"), ("004.png", "furious")]
     assert len(script.calls) == 2
     assert "wistful (intensity 3)" in script.tokenizer.decode(script.calls[1])  # the page before the second half
-    assert len(warned) == 1 and "ran out of memory on 4 pages" in warned[0] and "2 pages at a time" in warned[0]
+    assert len(warned) == 1
+    assert "ran out of memory on 4 pages" in warned[0] and "sent again 2 pages at a time" in warned[0]
 
 
 def test_one_page_that_does_not_fit_fails_its_section_in_one_clear_line(tiny_models):

@@ -144,7 +144,7 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
                     raise
                 size = describer.fewer_pages(exc, len(chunk))
                 if warn is not None:
-                    warn(f"pages {done + 1}-{done + len(chunk)}: {exc.message}; read again {pages_word(size)} at a "
+                    warn(f"pages {done + 1}-{done + len(chunk)}: {exc.message}; sent again {pages_word(size)} at a "
                          "time")
                 waiting[:0] = [chunk[i:i + size] for i in range(0, len(chunk), size)]
                 continue

@@ -247,7 +247,7 @@ class ChatDescriber(Describer):
             size = self.fewer_pages(exc, len(chunk))
             parts = [chunk[i:i + size] for i in range(0, len(chunk), size)]
             calls.total += len(parts) - 1
-            calls.warn(f"{_page_span(chunk)}: {exc.message}; read again {pages_word(size)} at a time")
+            calls.warn(f"{_page_span(chunk)}: {exc.message}; sent again {pages_word(size)} at a time")
             return [done for part in parts for done in self._in_parts_that_fit(part, read, calls)]
 
     def waiting(self, label: str) -> None:
@@ -279,8 +279,7 @@ class ChatDescriber(Describer):
         calls = _SectionCalls(progress, count + (1 if self.two_stage or count > 1 else 0), memo=memo,
                               settings=self.settings_key() if memo is not None else None)
         if size < self.chunk_size and len(pages) > size:
-            calls.warn(f"{self.model_name} takes at most {pages_word(size)} a request here "
-                       f"({self._pages_limit_reason}): sent {size} at a time")
+            calls.warn(f"sent {pages_word(size)} a request, as earlier in this run: {self._pages_limit_reason}")
         try:
             if self.two_stage:
                 description, analysis, records = self._two_stage(chunks, calls)

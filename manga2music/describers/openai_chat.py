@@ -322,8 +322,8 @@ class OpenAIDescriber(ChatDescriber):
                 limit = _IMAGE_LIMIT.search(said)
                 if limit or _CONTEXT_EXCEEDED.search(said):
                     raise PagesDoNotFitError(
-                        f"{self.model_name} at {self.shown_url} did not take {len(images)} pages in one request: "
-                        f"{self._scrub(said)}", fits=int(limit.group(1)) if limit and limit.group(1) else None,
+                        f"{self.model_name} at {self.shown_url} did not take {len(images)} pages in one request "
+                        f"({self._scrub(said).rstrip('.')})", fits=int(limit.group(1)) if limit and limit.group(1) else None,
                         hint="a smaller --chunk-size") from None
             error = self._backend_error(err)
             if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None:
