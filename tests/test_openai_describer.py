@@ -284,6 +284,19 @@ def test_a_server_that_takes_one_image_a_request_gets_one_page_a_request(openai_
     assert any("sent 1 page a request, as earlier in this run" in w for w in second.warnings)
 
 
+def test_the_size_a_server_takes_holds_for_the_rest_of_the_section_and_the_bar_stays_true(openai_server):
+    """Found on the first chunk, the server's limit holds for the section's next chunks too (no second refused
+    request), and the progress bar's total follows: it never falls behind the calls made, and ends full."""
+    openai_server.images_limit = (1, VLLM_LIMIT.format(n=1), "BadRequestError")
+    seen = []
+    d = OpenAIDescriber("my-vlm", options(openai_server, chunk_size=2))
+    result = d.describe([line_art(f"{k}.png") for k in range(1, 6)],
+                        progress=lambda done, total, label: seen.append((done, total)))
+    assert [len(r.images) for r in openai_server.requests] == [2, 1, 1, 1, 1, 1, 0]
+    assert [c.pages for c in result.chunks] == [[f"{k}.png"] for k in range(1, 6)]
+    assert all(done <= total for done, total in seen) and seen[-1] == (6, 6)  # 5 pages, then stage 2
+
+
 def test_a_server_whose_context_holds_two_pages_gets_them_in_halves(openai_server):
     """llama-server says only that the request exceeds its context: the pages are halved until they fit."""
     openai_server.images_limit = (2, LLAMA_CPP_CONTEXT, "exceed_context_size_error")

@@ -6,7 +6,7 @@ Inside the usual two-stage shape (pages first, then text-only calls):
    page: its mood, its intensity (1 calm, 2 moderate, 3 intense), whether it starts a
    new scene, and why.  Each chunk after the first is told how the page before it felt,
    so a scene change on a chunk's first page is judged against the right page.  A chunk
-   that runs out of a local model's memory is asked again in halves.
+   that holds more pages than the model takes at once is asked again in parts.
 2. :func:`chapter_direction` (text only): from all the entries, the chapter's home key,
    the instruments every scene shares, and its tempo range.
 3. :func:`scene_description` (text only): per scene, one paragraph of music that follows

@@ -22,8 +22,8 @@ does the rest:
   memory, a server's image limit or context was exceeded) is sent again as
   parts of as many pages as the server said it takes, else as halves, and so
   on down to one page, whose failure is the section's.  The smaller size is
-  kept for the rest of the run (:meth:`ChatDescriber.request_size`); the
-  record lists each request's pages, and a warning says why;
+  kept for the rest of the section and the run (:meth:`ChatDescriber.request_size`);
+  the record lists each request's pages, and a warning says why;
 * token usage is summed over all calls; ``progress(done, total, label)`` is
   called after each call (a retry adds one to ``total``);
 * given an :class:`~manga2music.answer_memo.AnswerMemo`, every accepted answer
@@ -234,6 +234,18 @@ class ChatDescriber(Describer):
             self._pages_limit, self._pages_limit_reason = size, exc.message
         return size
 
+    def _requests(self, pages: list[PageImage], calls: _SectionCalls) -> Iterator[list[PageImage]]:
+        """The section's pages in chunks of :meth:`request_size`, asked again for each chunk (a size lowered on
+        one chunk holds for the next), one chunk held at a time; before each, the progress bar's total is set to
+        the calls done and the calls the pages left will take at that size."""
+        it, left, first = iter(pages), len(pages), True
+        while chunk := list(islice(it, self.request_size())):
+            size = self.request_size()
+            last_call = self.two_stage or not (first and left <= size)  # stage 2, or the merge of several
+            calls.total = calls.done + -(-left // size) + (1 if last_call else 0)
+            left, first = left - len(chunk), False
+            yield chunk
+
     def _in_parts_that_fit(self, chunk: list[PageImage], read: Callable[[list[PageImage]], T],
                            calls: _SectionCalls) -> list[tuple[list[PageImage], T]]:
         """``[(chunk, read(chunk))]``; when the chunk holds more pages than the model takes at once, its parts
@@ -274,12 +286,12 @@ class ChatDescriber(Describer):
         if not pages:
             raise BackendError("no pages to describe in this section")
         size = self.request_size()
-        chunks = chunk_pages(pages, size)
         count = -(-len(pages) // size)
         calls = _SectionCalls(progress, count + (1 if self.two_stage or count > 1 else 0), memo=memo,
                               settings=self.settings_key() if memo is not None else None)
         if size < self.chunk_size and len(pages) > size:
             calls.warn(f"sent {pages_word(size)} a request, as earlier in this run: {self._pages_limit_reason}")
+        chunks = self._requests(pages, calls)
         try:
             if self.two_stage:
                 description, analysis, records = self._two_stage(chunks, calls)
@@ -303,7 +315,7 @@ class ChatDescriber(Describer):
 
     # --- the two flows --------------------------------------------------------------------
 
-    def _two_stage(self, chunks: list[list[PageImage]],
+    def _two_stage(self, chunks: Iterable[list[PageImage]],
                    calls: _SectionCalls) -> tuple[str, SectionAnalysis, list[ChunkRecord]]:
         records, parts = [], []
         for pages in chunks:
@@ -314,7 +326,7 @@ class ChatDescriber(Describer):
         description = self._description(stage2_prompt(analysis), [], "writing the description", "stage 2", calls)
         return description, analysis, records
 
-    def _single_stage(self, chunks: list[list[PageImage]], calls: _SectionCalls) -> tuple[str, list[ChunkRecord]]:
+    def _single_stage(self, chunks: Iterable[list[PageImage]], calls: _SectionCalls) -> tuple[str, list[ChunkRecord]]:
         records, descriptions = [], []
 
         def describe(chunk: list[PageImage]) -> str:
