@@ -200,6 +200,7 @@ class FakeOpenAIServer:
         #: (most images, message, error type): a request with more images gets a 400 with that message, as vLLM
         #: answers past ``--limit-mm-per-prompt`` and llama.cpp past its context; None: any number is taken
         self.images_limit: tuple[int, str, str] | None = None
+        self.images_limit_status = 400  # 413: a proxy's body size limit (nginx's client_max_body_size)
         self._queue: deque = deque()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -287,7 +288,9 @@ class FakeOpenAIServer:
                     return self._send(400, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}})
                 if server.images_limit is not None and len(record.images) > server.images_limit[0]:
                     _, message, kind = server.images_limit
-                    return self._send(400, {"error": {"message": message, "type": kind, "param": None, "code": 400}})
+                    status = server.images_limit_status
+                    return self._send(status, {"error": {"message": message, "type": kind, "param": None,
+                                                         "code": status}})
                 behaviour = server._next(record)
                 if isinstance(behaviour, Echo):
                     behaviour = Reply(record.text)

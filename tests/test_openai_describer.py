@@ -307,6 +307,18 @@ def test_a_server_whose_context_holds_two_pages_gets_them_in_halves(openai_serve
     assert result.description == DEFAULT_DESCRIPTION
 
 
+def test_a_proxy_that_refuses_a_large_body_gets_the_pages_in_halves(openai_server):
+    """nginx in front of a server refuses a body over 1 MB (its default client_max_body_size) with a 413; a chunk of
+    pages can be that large, and fewer pages make a smaller body."""
+    openai_server.images_limit = (1, "413 Request Entity Too Large", "invalid_request_error")
+    openai_server.images_limit_status = 413
+    result = OpenAIDescriber("my-vlm", options(openai_server, chunk_size=2)).describe(
+        [line_art(f"{k}.png") for k in range(1, 4)])
+    assert [len(r.images) for r in openai_server.requests] == [2, 1, 1, 1, 0]
+    assert [c.pages for c in result.chunks] == [["1.png"], ["2.png"], ["3.png"]]
+    assert any("413" in w and "sent again 1 page at a time" in w for w in result.warnings)
+
+
 def test_a_page_that_does_not_fit_alone_fails_its_section_with_the_servers_words(openai_server):
     openai_server.images_limit = (0, LLAMA_CPP_CONTEXT, "exceed_context_size_error")
     with pytest.raises(BackendError, match="exceeds the available context size"):

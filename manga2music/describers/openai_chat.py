@@ -317,14 +317,15 @@ class OpenAIDescriber(ChatDescriber):
                     f"{self.model_name} at {self.shown_url} does not take images: {self._scrub(_error_message(err))}",
                     hint="use a vision model (for example llava or qwen2.5vl; `ollama pull llava`), or start "
                          "llama-server with the model's --mmproj file") from None
-            if len(images) > 1 and isinstance(err, openai.BadRequestError):
+            if len(images) > 1 and isinstance(err, openai.APIStatusError) and err.status_code in (400, 413):
                 said = _error_message(err)
                 limit = _IMAGE_LIMIT.search(said)
-                if limit or _CONTEXT_EXCEEDED.search(said):
+                # 413: a proxy's limit on the body's size (nginx's default is 1 MB), which fewer pages keep under
+                if limit or _CONTEXT_EXCEEDED.search(said) or err.status_code == 413:
+                    fits = int(limit.group(1)) if limit and limit.group(1) else None
                     raise PagesDoNotFitError(
                         f"{self.model_name} at {self.shown_url} did not take {len(images)} pages in one request "
-                        f"({self._scrub(said).rstrip('.')})", fits=int(limit.group(1)) if limit and limit.group(1) else None,
-                        hint="a smaller --chunk-size") from None
+                        f"({self._scrub(said).rstrip('.')})", fits=fits, hint="a smaller --chunk-size") from None
             error = self._backend_error(err)
             if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None:
                 error.hint = "a server that does not take structured output (response_format) works with --single-stage"
