@@ -125,7 +125,7 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None)
 def page_entries(describer, pages: Iterable, count: int, progress=None, memo=None,
                  warn=None) -> tuple[list[dict], dict]:
     """One entry per page (dicts: name, mood, intensity, scene_change, why), and the tokens used.  A chunk that
-    holds more pages than the model takes at once is asked again in parts (``describer.fewer_pages``, down to one
+    holds more pages than the model takes at once is asked again in parts (``describer.smaller_parts``, down to one
     page); ``warn(line)`` is told."""
     from ..progress import report
 
@@ -142,11 +142,11 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
             except PagesDoNotFitError as exc:
                 if len(chunk) == 1:
                     raise
-                size = describer.fewer_pages(exc, len(chunk))
+                parts = describer.smaller_parts(exc, chunk)
+                waiting[:0] = parts
                 if warn is not None:
-                    warn(f"pages {done + 1}-{done + len(chunk)}: {exc.message}; sent again {pages_word(size)} at a "
-                         "time")
-                waiting[:0] = [chunk[i:i + size] for i in range(0, len(chunk), size)]
+                    warn(f"pages {done + 1}-{done + len(chunk)}: {exc.message}; sent again "
+                         f"{pages_word(len(parts[0]))} at a time")
                 continue
             usage = sum_usage([usage, spent])
             by_number = {e.page: e for e in parsed.pages}

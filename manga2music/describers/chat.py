@@ -168,11 +168,12 @@ class _SectionCalls:
             self.warnings.append(message)
 
 
-def chunk_pages(pages: Iterable[PageImage], size: int) -> Iterator[list[PageImage]]:
-    """Consecutive chunks of at most ``size`` pages, covering every page once, in order; one chunk is held at a time."""
-    size = max(1, int(size))
+def chunk_pages(pages: Iterable[PageImage], size: "int | Callable[[], int]") -> Iterator[list[PageImage]]:
+    """Consecutive chunks of at most ``size`` pages, covering every page once, in order; one chunk is held at a time.
+    ``size`` may be a function, asked again for each chunk."""
+    next_size = size if callable(size) else (lambda: size)
     it = iter(pages)
-    while chunk := list(islice(it, size)):
+    while chunk := list(islice(it, max(1, int(next_size())))):
         yield chunk
 
 
@@ -226,20 +227,20 @@ class ChatDescriber(Describer):
         """Pages to send a request: ``chunk_size``, or fewer once the model was found to take fewer."""
         return min(self.chunk_size, self._pages_limit or self.chunk_size)
 
-    def fewer_pages(self, exc: PagesDoNotFitError, pages: int) -> int:
-        """How many of a request's ``pages`` to send at a time after ``exc``: as many as the server said it takes,
-        else half; kept for the rest of the run."""
-        size = max(1, min(exc.fits or (pages + 1) // 2, pages - 1))
+    def smaller_parts(self, exc: PagesDoNotFitError, chunk: list[T]) -> list[list[T]]:
+        """``chunk`` (more than one page) cut into parts to send after ``exc``: of as many pages as the server said
+        it takes, else halves.  That size is kept for the rest of the run."""
+        size = max(1, min(exc.fits or (len(chunk) + 1) // 2, len(chunk) - 1))
         if self._pages_limit is None or size < self._pages_limit:
             self._pages_limit, self._pages_limit_reason = size, exc.message
-        return size
+        return [chunk[i:i + size] for i in range(0, len(chunk), size)]
 
     def _requests(self, pages: list[PageImage], calls: _SectionCalls) -> Iterator[list[PageImage]]:
         """The section's pages in chunks of :meth:`request_size`, asked again for each chunk (a size lowered on
         one chunk holds for the next), one chunk held at a time; before each, the progress bar's total is set to
         the calls done and the calls the pages left will take at that size."""
-        it, left, first = iter(pages), len(pages), True
-        while chunk := list(islice(it, self.request_size())):
+        left, first = len(pages), True
+        for chunk in chunk_pages(pages, self.request_size):
             size = self.request_size()
             last_call = self.two_stage or not (first and left <= size)  # stage 2, or the merge of several
             calls.total = calls.done + -(-left // size) + (1 if last_call else 0)
@@ -249,17 +250,16 @@ class ChatDescriber(Describer):
     def _in_parts_that_fit(self, chunk: list[PageImage], read: Callable[[list[PageImage]], T],
                            calls: _SectionCalls) -> list[tuple[list[PageImage], T]]:
         """``[(chunk, read(chunk))]``; when the chunk holds more pages than the model takes at once, its parts
-        (:meth:`fewer_pages` each), each read the same way (a warning says so, and the progress bar's total grows
+        (:meth:`smaller_parts`), each read the same way (a warning says so, and the progress bar's total grows
         by the extra calls); one page that does not fit raises."""
         try:
             return [(chunk, read(chunk))]
         except PagesDoNotFitError as exc:
             if len(chunk) == 1:
                 raise
-            size = self.fewer_pages(exc, len(chunk))
-            parts = [chunk[i:i + size] for i in range(0, len(chunk), size)]
+            parts = self.smaller_parts(exc, chunk)
             calls.total += len(parts) - 1
-            calls.warn(f"{_page_span(chunk)}: {exc.message}; sent again {pages_word(size)} at a time")
+            calls.warn(f"{_page_span(chunk)}: {exc.message}; sent again {pages_word(len(parts[0]))} at a time")
             return [done for part in parts for done in self._in_parts_that_fit(part, read, calls)]
 
     def waiting(self, label: str) -> None:

@@ -54,7 +54,7 @@ from ..devices import is_out_of_memory, loading_onto, memory_hint, release_memor
 from ..errors import BackendError, ModelUnavailableError, PagesDoNotFitError
 from ..options import TorchOptions
 from .base import PageImage
-from .chat import ChatDescriber, Completion
+from .chat import ChatDescriber, Completion, pages_word
 from .vlm_processors import load_processor
 
 #: the original scripts' sampling temperature
@@ -292,7 +292,7 @@ class TransformersDescriber(ChatDescriber):
             image_tokens = int((inputs["input_ids"] == image_id).sum()) if image_id is not None else 0
             itemsize = torch.empty((), dtype=self.dtype).element_size()
             need = request_bytes(config, prompt_tokens, image_tokens, itemsize)
-            what = f"{len(images)} page{'s' if len(images) != 1 else ''}" if images else "a request without pages"
+            what = pages_word(len(images)) if images else "a request without pages"
             error = PagesDoNotFitError if images else BackendError  # pages can be sent fewer at a time; words cannot
             raise error(f"{self.model_name} ran out of memory on {what} ({prompt_tokens:,} prompt tokens, about "
                         f"{need / 2**30:.1f} GB beyond the weights)", hint=memory_hint(self.device)) from None
