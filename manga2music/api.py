@@ -166,11 +166,17 @@ class _ManifestUpdates:
         self.last, self.cost, self.listed = time.monotonic(), 0.0, 0
         self.writing = threading.Lock()
 
-    def __call__(self) -> None:
+    def _due(self) -> bool:
+        """Whether a write may happen now: long enough after the last one (see above)."""
         import time
 
         since = time.monotonic() - self.last
-        if since < UPDATE_AFTER_S or since < 20 * self.cost or not self.writing.acquire(blocking=False):
+        return since >= UPDATE_AFTER_S and since >= 20 * self.cost
+
+    def __call__(self) -> None:
+        import time
+
+        if not self._due() or not self.writing.acquire(blocking=False):
             return
         try:
             finished = [j for j in list(self.jobs) if _finished(j, self.command)]
