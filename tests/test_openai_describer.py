@@ -335,6 +335,43 @@ def test_a_server_that_takes_no_image_at_all_stops_the_run(openai_server):
     assert len(openai_server.requests) == 1
 
 
+OLLAMA_ONE_IMAGE = "vision model only supports a single image per message"  # Ollama's 500 for llama3.2-vision
+OLLAMA_NO_VISION = "this model is missing data required for image input"  # Ollama's 500 for a text-only model
+
+
+def test_ollama_with_llama3_2_vision_gets_one_page_a_request_without_retrying_the_refusal(openai_server):
+    """Ollama serving llama3.2-vision (mllama) refuses a message with more than one image with a 500: the SDK
+    asked three more times (the same 500 each time, seconds apart) and then every section of several pages failed.
+    Now the refusal is not asked again and the pages go one a request, as for vLLM's 400."""
+    openai_server.images_limit = (1, OLLAMA_ONE_IMAGE, "api_error")
+    openai_server.images_limit_status = 500
+    waits = []
+    d = OpenAIDescriber("llama3.2-vision", options(openai_server))
+    d.waiting = waits.append
+    result = d.describe([line_art(f"{k}.png") for k in range(1, 4)])
+    assert [len(r.images) for r in openai_server.requests] == [3, 1, 1, 1, 0]  # refused once, then one by one
+    assert [c.pages for c in result.chunks] == [["1.png"], ["2.png"], ["3.png"]]
+    assert any(OLLAMA_ONE_IMAGE in w and "sent again 1 page at a time" in w for w in result.warnings)
+    assert waits == []  # no "server error 500: retry 1 of 3"
+
+
+def test_ollama_with_a_text_only_model_stops_the_run_at_once(openai_server):
+    """Ollama answers images sent to a text-only model (llama3, qwen3) with a 500: each request was asked four
+    times and every section failed with the same line; now the run stops on the first, saying what to do."""
+    openai_server.images_limit = (0, OLLAMA_NO_VISION, "api_error")
+    openai_server.images_limit_status = 500
+    with pytest.raises(ServerUnusableError, match="does not take images") as info:
+        OpenAIDescriber("llama3", options(openai_server)).describe([line_art("1.png"), line_art("2.png")])
+    assert len(openai_server.requests) == 1 and "ollama pull" in info.value.hint
+
+
+def test_other_server_errors_are_still_asked_again(openai_server):
+    """Only the refusals above skip the retries: a 500 that may pass (a crashed runner) is still retried."""
+    openai_server.queue(Fail(500, "llama runner process has terminated: exit status 2", type="api_error"))
+    result = OpenAIDescriber("llava", options(openai_server)).describe([line_art("1.png")])
+    assert [len(r.images) for r in openai_server.requests] == [1, 1, 0] and result.description == DEFAULT_DESCRIPTION
+
+
 def test_a_server_error_500_about_the_json_schema_falls_back_to_plain_text(openai_server):
     """llama-cpp-python and ik_llama.cpp refuse a json_schema response_format with a 500, not a 400: every section
     failed after its retries instead of asking for plain text, as a 400 makes it do."""

@@ -11,8 +11,12 @@ A server that rejects it with a 400 is remembered (per base URL and model, for
 the whole process) and asked for plain text, which is then parsed as JSON.
 
 Retries and backoff are the SDK's (``options.max_retries``, ``options.timeout``;
-it honours ``retry-after`` headers).  What still fails becomes a
-``BackendError`` for that one section.
+it honours ``retry-after`` headers), except a server error whose words say it
+can never pass (Ollama's 500s for too many images, or images to a text-only
+model: :func:`_is_refusal`).  What still fails becomes a ``BackendError`` for
+that one section; more pages than the server takes at once, a
+``PagesDoNotFitError`` (sent again in parts); a server no section can pass,
+``ServerUnusableError`` (the run stops).
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ PRICES_USD_PER_1M: dict[str, tuple[float, float]] = {
 _NO_IMAGES = re.compile(r"image input is not supported|mmproj|at most 0 images?\b|(?:does not|doesn't|cannot) "
                         r"(?:support|accept|take) "
                         r"(?:image|vision|multimodal)|(?:images?|vision|multimodal)(?: input)? (?:is|are) not supported"
-                        r"|not a multimodal model", re.I)
+                        r"|not a multimodal model|missing data required for image input", re.I)
 
 #: a 400 saying a request held more images than the server takes at once (vLLM past --limit-mm-per-prompt:
-#: "At most 1 image(s) may be provided in one prompt."), the number it takes in group 1
-_IMAGE_LIMIT = re.compile(r"at most (\d+) images?\b|too many images", re.I)
+#: "At most 1 image(s) may be provided in one prompt."), the number it takes in group 1; Ollama's 500 for
+#: llama3.2-vision: "vision model only supports a single image per message" (group 2: one)
+_IMAGE_LIMIT = re.compile(r"at most (\d+) images?\b|too many images|only supports (a single|one) image", re.I)
 #: a 400 saying the request is longer than the model's context (OpenAI, vLLM, llama-server, LM Studio)
 _CONTEXT_EXCEEDED = re.compile(r"maximum context length|exceeds the available context|context[ _]length[ _]exceeded"
                                r"|exceeds? the context (?:window|size|length)", re.I)
@@ -203,7 +208,7 @@ class OpenAIDescriber(ChatDescriber):
             # a server on this machine is reached directly: never through HTTP(S)_PROXY (with --offline that sent
             # the pages to the proxy; without it, a proxy cannot reach this machine's loopback anyway)
             http = DefaultHttpxClient(trust_env=not _on_this_machine(self.base_url), event_hooks={
-                "request": [self._staying_here, _started], "response": [self._heard, self._within_timeout]})
+                "request": [self._staying_here, _started], "response": [self._within_timeout, self._heard]})
             self._client = OpenAI(
                 api_key=self._api_key() or PLACEHOLDER_KEY,
                 base_url=self.base_url or OFFICIAL_BASE_URL,
@@ -230,6 +235,9 @@ class OpenAIDescriber(ChatDescriber):
         is said while it waits, else the progress stood still for up to a minute with no word why."""
         status = response.status_code
         if status not in (408, 409, 429) and status < 500:
+            return
+        if status >= 500 and _is_refusal(response):
+            response.headers["x-should-retry"] = "false"  # the SDK's own header: asked again, it is refused again
             return
         self._retries_seen += 1
         allowed = max(0, int(self.options.max_retries))
@@ -312,17 +320,19 @@ class OpenAIDescriber(ChatDescriber):
             except _EmptyAnswer:  # nothing, though not cut off: a local server's glitch; the same request once more
                 completion = self._to_completion(self._complete_once(kwargs))
         except openai.APIError as err:
-            if images and isinstance(err, openai.BadRequestError) and _NO_IMAGES.search(_error_message(err)):
+            # 400 (vLLM, llama-server), 500 (Ollama), 413 (a proxy)
+            status = err.status_code if isinstance(err, openai.APIStatusError) else None
+            if images and status in (400, 500) and _NO_IMAGES.search(_error_message(err)):
                 raise ServerUnusableError(
                     f"{self.model_name} at {self.shown_url} does not take images: {self._scrub(_error_message(err))}",
                     hint="use a vision model (for example llava or qwen2.5vl; `ollama pull llava`), or start "
                          "llama-server with the model's --mmproj file") from None
-            if len(images) > 1 and isinstance(err, openai.APIStatusError) and err.status_code in (400, 413):
+            if len(images) > 1 and status in (400, 413, 500):
                 said = _error_message(err)
                 limit = _IMAGE_LIMIT.search(said)
                 # 413: a proxy's limit on the body's size (nginx's default is 1 MB), which fewer pages keep under
-                if limit or _CONTEXT_EXCEEDED.search(said) or err.status_code == 413:
-                    fits = int(limit.group(1)) if limit and limit.group(1) else None
+                if limit or _CONTEXT_EXCEEDED.search(said) or status == 413:
+                    fits = int(limit.group(1)) if limit and limit.group(1) else 1 if limit and limit.group(2) else None
                     raise PagesDoNotFitError(
                         f"{self.model_name} at {self.shown_url} did not take {len(images)} pages in one request "
                         f"({self._scrub(said).rstrip('.')})", fits=fits, hint="a smaller --chunk-size") from None
@@ -505,6 +515,16 @@ def _content_text(content) -> str:
         parts = [p.get("text") if isinstance(p, dict) else getattr(p, "text", None) for p in content]
         return "".join(p for p in parts if isinstance(p, str))
     return content if isinstance(content, str) else ""
+
+
+def _is_refusal(response) -> bool:
+    """Whether a server error's body says the request can never pass as it is (Ollama's 500s for too many images, or
+    images to a text-only model): the SDK would ask again up to ``max_retries`` times, seconds apart."""
+    try:
+        said = response.read()[:4096].decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - unreadable: the SDK meets it and reports it
+        return False
+    return any(words.search(said) for words in (_IMAGE_LIMIT, _NO_IMAGES, _CONTEXT_EXCEEDED))
 
 
 def _error_message(err) -> str:
