@@ -365,6 +365,17 @@ def test_ollama_with_a_text_only_model_stops_the_run_at_once(openai_server):
     assert len(openai_server.requests) == 1 and "ollama pull" in info.value.hint
 
 
+def test_ollama_without_the_memory_for_the_model_stops_the_run_at_once(openai_server):
+    """Ollama answers a model too big for the free memory with a 500 on every request: the SDK asked three more times
+    and every section failed the same way; now the run stops on the first, saying what to do."""
+    openai_server.queue(Fail(500, "model requires more system memory (8.1 GiB) than is available (7.3 GiB)",
+                             type="api_error"))
+    with pytest.raises(ServerUnusableError, match=r"cannot load llama3.2-vision: model requires more system memory "
+                                                  r"\(8.1 GiB\) than is available \(7.3 GiB\)") as info:
+        OpenAIDescriber("llama3.2-vision", options(openai_server)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 1 and "ollama stop" in info.value.hint
+
+
 def test_other_server_errors_are_still_asked_again(openai_server):
     """Only the refusals above skip the retries: a 500 that may pass (a crashed runner) is still retried."""
     openai_server.queue(Fail(500, "llama runner process has terminated: exit status 2", type="api_error"))

@@ -12,8 +12,8 @@ the whole process) and asked for plain text, which is then parsed as JSON.
 
 Retries and backoff are the SDK's (``options.max_retries``, ``options.timeout``;
 it honours ``retry-after`` headers), except a server error whose words say it
-can never pass (Ollama's 500s for too many images, or images to a text-only
-model: :func:`_is_refusal`).  What still fails becomes a ``BackendError`` for
+can never pass (Ollama's 500s for too many images, images to a text-only model,
+or a model too big for the free memory: :func:`_is_refusal`).  What still fails becomes a ``BackendError`` for
 that one section; more pages than the server takes at once, a
 ``PagesDoNotFitError`` (sent again in parts); a server no section can pass,
 ``ServerUnusableError`` (the run stops).
@@ -60,6 +60,10 @@ _IMAGE_LIMIT = re.compile(r"at most (\d+) images?\b|too many images|only support
 #: a 400 saying the request is longer than the model's context (OpenAI, vLLM, llama-server, LM Studio)
 _CONTEXT_EXCEEDED = re.compile(r"maximum context length|exceeds the available context|context[ _]length[ _]exceeded"
                                r"|exceeds? the context (?:window|size|length)", re.I)
+
+#: a 500 saying the server cannot load the model at all (Ollama: "model requires more system memory (8.1 GiB) than is
+#: available (7.3 GiB)"): no request can pass until the user frees memory or picks another model
+_CANNOT_LOAD = re.compile(r"model requires more system memory", re.I)
 
 #: servers (base URL, model) that rejected response_format json_schema in this process
 _NO_STRUCTURED_OUTPUT: set[tuple[str, str]] = set()
@@ -327,6 +331,11 @@ class OpenAIDescriber(ChatDescriber):
                     f"{self.model_name} at {self.shown_url} does not take images: {self._scrub(_error_message(err))}",
                     hint="use a vision model (for example llava or qwen2.5vl; `ollama pull llava`), or start "
                          "llama-server with the model's --mmproj file") from None
+            if status == 500 and _CANNOT_LOAD.search(_error_message(err)):
+                raise ServerUnusableError(
+                    f"{self.shown_url} cannot load {self.model_name}: {self._scrub(_error_message(err))}",
+                    hint="a smaller (or more quantised) model, or free memory: `ollama ps` lists the models loaded, "
+                         "`ollama stop NAME` unloads one") from None
             if len(images) > 1 and status in (400, 413, 500):
                 said = _error_message(err)
                 limit = _IMAGE_LIMIT.search(said)
@@ -524,7 +533,7 @@ def _is_refusal(response) -> bool:
         said = response.read()[:4096].decode("utf-8", "replace")
     except Exception:  # noqa: BLE001 - unreadable: the SDK meets it and reports it
         return False
-    return any(words.search(said) for words in (_IMAGE_LIMIT, _NO_IMAGES, _CONTEXT_EXCEEDED))
+    return any(words.search(said) for words in (_IMAGE_LIMIT, _NO_IMAGES, _CONTEXT_EXCEEDED, _CANNOT_LOAD))
 
 
 def _error_message(err) -> str:
