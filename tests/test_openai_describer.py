@@ -307,6 +307,18 @@ def test_a_server_whose_context_holds_two_pages_gets_them_in_halves(openai_serve
     assert result.description == DEFAULT_DESCRIPTION
 
 
+def test_vllm_whose_max_model_len_holds_two_pages_gets_them_in_halves(openai_server):
+    """vLLM with a small --max-model-len (a VL model's pages cost a thousand tokens and more each) refuses a longer
+    prompt with "The decoder prompt ... is longer than the maximum model length": every section failed."""
+    openai_server.images_limit = (2, "The decoder prompt (length 9214) is longer than the maximum model length of "
+                                     "8192. Make sure that `max_model_len` is no smaller than the number of text "
+                                     "tokens plus multimodal tokens.", "BadRequestError")
+    result = OpenAIDescriber("Qwen/Qwen2.5-VL-7B-Instruct", options(openai_server, chunk_size=4)).describe(
+        [line_art(f"{k}.png") for k in range(1, 5)])
+    assert [len(r.images) for r in openai_server.requests] == [4, 2, 2, 0]
+    assert [c.pages for c in result.chunks] == [["1.png", "2.png"], ["3.png", "4.png"]]
+
+
 def test_a_proxy_that_refuses_a_large_body_gets_the_pages_in_halves(openai_server):
     """nginx in front of a server refuses a body over 1 MB (its default client_max_body_size) with a 413; a chunk of
     pages can be that large, and fewer pages make a smaller body."""

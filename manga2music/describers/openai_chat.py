@@ -57,9 +57,11 @@ _NO_IMAGES = re.compile(r"image input is not supported|mmproj|at most 0 images?\
 #: "At most 1 image(s) may be provided in one prompt."), the number it takes in group 1; Ollama's 500 for
 #: llama3.2-vision: "vision model only supports a single image per message" (group 2: one)
 _IMAGE_LIMIT = re.compile(r"at most (\d+) images?\b|too many images|only supports (a single|one) image", re.I)
-#: a 400 saying the request is longer than the model's context (OpenAI, vLLM, llama-server, LM Studio)
+#: a 400 saying the request is longer than the model's context (OpenAI, vLLM, llama-server, LM Studio; vLLM past
+#: --max-model-len: "The decoder prompt (length 9214) is longer than the maximum model length of 8192.")
 _CONTEXT_EXCEEDED = re.compile(r"maximum context length|exceeds the available context|context[ _]length[ _]exceeded"
-                               r"|exceeds? the context (?:window|size|length)", re.I)
+                               r"|exceeds? the context (?:window|size|length)|longer than the maximum model length",
+                               re.I)
 
 #: a 500 saying the server cannot load the model at all (Ollama: "model requires more system memory (8.1 GiB) than is
 #: available (7.3 GiB)"): no request can pass until the user frees memory or picks another model
