@@ -13,10 +13,10 @@ the whole process) and asked for plain text, which is then parsed as JSON.
 Retries and backoff are the SDK's (``options.max_retries``, ``options.timeout``;
 it honours ``retry-after`` headers), except a server error whose words say it
 can never pass (Ollama's 500s for too many images, images to a text-only model,
-or a model too big for the free memory: :func:`_is_refusal`).  What still fails becomes a ``BackendError`` for
-that one section; more pages than the server takes at once, a
-``PagesDoNotFitError`` (sent again in parts); a server no section can pass,
-``ServerUnusableError`` (the run stops).
+or a model too big for the free memory: :func:`_is_refusal`).  What still fails
+becomes a ``BackendError`` for that one section; more pages than the server
+takes at once, a ``PagesDoNotFitError`` (sent again in parts); a server no
+section can pass, ``ServerUnusableError`` (the run stops).
 """
 
 from __future__ import annotations
@@ -529,8 +529,9 @@ def _content_text(content) -> str:
 
 
 def _is_refusal(response) -> bool:
-    """Whether a server error's body says the request can never pass as it is (Ollama's 500s for too many images, or
-    images to a text-only model): the SDK would ask again up to ``max_retries`` times, seconds apart."""
+    """Whether a server error's body says the request can never pass as it is (Ollama's 500s for too many images,
+    images to a text-only model, or a model too big for the free memory; a context too small for the pages): the
+    SDK would ask again up to ``max_retries`` times, seconds apart, and be refused each time."""
     try:
         said = response.read()[:4096].decode("utf-8", "replace")
     except Exception:  # noqa: BLE001 - unreadable: the SDK meets it and reports it
