@@ -328,18 +328,18 @@ class OpenAIDescriber(ChatDescriber):
         except openai.APIError as err:
             # 400 (vLLM, llama-server), 500 (Ollama), 413 (a proxy)
             status = err.status_code if isinstance(err, openai.APIStatusError) else None
-            if images and status in (400, 500) and _NO_IMAGES.search(_error_message(err)):
+            said = _error_message(err)
+            if images and status in (400, 500) and _NO_IMAGES.search(said):
                 raise ServerUnusableError(
-                    f"{self.model_name} at {self.shown_url} does not take images: {self._scrub(_error_message(err))}",
+                    f"{self.model_name} at {self.shown_url} does not take images: {self._scrub(said)}",
                     hint="use a vision model (for example llava or qwen2.5vl; `ollama pull llava`), or start "
                          "llama-server with the model's --mmproj file") from None
-            if status == 500 and _CANNOT_LOAD.search(_error_message(err)):
+            if status == 500 and _CANNOT_LOAD.search(said):
                 raise ServerUnusableError(
-                    f"{self.shown_url} cannot load {self.model_name}: {self._scrub(_error_message(err))}",
+                    f"{self.shown_url} cannot load {self.model_name}: {self._scrub(said)}",
                     hint="a smaller (or more quantised) model, or free memory: `ollama ps` lists the models loaded, "
                          "`ollama stop NAME` unloads one") from None
             if len(images) > 1 and status in (400, 413, 500):
-                said = _error_message(err)
                 limit = _IMAGE_LIMIT.search(said)
                 # 413: a proxy's limit on the body's size (nginx's default is 1 MB), which fewer pages keep under
                 if limit or _CONTEXT_EXCEEDED.search(said) or status == 413:
