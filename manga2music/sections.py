@@ -234,15 +234,17 @@ def member_name(info: zipfile.ZipInfo) -> str:
     """An archive entry's name as its packer meant it (NFC).  Python reads a name without the UTF-8 flag as
     code page 437, the zip standard's own, but most such names are UTF-8 (Info-ZIP on Linux, macOS) or, in
     Japanese archives, Shift-JIS (cp932, whose second bytes include the one of "\\").  In that order, after
-    Info-ZIP's Unicode Path field: UTF-8, then cp932 when it reads as Japanese, else code page 437."""
+    Info-ZIP's Unicode Path field: UTF-8, then cp932 when it reads as Japanese, else code page 437.  The stored
+    bytes are taken from ``orig_filename``: Python 3.12 and later put the Unicode Path field's name in ``filename``."""
     import unicodedata
 
     name = info.filename
     if info.flag_bits & _UTF8_FLAG:
         return unicodedata.normalize("NFC", name)
-    raw = name.encode("cp437")
-    if (unicode_path := _unicode_path(info, raw)) is not None:
+    stored = info.orig_filename.encode("cp437")  # the name's bytes as stored (cp437 gives every byte back)
+    if (unicode_path := _unicode_path(info, stored)) is not None:
         return unicodedata.normalize("NFC", unicode_path)
+    raw = stored.split(b"\x00", 1)[0]  # cut at a NUL, as Python cuts ``filename``
     if name.isascii():
         return name
     try:

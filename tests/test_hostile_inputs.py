@@ -793,6 +793,22 @@ def test_a_model_cache_that_cannot_be_read_leaves_auto_on_builtin_and_every_comm
         assert "cache" in result.stdout + result.stderr and "ermission" in result.stdout + result.stderr, result
 
 
+def _run_in_a_folder_deleted_while_in_use(tmp_path, command: list, env: dict):
+    """The command, run as its installed script runs it, in a folder removed after the process started.  A script
+    file, not ``python -c``: with ``-c`` the current folder is on sys.path, and Python 3.13.0-3.13.2 then fail to
+    import numpy or pydantic from a removed folder (CPython gh-130932), before manga2music runs at all."""
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(f"import os, runpy, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+                        f"sys.argv = ['manga2music', *{command!r}]; runpy.run_module('manga2music', "
+                        "run_name='__main__')\n", encoding="utf-8")
+    return subprocess.run([sys.executable, str(launcher)], capture_output=True, text=True, env=env, timeout=120)
+
+
 @pytest.mark.parametrize("args, env", [
     (("run", "{samples}"), {}),  # -o output, the default: taken from the current folder
     (("compose", "--text", "calm piano", "--duration", "1"), {}),
@@ -805,34 +821,18 @@ def test_a_model_cache_that_cannot_be_read_leaves_auto_on_builtin_and_every_comm
 def test_a_current_folder_deleted_while_in_use_is_one_line_where_a_path_is_taken_from_it(tmp_path, args, env):
     """`mkdir d; cd d; rmdir ../d; manga2music run samples/` ended in a traceback ("FileNotFoundError" from
     Path.resolve); a relative MANGA2MUSIC_CACHE did even with a whole -o, and `doctor` too."""
-    import subprocess
-    import sys
-
     from output_checks import cli_env
 
-    gone = tmp_path / "gone"
-    gone.mkdir()
     command = [a.format(samples=SAMPLES / "calm", out=tmp_path / "out") for a in args]
-    script = (f"import os, runpy, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
-              f"sys.argv = ['manga2music', *{command!r}]; runpy.run_module('manga2music', run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env=cli_env(**env), timeout=120)
+    result = _run_in_a_folder_deleted_while_in_use(tmp_path, command, cli_env(**env))
     assert result.returncode == 2 and one_line_error(result.stderr), result.stderr
     assert "the folder this command runs in is gone" in result.stderr, result.stderr
 
 
 def test_whole_paths_still_work_from_a_current_folder_deleted_while_in_use(tmp_path):
-    import subprocess
-    import sys
-
     from output_checks import cli_env
 
-    gone = tmp_path / "gone"
-    gone.mkdir()
     command = ["run", str(SAMPLES / "calm"), "-o", str(tmp_path / "out"), "--duration", "1"]
-    script = (f"import os, runpy, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
-              f"sys.argv = ['manga2music', *{command!r}]; runpy.run_module('manga2music', run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(),
-                            timeout=120)
+    result = _run_in_a_folder_deleted_while_in_use(tmp_path, command, cli_env())
     assert result.returncode == 0, result.stderr
     assert sf.info(tmp_path / "out" / "calm.wav").duration > 0.9

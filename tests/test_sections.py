@@ -403,6 +403,26 @@ def test_archive_names_take_info_zips_unicode_path_field(tmp_path):
     assert load_page(found[1].pages[0]).tiles[0].size == (30, 40)
 
 
+def test_an_entry_whose_name_python_read_from_the_unicode_path_field_keeps_it():
+    """Python 3.12 and later read Info-ZIP's Unicode Path field themselves: the entry's ``filename`` is then the
+    UTF-8 name, its stored bytes only in ``orig_filename``. Reading that ``filename`` as the stored bytes (code page
+    437) raised, and on those Pythons the whole archive was "not a readable comic archive". Built here as those
+    Pythons build it, so the check runs on every Python."""
+    import struct
+
+    from manga2music.sections import member_name
+
+    stored, meant = "????? 1/01.png", "Глава 1/01.png"
+    info = zipfile.ZipInfo(meant)  # filename: what Python 3.12+ takes from the field
+    info.orig_filename = stored  # the bytes stored as the name, as Python reads them (cp437)
+    body = meant.encode("utf-8")
+    info.extra = struct.pack("<HHBI", 0x7075, 5 + len(body), 1, zipfile.crc32(stored.encode("cp437"))) + body
+    assert member_name(info) == meant
+    cut = zipfile.ZipInfo("Глава 2/01.png")  # a name with a NUL in its bytes is cut there, as Python cuts it
+    cut.orig_filename = ("Глава 2/01.png".encode("utf-8") + b"\x00/../../x").decode("cp437")
+    assert member_name(cut) == "Глава 2/01.png"
+
+
 def test_an_archive_of_archives_is_one_failed_section_that_says_to_extract_it(tmp_path):
     buf = io.BytesIO()
     Image.new("L", (30, 40), 50).save(buf, format="PNG")
