@@ -282,7 +282,7 @@ def _utf8_env() -> dict:
 
 
 def _unreadable(archive: Path, kind: str, said: str, tool: str, source: str) -> InputError:
-    other = "unrar" if kind == "RAR" else "7-Zip" if kind == "7-Zip" else "tar xf"
+    other = "unrar" if kind == "RAR" else "7-Zip" if kind in ("7-Zip", "zip") else "tar xf"
     return InputError(f"{readable(archive)}: cannot read this {kind} archive ({_first_error(said, tool, source)}); "
                       f"extract it with another program ({other}) and give the folder")
 

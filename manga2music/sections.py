@@ -269,12 +269,42 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
         if info.flag_bits & 0x1:  # encrypted: no page of it can be read; the chapter fails in one line
             raise ArchiveError(f"{readable(archive)}: password-protected; unpack it with its password and give "
                                "the folder of pages")
-        data = read_zip_entry(zf, info, MAX_PAGE_BYTES)
+        try:
+            data = read_zip_entry(zf, info, MAX_PAGE_BYTES)
+        except NotImplementedError:  # a compression method this Python's zip reader lacks
+            return _read_unusual_zip_member(archive, member, info.compress_type, zf)
         if data is None:
             raise PageError(f"{archive}!{member}: larger than the page limit")
         return data
     except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError) as exc:
         raise PageError(f"{archive}!{member}: cannot read ({exc})") from exc
+
+
+#: zip compression methods that Python's zip reader (3.11-3.13) lacks, by number: what they are called.  bsdtar
+#: (libarchive) reads all but Deflate64, which Windows' own zip writer uses for big files
+_UNUSUAL_ZIP_METHODS = {9: "Deflate64", 93: "Zstandard", 95: "xz", 98: "PPMd"}
+_DEFLATE64 = 9
+
+
+def _read_unusual_zip_member(archive: Path, member: str, method: int, zf: zipfile.ZipFile) -> bytes:
+    """A zip page packed with a method Python cannot unpack: read through bsdtar, as a RAR's pages are (the archive
+    is unpacked once for all its pages), or a :class:`PageError` that names the method and says what to do (an
+    :class:`ArchiveError`, one line for the chapter, when every page of the archive is packed so)."""
+    from . import other_archives
+
+    name = _UNUSUAL_ZIP_METHODS.get(method)
+    how = f"{name} (zip method {method})" if name else f"zip method {method}"
+    if method == _DEFLATE64 or name is None:
+        why = ("which neither Python nor bsdtar can unpack; extract it with 7-Zip (or Windows) and give the folder, "
+               "or zip its pages again")
+    elif other_archives.bsdtar() is None:
+        why = "which Python cannot unpack; " + other_archives.INSTALL_BSDTAR
+    else:
+        return other_archives.read_member(archive, "zip", member, MAX_ARCHIVE_BYTES, MAX_PAGE_BYTES)
+    pages = [info for info in zf.infolist() if PurePosixPath(info.filename).suffix.lower() in IMAGE_EXTENSIONS]
+    if all(info.compress_type == method for info in pages):
+        raise ArchiveError(f"{readable(archive)}: its pages are packed with {how}, {why}")
+    raise PageError(f"{readable(archive)}!{readable(member)}: packed with {how}, {why}")
 
 
 _open_zips = threading.local()

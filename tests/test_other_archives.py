@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import os
 import shutil
 import signal
@@ -303,3 +304,78 @@ def test_a_program_that_goes_on_after_a_run_keeps_no_unpacked_archive(tmp_path):
     assert result.returncode == 0, result.stderr
     statuses, left = result.stdout.strip().splitlines()
     assert statuses == "['ok']" and left == "[]", result.stdout
+
+
+def _zstd_frame(data: bytes) -> bytes:
+    """``data`` as a Zstandard frame of raw (stored) blocks: what a zstd zip entry holds, built without a zstd
+    library (RFC 8878: magic, a single-segment header with a 4-byte content size, then blocks of at most 128 KiB)."""
+    import struct
+
+    frame = struct.pack("<IBI", 0xFD2FB528, 0xA0, len(data))
+    blocks = [data[i:i + 128 * 1024] for i in range(0, len(data), 128 * 1024)] or [b""]
+    for n, block in enumerate(blocks):
+        last = n == len(blocks) - 1
+        frame += (len(block) << 3 | last).to_bytes(3, "little") + block  # block type 0: raw
+    return frame
+
+
+def _zip_with_methods(path: Path, entries: list[tuple[str, bytes, int]]) -> Path:
+    """A zip whose entries use the compression methods given (8 deflate, 9 Deflate64, 93 Zstandard, 95 xz), written by
+    hand: Python's zipfile writes none but stored, deflate, bzip2 and LZMA."""
+    import struct
+
+    local, central = b"", b""
+    for name, data, method in entries:
+        packed = (_zstd_frame(data) if method == 93 else lzma.compress(data, format=lzma.FORMAT_XZ) if method == 95
+                  else zlib.compress(data)[2:-4] if method in (8, 9) else data)
+        raw = name.encode("utf-8")
+        fields = (63, 0x800, method, 0, 0x21, zlib.crc32(data), len(packed), len(data), len(raw))
+        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 63, *fields, 0, 0, 0, 0, 0, len(local)) + raw
+        local += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", *fields, 0) + raw + packed
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(local), 0)
+    path.write_bytes(local + central + end)
+    return path
+
+
+@needs_bsdtar
+def test_a_cbz_compressed_with_zstandard_is_read_through_bsdtar(tmp_path):
+    """7-Zip and WinZip can compress a zip's files with Zstandard (zip method 93) or xz (95), which Python's zip
+    reader (before 3.14) cannot unpack: each page was skipped with "That compression method is not supported" and the chapter
+    failed. bsdtar reads them; a page packed with plain deflate beside them still reads as before."""
+    pages = [("001.png", PAGES["Vol 1/Chapter 1/001.png"], 93), ("002.png", PAGES["Vol 1/Chapter 1/002.png"], 8),
+             ("003 ページ.png", PAGES["Vol 1/Chapter 2/001.png"], 93), ("004.png", PAGES["Vol 1/Chapter 2/002.png"], 95)]
+    book = _zip_with_methods(tmp_path / "zstd.cbz", pages)
+    (section,) = find_sections([book])
+    assert [(p.name, p.read_bytes()) for p in section.pages] == [(name, data) for name, data, _ in pages]
+
+
+def test_a_page_packed_with_deflate64_is_one_page_skipped_with_what_to_do(tmp_path, monkeypatch):
+    """Deflate64 (zip method 9; Windows' own zip writes it for big files) is read by neither Python nor bsdtar: the
+    page is skipped with a line that names it and says what to do, not "That compression method is not supported";
+    the other pages are read. A Zstandard page without bsdtar says to install it."""
+    pages = [("001.png", PAGES["Vol 1/Chapter 1/001.png"], 9), ("002.png", PAGES["Vol 1/Chapter 1/002.png"], 8),
+             ("003.png", PAGES["Vol 1/Chapter 2/001.png"], 93)]
+    (section,) = find_sections([_zip_with_methods(tmp_path / "big.cbz", pages)])
+    with pytest.raises(PageError) as deflate64:
+        section.pages[0].read_bytes()
+    assert "Deflate64" in str(deflate64.value) and "7-Zip" in str(deflate64.value), deflate64.value
+    assert section.pages[1].read_bytes() == pages[1][1]
+    monkeypatch.setattr(other_archives, "bsdtar", lambda: None)
+    with pytest.raises(PageError) as zstd:
+        section.pages[2].read_bytes()
+    assert "Zstandard" in str(zstd.value) and "install bsdtar" in str(zstd.value), zstd.value
+
+
+def test_an_archive_whose_every_page_is_deflate64_is_one_failed_chapter_in_one_line(tmp_path):
+    """Windows' "Compressed (zipped) folder" packs a zip of over about 2 GB, a whole volume or series, with Deflate64:
+    each of its pages printed its own line, then the chapter's failure repeated them all."""
+    series = tmp_path / "series"
+    series.mkdir()
+    shutil.copytree(SAMPLES / "calm", series / "calm")
+    pages = [(f"{n:03}.png", PAGES["Vol 1/Chapter 1/001.png"], 9) for n in range(1, 6)]
+    _zip_with_methods(series / "Vol 2.cbz", pages + [("ComicInfo.xml", b"<ComicInfo/>", 8)])
+    result = cli("run", series, "-o", tmp_path / "out", *BUILTIN, "--json")
+    assert result.returncode == 1, result.stderr
+    assert {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]} == {"calm": "ok", "Vol 2": "failed"}
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Vol 2.cbz: its pages are packed with Deflate64" in result.stderr and "7-Zip" in result.stderr
