@@ -301,7 +301,9 @@ def _read_unusual_zip_member(archive: Path, member: str, method: int, zf: zipfil
         why = "which Python cannot unpack; " + other_archives.INSTALL_BSDTAR
     else:
         return other_archives.read_member(archive, "zip", member, MAX_ARCHIVE_BYTES, MAX_PAGE_BYTES)
-    pages = [info for info in zf.infolist() if PurePosixPath(info.filename).suffix.lower() in IMAGE_EXTENSIONS]
+    pages = [info for info in zf.infolist()  # the archive's pages, as _archive_sections finds them
+             if (parts := _safe_member_parts(info.filename)) is not None and not any(is_hidden(p) for p in parts)
+             and is_image_name(parts[-1])]
     if all(info.compress_type == method for info in pages):
         raise ArchiveError(f"{readable(archive)}: its pages are packed with {how}, {why}")
     raise PageError(f"{readable(archive)}!{readable(member)}: packed with {how}, {why}")

@@ -373,7 +373,8 @@ def test_an_archive_whose_every_page_is_deflate64_is_one_failed_chapter_in_one_l
     series.mkdir()
     shutil.copytree(SAMPLES / "calm", series / "calm")
     pages = [(f"{n:03}.png", PAGES["Vol 1/Chapter 1/001.png"], 9) for n in range(1, 6)]
-    _zip_with_methods(series / "Vol 2.cbz", pages + [("ComicInfo.xml", b"<ComicInfo/>", 8)])
+    _zip_with_methods(series / "Vol 2.cbz", pages + [("ComicInfo.xml", b"<ComicInfo/>", 8),
+                                                     ("__MACOSX/._001.png", b"Mac resource fork", 8)])  # not pages
     result = cli("run", series, "-o", tmp_path / "out", *BUILTIN, "--json")
     assert result.returncode == 1, result.stderr
     assert {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]} == {"calm": "ok", "Vol 2": "failed"}
