@@ -7,10 +7,18 @@ a crash), so a lock can never be left stale.  While holding it we write who hold
 it (pid, user, host, command, start time) to ``.manga2music.lock.json``, so a second run
 can say in one line which process has the folder, and exits 2; with ``wait=True``
 it waits its turn instead.
+
+Some filesystems keep no file locks: NFS mounted without its lock daemon (``flock`` fails with "No locks
+available"), Lustre mounted without ``-o flock`` ("Function not implemented"), some FUSE mounts.  There a run holds
+a lock *file* instead (filelock's ``SoftFileLease``: created exclusively, naming its process and machine, renewed by
+a thread every ``LEASE_SECONDS / 3``).  A lock file whose process is gone from this machine is taken over at once; one
+written on another machine, which cannot be asked, is taken over once it has gone a whole ``LEASE_SECONDS`` without
+renewal (its machine crashed, or its job was killed), so a run refused by it watches it for that long first.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -45,6 +53,14 @@ def prepare_output(folder: Path) -> Path:
                           hint="choose a folder you can write to with -o") from exc
     return folder
 
+
+#: what ``flock`` answers on a filesystem that keeps no file locks: NFS without its lock daemon (ENOLCK), Lustre
+#: without ``-o flock`` (ENOSYS), some FUSE and network mounts (EOPNOTSUPP, ENOTSUP)
+NO_FILE_LOCKS = frozenset({errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)})
+#: on such a filesystem: the lock file that stands in for the lock, and how long one must go unrenewed before it is
+#: taken for a dead run's (every manga2music sharing the folder must agree on it; it is renewed every third of it)
+LEASE_NAME = ".manga2music.lock.lease"
+LEASE_SECONDS = 30.0
 
 #: how long a run refused a folder waits for the holder's record, written right after that holder took the lock
 HOLDER_PATIENCE = 1.0
@@ -93,7 +109,7 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
     :class:`OutputBusyError`, as without ``wait``).  ``note`` hears once that the run waits for another (which one),
     so that a queued run does not sit there without a word; ``waiting()`` is called about once a second while it
     waits, so that a program can cancel the wait by raising from it."""
-    from filelock import FileLock, Timeout
+    from filelock import FileLock, LeaseSettingsMismatch, Timeout
 
     folder = prepare_output(folder)
     key = os.path.realpath(folder)
@@ -101,27 +117,17 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         raise OutputBusyError(f"{readable(folder)} is being written by a manga2music call of this very thread (a "
                               "call made from within that call's callback)",
                               hint="write into another folder, or make the call after that one returns")
-    lock = FileLock(str(folder / LOCK_NAME), timeout=0)
+    lock = FileLock(str(folder / LOCK_NAME), timeout=0, fallback_to_soft=False)
     limit = None if wait is True else float(wait or 0)
     try:
         try:
-            lock.acquire(poll_interval=0.2)
-        except Timeout:
-            if not limit and limit is not None:
+            _acquire(lock, folder, limit, note, waiting)
+        except OSError as exc:
+            if exc.errno not in NO_FILE_LOCKS:
                 raise
-            note(f"{readable(folder)} is being written by another manga2music run ({_holder(folder)}); "
-                 "waiting for it to finish (--wait)")
-            deadline = None if limit is None else time.monotonic() + limit
-            while True:
-                left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
-                if left <= 0:
-                    raise
-                try:
-                    lock.acquire(timeout=left, poll_interval=0.2)
-                    break
-                except Timeout:
-                    waiting()
-    except Timeout:
+            lock = _lease_instead(folder, exc, note)
+            _acquire(lock, folder, limit, note, waiting)
+    except (Timeout, LeaseSettingsMismatch):  # the mismatch: a lock file of a manga2music that renews it otherwise
         raise OutputBusyError(
             f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})",
             hint="wait for it to finish, pass --wait to queue behind it, or choose another folder with -o",
@@ -144,6 +150,76 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         yield
     finally:
         _held_by.pop(key, None)
-        with suppress(OSError):
-            (folder / HOLDER_NAME).unlink()
+        with suppress(OSError, ValueError):  # a lock file lost to another run (see _lease_instead) is its record now
+            if json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8")).get("pid") == os.getpid():
+                (folder / HOLDER_NAME).unlink()
         lock.release()
+
+
+def _acquire(lock, folder: Path, limit: float | None, note: Callable[[str], None],
+             waiting: Callable[[], None]) -> None:
+    """Take ``lock`` at once, or (``limit`` None: for as long as it takes; a number: at most that long) queue for it,
+    saying so once through ``note`` and calling ``waiting()`` about once a second.  Refused: filelock's ``Timeout``.
+    A lock file (no file locks here) held from another machine is watched for a lease even without a wait: that is
+    how long it takes to tell a dead run's from a live one's."""
+    from filelock import SoftFileLease, Timeout
+
+    try:
+        lock.acquire(poll_interval=0.2)
+        return
+    except Timeout:
+        if isinstance(lock, SoftFileLease) and not limit and limit is not None:
+            if not _held_from_another_machine(folder):
+                raise
+            limit = LEASE_SECONDS + 1.0
+            note(f"{readable(folder)} is held by a manga2music run on another machine ({_holder(folder)}), and this "
+                 f"filesystem keeps no file locks: watching its lock file for {LEASE_SECONDS:g} s to see whether that "
+                 "run is still alive")
+        elif not limit and limit is not None:
+            raise
+        else:
+            note(f"{readable(folder)} is being written by another manga2music run ({_holder(folder)}); "
+                 "waiting for it to finish (--wait)")
+    deadline = None if limit is None else time.monotonic() + limit
+    while True:
+        left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+        if left <= 0:
+            raise Timeout(lock.lock_file)
+        try:
+            lock.acquire(timeout=left, poll_interval=0.2)
+            return
+        except Timeout:
+            waiting()
+
+
+def _lease_instead(folder: Path, exc: OSError, note: Callable[[str], None]):
+    """The lock file that stands in for the lock of ``folder``, on a filesystem that keeps no file locks (``exc``
+    is what ``flock`` said).  The lock file proper is kept too: it marks the folder as an output folder."""
+    from filelock import SoftFileLease
+
+    (folder / LOCK_NAME).touch()
+    note(f"{readable(folder)} is on a filesystem that keeps no file locks ({exc.strerror or exc}): a lock file "
+         f"renewed every {LEASE_SECONDS / 3:.3g} s keeps other runs out instead")
+
+    def lost(compromise) -> None:  # renewals failed for a whole lease (a stalled network mount): say so, go on
+        note(f"warning: the lock file of {readable(folder)} was lost ({compromise.reason}); another run may now be "
+             "writing into this folder too")
+
+    return SoftFileLease(str(folder / LEASE_NAME), lease_duration=LEASE_SECONDS, timeout=0, on_compromise=lost)
+
+
+def _held_from_another_machine(folder: Path, patience: float = HOLDER_PATIENCE) -> bool:
+    """Whether the run holding ``folder`` (by its record, waited for as :func:`_holder` does) runs on another
+    machine, or cannot be told.  One on this machine that holds the lock file is alive: filelock takes over the lock
+    file of a process gone from this machine."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            info = json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8"))
+            return not isinstance(info, dict) or info.get("host") != socket.gethostname()
+        except FileNotFoundError:
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.05)
+        except (OSError, ValueError):
+            return True

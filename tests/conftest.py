@@ -119,6 +119,17 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 
 
+@pytest.fixture
+def four_sections(tmp_path) -> Path:
+    """Four sections of the samples' pages (calm, action, calm, action), ``sec000`` to ``sec003``, in ``in/``."""
+    import shutil
+
+    root = tmp_path / "in"
+    for i in range(4):
+        shutil.copytree(SAMPLES / ("calm", "action")[i % 2], root / f"sec{i:03d}")
+    return root
+
+
 @pytest.fixture(autouse=True)
 def signal_handlers_kept(request):
     """A test that leaves Ctrl-C's or SIGTERM's handler changed (a command run in this process and stopped there)

@@ -21,14 +21,6 @@ SAMPLES = HERE.parent / "samples"
 BUILTIN = ("--vision-model", "builtin", "--music-model", "builtin")
 
 
-@pytest.fixture
-def four_sections(tmp_path) -> Path:
-    root = tmp_path / "in"
-    for i in range(4):
-        shutil.copytree(SAMPLES / ("calm", "action")[i % 2], root / f"sec{i:03d}")
-    return root
-
-
 @pytest.fixture(scope="module")
 def kill_sweep(tmp_path_factory) -> list[dict]:
     """Every os.replace of a two-section run, killed just before and just after, then rerun plainly.

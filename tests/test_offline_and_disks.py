@@ -126,14 +126,6 @@ def tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
-@pytest.fixture
-def four_sections(tmp_path) -> Path:
-    root = tmp_path / "in"
-    for i in range(4):
-        shutil.copytree(SAMPLES / ("calm", "action")[i % 2], root / f"sec{i}")
-    return root
-
-
 def test_a_full_disk_stops_with_one_line_and_a_rerun_resumes(tmpfs, four_sections):
     out = tmpfs("small", "900k")
     result = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "3", "--seed", "2")
