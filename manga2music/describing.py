@@ -106,6 +106,9 @@ def readable_pages(section: Section, job: SectionJob, cb: Callbacks) -> Optional
     if section.error:
         job.fail(section.error, cb)
         return None
+    if section.pages and not os.path.lexists(section.origin):  # not a line for each of its pages, then "none read"
+        job.fail(f"{readable(section.origin)} is gone (moved or deleted since the run started)", cb)
+        return None
     try:
         infos, skipped = probe_pages(section, cb)
     except ArchiveError as exc:

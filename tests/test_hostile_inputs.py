@@ -836,3 +836,28 @@ def test_whole_paths_still_work_from_a_current_folder_deleted_while_in_use(tmp_p
     result = _run_in_a_folder_deleted_while_in_use(tmp_path, command, cli_env())
     assert result.returncode == 0, result.stderr
     assert sf.info(tmp_path / "out" / "calm.wav").duration > 0.9
+
+
+def test_a_chapter_folder_moved_away_during_the_run_is_one_line_that_says_so(two_sections, tmp_path):
+    """A chapter moved (or deleted) while the run works on another said a line for each of its pages ("cannot read
+    (No such file or directory)"), then failed as "no readable page among 3" naming two of them: nothing said that
+    the folder itself was gone."""
+    import manga2music
+
+    lines: list[tuple[str, str]] = []
+    moved = tmp_path / "calm moved"
+
+    def section_started(done, total, name):
+        if (two_sections / "calm").exists() and name.endswith(" action"):  # "describing action"
+            (two_sections / "calm").rename(moved)
+
+    result = manga2music.describe([two_sections], tmp_path / "out", model="builtin",
+                                  callbacks=manga2music.Callbacks(sections=section_started,
+                                                                  log=lambda level, m: lines.append((level, m))))
+    assert moved.exists(), "the folder was never moved: nothing was tested"
+    entries = {e["name"]: e for e in result["sections"]}
+    assert entries["action"]["status"] == "ok"
+    assert entries["calm"]["status"] == "failed"
+    assert entries["calm"]["message"] == f"{two_sections / 'calm'} is gone (moved or deleted since the run started)"
+    said = [m for _, m in lines if "calm" in m and "action" not in m]
+    assert len(said) == 1, said
