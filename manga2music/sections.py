@@ -593,18 +593,23 @@ def file_sha256(path: Path) -> str:
 
 
 def _walk(folder: Path, excluded: set[Path],
-          unreadable: Callable[[OSError], None]) -> Iterator[tuple[Path, list[str], list[str]]]:
-    """os.walk in natural order, skipping hidden folders, the excluded (output) folder and any other folder a run
-    wrote into (its lock file is there).  Links to folders are
-    followed (a series of linked chapters), each real folder read once: a link back up the tree (a loop) or to a
-    folder read already is not read again.  A folder that cannot be listed (no permission) goes to ``unreadable``."""
+          unreadable: Callable[[OSError], None]) -> Iterator[tuple[Path, list[str], list[str], bool]]:
+    """os.walk in natural order, skipping hidden folders: ``(folder, its folders, its files, whether it is inside an
+    output folder)``.  An output folder (the excluded one, or any other a run wrote into: its lock file is there) and
+    the folders in it are walked like the others, for a chapter's pages may be there (``score "Ch 1" -o "Ch 1"`` puts
+    the music beside them); the last value says so, for the folders a run made there hold music, not chapters.
+    Links to folders are followed (a series of linked chapters), each real folder read once: a link back up the tree
+    (a loop) or to a folder read already is not read again.  A folder that cannot be listed (no permission) goes to
+    ``unreadable``."""
     seen = {Path(folder).resolve()}
+    in_output = {p for p in seen if p in excluded or os.path.exists(p / LOCK_NAME)}
     # the folders inside without following links, listed at the first link met (most libraries have none): a link
     # to one of them is not read, the folder itself is (a "Bonus/Favourite" link to "Vol 02/Chapter 2" took the
     # chapter's name and place, and left Vol 02 "empty")
     inside: set[Path] | None = None
     for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
         here = Path(dirpath)
+        here_in_output = here.resolve() in in_output
         kept = []
         for d in sorted(dirnames, key=_natural):  # in reading order: of two links to one folder, the first is read
             real = (here / d).resolve()
@@ -613,12 +618,13 @@ def _walk(folder: Path, excluded: set[Path],
                     inside = {Path(p).resolve() for p, _, _ in os.walk(folder, onerror=None)}
                 if real in inside:
                     continue
-            another_output = os.path.exists(real / LOCK_NAME)  # a folder a run wrote into holds no chapters
-            if not is_hidden(d) and real not in excluded and real not in seen and not another_output:
+            if not is_hidden(d) and real not in seen:
                 kept.append(d)
                 seen.add(real)
+                if here_in_output or real in excluded or os.path.exists(real / LOCK_NAME):
+                    in_output.add(real)
         dirnames[:] = kept
-        yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=page_order)
+        yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=page_order), here_in_output
 
 
 def _links_inside(folder: Path) -> bool:
@@ -672,7 +678,7 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                                 error=f"{readable(where)}: this folder cannot be read ({exc.strerror or exc})"))
 
     books_without_order: list[Path] = []  # unpacked EPUBs read as folders: their other folders need no line each
-    for here, dirs, files in _walk(folder, excluded, unreadable):
+    for here, dirs, files, in_output in _walk(folder, excluded, unreadable):
         if "META-INF" in dirs and _is_unpacked_book(here):
             book = _unpacked_book_sections(here, _relative_name(here, folder, root_name), folder, warn)
             if book is not None:
@@ -683,6 +689,8 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         images = [f for f in files if is_image_name(f)]
         if images and _only_covers(images, dirs, files):
             images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read)
+        if images and in_output and all(COVER_NAME.fullmatch(Path(f).stem) for f in images):
+            images = []  # music/cover.jpg: the album art a music player shows, not a chapter of one page
         if images:
             sections.append(
                 Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,
@@ -695,9 +703,10 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         for f, name in sources.items():
             sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder,
                                            warn))
-        if not (images or sources or dirs or kindle) and here != folder and not _links_inside(here) \
-                and not any(here.is_relative_to(book) for book in books_without_order):  # a chapter whose
-            # download failed, say: said, as the PATH itself is when it holds no page
+        if not (images or sources or dirs or kindle) and here != folder and not in_output \
+                and not _links_inside(here) and not any(here.is_relative_to(book) for book in books_without_order):
+            # a chapter whose download failed, say: said, as the PATH itself is when it holds no page (not a folder
+            # of an output folder: a run made it, for music)
             warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
     return sections
 

@@ -861,3 +861,27 @@ def test_a_chapter_folder_moved_away_during_the_run_is_one_line_that_says_so(two
     assert entries["calm"]["message"] == f"{two_sections / 'calm'} is gone (moved or deleted since the run started)"
     said = [m for _, m in lines if "calm" in m and "action" not in m]
     assert len(said) == 1, said
+
+
+def test_a_chapter_scored_into_its_own_folder_is_still_read_with_the_rest_of_the_library(tmp_path):
+    """`score "Ch 1" -o "Ch 1"` (the music beside the pages), then `run LIBRARY`: the run left Ch 1 out without a
+    word, for the lock file in it marked it as another run's output folder, whose folders hold no chapters.  Its
+    own pages are still a chapter; the output's subfolders are still not read as chapters."""
+    lib = tmp_path / "S"
+    for name in ("Ch 1", "Ch 2"):
+        shutil.copytree(SAMPLES / "calm", lib / "Vol 1" / name)
+    shutil.copytree(SAMPLES / "action", lib / "Vol 1" / "Ch 1" / "extras" / "omake")  # a chapter inside it
+    beside = cli("score", lib / "Vol 1" / "Ch 1", "-o", lib / "Vol 1" / "Ch 1", *BUILTIN)
+    assert beside.returncode == 0, beside.stderr
+    assert (lib / "Vol 1" / "Ch 1" / ".manga2music.lock").exists()
+    whole = cli("run", lib, "-o", tmp_path / "music", *BUILTIN, "--duration", "1", "--json")
+    assert whole.returncode == 0, whole.stderr
+    chapters = {"Vol 1/Ch 1": "ok", "Vol 1/Ch 1/extras/omake": "ok", "Vol 1/Ch 2": "ok"}
+    assert statuses(whole.stdout) == chapters, whole.stderr
+    assert "no pages in it" not in whole.stderr, whole.stderr
+    into = cli("run", lib, "-o", lib / "Vol 1" / "Ch 2", *BUILTIN, "--duration", "1", "--json")  # into a chapter
+    assert into.returncode == 0, into.stderr
+    assert statuses(into.stdout) == chapters, into.stderr
+    again = cli("run", lib, "-o", lib / "Vol 1" / "Ch 2", *BUILTIN, "--duration", "1", "--json")
+    assert again.returncode == 0 and "no pages in it" not in again.stderr, again.stderr  # its music folders: no line
+    assert statuses(again.stdout) == dict.fromkeys(chapters, "skipped"), again.stderr

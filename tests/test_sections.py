@@ -103,11 +103,16 @@ def test_hidden_and_system_files_and_other_types_are_ignored(tmp_path):
     assert names(find_sections([root])) == {"sec": ["01.png"]}
 
 
-def test_output_folder_inside_input_is_never_read(tmp_path):
+def test_an_output_folder_inside_the_input_is_no_chapter_but_a_chapter_written_into_still_is(tmp_path):
     png(tmp_path / "pages" / "1.png")
-    png(tmp_path / "output" / "thumb.png")  # something the tool (or a previous run) left
-    found = names(find_sections([tmp_path], exclude=[tmp_path / "output"]))
-    assert list(found) == ["pages"]
+    png(tmp_path / "output" / "cover.jpg")  # the album art a user put beside the music for a player
+    (tmp_path / "output" / "Vol 1").mkdir()  # a folder the run made for its music: no "no pages in it" line
+    said: list[str] = []
+    found = names(find_sections([tmp_path], exclude=[tmp_path / "output"], warn=said.append))
+    assert list(found) == ["pages"] and said == []
+    png(tmp_path / "output" / "001.png")  # `-o` into a chapter folder (the music beside its pages): still a chapter
+    found = names(find_sections([tmp_path], exclude=[tmp_path / "output"], warn=said.append))
+    assert found == {"output": ["cover.jpg", "001.png"], "pages": ["1.png"]} and said == []
 
 
 def test_single_image_and_several_paths_with_clashing_names(tmp_path):
