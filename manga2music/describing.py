@@ -415,12 +415,19 @@ def said_reused(job: SectionJob, memo, cb: Callbacks) -> None:
                 f"{'were' if n != 1 else 'was'} used, not asked again")
 
 
-def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes]:
+def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes | str]:
     """The pages as they travel to a describer in another process (``--ray``): their file bytes (PDF pages
-    rendered once, at ``page_side``, as PNG); the worker decodes them with :class:`~manga2music.pages.PageStream`."""
+    rendered once, at ``page_side``, as PNG); the worker decodes them with :class:`~manga2music.pages.PageStream`.
+    A page that can no longer be read as probed (deleted or changed since) travels as why: a skipped page there."""
     from .pages import travel_bytes
 
-    return [travel_bytes(info, page_side) for info in work.infos]
+    def payload(info) -> bytes | str:
+        try:
+            return travel_bytes(info, page_side)
+        except PageError as exc:
+            return exc.message
+
+    return [payload(info) for info in work.infos]
 
 
 def describe_sections(sections: list[Section], output: Path, describer: Describer, cfg: RunConfig,

@@ -287,6 +287,8 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optiona
     ``data``: the page's bytes as they travelled from another machine (:func:`travel_bytes`), instead of its file.
     """
     page = info.page
+    if isinstance(data, str):  # why the page could not travel (see travel_bytes)
+        raise PageError(data)
     if data is not None:
         image, _ = decode_image(data, page.source)
         return [_shrink(tile, max_side) for tile in tile_strip(to_rgb(image))]
@@ -300,16 +302,30 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optiona
         w, h = info.size
         tile_long = max(w, h / tile_count(w, h))
         wanted = None if not max_side else math.ceil(max(w, h) * max_side / max(tile_long, 1))
-        image, _ = decode_image(page.read_bytes(), page.source, max_side=wanted)
+        image, _ = decode_image(bytes_as_probed(info), page.source, max_side=wanted)
         image = to_rgb(image)
     return [_shrink(tile, max_side) for tile in tile_strip(image)]
+
+
+#: a page whose bytes are no longer those its record names
+CHANGED_PAGE = "changed while this run read it (a file still being written, or edited): run again to read it as it is"
+
+
+def bytes_as_probed(info: PageInfo) -> bytes:
+    """The page's bytes, read again, if they are still those :func:`probe_page` hashed (what the record names);
+    else :class:`PageError`: a page still being written when probed, or edited since, is not described under the
+    hash of other bytes."""
+    data = info.page.read_bytes()
+    if sha256_bytes(data) != info.sha256:
+        raise PageError(f"{info.page.source}: {CHANGED_PAGE}")
+    return data
 
 
 def travel_bytes(info: PageInfo, max_side: Optional[int] = None) -> bytes:
     """What a page weighs on its way to a describer in another process: the file's own bytes (a PDF page:
     rendered once at ``max_side`` and sent as PNG).  Often 20-40 times smaller than the decoded pixels."""
     if info.page.pdf_index is None:
-        return info.page.read_bytes()
+        return bytes_as_probed(info)
     buf = io.BytesIO()
     _whole_pdf_page(info, max_side).save(buf, format="PNG")
     return buf.getvalue()
@@ -341,7 +357,7 @@ class PageStream:
 
     infos: list[PageInfo]
     max_side: Optional[int] = None
-    datas: Optional[list[bytes]] = None  # the pages' bytes when they came from another machine (see travel_bytes)
+    datas: Optional[list[bytes | str]] = None  # the pages' bytes from another machine, or why not (see page_payload)
     on_decoded: Optional[Callable] = None
     on_skip: Optional[Callable[[PageInfo, str], None]] = None
     skipped: list[dict] = field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import re
 import weakref
 from pathlib import Path
@@ -204,3 +205,62 @@ def test_what_is_no_page_is_a_clear_error_and_one_image_alone_is_one_page():
             read_pages(bad)
     with pytest.raises(TypeError, match="not NoneType"):
         read_page(None)
+
+
+def test_a_page_changed_after_it_was_probed_is_skipped_not_described_under_its_old_hash(tmp_path):
+    """A page still being written when the run probed it (a downloader or a sync client finishing the chapter), or
+    edited during the run, was described as it read later, while the record kept the hash of what was probed: the
+    record did not locate what was described (and the thumbnail cache, keyed by that hash, kept the new picture
+    under the old page's name).  Such a page is skipped, saying why; the next run reads it as it is."""
+    import shutil
+
+    import manga2music
+    from manga2music.sections import file_sha256
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    chapter = tmp_path / "ch"
+    shutil.copytree(samples / "calm", chapter)
+    page = chapter / "002.png"
+    changed = []
+
+    def step(done, total, label):
+        if label == "pages read" and not changed:  # probed: now the page changes on disk, before it is decoded
+            shutil.copy(samples / "action" / "002.png", page)
+            changed.append(file_sha256(page))
+
+    out = tmp_path / "out"
+    manga2music.describe([chapter], out, model="builtin", callbacks=manga2music.Callbacks(step=step))
+    assert changed, "the page was never changed: nothing was tested"
+    record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
+    assert [p["name"] for p in record["pages"]] == ["001.png", "003.jpg"]
+    assert [s["error"] for s in record["skipped_pages"]] == [f"{page}: changed while this run read it (a file still "
+                                                           "being written, or edited): run again to read it as it is"]
+    again = manga2music.describe([chapter], out, model="builtin")
+    assert again["sections"][0]["status"] == "ok"
+    record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
+    assert {p["name"]: p["sha256"] for p in record["pages"]}["002.png"] == changed[0]
+
+
+def png_page(path: Path, shade: int) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (60, 80), (shade, shade, shade)).save(path)
+
+
+def test_a_page_gone_before_its_bytes_travel_to_another_machine_is_a_skipped_page_there(tmp_path):
+    """With --ray the driver sends each page's bytes to the worker that describes it; a page deleted (or changed)
+    after it was probed raised out of the driver's loop instead of being a skipped page, as it is in a local run."""
+    from manga2music.describing import DescribeWork, page_payload
+
+    pages = [tmp_path / name for name in ("1.png", "2.png", "3.png")]
+    for k, path in enumerate(pages):
+        png_page(path, shade=40 * k)
+    infos = [probe_page(Page(p.name, p)) for p in pages]
+    pages[1].unlink()
+    png_page(pages[2], shade=200)
+    payload = page_payload(DescribeWork(infos, [], "key"), page_side=None)
+    stream = PageStream(infos, datas=payload)
+    assert [image.name for image in stream] == ["1.png"]
+    assert [s["error"].split(": ", 1)[1] for s in stream.skipped] == [
+        "cannot read (No such file or directory)",
+        "changed while this run read it (a file still being written, or edited): run again to read it as it is"]
