@@ -99,10 +99,10 @@ def test_without_locks_a_second_run_is_still_kept_out_and_a_killed_run_does_not_
     finally:
         kill(first, signal.SIGKILL)
         first.communicate(timeout=60)
-    start = time.monotonic()
-    again = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "30", "--seed", "1", "--json", env=env)
+    again = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "30", "--seed", "1", "--json", env=env,
+                timeout=300)
     assert again.returncode == 0, again.stderr
-    assert time.monotonic() - start < 60
+    assert "watching its lock file" not in again.stderr, "a dead holder on this machine is known dead at once"
     assert {e["status"] for e in json.loads(again.stdout)["sections"]} <= {"ok", "skipped"}
     assert temp_files(out) == [] and record_mismatches(out) == []
 
