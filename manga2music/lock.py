@@ -66,22 +66,35 @@ LEASE_SECONDS = 30.0
 HOLDER_PATIENCE = 1.0
 
 
-def _holder(folder: Path, patience: float = HOLDER_PATIENCE) -> str:
-    """Who holds ``folder``, in words.  A run that took the lock a moment ago writes its record right after: wait up
-    to ``patience`` seconds for it rather than say "pid not written yet" to someone who needs to know whom to ask."""
+def _holder_record(folder: Path, patience: float = HOLDER_PATIENCE) -> dict | None:
+    """The record of the run holding ``folder``; ``None`` when it is still not written after ``patience`` seconds.  A
+    run that took the lock a moment ago writes its record right after: waiting for it beats "pid not written yet" to
+    someone who needs to know whom to ask.  Raises ``OSError`` or ``ValueError`` when it cannot be read."""
     deadline = time.monotonic() + patience
     while True:
         try:
             info = json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8"))
-            user = f" of {info['user']}" if info.get("user") else ""  # one written by an older manga2music names none
-            return (f"pid {info['pid']}{user} on {info.get('host', '?')}, started {info.get('started', '?')}"
-                    f" ({info.get('command', 'manga2music')})")
         except FileNotFoundError:  # still not written: that run has only just started (or has just ended)
             if time.monotonic() >= deadline:
-                return "just started; its pid is not written yet"
+                return None
             time.sleep(0.05)
-        except (OSError, ValueError, KeyError, TypeError):
-            return "pid unknown"
+            continue
+        if not isinstance(info, dict):
+            raise ValueError(f"{HOLDER_NAME} holds no record")
+        return info
+
+
+def _holder(folder: Path) -> str:
+    """Who holds ``folder``, in words."""
+    try:
+        info = _holder_record(folder)
+        if info is None:
+            return "just started; its pid is not written yet"
+        user = f" of {info['user']}" if info.get("user") else ""  # one written by an older manga2music names none
+        return (f"pid {info['pid']}{user} on {info.get('host', '?')}, started {info.get('started', '?')}"
+                f" ({info.get('command', 'manga2music')})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "pid unknown"
 
 
 def _user_name() -> str:
@@ -168,15 +181,13 @@ def _acquire(lock, folder: Path, limit: float | None, note: Callable[[str], None
         lock.acquire(poll_interval=0.2)
         return
     except Timeout:
-        if isinstance(lock, SoftFileLease) and not limit and limit is not None:
-            if not _held_from_another_machine(folder):
+        if limit == 0:  # no wait asked for
+            if not isinstance(lock, SoftFileLease) or not _held_from_another_machine(folder):
                 raise
             limit = LEASE_SECONDS + 1.0
             note(f"{readable(folder)} is held by a manga2music run on another machine ({_holder(folder)}), and this "
                  f"filesystem keeps no file locks: watching its lock file for {LEASE_SECONDS:g} s to see whether that "
                  "run is still alive")
-        elif not limit and limit is not None:
-            raise
         else:
             note(f"{readable(folder)} is being written by another manga2music run ({_holder(folder)}); "
                  "waiting for it to finish (--wait)")
@@ -208,18 +219,12 @@ def _lease_instead(folder: Path, exc: OSError, note: Callable[[str], None]):
     return SoftFileLease(str(folder / LEASE_NAME), lease_duration=LEASE_SECONDS, timeout=0, on_compromise=lost)
 
 
-def _held_from_another_machine(folder: Path, patience: float = HOLDER_PATIENCE) -> bool:
-    """Whether the run holding ``folder`` (by its record, waited for as :func:`_holder` does) runs on another
-    machine, or cannot be told.  One on this machine that holds the lock file is alive: filelock takes over the lock
-    file of a process gone from this machine."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            info = json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8"))
-            return not isinstance(info, dict) or info.get("host") != socket.gethostname()
-        except FileNotFoundError:
-            if time.monotonic() >= deadline:
-                return True
-            time.sleep(0.05)
-        except (OSError, ValueError):
-            return True
+def _held_from_another_machine(folder: Path) -> bool:
+    """Whether the run holding ``folder`` (by its record) runs on another machine, or cannot be told.  One on this
+    machine that holds the lock file is alive: filelock takes over the lock file of a process gone from this
+    machine."""
+    try:
+        info = _holder_record(folder)
+    except (OSError, ValueError):
+        return True
+    return info is None or info.get("host") != socket.gethostname()

@@ -602,14 +602,15 @@ def _walk(folder: Path, excluded: set[Path],
     (a loop) or to a folder read already is not read again.  A folder that cannot be listed (no permission) goes to
     ``unreadable``."""
     seen = {Path(folder).resolve()}
-    in_output = {p for p in seen if p in excluded or os.path.exists(p / LOCK_NAME)}
+    # the folders (as os.walk names them) in an output folder: the given folder too when it is one
+    in_output = {os.fspath(folder)} if seen & excluded or os.path.exists(Path(folder) / LOCK_NAME) else set()
     # the folders inside without following links, listed at the first link met (most libraries have none): a link
     # to one of them is not read, the folder itself is (a "Bonus/Favourite" link to "Vol 02/Chapter 2" took the
     # chapter's name and place, and left Vol 02 "empty")
     inside: set[Path] | None = None
     for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
         here = Path(dirpath)
-        here_in_output = here.resolve() in in_output
+        here_in_output = dirpath in in_output
         kept = []
         for d in sorted(dirnames, key=_natural):  # in reading order: of two links to one folder, the first is read
             real = (here / d).resolve()
@@ -622,7 +623,7 @@ def _walk(folder: Path, excluded: set[Path],
                 kept.append(d)
                 seen.add(real)
                 if here_in_output or real in excluded or os.path.exists(real / LOCK_NAME):
-                    in_output.add(real)
+                    in_output.add(os.path.join(dirpath, d))  # the path os.walk will give it
         dirnames[:] = kept
         yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=page_order), here_in_output
 
@@ -661,9 +662,10 @@ def _source_names(files: list[str], dirnames: list[str]) -> dict[str, str]:
 COVER_NAME = re.compile(r"(cover|folder|poster|front|thumb|thumbnail|banner|fanart)([ ._-].*)?", re.IGNORECASE)
 
 
-def _only_covers(images: list[str], dirs: list[str], files: list[str]) -> bool:
-    """Loose images that are all named like a cover, beside chapter folders, archives or PDFs."""
-    beside = dirs or any(Path(f).suffix.lower() in SOURCE_EXTENSIONS for f in files)
+def _only_covers(images: list[str], dirs: list[str], files: list[str], in_output: bool) -> bool:
+    """Loose images that are all named like a cover, beside chapter folders, archives or PDFs, or in an output
+    folder (``music/cover.jpg``: the album art a music player shows)."""
+    beside = in_output or dirs or any(Path(f).suffix.lower() in SOURCE_EXTENSIONS for f in files)
     return bool(beside) and all(COVER_NAME.fullmatch(Path(f).stem) for f in images)
 
 
@@ -687,10 +689,8 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 continue
             books_without_order.append(here)
         images = [f for f in files if is_image_name(f)]
-        if images and _only_covers(images, dirs, files):
-            images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read)
-        if images and in_output and all(COVER_NAME.fullmatch(Path(f).stem) for f in images):
-            images = []  # music/cover.jpg: the album art a music player shows, not a chapter of one page
+        if images and _only_covers(images, dirs, files, in_output):
+            images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read), or album art
         if images:
             sections.append(
                 Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,
