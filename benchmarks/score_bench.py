@@ -133,8 +133,8 @@ def openmantra_part(root: Path) -> dict:
 
 def builtin_part() -> dict:
     """A 20-page chapter scored with the builtin models, in this process (work) and as a whole command; then the
-    command's peak memory for a score four times as long (a slow reader, or a whole volume as one chapter): what
-    each extra minute of score costs."""
+    command's peak memory for a score four times as long (a slow reader): what each extra minute of score costs;
+    and a whole volume as one chapter (126 pages, 18 scenes): its time and peak memory."""
     from chapters import make_chapter
     from command_bench import peak_anon_of
 
@@ -159,11 +159,23 @@ def builtin_part() -> dict:
             minutes = json.loads((out / "chapter.cues.json").read_text())["duration"] / 60 if code == 0 else 0.0
             commands.append({"reading_speed": pace, "score_minutes": round(minutes, 2), "command_s": round(wall, 2),
                              "peak_anon_mb": round(peak_mb), "exit": code})
+        # a volume read as one chapter: 126 pages, 18 scenes, about 55 minutes at half speed (many cues at once,
+        # where the 20 pages above have 3)
+        folder = Path(tmp) / "volume"
+        make_chapter(folder, [("calm", 8), ("action", 6)] * 9, seed=3)
+        wall, peak_mb, code = peak_anon_of([sys.executable, "-m", "manga2music", "score", str(folder), "-o",
+                                            str(Path(tmp) / "ov"), "--vision-model", "builtin", "--music-model",
+                                            "builtin", "--seed", "1", "--reading-speed", "0.5"])
+        volume_sheet = json.loads((Path(tmp) / "ov" / "volume.cues.json").read_text()) if code == 0 else {}
+        volume = {"pages": 126, "reading_speed": 0.5, "scenes": len(volume_sheet.get("scenes", [])),
+                  "score_minutes": round(volume_sheet.get("duration", 0.0) / 60, 2), "command_s": round(wall, 2),
+                  "peak_anon_mb": round(peak_mb), "exit": code}
     (short, long), extra = commands, commands[1]["score_minutes"] - commands[0]["score_minutes"]
     return {"pages": 20, "reading_speed": speed, "score_seconds": sheet["duration"], "scenes": len(sheet["scenes"]),
             "work_s": round(work, 2), "command_s": short["command_s"], "exit": short["exit"],
             "status": manifest["sections"][0]["status"], "commands": commands,
-            "mb_per_score_minute": round((long["peak_anon_mb"] - short["peak_anon_mb"]) / extra, 1) if extra else None}
+            "mb_per_score_minute": round((long["peak_anon_mb"] - short["peak_anon_mb"]) / extra, 1) if extra else None,
+            "volume": volume}
 
 
 def musicgen_part(seconds_per_cue: float = 6.0, cues: int = 4) -> dict:

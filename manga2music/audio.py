@@ -16,7 +16,7 @@ import io
 from contextlib import contextmanager
 from math import gcd
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -202,19 +202,21 @@ def _limiter(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0)
 
 
 def _gain_curve(need: np.ndarray, w: int) -> np.ndarray:
-    """``need`` min-filtered over 2w - 1 frames, then averaged over w (edges: the nearest frame), a piece at a time:
-    scipy.ndimage filters a line through float64 buffers as long as the line (a 20-minute score at 48 kHz: 1 GB)."""
+    """``need`` min-filtered over 2w - 1 frames, then averaged over w (edges: the nearest frame), made where ``need``
+    lies (returned), a piece at a time: scipy.ndimage filters a line through float64 buffers as long as the line (a
+    20-minute score at 48 kHz: 1 GB), and a second frame's float of a volume's score is another 400 MB."""
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     halo = w + w // 2 + 2  # how far a frame's result reaches: (2w - 1) // 2, then w // 2
-    out = np.empty_like(need)
+    before = need[:0].copy()  # the frames just before this piece as they were (the last piece's result is there now)
     for start in range(0, len(need), _CHUNK):
         stop = min(len(need), start + _CHUNK)
         lo, hi = max(0, start - halo), min(len(need), stop + halo)
-        part = uniform_filter1d(minimum_filter1d(need[lo:hi], size=2 * w - 1, mode="nearest"), size=w,
-                                mode="nearest")
-        out[start:stop] = part[start - lo:stop - lo]
-    return out
+        line = np.concatenate([before[len(before) - (start - lo):], need[start:hi]])
+        part = uniform_filter1d(minimum_filter1d(line, size=2 * w - 1, mode="nearest"), size=w, mode="nearest")
+        before = need[max(0, stop - halo):stop].copy()
+        need[start:stop] = part[start - lo:stop - lo]
+    return need
 
 
 def normalize_loudness(
@@ -383,9 +385,9 @@ def _id3_frames(tags: dict[str, str]) -> list:
     return frames
 
 
-def _write_tags(buf: io.BytesIO, fmt: str, tags: dict[str, str],
+def _write_tags(buf: BinaryIO, fmt: str, tags: dict[str, str],
                 chapters: list[tuple[float, float, str]] | None = None) -> None:
-    """Tag the encoded file held in ``buf`` (in memory: tags are in before anything reaches the disk).
+    """Tag the encoded file held in ``buf`` (in memory, or a temporary file: tags are in before it is in place).
 
     ``chapters`` (start s, end s, title): ID3 chapter frames (CHAP + a top-level CTOC) in WAV/MP3, and the
     ``CHAPTER001=HH:MM:SS.mmm`` / ``CHAPTER001NAME`` Vorbis comments in FLAC, Ogg and Opus.
@@ -550,11 +552,59 @@ def as_stored(audio: np.ndarray, sample_rate: int, fmt: str) -> np.ndarray:
     return stored
 
 
+class _KeptError:
+    """``out`` as libsndfile's callbacks see it: the first OSError of a write or seek (a full disk) is kept for
+    :meth:`check` to raise, instead of escaping from a cffi callback, where it is printed as a traceback and lost
+    (libsndfile then goes on, or fails with a vaguer error of its own)."""
+
+    def __init__(self, out: BinaryIO):
+        self.out, self.error = out, None
+
+    def _guarded(self, call, failed):
+        if self.error is None:
+            try:
+                return call()
+            except OSError as exc:
+                self.error = exc
+        return failed
+
+    def write(self, data) -> int:
+        return self._guarded(lambda: self.out.write(data), 0)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._guarded(lambda: self.out.seek(offset, whence), 0)
+
+    def tell(self) -> int:
+        return self._guarded(self.out.tell, 0)
+
+    def read(self, count: int = -1) -> bytes:
+        return self._guarded(lambda: self.out.read(count), b"")
+
+    def flush(self) -> None:
+        self._guarded(self.out.flush, None)
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[str, str] | None = None,
                  normalize: bool = True, chapters: list[tuple[float, float, str]] | None = None,
                  in_place: bool = False) -> bytes:
     """The bytes of a tagged wav/mp3/ogg/flac/opus file (see :func:`write_audio`), made in memory.  With
     ``in_place`` the loudness is set in ``audio`` itself (for a caller done with it: saves a copy of the track)."""
+    buf = io.BytesIO()
+    write_encoded(audio, sample_rate, buf, fmt=fmt, tags=tags, normalize=normalize, chapters=chapters,
+                  in_place=in_place)
+    return buf.getvalue()
+
+
+def write_encoded(audio: np.ndarray, sample_rate: int, out: BinaryIO, *, fmt: str,
+                  tags: dict[str, str] | None = None, normalize: bool = True,
+                  chapters: list[tuple[float, float, str]] | None = None, in_place: bool = False) -> None:
+    """:func:`encode_audio` into ``out``, an empty file open for reading and writing (``w+b``) or a BytesIO: a
+    chapter's score goes straight into its temporary file instead of being held in memory as bytes first (a
+    volume's score is hundreds of MB of WAV)."""
     fmt = fmt.lower().lstrip(".")
     if fmt not in AUDIO_FORMATS:
         raise InputError(f"Unknown audio format '{fmt}'", hint=f"use one of: {', '.join(AUDIO_FORMATS)}")
@@ -570,20 +620,32 @@ def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[st
 
     import soundfile
 
-    buf = io.BytesIO()
     channels = 1 if data.ndim == 1 else data.shape[1]
-    # in blocks: libsndfile's Vorbis encoder crashes the whole process when handed more than about a minute at once
-    # (and each block is clipped on its own, not a copy of the whole track)
-    with stops_held(), soundfile.SoundFile(buf, "w", rate, channels, format=major, subtype=subtype) as out:
-        for start in range(0, len(data), WRITE_BLOCK):
-            block = np.clip(data[start:start + WRITE_BLOCK], -1.0, 1.0)
-            if subtype == "PCM_16":  # made integers here: libsndfile rounds floats down for WAV and to the nearest
-                # for FLAC, and one track is to hold the same samples in either.  The scale is the one files are read
-                # back with (a sample n reads as n / 32768), so that a file read and written again is unchanged
-                block = np.clip(np.round(block * 32768.0), -32768, 32767).astype(np.int16)
-            out.write(block)
-    _write_tags(buf, fmt, clean_tags, chapters)
-    return steady_ogg_serial(buf.getvalue()) if major == "OGG" else buf.getvalue()
+    sink = _KeptError(out)
+    try:
+        # in blocks: libsndfile's Vorbis encoder crashes the whole process when handed more than about a minute at
+        # once (and each block is clipped on its own, not a copy of the whole track)
+        with stops_held(), soundfile.SoundFile(sink, "w", rate, channels, format=major, subtype=subtype) as sound:
+            for start in range(0, len(data), WRITE_BLOCK):
+                sink.check()
+                block = np.clip(data[start:start + WRITE_BLOCK], -1.0, 1.0)
+                if subtype == "PCM_16":  # made integers here: libsndfile rounds floats down for WAV and to the
+                    # nearest for FLAC, and one track is to hold the same samples in either.  The scale is the one
+                    # files are read back with (a sample n reads as n / 32768), so that a file read and written
+                    # again is unchanged
+                    block = np.clip(np.round(block * 32768.0), -32768, 32767).astype(np.int16)
+                sound.write(block)
+    except Exception:
+        sink.check()  # the file's own error (a full disk), not what libsndfile made of it
+        raise
+    sink.check()
+    _write_tags(out, fmt, clean_tags, chapters)
+    if major == "OGG":  # compressed: the whole file is a few % of the samples
+        out.seek(0)
+        steady = steady_ogg_serial(out.read())
+        out.seek(0)
+        out.write(steady)
+        out.truncate()
 
 
 #: bytes with their bits in reverse order: Ogg's CRC-32 is zlib's on bit-reversed bytes (see :func:`_ogg_crc`)

@@ -34,7 +34,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Callable, Optional
 
 from . import __version__
 from .errors import Manga2MusicError, OutputError
@@ -238,6 +238,21 @@ class Staged:
         digest = hashlib.sha256(data).hexdigest()
         self.items.append((Path(target), tmp, digest))
         return digest
+
+    def add_written(self, target: Path, write: Callable[[BinaryIO], None]) -> str:
+        """:meth:`add_bytes` for a file too big to hold in memory as bytes: ``write(fh)`` fills the temporary file,
+        open for reading and writing (``w+b``)."""
+        with temp_beside(target) as tmp:
+            with open(tmp, "w+b") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.seek(0)
+                digest = hashlib.sha256()
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        self.items.append((Path(target), tmp, digest.hexdigest()))
+        return digest.hexdigest()
 
     def remove(self, target: Path) -> None:
         self.removals.append(Path(target))

@@ -234,8 +234,10 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         cb.info(f"{job.name}: {composer.model_name} composes {_how_long(music)} of cues on this CPU, which takes a "
                 f"while (the bar says how long); --longest-cue 60 composes at most a minute a cue and loops it")
     if wanted:
-        tracks = composer.compose([r for _, r in wanted], progress=cb.step)
-        for (plan, _), track in zip(wanted, tracks):
+        tracks = list(composer.compose([r for _, r in wanted], progress=cb.step))
+        for k, (plan, _) in enumerate(wanted):
+            track, tracks[k] = tracks[k], None  # each track goes once its cue is made of it: the list kept every
+            # one until the last was done, beside the cues made of them (twice the chapter's music in memory)
             if int(track.sample_rate) != sample_rate:
                 raise BackendError(f"{composer.model_name} made {track.sample_rate} Hz audio, not {sample_rate} Hz")
             # in place: the composer's track is not used again (a copy of every cue would double their memory)
@@ -422,7 +424,7 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[Ru
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
-    from .audio import encode_audio, file_rate
+    from .audio import encode_audio, file_rate, write_encoded
     from .cuesheet import (MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, missed_given_lengths,
                            plan_timing, scene_count, scene_span, webvtt)
     from .readalong import loop_ogg
@@ -557,8 +559,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         for plan in plans:
             plan.audio = None
         score = join_cues(cues, timings, sample_rate, bridges, release=True)
-        add(files.score, encode_audio(score, sample_rate, fmt=cfg.fmt, tags=tags, normalize=cfg.normalize,
-                                      chapters=chapter_marks(sheet), in_place=True))  # the score is not used after
+        # encoded straight into its file (a volume's score is hundreds of MB of WAV), its loudness set in place: the
+        # score is not used after
+        staged.add_written(files.score, lambda fh: write_encoded(
+            score, sample_rate, fh, fmt=cfg.fmt, tags=tags, normalize=cfg.normalize, chapters=chapter_marks(sheet),
+            in_place=True))
+        written.append(files.score.name)
         score = None
         report(cb.step, 1, 1, f"joined {len(plans)} cues")
         add(files.vtt, webvtt(sheet).encode("utf-8"))

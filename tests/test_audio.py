@@ -226,7 +226,9 @@ def test_a_long_tracks_limiter_works_in_pieces_and_lets_no_peak_through():
     x[0] = x[-1] = -0.98  # and at both ends of the track
     need = np.minimum(1.0, 0.5 / np.maximum(np.abs(2.0 * x).max(axis=1), 1e-12)).astype(np.float32)
     whole = uniform_filter1d(minimum_filter1d(need, size=2 * w - 1, mode="nearest"), size=w, mode="nearest")
-    assert np.abs(audio_mod._gain_curve(need, w) - whole).max() < 1e-6
+    curve = audio_mod._gain_curve(need, w)
+    assert np.abs(curve - whole).max() < 1e-6
+    assert curve is need  # made where the need was: no second frame's float of a volume's score (400 MB)
     limited = audio_mod._limiter(x, rate, 0.5, gain=2.0).apply(x)
     assert limited.dtype == np.float32 and np.abs(limited).max() <= 0.5
     assert np.abs(limited - 2.0 * x * whole[:, None]).max() < 1e-6  # the whole track's limiter, no clipping
@@ -556,3 +558,37 @@ def test_a_huge_description_does_not_make_a_huge_file(fmt):
     comment = mutagen.File(io.BytesIO(data)).tags
     text = str(comment["COMM::eng"] if fmt == "mp3" else comment["comment"][0])
     assert text.endswith("…") and "\r" not in text and "\x00" not in text and text.startswith("slow piano\nslow")
+
+
+# ---------------------------------------------------------------- written straight into a file
+
+
+@pytest.mark.parametrize("fmt", AUDIO_FORMATS)
+def test_a_track_written_into_a_file_is_the_same_file_as_encoded_in_memory(tmp_path, fmt):
+    """A chapter's score is encoded straight into its temporary file (write_encoded): byte for byte what
+    encode_audio makes in memory, tags and chapter marks included."""
+    from manga2music.audio import encode_audio, write_encoded
+
+    x = tone(3.0, channels=2)
+    marks = [(0.0, 1.5, "scene 1"), (1.5, 3.0, "scene 2")]
+    in_memory = encode_audio(x, SR, fmt=fmt, tags=TAGS, chapters=marks)
+    with open(tmp_path / f"score.{fmt}", "w+b") as fh:
+        write_encoded(x.copy(), SR, fh, fmt=fmt, tags=TAGS, chapters=marks, in_place=True)
+    assert (tmp_path / f"score.{fmt}").read_bytes() == in_memory
+    assert read_tags(tmp_path / f"score.{fmt}")["title"] == TAGS["title"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg"])
+def test_a_full_disk_under_the_encoder_is_raised_as_the_disk_error_it_is(fmt, capfd):
+    """libsndfile writes through Python callbacks: an OSError raised in one was printed by cffi as a traceback and
+    lost, leaving the encoder's own vaguer error.  The disk's error is what the caller gets (as a full disk it stops
+    the run with one line), and nothing is printed."""
+    import errno
+
+    from manga2music.audio import write_encoded
+
+    with pytest.raises(OSError) as caught, open("/dev/full", "w+b") as fh:
+        write_encoded(tone(5.0, channels=2), SR, fh, fmt=fmt, normalize=False)
+    assert caught.value.errno == errno.ENOSPC
+    assert capfd.readouterr().err == ""
