@@ -580,9 +580,6 @@ class _KeptError:
     def read(self, count: int = -1) -> bytes:
         return self._guarded(lambda: self.out.read(count), b"")
 
-    def flush(self) -> None:
-        self._guarded(self.out.flush, None)
-
     def check(self) -> None:
         if self.error is not None:
             raise self.error

@@ -126,11 +126,8 @@ class SectionFiles:
 
 def file_sha256(path: Path) -> str | None:
     try:
-        h = hashlib.sha256()
         with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError:
         return None
 
@@ -248,11 +245,9 @@ class Staged:
                 fh.flush()
                 os.fsync(fh.fileno())
                 fh.seek(0)
-                digest = hashlib.sha256()
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-        self.items.append((Path(target), tmp, digest.hexdigest()))
-        return digest.hexdigest()
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        self.items.append((Path(target), tmp, digest))
+        return digest
 
     def remove(self, target: Path) -> None:
         self.removals.append(Path(target))

@@ -579,14 +579,11 @@ def render_pdf_page(pdf: Path, index: int, long_side: int = PDF_RENDER_LONG_SIDE
 
 def file_sha256(path: Path) -> str:
     """The sha256 of a whole file, read in blocks (for a PDF: what its pages' records point to)."""
-    h = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as exc:
         raise PageError(f"{readable(path)}: cannot read ({exc.strerror or exc})") from exc
-    return h.hexdigest()
 
 
 # --- folders -------------------------------------------------------------------------------
