@@ -18,7 +18,7 @@ import re
 import threading
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Callable, Iterable, Iterator
 
 from natsort import natsort_keygen, ns
@@ -193,9 +193,12 @@ def page_container(path: str, member: str | None, pdf_index: int | None) -> str:
 
 
 def _safe_member_parts(member: str) -> tuple[str, ...] | None:
-    """The folder parts of an archive entry, or None for entries we refuse (absolute, ``..``)."""
+    """The folder parts of an archive entry, or None for entries we refuse (absolute, ``..``, a Windows drive).
+
+    A colon elsewhere is part of a name (``Chapter 1: The Beginning/001.png``, as Linux and macOS tools name a
+    folder); only a drive letter before it (``C:/x.png``, ``C:x.png``) makes the name lead out."""
     posix = PurePosixPath(member.replace("\\", "/"))
-    if posix.is_absolute() or any(p in ("..", "") for p in posix.parts) or ":" in posix.parts[0]:
+    if posix.is_absolute() or any(p in ("..", "") for p in posix.parts) or PureWindowsPath(member).drive:
         return None
     return posix.parts
 

@@ -644,6 +644,25 @@ def test_archive_entries_named_outside_the_archive_are_said_not_dropped_without_
                     "a/../../004.png): they are not read; repack them inside it"]
 
 
+def test_a_chapter_titled_with_a_colon_inside_an_archive_is_read_not_taken_for_a_drive(tmp_path):
+    """`Vol 1 - Chapter 1: The Beginning/001.png` (a title as Linux and macOS tools and downloaders name a folder)
+    was refused as "a name that leads out of the archive" whenever the colon was in the top folder's name: the
+    archive then had "no pages found". Only a Windows drive (`C:/x.png`, `C:x.png`) leads out."""
+    page = io.BytesIO()
+    Image.new("L", (60, 80), 255).save(page, format="PNG")
+    book = tmp_path / "v.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        for name in ("Vol 1 - Chapter 1: The Beginning/001.png", "Vol 1 - Chapter 1: The Beginning/002.png",
+                     "Chapter 2: Rain/001.png", "C:/003.png", "d:004.png"):
+            zf.writestr(name, page.getvalue())
+    said: list[str] = []
+    found = find_sections([book], warn=said.append)
+    assert names(found) == {"v/Chapter 2: Rain": ["001.png"], "v/Vol 1 - Chapter 1: The Beginning": ["001.png",
+                                                                                                   "002.png"]}
+    assert said == [f"{book}: skipping 2 pages whose names lead out of the archive (C:/003.png and d:004.png): "
+                    "they are not read; repack them inside it"]
+
+
 def test_a_kindle_book_is_named_with_what_to_do_not_passed_over(tmp_path):
     """A Kindle book (.mobi, .azw3) given or found among chapters was passed over as if it were a stray file
     ("no pages found in S"), or refused as "not a folder, image, comic archive..."; it is named, once, with how to

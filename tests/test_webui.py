@@ -655,6 +655,35 @@ def test_unreadable_uploads_show_one_error_with_the_fix(running_app, page, tmp_p
     save_screenshot(page, tmp_path / "webui-error.png", Path("/tmp/webui-error.png"))
 
 
+@pytest.mark.browser
+def test_names_from_an_uploaded_archive_are_shown_as_text_not_made_into_html(running_app, page, tmp_path):
+    """A folder inside an uploaded zip named `<img src=https:tracker.invalid>` made the page fetch that host
+    (Gradio's sanitizer keeps such an image: opening a shared comic told a third party), and `Chapter <i>2` set the
+    rest of the status in italics: names went into the status and the upload note as Markdown. They are text."""
+    book = tmp_path / "book.zip"
+    page_png = (SAMPLES / "calm" / "001.png").read_bytes()
+    with zipfile.ZipFile(book, "w") as zf:
+        zf.writestr("<img src=https:tracker.invalid>/001.png", page_png)
+        zf.writestr("Chapter <i>2 [x](https:tracker.invalid) *b*/001.png", page_png)
+        zf.writestr("Chapter <i>2 [x](https:tracker.invalid) *b*/<b>bad</b>.png", b"not an image")
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    upload(page, [book], thumbnails=2)
+    page.wait_for_function("document.querySelector('#upload-note').innerText.includes('Will be skipped')")
+    assert "<b>bad</b>.png: not a readable image" in page.locator("#upload-note").inner_text()
+    page.locator("#duration input[type=number]").fill("2")
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Made 2 tracks')", timeout=90_000)
+    status = page.locator("#status").inner_text()
+    assert "book/<img src=https:tracker.invalid>: 1 page" in status, status
+    assert "book/Chapter <i>2 [x](https:tracker.invalid) *b*: 1 page" in status, status
+    assert "<b>bad</b>.png: not a readable image" in status, status
+    for where in ("#status", "#upload-note"):  # no element made of a name
+        assert page.locator(f"{where} img, {where} i, {where} b, {where} em, {where} a").count() == 0, where
+    assert all(u.startswith((running_app, "data:", "blob:")) for u in page.requested), \
+        sorted({u for u in page.requested if not u.startswith(running_app)})
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_gpt_without_a_key_says_to_restart_the_server_in_chromium(running_app, page):
@@ -1004,3 +1033,19 @@ def test_results_older_than_an_hour_are_removed(tmp_path):
     os.utime(new, (now - 60, now - 60))
     assert prune_results(results, now=now) == [old]
     assert not old.exists() and (new / "book" / "book.wav").exists()
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]", "::"])
+def test_an_ipv6_host_is_refused_in_one_line(tmp_path, host):
+    """`ui --host ::1` (or `::`) ended in a traceback (httpx.InvalidURL: Invalid port: ':1:7969'): Gradio writes its
+    own address without IPv6's brackets; `--host [::1]` was told "other machines on the network can use this UI",
+    then that ::1 is not an address here. Each is one line naming the IPv4 host to use."""
+    pytest.importorskip("gradio")
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-m", "manga2music", "ui", "--host", host, "--port", str(free_port())],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"Error: the web UI listens on IPv4 addresses only (not {host})" in done.stderr, done.stderr
+    assert "--host 127.0.0.1 (this machine only)" in done.stderr and "other machines on the network" not in \
+        done.stderr
+    assert not list(tmp_path.iterdir())

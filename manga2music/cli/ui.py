@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost")
 
 
 def ui(
@@ -24,6 +24,9 @@ def ui(
 
     if find_spec("gradio") is None:  # as `--ray` without Ray: could not start as given
         raise c.fail("the web UI needs Gradio, which is not installed", 'pip install "manga2music[ui]"', 2)
+    if ":" in host:  # IPv6 (::1, ::, [::1]): Gradio writes its own address as http://::1:7860/ and fails on it
+        raise c.fail(f"the web UI listens on IPv4 addresses only (not {host})",
+                     "use --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (other machines too)", 2)
     if host not in LOOPBACK:
         c.stderr_console().print(f"[yellow]Listening on {host}: other machines on the network can use this UI.[/]")
     if share:

@@ -18,11 +18,39 @@ from ..errors import InputError, Manga2MusicError, NeedsKeyError
 from ..jobs import failed_line
 from ..sections import ARCHIVE_NAMES
 
+
+class Markdown(str):
+    """Text the UI wrote as Markdown (its own hints); everything else is shown as plain text (:func:`shown`)."""
+
+
+def shown(text: str | None) -> str:
+    """``text`` as plain text inside the page's Markdown: names of chapters and pages come from the uploads (a
+    folder inside a zip can be called ``<img src=https:host>`` or ``Chapter <i>2``), and Gradio's sanitizer keeps
+    such an image (the browser would fetch it from that host) and the italics (the rest of the status in them).
+    HTML's ``& < >`` become entities and Markdown's punctuation is escaped; :class:`Markdown` is kept as it is."""
+    if not text:
+        return ""
+    if isinstance(text, Markdown):
+        return str(text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\g<0>", text)
+
+
+def code(text: str) -> str:
+    """``text`` as a Markdown code span, fenced with more backticks than it holds (a name may hold some)."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+#: what Markdown reads as emphasis, code, links, images, headings, tables or strikethrough
+_MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_\[\]#!|~]")
+
 UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF), or a comic archive "
                f"({ARCHIVE_NAMES}), .pdf or .epub that holds them.")
-KEY_HINT = ("Stop `manga2music ui` and start it again with the key set, e.g. "
-            "`OPENAI_API_KEY=sk-... manga2music ui`, or pick another vision model.")
-CLI_ONLY = "that setting is not in the web UI: use `manga2music run` on the command line"
+KEY_HINT = Markdown("Stop `manga2music ui` and start it again with the key set, e.g. "
+                    "`OPENAI_API_KEY=sk-... manga2music ui`, or pick another vision model.")
+CLI_ONLY = Markdown("that setting is not in the web UI: use `manga2music run` on the command line")
 
 _OBJECT_REPR = re.compile(r"\s*<[^<>\n]*\bobject at 0x[0-9a-fA-F]+>")
 _ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
@@ -88,7 +116,7 @@ def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: 
     elif message.startswith("Scenes gives the scenes of one chapter"):
         hint = "upload that chapter alone, or empty the Scenes box"
     elif hint and _FLAG.search(hint):
-        hint = f"{hint} ({CLI_ONLY})"
+        hint = Markdown(f"{shown(hint)} ({CLI_ONLY})")
     return type(exc)(message, hint)
 
 
@@ -139,12 +167,13 @@ def error_markdown(exc: Manga2MusicError) -> str:
     first = re.match(r"[^\s:,(]*", message).group(0)
     if first.isalpha() and first.islower() and first != "builtin":  # a word, not a model name (gpt-4o-mini, a Hub id)
         message = message[:1].upper() + message[1:]
-    return f"**Error:** {message.rstrip('.')}.\n\n{exc.hint}" if exc.hint else f"**Error:** {message.rstrip('.')}."
+    message = shown(message.rstrip("."))
+    return f"**Error:** {message}.\n\n{shown(exc.hint)}" if exc.hint else f"**Error:** {message}."
 
 
 def bug_markdown(exc: BaseException) -> str:
     """An error that is not the user's: say so, and where the details are."""
-    return (f"**Something went wrong inside manga2music** ({scrub(str(exc)) or exc.__class__.__name__}).\n\n"
+    return (f"**Something went wrong inside manga2music** ({shown(scrub(str(exc))) or exc.__class__.__name__}).\n\n"
             "This is a bug: the terminal running `manga2music ui` shows the details; please report it.")
 
 
@@ -181,17 +210,17 @@ def status_markdown(result) -> str:
     lines = [" · ".join(bits)]
     for entry in entries if len(entries) > 1 else []:
         if entry.get("status") == "failed":
-            lines.append(f"- {entry['name']}: nothing made ({scrub(entry.get('message'))})")
+            lines.append(f"- {shown(entry['name'])}: nothing made ({shown(scrub(entry.get('message')))})")
         else:
             seed = f" · seed {entry['seed']}" if entry.get("seed") is not None else ""
             count = int(entry.get("pages") or 0)
-            lines.append(f"- {entry['name']}: {count} page{'s' if count != 1 else ''}{seed}")
+            lines.append(f"- {shown(entry['name'])}: {count} page{'s' if count != 1 else ''}{seed}")
     if tracks > 1 and getattr(result, "audio", None) is not None:
-        lines.append(f"- the player plays `{result.audio.name}`; the other tracks are in Downloads, and all of them "
+        lines.append(f"- the player plays {code(result.audio.name)}; the other tracks are in Downloads, and all of them "
                      "on the zip's listening page")
     for entry in entries:
         for skipped in entry.get("skipped_pages") or []:
-            lines.append(f"- skipped {scrub(skipped.get('error'))}")
+            lines.append(f"- skipped {shown(scrub(skipped.get('error')))}")
     if getattr(result, "scenes", None):
         from ..cuesheet import scene_span
 
@@ -201,15 +230,15 @@ def status_markdown(result) -> str:
         lines.append(f"\n**Scenes** ({sheets} in the zip: unzip it and open the `.read.html` file):")
         for sc in result.scenes:
             if several and sc["index"] == 1:
-                lines.append(f"\n**{scrub(sc['chapter'])}**\n")
+                lines.append(f"\n**{shown(scrub(sc['chapter']))}**\n")
             pages = scene_span(sc)
             loops = sc.get("cue_s") is not None and sc["cue_s"] < sc["duration"]
-            lines.append(f"{sc['index']}. {scrub(sc['title'])}: {pages}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
+            lines.append(f"{sc['index']}. {shown(scrub(sc['title']))}: {shown(pages)}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
                          f"{round(sc['tempo_bpm'])} BPM" + (f", {_a_number(round(sc['cue_s']))} s cue that loops"
                                                             if loops else ""))
-    lines += [f"- {w}" for w in result.warnings[-8:]]
+    lines += [f"- {shown(w)}" for w in result.warnings[-8:]]
     if result.archive is not None:
-        lines.append(f"\n`{result.archive.name}` holds everything, with a listening page (index.html) "
+        lines.append(f"\n{code(result.archive.name)} holds everything, with a listening page (index.html) "
                      f"to open in a browser. Download what you want to keep: the results are deleted after "
                      f"{_kept_for()}, or when the server stops, and a reload of this page clears it.")
     return "\n".join(lines)

@@ -33,12 +33,12 @@ class Preview:
 
     def note(self) -> str:
         """A line under the gallery (empty when all is well)."""
-        problems = "; ".join(self.problems[:5])
+        problems = messages.shown("; ".join(self.problems[:5]))  # names from the uploads: plain text
         if len(self.problems) > 5:
             problems += f" and {len(self.problems) - 5} more"
         if not self.pages and self.problems:
             return f"No readable page among the uploads ({problems}). {messages.UPLOAD_HINT}"
-        lines = [self.order] if self.order else []
+        lines = [messages.shown(self.order)] if self.order else []
         if self.more:
             lines.append(f"… and {self.more} more page{'s' if self.more != 1 else ''}.")
         if self.problems:
