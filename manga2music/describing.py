@@ -47,6 +47,8 @@ def page_entry(info: PageInfo) -> dict:
     entry = {"name": page.name, "source": page.source, "path": readable(os.path.realpath(page.path)),
              "member": readable(page.member) if page.member is not None else None,
              "pdf_index": page.pdf_index, "sha256": info.sha256, "size": list(info.size), "tiles": info.tiles}
+    if page.alone:
+        entry["given_alone"] = True  # given by itself, not with its folder: the record's name stays with this file
     if info.orientation != 1:
         entry["orientation"] = info.orientation  # the EXIF turn it was read with; "size" is after it
     raw = exact_bytes_hex(Path(os.path.realpath(page.path)))

@@ -72,7 +72,8 @@ def record_source(output: Path, name: str,
     if not isinstance(first.get("path"), str):
         return None, frozenset()
     hashes = frozenset(p["sha256"] for p in pages if isinstance(p.get("sha256"), str))
-    return page_container(first["path"], first.get("member"), first.get("pdf_index")), hashes
+    return page_container(first["path"], first.get("member"), first.get("pdf_index"),
+                          first.get("given_alone") is True), hashes
 
 
 def _other_forms(section: Section, base: str) -> list[str]:

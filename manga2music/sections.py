@@ -139,6 +139,9 @@ class Page:
     pdf_index: int | None = None  # the page number inside a PDF (0-based)
     #: an archive entry whose name a later entry has too: reading the name gives the later one (as unzip leaves it)
     shadowed: bool = False
+    #: an image given by itself as a PATH: its section's source is this file, not the folder it lies in (see
+    #: :func:`page_container`), so it never holds the names of its folder's files, nor they its
+    alone: bool = False
 
     @property
     def source(self) -> str:
@@ -181,12 +184,13 @@ class Section:
         if not self.pages:
             return None
         page = self.pages[0]
-        return page_container(readable(os.path.realpath(page.path)), page.member, page.pdf_index)
+        return page_container(readable(os.path.realpath(page.path)), page.member, page.pdf_index, page.alone)
 
 
-def page_container(path: str, member: str | None, pdf_index: int | None) -> str:
-    """The folder, archive or PDF holding a page, from the page's resolved path (as a record stores it)."""
-    return path if member is not None or pdf_index is not None else os.path.dirname(path)
+def page_container(path: str, member: str | None, pdf_index: int | None, alone: bool = False) -> str:
+    """The folder, archive or PDF holding a page, from the page's resolved path (as a record stores it); the page
+    itself for one given alone (``run ch/002.png`` is not ``run ch``: its files are its own)."""
+    return path if member is not None or pdf_index is not None or alone else os.path.dirname(path)
 
 
 # --- archives ------------------------------------------------------------------------------
@@ -408,11 +412,14 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
     if outside:
         warn(f"{readable(archive)}: skipping {len(outside)} page{'s' if len(outside) != 1 else ''} whose names lead "
              f"out of the archive ({first_few(outside)}): they are not read; repack them inside it")
-    if not groups and inside:
+    if inside:
         inside.sort(key=_natural)
-        shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
-        raise InputError(f"{readable(archive)}: holds {shown}, not page images; an archive or PDF inside an archive "
-                         "is not read: extract it and give the folder")
+        if not groups:
+            shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
+            raise InputError(f"{readable(archive)}: holds {shown}, not page images; an archive or PDF inside an "
+                             "archive is not read: extract it and give the folder")
+        warn(f"{readable(archive)}: not reading {first_few(inside)} inside it: an archive or PDF inside an archive "
+             "is not read; extract it and give its folder too")
     for folder in [f for f in groups if _covers_above_chapters(f, groups)]:
         del groups[folder]  # Series/cover.jpg beside Series/Ep 1/: the series' art, as beside folders on disk
     tops = {folder[:1] for folder in groups}
@@ -735,7 +742,7 @@ def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None
             return _book_sections(path, name, root, warn)
     except InputError as exc:
         return [Section(name, [], path, root, error=exc.message)]
-    return [Section(name, [Page(readable(path.name), path)], path.parent, root)]
+    return [Section(name, [Page(readable(path.name), path, alone=True)], path, root)]
 
 
 def check_paths_exist(paths: Iterable[str | Path]) -> None:

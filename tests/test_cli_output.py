@@ -680,3 +680,40 @@ def test_the_results_in_a_20_column_terminal_break_no_name_status_or_file_name(t
     wide, shown = in_terminal(["run", SAMPLES, "-o", out, *BUILTIN], cli_env(COLUMNS="80"), tmp_path)
     rows = [[cell.strip() for cell in ln.split("│")] for ln in shown.splitlines() if "│" in ln]
     assert wide == 0 and ["action", "skipped", "action.wav"] in rows, shown  # 80 columns: still the table
+
+
+def test_a_page_given_alone_gets_files_of_its_own_and_leaves_its_chapters_alone(tmp_path):
+    """A page given alone ("try one page") into the output folder of its chapter took the chapter's name: the
+    chapter's record, description and music were replaced by the one page's ("describing again: 2 pages removed"),
+    and the next run of the series made the chapter again. Its folder was taken for its source, so it held every
+    name its folder's files had. The chapter's pages given one by one (`ch/*.png`) swapped names on each identical
+    run, each run making all of them again. A page given alone is its own source."""
+    lib, out = tmp_path / "S", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", lib / "Chapter 1")
+    flags = ("-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--duration", "1")
+    assert cli("run", lib, *flags).returncode == 0
+    chapter = {f.name: f.read_bytes() for f in out.glob("Chapter 1.*")}
+    one = cli("run", lib / "Chapter 1" / "002.png", *flags)
+    assert one.returncode == 0 and "Chapter 1" not in one.stderr, one.stderr
+    assert {f.name: f.read_bytes() for f in out.glob("Chapter 1.*")} == chapter
+    assert [p["name"] for p in json.loads((out / "002.json").read_text("utf-8"))["pages"]] == ["002.png"]
+    again = cli("run", lib, *flags, "--json")
+    assert again.returncode == 0 and "again" not in again.stderr, again.stderr
+    assert {e["name"]: e["status"] for e in json.loads(again.stdout)["sections"]}["Chapter 1"] == "skipped"
+    pages = sorted((lib / "Chapter 1").iterdir())
+    for run in range(2):  # the pages one by one, twice: each keeps one name, the second run makes nothing
+        each = cli("run", *pages, *flags, "--json")
+        assert each.returncode == 0, each.stderr
+        made = {e["name"]: e["status"] for e in json.loads(each.stdout)["sections"] if e["name"] != "Chapter 1"}
+        assert made == {"001": "ok", "002": "skipped", "003": "ok"} if run == 0 else \
+            {"001": "skipped", "002": "skipped", "003": "skipped"}, (run, made, each.stderr)
+        for page in pages:
+            assert [p["name"] for p in json.loads((out / f"{page.stem}.json").read_text("utf-8"))["pages"]] == \
+                [page.name]
+    assert {f.name: f.read_bytes() for f in out.glob("Chapter 1.*")} == chapter
+    first = tmp_path / "out2"  # the other way round: a page first, then its folder
+    assert cli("run", pages[0], "-o", first, *flags[2:]).returncode == 0
+    folder = cli("run", lib / "Chapter 1", "-o", first, *flags[2:], "--json")
+    assert folder.returncode == 0, folder.stderr
+    assert {e["name"]: e["status"] for e in json.loads(folder.stdout)["sections"]} == {"001": "ok", "Chapter 1": "ok"}
+    assert [p["name"] for p in json.loads((first / "001.json").read_text("utf-8"))["pages"]] == ["001.png"]

@@ -663,6 +663,26 @@ def test_a_chapter_titled_with_a_colon_inside_an_archive_is_read_not_taken_for_a
                     "they are not read; repack them inside it"]
 
 
+def test_an_archive_packed_inside_an_archive_beside_pages_is_said_not_dropped_without_a_word(tmp_path):
+    """`x.cbz` holding `000.png` and `extra.cbz` (a chapter packed inside the volume): the chapter was made of
+    000.png alone and extra.cbz was never mentioned (an archive holding only archives was already one line)."""
+    page = io.BytesIO()
+    Image.new("L", (60, 80), 255).save(page, format="PNG")
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("001.png", page.getvalue())
+    book = tmp_path / "x.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        zf.writestr("000.png", page.getvalue())
+        zf.writestr("extra.cbz", inner.getvalue())
+        zf.writestr("bonus/art.pdf", b"%PDF-1.4")
+    said: list[str] = []
+    (section,) = find_sections([book], warn=said.append)
+    assert [p.name for p in section.pages] == ["000.png"]
+    assert said == [f"{book}: not reading art.pdf and extra.cbz inside it: an archive or PDF inside an archive is "
+                    "not read; extract it and give its folder too"]
+
+
 def test_a_kindle_book_is_named_with_what_to_do_not_passed_over(tmp_path):
     """A Kindle book (.mobi, .azw3) given or found among chapters was passed over as if it were a stray file
     ("no pages found in S"), or refused as "not a folder, image, comic archive..."; it is named, once, with how to
