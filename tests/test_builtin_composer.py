@@ -130,6 +130,12 @@ def test_a_mood_or_speed_the_text_says_no_to_does_not_count():
     ("a frantic chase at 300 BPM", 220, "300 BPM is faster than the builtin composer plays: played at 220 BPM"),
     ("a funeral march, 30 bpm", 40, "30 BPM is slower than the builtin composer plays: played at 40 BPM"),
     ("a pop song, 500 bpm", 110, "500 BPM was not read as a tempo (20 to 400 BPM are)"),
+    # a number of four digits or more was cut to its last three (1200 -> 200, played) or first (tempo 1080 -> 108),
+    # and 10000 was said as "0 BPM"; one of a single digit was dropped without a word
+    ("a pop song at 1200 BPM", 110, "1200 BPM was not read as a tempo (20 to 400 BPM are)"),
+    ("a pop song, tempo 1080", 110, "1080 BPM was not read as a tempo (20 to 400 BPM are)"),
+    ("a pop song at 10000 BPM", 110, "10000 BPM was not read as a tempo (20 to 400 BPM are)"),
+    ("a pop song at 0 BPM", 110, "0 BPM was not read as a tempo (20 to 400 BPM are)"),
 ])
 def test_a_tempo_out_of_range_is_said_not_changed_silently(composer, text, played, says):
     track = composer.compose_one(text, 4.0, seed=1)

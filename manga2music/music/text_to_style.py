@@ -176,9 +176,11 @@ DRUM_WORDS = ("drums", "drum", "percussion", "beat", "drumbeat", "breakbeat", "t
 NO_DRUMS = re.compile(r"\b(?:no|without|zero|minus)\s+(?:\w+\s+)?(?:drums?|percussion|beats?)\b|\bdrumless\b")
 
 MIN_BPM, MAX_BPM = 40.0, 220.0  # the tempi the arranger plays
+#: a number whole, as written (``1200`` is not ``200``), of any length: one that cannot be a tempo is said
+_NUMBER = r"(?<![\d.])(\d+(?:\.\d+)?)"
 _TEMPO_NUMBER = re.compile(
-    r"(\d{2,3}(?:\.\d+)?)(?:\s*(?:-|–|to)\s*(\d{2,3}(?:\.\d+)?))?\s*(?:bpm|beats\s*(?:per|a|/)\s*min)"
-    r"|(?:tempo|bpm)\s*(?:of|is|at|around|about|:|=|~|≈)?\s*(?:around|about|~)?\s*(\d{2,3}(?:\.\d+)?)",
+    _NUMBER + r"(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?\s*(?:bpm|beats\s*(?:per|a|/)\s*min)"
+    r"|(?:tempo|bpm)\s*(?:of|is|at|around|about|:|=|~|≈)?\s*(?:around|about|~)?\s*(\d+(?:\.\d+)?)",
     re.IGNORECASE)
 _KEY = re.compile(
     r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭|-?sharp|-?flat)?\s*((?i:major|minor|maj|min|dorian|mixolydian|"
@@ -263,10 +265,10 @@ def _tempo(text: str) -> tuple[float | None, list[str]]:
     composer plays, and what the user should be told: a number it changed or could not read as a tempo."""
     notes = []
     for m in _TEMPO_NUMBER.finditer(text):
-        nums = [float(g) for g in m.groups() if g]
-        value = sum(nums) / len(nums)
+        said = [g for g in m.groups() if g]
+        value = sum(float(g) for g in said) / len(said)
         if not 20 <= value <= 400:
-            notes.append(f"{value:g} BPM was not read as a tempo (20 to 400 BPM are)")
+            notes.append(f"{'-'.join(said)} BPM was not read as a tempo (20 to 400 BPM are)")
             continue
         played = float(min(MAX_BPM, max(MIN_BPM, value)))
         if played != value:
