@@ -347,3 +347,25 @@ def test_doctor_asks_the_server_whether_it_answers_and_has_the_model(openai_serv
     code, unlisted = check("--base-url", openai_server.url, "--vision-model", "my-vlm")
     assert code == 0 and unlisted["ok"] and any("does not list its models" in w for w in unlisted["warnings"])
     assert not openai_server.requests  # no page went anywhere
+
+
+@pytest.mark.parametrize("key, said", [("sk-proj-abc\u200bdef", "U+200B (ZERO WIDTH SPACE), character 12"),
+                                       ("\u201csk-proj-abcdef\u201d", "U+201C (LEFT DOUBLE QUOTATION MARK), character 1")])
+def test_a_key_with_a_character_no_request_can_carry_is_one_line_before_any_page(tmp_path, openai_server, key,  # noqa: F811
+                                                                                 said):
+    """A key pasted with a zero-width space or smart quotes: `doctor` ended in a 74-line traceback
+    (UnicodeEncodeError ... header 'Authorization'), and `run` failed every section with "sent back something that
+    is not an OpenAI-compatible answer (not JSON). Check --base-url", though nothing had been sent."""
+    from output_checks import cli, cli_env
+
+    env = cli_env(OPENAI_API_KEY=key)
+    doctor = cli("doctor", "--base-url", openai_server.url, "--vision-model", "my-vlm", env=env)
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    run = cli("run", samples, "-o", tmp_path / "out", "--vision-model", "my-vlm", "--music-model", "builtin",
+              "--base-url", openai_server.url, env=env)
+    for result in (doctor, run):
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        assert f"$OPENAI_API_KEY holds a character no request can carry: {said}" in result.stdout + result.stderr, \
+            result.stdout + result.stderr
+        assert "sk-proj" not in result.stdout + result.stderr  # the key itself is never shown
+    assert "Check --base-url" not in run.stderr and not openai_server.requests

@@ -977,3 +977,31 @@ def test_debug_shows_where_a_sections_failure_was_raised(tmp_path, openai_server
     openai_server.queue(Fail(400, "Invalid image data", type="invalid_request_error"))
     plain = cli(*args, "--force")
     assert "Invalid image data" in plain.stderr and "Traceback" not in plain.stderr
+
+
+@pytest.mark.parametrize("answer, said, hint", [
+    # a completions API's answer (no message), and choices that are not a list: "AttributeError: 'NoneType' object
+    # has no attribute 'content'" was the section's line
+    (("Raw", 200, json.dumps({"id": "x", "object": "text_completion", "choices": [
+        {"index": 0, "text": "hello", "finish_reason": "stop"}]}), "application/json"),
+     "not an OpenAI-compatible answer (its answer holds no chat message)", "/v1"),
+    (("Raw", 200, json.dumps({"id": "x", "choices": "nope"}), "application/json"),
+     "not an OpenAI-compatible answer (its answer holds no chat message)", "/v1"),
+    # vLLM, FastAPI, llama.cpp and LM Studio answer an unknown route with a JSON 404 that names no model: the
+    # address lacks /v1 (it said "check the model name")
+    (("Raw", 404, json.dumps({"detail": "Not Found"}), "application/json"), "404", "/v1"),
+    (("Fail", 404, "The model `llava` does not exist."), "does not exist", "check the model name"),
+    # one page too big for the model's context: it said to use --single-stage, which fails the same way
+    (("Fail", 400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 9500 "
+               "tokens."), "maximum context length", "--detail low"),
+])
+def test_a_servers_odd_answer_or_error_says_what_to_change(openai_server, answer, said, hint):  # noqa: F811
+    from openai_server import Fail, Raw
+
+    kind, *args = answer
+    openai_server.queue(Raw(*args) if kind == "Raw" else Fail(*args, type="invalid_request_error"))
+    with pytest.raises(BackendError) as info:
+        OpenAIDescriber("llava", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert said in str(info.value) and "Error" not in str(info.value), str(info.value)
+    assert hint in (info.value.hint or ""), info.value.hint
+    assert "--single-stage" not in (info.value.hint or "") or hint == "--single-stage"

@@ -189,6 +189,7 @@ class OpenAIDescriber(ChatDescriber):
             raise InputError(f"--base-url {self.shown_url}: not an http:// or https:// address",
                              hint="for example --base-url http://127.0.0.1:11434/v1")
         env = self.options.api_key_env or "OPENAI_API_KEY"
+        _check_key_characters(self._api_key(), env)
         if env != "OPENAI_API_KEY" and self._api_key() is None:  # a name given on purpose: a typo would send no key
             raise NeedsKeyError(f"--api-key-env {env}: ${env} is not set",
                                 hint=f"export {env}=..., or check the variable's name")
@@ -348,6 +349,10 @@ class OpenAIDescriber(ChatDescriber):
                         f"{self.model_name} at {self.shown_url} did not take {len(images)} pages in one request "
                         f"({self._scrub(said).rstrip('.')})", fits=fits, hint="a smaller --chunk-size") from None
             error = self._backend_error(err)
+            if status in (400, 413, 500) and _CONTEXT_EXCEEDED.search(said):  # one page, or the words, too long
+                error.hint = ("the page does not fit in the model's context: --detail low sends it smaller, or give "
+                              if images else "the request does not fit in the model's context: give ") + \
+                    "the server a longer context (vLLM --max-model-len, llama-server -c, Ollama num_ctx)"
             if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None:
                 error.hint = "a server that does not take structured output (response_format) works with --single-stage"
             raise error from None
@@ -369,7 +374,11 @@ class OpenAIDescriber(ChatDescriber):
             said = error.get("message") if isinstance(error, dict) else error
             raise BackendError(f"{self.model_name} returned no answer" + (
                 f": {self._scrub(' '.join(str(said).split()))[:200]}" if said else " (no choices in the response)"))
-        message = response.choices[0].message
+        choices = response.choices
+        choice = choices[0] if isinstance(choices, list) else None
+        message = getattr(choice, "message", None)
+        if message is None or not hasattr(message, "content"):  # a /completions answer ("text"), or no list at all
+            raise self._not_an_answer(" (its answer holds no chat message)")
         usage = getattr(response, "usage", None)
         refusal = getattr(message, "refusal", None)
         text = _content_text(message.content)
@@ -437,7 +446,9 @@ class OpenAIDescriber(ChatDescriber):
                                  hint="check your plan and billing details; no other section can succeed")
         said = message if status and message.startswith(str(status)) else f"{status or ''} {message}"
         failed = f"{self._kind} request failed: {said}".replace("  ", " ")
-        if status == 404 and isinstance(body, str):  # not the API's JSON error: no such address on that server
+        if status == 404 and (isinstance(body, str) or not _names_a_model(message, self.model_id)):
+            # no such address on that server: a plain-text 404 (Ollama), or a JSON one that names no model (vLLM,
+            # FastAPI, llama.cpp and LM Studio answer an unknown route so: {"detail": "Not Found"})
             return ServerUnusableError(failed, hint=BASE_URL_HINT)
         if status == 404:  # no such model; 403: the key may not use it (either way, for every section)
             return ServerUnusableError(failed, hint="check the model name (for Ollama: ollama pull MODEL)"
@@ -457,6 +468,21 @@ class OpenAIDescriber(ChatDescriber):
             return None
         cost = usage.get("prompt_tokens", 0) * prices[0] + usage.get("completion_tokens", 0) * prices[1]
         return round(cost / 1_000_000, 6)
+
+
+def _check_key_characters(key: str | None, env: str) -> None:
+    """A key goes in a request's Authorization header, which carries printable ASCII only: a key pasted with a
+    zero-width space, smart quotes or a line break inside failed deep in the HTTP client (as "not JSON" from the
+    server, or a traceback in ``doctor``).  Said here, naming the character but never showing the key."""
+    import unicodedata
+
+    for position, char in enumerate(key or "", start=1):
+        if not "!" <= char <= "~":
+            name = unicodedata.name(char, "a control character" if unicodedata.category(char) == "Cc" else "")
+            raise NeedsKeyError(f"${env} holds a character no request can carry: U+{ord(char):04X}"
+                                + (f" ({name})" if name else "") + f", character {position} of the key",
+                                hint=f"copy the key again (letters, digits, - and _ only, no quotes) and export "
+                                     f"{env}=...")
 
 
 def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 3.0) -> tuple[bool, str, list[str]]:
@@ -552,6 +578,12 @@ def _error_message(err) -> str:
         text = found.group(1) if found else re.sub(r"<[^>]*>", " ", text)
     text = str(text or getattr(err, "message", "") or err)
     return " ".join(text.split())[:200]
+
+
+def _names_a_model(message: str, model_id: str) -> bool:
+    """Whether a 404's words are about a model ("The model `x` does not exist", Ollama's "model \"x\" not found"),
+    not about the address."""
+    return "model" in message.lower() or bool(model_id) and model_id.lower() in message.lower()
 
 
 def _mentions_structured_output(err) -> bool:
