@@ -62,6 +62,14 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         raise InputError(f"the seed must be a whole number from 0 to {MAX_SEED} (got {cfg.seed})",
                          hint=f"leave {flag('seed')} out for a random one (it is recorded)" if on_command_line()
                          else "set seed=None for a random one (it is recorded)")
+    for name in ("normalize", "force", "loop", "save_artifact", "offline", "commercial"):  # the yes/no settings
+        value = getattr(cfg, name)
+        if type(value).__name__ == "bool_":  # numpy's: a yes or no all the same
+            setattr(cfg, name, value := bool(value))
+        if not isinstance(value, bool):  # normalize="false" would normalize (a non-empty string is true)
+            kind = type(value).__name__
+            raise InputError(f"{name} must be True or False (got {value!r}, {'an' if kind[0] in 'aeiou' else 'a'} "
+                             f"{kind})")
     if not isinstance(cfg.wait, (bool, numbers.Real)) or (not isinstance(cfg.wait, bool) and
                                                           not (math.isfinite(cfg.wait) and cfg.wait >= 0)):
         raise InputError(f"wait must be True, False or a number of seconds (got {cfg.wait!r})")
@@ -240,6 +248,9 @@ def _finished(job: SectionJob, command: str) -> bool:
 def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConfig:
     """The call's settings: a copy of ``config`` (the caller's object is left as it was), writing to ``output`` when
     it is given, else to the config's own output folder (``output`` by default)."""
+    if config is not None and not isinstance(config, RunConfig):  # a dict: "replace() should be called on dataclass
+        raise TypeError(f"config must be a manga2music.RunConfig, not {type(config).__name__} "  # instances"
+                        "(RunConfig(duration=20, seed=1), for example)")
     cfg = replace(config) if config is not None else RunConfig()
     cfg.output = Path(output if output is not None else cfg.output)
     from_current_folder(cfg.output)
@@ -249,12 +260,25 @@ def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConf
 def _path_list(paths) -> list:
     """One path given alone (a string or a Path) is a list of one, not a string of letters to read one by one; a
     path given as bytes is the file system's name (``os.fsdecode``); anything else is a TypeError."""
+    if not isinstance(paths, (str, bytes, os.PathLike, Iterable)):  # None, a number: "object is not iterable"
+        raise TypeError(f"paths must be a path (a str or a Path) or a list of them, not {type(paths).__name__}")
     paths = [paths] if isinstance(paths, (str, bytes, os.PathLike)) else list(paths)
     for path in paths:
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise TypeError(f"a path must be a str or a Path, not {type(path).__name__} ({path!r})")
         from_current_folder(os.fsdecode(path) if isinstance(path, bytes) else path)
     return [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
+
+
+def _callbacks(callbacks: Optional[Callbacks]) -> Callbacks:
+    """The caller's :class:`Callbacks`, or quiet ones; anything else (``callbacks=print``) is a TypeError saying so,
+    not an AttributeError in the middle of the run."""
+    if callbacks is None:
+        return Callbacks()
+    if not isinstance(callbacks, Callbacks):
+        raise TypeError("callbacks must be a manga2music.Callbacks (Callbacks(log=lambda level, message: "
+                        f"print(message)), for example), not {type(callbacks).__name__}")
+    return callbacks
 
 
 def _model_names(**names) -> None:
@@ -271,7 +295,7 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
     _model_names(vision_model=vision_model, music_model=music_model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
-    cb = callbacks or Callbacks()
+    cb = _callbacks(callbacks)
     check_config(cfg, composing=True)
     refuse_score_settings(cfg, "run")
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
@@ -336,7 +360,7 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     _model_names(vision_model=vision_model, music_model=music_model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
-    cb = callbacks or Callbacks()
+    cb = _callbacks(callbacks)
     check_config(cfg, composing=True, uses_duration=False)
     cfg.duration = None  # not used
     check_score_config(cfg)
@@ -445,7 +469,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     _model_names(model=model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
-    cb = callbacks or Callbacks()
+    cb = _callbacks(callbacks)
     check_config(cfg, composing=False)
     refuse_score_settings(cfg, "describe")
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
@@ -619,10 +643,12 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     _model_names(model=model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
-    cb = callbacks or Callbacks()
+    cb = _callbacks(callbacks)
     check_config(cfg, composing=True)
     refuse_score_settings(cfg, "compose")
     items: list[tuple[str, str, Optional[Path]]] = []  # (name, description, its file)
+    if text is not None and not isinstance(text, (str, list, tuple)):  # bytes were read as numbers one by one
+        raise TypeError(f"text must be a description (a str) or a list of them, not {type(text).__name__}")
     for given in [text] if isinstance(text, str) else list(text or []):
         if not isinstance(given, str):
             raise TypeError(f"text must be a description (a str) or a list of them, not {type(given).__name__} "

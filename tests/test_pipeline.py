@@ -487,7 +487,12 @@ def test_score_takes_a_config_whose_duration_it_does_not_use(tmp_path):
                                            ({"seed": -1}, "the seed must be a whole number from 0 to 4294967295 "
                                                           "(got -1)"),
                                            ({"seed": 2**64}, "the seed must be a whole number from 0 to 4294967295 "
-                                                             "(got 18446744073709551616)")])
+                                                             "(got 18446744073709551616)"),
+                                           # normalize="false" normalized (a non-empty string is true) and was
+                                           # recorded as "false": the record said what was not done
+                                           ({"normalize": "false"}, "normalize must be True or False (got 'false', "
+                                                                    "a str)"),
+                                           ({"force": 1}, "force must be True or False (got 1, an int)")])
 def test_the_api_checks_the_type_of_each_setting_before_any_work(pages, tmp_path, setting, said):
     """RunConfig(seed="5") failed every section with "TypeError: can only concatenate str (not "int") to str", and
     duration="5" was "must be a number of seconds above 0 (got 5)"."""
@@ -643,7 +648,18 @@ def test_a_program_that_cancels_a_run_with_its_own_exception_still_gets_the_mani
     (lambda out: manga2music.compose(text=["calm piano", None], output=out, model="builtin"),
      r"text must be a description \(a str\)"),
     (lambda out: manga2music.run([SAMPLES / "calm", 7], out, vision_model="builtin", music_model="builtin"),
-     "a path must be a str or a Path, not int")])
+     "a path must be a str or a Path, not int"),
+    # each of these was Python's word from inside: "'NoneType' object is not iterable", "replace() should be called
+    # on dataclass instances", bytes read as numbers ("not int (99)"), "'builtin_function_or_method' object has no
+    # attribute 'info'"
+    (lambda out: manga2music.run(None, out, vision_model="builtin", music_model="builtin"),
+     "paths must be a path .* or a list of them, not NoneType"),
+    (lambda out: manga2music.compose(text="calm piano", output=out, model="builtin", config={"duration": 5}),
+     "config must be a manga2music.RunConfig, not dict"),
+    (lambda out: manga2music.compose(text=b"calm piano", output=out, model="builtin"),
+     r"text must be a description \(a str\) or a list of them, not bytes"),
+    (lambda out: manga2music.compose(text="calm piano", output=out, model="builtin", callbacks=print),
+     "callbacks must be a manga2music.Callbacks .*, not builtin_function_or_method")])
 def test_a_wrong_type_given_to_the_api_is_a_type_error_that_says_which_argument(tmp_path, call, said):
     """vision_model=None was "AttributeError: 'NoneType' object has no attribute 'strip'", text=[None] a TypeError
     from deep inside; neither said which argument was wrong."""
