@@ -162,12 +162,10 @@ def test_samples_are_clipped_not_wrapped(tmp_path):
 def test_written_file_is_at_minus_14_lufs_under_the_ceiling(tmp_path, fmt):
     data, rate = sf.read(write_audio(tmp_path / f"a.{fmt}", spiky(), SR))
     assert abs(lufs(data, rate) - (-14.0)) <= 1.0
-    if fmt in LOSSLESS:
-        assert peak_db(data) <= -1.0 + 0.01  # 16-bit rounding only
-    else:
-        # lossy decoders overshoot the encoder's input a little (measured: mp3 -0.84,
-        # ogg -1.14, opus -0.98 dBFS); the -1 dB ceiling keeps them from clipping
-        assert peak_db(data) < 0.0
+    # what a player decodes peaks under -1 dBFS in every format: a lossy decoder overshoots the encoder's input
+    # (from a -1 dBFS ceiling: mp3 -0.84, ogg -1.14, opus -0.98 dBFS here; a builtin track's opus -0.55), so those
+    # are limited to -2 dBFS before encoding
+    assert peak_db(data) <= -1.0 + 0.01  # 16-bit rounding only
 
 
 def test_limiter_reaches_target_where_plain_gain_could_not():

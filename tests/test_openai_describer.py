@@ -1005,3 +1005,21 @@ def test_a_servers_odd_answer_or_error_says_what_to_change(openai_server, answer
     assert said in str(info.value) and "Error" not in str(info.value), str(info.value)
     assert hint in (info.value.hint or ""), info.value.hint
     assert "--single-stage" not in (info.value.hint or "") or hint == "--single-stage"
+
+
+def test_a_server_that_never_answers_stops_the_run_but_one_that_has_answered_fails_the_section(openai_server):  # noqa: F811
+    """A server that takes the connection and never answers cost --timeout times the tries for every section (with
+    the defaults, 8 minutes each) and the run went on to the next; one that has answered this run may only be slow
+    on these pages: that section fails alone, as before."""
+    from openai_server import Delay
+
+    describer = OpenAIDescriber("gpt-4o", options(openai_server, timeout=0.3, max_retries=0))
+    openai_server.queue(Delay(2.0))
+    with pytest.raises(ServerUnusableError, match="timed out after 0.3 s .*, which has answered no request") as info:
+        describer.describe([line_art("1.png")])
+    assert "--timeout" in info.value.hint and info.value.stops_run
+    describer.describe([line_art("2.png")])  # it answers now
+    openai_server.queue(Delay(2.0))
+    with pytest.raises(BackendError) as info:
+        describer.describe([line_art("3.png")])
+    assert not isinstance(info.value, ServerUnusableError) and "--timeout" in info.value.hint

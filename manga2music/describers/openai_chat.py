@@ -147,6 +147,7 @@ class OpenAIDescriber(ChatDescriber):
         self.base_url = (self.options.base_url or os.environ.get("OPENAI_BASE_URL") or "").strip() or None
         self._client = None
         self._retries_seen = 0  # the answers to this call that the SDK asks again after (see _heard)
+        self._answered = False  # whether the server has answered any request of this run (see _backend_error)
 
     # --- setup --------------------------------------------------------------------------
 
@@ -241,6 +242,7 @@ class OpenAIDescriber(ChatDescriber):
         """Every HTTP answer, before the SDK reads it: one it will ask again after (a rate limit, a server error)
         is said while it waits, else the progress stood still for up to a minute with no word why."""
         status = response.status_code
+        self._answered = True
         if status not in (408, 409, 429) and status < 500:
             return
         if status >= 500 and _is_refusal(response):
@@ -415,10 +417,14 @@ class OpenAIDescriber(ChatDescriber):
         retries = max(0, int(self.options.max_retries))
         where = self.shown_url
         if isinstance(err, openai.APITimeoutError):
-            return BackendError(
-                f"{self._kind} request timed out after {self.options.timeout:g} s ({retries} retries) at {where}",
-                hint="raise --timeout, or send fewer pages per request with --chunk-size",
-            )
+            timed_out = f"{self._kind} request timed out after {self.options.timeout:g} s ({retries} retries) at {where}"
+            if not self._answered:  # it takes requests and answers none: every section would wait as long (with
+                # the defaults, 8 minutes each), so the run stops
+                return ServerUnusableError(
+                    f"{timed_out}, which has answered no request of this run",
+                    hint="the server may be stuck or still loading the model: see its log; raise --timeout if it is "
+                         "only slow, or send fewer pages per request with --chunk-size")
+            return BackendError(timed_out, hint="raise --timeout, or send fewer pages per request with --chunk-size")
         if isinstance(err, openai.APIConnectionError) and _dropped(err):  # it was reached, and then went away
             return ServerUnusableError(
                 f"{where} closed the connection before its answer was complete{_after(retries)}: "
