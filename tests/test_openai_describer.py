@@ -673,13 +673,19 @@ def test_no_quota_stops_the_run_and_a_bad_address_or_key_variable_is_one_line_be
     with pytest.raises(NeedsKeyError, match="no quota left") as info:
         OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=0)).describe([line_art("1.png")])
     assert info.value.stops_run
+    # asked again, an empty quota stays empty: it was retried max_retries times before the line said so
+    openai_server.queue(*[Fail(429, "You exceeded your current quota", type="insufficient_quota",
+                               retry_after_ms=None)] * 4)
+    with pytest.raises(NeedsKeyError, match="no quota left"):
+        OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=3)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 2
     bare = {**options(openai_server), "base_url": openai_server.url.removeprefix("http://")}
     with pytest.raises(InputError, match="not an http:// or https:// address"):
         OpenAIDescriber("llava", bare).preflight()
     monkeypatch.delenv("MY_TYPO_KEY", raising=False)
     with pytest.raises(NeedsKeyError, match=r"\$MY_TYPO_KEY is not set"):
         OpenAIDescriber("llava", options(openai_server, api_key_env="MY_TYPO_KEY")).preflight()
-    assert len(openai_server.requests) == 1
+    assert len(openai_server.requests) == 2
 
 
 def test_page_entries_numbered_from_zero_are_each_pages_own(openai_server):  # noqa: F811

@@ -245,7 +245,7 @@ class OpenAIDescriber(ChatDescriber):
         self._answered = True
         if status not in (408, 409, 429) and status < 500:
             return
-        if status >= 500 and _is_refusal(response):
+        if status >= 500 and _is_refusal(response) or status == 429 and _no_quota(response):
             response.headers["x-should-retry"] = "false"  # the SDK's own header: asked again, it is refused again
             return
         self._retries_seen += 1
@@ -569,6 +569,15 @@ def _is_refusal(response) -> bool:
     except Exception:  # noqa: BLE001 - unreadable: the SDK meets it and reports it
         return False
     return any(words.search(said) for words in (_IMAGE_LIMIT, _NO_IMAGES, _CONTEXT_EXCEEDED, _CANNOT_LOAD))
+
+
+def _no_quota(response) -> bool:
+    """Whether a 429 says the account has no quota left (``insufficient_quota``): no wait makes it pass, so it is not
+    asked again (it was, ``max_retries`` times, before the line saying so)."""
+    try:
+        return b"insufficient_quota" in response.read()[:4096]
+    except Exception:  # noqa: BLE001 - unreadable: the SDK meets it and reports it
+        return False
 
 
 def _error_message(err) -> str:
