@@ -53,8 +53,13 @@ SOURCE_EXTENSIONS = ARCHIVE_EXTENSIONS | PDF_EXTENSIONS | BOOK_EXTENSIONS
 KINDLE_EXTENSIONS = {".mobi", ".azw", ".azw3", ".kfx"}
 KINDLE_LINE = "a Kindle book, which manga2music cannot read; convert it to EPUB or CBZ first (Calibre does, for a " \
     "book without DRM)"
-IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx"}
+#: system files and folders that hold no page of the user's: Windows' and macOS's, and a NAS box's thumbnails,
+#: recycle bins and snapshots (Synology's @eaDir, #recycle and #snapshot, QNAP's @Recycle: Komga and Kavita skip them)
+IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx", "@eadir", "#recycle", "@recycle", "#snapshot"}
 
+#: at most this many pages at a comic archive's root beside its one chapter folder are that chapter's front and back
+#: matter (a cover, credits, a recruitment page), read with it
+MATTER_PAGES = 3
 #: refuse archives whose pages add up to more than this, uncompressed (zip bombs)
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 #: refuse one page bigger than this (bytes), from any source
@@ -119,7 +124,7 @@ def section_order(name: str) -> list:
 
 
 def is_hidden(name: str) -> bool:
-    """Hidden and system files: ``.DS_Store``, ``._page.jpg``, ``Thumbs.db``, ``__MACOSX``."""
+    """Hidden and system files: ``.DS_Store``, ``._page.jpg``, ``Thumbs.db``, ``__MACOSX``, a NAS box's ``@eaDir``."""
     return name.startswith(".") or name.lower() in IGNORED_NAMES
 
 
@@ -420,6 +425,13 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
                              "archive is not read: extract it and give the folder")
         warn(f"{readable(archive)}: not reading {first_few(inside)} inside it: an archive or PDF inside an archive "
              "is not read; extract it and give its folder too")
+    merged = None  # one chapter's folder, with a release's front or back matter at the archive's root beside it
+    # (cover.jpg, credits.jpg, a recruitment page): that chapter's pages, not a chapter of their own nor a volume's
+    # art. More pages at the root than that are a chapter of their own (a bonus folder beside them stays apart)
+    if () in groups and len(groups) == 2:
+        folder = next(folder for folder in groups if folder)
+        if len(groups[()]) <= MATTER_PAGES and len(groups[()]) < len(groups[folder]):
+            merged, groups[folder] = folder, groups.pop(()) + groups[folder]
     for folder in [f for f in groups if _covers_above_chapters(f, groups)]:
         del groups[folder]  # Series/cover.jpg beside Series/Ep 1/: the series' art, as beside folders on disk
     tops = {folder[:1] for folder in groups}
@@ -427,7 +439,8 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
         readable(next(iter(tops))[0]).casefold() == readable(archive.stem).casefold()
     sections = []
     for folder in sorted(groups, key=lambda p: _natural("/".join(p))):
-        pages = sorted(groups[folder], key=lambda p: page_order(p.member_shown or p.member or p.name))
+        pages = sorted(groups[folder], key=lambda p: (page_order(p.name), p.member) if folder == merged else
+                       page_order(p.member_shown or p.member or p.name))
         shown = folder[1:] if own_top else folder  # Vol.03.cbz holding Vol.03/Ch 9/: "Vol.03/Ch 9"
         name = "/".join((base_name, *map(readable, shown))) if base_name else "/".join(map(readable, shown))
         sections.append(Section(name or readable(archive.stem), pages, archive, root))

@@ -707,3 +707,44 @@ def test_a_kindle_book_is_named_with_what_to_do_not_passed_over(tmp_path):
     assert done.returncode != 0
     assert "Vol 2.azw3: a Kindle book, which manga2music cannot read; convert it to EPUB or CBZ" in done.stderr
     assert done.stderr.count("Vol 2.azw3") == 1, done.stderr
+
+
+def test_a_nas_boxs_thumbnail_and_recycle_folders_are_not_chapters(tmp_path):
+    """A Synology share with photo indexing puts `@eaDir/<page>/SYNOPHOTO_THUMB_XL.jpg` beside every picture, and
+    `#recycle` (QNAP: `@Recycle`) and `#snapshot` at its roots: each became a chapter of thumbnails or deleted
+    pages, on disk and zipped from there (200 pages: about 200 sections, each described and composed)."""
+    png(tmp_path / "S" / "Ch 1" / "001.png")
+    png(tmp_path / "S" / "Ch 1" / "002.png")
+    for junk in ("Ch 1/@eaDir/001.png/SYNOPHOTO_THUMB_XL.jpg", "Ch 1/@eaDir/002.png/SYNOPHOTO_THUMB_M.jpg",
+                 "#recycle/old/001.png", "@Recycle/old/001.png", "#snapshot/GMT+00_2026.11.01/Ch 1/001.png"):
+        png(tmp_path / "S" / junk)
+    png(tmp_path / "S" / "Ch 2" / "001.png")
+    assert names(find_sections([tmp_path / "S"])) == {"Ch 1": ["001.png", "002.png"], "Ch 2": ["001.png"]}
+    book = tmp_path / "Ch 1.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        for page in sorted((tmp_path / "S" / "Ch 1").rglob("*.*")):
+            zf.write(page, page.relative_to(tmp_path / "S").as_posix())
+    assert names(find_sections([book])) == {"Ch 1": ["001.png", "002.png"]}
+
+
+def test_pages_at_the_root_of_a_one_chapter_archive_are_that_chapters(tmp_path):
+    """Scanlation releases put `credits.jpg` or `cover.jpg` at the root beside `Ch 004/`: the credits became a
+    chapter of one page ("Ch 004") beside the pages ("Ch 004/Ch 004"), and a cover was dropped without a word as a
+    volume's art. With one folder of pages, the root's pages are that chapter's, in reading order."""
+    for book, root_page in (("Ch 004", "credits.png"), ("Ch 005", "cover.png"), ("Ch 006", "000.png")):
+        with zipfile.ZipFile(tmp_path / f"{book}.cbz", "w") as zf:
+            for member in (root_page, f"{book}/001.png", f"{book}/002.png"):
+                page = io.BytesIO()
+                Image.new("L", (60, 80), 255).save(page, format="PNG")
+                zf.writestr(member, page.getvalue())
+    found = find_sections([tmp_path / "Ch 004.cbz", tmp_path / "Ch 005.cbz", tmp_path / "Ch 006.cbz"])
+    assert names(found) == {"Ch 004": ["001.png", "002.png", "credits.png"],
+                            "Ch 005": ["cover.png", "001.png", "002.png"],
+                            "Ch 006": ["000.png", "001.png", "002.png"]}
+    with zipfile.ZipFile(tmp_path / "Ch 007.cbz", "w") as zf:  # a chapter at the root, a bonus folder beside it
+        for member in ("001.png", "002.png", "003.png", "004.png", "extras/art.png"):
+            page = io.BytesIO()
+            Image.new("L", (60, 80), 255).save(page, format="PNG")
+            zf.writestr(member, page.getvalue())
+    assert names(find_sections([tmp_path / "Ch 007.cbz"])) == {"Ch 007": ["001.png", "002.png", "003.png", "004.png"],
+                                                               "Ch 007/extras": ["art.png"]}
