@@ -473,6 +473,17 @@ def _pdf_sections(pdf: Path, name: str, root: Path) -> list[Section]:
 # --- EPUB books ----------------------------------------------------------------------------
 
 
+def _is_epub(archive: Path) -> bool:
+    """Whether a zip is an EPUB (its ``mimetype`` says so, beside ``META-INF/container.xml``): its pages are in the
+    book's reading order, not its pictures' names' order."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return "META-INF/container.xml" in zf.NameToInfo and "mimetype" in zf.NameToInfo \
+                and zf.getinfo("mimetype").file_size < 100 and zf.read("mimetype").strip() == b"application/epub+zip"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
+        return False  # read as the archive it claims to be, which says what is wrong
+
+
 def _book_sections(book: Path, name: str, root: Path, warn: Callable[[str], None]) -> list[Section]:
     """An EPUB's pages in the book's reading order (its spine, see :mod:`.epub`): one section.  A book whose order
     cannot be found is read as the zip it is (its pictures in name order), and ``warn`` says so."""
@@ -748,6 +759,8 @@ def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None
                                                      "broken link)")]
     try:
         if suffix in ARCHIVE_EXTENSIONS:
+            if _archive_kind(path) is None and _is_epub(path):  # renamed .cbz to open in a comic reader
+                return _book_sections(path, name, root, warn)
             return _archive_sections(path, name, root, warn)
         if suffix in PDF_EXTENSIONS:
             return _pdf_sections(path, name, root)

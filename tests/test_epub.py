@@ -272,3 +272,12 @@ def test_an_unpacked_epub_whose_files_cannot_be_read_fails_alone(tmp_path, monke
     vol1, vol2 = find_sections([series])
     assert (vol1.pages, vol1.error) == ([], f"{series / 'Vol 1'}: the book cannot be read (Input/output error)")
     assert (vol2.name, [p.name for p in vol2.pages]) == ("Vol 2", ["001.png"])
+
+
+def test_an_epub_renamed_cbz_is_read_as_the_book_it_is(tmp_path):
+    """`Vol 1.epub` renamed `Vol 1.cbz` (to open it in a comic reader) was read as a plain zip: its pictures in
+    name order, the logo no document shows among them, without a word."""
+    book = make_book(tmp_path / "Vol 1.cbz")
+    [section] = find_sections([book])
+    assert (section.name, section.error) == ("Vol 1", None)
+    assert _pages(section) == EXPECTED
