@@ -304,7 +304,7 @@ class ScoreFiles:
 
 def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[ScenePlan], timings: list,
                     direction: Direction, files: ScoreFiles, cfg: RunConfig, sample_rate: int, describer: Describer,
-                    composer: Composer) -> "CueSheet":
+                    composer: Composer, seed: int) -> "CueSheet":
     from .audio import file_rate
     from .cuesheet import CueSheet, PageTime, SceneCue, page_starts
 
@@ -341,7 +341,7 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
     return CueSheet(chapter=job.name, score_file=files.score.name, vtt_file=files.vtt.name,
                     read_along_file=files.read_along.name, sample_rate=file_rate(cfg.fmt, sample_rate),
                     duration=round(total, 6),
-                    reading_speed=cfg.reading_speed, music_model=composer.model_name,
+                    reading_speed=cfg.reading_speed, seed=int(seed), music_model=composer.model_name,
                     vision_model=describer.model_name,
                     theme={"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead},
                     scenes=scenes, pages=pages)
@@ -522,7 +522,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         if bridges is None:
             key += "-unbridged"  # so that the next run makes the score again
     report(cb.step, 0, 1, f"joining {len(plans)} cues")
-    sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer)
+    sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer,
+                            int(seed))
     scenes = "; ".join(f"{s.title} ({scene_span(s)})" for s in sheet.scenes)
     tags = {"title": job.name, "comment": f"{scene_count(sheet)}: {scenes}",
             "model": composer.model_name, "seed": str(seed), "licence": composer.spec.licence}

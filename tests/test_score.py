@@ -608,6 +608,14 @@ def test_the_summary_and_manifest_give_the_scores_seed(tmp_path):
     again = cli("score", tmp_path / "ch", "-o", tmp_path / "drawn", *BUILTIN, "--json", timeout=300)
     entry = json.loads(again.stdout)["sections"][0]
     assert entry["status"] == "skipped" and entry["seed"] == record["score"]["seed"]  # skipped: still its seed
+    # `--seed` "makes the score repeatable (recorded in the cue sheet)": the cue sheet held only each scene's seed,
+    # made from the chapter's, and a scene's seed given to --seed made other music
+    assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["seed"] == 7
+    sheet_seed = json.loads((tmp_path / "drawn" / "ch.cues.json").read_text(encoding="utf-8"))["seed"]
+    assert sheet_seed == record["score"]["seed"]
+    made = cli("score", tmp_path / "ch", "-o", tmp_path / "again", *BUILTIN, "--seed", str(sheet_seed), timeout=300)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "again" / "ch.score.wav").read_bytes() == (tmp_path / "drawn" / "ch.score.wav").read_bytes()
 
 
 def test_a_scenes_file_can_give_each_scene_its_length_for_a_video(tmp_path):
