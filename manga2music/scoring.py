@@ -341,7 +341,7 @@ def build_cue_sheet(job: SectionJob, chapter: ChapterReading, plans: list[SceneP
     return CueSheet(chapter=job.name, score_file=files.score.name, vtt_file=files.vtt.name,
                     read_along_file=files.read_along.name, sample_rate=file_rate(cfg.fmt, sample_rate),
                     duration=round(total, 6),
-                    reading_speed=cfg.reading_speed, seed=int(seed), music_model=composer.model_name,
+                    reading_speed=cfg.reading_speed, seed=seed, music_model=composer.model_name,
                     vision_model=describer.model_name,
                     theme={"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead},
                     scenes=scenes, pages=pages)

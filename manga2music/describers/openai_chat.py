@@ -564,20 +564,23 @@ def _is_refusal(response) -> bool:
     """Whether a server error's body says the request can never pass as it is (Ollama's 500s for too many images,
     images to a text-only model, or a model too big for the free memory; a context too small for the pages): the
     SDK would ask again up to ``max_retries`` times, seconds apart, and be refused each time."""
-    try:
-        said = response.read()[:4096].decode("utf-8", "replace")
-    except Exception:  # noqa: BLE001 - unreadable: the SDK meets it and reports it
-        return False
+    said = _answer_head(response)
     return any(words.search(said) for words in (_IMAGE_LIMIT, _NO_IMAGES, _CONTEXT_EXCEEDED, _CANNOT_LOAD))
 
 
 def _no_quota(response) -> bool:
     """Whether a 429 says the account has no quota left (``insufficient_quota``): no wait makes it pass, so it is not
     asked again (it was, ``max_retries`` times, before the line saying so)."""
+    return "insufficient_quota" in _answer_head(response)
+
+
+def _answer_head(response) -> str:
+    """The first 4 KB of an error answer's body, read in an event hook before the SDK reads it ("" when it cannot
+    be read: the SDK meets that and reports it)."""
     try:
-        return b"insufficient_quota" in response.read()[:4096]
-    except Exception:  # noqa: BLE001 - unreadable: the SDK meets it and reports it
-        return False
+        return response.read()[:4096].decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001
+        return ""
 
 
 def _error_message(err) -> str:
