@@ -128,9 +128,22 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name.lower() in IGNORED_NAMES
 
 
+#: the names a browser or downloader gives an image it saved: Twitter/X's "page.jpg_large" ("_orig", "_small", a size)
+SAVED_IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png|webp|gif)_(large|orig|medium|small|thumb|\d+x\d+)", re.IGNORECASE)
+#: a page still being downloaded (Firefox's .part, Chrome's .crdownload, Safari's .download, aria2's .aria2)
+UNFINISHED_DOWNLOAD = re.compile(r".+\.[a-z0-9]{2,5}\.(part|crdownload|download|aria2|partial)", re.IGNORECASE)
+
+
 def is_image_name(name: str) -> bool:
     suffix = Path(name).suffix.lower()
-    return not is_hidden(name) and (suffix in IMAGE_EXTENSIONS or suffix in UNREADABLE_IMAGE_TYPES)
+    return not is_hidden(name) and (suffix in IMAGE_EXTENSIONS or suffix in UNREADABLE_IMAGE_TYPES
+                                    or bool(SAVED_IMAGE_SUFFIX.fullmatch(suffix)))
+
+
+def _unfinished_downloads(files: list[str]) -> list[str]:
+    """Pages a browser or downloader has not finished writing (``004.jpg.part``): said, not read and not passed over."""
+    return [f for f in files if UNFINISHED_DOWNLOAD.fullmatch(f) and not is_hidden(f)
+            and Path(f).with_suffix("").suffix.lower() in IMAGE_EXTENSIONS]
 
 
 @dataclass(frozen=True)
@@ -727,6 +740,12 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,
                         folder)
             )
+        unfinished = _unfinished_downloads(files)
+        if unfinished:
+            many = len(unfinished) != 1
+            warn(f"{readable(here)}: skipping {len(unfinished)} unfinished download{'s' if many else ''} "
+                 f"({first_few([readable(f) for f in unfinished])}); rerun once {'they are' if many else 'it is'} "
+                 "complete")
         kindle = [f for f in files if Path(f).suffix.lower() in KINDLE_EXTENSIONS]
         for f in kindle:
             warn(f"Skipping {readable(here / f)}: {KINDLE_LINE}")
@@ -734,7 +753,7 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         for f, name in sources.items():
             sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder,
                                            warn))
-        if not (images or sources or dirs or kindle) and here != folder and not in_output \
+        if not (images or sources or dirs or kindle or unfinished) and here != folder and not in_output \
                 and not _links_inside(here) and not any(here.is_relative_to(book) for book in books_without_order):
             # a chapter whose download failed, say: said, as the PATH itself is when it holds no page (not a folder
             # of an output folder: a run made it, for music)

@@ -748,3 +748,21 @@ def test_pages_at_the_root_of_a_one_chapter_archive_are_that_chapters(tmp_path):
             zf.writestr(member, page.getvalue())
     assert names(find_sections([tmp_path / "Ch 007.cbz"])) == {"Ch 007": ["001.png", "002.png", "003.png", "004.png"],
                                                                "Ch 007/extras": ["art.png"]}
+
+
+def test_pages_saved_under_a_browsers_or_downloaders_name_are_read_or_named(tmp_path):
+    """``002.jpg_large`` (an image saved from Twitter/X) was left out of its chapter without a word, and so was a
+    page whose download had not finished (``003.jpg.part``): the chapter was read with pages missing."""
+    chapter = tmp_path / "Ch 1"
+    png(chapter / "001.png")
+    Image.new("RGB", (40, 60), "white").save(chapter / "002.jpg_large", format="JPEG")
+    Image.new("RGB", (40, 60), "white").save(chapter / "003.png_orig", format="PNG")
+    (chapter / "004.jpg.part").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    (chapter / "005.webp.crdownload").write_bytes(b"RIFF")
+    (chapter / "notes.txt").write_text("not a page, and not said to be one")
+    said = []
+    found = find_sections([chapter], warn=said.append)
+    assert [p.name for p in found[0].pages] == ["001.png", "002.jpg_large", "003.png_orig"]
+    assert said == [f"{chapter}: skipping 2 unfinished downloads (004.jpg.part and 005.webp.crdownload); "
+                    "rerun once they are complete"]
+    assert [load_page(p).size for p in found[0].pages[1:]] == [(40, 60), (40, 60)]
