@@ -397,10 +397,11 @@ def _unit_keys(chapter: ChapterReading) -> list[str]:
 
 
 def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[RunConfig, Optional[dict]]:
-    """``cfg`` with the chapter's reading speed, and its scenes file (``{"file", "text", "label"}``, or None for the
+    """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``, or None for the
     scenes found in the pages): as given, else as its last score was made, as a --duration left out keeps a track's
     length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed every cue again),
     else 1 and found."""
+    from .cuesheet import MAX_CUE_S, MIN_CUE_S
     from .scenes import scenes_file_text
 
     old = job.record.get("score") or {}
@@ -418,7 +419,13 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[Ru
         given = {"file": name, "text": old["given_scenes"]["text"], "label": f"{name} (kept from the last score)"}
         cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
     fmt = cfg.fmt or format_made(old.get("format"))  # without --format, the score stays in its format
-    return dataclasses.replace(cfg, reading_speed=float(speed), fmt=fmt), given  # 2 and 2.0 are one speed
+    longest = cfg.longest_cue
+    if longest is None:  # the limit the last score was made with (a rerun without it composed every cue again)
+        before = old.get("longest_cue")
+        longest = float(before) if isinstance(before, (int, float)) and not isinstance(before, bool) \
+            and MIN_CUE_S <= before <= MAX_CUE_S else None
+    return dataclasses.replace(cfg, reading_speed=float(speed), fmt=fmt, longest_cue=longest), given  # 2 and 2.0
+    # are one speed
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,

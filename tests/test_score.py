@@ -1140,6 +1140,13 @@ def test_longest_cue_composes_short_cues_that_loop_to_fill_each_scene(tmp_path):
     after = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
     assert all(a.cue_s <= 16 for a in after.scenes)  # whole bars within 16 s
     assert sum(a.cue_s for a in after.scenes) > sum(b.cue_s for b in sheet.scenes)  # longer cues, composed again
+    kept = cli(*args, "--json", timeout=300)  # left out: the limit the score was made with, as --reading-speed is
+    assert json.loads(kept.stdout)["sections"][0]["status"] == "skipped", kept.stderr
+    lifted = cli(*args, "--longest-cue", "1800", "--json", timeout=300)  # the help's way to lift it
+    assert json.loads(lifted.stdout)["sections"][0]["status"] == "ok"
+    unlimited = CueSheet.model_validate(json.loads((out / "ch.cues.json").read_text(encoding="utf-8")))
+    assert [s.cue_s for s in unlimited.scenes] == [s.cue_s for s in whole.scenes]  # as made with no limit
+    assert (out / unlimited.score_file).read_bytes() == (tmp_path / "whole" / whole.score_file).read_bytes()
 
 
 @pytest.mark.parametrize("seconds", ["4", "2000", "nan"])
