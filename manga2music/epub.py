@@ -2,8 +2,8 @@
 
 An EPUB is a zip.  ``META-INF/container.xml`` names the book's package file (``.opf``), whose *spine* lists the
 book's documents in reading order; a manga or comic EPUB (Kindle Comic Converter's, a publisher's fixed-layout
-book) has one document per page, each showing one picture (``<img src>`` in XHTML, ``<image xlink:href>`` in SVG),
-and a spine entry may be a picture itself.  The pages are those pictures, in spine order, each once; entries the
+book) has one document per page, each showing one picture (``<img src>`` in XHTML, ``<image xlink:href>`` in SVG,
+or, in a document without either, a CSS background), and a spine entry may be a picture itself.  The pages are those pictures, in spine order, each once; entries the
 book marks ``linear="no"`` (asides a reader skips) and pictures no document shows (a publisher's logo, a
 thumbnail) are not pages.  Names sorted would not do: the spine is the only order a book promises.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import stat
 import zipfile
 from functools import cached_property
@@ -118,32 +119,100 @@ def _inside(base: str, reference: str) -> str | None:
     return None if joined == ".." or joined.startswith("../") else joined
 
 
-class _Pictures(HTMLParser):
-    """The pictures a document shows, in document order: ``<img src>``, SVG's ``<image href>`` / ``xlink:href``."""
+#: a CSS background picture: ``background-image: url(../Images/p1.jpg)`` (or the ``background`` shorthand)
+_BACKGROUND = re.compile(r"background(?:-image)?\s*:[^;}]*?url\(\s*(['\"]?)(.*?)\1\s*\)", re.IGNORECASE)
+#: a style sheet's rules: ``selectors { declarations }`` (comments taken out first)
+_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+#: the class or id a selector's last part names: ``div.page3`` -> ("class", "page3"), ``#p4`` -> ("id", "p4")
+_SELECTED = re.compile(r"([.#])([\w-]+)$")
 
-    def __init__(self) -> None:
+
+def _background(declarations: str) -> str | None:
+    found = _BACKGROUND.search(declarations)
+    return found.group(2) if found and found.group(2) else None
+
+
+def _background_rules(css: str, base: str) -> dict[tuple[str, str], str]:
+    """The pictures a style sheet (the entry ``base``, or a document's <style>) puts behind a class or an id: a
+    fixed-layout book that shows each page as a <div>'s background."""
+    rules: dict[tuple[str, str], str] = {}
+    for selectors, declarations in _RULE.findall(re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)):
+        src = _background(declarations)
+        member = _inside(base, src) if src else None
+        if member is None:
+            continue
+        for selector in selectors.split(","):
+            named = _SELECTED.search(selector.strip())
+            if named:
+                rules[("class" if named.group(1) == "." else "id", named.group(2))] = member
+    return rules
+
+
+class _Pictures(HTMLParser):
+    """The pictures a document shows, in document order, as zip entries: ``<img src>``, SVG's ``<image href>`` /
+    ``xlink:href`` (``found``), and CSS backgrounds (``behind``: in a ``style`` attribute, or a style sheet's rule
+    for an element's class or id, the sheet linked or in a <style>)."""
+
+    def __init__(self, zf: zipfile.ZipFile, member: str) -> None:
         super().__init__(convert_charrefs=True)
+        self.zf, self.member = zf, member
         self.found: list[str] = []
+        self.behind: list[str] = []
+        self.rules: dict[tuple[str, str], str] = {}
+        self._style: list[str] | None = None  # the text of the <style> being read
+
+    def _add(self, reference: str | None, behind: bool = False) -> None:
+        member = _inside(self.member, reference) if reference else None
+        if member is not None:
+            (self.behind if behind else self.found).append(member)
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         name = tag.rsplit(":", 1)[-1]  # "svg:image" in a document that prefixes the SVG namespace
-        values = dict(attrs)
+        values = {key: value or "" for key, value in attrs}
         if name == "img" and values.get("src"):
-            self.found.append(values["src"])
+            self._add(values["src"])
         elif name == "image":
-            href = values.get("xlink:href") or values.get("href")
-            if href:
-                self.found.append(href)
+            self._add(values.get("xlink:href") or values.get("href"))
+        elif name == "link" and "stylesheet" in values.get("rel", "").lower().split():
+            self._sheet(values.get("href"))
+        elif name == "style":
+            self._style = []
+        elif values.get("style") and _background(values["style"]):
+            self._add(_background(values["style"]), behind=True)
+        else:
+            for key in [("id", values.get("id", ""))] + [("class", c) for c in values.get("class", "").split()]:
+                if key in self.rules:
+                    self.behind.append(self.rules[key])
+                    break
 
     handle_startendtag = handle_starttag
+
+    def handle_data(self, data: str) -> None:
+        if self._style is not None:
+            self._style.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style" and self._style is not None:
+            self.rules.update(_background_rules("".join(self._style), self.member))
+            self._style = None
+
+    def _sheet(self, href: str | None) -> None:
+        sheet = _inside(self.member, href) if href else None
+        if sheet is None:
+            return
+        try:
+            css = _read(self.zf, sheet)
+        except (KeyError, BookError):  # a style sheet missing or too large: its pictures are not found, nothing else
+            return
+        self.rules.update(_background_rules(css.decode("utf-8", errors="replace"), sheet))
 
 
 def _document_pictures(zf: zipfile.ZipFile, member: str) -> list[str]:
     data = _read(zf, member)
-    parser = _Pictures()
+    parser = _Pictures(zf, member)
     parser.feed(data.decode("utf-8", errors="replace"))
     parser.close()
-    return [found for src in parser.found if (found := _inside(member, src)) is not None]
+    return parser.found or parser.behind  # a background behind a picture is decoration (a paper texture), not a page
 
 
 def package_path(zf: zipfile.ZipFile) -> str:

@@ -281,3 +281,36 @@ def test_an_epub_renamed_cbz_is_read_as_the_book_it_is(tmp_path):
     [section] = find_sections([book])
     assert (section.name, section.error) == ("Vol 1", None)
     assert _pages(section) == EXPECTED
+
+
+def test_an_epub_whose_pages_are_css_backgrounds_is_read_in_its_order(tmp_path):
+    """A fixed-layout book that shows each page as a <div>'s background (in its style attribute, or a style sheet's
+    rule for the div's class or id) was read as having no pages.  A background behind a page's <img> (a paper
+    texture) is decoration, not a page."""
+    order = [p for p, _ in READING_ORDER]
+    sheet = (f"/* pages */ body {{ margin: 0 }}\n.pg1, div.pg1b {{ background: #fff url('../Images/{order[1]}') "
+             f"no-repeat; }}\n#pg3 {{ background-image: url(../Images/{order[3]}) }}")
+    head = '<link rel="stylesheet" type="text/css" href="../Styles/pages.css"/>'
+    style = f"<style>.last {{ background-image:url(\"../Images/{order[4]}\") }}</style>"
+    bodies = [f'<div style="width:100%; background-image: url(../Images/{order[0].replace(" ", "%20")})"></div>',
+              '<div class="page pg1"></div>',
+              f'<body style="background: url(../Images/logo.png)"><img src="../Images/{order[2].replace(" ", "%20")}"/>',
+              '<div id="pg3"></div>', '<div class="last"></div>']
+    files = {"META-INF/container.xml": CONTAINER, "OEBPS/Styles/pages.css": sheet}
+    items, spine = [], []
+    for k, body in enumerate(bodies):
+        files[f"OEBPS/Text/p{k}.xhtml"] = (
+            '<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><head>'
+            f"{head}{style}</head><body>{body}</body></html>")
+        items.append(f'<item id="p{k}" href="Text/p{k}.xhtml" media-type="application/xhtml+xml"/>')
+        spine.append(f'<itemref idref="p{k}"/>')
+    files["OEBPS/content.opf"] = (
+        '<?xml version="1.0"?>\n<package xmlns="http://www.idpf.org/2007/opf" version="3.0"><manifest>'
+        f'{"".join(items)}</manifest><spine>{"".join(spine)}</spine></package>')
+    book = tmp_path / "fixed.epub"
+    with zipfile.ZipFile(book, "w") as zf:
+        for name, data in {**files, **{"OEBPS/" + n: d for n, d in PICTURES.items()}}.items():
+            zf.writestr(name, data)
+    said = []
+    [section] = find_sections([book], warn=said.append)
+    assert _pages(section) == EXPECTED and said == []
