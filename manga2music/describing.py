@@ -34,7 +34,7 @@ def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[d
         except ArchiveError:  # the whole archive: the section fails with this one line (see readable_pages)
             raise
         except PageError as exc:
-            skipped.append({"source": page.source, "error": exc.message})
+            skipped.append({"name": page.name, "source": page.source, "error": exc.message})
             cb.skipped_page(section.name, page.name, exc.message)
     report(cb.step, len(section.pages), len(section.pages), "pages read")
     return infos, skipped
@@ -200,7 +200,7 @@ def _decodable(section: Section, job: SectionJob, infos: list[PageInfo], cb: Cal
                 decode_page(info, max_side=256)
             except PageError as exc:
                 cb.skipped_page(section.name, info.page.name, exc.message)
-                skipped.append({"source": info.page.source, "error": exc.message})
+                skipped.append({"name": info.page.name, "source": info.page.source, "error": exc.message})
                 continue
         readable_infos.append(info)
     job.skipped_pages = skipped
@@ -235,9 +235,17 @@ def describer_change(old: dict, describer: Describer) -> list[str]:
 
 def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
     """The section's pages added, removed, renamed, changed or mended since its record was written, in words."""
-    before = {p.get("source"): p for p in job.record.get("pages") or [] if isinstance(p, dict)}
-    unreadable = {s.get("source") for s in job.record.get("skipped_pages") or [] if isinstance(s, dict)}
-    now = {info.page.source: info for info in infos}
+    pages = [p for p in job.record.get("pages") or [] if isinstance(p, dict)]
+    skipped = [s for s in job.record.get("skipped_pages") or [] if isinstance(s, dict)]
+    # pages told apart by their names in the section (a chapter folder moved or renamed keeps them: its pages are
+    # not "renamed 001.jpg -> 001.jpg"), or by where they were where a name is missing or given twice
+    names = [p.get("name") for p in pages] + [s.get("name") for s in skipped]
+    by_name = all(isinstance(n, str) for n in names) and len(set(names)) == len(names) \
+        and len({i.page.name for i in infos}) == len(infos)
+    key = "name" if by_name else "source"
+    before = {p.get(key): p for p in pages}
+    unreadable = {s.get(key) for s in skipped}
+    now = {(info.page.name if by_name else info.page.source): info for info in infos}
     new = {src: info for src, info in now.items() if src not in before and src not in unreadable}
     gone = {src: p for src, p in before.items() if src not in now}
     renamed = []  # a page gone and a page added with the same bytes: one page under another name

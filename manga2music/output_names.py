@@ -30,7 +30,8 @@ from typing import Callable
 
 from .files import name_key
 from .outputs import MANIFEST, SectionFiles, read_record
-from .sections import Section, TakenNames, folders_above, output_key, page_container, reserved_keys
+from .sections import (Section, TakenNames, container_path, folders_above, is_image_name, output_key,
+                       page_container, reserved_keys)
 
 
 def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] | None = None) -> Path:
@@ -145,6 +146,17 @@ def _page_hashes(section: Section) -> frozenset:
     return frozenset(hashes)
 
 
+def _holds_pages(source: str) -> bool:
+    """Whether a source is still on the disk: an archive or PDF there, or a folder with pages in it (not one whose
+    pages have moved into a folder inside it, as 7-Zip's "Extract to Ch 1\\" leaves ``Ch 1/Ch 1``)."""
+    if not os.path.isdir(source):
+        return os.path.exists(source)
+    try:
+        return any(is_image_name(entry) for entry in os.listdir(source))
+    except OSError:
+        return True  # a folder that cannot be read: its pages may be there
+
+
 def _listed_names(output: Path) -> list[str]:
     """The names of the sections the output folder's manifest lists."""
     manifest = read_record(output / MANIFEST) or {}
@@ -173,7 +185,20 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
     def gone(name: str) -> bool:
         """Whether the source of ``name``'s files is neither in this run nor on the disk."""
         source = holder(name)
-        return source is not None and source not in in_run and not os.path.exists(source)
+        return source is not None and source not in in_run and not _holds_pages(container_path(source))
+
+    shared: list[frozenset] = []  # pages in more than one record: a group's credits, read when first needed
+
+    def in_several() -> frozenset:
+        if not shared:
+            seen: set = set()
+            twice: set = set()
+            for n in earlier():
+                holder(n)
+                twice |= seen & records[n][1]
+                seen |= records[n][1]
+            shared.append(frozenset(twice))
+        return shared[0]
 
     taken = TakenNames(reserved_keys())  # "manifest": its record would be the run's manifest.json
     prefixes = _folders_named(sections, holder)
@@ -187,7 +212,9 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                     if output_key(n) not in taken)
 
         def same_pages(name: str) -> bool:
-            theirs = records[name][1]
+            """Whether at least half of the pages ``name`` was made from are this section's, leaving out the pages
+            other records have too (a scanlation group's credits and recruitment pages, in every chapter)."""
+            theirs = records[name][1] - in_several()
             if not ours:
                 ours.append(_page_hashes(section))
             return bool(theirs) and 2 * len(theirs & ours[0]) >= len(theirs)
@@ -208,7 +235,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                 break
         if own is None and mine is not None:  # its files under a name of its folder's before it was renamed
             own = next((n for n in earlier() if holder(n) == mine and output_key(n) not in taken), None)
-            if own is None and (own := next((n for n in earlier() if n not in forms and gone(n)
+            if own is None and (own := next((n for n in earlier() if n != base and gone(n)
                                              and output_key(n) not in taken and same_pages(n)), None)) \
                     and name_key(own) != name_key(base):  # not the same name in another Unicode form (a Mac's)
                 note(f"{base}: the pages of {own}, whose folder is gone (renamed?): its files keep the name {own} "

@@ -374,7 +374,7 @@ class PageStream:
             try:
                 tiles = decode_page(info, max_side=self.max_side, data=None if self.datas is None else self.datas[k])
             except PageError as exc:
-                self.skipped.append({"source": info.page.source, "error": exc.message})
+                self.skipped.append({"name": info.page.name, "source": info.page.source, "error": exc.message})
                 if self.on_skip is not None:
                     self.on_skip(info, exc.message)
                 continue

@@ -396,7 +396,42 @@ def _unit_keys(chapter: ChapterReading) -> list[str]:
     return keys
 
 
-def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[RunConfig, Optional[dict]]:
+def kept_scenes(job: SectionJob, section: Optional[Section], kept: dict, label: str, cb: Callbacks) -> str:
+    """The text of the scenes file kept from the chapter's last score, its page numbers written as the names of the
+    pages they counted then: pages added or removed since would move every scene that follows (a scene given as
+    starting on page 4 would start on the page now fourth).  A scene whose first page is gone is left out, and a
+    line says so.  The text as it was where the pages are the same, or the pages it counted are not known."""
+    from .scenes import read_scenes_text
+    from .wording import first_few
+
+    text = kept["text"]
+    then = kept.get("pages")
+    if not isinstance(then, list):  # a score made before 2026-12-05: its record's pages, where it skipped none
+        then = None if job.record.get("skipped_pages") else [p.get("name") for p in job.record.get("pages") or []
+                                                             if isinstance(p, dict)]
+    now = [p.name for p in section.pages] if section is not None else None
+    if not then or now is None or then == now or not all(isinstance(n, str) for n in then):
+        return text
+    try:
+        starts = read_scenes_text(text, label, then)
+    except InputError:
+        return text  # said when the scenes are read, as before
+    present = set(now)
+    lines, gone = [], []
+    for index, part, length in starts:
+        if then[index] not in present:
+            gone.append(then[index])
+            continue
+        lines.append(then[index] + (f" part {part}" if part > 1 else "") + (f" {length:.6g}" if length else ""))
+    if gone:
+        cb.warn(f"{job.name}: {first_few(gone)}, where {'scenes' if len(gone) > 1 else 'a scene'} of {label} "
+                f"started, {'are' if len(gone) > 1 else 'is'} gone; "
+                + ("the scenes before run on" if lines else "the scenes are found in the pages"))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
+                     section: Optional[Section] = None) -> tuple[RunConfig, Optional[dict]]:
     """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``, or None for the
     scenes found in the pages): as given, else as its last score was made, as a --duration left out keeps a track's
     length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed every cue again),
@@ -416,8 +451,11 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks) -> tuple[Ru
     elif cfg.scenes_file is None and isinstance(old.get("given_scenes"), dict) \
             and isinstance(old["given_scenes"].get("text"), str):
         name = str(old["given_scenes"].get("file") or "a scenes file")
-        given = {"file": name, "text": old["given_scenes"]["text"], "label": f"{name} (kept from the last score)"}
-        cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
+        label = f"{name} (kept from the last score)"
+        text = kept_scenes(job, section, old["given_scenes"], label, cb)
+        if text:
+            given = {"file": name, "text": text, "label": label}
+            cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
     fmt = cfg.fmt or format_made(old.get("format"))  # without --format, the score stays in its format
     longest = cfg.longest_cue
     if longest is None:  # the limit the last score was made with (a rerun without it composed every cue again)
@@ -438,7 +476,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread
 
-    cfg, given_scenes = chapter_settings(job, cfg, cb)
+    cfg, given_scenes = chapter_settings(job, cfg, cb, section)
     files = ScoreFiles(job, cfg.fmt)
     refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
     memo = answer_memo(job, "score", describer, cfg)  # a chat model's answers, kept until the score is written
@@ -607,7 +645,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                       # descriptions' calls, all of what the score's words took
                       "longest_cue": cfg.longest_cue,
                       # the scenes file it was given (a rerun without --scenes keeps its scenes: chapter_settings)
-                      **({"given_scenes": {"file": given_scenes["file"], "text": given_scenes["text"]}}
+                      **({"given_scenes": {"file": given_scenes["file"], "text": given_scenes["text"],
+                                           # the pages its numbers count (a rerun after pages are added or removed
+                                           # finds the same pages: kept_scenes)
+                                           "pages": chapter.page_names}}
                          if given_scenes else {}),
                       "sample_rate": file_rate(cfg.fmt, sample_rate),  # of the score's and cues' files
                       "duration": sheet.duration, "model": composer.model_name,

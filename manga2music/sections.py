@@ -103,9 +103,19 @@ def _with_kanji_numbers_as_digits(name: str) -> str:
     return KANJI_NUMBER.sub(lambda m: str(kanji_number(m.group())), name)
 
 
-#: names as a reader orders them: numbers by value (written in kanji too: 第二話 before 第十話), case ignored, and a
-#: name's extension apart from it ("strip.png" before "strip2.jpg", which character order puts the other way round)
-natural_key = natsort_keygen(key=lambda s: _with_kanji_numbers_as_digits(s.lower()), alg=ns.PATH)
+#: the point of a chapter number with a part after it (1.5): read as a mark after everything that may follow a whole
+#: number ("Chapter 1_ Title", "第1話", "Ch 1 - Title"), so that 1 comes before 1.5, and 1.5 before 2
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+
+
+def _as_read(name: str) -> str:
+    return _DECIMAL_POINT.sub("\uffff", _with_kanji_numbers_as_digits(name.lower()))
+
+
+#: names as a reader orders them: numbers by value (written in kanji too: 第二話 before 第十話; 1.5 after 1), case
+#: ignored, and a name's extension apart from it ("strip.png" before "strip2.jpg", which character order puts the
+#: other way round)
+natural_key = natsort_keygen(key=_as_read, alg=ns.PATH)
 _natural = natural_key
 #: a chapter's front cover, read before its numbered pages ("cover.jpg" sorted after "012.jpg"); not "back cover"
 FRONT_COVER = re.compile(r"(front[ ._-]?)?cover(page)?([ ._-]?(front|\d+))?", re.IGNORECASE)
@@ -117,10 +127,31 @@ def page_order(name: str) -> tuple:
     return (not FRONT_COVER.fullmatch(base.rsplit(".", 1)[0]), natural_key(name))
 
 
-def section_order(name: str) -> list:
-    """Reading order of section names: "Vol 1/Chapter 6" before "Vol 1/Chapter 14", and a folder's own pages
-    before its subfolders'."""
-    return [natural_key(part) for part in name.split("/")]
+#: a chapter downloader's group prefix: Mihon/Tachiyomi name a chapter's folder "<scanlator>_<chapter>"
+#: ("Asura Scans_Chapter 10"), whose chapters are read in their numbers' order whatever group made each
+_GROUP_PREFIX = re.compile(r"[^_]{1,60}?_(?=(vol|ch|ep|第|#|\d))", re.IGNORECASE)
+_CHAPTER_WORD = re.compile(r"(vol(ume)?|ch(ap(ter)?)?|ep(isode)?|part|page|p)?[ .]*\d*", re.IGNORECASE)
+#: where a part of a work comes, before its numbers: a prologue first, volumes before the chapters not yet in one
+#: (a series folder of "Vol. 01" ... beside the latest "Ch. 050"), epilogues and extras last
+_FIRST = re.compile(r"(prologue|prelude|preface|foreword|intro(duction)?)\b", re.IGNORECASE)
+_VOLUME = re.compile(r"(vol(ume)?(\b|(?=\d))|v\d|tome\b|第[^話巻]{1,8}巻|\d+巻)", re.IGNORECASE)
+_LAST = re.compile(r"(epilogue|afterword|postscript|extras?\b|omake|bonus\b|specials?\b)", re.IGNORECASE)
+
+
+def _part_order(part: str) -> tuple:
+    group = _GROUP_PREFIX.match(part)
+    if group and not _CHAPTER_WORD.fullmatch(group.group()[:-1]):
+        part = part[group.end():]
+    rank = 0 if _FIRST.match(part) else 1 if _VOLUME.match(part) else 3 if _LAST.match(part) else 2
+    return rank, natural_key(part)
+
+
+def section_order(name: str) -> tuple:
+    """Reading order of section names: "Vol 1/Chapter 6" before "Vol 1/Chapter 14", a downloader's group prefix left
+    out ("Flame_Chapter 2" before "Asura_Chapter 10"), a prologue first, volumes before loose chapters, epilogues and
+    extras last (the name itself breaks ties)."""
+    parts = name.split("/")
+    return [_part_order(part) for part in parts], [natural_key(part) for part in parts]
 
 
 def is_hidden(name: str) -> bool:
@@ -130,8 +161,11 @@ def is_hidden(name: str) -> bool:
 
 #: the names a browser or downloader gives an image it saved: Twitter/X's "page.jpg_large" ("_orig", "_small", a size)
 SAVED_IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png|webp|gif)_(large|orig|medium|small|thumb|\d+x\d+)", re.IGNORECASE)
-#: a page still being downloaded (Firefox's .part, Chrome's .crdownload, Safari's .download, aria2's .aria2)
-UNFINISHED_DOWNLOAD = re.compile(r".+\.[a-z0-9]{2,5}\.(part|crdownload|download|aria2|partial)", re.IGNORECASE)
+#: a page or archive still being downloaded (Firefox's .part, Chrome's .crdownload, Safari's .download, aria2's
+#: .aria2; Mihon/Tachiyomi's "Chapter 12.cbz_tmp")
+UNFINISHED_DOWNLOAD = re.compile(r".+(\.[a-z0-9]{2,5})(\.(part|crdownload|download|aria2|partial)|_tmp)", re.IGNORECASE)
+#: a chapter folder Mihon/Tachiyomi is still downloading into ("Group_Chapter 12_tmp", renamed once complete)
+UNFINISHED_FOLDER = re.compile(r".+_tmp")
 
 
 def is_image_name(name: str) -> bool:
@@ -140,10 +174,26 @@ def is_image_name(name: str) -> bool:
                                     or bool(SAVED_IMAGE_SUFFIX.fullmatch(suffix)))
 
 
+#: the first bytes of the image types a page saved without an extension is (a browser's "Save image" of a URL with
+#: none, a scraper's): JPEG, PNG, GIF, WebP, TIFF, AVIF/HEIC (an ISO box "ftyp" at byte 4)
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
+
+
+def _is_image_without_extension(path: Path) -> bool:
+    """A file with no extension whose first bytes say it is an image: read as a page, not left out of its chapter
+    without a word."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    return head.startswith(_IMAGE_MAGIC) or head[:4] == b"RIFF" and head[8:12] == b"WEBP" or head[4:8] == b"ftyp"
+
+
 def _unfinished_downloads(files: list[str]) -> list[str]:
     """Pages a browser or downloader has not finished writing (``004.jpg.part``): said, not read and not passed over."""
-    return [f for f in files if UNFINISHED_DOWNLOAD.fullmatch(f) and not is_hidden(f)
-            and Path(f).with_suffix("").suffix.lower() in IMAGE_EXTENSIONS]
+    return [f for f in files if not is_hidden(f) and (found := UNFINISHED_DOWNLOAD.fullmatch(f))
+            and found.group(1).lower() in IMAGE_EXTENSIONS | SOURCE_EXTENSIONS]
 
 
 @dataclass(frozen=True)
@@ -202,13 +252,30 @@ class Section:
         if not self.pages:
             return None
         page = self.pages[0]
-        return page_container(readable(os.path.realpath(page.path)), page.member, page.pdf_index, page.alone)
+        member = readable(page.member) if page.member is not None else None  # as a record stores it
+        return page_container(readable(os.path.realpath(page.path)), member, page.pdf_index, page.alone)
 
 
 def page_container(path: str, member: str | None, pdf_index: int | None, alone: bool = False) -> str:
     """The folder, archive or PDF holding a page, from the page's resolved path (as a record stores it); the page
-    itself for one given alone (``run ch/002.png`` is not ``run ch``: its files are its own)."""
-    return path if member is not None or pdf_index is not None or alone else os.path.dirname(path)
+    itself for one given alone (``run ch/002.png`` is not ``run ch``: its files are its own).  A page in a folder
+    inside an archive is held by that folder: ``Vol 02.cbz!Ch 003`` (a volume's chapters are sources of their own,
+    or a chapter added to the volume would take another's files)."""
+    if member is not None:
+        folder = posixpath.dirname(member.replace("\\", "/"))
+        return f"{path}!{folder}" if folder else path
+    return path if pdf_index is not None or alone else os.path.dirname(path)
+
+
+def container_path(source: str) -> str:
+    """The file or folder on the disk that holds a :func:`page_container` source (the archive of
+    ``Vol 02.cbz!Ch 003``)."""
+    k = source.find("!")
+    while k != -1 and not os.path.exists(source):
+        if os.path.isfile(source[:k]):
+            return source[:k]
+        k = source.find("!", k + 1)
+    return source
 
 
 # --- archives ------------------------------------------------------------------------------
@@ -732,7 +799,10 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 dirs[:] = []  # its folders are the book's, not chapters
                 continue
             books_without_order.append(here)
-        images = [f for f in files if is_image_name(f)]
+        unfinished = _unfinished_downloads(files) + [f"{d}/" for d in dirs if UNFINISHED_FOLDER.fullmatch(d)]
+        dirs[:] = [d for d in dirs if not UNFINISHED_FOLDER.fullmatch(d)]
+        images = [f for f in files if is_image_name(f) or "." not in f and not in_output
+                  and _is_image_without_extension(here / f)]
         if images and _only_covers(images, dirs, files, in_output):
             images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read), or album art
         if images:
@@ -740,7 +810,6 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,
                         folder)
             )
-        unfinished = _unfinished_downloads(files)
         if unfinished:
             many = len(unfinished) != 1
             warn(f"{readable(here)}: skipping {len(unfinished)} unfinished download{'s' if many else ''} "
@@ -817,7 +886,9 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     check_paths_exist(given)
     for path in given:
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
-            sections.extend(sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name)))
+            # the folder's own pages first (its colour pages before its chapters), then its sections in order
+            sections.extend(sorted(_folder_sections(path, excluded, warn),
+                                   key=lambda s: (Path(s.origin) != Path(path), section_order(s.name))))
         else:
             suffix = path.suffix.lower()
             if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):

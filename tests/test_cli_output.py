@@ -336,7 +336,7 @@ def test_an_archive_with_its_pages_in_one_folder_is_named_after_the_archive(tmp_
     result = CliRunner().invoke(app, ["run", str(series), "-o", str(out), *BUILTIN, "--json"])
     assert result.exit_code == 0, result.output
     names = [e["name"] for e in json.loads(result.stdout)["sections"]]
-    assert names == ["Ch 004", "Ch 005", "Vol 2/Ch 1", "Vol 2/Ch 2"]
+    assert names == ["Vol 2/Ch 1", "Vol 2/Ch 2", "Ch 004", "Ch 005"]  # a volume before the chapters not in one
     assert (out / "Ch 004.wav").is_file() and not (out / "Ch 004").exists()
     with zipfile.ZipFile(series / "Vol 2.cbz", "w") as zf:  # repacked with one folder: its files keep their name
         zf.write(pages[0], "Ch 1/001.png")
@@ -717,3 +717,109 @@ def test_a_page_given_alone_gets_files_of_its_own_and_leaves_its_chapters_alone(
     assert folder.returncode == 0, folder.stderr
     assert {e["name"]: e["status"] for e in json.loads(folder.stdout)["sections"]} == {"001": "ok", "Chapter 1": "ok"}
     assert [p["name"] for p in json.loads((first / "001.json").read_text("utf-8"))["pages"]] == ["001.png"]
+
+
+def _page(path: Path, text: str) -> Path:
+    """A page whose pixels are its own (``text`` drawn on it)."""
+    from PIL import ImageDraw
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (300, 420), "white")
+    ImageDraw.Draw(image).text((20, 20), text, fill="black")
+    image.save(path)
+    return path
+
+
+def _sources(out: Path) -> dict[str, list[str]]:
+    """Each record's name -> the pages it was made from, as the record locates them."""
+    return {str(r.relative_to(out).with_suffix("")): [p.get("member") or Path(p["source"]).name
+                                                      for p in json.loads(r.read_text("utf-8"))["pages"]]
+            for r in out.rglob("*.json") if r.name != "manifest.json"}
+
+
+def test_a_chapter_added_to_a_volume_archive_gets_its_own_files(tmp_path):
+    """`Vol 02.cbz` held Ch 003 and Ch 004; Ch 002.5 was added to it: all three were made again, Ch 002.5's music
+    written as "Ch 003", Ch 003's as "Ch 004", Ch 004's as "Ch 004-2" (every chapter of an archive had the archive
+    as its source, so the first new chapter took the first name the archive held)."""
+    pages = {c: _page(tmp_path / "pages" / c / "001.png", c) for c in ("Ch 003", "Ch 004", "Ch 002.5")}
+    (tmp_path / "S").mkdir()
+    volume, out = tmp_path / "S" / "Vol 02.cbz", tmp_path / "out"
+    with zipfile.ZipFile(volume, "w") as zf:
+        for c in ("Ch 003", "Ch 004"):
+            zf.write(pages[c], f"{c}/001.png")
+    args = ("run", tmp_path / "S", "-o", out, *BUILTIN, "--json")
+    assert cli(*args).returncode == 0
+    tracks = {c: (out / "Vol 02" / f"{c}.wav").read_bytes() for c in ("Ch 003", "Ch 004")}
+    with zipfile.ZipFile(volume, "a") as zf:
+        zf.write(pages["Ch 002.5"], "Ch 002.5/001.png")
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    status = {e["name"]: e["status"] for e in json.loads(again.stdout)["sections"]}
+    assert status == {"Vol 02/Ch 002.5": "ok", "Vol 02/Ch 003": "skipped", "Vol 02/Ch 004": "skipped"}
+    assert _sources(out) == {f"Vol 02/{c}": [f"{c}/001.png"] for c in ("Ch 002.5", "Ch 003", "Ch 004")}
+    assert all((out / "Vol 02" / f"{c}.wav").read_bytes() == track for c, track in tracks.items())
+
+
+def test_a_new_chapter_sharing_credit_pages_does_not_take_a_deleted_chapters_files(tmp_path):
+    """Mihon's "delete after reading": Chapter 1 deleted, Chapter 3 downloaded, each chapter with the group's
+    credits and recruitment pages.  Chapter 3 took Chapter 1's files ("the pages of Chapter 1, whose folder is
+    gone"): half of Chapter 1's pages were the shared ones.  Its music replaced Chapter 1's."""
+    lib, out = tmp_path / "L", tmp_path / "out"
+    shared = [_page(tmp_path / "credits.png", "credits"), _page(tmp_path / "recruit.png", "recruit")]
+    for chapter, count in (("Chapter 1", 2), ("Chapter 2", 1), ("Chapter 3", 3)):
+        where = lib if chapter != "Chapter 3" else tmp_path / "new"
+        for k in range(count):
+            _page(where / chapter / f"{k + 1:03d}.png", f"{chapter} page {k + 1}")
+        for page in shared:
+            shutil.copy(page, where / chapter / page.name)
+    args = ("run", lib, "-o", out, *BUILTIN, "--json")
+    assert cli(*args).returncode == 0
+    track = (out / "Chapter 1.wav").read_bytes()
+    shutil.rmtree(lib / "Chapter 1")
+    shutil.move(tmp_path / "new" / "Chapter 3", lib / "Chapter 3")
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert "whose folder is gone" not in again.stderr, again.stderr
+    entries = {e["name"]: (e["status"], bool(e.get("pages_gone"))) for e in json.loads(again.stdout)["sections"]}
+    assert entries == {"Chapter 1": ("ok", True), "Chapter 2": ("skipped", False), "Chapter 3": ("ok", False)}
+    assert (out / "Chapter 1.wav").read_bytes() == track
+    assert _sources(out)["Chapter 3"] == ["001.png", "002.png", "003.png", "credits.png", "recruit.png"]
+
+
+@pytest.mark.parametrize("how", ["into a volume folder", "extracted into a folder of its name"])
+def test_a_chapter_moved_into_a_folder_keeps_its_files(tmp_path, how):
+    """`mkdir "Vol 01" && mv "Chapter 1" "Vol 01/"`, or `Ch 1.cbz` extracted by 7-Zip's "Extract to Ch 1\\" (into
+    `Ch 1/Ch 1/`): the chapter was made again under its new name with a new seed, its old files left behind."""
+    lib, out = tmp_path / "V", tmp_path / "out"
+    for chapter in ("Chapter 1", "Chapter 2"):
+        for k in (1, 2):
+            _page(lib / chapter / f"{k:03d}.png", f"{chapter} page {k}")
+    args = ("run", lib, "-o", out, *BUILTIN, "--json")
+    assert cli(*args).returncode == 0
+    tracks = {c: (out / f"{c}.wav").read_bytes() for c in ("Chapter 1", "Chapter 2")}
+    if how == "into a volume folder":
+        (lib / "Vol 01").mkdir()
+        for chapter in ("Chapter 1", "Chapter 2"):
+            shutil.move(lib / chapter, lib / "Vol 01" / chapter)
+    else:
+        shutil.move(lib / "Chapter 1", tmp_path / "Chapter 1")
+        shutil.move(tmp_path / "Chapter 1", lib / "Chapter 1" / "Chapter 1")
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert {e["status"] for e in json.loads(again.stdout)["sections"]} == {"skipped"}, again.stdout
+    assert sorted(p.name for p in out.rglob("*.wav")) == ["Chapter 1.wav", "Chapter 2.wav"]
+    assert all((out / f"{c}.wav").read_bytes() == track for c, track in tracks.items())
+
+
+def test_a_chapter_renamed_with_a_page_added_says_only_the_page_added(tmp_path):
+    """Mihon's `Chapter 12_tmp` renamed `Chapter 12` once its last page came: "describing again: 1 page added
+    (002.png); 1 page renamed (001.png \u2192 001.png)": a page that kept its name is not renamed."""
+    lib, out = tmp_path / "T", tmp_path / "out"
+    _page(lib / "Chapter 12 (partial)" / "001.png", "page 1")
+    args = ("run", lib, "-o", out, *BUILTIN)
+    assert cli(*args).returncode == 0
+    (lib / "Chapter 12 (partial)").rename(lib / "Chapter 12")
+    _page(lib / "Chapter 12" / "002.png", "page 2")
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert "Chapter 12 (partial): describing again: 1 page added (002.png)\n" in again.stderr, again.stderr

@@ -1794,3 +1794,37 @@ def test_compose_on_a_score_folder_says_its_scene_descriptions_are_for_score(tmp
     assert alone.returncode == 2 and one_line_error(alone.stderr), alone.stderr
     assert f"{scene.name} is scene 1 of the score of calm" in alone.stderr and "score the chapter again" in alone.stderr
     assert not list(out.glob("*.scene01.wav"))
+
+
+def test_scenes_kept_from_the_last_score_start_on_the_same_pages_after_pages_are_added_or_removed(tmp_path):
+    """A scenes file gave "1" and "3" to a chapter missing its page 002: scene 2 started on 004.png.  Once 002.png
+    came, a rerun (the scenes kept) started scene 2 on 003.png, the page now third, with no word; a page removed
+    moved them the other way."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    missing = tmp_path / "002.png"
+    shutil.move(tmp_path / "ch" / "002.png", missing)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n3 40\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "3")
+
+    def scenes_made() -> list[list[str]]:
+        return [s["pages"] for s in json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["scenes"]]
+
+    assert cli(*args, "--scenes", scenes, timeout=300).returncode == 0
+    assert scenes_made() == [["001.png", "003.png"], ["004.png", "005.png", "006.png"]]
+    shutil.move(missing, tmp_path / "ch" / "002.png")
+    added = cli(*args, timeout=300)
+    assert added.returncode == 0, added.stderr
+    assert scenes_made() == [["001.png", "002.png", "003.png"], ["004.png", "005.png", "006.png"]]
+    assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["scenes"][1]["given_s"] == 40
+    (tmp_path / "ch" / "003.png").unlink()
+    removed = cli(*args, timeout=300)
+    assert removed.returncode == 0, removed.stderr
+    assert scenes_made() == [["001.png", "002.png"], ["004.png", "005.png", "006.png"]]
+    (tmp_path / "ch" / "004.png").unlink()  # the page the second scene started on
+    gone = cli(*args, timeout=300)
+    assert gone.returncode == 0, gone.stderr
+    assert "ch: 004.png, where a scene of scenes.txt (kept from the last score) started, is gone; the scenes " \
+           "before run on" in " ".join(gone.stderr.split()), gone.stderr
+    assert scenes_made() == [["001.png", "002.png", "005.png", "006.png"]]

@@ -766,3 +766,61 @@ def test_pages_saved_under_a_browsers_or_downloaders_name_are_read_or_named(tmp_
     assert said == [f"{chapter}: skipping 2 unfinished downloads (004.jpg.part and 005.webp.crdownload); "
                     "rerun once they are complete"]
     assert [load_page(p).size for p in found[0].pages[1:]] == [(40, 60), (40, 60)]
+
+
+def test_a_chapter_mihon_is_still_downloading_is_named_not_read(tmp_path):
+    """Mihon/Tachiyomi downloads a chapter into "Group_Chapter 12_tmp" (or "….cbz_tmp") and renames it when done:
+    the half-downloaded chapter was read as a chapter of its own, and its name stuck to the finished one."""
+    series = tmp_path / "Series"
+    png(series / "Group_Chapter 11" / "001.png")
+    png(series / "Group_Chapter 12_tmp" / "001.png")
+    (series / "Group_Chapter 13.cbz_tmp").write_bytes(b"PK\x03\x04 cut short")
+    said = []
+    assert [s.name for s in find_sections([series], warn=said.append)] == ["Group_Chapter 11"]
+    assert said == [f"{series}: skipping 2 unfinished downloads (Group_Chapter 13.cbz_tmp and Group_Chapter 12_tmp/); "
+                    "rerun once they are complete"]
+    assert [s.name for s in find_sections([series / "Group_Chapter 12_tmp"])] == ["Group_Chapter 12_tmp"]  # given
+
+
+@pytest.mark.parametrize("layout", [
+    # Mihon/Tachiyomi: "<scanlator>_<chapter>", ":" written "_", groups changing between chapters
+    ["Asura Scans_Chapter 1_ The Beginning", "Asura Scans_Chapter 1.5_ Side Story", "Flame Scans_Chapter 2",
+     "Asura Scans_Chapter 10"],
+    ["第1話", "第1.5話", "第2話"],
+    ["Ch.001 - Start", "Ch.001.5 - Omake", "Ch.002"],
+    # volumes first, then the chapters not yet in a volume; a prologue first, an epilogue and extras last
+    ["Prologue", "Vol. 01/Ch. 001", "Vol. 01/Ch. 002", "Vol. 02/Ch. 003", "Ch. 004", "Ch. 010", "Epilogue",
+     "Extra"],
+    ["Episode 1", "Episode 2", "Episode 10", "Side Story 1"],
+], ids=["mihon", "kanji-decimal", "decimal", "volumes-then-chapters", "webtoon"])
+def test_chapters_are_found_in_the_order_a_reader_reads_them(tmp_path, layout):
+    """Chapter 1.5 came before chapter 1 ("." sorts before "_" and "話"), Mihon's scanlator prefixes put chapter 10
+    before chapter 2 (another group's), loose new chapters came before the volume folders, and "Epilogue" and
+    "Extra" before "Episode 1"."""
+    for chapter in reversed(layout):
+        png(tmp_path / "S" / chapter / "001.png")
+    assert [s.name for s in find_sections([tmp_path / "S"])] == layout
+
+
+def test_a_folders_own_pages_come_before_its_chapters(tmp_path):
+    """`run "Vol 01"`: the volume's colour pages (in it, beside its chapter folders) were read after its chapters,
+    placed by the folder's own name ("Vol 01" after "Ch 002"; "A Vol" before "Ch 001")."""
+    for name in ("Vol 01", "A Vol"):
+        png(tmp_path / name / "000-color.png")
+        for chapter in ("Ch 001", "Ch 002"):
+            png(tmp_path / name / chapter / "001.png")
+        assert [s.name for s in find_sections([tmp_path / name])] == [name, "Ch 001", "Ch 002"]
+
+
+def test_a_page_saved_without_an_extension_is_read(tmp_path):
+    """`002` (a page a browser saved from a URL without an extension) beside `001.png` and `003.png` was left out
+    of the chapter without a word; a file that is not an image (a `README`) is still not a page."""
+    chapter = tmp_path / "Ch 1"
+    for name in ("001.png", "003.png"):
+        png(chapter / name)
+    Image.new("RGB", (40, 60), "white").save(chapter / "002", format="JPEG")
+    Image.new("RGB", (40, 60), "white").save(chapter / "004", format="WEBP")
+    (chapter / "README").write_text("scanned by a group")
+    [section] = find_sections([chapter])
+    assert [p.name for p in section.pages] == ["001.png", "002", "003.png", "004"]
+    assert [load_page(p).size for p in section.pages] == [(40, 60)] * 4
