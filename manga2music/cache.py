@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
 from . import settings
-from .errors import ModelUnavailableError
+from .errors import CacheError, ModelUnavailableError
 from .registry import MODELS, ModelSpec, hub_repo, lookup
 
 #: weight formats from_pretrained never reads for PyTorch; skipped by pull()
@@ -35,7 +35,7 @@ class CachedModel:
     repo_id: str  # "facebook/musicgen-small"
     path: str  # the models--owner--name folder
     size_bytes: int  # bytes on disk (symlinks not counted twice)
-    complete: bool  # a snapshot has config.json and weights, and no download is half done
+    complete: bool  # its current snapshot is whole (_snapshot_is_whole), and no download is half done
     name: Optional[str] = None  # our short name, when the registry knows the id
 
 
@@ -70,19 +70,50 @@ def folder_size(path: Path) -> int:
     return total
 
 
+def current_snapshot(repo_dir: Path) -> Optional[Path]:
+    """The snapshot a load from the cache takes: the one ``refs/main`` names (an update stopped half-way leaves it
+    without its weights, though an older snapshot beside it is whole), else the only or newest one there."""
+    snapshots = repo_dir / "snapshots"
+    try:
+        named = (repo_dir / "refs" / "main").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeError):
+        named = ""
+    if named and "/" not in named and (snapshots / named).is_dir():
+        return snapshots / named
+    try:
+        found = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return None
+    return found[-1] if found else None
+
+
+def _snapshot_is_whole(snap: Path) -> bool:
+    """A transformers model: ``config.json`` and weights.  A diffusers pipeline: ``model_index.json``, a folder for
+    each of its components (its transformer, VAE, text encoder, tokenizer, scheduler), and weights among them."""
+    if (snap / "config.json").exists():
+        return any(p.name.endswith(_WEIGHT_SUFFIXES) for p in snap.rglob("*"))
+    index = snap / "model_index.json"
+    if not index.exists():
+        return False
+    import json
+
+    try:
+        components = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, ValueError):
+        return False
+    if not isinstance(components, dict):
+        return False
+    parts = [k for k, v in components.items() if not k.startswith("_") and isinstance(v, list) and any(v)]
+    return all((snap / part).is_dir() for part in parts) and any(
+        p.name.endswith(_WEIGHT_SUFFIXES) for part in parts for p in (snap / part).rglob("*"))
+
+
 def _is_complete(repo_dir: Path) -> bool:
     blobs = repo_dir / "blobs"
     if blobs.is_dir() and any(p.name.endswith(".incomplete") for p in blobs.iterdir()):
         return False
-    snapshots = repo_dir / "snapshots"
-    if not snapshots.is_dir():
-        return False
-    for snap in snapshots.iterdir():
-        if not (snap / "config.json").exists():
-            continue
-        if any(p.name.endswith(_WEIGHT_SUFFIXES) for p in snap.rglob("*")):
-            return True
-    return False
+    snap = current_snapshot(repo_dir)
+    return snap is not None and _snapshot_is_whole(snap)
 
 
 def _short_names() -> dict[str, str]:
@@ -197,8 +228,7 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
     root = _cache(cache_dir)
     offline = settings.offline_mode() if offline is None else offline
     if offline and is_cached(repo_id, root):  # there already (a read-only shared cache too)
-        snaps = sorted((root / repo_folder_name(repo_id) / "snapshots").iterdir())
-        return snaps[-1]
+        return current_snapshot(root / repo_folder_name(repo_id))
     problem = settings.cache_problem(root)
     if problem:
         source = settings.cache_source() if cache_dir is None else "default"
@@ -258,13 +288,31 @@ def _short(exc: BaseException) -> str:
 
 
 def remove(name: str, cache_dir: str | os.PathLike | None = None) -> int:
-    """Delete the cache folder of ``name``; return the bytes freed (0 when it was not cached)."""
+    """Delete the cache folder of ``name``; return the bytes freed (0 when it was not cached).  Raises
+    :class:`CacheError` when it cannot be deleted (nothing was: the folder is first moved out of the cache, in one
+    step), or when part of it could not be (the model is gone from the cache, and the message says where the rest
+    is): a read-only cache was left half deleted, its snapshots gone and its blobs there, listed as "partial"."""
     repo_id = repo_id_for(name)
-    folder = _cache(cache_dir) / repo_folder_name(repo_id)
+    root = _cache(cache_dir)
+    folder = root / repo_folder_name(repo_id)
     if not os.path.isdir(folder):
         return 0
     size = folder_size(folder)
-    shutil.rmtree(folder)
+    going = root / f".deleting-{folder.name}-{os.getpid()}"  # not models--*: never listed, never loaded
+    try:
+        os.rename(folder, going)
+    except OSError as exc:
+        raise CacheError(f"cannot delete {repo_id} from {root}: {exc.strerror or exc}; nothing was deleted",
+                         hint="the cache is read-only here (a shared or mounted cache?), or this user may not "
+                              "change it") from None
+    failures: list[OSError] = []
+    shutil.rmtree(going, onerror=lambda _f, _p, info: failures.append(info[1]))
+    if failures:
+        left = folder_size(going) if os.path.isdir(going) else 0
+        first = failures[0]
+        raise CacheError(f"{repo_id} is out of the model cache, but {left / 1024**2:.1f} MB of it could not be "
+                         f"deleted from {going} ({first.strerror or first}: {getattr(first, 'filename', '')})",
+                         hint="delete that folder by hand (a file there may be immutable: lsattr shows it)")
     return size
 
 

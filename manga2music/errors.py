@@ -73,6 +73,10 @@ class DiskFullError(Manga2MusicError):
     stops_run = True
 
 
+class CacheError(Manga2MusicError):
+    """The model cache cannot be changed here: a read-only file system, no permission, an immutable file."""
+
+
 class ModelUnavailableError(Manga2MusicError):
     """The model exists but cannot be loaded here (no weights offline, no memory, missing package)."""
 

@@ -378,6 +378,29 @@ def missing_weights(spec: ModelSpec) -> str | None:
         if file.name.endswith(".safetensors") and _cut_short(file):
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged or cut short (it holds less than "
                     "its header lists): copy or download it again")
+    lacking = _missing_processor_files(path, spec.backend)
+    if lacking:
+        return (f"{spec.name} is a model folder without {lacking}: save the processor beside the model "
+                "(`processor.save_pretrained(folder)`), or copy the model's whole Hub repo")
+    return None
+
+
+#: the files a tokenizer is saved as (fast, SentencePiece, BPE, WordPiece, tiktoken)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json",
+                   "vocab.txt", "tokenizer.tiktoken")
+
+
+def _missing_processor_files(path: Path, backend: str) -> str | None:
+    """What a transformers model folder lacks of its processor, in words: without a tokenizer, transformers builds
+    an empty one and every word of a description becomes <unk> (MusicGen made the same music for any text, "ok");
+    without MusicGen's feature extractor it cannot load at all."""
+    if backend not in ("musicgen", "musicgen-melody", "transformers-vlm"):
+        return None
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        return "its tokenizer (no tokenizer.json or spiece.model)"
+    if backend.startswith("musicgen") and not any((path / name).is_file()
+                                                  for name in ("preprocessor_config.json", "processor_config.json")):
+        return "its feature extractor (no preprocessor_config.json)"
     return None
 
 

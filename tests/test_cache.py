@@ -59,6 +59,25 @@ def test_a_snapshot_without_weights_is_not_cached(tmp_path):
     assert cache.scan(tmp_path / "missing") == []
 
 
+def test_a_cache_whose_current_snapshot_lacks_its_weights_is_not_cached(tmp_path, monkeypatch):
+    """An update stopped half-way: refs/main names a new snapshot without weights beside a whole older one.  The
+    model was "cached" in `models list`, `pull --offline` gave the newest folder name (no weights in it), and a
+    compose without network retried for 7 minutes before failing on the missing weights."""
+    repo = fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    assert cache.is_cached("facebook/musicgen-small", tmp_path)
+    new = repo / "snapshots" / ("c" * 40)
+    new.mkdir()
+    (new / "config.json").symlink_to(next((repo / "snapshots" / COMMIT).glob("config.json")).resolve())
+    (repo / "refs" / "main").write_text("c" * 40)
+    assert not cache.is_cached("facebook/musicgen-small", tmp_path)
+    assert [m.complete for m in cache.scan(tmp_path)] == [False]
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    with pytest.raises(ModelUnavailableError, match="it is not in"):
+        cache.pull("musicgen-small", offline=True)
+    (repo / "refs" / "main").write_text(COMMIT)  # back on the whole one: that is the one pulled
+    assert cache.pull("musicgen-small", offline=True) == repo / "snapshots" / COMMIT
+
+
 def test_names_map_to_repos():
     assert cache.repo_id_for("musicgen-small") == "facebook/musicgen-small"
     assert cache.repo_id_for("hf:owner/model") == "owner/model"
@@ -219,22 +238,32 @@ def test_a_relative_cache_path_is_the_folder_it_names_from_where_the_command_ran
     assert settings.cache_problem() is None  # not there yet: made on the first download
 
 
-@pytest.fixture
-def read_only_mount(tmp_path):
-    """A folder on a read-only file system (a tmpfs mounted ro; root only)."""
+def tmpfs(where, options: str):
+    """Mount a small tmpfs at ``where`` (root only: the test is skipped elsewhere); unmount it after."""
     import subprocess
 
-    where = tmp_path / "ro"
-    where.mkdir()
+    where.mkdir(exist_ok=True)
     try:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)],
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
                                  capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         mounted = False
     if not mounted:
-        pytest.skip("cannot mount a read-only file system here (needs root)")
+        pytest.skip("cannot mount a file system here (needs root)")
     yield where
     subprocess.run(["umount", str(where)], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """A folder on a read-only file system (a tmpfs mounted ro; root only)."""
+    yield from tmpfs(tmp_path / "ro", "ro,size=1m")
+
+
+@pytest.fixture
+def writable_mount(tmp_path):
+    """A folder on a file system of its own, which a test may make read-only (``mount -o remount,ro``)."""
+    yield from tmpfs(tmp_path / "mnt", "size=4m")
 
 
 def test_a_cache_on_a_read_only_file_system_is_called_so_not_a_permission_problem(read_only_mount, monkeypatch):
@@ -245,6 +274,42 @@ def test_a_cache_on_a_read_only_file_system_is_called_so_not_a_permission_proble
     assert problem.text == (f"{read_only_mount / 'models'} cannot be written here ({read_only_mount} is "
                             "on a read-only file system)")
     assert not problem.unreadable  # its weights can still be read: only new downloads cannot be kept
+
+
+def test_models_rm_on_a_read_only_cache_is_one_line_and_deletes_nothing(writable_mount, monkeypatch):
+    """`models rm` of a model in a cache on a read-only file system (a shared cache, a mount) ended in a Python
+    traceback; where only a file was undeletable, the model was left half deleted and listed as "partial"."""
+    import subprocess
+
+    where = writable_mount
+    repo = fake_repo(where, "facebook/musicgen-small", MUSICGEN_FILES)
+    assert subprocess.run(["mount", "-o", "remount,ro", str(where)], capture_output=True).returncode == 0
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(where))
+    result = runner.invoke(app, ["models", "rm", "musicgen-small", "--yes"])
+    assert result.exit_code == 1, result.output
+    assert "cannot delete facebook/musicgen-small" in result.output and "nothing was deleted" in result.output
+    assert "Traceback" not in result.output and cache.is_cached("facebook/musicgen-small", where)
+    assert repo.is_dir()
+
+
+def test_a_model_only_part_of_which_can_be_deleted_is_out_of_the_cache_and_says_where_the_rest_is(tmp_path,
+                                                                                                  monkeypatch):
+    repo = fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    real_unlink = __import__("os").unlink
+
+    def refuses_refs(path, *args, **kwargs):  # an immutable file (chattr +i): even root may not delete it
+        if str(path).endswith("main"):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr("os.unlink", refuses_refs)
+    result = runner.invoke(app, ["models", "rm", "musicgen-small", "--yes"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    said = " ".join(result.output.split())
+    assert "facebook/musicgen-small is out of the model cache, but 0.0 MB of it could not be deleted from" in said
+    assert "Operation not permitted" in said and not repo.exists()
+    assert [m.repo_id for m in cache.scan(tmp_path)] == []  # not listed as "partial"
 
 
 def test_a_cache_below_a_file_is_said_to_be_unmakeable_not_unreadable(tmp_path, monkeypatch):

@@ -404,3 +404,32 @@ def test_a_pipeline_that_does_not_fit_the_device_is_one_clear_error(composer, mo
     with pytest.raises(ModelUnavailableError, match="does not fit in the free memory of cpu") as err:
         c.sample_rate
     assert "smaller model" in err.value.hint
+
+
+def test_a_pipeline_cached_under_its_registry_name_is_cached_and_composes_offline(tiny_cache, tmp_path):
+    """Stable Audio Open fully downloaded was "partial" in `models list`, "(incomplete)" in doctor, and "weights not
+    in the model cache" with --offline: a diffusers pipeline has model_index.json at its top, not config.json, and
+    its weights in its components' folders.  A pipeline missing a component is still not cached."""
+    import json
+
+    from tests.output_checks import cli, cli_env
+
+    cache = tmp_path / "hub"
+    sao = next(tiny_cache.glob("models--tiny-test--stable-audio-open/snapshots/*"))
+    as_hub_cache(sao, cache, "stabilityai/stable-audio-open-1.0")
+    env = {**cli_env(), "MANGA2MUSIC_CACHE": str(cache)}
+    listed = cli("models", "list", "--json", env=env)
+    rows = {r["model_id"]: r for r in json.loads(listed.stdout)["models"]}
+    assert rows["stabilityai/stable-audio-open-1.0"]["cached"] is True, listed.stdout
+    made = cli("compose", "--text", "calm piano at night", "--model", "stable-audio-open", "--offline", "--duration",
+               "1", "--seed", "2", "-o", tmp_path / "out", "--json", env=env, timeout=600)
+    assert made.returncode == 0, made.stderr[-2000:]
+    (entry,) = json.loads(made.stdout)["sections"]
+    assert entry["status"] == "ok" and (tmp_path / "out" / entry["tracks"][0]).stat().st_size > 10_000
+    partial = tmp_path / "partial"
+    as_hub_cache(sao, partial, "stabilityai/stable-audio-open-1.0")
+    snapshot = next(partial.glob("models--*/snapshots/*"))
+    (snapshot / "vae").unlink()  # a component never downloaded
+    rows = {r["model_id"]: r for r in json.loads(cli("models", "list", "--json", env={
+        **env, "MANGA2MUSIC_CACHE": str(partial)}).stdout)["models"]}
+    assert rows["stabilityai/stable-audio-open-1.0"]["cached"] is False

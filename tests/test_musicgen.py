@@ -693,7 +693,19 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
     shutil.copytree(tiny_dir, cut)
     weights = cut / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    for folder, said in ((empty, "no weights in it"), (cut, "model.safetensors is damaged or cut short")):
+    # without its tokenizer every word of a description became <unk>: the same music for any text, said "ok"; without
+    # its feature extractor the line said to `models pull` the folder
+    untokenized = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_dir, untokenized)
+    for f in untokenized.glob("tokenizer*"):
+        f.unlink()
+    unprocessed = tmp_path / "no-processor"
+    shutil.copytree(tiny_dir, unprocessed)
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        (unprocessed / name).unlink(missing_ok=True)
+    for folder, said in ((empty, "no weights in it"), (cut, "model.safetensors is damaged or cut short"),
+                         (untokenized, "without its tokenizer (no tokenizer.json or spiece.model)"),
+                         (unprocessed, "without its feature extractor (no preprocessor_config.json)")):
         with pytest.raises(Manga2MusicError) as caught:
             manga2music.compose([], tmp_path / "out", text="calm piano", model=str(folder),
                                 config=RunConfig(duration=0.2, seed=1, offline=True))

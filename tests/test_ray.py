@@ -369,6 +369,111 @@ def test_an_address_nothing_answers_at_is_one_line_at_once(tmp_path):
     assert f"cannot join the Ray cluster at 127.0.0.1:{port}" in result.stderr and "nothing answers" in result.stderr
 
 
+
+def test_an_address_where_something_else_answers_is_one_line_at_once(tmp_path):
+    """`--ray 127.0.0.1:8299` where a web server answers (a mistyped port, the dashboard's without http://): Ray
+    printed "Failed to connect to GCS" and "Timed out" lines for as long as it was left (killed after 500 s)."""
+    import http.server
+
+    from tests.output_checks import cli
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"127.0.0.1:{server.server_address[1]}"
+        started = time.monotonic()
+        result = cli("run", SAMPLES / "calm", "-o", tmp_path / "out", "--ray", address, timeout=120)
+    finally:
+        server.shutdown()
+    assert result.returncode == 1 and time.monotonic() - started < 30, result.stderr[-1500:]
+    assert f"cannot join the Ray cluster at {address}: something answers there, but not a Ray head" in result.stderr
+    assert "GCS" not in result.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.extended
+def test_sigterm_while_ray_starts_or_while_workers_run_stops_the_run_as_sigterm(ray_cluster, tmp_path):
+    """`timeout -s TERM` of `run --ray` said "Interrupted." and exited 130 (as Ctrl-C) while the workers ran, and
+    exited 15 without a word while Ray was starting (its own handler's exit), its processes left behind."""
+    import subprocess
+
+    from tests.output_checks import cli_env
+
+    for k in range(1, 5):
+        shutil.copytree(SAMPLES / "calm", tmp_path / "in" / f"s{k}")
+    for k, (where, ready) in enumerate(((ray_cluster, "ray::ModelWorker.compose"), ("local", "ray::ModelWorker.describe"),
+                                         ("local", None))):
+        out = tmp_path / f"out-{k}"
+        proc = subprocess.Popen([sys.executable, "-m", "manga2music", "run", str(tmp_path / "in"), "-o", str(out),
+                                 "--vision-model", "builtin", "--music-model", "builtin", "--duration", "600",
+                                 "--seed", "1", "--ray", where], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, env=cli_env())
+        if ready:
+            deadline = time.monotonic() + 120
+            while not ray_workers(ready):
+                assert proc.poll() is None and time.monotonic() < deadline, "no worker was seen composing"
+                time.sleep(0.02)
+        else:  # while `ray.init` starts a Ray of its own (seconds)
+            assert proc.stderr.readline().startswith("Ray: joining")
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        returned, err = proc.wait(timeout=60), proc.stderr.read()
+        assert returned == 143 and "Stopped (SIGTERM)." in err, (k, where, returned, err[-2000:])
+
+
+@pytest.mark.extended
+def test_a_cluster_that_goes_away_mid_run_is_one_line_and_the_manifest_of_what_was_finished(tmp_path):
+    """The head stopped while its workers composed: the command started fresh workers on the dead cluster, a line
+    each, waited, and 60 s later Ray's core ended the process: no line from the command, no `--json` manifest."""
+    import socket
+    import subprocess
+    import tempfile
+
+    from tests.output_checks import cli_env
+
+    pytest.importorskip("ray")
+    env = {**cli_env(), "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's sockets live there
+    head = subprocess.Popen(["ray", "start", "--head", "--port", str(port), "--num-cpus", "2", "--block",
+                             "--include-dashboard=false", "--temp-dir", temp], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # its processes: one group to kill
+    try:
+        for k in range(1, 7):
+            shutil.copytree(SAMPLES / "calm", tmp_path / "in" / f"s{k}")
+        deadline = time.monotonic() + 60
+        while True:  # the head takes seconds to start
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
+                time.sleep(0.2)
+        out = tmp_path / "out"
+        run = subprocess.Popen([sys.executable, "-m", "manga2music", "run", str(tmp_path / "in"), "-o", str(out),
+                                "--vision-model", "builtin", "--music-model", "builtin", "--duration", "900",
+                                "--seed", "1", "--json", "--ray", f"127.0.0.1:{port}"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*.txt")):  # a section described: the workers are at work
+            assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()[-2000:]
+            time.sleep(0.1)
+        os.killpg(head.pid, signal.SIGKILL)
+        gone = time.monotonic()
+        stdout, err = run.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+    assert run.returncode == 1 and time.monotonic() - gone < 45, err[-3000:]  # before Ray's core ends it (60 s)
+    assert "Error: the Ray cluster went away" in err and "Traceback" not in err, err[-3000:]
+    manifest = json.loads(stdout)  # what was finished, as the manifest on the disk says
+    assert manifest == json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert all(e["status"] == "ok" for e in manifest["sections"])
+    assert record_mismatches(out) == [] and temp_files(out) == []
+
+
 # --- score: chapters on driver threads, their model calls on the workers -------------------------------------------
 
 def test_a_score_on_ray_writes_what_a_local_score_writes_and_a_rerun_skips_everything(ray_cluster, tmp_path):

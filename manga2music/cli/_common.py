@@ -10,7 +10,7 @@ import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import typer
 
@@ -75,9 +75,16 @@ def _interrupted(signum, frame) -> None:
     _stop(signum, frame, KeyboardInterrupt)
 
 
+#: the signal that stopped the command: a SIGTERM's stop may reach it as a plain KeyboardInterrupt (Ray's wait
+#: raises its own when a signal handler raised inside it), and still ends as SIGTERM's (143, "Stopped (SIGTERM).")
+_stopped_by: Optional[int] = None
+
+
 def _stop(signum, frame, raised: type[KeyboardInterrupt]) -> None:
     """What the first Ctrl-C or SIGTERM does: start the grace time, then raise ``raised`` where the main thread is
     (a moment later when that is inside the import machinery); the next signal ends the process at once."""
+    global _stopped_by
+    _stopped_by = signum
     _ends_anyway_after_a_grace_time(signum)
     if _inside_the_import_machinery(frame):
         return _again_in_a_moment(signum)
@@ -178,7 +185,10 @@ def friendly_errors(json_output: bool = False) -> Iterator[None]:
     from ..options import settings_named_as_flags
     from ..settings import debug_enabled
 
+    global _stopped_by
     main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        _stopped_by = None
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     previous_int = signal.signal(signal.SIGINT, _interrupted) if main_thread else None
     stopped = False
@@ -196,12 +206,13 @@ def friendly_errors(json_output: bool = False) -> Iterator[None]:
         raise fail(exc.message, hint, exc.exit_code) from None
     except KeyboardInterrupt as exc:
         stopped = True  # a second signal, while Python shuts down, still ends the process at once
-        what = "Stopped (SIGTERM)." if isinstance(exc, Terminated) else "Interrupted."
+        terminated = isinstance(exc, Terminated) or _stopped_by == signal.SIGTERM
+        what = "Stopped (SIGTERM)." if terminated else "Interrupted."
         again = ("run the same command again to start over, or without --force to keep what there is: the "
                  "sections this run did not reach keep what was made before" if "--force" in sys.argv[1:]
                  else "run the same command again to resume")
         stderr_console().print(f"[yellow]{what}[/] Finished files are kept; {again}.", soft_wrap=True)
-        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+        raise typer.Exit(143 if terminated else 130) from None
     finally:
         if main_thread and not stopped:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

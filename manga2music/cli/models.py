@@ -201,7 +201,8 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
     if not yes and not typer.confirm(f"Delete {repo_id} ({_human(size)}) from {root}?", default=False):
         typer.echo("Nothing deleted.", err=True)
         raise typer.Exit(1)
-    freed = cache.remove(repo_id, root)
+    with friendly_errors():
+        freed = cache.remove(repo_id, root)
     typer.echo(f"Deleted {repo_id}: {_human(freed)} freed.")
 
 

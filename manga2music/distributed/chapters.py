@@ -18,6 +18,7 @@ from typing import Any, Optional
 from ..errors import BackendError
 from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_job
 from ..progress import report
+from .cluster import wait_for_one
 from .pool import RemoteModel, Slot, WorkerPool
 from .worker import WorkerError
 
@@ -91,7 +92,7 @@ class CallingModel(RemoteModel):
                 raise _Stopped()
             slot, actor = self._take(label)
             try:
-                outcome = ray.get(getattr(actor, method).remote(*args))
+                outcome = ray.get(wait_for_one([getattr(actor, method).remote(*args)]))
             except _lost_errors() as exc:
                 if self._stopping.is_set():
                     raise _Stopped() from None

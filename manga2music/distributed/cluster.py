@@ -57,13 +57,85 @@ def _check_answers(address: Optional[str]) -> None:
     if not host or not port.isdigit():
         return
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WITHIN_S).close()
+        connection = socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WITHIN_S)
     except OSError as exc:
         timed_out = isinstance(exc, TimeoutError)
         why = f"no answer within {ANSWER_WITHIN_S:g} s" if timed_out else exc.strerror or type(exc).__name__
         raise ClusterError(f"cannot join the Ray cluster at {address}: nothing answers there ({why})",
                            hint="check the address: the head's `ray start --head` prints it (HEAD:6379); is the "
                                 "cluster up (`ray status`)?") from None
+    with connection:
+        speaks = _speaks_grpc(connection)
+    if not speaks:  # Ray retried it for ever, two lines of its own every 5 s (a web server, the dashboard's port)
+        raise ClusterError(f"cannot join the Ray cluster at {address}: something answers there, but not a Ray head "
+                           "(it does not speak gRPC: a web server, or the dashboard's port?)",
+                           hint="the head's address is the one `ray start --head` prints (HEAD:6379), not the "
+                                "dashboard's (HEAD:8265)")
+
+
+#: HTTP/2's connection preface and an empty SETTINGS frame: what a gRPC client (Ray's) says first
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _speaks_grpc(connection) -> bool:
+    """Whether the server answers HTTP/2's preface with a SETTINGS frame (type 4), as every gRPC server does, a Ray
+    head's GCS among them; a web server answers "400 Bad Request", and a silent one nothing."""
+    try:
+        connection.sendall(_HTTP2_PREFACE)
+        head = b""
+        while len(head) < 9:
+            chunk = connection.recv(9 - len(head))
+            if not chunk:
+                break
+            head += chunk
+    except OSError:
+        return False
+    return len(head) == 9 and head[3] == 0x04
+
+
+#: how often a wait on the workers checks that the cluster is still there (Ray's core ends the process 60 s after
+#: its head went away: the run must say so and write its manifest before that)
+CLUSTER_CHECK_S = 5.0
+
+
+def cluster_gone() -> ClusterError:
+    return ClusterError("the Ray cluster went away (its head no longer answers) while the run used it",
+                        hint="finished files are kept: run the same command again, once the cluster is up "
+                             "(`ray status`), to resume")
+
+
+def wait_for_one(refs: list):
+    """The first of ``refs`` to finish; raises :func:`cluster_gone` when the cluster stops answering meanwhile."""
+    import ray
+
+    while True:
+        ready, _ = ray.wait(refs, num_returns=1, timeout=CLUSTER_CHECK_S)
+        if ready:
+            return ready[0]
+        if not cluster_answers():
+            raise cluster_gone()
+
+
+def cluster_answers() -> bool:
+    """Whether the cluster this process joined still answers (its GCS, the head's own service): a worker lost with
+    the whole cluster gone is not replaced on it (Ray's core waited 60 s for it, then ended the process without
+    a word from the command)."""
+    import socket
+
+    import ray
+
+    try:
+        address = ray.get_runtime_context().gcs_address
+    except Exception:  # noqa: BLE001 - not connected, or a Ray without it: nothing to check against
+        return True
+    host, _, port = (address or "").rpartition(":")
+    if not host or not port.isdigit():
+        return True
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WITHIN_S).close()
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager
@@ -79,6 +151,18 @@ def _our_sigterm():
     before = signal.getsignal(signal.SIGTERM)
     try:
         yield
+    except SystemExit as exc:  # SIGTERM while Ray started: its handler's sys.exit(15), in silence, its processes left
+        if exc.code != signal.SIGTERM or not callable(before):
+            raise
+        import ray
+
+        try:
+            ray.shutdown()  # the processes it started for this run
+        except Exception:  # noqa: BLE001 - half started: what there is goes
+            pass
+        signal.signal(signal.SIGTERM, before)
+        before(signal.SIGTERM, None)  # the command's stop: its line, exit 143
+        raise
     finally:
         if before is not None:
             signal.signal(signal.SIGTERM, before)

@@ -22,7 +22,7 @@ from ..composing import compose_requests, fail_group, group_size, say_same_music
 from ..describing import commit_describe, page_payload, plan_describe
 from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_job
 from ..progress import report
-from .cluster import cluster_totals, connect, disconnect, forwarded_env, plan, runs_torch
+from .cluster import cluster_totals, connect, disconnect, forwarded_env, plan, runs_torch, wait_for_one
 from .config import ClusterError, RayConfig
 from .pool import RemoteModel, Slot, WorkerPool
 from .worker import Outcome, WorkerError, resolve_auto
@@ -187,8 +187,7 @@ class _Flow:
             self._feed_composers()
             if not self.inflight:
                 break
-            ready, _ = ray.wait(list(self.inflight), num_returns=1)
-            ref = ready[0]
+            ref = wait_for_one(list(self.inflight))
             call = self.inflight.pop(ref)
             try:
                 outcome = ray.get(ref)

@@ -138,9 +138,14 @@ class WorkerPool:
         return first
 
     def replace(self, slot: Slot) -> None:
-        """A worker died: stop what is left of it and start a fresh one in its place (its calls are lost)."""
+        """A worker died: stop what is left of it and start a fresh one in its place (its calls are lost).  Raises
+        :class:`ClusterError` when the whole cluster is gone: there is nowhere to start one."""
         import ray
 
+        from .cluster import cluster_answers, cluster_gone
+
+        if not cluster_answers():
+            raise cluster_gone()
         try:
             ray.kill(slot.actor, no_restart=True)
         except Exception:  # noqa: BLE001 - it is already gone
