@@ -131,7 +131,7 @@ def scan(cache_dir: str | os.PathLike | None = None) -> list[CachedModel]:
     found = []
     for entry in entries:
         repo_id = repo_id_from_folder(entry.name)
-        if repo_id is None or not os.path.isdir(entry):
+        if not repo_id or not os.path.isdir(entry):  # not a model's, or "models--" itself (an empty row)
             continue
         found.append(CachedModel(repo_id, str(entry), folder_size(entry), _readable_and_complete(entry),
                                  names.get(repo_id)))

@@ -43,6 +43,7 @@ def test_scan_counts_blobs_once_and_spots_half_downloads(tmp_path):
     fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
     fake_repo(tmp_path, "someone/finetune", {"config.json": b"{}", "model.safetensors": b"1" * 100}, incomplete=True)
     (tmp_path / "datasets--x--y").mkdir()  # not a model: ignored
+    (tmp_path / "models--").mkdir()  # no model's either (it was an empty row in `models list` and doctor)
     found = {c.repo_id: c for c in cache.scan(tmp_path)}
     assert set(found) == {"facebook/musicgen-small", "someone/finetune"}
     small = found["facebook/musicgen-small"]

@@ -208,7 +208,9 @@ class _Flow:
             else:
                 self._compose_done(call, outcome)
         order = {id(job): k for k, job in enumerate(self.jobs)}  # as a local run lists them (it says so before
-        say_same_music(sorted(self.composed, key=lambda pair: order[id(pair[0])]), self.cfg, self.cb)  # composing)
+        made = [pair for pair in self.composed if pair[0].status != "failed"]  # music that was made: not of a
+        # section that failed (every section failed: "s2, s8: the same description ... make the same music")
+        say_same_music(sorted(made, key=lambda pair: order[id(pair[0])]), self.cfg, self.cb)  # composing)
 
     # --- describe ------------------------------------------------------------------------------
 
