@@ -49,6 +49,9 @@ WINDOWING = "context-overlap-v1"  # change when the windowing changes the audio
 MAX_BATCH = {"cpu": 4, "mps": 4, "cuda": 16}
 
 
+#: what diffusers' loading makes huggingface_hub say on every load (an argument diffusers still passes, dropped)
+_SYMLINKS_WARNING = "The `local_dir_use_symlinks` argument is deprecated"
+
 class DiffusionOptions(Composer.Options, TorchOptions):
     """Settings every diffusion composer has; each model's ``Options`` adds its own (unknown ones are refused)."""
 
@@ -81,9 +84,12 @@ class DiffusionComposer(Composer):
         if self.options.no_network and self._pipe is None:
             import diffusers
 
+            from ..quiet import warnings_ignored
+
             try:
-                diffusers.DiffusionPipeline.load_config(self.model_id, cache_dir=settings.model_cache_dir(),
-                                                         local_files_only=True)
+                with warnings_ignored(message=_SYMLINKS_WARNING, category=UserWarning):
+                    diffusers.DiffusionPipeline.load_config(self.model_id, cache_dir=settings.model_cache_dir(),
+                                                             local_files_only=True)
             except (OSError, ValueError) as exc:
                 from .musicgen import unavailable_error
 
@@ -108,8 +114,14 @@ class DiffusionComposer(Composer):
         bars = diffusers.utils.logging.is_progress_bar_enabled()
         diffusers.utils.logging.disable_progress_bar()  # no tqdm lines under the CLI's own progress bar
         from ..cache import load_cache_first
+        from ..quiet import warnings_ignored
 
-        with loading_onto(self._device, self.model_name):
+        # what a load says that the user can do nothing about, on every load: Stable Audio's Oobleck VAE is built with
+        # torch's old weight_norm ("`torch.nn.utils.weight_norm` is deprecated in favor of ..."), and diffusers still
+        # passes huggingface_hub an argument it has dropped ("The `local_dir_use_symlinks` argument is deprecated")
+        with loading_onto(self._device, self.model_name), \
+                warnings_ignored(message="`torch.nn.utils.weight_norm` is deprecated", category=FutureWarning), \
+                warnings_ignored(message=_SYMLINKS_WARNING, category=UserWarning):
             try:
                 pipe = load_cache_first(self.model_id, self.options.no_network, lambda local: cls.from_pretrained(
                     self.model_id, dtype=self._dtype, cache_dir=settings.model_cache_dir(), local_files_only=local))
