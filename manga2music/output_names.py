@@ -175,6 +175,9 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         return records[name][0]
 
     in_run = {s.source for s in sections}
+    # the archives this run reads folders of: a folder of one that no section of this run comes from is gone from it
+    # (a chapter folder renamed or moved inside its volume archive)
+    archives_read = {container_path(source) for source in in_run if source and "!" in source}
     listed: list[list[str]] = []  # the manifest's names, read when a section first finds no files of its own
 
     def earlier() -> list[str]:
@@ -185,7 +188,10 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
     def gone(name: str) -> bool:
         """Whether the source of ``name``'s files is neither in this run nor on the disk."""
         source = holder(name)
-        return source is not None and source not in in_run and not _holds_pages(container_path(source))
+        if source is None or source in in_run:
+            return False
+        where = container_path(source)
+        return not _holds_pages(where) or where != source and where in archives_read
 
     shared: list[frozenset] = []  # pages in more than one record: a group's credits, read when first needed
 
@@ -214,7 +220,8 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         def same_pages(name: str) -> bool:
             """Whether at least half of the pages ``name`` was made from are this section's, leaving out the pages
             other records have too (a scanlation group's credits and recruitment pages, in every chapter)."""
-            theirs = records[name][1] - in_several()
+            theirs = records[name][1] - in_several() or records[name][1]  # all shared (a chapter of credit pages,
+            # a second scan of one chapter): all count
             if not ours:
                 ours.append(_page_hashes(section))
             return bool(theirs) and 2 * len(theirs & ours[0]) >= len(theirs)

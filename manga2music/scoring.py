@@ -418,11 +418,13 @@ def kept_scenes(job: SectionJob, section: Optional[Section], kept: dict, label: 
         return text  # said when the scenes are read, as before
     present = set(now)
     lines, gone = [], []
+    renamed = len(then) == len(now)  # as many pages as then, under other names: renamed, each in its place
     for index, part, length in starts:
-        if then[index] not in present:
+        name = then[index] if then[index] in present else now[index] if renamed else None
+        if name is None:
             gone.append(then[index])
             continue
-        lines.append(then[index] + (f" part {part}" if part > 1 else "") + (f" {length:.6g}" if length else ""))
+        lines.append(name + (f" part {part}" if part > 1 else "") + (f" {length:.6g}" if length else ""))
     if gone:
         cb.warn(f"{job.name}: {first_few(gone)}, where {'scenes' if len(gone) > 1 else 'a scene'} of {label} "
                 f"started, {'are' if len(gone) > 1 else 'is'} gone; "

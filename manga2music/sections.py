@@ -133,14 +133,22 @@ _GROUP_PREFIX = re.compile(r"[^_]{1,60}?_(?=(vol|ch|ep|第|#|\d))", re.IGNORECAS
 _CHAPTER_WORD = re.compile(r"(vol(ume)?|ch(ap(ter)?)?|ep(isode)?|part|page|p)?[ .]*\d*", re.IGNORECASE)
 #: where a part of a work comes, before its numbers: a prologue first, volumes before the chapters not yet in one
 #: (a series folder of "Vol. 01" ... beside the latest "Ch. 050"), epilogues and extras last
-_FIRST = re.compile(r"(prologue|prelude|preface|foreword|intro(duction)?)\b", re.IGNORECASE)
-_VOLUME = re.compile(r"(vol(ume)?(\b|(?=\d))|v\d|tome\b|第[^話巻]{1,8}巻|\d+巻)", re.IGNORECASE)
-_LAST = re.compile(r"(epilogue|afterword|postscript|extras?\b|omake|bonus\b|specials?\b)", re.IGNORECASE)
+_FIRST = re.compile(r"(prologue|prelude|preface|foreword|intro(duction)?)(?![a-z])", re.IGNORECASE)
+_VOLUME = re.compile(r"(vol(ume)?(?![a-z])|v\d|tome(?![a-z])|第[^話巻]{1,8}巻|\d+巻)", re.IGNORECASE)
+_LAST = re.compile(r"(epilogue|afterword|postscript|extras?|omake|bonus|specials?|side[ -]?stor(y|ies))(?![a-z])",
+                   re.IGNORECASE)
+
+
+def _is_group_name(prefix: str) -> bool:
+    """Whether the part before a Mihon "_" names a scanlation group ("Asura Scans"), not a volume, season, arc or
+    extra ("V1_Ch1", "Season 1_Episode 2", "第1巻_第1話", "Extra_01"), which say where the chapter comes."""
+    return not (any(c.isdigit() for c in prefix) or _CHAPTER_WORD.fullmatch(prefix) or _FIRST.match(prefix)
+                or _VOLUME.match(prefix) or _LAST.match(prefix) or _KANJI_DIGIT.keys() & set(prefix))
 
 
 def _part_order(part: str) -> tuple:
     group = _GROUP_PREFIX.match(part)
-    if group and not _CHAPTER_WORD.fullmatch(group.group()[:-1]):
+    if group and _is_group_name(group.group()[:-1]):
         part = part[group.end():]
     rank = 0 if _FIRST.match(part) else 1 if _VOLUME.match(part) else 3 if _LAST.match(part) else 2
     return rank, natural_key(part)
@@ -886,13 +894,13 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     check_paths_exist(given)
     for path in given:
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
-            # the folder's own pages first (its colour pages before its chapters), then its sections in order
-            sections.extend(sorted(_folder_sections(path, excluded, warn),
-                                   key=lambda s: (Path(s.origin) != Path(path), section_order(s.name))))
+            sections.extend(sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name)))
         else:
             suffix = path.suffix.lower()
-            if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):
-                sections.extend(_file_sections(path, readable(path.stem), path.parent, warn))
+            if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):  # an archive's chapters as the manifest
+                # lists them (a prologue first)
+                sections.extend(sorted(_file_sections(path, readable(path.stem), path.parent, warn),
+                                       key=lambda s: section_order(s.name)))
             elif suffix in KINDLE_EXTENSIONS:
                 raise InputError(f"{readable(path)}: {KINDLE_LINE}")
             else:

@@ -823,3 +823,49 @@ def test_a_chapter_renamed_with_a_page_added_says_only_the_page_added(tmp_path):
     again = cli(*args)
     assert again.returncode == 0, again.stderr
     assert "Chapter 12 (partial): describing again: 1 page added (002.png)\n" in again.stderr, again.stderr
+
+
+def test_a_chapter_folder_renamed_inside_its_volume_archive_keeps_its_files(tmp_path):
+    """`Vol 01.cbz` repacked with `Chapter 2/` renamed `Chapter 002/`: made again under the new name, a new seed,
+    the old files left behind with no word (a folder on the disk renamed keeps its files)."""
+    pages = {c: [_page(tmp_path / "p" / c / f"{k}.png", f"{c} {k}") for k in (1, 2)] for c in ("Chapter 1", "Chapter 2")}
+    (tmp_path / "lib").mkdir()
+    volume, out = tmp_path / "lib" / "Vol 01.cbz", tmp_path / "out"
+
+    def pack(names: dict[str, str]) -> None:
+        with zipfile.ZipFile(volume, "w") as zf:
+            for chapter, inside in names.items():
+                for page in pages[chapter]:
+                    zf.write(page, f"{inside}/00{page.stem}.png")
+
+    pack({"Chapter 1": "Chapter 1", "Chapter 2": "Chapter 2"})
+    args = ("run", tmp_path / "lib", "-o", out, *BUILTIN, "--json")
+    assert cli(*args).returncode == 0
+    track = (out / "Vol 01" / "Chapter 2.wav").read_bytes()
+    pack({"Chapter 1": "Chapter 1", "Chapter 2": "Chapter 002"})
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert {e["name"]: e["status"] for e in json.loads(again.stdout)["sections"]} == {
+        "Vol 01/Chapter 1": "skipped", "Vol 01/Chapter 2": "skipped"}, again.stdout
+    assert "Vol 01/Chapter 002: the pages of Vol 01/Chapter 2" in again.stderr, again.stderr
+    assert (out / "Vol 01" / "Chapter 2.wav").read_bytes() == track and not list(out.rglob("Chapter 002*"))
+
+
+def test_a_chapter_of_shared_pages_renamed_keeps_its_files(tmp_path):
+    """A notice chapter made only of the group's credit pages (which every chapter has), renamed: made again
+    under its new name, since pages other records have did not count at all."""
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    credits = [_page(tmp_path / "c" / f"90{k}.png", f"credits {k}") for k in (1, 2)]
+    for chapter in ("Ch 1", "Ch 2", "Ch 2.5 Notice"):
+        if chapter != "Ch 2.5 Notice":
+            _page(lib / chapter / "001.png", chapter)
+        for page in credits:
+            (lib / chapter).mkdir(parents=True, exist_ok=True)
+            shutil.copy(page, lib / chapter / page.name)
+    args = ("run", lib, "-o", out, *BUILTIN, "--json")
+    assert cli(*args).returncode == 0
+    (lib / "Ch 2.5 Notice").rename(lib / "Ch 2.5")
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    statuses = {e["name"]: e["status"] for e in json.loads(again.stdout)["sections"]}
+    assert statuses == {"Ch 1": "skipped", "Ch 2": "skipped", "Ch 2.5 Notice": "skipped"}, again.stdout

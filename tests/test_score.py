@@ -1828,3 +1828,20 @@ def test_scenes_kept_from_the_last_score_start_on_the_same_pages_after_pages_are
     assert "ch: 004.png, where a scene of scenes.txt (kept from the last score) started, is gone; the scenes " \
            "before run on" in " ".join(gone.stderr.split()), gone.stderr
     assert scenes_made() == [["001.png", "002.png", "005.png", "006.png"]]
+
+
+def test_scenes_kept_from_the_last_score_stay_on_their_pages_when_the_pages_are_renamed(tmp_path):
+    """Pages renamed (001.png -> page_001.png): the kept scenes file's pages were said to be gone and its scenes
+    found in the pages instead, every cue composed again."""
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=4)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n3\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "3")
+    assert cli(*args, "--scenes", scenes, timeout=300).returncode == 0
+    for page in sorted((tmp_path / "ch").glob("*.png")):
+        page.rename(page.with_name("page_" + page.name))
+    again = cli(*args, timeout=300)
+    assert again.returncode == 0 and "gone" not in again.stderr, again.stderr
+    made = [s["pages"] for s in json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["scenes"]]
+    assert made == [["page_001.png", "page_002.png"], ["page_003.png", "page_004.png"]]

@@ -802,25 +802,34 @@ def test_chapters_are_found_in_the_order_a_reader_reads_them(tmp_path, layout):
     assert [s.name for s in find_sections([tmp_path / "S"])] == layout
 
 
-def test_a_folders_own_pages_come_before_its_chapters(tmp_path):
-    """`run "Vol 01"`: the volume's colour pages (in it, beside its chapter folders) were read after its chapters,
-    placed by the folder's own name ("Vol 01" after "Ch 002"; "A Vol" before "Ch 001")."""
-    for name in ("Vol 01", "A Vol"):
-        png(tmp_path / name / "000-color.png")
-        for chapter in ("Ch 001", "Ch 002"):
-            png(tmp_path / name / chapter / "001.png")
-        assert [s.name for s in find_sections([tmp_path / name])] == [name, "Ch 001", "Ch 002"]
+def test_a_volumes_own_pages_come_before_its_chapters(tmp_path):
+    """`run "Vol 01"`: the volume's colour pages (in it, beside its chapter folders) were read after its chapters
+    ("Vol 01" after "Ch 002"): a volume's name now comes before the chapters'.  (Sections are ordered by their
+    names alone, as the manifest and the listening page order them.)"""
+    png(tmp_path / "Vol 01" / "000-color.png")
+    for chapter in ("Ch 001", "Ch 002"):
+        png(tmp_path / "Vol 01" / chapter / "001.png")
+    assert [s.name for s in find_sections([tmp_path / "Vol 01"])] == ["Vol 01", "Ch 001", "Ch 002"]
 
 
-def test_a_page_saved_without_an_extension_is_read(tmp_path):
-    """`002` (a page a browser saved from a URL without an extension) beside `001.png` and `003.png` was left out
-    of the chapter without a word; a file that is not an image (a `README`) is still not a page."""
-    chapter = tmp_path / "Ch 1"
-    for name in ("001.png", "003.png"):
-        png(chapter / name)
-    Image.new("RGB", (40, 60), "white").save(chapter / "002", format="JPEG")
-    Image.new("RGB", (40, 60), "white").save(chapter / "004", format="WEBP")
-    (chapter / "README").write_text("scanned by a group")
-    [section] = find_sections([chapter])
-    assert [p.name for p in section.pages] == ["001.png", "002", "003.png", "004"]
-    assert [load_page(p).size for p in section.pages] == [(40, 60)] * 4
+@pytest.mark.parametrize("layout", [
+    ["V1_Ch1", "V1_Ch2", "V2_Ch1", "V2_Ch2"],
+    ["Season 1_Episode 1", "Season 1_Episode 2", "Season 2_Episode 1"],
+    ["第1巻_第1話", "第1巻_第2話", "第2巻_第1話"],
+    ["Chapter 1", "Chapter 2", "Epilogue_1", "Extra_01", "Side Story_1"],
+], ids=["volume-prefix", "season-prefix", "kanji-volume-prefix", "extras-prefix"])
+def test_a_prefix_that_says_where_a_chapter_comes_is_not_taken_for_a_group_name(tmp_path, layout):
+    """Mihon's "<group>_<chapter>" prefix is left out of the order; "V1_", "Season 1_", "第1巻_" and "Extra_" are
+    not groups: V1's chapters were interleaved with V2's, and the extras came first."""
+    for chapter in reversed(layout):
+        png(tmp_path / "S" / chapter / "001.png")
+    assert [s.name for s in find_sections([tmp_path / "S"])] == layout
+
+
+def test_the_chapters_of_an_archive_given_alone_are_read_in_the_order_they_are_listed(tmp_path):
+    """`run Book.cbz` (Prologue/, Chapter 1/, Chapter 2/ inside) read the prologue last, and listed it first."""
+    book = tmp_path / "Book.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        for folder in ("Chapter 1", "Chapter 2", "Prologue"):
+            zf.writestr(f"{folder}/001.png", png(tmp_path / "p.png").read_bytes())
+    assert [s.name for s in find_sections([book])] == ["Book/Prologue", "Book/Chapter 1", "Book/Chapter 2"]
