@@ -3,9 +3,9 @@
 An EPUB is a zip.  ``META-INF/container.xml`` names the book's package file (``.opf``), whose *spine* lists the
 book's documents in reading order; a manga or comic EPUB (Kindle Comic Converter's, a publisher's fixed-layout
 book) has one document per page, each showing one picture (``<img src>`` in XHTML, ``<image xlink:href>`` in SVG,
-or, in a document without either, a CSS background), and a spine entry may be a picture itself.  The pages are those pictures, in spine order, each once; entries the
-book marks ``linear="no"`` (asides a reader skips) and pictures no document shows (a publisher's logo, a
-thumbnail) are not pages.  Names sorted would not do: the spine is the only order a book promises.
+or, in a document without either, a CSS background), and a spine entry may be a picture itself.  The pages are
+those pictures, in spine order, each once; entries the book marks ``linear="no"`` (asides a reader skips) and
+pictures no document shows (a publisher's logo, a thumbnail) are not pages.  Names sorted would not do: the spine is the only order a book promises.
 
 Only the book's own entries are read: a zip's entries, or for a book unzipped into a folder (:class:`UnpackedBook`)
 the regular files inside that folder; every reference is resolved inside the book, one leading out of it or to

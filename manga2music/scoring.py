@@ -434,8 +434,8 @@ def kept_scenes(job: SectionJob, section: Optional[Section], kept: dict, label: 
 
 def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
                      section: Optional[Section] = None) -> tuple[RunConfig, Optional[dict]]:
-    """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``, or None for the
-    scenes found in the pages): as given, else as its last score was made, as a --duration left out keeps a track's
+    """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``,
+    or None for the scenes found in the pages): as given, else as its last score was made, as a --duration left out keeps a track's
     length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed every cue again),
     else 1 and found."""
     from .cuesheet import MAX_CUE_S, MIN_CUE_S
@@ -464,8 +464,8 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
         before = old.get("longest_cue")
         longest = float(before) if isinstance(before, (int, float)) and not isinstance(before, bool) \
             and MIN_CUE_S <= before <= MAX_CUE_S else None
-    return dataclasses.replace(cfg, reading_speed=float(speed), fmt=fmt, longest_cue=longest), given  # 2 and 2.0
-    # are one speed
+    # float(speed): 2 and 2.0 are one speed
+    return dataclasses.replace(cfg, reading_speed=float(speed), fmt=fmt, longest_cue=longest), given
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
