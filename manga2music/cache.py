@@ -9,6 +9,7 @@ only :func:`pull` imports it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -95,8 +96,6 @@ def _snapshot_is_whole(snap: Path) -> bool:
     index = snap / "model_index.json"
     if not index.exists():
         return False
-    import json
-
     try:
         components = json.loads(index.read_text(encoding="utf-8"))
     except (OSError, UnicodeError, ValueError):

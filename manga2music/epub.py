@@ -5,7 +5,8 @@ book's documents in reading order; a manga or comic EPUB (Kindle Comic Converter
 book) has one document per page, each showing one picture (``<img src>`` in XHTML, ``<image xlink:href>`` in SVG,
 or, in a document without either, a CSS background), and a spine entry may be a picture itself.  The pages are
 those pictures, in spine order, each once; entries the book marks ``linear="no"`` (asides a reader skips) and
-pictures no document shows (a publisher's logo, a thumbnail) are not pages.  Names sorted would not do: the spine is the only order a book promises.
+pictures no document shows (a publisher's logo, a thumbnail) are not pages.  Names sorted would not do: the spine
+is the only order a book promises.
 
 Only the book's own entries are read: a zip's entries, or for a book unzipped into a folder (:class:`UnpackedBook`)
 the regular files inside that folder; every reference is resolved inside the book, one leading out of it or to
@@ -177,8 +178,8 @@ class _Pictures(HTMLParser):
             self._sheet(values.get("href"))
         elif name == "style":
             self._style = []
-        elif values.get("style") and _background(values["style"]):
-            self._add(_background(values["style"]), behind=True)
+        elif behind := _background(values.get("style", "")):
+            self._add(behind, behind=True)
         else:
             for key in [("id", values.get("id", ""))] + [("class", c) for c in values.get("class", "").split()]:
                 if key in self.rules:

@@ -435,9 +435,9 @@ def kept_scenes(job: SectionJob, section: Optional[Section], kept: dict, label: 
 def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
                      section: Optional[Section] = None) -> tuple[RunConfig, Optional[dict]]:
     """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``,
-    or None for the scenes found in the pages): as given, else as its last score was made, as a --duration left out keeps a track's
-    length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed every cue again),
-    else 1 and found."""
+    or None for the scenes found in the pages): as given, else as its last score was made, as a --duration left
+    out keeps a track's length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed
+    every cue again), else 1 and found."""
     from .cuesheet import MAX_CUE_S, MIN_CUE_S
     from .scenes import scenes_file_text
 

@@ -278,8 +278,10 @@ def page_container(path: str, member: str | None, pdf_index: int | None, alone: 
 def container_path(source: str) -> str:
     """The file or folder on the disk that holds a :func:`page_container` source (the archive of
     ``Vol 02.cbz!Ch 003``)."""
+    if os.path.exists(source):
+        return source
     k = source.find("!")
-    while k != -1 and not os.path.exists(source):
+    while k != -1:
         if os.path.isfile(source[:k]):
             return source[:k]
         k = source.find("!", k + 1)

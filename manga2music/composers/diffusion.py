@@ -52,6 +52,7 @@ MAX_BATCH = {"cpu": 4, "mps": 4, "cuda": 16}
 #: what diffusers' loading makes huggingface_hub say on every load (an argument diffusers still passes, dropped)
 _SYMLINKS_WARNING = "The `local_dir_use_symlinks` argument is deprecated"
 
+
 class DiffusionOptions(Composer.Options, TorchOptions):
     """Settings every diffusion composer has; each model's ``Options`` adds its own (unknown ones are refused)."""
 

@@ -46,24 +46,32 @@ def connect(address: Optional[str]) -> bool:
 ANSWER_WITHIN_S = 5.0
 
 
+def _connect(address: str):
+    """A connection to a HOST:PORT address (``[::1]:6379`` too), made within :data:`ANSWER_WITHIN_S`; None for an
+    address of another form.  Raises OSError where nothing answers."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WITHIN_S)
+
+
 def _check_answers(address: Optional[str]) -> None:
     """A HOST:PORT address (not auto, local, ray://) where nothing answers is one line now: Ray retried it for ever,
     a "Failed to connect to GCS" line every 5 s, and Ctrl-C took seconds to work."""
-    import socket
-
     if not address or "://" in address or address in ("auto", "local"):
         return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        return
     try:
-        connection = socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WITHIN_S)
+        connection = _connect(address)
     except OSError as exc:
         timed_out = isinstance(exc, TimeoutError)
         why = f"no answer within {ANSWER_WITHIN_S:g} s" if timed_out else exc.strerror or type(exc).__name__
         raise ClusterError(f"cannot join the Ray cluster at {address}: nothing answers there ({why})",
                            hint="check the address: the head's `ray start --head` prints it (HEAD:6379); is the "
                                 "cluster up (`ray status`)?") from None
+    if connection is None:
+        return
     with connection:
         speaks = _speaks_grpc(connection)
     if not speaks:  # Ray retried it for ever, two lines of its own every 5 s (a web server, the dashboard's port)
@@ -120,21 +128,18 @@ def cluster_answers() -> bool:
     """Whether the cluster this process joined still answers (its GCS, the head's own service): a worker lost with
     the whole cluster gone is not replaced on it (Ray's core waited 60 s for it, then ended the process without
     a word from the command)."""
-    import socket
-
     import ray
 
     try:
         address = ray.get_runtime_context().gcs_address
     except Exception:  # noqa: BLE001 - not connected, or a Ray without it: nothing to check against
         return True
-    host, _, port = (address or "").rpartition(":")
-    if not host or not port.isdigit():
-        return True
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=ANSWER_WITHIN_S).close()
+        connection = _connect(address or "")
     except OSError:
         return False
+    if connection is not None:
+        connection.close()
     return True
 
 
