@@ -192,10 +192,29 @@ def _is_image_without_extension(path: Path) -> bool:
     without a word."""
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            return _starts_like_an_image(f.read(16))
     except OSError:
         return False
+
+
+def _starts_like_an_image(head: bytes) -> bool:
     return head.startswith(_IMAGE_MAGIC) or head[:4] == b"RIFF" and head[8:12] == b"WEBP" or head[4:8] == b"ftyp"
+
+
+def _is_image_member_without_extension(archive: Path, member: str) -> bool:
+    """:func:`_is_image_without_extension` for a file packed in an archive (read through the archive's reader; a
+    member that cannot be read is not a page)."""
+    try:
+        if _archive_kind(archive):  # RAR, 7-Zip, tar: unpacked once for the run, as its pages are when read
+            return _starts_like_an_image(_read_archive_member(archive, member)[:16])
+        info = _open_zip(archive).getinfo(member)
+        if info.flag_bits & 0x1:  # encrypted: its pages fail in one line when read; this one is not sniffed
+            return False
+        with _open_zip(archive).open(info) as f:
+            return _starts_like_an_image(f.read(16))
+    except (InputError, PageError, zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError,
+            NotImplementedError):
+        return False
 
 
 def _unfinished_downloads(files: list[str]) -> list[str]:
@@ -494,7 +513,8 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
             outside.append(readable(meant))
         if parts is None or any(is_hidden(p) for p in parts):
             continue
-        if not is_image_name(parts[-1]):
+        if not is_image_name(parts[-1]) and not ("." not in parts[-1] and size
+                                                 and _is_image_member_without_extension(archive, member)):
             if Path(parts[-1]).suffix.lower() in SOURCE_EXTENSIONS:
                 inside.append(readable(parts[-1]))
             continue

@@ -802,6 +802,48 @@ def test_chapters_are_found_in_the_order_a_reader_reads_them(tmp_path, layout):
     assert [s.name for s in find_sections([tmp_path / "S"])] == layout
 
 
+def test_a_page_saved_without_an_extension_is_read(tmp_path):
+    """`002` (a page a browser saved from a URL without an extension) beside `001.png` and `003.png` was left out
+    of the chapter without a word; a file that is not an image (a `README`) is still not a page."""
+    chapter = tmp_path / "Ch 1"
+    for name in ("001.png", "003.png"):
+        png(chapter / name)
+    Image.new("RGB", (40, 60), "white").save(chapter / "002", format="JPEG")
+    Image.new("RGB", (40, 60), "white").save(chapter / "004", format="WEBP")
+    (chapter / "README").write_text("scanned by a group")
+    [section] = find_sections([chapter])
+    assert [p.name for p in section.pages] == ["001.png", "002", "003.png", "004"]
+    assert [load_page(p).size for p in section.pages] == [(40, 60)] * 4
+
+
+@pytest.mark.parametrize("suffix", [".cbz", ".cbt"])
+def test_a_page_packed_without_an_extension_is_read(tmp_path, suffix):
+    """The same page packed in a .cbz or .cbt (a scraper's archive of URLs without extensions) was still left out
+    of its chapter without a word, though the folder read it; a `README` packed beside it is still not a page."""
+    import tarfile
+
+    files = {}
+    for member, fmt in (("001.png", "PNG"), ("002", "JPEG"), ("003", "PNG"), ("004.png", "PNG")):
+        page = io.BytesIO()
+        Image.new("RGB", (40, 60 + int(member[:3])), "white").save(page, format=fmt)
+        files[member] = page.getvalue()
+    files.update({"README": b"scanned by a group", "empty": b""})
+    archive = tmp_path / f"Ch 1{suffix}"
+    if suffix == ".cbz":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for member, data in files.items():
+                zf.writestr(member, data)
+    else:
+        with tarfile.open(archive, "w", format=tarfile.USTAR_FORMAT) as tar:
+            for member, data in files.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    [section] = find_sections([archive])
+    assert [p.name for p in section.pages] == ["001.png", "002", "003", "004.png"]
+    assert [load_page(p).size for p in section.pages] == [(40, 61), (40, 62), (40, 63), (40, 64)]
+
+
 def test_a_volumes_own_pages_come_before_its_chapters(tmp_path):
     """`run "Vol 01"`: the volume's colour pages (in it, beside its chapter folders) were read after its chapters
     ("Vol 01" after "Ch 002"): a volume's name now comes before the chapters'.  (Sections are ordered by their
