@@ -209,6 +209,15 @@ def repo_id_for(name: str) -> str:
     return hub_repo(name)
 
 
+def listed_repo_id(name: str, cache_dir: str | os.PathLike | None = None) -> Optional[str]:
+    """``name`` when ``models list`` shows it as a cached model's id (``gpt2``, a Hub id from before owners, or
+    ``org/team/model``, which :func:`repo_id_for` refuses), so that what the list shows can be removed."""
+    bare = name.strip().removeprefix("hf:")
+    if not bare or "/" in (bare[0], bare[-1]) or lookup(bare) is not None:  # a short name is the registry's model
+        return None
+    return bare if os.path.isdir(_cache(cache_dir) / repo_folder_name(bare)) else None
+
+
 def _ignore_patterns(repo_files: list[str]) -> list[str]:
     patterns = list(_NEVER_NEEDED)
     if any(f.endswith(".safetensors") for f in repo_files):
@@ -291,8 +300,8 @@ def remove(name: str, cache_dir: str | os.PathLike | None = None) -> int:
     :class:`CacheError` when it cannot be deleted (nothing was: the folder is first moved out of the cache, in one
     step), or when part of it could not be (the model is gone from the cache, and the message says where the rest
     is): a read-only cache was left half deleted, its snapshots gone and its blobs there, listed as "partial"."""
-    repo_id = repo_id_for(name)
     root = _cache(cache_dir)
+    repo_id = listed_repo_id(name, root) or repo_id_for(name)
     folder = root / repo_folder_name(repo_id)
     if not os.path.isdir(folder):
         return 0

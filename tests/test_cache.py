@@ -153,6 +153,26 @@ def test_models_rm_asks_then_deletes(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "not in the cache" in result.output
 
 
+def test_models_rm_removes_any_model_models_list_shows(tmp_path, monkeypatch):
+    """`models list` showed `gpt2` (a Hub id from before owners, cached as models--gpt2) and `org/team/model`, but
+    `models rm` of either said "unknown model" and deleted nothing: what the list shows can now be removed."""
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    weights = {"config.json": b"{}", "model.safetensors": b"1" * 100}
+    old = fake_repo(tmp_path, "gpt2", weights)
+    deep = fake_repo(tmp_path, "org/team/model", weights)
+    listed = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    assert "gpt2" in listed.stdout and "org/team/model" in listed.stdout
+    for name, repo in (("gpt2", old), ("org/team/model", deep)):
+        result = runner.invoke(app, ["models", "rm", name, "--yes"])
+        assert result.exit_code == 0, result.output
+        assert f"Deleted {name}" in result.stdout and not repo.exists()
+    assert runner.invoke(app, ["models", "rm", "gpt2", "--yes"]).exit_code == 2  # gone: no more a name it knows
+    stray = fake_repo(tmp_path, "musicgen-small", weights)  # a short name stays the registry's model's
+    real = fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    assert runner.invoke(app, ["models", "rm", "musicgen-small", "--yes"]).exit_code == 0
+    assert stray.exists() and not real.exists()
+
+
 def test_models_path_respects_manga2music_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "weights"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

@@ -190,8 +190,8 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
         typer.echo(f"{spec.name} {spec.no_download_reason}: nothing to remove.", err=True)
         return
     with friendly_errors():
-        repo_id = cache.repo_id_for(name)
         root = settings.model_cache_dir()
+        repo_id = cache.listed_repo_id(name, root) or cache.repo_id_for(name)
     problem = settings.cache_problem(root)
     if problem and problem.unreadable:  # "not in the cache" would be untrue
         raise fail(f"the model cache {problem}: nothing can be removed from it here", code=1)
