@@ -612,6 +612,24 @@ def test_a_chat_model_and_musicgen_bridges_on_workers_score_as_here(ray_cluster,
     assert any(label.startswith("asking about 4 pages") for label in seen.work_sent())
 
 
+def test_ray_local_does_not_print_rays_token_notice(tmp_path):
+    """Every `--ray local` run printed Ray's "Token authentication is enabled for this Ray cluster. Set
+    RAY_AUTH_MODE=disabled to opt out ..." (with its time stamp) above the run's own lines: a notice of Ray's safe
+    default that asks nothing of the user."""
+    import subprocess
+
+    from tests.output_checks import cli_env
+
+    pytest.importorskip("ray")
+    env = {k: v for k, v in cli_env().items() if k != "RAY_AUTH_MODE"}  # as a new shell has it (a test's Ray sets it)
+    code = ("import ray\nfrom manga2music.distributed import cluster\n"
+            "print('started here:', cluster.connect('local'))\nray.shutdown()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180,
+                          cwd=tmp_path)
+    assert done.returncode == 0 and "started here: True" in done.stdout, done.stderr[-2000:]
+    assert "Token authentication is enabled" not in done.stderr, done.stderr[-2000:]
+
+
 def test_ray_flags_are_checked_before_anything_runs(tmp_path):
     from typer.testing import CliRunner
 

@@ -30,7 +30,7 @@ def connect(address: Optional[str]) -> bool:
         kwargs["include_dashboard"] = False
     _check_answers(address or os.environ.get("RAY_ADDRESS"))
     try:
-        with _our_sigterm():
+        with _our_sigterm(), _without_token_notice():
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         where = address or os.environ.get("RAY_ADDRESS") or "this machine"
@@ -40,6 +40,29 @@ def connect(address: Optional[str]) -> bool:
                                 "with token authentication also needs RAY_AUTH_MODE=token and its token here "
                                 "(`ray get-auth-token`)") from None
     return True
+
+
+#: the logger of Ray's notice that a cluster it starts has token authentication (Ray's default since 2.5x)
+TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+class _TokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled")
+
+
+@contextmanager
+def _without_token_notice():
+    """Ray says "Token authentication is enabled for this Ray cluster ..." on every `--ray local` run: a notice of
+    its safe default, with nothing to act on, above the run's own lines.  Left unshown; its warning that a cluster
+    runs *without* authentication is still shown."""
+    notice = _TokenNotice()
+    logger = logging.getLogger(TOKEN_NOTICE_LOGGER)
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 #: seconds to wait for a HOST:PORT address to answer before Ray is asked to join it (Ray itself retries for ever)
