@@ -353,6 +353,20 @@ def test_a_consent_asked_in_the_terminal_does_not_go_to_the_workers(ray_cluster,
     assert statuses(manifest) == {"calm": "ok"}
 
 
+def test_ray_auto_with_no_cluster_running_says_what_to_do_in_our_words(tmp_path):
+    """`--ray auto` with no cluster up passed on Ray's "Please specify the one to connect to by setting `--address`
+    flag or `RAY_ADDRESS`": manga2music has no --address flag."""
+    from tests.output_checks import cli, cli_env
+
+    env = cli_env(RAY_TMPDIR=str(tmp_path / "ray"))  # where Ray looks for a running cluster: none (not this test's)
+    env.pop("RAY_ADDRESS", None)
+    result = cli("run", SAMPLES / "calm", "-o", tmp_path / "out", "--ray", "auto", env=env, timeout=120)
+    assert result.returncode == 1, result.stderr[-1500:]
+    assert "no Ray cluster is running on this machine for --ray auto to join" in result.stderr, result.stderr[-1500:]
+    assert "--address` flag" not in result.stderr and "ray start --head" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_address_nothing_answers_at_is_one_line_at_once(tmp_path):
     """`--ray 127.0.0.1:1` retried for ever ("Failed to connect to GCS ... within 5 seconds" every 5 s, still at it
     after 4 minutes), and Ctrl-C took 11 s to work."""

@@ -35,6 +35,12 @@ def connect(address: Optional[str]) -> bool:
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         where = address or os.environ.get("RAY_ADDRESS") or "this machine"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        if where == "auto" and first.startswith("Could not find any running Ray instance"):  # Ray's words name an
+            # --address flag this command does not have
+            raise ClusterError("no Ray cluster is running on this machine for --ray auto to join",
+                               hint="start one with `ray start --head` (and `ray start --address HEAD:6379` on the "
+                                    "others), give the head's address (--ray HEAD:6379), or write --ray alone to "
+                                    "start Ray here for this run") from None
         raise ClusterError(f"cannot join the Ray cluster at {where}: {first}",
                            hint="check the address (HEAD:6379, or ray://HEAD:10001 with ray[client]); a cluster "
                                 "with token authentication also needs RAY_AUTH_MODE=token and its token here "
