@@ -206,6 +206,25 @@ def test_peak_envelope_follows_the_audio(tmp_path):
     assert np.all(peaks[len(peaks) // 2 + 2:] == 0.0)
 
 
+@pytest.mark.parametrize("frames", [SR * 3 + 7, 2_500_003])
+def test_peak_envelope_is_the_loudest_sample_of_each_slice_to_the_last(tmp_path, frames, monkeypatch):
+    """Each point is the loudest sample (of either channel) in its slice of the track, the last slice (cut short
+    by the end of the file) too, whether the track is read in one piece or in several."""
+    import manga2music.listening_page as listening_page
+
+    rng = np.random.default_rng(7)
+    audio = (rng.uniform(-0.3, 0.3, (frames, 2)) * np.linspace(0.2, 1.0, frames)[:, None]).astype(np.float32)
+    audio[-1, 1] = -0.95  # the file's very last sample, on the right channel
+    path = tmp_path / "track.wav"
+    sf.write(str(path), audio, SR, subtype="FLOAT")
+    size = -(-frames // 400)
+    expected = [np.abs(audio[i:i + size]).max() for i in range(0, frames, size)]
+    if frames < listening_page.READ_FRAMES:  # several reads of whole slices each (the long track: as it is)
+        monkeypatch.setattr(listening_page, "READ_FRAMES", size * 3 + 1)
+    assert np.array_equal(peak_envelope(path, points=400), np.asarray(expected, dtype=np.float32))
+    assert peak_envelope(path, points=400)[-1] == np.float32(0.95)
+
+
 # ------------------------------------------------------------------ in Chromium
 
 
