@@ -1620,6 +1620,33 @@ def test_a_score_that_failed_on_a_later_scene_asks_only_that_scenes_music_again(
     assert not list((out / ".manga2music" / "answers").glob("*/*"))
 
 
+def test_too_few_page_entries_are_asked_once_more_and_never_kept_for_a_rerun(tmp_path, openai_server):  # noqa: F811
+    """A chat model that gave 1 entry for 3 pages failed the chapter, and its answer was kept: every rerun replayed
+    it and failed the same way without asking the model (fixed server or not) until --force.  It is now asked once
+    more, as for an answer that is not JSON, and an answer short of entries is never kept."""
+    import json as _json
+
+    from chapters import chat_score_replies
+    from openai_server import Reply
+
+    make_chapter(tmp_path / "ch", [("calm", 3)], seed=9)
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+            "--music-model", "builtin", "--seed", "1")
+    short = Reply(_json.dumps({"pages": [{"page": 1, "mood": "calm", "intensity": 1, "scene_change": True,
+                                          "why": "a room"}]}))
+    openai_server.queue(short, short)
+    failed = cli(*args, timeout=300)
+    assert failed.returncode != 0 and "gave 1 entries for 3 pages" in failed.stderr, failed.stderr[-1500:]
+    assert len(openai_server.requests) == 2  # asked once more
+    assert "3 pages" in _json.dumps(openai_server.requests[1].body)
+    openai_server.queue(short, *chat_score_replies(3, 0)[:3])  # short once, then right
+    made = cli(*args, timeout=300)
+    assert made.returncode == 0, made.stderr[-1500:]
+    assert len(openai_server.requests) == 2 + 4  # the kept answer was not replayed: asked, retried, then the rest
+    assert "was used, not asked again" not in made.stderr
+
+
 def test_turning_normalisation_on_or_off_makes_the_cues_again(tmp_path):
     """A rerun with --no-normalize dropped (or added) wrote the score at the new loudness but kept the cues, their
     loops and the read-along page's audio at the old one: the score was joined from cues of the other setting."""

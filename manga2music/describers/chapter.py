@@ -88,14 +88,20 @@ def scene_prompt(entries: list[dict], direction: ChapterDirection) -> str:
             "Never mention the comic, its characters or its story.")
 
 
-def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None):
-    """One call (and one retry) whose answer must be JSON matching ``model``: the answer read, and the tokens asking
-    took (those it took an earlier run, when ``memo`` kept the answer: see :mod:`manga2music.answer_memo`)."""
+def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None, check=None):
+    """One call (and one retry) whose answer must be JSON matching ``model`` (and pass ``check``, which raises
+    ValueError saying what is wrong with it): the answer read, and the tokens asking took (those it took an earlier
+    run, when ``memo`` kept the answer: see :mod:`manga2music.answer_memo`).  Only an answer that passes is kept."""
     tokens = json_tokens(describer, MAX_TOKENS)
     request = chat_request(describer, model.__name__, prompt, images, tokens) if memo is not None else None
     kept = memo.recall(request, model.model_validate) if memo is not None else None
     if kept is not None:
-        return kept.answer, kept.usage
+        try:
+            if check is not None:
+                check(kept.answer)
+            return kept.answer, kept.usage
+        except ValueError:  # kept by a version that did not check it: asked again
+            pass
     reason, usage = "", sum_usage([])
     try:
         for attempt in range(2):
@@ -110,6 +116,8 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None)
                 continue
             try:
                 parsed = model.model_validate(parse_json_object(answer.text))
+                if check is not None:
+                    check(parsed)
             except (ValueError, ValidationError) as exc:
                 reason = str(exc).splitlines()[0][:160]
                 continue
@@ -120,6 +128,19 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None)
                            f"({reason})", hint="try a larger model, or --vision-model builtin for the score")
     except Manga2MusicError as exc:
         raise charge(exc, usage)
+
+
+def _entries_in_order(answer: PageEntries, count: int) -> list:
+    """The answer's entry for each of ``count`` pages, by the page numbers it gave (from 1, or from 0), else in the
+    order given; ValueError when it has too few."""
+    by_number = {e.page: e for e in answer.pages}
+    if sorted(by_number) == list(range(count)):  # numbered from 0: the first page is "0"
+        by_number = {number + 1: e for number, e in by_number.items()}
+    found = [by_number.get(k) or (answer.pages[k - 1] if k - 1 < len(answer.pages) else None)
+             for k in range(1, count + 1)]
+    if None in found:
+        raise ValueError(f"it gave {len(answer.pages)} entries for {count} pages")
+    return found
 
 
 def page_entries(describer, pages: Iterable, count: int, progress=None, memo=None,
@@ -138,7 +159,8 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
             before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
             try:
                 parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
-                                          f"pages {done + 1}-{done + len(chunk)}", memo)
+                                          f"pages {done + 1}-{done + len(chunk)}", memo,
+                                          check=lambda answer, n=len(chunk): _entries_in_order(answer, n))
             except PagesDoNotFitError as exc:
                 if len(chunk) == 1:
                     raise
@@ -149,14 +171,7 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
                          f"{pages_word(len(parts[0]))} at a time")
                 continue
             usage = sum_usage([usage, spent])
-            by_number = {e.page: e for e in parsed.pages}
-            if sorted(by_number) == list(range(len(chunk))):  # numbered from 0: the first page is "0"
-                by_number = {number + 1: e for number, e in by_number.items()}
-            for k, image in enumerate(chunk, start=1):
-                e = by_number.get(k) or (parsed.pages[k - 1] if k - 1 < len(parsed.pages) else None)
-                if e is None:
-                    raise BackendError(f"{describer.model_name} gave {len(parsed.pages)} entries for {len(chunk)} "
-                                       "pages")
+            for image, e in zip(chunk, _entries_in_order(parsed, len(chunk))):
                 entries.append({"name": image.name, "mood": e.mood.strip()[:40] or "neutral",
                                 "intensity": e.intensity, "scene_change": bool(e.scene_change) or not entries,
                                 "why": e.why.strip()[:120]})
