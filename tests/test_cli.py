@@ -82,6 +82,23 @@ def test_missing_path_is_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("args", [["run", ""], ["run", "{pages}", "-o", ""], ["describe", ""],
+                                  ["compose", "", "-o", "{out}"], ["score", "{pages}", "--scenes", ""]],
+                         ids=["path", "output", "describe-path", "compose-path", "scenes"])
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch, args):
+    """`run "$CHAPTER"` with the variable unset read every folder under the current one (a home folder's photos),
+    and `-o "$OUT"` wrote tracks, records and a listening page into it, both with exit 0."""
+    here = tmp_path / "home"
+    shutil.copytree(SAMPLES / "calm", here / "Pictures" / "holiday")
+    monkeypatch.chdir(here)
+    before = sorted(p.relative_to(here) for p in here.rglob("*"))
+    given = [a.format(pages=SAMPLES / "calm", out=tmp_path / "out") for a in args]
+    result = invoke(*given, "--vision-model" if args[0] in ("run", "score") else "--model", "builtin")
+    assert result.exit_code == 2, result.output
+    assert "an empty path (an unset shell variable?)" in result.output
+    assert sorted(p.relative_to(here) for p in here.rglob("*")) == before and not (tmp_path / "out").exists()
+
+
 def test_no_images_exit_2_names_what_was_looked_for(tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("x")

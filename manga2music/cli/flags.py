@@ -27,12 +27,20 @@ def _p(name: str, annotation, default=inspect.Parameter.empty, kind=inspect.Para
     return inspect.Parameter(name, kind, annotation=annotation, default=default)
 
 
+def _given_path(value: str) -> Path:
+    """A path as typed; an empty one ("$CHAPTER" with the variable unset) is refused: Path("") is the current
+    folder, so `run ""` read every folder under it and `-o ""` wrote into it."""
+    if not value:
+        raise typer.BadParameter("an empty path (an unset shell variable?)")
+    return Path(value)
+
+
 PATHS = [_p("paths", Annotated[list[Path], typer.Argument(
-    help="Folders, images, comic archives (.cbz .zip .cbr .rar .cb7 .7z .cbt .tar), PDFs or EPUBs.",
+    parser=_given_path, help="Folders, images, comic archives (.cbz .zip .cbr .rar .cb7 .7z .cbt .tar), PDFs or EPUBs.",
     show_default=False, readable=False)],  # ours: one line
             kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 DESCRIPTION_PATHS = [_p("paths", Annotated[Optional[list[Path]], typer.Argument(
-    help=".txt descriptions, or folders of them as describe writes.", show_default=False)], None,
+    parser=_given_path, help=".txt descriptions, or folders of them as describe writes.", show_default=False)], None,
     kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
 RUN_MODELS = [
@@ -46,7 +54,7 @@ MUSIC_MODEL = [
 ]
 
 OUTPUT = [
-    _p("output", Annotated[Path, Opt("-o", "--output", help="Folder for descriptions, records and tracks.")], Path("output")),
+    _p("output", Annotated[Path, Opt("-o", "--output", parser=_given_path, help="Folder for descriptions, records and tracks.")], Path("output")),
     _p("force", Annotated[bool, Opt("--force", help="Redo every section, even unchanged ones.")], False),
     _p("offline", Annotated[bool, Opt("--offline", help="No network at all: cached weights only, no remote API.")], False),
     _p("download", Annotated[Optional[bool], Opt("--download/--no-download", show_default=False, help="Let `auto` download the models it picks (several GB), or never. Default: asked once in a terminal and remembered; no download without a terminal (MANGA2MUSIC_AUTO_DOWNLOAD=1 allows it). A model you name is downloaded either way.")], None),
@@ -70,7 +78,7 @@ SCORE_MUSIC = [
     _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
     _p("reading_speed", Annotated[Optional[float], Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues), 0.5 half as fast; 0.05 to 20. The read-along page shows yours. Left out: the speed the chapter was scored at before, else 1.")], None),
     _p("longest_cue", Annotated[Optional[float], Opt("--longest-cue", help="Compose each cue at most this many seconds (at least 8); a scene read for longer plays its cue once, then its seamless loop. Saves time with MusicGen on a CPU. Left out: the limit the chapter's score had before, else the composer's longest track (1800 lifts a limit).")], None),
-    _p("scenes", Annotated[Optional[Path], Opt("--scenes", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`. Left out: the scenes given to the chapter's score before, else found in the pages; `--scenes auto`: found in the pages.")], None),
+    _p("scenes", Annotated[Optional[Path], Opt("--scenes", parser=_given_path, help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`. Left out: the scenes given to the chapter's score before, else found in the pages; `--scenes auto`: found in the pages.")], None),
     _p("transitions", Annotated[str, Opt("--transitions", help="How a cue hands over to the next: crossfade (on the bar line), or continue (MusicGen carries the outgoing cue on into the next scene's music for a bar, then crossfades).")], "crossfade"),
 ]
 VISION_SEED = [_p("seed", Annotated[Optional[int], Opt("--seed", help="Make a local VLM's or a server's sampling repeatable.")], None)]
