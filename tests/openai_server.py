@@ -197,6 +197,7 @@ class FakeOpenAIServer:
         #: what GET /v1/models lists (as Ollama and vLLM do); None: that route is a 404, as on servers without it
         self.models: list[str] | None = ["my-vlm", "llava:13b"]
         self.model_list_status = 200  # 401: the key is refused there too
+        self.model_list_raw: tuple[str, str] | None = None  # (body, content type) GET /v1/models answers, as is
         #: (most images, message, error type): a request with more images gets a 400 with that message, as vLLM
         #: answers past ``--limit-mm-per-prompt`` and llama.cpp past its context; None: any number is taken
         self.images_limit: tuple[int, str, str] | None = None
@@ -264,6 +265,14 @@ class FakeOpenAIServer:
             def do_GET(self):
                 if self.path.rstrip("/") != "/v1/models" or server.models is None:
                     return self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+                if server.model_list_raw is not None:  # a web page, or JSON of another shape
+                    body, kind = server.model_list_raw
+                    data = body.encode("utf-8")
+                    self.send_response(200)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    return self.wfile.write(data)
                 if server.model_list_status != 200:
                     error = {"message": "Invalid API key", "type": "invalid_request_error", "code": "invalid_api_key"}
                     return self._send(server.model_list_status, {"error": error})

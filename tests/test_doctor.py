@@ -307,6 +307,25 @@ def test_doctor_reads_a_servers_model_and_offline_as_run_does(tmp_path, openai_s
     assert [r.body["model"] for r in openai_server.requests] == ["Qwen/Qwen2-VL-2B-Instruct"] * 2
 
 
+@pytest.mark.parametrize("body, kind", [
+    ("<!doctype html><title>Open WebUI</title>", "text/html"),  # a web UI's address given as the API's
+    ('{"models": [{"name": "llava"}]}', "application/json"),  # Ollama's own /api/tags shape
+    ('{"data": {"id": "my-vlm"}}', "application/json"),
+    ('{"object": "list", "data": [', "application/json"),  # cut short
+], ids=["html", "other-json", "data-not-a-list", "cut-short"])
+def test_doctor_says_in_one_line_when_the_model_list_is_not_an_openai_answer(openai_server, body, kind):  # noqa: F811
+    """`doctor --base-url URL` crashed with a traceback (AttributeError, TypeError, JSONDecodeError) when GET
+    /models answered 200 with a web page or JSON of another shape: the command meant to find a wrong URL."""
+    from output_checks import cli
+
+    openai_server.model_list_raw = (body, kind)
+    result = cli("doctor", "--json", "--base-url", openai_server.url, "--vision-model", "my-vlm")
+    assert "Traceback" not in result.stderr and result.returncode == 1, result.stderr[-1500:]
+    check = json.loads(result.stdout)["checks"][0]
+    assert not check["ok"] and "not an OpenAI-compatible answer" in check["reason"], check
+    assert "/v1" in check["reason"]
+
+
 def test_doctor_asks_the_server_whether_it_answers_and_has_the_model(openai_server):  # noqa: F811
     """`doctor --base-url URL --vision-model M` said "ok" without asking the server: with nothing listening, with a
     key it refuses, and for an ftp:// address that `run` refuses."""

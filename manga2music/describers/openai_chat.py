@@ -501,7 +501,11 @@ def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 
     describer.preflight()  # an address that is not http(s), no key, --offline: Manga2MusicError, as in run
     where, model = describer.shown_url, describer.model_id
     try:
-        listed = [m.id for m in describer._get_client().models.list().data]
+        listed = _model_ids(describer._get_client().models.list().data)
+    except (ValueError, TypeError, AttributeError):  # 200, but a web page (a web UI's address) or JSON of another
+        # shape: the SDK's parse of it fails, or gives no list of models
+        error = describer._not_an_answer(" to GET /models")
+        return False, f"{error.message} ({error.hint})", []
     except openai.APIStatusError as err:
         error = describer._backend_error(err)
         if isinstance(error, NeedsKeyError):
@@ -520,6 +524,13 @@ def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 
     return True, f"{spec.name} via {where} (it answers; sends the pages there)", [
         f"{where} does not list {model} (it lists: {shown or 'nothing'}); a server that answers to any name still "
         "works"]
+
+
+def _model_ids(data) -> list[str]:
+    """The ids of a model list's ``data``; ValueError when it is not a list of models."""
+    if not isinstance(data, list) or not all(isinstance(getattr(m, "id", None), str) for m in data):
+        raise ValueError("not a list of models")
+    return [m.id for m in data]
 
 
 class _EmptyAnswer(BackendError):
