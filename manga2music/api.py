@@ -226,12 +226,12 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
         raise
-    except BaseException:  # Ctrl-C, SIGTERM, a host program's own cancel (asyncio's, a server's stop), a bug
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a host program's own cancel (asyncio's, a server's stop), a bug
         finished = [j for j in jobs if _finished(j, command)]
         if jobs:  # the others' entries stay, less any file the stop left gone (see outputs.merged_manifest)
-            try:
-                _finish(finished, cfg, command, *models(), page=page)
-            except (Manga2MusicError, OSError):
+            try:  # kept with the stop, as with an error: the command prints what was finished
+                exc.manifest = _finish(finished, cfg, command, *models(), page=page)
+            except (Manga2MusicError, OSError, AttributeError):  # AttributeError: an exception without a __dict__
                 pass  # the stop is what the user asked for; the next run writes them
         raise
 

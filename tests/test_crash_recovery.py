@@ -245,6 +245,31 @@ def test_a_second_ctrl_c_while_the_first_one_stops_the_run_ends_it_at_once_and_c
         assert len(err.strip().splitlines()) <= 2, err
 
 
+@pytest.mark.parametrize("sig, code, as_json", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)],
+                         ids=["ctrl-c-json", "sigterm-piped"])
+def test_a_stopped_run_still_prints_what_it_finished_on_stdout(tmp_path, sig, code, as_json):
+    """`timeout 600 manga2music run LIB --json > m.json` left m.json empty when the run was stopped (Ctrl-C,
+    SIGTERM), and piped lines were empty too, though the manifest on disk listed the sections finished: scripts
+    lost them.  They get what was finished, as a run that an error stops gives them."""
+    for name in ("a", "b", "c"):
+        shutil.copytree(SAMPLES / "calm", tmp_path / "in" / name)
+    out = tmp_path / "out"
+    proc = start_cli("run", tmp_path / "in", "-o", out, *BUILTIN, "--duration", "240", *(["--json"] * as_json))
+    deadline = time.monotonic() + 240  # until the manifest kept up to date as sections finish lists the first
+    while not (out / "manifest.json").exists() or '"a.wav"' not in (out / "manifest.json").read_text("utf-8"):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:]
+        time.sleep(0.05)
+    proc.send_signal(sig)  # the second section takes minutes
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr[-2000:]
+    if as_json:
+        manifest = json.loads(stdout)
+        assert {e["name"]: e["status"] for e in manifest["sections"]}["a"] == "ok"
+        assert "a" in manifest["this_run"]
+    else:
+        assert stdout.splitlines()[0] == "a\tok\ta.wav", stdout
+
+
 def test_a_stop_that_cannot_finish_still_ends_the_command_after_a_grace_time(tmp_path):
     """One Ctrl-C now and then left `run` hanging for good (2 of ~120 tries on a busy machine): Python raises the
     KeyboardInterrupt wherever the main thread is, and there it was inside the import machinery (the warm-up

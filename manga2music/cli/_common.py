@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -198,14 +199,12 @@ def friendly_errors(json_output: bool = False) -> Iterator[None]:
     except Manga2MusicError as exc:
         if debug_enabled():
             raise
-        if json_output and getattr(exc, "manifest", None) is not None:
-            with suppress(OSError):
-                sys.stdout.write(json.dumps(exc.manifest, indent=2, ensure_ascii=False) + "\n")
-                sys.stdout.flush()
+        _print_what_was_finished(getattr(exc, "manifest", None), json_output)
         hint = exc.hint or ("Set MANGA2MUSIC_DEBUG=1 for the full traceback." if exc.traceback_helps else None)
         raise fail(exc.message, hint, exc.exit_code) from None
     except KeyboardInterrupt as exc:
         stopped = True  # a second signal, while Python shuts down, still ends the process at once
+        _print_what_was_finished(getattr(exc, "manifest", None), json_output)
         terminated = isinstance(exc, Terminated) or _stopped_by == signal.SIGTERM
         what = "Stopped (SIGTERM)." if terminated else "Interrupted."
         again = ("run the same command again to start over, or without --force to keep what there is: the "
@@ -217,6 +216,18 @@ def friendly_errors(json_output: bool = False) -> Iterator[None]:
         if main_thread and not stopped:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
             signal.signal(signal.SIGINT, previous_int if previous_int is not None else signal.default_int_handler)
+
+
+def _print_what_was_finished(manifest: dict | None, json_output: bool) -> None:
+    """A run stopped midway (an error, Ctrl-C, SIGTERM) after it wrote its manifest: `--json` prints that manifest
+    on stdout, and a pipe gets the lines of the sections it finished, as a run that ends gives them (a script's
+    `> m.json` was left empty)."""
+    if manifest is None or not (json_output or not sys.stdout.isatty()):
+        return
+    with suppress(OSError, ValueError):  # stdout closed (a pipe's reader gone)
+        sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n" if json_output
+                         else _result_lines(manifest, _this_run(manifest)))
+        sys.stdout.flush()
 
 
 def check_paths(paths) -> None:
@@ -372,23 +383,32 @@ def _exit_code(entries: list[dict]) -> int:
 RESULTS_OUTPUT_MIN = 20
 
 
+def _detail(manifest: dict, e: dict) -> str:
+    """What the command made of a section: `describe` its description (a track there is older)."""
+    if e["status"] == "failed":
+        return e["message"] or ""
+    if manifest.get("command") == "describe":
+        return e["description"] or ""
+    return ", ".join(e["tracks"] or [e["description"] or ""]) or ""
+
+
+def _result_lines(manifest: dict, entries: list[dict]) -> str:
+    """The tab-separated lines a pipe gets: name, status, what was made (or why it failed)."""
+    return "".join(f"{_plain(e['name'])}\t{e['status']}\t{_plain(_detail(manifest, e))}\n" for e in entries)
+
+
 def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
     entries = _this_run(manifest)
     failed = [e for e in entries if e["status"] == "failed"]
     ok = len(entries) - len(failed)
     done = f"{ok} of {len(entries)} sections done; everything is in {output}{os.sep}"
 
-    def detail(e: dict) -> str:  # what the command made: `describe` its description (a track there is older)
-        if e["status"] == "failed":
-            return e["message"] or ""
-        if manifest.get("command") == "describe":
-            return e["description"] or ""
-        return ", ".join(e["tracks"] or [e["description"] or ""]) or ""
+    detail = functools.partial(_detail, manifest)
 
     if as_json:
         sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     elif not sys.stdout.isatty():
-        sys.stdout.write("".join(f"{_plain(e['name'])}\t{e['status']}\t{_plain(detail(e))}\n" for e in entries))
+        sys.stdout.write(_result_lines(manifest, entries))
         sys.stdout.flush()
         stderr_console().print(f"[dim]{escape_markup(done)}[/]", soft_wrap=True)
     else:
