@@ -19,7 +19,7 @@ from .hardware import Accelerator
 def _check(side: str, name: str, probe, offline: bool = False, base_url: str | None = None) -> dict:
     from . import tiers
     from .errors import Manga2MusicError
-    from .registry import missing_weights, resolve
+    from .registry import missing_weights, resolve, shadowing_folder
     from .settings import openai_base_url
 
     try:
@@ -32,7 +32,7 @@ def _check(side: str, name: str, probe, offline: bool = False, base_url: str | N
                        base_url=(base_url or openai_base_url()) if side == "vision" else None)
     except Manga2MusicError as exc:
         return {"side": side, "model": name, "ok": False, "reason": exc.message, "warnings": []}
-    missing = missing_weights(spec)
+    missing = shadowing_folder(spec) or missing_weights(spec)
     if missing:
         return {"side": side, "model": name, "ok": False, "reason": missing, "warnings": []}
     ok, reason, warnings = tiers.check(spec, probe=probe, offline=offline)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from .errors import UnknownModelError
+from .wording import first_few
 
 Side = Literal["vision", "music"]
 
@@ -364,6 +365,20 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
     return ModelSpec(str(path.resolve()), side, backend, str(path.resolve()), about="local folder")
 
 
+def shadowing_folder(spec: ModelSpec) -> str | None:
+    """For a Hub model (``facebook/musicgen-small``) where the current folder holds a folder of that name (a
+    ``--local-dir facebook/musicgen-small`` download, a folder of fine-tunes), the line that says so: transformers
+    and diffusers load a folder of the name they are given before the Hub's model, so that folder ran, offline checks
+    passed without the model, and the record named the Hub model and its cached commit.  None otherwise."""
+    if spec.about == "local folder" or not spec.needs_weights or spec.backend == "openai" or not spec.model_id:
+        return None
+    if not os.path.isdir(spec.model_id):
+        return None
+    return (f"{spec.name}: the folder {os.path.abspath(spec.model_id)} has the name of its Hub repo "
+            f"({spec.model_id}), and the model libraries would load that folder instead of the model: give it as "
+            f"./{spec.model_id} to use it, or run from another folder")
+
+
 def missing_weights(spec: ModelSpec) -> str | None:
     """For a local model folder with no weights in it, or with a ``.safetensors`` file cut short (a copy or a
     download stopped midway), the line that says so (``doctor``, and every command before any work); None
@@ -375,9 +390,17 @@ def missing_weights(spec: ModelSpec) -> str | None:
     if not files:
         return f"{spec.name} is a model folder with no weights in it (no .safetensors or .bin file)"
     for file in files:
+        if _is_lfs_pointer(file):  # a `git clone` of a Hub repo without git-lfs: each section failed with
+            # "SafetensorError: Error while deserializing header: header too large", and the doctor said "ok"
+            return (f"{spec.name}: its {file.relative_to(path).as_posix()} is a Git LFS pointer, not the weights (the "
+                    "repo was cloned without git-lfs): run `git lfs install` and `git lfs pull` in the folder")
         if file.name.endswith(".safetensors") and _cut_short(file):
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged or cut short (it holds less than "
                     "its header lists): copy or download it again")
+    missing = _missing_shards(path)
+    if missing:
+        return (f"{spec.name}: its {first_few(missing)} {'is' if len(missing) == 1 else 'are'} missing (the weights' "
+                "index lists them): copy or download the whole folder again")
     lacking = _missing_processor_files(path, spec.backend)
     if lacking:
         return (f"{spec.name} is a model folder without {lacking}: save the processor beside the model "
@@ -398,10 +421,52 @@ def _missing_processor_files(path: Path, backend: str) -> str | None:
         return None
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         return "its tokenizer (no tokenizer.json or spiece.model)"
-    if backend.startswith("musicgen") and not any((path / name).is_file()
-                                                  for name in ("preprocessor_config.json", "processor_config.json")):
+    processor_files = ("preprocessor_config.json", "processor_config.json")
+    if backend.startswith("musicgen") and not any((path / name).is_file() for name in processor_files):
         return "its feature extractor (no preprocessor_config.json)"
+    if backend == "transformers-vlm":  # without them every section failed ("Can't load image processor", "this
+        # processor does not have a chat template"), and the doctor said "ok"
+        if not any((path / name).is_file() for name in processor_files):
+            return "its image processor (no preprocessor_config.json or processor_config.json)"
+        if not _has_chat_template(path):
+            return "its chat template (no chat_template.jinja or chat_template.json, none in tokenizer_config.json)"
     return None
+
+
+def _has_chat_template(path: Path) -> bool:
+    if any((path / name).exists() for name in ("chat_template.jinja", "chat_template.json", "additional_chat_templates")):
+        return True
+    for name in ("tokenizer_config.json", "processor_config.json"):
+        try:
+            if json.loads((path / name).read_text(encoding="utf-8")).get("chat_template"):
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False
+
+
+#: what a Git LFS pointer file starts with (a repo cloned without git-lfs holds these in place of its weights)
+LFS_POINTER = b"version https://git-lfs"
+
+
+def _is_lfs_pointer(file: Path) -> bool:
+    try:
+        with open(file, "rb") as f:
+            return f.read(len(LFS_POINTER)) == LFS_POINTER
+    except OSError:
+        return False
+
+
+def _missing_shards(path: Path) -> list[str]:
+    """The weight shards a folder's ``*.index.json`` lists that are not there (a copy that left one out)."""
+    missing: set[str] = set()
+    for index in path.glob("*.index.json"):
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
+        except (OSError, ValueError, AttributeError):
+            continue
+        missing |= {name for name in shards if isinstance(name, str) and not (path / name).is_file()}
+    return sorted(missing)
 
 
 def _cut_short(file: Path) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -703,9 +704,22 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
     shutil.copytree(tiny_dir, unprocessed)
     for name in ("preprocessor_config.json", "processor_config.json"):
         (unprocessed / name).unlink(missing_ok=True)
+    # a `git clone` without git-lfs (pointers in place of the weights), and a sharded folder copied without a shard:
+    # the doctor said "ok", then every section failed with a library's error (or was told to `models pull` the path)
+    pointer = tmp_path / "lfs-pointer"
+    shutil.copytree(tiny_dir, pointer)
+    (pointer / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:" + "a" * 64 +
+                                               "\nsize 2364427288\n")
+    sharded = tmp_path / "sharded"
+    shutil.copytree(tiny_dir, sharded)
+    (sharded / "model.safetensors").rename(sharded / "model-00001-of-00002.safetensors")
+    (sharded / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {
+        "a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}))
     for folder, said in ((empty, "no weights in it"), (cut, "model.safetensors is damaged or cut short"),
                          (untokenized, "without its tokenizer (no tokenizer.json or spiece.model)"),
-                         (unprocessed, "without its feature extractor (no preprocessor_config.json)")):
+                         (unprocessed, "without its feature extractor (no preprocessor_config.json)"),
+                         (pointer, "model.safetensors is a Git LFS pointer, not the weights"),
+                         (sharded, "model-00002-of-00002.safetensors is missing (the weights' index lists them)")):
         with pytest.raises(Manga2MusicError) as caught:
             manga2music.compose([], tmp_path / "out", text="calm piano", model=str(folder),
                                 config=RunConfig(duration=0.2, seed=1, offline=True))
@@ -713,6 +727,32 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
         assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.wav"))
         doctor = cli("doctor", "--offline", "--music-model", str(folder))
         assert said in doctor.stdout + doctor.stderr, doctor.stdout + doctor.stderr
+
+
+def test_a_folder_here_named_as_a_hub_model_is_not_loaded_in_its_place(tiny_dir, tmp_path, monkeypatch):
+    """`--model musicgen-stereo-small` run where ./facebook/musicgen-stereo-small is a folder (a `--local-dir`
+    download, a folder of fine-tunes) loaded that folder: a mono track, offline checks passed without the model, and
+    the record named the Hub model.  It is one line now, and the folder given as ./NAME is a local folder."""
+    import shutil
+
+    import manga2music
+    from manga2music.errors import Manga2MusicError
+    from manga2music.pipeline import RunConfig
+    from output_checks import cli
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_dir, tmp_path / "facebook" / "musicgen-stereo-small")
+    with pytest.raises(Manga2MusicError) as caught:
+        manga2music.compose([], tmp_path / "out", text="calm piano", model="musicgen-stereo-small",
+                            config=RunConfig(duration=0.2, seed=1, offline=True))
+    assert "has the name of its Hub repo (facebook/musicgen-stereo-small)" in caught.value.message, caught.value
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.wav"))
+    doctor = cli("doctor", "--offline", "--music-model", "musicgen-stereo-small", "--json")
+    assert "has the name of its Hub repo" in json.loads(doctor.stdout)["checks"][0]["reason"], doctor.stdout
+    made = manga2music.compose([], tmp_path / "out", text="calm piano", model="./facebook/musicgen-stereo-small",
+                               config=RunConfig(duration=0.2, seed=1, offline=True))
+    (entry,) = made["sections"]
+    assert entry["status"] == "ok" and entry["music_model"] == str(tmp_path / "facebook" / "musicgen-stereo-small")
 
 
 def test_no_transformers_bars_or_config_complaints_on_a_stderr_that_is_not_a_terminal(tiny_dir, tmp_path):

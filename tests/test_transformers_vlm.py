@@ -282,6 +282,44 @@ def test_a_text_only_model_folder_is_not_a_vision_model(tiny_models, tmp_path):
         assert resolve(str(model), "vision").backend == "transformers-vlm", name
 
 
+def test_a_vision_folder_without_its_chat_template_or_image_processor_is_one_line_before_any_work(tiny_models,
+                                                                                                   tmp_path):
+    """Without its chat template, or its image processor's config, every section failed ("ValueError: Cannot use
+    apply_chat_template because this processor does not have a chat template", "Can't load image processor") and
+    the doctor said "ok"; a MusicGen folder lacking its processor files was already one line."""
+    import shutil
+
+    import manga2music
+    from manga2music.errors import Manga2MusicError
+    from manga2music.pipeline import RunConfig
+    from output_checks import cli
+
+    untemplated = tmp_path / "no-template"
+    shutil.copytree(tiny_models["llava"], untemplated)
+    (untemplated / "chat_template.jinja").unlink()
+    for name in ("tokenizer_config.json", "processor_config.json"):  # and none inside another file
+        config = json.loads((untemplated / name).read_text(encoding="utf-8"))
+        config.pop("chat_template", None)
+        (untemplated / name).write_text(json.dumps(config), encoding="utf-8")
+    unprocessed = tmp_path / "no-image-processor"
+    shutil.copytree(tiny_models["llava"], unprocessed)
+    (unprocessed / "processor_config.json").unlink()
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    make_pages(1)[0].image.save(pages / "001.png")
+    for folder, said in ((untemplated, "without its chat template"), (unprocessed, "without its image processor")):
+        with pytest.raises(Manga2MusicError) as caught:
+            manga2music.describe([pages], tmp_path / "out", model=str(folder), config=RunConfig(offline=True))
+        assert said in caught.value.message, caught.value
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.txt"))
+        doctor = cli("doctor", "--offline", "--vision-model", str(folder), "--json")
+        assert said in json.loads(doctor.stdout)["checks"][0]["reason"], doctor.stdout
+    for name, model in tiny_models.items():  # every folder save_pretrained writes has both
+        from manga2music.registry import missing_weights, resolve
+
+        assert missing_weights(resolve(str(model), "vision")) is None, name
+
+
 def test_incomplete_model_folder_is_one_clear_error(tiny_models, tmp_path):
     folder = tmp_path / "half-copied"
     folder.mkdir()
