@@ -215,6 +215,24 @@ def test_rate_limit_then_success(openai_server):
     assert result.description == DEFAULT_DESCRIPTION
 
 
+def test_a_retry_after_longer_than_the_client_waits_is_said_and_no_retry_is_claimed(openai_server):
+    """A 429 asking to wait an hour (Retry-After: 3600, which the SDK does not wait) failed at once, as "failed after
+    3 retries" with no retry made, and the bar had said "retry 1 of 3"; the wait the server asked for was said
+    nowhere."""
+    said = []
+    openai_server.queue(Fail(429, "Rate limit reached", retry_after_ms=3600 * 1000, type="requests"))
+    describer = OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=3))
+    describer.waiting = said.append
+    with pytest.raises(BackendError) as info:
+        describer.describe([line_art("1.png")])
+    assert len(openai_server.requests) == 1 and not said
+    assert "retries" not in info.value.message, info.value.message
+    assert "429 Rate limit reached (the server asks to wait 60 min before asking again)" in info.value.message
+    openai_server.queue(Fail(500, "down", retry_after_ms=10), Fail(500, "down", retry_after_ms=10))
+    with pytest.raises(BackendError, match=r"failed after 1 retries: 500 down$"):  # the retries made
+        OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=1)).describe([line_art("1.png")])
+
+
 def test_repeated_server_errors_fail_after_the_retries(openai_server):
     openai_server.queue(*[Fail(500, "The server had an error while processing your request")] * 3)
     with pytest.raises(BackendError, match=r"after 2 retries: 500 The server had an error"):
@@ -1029,3 +1047,9 @@ def test_a_server_that_never_answers_stops_the_run_but_one_that_has_answered_fai
     with pytest.raises(BackendError) as info:
         describer.describe([line_art("3.png")])
     assert not isinstance(info.value, ServerUnusableError) and "--timeout" in info.value.hint
+    # ... but a server that answered once, then times out on the next sections too, was waited on for every one of
+    # them (a 100-chapter library: hours): the second in a row with no answer between stops the run
+    openai_server.queue(Delay(2.0))
+    with pytest.raises(ServerUnusableError, match="it has answered nothing since 1 request before this one") as info:
+        describer.describe([line_art("4.png")])
+    assert info.value.stops_run and "stuck" in info.value.hint

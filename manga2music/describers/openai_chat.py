@@ -110,6 +110,10 @@ NO_STRUCTURED_OUTPUT_WARNING = "the server does not support structured output; p
 
 
 #: what to check when the address answers, but not as the API
+#: requests in a row that time out (each after its retries), with no answer between, that stop the run: one alone
+#: may be a slow model on many pages (that section fails); two say the server is stuck
+STUCK_AFTER_TIMEOUTS = 2
+
 BASE_URL_HINT = "check --base-url: a server's API address usually ends in /v1"
 
 
@@ -147,7 +151,9 @@ class OpenAIDescriber(ChatDescriber):
         self.base_url = (self.options.base_url or os.environ.get("OPENAI_BASE_URL") or "").strip() or None
         self._client = None
         self._retries_seen = 0  # the answers to this call that the SDK asks again after (see _heard)
+        self._asked_to_wait: float | None = None  # a Retry-After longer than the SDK waits (see _heard)
         self._answered = False  # whether the server has answered any request of this run (see _backend_error)
+        self._timeouts_since_answer = 0  # calls timed out (all their tries) since the server last answered
 
     # --- setup --------------------------------------------------------------------------
 
@@ -243,10 +249,15 @@ class OpenAIDescriber(ChatDescriber):
         is said while it waits, else the progress stood still for up to a minute with no word why."""
         status = response.status_code
         self._answered = True
+        self._timeouts_since_answer = 0
         if status not in (408, 409, 429) and status < 500:
             return
         if status >= 500 and _is_refusal(response) or status == 429 and _no_quota(response):
             response.headers["x-should-retry"] = "false"  # the SDK's own header: asked again, it is refused again
+            return
+        wait = _retry_after(response.headers)
+        if wait is not None and wait > _longest_retry_after():  # the SDK does not ask again: said with the error
+            self._asked_to_wait = wait
             return
         self._retries_seen += 1
         allowed = max(0, int(self.options.max_retries))
@@ -265,6 +276,7 @@ class OpenAIDescriber(ChatDescriber):
 
     def _complete_once(self, kwargs: dict):
         self._retries_seen = 0
+        self._asked_to_wait = None
         return self._get_client().chat.completions.create(**kwargs)
 
     def settings_key(self) -> dict:
@@ -424,6 +436,13 @@ class OpenAIDescriber(ChatDescriber):
                     f"{timed_out}, which has answered no request of this run",
                     hint="the server may be stuck or still loading the model: see its log; raise --timeout if it is "
                          "only slow, or send fewer pages per request with --chunk-size")
+            self._timeouts_since_answer += 1
+            if self._timeouts_since_answer >= STUCK_AFTER_TIMEOUTS:  # it answered, then went quiet: a stuck server
+                # cost every later section as long (a 100-chapter library: hours of waiting for nothing)
+                return ServerUnusableError(
+                    f"{timed_out}, and it has answered nothing since {self._timeouts_since_answer - 1} request"
+                    f"{'s' if self._timeouts_since_answer > 2 else ''} before this one timed out too",
+                    hint="the server may be stuck: see its log, or restart it; raise --timeout if it is only slow")
             return BackendError(timed_out, hint="raise --timeout, or send fewer pages per request with --chunk-size")
         if isinstance(err, openai.APIConnectionError) and _dropped(err):  # it was reached, and then went away
             return ServerUnusableError(
@@ -464,8 +483,14 @@ class OpenAIDescriber(ChatDescriber):
         if status == 413:  # a proxy's or server's limit on one request: this section's pages, not every section's
             return BackendError(failed, hint="send fewer pages per request (--chunk-size 2) or smaller ones "
                                              "(--detail low)")
-        if status in (408, 409, 429) or (status or 0) >= 500:
-            return BackendError(f"{self._kind} request failed{_after(retries)}: {status} {message}")
+        if status in (408, 409, 429) or (status or 0) >= 500:  # the retries made (none, when the server refused
+            # for good or asked to wait longer than the SDK waits), not those allowed
+            made = min(retries, max(0, self._retries_seen - 1))
+            wait = self._asked_to_wait
+            return BackendError(f"{self._kind} request failed{_after(made)}: {status} {message}"
+                                + (f" (the server asks to wait {_seconds_in_words(wait)} before asking again)"
+                                   if wait else ""),
+                                hint="run again later: finished sections are kept" if wait else None)
         return BackendError(failed)
 
     def _estimate_cost(self, usage: dict[str, int]) -> float | None:
@@ -620,21 +645,29 @@ def _mentions_structured_output(err) -> bool:
     return any(word in text for word in ("response_format", "json_schema", "structured output", "response format"))
 
 
+def _retry_after(headers) -> float | None:
+    """The seconds an answer's Retry-After (-ms) asks to wait, as the SDK reads them; None when it names none."""
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except ValueError:
+        pass
+    return None
+
+
+def _seconds_in_words(seconds: float) -> str:
+    return f"{max(1, round(seconds))} s" if seconds <= 90 else f"{seconds / 60:.1f} min".replace(".0 ", " ")
+
+
 def _retry_delay(headers) -> str:
     """" in 20 s", from the answer's Retry-After (-ms) as the SDK reads it; "" when the server names no time (the
     SDK then waits about 0.5-8 s)."""
-    try:
-        if "retry-after-ms" in headers:
-            seconds = float(headers["retry-after-ms"]) / 1000
-        elif "retry-after" in headers:
-            seconds = float(headers["retry-after"])
-        else:
-            return ""
-    except ValueError:
+    seconds = _retry_after(headers)
+    if seconds is None or not 0 < seconds <= _longest_retry_after():  # beyond it the SDK does not ask again
         return ""
-    if not 0 < seconds <= _longest_retry_after():  # beyond it the SDK backs off on its own clock
-        return ""
-    return f" in {max(1, round(seconds))} s" if seconds <= 90 else f" in {seconds / 60:.1f} min".replace(".0 ", " ")
+    return f" in {_seconds_in_words(seconds)}"
 
 
 def _longest_retry_after() -> float:
