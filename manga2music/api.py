@@ -308,15 +308,20 @@ def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) 
     one description and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into a WAV was
     composed again from its seeds.  Where the music there is all in one format, a new section is made in it too;
     where it is in several, a new one is DEFAULT_FORMAT.  Said once, when the music there is not all wav."""
-    from .outputs import SectionFiles, read_record
+    from .outputs import MANIFEST, SectionFiles, read_record
     from .wording import listed
 
     if cfg.fmt is not None:
         return
     entry = "score" if command == "score" else "compose"
+    records = {SectionFiles.for_section(cfg.output, name).record for name in names}
+    for section in (read_record(cfg.output / MANIFEST) or {}).get("sections") or []:  # the folder's other sections:
+        # a new chapter added to a folder of FLACs was a WAV, and the folder stayed mixed for good
+        if isinstance(section, dict) and isinstance(section.get("record"), str):
+            records.add(cfg.output / section["record"])
     found = set()
-    for name in names:
-        made = (read_record(SectionFiles.for_section(cfg.output, name).record) or {}).get(entry)
+    for record in sorted(records):
+        made = (read_record(record) or {}).get(entry)
         if isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
             found.add(made["format"])
     if len(found) == 1:

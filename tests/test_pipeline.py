@@ -785,6 +785,11 @@ def test_a_rerun_without_a_format_keeps_the_format_the_music_is_in(pages, tmp_pa
     shutil.copytree(pages / "action", pages / "new")
     added = run([pages / "calm", pages / "new"], only_flac, fmt=None)
     assert {e["name"]: e["tracks"] for e in added["sections"]} == {"calm": ["calm.flac"], "new": ["new.flac"]}
+    shutil.copytree(pages / "action", pages / "newer")  # a new chapter given alone (it was a WAV, the folder mixed
+    alone = run(pages / "newer", only_flac, fmt=None)  # for good), and a description given as --text
+    assert {e["name"]: e["tracks"] for e in alone["sections"]}["newer"] == ["newer.flac"]
+    told = manga2music.compose([], only_flac, text="soft piano", model="builtin", config=RunConfig(seed=1))
+    assert [e["tracks"] for e in told["sections"] if e["name"] in told["this_run"]] == [["soft-piano.flac"]]
     scored = tmp_path / "scored"
     manga2music.score(pages / "calm", scored, vision_model="builtin", music_model="builtin",
                       config=RunConfig(seed=3, fmt="mp3"))
