@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 #: where the answers live, under the output folder
 MEMO_DIR = Path(".manga2music") / "answers"
@@ -32,6 +32,7 @@ class Kept(NamedTuple):
 
     answer: Any
     usage: Optional[dict]
+    warnings: tuple[str, ...] = ()  # what was said of the answer when it was given ("gave no pacing")
 
 
 class AnswerMemo:
@@ -65,19 +66,21 @@ class AnswerMemo:
             answer = read(kept["answer"])
         except Exception:  # noqa: BLE001 - a cache: a kept answer that cannot be read is asked again
             return None
-        usage = kept.get("usage")
+        usage, said = kept.get("usage"), kept.get("warnings")
         self.reused += 1
-        return Kept(answer, usage if isinstance(usage, dict) else None)
+        return Kept(answer, usage if isinstance(usage, dict) else None,
+                    tuple(w for w in said if isinstance(w, str)) if isinstance(said, list) else ())
 
-    def keep(self, request: Optional[dict], answer: Any, usage: Optional[dict]) -> None:
-        """Keep an accepted answer (a failure to write it never fails the section: it is asked again next time)."""
+    def keep(self, request: Optional[dict], answer: Any, usage: Optional[dict], warnings: Iterable[str] = ()) -> None:
+        """Keep an accepted answer, with what was said of it (a failure to write it never fails the section: it is
+        asked again next time)."""
         if request is None:
             return
         from .files import keep_cache_file
         from .outputs import now_iso
 
-        data = json.dumps({"request": request, "answer": answer, "usage": usage, "at": now_iso()},
-                          ensure_ascii=False, default=str)
+        data = json.dumps({"request": request, "answer": answer, "usage": usage, "warnings": list(warnings),
+                           "at": now_iso()}, ensure_ascii=False, default=str)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             keep_cache_file(self._path(request), data.encode("utf-8"))

@@ -807,6 +807,30 @@ def test_a_section_that_failed_part_way_asks_only_what_was_not_answered_on_the_r
     assert len(openai_server.requests) - before == 4 and "not asked again" not in forced.stderr
 
 
+def test_an_answer_kept_for_the_rerun_keeps_what_was_said_of_it(tmp_path, openai_server):  # noqa: F811
+    """An analysis without pacing and plot said so ("the analysis gave no pacing, plot; the defaults were used") and
+    the record kept it; when the section failed later and the rerun took the kept analysis, the record said nothing
+    and no line said it, though its pacing was still the default."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    out = tmp_path / "out"
+    args = ("describe", samples, "-o", out, "--model", "llava:13b", "--base-url", openai_server.url)
+    partial = {k: v for k, v in DEFAULT_ANALYSIS.items() if k not in ("pacing", "plot")}
+    openai_server.queue(Reply(json.dumps(partial)), Fail(400, "The description could not be made"))
+    failed = cli(*args)
+    assert failed.returncode != 0 and "could not be made" in failed.stderr
+    said = "the analysis gave no pacing, plot; the defaults were used"
+    resumed = cli(*args)  # the server answers the description now
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 answer the model gave a run that did not finish was used, not asked again" in resumed.stderr
+    assert said in resumed.stderr
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert any(said in w for w in record["describe"]["warnings"]), record["describe"]
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
 def test_a_section_stopped_while_the_model_answers_resumes_from_the_chunk_it_was_on(tmp_path, openai_server,  # noqa: F811
                                                                                     sig):

@@ -358,6 +358,8 @@ class ChatDescriber(Describer):
         if kept is None:
             return None
         calls.usage = sum_usage([calls.usage, kept.usage])
+        for warning in kept.warnings:  # what was said of it when it was given: the record and the terminal again
+            calls.warn(warning)
         calls.done += 1
         report(calls.progress, calls.done, calls.total, f"{label} (answered before)")
         return kept.answer
@@ -370,6 +372,7 @@ class ChatDescriber(Describer):
         kept = self._recalled(request, lambda text: clean_description(str(text)), label, calls)
         if kept is not None:
             return kept
+        said_before = len(calls.warnings)
         answer = self._ask(prompt, images, None, tokens, label, calls)
         text = finished_text(answer, self.model_name, where)
         if answer.cut_off:
@@ -380,7 +383,7 @@ class ChatDescriber(Describer):
                                f"{' '.join(text.split())[:80]!r}...", hint="try a larger model, or --single-stage")
         text = self._clean(text, where)
         if calls.memo is not None:
-            calls.memo.keep(request, text, answer.usage)
+            calls.memo.keep(request, text, answer.usage, calls.warnings[said_before:])
         return text
 
     def _ask(self, prompt: str, images: list[PageImage], schema: dict | None, max_tokens: int, label: str,
@@ -410,9 +413,10 @@ class ChatDescriber(Describer):
         kept = self._recalled(request, SectionAnalysis.model_validate, f"analysing {span}", calls)
         if kept is not None:
             return kept
+        said_before = len(calls.warnings)
         answer = self._ask(stage1_prompt(len(chunk)), chunk, schema, tokens, f"analysing {span}", calls)
         try:
-            return self._kept(request, self._read_analysis(answer, span, calls), answer.usage, calls)
+            return self._kept(request, self._read_analysis(answer, span, calls), answer.usage, calls, said_before)
         except ValueError as err:
             reason = str(err)
         first = answer.usage
@@ -424,7 +428,7 @@ class ChatDescriber(Describer):
                            calls)
         try:
             return self._kept(request, self._read_analysis(answer, span, calls), sum_usage([first, answer.usage]),
-                              calls)
+                              calls, said_before)
         except ValueError as err:
             raise BackendError(
                 f"{self.model_name} did not answer valid JSON for {span}, even after one retry ({err})",
@@ -449,9 +453,10 @@ class ChatDescriber(Describer):
 
     @staticmethod
     def _kept(request: Optional[dict], analysis: SectionAnalysis, usage: Optional[dict],
-              calls: _SectionCalls) -> SectionAnalysis:
+              calls: _SectionCalls, said_before: int) -> SectionAnalysis:
+        """``analysis`` kept for a rerun, with what was said of it since ``said_before`` warnings."""
         if calls.memo is not None:
-            calls.memo.keep(request, analysis.model_dump(), usage)
+            calls.memo.keep(request, analysis.model_dump(), usage, calls.warnings[said_before:])
         return analysis
 
     def _clean(self, text: str, where: str) -> str:
