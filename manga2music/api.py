@@ -237,8 +237,9 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
 
 
 def _finished(job: SectionJob, command: str) -> bool:
-    """Whether ``job`` got to the end of ``command`` (failing is an end too)."""
-    if job.status == "failed":
+    """Whether ``job`` got to the end of ``command`` (failing is an end too), or wrote what the manifest must tell of
+    a stopped run: new words beside the music of the old ones (``music_outdated``)."""
+    if job.status == "failed" or job.music_outdated:
         return True
     if command == "describe":
         return job.files.description.exists() and (job.status == "skipped" or job.did_work)

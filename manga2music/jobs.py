@@ -112,6 +112,8 @@ class SectionJob:
         if "description" in updates and "compose" not in updates and (before.get("compose") or {}).get("takes") \
                 and updates["description"] != before.get("description"):
             self.music_outdated = True  # `describe` wrote new words; the section's music is of the ones before
+        elif "compose" in updates:  # `run` composed from them after: its music is new (it was still called old)
+            self.music_outdated = False
 
 
 def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
@@ -252,6 +254,8 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
                     "cost_usd": job.spent[1] if job.spent else None}
         if not tracks:  # its music is left as it was: listed (and played on the listening page), not "tracks": []
             tracks, midi = _music_left(job, command)
+    elif job.music_outdated and not tracks:  # described again, stopped before its music: the music there, said old
+        tracks, midi = _music_left(job, command)
     return {
         "name": job.name,
         "command": command,  # which command made the entry (`run` and `score` may share an output folder)

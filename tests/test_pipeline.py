@@ -551,6 +551,44 @@ def test_describe_after_run_and_score_keeps_their_music_in_the_manifest_and_on_t
     assert "Described again since" not in (out / "index.html").read_text(encoding="utf-8")
 
 
+def test_a_run_that_describes_and_composes_again_does_not_call_its_new_music_outdated(pages, tmp_path):
+    """`run` again after a page changed made a new description and new music from it, yet the manifest said
+    "music_outdated" and the listening page "Described again since this music was made: compose makes it from the
+    new description" of the music just made from it."""
+    out = tmp_path / "out"
+    run([pages / "calm"], out)
+    shutil.copy(SAMPLES / "action" / sorted(os.listdir(SAMPLES / "action"))[0], pages / "calm" / "000.png")
+    again = run([pages / "calm"], out)
+    (calm,) = again["sections"]
+    assert calm["status"] == "ok" and "music_outdated" not in calm
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["compose"]["description"] == record["description"]
+    assert "Described again since" not in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_run_stopped_between_describing_and_composing_says_the_music_is_of_the_words_before(pages, tmp_path,
+                                                                                             monkeypatch):
+    """A run stopped (Ctrl-C, or an error that stops the run: a server that refused the key) after a section's new
+    description was written, before its music: the manifest and the listening page showed the new description
+    beside the music of the old one, as if made from it."""
+    from manga2music.composers.builtin import BuiltinComposer
+
+    out = tmp_path / "out"
+    run([pages / "calm"], out)
+    shutil.copy(SAMPLES / "action" / sorted(os.listdir(SAMPLES / "action"))[0], pages / "calm" / "000.png")
+
+    def stopped(self, *args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(BuiltinComposer, "compose", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        run([pages / "calm"], out)
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["compose"]["description"] != record["description"]  # the words are new, the music is not
+    (calm,) = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert calm["tracks"] == ["calm.wav"] and calm["music_outdated"] is True
+    assert "Described again since" in (out / "index.html").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("name", ["Ch 1: Start?", "CON", "trailing.", "a" * 200])
 def test_compose_after_describe_of_a_chapter_whose_name_was_changed_on_disk_is_that_chapter(tmp_path, name):
     """A chapter whose name cannot be a file name as it is (":" "?", a reserved or over-long name) is written
