@@ -291,9 +291,16 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
                     f"{job.name}: the same music as {cfg.fmt}")
         return []
     if plan.action == "trim":
+        folder = job.files.base.parent
+        written = {folder / t[k] for t in plan.keep for k in ("audio", "midi") if t.get(k)}
+        going = {p.name for p in _old_files_to_remove(job, cfg, written)}
         dropped = [t[k] for t in _old_takes(job)[len(plan.keep):] for k in ("audio", "midi") if t.get(k)]
-        cb.info(f"{job.name}: {flag('variations', cfg.variations)}: keeping the first take(s), removing "
-                f"{listed(dropped)}")
+        theirs = [name for name in dropped if name not in going and (folder / name).exists()]  # changed since
+        # written (the user's now): kept, and said so, not said to be removed
+        cb.info(f"{job.name}: {flag('variations', cfg.variations)}: keeping the first take(s)"
+                + (f", removing {listed([n for n in dropped if n in going])}" if going else "")
+                + (f"; {listed(theirs)} changed since manga2music wrote {'it' if len(theirs) == 1 else 'them'}: "
+                   "left as it is" if theirs else ""))
         guarded(job, cb, lambda: _commit_tracks(job, composer, cfg, plan.keep, Staged(),
                                                 float(job.record.get("compose", {}).get("seconds") or 0.0)))
         return []

@@ -389,11 +389,12 @@ def missing_weights(spec: ModelSpec) -> str | None:
     files = _weight_files(path)
     if not files:
         return f"{spec.name} is a model folder with no weights in it (no .safetensors or .bin file)"
-    for file in files:
+    for file in _loaded_weight_files(path):
         if _is_lfs_pointer(file):  # a `git clone` of a Hub repo without git-lfs: each section failed with
             # "SafetensorError: Error while deserializing header: header too large", and the doctor said "ok"
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is a Git LFS pointer, not the weights (the "
                     "repo was cloned without git-lfs): run `git lfs install` and `git lfs pull` in the folder")
+    for file in files:
         if file.name.endswith(".safetensors") and _cut_short(file):
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged or cut short (it holds less than "
                     "its header lists): copy or download it again")
@@ -429,14 +430,14 @@ def _missing_processor_files(path: Path, backend: str) -> str | None:
         if not any((path / name).is_file() for name in processor_files):
             return "its image processor (no preprocessor_config.json or processor_config.json)"
         if not _has_chat_template(path):
-            return "its chat template (no chat_template.jinja or chat_template.json, none in tokenizer_config.json)"
+            return "its chat template (no chat_template.jinja or chat_template.json)"
     return None
 
 
 def _has_chat_template(path: Path) -> bool:
     if any((path / name).exists() for name in ("chat_template.jinja", "chat_template.json", "additional_chat_templates")):
         return True
-    for name in ("tokenizer_config.json", "processor_config.json"):
+    for name in ("processor_config.json",):  # not tokenizer_config.json's: the processor does not use it
         try:
             if json.loads((path / name).read_text(encoding="utf-8")).get("chat_template"):
                 return True
@@ -457,15 +458,39 @@ def _is_lfs_pointer(file: Path) -> bool:
         return False
 
 
+def _loaded_folders(path: Path) -> list[Path]:
+    """The folders a model's weights are loaded from: a diffusers pipeline's components named in its
+    ``model_index.json`` (its top level may hold another library's checkpoint, ``model.ckpt``), else the folder."""
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [path]
+    if not isinstance(index, dict):
+        return [path]
+    return [path / name for name, value in index.items() if isinstance(value, list) and (path / name).is_dir()]
+
+
+def _loaded_format(folder: Path) -> str:
+    """".safetensors" when the folder has any (transformers and diffusers load those first), else ".bin"."""
+    return ".safetensors" if any(folder.glob("*.safetensors")) else ".bin"
+
+
+def _loaded_weight_files(path: Path) -> list[Path]:
+    """The weight files the loaders read (a .bin beside the safetensors, as `huggingface-cli download --include
+    "*.safetensors"` or a clone that pulled only those leaves it, is not read: a pointer there is no fault)."""
+    return [file for folder in _loaded_folders(path) for file in sorted(folder.glob(f"*{_loaded_format(folder)}"))]
+
+
 def _missing_shards(path: Path) -> list[str]:
-    """The weight shards a folder's ``*.index.json`` lists that are not there (a copy that left one out)."""
+    """The weight shards the loaded format's ``*.index.json`` lists that are not there (a copy that left one out);
+    the other format's index is not read (`models pull` keeps a .bin index without its shards)."""
     missing: set[str] = set()
-    for index in path.glob("*.index.json"):
+    for index in [i for folder in _loaded_folders(path) for i in folder.glob(f"*{_loaded_format(folder)}.index.json")]:
         try:
             shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
         except (OSError, ValueError, AttributeError):
             continue
-        missing |= {name for name in shards if isinstance(name, str) and not (path / name).is_file()}
+        missing |= {name for name in shards if isinstance(name, str) and not (index.parent / name).is_file()}
     return sorted(missing)
 
 

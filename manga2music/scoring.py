@@ -632,6 +632,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             elif name not in keep and path.exists() and name.endswith(".txt"):  # edited, for a scene now gone
                 cb.info(f"{job.name}: {name} holds your words for a scene the chapter no longer has (it has "
                         f"{len(plans)} now): kept as it is, not used")
+            elif name not in keep and not path.exists():  # gone already (the user deleted a scene's words; a stop
+                staged.remove(path)  # while the other format's files went): no more named in the record
         old_format = old_score.get("format")
         if isinstance(old_format, str) and old_format != cfg.fmt and gone:  # a video timeline may point at them
             old_name = ScoreFiles(job, old_format).score.name

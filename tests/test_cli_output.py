@@ -869,3 +869,17 @@ def test_a_chapter_of_shared_pages_renamed_keeps_its_files(tmp_path):
     assert again.returncode == 0, again.stderr
     statuses = {e["name"]: e["status"] for e in json.loads(again.stdout)["sections"]}
     assert statuses == {"Ch 1": "skipped", "Ch 2": "skipped", "Ch 2.5 Notice": "skipped"}, again.stdout
+
+
+def test_a_stopped_runs_pipe_lines_leave_out_a_section_whose_music_the_stop_left_old(capsys):
+    """A run stopped after it described a section again, before its music: the pipe said "a<TAB>ok<TAB>a.wav" of
+    music never made (a.wav is the old one).  `--json` keeps the entry, with music_outdated."""
+    from manga2music.cli._common import _print_what_was_finished
+
+    manifest = {"command": "run", "this_run": ["a", "b"], "sections": [
+        {"name": "a", "status": "ok", "tracks": ["a.wav"], "description": "a.txt", "music_outdated": True},
+        {"name": "b", "status": "ok", "tracks": ["b.wav"], "description": "b.txt"}]}
+    _print_what_was_finished(manifest, json_output=False)  # capsys: stdout is not a terminal
+    assert capsys.readouterr().out == "b\tok\tb.wav\n"
+    _print_what_was_finished(manifest, json_output=True)
+    assert json.loads(capsys.readouterr().out)["sections"][0]["music_outdated"] is True

@@ -715,6 +715,13 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
     (sharded / "model.safetensors").rename(sharded / "model-00001-of-00002.safetensors")
     (sharded / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {
         "a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}))
+    working = tmp_path / "bin-index-and-pointer-beside"  # what `models pull` of a repo with both formats leaves,
+    shutil.copytree(tiny_dir, working)  # or a clone that pulled only the safetensors: the .bin is never loaded
+    (working / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": {"a": "pytorch_model-1.bin"}}))
+    (working / "pytorch_model.bin").write_text("version https://git-lfs.github.com/spec/v1\nsize 1\n")
+    from manga2music.registry import missing_weights, resolve
+
+    assert missing_weights(resolve(str(working), "music")) is None
     for folder, said in ((empty, "no weights in it"), (cut, "model.safetensors is damaged or cut short"),
                          (untokenized, "without its tokenizer (no tokenizer.json or spiece.model)"),
                          (unprocessed, "without its feature extractor (no preprocessor_config.json)"),

@@ -865,3 +865,11 @@ def test_a_rerun_without_variations_keeps_the_takes_each_section_has(pages, tmp_
     assert statuses(run(pages, out, seed=None, variations=None)) == {"calm": "skipped", "action": "skipped"}
     fewer = run(pages / "action", out, seed=None, variations=1)  # asked for: one take
     assert fewer["sections"][0]["tracks"] == ["action.wav"] and not (out / "action.take2.wav").exists()
+    (out / "calm.take2.wav").write_bytes(b"my own edit")  # the user's now: kept, and said to be kept, not removed
+    lines: list[str] = []
+    manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(variations=1),
+                    callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    assert (out / "calm.take2.wav").read_bytes() == b"my own edit" and not (out / "calm.take2.mid").exists()
+    said = next(line for line in lines if "keeping the first take(s)" in line)
+    assert said == ("calm: variations=1: keeping the first take(s), removing calm.take2.mid; calm.take2.wav changed "
+                    "since manga2music wrote it: left as it is"), said

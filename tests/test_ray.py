@@ -365,6 +365,10 @@ def test_ray_auto_with_no_cluster_running_says_what_to_do_in_our_words(tmp_path)
     assert "no Ray cluster is running on this machine for --ray auto to join" in result.stderr, result.stderr[-1500:]
     assert "--address` flag" not in result.stderr and "ray start --head" in result.stderr
     assert not (tmp_path / "out").exists()
+    by_env = cli("run", SAMPLES / "calm", "-o", tmp_path / "out", "--ray", env={**env, "RAY_ADDRESS": "auto"},
+                 timeout=120)  # `--ray` alone, where the environment says auto: not told to write --ray alone
+    assert by_env.returncode == 1, by_env.stderr[-1500:]
+    assert "for RAY_ADDRESS=auto to join" in by_env.stderr and "unset RAY_ADDRESS" in by_env.stderr, by_env.stderr
 
 
 def test_an_address_nothing_answers_at_is_one_line_at_once(tmp_path):

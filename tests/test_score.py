@@ -1647,6 +1647,24 @@ def test_too_few_page_entries_are_asked_once_more_and_never_kept_for_a_rerun(tmp
     assert "was used, not asked again" not in made.stderr
 
 
+def test_a_scene_text_the_user_deleted_is_not_left_in_the_record(tmp_path):
+    """Deleting NAME.scene03.txt (the way to get the tool's words back) while the chapter also lost that scene's
+    pages left the record listing NAME.scene03.txt, gone, for good: a record lists the files that are there."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3), ("calm", 3)], seed=4)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n4\n7\n", encoding="utf-8")
+    out = tmp_path / "out"
+    made = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--scenes", scenes, "--seed", "1", timeout=300)
+    assert made.returncode == 0, made.stderr[-1500:]
+    assert (out / "ch.scene03.txt").exists() and not record_mismatches(out)
+    (out / "ch.scene03.txt").unlink()
+    for page in ("007.png", "008.png", "009.png"):
+        (tmp_path / "ch" / page).unlink()
+    again = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "1", timeout=300)
+    assert again.returncode == 0, again.stderr[-1500:]
+    assert record_mismatches(out) == [], again.stderr[-1500:]
+
+
 def test_turning_normalisation_on_or_off_makes_the_cues_again(tmp_path):
     """A rerun with --no-normalize dropped (or added) wrote the score at the new loudness but kept the cues, their
     loops and the read-along page's audio at the old one: the score was joined from cues of the other setting."""

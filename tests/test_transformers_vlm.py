@@ -296,11 +296,14 @@ def test_a_vision_folder_without_its_chat_template_or_image_processor_is_one_lin
 
     untemplated = tmp_path / "no-template"
     shutil.copytree(tiny_models["llava"], untemplated)
+    template = (untemplated / "chat_template.jinja").read_text(encoding="utf-8")
     (untemplated / "chat_template.jinja").unlink()
-    for name in ("tokenizer_config.json", "processor_config.json"):  # and none inside another file
-        config = json.loads((untemplated / name).read_text(encoding="utf-8"))
-        config.pop("chat_template", None)
-        (untemplated / name).write_text(json.dumps(config), encoding="utf-8")
+    config = json.loads((untemplated / "processor_config.json").read_text(encoding="utf-8"))
+    config.pop("chat_template", None)
+    (untemplated / "processor_config.json").write_text(json.dumps(config), encoding="utf-8")
+    config = json.loads((untemplated / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["chat_template"] = template  # the tokenizer's: the processor does not use it (every section failed)
+    (untemplated / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     unprocessed = tmp_path / "no-image-processor"
     shutil.copytree(tiny_models["llava"], unprocessed)
     (unprocessed / "processor_config.json").unlink()

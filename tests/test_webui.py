@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -290,6 +291,17 @@ def test_upload_names():
     assert upload_name([gradio_cache / "ab12" / "p10.png", gradio_cache / "cd34" / "p9.png"], [gradio_cache]) == "p9"
     assert upload_name([Path("/x/..."), Path("/x/.png")], [Path("/x")]) == "pages"  # nothing usable left
     assert upload_name([Path("/x/a.cbz"), Path("/x/b.cbz")]) == "a"
+
+
+def test_the_outputs_are_not_named_after_an_upload_that_is_skipped(tmp_path):
+    """a_broken.png (not an image: "Will be skipped") uploaded with b_page.png made "a_broken.wav" and
+    "a_broken-music.zip" of b_page's music."""
+    cache = tmp_path / "gradio"
+    (cache / "1").mkdir(parents=True)
+    (cache / "2").mkdir()
+    (cache / "1" / "a_broken.png").write_text("garbage")
+    shutil.copy(SAMPLES / "calm" / "001.png", cache / "2" / "b_page.png")
+    assert upload_name([cache / "1" / "a_broken.png", cache / "2" / "b_page.png"], [cache]) == "b_page"
 
 
 def test_pages_of_one_name_from_two_folders_keep_the_order_they_were_uploaded_in(tmp_path):

@@ -224,9 +224,11 @@ def _print_what_was_finished(manifest: dict | None, json_output: bool) -> None:
     `> m.json` was left empty)."""
     if manifest is None or not (json_output or not sys.stdout.isatty()):
         return
+    finished = [e for e in _this_run(manifest)  # not a section described again whose music the stop left old
+                if manifest.get("command") == "describe" or not e.get("music_outdated")]
     with suppress(OSError, ValueError):  # stdout closed (a pipe's reader gone)
         sys.stdout.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n" if json_output
-                         else _result_lines(manifest, _this_run(manifest)))
+                         else _result_lines(manifest, finished))
         sys.stdout.flush()
 
 

@@ -256,7 +256,8 @@ class OpenAIDescriber(ChatDescriber):
             response.headers["x-should-retry"] = "false"  # the SDK's own header: asked again, it is refused again
             return
         wait = _retry_after(response.headers)
-        if wait is not None and wait > _longest_retry_after():  # the SDK does not ask again: said with the error
+        if wait is not None and wait > _longest_retry_after() and _sdk_refuses_long_waits():  # the SDK does not ask
+            # again: said with the error
             self._asked_to_wait = wait
             return
         self._retries_seen += 1
@@ -668,6 +669,16 @@ def _retry_delay(headers) -> str:
     if seconds is None or not 0 < seconds <= _longest_retry_after():  # beyond it the SDK does not ask again
         return ""
     return f" in {_seconds_in_words(seconds)}"
+
+
+def _sdk_refuses_long_waits() -> bool:
+    """Whether the SDK gives up on an answer that asks to wait longer than it waits (openai 2.x-3.x: it names that
+    longest wait); openai 1.x asks again after its own backoff instead."""
+    try:
+        from openai._constants import MAX_RETRY_AFTER_DELAY  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _longest_retry_after() -> float:

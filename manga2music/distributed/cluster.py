@@ -37,10 +37,12 @@ def connect(address: Optional[str]) -> bool:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         if where == "auto" and first.startswith("Could not find any running Ray instance"):  # Ray's words name an
             # --address flag this command does not have
-            raise ClusterError("no Ray cluster is running on this machine for --ray auto to join",
+            given = "--ray auto" if address else "RAY_ADDRESS=auto"
+            raise ClusterError(f"no Ray cluster is running on this machine for {given} to join",
                                hint="start one with `ray start --head` (and `ray start --address HEAD:6379` on the "
-                                    "others), give the head's address (--ray HEAD:6379), or write --ray alone to "
-                                    "start Ray here for this run") from None
+                                    "others), give the head's address (--ray HEAD:6379), or "
+                                    + ("write --ray alone to start Ray here for this run" if address else
+                                       "unset RAY_ADDRESS to start Ray here for this run")) from None
         raise ClusterError(f"cannot join the Ray cluster at {where}: {first}",
                            hint="check the address (HEAD:6379, or ray://HEAD:10001 with ray[client]); a cluster "
                                 "with token authentication also needs RAY_AUTH_MODE=token and its token here "

@@ -112,10 +112,23 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
     pages = sorted((p for p in paths if p not in books), key=natsort_keygen(key=lambda p: p.name.lower()))
     if books and (len(books) == 1 or not pages):
         return clean_name(books[0].stem)
-    first = pages[0]
+    first = next((p for p in pages if _reads(p)), pages[0])  # not one skipped as unreadable: the music is not its
     if first.parent.name and not _inside(first.parent, [Path(h) for h in hidden]):
         return clean_name(first.parent.name)
     return clean_name(first.stem)
+
+
+def _reads(path: Path) -> bool:
+    """Whether an uploaded page opens as an image (its header read, as the preview reads it)."""
+    from ..errors import Manga2MusicError
+    from ..pages import probe_page
+    from ..sections import Page
+
+    try:
+        probe_page(Page(path.name, path))
+        return True
+    except (Manga2MusicError, OSError, ValueError):
+        return False
 
 
 def _link_or_copy(src: Path, target: Path) -> None:
