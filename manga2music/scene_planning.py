@@ -247,15 +247,25 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
     entries = features.get("page_entries")  # a chat model's, one per unit
     given: dict[int, float] = {}  # first unit -> the scene's length, where the scenes file gives one
     if given_scenes is not None:
-        starts = _scene_starts(chapter, read_scenes_text(given_scenes["text"], given_scenes["label"],
-                                                         chapter.page_names, _part_counts(chapter)), job, cb)
+        gone: list[str] = []
+
+        def part_gone(page: str, part: int, count: int) -> None:  # a kept file's scene in a strip saved shorter
+            gone.append(f"{page} part {part} (it has {count} now)")
+        read = read_scenes_text(given_scenes["text"], given_scenes["label"], chapter.page_names,
+                                _part_counts(chapter), part_gone if given_scenes.get("kept") else None)
+        if gone:  # as a kept scene whose first page is gone (scoring.kept_scenes)
+            cb.warn(f"{job.name}: {', '.join(gone)}, where {'scenes' if len(gone) > 1 else 'a scene'} of "
+                    f"{given_scenes['label']} started, {'are' if len(gone) > 1 else 'is'} gone; "
+                    + ("the scenes before run on" if read else "the scenes are found in the pages"))
+        starts = _scene_starts(chapter, read, job, cb)
         given = {start: length for start, length in starts if length is not None}
         if starts and starts[0][0] > 0:  # the first page always starts a scene: one the file did not list, said
             first = units[starts[0][0]]
             where = f"page {first.number}" + (f" part {first.part}" if (first.part or 1) > 1 else "")
             cb.info(f"{job.name}: the scenes file's first scene starts on {where}; what comes before it is a scene "
                     "of its own, as long as it takes to read (list page 1 to give it a length)")
-        scenes = scenes_from_starts([start for start, _ in starts], len(readings))
+        scenes = scenes_from_starts([start for start, _ in starts], len(readings)) if starts else \
+            found_scenes(readings)
     elif entries and len(entries) == len(readings):
         scenes = scenes_from_starts(_starts_from_entries(entries), len(readings))
     else:

@@ -200,9 +200,12 @@ def scenes_file_text(path: Path) -> str:
 
 
 def read_scenes_text(text: str, label: str, page_names: Sequence[str],
-                     parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None
+                     parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None,
+                     part_gone: "Callable[[str, int, int], None] | None" = None
                      ) -> list[tuple[int, int, Optional[float]]]:
-    """:func:`read_scenes_file` of a scenes file's ``text``; ``label`` names it in a message ("s.txt, line 2")."""
+    """:func:`read_scenes_file` of a scenes file's ``text``; ``label`` names it in a message ("s.txt, line 2").
+    With ``part_gone``, a line naming a part its page no longer has (a kept file, the strip saved shorter since) is
+    left out and told to it (page name, part, parts now) instead of refused."""
     by_name = {name_key(name): i for i, name in enumerate(page_names)}
     by_stem = {name_key(Path(name).stem): i for i, name in enumerate(page_names)}
     counts: Optional[Sequence[int]] = None
@@ -239,6 +242,7 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
         return raw.split("#", 1)[0].strip()
 
     scenes, lines = [], []  # the entries so far, and the lines they are on
+    dropped = 0  # lines left out for a part their page no longer has (see part_gone)
     for number, raw in enumerate(text.splitlines(), start=1):
         raw = raw.replace("\t", " ")  # a tab before the length: pasted from a spreadsheet or a marker list
         entry = without_comment(raw) if "#" in raw else raw.strip()
@@ -271,6 +275,10 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
         known = part_counts() if part > 1 else None
         if known is not None and part > max(1, int(known[index])):
             count = max(1, int(known[index]))
+            if part_gone is not None:
+                part_gone(page_names[index], part, count)
+                dropped += 1
+                continue
             raise InputError(f"{where}: page {index + 1} has no part {part} ("
                              + ("it is an ordinary page, read whole; only a tall strip is read in parts)"
                                 if count == 1 else f"it is read in {count} parts)"))
@@ -283,6 +291,8 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
                 hint="list each scene's first page once, in reading order")
         scenes.append((index, part, length))
         lines.append(number)
+    if not scenes and dropped:  # a kept file's every scene gone: the scenes are found in the pages
+        return scenes
     if not scenes:  # an empty file would silently stand for "one scene", not for the scenes found in the pages
         raise InputError(f"{label} lists no scene (one page per line where a scene starts)",
                          hint="write the first page of each scene on a line, or give --scenes auto to have them "

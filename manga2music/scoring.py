@@ -456,7 +456,7 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
         label = f"{name} (kept from the last score)"
         text = kept_scenes(job, section, old["given_scenes"], label, cb)
         if text:
-            given = {"file": name, "text": text, "label": label}
+            given = {"file": name, "text": text, "label": label, "kept": True}
             cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
     fmt = cfg.fmt or format_made(old.get("format"))  # without --format, the score stays in its format
     longest = cfg.longest_cue

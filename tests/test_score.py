@@ -526,6 +526,29 @@ def test_a_scene_can_start_inside_a_webtoon_episode_saved_as_one_image(tmp_path)
 
 
 
+def test_a_kept_scene_in_a_strip_saved_shorter_is_left_out_not_the_chapter_failed(tmp_path):
+    """A scenes file kept from the last score named "1 part 5" of an episode saved as one tall image; once the strip
+    was saved shorter (3 parts), every rerun failed the chapter ("page 1 has no part 5"), where a kept scene whose
+    first page is gone is left out in one line and the scenes before run on."""
+    from chapters import make_webtoon
+    from PIL import Image
+
+    make_webtoon(tmp_path / "ep" / "episode.png", [("calm", 3), ("action", 3)], seed=3)
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n1 part 5\n", encoding="utf-8")
+    out = tmp_path / "out"
+    made = cli("score", tmp_path / "ep", "-o", out, *BUILTIN, "--scenes", scenes, "--seed", "1", timeout=300)
+    assert made.returncode == 0, made.stderr[-1500:]
+    strip = Image.open(tmp_path / "ep" / "episode.png")
+    strip.crop((0, 0, strip.width, strip.height // 2)).save(tmp_path / "ep" / "episode.png")
+    again = cli("score", tmp_path / "ep", "-o", out, *BUILTIN, "--seed", "1", timeout=300)
+    assert again.returncode == 0, again.stderr[-1500:]
+    assert "episode.png part 5 (it has 3 now), where a scene of scenes.txt (kept from the last score) started, is " \
+        "gone; the scenes before run on" in " ".join(again.stderr.split()), again.stderr[-1500:]
+    sheet = CueSheet.model_validate(json.loads((out / "ep.cues.json").read_text(encoding="utf-8")))
+    assert [p.parts for p in sheet.pages] == [3, 3, 3]
+
+
 def test_page_files_with_a_hash_in_their_names_are_each_a_page(tmp_path):
     """A tall strip's parts are named "episode.png#2" inside the reader, and any "#" in a file name was taken for
     that: six pages named "Vol.1 #01.png"... were read as one page called "Vol.1 " (the cue sheet listed that one
