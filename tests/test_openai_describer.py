@@ -758,6 +758,31 @@ def test_a_proxys_html_error_page_is_its_title_and_says_what_to_do(openai_server
     assert "--single-stage" in info.value.hint
 
 
+def test_a_server_error_rejecting_structured_output_falls_back_at_once(openai_server):  # noqa: F811
+    """llama-cpp-python answers an unsupported response_format with a 500: it was asked again 3 times (every page
+    sent each time, seconds apart) before the plain-JSON fallback."""
+    openai_server.queue(Fail(500, "Unsupported response_format type: json_schema", retry_after_ms=10))
+    result = OpenAIDescriber("llama-cpp", options(openai_server, max_retries=3)).describe([line_art("1.png")])
+    assert result.analysis.genre == DEFAULT_ANALYSIS["genre"]
+    reqs = openai_server.requests
+    assert [r.response_format is not None for r in reqs] == [True, False, False]  # not asked again as it was
+
+
+def test_offline_with_a_remote_server_names_no_flag_the_command_lacks(tmp_path):
+    """`describe --offline --base-url http://remote/v1` said to use "--vision-model builtin", which `describe` has
+    not (it is --model there): "No such option" when followed."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    for command, flag in (("describe", "--model"), ("run", "--vision-model")):
+        result = cli(command, samples, "-o", tmp_path / command, flag, "llava:13b", "--base-url",
+                     "http://192.0.2.1:8000/v1", "--offline")
+        assert result.returncode == 2 and "--offline forbids the network" in result.stderr, result.stderr[-1500:]
+        assert "--vision-model" not in result.stderr and "the builtin describer" in result.stderr
+
+
 def test_a_plain_text_rejection_of_structured_output_falls_back_to_plain_json(openai_server):  # noqa: F811
     """A server that rejects response_format in plain text (or with 422) was a failed section, not the fallback."""
     from openai_server import Raw
@@ -1039,6 +1064,14 @@ def test_debug_shows_where_a_sections_failure_was_raised(tmp_path, openai_server
     # address lacks /v1 (it said "check the model name")
     (("Raw", 404, json.dumps({"detail": "Not Found"}), "application/json"), "404", "/v1"),
     (("Fail", 404, "The model `llava` does not exist."), "does not exist", "check the model name"),
+    # a server's error with terminal escapes: they reached the terminal, recolouring it
+    (("Fail", 500, "\x1b[31mCUDA error\x1b[0m: device lost\x07"), "500 CUDA error: device lost", ""),
+    # an HTML error page's title holds the status too: "503 503 Service Temporarily Unavailable"
+    (("Raw", 503, "<html><head><title>503 Service Temporarily Unavailable</title></head></html>", "text/html"),
+     "failed: 503 Service Temporarily Unavailable", ""),
+    # a server whose error is a string, not an object: it named the model, and was told to check the address
+    (("Raw", 404, json.dumps({"error": "model llava not found"}), "application/json"), "not found",
+     "check the model name"),
     # one page too big for the model's context: it said to use --single-stage, which fails the same way
     (("Fail", 400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 9500 "
                "tokens."), "maximum context length", "--detail low"),

@@ -66,6 +66,9 @@ _CONTEXT_EXCEEDED = re.compile(r"maximum context length|exceeds the available co
 #: a 500 saying the server cannot load the model at all (Ollama: "model requires more system memory (8.1 GiB) than is
 #: available (7.3 GiB)"): no request can pass until the user frees memory or picks another model
 _CANNOT_LOAD = re.compile(r"model requires more system memory", re.I)
+#: a server error that says structured output is not supported (llama-cpp-python's 500): asked again, it is refused
+#: again; the request without response_format is what follows (see _mentions_structured_output)
+_STRUCTURED_OUTPUT_REFUSED = re.compile(r"response_format|json_schema|structured output|response format", re.I)
 
 #: servers (base URL, model) that rejected response_format json_schema in this process
 _NO_STRUCTURED_OUTPUT: set[tuple[str, str]] = set()
@@ -204,8 +207,8 @@ class OpenAIDescriber(ChatDescriber):
             raise InputError(
                 f"{self.model_name} sends the pages to {self.shown_url}, and --offline forbids "
                 "the network",
-                hint="drop --offline, or use a server on this machine (--base-url http://127.0.0.1:PORT/v1) or "
-                     "--vision-model builtin",
+                hint="drop --offline, or use a server on this machine (--base-url http://127.0.0.1:PORT/v1) or the "
+                     "builtin describer (the model `builtin`)",  # `describe` names it --model, `run` --vision-model
             )
         if self.official and self._api_key() is None:
             env = self.options.api_key_env or "OPENAI_API_KEY"
@@ -415,13 +418,15 @@ class OpenAIDescriber(ChatDescriber):
     # --- errors and money ------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        """Remove the key (and anything key-shaped), and a password in the server's address, from text that may be
+        """Remove the key (and anything key-shaped), a password in the server's address, and control characters (a
+        server's error with terminal escapes in it recoloured or moved the terminal's text) from text that may be
         shown or saved."""
         key = self._api_key()
         if key:
             text = text.replace(key, "***")
         if self.base_url and self.shown_url != self.base_url:
             text = text.replace(self.base_url, self.shown_url)
+        text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "", re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]", "", text))
         return re.sub(r"\b(sk-[A-Za-z0-9_*\-]{3})[A-Za-z0-9_*\-]{6,}", r"\1***", text)
 
     def _backend_error(self, err) -> Exception:
@@ -472,7 +477,7 @@ class OpenAIDescriber(ChatDescriber):
                                  hint="check your plan and billing details; no other section can succeed")
         said = message if status and message.startswith(str(status)) else f"{status or ''} {message}"
         failed = f"{self._kind} request failed: {said}".replace("  ", " ")
-        if status == 404 and (isinstance(body, str) or not _names_a_model(message, self.model_id)):
+        if status == 404 and not _names_a_model(message, self.model_id):
             # no such address on that server: a plain-text 404 (Ollama), or a JSON one that names no model (vLLM,
             # FastAPI, llama.cpp and LM Studio answer an unknown route so: {"detail": "Not Found"})
             return ServerUnusableError(failed, hint=BASE_URL_HINT)
@@ -488,7 +493,7 @@ class OpenAIDescriber(ChatDescriber):
             # for good or asked to wait longer than the SDK waits), not those allowed
             made = min(retries, max(0, self._retries_seen - 1))
             wait = self._asked_to_wait
-            return BackendError(f"{self._kind} request failed{_after(made)}: {status} {message}"
+            return BackendError(f"{self._kind} request failed{_after(made)}: {said}".replace("  ", " ")
                                 + (f" (the server asks to wait {_seconds_in_words(wait)} before asking again)"
                                    if wait else ""),
                                 hint="run again later: finished sections are kept" if wait else None)
@@ -602,7 +607,8 @@ def _is_refusal(response) -> bool:
     images to a text-only model, or a model too big for the free memory; a context too small for the pages): the
     SDK would ask again up to ``max_retries`` times, seconds apart, and be refused each time."""
     said = _answer_head(response)
-    return any(words.search(said) for words in (_IMAGE_LIMIT, _NO_IMAGES, _CONTEXT_EXCEEDED, _CANNOT_LOAD))
+    return any(words.search(said) for words in (_IMAGE_LIMIT, _NO_IMAGES, _CONTEXT_EXCEEDED, _CANNOT_LOAD,
+                                                _STRUCTURED_OUTPUT_REFUSED))
 
 
 def _no_quota(response) -> bool:
