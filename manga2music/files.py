@@ -233,6 +233,19 @@ def remove_stale_temps(folder: Path) -> list[Path]:
 # ---------------------------------------------------------------- reads
 
 
+def remove_folders_of_dead_processes(parent: Path, prefix: str) -> None:
+    """Remove the folders ``PREFIX<pid>-...`` in ``parent`` whose process is no longer running: what one killed before
+    it could clean up (SIGKILL, the kernel's out-of-memory killer, a power cut) left, the user's files in it."""
+    import shutil
+
+    import psutil
+
+    for folder in Path(parent).glob(prefix + "*"):
+        pid = folder.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def read_regular_file(path: Path, limit: int, *, what: str = "file") -> bytes:
     """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes; else :class:`PageError`.
 

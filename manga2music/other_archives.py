@@ -215,12 +215,9 @@ _PREFIX = "manga2music-archives-"
 def _remove_stale_folders() -> None:
     """Remove what runs killed before they could clean up (SIGKILL, SIGTERM, a power cut) left: the folders named
     after a process that is no longer running."""
-    import psutil
+    from .files import remove_folders_of_dead_processes
 
-    for folder in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
-        pid = folder.name[len(_PREFIX):].split("-")[0]
-        if pid.isdigit() and not psutil.pid_exists(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+    remove_folders_of_dead_processes(Path(tempfile.gettempdir()), _PREFIX)
 
 
 def _converted(archive: Path, kind: str, limit: int) -> Path:

@@ -453,6 +453,31 @@ def test_an_upload_that_cannot_be_opened_is_named_at_upload(tmp_path):
     assert not LEAKS.search(alone.note() + beside.note())
 
 
+def test_a_killed_servers_folder_is_removed_when_another_server_starts(tmp_path):
+    """`manga2music ui` killed (SIGKILL, the out-of-memory killer while MusicGen ran) left its temporary folder, with
+    the user's uploaded pages and music, for good.  The next server removes the folders of servers that are gone,
+    and only those."""
+    import os
+
+    from manga2music.webui.server import ServerFolder
+
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()  # a process that ran and is gone: its pid is free
+    dead = tmp_path / f"manga2music-ui-{killed.pid}-abc123"
+    (dead / "work").mkdir(parents=True)
+    (dead / "work" / "page.png").write_bytes(b"the user's page")
+    alive = tmp_path / f"manga2music-ui-{os.getppid()}-def456"  # a server still running (this test's parent)
+    alive.mkdir()
+    older = tmp_path / "manga2music-ui-xyz"  # named by an earlier version: not known to be dead, kept
+    older.mkdir()
+    folder = ServerFolder(tmp_path)
+    try:
+        assert not dead.exists() and alive.is_dir() and older.is_dir()
+        assert folder.root.name.startswith(f"manga2music-ui-{os.getpid()}-")
+    finally:
+        folder.remove(wait_s=0.0)
+
+
 def test_stop_reaches_a_second_generate_of_the_tab_after_the_first_ends(tmp_path):
     """Generate pressed twice: the second waits behind the first.  When the first ended, the tab was taken for idle,
     and a Stop pressed then no longer reached the second."""

@@ -34,11 +34,19 @@ class JobStopped(BaseException):
     ``args[0]``: why, when it was not the Stop button ("other pages were uploaded")."""
 
 
+UI_FOLDER_PREFIX = "manga2music-ui-"
+
+
 class ServerFolder:
     """``manga2music-ui-XXXX/`` with ``gradio/``, ``work/`` (staged uploads) and ``results/``."""
 
     def __init__(self, parent: Optional[Path] = None):
-        self.root = Path(tempfile.mkdtemp(prefix="manga2music-ui-", dir=parent))
+        from ..files import remove_folders_of_dead_processes
+
+        # a server killed (SIGKILL, out of memory) left its folder, the user's uploaded pages and music in it: gone
+        # once another server starts.  Named after the process, so that only a dead one's is removed
+        remove_folders_of_dead_processes(Path(parent or tempfile.gettempdir()), UI_FOLDER_PREFIX)
+        self.root = Path(tempfile.mkdtemp(prefix=f"{UI_FOLDER_PREFIX}{os.getpid()}-", dir=parent))
         self.gradio = self.root / "gradio"
         self.work = self.root / "work"
         self.results = self.root / "results"
