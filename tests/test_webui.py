@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -451,6 +452,45 @@ def test_an_upload_that_cannot_be_opened_is_named_at_upload(tmp_path):
     assert len(beside.thumbnails) == 1 and beside.note().startswith("Will be skipped: broken.pdf: ")
     assert ".)" not in beside.note()  # pdfium's own full stop inside the brackets
     assert not LEAKS.search(alone.note() + beside.note())
+
+
+def test_stop_reaches_a_long_track_between_its_notes_not_only_at_its_next_progress_report(tmp_path):
+    """A Generate of one long builtin track (10 minutes) reports no progress while it renders, and Stop (or the
+    server stopping) waited for the whole track: 5-25 s.  The tab's stop event now ends the work at its next note."""
+    import threading
+
+    import manga2music
+    from manga2music.pipeline import RunConfig
+    from manga2music.threads import Stopped, stopping_on
+    from manga2music.webui.server import ServerFolder
+
+    folder = ServerFolder(tmp_path)
+    outcome: list = []
+
+    def generate():
+        try:
+            with stopping_on(folder.stop_event("tab")):
+                outcome.append(manga2music.compose([], tmp_path / "out", text="calm piano", model="builtin",
+                                                   config=RunConfig(duration=600, seed=1)))
+        except BaseException as exc:  # noqa: BLE001 - what the Generate would see
+            outcome.append(exc)
+
+    try:
+        folder.generate_asked("tab")
+        worker = threading.Thread(target=generate)
+        worker.start()
+        while not list(tmp_path.glob("out/*.lock.json")) and not list(tmp_path.glob("out/.manga2music*")):
+            assert worker.is_alive(), outcome
+            time.sleep(0.05)
+        time.sleep(1.0)  # the track is rendering now
+        folder.stop_asked("tab")
+        worker.join(60)
+        assert not worker.is_alive() and isinstance(outcome[0], Stopped), outcome
+        assert not list((tmp_path / "out").glob("*.wav"))
+        assert folder.stop_reason("tab") == ""  # the Stop button's
+    finally:
+        folder.generate_ended("tab")
+        folder.remove(wait_s=0.0)
 
 
 def test_a_killed_servers_folder_is_removed_when_another_server_starts(tmp_path):

@@ -18,6 +18,7 @@ from typing import Optional
 from ..audio import AUDIO_FORMATS
 from ..errors import Manga2MusicError
 from ..pipeline import Callbacks
+from ..threads import Stopped, stopping_on
 from . import messages
 from .progress_bar import OneBar
 from .run import KEEP_RESULTS_S, MODES, UPLOAD_TYPES, generate, parse_seed, prune_results
@@ -122,7 +123,8 @@ def build_app(folder: Optional[ServerFolder] = None):
         try:
             folder.check(tab)  # Stop pressed while this Generate waited in the queue
             prune_results(folder.results)  # an hour's results stay; older ones would fill the disk
-            with folder.job():
+            with folder.job(), stopping_on(folder.stop_event(tab)):  # Stop reaches the work between its notes,
+                # not only at its next progress report (a long builtin track reports none while it renders)
                 result = generate(_paths(files), folder.results, vision_model=vision, music_model=music,
                                   single_stage=(mode == "single-stage"), duration=duration, fmt=fmt,
                                   seed=parse_seed(seed), callbacks=Callbacks(sections=sections, step=step),
@@ -134,8 +136,11 @@ def build_app(folder: Optional[ServerFolder] = None):
             return shown_error(messages.error_markdown(exc))
         except ServerStopping:
             return shown_error("**The server is stopping.**")
-        except JobStopped as stopped:
-            why = f" ({stopped.args[0]})" if stopped.args and stopped.args[0] else ""
+        except (JobStopped, Stopped) as stopped:  # Stopped: at a stop point, by the tab's stop event
+            if isinstance(stopped, Stopped) and folder.stopping.is_set():
+                return shown_error("**The server is stopping.**")
+            reason = stopped.args[0] if isinstance(stopped, JobStopped) and stopped.args else folder.stop_reason(tab)
+            why = f" ({reason})" if reason else ""
             return shown_error(f"**Stopped**{why}. Nothing was made; press **Generate** to start again.")
         except Exception as exc:  # a bug: the user gets one message, the terminal the traceback
             messages.log_for_server(exc, expected=False)

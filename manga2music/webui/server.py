@@ -58,6 +58,7 @@ class ServerFolder:
         self._generating: dict[str, int] = {}  # tab -> its Generates asked for and not ended (a second click
         # while one runs queues another)
         self._stop_asked: dict[str, str] = {}  # tab -> why ("": the Stop button)
+        self._stop_events: dict[str, threading.Event] = {}  # tab -> set when its Generate is to stop (see stop_event)
         self._tabs = threading.Lock()
         self._jobs = 0
         self._idle = threading.Condition()
@@ -78,12 +79,29 @@ class ServerFolder:
         with self._tabs:
             self._generating[tab] = self._generating.get(tab, 0) + 1
             self._stop_asked.pop(tab, None)
+            self._stop_events.pop(tab, None)  # a Generate still running keeps its own (set, if it was stopped)
 
     def stop_asked(self, tab: str, why: str = "") -> None:
         """The tab pressed Stop, or was closed or reloaded (or ``why``): its Generate, if it has one, stops."""
         with self._tabs:
             if tab in self._generating:
                 self._stop_asked.setdefault(tab, why)
+                if tab in self._stop_events:
+                    self._stop_events[tab].set()
+
+    def stop_event(self, tab: str) -> threading.Event:
+        """Set once the tab's Generate is to stop (Stop, a reload, the server stopping): its work ends at its next
+        stop point (:func:`manga2music.threads.stopping_on`), not only at its next progress report."""
+        with self._tabs:
+            event = self._stop_events.setdefault(tab, threading.Event())
+            if tab in self._stop_asked or self.stopping.is_set():
+                event.set()
+            return event
+
+    def stop_reason(self, tab: str) -> str:
+        """Why the tab's Generate was stopped ("": the Stop button)."""
+        with self._tabs:
+            return self._stop_asked.get(tab, "")
 
     def generate_ended(self, tab: str) -> None:
         with self._tabs:
@@ -93,6 +111,7 @@ class ServerFolder:
             else:
                 self._generating.pop(tab, None)
                 self._stop_asked.pop(tab, None)  # a Stop stops every Generate of the tab asked for before it
+                self._stop_events.pop(tab, None)
 
     def check(self, tab: Optional[str] = None) -> None:
         """Call from progress callbacks: raises :class:`ServerStopping` once the server is stopping, and
@@ -119,6 +138,9 @@ class ServerFolder:
     def remove(self, wait_s: float = 15.0) -> None:
         """Stop new work, give running work ``wait_s`` to stop, and delete the folder."""
         self.stopping.set()
+        with self._tabs:
+            for event in self._stop_events.values():
+                event.set()
         deadline = time.monotonic() + wait_s
         with self._idle:
             while self._jobs and time.monotonic() < deadline:
