@@ -39,3 +39,36 @@ def warnings_ignored(*, message: str = "", category: type[Warning] = Warning, mo
                 if entry in warnings.filters:
                     warnings.filters.remove(entry)
                     getattr(warnings, "_filters_mutated", lambda: None)()  # as the warnings module does on a change
+
+
+#: what transformers calls its table of the weights that did not load as saved (one row a weight)
+LOAD_REPORT = "LOAD REPORT"
+
+
+@contextmanager
+def load_report_held() -> Iterator[None]:
+    """transformers' "... LOAD REPORT" logged while a model loads on this thread is held: dropped when the load fails
+    (a config of another model size printed 96 lines of MISMATCH rows above the one line that says what it means),
+    shown as it was when the model loads (a folder missing some weights: the user should see which)."""
+    import logging
+
+    thread, held = threading.get_ident(), []
+
+    class Hold(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.thread == thread and LOAD_REPORT in str(record.msg):
+                held.append(record)
+                return False
+            return True
+
+    logger, hold = logging.getLogger("transformers.modeling_utils"), Hold()
+    logger.addFilter(hold)  # one filter a load, for its own thread's records: loads on other threads are their own
+    try:
+        yield
+    finally:
+        logger.removeFilter(hold)
+    handlers = logging.getLogger("transformers").handlers or logging.getLogger().handlers  # the library's own
+    for record in held:  # reached only when the load did not raise
+        for handler in handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)

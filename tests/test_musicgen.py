@@ -762,6 +762,26 @@ def test_a_folder_here_named_as_a_hub_model_is_not_loaded_in_its_place(tiny_dir,
     assert entry["status"] == "ok" and entry["music_model"] == str(tmp_path / "facebook" / "musicgen-stereo-small")
 
 
+def test_weights_that_do_not_fit_the_config_are_one_line_without_the_librarys_table(tiny_dir, tmp_path):
+    """A config.json of another model size beside the weights: transformers' "LOAD REPORT" (a row for every weight
+    that did not fit: 96 lines for musicgen-small) came before the one line that says what it means."""
+    import shutil
+
+    from output_checks import cli
+
+    folder = tmp_path / "mismatched"
+    shutil.copytree(tiny_dir, folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["decoder"]["ffn_dim"] = config["decoder"]["ffn_dim"] * 2  # another size of the same layers
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    result = cli("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", folder, "--offline",
+                 "--duration", "0.2", timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "its weights do not fit its config.json" in result.stderr, result.stderr[-2000:]
+    assert "LOAD REPORT" not in result.stderr and "MISMATCH" not in result.stderr, result.stderr[-2000:]
+    assert len(result.stderr.strip().splitlines()) <= 4, result.stderr
+
+
 def test_no_transformers_bars_or_config_complaints_on_a_stderr_that_is_not_a_terminal(tiny_dir, tmp_path):
     """`compose ... 2> log` filled the log with transformers' "Loading weights: 100%|████| 161/161" bar and, on
     every run, "[transformers] Model config: pad_token_id must be `None` or an integer within the vocabulary ...

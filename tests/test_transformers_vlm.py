@@ -323,6 +323,27 @@ def test_a_vision_folder_without_its_chat_template_or_image_processor_is_one_lin
         assert missing_weights(resolve(str(model), "vision")) is None, name
 
 
+def test_weights_that_do_not_fit_the_config_are_one_clear_error_without_the_librarys_table(tiny_models, tmp_path):
+    """A config.json of another model size beside a vision model's weights failed the section with a raw
+    "RuntimeError: You set `ignore_mismatched_sizes` to `False`...", after transformers' LOAD REPORT table."""
+    import shutil
+
+    from output_checks import cli
+
+    folder = tmp_path / "mismatched"
+    shutil.copytree(tiny_models["llava"], folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["text_config"]["intermediate_size"] = config["text_config"]["intermediate_size"] * 2
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    make_pages(1)[0].image.save(pages / "001.png")
+    result = cli("describe", pages, "-o", tmp_path / "out", "--model", folder, "--offline", timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "its weights do not fit its config.json" in result.stderr, result.stderr[-2000:]
+    assert "LOAD REPORT" not in result.stderr and "RuntimeError" not in result.stderr, result.stderr[-2000:]
+
+
 def test_incomplete_model_folder_is_one_clear_error(tiny_models, tmp_path):
     folder = tmp_path / "half-copied"
     folder.mkdir()

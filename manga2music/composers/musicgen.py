@@ -31,6 +31,7 @@ from pydantic import Field
 from ..options import BackendOptions, TorchOptions
 from .base import ComposeRequest, Composer, Track
 from ..devices import loading_onto, release_memory
+from ..quiet import load_report_held
 from .batching import batch_size, in_batches
 
 MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions
@@ -158,7 +159,8 @@ class MusicgenComposer(Composer):
 
         with loading_onto(self._device, self.model_name):
             try:
-                processor, model = load_cache_first(self.model_id, self.options.no_network, load)
+                with load_report_held():  # dropped when the load fails: the line below says what it means
+                    processor, model = load_cache_first(self.model_id, self.options.no_network, load)
             except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
                 raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
             except RuntimeError as exc:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix

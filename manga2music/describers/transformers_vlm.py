@@ -53,6 +53,7 @@ from .. import registry, settings
 from ..devices import is_out_of_memory, loading_onto, memory_hint, release_memory
 from ..errors import BackendError, ModelUnavailableError, PagesDoNotFitError
 from ..options import TorchOptions
+from ..quiet import load_report_held
 from .base import PageImage
 from .chat import ChatDescriber, Completion, pages_word
 from .vlm_processors import load_processor
@@ -203,10 +204,17 @@ class TransformersDescriber(ChatDescriber):
         dtype = pick_dtype(device, self.options.precision)
         with loading_onto(device, self.model_name):
             try:
-                model = self._cache_first(lambda kwargs: AutoModelForImageTextToText.from_pretrained(
-                    self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **kwargs))
+                with load_report_held():  # dropped when the load fails: the line below says what it means
+                    model = self._cache_first(lambda kwargs: AutoModelForImageTextToText.from_pretrained(
+                        self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **kwargs))
             except (OSError, ValueError, ImportError) as err:
                 raise self._unavailable(err) from None
+            except RuntimeError as err:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix
+                if "mismatched" not in str(err):
+                    raise
+                raise BackendError(f"{self.model_name}: its weights do not fit its config.json (the layers' sizes "
+                                   "differ: a config.json of another model size?); save the model and its config "
+                                   "together again") from None
         model.eval()
         self.model, self.device, self.dtype = model, device, dtype
 
