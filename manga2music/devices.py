@@ -217,3 +217,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # seeds CUDA and MPS generators too
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+def weights_that_do_not_fit(name: str, exc: RuntimeError) -> Exception:
+    """transformers' "You set `ignore_mismatched_sizes` to `False`..." (a config.json of another model size beside
+    the weights) as one line that says what it means and what to do; any other RuntimeError as it is."""
+    from .errors import BackendError
+
+    if "mismatched" not in str(exc):
+        return exc
+    return BackendError(f"{name}: its weights do not fit its config.json (the layers' sizes differ: a config.json of "
+                        "another model size?); save the model and its config together again")

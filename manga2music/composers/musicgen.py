@@ -30,7 +30,7 @@ from pydantic import Field
 
 from ..options import BackendOptions, TorchOptions
 from .base import ComposeRequest, Composer, Track
-from ..devices import loading_onto, release_memory
+from ..devices import loading_onto, release_memory, weights_that_do_not_fit
 from ..quiet import load_report_held
 from .batching import batch_size, in_batches
 
@@ -164,11 +164,10 @@ class MusicgenComposer(Composer):
             except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
                 raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
             except RuntimeError as exc:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix
-                if "mismatched" not in str(exc):
+                error = weights_that_do_not_fit(self.model_name, exc)
+                if error is exc:
                     raise
-                raise BackendError(f"{self.model_name}: its weights do not fit its config.json (the layers' sizes "
-                                   "differ: a config.json of another model size?); save the model and its config "
-                                   "together again") from exc
+                raise error from exc
             # EnCodec only turns codes into audio once per window: keep it in float32, because
             # bf16 would leave a noise floor near -48 dB in quiet passages.
             model.audio_encoder.to(torch.float32)

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import registry, settings
-from ..devices import is_out_of_memory, loading_onto, memory_hint, release_memory
+from ..devices import is_out_of_memory, loading_onto, memory_hint, release_memory, weights_that_do_not_fit
 from ..errors import BackendError, ModelUnavailableError, PagesDoNotFitError
 from ..options import TorchOptions
 from ..quiet import load_report_held
@@ -210,11 +210,10 @@ class TransformersDescriber(ChatDescriber):
             except (OSError, ValueError, ImportError) as err:
                 raise self._unavailable(err) from None
             except RuntimeError as err:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix
-                if "mismatched" not in str(err):
+                error = weights_that_do_not_fit(self.model_name, err)
+                if error is err:
                     raise
-                raise BackendError(f"{self.model_name}: its weights do not fit its config.json (the layers' sizes "
-                                   "differ: a config.json of another model size?); save the model and its config "
-                                   "together again") from None
+                raise error from None
         model.eval()
         self.model, self.device, self.dtype = model, device, dtype
 
