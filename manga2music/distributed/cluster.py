@@ -33,21 +33,26 @@ def connect(address: Optional[str]) -> bool:
         with _our_sigterm(), _without_token_notice():
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        where = address or os.environ.get("RAY_ADDRESS") or "this machine"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        if where == "auto" and first.startswith("Could not find any running Ray instance"):  # Ray's words name an
-            # --address flag this command does not have
-            given = "--ray auto" if address else "RAY_ADDRESS=auto"
-            raise ClusterError(f"no Ray cluster is running on this machine for {given} to join",
-                               hint="start one with `ray start --head` (and `ray start --address HEAD:6379` on the "
-                                    "others), give the head's address (--ray HEAD:6379), or "
-                                    + ("write --ray alone to start Ray here for this run" if address else
-                                       "unset RAY_ADDRESS to start Ray here for this run")) from None
-        raise ClusterError(f"cannot join the Ray cluster at {where}: {first}",
-                           hint="check the address (HEAD:6379, or ray://HEAD:10001 with ray[client]); a cluster "
-                                "with token authentication also needs RAY_AUTH_MODE=token and its token here "
-                                "(`ray get-auth-token`)") from None
+        raise cannot_join(address, exc) from None
     return True
+
+
+def cannot_join(address: Optional[str], exc: BaseException) -> ClusterError:
+    """The line for ``ray.init(address)`` failing with ``exc``; ``address`` None: the one RAY_ADDRESS names."""
+    where = address or os.environ.get("RAY_ADDRESS") or "this machine"
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    if where == "auto" and first.startswith("Could not find any running Ray instance"):  # Ray's words name an
+        # --address flag this command does not have
+        given = "--ray auto" if address else "RAY_ADDRESS=auto"
+        return ClusterError(f"no Ray cluster is running on this machine for {given} to join",
+                            hint="start one with `ray start --head` (and `ray start --address HEAD:6379` on the "
+                                 "others), give the head's address (--ray HEAD:6379), or "
+                                 + ("write --ray alone to start Ray here for this run" if address else
+                                    "unset RAY_ADDRESS to start Ray here for this run"))
+    return ClusterError(f"cannot join the Ray cluster at {where}: {first}",
+                        hint="check the address (HEAD:6379, or ray://HEAD:10001 with ray[client]); a cluster "
+                             "with token authentication also needs RAY_AUTH_MODE=token and its token here "
+                             "(`ray get-auth-token`)")
 
 
 #: the logger of Ray's notice that a cluster it starts has token authentication (Ray's default since 2.5x)
