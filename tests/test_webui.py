@@ -823,9 +823,10 @@ def test_a_host_that_is_not_here_asks_for_another_host_even_when_its_name_holds_
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path), HF_HUB_OFFLINE="1")
     done = subprocess.run([sys.executable, "-m", "manga2music", "ui", "--host", "support.invalid", "--port",
                            str(free_port())], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr  # bad input, as an IPv6 host is
     assert "Error: support.invalid is not an address of this machine" in done.stderr, done.stderr
     assert "choose another --host" in done.stderr and "--port" not in done.stderr.split("Error:")[1], done.stderr
+    assert "other machines on the network can use this UI" not in done.stderr  # said of an address not here
     assert not list(tmp_path.iterdir())
 
 

@@ -27,18 +27,18 @@ def ui(
     if ":" in host:  # IPv6 (::1, ::, [::1]): Gradio writes its own address as http://::1:7860/ and fails on it
         raise c.fail(f"the web UI listens on IPv4 addresses only (not {host})",
                      "use --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (other machines too)", 2)
+    from ..webui import launch
+    from ..webui.server import port_problem
+
+    problem = port_problem(host, port)  # before saying who can use it (it said so of an address not here)
+    if problem:
+        words, change = problem
+        raise c.fail(words, f"choose another --port (e.g. --port {port + 1})" if change == "port" else
+                     "choose another --host (127.0.0.1: this machine only)", 1 if change == "port" else 2)
     if host not in LOOPBACK:
         c.stderr_console().print(f"[yellow]Listening on {host}: other machines on the network can use this UI.[/]")
     if share:
         c.stderr_console().print("[yellow]--share: a public link; uploads travel through Gradio's share servers.[/]")
-    from ..webui import launch
-    from ..webui.server import port_problem
-
-    problem = port_problem(host, port)
-    if problem:
-        words, change = problem
-        raise c.fail(words, f"choose another --port (e.g. --port {port + 1})" if change == "port" else
-                     "choose another --host (127.0.0.1: this machine only)")
     with c.friendly_errors():
         try:
             launch(host=host, port=port, share=share)
