@@ -309,7 +309,8 @@ def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) 
     one description and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into a WAV was
     composed again from its seeds.  Where the music there is all in one format, a new section is made in it too;
     where it is in several, a new one is DEFAULT_FORMAT.  Said once, when the music there is not all wav."""
-    from .outputs import MANIFEST, SectionFiles, read_record
+    from .outputs import MANIFEST, SectionFiles, read_record, settle
+    from .scoring import switched_format
     from .wording import listed
 
     if cfg.fmt is not None:
@@ -322,9 +323,11 @@ def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) 
             records.add(cfg.output / section["record"])
     found = set()
     for record in sorted(records):
-        made = (read_record(record) or {}).get(entry)
-        if isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
-            found.add(made["format"])
+        data = settle(dict(read_record(record) or {}), record.parent)  # as a killed run left it, settled
+        made = data.get(entry)
+        switched = switched_format(data, record) if command == "score" else None  # a switch a stop cut short
+        if switched or isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
+            found.add(switched or made["format"])
     if len(found) == 1:
         cfg.fmt = next(iter(found))
         if cfg.fmt != DEFAULT_FORMAT:

@@ -432,6 +432,24 @@ def kept_scenes(job: SectionJob, section: Optional[Section], kept: dict, label: 
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def switched_format(record: dict, record_path: Path) -> Optional[str]:
+    """The format a `score --format F` stopped while it removed the old format's files was switching to: its score
+    landed (a kill's pending hashes, folded into the record's files by ``settle``) while the record still names the
+    old format, and a rerun without --format went back to it, the folder left holding both sets.  None when no
+    switch was cut short."""
+    from .audio import AUDIO_FORMATS
+    from .outputs import is_ours
+
+    recorded = (record.get("score") or {}).get("format")
+    base = record_path.name[:-len(".json")] if record_path.name.endswith(".json") else record_path.stem
+    for fmt in AUDIO_FORMATS:
+        score = record_path.with_name(f"{base}.score.{fmt}")
+        if fmt != recorded and score.name in (record.get("files") or {}) and score.is_file() \
+                and is_ours(score, record):
+            return fmt
+    return None
+
+
 def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
                      section: Optional[Section] = None) -> tuple[RunConfig, Optional[dict]]:
     """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``,
@@ -458,7 +476,8 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
         if text:
             given = {"file": name, "text": text, "label": label, "kept": True}
             cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
-    fmt = cfg.fmt or format_made(old.get("format"))  # without --format, the score stays in its format
+    fmt = cfg.fmt or switched_format(job.record, job.files.record) or format_made(old.get("format"))  # without
+    # --format, the score stays in its format (or in the one a stopped switch was making)
     longest = cfg.longest_cue
     if longest is None:  # the limit the last score was made with (a rerun without it composed every cue again)
         before = old.get("longest_cue")

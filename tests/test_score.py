@@ -1688,6 +1688,35 @@ def test_a_scene_text_the_user_deleted_is_not_left_in_the_record(tmp_path):
     assert record_mismatches(out) == [], again.stderr[-1500:]
 
 
+def test_a_format_switch_cut_short_is_finished_by_a_plain_rerun(tmp_path):
+    """`score --format flac` killed (or stopped) while it removed the WAVs left a record that named the old format
+    (the FLACs only as landed): a rerun without --format went back to WAV, and the folder held both sets for good."""
+    from manga2music.outputs import file_sha256
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=5)
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "1")
+    assert cli(*args, timeout=300).returncode == 0
+    wav_record = (out / "ch.json").read_text(encoding="utf-8")
+    wavs = {p.name: p.read_bytes() for p in out.glob("ch.*.wav")}
+    assert cli(*args, "--format", "flac", timeout=300).returncode == 0
+    flacs = sorted(p.name for p in out.glob("ch.*.flac"))
+    # as the kill left it: the FLACs in place and pending, the score and one cue of WAV not yet removed, the record
+    # of the WAV score
+    for name in ("ch.score.wav", "ch.cue01.wav"):
+        (out / name).write_bytes(wavs[name])
+    record = json.loads(wav_record)
+    record["pending"] = {p.name: file_sha256(p) for p in out.glob("ch.*")  # every file the switch wrote
+                         if p.name != "ch.json" and p.suffix != ".wav"}
+    (out / "ch.json").write_text(json.dumps(record), encoding="utf-8")
+    again = cli(*args, timeout=300)
+    assert again.returncode == 0, again.stderr[-1500:]
+    assert not list(out.glob("ch.*.wav")), sorted(p.name for p in out.iterdir())
+    assert sorted(p.name for p in out.glob("ch.*.flac")) == flacs
+    assert json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["format"] == "flac"
+    assert record_mismatches(out) == []
+
+
 def test_turning_normalisation_on_or_off_makes_the_cues_again(tmp_path):
     """A rerun with --no-normalize dropped (or added) wrote the score at the new loudness but kept the cues, their
     loops and the read-along page's audio at the old one: the score was joined from cues of the other setting."""
