@@ -46,6 +46,8 @@ MAX_SEED = 2**32 - 1
 #: while a command runs, manifest.json and the listening page are brought up to date as sections finish, at most
 #: once every this many seconds (see _ManifestUpdates)
 UPDATE_AFTER_S = 5.0
+#: ... and on a long manifest, only once the time since the last write is this many times what that write took
+UPDATE_COST_FACTOR = 20
 
 
 def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True) -> None:
@@ -179,7 +181,7 @@ class _ManifestUpdates:
         import time
 
         since = time.monotonic() - self.last
-        return since >= UPDATE_AFTER_S and since >= 20 * self.cost
+        return since >= UPDATE_AFTER_S and since >= UPDATE_COST_FACTOR * self.cost
 
     def __call__(self) -> None:
         import time
