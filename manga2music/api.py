@@ -173,7 +173,8 @@ class _ManifestUpdates:
         import time
 
         self.jobs, self.cfg, self.command, self.models, self.page = jobs, cfg, command, models, page
-        self.last, self.cost, self.listed = time.monotonic(), 0.0, 0
+        self.last, self.cost = time.monotonic(), 0.0
+        self.listed: set[tuple[str, bool]] = set()  # (section, music_outdated) of the sections last written
         self.writing = threading.Lock()
 
     def _due(self) -> bool:
@@ -190,10 +191,11 @@ class _ManifestUpdates:
             return
         try:
             finished = [j for j in list(self.jobs) if _finished(j, self.command)]
-            if len(finished) > self.listed:
+            now = {(j.name, j.music_outdated) for j in finished}
+            if now - self.listed:  # a section finished, or its new music made since it was listed as old
                 started = time.monotonic()
                 _finish(finished, self.cfg, self.command, *self.models(), page=self.page)
-                self.last, self.cost, self.listed = time.monotonic(), time.monotonic() - started, len(finished)
+                self.last, self.cost, self.listed = time.monotonic(), time.monotonic() - started, now
         except (Manga2MusicError, OSError):
             pass  # the end of the run writes it, and says what is wrong
         finally:

@@ -281,6 +281,33 @@ def test_the_manifest_and_page_list_finished_sections_while_the_run_goes_on(page
     assert all(tracks for _, listed, _ in seen for tracks in listed.values()) and all(ok for _, _, ok in seen)
 
 
+def test_music_made_again_mid_run_is_not_listed_as_old_while_the_run_goes_on(pages, tmp_path, monkeypatch):
+    """A `run` after every chapter's pages changed lists each chapter, once described again, as "music_outdated"
+    (its music is of the old words); once its new music was made, the manifest kept saying so until another chapter
+    finished, as it was rewritten only when more chapters had finished."""
+    from manga2music import api
+    from manga2music.jobs import Callbacks
+
+    out = tmp_path / "out"
+    run([pages], out)
+    for chapter in ("calm", "action"):
+        shutil.copy(SAMPLES / "webtoon" / sorted(os.listdir(SAMPLES / "webtoon"))[0], pages / chapter / "000.png")
+    monkeypatch.setattr(api, "UPDATE_AFTER_S", 0.0)
+    monkeypatch.setattr(api, "UPDATE_COST_FACTOR", 0)
+    seen = []
+
+    def sections(done: int, total: int, label: str) -> None:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        seen.append({e["name"]: bool(e.get("music_outdated")) for e in manifest["sections"]
+                     if (out / f"{e['name']}.json").is_file()
+                     and json.loads((out / f"{e['name']}.json").read_text(encoding="utf-8"))["compose"]["description"]
+                     == json.loads((out / f"{e['name']}.json").read_text(encoding="utf-8"))["description"]})
+
+    manga2music.run([pages], out, vision_model="builtin", music_model="builtin", config=cfg(),
+                    callbacks=Callbacks(sections=sections))
+    assert not any(outdated for state in seen for outdated in state.values()), seen  # made from its words: not old
+
+
 def test_output_inside_input_is_not_read_back(pages, tmp_path, monkeypatch):
     monkeypatch.chdir(pages)
     run(["."], "output")
