@@ -437,13 +437,10 @@ def _missing_processor_files(path: Path, backend: str) -> str | None:
 def _has_chat_template(path: Path) -> bool:
     if any((path / name).exists() for name in ("chat_template.jinja", "chat_template.json", "additional_chat_templates")):
         return True
-    for name in ("processor_config.json",):  # not tokenizer_config.json's: the processor does not use it
-        try:
-            if json.loads((path / name).read_text(encoding="utf-8")).get("chat_template"):
-                return True
-        except (OSError, ValueError, AttributeError):
-            continue
-    return False
+    try:  # inside the processor's config; not tokenizer_config.json's: the processor does not use that one
+        return bool(json.loads((path / "processor_config.json").read_text(encoding="utf-8")).get("chat_template"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 #: what a Git LFS pointer file starts with (a repo cloned without git-lfs holds these in place of its weights)

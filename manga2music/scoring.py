@@ -441,9 +441,8 @@ def switched_format(record: dict, record_path: Path) -> Optional[str]:
     from .outputs import is_ours
 
     recorded = (record.get("score") or {}).get("format")
-    base = record_path.name[:-len(".json")] if record_path.name.endswith(".json") else record_path.stem
     for fmt in AUDIO_FORMATS:
-        score = record_path.with_name(f"{base}.score.{fmt}")
+        score = record_path.with_name(f"{record_path.stem}.score.{fmt}")  # beside NAME.json, as ScoreFiles names it
         if fmt != recorded and score.name in (record.get("files") or {}) and score.is_file() \
                 and is_ours(score, record):
             return fmt

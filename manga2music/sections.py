@@ -207,10 +207,11 @@ def _is_image_member_without_extension(archive: Path, member: str) -> bool:
     try:
         if _archive_kind(archive):  # RAR, 7-Zip, tar: unpacked once for the run, as its pages are when read
             return _starts_like_an_image(_read_archive_member(archive, member)[:16])
-        info = _open_zip(archive).getinfo(member)
+        zf = _open_zip(archive)
+        info = zf.getinfo(member)
         if info.flag_bits & 0x1:  # encrypted: its pages fail in one line when read; this one is not sniffed
             return False
-        with _open_zip(archive).open(info) as f:
+        with zf.open(info) as f:
             return _starts_like_an_image(f.read(16))
     except (InputError, PageError, zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError,
             NotImplementedError):

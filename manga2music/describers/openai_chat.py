@@ -66,8 +66,8 @@ _CONTEXT_EXCEEDED = re.compile(r"maximum context length|exceeds the available co
 #: a 500 saying the server cannot load the model at all (Ollama: "model requires more system memory (8.1 GiB) than is
 #: available (7.3 GiB)"): no request can pass until the user frees memory or picks another model
 _CANNOT_LOAD = re.compile(r"model requires more system memory", re.I)
-#: a server error that says structured output is not supported (llama-cpp-python's 500): asked again, it is refused
-#: again; the request without response_format is what follows (see _mentions_structured_output)
+#: words of an error that says structured output is not supported (a 400 or 422, llama-cpp-python's 500: asked
+#: again, it is refused again); the request without response_format is what follows
 _STRUCTURED_OUTPUT_REFUSED = re.compile(r"response_format|json_schema|structured output|response format", re.I)
 
 #: servers (base URL, model) that rejected response_format json_schema in this process
@@ -112,11 +112,11 @@ def strict_json_schema(schema: dict) -> dict:
 NO_STRUCTURED_OUTPUT_WARNING = "the server does not support structured output; parsed its JSON from plain text"
 
 
-#: what to check when the address answers, but not as the API
 #: requests in a row that time out (each after its retries), with no answer between, that stop the run: one alone
 #: may be a slow model on many pages (that section fails); two say the server is stuck
 STUCK_AFTER_TIMEOUTS = 2
 
+#: what to check when the address answers, but not as the API
 BASE_URL_HINT = "check --base-url: a server's API address usually ends in /v1"
 
 
@@ -648,8 +648,7 @@ def _names_a_model(message: str, model_id: str) -> bool:
 
 
 def _mentions_structured_output(err) -> bool:
-    text = f"{_error_message(err)} {getattr(err, 'param', '') or ''}".lower()
-    return any(word in text for word in ("response_format", "json_schema", "structured output", "response format"))
+    return bool(_STRUCTURED_OUTPUT_REFUSED.search(f"{_error_message(err)} {getattr(err, 'param', '') or ''}"))
 
 
 def _retry_after(headers) -> float | None:

@@ -79,7 +79,8 @@ class ServerFolder:
         with self._tabs:
             self._generating[tab] = self._generating.get(tab, 0) + 1
             self._stop_asked.pop(tab, None)
-            self._stop_events.pop(tab, None)  # a Generate still running keeps its own (set, if it was stopped)
+            if tab in self._stop_events and self._stop_events[tab].is_set():  # a Stop before this click is not for
+                del self._stop_events[tab]  # it; one after it stops every Generate of the tab asked for, as below
 
     def stop_asked(self, tab: str, why: str = "") -> None:
         """The tab pressed Stop, or was closed or reloaded (or ``why``): its Generate, if it has one, stops."""
