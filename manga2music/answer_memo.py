@@ -25,6 +25,10 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional
 MEMO_DIR = Path(".manga2music") / "answers"
 #: a kept answer larger than this is not one of ours
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
+#: where the seed drawn for a section (no --seed) is kept beside its answers; not a .json, so not taken for one
+SEED_FILE = "drawn-seed"
+#: drawn seeds are below this (any --seed up to api.MAX_SEED is taken as it is)
+DRAWN_SEEDS = 2**31
 
 
 class Kept(NamedTuple):
@@ -86,6 +90,31 @@ class AnswerMemo:
             keep_cache_file(self._path(request), data.encode("utf-8"))
         except Exception:  # noqa: BLE001 - see above
             pass
+
+    def drawn_seed(self) -> int:
+        """The seed drawn for this section's sampling when no --seed was given: kept beside its answers, so that a
+        rerun after a stop samples the rest with the seed the kept answers were made with (and the record names the
+        seed that made all of them); drawn on first use."""
+        import random
+
+        from .files import keep_cache_file, read_regular_file
+
+        path = self.folder / SEED_FILE
+        try:
+            seed = json.loads(read_regular_file(path, 1024, what="kept seed"))
+            if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < DRAWN_SEEDS:
+                return seed
+        except Exception:  # noqa: BLE001 - none kept yet, or damaged: a new one (no answer was kept with it)
+            pass
+        for stale in self.folder.glob("*.json") if self.folder.is_dir() else ():  # answers made with a seed that
+            stale.unlink(missing_ok=True)  # was lost would be mixed with this one's: asked again
+        seed = random.SystemRandom().randrange(DRAWN_SEEDS)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            keep_cache_file(path, json.dumps(seed).encode("utf-8"))
+        except Exception:  # noqa: BLE001 - a cache: not kept, the rerun draws again and asks again
+            pass
+        return seed
 
     def forget(self) -> None:
         """Remove this section's kept answers (its files are written, or the user asked for new answers)."""

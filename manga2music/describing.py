@@ -294,12 +294,28 @@ def _recorded_key(entry: dict) -> str:
 
 
 def describer_seed(describer: Describer):
-    """The --seed a describer that samples (a local VLM, a server) was given, for the record: it says how to ask
-    again, but it is not part of what decides whether to describe again (a run that adds --seed for another take of
-    the music would pay for the pages again)."""
-    options = getattr(describer, "options", None)
-    seed = getattr(options, "seed", None) if getattr(describer, "chats", False) else None
-    return int(seed) if isinstance(seed, int) else None
+    """The seed a describer that samples (a local VLM, a server) read with, for the record: its --seed, or the one
+    drawn for this section (:func:`section_seed`; a local VLM).  It says how to ask again, but it is not part of
+    what decides whether to describe again (a run that adds --seed for another take of the music would pay for the
+    pages again)."""
+    from .describers.chat import sampling_seed
+
+    return sampling_seed(describer) if getattr(describer, "chats", False) else None
+
+
+def section_seed(describer: Describer, memo=None) -> Optional[int]:
+    """The seed to read one section with when no --seed was given and the model samples here (a local VLM), for
+    :func:`~manga2music.describers.chat.drawn_seed`: the one kept with the section's answers by a run that did not
+    finish (``memo``), else a new one; ``None``: the describer does not draw one."""
+    if not getattr(describer, "samples_here", False) or getattr(describer.options, "seed", None) is not None:
+        return None
+    if memo is not None:
+        return memo.drawn_seed()
+    import random
+
+    from .answer_memo import DRAWN_SEEDS
+
+    return random.SystemRandom().randrange(DRAWN_SEEDS)
 
 
 def _changed_settings(before, now) -> str:
@@ -388,17 +404,20 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
     stream = page_stream(section, work.infos, describer, job.output, cb)
     memo = answer_memo(job, "run", describer, cfg)
     started = time.perf_counter()
-    try:
-        result = describer.describe(stream, progress=cb.step, **({"memo": memo} if memo else {}))
-    except Manga2MusicError:
-        if stream.skipped:  # pages that hashed but did not decode (a PNG cut short): the manifest lists them
-            job.skipped_pages = [*(job.skipped_pages or []), *stream.skipped]
-            if len(stream.skipped) >= len(work.infos):  # as readable_pages says it ("could not be measured" was all)
-                raise BackendError(no_readable_page(len(work.infos) + len(work.skipped),
-                                                    [*work.skipped, *stream.skipped])) from None
-        raise
-    said_reused(job, memo, cb)
-    commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)
+    from .describers.chat import drawn_seed
+
+    with drawn_seed(section_seed(describer, memo)):  # the record names the seed it was read with
+        try:
+            result = describer.describe(stream, progress=cb.step, **({"memo": memo} if memo else {}))
+        except Manga2MusicError:
+            if stream.skipped:  # pages that hashed but did not decode (a PNG cut short): the manifest lists them
+                job.skipped_pages = [*(job.skipped_pages or []), *stream.skipped]
+                if len(stream.skipped) >= len(work.infos):  # as readable_pages says it ("could not be measured"
+                    raise BackendError(no_readable_page(len(work.infos) + len(work.skipped),  # was all)
+                                                        [*work.skipped, *stream.skipped])) from None
+            raise
+        said_reused(job, memo, cb)
+        commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)
     if memo is not None and job.status != "failed":
         memo.forget()
 

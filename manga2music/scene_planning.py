@@ -19,6 +19,7 @@ import numpy as np
 from .chapter_reading import ChapterReading
 from .describers.base import Describer
 from .describers.chat import charge
+from .describing import describer_seed
 from .errors import Manga2MusicError
 from .files import readable
 from .jobs import Callbacks, SectionJob, read_edited_description
@@ -63,6 +64,8 @@ class ScenePlan:
     given_s: Optional[float] = None  # its length from the scenes file (None: its pages' reading time)
     #: the tokens its description's call used (a chat model's; None: unknown, or no call)
     usage: Optional[dict] = None
+    #: the seed the model that wrote its description sampled with (a local VLM's --seed or drawn one; None: none)
+    describer_seed: Optional[int] = None
 
 
 def theme_for(seed: int) -> tuple[int, ...]:
@@ -312,9 +315,9 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
         if not cfg.force and previous.get("key") == key and previous.get("description") \
                 and not previous.get("user_text"):  # a text the user has since moved or deleted is not reused
             plans.append(ScenePlan(k, pages, previous["description"], previous.get("mood"), key,
-                                   usage=previous.get("usage")))
+                                   usage=previous.get("usage"), describer_seed=previous.get("describer_seed")))
             continue
-        usage = None
+        usage, said_seed = None, None
         try:
             if builtin:
                 text, mood = builtin_scene_description([readings[i] for i in pages], direction)
@@ -323,17 +326,17 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
 
                 scene_entries = [entries[i] for i in pages]
                 text, usage = scene_description(describer, scene_entries, direction.chat, memo=memo)
-                mood = entries_mood(pages)
+                mood, said_seed = entries_mood(pages), describer_seed(describer)
             else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
                 stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],
                                     max_side=describer.page_side)
                 result = describer.describe(stream, progress=cb.step)
                 text, usage = readable(result.description).strip(), result.usage or None
-                text, mood = f"{text} {direction.sentence()}", None
+                text, mood, said_seed = f"{text} {direction.sentence()}", None, describer_seed(describer)
         except Manga2MusicError as exc:  # the scenes described before it in this run were paid for
             raise charge(exc, *spent)
         spent.append(usage)
-        plans.append(ScenePlan(k, pages, text, mood, key, usage=usage))
+        plans.append(ScenePlan(k, pages, text, mood, key, usage=usage, describer_seed=said_seed))
     for plan in plans:
         plan.given_s = given.get(plan.pages[0])
     return plans, direction

@@ -42,12 +42,12 @@ import numpy as np
 
 from .composers.base import ComposeRequest, Composer
 from .describers.base import Describer
-from .describers.chat import charge
+from .describers.chat import charge, drawn_seed
 from .bridges import compose_bridges, forget_unused_bridges
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .cache import made_by
 from .composing import format_made
-from .describing import answer_memo, page_entry, relocate_pages, said_reused
+from .describing import answer_memo, page_entry, relocate_pages, said_reused, section_seed
 from .errors import BackendError, InputError, Manga2MusicError
 from .files import readable
 from .jobs import Callbacks, SectionJob, each_section
@@ -500,7 +500,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     files = ScoreFiles(job, cfg.fmt)
     refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
     memo = answer_memo(job, "score", describer, cfg)  # a chat model's answers, kept until the score is written
-    chapter = read_chapter(section, job, describer, cfg, cb, memo)
+    sampling = section_seed(describer, memo)  # a local VLM without --seed: one seed for the chapter's calls (kept
+    with drawn_seed(sampling):  # with its answers, and recorded)
+        chapter = read_chapter(section, job, describer, cfg, cb, memo)
     if chapter is None:
         return
     if chapter.fresh:  # kept at once: a score stopped or failed while composing does not pay for the pages again
@@ -512,7 +514,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     try:
-        plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo, given_scenes)
+        with drawn_seed(sampling):
+            plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo, given_scenes)
     except Manga2MusicError as exc:  # the pages read by a chat model in this run were paid for too
         if chapter.fresh and _is_chat(describer):
             raise charge(exc, chapter.describe.get("usage"))
@@ -682,7 +685,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                                   "key": p.key, "description": p.description, "mood": p.mood, "seed": p.seed,
                                   "cue_key": p.cue_key, "cue_file": files.cue(p.index).name, "format": cfg.fmt,
                                   "user_text": p.user_text, "info": p.info, "bridge": p.bridge,
-                                  **({"usage": p.usage} if p.usage else {})} for p in plans],
+                                  **({"usage": p.usage} if p.usage else {}),
+                                  **({"describer_seed": p.describer_seed} if p.describer_seed is not None else {})}
+                                 for p in plans],
                       "seconds": round(time.perf_counter() - started, 3), "at": now_iso()},
             "pages": [page_entry(i) for i in chapter.infos], "skipped_pages": job.skipped_pages or [],
         }

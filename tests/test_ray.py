@@ -280,6 +280,31 @@ def test_a_vision_model_on_a_worker_sees_the_same_pages_and_writes_the_same_desc
     assert len(set(texts.values())) == 3  # each section's pages gave the model something different
 
 
+@pytest.mark.extended
+def test_a_vision_model_on_a_worker_without_a_seed_records_the_one_that_repeats_its_words(ray_cluster, tmp_path):
+    """Without --seed the driver draws each section's seed and sends it with the pages: the record names it, and
+    the same pages read here with that seed give the worker's words byte for byte."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from tests.tiny_vlms import build_llava_interleave
+
+    model = str(build_llava_interleave(tmp_path / "tiny-llava"))
+    settings = dict(offline=True, vision_options={"single_stage": True, "max_new_tokens": 40})
+    spread = manga2music.describe([SAMPLES / "calm"], tmp_path / "ray", model=model, config=ray_cfg(**settings))
+    assert statuses(spread) == {"calm": "ok"}
+    seed = json.loads((tmp_path / "ray" / "calm.json").read_text())["describe"]["seed"]
+    assert isinstance(seed, int)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as on the worker
+    try:
+        local = manga2music.describe([SAMPLES / "calm"], tmp_path / "local", model=model,
+                                     config=RunConfig(seed=seed, **settings))
+    finally:
+        torch.set_num_threads(threads)
+    assert statuses(local) == {"calm": "ok"}
+    assert (tmp_path / "local" / "calm.txt").read_bytes() == (tmp_path / "ray" / "calm.txt").read_bytes()
+
+
 def test_the_command_joins_a_cluster_by_address_and_auto_is_decided_on_a_worker(ray_cluster, tmp_path):
     from tests.output_checks import cli
 

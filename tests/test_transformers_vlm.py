@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import weakref
+from pathlib import Path
 
 import pytest
 import torch
@@ -443,3 +444,109 @@ def test_a_model_too_big_to_load_is_one_clear_error(tiny_models, monkeypatch):
     with pytest.raises(ModelUnavailableError, match="does not fit in the free memory of cpu") as err:
         d.load()
     assert "smaller model" in err.value.hint
+
+
+def _read_calm(folder, out, **config):
+    """``describe`` of samples/calm (3 pages, one request each) with a local VLM folder, answered in single stage
+    (random weights write no JSON): the record, and the description written."""
+    import manga2music
+    from manga2music.options import RunConfig
+
+    options = {"single_stage": True, "max_new_tokens": 40, "chunk_size": 1, "device": "cpu"}
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    manifest = manga2music.describe([samples / "calm"], out, model=str(folder),
+                                    config=RunConfig(offline=True, vision_options=options, **config))
+    entry = manifest["sections"][0]
+    if entry["status"] != "ok":
+        return entry, None, None
+    record = json.loads((out / "calm.json").read_text())
+    return entry, record["describe"]["seed"], (out / "calm.txt").read_text()
+
+
+@pytest.mark.slow
+def test_a_section_read_without_a_seed_records_the_one_it_sampled_with_and_it_gives_the_same_words(tiny_models,
+                                                                                                   tmp_path):
+    """A local VLM samples (temperature 0.7): without --seed the record said ``seed: null``, so no record could say
+    how to ask for the same description again.  Each section now draws a seed, and the recorded one repeats it."""
+    model = tiny_models["llava"]
+    _, first_seed, first = _read_calm(model, tmp_path / "first")
+    _, other_seed, other = _read_calm(model, tmp_path / "other")
+    assert isinstance(first_seed, int) and isinstance(other_seed, int) and first_seed != other_seed
+    assert first != other  # two runs without --seed are two takes
+    _, again_seed, again = _read_calm(model, tmp_path / "again", seed=first_seed)
+    assert again_seed == first_seed and again == first
+
+
+@pytest.mark.slow
+def test_a_section_stopped_part_way_goes_on_with_its_seed_and_its_record_repeats_it(tiny_models, tmp_path,
+                                                                                     monkeypatch):
+    """The answers a stopped section kept were made with the seed drawn for it: the rerun samples the rest with that
+    seed (not a new one), so the one seed recorded makes every answer of the description."""
+    from manga2music.describers.transformers_vlm import TransformersDescriber as VLM
+
+    model, out = tiny_models["llava"], tmp_path / "out"
+    real, calls = VLM._complete, []
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3 and failing:
+            raise BackendError("stopped by the test")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(VLM, "_complete", counted)
+    failing = True
+    entry, _, _ = _read_calm(model, out)
+    assert entry["status"] == "failed" and len(calls) == 3  # pages 1 and 2 answered and kept; page 3 failed
+    failing, calls[:] = False, []
+    entry, seed, resumed = _read_calm(model, out)
+    assert entry["status"] == "ok" and isinstance(seed, int)
+    assert len(calls) == 2  # page 3, then the merge: the kept answers were not asked again
+    _, again_seed, again = _read_calm(model, tmp_path / "again", seed=seed)
+    assert again_seed == seed and again == resumed
+
+
+@pytest.mark.slow
+def test_a_chapter_scored_without_a_seed_asks_every_question_with_the_seed_its_record_names(tiny_models, tmp_path,
+                                                                                            monkeypatch):
+    """``score`` asks a local VLM for page entries, the chapter's direction and each scene's words: every call is
+    seeded with the one seed drawn for the chapter, kept across a stop, and named by the record (the reading's and
+    each scene's)."""
+    import manga2music
+    from chapters import chat_score_replies, make_chapter
+    from manga2music.describers.chat import Completion, sampling_seed
+    from manga2music.describers.transformers_vlm import TransformersDescriber as VLM
+    from manga2music.options import RunConfig
+
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=9)
+    seeds: list = []
+    replies: list = []
+
+    def answers(self, prompt, images, *, json_schema, max_tokens):  # the real model loaded, a chapter's answers
+        self.load()
+        seeds.append(sampling_seed(self))
+        if fail_on == len(seeds):
+            raise BackendError("stopped by the test")
+        return Completion(replies.pop(0).content, 10, 5)
+
+    monkeypatch.setattr(VLM, "_complete", answers)
+
+    def score(out, kept=0, **config):
+        replies[:] = chat_score_replies(2, 2)[kept:]
+        seeds.clear()
+        manifest = manga2music.score([tmp_path / "ch"], out, vision_model=str(tiny_models["llava"]),
+                                     music_model="builtin",
+                                     config=RunConfig(offline=True, duration=1, vision_options={"chunk_size": 4},
+                                                      **config))  # the 4 pages in one request, as replied
+        return manifest["sections"][0]["status"]
+
+    fail_on = 2  # the direction: the page entries were answered and kept
+    assert score(tmp_path / "out") == "failed"
+    first = seeds[0]
+    assert isinstance(first, int)
+    fail_on = 0
+    assert score(tmp_path / "out", kept=1) == "ok"
+    assert seeds == [first] * 3  # the direction and two scenes: the kept entries were not asked again
+    record = json.loads((tmp_path / "out" / "ch.json").read_text())
+    assert record["chapter_reading"]["seed"] == first
+    assert [s["describer_seed"] for s in record["score"]["scenes"]] == [first, first]
+    assert score(tmp_path / "again", force=True) == "ok" and len(set(seeds)) == 1 and seeds[0] != first

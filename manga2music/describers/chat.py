@@ -34,6 +34,8 @@ does the rest:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar
@@ -97,6 +99,33 @@ def description_tokens(describer) -> int:
     cap failed every stage 2 with finish_reason=length whatever the user gave."""
     asked = int(describer.options.max_new_tokens)
     return asked if asked > DEFAULT_MAX_NEW_TOKENS else max(16, min(asked, DESCRIPTION_MAX_TOKENS))
+
+
+#: the seed a describer that samples in this process (a local VLM) uses, when no --seed was given, for the section
+#: being read: drawn by the caller (:func:`manga2music.describing.section_seed`), recorded, and kept with the
+#: section's answers so that a resumed section goes on with it.  A context variable: each thread (a chapter on Ray,
+#: a web UI job) reads its own section's.
+_DRAWN_SEED: ContextVar[Optional[int]] = ContextVar("manga2music_drawn_seed", default=None)
+
+
+@contextmanager
+def drawn_seed(seed: Optional[int]) -> Iterator[None]:
+    """Sample with ``seed`` where no --seed was given, until the block ends (``None``: unseeded)."""
+    token = _DRAWN_SEED.set(seed)
+    try:
+        yield
+    finally:
+        _DRAWN_SEED.reset(token)
+
+
+def sampling_seed(describer) -> Optional[int]:
+    """The seed ``describer``'s model samples with now: its --seed, else the one drawn for this section where the
+    model samples in this process (:attr:`ChatDescriber.samples_here`); ``None``: unseeded (a server's sampling is
+    its own, and a seed it was not given is not sent)."""
+    seed = getattr(getattr(describer, "options", None), "seed", None)
+    if isinstance(seed, int):
+        return int(seed)
+    return _DRAWN_SEED.get() if getattr(describer, "samples_here", False) else None
 
 
 def chat_request(describer, what: str, prompt: str, images: list[PageImage], max_tokens: int,
@@ -199,6 +228,9 @@ class ChatDescriber(Describer):
 
     default_chunk_size: int = 8  # pages per request unless options.chunk_size
     chats = True
+    #: True: the model samples in this process (a local VLM), so a section read without --seed gets a drawn seed,
+    #: and the record names it (:func:`sampling_seed`)
+    samples_here = False
 
     # --- what a backend implements ------------------------------------------------------------
 

@@ -41,7 +41,8 @@ key/value cache of its prompt) is estimated by :mod:`.vlm_memory`.
 
 Sampling follows the original scripts: ``do_sample=True, temperature=0.7``
 (other sampling settings come from the checkpoint's generation config); a
-``--seed`` reseeds before every request, so a section's answers repeat.
+every request is seeded with ``--seed``, or without it with a seed drawn for the
+section and recorded (``describe.seed``), so a section's answers can be asked again.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class TransformersDescriber(ChatDescriber):
     """
 
     backend = "transformers-vlm"
+    samples_here = True  # do_sample on this machine: a section read without --seed is seeded and the seed recorded
     #: pages are decoded to this long side; the processors resize further (LLaVA to 384-pixel tiles, Qwen to its
     #: pixel budget), and 1536 keeps lettering legible while a chunk of 8 pages holds ~40 MB of pixels
     page_side = 1536
@@ -272,13 +274,15 @@ class TransformersDescriber(ChatDescriber):
         import torch
 
         from ..devices import decoding_attention, seed_everything
+        from .chat import sampling_seed
 
         self.load()
         pictures = [page.image.convert("RGB") for page in images]  # grayscale/RGBA pages break some processors
         inputs = self._encode(prompt, pictures).to(self.device, self.dtype)
         prompt_tokens = int(inputs["input_ids"].shape[1])
-        if self.options.seed is not None:
-            seed_everything(self.options.seed)
+        seed = sampling_seed(self)  # --seed, or the one drawn for this section (recorded): the answers repeat
+        if seed is not None:
+            seed_everything(seed)
         try:
             with decoding_attention(self.device), torch.inference_mode():
                 output = self.model.generate(

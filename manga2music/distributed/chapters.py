@@ -31,6 +31,13 @@ class _Stopped(BaseException):
     ("the run was stopped" on the page until a rerun); it is left out of the manifest, as a local run leaves it."""
 
 
+def _drawn() -> Optional[int]:
+    """The seed drawn for the chapter this thread scores (a local VLM without --seed): it travels with each call."""
+    from ..describers.chat import _DRAWN_SEED
+
+    return _DRAWN_SEED.get()
+
+
 class CallingModel(RemoteModel):
     """A model on the workers that this process's code calls as if it were here (the call waits)."""
 
@@ -62,7 +69,7 @@ class CallingModel(RemoteModel):
 
         infos = list(pages.infos)
         datas = [travel_bytes(info, self._local.page_side) for info in infos]
-        result, skipped = self._call("describe", f"describing {len(infos)} pages", infos, datas)
+        result, skipped = self._call("describe", f"describing {len(infos)} pages", infos, datas, _drawn())
         pages.skipped[:] = skipped  # as if the stream had been read here
         pages.decoded = len(infos) - len(skipped)
         if pages.on_skip is not None:
@@ -79,7 +86,7 @@ class CallingModel(RemoteModel):
 
     def _complete(self, prompt: str, images: list, *, json_schema: Optional[dict], max_tokens: int):
         return self._call("complete", f"asking about {len(images)} pages" if images else "asking",
-                          prompt, list(images), json_schema, max_tokens)
+                          prompt, list(images), json_schema, max_tokens, _drawn())
 
     def _call(self, method: str, label: str, *args) -> Any:
         import ray

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..composing import compose_requests, fail_group, group_size, say_same_music, take_group, write_group
-from ..describing import commit_describe, page_payload, plan_describe
+from ..describers.chat import drawn_seed
+from ..describing import commit_describe, page_payload, plan_describe, section_seed
 from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_job
 from ..progress import report
 from .cluster import cluster_totals, connect, disconnect, forwarded_env, plan, runs_torch, wait_for_one
@@ -161,6 +162,7 @@ class _Flow:
         self.music: Optional[WorkerPool] = ex.pools.get("music") if composer is not None else None
         self.sections: deque = deque()
         self.again: deque = deque()  # (job, work) to describe again after a worker died
+        self.drawn: dict[int, Optional[int]] = {}  # id(job) -> the seed a local VLM without --seed reads it with
         self.queue: list = []  # (job, ComposeRequest) ready to compose, whole jobs together
         self.inflight: dict[Any, _Call] = {}
         self.deaths: dict[int, int] = {}
@@ -240,15 +242,19 @@ class _Flow:
                     if item is None:
                         return
                     job, work = item
+                    seed = self.drawn.setdefault(id(job), section_seed(self.describer))  # sent again: the same
                     self._submit(_Call("describe", slot, item, f"describing {job.name} ({len(work.infos)} pages)"),
-                                 slot.actor.describe.remote(work.infos, page_payload(work, self.describer.page_side)))
+                                 slot.actor.describe.remote(work.infos, page_payload(work, self.describer.page_side),
+                                                            seed))
 
     def _describe_done(self, call: _Call, outcome: Outcome) -> None:
         job, work = call.work
 
         def commit() -> None:
             result, decode_skipped = outcome.unwrap()
-            commit_describe(job, work, result, self.describer, self.cfg, self.cb, outcome.seconds, decode_skipped)
+            with drawn_seed(self.drawn.get(id(job))):  # the record names the seed the worker read with
+                commit_describe(job, work, result, self.describer, self.cfg, self.cb, outcome.seconds,
+                                decode_skipped)
 
         guarded(job, self.cb, commit)
         self._described(job)

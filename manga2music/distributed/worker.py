@@ -105,16 +105,19 @@ class ModelWorker:
             return self.error
         return _timed(lambda: getattr(self.backend, name))
 
-    def describe(self, infos: list, datas: list) -> Outcome:
+    def describe(self, infos: list, datas: list, seed: Optional[int] = None) -> Outcome:
         """``infos`` (the driver's probe of each page) and ``datas`` (the bytes that travelled): decoded here one
-        page at a time, exactly as a local run decodes.  Answers ``(result, pages that could not be decoded)``."""
+        page at a time, exactly as a local run decodes.  Answers ``(result, pages that could not be decoded)``.
+        ``seed``: the one the driver drew for this section (a local VLM without --seed; it records it)."""
         if self.error is not None:
             return self.error
+        from ..describers.chat import drawn_seed
         from ..pages import PageStream
 
         def work():
             stream = PageStream(infos, max_side=self.backend.page_side, datas=datas)
-            return self.backend.describe(stream), list(stream.skipped)
+            with drawn_seed(seed):
+                return self.backend.describe(stream), list(stream.skipped)
 
         return _timed(work)
 
@@ -123,11 +126,19 @@ class ModelWorker:
             return self.error
         return _timed(lambda: self.backend.compose(requests))
 
-    def complete(self, prompt: str, images: list, json_schema: Optional[dict], max_tokens: int) -> Outcome:
-        """One chat turn of a chat describer (``score`` asks for per-page entries and scene descriptions)."""
+    def complete(self, prompt: str, images: list, json_schema: Optional[dict], max_tokens: int,
+                 seed: Optional[int] = None) -> Outcome:
+        """One chat turn of a chat describer (``score`` asks for per-page entries and scene descriptions); ``seed``:
+        the one the driver drew for the chapter (a local VLM without --seed)."""
         if self.error is not None:
             return self.error
-        return _timed(lambda: self.backend._complete(prompt, images, json_schema=json_schema, max_tokens=max_tokens))
+        from ..describers.chat import drawn_seed
+
+        def work():
+            with drawn_seed(seed):
+                return self.backend._complete(prompt, images, json_schema=json_schema, max_tokens=max_tokens)
+
+        return _timed(work)
 
     def close(self) -> None:
         if self.backend is not None:
