@@ -88,7 +88,10 @@ class UnpackedBook:
 
 
 def _read(zf: zipfile.ZipFile, member: str) -> bytes:
-    data = read_zip_entry(zf, zf.getinfo(member), MAX_DOCUMENT_BYTES)
+    try:
+        data = read_zip_entry(zf, zf.getinfo(member), MAX_DOCUMENT_BYTES)
+    except zipfile.BadZipFile as exc:  # damaged: that document's pages are left out, said in a line
+        raise BookError(f"{member} cannot be read: {exc}") from exc
     if data is None:
         raise BookError(f"{member} is larger than {MAX_DOCUMENT_BYTES // 1024**2} MB")
     return data
@@ -293,7 +296,7 @@ def page_members(zf: zipfile.ZipFile, warn: Callable[[str], None] = lambda line:
                 missing.append(href)
                 continue
             except BookError as exc:
-                warn(str(exc))
+                warn(f"{exc}; the pages it shows are left out")
                 continue
         else:
             continue

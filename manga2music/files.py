@@ -285,11 +285,25 @@ def read_zip_entry(zf: "zipfile.ZipFile", info: "zipfile.ZipInfo", limit: int) -
     """The bytes of one entry of an open zip (a comic archive's page, an EPUB's document), or None when it holds
     more than ``limit`` bytes.  Its declared size is checked first and never trusted alone: at most ``limit + 1``
     bytes are unpacked, so an entry that lies about its size cannot fill the memory."""
+    import zipfile
+
     if info.file_size > limit:
         return None
-    with zf.open(info) as fh:
-        data = fh.read(limit + 1)
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(limit + 1)
+    except damaged_data_errors() as exc:  # a bad sector, a download cut and resumed: the zip says CRC-32 itself
+        raise zipfile.BadZipFile(f"damaged data ({exc})") from exc
     return data if len(data) <= limit else None
+
+
+def damaged_data_errors() -> tuple[type[Exception], ...]:
+    """What unpacking a damaged compressed entry raises, besides ``zipfile.BadZipFile`` (a bad CRC) and OSError
+    (bzip2's): zlib's and lzma's own errors, which are neither, so a handler of damaged archives misses them."""
+    import lzma
+    import zlib
+
+    return (zlib.error, lzma.LZMAError)
 
 
 def is_regular_file(path: Path) -> bool:

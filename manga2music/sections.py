@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 from natsort import natsort_keygen, ns
 
 from .errors import ArchiveError, InputError, PageError
-from .files import LOCK_NAME, is_regular_file, read_regular_file, read_zip_entry, readable
+from .files import LOCK_NAME, damaged_data_errors, is_regular_file, read_regular_file, read_zip_entry, readable
 from .wording import first_few
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff",
@@ -211,8 +211,11 @@ def _is_image_member_without_extension(archive: Path, member: str) -> bool:
         info = zf.getinfo(member)
         if info.flag_bits & 0x1:  # encrypted: its pages fail in one line when read; this one is not sniffed
             return False
-        with zf.open(info) as f:
-            return _starts_like_an_image(f.read(16))
+        try:
+            with zf.open(info) as f:
+                return _starts_like_an_image(f.read(16))
+        except damaged_data_errors():  # kept as a page: reading it says, in a line, that it is damaged
+            return True
     except (InputError, PageError, zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError,
             NotImplementedError):
         return False
@@ -591,7 +594,8 @@ def _is_epub(archive: Path) -> bool:
         with zipfile.ZipFile(archive) as zf:
             return "META-INF/container.xml" in zf.NameToInfo and "mimetype" in zf.NameToInfo \
                 and zf.getinfo("mimetype").file_size < 100 and zf.read("mimetype").strip() == b"application/epub+zip"
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError,
+            *damaged_data_errors()):
         return False  # read as the archive it claims to be, which says what is wrong
 
 

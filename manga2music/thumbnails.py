@@ -17,6 +17,8 @@ from .files import keep_cache_file
 
 #: thumbnails are this many pixels tall
 THUMB_HEIGHT = 180
+#: and at most this wide (a spread is about 250; JPEG refuses more than 65,500)
+THUMB_MAX_WIDTH = 4 * THUMB_HEIGHT
 CACHE_DIR = Path(".manga2music") / "thumbs"
 
 
@@ -28,8 +30,11 @@ def thumb_path(output: Path, sha256: str, pdf_index: Optional[int] = None, orien
 
 
 def thumbnail_bytes(image, height: int = THUMB_HEIGHT) -> bytes:
-    """A small JPEG of ``image`` (a PIL image of the page or its first tile)."""
+    """A small JPEG of ``image`` (a PIL image of the page or its first tile); a very wide one (a webtoon's spacer
+    slice, 1000 x 2) at most :data:`THUMB_MAX_WIDTH` wide and less tall (JPEG stops at 65,500 pixels a side)."""
     width = max(1, round(image.width * height / max(1, image.height)))
+    if width > THUMB_MAX_WIDTH:
+        width, height = THUMB_MAX_WIDTH, max(1, round(image.height * THUMB_MAX_WIDTH / max(1, image.width)))
     thumb = image.convert("RGB").resize((width, height), reducing_gap=2.0)
     buf = io.BytesIO()
     thumb.save(buf, format="JPEG", quality=72, optimize=True)
@@ -79,6 +84,6 @@ def _from_the_page(page: dict) -> Optional[bytes]:
         path = Path(bytes.fromhex(raw).decode("utf-8", "surrogateescape")) if raw else Path(page["path"])
         source = Page(str(page.get("name", "")), path, member=page.get("member"), pdf_index=page.get("pdf_index"))
         first = decode_page(probe_page(source), max_side=THUMB_HEIGHT * 4)[0]
+        return thumbnail_bytes(first)
     except (Manga2MusicError, KeyError, TypeError, ValueError, OSError):
         return None
-    return thumbnail_bytes(first)

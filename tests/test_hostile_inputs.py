@@ -885,3 +885,79 @@ def test_a_chapter_scored_into_its_own_folder_is_still_read_with_the_rest_of_the
     again = cli("run", lib, "-o", lib / "Vol 1" / "Ch 2", *BUILTIN, "--duration", "1", "--json")
     assert again.returncode == 0 and "no pages in it" not in again.stderr, again.stderr  # its music folders: no line
     assert statuses(again.stdout) == dict.fromkeys(chapters, "skipped"), again.stderr
+
+
+def _damage_deflated(archive: Path, member: str) -> None:
+    """Flip 40 bytes near the start of ``member``'s compressed data, as a bad sector or a download resumed wrongly
+    does: unpacking it is then zlib's own error (``invalid distance too far back``), not a bad CRC-32."""
+    import zlib
+
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(member)
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 2  # its code tables
+    for k in range(start, start + 40):
+        data[k] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with zipfile.ZipFile(archive) as zf, pytest.raises(zlib.error):
+        zf.read(member)
+
+
+def test_damaged_compressed_data_in_a_cbz_or_an_epub_loses_that_page_not_the_chapter_or_the_run(tmp_path):
+    """zlib's error is not an OSError: a damaged page of a deflated CBZ failed its chapter in a line that named no
+    page; a damaged page document of an EPUB, or a damaged page named without an extension, ended the whole run
+    with a traceback while the sections were being found (no manifest, no listening page, other chapters lost)."""
+    from PIL import Image
+    from test_epub import make_book
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    pages = {}
+    for k, source in enumerate(sorted((SAMPLES / "calm").iterdir()), start=1):
+        raw = tmp_path / f"{k}.png"
+        Image.open(source).save(raw, compress_level=0)  # pixels the zip itself compresses (a deflate stream)
+        pages[k] = raw.read_bytes()
+    with zipfile.ZipFile(lib / "Ch 1.cbz", "w", zipfile.ZIP_DEFLATED) as zf:
+        for k, data in pages.items():
+            zf.writestr(f"{k:03d}.png", data)
+    _damage_deflated(lib / "Ch 1.cbz", "002.png")
+    with zipfile.ZipFile(lib / "Ch 2.cbz", "w", zipfile.ZIP_DEFLATED) as zf:  # pages named without extensions
+        for k, data in pages.items():
+            zf.writestr(f"{k:03d}", data)
+    _damage_deflated(lib / "Ch 2.cbz", "001")
+    book = make_book(lib / "Vol 1.epub")
+    _damage_deflated(book, "OEBPS/Text/page2.xhtml")  # shows the third picture of the reading order
+    shutil.copytree(SAMPLES / "action", lib / "Ch 3")
+    out = tmp_path / "out"
+    result = cli("run", lib, "-o", out, *BUILTIN, "--duration", "1", "--json", timeout=180)
+    assert "Traceback" not in result.stderr and result.returncode == 0, result.stderr[-2000:]
+    assert statuses(result.stdout) == {"Ch 1": "ok", "Ch 2": "ok", "Vol 1": "ok", "Ch 3": "ok"}
+
+    def read(name):
+        record = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+        return [p["name"] for p in record["pages"]], [s["name"] for s in record["skipped_pages"]]
+
+    assert read("Ch 1") == (["001.png", "003.png"], ["002.png"])
+    assert read("Ch 2") == (["002", "003"], ["001"])
+    assert read("Vol 1")[0] == ["zz-cover.png", "b-first.png", "0-third.png", "c-fourth.png"]  # "a page 2.jpg" gone
+    assert "Ch 1: skipping page 002.png" in result.stderr and "Ch 2: skipping page 001" in result.stderr
+    assert "page2.xhtml cannot be read" in result.stderr and "left out" in result.stderr
+    assert (out / "index.html").exists()
+
+
+def test_a_page_hundreds_of_times_wider_than_tall_gets_a_thumbnail_and_the_run_its_listening_page(tmp_path):
+    """A webtoon's spacer slice (1000 x 2) made a 90,000-pixel-wide thumbnail that JPEG cannot hold: every run and
+    score of the chapter ended after its music in a traceback, with no manifest and no listening page."""
+    from PIL import Image
+
+    chapter = tmp_path / "strip" / "ch1"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    Image.new("RGB", (1000, 2), "white").save(chapter / "002b.png")
+    for command in ("run", "score"):
+        out = tmp_path / command
+        result = cli(command, tmp_path / "strip", "-o", out, *BUILTIN, *(("--duration", "1") if command == "run"
+                                                                           else ()), "--json", timeout=180)
+        assert "Traceback" not in result.stderr and result.returncode == 0, result.stderr[-2000:]
+        assert statuses(result.stdout) == {"ch1": "ok"}
+        listening = (out / "index.html").read_text(encoding="utf-8")
+        assert listening.count("data:image/jpeg;base64,") >= 4  # every page, the spacer too
