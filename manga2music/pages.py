@@ -266,6 +266,18 @@ def _shrink(tile, max_side: Optional[int]):
                        reducing_gap=2.0)
 
 
+def pdf_page_pixels(width: float, height: float) -> tuple[int, int]:
+    """The size a PDF page of ``width`` x ``height`` points is rendered at when the describer does not say: its
+    long side :data:`PDF_LONG_SIDE`, or, for a tall strip (a webtoon episode saved as one PDF page), each of its
+    tiles' (a strip scaled as one page was 107 pixels wide, too narrow to be cut into tiles: read as one sliver);
+    at most :data:`MAX_PIXELS` in all."""
+    width, height = max(float(width), 1.0), max(float(height), 1.0)
+    count = tile_count(width, height)
+    long_side = max(width, height / count) if count > 1 else max(width, height)
+    scale = min(PDF_LONG_SIDE / long_side, math.sqrt(MAX_PIXELS / (width * height)))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
     """Hash a page and read its size from the header; decode nothing.  Raises :class:`PageError`."""
     if page.pdf_index is not None:
@@ -273,8 +285,7 @@ def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
         if page.path not in cache:
             cache[page.path] = file_sha256(page.path)
         w, h = pdf_page_size(page.path, page.pdf_index)
-        scale = PDF_LONG_SIDE / max(w, h, 1)
-        return PageInfo(page, cache[page.path], (max(1, round(w * scale)), max(1, round(h * scale))), "PDF")
+        return PageInfo(page, cache[page.path], pdf_page_pixels(w, h), "PDF")
     data = page.read_bytes()
     image = _open(data, page.source)
     turn = orientation(image)
@@ -296,7 +307,7 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optiona
         w, h = info.size
         count = tile_count(w, h)
         tile_long = max(w, h / count) if count > 1 else max(w, h)
-        long_side = max(w, h) * (max_side / tile_long) if max_side else PDF_LONG_SIDE
+        long_side = max(w, h) * (max_side / tile_long) if max_side else max(w, h)  # as probed (pdf_page_pixels)
         image = to_rgb(render_pdf_page(page.path, page.pdf_index, round(long_side)))
     else:
         w, h = info.size
@@ -335,7 +346,7 @@ def _whole_pdf_page(info: PageInfo, max_side: Optional[int]):
     """A tall PDF page rendered whole (the receiver cuts it into tiles again)."""
     w, h = info.size
     tile_long = max(w, h / info.tiles)
-    long_side = max(w, h) * (max_side / tile_long) if max_side else PDF_LONG_SIDE
+    long_side = max(w, h) * (max_side / tile_long) if max_side else max(w, h)
     return to_rgb(render_pdf_page(info.page.path, info.page.pdf_index, round(long_side)))
 
 

@@ -264,3 +264,30 @@ def test_a_page_gone_before_its_bytes_travel_to_another_machine_is_a_skipped_pag
     assert [s["error"].split(": ", 1)[1] for s in stream.skipped] == [
         "cannot read (No such file or directory)",
         "changed while this run read it (a file still being written, or edited): run again to read it as it is"]
+
+
+def test_a_webtoon_episode_saved_as_one_pdf_page_is_cut_into_the_tiles_its_picture_is(tmp_path):
+    """A strip of 800 x 12000 points was rendered with its long side 1600 pixels: 107 pixels wide, too narrow to be
+    cut, so it was read as one sliver ("12 panels a page") where the same strip as a PNG is 11 page-shaped parts."""
+    from output_checks import cli
+    from PIL import Image, ImageDraw
+
+    strip = Image.new("RGB", (800, 12000), "white")
+    draw = ImageDraw.Draw(strip)
+    for k in range(12):  # a panel with lettering every 1000 pixels
+        draw.rectangle([20, k * 1000 + 20, 780, k * 1000 + 900], outline="black", width=6)
+        for j in range(8):
+            draw.text((60, k * 1000 + 80 + j * 40), "WHAT?! No way... " * 3, fill="black")
+    (tmp_path / "png").mkdir()
+    strip.save(tmp_path / "png" / "ep1.png")
+    strip.save(tmp_path / "ep1.pdf", resolution=72)  # one page of 800 x 12000 points
+    found = {}
+    for given, out in ((tmp_path / "png", "a"), (tmp_path / "ep1.pdf", "b")):
+        result = cli("describe", given, "-o", tmp_path / out, "--model", "builtin", "--json", timeout=120)
+        assert result.returncode == 0, result.stderr[-1500:]
+        name = json.loads(result.stdout)["sections"][0]["name"]
+        record = json.loads((tmp_path / out / f"{name}.json").read_text(encoding="utf-8"))
+        (page,) = record["pages"]
+        found[out] = page["tiles"], page["size"][0] >= 800, record["describe"]["analysis"]["pacing"].split(",")[0]
+    assert found["b"][0] == found["a"][0] == 11 and found["b"][1]
+    assert "1.0 panels a part" in record["describe"]["analysis"]["pacing"]
