@@ -31,6 +31,9 @@ def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[d
         report(cb.step, i, len(section.pages), f"reading {page.name}")
         try:
             infos.append(probe_page(page, pdf_hashes=pdf_hashes))
+            if infos[-1].pages_held > 1:
+                cb.warn(f"{section.name}: {page.name} holds {infos[-1].pages_held} pages (a multi-page TIFF); only "
+                        "its first is read: save each page as a file of its own (or the whole as a PDF)")
         except ArchiveError:  # the whole archive: the section fails with this one line (see readable_pages)
             raise
         except PageError as exc:

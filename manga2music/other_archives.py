@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import errno
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,8 @@ def list_members(archive: Path, kind: str, limit: int) -> list[Member]:
     :class:`InputError` (one line for the user) when it cannot be read."""
     if kind == "tar":
         _, members = _index(archive, kind, limit)
-        return [Member(m.name, m.size) for m in members.values() if m.isfile()]
+        return [Member(m.name, target.size) for m in members.values()
+                if (target := _link_target(members, m)) is not None]
     names = _listed(archive, kind)
     if not names:  # bsdtar takes a damaged 7-Zip archive for an empty one
         raise InputError(f"{readable(archive)}: a {kind} archive in which nothing can be read (damaged, or cut "
@@ -105,7 +107,7 @@ def read_member(archive: Path, kind: str, name: str, limit: int, page_limit: int
     """The bytes of the file ``name`` in ``archive``; :class:`PageError` when it cannot be read."""
     try:
         tar, members = _index(archive, kind, limit)
-        member = members[name]
+        member = _link_target(members, members[name]) or members[name]  # a link: the page it stands for
         if member.size > page_limit:
             raise PageError(f"{readable(archive)}!{readable(name)}: larger than the page limit")
         if not member.isfile() or member.issparse():
@@ -120,6 +122,26 @@ def read_member(archive: Path, kind: str, name: str, limit: int, page_limit: int
         raise ArchiveError(exc.message) from exc
     except (KeyError, OSError) as exc:
         raise PageError(f"{readable(archive)}!{readable(name)}: cannot read ({exc})") from exc
+
+
+def _link_target(members: dict[str, tarfile.TarInfo], member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """The regular file ``member`` is (itself), or a hard or symbolic link in the archive leads to (``003.png``
+    linked to ``001.png``: a packer's way of storing one picture twice); None for a link out of the archive, to
+    nothing, or in a loop, and for anything else (a folder, a device)."""
+    for _ in range(8):
+        if member.isfile():
+            return member
+        if member.islnk():  # a hard link names its target from the archive's root
+            name = member.linkname
+        elif member.issym():  # a symbolic one from its own folder
+            name = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
+        else:
+            return None
+        found = members.get(name) or members.get(name.removeprefix("./")) or members.get(f"./{name}")
+        if found is None or name.startswith(("/", "../")):
+            return None
+        member = found
+    return None
 
 
 #: (tar path, size, mtime) -> the tar's members by name, for the tars read last

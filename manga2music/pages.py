@@ -73,6 +73,7 @@ class PageInfo:
     size: tuple[int, int]  # (width, height) in pixels as shown, i.e. after its orientation (PDF: at PDF_LONG_SIDE)
     format: str  # "PNG", "JPEG", ... or "PDF"
     orientation: int = 1  # the EXIF Orientation the pixels are turned by (1: as stored)
+    pages_held: int = 1  # a scanner's multi-page TIFF holds more than one page: its first alone is read (said)
 
     @property
     def tiles(self) -> int:
@@ -289,7 +290,11 @@ def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
     data = page.read_bytes()
     image = _open(data, page.source)
     turn = orientation(image)
-    return PageInfo(page, sha256_bytes(data), shown_size(image.size, turn), image.format or "PNG", turn)
+    held = 1
+    if image.format == "TIFF":  # its pages' headers only (a GIF's frames are an animation, a PSD's its layers)
+        with suppress(Exception):
+            held = max(1, int(getattr(image, "n_frames", 1)))
+    return PageInfo(page, sha256_bytes(data), shown_size(image.size, turn), image.format or "PNG", turn, held)
 
 
 def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optional[bytes] = None) -> list:

@@ -38,13 +38,15 @@ UNREADABLE_IMAGE_TYPES = {".heic": "HEIC", ".heif": "HEIF", ".jxl": "JPEG XL", "
 #: comic archives: zips (many a .cbr is one), and RAR, 7-Zip and tar archives (read by :mod:`.other_archives`)
 ARCHIVE_EXTENSIONS = {".cbz", ".zip", ".cbr", ".rar", ".cb7", ".7z", ".cbt", ".tar"}
 #: the same in words, each comic name beside the archive name it stands for
-ARCHIVE_NAMES = ".cbz/.zip, .cbr/.rar, .cb7/.7z, .cbt/.tar"
+ARCHIVE_NAMES = ".cbz/.zip, .cbr/.rar, .cb7/.7z, .cbt/.tar (.tar.gz, .tgz...)"
 #: what the first bytes of an archive that is not a zip say it is
 _OTHER_ARCHIVES = ((b"Rar!\x1a\x07", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
                    # a tar compressed as a whole (.cbt from a tool that compresses, a .tar.gz renamed): read as RAR
                    # and 7-Zip are, by bsdtar
                    (b"\x1f\x8b", "gzip-compressed tar"), (b"BZh", "bzip2-compressed tar"),
                    (b"\xfd7zXZ\x00", "xz-compressed tar"), (b"\x28\xb5\x2f\xfd", "zstd-compressed tar"))
+#: a tar compressed as a whole, named as such (``Ch 2.tar.gz``, ``Ch 3.tgz``): a ``.tar`` (see :func:`source_suffix`)
+COMPRESSED_TAR_ENDINGS = (".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".tgz", ".tbz2", ".tbz", ".txz", ".tzst")
 PDF_EXTENSIONS = {".pdf"}
 BOOK_EXTENSIONS = {".epub"}  # a zip whose pages are read in the book's own order (see :mod:`.epub`)
 #: every kind of file that holds pages of its own (besides an image): what a folder is searched for
@@ -219,6 +221,20 @@ def _is_image_member_without_extension(archive: Path, member: str) -> bool:
     except (InputError, PageError, zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError,
             NotImplementedError):
         return False
+
+
+def source_suffix(name: str) -> str:
+    """The extension that says what a file holding pages is: its last suffix (``.cbz``, ``.pdf``), or ``.tar`` for
+    a tar compressed as a whole (``Ch 2.tar.gz``, ``.tgz``: its last suffix alone, ``.gz``, says nothing)."""
+    lower = name.lower()
+    return ".tar" if lower.endswith(COMPRESSED_TAR_ENDINGS) else Path(lower).suffix
+
+
+def source_stem(name: str) -> str:
+    """``name`` less :func:`source_suffix`'s extension (``Ch 2.tar.gz`` -> ``Ch 2``)."""
+    lower = name.lower()
+    ending = next((e for e in COMPRESSED_TAR_ENDINGS if lower.endswith(e)), None)
+    return name[:-len(ending)] if ending else Path(name).stem
 
 
 def _unfinished_downloads(files: list[str]) -> list[str]:
@@ -519,7 +535,7 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
             continue
         if not is_image_name(parts[-1]) and not ("." not in parts[-1] and size
                                                  and _is_image_member_without_extension(archive, member)):
-            if Path(parts[-1]).suffix.lower() in SOURCE_EXTENSIONS:
+            if source_suffix(parts[-1]) in SOURCE_EXTENSIONS:
                 inside.append(readable(parts[-1]))
             continue
         total += size
@@ -794,13 +810,13 @@ def _source_names(files: list[str], dirnames: list[str]) -> dict[str, str]:
     in the same folder (a subfolder, an archive or a PDF) shares that stem: then every one of them keeps its extension
     (``unmerged.cbz``, ``unmerged.pdf``), so a user can tell the outputs apart.
     """
-    sources = [f for f in files if Path(f).suffix.lower() in SOURCE_EXTENSIONS]
+    sources = [f for f in files if source_suffix(f) in SOURCE_EXTENSIONS]
     stems: dict[str, int] = {}
     for f in sources:
-        stems[Path(f).stem.lower()] = stems.get(Path(f).stem.lower(), 0) + 1
+        stems[source_stem(f).lower()] = stems.get(source_stem(f).lower(), 0) + 1
     for d in dirnames:
         stems[d.lower()] = stems.get(d.lower(), 0) + 1
-    return {f: (f if stems[Path(f).stem.lower()] > 1 else Path(f).stem) for f in sources}
+    return {f: (f if stems[source_stem(f).lower()] > 1 else source_stem(f)) for f in sources}
 
 
 #: what library managers (Komga, Kavita, Plex) name the art of a series or volume: kept beside its chapters, it is
@@ -811,7 +827,7 @@ COVER_NAME = re.compile(r"(cover|folder|poster|front|thumb|thumbnail|banner|fana
 def _only_covers(images: list[str], dirs: list[str], files: list[str], in_output: bool) -> bool:
     """Loose images that are all named like a cover, beside chapter folders, archives or PDFs, or in an output
     folder (``music/cover.jpg``: the album art a music player shows)."""
-    beside = in_output or dirs or any(Path(f).suffix.lower() in SOURCE_EXTENSIONS for f in files)
+    beside = in_output or dirs or any(source_suffix(f) in SOURCE_EXTENSIONS for f in files)
     return bool(beside) and all(COVER_NAME.fullmatch(Path(f).stem) for f in images)
 
 
@@ -855,8 +871,10 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
             warn(f"Skipping {readable(here / f)}: {KINDLE_LINE}")
         sources = _source_names(files, dirs)
         for f, name in sources.items():
-            sections.extend(_file_sections(here / f, _relative_name(here / name, folder, root_name), folder,
-                                           warn))
+            found = _file_sections(here / f, _relative_name(here / name, folder, root_name), folder, warn)
+            if not found:  # an empty archive (a download that failed), one holding only ComicInfo.xml: said, as
+                warn(f"Skipping {readable(here / f)}: no pages in it")  # an empty chapter folder is
+            sections.extend(found)
         if not (images or sources or dirs or kindle or unfinished) and here != folder and not in_output \
                 and not _links_inside(here) and not any(here.is_relative_to(book) for book in books_without_order):
             # a chapter whose download failed, say: said, as the PATH itself is when it holds no page (not a folder
@@ -874,7 +892,7 @@ def _what_else(files: list[str]) -> str:
 
 def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None]) -> list[Section]:
     """The sections of one file; an archive or PDF that cannot be read is one failed section, not a failed run."""
-    suffix = path.suffix.lower()
+    suffix = source_suffix(path.name)
     if suffix not in SOURCE_EXTENSIONS and not is_image_name(path.name):
         return []
     if not is_regular_file(path):
@@ -923,10 +941,10 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
             sections.extend(sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name)))
         else:
-            suffix = path.suffix.lower()
+            suffix = source_suffix(path.name)
             if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):  # an archive's chapters as the manifest
                 # lists them (a prologue first)
-                sections.extend(sorted(_file_sections(path, readable(path.stem), path.parent, warn),
+                sections.extend(sorted(_file_sections(path, readable(source_stem(path.name)), path.parent, warn),
                                        key=lambda s: section_order(s.name)))
             elif suffix in KINDLE_EXTENSIONS:
                 raise InputError(f"{readable(path)}: {KINDLE_LINE}")

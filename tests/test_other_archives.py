@@ -380,3 +380,48 @@ def test_an_archive_whose_every_page_is_deflate64_is_one_failed_chapter_in_one_l
     assert {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]} == {"calm": "ok", "Vol 2": "failed"}
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Vol 2.cbz: its pages are packed with Deflate64" in result.stderr and "7-Zip" in result.stderr
+
+
+@needs_bsdtar
+def test_no_chapter_of_a_series_and_no_page_of_a_chapter_is_left_out_without_a_word(tmp_path):
+    """Four ways chapters or pages went missing from a series in silence: an empty archive (a download that failed)
+    and one holding only ComicInfo.xml gave no line, where an empty folder does; `Ch 2.tar.gz` and `Ch 3.tgz` were
+    passed over (their last suffix, .gz, is no comic's); a tar's hard- and symlinked pages were dropped; a
+    scanner's 5-page TIFF was read as one page."""
+    from PIL import Image
+
+    series = tmp_path / "S"
+    shutil.copytree(SAMPLES / "calm", series / "Ch 1")
+    zipfile.ZipFile(series / "Ch 0.cbz", "w").close()
+    with zipfile.ZipFile(series / "Ch 0.5.cbz", "w") as zf:
+        zf.writestr("ComicInfo.xml", "<ComicInfo/>")
+    for name, mode in (("Ch 2.tar.gz", "w:gz"), ("Ch 3.tgz", "w:gz"), ("Ch 4.tar.bz2", "w:bz2")):
+        with tarfile.open(series / name, mode) as tf:
+            tf.add(SAMPLES / "action" / "001.png", "001.png")
+    with tarfile.open(series / "Ch 5.cbt", "w") as tf:
+        for k, page in enumerate(sorted((SAMPLES / "action").iterdir())[:2], start=1):
+            tf.add(page, f"{k:03d}.png")
+        link = tarfile.TarInfo("003.png")
+        link.type, link.linkname = tarfile.LNKTYPE, "001.png"  # the same picture stored once
+        tf.addfile(link)
+        link = tarfile.TarInfo("004.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "002.png"
+        tf.addfile(link)
+    frames = [Image.open(p).convert("RGB") for p in sorted((SAMPLES / "calm").iterdir())]
+    (series / "Ch 6").mkdir()
+    frames[0].save(series / "Ch 6" / "scan.tif", save_all=True, append_images=frames[1:])
+    out = tmp_path / "out"
+    result = cli("run", series, "-o", out, *BUILTIN, "--json", timeout=240)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    made = {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]}
+    assert made == dict.fromkeys(["Ch 1", "Ch 2", "Ch 3", "Ch 4", "Ch 5", "Ch 6"], "ok")
+    assert "S/Ch 0.cbz: no pages in it" in result.stderr
+    assert "S/Ch 0.5.cbz: no pages in it" in result.stderr
+    record = json.loads((out / "Ch 5.json").read_text(encoding="utf-8"))
+    assert [p["name"] for p in record["pages"]] == ["001.png", "002.png", "003.png", "004.png"]
+    shas = [p["sha256"] for p in record["pages"]]
+    assert shas[2] == shas[0] and shas[3] == shas[1] != shas[0]  # each link read as the page it stands for
+    assert "Ch 6: scan.tif holds 3 pages (a multi-page TIFF); only its first is read" in result.stderr
+    alone = cli("describe", series / "Ch 3.tgz", "-o", tmp_path / "alone", "--model", "builtin", "--json",
+                timeout=120)
+    assert alone.returncode == 0 and json.loads(alone.stdout)["sections"][0]["name"] == "Ch 3"

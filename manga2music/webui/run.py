@@ -21,7 +21,8 @@ from typing import Iterable, Optional
 
 from ..errors import BackendError, InputError, Manga2MusicError
 from ..outputs import SectionFiles
-from ..sections import IMAGE_EXTENSIONS, SOURCE_EXTENSIONS, UNREADABLE_IMAGE_TYPES
+from ..sections import (COMPRESSED_TAR_ENDINGS, IMAGE_EXTENSIONS, SOURCE_EXTENSIONS, UNREADABLE_IMAGE_TYPES, source_stem,
+                        source_suffix)
 from ..pipeline import Callbacks
 from ..jobs import read_description
 from ..options import settings_named_as_flags
@@ -30,7 +31,7 @@ from . import messages
 #: what the upload box accepts (Gradio's file_types): every kind of page the command reads (by name, not "image",
 #: which Gradio checks against the server's MIME database: .tga or .j2k pages were refused on one machine and not
 #: another), the pages it takes only to say how to export them (.heic, .kra...), comic archives, PDFs and EPUBs
-UPLOAD_TYPES = sorted(IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES)) + sorted(SOURCE_EXTENSIONS)
+UPLOAD_TYPES = sorted(IMAGE_EXTENSIONS | set(UNREADABLE_IMAGE_TYPES)) + sorted(SOURCE_EXTENSIONS) + list(COMPRESSED_TAR_ENDINGS)
 #: the name used when nothing better can be read from the uploads
 FALLBACK_NAME = "pages"
 #: the part that loose pages uploaded beside a comic archive or PDF make
@@ -111,7 +112,7 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
     books = [p for p in paths if _is_book(p)]
     pages = sorted((p for p in paths if p not in books), key=natsort_keygen(key=lambda p: p.name.lower()))
     if books and (len(books) == 1 or not pages):
-        return clean_name(books[0].stem)
+        return clean_name(source_stem(books[0].name))
     first = next((p for p in pages if _reads(p)), pages[0])  # not one skipped as unreadable: the music is not its
     if first.parent.name and not _inside(first.parent, [Path(h) for h in hidden]):
         return clean_name(first.parent.name)
@@ -140,7 +141,7 @@ def _link_or_copy(src: Path, target: Path) -> None:
 
 def _is_book(path: Path) -> bool:
     """A comic archive, a PDF or an EPUB (a book of pages), not a page."""
-    return path.suffix.lower() in SOURCE_EXTENSIONS
+    return source_suffix(path.name) in SOURCE_EXTENSIONS
 
 
 def _repeated_page_names(uploads: list[Path]) -> list[str]:
@@ -179,7 +180,8 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
         n = 1
         while target.exists():
             n += 1
-            target = into / f"{Path(name).stem}-{n}{src.suffix}"
+            stem = source_stem(name)
+            target = into / f"{stem}-{n}{name[len(stem):]}"  # Ch 2-2.tar.gz, still a compressed tar
         _link_or_copy(src, target)
     return folder
 
@@ -187,7 +189,7 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
 def _loose_folder(folder: Path, uploads: list[Path]) -> Path:
     """Where loose pages go: beside a comic archive or PDF, a part of their own, "pages" (the folder's own pages
     were a part named as the book is, and the two were told apart by the temporary folder's name)."""
-    books = {p.stem.casefold() for p in uploads if _is_book(p)}
+    books = {source_stem(p.name).casefold() for p in uploads if _is_book(p)}
     if not books or all(_is_book(p) for p in uploads):
         return folder
     name = next(n for n in (LOOSE_PAGES, *(f"{LOOSE_PAGES}-{k}" for k in range(2, len(books) + 3)))
