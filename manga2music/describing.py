@@ -261,8 +261,11 @@ def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
     removed = [str(p.get("name") or src) for src, p in gone.items()]
     changed = [info.page.name for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
     mended = [info.page.name for src, info in now.items() if src not in before and src in unreadable]
-    return [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (renamed, "renamed"),
+    said = [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (renamed, "renamed"),
                                                    (changed, "changed"), (mended, "now readable")) if names]
+    if not said and [p.get(key) for p in pages] != [src for src in now if src in before]:  # the same pages in
+        said.append("its pages are in another order")  # another order (an EPUB's reading order mended)
+    return said
 
 
 def relocate_pages(job: SectionJob, infos: list[PageInfo]) -> None:

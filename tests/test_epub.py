@@ -314,3 +314,17 @@ def test_an_epub_whose_pages_are_css_backgrounds_is_read_in_its_order(tmp_path):
     said = []
     [section] = find_sections([book], warn=said.append)
     assert _pages(section) == EXPECTED and said == []
+
+
+def test_a_book_whose_reading_order_was_mended_is_read_again_and_says_why(tmp_path):
+    """The same pictures, the spine put right in Sigil or Calibre: the rerun read the pages again in their new
+    order, but said "its record is from an older version" (the same version made it)."""
+    book = make_book(tmp_path / "book.epub")
+    args = ("describe", book, "-o", tmp_path / "out", "--model", "builtin", "--json")
+    assert cli(*args, timeout=120).returncode == 0
+    make_book(book, order=[READING_ORDER[k] for k in (2, 0, 1, 3, 4)])
+    again = cli(*args, timeout=120)
+    assert again.returncode == 0
+    assert "book: describing again: its pages are in another order" in again.stderr, again.stderr
+    record = json.loads((tmp_path / "out" / "book.json").read_text(encoding="utf-8"))
+    assert [p["name"] for p in record["pages"]][:3] == ["a page 2.jpg", "zz-cover.png", "b-first.png"]
