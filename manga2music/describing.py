@@ -57,6 +57,9 @@ def page_entry(info: PageInfo) -> dict:
     raw = exact_bytes_hex(Path(os.path.realpath(page.path)))
     if raw:
         entry["path_bytes"] = raw  # the exact bytes of a name that is not UTF-8
+    raw = exact_bytes_hex(page.member) if page.member is not None else None
+    if raw:
+        entry["member_bytes"] = raw  # the same for a name in an archive (a tar packed with Latin-1 names)
     return entry
 
 

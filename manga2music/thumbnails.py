@@ -82,7 +82,9 @@ def _from_the_page(page: dict) -> Optional[bytes]:
     try:
         raw = page.get("path_bytes")
         path = Path(bytes.fromhex(raw).decode("utf-8", "surrogateescape")) if raw else Path(page["path"])
-        source = Page(str(page.get("name", "")), path, member=page.get("member"), pdf_index=page.get("pdf_index"))
+        raw = page.get("member_bytes")
+        member = bytes.fromhex(raw).decode("utf-8", "surrogateescape") if raw else page.get("member")
+        source = Page(str(page.get("name", "")), path, member=member, pdf_index=page.get("pdf_index"))
         first = decode_page(probe_page(source), max_side=THUMB_HEIGHT * 4)[0]
         return thumbnail_bytes(first)
     except (Manga2MusicError, KeyError, TypeError, ValueError, OSError):

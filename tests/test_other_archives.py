@@ -425,3 +425,21 @@ def test_no_chapter_of_a_series_and_no_page_of_a_chapter_is_left_out_without_a_w
     alone = cli("describe", series / "Ch 3.tgz", "-o", tmp_path / "alone", "--model", "builtin", "--json",
                 timeout=120)
     assert alone.returncode == 0 and json.loads(alone.stdout)["sections"][0]["name"] == "Ch 3"
+
+
+def test_a_page_packed_under_a_latin1_name_in_a_tar_is_located_by_its_record(tmp_path):
+    """A tar written with Latin-1 names (`Épisode/001.png`): the record's member was `\\ufffdpisode/001.png`, which
+    names nothing, so once the thumbnail cache was cleared the listening page had no page pictures."""
+    book = tmp_path / "in" / "Bonjour.cbt"
+    book.parent.mkdir()
+    with tarfile.open(book, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tf:
+        for k, page in enumerate(sorted((SAMPLES / "calm").iterdir())[:2], start=1):
+            tf.add(page, f"\u00c9pisode/{k:03d}.png")
+    out = tmp_path / "out"
+    assert cli("run", book.parent, "-o", out, *BUILTIN, timeout=120).returncode == 0
+    record = json.loads((out / "Bonjour.json").read_text(encoding="utf-8"))
+    assert [bytes.fromhex(p["member_bytes"]) for p in record["pages"]] == [b"\xc9pisode/001.png",
+                                                                            b"\xc9pisode/002.png"]
+    shutil.rmtree(out / ".manga2music" / "thumbs")  # a cache: the page's pictures are made again from the record
+    assert cli("run", book.parent, "-o", out, *BUILTIN, timeout=120).returncode == 0
+    assert (out / "index.html").read_text(encoding="utf-8").count("data:image/jpeg;base64,") == 2
