@@ -406,7 +406,44 @@ def missing_weights(spec: ModelSpec) -> str | None:
     if lacking:
         return (f"{spec.name} is a model folder without {lacking}: save the processor beside the model "
                 "(`processor.save_pretrained(folder)`), or copy the model's whole Hub repo")
+    lacking = _missing_pipeline_parts(path)
+    if lacking:
+        return (f"{spec.name} is a diffusers pipeline folder without {first_few(lacking)} (its model_index.json "
+                "names them): copy or download the whole folder again")
     return None
+
+
+def _missing_pipeline_parts(path: Path) -> list[str]:
+    """What a diffusers pipeline folder lacks of the parts its ``model_index.json`` names, in words: a part's
+    folder, a model's config or weights, a scheduler's config, a tokenizer's files.  Without its tokenizer
+    diffusers built an empty one and every description became <unk> (the same music for any text, "ok"); without
+    another part every section failed in a line that named another file and a `models pull` that cannot work."""
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(index, dict):
+        return []
+    lacking = []
+    for part, value in index.items():
+        if part.startswith("_") or not isinstance(value, list) or len(value) != 2 or not all(value):
+            continue  # "_class_name", or a part the pipeline does without ([null, null])
+        kind, folder = str(value[1]), path / part
+        if not folder.is_dir():
+            lacking.append(f"{part}/")
+        elif "Scheduler" in kind:
+            if not (folder / "scheduler_config.json").is_file():
+                lacking.append(f"{part}/scheduler_config.json")
+        elif "Tokenizer" in kind:
+            if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+                lacking.append(f"{part}/'s tokenizer (no tokenizer.json or spiece.model)")
+        elif any(word in kind for word in ("FeatureExtractor", "Processor")):
+            continue
+        elif not (folder / "config.json").is_file():
+            lacking.append(f"{part}/config.json")
+        elif not _weight_files(folder):
+            lacking.append(f"{part}/'s weights")
+    return lacking
 
 
 #: the files a tokenizer is saved as (fast, SentencePiece, BPE, WordPiece, tiktoken)

@@ -434,3 +434,30 @@ def test_a_pipeline_cached_under_its_registry_name_is_cached_and_composes_offlin
     rows = {r["model_id"]: r for r in json.loads(cli("models", "list", "--json", env={
         **env, "MANGA2MUSIC_CACHE": str(partial)}).stdout)["models"]}
     assert rows["stabilityai/stable-audio-open-1.0"]["cached"] is False
+
+
+@pytest.mark.parametrize("key,remove,said", [
+    ("sa3", "tokenizer/tokenizer.json", "tokenizer/'s tokenizer"),  # an empty tokenizer: the same music for any text
+    ("ace", "transformer/diffusion_pytorch_model.safetensors", "transformer/'s weights"),
+    ("sao", "vae", "vae/"),
+    ("ace", "scheduler/scheduler_config.json", "scheduler/scheduler_config.json"),
+])
+def test_a_pipeline_folder_missing_a_part_is_one_line_before_any_work(tiny_cache, tmp_path, key, remove, said):
+    """The doctor said "ok" for a pipeline folder without one of the parts its model_index.json names; then each
+    section failed in a line naming another file (or, without Stable Audio 3's tokenizer, every description made
+    the same music, "ok"), with a hint to `models pull` a folder."""
+    import shutil
+
+    from output_checks import cli
+
+    (snapshot,) = tiny_cache.glob(f"models--{HUB_IDS[key].replace('/', '--')}/snapshots/*")
+    folder = tmp_path / "model"
+    shutil.copytree(snapshot, folder)  # the files themselves, not the cache's links
+    target = folder / remove
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    doctor = cli("doctor", "--offline", "--music-model", folder, timeout=120)
+    assert doctor.returncode == 1 and said in doctor.stdout + doctor.stderr, doctor.stdout + doctor.stderr
+    made = cli("compose", "--text", "calm piano", "--model", folder, "--duration", "1", "-o", tmp_path / "out",
+               "--offline", timeout=120)
+    assert made.returncode != 0 and said in made.stderr and "models pull" not in made.stderr
+    assert "Traceback" not in made.stderr and not (tmp_path / "out").exists()

@@ -45,6 +45,10 @@ def unavailable_error(model_id: str, exc: BaseException, offline: bool) -> Model
     from ..registry import find_spec
 
     spec = find_spec(model_id, "music")
+    if spec is not None and spec.about == "local folder":  # not fetched: a folder the user gave, part of it missing
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return ModelUnavailableError(f"cannot load the model folder {model_id}: {reason}",
+                                     hint="copy or download the whole model folder again")
     name = spec.name if spec else model_id
     what = f"{spec.name} ({spec.model_id}, {spec.download_gb:g} GB download)" if spec else model_id
     hint = (f"fetch it with `manga2music models pull {name}`, or run once with network"
@@ -225,13 +229,19 @@ class MusicgenComposer(Composer):
                                top_k=int(o.top_k), top_p=float(o.top_p), guidance_scale=float(o.guidance_scale),
                                device=self._device)
 
-    def _encode_texts(self, texts: list[str]) -> tuple[dict, list[list[str]]]:
-        """Tokenize, cutting long descriptions to what the text encoder takes (with a warning each)."""
+    def _text_token_limit(self) -> int:
+        """The most tokens of a description the text encoder takes (the rest is cut, with a warning)."""
         tokenizer = self._processor.tokenizer
         t5 = self._model.config.text_encoder
         limit = min(MAX_TEXT_TOKENS, int(getattr(t5, "n_positions", MAX_TEXT_TOKENS) or MAX_TEXT_TOKENS))
         if 0 < getattr(tokenizer, "model_max_length", 0) < limit:
             limit = int(tokenizer.model_max_length)
+        return limit
+
+    def _encode_texts(self, texts: list[str]) -> tuple[dict, list[list[str]]]:
+        """Tokenize, cutting long descriptions to what the text encoder takes (with a warning each)."""
+        tokenizer = self._processor.tokenizer
+        limit = self._text_token_limit()
         warnings: list[list[str]] = []
         for ids in tokenizer(texts)["input_ids"]:
             cut = len(ids) > limit

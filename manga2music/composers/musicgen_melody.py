@@ -45,7 +45,11 @@ class MusicgenMelodyComposer(MusicgenComposer):
     def _batch_key(self, request: ComposeRequest):
         from .reference import reference_key
 
-        return reference_key(request)
+        # the melody's chroma is put before the text's encoding, padding included: a description padded to a
+        # longer neighbour's length made other music, so its recorded seed did not give it back alone.  Only
+        # descriptions of the same token count share a call (nothing is padded), as in ACE-Step
+        tokens = len(self._processor.tokenizer(request.text)["input_ids"])
+        return reference_key(request), min(tokens, self._text_token_limit())
 
     def _encode_inputs(self, reqs: list[ComposeRequest]) -> tuple[dict, list[list[str]]]:
         inputs, warnings = self._encode_texts([r.text for r in reqs])
