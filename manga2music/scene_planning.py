@@ -307,7 +307,8 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
                 cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it"
                         + (f". {moved}" if moved else ""))
             mood = previous.get("mood")
-            if moved:  # the mood recorded was its old pages': say its pages' own
+            if moved or not previous.get("mood"):  # the mood recorded was its old pages' (or none was: the words
+                # were written before the scene was first made): say its pages' own
                 mood = (entries_mood(pages) if entries
                         else scene_music(readings)(pages[0], pages[-1] + 1)[0] if builtin else None)
             plans.append(ScenePlan(k, pages, text, mood, key, user_text=True))

@@ -334,6 +334,22 @@ def test_pages_renamed_since_the_score_are_named_as_they_are_now(scored, tmp_pat
         [sf.read(out / s.cue_file)[0].tobytes() for s in sheet.scenes]  # the same music
 
 
+def test_a_scene_description_written_before_the_first_score_keeps_the_mood_its_pages_read_as(scored, tmp_path):
+    """Words for scene 2 written before the chapter was first scored: its mood was recorded as none and its title
+    was "Scene 2: scene (your description)" on the read-along page, the chapters and the tags, for good."""
+    root, _, _, sheet, _ = scored
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ch1.scene02.txt").write_text("Slow solo cello lament, 60 BPM in E minor, mournful.\n", encoding="utf-8")
+    result = cli("score", root / "in" / "ch1", "-o", out, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    made = CueSheet.model_validate(json.loads((out / "ch1.cues.json").read_text(encoding="utf-8")))
+    assert made.scenes[1].description.startswith("Slow solo cello lament")
+    assert made.scenes[1].mood == sheet.scenes[1].mood == "action"
+    assert made.scenes[1].title == "Scene 2: action (your description)"
+    assert "Scene 2: action (your description)" in (out / made.vtt_file).read_text(encoding="utf-8")
+
+
 def test_an_edited_scene_description_is_composed_from(scored, tmp_path):
     import shutil
 
