@@ -162,7 +162,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it")
             _artifact_on_a_rerun(section, job, infos, cfg, cb)
         return None
-    if not cfg.force and txt.exists() and old.get("fingerprint") == key:
+    if not cfg.force and txt.exists() and old.get("fingerprint") == key and not _cut_otherwise(job, infos):
         job.description = read_description(txt)
         job.status = "skipped"
         relocate_pages(job, infos)
@@ -239,6 +239,15 @@ def describer_change(old: dict, describer: Describer) -> list[str]:
     return []
 
 
+def _cut_otherwise(job: SectionJob, infos: list[PageInfo]) -> list[str]:
+    """The section's PDF pages its record says were read in another number of tiles: a tall strip saved as one PDF
+    page was read as one sliver before 2026-12-06, and is cut into page-sized tiles now."""
+    recorded = {(p.get("sha256"), p.get("pdf_index")): p.get("tiles")
+                for p in job.record.get("pages") or [] if isinstance(p, dict)}
+    return [i.page.name for i in infos if i.page.pdf_index is not None
+            and isinstance(tiles := recorded.get((i.sha256, i.page.pdf_index)), int) and tiles != i.tiles]
+
+
 def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
     """The section's pages added, removed, renamed, changed or mended since its record was written, in words."""
     pages = [p for p in job.record.get("pages") or [] if isinstance(p, dict)]
@@ -268,6 +277,9 @@ def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
                                                    (changed, "changed"), (mended, "now readable")) if names]
     if not said and [p.get(key) for p in pages] != [src for src in now if src in before]:  # the same pages in
         said.append("its pages are in another order")  # another order (an EPUB's reading order mended)
+    tiled = _cut_otherwise(job, infos)
+    if tiled:
+        said.append(_names(tiled, "read in page-sized tiles now (a tall strip in a PDF)"))
     return said
 
 

@@ -80,8 +80,10 @@ def list_members(archive: Path, kind: str, limit: int) -> list[Member]:
     :class:`InputError` (one line for the user) when it cannot be read."""
     if kind == "tar":
         _, members = _index(archive, kind, limit)
-        return [Member(m.name, target.size) for m in members.values()
-                if (target := _link_target(members, m)) is not None]
+        # a link that leads nowhere in the archive is listed too: reading it says why it is no page (as for a
+        # compressed tar, which bsdtar lists whole)
+        return [Member(m.name, target.size if (target := _link_target(members, m)) is not None else 0)
+                for m in members.values() if m.isfile() or m.islnk() or m.issym()]
     names = _listed(archive, kind)
     if not names:  # bsdtar takes a damaged 7-Zip archive for an empty one
         raise InputError(f"{readable(archive)}: a {kind} archive in which nothing can be read (damaged, or cut "

@@ -273,7 +273,9 @@ def pdf_page_pixels(width: float, height: float) -> tuple[int, int]:
     tiles' (a strip scaled as one page was 107 pixels wide, too narrow to be cut into tiles: read as one sliver);
     at most :data:`MAX_PIXELS` in all."""
     width, height = max(float(width), 1.0), max(float(height), 1.0)
-    count = tile_count(width, height)
+    # by its shape alone: a page's points are no pixels (a strip saved at 600 dpi is 96 points wide), so
+    # STRIP_MIN_WIDTH, which tells a divider image from a page, does not apply
+    count = max(2, math.ceil(height / (width * TILE_ASPECT))) if height / width > STRIP_ASPECT else 1
     long_side = max(width, height / count) if count > 1 else max(width, height)
     scale = min(PDF_LONG_SIDE / long_side, math.sqrt(MAX_PIXELS / (width * height)))
     return max(1, round(width * scale)), max(1, round(height * scale))

@@ -428,13 +428,13 @@ def _missing_pipeline_parts(path: Path) -> list[str]:
     for part, value in index.items():
         if part.startswith("_") or not isinstance(value, list) or len(value) != 2 or not all(value):
             continue  # "_class_name", or a part the pipeline does without ([null, null])
-        kind, folder = str(value[1]), path / part
+        library, kind, folder = str(value[0]), str(value[1]), path / part
         if not folder.is_dir():
             lacking.append(f"{part}/")
         elif "Scheduler" in kind:
             if not (folder / "scheduler_config.json").is_file():
                 lacking.append(f"{part}/scheduler_config.json")
-        elif "Tokenizer" in kind:
+        elif library == "transformers" and "Tokenizer" in kind:  # not ACE-Step's audio tokenizer: a model
             if not any((folder / name).is_file() for name in TOKENIZER_FILES):
                 lacking.append(f"{part}/'s tokenizer (no tokenizer.json or spiece.model)")
         elif any(word in kind for word in ("FeatureExtractor", "Processor")):

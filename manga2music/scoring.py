@@ -556,7 +556,12 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     if (not cfg.force and not chapter.fresh and old_score.get("fingerprint") == key and files.score.exists()
             and all((job.files.base.parent / n).exists() for n in old_score.get("outputs", []))
             and not any(_lost(job, files.midi(s.get("index"))) for s in old_score.get("scenes", [])
-                        if isinstance(s.get("index"), int))):
+                        if isinstance(s.get("index"), int))
+            # a scene's mood now found where an earlier version recorded none (the user's words, written before the
+            # first score): its title is written again (its cue is reused)
+            and [p.mood for p in plans] == [s.get("mood") for s in old_score.get("scenes", [])]):
+        if memo is not None:
+            memo.forget()  # nothing to resume (the drawn seed a local VLM would have read with, say)
         job.status, job.seed = "skipped", int(seed)
         relocate_pages(job, chapter.infos)  # the chapter moved since: its record locates the pages where they are
         job.tracks, job.description = [files.score], chapter.description

@@ -240,7 +240,8 @@ def source_stem(name: str) -> str:
 def _unfinished_downloads(files: list[str]) -> list[str]:
     """Pages a browser or downloader has not finished writing (``004.jpg.part``): said, not read and not passed over."""
     return [f for f in files if not is_hidden(f) and (found := UNFINISHED_DOWNLOAD.fullmatch(f))
-            and found.group(1).lower() in IMAGE_EXTENSIONS | SOURCE_EXTENSIONS]
+            and (found.group(1).lower() in IMAGE_EXTENSIONS
+                 or source_suffix(f[:found.end(1)]) in SOURCE_EXTENSIONS)]  # "Ch 2.tar.gz.part" too
 
 
 @dataclass(frozen=True)
@@ -566,14 +567,14 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
         del groups[folder]  # Series/cover.jpg beside Series/Ep 1/: the series' art, as beside folders on disk
     tops = {folder[:1] for folder in groups}
     own_top = len(groups) > 1 and len(tops) == 1 and all(tops) and \
-        readable(next(iter(tops))[0]).casefold() == readable(archive.stem).casefold()
+        readable(next(iter(tops))[0]).casefold() == readable(source_stem(archive.name)).casefold()
     sections = []
     for folder in sorted(groups, key=lambda p: _natural("/".join(p))):
         pages = sorted(groups[folder], key=lambda p: (page_order(p.name), p.member) if folder == merged else
                        page_order(p.member_shown or p.member or p.name))
         shown = folder[1:] if own_top else folder  # Vol.03.cbz holding Vol.03/Ch 9/: "Vol.03/Ch 9"
         name = "/".join((base_name, *map(readable, shown))) if base_name else "/".join(map(readable, shown))
-        sections.append(Section(name or readable(archive.stem), pages, archive, root))
+        sections.append(Section(name or readable(source_stem(archive.name)), pages, archive, root))
         if own_top:  # its outputs before were named with the folder twice: found under that name
             sections[-1].former_names.append("/".join((base_name, *map(readable, folder))) if base_name
                                              else "/".join(map(readable, folder)))

@@ -461,3 +461,23 @@ def test_a_pipeline_folder_missing_a_part_is_one_line_before_any_work(tiny_cache
                "--offline", timeout=120)
     assert made.returncode != 0 and said in made.stderr and "models pull" not in made.stderr
     assert "Traceback" not in made.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_complete_pipeline_folder_with_a_model_named_like_a_tokenizer_is_not_refused(tiny_cache, tmp_path):
+    """ACE-Step's optional `audio_tokenizer` is a model (config.json and weights), not a transformers tokenizer:
+    a complete folder saved with it was refused for lacking "audio_tokenizer/'s tokenizer"."""
+    import json
+    import shutil
+
+    from manga2music.registry import missing_weights, resolve
+
+    (snapshot,) = tiny_cache.glob(f"models--{HUB_IDS['ace'].replace('/', '--')}/snapshots/*")
+    folder = tmp_path / "model"
+    shutil.copytree(snapshot, folder)
+    shutil.copytree(folder / "vae", folder / "audio_tokenizer")  # a model's files: config.json and its weights
+    index = json.loads((folder / "model_index.json").read_text())
+    index["audio_tokenizer"] = ["diffusers", "AceStepAudioTokenizer"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    assert missing_weights(resolve(str(folder), "music")) is None
+    (folder / "audio_tokenizer" / "diffusion_pytorch_model.safetensors").unlink()  # but a model without weights
+    assert "audio_tokenizer/'s weights" in missing_weights(resolve(str(folder), "music"))

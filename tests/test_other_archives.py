@@ -407,6 +407,10 @@ def test_no_chapter_of_a_series_and_no_page_of_a_chapter_is_left_out_without_a_w
         link = tarfile.TarInfo("004.png")
         link.type, link.linkname = tarfile.SYMTYPE, "002.png"
         tf.addfile(link)
+        link = tarfile.TarInfo("005.png")  # out of the archive: no page, and said
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    (series / "Ch 7.tar.gz.part").write_bytes((series / "Ch 2.tar.gz").read_bytes()[:100])  # still downloading
     frames = [Image.open(p).convert("RGB") for p in sorted((SAMPLES / "calm").iterdir())]
     (series / "Ch 6").mkdir()
     frames[0].save(series / "Ch 6" / "scan.tif", save_all=True, append_images=frames[1:])
@@ -421,6 +425,8 @@ def test_no_chapter_of_a_series_and_no_page_of_a_chapter_is_left_out_without_a_w
     assert [p["name"] for p in record["pages"]] == ["001.png", "002.png", "003.png", "004.png"]
     shas = [p["sha256"] for p in record["pages"]]
     assert shas[2] == shas[0] and shas[3] == shas[1] != shas[0]  # each link read as the page it stands for
+    assert [s["name"] for s in record["skipped_pages"]] == ["005.png"] and "Ch 5: skipping page 005.png" in result.stderr
+    assert "unfinished download (Ch 7.tar.gz.part)" in result.stderr
     assert "Ch 6: scan.tif holds 3 pages (a multi-page TIFF); only its first is read" in result.stderr
     alone = cli("describe", series / "Ch 3.tgz", "-o", tmp_path / "alone", "--model", "builtin", "--json",
                 timeout=120)
@@ -443,3 +449,19 @@ def test_a_page_packed_under_a_latin1_name_in_a_tar_is_located_by_its_record(tmp
     shutil.rmtree(out / ".manga2music" / "thumbs")  # a cache: the page's pictures are made again from the record
     assert cli("run", book.parent, "-o", out, *BUILTIN, timeout=120).returncode == 0
     assert (out / "index.html").read_text(encoding="utf-8").count("data:image/jpeg;base64,") == 2
+
+
+@needs_bsdtar
+def test_a_volume_packed_as_a_tar_gz_is_named_once_as_the_same_volume_as_a_tar_is(tmp_path):
+    """`Vol.06.tar.gz` holding `Vol.06/Ch 9/`: its chapters were named `Vol.06/Vol.06/Ch 9` (the volume's own folder
+    was compared with `Vol.06.tar`), where `Vol.06.tar` gives `Vol.06/Ch 9`."""
+    stage = tmp_path / "stage"
+    for chapter in ("Ch 9", "Ch 10"):
+        shutil.copytree(SAMPLES / "calm", stage / "Vol.06" / chapter)
+    names = {}
+    for ending, mode in ((".tar", "w"), (".tar.gz", "w:gz"), (".tar.xz", "w:xz")):
+        book = tmp_path / f"Vol.06{ending}"
+        with tarfile.open(book, mode) as tf:
+            tf.add(stage / "Vol.06", "Vol.06")
+        names[ending] = [s.name for s in find_sections([book])]
+    assert names[".tar"] == names[".tar.gz"] == names[".tar.xz"] == ["Vol.06/Ch 9", "Vol.06/Ch 10"]

@@ -281,13 +281,25 @@ def test_a_webtoon_episode_saved_as_one_pdf_page_is_cut_into_the_tiles_its_pictu
     (tmp_path / "png").mkdir()
     strip.save(tmp_path / "png" / "ep1.png")
     strip.save(tmp_path / "ep1.pdf", resolution=72)  # one page of 800 x 12000 points
+    strip.save(tmp_path / "ep600.pdf", resolution=600)  # 96 x 1440 points: narrow in points, a strip all the same
     found = {}
-    for given, out in ((tmp_path / "png", "a"), (tmp_path / "ep1.pdf", "b")):
+    for given, out in ((tmp_path / "png", "a"), (tmp_path / "ep1.pdf", "b"), (tmp_path / "ep600.pdf", "c")):
         result = cli("describe", given, "-o", tmp_path / out, "--model", "builtin", "--json", timeout=120)
         assert result.returncode == 0, result.stderr[-1500:]
         name = json.loads(result.stdout)["sections"][0]["name"]
         record = json.loads((tmp_path / out / f"{name}.json").read_text(encoding="utf-8"))
         (page,) = record["pages"]
         found[out] = page["tiles"], page["size"][0] >= 800, record["describe"]["analysis"]["pacing"].split(",")[0]
-    assert found["b"][0] == found["a"][0] == 11 and found["b"][1]
+    assert found["c"][0] == found["b"][0] == found["a"][0] == 11 and found["b"][1] and found["c"][1]
     assert "1.0 panels a part" in record["describe"]["analysis"]["pacing"]
+    # a record written before 2026-12-06 (the sliver): the rerun reads the page again, in tiles, and says why
+    path = tmp_path / "b" / "ep1.json"
+    old = json.loads(path.read_text(encoding="utf-8"))
+    old["pages"][0].update(size=[107, 1600], tiles=1)
+    path.write_text(json.dumps(old), encoding="utf-8")
+    again = cli("describe", tmp_path / "ep1.pdf", "-o", tmp_path / "b", "--model", "builtin", "--json", timeout=120)
+    assert json.loads(again.stdout)["sections"][0]["status"] == "ok", again.stderr[-1500:]
+    assert "ep1: describing again: 1 page read in page-sized tiles now" in again.stderr
+    assert json.loads(path.read_text(encoding="utf-8"))["pages"][0]["tiles"] == 11
+    rerun = cli("describe", tmp_path / "ep1.pdf", "-o", tmp_path / "b", "--model", "builtin", "--json", timeout=120)
+    assert json.loads(rerun.stdout)["sections"][0]["status"] == "skipped"

@@ -348,6 +348,13 @@ def test_a_scene_description_written_before_the_first_score_keeps_the_mood_its_p
     assert made.scenes[1].mood == sheet.scenes[1].mood == "action"
     assert made.scenes[1].title == "Scene 2: action (your description)"
     assert "Scene 2: action (your description)" in (out / made.vtt_file).read_text(encoding="utf-8")
+    # a score made so by an earlier version (its record says no mood): the rerun writes the titles again
+    record = json.loads((out / "ch1.json").read_text(encoding="utf-8"))
+    record["score"]["scenes"][1]["mood"] = None
+    (out / "ch1.json").write_text(json.dumps(record), encoding="utf-8")
+    again = cli("score", root / "in" / "ch1", "-o", out, *BUILTIN, *KEEP_LEVEL, "--json", timeout=300)
+    assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["ok"]
+    assert json.loads((out / "ch1.json").read_text(encoding="utf-8"))["score"]["scenes"][1]["mood"] == "action"
 
 
 def test_an_edited_scene_description_is_composed_from(scored, tmp_path):

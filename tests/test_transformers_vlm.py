@@ -549,4 +549,6 @@ def test_a_chapter_scored_without_a_seed_asks_every_question_with_the_seed_its_r
     record = json.loads((tmp_path / "out" / "ch.json").read_text())
     assert record["chapter_reading"]["seed"] == first
     assert [s["describer_seed"] for s in record["score"]["scenes"]] == [first, first]
+    assert score(tmp_path / "out") == "skipped" and seeds == []  # up to date: nothing asked, and nothing kept to
+    assert not list((tmp_path / "out" / ".manga2music" / "answers").glob("*/*"))  # resume (no drawn seed left)
     assert score(tmp_path / "again", force=True) == "ok" and len(set(seeds)) == 1 and seeds[0] != first
