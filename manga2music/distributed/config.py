@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -50,6 +51,11 @@ class RayConfig:
                 raise InputError(f"{name} must be a number from 0 to 1024 (a fraction shares a device: 0.5)")
         if not 0 <= self.retries <= 100:
             raise InputError("Ray retries must be between 0 and 100")
+        if self.address is None and os.environ.get("RAY_ADDRESS", "").strip().lower().startswith(("http://",
+                                                                                                  "https://")):
+            raise InputError(f"RAY_ADDRESS={os.environ['RAY_ADDRESS'].strip()} is not a Ray address for --ray",
+                             hint="an http:// address is the dashboard's (for `ray job submit`); give the head's "
+                                  "HOST:6379 (--ray HOST:6379), or unset RAY_ADDRESS to start Ray here")
         require_ray()
 
 
