@@ -110,6 +110,11 @@ def exact_bytes_hex(path: str | os.PathLike) -> str | None:
         return os.fsencode(s).hex()
 
 
+def exact_name(raw_hex: str) -> str:
+    """The name :func:`exact_bytes_hex` recorded, as the str that opens it again (its bytes surrogate-escaped)."""
+    return bytes.fromhex(raw_hex).decode("utf-8", "surrogateescape")
+
+
 # ---------------------------------------------------------------- disk errors
 
 

@@ -131,7 +131,12 @@ def to_rgb(image):
 
 def tile_count(width: int, height: int) -> int:
     """How many page-shaped tiles a page of this size is cut into (1 unless it is a tall strip)."""
-    if width < STRIP_MIN_WIDTH or height / width <= STRIP_ASPECT:
+    return 1 if width < STRIP_MIN_WIDTH else tiles_by_shape(width, height)
+
+
+def tiles_by_shape(width: float, height: float) -> int:
+    """:func:`tile_count` by the page's shape alone, whatever its width (a PDF page's points are no pixels)."""
+    if height / width <= STRIP_ASPECT:
         return 1
     return max(2, math.ceil(height / (width * TILE_ASPECT)))
 
@@ -275,8 +280,7 @@ def pdf_page_pixels(width: float, height: float) -> tuple[int, int]:
     width, height = max(float(width), 1.0), max(float(height), 1.0)
     # by its shape alone: a page's points are no pixels (a strip saved at 600 dpi is 96 points wide), so
     # STRIP_MIN_WIDTH, which tells a divider image from a page, does not apply
-    count = max(2, math.ceil(height / (width * TILE_ASPECT))) if height / width > STRIP_ASPECT else 1
-    long_side = max(width, height / count) if count > 1 else max(width, height)
+    long_side = max(width, height / tiles_by_shape(width, height))
     scale = min(PDF_LONG_SIDE / long_side, math.sqrt(MAX_PIXELS / (width * height)))
     return max(1, round(width * scale)), max(1, round(height * scale))
 

@@ -268,15 +268,23 @@ def weights_stamp(backend) -> dict:
     return stamp
 
 
-def _local_pipeline(path: Path) -> str | None:
-    """The ``_class_name`` of a local diffusers pipeline folder (its model_index.json), else ``None``."""
+def _pipeline_index(path: Path) -> dict | None:
+    """A local diffusers pipeline folder's ``model_index.json``, read; ``None`` when the folder has none, ``{}``
+    when it cannot be read."""
     index = path / "model_index.json"
     if not (path.is_dir() and index.is_file()):
         return None
     try:
-        return str(json.loads(index.read_text(encoding="utf-8")).get("_class_name", ""))
+        data = json.loads(index.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _local_pipeline(path: Path) -> str | None:
+    """The ``_class_name`` of a local diffusers pipeline folder (its model_index.json), else ``None``."""
+    index = _pipeline_index(path)
+    return None if index is None else str(index.get("_class_name", ""))
 
 
 def _backend_for_config(config: dict, side: Side) -> str | None:
@@ -418,14 +426,8 @@ def _missing_pipeline_parts(path: Path) -> list[str]:
     folder, a model's config or weights, a scheduler's config, a tokenizer's files.  Without its tokenizer
     diffusers built an empty one and every description became <unk> (the same music for any text, "ok"); without
     another part every section failed in a line that named another file and a `models pull` that cannot work."""
-    try:
-        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    if not isinstance(index, dict):
-        return []
     lacking = []
-    for part, value in index.items():
+    for part, value in (_pipeline_index(path) or {}).items():
         if part.startswith("_") or not isinstance(value, list) or len(value) != 2 or not all(value):
             continue  # "_class_name", or a part the pipeline does without ([null, null])
         library, kind, folder = str(value[0]), str(value[1]), path / part

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Optional
 
-from .files import keep_cache_file
+from .files import exact_name, keep_cache_file
 
 #: thumbnails are this many pixels tall
 THUMB_HEIGHT = 180
@@ -80,10 +80,8 @@ def _from_the_page(page: dict) -> Optional[bytes]:
     from .sections import Page
 
     try:
-        raw = page.get("path_bytes")
-        path = Path(bytes.fromhex(raw).decode("utf-8", "surrogateescape")) if raw else Path(page["path"])
-        raw = page.get("member_bytes")
-        member = bytes.fromhex(raw).decode("utf-8", "surrogateescape") if raw else page.get("member")
+        path = Path(exact_name(page["path_bytes"]) if page.get("path_bytes") else page["path"])
+        member = exact_name(page["member_bytes"]) if page.get("member_bytes") else page.get("member")
         source = Page(str(page.get("name", "")), path, member=member, pdf_index=page.get("pdf_index"))
         first = decode_page(probe_page(source), max_side=THUMB_HEIGHT * 4)[0]
         return thumbnail_bytes(first)

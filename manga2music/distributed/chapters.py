@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
+from ..describers.chat import sampling_seed
 from ..errors import BackendError
 from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_job
 from ..progress import report
@@ -29,13 +30,6 @@ _current = threading.local()
 class _Stopped(BaseException):
     """A chapter's model call after Ctrl-C or SIGTERM: not an Exception, so that the chapter is not filed as failed
     ("the run was stopped" on the page until a rerun); it is left out of the manifest, as a local run leaves it."""
-
-
-def _drawn() -> Optional[int]:
-    """The seed drawn for the chapter this thread scores (a local VLM without --seed): it travels with each call."""
-    from ..describers.chat import _DRAWN_SEED
-
-    return _DRAWN_SEED.get()
 
 
 class CallingModel(RemoteModel):
@@ -69,7 +63,9 @@ class CallingModel(RemoteModel):
 
         infos = list(pages.infos)
         datas = [travel_bytes(info, self._local.page_side) for info in infos]
-        result, skipped = self._call("describe", f"describing {len(infos)} pages", infos, datas, _drawn())
+        # the seed it samples with (--seed, or the one drawn for this chapter) travels with each call
+        result, skipped = self._call("describe", f"describing {len(infos)} pages", infos, datas,
+                                     sampling_seed(self))
         pages.skipped[:] = skipped  # as if the stream had been read here
         pages.decoded = len(infos) - len(skipped)
         if pages.on_skip is not None:
@@ -86,7 +82,7 @@ class CallingModel(RemoteModel):
 
     def _complete(self, prompt: str, images: list, *, json_schema: Optional[dict], max_tokens: int):
         return self._call("complete", f"asking about {len(images)} pages" if images else "asking",
-                          prompt, list(images), json_schema, max_tokens, _drawn())
+                          prompt, list(images), json_schema, max_tokens, sampling_seed(self))
 
     def _call(self, method: str, label: str, *args) -> Any:
         import ray
