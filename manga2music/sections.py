@@ -481,7 +481,22 @@ def _archive_kind(archive: Path) -> str | None:
         return None
     if len(head) > 262 and head[257:262] == b"ustar":
         return "tar"
+    if head == bytes(512) and _an_empty_tar(archive):  # a tar made of nothing: its end marker alone
+        return "tar"
     return next((kind for magic, kind in _OTHER_ARCHIVES if head.startswith(magic)), None)
+
+
+def _an_empty_tar(archive: Path) -> bool:
+    """Whether ``archive`` is a tar with nothing in it (only zero blocks, in whole 512-byte records)."""
+    import tarfile
+
+    try:
+        if archive.stat().st_size % 512:
+            return False
+        with tarfile.open(archive, mode="r:") as tar:
+            return not tar.getmembers()
+    except (OSError, tarfile.TarError):
+        return False
 
 
 def _archive_entries(archive: Path) -> list[tuple[str, str, int]]:

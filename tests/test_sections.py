@@ -875,3 +875,18 @@ def test_the_chapters_of_an_archive_given_alone_are_read_in_the_order_they_are_l
         for folder in ("Chapter 1", "Chapter 2", "Prologue"):
             zf.writestr(f"{folder}/001.png", png(tmp_path / "p.png").read_bytes())
     assert [s.name for s in find_sections([book])] == ["Book/Prologue", "Book/Chapter 1", "Book/Chapter 2"]
+
+
+def test_an_empty_tar_is_said_to_hold_no_pages_not_to_be_damaged(tmp_path):
+    """A valid tar with nothing in it (a packer run on an empty folder) was called "not a readable comic archive
+    ... File is not a zip file (damaged, or cut short?)": its first block is the end-of-archive marker (zeros), not
+    a ``ustar`` header, so it was taken for a damaged zip."""
+    import tarfile
+
+    png(tmp_path / "S" / "Ch 2" / "001.png")
+    tarfile.open(tmp_path / "S" / "Ch 1.cbt", "w").close()
+    said = []
+    assert [s.name for s in find_sections([tmp_path / "S"], warn=said.append)] == ["Ch 2"]
+    assert said == [f"Skipping {tmp_path / 'S' / 'Ch 1.cbt'}: no pages in it"], said
+    (tmp_path / "zeros.cbt").write_bytes(bytes(1000))  # zeros, but no tar's length: still not readable
+    assert "not a readable comic archive" in find_sections([tmp_path / "zeros.cbt"])[0].error

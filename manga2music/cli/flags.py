@@ -172,8 +172,11 @@ class RayCommand(TyperCommand):
 
 def _meant_as_address(word: str, address) -> bool:
     """Whether the word after ``--ray`` is its address: a Ray address, or a URL that is no path here
-    (``--ray http://head:8265`` is refused as an address, not looked for as a folder ``http:/head:8265``)."""
-    return bool(address.match(word)) or ("://" in word and not os.path.lexists(word))
+    (``--ray http://head:8265`` is refused as an address, not looked for as a folder ``http:/head:8265``; so is a
+    head's IP without its port)."""
+    from ..distributed.config import HOST_ALONE
+
+    return bool(address.match(word)) or (("://" in word or HOST_ALONE.match(word)) and not os.path.lexists(word))
 
 
 def names(group: list[inspect.Parameter]) -> list[str]:

@@ -15,6 +15,8 @@ RAY_VERSIONS = ">=2.40,<3"
 INSTALL = f'pip install "manga2music[ray]" (or pip install "ray{RAY_VERSIONS}", the version your cluster runs)'
 #: addresses ``ray.init`` understands: auto, local, host:port (GCS), ray://host:port (Ray Client)
 ADDRESS = re.compile(r"^(auto|local|ray://\S+|[A-Za-z0-9_.\-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5})$")
+#: a head's IP address (or localhost) given without its port
+HOST_ALONE = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|localhost|\[[0-9A-Fa-f:.]+\])$", re.IGNORECASE)
 
 
 class ClusterError(Manga2MusicError):
@@ -41,6 +43,8 @@ class RayConfig:
             raise InputError(f"--ray {self.address!r} is not a Ray address",
                              hint="an http:// address is the dashboard's; give the head's HOST:6379 or "
                                   "ray://HOST:10001" if web else
+                                  f"add the port: {self.address}:6379 (the head's, as `ray start --head` says), "
+                                  f"or ray://{self.address}:10001" if HOST_ALONE.match(self.address) else
                                   "use auto, local, HOST:PORT or ray://HOST:10001 (write --ray=ADDRESS, or put "
                                   "--ray after the paths)")
         if self.workers is not None and not 1 <= self.workers <= 10_000:
