@@ -494,7 +494,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                            plan_timing, scene_count, scene_span, webvtt)
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
-    from .threads import on_thread
+    from .threads import on_thread, stop_point
 
     cfg, given_scenes = chapter_settings(job, cfg, cb, section)
     files = ScoreFiles(job, cfg.fmt)
@@ -594,7 +594,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         bridges = compose_bridges(job, plans, timings, composer, cb, sample_rate, force=cfg.force)
         if bridges is None:
             key += "-unbridged"  # so that the next run makes the score again
-    report(cb.step, 0, 1, f"joining {len(plans)} cues")
+    # the steps after composing (each cue's files and loop, the join, the score's loudness and encoding) took half a
+    # builtin score's time with no report: the web UI's bar sat at its end and its Stop waited for all of them
+    steps = len(plans) + 2
+    report(cb.step, 0, steps, f"joining {len(plans)} cues")
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer,
                             int(seed))
     scenes = "; ".join(f"{s.title} ({scene_span(s)})" for s in sheet.scenes)
@@ -611,7 +614,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     # interpreter while it encodes); at most LOOPS_AHEAD loops are encoded at a time
     loop_uris: list = []
     try:
-        for plan, t in zip(plans, timings):
+        for done, (plan, t) in enumerate(zip(plans, timings)):
+            if done:
+                report(cb.step, done, steps, f"joining {len(plans)} cues: cue {done + 1} of {len(plans)}")
+            stop_point()
             if not plan.user_text:
                 add(files.scene_text(plan.index), (plan.description + "\n").encode("utf-8"))
             cue_tags = {**tags, "title": f"{job.name}, scene {plan.index}", "comment": plan.description,
@@ -629,10 +635,14 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                 add(files.midi(plan.index), plan.midi)
         # the cues' files are written; joining lets each cue's samples go once the next scene is placed (a volume's
         # score is an hour long: every cue, loop and the score held at once took 4.6 GB for 20 minutes)
+        report(cb.step, len(plans), steps, f"joining {len(plans)} cues into the score")
+        stop_point()
         cues = [p.audio for p in plans]
         for plan in plans:
             plan.audio = None
         score = join_cues(cues, timings, sample_rate, bridges, release=True)
+        report(cb.step, len(plans) + 1, steps, f"joining {len(plans)} cues: the score's loudness and file")
+        stop_point()
         # encoded straight into its file (a volume's score is hundreds of MB of WAV), its loudness set in place: the
         # score is not used after
         staged.add_written(files.score, lambda fh: write_encoded(
@@ -640,7 +650,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             in_place=True))
         written.append(files.score.name)
         score = None
-        report(cb.step, 1, 1, f"joined {len(plans)} cues")
+        report(cb.step, steps, steps, f"joined {len(plans)} cues")
         add(files.vtt, webvtt(sheet).encode("utf-8"))
         add(files.cue_sheet, to_json(sheet.model_dump(mode="json")).encode("utf-8"))
         loop_uris = [future.result() for future in loop_uris]

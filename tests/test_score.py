@@ -1878,7 +1878,38 @@ def test_the_joining_step_of_a_score_reaches_its_end():
         manga2music.score([Path(__file__).resolve().parent.parent / "samples" / "calm"], out, vision_model="builtin",
                           music_model="builtin", callbacks=Callbacks(step=lambda *a: steps.append(a)))
     joining = [s for s in steps if s[2].startswith(("joining", "joined"))]
-    assert joining[0][:2] == (0, 1) and joining[-1][:2] == (1, 1), joining
+    assert joining[0][0] == 0 and joining[-1][0] == joining[-1][1] > 0, joining
+    assert all(a[0] < b[0] for a, b in zip(joining, joining[1:])), joining  # it moves at each cue, to the score's file
+    assert len(joining) >= 4, joining
+
+
+def test_stop_reaches_a_score_while_its_cues_are_joined_not_only_at_its_end(tmp_path):
+    """The web UI's Stop during a score's last steps (each cue's files and loop, the join, the score's loudness and
+    encoding: half of a builtin score's time) was honoured only when the score was done; its bar sat at the end."""
+    import threading
+
+    import manga2music
+    from manga2music.pipeline import Callbacks
+    from manga2music.threads import Stopped, stopping_on
+
+    stop = threading.Event()
+    labels: list[str] = []
+
+    def step(done: int, total: int, label: str) -> None:
+        labels.append(label)
+        if label.startswith("joining"):
+            stop.set()  # the Stop button, pressed once the cues are made
+
+    out = tmp_path / "out"
+    with stopping_on(stop), pytest.raises(Stopped):
+        manga2music.score([Path(__file__).resolve().parent.parent / "samples" / "action"], out,
+                          vision_model="builtin", music_model="builtin", callbacks=Callbacks(step=step))
+    assert not [label for label in labels if label.startswith("joined")], labels
+    assert not list(out.glob("*.score.*")) and not list(out.glob("*.read.html"))
+    again = cli("score", Path(__file__).resolve().parent.parent / "samples" / "action", "-o", out,
+                "--vision-model", "builtin", "--music-model", "builtin", "--json")
+    assert again.returncode == 0, again.stderr
+    assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["ok"] and list(out.glob("*.score.wav"))
 
 
 def test_a_chapter_moved_since_its_score_is_located_where_it_is_now(tmp_path):
