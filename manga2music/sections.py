@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 
 from natsort import natsort_keygen, ns
 
-from .errors import ArchiveError, InputError, PageError
+from .errors import ArchiveError, InputError, Manga2MusicError, PageError
 from .files import LOCK_NAME, damaged_data_errors, is_regular_file, read_regular_file, read_zip_entry, readable
 from .wording import first_few
 
@@ -702,7 +702,8 @@ def _is_unpacked_book(folder: Path) -> bool:
 
 def book_page_progression(page: Page) -> str | None:
     """``"rtl"`` or ``"ltr"`` for a page of an EPUB that says which way its pages turn (see :mod:`.epub`), zipped or
-    unpacked into a folder; None for any other page, or a book that does not say."""
+    unpacked into a folder, or of a comic archive (or a folder of pages) whose ComicInfo.xml says (see
+    :mod:`.comic_info`); None for any other page, or a book that does not say."""
     from . import epub
 
     if page.member is None:
@@ -712,13 +713,35 @@ def book_page_progression(page: Page) -> str | None:
                     return epub.page_progression(epub.UnpackedBook(folder))
                 except OSError:
                     return None
-        return None
+        return _comic_info_direction(page)
     if page.path.suffix.lower() not in BOOK_EXTENSIONS:
-        return None
+        return _comic_info_direction(page)
     try:
         with zipfile.ZipFile(page.path) as zf:
             return epub.page_progression(zf)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+
+
+def _comic_info_direction(page: Page) -> str | None:
+    """Which way the pages turn, as the ComicInfo.xml nearest to ``page`` says (an archive's, or one beside the
+    pages of a folder); None without one, or when it cannot be read (the pages are read all the same)."""
+    from . import comic_info
+
+    try:
+        if page.member is None:
+            folder = Path(page.path).parent
+            name = next((f for f in os.listdir(folder) if f.lower() == comic_info.NAME), None)
+            if name is None:
+                return None
+            return comic_info.reading_direction(read_regular_file(folder / name, comic_info.MAX_BYTES,
+                                                                  what="ComicInfo.xml"))
+        if page.pdf_index is not None:
+            return None
+        entries = {shown: name for shown, name, _ in _archive_entries(page.path)}
+        found = comic_info.nearest(entries, page.member_shown or page.member)
+        return comic_info.reading_direction(_read_archive_member(page.path, entries[found])) if found else None
+    except (Manga2MusicError, OSError):
         return None
 
 
