@@ -32,8 +32,9 @@ def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[d
         try:
             infos.append(probe_page(page, pdf_hashes=pdf_hashes))
             if infos[-1].pages_held > 1:
-                cb.warn(f"{section.name}: {page.name} holds {infos[-1].pages_held} pages (a multi-page TIFF); only "
-                        "its first is read: save each page as a file of its own (or the whole as a PDF)")
+                cb.warn(f"{section.name}: {page.name} holds {infos[-1].pages_held} pages (a multi-page TIFF); in a "
+                        "RAR or 7-Zip archive only its first is read: unpack the archive (a TIFF's pages are then "
+                        "read one by one)")
         except ArchiveError:  # the whole archive: the section fails with this one line (see readable_pages)
             raise
         except PageError as exc:
@@ -50,6 +51,8 @@ def page_entry(info: PageInfo) -> dict:
     entry = {"name": page.name, "source": page.source, "path": readable(os.path.realpath(page.path)),
              "member": readable(page.member) if page.member is not None else None,
              "pdf_index": page.pdf_index, "sha256": info.sha256, "size": list(info.size), "tiles": info.tiles}
+    if page.frame is not None:
+        entry["frame"] = page.frame  # a page of a multi-page TIFF (0-based); sha256 is the whole file's
     if page.alone:
         entry["given_alone"] = True  # given by itself, not with its folder: the record's name stays with this file
     if info.orientation != 1:
@@ -69,7 +72,7 @@ def page_stream(section: Section, infos: list[PageInfo], describer: Describer, o
     from .thumbnails import save_thumbnail
 
     def decoded(info: PageInfo, first_tile) -> None:
-        save_thumbnail(output, info.sha256, info.page.pdf_index, first_tile, info.orientation)
+        save_thumbnail(output, info.sha256, info.page.index, first_tile, info.orientation)
 
     def skipped(info: PageInfo, why: str) -> None:
         cb.skipped_page(section.name, info.page.name, why)
@@ -304,14 +307,15 @@ def relocate_pages(job: SectionJob, infos: list[PageInfo]) -> None:
 
 
 #: what in a record's page entry says where the page is (the rest says what it is)
-_WHERE = ("name", "source", "path", "member", "pdf_index", "path_bytes")
+_WHERE = ("name", "source", "path", "member", "pdf_index", "frame", "path_bytes")
 
 
 def _recorded_key(entry: dict) -> str:
     """:attr:`PageInfo.key` of a record's page entry."""
     from .pages import pixels_key
 
-    return pixels_key(str(entry.get("sha256")), entry.get("pdf_index"), entry.get("orientation", 1))
+    index = entry.get("pdf_index") if entry.get("pdf_index") is not None else entry.get("frame")
+    return pixels_key(str(entry.get("sha256")), index, entry.get("orientation", 1))
 
 
 def describer_seed(describer: Describer):

@@ -73,7 +73,7 @@ class PageInfo:
     size: tuple[int, int]  # (width, height) in pixels as shown, i.e. after its orientation (PDF: at PDF_LONG_SIDE)
     format: str  # "PNG", "JPEG", ... or "PDF"
     orientation: int = 1  # the EXIF Orientation the pixels are turned by (1: as stored)
-    pages_held: int = 1  # a scanner's multi-page TIFF holds more than one page: its first alone is read (said)
+    pages_held: int = 1  # a multi-page TIFF read whole (in a RAR or 7-Zip archive): its first page alone is read (said)
 
     @property
     def tiles(self) -> int:
@@ -83,12 +83,13 @@ class PageInfo:
     def key(self) -> str:
         """What identifies the page's pixels (resume, kept answers).  A page turned by its EXIF Orientation says so:
         earlier versions read such pages as stored (sideways), and their records must not be reused."""
-        return pixels_key(self.sha256, self.page.pdf_index, self.orientation)
+        return pixels_key(self.sha256, self.page.index, self.orientation)
 
 
-def pixels_key(sha256: str, pdf_index: Optional[int], orientation: int) -> str:
-    """:attr:`PageInfo.key` from its parts (as a record's page entry holds them)."""
-    key = sha256 if pdf_index is None else f"{sha256}#{pdf_index}"
+def pixels_key(sha256: str, index: Optional[int], orientation: int) -> str:
+    """:attr:`PageInfo.key` from its parts (as a record's page entry holds them; ``index``: a PDF page's or a
+    multi-page TIFF's page's place in its file)."""
+    key = sha256 if index is None else f"{sha256}#{index}"
     return key if orientation == 1 else f"{key}@{orientation}"
 
 
@@ -215,16 +216,42 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", str(exc)).strip() or exc.__class__.__name__
 
 
-def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None):
-    """Decode image bytes (first frame), turned as its EXIF Orientation says -> (image, format).  With ``max_side``,
-    JPEGs decode at a reduced scale (libjpeg's DCT scaling: 1/2, 1/4, 1/8) no smaller than needed for that long
-    side."""
+#: a TIFF frame's NewSubfileType bits that make it no page: a reduced-size preview (1), a transparency mask (4)
+_NOT_A_PAGE = 0x1 | 0x4
+
+
+def page_frames(data: bytes, label: str) -> list[int]:
+    """The frames of a multi-page TIFF (a scanner's chapter in one file) that are pages, read from their headers
+    (nothing decoded); [0] for any other image.  Raises :class:`PageError` for an unreadable one."""
+    return _page_frames(_open(data, label))
+
+
+def _page_frames(image) -> list[int]:
+    if image.format != "TIFF":
+        return [0]
+    frames = []
+    try:
+        for k in range(int(getattr(image, "n_frames", 1))):
+            image.seek(k)
+            if not int(image.tag_v2.get(254, 0) or 0) & _NOT_A_PAGE:
+                frames.append(k)
+    except Exception:  # noqa: BLE001 - a damaged frame further on: the pages before it
+        pass
+    return frames or [0]
+
+
+def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None, frame: Optional[int] = None):
+    """Decode image bytes (first frame, or ``frame`` of a multi-page TIFF), turned as its EXIF Orientation says ->
+    (image, format).  With ``max_side``, JPEGs decode at a reduced scale (libjpeg's DCT scaling: 1/2, 1/4, 1/8) no
+    smaller than needed for that long side."""
     image = _open(data, label)
     fmt = image.format or "PNG"
     turn = orientation(image)  # before decoding: the same answer probe_page gave
     try:
+        if frame:
+            image.seek(frame)
         with suppress(EOFError):  # GIF/TIFF: the first frame (a PSD's frames are its layers: it opened on the
-            image.seek(0)  # merged image, the page)
+            image.seek(frame or 0)  # merged image, the page)
         if max_side and fmt == "JPEG":
             w, h = image.size
             scale = shrink_scale(*((h, w) if turn in (5, 6, 7, 8) else (w, h)), max_side)  # as shown
@@ -295,11 +322,18 @@ def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
         return PageInfo(page, cache[page.path], pdf_page_pixels(w, h), "PDF")
     data = page.read_bytes()
     image = _open(data, page.source)
+    if page.frame:
+        try:
+            image.seek(page.frame)
+        except Exception as exc:  # noqa: BLE001 - EOFError (the file has fewer pages now), a damaged header
+            raise PageError(f"{page.source}: not a readable page of this TIFF ({_reason(exc)})") from exc
     turn = orientation(image)
     held = 1
-    if image.format == "TIFF":  # its pages' headers only (a GIF's frames are an animation, a PSD's its layers)
+    if image.format == "TIFF" and page.frame is None:  # its pages' headers only (a GIF's frames are an animation, a
+        # PSD's its layers); a page of a TIFF listed page by page is one page
+        held = len(_page_frames(image))  # read in a RAR or 7-Zip archive: its first page alone (said)
         with suppress(Exception):
-            held = max(1, int(getattr(image, "n_frames", 1)))
+            image.seek(0)
     return PageInfo(page, sha256_bytes(data), shown_size(image.size, turn), image.format or "PNG", turn, held)
 
 
@@ -311,7 +345,7 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optiona
     page = info.page
     if isinstance(data, str):  # why the page could not travel (see travel_bytes)
         raise PageError(data)
-    if data is not None:
+    if data is not None:  # one picture: a TIFF's page or a PDF's travels alone (see travel_bytes)
         image, _ = decode_image(data, page.source)
         return [_shrink(tile, max_side) for tile in tile_strip(to_rgb(image))]
     if page.pdf_index is not None:
@@ -324,7 +358,7 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optiona
         w, h = info.size
         tile_long = max(w, h / tile_count(w, h))
         wanted = None if not max_side else math.ceil(max(w, h) * max_side / max(tile_long, 1))
-        image, _ = decode_image(bytes_as_probed(info), page.source, max_side=wanted)
+        image, _ = decode_image(bytes_as_probed(info), page.source, max_side=wanted, frame=page.frame)
         image = to_rgb(image)
     return [_shrink(tile, max_side) for tile in tile_strip(image)]
 
@@ -346,11 +380,22 @@ def bytes_as_probed(info: PageInfo) -> bytes:
 def travel_bytes(info: PageInfo, max_side: Optional[int] = None) -> bytes:
     """What a page weighs on its way to a describer in another process: the file's own bytes (a PDF page:
     rendered once at ``max_side`` and sent as PNG).  Often 20-40 times smaller than the decoded pixels."""
-    if info.page.pdf_index is None:
+    if info.page.index is None:
         return bytes_as_probed(info)
     buf = io.BytesIO()
-    _whole_pdf_page(info, max_side).save(buf, format="PNG")
+    whole = _whole_pdf_page(info, max_side) if info.page.pdf_index is not None else _whole_tiff_page(info, max_side)
+    whole.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def _whole_tiff_page(info: PageInfo, max_side: Optional[int]):
+    """A page of a multi-page TIFF, whole (sent alone, not with the file's other pages)."""
+    image = to_rgb(decode_image(bytes_as_probed(info), info.page.source, frame=info.page.frame)[0])
+    w, h = image.size
+    scale = max_side / max(w, h / info.tiles) if max_side else 1.0
+    if scale >= 1:
+        return image
+    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), reducing_gap=2.0)
 
 
 def _whole_pdf_page(info: PageInfo, max_side: Optional[int]):

@@ -17,7 +17,7 @@ import posixpath
 import re
 import threading
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Callable, Iterable, Iterator
 
@@ -253,6 +253,7 @@ class Page:
     member: str | None = None  # the entry inside an archive, as zipfile (or tarfile) names it (what reads it)
     member_shown: str | None = None  # ... and as its packer meant it (see member_name), when they differ
     pdf_index: int | None = None  # the page number inside a PDF (0-based)
+    frame: int | None = None  # the page number inside a multi-page TIFF (0-based; None: a file of one page)
     #: an archive entry whose name a later entry has too: reading the name gives the later one (as unzip leaves it)
     shadowed: bool = False
     #: an image given by itself as a PATH: its section's source is this file, not the folder it lies in (see
@@ -263,10 +264,16 @@ class Page:
     def source(self) -> str:
         """A string that locates the page for a human: a path, ``archive.cbz!entry`` or ``doc.pdf#3`` (UTF-8)."""
         if self.member is not None:
-            return f"{readable(self.path)}!{readable(self.member_shown or self.member)}"
+            return (f"{readable(self.path)}!{readable(self.member_shown or self.member)}"
+                    + (f"#{self.frame + 1}" if self.frame is not None else ""))
         if self.pdf_index is not None:
             return f"{readable(self.path)}#{self.pdf_index + 1}"
-        return readable(self.path)
+        return readable(self.path) + (f"#{self.frame + 1}" if self.frame is not None else "")
+
+    @property
+    def index(self) -> int | None:
+        """The page's place inside its file, for a PDF page or a page of a multi-page TIFF (0-based); else None."""
+        return self.pdf_index if self.pdf_index is not None else self.frame
 
     def read_bytes(self) -> bytes:
         """The page's raw bytes (images and archive entries; PDF pages are rendered, see :func:`render_pdf_page`)."""
@@ -1003,7 +1010,49 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
         kinds = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
         raise InputError(f"no pages found in {where} (looked for {kinds} images, comic archives, PDFs and EPUBs, in "
                          "every subfolder)")
+    for section in sections:
+        section.pages = _with_tiff_pages(section.pages)
     return _unique_names(sections)
+
+
+#: the pages of a multi-page TIFF (a scanner's chapter in one file) are read one by one, up to this many
+MAX_TIFF_PAGES = 2000
+
+
+def _with_tiff_pages(pages: list[Page]) -> list[Page]:
+    """``pages``, each multi-page TIFF among them (a scanner's chapter in one file) standing for its pages:
+    ``scan.tif (page 1)``, ``scan.tif (page 2)``... (its frames, counted from their headers; nothing is
+    decoded).  A TIFF in a RAR, 7-Zip or compressed tar is left whole (counting would unpack the archive while the
+    series is only listed): its first page is read, and said."""
+    if not any(p.name.lower().endswith((".tif", ".tiff")) for p in pages):
+        return pages
+    out = []
+    for page in pages:
+        frames = _tiff_frames(page) if page.name.lower().endswith((".tif", ".tiff")) else []
+        if len(frames) <= 1:
+            out.append(page)
+        else:
+            out.extend(replace(page, name=tiff_page_name(page.name, k), frame=k) for k in frames)
+    return out
+
+
+def tiff_page_name(name: str, frame: int) -> str:
+    """The name of the page ``frame`` (0-based) of the multi-page TIFF ``name``: ``scan.tif (page 2)`` (not
+    ``scan.tif#2``: that is how a tall strip's parts are named)."""
+    return f"{name} (page {frame + 1})"
+
+
+def _tiff_frames(page: Page) -> list[int]:
+    """The frames of the TIFF ``page`` that are pages (not a reduced-size preview); [] when it cannot be told
+    (reading the page says what is wrong)."""
+    if page.member is not None and _archive_kind(page.path) not in (None, "tar"):
+        return []
+    try:
+        from .pages import page_frames
+
+        return page_frames(page.read_bytes(), page.source)[:MAX_TIFF_PAGES]
+    except Exception:  # noqa: BLE001 - a broken file is reported when its page is read, in one line
+        return []
 
 
 def _made_from(folder: Path) -> str | None:
@@ -1089,7 +1138,7 @@ def _unique_names(sections: list[Section]) -> list[Section]:
     seen_sources: set[tuple] = set()
     kept = []
     for section in sections:
-        where = tuple((os.path.realpath(p.path), p.member, p.pdf_index) for p in section.pages)
+        where = tuple((os.path.realpath(p.path), p.member, p.pdf_index, p.frame) for p in section.pages)
         if where and where in seen_sources:
             continue
         seen_sources.add(where)

@@ -22,8 +22,10 @@ THUMB_MAX_WIDTH = 4 * THUMB_HEIGHT
 CACHE_DIR = Path(".manga2music") / "thumbs"
 
 
-def thumb_path(output: Path, sha256: str, pdf_index: Optional[int] = None, orientation: int = 1) -> Path:
-    suffix = f"-p{int(pdf_index) + 1}" if pdf_index is not None else ""
+def thumb_path(output: Path, sha256: str, index: Optional[int] = None, orientation: int = 1) -> Path:
+    """Where the thumbnail of a page is kept (``index``: a PDF's or a multi-page TIFF's page, see
+    :attr:`~manga2music.sections.Page.index`)."""
+    suffix = f"-p{int(index) + 1}" if index is not None else ""
     if orientation in range(2, 9):  # turned by its EXIF Orientation (an older thumbnail of these bytes is sideways)
         suffix += f"-o{orientation}"
     return Path(output) / CACHE_DIR / f"{sha256[:40]}{suffix}.jpg"
@@ -41,9 +43,9 @@ def thumbnail_bytes(image, height: int = THUMB_HEIGHT) -> bytes:
     return buf.getvalue()
 
 
-def save_thumbnail(output: Path, sha256: str, pdf_index: Optional[int], image, orientation: int = 1) -> None:
+def save_thumbnail(output: Path, sha256: str, index: Optional[int], image, orientation: int = 1) -> None:
     """Keep the thumbnail of a page just decoded (once; a failure to write it never fails the run)."""
-    path = thumb_path(output, sha256, pdf_index, orientation)
+    path = thumb_path(output, sha256, index, orientation)
     if path.exists():
         return
     try:
@@ -55,7 +57,8 @@ def save_thumbnail(output: Path, sha256: str, pdf_index: Optional[int], image, o
 def thumbnail_uri(output: Path, page: dict) -> Optional[str]:
     """A ``data:image/jpeg;base64,...`` thumbnail of a recorded page: from the cache, else made (and kept) now;
     None when the page cannot be read any more."""
-    sha, index, turn = page.get("sha256"), page.get("pdf_index"), page.get("orientation", 1)
+    sha, turn = page.get("sha256"), page.get("orientation", 1)
+    index = page.get("pdf_index") if page.get("pdf_index") is not None else page.get("frame")
     data = None
     if sha:
         try:
@@ -82,7 +85,8 @@ def _from_the_page(page: dict) -> Optional[bytes]:
     try:
         path = Path(exact_name(page["path_bytes"]) if page.get("path_bytes") else page["path"])
         member = exact_name(page["member_bytes"]) if page.get("member_bytes") else page.get("member")
-        source = Page(str(page.get("name", "")), path, member=member, pdf_index=page.get("pdf_index"))
+        source = Page(str(page.get("name", "")), path, member=member, pdf_index=page.get("pdf_index"),
+                      frame=page.get("frame"))
         first = decode_page(probe_page(source), max_side=THUMB_HEIGHT * 4)[0]
         return thumbnail_bytes(first)
     except (Manga2MusicError, KeyError, TypeError, ValueError, OSError):
