@@ -220,10 +220,20 @@ def _reason(exc: BaseException) -> str:
 _NOT_A_PAGE = 0x1 | 0x4
 
 
-def page_frames(data: bytes, label: str) -> list[int]:
+def page_frames(source, label: str) -> list[int]:
     """The frames of a multi-page TIFF (a scanner's chapter in one file) that are pages, read from their headers
-    (nothing decoded); [0] for any other image.  Raises :class:`PageError` for an unreadable one."""
-    return _page_frames(_open(data, label))
+    (nothing decoded); [0] for any other image.  ``source``: the file's bytes, or its path (then only its headers
+    are read: a folder of single-page TIFF scans is not read whole to list it).  Raises :class:`PageError` for an
+    unreadable one."""
+    if isinstance(source, bytes):
+        return _page_frames(_open(source, label))
+    from PIL import Image
+
+    try:
+        with _pillow_quiet(), open(source, "rb") as fh, Image.open(fh) as image:
+            return _page_frames(image)
+    except Exception as exc:  # noqa: BLE001 - whatever Pillow raises for a broken header
+        raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
 
 
 def _page_frames(image) -> list[int]:

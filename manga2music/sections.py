@@ -1050,6 +1050,8 @@ def _tiff_frames(page: Page) -> list[int]:
     try:
         from .pages import page_frames
 
+        if page.member is None and is_regular_file(page.path):
+            return page_frames(page.path, page.source)[:MAX_TIFF_PAGES]  # its headers alone
         return page_frames(page.read_bytes(), page.source)[:MAX_TIFF_PAGES]
     except Exception:  # noqa: BLE001 - a broken file is reported when its page is read, in one line
         return []
