@@ -20,6 +20,7 @@ describer's ``settings_key()``, so a new version re-describes on the next run.
 from __future__ import annotations
 
 import json
+import re
 
 from .analysis import GENRES, SectionAnalysis
 
@@ -49,6 +50,15 @@ def _answer_shape() -> str:
         "plot": "one or two sentences",
     }
     return json.dumps(shape, ensure_ascii=False)
+
+
+def stage1_placeholders() -> list[str]:
+    """What the stage-1 request says of each field (its example object's values, its instructions, the JSON
+    schema's descriptions), lower-cased: an analysis field that says one of them repeats the request."""
+    said = [str(v) for v in json.loads(_answer_shape()).values()]
+    said += [m.group(1) for m in re.finditer(r'^- "\w+": (.+?);?$', stage1_prompt(1), re.MULTILINE)]
+    said += [str(p.get("description", "")) for p in analysis_schema().get("properties", {}).values()]
+    return [" ".join(s.lower().rstrip(".;").split()) for s in said if s.strip()]
 
 
 def _pages_phrase(n_pages: int) -> str:

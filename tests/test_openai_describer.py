@@ -442,6 +442,27 @@ def test_an_answer_that_repeats_the_request_never_becomes_the_description(openai
         OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
 
 
+def test_an_analysis_that_repeats_the_request_is_asked_again_never_taken_for_the_pages(openai_server):
+    """A small model that answered stage 1 with the request itself (its example object, or its instructions cut off
+    at the token limit) was taken as the analysis, no word said: "atmosphere: a few words", "pacing: slow|moderate|
+    fast|frantic, and why", and the music was written from it."""
+    from manga2music.prompts import stage1_prompt
+
+    cut = stage1_prompt(1).split("Answer with one JSON object with these keys:\n", 1)[1][:150]
+    for echoed in (Echo(), Reply(cut)):
+        openai_server.requests.clear()
+        openai_server.queue(echoed, Reply(json.dumps(DEFAULT_ANALYSIS)), Reply("Calm piano, 70 BPM, C major."))
+        result = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+        assert len(openai_server.requests) == 3  # asked again, then stage 2
+        assert result.analysis.atmosphere == DEFAULT_ANALYSIS["atmosphere"], result.analysis
+        assert any("repeated the request" in w for w in result.warnings), result.warnings
+    openai_server.requests.clear()
+    openai_server.queue(Echo(), Echo())
+    with pytest.raises(BackendError, match="repeated the request"):
+        OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 2  # no music description written from it
+
+
 def test_an_analysis_saying_the_model_saw_no_pages_fails_the_section(openai_server):
     """A model that got no images (a text-only model behind a server that drops them) answered the analysis with
     "I cannot see any images" and "No pages were provided": recorded as the scene's atmosphere and plot, status ok."""

@@ -12,7 +12,7 @@ import ast
 import json
 import re
 from collections import Counter
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..analysis import GENRES, SectionAnalysis
 from ..prompts import MAX_DESCRIPTION_CHARS, MAX_DESCRIPTION_WORDS
@@ -351,6 +351,23 @@ def repeats_request(answer: str, prompt: str) -> bool:
              for line in prompt.splitlines() if line.strip() and not re.match(r"\s*\d+\.\s", line)]
     sentences = [part for line in lines for part in re.split(r"(?<=[.!?])\s+", line)]
     return sum(1 for sentence in sentences if runs(sentence) & said) >= 2
+
+
+#: an analysis field this long, or longer, that begins one of the request's own phrases repeats the request (cut
+#: off: "the emotional atmosphere, i"); a shorter one must be the whole phrase ("slow" begins "slow|moderate|...")
+ECHO_PREFIX_CHARS = 16
+
+
+def repeats_analysis_request(analysis, placeholders: list[str]) -> Optional[str]:
+    """The field of a stage-1 ``analysis`` that says what the request says of it (``placeholders``, see
+    :func:`manga2music.prompts.stage1_placeholders`): "atmosphere: a few words", "pacing: slow|moderate|fast|frantic,
+    and why"; None for an analysis of the pages."""
+    for field in ("atmosphere", "pacing", "plot"):
+        value = " ".join(str(getattr(analysis, field, "") or "").lower().rstrip(".;").split())
+        if value and any(value == p or (len(value) >= ECHO_PREFIX_CHARS and p.startswith(value))
+                         for p in placeholders):
+            return f"{field}: {value!r}"
+    return None
 
 
 def looks_like_error(text: str) -> bool:

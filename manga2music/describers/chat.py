@@ -51,11 +51,12 @@ from ..prompts import (
     merge_prompt,
     retry_json_prompt,
     single_stage_prompt,
+    stage1_placeholders,
     stage1_prompt,
     stage2_prompt,
 )
-from .answers import (clean_description, drop_unfinished_end, merge_analyses, parse_analysis, repeats_request,
-                      saw_no_pages, strip_reasoning)
+from .answers import (clean_description, drop_unfinished_end, merge_analyses, parse_analysis,
+                      repeats_analysis_request, repeats_request, saw_no_pages, strip_reasoning)
 from .base import Describer, PageImage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -455,7 +456,7 @@ class ChatDescriber(Describer):
         calls.total += 1
         if answer.cut_off and "max_new_tokens" not in self.options.model_fields_set:  # the same default cap would
             tokens *= 2  # cut a model that writes the same answer off again; a cap the user gave holds
-        calls.warn(f"{span}: the first analysis was not valid JSON ({reason}); asked again")
+        calls.warn(f"{span}: the first analysis could not be used ({reason}); asked again")
         answer = self._ask(retry_json_prompt(len(chunk), reason), chunk, schema, tokens, f"analysing {span} (retry)",
                            calls)
         try:
@@ -463,7 +464,7 @@ class ChatDescriber(Describer):
                               calls, said_before)
         except ValueError as err:
             raise BackendError(
-                f"{self.model_name} did not answer valid JSON for {span}, even after one retry ({err})",
+                f"{self.model_name} did not answer a usable analysis for {span}, even after one retry ({err})",
                 hint=_MORE_TOKENS if answer.cut_off else "try --single-stage, a smaller --chunk-size, or a larger model",
             ) from None
 
@@ -475,6 +476,9 @@ class ChatDescriber(Describer):
             raise ValueError("it was cut off at the token limit")
         missing: list[str] = []
         analysis = parse_analysis(answer.text, missing)
+        echoed = repeats_analysis_request(analysis, stage1_placeholders())
+        if echoed:  # a small model's answer with the request's own example or instructions: no reading of the pages
+            raise ValueError(f"it repeated the request instead of analysing the pages, {echoed}")
         said = next((text for text in (analysis.atmosphere, analysis.plot) if saw_no_pages(text)), None)
         if said:  # not a reading of the pages: asking again would get the same
             raise BackendError(f"the model did not see the pages ({span}): its analysis says {said[:100]!r}",
