@@ -464,7 +464,8 @@ class ChatDescriber(Describer):
                               calls, said_before)
         except ValueError as err:
             raise BackendError(
-                f"{self.model_name} did not answer a usable analysis for {span}, even after one retry ({err})",
+                f"{self.model_name} did not answer {'valid JSON' if 'repeated the request' not in str(err) else 'an analysis'}"
+                f" for {span}, even after one retry ({err})",
                 hint=_MORE_TOKENS if answer.cut_off else "try --single-stage, a smaller --chunk-size, or a larger model",
             ) from None
 
