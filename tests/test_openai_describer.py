@@ -463,6 +463,19 @@ def test_an_analysis_that_repeats_the_request_is_asked_again_never_taken_for_the
     assert len(openai_server.requests) == 2  # no music description written from it
 
 
+def test_control_characters_in_an_answer_never_reach_the_description(openai_server, tmp_path):
+    """A small model's description with stray control characters and U+FFFD was written as it came: its .txt then
+    read as binary data, and the web UI threw the finished track away ("001.txt is not a text file")."""
+    from manga2music.jobs import read_description
+
+    noisy = "Calm \x01\x02piano\x1b with \ufffd\ufffd\ufffd soft strings\x7f, 70 BPM,\x00 C major."
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(noisy))
+    result = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert result.description == "Calm piano with soft strings, 70 BPM, C major."
+    (tmp_path / "d.txt").write_text(result.description, encoding="utf-8")
+    assert read_description(tmp_path / "d.txt") == result.description
+
+
 def test_an_analysis_saying_the_model_saw_no_pages_fails_the_section(openai_server):
     """A model that got no images (a text-only model behind a server that drops them) answered the analysis with
     "I cannot see any images" and "No pages were provided": recorded as the scene's atmosphere and plot, status ok."""

@@ -379,6 +379,24 @@ def test_a_skipped_page_is_a_warning_without_temporary_paths(tmp_path, not_image
     assert "skipped fake.png: not a readable image" in status and not LEAKS.search(status), status
 
 
+def test_the_downloaded_manifest_and_listening_page_name_no_temporary_folder(tmp_path, not_images):
+    """The status said "skipped fake.png", but the manifest.json and index.html the user downloads (in the zip)
+    named the server's temporary copy: /tmp/manga2music-ui-.../work/manga2music-upload-.../001/fake.png."""
+    import zipfile
+
+    for score in (False, True):
+        result = generate([TWO_PAGES[0], not_images[0]], tmp_path / "results", duration=1, seed=2,
+                          work_root=tmp_path / "work", score=score)
+        (archive,) = [p for p in result.downloads if p.suffix == ".zip"]
+        with zipfile.ZipFile(archive) as zf:
+            shown = {name: zf.read(name).decode("utf-8") for name in zf.namelist()
+                     if name.endswith(("manifest.json", "index.html", ".read.html", ".json"))}
+        assert len(shown) >= 3, shown.keys()
+        for name, text in shown.items():
+            assert not LEAKS.search(text) and str(tmp_path / "work") not in text, (name, LEAKS.search(text))
+        assert all("fake.png" in shown[name] for name in shown if name.endswith(("manifest.json", "index.html")))
+
+
 def test_scrub_hides_temporary_folders_and_python_internals():
     upload = "/tmp/manga2music-upload-k2x9/pages"
     text = (f"pages: skipping page fake.png: {upload}/fake.png: not a readable image (UnidentifiedImageError: "

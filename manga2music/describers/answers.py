@@ -435,6 +435,10 @@ def shorten(text: str, max_words: int = MAX_DESCRIPTION_WORDS, max_chars: int = 
     return cut.rstrip(" ,;:-\u2013\u2014") + "."
 
 
+#: characters no description holds: C0/C1 controls (whitespace aside, which is folded), DEL, U+FFFD
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]+")
+
+
 def clean_description(text: str | None) -> str:
     """One clean paragraph a music model can take, or ValueError (empty, error, apology)."""
     t = _from_json(strip_reasoning(text))
@@ -446,7 +450,8 @@ def clean_description(text: str | None) -> str:
     t = re.sub(r"\*{1,3}|(?<![^\W_])_{1,3}|_{1,3}(?![^\W_])", "", t)  # emphasis; "C#" and "lo_fi" stay as they are
     t = re.sub(r"(?m)^\s*(?:[-\u2022]|\d+[.)])\s+", "", t)  # list bullets
     t = _SIGN_OFF.sub("", " ".join(t.split()))
-    t = " ".join(t.split())
+    t = " ".join(_CONTROLS.sub("", t).split())  # a small model's stray control characters and undecodable bytes
+    # (U+FFFD) are no words: the description file would read as binary data
     for _ in range(3):
         before = t
         for pattern in _PREFIXES:

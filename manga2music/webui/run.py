@@ -342,8 +342,10 @@ def _raise_if_nothing_made(manifest: dict) -> None:
 
 
 def _forget_staging(folder: Path, manifest: dict, hide: list) -> None:
-    """The records name each page's file; in the UI that is a deleted temporary copy, so keep only its name."""
-    from ..outputs import read_record, write_json_atomic
+    """The records name each page's file; in the UI that is a deleted temporary copy, so keep only its name.  The
+    manifest and the listening page, which a user downloads, say what the page shows (``manifest``, scrubbed)."""
+    from ..listening_page import write_listening_page
+    from ..outputs import LISTENING_PAGE, MANIFEST, read_record, write_json_atomic
 
     for entry in manifest.get("sections", []):
         path = folder / entry["record"] if entry.get("record") else None
@@ -357,6 +359,10 @@ def _forget_staging(folder: Path, manifest: dict, hide: list) -> None:
             skipped.update(source=messages.scrub(skipped.get("source"), hide),
                            error=messages.scrub(skipped.get("error"), hide))
         write_json_atomic(path, record)
+    if (folder / MANIFEST).is_file():
+        write_json_atomic(folder / MANIFEST, manifest)
+    if (folder / LISTENING_PAGE).is_file():
+        write_listening_page(folder, manifest)
 
 
 def _files_of(folder: Path, entry: dict) -> list[Path]:
@@ -399,7 +405,10 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str) -> Ui
         result.audio = result.audio or next((p for p in tracks if p.is_file()), None)
         description = folder / entry["description"] if entry.get("description") else None
         if description and description.is_file():
-            text = read_description(description)  # as the composer read it: a user's edit may be in any encoding
+            try:
+                text = read_description(description)  # as the composer read it: a user's edit may be in any encoding
+            except Manga2MusicError:  # a model's odd bytes: the track is made; show the words as they are
+                text = description.read_bytes().decode("utf-8", "replace")
             texts.append(f"[{entry['name']}]\n{text}" if len(result.entries) > 1 else text)
     if not texts and result.scenes:  # a chapter score: each scene's music description, as the composer got it
         several = len(result.entries) > 1
