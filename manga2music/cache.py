@@ -90,7 +90,15 @@ def current_snapshot(repo_dir: Path) -> Optional[Path]:
 
 def _snapshot_is_whole(snap: Path) -> bool:
     """A transformers model: ``config.json`` and weights.  A diffusers pipeline: ``model_index.json``, a folder for
-    each of its components (its transformer, VAE, text encoder, tokenizer, scheduler), and weights among them."""
+    each of its components (its transformer, VAE, text encoder, tokenizer, scheduler), and weights among them.
+    Either way every shard its weights' index lists, and no link to a file that is gone (a blob deleted by hand)."""
+    from .registry import missing_shards
+
+    try:
+        if any(p.is_symlink() and not p.exists() for p in snap.rglob("*")) or missing_shards(snap):
+            return False
+    except OSError:
+        return False
     if (snap / "config.json").exists():
         return any(p.name.endswith(_WEIGHT_SUFFIXES) for p in snap.rglob("*"))
     index = snap / "model_index.json"
@@ -108,11 +116,41 @@ def _snapshot_is_whole(snap: Path) -> bool:
 
 
 def _is_complete(repo_dir: Path) -> bool:
-    blobs = repo_dir / "blobs"
-    if blobs.is_dir() and any(p.name.endswith(".incomplete") for p in blobs.iterdir()):
+    if _downloads_under_way(repo_dir):
         return False
     snap = current_snapshot(repo_dir)
     return snap is not None and _snapshot_is_whole(snap)
+
+
+def _unfinished_blobs(repo_dir: Path) -> list[tuple[Path, bool]]:
+    """The ``.incomplete`` files in the repo's blobs (huggingface_hub 1.x names them ``ETAG.incomplete``, 2.x
+    ``ETAG.XXXXXXXX.incomplete``), each with whether its blob was finished since (by a later download: the file
+    is a leftover of a download that was killed, which huggingface_hub 2.x never reuses nor removes)."""
+    blobs = repo_dir / "blobs"
+    try:
+        names = [p for p in blobs.iterdir() if p.name.endswith(".incomplete")] if blobs.is_dir() else []
+    except OSError:
+        return []
+    return [(p, (blobs / p.name.split(".", 1)[0]).is_file()) for p in names]
+
+
+def _downloads_under_way(repo_dir: Path) -> bool:
+    """Whether a file of the repo is being downloaded, or was left half-downloaded and not fetched since."""
+    return any(not finished for _, finished in _unfinished_blobs(repo_dir))
+
+
+def forget_leftovers(repo_dir: Path) -> int:
+    """Remove the half-downloaded copies of blobs finished since (see :func:`_unfinished_blobs`); the bytes freed."""
+    freed = 0
+    for path, finished in _unfinished_blobs(repo_dir):
+        if finished:
+            try:
+                size = path.stat().st_size
+                path.unlink()
+                freed += size
+            except OSError:
+                pass
+    return freed
 
 
 def _short_names() -> dict[str, str]:
@@ -281,12 +319,18 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
         raise ModelUnavailableError(
             f"cannot download {repo_id}: the Hugging Face Hub at {shown} is unreachable ({why(exc)})",
             hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.") from exc
+    except ValueError as exc:  # JSONDecodeError: an HTML page where the Hub's JSON should be
+        raise ModelUnavailableError(
+            f"cannot download {repo_id}: what answers at {shown} is not the Hub (a network's login page, or a "
+            "proxy's?)", hint="log in to the network in a browser, or check HF_ENDPOINT; what is already cached keeps "
+                              "working offline.") from exc
     except Exception as exc:  # httpx errors and friends: still one line
         if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
             raise ModelUnavailableError(
                 f"cannot download {repo_id}: the Hugging Face Hub at {shown} is unreachable ({why(exc)})",
                 hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.") from exc
         raise
+    forget_leftovers(root / repo_folder_name(repo_id))  # an earlier pull's, killed: its files are whole now
     return Path(path)
 
 

@@ -406,7 +406,7 @@ def missing_weights(spec: ModelSpec) -> str | None:
         if file.name.endswith(".safetensors") and _cut_short(file):
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged or cut short (it holds less than "
                     "its header lists): copy or download it again")
-    missing = _missing_shards(path)
+    missing = missing_shards(path)
     if missing:
         return (f"{spec.name}: its {first_few(missing)} {'is' if len(missing) == 1 else 'are'} missing (the weights' "
                 "index lists them): copy or download the whole folder again")
@@ -517,7 +517,7 @@ def _loaded_weight_files(path: Path) -> list[Path]:
     return [file for folder in _loaded_folders(path) for file in sorted(folder.glob(f"*{_loaded_format(folder)}"))]
 
 
-def _missing_shards(path: Path) -> list[str]:
+def missing_shards(path: Path) -> list[str]:
     """The weight shards the loaded format's ``*.index.json`` lists that are not there (a copy that left one out);
     the other format's index is not read (`models pull` keeps a .bin index without its shards)."""
     missing: set[str] = set()

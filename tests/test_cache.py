@@ -54,6 +54,50 @@ def test_scan_counts_blobs_once_and_spots_half_downloads(tmp_path):
     assert cache.total_size(tmp_path) == MUSICGEN_BYTES + (2 + 100 + len(COMMIT)) + 10
 
 
+def test_a_half_download_finished_since_leaves_the_model_cached_and_pull_removes_it(tmp_path, monkeypatch):
+    """huggingface_hub 2.x downloads into ETAG.XXXXXXXX.incomplete, left behind by a killed `models pull` and never
+    reused: after a later pull finished the model, it stayed "partial" in `models list`, `auto` asked to download
+    it again, and --offline runs said it was not cached, for good."""
+    import hashlib
+
+    repo = fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    etag = hashlib.sha256(MUSICGEN_FILES["model.safetensors"]).hexdigest()
+    for leftover in (f"{etag}.3cbea093.incomplete", f"{etag}.incomplete"):  # 2.x, 1.x
+        (repo / "blobs" / leftover).write_bytes(b"\0" * 1000)
+    assert cache.is_cached("facebook/musicgen-small", tmp_path)
+    assert [m.complete for m in cache.scan(tmp_path)] == [True]
+    (repo / "blobs" / ("e" * 64 + ".1a2b3c4d.incomplete")).write_bytes(b"x")  # a file still under way: partial
+    assert not cache.is_cached("facebook/musicgen-small", tmp_path)
+    (repo / "blobs" / ("e" * 64 + ".1a2b3c4d.incomplete")).unlink()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with local_http(fake_hub("facebook/musicgen-small", MUSICGEN_FILES)) as (url, _):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        cache.pull("musicgen-small", tmp_path)
+    assert not list((repo / "blobs").glob("*.incomplete"))  # the leftovers' space given back
+
+
+def test_a_snapshot_missing_a_shard_or_a_blob_is_not_cached(tmp_path):
+    """A pull stopped between shards (or a blob deleted by hand) was "cached" in `models list` and `doctor`; then
+    `auto` picked it, every section failed offline, and online a run hung on the Hub's retries for minutes."""
+    index = {"weight_map": {"a": "model-00001-of-00003.safetensors", "b": "model-00002-of-00003.safetensors",
+                            "c": "model-00003-of-00003.safetensors"}}
+    files = {"config.json": b'{"model_type": "musicgen"}', "model.safetensors.index.json": json.dumps(index).encode(),
+             "model-00001-of-00003.safetensors": b"\1" * 100, "model-00003-of-00003.safetensors": b"\3" * 100}
+    fake_repo(tmp_path, "facebook/musicgen-small", files)
+    assert not cache.is_cached("facebook/musicgen-small", tmp_path)
+    fake_repo(tmp_path, "facebook/musicgen-small", {"model-00002-of-00003.safetensors": b"\2" * 100})
+    assert cache.is_cached("facebook/musicgen-small", tmp_path)  # every shard: whole
+    other = fake_repo(tmp_path, "facebook/musicgen-medium", MUSICGEN_FILES)
+    assert cache.is_cached("facebook/musicgen-medium", tmp_path)
+    for blob in (other / "blobs").iterdir():
+        if blob.stat().st_size == len(MUSICGEN_FILES["model.safetensors"]):
+            blob.unlink()  # the weights' link now leads nowhere
+    assert not cache.is_cached("facebook/musicgen-medium", tmp_path)
+    assert {m.repo_id: m.complete for m in cache.scan(tmp_path)} == {"facebook/musicgen-small": True,
+                                                                      "facebook/musicgen-medium": False}
+
+
 def test_a_snapshot_without_weights_is_not_cached(tmp_path):
     fake_repo(tmp_path, "facebook/musicgen-small", {"config.json": b"{}"})
     assert not cache.is_cached("facebook/musicgen-small", tmp_path)
@@ -153,6 +197,16 @@ def test_models_rm_asks_then_deletes(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "not in the cache" in result.output
 
 
+def test_models_rm_with_no_answer_to_read_says_to_pass_y(tmp_path, monkeypatch):
+    """`models rm NAME < /dev/null` (a script) said a bare "Aborted!" after its question."""
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
+    fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
+    result = runner.invoke(app, ["models", "rm", "musicgen-small"], input="")
+    assert result.exit_code == 1 and "Aborted" not in result.output, result.output
+    assert "nothing deleted" in result.stderr and "models rm musicgen-small -y" in result.stderr, result.stderr
+    assert cache.is_cached("facebook/musicgen-small", tmp_path)
+
+
 def test_models_rm_removes_any_model_models_list_shows(tmp_path, monkeypatch):
     """`models list` showed `gpt2` (a Hub id from before owners, cached as models--gpt2) and `org/team/model`, but
     `models rm` of either said "unknown model" and deleted nothing: what the list shows can now be removed."""
@@ -229,6 +283,21 @@ def test_pull_fails_fast_when_the_hub_errors(tmp_path, monkeypatch):
             cache.pull("musicgen-small", tmp_path)
         assert time.monotonic() - start < 3
     assert not any(tmp_path.iterdir())
+
+
+def test_pull_behind_a_captive_portal_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    """A hotel network's login page (or a proxy's) answers every request with HTML and 200: `models pull` ended in
+    a 60-line JSONDecodeError traceback.  It also says, before it starts, what it fetches and where."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "cache"))
+    portal = b"<html><body><h1>Welcome! Please log in to use the Wi-Fi</h1></body></html>"
+    with local_http(answer(200, portal, {"Content-Type": "text/html"})) as (url, _):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        result = runner.invoke(app, ["models", "pull", "musicgen-small"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "musicgen-small: downloading facebook/musicgen-small (2.4 GB) into" in result.stderr
+    assert "not the Hub" in result.stderr and "login page" in result.stderr, result.stderr
 
 
 def test_a_cache_that_is_a_file_is_said_by_doctor_and_pull_before_any_download(tmp_path, monkeypatch):

@@ -156,7 +156,7 @@ def list_models(json_out: ListJsonOpt = False) -> None:
 
 @app.command("pull")
 def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
-    """Download models into the cache (resumes an interrupted download)."""
+    """Download models into the cache (a pull stopped part-way keeps the files it finished)."""
     from .. import cache, settings
     from ._common import fail, friendly_errors
 
@@ -168,6 +168,11 @@ def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
             continue
         try:
             with friendly_errors():
+                root = settings.model_cache_dir()
+                if not (offline or settings.offline_mode()) and not cache.is_cached(cache.repo_id_for(name), root):
+                    size = f" ({spec.download_gb:g} GB)" if spec is not None and spec.download_gb else ""
+                    typer.echo(f"{name}: downloading {cache.repo_id_for(name)}{size} into {root}; Ctrl-C stops it "
+                               "(the files finished are kept)", err=True)  # a pull is silent for minutes otherwise
                 path = cache.pull(name, offline=offline or settings.offline_mode())
         except typer.Exit as exc:
             codes.append(exc.exit_code)
@@ -198,9 +203,15 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
     size = cache.cached_size(repo_id, root)
     if not size and not os.path.exists(root / cache.repo_folder_name(repo_id)):
         raise fail(f"{repo_id} is not in the cache ({root})", code=1)
-    if not yes and not typer.confirm(f"Delete {repo_id} ({_human(size)}) from {root}?", default=False):
-        typer.echo("Nothing deleted.", err=True)
-        raise typer.Exit(1)
+    if not yes:
+        try:
+            sure = typer.confirm(f"Delete {repo_id} ({_human(size)}) from {root}?", default=False, err=True)
+        except typer.Abort:  # no answer to read (< /dev/null, a script): it said a bare "Aborted!"
+            raise fail(f"nothing deleted: no answer to \"Delete {repo_id}?\" could be read (no terminal?)", code=1,
+                       hint=f"to delete it without a question: manga2music models rm {name} -y") from None
+        if not sure:
+            typer.echo("Nothing deleted.", err=True)
+            raise typer.Exit(1)
     with friendly_errors():
         freed = cache.remove(repo_id, root)
     typer.echo(f"Deleted {repo_id}: {_human(freed)} freed.")
