@@ -48,6 +48,9 @@ class AnswerMemo:
         self.folder = Path(output) / MEMO_DIR / f"{command}-{fingerprint(section)}"
         #: how many answers this memo gave back (asked of the model by an earlier run)
         self.reused = 0
+        #: the answers kept by this run: asked again in it (a chapter's scenes of one mood, two chunks of the same
+        #: pages), one is given back, neither said to come from an earlier run nor paid for twice
+        self._kept_now: set[str] = set()
 
     def _path(self, request: dict) -> Path:
         import hashlib
@@ -71,6 +74,8 @@ class AnswerMemo:
         except Exception:  # noqa: BLE001 - a cache: a kept answer that cannot be read is asked again
             return None
         usage, said = kept.get("usage"), kept.get("warnings")
+        if self._path(request).name in self._kept_now:  # this run's: its tokens are counted once, where it was asked
+            return Kept(answer, {"prompt_tokens": 0, "completion_tokens": 0})
         self.reused += 1
         return Kept(answer, usage if isinstance(usage, dict) else None,
                     tuple(w for w in said if isinstance(w, str)) if isinstance(said, list) else ())
@@ -88,6 +93,7 @@ class AnswerMemo:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             keep_cache_file(self._path(request), data.encode("utf-8"))
+            self._kept_now.add(self._path(request).name)
         except Exception:  # noqa: BLE001 - see above
             pass
 

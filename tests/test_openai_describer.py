@@ -866,6 +866,31 @@ def test_a_section_that_failed_part_way_asks_only_what_was_not_answered_on_the_r
     assert len(openai_server.requests) - before == 4 and "not asked again" not in forced.stderr
 
 
+def test_the_same_question_twice_in_one_run_is_neither_said_to_be_kept_nor_paid_twice(tmp_path,  # noqa: F811
+                                                                                       openai_server):
+    """Two chunks of the same pages in one new folder: the second was answered from the first's kept answer (right),
+    but the run said "1 answer the model gave a run that did not finish was used" (there was none) and the record
+    counted its tokens again (usage a third too high)."""
+    import shutil
+    from pathlib import Path
+
+    from output_checks import cli
+
+    page = Path(__file__).resolve().parent.parent / "samples" / "calm" / "001.png"
+    pages = tmp_path / "twice"
+    pages.mkdir()
+    for name in ("001.png", "002.png"):  # the same page twice: two chunks of 1 ask the same question
+        shutil.copy(page, pages / name)
+    out = tmp_path / "out"
+    done = cli("describe", pages, "-o", out, "--model", "llava:13b", "--base-url", openai_server.url,
+               "--chunk-size", "1")
+    assert done.returncode == 0, done.stderr
+    assert len(openai_server.requests) == 2  # one analysis (the second chunk's is the same question), the description
+    assert "did not finish" not in done.stderr, done.stderr
+    record = json.loads((out / "twice.json").read_text(encoding="utf-8"))
+    assert record["describe"]["usage"] == {"prompt_tokens": 200, "completion_tokens": 40}  # what was asked: 2 calls
+
+
 def test_an_answer_kept_for_the_rerun_keeps_what_was_said_of_it(tmp_path, openai_server):  # noqa: F811
     """An analysis without pacing and plot said so ("the analysis gave no pacing, plot; the defaults were used") and
     the record kept it; when the section failed later and the rerun took the kept analysis, the record said nothing
