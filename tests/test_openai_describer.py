@@ -753,6 +753,23 @@ def test_page_entries_numbered_from_zero_are_each_pages_own(openai_server):  # n
     assert [(e["name"], e["mood"]) for e in entries] == [("1.png", "calm"), ("2.png", "tense"), ("3.png", "furious")]
 
 
+def test_page_entries_all_numbered_alike_or_as_a_bare_list_are_each_pages_own(openai_server):  # noqa: F811
+    """A model that numbered every entry "page": 1 had each chunk's first page take the last entry's mood and the
+    others the defaults of their place, silently (the scenes came out wrong); a bare JSON list of entries failed
+    the chapter ("1 validation error for PageEntries")."""
+    from manga2music.describers.chapter import page_entries
+
+    moods = ["calm", "tense", "furious"]
+    listed = [{"page": 1, "mood": mood, "intensity": k + 1, "scene_change": k == 2, "why": ""}
+              for k, mood in enumerate(moods)]
+    describer = OpenAIDescriber("llava", options(openai_server))
+    for answer in ({"pages": listed}, listed):
+        openai_server.queue(Reply(json.dumps(answer)))
+        entries, _ = page_entries(describer, [line_art(f"{k}.png") for k in (1, 2, 3)], 3)
+        assert [(e["name"], e["mood"]) for e in entries] == [("1.png", "calm"), ("2.png", "tense"),
+                                                             ("3.png", "furious")], answer
+
+
 @pytest.mark.parametrize("answer, said", [
     (("Raw", 404, "404 page not found"), "failed: 404 page not found"),  # Ollama's address without /v1
     (("Raw", 200, "", "application/json"), "not an OpenAI-compatible answer"),  # says JSON, is nothing

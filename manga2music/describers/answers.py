@@ -77,7 +77,7 @@ def _norm_key(key: object) -> str:
     return re.sub(r"[^a-z]+", "_", str(key).lower()).strip("_")
 
 
-def _strip_fences(text: str) -> str:
+def strip_fences(text: str) -> str:
     """The inside of the first ``` block, or the text itself."""
     m = re.search(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)(?:```|$)", text, re.S)
     return m.group(1) if m else text
@@ -161,7 +161,7 @@ def parse_json_object(text: str) -> dict:
 
     Raises ValueError when there is none.
     """
-    body = _strip_fences(strip_reasoning(str(text or "")))
+    body = strip_fences(strip_reasoning(str(text or "")))
     for candidate in _object_candidates(body):
         data = _loads_tolerant(candidate)
         if data is not None:
@@ -243,7 +243,7 @@ def parse_analysis(text: str, missing: list[str] | None = None) -> SectionAnalys
     text = strip_reasoning(text)
     if not text:
         raise ValueError("empty answer")
-    body = _strip_fences(text)
+    body = strip_fences(text)
     for candidate in _object_candidates(body) or _object_candidates(text):
         data = _loads_tolerant(candidate)
         if data is not None:
@@ -380,7 +380,7 @@ def _from_json(text: str) -> str:
     """``{"description": "..."}`` answers: take the string inside.  JSON without such a string (``{"style":
     "ambient", "bpm": 70, "instruments": ["piano", "strings"]}``) is said in words ("ambient, 70 BPM, piano and
     strings"): the JSON itself was the description, braces and all.  JSON that cannot be read is ValueError."""
-    body = _strip_fences(text)
+    body = strip_fences(text)
     for candidate in _object_candidates(body):
         data = _loads_tolerant(candidate)
         if data:
@@ -443,7 +443,7 @@ def clean_description(text: str | None) -> str:
     """One clean paragraph a music model can take, or ValueError (empty, error, apology)."""
     t = _from_json(strip_reasoning(text))
     fenced = re.search(r"```[a-zA-Z0-9_-]*[ \t]*\n(.*?)```", t, re.S)
-    t = fenced.group(1) if fenced else _strip_fences(t) if t.lstrip().startswith("```") else t  # the block, not
+    t = fenced.group(1) if fenced else strip_fences(t) if t.lstrip().startswith("```") else t  # the block, not
     # the chatter around it
     body = re.sub(r"(?m)^\s*#{1,6}\s+[^\n]{0,40}$\n?", "", t)  # a short markdown heading line ("## Music")
     t = re.sub(r"(?m)^\s*#{1,6}\s+", "", body if body.strip() else t)  # ... unless it is all there is

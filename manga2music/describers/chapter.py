@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
-from .answers import clean_description, parse_json_object, repeats_request
+from .answers import clean_description, parse_json_object, repeats_request, strip_fences, strip_reasoning
 from .chat import charge, chat_request, description_tokens, finished_text, json_tokens, pages_word, sum_usage
 
 #: bump on any change of wording below
@@ -115,7 +115,7 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
                 reason = "it was cut off at the token limit"
                 continue
             try:
-                parsed = model.model_validate(parse_json_object(answer.text))
+                parsed = model.model_validate(_object_of(answer.text, model))
                 if check is not None:
                     check(parsed)
             except (ValueError, ValidationError) as exc:
@@ -130,10 +130,30 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
         raise charge(exc, usage)
 
 
+def _object_of(text: str, model) -> dict:
+    """The JSON object of an answer; a bare list where ``model`` is one list (``[{...}, {...}]`` for the page
+    entries: small models leave out the wrapping object) stands for that list."""
+    lists = [name for name, f in model.model_fields.items() if getattr(f.annotation, "__origin__", None) is list]
+    if len(model.model_fields) == 1 and lists:
+        import json
+
+        body = strip_fences(strip_reasoning(text)).strip()
+        if body.startswith("["):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if isinstance(data, list):
+                return {lists[0]: data}
+    return parse_json_object(text)
+
+
 def _entries_in_order(answer: PageEntries, count: int) -> list:
     """The answer's entry for each of ``count`` pages, by the page numbers it gave (from 1, or from 0), else in the
     order given; ValueError when it has too few."""
     by_number = {e.page: e for e in answer.pages}
+    if len(by_number) < len(answer.pages):  # numbers given twice ("page": 1 for each): they say nothing
+        by_number = {}
     if sorted(by_number) == list(range(count)):  # numbered from 0: the first page is "0"
         by_number = {number + 1: e for number, e in by_number.items()}
     found = [by_number.get(k) or (answer.pages[k - 1] if k - 1 < len(answer.pages) else None)
