@@ -1853,6 +1853,7 @@ def test_a_rerun_without_scenes_or_reading_speed_keeps_those_it_was_made_with(tm
     assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"], again.stderr
     assert "action: the scenes given before (scenes.txt) are kept; --scenes auto finds them in the pages" \
         in again.stderr, again.stderr
+    assert "action: read at --reading-speed 1.5, as its last score was" in again.stderr, again.stderr  # said too
     assert json.loads((out / "action.cues.json").read_text(encoding="utf-8")) == sheet
     # a new reading speed alone keeps the scenes; --scenes auto goes back to those found in the pages
     faster = cli("score", SAMPLES / "action", "-o", out, *BUILTIN, "--reading-speed", "2", timeout=300)
