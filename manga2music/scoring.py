@@ -130,8 +130,8 @@ def _why_again(old: Optional[dict], plan: ScenePlan, pages: list[str], before: d
         return "another music model"
     if before.get("settings") != now["settings"]:
         return "the music model's settings changed"
-    if old.get("seed") != plan.seed:
-        return "a new seed"
+    if old.get("seed") != plan.seed:  # a scene's seed is the chapter's moved by its pages' pictures
+        return "its pages' pictures changed" if before.get("seed") == now.get("seed") else "a new seed"
     if bool(before.get("normalize", True)) != now["normalize"]:
         return f"loudness normalisation turned {'on' if now['normalize'] else 'off'}"
     if before.get("theme") != now["theme"]:
@@ -218,7 +218,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         before = job.record.get("score") or {}
         now = {"version": SCORE_VERSION, "model": composer.model_name, "settings": composer.settings_key(),
                "format": cfg.fmt,
-               "normalize": cfg.normalize, "reading_speed": cfg.reading_speed,
+               "normalize": cfg.normalize, "reading_speed": cfg.reading_speed, "seed": seed,
                "theme": {"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead}}
         by_pages = {tuple(s.get("pages") or ()): s for s in old.values()}  # the scene of these pages, else its number's
         why = [_why_again(by_pages.get(tuple(pages)) or old.get(plan.index), plan, pages, before, now)

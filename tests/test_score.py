@@ -1800,6 +1800,19 @@ def test_a_rerun_that_composes_every_cue_again_says_why(scored, tmp_path):
     louder = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", timeout=300)
     assert louder.returncode == 0, louder.stderr
     assert "ch1: composing every cue again (loudness normalisation turned on)" in louder.stderr
+    # a page's picture changed (its scene's seed comes from its pages' pixels), the chapter's seed as it was: said
+    # as such, not "a new seed", which read as a random re-roll
+    chapter = tmp_path / "ch"
+    shutil.copytree(root / "in" / "ch1", chapter)
+    first = cli("score", chapter, "-o", tmp_path / "o2", *BUILTIN, "--seed", "5", timeout=300)
+    assert first.returncode == 0, first.stderr
+    page = sorted(p for p in chapter.iterdir() if p.suffix == ".png")[-1]
+    from PIL import Image
+
+    Image.open(page).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(page)
+    edited = cli("score", chapter, "-o", tmp_path / "o2", *BUILTIN, timeout=300)
+    assert edited.returncode == 0, edited.stderr
+    assert "(its pages' pictures changed)" in edited.stderr and "a new seed" not in edited.stderr, edited.stderr
     again = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", timeout=300)
     assert again.returncode == 0 and "composing" not in again.stderr  # nothing changed: nothing said
 
