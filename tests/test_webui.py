@@ -445,6 +445,38 @@ def test_gpt_without_a_key_says_to_restart_the_server(tmp_path):
     assert name == "builtin" and "--vision-model" not in text and "gpt-4o-mini" in text
 
 
+def test_a_server_started_offline_says_so_in_its_own_terms(tmp_path, monkeypatch):
+    """`MANGA2MUSIC_OFFLINE=1 OPENAI_API_KEY=... manga2music ui`: the menu offered gpt-4o-mini without a warning,
+    and Generate failed with "--offline forbids the network. drop --offline" (the page has no --offline; the user
+    gave none); a model not downloaded was said to be offline "(HF_HUB_OFFLINE)", which was not set."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("MANGA2MUSIC_OFFLINE", "1")
+    probe = _probe(tmp_path, openai_key_set=True, offline=True)
+    problem = model_problem("gpt-4o-mini", "vision", probe)
+    assert problem is not None and "started offline (MANGA2MUSIC_OFFLINE=1)" in problem.message, problem
+    assert "--offline" not in problem.message + problem.hint and "builtin" in problem.hint
+    name, text = suggestion("vision", probe)
+    assert "gpt-4o-mini and gpt-4o work too" not in text
+    weights = model_problem("musicgen-small", "music", probe)
+    assert "offline mode is on (MANGA2MUSIC_OFFLINE)" in weights.message, weights.message
+    with pytest.raises(ModelUnavailableError, match="started offline"):
+        generate(TWO_PAGES[:1], tmp_path / "results", vision_model="gpt-4o-mini", work_root=tmp_path / "work")
+
+
+def test_a_model_menu_cleared_to_spaces_is_builtin_and_flags_in_a_failure_are_said_in_the_pages_terms(tmp_path):
+    """"   " in the Music model menu failed with "Error: is a folder, but there is no model in it" (the name left
+    out: the server's own folder was looked at); a failed part's reason named flags the page does not have."""
+    from manga2music.errors import BackendError
+    from manga2music.webui.messages import for_user
+
+    result = generate(TWO_PAGES[:1], tmp_path / "results", vision_model=" ", music_model="   ", duration=1, seed=1)
+    assert result.audio is not None and result.entries[0]["status"] == "ok"
+    said = for_user(BackendError("no track was made: llava did not answer valid JSON for 001.png, even after one "
+                                 "retry. Try --single-stage, a smaller --chunk-size, or a larger model"), [], [])
+    assert "Mode single-stage" in said.message and "--single-stage" not in said.message
+    assert "not in the web UI" in said.hint and "manga2music run" in said.hint
+
+
 def test_preview_reads_pages_as_the_run_will(tmp_path, not_images):
     cbz = tmp_path / "book.cbz"
     with zipfile.ZipFile(cbz, "w") as zf:

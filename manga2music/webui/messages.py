@@ -117,6 +117,8 @@ def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: 
         hint = "upload that chapter alone, or empty the Scenes box"
     elif hint and _FLAG.search(hint):
         hint = Markdown(f"{shown(hint)} ({CLI_ONLY})")
+    elif not hint and _FLAG.search(message):  # a section's reason with its advice inline ("Try --chunk-size ...")
+        hint = Markdown(f"{CLI_ONLY[:1].upper()}{CLI_ONLY[1:]}.")
     return type(exc)(message, hint)
 
 

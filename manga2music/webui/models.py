@@ -39,11 +39,22 @@ def _hub_reachable(probe: HardwareReport) -> bool:
     return reachable
 
 
+def _offline_setting() -> str:
+    """Which variable the server was started with that makes it offline, as the user set it."""
+    import os
+
+    from ..settings import _truthy
+
+    return " and ".join(v for v in ("MANGA2MUSIC_OFFLINE", "HF_HUB_OFFLINE") if _truthy(os.environ.get(v))) or \
+        "HF_HUB_OFFLINE"
+
+
 def _weights_problem(name: str, probe: HardwareReport) -> ModelUnavailableError:
     fix = (f"Run `manga2music models pull {name}` on a machine with an internet connection, "
            f"or put its weights in {probe.cache_dir}.")
     if probe.offline:
-        return ModelUnavailableError(f"{name} is not downloaded yet and offline mode is on (HF_HUB_OFFLINE)", fix)
+        return ModelUnavailableError(f"{name} is not downloaded yet and offline mode is on ({_offline_setting()})",
+                                     fix)
     if probe.hub.detail.startswith("HTTP"):
         return ModelUnavailableError(
             f"{name} is not downloaded yet and the Hugging Face Hub is not answering ({probe.hub.detail})",
@@ -60,7 +71,7 @@ def model_problem(name: str, side: str, probe: Optional[HardwareReport] = None) 
     from ..settings import openai_base_url
 
     name = (name or "").strip()
-    if name == "builtin":
+    if name in ("", "builtin"):  # a menu cleared (to spaces too) is builtin, as generate takes it
         return None
     probe = probe or current_probe()
     try:
@@ -73,6 +84,15 @@ def model_problem(name: str, side: str, probe: Optional[HardwareReport] = None) 
     except Manga2MusicError as exc:
         return exc
     if spec.needs_network:
+        from ..describers.openai_chat import _on_this_machine
+        from ..settings import no_network
+
+        if no_network() and not _on_this_machine(probe.openai_base_url):  # the CLI says "--offline forbids": the
+            # page has no such setting
+            return ModelUnavailableError(
+                f"{spec.name} sends the pages to {probe.openai_base_url}, and this server was started offline "
+                "(MANGA2MUSIC_OFFLINE=1): no network", "pick builtin, or start `manga2music ui` again without "
+                                                      "MANGA2MUSIC_OFFLINE")
         if not probe.openai_key_set and probe.openai_base_url_source == "default":
             return NeedsKeyError(f"{spec.name} sends the pages to OpenAI and needs an API key, but this server "
                                  "was started without OPENAI_API_KEY", KEY_HINT)
@@ -121,7 +141,11 @@ def suggestion(side: str, probe: Optional[HardwareReport] = None) -> tuple[str, 
         text = f"Suggested for this machine: builtin (runs anywhere, offline). {why}"
     if side == "vision" and probe.openai_key_set:
         where = "OpenAI" if probe.openai_base_url_source == "default" else probe.openai_base_url
-        text += f" OPENAI_API_KEY is set, so gpt-4o-mini and gpt-4o work too (they send the pages to {where})."
+        from ..describers.openai_chat import _on_this_machine
+        from ..settings import no_network
+
+        if not no_network() or _on_this_machine(probe.openai_base_url):  # offline: they cannot (said if chosen)
+            text += f" OPENAI_API_KEY is set, so gpt-4o-mini and gpt-4o work too (they send the pages to {where})."
     return spec.name, text
 
 

@@ -253,6 +253,9 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
 
     if not uploads:
         raise InputError("no pages uploaded yet", hint=messages.UPLOAD_HINT)
+    # a menu cleared to spaces is builtin, as a cleared one is ("   " was looked for as a folder named "")
+    vision_model, music_model = (str(vision_model or "").strip() or "builtin", str(music_model or "").strip() or
+                                 "builtin")
     for side, model in (("vision", vision_model), ("music", music_model)):
         check_model(model, side)
     name = upload_name(uploads, hidden)
@@ -294,7 +297,10 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         if note:
             warnings.insert(0, note)
         manifest = messages.scrub_manifest(manifest, hide)
-        _raise_if_nothing_made(manifest)
+        try:
+            _raise_if_nothing_made(manifest)
+        except Manga2MusicError as exc:  # its reasons are the sections' messages: said in the page's terms too
+            raise messages.for_user(exc, hide, [Path(u).name for u in uploads]) from None
         folder = Path(results_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}" / name
         folder.parent.mkdir(parents=True)
         shutil.move(str(out), str(folder))  # the listening page already holds thumbnails; the pages can go
