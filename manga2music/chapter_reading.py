@@ -194,6 +194,8 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
     warnings: list[str] = []
 
     def warn(line: str) -> None:
+        if line in warnings:  # once a chapter (the server's lack of structured output: said of each answer)
+            return
         warnings.append(line)
         cb.warn(f"{section.name}: {line}")
 
@@ -205,7 +207,7 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
             entries[page]["intensity"] = max(entries[page]["intensity"], e["intensity"])
         else:
             entries[page] = {**e, "name": page}
-    direction, usage = chapter_direction(describer, list(entries.values()), usage, memo=memo)
+    direction, usage = chapter_direction(describer, list(entries.values()), usage, memo=memo, warn=warn)
     # one entry per unit of the score: a page, or each part of a tall strip (its tile's own entry)
     by_tile = {e["name"]: e for e in tile_entries}
     ordered = [by_tile.get(u.name, entries.get(u.name)) or {"name": u.name, "mood": "neutral", "intensity": 1,

@@ -326,7 +326,8 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
                 from .describers.chapter import scene_description
 
                 scene_entries = [entries[i] for i in pages]
-                text, usage = scene_description(describer, scene_entries, direction.chat, memo=memo)
+                text, usage = scene_description(describer, scene_entries, direction.chat, memo=memo,
+                                                warn=lambda line, k=k: cb.warn(f"{job.name}: scene {k}: {line}"))
                 mood, said_seed = entries_mood(pages), describer_seed(describer)
             else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
                 stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],

@@ -793,7 +793,8 @@ def test_a_server_that_does_not_answer_like_openai_is_one_line_with_its_own_word
 
 def test_a_proxys_html_error_page_is_its_title_and_says_what_to_do(openai_server):  # noqa: F811
     """nginx's 413 page went whole into the one-line message (tags and all), with no word of what to do; a server
-    that refused an argument without naming response_format gave no hint that --single-stage avoids it."""
+    that refused an argument without naming response_format failed the section (it gave a --single-stage hint, which
+    `score` cannot use): the request is now asked once without the schema."""
     from openai_server import Raw
 
     page = ("<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 "
@@ -804,8 +805,11 @@ def test_a_proxys_html_error_page_is_its_title_and_says_what_to_do(openai_server
     assert str(info.value) == "Server request failed: 413 Request Entity Too Large"
     assert "--chunk-size" in info.value.hint and "--detail low" in info.value.hint
     openai_server.queue(Fail(400, "Unrecognized request argument supplied", type="invalid_request_error"))
-    with pytest.raises(BackendError) as info:
-        OpenAIDescriber("llava", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    result = OpenAIDescriber("llava-args", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert any("structured output" in w for w in result.warnings), result.warnings
+    openai_server.queue(*[Fail(400, "Unrecognized request argument supplied", type="invalid_request_error")] * 2)
+    with pytest.raises(BackendError) as info:  # refused without the schema too: the hint still says --single-stage
+        OpenAIDescriber("llava-args2", options(openai_server, max_retries=0)).describe([line_art("1.png")])
     assert "--single-stage" in info.value.hint
 
 
@@ -843,6 +847,21 @@ def test_a_plain_text_rejection_of_structured_output_falls_back_to_plain_json(op
         openai_server.queue(rejection)
         result = OpenAIDescriber(model, options(openai_server, max_retries=0)).describe([line_art("1.png")])
         assert result.analysis.genre == DEFAULT_ANALYSIS["genre"]
+
+
+def test_a_bare_400_to_structured_output_is_asked_once_without_it(openai_server):  # noqa: F811
+    """A server that refuses response_format with a bare "400 Invalid request" failed every section, with a hint
+    (--single-stage) that `score` cannot use: its page entries send response_format all the same."""
+    openai_server.queue(Fail(400, "Invalid request"))
+    result = OpenAIDescriber("picky-400", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert result.analysis.genre == DEFAULT_ANALYSIS["genre"]
+    assert "response_format" in openai_server.requests[0].body and "response_format" not in \
+        openai_server.requests[1].body
+    assert any("structured output" in w for w in result.warnings), result.warnings
+    openai_server.requests.clear()
+    openai_server.queue(Fail(400, "Invalid request"), Fail(400, "Invalid request: bad image"))  # not the schema
+    with pytest.raises(BackendError, match="Invalid request"):
+        OpenAIDescriber("picky-400b", options(openai_server, max_retries=0)).describe([line_art("1.png")])
 
 
 def test_a_section_that_failed_part_way_asks_only_what_was_not_answered_on_the_rerun(tmp_path,  # noqa: F811

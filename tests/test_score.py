@@ -1693,6 +1693,35 @@ def test_too_few_page_entries_are_asked_once_more_and_never_kept_for_a_rerun(tmp
     assert "was used, not asked again" not in made.stderr
 
 
+def test_a_chat_scores_cut_off_answers_and_a_server_without_structured_output_are_said(tmp_path,  # noqa: F811
+                                                                                        openai_server):
+    """`score` with a chat model kept a scene description cut off at the token limit ("... strings and.") without
+    a word, asked a direction cut off again with the same room (cut off again), and never said that the server takes
+    no structured output (`describe` says each of these)."""
+    import json as _json
+
+    from chapters import chat_score_replies
+    from openai_server import Fail, Reply
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    entries, direction, calm, fierce = chat_score_replies(3, 3)
+    openai_server.queue(Fail(400, "response_format is not supported"), entries,
+                        Reply('{"key": "E minor", "instruments": ["koto"', finish_reason="length"), direction,
+                        Reply("Gentle koto and soft strings, 68 BPM in E minor, with a slow", finish_reason="length"),
+                        fierce)
+    made = cli("score", tmp_path / "ch", "-o", tmp_path / "out", "--base-url", openai_server.url, "--vision-model",
+               "llava:13b", "--music-model", "builtin", "--seed", "1", timeout=300)
+    assert made.returncode == 0, made.stderr[-1500:]
+    assert "ch: the server does not support structured output" in made.stderr, made.stderr
+    caps = [r.body.get("max_tokens") or r.body.get("max_completion_tokens") for r in openai_server.requests]
+    assert caps[3] == 2 * caps[2], caps  # the direction cut off: asked again with twice the room
+    assert "ch: scene 1: the description was cut off at the token limit" in made.stderr, made.stderr
+    text = (tmp_path / "out" / "ch.scene01.txt").read_text(encoding="utf-8")
+    assert "with a slow" not in text and text.startswith("Gentle koto")
+    record = _json.loads((tmp_path / "out" / "ch.json").read_text(encoding="utf-8"))
+    assert any("structured output" in w for w in record["chapter_reading"]["warnings"])
+
+
 def test_a_scene_text_the_user_deleted_is_not_left_in_the_record(tmp_path):
     """Deleting NAME.scene03.txt (the way to get the tool's words back) while the chapter also lost that scene's
     pages left the record listing NAME.scene03.txt, gone, for good: a record lists the files that are there."""

@@ -25,7 +25,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
 from .answers import clean_description, parse_json_object, repeats_request, strip_fences, strip_reasoning
-from .chat import charge, chat_request, description_tokens, finished_text, json_tokens, pages_word, sum_usage
+from .chat import (_MORE_TOKENS, charge, chat_request, description_tokens, finished_text, json_tokens, pages_word,
+                   sum_usage)
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"
@@ -88,11 +89,13 @@ def scene_prompt(entries: list[dict], direction: ChapterDirection) -> str:
             "Never mention the comic, its characters or its story.")
 
 
-def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None, check=None):
+def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None, check=None, warn=None):
     """One call (and one retry) whose answer must be JSON matching ``model`` (and pass ``check``, which raises
     ValueError saying what is wrong with it): the answer read, and the tokens asking took (those it took an earlier
-    run, when ``memo`` kept the answer: see :mod:`manga2music.answer_memo`).  Only an answer that passes is kept."""
+    run, when ``memo`` kept the answer: see :mod:`manga2music.answer_memo`).  Only an answer that passes is kept.
+    ``warn(line)`` is told what the server said of its answers (it takes no structured output)."""
     tokens = json_tokens(describer, MAX_TOKENS)
+    cap_given = "max_new_tokens" in describer.options.model_fields_set
     request = chat_request(describer, model.__name__, prompt, images, tokens) if memo is not None else None
     kept = memo.recall(request, model.model_validate) if memo is not None else None
     if kept is not None:
@@ -108,11 +111,16 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
             text = prompt if not attempt else f"{prompt}\nYour last answer could not be read ({reason}). JSON only."
             answer = describer._complete(text, images, json_schema=model.model_json_schema(), max_tokens=tokens)
             usage = sum_usage([usage, answer.usage])
+            for line in getattr(answer, "warnings", None) or ():
+                if warn is not None:
+                    warn(line)
             if answer.refusal:
                 raise BackendError(f"{describer.model_name} refused to answer ({what}): "
                                    f"{answer.refusal.strip()[:160]}")
             if answer.cut_off:  # a fragment "repaired" into JSON would be taken for the model's answer
                 reason = "it was cut off at the token limit"
+                if not cap_given:  # the same cap would cut the same answer off again; a cap the user gave holds
+                    tokens *= 2
                 continue
             try:
                 parsed = model.model_validate(_object_of(answer.text, model))
@@ -125,7 +133,8 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
                 memo.keep(request, parsed.model_dump(), usage)
             return parsed, usage
         raise BackendError(f"{describer.model_name} did not answer the JSON asked for ({what}), even after one retry "
-                           f"({reason})", hint="try a larger model, or --vision-model builtin for the score")
+                           f"({reason})", hint=_MORE_TOKENS if reason.startswith("it was cut off") else
+                           "try a larger model, or --vision-model builtin for the score")
     except Manga2MusicError as exc:
         raise charge(exc, usage)
 
@@ -180,7 +189,7 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
             try:
                 parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
                                           f"pages {done + 1}-{done + len(chunk)}", memo,
-                                          check=lambda answer, n=len(chunk): _entries_in_order(answer, n))
+                                          check=lambda answer, n=len(chunk): _entries_in_order(answer, n), warn=warn)
             except PagesDoNotFitError as exc:
                 if len(chunk) == 1:
                     raise
@@ -203,11 +212,11 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
 
 
 def chapter_direction(describer, entries: list[dict], usage: dict | None = None,
-                      memo=None) -> tuple[ChapterDirection, dict | None]:
+                      memo=None, warn=None) -> tuple[ChapterDirection, dict | None]:
     """The chapter's direction, and ``usage`` with the call's tokens added (see :func:`chat.sum_usage`)."""
     try:
         direction, spent = _ask_json(describer, direction_prompt(entries), [], ChapterDirection,
-                                     "the chapter's direction", memo)
+                                     "the chapter's direction", memo, warn=warn)
     except Manga2MusicError as exc:  # the pages' entries were paid for
         raise charge(exc, usage)
     usage = sum_usage([usage, spent])
@@ -218,19 +227,26 @@ def chapter_direction(describer, entries: list[dict], usage: dict | None = None,
 
 
 def scene_description(describer, entries: list[dict], direction: ChapterDirection,
-                      memo=None) -> tuple[str, dict | None]:
+                      memo=None, warn=None) -> tuple[str, dict | None]:
     """A scene's music description, and the tokens its call used (``None``: the server did not say; kept with the
-    answer when ``memo`` kept it from an earlier run)."""
+    answer when ``memo`` kept it from an earlier run).  ``warn(line)``: a description cut off at the token limit."""
     prompt, tokens = scene_prompt(entries, direction), description_tokens(describer)
     request = chat_request(describer, "scene", prompt, [], tokens) if memo is not None else None
     kept = memo.recall(request, lambda text: clean_description(str(text))) if memo is not None else None
     if kept is not None:
+        for line in kept.warnings:
+            if warn is not None:
+                warn(line)
         return kept.answer, kept.usage
     answer = describer._complete(prompt, [], json_schema=None, max_tokens=tokens)
+    said = []
     try:
         if answer.refusal:
             raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
         text = finished_text(answer, describer.model_name, "a scene")
+        if answer.cut_off:  # its unfinished end dropped: what is left may be "strings and."
+            said.append(f"the description was cut off at the token limit; its unfinished end was dropped "
+                        f"({_MORE_TOKENS})")
         if repeats_request(text, prompt):
             raise BackendError(f"{describer.model_name} repeated the request instead of describing a scene: "
                                f"{' '.join(text.split())[:80]!r}...", hint="try a larger model")
@@ -241,6 +257,9 @@ def scene_description(describer, entries: list[dict], direction: ChapterDirectio
                                ) from None
     except Manga2MusicError as exc:
         raise charge(exc, answer.usage)
+    for line in said:
+        if warn is not None:
+            warn(line)
     if memo is not None:
-        memo.keep(request, text, answer.usage)
+        memo.keep(request, text, answer.usage, said)
     return text, answer.usage

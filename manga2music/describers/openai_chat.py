@@ -334,12 +334,23 @@ class OpenAIDescriber(ChatDescriber):
                 response = self._complete_once(kwargs)
             except (openai.BadRequestError, openai.UnprocessableEntityError, openai.InternalServerError) as err:
                 # a 500 too: llama-cpp-python and ik_llama.cpp refuse a json_schema that way
-                if "response_format" not in kwargs or not _mentions_structured_output(err):
+                if "response_format" not in kwargs:
                     raise
+                plain = {k: v for k, v in kwargs.items() if k != "response_format"}
+                if not _mentions_structured_output(err):
+                    said = _error_message(err)
+                    if isinstance(err, openai.InternalServerError) or re.search(r"image|picture", said, re.I) \
+                            or _NO_IMAGES.search(said) or _IMAGE_LIMIT.search(said) or _CONTEXT_EXCEEDED.search(said):
+                        raise  # about the pages or their size, not the schema
+                    try:  # a 400 or 422 in the server's own words ("Invalid request"): without the schema once
+                        response = self._complete_once(plain)
+                    except openai.APIError:
+                        raise err from None  # not the schema, then: the first error is the one to say
+                else:
+                    response = self._complete_once(plain)
                 _NO_STRUCTURED_OUTPUT.add(self._server_key)
                 warnings.append(NO_STRUCTURED_OUTPUT_WARNING)
                 del kwargs["response_format"]
-                response = self._complete_once(kwargs)
             try:
                 completion = self._to_completion(response)
             except _EmptyAnswer:  # nothing, though not cut off: a local server's glitch; the same request once more
