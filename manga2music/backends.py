@@ -71,6 +71,10 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
     given = cfg.vision_options.get("base_url")
     base_url = given or os.environ.get("OPENAI_BASE_URL") or None
     spec = resolve(served_name(name, side, given), side, base_url=base_url if side == "vision" else None)
+    if not given and base_url and served_name(name, side, base_url) != name and spec.backend != "openai":
+        # OPENAI_BASE_URL alone: a Hub id is local weights, as the README says; a vLLM user may mean the server's
+        warn(f"{name} is a Hugging Face id, so it runs here (transformers), not on the server OPENAI_BASE_URL "
+             "names; to ask that server's model of this name, add --base-url \"$OPENAI_BASE_URL\"")
     if cfg.commercial and side == "music" and spec.commercial is not True:
         from .tiers import licence_note
 

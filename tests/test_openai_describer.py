@@ -849,6 +849,20 @@ def test_a_plain_text_rejection_of_structured_output_falls_back_to_plain_json(op
         assert result.analysis.genre == DEFAULT_ANALYSIS["genre"]
 
 
+def test_a_hub_id_with_only_openai_base_url_set_says_it_runs_here_and_how_to_ask_the_server(tmp_path):
+    """OPENAI_BASE_URL set for a vLLM server, no --base-url: `--model Qwen/Qwen2-VL-2B-Instruct` went to local
+    weights (a multi-GB download online) without a word about the server the user meant."""
+    from pathlib import Path
+
+    from output_checks import cli, cli_env
+
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    done = cli("describe", samples, "-o", tmp_path / "out", "--model", "Qwen/Qwen2-VL-2B-Instruct", "--offline",
+               env=cli_env(OPENAI_BASE_URL="http://127.0.0.1:9/v1"))
+    assert "runs here (transformers), not on the server OPENAI_BASE_URL names" in done.stderr, done.stderr
+    assert 'add --base-url "$OPENAI_BASE_URL"' in done.stderr
+
+
 def test_a_bare_400_to_structured_output_is_asked_once_without_it(openai_server):  # noqa: F811
     """A server that refuses response_format with a bare "400 Invalid request" failed every section, with a hint
     (--single-stage) that `score` cannot use: its page entries send response_format all the same."""
