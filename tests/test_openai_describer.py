@@ -734,6 +734,12 @@ def test_no_quota_stops_the_run_and_a_bad_address_or_key_variable_is_one_line_be
     bare = {**options(openai_server), "base_url": openai_server.url.removeprefix("http://")}
     with pytest.raises(InputError, match="not an http:// or https:// address"):
         OpenAIDescriber("llava", bare).preflight()
+    # a key in the address's query went after the path the client adds ("/v1/?api-key=Xchat/completions"): a 404
+    # that said "check the model name", and the key reached the manifest when the server echoed the path
+    keyed = {**options(openai_server), "base_url": openai_server.url + "?api-key=sk-in-the-url"}
+    with pytest.raises(InputError, match="query") as info:
+        OpenAIDescriber("llava", keyed).preflight()
+    assert "sk-in-the-url" not in info.value.message + info.value.hint
     monkeypatch.delenv("MY_TYPO_KEY", raising=False)
     with pytest.raises(NeedsKeyError, match=r"\$MY_TYPO_KEY is not set"):
         OpenAIDescriber("llava", options(openai_server, api_key_env="MY_TYPO_KEY")).preflight()

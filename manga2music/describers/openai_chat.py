@@ -198,6 +198,13 @@ class OpenAIDescriber(ChatDescriber):
                               or not urlparse(self.base_url).hostname):
             raise InputError(f"--base-url {self.shown_url}: not an http:// or https:// address",
                              hint="for example --base-url http://127.0.0.1:11434/v1")
+        if self.base_url and (urlparse(self.base_url).query or urlparse(self.base_url).fragment):
+            # the client puts its path after the whole string: "/v1/?api-key=Xchat/completions", a 404 that said
+            # "check the model name", and a key in the query reached the manifest when the server echoed the path
+            raise InputError(f"--base-url {self.shown_url.split('?', 1)[0].split('#', 1)[0]}: an address with a "
+                             "query (?...) or fragment (#...) cannot be used; the client adds the path after it",
+                             hint="give the server's address alone (http://HOST:PORT/v1); a key goes in "
+                                  "OPENAI_API_KEY (or --api-key-env NAME)")
         env = self.options.api_key_env or "OPENAI_API_KEY"
         _check_key_characters(self._api_key(), env)
         if env != "OPENAI_API_KEY" and self._api_key() is None:  # a name given on purpose: a typo would send no key
