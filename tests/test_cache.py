@@ -300,6 +300,64 @@ def test_pull_behind_a_captive_portal_is_one_line_not_a_traceback(tmp_path, monk
     assert "not the Hub" in result.stderr and "login page" in result.stderr, result.stderr
 
 
+def test_ctrl_c_stops_a_pull_at_once_and_the_next_pull_finishes_it(tmp_path):
+    """Ctrl-C during `models pull` kept downloading (huggingface_hub's threads) for up to 30 s, then "The stop did
+    not finish within 30 s: stopped at once", its half-downloaded file left for good."""
+    import hashlib
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    big = b"\7" * 3_000_000
+    files = dict(MUSICGEN_FILES, **{"model.safetensors": big})
+    whole = fake_hub("facebook/musicgen-small", files)
+    slow = {"on": True}
+
+    def trickle(req) -> None:
+        if slow["on"] and req.command == "GET" and req.path.split("?")[0].endswith("/model.safetensors"):
+            req.send_response(200)
+            for k, v in {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(big).hexdigest()}"',
+                         "Content-Length": str(len(big)), "Content-Type": "application/octet-stream"}.items():
+                req.send_header(k, v)
+            req.end_headers()
+            try:
+                for start in range(0, len(big), 1024):  # about 20 KB/s: minutes for the file
+                    req.wfile.write(big[start:start + 1024])
+                    req.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+            return
+        whole(req)
+
+    env = {**os.environ, "MANGA2MUSIC_CACHE": str(tmp_path), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    env.pop("HF_HUB_OFFLINE", None)
+    with local_http(trickle) as (url, _):
+        env["HF_ENDPOINT"] = url
+        proc = subprocess.Popen([sys.executable, "-m", "manga2music", "models", "pull", "musicgen-small"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        blobs = tmp_path / "models--facebook--musicgen-small" / "blobs"
+        deadline = time.monotonic() + 60
+        while not (blobs.is_dir() and list(blobs.glob("*.incomplete"))) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(blobs.glob("*.incomplete")), "the download never started"
+        time.sleep(0.5)
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - stopped
+        assert proc.returncode == 130 and took < 10, (proc.returncode, took, err[-1500:])
+        assert "the files finished are kept" in err and "30 s" not in err, err[-1500:]
+        assert not cache.is_cached("facebook/musicgen-small", tmp_path)
+        slow["on"] = False
+        again = subprocess.run([sys.executable, "-m", "manga2music", "models", "pull", "musicgen-small"], env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-1500:]
+    assert cache.is_cached("facebook/musicgen-small", tmp_path)
+    assert not list(blobs.glob("*.incomplete"))
+
+
 def test_a_cache_that_is_a_file_is_said_by_doctor_and_pull_before_any_download(tmp_path, monkeypatch):
     """MANGA2MUSIC_CACHE naming a file: doctor showed it as the model cache with the disk's free space, and `models
     pull` reached the Hub, then failed inside huggingface_hub's download.  Both now name the file and what to do."""

@@ -144,6 +144,16 @@ def _next_signal_ends_at_once() -> None:
     signal.signal(signal.SIGTERM, _at_once)
 
 
+def end_now(code: int, line: str) -> None:
+    """Say ``line`` and end the command's own process at once with ``code`` (its worker threads with it: a
+    download's would go on to the end of their files); in a program that runs the app inside itself, exit."""
+    if not _ends_itself:
+        typer.echo(line, err=True)
+        raise typer.Exit(code)
+    os.write(2, f"{line}\n".encode())
+    os._exit(code)
+
+
 def _at_once(signum, frame, why: str = "Stopped at once.") -> None:
     import os
     import signal

@@ -173,7 +173,7 @@ def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
                     size = f" ({spec.download_gb:g} GB)" if spec is not None and spec.download_gb else ""
                     typer.echo(f"{name}: downloading {cache.repo_id_for(name)}{size} into {root}; Ctrl-C stops it "
                                "(the files finished are kept)", err=True)  # a pull is silent for minutes otherwise
-                path = cache.pull(name, offline=offline or settings.offline_mode())
+                path = _pull_stoppable(name, offline=offline or settings.offline_mode())
         except typer.Exit as exc:
             codes.append(exc.exit_code)
             continue
@@ -230,3 +230,34 @@ def path() -> None:
     rule = {"MANGA2MUSIC_CACHE": "MANGA2MUSIC_CACHE is set", "HF_HUB_CACHE": "HF_HUB_CACHE is set",
             "HF_HOME": "HF_HOME is set (HF_HOME/hub)"}.get(source, "default: the user cache dir (set MANGA2MUSIC_CACHE to move it)")
     typer.echo(f"chosen by: {rule}", err=True)
+
+
+def _pull_stoppable(name: str, offline: bool):
+    """``cache.pull`` on a thread of its own, so that Ctrl-C (or SIGTERM) ends the command at once: raised in the
+    download's own wait, it waited for huggingface_hub's threads to finish their files (up to the 30 s grace)."""
+    import signal
+    import threading
+
+    from .. import cache
+    from . import _common
+
+    done: dict = {}
+
+    def work() -> None:
+        try:
+            done["path"] = cache.pull(name, offline=offline)
+        except BaseException as exc:  # noqa: BLE001 - said by the caller, on the main thread
+            done["error"] = exc
+
+    worker = threading.Thread(target=work, name="models-pull", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        _common.end_now(143 if _common._stopped_by == signal.SIGTERM else 130,
+                        f"Stopped. {name}: the files finished are kept; `manga2music models pull {name}` fetches the "
+                        "rest.")
+    if "error" in done:
+        raise done["error"]
+    return done["path"]
