@@ -408,6 +408,8 @@ def test_scrub_hides_temporary_folders_and_python_internals():
     assert scrub(f"no pages found in {upload} (looked for x)", [upload]) == "no pages found in uploads (looked for x)"
     assert scrub("the Hub is unreachable ([Errno -2] Name or service not known)") == \
         "the Hub is unreachable (Name or service not known)"
+    for folder in ("page #1", "ch(1)"):  # the loose pages' folder, named after the first page: not shown as a folder
+        assert scrub(f"{upload}/{folder}/bad.png: not a readable image", [upload]) == "bad.png: not a readable image"
 
 
 def _probe(tmp_path, **changes) -> HardwareReport:

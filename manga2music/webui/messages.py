@@ -62,7 +62,7 @@ UI_NAMES = {"--scenes": "Scenes", "--longest-cue": "Longest cue", "--reading-spe
             "--seed": "Seed", "--duration": "Duration", "--transitions continue": "Bridges between scenes",
             "--transitions": "Bridges between scenes", "--single-stage": "Mode single-stage",
             "--vision-model": "Vision model", "--music-model": "Music model", "--format": "Format"}
-_PATH_TAIL = r"(?:[/\\][^/\\!#:;,'\"()<>\n]+)*[/\\]?"
+_PATH_TAIL = r"(?:[/\\][^/\\!:;,'\"<>\n]+)*[/\\]?"  # a folder may be named "page #1" or "ch(1)"
 
 
 def _path_pattern(roots: Iterable[str | Path]) -> re.Pattern | None:
