@@ -91,11 +91,13 @@ def current_snapshot(repo_dir: Path) -> Optional[Path]:
 def _snapshot_is_whole(snap: Path) -> bool:
     """A transformers model: ``config.json`` and weights.  A diffusers pipeline: ``model_index.json``, a folder for
     each of its components (its transformer, VAE, text encoder, tokenizer, scheduler), and weights among them.
-    Either way every shard its weights' index lists, and no link to a file that is gone (a blob deleted by hand)."""
-    from .registry import missing_shards
+    Either way every shard its weights' index lists, and no weight file the loaders read whose link leads to a
+    blob that is gone (deleted by hand); another file's (a README, the .bin copy beside the safetensors, which a
+    pull does not fetch back) does not matter."""
+    from .registry import loaded_weight_files, missing_shards
 
     try:
-        if any(p.is_symlink() and not p.exists() for p in snap.rglob("*")) or missing_shards(snap):
+        if missing_shards(snap) or any(not f.is_file() for f in loaded_weight_files(snap)):
             return False
     except OSError:
         return False
@@ -124,14 +126,29 @@ def _is_complete(repo_dir: Path) -> bool:
 
 def _unfinished_blobs(repo_dir: Path) -> list[tuple[Path, bool]]:
     """The ``.incomplete`` files in the repo's blobs (huggingface_hub 1.x names them ``ETAG.incomplete``, 2.x
-    ``ETAG.XXXXXXXX.incomplete``), each with whether its blob was finished since (by a later download: the file
-    is a leftover of a download that was killed, which huggingface_hub 2.x never reuses nor removes)."""
+    ``ETAG.XXXXXXXX.incomplete``), each with whether it is a leftover: its blob was finished since (by a later
+    download: huggingface_hub 2.x never reuses nor removes a killed download's file), or nothing has written to it
+    for an hour (:data:`STALE_DOWNLOAD_S`)."""
     blobs = repo_dir / "blobs"
     try:
         names = [p for p in blobs.iterdir() if p.name.endswith(".incomplete")] if blobs.is_dir() else []
     except OSError:
         return []
-    return [(p, (blobs / p.name.split(".", 1)[0]).is_file()) for p in names]
+    return [(p, (blobs / p.name.split(".", 1)[0]).is_file() or _stale(p)) for p in names]
+
+
+#: a half-downloaded file not written to for this long belongs to no download under way (one writes all the time):
+#: a killed pull's, of a file the Hub has since replaced
+STALE_DOWNLOAD_S = 3600
+
+
+def _stale(path: Path) -> bool:
+    import time
+
+    try:
+        return time.time() - path.stat().st_mtime > STALE_DOWNLOAD_S
+    except OSError:
+        return False
 
 
 def _downloads_under_way(repo_dir: Path) -> bool:
@@ -140,7 +157,7 @@ def _downloads_under_way(repo_dir: Path) -> bool:
 
 
 def forget_leftovers(repo_dir: Path) -> int:
-    """Remove the half-downloaded copies of blobs finished since (see :func:`_unfinished_blobs`); the bytes freed."""
+    """Remove the leftovers of killed downloads (see :func:`_unfinished_blobs`); the bytes freed."""
     freed = 0
     for path, finished in _unfinished_blobs(repo_dir):
         if finished:
@@ -320,6 +337,8 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
             f"cannot download {repo_id}: the Hugging Face Hub at {shown} is unreachable ({why(exc)})",
             hint="check the network (or HF_ENDPOINT); what is already cached keeps working offline.") from exc
     except ValueError as exc:  # JSONDecodeError: an HTML page where the Hub's JSON should be
+        if not isinstance(exc, json.JSONDecodeError):  # huggingface_hub's HFValidationError: "owner/a--b"
+            raise ModelUnavailableError(f"cannot download {repo_id}: {why(exc)}") from exc
         raise ModelUnavailableError(
             f"cannot download {repo_id}: what answers at {shown} is not the Hub (a network's login page, or a "
             "proxy's?)", hint="log in to the network in a browser, or check HF_ENDPOINT; what is already cached keeps "

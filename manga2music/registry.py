@@ -397,7 +397,7 @@ def missing_weights(spec: ModelSpec) -> str | None:
     files = _weight_files(path)
     if not files:
         return f"{spec.name} is a model folder with no weights in it (no .safetensors or .bin file)"
-    for file in _loaded_weight_files(path):
+    for file in loaded_weight_files(path):
         if _is_lfs_pointer(file):  # a `git clone` of a Hub repo without git-lfs: each section failed with
             # "SafetensorError: Error while deserializing header: header too large", and the doctor said "ok"
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is a Git LFS pointer, not the weights (the "
@@ -511,7 +511,7 @@ def _loaded_format(folder: Path) -> str:
     return ".safetensors" if any(folder.glob("*.safetensors")) else ".bin"
 
 
-def _loaded_weight_files(path: Path) -> list[Path]:
+def loaded_weight_files(path: Path) -> list[Path]:
     """The weight files the loaders read (a .bin beside the safetensors, as `huggingface-cli download --include
     "*.safetensors"` or a clone that pulled only those leaves it, is not read: a pointer there is no fault)."""
     return [file for folder in _loaded_folders(path) for file in sorted(folder.glob(f"*{_loaded_format(folder)}"))]

@@ -494,11 +494,15 @@ def _archive_kind(archive: Path) -> str | None:
 
 
 def _an_empty_tar(archive: Path) -> bool:
-    """Whether ``archive`` is a tar with nothing in it (only zero blocks, in whole 512-byte records)."""
+    """Whether ``archive`` is a tar with nothing in it: named as a tar, its end marker alone (zero blocks, 10240
+    bytes at most).  A file of zeros under another name (a torrent's pre-allocated, not yet downloaded ``Ch 5.cbz``)
+    or a bigger one is no empty chapter: it stays unreadable, and its chapter fails."""
     import tarfile
 
+    if source_suffix(archive.name) not in (".tar", ".cbt"):
+        return False
     try:
-        if archive.stat().st_size % 512:
+        if archive.stat().st_size % 512 or archive.stat().st_size > 10240:
             return False
         with tarfile.open(archive, mode="r:") as tar:
             return not tar.getmembers()

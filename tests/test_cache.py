@@ -7,6 +7,7 @@ that speaks the few endpoints ``huggingface_hub.snapshot_download`` uses.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -66,15 +67,26 @@ def test_a_half_download_finished_since_leaves_the_model_cached_and_pull_removes
         (repo / "blobs" / leftover).write_bytes(b"\0" * 1000)
     assert cache.is_cached("facebook/musicgen-small", tmp_path)
     assert [m.complete for m in cache.scan(tmp_path)] == [True]
-    (repo / "blobs" / ("e" * 64 + ".1a2b3c4d.incomplete")).write_bytes(b"x")  # a file still under way: partial
+    under_way = repo / "blobs" / ("e" * 64 + ".1a2b3c4d.incomplete")
+    under_way.write_bytes(b"x")  # a file still being downloaded: partial
     assert not cache.is_cached("facebook/musicgen-small", tmp_path)
-    (repo / "blobs" / ("e" * 64 + ".1a2b3c4d.incomplete")).unlink()
+    os.utime(under_way, (time.time() - 7200, time.time() - 7200))  # untouched for 2 hours: a killed pull's, of a
+    assert cache.is_cached("facebook/musicgen-small", tmp_path)  # file the Hub has replaced since
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     with local_http(fake_hub("facebook/musicgen-small", MUSICGEN_FILES)) as (url, _):
         monkeypatch.setenv("HF_ENDPOINT", url)
         cache.pull("musicgen-small", tmp_path)
     assert not list((repo / "blobs").glob("*.incomplete"))  # the leftovers' space given back
+
+
+def test_pull_of_a_name_the_hub_refuses_says_so_not_that_the_network_is_at_fault(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with local_http(fake_hub("facebook/musicgen-small", MUSICGEN_FILES)) as (url, _):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        with pytest.raises(ModelUnavailableError) as info:
+            cache.pull("owner/a--b", tmp_path)
+    assert "login page" not in info.value.message and "--" in info.value.message, info.value.message
 
 
 def test_a_snapshot_missing_a_shard_or_a_blob_is_not_cached(tmp_path):
@@ -96,6 +108,14 @@ def test_a_snapshot_missing_a_shard_or_a_blob_is_not_cached(tmp_path):
     assert not cache.is_cached("facebook/musicgen-medium", tmp_path)
     assert {m.repo_id: m.complete for m in cache.scan(tmp_path)} == {"facebook/musicgen-small": True,
                                                                       "facebook/musicgen-medium": False}
+    # a file the loaders do not read, gone (a README; the .bin copy beside the safetensors, freed by a user, which
+    # a pull never fetches back): still whole
+    large = fake_repo(tmp_path, "facebook/musicgen-large", {**MUSICGEN_FILES, "README.md": b"# readme",
+                                                            "pytorch_model.bin": b"\5" * 1000})
+    for blob in (large / "blobs").iterdir():
+        if blob.read_bytes() in (b"# readme", b"\5" * 1000):
+            blob.unlink()
+    assert cache.is_cached("facebook/musicgen-large", tmp_path)
 
 
 def test_a_snapshot_without_weights_is_not_cached(tmp_path):

@@ -890,3 +890,7 @@ def test_an_empty_tar_is_said_to_hold_no_pages_not_to_be_damaged(tmp_path):
     assert said == [f"Skipping {tmp_path / 'S' / 'Ch 1.cbt'}: no pages in it"], said
     (tmp_path / "zeros.cbt").write_bytes(bytes(1000))  # zeros, but no tar's length: still not readable
     assert "not a readable comic archive" in find_sections([tmp_path / "zeros.cbt"])[0].error
+    for name in ("Ch 5.cbz", "Vol 2.cbr", "Ch 6.cbt"):  # a torrent's pre-allocated file, not downloaded yet: it
+        # fails (a chapter missing from a run that says it is done would go unnoticed)
+        (tmp_path / name).write_bytes(bytes(2 * 1024 * 1024))
+        assert find_sections([tmp_path / name])[0].error, name
