@@ -33,8 +33,8 @@ def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[d
             infos.append(probe_page(page, pdf_hashes=pdf_hashes))
             if infos[-1].pages_held > 1:
                 cb.warn(f"{section.name}: {page.name} holds {infos[-1].pages_held} pages (a multi-page TIFF); in a "
-                        "RAR or 7-Zip archive only its first is read: unpack the archive (a TIFF's pages are then "
-                        "read one by one)")
+                        "RAR, 7-Zip or compressed tar archive only its first is read: unpack the archive (a TIFF's "
+                        "pages are then read one by one)")
         except ArchiveError:  # the whole archive: the section fails with this one line (see readable_pages)
             raise
         except PageError as exc:

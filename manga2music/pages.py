@@ -28,7 +28,7 @@ import os
 import re
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, NamedTuple, Optional
 
 from .errors import PageError
 from .reading import tile_name
@@ -220,9 +220,17 @@ def _reason(exc: BaseException) -> str:
 _NOT_A_PAGE = 0x1 | 0x4
 
 
-def page_frames(source, label: str) -> list[int]:
+class Frames(NamedTuple):
+    """The frames of an image file that are pages (:func:`page_frames`), and whether all of its frames could be
+    read (False: a damaged frame, and those after it, were left out)."""
+
+    pages: list[int]
+    whole: bool = True
+
+
+def page_frames(source, label: str) -> Frames:
     """The frames of a multi-page TIFF (a scanner's chapter in one file) that are pages, read from their headers
-    (nothing decoded); [0] for any other image.  ``source``: the file's bytes, or its path (then only its headers
+    (nothing decoded); ``[0]`` for any other image.  ``source``: the file's bytes, or its path (then only its headers
     are read: a folder of single-page TIFF scans is not read whole to list it).  Raises :class:`PageError` for an
     unreadable one."""
     if isinstance(source, bytes):
@@ -236,18 +244,28 @@ def page_frames(source, label: str) -> list[int]:
         raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
 
 
-def _page_frames(image) -> list[int]:
+def _page_frames(image) -> Frames:
     if image.format != "TIFF":
-        return [0]
-    frames = []
-    try:
-        for k in range(int(getattr(image, "n_frames", 1))):
+        return Frames([0])
+    frames, whole = [], True
+    for k in range(MAX_FRAMES):  # frame by frame (n_frames walks them all first, and fails at a damaged one)
+        try:
             image.seek(k)
-            if not int(image.tag_v2.get(254, 0) or 0) & _NOT_A_PAGE:
-                frames.append(k)
-    except Exception:  # noqa: BLE001 - a damaged frame further on: the pages before it
-        pass
-    return frames or [0]
+            kind = int(image.tag_v2.get(254, 0) or 0)
+        except EOFError:
+            break
+        except Exception:  # noqa: BLE001 - a damaged frame: the pages before it
+            whole = False
+            break
+        if not kind & _NOT_A_PAGE:
+            frames.append(k)
+    else:
+        whole = False  # more frames than any chapter has: the rest left out (said)
+    return Frames(frames or [0], whole)
+
+
+#: frames looked at in one image file, at most
+MAX_FRAMES = 2000
 
 
 def decode_image(data: bytes, label: str, *, max_side: Optional[int] = None, frame: Optional[int] = None):
@@ -341,7 +359,7 @@ def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
     held = 1
     if image.format == "TIFF" and page.frame is None:  # its pages' headers only (a GIF's frames are an animation, a
         # PSD's its layers); a page of a TIFF listed page by page is one page
-        held = len(_page_frames(image))  # read in a RAR or 7-Zip archive: its first page alone (said)
+        held = len(_page_frames(image).pages)  # read in a RAR or 7-Zip archive: its first page alone (said)
         with suppress(Exception):
             image.seek(0)
     return PageInfo(page, sha256_bytes(data), shown_size(image.size, turn), image.format or "PNG", turn, held)

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -207,7 +208,10 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
     With ``part_gone``, a line naming a part its page no longer has (a kept file, the strip saved shorter since) is
     left out and told to it (page name, part, parts now) instead of refused."""
     by_name = {name_key(name): i for i, name in enumerate(page_names)}
-    by_stem = {name_key(Path(name).stem): i for i, name in enumerate(page_names)}
+    stems = [name_key(Path(name).stem) for name in page_names]
+    # a stem several pages share ("scan" of a multi-page TIFF's "scan.tif (page 2)"...) names none of them
+    shared = {stem for stem, n in Counter(stems).items() if n > 1}
+    by_stem = {stem: i for i, stem in enumerate(stems) if stem not in shared}
     counts: Optional[Sequence[int]] = None
 
     def part_counts() -> Optional[Sequence[int]]:

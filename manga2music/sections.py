@@ -1015,50 +1015,69 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
         raise InputError(f"no pages found in {where} (looked for {kinds} images, comic archives, PDFs and EPUBs, in "
                          "every subfolder)")
     for section in sections:
-        section.pages = _with_tiff_pages(section.pages)
+        section.pages = _with_tiff_pages(section.pages, warn)
     return _unique_names(sections)
 
 
-#: the pages of a multi-page TIFF (a scanner's chapter in one file) are read one by one, up to this many
-MAX_TIFF_PAGES = 2000
-
-
-def _with_tiff_pages(pages: list[Page]) -> list[Page]:
-    """``pages``, each multi-page TIFF among them (a scanner's chapter in one file) standing for its pages:
-    ``scan.tif (page 1)``, ``scan.tif (page 2)``... (its frames, counted from their headers; nothing is
-    decoded).  A TIFF in a RAR, 7-Zip or compressed tar is left whole (counting would unpack the archive while the
-    series is only listed): its first page is read, and said."""
-    if not any(p.name.lower().endswith((".tif", ".tiff")) for p in pages):
-        return pages
+def _with_tiff_pages(pages: list[Page], warn: Callable[[str], None] = lambda line: None) -> list[Page]:
+    """``pages``, each multi-page TIFF among them (a scanner's chapter in one file, whatever its name says: a
+    folder's files are told by their first bytes) standing for its pages: ``scan.tif (page 1)``,
+    ``scan.tif (page 2)``... (its frames, counted from their headers; nothing is decoded; a reduced-size preview
+    frame is no page).  A TIFF in a RAR, 7-Zip or compressed tar is left whole (counting would unpack the archive
+    while the series is only listed): its first page is read, and said.  ``warn`` is told of a TIFF damaged after
+    some of its pages."""
     out = []
     for page in pages:
-        frames = _tiff_frames(page) if page.name.lower().endswith((".tif", ".tiff")) else []
-        if len(frames) <= 1:
+        frames = _tiff_frames(page, warn) if _may_be_tiff(page) else None
+        if frames is None or frames == [0]:
             out.append(page)
+        elif len(frames) == 1:  # one page, after a preview frame: that page, not the preview
+            out.append(replace(page, frame=frames[0]))
         else:
-            out.extend(replace(page, name=tiff_page_name(page.name, k), frame=k) for k in frames)
+            out.extend(replace(page, name=tiff_page_name(page.name, n), frame=k) for n, k in enumerate(frames))
     return out
 
 
-def tiff_page_name(name: str, frame: int) -> str:
-    """The name of the page ``frame`` (0-based) of the multi-page TIFF ``name``: ``scan.tif (page 2)`` (not
-    ``scan.tif#2``: that is how a tall strip's parts are named)."""
-    return f"{name} (page {frame + 1})"
+def _may_be_tiff(page: Page) -> bool:
+    """Whether ``page`` may be a TIFF: named so, or (a file in a folder) its first bytes say so."""
+    if page.name.lower().endswith((".tif", ".tiff")):
+        return True
+    if page.member is not None or page.pdf_index is not None:
+        return False
+    try:
+        with open(page.path, "rb") as fh:
+            return fh.read(4) in (b"II*\x00", b"MM\x00*")
+    except OSError:
+        return False
 
 
-def _tiff_frames(page: Page) -> list[int]:
-    """The frames of the TIFF ``page`` that are pages (not a reduced-size preview); [] when it cannot be told
+def tiff_page_name(name: str, number: int) -> str:
+    """The name of the page ``number`` (0-based, among its pages) of the multi-page TIFF ``name``:
+    ``scan.tif (page 2)`` (not ``scan.tif#2``: that is how a tall strip's parts are named)."""
+    return f"{name} (page {number + 1})"
+
+
+def _tiff_frames(page: Page, warn: Callable[[str], None]) -> list[int] | None:
+    """The frames of the TIFF ``page`` that are pages (not a reduced-size preview); None when it cannot be told
     (reading the page says what is wrong)."""
     if page.member is not None and _archive_kind(page.path) not in (None, "tar"):
-        return []
+        return None
     try:
-        from .pages import page_frames
+        from .pages import MAX_FRAMES, page_frames
 
         if page.member is None and is_regular_file(page.path):
-            return page_frames(page.path, page.source)[:MAX_TIFF_PAGES]  # its headers alone
-        return page_frames(page.read_bytes(), page.source)[:MAX_TIFF_PAGES]
+            found = page_frames(page.path, page.source)  # its headers alone
+        else:
+            found = page_frames(page.read_bytes(), page.source)
     except Exception:  # noqa: BLE001 - a broken file is reported when its page is read, in one line
-        return []
+        return None
+    if not found.whole:
+        many = len(found.pages) >= MAX_FRAMES
+        warn(f"{page.source}: " + (f"a TIFF of more than {MAX_FRAMES} pages: the first {MAX_FRAMES} are read" if many
+                                   else f"a multi-page TIFF damaged after its page {len(found.pages)}: the pages "
+                                        "before are read, the rest left out (save it again from its scanner's "
+                                        "software)"))
+    return found.pages
 
 
 def _made_from(folder: Path) -> str | None:

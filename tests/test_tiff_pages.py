@@ -84,5 +84,70 @@ def test_a_multi_page_tiff_in_a_compressed_archive_is_said_to_be_read_as_its_fir
         tf.add(tmp_path / "scan.tif", "scan.tif")
     done = cli("describe", tmp_path / "ch.tar.gz", "-o", tmp_path / "out", "--model", "builtin", timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "ch: scan.tif holds 3 pages (a multi-page TIFF); in a RAR or 7-Zip archive only its first is read" \
+    assert "ch: scan.tif holds 3 pages (a multi-page TIFF); in a RAR, 7-Zip or compressed tar archive only its first" \
         in done.stderr, done.stderr
+
+
+def _ifd_offsets(data: bytes) -> list[int]:
+    """Where each frame's header (IFD) of a little-endian TIFF begins."""
+    import struct
+
+    offsets, at = [], struct.unpack_from("<I", data, 4)[0]
+    while at and at < len(data):
+        offsets.append(at)
+        count = struct.unpack_from("<H", data, at)[0]
+        at = struct.unpack_from("<I", data, at + 2 + 12 * count)[0]
+    return offsets
+
+
+def test_a_damaged_tiff_gives_its_pages_before_the_damage_and_says_so(tmp_path):
+    """A TIFF whose third page's header pointer is broken was read as its first page only, in silence."""
+    import struct
+
+    tiff = scan(tmp_path / "ch" / "cut.tif")
+    data = bytearray(tiff.read_bytes())
+    second = _ifd_offsets(bytes(data))[1]
+    count = struct.unpack_from("<H", data, second)[0]
+    struct.pack_into("<I", data, second + 2 + 12 * count, len(data) - 3)  # the next header: past the end
+    tiff.write_bytes(bytes(data))
+    said = []
+    (section,) = find_sections([tmp_path / "ch"], warn=said.append)
+    assert [p.name for p in section.pages] == ["cut.tif (page 1)", "cut.tif (page 2)"], said
+    assert any("damaged after its page 2" in line for line in said), said
+
+
+def test_a_preview_frame_is_no_page_and_a_tiff_named_otherwise_is_read_page_by_page(tmp_path):
+    """A scanner's TIFF with a small preview before its page was read as the preview (64 x 90); a multi-page TIFF
+    saved as .png was read as its first page."""
+    import struct
+
+    from PIL import Image
+
+    folder = tmp_path / "ch"
+    folder.mkdir()
+    Image.new("L", (64, 90), 200).save(folder / "thumb_then_page.tif", save_all=True,
+                                       append_images=[Image.new("L", (640, 900), 90)], tiffinfo={254: 1})
+    data = bytearray((folder / "thumb_then_page.tif").read_bytes())
+    page = _ifd_offsets(bytes(data))[1]  # the page's NewSubfileType back to 0 (Pillow writes one for all frames)
+    for k in range(struct.unpack_from("<H", data, page)[0]):
+        entry = page + 2 + 12 * k
+        if struct.unpack_from("<H", data, entry)[0] == 254:
+            struct.pack_into("<I", data, entry + 8, 0)
+    (folder / "thumb_then_page.tif").write_bytes(bytes(data))
+    scan(tmp_path / "named.tif").rename(folder / "zz-scan.png")
+    (section,) = find_sections([folder])
+    assert [p.name for p in section.pages] == ["thumb_then_page.tif"] + [f"zz-scan.png (page {k})" for k in (1, 2, 3)]
+    assert probe_page(section.pages[0]).size == (640, 900)  # the page, not its preview
+    assert section.pages[0].frame == 1
+
+
+def test_a_scenes_file_naming_what_several_tiff_pages_share_is_refused_not_taken_for_the_last(tmp_path):
+    from manga2music.errors import InputError
+    from manga2music.scenes import read_scenes_text
+
+    names = [f"scan.tif (page {k})" for k in (1, 2, 3, 4)]
+    assert read_scenes_text("1\nscan.tif (page 3)\n", "s.txt", names)[1][0] == 2
+    import pytest
+
+    with pytest.raises(InputError):
+        read_scenes_text("1\nscan\n", "s.txt", names)  # "scan" is every page's stem: it names none of them
