@@ -472,6 +472,9 @@ def test_control_characters_in_an_answer_never_reach_the_description(openai_serv
     openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(noisy))
     result = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
     assert result.description == "Calm piano with soft strings, 70 BPM, C major."
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply("Calm piano\x00strings, pads\x1b[31m, 70 BPM."))
+    result = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert result.description == "Calm piano strings, pads, 70 BPM."  # words kept apart, a colour code gone
     (tmp_path / "d.txt").write_text(result.description, encoding="utf-8")
     assert read_description(tmp_path / "d.txt") == result.description
 

@@ -151,3 +151,11 @@ def test_a_scenes_file_naming_what_several_tiff_pages_share_is_refused_not_taken
 
     with pytest.raises(InputError):
         read_scenes_text("1\nscan\n", "s.txt", names)  # "scan" is every page's stem: it names none of them
+
+
+def test_the_web_ui_gallery_tells_a_tiffs_pages_apart(tmp_path):
+    """Each caption read "scan.tif (pa…" (the gallery cuts a caption at its end): the pages could not be told apart."""
+    from manga2music.webui.thumbnails import preview
+
+    shown = preview([scan(tmp_path / "scan.tif")], tmp_path / "work")
+    assert [caption for _, caption in shown.thumbnails] == [f"page {k} · scan.tif" for k in (1, 2, 3)]

@@ -207,6 +207,7 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
         try:
             sure = typer.confirm(f"Delete {repo_id} ({_human(size)}) from {root}?", default=False, err=True)
         except typer.Abort:  # no answer to read (< /dev/null, a script): it said a bare "Aborted!"
+            typer.echo("", err=True)  # the question's line ends: the error is a line of its own
             raise fail(f"nothing deleted: no answer to \"Delete {repo_id}?\" could be read (no terminal?)", code=1,
                        hint=f"to delete it without a question: manga2music models rm {name} -y") from None
         if not sure:

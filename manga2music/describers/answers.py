@@ -437,6 +437,8 @@ def shorten(text: str, max_words: int = MAX_DESCRIPTION_WORDS, max_chars: int = 
 
 #: characters no description holds: C0/C1 controls (whitespace aside, which is folded), DEL, U+FFFD
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]+")
+#: a terminal's escape sequences (colours: "\x1b[31m"), left whole by a model that echoes a log
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def clean_description(text: str | None) -> str:
@@ -450,8 +452,10 @@ def clean_description(text: str | None) -> str:
     t = re.sub(r"\*{1,3}|(?<![^\W_])_{1,3}|_{1,3}(?![^\W_])", "", t)  # emphasis; "C#" and "lo_fi" stay as they are
     t = re.sub(r"(?m)^\s*(?:[-\u2022]|\d+[.)])\s+", "", t)  # list bullets
     t = _SIGN_OFF.sub("", " ".join(t.split()))
-    t = " ".join(_CONTROLS.sub("", t).split())  # a small model's stray control characters and undecodable bytes
-    # (U+FFFD) are no words: the description file would read as binary data
+    if _CONTROLS.search(t):  # a small model's stray control characters, terminal colours and undecodable bytes
+        # (U+FFFD) are no words: the description file would read as binary data
+        t = _CONTROLS.sub(" ", _ANSI.sub("", t))
+        t = re.sub(r" +([,.;:!?])", r"\1", " ".join(t.split()))
     for _ in range(3):
         before = t
         for pattern in _PREFIXES:

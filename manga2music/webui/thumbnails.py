@@ -8,6 +8,7 @@ describer will see: archives opened, PDF pages rendered, strips tiled.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -95,7 +96,11 @@ def _add_section(section, result: Preview, *, several: bool, hide: list) -> None
         result.pages += 1
         image = loaded.tiles[0].copy() if len(loaded.tiles) == 1 else _stack(loaded.tiles)
         image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-        caption = f"{section.name.split('/', 1)[-1]} · {page.name}" if several else page.name
+        shown = page.name
+        if page.frame is not None and (tiff := re.fullmatch(r"(.*) \(page (\d+)\)", page.name)):
+            shown = f"page {tiff.group(2)} · {tiff.group(1)}"  # what tells a TIFF's pages apart first: a caption
+            # is cut at its end ("scan.tif (pa…" for each)
+        caption = f"{section.name.split('/', 1)[-1]} · {shown}" if several else shown
         result.thumbnails.append((image, caption))
 
 
