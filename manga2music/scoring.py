@@ -551,6 +551,11 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         timing_key["read_along_loop"] = READ_ALONG_MAX_LOOP_S  # its loops were whole cues before 2026-11-30
     if any(s is not None for s in given):
         timing_key["given"] = given
+    from .sections import comic_info_direction
+
+    said = comic_info_direction(chapter.infos[0].page) if chapter.infos else None  # a ComicInfo.xml added or
+    if said:  # edited since: the read-along page turns its pages the way it says now (only then: others' keys stay)
+        timing_key["comic_info"] = said
     key = fingerprint({"pages": [r.to_dict() for r in chapter.readings], "scenes": [p.key for p in plans],
                        "texts": [p.description for p in plans], "composer": composer.settings_key(),
                        "format": cfg.fmt, "speed": cfg.reading_speed, "seed": seed, "normalize": cfg.normalize,

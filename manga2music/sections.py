@@ -724,9 +724,9 @@ def book_page_progression(page: Page) -> str | None:
                     return epub.page_progression(epub.UnpackedBook(folder))
                 except OSError:
                     return None
-        return _comic_info_direction(page)
+        return comic_info_direction(page)
     if page.path.suffix.lower() not in BOOK_EXTENSIONS:
-        return _comic_info_direction(page)
+        return comic_info_direction(page)
     try:
         with zipfile.ZipFile(page.path) as zf:
             return epub.page_progression(zf)
@@ -734,7 +734,7 @@ def book_page_progression(page: Page) -> str | None:
         return None
 
 
-def _comic_info_direction(page: Page) -> str | None:
+def comic_info_direction(page: Page) -> str | None:
     """Which way the pages turn, as the ComicInfo.xml nearest to ``page`` says (an archive's, or one beside the
     pages of a folder); None without one, or when it cannot be read (the pages are read all the same)."""
     from . import comic_info

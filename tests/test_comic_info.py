@@ -71,3 +71,21 @@ def test_a_score_of_a_wordless_manga_archive_opens_right_to_left_as_its_comic_in
         assert scored.returncode == 0, scored.stderr
         html = (tmp_path / "out" / f"{manga}.read.html").read_text(encoding="utf-8")
         assert re.findall(r'"rtl":\s*(true|false)', html) == [rtl], manga
+
+
+def test_a_comic_info_added_after_the_score_turns_the_pages_its_way_on_the_next_run(tmp_path):
+    """A ComicInfo.xml added (or edited) after a chapter was scored was not read: the chapter was skipped, its
+    read-along page left to right until --force composed everything again."""
+    folder = tmp_path / "ch"
+    with zipfile.ZipFile(cbz(tmp_path / "ch.cbz", None)) as zf:
+        zf.extractall(folder)
+    args = ("score", folder, "-o", tmp_path / "out", "--vision-model", "builtin", "--music-model", "builtin",
+            "--seed", "1", "--longest-cue", "8")
+    assert cli(*args, timeout=300).returncode == 0
+    html = tmp_path / "out" / "ch.read.html"
+    assert re.findall(r'"rtl":\s*(true|false)', html.read_text(encoding="utf-8")) == ["false"]
+    (folder / "ComicInfo.xml").write_bytes(comic_info("YesAndRightToLeft"))
+    again = cli(*args, "--json", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert re.findall(r'"rtl":\s*(true|false)', html.read_text(encoding="utf-8")) == ["true"]
+    assert "composing" not in again.stderr, again.stderr  # its cues are reused
