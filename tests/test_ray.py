@@ -710,10 +710,13 @@ def test_ray_flags_are_checked_before_anything_runs(tmp_path):
     assert result.exit_code == 2 and "--ray 'http://head:8265' is not a Ray address" in result.output
     assert "no such file" not in result.output and "the dashboard" in result.output
     # a head's IP or name without its port is the address meant, not a path: "127.0.0.1: no such file or folder"
-    for host in ("127.0.0.1", "localhost", "[::1]"):
+    for host in ("127.0.0.1", "localhost", "[::1]", "::1", "head.example.com"):
         result = runner.invoke(app, ["run", str(SAMPLES), "--ray", host, "-o", str(out)])
         assert result.exit_code == 2 and f"--ray '{host}' is not a Ray address" in result.output, result.output
-        assert f"add the port: {host}:6379" in result.output and "no such file" not in result.output
+        with_port = f"[{host}]" if host == "::1" else host
+        assert f"add the port: {with_port}:6379" in result.output and "no such file" not in result.output
+    result = runner.invoke(app, ["run", str(SAMPLES), "--ray", "missing.cbz", "-o", str(out)])  # a path, missing
+    assert result.exit_code == 2 and "no such file" in result.output, result.output
     # the same address in RAY_ADDRESS, for a bare --ray: Ray's own message, cut at "To fix this, either:"
     result = runner.invoke(app, ["run", str(SAMPLES), "--ray", "-o", str(out)],
                            env={"RAY_ADDRESS": "http://127.0.0.1:8265"})

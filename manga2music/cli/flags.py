@@ -175,8 +175,11 @@ def _meant_as_address(word: str, address) -> bool:
     (``--ray http://head:8265`` is refused as an address, not looked for as a folder ``http:/head:8265``; so is a
     head's IP without its port)."""
     from ..distributed.config import HOST_ALONE
+    from ..sections import IMAGE_EXTENSIONS, SOURCE_EXTENSIONS, source_suffix
 
-    return bool(address.match(word)) or (("://" in word or HOST_ALONE.match(word)) and not os.path.lexists(word))
+    named_as_pages = source_suffix(word) in SOURCE_EXTENSIONS | IMAGE_EXTENSIONS  # "ch.cbz" is no host name
+    return bool(address.match(word)) or (("://" in word or (HOST_ALONE.match(word) and not named_as_pages))
+                                         and not os.path.lexists(word))
 
 
 def names(group: list[inspect.Parameter]) -> list[str]:

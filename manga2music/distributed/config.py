@@ -16,13 +16,19 @@ INSTALL = f'pip install "manga2music[ray]" (or pip install "ray{RAY_VERSIONS}", 
 #: addresses ``ray.init`` understands: auto, local, host:port (GCS), ray://host:port (Ray Client)
 ADDRESS = re.compile(r"^(auto|local|ray://\S+|[A-Za-z0-9_.\-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5})$")
 #: a head's IP address (or localhost) given without its port
-HOST_ALONE = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|localhost|\[[0-9A-Fa-f:.]+\])$", re.IGNORECASE)
+HOST_ALONE = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|localhost|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f]*(:[0-9A-Fa-f]*){2,}"
+                        r"|([A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*)$", re.IGNORECASE)  # ...or head.example.com
 
 
 class ClusterError(Manga2MusicError):
     """The Ray cluster cannot be reached or cannot hold the workers asked for: no section could run."""
 
     stops_run = True
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address as it is written with a port: ``[::1]``."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 @dataclass
@@ -43,8 +49,9 @@ class RayConfig:
             raise InputError(f"--ray {self.address!r} is not a Ray address",
                              hint="an http:// address is the dashboard's; give the head's HOST:6379 or "
                                   "ray://HOST:10001" if web else
-                                  f"add the port: {self.address}:6379 (the head's, as `ray start --head` says), "
-                                  f"or ray://{self.address}:10001" if HOST_ALONE.match(self.address) else
+                                  f"add the port: {_bracketed(self.address)}:6379 (the head's, as `ray start --head` "
+                                  f"says), or ray://{_bracketed(self.address)}:10001" if HOST_ALONE.match(self.address)
+                                  else
                                   "use auto, local, HOST:PORT or ray://HOST:10001 (write --ray=ADDRESS, or put "
                                   "--ray after the paths)")
         if self.workers is not None and not 1 <= self.workers <= 10_000:
