@@ -26,6 +26,7 @@ import io
 import math
 import os
 import re
+import threading
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, NamedTuple, Optional
@@ -348,7 +349,7 @@ def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
             cache[page.path] = file_sha256(page.path)
         w, h = pdf_page_size(page.path, page.pdf_index)
         return PageInfo(page, cache[page.path], pdf_page_pixels(w, h), "PDF")
-    data = page.read_bytes()
+    data, sha = _bytes_and_hash(page)
     image = _open(data, page.source)
     if page.frame:
         try:
@@ -362,7 +363,7 @@ def probe_page(page: Page, *, pdf_hashes: Optional[dict] = None) -> PageInfo:
         held = len(_page_frames(image).pages)  # read in a RAR or 7-Zip archive: its first page alone (said)
         with suppress(Exception):
             image.seek(0)
-    return PageInfo(page, sha256_bytes(data), shown_size(image.size, turn), image.format or "PNG", turn, held)
+    return PageInfo(page, sha, shown_size(image.size, turn), image.format or "PNG", turn, held)
 
 
 def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optional[bytes] = None) -> list:
@@ -395,12 +396,40 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optiona
 CHANGED_PAGE = "changed while this run read it (a file still being written, or edited): run again to read it as it is"
 
 
+def _bytes_and_hash(page: Page) -> tuple[bytes, str]:
+    """The page's bytes and their SHA-256.  The pages of one multi-page TIFF share its file: it is read and hashed
+    once while it stays as it was (its size and modification time; each page read and hashed the whole file twice:
+    120 pages of one 207 MB scan took 88 s against 16.5 s as 120 files)."""
+    if page.frame is None:
+        data = page.read_bytes()
+        return data, sha256_bytes(data)
+    try:
+        stat = os.stat(page.path)
+    except OSError as exc:
+        raise PageError(f"{page.source}: cannot read ({exc.strerror or exc})") from exc
+    key = (os.path.realpath(page.path), page.member, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    with _SHARED_LOCK:
+        kept = _SHARED_FILE.get(key)
+    if kept is None:
+        data = page.read_bytes()
+        kept = (data, sha256_bytes(data))
+        with _SHARED_LOCK:
+            _SHARED_FILE.clear()  # one file at a time: a chapter's TIFF, not every one seen
+            _SHARED_FILE[key] = kept
+    return kept
+
+
+#: the last multi-page TIFF read: its (path, member, size, mtime, inode) -> (bytes, SHA-256)
+_SHARED_FILE: dict = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def bytes_as_probed(info: PageInfo) -> bytes:
     """The page's bytes, read again, if they are still those :func:`probe_page` hashed (what the record names);
     else :class:`PageError`: a page still being written when probed, or edited since, is not described under the
     hash of other bytes."""
-    data = info.page.read_bytes()
-    if sha256_bytes(data) != info.sha256:
+    data, sha = _bytes_and_hash(info.page)
+    if sha != info.sha256:
         raise PageError(f"{info.page.source}: {CHANGED_PAGE}")
     return data
 
