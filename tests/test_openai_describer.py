@@ -449,7 +449,8 @@ def test_an_analysis_that_repeats_the_request_is_asked_again_never_taken_for_the
     from manga2music.prompts import stage1_prompt
 
     cut = stage1_prompt(1).split("Answer with one JSON object with these keys:\n", 1)[1][:150]
-    for echoed in (Echo(), Reply(cut)):
+    blanks = Reply(json.dumps({**DEFAULT_ANALYSIS, "atmosphere": "<a few words>", "plot": "..."}))
+    for echoed in (Echo(), Reply(cut), blanks):
         openai_server.requests.clear()
         openai_server.queue(echoed, Reply(json.dumps(DEFAULT_ANALYSIS)), Reply("Calm piano, 70 BPM, C major."))
         result = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])

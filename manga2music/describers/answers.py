@@ -363,10 +363,11 @@ def repeats_analysis_request(analysis, placeholders: list[str]) -> Optional[str]
     :func:`manga2music.prompts.stage1_placeholders`): "atmosphere: a few words", "pacing: slow|moderate|fast|frantic,
     and why"; None for an analysis of the pages."""
     for field in ("atmosphere", "pacing", "plot"):
-        value = " ".join(str(getattr(analysis, field, "") or "").lower().rstrip(".;").split())
+        raw = " ".join(str(getattr(analysis, field, "") or "").lower().split())
+        value = raw.strip("<>[]{}").rstrip(".;").strip()
         if value and any(value == p or (len(value) >= ECHO_PREFIX_CHARS and p.startswith(value))
-                         for p in placeholders):
-            return f"{field}: {value!r}"
+                         for p in placeholders) or raw in ("...", "\u2026", "<...>", "<\u2026>"):
+            return f"{field}: {raw!r}"  # "<a few words>", "...": a template's blank, not filled
     return None
 
 
