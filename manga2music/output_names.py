@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .files import name_key
+from .files import name_key, readable
 from .outputs import MANIFEST, SectionFiles, read_record
 from .sections import (Section, TakenNames, container_path, folders_above, is_image_name, output_key,
                        page_container, reserved_keys)
@@ -163,6 +163,16 @@ def _listed_names(output: Path) -> list[str]:
     return [e["name"] for e in manifest.get("sections") or [] if isinstance(e, dict) and isinstance(e.get("name"), str)]
 
 
+def _source_of(section: Section) -> str | None:
+    """Where a section's pages come from, as its record stores it; for an archive or PDF that cannot be read at
+    all (damaged since its last run), the file itself, as its record names it: the chapter keeps its name and
+    files (it was "Ch 2 from None: written as Ch 2-2", and stayed listed twice after it was mended)."""
+    if section.source is not None or not section.error or section.origin is None:
+        return section.source
+    origin = Path(section.origin)
+    return readable(os.path.realpath(origin)) if not origin.is_dir() else None
+
+
 def claim_names(sections: list[Section], output: Path, note: Callable[[str], None] = lambda message: None) -> None:
     """Give each section the output name that keeps its files apart from every other source's (see the module
     docstring); ``note`` hears about a section written under a new number because its name is another's."""
@@ -174,7 +184,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
             records[name] = record_source(output, name, listings)
         return records[name][0]
 
-    in_run = {s.source for s in sections}
+    in_run = {_source_of(s) for s in sections}
     # the archives this run reads folders of: a folder of one that no section of this run comes from is gone from it
     # (a chapter folder renamed or moved inside its volume archive)
     archives_read = {container_path(source) for source in in_run if source and "!" in source}
@@ -210,7 +220,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
     prefixes = _folders_named(sections, holder)
     for section in sections:
         base = section.given_name or section.name
-        mine = section.source
+        mine = _source_of(section)
         ours: list[frozenset] = []  # this section's page hashes, read only when a name's holder is in question
 
         def numbered(first: str):

@@ -883,3 +883,29 @@ def test_a_stopped_runs_pipe_lines_leave_out_a_section_whose_music_the_stop_left
     assert capsys.readouterr().out == "b\tok\tb.wav\n"
     _print_what_was_finished(manifest, json_output=True)
     assert json.loads(capsys.readouterr().out)["sections"][0]["music_outdated"] is True
+
+
+def test_an_archive_damaged_since_its_last_run_fails_under_its_own_name_and_is_whole_again_when_mended(tmp_path):
+    """`Ch 2.cbz` made, then cut short (a bad copy): "Ch 2 from None: written as Ch 2-2", a failed `Ch 2-2` beside
+    `Ch 2` in the manifest and on the listening page for good, even after the archive was mended."""
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    series = tmp_path / "S"
+    (series / "Ch 1").mkdir(parents=True)
+    shutil.copy(samples / "action" / "001.png", series / "Ch 1" / "001.png")
+    with zipfile.ZipFile(series / "Ch 2.cbz", "w") as zf:
+        for name in ("001.png", "002.png"):
+            zf.write(samples / "calm" / name, name)
+    whole = (series / "Ch 2.cbz").read_bytes()
+    args = ("run", series, "-o", tmp_path / "out", "--vision-model", "builtin", "--music-model", "builtin",
+            "--duration", "2", "--json")
+    assert cli(*args).returncode == 0
+    (series / "Ch 2.cbz").write_bytes(whole[: len(whole) // 2])
+    damaged = cli(*args)
+    assert damaged.returncode == 1 and "from None" not in damaged.stderr and "Ch 2-2" not in damaged.stderr
+    assert [(e["name"], e["status"]) for e in json.loads(damaged.stdout)["sections"]] == [("Ch 1", "skipped"),
+                                                                                          ("Ch 2", "failed")]
+    (series / "Ch 2.cbz").write_bytes(whole)
+    mended = cli(*args)
+    assert mended.returncode == 0, mended.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert [(e["name"], e["status"]) for e in manifest["sections"]] == [("Ch 1", "skipped"), ("Ch 2", "skipped")]
