@@ -148,11 +148,19 @@ def _is_group_name(prefix: str) -> bool:
                 or _VOLUME.match(prefix) or _LAST.match(prefix) or _KANJI_DIGIT.keys() & set(prefix))
 
 
+#: the word a chapter's name begins with before its number, whatever a downloader calls it ("Chapter 1", "Ch. 2",
+#: "Ch 3", "c005", "Episode 6", "Ch #7", "第4話"): chapters named in several styles are read by their numbers
+_CHAPTER_WORD = re.compile(r"(chapter|chap|ch|c|episode|ep)\.?\s*#?\s*(?=\d)|第(?=[0-9一二三四五六七八九十百千〇零])",
+                           re.IGNORECASE)
+
+
 def _part_order(part: str) -> tuple:
     group = _GROUP_PREFIX.match(part)
     if group and _is_group_name(group.group()[:-1]):
         part = part[group.end():]
     rank = 0 if _FIRST.match(part) else 1 if _VOLUME.match(part) else 3 if _LAST.match(part) else 2
+    if rank == 2 and (word := _CHAPTER_WORD.match(part)):
+        part = part[word.end():]
     return rank, natural_key(part)
 
 
