@@ -1050,8 +1050,8 @@ def _may_be_tiff(page: Page) -> bool:
     """Whether ``page`` may be a TIFF: named so, or (a file in a folder) its first bytes say so."""
     if page.name.lower().endswith((".tif", ".tiff")):
         return True
-    if page.member is not None or page.pdf_index is not None:
-        return False
+    if page.member is not None or page.pdf_index is not None or not is_regular_file(page.path):
+        return False  # a FIFO named 002.png is not opened: opening one waits for a writer, for ever
     try:
         with open(page.path, "rb") as fh:
             return fh.read(4) in (b"II*\x00", b"MM\x00*")

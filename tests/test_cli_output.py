@@ -281,15 +281,15 @@ def test_one_volume_run_into_the_series_folder_finds_and_files_its_chapters_as_t
         assert result.returncode == 1, result.stderr  # Ch 4
         return {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]}
 
-    series = ["Vol 01/Arc A/Ch 2", "Vol 01/Ch 1", "Vol 01/Ch 4"]
+    series = ["Vol 01/Ch 1", "Vol 01/Ch 4", "Vol 01/Arc A/Ch 2"]  # chapters by number; the arc's folder after them
     assert list(run(tmp_path / "S")) == series
     assert run(volume) == {"Vol 01/Arc A/Ch 2": "skipped", "Vol 01/Ch 1": "skipped", "Vol 01/Ch 4": "failed"}
     shutil.copytree(SAMPLES / "webtoon", volume / "Ch 3")
     assert run(volume)["Vol 01/Ch 3"] == "ok"
     assert run(tmp_path / "S")["Vol 01/Ch 3"] == "skipped"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert [e["name"] for e in manifest["sections"]] == ["Vol 01/Arc A/Ch 2", "Vol 01/Ch 1", "Vol 01/Ch 3",
-                                                          "Vol 01/Ch 4"]
+    assert [e["name"] for e in manifest["sections"]] == ["Vol 01/Ch 1", "Vol 01/Ch 3", "Vol 01/Ch 4",
+                                                          "Vol 01/Arc A/Ch 2"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav")) == [
         "Vol 01/Arc A/Ch 2.wav", "Vol 01/Ch 1.wav", "Vol 01/Ch 3.wav"]
 

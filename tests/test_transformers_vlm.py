@@ -454,13 +454,24 @@ def _read_calm(folder, out, **config):
 
     options = {"single_stage": True, "max_new_tokens": 40, "chunk_size": 1, "device": "cpu"}
     samples = Path(__file__).resolve().parent.parent / "samples"
-    manifest = manga2music.describe([samples / "calm"], out, model=str(folder),
-                                    config=RunConfig(offline=True, vision_options=options, **config))
-    entry = manifest["sections"][0]
+    for attempt in range(8):
+        manifest = manga2music.describe([samples / "calm"], out, model=str(folder),
+                                        config=RunConfig(offline=True, vision_options=options, **config))
+        entry = manifest["sections"][0]
+        if entry["status"] == "ok" or "seed" in config or not _random_words(entry):
+            break
+        # random weights write a few stray characters under about 1 seed in 20 ("too short to be a music
+        # description"): a take of its own, not what these tests are about; a fresh folder draws another seed
+        out = out.with_name(f"{out.name}-{attempt + 1}")
     if entry["status"] != "ok":
         return entry, None, None
     record = json.loads((out / "calm.json").read_text())
     return entry, record["describe"]["seed"], (out / "calm.txt").read_text()
+
+
+def _random_words(entry: dict) -> bool:
+    """Whether a section failed because random weights wrote no usable words (not the failure a test made)."""
+    return "gave no usable music description" in str(entry.get("message"))
 
 
 @pytest.mark.slow
@@ -494,12 +505,18 @@ def test_a_section_stopped_part_way_goes_on_with_its_seed_and_its_record_repeats
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(VLM, "_complete", counted)
-    failing = True
-    entry, _, _ = _read_calm(model, out)
-    assert entry["status"] == "failed" and len(calls) == 3  # pages 1 and 2 answered and kept; page 3 failed
-    failing, calls[:] = False, []
-    entry, seed, resumed = _read_calm(model, out)
-    assert entry["status"] == "ok" and isinstance(seed, int)
+    for attempt in range(8):  # a seed under which random weights write no usable words: another folder, another seed
+        folder_out = out.with_name(f"{out.name}-{attempt}")
+        failing, calls[:] = True, []
+        entry, _, _ = _read_calm(model, folder_out, seed=None)  # (seed=None: no retry inside, see _read_calm)
+        if _random_words(entry):
+            continue
+        assert entry["status"] == "failed" and len(calls) == 3, entry  # pages 1 and 2 answered and kept; page 3
+        failing, calls[:] = False, []  # failed
+        entry, seed, resumed = _read_calm(model, folder_out, seed=None)
+        if not _random_words(entry):
+            break
+    assert entry["status"] == "ok" and isinstance(seed, int), entry
     assert len(calls) == 2  # page 3, then the merge: the kept answers were not asked again
     _, again_seed, again = _read_calm(model, tmp_path / "again", seed=seed)
     assert again_seed == seed and again == resumed
