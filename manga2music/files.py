@@ -323,6 +323,24 @@ def is_regular_file(path: Path) -> bool:
 LEGACY_ENCODINGS = ["cp932", "euc_jp", "cp1252", "cp1251", "gb18030", "big5", "euc_kr"]
 
 
+#: the letters of Western European text outside ASCII, as cp1252 (Windows' Latin-1) writes them
+_WESTERN_LETTERS = frozenset(chr(c) for c in range(0xC0, 0x100) if c not in (0xD7, 0xF7)) | frozenset("ŒœŠšŽžŸ")
+
+
+def _western_text(data: bytes) -> str | None:
+    """``data`` as cp1252 when it is mostly ASCII and every other byte is a Western European letter ("Berceuse
+    très douce"): charset-normalizer took such short texts for GBK or Shift-JIS ("tr鋊 douce", "ド va").  A
+    Japanese or Chinese text has far more bytes above ASCII, or ones that are no such letter."""
+    high = sum(1 for b in data if b >= 0x80)
+    if not high or 3 * high > len(data.strip()):
+        return None
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    return text if all(c in _WESTERN_LETTERS for c in text if ord(c) >= 0x80) else None
+
+
 def decode_text(data: bytes) -> str:
     """Text in whatever encoding a user saved it: UTF-8 (with or without BOM), UTF-16/32 with a BOM,
     else the best guess of charset-normalizer (Shift-JIS, Latin-1, ...), else UTF-8 with replacements."""
@@ -337,6 +355,9 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    latin = _western_text(data)
+    if latin is not None:
+        return latin
     from charset_normalizer import from_bytes
 
     best = from_bytes(data, cp_isolation=LEGACY_ENCODINGS).best()

@@ -217,7 +217,8 @@ def read_description(path: Path) -> str:
     if "\x00" in text or controls * 50 > len(text):
         raise InputError(f"{readable(path.name)} is not a text file (it holds binary data)",
                          hint="write the music description in it as text")
-    return text.strip()
+    # Windows' (and old Macs') line ends are the same words: saving the file in another editor is no new description
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def read_edited_description(path: Path) -> str:

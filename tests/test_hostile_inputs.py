@@ -216,10 +216,14 @@ def test_two_chapters_whose_long_names_differ_only_at_the_end_get_files_of_their
     assert record_mismatches(out) == []
 
 
-@pytest.mark.parametrize("encoding", ["shift_jis", "latin-1", "utf-16"])
+@pytest.mark.parametrize("encoding", ["shift_jis", "latin-1", "utf-16", "latin-1-short", "cp1252-short"])
 def test_a_description_saved_in_another_encoding_is_kept_and_composed(tmp_path, encoding):
+    """A short Western text (a few accented letters) was taken for GBK or Shift-JIS: "Berceuse tr鋊 douce" was
+    composed and shown."""
     text = {"shift_jis": "静かなピアノ、ゆっくり 70 BPM", "latin-1": "Café piano, très calme, 70 BPM",
-            "utf-16": "静かなピアノ 70 BPM café"}[encoding]
+            "utf-16": "静かなピアノ 70 BPM café", "latin-1-short": "Berceuse très douce, 50 BPM, harpe",
+            "cp1252-short": "Fête joyeuse, Ça va"}[encoding]
+    encoding = encoding.removesuffix("-short")
     desc = tmp_path / "desc"
     desc.mkdir()
     (desc / "edited.txt").write_bytes(text.encode(encoding))
@@ -961,3 +965,20 @@ def test_a_page_hundreds_of_times_wider_than_tall_gets_a_thumbnail_and_the_run_i
         assert statuses(result.stdout) == {"ch1": "ok"}
         listening = (out / "index.html").read_text(encoding="utf-8")
         assert listening.count("data:image/jpeg;base64,") >= 4  # every page, the spacer too
+
+
+def test_a_description_saved_again_with_windows_line_ends_is_the_same_description(tmp_path):
+    """Only the line ends changed (saved in a Windows editor): "composing again: its description changed", and the
+    same words made other music."""
+    desc = tmp_path / "desc"
+    desc.mkdir()
+    (desc / "calm.txt").write_bytes(b"Slow sad piano ballad\n90 BPM in A minor\n")
+    args = ("compose", desc, "-o", tmp_path / "out", "--model", "builtin", "--duration", "1", "--seed", "5",
+            "--json")
+    assert cli(*args).returncode == 0
+    made = sha256(tmp_path / "out" / "calm.wav")
+    for ends in (b"\r\n", b"\r"):
+        (desc / "calm.txt").write_bytes(b"Slow sad piano ballad" + ends + b"90 BPM in A minor" + ends)
+        again = cli(*args)
+        assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"], again.stderr
+        assert sha256(tmp_path / "out" / "calm.wav") == made
