@@ -152,6 +152,9 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
     if txt.exists() and not is_ours(txt, job.record):
         job.description = read_edited_description(txt)
         job.status = "skipped"
+        made = job.record.get("compose") or {}
+        if made.get("takes") and isinstance(made.get("description"), str) and made["description"] != job.description:
+            job.music_outdated = True  # the user's words, beside the music of the ones before: said on the page
         if old and describe_key(pages, old.get("settings")) != old.get("fingerprint"):  # the record now lists the
             # pages the section's music is for
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you, and the pages have changed since "

@@ -219,8 +219,8 @@ def render_section(output: Path, entry: dict, index: int) -> str:
         parts.append(f'<p class="error">Its pages are no longer in {e(where)} (renamed, moved or deleted): this is '
                      'the music of an earlier run. Delete its files here to drop it from this page.</p>')
     if entry.get("music_outdated") and entry.get("tracks"):
-        parts.append('<p class="info">Described again since this music was made: <code>manga2music compose</code> '
-                     'of this folder makes it from the new description.</p>')
+        parts.append('<p class="info">Described again (or the description edited) since this music was made: '
+                     '<code>manga2music compose</code> of this folder makes it from the new description.</p>')
     parts.append(_thumbs(output, record))
     skipped = entry.get("skipped_pages") or []
     if skipped:

@@ -562,7 +562,7 @@ def test_describe_after_run_and_score_keeps_their_music_in_the_manifest_and_on_t
         assert after[name][key] == before[name][key], (name, key, after[name])
     page = (out / "index.html").read_text(encoding="utf-8")
     assert "calm.wav" in page and "action.score.wav" in page
-    assert "music_outdated" not in after["calm"] and "Described again since" not in page
+    assert "music_outdated" not in after["calm"] and "Described again (or the description edited) since" not in page
 
     for old in (pages / "calm").iterdir():  # new pages: a new description, and the music is of the old one
         old.unlink()
@@ -572,11 +572,11 @@ def test_describe_after_run_and_score_keeps_their_music_in_the_manifest_and_on_t
     calm = {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}["calm"]
     assert calm["tracks"] == ["calm.wav"] and calm["music_outdated"] is True
     page = (out / "index.html").read_text(encoding="utf-8")
-    assert "calm.wav" in page and "Described again since" in page
+    assert "calm.wav" in page and "Described again (or the description edited) since" in page
     manga2music.compose([out], out, model="builtin", config=cfg())  # composed from the new words: up to date
     calm = {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}["calm"]
     assert calm["status"] == "ok" and "music_outdated" not in calm
-    assert "Described again since" not in (out / "index.html").read_text(encoding="utf-8")
+    assert "Described again (or the description edited) since" not in (out / "index.html").read_text(encoding="utf-8")
 
 
 def test_a_run_that_describes_and_composes_again_does_not_call_its_new_music_outdated(pages, tmp_path):
@@ -591,7 +591,7 @@ def test_a_run_that_describes_and_composes_again_does_not_call_its_new_music_out
     assert calm["status"] == "ok" and "music_outdated" not in calm
     record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
     assert record["compose"]["description"] == record["description"]
-    assert "Described again since" not in (out / "index.html").read_text(encoding="utf-8")
+    assert "Described again (or the description edited) since" not in (out / "index.html").read_text(encoding="utf-8")
 
 
 def test_a_run_stopped_between_describing_and_composing_says_the_music_is_of_the_words_before(pages, tmp_path,
@@ -614,7 +614,23 @@ def test_a_run_stopped_between_describing_and_composing_says_the_music_is_of_the
     assert record["compose"]["description"] != record["description"]  # the words are new, the music is not
     (calm,) = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
     assert calm["tracks"] == ["calm.wav"] and calm["music_outdated"] is True
-    assert "Described again since" in (out / "index.html").read_text(encoding="utf-8")
+    assert "Described again (or the description edited) since" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_describe_after_a_hand_edit_says_the_music_is_of_the_words_before(pages, tmp_path):
+    """`run`, then the description edited by hand, then `describe`: the manifest and the listening page showed the
+    user's new words beside the music of the old ones, as if made from them."""
+    out = tmp_path / "out"
+    run([pages / "calm"], out)
+    (out / "calm.txt").write_text("Frantic heavy metal battle, 180 BPM in E minor, drums", encoding="utf-8")
+    import manga2music
+
+    manifest = manga2music.describe([pages / "calm"], out, model="builtin")
+    (calm,) = manifest["sections"]
+    assert calm["music_outdated"] is True and calm["tracks"] == ["calm.wav"]
+    assert "Described again (or the description edited) since" in (out / "index.html").read_text(encoding="utf-8")
+    again = run([pages / "calm"], out)  # run composes from the user's words: the music is theirs now
+    assert "music_outdated" not in again["sections"][0]
 
 
 @pytest.mark.parametrize("name", ["Ch 1: Start?", "CON", "trailing.", "a" * 200])
