@@ -134,10 +134,11 @@ def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
 def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iterator[None]:
     from .lock import output_lock
     from .other_archives import unpacked_for_a_run
-    from .progress import report
 
-    def waiting() -> None:  # a host program may cancel the wait by raising from its callback
-        report(cb.step, 0, 0, "waiting for another run of this output folder")
+    def waiting() -> None:  # a host program may cancel the wait by raising from its callback (report() would
+        # swallow what it raises: the wait went on)
+        if cb.step is not None:
+            cb.step(0, 0, "waiting for another run of this output folder")
 
     with output_lock(cfg.output, wait=cfg.wait, command=command, note=cb.info, waiting=waiting), \
             unpacked_for_a_run():

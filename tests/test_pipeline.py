@@ -917,3 +917,38 @@ def test_a_rerun_without_variations_keeps_the_takes_each_section_has(pages, tmp_
     said = next(line for line in lines if "keeping the first take(s)" in line)
     assert said == ("calm: variations=1: keeping the first take(s), removing calm.take2.mid; calm.take2.wav changed "
                     "since manga2music wrote it: left as it is"), said
+
+
+def test_raising_from_the_step_callback_cancels_a_wait_for_another_run(pages, tmp_path):
+    """The README says a host program cancels `wait` by raising from its step callback; an ordinary exception was
+    swallowed and the call went on waiting (only KeyboardInterrupt stopped it)."""
+    import threading
+    import time
+
+    from manga2music.lock import output_lock
+    from manga2music.pipeline import Callbacks
+
+    out, held, release = tmp_path / "out", threading.Event(), threading.Event()
+
+    def other_run() -> None:
+        with output_lock(out):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    try:
+        assert held.wait(10)
+
+        def step(done: int, total: int, label: str) -> None:
+            if label.startswith("waiting"):
+                raise RuntimeError("the user cancelled")
+
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="the user cancelled"):
+            manga2music.run([pages / "calm"], out, vision_model="builtin", music_model="builtin",
+                            config=cfg(wait=True), callbacks=Callbacks(step=step))
+        assert time.monotonic() - started < 10
+    finally:
+        release.set()
+        holder.join(30)
