@@ -272,6 +272,10 @@ def _path_list(paths) -> list:
     for path in paths:
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise TypeError(f"a path must be a str or a Path, not {type(path).__name__} ({path!r})")
+        if isinstance(path, (str, bytes)) and not path.strip():  # "" read the whole current folder (a web
+            # service's empty form field: the server's own folder); the command line refuses it
+            raise InputError("an empty path (an unset variable or form field?)",
+                             hint="give a folder of pages, an image, a comic archive, a .pdf or an .epub")
         from_current_folder(os.fsdecode(path) if isinstance(path, bytes) else path)
     return [os.fsdecode(p) if isinstance(p, bytes) else p for p in paths]
 

@@ -750,6 +750,18 @@ def test_a_wrong_type_given_to_the_api_is_a_type_error_that_says_which_argument(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_empty_path_given_to_the_api_is_refused_as_the_command_line_refuses_it(tmp_path, monkeypatch):
+    """describe("") read the whole current folder (a web service's empty form field: the server's own folder)."""
+    from manga2music.errors import InputError
+
+    shutil.copytree(SAMPLES / "calm", tmp_path / "here" / "calm")
+    monkeypatch.chdir(tmp_path / "here")
+    for empty in ("", "  ", b""):
+        with pytest.raises(InputError, match="an empty path"):
+            manga2music.describe(empty, tmp_path / "out", model="builtin")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_path_given_as_bytes_is_the_file_systems_name(tmp_path):
     """run([b"pages/calm"]) was a TypeError: bytes are how a program holds a name that is not UTF-8."""
     manifest = manga2music.run([os.fsencode(SAMPLES / "calm")], tmp_path / "out", vision_model="builtin",
