@@ -86,7 +86,8 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
     _as_plain_number(cfg, "variations", int)
     if cfg.variations is not None and (isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int)
                                        or not 1 <= cfg.variations <= 100):
-        raise InputError(f"{flag('variations')} must be between 1 and 100 (got {cfg.variations!r})")
+        kind = "a whole number " if isinstance(cfg.variations, float) else ""
+        raise InputError(f"{flag('variations')} must be {kind}between 1 and 100 (got {cfg.variations!r})")
     if not uses_duration or cfg.duration is None:  # score: each cue is as long as its scene takes to read; None:
         return  # each section's length made before, or the default (composing.track_seconds)
     _as_plain_number(cfg, "duration", float)
@@ -693,6 +694,9 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     if not items:
         for name, why in unusable:
             cb.warn(failed_line(name, why))
+        if unusable:  # the files were given: their words are what is wrong ("pass description files" misled)
+            raise InputError("nothing to compose: no description given holds words to compose from (see above)",
+                             hint="write the music description in each file, as text")
         raise InputError("nothing to compose", hint="pass description files or " + _text_example())
     names = _names_of_their_own(items, cfg.output, cb.info)
     items = [(name, content) for name, (_, content, _) in zip(names, items)]

@@ -269,7 +269,8 @@ def read_regular_file(path: Path, limit: int, *, what: str = "file") -> bytes:
                     or stat.S_ISBLK(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "not a file")
             raise PageError(f"{shown}: not a regular file ({kind})")  # the caller says it is skipped
         if info.st_size > limit:
-            raise PageError(f"{shown}: {info.st_size / 1e6:.0f} MB is more than the {limit // 1024**2} MB {what} limit")
+            raise PageError(f"{shown}: {info.st_size / 1024**2:.2f} MB is more than the {limit / 1024**2:g} MB {what} "
+                            "limit")
         chunks, total = [], 0
         while True:
             block = os.read(fd, min(1 << 20, limit + 1 - total))

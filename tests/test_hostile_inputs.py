@@ -982,3 +982,17 @@ def test_a_description_saved_again_with_windows_line_ends_is_the_same_descriptio
         again = cli(*args)
         assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"], again.stderr
         assert sha256(tmp_path / "out" / "calm.wav") == made
+
+
+def test_compose_of_emptied_descriptions_says_the_words_are_missing_not_to_pass_files(tmp_path):
+    """`compose out -o out` after the user emptied calm.txt: "calm failed: calm.txt is empty", then "Error: nothing
+    to compose / pass description files or --text": they were passed."""
+    out = tmp_path / "out"
+    made = cli("run", SAMPLES / "calm", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+               "--duration", "1")
+    assert made.returncode == 0, made.stderr
+    (out / "calm.txt").write_text("   \n", encoding="utf-8")
+    again = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "1")
+    assert again.returncode == 2 and "calm.txt is empty" in again.stderr, again.stderr
+    assert "no description given holds words" in again.stderr and "pass description files" not in again.stderr
+    assert (out / "calm.wav").exists()  # the music there is left as it was

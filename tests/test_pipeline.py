@@ -509,7 +509,7 @@ def test_score_takes_a_config_whose_duration_it_does_not_use(tmp_path):
 
 @pytest.mark.parametrize("setting, said", [({"seed": "5"}, "the seed must be a whole number (got '5', a str)"),
                                            ({"duration": "5"}, "duration must be a number of seconds (got '5', a str)"),
-                                           ({"variations": 2.5}, "variations must be between 1 and 100 (got 2.5)"),
+                                           ({"variations": 2.5}, "variations must be a whole number between 1 and 100 (got 2.5)"),
                                            # -1 and 2**64 were recorded as given: the builtin composer folds seeds, so
                                            # two recorded seeds made the same music; diffusion failed on 2**64
                                            ({"seed": -1}, "the seed must be a whole number from 0 to 4294967295 "
