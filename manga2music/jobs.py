@@ -9,6 +9,7 @@ section: any failure except a run-stopping one fails that section alone.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ class SectionJob:
     #: a failed section's: the tokens its model calls took before it failed, and their cost (see ``guarded``)
     spent: Optional[tuple[Optional[dict], Optional[float]]] = None
     music_outdated: bool = False  # a new description, and the music there is of the one before (see ``commit``)
+    source: Optional[str] = None  # the file of a section that could not be read at all (see each_section)
 
     def fail(self, message: str, cb: Callbacks) -> None:  # the run goes on with the other sections
         self.status, self.message = "failed", message
@@ -161,6 +163,9 @@ def each_section(sections: list, output: Path, cb: Callbacks, doing: str, done: 
     for i, section in enumerate(sections):
         report(cb.sections, i, len(sections), f"{doing} {section.name}")
         job = start_job(section.name, output, cb)
+        if getattr(section, "error", None) and not section.pages and section.origin is not None:
+            job.source = readable(os.path.realpath(section.origin))  # an archive that cannot be read: its entry
+            # says which, so that a later run can drop the entry once the file is gone
         jobs.append(job)
         if job.status != "failed":
             guarded(job, cb, lambda s=section, j=job: work(s, j))
@@ -275,6 +280,7 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "cost_usd": describe.get("cost_usd"),
         **(_score_files(job, rel) if command == "score" else {}),
         **({"music_outdated": True} if job.music_outdated else {}),
+        **({"source": job.source} if job.source and status == "failed" else {}),
     }
 
 

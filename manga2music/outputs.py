@@ -376,6 +376,10 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         entry.pop("pages_gone", None)  # (said on the page), or its files deleted (it is dropped)
         if isinstance(entry.get("record"), str) and not (output / entry["record"]).exists():
             del by_name[name]
+        elif entry.get("status") == "failed" and not entry.get("record") and not entry.get("tracks") \
+                and isinstance(entry.get("source"), str) and not os.path.lexists(entry["source"]):
+            del by_name[name]  # an archive that could not be read, deleted since (a bad download): nothing of it
+            # is here, and it stayed "failed" on the page for good
         elif _pages_gone(output, entry):
             entry["pages_gone"] = True
     for entry in entries:

@@ -909,3 +909,22 @@ def test_an_archive_damaged_since_its_last_run_fails_under_its_own_name_and_is_w
     assert mended.returncode == 0, mended.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert [(e["name"], e["status"]) for e in manifest["sections"]] == [("Ch 1", "skipped"), ("Ch 2", "skipped")]
+
+
+def test_a_failed_download_deleted_since_leaves_the_manifest_and_the_page(tmp_path):
+    """A chapter archive that was no archive (a failed download) failed, was deleted, and stayed "failed" in the
+    manifest, on the listening page and in every later `--json`, for good: nothing of it was there to delete."""
+    series = tmp_path / "S"
+    (series / "Ch 1").mkdir(parents=True)
+    shutil.copy(SAMPLES / "calm" / "001.png", series / "Ch 1" / "001.png")
+    (series / "Ch 2.cbz").write_bytes(b"not a zip")
+    args = ("run", series, "-o", tmp_path / "out", "--vision-model", "builtin", "--music-model", "builtin",
+            "--duration", "1", "--json")
+    first = cli(*args)
+    assert [(e["name"], e["status"]) for e in json.loads(first.stdout)["sections"]] == [("Ch 1", "ok"),
+                                                                                        ("Ch 2", "failed")]
+    (series / "Ch 2.cbz").unlink()
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert [e["name"] for e in json.loads(again.stdout)["sections"]] == ["Ch 1"]
+    assert "Ch 2" not in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")

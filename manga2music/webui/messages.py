@@ -154,6 +154,8 @@ def scrub_manifest(manifest: dict, hidden: Iterable[str | Path]) -> dict:
     sections = []
     for entry in manifest.get("sections", []):
         entry = dict(entry, message=scrub(entry.get("message"), hidden) or None)
+        if entry.get("source"):  # a part that could not be read: its upload's name, not the server's copy
+            entry["source"] = scrub(entry["source"], hidden)
         entry["skipped_pages"] = [dict(p, source=scrub(p.get("source"), hidden), error=scrub(p.get("error"), hidden))
                                   for p in entry.get("skipped_pages") or []]
         sections.append(entry)
