@@ -139,8 +139,8 @@ def test_page_has_one_block_per_section_in_natural_order(handmade):
     assert path == out / "index.html"
     doc = parse(path.read_text(encoding="utf-8"))
     names = [s["data-name"] for s in doc.sections]
-    assert names == ["ch2 broken", "ch10 calm", "第1話 夜"]  # natural order: 2 before 10
-    assert "failed" in doc.sections[0]["class"]
+    assert names == ["第1話 夜", "ch2 broken", "ch10 calm"]  # by chapter number, whatever word comes before it
+    assert "failed" in doc.sections[1]["class"]  # ch2 broken
     text = "".join(doc.text)  # each skipped page named once: "002.png: 002.png: not a readable image" said it twice
     assert "in/ch2 broken/001.png: not a readable image" in text
     assert text.count("in/ch2 broken/002.png") == 1 and "002.png: not a readable image (image file" in text
@@ -170,8 +170,8 @@ def test_a_thumbnail_says_which_page_it_is_and_its_caption_its_name(handmade):
     and never heard where in the chapter the page is."""
     out, manifest = handmade
     doc = parse(write_listening_page(out, manifest).read_text(encoding="utf-8"))
-    assert doc.alts == ["page 1 of 3", "page 2 of 3", "page 3 of 3",  # calm
-                        "page 1 of 4", "page 2 of 4", "page 3 of 4"], doc.alts  # action, whose 4th page is lost
+    assert doc.alts == ["page 1 of 4", "page 2 of 4", "page 3 of 4",  # action (第1話), whose 4th page is lost
+                        "page 1 of 3", "page 2 of 3", "page 3 of 3"], doc.alts  # calm
 
 
 def test_model_text_is_escaped(handmade):
@@ -259,7 +259,7 @@ def check_in_browser(pg, out: Path, expected_sections: list[str], duration: floa
 def test_listening_page_in_chromium(handmade, page, tmp_path):
     out, manifest = handmade
     write_listening_page(out, manifest)
-    state = check_in_browser(page, out, ["ch2 broken", "ch10 calm", "第1話 夜"], DURATION)
+    state = check_in_browser(page, out, ["第1話 夜", "ch2 broken", "ch10 calm"], DURATION)
     text = state["text"]
     for shown in ("quiet evening", "slow, long panels", "Taiko drums and fast strings", "A chase over rooftops.",
                   f"no readable page among 1 {EVIL}", "page not found", "calm.take2.wav", "calm.mid"):
@@ -327,9 +327,9 @@ def real_run(tmp_path_factory) -> tuple[Path, dict]:
 def test_real_run_writes_the_page(real_run):
     out, manifest = real_run
     assert [(s["name"], s["status"]) for s in manifest["sections"]] == [
-        ("broken", "failed"), ("calm", "ok"), ("第1話 夜", "ok")]
+        ("第1話 夜", "ok"), ("broken", "failed"), ("calm", "ok")]  # a numbered chapter first
     doc = parse((out / "index.html").read_text(encoding="utf-8"))
-    assert [s["data-name"] for s in doc.sections] == ["broken", "calm", "第1話 夜"]
+    assert [s["data-name"] for s in doc.sections] == ["第1話 夜", "broken", "calm"]
     assert len(doc.audio) == 2 and len(doc.images) == 6
     for src in doc.audio:
         assert (out / unquote(src)).is_file()
@@ -343,7 +343,7 @@ def test_real_run_writes_the_page(real_run):
 @pytest.mark.browser
 def test_real_run_page_plays_in_chromium(real_run, page, tmp_path):
     out, manifest = real_run
-    state = check_in_browser(page, out, ["broken", "calm", "第1話 夜"], DURATION)
+    state = check_in_browser(page, out, ["第1話 夜", "broken", "calm"], DURATION)
     for entry in manifest["sections"]:
         if entry["status"] == "ok":
             assert (out / entry["description"]).read_text(encoding="utf-8").strip() in state["text"]
