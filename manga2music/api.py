@@ -147,7 +147,12 @@ def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iter
         if removed:
             cb.info(f"removed {len(removed)} temporary file(s) left by an interrupted run")
         check_output_is_ours(cfg.output, page=page)
-        yield
+        try:
+            yield
+        finally:
+            from .pages import forget_shared_file
+
+            forget_shared_file()  # a multi-page TIFF's bytes, kept for its pages: not past the command
 
 
 def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],

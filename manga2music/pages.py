@@ -424,6 +424,12 @@ _SHARED_FILE: dict = {}
 _SHARED_LOCK = threading.Lock()
 
 
+def forget_shared_file() -> None:
+    """Let the last multi-page TIFF's bytes go (a command is over: a web UI server would keep a 200 MB scan)."""
+    with _SHARED_LOCK:
+        _SHARED_FILE.clear()
+
+
 def bytes_as_probed(info: PageInfo) -> bytes:
     """The page's bytes, read again, if they are still those :func:`probe_page` hashed (what the record names);
     else :class:`PageError`: a page still being written when probed, or edited since, is not described under the

@@ -159,3 +159,15 @@ def test_the_web_ui_gallery_tells_a_tiffs_pages_apart(tmp_path):
 
     shown = preview([scan(tmp_path / "scan.tif")], tmp_path / "work")
     assert [caption for _, caption in shown.thumbnails] == [f"page {k} · scan.tif" for k in (1, 2, 3)]
+
+
+def test_a_tiffs_bytes_kept_for_its_pages_are_let_go_when_the_command_ends(tmp_path):
+    """The pages of one TIFF share its bytes while they are read; a web UI server kept the last file's (hundreds of
+    MB for a scan) until another TIFF was read."""
+    import manga2music
+    from manga2music import pages
+
+    scan(tmp_path / "ch" / "scan.tif")
+    made = manga2music.describe([tmp_path / "ch"], tmp_path / "out", model="builtin")
+    assert made["sections"][0]["status"] == "ok" and made["sections"][0]["pages"] == 3
+    assert pages._SHARED_FILE == {}
