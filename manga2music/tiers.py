@@ -353,10 +353,9 @@ def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport,
     """(can it run, why, warnings) for ``doctor --vision-model/--music-model``; ``offline``: ``doctor --offline``,
     which forbids the network as ``run --offline`` does (HF_HUB_OFFLINE alone keeps only the Hub away)."""
     if spec.needs_network:
-        from .describers.openai_chat import _on_this_machine
-        from .settings import no_network
+        from .describers.openai_chat import network_forbidden
 
-        if (offline or no_network()) and not _on_this_machine(probe.openai_base_url):  # as `run --offline`
+        if network_forbidden(probe.openai_base_url, offline):  # as `run --offline`
             return False, (f"{spec.name} sends the pages to {probe.openai_base_url}, and offline mode forbids "
                            "network use"), []
         if not probe.openai_key_set and probe.openai_base_url_source == "default":

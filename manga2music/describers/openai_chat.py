@@ -120,6 +120,12 @@ STUCK_AFTER_TIMEOUTS = 2
 BASE_URL_HINT = "check --base-url: a server's API address usually ends in /v1"
 
 
+def network_forbidden(base_url: str | None, offline: bool = False) -> bool:
+    """Whether a server at ``base_url`` may not be asked: offline (``offline``, ``--offline``,
+    MANGA2MUSIC_OFFLINE=1) and not on this machine."""
+    return (offline or settings.no_network()) and not _on_this_machine(base_url)
+
+
 def _on_this_machine(base_url: str | None) -> bool:
     """True for a server on loopback (Ollama, llama.cpp on this machine): talking to it is not the network."""
     import ipaddress
@@ -210,7 +216,7 @@ class OpenAIDescriber(ChatDescriber):
         if env != "OPENAI_API_KEY" and self._api_key() is None:  # a name given on purpose: a typo would send no key
             raise NeedsKeyError(f"--api-key-env {env}: ${env} is not set",
                                 hint=f"export {env}=..., or check the variable's name")
-        if (self.options.offline or settings.no_network()) and not _on_this_machine(self.base_url):
+        if network_forbidden(self.base_url, self.options.offline):
             raise InputError(
                 f"{self.model_name} sends the pages to {self.shown_url}, and --offline forbids "
                 "the network",

@@ -84,10 +84,9 @@ def model_problem(name: str, side: str, probe: Optional[HardwareReport] = None) 
     except Manga2MusicError as exc:
         return exc
     if spec.needs_network:
-        from ..describers.openai_chat import _on_this_machine
-        from ..settings import no_network
+        from ..describers.openai_chat import network_forbidden
 
-        if no_network() and not _on_this_machine(probe.openai_base_url):  # the CLI says "--offline forbids": the
+        if network_forbidden(probe.openai_base_url):  # the CLI says "--offline forbids": the
             # page has no such setting
             return ModelUnavailableError(
                 f"{spec.name} sends the pages to {probe.openai_base_url}, and this server was started offline "
@@ -141,10 +140,9 @@ def suggestion(side: str, probe: Optional[HardwareReport] = None) -> tuple[str, 
         text = f"Suggested for this machine: builtin (runs anywhere, offline). {why}"
     if side == "vision" and probe.openai_key_set:
         where = "OpenAI" if probe.openai_base_url_source == "default" else probe.openai_base_url
-        from ..describers.openai_chat import _on_this_machine
-        from ..settings import no_network
+        from ..describers.openai_chat import network_forbidden
 
-        if not no_network() or _on_this_machine(probe.openai_base_url):  # offline: they cannot (said if chosen)
+        if not network_forbidden(probe.openai_base_url):  # offline: they cannot (said if chosen)
             text += f" OPENAI_API_KEY is set, so gpt-4o-mini and gpt-4o work too (they send the pages to {where})."
     return spec.name, text
 
