@@ -25,8 +25,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
 from .answers import clean_description, parse_json_object, repeats_request, strip_fences, strip_reasoning
-from .chat import (_MORE_TOKENS, charge, chat_request, description_tokens, finished_text, json_tokens, pages_word,
-                   sum_usage)
+from .chat import (_MORE_TOKENS, CUT_OFF_DESCRIPTION, charge, chat_request, description_tokens, finished_text,
+                   json_tokens, pages_word, retry_tokens, sum_usage)
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"
@@ -95,7 +95,6 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
     run, when ``memo`` kept the answer: see :mod:`manga2music.answer_memo`).  Only an answer that passes is kept.
     ``warn(line)`` is told what the server said of its answers (it takes no structured output)."""
     tokens = json_tokens(describer, MAX_TOKENS)
-    cap_given = "max_new_tokens" in describer.options.model_fields_set
     request = chat_request(describer, model.__name__, prompt, images, tokens) if memo is not None else None
     kept = memo.recall(request, model.model_validate) if memo is not None else None
     if kept is not None:
@@ -119,8 +118,7 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
                                    f"{answer.refusal.strip()[:160]}")
             if answer.cut_off:  # a fragment "repaired" into JSON would be taken for the model's answer
                 reason = "it was cut off at the token limit"
-                if not cap_given:  # the same cap would cut the same answer off again; a cap the user gave holds
-                    tokens *= 2
+                tokens = retry_tokens(describer, tokens, cut_off=True)
                 continue
             try:
                 parsed = model.model_validate(_object_of(answer.text, model))
@@ -245,8 +243,7 @@ def scene_description(describer, entries: list[dict], direction: ChapterDirectio
             raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
         text = finished_text(answer, describer.model_name, "a scene")
         if answer.cut_off:  # its unfinished end dropped: what is left may be "strings and."
-            said.append(f"the description was cut off at the token limit; its unfinished end was dropped "
-                        f"({_MORE_TOKENS})")
+            said.append(CUT_OFF_DESCRIPTION)
         if repeats_request(text, prompt):
             raise BackendError(f"{describer.model_name} repeated the request instead of describing a scene: "
                                f"{' '.join(text.split())[:80]!r}...", hint="try a larger model")

@@ -66,6 +66,14 @@ if TYPE_CHECKING:  # pragma: no cover
 DESCRIPTION_MAX_TOKENS = 200
 #: what to do about an answer cut off at the token cap
 _MORE_TOKENS = "raise --max-new-tokens (above 512 it also raises the description's own cap of 200)"
+#: said of a description cut off at the token cap (its unfinished end dropped: "... soft strings and.")
+CUT_OFF_DESCRIPTION = f"the description was cut off at the token limit; its unfinished end was dropped ({_MORE_TOKENS})"
+
+
+def retry_tokens(describer, tokens: int, cut_off: bool) -> int:
+    """The token cap to ask again with: twice ``tokens`` after an answer cut off at it (the same cap would cut the
+    same answer off again), unless the user gave --max-new-tokens (their cap holds)."""
+    return tokens * 2 if cut_off and "max_new_tokens" not in describer.options.model_fields_set else tokens
 
 
 @dataclass
@@ -409,8 +417,7 @@ class ChatDescriber(Describer):
         answer = self._ask(prompt, images, None, tokens, label, calls)
         text = finished_text(answer, self.model_name, where)
         if answer.cut_off:
-            calls.warn(f"{where}: the description was cut off at the token limit; its unfinished end was dropped "
-                       f"({_MORE_TOKENS})")
+            calls.warn(f"{where}: {CUT_OFF_DESCRIPTION}")
         if repeats_request(text, prompt):
             raise BackendError(f"{self.model_name} repeated the request instead of answering it ({where}): "
                                f"{' '.join(text.split())[:80]!r}...", hint="try a larger model, or --single-stage")
@@ -454,8 +461,7 @@ class ChatDescriber(Describer):
             reason = str(err)
         first = answer.usage
         calls.total += 1
-        if answer.cut_off and "max_new_tokens" not in self.options.model_fields_set:  # the same default cap would
-            tokens *= 2  # cut a model that writes the same answer off again; a cap the user gave holds
+        tokens = retry_tokens(self, tokens, answer.cut_off)
         calls.warn(f"{span}: the first analysis could not be used ({reason}); asked again")
         answer = self._ask(retry_json_prompt(len(chunk), reason), chunk, schema, tokens, f"analysing {span} (retry)",
                            calls)
@@ -463,9 +469,9 @@ class ChatDescriber(Describer):
             return self._kept(request, self._read_analysis(answer, span, calls), sum_usage([first, answer.usage]),
                               calls, said_before)
         except ValueError as err:
+            asked = "an analysis" if "repeated the request" in str(err) else "valid JSON"
             raise BackendError(
-                f"{self.model_name} did not answer {'valid JSON' if 'repeated the request' not in str(err) else 'an analysis'}"
-                f" for {span}, even after one retry ({err})",
+                f"{self.model_name} did not answer {asked} for {span}, even after one retry ({err})",
                 hint=_MORE_TOKENS if answer.cut_off else "try --single-stage, a smaller --chunk-size, or a larger model",
             ) from None
 
