@@ -9,7 +9,6 @@ section: any failure except a run-stopping one fails that section alone.
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -163,9 +162,8 @@ def each_section(sections: list, output: Path, cb: Callbacks, doing: str, done: 
     for i, section in enumerate(sections):
         report(cb.sections, i, len(sections), f"{doing} {section.name}")
         job = start_job(section.name, output, cb)
-        if getattr(section, "error", None) and not section.pages and section.origin is not None:
-            job.source = readable(os.path.realpath(section.origin))  # an archive that cannot be read: its entry
-            # says which, so that a later run can drop the entry once the file is gone
+        job.source = section.unreadable_file  # its entry says which file, so that a later run can drop the entry
+        # once the file is gone
         jobs.append(job)
         if job.status != "failed":
             guarded(job, cb, lambda s=section, j=job: work(s, j))

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .files import name_key, readable
+from .files import name_key
 from .outputs import MANIFEST, SectionFiles, read_record
 from .sections import (Section, TakenNames, container_path, folders_above, is_image_name, output_key,
                        page_container, reserved_keys)
@@ -164,13 +164,10 @@ def _listed_names(output: Path) -> list[str]:
 
 
 def _source_of(section: Section) -> str | None:
-    """Where a section's pages come from, as its record stores it; for an archive or PDF that cannot be read at
-    all (damaged since its last run), the file itself, as its record names it: the chapter keeps its name and
-    files (it was "Ch 2 from None: written as Ch 2-2", and stayed listed twice after it was mended)."""
-    if section.source is not None or not section.error or section.origin is None:
-        return section.source
-    origin = Path(section.origin)
-    return readable(os.path.realpath(origin)) if not origin.is_dir() else None
+    """Where a section's pages come from, as its record stores it; for one that cannot be read at all (an archive
+    damaged since its last run), its file, as its record names it: the chapter keeps its name and files (it was
+    "Ch 2 from None: written as Ch 2-2", and stayed listed twice after it was mended)."""
+    return section.source or section.unreadable_file
 
 
 def claim_names(sections: list[Section], output: Path, note: Callable[[str], None] = lambda message: None) -> None:

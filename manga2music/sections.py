@@ -310,6 +310,14 @@ class Section:
     former_names: list[str] = field(default_factory=list)
 
     @property
+    def unreadable_file(self) -> str | None:
+        """The archive, PDF or folder of a section that could not be read at all (no page, an error), as a record
+        names a source; None for any other section."""
+        if self.pages or not self.error or self.origin is None:
+            return None
+        return readable(os.path.realpath(self.origin))
+
+    @property
     def source(self) -> str | None:
         """Where its pages come from, as its records store it (see :func:`page_container`); None without pages."""
         if not self.pages:
