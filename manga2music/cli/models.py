@@ -168,12 +168,13 @@ def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
             continue
         try:
             with friendly_errors():
-                root = settings.model_cache_dir()
-                if not (offline or settings.offline_mode()) and not cache.is_cached(cache.repo_id_for(name), root):
+                root, repo_id = settings.model_cache_dir(), cache.repo_id_for(name)
+                off = offline or settings.offline_mode()
+                if not off and not cache.is_cached(repo_id, root):
                     size = f" ({spec.download_gb:g} GB)" if spec is not None and spec.download_gb else ""
-                    typer.echo(f"{name}: downloading {cache.repo_id_for(name)}{size} into {root}; Ctrl-C stops it "
-                               "(the files finished are kept)", err=True)  # a pull is silent for minutes otherwise
-                path = _pull_stoppable(name, offline=offline or settings.offline_mode())
+                    typer.echo(f"{name}: downloading {repo_id}{size} into {root}; Ctrl-C stops it (the files finished "
+                               "are kept)", err=True)  # a pull is silent for minutes otherwise
+                path = _pull_stoppable(name, offline=off)
         except typer.Exit as exc:
             codes.append(exc.exit_code)
             continue
@@ -237,28 +238,20 @@ def _pull_stoppable(name: str, offline: bool):
     """``cache.pull`` on a thread of its own, so that Ctrl-C (or SIGTERM) ends the command at once: raised in the
     download's own wait, it waited for huggingface_hub's threads to finish their files (up to the 30 s grace)."""
     import signal
-    import threading
+    from concurrent.futures import TimeoutError as NotYet
+    from functools import partial
 
     from .. import cache
+    from ..threads import on_thread
     from . import _common
 
-    done: dict = {}
-
-    def work() -> None:
+    pulled = on_thread(partial(cache.pull, name, offline=offline), name="models-pull")
+    while True:
         try:
-            done["path"] = cache.pull(name, offline=offline)
-        except BaseException as exc:  # noqa: BLE001 - said by the caller, on the main thread
-            done["error"] = exc
-
-    worker = threading.Thread(target=work, name="models-pull", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except KeyboardInterrupt:
-        _common.end_now(143 if _common._stopped_by == signal.SIGTERM else 130,
-                        f"Stopped. {name}: the files finished are kept; `manga2music models pull {name}` fetches the "
-                        "rest.")
-    if "error" in done:
-        raise done["error"]
-    return done["path"]
+            return pulled.result(timeout=0.2)  # its error, if it failed, raised here
+        except NotYet:
+            continue
+        except KeyboardInterrupt:
+            _common.end_now(143 if _common._stopped_by == signal.SIGTERM else 130,
+                            f"Stopped. {name}: the files finished are kept; `manga2music models pull {name}` fetches "
+                            "the rest.")
