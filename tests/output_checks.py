@@ -171,3 +171,27 @@ def one_line_error(stderr: str) -> bool:
 def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
     if proc.poll() is None:
         proc.send_signal(sig)
+
+
+@contextlib.contextmanager
+def another_run_holds(out):
+    """While the block runs, the output folder ``out`` is held by another run (a thread holding its lock)."""
+    import threading
+
+    from manga2music.lock import output_lock
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with output_lock(out):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10), "the other run never took the folder"
+        yield
+    finally:
+        release.set()
+        holder.join(30)

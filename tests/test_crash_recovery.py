@@ -302,24 +302,13 @@ def test_a_program_waiting_for_an_output_folder_can_bound_the_wait_and_cancel_it
     """RunConfig(wait=True) queued for as long as the other run took, without a timeout nor any callback to raise a
     cancel from; and a call made from within a callback, into the folder its own call holds, raised filelock's
     RuntimeError ("Deadlock") where it is busy."""
-    import threading
+    from output_checks import another_run_holds
 
     import manga2music
     from manga2music.errors import OutputBusyError
-    from manga2music.lock import output_lock
 
     out = tmp_path / "out"
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with output_lock(out):
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait(10)
-    try:
+    with another_run_holds(out):
         start = time.monotonic()
         with pytest.raises(OutputBusyError):
             manga2music.describe([four_sections / "sec000"], out, model="builtin", config=manga2music.RunConfig(wait=1.5))
@@ -339,9 +328,6 @@ def test_a_program_waiting_for_an_output_folder_can_bound_the_wait_and_cancel_it
             manga2music.describe([four_sections / "sec000"], out, model="builtin",
                                  config=manga2music.RunConfig(wait=True), callbacks=manga2music.Callbacks(step=step))
         assert time.monotonic() - start < 5 and calls == ["waiting for another run of this output folder"]
-    finally:
-        release.set()
-        holder.join()
 
     refused = []
 

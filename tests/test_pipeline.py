@@ -934,33 +934,20 @@ def test_a_rerun_without_variations_keeps_the_takes_each_section_has(pages, tmp_
 def test_raising_from_the_step_callback_cancels_a_wait_for_another_run(pages, tmp_path):
     """The README says a host program cancels `wait` by raising from its step callback; an ordinary exception was
     swallowed and the call went on waiting (only KeyboardInterrupt stopped it)."""
-    import threading
     import time
 
-    from manga2music.lock import output_lock
+    from output_checks import another_run_holds
+
     from manga2music.pipeline import Callbacks
 
-    out, held, release = tmp_path / "out", threading.Event(), threading.Event()
+    def step(done: int, total: int, label: str) -> None:
+        if label.startswith("waiting"):
+            raise RuntimeError("the user cancelled")
 
-    def other_run() -> None:
-        with output_lock(out):
-            held.set()
-            release.wait(30)
-
-    holder = threading.Thread(target=other_run)
-    holder.start()
-    try:
-        assert held.wait(10)
-
-        def step(done: int, total: int, label: str) -> None:
-            if label.startswith("waiting"):
-                raise RuntimeError("the user cancelled")
-
+    out = tmp_path / "out"
+    with another_run_holds(out):
         started = time.monotonic()
         with pytest.raises(RuntimeError, match="the user cancelled"):
             manga2music.run([pages / "calm"], out, vision_model="builtin", music_model="builtin",
                             config=cfg(wait=True), callbacks=Callbacks(step=step))
         assert time.monotonic() - started < 10
-    finally:
-        release.set()
-        holder.join(30)
