@@ -40,10 +40,11 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from .composers.base import ComposeRequest, Composer
+from .composers.base import ComposeRequest, Composer, compose_keeping
 from .describers.base import Describer
 from .describers.chat import charge, drawn_seed
 from .bridges import compose_bridges, forget_unused_bridges
+from .kept_cues import forget_cues, keep_cue, kept_cue
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .cache import made_by
 from .composing import format_made
@@ -214,6 +215,12 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         wanted.append((plan, ComposeRequest(f"{job.name} scene {plan.index}", plan.description, samples / sample_rate,
                                             plan.seed, theme=direction.theme if takes_theme else None,
                                             reference=reference[0], reference_rate=reference[1])))
+    # the cues composed by a score of this chapter that was stopped or failed before it was written
+    kept = {} if cfg.force else {plan.index: track for plan, _ in wanted
+                                 for track in [kept_cue(job.output, job.name, plan.cue_key, sample_rate)] if track}
+    if kept:
+        cb.info(f"{job.name}: {len(kept)} of {len(wanted)} cues to compose kept from the score that did not finish")
+        wanted = [(plan, request) for plan, request in wanted if plan.index not in kept]
     if old and wanted and not cfg.force:  # cues made again: say which and why
         before = job.record.get("score") or {}
         now = {"version": SCORE_VERSION, "model": composer.model_name, "settings": composer.settings_key(),
@@ -233,9 +240,14 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     if music > SLOW_ON_CPU_HINT_S and composer.device == "cpu" and cfg.longest_cue is None:
         cb.info(f"{job.name}: {composer.model_name} composes {_how_long(music)} of cues on this CPU, which takes a "
                 f"while (the bar says how long); --longest-cue 60 composes at most a minute a cue and loops it")
-    if wanted:
-        tracks = list(composer.compose([r for _, r in wanted], progress=cb.step))
-        for k, (plan, _) in enumerate(wanted):
+    tracks: list = []
+    if wanted:  # each cue is kept as it is made: a stop or a failure later in the chapter does not lose it
+        tracks = list(compose_keeping(composer, [r for _, r in wanted], cb.step,
+                                      lambda i, track: keep_cue(job.output, job.name, wanted[i][0].cue_key, track)))
+    plans_made = [plan for plan, _ in wanted] + [plan for plan in plans if plan.index in kept]
+    tracks += [kept.pop(plan.index) for plan in plans_made[len(wanted):]]
+    if tracks:
+        for k, plan in enumerate(plans_made):
             track, tracks[k] = tracks[k], None  # each track goes once its cue is made of it: the list kept every
             # one until the last was done, beside the cues made of them (twice the chapter's music in memory)
             if int(track.sample_rate) != sample_rate:
@@ -570,6 +582,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             and [p.mood for p in plans] == [s.get("mood") for s in old_score.get("scenes", [])]):
         if memo is not None:
             memo.forget()  # nothing to resume (the drawn seed a local VLM would have read with, say)
+        forget_cues(job.output, job.name)
         job.status, job.seed = "skipped", int(seed)
         relocate_pages(job, chapter.infos)  # the chapter moved since: its record locates the pages where they are
         job.tracks, job.description = [files.score], chapter.description
@@ -719,6 +732,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         staged.discard()
     if memo is not None:
         memo.forget()
+    forget_cues(job.output, job.name)  # its cue files are what a rerun reuses now
     forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
     job.midi = _cue_midis(files, [p.index for p in plans])

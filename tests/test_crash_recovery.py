@@ -450,3 +450,33 @@ def test_a_stop_put_off_again_and_again_still_ends_the_command_after_the_grace_t
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert done.returncode == 130 and time.monotonic() - started < 15, (done.returncode, done.stdout, done.stderr)
     assert "did not finish within 1 s: stopped at once" in done.stderr and "still running" not in done.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.extended)])
+def test_a_score_stopped_while_composing_keeps_the_cues_it_made_and_its_rerun_makes_the_same_score(tmp_path, sig):
+    """A chapter's cues were written with its score, at its end: a MusicGen score stopped at its 30th of 40 cues
+    composed all 40 again on the rerun (hours on a laptop).  Each cue is now kept as it is made; the rerun composes
+    only the others, and its score is the one an uninterrupted run makes, to the sample."""
+    import soundfile as sf
+    from chapters import make_chapter
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3), ("calm", 3), ("action", 3), ("calm", 3)], seed=2)
+    out = tmp_path / "out"
+    proc = start_cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "1")
+    _wait_for(out, ".manga2music/cues/*/*.npz", proc, timeout=240)
+    kill(proc, sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], (proc.returncode, err)
+    kept = len(list(out.glob(".manga2music/cues/*/*.npz")))
+    assert not (out / "ch.score.wav").exists() and 1 <= kept < 5, kept  # stopped while composing
+    again = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "1", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"ch: {kept} of 5 cues to compose kept from the score that did not finish" in again.stderr, again.stderr
+    assert not list(out.glob(".manga2music/cues/*/*"))  # let go once the score is written
+    whole = cli("score", tmp_path / "ch", "-o", tmp_path / "whole", *BUILTIN, "--seed", "1", timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    resumed, rate = sf.read(out / "ch.score.wav", dtype="int16")
+    uninterrupted, _ = sf.read(tmp_path / "whole" / "ch.score.wav", dtype="int16")
+    assert rate == 32000 and len(resumed) > 30 * rate
+    assert (resumed == uninterrupted).all()
+    assert temp_files(out) == [] and record_mismatches(out) == []

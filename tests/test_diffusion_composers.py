@@ -145,6 +145,18 @@ def test_requests_of_one_length_share_calls_and_explicit_batch_size_is_kept(comp
     assert sorted(call["batch"] for call in calls) == [1, 1, 2, 2]
 
 
+def test_each_batch_is_handed_over_as_it_is_made_before_a_later_batch_fails(composer):
+    """A score keeps each cue as it is made (``made``): a later batch that fails (or a stop) loses only its own."""
+    c = composer("sa3", batch_size=2)
+    _record_calls(c, fail_when=lambda batch: batch == 1)  # the third track's batch, alone
+    made: list = []
+    with pytest.raises(Exception):
+        c.compose([_req(seed=i, name=f"s{i}") for i in range(3)], made=lambda i, track: made.append((i, track)))
+    assert [i for i, _ in made] == [0, 1]
+    alone = composer("sa3").compose([_req(seed=1, name="s1")])[0]
+    assert np.allclose(made[1][1].audio, alone.audio, atol=1e-5)  # that request's track (a batch moves the last bit)
+
+
 def test_out_of_memory_halves_the_batch_then_gives_a_clear_error(composer):
     c = composer("sa3", batch_size=4)
     calls = _record_calls(c, fail_when=lambda batch: batch > 1)

@@ -212,6 +212,18 @@ def test_explicit_batch_size_is_respected(composer):
     assert calls == [2, 2, 1]
 
 
+def test_each_batch_is_handed_over_as_it_is_made_before_a_later_batch_fails(composer):
+    """A score keeps each cue as it is made (``made``): a later batch that fails (or a stop) loses only its own."""
+    c = composer(batch_size=2)
+    calls = _watch_generate(c, fail_when=lambda batch: batch == 1)  # the third track's batch, alone
+    made: list = []
+    with pytest.raises(Exception):
+        c.compose([_req(seed=i, name=f"s{i}") for i in range(3)], made=lambda i, track: made.append((i, track)))
+    assert calls[:1] == [2] and [i for i, _ in made] == [0, 1]
+    alone = composer().compose([_req(seed=1, name="s1")])[0]
+    assert np.array_equal(made[1][1].audio, alone.audio)  # the track of that request, as made alone
+
+
 def test_out_of_memory_retries_at_half_size(composer):
     c = composer(batch_size=4)
     calls = _watch_generate(c, fail_when=lambda batch: batch > 1)

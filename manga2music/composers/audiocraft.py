@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..errors import ModelUnavailableError
 from ..progress import ProgressFn, report
 from ..options import TorchOptions
-from .base import ComposeRequest, Composer, Track
+from .base import ComposeRequest, Composer, MadeFn, Track
 from .musicgen import SamplingOptions
 
 
@@ -38,7 +38,8 @@ class AudiocraftComposer(Composer):
     def preflight(self) -> None:
         _require_audiocraft()
 
-    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
+    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None,
+                made: MadeFn | None = None) -> list[Track]:
         MusicGen = _require_audiocraft()
         from ..devices import pick_device, seed_everything
 
@@ -56,6 +57,8 @@ class AudiocraftComposer(Composer):
             wav = model.generate([r.text], progress=False)[0]  # (channels, samples)
             audio = wav.float().cpu().numpy().T[: int(round(r.duration * model.sample_rate))]
             tracks.append(Track(audio.copy(), int(model.sample_rate), info={"backend": "audiocraft", "seed": r.seed}))
+            if made is not None:
+                made(i, tracks[-1])
         return tracks
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
@@ -45,6 +45,24 @@ class Track:
     midi: Optional[bytes] = None  # a Standard MIDI File, when the composer works in notes
     info: dict = field(default_factory=dict)  # e.g. {"tempo_bpm": 72, "key": "D major"}
     warnings: list[str] = field(default_factory=list)
+
+
+#: ``made(index, track)``: a track made for ``requests[index]`` (see :meth:`Composer.compose`)
+MadeFn = Callable[[int, "Track"], None]
+
+
+def compose_keeping(composer: "Composer", requests: list[ComposeRequest], progress: ProgressFn | None,
+                    made: MadeFn) -> list[Track]:
+    """``composer.compose(requests)``, telling ``made`` of each track as it is made; a composer that does not take
+    ``made`` (one written before it) tells of them all at its end."""
+    import inspect
+
+    if "made" in inspect.signature(composer.compose).parameters:
+        return composer.compose(requests, progress=progress, made=made)
+    tracks = composer.compose(requests, progress=progress)
+    for i, track in enumerate(tracks):
+        made(i, track)
+    return tracks
 
 
 class Composer(ABC):
@@ -92,8 +110,11 @@ class Composer(ABC):
         return getattr(self, "_device", None)
 
     @abstractmethod
-    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
-        """Make one track per request, in order.  Raise ``BackendError`` for a failed batch."""
+    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None,
+                made: MadeFn | None = None) -> list[Track]:
+        """Make one track per request, in order.  Raise ``BackendError`` for a failed batch.  ``made(index, track)``
+        is called as each track is made, on the calling thread, before the next batch (a score keeps each cue at
+        once: stopped part-way, its rerun does not compose them again); the tracks are returned all the same."""
 
     def settings_key(self) -> dict:
         """Settings that change the audio; a change recomposes on the next run."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..progress import ProgressFn, report
-from .base import ComposeRequest, Composer, Track
+from .base import ComposeRequest, Composer, MadeFn, Track
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -143,20 +143,32 @@ class BuiltinComposer(Composer):
         key.update(algorithm=ALGORITHM_VERSION, sample_rate=SAMPLE_RATE, channels=CHANNELS)
         return key
 
-    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
+    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None,
+                made: MadeFn | None = None) -> list[Track]:
         """One track per request, in order; several at once on a machine with more than one core (see
         :func:`render_side_by_side`): each track is the same, to the sample, as made alone."""
         from ..hardware import thread_budget
         from ..music.soundfont import load_soundfont
 
-        def one(req: ComposeRequest) -> Track:
-            return self.compose_one(req.text, req.duration, seed=req.seed, loop=self.options.loop, theme=req.theme)
+        finished: dict[int, Track] = {}
+
+        def one(i: int) -> Track:
+            req = requests[i]
+            finished[i] = self.compose_one(req.text, req.duration, seed=req.seed, loop=self.options.loop,
+                                           theme=req.theme)
+            return finished[i]
+
+        def done(i: int, count: int) -> None:
+            report(progress, count, len(requests), requests[i].name)
+            track = finished.pop(i)
+            if made is not None:
+                made(i, track)
 
         workers = min(PARALLEL_TRACKS, thread_budget(), len(requests))
         if workers > 1:
             load_soundfont(self.soundfont)  # parsed once, before the threads share it
-        return render_side_by_side(one, requests, [float(r.duration) for r in requests], workers,
-                                   done=lambda i, count: report(progress, count, len(requests), requests[i].name))
+        return render_side_by_side(one, list(range(len(requests))), [float(r.duration) for r in requests], workers,
+                                   done=done)
 
     def render(self, midi, duration: float, *, reverb: float = 0.15, loop: bool = False) -> np.ndarray:
         """Play ``midi`` to exactly ``round(duration * 32000)`` stereo frames: faded ends, or a seamless loop."""

@@ -39,7 +39,7 @@ from .. import settings
 from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
 from ..options import TorchOptions
-from .base import ComposeRequest, Composer, Track
+from .base import ComposeRequest, Composer, MadeFn, Track
 from ..devices import loading_onto, release_memory
 from .batching import batch_size, in_batches
 from .diffusion_windows import Window, crossfade_into, plan_windows
@@ -215,7 +215,8 @@ class DiffusionComposer(Composer):
         overlap = min(int(round(self.options.overlap_s * sr)), window // 2)
         return plan_windows(samples, window, max(1, overlap))
 
-    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
+    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None,
+                made: MadeFn | None = None) -> list[Track]:
         """One track per request, in order; requests of the same length and reference share batches."""
         if not requests:
             return []
@@ -259,6 +260,8 @@ class DiffusionComposer(Composer):
             for j, track in in_batches(indices, self._batch_size(samples), make, device=self._device,
                                        too_big=too_big, halved=halved):
                 tracks[j] = track
+                if made is not None:
+                    made(j, track)
         report(progress, state["total"], state["total"], "done")
         return [t for t in tracks if t is not None]
 

@@ -29,7 +29,7 @@ from ..progress import ProgressFn, report
 from pydantic import Field
 
 from ..options import BackendOptions, TorchOptions
-from .base import ComposeRequest, Composer, Track
+from .base import ComposeRequest, Composer, MadeFn, Track
 from ..devices import loading_onto, release_memory, weights_that_do_not_fit
 from ..quiet import load_report_held
 from .batching import batch_size, in_batches
@@ -263,7 +263,8 @@ class MusicgenComposer(Composer):
                          f"(musicgen-melody does)")
         return inputs, warnings
 
-    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None) -> list[Track]:
+    def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None,
+                made: MadeFn | None = None) -> list[Track]:
         """One track per request, in order; requests of the same length share batches."""
         if not requests:
             return []
@@ -319,6 +320,8 @@ class MusicgenComposer(Composer):
             for j, track in in_batches(indices, self._batch_size(samples), make, device=self._device,
                                        too_big=too_big, halved=halved):
                 tracks[j] = track
+                if made is not None:
+                    made(j, track)
         steps_done.finish()
         return [t for t in tracks if t is not None]
 
