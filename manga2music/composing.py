@@ -17,7 +17,7 @@ from typing import Iterator
 
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .cache import made_by
-from .composers.base import ComposeRequest, Composer
+from .composers.base import ComposeRequest, Composer, compose_keeping
 from .jobs import Callbacks, SectionJob, guarded
 from .options import DEFAULT_DURATION, RunConfig, flag, on_command_line
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs
@@ -362,6 +362,19 @@ def _words_changed(job: SectionJob, old: dict) -> bool:
     return old["fingerprint"] not in made
 
 
+class _StopsTheRun(BaseException):
+    """An error writing a section's tracks that stops the run, carried out through the composer's call (which
+    would otherwise take it for its own failure): not an Exception, so that no composer catches it."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
 def group_size(composer: Composer) -> int:
     """Requests handed to the composer per call (see :data:`COMPOSE_GROUP`)."""
     return max(COMPOSE_GROUP, int(getattr(composer.options, "batch_size", None) or 0))
@@ -420,15 +433,34 @@ def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb:
         names = ", ".join(dict.fromkeys(job.name for job, _ in group))
         report(cb.sections, len(done_jobs), total_jobs, f"composing {names}")  # 0 of N first: composing has begun
         started = time.perf_counter()
-        holder: list[list] = []
+        made: dict[int, object] = {}  # request index in the group -> its track, until its section is written
+        written: set[int] = set()  # the sections of the group written (each as soon as its tracks are all made: a
+        # stop, or the composer failing later in the group, does not lose them)
 
-        def run_group(g=group) -> None:
-            holder.append(composer.compose([r for _, r in g], progress=cb.step))
+        def write_ready(i: int, track, g=group, made=made, written=written, started=started) -> None:
+            made[i] = track
+            job = g[i][0]
+            mine = [k for k, (j, _) in enumerate(g) if j is job]
+            if id(job) in written or any(k not in made for k in mine):
+                return
+            written.add(id(job))
+            so_far = len(made) + sum(1 for j, _ in g if id(j) in written and j is not job)  # tracks made until now
+            share = (time.perf_counter() - started) * len(mine) / max(1, so_far)  # its part of the time they took
+            try:
+                for each in write_group([g[k] for k in mine], [made.pop(k) for k in mine], composer, cfg, cb, share):
+                    done_jobs.add(id(each))
+            except BaseException as exc:  # a run-stopping error (a full disk): not the composer's failure
+                raise _StopsTheRun(exc) from exc
+            report(cb.sections, len(done_jobs), total_jobs, "composed")
 
-        guarded(group[0][0], cb, run_group)
-        if not holder:
-            fail_group(group, cb)
-            continue
-        for job in write_group(group, holder[0], composer, cfg, cb, time.perf_counter() - started):
-            done_jobs.add(id(job))
-        report(cb.sections, len(done_jobs), total_jobs, "composed")
+        failure: list[Exception] = []
+        try:
+            compose_keeping(composer, [r for _, r in group], cb.step, write_ready)
+        except _StopsTheRun as stop:
+            raise stop.error from None
+        except Exception as exc:  # noqa: BLE001 - the composer failed: the sections not written yet fail with it
+            failure.append(exc)
+        rest = [(job, r) for job, r in group if id(job) not in written]
+        if failure and rest:
+            guarded(rest[0][0], cb, lambda: _raise(failure[0]))
+            fail_group(rest, cb)

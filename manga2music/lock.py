@@ -141,9 +141,12 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
             lock = _lease_instead(folder, exc, note)
             _acquire(lock, folder, limit, note, waiting)
     except (Timeout, LeaseSettingsMismatch):  # the mismatch: a lock file of a manga2music that renews it otherwise
+        from .options import flag, on_command_line
+
         raise OutputBusyError(
             f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})",
-            hint="wait for it to finish, pass --wait to queue behind it, or choose another folder with -o",
+            hint=f"wait for it to finish, pass {flag('wait') if on_command_line() else 'wait=True'} to queue behind "
+                 f"it, or choose another {'folder with -o' if on_command_line() else 'output folder'}",
         ) from None
     except OSError as exc:
         raise_for_disk(exc, folder)
@@ -189,8 +192,10 @@ def _acquire(lock, folder: Path, limit: float | None, note: Callable[[str], None
                  f"filesystem keeps no file locks: watching its lock file for {LEASE_SECONDS:g} s to see whether that "
                  "run is still alive")
         else:
+            from .options import flag
+
             note(f"{readable(folder)} is being written by another manga2music run ({_holder(folder)}); "
-                 "waiting for it to finish (--wait)")
+                 f"waiting for it to finish ({flag('wait')})")
     deadline = None if limit is None else time.monotonic() + limit
     while True:
         left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())

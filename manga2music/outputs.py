@@ -306,7 +306,10 @@ def check_output_is_ours(output: Path, *, page: bool) -> None:
     stops the run with one line, so nothing of the user's is replaced."""
     manifest_path = output / MANIFEST
     manifest = read_record(manifest_path)
-    how = f"move it away, or choose another folder with -o (e.g. -o {readable(output)}-music)"
+    from .options import on_command_line
+
+    how = f"move it away, or choose another folder with -o (e.g. -o {readable(output)}-music)" if on_command_line() \
+        else f"move it away, or choose another output folder (e.g. {readable(output)}-music)"
     if manifest_path.exists() and manifest is None:
         raise OutputError(f"{readable(manifest_path)} was not written by manga2music; it would be replaced", hint=how)
     if page and (output / LISTENING_PAGE).exists() and not is_ours(output / LISTENING_PAGE, manifest):

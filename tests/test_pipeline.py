@@ -617,6 +617,44 @@ def test_a_run_stopped_between_describing_and_composing_says_the_music_is_of_the
     assert "Described again (or the description edited) since" in (out / "index.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("stop", ["out of memory", "ctrl-c"])
+def test_sections_composed_before_the_composer_fails_or_is_stopped_are_written(pages, tmp_path, monkeypatch, stop):
+    """Up to eight sections are composed in one call: when it failed on the last of them (a long track out of
+    memory), or the run was stopped there, the sections already composed were failed or lost with it, and composed
+    again by the rerun.  Each section is now written as soon as its music is made."""
+    from manga2music.composers import builtin
+    from manga2music.errors import BackendError
+
+    shutil.copytree(SAMPLES / "calm", pages / "quiet")
+    monkeypatch.setattr(builtin, "PARALLEL_TRACKS", 1)  # one track after another
+    real, calls = builtin.BuiltinComposer.compose_one, []
+
+    def third_fails(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:
+            raise BackendError("out of memory on cuda:0") if stop == "out of memory" else KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(builtin.BuiltinComposer, "compose_one", third_fails)
+    out = tmp_path / "out"
+    if stop == "ctrl-c":
+        with pytest.raises(KeyboardInterrupt):
+            run([pages], out, duration=2.0, seed=1)
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    else:
+        manifest = run([pages], out, duration=2.0, seed=1)
+    done = {e["name"] for e in manifest["sections"] if e["status"] == "ok"}
+    assert len(done) == 2 and all((out / f"{name}.wav").is_file() for name in done), manifest["sections"]
+    (last,) = {"action", "calm", "quiet"} - done
+    assert not (out / f"{last}.wav").exists()
+    if stop == "out of memory":
+        assert statuses(manifest)[last] == "failed"
+    calls.clear()
+    monkeypatch.setattr(builtin.BuiltinComposer, "compose_one", real)
+    again = run([pages], out, duration=2.0, seed=1)
+    assert statuses(again) == {**{name: "skipped" for name in done}, last: "ok"}  # the rerun composes only that one
+
+
 def test_describe_after_a_hand_edit_says_the_music_is_of_the_words_before(pages, tmp_path):
     """`run`, then the description edited by hand, then `describe`: the manifest and the listening page showed the
     user's new words beside the music of the old ones, as if made from them."""
@@ -951,3 +989,26 @@ def test_raising_from_the_step_callback_cancels_a_wait_for_another_run(pages, tm
             manga2music.run([pages / "calm"], out, vision_model="builtin", music_model="builtin",
                             config=cfg(wait=True), callbacks=Callbacks(step=step))
         assert time.monotonic() - started < 10
+
+
+def test_a_program_told_of_a_busy_or_foreign_output_folder_is_named_its_settings_not_the_commands_flags(pages,
+                                                                                                     tmp_path):
+    """The Python API's messages said "pass --wait ... or choose another folder with -o": no such flag in a
+    program; it is told of ``wait`` and of the output folder it passes."""
+    from output_checks import another_run_holds
+
+    from manga2music.errors import OutputBusyError, OutputError
+
+    out = tmp_path / "out"
+    with another_run_holds(out):
+        with pytest.raises(OutputBusyError) as busy:
+            run([pages / "calm"], out)
+    said = f"{busy.value.message} {busy.value.hint}"
+    assert "pass wait=True to queue behind it" in said and "another output folder" in said, said
+    assert "--wait" not in said and " -o" not in said, said
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "manifest.json").write_text("my own notes", encoding="utf-8")
+    with pytest.raises(OutputError) as foreign:
+        run([pages / "calm"], theirs)
+    assert " -o" not in foreign.value.hint and "another output folder" in foreign.value.hint, foreign.value.hint
