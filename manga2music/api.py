@@ -239,7 +239,9 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
         raise
     except BaseException as exc:  # Ctrl-C, SIGTERM, a host program's own cancel (asyncio's, a server's stop), a bug
         finished = [j for j in jobs if _finished(j, command)]
-        if jobs:  # the others' entries stay, less any file the stop left gone (see outputs.merged_manifest)
+        if jobs or isinstance(exc, (KeyboardInterrupt, SystemExit)):  # the others' entries stay, less any file the
+            # stop left gone (see outputs.merged_manifest); a stop before any section started (Ray's workers
+            # starting) prints the manifest too, as `--json` promises
             try:  # kept with the stop, as with an error: the command prints what was finished
                 exc.manifest = _finish(finished, cfg, command, *models(), page=page)
             except (Manga2MusicError, OSError, AttributeError):  # AttributeError: an exception without a __dict__
@@ -366,9 +368,10 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
             check_composer(composer)
         jobs: list[SectionJob] = []
         with _holding(cfg, command, page=True, cb=cb):  # before the models load where they run (Ray's workers): a
-            describer, composer = executor.place(describer, composer)  # busy folder is said before, not after
+            # busy folder is said before, not after; a stop while they start still prints the manifest (--json)
             with _manifest_even_if_stopped(jobs, cfg, command, lambda: (describer.model_name, composer.model_name),
                                            page=True, cb=cb) as cb:
+                describer, composer = executor.place(describer, composer)
                 claim_names(sections, cfg.output, cb.info)
                 keep_formats(cfg, [s.name for s in sections if not s.error], command, cb)
                 getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)

@@ -136,6 +136,14 @@ def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
     return job
 
 
+def start_section_job(section, output: Path, cb: Callbacks) -> SectionJob:
+    """:func:`start_job` for ``section`` (a :class:`~manga2music.sections.Section`), here or on Ray: a section that
+    could not be read at all names its file in its entry, so that a later run drops the entry once the file is gone."""
+    job = start_job(section.name, output, cb)
+    job.source = section.unreadable_file
+    return job
+
+
 def _record_was_here(output: Path, name: str) -> bool:
     """Whether the output folder's manifest lists ``name`` with the record that is gone (a user deleted it)."""
     from .outputs import MANIFEST
@@ -161,9 +169,7 @@ def each_section(sections: list, output: Path, cb: Callbacks, doing: str, done: 
     jobs = [] if jobs is None else jobs
     for i, section in enumerate(sections):
         report(cb.sections, i, len(sections), f"{doing} {section.name}")
-        job = start_job(section.name, output, cb)
-        job.source = section.unreadable_file  # its entry says which file, so that a later run can drop the entry
-        # once the file is gone
+        job = start_section_job(section, output, cb)
         jobs.append(job)
         if job.status != "failed":
             guarded(job, cb, lambda s=section, j=job: work(s, j))

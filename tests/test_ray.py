@@ -156,6 +156,27 @@ def test_a_ray_run_writes_what_a_local_run_writes_and_a_rerun_skips_everything(r
                 == (tmp_path / "local" / f"{name}.txt").read_bytes())
 
 
+@pytest.mark.parametrize("command", ["run", "score"])
+def test_a_damaged_archive_failed_on_ray_is_dropped_from_the_manifest_once_deleted(ray_cluster, tmp_path, command):
+    """A chapter archive that is no archive (a failed download) failed on Ray without naming its file in the
+    manifest, as a local run does: deleted, it stayed "failed" on the page for good, whatever ran next."""
+    root = tmp_path / "series"
+    shutil.copytree(SAMPLES / "calm", root / "Chapter 1")
+    (root / "Chapter 2.cbz").write_bytes(os.urandom(20000))
+    make = getattr(manga2music, command)
+    local = make([root], tmp_path / "local", vision_model="builtin", music_model="builtin",
+                 config=RunConfig(seed=1, duration=2.0))
+    spread = make([root], tmp_path / "ray", vision_model="builtin", music_model="builtin",
+                  config=ray_cfg(seed=1, duration=2.0))
+    assert statuses(spread) == statuses(local) == {"Chapter 1": "ok", "Chapter 2": "failed"}
+    assert untimed(spread) == untimed(local)
+    (root / "Chapter 2.cbz").unlink()
+    again = make([root], tmp_path / "ray", vision_model="builtin", music_model="builtin",
+                 config=ray_cfg(seed=1, duration=2.0))
+    assert statuses(again) == {"Chapter 1": "skipped"}
+    assert "Chapter 2" not in (tmp_path / "ray" / "index.html").read_text(encoding="utf-8")
+
+
 @contextlib.contextmanager
 def killing_the_first_composer():
     """While the block runs, a thread kills -9 the first Ray worker seen composing; yields the pids it killed."""
@@ -479,6 +500,33 @@ def test_sigterm_while_ray_starts_or_while_workers_run_stops_the_run_as_sigterm(
         proc.send_signal(signal.SIGTERM)
         returned, err = proc.wait(timeout=60), proc.stderr.read()
         assert returned == 143 and "Stopped (SIGTERM)." in err, (k, where, returned, err[-2000:])
+
+
+@pytest.mark.extended
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_run_stopped_while_its_ray_workers_start_still_prints_its_manifest(ray_cluster, tmp_path, sig, code):
+    """`run --ray ADDR --json` stopped while its workers started printed nothing on stdout (a script's json.loads
+    failed) and wrote no manifest, where a local run stopped as early prints one, as the README promises."""
+    import subprocess
+
+    from tests.output_checks import cli_env
+
+    shutil.copytree(SAMPLES / "calm", tmp_path / "in" / "s1")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "manga2music", "run", str(tmp_path / "in"), "-o", str(out),
+                             "--vision-model", "builtin", "--music-model", "builtin", "--duration", "2", "--seed", "1",
+                             "--ray", ray_cluster, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=cli_env())
+    said = []
+    while not (said and said[-1].startswith("Ray: ") and "worker" in said[-1]):  # the workers are starting
+        line = proc.stderr.readline()
+        assert line, "".join(said)
+        said.append(line)
+    proc.send_signal(sig)
+    stdout, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, (proc.returncode, "".join(said) + err)
+    manifest = json.loads(stdout)
+    assert manifest["command"] == "run" and (out / "manifest.json").is_file()
 
 
 @pytest.mark.extended

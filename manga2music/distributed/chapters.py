@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from ..describers.chat import sampling_seed
 from ..errors import BackendError
-from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_job
+from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_section_job
 from ..progress import report
 from .cluster import wait_for_one
 from .pool import RemoteModel, Slot, WorkerPool
@@ -163,7 +163,7 @@ def score_chapters(pools: dict[str, WorkerPool], identities: dict[str, dict], re
     quiet = Callbacks(sections=None, step=None, log=cb.log, worker=cb.worker)  # chapters' steps would interleave
     started: list[tuple[Any, SectionJob]] = []
     for section in sections:
-        job = start_job(section.name, cfg.output, cb)
+        job = start_section_job(section, cfg.output, cb)
         jobs.append(job)
         started.append((section, job))
     done = [0]

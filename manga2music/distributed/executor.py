@@ -21,7 +21,7 @@ from typing import Any, Optional
 from ..composing import compose_requests, fail_group, group_size, say_same_music, take_group, write_group
 from ..describers.chat import drawn_seed
 from ..describing import commit_describe, page_payload, plan_describe, section_seed
-from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_job
+from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_section_job
 from ..progress import report
 from .cluster import cluster_totals, connect, disconnect, forwarded_env, plan, runs_torch, wait_for_one
 from .config import ClusterError, RayConfig
@@ -221,7 +221,7 @@ class _Flow:
             return self.again.popleft()
         while self.sections:
             section = self.sections.popleft()
-            job = start_job(section.name, self.cfg.output, self.cb)
+            job = start_section_job(section, self.cfg.output, self.cb)
             self.jobs.append(job)
             if job.status != "failed":
                 holder: list = []
