@@ -150,8 +150,16 @@ def _is_group_name(prefix: str) -> bool:
 
 #: the word a chapter's name begins with before its number, whatever a downloader calls it ("Chapter 1", "Ch. 2",
 #: "Ch 3", "c005", "Episode 6", "Ch #7", "第4話"): chapters named in several styles are read by their numbers
-_CHAPTER_WORD = re.compile(r"(chapter|chap|ch|c|episode|ep)\.?\s*#?\s*(?=\d)|第(?=[0-9一二三四五六七八九十百千〇零])",
-                           re.IGNORECASE)
+_BEFORE_NUMBER = re.compile(r"(chapter|chap|ch|c|episode|ep)\.?\s*#?\s*(?=\d)|第(?=[0-9一二三四五六七八九十百千〇零])",
+                            re.IGNORECASE)
+#: a chapter's number written as a word ("Chapter One", "Episode Twelve"), read as its number
+_NUMBER_WORDS = {word: n for n, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_WORD_NUMBER = re.compile(r"(chapter|chap|ch|episode|ep)\.?\s*(" + "|".join(_NUMBER_WORDS) + r")(?![a-z])",
+                          re.IGNORECASE)
+#: a chapter named by the word alone ("Episode" beside "Episode 2", "Episode 3"): the first, saved without its number
+_WORD_ALONE = re.compile(r"(chapter|chap|ch|episode|ep)\.?\s*", re.IGNORECASE)
 
 
 def _part_order(part: str) -> tuple:
@@ -159,8 +167,13 @@ def _part_order(part: str) -> tuple:
     if group and _is_group_name(group.group()[:-1]):
         part = part[group.end():]
     rank = 0 if _FIRST.match(part) else 1 if _VOLUME.match(part) else 3 if _LAST.match(part) else 2
-    if rank == 2 and (word := _CHAPTER_WORD.match(part)):
-        part = part[word.end():]
+    if rank == 2:
+        if worded := _WORD_NUMBER.match(part):
+            part = str(_NUMBER_WORDS[worded.group(2).lower()]) + part[worded.end():]
+        elif _WORD_ALONE.fullmatch(part):
+            part = "1"
+        elif word := _BEFORE_NUMBER.match(part):
+            part = part[word.end():]
     return rank, natural_key(part)
 
 

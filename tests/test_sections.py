@@ -797,7 +797,14 @@ def test_a_chapter_mihon_is_still_downloading_is_named_not_read(tmp_path):
     # "c005, Ch. 2, Ch 3, Chapter 1, 第4話")
     ["Chapter 1", "Ch. 2", "Ch 3", "第4話", "c005", "Ch #6", "Episode 7", "Ch 10"],
     ["Asura Scans_Chapter 1", "Asura Scans_Chapter 2", "Reaper_Ch 3", "Flame Scans_Ch. 10"],
-], ids=["mihon", "kanji-decimal", "decimal", "volumes-then-chapters", "webtoon", "mixed-styles", "mihon-mixed"])
+    # the first chapter saved without its number, the next ones with ("Episode 2" came first, and the listening
+    # page's "Next chapter" went from it back to "Episode")
+    ["Episode", "Episode 2", "Episode 3"],
+    ["Chapter", "Chapter 2", "Chapter 10"],
+    # numbers written as words ("3, One, Two")
+    ["Chapter One", "Chapter Two", "Chapter 3", "Chapter Eleven", "Chapter 12"],
+], ids=["mihon", "kanji-decimal", "decimal", "volumes-then-chapters", "webtoon", "mixed-styles", "mihon-mixed",
+        "first-unnumbered", "first-unnumbered-chapter", "number-words"])
 def test_chapters_are_found_in_the_order_a_reader_reads_them(tmp_path, layout):
     """Chapter 1.5 came before chapter 1 ("." sorts before "_" and "話"), Mihon's scanlator prefixes put chapter 10
     before chapter 2 (another group's), loose new chapters came before the volume folders, and "Epilogue" and
