@@ -22,6 +22,7 @@ from manga2music import other_archives
 from manga2music.errors import InputError, ModelUnavailableError, NeedsKeyError
 from manga2music.hardware import HardwareReport, HubStatus
 from manga2music.outputs import read_record
+from manga2music.pipeline import Callbacks
 from manga2music.webui import generate, parse_seed, upload_name
 from manga2music.webui import messages
 from manga2music.webui.messages import log_for_server, scrub
@@ -69,6 +70,36 @@ def test_generate_names_outputs_after_the_upload_and_removes_the_copies(tmp_path
         assert {"index.html", "manifest.json", "calm.wav", "calm.txt"} <= set(zf.namelist())
         # the results only: not the caches (the pages' thumbnails, kept answers), whose pages the user did not ask for
         assert not [n for n in zf.namelist() if any(part.startswith(".") for part in n.split("/"))]
+
+
+def test_the_results_zip_stores_audio_as_it_is_the_bar_moves_while_packing_and_a_stop_keeps_nothing(tmp_path):
+    """A 40-minute webtoon score's zip compressed 770 MB of WAV by 7% in a minute, the bar at 100% and Stop unheard
+    all the while.  Audio is stored as it is (the words and pages compressed), the bar says it is packing, and a Stop
+    there leaves no half-made results."""
+    from manga2music.webui.server import JobStopped
+
+    packing: list[tuple[int, int]] = []
+
+    def step(done: int, total: int, label: str) -> None:
+        if label.startswith("packing"):
+            packing.append((done, total))
+
+    result = generate(TWO_PAGES, tmp_path / "results", duration=3, seed=5, work_root=tmp_path / "work",
+                      callbacks=Callbacks(step=step))
+    with zipfile.ZipFile(result.archive) as zf:
+        kinds = {n.rsplit(".", 1)[-1]: zf.getinfo(n).compress_type for n in zf.namelist()}
+        assert zf.read("calm.wav") == (result.folder / "calm.wav").read_bytes()
+    assert kinds["wav"] == zipfile.ZIP_STORED and kinds["json"] == kinds["html"] == zipfile.ZIP_DEFLATED
+    assert len(packing) >= 3 and packing[0][0] == 0 and packing[-1][0] < packing[-1][1]  # file by file
+
+    def stop_while_packing(done: int, total: int, label: str) -> None:
+        if label.startswith("packing") and done:
+            raise JobStopped("Stop pressed")
+
+    with pytest.raises(JobStopped):
+        generate(TWO_PAGES, tmp_path / "stopped", duration=3, seed=5, work_root=tmp_path / "work",
+                 callbacks=Callbacks(step=stop_while_packing))
+    assert list((tmp_path / "stopped").iterdir()) == []
 
 
 def test_generate_from_a_cbz_with_two_chapters(tmp_path):
@@ -1066,10 +1097,17 @@ def test_stop_pressed_before_the_generate_starts_still_stops_it(running_app, bro
     first.click("#generate")
     status_says(first, "ch0")  # it runs
     second.click("#generate")  # waits behind it
+    second.wait_for_function("document.querySelector('#generate').disabled")
     second.click("#stop")
-    status_says(second, "Stopped", timeout_s=120)
+    status_says(second, "Stopped while it waited for its turn", timeout_s=10)  # at once, not at its turn minutes
+    # later (the page showed its place in the queue until the first tab's Generate was done)
+    second.wait_for_function("!document.querySelector('#generate').disabled", timeout=10_000)
+    assert "Made 12 tracks" not in first.locator("#status").inner_text()  # the first still runs
     status_says(first, "Made 12 tracks", timeout_s=120)  # the other tab's Stop was not for it
     assert second.locator("#track audio").count() == 0
+    assert "Stopped while it waited" in second.locator("#status").inner_text()  # nothing came after it
+    second.click("#generate")  # and it can be asked again: it runs
+    status_says(second, "Made 1 track", timeout_s=120)
     first.context.close()
     second.context.close()
 
