@@ -195,6 +195,7 @@ _TEMPLATE = r"""<!doctype html>
   <audio id="score" src="__SCORE__" preload="metadata" controls hidden></audio>
   <span id="scene"></span><span id="where" aria-live="polite"></span>
   <span id="pace" hidden></span>
+  <span id="note" role="status" hidden></span>
   __CHAPTERS__
 </header>
 <div id="stage"><img id="page" alt=""></div>
@@ -324,15 +325,32 @@ function stopFollow() {
   if (current) { try { current.src.stop(); } catch (e) {} current = null; }
   state.playingScene = 0; document.body.dataset.playing = "0";
 }
+// the score file is not beside the page (the page copied out of its folder, the score moved or deleted): Play
+// through says so, rather than a button that reads "Stop music" over silence (Follow me plays the loops it holds)
+function scoreMissing() {
+  const el = document.getElementById("note");
+  el.textContent = "Play through needs " + decodeURIComponent(score.getAttribute("src")) +
+    " beside this page, and it is not there; Follow me plays without it";
+  el.hidden = false; document.body.dataset.scoreMissing = "true";
+}
+score.addEventListener("error", () => {
+  state.scoreMissing = true;
+  if (state.mode === "through") { if (state.started) stop(); scoreMissing(); }
+});
 async function start() {
-  state.started = true;
+  // the button says what a click on it will do from the click on: a second click while a loop decodes (a long
+  // cue takes seconds) stops the music, and the first click's start, ending later, does not start it again
+  state.started = true; document.getElementById("sound").textContent = "Stop music";
   if (state.mode === "follow") {  // resumed in the click, where browsers let sound start; plays once decoded
     if (!ctx) ctx = new (window.AudioContext || window.webkitAudioContext)();
     if (ctx.state === "suspended") await ctx.resume();
-    await playScene(state.scene);
+    if (state.started) await playScene(state.scene);
   }
-  else { score.currentTime = views[state.view].start + 0.001; score.play(); }
-  document.getElementById("sound").textContent = "Stop music";
+  else if (state.scoreMissing) { stop(); scoreMissing(); }
+  else {
+    score.currentTime = views[state.view].start + 0.001;
+    score.play().catch((e) => { if (state.mode === "through" && e.name !== "AbortError") { stop(); scoreMissing(); } });
+  }
 }
 function stop() {
   state.started = false; stopFollow(); score.pause();
@@ -343,6 +361,8 @@ function setMode(mode) {
   document.getElementById("follow").setAttribute("aria-pressed", String(mode === "follow"));
   document.getElementById("through").setAttribute("aria-pressed", String(mode === "through"));
   score.hidden = mode !== "through"; document.body.dataset.mode = mode;
+  if (mode === "through" && state.scoreMissing) scoreMissing();
+  else document.getElementById("note").hidden = true;
   if (was) start();
 }
 function viewAt(t) {

@@ -81,6 +81,51 @@ def test_the_music_button_follows_the_score_when_it_ends_or_its_own_controls_are
     assert page.console_errors == []
 
 
+def test_a_second_click_on_start_music_while_its_loop_decodes_leaves_the_button_saying_what_plays(chapter, page):  # noqa: F811
+    """A long cue's loop takes seconds to decode, and the button kept saying "Start music" meanwhile: a second click
+    stopped it, then the first start ended and said "Stop music" over silence."""
+    out, _ = chapter
+    page.goto((out / "ch.read.html").as_uri())
+    page.evaluate("""() => {  // each loop takes a second and a half to decode, as a long cue's does
+        const real = AudioContext.prototype.decodeAudioData;
+        AudioContext.prototype.decodeAudioData = function (b) {
+            return new Promise(r => setTimeout(r, 1500)).then(() => real.call(this, b)); };
+    }""")
+    button = "document.getElementById('sound').textContent"
+    page.click("#sound")
+    assert page.evaluate(button) == "Stop music"  # at once: it is starting
+    page.click("#sound")  # the reader clicks again before it sounds
+    assert page.evaluate(button) == "Start music"
+    page.wait_for_timeout(2500)  # the first click's decode ends
+    assert page.evaluate(button) == "Start music" and page.evaluate("document.body.dataset.playing || '0'") == "0"
+    assert not page.evaluate("window.readAlong.started")
+    assert page.console_errors == []
+
+
+def test_play_through_without_the_score_file_beside_the_page_says_so(chapter, tmp_path, page):  # noqa: F811
+    """The read-along page copied out of its folder (or its score moved): Play through's button said "Stop music"
+    over silence, the pages never turned, and only the browser console knew why.  It says which file it needs;
+    Follow me still plays (its loops are in the page)."""
+    import shutil
+
+    out, _ = chapter
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(out / "ch.read.html", alone / "ch.read.html")
+    page.goto((alone / "ch.read.html").as_uri())
+    page.click("#through")
+    page.click("#sound")
+    note = page.locator("#note")
+    note.wait_for(state="visible", timeout=10000)
+    assert "Play through needs ch.score.wav beside this page" in note.inner_text()
+    page.wait_for_function("document.getElementById('sound').textContent === 'Start music'", timeout=5000)
+    page.click("#follow")  # the loops are in the page: it plays
+    assert not note.is_visible()
+    page.click("#sound")
+    page.wait_for_function("document.body.dataset.playing === '1'", timeout=20000)
+    assert [e for e in page.console_errors if "ch.score.wav" not in e and "ERR_FILE_NOT_FOUND" not in e] == []
+
+
 def test_clicks_turn_pages_and_the_page_names_the_scene(chapter, page):  # noqa: F811
     out, sheet = chapter
     page.goto((out / "ch.read.html").as_uri())
