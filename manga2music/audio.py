@@ -174,7 +174,7 @@ class _Scale:
         return out
 
 
-def _limiter(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0) -> _Scale:
+def _limiter(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0, loop: bool = False) -> _Scale:
     """``x`` times ``gain`` through a soft look-ahead limiter: a smooth gain curve that keeps every sample within
     ``ceiling`` (``.apply(x)`` makes it).
 
@@ -182,7 +182,10 @@ def _limiter(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0)
     (W = 20 ms, zero-phase since we have the whole track): the average of
     values that are all <= the need at the centre frame cannot exceed it, so no
     peak gets through, and the gain moves over tens of ms instead of clipping.
-    Channels share one gain so the stereo image does not shift.
+    Channels share one gain so the stereo image does not shift.  ``loop``: the
+    track plays again from its start after its end, so the curve is made round
+    (its end leads into its start): a loop limited as a track clicked at every
+    repeat, the gain at its end not the gain at its start.
     """
     gain = np.float32(gain)
     if len(x) == 0:
@@ -195,10 +198,14 @@ def _limiter(x: np.ndarray, sample_rate: int, ceiling: float, gain: float = 1.0)
     np.divide(np.float32(ceiling), need, out=need)
     np.minimum(np.float32(1.0), need, out=need)
     w = max(1, int(_LIMITER_WINDOW_S * sample_rate)) | 1  # odd, so both filters are centred
-    curve = _gain_curve(need, w)
+    if loop:  # each end sees the other beyond it, as the loop plays
+        halo = min(len(need), w + w // 2 + 2)
+        curve = _gain_curve(np.concatenate([need[len(need) - halo:], need, need[:halo]]), w)[halo:halo + len(need)]
+    else:
+        curve = _gain_curve(need, w)
     del level, need
     curve *= gain
-    return _Scale(gain, curve, ceiling)
+    return _Scale(gain, np.ascontiguousarray(curve), ceiling)
 
 
 def _gain_curve(need: np.ndarray, w: int) -> np.ndarray:
@@ -228,9 +235,27 @@ LOSSY_CEILING_DB = -2.0
 LOSSY_FORMATS = ("mp3", "ogg", "opus")
 
 
+def ceiling_db(fmt: str) -> float:
+    """The highest peak a file of ``fmt`` is made with, in dBFS (lower for lossy formats: see LOSSY_CEILING_DB)."""
+    return LOSSY_CEILING_DB if fmt in LOSSY_FORMATS else CEILING_DB
+
+
+def limit_peaks(audio: np.ndarray, sample_rate: int, peak_ceiling_db: float = CEILING_DB, *, loop: bool = False,
+                in_place: bool = False) -> np.ndarray:
+    """``audio`` with no sample above ``peak_ceiling_db`` dBFS, its loudness otherwise as it is: for audio normalised
+    before that something raised (a loop's fold of two sounds, a lossy format's lower ceiling).  ``loop``: see
+    :func:`_limiter`."""
+    x = _frames(audio)
+    scale = _limiter(x, sample_rate, 10.0 ** (peak_ceiling_db / 20.0), loop=loop)
+    if scale.curve is None:
+        return audio
+    own = (in_place and x.flags.writeable) or not np.may_share_memory(x, np.asarray(audio))
+    return _like_input(scale.apply(x, in_place=own), audio)
+
+
 def normalize_loudness(
     audio: np.ndarray, sample_rate: int, target_lufs: float = -14.0, peak_ceiling_db: float = CEILING_DB, *,
-    in_place: bool = False
+    in_place: bool = False, loop: bool = False
 ) -> np.ndarray:
     """Bring ``audio`` to ``target_lufs`` integrated loudness, no sample above ``peak_ceiling_db`` dBFS.
 
@@ -244,6 +269,7 @@ def normalize_loudness(
     shape: a new array, or with ``in_place`` (for a caller that has no more use
     for ``audio``: a chapter's score) ``audio`` itself where it is float32 and
     finite.  Each try is measured a piece at a time; only the last is made.
+    ``loop``: a seamless loop, limited as one (see :func:`_limiter`).
     """
     x = _frames(audio)
     loudness = _loudness_of(x, sample_rate)  # x is already _frames(audio)
@@ -257,7 +283,7 @@ def normalize_loudness(
     gain_db = min(target_lufs - loudness, max_gain_db)
     for _ in range(4):  # limiting only ever loses loudness, so these steps approach the target from below
         scale = None  # the last try's curve goes before the next is made
-        scale = _limiter(x, sample_rate, ceiling, 10.0 ** (gain_db / 20.0))
+        scale = _limiter(x, sample_rate, ceiling, 10.0 ** (gain_db / 20.0), loop=loop)
         miss = target_lufs - _loudness_of(x, sample_rate, scale)
         if not np.isfinite(miss) or miss < 0.1 or gain_db >= max_gain_db:
             break
@@ -595,19 +621,23 @@ class _KeptError:
 
 
 def encode_audio(audio: np.ndarray, sample_rate: int, *, fmt: str, tags: dict[str, str] | None = None,
-                 normalize: bool = True, chapters: list[tuple[float, float, str]] | None = None,
-                 in_place: bool = False) -> bytes:
+                 normalize: bool | str = True, chapters: list[tuple[float, float, str]] | None = None,
+                 in_place: bool = False, loop: bool = False) -> bytes:
     """The bytes of a tagged wav/mp3/ogg/flac/opus file (see :func:`write_audio`), made in memory.  With
-    ``in_place`` the loudness is set in ``audio`` itself (for a caller done with it: saves a copy of the track)."""
+    ``in_place`` the loudness is set in ``audio`` itself (for a caller done with it: saves a copy of the track).
+    ``normalize``: True, to -14 LUFS under the format's peak ceiling; ``"peaks"``, audio normalised before whose
+    peaks are only kept under the format's ceiling (a lossy file of a normalised take, a loop); False, as it is.
+    ``loop``: a seamless loop, limited as one."""
     buf = io.BytesIO()
     write_encoded(audio, sample_rate, buf, fmt=fmt, tags=tags, normalize=normalize, chapters=chapters,
-                  in_place=in_place)
+                  in_place=in_place, loop=loop)
     return buf.getvalue()
 
 
 def write_encoded(audio: np.ndarray, sample_rate: int, out: BinaryIO, *, fmt: str,
-                  tags: dict[str, str] | None = None, normalize: bool = True,
-                  chapters: list[tuple[float, float, str]] | None = None, in_place: bool = False) -> None:
+                  tags: dict[str, str] | None = None, normalize: bool | str = True,
+                  chapters: list[tuple[float, float, str]] | None = None, in_place: bool = False,
+                  loop: bool = False) -> None:
     """:func:`encode_audio` into ``out``, an empty file open for reading and writing (``w+b``) or a BytesIO: a
     chapter's score goes straight into its temporary file instead of being held in memory as bytes first (a
     volume's score is hundreds of MB of WAV)."""
@@ -620,9 +650,11 @@ def write_encoded(audio: np.ndarray, sample_rate: int, out: BinaryIO, *, fmt: st
         raise ValueError(f"sample rate must be positive, got {sample_rate}")
     # resample first, so the peak ceiling holds at the rate the encoder sees
     x, rate = _encoder_rate(fmt, _frames(audio), int(sample_rate))
-    if normalize:  # a resampled track is ours to change
-        x = normalize_loudness(x, rate, peak_ceiling_db=LOSSY_CEILING_DB if fmt in LOSSY_FORMATS else CEILING_DB,
-                               in_place=in_place or not np.may_share_memory(x, np.asarray(audio)))
+    ours = in_place or not np.may_share_memory(x, np.asarray(audio))  # a resampled track is ours to change
+    if normalize == "peaks":
+        x = limit_peaks(x, rate, ceiling_db(fmt), loop=loop, in_place=ours)
+    elif normalize:
+        x = normalize_loudness(x, rate, peak_ceiling_db=ceiling_db(fmt), in_place=ours, loop=loop)
     data = x[:, 0] if x.shape[1] == 1 else x
 
     import soundfile

@@ -192,7 +192,8 @@ def write_tracks(job: SectionJob, reqs: list[ComposeRequest], tracks: list, comp
         for take, (req, track) in enumerate(zip(reqs, tracks), start=len(takes) + 1):
             path = job.files.track(cfg.fmt, take)
             data = encode_audio(track.audio, track.sample_rate, fmt=cfg.fmt,
-                                tags=_track_tags(job, composer, req.seed), normalize=cfg.normalize)
+                                tags=_track_tags(job, composer, req.seed), normalize=cfg.normalize,
+                                loop=bool(getattr(composer.options, "loop", False)))
             staged.add_bytes(path, data)
             entry = {"take": take, "audio": path.name, "sample_rate": file_rate(cfg.fmt, track.sample_rate),
                      "seed": req.seed, "info": track.info, "warnings": track.warnings, **made_by(composer)}
@@ -215,12 +216,16 @@ def reencode_tracks(job: SectionJob, composer: Composer, cfg: RunConfig) -> None
     folder = job.files.base.parent
     staged, takes = Staged(), []
     started = time.perf_counter()
+    normalized = (job.record.get("compose") or {}).get("normalize") is not False
     try:
         for take in _old_takes(job):
             audio, rate = sf.read(str(folder / take["audio"]), dtype="float32", always_2d=True)
             path = job.files.track(cfg.fmt, int(take["take"]))
+            # normalised when first written: only its peaks kept under this format's ceiling (a lossy file's is
+            # lower: an MP3 made from the WAV decoded to peaks over -1 dBFS)
             staged.add_bytes(path, encode_audio(audio, rate, fmt=cfg.fmt, tags=_track_tags(job, composer, take["seed"]),
-                                                normalize=False))  # it was normalised when first written
+                                                normalize="peaks" if normalized else False,
+                                                loop=bool(getattr(composer.options, "loop", False))))
             takes.append({**take, "audio": path.name, "sample_rate": file_rate(cfg.fmt, rate),
                           "reencoded_from": take["audio"]})
         _commit_tracks(job, composer, cfg, takes, staged, time.perf_counter() - started)

@@ -101,6 +101,16 @@ def pick_dtype(device: str, requested: str = "auto"):
     return torch.float32
 
 
+def precision_key(device: str, requested: str = "auto") -> str:
+    """A composer's precision as its settings key: ``"auto"`` where the one asked for is what auto picks on
+    ``device`` (``--precision bf16`` and no flag made the same bytes on a CPU with bf16, and each composed the other's
+    music again), else the one asked for."""
+    asked = (requested or "auto").strip().lower()
+    if asked == "auto" or pick_dtype(device, asked) == pick_dtype(device, "auto"):
+        return "auto"
+    return asked
+
+
 def dtype_name(dtype) -> str:
     """``torch.bfloat16`` -> ``"bf16"`` (the names users type)."""
     return {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(dtype), str(dtype))
@@ -217,6 +227,49 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # seeds CUDA and MPS generators too
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+def refuse_random_layers(name: str, info: dict) -> None:
+    """After ``from_pretrained(..., output_loading_info=True)``: weights the model needs that the files do not hold
+    (transformers makes them random: a fine-tune saved with a training wrapper's ``module.`` prefix, a config.json
+    with more layers than the weights) raise :class:`~manga2music.errors.WeightsUnusableError`.  A checkpoint
+    saved by ``save_pretrained`` lists none (tied and ignored weights are not listed)."""
+    from .errors import WeightsUnusableError
+    from .wording import listed
+
+    missing = sorted(info.get("missing_keys") or [])
+    if not missing:
+        return
+    unexpected = sorted(info.get("unexpected_keys") or [])
+    wrapped = [k for k in unexpected if k.startswith("module.")]
+    extra = f", and {len(unexpected)} in the files are not the model's (e.g. {listed(unexpected[:2])})" if unexpected \
+        else ""
+    raise WeightsUnusableError(
+        f"{name}: its weights do not fit its config.json: {len(missing)} weights the model needs are not in its files "
+        f"(e.g. {listed(missing[:2])}){extra}; those layers would be random and make noise",
+        hint="the files' names start with `module.`, as a training wrapper (DDP) saves them: save the unwrapped model "
+             "with save_pretrained" if wrapped else
+             "save the model and its config together again (save_pretrained), or copy the whole folder again")
+
+
+def damaged_weights(name: str, exc: Exception) -> Exception:
+    """A weight file the library cannot read (safetensors' "Error while deserializing header", torch's
+    "Weights only load failed", whose advice to load it with ``weights_only=False`` would run whatever the file
+    holds) as one line that says the file is damaged; any other exception as it is."""
+    from .errors import WeightsUnusableError
+
+    if type(exc).__name__ not in ("SafetensorError", "UnpicklingError", "BadZipFile") and not (
+            isinstance(exc, (RuntimeError, ValueError)) and "PytorchStreamReader" in str(exc)):
+        return exc
+    return WeightsUnusableError(f"{name}: a weight file is damaged and cannot be read ({type(exc).__name__}): copy "
+                                "or download the folder again")
+
+
+def load_failure(name: str, exc: Exception) -> Exception:
+    """A model's load that failed on its weights, as one line that says what it means (:func:`damaged_weights`,
+    :func:`weights_that_do_not_fit`); any other failure as it is."""
+    error = damaged_weights(name, exc)
+    return weights_that_do_not_fit(name, exc) if error is exc and isinstance(exc, RuntimeError) else error
 
 
 def weights_that_do_not_fit(name: str, exc: RuntimeError) -> Exception:

@@ -96,6 +96,14 @@ class PagesDoNotFitError(BackendError):
         self.fits = fits
 
 
+class WeightsUnusableError(BackendError):
+    """A local model's weights cannot make what the model should: they do not fit its config (layers left random,
+    which make noise that would be said "ok"), or a weight file is damaged.  Every section would fail the same way,
+    or worse: the run stops in one line."""
+
+    stops_run = True
+
+
 class ServerUnusableError(BackendError):
     """A describer's server can describe no section: unreachable after its retries, no such model, a key not allowed
     to use it, or (with --offline) a redirect to another machine.  The run stops, as for a rejected key, rather than

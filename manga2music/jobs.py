@@ -138,9 +138,10 @@ def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
 
 def start_section_job(section, output: Path, cb: Callbacks) -> SectionJob:
     """:func:`start_job` for ``section`` (a :class:`~manga2music.sections.Section`), here or on Ray: a section that
-    could not be read at all names its file in its entry, so that a later run drops the entry once the file is gone."""
+    fails names its folder, archive or PDF in its entry, so that a later run drops the entry once that is gone (a
+    failed download deleted since stayed "failed" on the page for good)."""
     job = start_job(section.name, output, cb)
-    job.source = section.unreadable_file
+    job.source = section.container_path
     return job
 
 

@@ -241,11 +241,19 @@ def _weight_files(root: Path) -> list[Path]:
             for name in sorted(n for n in names if n.endswith(WEIGHT_SUFFIXES))]
 
 
+#: a model folder's small files that change what its weights make (the architecture, the sampling defaults, the
+#: scheduler, how text and pictures become inputs): stamped by their contents with the weights
+CONFIG_FILES = ("config.json", "generation_config.json", "model_index.json", "scheduler_config.json",
+                "preprocessor_config.json", "processor_config.json", "tokenizer_config.json", "chat_template.json",
+                "chat_template.jinja")
+
+
 def folder_weights(spec: ModelSpec) -> dict:
-    """``{"weights": stamp}`` for a local model folder, ``{}`` for any other model: its weight files' names, sizes
-    and modification times, hashed.  Part of a backend's settings key, so that new weights saved into the same
-    folder (a fine-tune, another download) make the music or descriptions again, and the record tells which weights
-    made them; reading the files' contents would take seconds a gigabyte on every run."""
+    """``{"weights": stamp, "configs": stamp}`` for a local model folder, ``{}`` for any other model: its weight
+    files' names, sizes and modification times, hashed, and its :data:`CONFIG_FILES`' contents, hashed.  Part of a
+    backend's settings key, so that new weights saved into the same folder (a fine-tune, another download), or its
+    config.json or generation_config.json edited, make the music or descriptions again, and the record tells which
+    made them; reading the weights' contents would take seconds a gigabyte on every run."""
     if spec.about != "local folder":
         return {}
     root = Path(spec.model_id)
@@ -256,7 +264,17 @@ def folder_weights(spec: ModelSpec) -> dict:
         except OSError:
             continue
         lines.append(f"{file.relative_to(root).as_posix()} {stat.st_size} {stat.st_mtime_ns}")
-    return {"weights": hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]}
+    configs = hashlib.sha256()
+    for folder, _, names in sorted(os.walk(root, followlinks=True)):
+        for name in sorted(n for n in names if n in CONFIG_FILES):
+            path = Path(folder) / name
+            try:
+                data = path.read_bytes() if path.stat().st_size <= 4 * 1024 * 1024 else b"large"
+            except OSError:
+                continue
+            configs.update(f"{path.relative_to(root).as_posix()} {len(data)}\n".encode("utf-8") + data)
+    return {"weights": hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16],
+            "configs": configs.hexdigest()[:16]}
 
 
 def weights_stamp(backend) -> dict:
@@ -406,6 +424,11 @@ def missing_weights(spec: ModelSpec) -> str | None:
         if file.name.endswith(".safetensors") and _cut_short(file):
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged or cut short (it holds less than "
                     "its header lists): copy or download it again")
+    for file in loaded_weight_files(path):
+        if file.name.endswith(".bin") and not _torch_file(file):  # the library's own message advised loading it
+            # with weights_only=False, which runs whatever a file holds
+            return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged (it is no PyTorch file): copy "
+                    "or download it again")
     missing = missing_shards(path)
     if missing:
         return (f"{spec.name}: its {first_few(missing)} {'is' if len(missing) == 1 else 'are'} missing (the weights' "
@@ -530,6 +553,16 @@ def missing_shards(path: Path) -> list[str]:
     return sorted(missing)
 
 
+def _torch_file(file: Path) -> bool:
+    """Whether a ``.bin`` starts as ``torch.save`` writes: a zip (since PyTorch 1.6), or a pickle (before)."""
+    try:
+        with open(file, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return True  # loading it will say
+    return head == b"PK\x03\x04" or head[:1] == b"\x80"
+
+
 def _cut_short(file: Path) -> bool:
     """Whether a safetensors file is smaller than its header says (8 bytes of header length, the JSON header, then
     the tensors up to the largest ``data_offsets`` end): read from its first bytes, not its data."""
@@ -539,6 +572,8 @@ def _cut_short(file: Path) -> bool:
             if len(head) < 8:
                 return True
             length = int.from_bytes(head, "little")
+            if length > file.stat().st_size - 8:
+                return True  # a header longer than the file: its first bytes are damaged
             if length > 100 * 1024 * 1024:
                 return False  # not a header this check can read; loading it will say
             header = json.loads(f.read(length))

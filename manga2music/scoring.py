@@ -504,7 +504,7 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
-    from .audio import encode_audio, file_rate, write_encoded
+    from .audio import ceiling_db, encode_audio, file_rate, limit_peaks, write_encoded
     from .cuesheet import (MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, missed_given_lengths,
                            plan_timing, scene_count, scene_span, webvtt)
     from .readalong import loop_ogg
@@ -643,9 +643,14 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                 add(files.scene_text(plan.index), (plan.description + "\n").encode("utf-8"))
             cue_tags = {**tags, "title": f"{job.name}, scene {plan.index}", "comment": plan.description,
                         "seed": str(plan.seed)}
+            # normalised when composed: only kept under the format's peak ceiling (a lossy one's is lower), and the
+            # loop's fold of the cue's tail over its start (two sounds at once) too: its WAV hard-clipped
+            peaks = "peaks" if cfg.normalize else False
             add(files.cue(plan.index), encode_audio(plan.audio, sample_rate, fmt=cfg.fmt, tags=cue_tags,
-                                                    normalize=False))
+                                                    normalize=peaks))
             loop = cue_loop(plan.audio, t.cue_length, sample_rate)
+            if cfg.normalize:
+                loop = limit_peaks(loop, sample_rate, ceiling_db(cfg.fmt), loop=True, in_place=True)
             add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=False))
             if len(loop_uris) >= LOOPS_AHEAD:
                 loop_uris[-LOOPS_AHEAD].result()

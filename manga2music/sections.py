@@ -326,9 +326,14 @@ class Section:
     def unreadable_file(self) -> str | None:
         """The archive, PDF or folder of a section that could not be read at all (no page, an error), as a record
         names a source; None for any other section."""
-        if self.pages or not self.error or self.origin is None:
+        if self.pages or not self.error:
             return None
-        return readable(os.path.realpath(self.origin))
+        return self.container_path
+
+    @property
+    def container_path(self) -> str | None:
+        """The folder, archive or PDF its pages come from, as an absolute path (where its failed entry says it was)."""
+        return readable(os.path.realpath(self.origin)) if self.origin is not None else None
 
     @property
     def source(self) -> str | None:

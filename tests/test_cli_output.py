@@ -918,13 +918,17 @@ def test_a_failed_download_deleted_since_leaves_the_manifest_and_the_page(tmp_pa
     (series / "Ch 1").mkdir(parents=True)
     shutil.copy(SAMPLES / "calm" / "001.png", series / "Ch 1" / "001.png")
     (series / "Ch 2.cbz").write_bytes(b"not a zip")
+    (series / "Ch 3").mkdir()  # a chapter folder whose only page is no image (stayed "failed" too)
+    (series / "Ch 3" / "001.png").write_bytes(b"an error page the site sent instead")
     args = ("run", series, "-o", tmp_path / "out", "--vision-model", "builtin", "--music-model", "builtin",
             "--duration", "1", "--json")
     first = cli(*args)
-    assert [(e["name"], e["status"]) for e in json.loads(first.stdout)["sections"]] == [("Ch 1", "ok"),
-                                                                                        ("Ch 2", "failed")]
+    assert [(e["name"], e["status"]) for e in json.loads(first.stdout)["sections"]] == [
+        ("Ch 1", "ok"), ("Ch 2", "failed"), ("Ch 3", "failed")]
     (series / "Ch 2.cbz").unlink()
+    shutil.rmtree(series / "Ch 3")
     again = cli(*args)
     assert again.returncode == 0, again.stderr
     assert [e["name"] for e in json.loads(again.stdout)["sections"]] == ["Ch 1"]
-    assert "Ch 2" not in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "Ch 2" not in page and "Ch 3" not in page

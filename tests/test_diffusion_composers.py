@@ -286,10 +286,11 @@ def test_crossfade_mixes_the_two_windows_inside_the_overlap():
 # --- loop, reference, text ----------------------------------------------------------------------------
 
 
-def test_loop_keeps_the_length_and_joins_end_to_start(composer):
+@pytest.mark.parametrize("seconds", [3.0, 0.5])  # 0.5: failed after composing ("needs at least 2 s of audio")
+def test_loop_keeps_the_length_and_joins_end_to_start(composer, seconds):
     c = composer("ace", loop=True)
-    x = c.compose([_req(duration=3.0, seed=4)])[0].audio
-    assert x.shape == (3 * 48000, 2)
+    x = c.compose([_req(duration=seconds, seed=4)])[0].audio
+    assert x.shape == (int(seconds * 48000), 2)
     step = np.abs(np.diff(x[:, 0]))
     assert abs(float(x[-1, 0] - x[0, 0])) <= 1.5 * np.percentile(step, 99.9)
     assert c.settings_key()["loop"] is True
@@ -493,3 +494,59 @@ def test_a_complete_pipeline_folder_with_a_model_named_like_a_tokenizer_is_not_r
     assert missing_weights(resolve(str(folder), "music")) is None
     (folder / "audio_tokenizer" / "diffusion_pytorch_model.safetensors").unlink()  # but a model without weights
     assert "audio_tokenizer/'s weights" in missing_weights(resolve(str(folder), "music"))
+
+
+def test_a_loop_file_joins_its_end_to_its_start_and_a_lossy_copy_stays_under_its_peak_ceiling(tiny_cache, tmp_path):
+    """A `--loop` track that reaches the limiter clicked at every repeat (the limiter's gain at its end was not the
+    gain at its start: a jump of 0.2 against steps of 0.02 inside it), and the same take re-encoded from its WAV to
+    MP3 decoded to peaks over the -1 dBFS the README promises (it was limited for WAV, at -1)."""
+    import soundfile as sf
+
+    import manga2music
+    from manga2music.pipeline import RunConfig
+
+    folder = next(tiny_cache.glob("models--tiny-test--ace-step/snapshots/*"))
+    out = tmp_path / "out"
+    options = {"precision": "fp32", **FAST["ace"]}
+    cfg = dict(duration=6.0, seed=1, loop=True, variations=2, music_options=options)
+    manifest = manga2music.compose([], out, text="calm piano with soft strings", model=str(folder),
+                                   config=RunConfig(**cfg))
+    (entry,) = manifest["sections"]
+    assert entry["status"] == "ok" and len(entry["tracks"]) == 2, entry
+    limited = 0
+    for name in entry["tracks"]:
+        audio, sr = sf.read(out / name, dtype="float32", always_2d=True)
+        steps = np.abs(np.diff(audio, axis=0)).max(axis=1)
+        seam = np.abs(audio[0] - audio[-1]).max()
+        assert seam <= 1.5 * np.quantile(steps, 0.999) + 1e-3, (name, seam, np.quantile(steps, 0.999))
+        limited += np.abs(audio).max() > 0.85  # at the limiter's ceiling (-1 dBFS): the case that clicked
+    assert limited, "no take reached the limiter: this fixture no longer tests the seam under limiting"
+    again = manga2music.compose([], out, text="calm piano with soft strings", model=str(folder),
+                                config=RunConfig(**cfg, fmt="mp3"))
+    for name in again["sections"][0]["tracks"]:
+        decoded, _ = sf.read(out / name, dtype="float32", always_2d=True)
+        assert 20 * np.log10(np.abs(decoded).max()) <= -1.0, name
+
+
+@pytest.mark.parametrize("fmt", ["wav", pytest.param("mp3", marks=pytest.mark.extended)])
+def test_a_scores_cue_and_loop_files_stay_under_their_peak_ceiling(tiny_cache, tmp_path, fmt):
+    """A score's loop folds its cue's tail over its start (two sounds at once): from a cue at the -1 dBFS ceiling
+    its WAV hard-clipped (1219 samples at full scale).  And its MP3/Ogg cues were encoded at the WAV's ceiling, so
+    they decoded to peaks over -1 dBFS."""
+    import soundfile as sf
+    from chapters import make_chapter
+
+    import manga2music
+    from manga2music.pipeline import RunConfig
+
+    folder = next(tiny_cache.glob("models--tiny-test--ace-step/snapshots/*"))
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=3)
+    manifest = manga2music.score([tmp_path / "ch"], tmp_path / "out", vision_model="builtin", music_model=str(folder),
+                                 config=RunConfig(seed=7, fmt=fmt, longest_cue=8.0,
+                                                  music_options={"precision": "fp32", **FAST["ace"]}))
+    assert manifest["sections"][0]["status"] == "ok", manifest["sections"][0]
+    files = sorted((tmp_path / "out").glob(f"ch.cue*.{fmt}"))
+    assert any(".loop." in f.name for f in files) and any(".loop." not in f.name for f in files)
+    for path in files:
+        audio, _ = sf.read(path, dtype="float32", always_2d=True)
+        assert 20 * np.log10(np.abs(audio).max()) <= -0.99, path.name

@@ -348,8 +348,14 @@ def test_settings_key_tracks_what_changes_the_audio():
     key = base.settings_key()
     for field in ("top_k", "top_p", "temperature", "guidance_scale", "precision", "model_id"):
         assert field in key
-    for change in ({"temperature": 0.8}, {"top_k": 50}, {"guidance_scale": 5.0}, {"precision": "fp32"}):
+    from manga2music.devices import dtype_name, pick_device, pick_dtype
+
+    auto = dtype_name(pick_dtype(pick_device("auto"), "auto"))
+    other = "fp32" if auto != "fp32" else "bf16"
+    for change in ({"temperature": 0.8}, {"top_k": 50}, {"guidance_scale": 5.0}, {"precision": other}):
         assert MusicgenComposer("facebook/musicgen-small", change).settings_key() != key
+    # the precision auto picks here, asked by name: the same music (each composed the other's again, minutes a track)
+    assert MusicgenComposer("facebook/musicgen-small", {"precision": auto}).settings_key() == key
 
 
 def test_precision_and_device_are_recorded(composer):
@@ -686,6 +692,16 @@ def test_a_model_folder_is_recorded_by_its_full_path_and_new_weights_in_it_compo
     redone, after, new_audio = compose("./model")
     assert redone["status"] == "ok" and new_audio != audio
     assert after["compose"]["settings"]["weights"] != record["compose"]["settings"]["weights"]
+    # its config.json edited (another activation: other music from the same weights): it was "skipped", the music
+    # of the config before kept
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["decoder"]["activation_function"] = "relu"
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    edited, edited_record, _ = compose("./model")  # (this fixture's codebooks decode any codes alike: the audio
+    assert edited["status"] == "ok"  # cannot tell; a helper's real-config build heard the difference)
+    assert edited_record["compose"]["settings"]["configs"] != after["compose"]["settings"]["configs"]
+    assert edited_record["compose"]["settings"]["weights"] == after["compose"]["settings"]["weights"]
+    assert compose("./model")[0]["status"] == "skipped"
 
 
 def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_the_run_in_one_line(tiny_dir, tmp_path):
@@ -727,6 +743,16 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
     (sharded / "model.safetensors").rename(sharded / "model-00001-of-00002.safetensors")
     (sharded / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {
         "a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}))
+    # a header damaged (its length is garbage: "SafetensorError: header too large" for every section), and a .bin
+    # that is no PyTorch file (the library's message said to load it with weights_only=False: "arbitrary code")
+    header = tmp_path / "damaged-header"
+    shutil.copytree(tiny_dir, header)
+    with open(header / "model.safetensors", "r+b") as f:
+        f.write(b"\xff\xff\xff\xff\xff\xff\xff\x7f")
+    garbage = tmp_path / "garbage-bin"
+    shutil.copytree(tiny_dir, garbage)
+    (garbage / "model.safetensors").unlink()
+    (garbage / "pytorch_model.bin").write_bytes(bytes(range(256)) * 400)
     working = tmp_path / "bin-index-and-pointer-beside"  # what `models pull` of a repo with both formats leaves,
     shutil.copytree(tiny_dir, working)  # or a clone that pulled only the safetensors: the .bin is never loaded
     (working / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": {"a": "pytorch_model-1.bin"}}))
@@ -738,14 +764,49 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
                          (untokenized, "without its tokenizer (no tokenizer.json or spiece.model)"),
                          (unprocessed, "without its feature extractor (no preprocessor_config.json)"),
                          (pointer, "model.safetensors is a Git LFS pointer, not the weights"),
-                         (sharded, "model-00002-of-00002.safetensors is missing (the weights' index lists them)")):
+                         (sharded, "model-00002-of-00002.safetensors is missing (the weights' index lists them)"),
+                         (header, "model.safetensors is damaged or cut short"),
+                         (garbage, "pytorch_model.bin is damaged (it is no PyTorch file)")):
         with pytest.raises(Manga2MusicError) as caught:
             manga2music.compose([], tmp_path / "out", text="calm piano", model=str(folder),
                                 config=RunConfig(duration=0.2, seed=1, offline=True))
         assert said in caught.value.message and "models pull" not in str(caught.value), caught.value
+        assert "weights_only" not in str(caught.value)
         assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.wav"))
         doctor = cli("doctor", "--offline", "--music-model", str(folder))
         assert said in doctor.stdout + doctor.stderr, doctor.stdout + doctor.stderr
+
+
+@pytest.mark.parametrize("damage", ["module-prefix", "one-more-layer"])
+def test_weights_that_do_not_fit_the_config_stop_the_run_instead_of_making_noise_said_ok(tiny_dir, tmp_path, damage):
+    """A fine-tune saved from a training wrapper (every key "module."-prefixed), or a config.json with one more layer
+    than the weights: transformers made the missing layers random, the track was noise, and the run said "ok"
+    (only an 88-line table on stderr told).  It stops in one line that says why, before any track is written."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    import manga2music
+    from manga2music.errors import Manga2MusicError
+    from manga2music.pipeline import RunConfig
+
+    folder = tmp_path / "fine-tune"
+    shutil.copytree(tiny_dir, folder)
+    if damage == "module-prefix":
+        weights = load_file(folder / "model.safetensors")
+        save_file({f"module.{k}": v.contiguous() for k, v in weights.items()}, folder / "model.safetensors",
+                  metadata={"format": "pt"})
+    else:
+        config = json.loads((folder / "config.json").read_text())
+        config["decoder"]["num_hidden_layers"] += 1
+        (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(Manga2MusicError) as caught:
+        manga2music.compose([], tmp_path / "out", text=["calm piano", "fast drums"], model=str(folder),
+                            config=RunConfig(duration=0.2, seed=1, offline=True))
+    said = str(caught.value)
+    assert "do not fit its config.json" in said and "would be random" in said, said
+    assert ("module." in said) == (damage == "module-prefix"), said
+    assert not list((tmp_path / "out").glob("*.wav"))
 
 
 def test_a_folder_here_named_as_a_hub_model_is_not_loaded_in_its_place(tiny_dir, tmp_path, monkeypatch):

@@ -345,6 +345,31 @@ def test_weights_that_do_not_fit_the_config_are_one_clear_error_without_the_libr
     assert "LOAD REPORT" not in result.stderr and "RuntimeError" not in result.stderr, result.stderr[-2000:]
 
 
+def test_a_fine_tune_saved_with_its_training_wrappers_prefix_stops_the_run_instead_of_reading_with_random_layers(
+        tiny_models, tmp_path):
+    """A vision fine-tune saved from DDP (every key "module."-prefixed) loaded as a random model: the description
+    was made by noise, "ok", only transformers' table on stderr telling.  The run stops in one line, and says why."""
+    import shutil
+
+    from output_checks import cli
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "ddp-fine-tune"
+    shutil.copytree(tiny_models["llava"], folder)
+    (weights,) = folder.glob("*.safetensors")
+    tensors = load_file(weights)
+    save_file({f"module.{k}": v.contiguous() for k, v in tensors.items()}, weights, metadata={"format": "pt"})
+    pages = tmp_path / "pages"
+    for name in ("a", "b"):
+        (pages / name).mkdir(parents=True)
+        make_pages(1)[0].image.save(pages / name / "001.png")
+    result = cli("describe", pages, "-o", tmp_path / "out", "--model", folder, "--offline", timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "its weights do not fit its config.json" in result.stderr and "training wrapper" in result.stderr, \
+        result.stderr[-2000:]
+    assert "LOAD REPORT" not in result.stderr and not list((tmp_path / "out").glob("*.txt")), result.stderr[-2000:]
+
+
 def test_incomplete_model_folder_is_one_clear_error(tiny_models, tmp_path):
     folder = tmp_path / "half-copied"
     folder.mkdir()

@@ -47,6 +47,17 @@ class Track:
     warnings: list[str] = field(default_factory=list)
 
 
+#: extra audio a model composer makes for --loop, folded back over the start (at most)
+LOOP_CROSSFADE_S = 1.0
+
+
+def loop_crossfade(request: "ComposeRequest", loop: bool, longest: float = LOOP_CROSSFADE_S) -> float:
+    """Seconds of extra audio a composer makes for ``--loop`` and folds back over the track's start: ``longest``, or
+    the track's own length when shorter (a 0.5 s loop failed after composing: "a loop with a 1 s crossfade needs at
+    least 2 s of audio"); 0 without ``loop``."""
+    return min(float(longest), float(request.duration)) if loop else 0.0
+
+
 #: ``made(index, track)``: a track made for ``requests[index]`` (see :meth:`Composer.compose`)
 MadeFn = Callable[[int, "Track"], None]
 
@@ -122,6 +133,14 @@ class Composer(ABC):
 
         o = self.options
         return {"model": self.model_name, "model_id": self.model_id, "loop": o.loop, **weights_stamp(self)}
+
+    def _precision_key(self) -> str:
+        """Its ``precision`` option as a settings key (:func:`manga2music.devices.precision_key`), for the composers
+        that run torch."""
+        from ..devices import pick_device, precision_key
+
+        return precision_key(self.device or pick_device(getattr(self.options, "device", "auto")),
+                             getattr(self.options, "precision", "auto"))
 
     def revision(self) -> Optional[str]:
         """The Hub commit whose weights make the music (recorded, not compared): see

@@ -39,12 +39,11 @@ from .. import settings
 from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
 from ..options import TorchOptions
-from .base import ComposeRequest, Composer, MadeFn, Track
+from .base import LOOP_CROSSFADE_S, ComposeRequest, Composer, MadeFn, Track, loop_crossfade
 from ..devices import loading_onto, release_memory
 from .batching import batch_size, in_batches
 from .diffusion_windows import Window, crossfade_into, plan_windows
 
-LOOP_CROSSFADE_S = 1.0  # extra audio generated for --loop, folded back over the start
 WINDOWING = "context-overlap-v1"  # change when the windowing changes the audio
 MAX_BATCH = {"cpu": 4, "mps": 4, "cuda": 16}
 
@@ -225,10 +224,9 @@ class DiffusionComposer(Composer):
                 raise InputError(f"{r.name}: duration must be more than 0 seconds (got {r.duration})")
         self._load()
         sr = self.sample_rate
-        extra = LOOP_CROSSFADE_S if self.options.loop else 0.0
 
         def gen_samples(r: ComposeRequest) -> int:
-            return int(round((r.duration + extra) * sr))
+            return int(round((r.duration + loop_crossfade(r, self.options.loop, LOOP_CROSSFADE_S)) * sr))
 
         steps = self.steps_per_window()
         state = {"done": 0, "total": sum(len(self._windows(gen_samples(r))) * steps for r in requests),
@@ -315,7 +313,7 @@ class DiffusionComposer(Composer):
             if self.options.loop:
                 from ..audio import make_seamless_loop
 
-                x = make_seamless_loop(x, sr, crossfade_s=LOOP_CROSSFADE_S)
+                x = make_seamless_loop(x, sr, crossfade_s=loop_crossfade(r, True, LOOP_CROSSFADE_S))
             want = int(round(r.duration * sr))
             x = x[:want] if len(x) >= want else np.pad(x, ((0, want - len(x)), (0, 0)))
             info = {"windows": len(windows), "precision": dtype_name(self._dtype), "device": self._device,
@@ -326,7 +324,7 @@ class DiffusionComposer(Composer):
 
     def settings_key(self) -> dict:
         key = super().settings_key()
-        key.update(precision=self.options.precision, windowing=WINDOWING,
+        key.update(precision=self._precision_key(), windowing=WINDOWING,
                    options=self.options.model_dump(mode="json", exclude={"offline", "device", "batch_size", "loop", "precision"}))
         return key
 

@@ -29,13 +29,12 @@ from ..progress import ProgressFn, report
 from pydantic import Field
 
 from ..options import BackendOptions, TorchOptions
-from .base import ComposeRequest, Composer, MadeFn, Track
-from ..devices import loading_onto, release_memory, weights_that_do_not_fit
+from .base import LOOP_CROSSFADE_S, ComposeRequest, Composer, MadeFn, Track, loop_crossfade
+from ..devices import load_failure, loading_onto, refuse_random_layers, release_memory
 from ..quiet import load_report_held
 from .batching import batch_size, in_batches
 
 MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions
-LOOP_CROSSFADE_S = 1.0  # extra audio generated for --loop, folded back over the start
 WINDOWING = "extend-stride-18s-v1"  # change when the windowing changes the audio
 MAX_BATCH = {"cpu": 8, "mps": 8, "cuda": 32}
 
@@ -156,22 +155,23 @@ class MusicgenComposer(Composer):
 
         def load(local: bool):
             common = {"cache_dir": settings.model_cache_dir(), "local_files_only": local}
-            return self._load_processor(common), getattr(transformers, self.model_class).from_pretrained(
-                self.model_id, dtype=self._dtype, **common,
+            return self._load_processor(common), *getattr(transformers, self.model_class).from_pretrained(
+                self.model_id, dtype=self._dtype, output_loading_info=True, **common,
                 **({"device_map": self._device} if self._device != "cpu" else {}),
             )
 
         with loading_onto(self._device, self.model_name):
             try:
                 with load_report_held():  # dropped when the load fails: the line below says what it means
-                    processor, model = load_cache_first(self.model_id, self.options.no_network, load)
+                    processor, model, info = load_cache_first(self.model_id, self.options.no_network, load)
+                    refuse_random_layers(self.model_name, info)
             except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
                 raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
-            except RuntimeError as exc:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix
-                error = weights_that_do_not_fit(self.model_name, exc)
+            except Exception as exc:  # a config.json of another size, a damaged weight file: named, with the fix
+                error = load_failure(self.model_name, exc)
                 if error is exc:
                     raise
-                raise error from exc
+                raise error from None
             # EnCodec only turns codes into audio once per window: keep it in float32, because
             # bf16 would leave a noise floor near -48 dB in quiet passages.
             model.audio_encoder.to(torch.float32)
@@ -277,10 +277,10 @@ class MusicgenComposer(Composer):
         sr = self.sample_rate
         frame_rate = int(self._model.config.audio_encoder.frame_rate)
         delay = self._model.decoder.num_codebooks // self._model.decoder.config.audio_channels - 1
-        extra = LOOP_CROSSFADE_S if self.options.loop else 0.0
 
         def gen_samples(r: ComposeRequest) -> int:
-            return int(round((r.duration + (0.0 if r.follows is not None else extra)) * sr))
+            return int(round((r.duration + (0.0 if r.follows is not None else loop_crossfade(r, self.options.loop, LOOP_CROSSFADE_S)))
+                             * sr))
 
         def steps(r: ComposeRequest) -> int:
             frames = max(-(-gen_samples(r) * frame_rate // sr), delay + 1)
@@ -362,7 +362,7 @@ class MusicgenComposer(Composer):
             if self.options.loop and not continuing:
                 from ..audio import make_seamless_loop
 
-                x = make_seamless_loop(x, sr, crossfade_s=LOOP_CROSSFADE_S)
+                x = make_seamless_loop(x, sr, crossfade_s=loop_crossfade(r, True, LOOP_CROSSFADE_S))
             want = int(round(r.duration * sr))
             x = x[:want] if len(x) >= want else np.pad(x, ((0, want - len(x)), (0, 0)))
             info = {"windows": windows, "precision": dtype_name(self._dtype), "device": self._device,
@@ -387,7 +387,7 @@ class MusicgenComposer(Composer):
         o = self.options
         key = super().settings_key()
         key.update(top_k=o.top_k, top_p=o.top_p, temperature=o.temperature, guidance_scale=o.guidance_scale,
-                   precision=o.precision, windowing=WINDOWING)
+                   precision=self._precision_key(), windowing=WINDOWING)
         return key
 
     def close(self) -> None:

@@ -51,7 +51,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import registry, settings
-from ..devices import is_out_of_memory, loading_onto, memory_hint, release_memory, weights_that_do_not_fit
+from ..devices import (is_out_of_memory, load_failure, loading_onto, memory_hint, refuse_random_layers,
+                       release_memory)
 from ..errors import BackendError, ModelUnavailableError, PagesDoNotFitError
 from ..options import TorchOptions
 from ..quiet import load_report_held
@@ -207,12 +208,14 @@ class TransformersDescriber(ChatDescriber):
         with loading_onto(device, self.model_name):
             try:
                 with load_report_held():  # dropped when the load fails: the line below says what it means
-                    model = self._cache_first(lambda kwargs: AutoModelForImageTextToText.from_pretrained(
-                        self.model_id, dtype=dtype, device_map=None if device == "cpu" else device, **kwargs))
-            except (OSError, ValueError, ImportError) as err:
-                raise self._unavailable(err) from None
-            except RuntimeError as err:  # "You set `ignore_mismatched_sizes` to `False`...": named, with the fix
-                error = weights_that_do_not_fit(self.model_name, err)
+                    model, info = self._cache_first(lambda kwargs: AutoModelForImageTextToText.from_pretrained(
+                        self.model_id, dtype=dtype, device_map=None if device == "cpu" else device,
+                        output_loading_info=True, **kwargs))
+                    refuse_random_layers(self.model_name, info)
+            except Exception as err:  # a config.json of another size, a damaged weight file: named, with the fix
+                error = load_failure(self.model_name, err)
+                if error is err and isinstance(err, (OSError, ValueError, ImportError)):
+                    error = self._unavailable(err)
                 if error is err:
                     raise
                 raise error from None
