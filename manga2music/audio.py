@@ -383,7 +383,9 @@ def _encoder_rate(fmt: str, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray
     from scipy.signal import resample_poly
 
     g = gcd(48000, sample_rate)
-    return resample_poly(x, 48000 // g, sample_rate // g, axis=0).astype(np.float32, copy=False), 48000
+    y = resample_poly(x, 48000 // g, sample_rate // g, axis=0)
+    frames = int(round(len(x) * 48000 / sample_rate))  # the resampler rounds up: one frame more than the track's
+    return y[:frames].astype(np.float32, copy=False), 48000
 
 
 # ---------------------------------------------------------------- tags

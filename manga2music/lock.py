@@ -145,8 +145,8 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
 
         raise OutputBusyError(
             f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})",
-            hint=f"wait for it to finish, pass {flag('wait') if on_command_line() else 'wait=True'} to queue behind "
-                 f"it, or choose another {'folder with -o' if on_command_line() else 'output folder'}",
+            hint=f"wait for it to finish, pass {flag('wait') if on_command_line() else 'RunConfig(wait=True)'} to queue "
+                 f"behind it, or choose another {'folder with -o' if on_command_line() else 'output folder'}",
         ) from None
     except OSError as exc:
         raise_for_disk(exc, folder)

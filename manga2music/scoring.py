@@ -44,7 +44,7 @@ from .composers.base import ComposeRequest, Composer, compose_keeping
 from .describers.base import Describer
 from .describers.chat import charge, drawn_seed
 from .bridges import compose_bridges, forget_unused_bridges
-from .kept_cues import forget_cues, keep_cue, kept_cue
+from .kept_cues import forget_cues, forget_stale_cues, keep_cue, kept_cue
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .cache import made_by
 from .composing import format_made
@@ -217,7 +217,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
                                             reference=reference[0], reference_rate=reference[1])))
     # the cues composed by a score of this chapter that was stopped or failed before it was written
     kept = {} if cfg.force else {plan.index: track for plan, _ in wanted
-                                 for track in [kept_cue(job.output, job.name, plan.cue_key, sample_rate)] if track}
+                                 for track in [kept_cue(job.output, plan.cue_key, sample_rate)] if track}
     if kept:
         cb.info(f"{job.name}: {len(kept)} of {len(wanted)} cues to compose kept from the score that did not finish")
         wanted = [(plan, request) for plan, request in wanted if plan.index not in kept]
@@ -243,7 +243,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     tracks: list = []
     if wanted:  # each cue is kept as it is made: a stop or a failure later in the chapter does not lose it
         tracks = list(compose_keeping(composer, [r for _, r in wanted], cb.step,
-                                      lambda i, track: keep_cue(job.output, job.name, wanted[i][0].cue_key, track)))
+                                      lambda i, track: keep_cue(job.output, wanted[i][0].cue_key, track)))
     plans_made = [plan for plan, _ in wanted] + [plan for plan in plans if plan.index in kept]
     tracks += [kept.pop(plan.index) for plan in plans_made[len(wanted):]]
     if tracks:
@@ -512,6 +512,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .threads import on_thread, stop_point
 
     cfg, given_scenes = chapter_settings(job, cfg, cb, section)
+    forget_stale_cues(job.output)  # those of chapters stopped long ago and not scored again
     files = ScoreFiles(job, cfg.fmt)
     refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
     memo = answer_memo(job, "score", describer, cfg)  # a chat model's answers, kept until the score is written
@@ -582,7 +583,6 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             and [p.mood for p in plans] == [s.get("mood") for s in old_score.get("scenes", [])]):
         if memo is not None:
             memo.forget()  # nothing to resume (the drawn seed a local VLM would have read with, say)
-        forget_cues(job.output, job.name)
         job.status, job.seed = "skipped", int(seed)
         relocate_pages(job, chapter.infos)  # the chapter moved since: its record locates the pages where they are
         job.tracks, job.description = [files.score], chapter.description
@@ -737,7 +737,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         staged.discard()
     if memo is not None:
         memo.forget()
-    forget_cues(job.output, job.name)  # its cue files are what a rerun reuses now
+    forget_cues(job.output, [p.cue_key for p in plans])  # its cue files are what a rerun reuses now
     forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
     job.midi = _cue_midis(files, [p.index for p in plans])

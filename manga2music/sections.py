@@ -152,11 +152,15 @@ def _is_group_name(prefix: str) -> bool:
 #: "Ch 3", "c005", "Episode 6", "Ch #7", "第4話"): chapters named in several styles are read by their numbers
 _BEFORE_NUMBER = re.compile(r"(chapter|chap|ch|c|episode|ep)\.?\s*#?\s*(?=\d)|第(?=[0-9一二三四五六七八九十百千〇零])",
                             re.IGNORECASE)
-#: a chapter's number written as a word ("Chapter One", "Episode Twelve"), read as its number
-_NUMBER_WORDS = {word: n for n, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-_WORD_NUMBER = re.compile(r"(chapter|chap|ch|episode|ep)\.?\s*(" + "|".join(_NUMBER_WORDS) + r")(?![a-z])",
+#: a chapter's number written as words ("Chapter One", "Episode Twelve", "Chapter Twenty-One"), read as its number
+#: where the words are all the name holds or a separator follows ("Chapter One - Start"); not a title that starts with
+#: one ("Chapter Ten Thousand Years" stays among the names)
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+          "seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_NUMBER_WORDS = {word: n for n, word in enumerate(_UNITS)} | {word: 20 + 10 * k for k, word in enumerate(_TENS)}
+_WORD_NUMBER = re.compile(r"(?:chapter|chap|ch|episode|ep)\.?\s*(?P<tens>" + "|".join(_TENS) + r")?(?:(?<=[a-z])[- ]?)?"
+                          r"(?P<unit>" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")?(?=\s*(?:$|[^\sa-z]))",
                           re.IGNORECASE)
 #: a chapter named by the word alone ("Episode" beside "Episode 2", "Episode 3"): the first, saved without its number
 _WORD_ALONE = re.compile(r"(chapter|chap|ch|episode|ep)\.?\s*", re.IGNORECASE)
@@ -168,8 +172,10 @@ def _part_order(part: str) -> tuple:
         part = part[group.end():]
     rank = 0 if _FIRST.match(part) else 1 if _VOLUME.match(part) else 3 if _LAST.match(part) else 2
     if rank == 2:
-        if worded := _WORD_NUMBER.match(part):
-            part = str(_NUMBER_WORDS[worded.group(2).lower()]) + part[worded.end():]
+        if (worded := _WORD_NUMBER.match(part)) and (worded["tens"] or worded["unit"]) and not (
+                worded["tens"] and worded["unit"] and _NUMBER_WORDS[worded["unit"].lower()] >= 10):
+            number = sum(_NUMBER_WORDS[w.lower()] for w in (worded["tens"], worded["unit"]) if w)
+            part = str(number) + part[worded.end():]
         elif _WORD_ALONE.fullmatch(part):
             part = "1"
         elif word := _BEFORE_NUMBER.match(part):

@@ -148,6 +148,14 @@ def test_opus_resamples_44k1_to_48k_keeping_pitch_and_length(tmp_path):
     assert abs(np.argmax(spectrum) * rate / len(data[4800:-4800]) - 1000.0) < 2.0
 
 
+@pytest.mark.parametrize("seconds", [7.777, 2.0, 0.123])
+def test_a_track_resampled_for_opus_keeps_its_exact_length(tmp_path, seconds):
+    """7.777 s at 44.1 kHz became one frame too many at 48 kHz (373297 for 373296): the resampler rounds up."""
+    frames = round(seconds * 44100)
+    path = write_audio(tmp_path / "a.opus", np.zeros((frames, 2), np.float32) + 0.01, 44100, normalize=False)
+    assert sf.info(path).frames == round(frames * 48000 / 44100)
+
+
 def test_samples_are_clipped_not_wrapped(tmp_path):
     x = np.full((SR, 1), 1.7, dtype=np.float32)
     x[::2] = -1.7

@@ -1004,7 +1004,7 @@ def test_a_program_told_of_a_busy_or_foreign_output_folder_is_named_its_settings
         with pytest.raises(OutputBusyError) as busy:
             run([pages / "calm"], out)
     said = f"{busy.value.message} {busy.value.hint}"
-    assert "pass wait=True to queue behind it" in said and "another output folder" in said, said
+    assert "pass RunConfig(wait=True) to queue behind it" in said and "another output folder" in said, said
     assert "--wait" not in said and " -o" not in said, said
     theirs = tmp_path / "theirs"
     theirs.mkdir()

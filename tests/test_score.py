@@ -2039,3 +2039,25 @@ def test_scenes_kept_from_the_last_score_stay_on_their_pages_when_the_pages_are_
     assert again.returncode == 0 and "gone" not in again.stderr, again.stderr
     made = [s["pages"] for s in json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["scenes"]]
     assert made == [["page_001.png", "page_002.png"], ["page_003.png", "page_004.png"]]
+
+
+def test_cues_kept_from_a_stopped_score_that_no_score_took_for_a_week_are_let_go(tmp_path):
+    """A score stopped while composing keeps its cues (float32: a 40-cue MusicGen chapter's are hundreds of MB);
+    one never scored again (or scored with other descriptions since) kept them for good, unseen in a hidden folder."""
+    import os
+    import time
+
+    from manga2music.composers.base import Track
+    from manga2music.kept_cues import forget_stale_cues, keep_cue, kept_cue
+
+    track = Track(np.full((32000, 2), 0.25, np.float32), 32000, midi=b"MThd", info={"tempo_bpm": 90})
+    keep_cue(tmp_path, "old-chapter-cue", track)
+    keep_cue(tmp_path, "this-weeks-cue", track)
+    week_ago = time.time() - 8 * 86400
+    old = next((tmp_path / ".manga2music" / "cues").glob("old-chapter-cue*"))
+    os.utime(old, (week_ago, week_ago))
+    forget_stale_cues(tmp_path)
+    assert kept_cue(tmp_path, "old-chapter-cue", 32000) is None
+    again = kept_cue(tmp_path, "this-weeks-cue", 32000)
+    assert again is not None and np.array_equal(again.audio, track.audio) and again.midi == b"MThd"
+    assert again.info == {"tempo_bpm": 90} and kept_cue(tmp_path, "this-weeks-cue", 44100) is None  # another rate

@@ -801,8 +801,9 @@ def test_a_chapter_mihon_is_still_downloading_is_named_not_read(tmp_path):
     # page's "Next chapter" went from it back to "Episode")
     ["Episode", "Episode 2", "Episode 3"],
     ["Chapter", "Chapter 2", "Chapter 10"],
-    # numbers written as words ("3, One, Two")
-    ["Chapter One", "Chapter Two", "Chapter 3", "Chapter Eleven", "Chapter 12"],
+    # numbers written as words ("3, One, Two"); a title that starts with one is a name ("Ten Thousand Years")
+    ["Chapter One", "Chapter Two - Rain", "Chapter 3", "Chapter Eleven", "Chapter 12", "Chapter Twenty-One",
+     "Chapter Twenty Two", "Chapter Thirty", "Chapter Ten Thousand Years"],
 ], ids=["mihon", "kanji-decimal", "decimal", "volumes-then-chapters", "webtoon", "mixed-styles", "mihon-mixed",
         "first-unnumbered", "first-unnumbered-chapter", "number-words"])
 def test_chapters_are_found_in_the_order_a_reader_reads_them(tmp_path, layout):

@@ -97,12 +97,18 @@ def render_side_by_side(make: Callable[[T], R], items: Sequence[T], seconds: Seq
                 running[on_thread(make, items[following], name=f"builtin-render-{following}", stop=stop)] = following
                 following += 1
             ready, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(ready, key=running.get):
-                i = running.pop(future)
-                results[i] = future.result()  # the first error is raised here
+            failed = None
+            for future in sorted(ready, key=running.get):  # the tracks made are handed over before an error of
+                i = running.pop(future)  # another that ended with them is raised (a score keeps them)
+                if future.exception() is not None:
+                    failed = failed or future
+                    continue
+                results[i] = future.result()
                 finished += 1
                 if done is not None:
                     done(i, finished)
+            if failed is not None:
+                failed.result()  # the first error is raised here
     except BaseException:
         stop.set()  # the tracks still in the making are not wanted any more
         raise

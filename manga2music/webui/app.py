@@ -106,7 +106,6 @@ def build_app(folder: Optional[ServerFolder] = None):
     def on_generate(files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed,
                     request, progress=gr.Progress()):
         tab = request.session_hash
-        folder.generate_started(tab)
         generating[tab] = sorted(Path(p).name for p in _paths(files))
         bar = OneBar(lambda fraction, text: progress(fraction, desc=text), passes=1 if kind == KINDS[1] else 2)
 
@@ -163,19 +162,6 @@ def build_app(folder: Optional[ServerFolder] = None):
         return gr.update(value="Generating…", interactive=False)
 
     generate_clicked.__annotations__["request"] = gr.Request
-
-    def stop_clicked(request):
-        """Stop: the tab's Generate stops; one still waiting for its turn is taken out of the queue (``cancels``
-        below) and the page says so now, the button free again (it showed the queue's place until the other tabs'
-        Generates were done, then "Stopped")."""
-        tab = request.session_hash
-        folder.stop_asked(tab)
-        if folder.stop_queued(tab):
-            return (gr.update(value=messages.STOPPED_WHILE_WAITING, elem_classes=["error"]),
-                    gr.update(value="Generate", interactive=True))
-        return gr.update(), gr.update()
-
-    stop_clicked.__annotations__["request"] = gr.Request
 
     def per_tab(act):
         """A listener that calls ``act`` with the tab's session."""
@@ -252,16 +238,12 @@ def build_app(folder: Optional[ServerFolder] = None):
         # Stop must reach it while a Generate runs or waits), and closing or reloading the tab is a Stop
         # the button says it is at work until the Generate ends: on a laptop's screen the progress bar (at the top
         # of the results) may be out of sight, and a click seemed to do nothing
-        generating_event = button.click(generate_clicked, None, button, queue=False, show_progress="hidden").then(
+        button.click(generate_clicked, None, button, queue=False, show_progress="hidden").then(
             on_generate, [files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed],
             [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
-            concurrency_limit=1)
-        generating_event.then(
+            concurrency_limit=1).then(
             lambda: gr.update(value="Generate", interactive=True), None, button, queue=False, show_progress="hidden")
-        # a Generate that runs is not cancelled by Gradio (it ends at its next stop point, and says so); one waiting
-        # in the queue is
-        stop.click(stop_clicked, None, [status, button], queue=False, show_progress="hidden",
-                   cancels=[generating_event])
+        stop.click(per_tab(folder.stop_asked), None, None, queue=False, show_progress="hidden")
         app.unload(per_tab(folder.stop_asked))
     return app
 

@@ -50,9 +50,6 @@ UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF), or
                f"({ARCHIVE_NAMES}), .pdf or .epub that holds them.")
 KEY_HINT = Markdown("Stop `manga2music ui` and start it again with the key set, e.g. "
                     "`OPENAI_API_KEY=sk-... manga2music ui`, or pick another vision model.")
-#: a Generate stopped while it waited for another tab's to end
-STOPPED_WHILE_WAITING = ("**Stopped** while it waited for its turn. Nothing was made; press **Generate** to start "
-                         "again.")
 CLI_ONLY = Markdown("that setting is not in the web UI: use `manga2music run` on the command line")
 
 _OBJECT_REPR = re.compile(r"\s*<[^<>\n]*\bobject at 0x[0-9a-fA-F]+>")

@@ -59,7 +59,6 @@ class ServerFolder:
         # while one runs queues another)
         self._stop_asked: dict[str, str] = {}  # tab -> why ("": the Stop button)
         self._stop_events: dict[str, threading.Event] = {}  # tab -> set when its Generate is to stop (see stop_event)
-        self._started: dict[str, int] = {}  # tab -> its Generates asked for that have started (the others wait)
         self._tabs = threading.Lock()
         self._jobs = 0
         self._idle = threading.Condition()
@@ -82,26 +81,6 @@ class ServerFolder:
             self._stop_asked.pop(tab, None)
             if tab in self._stop_events and self._stop_events[tab].is_set():  # a Stop before this click is not for
                 del self._stop_events[tab]  # it; one after it stops every Generate of the tab asked for, as below
-
-    def generate_started(self, tab: str) -> None:
-        """The tab's Generate leaves the queue and starts (call first thing in it)."""
-        with self._tabs:
-            self._started[tab] = self._started.get(tab, 0) + 1
-
-    def stop_queued(self, tab: str) -> bool:
-        """After :meth:`stop_asked`: whether the tab's Generate was still waiting in the queue, in which case the Stop
-        takes it out of the queue (it never starts: the page says so at once, not at its turn minutes later) and it
-        is counted as ended.  The stop stays asked for, in case it started meanwhile; the next Generate clears it."""
-        with self._tabs:
-            waiting = self._generating.get(tab, 0) > self._started.get(tab, 0)
-            if waiting:
-                left = self._generating[tab] - 1
-                if left > 0:
-                    self._generating[tab] = left
-                else:
-                    self._generating.pop(tab, None)
-                    self._started.pop(tab, None)
-        return waiting
 
     def stop_asked(self, tab: str, why: str = "") -> None:
         """The tab pressed Stop, or was closed or reloaded (or ``why``): its Generate, if it has one, stops."""
@@ -126,16 +105,12 @@ class ServerFolder:
             return self._stop_asked.get(tab, "")
 
     def generate_ended(self, tab: str) -> None:
-        """The tab's Generate that started has ended."""
         with self._tabs:
             left = self._generating.get(tab, 0) - 1
-            if self._started.get(tab, 0) > 0:
-                self._started[tab] -= 1
             if left > 0:
                 self._generating[tab] = left
             else:
                 self._generating.pop(tab, None)
-                self._started.pop(tab, None)
                 self._stop_asked.pop(tab, None)  # a Stop stops every Generate of the tab asked for before it
                 self._stop_events.pop(tab, None)
 
