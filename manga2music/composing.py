@@ -130,7 +130,7 @@ def _lost_midi(job: SectionJob) -> list[str]:
 
 
 def _track_tags(job: SectionJob, composer: Composer, seed) -> dict:
-    return {"title": job.name, "comment": job.description or "", "model": composer.model_name, "seed": str(seed),
+    return {"title": job.name, "comment": job.description or "", "model": composer.tag_name, "seed": str(seed),
             "licence": composer.spec.licence}
 
 

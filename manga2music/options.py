@@ -94,7 +94,12 @@ def flag(name: str, value: Any = _NO_VALUE, *, quoted: bool = False) -> str:
 
 
 def _number_or_repr(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else repr(value)
+    """A float as short as it reads (``2``, ``0.5``) but never rounded (``1800.0001`` was said ``1800``, in "1800
+    is more than the 1800 s a track may be")."""
+    if not isinstance(value, float):
+        return repr(value)
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def on_command_line() -> bool:

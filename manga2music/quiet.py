@@ -72,3 +72,31 @@ def load_report_held() -> Iterator[None]:
         for handler in handlers:
             if record.levelno >= handler.level:
                 handler.handle(record)
+
+
+#: what transformers and diffusers say of a text longer than a text encoder takes (the tokenizer's "Token indices
+#: sequence length is longer...", a pipeline's "The following part of your input was truncated...": the cut words,
+#: hundreds of them, or a blob of <unk>); the composer's own line says it once ("description cut from N to M tokens")
+TRUNCATION_NOTICES = ("Token indices sequence length is longer", "was truncated because")
+
+
+@contextmanager
+def truncation_notices_dropped() -> Iterator[None]:
+    """transformers' and diffusers' :data:`TRUNCATION_NOTICES` logged on this thread are not shown during the block."""
+    import logging
+
+    thread = threading.get_ident()
+
+    class Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not (record.thread == thread and any(n in str(record.msg) for n in TRUNCATION_NOTICES))
+
+    drop = Drop()
+    handlers = [h for name in ("transformers", "diffusers", "") for h in logging.getLogger(name).handlers]
+    for handler in handlers:  # a logger's filter misses its children's records: a handler's sees them all
+        handler.addFilter(drop)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(drop)

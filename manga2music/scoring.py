@@ -623,7 +623,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                             int(seed))
     scenes = "; ".join(f"{s.title} ({scene_span(s)})" for s in sheet.scenes)
     tags = {"title": job.name, "comment": f"{scene_count(sheet)}: {scenes}",
-            "model": composer.model_name, "seed": str(seed), "licence": composer.spec.licence}
+            "model": composer.tag_name, "seed": str(seed), "licence": composer.spec.licence}
     staged, written = Staged(), []
 
     def add(path: Path, data: bytes) -> None:

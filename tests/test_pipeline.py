@@ -1012,3 +1012,15 @@ def test_a_program_told_of_a_busy_or_foreign_output_folder_is_named_its_settings
     with pytest.raises(OutputError) as foreign:
         run([pages / "calm"], theirs)
     assert " -o" not in foreign.value.hint and "another output folder" in foreign.value.hint, foreign.value.hint
+
+
+def test_a_duration_just_over_the_longest_is_said_as_given_not_rounded(pages, tmp_path):
+    """`--duration 1800.0001` was refused as "1800 is more than the 1800 s a track may be"."""
+    from manga2music.errors import InputError
+
+    with pytest.raises(InputError) as over:
+        run([pages / "calm"], tmp_path / "out", duration=1800.0001)
+    assert over.value.message.startswith("duration=1800.0001 is more than the 1800 s"), over.value.message
+    with pytest.raises(InputError) as whole:
+        run([pages / "calm"], tmp_path / "out", duration=2400.0)
+    assert whole.value.message.startswith("duration=2400 is more than"), whole.value.message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
@@ -133,6 +134,12 @@ class Composer(ABC):
 
         o = self.options
         return {"model": self.model_name, "model_id": self.model_id, "loop": o.loop, **weights_stamp(self)}
+
+    @property
+    def tag_name(self) -> str:
+        """The model as audio files' tags name it: a local folder by its name alone (its full path, in every MP3 a
+        creator publishes, told the world their home folder's layout; the record keeps the path)."""
+        return Path(self.model_name).name if self.spec.about == "local folder" else self.model_name
 
     def _precision_key(self) -> str:
         """Its ``precision`` option as a settings key (:func:`manga2music.devices.precision_key`), for the composers

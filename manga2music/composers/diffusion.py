@@ -39,6 +39,7 @@ from .. import settings
 from ..errors import BackendError, InputError
 from ..progress import ProgressFn, report
 from ..options import TorchOptions
+from ..quiet import truncation_notices_dropped
 from .base import LOOP_CROSSFADE_S, ComposeRequest, Composer, MadeFn, Track, loop_crossfade
 from ..devices import loading_onto, release_memory
 from .batching import batch_size, in_batches
@@ -238,7 +239,9 @@ class DiffusionComposer(Composer):
 
         def make(chunk: list[int]) -> list[Track]:  # requests of one length
             state["chunk_start"] = state["done"]
-            return self._compose_batch([requests[j] for j in chunk], gen_samples(requests[chunk[0]]), state, on_step)
+            with truncation_notices_dropped():  # said once by the track's own warning (_text_warnings)
+                return self._compose_batch([requests[j] for j in chunk], gen_samples(requests[chunk[0]]), state,
+                                           on_step)
 
         def halved(size: int) -> None:
             self._batch_cap = size
