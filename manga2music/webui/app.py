@@ -193,12 +193,14 @@ def build_app(folder: Optional[ServerFolder] = None):
                                 info="a chapter score finds the scenes, gives each a cue as long as its pages take to "
                                      "read, and adds a read-along page")
                 with gr.Row():
+                    # twice the others' width: its label, number box and hint beside one another were squeezed into
+                    # a column of one word a line
                     duration = gr.Slider(1, MAX_UI_DURATION_S, value=10, step=1, label="Duration (s)",
                                          info=f"up to {MAX_UI_DURATION_S // 60} minutes a track",
-                                         elem_id="duration")
+                                         elem_id="duration", scale=2, min_width=260)
                     speed = gr.Slider(0.25, 4, value=1.0, step=0.05, label="Reading speed (score)",
                                       info="2 reads twice as fast; a read-along page shows yours",
-                                      elem_id="reading-speed", visible=False)
+                                      elem_id="reading-speed", visible=False, scale=2, min_width=260)
                     fmt = gr.Dropdown(list(AUDIO_FORMATS), value="wav", label="Format")
                     seed = gr.Textbox(value="", label="Seed", placeholder="blank: random", elem_id="seed")
                 longest = gr.Number(None, label="Longest cue (s, score)", elem_id="longest-cue", visible=False,
