@@ -153,6 +153,11 @@ def test_asked_models_set_the_exit_code(tmp_path, monkeypatch):
     result = runner.invoke(app, ["doctor", "--music-model", "musicgen-medium"])  # offline (conftest), not cached
     assert result.exit_code == 1
     assert "musicgen-medium cannot run here: weights not in" in result.stderr  # not "...: musicgen-medium: weights"
+    (tmp_path / "empty-folder").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["doctor", "--music-model", "./empty-folder"])  # its reason names it: once
+    assert result.exit_code == 1
+    assert "Error: ./empty-folder is a folder, but there is no model in it" in result.stderr, result.stderr
 
     code, data = doctor_json("--music-model", "no-such-model")
     assert code == 1 and "unknown music model" in data["checks"][0]["reason"]

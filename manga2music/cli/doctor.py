@@ -123,6 +123,15 @@ def doctor(
         Console(highlight=False).print(_table(report))
     failed = [c for c in report["checks"] if not c["ok"]]
     if failed:
-        raise fail("; ".join(f"{c['model']} cannot run here: {c['reason'].removeprefix(c['model'] + ': ')}"
-                             for c in failed),
+        raise fail("; ".join(_cannot_run(c['model'], c['reason']) for c in failed),
                    "`manga2music doctor` without --vision-model/--music-model shows what auto picks.")
+
+
+def _cannot_run(model: str, reason: str) -> str:
+    """``MODEL cannot run here: REASON``, or the reason alone where it begins with the model's name already (it said
+    "./mg cannot run here: ./mg is a folder, but there is no model in it")."""
+    if reason.startswith(model + ": "):
+        reason = reason[len(model) + 2:]
+    elif reason.startswith(model + " "):
+        return reason
+    return f"{model} cannot run here: {reason}"
