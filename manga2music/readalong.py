@@ -349,7 +349,11 @@ async function start() {
   else if (state.scoreMissing) { stop(); scoreMissing(); }
   else {
     score.currentTime = views[state.view].start + 0.001;
-    score.play().catch((e) => { if (state.mode === "through" && e.name !== "AbortError") { stop(); scoreMissing(); } });
+    score.play().catch(() => {  // its file missing (not a pause that came first): said, and the button as it was
+      if (state.mode === "through" && (score.error || score.networkState === score.NETWORK_NO_SOURCE)) {
+        stop(); scoreMissing();
+      }
+    });
   }
 }
 function stop() {

@@ -45,6 +45,11 @@ class OneBar:
         self._report(done / total if total else 0.0, label)
 
     def step(self, done: int, total: int, label: str) -> None:
+        if self._pass_over and self._pass + 1 >= self._passes:  # after the work (its results packed into a zip):
+            # the bar stays full, its words say what is done and how far (it restarted from 0, as if the work had)
+            part = min(max(done / total, 0.0), 1.0) if total else 0.0
+            self._show(self._shown, f"{label} · {round(100 * part)}%" if total else label)
+            return
         if self._pass_over:  # the steps of the next pass come before its first sections report
             self._next_pass()
             self._done, self._label, self._pass_over = 0, "", False
