@@ -38,6 +38,8 @@ def worker_env() -> dict[str, str]:
     env.update(HF_HUB_OFFLINE="1", MANGA2MUSIC_OFFLINE="1", TRANSFORMERS_VERBOSITY="error",
                HF_HUB_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
     env.setdefault("MANGA2MUSIC_CACHE", str(cache_root() / "hub"))
+    env["MANGA2MUSIC_READING_CACHE"] = "off"  # every page read, as timed: no reading kept from a run before (run.py
+    # times builtin_bench's worker, whose own main() is not run)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), str(BENCH_DIR), env.get("PYTHONPATH", "")) if p)
     return env
 

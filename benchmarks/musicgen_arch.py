@@ -78,7 +78,8 @@ def musicgen_config(size: str = "small"):
 def default_folder(size: str, dtype) -> Path:
     from manga2music.devices import dtype_name
 
-    return Path(tempfile.gettempdir()) / "manga2music-bench" / f"musicgen-{size}-realcfg-random-{dtype_name(dtype)}"
+    root = Path(os.environ.get("M2M_BENCH_CACHE") or Path(tempfile.gettempdir()) / "manga2music-bench")
+    return root / f"musicgen-{size}-realcfg-random-{dtype_name(dtype)}"
 
 
 def build_random_musicgen(size: str = "small", dtype=None, path: Path | None = None) -> Path:

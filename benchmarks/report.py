@@ -101,7 +101,7 @@ def builtin_lines(section: dict) -> list[str]:
     lines = ["| what | median s | budget |", "| --- | ---: | ---: |"]
     if "warm_median_s" in ip:
         n = ip.get("sections")
-        lines.append(f"| `api.run(samples/)`, builtin, {n} sections of {ip.get('duration_s', 10):g} s, in one process "
+        lines.append(f"| `api.run(samples/)`, builtin, {n} sections of {ip.get('duration_s') or 10:g} s, in one process "
                      f"(warm; first call {_f(ip.get('cold_s'))} s) | {_f(ip['warm_median_s'])} | 3.0 |")
     if "median_s" in cmd:
         lines.append(f"| `manga2music run samples/ --vision-model builtin --music-model builtin` (whole command) | "

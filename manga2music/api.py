@@ -108,12 +108,14 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
 
 def _as_plain_number(cfg: RunConfig, name: str, kind: type[int] | type[float]) -> None:
     """A numpy number given for ``name`` is a number: made the plain ``kind`` here, so that records hold plain
-    numbers (anything else is left as it is, for the checks to refuse)."""
+    numbers, and a whole number given for a float is that float (a program's ``duration=4`` and the command line's
+    ``--duration 4`` made two settings, each composing the other's music again "as its description changed");
+    anything else is left as it is, for the checks to refuse."""
     import numbers
 
     value = getattr(cfg, name)
     wanted = numbers.Integral if kind is int else numbers.Real
-    if isinstance(value, wanted) and not isinstance(value, bool) and type(value) not in (int, float):
+    if isinstance(value, wanted) and not isinstance(value, bool) and type(value) is not kind:
         setattr(cfg, name, kind(value))
 
 

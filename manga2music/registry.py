@@ -386,7 +386,8 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
     if backend is None:
         kind = "MusicGen or diffusers music" if side == "music" else "vision-language"
         found = config.get("model_type") or config.get("_class_name")
-        raise UnknownModelError(f"{name} is a model folder, but not a {kind} model ({found!r})")
+        what = f"its config.json says {found!r}" if found else "its config.json names no model_type"
+        raise UnknownModelError(f"{name} is a model folder, but not a {kind} model ({what})")
     # named by its full path: `./model` and `/abs/model` are one model, and a record's name locates it
     return ModelSpec(str(path.resolve()), side, backend, str(path.resolve()), about="local folder")
 

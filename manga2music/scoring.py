@@ -217,9 +217,10 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
                                             reference=reference[0], reference_rate=reference[1])))
     # the cues composed by a score of this chapter that was stopped or failed before it was written
     kept = {} if cfg.force else {plan.index: track for plan, _ in wanted
-                                 for track in [kept_cue(job.output, plan.cue_key, sample_rate)] if track}
+                                 for track in [kept_cue(job.output, job.name, plan.cue_key, sample_rate)] if track}
     if kept:
-        cb.info(f"{job.name}: {len(kept)} of {len(wanted)} cues to compose kept from the score that did not finish")
+        cb.info(f"{job.name}: {len(kept)} of {len(wanted)} cues to compose kept from a score of it that was stopped "
+                "before it was written")
         wanted = [(plan, request) for plan, request in wanted if plan.index not in kept]
     if old and wanted and not cfg.force:  # cues made again: say which and why
         before = job.record.get("score") or {}
@@ -243,7 +244,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     tracks: list = []
     if wanted:  # each cue is kept as it is made: a stop or a failure later in the chapter does not lose it
         tracks = list(compose_keeping(composer, [r for _, r in wanted], cb.step,
-                                      lambda i, track: keep_cue(job.output, wanted[i][0].cue_key, track)))
+                                      lambda i, track: keep_cue(job.output, job.name, wanted[i][0].cue_key, track)))
     plans_made = [plan for plan, _ in wanted] + [plan for plan in plans if plan.index in kept]
     tracks += [kept.pop(plan.index) for plan in plans_made[len(wanted):]]
     if tracks:
@@ -737,7 +738,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         staged.discard()
     if memo is not None:
         memo.forget()
-    forget_cues(job.output, [p.cue_key for p in plans])  # its cue files are what a rerun reuses now
+    forget_cues(job.output, job.name, [p.cue_key for p in plans])  # its cue files are what a rerun reuses now
     forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
     job.midi = _cue_midis(files, [p.index for p in plans])

@@ -279,7 +279,7 @@ def test_model_folders_that_cannot_run_are_named_for_what_is_wrong_with_them(tmp
     broken = tmp_path / "brokencfg"
     broken.mkdir()
     (broken / "config.json").write_text('{"model_type": "llava", ')
-    for args, said in ((["--vision-model", str(music)], "not a vision-language model ('musicgen')"),
+    for args, said in ((["--vision-model", str(music)], "not a vision-language model (its config.json says 'musicgen')"),
                        (["--music-model", str(no_weights)], "no weights"),
                        (["--vision-model", str(not_a_model)], "no model in it"),
                        (["--music-model", str(broken)], "config.json is not valid JSON")):
@@ -299,7 +299,7 @@ def test_doctor_reads_a_servers_model_and_offline_as_run_does(tmp_path, openai_s
     offline = cli("doctor", "--offline", "--vision-model", "gpt-4o-mini", env=cli_env(OPENAI_API_KEY="sk-test-1234"))
     assert offline.returncode == 1 and "offline" in offline.stderr
     assert "OPENAI_API_KEY is set" not in offline.stdout  # nor is GPT suggested in the same table
-    online = cli("doctor", "--vision-model", "builtin", env=cli_env(OPENAI_API_KEY="sk-test-1234", COLUMNS="200"))
+    online = cli("doctor", "--vision-model", "builtin", env=cli_env(OPENAI_API_KEY="sk-test-1234", COLUMNS="400"))
     assert "OPENAI_API_KEY is set" in online.stdout
     # doctor had no --base-url: the route `run --base-url URL --vision-model OWNER/NAME` takes could not be checked
     routed = cli("doctor", "--base-url", openai_server.url, "--vision-model", "Qwen/Qwen2-VL-2B-Instruct", "--json")
@@ -393,3 +393,26 @@ def test_a_key_with_a_character_no_request_can_carry_is_one_line_before_any_page
             result.stdout + result.stderr
         assert "sk-proj" not in result.stdout + result.stderr  # the key itself is never shown
     assert "Check --base-url" not in run.stderr and not openai_server.requests
+
+
+def test_a_long_model_folder_path_keeps_the_report_readable_at_80_columns(tmp_path):
+    """`doctor --music-model /long/path/to/a/fine-tune` at 80 columns: the path was the label of its row, a column
+    that never wraps, and every value was folded one letter a line (1117 lines instead of 30)."""
+    import os
+    import shutil
+
+    from output_checks import cli_env
+
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(dir="/tmp"))  # a path as long as a user's: the label 74 columns of the 80
+    folder = root / ("musicgen-small-finetuned-anime-ost-v2-" + "x" * 60)[:60 - len(str(root)) - 1]
+    folder.mkdir(parents=True)
+    assert len(f"--music-model {folder}") == 74
+    result = subprocess.run([sys.executable, "-m", "manga2music", "doctor", "--offline", "--music-model", str(folder)],
+                            capture_output=True, text=True, env={**cli_env(), "COLUMNS": "80"}, timeout=120,
+                            cwd=os.getcwd())
+    assert result.returncode == 1, result.stderr
+    shutil.rmtree(root)
+    assert "--music-model" in result.stdout and len(result.stdout.splitlines()) < 80, result.stdout
+    assert "Python 3" in result.stdout and "cannot run" in result.stdout, result.stdout  # the values are read

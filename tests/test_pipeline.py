@@ -1024,3 +1024,12 @@ def test_a_duration_just_over_the_longest_is_said_as_given_not_rounded(pages, tm
     with pytest.raises(InputError) as whole:
         run([pages / "calm"], tmp_path / "out", duration=2400.0)
     assert whole.value.message.startswith("duration=2400 is more than"), whole.value.message
+
+
+def test_a_whole_number_duration_from_a_program_is_the_same_setting_as_the_command_lines(pages, tmp_path):
+    """`RunConfig(duration=4)` (the README's own example writes `duration=30`) and `--duration 4` (a float) were two
+    settings: each composed the other's music again, byte for byte the same, saying "its description changed"."""
+    first = run([pages / "calm"], tmp_path / "out", duration=4, seed=5)
+    assert statuses(first) == {"calm": "ok"}
+    again = run([pages / "calm"], tmp_path / "out", duration=4.0, seed=5)  # what the command line passes
+    assert statuses(again) == {"calm": "skipped"}

@@ -2051,13 +2051,32 @@ def test_cues_kept_from_a_stopped_score_that_no_score_took_for_a_week_are_let_go
     from manga2music.kept_cues import forget_stale_cues, keep_cue, kept_cue
 
     track = Track(np.full((32000, 2), 0.25, np.float32), 32000, midi=b"MThd", info={"tempo_bpm": 90})
-    keep_cue(tmp_path, "old-chapter-cue", track)
-    keep_cue(tmp_path, "this-weeks-cue", track)
+    keep_cue(tmp_path, "Ch 1", "old-chapter-cue", track)
+    keep_cue(tmp_path, "Ch 2", "this-weeks-cue", track)
     week_ago = time.time() - 8 * 86400
-    old = next((tmp_path / ".manga2music" / "cues").glob("old-chapter-cue*"))
+    old = next((tmp_path / ".manga2music" / "cues").glob("*/old-chapter-cue*"))
     os.utime(old, (week_ago, week_ago))
     forget_stale_cues(tmp_path)
-    assert kept_cue(tmp_path, "old-chapter-cue", 32000) is None
-    again = kept_cue(tmp_path, "this-weeks-cue", 32000)
+    assert kept_cue(tmp_path, "Ch 1", "old-chapter-cue", 32000) is None
+    again = kept_cue(tmp_path, "Ch 3", "this-weeks-cue", 32000)  # Ch 2 renamed since: found in its old folder
     assert again is not None and np.array_equal(again.audio, track.audio) and again.midi == b"MThd"
-    assert again.info == {"tempo_bpm": 90} and kept_cue(tmp_path, "this-weeks-cue", 44100) is None  # another rate
+    assert again.info == {"tempo_bpm": 90} and kept_cue(tmp_path, "Ch 2", "this-weeks-cue", 44100) is None  # rate
+
+
+def test_a_written_score_lets_go_of_the_cues_a_stopped_score_of_its_chapter_kept_that_it_did_not_take(tmp_path):
+    """A score stopped, then the chapter scored with another --seed: the stopped score's cue stayed (float32, tens
+    of MB a cue with MusicGen), and a later run with the first seed said a cue was "kept from the score that did
+    not finish" after a score had finished."""
+    from manga2music.composers.base import Track
+    from manga2music.kept_cues import forget_cues, keep_cue, kept_cue
+
+    track = Track(np.zeros((3200, 1), np.float32), 32000)
+    keep_cue(tmp_path, "ch1", "seed-7-scene-1", track)
+    keep_cue(tmp_path, "old name", "seed-8-scene-2", track)  # kept under the chapter's name before a rename
+    keep_cue(tmp_path, "ch2", "another-chapters-cue", track)
+    forget_cues(tmp_path, "ch1", ["seed-8-scene-1", "seed-8-scene-2"])  # ch1 scored with --seed 8: written
+    assert kept_cue(tmp_path, "ch1", "seed-7-scene-1", 32000) is None
+    assert kept_cue(tmp_path, "ch1", "seed-8-scene-2", 32000) is None  # taken from its old name's folder: gone too
+    assert kept_cue(tmp_path, "ch2", "another-chapters-cue", 32000) is not None  # another chapter's stays
+    forget_cues(tmp_path, "ch2", [])
+    assert not (tmp_path / ".manga2music" / "cues").exists()  # no empty folder left behind

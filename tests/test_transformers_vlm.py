@@ -276,7 +276,7 @@ def test_a_text_only_model_folder_is_not_a_vision_model(tiny_models, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
                                                     "hidden_size": 32, "vocab_size": 100}), encoding="utf-8")
-    with pytest.raises(UnknownModelError, match="not a vision-language model .'qwen2'.") as info:
+    with pytest.raises(UnknownModelError, match="not a vision-language model .its config.json says 'qwen2'.") as info:
         resolve(str(folder), "vision")
     assert "text-llm" in info.value.message
     for name, model in tiny_models.items():  # every vision model the tests build is still one

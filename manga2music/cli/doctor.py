@@ -93,7 +93,9 @@ def _table(r: dict):
     for c in r["checks"]:
         mark = "[green]ok[/]" if c["ok"] else "[red]cannot run[/]"
         extra = "".join(f"\n[yellow]warning:[/] {escape(w)}" for w in c["warnings"])
-        t.add_row(f"--{c['side']}-model {escape(c['model'])}", f"{mark}: {escape(c['reason'])}{extra}")
+        # the model on a line of its own beside the flag: a long folder path as the label (which never wraps) left
+        # the values a column of one letter a line at 80 columns (1117 lines)
+        t.add_row(f"--{c['side']}-model", f"{escape(c['model'])}\n{mark}: {escape(c['reason'])}{extra}")
     t.caption = f"checked in {r['seconds']:.2f} s"
     return t
 
