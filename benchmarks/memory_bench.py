@@ -154,7 +154,7 @@ def main() -> None:
     print("\n| case | peak anon MB | peak RSS MB | wall s |\n| --- | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['case']} | {r['peak_anon_mb']} | {r['peak_rss_mb']} | {r['wall_s']} |")
-    print(f"\nPDF vs images: {result['pdf_vs_images']}x (same pages, same run)")
+    print(f"\nPDF vs images, wall time: {result['pdf_vs_images']}x (same pages, same run)")
 
 
 if __name__ == "__main__":
