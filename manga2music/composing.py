@@ -441,16 +441,17 @@ def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb:
         made: dict[int, object] = {}  # request index in the group -> its track, until its section is written
         written: set[int] = set()  # the sections of the group written (each as soon as its tracks are all made: a
         # stop, or the composer failing later in the group, does not lose them)
+        count = [0]  # the group's tracks made until now
 
-        def write_ready(i: int, track, g=group, made=made, written=written, started=started) -> None:
+        def write_ready(i: int, track, g=group, made=made, written=written, started=started, count=count) -> None:
             made[i] = track
+            count[0] += 1
             job = g[i][0]
             mine = [k for k, (j, _) in enumerate(g) if j is job]
             if id(job) in written or any(k not in made for k in mine):
                 return
             written.add(id(job))
-            so_far = len(made) + sum(1 for j, _ in g if id(j) in written and j is not job)  # tracks made until now
-            share = (time.perf_counter() - started) * len(mine) / max(1, so_far)  # its part of the time they took
+            share = (time.perf_counter() - started) * len(mine) / count[0]  # its part of the time they took
             try:
                 for each in write_group([g[k] for k in mine], [made.pop(k) for k in mine], composer, cfg, cb, share):
                     done_jobs.add(id(each))

@@ -234,11 +234,16 @@ AUDIO_MODEL_TYPES = ("musicgen", "musicgen_melody", "encodec", "dac", "mimi", "a
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 
-def _weight_files(root: Path) -> list[Path]:
+def _walked(root: Path) -> list[tuple[Path, list[str]]]:
+    """Each folder of a model folder (itself and its subfolders) with the names of its files, both sorted."""
+    return [(Path(folder), sorted(names)) for folder, _, names in sorted(os.walk(root, followlinks=True))]
+
+
+def _weight_files(root: Path, walked: list[tuple[Path, list[str]]] | None = None) -> list[Path]:
     """A model folder's weight files (a diffusers pipeline's are in its subfolders), folders then names sorted: the
-    order :func:`folder_weights` stamps them in."""
-    return [Path(folder) / name for folder, _, names in sorted(os.walk(root, followlinks=True))
-            for name in sorted(n for n in names if n.endswith(WEIGHT_SUFFIXES))]
+    order :func:`folder_weights` stamps them in.  ``walked``: :func:`_walked` of ``root``, when the caller has it."""
+    return [folder / name for folder, names in (walked if walked is not None else _walked(root))
+            for name in names if name.endswith(WEIGHT_SUFFIXES)]
 
 
 #: a model folder's small files that change what its weights make (the architecture, the sampling defaults, the
@@ -257,17 +262,18 @@ def folder_weights(spec: ModelSpec) -> dict:
     if spec.about != "local folder":
         return {}
     root = Path(spec.model_id)
+    walked = _walked(root)  # once, for the weights and the configs
     lines = []
-    for file in _weight_files(root):
+    for file in _weight_files(root, walked):
         try:
             stat = file.stat()
         except OSError:
             continue
         lines.append(f"{file.relative_to(root).as_posix()} {stat.st_size} {stat.st_mtime_ns}")
     configs = hashlib.sha256()
-    for folder, _, names in sorted(os.walk(root, followlinks=True)):
-        for name in sorted(n for n in names if n in CONFIG_FILES):
-            path = Path(folder) / name
+    for folder, names in walked:
+        for name in (n for n in names if n in CONFIG_FILES):
+            path = folder / name
             try:
                 data = path.read_bytes() if path.stat().st_size <= 4 * 1024 * 1024 else b"large"
             except OSError:
@@ -421,15 +427,14 @@ def missing_weights(spec: ModelSpec) -> str | None:
             # "SafetensorError: Error while deserializing header: header too large", and the doctor said "ok"
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is a Git LFS pointer, not the weights (the "
                     "repo was cloned without git-lfs): run `git lfs install` and `git lfs pull` in the folder")
-    for file in files:
-        if file.name.endswith(".safetensors") and _cut_short(file):
-            return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged or cut short (it holds less than "
-                    "its header lists): copy or download it again")
-    for file in loaded_weight_files(path):
         if file.name.endswith(".bin") and not _torch_file(file):  # the library's own message advised loading it
             # with weights_only=False, which runs whatever a file holds
             return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged (it is no PyTorch file): copy "
                     "or download it again")
+    for file in files:
+        if file.name.endswith(".safetensors") and _cut_short(file):
+            return (f"{spec.name}: its {file.relative_to(path).as_posix()} is damaged or cut short (it holds less than "
+                    "its header lists): copy or download it again")
     missing = missing_shards(path)
     if missing:
         return (f"{spec.name}: its {first_few(missing)} {'is' if len(missing) == 1 else 'are'} missing (the weights' "
