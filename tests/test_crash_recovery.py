@@ -254,12 +254,16 @@ def test_a_stopped_run_still_prints_what_it_finished_on_stdout(tmp_path, sig, co
     for name in ("a", "b", "c"):
         shutil.copytree(SAMPLES / "calm", tmp_path / "in" / name)
     out = tmp_path / "out"
-    proc = start_cli("run", tmp_path / "in", "-o", out, *BUILTIN, "--duration", "240", *(["--json"] * as_json))
+    # one track at a time, each long enough (~10 s of work here) that the signal comes while the second is made
+    # (240 s tracks took 2 s each, and on a CI machine with more cores all three were made side by side: the
+    # signal came once the run had finished)
+    proc = start_cli("run", tmp_path / "in", "-o", out, *BUILTIN, "--duration", "1200", *(["--json"] * as_json),
+                     env=cli_env(OMP_NUM_THREADS="1"))
     deadline = time.monotonic() + 240  # until the manifest kept up to date as sections finish lists the first
     while not (out / "manifest.json").exists() or '"a.wav"' not in (out / "manifest.json").read_text("utf-8"):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:]
         time.sleep(0.05)
-    proc.send_signal(sig)  # the second section takes minutes
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr[-2000:]
     if as_json:
