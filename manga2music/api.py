@@ -66,6 +66,8 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
                          else "set seed=None for a random one (it is recorded)")
     for name in ("normalize", "force", "loop", "save_artifact", "offline", "commercial"):  # the yes/no settings
         value = getattr(cfg, name)
+        if value is None and name in ("normalize", "loop"):  # as the music there was made (keep_switches)
+            continue
         if type(value).__name__ == "bool_":  # numpy's: a yes or no all the same
             setattr(cfg, name, value := bool(value))
         if not isinstance(value, bool):  # normalize="false" would normalize (a non-empty string is true)
@@ -322,27 +324,33 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
     return _with_both_models("run", sections, cfg, cb, vision_model, music_model)
 
 
+def _records_there(cfg: RunConfig, names: list[str]) -> list[tuple[Path, dict]]:
+    """The records of ``names`` and of every other section the output folder's manifest lists, each settled as a
+    killed run left it: (path, record)."""
+    from .outputs import MANIFEST, SectionFiles, read_record, settle
+
+    records = {SectionFiles.for_section(cfg.output, name).record for name in names}
+    for section in (read_record(cfg.output / MANIFEST) or {}).get("sections") or []:  # the folder's other sections:
+        # a new chapter added to a folder of FLACs was a WAV, and the folder stayed mixed for good
+        if isinstance(section, dict) and isinstance(section.get("record"), str):
+            records.add(cfg.output / section["record"])
+    return [(record, settle(dict(read_record(record) or {}), record.parent)) for record in sorted(records)]
+
+
 def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
     """With no format given, each section's music is made in the format it is in (composing.job_config,
     scoring.chapter_settings), as a left-out --duration keeps each track's length: after ``--format flac``, editing
     one description and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into a WAV was
     composed again from its seeds.  Where the music there is all in one format, a new section is made in it too;
     where it is in several, a new one is DEFAULT_FORMAT.  Said once, when the music there is not all wav."""
-    from .outputs import MANIFEST, SectionFiles, read_record, settle
     from .scoring import switched_format
     from .wording import listed
 
     if cfg.fmt is not None:
         return
     entry = "score" if command == "score" else "compose"
-    records = {SectionFiles.for_section(cfg.output, name).record for name in names}
-    for section in (read_record(cfg.output / MANIFEST) or {}).get("sections") or []:  # the folder's other sections:
-        # a new chapter added to a folder of FLACs was a WAV, and the folder stayed mixed for good
-        if isinstance(section, dict) and isinstance(section.get("record"), str):
-            records.add(cfg.output / section["record"])
     found = set()
-    for record in sorted(records):
-        data = settle(dict(read_record(record) or {}), record.parent)  # as a killed run left it, settled
+    for record, data in _records_there(cfg, names):
         made = data.get(entry)
         switched = switched_format(data, record) if command == "score" else None  # a switch a stop cut short
         if switched or isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
@@ -357,10 +365,46 @@ def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) 
                 f"and a new {what} is {DEFAULT_FORMAT} ({flag('fmt')} chooses one for all)")
 
 
+def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
+    """``loop`` and ``normalize`` left out (None): as the music in the output folder was made, as a left-out format
+    is (after ``run --loop --no-normalize``, a plain rerun to add a chapter composed every looped track again,
+    unlooped and at -14 LUFS).  Where the music there is made both ways, the default (loop off, normalised), said.
+    Settled before the composer is built: its loop is one for the run."""
+    from .options import switch
+
+    if cfg.loop is not None and cfg.normalize is not None:
+        return
+    entry = "score" if command == "score" else "compose"
+    made = [data[entry] for _, data in _records_there(cfg, names) if isinstance(data.get(entry), dict)]
+    kept: list[tuple[str, bool]] = []  # (setting, as made)
+    if cfg.loop is None:
+        loops = {m["settings"]["loop"] for m in made if command != "score" and isinstance(m.get("settings"), dict)
+                 and isinstance(m["settings"].get("loop"), bool)}
+        cfg.loop = loops == {True}
+        if cfg.loop:
+            kept.append(("loop", True))
+        elif len(loops) > 1:
+            cb.info(f"{flag('loop')} left out: some of the music there loops and some does not; what is made again "
+                    f"ends instead ({switch('loop', True)} loops it all)")
+    if cfg.normalize is None:
+        levels = {m["normalize"] for m in made if isinstance(m.get("normalize"), bool)}
+        cfg.normalize = levels != {False}
+        if not cfg.normalize:
+            kept.append(("normalize", False))
+        elif len(levels) > 1:
+            cb.info(f"{flag('normalize')} left out: some of the music there is at -14 LUFS and some at its model's "
+                    f"level; what is made again is at -14 LUFS ({switch('normalize', False)} keeps it all at the "
+                    "model's level)")
+    if kept:
+        cb.info(f"{' and '.join(switch(k, on) for k, on in kept)}, as the music there was made "
+                f"({', '.join(switch(k, not on) for k, on in kept)} to change it)")
+
+
 def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callbacks, vision_model: str,
                       music_model: str, check_composer=None) -> dict:
     """``run`` or ``score``: build both models (before any work: a missing key or model fails fast), place them
     where the executor runs them, then the command's stage under the output folder's lock."""
+    keep_switches(cfg, [s.name for s in sections if not s.error], command, cb)
     with open_executor(cfg, cb) as executor:
         make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
         describer = make(vision_model, "vision")
@@ -710,6 +754,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
         raise InputError("nothing to compose", hint="pass description files or " + _text_example())
     names = _names_of_their_own(items, cfg.output, cb.info)
     items = [(name, content) for name, (_, content, _) in zip(names, items)]
+    keep_switches(cfg, [name for name, _ in items] + [name for name, _ in unusable], "compose", cb)
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")
         check_shared_flags(cfg, composer, auto=model == "auto", warn=cb.warn)

@@ -15,7 +15,8 @@ from typing import Optional
 
 from .cache import made_by
 from .describers.base import Describer
-from .describing import describer_seed, page_key, page_stream, readable_pages, still_undecodable
+from .errors import Manga2MusicError
+from .describing import describer_seed, none_decoded, page_key, page_stream, readable_pages, still_undecodable
 from .files import readable
 from .jobs import Callbacks, SectionJob
 from .options import RunConfig
@@ -130,7 +131,11 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
         return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb, memo)
     stream = page_stream(section, infos, describer, job.output, cb)
     started = time.perf_counter()
-    result = describer.describe(stream, progress=cb.step)
+    try:
+        result = describer.describe(stream, progress=cb.step)
+    except Manga2MusicError:
+        none_decoded(job, stream, len(infos), skipped)
+        raise
     if stream.skipped:
         gone = {s["source"] for s in stream.skipped}
         infos = [i for i in infos if i.page.source not in gone]

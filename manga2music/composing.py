@@ -13,16 +13,16 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .cache import made_by
 from .composers.base import ComposeRequest, Composer, compose_keeping
 from .jobs import Callbacks, SectionJob, guarded
-from .options import DEFAULT_DURATION, RunConfig, flag, on_command_line
+from .options import DEFAULT_DURATION, RunConfig, flag
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs
 from .progress import report
-from .wording import listed
+from .wording import first_few, listed
 
 #: requests handed to a composer per call (at least): each call's tracks are written before the
 #: next starts, so an interrupt loses little; a larger --batch-size raises it so batches can fill
@@ -340,7 +340,12 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     if old.get("model") and old.get("model") != composer.model_name:
         why.append(f"composer {old.get('model')} \u2192 {composer.model_name}")
     elif fingerprint(old.get("settings")) != fingerprint(composer.settings_key()):
-        why.append("the composer's settings changed")
+        was, now = old.get("settings"), composer.settings_key()
+        if isinstance(was, dict) and isinstance(was.get("loop"), bool) and was["loop"] != now.get("loop") \
+                and fingerprint({**was, "loop": now.get("loop")}) == fingerprint(now):
+            why.append("a track that loops, not one that ends" if now.get("loop") else "a track that ends, not a loop")
+        else:
+            why.append("the composer's settings changed")
     seconds = float(track_seconds(job, composer, cfg))
     if old.get("duration") is not None and float(old["duration"]) != seconds:
         said = f"{flag('duration')} " if cfg.duration is not None else ""  # else: longer than this composer makes
@@ -349,8 +354,7 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     if cfg.seed is not None and old.get("seed") != cfg.seed:
         why.append(flag("seed", cfg.seed))
     if old.get("normalize") is not None and bool(old["normalize"]) != cfg.normalize:
-        off = flag("no_normalize") if on_command_line() else "normalize=False"
-        why.append(off if not cfg.normalize else "loudness normalised again")
+        why.append("at -14 LUFS" if cfg.normalize else "at the model's level, not -14 LUFS")
     return "; ".join(why) or "its description changed"
 
 
@@ -429,44 +433,105 @@ def say_same_music(pending: list[tuple[SectionJob, ComposeRequest]], cfg: RunCon
 
 
 def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb: Callbacks) -> None:
-    """Compose every job that has a description and needs (new) audio, a group at a time."""
+    """Compose every job that has a description and needs (new) audio, a group at a time.  A composer call that
+    fails on several sections is tried again one section at a time (see :func:`_compose_alone`)."""
     pending = [pair for job in jobs for pair in compose_requests(job, composer, cfg, cb)]
     say_same_music(pending, cfg, cb)
     done_jobs: set[int] = set()
     total_jobs = len({id(job) for job, _ in pending})
     for group in _groups(pending, group_size(composer)):
-        names = ", ".join(dict.fromkeys(job.name for job, _ in group))
-        report(cb.sections, len(done_jobs), total_jobs, f"composing {names}")  # 0 of N first: composing has begun
-        started = time.perf_counter()
-        made: dict[int, object] = {}  # request index in the group -> its track, until its section is written
-        written: set[int] = set()  # the sections of the group written (each as soon as its tracks are all made: a
-        # stop, or the composer failing later in the group, does not lose them)
-        count = [0]  # the group's tracks made until now
-
-        def write_ready(i: int, track, g=group, made=made, written=written, started=started, count=count) -> None:
-            made[i] = track
-            count[0] += 1
-            job = g[i][0]
-            mine = [k for k, (j, _) in enumerate(g) if j is job]
-            if id(job) in written or any(k not in made for k in mine):
-                return
-            written.add(id(job))
-            share = (time.perf_counter() - started) * len(mine) / count[0]  # its part of the time they took
-            try:
-                for each in write_group([g[k] for k in mine], [made.pop(k) for k in mine], composer, cfg, cb, share):
-                    done_jobs.add(id(each))
-            except BaseException as exc:  # a run-stopping error (a full disk): not the composer's failure
-                raise _StopsTheRun(exc) from exc
-            report(cb.sections, len(done_jobs), total_jobs, "composed")
-
-        failure: list[Exception] = []
-        try:
-            compose_keeping(composer, [r for _, r in group], cb.step, write_ready)
-        except _StopsTheRun as stop:
-            raise stop.error from None
-        except Exception as exc:  # noqa: BLE001 - the composer failed: the sections not written yet fail with it
-            failure.append(exc)
-        rest = [(job, r) for job, r in group if id(job) not in written]
-        if failure and rest:
-            guarded(rest[0][0], cb, lambda: _raise(failure[0]))
+        failure, rest = _compose_group(group, composer, cfg, cb, done_jobs, total_jobs)
+        if failure is None or not rest:
+            continue
+        if len({id(job) for job, _ in rest}) == 1 or getattr(failure, "stops_run", False):
+            guarded(rest[0][0], cb, lambda: _raise(failure))
             fail_group(rest, cb)
+        else:
+            _compose_alone(rest, failure, composer, cfg, cb, done_jobs, total_jobs)
+
+
+#: sections that fail alone, the way their group failed, before the failure is taken for the composer's own
+SAME_FAILURES_ALONE = 2
+
+
+def _compose_alone(rest: list[tuple[SectionJob, ComposeRequest]], failure: Exception, composer: Composer,
+                   cfg: RunConfig, cb: Callbacks, done_jobs: set, total_jobs: int) -> None:
+    """The sections of a group whose composer call failed, composed again one section a call: the call failed on
+    all of them, but the cause may be one section's (its words), and the others were never made (they were failed
+    with its error).  Once :data:`SAME_FAILURES_ALONE` sections in a row fail alone with the group's error, it is
+    the composer's, and the sections left fail with it untried, saying so."""
+    by_job: dict[int, list] = {}
+    for pair in rest:
+        by_job.setdefault(id(pair[0]), []).append(pair)
+    parts = list(by_job.values())
+    said = failure_words(failure)
+    cb.warn(f"{composer.model_name} failed on {first_few([p[0][0].name for p in parts])} together ({said}): "
+            "composing them one at a time")
+    same: list[str] = []
+    for k, part in enumerate(parts):
+        if len(same) >= SAME_FAILURES_ALONE:
+            untried = [pair for later in parts[k:] for pair in later]
+            for job, _ in untried:
+                if job.status != "failed":
+                    job.fail(not_composed(composer, same, said), cb)
+            return
+        alone_failure, left = _compose_group(part, composer, cfg, cb, done_jobs, total_jobs)
+        if alone_failure is None or not left:
+            same.clear()
+            continue
+        guarded(left[0][0], cb, lambda e=alone_failure: _raise(e))
+        fail_group(left, cb)
+        if failure_words(alone_failure) == said:
+            same.append(part[0][0].name)
+        else:
+            same.clear()
+
+
+def not_composed(composer: Composer, same: list[str], said: str) -> str:
+    """Why a section is failed untried: the composer failed alone on ``same`` the way their call failed."""
+    return f"not composed: {composer.model_name} failed the same way on {first_few(same)} alone ({said})"
+
+
+def failure_words(error: Exception) -> str:
+    from .errors import Manga2MusicError
+    from .jobs import describe_error
+
+    return error.message if isinstance(error, Manga2MusicError) else describe_error(error)
+
+
+def _compose_group(group: list[tuple[SectionJob, ComposeRequest]], composer: Composer, cfg: RunConfig,
+                   cb: Callbacks, done_jobs: set, total_jobs: int) -> tuple[Optional[Exception], list]:
+    """One composer call for ``group``, each section written as soon as its tracks are all made (a stop, or the
+    composer failing later in the group, does not lose it): (the composer's error or None, the pairs not
+    written)."""
+    names = ", ".join(dict.fromkeys(job.name for job, _ in group))
+    report(cb.sections, len(done_jobs), total_jobs, f"composing {names}")  # 0 of N first: composing has begun
+    started = time.perf_counter()
+    made: dict[int, object] = {}  # request index in the group -> its track, until its section is written
+    written: set[int] = set()  # the sections of the group written
+    count = [0]  # the group's tracks made until now
+
+    def write_ready(i: int, track) -> None:
+        made[i] = track
+        count[0] += 1
+        job = group[i][0]
+        mine = [k for k, (j, _) in enumerate(group) if j is job]
+        if id(job) in written or any(k not in made for k in mine):
+            return
+        written.add(id(job))
+        share = (time.perf_counter() - started) * len(mine) / count[0]  # its part of the time they took
+        try:
+            for each in write_group([group[k] for k in mine], [made.pop(k) for k in mine], composer, cfg, cb, share):
+                done_jobs.add(id(each))
+        except BaseException as exc:  # a run-stopping error (a full disk): not the composer's failure
+            raise _StopsTheRun(exc) from exc
+        report(cb.sections, len(done_jobs), total_jobs, "composed")
+
+    failure = None
+    try:
+        compose_keeping(composer, [r for _, r in group], cb.step, write_ready)
+    except _StopsTheRun as stop:
+        raise stop.error from None
+    except Exception as exc:  # noqa: BLE001 - the composer failed: the sections not written yet fail with it
+        failure = exc
+    return failure, [(job, r) for job, r in group if id(job) not in written]

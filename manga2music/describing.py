@@ -132,6 +132,17 @@ def readable_pages(section: Section, job: SectionJob, cb: Callbacks) -> Optional
     return infos
 
 
+def none_decoded(job: SectionJob, stream, readable: int, skipped: list[dict]) -> None:
+    """After the describer failed on ``stream`` (of ``readable`` pages; ``skipped`` did not open): the pages that
+    opened but did not decode (a PNG cut short) go to the record's skipped pages, and where that was every page,
+    the failure is said as :func:`readable_pages` says it (it was "none of the pages could be measured", and
+    ``score``'s manifest listed none of them)."""
+    if stream.skipped:
+        job.skipped_pages = [*(job.skipped_pages or []), *stream.skipped]
+        if len(stream.skipped) >= readable:
+            raise BackendError(no_readable_page(readable + len(skipped), [*skipped, *stream.skipped])) from None
+
+
 def no_readable_page(count: int, skipped: list[dict]) -> str:
     """The line for a section none of whose ``count`` pages could be read, with the first reasons."""
     reasons = "; ".join(s["error"] for s in skipped[:2])
@@ -438,11 +449,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         try:
             result = describer.describe(stream, progress=cb.step, **({"memo": memo} if memo else {}))
         except Manga2MusicError:
-            if stream.skipped:  # pages that hashed but did not decode (a PNG cut short): the manifest lists them
-                job.skipped_pages = [*(job.skipped_pages or []), *stream.skipped]
-                if len(stream.skipped) >= len(work.infos):  # as readable_pages says it ("could not be measured"
-                    raise BackendError(no_readable_page(len(work.infos) + len(work.skipped),  # was all)
-                                                        [*work.skipped, *stream.skipped])) from None
+            none_decoded(job, stream, len(work.infos), work.skipped)
             raise
         said_reused(job, memo, cb)
         commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)

@@ -30,7 +30,9 @@ def hub_endpoint() -> str:
 
 
 def probe_hub(endpoint: str | None = None, *, timeout: float = 3.0) -> HubStatus:
-    """One ``HEAD /api/models?limit=1`` to the Hub; reachable when it answers below HTTP 500."""
+    """One ``HEAD /api/models?limit=1`` to the Hub; reachable when it answers it (below HTTP 400), or asks to slow
+    down (429).  Any other answer is not the Hub's: a firewall or captive portal that answers for huggingface.co
+    with 403 or 404 was taken for it, and ``auto`` picked models whose download then failed in every section."""
     endpoint = (endpoint or hub_endpoint()).rstrip("/")
     start = time.monotonic()
     req = urllib.request.Request(f"{endpoint}/api/models?limit=1", method="HEAD",
@@ -43,7 +45,10 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = 3.0) -> HubStatus
     except (urllib.error.URLError, OSError, ValueError) as exc:
         text = why_unreachable(getattr(exc, "reason", exc), connect_host(endpoint))
         return HubStatus(endpoint, True, False, text[:120], round(time.monotonic() - start, 3))
-    return HubStatus(endpoint, True, code < 500, detail, round(time.monotonic() - start, 3))
+    reachable = code < 400 or code == 429
+    if not reachable and 400 <= code < 500:
+        detail += ": refused, or not the Hub; a firewall or proxy answering for it?"
+    return HubStatus(endpoint, True, reachable, detail, round(time.monotonic() - start, 3))
 
 
 def connect_host(url: str) -> str:

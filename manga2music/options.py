@@ -102,6 +102,14 @@ def _number_or_repr(value: Any) -> str:
     return short if float(short) == value else repr(value)
 
 
+def switch(name: str, on: bool) -> str:
+    """How a message names a yes/no setting set one way: ``--loop`` or ``--no-loop`` on the command line,
+    ``loop=True`` or ``loop=False`` for a program calling the API."""
+    if not _NAMED_AS_FLAGS.get():
+        return f"{name}={bool(on)}"
+    return "--" + ("" if on else "no-") + name.replace("_", "-")
+
+
 def on_command_line() -> bool:
     """Whether messages are for a command line (see :func:`flag`), for the hints whose words differ."""
     return _NAMED_AS_FLAGS.get()
@@ -173,8 +181,12 @@ class RunConfig:
     seed: Optional[int] = None  # None: a random seed per section, recorded
     #: takes per description; None: as many as each section has (as ``duration``), else 1
     variations: Optional[int] = None
-    loop: bool = False
-    normalize: bool = True
+    #: tracks whose end flows into their start (``--loop``); None: as the music in the output folder was made (on
+    #: where all of it loops), else off
+    loop: Optional[bool] = None
+    #: bring the music to -14 LUFS; None: as the music in the output folder was made (off where all of it keeps its
+    #: model's level), else on
+    normalize: Optional[bool] = None
     force: bool = False
     save_artifact: bool = False
     #: queue behind another run of the same output folder instead of exiting 2: True, or at most this many seconds
@@ -206,7 +218,7 @@ class RunConfig:
 
     @property
     def run_wide(self) -> dict:
-        return {"offline": self.offline, "loop": self.loop, "seed": self.seed}
+        return {"offline": self.offline, "loop": bool(self.loop), "seed": self.seed}  # loop: settled by then
 
     def side_options(self, side: str, options_cls: type[BackendOptions]) -> dict:
         """The flags meant for ``side``: its own, plus the shared ones its backend takes."""

@@ -690,8 +690,12 @@ def hub_repo(name: str) -> str:
     owner, sep, repo = bare.partition("/")
     if sep and owner and repo and "/" not in repo and not bare.startswith((".", "/", "~")):
         return bare
-    known = ", ".join(sorted({m.name for m in MODELS if m.needs_weights}))
-    raise UnknownModelError(f"unknown model {name!r}; known models: {known}",
+    import difflib
+
+    names = sorted({m.name for m in MODELS if m.needs_weights})
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)  # as `run --music-model` says it
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    raise UnknownModelError(f"unknown model {name!r}{guess}; known models: {', '.join(names)}",
                             hint="give one of those or a Hugging Face id (owner/name).")
 
 

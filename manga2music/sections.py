@@ -196,6 +196,24 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name.lower() in IGNORED_NAMES
 
 
+#: hidden folders that hold no reader's pages, whatever images are in them: a repository's, an image viewer's
+#: thumbnails, a trash, a Mac's and an editor's own
+SYSTEM_FOLDER = re.compile(r"\.(git|svn|hg|thumbnails|thumbs|cache|trash.*|trashes|appledouble|appledb|"
+                           r"spotlight-v100|fseventsd|temporaryitems|documentrevisions-v100|venv|idea|vscode|"
+                           r"ipynb_checkpoints)", re.IGNORECASE)
+
+
+def is_system_folder(name: str) -> bool:
+    """A folder no page is in, said nothing of: ``__MACOSX``, ``@eaDir``, ``.git``, ``.thumbnails``..."""
+    return name.lower() in IGNORED_NAMES or name.startswith("._") or bool(SYSTEM_FOLDER.fullmatch(name))
+
+
+def _hidden_member(parts: tuple[str, ...]) -> bool:
+    """An archive's member that is no page: a hidden or system file, or one in a system folder.  A folder whose
+    name starts with a dot is read in an archive (``.hack Legend of the Twilight/001.png``: a real title)."""
+    return is_hidden(parts[-1]) or any(is_system_folder(p) for p in parts[:-1])
+
+
 #: the names a browser or downloader gives an image it saved: Twitter/X's "page.jpg_large" ("_orig", "_small", a size)
 SAVED_IMAGE_SUFFIX = re.compile(r"\.(jpe?g|png|webp|gif)_(large|orig|medium|small|thumb|\d+x\d+)", re.IGNORECASE)
 #: a page or archive still being downloaded (Firefox's .part, Chrome's .crdownload, Safari's .download, aria2's
@@ -491,7 +509,7 @@ def _read_unusual_zip_member(archive: Path, member: str, method: int, zf: zipfil
     else:
         return other_archives.read_member(archive, "zip", member, MAX_ARCHIVE_BYTES, MAX_PAGE_BYTES)
     pages = [info for info in zf.infolist()  # the archive's pages, as _archive_sections finds them
-             if (parts := _safe_member_parts(info.filename)) is not None and not any(is_hidden(p) for p in parts)
+             if (parts := _safe_member_parts(info.filename)) is not None and not _hidden_member(parts)
              and is_image_name(parts[-1])]
     if all(info.compress_type == method for info in pages):
         raise ArchiveError(f"{readable(archive)}: its pages are packed with {how}, {why}")
@@ -598,7 +616,7 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
         parts = _safe_member_parts(meant)
         if parts is None and is_image_name(meant.rsplit("/", 1)[-1]):
             outside.append(readable(meant))
-        if parts is None or any(is_hidden(p) for p in parts):
+        if parts is None or _hidden_member(parts):
             continue
         if not is_image_name(parts[-1]) and not ("." not in parts[-1] and size
                                                  and _is_image_member_without_extension(archive, member)):
@@ -844,15 +862,15 @@ def file_sha256(path: Path) -> str:
 # --- folders -------------------------------------------------------------------------------
 
 
-def _walk(folder: Path, excluded: set[Path],
-          unreadable: Callable[[OSError], None]) -> Iterator[tuple[Path, list[str], list[str], bool]]:
+def _walk(folder: Path, excluded: set[Path], unreadable: Callable[[OSError], None],
+          hidden: Callable[[Path], None] = lambda path: None) -> Iterator[tuple[Path, list[str], list[str], bool]]:
     """os.walk in natural order, skipping hidden folders: ``(folder, its folders, its files, whether it is inside an
     output folder)``.  An output folder (the excluded one, or any other a run wrote into: its lock file is there) and
     the folders in it are walked like the others, for a chapter's pages may be there (``score "Ch 1" -o "Ch 1"`` puts
     the music beside them); the last value says so, for the folders a run made there hold music, not chapters.
     Links to folders are followed (a series of linked chapters), each real folder read once: a link back up the tree
     (a loop) or to a folder read already is not read again.  A folder that cannot be listed (no permission) goes to
-    ``unreadable``."""
+    ``unreadable``; a hidden folder that is not a system one (:func:`is_system_folder`) to ``hidden``."""
     seen = {Path(folder).resolve()}
     # the folders (as os.walk names them) in an output folder: the given folder too when it is one
     in_output = {os.fspath(folder)} if seen & excluded or os.path.exists(Path(folder) / LOCK_NAME) else set()
@@ -871,6 +889,8 @@ def _walk(folder: Path, excluded: set[Path],
                     inside = {Path(p).resolve() for p, _, _ in os.walk(folder, onerror=None)}
                 if real in inside:
                     continue
+            if is_hidden(d) and not is_system_folder(d) and not here_in_output:
+                hidden(here / d)
             if not is_hidden(d) and real not in seen:
                 kept.append(d)
                 seen.add(real)
@@ -878,6 +898,41 @@ def _walk(folder: Path, excluded: set[Path],
                     in_output.add(os.path.join(dirpath, d))  # the path os.walk will give it
         dirnames[:] = kept
         yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=page_order), here_in_output
+
+
+def _holds_pages(folder: Path, depth: int = 2) -> bool:
+    """Whether ``folder`` or its folders, ``depth`` deep, hold a page, an archive or a PDF (a few listings)."""
+    try:
+        with os.scandir(folder) as entries:
+            listed = list(entries)
+    except OSError:
+        return False
+    if any(e.is_file() and not is_hidden(e.name) and (is_image_name(e.name) or source_suffix(e.name)
+                                                     in SOURCE_EXTENSIONS) for e in listed):
+        return True
+    return depth > 0 and any(e.is_dir(follow_symlinks=False) and not is_hidden(e.name)
+                             and _holds_pages(Path(e.path), depth - 1) for e in listed[:200])
+
+
+#: the end of a file's name that says its type (``notes.txt``); "Chapter 1.5" ends in no type
+_TYPE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,5}")
+
+
+def _broken_folder_link(path: Path) -> bool:
+    """A link whose target is not there, named as a folder is (no type at its end): a chapter on a drive or share
+    not mounted.  One named as a page or archive fails as that (``not a regular file``); a ``notes.txt`` is no
+    chapter."""
+    return (not is_hidden(path.name) and path.is_symlink() and not path.exists()
+            and not _TYPE_SUFFIX.fullmatch(path.suffix or "x"))
+
+
+def _broken_link_words(path: Path) -> str:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return (f"{readable(path)}: a link to {readable(target)}, which is not there (a drive or share not "
+            "mounted?)")
 
 
 def _links_inside(folder: Path) -> bool:
@@ -931,8 +986,13 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         sections.append(Section(_relative_name(where, folder, root_name), [], where, folder,
                                 error=f"{readable(where)}: this folder cannot be read ({exc.strerror or exc})"))
 
+    def hidden(path: Path) -> None:  # left unread (a user's `.old` copy of a chapter), but said where it holds
+        if _holds_pages(path):  # pages (`.hack//Legend of the Twilight`, a title, was left out without a word)
+            warn(f"Skipping {readable(path)}: a hidden folder (its name starts with a dot) that holds pages; give it "
+                 "as a PATH to read it")
+
     books_without_order: list[Path] = []  # unpacked EPUBs read as folders: their other folders need no line each
-    for here, dirs, files, in_output in _walk(folder, excluded, unreadable):
+    for here, dirs, files, in_output in _walk(folder, excluded, unreadable, hidden):
         if "META-INF" in dirs and _is_unpacked_book(here):
             book = _unpacked_book_sections(here, _relative_name(here, folder, root_name), folder, warn)
             if book is not None:
@@ -940,6 +1000,10 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 dirs[:] = []  # its folders are the book's, not chapters
                 continue
             books_without_order.append(here)
+        for f in files:  # a link to a chapter on a drive or share not mounted: os.walk lists it as a file
+            if _broken_folder_link(here / f):
+                sections.append(Section(_relative_name(here / f, folder, root_name), [], here / f, folder,
+                                        error=_broken_link_words(here / f)))
         unfinished = _unfinished_downloads(files) + [f"{d}/" for d in dirs if UNFINISHED_FOLDER.fullmatch(d)]
         dirs[:] = [d for d in dirs if not UNFINISHED_FOLDER.fullmatch(d)]
         images = [f for f in files if is_image_name(f) or "." not in f and not in_output
@@ -1038,6 +1102,8 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                                        key=lambda s: section_order(s.name)))
             elif suffix in KINDLE_EXTENSIONS:
                 raise InputError(f"{readable(path)}: {KINDLE_LINE}")
+            elif path.is_symlink() and not path.exists():
+                raise InputError(_broken_link_words(path))
             else:
                 raise InputError(
                     f"{readable(path)}: not a folder, image, comic archive ({ARCHIVE_NAMES}), .pdf or .epub",

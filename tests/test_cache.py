@@ -287,8 +287,10 @@ def test_pull_of_a_name_that_is_no_model_is_bad_input_as_rm_says(tmp_path, monke
     monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = runner.invoke(app, ["models", "pull", "nosuch"])
-    assert result.exit_code == 2 and "unknown model 'nosuch'" in result.stderr
+    assert result.exit_code == 2 and "unknown model 'nosuch';" in result.stderr
     assert "could not be downloaded" not in result.stderr
+    typo = runner.invoke(app, ["models", "pull", "musicgen-smal"])  # as `run --music-model musicgen-smal` says
+    assert typo.exit_code == 2 and "unknown model 'musicgen-smal' (did you mean musicgen-small?)" in typo.stderr
     both = runner.invoke(app, ["models", "pull", "nosuch", "musicgen-small"])  # offline: neither comes
     assert both.exit_code == 2 and "2 of 2 models could not be downloaded" in both.stderr
     assert runner.invoke(app, ["models", "rm", "nosuch"]).exit_code == 2

@@ -655,6 +655,48 @@ def test_sections_composed_before_the_composer_fails_or_is_stopped_are_written(p
     assert statuses(again) == {**{name: "skipped" for name in done}, last: "ok"}  # the rerun composes only that one
 
 
+def test_one_sections_words_that_fail_the_composer_fail_that_section_alone(pages, tmp_path, monkeypatch):
+    """Up to eight sections are composed in one call, and when it failed on the first of them, every section of
+    the call was failed with that section's error, though none of the others had been tried.  They are composed
+    again one at a time; where the composer fails alone on two sections in a row the same way, the failure is its
+    own, and the rest fail with it untried (not one failure per section, each minutes long on a GPU)."""
+    from manga2music.composers import builtin
+    from manga2music.errors import BackendError
+
+    shutil.copytree(SAMPLES / "calm", pages / "quiet")
+    monkeypatch.setattr(builtin, "PARALLEL_TRACKS", 1)  # one track after another
+    real, calls = builtin.BuiltinComposer.compose_one, []
+    out = tmp_path / "out"
+    manga2music.describe([pages], out, model="builtin")
+    (out / "action.txt").write_text("Battle drums, 150 BPM, with a sound this composer cannot make\n", "utf-8")
+
+    def fails_on_its_words(self, text, *args, **kwargs):
+        calls.append(text)
+        if "cannot make" in text or fail_all:
+            raise BackendError("the synthesizer has no such sound")
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(builtin.BuiltinComposer, "compose_one", fails_on_its_words)
+    fail_all = False
+    lines: list[str] = []
+    keep = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    made = manga2music.compose(out, out, model="builtin", config=RunConfig(duration=2.0, seed=1), callbacks=keep)
+    assert statuses(made) == {"action": "failed", "calm": "ok", "quiet": "ok"}, lines
+    assert all((out / f"{name}.wav").is_file() for name in ("calm", "quiet")) and not (out / "action.wav").exists()
+    assert "builtin failed on action, calm and quiet together (the synthesizer has no such sound): composing " \
+        "them one at a time" in lines, lines
+    assert any(line.startswith("action") and "the synthesizer has no such sound" in line for line in lines), lines
+    fail_all, calls[:] = True, []  # now the composer fails on anything: two tried alone, the others not
+    for name in ("more", "most"):
+        shutil.copytree(SAMPLES / "action", pages / name)
+    lines.clear()
+    again = run([pages], out, duration=2.0, seed=1, force=True)
+    assert set(statuses(again).values()) == {"failed"} and len(calls) == 1 + 2, (calls, lines)
+    untried = [e["message"] for e in again["sections"] if e["name"] not in ("action", "calm")]
+    assert untried and all(m.startswith("not composed: builtin failed the same way on action and calm alone")
+                           for m in untried), again["sections"]
+
+
 def test_describe_after_a_hand_edit_says_the_music_is_of_the_words_before(pages, tmp_path):
     """`run`, then the description edited by hand, then `describe`: the manifest and the listening page showed the
     user's new words beside the music of the old ones, as if made from them."""
@@ -928,6 +970,39 @@ def test_a_rerun_without_a_format_keeps_the_format_the_music_is_in(pages, tmp_pa
     kept = manga2music.score(pages / "calm", scored, vision_model="builtin", music_model="builtin",
                              config=RunConfig(seed=3))
     assert statuses(kept) == {"calm": "skipped"} and kept["sections"][0]["tracks"] == ["calm.score.mp3"]
+
+
+def test_a_plain_rerun_keeps_the_loop_and_the_loudness_the_music_there_was_made_with(pages, tmp_path):
+    """After `run --loop --no-normalize`, a plain rerun (to add a chapter) composed every looped track again,
+    without its loop and at -14 LUFS, and said only "the composer's settings changed", where a left-out --format,
+    --duration or --seed keeps what was made."""
+    out = tmp_path / "out"
+    run(pages, out, loop=True, normalize=False)
+    made = {p.name: p.read_bytes() for p in out.glob("*.wav")}
+    lines: list[str] = []
+    keep = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    again = manga2music.run(pages, out, vision_model="builtin", music_model="builtin", config=cfg(), callbacks=keep)
+    assert statuses(again) == {"calm": "skipped", "action": "skipped"}, lines
+    assert {p.name: p.read_bytes() for p in out.glob("*.wav")} == made
+    assert "loop=True and normalize=False, as the music there was made" in " ".join(lines), lines
+    shutil.copytree(pages / "action", pages / "new")  # a new chapter is made as the others were
+    assert statuses(run(pages, out)) == {"calm": "skipped", "action": "skipped", "new": "ok"}
+    new = json.loads((out / "new.json").read_text(encoding="utf-8"))["compose"]
+    assert new["settings"]["loop"] is True and new["normalize"] is False
+    lines.clear()  # asked for: composed again, and said so
+    unlooped = manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin",
+                               config=cfg(loop=False), callbacks=keep)
+    assert statuses(unlooped) == {"calm": "ok"}
+    assert "calm: composing again: a track that ends, not a loop" in lines, lines
+    assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["settings"]["loop"] is False
+    lines.clear()  # the folder now mixed: the loop is left at its default (off), and that is said; every section
+    mixed = manga2music.run(pages, out, vision_model="builtin", music_model="builtin", config=cfg(),  # still
+                            callbacks=keep)  # keeps the model's level, so that stays
+    assert statuses(mixed) == {"calm": "skipped", "action": "ok", "new": "ok"}, lines
+    said = " ".join(lines)
+    assert "normalize=False, as the music there was made" in said and "loop=True and" not in said, lines
+    assert "loop left out: some of the music there loops and some does not" in said, lines
+    assert json.loads((out / "action.json").read_text(encoding="utf-8"))["compose"]["normalize"] is False
 
 
 def test_giving_the_recorded_seed_of_music_made_without_one_composes_nothing(pages, tmp_path):

@@ -264,7 +264,8 @@ def test_musicgen_on_a_worker_makes_the_same_audio_and_errors_as_here(ray_cluste
     assert record["compose"]["model"] == str(tiny_musicgen) and record["compose"]["seed"] == 5
 
     # a model that fails on the worker (its weights do not fit its config; a weights file cut short is one line
-    # before any work, here and on Ray) fails the same sections with the same line
+    # before any work, here and on Ray) fails the same sections with the same lines: the call for all three fails,
+    # then a and b alone, the same way, and c is failed untried
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_musicgen, broken)
     config = json.loads((broken / "config.json").read_text("utf-8"))
@@ -275,7 +276,9 @@ def test_musicgen_on_a_worker_makes_the_same_audio_and_errors_as_here(ray_cluste
     bad_ray = manga2music.compose([descriptions], tmp_path / "bad-ray", model=str(broken), config=ray_cfg(**settings))
     assert statuses(bad_ray) == statuses(bad_local) == {"a": "failed", "b": "failed", "c": "failed"}
     messages = [e["message"] for e in bad_ray["sections"]]
-    assert messages == [e["message"] for e in bad_local["sections"]] and messages[0]
+    assert messages == [e["message"] for e in bad_local["sections"]], messages
+    assert all("do not fit its config.json" in m for m in messages), messages
+    assert messages[2].startswith(f"not composed: {broken} failed the same way on a and b alone"), messages
 
 
 @pytest.mark.extended

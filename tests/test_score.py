@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from PIL import Image
 from chapters import make_chapter
 from openai_server import openai_server  # noqa: F401  (fixture)
 from output_checks import cli, cli_env, one_line_error, record_mismatches, sha256, temp_files
@@ -881,13 +883,21 @@ def test_one_page_is_one_scene_and_an_unreadable_chapter_fails_alone(tmp_path):
     make_chapter(tmp_path / "in" / "single", [("action", 1)], seed=4)
     (tmp_path / "in" / "broken").mkdir()
     (tmp_path / "in" / "broken" / "001.png").write_bytes(b"not an image")
+    whole = io.BytesIO()  # pages that open but are cut short: "none of the pages could be measured", and the
+    Image.new("L", (400, 600), 90).save(whole, "PNG", compress_level=0)  # manifest listed none of them
+    for k in (1, 2):
+        (tmp_path / "in" / "cut" / f"00{k}.png").parent.mkdir(exist_ok=True)
+        (tmp_path / "in" / "cut" / f"00{k}.png").write_bytes(whole.getvalue()[:len(whole.getvalue()) // (k + 1)])
     out = tmp_path / "out"
     result = cli("score", tmp_path / "in", "-o", out, *BUILTIN, "--json", timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     status = {e["name"]: e["status"] for e in json.loads(result.stdout)["sections"]}
-    assert status == {"single": "ok", "broken": "failed"}
+    assert status == {"single": "ok", "broken": "failed", "cut": "failed"}
     broken = next(e for e in json.loads(result.stdout)["sections"] if e["name"] == "broken")
     assert broken["message"].startswith("no readable page among 1 (")  # and why, as `run` says it
+    cut = next(e for e in json.loads(result.stdout)["sections"] if e["name"] == "cut")
+    assert cut["message"].startswith("no readable page among 2 (") and "truncated" in cut["message"], cut
+    assert [p["name"] for p in cut["skipped_pages"]] == ["001.png", "002.png"], cut
     sheet = json.loads((out / "single.cues.json").read_text(encoding="utf-8"))
     assert len(sheet["scenes"]) == 1 and sheet["scenes"][0]["duration"] >= 8.0
     listening = (out / "index.html").read_text(encoding="utf-8")
@@ -1770,7 +1780,7 @@ def test_a_format_switch_cut_short_is_finished_by_a_plain_rerun(tmp_path):
 
 
 def test_turning_normalisation_on_or_off_makes_the_cues_again(tmp_path):
-    """A rerun with --no-normalize dropped (or added) wrote the score at the new loudness but kept the cues, their
+    """A rerun with --no-normalize added (or --normalize) wrote the score at the new loudness but kept the cues, their
     loops and the read-along page's audio at the old one: the score was joined from cues of the other setting."""
     import pyloudnorm
 
@@ -1788,13 +1798,17 @@ def test_turning_normalisation_on_or_off_makes_the_cues_again(tmp_path):
     assert first.returncode == 0, first.stderr
     assert len(cues()) == 2 and all(abs(lufs(c) + 14.0) > 0.5 for c in cues())  # as composed: the test can fail
     assert json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["normalize"] is False
-    second = cli("score", tmp_path / "in" / "ch", "-o", out, *BUILTIN, "--seed", "5", timeout=300)
+    second = cli("score", tmp_path / "in" / "ch", "-o", out, *BUILTIN, "--seed", "5", "--normalize", timeout=300)
     assert second.returncode == 0, second.stderr
     assert [round(lufs(c), 1) for c in cues()] == [-14.0, -14.0]
     assert json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]["normalize"] is True
     third = cli("score", tmp_path / "in" / "ch", "-o", out, *BUILTIN, "--seed", "5", "--no-normalize", timeout=300)
     assert third.returncode == 0, third.stderr
     assert all(abs(lufs(c) + 14.0) > 0.5 for c in cues())
+    made = {c.name: c.read_bytes() for c in cues()}  # left out: as the score there was made (a plain rerun
+    plain = cli("score", tmp_path / "in" / "ch", "-o", out, *BUILTIN, "--seed", "5", timeout=300)  # made its
+    assert plain.returncode == 0 and "--no-normalize, as the music there was made" in plain.stderr, plain.stderr
+    assert {c.name: c.read_bytes() for c in cues()} == made  # cues again at -14 LUFS)
 
 
 def test_a_chapter_named_after_anothers_files_does_not_write_over_them(tmp_path):
@@ -1826,7 +1840,7 @@ def test_a_rerun_that_composes_every_cue_again_says_why(scored, tmp_path):
     reseeded = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, "--seed", "77", timeout=300)
     assert reseeded.returncode == 0, reseeded.stderr
     assert "ch1: composing every cue again (a new seed)" in reseeded.stderr
-    louder = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", timeout=300)
+    louder = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", "--normalize", timeout=300)
     assert louder.returncode == 0, louder.stderr
     assert "ch1: composing every cue again (loudness normalisation turned on)" in louder.stderr
     # a page's picture changed (its scene's seed comes from its pages' pixels), the chapter's seed as it was: said

@@ -477,6 +477,49 @@ def test_a_linked_chapter_inside_a_series_is_read_and_a_link_loop_is_not(tmp_pat
     assert names(find_sections([tmp_path / "series"])) == {"Ch 1": ["001.png"], "Ch 2": ["001.png", "002.png"]}
 
 
+def test_a_linked_chapter_whose_drive_is_not_there_fails_in_one_line(tmp_path):
+    """A library of links to chapters on a USB drive or NAS not mounted: the broken folder link was left out
+    without a word (exit 0, "1 of 1 sections done"), where a broken link named `.cbz` failed its chapter; given
+    alone, it was "not a folder, image, comic archive...", with the list of image types."""
+    png(tmp_path / "series" / "Ch 1" / "001.png")
+    gone = tmp_path / "media" / "usb" / "Ch 2"
+    (tmp_path / "series" / "Ch 2").symlink_to(gone, target_is_directory=True)
+    (tmp_path / "series" / "notes.txt").symlink_to(tmp_path / "media" / "notes.txt")  # no chapter: not said
+    found = {s.name: s for s in find_sections([tmp_path / "series"])}
+    assert set(found) == {"Ch 1", "Ch 2"} and found["Ch 1"].error is None
+    assert found["Ch 2"].pages == [] and found["Ch 2"].error == \
+        f"{tmp_path / 'series' / 'Ch 2'}: a link to {gone}, which is not there (a drive or share not mounted?)"
+    with pytest.raises(InputError, match="a link to .*, which is not there") as given:
+        find_sections([tmp_path / "series" / "Ch 2"])
+    assert "image types" not in str(given.value.hint or "")
+
+
+def test_a_hidden_folder_that_holds_pages_is_said_and_one_in_an_archive_is_read(tmp_path):
+    """`.hack//Legend of the Twilight` (a real title) in a library was left out without a word, and a .cbz whose
+    pages sit in a folder of that name was "no pages found" though it holds them.  A folder whose name starts
+    with a dot is hidden, and stays unread (a user's `.old` copy of a chapter), but one that holds pages is said;
+    a repository's or a viewer's own hidden folders are not.  In an archive such a folder is read."""
+    png(tmp_path / "lib" / ".hack Legend of the Twilight" / "Chapter 1" / "001.png")
+    png(tmp_path / "lib" / "Naruto" / "Chapter 1" / "001.png")
+    png(tmp_path / "lib" / ".thumbnails" / "normal" / "abc.png")  # an image viewer's
+    (tmp_path / "lib" / ".git" / "objects").mkdir(parents=True)
+    said: list[str] = []
+    assert names(find_sections([tmp_path / "lib"], warn=said.append)) == {"Naruto/Chapter 1": ["001.png"]}
+    assert said == [f"Skipping {tmp_path / 'lib' / '.hack Legend of the Twilight'}: a hidden folder (its name starts "
+                    "with a dot) that holds pages; give it as a PATH to read it"], said
+    given = find_sections([tmp_path / "lib" / ".hack Legend of the Twilight"])
+    assert [s.name for s in given] == ["Chapter 1"]
+    book = tmp_path / "hack vol1.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        for name in (".hack Legend of the Twilight/001.png", ".hack Legend of the Twilight/002.png"):
+            buf = io.BytesIO()
+            Image.new("L", (40, 60), 100).save(buf, "PNG")
+            zf.writestr(name, buf.getvalue())
+        zf.writestr("__MACOSX/.hack Legend of the Twilight/._001.png", b"apple double")
+    (section,) = find_sections([book])
+    assert [p.name for p in section.pages] == ["001.png", "002.png"], section
+
+
 def test_a_link_to_a_chapter_of_the_series_leaves_the_chapter_where_it_is(tmp_path):
     """`S/Bonus/Favourite -> ../Vol 02/Chapter 2`: the link came first in reading order and took the chapter's name
     and place, and `Vol 02` was said to be "empty"; once the link broke, the chapter was made again as a new one."""

@@ -69,13 +69,13 @@ MUSIC = [
     _p("format", Annotated[Optional[str], Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus. Default: the one the music there is in, else wav.", show_default=False)], None),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music repeatable (under `run`, a local VLM's sampling too); recorded in each .json.")], None),
     _p("variations", Annotated[Optional[int], Opt("--variations", help="Takes per description (seed, seed+1, ...). Default: 1, or as many as a section was made with before.", show_default=False)], None),
-    _p("loop", Annotated[bool, Opt("--loop", help="Make tracks that loop seamlessly.")], False),
-    _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
+    _p("loop", Annotated[Optional[bool], Opt("--loop/--no-loop", show_default=False, help="Make tracks that loop seamlessly, or that end. Default: as the music there was made, else tracks that end.")], None),
+    _p("normalize", Annotated[Optional[bool], Opt("--normalize/--no-normalize", show_default=False, help="Bring the music to -14 LUFS, or keep the model's level. Default: as the music there was made, else -14 LUFS.")], None),
 ]
 SCORE_MUSIC = [
     _p("format", Annotated[Optional[str], Opt("--format", help="Audio format of the score and cues: wav, mp3, ogg, flac or opus. Default: the one the score there is in, else wav.", show_default=False)], None),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the score repeatable (recorded in the cue sheet).")], None),
-    _p("no_normalize", Annotated[bool, Opt("--no-normalize", help="Keep the model's level (no -14 LUFS loudness).")], False),
+    _p("normalize", Annotated[Optional[bool], Opt("--normalize/--no-normalize", show_default=False, help="Bring the score and its cues to -14 LUFS, or keep the model's level. Default: as the score there was made, else -14 LUFS.")], None),
     _p("reading_speed", Annotated[Optional[float], Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues), 0.5 half as fast; 0.05 to 20. The read-along page shows yours. Left out: the speed the chapter was scored at before, else 1.")], None),
     _p("longest_cue", Annotated[Optional[float], Opt("--longest-cue", help="Compose each cue at most this many seconds (at least 8); a scene read for longer plays its cue once, then its seamless loop. Saves time with MusicGen on a CPU. Left out: the limit the chapter's score had before, else the composer's longest track (1800 lifts a limit).")], None),
     _p("scenes", Annotated[Optional[Path], Opt("--scenes", parser=_given_path, help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`. Left out: the scenes given to the chapter's score before, else found in the pages; `--scenes auto`: found in the pages.")], None),
@@ -216,7 +216,7 @@ def run_config(flags: dict, *, side: str | None):
     cfg = RunConfig(
         output=flags["output"], fmt=flags.get("format"),
         duration=flags.get("duration"), seed=flags.get("seed"), variations=flags.get("variations"),
-        loop=flags.get("loop", False), normalize=not flags.get("no_normalize", False), force=flags["force"],
+        loop=flags.get("loop"), normalize=flags.get("normalize"), force=flags["force"],
         save_artifact=flags.get("save_artifact", False), wait=flags["wait"], offline=flags["offline"],
         auto_download=flags.get("download"), reading_speed=flags.get("reading_speed"),
         longest_cue=flags.get("longest_cue"),

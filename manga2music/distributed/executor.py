@@ -18,11 +18,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..composing import compose_requests, fail_group, group_size, say_same_music, take_group, write_group
+from ..composing import (SAME_FAILURES_ALONE, compose_requests, fail_group, failure_words, group_size, not_composed,
+                         say_same_music, take_group, write_group)
 from ..describers.chat import drawn_seed
 from ..describing import commit_describe, page_payload, plan_describe, section_seed
 from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_section_job
 from ..progress import report
+from ..wording import first_few
 from .cluster import cluster_totals, connect, disconnect, forwarded_env, plan, runs_torch, wait_for_one
 from .config import ClusterError, RayConfig
 from .pool import RemoteModel, Slot, WorkerPool
@@ -169,6 +171,10 @@ class _Flow:
         self.finished: set[int] = set()
         self.total = 0
         self.composed: list = []  # every (job, ComposeRequest) queued: what sounds the same is said at the end
+        #: id(job) -> the words of a failed call it was in with others: composed again in a call of its own, one
+        #: such call at a time (as composing.compose_jobs does), until SAME_FAILURES_ALONE fail alone that way
+        self.alone: dict[int, str] = {}
+        self.same: list[str] = []  # the sections that failed alone in a row the way their call with others did
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -277,7 +283,10 @@ class _Flow:
         size = group_size(self.composer)
         for slot in self.music.slots:
             if self.queue and len(slot.inflight) < COMPOSE_DEPTH:
-                group = take_group(self.queue, size)
+                alone = id(self.queue[0][0]) in self.alone
+                if alone and any(c.stage == "compose" and id(c.jobs[0]) in self.alone for c in self.inflight.values()):
+                    return  # one section alone at a time: two failing the same way end the tries
+                group = take_group(self.queue, 1 if alone else size)
                 names = sorted({job.name for job, _ in group})
                 more = f" +{len(names) - 1}" if len(names) > 1 else ""
                 tracks = f"{len(group)} track{'s' if len(group) != 1 else ''}"
@@ -287,12 +296,46 @@ class _Flow:
     def _compose_done(self, call: _Call, outcome: Outcome) -> None:
         group = call.work
         holder: list = []
-        guarded(group[0][0], self.cb, lambda: holder.append(outcome.unwrap()))
+        failed: list = []
+        tried_alone = self.alone.pop(id(call.jobs[0]), None) if len(call.jobs) == 1 else None
+
+        def take() -> None:
+            try:
+                holder.append(outcome.unwrap())
+            except Exception as exc:  # noqa: BLE001 - the composer failed on several sections: each again alone
+                failed.append(exc)
+                if len(call.jobs) == 1 or getattr(exc, "stops_run", False):
+                    raise
+
+        guarded(group[0][0], self.cb, take)
+        if failed and not holder and len(call.jobs) > 1 and group[0][0].status != "failed":
+            said = failure_words(failed[0])
+            self.cb.warn(f"{self.composer.model_name} failed on {first_few([job.name for job in call.jobs])} "
+                         f"together ({said}): composing them one at a time")
+            self.alone.update((id(job), said) for job in call.jobs)
+            self.queue[:0] = group
+            return
         if not holder:
             fail_group(group, self.cb)
         else:
             write_group(group, holder[0], self.composer, self.cfg, self.cb, outcome.seconds)
         for job in call.jobs:
+            self._finish(job)
+        if tried_alone is not None:
+            self._after_alone(call.jobs[0].name, failed and failure_words(failed[0]) == tried_alone, tried_alone)
+
+    def _after_alone(self, name: str, same: bool, said: str) -> None:
+        """A section composed alone is done: after :data:`SAME_FAILURES_ALONE` in a row failed as their call with
+        others did, the failure is the composer's, and the sections waiting to be tried alone fail with it."""
+        self.same = self.same + [name] if same else []
+        if len(self.same) < SAME_FAILURES_ALONE:
+            return
+        untried = [pair for pair in self.queue if id(pair[0]) in self.alone]
+        self.queue = [pair for pair in self.queue if id(pair[0]) not in self.alone]
+        for job, _ in untried:
+            self.alone.pop(id(job), None)
+            if job.status != "failed":
+                job.fail(not_composed(self.composer, self.same, said), self.cb)
             self._finish(job)
 
     # --- bookkeeping ---------------------------------------------------------------------------
