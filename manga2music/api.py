@@ -374,8 +374,14 @@ def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks)
 
     if cfg.loop is not None and cfg.normalize is not None:
         return
+    from .kept_cues import kept_settings
+    from .outputs import SectionFiles
+
     entry = "score" if command == "score" else "compose"
-    made = [data[entry] for _, data in _records_there(cfg, names) if isinstance(data.get(entry), dict)]
+    stopped = {SectionFiles.for_section(cfg.output, name).record: settings for name in names  # a score stopped with
+               if command == "score" and (settings := kept_settings(cfg.output, name))}  # cues kept: resumed as
+    made = [stopped.get(path) or data[entry] for path, data in _records_there(cfg, names)  # it was being made
+            if path in stopped or isinstance(data.get(entry), dict)]
     kept: list[tuple[str, bool]] = []  # (setting, as made)
     if cfg.loop is None:
         loops = {m["settings"]["loop"] for m in made if command != "score" and isinstance(m.get("settings"), dict)

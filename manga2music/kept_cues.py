@@ -13,7 +13,8 @@ When a chapter's score is written, its folder of kept cues goes, and the cues it
 a stopped score's cues that a later score of the chapter did not take (another --seed, new words) go with them.  Cues
 no score took for :data:`KEEP_DAYS` days (a chapter stopped and never scored again) are removed by the next score into
 the folder.  A kept cue that cannot be read (a disk error, a killed write) is composed again: this is a cache, never a
-record.
+record.  Beside the cues, ``settings.json`` holds the settings the stopped score was made with (seed, reading speed,
+format, loudness, longest cue): a plain rerun resumes it with them, as the command said it would.
 """
 
 from __future__ import annotations
@@ -66,6 +67,35 @@ def keep_cue(output: Path, chapter: str, key: str, track: "Track") -> None:
         pass
 
 
+#: beside the kept cues: the settings the stopped score was made with, the ones a plain rerun resumes it with
+SETTINGS = "settings.json"
+
+
+def keep_settings(output: Path, chapter: str, settings: dict) -> None:
+    """Keep what ``chapter``'s score is being made with (its seed, reading speed, format, loudness, longest cue):
+    a plain rerun after a stop resumes it with them, and so takes its kept cues (it drew a new seed, read at speed 1
+    and wrote a WAV, composing every cue again and letting the kept ones go)."""
+    from .files import keep_cache_file
+
+    try:
+        _folder(output, chapter).mkdir(parents=True, exist_ok=True)
+        keep_cache_file(_folder(output, chapter) / SETTINGS, json.dumps(settings, sort_keys=True).encode("utf-8"))
+    except Exception:  # noqa: BLE001 - a cache: see above
+        pass
+
+
+def kept_settings(output: Path, chapter: str) -> dict:
+    """The settings of ``chapter``'s score stopped with cues kept (:func:`keep_settings`), or ``{}``."""
+    folder = _folder(output, chapter)
+    try:
+        if not any(folder.glob("*.npz")):  # nothing kept: nothing to resume
+            return {}
+        settings = json.loads((folder / SETTINGS).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
+
+
 def kept_cue(output: Path, chapter: str, key: str, sample_rate: int) -> Optional["Track"]:
     """The cue kept for ``key``, or None: never kept, unreadable, or made at another sample rate."""
     from .composers.base import Track
@@ -87,12 +117,14 @@ def kept_cue(output: Path, chapter: str, key: str, sample_rate: int) -> Optional
 
 def forget_cues(output: Path, chapter: str, keys: Iterable[str]) -> None:
     """After ``chapter``'s score is written: its folder of kept cues, and the cues of ``keys`` (its scenes') kept in
-    another's, go; the cues folder too once empty."""
+    another's (its old name's), with that folder's settings once it keeps no cue; the cues folder too once empty."""
     shutil.rmtree(_folder(output, chapter), ignore_errors=True)
     root = Path(output) / CACHE_DIR
     for key in keys:
         for path in root.glob(f"*/{key[:40]}.npz") if root.is_dir() else ():
             path.unlink(missing_ok=True)
+            if not any(path.parent.glob("*.npz")):
+                (path.parent / SETTINGS).unlink(missing_ok=True)
     _remove_empty(root)
 
 
@@ -110,9 +142,9 @@ def forget_stale_cues(output: Path, days: float = KEEP_DAYS) -> None:
     if not root.is_dir():
         return
     before = time.time() - days * 86400
-    for path in root.glob("*/*.npz"):
+    for path in [*root.glob("*/*.npz"), *root.glob(f"*/{SETTINGS}")]:  # settings too: of a score that kept none
         try:
-            if path.stat().st_mtime < before:
+            if path.stat().st_mtime < before and (path.suffix == ".npz" or not any(path.parent.glob("*.npz"))):
                 path.unlink()
         except OSError:
             pass

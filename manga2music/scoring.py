@@ -44,7 +44,7 @@ from .composers.base import ComposeRequest, Composer, compose_keeping
 from .describers.base import Describer
 from .describers.chat import charge, drawn_seed
 from .bridges import compose_bridges, forget_unused_bridges
-from .kept_cues import forget_cues, forget_stale_cues, keep_cue, kept_cue
+from .kept_cues import forget_cues, forget_stale_cues, keep_cue, keep_settings, kept_cue, kept_settings
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .cache import made_by
 from .composing import format_made
@@ -52,7 +52,7 @@ from .describing import answer_memo, page_entry, relocate_pages, said_reused, se
 from .errors import BackendError, InputError, Manga2MusicError
 from .files import readable
 from .jobs import Callbacks, SectionJob, each_section
-from .options import SCENES_FOUND, RunConfig
+from .options import SCENES_FOUND, RunConfig, flag
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs, to_json
 from .progress import report
 from .scene_planning import Direction, ScenePlan, chapter_direction, plan_scenes, theme_for  # noqa: F401
@@ -243,6 +243,8 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
                 f"while (the bar says how long); --longest-cue 60 composes at most a minute a cue and loops it")
     tracks: list = []
     if wanted:  # each cue is kept as it is made: a stop or a failure later in the chapter does not lose it
+        keep_settings(job.output, job.name, {"seed": seed, "reading_speed": cfg.reading_speed, "format": cfg.fmt,
+                                             "normalize": cfg.normalize, "longest_cue": cfg.longest_cue})
         tracks = list(compose_keeping(composer, [r for _, r in wanted], cb.step,
                                       lambda i, track: keep_cue(job.output, job.name, wanted[i][0].cue_key, track)))
     plans_made = [plan for plan, _ in wanted] + [plan for plan in plans if plan.index in kept]
@@ -468,15 +470,18 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
     or None for the scenes found in the pages): as given, else as its last score was made, as a --duration left
     out keeps a track's length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed
     every cue again), else 1 and found."""
+    from .audio import AUDIO_FORMATS
     from .cuesheet import MAX_CUE_S, MIN_CUE_S
     from .scenes import scenes_file_text
 
-    old = job.record.get("score") or {}
+    stopped = kept_settings(job.output, job.name)  # a score stopped with cues kept: resumed as it was made
+    old = {**(job.record.get("score") or {}), **stopped}
     speed = cfg.reading_speed
     if speed is None:
         before = old.get("reading_speed")
         speed = float(before) if isinstance(before, (int, float)) and 0.05 <= before <= 20 else 1.0
-        if speed != 1.0:  # a speed tried once would stretch or squeeze every later score of the chapter, unsaid
+        if speed != 1.0 and not stopped:  # a speed tried once would stretch or squeeze every later score of the
+            # chapter, unsaid
             cb.info(f"{job.name}: read at --reading-speed {speed:g}, as its last score was (--reading-speed 1: the "
                     "usual pace)")
     given = None
@@ -491,13 +496,24 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
         if text:
             given = {"file": name, "text": text, "label": label, "kept": True}
             cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
-    fmt = cfg.fmt or switched_format(job.record, job.files.record) or format_made(old.get("format"))  # without
-    # --format, the score stays in its format (or in the one a stopped switch was making)
+    fmt = cfg.fmt or (stopped.get("format") if stopped.get("format") in AUDIO_FORMATS else None) \
+        or switched_format(job.record, job.files.record) or format_made(old.get("format"))  # without --format, the
+    # score stays in its format (or in the one a stopped score or switch was making)
     longest = cfg.longest_cue
     if longest is None:  # the limit the last score was made with (a rerun without it composed every cue again)
         before = old.get("longest_cue")
         longest = float(before) if isinstance(before, (int, float)) and not isinstance(before, bool) \
             and MIN_CUE_S <= before <= MAX_CUE_S else None
+        if longest is not None and not stopped:  # said, as a kept reading speed is (it was kept unsaid)
+            cb.info(f"{job.name}: cues of at most {flag('longest_cue', longest)} s, as its last score's "
+                    f"({flag('longest_cue', 1800.0)} lifts the limit)")
+    if stopped:
+        resumed = [f"{flag(k, v)}" for k, v in (("seed", stopped.get("seed")), ("reading_speed", float(speed)),
+                                                 ("fmt", fmt), ("longest_cue", longest))
+                   if getattr(cfg, k) is None and v is not None and (k != "seed" or not cfg.force)]
+        if resumed:
+            cb.info(f"{job.name}: resuming the score stopped before, with {', '.join(resumed)} as it was made "
+                    "(give a setting to change it)")
     # float(speed): 2 and 2.0 are one speed
     return dataclasses.replace(cfg, reading_speed=float(speed), fmt=fmt, longest_cue=longest), given
 
@@ -526,8 +542,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         # (the record's pages stay those of the last score until this one is made: scene planning reads them)
         job.commit(Staged(), {"chapter_reading": {**chapter.describe, "description": chapter.description}})
     old_score = job.record.get("score") or {}
-    seed = cfg.seed if cfg.seed is not None else None if cfg.force else old_score.get("seed")  # --force: a new
-    # take, as `run --force` draws one
+    stopped_seed = kept_settings(job.output, job.name).get("seed")  # a stopped score's: resumed (chapter_settings)
+    seed = cfg.seed if cfg.seed is not None else None if cfg.force else \
+        stopped_seed if isinstance(stopped_seed, int) else old_score.get("seed")  # --force: a new take, as `run
+    # --force` draws one
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     try:

@@ -486,3 +486,39 @@ def test_a_score_stopped_while_composing_keeps_the_cues_it_made_and_its_rerun_ma
     assert rate == 32000 and len(resumed) > 30 * rate
     assert (resumed == uninterrupted).all()
     assert temp_files(out) == [] and record_mismatches(out) == []
+
+
+def test_a_plain_rerun_resumes_a_stopped_score_with_the_settings_it_was_made_with(tmp_path):
+    """The stop says "run the same command again to resume", but a plain `score CH -o OUT` after a stopped
+    `score --seed 5 --reading-speed 0.5 --format flac --no-normalize` drew a new seed, read at speed 1 and wrote a
+    WAV at -14 LUFS, saying nothing: every cue was composed again and the kept ones (an hour of MusicGen on a
+    laptop) were let go.  The settings a stopped score was made with are kept beside its cues, and a plain rerun
+    resumes it with them, as the finished score of an uninterrupted run."""
+    import soundfile as sf
+    from chapters import make_chapter
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3), ("calm", 3), ("action", 3), ("calm", 3)], seed=2)
+    out = tmp_path / "out"
+    given = ("--seed", "5", "--reading-speed", "0.5", "--format", "flac", "--no-normalize")
+    proc = start_cli("score", tmp_path / "ch", "-o", out, *BUILTIN, *given)
+    _wait_for(out, ".manga2music/cues/*/*.npz", proc, timeout=240)
+    kill(proc, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    kept = len(list(out.glob(".manga2music/cues/*/*.npz")))
+    assert not list(out.glob("ch.score.*")) and 1 <= kept < 5, kept  # stopped while composing
+    again = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "ch: resuming the score stopped before, with --seed 5, --reading-speed 0.5, --format flac as it was " \
+           "made" in again.stderr, again.stderr
+    assert "--no-normalize, as the music there was made" in again.stderr, again.stderr
+    assert f"ch: {kept} of 5 cues to compose kept from a score of it that was stopped" in again.stderr, again.stderr
+    assert not (out / ".manga2music" / "cues").exists()  # let go once the score is written
+    whole = cli("score", tmp_path / "ch", "-o", tmp_path / "whole", *BUILTIN, *given, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+    resumed, rate = sf.read(out / "ch.score.flac", dtype="int16")
+    uninterrupted, _ = sf.read(tmp_path / "whole" / "ch.score.flac", dtype="int16")
+    assert len(resumed) > 30 * rate and (resumed == uninterrupted).all()
+    sheet = json.loads((out / "ch.cues.json").read_text("utf-8"))
+    assert (sheet["seed"], sheet["reading_speed"]) == (5, 0.5), sheet
+    assert json.loads((out / "ch.json").read_text("utf-8"))["score"]["normalize"] is False
