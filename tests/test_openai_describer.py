@@ -1068,10 +1068,12 @@ def test_a_key_rejected_mid_run_leaves_a_manifest_that_says_what_was_done(tmp_pa
     assert {e["status"] for e in _entries(out).values()} == {"ok"} and len(_entries(out)) == 3
 
 
-@pytest.mark.parametrize("trouble", ["down", "no such model", "forbidden"])
+@pytest.mark.parametrize("trouble", ["down", "no such model", "forbidden", "wait an hour", "a web page"])
 def test_a_server_no_section_can_use_stops_the_run_at_the_first(tmp_path, openai_server, trouble):  # noqa: F811
     """A server that was down, a model it does not have (404) or a key it does not let use the model (403) failed
-    every section with the same line, each after its retries: 100 chapters, 100 identical failures."""
+    every section with the same line, each after its retries: 100 chapters, 100 identical failures.  So did a 429
+    asking to wait longer than the client waits (each section asked again at once, against the server's word), and
+    an address that answers with a web page (nginx's welcome page: the wrong --base-url) before any answer."""
     import socket
     from pathlib import Path
 
@@ -1082,6 +1084,12 @@ def test_a_server_no_section_can_use_stops_the_run_at_the_first(tmp_path, openai
         with socket.socket() as s:  # a port nothing listens on
             s.bind(("127.0.0.1", 0))
             url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    elif trouble == "wait an hour":
+        openai_server.queue(*[Fail(429, "Rate limit reached", retry_after_ms=3600 * 1000, type="requests")] * 9)
+    elif trouble == "a web page":
+        from openai_server import Raw
+
+        openai_server.queue(*[Raw(200, "<html><body><h1>Welcome to nginx!</h1></body></html>", "text/html")] * 9)
     else:
         status = 404 if trouble == "no such model" else 403
         openai_server.queue(*[Fail(status, f"model 'my-vlm' {trouble}", type="invalid_request_error")] * 9)
@@ -1096,6 +1104,17 @@ def test_a_server_no_section_can_use_stops_the_run_at_the_first(tmp_path, openai
 
 
 # --- answers that are not what they seem -----------------------------------------------------------------------
+
+
+def test_an_answer_a_content_filter_blocked_is_said_so_and_not_asked_again(openai_server):  # noqa: F811
+    """An answer blocked by the server's content filter (content null, finish_reason=content_filter) was "returned
+    an empty answer", and the same pages were sent again, to be blocked again."""
+    openai_server.queue(Reply(None, finish_reason="content_filter"), Reply(json.dumps(DEFAULT_ANALYSIS)),
+                        Reply(DEFAULT_DESCRIPTION))
+    with pytest.raises(BackendError) as info:
+        OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert "content filter blocked my-vlm's answer" in info.value.message and "empty" not in info.value.message
+    assert len(openai_server.requests) == 1
 
 
 def test_a_cut_off_or_json_description_is_not_played_as_it_came(openai_server):  # noqa: F811

@@ -369,6 +369,19 @@ def test_errors_about_settings_the_page_has_name_them_as_the_page_does():
         assert CLI_ONLY not in said.hint
 
 
+def test_a_wrong_server_address_says_how_to_give_the_web_ui_another():
+    """A vision model's server at the wrong address (a web page answered): "Check --base-url ... That setting is not
+    in the web UI: use manga2music run", where the page takes the address from OPENAI_BASE_URL when it starts."""
+    from manga2music.describers.openai_chat import BASE_URL_HINT
+    from manga2music.errors import ServerUnusableError
+    from manga2music.webui.messages import CLI_ONLY, for_user
+
+    said = for_user(ServerUnusableError("http://127.0.0.1:8765/v1 sent back something that is not an "
+                                        "OpenAI-compatible answer: '<html>...'", BASE_URL_HINT), [], ["001.png"])
+    assert CLI_ONLY not in said.hint and "--base-url" not in said.hint, said.hint
+    assert "OPENAI_BASE_URL=" in said.hint and "manga2music ui" in said.hint and "/v1" in said.hint, said.hint
+
+
 def test_an_error_keeps_a_model_name_as_it_is_written():
     """"Gpt-4o-mini sends the pages..." : the first letter was raised, and model names are written in lower case."""
     from manga2music.webui.messages import error_markdown

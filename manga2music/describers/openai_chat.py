@@ -161,6 +161,7 @@ class OpenAIDescriber(ChatDescriber):
         self._client = None
         self._retries_seen = 0  # the answers to this call that the SDK asks again after (see _heard)
         self._asked_to_wait: float | None = None  # a Retry-After longer than the SDK waits (see _heard)
+        self._chat_answers = 0  # answers of this run that were chat completions (see _not_an_answer)
         self._answered = False  # whether the server has answered any request of this run (see _backend_error)
         self._timeouts_since_answer = 0  # calls timed out (all their tries) since the server last answered
 
@@ -404,9 +405,13 @@ class OpenAIDescriber(ChatDescriber):
         return completion
 
     def _not_an_answer(self, detail: str) -> BackendError:
-        """The address answered, but not as the API does; ``detail`` follows the line (" (not JSON)", ": '<html>...'")."""
-        return BackendError(f"{self.shown_url} sent back something that is not an OpenAI-compatible answer{detail}",
-                            hint=BASE_URL_HINT)
+        """The address answered, but not as the API does; ``detail`` follows the line (" (not JSON)", ": '<html>...'").
+        Before any chat answer of this run it is the wrong address (a web page, another service), which no section
+        gets past: the run stops (every section was sent to it, and failed the same way)."""
+        line = f"{self.shown_url} sent back something that is not an OpenAI-compatible answer{detail}"
+        if not self._chat_answers:
+            return ServerUnusableError(line, hint=BASE_URL_HINT)
+        return BackendError(line, hint=BASE_URL_HINT)
 
     def _to_completion(self, response) -> Completion:
         if isinstance(response, str):  # not JSON: a web page or another service at that address
@@ -421,11 +426,16 @@ class OpenAIDescriber(ChatDescriber):
         message = getattr(choice, "message", None)
         if message is None or not hasattr(message, "content"):  # a /completions answer ("text"), or no list at all
             raise self._not_an_answer(" (its answer holds no chat message)")
+        self._chat_answers += 1
         usage = getattr(response, "usage", None)
         refusal = getattr(message, "refusal", None)
         text = _content_text(message.content)
         if not text.strip() and not refusal:
             reason = response.choices[0].finish_reason
+            if reason == "content_filter":  # asked again, it is blocked again
+                raise BackendError(f"the server's content filter blocked {self.model_name}'s answer "
+                                   "(finish_reason=content_filter)",
+                                   hint="another model, or a server without that filter, may describe these pages")
             error = BackendError if reason == "length" else _EmptyAnswer
             raise error(f"{self.model_name} returned an empty answer (finish_reason={reason})",
                         hint="a thinking model may need more tokens: raise --max-new-tokens" if reason == "length"
@@ -517,10 +527,12 @@ class OpenAIDescriber(ChatDescriber):
             # for good or asked to wait longer than the SDK waits), not those allowed
             made = min(retries, max(0, self._retries_seen - 1))
             wait = self._asked_to_wait
-            return BackendError(f"{self._kind} request failed{_after(made)}: {said}".replace("  ", " ")
-                                + (f" (the server asks to wait {_seconds_in_words(wait)} before asking again)"
-                                   if wait else ""),
-                                hint="run again later: finished sections are kept" if wait else None)
+            line = f"{self._kind} request failed{_after(made)}: {said}".replace("  ", " ")
+            if wait:  # longer than the client waits: every later section would ask again at once, against the
+                # server's word, and fail the same way: the run stops
+                return ServerUnusableError(f"{line} (the server asks to wait {_seconds_in_words(wait)} before asking "
+                                           "again)", hint="run again later: finished sections are kept")
+            return BackendError(line)
         return BackendError(failed)
 
     def _estimate_cost(self, usage: dict[str, int]) -> float | None:

@@ -113,6 +113,10 @@ def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: 
                           UPLOAD_HINT)
     if isinstance(exc, NeedsKeyError):
         hint = KEY_HINT
+    elif hint and "--base-url" in hint:  # the page's server address is OPENAI_BASE_URL's, read when it starts
+        hint = Markdown("stop `manga2music ui` and start it again with the server's address, e.g. "
+                        "`OPENAI_BASE_URL=http://localhost:11434/v1 manga2music ui` (a server's API address usually "
+                        "ends in /v1)")
     elif message.startswith("Scenes gives the scenes of one chapter"):
         hint = "upload that chapter alone, or empty the Scenes box"
     elif hint and _FLAG.search(hint):
