@@ -17,6 +17,10 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "run", "score", "describe", "compose", "RunConfig", "Callbacks"]
 
 
+def __dir__():  # the lazy names too: a notebook's tab completion and dir() listed none of them
+    return sorted({*globals(), *__all__})
+
+
 def __getattr__(name):  # lazy: importing the package stays cheap
     if name in ("run", "score", "describe", "compose", "RunConfig", "Callbacks"):
         from . import api

@@ -40,7 +40,8 @@ def model_rows() -> list[dict]:
         rows.append({"name": m.name, "side": m.side, "backend": m.backend, "model_id": m.model_id,
                      "needs_download": m.needs_weights, "download_gb": m.download_gb,
                      "vram_gb": m.vram_gb, "ram_gb": m.ram_gb,
-                     "cached": bool(c and c.complete), "partial": bool(c and not c.complete),
+                     # nothing to download: null, not false (a script took builtin for a model it cannot use)
+                     "cached": bool(c and c.complete) if m.needs_weights else None, "partial": bool(c and not c.complete),
                      "size_bytes": c.size_bytes if c else 0, "about": m.about,
                      "licence": m.licence, "commercial": m.commercial})
     for c in found.values():
