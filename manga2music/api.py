@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .errors import InputError, Manga2MusicError, OutputError
-from .backends import check_shared_flags, not_used_by_auto
+from .backends import check_named, check_shared_flags, not_used_by_auto
 from .files import from_current_folder, readable, remove_stale_temps
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
@@ -412,6 +412,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
     where the executor runs them, then the command's stage under the output folder's lock."""
     keep_switches(cfg, [s.name for s in sections if not s.error], command, cb)
     with open_executor(cfg, cb) as executor:
+        check_named(cfg, vision=vision_model, music=music_model)
         make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
         describer = make(vision_model, "vision")
         composer = make(music_model, "music")

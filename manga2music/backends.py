@@ -60,6 +60,14 @@ def served_name(name: str, side: Side, base_url_flag: str | None) -> str:
     return name
 
 
+def check_named(cfg: RunConfig, **models: str) -> None:
+    """Each model named (not ``auto``; ``models``: side -> name) is one the registry knows: a misspelt music model
+    is the command's one line, not after a line on what ``auto`` chose for the vision side."""
+    for side, name in models.items():
+        if name != "auto":
+            pick_spec(name, side, cfg, None)  # type: ignore[arg-type] - a machine is only asked for auto
+
+
 def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
               info: Callable[[str], None] = lambda message: None,
               warn: Callable[[str], None] = lambda message: None) -> ModelSpec:

@@ -120,6 +120,18 @@ def test_json_manifest_still_reports_the_chosen_names(tmp_path):
 # --- one resolver, explicit rules ---------------------------------------------------------------------
 
 
+def test_a_misspelt_music_model_is_the_one_line_before_auto_says_anything(tmp_path):
+    """`run --music-model musicgen-smal` printed a long line on what auto chose for the vision model, then the
+    error: the mistake is said first, alone."""
+    from output_checks import cli
+
+    result = cli("run", SAMPLES / "calm", "-o", tmp_path / "out", "--music-model", "musicgen-smal", "--offline")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error: unknown music model 'musicgen-smal' (did you mean musicgen-small?)"), \
+        result.stderr
+    assert "vision model:" not in result.stderr and not (tmp_path / "out").exists()
+
+
 def test_a_misspelt_known_hub_id_is_refused_with_the_right_one():
     from manga2music.errors import UnknownModelError
     from manga2music.registry import resolve
