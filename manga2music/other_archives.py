@@ -111,7 +111,8 @@ def read_member(archive: Path, kind: str, name: str, limit: int, page_limit: int
         tar, members = _index(archive, kind, limit)
         member = _link_target(members, members[name]) or members[name]  # a link: the page it stands for
         if member.size > page_limit:
-            raise PageError(f"{readable(archive)}!{readable(name)}: larger than the page limit")
+            raise PageError(f"{readable(archive)}!{readable(name)}: {member.size / 1024**2:.2f} MB is more than the "
+                            f"{page_limit / 1024**2:g} MB page limit")
         if not member.isfile() or member.issparse():
             raise PageError(f"{readable(archive)}!{readable(name)}: not a plain file")
         with open(tar, "rb") as fh:

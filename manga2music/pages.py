@@ -179,6 +179,8 @@ def _open(data: bytes, label: str):
         if suffix == ".avif" and "AVIF" not in Image.ID:
             raise PageError(f"{label}: this Pillow cannot read AVIF images (`pip install -U pillow`: its wheels "
                             "can), or save the page as JPEG or PNG") from exc
+        if not data:  # as an empty archive is said
+            raise PageError(f"{label}: not a readable image: it is empty (0 bytes)") from exc
         raise PageError(f"{label}: not a readable image (unknown or damaged image data)") from exc
     except Image.DecompressionBombError as exc:
         pixels = re.search(r"\((\d+) pixels\)", str(exc))

@@ -481,7 +481,8 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
         except NotImplementedError:  # a compression method this Python's zip reader lacks
             return _read_unusual_zip_member(archive, member, info.compress_type, zf)
         if data is None:
-            raise PageError(f"{archive}!{member}: larger than the page limit")
+            raise PageError(f"{archive}!{member}: {info.file_size / 1024**2:.2f} MB is more than the "
+                            f"{MAX_PAGE_BYTES / 1024**2:g} MB page limit")
         return data
     except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError) as exc:
         raise PageError(f"{archive}!{member}: cannot read ({exc})") from exc

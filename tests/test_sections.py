@@ -950,3 +950,24 @@ def test_an_empty_tar_is_said_to_hold_no_pages_not_to_be_damaged(tmp_path):
         # fails (a chapter missing from a run that says it is done would go unnoticed)
         (tmp_path / name).write_bytes(bytes(2 * 1024 * 1024))
         assert find_sections([tmp_path / name])[0].error, name
+
+
+def test_an_empty_page_and_a_page_over_the_limit_in_an_archive_say_what_they_are(tmp_path, monkeypatch):
+    """A 0-byte page was "unknown or damaged image data" where a 0-byte archive is "it is empty (0 bytes)"; a page
+    over the limit in an archive was "larger than the page limit" where one on disk says its size and the limit."""
+    from manga2music import sections
+
+    png(tmp_path / "ch" / "001.png")
+    (tmp_path / "ch" / "002.png").write_bytes(b"")
+    (section,) = find_sections([tmp_path / "ch"])
+    with pytest.raises(PageError, match=r"002\.png: not a readable image: it is empty \(0 bytes\)$"):
+        load_page(section.pages[1])
+    book = tmp_path / "book.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        buf = io.BytesIO()
+        Image.new("L", (400, 600), 7).save(buf, "PNG", compress_level=0)
+        zf.writestr("001.png", buf.getvalue())
+    monkeypatch.setattr(sections, "MAX_PAGE_BYTES", 128 * 1024)  # a page of 0.23 MB over a 0.125 MB limit
+    (section,) = find_sections([book])
+    with pytest.raises(PageError, match=r"001\.png: 0\.23 MB is more than the 0\.125 MB page limit$"):
+        load_page(section.pages[0])
