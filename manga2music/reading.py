@@ -453,11 +453,19 @@ def _file_tiles(path) -> Iterator[tuple[str, "Image"]]:
     :class:`~manga2music.errors.PageError` when the file cannot be read as an image."""
     from pathlib import Path
 
+    from .errors import PageError
+    from .files import readable
     from .pages import load_page
-    from .sections import Page
+    from .sections import PDF_EXTENSIONS, SOURCE_EXTENSIONS, Page, _with_tiff_pages, source_suffix
 
     path = Path(path)
-    yield from _tiles_named(path.name, load_page(Page(path.name, path)).tiles)
+    suffix = source_suffix(path.name)
+    if suffix in SOURCE_EXTENSIONS:  # it was "not a readable image (unknown or damaged image data)"
+        kind = "a PDF" if suffix in PDF_EXTENSIONS else "an EPUB" if suffix == ".epub" else "a comic archive"
+        raise PageError(f"{readable(path)} is {kind}, not a page image: give its pages' files, or let "
+                        "manga2music.describe or manga2music.score read it")
+    for page in _with_tiff_pages([Page(path.name, path)]):  # a multi-page TIFF: each of its pages, as run reads it
+        yield from _tiles_named(page.name, load_page(page).tiles)
 
 
 def iter_groups(images: Iterable[Any]) -> Iterator[tuple[str, list]]:
@@ -606,9 +614,17 @@ def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, 
 
 def _count_pages(items: list) -> int:
     """How many source pages :func:`iter_groups` makes of ``items``, from their names alone (nothing decoded)."""
+    from pathlib import Path
+
+    from .sections import Page, _with_tiff_pages
+
     count, state = 0, None
     for i, item in enumerate(items, start=1):
-        name = _given(i, item)[0] or "/"  # a file is one source page (a strip's tiles come from it together)
+        name = _given(i, item)[0]
+        if name is None:  # a file is one source page (a strip's tiles come from it together), a multi-page TIFF
+            count += len(_with_tiff_pages([Page(Path(item).name, Path(item))]))  # its pages (headers only)
+            state = None
+            continue
         new, state = _grouped(name, state)
         count += new
     return count

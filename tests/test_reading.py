@@ -889,3 +889,29 @@ def test_reading_pages_leaves_the_environment_of_the_calling_program_as_it_was(t
     assert result.returncode == 0, result.stderr
     changed = json.loads(result.stdout.strip().splitlines()[-1])
     assert "LD_LIBRARY_PATH" not in changed, changed
+
+
+def test_read_pages_reads_each_page_of_a_tiff_and_names_a_pdf_for_what_it_is(tmp_path):
+    """`read_pages([scan.tif])` read only the first page of a scanner's multi-page TIFF, where `describe` reads
+    each; a PDF or a .cbz given to it was "not a readable image (unknown or damaged image data)"."""
+    import zipfile
+
+    from manga2music.errors import PageError
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    pages = [Image.open(samples / kind / "001.png").convert("L") for kind in ("calm", "action", "webtoon")]
+    pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    Image.new("L", (600, 900), 5).save(tmp_path / "cover.png")
+    seen: list[tuple] = []
+    readings = read_pages([tmp_path / "cover.png", tmp_path / "scan.tif"], progress=lambda *a: seen.append(a))
+    assert [r.name for r in readings] == ["cover.png", "scan.tif (page 1)", "scan.tif (page 2)", "scan.tif (page 3)"]
+    assert [done for done, _, _ in seen] == [1, 2, 3, 4] and {total for _, total, _ in seen} == {4}
+    read = [json.dumps({k: v for k, v in r.to_dict().items() if k != "name"}, sort_keys=True, default=str)
+            for r in readings[1:]]
+    assert len(set(read)) == 3  # three pages read, not one three times
+    with zipfile.ZipFile(tmp_path / "ch.cbz", "w") as zf:
+        zf.write(tmp_path / "cover.png", "001.png")
+    for given, kind in ((tmp_path / "ch.cbz", "a comic archive"), (tmp_path / "book.pdf", "a PDF")):
+        given.touch()
+        with pytest.raises(PageError, match=f"is {kind}, not a page image"):
+            read_pages([given])
