@@ -366,10 +366,11 @@ def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) 
 
 
 def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
-    """``loop`` and ``normalize`` left out (None): as the music in the output folder was made, as a left-out format
-    is (after ``run --loop --no-normalize``, a plain rerun to add a chapter composed every looped track again,
-    unlooped and at -14 LUFS).  Where the music there is made both ways, the default (loop off, normalised), said.
-    Settled before the composer is built: its loop is one for the run."""
+    """``loop`` and ``normalize`` left out (None): as the music of the sections given (``names``) was made, or,
+    where none of them was made yet, as the music in the output folder was, as a left-out format is (after ``run
+    --loop --no-normalize``, a plain rerun to add a chapter composed every looped track again, unlooped and at -14
+    LUFS).  Where that music is made both ways, the default (loop off, normalised), said.  Settled before the
+    composer is built: its loop is one for the run."""
     from .options import switch
 
     if cfg.loop is not None and cfg.normalize is not None:
@@ -378,27 +379,35 @@ def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks)
     from .outputs import SectionFiles
 
     entry = "score" if command == "score" else "compose"
+    given = {SectionFiles.for_section(cfg.output, name).record for name in names}
     stopped = {SectionFiles.for_section(cfg.output, name).record: settings for name in names  # a score stopped with
                if command == "score" and (settings := kept_settings(cfg.output, name))}  # cues kept: resumed as
-    made = [stopped.get(path) or data[entry] for path, data in _records_there(cfg, names)  # it was being made
-            if path in stopped or isinstance(data.get(entry), dict)]
+    made = [(path in given, stopped.get(path) or data[entry]) for path, data in _records_there(cfg, names)  # it was
+            if path in stopped or isinstance(data.get(entry), dict)]  # being made
+
+    def as_made(value: Callable[[dict], object]) -> set:
+        """The values the given sections were made with, else (none made yet) the folder's."""
+        found = [(mine, value(m)) for mine, m in made]
+        found = [(mine, v) for mine, v in found if isinstance(v, bool)]
+        return {v for mine, v in found if mine} or {v for _, v in found}
+
     kept: list[tuple[str, bool]] = []  # (setting, as made)
     if cfg.loop is None:
-        loops = {m["settings"]["loop"] for m in made if command != "score" and isinstance(m.get("settings"), dict)
-                 and isinstance(m["settings"].get("loop"), bool)}
+        loops = set() if command == "score" else as_made(
+            lambda m: m["settings"].get("loop") if isinstance(m.get("settings"), dict) else None)
         cfg.loop = loops == {True}
         if cfg.loop:
             kept.append(("loop", True))
         elif len(loops) > 1:
-            cb.info(f"{flag('loop')} left out: some of the music there loops and some does not; what is made again "
+            cb.info(f"{flag('loop')} left out: some of this music loops and some does not; what is made again "
                     f"ends instead ({switch('loop', True)} loops it all)")
     if cfg.normalize is None:
-        levels = {m["normalize"] for m in made if isinstance(m.get("normalize"), bool)}
+        levels = as_made(lambda m: m.get("normalize"))
         cfg.normalize = levels != {False}
         if not cfg.normalize:
             kept.append(("normalize", False))
         elif len(levels) > 1:
-            cb.info(f"{flag('normalize')} left out: some of the music there is at -14 LUFS and some at its model's "
+            cb.info(f"{flag('normalize')} left out: some of this music is at -14 LUFS and some at its model's "
                     f"level; what is made again is at -14 LUFS ({switch('normalize', False)} keeps it all at the "
                     "model's level)")
     if kept:

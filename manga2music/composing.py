@@ -458,8 +458,10 @@ def _compose_alone(rest: list[tuple[SectionJob, ComposeRequest]], failure: Excep
                    cfg: RunConfig, cb: Callbacks, done_jobs: set, total_jobs: int) -> None:
     """The sections of a group whose composer call failed, composed again one section a call: the call failed on
     all of them, but the cause may be one section's (its words), and the others were never made (they were failed
-    with its error).  Once :data:`SAME_FAILURES_ALONE` sections in a row fail alone with the group's error, it is
-    the composer's, and the sections left fail with it untried, saying so."""
+    with its error).  Once :data:`SAME_FAILURES_ALONE` sections in a row fail alone with the group's error, and the
+    composer has made no section's music in this run, the failure is its own (a model that does not load), and the
+    sections left fail with it untried, saying so; one that has made music fails only the sections it fails on (two
+    descriptions too long for its text encoder fail the same way, and the others are made)."""
     by_job: dict[int, list] = {}
     for pair in rest:
         by_job.setdefault(id(pair[0]), []).append(pair)
@@ -469,7 +471,7 @@ def _compose_alone(rest: list[tuple[SectionJob, ComposeRequest]], failure: Excep
             "composing them one at a time")
     same: list[str] = []
     for k, part in enumerate(parts):
-        if len(same) >= SAME_FAILURES_ALONE:
+        if len(same) >= SAME_FAILURES_ALONE and not done_jobs:
             untried = [pair for later in parts[k:] for pair in later]
             for job, _ in untried:
                 if job.status != "failed":

@@ -200,7 +200,8 @@ def is_hidden(name: str) -> bool:
 #: thumbnails, a trash, a Mac's and an editor's own
 SYSTEM_FOLDER = re.compile(r"\.(git|svn|hg|thumbnails|thumbs|cache|trash.*|trashes|appledouble|appledb|"
                            r"spotlight-v100|fseventsd|temporaryitems|documentrevisions-v100|venv|idea|vscode|"
-                           r"ipynb_checkpoints)", re.IGNORECASE)
+                           r"ipynb_checkpoints|@__thumb|recycle|stversions|stfolder|syncthing.*|picasaoriginals|"
+                           r"dtrash|snapshots?|zfs|streams|sync|dropbox.*|nomedia)", re.IGNORECASE)
 
 
 def is_system_folder(name: str) -> bool:
@@ -210,7 +211,8 @@ def is_system_folder(name: str) -> bool:
 
 def _hidden_member(parts: tuple[str, ...]) -> bool:
     """An archive's member that is no page: a hidden or system file, or one in a system folder.  A folder whose
-    name starts with a dot is read in an archive (``.hack Legend of the Twilight/001.png``: a real title)."""
+    name starts with a dot is read in an archive that holds no other page (``.hack Legend of the Twilight/001.png``:
+    a real title; see :func:`_archive_sections`)."""
     return is_hidden(parts[-1]) or any(is_system_folder(p) for p in parts[:-1])
 
 
@@ -608,6 +610,8 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
                       warn: Callable[[str], None] = lambda line: None) -> list[Section]:
     """One section per folder inside the archive that holds images; ``warn`` hears of pages named outside it."""
     groups: dict[tuple[str, ...], list[Page]] = {}
+    hidden: dict[tuple[str, ...], list[Page]] = {}  # pages in folders whose names start with a dot: read only where
+    # the archive holds no other (`.hack Legend of the Twilight/` is a title; a `.old/` copy is not a chapter)
     outside: list[str] = []  # pages named outside the archive (``../002.png``): not read, but said
     inside: list[str] = []  # archives and PDFs packed in this archive (not read: named if it holds no page)
     total = 0
@@ -627,9 +631,12 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
         total += size
         _refuse_a_bomb(archive, total)
         shown = "/".join(parts)
-        groups.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=member,
-                                                      member_shown=shown if shown != member else None,
-                                                      shadowed=last[member] != i))
+        into = hidden if any(is_hidden(p) for p in parts[:-1]) else groups
+        into.setdefault(parts[:-1], []).append(Page(readable(parts[-1]), archive, member=member,
+                                                    member_shown=shown if shown != member else None,
+                                                    shadowed=last[member] != i))
+    if not groups:
+        groups = hidden
     if outside:
         warn(f"{readable(archive)}: skipping {len(outside)} page{'s' if len(outside) != 1 else ''} whose names lead "
              f"out of the archive ({first_few(outside)}): they are not read; repack them inside it")
@@ -915,16 +922,22 @@ def _holds_pages(folder: Path, depth: int = 2) -> bool:
                              and _holds_pages(Path(e.path), depth - 1) for e in listed[:200])
 
 
-#: the end of a file's name that says its type (``notes.txt``); "Chapter 1.5" ends in no type
-_TYPE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,5}")
+#: the types of file a library holds beside its chapters: a broken link named so is no chapter (a link named
+#: "Ch.Extra", "Vol.1 Ch.Omake" or "Chapter 1.5" is)
+OTHER_FILE_TYPES = {".txt", ".md", ".nfo", ".xml", ".json", ".yaml", ".yml", ".html", ".htm", ".url", ".lnk",
+                    ".desktop", ".ini", ".db", ".log", ".sfv", ".md5", ".sha1", ".sha256", ".par2", ".torrent",
+                    ".mp3", ".wav", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".mid", ".midi", ".mp4", ".mkv",
+                    ".avi", ".webm", ".mov", ".exe", ".sh", ".bat", ".py", ".doc", ".docx", ".odt", ".rtf",
+                    ".csv", ".srt", ".vtt", ".ass", ".css", ".js", ".lock", ".tmp", ".bak", ".old", ".orig"}
 
 
 def _broken_folder_link(path: Path) -> bool:
-    """A link whose target is not there, named as a folder is (no type at its end): a chapter on a drive or share
-    not mounted.  One named as a page or archive fails as that (``not a regular file``); a ``notes.txt`` is no
-    chapter."""
+    """A link whose target is not there, named as a folder is (no type of file at its end, see
+    :data:`OTHER_FILE_TYPES`): a chapter on a drive or share not mounted.  One named as a page or archive fails as
+    that (``not a regular file``); a ``notes.txt`` is no chapter."""
     return (not is_hidden(path.name) and path.is_symlink() and not path.exists()
-            and not _TYPE_SUFFIX.fullmatch(path.suffix or "x"))
+            and path.suffix.lower() not in OTHER_FILE_TYPES and not is_image_name(path.name)
+            and source_suffix(path.name) not in SOURCE_EXTENSIONS and path.suffix.lower() not in KINDLE_EXTENSIONS)
 
 
 def _broken_link_words(path: Path) -> str:

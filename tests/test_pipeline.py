@@ -658,8 +658,9 @@ def test_sections_composed_before_the_composer_fails_or_is_stopped_are_written(p
 def test_one_sections_words_that_fail_the_composer_fail_that_section_alone(pages, tmp_path, monkeypatch):
     """Up to eight sections are composed in one call, and when it failed on the first of them, every section of
     the call was failed with that section's error, though none of the others had been tried.  They are composed
-    again one at a time; where the composer fails alone on two sections in a row the same way, the failure is its
-    own, and the rest fail with it untried (not one failure per section, each minutes long on a GPU)."""
+    again one at a time; where the composer fails alone on two sections in a row the same way before it has made
+    any music, the failure is its own (a model that does not load), and the rest fail with it untried (not one
+    failure per section, each minutes long on a GPU)."""
     from manga2music.composers import builtin
     from manga2music.errors import BackendError
 
@@ -686,6 +687,16 @@ def test_one_sections_words_that_fail_the_composer_fail_that_section_alone(pages
     assert "builtin failed on action, calm and quiet together (the synthesizer has no such sound): composing " \
         "them one at a time" in lines, lines
     assert any(line.startswith("action") and "the synthesizer has no such sound" in line for line in lines), lines
+    # a composer that has made music fails only what it fails on, two sections in a row the same way too (two
+    # descriptions too long for a text encoder): the sections after them are made (they were failed untried)
+    shutil.copytree(SAMPLES / "calm", pages / "zz")
+    manga2music.describe([pages], out, model="builtin")
+    for name in ("calm", "quiet"):
+        (out / f"{name}.txt").write_text("Strings and a sound this composer cannot make, 60 BPM\n", "utf-8")
+    (out / "action.txt").write_text("Battle drums, 150 BPM in E minor\n", "utf-8")
+    lines.clear()
+    twice = manga2music.compose(out, out, model="builtin", config=RunConfig(duration=2.0, seed=1), callbacks=keep)
+    assert statuses(twice) == {"action": "ok", "calm": "failed", "quiet": "failed", "zz": "ok"}, lines
     fail_all, calls[:] = True, []  # now the composer fails on anything: two tried alone, the others not
     for name in ("more", "most"):
         shutil.copytree(SAMPLES / "action", pages / name)
@@ -693,6 +704,7 @@ def test_one_sections_words_that_fail_the_composer_fail_that_section_alone(pages
     again = run([pages], out, duration=2.0, seed=1, force=True)
     assert set(statuses(again).values()) == {"failed"} and len(calls) == 1 + 2, (calls, lines)
     untried = [e["message"] for e in again["sections"] if e["name"] not in ("action", "calm")]
+    assert len(untried) == 4
     assert untried and all(m.startswith("not composed: builtin failed the same way on action and calm alone")
                            for m in untried), again["sections"]
 
@@ -995,13 +1007,17 @@ def test_a_plain_rerun_keeps_the_loop_and_the_loudness_the_music_there_was_made_
     assert statuses(unlooped) == {"calm": "ok"}
     assert "calm: composing again: a track that ends, not a loop" in lines, lines
     assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["settings"]["loop"] is False
-    lines.clear()  # the folder now mixed: the loop is left at its default (off), and that is said; every section
-    mixed = manga2music.run(pages, out, vision_model="builtin", music_model="builtin", config=cfg(),  # still
-                            callbacks=keep)  # keeps the model's level, so that stays
+    lines.clear()  # the folder now mixed: a section given alone keeps its own (it was composed again, unlooped)
+    alone = manga2music.run(pages / "action", out, vision_model="builtin", music_model="builtin", config=cfg(),
+                            callbacks=keep)
+    assert statuses(alone) == {"action": "skipped"} and "loop=True and normalize=False" in " ".join(lines), lines
+    lines.clear()  # sections given made both ways: the loop is left at its default (off), and that is said; every
+    mixed = manga2music.run(pages, out, vision_model="builtin", music_model="builtin", config=cfg(),  # section
+                            callbacks=keep)  # still keeps the model's level, so that stays
     assert statuses(mixed) == {"calm": "skipped", "action": "ok", "new": "ok"}, lines
     said = " ".join(lines)
     assert "normalize=False, as the music there was made" in said and "loop=True and" not in said, lines
-    assert "loop left out: some of the music there loops and some does not" in said, lines
+    assert "loop left out: some of this music loops and some does not" in said, lines
     assert json.loads((out / "action.json").read_text(encoding="utf-8"))["compose"]["normalize"] is False
 
 

@@ -485,8 +485,10 @@ def test_a_linked_chapter_whose_drive_is_not_there_fails_in_one_line(tmp_path):
     gone = tmp_path / "media" / "usb" / "Ch 2"
     (tmp_path / "series" / "Ch 2").symlink_to(gone, target_is_directory=True)
     (tmp_path / "series" / "notes.txt").symlink_to(tmp_path / "media" / "notes.txt")  # no chapter: not said
+    (tmp_path / "series" / "Ch.Extra").symlink_to(tmp_path / "media" / "extra")  # a chapter, named with a dot
     found = {s.name: s for s in find_sections([tmp_path / "series"])}
-    assert set(found) == {"Ch 1", "Ch 2"} and found["Ch 1"].error is None
+    assert set(found) == {"Ch 1", "Ch 2", "Ch.Extra"} and found["Ch 1"].error is None
+    assert "a link to" in found["Ch.Extra"].error
     assert found["Ch 2"].pages == [] and found["Ch 2"].error == \
         f"{tmp_path / 'series' / 'Ch 2'}: a link to {gone}, which is not there (a drive or share not mounted?)"
     with pytest.raises(InputError, match="a link to .*, which is not there") as given:
@@ -502,6 +504,8 @@ def test_a_hidden_folder_that_holds_pages_is_said_and_one_in_an_archive_is_read(
     png(tmp_path / "lib" / ".hack Legend of the Twilight" / "Chapter 1" / "001.png")
     png(tmp_path / "lib" / "Naruto" / "Chapter 1" / "001.png")
     png(tmp_path / "lib" / ".thumbnails" / "normal" / "abc.png")  # an image viewer's
+    png(tmp_path / "lib" / "Naruto" / "Chapter 1" / ".@__thumb" / "001.png")  # a QNAP NAS's
+    png(tmp_path / "lib" / ".recycle" / "Old Chapter" / "001.png")  # a Samba share's
     (tmp_path / "lib" / ".git" / "objects").mkdir(parents=True)
     said: list[str] = []
     assert names(find_sections([tmp_path / "lib"], warn=said.append)) == {"Naruto/Chapter 1": ["001.png"]}
@@ -518,6 +522,13 @@ def test_a_hidden_folder_that_holds_pages_is_said_and_one_in_an_archive_is_read(
         zf.writestr("__MACOSX/.hack Legend of the Twilight/._001.png", b"apple double")
     (section,) = find_sections([book])
     assert [p.name for p in section.pages] == ["001.png", "002.png"], section
+    kept = tmp_path / "ch6.cbz"  # beside the pages of a chapter, a hidden folder (a `.old` copy, a NAS's
+    with zipfile.ZipFile(kept, "w") as zf:  # thumbnails) is no chapter: it was read as one after the change above
+        for name in ("001.png", "002.png", ".old/001.png", ".@__thumb/001.png"):
+            buf = io.BytesIO()
+            Image.new("L", (40, 60), 100).save(buf, "PNG")
+            zf.writestr(name, buf.getvalue())
+    assert names(find_sections([kept])) == {"ch6": ["001.png", "002.png"]}
 
 
 def test_a_link_to_a_chapter_of_the_series_leaves_the_chapter_where_it_is(tmp_path):

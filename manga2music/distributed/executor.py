@@ -175,6 +175,7 @@ class _Flow:
         #: such call at a time (as composing.compose_jobs does), until SAME_FAILURES_ALONE fail alone that way
         self.alone: dict[int, str] = {}
         self.same: list[str] = []  # the sections that failed alone in a row the way their call with others did
+        self.made_music = False  # a compose call of this run made music: failures alone are the sections' own
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -318,6 +319,7 @@ class _Flow:
         if not holder:
             fail_group(group, self.cb)
         else:
+            self.made_music = True
             write_group(group, holder[0], self.composer, self.cfg, self.cb, outcome.seconds)
         for job in call.jobs:
             self._finish(job)
@@ -326,9 +328,10 @@ class _Flow:
 
     def _after_alone(self, name: str, same: bool, said: str) -> None:
         """A section composed alone is done: after :data:`SAME_FAILURES_ALONE` in a row failed as their call with
-        others did, the failure is the composer's, and the sections waiting to be tried alone fail with it."""
+        others did, where no call of this run made music, the failure is the composer's, and the sections waiting to
+        be tried alone fail with it (as composing._compose_alone decides)."""
         self.same = self.same + [name] if same else []
-        if len(self.same) < SAME_FAILURES_ALONE:
+        if len(self.same) < SAME_FAILURES_ALONE or self.made_music:
             return
         untried = [pair for pair in self.queue if id(pair[0]) in self.alone]
         self.queue = [pair for pair in self.queue if id(pair[0]) not in self.alone]
