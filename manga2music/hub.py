@@ -37,18 +37,37 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = 3.0) -> HubStatus
     start = time.monotonic()
     req = urllib.request.Request(f"{endpoint}/api/models?limit=1", method="HEAD",
                                  headers={"User-Agent": "manga2music-doctor"})
+    landed = None
     try:
         with urllib.request.build_opener().open(req, timeout=timeout) as resp:  # proxies as the environment says now
-            code, detail = resp.status, f"HTTP {resp.status}"
+            code, detail, landed = resp.status, f"HTTP {resp.status}", resp.geturl()
     except urllib.error.HTTPError as exc:
         code, detail = exc.code, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         text = why_unreachable(getattr(exc, "reason", exc), connect_host(endpoint))
         return HubStatus(endpoint, True, False, text[:120], round(time.monotonic() - start, 3))
-    reachable = code < 400 or code == 429
-    if not reachable and 400 <= code < 500:
-        detail += ": refused, or not the Hub; a firewall or proxy answering for it?"
-    return HubStatus(endpoint, True, reachable, detail, round(time.monotonic() - start, 3))
+    seconds = round(time.monotonic() - start, 3)
+    if landed and urllib.parse.urlsplit(landed).path != urllib.parse.urlsplit(req.full_url).path:  # a captive
+        # portal's login page, a proxy's block page: redirected elsewhere, then answered 200
+        shown = urllib.parse.urlsplit(landed)
+        return HubStatus(endpoint, True, False, f"{detail} from {shown.netloc}{shown.path[:60]} after a redirect: not "
+                         "the Hub (a captive portal or proxy login?)", seconds)
+    return HubStatus(endpoint, True, hub_answered(code, endpoint), detail + (
+        "" if hub_answered(code, endpoint) or code >= 500 else
+        ": refused, or not the Hub; a firewall or proxy answering for it?"), seconds)
+
+
+def hub_answered(code: int, endpoint: str) -> bool:
+    """Whether an HTTP ``code`` to the probe is the Hub's (or a mirror's) answer: below 400, or 429 (slow down).
+    A 4xx from huggingface.co is someone else answering for it (a firewall's 403, a portal's 404: ``auto`` picked
+    models whose download failed in every section); a mirror (``HF_ENDPOINT``) may want a token for its listing
+    (401) or have none (404) and still serve the files, so only 403 and 407 (a proxy's login) say it is not there."""
+    if code < 400 or code == 429:
+        return True
+    if code >= 500:
+        return False
+    official = urllib.parse.urlsplit(endpoint).hostname in ("huggingface.co", "www.huggingface.co")
+    return not official and code in (401, 404)
 
 
 def connect_host(url: str) -> str:

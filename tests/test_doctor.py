@@ -36,6 +36,19 @@ def test_hub_probe_server_error_is_unreachable():
     assert status.reachable is False and status.detail == "HTTP 500"
 
 
+def test_a_mirror_that_wants_a_token_for_its_listing_is_still_reachable_but_a_refusal_is_not():
+    """A mirror (HF_ENDPOINT) may answer the listing with 401 (it wants a token the probe does not send) or 404 (it
+    has none) and still serve the files; huggingface.co itself never answers so: there, someone else does."""
+    from manga2music.hub import hub_answered
+
+    for code, mirror, official in ((200, True, True), (429, True, True), (401, True, False), (404, True, False),
+                                   (403, False, False), (407, False, False), (500, False, False)):
+        assert hub_answered(code, "http://mirror.example:8080") is mirror, code
+        assert hub_answered(code, "https://huggingface.co") is official, code
+    with local_http(answer(401)) as (url, _):
+        assert probe_hub(url, timeout=3).reachable is True
+
+
 def test_hub_probe_gives_up_at_the_timeout():
     def hang(req):
         time.sleep(3)

@@ -205,25 +205,34 @@ def test_the_environment_allows_it_without_a_terminal(online, tmp_path, tiny_mus
     assert any(s.endswith("/model.safetensors") for s in seen) and not log.exists()
 
 
-@pytest.mark.parametrize("code", [403, 404, 407])
+@pytest.mark.parametrize("code", [403, 407, 302])
 def test_a_hub_that_a_firewall_answers_for_is_not_taken_for_reachable(online, tmp_path, code):
-    """A firewall or captive portal that answers huggingface.co with 403 (or 404, 407) was "reachable": `auto`
-    picked models to download, and with downloads allowed every section failed ("We couldn't connect to ... to
-    load the files"), on every later run too once "yes" was remembered, where builtin would have worked."""
+    """A firewall or captive portal that answers huggingface.co with 403 (or 407, or a redirect to its login page
+    that answers 200) was "reachable": `auto` picked models to download, and with downloads allowed every section
+    failed ("We couldn't connect ... to load the files"), on every later run too once "yes" was remembered, where
+    builtin would have worked."""
     from fake_hub import answer
+
+    def portal(req):
+        if req.path.startswith("/login"):
+            return answer(200, b"<html>Sign in to the guest Wi-Fi</html>")(req)
+        return answer(302, headers={"Location": "/login?next=hub"})(req)
 
     _room_for_the_small_models()
     env, log = online
-    with local_http(answer(code)) as (url, seen):
+    with local_http(portal if code == 302 else answer(code)) as (url, seen):
         result = with_pipes(["run", SAMPLES / "calm", "-o", tmp_path / "out", "--duration", "1"],
                             {**env, "HF_ENDPOINT": url, "MANGA2MUSIC_AUTO_DOWNLOAD": "1"}, tmp_path)
         doctor = with_pipes(["doctor", "--json"], {**env, "HF_ENDPOINT": url}, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "vision model: builtin" in result.stderr and "music model: builtin" in result.stderr, result.stderr
-    assert f"HTTP {code}" in result.stderr and "will be downloaded" not in result.stderr, result.stderr
+    assert f"HTTP {200 if code == 302 else code}" in result.stderr, result.stderr
+    assert "will be downloaded" not in result.stderr, result.stderr
     assert not any("/resolve/" in s for s in seen), seen
     hub = json.loads(doctor.stdout)["hub"]
-    assert hub["reachable"] is False and hub["detail"].startswith(f"HTTP {code}"), hub
+    assert hub["reachable"] is False and hub["detail"].startswith(f"HTTP {200 if code == 302 else code}"), hub
+    if code == 302:
+        assert "after a redirect: not the Hub" in hub["detail"], hub
 
 
 def test_the_no_download_flag_beats_the_environment(tmp_path, monkeypatch):
