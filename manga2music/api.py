@@ -72,7 +72,9 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
             setattr(cfg, name, value := bool(value))
         if not isinstance(value, bool):  # normalize="false" would normalize (a non-empty string is true)
             kind = type(value).__name__
-            raise InputError(f"{name} must be True or False (got {value!r}, {'an' if kind[0] in 'aeiou' else 'a'} "
+            either = "True, False or None (as the music there was made)" if name in ("normalize", "loop") \
+                else "True or False"
+            raise InputError(f"{name} must be {either} (got {value!r}, {'an' if kind[0] in 'aeiou' else 'a'} "
                              f"{kind})")
     if not isinstance(cfg.wait, (bool, numbers.Real)) or (not isinstance(cfg.wait, bool) and
                                                           not (math.isfinite(cfg.wait) and cfg.wait >= 0)):

@@ -507,7 +507,7 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
         if longest is not None and not stopped:  # said, as a kept reading speed is (it was kept unsaid)
             cb.info(f"{job.name}: cues of at most {flag('longest_cue', longest)} s, as its last score's "
                     f"({flag('longest_cue', 1800.0)} lifts the limit)")
-    if stopped:
+    if stopped and not cfg.force:  # --force composes every cue again: nothing is resumed
         resumed = [f"{flag(k, v)}" for k, v in (("seed", stopped.get("seed")), ("reading_speed", float(speed)),
                                                  ("fmt", fmt), ("longest_cue", longest))
                    if getattr(cfg, k) is None and v is not None and (k != "seed" or not cfg.force)]

@@ -518,8 +518,8 @@ def test_score_takes_a_config_whose_duration_it_does_not_use(tmp_path):
                                                              "(got 18446744073709551616)"),
                                            # normalize="false" normalized (a non-empty string is true) and was
                                            # recorded as "false": the record said what was not done
-                                           ({"normalize": "false"}, "normalize must be True or False (got 'false', "
-                                                                    "a str)"),
+                                           ({"normalize": "false"}, "normalize must be True, False or None (as "
+                                                                    "the music there was made) (got 'false', a str)"),
                                            ({"force": 1}, "force must be True or False (got 1, an int)")])
 def test_the_api_checks_the_type_of_each_setting_before_any_work(pages, tmp_path, setting, said):
     """RunConfig(seed="5") failed every section with "TypeError: can only concatenate str (not "int") to str", and

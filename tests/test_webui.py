@@ -72,6 +72,30 @@ def test_generate_names_outputs_after_the_upload_and_removes_the_copies(tmp_path
         assert not [n for n in zf.namelist() if any(part.startswith(".") for part in n.split("/"))]
 
 
+def test_a_folder_unzipped_from_the_download_goes_on_with_the_command_line(tmp_path):
+    """The page's results, unzipped, were refused by `manga2music run ... -o FOLDER`: "index.html was not written
+    by manga2music", for the manifest kept the digest of the listening page from before the UI took the temporary
+    paths out of it."""
+    import hashlib
+
+    from output_checks import cli
+
+    result = generate(TWO_PAGES, tmp_path / "results", duration=3, seed=5, work_root=tmp_path / "work")
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(result.archive) as zf:
+        zf.extractall(folder)
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    assert manifest["files"]["index.html"] == hashlib.sha256((folder / "index.html").read_bytes()).hexdigest()
+    pages = tmp_path / "calm"
+    pages.mkdir()
+    for page in TWO_PAGES:
+        shutil.copy(page, pages / page.name)
+    again = cli("run", pages, "-o", folder, "--vision-model", "builtin", "--music-model", "builtin", "--duration", "3",
+                "--format", "flac")
+    assert again.returncode == 0, again.stderr
+    assert (folder / "calm.flac").is_file() and "calm" in (folder / "index.html").read_text("utf-8")
+
+
 def test_the_results_zip_stores_audio_as_it_is_the_bar_moves_while_packing_and_a_stop_keeps_nothing(tmp_path):
     """A 40-minute webtoon score's zip compressed 770 MB of WAV by 7% in a minute, the bar at 100% and Stop unheard
     all the while.  Audio is stored as it is (the words and pages compressed), the bar says it is packing, and a Stop
@@ -323,6 +347,14 @@ def test_upload_names():
     assert upload_name([gradio_cache / "ab12" / "p10.png", gradio_cache / "cd34" / "p9.png"], [gradio_cache]) == "p9"
     assert upload_name([Path("/x/..."), Path("/x/.png")], [Path("/x")]) == "pages"  # nothing usable left
     assert upload_name([Path("/x/a.cbz"), Path("/x/b.cbz")]) == "a"
+
+
+def test_several_books_and_a_file_that_is_no_page_are_named_after_a_book(tmp_path):
+    """calm.cbz, action.pdf and a bad.png the run skipped: the zip was bad-music.zip."""
+    bad = tmp_path / "bad.png"
+    bad.write_text("hello\n", encoding="utf-8")
+    assert upload_name([tmp_path / "calm.cbz", tmp_path / "action.pdf", bad]) == "calm"
+    assert upload_name([tmp_path / "calm.cbz", tmp_path / "action.pdf", bad, SAMPLES / "calm" / "001.png"]) == "calm"
 
 
 def test_the_outputs_are_not_named_after_an_upload_that_is_skipped(tmp_path):

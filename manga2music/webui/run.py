@@ -112,9 +112,10 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
         return FALLBACK_NAME
     books = [p for p in paths if _is_book(p)]
     pages = sorted((p for p in paths if p not in books), key=natsort_keygen(key=lambda p: p.name.lower()))
-    if books and (len(books) == 1 or not pages):
-        return clean_name(source_stem(books[0].name))
-    first = next((p for p in pages if _reads(p)), pages[0])  # not one skipped as unreadable: the music is not its
+    readable_pages = [p for p in pages if _reads(p)]  # not one skipped as unreadable: the music is not its
+    if books and (len(books) == 1 or not readable_pages):  # (several books and a stray file that is no page:
+        return clean_name(source_stem(books[0].name))  # named after the file, which the run skipped)
+    first = next(iter(readable_pages), pages[0])
     if first.parent.name and not _inside(first.parent, [Path(h) for h in hidden]):
         return clean_name(first.parent.name)
     return clean_name(first.stem)
@@ -351,8 +352,8 @@ def _raise_if_nothing_made(manifest: dict) -> None:
 def _forget_staging(folder: Path, manifest: dict, hide: list) -> None:
     """The records name each page's file; in the UI that is a deleted temporary copy, so keep only its name.  The
     manifest and the listening page, which a user downloads, say what the page shows (``manifest``, scrubbed)."""
-    from ..listening_page import write_listening_page
-    from ..outputs import LISTENING_PAGE, MANIFEST, read_record, write_json_atomic
+    from ..listening_page import render_listening_page
+    from ..outputs import LISTENING_PAGE, MANIFEST, read_record, write_json_atomic, write_manifest
 
     for entry in manifest.get("sections", []):
         path = folder / entry["record"] if entry.get("record") else None
@@ -366,10 +367,11 @@ def _forget_staging(folder: Path, manifest: dict, hide: list) -> None:
             skipped.update(source=messages.scrub(skipped.get("source"), hide),
                            error=messages.scrub(skipped.get("error"), hide))
         write_json_atomic(path, record)
-    if (folder / MANIFEST).is_file():
-        write_json_atomic(folder / MANIFEST, manifest)
-    if (folder / LISTENING_PAGE).is_file():
-        write_listening_page(folder, manifest)
+    if (folder / MANIFEST).is_file():  # the page and its digest in the manifest together: a folder unzipped from
+        # the download was refused by the command line ("index.html was not written by manga2music")
+        page = render_listening_page(folder, manifest) if (folder / LISTENING_PAGE).is_file() else None
+        write_manifest(folder, read_record(folder / MANIFEST) or {},
+                       {k: v for k, v in manifest.items() if k != "files"}, page)
 
 
 def _files_of(folder: Path, entry: dict) -> list[Path]:
