@@ -134,7 +134,7 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
     try:
         result = describer.describe(stream, progress=cb.step)
     except Manga2MusicError:
-        none_decoded(job, stream, len(infos), skipped)
+        none_decoded(job, stream.skipped, len(infos), skipped)
         raise
     if stream.skipped:
         gone = {s["source"] for s in stream.skipped}

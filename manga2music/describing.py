@@ -132,15 +132,15 @@ def readable_pages(section: Section, job: SectionJob, cb: Callbacks) -> Optional
     return infos
 
 
-def none_decoded(job: SectionJob, stream, readable: int, skipped: list[dict]) -> None:
-    """After the describer failed on ``stream`` (of ``readable`` pages; ``skipped`` did not open): the pages that
-    opened but did not decode (a PNG cut short) go to the record's skipped pages, and where that was every page,
+def none_decoded(job: SectionJob, undecoded: list[dict], readable: int, skipped: list[dict]) -> None:
+    """After the describer failed on ``readable`` pages (``skipped`` did not open): the pages that opened but did
+    not decode (``undecoded``: a PNG cut short) go to the record's skipped pages, and where that was every page,
     the failure is said as :func:`readable_pages` says it (it was "none of the pages could be measured", and
-    ``score``'s manifest listed none of them)."""
-    if stream.skipped:
-        job.skipped_pages = [*(job.skipped_pages or []), *stream.skipped]
-        if len(stream.skipped) >= readable:
-            raise BackendError(no_readable_page(readable + len(skipped), [*skipped, *stream.skipped])) from None
+    ``score``'s manifest, and any on Ray, listed none of them)."""
+    if undecoded:
+        job.skipped_pages = [*(job.skipped_pages or []), *undecoded]
+        if len(undecoded) >= readable:
+            raise BackendError(no_readable_page(readable + len(skipped), [*skipped, *undecoded])) from None
 
 
 def no_readable_page(count: int, skipped: list[dict]) -> str:
@@ -449,7 +449,7 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
         try:
             result = describer.describe(stream, progress=cb.step, **({"memo": memo} if memo else {}))
         except Manga2MusicError:
-            none_decoded(job, stream, len(work.infos), work.skipped)
+            none_decoded(job, stream.skipped, len(work.infos), work.skipped)
             raise
         said_reused(job, memo, cb)
         commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)

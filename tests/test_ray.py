@@ -81,6 +81,11 @@ def tree(tmp_path: Path) -> Path:
     shutil.copytree(SAMPLES / "calm", root / "vol2" / "ch05")
     (root / "broken").mkdir()
     (root / "broken" / "001.png").write_bytes(b"not a png at all")
+    whole = (SAMPLES / "calm" / "001.png").read_bytes()  # pages that open but are cut short: on Ray they were not
+    (root / "cut").mkdir()  # said, nor listed, and a section of them failed with "none of the pages could be
+    (root / "cut" / "001.png").write_bytes(whole[:3000])  # measured"
+    shutil.copytree(SAMPLES / "action", root / "mixed")
+    (root / "mixed" / "0025.png").write_bytes(whole[:3000])
     return root
 
 
@@ -129,9 +134,13 @@ def test_a_ray_run_writes_what_a_local_run_writes_and_a_rerun_skips_everything(r
     seen = Seen()
     spread = manga2music.run([root], tmp_path / "ray", vision_model="builtin", music_model="builtin",
                              config=ray_cfg(**settings), callbacks=seen.callbacks())
-    assert statuses(spread) == statuses(local) == {"action": "ok", "broken": "failed", "calm": "ok",
-                                                   "vol2/ch05": "ok", "webtoon": "ok"}
+    assert statuses(spread) == statuses(local) == {"action": "ok", "broken": "failed", "calm": "ok", "cut": "failed",
+                                                   "mixed": "ok", "vol2/ch05": "ok", "webtoon": "ok"}
     assert [e["message"] for e in spread["sections"]] == [e["message"] for e in local["sections"]]
+    cut = {e["name"]: e for e in spread["sections"]}["cut"]
+    assert cut["message"].startswith("no readable page among 1 (") and cut["skipped_pages"], cut
+    skipping = [w for w in here.warnings if "skipping page" in w]
+    assert len(skipping) >= 2 and [w for w in seen.warnings if "skipping page" in w] == skipping, seen.warnings
     assert untimed(spread) == untimed(local)
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
     assert (tmp_path / "ray" / "vol2" / "ch05.take2.wav").exists()
@@ -144,14 +153,15 @@ def test_a_ray_run_writes_what_a_local_run_writes_and_a_rerun_skips_everything(r
     again = Seen()
     rerun = manga2music.run([root], tmp_path / "ray", vision_model="builtin", music_model="builtin",
                             config=ray_cfg(**settings), callbacks=again.callbacks())
-    assert statuses(rerun) == {"action": "skipped", "broken": "failed", "calm": "skipped", "vol2/ch05": "skipped",
-                               "webtoon": "skipped"}
-    assert again.work_sent() == []  # nothing went to a worker
+    assert statuses(rerun) == {"action": "skipped", "broken": "failed", "calm": "skipped", "cut": "failed",
+                               "mixed": "skipped", "vol2/ch05": "skipped", "webtoon": "skipped"}
+    assert again.work_sent() == ["describing cut (1 pages)"]  # nothing else went to a worker (a failed section
+    # is tried again, and its page opens: only decoding it tells)
     assert digests(tmp_path / "ray") == before
 
     described = manga2music.describe([root], tmp_path / "ray-describe", model="builtin", config=ray_cfg())
     assert statuses(described) == statuses(local)
-    for name in ("action", "calm", "vol2/ch05", "webtoon"):
+    for name in ("action", "calm", "mixed", "vol2/ch05", "webtoon"):
         assert ((tmp_path / "ray-describe" / f"{name}.txt").read_bytes()
                 == (tmp_path / "local" / f"{name}.txt").read_bytes())
 

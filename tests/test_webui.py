@@ -88,8 +88,8 @@ def test_a_folder_unzipped_from_the_download_goes_on_with_the_command_line(tmp_p
     assert manifest["files"]["index.html"] == hashlib.sha256((folder / "index.html").read_bytes()).hexdigest()
     pages = tmp_path / "calm"
     pages.mkdir()
-    for page in TWO_PAGES:
-        shutil.copy(page, pages / page.name)
+    for each in TWO_PAGES:
+        shutil.copy(each, pages / each.name)
     again = cli("run", pages, "-o", folder, "--vision-model", "builtin", "--music-model", "builtin", "--duration", "3",
                 "--format", "flac")
     assert again.returncode == 0, again.stderr

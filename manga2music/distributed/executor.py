@@ -21,7 +21,7 @@ from typing import Any, Optional
 from ..composing import (SAME_FAILURES_ALONE, compose_requests, fail_group, failure_words, group_size, not_composed,
                          say_same_music, take_group, write_group)
 from ..describers.chat import drawn_seed
-from ..describing import commit_describe, page_payload, plan_describe, section_seed
+from ..describing import commit_describe, none_decoded, page_payload, plan_describe, section_seed
 from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_section_job
 from ..progress import report
 from ..wording import first_few
@@ -257,7 +257,12 @@ class _Flow:
     def _describe_done(self, call: _Call, outcome: Outcome) -> None:
         job, work = call.work
 
+        for undecoded in outcome.skipped:  # said as a local run's page stream says them (Ray said none)
+            self.cb.skipped_page(job.name, undecoded.get("name"), undecoded.get("error"))
+
         def commit() -> None:
+            if outcome.error is not None:  # every page cut short: said as a local run says it, and listed
+                none_decoded(job, outcome.skipped, len(work.infos), work.skipped)
             result, decode_skipped = outcome.unwrap()
             with drawn_seed(self.drawn.get(id(job))):  # the record names the seed the worker read with
                 commit_describe(job, work, result, self.describer, self.cfg, self.cb, outcome.seconds,

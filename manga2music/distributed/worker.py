@@ -14,7 +14,7 @@ import pickle
 import socket
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..errors import Manga2MusicError
@@ -34,6 +34,9 @@ class Outcome:
     error: Optional[BaseException] = None
     remote_traceback: str = ""
     seconds: float = 0.0
+    #: describe: the pages that opened but did not decode (a PNG cut short), also when the describer failed (on
+    #: them all: the driver says so as a local run does, and lists them)
+    skipped: list = field(default_factory=list)
 
     def unwrap(self) -> Any:
         if self.error is not None:
@@ -114,12 +117,15 @@ class ModelWorker:
         from ..describers.chat import drawn_seed
         from ..pages import PageStream
 
+        stream = PageStream(infos, max_side=self.backend.page_side, datas=datas)
+
         def work():
-            stream = PageStream(infos, max_side=self.backend.page_side, datas=datas)
             with drawn_seed(seed):
                 return self.backend.describe(stream), list(stream.skipped)
 
-        return _timed(work)
+        outcome = _timed(work)
+        outcome.skipped = list(stream.skipped)
+        return outcome
 
     def compose(self, requests: list) -> Outcome:
         if self.error is not None:
