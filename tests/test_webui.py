@@ -1255,3 +1255,11 @@ def test_an_ipv6_host_is_refused_in_one_line(tmp_path, host):
     assert "--host 127.0.0.1 (this machine only)" in done.stderr and "other machines on the network" not in \
         done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_cue_length_is_shown_as_it_is_not_rounded_to_a_whole_second():
+    """Longest cue 8 gave "an 8 s cue that loops" for a cue of 7.5 s (whole bars)."""
+    from manga2music.webui.messages import _a_number
+
+    assert [_a_number(n) for n in (7.5, 8, 8.5, 11, 18.2, 7)] == ["a 7.5", "an 8", "an 8.5", "an 11", "an 18.2",
+                                                                   "a 7"]

@@ -242,7 +242,7 @@ def status_markdown(result) -> str:
             pages = scene_span(sc)
             loops = sc.get("cue_s") is not None and sc["cue_s"] < sc["duration"]
             lines.append(f"{sc['index']}. {shown(scrub(sc['title']))}: {shown(pages)}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
-                         f"{round(sc['tempo_bpm'])} BPM" + (f", {_a_number(round(sc['cue_s']))} s cue that loops"
+                         f"{round(sc['tempo_bpm'])} BPM" + (f", {_a_number(round(sc['cue_s'], 1))} s cue that loops"
                                                             if loops else ""))
     lines += [f"- {shown(w)}" for w in result.warnings[-8:]]
     if result.archive is not None:
@@ -262,9 +262,10 @@ def _kept_for() -> str:
     return "an hour" if hours == 1 else f"{hours} hours"
 
 
-def _a_number(n: int) -> str:
-    """"a 7", "an 8", "an 11": the article as the number is said."""
-    return f"{'an' if str(n).startswith('8') or n in (11, 18) else 'a'} {n}"
+def _a_number(n: float) -> str:
+    """"a 7", "an 8", "an 11", "a 7.5" (a cue of 7.5 s was "an 8 s cue"): the article as the number is said."""
+    shown = f"{n:g}"
+    return f"{'an' if shown.startswith('8') or int(n) in (11, 18) else 'a'} {shown}"
 
 
 def log_for_server(exc: BaseException, *, expected: bool) -> None:
