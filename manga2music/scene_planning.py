@@ -55,6 +55,9 @@ class ScenePlan:
     user_text: bool = False
     seed: int = 0
     cue_key: str = ""
+    #: the composer's track it is made of, whatever the loudness (a stopped score's cues are kept as composed,
+    #: by this key: a rerun given --no-normalize takes them too)
+    track_key: str = ""
     audio: Optional[np.ndarray] = None  # the composed cue (scene + tail)
     midi: Optional[bytes] = None
     info: dict = field(default_factory=dict)

@@ -201,10 +201,12 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     for plan, t in zip(plans, timings):
         samples = t.cue_length + _tail_samples(t.tempo_bpm, sample_rate)
         plan.seed = scene_seed(seed, [unit_keys[i] for i in plan.pages])
-        plan.cue_key = fingerprint({"text": plan.description, "composer": composer.settings_key(), "samples": samples,
-                                    "rate": sample_rate, "seed": plan.seed, "theme": list(direction.theme),
-                                    "reference": takes_reference, "score": SCORE_VERSION,
-                                    **({"normalize": False} if not cfg.normalize else {})})  # the cue as stored
+        made_of = {"text": plan.description, "composer": composer.settings_key(), "samples": samples,
+                   "rate": sample_rate, "seed": plan.seed, "theme": list(direction.theme), "reference": takes_reference,
+                   "score": SCORE_VERSION}
+        plan.track_key = fingerprint(made_of)  # the track as composed (kept so by a stopped score)
+        plan.cue_key = fingerprint({**made_of, **({"normalize": False} if not cfg.normalize else {})})  # the cue as
+        # stored
         earlier = same_cue.get(plan.cue_key) or old.get(plan.index) or {}
         midi = ScoreFiles(job, cfg.fmt).midi(earlier.get("index", plan.index))  # its notes are made with it
         reused = None if cfg.force or _lost(job, midi) else _reuse_cue(job, earlier, plan, cfg.fmt)
@@ -217,7 +219,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
                                             reference=reference[0], reference_rate=reference[1])))
     # the cues composed by a score of this chapter that was stopped or failed before it was written
     kept = {} if cfg.force else {plan.index: track for plan, _ in wanted
-                                 for track in [kept_cue(job.output, job.name, plan.cue_key, sample_rate)] if track}
+                                 for track in [kept_cue(job.output, job.name, plan.track_key, sample_rate)] if track}
     if kept:
         cb.info(f"{job.name}: {len(kept)} of {len(wanted)} cues to compose kept from a score of it that was stopped "
                 "before it was written")
@@ -246,7 +248,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         keep_settings(job.output, job.name, {"seed": seed, "reading_speed": cfg.reading_speed, "format": cfg.fmt,
                                              "normalize": cfg.normalize, "longest_cue": cfg.longest_cue})
         tracks = list(compose_keeping(composer, [r for _, r in wanted], cb.step,
-                                      lambda i, track: keep_cue(job.output, job.name, wanted[i][0].cue_key, track)))
+                                      lambda i, track: keep_cue(job.output, job.name, wanted[i][0].track_key, track)))
     plans_made = [plan for plan, _ in wanted] + [plan for plan in plans if plan.index in kept]
     tracks += [kept.pop(plan.index) for plan in plans_made[len(wanted):]]
     if tracks:
@@ -756,7 +758,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         staged.discard()
     if memo is not None:
         memo.forget()
-    forget_cues(job.output, job.name, [p.cue_key for p in plans])  # its cue files are what a rerun reuses now
+    forget_cues(job.output, job.name, [p.track_key for p in plans])  # its cue files are what a rerun reuses now
     forget_unused_bridges(job, old_score, plans)
     job.tracks, job.description, job.seed = [files.score], chapter.description, int(seed)
     job.midi = _cue_midis(files, [p.index for p in plans])

@@ -522,3 +522,26 @@ def test_a_plain_rerun_resumes_a_stopped_score_with_the_settings_it_was_made_wit
     sheet = json.loads((out / "ch.cues.json").read_text("utf-8"))
     assert (sheet["seed"], sheet["reading_speed"]) == (5, 0.5), sheet
     assert json.loads((out / "ch.json").read_text("utf-8"))["score"]["normalize"] is False
+
+
+def test_a_stopped_scores_kept_cues_serve_a_rerun_given_another_loudness(tmp_path):
+    """The cues a stopped score keeps are the composer's tracks, before loudness; they were kept under a key that
+    held the loudness, so a rerun given --no-normalize composed every one of them again."""
+    import soundfile as sf
+    from chapters import make_chapter
+
+    from manga2music.audio import measure_loudness
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3), ("calm", 3), ("action", 3), ("calm", 3)], seed=2)
+    out = tmp_path / "out"
+    proc = start_cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "3")
+    _wait_for(out, ".manga2music/cues/*/*.npz", proc, timeout=240)
+    kill(proc, signal.SIGINT)
+    proc.communicate(timeout=60)
+    kept = len(list(out.glob(".manga2music/cues/*/*.npz")))
+    assert proc.returncode == 130 and 1 <= kept < 5, (proc.returncode, kept)
+    again = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "3", "--no-normalize", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"ch: {kept} of 5 cues to compose kept from a score of it that was stopped" in again.stderr, again.stderr
+    audio, rate = sf.read(out / "ch.cue01.wav", dtype="float32", always_2d=True)
+    assert abs(measure_loudness(audio, rate) + 14.0) > 0.5  # at the composer's level, as asked
