@@ -64,16 +64,16 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         raise InputError(f"the seed must be a whole number from 0 to {MAX_SEED} (got {cfg.seed})",
                          hint=f"leave {flag('seed')} out for a random one (it is recorded)" if on_command_line()
                          else "set seed=None for a random one (it is recorded)")
+    as_made = ("normalize", "loop")  # None: as the music there was made (keep_switches)
     for name in ("normalize", "force", "loop", "save_artifact", "offline", "commercial"):  # the yes/no settings
         value = getattr(cfg, name)
-        if value is None and name in ("normalize", "loop"):  # as the music there was made (keep_switches)
+        if value is None and name in as_made:
             continue
         if type(value).__name__ == "bool_":  # numpy's: a yes or no all the same
             setattr(cfg, name, value := bool(value))
         if not isinstance(value, bool):  # normalize="false" would normalize (a non-empty string is true)
             kind = type(value).__name__
-            either = "True, False or None (as the music there was made)" if name in ("normalize", "loop") \
-                else "True or False"
+            either = "True, False or None (as the music there was made)" if name in as_made else "True or False"
             raise InputError(f"{name} must be {either} (got {value!r}, {'an' if kind[0] in 'aeiou' else 'a'} "
                              f"{kind})")
     if not isinstance(cfg.wait, (bool, numbers.Real)) or (not isinstance(cfg.wait, bool) and
@@ -421,9 +421,9 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
                       music_model: str, check_composer=None) -> dict:
     """``run`` or ``score``: build both models (before any work: a missing key or model fails fast), place them
     where the executor runs them, then the command's stage under the output folder's lock."""
+    check_named(cfg, vision=vision_model, music=music_model)  # a misspelt name before Ray starts, or auto is said
     keep_switches(cfg, [s.name for s in sections if not s.error], command, cb)
     with open_executor(cfg, cb) as executor:
-        check_named(cfg, vision=vision_model, music=music_model)
         make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
         describer = make(vision_model, "vision")
         composer = make(music_model, "music")

@@ -30,9 +30,9 @@ def hub_endpoint() -> str:
 
 
 def probe_hub(endpoint: str | None = None, *, timeout: float = 3.0) -> HubStatus:
-    """One ``HEAD /api/models?limit=1`` to the Hub; reachable when it answers it (below HTTP 400), or asks to slow
-    down (429).  Any other answer is not the Hub's: a firewall or captive portal that answers for huggingface.co
-    with 403 or 404 was taken for it, and ``auto`` picked models whose download then failed in every section."""
+    """One ``HEAD /api/models?limit=1`` to the Hub; reachable when its answer is the Hub's (:func:`hub_answered`) and
+    not a page it was redirected to: a firewall or captive portal that answers for huggingface.co was taken for it,
+    and ``auto`` picked models whose download then failed in every section."""
     endpoint = (endpoint or hub_endpoint()).rstrip("/")
     start = time.monotonic()
     req = urllib.request.Request(f"{endpoint}/api/models?limit=1", method="HEAD",
@@ -52,9 +52,10 @@ def probe_hub(endpoint: str | None = None, *, timeout: float = 3.0) -> HubStatus
         shown = urllib.parse.urlsplit(landed)
         return HubStatus(endpoint, True, False, f"{detail} from {shown.netloc}{shown.path[:60]} after a redirect: not "
                          "the Hub (a captive portal or proxy login?)", seconds)
-    return HubStatus(endpoint, True, hub_answered(code, endpoint), detail + (
-        "" if hub_answered(code, endpoint) or code >= 500 else
-        ": refused, or not the Hub; a firewall or proxy answering for it?"), seconds)
+    answered = hub_answered(code, endpoint)
+    if not answered and code < 500:
+        detail += ": refused, or not the Hub; a firewall or proxy answering for it?"
+    return HubStatus(endpoint, True, answered, detail, seconds)
 
 
 def hub_answered(code: int, endpoint: str) -> bool:

@@ -466,17 +466,18 @@ def switched_format(record: dict, record_path: Path) -> Optional[str]:
     return None
 
 
-def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
-                     section: Optional[Section] = None) -> tuple[RunConfig, Optional[dict]]:
+def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Optional[Section] = None,
+                     stopped: Optional[dict] = None) -> tuple[RunConfig, Optional[dict]]:
     """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``,
     or None for the scenes found in the pages): as given, else as its last score was made, as a --duration left
     out keeps a track's length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed
-    every cue again), else 1 and found."""
+    every cue again), else 1 and found.  ``stopped``: the settings of a score of the chapter stopped with cues kept
+    (:func:`manga2music.kept_cues.kept_settings`), which come first: it is resumed as it was being made."""
     from .audio import AUDIO_FORMATS
     from .cuesheet import MAX_CUE_S, MIN_CUE_S
     from .scenes import scenes_file_text
 
-    stopped = kept_settings(job.output, job.name)  # a score stopped with cues kept: resumed as it was made
+    stopped = stopped or {}
     old = {**(job.record.get("score") or {}), **stopped}
     speed = cfg.reading_speed
     if speed is None:
@@ -512,7 +513,7 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks,
     if stopped and not cfg.force:  # --force composes every cue again: nothing is resumed
         resumed = [f"{flag(k, v)}" for k, v in (("seed", stopped.get("seed")), ("reading_speed", float(speed)),
                                                  ("fmt", fmt), ("longest_cue", longest))
-                   if getattr(cfg, k) is None and v is not None and (k != "seed" or not cfg.force)]
+                   if getattr(cfg, k) is None and v is not None]
         if resumed:
             cb.info(f"{job.name}: resuming the score stopped before, with {', '.join(resumed)} as it was made "
                     "(give a setting to change it)")
@@ -530,7 +531,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread, stop_point
 
-    cfg, given_scenes = chapter_settings(job, cfg, cb, section)
+    stopped = kept_settings(job.output, job.name)  # a score stopped with cues kept: resumed as it was being made
+    cfg, given_scenes = chapter_settings(job, cfg, cb, section, stopped)
     forget_stale_cues(job.output)  # those of chapters stopped long ago and not scored again
     files = ScoreFiles(job, cfg.fmt)
     refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
@@ -544,10 +546,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         # (the record's pages stay those of the last score until this one is made: scene planning reads them)
         job.commit(Staged(), {"chapter_reading": {**chapter.describe, "description": chapter.description}})
     old_score = job.record.get("score") or {}
-    stopped_seed = kept_settings(job.output, job.name).get("seed")  # a stopped score's: resumed (chapter_settings)
     seed = cfg.seed if cfg.seed is not None else None if cfg.force else \
-        stopped_seed if isinstance(stopped_seed, int) else old_score.get("seed")  # --force: a new take, as `run
-    # --force` draws one
+        stopped["seed"] if isinstance(stopped.get("seed"), int) else old_score.get("seed")  # --force: a new take,
+    # as `run --force` draws one
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     try:

@@ -112,10 +112,11 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
         return FALLBACK_NAME
     books = [p for p in paths if _is_book(p)]
     pages = sorted((p for p in paths if p not in books), key=natsort_keygen(key=lambda p: p.name.lower()))
-    readable_pages = [p for p in pages if _reads(p)]  # not one skipped as unreadable: the music is not its
-    if books and (len(books) == 1 or not readable_pages):  # (several books and a stray file that is no page:
-        return clean_name(source_stem(books[0].name))  # named after the file, which the run skipped)
-    first = next(iter(readable_pages), pages[0])
+    readable_page = next((p for p in pages if _reads(p)), None)  # not one skipped as unreadable: the music is
+    # not its (several books and a stray file that is no page were named after the file, which the run skipped)
+    if books and (len(books) == 1 or readable_page is None):
+        return clean_name(source_stem(books[0].name))
+    first = readable_page or pages[0]
     if first.parent.name and not _inside(first.parent, [Path(h) for h in hidden]):
         return clean_name(first.parent.name)
     return clean_name(first.stem)
