@@ -36,6 +36,27 @@ def test_version_and_help():
         assert flag in run_help
 
 
+def test_help_names_arguments_in_words_not_python_types():
+    """On a fresh install (typer 0.29) `run --help` read `Usage: manga2music run [OPTIONS] {paths}...`,
+    `paths... <list[Path]>`, `--seed <int>` and `--loop <bool>`."""
+    import re
+
+    for command in ("run", "score", "describe", "compose"):
+        shown = invoke(command, "--help").stdout
+        usage = "[PATHS]..." if command == "compose" else "PATHS..."  # compose may take --text alone
+        assert f"Usage: manga2music {command} [OPTIONS] {usage}" in shown, shown
+        assert not re.search(r"<(list\[|int>|str>|float>|bool>|path>)", shown, re.IGNORECASE), shown
+        assert "{paths}" not in shown
+
+
+def test_the_python_api_is_listed_by_dir():
+    """`dir(manga2music)` listed none of run, score, describe, compose (imported when first used), so a notebook's
+    completion missed them."""
+    import manga2music
+
+    assert {"run", "score", "describe", "compose", "RunConfig", "Callbacks"} <= set(dir(manga2music))
+
+
 def test_commercial_is_offered_only_where_music_is_made():
     """`describe --help` offered --commercial (composers only), and `describe --commercial` did nothing."""
     for command in ("run", "score", "compose"):
