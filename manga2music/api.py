@@ -162,9 +162,17 @@ def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iter
 
 
 def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],
-            page: bool) -> dict:
+            page: bool, stopped: Optional[bool] = False) -> dict:
+    """Write the manifest (and the listening page) of ``jobs``.  ``stopped``: True where a stop cut the run short,
+    whose length and takes asked for are kept in the manifest (``stopped_with``) for the sections it did not
+    compose (:func:`keep_lengths`) until a run ends; None for a write while the run goes on (they stay)."""
     entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
+    asked = {k: getattr(cfg, k) for k in LENGTHS if getattr(cfg, k) is not None}
+    if stopped and command in ("run", "compose") and asked:
+        manifest["stopped_with"] = asked
+    elif stopped is not None and command in ("run", "compose"):  # a run that ended; describe and score make no
+        old.pop("stopped_with", None)  # track: what the stop asked for stays
     html = None
     if page or has_our_page(cfg.output, old):  # describe and compose keep a page that is there up to date
         from .listening_page import render_listening_page
@@ -207,7 +215,7 @@ class _ManifestUpdates:
             now = {(j.name, j.music_outdated) for j in finished}
             if now - self.listed:  # a section finished, or its new music made since it was listed as old
                 started = time.monotonic()
-                _finish(finished, self.cfg, self.command, *self.models(), page=self.page)
+                _finish(finished, self.cfg, self.command, *self.models(), page=self.page, stopped=None)
                 self.last, self.cost, self.listed = time.monotonic(), time.monotonic() - started, now
         except (Manga2MusicError, OSError):
             pass  # the end of the run writes it, and says what is wrong
@@ -239,7 +247,8 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
     except Manga2MusicError as exc:
         if exc.stops_run and jobs:  # as for a stop: the sections finished, and the one it stopped at (failed)
             try:  # kept with the error: `--json` prints it, as a run that ends does
-                exc.manifest = _finish([j for j in jobs if _finished(j, command)], cfg, command, *models(), page=page)
+                exc.manifest = _finish([j for j in jobs if _finished(j, command)], cfg, command, *models(), page=page,
+                                       stopped=True)
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
         raise
@@ -249,7 +258,7 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
             # stop left gone (see outputs.merged_manifest); a stop before any section started (Ray's workers
             # starting) prints the manifest too, as `--json` promises
             try:  # kept with the stop, as with an error: the command prints what was finished
-                exc.manifest = _finish(finished, cfg, command, *models(), page=page)
+                exc.manifest = _finish(finished, cfg, command, *models(), page=page, stopped=True)
             except (Manga2MusicError, OSError, AttributeError):  # AttributeError: an exception without a __dict__
                 pass  # the stop is what the user asked for; the next run writes them
         raise
@@ -339,7 +348,70 @@ def _records_there(cfg: RunConfig, names: list[str]) -> list[tuple[Path, dict]]:
     return [(record, settle(dict(read_record(record) or {}), record.parent)) for record in sorted(records)]
 
 
-def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
+#: the settings a section not composed yet takes from the music there (keep_lengths)
+LENGTHS = ("duration", "variations")
+
+
+def keep_as_made(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, composer) -> None:
+    """The settings left out that the music in the output folder decides: its format (:func:`keep_formats`) and,
+    for a section not composed yet, its length and takes (:func:`keep_lengths`); the folder's records read once."""
+    records = _records_there(cfg, names)
+    keep_formats(cfg, records, command, cb)
+    if command != "score":  # a cue is as long as its scene takes to read
+        keep_lengths(cfg, names, records, cb, getattr(composer, "max_duration", None))
+
+
+def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dict]], cb: Callbacks,
+                 limit) -> None:
+    """--duration and --variations left out: a section composed before keeps its own (composing.track_seconds,
+    job_config), and one not composed yet (``names`` without music) is made as the music there is, where all of it
+    is one length or one number of takes, else the default, said.  After ``run LIB --duration 300`` was stopped,
+    the plain rerun a user makes to finish it made the sections left 10 s long beside the 300 s ones, and a chapter
+    added to a folder of 2-take sections got one."""
+    from .options import DEFAULT_DURATION
+    from .outputs import MANIFEST, SectionFiles, read_record
+
+    composed = {path: data["compose"] for path, data in records if isinstance(data.get("compose"), dict)}
+    new = [name for name in names if SectionFiles.for_section(cfg.output, name).record not in composed]
+    stopped = (read_record(cfg.output / MANIFEST) or {}).get("stopped_with")  # a run stopped before its music
+    made = list(composed.values())
+    if isinstance(stopped, dict):  # was all made: what it was asked for (hand-edited values left out)
+        duration, takes = stopped.get("duration"), stopped.get("variations")
+        made.append({"duration": duration if isinstance(duration, (int, float)) and not isinstance(duration, bool)
+                     and MIN_DURATION <= duration <= MAX_DURATION else None,
+                     "takes": [{}] * takes if isinstance(takes, int) and 1 <= takes <= 100 else None})
+    if not made or not new:
+        return  # no music there to follow, or every section given has its own
+
+    def one(values: list, default, setting: str, unit: str):
+        found = set(values)
+        if len(found) == 1 and (value := next(iter(found))) != default:
+            return value
+        if len(found) > 1:
+            cb.info(f"{flag(setting)} left out: the music there is not all one {unit}; each section made keeps "
+                    f"its own, and a new section is {default:g}{' s' if setting == 'duration' else ' take'} "
+                    f"({flag(setting)} chooses one for all)")
+        return None
+
+    kept = []
+    if cfg.duration is None:
+        lengths = [m.get("duration") for m in made]
+        usable = [d for d in lengths if not isinstance(d, bool) and isinstance(d, (int, float)) and 0 < d < math.inf]
+        length = one(usable, DEFAULT_DURATION, "duration", "length")
+        if length is not None:
+            cfg.duration = min(length, float(limit)) if isinstance(limit, (int, float)) else length
+            kept.append(flag("duration", float(cfg.duration)))
+    if cfg.variations is None:
+        takes = one([n for m in made if 1 <= (n := len(m.get("takes") or [])) <= 100], 1, "variations", "number of takes")
+        if takes is not None:
+            cfg.variations = takes
+            kept.append(flag("variations", takes))
+    if kept:
+        cb.info(f"{' and '.join(kept)}, as the music there is made ({flag('duration')} and {flag('variations')} "
+                "choose others)")
+
+
+def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str, cb: Callbacks) -> None:
     """With no format given, each section's music is made in the format it is in (composing.job_config,
     scoring.chapter_settings), as a left-out --duration keeps each track's length: after ``--format flac``, editing
     one description and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into a WAV was
@@ -352,7 +424,7 @@ def keep_formats(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) 
         return
     entry = "score" if command == "score" else "compose"
     found = set()
-    for record, data in _records_there(cfg, names):
+    for record, data in records:
         made = data.get(entry)
         switched = switched_format(data, record) if command == "score" else None  # a switch a stop cut short
         if switched or isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
@@ -437,7 +509,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
                                            page=True, cb=cb) as cb:
                 describer, composer = executor.place(describer, composer)
                 claim_names(sections, cfg.output, cb.info)
-                keep_formats(cfg, [s.name for s in sections if not s.error], command, cb)
+                keep_as_made(cfg, [s.name for s in sections if not s.error], command, cb, composer)
                 getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
                 return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
@@ -788,7 +860,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 for name, why in unusable:  # as `run` fails it: its music is left as it was
                     jobs.append(start_job(name, cfg.output, cb))
                     jobs[-1].fail(why, cb)
-                keep_formats(cfg, [job.name for job in jobs], "compose", cb)
+                keep_as_made(cfg, [job.name for job in jobs], "compose", cb, composer)
                 _say_descriptions_gone(paths, cfg.output, {job.name for job in jobs}, cb)
                 executor.compose(jobs, composer, cfg, cb)
                 return _finish(jobs, cfg, "compose", None, composer.model_name, page=False)

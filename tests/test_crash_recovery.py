@@ -545,3 +545,27 @@ def test_a_stopped_scores_kept_cues_serve_a_rerun_given_another_loudness(tmp_pat
     assert f"ch: {kept} of 5 cues to compose kept from a score of it that was stopped" in again.stderr, again.stderr
     audio, rate = sf.read(out / "ch.cue01.wav", dtype="float32", always_2d=True)
     assert abs(measure_loudness(audio, rate) + 14.0) > 0.5  # at the composer's level, as asked
+
+
+def test_a_plain_rerun_of_a_run_stopped_before_its_music_makes_it_as_long_as_it_was_asked(tmp_path):
+    """`run LIB --duration 600 --variations 2` stopped (Ctrl-C) while its first track was composed, then the plain `run LIB` a
+    user makes to finish it: every track was 10 s long, the default, not the 600 s asked for and stopped."""
+    import soundfile as sf
+
+    lib = tmp_path / "lib"
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, lib / name)
+    out = tmp_path / "out"
+    slow = {**cli_env(), "OMP_NUM_THREADS": "1"}
+    proc = start_cli("run", lib, "-o", out, *BUILTIN, "--duration", "600", "--variations", "2", env=slow)
+    _wait_for(out, "*.txt", proc, timeout=240)
+    kill(proc, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert not list(out.glob("*.wav")), "stopped before any music was made"
+    again = cli("run", lib, "-o", out, *BUILTIN, "--seed", "1", timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "--duration 600 and --variations 2, as the music there is made" in again.stderr, again.stderr
+    tracks = sorted(out.glob("*.wav"))
+    assert len(tracks) == 4 and all(sf.info(str(t)).duration > 599 for t in tracks), tracks
+    assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -1124,3 +1124,33 @@ def test_a_whole_number_duration_from_a_program_is_the_same_setting_as_the_comma
     assert statuses(first) == {"calm": "ok"}
     again = run([pages / "calm"], tmp_path / "out", duration=4.0, seed=5)  # what the command line passes
     assert statuses(again) == {"calm": "skipped"}
+
+
+def test_a_section_new_to_the_folder_is_made_as_long_and_in_as_many_takes_as_the_music_there(pages, tmp_path):
+    """After `run LIB --duration 300` was stopped, the rerun it asks for (the same command without the flags a user
+    does not retype: a plain `run LIB`) made the sections not yet made 10 s long, beside 300 s ones, where a
+    left-out --format or --loop keeps what the music there was made with; and a new chapter added to a folder of
+    2-take sections got one take."""
+    out = tmp_path / "out"
+    run(pages / "calm", out, duration=4.0, variations=2)
+    lines: list[str] = []
+    said = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    again = manga2music.run(pages, out, vision_model="builtin", music_model="builtin",
+                            config=RunConfig(seed=7), callbacks=said)
+    assert statuses(again) == {"calm": "skipped", "action": "ok"}, lines
+    for name in ("calm", "action"):
+        takes = sorted(out.glob(f"{name}*.wav"))
+        assert [p.name for p in takes] == [f"{name}.take2.wav", f"{name}.wav"], takes
+        assert all(abs(sf.info(str(p)).duration - 4.0) < 0.05 for p in takes), [sf.info(str(p)) for p in takes]
+    assert "duration=4 and variations=2, as the music there is made" in " ".join(lines), lines
+    mixed = tmp_path / "mixed"  # lengths that differ: a new section is the default length, said
+    run(pages / "calm", mixed, duration=4.0)
+    run(pages / "action", mixed, duration=3.0)
+    shutil.copytree(pages / "action", pages / "new")
+    lines.clear()
+    added = manga2music.run(pages, mixed, vision_model="builtin", music_model="builtin",
+                            config=RunConfig(seed=7), callbacks=said)
+    assert statuses(added) == {"calm": "skipped", "action": "skipped", "new": "ok"}, lines
+    assert abs(sf.info(str(mixed / "new.wav")).duration - 10.0) < 0.05
+    assert abs(sf.info(str(mixed / "calm.wav")).duration - 4.0) < 0.05
+    assert any("duration left out" in line and "a new section is 10 s" in line for line in lines), lines
