@@ -100,7 +100,10 @@ def open_executor(cfg, cb: Callbacks) -> Iterator:
         executor = LocalExecutor()
     else:
         from .distributed.executor import RayExecutor
+        from .lock import refuse_if_busy
 
+        if not cfg.wait:  # said before the cluster is joined (or a local one started), not after
+            refuse_if_busy(cfg.output)
         executor = RayExecutor(cfg.ray, cfg, cb)
     try:
         yield executor

@@ -172,6 +172,16 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         lock.release()
 
 
+def refuse_if_busy(folder: Path) -> None:
+    """:class:`OutputBusyError` now where another run holds ``folder``, for a command that takes the lock only
+    later, after a long start (a Ray cluster joined or started: 14 s here, before the busy folder was said).  A
+    folder without a lock file is held by no run, and is not made here (a cluster not joined leaves nothing)."""
+    if not (folder / LOCK_NAME).exists():
+        return
+    with output_lock(folder, wait=False):
+        pass
+
+
 def _acquire(lock, folder: Path, limit: float | None, note: Callable[[str], None],
              waiting: Callable[[], None]) -> None:
     """Take ``lock`` at once, or (``limit`` None: for as long as it takes; a number: at most that long) queue for it,

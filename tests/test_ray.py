@@ -388,6 +388,32 @@ def test_a_busy_output_folder_is_said_before_any_worker_starts(ray_cluster, tmp_
         holder.wait()
 
 
+@pytest.mark.parametrize("command", ["run", "describe", "compose"])
+def test_a_busy_output_folder_is_said_before_ray_is_joined_or_started(tmp_path, command):
+    """A busy folder was said only once the cluster was joined: with `--ray` and no cluster, a local Ray started
+    first (about 14 s here), and a cluster that does not answer was said instead of the busy folder."""
+    from manga2music.distributed import RayConfig
+    from manga2music.errors import OutputBusyError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "calm.txt").write_text("soft piano\n", encoding="utf-8")
+    holder = subprocess_holding_the_lock(out)
+    nowhere = RunConfig(ray=RayConfig(address="127.0.0.1:1"), duration=1.0)  # nothing answers there
+    try:
+        with pytest.raises(OutputBusyError, match="is being written by another manga2music run"):
+            if command == "compose":
+                manga2music.compose([tmp_path / "calm.txt"], out, model="builtin", config=nowhere)
+            elif command == "describe":
+                manga2music.describe([SAMPLES / "calm"], out, model="builtin", config=nowhere)
+            else:
+                manga2music.run([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin",
+                                config=nowhere)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def subprocess_holding_the_lock(out: Path):
     """Another process holding ``out``'s lock (as a run does) until killed; returns once it holds it."""
     import subprocess
