@@ -91,12 +91,13 @@ def _old_takes(job: SectionJob) -> list[dict]:
 
 def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callbacks) -> ComposePlan:
     targets = _targets(job, cfg)
-    refuse_theirs(targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)], job.record)
     old = job.record.get("compose", {})
     same_music = not cfg.force and made_as_asked(old, job, composer, cfg)
     notes_here = not _lost_midi(job)  # a take's notes are made with its audio: a lost .mid is composed again
     if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets) and notes_here:
-        return ComposePlan(job, "skip")
+        return ComposePlan(job, "skip")  # nothing written: a track a tagger retagged since is left as it is (each
+        # rerun failed its section, "calm.wav was changed since manga2music wrote it")
+    refuse_theirs(targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)], job.record)
     old_takes = _old_takes(job)
     folder = job.files.base.parent
     if same_music and len(old_takes) == cfg.variations:

@@ -171,11 +171,14 @@ def cannot_read(path: Path) -> Optional[str]:
         return exc.strerror or str(exc)
 
 
-def refuse_theirs(paths, record: dict | None) -> None:
+def refuse_theirs(paths, record: dict | None, *, edited: bool = True) -> None:
     """Nothing of the user's is replaced: the files among ``paths`` (about to be written) that exist and that
     ``record`` does not list as ours (:func:`is_ours`) stop their section with one line, the first named and the
-    others counted (named one a run, a user moved one, ran again, and met the next)."""
-    theirs = [path for path in paths if not is_ours(path, record)]
+    others counted (named one a run, a user moved one, ran again, and met the next).  ``edited=False``: only the
+    files that were never ours (one of ours retagged since is refused later, once it is known to be written: a rerun
+    with nothing to make leaves it as it is)."""
+    files = (record or {}).get("files", {})
+    theirs = [path for path in paths if not is_ours(path, record) and (edited or Path(path).name not in files)]
     if not theirs:
         return
     path, more = theirs[0], theirs[1:]

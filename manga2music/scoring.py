@@ -535,7 +535,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     cfg, given_scenes = chapter_settings(job, cfg, cb, section, stopped)
     forget_stale_cues(job.output)  # those of chapters stopped long ago and not scored again
     files = ScoreFiles(job, cfg.fmt)
-    refuse_theirs(files.chapter_files(), job.record)  # the chapter's own files first, before any reading
+    refuse_theirs(files.chapter_files(), job.record, edited=False)  # the chapter's own files first, before any
+    # reading (ours retagged since: once a new score is known to be made, below)
     memo = answer_memo(job, "score", describer, cfg)  # a chat model's answers, kept until the score is written
     sampling = section_seed(describer, memo)  # a local VLM without --seed: one seed for the chapter's calls (kept
     with drawn_seed(sampling):  # with its answers, and recorded)
@@ -565,7 +566,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         cb.info(f"{job.name}: the chapter's home key and lead, from all its pages, are now {direction.tonic} and "
                 f"{direction.lead} (were {old_theme.get('home_key')} and {old_theme.get('lead')}): every scene's cue "
                 "is composed again")
-    refuse_theirs(files.scene_files(plans), job.record)  # then each scene's, before any composing
+    refuse_theirs(files.scene_files(plans), job.record, edited=False)  # then each scene's, before any composing
     # the longest track a cue may be, its tail included: the composer's longest track, or the user's longest cue
     # (whole bars up to --longest-cue, and the tail on top)
     track_max = min(MAX_CUE_S, float(getattr(composer, "max_duration", MAX_CUE_S)))
@@ -610,6 +611,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         job.tracks, job.description = [files.score], chapter.description
         job.midi = _cue_midis(files, [s.get("index") for s in old_score.get("scenes", [])])
         return
+    refuse_theirs(files.chapter_files() + files.scene_files(plans), job.record)  # ours, retagged since: replaced
+    # only by a score made again (a tagger's edit made every rerun fail the chapter)
     sample_rate = _sample_rate(composer)  # after the skip: MusicGen loads its model to know it
     timings = plan_timing(reading, tempos, sample_rate, max_cue_s=max_cue, given=given)
     missed = missed_given_lengths(timings, given, sample_rate)

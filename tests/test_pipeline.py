@@ -1154,3 +1154,28 @@ def test_a_section_new_to_the_folder_is_made_as_long_and_in_as_many_takes_as_the
     assert abs(sf.info(str(mixed / "new.wav")).duration - 10.0) < 0.05
     assert abs(sf.info(str(mixed / "calm.wav")).duration - 4.0) < 0.05
     assert any("duration left out" in line and "a new section is 10 s" in line for line in lines), lines
+
+
+def test_a_track_a_user_retagged_is_left_alone_by_a_rerun_with_nothing_to_do(pages, tmp_path):
+    """A tagger (Picard, beets) or a player that writes tags into calm.wav made every later rerun fail that
+    section ("calm.wav was changed since manga2music wrote it, and this run would replace it"), exit 1, though
+    nothing about it was to be made again.  The run skips it, the user's file as they left it; only a rerun that
+    would replace it stops, as before."""
+    import mutagen
+    from mutagen.id3 import TPE1
+
+    out = tmp_path / "out"
+    run(pages, out)
+    tagged = mutagen.File(out / "calm.wav")  # the WAV holds our ID3 tags: one more frame
+    tagged.tags.add(TPE1(encoding=3, text="Me"))
+    tagged.save()
+    mine = (out / "calm.wav").read_bytes()
+    assert statuses(run(pages, out)) == {"calm": "skipped", "action": "skipped"}
+    assert statuses(manga2music.compose(out, out, model="builtin", config=cfg())) == {"calm": "skipped",
+                                                                                      "action": "skipped"}
+    assert (out / "calm.wav").read_bytes() == mine
+    (out / "calm.txt").write_text("slow solo cello, 60 BPM, D minor\n", encoding="utf-8")
+    again = manga2music.compose(out, out, model="builtin", config=cfg())
+    failed = {e["name"]: e for e in again["sections"]}["calm"]
+    assert failed["status"] == "failed" and "was changed since manga2music wrote it" in failed["message"], failed
+    assert (out / "calm.wav").read_bytes() == mine

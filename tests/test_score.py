@@ -482,6 +482,27 @@ def test_an_emptied_scene_description_is_one_line_and_loses_nothing(scored, tmp_
     assert failed["cue_sheet"] == "ch1.cues.json"
 
 
+def test_a_score_and_a_cue_a_user_retagged_are_left_alone_by_a_rerun_with_nothing_to_do(scored, tmp_path):
+    """A tagger or player that writes tags into NAME.score.wav (or a cue) made every later `score` of the chapter
+    fail ("was changed since manga2music wrote it"), exit 1, though nothing was to be made again: it is skipped,
+    the user's files as they left them."""
+    import mutagen
+    from mutagen.id3 import TPE1
+
+    root, out, _, sheet, _ = scored
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    mine = {}
+    for name in (sheet.score_file, sheet.scenes[1].cue_file):
+        tagged = mutagen.File(work / name)
+        tagged.tags.add(TPE1(encoding=3, text="Me"))
+        tagged.save()
+        mine[name] = (work / name).read_bytes()
+    result = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode == 0 and "ch1\tskipped" in result.stdout, (result.stdout, result.stderr)
+    assert {name: (work / name).read_bytes() for name in mine} == mine
+
+
 @pytest.mark.parametrize("mine", ["score", "loop"])
 def test_a_score_or_cue_file_of_the_users_is_never_replaced(scored, tmp_path, mine):
     """A creator masters the score in an audio editor and saves it over NAME.score.wav (or trims a cue's loop), then
