@@ -305,13 +305,15 @@ def _path_list(paths) -> list:
 
 def _callbacks(callbacks: Optional[Callbacks]) -> Callbacks:
     """The caller's :class:`Callbacks`, or quiet ones; anything else (``callbacks=print``) is a TypeError saying so,
-    not an AttributeError in the middle of the run."""
+    not an AttributeError in the middle of the run.  The call's own copy: what a call said once (a warning, a
+    section's skipped pages) is said again by the next call given the same object (a service that kept one
+    heard a chapter's broken pages on its first call only)."""
     if callbacks is None:
         return Callbacks()
     if not isinstance(callbacks, Callbacks):
         raise TypeError("callbacks must be a manga2music.Callbacks (Callbacks(log=lambda level, message: "
                         f"print(message)), for example), not {type(callbacks).__name__}")
-    return callbacks
+    return replace(callbacks, said=set(), skips={})
 
 
 def _model_names(**names) -> None:
@@ -320,6 +322,12 @@ def _model_names(**names) -> None:
         if not isinstance(name, str):
             raise TypeError(f"{what} must be a model name (a str, \"auto\" to let the machine decide), not "
                             f"{type(name).__name__} ({name!r})")
+        if not name.strip():  # an unset variable or form field: it was looked for as the folder "" (the current one)
+            from .errors import UnknownModelError
+
+            raise UnknownModelError(f"{flag(what)} is empty (an unset variable or form field?)",
+                                    hint="name a model, or \"auto\" to let the machine decide (`manga2music models` "
+                                         "lists them)")
 
 
 def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
@@ -579,7 +587,7 @@ def check_score_config(cfg: RunConfig) -> None:
     if longest is not None and (not isinstance(longest, (int, float)) or not math.isfinite(longest)
                                 or not MIN_CUE_S <= longest <= MAX_DURATION):
         raise InputError(f"{flag('longest_cue')} must be from {MIN_CUE_S:g} to {MAX_DURATION:g} seconds "
-                         f"(got {longest})")
+                         f"(got {longest!r}{'' if isinstance(longest, (int, float)) else ', a ' + type(longest).__name__})")
     if cfg.transitions not in TRANSITIONS:
         raise InputError(f"{flag('transitions')} must be one of {', '.join(TRANSITIONS)} (got {cfg.transitions!r})")
 

@@ -1179,3 +1179,31 @@ def test_a_track_a_user_retagged_is_left_alone_by_a_rerun_with_nothing_to_do(pag
     failed = {e["name"]: e for e in again["sections"]}["calm"]
     assert failed["status"] == "failed" and "was changed since manga2music wrote it" in failed["message"], failed
     assert (out / "calm.wav").read_bytes() == mine
+
+
+def test_one_callbacks_object_given_to_several_calls_hears_each_calls_skipped_pages(pages, tmp_path):
+    """A service that kept one Callbacks for its calls heard a chapter's broken pages on the first call only: the
+    count of pages said skipped (and the warnings said once) lived on the caller's object, for good."""
+    for k in range(12):  # more than a call names one by one
+        (pages / "calm" / f"broken{k:02d}.png").write_bytes(b"not an image")
+    lines: list[str] = []
+    kept = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    for k in range(3):
+        lines.clear()
+        manga2music.describe(pages / "calm", tmp_path / f"out{k}", model="builtin", callbacks=kept)
+        assert any(line.startswith("calm: skipping page broken00.png") for line in lines), (k, lines)
+        assert "calm: skipping more pages (its record's skipped_pages lists each, with why)" in lines, (k, lines)
+
+
+def test_an_empty_model_name_is_said_empty_not_a_folder_without_a_model(tmp_path):
+    """`os.environ.get("M2M_MODEL", "")` as a model name was looked for as the folder "" (the current one):
+    "' is a folder, but there is no model in it", a line that starts with a stray quote."""
+    from manga2music.errors import UnknownModelError
+
+    for call in (lambda: manga2music.run(SAMPLES / "calm", tmp_path / "a", vision_model="", music_model="builtin"),
+                 lambda: manga2music.compose([], tmp_path / "b", text="soft piano", model=" ")):
+        with pytest.raises(UnknownModelError, match=r"^(vision_model|model) is empty \(an unset variable"):
+            call()
+    with pytest.raises(manga2music.api.InputError, match=r"got '8', a str\)"):
+        manga2music.score(SAMPLES / "calm", tmp_path / "c", vision_model="builtin", music_model="builtin",
+                          config=RunConfig(longest_cue="8"))
