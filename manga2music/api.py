@@ -33,7 +33,7 @@ from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_
 from .output_names import claim_names
 from .execution import open_executor
 from .options import SCENES_FOUND, RunConfig, flag, on_command_line
-from .jobs import Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
+from .jobs import TEXT_GIVEN, Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
@@ -779,22 +779,43 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
                         say: Callable[[str], None]) -> list[str]:
     """Each description's section name in ``output``, numbered ``-2``, ``-3``... where it would take another
     section's place: one of the same name made from pages (``describe``, ``run``) whose description file this is
-    not.  A ``--text`` of the words "calm" is not the chapter calm, and its track must not replace the chapter's."""
+    not, or one composed from another description file (``A/theme.txt`` then ``B/theme.txt``), or from other words
+    given as text (two ``--text`` whose first six words are the same).  A ``--text`` of the words "calm" is not the
+    chapter calm, and its track must not replace the chapter's; nor did B's theme A's, whose words were then gone
+    from every file.  Music composed before descriptions' files were recorded (no ``description_file``) is the
+    section of its name, as it was."""
     from .outputs import SectionFiles, read_record
 
-    def taken(name: str, source: Optional[Path]) -> bool:
+    def made_from(name: str, source: Optional[Path], words: str) -> Optional[str]:
+        """What section ``name`` there was made from where it is another than these words (pages, a file, other
+        words), else None."""
         if source is not None and _is_description_of(output, name, source):
-            return False
-        record = read_record(SectionFiles.for_section(output, name).record)
-        return bool(record and (record.get("pages") or record.get("describe")))
+            return None
+        record = read_record(SectionFiles.for_section(output, name).record) or {}
+        if record.get("pages") or record.get("describe"):
+            return "pages"
+        made = record.get("compose") if isinstance(record.get("compose"), dict) else {}
+        was = made.get("description_file")
+        if not isinstance(was, str):
+            return None
+        if was == TEXT_GIVEN:
+            return None if source is None and made.get("description") == words else TEXT_GIVEN
+        return None if source is not None and was == os.path.realpath(source) else was
 
-    names = unique_names([name for name, _, _ in items], lambda i, name: taken(name, items[i][2]))
-    for (name, _, source), free in zip(items, names):
-        if free != name and taken(name, source):
-            given = readable(source) if source is not None else flag("text")
+    names = unique_names([name for name, _, _ in items],
+                         lambda i, name: made_from(name, items[i][2], items[i][1]) is not None)
+    for (name, words, source), free in zip(items, names):
+        other = made_from(name, source, words) if free != name else None
+        if other is None:
+            continue
+        given = readable(source) if source is not None else flag("text")
+        if other == "pages":
             mine = readable(SectionFiles.for_section(output, name).description)
             say(f"{given}: {name} in {readable(output)} is a section made from pages: composed as {free} (to "
                 f"compose that section again, edit {mine})")
+        else:
+            was = f"other words given as {flag('text')}" if other == TEXT_GIVEN else readable(other)
+            say(f"{given}: {name} in {readable(output)} is composed from {was}: composed as {free}")
     return names
 
 
@@ -851,8 +872,8 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                              hint="write the music description in each file, as text")
         raise InputError("nothing to compose", hint="pass description files or " + _text_example())
     names = _names_of_their_own(items, cfg.output, cb.info)
-    items = [(name, content) for name, (_, content, _) in zip(names, items)]
-    keep_switches(cfg, [name for name, _ in items] + [name for name, _ in unusable], "compose", cb)
+    items = [(name, content, source) for name, (_, content, source) in zip(names, items)]
+    keep_switches(cfg, [name for name, _, _ in items] + [name for name, _ in unusable], "compose", cb)
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")
         check_shared_flags(cfg, composer, auto=model == "auto", warn=cb.warn)
@@ -861,9 +882,10 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
             (composer,) = executor.place(composer)
             with _manifest_even_if_stopped(jobs, cfg, "compose", lambda: (None, composer.model_name), page=False,
                                            cb=cb) as cb:
-                for name, content in items:
+                for name, content, source in items:
                     job = start_job(name, cfg.output, cb)
                     job.description = content
+                    job.description_file = os.path.realpath(source) if source is not None else TEXT_GIVEN
                     jobs.append(job)
                 for name, why in unusable:  # as `run` fails it: its music is left as it was
                     jobs.append(start_job(name, cfg.output, cb))

@@ -166,6 +166,7 @@ def _commit_tracks(job: SectionJob, composer: Composer, cfg: RunConfig, takes: l
             "normalize": cfg.normalize,
             "seed": takes[0]["seed"],
             "description": job.description,  # the words its music is of (`describe` may write new ones later)
+            **({"description_file": job.description_file} if job.description_file else {}),  # where they came from
             "takes": takes,
             "midi": [t["midi"] for t in takes if "midi" in t],
             "seconds": round(seconds, 3),

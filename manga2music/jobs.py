@@ -80,6 +80,10 @@ class Callbacks:
             pass
 
 
+#: a record's ``compose.description_file`` for music composed from words given as text (``--text``)
+TEXT_GIVEN = "--text"
+
+
 @dataclass
 class SectionJob:
     """One section moving through the run.  ``record`` is always what is on disk."""
@@ -101,6 +105,9 @@ class SectionJob:
     spent: Optional[tuple[Optional[dict], Optional[float]]] = None
     music_outdated: bool = False  # a new description, and the music there is of the one before (see ``commit``)
     source: Optional[str] = None  # the file of a section that could not be read at all (see each_section)
+    #: ``compose``: the description file its music is composed from (its real path), or TEXT_GIVEN for words given
+    #: as text; None for a section of pages (``run``), whose record then names none
+    description_file: Optional[str] = None
 
     def fail(self, message: str, cb: Callbacks) -> None:  # the run goes on with the other sections
         self.status, self.message = "failed", message

@@ -483,3 +483,15 @@ def test_the_tracks_are_made_on_as_many_threads_as_the_process_is_given(monkeypa
         assert hardware.thread_budget() == 16, unusable
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert hardware.thread_budget() == 16
+
+
+@pytest.mark.parametrize("text, parts", [
+    ("Gentle piece for piano, violin and cello, 80 BPM in D minor", {"melody": 40, "harmony": 0, "bass": 42}),
+    ("Duet for flute and violin", {"melody": 73, "harmony": 40}),
+    ("soft piano and flute, 70 BPM", {"melody": 73, "harmony": 0}),
+])
+def test_a_melody_instrument_named_after_another_plays_a_part(text, parts):
+    """"piano, violin and cello" played piano, piano and cello, and "flute and violin" flute, guitar and bass: a
+    melody instrument named second was not played, the description's words said back in the record as if it was."""
+    style = parse_style(text)
+    assert {part: getattr(style, part) for part in parts} == parts, (style.melody, style.harmony, style.bass)

@@ -1207,3 +1207,42 @@ def test_an_empty_model_name_is_said_empty_not_a_folder_without_a_model(tmp_path
     with pytest.raises(manga2music.api.InputError, match=r"got '8', a str\)"):
         manga2music.score(SAMPLES / "calm", tmp_path / "c", vision_model="builtin", music_model="builtin",
                           config=RunConfig(longest_cue="8"))
+
+
+def test_a_description_of_the_same_name_from_elsewhere_never_replaces_music_composed_from_another(tmp_path):
+    """`compose A/theme.txt B/theme.txt` made theme and theme-2; then `compose B/theme.txt` alone composed B's words
+    as theme, over A's music, saying "its description changed": A's track and words were gone from every file.
+    Two --text whose first six words are the same did the same.  Each is numbered now, said; the same file (edited)
+    or the same words are still the section they made."""
+    out = tmp_path / "out"
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    (tmp_path / "A" / "theme.txt").write_text("Rainy night piano, 60 BPM in A minor\n", encoding="utf-8")
+    (tmp_path / "B" / "theme.txt").write_text("Sunny morning ukulele, 120 BPM in C major\n", encoding="utf-8")
+
+    def compose(*paths, text=None):
+        lines: list[str] = []
+        made = manga2music.compose(list(paths), out, text=text, model="builtin", config=cfg(),
+                                   callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+        return {e["name"]: e for e in made["sections"]}, made["this_run"], lines
+
+    compose(tmp_path / "A" / "theme.txt", tmp_path / "B" / "theme.txt")
+    words = lambda name: json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["description"]  # noqa: E731
+    assert words("theme").startswith("Rainy") and words("theme-2").startswith("Sunny")
+    rainy = (out / "theme.wav").read_bytes()
+    sections, this_run, lines = compose(tmp_path / "B" / "theme.txt")
+    assert this_run == ["theme-2"] and sections["theme-2"]["status"] == "skipped", (this_run, lines)
+    assert (out / "theme.wav").read_bytes() == rainy and words("theme").startswith("Rainy")
+    assert any("theme in" in line and "is composed from" in line and "composed as theme-2" in line
+               for line in lines), lines
+    (tmp_path / "A" / "theme.txt").write_text("Rainy night piano, 50 BPM in A minor\n", encoding="utf-8")
+    sections, this_run, _ = compose(tmp_path / "A" / "theme.txt")  # the same file, edited: its section again
+    assert this_run == ["theme"] and sections["theme"]["status"] == "ok" and "50 BPM" in words("theme")
+    first = "Sad piano ballad, 70 BPM in A minor, rain at night"
+    compose(text=first)
+    sad = (out / "sad-piano-ballad-70-bpm-in.wav").read_bytes()
+    _, this_run, _ = compose(text="Sad piano ballad, 70 BPM in A minor, sunrise hope")
+    assert this_run == ["sad-piano-ballad-70-bpm-in-2"], this_run
+    assert (out / "sad-piano-ballad-70-bpm-in.wav").read_bytes() == sad
+    sections, this_run, _ = compose(text=first)  # the same words: the same track
+    assert this_run == ["sad-piano-ballad-70-bpm-in"] and sections[this_run[0]]["status"] == "skipped"

@@ -67,7 +67,8 @@ def test_builtin_composer_notes_change_only_with_algorithm_version():
         track = composer.compose_one(text, 6.0, seed=3)
         notes[text] = hashlib.sha256(track.midi).hexdigest()
     check(ALGORITHM_VERSION, notes, {"builtin-music-1": "3d243c6ed336de51", "builtin-music-2": "3d243c6ed336de51", "builtin-music-3": "3d243c6ed336de51",
-                                     "builtin-music-4": "3d243c6ed336de51"}, "the builtin composer's notes")
+                                     "builtin-music-4": "3d243c6ed336de51", "builtin-music-5": "3d243c6ed336de51"},
+          "the builtin composer's notes")
 
 
 def test_scene_boundaries_change_only_with_scenes_version():

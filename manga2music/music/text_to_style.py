@@ -420,6 +420,12 @@ def _assign_instruments(found: list[tuple[int, str]], preset: dict, refused: set
     if melody is None:
         melody = next((p for p, r in mentioned if "h" in r), None)
     harmony = next((p for p, r in mentioned if "h" in r and p != melody), None)
+    lead = next((p for p, r in mentioned if r == "m" and p != melody), None)  # a melody instrument named after
+    if harmony is None and lead is not None:  # the first was dropped ("piano, violin and cello", "flute and violin")
+        if "h" in dict(mentioned)[melody]:  # a piano or guitar named first accompanies it: "piano and flute"
+            melody, harmony = lead, melody
+        else:  # two melody instruments: the second plays the harmony part
+            harmony = lead
     if harmony is None:
         # a calm piano/guitar/harp named alone plays its own chords
         solo = melody is not None and dict(mentioned)[melody] == "mh" and preset["comp"] == "arp"
