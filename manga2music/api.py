@@ -32,7 +32,7 @@ from .files import from_current_folder, readable, remove_stale_temps
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
 from .execution import open_executor
-from .options import SCENES_FOUND, RunConfig, flag, on_command_line
+from .options import SCENES_FOUND, RunConfig, flag, on_command_line, output_named
 from .jobs import TEXT_GIVEN, Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
@@ -80,7 +80,8 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
                                                           not (math.isfinite(cfg.wait) and cfg.wait >= 0)):
         raise InputError(f"wait must be True, False or a number of seconds (got {cfg.wait!r})")
     if cfg.output.exists() and not cfg.output.is_dir():  # before any model loads (the lock says it again)
-        raise OutputError(f"-o {readable(cfg.output)} is a file, not a folder", hint="choose a folder with -o")
+        raise OutputError(f"{output_named()} {readable(cfg.output)} is a file, not a folder",
+                          hint=f"choose {'a folder with -o' if on_command_line() else 'another output folder'}")
     if not composing:
         return
     if isinstance(cfg.fmt, str):  # as --format takes it: "FLAC", ".flac"

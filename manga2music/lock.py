@@ -39,9 +39,12 @@ HOLDER_NAME = ".manga2music.lock.json"
 
 def prepare_output(folder: Path) -> Path:
     """Create ``folder`` if needed; a file in its place or an unwritable disk is one :class:`OutputError`."""
+    from .options import on_command_line, output_named
+
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise OutputError(f"-o {readable(folder)} is a file, not a folder", hint="choose a folder with -o")
+        raise OutputError(f"{output_named()} {readable(folder)} is a file, not a folder",
+                          hint=f"choose {'a folder with -o' if on_command_line() else 'another output folder'}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:

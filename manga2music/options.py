@@ -110,6 +110,11 @@ def switch(name: str, on: bool) -> str:
     return "--" + ("" if on else "no-") + name.replace("_", "-")
 
 
+def output_named() -> str:
+    """How a message names the output folder: ``-o`` on the command line, "the output folder" for a program."""
+    return "-o" if _NAMED_AS_FLAGS.get() else "the output folder"
+
+
 def on_command_line() -> bool:
     """Whether messages are for a command line (see :func:`flag`), for the hints whose words differ."""
     return _NAMED_AS_FLAGS.get()

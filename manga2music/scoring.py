@@ -485,8 +485,8 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
         speed = float(before) if isinstance(before, (int, float)) and 0.05 <= before <= 20 else 1.0
         if speed != 1.0 and not stopped:  # a speed tried once would stretch or squeeze every later score of the
             # chapter, unsaid
-            cb.info(f"{job.name}: read at --reading-speed {speed:g}, as its last score was (--reading-speed 1: the "
-                    "usual pace)")
+            cb.info(f"{job.name}: read at {flag('reading_speed', speed)}, as its last score was "
+                    f"({flag('reading_speed', 1.0)}: the usual pace)")
     given = None
     if cfg.scenes_file is not None and cfg.scenes_file != SCENES_FOUND:
         name = readable(Path(cfg.scenes_file).name)

@@ -1246,3 +1246,20 @@ def test_a_description_of_the_same_name_from_elsewhere_never_replaces_music_comp
     assert (out / "sad-piano-ballad-70-bpm-in.wav").read_bytes() == sad
     sections, this_run, _ = compose(text=first)  # the same words: the same track
     assert this_run == ["sad-piano-ballad-70-bpm-in"] and sections[this_run[0]]["status"] == "skipped"
+
+
+def test_messages_to_a_program_name_its_settings_not_the_command_lines_flags(pages, tmp_path):
+    """A program was told "-o out.wav is a file ... choose a folder with -o" and "read at --reading-speed 2, as its
+    last score was": flags it never saw."""
+    from manga2music.errors import OutputError
+
+    (tmp_path / "out.wav").write_bytes(b"")
+    with pytest.raises(OutputError) as told:
+        run(pages, tmp_path / "out.wav")
+    assert str(told.value).startswith("the output folder ") and told.value.hint == "choose another output folder"
+    lines: list[str] = []
+    for speed in (2.0, None):
+        manga2music.score(pages / "calm", tmp_path / "scored", vision_model="builtin", music_model="builtin",
+                          config=RunConfig(seed=1, reading_speed=speed),
+                          callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    assert "calm: read at reading_speed=2, as its last score was (reading_speed=1: the usual pace)" in lines, lines
