@@ -730,6 +730,11 @@ def _say_descriptions_gone(paths: list, output: Path, composing: set[str], cb: C
     from .outputs import MANIFEST, SectionFiles, read_record
 
     if not any(os.path.realpath(p) == os.path.realpath(output) for p in paths):
+        elsewhere = [p for p in paths if Path(p).is_dir() and read_record(Path(p) / MANIFEST) is not None]
+        if elsewhere:  # `describe LIB -o desc`, then `compose desc`: the music went to ./output, unsaid
+            into = f"-o {readable(elsewhere[0])}" if on_command_line() else f"output={readable(elsewhere[0])!r}"
+            cb.info(f"composing the descriptions of {readable(elsewhere[0])} into {readable(output)}, another folder "
+                    f"({into} composes them beside their pages' records)")
         return
     for entry in (read_record(Path(output) / MANIFEST) or {}).get("sections") or []:
         name, record = entry.get("name"), entry.get("record")

@@ -1263,3 +1263,17 @@ def test_messages_to_a_program_name_its_settings_not_the_command_lines_flags(pag
                           config=RunConfig(seed=1, reading_speed=speed),
                           callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
     assert "calm: read at reading_speed=2, as its last score was (reading_speed=1: the usual pace)" in lines, lines
+
+
+def test_composing_an_output_folder_into_another_says_where_the_music_goes(pages, tmp_path, monkeypatch):
+    """`describe LIB -o desc`, edit, `compose desc`: the music went to ./output with new seeds, and nothing said
+    that desc/ got no music."""
+    from output_checks import cli
+
+    manga2music.describe(pages / "calm", tmp_path / "desc", model="builtin")
+    monkeypatch.chdir(tmp_path)
+    told = cli("compose", "desc", "--model", "builtin")
+    assert told.returncode == 0, told.stderr
+    assert "composing the descriptions of desc into output, another folder (-o desc composes them beside their " \
+           "pages' records)" in told.stderr, told.stderr
+    assert (tmp_path / "output" / "calm.wav").is_file()
