@@ -536,6 +536,12 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     check_config(cfg, composing=True, uses_duration=False)
     cfg.duration = None  # not used
     check_score_config(cfg)
+    stages = {**(cfg.options or {}), **(cfg.vision_options or {})}.get("single_stage")
+    if stages is not None:  # a chapter is read page by page into its own JSON, whatever it says: it was taken,
+        # and only made the chapter be read again
+        given = ("--single-stage" if stages else "--two-stage") if on_command_line() else "single_stage"
+        raise InputError(f"{given} does not apply to score: a chapter's pages are read as a story, page by page, "
+                         "in one way", hint=f"drop {given} (it applies to run and describe)")
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     loose = [p for p in paths if Path(p).is_file() and is_image_name(Path(p).name)]
     if len(loose) > 1:  # `score ch/*.jpg`: the shell gave the pages one by one

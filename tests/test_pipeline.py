@@ -12,6 +12,7 @@ import soundfile as sf
 from PIL import Image
 
 import manga2music
+from manga2music.errors import InputError
 from manga2music.pipeline import RunConfig
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -1204,7 +1205,7 @@ def test_an_empty_model_name_is_said_empty_not_a_folder_without_a_model(tmp_path
                  lambda: manga2music.compose([], tmp_path / "b", text="soft piano", model=" ")):
         with pytest.raises(UnknownModelError, match=r"^(vision_model|model) is empty \(an unset variable"):
             call()
-    with pytest.raises(manga2music.api.InputError, match=r"got '8', a str\)"):
+    with pytest.raises(InputError, match=r"got .8., a str\)"):
         manga2music.score(SAMPLES / "calm", tmp_path / "c", vision_model="builtin", music_model="builtin",
                           config=RunConfig(longest_cue="8"))
 
@@ -1277,3 +1278,16 @@ def test_composing_an_output_folder_into_another_says_where_the_music_goes(pages
     assert "composing the descriptions of desc into output, another folder (-o desc composes them beside their " \
            "pages' records)" in told.stderr, told.stderr
     assert (tmp_path / "output" / "calm.wav").is_file()
+
+
+def test_score_refuses_single_stage_which_its_chapter_reading_does_not_use(tmp_path):
+    """`score --single-stage` was taken and did nothing (the chapter is read page by page into its own JSON) but
+    make the chapter be read again: it is refused, as a setting that does not apply is elsewhere."""
+    from output_checks import cli
+
+    told = cli("score", SAMPLES / "calm", "-o", tmp_path / "o", "--vision-model", "builtin", "--music-model",
+               "builtin", "--single-stage")
+    assert told.returncode == 2 and "--single-stage does not apply to score" in told.stderr, told.stderr
+    with pytest.raises(InputError, match="single_stage does not apply to score"):
+        manga2music.score(SAMPLES / "calm", tmp_path / "p", vision_model="builtin", music_model="builtin",
+                          config=RunConfig(vision_options={"single_stage": False}))

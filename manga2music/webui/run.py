@@ -264,7 +264,8 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
     name = upload_name(uploads, hidden)
     cb = callbacks or Callbacks()
     cfg = RunConfig(fmt=fmt, duration=float(duration), seed=seed,
-                    vision_options={"single_stage": True} if single_stage else {})
+                    vision_options={"single_stage": True} if single_stage and not score else {})  # a score
+    # reads its chapter one way (score refuses the setting)
     if score:  # settings of a score alone (run refuses them)
         cfg.reading_speed, cfg.longest_cue, cfg.transitions = float(reading_speed), longest_cue, transitions
     if work_root is not None:
