@@ -401,6 +401,8 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
         return
     analysis = result.analysis.model_dump() if result.analysis else None
     chunks = [c.model_dump() for c in result.chunks]
+    if describer.chats and not music_words(description):
+        result.warnings.append(NO_MUSIC_WORDS.format(model=describer.model_name, file=job.files.description.name))
     staged = Staged()
     staged.add_bytes(job.files.description, (description + "\n").encode("utf-8"))
     _artifact(job, analysis, chunks, cfg, cb, staged)
@@ -477,6 +479,21 @@ def said_reused(job: SectionJob, memo, cb: Callbacks) -> None:
         n = memo.reused
         cb.info(f"{job.name}: {n} answer{'s' if n != 1 else ''} the model gave a run that did not finish "
                 f"{'were' if n != 1 else 'was'} used, not asked again")
+
+
+#: said (and kept in the record's warnings) of a chat model's answer that names nothing a composer plays from: a
+#: small or badly quantised model that captions the page ("The image shows a manga page with two girls talking")
+#: or answers word salad made music from it, "ok"
+NO_MUSIC_WORDS = ("the description names no genre, instrument, tempo, key or mood: {model} may not be following the "
+                  "prompt (its words are kept and composed from; edit {file}, or try a larger model)")
+
+
+def music_words(description: str) -> list[str]:
+    """The words of ``description`` a composer plays from (the builtin composer's table: genre, instrument, tempo,
+    key, mood), in English or Japanese."""
+    from .music.text_to_style import parse_style
+
+    return parse_style(description).words
 
 
 def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes | str]:

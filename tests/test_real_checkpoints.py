@@ -262,6 +262,7 @@ def test_describe_end_to_end_through_the_cli(name, real_tiny, tmp_path):
     record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
     describe = record["describe"]
     assert describe["chunks"][0]["pages"] == ["001.png", "002.png", "003.jpg"]  # one request, all 3 pages
+    assert describe["warnings"] == []  # words a composer plays from: nothing said of them
     assert describe["usage"]["prompt_tokens"] > 3 * min(MEASURED[name]) / 4  # the pages went in as image tokens
 
 
@@ -321,3 +322,28 @@ def test_every_registry_entry_has_a_licence():
         assert spec.commercial in (True, False, None)
     assert registry.find_spec("builtin", "music").licence == "mit+gpl-2.0"  # the TimGM6mb SoundFont is GPL-2.0
     assert registry.find_spec("llava-0.5b", "vision").commercial is False  # tongyi-qianwen-research
+
+
+def test_an_answer_that_names_no_music_is_said_not_passed_as_a_description(real_tiny, tmp_path):
+    """A small local model that captioned the page ("The image shows a manga page...") or answered word salad: its
+    words were saved as the description, "ok", and MusicGen composed from them, nothing said.  The words are kept
+    (the user may edit them) but a line, and the record's warnings, say that they name no music."""
+    from real_tiny import script_answer
+
+    name = rc.VLM_NAMES[0]
+    caption = "The image shows a drawing with two girls talking in a classroom. One of them is smiling."
+    folder = shutil.copytree(real_tiny(name), tmp_path / name)
+    processor = processor_of(real_tiny(name))
+    eos = json.loads((folder / "generation_config.json").read_text())["eos_token_id"]
+    eos = processor.tokenizer.convert_ids_to_tokens(eos[0] if isinstance(eos, list) else eos)
+    script_answer(folder, caption, after=generation_prompt(processor), end=eos)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["describe", str(SAMPLES / "calm"), "-o", str(out), "--model", str(folder),
+                                 "--offline", "--seed", "1", "--single-stage"])
+    assert result.exit_code == 0, result.output
+    assert (out / "calm.txt").read_text(encoding="utf-8").strip() == caption
+    said = f"calm: the description names no genre, instrument, tempo, key or mood: {folder} may not be following " \
+           "the prompt (its words are kept and composed from; edit calm.txt, or try a larger model)"
+    assert said in " ".join(result.output.split()), result.output
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert any("names no genre, instrument" in w for w in record["describe"]["warnings"]), record["describe"]
