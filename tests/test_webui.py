@@ -1263,3 +1263,14 @@ def test_a_cue_length_is_shown_as_it_is_not_rounded_to_a_whole_second():
 
     assert [_a_number(n) for n in (7.5, 8, 8.5, 11, 18.2, 7)] == ["a 7.5", "an 8", "an 8.5", "an 11", "an 18.2",
                                                                    "a 7"]
+
+
+def test_an_archive_without_pages_is_said_to_hold_none_not_to_be_no_archive():
+    """An uploaded zip holding only notes.txt was "none of the uploads (empty.zip) is an image, a comic archive or
+    a .pdf": it is a comic archive, without a page in it."""
+    from manga2music.errors import InputError
+
+    said = messages.for_user(InputError("no pages found in /tmp/up/empty.zip"), [], ["empty.zip"])
+    assert said.message == "no page found in the uploads (empty.zip): empty.zip holds no image", said.message
+    loose = messages.for_user(InputError("no pages found in /tmp/up"), [], ["notes.txt"])
+    assert loose.message == "none of the uploads (notes.txt) is an image, a comic archive or a .pdf"

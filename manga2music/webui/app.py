@@ -98,8 +98,11 @@ def build_app(folder: Optional[ServerFolder] = None):
         twice, and a Stop then ended the Generate it had just started)."""
         tab = request.session_hash
         started = generating.get(tab)
-        if started is not None and sorted(Path(p).name for p in _paths(files)) != started:
-            folder.stop_asked(tab, why="other pages were uploaded while it ran")
+        now = sorted(Path(p).name for p in _paths(files))
+        if started is not None and now != started:
+            gone = not set(now) - set(started)  # nothing new: the user cleared the box, or removed a file
+            folder.stop_asked(tab, why="the uploads were cleared while it ran" if not now else
+                              "uploads were removed while it ran" if gone else "other pages were uploaded while it ran")
 
     on_new_uploads.__annotations__["request"] = gr.Request
 

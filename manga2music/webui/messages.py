@@ -109,6 +109,12 @@ def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: 
     hidden = list(hidden)
     message, hint = _ui_names(scrub(exc.message, hidden)), _ui_names(scrub(exc.hint, hidden)) or None
     if isinstance(exc, InputError) and exc.message.startswith("no pages found in "):
+        from ..sections import SOURCE_EXTENSIONS, source_suffix
+
+        books = [n for n in upload_names if source_suffix(n) in SOURCE_EXTENSIONS]
+        if books:  # an archive holding no image is an archive all the same ("empty.zip is no comic archive")
+            return InputError(f"no page found in the uploads ({_names(upload_names)}): "
+                              f"{_names(books)} {'holds' if len(books) == 1 else 'hold'} no image", UPLOAD_HINT)
         return InputError(f"none of the uploads ({_names(upload_names)}) is an image, a comic archive or a .pdf",
                           UPLOAD_HINT)
     if isinstance(exc, NeedsKeyError):
