@@ -293,6 +293,8 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         **(_score_files(job, rel) if command == "score" else {}),
         **({"music_outdated": True} if job.music_outdated else {}),
         **({"source": job.source} if job.source and status == "failed" else {}),
+        **({"analysis": rel(job.files.artifact())} if job.files.artifact().name in job.record.get("files", {})
+           and job.files.artifact().exists() else {}),  # --save-artifact's, where ours (one of the user's is kept)
     }
 
 

@@ -408,6 +408,8 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         for key in ("description", "cue_sheet", "read_along", "chapters"):  # a description: a user deleted it
             if isinstance(entry.get(key), str) and not (output / entry[key]).exists():
                 entry[key] = None
+        if isinstance(entry.get("analysis"), str) and not (output / entry["analysis"]).exists():
+            del entry["analysis"]  # --save-artifact's, deleted since
     manifest = {
         "tool": TOOL,
         "version": __version__,

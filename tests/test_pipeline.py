@@ -1291,3 +1291,15 @@ def test_score_refuses_single_stage_which_its_chapter_reading_does_not_use(tmp_p
     with pytest.raises(InputError, match="single_stage does not apply to score"):
         manga2music.score(SAMPLES / "calm", tmp_path / "p", vision_model="builtin", music_model="builtin",
                           config=RunConfig(vision_options={"single_stage": False}))
+
+
+def test_the_manifest_lists_the_analysis_save_artifact_wrote(pages, tmp_path):
+    """`save_artifact=True` wrote NAME.analysis.json and its record listed it, but neither the manifest nor the
+    call's return value did: a program could not find it there."""
+    out = tmp_path / "out"
+    made = run(pages / "calm", out, save_artifact=True)
+    assert (out / "calm.analysis.json").is_file()
+    assert [e.get("analysis") for e in made["sections"]] == ["calm.analysis.json"]
+    (out / "calm.analysis.json").unlink()
+    again = run(pages / "action", out)  # another section's run: calm's entry no longer names the file
+    assert {e["name"]: e.get("analysis") for e in again["sections"]} == {"calm": None, "action": None}
