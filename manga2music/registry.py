@@ -439,6 +439,11 @@ def missing_weights(spec: ModelSpec) -> str | None:
     if missing:
         return (f"{spec.name}: its {first_few(missing)} {'is' if len(missing) == 1 else 'are'} missing (the weights' "
                 "index lists them): copy or download the whole folder again")
+    unjoined = _shards_without_index(files)
+    if unjoined:  # every section failed with the library's "no file named model.safetensors", the doctor said "ok"
+        return (f"{spec.name}: its weights are in shards ({first_few(unjoined)}) but the index that joins them "
+                f"({unjoined[0].split('-00')[0]}.{'safetensors' if unjoined[0].endswith('.safetensors') else 'bin'}"
+                ".index.json) is missing: copy it from where the shards came from")
     lacking = _missing_processor_files(path, spec.backend)
     if lacking:
         return (f"{spec.name} is a model folder without {lacking}: save the processor beside the model "
@@ -544,6 +549,17 @@ def loaded_weight_files(path: Path) -> list[Path]:
     """The weight files the loaders read (a .bin beside the safetensors, as `huggingface-cli download --include
     "*.safetensors"` or a clone that pulled only those leaves it, is not read: a pointer there is no fault)."""
     return [file for folder in _loaded_folders(path) for file in sorted(folder.glob(f"*{_loaded_format(folder)}"))]
+
+
+def _shards_without_index(files: list[Path]) -> list[str]:
+    """The shards (``model-00001-of-00002.safetensors``) of a folder of ``files`` that has no weights file whole and
+    no ``*.index.json`` beside them: copied without the index, they cannot be loaded."""
+    shards = [f for f in files if re.search(r"-\d{5}-of-\d{5}\.(safetensors|bin)$", f.name)]
+    if not shards or len(shards) < len(files):
+        return []
+    if next(shards[0].parent.glob("*.index.json"), None) is not None:
+        return []
+    return sorted(f.name for f in shards)
 
 
 def missing_shards(path: Path) -> list[str]:

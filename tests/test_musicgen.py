@@ -743,6 +743,10 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
     (sharded / "model.safetensors").rename(sharded / "model-00001-of-00002.safetensors")
     (sharded / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {
         "a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}))
+    unjoined = tmp_path / "shards-without-their-index"  # copied without model.safetensors.index.json: every
+    shutil.copytree(tiny_dir, unjoined)  # section failed with "no file named model.safetensors", the doctor said ok
+    (unjoined / "model.safetensors").rename(unjoined / "model-00001-of-00002.safetensors")
+    shutil.copy(unjoined / "model-00001-of-00002.safetensors", unjoined / "model-00002-of-00002.safetensors")
     # a header damaged (its length is garbage: "SafetensorError: header too large" for every section), and a .bin
     # that is no PyTorch file (the library's message said to load it with weights_only=False: "arbitrary code")
     header = tmp_path / "damaged-header"
@@ -765,6 +769,9 @@ def test_a_model_folder_without_weights_or_with_a_weights_file_cut_short_stops_t
                          (unprocessed, "without its feature extractor (no preprocessor_config.json)"),
                          (pointer, "model.safetensors is a Git LFS pointer, not the weights"),
                          (sharded, "model-00002-of-00002.safetensors is missing (the weights' index lists them)"),
+                         (unjoined, "its weights are in shards (model-00001-of-00002.safetensors and "
+                                    "model-00002-of-00002.safetensors) but the index that joins them "
+                                    "(model.safetensors.index.json) is missing"),
                          (header, "model.safetensors is damaged or cut short"),
                          (garbage, "pytorch_model.bin is damaged (it is no PyTorch file)")):
         with pytest.raises(Manga2MusicError) as caught:
