@@ -495,3 +495,26 @@ def test_a_melody_instrument_named_after_another_plays_a_part(text, parts):
     melody instrument named second was not played, the description's words said back in the record as if it was."""
     style = parse_style(text)
     assert {part: getattr(style, part) for part in parts} == parts, (style.melody, style.harmony, style.bass)
+
+
+@pytest.mark.parametrize("text, tempo, key, genre", [
+    ("Upbeat pop, tempo 120-140 BPM", 130, None, "pop"),  # a range after "tempo" was its first number
+    ('{"genre": "rock", "tempo": 180, "key": "F# minor"}', 180, "F# minor", "rock"),  # a JSON answer's tempo
+    ("sad song in F#m", None, "F# minor", None),  # a key as a chord symbol writes it
+    ("key: Am, slow", None, "A minor", None),
+    ("I Am happy, in C major", None, "C major", None),  # "Am" in a sentence is no key
+    ("激しいロック、テンポ160、ホ短調、エレキギターとドラム", 160, "E minor", "rock"),
+    ("ジャズ、サックスとウッドベース", None, None, "jazz"),
+    ("壮大なオーケストラ、弦楽器と金管楽器", None, None, "orchestral"),
+])
+def test_common_ways_to_write_a_tempo_key_or_genre_are_read(text, tempo, key, genre):
+    """A describer's or user's words the builtin composer misread: "tempo 120-140 BPM" played at 120, a JSON
+    answer's "tempo": 180 at the genre's tempo, "F#m" and "Am" in no key, Japanese genres (ロック, ジャズ,
+    オーケストラ) as pop, テンポ160 as no tempo."""
+    style = parse_style(text)
+    if tempo is not None:
+        assert style.tempo_bpm == tempo, style
+    if key is not None:
+        assert style.key_name == key, style
+    if genre is not None:
+        assert style.genre == genre, style

@@ -27,7 +27,8 @@ R = TypeVar("R")
 #: bump when the composition or rendering changes, so cached tracks are recomposed.  3: words said no to ("no piano")
 #: are not played; keys named in Japanese.  4: instruments a describer names that General MIDI has a kin of (erhu,
 #: banjo, timpani, 三味線) are played.  5: a melody instrument named after another plays a part ("piano, violin and
-#: cello": violin, piano, cello; it was not played)
+#: cello": violin, piano, cello; it was not played); tempo ranges after "tempo", "テンポ160", keys as "F#m", and
+#: Japanese genre and instrument words (ロック, ジャズ, エレキギター, 弦楽器)
 ALGORITHM_VERSION = "builtin-music-5"
 SAMPLE_RATE = 32000
 CHANNELS = 2

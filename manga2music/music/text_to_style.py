@@ -4,7 +4,7 @@ Any text works: a GPT or LLaVA paragraph, a few keywords, empty, emoji, Japanese
 The rules are the small tables below, matched as whole words (English, plus a
 few Japanese words), after NFKC normalisation (so full-width ``９０ＢＰＭ`` reads):
 
-1. Tempo: a number ("90 BPM", "90bpm", "80-90 bpm", "tempo 90", "bpm: 90"),
+1. Tempo: a number ("90 BPM", "90bpm", "80-90 bpm", "tempo 90", "tempo 80-90", "bpm: 90", '"tempo": 90', "テンポ90"),
    else the mean of the TEMPO_WORDS found, else the genre's tempo.
 2. Key and mode: "in D minor", "E♭ major", "F# dorian", "イ短調", "嬰ヘ長調", "Gマイナー"; else the MODE_WORDS
    with most votes ("melancholic" -> minor, "mysterious" -> dorian); else the
@@ -62,16 +62,18 @@ GENRES: dict[str, dict] = {
 }
 
 GENRE_WORDS: dict[str, tuple[str, ...]] = {
-    "ambient": ("ambient", "atmospheric", "drone", "ethereal", "dreamy", "meditative", "new age"),
-    "lofi": ("lo-fi", "lofi", "lo fi", "chillhop", "hip-hop", "hip hop", "boom bap", "lo-fi hip hop"),
-    "jazz": ("jazz", "jazzy", "swing", "bossa", "bebop", "big band"),
-    "rock": ("rock", "metal", "punk", "grunge", "power chords"),
-    "orchestral": ("orchestral", "orchestra", "symphonic", "cinematic", "film score", "soundtrack", "epic"),
+    "ambient": ("ambient", "atmospheric", "drone", "ethereal", "dreamy", "meditative", "new age", "アンビエント"),
+    "lofi": ("lo-fi", "lofi", "lo fi", "chillhop", "hip-hop", "hip hop", "boom bap", "lo-fi hip hop", "ローファイ",
+             "ヒップホップ"),
+    "jazz": ("jazz", "jazzy", "swing", "bossa", "bebop", "big band", "ジャズ"),
+    "rock": ("rock", "metal", "punk", "grunge", "power chords", "ロック", "メタル", "パンク"),
+    "orchestral": ("orchestral", "orchestra", "symphonic", "cinematic", "film score", "soundtrack", "epic",
+                   "オーケストラ", "管弦楽", "交響"),
     "electronic": ("electronic", "synthwave", "edm", "techno", "chiptune", "8-bit", "trance", "house",
-                   "dance", "dubstep", "electro", "cyberpunk"),
-    "folk": ("folk", "celtic", "pastoral", "country", "acoustic", "bluegrass"),
-    "pop": ("pop", "j-pop", "anime opening"),
-    "calm": ("lullaby", "solo piano", "ballad", "nocturne"),
+                   "dance", "dubstep", "electro", "cyberpunk", "エレクトロ", "テクノ", "シンセウェイヴ"),
+    "folk": ("folk", "celtic", "pastoral", "country", "acoustic", "bluegrass", "フォーク", "民謡"),
+    "pop": ("pop", "j-pop", "anime opening", "ポップ"),
+    "calm": ("lullaby", "solo piano", "ballad", "nocturne", "子守唄", "バラード"),
 }
 #: softer evidence (also the manga categories a describer may mention)
 GENRE_HINTS: dict[str, tuple[str, ...]] = {
@@ -150,6 +152,9 @@ INSTRUMENTS: dict[str, tuple[int, str]] = {
     "三味線": (106, "m"), "琴": (107, "mh"), "尺八": (77, "m"), "バイオリン": (40, "m"), "ヴァイオリン": (40, "m"),
     "チェロ": (42, "mb"), "フルート": (73, "m"), "ハープ": (46, "mh"), "オルゴール": (10, "m"),
     "シンセ": (81, "m"), "トランペット": (56, "m"), "サックス": (65, "m"), "オルガン": (19, "h"),
+    "エレキギター": (27, "mh"), "アコースティックギター": (24, "mh"), "ウッドベース": (32, "b"), "ベース": (33, "b"),
+    "弦楽器": (48, "h"), "弦楽": (48, "h"), "金管楽器": (61, "mh"), "金管": (61, "mh"), "ホルン": (60, "mh"),
+    "クラリネット": (71, "m"), "オーボエ": (68, "m"), "マリンバ": (12, "m"), "ハーモニカ": (22, "m"),
 }
 
 #: a negation, and what ends the words it applies to (the end of the clause)
@@ -180,7 +185,8 @@ MIN_BPM, MAX_BPM = 40.0, 220.0  # the tempi the arranger plays
 _NUMBER = r"(?<![\d.])(\d+(?:\.\d+)?)"
 _TEMPO_NUMBER = re.compile(
     _NUMBER + r"(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?\s*(?:bpm|beats\s*(?:per|a|/)\s*min)"
-    r"|(?:tempo|bpm)\s*(?:of|is|at|around|about|:|=|~|≈)?\s*(?:around|about|~)?\s*(\d+(?:\.\d+)?)",
+    r"|(?:tempo|bpm|テンポ)[\"']?\s*(?:of|is|at|around|about|:|=|~|≈|：)?\s*(?:around|about|~)?\s*(\d+(?:\.\d+)?)"
+    r"(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?",
     re.IGNORECASE)
 _KEY = re.compile(
     r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭|-?sharp|-?flat)?\s*((?i:major|minor|maj|min|dorian|mixolydian|"
@@ -190,7 +196,9 @@ _KEY = re.compile(
 _JA_KEY = re.compile(r"([嬰変])?([ハニホヘトイロ])(長調|短調)")
 _JA_LETTERS = {"ハ": "C", "ニ": "D", "ホ": "E", "ヘ": "F", "ト": "G", "イ": "A", "ロ": "B"}
 _KATAKANA_KEY = re.compile(r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭)?\s*(メジャー|マイナー)")
-_KEY_ONLY = re.compile(r"(?i:\bin\s+|key\s+of\s+)([A-G])(#|♯|b|♭)?(?![A-Za-z#♯♭])")
+#: a key named by its letter alone ("in D", "key of Bb"), or as a chord symbol writes a minor one ("in F#m",
+#: "key: Am", a JSON answer's "key": "Em")
+_KEY_ONLY = re.compile(r"(?i:\bin\s+|key\s+of\s+|key[\"']?\s*[:=]\s*[\"']?)([A-G])(#|♯|b|♭)?(m)?(?![A-Za-z#♯♭])")
 
 
 @dataclass
@@ -292,7 +300,7 @@ def _key(text: str) -> tuple[int | None, str | None]:
         m = _KEY_ONLY.search(text)
         if not m:
             return None, None
-        letter, acc, mode = m.group(1), m.group(2), None
+        letter, acc, mode = m.group(1), m.group(2), "minor" if m.group(3) else None
     pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[letter]
     acc = (acc or "").lower()
     pc += 1 if acc in ("#", "♯") or acc.endswith("sharp") else -1 if acc in ("b", "♭") or acc.endswith("flat") else 0
