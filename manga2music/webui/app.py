@@ -120,8 +120,8 @@ def build_app(folder: Optional[ServerFolder] = None):
             folder.check(tab)
             bar.step(done, total, label)
 
-        def shown_error(text: str):
-            return gr.update(value=text, elem_classes=["error"]), None, "", None
+        def shown_error(text: str):  # the player emptied and its label back to "Track" (it named the last run's)
+            return gr.update(value=text, elem_classes=["error"]), gr.update(value=None, label="Track"), "", None
 
         try:
             folder.check(tab)  # Stop pressed while this Generate waited in the queue
