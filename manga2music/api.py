@@ -812,7 +812,7 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
             return None
         if was == TEXT_GIVEN:
             return None if source is None and made.get("description") == words else TEXT_GIVEN
-        return None if source is not None and was == os.path.realpath(source) else was
+        return None if source is not None and was == description_place(source, output) else was
 
     names = unique_names([name for name, _, _ in items],
                          lambda i, name: made_from(name, items[i][2], items[i][1]) is not None)
@@ -820,6 +820,10 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
         other = made_from(name, source, words) if free != name else None
         if other is None:
             continue
+        if isinstance((read_record(SectionFiles.for_section(output, free).record) or {}).get("compose"), dict):
+            continue  # composed as that number before: said then (it was said at every rerun)
+        if other not in ("pages", TEXT_GIVEN):
+            other = os.path.normpath(Path(output) / other)  # as the record places it, from the output folder
         given = readable(source) if source is not None else flag("text")
         if other == "pages":
             mine = readable(SectionFiles.for_section(output, name).description)
@@ -829,6 +833,17 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
             was = f"other words given as {flag('text')}" if other == TEXT_GIVEN else readable(other)
             say(f"{given}: {name} in {readable(output)} is composed from {was}: composed as {free}")
     return names
+
+
+def description_place(source: Path, output: Path) -> str:
+    """Where description file ``source`` is, as a record names it (``compose.description_file``): from the output
+    folder (``../desc/ch1.txt``), so that a project moved or copied whole keeps its descriptions' sections (an
+    absolute path made a numbered copy of every track there), through links; absolute where no relative path
+    leads there (another drive)."""
+    try:
+        return Path(os.path.relpath(os.path.realpath(source), os.path.realpath(output))).as_posix()
+    except ValueError:
+        return os.path.realpath(source)
 
 
 def _text_example() -> str:
@@ -897,7 +912,8 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 for name, content, source in items:
                     job = start_job(name, cfg.output, cb)
                     job.description = content
-                    job.description_file = os.path.realpath(source) if source is not None else TEXT_GIVEN
+                    job.description_file = description_place(source, cfg.output) if source is not None else \
+                        TEXT_GIVEN
                     jobs.append(job)
                 for name, why in unusable:  # as `run` fails it: its music is left as it was
                     jobs.append(start_job(name, cfg.output, cb))

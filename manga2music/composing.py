@@ -97,7 +97,15 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
     if same_music and old.get("format") == cfg.fmt and all(p.exists() for p in targets) and notes_here:
         return ComposePlan(job, "skip")  # nothing written: a track a tagger retagged since is left as it is (each
         # rerun failed its section, "calm.wav was changed since manga2music wrote it")
-    refuse_theirs(targets + [job.files.midi(t) for t in range(1, cfg.variations + 1)], job.record)
+    plan = _plan_work(job, composer, cfg, old, same_music, notes_here)
+    kept = len(plan.keep)  # the takes kept are not written (a retagged first take failed --variations 3)
+    refuse_theirs(targets[kept:] + [job.files.midi(t) for t in range(kept + 1, cfg.variations + 1)], job.record)
+    return plan
+
+
+def _plan_work(job: SectionJob, composer: Composer, cfg: RunConfig, old: dict, same_music: bool,
+               notes_here: bool) -> ComposePlan:
+    """:func:`plan_compose` of a job with something to make."""
     old_takes = _old_takes(job)
     folder = job.files.base.parent
     if same_music and len(old_takes) == cfg.variations:
@@ -112,8 +120,8 @@ def plan_compose(job: SectionJob, composer: Composer, cfg: RunConfig, cb: Callba
     if same_takes:
         base = int(old_takes[0]["seed"])
         keep = old_takes[:cfg.variations]
-        if old.get("format") == cfg.fmt and all((folder / t["audio"]).exists() and is_ours(folder / t["audio"],
-                                                                                             job.record) for t in keep):
+        if old.get("format") == cfg.fmt and all((folder / t["audio"]).exists() for t in keep):  # as they are (one
+            # a tagger retagged too: it is not written)
             new_seeds = [base + t for t in range(len(keep), cfg.variations)]
             return ComposePlan(job, "compose" if new_seeds else "trim", new_seeds, keep)
     if base is None and old_takes and not cfg.force:  # no --seed: the music it had, made again (longer, in another

@@ -7,6 +7,7 @@ and keeps a description the user wrote or edited.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -488,12 +489,23 @@ NO_MUSIC_WORDS = ("the description names no genre, instrument, tempo, key or moo
                   "prompt (its words are kept and composed from; edit {file}, or try a larger model)")
 
 
+#: words that only a description of music uses, beside the builtin composer's table (which lacks many a style and
+#: instrument a chat model names: a tango with bandoneon, a march on snare drums, Gregorian chant, taiko)
+_MUSIC_VOCABULARY = re.compile(
+    r"(?<![a-z])(?:music(?:al)?|song|melod(?:y|ies|ic)|tune|rhythm(?:ic)?|beats?|drum(?:s|ming)?|percussi(?:on|ve)|"
+    r"chords?|harmon(?:y|ies|ic)|tempo|bpm|instrument(?:s|al)?|ensemble|choir|chant|hymn|anthem|march|waltz|"
+    r"tango|bolero|requiem|sonata|fugue|riff|groove|bassline|staccato|legato|crescendo|pizzicato|arpeggi(?:o|os|ated)|"
+    r"ostinato|synth\w*|taiko|snare|cymbals?|gong|bells?|bandoneon|accordion|horns?|strings?|brass|woodwinds?|"
+    r"vocals?|singing|sung|soundtrack|lullaby|ballad|overture|fanfare|motif|refrain)"
+    r"(?![a-z])|音楽|曲|旋律|メロディ|リズム|伴奏|演奏|楽器|和音|太鼓|合唱|歌", re.IGNORECASE)
+
+
 def music_words(description: str) -> list[str]:
     """The words of ``description`` a composer plays from (the builtin composer's table: genre, instrument, tempo,
-    key, mood), in English or Japanese."""
+    key, mood, in English or Japanese), or else the words only music is described with."""
     from .music.text_to_style import parse_style
 
-    return parse_style(description).words
+    return parse_style(description).words or [m.group(0) for m in _MUSIC_VOCABULARY.finditer(description)]
 
 
 def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes | str]:

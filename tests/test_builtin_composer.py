@@ -489,6 +489,7 @@ def test_the_tracks_are_made_on_as_many_threads_as_the_process_is_given(monkeypa
     ("Gentle piece for piano, violin and cello, 80 BPM in D minor", {"melody": 40, "harmony": 0, "bass": 42}),
     ("Duet for flute and violin", {"melody": 73, "harmony": 40}),
     ("soft piano and flute, 70 BPM", {"melody": 73, "harmony": 0}),
+    ("harp, piano and flute", {"melody": 73, "harmony": 46}),  # the flute was not played
 ])
 def test_a_melody_instrument_named_after_another_plays_a_part(text, parts):
     """"piano, violin and cello" played piano, piano and cello, and "flute and violin" flute, guitar and bass: a
@@ -518,3 +519,13 @@ def test_common_ways_to_write_a_tempo_key_or_genre_are_read(text, tempo, key, ge
         assert style.key_name == key, style
     if genre is not None:
         assert style.genre == genre, style
+
+
+def test_a_named_instrument_left_without_a_part_is_said():
+    """"piano, guitar and flute" in a genre with a bass player: three parts, and the guitar finds none left; it was
+    dropped without a word, the record's words naming it as if it played."""
+    style = parse_style("piano, guitar and flute")
+    assert (style.melody, style.harmony) == (73, 0)
+    assert style.notes == ["guitar is not played: the melody, harmony and bass parts went to the instruments named "
+                           "before"], style.notes
+    assert parse_style("soft piano and flute").notes == []

@@ -1175,6 +1175,9 @@ def test_a_track_a_user_retagged_is_left_alone_by_a_rerun_with_nothing_to_do(pag
     assert statuses(manga2music.compose(out, out, model="builtin", config=cfg())) == {"calm": "skipped",
                                                                                       "action": "skipped"}
     assert (out / "calm.wav").read_bytes() == mine
+    more = run(pages / "calm", out, variations=2)  # a take added: the retagged first one is kept, not written
+    assert statuses(more) == {"calm": "ok"}, more["sections"]
+    assert (out / "calm.wav").read_bytes() == mine and (out / "calm.take2.wav").is_file()
     (out / "calm.txt").write_text("slow solo cello, 60 BPM, D minor\n", encoding="utf-8")
     again = manga2music.compose(out, out, model="builtin", config=cfg())
     failed = {e["name"]: e for e in again["sections"]}["calm"]
@@ -1234,8 +1237,12 @@ def test_a_description_of_the_same_name_from_elsewhere_never_replaces_music_comp
     sections, this_run, lines = compose(tmp_path / "B" / "theme.txt")
     assert this_run == ["theme-2"] and sections["theme-2"]["status"] == "skipped", (this_run, lines)
     assert (out / "theme.wav").read_bytes() == rainy and words("theme").startswith("Rainy")
-    assert any("theme in" in line and "is composed from" in line and "composed as theme-2" in line
-               for line in lines), lines
+    assert not any("composed as" in line for line in lines), lines  # B's own section: nothing to say
+    (tmp_path / "C").mkdir()
+    (tmp_path / "C" / "theme.txt").write_text("Stormy sea, brass and timpani, 140 BPM\n", encoding="utf-8")
+    _, this_run, lines = compose(tmp_path / "C" / "theme.txt")
+    assert this_run == ["theme-3"] and f"{tmp_path / 'C' / 'theme.txt'}: theme in {out} is composed from " \
+        f"{tmp_path / 'A' / 'theme.txt'}: composed as theme-3" in lines, lines
     (tmp_path / "A" / "theme.txt").write_text("Rainy night piano, 50 BPM in A minor\n", encoding="utf-8")
     sections, this_run, _ = compose(tmp_path / "A" / "theme.txt")  # the same file, edited: its section again
     assert this_run == ["theme"] and sections["theme"]["status"] == "ok" and "50 BPM" in words("theme")
@@ -1247,6 +1254,15 @@ def test_a_description_of_the_same_name_from_elsewhere_never_replaces_music_comp
     assert (out / "sad-piano-ballad-70-bpm-in.wav").read_bytes() == sad
     sections, this_run, _ = compose(text=first)  # the same words: the same track
     assert this_run == ["sad-piano-ballad-70-bpm-in"] and sections[this_run[0]]["status"] == "skipped"
+    moved = tmp_path / "moved"  # the project moved whole (a renamed parent, another machine): its sections
+    moved.mkdir()  # are still its descriptions' (an absolute path in the record made a numbered copy of each)
+    for part in ("A", "B", "out"):
+        shutil.move(str(tmp_path / part), str(moved / part))
+    again = manga2music.compose([moved / "A" / "theme.txt", moved / "B" / "theme.txt"], moved / "out",
+                                model="builtin", config=cfg())
+    assert statuses(again) == {"theme": "skipped", "theme-2": "skipped"}, again["this_run"]
+    assert json.loads((moved / "out" / "theme.json").read_text("utf-8"))["compose"]["description_file"] == \
+        "../A/theme.txt"
 
 
 def test_messages_to_a_program_name_its_settings_not_the_command_lines_flags(pages, tmp_path):
@@ -1303,3 +1319,19 @@ def test_the_manifest_lists_the_analysis_save_artifact_wrote(pages, tmp_path):
     (out / "calm.analysis.json").unlink()
     again = run(pages / "action", out)  # another section's run: calm's entry no longer names the file
     assert {e["name"]: e.get("analysis") for e in again["sections"]} == {"calm": None, "action": None}
+
+
+@pytest.mark.parametrize("answer, music", [
+    ("A passionate tango with bandoneon and a military march on snare drums.", True),
+    ("A solemn Gregorian chant echoing in a cathedral.", True),
+    ("Thunderous taiko drumming.", True),
+    ("The image shows a manga page with two girls talking in a classroom. One of them is smiling.", False),
+    ("The picture shows a boy standing on a bridge at night, a band of rebels behind him.", False),
+])
+def test_an_answer_is_said_to_name_no_music_only_when_it_names_none(answer, music):
+    """The warning that a model's answer names no music fired on real music descriptions the builtin composer's
+    word table lacks (a tango with bandoneon, a march on snare drums, Gregorian chant, taiko), telling the user
+    their model was broken."""
+    from manga2music.describing import music_words
+
+    assert bool(music_words(answer)) is music, music_words(answer)

@@ -65,10 +65,10 @@ OUTPUT = [
 COMMERCIAL = [_p("commercial", Annotated[bool, Opt("--commercial", help="Only music you may publish commercially: auto picks ACE-Step/Stable Audio/builtin over MusicGen (CC-BY-NC), and a named non-commercial composer is refused.")], False)]
 ARTIFACT = [_p("save_artifact", Annotated[bool, Opt("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")], False)]
 MUSIC = [
-    _p("duration", Annotated[Optional[float], Opt("--duration", help="Track length in seconds (at most 1800). Default: 10, or the length a section was made with before.", show_default=False)], None),
+    _p("duration", Annotated[Optional[float], Opt("--duration", help="Track length in seconds (at most 1800). Default: the length a section was made with before; for a new one, the folder's music's (or a stopped run's), else 10.", show_default=False)], None),
     _p("format", Annotated[Optional[str], Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus. Default: the one the music there is in, else wav.", show_default=False)], None),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music repeatable (under `run`, a local VLM's sampling too); recorded in each .json.")], None),
-    _p("variations", Annotated[Optional[int], Opt("--variations", help="Takes per description (seed, seed+1, ...). Default: 1, or as many as a section was made with before.", show_default=False)], None),
+    _p("variations", Annotated[Optional[int], Opt("--variations", help="Takes per description (seed, seed+1, ...). Default: as many as a section was made with before; for a new one, as the folder's music has (or a stopped run's), else 1.", show_default=False)], None),
     _p("loop", Annotated[Optional[bool], Opt("--loop/--no-loop", show_default=False, help="Make tracks that loop seamlessly, or that end. Default: as the music there was made, else tracks that end.")], None),
     _p("normalize", Annotated[Optional[bool], Opt("--normalize/--no-normalize", show_default=False, help="Bring the music to -14 LUFS, or keep the model's level. Default: as the music there was made, else -14 LUFS.")], None),
 ]

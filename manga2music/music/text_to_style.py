@@ -392,6 +392,13 @@ def parse_style(text: str) -> Style:
     refused = {p for w in _said_no(instruments, spans) for p in NEGATED_FAMILIES.get(w, (INSTRUMENTS[w][0],))}
     instruments = [(pos, w) for pos, w in _kept(instruments, spans) if INSTRUMENTS[w][0] not in refused]
     melody, harmony, bass = _assign_instruments(instruments, preset, refused)
+    unplayed = []  # named, but every part it can play was taken: said, not dropped without a word
+    for _, word in instruments:
+        if INSTRUMENTS[word][0] not in (melody, harmony, bass) and word not in unplayed:
+            unplayed.append(word)
+    if unplayed:
+        notes.append(f"{', '.join(unplayed)} {'is' if len(unplayed) == 1 else 'are'} not played: the melody, "
+                     "harmony and bass parts went to the instruments named before")
 
     drums = preset["drums"]
     if drums is None:
@@ -424,16 +431,17 @@ def _assign_instruments(found: list[tuple[int, str]], preset: dict, refused: set
         prog, roles = INSTRUMENTS[word]
         if all(p != prog for p, _ in mentioned):
             mentioned.append((prog, roles))
-    melody = next((p for p, r in mentioned if "m" in r), None)
+    # the melody: the first instrument named that plays melodies only (a flute, a violin: "piano, violin and cello",
+    # "harp, piano and flute" dropped it, a piano or harp taking the melody), else the first that plays one
+    melody = next((p for p, r in mentioned if r == "m"), None)
+    if melody is None:
+        melody = next((p for p, r in mentioned if "m" in r), None)
     if melody is None:
         melody = next((p for p, r in mentioned if "h" in r), None)
     harmony = next((p for p, r in mentioned if "h" in r and p != melody), None)
-    lead = next((p for p, r in mentioned if r == "m" and p != melody), None)  # a melody instrument named after
-    if harmony is None and lead is not None:  # the first was dropped ("piano, violin and cello", "flute and violin")
-        if "h" in dict(mentioned)[melody]:  # a piano or guitar named first accompanies it: "piano and flute"
-            melody, harmony = lead, melody
-        else:  # two melody instruments: the second plays the harmony part
-            harmony = lead
+    lead = next((p for p, r in mentioned if r == "m" and p != melody), None)
+    if harmony is None and lead is not None:  # two melody instruments: the second plays the harmony part ("flute
+        harmony = lead  # and violin": the violin was not played)
     if harmony is None:
         # a calm piano/guitar/harp named alone plays its own chords
         solo = melody is not None and dict(mentioned)[melody] == "mh" and preset["comp"] == "arp"
