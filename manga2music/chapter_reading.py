@@ -126,7 +126,8 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
         from .describing import describer_change, page_changes
 
         why = page_changes(job, infos) + describer_change(old, describer)
-        cb.info(f"{section.name}: reading the pages again: " + ("; ".join(why) or "its version changed"))
+        cb.info(f"{section.name}: reading the pages again: " + ("; ".join(why) or "its pages changed since its last "
+                "score (a run read them since), or the way they are read did"))  # it said "its version changed"
     if _is_chat(describer):
         return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb, memo)
     stream = page_stream(section, infos, describer, job.output, cb)

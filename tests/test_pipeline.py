@@ -1335,3 +1335,19 @@ def test_an_answer_is_said_to_name_no_music_only_when_it_names_none(answer, musi
     from manga2music.describing import music_words
 
     assert bool(music_words(answer)) is music, music_words(answer)
+
+
+def test_a_score_after_a_run_read_changed_pages_says_its_pages_changed_not_its_version(pages, tmp_path):
+    """score, a page replaced, run (which reads the new page), score: "reading the pages again: its version
+    changed", though nothing's version had."""
+    out = tmp_path / "out"
+    score = lambda lines: manga2music.score(  # noqa: E731
+        pages / "calm", out, vision_model="builtin", music_model="builtin", config=RunConfig(seed=3),
+        callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    score([])
+    shutil.copy(pages / "action" / sorted(os.listdir(pages / "action"))[0], pages / "calm" / "002.png")
+    run(pages / "calm", out)
+    lines: list[str] = []
+    score(lines)
+    said = [line for line in lines if "reading the pages again" in line]
+    assert said and "version" not in said[0] and "its pages changed since its last score" in said[0], lines
