@@ -167,8 +167,9 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         made = job.record.get("compose") or {}
         if made.get("takes") and isinstance(made.get("description"), str) and made["description"] != job.description:
             job.music_outdated = True  # the user's words, beside the music of the ones before: said on the page
-        if old and describe_key(pages, old.get("settings")) != old.get("fingerprint"):  # the record now lists the
-            # pages the section's music is for
+        listed = job.record.get("pages") == [page_entry(info) for info in infos]  # by a rerun before this one
+        if old and describe_key(pages, old.get("settings")) != old.get("fingerprint") and not listed:  # the record
+            # now lists the pages the section's music is for (once: each rerun wrote it again, "ok" for good)
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you, and the pages have changed since "
                     "it was described; keeping it (delete it to describe these pages)")
             infos = _decodable(section, job, infos, cb)

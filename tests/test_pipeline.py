@@ -1351,3 +1351,21 @@ def test_a_score_after_a_run_read_changed_pages_says_its_pages_changed_not_its_v
     score(lines)
     said = [line for line in lines if "reading the pages again" in line]
     assert said and "version" not in said[0] and "its pages changed since its last score" in said[0], lines
+
+
+def test_an_edited_description_beside_changed_pages_settles_to_skipped(pages, tmp_path):
+    """A description the user wrote, then a page replaced: every later rerun said the pages had changed, rewrote the
+    record and reported the section "ok", for good, though nothing was made."""
+    out = tmp_path / "out"
+    run(pages / "calm", out)
+    (out / "calm.txt").write_text("Slow solo cello, 60 BPM (my words)\n", encoding="utf-8")
+    shutil.copy(pages / "action" / sorted(os.listdir(pages / "action"))[0], pages / "calm" / "002.png")
+    lines: list[str] = []
+    said = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(), callbacks=said)
+    assert any("the pages have changed since it was described" in line for line in lines), lines
+    lines.clear()
+    again = manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(),
+                            callbacks=said)
+    assert statuses(again) == {"calm": "skipped"}, lines
+    assert (out / "calm.txt").read_text(encoding="utf-8") == "Slow solo cello, 60 BPM (my words)\n"
