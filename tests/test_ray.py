@@ -673,6 +673,7 @@ def test_a_worker_killed_while_scoring_is_replaced_and_the_score_is_the_same(ray
     assert killed, "no worker was seen composing"
     died = [w for w in seen.warnings if "died while composing" in w]
     assert len(died) == 1 and "sending it to a fresh worker (try 2 of 3)" in died[0], seen.warnings
+    assert " of ch1 (" in died[0], died  # which chapter is tried again (several are in flight)
     assert statuses(spread) == {"ch1": "ok"}
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
 

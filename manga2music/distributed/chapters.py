@@ -104,7 +104,9 @@ class CallingModel(RemoteModel):
                 self._replace(slot, actor)
                 if deaths > self._retries:
                     raise BackendError(f"its Ray worker died {deaths} times while {label} (last: {reason})") from None
-                self._cb.warn(f"Ray worker {slot.label} died while {label} ({reason}); sending it to a fresh worker "
+                chapter = getattr(_current, "name", "")  # several chapters are in flight: which one is tried again
+                self._cb.warn(f"Ray worker {slot.label} died while {label}{f' of {chapter}' if chapter else ''} "
+                              f"({reason}); sending it to a fresh worker "
                               f"(try {deaths + 1} of {self._retries + 1})")
                 continue
             except ray.exceptions.RayError as exc:
