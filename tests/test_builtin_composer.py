@@ -520,12 +520,3 @@ def test_common_ways_to_write_a_tempo_key_or_genre_are_read(text, tempo, key, ge
     if genre is not None:
         assert style.genre == genre, style
 
-
-def test_a_named_instrument_left_without_a_part_is_said():
-    """"piano, guitar and flute" in a genre with a bass player: three parts, and the guitar finds none left; it was
-    dropped without a word, the record's words naming it as if it played."""
-    style = parse_style("piano, guitar and flute")
-    assert (style.melody, style.harmony) == (73, 0)
-    assert style.notes == ["guitar is not played: the melody, harmony and bass parts went to the instruments named "
-                           "before"], style.notes
-    assert parse_style("soft piano and flute").notes == []

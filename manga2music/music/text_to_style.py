@@ -392,13 +392,6 @@ def parse_style(text: str) -> Style:
     refused = {p for w in _said_no(instruments, spans) for p in NEGATED_FAMILIES.get(w, (INSTRUMENTS[w][0],))}
     instruments = [(pos, w) for pos, w in _kept(instruments, spans) if INSTRUMENTS[w][0] not in refused]
     melody, harmony, bass = _assign_instruments(instruments, preset, refused)
-    unplayed = []  # named, but every part it can play was taken: said, not dropped without a word
-    for _, word in instruments:
-        if INSTRUMENTS[word][0] not in (melody, harmony, bass) and word not in unplayed:
-            unplayed.append(word)
-    if unplayed:
-        notes.append(f"{', '.join(unplayed)} {'is' if len(unplayed) == 1 else 'are'} not played: the melody, "
-                     "harmony and bass parts went to the instruments named before")
 
     drums = preset["drums"]
     if drums is None:
