@@ -23,7 +23,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .errors import InputError, Manga2MusicError, OutputError
@@ -282,8 +282,27 @@ def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConf
         raise TypeError(f"config must be a manga2music.RunConfig, not {type(config).__name__} "  # instances"
                         "(RunConfig(duration=20, seed=1), for example)")
     cfg = replace(config) if config is not None else RunConfig()
-    cfg.output = Path(output if output is not None else cfg.output)
+    folder = output if output is not None else cfg.output
+    if not isinstance(folder, (str, os.PathLike)):  # RunConfig(output=None): "expected str, bytes or os.PathLike"
+        raise TypeError(f"the output folder must be a path (a str or a Path), not {type(folder).__name__} "
+                        f"({folder!r})")
+    cfg.output = Path(folder)
     from_current_folder(cfg.output)
+    for name in ("options", "vision_options", "music_options"):  # options=None was "'NoneType' object has no
+        value = getattr(cfg, name)  # attribute 'items'", in the middle of the models' build
+        if value is None:
+            setattr(cfg, name, {})
+        elif not isinstance(value, Mapping):
+            raise TypeError(f"{name} must be a dict of the models' options ({name}={{\"device\": \"cpu\"}}, for "
+                            f"example), not {type(value).__name__} ({value!r})")
+        else:
+            setattr(cfg, name, dict(value))
+    from .distributed.config import RayConfig  # light: Ray itself is imported only for a run on it
+
+    if cfg.ray is not None and not isinstance(cfg.ray, RayConfig):  # ray="auto": "'str' object has no attribute
+        # 'check'"
+        raise TypeError(f"ray must be a manga2music.distributed.RayConfig (RayConfig(address=\"auto\"), for example) "
+                        f"or None, not {type(cfg.ray).__name__} ({cfg.ray!r})")
     return cfg
 
 

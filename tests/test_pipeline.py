@@ -1369,3 +1369,24 @@ def test_an_edited_description_beside_changed_pages_settles_to_skipped(pages, tm
                             callbacks=said)
     assert statuses(again) == {"calm": "skipped"}, lines
     assert (out / "calm.txt").read_text(encoding="utf-8") == "Slow solo cello, 60 BPM (my words)\n"
+
+
+@pytest.mark.parametrize("settings, said", [
+    (dict(options=["device"]), "options must be a dict of the models' options"),
+    (dict(vision_options="device=cpu"), "vision_options must be a dict of the models' options"),
+    (dict(ray="auto"), "ray must be a manga2music.distributed.RayConfig"),
+    (dict(output=None), "the output folder must be a path (a str or a Path), not NoneType"),
+])
+def test_a_setting_of_the_wrong_type_is_a_type_error_that_names_it(tmp_path, settings, said):
+    """RunConfig(options=["device"]), vision_options="device=cpu", ray="auto" or output=None raised Python's own
+    AttributeError or TypeError ("'str' object has no attribute 'check'") from the middle of the run."""
+    with pytest.raises(TypeError) as caught:
+        manga2music.run(SAMPLES / "calm", None, vision_model="builtin", music_model="builtin",
+                        config=RunConfig(**{"output": tmp_path / "o", **settings}))
+    assert str(caught.value).startswith(said), caught.value
+
+
+def test_options_left_none_are_no_options(tmp_path):
+    made = manga2music.run(SAMPLES / "calm", tmp_path / "o", vision_model="builtin", music_model="builtin",
+                           config=RunConfig(duration=1.0, seed=1, options=None, music_options=None))
+    assert statuses(made) == {"calm": "ok"}
