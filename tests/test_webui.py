@@ -357,6 +357,16 @@ def test_several_books_and_a_file_that_is_no_page_are_named_after_a_book(tmp_pat
     assert upload_name([tmp_path / "calm.cbz", tmp_path / "action.pdf", bad, SAMPLES / "calm" / "001.png"]) == "calm"
 
 
+def test_the_outputs_are_not_named_after_a_book_that_does_not_open_beside_good_pages(tmp_path):
+    """Two good pages and a PDF cut short: the music was the pages' (pages.wav), the zip trunc-music.zip."""
+    (tmp_path / "trunc.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<<")
+    (tmp_path / "empty.zip").write_bytes(b"")
+    pages = [SAMPLES / "calm" / "001.png", SAMPLES / "calm" / "002.png"]
+    assert upload_name([tmp_path / "trunc.pdf", *pages]) == "calm"
+    assert upload_name([tmp_path / "empty.zip", *pages]) == "calm"
+    assert upload_name([tmp_path / "trunc.pdf"]) == "trunc"  # nothing else to name it after
+
+
 def test_the_outputs_are_not_named_after_an_upload_that_is_skipped(tmp_path):
     """a_broken.png (not an image: "Will be skipped") uploaded with b_page.png made "a_broken.wav" and
     "a_broken-music.zip" of b_page's music."""

@@ -114,12 +114,24 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
     pages = sorted((p for p in paths if p not in books), key=natsort_keygen(key=lambda p: p.name.lower()))
     readable_page = next((p for p in pages if _reads(p)), None)  # not one skipped as unreadable: the music is
     # not its (several books and a stray file that is no page were named after the file, which the run skipped)
-    if books and (len(books) == 1 or readable_page is None):
-        return clean_name(source_stem(books[0].name))
+    usable = [b for b in books if _opens(b)] or ([] if readable_page else books)  # not a book cut short beside
+    # good pages: the zip was named after the broken PDF (trunc-music.zip) of the pages' music
+    if usable and (len(usable) == 1 or readable_page is None):
+        return clean_name(source_stem(usable[0].name))
     first = readable_page or pages[0]
     if first.parent.name and not _inside(first.parent, [Path(h) for h in hidden]):
         return clean_name(first.parent.name)
     return clean_name(first.stem)
+
+
+def _opens(book: Path) -> bool:
+    """Whether an uploaded archive, PDF or EPUB opens with a page in it (its listing read, as a run reads it)."""
+    from ..sections import find_sections
+
+    try:
+        return any(s.pages and not s.error for s in find_sections([book], exclude=[], warn=lambda message: None))
+    except Exception:  # noqa: BLE001 - a book that cannot be listed names nothing
+        return False
 
 
 def _reads(path: Path) -> bool:
