@@ -93,6 +93,9 @@ def _holder(folder: Path) -> str:
         info = _holder_record(folder)
         if info is None:
             return "just started; its pid is not written yet"
+        if info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():  # two threads of one
+            # program: its own pid said as "another run" misled
+            return f"another call of this very program, started {info.get('started', '?')}"
         user = f" of {info['user']}" if info.get("user") else ""  # one written by an older manga2music names none
         return (f"pid {info['pid']}{user} on {info.get('host', '?')}, started {info.get('started', '?')}"
                 f" ({info.get('command', 'manga2music')})")
@@ -146,10 +149,12 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
     except (Timeout, LeaseSettingsMismatch):  # the mismatch: a lock file of a manga2music that renews it otherwise
         from .options import flag, on_command_line
 
+        queue = flag('wait') if on_command_line() else 'RunConfig(wait=True)'
         raise OutputBusyError(
-            f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})",
-            hint=f"wait for it to finish, pass {flag('wait') if on_command_line() else 'RunConfig(wait=True)'} to queue "
-                 f"behind it, or choose another {'folder with -o' if on_command_line() else 'output folder'}",
+            f"{readable(folder)} is being written by another manga2music run ({_holder(folder)})"
+            + (f", still after the {float(wait):g} s it waited" if limit else ""),
+            hint=f"wait for it to finish, pass {queue} to queue behind it{' as long as it takes' if limit else ''}, "
+                 f"or choose another {'folder with -o' if on_command_line() else 'output folder'}",
         ) from None
     except OSError as exc:
         raise_for_disk(exc, folder)

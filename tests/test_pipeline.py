@@ -1390,3 +1390,35 @@ def test_options_left_none_are_no_options(tmp_path):
     made = manga2music.run(SAMPLES / "calm", tmp_path / "o", vision_model="builtin", music_model="builtin",
                            config=RunConfig(duration=1.0, seed=1, options=None, music_options=None))
     assert statuses(made) == {"calm": "ok"}
+
+
+def test_a_folder_busy_with_another_call_of_the_same_program_says_so(tmp_path):
+    """Two threads of one program into one folder: "being written by another manga2music run (pid <its own pid>
+    ...)"; and a wait=0.5 run out still said to pass RunConfig(wait=True), as if it had not waited."""
+    import threading
+
+    from manga2music.errors import OutputBusyError
+    from manga2music.lock import output_lock
+
+    out = tmp_path / "out"
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        with output_lock(out):
+            held.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(OutputBusyError) as busy:
+            run(SAMPLES / "calm", out)
+        assert "another call of this very program" in str(busy.value) and "pid" not in str(busy.value), busy.value
+        with pytest.raises(OutputBusyError) as waited:
+            run(SAMPLES / "calm", out, wait=0.5)
+        assert "still after the 0.5 s it waited" in str(waited.value), waited.value
+        assert "to queue behind it as long as it takes" in waited.value.hint, waited.value.hint
+    finally:
+        done.set()
+        holder.join()
