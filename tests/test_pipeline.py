@@ -1395,23 +1395,12 @@ def test_options_left_none_are_no_options(tmp_path):
 def test_a_folder_busy_with_another_call_of_the_same_program_says_so(tmp_path):
     """Two threads of one program into one folder: "being written by another manga2music run (pid <its own pid>
     ...)"; and a wait=0.5 run out still said to pass RunConfig(wait=True), as if it had not waited."""
-    import threading
+    from output_checks import another_run_holds
 
     from manga2music.errors import OutputBusyError
-    from manga2music.lock import output_lock
 
     out = tmp_path / "out"
-    held, done = threading.Event(), threading.Event()
-
-    def hold():
-        with output_lock(out):
-            held.set()
-            done.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(30)
+    with another_run_holds(out):  # a thread of this very process holds it
         with pytest.raises(OutputBusyError) as busy:
             run(SAMPLES / "calm", out)
         assert "another call of this very program" in str(busy.value) and "pid" not in str(busy.value), busy.value
@@ -1419,6 +1408,3 @@ def test_a_folder_busy_with_another_call_of_the_same_program_says_so(tmp_path):
             run(SAMPLES / "calm", out, wait=0.5)
         assert "still after the 0.5 s it waited" in str(waited.value), waited.value
         assert "to queue behind it as long as it takes" in waited.value.hint, waited.value.hint
-    finally:
-        done.set()
-        holder.join()

@@ -242,15 +242,22 @@ def generation_prompt(processor) -> str:
     return with_prompt[len(processor.apply_chat_template(messages, add_generation_prompt=False, tokenize=False)):]
 
 
-@pytest.mark.parametrize("name", rc.VLM_NAMES)
-def test_describe_end_to_end_through_the_cli(name, real_tiny, tmp_path):
+def answering(name: str, real_tiny, tmp_path: Path, answer: str) -> Path:
+    """A copy of the tiny ``name`` model that answers ``answer`` to every chat prompt, decoded by its real
+    tokenizer (see real_tiny.script_answer)."""
     from real_tiny import script_answer
 
     folder = shutil.copytree(real_tiny(name), tmp_path / name)
     processor = processor_of(real_tiny(name))
     eos = json.loads((folder / "generation_config.json").read_text())["eos_token_id"]
     eos = processor.tokenizer.convert_ids_to_tokens(eos[0] if isinstance(eos, list) else eos)
-    script_answer(folder, DESCRIPTION, after=generation_prompt(processor), end=eos)
+    script_answer(folder, answer, after=generation_prompt(processor), end=eos)
+    return folder
+
+
+@pytest.mark.parametrize("name", rc.VLM_NAMES)
+def test_describe_end_to_end_through_the_cli(name, real_tiny, tmp_path):
+    folder = answering(name, real_tiny, tmp_path, DESCRIPTION)
 
     out = tmp_path / "out"
     result = runner.invoke(app, ["describe", str(SAMPLES / "calm"), "-o", str(out), "--model", str(folder),
@@ -328,15 +335,8 @@ def test_an_answer_that_names_no_music_is_said_not_passed_as_a_description(real_
     """A small local model that captioned the page ("The image shows a manga page...") or answered word salad: its
     words were saved as the description, "ok", and MusicGen composed from them, nothing said.  The words are kept
     (the user may edit them) but a line, and the record's warnings, say that they name no music."""
-    from real_tiny import script_answer
-
-    name = rc.VLM_NAMES[0]
     caption = "The image shows a drawing with two girls talking in a classroom. One of them is smiling."
-    folder = shutil.copytree(real_tiny(name), tmp_path / name)
-    processor = processor_of(real_tiny(name))
-    eos = json.loads((folder / "generation_config.json").read_text())["eos_token_id"]
-    eos = processor.tokenizer.convert_ids_to_tokens(eos[0] if isinstance(eos, list) else eos)
-    script_answer(folder, caption, after=generation_prompt(processor), end=eos)
+    folder = answering(rc.VLM_NAMES[0], real_tiny, tmp_path, caption)
     out = tmp_path / "out"
     result = runner.invoke(app, ["describe", str(SAMPLES / "calm"), "-o", str(out), "--model", str(folder),
                                  "--offline", "--seed", "1", "--single-stage"])
