@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
-from .errors import InputError, Manga2MusicError, OutputError
+from .errors import InputError, Manga2MusicError
 from .backends import check_named, check_shared_flags, not_used_by_auto
 from .files import from_current_folder, readable, remove_stale_temps
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
 from .execution import open_executor
-from .options import SCENES_FOUND, RunConfig, flag, on_command_line, output_named
+from .options import SCENES_FOUND, RunConfig, flag, on_command_line
 from .jobs import TEXT_GIVEN, Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
@@ -80,8 +80,9 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
                                                           not (math.isfinite(cfg.wait) and cfg.wait >= 0)):
         raise InputError(f"wait must be True, False or a number of seconds (got {cfg.wait!r})")
     if cfg.output.exists() and not cfg.output.is_dir():  # before any model loads (the lock says it again)
-        raise OutputError(f"{output_named()} {readable(cfg.output)} is a file, not a folder",
-                          hint=f"choose {'a folder with -o' if on_command_line() else 'another output folder'}")
+        from .lock import not_a_folder
+
+        raise not_a_folder(cfg.output)
     if not composing:
         return
     if isinstance(cfg.fmt, str):  # as --format takes it: "FLAC", ".flac"
@@ -363,13 +364,15 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
     return _with_both_models("run", sections, cfg, cb, vision_model, music_model)
 
 
-def _records_there(cfg: RunConfig, names: list[str]) -> list[tuple[Path, dict]]:
-    """The records of ``names`` and of every other section the output folder's manifest lists, each settled as a
-    killed run left it: (path, record)."""
+def _records_there(cfg: RunConfig, names: list[str], manifest: Optional[dict] = None) -> list[tuple[Path, dict]]:
+    """The records of ``names`` and of every other section the output folder's manifest lists (``manifest``, when
+    the caller has read it), each settled as a killed run left it: (path, record)."""
     from .outputs import MANIFEST, SectionFiles, read_record, settle
 
     records = {SectionFiles.for_section(cfg.output, name).record for name in names}
-    for section in (read_record(cfg.output / MANIFEST) or {}).get("sections") or []:  # the folder's other sections:
+    if manifest is None:
+        manifest = read_record(cfg.output / MANIFEST) or {}
+    for section in manifest.get("sections") or []:  # the folder's other sections:
         # a new chapter added to a folder of FLACs was a WAV, and the folder stayed mixed for good
         if isinstance(section, dict) and isinstance(section.get("record"), str):
             records.add(cfg.output / section["record"])
@@ -383,27 +386,30 @@ LENGTHS = ("duration", "variations")
 def keep_as_made(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, composer) -> None:
     """The settings left out that the music in the output folder decides: its format (:func:`keep_formats`) and,
     for a section not composed yet, its length and takes (:func:`keep_lengths`); the folder's records read once."""
-    records = _records_there(cfg, names)
+    from .outputs import MANIFEST, read_record
+
+    manifest = read_record(cfg.output / MANIFEST) or {}
+    records = _records_there(cfg, names, manifest)
     keep_formats(cfg, records, command, cb)
     if command != "score":  # a cue is as long as its scene takes to read
-        keep_lengths(cfg, names, records, cb, getattr(composer, "max_duration", None))
+        keep_lengths(cfg, names, records, cb, getattr(composer, "max_duration", None), manifest.get("stopped_with"))
 
 
 def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dict]], cb: Callbacks,
-                 limit) -> None:
+                 limit, stopped) -> None:
     """--duration and --variations left out: a section composed before keeps its own (composing.track_seconds,
     job_config), and one not composed yet (``names`` without music) is made as the music there is, where all of it
     is one length or one number of takes, else the default, said.  After ``run LIB --duration 300`` was stopped,
     the plain rerun a user makes to finish it made the sections left 10 s long beside the 300 s ones, and a chapter
-    added to a folder of 2-take sections got one."""
+    added to a folder of 2-take sections got one.  ``stopped``: the manifest's ``stopped_with``, what a run stopped
+    before its music was all made was asked for."""
     from .options import DEFAULT_DURATION
-    from .outputs import MANIFEST, SectionFiles, read_record
+    from .outputs import SectionFiles
 
     composed = {path: data["compose"] for path, data in records if isinstance(data.get("compose"), dict)}
     new = [name for name in names if SectionFiles.for_section(cfg.output, name).record not in composed]
-    stopped = (read_record(cfg.output / MANIFEST) or {}).get("stopped_with")  # a run stopped before its music
     made = list(composed.values())
-    if isinstance(stopped, dict):  # was all made: what it was asked for (hand-edited values left out)
+    if isinstance(stopped, dict):  # hand-edited values left out
         duration, takes = stopped.get("duration"), stopped.get("variations")
         made.append({"duration": duration if isinstance(duration, (int, float)) and not isinstance(duration, bool)
                      and MIN_DURATION <= duration <= MAX_DURATION else None,

@@ -37,14 +37,19 @@ _held_by: dict[str, int] = {}
 HOLDER_NAME = ".manga2music.lock.json"
 
 
-def prepare_output(folder: Path) -> Path:
-    """Create ``folder`` if needed; a file in its place or an unwritable disk is one :class:`OutputError`."""
+def not_a_folder(folder: Path) -> OutputError:
+    """The error for an output folder that is a file, in the command line's words or a program's."""
     from .options import on_command_line, output_named
 
+    return OutputError(f"{output_named()} {readable(folder)} is a file, not a folder",
+                       hint=f"choose {'a folder with -o' if on_command_line() else 'another output folder'}")
+
+
+def prepare_output(folder: Path) -> Path:
+    """Create ``folder`` if needed; a file in its place or an unwritable disk is one :class:`OutputError`."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{output_named()} {readable(folder)} is a file, not a folder",
-                          hint=f"choose {'a folder with -o' if on_command_line() else 'another output folder'}")
+        raise not_a_folder(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:
