@@ -123,11 +123,12 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
                               fresh=False, page_names=[p.name for p in section.pages])
     if isinstance(job.record.get("chapter_reading"), dict) and old.get("fingerprint") and not cfg.force:  # read
         # by a score before (not `run`'s reading, which a first score does not take): say what changed, as run does
-        from .describing import describer_change, page_changes
+        from .describing import describer_change, left_as_it_was, page_changes
 
         why = page_changes(job, infos) + describer_change(old, describer)
         cb.info(f"{section.name}: reading the pages again: " + ("; ".join(why) or "its pages changed since its last "
-                "score (a run read them since), or the way they are read did"))  # it said "its version changed"
+                "score (a run read them since), or the way they are read did")  # it said "its version changed"
+                + left_as_it_was(job, infos, "describe"))
     if _is_chat(describer):
         return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb, memo)
     stream = page_stream(section, infos, describer, job.output, cb)

@@ -188,7 +188,8 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         _artifact_on_a_rerun(section, job, infos, cfg, cb)
         return None
     if old.get("fingerprint") and not cfg.force and txt.exists():  # described before: say what changed
-        cb.info(f"{section.name}: describing again: {describe_changes(job, infos, describer)}")
+        cb.info(f"{section.name}: describing again: {describe_changes(job, infos, describer)}"
+                + left_as_it_was(job, infos, "score"))
     elif old.get("fingerprint") and not cfg.force:  # deleted, as the line for an emptied description tells a user to
         cb.info(f"{section.name}: describing again: {readable(txt.name)} is gone")
     return DescribeWork(infos, skipped, key)
@@ -332,6 +333,38 @@ def _recorded_key(entry: dict) -> str:
 
     index = entry.get("pdf_index") if entry.get("pdf_index") is not None else entry.get("frame")
     return pixels_key(str(entry.get("sha256")), index, entry.get("orientation", 1))
+
+
+def pages_key(entries) -> str:
+    """What a record's page entries are, as pictures (renamed or moved pages are the same pages): recorded with
+    the music made of them, to tell music of pages changed since (:func:`of_pages_before`)."""
+    return fingerprint([_recorded_key(e) for e in entries if isinstance(e, dict)])
+
+
+def of_pages_before(record: dict, part: str) -> bool:
+    """Whether the record's ``"score"`` or ``"describe"`` (which `run`'s track was made from) is of other pages than
+    the record's pages now: `run` or `score` read changed pages since, and left the other command's music as it was.
+    False where it cannot be told (a score made before 2026-12-06, a track composed from a description alone)."""
+    made = record.get(part)
+    pages = record.get("pages")
+    if not isinstance(made, dict) or not isinstance(pages, list) or not made.get("fingerprint"):
+        return False
+    if part == "score":
+        return bool(made.get("pages_key")) and made["pages_key"] != pages_key(pages)
+    return describe_key([_recorded_key(e) for e in pages if isinstance(e, dict)], made.get("settings")) \
+        != made["fingerprint"]
+
+
+def left_as_it_was(job: SectionJob, infos: list[PageInfo], part: str) -> str:
+    """The words that say the other command's music (``part``: ``"score"``, or ``"describe"`` for `run`'s track)
+    stays of the pages before, once this command has read ``infos``; "" when it is of these pages, or not there."""
+    made = job.record.get("score" if part == "score" else "compose") or {}
+    if not (made.get("outputs") if part == "score" else made.get("takes")):
+        return ""
+    if not of_pages_before({**job.record, "pages": [page_entry(i) for i in infos]}, part):
+        return ""
+    return (" (its chapter score stays of the pages before: `manga2music score` makes it again)" if part == "score"
+            else " (its track stays of the pages before: `manga2music run` makes it again)")
 
 
 def describer_seed(describer: Describer):

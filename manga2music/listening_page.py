@@ -264,7 +264,8 @@ def _other_commands_music(output: Path, entry: dict, record: dict | None, is_sco
                  "midi": [(folder / t["midi"]).as_posix() for t in takes if here(t.get("midi"))]}
         text = _description(output, entry, record)  # its .txt (the user's edit wins), else the record's words
         words = f'<blockquote class="description"{lang_attribute(text)}>{e(text)}</blockquote>' if text else ""
-        return f'<p class="info">The section\'s track (<code>run</code>):</p>{words}' + _tracks(output, other, record)
+        return (f'<p class="info">The section\'s track (<code>run</code>):</p>{words}' + _tracks(output, other, record)
+                + _of_pages_before(record, "describe", "run"))
     outputs = (record.get("score") or {}).get("outputs") or []
     from .audio import AUDIO_FORMATS
 
@@ -272,7 +273,18 @@ def _other_commands_music(output: Path, entry: dict, record: dict | None, is_sco
               and Path(n).suffix.lstrip(".") in AUDIO_FORMATS and here(n)]
     if not scores:
         return ""
-    return _tracks(output, {"tracks": [(folder / n).as_posix() for n in scores]}, record, name="chapter score")
+    return (_tracks(output, {"tracks": [(folder / n).as_posix() for n in scores]}, record, name="chapter score")
+            + _of_pages_before(record, "score", "score"))
+
+
+def _of_pages_before(record: dict, part: str, command: str) -> str:
+    """A line under the other command's music when it was made of the section's pages before they changed."""
+    from .describing import of_pages_before
+
+    if not of_pages_before(record, part):
+        return ""
+    return (f'<p class="info">This {"score" if part == "score" else "track"} was made from the pages before they '
+            f'changed: <code>manga2music {command}</code> makes it again from these.</p>')
 
 
 def _is_score(entry: dict, record: dict | None) -> bool:

@@ -48,7 +48,7 @@ from .kept_cues import forget_cues, forget_stale_cues, keep_cue, keep_settings, 
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .cache import made_by
 from .composing import format_made
-from .describing import answer_memo, page_entry, relocate_pages, said_reused, section_seed
+from .describing import answer_memo, page_entry, pages_key, relocate_pages, said_reused, section_seed
 from .errors import BackendError, InputError, Manga2MusicError
 from .files import readable
 from .jobs import Callbacks, SectionJob, each_section
@@ -757,6 +757,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                       "seconds": round(time.perf_counter() - started, 3), "at": now_iso()},
             "pages": [page_entry(i) for i in chapter.infos], "skipped_pages": job.skipped_pages or [],
         }
+        updates["score"]["pages_key"] = pages_key(updates["pages"])  # a `run` of changed pages since: said old
         job.commit(staged, updates)
     finally:
         staged.discard()

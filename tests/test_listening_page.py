@@ -374,6 +374,45 @@ def test_run_and_score_into_one_folder_each_leave_the_others_music_on_the_page(t
         assert "ch.read.html" in html and html.count('class="section') == 1
 
 
+def test_the_other_commands_music_of_pages_changed_since_is_said_to_be_of_the_pages_before(tmp_path):
+    """`score`, then a page redrawn, then `run`: the page listed the chapter score of the old pages beside the new
+    track as if it were of these pages (and `run`'s track after a `score` of changed pages the same).  Each is now
+    said to be of the pages before, with the command that makes it again; pages only renamed are the same pages."""
+    from output_checks import cli
+
+    chapter, out = tmp_path / "ch", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    args = ("-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--seed", "1")
+    said = "made from the pages before they changed"
+
+    def page_text() -> str:
+        return (out / "index.html").read_text(encoding="utf-8")
+
+    assert cli("score", chapter, *args, timeout=300).returncode == 0
+    assert cli("run", chapter, *args, "--duration", "2").returncode == 0
+    assert said not in page_text()  # the same pages
+    first = sorted(chapter.iterdir())[0]
+    first.rename(first.with_name("0-" + first.name))  # renamed only: the same pixels
+    assert cli("run", chapter, *args, "--duration", "2").returncode == 0
+    assert said not in page_text()
+    with Image.open(SAMPLES / "action" / "001.png") as im:  # another picture in its place
+        im.save(sorted(chapter.iterdir())[1])
+    result = cli("run", chapter, *args, "--duration", "2")
+    assert "ch: describing again: 1 page changed (002.png) (its chapter score stays of the pages before: " \
+           "`manga2music score` makes it again)" in result.stderr, result.stderr
+    html = page_text()
+    assert html.count(said) == 1 and "<code>manga2music score</code>" in html
+    assert html.index(said) > html.index("chapter score")  # said of the score, not of the new track
+    with Image.open(SAMPLES / "action" / "002.png") as im:  # and again, scored: the score of these pages now,
+        im.convert("RGB").save(sorted(chapter.iterdir())[2])  # the track of the pages before
+    result = cli("score", chapter, *args, timeout=300)
+    assert "(its track stays of the pages before: `manga2music run` makes it again)" in result.stderr, result.stderr
+    html = page_text()
+    assert html.count(said) == 1 and "<code>manga2music run</code>" in html
+    assert cli("run", chapter, *args, "--duration", "2").returncode == 0  # both of these pages
+    assert said not in page_text()
+
+
 def test_a_removed_chapter_is_said_to_be_gone_and_its_deleted_files_drop_it_from_the_page(tmp_path):
     """A chapter moved out of the library or deleted stayed in the manifest and on the page for ever, as up to date
     as the others: the page says its pages are gone, and deleting its files drops it.  (A chapter renamed in the
