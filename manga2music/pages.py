@@ -394,6 +394,29 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optiona
     return [_shrink(tile, max_side) for tile in tile_strip(image)]
 
 
+#: the long side (pixels) a page is brought to for :func:`picture_key`: small enough to decode quickly (a JPEG at
+#: an eighth of its size, a PDF page rendered small), large enough that two different pages never match
+PICTURE_SIDE = 256
+
+
+def picture_key(info: PageInfo) -> Optional[str]:
+    """What a page shows, whatever its file: a hash of its tiles decoded at :data:`PICTURE_SIDE` pixels.  The same
+    for a page saved again with other tags or losslessly in another format, and for a PDF's untouched page once
+    another page of it was edited (:attr:`PageInfo.key` follows the file's bytes: the whole PDF's, for each of its
+    pages).  None when the page cannot be decoded now."""
+    import hashlib
+
+    try:
+        tiles = decode_page(info, max_side=PICTURE_SIDE)
+        h = hashlib.blake2b(digest_size=16)
+        for tile in tiles:
+            h.update(f"{tile.mode} {tile.size[0]}x{tile.size[1]}\n".encode())
+            h.update(tile.tobytes())
+    except Exception:  # noqa: BLE001 - PageError, a file gone or changed since it was probed: not known
+        return None
+    return h.hexdigest()
+
+
 #: a page whose bytes are no longer those its record names
 CHANGED_PAGE = "changed while this run read it (a file still being written, or edited): run again to read it as it is"
 

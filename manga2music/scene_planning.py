@@ -280,8 +280,11 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
     if features.get("direction"):
         from .describers.chapter import ChapterDirection
 
-        chat = ChapterDirection.model_validate(features["direction"])
-        direction = Direction(tonic=chat.key.split()[0], lead=lead_instrument(chat.instruments, direction.lead),
+        from .music.text_to_style import key_tonic
+
+        chat = ChapterDirection.model_validate(features["direction"])  # its key in words ("C sharp minor") was
+        # recorded as "C", and the theme played in it
+        direction = Direction(tonic=key_tonic(chat.key) or chat.key.split()[0], lead=lead_instrument(chat.instruments, direction.lead),
                               theme=theme_for(seed),
                               mood=direction.mood, chat=chat)
     builtin = describer.backend == "builtin-vision"
@@ -304,9 +307,10 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
             text = read_edited_description(txt)
             moved = _moved_from(previous.get("pages"), pages, k, chapter, scenes, job.record.get("pages") or [],
                                 lambda j: job.files.sibling(f".scene{j:02d}.txt").name)
-            if moved or cfg.force or not (previous.get("user_text") and previous.get("description") == text):
-                # new words: said once, not on every rerun that finds them as the last score used them; and again
-                # under --force, which makes every cue again (from these words)
+            if moved or cfg.force or previous.get("description") != text:
+                # new words: said once, not on every rerun that finds them as the last score used them (nor for
+                # ours with only spaces or lines added by an editor: the same words); and again under --force,
+                # which makes every cue again (from these words)
                 cb.warn(f"{job.name}: scene {k}: {txt.name} was written or edited by you; composing from it"
                         + (f". {moved}" if moved else ""))
             mood = previous.get("mood")

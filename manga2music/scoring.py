@@ -132,7 +132,10 @@ def _why_again(old: Optional[dict], plan: ScenePlan, pages: list[str], before: d
     if before.get("settings") != now["settings"]:
         return "the music model's settings changed"
     if old.get("seed") != plan.seed:  # a scene's seed is the chapter's moved by its pages' pictures
-        return "its pages' pictures changed" if before.get("seed") == now.get("seed") else "a new seed"
+        if before.get("seed") != now.get("seed"):
+            return "a new seed"
+        return "other pages" if old.get("pages") != pages else "its pages' pictures changed"  # (a scene of the
+        # user's words: said here, its words are the same)
     if bool(before.get("normalize", True)) != now["normalize"]:
         return f"loudness normalisation turned {'on' if now['normalize'] else 'off'}"
     if before.get("theme") != now["theme"]:
@@ -263,6 +266,9 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
                 # score and loops are then the same to the sample whichever cues were composed this time
                 plan.audio = as_stored(plan.audio, sample_rate, cfg.fmt)
             plan.midi, plan.info = track.midi, {**track.info, **made_by(composer)}
+            for warning in dict.fromkeys(getattr(track, "warnings", None) or ()):  # what the composer did not play
+                cb.warn(f"{job.name}: scene {plan.index}: {warning}")  # as asked (a tempo out of its range): `compose`
+                # said it, `score` kept it to itself
     return all(p.audio is not None for p in plans)
 
 
@@ -402,15 +408,40 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
                   touching=touching, rtl=rtl, listening_page=url_for(listening_page), section=job.name)
 
 
-def _unit_keys(chapter: ChapterReading) -> list[str]:
-    """What identifies each unit's pixels (a page's :attr:`~manga2music.pages.PageInfo.key`, and its part), for its
-    scene's seed; a page whose info is not at hand (renamed since, beside a page that no longer decodes) by name."""
+def _unit_keys(chapter: ChapterReading, kept, scored_before: bool) -> tuple[list[str], dict]:
+    """What each unit's scene's seed is made from (a page's seed key, and its part), and what the score records
+    for the next one to find them (``{page key: [picture key, seed key]}``; ``kept``: the last score's).
+
+    A page's seed key is what it shows (:func:`~manga2music.pages.picture_key`), whatever its file: a page saved
+    again with other tags or losslessly in another format, or a PDF's untouched page once another page of it was
+    edited, keeps its scene's music, and the same --seed makes the same score of the same pictures anywhere.  A
+    chapter scored before 2026-12-06 (``scored_before``, no ``kept``) keeps the keys its seeds were made from,
+    :attr:`~manga2music.pages.PageInfo.key` (its music stays as it is), each kept while the page shows the same.
+    A page whose info is not at hand (renamed since, beside a page that no longer decodes) by name.  Only pages
+    the last score did not see are decoded."""
+    from .pages import picture_key
+
     infos = chapter.infos
+    old = {k: v for k, v in kept.items() if isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) or x is None
+                                                                                        for x in v)} \
+        if isinstance(kept, dict) else {}
+    by_picture = {picture: seed_key for picture, seed_key in old.values() if picture and seed_key}
+    seen: dict[str, list] = {}
     keys = []
     for u in chapter.units:
-        known = u.page < len(infos) and infos[u.page].page.name == chapter.readings[u.page].name
-        keys.append(f"{infos[u.page].key if known else chapter.readings[u.page].name}#{u.part or 0}")
-    return keys
+        if not (u.page < len(infos) and infos[u.page].page.name == chapter.readings[u.page].name):
+            keys.append(f"{chapter.readings[u.page].name}#{u.part or 0}")
+            continue
+        info = infos[u.page]
+        if info.key not in seen:
+            if old.get(info.key) and old[info.key][1]:  # the same file: the same picture
+                seen[info.key] = old[info.key]
+            else:
+                picture = picture_key(info)
+                first = info.key if scored_before and not old or not picture else picture
+                seen[info.key] = [picture, by_picture.get(picture, first) if picture else first]
+        keys.append(f"{seen[info.key][1]}#{u.part or 0}")
+    return keys, seen
 
 
 def kept_scenes(job: SectionJob, section: Optional[Section], kept: dict, label: str, cb: Callbacks) -> str:
@@ -631,8 +662,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                     f"{_how_long(t.cue_length / sample_rate)} ({why}), so it plays once, then repeats as a seamless "
                     f"loop until the scene ends")
     started = time.perf_counter()
+    unit_keys, pictures = _unit_keys(chapter, old_score.get("pictures"), bool(old_score.get("scenes")))
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate,
-                        [u.name for u in chapter.units], _unit_keys(chapter)):
+                        [u.name for u in chapter.units], unit_keys):
         job.fail("the composer made no audio for some scenes", cb)
         return
     bridges = None
@@ -758,6 +790,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             "pages": [page_entry(i) for i in chapter.infos], "skipped_pages": job.skipped_pages or [],
         }
         updates["score"]["pages_key"] = pages_key(updates["pages"])  # a `run` of changed pages since: said old
+        updates["score"]["pictures"] = pictures  # each page's picture and seed key (see _unit_keys)
         job.commit(staged, updates)
     finally:
         staged.discard()

@@ -53,6 +53,111 @@ def test_force_without_a_seed_makes_a_new_take(tmp_path):
     assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"]
 
 
+def _scene_seeds(out: Path, name: str) -> list[int]:
+    return [s["seed"] for s in json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["score"]["scenes"]]
+
+
+def test_a_page_saved_again_with_the_same_picture_keeps_its_scenes_music(tmp_path):
+    """A page whose file changed but not its picture (a tag added, saved again losslessly as WebP) made its scene's
+    cue again as new music, "its pages' pictures changed", and the same --seed gave two scores: a scene's seed
+    followed the page files' bytes, while `run` kept its track.  Its seed now follows what the page shows."""
+    from PIL import PngImagePlugin
+
+    chapter, out = tmp_path / "ch", tmp_path / "out"
+    make_chapter(chapter, [("calm", 3), ("action", 3)], seed=2)
+    args = ("score", chapter, "-o", out, *BUILTIN, "--seed", "5")
+    assert cli(*args, timeout=300).returncode == 0
+    seeds, score = _scene_seeds(out, "ch"), sha256(out / "ch.score.wav")
+    first, last = sorted(chapter.iterdir())[0], sorted(chapter.iterdir())[-1]
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "retagged")
+    with Image.open(first) as im:
+        im.load()
+        im.save(first, pnginfo=info)  # the same pixels, other bytes
+    with Image.open(last) as im:
+        im.load()
+        im.save(last.with_suffix(".webp"), lossless=True)  # the same pixels, another format
+    last.unlink()
+    result = cli(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "pictures changed" not in result.stderr and "composing" not in result.stderr, result.stderr
+    assert _scene_seeds(out, "ch") == seeds and sha256(out / "ch.score.wav") == score
+    fresh = tmp_path / "fresh"  # the same --seed into another folder: the same score
+    assert cli("score", chapter, "-o", fresh, *BUILTIN, "--seed", "5", timeout=300).returncode == 0
+    assert _scene_seeds(fresh, "ch") == seeds and sha256(fresh / "ch.score.wav") == score
+    with Image.open(SAMPLES / "calm" / "002.png") as im:  # another picture: its scene's music is new
+        im.convert("RGB").save(first)
+    result = cli(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    now = _scene_seeds(out, "ch")
+    assert now[0] != seeds[0] and now[1:] == seeds[1:], (seeds, now)
+
+
+def test_a_scene_of_your_words_given_other_pages_is_said_to_have_other_pages(tmp_path):
+    """A scene whose words are the user's, given other pages by a scenes file: "composing again: scene 1 (its
+    pages' pictures changed)", though no page was touched."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    out, scenes = tmp_path / "out", tmp_path / "scenes.txt"
+    scenes.write_text("1\n4\n", encoding="utf-8")
+    args = ("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "5")
+    assert cli(*args, "--scenes", scenes, timeout=300).returncode == 0
+    (out / "ch.scene01.txt").write_text("Solo harp, 70 BPM in D major, still.\n", encoding="utf-8")
+    assert cli(*args, "--scenes", scenes, timeout=300).returncode == 0  # composed from the user's words
+    scenes.write_text("1\n3\n", encoding="utf-8")
+    result = cli(*args, "--scenes", scenes, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "pictures changed" not in result.stderr
+    assert "ch: composing every cue again (the scenes changed)" in result.stderr, result.stderr
+
+
+def test_a_scenes_tempo_the_builtin_composer_does_not_play_is_said(tmp_path):
+    """A scene's words asking for 400 BPM were played at 220 without a word (`compose` says it), and the scene
+    lasts whole bars of the tempo played."""
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "ch", "-o", out, *BUILTIN, "--seed", "5")
+    result = cli(*args, timeout=300)
+    assert result.returncode == 0 and "BPM is" not in result.stderr, result.stderr  # its own words: nothing to say
+    (out / "ch.scene02.txt").write_text("Frantic drum and bass, 400 BPM in F minor.\n", encoding="utf-8")
+    result = cli(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "ch: scene 2: 400 BPM is faster than the builtin composer plays: played at 220 BPM" in result.stderr, \
+        result.stderr
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert sheet["scenes"][1]["tempo_bpm"] == 220
+    first = out / "ch.scene01.txt"  # an editor's trailing space and line on our words: the same words, nothing said
+    first.write_text(first.read_text(encoding="utf-8").rstrip("\n") + " \n\n", encoding="utf-8")
+    for _ in range(2):
+        result = cli(*args, "--json", timeout=300)
+        assert result.returncode == 0 and "ch.scene01.txt" not in result.stderr, result.stderr
+        assert [e["status"] for e in json.loads(result.stdout)["sections"]] == ["skipped"]
+
+
+def test_one_page_of_a_pdf_drawn_again_makes_only_its_scenes_music_again(tmp_path):
+    """A PDF chapter with one page edited: every page's key was the whole file's hash and its place, so every
+    scene's seed moved and every cue was composed again as new music."""
+    from PIL import ImageDraw
+
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    lib.mkdir()
+    names = [("calm", "001.png"), ("calm", "002.png"), ("action", "001.png"), ("action", "002.png")]
+    pages = [Image.open(SAMPLES / kind / name).convert("RGB") for kind, name in names]
+    pages[0].save(lib / "ch.pdf", save_all=True, append_images=pages[1:])
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n3\n", encoding="utf-8")
+    args = ("score", lib / "ch.pdf", "-o", out, *BUILTIN, "--seed", "5", "--scenes", scenes)
+    assert cli(*args, timeout=300).returncode == 0
+    seeds = _scene_seeds(out, "ch")
+    cue1 = sha256(out / "ch.cue01.wav")
+    ImageDraw.Draw(pages[3]).rectangle((20, 20, 200, 200), fill="black")
+    pages[0].save(lib / "ch.pdf", save_all=True, append_images=pages[1:])
+    result = cli(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    now = _scene_seeds(out, "ch")
+    assert now[0] == seeds[0] and now[1] != seeds[1], (seeds, now)
+    assert sha256(out / "ch.cue01.wav") == cue1
+
+
 def test_the_manifest_names_every_file_of_the_score(scored):
     """A score's manifest entry named only the score: a script had to guess the cue sheet's, the read-along page's
     and the chapters' file names."""
@@ -964,6 +1069,31 @@ def test_a_chat_model_reads_the_pages_gives_the_direction_and_each_scenes_music(
     bodies = openai_server.requests
     assert [len(r.images) for r in bodies] == [6, 0, 0, 0]  # the pages once, then text only
     assert "E minor" in bodies[2].text and "koto, taiko drums, strings" in bodies[2].text
+
+
+def test_a_chat_models_answers_in_other_shapes_and_a_key_in_words_are_read(tmp_path, openai_server):  # noqa: F811
+    """A server without structured output answers as it likes: "Pages" keyed by number with "Intensity": "high",
+    a tempo range over the most asked for, a key in words.  The chapter failed ("1 validation error for
+    ChapterDirection", and the retry said only that), and a key "C sharp minor" was recorded as home key "C", a
+    semitone off every cue, and the theme played in it."""
+    from openai_server import Reply
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    entries = {str(k): {"Mood": "calm" if k <= 3 else "fierce", "Intensity": "low" if k <= 3 else "high",
+                        "Scene change": k in (1, 4)} for k in range(1, 7)}
+    openai_server.queue(
+        Reply(json.dumps({"Pages": entries})),
+        Reply(json.dumps({"Key": "C sharp minor", "Instruments": "koto, taiko drums and strings",
+                          "tempo_low": 66, "tempo_high": 250})),
+        Reply("Gentle koto and soft strings, 68 BPM in C sharp minor, quiet and warm."),
+        Reply("Pounding taiko drums with fierce koto, 156 BPM in C sharp minor."))
+    sheet = score_with_chat_model(tmp_path / "ch", tmp_path / "out", openai_server)
+    assert len(openai_server.requests) == 4  # each answer read the first time
+    assert [(s["first_page"], s["mood"]) for s in sheet["scenes"]] == [(1, "calm"), (4, "fierce")]
+    assert sheet["theme"]["home_key"] == "C#"
+    record = json.loads((tmp_path / "out" / "ch.json").read_text(encoding="utf-8"))
+    assert [s["info"]["key"] for s in record["score"]["scenes"]] == ["C# minor", "C# minor"]
+    assert "between 66 and 240 BPM" in openai_server.requests[2].text
 
 
 def test_a_chat_model_starts_a_scene_inside_a_webtoon_episode_saved_as_one_image(tmp_path, openai_server):  # noqa: F811

@@ -21,7 +21,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Iterable, Optional
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
 from .answers import clean_description, parse_json_object, repeats_request, strip_fences, strip_reasoning
@@ -33,6 +33,31 @@ SCORE_PROMPT_VERSION = "score-2026-11-1"
 MAX_TOKENS = 900
 
 
+def _plain_keys(data):
+    """An answer's object with its keys as asked ("Page", "Scene change", "sceneChange" -> "scene_change")."""
+    import re
+
+    if not isinstance(data, dict):
+        return data
+    return {re.sub(r"(?<=[a-z])(?=[A-Z])", "_", str(k)).strip().lower().replace(" ", "_").replace("-", "_"): v
+            for k, v in data.items()}
+
+
+#: intensities in words, as models write them where a number was asked
+_INTENSITY_WORDS = {"low": 1, "calm": 1, "mild": 1, "gentle": 1, "quiet": 1, "moderate": 2, "medium": 2, "mid": 2,
+                    "high": 3, "intense": 3, "very high": 3, "extreme": 3, "strong": 3}
+
+
+def _within(value, low: int, high: int):
+    """A number the model gave out of the range asked, brought into it (a tempo of 250 where 240 is the most, an
+    intensity of 5 on a 1-3 scale): the answer was read, and asking again said only "validation error"."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return value
+    return int(min(high, max(low, round(number))))
+
+
 class PageEntry(BaseModel):
     page: int = Field(description="the page's number in this request, from 1")
     mood: str = Field(description="one or two words")
@@ -40,9 +65,38 @@ class PageEntry(BaseModel):
     scene_change: bool = Field(description="true when this page starts a new scene")
     why: str = Field("", description="a few words")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _as_asked(cls, data):
+        data = _plain_keys(data)
+        if not isinstance(data, dict):
+            return data
+        data.setdefault("scene_change", data.pop("new_scene", data.pop("starts_scene", None)))
+        if isinstance(data.get("mood"), list):
+            data["mood"] = ", ".join(str(m) for m in data["mood"])
+        intensity = data.get("intensity")
+        if isinstance(intensity, str) and intensity.strip().lower() in _INTENSITY_WORDS:
+            data["intensity"] = _INTENSITY_WORDS[intensity.strip().lower()]
+        elif intensity is not None and not isinstance(intensity, bool):
+            data["intensity"] = _within(intensity, 1, 3)
+        return data
+
 
 class PageEntries(BaseModel):
     pages: list[PageEntry]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_asked(cls, data):
+        data = _plain_keys(data)
+        if isinstance(data, dict) and "pages" not in data and len(data) == 1 \
+                and isinstance(next(iter(data.values())), (list, dict)):  # {"entries": [...]}, {"Pages": ...}
+            data = {"pages": next(iter(data.values()))}
+        pages = data.get("pages") if isinstance(data, dict) else None
+        if isinstance(pages, dict) and all(str(k).strip().isdigit() and isinstance(v, dict)
+                                           for k, v in pages.items()):  # {"1": {...}, "2": {...}}: by number
+            data = {**data, "pages": [{"page": int(k), **_plain_keys(v)} for k, v in pages.items()]}
+        return data
 
 
 class ChapterDirection(BaseModel):
@@ -50,6 +104,24 @@ class ChapterDirection(BaseModel):
     instruments: list[str] = Field(description="3 to 5 instruments every scene shares, the lead first")
     tempo_low: int = Field(ge=30, le=220)
     tempo_high: int = Field(ge=30, le=240)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_asked(cls, data):
+        data = _plain_keys(data)
+        if not isinstance(data, dict):
+            return data
+        if isinstance(data.get("instruments"), str):  # "piano, strings and flute"
+            import re
+
+            data["instruments"] = [w.strip() for w in re.split(r",|\band\b", data["instruments"]) if w.strip()]
+        for name, high in (("tempo_low", 220), ("tempo_high", 240)):
+            if name in data and not isinstance(data[name], bool):
+                data[name] = _within(data[name], 30, high)
+        low, high = data.get("tempo_low"), data.get("tempo_high")
+        if isinstance(low, int) and isinstance(high, int) and low > high:  # given the other way round
+            data["tempo_low"], data["tempo_high"] = min(high, 220), max(low, 30)
+        return data
 
     @field_validator("key")
     @classmethod

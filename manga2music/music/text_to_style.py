@@ -286,6 +286,13 @@ def _tempo(text: str) -> tuple[float | None, list[str]]:
     return None, notes
 
 
+def key_tonic(text: str) -> str | None:
+    """The tonic of the key ``text`` names, as the music's keys are written ("C sharp minor" -> "C#", "B flat
+    major" -> "Bb", "E-flat" -> "Eb"); None when it names none."""
+    tonic, _ = _key(text)
+    return NOTE_NAMES[tonic] if tonic is not None else None
+
+
 def _key(text: str) -> tuple[int | None, str | None]:
     m = _KEY.search(text)
     ja, kana = _JA_KEY.search(text), _KATAKANA_KEY.search(text)
