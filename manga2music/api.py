@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Optional
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .errors import InputError, Manga2MusicError
 from .backends import check_named, check_shared_flags, not_used_by_auto
-from .files import from_current_folder, readable, remove_stale_temps
+from .files import from_current_folder, place_from_output, readable, remove_stale_temps
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .output_names import claim_names
 from .execution import open_executor
@@ -837,7 +837,7 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
             return None
         if was == TEXT_GIVEN:
             return None if source is None and made.get("description") == words else TEXT_GIVEN
-        return None if source is not None and was == description_place(source, output) else was
+        return None if source is not None and was == place_from_output(source, output) else was
 
     names = unique_names([name for name, _, _ in items],
                          lambda i, name: made_from(name, items[i][2], items[i][1]) is not None)
@@ -858,17 +858,6 @@ def _names_of_their_own(items: list[tuple[str, str, Optional[Path]]], output: Pa
             was = f"other words given as {flag('text')}" if other == TEXT_GIVEN else readable(other)
             say(f"{given}: {name} in {readable(output)} is composed from {was}: composed as {free}")
     return names
-
-
-def description_place(source: Path, output: Path) -> str:
-    """Where description file ``source`` is, as a record names it (``compose.description_file``): from the output
-    folder (``../desc/ch1.txt``), so that a project moved or copied whole keeps its descriptions' sections (an
-    absolute path made a numbered copy of every track there), through links; absolute where no relative path
-    leads there (another drive)."""
-    try:
-        return Path(os.path.relpath(os.path.realpath(source), os.path.realpath(output))).as_posix()
-    except ValueError:
-        return os.path.realpath(source)
 
 
 def _text_example() -> str:
@@ -937,7 +926,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
                 for name, content, source in items:
                     job = start_job(name, cfg.output, cb)
                     job.description = content
-                    job.description_file = description_place(source, cfg.output) if source is not None else \
+                    job.description_file = place_from_output(source, cfg.output) if source is not None else \
                         TEXT_GIVEN
                     jobs.append(job)
                 for name, why in unusable:  # as `run` fails it: its music is left as it was

@@ -365,3 +365,14 @@ def decode_text(data: bytes) -> str:
     if best is not None:
         return str(best)
     return data.decode("utf-8", "replace")
+
+
+def place_from_output(source: Path, output: Path) -> str:
+    """Where a file the user gave (a description file: ``compose.description_file``; a scenes file) is, as a record
+    names it: from the output folder (``../desc/ch1.txt``), so that a project moved or copied whole still finds it
+    (an absolute path made a numbered copy of every track there), through links; absolute where no relative path
+    leads there (another drive)."""
+    try:
+        return Path(os.path.relpath(os.path.realpath(source), os.path.realpath(output))).as_posix()
+    except ValueError:
+        return os.path.realpath(source)

@@ -106,7 +106,7 @@ class SectionJob:
     music_outdated: bool = False  # a new description, and the music there is of the one before (see ``commit``)
     source: Optional[str] = None  # the file of a section that could not be read at all (see each_section)
     #: ``compose``: the description file its music is composed from (from the output folder, through links:
-    #: ``api.description_place``), or TEXT_GIVEN for words given
+    #: ``files.place_from_output``), or TEXT_GIVEN for words given
     #: as text; None for a section of pages (``run``), whose record then names none
     description_file: Optional[str] = None
 

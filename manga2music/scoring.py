@@ -50,7 +50,7 @@ from .cache import made_by
 from .composing import format_made
 from .describing import answer_memo, page_entry, pages_key, relocate_pages, said_reused, section_seed
 from .errors import BackendError, InputError, Manga2MusicError
-from .files import readable
+from .files import place_from_output, readable
 from .jobs import Callbacks, SectionJob, each_section
 from .options import SCENES_FOUND, RunConfig, flag
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs, to_json
@@ -497,6 +497,29 @@ def switched_format(record: dict, record_path: Path) -> Optional[str]:
     return None
 
 
+def _edited_since(job: SectionJob, source) -> Optional[str]:
+    """The scenes file a chapter's last score was given (``given_scenes.source``: where, and a fingerprint of its
+    text), as a user would pass it again, when it is there and says something else now; else None (not edited, gone,
+    unreadable, or a score made before 2026-12-06, which kept no place)."""
+    import os
+
+    from .scenes import scenes_file_text
+
+    if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+        return None
+    path = job.output / source["path"]
+    try:
+        if not path.is_file() or fingerprint(scenes_file_text(path)) == source.get("text"):
+            return None
+    except (OSError, Manga2MusicError):
+        return None
+    try:
+        shown = os.path.relpath(path)
+    except ValueError:  # another drive
+        shown = str(path)
+    return readable(shown if not shown.startswith("..") else os.path.abspath(path))  # from here, or whole
+
+
 def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Optional[Section] = None,
                      stopped: Optional[dict] = None) -> tuple[RunConfig, Optional[dict]]:
     """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``,
@@ -521,15 +544,24 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
     given = None
     if cfg.scenes_file is not None and cfg.scenes_file != SCENES_FOUND:
         name = readable(Path(cfg.scenes_file).name)
-        given = {"file": name, "text": scenes_file_text(Path(cfg.scenes_file)), "label": readable(cfg.scenes_file)}
+        text = scenes_file_text(Path(cfg.scenes_file))
+        given = {"file": name, "text": text, "label": readable(cfg.scenes_file),
+                 # where it is and what it said, for a rerun without --scenes to see it edited since
+                 "source": {"path": place_from_output(Path(cfg.scenes_file), job.output), "text": fingerprint(text)}}
     elif cfg.scenes_file is None and isinstance(old.get("given_scenes"), dict) \
             and isinstance(old["given_scenes"].get("text"), str):
         name = str(old["given_scenes"].get("file") or "a scenes file")
         label = f"{name} (kept from the last score)"
         text = kept_scenes(job, section, old["given_scenes"], label, cb)
         if text:
-            given = {"file": name, "text": text, "label": label, "kept": True}
-            cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages")
+            source = old["given_scenes"].get("source")
+            given = {"file": name, "text": text, "label": label, "kept": True,
+                     **({"source": source} if isinstance(source, dict) else {})}
+            edited = _edited_since(job, source)
+            cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages"
+                    if edited is None else
+                    f"{job.name}: {name} was edited since its scenes were read from it: the scenes read then are "
+                    f"kept (--scenes {edited} reads it again; --scenes auto finds them in the pages)")
     fmt = cfg.fmt or (stopped.get("format") if stopped.get("format") in AUDIO_FORMATS else None) \
         or switched_format(job.record, job.files.record) or format_made(old.get("format"))  # without --format, the
     # score stays in its format (or in the one a stopped score or switch was making)
@@ -769,6 +801,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                       "longest_cue": cfg.longest_cue,
                       # the scenes file it was given (a rerun without --scenes keeps its scenes: chapter_settings)
                       **({"given_scenes": {"file": given_scenes["file"], "text": given_scenes["text"],
+                                           **({"source": given_scenes["source"]} if given_scenes.get("source")
+                                              else {}),
                                            # the pages its numbers count (a rerun after pages are added or removed
                                            # finds the same pages: kept_scenes)
                                            "pages": chapter.page_names}}

@@ -2043,6 +2043,30 @@ def test_a_score_made_again_with_other_scenes_says_the_scenes_changed(tmp_path):
     assert "description changed" not in read.stderr
 
 
+def test_a_scenes_file_edited_since_is_said_when_its_kept_scenes_are_used(tmp_path):
+    """`score ch --scenes s.txt`, s.txt edited, then `score ch`: "the scenes given before (s.txt) are kept" and
+    the edit was not used, the line naming the file as if it had been read.  It now says the file was edited
+    and how to read it again; the scenes read then stay (a rerun keeps what the chapter was made with)."""
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("1\n3\n", encoding="utf-8")
+    make_chapter(tmp_path / "lib" / "ch", [("calm", 3), ("action", 3)], seed=2)
+    out = tmp_path / "out"
+    args = ("score", tmp_path / "lib" / "ch", "-o", out, *BUILTIN)
+    assert cli(*args, "--scenes", scenes, timeout=300).returncode == 0
+    again = cli(*args, "--json", timeout=300)
+    assert "ch: the scenes given before (scenes.txt) are kept" in again.stderr, again.stderr  # not edited
+    scenes.write_text("1\n3\n5\n", encoding="utf-8")
+    again = cli(*args, "--json", timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [e["status"] for e in json.loads(again.stdout)["sections"]] == ["skipped"], again.stderr
+    assert "ch: scenes.txt was edited since its scenes were read from it: the scenes read then are kept " \
+           f"(--scenes {scenes} reads it again; --scenes auto finds them in the pages)" in again.stderr, again.stderr
+    read = cli(*args, "--scenes", scenes, timeout=300)
+    assert read.returncode == 0, read.stderr
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert [s["first_page"] for s in sheet["scenes"]] == [1, 3, 5]
+
+
 def test_a_rerun_without_scenes_or_reading_speed_keeps_those_it_was_made_with(tmp_path):
     """`score ch --scenes s.txt --reading-speed 1.5`, then `score ch` after editing something else: the scenes went
     back to those found in the pages and the speed to 1, every cue was composed again, and the lengths the scenes
