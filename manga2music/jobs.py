@@ -150,7 +150,35 @@ def start_section_job(section, output: Path, cb: Callbacks) -> SectionJob:
     failed download deleted since stayed "failed" on the page for good)."""
     job = start_job(section.name, output, cb)
     job.source = section.container_path
+    if job.status != "failed":
+        blocking = _file_in_the_way(job)
+        if blocking is not None:  # "cannot write its files: FileExistsError: [Errno 17] File exists: 'Vol 1.cbz'"
+            import os
+
+            own = job.source is not None and os.path.realpath(blocking) == os.path.realpath(job.source)
+            job.fail(f"its files go in the folder {readable(blocking.relative_to(job.output).as_posix())}/ of the "
+                     f"output folder, but {readable(blocking.name)} there is "
+                     + ("the archive its pages are read from; choose another -o" if own
+                        else "a file; move it or choose another -o"), cb)
     return job
+
+
+def _file_in_the_way(job: SectionJob) -> Optional[Path]:
+    """The file (not folder) where one of the folders a section's files go in must be (a chapter of `Vol 1.cbz`
+    written into the library itself, beside the archive; a file of the user's named as a volume), else None."""
+    folder = job.files.base.parent
+    try:
+        inside = folder.relative_to(job.output)
+    except ValueError:
+        return None
+    path = job.output
+    for part in inside.parts:
+        path = path / part
+        if path.exists() and not path.is_dir():
+            return path
+        if not path.exists():
+            return None
+    return None
 
 
 def _record_was_here(output: Path, name: str) -> bool:

@@ -98,6 +98,38 @@ def test_same_stem_archives_get_outputs_a_user_can_tell_apart_and_keep_them(tmp_
     assert {n: (out / f"{n}.wav").read_bytes() for n in first} == tracks
 
 
+def test_a_file_where_a_sections_folder_goes_is_one_clear_line_and_the_others_are_made(tmp_path):
+    """A volume's archive beside a folder of its name (its chapters are told apart as `Vol 1.cbz/...`) written
+    into the library itself (`-o .`: its chapters' files go in a folder of the archive's name), or a file of the
+    user's named as a volume in the output folder: each of its chapters failed "cannot write its files:
+    FileExistsError: [Errno 17] File exists: 'Vol 1.cbz'"."""
+    lib = tmp_path / "lib"
+    (lib / "Vol 1" / "Ch 1").mkdir(parents=True)
+    for name in ("001.png", "002.png"):
+        shutil.copy(SAMPLES / "calm" / name, lib / "Vol 1" / "Ch 1" / name)
+    with zipfile.ZipFile(lib / "Vol 1.cbz", "w") as z:
+        for name in ("001.png", "002.png"):
+            z.write(SAMPLES / "action" / name, f"Ch 1/{name}")
+            z.write(SAMPLES / "calm" / name, f"Ch 2/{name}")
+    before = (lib / "Vol 1.cbz").read_bytes()
+    args = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1")
+    result = cli("run", lib, "-o", lib, *args)
+    assert result.returncode == 1
+    for chapter in ("Ch 1", "Ch 2"):
+        assert (f"Vol 1.cbz/{chapter} failed: its files go in the folder Vol 1.cbz/ of the output folder, but "
+                "Vol 1.cbz there is the archive its pages are read from; choose another -o") in result.stderr, \
+            result.stderr
+    assert "Errno" not in result.stderr and (lib / "Vol 1.cbz").read_bytes() == before
+    assert (lib / "Vol 1" / "Ch 1.wav").is_file()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "Vol 1").write_text("my notes\n", encoding="utf-8")
+    result = cli("run", lib, "-o", out, *args)
+    assert ("Vol 1/Ch 1 failed: its files go in the folder Vol 1/ of the output folder, but Vol 1 there is a file; "
+            "move it or choose another -o") in result.stderr, result.stderr
+    assert (out / "Vol 1").read_text(encoding="utf-8") == "my notes\n" and (out / "Vol 1.cbz" / "Ch 2.wav").is_file()
+
+
 def test_chapters_of_one_name_from_two_folders_each_keep_their_outputs_whatever_is_run(tmp_path):
     """`run a/ch1 b/ch1` (as a shell's `*/ch1` gives them) writes a/ch1 and b/ch1: named by the folder that tells
     them apart, as `run` of their parent names them, not ch1 and ch1-2 in the order given.  Later runs of either
