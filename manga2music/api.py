@@ -620,7 +620,7 @@ def check_score_config(cfg: RunConfig) -> None:
                                 or not MIN_CUE_S <= longest <= MAX_DURATION):
         raise InputError(f"{flag('longest_cue')} must be from {MIN_CUE_S:g} to {MAX_DURATION:g} seconds "
                          f"(got {longest!r}{'' if isinstance(longest, (int, float)) else ', a ' + type(longest).__name__})")
-    if cfg.transitions not in TRANSITIONS:
+    if cfg.transitions is not None and cfg.transitions not in TRANSITIONS:
         raise InputError(f"{flag('transitions')} must be one of {', '.join(TRANSITIONS)} (got {cfg.transitions!r})")
 
 

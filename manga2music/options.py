@@ -209,7 +209,7 @@ class RunConfig:
     scenes_file: Optional[Path | str] = None
     #: score: how one scene's cue hands over to the next: "crossfade" (every composer), or "continue" (a bridge the
     #: composer carries on from the outgoing cue into the next scene's description; MusicGen)
-    transitions: str = "crossfade"
+    transitions: Optional[str] = None  # score: "crossfade" or "continue"; None: as the chapter's last score, else crossfade
     #: may ``auto`` download the weights it picks: True, False, a function asked with the plan, or None (the
     #: environment and the remembered answer decide, else no); see :mod:`manga2music.downloads`
     auto_download: Any = None

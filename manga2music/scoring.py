@@ -249,7 +249,8 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     tracks: list = []
     if wanted:  # each cue is kept as it is made: a stop or a failure later in the chapter does not lose it
         keep_settings(job.output, job.name, {"seed": seed, "reading_speed": cfg.reading_speed, "format": cfg.fmt,
-                                             "normalize": cfg.normalize, "longest_cue": cfg.longest_cue})
+                                             "normalize": cfg.normalize, "longest_cue": cfg.longest_cue,
+                                             "transitions": cfg.transitions})
         tracks = list(compose_keeping(composer, [r for _, r in wanted], cb.step,
                                       lambda i, track: keep_cue(job.output, job.name, wanted[i][0].track_key, track)))
     plans_made = [plan for plan, _ in wanted] + [plan for plan in plans if plan.index in kept]
@@ -521,7 +522,8 @@ def _edited_since(job: SectionJob, source) -> Optional[str]:
 
 
 def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Optional[Section] = None,
-                     stopped: Optional[dict] = None) -> tuple[RunConfig, Optional[dict]]:
+                     stopped: Optional[dict] = None, composer: Optional[Composer] = None
+                     ) -> tuple[RunConfig, Optional[dict]]:
     """``cfg`` with the chapter's reading speed and longest cue, and its scenes file (``{"file", "text", "label"}``,
     or None for the scenes found in the pages): as given, else as its last score was made, as a --duration left
     out keeps a track's length (a rerun without --scenes lost the lengths a scenes file gave a video, and composed
@@ -573,15 +575,27 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
         if longest is not None and not stopped:  # said, as a kept reading speed is (it was kept unsaid)
             cb.info(f"{job.name}: cues of at most {flag('longest_cue', longest)} s, as its last score's "
                     f"({flag('longest_cue', 1800.0)} lifts the limit)")
+    transitions = cfg.transitions
+    if transitions is None:  # the way its last score's cues hand over (a rerun without it dropped every bridge, "ok")
+        transitions = old.get("transitions") if old.get("transitions") in ("crossfade", "continue") else "crossfade"
+        if transitions == "continue" and composer is not None and not composer.continues:
+            transitions = "crossfade"
+            cb.info(f"{job.name}: its last score's bridges ({flag('transitions', 'continue')}) need a composer that "
+                    f"carries audio on; {composer.model_name} joins its cues with crossfades")
+        elif transitions == "continue" and not stopped:
+            cb.info(f"{job.name}: bridges between scenes, as its last score's "
+                    f"({flag('transitions', 'crossfade')} joins the cues with crossfades)")
     if stopped and not cfg.force:  # --force composes every cue again: nothing is resumed
         resumed = [f"{flag(k, v)}" for k, v in (("seed", stopped.get("seed")), ("reading_speed", float(speed)),
-                                                 ("fmt", fmt), ("longest_cue", longest))
+                                                 ("fmt", fmt), ("longest_cue", longest),
+                                                 ("transitions", transitions if transitions != "crossfade" else None))
                    if getattr(cfg, k) is None and v is not None]
         if resumed:
             cb.info(f"{job.name}: resuming the score stopped before, with {', '.join(resumed)} as it was made "
                     "(give a setting to change it)")
     # float(speed): 2 and 2.0 are one speed
-    return dataclasses.replace(cfg, reading_speed=float(speed), fmt=fmt, longest_cue=longest), given
+    return dataclasses.replace(cfg, reading_speed=float(speed), fmt=fmt, longest_cue=longest,
+                               transitions=transitions), given
 
 
 def score_chapter(section: Section, job: SectionJob, describer: Describer, composer: Composer, cfg: RunConfig,
@@ -595,7 +609,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .threads import on_thread, stop_point
 
     stopped = kept_settings(job.output, job.name)  # a score stopped with cues kept: resumed as it was being made
-    cfg, given_scenes = chapter_settings(job, cfg, cb, section, stopped)
+    cfg, given_scenes = chapter_settings(job, cfg, cb, section, stopped, composer)
     forget_stale_cues(job.output)  # those of chapters stopped long ago and not scored again
     files = ScoreFiles(job, cfg.fmt)
     refuse_theirs(files.chapter_files(), job.record, edited=False)  # the chapter's own files first, before any

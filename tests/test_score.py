@@ -1231,11 +1231,15 @@ def test_a_changed_scene_recomposes_only_the_bridge_into_it(bridged, tmp_path):
     (copy / sheet.scenes[2].description_file).write_text("Soft harp and flute, 84 BPM in C major, at peace.\n",
                                                         encoding="utf-8")
     steps: list[str] = []
+    said: list[str] = []
     model = args[args.index("--music-model") + 1]
     manga2music.score([root / "in" / "ch1"], copy, vision_model="builtin", music_model=str(model),
-                      config=RunConfig(seed=5, normalize=False, reading_speed=3.0, transitions="continue"),
-                      callbacks=Callbacks(step=lambda done, total, label: steps.append(label)))
+                      config=RunConfig(seed=5, normalize=False, reading_speed=3.0),  # transitions left out: kept
+                      callbacks=Callbacks(step=lambda done, total, label: steps.append(label),
+                                          log=lambda level, text: said.append(text)))
     assert "bridging 1 of 2 scene changes (1 unchanged)" in steps, sorted(set(steps))
+    assert "ch1: bridges between scenes, as its last score's (transitions='crossfade' joins the cues with " \
+           "crossfades)" in said, said
     after = CueSheet.model_validate(json.loads((copy / "ch1.cues.json").read_text(encoding="utf-8")))
     assert after.scenes[2].description.startswith("Soft harp")
     assert [s.transition for s in after.scenes] == ["continuation", "continuation", "end"]
