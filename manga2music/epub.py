@@ -114,13 +114,17 @@ def _local(tag: str) -> str:
 
 
 def _inside(base: str, reference: str) -> str | None:
-    """The zip entry ``reference`` (a URL relative to the entry ``base``) points to, or None when it leaves the
-    book (another server, ``data:``, an absolute path or ``..`` past the top)."""
+    """The zip entry ``reference`` (a URL relative to the entry ``base``, or from the book's top: ``/OEBPS/p1.jpg``,
+    as EPUB 3.3 resolves a path that starts with ``/`` inside its container) points to, or None when it leaves the
+    book (another server, ``data:``, ``..`` past the top)."""
     parts = urlsplit(reference)
-    if parts.scheme or parts.netloc or not parts.path or parts.path.startswith("/"):
+    if parts.scheme or parts.netloc or not parts.path:
         return None
-    joined = posixpath.normpath(posixpath.join(posixpath.dirname(base), unquote(parts.path)))
-    return None if joined == ".." or joined.startswith("../") else joined
+    if parts.path.startswith("/"):  # from the container's top (the page was left out without a word)
+        joined = posixpath.normpath(unquote(parts.path).lstrip("/"))
+    else:
+        joined = posixpath.normpath(posixpath.join(posixpath.dirname(base), unquote(parts.path)))
+    return None if joined in ("..", ".") or joined.startswith("../") else joined
 
 
 #: a CSS background picture: ``background-image: url(../Images/p1.jpg)`` (or the ``background`` shorthand)
@@ -162,6 +166,7 @@ class _Pictures(HTMLParser):
         self.zf, self.member = zf, member
         self.found: list[str] = []
         self.behind: list[str] = []
+        self.inline = 0  # pictures given as data: URLs
         self.rules: dict[tuple[str, str], str] = {}
         self._style: list[str] | None = None  # the text of the <style> being read
 
@@ -169,6 +174,8 @@ class _Pictures(HTMLParser):
         member = _inside(self.member, reference) if reference else None
         if member is not None:
             (self.behind if behind else self.found).append(member)
+        elif reference and not behind and reference.strip()[:5].lower() == "data:":
+            self.inline += 1  # a picture written into the document itself: not read, said (page_members)
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         name = tag.rsplit(":", 1)[-1]  # "svg:image" in a document that prefixes the SVG namespace
@@ -211,12 +218,14 @@ class _Pictures(HTMLParser):
         self.rules.update(_background_rules(css.decode("utf-8", errors="replace"), sheet))
 
 
-def _document_pictures(zf: zipfile.ZipFile, member: str) -> list[str]:
+def _document_pictures(zf: zipfile.ZipFile, member: str) -> tuple[list[str], int]:
+    """The pictures a document shows, and how many more it shows written into itself (``data:`` URLs)."""
     data = _read(zf, member)
     parser = _Pictures(zf, member)
     parser.feed(data.decode("utf-8", errors="replace"))
     parser.close()
-    return parser.found or parser.behind  # a background behind a picture is decoration (a paper texture), not a page
+    return parser.found or parser.behind, parser.inline  # a background behind a picture is decoration (a paper
+    # texture), not a page
 
 
 def package_path(zf: zipfile.ZipFile) -> str:
@@ -283,6 +292,7 @@ def page_members(zf: zipfile.ZipFile, warn: Callable[[str], None] = lambda line:
     pages: list[str] = []
     taken: set[str] = set()
     missing: list[str] = []
+    inline = 0
     for idref in spine:
         href, media = manifest.get(idref, (None, ""))
         if href is None:
@@ -291,7 +301,8 @@ def page_members(zf: zipfile.ZipFile, warn: Callable[[str], None] = lambda line:
             shown = [href]
         elif media in DOCUMENT_TYPES:
             try:
-                shown = _document_pictures(zf, href)
+                shown, written_in = _document_pictures(zf, href)
+                inline += written_in
             except KeyError:
                 missing.append(href)
                 continue
@@ -311,4 +322,7 @@ def page_members(zf: zipfile.ZipFile, warn: Callable[[str], None] = lambda line:
 
         warn(f"{len(missing)} picture{'s' if len(missing) != 1 else ''} the book shows "
              f"{'are' if len(missing) != 1 else 'is'} not in it ({first_few(missing)}): left out")
+    if inline:  # left out without a word, or "no page pictures in this EPUB (a book of text?)" when all were
+        warn(f"{inline} picture{'s' if inline != 1 else ''} the book shows {'are' if inline != 1 else 'is'} written "
+             "into its pages' documents (data: URLs), which are not read: left out")
     return pages

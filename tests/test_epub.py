@@ -328,3 +328,22 @@ def test_a_book_whose_reading_order_was_mended_is_read_again_and_says_why(tmp_pa
     assert "book: describing again: its pages are in another order" in again.stderr, again.stderr
     record = json.loads((tmp_path / "out" / "book.json").read_text(encoding="utf-8"))
     assert [p["name"] for p in record["pages"]][:3] == ["a page 2.jpg", "zz-cover.png", "b-first.png"]
+
+
+def test_pictures_from_the_books_top_are_pages_and_pictures_written_into_a_page_are_said(tmp_path):
+    """`<img src="/OEBPS/Images/p.png">` (a path from the book's top, as EPUB 3.3 resolves it) and a picture
+    written into its page as a data: URL were both left out without a word: a book of such pages failed with "no
+    page pictures in this EPUB (a book of text?)".  The first is read; the second is said."""
+    import base64
+
+    inline = base64.b64encode(PICTURES["Images/c-fourth.png"]).decode()
+    book = make_book(tmp_path / "Vol 1.epub", extra={
+        "OEBPS/Text/page2.xhtml": _document("a page 2.jpg", "img").replace('src="../Images/a%20page%202.jpg"',
+                                                                           'src="/OEBPS/Images/a%20page%202.jpg"'),
+        "OEBPS/Text/page4.xhtml": _document("c-fourth.png", "img").replace('src="../Images/c-fourth.png"',
+                                                                           f'src="data:image/png;base64,{inline}"')})
+    said: list[str] = []
+    [section] = find_sections([book], warn=said.append)
+    assert _pages(section) == EXPECTED[:4]
+    assert len(said) == 1 and "1 picture the book shows is written into its pages' documents (data: URLs), which " \
+                              "are not read: left out" in said[0], said
