@@ -578,8 +578,8 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     def check_composer(composer) -> None:
         if cfg.transitions == "continue" and not composer.continues:
             raise InputError(f"{flag('transitions', 'continue')} needs a "
-                             "composer that carries audio on (musicgen-small, "
-                             f"-medium or -large); {composer.model_name} joins cues with crossfades",
+                             "composer that carries audio on (MusicGen small, medium or large, or a stereo "
+                             f"one); {composer.model_name} joins cues with crossfades",
                              hint=f"pick one with {flag('music_model')}, or drop {flag('transitions')}")
 
     return _with_both_models("score", sections, cfg, cb, vision_model, music_model, check_composer)

@@ -204,7 +204,10 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
         if line in warnings:  # once a chapter (the server's lack of structured output: said of each answer)
             return
         warnings.append(line)
-        cb.warn(f"{section.name}: {line}")
+        if line in describer.run_wide_warnings:  # of the server, not the chapter: once a run, as `run` says it
+            cb.warn_once(line)
+        else:
+            cb.warn(f"{section.name}: {line}")
 
     tile_entries, usage = page_entries(describer, stream, len(stream), progress=cb.step, memo=memo, warn=warn)
     entries: dict[str, dict] = {}

@@ -301,7 +301,8 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
                     "runs here")
         if kind == "cuda":
             why = probe.gpu_note or "no NVIDIA GPU found"
-            raise ModelUnavailableError(f"{flag(device_flag, 'cuda')} asked, but CUDA is not usable here: {why}",
+            asked = "cuda" if index is None else f"cuda:{index}"  # as given (cuda:1 was said as cuda)
+            raise ModelUnavailableError(f"{flag(device_flag, asked)} asked, but CUDA is not usable here: {why}",
                                         hint=hint)
         raise ModelUnavailableError(f"{flag(device_flag, 'mps')} asked, but Apple MPS is not available here", hint=hint)
 

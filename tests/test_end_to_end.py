@@ -87,6 +87,11 @@ def test_a_run_the_server_stops_still_prints_its_manifest_with_json(tmp_path, op
     manifest = json.loads(stopped.stdout)
     assert [e["status"] for e in manifest["sections"]] == ["failed"] and "401" in manifest["sections"][0]["message"]
     assert json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8")) == manifest
+    openai_server.queue(Fail(401, "Incorrect API key provided", type="invalid_request_error"))  # and with the
+    debug = invoke("run", SAMPLES / "calm", "-o", tmp_path / "out2", "--base-url", openai_server.url,  # traceback
+                   "--vision-model", "my-vlm", "--music-model", "builtin", "--duration", "1", "--json",
+                   env={"OPENAI_API_KEY": SECRET, "MANGA2MUSIC_DEBUG": "1"})
+    assert debug.exit_code != 0 and "401" in json.loads(debug.stdout)["sections"][0]["message"]  # it printed none
 
 
 def test_official_api_without_a_key_fails_before_any_work(tmp_path):

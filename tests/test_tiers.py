@@ -215,6 +215,8 @@ def test_preflight_checks_weights_before_loading(tmp_path):
 def test_preflight_checks_the_device():
     with pytest.raises(ModelUnavailableError, match="CUDA is not usable"):
         tiers.preflight(spec("musicgen-small"), device="cuda", probe=machine(accelerator="cpu"))
+    with pytest.raises(ModelUnavailableError, match="^device='cuda:1' asked, but CUDA is not usable"):  # as given
+        tiers.preflight(spec("musicgen-small"), device="cuda:1", probe=machine(accelerator="cpu"))
     with pytest.raises(ModelUnavailableError, match="MPS"):
         tiers.preflight(spec("musicgen-small"), device="mps", probe=machine(accelerator="cpu"))
     with pytest.raises(ModelUnavailableError, match="torch"):

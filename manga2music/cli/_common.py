@@ -207,9 +207,9 @@ def friendly_errors(json_output: bool = False) -> Iterator[None]:
         with settings_named_as_flags():  # messages name the flags (`--reading-speed`), not the API's fields
             yield
     except Manga2MusicError as exc:
-        if debug_enabled():
+        _print_what_was_finished(getattr(exc, "manifest", None), json_output)  # a script's manifest, traceback
+        if debug_enabled():  # or not (MANGA2MUSIC_DEBUG=1 printed none)
             raise
-        _print_what_was_finished(getattr(exc, "manifest", None), json_output)
         hint = exc.hint or ("Set MANGA2MUSIC_DEBUG=1 for the full traceback." if exc.traceback_helps else None)
         raise fail(exc.message, hint, exc.exit_code) from None
     except KeyboardInterrupt as exc:
