@@ -48,6 +48,7 @@ class Reply:
     prompt_tokens: int | None = 100  # None: no usage in the answer, as some servers do
     completion_tokens: int = 20
     finish_reason: str = "stop"
+    served_as: str | None = None  # the model the answer says it came from (None: the one asked for)
 
 
 @dataclass
@@ -338,7 +339,7 @@ class FakeOpenAIServer:
                     "id": f"chatcmpl-{len(server.requests)}",
                     "object": "chat.completion",
                     "created": int(time.time()),
-                    "model": body["model"],
+                    "model": behaviour.served_as or body["model"],
                     "choices": [{"index": 0, "message": message, "finish_reason": behaviour.finish_reason, "logprobs": None}],
                     **({"usage": usage} if usage else {}),
                 }

@@ -665,6 +665,27 @@ def test_adding_a_seed_for_another_take_does_not_pay_for_the_pages_again(tmp_pat
     assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["describe"]["seed"] == 7
 
 
+def test_the_model_a_server_says_answered_is_recorded_beside_the_one_asked_for(tmp_path, openai_server):  # noqa: F811
+    """`--model gpt-4o` answered by a dated snapshot, an Ollama alias or a router's choice: the model that made the
+    words was in no file, only the name asked for."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS), served_as="llava:13b-v1.6-q4_0"),
+                        Reply("Calm piano, 70 BPM, C major.", served_as="llava:13b-v1.6-q4_0"),
+                        Reply(json.dumps(DEFAULT_ANALYSIS)), Reply("Calm piano, 70 BPM, C major."))
+    for section in ("calm", "action"):
+        result = cli("describe", samples / section, "-o", tmp_path / "out", "--model", "llava:13b", "--base-url",
+                     openai_server.url)
+        assert result.returncode == 0, result.stderr
+    calm, action = (json.loads((tmp_path / "out" / f"{name}.json").read_text(encoding="utf-8"))["describe"]
+                    for name in ("calm", "action"))
+    assert (calm["model"], calm["served_model"]) == ("llava:13b", "llava:13b-v1.6-q4_0")
+    assert action["model"] == "llava:13b" and "served_model" not in action  # answered as the one asked for
+
+
 def test_a_failed_section_says_what_to_do(tmp_path, openai_server):  # noqa: F811
     """A section that failed on the server named the error but never its hint (on screen or in the manifest); a
     model the server does not have stops the run (no other section can get past it), and says what to do too."""
