@@ -250,7 +250,11 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     if wanted:  # each cue is kept as it is made: a stop or a failure later in the chapter does not lose it
         keep_settings(job.output, job.name, {"seed": seed, "reading_speed": cfg.reading_speed, "format": cfg.fmt,
                                              "normalize": cfg.normalize, "longest_cue": cfg.longest_cue,
-                                             "transitions": cfg.transitions})
+                                             "transitions": cfg.transitions,
+                                             # who composes the cues kept (a resume with another model or settings
+                                             # composes them again: said, see chapter_settings)
+                                             "music_model": composer.model_name,
+                                             "composer": fingerprint(composer.settings_key())})
         tracks = list(compose_keeping(composer, [r for _, r in wanted], cb.step,
                                       lambda i, track: keep_cue(job.output, job.name, wanted[i][0].track_key, track)))
     plans_made = [plan for plan, _ in wanted] + [plan for plan in plans if plan.index in kept]
@@ -590,7 +594,16 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
                                                  ("fmt", fmt), ("longest_cue", longest),
                                                  ("transitions", transitions if transitions != "crossfade" else None))
                    if getattr(cfg, k) is None and v is not None]
-        if resumed:
+        other = composer is not None and isinstance(stopped.get("composer"), str) \
+            and stopped["composer"] != fingerprint(composer.settings_key())
+        if other:  # its kept cues are not this composer's: composed again, not "resumed as it was made"
+            was = stopped.get("music_model")
+            cb.info(f"{job.name}: the cues kept from the score stopped before were made "
+                    + (f"by {was}" if isinstance(was, str) and was != composer.model_name
+                       else f"with other {composer.model_name} settings")
+                    + f"; {composer.model_name} composes them again"
+                    + (f" (with {', '.join(resumed)} as that score was made)" if resumed else ""))
+        elif resumed:
             cb.info(f"{job.name}: resuming the score stopped before, with {', '.join(resumed)} as it was made "
                     "(give a setting to change it)")
     # float(speed): 2 and 2.0 are one speed

@@ -133,6 +133,27 @@ def test_a_scenes_tempo_the_builtin_composer_does_not_play_is_said(tmp_path):
         assert [e["status"] for e in json.loads(result.stdout)["sections"]] == ["skipped"]
 
 
+def test_a_resume_with_another_music_model_says_its_kept_cues_are_composed_again(tmp_path):
+    """A score stopped while a local MusicGen composed, then a plain rerun (auto, or another --precision): "resuming
+    the score stopped before, with --seed 5 ... as it was made", and then every kept cue was let go and composed
+    by the other model without a word."""
+    from manga2music.kept_cues import _folder, keep_settings
+
+    make_chapter(tmp_path / "ch", [("calm", 3)], seed=2)
+    out = tmp_path / "out"
+    keep_settings(out, "ch", {"seed": 5, "reading_speed": 1.0, "format": "wav", "normalize": True,
+                              "longest_cue": None, "transitions": "crossfade", "music_model": "musicgen-small",
+                              "composer": "0123456789abcdef"})
+    (_folder(out, "ch") / "0123.npz").write_bytes(b"a cue the other model made")  # a cue kept (not this one's)
+    result = cli("score", tmp_path / "ch", "-o", out, *BUILTIN, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "ch: the cues kept from the score stopped before were made by musicgen-small; builtin composes them " \
+           "again (with --seed 5, --reading-speed 1, --format wav as that score was made)" in result.stderr, \
+        result.stderr
+    assert "as it was made" not in result.stderr
+    assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["seed"] == 5
+
+
 def test_one_page_of_a_pdf_drawn_again_makes_only_its_scenes_music_again(tmp_path):
     """A PDF chapter with one page edited: every page's key was the whole file's hash and its place, so every
     scene's seed moved and every cue was composed again as new music."""
