@@ -344,15 +344,17 @@ def pages_key(entries) -> str:
 def of_pages_before(record: dict, part: str) -> bool:
     """Whether the record's ``"score"`` or ``"describe"`` (which `run`'s track was made from) is of other pages than
     the record's pages now: `run` or `score` read changed pages since, and left the other command's music as it was.
-    False where it cannot be told (a score made before 2026-12-06, a track composed from a description alone)."""
+    False where it cannot be told (made before 2026-12-06: no ``pages_key``), and for a track of the user's own
+    words (kept for the pages now: `run` would keep them)."""
     made = record.get(part)
     pages = record.get("pages")
-    if not isinstance(made, dict) or not isinstance(pages, list) or not made.get("fingerprint"):
+    if not isinstance(made, dict) or not isinstance(pages, list) or not made.get("pages_key"):
         return False
-    if part == "score":
-        return bool(made.get("pages_key")) and made["pages_key"] != pages_key(pages)
-    return describe_key([_recorded_key(e) for e in pages if isinstance(e, dict)], made.get("settings")) \
-        != made["fingerprint"]
+    if part == "describe":
+        composed = (record.get("compose") or {}).get("description")
+        if not isinstance(composed, str) or fingerprint(composed) != made.get("words"):
+            return False  # composed from other words than the model's (the user's), or not composed
+    return made["pages_key"] != pages_key(pages)
 
 
 def left_as_it_was(job: SectionJob, infos: list[PageInfo], part: str) -> str:
@@ -451,6 +453,8 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
             "settings": describer.settings_key(),
             "seed": describer_seed(describer),
             **made_by(describer),
+            # what it was made of, and its words (of_pages_before: a track of the user's words is not the model's)
+            "pages_key": pages_key([page_entry(info) for info in infos]), "words": fingerprint(description),
             "prompt_version": result.prompt_version,
             "analysis": analysis,
             "chunks": chunks,

@@ -394,8 +394,8 @@ def decode_page(info: PageInfo, *, max_side: Optional[int] = None, data: Optiona
     return [_shrink(tile, max_side) for tile in tile_strip(image)]
 
 
-#: the long side (pixels) a page is brought to for :func:`picture_key`: small enough to decode quickly (a JPEG at
-#: an eighth of its size, a PDF page rendered small), large enough that two different pages never match
+#: the long side (pixels) a page is brought to for :func:`picture_key` (after decoding it whole: a JPEG decoded at
+#: a reduced size has other pixels than the same picture saved as PNG)
 PICTURE_SIDE = 256
 
 
@@ -407,7 +407,7 @@ def picture_key(info: PageInfo) -> Optional[str]:
     import hashlib
 
     try:
-        tiles = decode_page(info, max_side=PICTURE_SIDE)
+        tiles = [_shrink(tile, PICTURE_SIDE) for tile in decode_page(info)]
         h = hashlib.blake2b(digest_size=16)
         for tile in tiles:
             h.update(f"{tile.mode} {tile.size[0]}x{tile.size[1]}\n".encode())

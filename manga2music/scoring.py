@@ -134,8 +134,10 @@ def _why_again(old: Optional[dict], plan: ScenePlan, pages: list[str], before: d
     if old.get("seed") != plan.seed:  # a scene's seed is the chapter's moved by its pages' pictures
         if before.get("seed") != now.get("seed"):
             return "a new seed"
-        return "other pages" if old.get("pages") != pages else "its pages' pictures changed"  # (a scene of the
-        # user's words: said here, its words are the same)
+        if old.get("pages") != pages:  # (a scene of the user's words: said here, its words are the same)
+            return "other pages"
+        return "its pages' pictures changed" if before.get("pictures") else "its pages changed"  # (a score made
+        # before 2026-12-06 recorded no pictures: its pages' files changed, their pictures are not known)
     if bool(before.get("normalize", True)) != now["normalize"]:
         return f"loudness normalisation turned {'on' if now['normalize'] else 'off'}"
     if before.get("theme") != now["theme"]:

@@ -413,6 +413,29 @@ def test_the_other_commands_music_of_pages_changed_since_is_said_to_be_of_the_pa
     assert said not in page_text()
 
 
+def test_music_of_these_pages_is_not_said_to_be_of_the_pages_before(tmp_path):
+    """A chapter with a page cut short (it probes, it does not decode), and a track of the user's own words kept
+    for changed pages: `score` said `run`'s track was "made from the pages before they changed", and `run` only
+    said "skipped"."""
+    from output_checks import cli
+
+    chapter, out = tmp_path / "ch", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    (chapter / "004.png").write_bytes((SAMPLES / "action" / "001.png").read_bytes()[:3000])
+    args = ("-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--seed", "1")
+    for command in ("run", "score", "run", "score"):
+        extra = ("--duration", "2") if command == "run" else ()
+        assert cli(command, chapter, *args, *extra, timeout=300).returncode == 0
+        assert "pages before they changed" not in (out / "index.html").read_text(encoding="utf-8"), command
+    (out / "ch.txt").write_text("Solo harp, 70 BPM in D major.\n", encoding="utf-8")  # the user's words
+    assert cli("run", chapter, *args, "--duration", "2").returncode == 0
+    with Image.open(SAMPLES / "action" / "002.png") as im:
+        im.save(chapter / "002.png")
+    assert cli("run", chapter, *args, "--duration", "2").returncode == 0  # keeps the user's words
+    assert cli("score", chapter, *args, timeout=300).returncode == 0
+    assert "pages before they changed" not in (out / "index.html").read_text(encoding="utf-8")
+
+
 def test_a_removed_chapter_is_said_to_be_gone_and_its_deleted_files_drop_it_from_the_page(tmp_path):
     """A chapter moved out of the library or deleted stayed in the manifest and on the page for ever, as up to date
     as the others: the page says its pages are gone, and deleting its files drops it.  (A chapter renamed in the

@@ -154,6 +154,25 @@ def test_a_resume_with_another_music_model_says_its_kept_cues_are_composed_again
     assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["seed"] == 5
 
 
+def test_a_jpeg_page_exported_as_png_shows_the_same_picture(tmp_path):
+    """What a page shows (its scene's seed) was read from a JPEG decoded at an eighth of its size, whose pixels are
+    not those of the same picture saved as PNG: a JPEG chapter and its PNG export gave two scores of one --seed."""
+    from manga2music.pages import picture_key, probe_page
+    from manga2music.sections import find_sections
+
+    with Image.open(SAMPLES / "calm" / "003.jpg") as im:
+        im.convert("RGB").save(tmp_path / "a.png")
+        im.convert("RGB").save(tmp_path / "b.webp", lossless=True)
+    shutil.copy(SAMPLES / "calm" / "003.jpg", tmp_path / "c.jpg")
+    with Image.open(SAMPLES / "calm" / "003.jpg") as im:  # another picture: a panel inked over
+        drawn = im.convert("RGB")
+    drawn.paste((0, 0, 0), (100, 100, 300, 300))
+    drawn.save(tmp_path / "d.png")
+    [section] = find_sections([tmp_path])
+    keys = {page.name: picture_key(probe_page(page)) for page in section.pages}
+    assert keys["a.png"] == keys["b.webp"] == keys["c.jpg"] is not None and keys["d.png"] != keys["a.png"], keys
+
+
 def test_one_page_of_a_pdf_drawn_again_makes_only_its_scenes_music_again(tmp_path):
     """A PDF chapter with one page edited: every page's key was the whole file's hash and its place, so every
     scene's seed moved and every cue was composed again as new music."""
@@ -1115,6 +1134,28 @@ def test_a_chat_models_answers_in_other_shapes_and_a_key_in_words_are_read(tmp_p
     record = json.loads((tmp_path / "out" / "ch.json").read_text(encoding="utf-8"))
     assert [s["info"]["key"] for s in record["score"]["scenes"]] == ["C# minor", "C# minor"]
     assert "between 66 and 240 BPM" in openai_server.requests[2].text
+
+
+def test_keys_in_any_case_are_read_and_a_direction_out_of_all_reason_is_asked_again():
+    """"C Sharp Minor" and "B Flat Major" (as models write them in JSON) were still C and B; an answer of tempos 0
+    and 0, instruments "none", or a tempo of 1e999 (an OverflowError that failed the chapter) was taken or crashed
+    where it must be asked again."""
+    import pydantic
+
+    from manga2music.describers.chapter import ChapterDirection, PageEntries
+    from manga2music.music.text_to_style import key_tonic, parse_style
+
+    assert [key_tonic(k) for k in ("C Sharp Minor", "c# minor", "B Flat Major", "E-flat", "Bb", "D")] == \
+        ["C#", "C#", "Bb", "Eb", "Bb", "D"]
+    assert parse_style("Calm piano, 70 BPM in B Flat Major, warm.").key_name == "Bb major"
+    for answer in ({"key": "D minor", "instruments": ["piano"], "tempo_low": 60, "tempo_high": float("inf")},
+                   {"key": "D minor", "instruments": "none", "tempo_low": 60, "tempo_high": 150},
+                   {"key": "D minor", "instruments": ["piano"], "tempo_low": 0, "tempo_high": 0}):
+        with pytest.raises(pydantic.ValidationError):
+            ChapterDirection.model_validate(answer)
+    with pytest.raises(pydantic.ValidationError):
+        PageEntries.model_validate({"pages": [{"page": 1, "mood": "a", "intensity": float("inf"),
+                                               "scene_change": True}]})
 
 
 def test_a_chat_model_starts_a_scene_inside_a_webtoon_episode_saved_as_one_image(tmp_path, openai_server):  # noqa: F811

@@ -18,6 +18,7 @@ error string never becomes music).  ``SCORE_PROMPT_VERSION`` is part of the sett
 
 from __future__ import annotations
 
+import re
 from itertools import islice
 from typing import Iterable, Optional
 
@@ -35,8 +36,6 @@ MAX_TOKENS = 900
 
 def _plain_keys(data):
     """An answer's object with its keys as asked ("Page", "Scene change", "sceneChange" -> "scene_change")."""
-    import re
-
     if not isinstance(data, dict):
         return data
     return {re.sub(r"(?<=[a-z])(?=[A-Z])", "_", str(k)).strip().lower().replace(" ", "_").replace("-", "_"): v
@@ -48,12 +47,19 @@ _INTENSITY_WORDS = {"low": 1, "calm": 1, "mild": 1, "gentle": 1, "quiet": 1, "mo
                     "high": 3, "intense": 3, "very high": 3, "extreme": 3, "strong": 3}
 
 
-def _within(value, low: int, high: int):
-    """A number the model gave out of the range asked, brought into it (a tempo of 250 where 240 is the most, an
-    intensity of 5 on a 1-3 scale): the answer was read, and asking again said only "validation error"."""
+def _within(value, low: int, high: int, near: tuple[float, float]):
+    """A number the model gave a little out of the range asked, brought into it (a tempo of 250 where 240 is the
+    most, an intensity of 5 on a 1-3 scale): the answer was read, and asking again said only "validation error".
+    A number outside ``near`` (a tempo of 0, an intensity of 1e999) is no answer: left to fail, and asked again."""
+    import math
+
+    if isinstance(value, bool):
+        return value
     try:
         number = float(str(value).strip())
     except ValueError:
+        return value
+    if not math.isfinite(number) or not near[0] <= number <= near[1]:
         return value
     return int(min(high, max(low, round(number))))
 
@@ -77,8 +83,8 @@ class PageEntry(BaseModel):
         intensity = data.get("intensity")
         if isinstance(intensity, str) and intensity.strip().lower() in _INTENSITY_WORDS:
             data["intensity"] = _INTENSITY_WORDS[intensity.strip().lower()]
-        elif intensity is not None and not isinstance(intensity, bool):
-            data["intensity"] = _within(intensity, 1, 3)
+        elif intensity is not None:
+            data["intensity"] = _within(intensity, 1, 3, near=(0, 10))
         return data
 
 
@@ -111,13 +117,13 @@ class ChapterDirection(BaseModel):
         data = _plain_keys(data)
         if not isinstance(data, dict):
             return data
-        if isinstance(data.get("instruments"), str):  # "piano, strings and flute"
-            import re
-
-            data["instruments"] = [w.strip() for w in re.split(r",|\band\b", data["instruments"]) if w.strip()]
+        named = data.get("instruments")
+        if isinstance(named, str) and re.search(r"[,;]|\band\b", named):  # "piano, strings and flute" (one word,
+            # "none", stays no list: asked again)
+            data["instruments"] = [w.strip() for w in re.split(r"[,;]|\band\b", named) if w.strip()]
         for name, high in (("tempo_low", 220), ("tempo_high", 240)):
-            if name in data and not isinstance(data[name], bool):
-                data[name] = _within(data[name], 30, high)
+            if name in data:
+                data[name] = _within(data[name], 30, high, near=(20, 400))
         low, high = data.get("tempo_low"), data.get("tempo_high")
         if isinstance(low, int) and isinstance(high, int) and low > high:  # given the other way round
             data["tempo_low"], data["tempo_high"] = min(high, 220), max(low, 30)

@@ -189,7 +189,7 @@ _TEMPO_NUMBER = re.compile(
     r"(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?",
     re.IGNORECASE)
 _KEY = re.compile(
-    r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭|-?sharp|-?flat)?\s*((?i:major|minor|maj|min|dorian|mixolydian|"
+    r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭|(?i:-?sharp|-?flat))?\s*((?i:major|minor|maj|min|dorian|mixolydian|"
     r"phrygian|lydian|aeolian|ionian))(?![a-z])")
 #: Japanese key names: ハ ニ ホ ヘ ト イ ロ are C D E F G A B, 嬰 sharp and 変 flat before them, 長調 major and 短調
 #: minor after; and a Latin letter with a katakana mode word (Gマイナー, Ebメジャー)
@@ -286,11 +286,20 @@ def _tempo(text: str) -> tuple[float | None, list[str]]:
     return None, notes
 
 
+#: a key's name on its own (a chat model's "key" field): its letter in either case, then its accidental
+_KEY_NAME = re.compile(r"\s*([A-Ga-g])(?![A-Za-z]{2})\s?(#|♯|♭|b(?![a-z])|-?\s?sharp|-?\s?flat)?", re.IGNORECASE)
+
+
 def key_tonic(text: str) -> str | None:
-    """The tonic of the key ``text`` names, as the music's keys are written ("C sharp minor" -> "C#", "B flat
-    major" -> "Bb", "E-flat" -> "Eb"); None when it names none."""
-    tonic, _ = _key(text)
-    return NOTE_NAMES[tonic] if tonic is not None else None
+    """The tonic of a key's name, as the music's keys are written ("C sharp minor", "C Sharp Minor", "c# minor" ->
+    "C#"; "B flat major", "Bb" -> "Bb"; "E-flat" -> "Eb"); None when ``text`` does not start with one."""
+    m = _KEY_NAME.match(text or "")
+    if not m:
+        return None
+    acc = (m.group(2) or "").lower()
+    pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[m.group(1).upper()]
+    pc += 1 if acc in ("#", "♯") or acc.endswith("sharp") else -1 if acc in ("b", "♭") or acc.endswith("flat") else 0
+    return NOTE_NAMES[pc % 12]
 
 
 def _key(text: str) -> tuple[int | None, str | None]:
