@@ -63,11 +63,13 @@ def test_builtin_composer_notes_change_only_with_algorithm_version():
 
     composer = BuiltinComposer()
     notes = {}
-    for text in ("calm piano, 70 BPM in G major", "driving action drums and brass, 160 BPM in D minor", ""):
+    for text in ("calm piano, 70 BPM in G major", "driving action drums and brass, 160 BPM in D minor", "",
+                 "warm strings, 80 BPM in B Flat Major"):  # builtin-music-6: "Flat"/"Sharp" in any case
         track = composer.compose_one(text, 6.0, seed=3)
         notes[text] = hashlib.sha256(track.midi).hexdigest()
     check(ALGORITHM_VERSION, notes, {"builtin-music-1": "3d243c6ed336de51", "builtin-music-2": "3d243c6ed336de51", "builtin-music-3": "3d243c6ed336de51",
-                                     "builtin-music-4": "3d243c6ed336de51", "builtin-music-5": "3d243c6ed336de51"},
+                                     "builtin-music-4": "3d243c6ed336de51", "builtin-music-5": "3d243c6ed336de51",
+                                     "builtin-music-6": "1087072527b05a1a"},
           "the builtin composer's notes")
 
 

@@ -28,8 +28,9 @@ R = TypeVar("R")
 #: are not played; keys named in Japanese.  4: instruments a describer names that General MIDI has a kin of (erhu,
 #: banjo, timpani, 三味線) are played.  5: a melody instrument named after another plays a part ("piano, violin and
 #: cello": violin, piano, cello; it was not played); tempo ranges after "tempo", "テンポ160", keys as "F#m", and
-#: Japanese genre and instrument words (ロック, ジャズ, エレキギター, 弦楽器)
-ALGORITHM_VERSION = "builtin-music-5"
+#: Japanese genre and instrument words (ロック, ジャズ, エレキギター, 弦楽器).  6: "Flat" and "Sharp" in a key in any
+#: case ("B Flat Major" was B major)
+ALGORITHM_VERSION = "builtin-music-6"
 SAMPLE_RATE = 32000
 CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0
