@@ -1145,8 +1145,8 @@ def test_keys_in_any_case_are_read_and_a_direction_out_of_all_reason_is_asked_ag
     from manga2music.describers.chapter import ChapterDirection, PageEntries
     from manga2music.music.text_to_style import key_tonic, parse_style
 
-    assert [key_tonic(k) for k in ("C Sharp Minor", "c# minor", "B Flat Major", "E-flat", "Bb", "D")] == \
-        ["C#", "C#", "Bb", "Eb", "Bb", "D"]
+    assert [key_tonic(k) for k in ("C Sharp Minor", "c# minor", "B Flat Major", "E-flat", "Bb", "D",
+                                   "home key F# minor", "banana")] == ["C#", "C#", "Bb", "Eb", "Bb", "D", "F#", None]
     assert parse_style("Calm piano, 70 BPM in B Flat Major, warm.").key_name == "Bb major"
     for answer in ({"key": "D minor", "instruments": ["piano"], "tempo_low": 60, "tempo_high": float("inf")},
                    {"key": "D minor", "instruments": "none", "tempo_low": 60, "tempo_high": 150},

@@ -292,10 +292,11 @@ _KEY_NAME = re.compile(r"\s*([A-Ga-g])(?![A-Za-z]{2})\s?(#|♯|♭|b(?![a-z])|-?
 
 def key_tonic(text: str) -> str | None:
     """The tonic of a key's name, as the music's keys are written ("C sharp minor", "C Sharp Minor", "c# minor" ->
-    "C#"; "B flat major", "Bb" -> "Bb"; "E-flat" -> "Eb"); None when ``text`` does not start with one."""
+    "C#"; "B flat major", "Bb" -> "Bb"; "E-flat" -> "Eb"; "home key D minor" -> "D"); None when it names none."""
     m = _KEY_NAME.match(text or "")
-    if not m:
-        return None
+    if not m:  # words before it ("home key D minor"): a key named in the text, as a description's is found
+        tonic, _ = _key(text or "")
+        return NOTE_NAMES[tonic] if tonic is not None else None
     acc = (m.group(2) or "").lower()
     pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[m.group(1).upper()]
     pc += 1 if acc in ("#", "♯") or acc.endswith("sharp") else -1 if acc in ("b", "♭") or acc.endswith("flat") else 0
