@@ -443,8 +443,9 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
     staged = Staged()
     staged.add_bytes(job.files.description, (description + "\n").encode("utf-8"))
     _artifact(job, analysis, chunks, cfg, cb, staged)
+    pages = [page_entry(info) for info in infos]
     job.commit(staged, {
-        "pages": [page_entry(info) for info in infos],
+        "pages": pages,
         "skipped_pages": skipped,
         "describe": {
             "model": describer.model_name,
@@ -454,7 +455,7 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
             "seed": describer_seed(describer),
             **made_by(describer),
             # what it was made of, and its words (of_pages_before: a track of the user's words is not the model's)
-            "pages_key": pages_key([page_entry(info) for info in infos]), "words": fingerprint(description),
+            "pages_key": pages_key(pages), "words": fingerprint(description),
             "prompt_version": result.prompt_version,
             "analysis": analysis,
             "chunks": chunks,

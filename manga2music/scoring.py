@@ -822,6 +822,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                     f"({old_name if old_name in gone else gone[0]}{more}) are replaced (--format {old_format} brings "
                     "them back)")
         usage = _score_usage(chapter, plans, describer)
+        pages = [page_entry(i) for i in chapter.infos]
         updates = {
             "score": {"fingerprint": key, "seed": seed, "format": cfg.fmt, "reading_speed": cfg.reading_speed,
                       "normalize": cfg.normalize,  # the score's and its cues' loudness (-14 LUFS, or as composed)
@@ -849,11 +850,11 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                                   **({"usage": p.usage} if p.usage else {}),
                                   **({"describer_seed": p.describer_seed} if p.describer_seed is not None else {})}
                                  for p in plans],
+                      "pages_key": pages_key(pages),  # a `run` of changed pages since: said old (of_pages_before)
+                      "pictures": pictures,  # each page's picture and seed key (see _unit_keys)
                       "seconds": round(time.perf_counter() - started, 3), "at": now_iso()},
-            "pages": [page_entry(i) for i in chapter.infos], "skipped_pages": job.skipped_pages or [],
+            "pages": pages, "skipped_pages": job.skipped_pages or [],
         }
-        updates["score"]["pages_key"] = pages_key(updates["pages"])  # a `run` of changed pages since: said old
-        updates["score"]["pictures"] = pictures  # each page's picture and seed key (see _unit_keys)
         job.commit(staged, updates)
     finally:
         staged.discard()

@@ -64,19 +64,30 @@ def _within(value, low: int, high: int, near: tuple[float, float]):
     return int(min(high, max(low, round(number))))
 
 
-class PageEntry(BaseModel):
+class _Answer(BaseModel):
+    """An answer read as asked where a model wrote it otherwise: its keys (:func:`_plain_keys`), then what the
+    class mends in its object (:meth:`_mended`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_asked(cls, data):
+        data = _plain_keys(data)
+        return cls._mended(data) if isinstance(data, dict) else data
+
+    @classmethod
+    def _mended(cls, data: dict) -> dict:
+        return data
+
+
+class PageEntry(_Answer):
     page: int = Field(description="the page's number in this request, from 1")
     mood: str = Field(description="one or two words")
     intensity: int = Field(ge=1, le=3, description="1 calm, 2 moderate, 3 intense")
     scene_change: bool = Field(description="true when this page starts a new scene")
     why: str = Field("", description="a few words")
 
-    @model_validator(mode="before")
     @classmethod
-    def _as_asked(cls, data):
-        data = _plain_keys(data)
-        if not isinstance(data, dict):
-            return data
+    def _mended(cls, data: dict) -> dict:
         data.setdefault("scene_change", data.pop("new_scene", data.pop("starts_scene", None)))
         if isinstance(data.get("mood"), list):
             data["mood"] = ", ".join(str(m) for m in data["mood"])
@@ -88,35 +99,29 @@ class PageEntry(BaseModel):
         return data
 
 
-class PageEntries(BaseModel):
+class PageEntries(_Answer):
     pages: list[PageEntry]
 
-    @model_validator(mode="before")
     @classmethod
-    def _as_asked(cls, data):
-        data = _plain_keys(data)
-        if isinstance(data, dict) and "pages" not in data and len(data) == 1 \
+    def _mended(cls, data: dict) -> dict:
+        if "pages" not in data and len(data) == 1 \
                 and isinstance(next(iter(data.values())), (list, dict)):  # {"entries": [...]}, {"Pages": ...}
             data = {"pages": next(iter(data.values()))}
-        pages = data.get("pages") if isinstance(data, dict) else None
+        pages = data.get("pages")
         if isinstance(pages, dict) and all(str(k).strip().isdigit() and isinstance(v, dict)
                                            for k, v in pages.items()):  # {"1": {...}, "2": {...}}: by number
             data = {**data, "pages": [{"page": int(k), **_plain_keys(v)} for k, v in pages.items()]}
         return data
 
 
-class ChapterDirection(BaseModel):
+class ChapterDirection(_Answer):
     key: str = Field(description="one home key for the whole chapter, e.g. 'D minor'")
     instruments: list[str] = Field(description="3 to 5 instruments every scene shares, the lead first")
     tempo_low: int = Field(ge=30, le=220)
     tempo_high: int = Field(ge=30, le=240)
 
-    @model_validator(mode="before")
     @classmethod
-    def _as_asked(cls, data):
-        data = _plain_keys(data)
-        if not isinstance(data, dict):
-            return data
+    def _mended(cls, data: dict) -> dict:
         named = data.get("instruments")
         if isinstance(named, str) and re.search(r"[,;]|\band\b", named):  # "piano, strings and flute" (one word,
             # "none", stays no list: asked again)

@@ -297,10 +297,15 @@ def key_tonic(text: str) -> str | None:
     if not m:  # words before it ("home key D minor"): a key named in the text, as a description's is found
         tonic, _ = _key(text or "")
         return NOTE_NAMES[tonic] if tonic is not None else None
-    acc = (m.group(2) or "").lower()
-    pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[m.group(1).upper()]
+    return NOTE_NAMES[_pitch_class(m.group(1).upper(), m.group(2))]
+
+
+def _pitch_class(letter: str, accidental: str | None) -> int:
+    """0-11 of a note's letter (upper case) and its accidental ("#", "♭", "b", "sharp", "-flat"...; None)."""
+    pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[letter]
+    acc = (accidental or "").lower()
     pc += 1 if acc in ("#", "♯") or acc.endswith("sharp") else -1 if acc in ("b", "♭") or acc.endswith("flat") else 0
-    return NOTE_NAMES[pc % 12]
+    return pc % 12
 
 
 def _key(text: str) -> tuple[int | None, str | None]:
@@ -318,13 +323,11 @@ def _key(text: str) -> tuple[int | None, str | None]:
         if not m:
             return None, None
         letter, acc, mode = m.group(1), m.group(2), "minor" if m.group(3) else None
-    pc = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[letter]
-    acc = (acc or "").lower()
-    pc += 1 if acc in ("#", "♯") or acc.endswith("sharp") else -1 if acc in ("b", "♭") or acc.endswith("flat") else 0
+    pc = _pitch_class(letter, acc)
     if mode:
         mode = mode.lower()
         mode = _MODE_ALIASES.get(mode, mode)
-    return pc % 12, mode
+    return pc, mode
 
 
 def negated_spans(low: str) -> list[tuple[int, int]]:
