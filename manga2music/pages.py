@@ -407,19 +407,14 @@ def picture_key(info: PageInfo) -> Optional[str]:
     import hashlib
 
     try:
+        tiles = [_shrink(tile, PICTURE_SIDE) for tile in decode_page(info)]
         h = hashlib.blake2b(digest_size=16)
-        hash_tiles(h, [_shrink(tile, PICTURE_SIDE) for tile in decode_page(info)])
+        for tile in tiles:
+            h.update(f"{tile.mode} {tile.size[0]}x{tile.size[1]}\n".encode())
+            h.update(tile.tobytes())
     except Exception:  # noqa: BLE001 - PageError, a file gone or changed since it was probed: not known
         return None
     return h.hexdigest()
-
-
-def hash_tiles(h, tiles: list) -> None:
-    """Feed decoded tiles (PIL images: their mode, size and pixels) to the hash ``h``: what a page shows, for
-    :func:`picture_key` and for the key of a kept reading (:func:`manga2music.reading_cache.page_key`)."""
-    for tile in tiles:
-        h.update(f"\n{tile.mode} {tile.size[0]}x{tile.size[1]}\n".encode())
-        h.update(tile.tobytes())
 
 
 #: a page whose bytes are no longer those its record names

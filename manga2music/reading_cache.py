@@ -128,11 +128,11 @@ def page_key(tiles: list) -> Optional[str]:
     """The key of a page given as its decoded tiles (PIL images), or None when readings are not kept."""
     if folder() is None:
         return None
-    from .pages import hash_tiles
-
     try:
         h = hashlib.blake2b(reader_key().encode(), digest_size=20)
-        hash_tiles(h, tiles)
+        for tile in tiles:
+            h.update(f"\n{tile.mode} {tile.size[0]}x{tile.size[1]}\n".encode())
+            h.update(tile.tobytes())
     except Exception:  # noqa: BLE001 - the reader's files unreadable, an odd image: the page is read, not kept
         return None
     return h.hexdigest()
