@@ -658,7 +658,38 @@ def write_encoded(audio: np.ndarray, sample_rate: int, out: BinaryIO, *, fmt: st
     elif normalize:
         x = normalize_loudness(x, rate, peak_ceiling_db=ceiling_db(fmt), in_place=ours, loop=loop)
     data = x[:, 0] if x.shape[1] == 1 else x
+    owned = data.flags.writeable and (ours or not np.may_share_memory(x, np.asarray(audio)))
+    for attempt in range(_LOSSY_TRIES):
+        _encode_samples(data, rate, out, major, subtype)
+        if not normalize or fmt not in LOSSY_FORMATS:
+            break
+        over = _decoded_peak(out) / 10.0 ** (CEILING_DB / 20.0)
+        if over <= 1.0 or attempt == _LOSSY_TRIES - 1:
+            break
+        # the decoder overshot even the lower lossy ceiling (clipped, dense audio: dBs, not tenths): the whole take
+        # a little under the ceiling by that much, and encoded again
+        factor = np.float32(10.0 ** (-_LOSSY_MARGIN_DB / 20.0) / over)
+        data = np.multiply(data, factor, out=data if owned else None)
+        owned = True
+        out.seek(0)
+        out.truncate()
+    _write_tags(out, fmt, clean_tags, chapters)
+    if major == "OGG":  # compressed: the whole file is a few % of the samples
+        out.seek(0)
+        steady = steady_ogg_serial(out.read())
+        out.seek(0)
+        out.write(steady)
+        out.truncate()
 
+
+#: how often a lossy file is encoded again, lower, when what it decodes to overshoots CEILING_DB, and how far under
+#: the ceiling the next try aims (a codec's overshoot scales with the take's level, give or take its rounding)
+_LOSSY_TRIES = 4
+_LOSSY_MARGIN_DB = 0.2
+
+
+def _encode_samples(data: np.ndarray, rate: int, out: BinaryIO, major: str, subtype: str) -> None:
+    """``data`` (frames, or frames x channels) encoded into ``out`` as ``major``/``subtype``, untagged."""
     import soundfile
 
     channels = 1 if data.ndim == 1 else data.shape[1]
@@ -680,13 +711,19 @@ def write_encoded(audio: np.ndarray, sample_rate: int, out: BinaryIO, *, fmt: st
         sink.check()  # the file's own error (a full disk), not what libsndfile made of it
         raise
     sink.check()
-    _write_tags(out, fmt, clean_tags, chapters)
-    if major == "OGG":  # compressed: the whole file is a few % of the samples
-        out.seek(0)
-        steady = steady_ogg_serial(out.read())
-        out.seek(0)
-        out.write(steady)
-        out.truncate()
+
+
+def _decoded_peak(out: BinaryIO) -> float:
+    """The largest absolute sample the encoded file in ``out`` decodes to (as a player decodes it, before it clips
+    to its integers), read a block at a time."""
+    import soundfile
+
+    out.seek(0)
+    peak = 0.0
+    with soundfile.SoundFile(_KeptError(out)) as sound:
+        for block in sound.blocks(WRITE_BLOCK, dtype="float32"):
+            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+    return peak
 
 
 #: bytes with their bits in reverse order: Ogg's CRC-32 is zlib's on bit-reversed bytes (see :func:`_ogg_crc`)

@@ -769,7 +769,10 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             loop = cue_loop(plan.audio, t.cue_length, sample_rate)
             if cfg.normalize:
                 loop = limit_peaks(loop, sample_rate, ceiling_db(cfg.fmt), loop=True, in_place=True)
-            add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=False))
+            # limited before encoding (the read-along's loop is made of it); encoded with its peaks kept, for what a
+            # lossy file decodes to be checked under the ceiling too
+            add(files.loop(plan.index), encode_audio(loop, sample_rate, fmt=cfg.fmt, tags=cue_tags, normalize=peaks,
+                                                     loop=True))
             if len(loop_uris) >= LOOPS_AHEAD:
                 loop_uris[-LOOPS_AHEAD].result()
             loop_uris.append(on_thread(loop_ogg, _read_along_loop(plan.audio, loop, t, sample_rate), sample_rate,

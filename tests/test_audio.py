@@ -21,6 +21,7 @@ from manga2music import __version__
 from manga2music import audio as audio_mod
 from manga2music.audio import (
     AUDIO_FORMATS,
+    LOSSY_FORMATS,
     make_seamless_loop,
     normalize_loudness,
     read_tags,
@@ -174,6 +175,38 @@ def test_written_file_is_at_minus_14_lufs_under_the_ceiling(tmp_path, fmt):
     # (from a -1 dBFS ceiling: mp3 -0.84, ogg -1.14, opus -0.98 dBFS here; a builtin track's opus -0.55), so those
     # are limited to -2 dBFS before encoding
     assert peak_db(data) <= -1.0 + 0.01  # 16-bit rounding only
+
+
+def distorted(seconds: float = 3.0, sr: int = SR) -> np.ndarray:
+    """A hard-clipped, dense take (a distorted guitar, or what an untrained diffusion model makes): most of its
+    samples sit at the limiter's ceiling, and a lossy codec's decoder overshoots such audio by dBs, not tenths."""
+    rng = np.random.default_rng(7)
+    t = np.arange(int(seconds * sr)) / sr
+    x = np.sign(np.sin(2 * np.pi * 3000 * t)) + rng.normal(0, 1.0, len(t))
+    return np.clip(x, -1, 1).astype(np.float32)[:, None].repeat(2, axis=1)
+
+
+@pytest.mark.parametrize("fmt", LOSSY_FORMATS)
+def test_a_lossy_file_of_clipped_audio_decodes_under_the_ceiling(tmp_path, fmt):
+    """The -2 dBFS lossy ceiling is not enough for every take: clipped noise limited to -2 dBFS decoded at up to
+    +4 dBFS (a tiny ACE-Step score's loop at -0.32), clipped by every player that decodes to integers.  A lossy
+    file's decoded peak is what is kept under -1 dBFS."""
+    data, rate = sf.read(write_audio(tmp_path / f"a.{fmt}", distorted(), SR, normalize="peaks"))
+    assert peak_db(data) <= -1.0
+    assert peak_db(data) > -3.0  # brought down to the ceiling, not to silence
+    assert len(data) / rate == pytest.approx(3.0, abs=0.1)
+
+
+@pytest.mark.parametrize("fmt", LOSSY_FORMATS)
+def test_a_lossy_file_normalised_decodes_under_the_ceiling(tmp_path, fmt):
+    """A 60 Hz sawtooth brought to -14 LUFS decoded from Opus at over 0 dBFS: its last frames ring once coded.  That
+    overshoot does not scale with the level (lowered 4.6 dB, it fell 10 dB), so the file ends up quieter than the
+    target: a few dB, not silenced."""
+    t = np.arange(3 * SR) / SR
+    saw = (2 * ((60 * t) % 1) - 1).astype(np.float32)[:, None].repeat(2, axis=1)
+    data, rate = sf.read(write_audio(tmp_path / f"a.{fmt}", saw, SR))
+    assert peak_db(data) <= -1.0
+    assert lufs(data, rate) > -20.0
 
 
 def test_limiter_reaches_target_where_plain_gain_could_not():

@@ -2336,3 +2336,37 @@ def test_a_written_score_lets_go_of_the_cues_a_stopped_score_of_its_chapter_kept
     assert kept_cue(tmp_path, "ch2", "another-chapters-cue", 32000) is not None  # another chapter's stays
     forget_cues(tmp_path, "ch2", [])
     assert not (tmp_path / ".manga2music" / "cues").exists()  # no empty folder left behind
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus"])
+def test_a_lossy_scores_cue_loop_and_score_files_decode_under_the_ceiling_from_clipped_music(tmp_path, monkeypatch,
+                                                                                              fmt):
+    """A composer's take with sharp, clipped hits over a quiet bed (drums; an untrained diffusion model's crackle):
+    limited to the lossy -2 dBFS ceiling before encoding, its cues, loops and score decoded at up to +2 dBFS (a
+    tiny ACE-Step's MP3 loop at -0.32), and players that decode to integers clip them.  Every file is checked as
+    decoded."""
+    import manga2music
+    from manga2music.composers.builtin import BuiltinComposer
+    from manga2music.options import RunConfig
+
+    played = BuiltinComposer.compose
+
+    def distorted(self, requests, *, progress=None):  # the builtin composer's takes, with a 3 ms hit every beat
+        tracks, rng = played(self, requests, progress=progress), np.random.default_rng(5)
+        for track in tracks:
+            x, hit = track.audio * 0.3, 3 * track.sample_rate // 1000
+            for at in range(0, len(x), track.sample_rate // 4):
+                x[at:at + hit] += rng.normal(0, 3, x[at:at + hit].shape)
+            track.audio = np.clip(x, -1, 1).astype(np.float32)
+        return tracks
+
+    monkeypatch.setattr(BuiltinComposer, "compose", distorted)
+    make_chapter(tmp_path / "ch", [("calm", 2), ("action", 2)], seed=3)
+    manifest = manga2music.score([tmp_path / "ch"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                                 config=RunConfig(seed=2, fmt=fmt, longest_cue=8.0))
+    assert manifest["sections"][0]["status"] == "ok", manifest["sections"][0]
+    files = sorted((tmp_path / "out").glob(f"ch.*.{fmt}"))
+    assert any(".loop." in f.name for f in files) and any(".score." in f.name for f in files)
+    for path in files:
+        audio, _ = sf.read(path, dtype="float32", always_2d=True)
+        assert -6.0 < 20 * np.log10(np.abs(audio).max()) <= -1.0, path.name
