@@ -404,17 +404,28 @@ def picture_key(info: PageInfo) -> Optional[str]:
     for a page saved again with other tags or losslessly in another format, and for a PDF's untouched page once
     another page of it was edited (:attr:`PageInfo.key` follows the file's bytes: the whole PDF's, for each of its
     pages).  None when the page cannot be decoded now."""
+    keys = picture_keys(info)
+    return keys[0] if keys else None
+
+
+def picture_keys(info: PageInfo) -> Optional[tuple[str, list[str]]]:
+    """The page's :func:`picture_key` and each of its tiles' own (a tall strip's parts: one edited part leaves the
+    others' keys as they were; a page of one tile has its page's key).  None when the page cannot be decoded now."""
     import hashlib
 
     try:
         tiles = [_shrink(tile, PICTURE_SIDE) for tile in decode_page(info)]
-        h = hashlib.blake2b(digest_size=16)
-        for tile in tiles:
-            h.update(f"{tile.mode} {tile.size[0]}x{tile.size[1]}\n".encode())
-            h.update(tile.tobytes())
     except Exception:  # noqa: BLE001 - PageError, a file gone or changed since it was probed: not known
         return None
-    return h.hexdigest()
+    whole, parts = hashlib.blake2b(digest_size=16), []
+    for tile in tiles:
+        part, header, data = hashlib.blake2b(digest_size=16), f"{tile.mode} {tile.size[0]}x{tile.size[1]}\n".encode(), \
+            tile.tobytes()
+        for h in (whole, part):
+            h.update(header)
+            h.update(data)
+        parts.append(part.hexdigest())
+    return whole.hexdigest(), parts
 
 
 #: a page whose bytes are no longer those its record names

@@ -417,22 +417,24 @@ def _read_along_html(chapter: ChapterReading, sheet, loop_uris: list[str], job: 
 
 def _unit_keys(chapter: ChapterReading, kept, scored_before: bool) -> tuple[list[str], dict]:
     """What each unit's scene's seed is made from (a page's seed key, and its part), and what the score records
-    for the next one to find them (``{page key: [picture key, seed key]}``; ``kept``: the last score's).
+    for the next one to find them (``{page key: [picture key, seed key]}``, and for a tall strip a third item,
+    ``[[part's picture key, part's seed key], ...]``; ``kept``: the last score's).
 
     A page's seed key is what it shows (:func:`~manga2music.pages.picture_key`), whatever its file: a page saved
     again with other tags or losslessly in another format, or a PDF's untouched page once another page of it was
     edited, keeps its scene's music, and the same --seed makes the same score of the same pictures anywhere.  A
-    chapter scored before 2026-12-06 (``scored_before``, no ``kept``) keeps the keys its seeds were made from,
-    :attr:`~manga2music.pages.PageInfo.key` (its music stays as it is), each kept while the page shows the same.
-    A page whose info is not at hand (renamed since, beside a page that no longer decodes) by name.  Only pages
-    the last score did not see are decoded."""
-    from .pages import picture_key
+    tall strip's parts each have their own (a webtoon episode saved as one image, one part of it edited: the
+    scenes of its other parts keep their music).  A chapter scored before 2026-12-06 (``scored_before``, no
+    ``kept``) keeps the keys its seeds were made from, :attr:`~manga2music.pages.PageInfo.key` (its music stays as
+    it is), each kept while the page shows the same; so does a strip scored before its parts had keys, until it is
+    edited.  A page whose info is not at hand (renamed since, beside a page that no longer decodes) by name.  Only
+    pages the last score did not see are decoded."""
+    from .pages import picture_keys
 
+    old = {k: v for k, v in kept.items() if _picture_entry(v)} if isinstance(kept, dict) else {}
+    by_picture = {v[0]: v for v in old.values() if v[0] and v[1]}
+    by_part = {part: seed_key for v in old.values() if len(v) == 3 for part, seed_key in v[2]}
     infos = chapter.infos
-    old = {k: v for k, v in kept.items() if isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) or x is None
-                                                                                        for x in v)} \
-        if isinstance(kept, dict) else {}
-    by_picture = {picture: seed_key for picture, seed_key in old.values() if picture and seed_key}
     seen: dict[str, list] = {}
     keys = []
     for u in chapter.units:
@@ -444,11 +446,27 @@ def _unit_keys(chapter: ChapterReading, kept, scored_before: bool) -> tuple[list
             if old.get(info.key) and old[info.key][1]:  # the same file: the same picture
                 seen[info.key] = old[info.key]
             else:
-                picture = picture_key(info)
-                first = info.key if scored_before and not old or not picture else picture
-                seen[info.key] = [picture, by_picture.get(picture, first) if picture else first]
-        keys.append(f"{seen[info.key][1]}#{u.part or 0}")
+                found = picture_keys(info)
+                picture, parts = found if found else (None, [])
+                if picture in by_picture:  # the same picture in another file
+                    seen[info.key] = by_picture[picture]
+                elif scored_before and not old or not picture:
+                    seen[info.key] = [picture, info.key]
+                else:
+                    seen[info.key] = [picture, picture] if len(parts) < 2 else \
+                        [picture, picture, [[part, by_part.get(part, part)] for part in parts]]
+        entry, part = seen[info.key], u.part or 0
+        keys.append(f"{entry[2][part][1] if len(entry) == 3 and part < len(entry[2]) else entry[1]}#{part}")
     return keys, seen
+
+
+def _picture_entry(value) -> bool:
+    """Whether ``value`` is a page's entry in a score's ``pictures`` (see :func:`_unit_keys`)."""
+    if not isinstance(value, list) or len(value) not in (2, 3) or \
+            not all(isinstance(x, str) or x is None for x in value[:2]):
+        return False
+    return len(value) == 2 or isinstance(value[2], list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value[2])
 
 
 def kept_scenes(job: SectionJob, section: Optional[Section], kept: dict, label: str, cb: Callbacks) -> str:

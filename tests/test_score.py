@@ -198,6 +198,42 @@ def test_one_page_of_a_pdf_drawn_again_makes_only_its_scenes_music_again(tmp_pat
     assert sha256(out / "ch.cue01.wav") == cue1
 
 
+def test_one_part_of_a_webtoon_strip_drawn_again_makes_only_its_scenes_music_again(tmp_path):
+    """A webtoon episode saved as one tall image, a balloon in its last part mended: the whole image's picture was
+    every part's seed key, so every scene of the episode was composed again as new music.  Each part has its own
+    key now; a strip scored before its parts had keys keeps its music while it is unchanged."""
+    from chapters import make_webtoon
+    from PIL import ImageDraw
+
+    make_webtoon(tmp_path / "ep" / "episode.png", [("calm", 3), ("action", 3)], seed=3)
+    out, scenes = tmp_path / "out", tmp_path / "scenes.txt"
+    scenes.write_text("1\n1 part 4\n", encoding="utf-8")
+    args = ("score", tmp_path / "ep", "-o", out, *BUILTIN, "--seed", "5", "--scenes", scenes)
+    assert cli(*args, timeout=300).returncode == 0
+    seeds, cue1 = _scene_seeds(out, "ep"), sha256(out / "ep.cue01.wav")
+    strip = Image.open(tmp_path / "ep" / "episode.png").convert("RGB")
+    ImageDraw.Draw(strip).rectangle((40, strip.height - 300, 300, strip.height - 100), fill="black")  # part 6
+    strip.save(tmp_path / "ep" / "episode.png")
+    result = cli(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    now = _scene_seeds(out, "ep")
+    assert now[0] == seeds[0] and now[1] != seeds[1], (seeds, now)
+    assert sha256(out / "ep.cue01.wav") == cue1
+
+    record_path = out / "ep.json"  # as a score made before parts had keys records the strip
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    (entry,) = record["score"]["pictures"].values()
+    assert len(entry) == 3 and len(entry[2]) == 6 and len({part for part, _ in entry[2]}) == 6
+    record["score"]["pictures"] = {key: [entry[0], "whole"] for key in record["score"]["pictures"]}
+    record_path.write_text(json.dumps(record), encoding="utf-8")
+    again = cli(*args, "--force", timeout=300)
+    assert again.returncode == 0, again.stderr
+    legacy = _scene_seeds(out, "ep")
+    assert legacy != now  # made from the key it recorded...
+    assert cli(*args, "--force", timeout=300).returncode == 0
+    assert _scene_seeds(out, "ep") == legacy  # ...and kept while the strip is unchanged
+
+
 def test_the_manifest_names_every_file_of_the_score(scored):
     """A score's manifest entry named only the score: a script had to guess the cue sheet's, the read-along page's
     and the chapters' file names."""
