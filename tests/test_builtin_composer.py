@@ -68,6 +68,14 @@ def notes_of(track) -> list[tuple]:
     ("三味線と琴の静かな曲", None, None, "calm", {106, 107}, None),
     # a third instrument named, in a genre without a bass player, plays the bass line (the strings were not heard)
     ("a gentle piece with a brass theme, soft piano and warm strings", None, None, "calm", {61, 0, 48}, None),
+    # a key's letter in lower case, as people type (builtin-music-7): "d minor" was A minor, "e major" C major
+    ("Melancholy piano in d minor, 70 BPM", 70, "D minor", None, {0}, None),
+    ("Bright guitar in e major", None, "E major", None, set(), None),
+    ("cello in f# min", None, "F# minor", None, set(), None),
+    ("brass fanfare in bb major", None, "Bb major", None, set(), None),
+    ("a major theme for the heroes", None, "C major", None, set(), None),  # "a major theme" names no key
+    # "beats per minute" is a tempo, not a beat to drum (a lullaby at "70 beats per minute" got a drum kit)
+    ("Gentle strings lullaby, 70 beats per minute", 70, None, None, set(), False),
 ])
 def test_parsing_table(text, tempo, key, genre, programs, drums):
     style = parse_style(text)

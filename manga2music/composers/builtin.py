@@ -29,8 +29,9 @@ R = TypeVar("R")
 #: banjo, timpani, 三味線) are played.  5: a melody instrument named after another plays a part ("piano, violin and
 #: cello": violin, piano, cello; it was not played); tempo ranges after "tempo", "テンポ160", keys as "F#m", and
 #: Japanese genre and instrument words (ロック, ジャズ, エレキギター, 弦楽器).  6: "Flat" and "Sharp" in a key in any
-#: case ("B Flat Major" was B major)
-ALGORITHM_VERSION = "builtin-music-6"
+#: case ("B Flat Major" was B major).  7: a key's letter in lower case ("in d minor" was A minor); "beats per minute"
+#: is a tempo, not a drum beat
+ALGORITHM_VERSION = "builtin-music-7"
 SAMPLE_RATE = 32000
 CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0

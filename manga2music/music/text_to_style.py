@@ -188,8 +188,11 @@ _TEMPO_NUMBER = re.compile(
     r"|(?:tempo|bpm|テンポ)[\"']?\s*(?:of|is|at|around|about|:|=|~|≈|：)?\s*(?:around|about|~)?\s*(\d+(?:\.\d+)?)"
     r"(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?",
     re.IGNORECASE)
+#: a key's letter in either case, as people type ("in d minor", "bb major"), but "a" only after "in ": "a major
+#: theme" names no key
 _KEY = re.compile(
-    r"(?<![A-Za-z])([A-G])\s?(#|♯|b|♭|(?i:-?sharp|-?flat))?\s*((?i:major|minor|maj|min|dorian|mixolydian|"
+    r"(?<![A-Za-z])([A-G]|[b-g]|(?<=\bin )a)\s?(#|♯|b|♭|(?i:-?sharp|-?flat))?\s*((?i:major|minor|maj|min|dorian|"
+    r"mixolydian|"
     r"phrygian|lydian|aeolian|ionian))(?![a-z])")
 #: Japanese key names: ハ ニ ホ ヘ ト イ ロ are C D E F G A B, 嬰 sharp and 変 flat before them, 長調 major and 短調
 #: minor after; and a Latin letter with a katakana mode word (Gマイナー, Ebメジャー)
@@ -312,7 +315,7 @@ def _key(text: str) -> tuple[int | None, str | None]:
     m = _KEY.search(text)
     ja, kana = _JA_KEY.search(text), _KATAKANA_KEY.search(text)
     if m:
-        letter, acc, mode = m.group(1), m.group(2), m.group(3)
+        letter, acc, mode = m.group(1).upper(), m.group(2), m.group(3)
     elif ja:
         letter, acc = _JA_LETTERS[ja.group(2)], {"嬰": "#", "変": "b"}.get(ja.group(1) or "", "")
         mode = "major" if ja.group(3) == "長調" else "minor"
@@ -416,7 +419,9 @@ def parse_style(text: str) -> Style:
     drums = preset["drums"]
     if drums is None:
         drums = energy >= 0.55
-    drum_words = _find(_P_DRUMS, low, DRUM_WORDS)
+    tempo_spans = [m.span() for m in _TEMPO_NUMBER.finditer(low)]  # "70 beats per minute" is a tempo, not a beat
+    drum_words = [(pos, w) for pos, w in _find(_P_DRUMS, low, DRUM_WORDS) if not any(a <= pos < b for a, b in
+                                                                                     tempo_spans)]
     if _kept(drum_words, spans):
         drums = True
     if NO_DRUMS.search(low) or _said_no(drum_words, spans):
