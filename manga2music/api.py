@@ -340,6 +340,8 @@ def _callbacks(callbacks: Optional[Callbacks]) -> Callbacks:
 def _model_names(**names) -> None:
     """A model given as something else than its name (``vision_model=None``) is a TypeError saying so."""
     for what, name in names.items():
+        if name is None:  # left out: as the output folder's sections were made, else auto (keep_models)
+            continue
         if not isinstance(name, str):
             raise TypeError(f"{what} must be a model name (a str, \"auto\" to let the machine decide), not "
                             f"{type(name).__name__} ({name!r})")
@@ -351,9 +353,11 @@ def _model_names(**names) -> None:
                                          "lists them)")
 
 
-def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
-        music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
-    """Describe every section under ``paths`` and compose one track each."""
+def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *,
+        vision_model: Optional[str] = None, music_model: Optional[str] = None, config: Optional[RunConfig] = None,
+        callbacks: Optional[Callbacks] = None) -> dict:
+    """Describe every section under ``paths`` and compose one track each.  A model left out (None) is the one the
+    output folder's sections were made with (see :func:`keep_models`), else ``"auto"``."""
     _model_names(vision_model=vision_model, music_model=music_model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
@@ -473,6 +477,67 @@ def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str,
                 f"and a new {what} is {DEFAULT_FORMAT} ({flag('fmt')} chooses one for all)")
 
 
+#: the record entries that say which model made a section's words and music, by command: (vision, music)
+MODEL_ENTRIES = {"run": ("describe", "compose"), "describe": ("describe", None), "compose": (None, "compose"),
+                 "score": ("chapter_reading", "score")}
+
+
+def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *, vision: Optional[str] = None,
+                music: Optional[str] = None, flags: tuple[str, str] = ("vision_model", "music_model")) -> tuple:
+    """A model left out (None) is the one the sections given (``names``) were made with, or, where none of them was
+    made yet, the one the output folder's were, as a left-out --duration or --format is: after ``run --music-model
+    musicgen-small``, a plain rerun to add a chapter, or the README's edit-one-description-then-compose, composed
+    every track again with what ``auto`` picks (builtin, with no weights), and a server's paid descriptions were
+    written over by builtin's.  ``builtin`` is not kept (``auto`` picks it where nothing else runs, and may pick
+    better now); nor is a model where the music there was made by several.  A server's model keeps its server
+    (the recorded --base-url) unless one is given.  Returns (vision, music), ``auto`` where nothing is kept."""
+    from .outputs import SectionFiles
+    from .wording import listed
+
+    given = {SectionFiles.for_section(cfg.output, name).record for name in names}
+    records = _records_there(cfg, names) if vision is None or music is None else []
+    chosen = []
+    for side, name, entry, setting in (("vision", vision, MODEL_ENTRIES[command][0], flags[0]),
+                                       ("music", music, MODEL_ENTRIES[command][1], flags[1])):
+        if name is not None or entry is None:
+            chosen.append(name if name is not None else "auto")
+            continue
+        made = [(path in given, data[entry]) for path, data in records if isinstance(data.get(entry), dict)
+                and isinstance(data[entry].get("model"), str) and data[entry]["model"]]
+        if side == "music" and command == "score":  # a score stopped with its cues kept: resumed as it was made
+            from .kept_cues import kept_settings
+
+            made += [(True, {"model": kept["music_model"]}) for name in names
+                     if isinstance((kept := kept_settings(cfg.output, name)).get("music_model"), str)
+                     and kept["music_model"]]
+        made = [m for mine, m in made if mine] or [m for _, m in made]
+        models = {m["model"] for m in made}
+        if len(models) != 1 or models == {"builtin"}:
+            if len(models) > 1:
+                cb.info(f"{flag(setting)} left out: {'the words' if side == 'vision' else 'the music'} there "
+                        f"{'were' if side == 'vision' else 'was'} made by {listed(sorted(models))}; auto picks for "
+                        f"what is made again ({flag(setting)} chooses one)")
+            chosen.append("auto")
+            continue
+        (model,) = models
+        urls = {(m.get("settings") or {}).get("base_url") for m in made if isinstance(m.get("settings"), dict)}
+        url = next(iter(urls)) if len(urls) == 1 else None
+        server = ""
+        if side == "vision" and isinstance(url, str) and url and not cfg.vision_options.get("base_url") \
+                and not os.environ.get("OPENAI_BASE_URL"):
+            if "***" in url:  # its user name and password were not recorded
+                raise InputError(f"the words there were made by {model} on the server {url}, whose password is not "
+                                 "recorded: give it again to go on with that model",
+                                 hint=f"add {flag('base_url')} URL, or {flag(setting, 'auto')} to let this machine "
+                                      "pick")
+            cfg.vision_options = {**cfg.vision_options, "base_url": url}
+            server = f" on {url}"
+        cb.info(f"{flag(setting, model)}{server}, as the {'words' if side == 'vision' else 'music'} there "
+                f"{'were' if side == 'vision' else 'was'} made ({flag(setting, 'auto')} lets this machine pick)")
+        chosen.append(model)
+    return tuple(chosen)
+
+
 def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
     """``loop`` and ``normalize`` left out (None): as the music of the sections given (``names``) was made, or,
     where none of them was made yet, as the music in the output folder was, as a left-out format is (after ``run
@@ -527,13 +592,17 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
                       music_model: str, check_composer=None) -> dict:
     """``run`` or ``score``: build both models (before any work: a missing key or model fails fast), place them
     where the executor runs them, then the command's stage under the output folder's lock."""
+    names = [s.name for s in sections if not s.error]
+    left_out = None in (vision_model, music_model)
+    vision_model, music_model = keep_models(cfg, names, command, cb, vision=vision_model, music=music_model)
     check_named(cfg, vision=vision_model, music=music_model)  # a misspelt name before Ray starts, or auto is said
-    keep_switches(cfg, [s.name for s in sections if not s.error], command, cb)
+    keep_switches(cfg, names, command, cb)
     with open_executor(cfg, cb) as executor:
         make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
         describer = make(vision_model, "vision")
         composer = make(music_model, "music")
-        check_shared_flags(cfg, describer, composer, auto="auto" in (vision_model, music_model), warn=cb.warn)
+        check_shared_flags(cfg, describer, composer, auto=left_out or "auto" in (vision_model, music_model),
+                           warn=cb.warn)
         if check_composer is not None:
             check_composer(composer)
         jobs: list[SectionJob] = []
@@ -548,12 +617,13 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
                 return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
 
-def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, vision_model: str = "auto",
-          music_model: str = "auto", config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
+def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *,
+          vision_model: Optional[str] = None, music_model: Optional[str] = None, config: Optional[RunConfig] = None,
+          callbacks: Optional[Callbacks] = None) -> dict:
     """Score every chapter under ``paths``: scenes found in its pages, one cue per scene as long as its reading,
     one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`).
     ``config.duration`` is not used (each cue is as long as its scene takes to read); ``loop`` and ``variations``
-    are refused, as the command has no such flags."""
+    are refused, as the command has no such flags.  A model left out (None): as in :func:`run`."""
     _model_names(vision_model=vision_model, music_model=music_model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
@@ -666,9 +736,11 @@ def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
 
 
 
-def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *, model: str = "auto",
-             config: Optional[RunConfig] = None, callbacks: Optional[Callbacks] = None) -> dict:
-    """Write a music description (and record) per section, no audio."""
+def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *,
+             model: Optional[str] = None, config: Optional[RunConfig] = None,
+             callbacks: Optional[Callbacks] = None) -> dict:
+    """Write a music description (and record) per section, no audio.  ``model`` left out (None): as in
+    :func:`run`."""
     _model_names(model=model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
@@ -676,11 +748,14 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     check_config(cfg, composing=False)
     refuse_score_settings(cfg, "describe")
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
+    left_out = model is None
+    model, _ = keep_models(cfg, [s.name for s in sections if not s.error], "describe", cb, vision=model,
+                           flags=("model", "model"))
     with open_executor(cfg, cb) as executor:
         describer = _builders(cfg, cb, executor, vision=model)(model, "vision")
-        check_shared_flags(cfg, describer, auto=model == "auto", warn=cb.warn)
+        check_shared_flags(cfg, describer, auto=left_out or model == "auto", warn=cb.warn)
         if cfg.seed is not None and "seed" not in type(describer).Options.model_fields:  # no music here: the seed
-            if model == "auto":  # is the describer's, and this one does not sample
+            if left_out or model == "auto":  # is the describer's, and this one does not sample
                 cb.warn(not_used_by_auto(["seed"], [describer.model_name]))
             else:
                 raise InputError(f"{flag('seed')} does not apply to {describer.model_name} (the vision model)",
@@ -870,9 +945,10 @@ def _slug(text: str) -> str:
 
 
 def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | None = None, *,
-            text: Optional[str | list[str]] = None, model: str = "auto", config: Optional[RunConfig] = None,
+            text: Optional[str | list[str]] = None, model: Optional[str] = None, config: Optional[RunConfig] = None,
             callbacks: Optional[Callbacks] = None) -> dict:
-    """Compose tracks from description files and ``text`` (one description, or a list: a track each)."""
+    """Compose tracks from description files and ``text`` (one description, or a list: a track each).  ``model``
+    left out (None): as in :func:`run`."""
     _model_names(model=model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
@@ -914,10 +990,13 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
         raise InputError("nothing to compose", hint="pass description files or " + _text_example())
     names = _names_of_their_own(items, cfg.output, cb.info)
     items = [(name, content, source) for name, (_, content, source) in zip(names, items)]
-    keep_switches(cfg, [name for name, _, _ in items] + [name for name, _ in unusable], "compose", cb)
+    names = [name for name, _, _ in items] + [name for name, _ in unusable]
+    left_out = model is None
+    _, model = keep_models(cfg, names, "compose", cb, music=model, flags=("model", "model"))
+    keep_switches(cfg, names, "compose", cb)
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")
-        check_shared_flags(cfg, composer, auto=model == "auto", warn=cb.warn)
+        check_shared_flags(cfg, composer, auto=left_out or model == "auto", warn=cb.warn)
         jobs: list[SectionJob] = []
         with _holding(cfg, "compose", page=False, cb=cb):  # before the model loads (see _with_both_models)
             (composer,) = executor.place(composer)

@@ -126,6 +126,28 @@ def test_compose_with_a_local_musicgen_folder_writes_a_tagged_mp3(tmp_path, tiny
     assert json.loads(again.stdout)["sections"][0]["status"] == "skipped"
 
 
+def test_a_plain_compose_after_an_edit_keeps_the_local_musicgen_the_music_was_made_with(tmp_path, tiny_musicgen_dir):
+    """The README's edit-one-description-then-`compose` after a MusicGen run: the plain rerun went back to auto
+    (builtin here), and composed every track again with it ("composing again: composer ... -> builtin"), minutes to
+    hours of MusicGen on a CPU gone.  The model the music was made with is kept; only the edited track is made."""
+    out, desc = tmp_path / "out", tmp_path / "desc"
+    desc.mkdir()
+    (desc / "battle.txt").write_text("epic orchestral battle, 150 BPM", encoding="utf-8")
+    (desc / "rest.txt").write_text("calm piano at night, 70 BPM", encoding="utf-8")
+    made = invoke("compose", desc, "-o", out, "--model", tiny_musicgen_dir, "--duration", "1", "--offline")
+    assert made.exit_code == 0, made.output
+    rest = (out / "rest.wav").read_bytes()
+    (desc / "battle.txt").write_text("epic orchestral battle with taiko drums, 160 BPM", encoding="utf-8")
+    again = invoke("compose", desc, "-o", out, "--offline", "--json")
+    assert again.exit_code == 0, again.output
+    assert f"--model {tiny_musicgen_dir}, as the music there was made" in " ".join(again.stderr.split())
+    status = {s["name"]: s["status"] for s in json.loads(again.stdout)["sections"]}
+    assert status == {"battle": "ok", "rest": "skipped"}, again.stderr
+    assert (out / "rest.wav").read_bytes() == rest
+    record = json.loads((out / "battle.json").read_text(encoding="utf-8"))
+    assert record["compose"]["model"] == str(tiny_musicgen_dir) and "epic" in record["compose"]["description"]
+
+
 def test_an_uncached_musicgen_offline_is_one_clear_line(tmp_path):
     result = invoke("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", "musicgen-small",
                     "--offline")

@@ -1269,3 +1269,36 @@ def test_a_server_that_never_answers_stops_the_run_but_one_that_has_answered_fai
     with pytest.raises(ServerUnusableError, match="it has answered nothing since 1 request before this one") as info:
         describer.describe([line_art("4.png")])
     assert info.value.stops_run and "stuck" in info.value.hint
+
+
+def test_a_plain_rerun_keeps_the_server_model_the_folder_was_described_with(tmp_path, openai_server):  # noqa: F811
+    """`run LIB --base-url URL --vision-model llava:13b`, a chapter added, then the plain `run LIB` the README gives
+    for it: the rerun went back to auto, which picks builtin here, and wrote builtin's words over every paid
+    description ("describing again: describer llava:7b -> builtin").  A model left out is the one the folder's
+    sections were made with, on the server it was made on; `--vision-model auto` lets the machine pick again."""
+    import shutil
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    shutil.copytree(samples / "calm", lib / "calm")
+    made = cli("run", lib, "-o", out, "--vision-model", "llava:13b", "--base-url", openai_server.url,
+               "--music-model", "builtin", "--duration", "1")
+    assert made.returncode == 0, made.stderr
+    words, asked = (out / "calm.txt").read_bytes(), len(openai_server.requests)
+    shutil.copytree(samples / "action", lib / "action")  # a chapter added
+    again = cli("run", lib, "-o", out, "--duration", "1")
+    assert again.returncode == 0, again.stderr
+    assert f"--vision-model llava:13b on {openai_server.url}, as the words there were made (--vision-model auto " \
+           "lets this machine pick)" in " ".join(again.stderr.split()), again.stderr
+    assert "describing again" not in again.stderr and (out / "calm.txt").read_bytes() == words
+    assert len(openai_server.requests) > asked  # the new chapter was described by the server's model
+    records = {name: json.loads((out / f"{name}.json").read_text(encoding="utf-8")) for name in ("calm", "action")}
+    assert [records[n]["describe"]["model"] for n in ("calm", "action")] == ["llava:13b", "llava:13b"]
+    assert records["calm"]["compose"]["model"] == "builtin"  # builtin is never kept: auto picks again
+
+    picked = cli("run", lib, "-o", out, "--duration", "1", "--vision-model", "auto")
+    assert picked.returncode == 0, picked.stderr
+    assert "describing again: describer llava:13b \u2192 builtin" in picked.stderr

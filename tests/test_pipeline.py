@@ -817,7 +817,7 @@ def test_a_program_that_cancels_a_run_with_its_own_exception_still_gets_the_mani
 
 
 @pytest.mark.parametrize("call, said", [
-    (lambda out: manga2music.run([SAMPLES / "calm"], out, vision_model=None, music_model="builtin"),
+    (lambda out: manga2music.run([SAMPLES / "calm"], out, vision_model=b"builtin", music_model="builtin"),
      "vision_model must be a model name"),
     (lambda out: manga2music.describe([SAMPLES / "calm"], out, model=3), "model must be a model name"),
     (lambda out: manga2music.compose(text=["calm piano", None], output=out, model="builtin"),
@@ -836,8 +836,9 @@ def test_a_program_that_cancels_a_run_with_its_own_exception_still_gets_the_mani
     (lambda out: manga2music.compose(text="calm piano", output=out, model="builtin", callbacks=print),
      "callbacks must be a manga2music.Callbacks .*, not builtin_function_or_method")])
 def test_a_wrong_type_given_to_the_api_is_a_type_error_that_says_which_argument(tmp_path, call, said):
-    """vision_model=None was "AttributeError: 'NoneType' object has no attribute 'strip'", text=[None] a TypeError
-    from deep inside; neither said which argument was wrong."""
+    """vision_model=None was "AttributeError: 'NoneType' object has no attribute 'strip'" (None is "left out" now:
+    as the folder's music was made), text=[None] a TypeError from deep inside; neither said which argument was
+    wrong."""
     with pytest.raises(TypeError, match=said):
         call(tmp_path / "out")
     assert not (tmp_path / "out").exists()
