@@ -2406,3 +2406,30 @@ def test_a_lossy_scores_cue_loop_and_score_files_decode_under_the_ceiling_from_c
     for path in files:
         audio, _ = sf.read(path, dtype="float32", always_2d=True)
         assert -6.0 < 20 * np.log10(np.abs(audio).max()) <= -1.0, path.name
+
+
+def test_a_score_cancelled_from_its_progress_keeps_the_cue_the_progress_said_was_made(tmp_path):
+    """A host program cancels from its progress callback (the documented way), right after "1 of 2 cues made":
+    the builtin composer told the progress before it handed the cue over to be kept, so that cue was lost, and with
+    none kept the plain rerun drew a new seed and made another score, without a "resuming" line."""
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.kept_cues import _folder
+    from manga2music.options import RunConfig
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    out = tmp_path / "out"
+
+    def step(done, total, label):
+        if label.startswith("ch scene") and done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
+                          config=RunConfig(seed=5), callbacks=Callbacks(step=step))
+    assert len(list(_folder(out, "ch").glob("*.npz"))) == 1
+    said = []
+    manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
+                      callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    assert any("resuming the score stopped before, with seed=5" in s for s in said), said
+    assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["seed"] == 5

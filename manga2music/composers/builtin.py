@@ -169,10 +169,10 @@ class BuiltinComposer(Composer):
             return finished[i]
 
         def done(i: int, count: int) -> None:
-            report(progress, count, len(requests), requests[i].name)
             track = finished.pop(i)
-            if made is not None:
-                made(i, track)
+            if made is not None:  # kept before the progress hears of it: a host that cancels from its progress
+                made(i, track)  # callback ("1 of 2 cues made") loses none of what it was told is made
+            report(progress, count, len(requests), requests[i].name)
 
         workers = min(PARALLEL_TRACKS, thread_budget(), len(requests))
         if workers > 1:
