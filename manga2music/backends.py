@@ -118,7 +118,7 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
         raise ModelUnavailableError(damaged, hint="give the folder save_pretrained wrote, weights included")
     if spec.needs_weights and preflight:
         for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report,
-                                       device_flag=names.get("device", "device")):
+                                       device_flag=names.get("device", "device"), commercial=bool(cfg.commercial)):
             warn(message)
     backend = cls(spec, options)
     if side == "music":

@@ -260,11 +260,12 @@ def _device(device: str, probe: HardwareReport) -> tuple[str, Optional[int]]:
     return kind, int(index) if index.isdigit() else None
 
 
-def _fallback_hint(spec: ModelSpec, probe: HardwareReport) -> str:
-    """What the doctor would suggest instead (memory only: no network on the failure path)."""
+def _fallback_hint(spec: ModelSpec, probe: HardwareReport, commercial: bool = False) -> str:
+    """What the doctor would suggest instead (memory only: no network on the failure path); with ``commercial``,
+    only models whose output may be published commercially (--commercial was given)."""
     if spec.side not in LADDER:
         return "run `manga2music doctor` to see what runs here"
-    fitting, where, _ = _candidates(spec.side, probe)
+    fitting, where, _ = _candidates(spec.side, probe, commercial)
     others = [m for m in fitting if m.name != spec.name]
     ready = [m for m in others if probe.is_cached(m.model_id)]
     if ready:  # one that runs now
@@ -276,9 +277,10 @@ def _fallback_hint(spec: ModelSpec, probe: HardwareReport) -> str:
 
 
 def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | None = None,
-              offline: bool | None = None, device_flag: str = "device") -> list[str]:
+              offline: bool | None = None, device_flag: str = "device", commercial: bool = False) -> list[str]:
     """Check ``spec`` against this machine before loading it (``device_flag``: how messages name the device
-    setting, ``vision_device`` when the user gave ``--vision-device``).
+    setting, ``vision_device`` when the user gave ``--vision-device``; ``commercial``: what it suggests instead is
+    only what --commercial allows).
 
     Returns warnings (free memory tight, a large download ahead); raises
     ModelUnavailableError when it certainly cannot run (needs more memory than
@@ -290,7 +292,7 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
         probe = collect(offline=offline, check_hub=False)
     elif offline is not None and offline != probe.offline:
         probe = dataclasses.replace(probe, offline=offline)
-    hint = _fallback_hint(spec, probe)
+    hint = _fallback_hint(spec, probe, commercial)
     warnings: list[str] = []
     if not probe.has_torch:
         raise ModelUnavailableError(f"{spec.name} needs torch, which is not installed", hint=torch_install(probe))

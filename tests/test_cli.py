@@ -47,6 +47,9 @@ def test_help_names_arguments_in_words_not_python_types():
         assert f"Usage: manga2music {command} [OPTIONS] {usage}" in shown, shown
         assert not re.search(r"<(list\[|int>|str>|float>|bool>|path>)", shown, re.IGNORECASE), shown
         assert "{paths}" not in shown
+        # a path parser's own name (`-o, --output _GIVEN_PATH`, `--scenes _GIVEN_PATH`) for a value's name
+        assert "-o, --output DIR" in shown and not re.search(r"\b_[A-Z_]+\b", shown), shown
+    assert "--scenes FILE" in invoke("score", "--help").stdout
 
 
 def test_the_python_api_is_listed_by_dir():
@@ -64,6 +67,19 @@ def test_commercial_is_offered_only_where_music_is_made():
     assert "--commercial" not in invoke("describe", "--help").stdout
     refused = invoke("describe", SAMPLES, "--commercial")
     assert refused.exit_code == 2 and "No such option: --commercial" in refused.output
+
+
+def test_a_commercial_run_whose_model_cannot_load_suggests_only_what_commercial_allows(tmp_path):
+    """`compose --commercial --model stable-audio-open`, its weights not here: "...; musicgen-small would run on the
+    CPU once its weights are pulled", a CC-BY-NC model that --commercial exists to keep out."""
+    for model, other in (("stable-audio-open", None), ("ace-step", "stable-audio-open")):
+        result = invoke("compose", "--text", "calm piano", "-o", tmp_path / model, "--commercial", "--model", model,
+                        "--offline", env={"MANGA2MUSIC_CACHE": str(tmp_path / "empty-cache")})
+        said = " ".join(result.output.split())
+        assert result.exit_code == 1 and "weights not in" in said, said
+        assert "musicgen" not in said and "builtin runs here now" in said, said
+        if other:
+            assert f"{other} would run on the" in said and "once its weights are pulled" in said, said
 
 
 def test_a_flag_of_another_command_says_which_command_has_it():

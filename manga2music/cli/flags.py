@@ -54,7 +54,7 @@ MUSIC_MODEL = [
 ]
 
 OUTPUT = [
-    _p("output", Annotated[Path, Opt("-o", "--output", parser=_given_path, help="Folder for descriptions, records and tracks.")], Path("output")),
+    _p("output", Annotated[Path, Opt("-o", "--output", parser=_given_path, metavar="DIR", help="Folder for descriptions, records and tracks.")], Path("output")),
     _p("force", Annotated[bool, Opt("--force", help="Redo every section, even unchanged ones.")], False),
     _p("offline", Annotated[bool, Opt("--offline", help="No network at all: cached weights only, no remote API.")], False),
     _p("download", Annotated[Optional[bool], Opt("--download/--no-download", show_default=False, help="Let `auto` download the models it picks (several GB), or never. Default: asked once in a terminal and remembered; no download without a terminal (MANGA2MUSIC_AUTO_DOWNLOAD=1 allows it). A model you name is downloaded either way.")], None),
@@ -78,7 +78,7 @@ SCORE_MUSIC = [
     _p("normalize", Annotated[Optional[bool], Opt("--normalize/--no-normalize", show_default=False, help="Bring the score and its cues to -14 LUFS, or keep the model's level. Default: as the score there was made, else -14 LUFS.")], None),
     _p("reading_speed", Annotated[Optional[float], Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues), 0.5 half as fast; 0.05 to 20. The read-along page shows yours. Left out: the speed the chapter was scored at before, else 1.")], None),
     _p("longest_cue", Annotated[Optional[float], Opt("--longest-cue", help="Compose each cue at most this many seconds (at least 8); a scene read for longer plays its cue once, then its seamless loop. Saves time with MusicGen on a CPU. Left out: the limit the chapter's score had before, else the composer's longest track (1800 lifts a limit).")], None),
-    _p("scenes", Annotated[Optional[Path], Opt("--scenes", parser=_given_path, help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`. Left out: the scenes given to the chapter's score before, else found in the pages; `--scenes auto`: found in the pages.")], None),
+    _p("scenes", Annotated[Optional[Path], Opt("--scenes", parser=_given_path, metavar="FILE", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`. Left out: the scenes given to the chapter's score before, else found in the pages; `--scenes auto`: found in the pages.")], None),
     _p("transitions", Annotated[Optional[str], Opt("--transitions", help="How a cue hands over to the next: crossfade (on the bar line), or continue (MusicGen carries the outgoing cue on into the next scene's music for a bar, then crossfades). Left out: as the chapter's last score, else crossfade.")], None),
 ]
 VISION_SEED = [_p("seed", Annotated[Optional[int], Opt("--seed", help="Make a local VLM's or a server's sampling repeatable.")], None)]
