@@ -506,20 +506,24 @@ def test_pull_downloads_into_the_cache_and_skips_duplicate_weights(tmp_path, mon
     assert not any("pytorch_model.bin" in s or "msgpack" in s for s in seen)
 
 
-def test_models_list_in_an_80_column_terminal_breaks_no_name_and_no_id(tmp_path):
+@pytest.mark.parametrize("columns", [80, 120, 150])
+def test_models_list_in_a_terminal_too_narrow_for_the_table_breaks_no_name_and_no_id(tmp_path, columns):
     """In an 80-column terminal (the usual default) the table broke what you type: "gpt-4o-min" over "i",
     "llava-onev" over "ision-0.5b", the ids in 10-column pieces. Each model now has two lines there: its name,
-    side, download and cache state, then its id and licence below."""
+    side, download and cache state, then its id and licence below.  So did the table from 120 to 159 columns, which
+    were taken as wide enough ("ACE-Step/acestep-v15-xl-" over "turbo-diffusers"): the table is shown only where
+    every cell fits."""
     from output_checks import cli_env
     from test_first_run import ANSI, in_terminal
 
     from manga2music import registry
 
     fake_repo(tmp_path, "facebook/musicgen-small", MUSICGEN_FILES)
-    code, shown = in_terminal(["models", "list"], cli_env(MANGA2MUSIC_CACHE=str(tmp_path), COLUMNS="80"), tmp_path)
+    code, shown = in_terminal(["models", "list"], cli_env(MANGA2MUSIC_CACHE=str(tmp_path), COLUMNS=str(columns)),
+                              tmp_path)
     lines = ANSI.sub("", shown).splitlines()
     assert code == 0, shown
-    long = [line for line in lines if len(line.rstrip()) > 80 and not line.startswith("models (cache: ")]
+    long = [line for line in lines if len(line.rstrip()) > columns and not line.startswith("models (cache: ")]
     assert not long, long  # the title's folder is kept whole on its line, to be copied
     starts = {line.split()[0] for line in lines if line.strip() and not line.startswith(" ")}
     assert {spec.name for spec in registry.MODELS} <= starts, sorted({s.name for s in registry.MODELS} - starts)

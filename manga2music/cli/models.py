@@ -77,17 +77,13 @@ def _list_cells(row: dict) -> list[str]:
             state, _human(row["size_bytes"]) if row["size_bytes"] else "-"]
 
 
-#: the width under which `models list` gives each model two lines instead of a table row: the table needs ~125
-#: columns to show every id and licence unbroken, and an 80-column terminal broke names ("gpt-4o-min" over "i")
-TABLE_WIDTH = 120
-
-
 def _print_models_to_terminal(rows: list[dict], cache_dir: str) -> None:
     """A table in a wide terminal; in a narrow one each model on two lines: name, side, download, cached (and
     size on disk), then its id and licence indented below, so that no name, id or size is broken mid-word.  Where
     the first line has no room for the cache state (40 columns), the state has a line of its own below it."""
     from rich.console import Console
     from rich.markup import escape
+    from rich.measure import Measurement
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
@@ -95,14 +91,16 @@ def _print_models_to_terminal(rows: list[dict], cache_dir: str) -> None:
     console = Console(highlight=False)
     title = f"models (cache: {escape(cache_dir)})"
     styles = {"yes": "green", "partial": "yellow"}
-    if console.width >= TABLE_WIDTH:
-        t = Table(title=title, title_justify="left")
-        for col in LIST_COLUMNS:
-            t.add_column(col, overflow="fold")
-        for r in rows:
-            name, side, model_id, download, licence, state, on_disk = _list_cells(r)
-            t.add_row(Text(name), side, Text(model_id), download, Text(licence), Text(state, styles.get(state, "")),
-                      "" if on_disk == "-" else on_disk)
+    # a table only where every cell fits unbroken: one cut to fit broke what you type ("gpt-4o-min" over "i" in 80
+    # columns, "ACE-Step/acestep-v15-xl-" over "turbo-diffusers" in 120-159, which a fixed 120 took as enough)
+    t = Table(title=title, title_justify="left")
+    for col in LIST_COLUMNS:
+        t.add_column(col, no_wrap=True)
+    for r in rows:
+        name, side, model_id, download, licence, state, on_disk = _list_cells(r)
+        t.add_row(Text(name), side, Text(model_id), download, Text(licence), Text(state, styles.get(state, "")),
+                  "" if on_disk == "-" else on_disk)
+    if Measurement.get(console, console.options.update_width(10_000), t).maximum <= console.width:
         console.print(t)
         return
     console.print(title, soft_wrap=True)
