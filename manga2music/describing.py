@@ -168,10 +168,18 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         if made.get("takes") and isinstance(made.get("description"), str) and made["description"] != job.description:
             job.music_outdated = True  # the user's words, beside the music of the ones before: said on the page
         listed = job.record.get("pages") == [page_entry(info) for info in infos]  # by a rerun before this one
-        if old and describe_key(pages, old.get("settings")) != old.get("fingerprint") and not listed:  # the record
-            # now lists the pages the section's music is for (once: each rerun wrote it again, "ok" for good)
+        changed = describe_key(pages, old.get("settings")) != old.get("fingerprint") if old else \
+            isinstance(job.record.get("pages"), list)  # words written before its pages were read: listed since
+        if not listed and not old and not changed:  # words written before the section had pages (a chapter's
+            # words written ahead, a hand-added section): its pages are listed now, for a change to be seen
+            cb.warn(f"{section.name}: {readable(txt)} was written by you before these pages were read; keeping it "
+                    "(delete it to describe them)")
+            infos = _decodable(section, job, infos, cb)
+            job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": job.skipped_pages})
+        elif changed and not listed:  # the record now lists the pages the section's music is for (once: each rerun
+            # wrote it again, "ok" for good)
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you, and the pages have changed since "
-                    "it was described; keeping it (delete it to describe these pages)")
+                    f"it was {'described' if old else 'kept'}; keeping it (delete it to describe these pages)")
             infos = _decodable(section, job, infos, cb)
             job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": job.skipped_pages})
             if cfg.save_artifact and not job.files.artifact().exists():

@@ -1372,6 +1372,32 @@ def test_an_edited_description_beside_changed_pages_settles_to_skipped(pages, tm
     assert (out / "calm.txt").read_text(encoding="utf-8") == "Slow solo cello, 60 BPM (my words)\n"
 
 
+def test_words_written_before_a_chapters_pages_existed_list_its_pages_and_see_them_change(pages, tmp_path):
+    """A chapter's words written ahead (OUT/NAME.txt), then its pages added to the library: run kept the words but
+    never listed the pages (the record had none, the manifest said 0 pages), so a page changed later went unseen
+    and the listening page had no pages.  The pages are listed now, and a later change to them is said."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "calm.txt").write_text("Koto and shakuhachi, 80 BPM in A minor\n", encoding="utf-8")
+    lines: list[str] = []
+    said = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    first = manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(),
+                            callbacks=said)
+    assert any("calm.txt was written by you before these pages were read; keeping it" in line for line in lines)
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert [p["name"] for p in record["pages"]] == sorted(os.listdir(pages / "calm"))
+    assert first["sections"][0]["pages"] == len(record["pages"])
+    shutil.copy(pages / "action" / sorted(os.listdir(pages / "action"))[0], pages / "calm" / "002.png")
+    lines.clear()
+    manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(), callbacks=said)
+    assert any("the pages have changed since it was kept" in line for line in lines), lines
+    assert (out / "calm.txt").read_text(encoding="utf-8") == "Koto and shakuhachi, 80 BPM in A minor\n"
+    lines.clear()
+    again = manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(),
+                            callbacks=said)
+    assert statuses(again) == {"calm": "skipped"}, lines
+
+
 @pytest.mark.parametrize("settings, said", [
     (dict(options=["device"]), "options must be a dict of the models' options"),
     (dict(vision_options="device=cpu"), "vision_options must be a dict of the models' options"),
