@@ -143,6 +143,26 @@ def test_generate_from_a_cbz_with_two_chapters(tmp_path):
     assert "the player plays `ch1.flac`; the other tracks are in Downloads" in said and "page(s)" not in said
 
 
+def test_two_chapters_of_one_name_in_two_volumes_download_under_names_that_tell_them_apart(tmp_path):
+    """Saga.zip with "Vol 1/Chapter 1" and "Vol 2/Chapter 1": Downloads listed two "Chapter 1.wav" (and .txt, .mid)
+    of different music, which a browser saves as "Chapter 1.wav" and "Chapter 1 (1).wav"."""
+    book = tmp_path / "Saga.zip"
+    with zipfile.ZipFile(book, "w") as zf:
+        for volume, folder in (("Vol 1", "calm"), ("Vol 2", "action")):
+            for page in ("001.png", "002.png"):
+                zf.write(SAMPLES / folder / page, f"{volume}/Chapter 1/{page}")
+    result = generate([book], tmp_path / "results", duration=1, seed=4)
+    wavs = [p for p in result.downloads if p.suffix == ".wav"]
+    assert [p.name for p in wavs] == ["Vol 1 - Chapter 1.wav", "Vol 2 - Chapter 1.wav"]
+    names = [p.name for p in result.downloads]
+    assert len(set(names)) == len(names), names
+    made = {e["name"]: e for e in result.entries}
+    for wav, volume in zip(wavs, ("Vol 1", "Vol 2")):
+        (track,) = made[f"Saga/{volume}/Chapter 1"]["tracks"]
+        assert wav.read_bytes() == (result.folder / track).read_bytes()  # each its own chapter's music
+    assert wavs[0].read_bytes() != wavs[1].read_bytes()
+
+
 def test_the_results_zip_keeps_a_dotted_name_whole(tmp_path):
     """`Vol.03.cbz` gave `Vol.zip` and `Ch.12.5.cbz` `Ch.12.zip`: chapter 12.5 and 12.6 downloaded under one name."""
     cbz = tmp_path / "Ch.12.5.cbz"

@@ -405,6 +405,33 @@ def _files_of(folder: Path, entry: dict) -> list[Path]:
     return [p for p in files if p.is_file()]
 
 
+def _distinct_names(folder: Path, files: list[Path]) -> list[Path]:
+    """``files``, each of those that share a name with another (two volumes' "Chapter 1.wav") as a copy named by its
+    place in ``folder`` ("Vol 1 - Chapter 1.wav"), in the run's own folder: a browser saves a download
+    under its name alone, and the two chapters' music was saved as "Chapter 1.wav" and "Chapter 1 (1).wav"."""
+    from collections import Counter
+
+    shared = Counter(p.name.casefold() for p in files)
+    places = [path.relative_to(folder).parts[:-1] for path in files]
+    common = 0  # the folders every file is in (the upload's own name: "Saga"), left out of the names
+    while places and all(len(place) > common and place[common] == places[0][common] for place in places):
+        common += 1
+    named = []
+    for path in files:
+        if shared[path.name.casefold()] < 2:
+            named.append(path)
+            continue
+        copy = folder.parent / "downloads" / " - ".join(path.relative_to(folder).parts[common:])
+        copy.parent.mkdir(exist_ok=True)
+        if not copy.exists():
+            try:
+                os.link(path, copy)  # the same bytes, no second copy on disk
+            except OSError:
+                shutil.copyfile(path, copy)
+        named.append(copy)
+    return named
+
+
 def _scenes_of(folder: Path, entry: dict) -> list[dict]:
     import json
 
@@ -438,6 +465,7 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str, cb: C
         texts = [("" if not several or s["index"] != 1 else f"[{s['chapter']}]\n") +
                  f"Scene {s['index']}: {s['description']}" for s in result.scenes]
     result.description = "\n\n".join(texts)
+    result.downloads = _distinct_names(folder, result.downloads)
     if result.downloads:
         # NAME-music.zip: not the name of the archive the user uploaded (book.zip), and a dotted name kept whole
         try:
