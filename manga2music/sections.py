@@ -1105,6 +1105,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     if not given:
         raise InputError("no PATH given", hint="pass a folder of pages, an image, a .cbz/.zip or a .pdf")
     check_paths_exist(given)
+    empty: list[Path] = []  # archives given with no page in them (a download that failed)
     for path in given:
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
             sections.extend(sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name)))
@@ -1112,8 +1113,10 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
             suffix = source_suffix(path.name)
             if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):  # an archive's chapters as the manifest
                 # lists them (a prologue first)
-                sections.extend(sorted(_file_sections(path, readable(source_stem(path.name)), path.parent, warn),
-                                       key=lambda s: section_order(s.name)))
+                found = _file_sections(path, readable(source_stem(path.name)), path.parent, warn)
+                if not found:  # said below, as inside a folder (alone, "no pages found" says it)
+                    empty.append(path)
+                sections.extend(sorted(found, key=lambda s: section_order(s.name)))
             elif suffix in KINDLE_EXTENSIONS:
                 raise InputError(f"{readable(path)}: {KINDLE_LINE}")
             elif path.is_symlink() and not path.exists():
@@ -1134,6 +1137,8 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
         kinds = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
         raise InputError(f"no pages found in {where} (looked for {kinds} images, comic archives, PDFs and EPUBs, in "
                          "every subfolder)")
+    for path in empty:
+        warn(f"Skipping {readable(path)}: no pages in it")
     for section in sections:
         section.pages = _with_tiff_pages(section.pages, warn)
     return _unique_names(sections)

@@ -600,6 +600,21 @@ def test_in_an_archive_a_cover_beside_chapters_is_not_a_chapter_and_its_own_top_
     assert names(find_sections([own])) == {"one": ["cover.jpg", "001.png"]}
 
 
+def test_an_archive_with_no_pages_given_beside_other_chapters_is_named(tmp_path):
+    """`run "Ch 5.cbz" "Ch 4.cbz"` with Ch 5 holding only ComicInfo.xml: said of in a folder, but given as a PATH
+    itself it was passed over without a word ("1 of 1 sections done")."""
+    with zipfile.ZipFile(tmp_path / "Ch 5.cbz", "w") as zf:
+        zf.writestr("ComicInfo.xml", "<ComicInfo/>")
+    png(tmp_path / "Ch 4" / "001.png")
+    said = []
+    assert [s.name for s in find_sections([tmp_path / "Ch 5.cbz", tmp_path / "Ch 4"], warn=said.append)] == ["Ch 4"]
+    assert said == [f"Skipping {tmp_path / 'Ch 5.cbz'}: no pages in it"]
+    said.clear()
+    with pytest.raises(InputError, match="no pages found in"):  # alone: the error says it, once
+        find_sections([tmp_path / "Ch 5.cbz"], warn=said.append)
+    assert said == []
+
+
 def test_a_chapter_folder_with_no_pages_is_named_not_passed_over(tmp_path):
     """A chapter folder with no page in it (its download failed; only a readme came) was passed over without a
     word: the run said "2 of 2 sections done" of a series of 4 chapters."""

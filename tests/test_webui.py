@@ -163,6 +163,24 @@ def test_two_chapters_of_one_name_in_two_volumes_download_under_names_that_tell_
     assert wavs[0].read_bytes() != wavs[1].read_bytes()
 
 
+def test_an_archive_with_no_page_uploaded_beside_good_ones_is_named_not_dropped(tmp_path):
+    """`Ch 5.cbz` holding only ComicInfo.xml (a download that failed) beside a good chapter: neither the preview nor
+    the results said a word of it ("Made 1 track from 3 pages"), and the README says such an archive is named."""
+    empty = tmp_path / "Ch 5.cbz"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("ComicInfo.xml", "<ComicInfo/>")
+    good = tmp_path / "Ch 4.cbz"
+    with zipfile.ZipFile(good, "w") as zf:
+        for page in sorted((SAMPLES / "calm").iterdir()):
+            zf.write(page, page.name)
+    assert "Will be skipped: Ch 5.cbz: no pages in it" in preview([good, empty], tmp_path / "work").note()
+    result = generate([good, empty], tmp_path / "results", duration=1, seed=2)
+    assert [e["status"] for e in result.entries] == ["ok"]
+    assert any("Ch 5.cbz: no pages in it" in w for w in result.warnings), result.warnings
+    alone = preview([empty], tmp_path / "work").note()
+    assert "Ch 5.cbz: no pages in it" in alone and "is an image, comic archive" not in alone, alone
+
+
 def test_the_results_zip_keeps_a_dotted_name_whole(tmp_path):
     """`Vol.03.cbz` gave `Vol.zip` and `Ch.12.5.cbz` `Ch.12.zip`: chapter 12.5 and 12.6 downloaded under one name."""
     cbz = tmp_path / "Ch.12.5.cbz"

@@ -149,7 +149,8 @@ def run_warnings(log: list[tuple[str, str]], hidden: Iterable[str | Path], faile
     failures = tuple(failed_line(name, "") for name in failed)
     shown: list[str] = []
     for level, message in log:
-        if (level != "warning" or message.startswith("Skipping ") or ": skipping page " in message
+        if (level != "warning" or message.startswith("Skipping ") and not message.endswith(": no pages in it")
+                or ": skipping page " in message
                 or ": skipping more pages " in message or message.startswith(failures)):
             continue
         text = scrub(message, hidden)

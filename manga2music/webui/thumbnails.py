@@ -65,11 +65,20 @@ def preview(uploads: Iterable[str | Path], work_root: Optional[Path] = None,
     hide = [staging, *hidden]
     try:
         folder = stage_uploads(uploads, staging / upload_name(uploads, hidden))
+        skipped: list[str] = []  # an archive with no page in it (a download that failed), a Kindle book: said
+
+        def said(line: str) -> None:
+            if line.startswith("Skipping ") and (text := messages.scrub(line[len("Skipping "):], hide)) \
+                    and text not in skipped:
+                skipped.append(text)
+
         try:
-            sections = find_sections([folder])
+            sections = find_sections([folder], warn=said)
         except Manga2MusicError:
-            result.problems.append(f"none of {', '.join(u.name for u in uploads[:3])} is an image, comic archive or .pdf")
+            result.problems += skipped or [f"none of {', '.join(u.name for u in uploads[:3])} is an image, comic "
+                                           "archive, .pdf or .epub"]
             return result
+        result.problems += skipped
         for section in sections:
             _add_section(section, result, several=len(sections) > 1, hide=hide)
     finally:
