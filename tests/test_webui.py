@@ -181,6 +181,22 @@ def test_an_archive_with_no_page_uploaded_beside_good_ones_is_named_not_dropped(
     assert "Ch 5.cbz: no pages in it" in alone and "is an image, comic archive" not in alone, alone
 
 
+def test_a_hidden_page_uploaded_is_said_not_read_and_names_nothing(tmp_path):
+    """`.cover.png` uploaded beside `page.png`: left out without a word ("Made 1 track from 1 page"), and the
+    downloads were named after it (cover.wav, cover-music.zip), music made from page.png."""
+    import shutil
+
+    cache = tmp_path / "gradio"  # as Gradio keeps uploads: its folder means nothing to the user
+    cache.mkdir()
+    shutil.copy(SAMPLES / "action" / "001.png", cache / ".cover.png")
+    shutil.copy(SAMPLES / "calm" / "001.png", cache / "page.png")
+    uploads = [cache / ".cover.png", cache / "page.png"]
+    assert ".cover.png: a hidden file" in preview(uploads, tmp_path / "work", hidden=[cache]).note()
+    result = generate(uploads, tmp_path / "results", duration=1, seed=3, hidden=[cache])
+    assert any(w.startswith(".cover.png: a hidden file") for w in result.warnings), result.warnings
+    assert [p.name for p in result.downloads] == ["page.wav", "page.txt", "page.mid", "page-music.zip"]
+
+
 def test_the_results_zip_keeps_a_dotted_name_whole(tmp_path):
     """`Vol.03.cbz` gave `Vol.zip` and `Ch.12.5.cbz` `Ch.12.zip`: chapter 12.5 and 12.6 downloaded under one name."""
     cbz = tmp_path / "Ch.12.5.cbz"

@@ -107,9 +107,12 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
     """
     from natsort import natsort_keygen
 
+    from ..sections import is_hidden
+
     paths = [Path(u) for u in uploads]
     if not paths:
         return FALLBACK_NAME
+    paths = [p for p in paths if not is_hidden(p.name)] or paths  # not read (hidden_uploads): not the music's name
     books = [p for p in paths if _is_book(p)]
     pages = sorted((p for p in paths if p not in books), key=natsort_keygen(key=lambda p: p.name.lower()))
     readable_page = next((p for p in pages if _reads(p)), None)  # not one skipped as unreadable: the music is
@@ -122,6 +125,15 @@ def upload_name(uploads: Iterable[str | Path], hidden: Iterable[str | Path] = ()
     if first.parent.name and not _inside(first.parent, [Path(h) for h in hidden]):
         return clean_name(first.parent.name)
     return clean_name(first.stem)
+
+
+def hidden_uploads(uploads: Iterable[str | Path]) -> list[str]:
+    """A line for each upload the run does not read because its name marks it hidden (``.cover.png``; a Mac's
+    ``._page.jpg``): the user chose it, and it was left out without a word while the music was named after it."""
+    from ..sections import is_hidden
+
+    return [f"{Path(u).name}: a hidden file (its name starts with a dot, or is a system file's), not read as a page; "
+            "rename it to read it" for u in uploads if is_hidden(Path(u).name)]
 
 
 def _opens(book: Path) -> bool:
@@ -312,6 +324,7 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         note = upload_order_note(uploads)
         if note:
             warnings.insert(0, note)
+        warnings += hidden_uploads(uploads)
         manifest = messages.scrub_manifest(manifest, hide)
         try:
             _raise_if_nothing_made(manifest)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from . import messages
-from .run import stage_uploads, upload_name, upload_order_note
+from .run import hidden_uploads, stage_uploads, upload_name, upload_order_note
 
 #: the gallery shows at most this many pages (reading a page decodes it in full)
 MAX_THUMBNAILS = 40
@@ -75,10 +75,10 @@ def preview(uploads: Iterable[str | Path], work_root: Optional[Path] = None,
         try:
             sections = find_sections([folder], warn=said)
         except Manga2MusicError:
-            result.problems += skipped or [f"none of {', '.join(u.name for u in uploads[:3])} is an image, comic "
+            result.problems += skipped + hidden_uploads(uploads) or [f"none of {', '.join(u.name for u in uploads[:3])} is an image, comic "
                                            "archive, .pdf or .epub"]
             return result
-        result.problems += skipped
+        result.problems += skipped + hidden_uploads(uploads)
         for section in sections:
             _add_section(section, result, several=len(sections) > 1, hide=hide)
     finally:
