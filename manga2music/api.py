@@ -679,6 +679,13 @@ def check_score_config(cfg: RunConfig) -> None:
         raise InputError(f"a score is one take of its chapter (variations={cfg.variations} asked for more): give "
                          "each take its own seed and output folder", hint="leave variations out of the RunConfig "
                          "given to score()")
+    if cfg.save_artifact:  # it has no such flag: a chapter's readings are in its record (NAME.json)
+        raise InputError("a score writes no analysis artifact (save_artifact=True): each page's reading is in the "
+                         "chapter's record, NAME.json", hint="leave save_artifact out of the RunConfig given to "
+                         "score(), or call run() or describe() for NAME.analysis.json")
+    if cfg.scenes_file is not None and not isinstance(cfg.scenes_file, (str, os.PathLike)):
+        raise TypeError(f"scenes_file must be a path (a str or a Path) or \"auto\", not "
+                        f"{type(cfg.scenes_file).__name__} ({cfg.scenes_file!r})")
     _as_plain_number(cfg, "reading_speed", float)
     _as_plain_number(cfg, "longest_cue", float)
     if cfg.reading_speed is not None:  # None: each chapter's speed before, else 1 (scoring.chapter_settings)

@@ -822,6 +822,9 @@ def test_a_program_that_cancels_a_run_with_its_own_exception_still_gets_the_mani
     (lambda out: manga2music.describe([SAMPLES / "calm"], out, model=3), "model must be a model name"),
     (lambda out: manga2music.compose(text=["calm piano", None], output=out, model="builtin"),
      r"text must be a description \(a str\)"),
+    (lambda out: manga2music.score([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin",
+                                   config=RunConfig(scenes_file=3)),  # "expected str, bytes or os.PathLike object"
+     r"scenes_file must be a path \(a str or a Path\) or \"auto\", not int"),
     (lambda out: manga2music.run([SAMPLES / "calm", 7], out, vision_model="builtin", music_model="builtin"),
      "a path must be a str or a Path, not int"),
     # each of these was Python's word from inside: "'NoneType' object is not iterable", "replace() should be called
@@ -1370,6 +1373,15 @@ def test_an_edited_description_beside_changed_pages_settles_to_skipped(pages, tm
                             callbacks=said)
     assert statuses(again) == {"calm": "skipped"}, lines
     assert (out / "calm.txt").read_text(encoding="utf-8") == "Slow solo cello, 60 BPM (my words)\n"
+
+
+def test_a_score_asked_for_an_analysis_artifact_says_it_writes_none(tmp_path):
+    """score(config=RunConfig(save_artifact=True)) wrote no NAME.analysis.json and said nothing ("ok"), where run()
+    writes one; a setting score() does not use is refused, as loop and variations are."""
+    with pytest.raises(InputError, match="a score writes no analysis artifact"):
+        manga2music.score([SAMPLES / "calm"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                          config=RunConfig(save_artifact=True))
+    assert not (tmp_path / "out").exists()
 
 
 def test_words_written_before_a_chapters_pages_existed_list_its_pages_and_see_them_change(pages, tmp_path):
