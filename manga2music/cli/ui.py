@@ -33,8 +33,9 @@ def ui(
     problem = port_problem(host, port)  # before saying who can use it (it said so of an address not here)
     if problem:
         words, change = problem
-        raise c.fail(words, f"choose another --port (e.g. --port {port + 1})" if change == "port" else
-                     "choose another --host (127.0.0.1: this machine only)", 1 if change == "port" else 2)
+        free = next((p for p in range(port + 1, min(port + 50, 65536)) if port_problem(host, p) is None), None)
+        raise c.fail(words, ("choose another --port" + (f" (--port {free} is free)" if free else "")) if change ==
+                     "port" else "choose another --host (127.0.0.1: this machine only)", 1 if change == "port" else 2)
     if host not in LOOPBACK:
         c.stderr_console().print(f"[yellow]Listening on {host}: other machines on the network can use this UI.[/]")
     if share:
