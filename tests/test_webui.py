@@ -197,6 +197,19 @@ def test_a_hidden_page_uploaded_is_said_not_read_and_names_nothing(tmp_path):
     assert [p.name for p in result.downloads] == ["page.wav", "page.txt", "page.mid", "page-music.zip"]
 
 
+def test_a_warning_of_the_run_names_the_pages_settings_not_command_line_flags(tmp_path):
+    """Two chapters read alike: "without --seed each section draws a seed of its own" on a page that has no
+    --seed, only a box called Seed (errors were said in the page's names; warnings were not)."""
+    book = tmp_path / "Twins.cbz"
+    with zipfile.ZipFile(book, "w") as zf:
+        for chapter in ("Ch 1", "Ch 2"):
+            for page in sorted((SAMPLES / "calm").iterdir()):
+                zf.write(page, f"{chapter}/{page.name}")
+    result = generate([book], tmp_path / "results", duration=1, seed=5)
+    same = [w for w in result.warnings if "the same music" in w]
+    assert same and "--seed" not in same[0] and "Seed" in same[0], result.warnings
+
+
 def test_the_results_zip_keeps_a_dotted_name_whole(tmp_path):
     """`Vol.03.cbz` gave `Vol.zip` and `Ch.12.5.cbz` `Ch.12.zip`: chapter 12.5 and 12.6 downloaded under one name."""
     cbz = tmp_path / "Ch.12.5.cbz"

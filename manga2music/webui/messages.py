@@ -153,7 +153,7 @@ def run_warnings(log: list[tuple[str, str]], hidden: Iterable[str | Path], faile
                 or ": skipping page " in message
                 or ": skipping more pages " in message or message.startswith(failures)):
             continue
-        text = scrub(message, hidden)
+        text = _ui_names(scrub(message, hidden))  # the page's own names for its settings, as errors are said
         if text and text not in shown:
             shown.append(text)
     return shown
