@@ -331,6 +331,27 @@ def test_a_chapter_score_with_musicgen_bridges(tmp_path):
     assert "BPM" in result.description
 
 
+def test_the_scenes_box_takes_a_page_by_the_name_it_was_uploaded_with_when_pages_were_numbered(tmp_path):
+    """action/001.png, action/003.png and calm/001.png uploaded: two share a name, so each page is numbered in front
+    of its name (001 001.png, 002 003.png, 003 001.png), and Scenes "003.png" was refused: "no page named '003.png'
+    in the chapter", a page the user had uploaded."""
+    import shutil
+
+    for folder in ("a", "c"):
+        (tmp_path / folder).mkdir()
+    shutil.copy(SAMPLES / "action" / "001.png", tmp_path / "a" / "001.png")
+    shutil.copy(SAMPLES / "action" / "003.png", tmp_path / "a" / "003.png")
+    shutil.copy(SAMPLES / "calm" / "001.png", tmp_path / "c" / "001.png")
+    pages = [tmp_path / "a" / "001.png", tmp_path / "a" / "003.png", tmp_path / "c" / "001.png"]
+    result = generate(pages, tmp_path / "results", score=True, scenes="1\n003.png 0:20\n", seed=3,
+                      work_root=tmp_path / "work")
+    sheet = json.loads(next(p for p in result.downloads if p.name.endswith(".cues.json")).read_text("utf-8"))
+    assert [(s["first_page"], s["given_s"]) for s in sheet["scenes"]] == [(1, None), (2, 20.0)]
+    with pytest.raises(InputError) as refused:  # uploaded twice: which one is meant is not known
+        generate(pages, tmp_path / "results", score=True, scenes="1\n001.png\n", work_root=tmp_path / "work")
+    assert "no page named '001.png'" in refused.value.message and "002 003.png" in refused.value.message
+
+
 def test_the_scenes_box_takes_what_a_scenes_file_holds_and_its_errors_name_the_box(tmp_path):
     from chapters import make_chapter
 

@@ -213,6 +213,30 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
     return folder
 
 
+def scenes_in_staged_names(scenes: str, uploads: Iterable[str | Path]) -> str:
+    """The Scenes box's text with each page named as uploaded ("003.png") named as :func:`stage_uploads` named it
+    ("002 003.png") where pages were numbered in front of their names: the box refused a name the user had
+    uploaded ("no page named '003.png' in the chapter").  A name uploaded twice stays as written (which one is
+    meant is not known: the error lists the pages' names)."""
+    from collections import Counter
+
+    paths = [Path(u) for u in uploads]
+    if not scenes.strip() or not _repeated_page_names(paths):
+        return scenes
+    times = Counter(p.name for p in paths if not _is_book(p))
+    staged = {src.name: f"{k:03d} {src.name}" for k, src in enumerate(paths, start=1)
+              if not _is_book(src) and times[src.name] == 1}
+    lines = []
+    for line in scenes.splitlines():
+        body = line.lstrip()
+        for name in sorted(staged, key=len, reverse=True):
+            if body == name or body.startswith(name) and body[len(name)] in " \t#":
+                line = line[:len(line) - len(body)] + staged[name] + body[len(name):]
+                break
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def _loose_folder(folder: Path, uploads: list[Path]) -> Path:
     """Where loose pages go: beside a comic archive or PDF, a part of their own, "pages" (the folder's own pages
     were a part named as the book is, and the two were told apart by the temporary folder's name)."""
@@ -310,7 +334,7 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
         if score and scenes.strip():
             cfg.scenes_file = staging / "scenes-box" / SCENES_BOX  # a bad line reads "Scenes, line 2: ..."
             cfg.scenes_file.parent.mkdir()
-            cfg.scenes_file.write_text(scenes, encoding="utf-8")
+            cfg.scenes_file.write_text(scenes_in_staged_names(scenes, uploads), encoding="utf-8")
         out = staging / "out"
         try:
             command = api.score if score else api.run  # a chapter score: scenes, cues, read-along page
