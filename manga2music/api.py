@@ -856,7 +856,8 @@ def _say_descriptions_gone(paths: list, output: Path, composing: set[str], cb: C
         made = read_record(Path(output) / record) or {}
         description = SectionFiles.for_section(output, name).description
         if made.get("describe") and not description.exists():
-            cb.info(f"{name}: {description.name} is gone, so it is not composed (its music stays); "
+            stays = " (its music stays)" if (made.get("compose") or {}).get("takes") else ""  # none made yet
+            cb.info(f"{name}: {description.name} is gone, so it is not composed{stays}; "
                     "`manga2music describe` of its pages writes it again")
 
 

@@ -427,6 +427,13 @@ def test_compose_of_an_output_folder_says_which_descriptions_are_gone(tmp_path):
     assert (out / "action.wav").is_file()
     entry = next(e for e in json.loads((out / "manifest.json").read_text("utf-8"))["sections"] if e["name"] == "action")
     assert entry["description"] is None and entry["tracks"] == ["action.wav"]  # it named the deleted file
+    described = tmp_path / "described"  # described, never composed: "(its music stays)" of no music
+    assert cli("describe", tmp_path / "in", "-o", described, "--model", "builtin").returncode == 0
+    (described / "calm.txt").unlink()
+    result = cli("compose", described, "-o", described, "--model", "builtin", "--duration", "1")
+    assert result.returncode == 0, result.stderr
+    assert "calm: calm.txt is gone, so it is not composed; `manga2music describe` of its pages writes it again" \
+        in " ".join(result.stderr.split()), result.stderr
 
 
 def test_compose_again_says_the_description_changed_also_when_a_setting_changed_too(tmp_path):
