@@ -365,6 +365,10 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
         why.append(flag("seed", cfg.seed))
     if old.get("normalize") is not None and bool(old["normalize"]) != cfg.normalize:
         why.append("at -14 LUFS" if cfg.normalize else "at the model's level, not -14 LUFS")
+    if old.get("format") in AUDIO_FORMATS and old["format"] != cfg.fmt:  # its files go: said, as a switch alone is
+        gone = [t["audio"] for t in _old_takes(job) if isinstance(t.get("audio"), str)]
+        why.append(f"{flag('fmt')} {old['format']} \u2192 {cfg.fmt}"
+                   + (f" ({', '.join(gone)} {'is' if len(gone) == 1 else 'are'} replaced)" if gone else ""))
     return "; ".join(why) or "its description changed"
 
 

@@ -449,6 +449,11 @@ def test_compose_again_says_the_description_changed_also_when_a_setting_changed_
     assert "ch: composing again: its description changed; --duration 2 \u2192 3 s; --seed 2" in said, said
     said = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "3", "--seed", "2").stderr
     assert "composing again" not in said, said
+    # a format switched with a length: its files went without a word (a format switched alone says so)
+    said = cli("compose", out, "-o", out, "--model", "builtin", "--duration", "4", "--format", "ogg").stderr
+    assert "ch: composing again: --duration 3 \u2192 4 s; --format wav \u2192 ogg (ch.wav is replaced)" \
+        in " ".join(said.split()), said
+    assert not (out / "ch.wav").exists() and (out / "ch.ogg").is_file()
 
 
 def test_a_rerun_without_duration_keeps_the_length_each_section_was_made_with(tmp_path):
