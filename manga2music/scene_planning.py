@@ -191,8 +191,12 @@ def _moved_from(before: Optional[list], pages: list[int], k: int, chapter: Chapt
 
     found = _first_run([identity(u.name, now_sha) for u in units], then)
     named = f"pages {shown(before[0])} to {shown(before[-1])}" if len(before) > 1 else f"page {shown(before[0])}"
-    if None in found:
-        now = "some of which are no longer in the chapter"
+    if None in found:  # a page edited in place is still there (its content is another): not said to be gone
+        still = {u.name for u in units}
+        missing = [name for name, at in zip(before, found) if at is None]
+        now = "some of which were changed since" if all(n in still for n in missing) else \
+            "some of which are no longer in the chapter" if not any(n in still for n in missing) else \
+            "some of which were changed since or are no longer in the chapter"
     else:
         homes = sorted({j for j, scene in enumerate(scenes, start=1) for n in found if n in scene.pages})
         rename = f": rename it {file_of(homes[0])} if it belongs to them" if homes != [k] and len(homes) == 1 else ""

@@ -615,6 +615,24 @@ def test_where_an_edited_scenes_pages_went_is_found_when_the_same_pages_come_aga
     assert f"now in scene 3 (pages {first + 3}-{last + 3}" in line, line
 
 
+def test_an_edited_scene_whose_page_was_drawn_again_says_it_changed_not_that_it_is_gone(fight_edited, tmp_path):
+    """A page of an edited scene redrawn in place (same name): "It was last used for pages ..., some of which are no
+    longer in the chapter", though every page was still there, one of them changed."""
+    from chapters import action_page
+
+    base, sheet = fight_edited
+    pages, work = tmp_path / "ch1", tmp_path / "out"
+    shutil.copytree(base / "ch1", pages)
+    shutil.copytree(base / "out", work)
+    page = pages / f"{sheet.scenes[1].first_page:03d}.png"
+    action_page(777).convert("RGB").save(page)
+    result = cli("score", pages, "-o", work, *BUILTIN, *KEEP_LEVEL, timeout=300)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "It was last used for" in said and "some of which were changed since" in said, said
+    assert "no longer in the chapter" not in said, said
+
+
 def test_an_edited_description_whose_scene_now_has_other_pages_says_where_its_pages_went(fight_edited, tmp_path):
     """A creator edits the fight's description (scene 2), then puts three more pages in front of the chapter: the
     scenes are numbered again, the fight is now scene 3 and scene 2 is the calm opening.  The edited file is still
