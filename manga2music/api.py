@@ -171,6 +171,8 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
     entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
     asked = {k: getattr(cfg, k) for k in LENGTHS if getattr(cfg, k) is not None}
+    if music:  # the model a plain rerun resumes with (keep_models)
+        asked["music_model"] = music
     if stopped and command in ("run", "compose") and asked:
         manifest["stopped_with"] = asked
     elif stopped is not None and command in ("run", "compose"):  # a run that ended; describe and score make no
@@ -488,14 +490,18 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
     made yet, the one the output folder's were, as a left-out --duration or --format is: after ``run --music-model
     musicgen-small``, a plain rerun to add a chapter, or the README's edit-one-description-then-compose, composed
     every track again with what ``auto`` picks (builtin, with no weights), and a server's paid descriptions were
-    written over by builtin's.  ``builtin`` is not kept (``auto`` picks it where nothing else runs, and may pick
-    better now); nor is a model where the music there was made by several.  A server's model keeps its server
-    (the recorded --base-url) unless one is given.  Returns (vision, music), ``auto`` where nothing is kept."""
-    from .outputs import SectionFiles
+    written over by builtin's.  builtin too: once MusicGen's weights were cached, a builtin folder's rerun made
+    every track again as non-commercial MusicGen music.  A run stopped before its first section was made keeps the
+    model it was asked for (the manifest's ``stopped_with``; a score's kept settings).  A server's model keeps its
+    server (the recorded --base-url) unless one is given.  Sections made by several models, or by one model on
+    several servers, are refused in one line: whichever one ``auto`` took would make the others again.  Returns
+    (vision, music), ``auto`` where nothing was made."""
+    from .outputs import MANIFEST, SectionFiles, read_record
     from .wording import listed
 
     given = {SectionFiles.for_section(cfg.output, name).record for name in names}
-    records = _records_there(cfg, names) if vision is None or music is None else []
+    manifest = read_record(cfg.output / MANIFEST) or {} if vision is None or music is None else {}
+    records = _records_there(cfg, names, manifest) if vision is None or music is None else []
     chosen = []
     for side, name, entry, setting in (("vision", vision, MODEL_ENTRIES[command][0], flags[0]),
                                        ("music", music, MODEL_ENTRIES[command][1], flags[1])):
@@ -504,38 +510,48 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             continue
         made = [(path in given, data[entry]) for path, data in records if isinstance(data.get(entry), dict)
                 and isinstance(data[entry].get("model"), str) and data[entry]["model"]]
-        if side == "music" and command == "score":  # a score stopped with its cues kept: resumed as it was made
-            from .kept_cues import kept_settings
-
-            made += [(True, {"model": kept["music_model"]}) for name in names
-                     if isinstance((kept := kept_settings(cfg.output, name)).get("music_model"), str)
-                     and kept["music_model"]]
+        if side == "music":  # stopped before its music was made: resumed with the model it was asked for
+            made += [(True, {"model": model}) for model in _stopped_with_model(cfg.output, names, command, manifest)]
         made = [m for mine, m in made if mine] or [m for _, m in made]
         models = {m["model"] for m in made}
-        if len(models) != 1 or models == {"builtin"}:
-            if len(models) > 1:
-                cb.info(f"{flag(setting)} left out: {'the words' if side == 'vision' else 'the music'} there "
-                        f"{'were' if side == 'vision' else 'was'} made by {listed(sorted(models))}; auto picks for "
-                        f"what is made again ({flag(setting)} chooses one)")
+        urls = {(m.get("settings") or {}).get("base_url") or None for m in made if isinstance(m.get("settings"), dict)}
+        what, were = ("the words", "were") if side == "vision" else ("the music", "was")
+        if len(models) > 1 or side == "vision" and len(urls) > 1:
+            by = listed(sorted(models)) if len(models) > 1 else \
+                f"{next(iter(models))} on several servers ({listed(sorted(u or 'api.openai.com' for u in urls))})"
+            raise InputError(f"{what} there {were} made by {by}; a run without {flag(setting)} would make the others "
+                             "again with one of them", hint=f"name the model for this run: {flag(setting)} NAME "
+                             f"({flag(setting, 'auto')} lets this machine pick)")
+        if not models:
             chosen.append("auto")
             continue
         (model,) = models
-        urls = {(m.get("settings") or {}).get("base_url") for m in made if isinstance(m.get("settings"), dict)}
-        url = next(iter(urls)) if len(urls) == 1 else None
+        url = next(iter(urls)) if urls else None
         server = ""
-        if side == "vision" and isinstance(url, str) and url and not cfg.vision_options.get("base_url") \
-                and not os.environ.get("OPENAI_BASE_URL"):
+        if side == "vision" and isinstance(url, str) and url and not cfg.vision_options.get("base_url"):
             if "***" in url:  # its user name and password were not recorded
                 raise InputError(f"the words there were made by {model} on the server {url}, whose password is not "
                                  "recorded: give it again to go on with that model",
                                  hint=f"add {flag('base_url')} URL, or {flag(setting, 'auto')} to let this machine "
                                       "pick")
-            cfg.vision_options = {**cfg.vision_options, "base_url": url}
-            server = f" on {url}"
-        cb.info(f"{flag(setting, model)}{server}, as the {'words' if side == 'vision' else 'music'} there "
-                f"{'were' if side == 'vision' else 'was'} made ({flag(setting, 'auto')} lets this machine pick)")
+            cfg.vision_options = {**cfg.vision_options, "base_url": url}  # over OPENAI_BASE_URL: the server it was
+            server = f" on {url}"  # made on, not another one set for other work
+        cb.info(f"{flag(setting, model)}{server}, as {what} there {were} made ({flag(setting, 'auto')} lets this "
+                "machine pick)")
         chosen.append(model)
     return tuple(chosen)
+
+
+def _stopped_with_model(output: Path, names: list[str], command: str, manifest: dict) -> list[str]:
+    """The music model a run stopped before its music was made was asked for: the manifest's ``stopped_with``
+    (``run``, ``compose``), or a stopped score's kept settings, whether or not a cue was kept yet."""
+    if command == "score":
+        from .kept_cues import stopped_settings
+
+        return [m for name in names if isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
+    stopped = manifest.get("stopped_with")
+    model = stopped.get("music_model") if isinstance(stopped, dict) else None
+    return [model] if isinstance(model, str) and model else []
 
 
 def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:

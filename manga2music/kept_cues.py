@@ -86,11 +86,19 @@ def keep_settings(output: Path, chapter: str, settings: dict) -> None:
 
 def kept_settings(output: Path, chapter: str) -> dict:
     """The settings of ``chapter``'s score stopped with cues kept (:func:`keep_settings`), or ``{}``."""
-    folder = _folder(output, chapter)
     try:
-        if not any(folder.glob("*.npz")):  # nothing kept: nothing to resume
+        if not any(_folder(output, chapter).glob("*.npz")):  # nothing kept: nothing to resume
             return {}
-        settings = json.loads((folder / SETTINGS).read_text("utf-8"))
+    except OSError:
+        return {}
+    return stopped_settings(output, chapter)
+
+
+def stopped_settings(output: Path, chapter: str) -> dict:
+    """The settings of ``chapter``'s score stopped while it was made, whether or not a cue was kept yet (the model
+    it was asked for: a first MusicGen cue on a CPU takes minutes), or ``{}``."""
+    try:
+        settings = json.loads((_folder(output, chapter) / SETTINGS).read_text("utf-8"))
     except (OSError, ValueError):
         return {}
     return settings if isinstance(settings, dict) else {}

@@ -148,6 +148,31 @@ def test_a_plain_compose_after_an_edit_keeps_the_local_musicgen_the_music_was_ma
     assert record["compose"]["model"] == str(tiny_musicgen_dir) and "epic" in record["compose"]["description"]
 
 
+def test_a_run_stopped_before_its_first_track_resumes_with_the_model_it_was_asked_for(tmp_path, tiny_musicgen_dir):
+    """`run LIB --music-model ./tiny-musicgen` stopped before its first track was made (a first MusicGen track on a
+    CPU takes minutes), then the plain rerun the stop line asks for: --duration was resumed as asked, the model
+    was not (auto: builtin), and the resumed run's music was builtin's."""
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    out = tmp_path / "out"
+
+    def stop(done, total, label):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run([SAMPLES / "calm"], out, vision_model="builtin", music_model=str(tiny_musicgen_dir),
+                        config=RunConfig(duration=1.0, offline=True), callbacks=Callbacks(step=stop))
+    assert not (out / "calm.wav").exists()
+    said = []
+    manifest = manga2music.run([SAMPLES / "calm"], out, config=RunConfig(offline=True),
+                               callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    assert [e["status"] for e in manifest["sections"]] == ["ok"], said
+    assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["model"] == str(tiny_musicgen_dir)
+    assert f"music_model={str(tiny_musicgen_dir)!r}, as the music there was made" in " ".join(said), said
+
+
 def test_an_uncached_musicgen_offline_is_one_clear_line(tmp_path):
     result = invoke("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", "musicgen-small",
                     "--offline")

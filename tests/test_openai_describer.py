@@ -1297,8 +1297,46 @@ def test_a_plain_rerun_keeps_the_server_model_the_folder_was_described_with(tmp_
     assert len(openai_server.requests) > asked  # the new chapter was described by the server's model
     records = {name: json.loads((out / f"{name}.json").read_text(encoding="utf-8")) for name in ("calm", "action")}
     assert [records[n]["describe"]["model"] for n in ("calm", "action")] == ["llava:13b", "llava:13b"]
-    assert records["calm"]["compose"]["model"] == "builtin"  # builtin is never kept: auto picks again
+    assert records["calm"]["compose"]["model"] == "builtin"
+    assert "--music-model builtin, as the music there was made" in again.stderr  # kept too: auto could pick a
+    # non-commercial model once its weights are here, and make every track again as its music
 
     picked = cli("run", lib, "-o", out, "--duration", "1", "--vision-model", "auto")
     assert picked.returncode == 0, picked.stderr
     assert "describing again: describer llava:13b \u2192 builtin" in picked.stderr
+
+
+def test_a_plain_rerun_of_sections_made_by_several_models_or_servers_is_one_line_and_changes_nothing(
+        tmp_path, openai_server):  # noqa: F811
+    """Sections described by builtin and by a server's model (or by one model name on two servers), then a plain
+    rerun with nothing to do: auto (builtin) described the server's section again over its paid words, or the model
+    name kept without its server sent the pages to api.openai.com.  Which one is meant is asked, before any work."""
+    import shutil
+    from pathlib import Path
+
+    from output_checks import cli, one_line_error
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    out = tmp_path / "out"
+    assert cli("run", samples / "calm", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+               "--duration", "1").returncode == 0
+    assert cli("run", samples / "action", "-o", out, "--vision-model", "my-vlm", "--base-url", openai_server.url,
+               "--music-model", "builtin", "--duration", "1").returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    mixed = cli("run", samples / "calm", samples / "action", "-o", out)
+    assert mixed.returncode == 2 and one_line_error(mixed.stderr), mixed.stderr
+    assert "the words there were made by builtin and my-vlm" in " ".join(mixed.stderr.split()), mixed.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+    two = tmp_path / "two"
+    shutil.copytree(samples / "calm", tmp_path / "lib" / "calm")
+    shutil.copytree(samples / "action", tmp_path / "lib" / "action")
+    assert cli("run", tmp_path / "lib" / "calm", "-o", two, "--vision-model", "my-vlm", "--base-url",
+               openai_server.url, "--music-model", "builtin", "--duration", "1").returncode == 0
+    assert cli("run", tmp_path / "lib" / "action", "-o", two, "--vision-model", "my-vlm", "--base-url",
+               openai_server.url.replace("127.0.0.1", "localhost"), "--music-model", "builtin", "--duration",
+               "1").returncode == 0  # the same server by another name: two addresses in the records
+    asked = len(openai_server.requests)
+    servers = cli("run", tmp_path / "lib", "-o", two)
+    assert servers.returncode == 2 and "made by my-vlm on several servers" in " ".join(servers.stderr.split())
+    assert len(openai_server.requests) == asked
