@@ -74,6 +74,9 @@ def notes_of(track) -> list[tuple]:
     ("cello in f# min", None, "F# minor", None, set(), None),
     ("brass fanfare in bb major", None, "Bb major", None, set(), None),
     ("a major theme for the heroes", None, "C major", None, set(), None),  # "a major theme" names no key
+    ("a march set in a major city", None, "C major", None, set(), None),
+    ("vitamin d major boost, bright", None, "C major", None, set(), None),
+    ("strings in a minor.", None, "A minor", None, set(), None),
     # "beats per minute" is a tempo, not a beat to drum (a lullaby at "70 beats per minute" got a drum kit)
     ("Gentle strings lullaby, 70 beats per minute", 70, None, None, set(), False),
 ])

@@ -188,10 +188,10 @@ _TEMPO_NUMBER = re.compile(
     r"|(?:tempo|bpm|テンポ)[\"']?\s*(?:of|is|at|around|about|:|=|~|≈|：)?\s*(?:around|about|~)?\s*(\d+(?:\.\d+)?)"
     r"(?:\s*(?:-|–|to)\s*(\d+(?:\.\d+)?))?",
     re.IGNORECASE)
-#: a key's letter in either case, as people type ("in d minor", "bb major"), but "a" only after "in ": "a major
-#: theme" names no key
+#: a key's letter in either case, as people type ("in d minor", "bb major"); in lower case only after "in", "key" or
+#: "of" (see _lower_case_key)
 _KEY = re.compile(
-    r"(?<![A-Za-z])([A-G]|[b-g]|(?<=\bin )a)\s?(#|♯|b|♭|(?i:-?sharp|-?flat))?\s*((?i:major|minor|maj|min|dorian|"
+    r"(?<![A-Za-z])([A-Ga-g])\s?(#|♯|b|♭|(?i:-?sharp|-?flat))?\s*((?i:major|minor|maj|min|dorian|"
     r"mixolydian|"
     r"phrygian|lydian|aeolian|ionian))(?![a-z])")
 #: Japanese key names: ハ ニ ホ ヘ ト イ ロ are C D E F G A B, 嬰 sharp and 変 flat before them, 長調 major and 短調
@@ -311,8 +311,17 @@ def _pitch_class(letter: str, accidental: str | None) -> int:
     return pc % 12
 
 
+def _lower_case_key(text: str, m: re.Match) -> bool:
+    """Whether a key written with its letter in lower case is one: after "in", "key" or "of" ("piano in d minor",
+    "key of bb major"; not "vitamin d major"), and "a" only where the key's words end the phrase ("in a minor."; not
+    "in a major city", "in a major key", which name no tonic)."""
+    if not re.search(r"\b(?:in|key|of)\s+$", text[:m.start()], re.IGNORECASE):
+        return False
+    return m.group(1) != "a" or not re.match(r"\s*[A-Za-z]", text[m.end():])
+
+
 def _key(text: str) -> tuple[int | None, str | None]:
-    m = _KEY.search(text)
+    m = next((k for k in _KEY.finditer(text) if k.group(1).isupper() or _lower_case_key(text, k)), None)
     ja, kana = _JA_KEY.search(text), _KATAKANA_KEY.search(text)
     if m:
         letter, acc, mode = m.group(1).upper(), m.group(2), m.group(3)
