@@ -455,8 +455,9 @@ def _unit_keys(chapter: ChapterReading, kept, scored_before: bool) -> tuple[list
                 else:
                     seen[info.key] = [picture, picture] if len(parts) < 2 else \
                         [picture, picture, [[part, by_part.get(part, part)] for part in parts]]
-        entry, part = seen[info.key], u.part or 0
-        keys.append(f"{entry[2][part][1] if len(entry) == 3 and part < len(entry[2]) else entry[1]}#{part}")
+        entry, part = seen[info.key], u.part  # a strip's parts are numbered from 1 (None: a page of one)
+        own = entry[2][part - 1][1] if len(entry) == 3 and part and part <= len(entry[2]) else entry[1]
+        keys.append(f"{own}#{part or 0}")
     return keys, seen
 
 

@@ -210,8 +210,18 @@ def test_one_part_of_a_webtoon_strip_drawn_again_makes_only_its_scenes_music_aga
     scenes.write_text("1\n1 part 4\n", encoding="utf-8")
     args = ("score", tmp_path / "ep", "-o", out, *BUILTIN, "--seed", "5", "--scenes", scenes)
     assert cli(*args, timeout=300).returncode == 0
-    seeds, cue1 = _scene_seeds(out, "ep"), sha256(out / "ep.cue01.wav")
+    seeds, cues = _scene_seeds(out, "ep"), [sha256(out / f"ep.cue0{k}.wav") for k in (1, 2)]
     strip = Image.open(tmp_path / "ep" / "episode.png").convert("RGB")
+    ImageDraw.Draw(strip).rectangle((40, 100, 300, 300), fill="black")  # in part 1, scene 1's
+    strip.save(tmp_path / "ep" / "episode.png")
+    result = cli(*args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    now = _scene_seeds(out, "ep")
+    assert now[0] != seeds[0] and now[1] == seeds[1], (seeds, now)  # the edited part's scene, not the other
+    (again,) = [line for line in result.stderr.splitlines() if "composing again" in line]
+    assert "scene 1 (" in again and "scene 2" not in again, result.stderr
+    assert sha256(out / "ep.cue02.wav") == cues[1]
+    seeds, cue1 = now, sha256(out / "ep.cue01.wav")
     ImageDraw.Draw(strip).rectangle((40, strip.height - 300, 300, strip.height - 100), fill="black")  # part 6
     strip.save(tmp_path / "ep" / "episode.png")
     result = cli(*args, timeout=300)
