@@ -564,13 +564,13 @@ def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks)
 
     if cfg.loop is not None and cfg.normalize is not None:
         return
-    from .kept_cues import kept_settings
+    from .kept_cues import stopped_settings
     from .outputs import SectionFiles
 
     entry = "score" if command == "score" else "compose"
     given = {SectionFiles.for_section(cfg.output, name).record for name in names}
-    stopped = {SectionFiles.for_section(cfg.output, name).record: settings for name in names  # a score stopped with
-               if command == "score" and (settings := kept_settings(cfg.output, name))}  # cues kept: resumed as
+    stopped = {SectionFiles.for_section(cfg.output, name).record: settings for name in names  # a score stopped while
+               if command == "score" and (settings := stopped_settings(cfg.output, name))}  # it composed: resumed as
     made = [(path in given, stopped.get(path) or data[entry]) for path, data in _records_there(cfg, names)  # it was
             if path in stopped or isinstance(data.get(entry), dict)]  # being made
 

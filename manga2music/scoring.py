@@ -44,7 +44,8 @@ from .composers.base import ComposeRequest, Composer, compose_keeping
 from .describers.base import Describer
 from .describers.chat import charge, drawn_seed
 from .bridges import compose_bridges, forget_unused_bridges
-from .kept_cues import forget_cues, forget_stale_cues, keep_cue, keep_settings, kept_cue, kept_settings
+from .kept_cues import (forget_cues, forget_stale_cues, keep_cue, keep_settings, kept_cue, kept_settings,
+                        stopped_settings)
 from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
 from .cache import made_by
 from .composing import format_made
@@ -616,7 +617,8 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
                                                  ("transitions", transitions if transitions != "crossfade" else None))
                    if getattr(cfg, k) is None and v is not None]
         other = composer is not None and isinstance(stopped.get("composer"), str) \
-            and stopped["composer"] != fingerprint(composer.settings_key())
+            and stopped["composer"] != fingerprint(composer.settings_key()) \
+            and bool(kept_settings(job.output, job.name))  # cues kept, which another composer made
         if other:  # its kept cues are not this composer's: composed again, not "resumed as it was made"
             was = stopped.get("music_model")
             cb.info(f"{job.name}: the cues kept from the score stopped before were made "
@@ -642,7 +644,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread, stop_point
 
-    stopped = kept_settings(job.output, job.name)  # a score stopped with cues kept: resumed as it was being made
+    stopped = stopped_settings(job.output, job.name)  # a score stopped while it composed: resumed as it was being
+    # made, cues kept or not (stopped during its first cue, a minute of MusicGen on a CPU, it lost its seed)
     cfg, given_scenes = chapter_settings(job, cfg, cb, section, stopped, composer)
     forget_stale_cues(job.output)  # those of chapters stopped long ago and not scored again
     files = ScoreFiles(job, cfg.fmt)

@@ -2461,3 +2461,31 @@ def test_a_score_cancelled_from_its_progress_keeps_the_cue_the_progress_said_was
                       callbacks=Callbacks(log=lambda level, text: said.append(text)))
     assert any("resuming the score stopped before, with seed=5" in s for s in said), said
     assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["seed"] == 5
+
+
+def test_a_score_stopped_during_its_first_cue_resumes_with_its_seed_and_longest_cue(tmp_path, monkeypatch):
+    """Ctrl-C while the first cue was composed (a minute of MusicGen on a CPU): no cue was kept yet, so the plain
+    rerun the stop line asks for drew a new seed and dropped --longest-cue, and made another score than the one
+    asked for, without a word."""
+    import manga2music
+    from manga2music.composers.builtin import BuiltinComposer
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    out = tmp_path / "out"
+
+    def stopped(self, requests, *, progress=None, made=None):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(BuiltinComposer, "compose", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
+                              config=RunConfig(seed=9, longest_cue=10.0))
+    said = []
+    manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
+                      callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    assert any("resuming the score stopped before, with seed=9" in s and "longest_cue=10" in s for s in said), said
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert sheet["seed"] == 9 and all(s["cue_s"] <= 10.0 + 1e-6 for s in sheet["scenes"]), sheet["scenes"]
