@@ -526,6 +526,10 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             chosen.append("auto")
             continue
         (model,) = models
+        if os.path.isabs(model) and not os.path.exists(model):  # a local model's folder, moved or deleted since
+            raise InputError(f"{what} there {were} made by the model in {model}, which is no longer there",
+                             hint=f"give its new place ({flag(setting)} FOLDER), or {flag(setting, 'auto')} to let "
+                                  "this machine pick (what is made again is then made by that model)")
         url = next(iter(urls)) if urls else None
         server = ""
         if side == "vision" and isinstance(url, str) and url and not cfg.vision_options.get("base_url"):

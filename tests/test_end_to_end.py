@@ -146,6 +146,16 @@ def test_a_plain_compose_after_an_edit_keeps_the_local_musicgen_the_music_was_ma
     assert (out / "rest.wav").read_bytes() == rest
     record = json.loads((out / "battle.json").read_text(encoding="utf-8"))
     assert record["compose"]["model"] == str(tiny_musicgen_dir) and "epic" in record["compose"]["description"]
+    moved = tmp_path / "elsewhere"  # the model's folder moved since (as its records say): one line, nothing touched
+    for name in ("rest", "battle"):
+        data = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+        data["compose"]["model"] = str(moved)
+        (out / f"{name}.json").write_text(json.dumps(data), encoding="utf-8")
+    gone = invoke("compose", desc, "-o", out, "--offline")
+    assert gone.exit_code == 2, gone.output
+    assert f"the music there was made by the model in {moved}, which is no longer there" in \
+        " ".join(gone.stderr.split()), gone.stderr
+    assert (out / "rest.wav").read_bytes() == rest
 
 
 def test_a_run_stopped_before_its_first_track_resumes_with_the_model_it_was_asked_for(tmp_path, tiny_musicgen_dir):
