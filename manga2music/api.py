@@ -171,8 +171,15 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
     entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
     asked = {k: getattr(cfg, k) for k in LENGTHS if getattr(cfg, k) is not None}
-    if music:  # the model a plain rerun resumes with (keep_models)
+    if music:  # the models a plain rerun resumes with (keep_models), and the server of the words
         asked["music_model"] = music
+    if vision:
+        from .settings import shown_url
+
+        asked["vision_model"] = vision
+        url = cfg.vision_options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
+        if url:
+            asked["base_url"] = shown_url(url.rstrip("/"))
     if stopped and command in ("run", "compose") and asked:
         manifest["stopped_with"] = asked
     elif stopped is not None and command in ("run", "compose"):  # a run that ended; describe and score make no
@@ -510,18 +517,27 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             continue
         made = [(path in given, data[entry]) for path, data in records if isinstance(data.get(entry), dict)
                 and isinstance(data[entry].get("model"), str) and data[entry]["model"]]
-        if side == "music":  # stopped before its music was made: resumed with the model it was asked for
-            made += [(True, {"model": model}) for model in _stopped_with_model(cfg.output, names, command, manifest)]
-        made = [m for mine, m in made if mine] or [m for _, m in made]
+        stopped = _stopped_with_models(cfg.output, names, command, manifest, side)  # stopped before it was made:
+        made += [(True, m) for m in stopped]  # resumed with the model it was asked for
+        mine = [m for is_mine, m in made if is_mine]
+        made = mine or [m for _, m in made]
         models = {m["model"] for m in made}
         urls = {(m.get("settings") or {}).get("base_url") or None for m in made if isinstance(m.get("settings"), dict)}
         what, were = ("the words", "were") if side == "vision" else ("the music", "was")
         if len(models) > 1 or side == "vision" and len(urls) > 1:
-            by = listed(sorted(models)) if len(models) > 1 else \
+            several = listed(sorted(models)) if len(models) > 1 else \
                 f"{next(iter(models))} on several servers ({listed(sorted(u or 'api.openai.com' for u in urls))})"
-            raise InputError(f"{what} there {were} made by {by}; a run without {flag(setting)} would make the others "
-                             "again with one of them", hint=f"name the model for this run: {flag(setting)} NAME "
-                             f"({flag(setting, 'auto')} lets this machine pick)")
+            if not mine:  # only new sections given: none of the others is made again, whichever one is taken
+                cb.info(f"{flag(setting)} left out: {what} there {were} made by {several}; auto picks for the "
+                        f"sections made now ({flag(setting)} chooses one)")
+                chosen.append("auto")
+                continue
+            raise InputError(f"{what} there {were} made by {several}; a run without {flag(setting)} would make the "
+                             "others again with one of them",
+                             hint=f"name the model for this run: {flag(setting)} NAME ({flag(setting, 'auto')} lets "
+                                  "this machine pick)" if len(models) > 1 else
+                             f"name the server for this run: {flag('base_url')} URL {flag(setting)} "
+                             f"{next(iter(models))}, or give the sections of each server on their own")
         if not models:
             chosen.append("auto")
             continue
@@ -529,7 +545,7 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
         if os.path.isabs(model) and not os.path.exists(model):  # a local model's folder, moved or deleted since
             raise InputError(f"{what} there {were} made by the model in {model}, which is no longer there",
                              hint=f"give its new place ({flag(setting)} FOLDER), or {flag(setting, 'auto')} to let "
-                                  "this machine pick (what is made again is then made by that model)")
+                                  "this machine pick (every section it made is then made again by that model)")
         url = next(iter(urls)) if urls else None
         server = ""
         if side == "vision" and isinstance(url, str) and url and not cfg.vision_options.get("base_url"):
@@ -540,22 +556,27 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
                                       "pick")
             cfg.vision_options = {**cfg.vision_options, "base_url": url}  # over OPENAI_BASE_URL: the server it was
             server = f" on {url}"  # made on, not another one set for other work
-        cb.info(f"{flag(setting, model)}{server}, as {what} there {were} made ({flag(setting, 'auto')} lets this "
-                "machine pick)")
+        how = f"as {what} there {were} made" if len(stopped) < len(made) else "as the run stopped before was asked"
+        cb.info(f"{flag(setting, model)}{server}, {how} ({flag(setting, 'auto')} lets this machine pick)")
         chosen.append(model)
     return tuple(chosen)
 
 
-def _stopped_with_model(output: Path, names: list[str], command: str, manifest: dict) -> list[str]:
-    """The music model a run stopped before its music was made was asked for: the manifest's ``stopped_with``
-    (``run``, ``compose``), or a stopped score's kept settings, whether or not a cue was kept yet."""
+def _stopped_with_models(output: Path, names: list[str], command: str, manifest: dict, side: str) -> list[dict]:
+    """What a run stopped before its words or music were made was asked for on ``side``, as a record's entry would
+    say it (``{"model": ..., "settings": {"base_url": ...}}``): the manifest's ``stopped_with`` (``run``,
+    ``compose``), or a stopped score's kept settings (its music model), whether or not a cue was kept."""
     if command == "score":
         from .kept_cues import stopped_settings
 
-        return [m for name in names if isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
+        return [{"model": m} for name in names if side == "music"
+                and isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
     stopped = manifest.get("stopped_with")
-    model = stopped.get("music_model") if isinstance(stopped, dict) else None
-    return [model] if isinstance(model, str) and model else []
+    model = stopped.get(f"{side}_model") if isinstance(stopped, dict) else None
+    if not isinstance(model, str) or not model:
+        return []
+    url = stopped.get("base_url") if side == "vision" else None
+    return [{"model": model, "settings": {"base_url": url if isinstance(url, str) else None}}]
 
 
 def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:

@@ -1327,6 +1327,10 @@ def test_a_plain_rerun_of_sections_made_by_several_models_or_servers_is_one_line
     assert mixed.returncode == 2 and one_line_error(mixed.stderr), mixed.stderr
     assert "the words there were made by builtin and my-vlm" in " ".join(mixed.stderr.split()), mixed.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    added = cli("run", samples / "webtoon", "-o", out)  # a new chapter alone: nothing else is made again
+    assert added.returncode == 0, added.stderr
+    assert "auto picks for the sections made now" in " ".join(added.stderr.split()), added.stderr
+    assert all((out / name).read_bytes() == data for name, data in before.items() if name.startswith(("calm", "act")))
 
     two = tmp_path / "two"
     shutil.copytree(samples / "calm", tmp_path / "lib" / "calm")
@@ -1340,3 +1344,32 @@ def test_a_plain_rerun_of_sections_made_by_several_models_or_servers_is_one_line
     servers = cli("run", tmp_path / "lib", "-o", two)
     assert servers.returncode == 2 and "made by my-vlm on several servers" in " ".join(servers.stderr.split())
     assert len(openai_server.requests) == asked
+
+
+def test_a_run_stopped_while_a_server_described_resumes_with_that_server_model(tmp_path, openai_server):  # noqa: F811
+    """`run --vision-model my-vlm --base-url URL` stopped while the server read the pages, then the plain rerun the
+    stop line asks for: it described the pages with builtin (auto), not the model and server it was asked for."""
+    from pathlib import Path
+
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    out = tmp_path / "out"
+
+    def stop(done, total, label):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run([samples / "calm"], out, vision_model="my-vlm", music_model="builtin",
+                        config=RunConfig(duration=1.0, vision_options={"base_url": openai_server.url}),
+                        callbacks=Callbacks(step=stop))
+    assert not (out / "calm.txt").exists()
+    asked = len(openai_server.requests)
+    said = []
+    manga2music.run([samples / "calm"], out, callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["describe"]["model"] == "my-vlm" and len(openai_server.requests) > asked, said
+    assert any(f"vision_model='my-vlm' on {openai_server.url}, as the run stopped before was asked" in s
+               for s in said), said

@@ -44,12 +44,12 @@ DESCRIPTION_PATHS = [_p("paths", Annotated[Optional[list[Path]], typer.Argument(
     kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 
 RUN_MODELS = [
-    _p("vision_model", Annotated[Optional[str], Opt("--vision-model", show_default=False, help="Describer: auto, builtin, gpt-4o, llava-0.5b, a Hub id or a folder. Left out: the model the output folder's sections were made with (builtin excepted), else auto.")], None),
-    _p("music_model", Annotated[Optional[str], Opt("--music-model", show_default=False, help="Composer: auto, builtin, musicgen-small, a Hub id or a folder. Left out: the model the output folder's sections were made with (builtin excepted), else auto.")], None),
+    _p("vision_model", Annotated[Optional[str], Opt("--vision-model", show_default=False, help="Describer: auto, builtin, gpt-4o, llava-0.5b, a Hub id or a folder. Left out: the model the output folder's sections were made with, else auto.")], None),
+    _p("music_model", Annotated[Optional[str], Opt("--music-model", show_default=False, help="Composer: auto, builtin, musicgen-small, a Hub id or a folder. Left out: the model the output folder's sections were made with, else auto.")], None),
 ]
-VISION_MODEL = [_p("vision_model", Annotated[Optional[str], Opt("--model", show_default=False, help="Describer: auto, builtin, gpt-4o, gpt-4o-mini, llava-0.5b, a Hub id or a folder. Left out: the model the output folder's sections were made with (builtin excepted), else auto.")], None)]
+VISION_MODEL = [_p("vision_model", Annotated[Optional[str], Opt("--model", show_default=False, help="Describer: auto, builtin, gpt-4o, gpt-4o-mini, llava-0.5b, a Hub id or a folder. Left out: the model the output folder's sections were made with, else auto.")], None)]
 MUSIC_MODEL = [
-    _p("music_model", Annotated[Optional[str], Opt("--model", show_default=False, help="Composer: auto, builtin, musicgen-small|medium|large, musicgen-stereo-*, a Hub id or a folder. Left out: the model the output folder's sections were made with (builtin excepted), else auto.")], None),
+    _p("music_model", Annotated[Optional[str], Opt("--model", show_default=False, help="Composer: auto, builtin, musicgen-small|medium|large, musicgen-stereo-*, a Hub id or a folder. Left out: the model the output folder's sections were made with, else auto.")], None),
     _p("text", Annotated[Optional[list[str]], Opt("--text", help="Compose this description (give --text again for more tracks), besides any files.")], None),
 ]
 
