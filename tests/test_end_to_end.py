@@ -180,7 +180,7 @@ def test_a_run_stopped_before_its_first_track_resumes_with_the_model_it_was_aske
                                callbacks=Callbacks(log=lambda level, text: said.append(text)))
     assert [e["status"] for e in manifest["sections"]] == ["ok"], said
     assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]["model"] == str(tiny_musicgen_dir)
-    assert f"music_model={str(tiny_musicgen_dir)!r}, as the music there was made" in " ".join(said), said
+    assert f"music_model={str(tiny_musicgen_dir)!r}, as the run stopped before was asked" in " ".join(said), said
 
 
 def test_an_uncached_musicgen_offline_is_one_clear_line(tmp_path):
