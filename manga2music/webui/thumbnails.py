@@ -75,8 +75,9 @@ def preview(uploads: Iterable[str | Path], work_root: Optional[Path] = None,
         try:
             sections = find_sections([folder], warn=said)
         except Manga2MusicError:
-            result.problems += skipped + hidden_uploads(uploads) or [f"none of {', '.join(u.name for u in uploads[:3])} is an image, comic "
-                                           "archive, .pdf or .epub"]
+            named = ", ".join(u.name for u in uploads[:3])  # what was said of them, else that none of them reads
+            result.problems += skipped + hidden_uploads(uploads) or [f"none of {named} is an image, comic archive, "
+                                                                     ".pdf or .epub"]
             return result
         result.problems += skipped + hidden_uploads(uploads)
         for section in sections:
