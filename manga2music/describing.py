@@ -170,19 +170,16 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         listed = job.record.get("pages") == [page_entry(info) for info in infos]  # by a rerun before this one
         changed = describe_key(pages, old.get("settings")) != old.get("fingerprint") if old else \
             isinstance(job.record.get("pages"), list)  # words written before its pages were read: listed since
-        if not listed and not old and not changed:  # words written before the section had pages (a chapter's
-            # words written ahead, a hand-added section): its pages are listed now, for a change to be seen
-            cb.warn(f"{section.name}: {readable(txt)} was written by you before these pages were read; keeping it "
-                    "(delete it to describe them)")
-            infos = _decodable(section, job, infos, cb)
-            job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": job.skipped_pages})
-        elif changed and not listed:  # the record now lists the pages the section's music is for (once: each rerun
-            # wrote it again, "ok" for good)
+        if not listed and (changed or not old):  # the record now lists the pages the section's music is for (once:
+            # each rerun wrote it again, "ok" for good); words written before the section had pages (a chapter's
+            # words written ahead, a hand-added section) list them now, for a change to be seen
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you, and the pages have changed since "
-                    f"it was {'described' if old else 'kept'}; keeping it (delete it to describe these pages)")
+                    f"it was {'described' if old else 'kept'}; keeping it (delete it to describe these pages)"
+                    if changed else f"{section.name}: {readable(txt)} was written by you before these pages were "
+                    "read; keeping it (delete it to describe them)")
             infos = _decodable(section, job, infos, cb)
             job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": job.skipped_pages})
-            if cfg.save_artifact and not job.files.artifact().exists():
+            if changed and cfg.save_artifact and not job.files.artifact().exists():
                 cb.warn(f"{section.name}: --save-artifact: no {job.files.artifact().name}, as these pages were not "
                         f"analysed ({readable(txt.name)} is yours; delete it to describe and analyse them)")
         else:

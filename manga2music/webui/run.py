@@ -201,7 +201,7 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
     loose = _loose_folder(folder, paths)
     loose.mkdir(exist_ok=True)
     for k, src in enumerate(paths, start=1):
-        name = f"{k:03d} {src.name}" if in_upload_order and not _is_book(src) else src.name
+        name = _staged_name(k, src) if in_upload_order and not _is_book(src) else src.name
         into = folder if _is_book(src) else loose
         target = into / name
         n = 1
@@ -211,6 +211,11 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
             target = into / f"{stem}-{n}{name[len(stem):]}"  # Ch 2-2.tar.gz, still a compressed tar
         _link_or_copy(src, target)
     return folder
+
+
+def _staged_name(k: int, page: Path) -> str:
+    """The ``k``-th upload's name where pages are read in the order uploaded: numbered in front (``002 003.png``)."""
+    return f"{k:03d} {page.name}"
 
 
 def scenes_in_staged_names(scenes: str, uploads: Iterable[str | Path]) -> str:
@@ -224,7 +229,7 @@ def scenes_in_staged_names(scenes: str, uploads: Iterable[str | Path]) -> str:
     if not scenes.strip() or not _repeated_page_names(paths):
         return scenes
     times = Counter(p.name for p in paths if not _is_book(p))
-    staged = {src.name: f"{k:03d} {src.name}" for k, src in enumerate(paths, start=1)
+    staged = {src.name: _staged_name(k, src) for k, src in enumerate(paths, start=1)
               if not _is_book(src) and times[src.name] == 1}
     lines = []
     for line in scenes.splitlines():
