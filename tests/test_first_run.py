@@ -50,9 +50,13 @@ def tiny_musicgen_files(tmp_path_factory) -> dict[str, bytes]:
 
 @pytest.fixture
 def online(tmp_path):
-    """(environment for the real command, its netguard log): online, HF_HUB_OFFLINE unset, loopback only."""
+    """(environment for the real command, its netguard log): online, HF_HUB_OFFLINE unset, loopback only.
+
+    Its disks have 40 GB free whatever the test machine has (tests/netguard): the CI machine once had 1.7 GB,
+    and `auto` rightly offered no download there.
+    """
     log = tmp_path / "netguard.log"
-    env = cli_env(NETGUARD_LOG=str(log), COLUMNS="200", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    env = cli_env(NETGUARD_LOG=str(log), COLUMNS="200", HF_HUB_DISABLE_PROGRESS_BARS="1", FAKE_DISK_FREE_GB="40")
     env.pop("HF_HUB_OFFLINE", None)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE / "netguard"), env["PYTHONPATH"]])
     return env, log

@@ -65,3 +65,19 @@ def connect_ex(self, address):
 socket.getaddrinfo = getaddrinfo
 socket.socket.connect = connect
 socket.socket.connect_ex = connect_ex
+
+
+# The disk as the test says: with FAKE_DISK_FREE_GB set, every disk in this process has that much free,
+# so what `auto` picks and what a download is allowed does not depend on the test machine's disk.
+_FAKE_FREE = os.environ.get("FAKE_DISK_FREE_GB")
+if _FAKE_FREE:
+    import shutil
+
+    _real_disk_usage = shutil.disk_usage
+
+    def disk_usage(path):
+        real = _real_disk_usage(path)
+        free = int(float(_FAKE_FREE) * 1024**3)
+        return type(real)(max(real.total, free), max(real.total, free) - free, free)
+
+    shutil.disk_usage = disk_usage
