@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
-from .errors import InputError, Manga2MusicError
 from .backends import check_named, check_shared_flags, not_used_by_auto
-from .files import from_current_folder, place_from_output, readable, remove_stale_temps
-from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
-from .output_names import claim_names
+from .errors import InputError, Manga2MusicError
 from .execution import open_executor
-from .options import SCENES_FOUND, RunConfig, flag, on_command_line
+from .files import from_current_folder, place_from_output, readable, remove_stale_temps
 from .jobs import TEXT_GIVEN, Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
+from .options import SCENES_FOUND, RunConfig, flag, on_command_line
+from .output_names import claim_names
+from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .errors import InputError, ModelUnavailableError
-from .options import DEFAULT_DURATION, RunConfig, flag, make_options, own_flag_names, unused_flags
+from .options import DEFAULT_DURATION, RunConfig, flag, make_options, on_command_line, own_flag_names, unused_flags
 from .registry import ModelSpec, Side, load_backend_class, missing_weights, resolve, shadowing_folder
 
 
@@ -82,7 +82,8 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
     if not given and base_url and served_name(name, side, base_url) != name and spec.backend != "openai":
         # OPENAI_BASE_URL alone: a Hub id is local weights, as the README says; a vLLM user may mean the server's
         warn(f"{name} is a Hugging Face id, so it runs here (transformers), not on the server OPENAI_BASE_URL "
-             "names; to ask that server's model of this name, add --base-url \"$OPENAI_BASE_URL\"")
+             "names; to ask that server's model of this name, add "
+             + ('--base-url "$OPENAI_BASE_URL"' if on_command_line() else 'base_url=os.environ["OPENAI_BASE_URL"]'))
     if cfg.commercial and side == "music" and spec.commercial is not True:
         from .tiers import licence_note
 

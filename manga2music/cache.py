@@ -309,8 +309,12 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
                  "with internet.")
     try:
         from huggingface_hub import HfApi, snapshot_download
-        from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                            RepositoryNotFoundError)
+        from huggingface_hub.errors import (
+            GatedRepoError,
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+        )
     except ImportError as exc:  # pragma: no cover - a hard dependency
         raise ModelUnavailableError("huggingface_hub is not installed", hint="pip install huggingface_hub") from exc
     from .hub import hub_endpoint, probe_hub

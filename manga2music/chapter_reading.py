@@ -15,8 +15,8 @@ from typing import Optional
 
 from .cache import made_by
 from .describers.base import Describer
-from .errors import Manga2MusicError
 from .describing import describer_seed, none_decoded, page_key, page_stream, readable_pages, still_undecodable
+from .errors import Manga2MusicError
 from .files import readable
 from .jobs import Callbacks, SectionJob
 from .options import RunConfig

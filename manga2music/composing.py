@@ -17,7 +17,7 @@ from typing import Iterator, Optional
 
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .cache import made_by
-from .composers.base import ComposeRequest, Composer, compose_keeping
+from .composers.base import Composer, ComposeRequest, compose_keeping
 from .jobs import Callbacks, SectionJob, guarded
 from .options import DEFAULT_DURATION, RunConfig, flag
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs

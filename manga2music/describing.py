@@ -16,13 +16,14 @@ from typing import Optional
 from .cache import made_by
 from .describers.base import Describer
 from .errors import ArchiveError, BackendError, Manga2MusicError, PageError
-from .pages import PageInfo, PageStream, probe_page
 from .files import readable
 from .jobs import Callbacks, SectionJob, each_section, read_description, read_edited_description
 from .options import RunConfig
 from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
+from .pages import PageInfo, PageStream, probe_page
 from .progress import report
 from .sections import Section
+
 
 def probe_pages(section: Section, cb: Callbacks) -> tuple[list[PageInfo], list[dict]]:
     """Hash every page and read its size, decoding nothing (what resume compares); unreadable pages are skipped.

@@ -183,7 +183,7 @@ def memory_hint(device: str) -> str:
     """What to do when a model runs out of memory on ``device``."""
     if device.split(":", 1)[0] == "cpu":
         return "pick a smaller model, or close what else uses the memory"
-    return "pick a smaller model, or --device cpu"
+    return f"pick a smaller model, or {flag('device', 'cpu')}"
 
 
 def decoding_attention(device: str):

@@ -70,7 +70,6 @@ def build_report(*, offline: bool = False, vision_model: str | None = None, musi
 def _page_readings() -> dict:
     """Where pages' readings are kept between runs, and how many (:mod:`manga2music.reading_cache`)."""
     from . import reading_cache
-
     from .settings import cache_problem
 
     where = reading_cache.folder()

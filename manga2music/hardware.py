@@ -36,7 +36,6 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal, Optional
 
-
 from . import settings
 from .cache import CachedModel, disk_free_bytes, scan
 from .hub import HubStatus, hub_endpoint, probe_hub

@@ -16,7 +16,6 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
-
 from . import __version__
 from .outputs import read_record
 from .sections import section_order

@@ -30,8 +30,16 @@ from typing import Callable
 
 from .files import name_key
 from .outputs import MANIFEST, SectionFiles, read_record
-from .sections import (Section, TakenNames, container_path, folders_above, is_image_name, output_key,
-                       page_container, reserved_keys)
+from .sections import (
+    Section,
+    TakenNames,
+    container_path,
+    folders_above,
+    is_image_name,
+    output_key,
+    page_container,
+    reserved_keys,
+)
 
 
 def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] | None = None) -> Path:

@@ -685,8 +685,10 @@ def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
     known = ", ".join(["auto"] + names)
     hint = "give one of those, a Hugging Face id (owner/name) or a local model folder"  # a sentence of its own
     if side == "vision":
+        from .options import flag
+
         hint = ("give one of those, a Hugging Face id (owner/name), a local model folder, or any model of an "
-                "OpenAI-compatible server with --base-url")
+                f"OpenAI-compatible server with {flag('base_url')}")
     guess = f" (did you mean {close[0]}?)" if close else ""
     raise UnknownModelError(f"unknown {side} model {name!r}{guess}; known models: {known}", hint=hint + ".")
 

@@ -283,7 +283,6 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
     direction = chapter_direction(chapter.readings, seed)  # the chapter's pages, as its description reads them
     if features.get("direction"):
         from .describers.chapter import ChapterDirection
-
         from .music.text_to_style import key_tonic
 
         chat = ChapterDirection.model_validate(features["direction"])  # its key in words ("C sharp minor") was

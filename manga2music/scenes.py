@@ -52,8 +52,8 @@ from 1, top to bottom, as the read-along page and the cue sheet number them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 

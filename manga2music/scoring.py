@@ -40,19 +40,26 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from .composers.base import ComposeRequest, Composer, compose_keeping
+from .bridges import compose_bridges, forget_unused_bridges
+from .cache import made_by
+from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
+from .composers.base import Composer, ComposeRequest, compose_keeping
+from .composing import format_made
 from .describers.base import Describer
 from .describers.chat import charge, drawn_seed
-from .bridges import compose_bridges, forget_unused_bridges
-from .kept_cues import (forget_cues, forget_stale_cues, keep_cue, keep_settings, kept_cue, kept_settings,
-                        stopped_settings)
-from .chapter_reading import ChapterReading, _is_chat, read_chapter, usage_cost
-from .cache import made_by
-from .composing import format_made
 from .describing import answer_memo, page_entry, pages_key, relocate_pages, said_reused, section_seed
 from .errors import BackendError, InputError, Manga2MusicError
 from .files import place_from_output, readable
 from .jobs import Callbacks, SectionJob, each_section
+from .kept_cues import (
+    forget_cues,
+    forget_stale_cues,
+    keep_cue,
+    keep_settings,
+    kept_cue,
+    kept_settings,
+    stopped_settings,
+)
 from .options import SCENES_FOUND, RunConfig, flag
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs, to_json
 from .progress import report
@@ -638,8 +645,18 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                   cb: Callbacks) -> None:
     """Score one chapter (or reuse its score) and write every file of it."""
     from .audio import ceiling_db, encode_audio, file_rate, limit_peaks, write_encoded
-    from .cuesheet import (MAX_CUE_S, MAX_TRANSITION_S, bar_seconds, chapter_bars, chapter_marks, missed_given_lengths,
-                           plan_timing, scene_count, scene_span, webvtt)
+    from .cuesheet import (
+        MAX_CUE_S,
+        MAX_TRANSITION_S,
+        bar_seconds,
+        chapter_bars,
+        chapter_marks,
+        missed_given_lengths,
+        plan_timing,
+        scene_count,
+        scene_span,
+        webvtt,
+    )
     from .readalong import loop_ogg
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread, stop_point

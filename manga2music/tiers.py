@@ -59,8 +59,8 @@ from pathlib import Path
 from typing import Literal, NamedTuple, Optional
 
 from .errors import ModelUnavailableError
-from .options import flag
 from .hardware import GB, HardwareReport, collect
+from .options import flag
 from .registry import ModelSpec, Side, find_spec
 
 #: biggest first; the models auto chooses between
@@ -158,7 +158,7 @@ def _candidates(side: Side, probe: HardwareReport,
             return fitting, f"on {gpu.name}", True
     small = _spec(smallest[side], side)
     where = ("on Apple MPS" if probe.accelerator == "mps"
-             else f"on the CPU (--device cpu: the GPU has {gpu.free_gb:g} GB free)" if gpu is not None
+             else f"on the CPU ({flag('device', 'cpu')}: the GPU has {gpu.free_gb:g} GB free)" if gpu is not None
              else "on the CPU")
     return ([small] if _fits_ram(small, probe) else []), where, False
 

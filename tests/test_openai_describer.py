@@ -10,14 +10,6 @@ import io
 import json
 
 import pytest
-from PIL import Image, ImageDraw
-
-from manga2music.analysis import SectionAnalysis
-from manga2music.describers.base import PageImage
-from manga2music.describers.openai_chat import OpenAIDescriber, price_for
-from manga2music.errors import BackendError, NeedsKeyError, ServerUnusableError
-from manga2music.prompts import PROMPT_VERSION
-
 from openai_server import (  # noqa: F401  (fixtures; pytest puts tests/ on sys.path)
     DEFAULT_ANALYSIS,
     DEFAULT_DESCRIPTION,
@@ -30,6 +22,14 @@ from openai_server import (  # noqa: F401  (fixtures; pytest puts tests/ on sys.
     openai_server,
     openai_server_no_schema,
 )
+from PIL import Image, ImageDraw
+
+from manga2music.analysis import SectionAnalysis
+from manga2music.describers.base import PageImage
+from manga2music.describers.openai_chat import OpenAIDescriber, price_for
+from manga2music.errors import BackendError, NeedsKeyError, ServerUnusableError
+from manga2music.options import settings_named_as_flags
+from manga2music.prompts import PROMPT_VERSION
 
 SECRET = "sk-test-DoNotLeakThis0123456789abcdef"
 
@@ -244,7 +244,7 @@ def test_timeout_fails_the_section(openai_server):
     openai_server.queue(Delay(2.0))
     with pytest.raises(BackendError, match="timed out after 0.3 s") as info:
         OpenAIDescriber("gpt-4o", options(openai_server, timeout=0.3, max_retries=0)).describe([line_art("1.png")])
-    assert "--timeout" in info.value.hint
+    assert "raise timeout" in info.value.hint
     assert str(info.value).startswith("Server request timed out")  # a server of the user's, not OpenAI
 
 
@@ -540,8 +540,11 @@ def test_missing_key_for_the_official_api_fails_before_any_request(monkeypatch):
     d = OpenAIDescriber("gpt-4o")
     with pytest.raises(NeedsKeyError) as info:
         d.preflight()
-    text = f"{info.value} {info.value.hint}"
-    assert "export OPENAI_API_KEY=" in text and "--api-key-env" in text
+    text = f"{info.value} {info.value.hint}"  # a program calling the API reads the option it would set
+    assert "export OPENAI_API_KEY=" in text and "api_key_env='NAME'" in text and "--api-key-env" not in text
+    with settings_named_as_flags(), pytest.raises(NeedsKeyError) as info:  # the command line: its flag
+        d.preflight()
+    assert "--api-key-env NAME" in info.value.hint
     with pytest.raises(NeedsKeyError):  # describe() checks too, rather than calling api.openai.com
         d.describe([line_art("1.png")])
 
@@ -600,7 +603,6 @@ def test_a_password_in_the_servers_address_is_never_written_or_shown(openai_serv
     from output_checks import cli, cli_env
 
     password = "Hunter2PassWord"
-    from pathlib import Path
 
     samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
     with_login = openai_server.url.replace("http://", f"http://bob:{password}@")
@@ -644,9 +646,9 @@ def test_adding_a_seed_for_another_take_does_not_pay_for_the_pages_again(tmp_pat
     """`run --seed 7` after a run without one (to hear another take), or with the server's address written with a
     trailing slash, sent every page again.  The description is kept; its record says it was made without a seed,
     the music's that it was made with 7; --force describes again, and then the record says 7."""
-    from output_checks import cli
-
     from pathlib import Path
+
+    from output_checks import cli
 
     samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
     out = tmp_path / "out"
@@ -834,14 +836,14 @@ def test_a_proxys_html_error_page_is_its_title_and_says_what_to_do(openai_server
     with pytest.raises(BackendError) as info:
         OpenAIDescriber("llava", options(openai_server, max_retries=0)).describe([line_art("1.png")])
     assert str(info.value) == "Server request failed: 413 Request Entity Too Large"
-    assert "--chunk-size" in info.value.hint and "--detail low" in info.value.hint
+    assert "chunk_size=2" in info.value.hint and "detail='low'" in info.value.hint
     openai_server.queue(Fail(400, "Unrecognized request argument supplied", type="invalid_request_error"))
     result = OpenAIDescriber("llava-args", options(openai_server, max_retries=0)).describe([line_art("1.png")])
     assert any("structured output" in w for w in result.warnings), result.warnings
     openai_server.queue(*[Fail(400, "Unrecognized request argument supplied", type="invalid_request_error")] * 2)
     with pytest.raises(BackendError) as info:  # refused without the schema too: the hint still says --single-stage
         OpenAIDescriber("llava-args2", options(openai_server, max_retries=0)).describe([line_art("1.png")])
-    assert "--single-stage" in info.value.hint
+    assert "single_stage=True" in info.value.hint
 
 
 def test_a_server_error_rejecting_structured_output_falls_back_at_once(openai_server):  # noqa: F811
@@ -1233,7 +1235,7 @@ def test_debug_shows_where_a_sections_failure_was_raised(tmp_path, openai_server
      "check the model name"),
     # one page too big for the model's context: it said to use --single-stage, which fails the same way
     (("Fail", 400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 9500 "
-               "tokens."), "maximum context length", "--detail low"),
+               "tokens."), "maximum context length", "detail='low'"),
 ])
 def test_a_servers_odd_answer_or_error_says_what_to_change(openai_server, answer, said, hint):  # noqa: F811
     from openai_server import Fail, Raw
@@ -1257,12 +1259,12 @@ def test_a_server_that_never_answers_stops_the_run_but_one_that_has_answered_fai
     openai_server.queue(Delay(2.0))
     with pytest.raises(ServerUnusableError, match="timed out after 0.3 s .*, which has answered no request") as info:
         describer.describe([line_art("1.png")])
-    assert "--timeout" in info.value.hint and info.value.stops_run
+    assert "raise timeout" in info.value.hint and info.value.stops_run
     describer.describe([line_art("2.png")])  # it answers now
     openai_server.queue(Delay(2.0))
     with pytest.raises(BackendError) as info:
         describer.describe([line_art("3.png")])
-    assert not isinstance(info.value, ServerUnusableError) and "--timeout" in info.value.hint
+    assert not isinstance(info.value, ServerUnusableError) and "raise timeout" in info.value.hint
     # ... but a server that answered once, then times out on the next sections too, was waited on for every one of
     # them (a 100-chapter library: hours): the second in a row with no answer between stops the run
     openai_server.queue(Delay(2.0))

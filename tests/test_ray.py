@@ -443,13 +443,18 @@ def test_ray_auto_with_no_cluster_running_says_what_to_do_in_our_words(tmp_path,
     flag or `RAY_ADDRESS`": manga2music has no --address flag.  (Ray's own words, as its `ray.init("auto")` raises
     them: the real command below can only be run where no other Ray runs on the machine, as `auto` finds any.)"""
     from manga2music.distributed.cluster import cannot_join
+    from manga2music.options import settings_named_as_flags
 
     rays_words = ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
                                  "setting `--address` flag or `RAY_ADDRESS` environment variable.")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    said = cannot_join("auto", rays_words)
+    with settings_named_as_flags():  # as the command line says it
+        said = cannot_join("auto", rays_words)
     assert said.message == "no Ray cluster is running on this machine for --ray auto to join"
     assert "ray start --head" in said.hint and "--ray alone" in said.hint and "--address` flag" not in str(said)
+    said = cannot_join("auto", rays_words)  # a program calling the API: in its own words, no flag it never typed
+    assert said.message == 'no Ray cluster is running on this machine for RayConfig(address="auto") to join'
+    assert "RayConfig() with no address" in said.hint and "--ray" not in str(said)
     monkeypatch.setenv("RAY_ADDRESS", "auto")  # `--ray` alone, where the environment says auto
     said = cannot_join(None, rays_words)
     assert said.message == "no Ray cluster is running on this machine for RAY_ADDRESS=auto to join"

@@ -16,6 +16,7 @@ from manga2music import tiers
 from manga2music.cache import scan
 from manga2music.errors import ModelUnavailableError
 from manga2music.hardware import GpuInfo, HardwareReport, HubStatus, parse_nvidia_smi, torch_cuda_version
+from manga2music.options import settings_named_as_flags
 from manga2music.registry import MODELS, find_spec
 
 ONLINE = HubStatus("https://huggingface.co", checked=True, reachable=True, detail="HTTP 200")
@@ -139,7 +140,9 @@ def test_busy_gpu_falls_back_to_the_cpu_rule():
     probe = machine(accelerator="cuda", vram=4.0)
     probe.gpus[0].free_gb = 0.5
     spec, reason = tiers.resolve_auto("music", probe=probe)
-    assert spec.name == "musicgen-small" and "--device cpu" in reason
+    assert spec.name == "musicgen-small" and "device='cpu'" in reason  # a program's words; the command line's:
+    with settings_named_as_flags():
+        assert "--device cpu" in tiers.resolve_auto("music", probe=probe)[1]
 
 
 def test_hub_is_probed_lazily_and_only_once(monkeypatch):

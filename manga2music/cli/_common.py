@@ -15,6 +15,7 @@ from typing import Iterator, Optional
 
 import typer
 
+
 @contextmanager
 def offline_env(offline: bool) -> Iterator[None]:
     """--offline for the libraries too, while the command runs: huggingface_hub and transformers read these

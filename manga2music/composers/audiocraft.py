@@ -9,9 +9,9 @@ is not exercised by the test suite, which runs without audiocraft.
 from __future__ import annotations
 
 from ..errors import ModelUnavailableError
-from ..progress import ProgressFn, report
 from ..options import TorchOptions
-from .base import ComposeRequest, Composer, MadeFn, Track
+from ..progress import ProgressFn, report
+from .base import Composer, ComposeRequest, MadeFn, Track
 from .musicgen import SamplingOptions
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import BackendError
 from ..progress import ProgressFn, report
-from .base import ComposeRequest, Composer, MadeFn, Track
+from .base import Composer, ComposeRequest, MadeFn, Track
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -36,12 +36,12 @@ import numpy as np
 from pydantic import Field
 
 from .. import settings
-from ..errors import BackendError, InputError
-from ..progress import ProgressFn, report
-from ..options import TorchOptions
-from ..quiet import truncation_notices_dropped
-from .base import LOOP_CROSSFADE_S, ComposeRequest, Composer, MadeFn, Track, loop_crossfade
 from ..devices import loading_onto, release_memory
+from ..errors import BackendError, InputError
+from ..options import TorchOptions
+from ..progress import ProgressFn, report
+from ..quiet import truncation_notices_dropped
+from .base import LOOP_CROSSFADE_S, Composer, ComposeRequest, MadeFn, Track, loop_crossfade
 from .batching import batch_size, in_batches
 from .diffusion_windows import Window, crossfade_into, plan_windows
 

@@ -23,15 +23,15 @@ from __future__ import annotations
 import random
 from typing import Optional
 
-from .. import settings
-from ..errors import BackendError, InputError, ModelUnavailableError
-from ..progress import ProgressFn, report
 from pydantic import Field
 
-from ..options import BackendOptions, TorchOptions
-from .base import LOOP_CROSSFADE_S, ComposeRequest, Composer, MadeFn, Track, loop_crossfade
+from .. import settings
 from ..devices import load_failure, loading_onto, refuse_random_layers, release_memory
+from ..errors import BackendError, InputError, ModelUnavailableError
+from ..options import BackendOptions, TorchOptions
+from ..progress import ProgressFn, report
 from ..quiet import load_report_held
+from .base import LOOP_CROSSFADE_S, Composer, ComposeRequest, MadeFn, Track, loop_crossfade
 from .batching import batch_size, in_batches
 
 MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions

@@ -26,8 +26,18 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
 from .answers import clean_description, parse_json_object, repeats_request, strip_fences, strip_reasoning
-from .chat import (_MORE_TOKENS, CUT_OFF_DESCRIPTION, charge, chat_request, description_tokens, finished_text,
-                   json_tokens, pages_word, retry_tokens, sum_usage)
+from .chat import (
+    _MORE_TOKENS,
+    CUT_OFF_DESCRIPTION,
+    charge,
+    chat_request,
+    description_tokens,
+    finished_text,
+    json_tokens,
+    pages_word,
+    retry_tokens,
+    sum_usage,
+)
 
 #: bump on any change of wording below
 SCORE_PROMPT_VERSION = "score-2026-11-1"

@@ -55,8 +55,16 @@ from ..prompts import (
     stage1_prompt,
     stage2_prompt,
 )
-from .answers import (clean_description, drop_unfinished_end, merge_analyses, parse_analysis,
-                      repeats_analysis_request, repeats_request, saw_no_pages, strip_reasoning)
+from .answers import (
+    clean_description,
+    drop_unfinished_end,
+    merge_analyses,
+    parse_analysis,
+    repeats_analysis_request,
+    repeats_request,
+    saw_no_pages,
+    strip_reasoning,
+)
 from .base import Describer, PageImage
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -24,13 +24,13 @@ from __future__ import annotations
 import copy
 import os
 import re
-
 from typing import Literal, Optional
 
 from pydantic import Field
 
 from .. import settings
 from ..errors import BackendError, InputError, NeedsKeyError, PagesDoNotFitError, ServerUnusableError
+from ..options import flag, switch
 from .base import PageImage
 from .chat import ChatDescriber, Completion
 from .images import data_url
@@ -116,8 +116,9 @@ NO_STRUCTURED_OUTPUT_WARNING = "the server does not support structured output; p
 #: may be a slow model on many pages (that section fails); two say the server is stuck
 STUCK_AFTER_TIMEOUTS = 2
 
-#: what to check when the address answers, but not as the API
-BASE_URL_HINT = "check --base-url: a server's API address usually ends in /v1"
+def base_url_hint() -> str:
+    """What to check when the address answers, but not as the API."""
+    return f"check {flag('base_url')}: a server's API address usually ends in /v1"
 
 
 def network_forbidden(base_url: str | None, offline: bool = False) -> bool:
@@ -204,32 +205,34 @@ class OpenAIDescriber(ChatDescriber):
 
         if self.base_url and (urlparse(self.base_url).scheme not in ("http", "https")
                               or not urlparse(self.base_url).hostname):
-            raise InputError(f"--base-url {self.shown_url}: not an http:// or https:// address",
-                             hint="for example --base-url http://127.0.0.1:11434/v1")
+            raise InputError(f"{flag('base_url', self.shown_url)}: not an http:// or https:// address",
+                             hint=f"for example {flag('base_url', 'http://127.0.0.1:11434/v1')}")
         if self.base_url and (urlparse(self.base_url).query or urlparse(self.base_url).fragment):
             # the client puts its path after the whole string: "/v1/?api-key=Xchat/completions", a 404 that said
             # "check the model name", and a key in the query reached the manifest when the server echoed the path
-            raise InputError(f"--base-url {self.shown_url.split('?', 1)[0].split('#', 1)[0]}: an address with a "
+            raise InputError(f"{flag('base_url', self.shown_url.split('?', 1)[0].split('#', 1)[0])}: an address with a "
                              "query (?...) or fragment (#...) cannot be used; the client adds the path after it",
                              hint="give the server's address alone (http://HOST:PORT/v1); a key goes in "
-                                  "OPENAI_API_KEY (or --api-key-env NAME)")
+                                  f"OPENAI_API_KEY (or {flag('api_key_env', 'NAME')})")
         env = self.options.api_key_env or "OPENAI_API_KEY"
         _check_key_characters(self._api_key(), env)
         if env != "OPENAI_API_KEY" and self._api_key() is None:  # a name given on purpose: a typo would send no key
-            raise NeedsKeyError(f"--api-key-env {env}: ${env} is not set",
+            raise NeedsKeyError(f"{flag('api_key_env', env)}: ${env} is not set",
                                 hint=f"export {env}=..., or check the variable's name")
         if network_forbidden(self.base_url, self.options.offline):
             raise InputError(
-                f"{self.model_name} sends the pages to {self.shown_url}, and --offline forbids "
+                f"{self.model_name} sends the pages to {self.shown_url}, and {switch('offline', True)} forbids "
                 "the network",
-                hint="drop --offline, or use a server on this machine (--base-url http://127.0.0.1:PORT/v1) or the "
+                hint=f"drop {switch('offline', True)}, or use a server on this machine "
+                     f"({flag('base_url', 'http://127.0.0.1:PORT/v1')}) or the "
                      "builtin describer (the model `builtin`)",  # `describe` names it --model, `run` --vision-model
             )
         if self.official and self._api_key() is None:
             env = self.options.api_key_env or "OPENAI_API_KEY"
             raise NeedsKeyError(
                 f"{self.model_name} needs an OpenAI API key, and ${env} is not set",
-                hint=f"export {env}=sk-... (or pass --api-key-env NAME to read the key from another variable)",
+                hint=f"export {env}=sk-... (or pass {flag('api_key_env', 'NAME')} to read the key from another "
+                     "variable)",
             )
 
     def _get_client(self):
@@ -260,7 +263,8 @@ class OpenAIDescriber(ChatDescriber):
         if not _on_this_machine(url):
             raise ServerUnusableError(
                 f"{self.shown_url} redirected the request to {settings.shown_url(url)}, another machine, and "
-                "--offline forbids the network", hint="drop --offline, or fix the server's redirect")
+                f"{switch('offline', True)} forbids the network",
+                hint=f"drop {switch('offline', True)}, or fix the server's redirect")
 
     def _heard(self, response) -> None:
         """Every HTTP answer, before the SDK reads it: one it will ask again after (a rate limit, a server error)
@@ -391,14 +395,16 @@ class OpenAIDescriber(ChatDescriber):
                     fits = int(limit.group(1)) if limit and limit.group(1) else 1 if limit and limit.group(2) else None
                     raise PagesDoNotFitError(
                         f"{self.model_name} at {self.shown_url} did not take {len(images)} pages in one request "
-                        f"({self._scrub(said).rstrip('.')})", fits=fits, hint="a smaller --chunk-size") from None
+                        f"({self._scrub(said).rstrip('.')})", fits=fits, hint=f"a smaller {flag('chunk_size')}") from None
             error = self._backend_error(err)
             if status in (400, 413, 500) and _CONTEXT_EXCEEDED.search(said):  # one page, or the words, too long
-                error.hint = ("the page does not fit in the model's context: --detail low sends it smaller, or give "
+                error.hint = (f"the page does not fit in the model's context: {flag('detail', 'low')} sends it "
+                              "smaller, or give "
                               if images else "the request does not fit in the model's context: give ") + \
                     "the server a longer context (vLLM --max-model-len, llama-server -c, Ollama num_ctx)"
             if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None:
-                error.hint = "a server that does not take structured output (response_format) works with --single-stage"
+                error.hint = ("a server that does not take structured output (response_format) works with "
+                              + switch("single_stage", True))
             raise error from None
         except ValueError:  # a 200 whose body is not JSON though it says so (empty, a web page)
             raise self._not_an_answer(" (not JSON)") from None
@@ -411,8 +417,8 @@ class OpenAIDescriber(ChatDescriber):
         gets past: the run stops (every section was sent to it, and failed the same way)."""
         line = f"{self.shown_url} sent back something that is not an OpenAI-compatible answer{detail}"
         if not self._chat_answers:
-            return ServerUnusableError(line, hint=BASE_URL_HINT)
-        return BackendError(line, hint=BASE_URL_HINT)
+            return ServerUnusableError(line, hint=base_url_hint())
+        return BackendError(line, hint=base_url_hint())
 
     def _to_completion(self, response) -> Completion:
         if isinstance(response, str):  # not JSON: a web page or another service at that address
@@ -442,7 +448,8 @@ class OpenAIDescriber(ChatDescriber):
                                    hint="another model, or a server without that filter, may describe these pages")
             error = BackendError if reason == "length" else _EmptyAnswer
             raise error(f"{self.model_name} returned an empty answer (finish_reason={reason})",
-                        hint="a thinking model may need more tokens: raise --max-new-tokens" if reason == "length"
+                        hint=f"a thinking model may need more tokens: raise {flag('max_new_tokens')}"
+                        if reason == "length"
                         else None)
         prompt_tokens, completion_tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens",
                                                                                            None))
@@ -478,16 +485,18 @@ class OpenAIDescriber(ChatDescriber):
                 # the defaults, 8 minutes each), so the run stops
                 return ServerUnusableError(
                     f"{timed_out}, which has answered no request of this run",
-                    hint="the server may be stuck or still loading the model: see its log; raise --timeout if it is "
-                         "only slow, or send fewer pages per request with --chunk-size")
+                    hint=f"the server may be stuck or still loading the model: see its log; raise {flag('timeout')} "
+                         f"if it is only slow, or send fewer pages per request with {flag('chunk_size')}")
             self._timeouts_since_answer += 1
             if self._timeouts_since_answer >= STUCK_AFTER_TIMEOUTS:  # it answered, then went quiet: a stuck server
                 # cost every later section as long (a 100-chapter library: hours of waiting for nothing)
                 return ServerUnusableError(
                     f"{timed_out}, and it has answered nothing since {self._timeouts_since_answer - 1} request"
                     f"{'s' if self._timeouts_since_answer > 2 else ''} before this one timed out too",
-                    hint="the server may be stuck: see its log, or restart it; raise --timeout if it is only slow")
-            return BackendError(timed_out, hint="raise --timeout, or send fewer pages per request with --chunk-size")
+                    hint=f"the server may be stuck: see its log, or restart it; raise {flag('timeout')} if it is "
+                         "only slow")
+            return BackendError(timed_out, hint=f"raise {flag('timeout')}, or send fewer pages per request with "
+                                                f"{flag('chunk_size')}")
         if isinstance(err, openai.APIConnectionError) and _dropped(err):  # it was reached, and then went away
             return ServerUnusableError(
                 f"{where} closed the connection before its answer was complete{_after(retries)}: "
@@ -496,7 +505,7 @@ class OpenAIDescriber(ChatDescriber):
         if isinstance(err, openai.APIConnectionError):  # no other section would get through: the run stops
             return ServerUnusableError(
                 f"cannot reach {where}{_after(retries)}: {self._scrub(_why_no_connection(err))}",
-                hint="is the server running? check --base-url" if not self.official else "check your network",
+                hint=f"is the server running? check {flag('base_url')}" if not self.official else "check your network",
             )
         status = getattr(err, "status_code", None)
         message = self._scrub(_error_message(err))
@@ -504,10 +513,10 @@ class OpenAIDescriber(ChatDescriber):
             env = self.options.api_key_env or "OPENAI_API_KEY"
             if self._api_key() is None:  # the SDK sent its placeholder: the server wants a key of its own
                 return NeedsKeyError(f"{where} needs an API key (401), and ${env} is not set",
-                                     hint=f"export {env}=THE_SERVER'S_KEY, or pass --api-key-env NAME")
+                                     hint=f"export {env}=THE_SERVER'S_KEY, or pass {flag('api_key_env', 'NAME')}")
             return NeedsKeyError(
                 f"{where} rejected the API key from ${env} (401): {message}",
-                hint=f"check {env}, or pass --api-key-env NAME to use another variable",
+                hint=f"check {env}, or pass {flag('api_key_env', 'NAME')} to use another variable",
             )
         body = getattr(err, "body", None)
         if status == 429 and isinstance(body, dict) and "insufficient_quota" in (body.get("code"), body.get("type")):
@@ -518,15 +527,15 @@ class OpenAIDescriber(ChatDescriber):
         if status == 404 and not _names_a_model(message, self.model_id):
             # no such address on that server: a plain-text 404 (Ollama), or a JSON one that names no model (vLLM,
             # FastAPI, llama.cpp and LM Studio answer an unknown route so: {"detail": "Not Found"})
-            return ServerUnusableError(failed, hint=BASE_URL_HINT)
+            return ServerUnusableError(failed, hint=base_url_hint())
         if status == 404:  # no such model; 403: the key may not use it (either way, for every section)
             return ServerUnusableError(failed, hint="check the model name (for Ollama: ollama pull MODEL)"
                                        if not self.official else "check the model name")
         if status == 403:
             return ServerUnusableError(failed, hint="check that the key may use this model")
         if status == 413:  # a proxy's or server's limit on one request: this section's pages, not every section's
-            return BackendError(failed, hint="send fewer pages per request (--chunk-size 2) or smaller ones "
-                                             "(--detail low)")
+            return BackendError(failed, hint=f"send fewer pages per request ({flag('chunk_size', 2)}) or smaller "
+                                             f"ones ({flag('detail', 'low')})")
         if status in (408, 409, 429) or (status or 0) >= 500:  # the retries made (none, when the server refused
             # for good or asked to wait longer than the SDK waits), not those allowed
             made = min(retries, max(0, self._retries_seen - 1))

@@ -193,8 +193,9 @@ def light_field(lum: np.ndarray) -> Optional[np.ndarray]:
 def as_scanned(image: "Image") -> Optional["Image"]:
     """The page in the photo ``image`` cut out, straightened and evenly lit (a PIL RGB image), or None when
     ``image`` is not a photo of a sheet on a background (a scan, a page of art: read it as it is)."""
-    from ..opencv import cv2
     from PIL import Image as PILImage
+
+    from ..opencv import cv2
 
     rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     corners = find_sheet(rgb)

@@ -215,8 +215,9 @@ class _Detector:
 
         Corners run top-left, top-right, bottom-right, bottom-left, so the first edge is the top.
         """
-        from ..opencv import cv2
         import numpy as np
+
+        from ..opencv import cv2
 
         h, w = rgb.shape[:2]
         net_h, net_w = max(32, round(h / 32) * 32), max(32, round(w / 32) * 32)  # the network's strides
@@ -251,8 +252,9 @@ def _clockwise_from_top_left(corners: "np.ndarray") -> "np.ndarray":
 
 def _mean_inside(prob: "np.ndarray", corners: "np.ndarray") -> float:
     """The mean of ``prob`` inside a polygon (DB's "fast" box score)."""
-    from ..opencv import cv2
     import numpy as np
+
+    from ..opencv import cv2
 
     height, width = prob.shape
     x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [width - 1, height - 1])
@@ -302,8 +304,9 @@ def detection_scale(shape: tuple[int, ...]) -> float:
 
 def _detect_at(engine: _Detector, rgb: "np.ndarray", scale: float) -> "np.ndarray":
     """The detector's quadrilaterals on ``rgb`` shown at ``scale``, in ``rgb``'s pixels."""
-    from ..opencv import cv2
     import numpy as np
+
+    from ..opencv import cv2
 
     h, w = rgb.shape[:2]
     small = rgb if scale >= 1.0 else cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))),
@@ -395,8 +398,9 @@ def ordinary_thickness(boxes: list[TextBox]) -> float:
 def _ink(gray: "np.ndarray", box: TextBox) -> "np.ndarray | None":
     """The ink of ``box`` as a 0/1 mask (Otsu's threshold; the smaller part is the ink, so light lettering on a
     dark ground works too), or None when the box holds no pixels."""
-    from ..opencv import cv2
     import numpy as np
+
+    from ..opencv import cv2
 
     x0, y0 = int(box.x), int(box.y)
     crop = gray[y0:int(np.ceil(box.y + box.height)), x0:int(np.ceil(box.x + box.width))]
@@ -417,8 +421,9 @@ def count_letters(gray: "np.ndarray", box: TextBox) -> int | None:
     out a little short.  A count far from the shape estimate (:data:`PLAUSIBLE`)
     means the box holds art, and None is returned.
     """
-    from ..opencv import cv2
     import numpy as np
+
+    from ..opencv import cv2
 
     ink = _ink(gray, box)
     if ink is None or min(ink.shape) < 4:
@@ -476,8 +481,9 @@ def _boxes(quads: "np.ndarray", gray: "np.ndarray") -> list[TextBox]:
 def _specked(gray: "np.ndarray", quad: "np.ndarray", thickness: float) -> bool:
     """Whether the ink inside ``quad`` is mostly specks (see :data:`SPECKS`): a dithered or stippled picture,
     not lettering drawn in strokes."""
-    from ..opencv import cv2
     import numpy as np
+
+    from ..opencv import cv2
 
     x0, y0 = np.maximum(np.floor(quad.min(axis=0)).astype(int), 0)
     x1, y1 = np.ceil(quad.max(axis=0)).astype(int)

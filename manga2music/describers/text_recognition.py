@@ -55,8 +55,9 @@ class _Recogniser:
         self.characters = ["", *listed, " "]  # class 0 is CTC's blank; the last class is a space
 
     def __call__(self, rgb: "np.ndarray") -> tuple[str, float]:
-        from ..opencv import cv2
         import numpy as np
+
+        from ..opencv import cv2
 
         h, w = rgb.shape[:2]
         ratio = w / h

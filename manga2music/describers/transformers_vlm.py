@@ -51,8 +51,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import registry, settings
-from ..devices import (is_out_of_memory, load_failure, loading_onto, memory_hint, refuse_random_layers,
-                       release_memory)
+from ..devices import is_out_of_memory, load_failure, loading_onto, memory_hint, refuse_random_layers, release_memory
 from ..errors import BackendError, ModelUnavailableError, PagesDoNotFitError
 from ..options import TorchOptions
 from ..quiet import load_report_held

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import InputError
+from ..options import on_command_line
 from .config import ClusterError, RayConfig, require_ray
 
 #: environment variables a worker needs to behave like this process (offline mode, the Hub mirror, API keys);
@@ -43,11 +44,14 @@ def cannot_join(address: Optional[str], exc: BaseException) -> ClusterError:
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     if where == "auto" and first.startswith("Could not find any running Ray instance"):  # Ray's words name an
         # --address flag this command does not have
-        given = "--ray auto" if address else "RAY_ADDRESS=auto"
+        cli = on_command_line()  # a program's RayConfig(address="auto") is not the flag it never typed
+        given = ("--ray auto" if cli else 'RayConfig(address="auto")') if address else "RAY_ADDRESS=auto"
+        head = "--ray HEAD:6379" if cli else 'RayConfig(address="HEAD:6379")'
+        alone = "write --ray alone" if cli else "give RayConfig() with no address"
         return ClusterError(f"no Ray cluster is running on this machine for {given} to join",
                             hint="start one with `ray start --head` (and `ray start --address HEAD:6379` on the "
-                                 "others), give the head's address (--ray HEAD:6379), or "
-                                 + ("write --ray alone to start Ray here for this run" if address else
+                                 f"others), give the head's address ({head}), or "
+                                 + (f"{alone} to start Ray here for this run" if address else
                                     "unset RAY_ADDRESS to start Ray here for this run"))
     return ClusterError(f"cannot join the Ray cluster at {where}: {first}",
                         hint="check the address (HEAD:6379, or ray://HEAD:10001 with ray[client]); a cluster "

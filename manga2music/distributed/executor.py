@@ -18,8 +18,17 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..composing import (SAME_FAILURES_ALONE, compose_requests, fail_group, failure_words, group_size, not_composed,
-                         say_same_music, take_group, write_group)
+from ..composing import (
+    SAME_FAILURES_ALONE,
+    compose_requests,
+    fail_group,
+    failure_words,
+    group_size,
+    not_composed,
+    say_same_music,
+    take_group,
+    write_group,
+)
 from ..describers.chat import drawn_seed
 from ..describing import commit_describe, none_decoded, page_payload, plan_describe, section_seed
 from ..jobs import Callbacks, SectionJob, describe_error, guarded, start_section_job

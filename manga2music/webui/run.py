@@ -20,13 +20,19 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..errors import BackendError, InputError, Manga2MusicError
-from ..outputs import SectionFiles
-from ..sections import (COMPRESSED_TAR_ENDINGS, IMAGE_EXTENSIONS, SOURCE_EXTENSIONS, UNREADABLE_IMAGE_TYPES, source_stem,
-                        source_suffix)
-from ..pipeline import Callbacks
-from ..progress import report
 from ..jobs import read_description
 from ..options import settings_named_as_flags
+from ..outputs import SectionFiles
+from ..pipeline import Callbacks
+from ..progress import report
+from ..sections import (
+    COMPRESSED_TAR_ENDINGS,
+    IMAGE_EXTENSIONS,
+    SOURCE_EXTENSIONS,
+    UNREADABLE_IMAGE_TYPES,
+    source_stem,
+    source_suffix,
+)
 from . import messages
 
 #: what the upload box accepts (Gradio's file_types): every kind of page the command reads (by name, not "image",
