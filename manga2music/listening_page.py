@@ -141,17 +141,23 @@ def _takes(record: dict | None) -> dict[str, dict]:
     return {str(t.get("audio")): t for t in takes if isinstance(t, dict)}
 
 
-def _info_text(take: dict | None) -> str:
+def _info_text(take: dict | None, seed_shown=None) -> str:
+    """A take's seed and what its composer says of it: the seed left out where the line above says it already
+    ("seed 5" twice over one track), and the mode where the key says it ("key: D minor · mode: minor")."""
     if not take:
         return ""
-    bits = [f"seed {take['seed']}"] if take.get("seed") is not None else []
-    for key, value in (take.get("info") or {}).items():
+    seed = take.get("seed")
+    bits = [f"seed {seed}"] if seed is not None and seed != seed_shown else []
+    info = take.get("info") or {}
+    for key, value in info.items():
+        if key == "seed" or key == "mode" and str(value).lower() in str(info.get("key", "")).lower().split():
+            continue  # the take's seed is said above (or on the line of models)
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             bits.append(f"{key.replace('_', ' ')}: {value}")
     return " · ".join(bits[:6])
 
 
-def _tracks(output: Path, entry: dict, record: dict | None, name: str | None = None) -> str:
+def _tracks(output: Path, entry: dict, record: dict | None, name: str | None = None, seed_shown=None) -> str:
     tracks = entry.get("tracks") or []
     midi = {Path(m).with_suffix("").as_posix(): m for m in entry.get("midi") or []}
     takes = _takes(record)
@@ -166,7 +172,7 @@ def _tracks(output: Path, entry: dict, record: dict | None, name: str | None = N
         mid = midi.get(Path(rel).with_suffix("").as_posix())
         if mid:
             links.append(f'<a href="{e(url_for(mid))}" download>{e(Path(mid).name)}</a>')
-        info = _info_text(takes.get(Path(rel).name))
+        info = _info_text(takes.get(Path(rel).name), seed_shown)
         missing = "" if path.exists() else ' <span class="error">(file missing)</span>'
         blocks.append(
             f'<div class="track"><div class="track-head"><span class="label">{label}</span>'
@@ -178,11 +184,16 @@ def _tracks(output: Path, entry: dict, record: dict | None, name: str | None = N
     return "".join(blocks)
 
 
+def _shown_seed(entry: dict, record: dict | None):
+    """The seed the section's line of models says."""
+    return entry.get("seed", ((record or {}).get("compose") or {}).get("seed"))
+
+
 def _models(entry: dict, record: dict | None) -> str:
     record = record or {}
     vision = entry.get("vision_model") or (record.get("describe") or {}).get("model")  # the entry's: `score`'s
     music = entry.get("music_model") or (record.get("compose") or {}).get("model")  # or `run`'s
-    seed = entry.get("seed", (record.get("compose") or {}).get("seed"))
+    seed = _shown_seed(entry, record)
     bits = []
     if vision:
         bits.append(f"vision <b>{e(vision)}</b>")
@@ -232,7 +243,8 @@ def render_section(output: Path, entry: dict, index: int) -> str:
         if text:
             parts.append(f'<blockquote class="description"{lang_attribute(text)}>{e(text)}</blockquote>')
     parts.append(_models(entry, record))
-    parts.append(_tracks(output, entry, record, name="chapter score" if is_score else None))
+    parts.append(_tracks(output, entry, record, name="chapter score" if is_score else None,
+                         seed_shown=_shown_seed(entry, record)))
     parts.append(_other_commands_music(output, entry, record, is_score))
     parts.append(_scenes(output, entry, record))
     parts.append("</section>")
@@ -415,6 +427,9 @@ document.querySelectorAll('.track').forEach(function (t) {
     if (a.duration) { a.currentTime = a.duration * (ev.clientX - box.left) / box.width; a.play(); }
   });
 });
+document.addEventListener('play', function (ev) {  // one player at a time: another starting pauses the one playing
+  document.querySelectorAll('audio').forEach(function (other) { if (other !== ev.target) other.pause(); });
+}, true);
 """
 
 

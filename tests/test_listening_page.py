@@ -351,6 +351,28 @@ def test_real_run_page_plays_in_chromium(real_run, page, tmp_path):
     save_screenshot(page, tmp_path / "listening_page.png", Path("/tmp/listening_page.png"))
 
 
+@pytest.mark.slow
+@pytest.mark.browser
+def test_one_player_plays_at_a_time_and_a_tracks_seed_is_said_once(real_run, page):
+    """Two tracks started one after the other played on top of each other; and each track's line said its seed
+    twice ("seed 3 · ... · seed: 3"), under the section's line that says it already."""
+    out, _ = real_run
+    open_page(page, out)
+    waves = page.locator("section.ok .wave")
+    assert waves.count() == 2
+    for k in range(2):  # a click on a waveform plays its track (a listener's gesture, as the browser asks)
+        box = waves.nth(k).bounding_box()
+        waves.nth(k).click(position={"x": box["width"] / 10, "y": box["height"] / 2})
+        page.wait_for_function(f"!document.querySelectorAll('section.ok audio')[{k}].paused")
+    playing = page.evaluate("Array.from(document.querySelectorAll('section.ok audio')).map(a => !a.paused)")
+    assert playing == [False, True]
+    lines = page.evaluate("Array.from(document.querySelectorAll('section.ok')).map(s => "
+                          "[s.querySelector('.models').innerText, s.querySelector('.track .info').innerText])")
+    for models, info in lines:
+        assert "seed 3" in models and "seed" not in info, (models, info)
+        assert "key:" in info and "mode:" not in info  # "key: D minor", not "· mode: minor" after it
+
+
 def test_run_and_score_into_one_folder_each_leave_the_others_music_on_the_page(tmp_path):
     """`run` and `score` may share an output folder, but the listening page played only the last command's audio:
     after `score`, the section's track was on it nowhere; after `run`, the chapter's score was not, though its
