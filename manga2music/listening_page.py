@@ -216,9 +216,13 @@ def render_section(output: Path, entry: dict, index: int) -> str:
     """The HTML block of one manifest entry."""
     record = read_record(output / entry["record"]) if entry.get("record") else None
     status = str(entry.get("status") or "ok")
-    parts = [f'<section class="section {e(status)}" id="s{index}" data-name="{e(entry.get("name"))}">',
+    # "skipped" (the manifest's word for music made before that this run found as asked) read to a listener as a
+    # chapter left out: its music is there, as an ok one's is
+    shown, title = ("ok", ' title="made before; this run found nothing to change"') if status == "skipped" \
+        else (status, "")
+    parts = [f'<section class="section {e(shown)}" id="s{index}" data-name="{e(entry.get("name"))}">',
              f'<h2><span{lang_attribute(entry.get("name"))}>{e(entry.get("name"))}</span> '
-             f'<span class="status">{e(status)}</span></h2>']
+             f'<span class="status"{title}>{e(shown)}</span></h2>']
     if status == "failed":
         parts.append(f'<p class="error">{e(entry.get("message") or "failed")}</p>')
         if entry.get("tracks"):

@@ -373,6 +373,22 @@ def test_one_player_plays_at_a_time_and_a_tracks_seed_is_said_once(real_run, pag
         assert "key:" in info and "mode:" not in info  # "key: D minor", not "· mode: minor" after it
 
 
+def test_a_rerun_that_changed_nothing_shows_its_chapters_as_ok_not_skipped(tmp_path):
+    """After a plain rerun that found everything made, each chapter's heading said "SKIPPED" (the manifest's word):
+    to a reader, a chapter left out, though its music is there and plays."""
+    import re
+
+    import manga2music
+
+    manga2music.run([SAMPLES / "calm"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                    config=manga2music.RunConfig(duration=1))
+    again = manga2music.run([SAMPLES / "calm"], tmp_path / "out", config=manga2music.RunConfig(duration=1))
+    assert [s["status"] for s in again["sections"]] == ["skipped"]  # the manifest keeps its word for scripts
+    html = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r'<span class="status"[^>]*>([^<]*)</span>', html) == ["ok"]
+    assert "nothing to change" in html and len(parse(html).audio) == 1
+
+
 def test_run_and_score_into_one_folder_each_leave_the_others_music_on_the_page(tmp_path):
     """`run` and `score` may share an output folder, but the listening page played only the last command's audio:
     after `score`, the section's track was on it nowhere; after `run`, the chapter's score was not, though its
