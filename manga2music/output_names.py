@@ -18,7 +18,11 @@ output folder stays with the source its record was made from (the folder, archiv
    lists are among this section's (a copy of the chapter, with the output folder copied beside it): its record is
    this chapter's, and a rerun that finds the pages unchanged redoes nothing.
 
-Records without pages (``compose`` of a description file) hold no source.
+Records without pages hold no source, except music composed from words given as ``--text`` or from a description
+file elsewhere: those words are the user's, and a chapter of the same name added later is numbered beside them
+(``run LIB/action`` after ``compose --text "Action"`` replaced that track and its words without a word).
+Music composed from the section's own description file in the output folder (a hand-written ``calm.txt``) is the
+section's, as before.
 """
 
 from __future__ import annotations
@@ -69,20 +73,51 @@ def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] |
     return here
 
 
+#: the start of a "source" that is words, not pages: music composed from ``--text`` or from a file elsewhere
+WORDS = "words:"
+
+
 def record_source(output: Path, name: str,
                   listings: dict[Path, dict[str, str]] | None = None) -> tuple[str | None, frozenset]:
     """The source the record of ``name`` in ``output`` was made from (None: no record, or no pages in it), and the
-    hashes of the pages it lists (``listings``: see :func:`_record_file`)."""
-    record = read_record(_record_file(output, name, listings))
+    hashes of the pages it lists (``listings``: see :func:`_record_file`).  Music composed from words given as text
+    or from a description file outside its own place is ``words:`` and the words' place (``words:--text``)."""
+    path = _record_file(output, name, listings)
+    record = read_record(path)
     pages = (record or {}).get("pages")
     if not isinstance(pages, list) or not pages or not all(isinstance(p, dict) for p in pages):
-        return None, frozenset()
+        return _words_source(output, path, record), frozenset()
     first = pages[0]
     if not isinstance(first.get("path"), str):
         return None, frozenset()
     hashes = frozenset(p["sha256"] for p in pages if isinstance(p.get("sha256"), str))
     return page_container(first["path"], first.get("member"), first.get("pdf_index"),
                           first.get("given_alone") is True), hashes
+
+
+def _words_source(output: Path, record_file: Path, record: dict | None) -> str | None:
+    """``words:PLACE`` for a record of music composed from other words than its own description file beside it."""
+    from .jobs import TEXT_GIVEN
+
+    made = (record or {}).get("compose")
+    was = made.get("description_file") if isinstance(made, dict) and not (record or {}).get("describe") else None
+    if not isinstance(was, str) or not was:
+        return None
+    own = record_file.with_suffix(".txt")
+    if was != TEXT_GIVEN and os.path.realpath(Path(output) / was) == os.path.realpath(own):
+        return None
+    return WORDS + was
+
+
+def _held_by(source: str | None, output: Path) -> str:
+    """How a note names what holds a name: a chapter's pages, or words given as text, or a file."""
+    from .jobs import TEXT_GIVEN
+
+    if source and source.startswith(WORDS):
+        was = source[len(WORDS):]
+        return "music composed from words given as --text" if was == TEXT_GIVEN else \
+            f"music composed from {os.path.normpath(Path(output) / was)}"
+    return f"from {source}"
 
 
 def _other_forms(section: Section, base: str) -> list[str]:
@@ -203,7 +238,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
     def gone(name: str) -> bool:
         """Whether the source of ``name``'s files is neither in this run nor on the disk."""
         source = holder(name)
-        if source is None or source in in_run:
+        if source is None or source in in_run or source.startswith(WORDS):  # words stay the user's
             return False
         where = container_path(source)
         return not _holds_pages(where) or where != source and where in archives_read
@@ -267,6 +302,6 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
             base = prefixes[section.root] + base
         name = own or next(n for n in numbered(base) if free(n))
         if own is None and name != base and holder(base) not in (None, mine):
-            note(f"{base} from {mine}: written as {name} ({base} in the output folder is from {holder(base)})")
+            note(f"{base} from {mine}: written as {name} ({base} in the output folder is {_held_by(holder(base), output)})")
         taken.add(output_key(name))
         section.name = name

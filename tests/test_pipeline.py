@@ -1217,6 +1217,44 @@ def test_an_empty_model_name_is_said_empty_not_a_folder_without_a_model(tmp_path
                           config=RunConfig(longest_cue="8"))
 
 
+def test_a_chapter_of_the_same_name_never_replaces_music_composed_from_words_given_or_a_file_elsewhere(tmp_path):
+    """`compose --text "Action"` then `run LIB/action` into the same folder: the chapter took the name "action",
+    composed "again: its description changed" over the track, and the words given were in no file any more; a file
+    from elsewhere (`compose ext/calm.txt`) the same.  The chapter is numbered now, said, as the other way round;
+    music composed from the section's own hand-written description file there is still the chapter's."""
+    out = tmp_path / "out"
+    lines: list[str] = []
+    said = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    manga2music.compose([], out, text="Action", model="builtin", config=cfg())
+    track = (out / "action.wav").read_bytes()
+    made = manga2music.run([SAMPLES / "action"], out, vision_model="builtin", music_model="builtin", config=cfg(),
+                           callbacks=said)
+    assert made["this_run"] == ["action-2"] and statuses(made) == {"action-2": "ok"}
+    listed = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert sorted(e["name"] for e in listed) == ["action", "action-2"]  # both on the listening page
+    assert (out / "action.wav").read_bytes() == track
+    assert json.loads((out / "action.json").read_text(encoding="utf-8"))["compose"]["description"] == "Action"
+    assert f"action from {SAMPLES / 'action'}: written as action-2 (action in the output folder is music composed " \
+        "from words given as --text)" in lines, lines
+    again = manga2music.run([SAMPLES / "action"], out, config=cfg())  # its own name from now on
+    assert again["this_run"] == ["action-2"] and statuses(again)["action-2"] == "skipped"
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "calm.txt").write_text("Soft piano at 70 BPM in C major\n", encoding="utf-8")
+    manga2music.compose([tmp_path / "ext" / "calm.txt"], out, model="builtin", config=cfg())
+    lines.clear()
+    made = manga2music.run([SAMPLES / "calm"], out, config=cfg(), callbacks=said)
+    assert made["this_run"] == ["calm-2"]
+    assert any(f"(calm in the output folder is music composed from {tmp_path / 'ext' / 'calm.txt'})" in line
+               for line in lines), lines
+    mine = tmp_path / "mine"  # a description written by hand in the output folder, composed: the chapter's own
+    mine.mkdir()
+    (mine / "webtoon.txt").write_text("Bright synth pop at 120 BPM\n", encoding="utf-8")
+    manga2music.compose([mine], mine, model="builtin", config=cfg())
+    made = manga2music.run([SAMPLES / "webtoon"], mine, vision_model="builtin", config=cfg())
+    assert made["this_run"] == ["webtoon"]
+    assert (mine / "webtoon.txt").read_text(encoding="utf-8") == "Bright synth pop at 120 BPM\n"  # kept, as before
+
+
 def test_a_description_of_the_same_name_from_elsewhere_never_replaces_music_composed_from_another(tmp_path):
     """`compose A/theme.txt B/theme.txt` made theme and theme-2; then `compose B/theme.txt` alone composed B's words
     as theme, over A's music, saying "its description changed": A's track and words were gone from every file.
