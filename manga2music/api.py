@@ -31,7 +31,7 @@ from .errors import InputError, Manga2MusicError
 from .execution import open_executor
 from .files import from_current_folder, place_from_output, readable, remove_stale_temps
 from .jobs import TEXT_GIVEN, Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
-from .options import SCENES_FOUND, RunConfig, flag, on_command_line
+from .options import SCENES_FOUND, RunConfig, flag, on_command_line, switch
 from .output_names import claim_names
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
@@ -170,7 +170,7 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
     compose (:func:`keep_lengths`) until a run ends; None for a write while the run goes on (they stay)."""
     entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
-    asked = {k: getattr(cfg, k) for k in LENGTHS if getattr(cfg, k) is not None}
+    asked = {k: getattr(cfg, k) for k in (*LENGTHS, *RESUMED) if getattr(cfg, k) is not None}
     if music:  # the models a plain rerun resumes with (keep_models), and the server of the words
         asked["music_model"] = music
     if vision:
@@ -184,6 +184,13 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
         manifest["stopped_with"] = asked
     elif stopped is not None and command in ("run", "compose"):  # a run that ended; describe and score make no
         old.pop("stopped_with", None)  # track: what the stop asked for stays
+    if command == "score" and stopped is not None:  # the chapters a stopped score did not start are resumed with
+        # what it was asked (scoring.chapter_settings): a plain rerun made them at the usual pace, in WAV
+        given = {k: getattr(cfg, k) for k in SCORE_RESUMED if getattr(cfg, k) is not None}
+        if stopped and given:
+            manifest["score_stopped_with"] = given
+        else:
+            old.pop("score_stopped_with", None)
     html = None
     if page or has_our_page(cfg.output, old):  # describe and compose keep a page that is there up to date
         from .listening_page import render_listening_page
@@ -394,6 +401,51 @@ def _records_there(cfg: RunConfig, names: list[str], manifest: Optional[dict] = 
 
 #: the settings a section not composed yet takes from the music there (keep_lengths)
 LENGTHS = ("duration", "variations")
+#: the other settings of a stopped run that its plain rerun resumes with (resume_stopped)
+RESUMED = ("fmt", "seed", "loop", "normalize")
+#: the settings of a stopped score that its plain rerun gives the chapters it did not start
+SCORE_RESUMED = ("seed", "reading_speed", "fmt", "longest_cue", "transitions")
+
+
+def resume_stopped(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
+    """A ``run`` or ``compose`` stopped before its music was all made (Ctrl-C, SIGTERM) is resumed by a plain rerun
+    with the format, seed, loop and level it was asked for (the manifest's ``stopped_with``), each left out: the
+    rerun made the sections left as WAVs with new seeds, unlooped and normalised, beside the FLACs made with --seed
+    before the stop, and said nothing of it.  A setting is resumed only where the music of the sections given that
+    is made already was made so (a section made by an earlier run with another seed is not composed again for it);
+    else the music there decides, as for any rerun (keep_switches, keep_as_made)."""
+    from .outputs import MANIFEST, SectionFiles, read_record, settle
+
+    if command not in ("run", "compose"):
+        return
+    stopped = (read_record(cfg.output / MANIFEST) or {}).get("stopped_with")
+    if not isinstance(stopped, dict):
+        return
+    made = []
+    for name in names:
+        path = SectionFiles.for_section(cfg.output, name).record
+        music = settle(dict(read_record(path) or {}), path.parent).get("compose")
+        if isinstance(music, dict) and music.get("takes"):
+            made.append(music)
+    if len(made) == len(names):
+        return  # nothing left to make: what was made decides
+    checks = {"fmt": (lambda v: v in AUDIO_FORMATS, lambda m: m.get("format")),
+              "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63,
+                       lambda m: m.get("seed")),
+              "loop": (lambda v: isinstance(v, bool),
+                       lambda m: m["settings"].get("loop") if isinstance(m.get("settings"), dict) else None),
+              "normalize": (lambda v: isinstance(v, bool), lambda m: m.get("normalize"))}
+    resumed = []
+    for setting, (usable, of) in checks.items():
+        value = stopped.get("format" if setting == "fmt" and "fmt" not in stopped else setting)
+        if getattr(cfg, setting) is not None or not usable(value) or any(of(m) != value for m in made):
+            continue
+        if setting in ("loop", "normalize") and value == (setting == "normalize"):
+            continue  # the default: nothing to resume, nothing to say
+        setattr(cfg, setting, value)
+        resumed.append(switch(setting, value) if setting in ("loop", "normalize") else flag(setting, value))
+    if resumed:
+        cb.info(f"{', '.join(resumed)}, as the run stopped before was asked (give a setting to change it)")
 
 
 def keep_as_made(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, composer) -> None:
@@ -453,9 +505,9 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
         if takes is not None:
             cfg.variations = takes
             kept.append(flag("variations", takes))
-    if kept:
-        cb.info(f"{' and '.join(kept)}, as the music there is made ({flag('duration')} and {flag('variations')} "
-                "choose others)")
+    if kept:  # none made yet: what the stopped run was asked ("as the music there is made" of no music)
+        why = "as the music there is made" if composed else "as the run stopped before was asked"
+        cb.info(f"{' and '.join(kept)}, {why} ({flag('duration')} and {flag('variations')} choose others)")
 
 
 def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str, cb: Callbacks) -> None:
@@ -637,6 +689,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
     left_out = None in (vision_model, music_model)
     vision_model, music_model = keep_models(cfg, names, command, cb, vision=vision_model, music=music_model)
     check_named(cfg, vision=vision_model, music=music_model)  # a misspelt name before Ray starts, or auto is said
+    resume_stopped(cfg, names, command, cb)
     keep_switches(cfg, names, command, cb)
     with open_executor(cfg, cb) as executor:
         make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
@@ -1042,6 +1095,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     names = [name for name, _, _ in items] + [name for name, _ in unusable]
     left_out = model is None
     _, model = keep_models(cfg, names, "compose", cb, music=model, flags=("model", "model"))
+    resume_stopped(cfg, names, "compose", cb)
     keep_switches(cfg, names, "compose", cb)
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")

@@ -554,6 +554,28 @@ def _edited_since(job: SectionJob, source) -> Optional[str]:
     return readable(shown if not shown.startswith("..") else os.path.abspath(path))  # from here, or whole
 
 
+def not_started(job: SectionJob) -> dict:
+    """What a score stopped before it started this chapter was asked (the manifest's ``score_stopped_with``), as a
+    stopped score's own settings say it, for a chapter with no score yet; else ``{}``.  A plain rerun of ``score
+    S --reading-speed 0.2 --format flac`` stopped in its first chapter made the others at the usual pace, in WAV."""
+    from .audio import AUDIO_FORMATS
+    from .outputs import MANIFEST, read_record
+
+    if job.record.get("score"):
+        return {}
+    asked = (read_record(job.output / MANIFEST) or {}).get("score_stopped_with")
+    if not isinstance(asked, dict):
+        return {}
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    kept = {"seed": asked.get("seed") if isinstance(asked.get("seed"), int) and number(asked.get("seed")) else None,
+            "reading_speed": asked.get("reading_speed") if number(asked.get("reading_speed")) else None,
+            "format": asked.get("fmt") if asked.get("fmt") in AUDIO_FORMATS else None,
+            "longest_cue": asked.get("longest_cue") if number(asked.get("longest_cue")) else None,
+            "transitions": asked.get("transitions") if asked.get("transitions") in ("crossfade", "continue") else None}
+    kept = {k: v for k, v in kept.items() if v is not None}
+    return {**kept, "not_started": True} if kept else {}
+
+
 def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Optional[Section] = None,
                      stopped: Optional[dict] = None, composer: Optional[Composer] = None
                      ) -> tuple[RunConfig, Optional[dict]]:
@@ -622,7 +644,8 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
         resumed = [f"{flag(k, v)}" for k, v in (("seed", stopped.get("seed")), ("reading_speed", float(speed)),
                                                  ("fmt", fmt), ("longest_cue", longest),
                                                  ("transitions", transitions if transitions != "crossfade" else None))
-                   if getattr(cfg, k) is None and v is not None]
+                   if getattr(cfg, k) is None and v is not None
+                   and not (stopped.get("not_started") and {"fmt": "format"}.get(k, k) not in stopped)]
         other = composer is not None and isinstance(stopped.get("composer"), str) \
             and stopped["composer"] != fingerprint(composer.settings_key()) \
             and bool(kept_settings(job.output, job.name))  # cues kept, which another composer made
@@ -633,6 +656,9 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
                        else f"with other {composer.model_name} settings")
                     + f"; {composer.model_name} composes them again"
                     + (f" (with {', '.join(resumed)} as that score was made)" if resumed else ""))
+        elif resumed and stopped.get("not_started"):
+            cb.info(f"{job.name}: {', '.join(resumed)}, as the score stopped before was asked (give a setting to "
+                    "change it)")
         elif resumed:
             cb.info(f"{job.name}: resuming the score stopped before, with {', '.join(resumed)} as it was made "
                     "(give a setting to change it)")
@@ -661,8 +687,9 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     from .score_audio import cue_loop, join_cues
     from .threads import on_thread, stop_point
 
-    stopped = stopped_settings(job.output, job.name)  # a score stopped while it composed: resumed as it was being
-    # made, cues kept or not (stopped during its first cue, a minute of MusicGen on a CPU, it lost its seed)
+    stopped = stopped_settings(job.output, job.name) or not_started(job)  # a score stopped while it composed:
+    # resumed as it was being made, cues kept or not (stopped during its first cue, a minute of MusicGen on a CPU,
+    # it lost its seed); a chapter it did not start, as it was asked
     cfg, given_scenes = chapter_settings(job, cfg, cb, section, stopped, composer)
     forget_stale_cues(job.output)  # those of chapters stopped long ago and not scored again
     files = ScoreFiles(job, cfg.fmt)

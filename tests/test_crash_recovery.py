@@ -565,7 +565,7 @@ def test_a_plain_rerun_of_a_run_stopped_before_its_music_makes_it_as_long_as_it_
     assert not list(out.glob("*.wav")), "stopped before any music was made"
     again = cli("run", lib, "-o", out, *BUILTIN, "--seed", "1", timeout=600)
     assert again.returncode == 0, again.stderr
-    assert "--duration 600 and --variations 2, as the music there is made" in again.stderr, again.stderr
+    assert "--duration 600 and --variations 2, as the run stopped before was asked" in again.stderr, again.stderr
     tracks = sorted(out.glob("*.wav"))
     assert len(tracks) == 4 and all(sf.info(str(t)).duration > 599 for t in tracks), tracks
     assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -256,6 +256,45 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(pages, tmp_path, mon
     assert statuses(run([pages], out)) == {"action": "skipped", "calm": "ok"}
 
 
+@pytest.mark.parametrize("made_before_the_stop", [0, 1])
+def test_a_plain_rerun_of_a_stopped_run_resumes_its_format_seed_loop_and_level(pages, tmp_path, made_before_the_stop,
+                                                                                monkeypatch):
+    """`run LIB --format flac --seed 9 --loop --no-normalize` stopped, then the plain `run LIB` a user makes to finish
+    it: the sections left were made as WAVs with new seeds, unlooped and at -14 LUFS, unsaid (stopped after one
+    section, the music there kept its format and loop, but the seed was lost all the same)."""
+    out = tmp_path / "out"
+    asked = RunConfig(duration=2.0, seed=9, fmt="flac", loop=True, normalize=False)
+
+    import manga2music.audio as audio
+
+    real_encode, calls = audio.encode_audio, []
+
+    def stopped_at_a_track(*args, **kwargs):  # Ctrl-C while a track is written
+        calls.append(1)
+        if len(calls) > made_before_the_stop:
+            raise KeyboardInterrupt
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(audio, "encode_audio", stopped_at_a_track)
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run([pages], out, vision_model="builtin", music_model="builtin", config=asked)
+    monkeypatch.setattr(audio, "encode_audio", real_encode)
+    assert len(list(out.glob("*.flac"))) == made_before_the_stop
+    lines: list[str] = []
+    again = manga2music.run([pages], out, callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    assert sorted(again["this_run"]) == ["action", "calm"]
+    for name in ("action", "calm"):
+        made = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["compose"]
+        assert (made["format"], made["seed"], made["settings"]["loop"], made["normalize"]) == ("flac", 9, True, False)
+        assert (out / f"{name}.flac").is_file() and not (out / f"{name}.wav").exists()
+    resumed = [line for line in lines if "as the run stopped before was asked" in line and "seed=9" in line]
+    assert resumed, lines
+    if made_before_the_stop == 0:  # nothing was made: the words of what the stop asked, not of "the music there"
+        assert "fmt='flac'" in resumed[0] and "loop=True" in resumed[0] and "normalize=False" in resumed[0], lines
+        assert not any("as the music there" in line for line in lines), lines
+    assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
 def test_the_manifest_and_page_list_finished_sections_while_the_run_goes_on(pages, tmp_path, monkeypatch):
     """A series scored for hours (MusicGen on a CPU) left manifest.json and index.html as the run before had them until
     its very end: nothing to listen to while it ran, and after a kill -9 (a power cut) the page listed none of the

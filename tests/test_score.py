@@ -2489,3 +2489,35 @@ def test_a_score_stopped_during_its_first_cue_resumes_with_its_seed_and_longest_
     assert any("resuming the score stopped before, with seed=9" in s and "longest_cue=10" in s for s in said), said
     sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
     assert sheet["seed"] == 9 and all(s["cue_s"] <= 10.0 + 1e-6 for s in sheet["scenes"]), sheet["scenes"]
+
+
+def test_a_plain_rerun_of_a_stopped_score_makes_the_chapters_it_did_not_start_as_it_was_asked(tmp_path, monkeypatch):
+    """`score S --reading-speed 0.5 --format flac` stopped in its first chapter, then the plain `score S` a user makes
+    to finish it: the first chapter resumed at 0.5 in FLAC (its own stopped settings), and the chapters it had not
+    started were made at the usual pace, in WAV: one series at two paces and in two formats, unsaid."""
+    import manga2music
+    import manga2music.audio as audio
+
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, tmp_path / "S" / f"Ch {1 if name == 'calm' else 2}")
+    out = tmp_path / "out"
+    real_encode = audio.encode_audio
+
+    def stopped(*args, **kwargs):  # Ctrl-C while the first chapter's files are written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audio, "encode_audio", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.score([tmp_path / "S"], out, vision_model="builtin", music_model="builtin",
+                          config=manga2music.RunConfig(reading_speed=0.5, fmt="flac"))
+    monkeypatch.setattr(audio, "encode_audio", real_encode)
+    assert not list(out.glob("*.score.*"))
+    lines: list[str] = []
+    manga2music.score([tmp_path / "S"], out, callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    for chapter in ("Ch 1", "Ch 2"):
+        made = json.loads((out / f"{chapter}.json").read_text(encoding="utf-8"))["score"]
+        assert (made["reading_speed"], made["format"]) == (0.5, "flac"), (chapter, lines)
+        assert (out / f"{chapter}.score.flac").is_file() and not (out / f"{chapter}.score.wav").exists()
+    assert "Ch 2: reading_speed=0.5, fmt='flac', as the score stopped before was asked (give a setting to change " \
+        "it)" in lines, lines
+    assert "score_stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
