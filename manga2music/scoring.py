@@ -196,9 +196,19 @@ def scene_seed(seed: int, unit_keys: list[str]) -> int:
     return (int(seed) + int.from_bytes(digest[:4], "big")) % 2**32
 
 
+def _given_scenes_kept(given_scenes: Optional[dict], chapter) -> Optional[dict]:
+    """The scenes file a score was given, as its record (and a stopped score's settings) keep it, or None."""
+    if not given_scenes:
+        return None
+    return {"file": given_scenes["file"], "text": given_scenes["text"],
+            **({"source": given_scenes["source"]} if given_scenes.get("source") else {}),
+            # the pages its numbers count (a rerun after pages are added or removed finds the same pages: kept_scenes)
+            "pages": chapter.page_names}
+
+
 def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, direction: Direction, composer: Composer,
                  cfg: RunConfig, cb: Callbacks, seed: int, sample_rate: int, units: list[str],
-                 unit_keys: list[str]) -> bool:
+                 unit_keys: list[str], given_scenes: Optional[dict] = None) -> bool:
     """Give every scene its cue audio (reused or composed, all new ones in one composer call); False if it failed.
     ``units``: the names of the chapter's pages (and a tall strip's parts), as the record lists a scene's;
     ``unit_keys``: what identifies each one's pixels (its scene's seed is made from them).  A cue is reused from
@@ -261,6 +271,10 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         keep_settings(job.output, job.name, {"seed": seed, "reading_speed": cfg.reading_speed, "format": cfg.fmt,
                                              "normalize": cfg.normalize, "longest_cue": cfg.longest_cue,
                                              "transitions": cfg.transitions,
+                                             # the scenes file given (a plain resume found its own scenes, and
+                                             # let the cues kept for the user's go)
+                                             # (None: the scenes found, --scenes auto over a file given before)
+                                             "given_scenes": given_scenes,
                                              # who composes the cues kept (a resume with another model or settings
                                              # composes them again: said, see chapter_settings)
                                              "music_model": composer.model_name,
@@ -791,7 +805,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     started = time.perf_counter()
     unit_keys, pictures = _unit_keys(chapter, old_score.get("pictures"), bool(old_score.get("scenes")))
     if not compose_cues(job, plans, timings, direction, composer, cfg, cb, int(seed), sample_rate,
-                        [u.name for u in chapter.units], unit_keys):
+                        [u.name for u in chapter.units], unit_keys, _given_scenes_kept(given_scenes, chapter)):
         job.fail("the composer made no audio for some scenes", cb)
         return
     bridges = None
@@ -899,13 +913,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                       # descriptions' calls, all of what the score's words took
                       "longest_cue": cfg.longest_cue,
                       # the scenes file it was given (a rerun without --scenes keeps its scenes: chapter_settings)
-                      **({"given_scenes": {"file": given_scenes["file"], "text": given_scenes["text"],
-                                           **({"source": given_scenes["source"]} if given_scenes.get("source")
-                                              else {}),
-                                           # the pages its numbers count (a rerun after pages are added or removed
-                                           # finds the same pages: kept_scenes)
-                                           "pages": chapter.page_names}}
-                         if given_scenes else {}),
+                      **({"given_scenes": _given_scenes_kept(given_scenes, chapter)} if given_scenes else {}),
                       "sample_rate": file_rate(cfg.fmt, sample_rate),  # of the score's and cues' files
                       "duration": sheet.duration, "model": composer.model_name,
                       "transitions": cfg.transitions,

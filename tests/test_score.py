@@ -2521,3 +2521,40 @@ def test_a_plain_rerun_of_a_stopped_score_makes_the_chapters_it_did_not_start_as
     assert "Ch 2: reading_speed=0.5, fmt='flac', as the score stopped before was asked (give a setting to change " \
         "it)" in lines, lines
     assert "score_stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("given", ["file", "auto"])
+def test_a_plain_resume_of_a_stopped_score_keeps_the_scenes_it_was_given(tmp_path, monkeypatch, given):
+    """`score ch --scenes sc.txt` stopped with its cues kept, then the plain `score ch` the stop line allows: it said
+    "resuming the score stopped before ... as it was made", found scenes of its own in the pages, and let the cues
+    kept for the user's scenes go; and `--scenes auto` over a file given to an earlier score was resumed with that
+    file's scenes."""
+    import manga2music
+    import manga2music.audio as audio
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3), ("calm", 3)], seed=4)
+    (tmp_path / "sc.txt").write_text("1\n5\n", encoding="utf-8")  # the user's scenes: pages 1-4 and 5-9
+    out = tmp_path / "out"
+    builtin = {"vision_model": "builtin", "music_model": "builtin"}
+    if given == "auto":  # the last score was given the file; the stopped one was asked to find the scenes
+        manga2music.score([tmp_path / "ch"], out, **builtin,
+                          config=manga2music.RunConfig(seed=2, scenes_file=tmp_path / "sc.txt"))
+        (tmp_path / "ch" / "010.png").write_bytes((tmp_path / "ch" / "009.png").read_bytes())  # a page added
+    real_encode = audio.encode_audio
+
+    def stopped(*args, **kwargs):  # Ctrl-C once every cue is composed and kept, while the files are written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audio, "encode_audio", stopped)
+    asked = tmp_path / "sc.txt" if given == "file" else "auto"
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.score([tmp_path / "ch"], out, **builtin, config=manga2music.RunConfig(seed=5, scenes_file=asked))
+    monkeypatch.setattr(audio, "encode_audio", real_encode)
+    lines: list[str] = []
+    manga2music.score([tmp_path / "ch"], out, callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    firsts = [s["first_page"] for s in json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["scenes"]]
+    if given == "file":
+        assert firsts == [1, 5], lines
+        assert any("cues to compose kept from a score of it that was stopped" in line for line in lines), lines
+    else:
+        assert firsts != [1, 5] and "given_scenes" not in json.loads((out / "ch.json").read_text())["score"], lines
