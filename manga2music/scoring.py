@@ -196,6 +196,28 @@ def scene_seed(seed: int, unit_keys: list[str]) -> int:
     return (int(seed) + int.from_bytes(digest[:4], "big")) % 2**32
 
 
+def _record_settings_asked(job: SectionJob, old_score: dict, cfg: RunConfig, given_scenes: Optional[dict],
+                           cb: Callbacks) -> None:
+    """A score found as asked (skipped) whose record says other settings that change nothing now: a --longest-cue
+    no cue reaches, a scenes file that gives the scenes found, --scenes auto where a file gave them.  They are
+    recorded, said, for the chapter's next scores: a rerun after pages changed forgot them (cues of 260 s composed
+    on a CPU past the limit asked, the user's scene at page 7 merged away), with nothing said."""
+    asked = {"longest_cue": cfg.longest_cue, "given_scenes": given_scenes}
+    changed = {k: v for k, v in asked.items() if old_score.get(k) != v}
+    if not changed:
+        return
+    score = {k: v for k, v in {**old_score, **changed}.items() if v is not None or k not in changed}
+    worked = job.did_work
+    job.commit(Staged(), {"score": score})
+    job.did_work = worked  # nothing was made: the chapter is still "skipped"
+    said = [flag("longest_cue", cfg.longest_cue) if "longest_cue" in changed and cfg.longest_cue is not None
+            else f"no {flag('longest_cue')}" if "longest_cue" in changed else None,
+            f"the scenes of {given_scenes['file']}" if "given_scenes" in changed and given_scenes
+            else f"{flag('scenes_file', 'auto')}" if "given_scenes" in changed else None]
+    cb.info(f"{job.name}: {' and '.join(w for w in said if w)} kept for its next scores (this one is already as "
+            "they make it)")
+
+
 def _given_scenes_kept(given_scenes: Optional[dict], chapter) -> Optional[dict]:
     """The scenes file a score was given, as its record (and a stopped score's settings) keep it, or None."""
     if not given_scenes:
@@ -260,8 +282,10 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
             cb.info(f"{job.name}: composing again: " + "; ".join(
                 f"scene {plan.index} ({reason})" for (plan, _), reason in zip(wanted, why)))
         elif why[0] != "the chapter's theme changed":  # that one is said with the new theme (score_chapter)
-            cb.info(f"{job.name}: composing every cue again "
-                    f"({'the scenes changed' if why[0] in ('a new scene', 'other pages') else why[0]})")
+            reason = "the scenes changed" if why[0] in ("a new scene", "other pages") else why[0]
+            if reason.startswith("its "):  # "its length changed": one cue's words, said of them all
+                reason = "each one's " + reason[len("its "):]
+            cb.info(f"{job.name}: composing every cue again ({reason})")
     music = sum(r.duration for _, r in wanted)
     if music > SLOW_ON_CPU_HINT_S and composer.device == "cpu" and cfg.longest_cue is None:
         cb.info(f"{job.name}: {composer.model_name} composes {_how_long(music)} of cues on this CPU, which takes a "
@@ -780,6 +804,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             memo.forget()  # nothing to resume (the drawn seed a local VLM would have read with, say)
         job.status, job.seed = "skipped", int(seed)
         relocate_pages(job, chapter.infos)  # the chapter moved since: its record locates the pages where they are
+        _record_settings_asked(job, old_score, cfg, _given_scenes_kept(given_scenes, chapter), cb)
         job.tracks, job.description = [files.score], chapter.description
         job.midi = _cue_midis(files, [s.get("index") for s in old_score.get("scenes", [])])
         return

@@ -2558,3 +2558,32 @@ def test_a_plain_resume_of_a_stopped_score_keeps_the_scenes_it_was_given(tmp_pat
         assert any("cues to compose kept from a score of it that was stopped" in line for line in lines), lines
     else:
         assert firsts != [1, 5] and "given_scenes" not in json.loads((out / "ch.json").read_text())["score"], lines
+
+
+def test_a_setting_that_changes_nothing_now_is_recorded_for_the_next_scores(tmp_path):
+    """`score ch --longest-cue N` where no cue reaches N, or `--scenes FILE` giving the scenes found, was "skipped"
+    and not recorded: the next rerun (the pages read slower) composed cues past the limit asked, or lost the
+    user's scenes, with nothing said."""
+    import manga2music
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3), ("calm", 3)], seed=4)
+    out = tmp_path / "out"
+    manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
+                      config=manga2music.RunConfig(seed=1))
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    longest = max(s["cue_s"] for s in sheet["scenes"]) + 5.0
+    firsts = [s["first_page"] for s in sheet["scenes"]]
+    (tmp_path / "sc.txt").write_text("".join(f"{p}\n" for p in firsts), encoding="utf-8")  # the scenes found
+    lines: list[str] = []
+    said = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    again = manga2music.score([tmp_path / "ch"], out, callbacks=said,
+                              config=manga2music.RunConfig(longest_cue=longest, scenes_file=tmp_path / "sc.txt"))
+    assert [s["status"] for s in again["sections"]] == ["skipped"]  # the score is as they make it: nothing made again
+    assert f"ch: longest_cue={longest:g} and the scenes of sc.txt kept for its next scores (this one is already " \
+        "as they make it)" in lines, lines
+    recorded = json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]
+    assert recorded["longest_cue"] == longest and recorded["given_scenes"]["file"] == "sc.txt"
+    manga2music.score([tmp_path / "ch"], out, config=manga2music.RunConfig(reading_speed=0.25))  # 4 times the time
+    sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
+    assert max(s["cue_s"] for s in sheet["scenes"]) <= longest  # the limit asked, though nothing was made then
+    assert sum(s["duration"] for s in sheet["scenes"]) > 2 * longest  # the scenes, read slower, are longer
