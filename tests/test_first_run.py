@@ -34,6 +34,21 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 QUESTION = "[y/N]"
 
 
+@pytest.fixture(autouse=True)
+def roomy_disk(monkeypatch):
+    """Every disk has 40 GB free in this test's process too, as in the commands it starts (see ``online``)."""
+    import shutil
+
+    real = shutil.disk_usage
+
+    def disk_usage(path):
+        usage = real(path)
+        free = 40 * 1024**3
+        return type(usage)(max(usage.total, free), max(usage.total, free) - free, free)
+
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+
+
 def _room_for_the_small_models() -> None:
     """auto only picks llava-0.5b + musicgen-small where they fit (3.5 / 3 GB plus a 2.4 GB margin here)."""
     if available_ram_bytes() / GB < 6.5:
