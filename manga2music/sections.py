@@ -226,7 +226,7 @@ UNFINISHED_FOLDER = re.compile(r".+_tmp")
 
 
 def is_image_name(name: str) -> bool:
-    suffix = Path(name).suffix.lower()
+    suffix = Path(name.rstrip()).suffix.lower()  # "004.png " (a trailing space): a page, left out unsaid
     return not is_hidden(name) and (suffix in IMAGE_EXTENSIONS or suffix in UNREADABLE_IMAGE_TYPES
                                     or bool(SAVED_IMAGE_SUFFIX.fullmatch(suffix)))
 
@@ -282,6 +282,18 @@ def source_stem(name: str) -> str:
     lower = name.lower()
     ending = next((e for e in COMPRESSED_TAR_ENDINGS if lower.endswith(e)), None)
     return name[:-len(ending)] if ending else Path(name).stem
+
+
+#: a page's name with something after its extension: wget's second copy "002.png.1", a saved URL "003.jpg?v=2"
+_AFTER_AN_IMAGE_EXTENSION = re.compile(r".+\.(jpe?g|png|webp|gif|avif|bmp|tiff?)[^a-z0-9].*", re.IGNORECASE)
+
+
+def _misnamed_pictures(here: Path, files: list[str], taken: set[str]) -> list[str]:
+    """Files of ``here`` named like a page with something after its extension whose bytes are a picture: left out,
+    as their names are no page's (a wget copy may repeat a page), but said: they were left out without a word."""
+    return [f for f in files if f not in taken and not is_hidden(f) and not is_image_name(f)
+            and _AFTER_AN_IMAGE_EXTENSION.fullmatch(f) and not UNFINISHED_DOWNLOAD.fullmatch(f)
+            and _is_image_without_extension(here / f)]
 
 
 def _unfinished_downloads(files: list[str]) -> list[str]:
@@ -1029,6 +1041,12 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 Section(_relative_name(here, folder, root_name), [Page(readable(f), here / f) for f in images], here,
                         folder)
             )
+        misnamed = [] if in_output else _misnamed_pictures(here, files, set(images))
+        if misnamed:
+            many = len(misnamed) != 1
+            warn(f"{readable(here)}: leaving out {len(misnamed)} picture{'s' if many else ''} whose name{'s do' if many else ' does'} "
+                 f"not end as a page's ({first_few([readable(f) for f in misnamed])}); rename "
+                 f"{'them' if many else 'it'} (to .png, .jpg...) to read {'them' if many else 'it'} as pages")
         if unfinished:
             many = len(unfinished) != 1
             warn(f"{readable(here)}: skipping {len(unfinished)} unfinished download{'s' if many else ''} "

@@ -838,6 +838,22 @@ def test_pages_saved_under_a_browsers_or_downloaders_name_are_read_or_named(tmp_
     assert [load_page(p).size for p in found[0].pages[1:]] == [(40, 60), (40, 60)]
 
 
+def test_a_picture_whose_name_does_not_end_as_a_page_is_named_and_a_trailing_space_is_read(tmp_path):
+    """``002.png.1`` (wget's second copy), ``003.jpg?v=2`` (a URL saved as it was) and ``004.png `` (a trailing space)
+    were left out of their chapter without a word: it was read with pages missing, "ok"."""
+    chapter = tmp_path / "Ch 1"
+    png(chapter / "001.png")
+    for odd in ("002.png.1", "003.jpg?v=2", "004.png "):
+        Image.new("L", (40, 60), 128).save(chapter / odd, format="PNG")
+    (chapter / "notes.txt.bak").write_text("words, not a picture: not said")
+    (chapter / "cover.png.txt").write_text("named like a page, but words: not said")
+    said = []
+    found = find_sections([chapter], warn=said.append)
+    assert [p.name for p in found[0].pages] == ["001.png", "004.png "]
+    assert said == [f"{chapter}: leaving out 2 pictures whose names do not end as a page's (002.png.1 and "
+                    "003.jpg?v=2); rename them (to .png, .jpg...) to read them as pages"]
+
+
 def test_a_chapter_mihon_is_still_downloading_is_named_not_read(tmp_path):
     """Mihon/Tachiyomi downloads a chapter into "Group_Chapter 12_tmp" (or "….cbz_tmp") and renames it when done:
     the half-downloaded chapter was read as a chapter of its own, and its name stuck to the finished one."""
