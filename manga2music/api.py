@@ -1073,7 +1073,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     if paths:
         for name, txt in find_descriptions(paths, cfg.output):
             try:
-                content = read_description(txt)
+                content = read_description(txt, cb.warn)
                 why = None if content else f"{readable(txt.name)} is empty: write the music description in it"
             except Manga2MusicError as exc:
                 why = exc.message

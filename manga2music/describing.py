@@ -163,7 +163,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
     txt = job.files.description
     old = job.record.get("describe", {})
     if txt.exists() and not is_ours(txt, job.record):
-        job.description = read_edited_description(txt)
+        job.description = read_edited_description(txt, cb.warn)
         job.status = "skipped"
         made = job.record.get("compose") or {}
         if made.get("takes") and isinstance(made.get("description"), str) and made["description"] != job.description:

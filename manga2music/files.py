@@ -25,7 +25,7 @@ import secrets
 import stat
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from .errors import DiskFullError, InputError, OutputError, PageError
 
@@ -342,9 +342,11 @@ def _western_text(data: bytes) -> str | None:
     return text if all(c in _WESTERN_LETTERS for c in text if ord(c) >= 0x80) else None
 
 
-def decode_text(data: bytes) -> str:
+def decode_text(data: bytes, guessed: Optional[list] = None) -> str:
     """Text in whatever encoding a user saved it: UTF-8 (with or without BOM), UTF-16/32 with a BOM,
-    else the best guess of charset-normalizer (Shift-JIS, Latin-1, ...), else UTF-8 with replacements."""
+    else the best guess of charset-normalizer (Shift-JIS, Latin-1, ...), else UTF-8 with replacements.  ``guessed``
+    gets the encoding charset-normalizer guessed, where it did: a guess for a short text may be wrong (GBK read as
+    Korean), so the caller says it."""
     for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
                        (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
         if data.startswith(bom):
@@ -363,6 +365,8 @@ def decode_text(data: bytes) -> str:
 
     best = from_bytes(data, cp_isolation=LEGACY_ENCODINGS).best()
     if best is not None:
+        if guessed is not None:
+            guessed.append(best.encoding)
         return str(best)
     return data.decode("utf-8", "replace")
 

@@ -254,11 +254,19 @@ def _debug_traceback(cb: Callbacks) -> None:
         cb.warn(traceback.format_exc())
 
 
-def read_description(path: Path) -> str:
+def read_description(path: Path, warn: Optional[Callable[[str], None]] = None) -> str:
     """A description file as text, whatever encoding the user saved it in; only regular files, size-checked.  Not
     text (a NUL, or more than one character in 50 a control character: random bytes, a saved image) is an
-    :class:`InputError`: it was composed from mojibake, said only as "no music words recognised"."""
-    text = decode_text(read_regular_file(path, MAX_DESCRIPTION_BYTES, what="description"))
+    :class:`InputError`: it was composed from mojibake, said only as "no music words recognised".  ``warn`` hears
+    the encoding guessed for a file that is not UTF-8, with its first words as read: a short Chinese description
+    in GBK was read as Korean and composed from, unsaid."""
+    guessed: list = []
+    text = decode_text(read_regular_file(path, MAX_DESCRIPTION_BYTES, what="description"), guessed)
+    if guessed and warn is not None:
+        start = " ".join(text.split())
+        start = start if len(start) <= 40 else start[:40] + "..."
+        warn(f"{readable(path)} is not UTF-8: read as {guessed[0]}, a guess (\"{start}\"); if its words read wrong, "
+             "save it as UTF-8")
     controls = sum(1 for c in text if (c < " " and c not in "\t\n\r\f") or c in "\x7f\ufffd")
     if "\x00" in text or controls * 50 > len(text):
         raise InputError(f"{readable(path.name)} is not a text file (it holds binary data)",
@@ -267,10 +275,10 @@ def read_description(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def read_edited_description(path: Path) -> str:
+def read_edited_description(path: Path, warn: Optional[Callable[[str], None]] = None) -> str:
     """A description the user wrote or edited, to compose from (:func:`read_description`).  An empty one is an
     :class:`InputError`: composing from no words would make music nobody asked for, under a record that says ""."""
-    text = read_description(path)
+    text = read_description(path, warn)
     if not text:
         raise InputError(f"{path.name} is empty: write the music description in it, or delete it to have the "
                          "pages described again")

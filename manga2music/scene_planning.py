@@ -307,7 +307,7 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
         txt = job.files.sibling(f".scene{k:02d}.txt")
         previous = old.get(k, {})
         if txt.exists() and not is_ours(txt, job.record):
-            text = read_edited_description(txt)
+            text = read_edited_description(txt, cb.warn)
             moved = _moved_from(previous.get("pages"), pages, k, chapter, scenes, job.record.get("pages") or [],
                                 lambda j: job.files.sibling(f".scene{j:02d}.txt").name)
             if moved or cfg.force or previous.get("description") != text:

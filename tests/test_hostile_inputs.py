@@ -239,6 +239,23 @@ def test_a_description_saved_in_another_encoding_is_kept_and_composed(tmp_path, 
     assert read_tags(out / "edited.wav")["comment"] == text
 
 
+def test_an_encoding_guessed_for_a_description_is_said_with_its_words_as_read(tmp_path):
+    """A short Chinese description saved in GBK was read as Korean (EUC-KR), and composed from, "ok", with no word:
+    the guess, and the words as read, are said now, so that a wrong one shows; UTF-8 and UTF-16 with a BOM are no
+    guess and say nothing."""
+    desc = tmp_path / "desc"
+    desc.mkdir()
+    (desc / "battle.txt").write_bytes("激烈的战斗音乐，160 BPM，紧张".encode("gbk"))
+    (desc / "calm.txt").write_text("Soft piano, 70 BPM", encoding="utf-8")
+    (desc / "rain.txt").write_text("静かな雨、60 BPM", encoding="utf-16")
+    result = cli("compose", desc, "-o", tmp_path / "out", "--model", "builtin", "--duration", "1")
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "is not UTF-8" in line]
+    assert len(said) == 1 and said[0].startswith(f"{desc / 'battle.txt'} is not UTF-8: read as "), result.stderr
+    words = json.loads((tmp_path / "out" / "battle.json").read_text(encoding="utf-8"))["description"]
+    assert f'a guess ("{words}"); if its words read wrong, save it as UTF-8' in said[0]  # as composed from
+
+
 @pytest.mark.parametrize("encoding", ["shift_jis", "latin-1", "utf-16", "utf-8-sig"])
 def test_a_description_edited_in_another_encoding_in_the_output_folder_is_shown_on_the_listening_page(tmp_path,
                                                                                                     encoding):
