@@ -338,7 +338,7 @@ class Page:
         """The page's raw bytes (images and archive entries; PDF pages are rendered, see :func:`render_pdf_page`)."""
         if self.shadowed:
             raise PageError(f"{self.source}: the archive holds a later entry of the same name, which is read instead "
-                            "(as unzip would leave it)")
+                            "(as unpacking it would leave it)")
         if self.member is not None:
             return _read_archive_member(self.path, self.member)
         if self.pdf_index is not None:
