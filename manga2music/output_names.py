@@ -257,6 +257,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         return shared[0]
 
     taken = TakenNames(reserved_keys())  # "manifest": its record would be the run's manifest.json
+    this_run: dict = {}  # the names this run's sections took so far: output key -> source
     prefixes = _folders_named(sections, holder)
     for section in sections:
         base = section.given_name or section.name
@@ -303,5 +304,9 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         name = own or next(n for n in numbered(base) if free(n))
         if own is None and name != base and holder(base) not in (None, mine):
             note(f"{base} from {mine}: written as {name} ({base} in the output folder is {_held_by(holder(base), output)})")
+        elif own is None and name != base and output_key(base) in this_run and mine is not None:  # two PATHs of
+            # one name (`run X.pdf X.cbz`): which is which was only in the records
+            note(f"{base} from {mine}: written as {name} ({base} is {this_run[output_key(base)]}, given before it)")
         taken.add(output_key(name))
+        this_run.setdefault(output_key(name), mine)
         section.name = name

@@ -1294,6 +1294,31 @@ def test_a_chapter_of_the_same_name_never_replaces_music_composed_from_words_giv
     assert (mine / "webtoon.txt").read_text(encoding="utf-8") == "Bright synth pop at 120 BPM\n"  # kept, as before
 
 
+def test_two_paths_of_one_name_in_one_run_say_which_is_numbered(tmp_path):
+    """`run X.pdf X.cbz` wrote X and X-2 by the order of the PATHs, with no line: which is
+    which was only in the records."""
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(tmp_path / "X.cbz", "w") as cbz:
+        for page in sorted((SAMPLES / "action").iterdir()):
+            cbz.write(page, page.name)
+    calm = [Image.open(p).convert("RGB") for p in sorted((SAMPLES / "calm").iterdir())]
+    calm[0].save(tmp_path / "X.pdf", save_all=True, append_images=calm[1:])
+    given = [tmp_path / "X.pdf", tmp_path / "X.cbz"]
+    lines: list[str] = []
+    said = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    made = manga2music.run(given, tmp_path / "out", vision_model="builtin", music_model="builtin", config=cfg(),
+                           callbacks=said)
+    assert made["this_run"] == ["X", "X-2"]
+    assert f"X from {tmp_path / 'X.cbz'}: written as X-2 (X is {tmp_path / 'X.pdf'}, given before it)" in lines, lines
+    lines.clear()
+    again = manga2music.run(given, tmp_path / "out", config=cfg(), callbacks=said)
+    assert statuses(again) == {"X": "skipped", "X-2": "skipped"}
+    assert not any("written as" in line for line in lines), lines  # said once, when the name was given
+
+
 def test_a_description_of_the_same_name_from_elsewhere_never_replaces_music_composed_from_another(tmp_path):
     """`compose A/theme.txt B/theme.txt` made theme and theme-2; then `compose B/theme.txt` alone composed B's words
     as theme, over A's music, saying "its description changed": A's track and words were gone from every file.
