@@ -325,8 +325,28 @@ def relocate_pages(job: SectionJob, infos: list[PageInfo]) -> None:
         moved.append({**{k: v for k, v in entry.items() if k not in _WHERE}, **{k: now[k] for k in _WHERE if k in now}})
     if moved != pages:
         worked = job.did_work
-        job.commit(Staged(), {"pages": moved})
+        job.commit(Staged(), {"pages": moved, **_renamed_in_chunks(job.record, pages, moved)})
         job.did_work = worked  # the record follows the pages; nothing was made: the section is still "skipped"
+
+
+def _renamed_in_chunks(record: dict, before: list[dict], now: list[dict]) -> dict:
+    """The record's ``describe`` with its chunks' page names as the pages are named now (``{}`` if none changed): a
+    chapter's pages renamed (001.png to p01.png) kept their old names there, beside the new ones in ``pages``.  A
+    tall strip's parts (``x.png#2``) follow their page."""
+    renamed = {b.get("name"): n.get("name") for b, n in zip(before, now) if b.get("name") != n.get("name")}
+    described = record.get("describe")
+    if not renamed or not isinstance(described, dict) or not isinstance(described.get("chunks"), list):
+        return {}
+
+    def now_named(name):
+        if not isinstance(name, str):
+            return name
+        page, mark, part = name.rpartition("#") if "#" in name and name not in renamed else (name, "", "")
+        return f"{renamed.get(page, page)}{mark}{part}"
+
+    chunks = [{**c, "pages": [now_named(n) for n in c["pages"]]} if isinstance(c, dict)
+              and isinstance(c.get("pages"), list) else c for c in described["chunks"]]
+    return {"describe": {**described, "chunks": chunks}} if chunks != described["chunks"] else {}
 
 
 #: what in a record's page entry says where the page is (the rest says what it is)

@@ -502,6 +502,8 @@ def test_pages_renamed_or_moved_are_located_by_the_record_and_said_as_renamed(tm
     said = rerun(lib)
     assert "again" not in said and (out / "ch.wav").read_bytes() == track, said
     assert recorded()[0] == str(lib / "ch" / "000.png") and all(Path(s).is_file() for s in recorded())
+    chunks = json.loads((out / "ch.json").read_text(encoding="utf-8"))["describe"]["chunks"]
+    assert [c["pages"] for c in chunks] == [["000.png", "002.png", "003.jpg"]]  # the pages described, as named now
     moved = tmp_path / "library"
     lib.rename(moved)
     assert "again" not in rerun(moved)
