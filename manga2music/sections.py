@@ -11,6 +11,7 @@ and tars are read in place, RAR, 7-Zip and compressed tars through a private tem
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import posixpath
@@ -957,6 +958,11 @@ def _broken_link_words(path: Path) -> str:
         target = os.readlink(path)
     except OSError:
         target = "?"
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # `ln -s "Ch 4" "S/Ch 4"`: a link to itself, which "a share not mounted" misled
+            return f"{readable(path)}: a link to {readable(target)}, which leads back to itself (a loop of links)"
     return (f"{readable(path)}: a link to {readable(target)}, which is not there (a drive or share not "
             "mounted?)")
 

@@ -494,6 +494,9 @@ def test_a_linked_chapter_whose_drive_is_not_there_fails_in_one_line(tmp_path):
     with pytest.raises(InputError, match="a link to .*, which is not there") as given:
         find_sections([tmp_path / "series" / "Ch 2"])
     assert "image types" not in str(given.value.hint or "")
+    (tmp_path / "series" / "Ch 3").symlink_to("Ch 3")  # `ln -s "Ch 3" "series/Ch 3"`: a loop, no drive unmounted
+    assert {s.name: s for s in find_sections([tmp_path / "series"])}["Ch 3"].error == \
+        f"{tmp_path / 'series' / 'Ch 3'}: a link to Ch 3, which leads back to itself (a loop of links)"
 
 
 def test_a_hidden_folder_that_holds_pages_is_said_and_one_in_an_archive_is_read(tmp_path):
