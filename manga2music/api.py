@@ -23,7 +23,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Optional
+from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from .audio import AUDIO_FORMATS, DEFAULT_FORMAT
 from .backends import check_named, check_shared_flags, not_used_by_auto
@@ -33,7 +33,7 @@ from .files import from_current_folder, place_from_output, readable, remove_stal
 from .jobs import TEXT_GIVEN, Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
 from .options import SCENES_FOUND, RunConfig, flag, on_command_line, switch
 from .output_names import claim_names
-from .outputs import check_output_is_ours, has_our_page, merged_manifest, write_manifest
+from .outputs import check_output_is_ours, has_our_page, merged_manifest, stopped_for, write_manifest
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
@@ -164,10 +164,11 @@ def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iter
 
 
 def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],
-            page: bool, stopped: Optional[bool] = False) -> dict:
+            page: bool, stopped: Optional[bool] = False, left: Sequence[str] = ()) -> dict:
     """Write the manifest (and the listening page) of ``jobs``.  ``stopped``: True where a stop cut the run short,
-    whose length and takes asked for are kept in the manifest (``stopped_with``) for the sections it did not
-    compose (:func:`keep_lengths`) until a run ends; None for a write while the run goes on (they stay)."""
+    whose settings asked for are kept in the manifest (``stopped_with``, ``score_stopped_with``) for the sections
+    it did not make (``left``), until they are made (:func:`resume_stopped`, :func:`keep_lengths`,
+    :func:`manga2music.scoring.not_started`); None for a write while the run goes on (they stay)."""
     entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
     asked = {k: getattr(cfg, k) for k in (*LENGTHS, *RESUMED) if getattr(cfg, k) is not None}
@@ -180,17 +181,15 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
         url = cfg.vision_options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
         if url:
             asked["base_url"] = shown_url(url.rstrip("/"))
-    if stopped and command in ("run", "compose") and asked:
-        manifest["stopped_with"] = asked
-    elif stopped is not None and command in ("run", "compose"):  # a run that ended; describe and score make no
-        old.pop("stopped_with", None)  # track: what the stop asked for stays
-    if command == "score" and stopped is not None:  # the chapters a stopped score did not start are resumed with
-        # what it was asked (scoring.chapter_settings): a plain rerun made them at the usual pace, in WAV
+    this_run = [j.name for j in jobs] + list(left)
+    if command in ("run", "compose") and stopped is not None:  # describe and score make no track: what a stop
+        # asked for stays
+        _keep_what_a_stop_asked(old, manifest, "stopped_with", "sections", asked if stopped else {}, this_run, left)
+    if command == "score" and stopped is not None:  # the chapters a stopped score did not start are made with
+        # what it was asked (scoring.not_started): a plain rerun made them at the usual pace, in WAV
         given = {k: getattr(cfg, k) for k in SCORE_RESUMED if getattr(cfg, k) is not None}
-        if stopped and given:
-            manifest["score_stopped_with"] = given
-        else:
-            old.pop("score_stopped_with", None)
+        _keep_what_a_stop_asked(old, manifest, "score_stopped_with", "chapters", given if stopped else {}, this_run,
+                                left)
     html = None
     if page or has_our_page(cfg.output, old):  # describe and compose keep a page that is there up to date
         from .listening_page import render_listening_page
@@ -254,19 +253,28 @@ class _ManifestUpdates:
 
 @contextmanager
 def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool,
-                              cb: Callbacks) -> Iterator[Callbacks]:
+                              cb: Callbacks, given: Optional[list[str]] = None) -> Iterator[Callbacks]:
     """A run-stopping error (full disk, rejected key) still leaves the manifest of what was done; so do Ctrl-C and
     SIGTERM, for the sections finished (the others keep their entries of the run before: their files are as that
     run left them), so that neither the manifest nor the listening page names a file this run has replaced.  So does
     any other exception: a host program's own cancel, or a bug.  While the command runs, the manifest is kept up to
-    date as sections finish (:class:`_ManifestUpdates`): the block is given ``cb`` with that added."""
+    date as sections finish (:class:`_ManifestUpdates`): the block is given ``cb`` with that added.  ``given``: the
+    names of the sections the command was given (filled in once they are claimed), of which those not finished are
+    what a stop leaves to make (a job is made only when its section starts)."""
+
+    def left(finished: list[SectionJob]) -> list[str]:
+        done = {j.name for j in finished}
+        started = [j.name for j in jobs]
+        return [n for n in dict.fromkeys([*(given or []), *started]) if n not in done]
+
     try:
         yield _ManifestUpdates(jobs, cfg, command, models, page).around(cb)
     except Manga2MusicError as exc:
         if exc.stops_run and jobs:  # as for a stop: the sections finished, and the one it stopped at (failed)
             try:  # kept with the error: `--json` prints it, as a run that ends does
-                exc.manifest = _finish([j for j in jobs if _finished(j, command)], cfg, command, *models(), page=page,
-                                       stopped=True)
+                finished = [j for j in jobs if _finished(j, command)]
+                exc.manifest = _finish(finished, cfg, command, *models(), page=page, stopped=True,
+                                       left=left(finished))
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
         raise
@@ -276,7 +284,8 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
             # stop left gone (see outputs.merged_manifest); a stop before any section started (Ray's workers
             # starting) prints the manifest too, as `--json` promises
             try:  # kept with the stop, as with an error: the command prints what was finished
-                exc.manifest = _finish(finished, cfg, command, *models(), page=page, stopped=True)
+                exc.manifest = _finish(finished, cfg, command, *models(), page=page, stopped=True,
+                                       left=left(finished))
             except (Manga2MusicError, OSError, AttributeError):  # AttributeError: an exception without a __dict__
                 pass  # the stop is what the user asked for; the next run writes them
         raise
@@ -407,6 +416,29 @@ RESUMED = ("fmt", "seed", "loop", "normalize")
 SCORE_RESUMED = ("seed", "reading_speed", "fmt", "longest_cue", "transitions")
 
 
+def _keep_what_a_stop_asked(old: dict, manifest: dict, key: str, names_key: str, asked: dict, this_run: list[str],
+                            left: Sequence[str]) -> None:
+    """The manifest's ``key`` (what a stopped command was asked, and under ``names_key`` the sections it left to
+    make) after this command: a stop (``asked``) keeps what it asked for the sections it left, over an earlier
+    stop's settings for the sections that one left and this one was not given (a second stop asking only
+    --format lost the first one's --seed for the chapters neither made); a command that ends (``asked`` empty)
+    keeps an earlier stop's for the sections it left that this one did not make, and drops it once none is left.
+    A stop's settings go to its own sections only: a chapter added between a stop and its resume took them, said
+    "as the run stopped before was asked", and the stopped run's own sections then lost them."""
+    before = old.get(key) if isinstance(old.get(key), dict) else {}
+    earlier = before.get(names_key)
+    still = [n for n in earlier if isinstance(n, str) and n not in this_run] if isinstance(earlier, list) else []
+    if asked:
+        manifest[key] = {**{k: v for k, v in before.items() if k != names_key}, **asked,
+                         names_key: sorted(set(left) | set(still))}
+    elif still:
+        manifest[key] = {**before, names_key: still}
+        old.pop(key, None)
+    else:
+        old.pop(key, None)
+
+
+
 def resume_stopped(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
     """A ``run`` or ``compose`` stopped before its music was all made (Ctrl-C, SIGTERM) is resumed by a plain rerun
     with the format, seed, loop and level it was asked for (the manifest's ``stopped_with``), each left out: the
@@ -421,14 +453,16 @@ def resume_stopped(cfg: RunConfig, names: list[str], command: str, cb: Callbacks
     stopped = (read_record(cfg.output / MANIFEST) or {}).get("stopped_with")
     if not isinstance(stopped, dict):
         return
-    made = []
+    made, new = [], []
     for name in names:
         path = SectionFiles.for_section(cfg.output, name).record
         music = settle(dict(read_record(path) or {}), path.parent).get("compose")
         if isinstance(music, dict) and music.get("takes"):
             made.append(music)
-    if len(made) == len(names):
-        return  # nothing left to make: what was made decides
+        else:
+            new.append(name)
+    if not new or stopped_for(stopped, new) is None:
+        return  # nothing left to make (what was made decides), or sections the stopped run was not given
     checks = {"fmt": (lambda v: v in AUDIO_FORMATS, lambda m: m.get("format")),
               "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63,
                        lambda m: m.get("seed")),
@@ -451,13 +485,16 @@ def resume_stopped(cfg: RunConfig, names: list[str], command: str, cb: Callbacks
 def keep_as_made(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, composer) -> None:
     """The settings left out that the music in the output folder decides: its format (:func:`keep_formats`) and,
     for a section not composed yet, its length and takes (:func:`keep_lengths`); the folder's records read once."""
-    from .outputs import MANIFEST, read_record
+    from .outputs import MANIFEST, SectionFiles, read_record
 
     manifest = read_record(cfg.output / MANIFEST) or {}
     records = _records_there(cfg, names, manifest)
     keep_formats(cfg, records, command, cb)
     if command != "score":  # a cue is as long as its scene takes to read
-        keep_lengths(cfg, names, records, cb, getattr(composer, "max_duration", None), manifest.get("stopped_with"))
+        composed = {path for path, data in records if isinstance(data.get("compose"), dict)}
+        new = [n for n in names if SectionFiles.for_section(cfg.output, n).record not in composed]
+        keep_lengths(cfg, names, records, cb, getattr(composer, "max_duration", None),
+                     stopped_for(manifest.get("stopped_with"), new))
 
 
 def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dict]], cb: Callbacks,
@@ -624,11 +661,23 @@ def _stopped_with_models(output: Path, names: list[str], command: str, manifest:
         return [{"model": m} for name in names if side == "music"
                 and isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
     stopped = manifest.get("stopped_with")
+    if isinstance(stopped, dict) and isinstance(stopped.get("sections"), list):  # its own sections only (a chapter
+        # added between the stop and its resume is no section of that run), those made by it left out
+        stopped = stopped_for(stopped, [n for n in names if n not in _made_names(output, names, command)])
     model = stopped.get(f"{side}_model") if isinstance(stopped, dict) else None
     if not isinstance(model, str) or not model:
         return []
     url = stopped.get("base_url") if side == "vision" else None
     return [{"model": model, "settings": {"base_url": url if isinstance(url, str) else None}}]
+
+
+def _made_names(output: Path, names: list[str], command: str) -> set[str]:
+    """Those of ``names`` whose music (a track; for ``describe``, words) ``command`` finds made in ``output``."""
+    from .outputs import SectionFiles, read_record
+
+    entry = "describe" if command == "describe" else "compose"
+    return {n for n in names if isinstance((read_record(SectionFiles.for_section(output, n).record) or {}).get(entry),
+                                           dict)}
 
 
 def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:
@@ -700,12 +749,14 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
         if check_composer is not None:
             check_composer(composer)
         jobs: list[SectionJob] = []
+        given: list[str] = []
         with _holding(cfg, command, page=True, cb=cb):  # before the models load where they run (Ray's workers): a
             # busy folder is said before, not after; a stop while they start still prints the manifest (--json)
             with _manifest_even_if_stopped(jobs, cfg, command, lambda: (describer.model_name, composer.model_name),
-                                           page=True, cb=cb) as cb:
+                                           page=True, cb=cb, given=given) as cb:
                 describer, composer = executor.place(describer, composer)
                 claim_names(sections, cfg.output, cb.info)
+                given[:] = [s.name for s in sections if not s.error]
                 keep_as_made(cfg, [s.name for s in sections if not s.error], command, cb, composer)
                 getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
                 return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
@@ -1104,7 +1155,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
         with _holding(cfg, "compose", page=False, cb=cb):  # before the model loads (see _with_both_models)
             (composer,) = executor.place(composer)
             with _manifest_even_if_stopped(jobs, cfg, "compose", lambda: (None, composer.model_name), page=False,
-                                           cb=cb) as cb:
+                                           cb=cb, given=[name for name, _, _ in items]) as cb:
                 for name, content, source in items:
                     job = start_job(name, cfg.output, cb)
                     job.description = content

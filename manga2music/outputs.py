@@ -436,3 +436,14 @@ def update_manifest(output: Path, entries: list[dict], *, command: str) -> dict:
     """Merge this run's section entries into ``out/manifest.json`` and write it (no listening page)."""
     old, manifest = merged_manifest(output, entries, command=command)
     return write_manifest(output, old, manifest)
+
+
+def stopped_for(stopped, names: list[str], names_key: str = "sections") -> dict | None:
+    """``stopped`` (a manifest's ``stopped_with``) where it is of the sections ``names`` to make: all of them among
+    those the stopped command left (or it names none: written before 2026-12-07), else None."""
+    if not isinstance(stopped, dict):
+        return None
+    left = stopped.get(names_key)
+    if isinstance(left, list) and not set(names) <= set(left):
+        return None
+    return stopped

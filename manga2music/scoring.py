@@ -597,12 +597,12 @@ def not_started(job: SectionJob) -> dict:
     stopped score's own settings say it, for a chapter with no score yet; else ``{}``.  A plain rerun of ``score
     S --reading-speed 0.2 --format flac`` stopped in its first chapter made the others at the usual pace, in WAV."""
     from .audio import AUDIO_FORMATS
-    from .outputs import MANIFEST, read_record
+    from .outputs import MANIFEST, read_record, stopped_for
 
     if job.record.get("score"):
         return {}
-    asked = (read_record(job.output / MANIFEST) or {}).get("score_stopped_with")
-    if not isinstance(asked, dict):
+    asked = stopped_for((read_record(job.output / MANIFEST) or {}).get("score_stopped_with"), [job.name], "chapters")
+    if asked is None:  # none, or a chapter the stopped score was not given
         return {}
     number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
     kept = {"seed": asked.get("seed") if isinstance(asked.get("seed"), int) and number(asked.get("seed")) else None,

@@ -295,6 +295,42 @@ def test_a_plain_rerun_of_a_stopped_run_resumes_its_format_seed_loop_and_level(p
     assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
 
 
+def test_a_chapter_added_between_a_stop_and_its_resume_is_not_made_as_the_stop_asked(pages, tmp_path, monkeypatch):
+    """`run LIB --seed 9 --format flac` stopped after one section, then `run BONUS` into the folder: the bonus
+    chapter was made with --seed 9 "as the run stopped before was asked" (it was never given to that run), the
+    stop's settings were then dropped, and the stopped run's own sections left were made with new seeds."""
+    import manga2music.audio as audio
+
+    out = tmp_path / "out"
+    real_encode, calls = audio.encode_audio, []
+
+    def stopped_after_one(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(audio, "encode_audio", stopped_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run([pages], out, vision_model="builtin", music_model="builtin",
+                        config=RunConfig(duration=2.0, seed=9, fmt="wav"))
+    monkeypatch.setattr(audio, "encode_audio", real_encode)
+    made = {p.stem for p in out.glob("*.wav")}
+    assert len(made) == 1
+    shutil.copytree(SAMPLES / "webtoon", tmp_path / "bonus" / "webtoon")
+    lines: list[str] = []
+    said = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    manga2music.run([tmp_path / "bonus"], out, config=RunConfig(duration=2.0), callbacks=said)
+    assert json.loads((out / "webtoon.json").read_text(encoding="utf-8"))["compose"]["seed"] != 9
+    assert not any("stopped before" in line for line in lines), lines
+    lines.clear()
+    manga2music.run([pages], out, callbacks=said)  # the plain resume of the stopped run
+    for name in ("action", "calm"):
+        assert json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["compose"]["seed"] == 9, lines
+    assert any("seed=9, as the run stopped before was asked" in line for line in lines), lines
+    assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
 def test_the_manifest_and_page_list_finished_sections_while_the_run_goes_on(pages, tmp_path, monkeypatch):
     """A series scored for hours (MusicGen on a CPU) left manifest.json and index.html as the run before had them until
     its very end: nothing to listen to while it ran, and after a kill -9 (a power cut) the page listed none of the

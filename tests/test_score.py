@@ -2587,3 +2587,43 @@ def test_a_setting_that_changes_nothing_now_is_recorded_for_the_next_scores(tmp_
     sheet = json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))
     assert max(s["cue_s"] for s in sheet["scenes"]) <= longest  # the limit asked, though nothing was made then
     assert sum(s["duration"] for s in sheet["scenes"]) > 2 * longest  # the scenes, read slower, are longer
+
+
+def test_two_stops_in_a_row_keep_the_first_ones_settings_for_the_chapters_neither_made(tmp_path, monkeypatch):
+    """`score S --seed 5 --reading-speed 0.5` stopped after its first chapter, then `score S --format ogg` stopped
+    after its second: the second stop's record held only --format, and the plain rerun made the last chapters at
+    the usual pace with new seeds, unsaid."""
+    import manga2music
+    import manga2music.audio as audio
+
+    for k in range(1, 5):
+        shutil.copytree(SAMPLES / "calm", tmp_path / "S" / f"Chapter {k}")
+    out = tmp_path / "out"
+    real_encode = audio.encode_audio
+
+    def stop_after(chapters: int, config):
+        written: list[str] = []
+
+        def encode(*args, **kwargs):
+            data = real_encode(*args, **kwargs)
+            written.append(1)
+            return data
+
+        def sections(done, total, label):
+            if label.startswith("scoring") and done >= chapters:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(audio, "encode_audio", encode)
+        with pytest.raises(KeyboardInterrupt):
+            manga2music.score([tmp_path / "S"], out, vision_model="builtin", music_model="builtin", config=config,
+                              callbacks=manga2music.Callbacks(sections=sections))
+        monkeypatch.setattr(audio, "encode_audio", real_encode)
+
+    stop_after(1, manga2music.RunConfig(seed=5, reading_speed=0.5))
+    stop_after(2, manga2music.RunConfig(fmt="ogg"))
+    lines: list[str] = []
+    manga2music.score([tmp_path / "S"], out, callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    for k in range(1, 5):
+        made = json.loads((out / f"Chapter {k}.json").read_text(encoding="utf-8"))["score"]
+        assert (made["reading_speed"], made["seed"], made["format"]) == (0.5, 5, "ogg"), (k, lines)
+    assert "score_stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
