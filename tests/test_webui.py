@@ -502,12 +502,15 @@ def test_errors_about_settings_the_page_has_name_them_as_the_page_does():
 def test_a_wrong_server_address_says_how_to_give_the_web_ui_another():
     """A vision model's server at the wrong address (a web page answered): "Check --base-url ... That setting is not
     in the web UI: use manga2music run", where the page takes the address from OPENAI_BASE_URL when it starts."""
-    from manga2music.describers.openai_chat import BASE_URL_HINT
+    from manga2music.describers.openai_chat import base_url_hint
     from manga2music.errors import ServerUnusableError
+    from manga2music.options import settings_named_as_flags
     from manga2music.webui.messages import CLI_ONLY, for_user
 
+    with settings_named_as_flags():  # as the page runs its work
+        hint = base_url_hint()
     said = for_user(ServerUnusableError("http://127.0.0.1:8765/v1 sent back something that is not an "
-                                        "OpenAI-compatible answer: '<html>...'", BASE_URL_HINT), [], ["001.png"])
+                                        "OpenAI-compatible answer: '<html>...'", hint), [], ["001.png"])
     assert CLI_ONLY not in said.hint and "--base-url" not in said.hint, said.hint
     assert "OPENAI_BASE_URL=" in said.hint and "manga2music ui" in said.hint and "/v1" in said.hint, said.hint
 
@@ -1261,6 +1264,47 @@ def test_stop_pressed_before_the_generate_starts_still_stops_it(running_app, bro
     assert second.locator("#track audio").count() == 0
     first.context.close()
     second.context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.extended
+@pytest.mark.browser
+def test_new_uploads_stop_a_generate_still_waiting_in_the_queue(running_app, browser, tmp_path):
+    """A Generate waiting behind another tab's, its box cleared and other pages uploaded meanwhile: it ran on the
+    pages of the click when its turn came, and showed their music under the thumbnails of the new ones, "Made 1
+    track"; only a Generate already running was stopped by new uploads."""
+    first = tab_with(browser, running_app, [twelve_chapters(tmp_path / "series.cbz")], seconds=8, thumbnails=12)
+    second = tab_with(browser, running_app, [TWO_PAGES[0]], seconds=2, thumbnails=1)
+    first.click("#generate")
+    status_says(first, "ch0")  # it runs
+    second.click("#generate")  # waits behind it
+    upload(second, [TWO_PAGES[1]])
+    status_says(second, "Stopped", timeout_s=300)
+    assert "other pages were uploaded while it waited" in second.locator("#status").inner_text()
+    assert second.locator("#track audio").count() == 0
+    second.click("#generate")  # the new pages, asked for again: made
+    status_says(second, "Made 1 track", timeout_s=120)
+    first.context.close()
+    second.context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_uploads_the_server_no_longer_has_are_said_in_words(running_app, page, tmp_path):
+    """Gradio deletes uploads an hour old; a tab left open still listed them, and Generate said "Something went wrong
+    inside manga2music (No such file or directory: '/tmp/.../gradio/.../p.png'). This is a bug"."""
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    own = tmp_path / "an hour ago.png"
+    own.write_bytes(TWO_PAGES[0].read_bytes())
+    upload(page, [own], thumbnails=1)
+    server = SERVER_FOLDERS[running_app]
+    for kept in server.root.rglob("an hour ago.png"):  # as Gradio's delete_cache removes them
+        kept.unlink()
+    page.click("#generate")
+    status_says(page, "no longer on the server")
+    said = page.locator("#status").inner_text()
+    assert "upload the pages again" in said and "This is a bug" not in said and str(server.root) not in said
 
 
 @pytest.mark.slow

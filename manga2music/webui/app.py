@@ -12,7 +12,7 @@ told otherwise.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import time
 from typing import Optional
 
 from ..audio import AUDIO_FORMATS
@@ -91,14 +91,18 @@ def build_app(folder: Optional[ServerFolder] = None):
     def on_model(side: str):
         return lambda selected: gr.update(info=menu_info(side, selected, suggested[side]))
 
-    generating: dict[str, list[str]] = {}  # tab -> the names of the pages its Generate runs on
+    generating: dict[str, list[str]] = {}  # tab -> the uploads (their paths) its Generate runs on
+    in_the_box: dict[str, tuple[float, list[str]]] = {}  # tab -> (when they changed, the uploads in its box now)
+    clicked: dict[str, float] = {}  # tab -> when its Generate was clicked
 
     def on_new_uploads(files, request):
         """Other pages than a running Generate's stop it; the same ones again do not (Gradio may report one upload
-        twice, and a Stop then ended the Generate it had just started)."""
+        twice, and a Stop then ended the Generate it had just started).  Uploads are told apart by their paths: a
+        page added under a name the box had was said as "uploads were removed"."""
         tab = request.session_hash
+        now = sorted(_paths(files))
+        in_the_box[tab] = (time.monotonic(), now)  # a Generate still queued reads it when it starts
         started = generating.get(tab)
-        now = sorted(Path(p).name for p in _paths(files))
         if started is not None and now != started:
             gone = not set(now) - set(started)  # nothing new: the user cleared the box, or removed a file
             folder.stop_asked(tab, why="the uploads were cleared while it ran" if not now else
@@ -109,7 +113,13 @@ def build_app(folder: Optional[ServerFolder] = None):
     def on_generate(files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed,
                     request, progress=gr.Progress()):
         tab = request.session_hash
-        generating[tab] = sorted(Path(p).name for p in _paths(files))
+        generating[tab] = sorted(_paths(files))
+        changed, box = in_the_box.get(tab, (0.0, generating[tab]))
+        if changed > clicked.get(tab, 0.0) and box != generating[tab]:  # cleared or replaced after the click, while
+            # it waited in the queue (behind another tab's Generate): it ran on the pages of the click, and showed
+            # their music under the thumbnails of the new ones
+            folder.stop_asked(tab, why="the uploads were cleared while it waited" if not box else
+                              "other pages were uploaded while it waited")
         bar = OneBar(lambda fraction, text: progress(fraction, desc=text), passes=1 if kind == KINDS[1] else 2)
 
         def sections(done: int, total: int, label: str) -> None:
@@ -125,6 +135,10 @@ def build_app(folder: Optional[ServerFolder] = None):
 
         try:
             folder.check(tab)  # Stop pressed while this Generate waited in the queue
+            gone = [p for p in _paths(files) if not os.path.exists(p)]
+            if gone:  # Gradio deletes uploads an hour old (delete_cache): a tab left open lists them still
+                return shown_error(f"**{len(gone)} of the uploaded files {'are' if len(gone) > 1 else 'is'} no longer "
+                                   "on the server** (it keeps uploads for an hour): upload the pages again.")
             prune_results(folder.results)  # an hour's results stay; older ones would fill the disk
             with folder.job(), stopping_on(folder.stop_event(tab)):  # Stop reaches the work between its notes,
                 # not only at its next progress report (a long builtin track reports none while it renders)
@@ -162,6 +176,7 @@ def build_app(folder: Optional[ServerFolder] = None):
     def generate_clicked(request):
         """Told to the server at the click (see below), and the button says it is at work."""
         folder.generate_asked(request.session_hash)
+        clicked[request.session_hash] = time.monotonic()
         return gr.update(value="Generating…", interactive=False)
 
     generate_clicked.__annotations__["request"] = gr.Request
