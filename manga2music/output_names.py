@@ -291,6 +291,11 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                     break
             if own:
                 break
+        if own is None and mine is not None and holder(base) is not None and output_key(base) not in taken \
+                and gone(base) and same_pages(base):  # its own name, whose source is gone: the library moved (or its
+            # folder above renamed), as every chapter's did; it keeps it (another chapter gone that shares pages
+            # with it, a group's credits, took it, and the swap stuck)
+            own = base
         if own is None and mine is not None:  # its files under a name of its folder's before it was renamed
             own = next((n for n in earlier() if holder(n) == mine and output_key(n) not in taken), None)
             if own is None and (own := next((n for n in earlier() if n != base and gone(n)

@@ -1355,6 +1355,31 @@ def test_two_paths_of_one_name_in_one_run_say_which_is_numbered(tmp_path):
     assert not any("written as" in line for line in lines), lines  # said once, when the name was given
 
 
+def test_a_series_moved_whole_keeps_each_chapters_name_when_chapters_share_pages(tmp_path):
+    """A series whose chapters all end with the group's credits page, beside a `credits` folder holding that page,
+    moved to another drive: Chapter 1 took the name "credits" (a gone name half of whose pages it has), the credits'
+    own pages became "credits-2", Chapter 1 was "pages gone", and the swap stuck on every rerun."""
+    lib = tmp_path / "lib"
+    for k in (1, 2, 3):
+        chapter = lib / "S" / f"Chapter {k}"
+        chapter.mkdir(parents=True)
+        shutil.copy(sorted((SAMPLES / "action").iterdir())[k - 1], chapter / "001.png")
+        shutil.copy(SAMPLES / "webtoon" / "001.png", chapter / "999 credits.png")
+    (lib / "S" / "credits").mkdir()
+    shutil.copy(SAMPLES / "webtoon" / "001.png", lib / "S" / "credits" / "credits.png")
+    out = tmp_path / "out"
+    made = run([lib], out)
+    names = sorted(made["this_run"])
+    tracks = {n: (out / f"{n}.wav").read_bytes() for n in names}
+    lib.rename(tmp_path / "moved")
+    again = run([tmp_path / "moved"], out)
+    assert sorted(again["this_run"]) == names and set(statuses(again).values()) == {"skipped"}, again["this_run"]
+    assert {n: (out / f"{n}.wav").read_bytes() for n in names} == tracks
+    for n in names:
+        first = json.loads((out / f"{n}.json").read_text(encoding="utf-8"))["pages"][0]["path"]
+        assert first.startswith(str(tmp_path / "moved" / n)), (n, first)  # located where they are now
+
+
 def test_a_description_of_the_same_name_from_elsewhere_never_replaces_music_composed_from_another(tmp_path):
     """`compose A/theme.txt B/theme.txt` made theme and theme-2; then `compose B/theme.txt` alone composed B's words
     as theme, over A's music, saying "its description changed": A's track and words were gone from every file.
