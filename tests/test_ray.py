@@ -870,3 +870,22 @@ def test_workers_per_model_follow_the_clusters_gpus_and_cpus():
         plan(builtin, RayConfig(workers=2), 2, 0)
     with pytest.raises(InputError, match="need 2 CPUs and 6 GPUs"):
         plan(gpu_models, RayConfig(workers=1, gpus_per_model=3), 32, 4)
+
+
+def test_a_workers_message_names_settings_as_the_command_line_or_the_program_does(ray_cluster, tmp_path,
+                                                                                  openai_server):  # noqa: F811
+    """On Ray, the command line's failure line said "send fewer pages per request (chunk_size=2)": the worker made
+    it in a program's words, as the command line's context did not travel to its process."""
+    from manga2music.options import settings_named_as_flags
+    from tests.openai_server import Fail
+
+    settings = dict(offline=False, duration=1.0, vision_options={"base_url": openai_server.url, "max_retries": 0})
+    said = {}
+    for how in ("command line", "program"):
+        openai_server.queue(*[Fail(413, "Request Entity Too Large")] * 8)  # fewer pages too: the section fails
+        with settings_named_as_flags() if how == "command line" else contextlib.nullcontext():
+            made = manga2music.describe([SAMPLES / "calm"], tmp_path / how.replace(" ", "-"), model="llava:13b",
+                                        config=ray_cfg(**settings))
+        said[how] = made["sections"][0]["message"]
+    assert "--chunk-size 2" in said["command line"] and "--detail low" in said["command line"], said
+    assert "chunk_size=2" in said["program"] and "--" not in said["program"], said

@@ -85,13 +85,18 @@ class WorkerPool:
         self.env = env
         self.slots: list[Slot] = []
         self.identity: Optional[dict] = None
+        from ..options import on_command_line
+
+        #: messages made on a worker name settings as the driver's do (``--chunk-size 2`` on the command line,
+        #: ``chunk_size=2`` for a program): the driver's context does not travel to the worker's process
+        self.flags = on_command_line()
 
     def _start_actor(self):
         import ray
 
         remote = ray.remote(ModelWorker).options(num_cpus=self.placement.num_cpus, num_gpus=self.placement.num_gpus,
                                                  max_restarts=0, max_task_retries=0)
-        return remote.remote(self.name, self.placement.side, self.cfg, self.env, self.cwd)
+        return remote.remote(self.name, self.placement.side, self.cfg, self.env, self.cwd, self.flags)
 
     def start(self) -> None:
         side = self.placement.side

@@ -9,6 +9,7 @@ have raised in a local run, so the driver files a failure exactly as a local run
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import socket
@@ -59,10 +60,14 @@ def portable(exc: BaseException) -> BaseException:
     return WorkerError(describe_error(exc))
 
 
-def _timed(call: Callable[[], Any]) -> Outcome:
+def _timed(call: Callable[[], Any], flags: bool = False) -> Outcome:
+    """``call``'s value or error, and how long it took; ``flags``: its messages name settings by their flags."""
+    from ..options import settings_named_as_flags
+
     started = time.perf_counter()
     try:
-        value = call()
+        with settings_named_as_flags() if flags else contextlib.nullcontext():
+            value = call()
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the driver, which decides
         return Outcome(error=portable(exc), remote_traceback=traceback.format_exc(),
                        seconds=time.perf_counter() - started)
@@ -72,15 +77,16 @@ def _timed(call: Callable[[], Any]) -> Outcome:
 class ModelWorker:
     """Holds one model for the whole run.  ``side``: "vision" (describe) or "music" (compose)."""
 
-    def __init__(self, name: str, side: str, cfg, env: dict[str, str], cwd: str = ""):
+    def __init__(self, name: str, side: str, cfg, env: dict[str, str], cwd: str = "", flags: bool = False):
         os.environ.update(env)  # before any library reads it (offline mode, keys)
         if cwd and os.path.isdir(cwd):
             os.chdir(cwd)  # the driver's folder, where it exists here: a relative model folder means the same
         self.side = side
+        self.flags = flags  # the driver's messages name settings by their flags (a command line's run)
         self.notes: list[str] = []
         self.backend = None
         self.error: Optional[Outcome] = None
-        built = _timed(lambda: self._build(name, side, cfg))
+        built = _timed(lambda: self._build(name, side, cfg), flags)
         if built.error is not None:
             self.error = built
         else:
@@ -99,14 +105,14 @@ class ModelWorker:
         b = self.backend
         return _timed(lambda: {"model_name": b.model_name, "model_id": b.model_id, "settings": b.settings_key(),
                                "revision": b.revision(), "host": socket.gethostname(), "pid": os.getpid(),
-                               "notes": list(self.notes)})
+                               "notes": list(self.notes)}, self.flags)
 
     def fact(self, name: str) -> Outcome:
         """An attribute of the model that may need it loaded (MusicGen's ``sample_rate`` is read from its config);
         asked when the driver needs it, so a model that cannot load fails its sections, as it does locally."""
         if self.error is not None:
             return self.error
-        return _timed(lambda: getattr(self.backend, name))
+        return _timed(lambda: getattr(self.backend, name), self.flags)
 
     def describe(self, infos: list, datas: list, seed: Optional[int] = None) -> Outcome:
         """``infos`` (the driver's probe of each page) and ``datas`` (the bytes that travelled): decoded here one
@@ -123,14 +129,14 @@ class ModelWorker:
             with drawn_seed(seed):
                 return self.backend.describe(stream), list(stream.skipped)
 
-        outcome = _timed(work)
+        outcome = _timed(work, self.flags)
         outcome.skipped = list(stream.skipped)
         return outcome
 
     def compose(self, requests: list) -> Outcome:
         if self.error is not None:
             return self.error
-        return _timed(lambda: self.backend.compose(requests))
+        return _timed(lambda: self.backend.compose(requests), self.flags)
 
     def complete(self, prompt: str, images: list, json_schema: Optional[dict], max_tokens: int,
                  seed: Optional[int] = None) -> Outcome:
@@ -144,7 +150,7 @@ class ModelWorker:
             with drawn_seed(seed):
                 return self.backend._complete(prompt, images, json_schema=json_schema, max_tokens=max_tokens)
 
-        return _timed(work)
+        return _timed(work, self.flags)
 
     def close(self) -> None:
         if self.backend is not None:
