@@ -325,23 +325,43 @@ def has_our_page(output: Path, manifest: dict | None) -> bool:
     return (output / LISTENING_PAGE).is_file() and is_ours(output / LISTENING_PAGE, manifest)
 
 
-def _pages_gone(output: Path, entry: dict) -> bool:
-    """Whether none of the pages the entry's record was made from is where it was read any more."""
+def _pages_gone(output: Path, entry: dict, members: dict | None = None) -> bool:
+    """Whether none of the pages the entry's record was made from is where it was read any more: its file gone, or,
+    for a page of a zip (a .cbz volume), its entry gone from the zip (a chapter folder removed from its volume
+    archive was listed as made from pages still there).  ``members``: the zips' entry names, read once a call."""
     rec = entry.get("record")
     record = read_record(output / rec) if isinstance(rec, str) else None
     pages = (record or {}).get("pages")
     if not isinstance(pages, list) or not pages:
         return False
-    where = set()
+    members = {} if members is None else members
     for page in pages:
         if not isinstance(page, dict) or not isinstance(page.get("path"), str):
             return False
         raw = page.get("path_bytes")
         try:
-            where.add(bytes.fromhex(raw) if isinstance(raw, str) else os.fsencode(page["path"]))
+            path = bytes.fromhex(raw) if isinstance(raw, str) else os.fsencode(page["path"])
         except ValueError:
             return False
-    return not any(os.path.lexists(p) for p in where)
+        if not os.path.lexists(path):
+            continue
+        member = page.get("member")
+        if not isinstance(member, str) or _zip_names(path, members) is None or member in _zip_names(path, members):
+            return False  # there (or an archive whose entries are not read here: taken as there)
+    return True
+
+
+def _zip_names(path: bytes, members: dict) -> set | None:
+    """The entry names of the zip at ``path`` (None: not a zip, or unreadable), kept in ``members``."""
+    if path not in members:
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(os.fsdecode(path)) as zf:
+                members[path] = set(zf.namelist())
+        except (OSError, zipfile.BadZipFile, ValueError):
+            members[path] = None
+    return members[path]
 
 
 #: a manifest entry's keys that only the commands that make music write (``describe`` keeps them as they were)
@@ -377,6 +397,7 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
                               hint="move it away, or choose another folder with -o")
         old = {"tool": TOOL, "files": {}}
     settle(old, output)
+    members: dict = {}  # the zips named by the entries' pages: their entry names, read once
     by_name = {e["name"]: e for e in old.get("sections", []) if isinstance(e, dict) and "name" in e}
     for name, entry in list(by_name.items()):  # an earlier run's section: its pages renamed, moved or deleted since
         entry.pop("pages_gone", None)  # (said on the page), or its files deleted (it is dropped)
@@ -386,7 +407,7 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
                 and isinstance(entry.get("source"), str) and not os.path.lexists(entry["source"]):
             del by_name[name]  # an archive that could not be read, deleted since (a bad download): nothing of it
             # is here, and it stayed "failed" on the page for good
-        elif _pages_gone(output, entry):
+        elif _pages_gone(output, entry, members):
             entry["pages_gone"] = True
     for entry in entries:
         before = by_name.get(entry["name"])
