@@ -159,7 +159,8 @@ def check_values_elsewhere(given: dict, side: Optional[str] = None, names: Optio
 
 def not_used_by_auto(flags: list[str], models: list[str]) -> str:
     names = " and ".join(dict.fromkeys(models))
-    server = "; to use a model of that server, name it (--vision-model NAME)" if "base_url" in flags else ""
+    server = f"; to use a model of that server, name it ({flag('vision_model', 'NAME')})" if "base_url" in flags \
+        else ""
     return (f"{', '.join(flag(f) for f in flags)}: not used by {names}, which auto picked "
             f"on this machine{server}")
 

@@ -301,7 +301,7 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
         guarded(job, cb, lambda: reencode_tracks(job, composer, cfg))
         if job.status != "failed":  # the files a video timeline or playlist points at are gone: said
             cb.info(f"{job.name}: the same music as {cfg.fmt}, not composed again; {', '.join(before)} "
-                    f"{'is' if len(before) == 1 else 'are'} replaced (--format {before[0].rsplit('.', 1)[-1]} "
+                    f"{'is' if len(before) == 1 else 'are'} replaced ({flag('fmt', before[0].rsplit('.', 1)[-1])} "
                     f"brings {'it' if len(before) == 1 else 'them'} back)" if before else
                     f"{job.name}: the same music as {cfg.fmt}")
         return []

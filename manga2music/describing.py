@@ -18,7 +18,7 @@ from .describers.base import Describer
 from .errors import ArchiveError, BackendError, Manga2MusicError, PageError
 from .files import readable
 from .jobs import Callbacks, SectionJob, each_section, read_description, read_edited_description
-from .options import RunConfig
+from .options import RunConfig, flag, switch
 from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
 from .pages import PageInfo, PageStream, probe_page
 from .progress import report
@@ -181,7 +181,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
             infos = _decodable(section, job, infos, cb)
             job.commit(Staged(), {"pages": [page_entry(info) for info in infos], "skipped_pages": job.skipped_pages})
             if changed and cfg.save_artifact and not job.files.artifact().exists():
-                cb.warn(f"{section.name}: --save-artifact: no {job.files.artifact().name}, as these pages were not "
+                cb.warn(f"{section.name}: {flag('save_artifact')}: no {job.files.artifact().name}, as these pages were not "
                         f"analysed ({readable(txt.name)} is yours; delete it to describe and analyse them)")
         else:
             cb.warn(f"{section.name}: {readable(txt)} was written or edited by you; keeping it")
@@ -210,8 +210,8 @@ def _artifact_on_a_rerun(section: Section, job: SectionJob, infos: list[PageInfo
     if not cfg.save_artifact or (artifact.exists() and is_ours(artifact, job.record)):
         return
     if old.get("analysis") is None:
-        cb.warn(f"{section.name}: --save-artifact: no {artifact.name}, as its record holds no analysis of the pages "
-                "(describe them again with --force to have one)")
+        cb.warn(f"{section.name}: {flag('save_artifact')}: no {artifact.name}, as its record holds no analysis of the "
+                f"pages (describe them again with {switch('force', True)} to have one)")
         return
     staged = Staged()
     _artifact(job, old.get("analysis"), old.get("chunks", []), cfg, cb, staged)

@@ -298,7 +298,9 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
     if not scenes and dropped:  # a kept file's every scene gone: the scenes are found in the pages
         return scenes
     if not scenes:  # an empty file would silently stand for "one scene", not for the scenes found in the pages
+        from .options import flag
+
         raise InputError(f"{label} lists no scene (one page per line where a scene starts)",
-                         hint="write the first page of each scene on a line, or give --scenes auto to have them "
-                              "found in the pages")
+                         hint="write the first page of each scene on a line, or give "
+                              f"{flag('scenes_file', 'auto')} to have them found in the pages")
     return scenes

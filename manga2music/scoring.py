@@ -289,7 +289,8 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
     music = sum(r.duration for _, r in wanted)
     if music > SLOW_ON_CPU_HINT_S and composer.device == "cpu" and cfg.longest_cue is None:
         cb.info(f"{job.name}: {composer.model_name} composes {_how_long(music)} of cues on this CPU, which takes a "
-                f"while (the bar says how long); --longest-cue 60 composes at most a minute a cue and loops it")
+                f"while (the bar says how long); {flag('longest_cue', 60)} composes at most a minute a cue and loops "
+                "it")
     tracks: list = []
     if wanted:  # each cue is kept as it is made: a stop or a failure later in the chapter does not lose it
         keep_settings(job.output, job.name, {"seed": seed, "reading_speed": cfg.reading_speed, "format": cfg.fmt,
@@ -653,10 +654,12 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
             given = {"file": name, "text": text, "label": label, "kept": True,
                      **({"source": source} if isinstance(source, dict) else {})}
             edited = _edited_since(job, source)
-            cb.info(f"{job.name}: the scenes given before ({name}) are kept; --scenes auto finds them in the pages"
+            cb.info(f"{job.name}: the scenes given before ({name}) are kept; {flag('scenes_file', 'auto')} finds them "
+                    "in the pages"
                     if edited is None else
                     f"{job.name}: {name} was edited since its scenes were read from it: the scenes read then are "
-                    f"kept (--scenes {edited} reads it again; --scenes auto finds them in the pages)")
+                    f"kept ({flag('scenes_file', edited)} reads it again; {flag('scenes_file', 'auto')} finds them in the "
+                    "pages)")
     fmt = cfg.fmt or (stopped.get("format") if stopped.get("format") in AUDIO_FORMATS else None) \
         or switched_format(job.record, job.files.record) or format_made(old.get("format"))  # without --format, the
     # score stays in its format (or in the one a stopped score or switch was making)
@@ -821,7 +824,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                 "are given less; the cue sheet has each scene's start")
     for plan, t, seconds in zip(plans, timings, reading):
         if t.loops:
-            why = "--longest-cue" if by_user else f"the most {composer.model_name} makes at once"
+            why = flag("longest_cue") if by_user else f"the most {composer.model_name} makes at once"
             lasts = f"lasts {_how_long(plan.given_s)}" if plan.given_s is not None else \
                 f"takes {_how_long(seconds)} to read"
             cb.info(f"{job.name}: scene {plan.index} {lasts}; its cue is "
@@ -927,8 +930,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             old_name = ScoreFiles(job, old_format).score.name
             more = f" and {len(gone) - 1} more" if old_name in gone and len(gone) > 1 else ""
             cb.info(f"{job.name}: the score and its cues are {cfg.fmt} files now; the {old_format} ones "
-                    f"({old_name if old_name in gone else gone[0]}{more}) are replaced (--format {old_format} brings "
-                    "them back)")
+                    f"({old_name if old_name in gone else gone[0]}{more}) are replaced ({flag('fmt', old_format)} "
+                    "brings them back)")
         usage = _score_usage(chapter, plans, describer)
         pages = [page_entry(i) for i in chapter.infos]
         updates = {

@@ -78,8 +78,9 @@ COMMERCIAL_LADDER: dict[str, tuple[str, ...]] = {
     "music": ("ace-step", "stable-audio-open"),
 }
 COMMERCIAL_SMALL: dict[str, str] = {"vision": "smolvlm2-256m", "music": "stable-audio-open"}
-_OPENAI_NOTE = ("OPENAI_API_KEY is set, but auto never picks GPT (it costs money and sends the pages away); "
-                "ask for it with --vision-model gpt-4o-mini")
+def _openai_note() -> str:
+    return ("OPENAI_API_KEY is set, but auto never picks GPT (it costs money and sends the pages away); "
+            f"ask for it with {flag('vision_model', 'gpt-4o-mini')}")
 
 
 def margin_gb(total_gb: float) -> float:
@@ -209,7 +210,7 @@ def _resolve_auto(side: Side, *, probe: HardwareReport | None = None,
         probe = dataclasses.replace(probe, offline=offline)
     from .settings import no_network
 
-    note = f"; {_OPENAI_NOTE}" if side == "vision" and probe.openai_key_set and not no_network() else ""  # --offline:
+    note = f"; {_openai_note()}" if side == "vision" and probe.openai_key_set and not no_network() else ""  # --offline:
     # no API to suggest (HF_HUB_OFFLINE alone keeps only the Hub away)
 
     missing = [name for name, there in (("torch", probe.has_torch), ("transformers", probe.packages.get("transformers")))

@@ -1380,6 +1380,41 @@ def test_a_series_moved_whole_keeps_each_chapters_name_when_chapters_share_pages
         assert first.startswith(str(tmp_path / "moved" / n)), (n, first)  # located where they are now
 
 
+def test_a_programs_lines_name_the_settings_it_sets_not_command_line_flags(pages, tmp_path):
+    """`manga2music.run(config=RunConfig(fmt="flac"))` after WAVs said "calm.wav is replaced (--format wav brings it
+    back)", a flag the program never typed."""
+    out = tmp_path / "out"
+    run([pages / "calm"], out)
+    lines: list[str] = []
+    manga2music.run([pages / "calm"], out, config=RunConfig(fmt="flac"),
+                    callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    replaced = [line for line in lines if "is replaced" in line]
+    assert replaced and "(fmt='wav' brings it back)" in replaced[0], lines
+    assert not any("--" in line for line in lines), lines
+
+
+def test_a_chapter_removed_from_its_volume_archive_is_listed_as_its_pages_gone(tmp_path):
+    """A volume .cbz rewritten without one chapter's folder: that chapter stayed "ok" on the listening page, made
+    from pages still there as far as the manifest said, where a chapter folder deleted is "pages gone"."""
+    import zipfile
+
+    pages = sorted((SAMPLES / "action").iterdir())
+    volume = tmp_path / "lib" / "Vol.02.cbz"
+    volume.parent.mkdir()
+    with zipfile.ZipFile(volume, "w") as zf:
+        for k, page in enumerate(pages, start=41):
+            zf.write(page, f"Vol.02/Ch {k}/001.png")
+    out = tmp_path / "out"
+    assert len(run([tmp_path / "lib"], out)["this_run"]) == 3
+    with zipfile.ZipFile(volume, "w") as zf:  # Ch 43 taken out
+        for k, page in list(enumerate(pages, start=41))[:2]:
+            zf.write(page, f"Vol.02/Ch {k}/001.png")
+    run([tmp_path / "lib"], out)
+    listed = {e["name"]: e for e in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]}
+    assert {n: bool(e.get("pages_gone")) for n, e in listed.items()} == {
+        "Vol.02/Ch 41": False, "Vol.02/Ch 42": False, "Vol.02/Ch 43": True}, listed
+
+
 def test_a_description_of_the_same_name_from_elsewhere_never_replaces_music_composed_from_another(tmp_path):
     """`compose A/theme.txt B/theme.txt` made theme and theme-2; then `compose B/theme.txt` alone composed B's words
     as theme, over A's music, saying "its description changed": A's track and words were gone from every file.
