@@ -427,7 +427,8 @@ def _keep_what_a_stop_asked(old: dict, manifest: dict, key: str, names_key: str,
     "as the run stopped before was asked", and the stopped run's own sections then lost them."""
     before = old.get(key) if isinstance(old.get(key), dict) else {}
     earlier = before.get(names_key)
-    still = [n for n in earlier if isinstance(n, str) and n not in this_run] if isinstance(earlier, list) else []
+    done = set(this_run) - set(left)  # a plain resume stopped again (it asked nothing) keeps the earlier stop's
+    still = [n for n in earlier if isinstance(n, str) and n not in done] if isinstance(earlier, list) else []
     if asked:
         manifest[key] = {**{k: v for k, v in before.items() if k != names_key}, **asked,
                          names_key: sorted(set(left) | set(still))}
@@ -436,7 +437,6 @@ def _keep_what_a_stop_asked(old: dict, manifest: dict, key: str, names_key: str,
         old.pop(key, None)
     else:
         old.pop(key, None)
-
 
 
 def resume_stopped(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:

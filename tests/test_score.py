@@ -2590,9 +2590,9 @@ def test_a_setting_that_changes_nothing_now_is_recorded_for_the_next_scores(tmp_
 
 
 def test_two_stops_in_a_row_keep_the_first_ones_settings_for_the_chapters_neither_made(tmp_path, monkeypatch):
-    """`score S --seed 5 --reading-speed 0.5` stopped after its first chapter, then `score S --format ogg` stopped
-    after its second: the second stop's record held only --format, and the plain rerun made the last chapters at
-    the usual pace with new seeds, unsaid."""
+    """`score S --seed 5 --reading-speed 0.5` stopped, then `score S --format ogg` stopped after a chapter: the
+    second stop's record held only --format, and the plain rerun made the last chapters at the usual pace with new
+    seeds, unsaid; a plain resume stopped before it made a chapter dropped the first stop's settings as well."""
     import manga2music
     import manga2music.audio as audio
 
@@ -2619,8 +2619,9 @@ def test_two_stops_in_a_row_keep_the_first_ones_settings_for_the_chapters_neithe
                               callbacks=manga2music.Callbacks(sections=sections))
         monkeypatch.setattr(audio, "encode_audio", real_encode)
 
-    stop_after(1, manga2music.RunConfig(seed=5, reading_speed=0.5))
-    stop_after(2, manga2music.RunConfig(fmt="ogg"))
+    stop_after(0, manga2music.RunConfig(seed=5, reading_speed=0.5))  # before any chapter was made
+    stop_after(0, manga2music.RunConfig())  # the plain resume, stopped as soon: it asked nothing of its own
+    stop_after(1, manga2music.RunConfig(fmt="ogg"))
     lines: list[str] = []
     manga2music.score([tmp_path / "S"], out, callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
     for k in range(1, 5):
