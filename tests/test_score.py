@@ -1282,9 +1282,9 @@ def test_a_model_composing_much_music_on_a_cpu_points_at_longest_cue(tmp_path, m
         manga2music.score([tmp_path / "ch"], tmp_path / out, vision_model="builtin", music_model=str(model),
                           config=RunConfig(seed=1, reading_speed=1.5, longest_cue=limit),
                           callbacks=Callbacks(log=lambda level, text: said.append((level, text))))
-        hints[limit] = [text for _, text in said if "--longest-cue 60" in text]
+        hints[limit] = [text for _, text in said if "longest_cue=60" in text]
     (hint,) = hints[None]
-    assert f"{model.name} composes " in hint and "on this CPU" in hint
+    assert f"{model.name} composes " in hint and "on this CPU" in hint and "--" not in hint  # a program's words
     assert hints[8.0] == []  # the user chose a limit
 
 
