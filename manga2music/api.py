@@ -485,16 +485,13 @@ def resume_stopped(cfg: RunConfig, names: list[str], command: str, cb: Callbacks
 def keep_as_made(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, composer) -> None:
     """The settings left out that the music in the output folder decides: its format (:func:`keep_formats`) and,
     for a section not composed yet, its length and takes (:func:`keep_lengths`); the folder's records read once."""
-    from .outputs import MANIFEST, SectionFiles, read_record
+    from .outputs import MANIFEST, read_record
 
     manifest = read_record(cfg.output / MANIFEST) or {}
     records = _records_there(cfg, names, manifest)
     keep_formats(cfg, records, command, cb)
     if command != "score":  # a cue is as long as its scene takes to read
-        composed = {path for path, data in records if isinstance(data.get("compose"), dict)}
-        new = [n for n in names if SectionFiles.for_section(cfg.output, n).record not in composed]
-        keep_lengths(cfg, names, records, cb, getattr(composer, "max_duration", None),
-                     stopped_for(manifest.get("stopped_with"), new))
+        keep_lengths(cfg, names, records, cb, getattr(composer, "max_duration", None), manifest.get("stopped_with"))
 
 
 def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dict]], cb: Callbacks,
@@ -504,13 +501,15 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
     is one length or one number of takes, else the default, said.  After ``run LIB --duration 300`` was stopped,
     the plain rerun a user makes to finish it made the sections left 10 s long beside the 300 s ones, and a chapter
     added to a folder of 2-take sections got one.  ``stopped``: the manifest's ``stopped_with``, what a run stopped
-    before its music was all made was asked for."""
+    before its music was all made was asked for, taken only where the sections not composed yet are among those it
+    left (:func:`~manga2music.outputs.stopped_for`)."""
     from .options import DEFAULT_DURATION
     from .outputs import SectionFiles
 
     composed = {path: data["compose"] for path, data in records if isinstance(data.get("compose"), dict)}
     new = [name for name in names if SectionFiles.for_section(cfg.output, name).record not in composed]
     made = list(composed.values())
+    stopped = stopped_for(stopped, new)
     if isinstance(stopped, dict):  # hand-edited values left out
         duration, takes = stopped.get("duration"), stopped.get("variations")
         made.append({"duration": duration if isinstance(duration, (int, float)) and not isinstance(duration, bool)
