@@ -19,7 +19,7 @@ from .errors import ArchiveError, BackendError, Manga2MusicError, PageError
 from .files import readable
 from .jobs import Callbacks, SectionJob, each_section, read_description, read_edited_description
 from .options import RunConfig, flag, switch
-from .outputs import Staged, fingerprint, is_ours, now_iso, to_json
+from .outputs import Staged, file_sha256, fingerprint, is_ours, now_iso, to_json
 from .pages import PageInfo, PageStream, probe_page
 from .progress import report
 from .sections import Section
@@ -145,6 +145,22 @@ def none_decoded(job: SectionJob, undecoded: list[dict], readable: int, skipped:
             raise BackendError(no_readable_page(readable + len(skipped), [*skipped, *undecoded])) from None
 
 
+def _saved_again(txt: Path, job: SectionJob) -> bool:
+    """Our description saved again by an editor with its words unchanged (other line ends, a byte-order mark, a
+    last line end added): still ours, its new bytes taken as the ones written.  It was kept as the user's words for
+    good, so pages replaced later were never described again."""
+    words = (job.record.get("describe") or {}).get("words")
+    if not words or txt.name not in job.record.get("files", {}):
+        return False
+    try:
+        if fingerprint(read_description(txt)) != words:
+            return False
+    except (Manga2MusicError, OSError):
+        return False  # not text, or not readable: what the user's words would be is said as for theirs
+    job.record["files"] = {**job.record["files"], txt.name: file_sha256(txt)}
+    return True
+
+
 def no_readable_page(count: int, skipped: list[dict]) -> str:
     """The line for a section none of whose ``count`` pages could be read, with the first reasons."""
     reasons = "; ".join(s["error"] for s in skipped[:2])
@@ -162,7 +178,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
     key = describe_key(pages, describer.settings_key())
     txt = job.files.description
     old = job.record.get("describe", {})
-    if txt.exists() and not is_ours(txt, job.record):
+    if txt.exists() and not is_ours(txt, job.record) and not _saved_again(txt, job):
         job.description = read_edited_description(txt, cb.warn)
         job.status = "skipped"
         made = job.record.get("compose") or {}

@@ -1645,3 +1645,28 @@ def test_a_folder_busy_with_another_call_of_the_same_program_says_so(tmp_path):
             run(SAMPLES / "calm", out, wait=0.5)
         assert "still after the 0.5 s it waited" in str(waited.value), waited.value
         assert "to queue behind it as long as it takes" in waited.value.hint, waited.value.hint
+
+
+def test_a_description_saved_again_with_the_same_words_is_still_ours(pages, tmp_path):
+    """A description opened in a Windows editor and saved unchanged (CRLF line ends, a byte-order mark) was taken
+    for the user's own words: kept for good, so a page replaced later was never described again ("written or edited
+    by you ... keeping it").  The same words are the same description: the section is described again as usual."""
+    out = tmp_path / "out"
+    run(pages / "calm", out)
+    words = (out / "calm.txt").read_text(encoding="utf-8")
+    (out / "calm.txt").write_bytes(b"\xef\xbb\xbf" + words.replace("\n", "\r\n").encode("utf-8"))
+    lines: list[str] = []
+    said = manga2music.Callbacks(log=lambda level, line: lines.append(line))
+    again = manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(),
+                            callbacks=said)
+    assert statuses(again) == {"calm": "skipped"} and not any("by you" in line for line in lines), lines
+    for page in (pages / "calm").iterdir():
+        page.unlink()
+    for page in (SAMPLES / "action").iterdir():
+        shutil.copy(page, pages / "calm" / page.name)
+    lines.clear()
+    manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(), callbacks=said)
+    assert not any("by you" in line for line in lines), lines
+    assert (out / "calm.txt").read_text(encoding="utf-8") != words  # the action pages' own description
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["compose"]["description"] == (out / "calm.txt").read_text(encoding="utf-8").strip()
