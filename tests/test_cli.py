@@ -36,6 +36,14 @@ def test_version_and_help():
         assert flag in run_help
 
 
+def test_dash_h_is_help_for_every_command():
+    """`manga2music -h` (and `run -h`, `models list -h`) said "No such option: -h"; most tools take it for help."""
+    for command in ((), ("run",), ("score",), ("models",), ("models", "list"), ("ui",)):
+        result = invoke(*command, "-h")
+        assert result.exit_code == 0 and result.stdout == invoke(*command, "--help").stdout, (command, result.output)
+        assert result.stdout.startswith(f"Usage: manga2music {' '.join(command)}".rstrip()), result.stdout
+
+
 def test_help_names_arguments_in_words_not_python_types():
     """On a fresh install (typer 0.29) `run --help` read `Usage: manga2music run [OPTIONS] {paths}...`,
     `paths... <list[Path]>`, `--seed <int>` and `--loop <bool>`."""
