@@ -720,7 +720,7 @@ def _decoded_peak(out: BinaryIO) -> float:
 
     out.seek(0)
     peak = 0.0
-    with soundfile.SoundFile(_KeptError(out)) as sound:
+    with stops_held(), soundfile.SoundFile(_KeptError(out)) as sound:  # read through soundfile's callbacks
         for block in sound.blocks(WRITE_BLOCK, dtype="float32"):
             peak = max(peak, float(np.abs(block).max(initial=0.0)))
     return peak

@@ -546,6 +546,34 @@ def test_a_stop_while_reading_a_track_back_from_memory_stops_the_command():
     assert sent
 
 
+@pytest.mark.parametrize("fmt", ["ogg", "mp3"])
+def test_a_stop_while_a_lossy_file_is_checked_stops_the_command(fmt):
+    """A lossy file is decoded once written, to check its peaks (audio._decoded_peak), through soundfile's read
+    callbacks: a Ctrl-C landing there was printed as "Exception ignored from cffi callback" and lost, so the stop
+    waited for the 30 s grace time to end the process hard.  It now stops the command as the file is checked."""
+    import io
+    import signal
+
+    sent = []
+
+    class SignalOnFirstReadBack(io.BytesIO):  # written first; the stop arrives as the check reads it back
+        def read(self, *args):
+            if not sent and self.tell() == 0:
+                sent.append(True)
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().read(*args)
+
+    rng = np.random.default_rng(2)
+    track = (0.3 * rng.standard_normal((48000 * 3, 2))).astype(np.float32)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever ran before here
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            audio_mod.write_encoded(track, 48000, SignalOnFirstReadBack(), fmt=fmt)
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+    assert sent
+
+
 @pytest.mark.parametrize("fmt", ["ogg", "opus"])
 def test_the_same_track_encodes_to_the_same_ogg_bytes_and_each_track_has_its_own_stream_serial(fmt):
     """A rerun with the same --seed made the same audio, but Ogg/Opus files differed byte for byte (libsndfile drew
