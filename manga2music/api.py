@@ -31,7 +31,7 @@ from .errors import InputError, Manga2MusicError
 from .execution import open_executor
 from .files import from_current_folder, place_from_output, readable, remove_stale_temps
 from .jobs import TEXT_GIVEN, Callbacks, SectionJob, failed_line, manifest_entry, read_description, start_job
-from .options import SCENES_FOUND, RunConfig, flag, on_command_line, switch
+from .options import READING_SPEEDS, SCENES_FOUND, RunConfig, flag, on_command_line, switch
 from .output_names import claim_names
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, stopped_for, write_manifest
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
@@ -164,13 +164,29 @@ def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iter
 
 
 def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],
-            page: bool, stopped: Optional[bool] = False, left: Sequence[str] = ()) -> dict:
+            page: bool, stopped: bool = False, left: Sequence[str] = ()) -> dict:
     """Write the manifest (and the listening page) of ``jobs``.  ``stopped``: True where a stop cut the run short,
     whose settings asked for are kept in the manifest (``stopped_with``, ``score_stopped_with``) for the sections
     it did not make (``left``), until they are made (:func:`resume_stopped`, :func:`keep_lengths`,
-    :func:`manga2music.scoring.not_started`); None for a write while the run goes on (they stay)."""
+    :func:`manga2music.scoring.not_started`); the writes while the run goes on keep them too (a run killed without
+    warning is resumed as one stopped)."""
     entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
+    _keep_what_was_asked(old, manifest, cfg, command, vision, music, stopped, [j.name for j in jobs] + list(left),
+                         left)
+    html = None
+    if page or has_our_page(cfg.output, old):  # describe and compose keep a page that is there up to date
+        from .listening_page import render_listening_page
+
+        html = render_listening_page(cfg.output, manifest)
+    return write_manifest(cfg.output, old, manifest, html)
+
+
+def _keep_what_was_asked(old: dict, manifest: dict, cfg: RunConfig, command: str, vision: Optional[str],
+                         music: Optional[str], stopped: bool, this_run: list[str], left: Sequence[str]) -> None:
+    """The manifest's ``stopped_with`` (``run``, ``compose``) or ``score_stopped_with`` (``score``) after this
+    command (:func:`_keep_what_a_stop_asked`): what it was asked, where it is ``stopped`` (or still runs) with the
+    sections ``left`` to make."""
     asked = {k: getattr(cfg, k) for k in (*LENGTHS, *RESUMED) if getattr(cfg, k) is not None}
     if music:  # the models a plain rerun resumes with (keep_models), and the server of the words
         asked["music_model"] = music
@@ -181,39 +197,54 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
         url = cfg.vision_options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
         if url:
             asked["base_url"] = shown_url(url.rstrip("/"))
-    this_run = [j.name for j in jobs] + list(left)
-    if command in ("run", "compose") and stopped is not None:  # describe and score make no track: what a stop
+    if command in ("run", "compose"):  # describe and score make no track: what a stop
         # asked for stays
         _keep_what_a_stop_asked(old, manifest, "stopped_with", "sections", asked if stopped else {}, this_run, left)
-    if command == "score" and stopped is not None:  # the chapters a stopped score did not start are made with
+    if command == "score":  # the chapters a stopped score did not start are made with
         # what it was asked (scoring.not_started): a plain rerun made them at the usual pace, in WAV
         given = {k: getattr(cfg, k) for k in SCORE_RESUMED if getattr(cfg, k) is not None}
         _keep_what_a_stop_asked(old, manifest, "score_stopped_with", "chapters", given if stopped else {}, this_run,
                                 left)
-    html = None
-    if page or has_our_page(cfg.output, old):  # describe and compose keep a page that is there up to date
-        from .listening_page import render_listening_page
 
-        html = render_listening_page(cfg.output, manifest)
-    return write_manifest(cfg.output, old, manifest, html)
+
+def _keep_what_is_asked_while_it_runs(cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],
+                                      given: list[str]) -> None:
+    """What the command was asked kept in the manifest as it starts on the sections ``given``, as a stop keeps it
+    (:func:`_keep_what_was_asked`); only that: the manifest's entries are as the run before left them, until a
+    section finishes.  A run killed without warning (kill -9, the out-of-memory killer, a power cut) was resumed
+    by a plain rerun with the defaults: WAVs with new seeds beside the FLACs it made with ``--seed``."""
+    from .outputs import MANIFEST, TOOL, Staged, commit, read_record, settle
+
+    path = cfg.output / MANIFEST
+    old = read_record(path)
+    if old is None and path.exists():
+        return  # not ours: the end of the run says so
+    old = settle(old, cfg.output) if old is not None else {"tool": TOOL, "files": {}, "sections": []}
+    manifest = dict(old)
+    _keep_what_was_asked(old, manifest, cfg, command, vision, music, True, given, given)
+    if manifest.get("stopped_with") != old.get("stopped_with") \
+            or manifest.get("score_stopped_with") != old.get("score_stopped_with"):
+        commit(path, old, Staged(), manifest)
 
 
 class _ManifestUpdates:
     """The manifest (and the listening page) of the sections finished so far, written while the command runs: a
     reader can listen to a series' first chapters while the rest are made, and a run killed without warning (kill
-    -9, a power cut) leaves them listed.  Called on every progress report of the sections; it writes when a section
-    has finished since the last write, :data:`UPDATE_AFTER_S` after it (or the start), and, on a long manifest,
+    -9, a power cut) leaves them listed, and what it was asked for the rest.  Called on every progress report of the
+    sections; it writes once the sections given are known, when a section has finished since the last write, :data:`UPDATE_AFTER_S` after it (or the start), and, on a long manifest,
     only when the time since is 20 times what the last write took.  Chapters scored side by side (``--ray``)
     report from their threads: one writes, the others go on."""
 
-    def __init__(self, jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool):
+    def __init__(self, jobs: list[SectionJob], cfg: RunConfig, command: str, models, page: bool,
+                 left: Callable[[list[SectionJob]], list[str]]):
         import threading
         import time
 
-        self.jobs, self.cfg, self.command, self.models, self.page = jobs, cfg, command, models, page
+        self.jobs, self.cfg, self.command, self.models, self.page, self.left = jobs, cfg, command, models, page, left
         self.last, self.cost = time.monotonic(), 0.0
         self.listed: set[tuple[str, bool]] = set()  # (section, music_outdated) of the sections last written
         self.writing = threading.Lock()
+        self.asked_kept = False  # what the command was asked is in the manifest (see __call__)
 
     def _due(self) -> bool:
         """Whether a write may happen now: long enough after the last one (see above)."""
@@ -225,14 +256,19 @@ class _ManifestUpdates:
     def __call__(self) -> None:
         import time
 
-        if not self._due() or not self.writing.acquire(blocking=False):
+        if not (self._due() or not self.asked_kept) or not self.writing.acquire(blocking=False):
             return
         try:
             finished = [j for j in list(self.jobs) if _finished(j, self.command)]
             now = {(j.name, j.music_outdated) for j in finished}
-            if now - self.listed:  # a section finished, or its new music made since it was listed as old
+            if not self.asked_kept and self.left(finished):  # once the sections given are known
+                _keep_what_is_asked_while_it_runs(self.cfg, self.command, *self.models(), self.left(finished))
+                self.asked_kept = True
+            if now - self.listed and self._due():  # a section finished, or its new music made since it was listed
+                # as old
                 started = time.monotonic()
-                _finish(finished, self.cfg, self.command, *self.models(), page=self.page, stopped=None)
+                _finish(finished, self.cfg, self.command, *self.models(), page=self.page, stopped=True,
+                        left=self.left(finished))
                 self.last, self.cost, self.listed = time.monotonic(), time.monotonic() - started, now
         except (Manga2MusicError, OSError):
             pass  # the end of the run writes it, and says what is wrong
@@ -268,7 +304,7 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
         return [n for n in dict.fromkeys([*(given or []), *started]) if n not in done]
 
     try:
-        yield _ManifestUpdates(jobs, cfg, command, models, page).around(cb)
+        yield _ManifestUpdates(jobs, cfg, command, models, page, left).around(cb)
     except Manga2MusicError as exc:
         if exc.stops_run and jobs:  # as for a stop: the sections finished, and the one it stopped at (failed)
             try:  # kept with the error: `--json` prints it, as a run that ends does
@@ -846,14 +882,15 @@ def check_score_config(cfg: RunConfig) -> None:
 
 
 def _check_reading_speed(speed) -> None:
+    slowest, fastest = READING_SPEEDS
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed) or speed <= 0:
-        raise InputError(f"{flag('reading_speed')} must be a number from 0.05 to 20 (got {speed!r}); 1 is the "
-                         "estimate's pace, 2 reads twice as fast")
-    if speed > 20:
-        raise InputError(f"{flag('reading_speed', float(speed))} is more than 20 times the estimate's pace")
-    if speed < 0.05:  # a chapter read 20 times slower than the estimate is already hours of music
+        raise InputError(f"{flag('reading_speed')} must be a number from {slowest:g} to {fastest:g} (got {speed!r}); "
+                         "1 is the estimate's pace, 2 reads twice as fast")
+    if speed > fastest:
+        raise InputError(f"{flag('reading_speed', float(speed))} is more than {fastest:g} times the estimate's pace")
+    if speed < slowest:  # a chapter read 20 times slower than the estimate is already hours of music
         raise InputError(f"{flag('reading_speed', float(speed))} is less than a twentieth of the estimate's pace "
-                         "(0.05 reads 20 times slower)")
+                         f"({slowest:g} reads {1 / slowest:g} times slower)")
 
 
 #: how a score's cues hand over at scene changes (``--transitions``)

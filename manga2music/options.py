@@ -173,6 +173,11 @@ def unused_flags(given: dict, *option_classes: type[BackendOptions]) -> list[str
     return [k for k in given if not any(k in cls.model_fields for cls in option_classes)]
 
 
+#: the slowest and fastest reading speed a score takes (``reading_speed``): a twentieth of the estimate's pace is
+#: already hours of music for a chapter; twenty times it, a few seconds a page
+READING_SPEEDS = (0.05, 20.0)
+
+
 @dataclass
 class RunConfig:
     """Everything a run needs besides the inputs and the model names."""
@@ -198,8 +203,8 @@ class RunConfig:
     wait: bool | float = False
     offline: bool = False  # no network at all
     commercial: bool = False  # auto picks only models whose output may be used commercially; named ones are checked
-    #: score: 2.0 reads twice as fast as the reading-time estimate; None: the speed a chapter's score was made with
-    #: (as a --duration left out: a score made again keeps it), else 1.0
+    #: score: 2.0 reads twice as fast as the reading-time estimate (READING_SPEEDS); None: the speed a chapter's
+    #: score was made with (as a --duration left out: a score made again keeps it), else 1.0
     reading_speed: Optional[float] = None
     #: score: compose each cue at most this many seconds (None: the composer's longest track); a scene read for
     #: longer repeats its cue as a seamless loop

@@ -60,7 +60,7 @@ from .kept_cues import (
     kept_settings,
     stopped_settings,
 )
-from .options import SCENES_FOUND, RunConfig, flag
+from .options import READING_SPEEDS, SCENES_FOUND, RunConfig, flag
 from .outputs import Staged, fingerprint, is_ours, now_iso, refuse_theirs, to_json
 from .progress import report
 from .scene_planning import Direction, ScenePlan, chapter_direction, plan_scenes, theme_for  # noqa: F401
@@ -632,7 +632,8 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
     speed = cfg.reading_speed
     if speed is None:
         before = old.get("reading_speed")
-        speed = float(before) if isinstance(before, (int, float)) and 0.05 <= before <= 20 else 1.0
+        speed = float(before) if isinstance(before, (int, float)) and \
+            READING_SPEEDS[0] <= before <= READING_SPEEDS[1] else 1.0
         if speed != 1.0 and not stopped:  # a speed tried once would stretch or squeeze every later score of the
             # chapter, unsaid
             cb.info(f"{job.name}: read at {flag('reading_speed', speed)}, as its last score was "

@@ -569,3 +569,24 @@ def test_a_plain_rerun_of_a_run_stopped_before_its_music_makes_it_as_long_as_it_
     tracks = sorted(out.glob("*.wav"))
     assert len(tracks) == 4 and all(sf.info(str(t)).duration > 599 for t in tracks), tracks
     assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_a_plain_rerun_of_a_run_killed_without_warning_makes_the_rest_as_it_was_asked(four_sections, tmp_path):
+    """`run LIB --format flac --seed 5` killed with SIGKILL (the out-of-memory killer, a power cut) after its first
+    track, then the plain `run LIB` that finishes it: the other sections came out as WAVs with new seeds beside the
+    FLAC, unsaid; a Ctrl-C'd run kept what it was asked.  What a run is asked is kept in the manifest while it runs,
+    so a kill loses it no more than a stop does."""
+    out = tmp_path / "out"
+    proc = start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2", "--format", "flac", "--seed", "5")
+    _wait_for(out, "*.flac", proc)
+    kill(proc, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert len(list(out.glob("*.flac"))) < 4, "killed before all of its music was made"
+    again = cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "2")
+    assert again.returncode == 0, again.stderr
+    assert "--format flac, --seed 5, as the run stopped before was asked" in again.stderr, again.stderr
+    assert sorted(p.name for p in out.glob("sec*.*") if p.suffix in (".wav", ".flac")) == \
+        [f"sec{i:03d}.flac" for i in range(4)]
+    seeds = {json.loads((out / f"sec{i:03d}.json").read_text(encoding="utf-8"))["compose"]["seed"] for i in range(4)}
+    assert seeds == {5}
+    assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))

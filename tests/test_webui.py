@@ -1144,6 +1144,9 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
     assert not page.locator("#bridges input").is_checked()
     page.locator("#longest-cue input").fill("8")  # both scenes take longer to read: each cue loops
     page.locator("#scenes textarea").fill("1\n3 0:40")  # the second scene lasts 40 s, not its reading time
+    speed = page.locator("#reading-speed input[type=number]")  # the pace a read-along page says is the reader's
+    speed.fill("6")  # (it may say up to 20; the slider stopped at 4)
+    speed.press("Enter")
     page.click("#generate")
     page.wait_for_function("document.querySelector('#status').innerText.includes('Scenes')", timeout=120_000)
     status = page.locator("#status").inner_text()
@@ -1161,6 +1164,8 @@ def test_a_chapter_score_from_the_ui_shows_scenes_and_offers_the_read_along_page
         downloads
     assert "001.read.html" not in downloads  # alone it plays nothing (the score is beside it): it is in the zip
     assert "read-along page is in the zip" in status
+    cues = page.locator("#downloads a[href$='001.cues.json']").first.get_attribute("href")
+    assert json.loads(page.request.get(cues).text())["reading_speed"] == 6  # scored at the speed given
     assert not LEAKS.search(page.locator("body").inner_text())
 
 

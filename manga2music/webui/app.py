@@ -17,6 +17,7 @@ from typing import Optional
 
 from ..audio import AUDIO_FORMATS
 from ..errors import Manga2MusicError
+from ..options import READING_SPEEDS
 from ..pipeline import Callbacks
 from ..threads import Stopped, stopping_on
 from . import messages
@@ -216,7 +217,7 @@ def build_app(folder: Optional[ServerFolder] = None):
                     duration = gr.Slider(1, MAX_UI_DURATION_S, value=10, step=1, label="Duration (s)",
                                          info=f"up to {MAX_UI_DURATION_S // 60} minutes a track",
                                          elem_id="duration", scale=2, min_width=260)
-                    speed = gr.Slider(0.25, 4, value=1.0, step=0.05, label="Reading speed (score)",
+                    speed = gr.Slider(*READING_SPEEDS, value=1.0, step=0.05, label="Reading speed (score)",
                                       info="2 reads twice as fast; a read-along page shows yours",
                                       elem_id="reading-speed", visible=False, scale=2, min_width=260)
                     fmt = gr.Dropdown(list(AUDIO_FORMATS), value="wav", label="Format")
