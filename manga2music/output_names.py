@@ -112,10 +112,11 @@ def _words_source(output: Path, record_file: Path, record: dict | None) -> str |
 def _held_by(source: str | None, output: Path) -> str:
     """How a note names what holds a name: a chapter's pages, or words given as text, or a file."""
     from .jobs import TEXT_GIVEN
+    from .options import flag
 
     if source and source.startswith(WORDS):
         was = source[len(WORDS):]
-        return "music composed from words given as --text" if was == TEXT_GIVEN else \
+        return f"music composed from words given as {flag('text')}" if was == TEXT_GIVEN else \
             f"music composed from {os.path.normpath(Path(output) / was)}"
     return f"from {source}"
 

@@ -1310,7 +1310,7 @@ def test_a_chapter_of_the_same_name_never_replaces_music_composed_from_words_giv
     assert (out / "action.wav").read_bytes() == track
     assert json.loads((out / "action.json").read_text(encoding="utf-8"))["compose"]["description"] == "Action"
     assert f"action from {SAMPLES / 'action'}: written as action-2 (action in the output folder is music composed " \
-        "from words given as --text)" in lines, lines
+        "from words given as text)" in lines, lines  # the API's name, not the flag
     again = manga2music.run([SAMPLES / "action"], out, config=cfg())  # its own name from now on
     assert again["this_run"] == ["action-2"] and statuses(again)["action-2"] == "skipped"
     (tmp_path / "ext").mkdir()
