@@ -237,9 +237,9 @@ def is_image_name(name: str) -> bool:
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
 
 
-def _is_image_without_extension(path: Path) -> bool:
-    """A file with no extension whose first bytes say it is an image: read as a page, not left out of its chapter
-    without a word."""
+def _holds_an_image(path: Path) -> bool:
+    """Whether the first bytes of ``path`` (a file with no extension, or something after one) say it is an image:
+    read as a page, or said, not left out of its chapter without a word."""
     try:
         with open(path, "rb") as f:
             return _starts_like_an_image(f.read(16))
@@ -252,7 +252,7 @@ def _starts_like_an_image(head: bytes) -> bool:
 
 
 def _is_image_member_without_extension(archive: Path, member: str) -> bool:
-    """:func:`_is_image_without_extension` for a file packed in an archive (read through the archive's reader; a
+    """:func:`_holds_an_image` for a file packed in an archive (read through the archive's reader; a
     member that cannot be read is not a page)."""
     try:
         if _archive_kind(archive):  # RAR, 7-Zip, tar: unpacked once for the run, as its pages are when read
@@ -286,7 +286,9 @@ def source_stem(name: str) -> str:
 
 
 #: a page's name with something after its extension: wget's second copy "002.png.1", a saved URL "003.jpg?v=2"
-_AFTER_AN_IMAGE_EXTENSION = re.compile(r".+\.(jpe?g|png|webp|gif|avif|bmp|tiff?)[^a-z0-9].*", re.IGNORECASE)
+_AFTER_AN_IMAGE_EXTENSION = re.compile(
+    r".+\.(" + "|".join(sorted((re.escape(e[1:]) for e in IMAGE_EXTENSIONS), key=len, reverse=True))
+    + r")[^a-z0-9].*", re.IGNORECASE)
 
 
 def _misnamed_pictures(here: Path, files: list[str], taken: set[str]) -> list[str]:
@@ -294,7 +296,7 @@ def _misnamed_pictures(here: Path, files: list[str], taken: set[str]) -> list[st
     as their names are no page's (a wget copy may repeat a page), but said: they were left out without a word."""
     return [f for f in files if f not in taken and not is_hidden(f) and not is_image_name(f)
             and _AFTER_AN_IMAGE_EXTENSION.fullmatch(f) and not UNFINISHED_DOWNLOAD.fullmatch(f)
-            and _is_image_without_extension(here / f)]
+            and _holds_an_image(here / f)]
 
 
 def _unfinished_downloads(files: list[str]) -> list[str]:
@@ -1039,7 +1041,7 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         unfinished = _unfinished_downloads(files) + [f"{d}/" for d in dirs if UNFINISHED_FOLDER.fullmatch(d)]
         dirs[:] = [d for d in dirs if not UNFINISHED_FOLDER.fullmatch(d)]
         images = [f for f in files if is_image_name(f) or "." not in f and not in_output
-                  and _is_image_without_extension(here / f)]
+                  and _holds_an_image(here / f)]
         if images and _only_covers(images, dirs, files, in_output):
             images = []  # S/cover.jpg beside S/Ch 1/: the series' art (given alone, it is read), or album art
         if images:
