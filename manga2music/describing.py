@@ -313,10 +313,14 @@ def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
             del new[src]
     added = [info.page.name for info in new.values()]
     removed = [str(p.get("name") or src) for src, p in gone.items()]
-    changed = [info.page.name for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
+    changed = [info for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
+    pictures = {p.get("sha256") for p in pages if p.get("pdf_index") is None}  # (a PDF's pages: the file's hash)
+    reordered = [info.page.name for info in changed if info.sha256 in pictures]  # files swapped: the same pictures
+    changed = [info.page.name for info in changed if info.sha256 not in pictures]
     mended = [info.page.name for src, info in now.items() if src not in before and src in unreadable]
     said = [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (renamed, "renamed"),
-                                                   (changed, "changed"), (mended, "now readable")) if names]
+                                                   (reordered, "in another order"), (changed, "changed"),
+                                                   (mended, "now readable")) if names]
     if not said and [p.get(key) for p in pages] != [src for src in now if src in before]:  # the same pages in
         said.append("its pages are in another order")  # another order (an EPUB's reading order mended)
     tiled = _cut_otherwise(job, infos)

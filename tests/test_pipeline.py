@@ -1670,3 +1670,18 @@ def test_a_description_saved_again_with_the_same_words_is_still_ours(pages, tmp_
     assert (out / "calm.txt").read_text(encoding="utf-8") != words  # the action pages' own description
     record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
     assert record["compose"]["description"] == (out / "calm.txt").read_text(encoding="utf-8").strip()
+
+
+def test_pages_swapped_are_said_to_be_in_another_order_not_changed(pages, tmp_path):
+    """Two pages whose files were swapped (a chapter's pages renumbered by hand) were said as "2 pages changed", as
+    if their pictures were new; they are the same pictures in another order, said so."""
+    out = tmp_path / "out"
+    run(pages / "calm", out)
+    first, second = sorted((pages / "calm").iterdir())[:2]
+    a, b = first.read_bytes(), second.read_bytes()
+    first.write_bytes(b)
+    second.write_bytes(a)
+    lines: list[str] = []
+    manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(),
+                    callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    assert f"calm: describing again: 2 pages in another order ({first.name}, {second.name})" in lines, lines
