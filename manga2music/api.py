@@ -525,7 +525,7 @@ def keep_as_made(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, 
 
     manifest = read_record(cfg.output / MANIFEST) or {}
     records = _records_there(cfg, names, manifest)
-    keep_formats(cfg, records, command, cb)
+    keep_formats(cfg, records, command, cb, names)
     if command != "score":  # a cue is as long as its scene takes to read
         keep_lengths(cfg, names, records, cb, getattr(composer, "max_duration", None), manifest.get("stopped_with"))
 
@@ -582,20 +582,31 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
         cb.info(f"{' and '.join(kept)}, {why} ({flag('duration')} and {flag('variations')} choose others)")
 
 
-def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str, cb: Callbacks) -> None:
+def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str, cb: Callbacks,
+                 names: Sequence[str] = ()) -> None:
     """With no format given, each section's music is made in the format it is in (composing.job_config,
     scoring.chapter_settings), as a left-out --duration keeps each track's length: after ``--format flac``, editing
     one description and a plain ``compose`` turned every other FLAC into a WAV, and an MP3 back into a WAV was
     composed again from its seeds.  Where the music there is all in one format, a new section is made in it too;
-    where it is in several, a new one is DEFAULT_FORMAT.  Said once, when the music there is not all wav."""
-    from .scoring import switched_format
+    where it is in several, a new one is DEFAULT_FORMAT.  Said once, when the music there is not all wav.  A score
+    of one of ``names`` (the chapters given) that was stopped is in the format it was asked (kept_cues.
+    stopped_settings, scoring.not_started): resumed after another chapter was scored in WAV, it became a WAV."""
+    from .kept_cues import stopped_settings
+    from .outputs import SectionFiles
+    from .scoring import not_started_with, switched_format
     from .wording import listed
 
     if cfg.fmt is not None:
         return
     entry = "score" if command == "score" else "compose"
+    given = {SectionFiles.for_section(cfg.output, name).record: name for name in names} if command == "score" else {}
     found = set()
     for record, data in records:
+        stopped = (stopped_settings(cfg.output, given[record]) or not_started_with(cfg.output, given[record], data)) \
+            if record in given else {}
+        if stopped.get("format") in AUDIO_FORMATS:
+            found.add(stopped["format"])
+            continue
         made = data.get(entry)
         switched = switched_format(data, record) if command == "score" else None  # a switch a stop cut short
         if switched or isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:

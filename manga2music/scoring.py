@@ -597,12 +597,17 @@ def not_started(job: SectionJob) -> dict:
     """What a score stopped before it started this chapter was asked (the manifest's ``score_stopped_with``), as a
     stopped score's own settings say it, for a chapter with no score yet; else ``{}``.  A plain rerun of ``score
     S --reading-speed 0.2 --format flac`` stopped in its first chapter made the others at the usual pace, in WAV."""
+    return not_started_with(job.output, job.name, job.record)
+
+
+def not_started_with(output: Path, name: str, record: dict) -> dict:
+    """:func:`not_started` for the chapter ``name`` of ``output`` whose record is ``record``."""
     from .audio import AUDIO_FORMATS
     from .outputs import MANIFEST, read_record, stopped_for
 
-    if job.record.get("score"):
+    if record.get("score"):
         return {}
-    asked = stopped_for((read_record(job.output / MANIFEST) or {}).get("score_stopped_with"), [job.name], "chapters")
+    asked = stopped_for((read_record(Path(output) / MANIFEST) or {}).get("score_stopped_with"), [name], "chapters")
     if asked is None:  # none, or a chapter the stopped score was not given
         return {}
     number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731

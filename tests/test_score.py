@@ -2628,3 +2628,33 @@ def test_two_stops_in_a_row_keep_the_first_ones_settings_for_the_chapters_neithe
         made = json.loads((out / f"Chapter {k}.json").read_text(encoding="utf-8"))["score"]
         assert (made["reading_speed"], made["seed"], made["format"]) == (0.5, 5, "ogg"), (k, lines)
     assert "score_stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("when", ["composing", "writing"])
+def test_a_stopped_scores_format_is_resumed_after_another_chapter_was_scored_in_the_folder(tmp_path, monkeypatch,
+                                                                                           when):
+    """`score ch --format ogg --seed 3` stopped (while composing: its cues kept; or while writing its files), then
+    `score other` into the same folder (a WAV), then the plain `score ch` that finishes it: ch came out as a WAV, its
+    seed resumed and its format not, unsaid, since the folder's music was all WAV by then."""
+    import manga2music
+    import manga2music.audio as audio
+    from manga2music.composers.builtin import BuiltinComposer
+
+    shutil.copytree(SAMPLES / "action", tmp_path / "ch")
+    out = tmp_path / "out"
+    with monkeypatch.context() as patched:
+        def stopped(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        patched.setattr(*((BuiltinComposer, "compose") if when == "composing" else (audio, "encode_audio")), stopped)
+        with pytest.raises(KeyboardInterrupt):
+            manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
+                              config=manga2music.RunConfig(seed=3, fmt="ogg"))
+    manga2music.score([SAMPLES / "calm"], out, vision_model="builtin", music_model="builtin")
+    assert (out / "calm.score.wav").is_file()
+    lines: list[str] = []
+    manga2music.score([tmp_path / "ch"], out, callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
+    made = json.loads((out / "ch.json").read_text(encoding="utf-8"))["score"]
+    assert (made["format"], made["seed"]) == ("ogg", 3), lines
+    assert (out / "ch.score.ogg").is_file() and not (out / "ch.score.wav").exists()
+    assert any("fmt='ogg'" in line and "seed=3" in line for line in lines), lines
