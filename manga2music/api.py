@@ -414,6 +414,31 @@ def _model_names(**names) -> None:
                                          "lists them)")
 
 
+def _stops_carry_a_manifest(call):
+    """``call`` (run, score, describe, compose) with every stop it raises (a cancel from a callback, Ctrl-C) carrying
+    ``manifest``, as the README promises: ``None`` where the call stopped before its work began (at the first
+    callback, the line saying which model auto picked), which a program's ``except KeyboardInterrupt as exc:
+    exc.manifest`` met as an AttributeError."""
+    import functools
+
+    @functools.wraps(call)
+    def carrying(*args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except Exception:
+            raise
+        except BaseException as exc:
+            if not hasattr(exc, "manifest"):
+                try:
+                    exc.manifest = None
+                except AttributeError:  # an exception without a __dict__
+                    pass
+            raise
+
+    return carrying
+
+
+@_stops_carry_a_manifest
 def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *,
         vision_model: Optional[str] = None, music_model: Optional[str] = None, config: Optional[RunConfig] = None,
         callbacks: Optional[Callbacks] = None) -> dict:
@@ -808,6 +833,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
                 return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
 
 
+@_stops_carry_a_manifest
 def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *,
           vision_model: Optional[str] = None, music_model: Optional[str] = None, config: Optional[RunConfig] = None,
           callbacks: Optional[Callbacks] = None) -> dict:
@@ -935,6 +961,7 @@ def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
 
 
 
+@_stops_carry_a_manifest
 def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None = None, *,
              model: Optional[str] = None, config: Optional[RunConfig] = None,
              callbacks: Optional[Callbacks] = None) -> dict:
@@ -1144,6 +1171,7 @@ def _slug(text: str) -> str:
     return "-".join(words) or "track"
 
 
+@_stops_carry_a_manifest
 def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | None = None, *,
             text: Optional[str | list[str]] = None, model: Optional[str] = None, config: Optional[RunConfig] = None,
             callbacks: Optional[Callbacks] = None) -> dict:

@@ -1685,3 +1685,18 @@ def test_pages_swapped_are_said_to_be_in_another_order_not_changed(pages, tmp_pa
     manga2music.run(pages / "calm", out, vision_model="builtin", music_model="builtin", config=cfg(),
                     callbacks=manga2music.Callbacks(log=lambda level, line: lines.append(line)))
     assert f"calm: describing again: 2 pages in another order ({first.name}, {second.name})" in lines, lines
+
+
+@pytest.mark.parametrize("call", ["run", "score", "describe", "compose"])
+def test_a_cancel_from_the_first_callback_still_carries_a_manifest(pages, tmp_path, call):
+    """A program's cancel raised from the very first callback (the line saying which model auto picked) came out
+    without `exc.manifest`, which the README promises: the program's own `except KeyboardInterrupt as exc:
+    exc.manifest` failed with AttributeError.  It is None there: the call finished nothing."""
+    def cancel(level, line):
+        raise KeyboardInterrupt
+
+    args = ([pages / "calm"], tmp_path / "out") if call != "compose" else ([], tmp_path / "out")
+    kwargs = {"text": "Soft piano at 70 BPM"} if call == "compose" else {}
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        getattr(manga2music, call)(*args, config=cfg(), callbacks=manga2music.Callbacks(log=cancel), **kwargs)
+    assert stopped.value.manifest is None
