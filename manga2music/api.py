@@ -815,7 +815,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
         make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
         describer = make(vision_model, "vision")
         composer = make(music_model, "music")
-        check_shared_flags(cfg, describer, composer, auto=left_out or "auto" in (vision_model, music_model),
+        check_shared_flags(cfg, describer, composer, auto="auto" in (vision_model, music_model), kept=left_out,
                            warn=cb.warn)
         if check_composer is not None:
             check_composer(composer)
@@ -979,10 +979,10 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
                            flags=("model", "model"))
     with open_executor(cfg, cb) as executor:
         describer = _builders(cfg, cb, executor, vision=model)(model, "vision")
-        check_shared_flags(cfg, describer, auto=left_out or model == "auto", warn=cb.warn)
+        check_shared_flags(cfg, describer, auto=model == "auto", kept=left_out, warn=cb.warn)
         if cfg.seed is not None and "seed" not in type(describer).Options.model_fields:  # no music here: the seed
             if left_out or model == "auto":  # is the describer's, and this one does not sample
-                cb.warn(not_used_by_auto(["seed"], [describer.model_name]))
+                cb.warn(not_used_by_auto(["seed"], [describer.model_name], kept=model != "auto"))
             else:
                 raise InputError(f"{flag('seed')} does not apply to {describer.model_name} (the vision model)",
                                  hint=f"drop {flag('seed')}, or choose a vision model that samples: a local VLM or a "
@@ -1225,7 +1225,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     keep_switches(cfg, names, "compose", cb)
     with open_executor(cfg, cb) as executor:
         composer = _builders(cfg, cb, executor, music=model)(model, "music")
-        check_shared_flags(cfg, composer, auto=left_out or model == "auto", warn=cb.warn)
+        check_shared_flags(cfg, composer, auto=model == "auto", kept=left_out, warn=cb.warn)
         jobs: list[SectionJob] = []
         with _holding(cfg, "compose", page=False, cb=cb):  # before the model loads (see _with_both_models)
             (composer,) = executor.place(composer)

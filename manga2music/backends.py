@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .errors import InputError, ModelUnavailableError
-from .options import DEFAULT_DURATION, RunConfig, flag, make_options, on_command_line, own_flag_names, unused_flags
+from .options import (DEFAULT_DURATION, RunConfig, flag, invalid_because, make_options, on_command_line, own_flag_names,
+                      unused_flags)
 from .registry import ModelSpec, Side, load_backend_class, missing_weights, resolve, shadowing_folder
 
 
@@ -152,27 +153,30 @@ def check_values_elsewhere(given: dict, side: Optional[str] = None, names: Optio
             try:
                 options.__pydantic_validator__.validate_assignment(options.model_construct(), key, value)
             except ValidationError as exc:
-                why = exc.errors()[0].get("msg", "not a valid value")
+                why = invalid_because(exc.errors()[0])
                 raise InputError(f"{flag((names or {}).get(key, key), value, quoted=True)}: {why}") from None
             break
 
 
-def not_used_by_auto(flags: list[str], models: list[str]) -> str:
+def not_used_by_auto(flags: list[str], models: list[str], kept: bool = False) -> str:
+    """The warning for ``flags`` that the models left out do not take: picked by auto, or ``kept`` as the output
+    folder's sections were made (it said "which auto picked" of a model auto had not picked)."""
     names = " and ".join(dict.fromkeys(models))
     server = f"; to use a model of that server, name it ({flag('vision_model', 'NAME')})" if "base_url" in flags \
         else ""
-    return (f"{', '.join(flag(f) for f in flags)}: not used by {names}, which auto picked "
-            f"on this machine{server}")
+    why = "kept as the output folder's sections were made" if kept else "which auto picked on this machine"
+    return f"{', '.join(flag(f) for f in flags)}: not used by {names}, {why}{server}"
 
 
-def check_shared_flags(cfg: RunConfig, *backends, auto: bool = False,
+def check_shared_flags(cfg: RunConfig, *backends, auto: bool = False, kept: bool = False,
                        warn: Callable[[str], None] = lambda message: None) -> None:
     """A flag given for "whichever model takes it" (``run --device``) that no chosen model takes is an error; a
-    warning when ``auto`` picked a model (the flag may be for the one a script expects on another machine)."""
+    warning when ``auto`` picked a model (the flag may be for the one a script expects on another machine), or a
+    model left out was ``kept`` as the output folder's sections were made."""
     unused = unused_flags(cfg.options, *(type(b).Options for b in backends))
-    if unused and auto:
+    if unused and (auto or kept):
         check_values_elsewhere({k: cfg.options[k] for k in unused})
-        warn(not_used_by_auto(unused, [b.model_name for b in backends]))
+        warn(not_used_by_auto(unused, [b.model_name for b in backends], kept=kept and not auto))
         return
     if unused:
         names = " and ".join(f"{b.model_name} ({'vision' if hasattr(b, 'describe') else 'music'})" for b in backends)

@@ -164,8 +164,17 @@ def make_options(options_cls: type[BackendOptions], given: dict, *, model: str, 
             raise InputError(f"{flag(shown)} does not apply to {model} (the {side} model)",
                              hint=f"drop {flag(shown)}, or choose a {side} model that takes it "
                                   f"(`manga2music models list`){served}") from None
-        raise InputError(f"{flag(shown, values.get(name), quoted=True)}: {err.get('msg', 'not a valid value')}") \
-            from None
+        raise InputError(f"{flag(shown, values.get(name), quoted=True)}: {invalid_because(err)}") from None
+
+
+def invalid_because(error: dict) -> str:
+    """Why pydantic found a value wrong (one of ``ValidationError.errors()``), as our own words: an option's own
+    check said "Value error, use auto, cpu, ..." (pydantic's prefix for a ValueError)."""
+    message = str(error.get("msg") or "not a valid value")
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
 
 
 def unused_flags(given: dict, *option_classes: type[BackendOptions]) -> list[str]:

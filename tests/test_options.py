@@ -63,13 +63,26 @@ def test_a_flag_for_a_model_auto_did_not_pick_is_said_not_refused(tmp_path, give
         assert "name it (--vision-model NAME)" in result.output
 
 
+def test_a_flag_for_a_model_kept_from_the_output_folder_says_it_was_kept_not_picked_by_auto(tmp_path):
+    """`run LIB -o OUT --device cpu` after a builtin run into OUT: builtin is kept as the sections there were made,
+    and the line said "--device: not used by builtin, which auto picked on this machine": auto picked nothing."""
+    out = tmp_path / "out"
+    assert invoke("run", SAMPLES / "calm", "-o", out, "--duration", "1", "--vision-model", "builtin",
+                  "--music-model", "builtin").exit_code == 0
+    result = invoke("run", SAMPLES / "calm", "-o", out, "--device", "cpu", "--offline")
+    assert result.exit_code == 0, result.output
+    assert "--device: not used by builtin, kept as the output folder's sections were made" in result.output, \
+        result.output
+    assert "auto picked" not in result.output
+
+
 @pytest.mark.parametrize("given, said", [
     (("--vision-device", "cuda"), "--vision-device: not used by builtin, which auto picked on this machine"),
     (("--music-device", "cpu"), "--music-device: not used by builtin, which auto picked on this machine"),
     (("--vision-device", "cuda", "--vision-model", "builtin"), "--vision-device does not apply to builtin"),
     (("--music-device", "cuda", "--music-model", "builtin"), "--music-device does not apply to builtin"),
-    (("--vision-device", "tpu"), "--vision-device 'tpu': Value error"),
-    (("--music-device", "tpu"), "--music-device 'tpu': Value error"),
+    (("--vision-device", "tpu"), "--vision-device 'tpu': use auto, cpu, cuda"),  # not pydantic's "Value error, use"
+    (("--music-device", "tpu"), "--music-device 'tpu': use auto, cpu, cuda"),
     (("--vision-device", "cuda", "--vision-model", "llava-0.5b", "--music-model", "builtin"),
      "--vision-device cuda asked, but CUDA is not usable here")])
 def test_a_one_side_device_flag_is_named_as_typed(tmp_path, given, said):
