@@ -122,12 +122,17 @@ def raise_for_disk(exc: BaseException, where: Path) -> None:
     """Re-raise ``exc`` as a run-stopping error when the disk is full or read-only; otherwise return."""
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT):
+        from .options import another_output, on_command_line, writable_output
+
+        again = "run the same command again" if on_command_line() else "make the same call again"
         raise DiskFullError(f"the disk holding {readable(where)} is {_RUN_STOPPING[code]}",
-                            hint="free some space (or choose another -o) and run the same command again: "
-                                 "finished sections are kept") from exc
+                            hint=f"free some space (or choose {another_output()}) and {again}: finished sections are "
+                                 "kept") from exc
     if code == errno.EROFS:
+        from .options import writable_output
+
         raise OutputError(f"{readable(where)} is on a read-only file system",
-                          hint="choose a writable folder with -o") from exc
+                          hint=f"choose {writable_output()}") from exc
 
 
 # ---------------------------------------------------------------- atomic writes

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from .errors import InputError, Manga2MusicError
 from .files import decode_text, raise_for_disk, read_regular_file, readable
+from .options import another_output
 from .outputs import SectionFiles, Staged, cannot_read, commit, new_record, read_record, settle
 from .progress import ProgressFn
 
@@ -134,10 +135,10 @@ def start_job(name: str, output: Path, cb: Callbacks) -> SectionJob:
     why = cannot_read(files.record) if files.record.exists() and old is None else None
     if why:
         job.fail(f"cannot read {readable(files.record)} ({why}), so what was made for {name} is not known; give read "
-                 "access back (chmod u+r), or choose another -o", cb)
+                 f"access back (chmod u+r), or choose {another_output()}", cb)
     elif files.record.exists() and old is None:
-        job.fail(f"{readable(files.record)} exists and was not written by manga2music; move it or choose another -o",
-                 cb)
+        job.fail(f"{readable(files.record)} exists and was not written by manga2music; move it or choose "
+                 f"{another_output()}", cb)
     elif old is None and files.description.exists() and _record_was_here(output, name):
         cb.warn(f"{name}: its record {files.record.name} is gone, so the files manga2music made for it can no longer "
                 "be told from yours and none is replaced; delete them (or move them away) to make them again")
@@ -158,8 +159,8 @@ def start_section_job(section, output: Path, cb: Callbacks) -> SectionJob:
             own = job.source is not None and os.path.realpath(blocking) == os.path.realpath(job.source)
             job.fail(f"its files go in the folder {readable(blocking.relative_to(job.output).as_posix())}/ of the "
                      f"output folder, but {readable(blocking.name)} there is "
-                     + ("the archive its pages are read from; choose another -o" if own
-                        else "a file; move it or choose another -o"), cb)
+                     + (f"the archive its pages are read from; choose {another_output()}" if own
+                        else f"a file; move it or choose {another_output()}"), cb)
     return job
 
 

@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 
 from .errors import OutputBusyError, OutputError
 from .files import LOCK_NAME, raise_for_disk, readable, write_text_atomic
+from .options import another_output, output_named, writable_output
 
 #: the output folders this process holds (real path -> the thread that holds it)
 _held_by: dict[str, int] = {}
@@ -39,7 +40,7 @@ HOLDER_NAME = ".manga2music.lock.json"
 
 def not_a_folder(folder: Path) -> OutputError:
     """The error for an output folder that is a file, in the command line's words or a program's."""
-    from .options import on_command_line, output_named
+    from .options import on_command_line
 
     return OutputError(f"{output_named()} {readable(folder)} is a file, not a folder",
                        hint=f"choose {'a folder with -o' if on_command_line() else 'another output folder'}")
@@ -53,12 +54,12 @@ def prepare_output(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:
-        raise OutputError(f"-o {readable(folder)}: a file is in the way of that folder",
-                          hint="choose another folder with -o") from exc
+        raise OutputError(f"{output_named()} {readable(folder)}: a file is in the way of that folder",
+                          hint=f"choose {another_output()}") from exc
     except OSError as exc:
         raise_for_disk(exc, folder)
         raise OutputError(f"cannot create the output folder {readable(folder)} ({exc.strerror or exc})",
-                          hint="choose a folder you can write to with -o") from exc
+                          hint=f"choose {writable_output()}") from exc
     return folder
 
 
@@ -164,7 +165,7 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
     except OSError as exc:
         raise_for_disk(exc, folder)
         raise OutputError(f"cannot lock the output folder {readable(folder)} ({exc.strerror or exc})",
-                          hint="choose a folder you can write to with -o") from exc
+                          hint=f"choose {writable_output()}") from exc
     try:
         info = {"pid": os.getpid(), "user": _user_name(), "host": socket.gethostname(),
                 "command": " ".join(["manga2music", command]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -175,7 +176,7 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         except OSError as exc:  # a finished folder made read-only (chmod 555) keeps the lock file of its first run
             raise_for_disk(exc, folder)
             raise OutputError(f"cannot write into the output folder {readable(folder)} ({exc.strerror or exc})",
-                              hint="choose a folder you can write to with -o") from None
+                              hint=f"choose {writable_output()}") from None
         yield
     finally:
         _held_by.pop(key, None)

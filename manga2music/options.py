@@ -115,6 +115,17 @@ def output_named() -> str:
     return "-o" if _NAMED_AS_FLAGS.get() else "the output folder"
 
 
+def another_output() -> str:
+    """How a hint names another output folder: "another -o" on the command line, "another output folder" for a
+    program (which gives no -o)."""
+    return "another -o" if _NAMED_AS_FLAGS.get() else "another output folder"
+
+
+def writable_output() -> str:
+    """How a hint names an output folder the user can write to (see :func:`another_output`)."""
+    return "a folder you can write to with -o" if _NAMED_AS_FLAGS.get() else "an output folder you can write to"
+
+
 def on_command_line() -> bool:
     """Whether messages are for a command line (see :func:`flag`), for the hints whose words differ."""
     return _NAMED_AS_FLAGS.get()

@@ -39,6 +39,7 @@ from typing import Any, BinaryIO, Callable, Optional
 from . import __version__
 from .errors import Manga2MusicError, OutputError
 from .files import fill, readable, temp_beside, write_text_atomic
+from .options import another_output
 from .sections import section_order
 
 TOOL = "manga2music"
@@ -185,16 +186,16 @@ def refuse_theirs(paths, record: dict | None, *, edited: bool = True) -> None:
     why = cannot_read(path) if Path(path).is_file() else None
     if why:
         raise Manga2MusicError(f"cannot read {readable(path)} ({why}), so it cannot be told from a file of yours; give "
-                               "read access back (chmod u+r), or choose another -o")
+                               f"read access back (chmod u+r), or choose {another_output()}")
     also = (f" (and {len(more)} more of this section's: {', '.join(Path(p).name for p in more[:3])}"
             f"{', ...' if len(more) > 3 else ''})") if more else ""
     it = "them" if more else "it"
     if record is not None and Path(path).name in record.get("files", {}):  # ours once: edited since
         raise Manga2MusicError(f"{readable(path)} was changed since manga2music wrote it, and this run would replace "
                                f"it{also}; move your version{'s' if more else ''} away (or delete {it}), or choose "
-                               "another -o")
+                               f"{another_output()}")
     raise Manga2MusicError(f"{readable(path)} exists and was not written by manga2music{also}; move {it} or choose "
-                           "another -o")
+                           f"{another_output()}")
 
 
 def settle(record: dict, folder: Path) -> dict:
@@ -394,7 +395,7 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
     if old is None:
         if (output / MANIFEST).exists():
             raise OutputError(f"{readable(output / MANIFEST)} was not written by manga2music; it would be replaced",
-                              hint="move it away, or choose another folder with -o")
+                              hint=f"move it away, or choose {another_output()}")
         old = {"tool": TOOL, "files": {}}
     settle(old, output)
     members: dict = {}  # the zips named by the entries' pages: their entry names, read once
@@ -448,7 +449,7 @@ def write_manifest(output: Path, old: dict, manifest: dict, page_html: str | Non
     if page_html is not None:
         if not is_ours(output / LISTENING_PAGE, old):
             raise OutputError(f"{readable(output / LISTENING_PAGE)} was not written by manga2music",
-                              hint="move it away, or choose another folder with -o")
+                              hint=f"move it away, or choose {another_output()}")
         staged.add_bytes(output / LISTENING_PAGE, page_html.encode("utf-8", "replace"))
     return commit(output / MANIFEST, old, staged, manifest)
 

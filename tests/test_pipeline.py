@@ -1476,6 +1476,11 @@ def test_messages_to_a_program_name_its_settings_not_the_command_lines_flags(pag
     with pytest.raises(OutputError) as told:
         run(pages, tmp_path / "out.wav")
     assert str(told.value).startswith("the output folder ") and told.value.hint == "choose another output folder"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "calm.json").write_text("{}", encoding="utf-8")  # a file of the user's in the way
+    made = run(pages / "calm", tmp_path / "mine")
+    (failed,) = [e["message"] for e in made["sections"]]
+    assert failed.endswith("move it or choose another output folder") and " -o" not in failed, failed
     lines: list[str] = []
     for speed in (2.0, None):
         manga2music.score(pages / "calm", tmp_path / "scored", vision_model="builtin", music_model="builtin",
