@@ -127,6 +127,11 @@ def _plan_work(job: SectionJob, composer: Composer, cfg: RunConfig, old: dict, s
     if base is None and old_takes and not cfg.force:  # no --seed: the music it had, made again (longer, in another
         # format, from a changed description) from its recorded seed, not a new piece; --force asks for a new one
         base = int(old_takes[0]["seed"])
+    if base is None and not old_takes:  # no --seed, and its first music: the seed its words were drawn with (a
+        # local VLM's), so that the one seed the record and the listening page show makes both again (--seed N);
+        # a second seed drawn here could not be given with it
+        described = (job.record.get("describe") or {}).get("seed")
+        base = described if isinstance(described, int) and not isinstance(described, bool) else None
     if base is None:
         base = random.SystemRandom().randrange(2**31)
     return ComposePlan(job, "compose", [base + t for t in range(cfg.variations)])

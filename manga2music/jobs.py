@@ -286,6 +286,13 @@ def read_edited_description(path: Path, warn: Optional[Callable[[str], None]] = 
     return text
 
 
+def _words_seed(job: SectionJob, command: str) -> Optional[int]:
+    """For ``describe``, of a section with no music: the seed its words were read with (a local VLM's, given or
+    drawn), which ``--seed`` makes them again with; the manifest said null, even under ``--seed``."""
+    seed = (job.record.get("describe") or {}).get("seed") if command == "describe" else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str | None, command: str = "run") -> dict:
     status = job.status
     if status in ("pending", "skipped"):
@@ -325,7 +332,8 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "skipped_pages": job.skipped_pages if job.skipped_pages is not None else job.record.get("skipped_pages", []),
         "vision_model": describe.get("model") or vision,  # the describer that made the description used
         "music_model": music,
-        "seed": job.seed if job.seed is not None else job.record.get("compose", {}).get("seed"),
+        "seed": job.seed if job.seed is not None else job.record.get("compose", {}).get("seed",
+                                                                                       _words_seed(job, command)),
         "usage": describe.get("usage") or None,
         "cost_usd": describe.get("cost_usd"),
         **(_score_files(job, rel) if command == "score" else {}),

@@ -505,12 +505,42 @@ def test_a_section_read_without_a_seed_records_the_one_it_sampled_with_and_it_gi
     """A local VLM samples (temperature 0.7): without --seed the record said ``seed: null``, so no record could say
     how to ask for the same description again.  Each section now draws a seed, and the recorded one repeats it."""
     model = tiny_models["llava"]
-    _, first_seed, first = _read_calm(model, tmp_path / "first")
+    entry, first_seed, first = _read_calm(model, tmp_path / "first")
+    assert entry["seed"] == first_seed  # the manifest named none (null), even under --seed
     _, other_seed, other = _read_calm(model, tmp_path / "other")
     assert isinstance(first_seed, int) and isinstance(other_seed, int) and first_seed != other_seed
     assert first != other  # two runs without --seed are two takes
     _, again_seed, again = _read_calm(model, tmp_path / "again", seed=first_seed)
     assert again_seed == first_seed and again == first
+
+
+@pytest.mark.slow
+def test_the_one_seed_a_run_shows_makes_its_words_and_its_music_again(tiny_models, tmp_path):
+    """`run` with a local VLM and no --seed drew one seed to read the pages with and another for the music, and the
+    manifest and listening page showed only the music's: `run --seed N` with it wrote other words and so other
+    music, and no one seed could make the section again.  Its first music now takes its words' seed."""
+    import manga2music
+    from manga2music.options import RunConfig
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    options = {"single_stage": True, "max_new_tokens": 40, "chunk_size": 1, "device": "cpu"}
+
+    def run(out, seed=None):
+        return manga2music.run([samples / "calm"], out, vision_model=str(tiny_models["llava"]), music_model="builtin",
+                               config=RunConfig(offline=True, vision_options=options, duration=2.0, seed=seed))
+
+    for attempt in range(8):  # random weights write no usable words under about 1 seed in 20: another take
+        out = tmp_path / f"first-{attempt}"
+        (entry,) = run(out)["sections"]
+        if entry["status"] == "ok" or not _random_words(entry):
+            break
+    assert entry["status"] == "ok", entry
+    record = json.loads((out / "calm.json").read_text())
+    assert record["compose"]["seed"] == record["describe"]["seed"] == entry["seed"], (record, entry)
+    (again,) = run(tmp_path / "again", seed=entry["seed"])["sections"]
+    assert again["status"] == "ok", again
+    assert (tmp_path / "again" / "calm.txt").read_text() == (out / "calm.txt").read_text()
+    assert (tmp_path / "again" / "calm.wav").read_bytes() == (out / "calm.wav").read_bytes()
 
 
 @pytest.mark.slow
