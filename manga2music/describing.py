@@ -484,8 +484,13 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
         return
     analysis = result.analysis.model_dump() if result.analysis else None
     chunks = [c.model_dump() for c in result.chunks]
-    if describer.chats and not music_words(description):
-        result.warnings.append(NO_MUSIC_WORDS.format(model=describer.model_name, file=job.files.description.name))
+    if describer.chats and too_few_music_words(description):
+        found = sorted(set(music_words(description)))
+        result.warnings.append(NO_MUSIC_WORDS.format(model=describer.model_name, file=job.files.description.name)
+                               .replace("names no genre, instrument, tempo, key or mood",
+                                        f"names almost no music (only {', '.join(map(repr, found))} among "
+                                        f"{len(description.split())} words)" if found else
+                                        "names no genre, instrument, tempo, key or mood"))
     staged = Staged()
     staged.add_bytes(job.files.description, (description + "\n").encode("utf-8"))
     _artifact(job, analysis, chunks, cfg, cb, staged)
@@ -591,6 +596,21 @@ def music_words(description: str) -> list[str]:
     from .music.text_to_style import parse_style
 
     return parse_style(description).words or [m.group(0) for m in _MUSIC_VOCABULARY.finditer(description)]
+
+
+def too_few_music_words(description: str) -> bool:
+    """Whether ``description`` names too little music to be a model's answer to the prompt: no music word at all, or
+    one or two among many other words (word salad from a model that is not following the prompt holds a mood word
+    now and then: "... incubated UX stations lazy Norris Eden ..."; a description names music in one word in a few,
+    "Melancholic solo piano at 68 BPM in A minor ...")."""
+    found = len(set(music_words(description)))
+    return found == 0 or found < 3 and found * WORDS_PER_MUSIC_WORD < len(description.split())
+
+
+#: a description whose words hold fewer than one music word in this many (and fewer than 3 in all) names too little
+#: music (:func:`too_few_music_words`): a real one's prose ("...evoke the loneliness of a rainy evening, with gentle
+#: plucked notes and distant echoes, slow and hesitant") holds one in ten
+WORDS_PER_MUSIC_WORD = 15
 
 
 def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes | str]:

@@ -331,19 +331,25 @@ def test_every_registry_entry_has_a_licence():
     assert registry.find_spec("llava-0.5b", "vision").commercial is False  # tongyi-qianwen-research
 
 
-def test_an_answer_that_names_no_music_is_said_not_passed_as_a_description(real_tiny, tmp_path):
+@pytest.mark.parametrize("caption", [
+    "The image shows a drawing with two girls talking in a classroom. One of them is smiling.",
+    # word salad that happens to hold one mood word ("lazy") among twenty: it passed, "ok", unsaid
+    "Concord todd Angels Bone incubated UX stations lazy Norris Eden Nationalism spree quantum Oslo brick lantern "
+    "forty wisdom pixel Hartford"], ids=["caption", "salad"])
+def test_an_answer_that_names_no_music_is_said_not_passed_as_a_description(real_tiny, tmp_path, caption):
     """A small local model that captioned the page ("The image shows a manga page...") or answered word salad: its
     words were saved as the description, "ok", and MusicGen composed from them, nothing said.  The words are kept
     (the user may edit them) but a line, and the record's warnings, say that they name no music."""
-    caption = "The image shows a drawing with two girls talking in a classroom. One of them is smiling."
     folder = answering(rc.VLM_NAMES[0], real_tiny, tmp_path, caption)
     out = tmp_path / "out"
     result = runner.invoke(app, ["describe", str(SAMPLES / "calm"), "-o", str(out), "--model", str(folder),
                                  "--offline", "--seed", "1", "--single-stage"])
     assert result.exit_code == 0, result.output
     assert (out / "calm.txt").read_text(encoding="utf-8").strip() == caption
-    said = f"calm: the description names no genre, instrument, tempo, key or mood: {folder} may not be following " \
-           "the prompt (its words are kept and composed from; edit calm.txt, or try a larger model)"
+    names = "names no genre, instrument, tempo, key or mood" if "classroom" in caption else \
+        "names almost no music (only 'lazy' among 20 words)"
+    said = f"calm: the description {names}: {folder} may not be following the prompt (its words are kept and " \
+           "composed from; edit calm.txt, or try a larger model)"
     assert said in " ".join(result.output.split()), result.output
     record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
-    assert any("names no genre, instrument" in w for w in record["describe"]["warnings"]), record["describe"]
+    assert any(names in w for w in record["describe"]["warnings"]), record["describe"]
