@@ -17,6 +17,7 @@ process, or on a Ray cluster with ``config.ray``; the files are always written h
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -716,10 +717,39 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
                                       "pick")
             cfg.vision_options = {**cfg.vision_options, "base_url": url}  # over OPENAI_BASE_URL: the server it was
             server = f" on {url}"  # made on, not another one set for other work
+        if side == "vision":
+            server += _keep_reading_settings(cfg, made, command)
         how = f"as {what} there {were} made" if len(stopped) < len(made) else "as the run stopped before was asked"
         cb.info(f"{flag(setting, model)}{server}, {how} ({flag(setting, 'auto')} lets this machine pick)")
         chosen.append(model)
     return tuple(chosen)
+
+
+#: the settings of a describer, recorded with the words it read (its settings_key), that a rerun keeps where they
+#: are left out, with the value each takes when none is given (a setting at it goes unsaid)
+KEPT_READING_SETTINGS = {"detail": "auto", "single_stage": False, "chunk_size": 8, "max_new_tokens": 512}
+
+
+def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> str:
+    """The describer's settings the words there were read with (``made``: the record entries of the kept model),
+    each left out, kept as the model is: after ``run LIB --detail low --single-stage``, the plain rerun that adds a
+    chapter described every section again at --detail auto in two stages ("the describer's settings changed"),
+    paid for every page again, and replaced every track.  Returns how the line that says the model names them."""
+    kept = {}
+    for key in KEPT_READING_SETTINGS:
+        if key in cfg.vision_options or key in cfg.options or command == "score" and key in ("single_stage",
+                                                                                               "chunk_size"):
+            continue  # a score reads a chapter page by page, in one way
+        values = {json.dumps(m["settings"][key]) for m in made if isinstance(m.get("settings"), dict)
+                  and key in m["settings"]}
+        value = json.loads(values.pop()) if len(values) == 1 else None
+        if value is not None:
+            kept[key] = value
+    cfg.vision_options = {**cfg.vision_options, **kept}
+    said = [(("--single-stage" if value else "--two-stage") if on_command_line() else flag(key, value))
+            if key == "single_stage" else flag(key, value)
+            for key, value in kept.items() if value != KEPT_READING_SETTINGS[key]]
+    return f" with {', '.join(said)}" if said else ""
 
 
 def _stopped_with_models(output: Path, names: list[str], command: str, manifest: dict, side: str) -> list[dict]:

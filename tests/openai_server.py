@@ -60,6 +60,7 @@ class Fail:
     retry_after_ms: int | None = 10
     param: str | None = None
     type: str = "server_error"
+    retry_after_date: float | None = None  # seconds ahead, sent as Retry-After in its HTTP-date form instead
 
 
 @dataclass
@@ -324,6 +325,11 @@ class FakeOpenAIServer:
                     return self._send(behaviour.status, behaviour.body, content_type=behaviour.content_type)
                 if isinstance(behaviour, Fail):
                     headers = {"retry-after-ms": str(behaviour.retry_after_ms)} if behaviour.retry_after_ms else {}
+                    if behaviour.retry_after_date is not None:
+                        import email.utils
+
+                        headers = {"retry-after": email.utils.formatdate(time.time() + behaviour.retry_after_date,
+                                                                         usegmt=True)}
                     error = {"message": behaviour.message, "type": behaviour.type, "param": behaviour.param, "code": None}
                     return self._send(behaviour.status, {"error": error}, headers)
                 self._send(200, self._completion(behaviour, body))

@@ -215,6 +215,20 @@ def test_rate_limit_then_success(openai_server):
     assert result.description == DEFAULT_DESCRIPTION
 
 
+def test_a_retry_after_given_as_a_date_is_the_same_wait(openai_server):
+    """Retry-After may be an HTTP date (RFC 9110): ten minutes ahead, it was read as no wait at all, so each section
+    left asked at once and failed, instead of the one line that stops the run and says how long to wait."""
+    import re
+
+    openai_server.queue(Fail(429, "Rate limit reached", retry_after_ms=None, retry_after_date=600, type="requests"))
+    describer = OpenAIDescriber("gpt-4o-mini", options(openai_server, max_retries=3))
+    with pytest.raises(BackendError) as info:
+        describer.describe([line_art("1.png")])
+    assert len(openai_server.requests) == 1
+    assert re.search(r"429 Rate limit reached \(the server asks to wait (9\.9|10) min before asking again\)",
+                     info.value.message), info.value.message
+
+
 def test_a_retry_after_longer_than_the_client_waits_is_said_and_no_retry_is_claimed(openai_server):
     """A 429 asking to wait an hour (Retry-After: 3600, which the SDK does not wait) failed at once, as "failed after
     3 retries" with no retry made, and the bar had said "retry 1 of 3"; the wait the server asked for was said
@@ -846,6 +860,23 @@ def test_a_proxys_html_error_page_is_its_title_and_says_what_to_do(openai_server
     assert "single_stage=True" in info.value.hint
 
 
+def test_one_passing_400_does_not_turn_structured_output_off_where_it_worked(openai_server):  # noqa: F811
+    """A server whose structured output had answered sent one 400 in its own words ("Invalid request: upstream busy,
+    try again"): the request asked again without the schema worked, so the server was taken for one without
+    structured output for the rest of the process (the web UI's: every later Generate), and every later record
+    said so.  Where the schema worked before, the same request is asked again with it."""
+    describer = OpenAIDescriber("busy-once", options(openai_server, max_retries=0))
+    first = describer.describe([line_art("1.png")])
+    assert not any("structured output" in w for w in first.warnings)
+    before = len(openai_server.requests)
+    openai_server.queue(Fail(400, "Invalid request: upstream busy, try again", retry_after_ms=None))
+    later = describer.describe([line_art("2.png")])
+    assert not any("structured output" in w for w in later.warnings), later.warnings
+    assert [r.response_format is not None for r in openai_server.requests[before:before + 2]] == [True, True]
+    again = OpenAIDescriber("busy-once", options(openai_server, max_retries=0)).describe([line_art("3.png")])
+    assert not any("structured output" in w for w in again.warnings), again.warnings
+
+
 def test_a_server_error_rejecting_structured_output_falls_back_at_once(openai_server):  # noqa: F811
     """llama-cpp-python answers an unsupported response_format with a 500: it was asked again 3 times (every page
     sent each time, seconds apart) before the plain-JSON fallback."""
@@ -1308,6 +1339,37 @@ def test_a_plain_rerun_keeps_the_server_model_the_folder_was_described_with(tmp_
     assert "describing again: describer llava:13b \u2192 builtin" in picked.stderr
 
 
+def test_a_plain_rerun_keeps_the_reading_settings_the_folder_was_described_with(tmp_path, openai_server):  # noqa: F811
+    """`run LIB --base-url URL --vision-model llava:13b --detail low --single-stage --chunk-size 2`, a chapter added,
+    then the plain `run LIB`: it kept the model and server, but went back to --detail auto, two stages and 8 pages a
+    request, so every section was described again ("the describer's settings changed"), paid again, and every track
+    replaced.  The settings the words were read with are kept as the model is, and said."""
+    import shutil
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    shutil.copytree(samples / "calm", lib / "calm")
+    made = cli("run", lib, "-o", out, "--vision-model", "llava:13b", "--base-url", openai_server.url,
+               "--music-model", "builtin", "--duration", "1", "--detail", "low", "--single-stage", "--chunk-size", "2")
+    assert made.returncode == 0, made.stderr
+    words, track = (out / "calm.txt").read_bytes(), (out / "calm.wav").read_bytes()
+    shutil.copytree(samples / "action", lib / "action")  # a chapter added
+    again = cli("run", lib, "-o", out, "--duration", "1")
+    assert again.returncode == 0, again.stderr
+    said = " ".join(again.stderr.split())
+    assert f"--vision-model llava:13b on {openai_server.url} with --detail low, --single-stage, --chunk-size 2, as " \
+           "the words there were made" in said, said
+    assert "describing again" not in said and "composing again" not in said, said
+    assert (out / "calm.txt").read_bytes() == words and (out / "calm.wav").read_bytes() == track
+    added = json.loads((out / "action.json").read_text(encoding="utf-8"))["describe"]["settings"]
+    assert (added["detail"], added["single_stage"], added["chunk_size"]) == ("low", True, 2)
+    back = cli("run", lib, "-o", out, "--duration", "1", "--detail", "auto", "--two-stage", "--chunk-size", "8")
+    assert back.returncode == 0 and "the describer's settings changed" in back.stderr, back.stderr  # given: taken
+
+
 def test_a_plain_rerun_of_sections_made_by_several_models_or_servers_is_one_line_and_changes_nothing(
         tmp_path, openai_server):  # noqa: F811
     """Sections described by builtin and by a server's model (or by one model name on two servers), then a plain
@@ -1375,3 +1437,22 @@ def test_a_run_stopped_while_a_server_described_resumes_with_that_server_model(t
     assert record["describe"]["model"] == "my-vlm" and len(openai_server.requests) > asked, said
     assert any(f"vision_model='my-vlm' on {openai_server.url}, as the run stopped before was asked" in s
                for s in said), said
+
+
+def test_a_server_url_in_other_letter_case_is_the_same_server_and_describes_nothing_again(tmp_path, openai_server):  # noqa: F811,E501
+    """`--base-url HTTP://127.0.0.1:PORT/v1` after `http://127.0.0.1:PORT/v1` (or LOCALHOST after localhost): the same
+    server, as a scheme and host are in any case, but every section was described again ("the describer's settings
+    changed (base_url http://... -> HTTP://...)") and paid for again."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    out = tmp_path / "out"
+    made = cli("describe", samples / "calm", "-o", out, "--model", "llava:13b", "--base-url", openai_server.url)
+    assert made.returncode == 0, made.stderr
+    asked = len(openai_server.requests)
+    shouted = openai_server.url.replace("http://", "HTTP://") + "/"
+    again = cli("describe", samples / "calm", "-o", out, "--model", "llava:13b", "--base-url", shouted)
+    assert again.returncode == 0, again.stderr
+    assert "describing again" not in again.stderr and len(openai_server.requests) == asked, again.stderr

@@ -72,6 +72,9 @@ _STRUCTURED_OUTPUT_REFUSED = re.compile(r"response_format|json_schema|structured
 
 #: servers (base URL, model) that rejected response_format json_schema in this process
 _NO_STRUCTURED_OUTPUT: set[tuple[str, str]] = set()
+#: servers (base URL, model) that answered a request with response_format json_schema in this process: a later 400
+#: in their own words ("Invalid request: upstream busy") is not about the schema
+_STRUCTURED_OUTPUT_ANSWERED: set[tuple[str, str]] = set()
 
 _DETAILS = ("low", "high", "auto")
 
@@ -305,8 +308,7 @@ class OpenAIDescriber(ChatDescriber):
     def settings_key(self) -> dict:
         key = super().settings_key()
         # "http://host/v1/" is "http://host/v1"; a --seed is recorded beside the settings (describing.describer_seed)
-        key.update(base_url=settings.shown_url(self.base_url.rstrip("/") if self.base_url else self.base_url),
-                   detail=self.detail)
+        key.update(base_url=settings.shown_url(_server_url(self.base_url)), detail=self.detail)
         return key
 
     def close(self) -> None:
@@ -361,15 +363,21 @@ class OpenAIDescriber(ChatDescriber):
                     if isinstance(err, openai.InternalServerError) or re.search(r"image|picture", said, re.I) \
                             or _NO_IMAGES.search(said) or _IMAGE_LIMIT.search(said) or _CONTEXT_EXCEEDED.search(said):
                         raise  # about the pages or their size, not the schema
+                    answered = self._server_key in _STRUCTURED_OUTPUT_ANSWERED  # the schema worked here before: the
+                    # same request once more (one such 400 turned structured output off for the whole process)
                     try:  # a 400 or 422 in the server's own words ("Invalid request"): without the schema once
-                        response = self._complete_once(plain)
+                        response = self._complete_once(kwargs if answered else plain)
                     except openai.APIError:
                         raise err from None  # not the schema, then: the first error is the one to say
                 else:
+                    answered = False
                     response = self._complete_once(plain)
-                _NO_STRUCTURED_OUTPUT.add(self._server_key)
-                warnings.append(NO_STRUCTURED_OUTPUT_WARNING)
-                del kwargs["response_format"]
+                if not answered:
+                    _NO_STRUCTURED_OUTPUT.add(self._server_key)
+                    warnings.append(NO_STRUCTURED_OUTPUT_WARNING)
+                    del kwargs["response_format"]
+            if "response_format" in kwargs:
+                _STRUCTURED_OUTPUT_ANSWERED.add(self._server_key)
             try:
                 completion = self._to_completion(response)
             except _EmptyAnswer:  # nothing, though not cut off: a local server's glitch; the same request once more
@@ -700,8 +708,30 @@ def _mentions_structured_output(err) -> bool:
     return bool(_STRUCTURED_OUTPUT_REFUSED.search(f"{_error_message(err)} {getattr(err, 'param', '') or ''}"))
 
 
+def _server_url(url: Optional[str]) -> Optional[str]:
+    """``url`` as the server it names, for the settings a description was read with: without a last "/", and with
+    its scheme and host in lower case, which name the same server in any case (``HTTP://LOCALHOST:8080/v1`` after
+    ``http://localhost:8080/v1`` described every section again, "the describer's settings changed")."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = url.rstrip("/")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    user, at, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=f"{user}{at}{host.lower()}"))
+
+
 def _retry_after(headers) -> float | None:
-    """The seconds an answer's Retry-After (-ms) asks to wait, as the SDK reads them; None when it names none."""
+    """The seconds an answer's Retry-After (-ms) asks to wait, as the SDK reads them: a number of seconds, or an HTTP
+    date (RFC 9110; it was taken for no wait at all, so every section left asked at once, beyond a long wait the
+    server had asked for, and failed); None when it names none."""
+    import email.utils
+    import time
+
     try:
         if "retry-after-ms" in headers:
             return float(headers["retry-after-ms"]) / 1000
@@ -709,7 +739,11 @@ def _retry_after(headers) -> float | None:
             return float(headers["retry-after"])
     except ValueError:
         pass
-    return None
+    try:
+        when = email.utils.parsedate_to_datetime(headers["retry-after"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time()) if when.tzinfo is not None else None
 
 
 def _seconds_in_words(seconds: float) -> str:
