@@ -54,6 +54,7 @@ after the other, never together, so each side may use the whole device):
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 from pathlib import Path
 from typing import Literal, NamedTuple, Optional
@@ -333,11 +334,12 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
 
     local = bool(spec.model_id) and Path(spec.model_id).expanduser().is_dir()
     if not local and not probe.is_cached(spec.model_id):
+        folder = _local_folder_of_that_name(spec.model_id)
         size = f"{spec.download_gb:g} GB" if spec.download_gb else "its weights"
         if probe.offline:
             raise ModelUnavailableError(
                 f"{spec.name}: weights not in {probe.cache_dir} and offline mode is on",
-                hint=f"run `manga2music models pull {spec.name}` while online; {hint}")
+                hint=f"{folder}run `manga2music models pull {spec.name}` while online; {hint}")
         if spec.download_gb and spec.download_gb > probe.disk_free_gb:
             raise ModelUnavailableError(
                 f"{spec.name}: {size} to download but only {probe.disk_free_gb:g} GB free in {probe.cache_dir}",
@@ -345,11 +347,31 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
         if not probe.hub_reachable():  # one short request, only when a download is ahead
             raise ModelUnavailableError(
                 f"{spec.name}: weights not cached and the Hub at {probe.hub.endpoint} is unreachable "
-                f"({probe.hub.detail})", hint=hint)
+                f"({probe.hub.detail})", hint=folder + hint)
         if spec.download_gb and not _download_fits(spec, probe):
             warnings.append(f"{spec.name}: the {size} download leaves little free disk in {probe.cache_dir}")
         warnings.append(f"{spec.name} is not cached: {size} will be downloaded to {probe.cache_dir}")
     return warnings
+
+
+def _local_folder_of_that_name(model_id: Optional[str]) -> str:
+    """The start of a hint for a Hub id ``owner/name`` that is a mistyped local path (``models/smoll``, with a folder
+    ``models`` here): it was told only that the Hub is unreachable, or to pull it.  ``""`` where none is here."""
+    if not model_id or model_id.count("/") != 1:
+        return ""
+    owner, name = model_id.split("/")
+    here = Path(owner)
+    try:
+        inside = sorted(p.name for p in here.iterdir() if p.is_dir() and ((p / "config.json").is_file()
+                                                                          or (p / "model_index.json").is_file()))
+    except OSError:
+        return ""
+    if not inside:
+        return ""
+    near = difflib.get_close_matches(name, inside, n=1)
+    shown = f"./{owner}/{near[0] if near else inside[0]}"
+    return (f"{owner}/ here is a folder of models ({', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''}), "
+            f"but {model_id} is not one of them: for a folder, give its path ({shown}); ")
 
 
 def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport,

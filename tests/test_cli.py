@@ -331,3 +331,19 @@ def test_the_step_bar_says_the_time_left_and_starts_afresh_with_each_step():
     assert "decoding batch 2" in shown[2] and "about 0:00:45 left" in shown[2]  # its own pace: 90 at 2 a second
     assert " 0:00:05 " in shown[2]  # and its own time so far
 
+
+
+def test_a_mistyped_folder_of_models_here_is_said_not_taken_for_a_download(tmp_path, monkeypatch):
+    """`describe ch --model models/smoll` with the folder models/ here (holding smol): read as the Hub id
+    owner/name, it was told that the Hub is unreachable, or to `models pull models/smoll`; the folder there, and the
+    path to give for one of its models, are said first."""
+    import json as json_module
+
+    (tmp_path / "models" / "smol").mkdir(parents=True)
+    (tmp_path / "models" / "smol" / "config.json").write_text(json_module.dumps({"model_type": "smolvlm"}))
+    monkeypatch.chdir(tmp_path)
+    result = invoke("describe", SAMPLES / "calm", "-o", tmp_path / "out", "--model", "models/smoll", "--offline")
+    assert result.exit_code != 0
+    said = " ".join(result.output.split())
+    assert "models/ here is a folder of models (smol), but models/smoll is not one of them: for a folder, give its " \
+           "path (./models/smol)" in said, said
