@@ -613,6 +613,19 @@ def test_model_hints_say_the_fix_in_plain_words(tmp_path):
     assert model_problem("builtin", "music", probe) is None
 
 
+def test_a_local_model_folder_without_weights_is_said_under_its_menu(tmp_path):
+    """A folder typed in a model menu that holds a config but no weights showed no ⚠ under the menu (a missing or
+    empty folder did); Generate then failed with "... is a model folder with no weights in it"."""
+    import json as json_module
+
+    folder = tmp_path / "my musicgen"
+    folder.mkdir()
+    (folder / "config.json").write_text(json_module.dumps({"model_type": "musicgen"}))
+    problem = model_problem(str(folder), "music", _probe(tmp_path))
+    assert isinstance(problem, ModelUnavailableError), problem
+    assert problem.message.endswith("is a model folder with no weights in it (no .safetensors or .bin file)")
+
+
 def test_gpt_without_a_key_says_to_restart_the_server(tmp_path):
     problem = model_problem("gpt-4o-mini", "vision", _probe(tmp_path))
     assert isinstance(problem, NeedsKeyError)
