@@ -522,6 +522,8 @@ def test_an_error_keeps_a_model_name_as_it_is_written():
     text = error_markdown(NeedsKeyError("gpt-4o-mini sends the pages to OpenAI and needs an API key", "set it"))
     assert text.startswith("**Error:** gpt-4o-mini sends the pages")
     assert error_markdown(InputError("no pages uploaded yet")).startswith("**Error:** No pages uploaded yet")
+    server = error_markdown(InputError("http://127.0.0.1:8080/v1 rejected the API key from $OPENAI_API_KEY (401)"))
+    assert server.startswith("**Error:** http://127.0.0.1:8080/v1 rejected"), server  # it read "Http://..."
 
 
 def test_no_pages_says_what_to_upload(tmp_path):

@@ -180,8 +180,9 @@ def error_markdown(exc: Manga2MusicError) -> str:
     """One message: what went wrong and how to fix it."""
     message = exc.message
     first = re.match(r"[^\s:,(]*", message).group(0)
-    if first.isalpha() and first.islower() and first != "builtin":  # a word, not a model name (gpt-4o-mini, a Hub id)
-        message = message[:1].upper() + message[1:]
+    if first.isalpha() and first.islower() and first != "builtin" \
+            and not message[len(first):].startswith("://"):  # a word, not a model name (gpt-4o-mini, a Hub id) nor
+        message = message[:1].upper() + message[1:]  # a server's address ("Http://127.0.0.1:8080/v1 rejected ...")
     message = shown(message.rstrip("."))
     return f"**Error:** {message}.\n\n{shown(exc.hint)}" if exc.hint else f"**Error:** {message}."
 
