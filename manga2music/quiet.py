@@ -61,12 +61,18 @@ def load_report_held() -> Iterator[None]:
                 return False
             return True
 
-    logger, hold = logging.getLogger("transformers.modeling_utils"), Hold()
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()  # its "Loading weights: 100%|███|" bar off too: a program
+    transformers_logging.disable_progress_bar()  # calling the API got it on its stderr; the command's own display
+    logger, hold = logging.getLogger("transformers.modeling_utils"), Hold()  # says the load
     logger.addFilter(hold)  # one filter a load, for its own thread's records: loads on other threads are their own
     try:
         yield
     finally:
         logger.removeFilter(hold)
+        if bars:
+            transformers_logging.enable_progress_bar()
     handlers = logging.getLogger("transformers").handlers or logging.getLogger().handlers  # the library's own
     for record in held:  # reached only when the load did not raise
         for handler in handlers:

@@ -514,6 +514,19 @@ def test_a_section_read_without_a_seed_records_the_one_it_sampled_with_and_it_gi
     assert again_seed == first_seed and again == first
 
 
+def test_a_program_calling_the_api_gets_no_loading_bar_on_its_stderr(tiny_models, tmp_path, capfd):
+    """`manga2music.describe(..., model=FOLDER)` printed transformers' "Loading weights: 100%|███|" bar on the
+    program's stderr (the command line's own display says the load)."""
+    import manga2music
+    from manga2music.options import RunConfig
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    manga2music.describe([samples / "calm"], tmp_path / "out", model=str(tiny_models["llava"]),
+                         config=RunConfig(offline=True, vision_options={"single_stage": True, "max_new_tokens": 8,
+                                                                        "device": "cpu"}))
+    assert "Loading weights" not in capfd.readouterr().err
+
+
 @pytest.mark.slow
 def test_the_one_seed_a_run_shows_makes_its_words_and_its_music_again(tiny_models, tmp_path):
     """`run` with a local VLM and no --seed drew one seed to read the pages with and another for the music, and the
