@@ -26,4 +26,9 @@ def __getattr__(name):  # lazy: importing the package stays cheap
         from . import api
 
         return getattr(api, name)
+    if name in ("errors", "reading"):  # the modules the README names (manga2music.errors.InputError): reachable
+        # after a plain `import manga2music`, as the README writes them (it was an AttributeError until a call)
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(name)

@@ -301,6 +301,15 @@ def test_help_does_not_import_heavy_libraries():
     assert result.stdout.strip() == ""
 
 
+def test_the_errors_the_readme_names_are_reachable_after_a_plain_import():
+    """`import manga2music` then `except manga2music.errors.InputError`, as the README writes it: AttributeError
+    ("errors") until some call had loaded the module."""
+    code = ("import manga2music; print(manga2music.errors.InputError.__name__, manga2music.reading.read_pages.__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)})
+    assert result.returncode == 0 and result.stdout.split() == ["InputError", "read_pages"], result.stderr
+
+
 def test_the_step_bar_says_the_time_left_and_starts_afresh_with_each_step():
     """MusicGen on a CPU takes minutes a cue: the bar says how long is left at its pace.  A new step (the next
     batch of cues, the next window) starts its own estimate, even with the same number of steps."""
