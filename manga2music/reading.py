@@ -260,7 +260,11 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     """
     if isinstance(image, (str, os.PathLike)):
         name = name or os.path.basename(os.fspath(image))
-        tiles = [tile for _, tile in _file_tiles(image)]
+        pages = group_tiles(_file_tiles(image))
+        if len(pages) > 1:  # a multi-page TIFF: its pages were read as the tiles of one page, their seconds added
+            raise ValueError(f"{os.path.basename(os.fspath(image))} holds {len(pages)} pages; read_page reads one "
+                             "(read_pages reads each of them)")
+        tiles = pages[0][1] if pages else []
     elif isinstance(image, (list, tuple)):
         tiles = [_as_a_file_reads(tile) for tile in image]
     else:
@@ -415,6 +419,9 @@ def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
             yield from _file_tiles(image)
         elif hasattr(item, "image"):  # a describer's PageImage: already a tile, named as one
             yield name, image
+        elif split_tile_name(name)[1] is not None:  # a tile of the caller's own cutting ("x.png#2"): one tile, as
+            yield name, _as_a_file_reads(image)  # named (cut again, a tile over 2.5 times as tall as wide became
+            # "x.png#2#1"..., and the page's tiles no longer went together)
         else:  # an image of the caller's: made upright and flat as its file would be, a tall strip cut
             yield from _tiles_named(name, _strip_tiles(_as_a_file_reads(image)))
 

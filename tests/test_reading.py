@@ -745,6 +745,9 @@ def test_a_strip_given_as_an_image_is_read_as_its_file_and_one_path_is_one_page(
         assert one.text_chars == from_file.text_chars and one.seconds == from_file.seconds
     (one,) = read_pages(str(tmp_path / "strip.png"))
     assert one == from_file
+    cut = [(f"strip.png#{k + 1}", strip.crop((0, k * 2000, 720, (k + 1) * 2000))) for k in range(2)]  # a caller's own
+    (own,) = read_pages(cut)  # tiles, each over 2.5 times as tall as wide: cut again, they were read as two pages
+    assert own.name == "strip.png" and own.tiles == 2, own
     with pytest.raises(TypeError, match="read_pages"):
         read_page([tmp_path / "strip.png", tmp_path / "strip.png"])
 
@@ -909,6 +912,8 @@ def test_read_pages_reads_each_page_of_a_tiff_and_names_a_pdf_for_what_it_is(tmp
     read = [json.dumps({k: v for k, v in r.to_dict().items() if k != "name"}, sort_keys=True, default=str)
             for r in readings[1:]]
     assert len(set(read)) == 3  # three pages read, not one three times
+    with pytest.raises(ValueError, match="scan.tif holds 3 pages; read_page reads one"):
+        read_page(tmp_path / "scan.tif")  # its pages were read as the tiles of one page, their seconds added up
     with zipfile.ZipFile(tmp_path / "ch.cbz", "w") as zf:
         zf.write(tmp_path / "cover.png", "001.png")
     for given, kind in ((tmp_path / "ch.cbz", "a comic archive"), (tmp_path / "book.pdf", "a PDF")):
