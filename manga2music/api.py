@@ -626,17 +626,19 @@ def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str,
         return
     entry = "score" if command == "score" else "compose"
     given = {SectionFiles.for_section(cfg.output, name).record: name for name in names} if command == "score" else {}
-    found = set()
+    found, stopped_in = set(), set()
     for record, data in records:
         stopped = (stopped_settings(cfg.output, given[record]) or not_started_with(cfg.output, given[record], data)) \
             if record in given else {}
         if stopped.get("format") in AUDIO_FORMATS:
-            found.add(stopped["format"])
+            stopped_in.add(stopped["format"])
             continue
         made = data.get(entry)
         switched = switched_format(data, record) if command == "score" else None  # a switch a stop cut short
         if switched or isinstance(made, dict) and made.get("format") in AUDIO_FORMATS:
             found.add(switched or made["format"])
+    if found:  # music there: a stopped score's format is its chapter's (with no music there, the score's own
+        found |= stopped_in  # settings resume it, scoring.chapter_settings)
     if len(found) == 1:
         cfg.fmt = next(iter(found))
         if cfg.fmt != DEFAULT_FORMAT:
@@ -752,6 +754,57 @@ def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> st
     return f" with {', '.join(said)}" if said else ""
 
 
+#: the record entries that hold a side's settings (a describer's, a composer's)
+SETTINGS_ENTRIES = {"vision": ("describe", "chapter_reading"), "music": ("compose", "score")}
+
+
+def follow_moved_models(cfg: RunConfig, names: list[str], cb: Callbacks, **backends) -> None:
+    """A local model folder moved since the output folder's sections were made with it, and given at its new place
+    (as the line for a recorded folder that is no longer there asks): its weights and configs the same, its words
+    and music are its own.  Every section was described and composed again ("describer /models/a -> /models/b"),
+    hours of a local model, with new seeds.  The backend keeps the name the records' settings give it
+    (:func:`manga2music.registry.model_identity`), so that every fingerprint made of them stays; the records name
+    the new place (the model a plain rerun keeps, :func:`keep_models`), said once.  ``backends``: side -> backend."""
+    from .outputs import Staged, commit, read_record, settle
+    from .registry import weights_stamp
+
+    for side, backend in backends.items():
+        if backend is None:
+            continue
+        now = weights_stamp(getattr(backend, "_local", backend))  # (not its whole settings key: a local VLM's
+        # measures its processor, which a section's work meets, in its own guard)
+        if not now.get("weights") or not now.get("configs"):
+            continue  # not a local folder
+        moved: dict[str, object] = {}
+        found = []
+        for path, record in _records_there(cfg, names):
+            for key in SETTINGS_ENTRIES[side]:
+                made = record.get(key)
+                settings = made.get("settings") if isinstance(made, dict) else None
+                was = settings.get("model") if isinstance(settings, dict) else None
+                if isinstance(was, str) and was != backend.model_name and os.path.isabs(was) \
+                        and not os.path.exists(was) and settings.get("weights") == now["weights"] \
+                        and settings.get("configs") == now["configs"]:
+                    moved[was] = settings.get("model_id", was)
+                    found.append((path, key))
+        if len(moved) != 1:
+            continue  # none, or several folders gone: each section as it is
+        (was, was_id), = moved.items()
+        backend.recorded_as = {"model": was, "model_id": was_id}
+        relocated = 0
+        for path, key in found:
+            record = settle(dict(read_record(path) or {}), path.parent)
+            made = record.get(key)
+            if not isinstance(made, dict) or made.get("model") == backend.model_name:
+                continue
+            commit(path, record, Staged(), {key: {**made, "model": backend.model_name, "model_id": backend.model_id}})
+            relocated += 1
+        if relocated:
+            what = "words" if side == "vision" else "music"
+            cb.info(f"{backend.model_name} is the model the {what} there {'were' if side == 'vision' else 'was'} "
+                    f"made with, moved from {was} (the same weights and configs): what it made is kept")
+
+
 def _stopped_with_models(output: Path, names: list[str], command: str, manifest: dict, side: str) -> list[dict]:
     """What a run stopped before its words or music were made was asked for on ``side``, as a record's entry would
     say it (``{"model": ..., "settings": {"base_url": ...}}``): the manifest's ``stopped_with`` (``run``,
@@ -858,6 +911,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
                 describer, composer = executor.place(describer, composer)
                 claim_names(sections, cfg.output, cb.info)
                 given[:] = [s.name for s in sections if not s.error]
+                follow_moved_models(cfg, given, cb, vision=describer, music=composer)
                 keep_as_made(cfg, [s.name for s in sections if not s.error], command, cb, composer)
                 getattr(executor, command)(sections, jobs, describer, composer, cfg, cb)
                 return _finish(jobs, cfg, command, describer.model_name, composer.model_name, page=True)
@@ -1023,6 +1077,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
             with _manifest_even_if_stopped(jobs, cfg, "describe", lambda: (describer.model_name, None), page=False,
                                            cb=cb) as cb:
                 claim_names(sections, cfg.output, cb.info)
+                follow_moved_models(cfg, [s.name for s in sections if not s.error], cb, vision=describer)
                 executor.describe(sections, jobs, describer, cfg, cb)
                 return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
 
@@ -1261,6 +1316,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
             (composer,) = executor.place(composer)
             with _manifest_even_if_stopped(jobs, cfg, "compose", lambda: (None, composer.model_name), page=False,
                                            cb=cb, given=[name for name, _, _ in items]) as cb:
+                follow_moved_models(cfg, [name for name, _, _ in items], cb, music=composer)
                 for name, content, source in items:
                     job = start_job(name, cfg.output, cb)
                     job.description = content

@@ -283,6 +283,15 @@ def folder_weights(spec: ModelSpec) -> dict:
             "configs": configs.hexdigest()[:16]}
 
 
+def model_identity(backend) -> dict:
+    """``{"model": ..., "model_id": ...}`` as a backend's settings (its settings key) name its model: its own name,
+    or, for a local folder moved since the output folder's records were made (the same weights and configs), the
+    name those records' settings give (``recorded_as``, see :func:`manga2music.api.follow_moved_models`), so that
+    their words and music, and every fingerprint made of them, stay its own: all was made again."""
+    moved = getattr(backend, "recorded_as", None)
+    return dict(moved) if moved else {"model": backend.model_name, "model_id": backend.model_id}
+
+
 def weights_stamp(backend) -> dict:
     """:func:`folder_weights` of a backend's model, worked out once per backend: its settings key is asked for several
     times a section, and a folder walk each time added up over a series."""

@@ -908,3 +908,30 @@ def test_weights_that_do_not_fit_the_device_are_one_clear_error(composer, monkey
     with pytest.raises(ModelUnavailableError, match="does not fit in the free memory of cpu") as err:
         c.sample_rate
     assert "smaller model" in err.value.hint and "--device cpu" not in err.value.hint  # it is on the CPU already
+
+
+def test_a_musicgen_folder_moved_and_given_at_its_new_place_keeps_the_music_it_made(tiny_dir, tmp_path):
+    """`mv models/mg models/mg2`, then the new place given: every track was composed again ("composer ... -> ...")
+    for the same weights.  The music is kept, and the records name the new place."""
+    import json
+    import shutil
+
+    import manga2music
+    from manga2music.pipeline import RunConfig
+
+    first, moved = tmp_path / "models" / "mg", tmp_path / "models" / "mg2"
+    shutil.copytree(tiny_dir, first)  # (copy2: the weights' times kept, as `mv` keeps them)
+    out = tmp_path / "out"
+    cfg = RunConfig(duration=0.2, seed=5, offline=True, music_options={"precision": "fp32"})
+    manga2music.compose([], out, text="calm piano", model=str(first), config=cfg)
+    track = next(out.glob("*.wav"))
+    made = track.read_bytes()
+    first.rename(moved)
+    said: list[str] = []
+    again = manga2music.compose([], out, text="calm piano", model=str(moved), config=cfg,
+                                callbacks=manga2music.Callbacks(log=lambda level, line: said.append(line)))
+    assert again["sections"][0]["status"] == "skipped", (again["sections"], said)
+    assert track.read_bytes() == made
+    assert any(f"moved from {first}" in line for line in said), said
+    record = json.loads((out / f"{track.stem}.json").read_text(encoding="utf-8"))
+    assert record["compose"]["model"] == str(moved)

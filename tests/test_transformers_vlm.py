@@ -514,6 +514,66 @@ def test_a_section_read_without_a_seed_records_the_one_it_sampled_with_and_it_gi
     assert again_seed == first_seed and again == first
 
 
+@pytest.mark.slow
+def test_a_model_folder_moved_and_given_at_its_new_place_keeps_what_it_made(tiny_models, tmp_path):
+    """A model folder moved (`mv models/a models/b`), then the new place given as the line for a recorded folder
+    that is gone asks: every section was described again ("describer /models/a -> /models/b") with a new seed, and
+    its music made again: hours of a local model for the same weights.  What it made is kept, the records name the
+    new place, and a plain rerun goes on with it."""
+    import shutil
+
+    import manga2music
+    from manga2music.options import RunConfig
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    options = {"single_stage": True, "max_new_tokens": 40, "chunk_size": 1, "device": "cpu"}
+    first, moved = tmp_path / "models" / "a", tmp_path / "models" / "b"
+    shutil.copytree(tiny_models["llava"], first)  # (copy2: the weights' times kept, as `mv` keeps them)
+    out = tmp_path / "out"
+    said: list[str] = []
+
+    def describe(model, **config):
+        said.clear()
+        return manga2music.describe([samples / "calm"], out, model=model, callbacks=manga2music.Callbacks(
+            log=lambda level, line: said.append(line)), config=RunConfig(offline=True, vision_options=options,
+                                                                      seed=5, **config))
+
+    assert describe(str(first))["sections"][0]["status"] == "ok"  # (seed 5: random weights write usable words)
+    words = (out / "calm.txt").read_bytes()
+    first.rename(moved)
+    again = describe(str(moved))
+    assert not any("describing again" in line for line in said), said
+    assert f"{moved} is the model the words there were made with, moved from {first} (the same weights and " \
+           "configs): what it made is kept" in said, said
+    assert (out / "calm.txt").read_bytes() == words and again["sections"][0]["status"] == "skipped"
+    assert json.loads((out / "calm.json").read_text())["describe"]["model"] == str(moved)
+    plain = describe(None)
+    assert any(line.startswith(f"model={str(moved)!r}") for line in said), said  # kept, at its new place
+    assert not any("describing again" in line or "no longer there" in line for line in said), said
+    assert plain["sections"][0]["status"] == again["sections"][0]["status"]
+
+
+def test_another_models_processor_files_in_a_folder_stop_the_run_in_one_line(tiny_models, tmp_path):
+    """A Qwen2-VL folder holding LLaVA's preprocessor_config.json and processor_config.json (files mixed up while
+    mending a folder): every section failed with "AttributeError: 'SiglipImageProcessor...' object has no attribute
+    'merge_size'".  The run stops in one line that says what is wrong and where to look."""
+    import shutil
+
+    from output_checks import cli
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_models["qwen2_vl"], mixed)
+    for name in ("preprocessor_config.json", "processor_config.json"):
+        if (tiny_models["llava"] / name).exists():
+            shutil.copy(tiny_models["llava"] / name, mixed / name)
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    told = cli("describe", samples / "calm", samples / "action", "-o", tmp_path / "out", "--model", mixed,
+               "--single-stage", "--offline", "--max-new-tokens", "8")
+    assert told.returncode == 1, told.stderr
+    assert f"Error: {mixed}: its processor does not fit its model (AttributeError: " in told.stderr, told.stderr
+    assert "another model's" in told.stderr and "Traceback" not in told.stderr
+
+
 def test_a_program_calling_the_api_gets_no_loading_bar_on_its_stderr(tiny_models, tmp_path, capfd):
     """`manga2music.describe(..., model=FOLDER)` printed transformers' "Loading weights: 100%|███|" bar on the
     program's stderr (the command line's own display says the load)."""

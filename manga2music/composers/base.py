@@ -130,10 +130,10 @@ class Composer(ABC):
 
     def settings_key(self) -> dict:
         """Settings that change the audio; a change recomposes on the next run."""
-        from ..registry import weights_stamp
+        from ..registry import model_identity, weights_stamp
 
         o = self.options
-        return {"model": self.model_name, "model_id": self.model_id, "loop": o.loop, **weights_stamp(self)}
+        return {**model_identity(self), "loop": o.loop, **weights_stamp(self)}
 
     @property
     def tag_name(self) -> str:

@@ -74,9 +74,9 @@ class Describer(ABC):
 
     def settings_key(self) -> dict:
         """Settings that change the output; a change re-describes on the next run."""
-        from ..registry import weights_stamp
+        from ..registry import model_identity, weights_stamp
 
-        return {"model": self.model_name, "model_id": self.model_id, **weights_stamp(self)}
+        return {**model_identity(self), **weights_stamp(self)}
 
     def revision(self) -> Optional[str]:
         """The Hub commit whose weights make the descriptions (recorded, not compared): see

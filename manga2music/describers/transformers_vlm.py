@@ -262,12 +262,21 @@ class TransformersDescriber(ChatDescriber):
 
     def _encode(self, prompt: str, images: list):
         """The model's inputs: chat template applied, pages nested as one multi-image sample."""
-        text = self.processor.apply_chat_template(
-            self.messages(prompt, len(images)), add_generation_prompt=True, tokenize=False
-        )
-        if images:
-            return self.processor(text=[text], images=[images], return_tensors="pt")
-        return self.processor(text=[text], return_tensors="pt")
+        try:
+            text = self.processor.apply_chat_template(
+                self.messages(prompt, len(images)), add_generation_prompt=True, tokenize=False
+            )
+            if images:
+                return self.processor(text=[text], images=[images], return_tensors="pt")
+            return self.processor(text=[text], return_tensors="pt")
+        except AttributeError as err:  # another model's image processor in the folder ("'SiglipImageProcessor' object
+            # has no attribute 'merge_size'"): every section failed with that line
+            from ..errors import WeightsUnusableError
+
+            raise WeightsUnusableError(
+                f"{self.model_name}: its processor does not fit its model ({type(err).__name__}: {err})",
+                hint="its preprocessor_config.json or processor_config.json may be another model's: take them from "
+                     "the model's own repository") from None
 
     def _complete(
         self, prompt: str, images: list[PageImage], *, json_schema: dict | None, max_tokens: int
@@ -322,8 +331,6 @@ class TransformersDescriber(ChatDescriber):
         device = self.device or pick_device(self.options.device)
         dtype = self.dtype or pick_dtype(device, self.options.precision)
         key.update(
-            model=self.model_name,
-            model_id=self.model_id,
             precision=str(dtype).replace("torch.", ""),
             max_new_tokens=self.options.max_new_tokens,
         )

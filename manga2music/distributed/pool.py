@@ -43,7 +43,9 @@ class RemoteModel:
         return getattr(self._local, name)
 
     def settings_key(self) -> dict:
-        return copy.deepcopy(self._settings)
+        settings = copy.deepcopy(self._settings)
+        moved = getattr(self, "recorded_as", None)  # a local folder moved since (registry.model_identity)
+        return {**settings, **moved} if moved else settings
 
     def revision(self) -> Optional[str]:
         return self._revision
