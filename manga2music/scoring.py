@@ -593,6 +593,11 @@ def _edited_since(job: SectionJob, source) -> Optional[str]:
     return readable(shown if not shown.startswith("..") else os.path.abspath(path))  # from here, or whole
 
 
+def cues_word(count: int) -> str:
+    """"1 cue", "3 cues" (a step label said "joining 1 cues")."""
+    return f"{count} cue{'' if count == 1 else 's'}"
+
+
 def not_started(job: SectionJob) -> dict:
     """What a score stopped before it started this chapter was asked (the manifest's ``score_stopped_with``), as a
     stopped score's own settings say it, for a chapter with no score yet; else ``{}``.  A plain rerun of ``score
@@ -850,7 +855,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     # the steps after composing (each cue's files and loop, the join, the score's loudness and encoding) took half a
     # builtin score's time with no report: the web UI's bar sat at its end and its Stop waited for all of them
     steps = len(plans) + 2
-    report(cb.step, 0, steps, f"joining {len(plans)} cues")
+    report(cb.step, 0, steps, f"joining {cues_word(len(plans))}")
     sheet = build_cue_sheet(job, chapter, plans, timings, direction, files, cfg, sample_rate, describer, composer,
                             int(seed))
     scenes = "; ".join(f"{s.title} ({scene_span(s)})" for s in sheet.scenes)
@@ -869,7 +874,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     try:
         for done, (plan, t) in enumerate(zip(plans, timings)):
             if done:
-                report(cb.step, done, steps, f"joining {len(plans)} cues: cue {done + 1} of {len(plans)}")
+                report(cb.step, done, steps, f"joining {cues_word(len(plans))}: cue {done + 1} of {len(plans)}")
             stop_point()
             if not plan.user_text:
                 add(files.scene_text(plan.index), (plan.description + "\n").encode("utf-8"))
@@ -896,13 +901,13 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
                 add(files.midi(plan.index), plan.midi)
         # the cues' files are written; joining lets each cue's samples go once the next scene is placed (a volume's
         # score is an hour long: every cue, loop and the score held at once took 4.6 GB for 20 minutes)
-        report(cb.step, len(plans), steps, f"joining {len(plans)} cues into the score")
+        report(cb.step, len(plans), steps, f"joining {cues_word(len(plans))} into the score")
         stop_point()
         cues = [p.audio for p in plans]
         for plan in plans:
             plan.audio = None
         score = join_cues(cues, timings, sample_rate, bridges, release=True)
-        report(cb.step, len(plans) + 1, steps, f"joining {len(plans)} cues: the score's loudness and file")
+        report(cb.step, len(plans) + 1, steps, f"joining {cues_word(len(plans))}: the score's loudness and file")
         stop_point()
         # encoded straight into its file (a volume's score is hundreds of MB of WAV), its loudness set in place: the
         # score is not used after

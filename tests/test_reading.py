@@ -920,3 +920,14 @@ def test_read_pages_reads_each_page_of_a_tiff_and_names_a_pdf_for_what_it_is(tmp
         given.touch()
         with pytest.raises(PageError, match=f"is {kind}, not a page image"):
             read_pages([given])
+
+
+def test_a_reading_speed_that_is_no_number_is_said_as_given():
+    """`reading_seconds(..., speed="fast")` fell over inside with "TypeError: '<' not supported between instances of
+    'int' and 'str'"; a speed that is no positive number is one clear ValueError naming what was given."""
+    import re
+
+    for speed in ("fast", 0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match=f"reading speed must be a positive number, got {re.escape(repr(speed))}"):
+            reading_seconds(100, 3, speed=speed)
+    assert reading_seconds(100, 3, speed=2) == reading_seconds(100, 3) / 2
