@@ -198,6 +198,10 @@ def _keep_what_was_asked(old: dict, manifest: dict, cfg: RunConfig, command: str
         url = cfg.vision_options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
         if url:
             asked["base_url"] = shown_url(url.rstrip("/"))
+        for key in KEPT_READING_SETTINGS:  # how its pages are read, kept with the model (_keep_reading_settings)
+            value = cfg.vision_options.get(key, cfg.options.get(key))
+            if value is not None:
+                asked[key] = value
     if command in ("run", "compose"):  # describe and score make no track: what a stop
         # asked for stays
         _keep_what_a_stop_asked(old, manifest, "stopped_with", "sections", asked if stopped else {}, this_run, left)
@@ -645,8 +649,9 @@ def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str,
             cb.info(f"{flag('fmt', cfg.fmt)}, as the music there ({flag('fmt')} chooses another)")
     elif found:
         what = "score" if command == "score" else "section"
-        cb.info(f"{flag('fmt')} left out: the music there stays {listed(sorted(found))}, each {what} in its own, "
-                f"and a new {what} is {DEFAULT_FORMAT} ({flag('fmt')} chooses one for all)")
+        stopped = " (the chapters a stopped score left, as it was asked)" if stopped_in else ""
+        cb.info(f"{flag('fmt')} left out: the music there stays {listed(sorted(found))}, each {what} in its own"
+                f"{stopped}, and a new {what} is {DEFAULT_FORMAT} ({flag('fmt')} chooses one for all)")
 
 
 #: the record entries that say which model made a section's words and music, by command: (vision, music)
@@ -675,6 +680,8 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
     chosen = []
     for side, name, entry, setting in (("vision", vision, MODEL_ENTRIES[command][0], flags[0]),
                                        ("music", music, MODEL_ENTRIES[command][1], flags[1])):
+        if side == "vision" and name is not None and entry is not None:  # the model named again, as from a shell's
+            _keep_reading_settings_of(cfg, names, command, name, entry, cb)  # history: read as its words were
         if name is not None or entry is None:
             chosen.append(name if name is not None else "auto")
             continue
@@ -730,6 +737,39 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
 #: the settings of a describer, recorded with the words it read (its settings_key), that a rerun keeps where they
 #: are left out, with the value each takes when none is given (a setting at it goes unsaid)
 KEPT_READING_SETTINGS = {"detail": "auto", "single_stage": False, "chunk_size": 8, "max_new_tokens": 512}
+
+
+def _keep_reading_settings_of(cfg: RunConfig, names: list[str], command: str, name: str, entry: str,
+                              cb: Callbacks) -> None:
+    """:func:`_keep_reading_settings` where the model the words there were made with is named again (``name``): it
+    read the pages at --detail auto in two stages, so every section was described again, paid again.  A local
+    folder is that model at its full path, or at its new place when the recorded one is gone (moved)."""
+    from .outputs import MANIFEST, read_record
+
+    manifest = read_record(cfg.output / MANIFEST) or {}
+    given = {p for p in (_record_path(cfg, n) for n in names)}
+    made = [(path in given, data[entry]) for path, data in _records_there(cfg, names, manifest)
+            if isinstance(data.get(entry), dict) and isinstance(data[entry].get("model"), str)]
+    made += [(True, m) for m in _stopped_with_models(cfg.output, names, command, manifest, "vision")]
+    made = [m for mine, m in made if mine] or [m for _, m in made]
+    models = {m["model"] for m in made}
+    if len(models) != 1:
+        return
+    (model,) = models
+    local = os.path.isdir(os.path.expanduser(name))
+    same = model == name or local and (os.path.abspath(os.path.expanduser(name)) == model
+                                       or os.path.isabs(model) and not os.path.exists(model))
+    if not same:
+        return
+    kept = _keep_reading_settings(cfg, made, command)
+    if kept:
+        cb.info(f"{kept.removeprefix(' with ')}, as the words there were read (give a setting to change it)")
+
+
+def _record_path(cfg: RunConfig, name: str) -> Path:
+    from .outputs import SectionFiles
+
+    return SectionFiles.for_section(cfg.output, name).record
 
 
 def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> str:
@@ -822,7 +862,8 @@ def _stopped_with_models(output: Path, names: list[str], command: str, manifest:
     if not isinstance(model, str) or not model:
         return []
     url = stopped.get("base_url") if side == "vision" else None
-    return [{"model": model, "settings": {"base_url": url if isinstance(url, str) else None}}]
+    reading = {k: stopped[k] for k in KEPT_READING_SETTINGS if side == "vision" and k in stopped}
+    return [{"model": model, "settings": {"base_url": url if isinstance(url, str) else None, **reading}}]
 
 
 def _made_names(output: Path, names: list[str], command: str) -> set[str]:

@@ -600,17 +600,24 @@ def music_words(description: str) -> list[str]:
 
 def too_few_music_words(description: str) -> bool:
     """Whether ``description`` names too little music to be a model's answer to the prompt: no music word at all, or
-    one or two among many other words (word salad from a model that is not following the prompt holds a mood word
-    now and then: "... incubated UX stations lazy Norris Eden ..."; a description names music in one word in a few,
-    "Melancholic solo piano at 68 BPM in A minor ...")."""
+    one or two in word salad, which a model that is not following the prompt writes, holding a mood word now and
+    then ("Concord todd Angels Bone incubated UX stations lazy Norris Eden ...").  Salad is told from prose by its
+    lack of the little words every English sentence has ("the", "a", "for", "of"): a prose description may name its
+    music in one or two words ("A tense, suspenseful piece for the scene where the hero sneaks through ...")."""
     found = len(set(music_words(description)))
-    return found == 0 or found < 3 and found * WORDS_PER_MUSIC_WORD < len(description.split())
+    if found == 0:
+        return True
+    words = re.findall(r"[a-z']+", description.lower())
+    return found < 3 and len(words) >= SALAD_WORDS and sum(w in FUNCTION_WORDS for w in words) * 20 < len(words)
 
 
-#: a description whose words hold fewer than one music word in this many (and fewer than 3 in all) names too little
-#: music (:func:`too_few_music_words`): a real one's prose ("...evoke the loneliness of a rainy evening, with gentle
-#: plucked notes and distant echoes, slow and hesitant") holds one in ten
-WORDS_PER_MUSIC_WORD = 15
+#: the fewest words a text must have to be told word salad (:func:`too_few_music_words`): a short answer without
+#: little words is a list of styles ("Epic orchestral, taiko drums"), not salad
+SALAD_WORDS = 12
+#: English's commonest little words, which prose holds one word in a few of, and word salad drawn from a model's
+#: vocabulary hardly ever (fewer than one in 20 words: salad)
+FUNCTION_WORDS = frozenset("the a an of and or to in on at for with as by from is are was be that this it its his her "
+                           "their while when where into over under through".split())
 
 
 def page_payload(work: DescribeWork, page_side: Optional[int]) -> list[bytes | str]:

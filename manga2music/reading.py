@@ -431,6 +431,10 @@ def _as_a_file_reads(image):
     transparency laid on white paper, 8-bit RGB (anything that is not a PIL image is left to fail later)."""
     if not (hasattr(image, "getexif") and hasattr(image, "mode")):
         return image
+    if getattr(image, "format", None) == "TIFF" and getattr(image, "n_frames", 1) > 1:  # a scanner's multi-page TIFF
+        # opened with PIL: its first page alone was read, the others dropped unsaid (its file reads each)
+        named = os.path.basename(getattr(image, "filename", "") or "") or "the TIFF image"
+        raise ValueError(f"{named} holds {image.n_frames} pages; give its file's path: read_pages reads each of them")
     from .pages import to_rgb
 
     if image.getexif().get(0x0112, 1) != 1:

@@ -1366,8 +1366,41 @@ def test_a_plain_rerun_keeps_the_reading_settings_the_folder_was_described_with(
     assert (out / "calm.txt").read_bytes() == words and (out / "calm.wav").read_bytes() == track
     added = json.loads((out / "action.json").read_text(encoding="utf-8"))["describe"]["settings"]
     assert (added["detail"], added["single_stage"], added["chunk_size"]) == ("low", True, 2)
+    named = cli("run", lib, "-o", out, "--duration", "1", "--vision-model", "llava:13b", "--base-url",
+                openai_server.url)  # the same model named again (a shell's history): read as its words were
+    assert named.returncode == 0 and "describing again" not in named.stderr, named.stderr
+    assert "--detail low, --single-stage, --chunk-size 2, as the words there were read" in \
+        " ".join(named.stderr.split()), named.stderr
     back = cli("run", lib, "-o", out, "--duration", "1", "--detail", "auto", "--two-stage", "--chunk-size", "8")
     assert back.returncode == 0 and "the describer's settings changed" in back.stderr, back.stderr  # given: taken
+
+
+def test_a_run_stopped_before_its_first_words_resumes_reading_as_it_was_asked(tmp_path, openai_server):  # noqa: F811
+    """`run LIB --single-stage --detail low` stopped (Ctrl-C, kill -9) before any section was described: the plain
+    rerun kept the model and server "as the run stopped before was asked", but read every page in two stages at
+    --detail auto, twice the requests, unsaid."""
+    import shutil
+    from pathlib import Path
+
+    import manga2music
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    shutil.copytree(samples / "calm", lib / "calm")
+
+    def stop(level, line):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run(lib, out, vision_model="llava:13b", music_model="builtin", callbacks=manga2music.Callbacks(
+            step=lambda done, total, label: stop(None, label)), config=manga2music.RunConfig(
+                duration=1.0, vision_options={"base_url": openai_server.url, "single_stage": True, "detail": "low"}))
+    assert not (out / "calm.txt").exists()
+    said: list[str] = []
+    manga2music.run(lib, out, callbacks=manga2music.Callbacks(log=lambda level, line: said.append(line)))
+    settings = json.loads((out / "calm.json").read_text(encoding="utf-8"))["describe"]["settings"]
+    assert (settings["single_stage"], settings["detail"]) == (True, "low"), said
+    assert any("detail='low'" in line and "single_stage=True" in line for line in said), said
 
 
 def test_a_plain_rerun_of_sections_made_by_several_models_or_servers_is_one_line_and_changes_nothing(

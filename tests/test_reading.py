@@ -914,6 +914,10 @@ def test_read_pages_reads_each_page_of_a_tiff_and_names_a_pdf_for_what_it_is(tmp
     assert len(set(read)) == 3  # three pages read, not one three times
     with pytest.raises(ValueError, match="scan.tif holds 3 pages; read_page reads one"):
         read_page(tmp_path / "scan.tif")  # its pages were read as the tiles of one page, their seconds added up
+    with Image.open(tmp_path / "scan.tif") as opened:  # opened with PIL: its first page alone was read, unsaid
+        for reading_it in (lambda: read_page(opened), lambda: read_pages([("scan.tif", opened)])):
+            with pytest.raises(ValueError, match="scan.tif holds 3 pages; give its file's path"):
+                reading_it()
     with zipfile.ZipFile(tmp_path / "ch.cbz", "w") as zf:
         zf.write(tmp_path / "cover.png", "001.png")
     for given, kind in ((tmp_path / "ch.cbz", "a comic archive"), (tmp_path / "book.pdf", "a PDF")):

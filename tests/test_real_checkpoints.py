@@ -331,6 +331,21 @@ def test_every_registry_entry_has_a_licence():
     assert registry.find_spec("llava-0.5b", "vision").commercial is False  # tongyi-qianwen-research
 
 
+def test_a_prose_description_naming_its_music_in_a_word_or_two_is_not_called_salad(real_tiny, tmp_path):
+    """A chat model's prose ("A tense, suspenseful piece for the scene where the hero sneaks through the enemy castle
+    ...": two music words among forty) was said to name "almost no music", as word salad is."""
+    prose = ("A tense, suspenseful piece for the scene where the hero sneaks through the enemy castle at night, "
+             "hiding behind pillars as guards pass by, holding his breath, knowing that a single mistake will cost "
+             "him everything he has fought for.")
+    folder = answering(rc.VLM_NAMES[0], real_tiny, tmp_path, prose)
+    result = runner.invoke(app, ["describe", str(SAMPLES / "calm"), "-o", str(tmp_path / "out"), "--model",
+                                 str(folder), "--offline", "--seed", "1", "--single-stage"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "calm.txt").read_text(encoding="utf-8").strip() == prose
+    said = " ".join(result.output.split())
+    assert "names almost no music" not in said and "may not be following the prompt" not in said, said
+
+
 @pytest.mark.parametrize("caption", [
     "The image shows a drawing with two girls talking in a classroom. One of them is smiling.",
     # word salad that happens to hold one mood word ("lazy") among twenty: it passed, "ok", unsaid
