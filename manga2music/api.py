@@ -236,7 +236,8 @@ class _ManifestUpdates:
     """The manifest (and the listening page) of the sections finished so far, written while the command runs: a
     reader can listen to a series' first chapters while the rest are made, and a run killed without warning (kill
     -9, a power cut) leaves them listed, and what it was asked for the rest.  Called on every progress report of the
-    sections; it writes once the sections given are known, when a section has finished since the last write, :data:`UPDATE_AFTER_S` after it (or the start), and, on a long manifest,
+    sections; it keeps what was asked once the sections given are known, and writes the manifest when a section has
+    finished since the last write, :data:`UPDATE_AFTER_S` after it (or the start), and, on a long manifest,
     only when the time since is 20 times what the last write took.  Chapters scored side by side (``--ray``)
     report from their threads: one writes, the others go on."""
 
