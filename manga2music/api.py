@@ -672,26 +672,23 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
     server (the recorded --base-url) unless one is given.  Sections made by several models, or by one model on
     several servers, are refused in one line: whichever one ``auto`` took would make the others again.  Returns
     (vision, music), ``auto`` where nothing was made."""
-    from .outputs import MANIFEST, SectionFiles, read_record
+    from .outputs import MANIFEST, read_record
     from .wording import listed
 
-    given = {SectionFiles.for_section(cfg.output, name).record for name in names}
-    manifest = read_record(cfg.output / MANIFEST) or {} if vision is None or music is None else {}
-    records = _records_there(cfg, names, manifest) if vision is None or music is None else []
+    read = vision is None or music is None or MODEL_ENTRIES[command][0] is not None  # (a vision model named: its
+    manifest = read_record(cfg.output / MANIFEST) or {} if read else {}  # reading settings are kept, see below)
+    records = _records_there(cfg, names, manifest) if read else []
     chosen = []
     for side, name, entry, setting in (("vision", vision, MODEL_ENTRIES[command][0], flags[0]),
                                        ("music", music, MODEL_ENTRIES[command][1], flags[1])):
-        if side == "vision" and name is not None and entry is not None:  # the model named again, as from a shell's
-            _keep_reading_settings_of(cfg, names, command, name, entry, cb)  # history: read as its words were
         if name is not None or entry is None:
+            if side == "vision" and name is not None and entry is not None:  # the model named again, as from a
+                # shell's history: read as its words were
+                _keep_reading_settings_of(cfg, name, _made_with(cfg, names, command, manifest, records, entry,
+                                                                side)[0], command, cb)
             chosen.append(name if name is not None else "auto")
             continue
-        made = [(path in given, data[entry]) for path, data in records if isinstance(data.get(entry), dict)
-                and isinstance(data[entry].get("model"), str) and data[entry]["model"]]
-        stopped = _stopped_with_models(cfg.output, names, command, manifest, side)  # stopped before it was made:
-        made += [(True, m) for m in stopped]  # resumed with the model it was asked for
-        mine = [m for is_mine, m in made if is_mine]
-        made = mine or [m for _, m in made]
+        made, mine, stopped = _made_with(cfg, names, command, manifest, records, entry, side)
         models = {m["model"] for m in made}
         urls = {(m.get("settings") or {}).get("base_url") or None for m in made if isinstance(m.get("settings"), dict)}
         what, were = ("the words", "were") if side == "vision" else ("the music", "was")
@@ -729,7 +726,7 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             server = f" on {url}"  # made on, not another one set for other work
         if side == "vision":
             server += _keep_reading_settings(cfg, made, command)
-        how = f"as {what} there {were} made" if len(stopped) < len(made) else "as the run stopped before was asked"
+        how = f"as {what} there {were} made" if stopped < len(made) else "as the run stopped before was asked"
         cb.info(f"{flag(setting, model)}{server}, {how} ({flag(setting, 'auto')} lets this machine pick)")
         chosen.append(model)
     return tuple(chosen)
@@ -740,19 +737,28 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
 KEPT_READING_SETTINGS = {"detail": "auto", "single_stage": False, "chunk_size": 8, "max_new_tokens": 512}
 
 
-def _keep_reading_settings_of(cfg: RunConfig, names: list[str], command: str, name: str, entry: str,
-                              cb: Callbacks) -> None:
-    """:func:`_keep_reading_settings` where the model the words there were made with is named again (``name``): it
-    read the pages at --detail auto in two stages, so every section was described again, paid again.  A local
-    folder is that model at its full path, or at its new place when the recorded one is gone (moved)."""
-    from .outputs import MANIFEST, read_record
+def _made_with(cfg: RunConfig, names: list[str], command: str, manifest: dict, records: list[tuple[Path, dict]],
+               entry: str, side: str) -> tuple[list[dict], bool, int]:
+    """The record entries (``entry``) that name the model ``side``'s words or music were made with: those of the
+    sections given (``names``), with what a run stopped before they were made was asked (resumed with the model it
+    was asked for), else the output folder's (``records``); whether they are the sections given's; how many came
+    from a stop."""
+    from .outputs import SectionFiles
 
-    manifest = read_record(cfg.output / MANIFEST) or {}
-    given = {p for p in (_record_path(cfg, n) for n in names)}
-    made = [(path in given, data[entry]) for path, data in _records_there(cfg, names, manifest)
-            if isinstance(data.get(entry), dict) and isinstance(data[entry].get("model"), str)]
-    made += [(True, m) for m in _stopped_with_models(cfg.output, names, command, manifest, "vision")]
-    made = [m for mine, m in made if mine] or [m for _, m in made]
+    given = {SectionFiles.for_section(cfg.output, name).record for name in names}
+    made = [(path in given, data[entry]) for path, data in records if isinstance(data.get(entry), dict)
+            and isinstance(data[entry].get("model"), str) and data[entry]["model"]]
+    stopped = _stopped_with_models(cfg.output, names, command, manifest, side)
+    made += [(True, m) for m in stopped]
+    mine = [m for is_mine, m in made if is_mine]
+    return mine or [m for _, m in made], bool(mine), len(stopped)
+
+
+def _keep_reading_settings_of(cfg: RunConfig, name: str, made: list[dict], command: str, cb: Callbacks) -> None:
+    """:func:`_keep_reading_settings` where the model the words there were made with (``made``, see
+    :func:`_made_with`) is named again (``name``): it read the pages at --detail auto in two stages, so every
+    section was described again, paid again.  A local folder is that model at its full path, or at its new place
+    when the recorded one is gone (moved)."""
     models = {m["model"] for m in made}
     if len(models) != 1:
         return
@@ -765,12 +771,6 @@ def _keep_reading_settings_of(cfg: RunConfig, names: list[str], command: str, na
     kept = _keep_reading_settings(cfg, made, command)
     if kept:
         cb.info(f"{kept.removeprefix(' with ')}, as the words there were read (give a setting to change it)")
-
-
-def _record_path(cfg: RunConfig, name: str) -> Path:
-    from .outputs import SectionFiles
-
-    return SectionFiles.for_section(cfg.output, name).record
 
 
 def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> str:
@@ -806,19 +806,20 @@ def follow_moved_models(cfg: RunConfig, names: list[str], cb: Callbacks, **backe
     hours of a local model, with new seeds.  The backend keeps the name the records' settings give it
     (:func:`manga2music.registry.model_identity`), so that every fingerprint made of them stays; the records name
     the new place (the model a plain rerun keeps, :func:`keep_models`), said once.  ``backends``: side -> backend."""
-    from .outputs import Staged, commit, read_record, settle
+    from .outputs import Staged, commit
     from .registry import weights_stamp
 
+    records: Optional[dict[Path, dict]] = None  # read once, and only for a local folder: as on disk after each write
     for side, backend in backends.items():
-        if backend is None:
-            continue
-        now = weights_stamp(getattr(backend, "_local", backend))  # (not its whole settings key: a local VLM's
-        # measures its processor, which a section's work meets, in its own guard)
+        now = weights_stamp(getattr(backend, "_local", backend)) if backend is not None else {}  # (not its whole
+        # settings key: a local VLM's measures its processor, which a section's work meets, in its own guard)
         if not now.get("weights") or not now.get("configs"):
             continue  # not a local folder
+        if records is None:
+            records = dict(_records_there(cfg, names))
         moved: dict[str, object] = {}
-        found = []
-        for path, record in _records_there(cfg, names):
+        found: dict[Path, list[str]] = {}  # the records, and their entries, made by the folder at its old place
+        for path, record in records.items():
             for key in SETTINGS_ENTRIES[side]:
                 made = record.get(key)
                 settings = made.get("settings") if isinstance(made, dict) else None
@@ -827,19 +828,19 @@ def follow_moved_models(cfg: RunConfig, names: list[str], cb: Callbacks, **backe
                         and not os.path.exists(was) and settings.get("weights") == now["weights"] \
                         and settings.get("configs") == now["configs"]:
                     moved[was] = settings.get("model_id", was)
-                    found.append((path, key))
+                    found.setdefault(path, []).append(key)
         if len(moved) != 1:
             continue  # none, or several folders gone: each section as it is
         (was, was_id), = moved.items()
         backend.recorded_as = {"model": was, "model_id": was_id}
         relocated = 0
-        for path, key in found:
-            record = settle(dict(read_record(path) or {}), path.parent)
-            made = record.get(key)
-            if not isinstance(made, dict) or made.get("model") == backend.model_name:
-                continue
-            commit(path, record, Staged(), {key: {**made, "model": backend.model_name, "model_id": backend.model_id}})
-            relocated += 1
+        for path, keys in found.items():
+            record = records[path]
+            named = {key: {**record[key], "model": backend.model_name, "model_id": backend.model_id}
+                     for key in keys if record[key].get("model") != backend.model_name}
+            if named:
+                records[path] = commit(path, record, Staged(), named)
+                relocated += 1
         if relocated:
             what = "words" if side == "vision" else "music"
             cb.info(f"{backend.model_name} is the model the {what} there {'were' if side == 'vision' else 'was'} "

@@ -484,13 +484,10 @@ def commit_describe(job: SectionJob, work: DescribeWork, result, describer: Desc
         return
     analysis = result.analysis.model_dump() if result.analysis else None
     chunks = [c.model_dump() for c in result.chunks]
-    if describer.chats and too_few_music_words(description):
-        found = sorted(set(music_words(description)))
-        result.warnings.append(NO_MUSIC_WORDS.format(model=describer.model_name, file=job.files.description.name)
-                               .replace("names no genre, instrument, tempo, key or mood",
-                                        f"names almost no music (only {', '.join(map(repr, found))} among "
-                                        f"{len(description.split())} words)" if found else
-                                        "names no genre, instrument, tempo, key or mood"))
+    named = too_little_music(description) if describer.chats else None
+    if named:
+        result.warnings.append(NO_MUSIC_WORDS.format(names=named, model=describer.model_name,
+                                                     file=job.files.description.name))
     staged = Staged()
     staged.add_bytes(job.files.description, (description + "\n").encode("utf-8"))
     _artifact(job, analysis, chunks, cfg, cb, staged)
@@ -575,8 +572,8 @@ def said_reused(job: SectionJob, memo, cb: Callbacks) -> None:
 #: said (and kept in the record's warnings) of a chat model's answer that names nothing a composer plays from: a
 #: small or badly quantised model that captions the page ("The image shows a manga page with two girls talking")
 #: or answers word salad made music from it, "ok"
-NO_MUSIC_WORDS = ("the description names no genre, instrument, tempo, key or mood: {model} may not be following the "
-                  "prompt (its words are kept and composed from; edit {file}, or try a larger model)")
+NO_MUSIC_WORDS = ("the description {names}: {model} may not be following the prompt (its words are kept and composed "
+                  "from; edit {file}, or try a larger model)")
 
 
 #: words that only a description of music uses, beside the builtin composer's table (which lacks many a style and
@@ -598,20 +595,22 @@ def music_words(description: str) -> list[str]:
     return parse_style(description).words or [m.group(0) for m in _MUSIC_VOCABULARY.finditer(description)]
 
 
-def too_few_music_words(description: str) -> bool:
-    """Whether ``description`` names too little music to be a model's answer to the prompt: no music word at all, or
-    one or two in word salad, which a model that is not following the prompt writes, holding a mood word now and
-    then ("Concord todd Angels Bone incubated UX stations lazy Norris Eden ...").  Salad is told from prose by its
-    lack of the little words every English sentence has ("the", "a", "for", "of"): a prose description may name its
-    music in one or two words ("A tense, suspenseful piece for the scene where the hero sneaks through ...")."""
-    found = len(set(music_words(description)))
-    if found == 0:
-        return True
+def too_little_music(description: str) -> Optional[str]:
+    """How ``description`` names too little music to be a model's answer to the prompt (for :data:`NO_MUSIC_WORDS`),
+    or None: no music word at all, or one or two in word salad, which a model that is not following the prompt
+    writes, holding a mood word now and then ("Concord todd Angels Bone incubated UX stations lazy Norris Eden ...").
+    Salad is told from prose by its lack of the little words every English sentence has ("the", "a", "for", "of"):
+    a prose description may name its music in one or two words ("A tense, suspenseful piece for the scene ...")."""
+    found = sorted(set(music_words(description)))
+    if not found:
+        return "names no genre, instrument, tempo, key or mood"
     words = re.findall(r"[a-z']+", description.lower())
-    return found < 3 and len(words) >= SALAD_WORDS and sum(w in FUNCTION_WORDS for w in words) * 20 < len(words)
+    if len(found) < 3 and len(words) >= SALAD_WORDS and sum(w in FUNCTION_WORDS for w in words) * 20 < len(words):
+        return f"names almost no music (only {', '.join(map(repr, found))} among {len(description.split())} words)"
+    return None
 
 
-#: the fewest words a text must have to be told word salad (:func:`too_few_music_words`): a short answer without
+#: the fewest words a text must have to be told word salad (:func:`too_little_music`): a short answer without
 #: little words is a list of styles ("Epic orchestral, taiko drums"), not salad
 SALAD_WORDS = 12
 #: English's commonest little words, which prose holds one word in a few of, and word salad drawn from a model's

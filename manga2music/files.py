@@ -122,7 +122,7 @@ def raise_for_disk(exc: BaseException, where: Path) -> None:
     """Re-raise ``exc`` as a run-stopping error when the disk is full or read-only; otherwise return."""
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT):
-        from .options import another_output, on_command_line, writable_output
+        from .options import another_output, on_command_line
 
         again = "run the same command again" if on_command_line() else "make the same call again"
         raise DiskFullError(f"the disk holding {readable(where)} is {_RUN_STOPPING[code]}",
