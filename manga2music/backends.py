@@ -11,10 +11,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .errors import InputError, ModelUnavailableError
+from .errors import InputError
 from .options import (DEFAULT_DURATION, RunConfig, flag, invalid_because, make_options, on_command_line, own_flag_names,
                       unused_flags)
-from .registry import ModelSpec, Side, load_backend_class, missing_weights, resolve, shadowing_folder
+from .registry import ModelSpec, Side, load_backend_class, resolve, unusable_folder
 
 
 @dataclass
@@ -112,12 +112,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
             warn(not_used_by_auto([names.get(k, k) for k in unused], [spec.name]))
             given = {k: v for k, v in given.items() if k not in unused}
     options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide, names=names)
-    shadowed = shadowing_folder(spec)  # a folder here named as the Hub model: the libraries would load it instead
-    if shadowed:
-        raise ModelUnavailableError(shadowed)
-    damaged = missing_weights(spec)  # a local folder without weights, or with a file cut short: no section can run
-    if damaged:
-        raise ModelUnavailableError(damaged, hint="give the folder save_pretrained wrote, weights included")
+    unusable = unusable_folder(spec)  # no section could run
+    if unusable is not None:
+        raise unusable
     if spec.needs_weights and preflight:
         for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report,
                                        device_flag=names.get("device", "device"), commercial=bool(cfg.commercial)):

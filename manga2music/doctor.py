@@ -19,7 +19,7 @@ from .hardware import Accelerator
 def _check(side: str, name: str, probe, offline: bool = False, base_url: str | None = None) -> dict:
     from . import tiers
     from .errors import Manga2MusicError
-    from .registry import missing_weights, resolve, shadowing_folder
+    from .registry import resolve, unusable_folder
     from .settings import openai_base_url
 
     try:
@@ -32,9 +32,9 @@ def _check(side: str, name: str, probe, offline: bool = False, base_url: str | N
                        base_url=(base_url or openai_base_url()) if side == "vision" else None)
     except Manga2MusicError as exc:
         return {"side": side, "model": name, "ok": False, "reason": exc.message, "warnings": []}
-    missing = shadowing_folder(spec) or missing_weights(spec)
-    if missing:
-        return {"side": side, "model": name, "ok": False, "reason": missing, "warnings": []}
+    unusable = unusable_folder(spec)
+    if unusable is not None:
+        return {"side": side, "model": name, "ok": False, "reason": unusable.message, "warnings": []}
     ok, reason, warnings = tiers.check(spec, probe=probe, offline=offline)
     if ok and spec.backend == "openai":  # is the server there, does it take the key, has it the model
         from .describers.openai_chat import check_server

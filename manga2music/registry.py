@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
-from .errors import UnknownModelError
+from .errors import ModelUnavailableError, UnknownModelError
 from .wording import first_few
 
 Side = Literal["vision", "music"]
@@ -419,6 +419,19 @@ def shadowing_folder(spec: ModelSpec) -> str | None:
     return (f"{spec.name}: the folder {os.path.abspath(spec.model_id)} has the name of its Hub repo "
             f"({spec.model_id}), and the model libraries would load that folder instead of the model: give it as "
             f"./{spec.model_id} to use it, or run from another folder")
+
+
+def unusable_folder(spec: ModelSpec) -> ModelUnavailableError | None:
+    """Why ``spec``'s model folder cannot run, before any work (every command, ``doctor``, the web UI's menus): a
+    folder here named as the Hub model (:func:`shadowing_folder`), or a local folder without weights or processor
+    files, or with a file cut short (:func:`missing_weights`); None when neither."""
+    shadowed = shadowing_folder(spec)  # the libraries would load it instead of the Hub model
+    if shadowed:
+        return ModelUnavailableError(shadowed)
+    damaged = missing_weights(spec)
+    if damaged:
+        return ModelUnavailableError(damaged, hint="give the folder save_pretrained wrote, weights included")
+    return None
 
 
 def missing_weights(spec: ModelSpec) -> str | None:

@@ -67,7 +67,7 @@ def model_problem(name: str, side: str, probe: Optional[HardwareReport] = None) 
     from pathlib import Path
 
     from .. import tiers
-    from ..registry import missing_weights, resolve, shadowing_folder
+    from ..registry import resolve, unusable_folder
     from ..settings import openai_base_url
 
     name = (name or "").strip()
@@ -98,9 +98,9 @@ def model_problem(name: str, side: str, probe: Optional[HardwareReport] = None) 
         return None
     if not spec.needs_weights:
         return None
-    missing = shadowing_folder(spec) or missing_weights(spec)  # as `run` and `doctor` say it: a folder typed here
-    if missing:  # without weights or processor files was shown as fine until Generate failed
-        return ModelUnavailableError(missing, hint="give the folder save_pretrained wrote, weights included")
+    unusable = unusable_folder(spec)  # as `run` and `doctor` say it: a folder typed here without weights or
+    if unusable is not None:  # processor files was shown as fine until Generate failed
+        return unusable
     local = Path(spec.model_id).expanduser().is_dir()
     if not local and not probe.is_cached(spec.model_id) and (probe.offline or not _hub_reachable(probe)):
         return _weights_problem(spec.name, probe)
