@@ -428,12 +428,16 @@ document.querySelectorAll('.track').forEach(function (t) {
   });
   w.addEventListener('click', function (ev) {
     var box = w.getBoundingClientRect();
-    if (a.duration) { a.currentTime = a.duration * (ev.clientX - box.left) / box.width; a.play(); }
+    if (a.duration) { a.currentTime = a.duration * (ev.clientX - box.left) / box.width; pauseAllBut(a); a.play(); }
   });
 });
-document.addEventListener('play', function (ev) {  // one player at a time: another starting pauses the one playing
-  document.querySelectorAll('audio').forEach(function (other) { if (other !== ev.target) other.pause(); });
-}, true);
+// one player at a time: another starting pauses the one playing.  A waveform's click pauses the others at once; the
+// 'play' event (a player's own button) comes later, and one of a player paused since then is old news: it paused
+// the player started after it, and the two ended both silent
+function pauseAllBut(playing) {
+  document.querySelectorAll('audio').forEach(function (other) { if (other !== playing) other.pause(); });
+}
+document.addEventListener('play', function (ev) { if (!ev.target.paused) pauseAllBut(ev.target); }, true);
 """
 
 

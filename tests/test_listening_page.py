@@ -373,6 +373,22 @@ def test_one_player_plays_at_a_time_and_a_tracks_seed_is_said_once(real_run, pag
         assert "key:" in info and "mode:" not in info  # "key: D minor", not "· mode: minor" after it
 
 
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_track_started_right_after_another_plays_and_the_first_stops(real_run, page):
+    """Two waveforms clicked in quick succession (before the first one's 'play' event came): that late event paused
+    the track started after it, then the second's paused the first, and nothing played."""
+    out, _ = real_run
+    open_page(page, out)
+    page.evaluate("""() => document.querySelectorAll('section.ok .wave').forEach(w => {
+        const box = w.getBoundingClientRect();
+        w.dispatchEvent(new MouseEvent('click', {clientX: box.left + box.width / 10, clientY: box.top + 5}));
+    })""")
+    page.wait_for_timeout(500)  # both 'play' events have come by now
+    playing = page.evaluate("Array.from(document.querySelectorAll('section.ok audio')).map(a => !a.paused)")
+    assert playing == [False, True]
+
+
 def test_a_rerun_that_changed_nothing_shows_its_chapters_as_ok_not_skipped(tmp_path):
     """After a plain rerun that found everything made, each chapter's heading said "SKIPPED" (the manifest's word):
     to a reader, a chapter left out, though its music is there and plays."""

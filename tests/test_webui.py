@@ -1290,14 +1290,15 @@ def test_stop_pressed_before_the_generate_starts_still_stops_it(running_app, bro
 @pytest.mark.extended
 @pytest.mark.browser
 def test_new_uploads_stop_a_generate_still_waiting_in_the_queue(running_app, browser, tmp_path):
-    """A Generate waiting behind another tab's, its box cleared and other pages uploaded meanwhile: it ran on the
-    pages of the click when its turn came, and showed their music under the thumbnails of the new ones, "Made 1
-    track"; only a Generate already running was stopped by new uploads."""
+    """A Generate waiting behind another tab's, other pages uploaded meanwhile: when its turn came it ran on the
+    pages of the click, and showed their music under the thumbnails of the new ones ("Made 1 track"); only a Generate
+    already running was stopped by new uploads."""
     first = tab_with(browser, running_app, [twelve_chapters(tmp_path / "series.cbz")], seconds=8, thumbnails=12)
     second = tab_with(browser, running_app, [TWO_PAGES[0]], seconds=2, thumbnails=1)
     first.click("#generate")
     status_says(first, "ch0")  # it runs
     second.click("#generate")  # waits behind it
+    status_says(second, "queue:")  # it waits with the pages of the click (uploads that came first, it would run on)
     upload(second, [TWO_PAGES[1]])
     status_says(second, "Stopped", timeout_s=300)
     assert "other pages were uploaded while it waited" in second.locator("#status").inner_text()
