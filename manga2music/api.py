@@ -568,20 +568,25 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
     is one length or one number of takes, else the default, said.  After ``run LIB --duration 300`` was stopped,
     the plain rerun a user makes to finish it made the sections left 10 s long beside the 300 s ones, and a chapter
     added to a folder of 2-take sections got one.  ``stopped``: the manifest's ``stopped_with``, what a run stopped
-    before its music was all made was asked for, taken only where the sections not composed yet are among those it
-    left (:func:`~manga2music.outputs.stopped_for`)."""
+    before its music was all made was asked for, taken for every section where this run is its resume
+    (:func:`_asked_by_the_stop`)."""
     from .options import DEFAULT_DURATION
     from .outputs import SectionFiles
 
     composed = {path: data["compose"] for path, data in records if isinstance(data.get("compose"), dict)}
     new = [name for name in names if SectionFiles.for_section(cfg.output, name).record not in composed]
     made = list(composed.values())
-    stopped = stopped_for(stopped, new)
-    if isinstance(stopped, dict):  # hand-edited values left out
-        duration, takes = stopped.get("duration"), stopped.get("variations")
-        made.append({"duration": duration if isinstance(duration, (int, float)) and not isinstance(duration, bool)
-                     and MIN_DURATION <= duration <= MAX_DURATION else None,
-                     "takes": [{}] * takes if isinstance(takes, int) and 1 <= takes <= 100 else None})
+    asked = _asked_by_the_stop(cfg, names, composed, stopped)
+    resumed = []
+    if cfg.duration is None and "duration" in asked:
+        cfg.duration = min(asked["duration"], float(limit)) if isinstance(limit, (int, float)) else asked["duration"]
+        resumed.append(flag("duration", float(cfg.duration)))
+    if cfg.variations is None and "variations" in asked:
+        cfg.variations = asked["variations"]
+        resumed.append(flag("variations", asked["variations"]))
+    if resumed:
+        cb.info(f"{' and '.join(resumed)}, as the run stopped before was asked ({flag('duration')} and "
+                f"{flag('variations')} choose others)")
     if not made or not new:
         return  # no music there to follow, or every section given has its own
 
@@ -608,9 +613,39 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
         if takes is not None:
             cfg.variations = takes
             kept.append(flag("variations", takes))
-    if kept:  # none made yet: what the stopped run was asked ("as the music there is made" of no music)
-        why = "as the music there is made" if composed else "as the run stopped before was asked"
-        cb.info(f"{' and '.join(kept)}, {why} ({flag('duration')} and {flag('variations')} choose others)")
+    if kept:
+        cb.info(f"{' and '.join(kept)}, as the music there is made ({flag('duration')} and {flag('variations')} "
+                "choose others)")
+
+
+def _asked_by_the_stop(cfg: RunConfig, names: list[str], composed: dict, stopped) -> dict:
+    """The --duration and --variations a stopped run was asked (the manifest's ``stopped_with``), where this run is
+    its resume: each section given is one it left, or music it made already as asked (a chapter added since, or
+    music made otherwise and not among those it left, makes it another run's).  They win over the music there:
+    counted beside it, the stopped run's 2 s next to the folder's 3 s tracks was "not all one length", and the
+    chapter it left came out at the default 10 s."""
+    from .outputs import SectionFiles
+
+    if not isinstance(stopped, dict):
+        return {}
+    asked = {}
+    duration, takes = stopped.get("duration"), stopped.get("variations")  # (hand-edited values left out)
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool) and MIN_DURATION <= duration <= MAX_DURATION:
+        asked["duration"] = float(duration)
+    if isinstance(takes, int) and not isinstance(takes, bool) and 1 <= takes <= 100:
+        asked["variations"] = takes
+    left = stopped.get("sections")
+    left = set(left) if isinstance(left, list) else None  # None: written before 2026-12-07, of every section
+
+    def made_as_asked(music: dict) -> bool:
+        return ("duration" not in asked or music.get("duration") == asked["duration"]) and \
+            ("variations" not in asked or len(music.get("takes") or []) == asked["variations"])
+
+    for name in names:
+        music = composed.get(SectionFiles.for_section(cfg.output, name).record)
+        if left is not None and name not in left and (music is None or not made_as_asked(music)):
+            return {}
+    return asked
 
 
 def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str, cb: Callbacks,
@@ -658,6 +693,8 @@ def keep_formats(cfg: RunConfig, records: list[tuple[Path, dict]], command: str,
 #: the record entries that say which model made a section's words and music, by command: (vision, music)
 MODEL_ENTRIES = {"run": ("describe", "compose"), "describe": ("describe", None), "compose": (None, "compose"),
                  "score": ("chapter_reading", "score")}
+#: the entries a section's track was made with, by side: a score's models where no score was made (keep_models)
+TRACK_ENTRIES = {"vision": "describe", "music": "compose"}
 
 
 def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *, vision: Optional[str] = None,
@@ -670,7 +707,9 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
     every track again as non-commercial MusicGen music.  A run stopped before its first section was made keeps the
     model it was asked for (the manifest's ``stopped_with``; a score's kept settings).  A server's model keeps its
     server (the recorded --base-url) unless one is given.  Sections made by several models, or by one model on
-    several servers, are refused in one line: whichever one ``auto`` took would make the others again.  Returns
+    several servers, are refused in one line: whichever one ``auto`` took would make the others again.  A score of
+    chapters never scored keeps the models their tracks were made with (``run CH --vision-model M``, then the
+    README's ``score CH``, read the chapter with what auto picks).  Returns
     (vision, music), ``auto`` where nothing was made."""
     from .outputs import MANIFEST, read_record
     from .wording import listed
@@ -689,6 +728,11 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             chosen.append(name if name is not None else "auto")
             continue
         made, mine, stopped = _made_with(cfg, names, command, manifest, records, entry, side)
+        if command == "score" and not mine:  # no score made of these chapters yet: their tracks' models (after
+            # `run CH --vision-model M`, the README's `score CH` read the chapter with what auto picks)
+            track = _made_with(cfg, names, command, manifest, records, TRACK_ENTRIES[side], side)
+            if track[1] or not made:
+                made, mine, stopped = track
         models = {m["model"] for m in made}
         urls = {(m.get("settings") or {}).get("base_url") or None for m in made if isinstance(m.get("settings"), dict)}
         what, were = ("the words", "were") if side == "vision" else ("the music", "was")

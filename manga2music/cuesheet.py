@@ -267,11 +267,17 @@ def scene_count(sheet: CueSheet) -> str:
 
 def webvtt(sheet: CueSheet) -> str:
     """The scenes as WebVTT chapters (video editors and players show their titles)."""
-    lines = ["WEBVTT", "", f"NOTE {sheet.chapter}: {scene_count(sheet)}, made by manga2music", ""]
+    lines = ["WEBVTT", "", _vtt_text(f"NOTE {sheet.chapter}: {scene_count(sheet)}, made by manga2music"), ""]
     for scene in sheet.scenes:
         lines += [str(scene.index), f"{_stamp(scene.start)} --> {_stamp(scene.end)}",
-                  f"{scene.title} ({scene_span(scene)})".replace("-->", "->"), ""]
+                  _vtt_text(f"{scene.title} ({scene_span(scene)})"), ""]
     return "\n".join(lines)
+
+
+def _vtt_text(text: str) -> str:
+    """One line that WebVTT reads as text: no "-->" (a cue's timing; a chapter named "a --> b" made the NOTE a
+    broken cue) and no line break (a blank line ends a block)."""
+    return " ".join(text.split()).replace("-->", "->")
 
 
 def chapter_marks(sheet: CueSheet) -> list[tuple[float, float, str]]:

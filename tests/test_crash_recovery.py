@@ -571,6 +571,42 @@ def test_a_plain_rerun_of_a_run_stopped_before_its_music_makes_it_as_long_as_it_
     assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
 
 
+def test_a_stopped_run_s_length_and_takes_win_over_the_music_there_for_the_chapter_it_left(tmp_path):
+    """A library made at 3 s, a chapter added, `run LIB --duration 2 --variations 2` stopped before its music, then
+    the plain rerun that resumes it: the new chapter came out 10 s long with one take, "the music there is not all
+    one length" (it was: the stopped run's 2 s was counted as one more length beside the 3 s ones)."""
+    import soundfile as sf
+
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    for name in ("action", "calm"):
+        shutil.copytree(SAMPLES / name, lib / name)
+    manga2music.run([lib], out, vision_model="builtin", music_model="builtin", config=RunConfig(duration=3.0))
+    shutil.copytree(SAMPLES / "webtoon", lib / "webtoon")
+
+    def stop(done, total, label):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run([lib], out, config=RunConfig(duration=2.0, variations=2), callbacks=Callbacks(step=stop))
+    assert not list(out.glob("webtoon*.wav"))
+    said = []
+    manga2music.run([lib], out, callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    said = " ".join(said)
+    assert "duration=2 and variations=2, as the run stopped before was asked" in said, said
+    assert "not all one" not in said, said
+    for name in ("action", "calm", "webtoon"):  # the stopped run was asked to make the library again so: resumed
+        takes = sorted(out.glob(f"{name}*.wav"))
+        assert len(takes) == 2 and all(abs(sf.info(str(t)).duration - 2.0) < 0.01 for t in takes), takes
+    calm = json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"]
+    again = []
+    manga2music.run([lib / "calm"], out, callbacks=Callbacks(log=lambda level, text: again.append(text)))
+    assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"] == calm, again  # finished: kept
+
+
 def test_a_plain_rerun_of_a_run_killed_without_warning_makes_the_rest_as_it_was_asked(four_sections, tmp_path):
     """`run LIB --format flac --seed 5` killed with SIGKILL (the out-of-memory killer, a power cut) after its first
     track, then the plain `run LIB` that finishes it: the other sections came out as WAVs with new seeds beside the

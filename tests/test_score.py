@@ -408,6 +408,18 @@ def test_cue_loops_join_their_end_to_their_start_without_a_click(scored):
         assert seam <= 1.5 * np.quantile(_jumps(loop), 0.999) + 1e-3
 
 
+def test_a_chapter_named_with_an_arrow_or_a_line_break_keeps_its_webvtt_readable():
+    """A chapter folder named "a --> b" wrote "NOTE a --> b: ..." (WebVTT forbids "-->" in a comment: players read a
+    broken cue); a name with a blank line in it ended the NOTE block early."""
+    from types import SimpleNamespace
+
+    from manga2music.cuesheet import webvtt
+
+    text = webvtt(SimpleNamespace(chapter="a --> b\n\nc", scenes=[]))
+    blocks = text.split("\n\n")
+    assert blocks[0] == "WEBVTT" and blocks[1].strip() == "NOTE a -> b c: 0 scenes, made by manga2music", text
+
+
 def test_chapters_in_tags_and_webvtt_match_the_cue_sheet(scored):
     _, out, _, sheet, _ = scored
     marks = read_chapters(out / sheet.score_file)
@@ -1812,6 +1824,32 @@ def test_a_change_of_tempo_within_one_mood_is_still_a_scene_change():
     music = scene_music(pages)
     assert [music(0, 3)[0], music(3, 6)[0], music(0, 6)[0]] == ["calm", "calm", "comedy"]
     assert merge_same_music([Scene(0, 3), Scene(3, 6)], music) == [Scene(0, 3), Scene(3, 6)]
+
+
+def test_a_plain_score_after_run_reads_the_chapter_with_the_model_its_words_were_made_with(tmp_path,
+                                                                                             openai_server):  # noqa: F811
+    """`run CH --base-url URL --vision-model llava:13b --music-model M`, then the plain `score CH` (the README's next
+    step): the score was read by what auto picks (builtin here), not by the model the user had chosen for these
+    pages, and the server was never asked.  A score's models left out are those of the chapter's track, where no
+    score was made yet."""
+    from chapters import queue_chat_score
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    out = tmp_path / "out"
+    made = cli("run", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+               "--music-model", "builtin", "--duration", "2", timeout=300)
+    assert made.returncode == 0, made.stderr
+    asked = len(openai_server.requests)
+    queue_chat_score(openai_server, 3, 3)
+    scored = cli("score", tmp_path / "ch", "-o", out, timeout=300)
+    assert scored.returncode == 0, scored.stderr
+    said = " ".join(scored.stderr.split())
+    assert f"--vision-model llava:13b on {openai_server.url}, as the words there were made" in said, said
+    assert "--music-model builtin, as the music there was made" in said, said
+    assert len(openai_server.requests) == asked + 4  # the chapter read by the server's model
+    record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
+    assert record["chapter_reading"]["model"] == "llava:13b"
+    assert record["score"]["model"] == "builtin"
 
 
 def test_run_and_score_into_one_output_folder_each_keep_their_reading(tmp_path, openai_server):  # noqa: F811
