@@ -315,10 +315,30 @@ def check_output_is_ours(output: Path, *, page: bool) -> None:
     how = f"move it away, or choose another folder with -o (e.g. -o {readable(output)}-music)" if on_command_line() \
         else f"move it away, or choose another output folder (e.g. {readable(output)}-music)"
     if manifest_path.exists() and manifest is None:
+        if _damaged_json(manifest_path):  # emptied or cut short (a disk that filled, a copy stopped midway)
+            raise OutputError(f"{readable(manifest_path)} is empty or damaged (no JSON manga2music can read)",
+                              hint="if manga2music wrote it, delete it: the run lists the sections there again "
+                                   f"(their records are beside their music); else {how}")
         raise OutputError(f"{readable(manifest_path)} was not written by manga2music; it would be replaced", hint=how)
     if page and (output / LISTENING_PAGE).exists() and not is_ours(output / LISTENING_PAGE, manifest):
+        if not manifest_path.exists():  # deleted: what says the page is ours went with it
+            raise OutputError(f"{readable(output / LISTENING_PAGE)} is not listed in a manifest.json (there is none: "
+                              "deleted?), so it may be yours; the listening page would replace it",
+                              hint="if it is manga2music's own listening page, delete it (the run writes it again); "
+                                   f"else {how}")
         raise OutputError(f"{readable(output / LISTENING_PAGE)} was not written by manga2music; the listening page "
                           "would replace it", hint=how)
+
+
+def _damaged_json(path: Path) -> bool:
+    """Whether ``path`` holds no JSON at all: empty, blank, or cut short (another tool's JSON is not damaged)."""
+    try:
+        json.loads(Path(path).read_bytes().decode("utf-8", "replace"))
+    except ValueError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def has_our_page(output: Path, manifest: dict | None) -> bool:

@@ -503,6 +503,40 @@ def test_the_listening_page_follows_compose_and_describe(pages, tmp_path):
     assert (out / "index.html").read_text(encoding="utf-8") == "<p>my own page</p>"
 
 
+@pytest.mark.parametrize("damage", ["deleted", "emptied"])
+def test_a_manifest_deleted_or_emptied_is_said_so_and_the_way_on_given(pages, tmp_path, damage):
+    """manifest.json deleted (or emptied, cut short): every rerun was refused with "OUT/index.html was not written
+    by manga2music" (it was) or "manifest.json was not written by manga2music", and nothing said what had happened
+    or what to do.  The line says the listing is gone or damaged; doing what it says, the rerun goes on and keeps
+    every track."""
+    from output_checks import cli
+
+    out = tmp_path / "out"
+    run([pages], out, duration=2.0)
+    tracks = {p.name: p.read_bytes() for p in out.glob("*.wav")}
+    if damage == "deleted":
+        (out / "manifest.json").unlink()
+    else:
+        (out / "manifest.json").write_bytes(b"")
+    told = cli("run", pages, "-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--duration", "2")
+    assert told.returncode != 0
+    said = " ".join(told.stderr.split())
+    if damage == "deleted":
+        assert "index.html is not listed in a manifest.json (there is none: deleted?)" in said, said
+        assert "if it is manga2music's own listening page, delete it (the run writes it again)" in said, said
+        (out / "index.html").unlink()
+    else:
+        assert "manifest.json is empty or damaged (no JSON manga2music can read)" in said, said
+        assert "delete it: the run lists the sections there again" in said, said
+        (out / "manifest.json").unlink()
+        (out / "index.html").unlink()
+    again = cli("run", pages, "-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--duration", "2")
+    assert again.returncode == 0, again.stderr
+    assert {p.name: p.read_bytes() for p in out.glob("*.wav")} == tracks  # nothing made again
+    listed = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert sorted(e["name"] for e in listed) == ["action", "calm"]
+
+
 def test_compose_reads_a_description_whatever_the_case_of_its_extension(tmp_path):
     """UPPER.TXT (as old Windows tools and some phones name files) was left out of a folder without a word; a folder
     holding only it was "no .txt description found"; given alone, it was composed."""
@@ -1505,12 +1539,16 @@ def test_composing_an_output_folder_into_another_says_where_the_music_goes(pages
 
 def test_score_refuses_single_stage_which_its_chapter_reading_does_not_use(tmp_path):
     """`score --single-stage` was taken and did nothing (the chapter is read page by page into its own JSON) but
-    make the chapter be read again: it is refused, as a setting that does not apply is elsewhere."""
+    make the chapter be read again: it is refused, as a setting that does not apply is elsewhere.  And `score
+    --help` listed it ("default two-stage") among the options score takes."""
     from output_checks import cli
 
-    told = cli("score", SAMPLES / "calm", "-o", tmp_path / "o", "--vision-model", "builtin", "--music-model",
-               "builtin", "--single-stage")
-    assert told.returncode == 2 and "--single-stage does not apply to score" in told.stderr, told.stderr
+    for given in ("--single-stage", "--two-stage"):
+        told = cli("score", SAMPLES / "calm", "-o", tmp_path / "o", "--vision-model", "builtin", "--music-model",
+                   "builtin", given)
+        assert told.returncode == 2 and f"{given} does not apply to score" in told.stderr, told.stderr
+    helped = cli("score", "--help")
+    assert helped.returncode == 0 and "--reading-speed" in helped.stdout and "stage" not in helped.stdout
     with pytest.raises(InputError, match="single_stage does not apply to score"):
         manga2music.score(SAMPLES / "calm", tmp_path / "p", vision_model="builtin", music_model="builtin",
                           config=RunConfig(vision_options={"single_stage": False}))

@@ -94,7 +94,7 @@ SIDE_DEVICES = [
 ]
 VISION_BACKEND = [
     _p("single_stage", Annotated[Optional[bool], Opt("--single-stage/--two-stage", show_default=False, help="Ask for the music description directly (no analysis stage); default two-stage.")], None),
-    _p("chunk_size", Annotated[Optional[int], Opt("--chunk-size", help="Pages per model request (long chapters are chunked).")], None),
+    _p("chunk_size", Annotated[Optional[int], Opt("--chunk-size", help="Pages per model request (long chapters are chunked; default 8).")], None),
     _p("detail", Annotated[Optional[str], Opt("--detail", help="OpenAI image detail: low, high or auto (default auto).")], None),
     _p("base_url", Annotated[Optional[str], Opt("--base-url", help="An OpenAI-compatible server, e.g. http://localhost:11434/v1 (Ollama); OPENAI_BASE_URL also works.")], None),
     _p("api_key_env", Annotated[Optional[str], Opt("--api-key-env", help="The environment variable that holds the API key (default OPENAI_API_KEY).")], None),
@@ -102,6 +102,10 @@ VISION_BACKEND = [
     _p("trust_remote_code", Annotated[Optional[bool], Opt("--trust-remote-code", show_default=False, help="Allow a Hub model's own Python code to run (off unless given).")], None),
     _p("max_new_tokens", Annotated[Optional[int], Opt("--max-new-tokens", help="Cap on tokens a chat model writes per answer (default 512).")], None),
 ]
+#: a score reads a chapter one way: --single-stage/--two-stage is refused in a line that says so (api.score), and
+#: its help is not listed ("default two-stage" said it was taken)
+SCORE_VISION_BACKEND = [_p("single_stage", Annotated[Optional[bool], Opt("--single-stage/--two-stage", hidden=True)],
+                           None) if p.name == "single_stage" else p for p in VISION_BACKEND]
 MUSIC_BACKEND = [
     _p("batch_size", Annotated[Optional[int], Opt("--batch-size", help="Tracks per MusicGen batch (default: from free memory).")], None),
     _p("top_k", Annotated[Optional[int], Opt("--top-k", help="MusicGen sampling: top-k (default 250).")], None),

@@ -9,7 +9,7 @@ from . import consent
 from . import flags as f
 
 
-@f.with_flags(f.PATHS, f.RUN_MODELS, f.SCORE_MUSIC, f.DEVICE, f.SIDE_DEVICES, f.VISION_BACKEND, f.MUSIC_BACKEND,
+@f.with_flags(f.PATHS, f.RUN_MODELS, f.SCORE_MUSIC, f.DEVICE, f.SIDE_DEVICES, f.SCORE_VISION_BACKEND, f.MUSIC_BACKEND,
               f.OUTPUT, f.COMMERCIAL, f.RAY)
 def score(**flags) -> None:
     """Score each chapter: scenes found in its pages, one cue per scene as long as it takes to read, one score,
