@@ -56,9 +56,12 @@ SOURCE_EXTENSIONS = ARCHIVE_EXTENSIONS | PDF_EXTENSIONS | BOOK_EXTENSIONS
 KINDLE_EXTENSIONS = {".mobi", ".azw", ".azw3", ".kfx"}
 KINDLE_LINE = "a Kindle book, which manga2music cannot read; convert it to EPUB or CBZ first (Calibre does, for a " \
     "book without DRM)"
-#: system files and folders that hold no page of the user's: Windows' and macOS's, and a NAS box's thumbnails,
-#: recycle bins and snapshots (Synology's @eaDir, #recycle and #snapshot, QNAP's @Recycle: Komga and Kavita skip them)
-IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx", "@eadir", "#recycle", "@recycle", "#snapshot"}
+#: system files and folders that hold no page of the user's: Windows' and macOS's, a drive's recycle bin (Windows'
+#: $RECYCLE.BIN, XP's RECYCLER), what fsck recovered (lost+found) and Windows' System Volume Information, and a NAS
+#: box's thumbnails, recycle bins and snapshots (Synology's @eaDir, #recycle and #snapshot, QNAP's @Recycle: Komga
+#: and Kavita skip them)
+IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx", "@eadir", "#recycle", "@recycle", "#snapshot",
+                 "$recycle.bin", "recycler", "lost+found", "system volume information"}
 
 #: at most this many pages at a comic archive's root beside its one chapter folder are that chapter's front and back
 #: matter (a cover, credits, a recruitment page), read with it
@@ -136,10 +139,12 @@ _GROUP_PREFIX = re.compile(r"[^_]{1,60}?_(?=(vol|ch|ep|第|#|\d))", re.IGNORECAS
 _CHAPTER_WORD = re.compile(r"(vol(ume)?|ch(ap(ter)?)?|ep(isode)?|part|page|p)?[ .]*\d*", re.IGNORECASE)
 #: where a part of a work comes, before its numbers: a prologue first, volumes before the chapters not yet in one
 #: (a series folder of "Vol. 01" ... beside the latest "Ch. 050"), epilogues and extras last
-_FIRST = re.compile(r"(prologue|prelude|preface|foreword|intro(duction)?)(?![a-z])", re.IGNORECASE)
+#: (in English, Japanese, Korean, Spanish, Portuguese, Italian, German, French)
+_FIRST = re.compile(r"(prologue|prelude|preface|foreword|intro(duction)?|プロローグ|序章|序幕|序話|프롤로그|pr[oó]logo|"
+                    r"prolog)(?![a-z])", re.IGNORECASE)
 _VOLUME = re.compile(r"(vol(ume)?(?![a-z])|v\d|tome(?![a-z])|第[^話巻]{1,8}巻|\d+巻)", re.IGNORECASE)
-_LAST = re.compile(r"(epilogue|afterword|postscript|extras?|omake|bonus|specials?|side[ -]?stor(y|ies))(?![a-z])",
-                   re.IGNORECASE)
+_LAST = re.compile(r"(epilogue|afterword|postscript|extras?|omake|bonus|specials?|side[ -]?stor(y|ies)|エピローグ|終章|"
+                   r"番外|おまけ|あとがき|特別編|에필로그|외전|ep[ií]logo|epilog)(?![a-z])", re.IGNORECASE)
 
 
 def _is_group_name(prefix: str) -> bool:
@@ -1134,7 +1139,10 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     empty: list[Path] = []  # archives given with no page in them (a download that failed)
     for path in given:
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
-            sections.extend(sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name)))
+            found = sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name))
+            if not found and len(given) > 1 and path.resolve() not in excluded:  # named, and dropped unsaid (alone,
+                warn(f"Skipping {readable(path)}: no pages in it")  # "no pages found" below says it)
+            sections.extend(found)
         else:
             suffix = source_suffix(path.name)
             if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):  # an archive's chapters as the manifest
@@ -1147,6 +1155,10 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                 raise InputError(f"{readable(path)}: {KINDLE_LINE}")
             elif path.is_symlink() and not path.exists():
                 raise InputError(_broken_link_words(path))
+            elif len(given) > 1 and is_hidden(path.name):
+                continue  # `run S/*`: S's Thumbs.db or desktop.ini, passed over unsaid as in a folder
+            elif len(given) > 1:  # `run S/*`: S's details.json (Tachiyomi's), a notes file: the chapters go on
+                warn(f"{readable(path)}: not a folder, image, comic archive, .pdf or .epub; passed over")
             else:
                 raise InputError(
                     f"{readable(path)}: not a folder, image, comic archive ({ARCHIVE_NAMES}), .pdf or .epub",

@@ -800,6 +800,46 @@ def test_a_nas_boxs_thumbnail_and_recycle_folders_are_not_chapters(tmp_path):
     assert names(find_sections([book])) == {"Ch 1": ["001.png", "002.png"]}
 
 
+def test_a_drives_recycle_bin_and_lost_files_are_not_chapters(tmp_path):
+    """A library on a USB drive or a disk of its own: Windows' `$RECYCLE.BIN` (and XP's `RECYCLER`) became a
+    chapter of deleted pages, `lost+found` (what fsck recovered, pages without names) another, `System Volume
+    Information` a folder said to be empty."""
+    png(tmp_path / "Lib" / "Ch 1" / "001.png")
+    for junk in ("$RECYCLE.BIN/S-1-5-21-1001/$RX1Y2Z3.png", "RECYCLER/S-1-5-21-1001/Dc1.png", "lost+found/#131073",
+                 "System Volume Information/IndexerVolumeGuid.png"):
+        png(tmp_path / "Lib" / f"{junk}.png").rename(tmp_path / "Lib" / junk)  # (lost+found's have no extension)
+    said = []
+    assert names(find_sections([tmp_path / "Lib"], warn=said.append)) == {"Ch 1": ["001.png"]}
+    assert said == []
+
+
+def test_a_shell_glob_over_a_series_passes_over_its_other_files(tmp_path, capsys):
+    """`run S/*` where S holds, beside its chapters, Tachiyomi's `details.json`, `Thumbs.db` or `desktop.ini`:
+    the whole run stopped on the first of them, "S/details.json: not a folder, image, comic archive", nothing
+    made.  Among several PATHs each such file is passed over in a line (a system file unsaid, as in a folder);
+    given alone it is refused, as before."""
+    for chapter in ("Ch 1", "Ch 2"):
+        png(tmp_path / "S" / chapter / "001.png")
+    for other in ("details.json", "Thumbs.db", "desktop.ini"):
+        (tmp_path / "S" / other).write_bytes(b"{}")
+    said = []
+    given = sorted((tmp_path / "S").iterdir())
+    assert names(find_sections(given, warn=said.append)) == {"Ch 1": ["001.png"], "Ch 2": ["001.png"]}
+    assert len(said) == 1 and "details.json: not a folder, image, comic archive" in said[0], said
+    assert "passed over" in said[0]
+    with pytest.raises(InputError, match="details.json: not a folder, image, comic archive"):
+        find_sections([tmp_path / "S" / "details.json"])
+
+
+def test_an_empty_folder_named_beside_others_is_said(tmp_path):
+    """`score empty ch1`: the empty folder the user named was dropped without a word (alone, "no pages found")."""
+    png(tmp_path / "ch1" / "001.png")
+    (tmp_path / "empty").mkdir()
+    said = []
+    assert names(find_sections([tmp_path / "empty", tmp_path / "ch1"], warn=said.append)) == {"ch1": ["001.png"]}
+    assert said == [f"Skipping {tmp_path / 'empty'}: no pages in it"], said
+
+
 def test_pages_at_the_root_of_a_one_chapter_archive_are_that_chapters(tmp_path):
     """Scanlation releases put `credits.jpg` or `cover.jpg` at the root beside `Ch 004/`: the credits became a
     chapter of one page ("Ch 004") beside the pages ("Ch 004/Ch 004"), and a cover was dropped without a word as a
@@ -1016,3 +1056,19 @@ def test_an_empty_page_and_a_page_over_the_limit_in_an_archive_say_what_they_are
     (section,) = find_sections([book])
     with pytest.raises(PageError, match=r"001\.png: 0\.23 MB is more than the 0\.125 MB page limit$"):
         load_page(section.pages[0])
+
+
+def test_a_prologue_and_an_epilogue_named_in_japanese_or_spanish_come_first_and_last():
+    """プロローグ and 序章 were read after the numbered chapters, and エピローグ before プロローグ (only English words
+    were known); Epílogo came before Prólogo."""
+    from manga2music.sections import section_order
+
+    def ordered(names):
+        return sorted(names, key=section_order)
+
+    jp = ordered(["第2話", "エピローグ", "第10話", "番外編", "プロローグ", "第1話"])
+    assert jp[:4] == ["プロローグ", "第1話", "第2話", "第10話"] and set(jp[4:]) == {"エピローグ", "番外編"}, jp
+    assert ordered(["第1話", "序章", "おまけ"]) == ["序章", "第1話", "おまけ"]
+    assert ordered(["Capítulo 2", "Epílogo", "Capítulo 1", "Prólogo"]) == \
+        ["Prólogo", "Capítulo 1", "Capítulo 2", "Epílogo"]
+    assert ordered(["Chapter 1", "Prologue", "Epilogue"]) == ["Prologue", "Chapter 1", "Epilogue"]  # as before
