@@ -13,6 +13,7 @@ read-along page of the first chapter after NAME that has one, or says NAME is th
 from __future__ import annotations
 
 import html
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -189,6 +190,13 @@ def _shown_seed(entry: dict, record: dict | None):
     return entry.get("seed", ((record or {}).get("compose") or {}).get("seed"))
 
 
+def _shown_model(model) -> str:
+    """A local model's folder by its name, not its place: the page is shared, and its place says the user's name
+    and folders (``/home/alice/models/my-vlm``); the records keep the place."""
+    model = str(model)
+    return Path(model.rstrip("/")).name or model if os.path.isabs(model) else model
+
+
 def _models(entry: dict, record: dict | None) -> str:
     record = record or {}
     vision = entry.get("vision_model") or (record.get("describe") or {}).get("model")  # the entry's: `score`'s
@@ -196,9 +204,9 @@ def _models(entry: dict, record: dict | None) -> str:
     seed = _shown_seed(entry, record)
     bits = []
     if vision:
-        bits.append(f"vision <b>{e(vision)}</b>")
+        bits.append(f"vision <b>{e(_shown_model(vision))}</b>")
     if music:
-        bits.append(f"music <b>{e(music)}</b>")
+        bits.append(f"music <b>{e(_shown_model(music))}</b>")
     if seed is not None:
         bits.append(f"seed <b>{e(seed)}</b>")
     if entry.get("cost_usd"):

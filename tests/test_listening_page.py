@@ -146,6 +146,18 @@ def test_page_has_one_block_per_section_in_natural_order(handmade):
     assert text.count("in/ch2 broken/002.png") == 1 and "002.png: not a readable image (image file" in text
 
 
+def test_a_local_models_folder_is_named_without_where_it_lies_on_this_machine(handmade):
+    """A section made by a model in a local folder showed "vision /home/alice/models/my-vlm" on the page a reader
+    shares with friends: the user's name and folders.  The page names the folder; the records keep its place."""
+    out, manifest = handmade
+    for entry in manifest["sections"]:
+        if entry["status"] == "ok":
+            entry["vision_model"], entry["music_model"] = "/home/alice/models/my-vlm", "/home/alice/models/mg/"
+    text = "".join(parse(write_listening_page(out, manifest).read_text(encoding="utf-8")).text)
+    assert "alice" not in text
+    assert text.count("vision my-vlm") == 2 and text.count("music mg") == 2, text
+
+
 def test_audio_and_midi_links_point_at_real_files(handmade):
     out, manifest = handmade
     doc = parse(write_listening_page(out, manifest).read_text(encoding="utf-8"))
