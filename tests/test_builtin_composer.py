@@ -209,6 +209,21 @@ def test_a_loop_that_changes_the_tempo_says_so(composer):
     assert composer.compose_one(text, 15.0, seed=1, loop=True).warnings == []  # 4 bars of 64 BPM fit 15 s
 
 
+@pytest.mark.parametrize("text, seconds", [("rock at 300 BPM", 2.0), ("slow ballad at 40 BPM", 7.0)])
+def test_a_loop_keeps_its_tempo_inside_what_the_composer_plays(composer, text, seconds):
+    """The composer plays 40 to 220 BPM, but a loop fitted to whole bars went past either end: 300 BPM was said as
+    "played at 220 BPM", then "played at 240 BPM instead of 220" (2 s); 40 BPM played at 34 (7 s).  The fit takes
+    whole bars, else whole beats, inside the range."""
+    from manga2music.music.text_to_style import MAX_BPM, MIN_BPM
+
+    looped = composer.compose_one(text, seconds, seed=1, loop=True)
+    tempo = looped.info["tempo_bpm"]
+    assert MIN_BPM <= tempo <= MAX_BPM, (tempo, looped.warnings)
+    beats = tempo * seconds / 60.0
+    assert beats == pytest.approx(round(beats), abs=1e-3)  # still a seamless loop: whole beats fill it
+    assert any(f"played at {tempo:.0f} BPM" in w for w in looped.warnings), looped.warnings
+
+
 def test_a_long_piece_ends_on_the_tonic_chord(composer):
     track = composer.compose_one(CALM, 40.0, seed=2)
     midi = midi_of(track)

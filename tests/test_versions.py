@@ -69,7 +69,8 @@ def test_builtin_composer_notes_change_only_with_algorithm_version():
         notes[text] = hashlib.sha256(track.midi).hexdigest()
     check(ALGORITHM_VERSION, notes, {"builtin-music-1": "3d243c6ed336de51", "builtin-music-2": "3d243c6ed336de51", "builtin-music-3": "3d243c6ed336de51",
                                      "builtin-music-4": "3d243c6ed336de51", "builtin-music-5": "3d243c6ed336de51",
-                                     "builtin-music-6": "1087072527b05a1a", "builtin-music-7": "1087072527b05a1a"},
+                                     "builtin-music-6": "1087072527b05a1a", "builtin-music-7": "1087072527b05a1a",
+                                     "builtin-music-8": "1087072527b05a1a"},
           "the builtin composer's notes")
 
 

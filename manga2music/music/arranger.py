@@ -24,7 +24,7 @@ from . import drums as drumkit
 from .accompaniment import bass_bar, comp_bar
 from .harmony import CADENCE, PROGRESSIONS, Chord, bass_note, chord_midi, make_chord, voice
 from .melody import Motif, density_name, make_motif, phrase_melody, resolve_to_tonic, rhythm_variant
-from .text_to_style import Style
+from .text_to_style import MAX_BPM, MIN_BPM, Style
 
 RESOLUTION = 960  # MIDI ticks per beat
 #: (low, high) MIDI range of a melody instrument, by General MIDI program
@@ -55,13 +55,16 @@ class Arrangement:
 
 
 def loop_tempo(tempo: float, duration: float) -> float:
-    """A tempo near ``tempo`` that fits a whole number of bars (else beats) into ``duration``."""
-    bars = max(1, round(duration * tempo / 240.0))
-    fitted = 240.0 * bars / duration
-    if 0.8 <= fitted / tempo <= 1.25:
-        return fitted
-    beats = max(1, round(duration * tempo / 60.0))
-    return 60.0 * beats / duration
+    """A tempo near ``tempo`` that fits a whole number of bars (else beats) into ``duration``, inside the tempi the
+    composer plays (MIN_BPM-MAX_BPM: 220 BPM looped in 2 s was played at 240) where a whole number of beats is."""
+    for unit in (240.0, 60.0):  # a bar, a beat: seconds x BPM
+        count = duration * tempo / unit
+        nearest = max(1, round(count))
+        other = max(1, nearest + (1 if count > nearest else -1))
+        for fitted in (unit * n / duration for n in (nearest, other)):
+            if 0.8 <= fitted / tempo <= 1.25 and MIN_BPM - 1e-9 <= fitted <= MAX_BPM + 1e-9:
+                return fitted
+    return 60.0 * max(1, round(duration * tempo / 60.0)) / duration  # a loop too short for a beat in the range
 
 
 def _bars(total_beats: float, loop: bool) -> tuple[list[tuple[float, float]], float]:
