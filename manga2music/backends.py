@@ -119,6 +119,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
         for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report,
                                        device_flag=names.get("device", "device"), commercial=bool(cfg.commercial)):
             warn(message)
+    if spec.backend == "builtin-vision" and preflight:
+        for message in tiers.builtin_reading_warnings():
+            warn(message)
     backend = cls(spec, options)
     if side == "music":
         limit = float(getattr(backend, "max_duration", cfg.duration or DEFAULT_DURATION))

@@ -388,16 +388,7 @@ def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport,
             return False, f"{spec.name} needs OPENAI_API_KEY (or OPENAI_BASE_URL of a server that needs no key)", []
         return True, f"{spec.name} via {probe.openai_base_url} (sends the pages there)", []
     if not spec.needs_weights:
-        warnings = []
-        if spec.backend == "builtin-vision":
-            from .describers.text_detect import problem
-            from .describers.text_recognition import problem as recognition_problem
-
-            missing = problem()
-            if missing:
-                warnings.append(f"text detection will be skipped ({missing}): pages are read from their pixels only")
-            elif missing := recognition_problem():
-                warnings.append(f"titles and credits will count as loud lettering ({missing})")
+        warnings = builtin_reading_warnings() if spec.backend == "builtin-vision" else []
         return True, f"{spec.name} runs anywhere, offline", warnings
     try:
         warnings = preflight(spec, device=device, probe=probe)
@@ -405,6 +396,21 @@ def check(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport,
         return False, exc.message + (f" ({exc.hint})" if exc.hint else ""), []
     note = licence_note(spec)
     return True, f"{spec.name} can run here" + (f"; {note}" if note else ""), warnings
+
+
+def builtin_reading_warnings() -> list[str]:
+    """What the builtin describer cannot read here, said by doctor and as a run builds it (``run`` and ``score`` said
+    nothing: only each record held "no text reading"): its text detector missing or failing to import, or the
+    recogniser that tells titles from sound effects."""
+    from .describers.text_detect import problem
+    from .describers.text_recognition import problem as recognition_problem
+
+    missing = problem(importing=True)
+    if missing:
+        return [f"text detection will be skipped ({missing}): pages are read from their pixels only"]
+    if missing := recognition_problem():
+        return [f"titles and credits will count as loud lettering ({missing})"]
+    return []
 
 
 __all__ = ["LADDER", "SMALL", "GB", "NOT_ALLOWED", "margin_gb", "resolve_auto", "suggest", "preflight", "check"]

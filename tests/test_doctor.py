@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -237,6 +238,35 @@ def test_doctor_says_when_the_builtin_describer_cannot_detect_text(monkeypatch):
     assert code == 0 and data["ok"] is True
     (warning,) = data["checks"][0]["warnings"]
     assert "text detection will be skipped" in warning and "pip install 'rapidocr" in warning
+
+
+@pytest.mark.parametrize("broken", ["missing", "unimportable"])
+def test_a_run_and_doctor_say_when_the_builtin_describer_reads_no_text(tmp_path, broken):
+    """onnxruntime missing, or installed but failing to import (a wheel for another CPU, a broken upgrade): `run` and
+    `score` said nothing (only each record held "no text reading"), and doctor said "ok" with no warning where the
+    import failed.  Each says it once: the pages are then read from their pixels only."""
+    shim = tmp_path / "shim"
+    if broken == "missing":
+        shim.mkdir()
+        (shim / "sitecustomize.py").write_text("import sys\nsys.modules['onnxruntime'] = None\n")
+    else:
+        (shim / "onnxruntime").mkdir(parents=True)
+        (shim / "onnxruntime" / "__init__.py").write_text("raise ImportError('DLL load failed: a CPU it was not "
+                                                          "built for')\n")
+    env = {**os.environ, "PYTHONPATH": str(shim), "MANGA2MUSIC_READING_CACHE": "off"}
+    samples = Path(__file__).resolve().parent.parent / "samples" / "calm"
+    for command in (["run", samples, "-o", tmp_path / "out", "--duration", "1"],
+                    ["score", samples, "-o", tmp_path / "scored"]):
+        done = subprocess.run([sys.executable, "-m", "manga2music", *map(str, command), "--vision-model", "builtin",
+                               "--music-model", "builtin"], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        said = " ".join(done.stderr.split())
+        assert said.count("text detection will be skipped (onnxruntime") == 1, said
+        assert "pages are read from their pixels only" in said
+    doctor = subprocess.run([sys.executable, "-m", "manga2music", "doctor", "--offline", "--json", "--vision-model",
+                             "builtin"], capture_output=True, text=True, env=env, timeout=120)
+    (warning,) = json.loads(doctor.stdout)["checks"][0]["warnings"]
+    assert warning.startswith("text detection will be skipped (onnxruntime"), warning
 
 
 def test_doctor_says_when_titles_will_count_as_sound_effects(monkeypatch):

@@ -151,12 +151,23 @@ def wheel_model(file: str, kind: str) -> str:
                              "installed; pip install 'rapidocr>=3.10,<4'")
 
 
-def problem() -> str | None:
-    """Why the detector cannot run here (the model file or onnxruntime is missing), or None: cheap, builds nothing."""
+def problem(importing: bool = False) -> str | None:
+    """Why the detector cannot run here (the model file or onnxruntime is missing), or None: cheap, builds nothing.
+    ``importing``: onnxruntime is imported too (a few tenths of a second), where an install that is there but
+    fails to import (a wheel built for another CPU, a broken upgrade) must be told apart."""
     import importlib.util
 
-    if importlib.util.find_spec("onnxruntime") is None:
+    try:
+        there = importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):  # in sys.modules as None: an import refused
+        there = False
+    if not there:
         return "onnxruntime is not installed (pip install onnxruntime)"
+    if importing:
+        try:
+            _onnxruntime()
+        except Exception as exc:  # noqa: BLE001 - whatever its import raises: the detector cannot run
+            return f"onnxruntime cannot be imported: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     try:
         model_path()
     except TextDetectionError as exc:
