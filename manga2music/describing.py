@@ -208,6 +208,10 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         job.status = "skipped"
         relocate_pages(job, infos)
         _artifact_on_a_rerun(section, job, infos, cfg, cb)
+        if job.record.get("skipped_pages", []) != job.skipped_pages:  # a bad page removed, or bad pages added: the
+            worked = job.did_work  # record lists those of now, as the manifest does; nothing was made ("skipped")
+            job.commit(Staged(), {"skipped_pages": job.skipped_pages})
+            job.did_work = worked
         return None
     if old.get("fingerprint") and not cfg.force and txt.exists():  # described before: say what changed
         cb.info(f"{section.name}: describing again: {describe_changes(job, infos, describer)}"
@@ -312,7 +316,9 @@ def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
             renamed.append(f"{gone.pop(old).get('name') or old} \u2192 {info.page.name}")
             del new[src]
     added = [info.page.name for info in new.values()]
-    removed = [str(p.get("name") or src) for src, p in gone.items()]
+    broken_now = {s.get(key) for s in job.skipped_pages or [] if isinstance(s, dict)}  # there, and unreadable now
+    broken = [str(p.get("name") or src) for src, p in gone.items() if src in broken_now]
+    removed = [str(p.get("name") or src) for src, p in gone.items() if src not in broken_now]
     changed = [info for src, info in now.items() if src in before and info.sha256 != before[src].get("sha256")]
     pictures = {p.get("sha256") for p in pages if p.get("pdf_index") is None}  # (a PDF's pages: the file's hash)
     reordered = [info.page.name for info in changed if info.sha256 in pictures]  # files swapped: the same pictures
@@ -320,7 +326,7 @@ def page_changes(job: SectionJob, infos: list[PageInfo]) -> list[str]:
     mended = [info.page.name for src, info in now.items() if src not in before and src in unreadable]
     said = [_names(names, what) for names, what in ((added, "added"), (removed, "removed"), (renamed, "renamed"),
                                                    (reordered, "in another order"), (changed, "changed"),
-                                                   (mended, "now readable")) if names]
+                                                   (mended, "now readable"), (broken, "no longer readable")) if names]
     if not said and [p.get(key) for p in pages] != [src for src in now if src in before]:  # the same pages in
         said.append("its pages are in another order")  # another order (an EPUB's reading order mended)
     tiled = _cut_otherwise(job, infos)

@@ -1065,6 +1065,10 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
             warn(f"{readable(here)}: skipping {len(unfinished)} unfinished download{'s' if many else ''} "
                  f"({first_few([readable(f) for f in unfinished])}); rerun once {'they are' if many else 'it is'} "
                  "complete")
+        if not in_output:
+            for f, kind, extension in _sources_without_extension(here, files, set(images)):
+                warn(f"Skipping {readable(here / f)}: {kind} whose name has no extension; rename it (to "
+                     f"{readable(f)}{extension}) to read it")
         kindle = [f for f in files if Path(f).suffix.lower() in KINDLE_EXTENSIONS]
         for f in kindle:
             warn(f"Skipping {readable(here / f)}: {KINDLE_LINE}")
@@ -1080,6 +1084,34 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
             # of an output folder: a run made it, for music)
             warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
     return sections
+
+
+#: the first bytes of the files that hold pages of their own: what a chapter saved without its extension is
+_SOURCE_MAGIC = ((b"PK\x03\x04", "a zip archive", ".cbz"), (b"%PDF-", "a PDF", ".pdf"),
+                 (b"Rar!\x1a\x07", "a RAR archive", ".cbr"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", ".cb7"))
+
+
+def _sources_without_extension(here: Path, files: list[str], pages: set[str]) -> list[tuple[str, str, str]]:
+    """(name, what it is, the extension it wants) of the files in ``here`` whose names end in no extension (``Ch 1``,
+    ``Vol.03``) but whose first bytes say they are an archive or a PDF: a chapter saved without its ``.cbz`` was
+    left out without a word (a page without one is read, by its first bytes).  A named file (``notes.docx``, a
+    zip too) is not looked into."""
+    found = []
+    for f in files:
+        suffix = Path(f).suffix
+        if f in pages or is_hidden(f) or suffix[1:].isalpha() or source_suffix(f) in SOURCE_EXTENSIONS \
+                or UNFINISHED_DOWNLOAD.fullmatch(f):  # (a "Ch 13.cbz_tmp" still downloading: said as such)
+            continue
+        try:
+            with open(here / f, "rb") as stream:
+                head = stream.read(8)
+        except OSError:
+            continue
+        for magic, kind, extension in _SOURCE_MAGIC:
+            if head.startswith(magic):
+                found.append((f, kind, extension))
+                break
+    return found
 
 
 def _what_else(files: list[str]) -> str:

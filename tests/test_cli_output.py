@@ -262,6 +262,9 @@ def test_a_rerun_says_why_it_does_a_section_again(tmp_path):
     assert "skipping page 005.png" in rerun("--duration", "2", "--force")  # described with the page unreadable
     shutil.copy(SAMPLES / "action" / "002.png", chapter / "005.png")
     assert "ch: describing again: 1 page now readable (005.png)" in rerun("--duration", "2")  # not "an older version"
+    (chapter / "002.png").write_bytes(b"garbage")  # a page damaged in place: still there, no longer readable
+    said = rerun("--duration", "2")
+    assert "ch: describing again: 1 page no longer readable (002.png)" in said and "removed" not in said, said
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_any_model_is_chosen(tmp_path):

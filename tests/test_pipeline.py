@@ -537,6 +537,33 @@ def test_a_manifest_deleted_or_emptied_is_said_so_and_the_way_on_given(pages, tm
     assert sorted(e["name"] for e in listed) == ["action", "calm"]
 
 
+def test_a_sections_record_lists_the_pages_it_skips_now_when_nothing_else_changed(tmp_path):
+    """A bad page removed (or bad pages added) and a rerun that had nothing to make: the manifest listed the pages
+    skipped now, the section's record those of the run before (a removed junk file still "not a readable image";
+    5 bad pages added beside 1, "its record's skipped_pages lists each", and it listed 1)."""
+    import shutil
+
+    chapter = tmp_path / "lib" / "Ch"
+    shutil.copytree(SAMPLES / "calm", chapter)
+    (chapter / "zz.png").write_bytes(b"junk")
+    out = tmp_path / "out"
+
+    def skipped() -> tuple[list, list]:
+        record = json.loads((out / "Ch.json").read_text(encoding="utf-8"))["skipped_pages"]
+        listed = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"][0]["skipped_pages"]
+        return sorted(Path(s["source"]).name for s in record), sorted(Path(s["source"]).name for s in listed)
+
+    run([tmp_path / "lib"], out, duration=1.0)
+    assert skipped() == (["zz.png"], ["zz.png"])
+    (chapter / "zz.png").unlink()
+    assert statuses(run([tmp_path / "lib"], out, duration=1.0)) == {"Ch": "skipped"}
+    assert skipped() == ([], [])
+    for k in range(3):
+        (chapter / f"zz{k}.png").write_bytes(b"junk")
+    assert statuses(run([tmp_path / "lib"], out, duration=1.0)) == {"Ch": "skipped"}
+    assert skipped() == (["zz0.png", "zz1.png", "zz2.png"],) * 2
+
+
 def test_compose_reads_a_description_whatever_the_case_of_its_extension(tmp_path):
     """UPPER.TXT (as old Windows tools and some phones name files) was left out of a folder without a word; a folder
     holding only it was "no .txt description found"; given alone, it was composed."""

@@ -1072,3 +1072,20 @@ def test_a_prologue_and_an_epilogue_named_in_japanese_or_spanish_come_first_and_
     assert ordered(["Capítulo 2", "Epílogo", "Capítulo 1", "Prólogo"]) == \
         ["Prólogo", "Capítulo 1", "Capítulo 2", "Epílogo"]
     assert ordered(["Chapter 1", "Prologue", "Epilogue"]) == ["Prologue", "Chapter 1", "Epilogue"]  # as before
+
+
+def test_a_chapter_archive_or_pdf_saved_without_its_extension_is_said(tmp_path):
+    """`Ch 1` (a .cbz whose extension was lost in a copy) and `Ch 3` (a PDF) beside `Ch 2/`: left out without a
+    word, "1 of 1 sections done".  Each is said, with the name to give it; a named zip (`notes.docx`) is not."""
+    png(tmp_path / "S" / "Ch 2" / "001.png")
+    with zipfile.ZipFile(tmp_path / "S" / "Ch 1", "w") as zf:
+        zf.writestr("001.png", (tmp_path / "S" / "Ch 2" / "001.png").read_bytes())
+    Image.new("L", (40, 60), 128).save(tmp_path / "S" / "Ch 3", "PDF")
+    with zipfile.ZipFile(tmp_path / "S" / "notes.docx", "w") as zf:
+        zf.writestr("word/document.xml", "<w/>")
+    said = []
+    assert names(find_sections([tmp_path / "S"], warn=said.append)) == {"Ch 2": ["001.png"]}
+    assert sorted(said) == [
+        f"Skipping {tmp_path / 'S' / 'Ch 1'}: a zip archive whose name has no extension; rename it (to Ch 1.cbz) to "
+        "read it",
+        f"Skipping {tmp_path / 'S' / 'Ch 3'}: a PDF whose name has no extension; rename it (to Ch 3.pdf) to read it"]
