@@ -568,27 +568,31 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
     is one length or one number of takes, else the default, said.  After ``run LIB --duration 300`` was stopped,
     the plain rerun a user makes to finish it made the sections left 10 s long beside the 300 s ones, and a chapter
     added to a folder of 2-take sections got one.  ``stopped``: the manifest's ``stopped_with``, what a run stopped
-    before its music was all made was asked for, taken for every section where this run is its resume
-    (:func:`_asked_by_the_stop`)."""
+    before its music was all made was asked for, taken for the sections not composed yet where it left them all
+    (:func:`_asked_by_the_stop`): those composed keep their own."""
     from .options import DEFAULT_DURATION
     from .outputs import SectionFiles
 
     composed = {path: data["compose"] for path, data in records if isinstance(data.get("compose"), dict)}
     new = [name for name in names if SectionFiles.for_section(cfg.output, name).record not in composed]
     made = list(composed.values())
-    asked = _asked_by_the_stop(cfg, names, composed, stopped)
+    if not new:
+        return  # every section given has its own
+    asked = _asked_by_the_stop(stopped, new)
     resumed = []
-    if cfg.duration is None and "duration" in asked:
-        cfg.duration = min(asked["duration"], float(limit)) if isinstance(limit, (int, float)) else asked["duration"]
-        resumed.append(flag("duration", float(cfg.duration)))
+    if cfg.duration is None and "duration" in asked:  # for the sections not composed yet only: those composed keep
+        # their own (a stop's settings, merged with another's, reached a chapter it never asked a length of)
+        cfg.new_duration = min(asked["duration"], float(limit)) if isinstance(limit, (int, float)) \
+            else asked["duration"]
+        resumed.append(flag("duration", float(cfg.new_duration)))
     if cfg.variations is None and "variations" in asked:
-        cfg.variations = asked["variations"]
+        cfg.new_variations = asked["variations"]
         resumed.append(flag("variations", asked["variations"]))
     if resumed:
         cb.info(f"{' and '.join(resumed)}, as the run stopped before was asked ({flag('duration')} and "
                 f"{flag('variations')} choose others)")
-    if not made or not new:
-        return  # no music there to follow, or every section given has its own
+    if not made:
+        return  # no music there to follow
 
     def one(values: list, default, setting: str, unit: str):
         found = set(values)
@@ -601,14 +605,14 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
         return None
 
     kept = []
-    if cfg.duration is None:
+    if cfg.duration is None and cfg.new_duration is None:
         lengths = [m.get("duration") for m in made]
         usable = [d for d in lengths if not isinstance(d, bool) and isinstance(d, (int, float)) and 0 < d < math.inf]
         length = one(usable, DEFAULT_DURATION, "duration", "length")
         if length is not None:
             cfg.duration = min(length, float(limit)) if isinstance(limit, (int, float)) else length
             kept.append(flag("duration", float(cfg.duration)))
-    if cfg.variations is None:
+    if cfg.variations is None and cfg.new_variations is None:
         takes = one([n for m in made if 1 <= (n := len(m.get("takes") or [])) <= 100], 1, "variations", "number of takes")
         if takes is not None:
             cfg.variations = takes
@@ -618,14 +622,12 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
                 "choose others)")
 
 
-def _asked_by_the_stop(cfg: RunConfig, names: list[str], composed: dict, stopped) -> dict:
-    """The --duration and --variations a stopped run was asked (the manifest's ``stopped_with``), where this run is
-    its resume: each section given is one it left, or music it made already as asked (a chapter added since, or
-    music made otherwise and not among those it left, makes it another run's).  They win over the music there:
-    counted beside it, the stopped run's 2 s next to the folder's 3 s tracks was "not all one length", and the
-    chapter it left came out at the default 10 s."""
-    from .outputs import SectionFiles
-
+def _asked_by_the_stop(stopped, new: list[str]) -> dict:
+    """The --duration and --variations a stopped run was asked (the manifest's ``stopped_with``) for the sections
+    not composed yet (``new``), where it left them all: they win over the music there (counted beside it, the
+    stopped run's 2 s next to the folder's 3 s tracks was "not all one length", and the chapter it left came out
+    at the default 10 s)."""
+    stopped = stopped_for(stopped, new)
     if not isinstance(stopped, dict):
         return {}
     asked = {}
@@ -634,17 +636,6 @@ def _asked_by_the_stop(cfg: RunConfig, names: list[str], composed: dict, stopped
         asked["duration"] = float(duration)
     if isinstance(takes, int) and not isinstance(takes, bool) and 1 <= takes <= 100:
         asked["variations"] = takes
-    left = stopped.get("sections")
-    left = set(left) if isinstance(left, list) else None  # None: written before 2026-12-07, of every section
-
-    def made_as_asked(music: dict) -> bool:
-        return ("duration" not in asked or music.get("duration") == asked["duration"]) and \
-            ("variations" not in asked or len(music.get("takes") or []) == asked["variations"])
-
-    for name in names:
-        music = composed.get(SectionFiles.for_section(cfg.output, name).record)
-        if left is not None and name not in left and (music is None or not made_as_asked(music)):
-            return {}
     return asked
 
 
@@ -728,17 +719,23 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             chosen.append(name if name is not None else "auto")
             continue
         made, mine, stopped = _made_with(cfg, names, command, manifest, records, entry, side)
+        of_tracks = False  # the models of the sections' tracks, for a score of chapters never scored
         if command == "score" and not mine:  # no score made of these chapters yet: their tracks' models (after
             # `run CH --vision-model M`, the README's `score CH` read the chapter with what auto picks)
             track = _made_with(cfg, names, command, manifest, records, TRACK_ENTRIES[side], side)
             if track[1] or not made:
-                made, mine, stopped = track
+                (made, mine, stopped), of_tracks = track, True
         models = {m["model"] for m in made}
         urls = {(m.get("settings") or {}).get("base_url") or None for m in made if isinstance(m.get("settings"), dict)}
         what, were = ("the words", "were") if side == "vision" else ("the music", "was")
         if len(models) > 1 or side == "vision" and len(urls) > 1:
             several = listed(sorted(models)) if len(models) > 1 else \
                 f"{next(iter(models))} on several servers ({listed(sorted(u or 'api.openai.com' for u in urls))})"
+            if of_tracks:  # no score is made again, whichever one is taken
+                cb.info(f"{flag(setting)} left out: the chapters' tracks were made by {several}; auto picks for "
+                        f"their scores ({flag(setting)} chooses one)")
+                chosen.append("auto")
+                continue
             if not mine:  # only new sections given: none of the others is made again, whichever one is taken
                 cb.info(f"{flag(setting)} left out: {what} there {were} made by {several}; auto picks for the "
                         f"sections made now ({flag(setting)} chooses one)")

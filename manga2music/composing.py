@@ -51,7 +51,7 @@ def track_seconds(job: SectionJob, composer: Composer, cfg: RunConfig) -> float:
         return cfg.duration
     made = (job.record.get("compose") or {}).get("duration")
     if isinstance(made, bool) or not isinstance(made, (int, float)) or not 0 < made < float("inf"):
-        return DEFAULT_DURATION
+        return cfg.new_duration or DEFAULT_DURATION
     limit = getattr(composer, "max_duration", None)
     return min(made, float(limit)) if isinstance(limit, (int, float)) else made
 
@@ -279,7 +279,7 @@ def job_config(job: SectionJob, cfg: RunConfig) -> RunConfig:
     made = job.record.get("compose") or {}
     takes = len(_old_takes(job))
     return dataclasses.replace(cfg, fmt=cfg.fmt or format_made(made.get("format")),
-                               variations=cfg.variations or (takes if 1 <= takes <= 100 else 1))
+                               variations=cfg.variations or (takes if 1 <= takes <= 100 else cfg.new_variations or 1))
 
 
 def format_made(recorded) -> str:
@@ -332,6 +332,16 @@ def compose_requests(job: SectionJob, composer: Composer, cfg: RunConfig,
     return [(job, ComposeRequest(job.name, job.description or "", seconds, seed)) for seed in plan.seeds]
 
 
+def settings_changed(was, now, otherwise: str) -> str:
+    """Why a composer's recorded settings differ from its settings now, in words: a new version of its algorithm
+    (builtin's) is said as such, not as settings a user would look for among the flags."""
+    if isinstance(was, dict) and isinstance(now, dict) and was.get("algorithm") != now.get("algorithm") \
+            and was.get("algorithm") and now.get("algorithm") \
+            and {k: v for k, v in was.items() if k != "algorithm"} == {k: v for k, v in now.items() if k != "algorithm"}:
+        return f"a new version of the composer's music ({was['algorithm']} \u2192 {now['algorithm']})"
+    return otherwise
+
+
 def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
     """Why music made before is made again, as a user would say it (the description, the composer, a flag)."""
     from .outputs import fingerprint
@@ -360,7 +370,7 @@ def compose_changes(job: SectionJob, composer: Composer, cfg: RunConfig) -> str:
                 and fingerprint({**was, "loop": now.get("loop")}) == fingerprint(now):
             why.append("a track that loops, not one that ends" if now.get("loop") else "a track that ends, not a loop")
         else:
-            why.append("the composer's settings changed")
+            why.append(settings_changed(was, now, "the composer's settings changed"))
     seconds = float(track_seconds(job, composer, cfg))
     if old.get("duration") is not None and float(old["duration"]) != seconds:
         said = f"{flag('duration')} " if cfg.duration is not None else ""  # else: longer than this composer makes

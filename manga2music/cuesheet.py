@@ -277,7 +277,10 @@ def webvtt(sheet: CueSheet) -> str:
 def _vtt_text(text: str) -> str:
     """One line that WebVTT reads as text: no "-->" (a cue's timing; a chapter named "a --> b" made the NOTE a
     broken cue) and no line break (a blank line ends a block)."""
-    return " ".join(text.split()).replace("-->", "->")
+    text = " ".join(text.split())
+    while "-->" in text:  # ("--->" left "-->" after one pass)
+        text = text.replace("-->", "->")
+    return text
 
 
 def chapter_marks(sheet: CueSheet) -> list[tuple[float, float, str]]:

@@ -436,12 +436,15 @@ document.querySelectorAll('.track').forEach(function (t) {
   });
   w.addEventListener('click', function (ev) {
     var box = w.getBoundingClientRect();
-    if (a.duration) { a.currentTime = a.duration * (ev.clientX - box.left) / box.width; pauseAllBut(a); a.play(); }
+    if (a.duration) { a.currentTime = a.duration * (ev.clientX - box.left) / box.width; pauseAllBut(a); quietly(a.play()); }
   });
 });
 // one player at a time: another starting pauses the one playing.  A waveform's click pauses the others at once; the
 // 'play' event (a player's own button) comes later, and one of a player paused since then is old news: it paused
 // the player started after it, and the two ended both silent
+function quietly(played) {  // a play() cut short by a pause (another click) is no error of the page's
+  if (played && played.catch) played.catch(function () {});
+}
 function pauseAllBut(playing) {
   document.querySelectorAll('audio').forEach(function (other) { if (other !== playing) other.pause(); });
 }

@@ -211,6 +211,10 @@ class RunConfig:
     seed: Optional[int] = None  # None: a random seed per section, recorded
     #: takes per description; None: as many as each section has (as ``duration``), else 1
     variations: Optional[int] = None
+    #: a section not composed yet, where ``duration`` / ``variations`` are left out: what a stopped run it resumes
+    #: was asked (api.keep_lengths); None: DEFAULT_DURATION, one take.  Sections composed keep their own
+    new_duration: Optional[float] = None
+    new_variations: Optional[int] = None
     #: tracks whose end flows into their start (``--loop``); None: as the music in the output folder was made (on
     #: where all of it loops), else off
     loop: Optional[bool] = None

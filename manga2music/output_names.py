@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from .files import name_key
-from .outputs import MANIFEST, SectionFiles, read_record
+from .outputs import MANIFEST, SectionFiles, read_record, safe_part
 from .sections import (
     Section,
     TakenNames,
@@ -71,6 +71,22 @@ def _record_file(output: Path, name: str, listings: dict[Path, dict[str, str]] |
             return exact
         here = here / match
     return here
+
+
+def _stored_form(output: Path, name: str, listings: dict[Path, dict[str, str]]) -> str:
+    """``name`` as the files it keeps are spelt where they differ only in case or Unicode form: a chapter whose
+    folder was renamed so (``ガード`` decomposed by a copy through a Mac) kept its music under its own name, but was
+    made again under the new spelling beside it, on a file system that tells them apart."""
+    found = _record_file(output, name, listings)
+    parts = [p for p in name.split("/") if p]
+    if found == SectionFiles.for_section(output, name).record or not found.exists() \
+            or any(safe_part(p) != p for p in parts):
+        return name
+    stored = list(found.relative_to(output).parts)
+    stored[-1] = stored[-1].removesuffix(".json")
+    if len(stored) == len(parts) and all(name_key(a) == name_key(b) for a, b in zip(stored, parts)):
+        return "/".join(stored)
+    return name
 
 
 #: the start of a "source" that is words, not pages: music composed from ``--text`` or from a file elsewhere
@@ -307,7 +323,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         if own is None and section.root in prefixes and not section.plain_name:  # a new chapter of a volume (or
             # one that failed) whose siblings' files this folder names under the volume: beside them
             base = prefixes[section.root] + base
-        name = own or next(n for n in numbered(base) if free(n))
+        name = _stored_form(output, own, listings) if own else next(n for n in numbered(base) if free(n))
         if own is None and name != base and holder(base) not in (None, mine):
             note(f"{base} from {mine}: written as {name} ({base} in the output folder is {_held_by(holder(base), output)})")
         elif own is None and name != base and output_key(base) in this_run and mine is not None:  # two PATHs of

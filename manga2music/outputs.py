@@ -317,8 +317,8 @@ def check_output_is_ours(output: Path, *, page: bool) -> None:
     if manifest_path.exists() and manifest is None:
         if _damaged_json(manifest_path):  # emptied or cut short (a disk that filled, a copy stopped midway)
             raise OutputError(f"{readable(manifest_path)} is empty or damaged (no JSON manga2music can read)",
-                              hint="if manga2music wrote it, delete it: the run lists the sections there again "
-                                   f"(their records are beside their music); else {how}")
+                              hint=f"if manga2music wrote it, delete it and {LISTENING_PAGE}: the run lists the "
+                                   f"sections it is given again, and keeps their music; else {how}")
         raise OutputError(f"{readable(manifest_path)} was not written by manga2music; it would be replaced", hint=how)
     if page and (output / LISTENING_PAGE).exists() and not is_ours(output / LISTENING_PAGE, manifest):
         if not manifest_path.exists():  # deleted: what says the page is ours went with it

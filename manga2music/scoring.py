@@ -138,7 +138,9 @@ def _why_again(old: Optional[dict], plan: ScenePlan, pages: list[str], before: d
     if before.get("model") != now["model"]:
         return "another music model"
     if before.get("settings") != now["settings"]:
-        return "the music model's settings changed"
+        from .composing import settings_changed
+
+        return settings_changed(before.get("settings"), now["settings"], "the music model's settings changed")
     if old.get("seed") != plan.seed:  # a scene's seed is the chapter's moved by its pages' pictures
         if before.get("seed") != now.get("seed"):
             return "a new seed"

@@ -57,11 +57,11 @@ KINDLE_EXTENSIONS = {".mobi", ".azw", ".azw3", ".kfx"}
 KINDLE_LINE = "a Kindle book, which manga2music cannot read; convert it to EPUB or CBZ first (Calibre does, for a " \
     "book without DRM)"
 #: system files and folders that hold no page of the user's: Windows' and macOS's, a drive's recycle bin (Windows'
-#: $RECYCLE.BIN, XP's RECYCLER), what fsck recovered (lost+found) and Windows' System Volume Information, and a NAS
+#: $RECYCLE.BIN), what fsck recovered (lost+found) and Windows' System Volume Information, and a NAS
 #: box's thumbnails, recycle bins and snapshots (Synology's @eaDir, #recycle and #snapshot, QNAP's @Recycle: Komga
 #: and Kavita skip them)
 IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx", "@eadir", "#recycle", "@recycle", "#snapshot",
-                 "$recycle.bin", "recycler", "lost+found", "system volume information"}
+                 "$recycle.bin", "lost+found", "system volume information"}  # (not XP's RECYCLER: a title too)
 
 #: at most this many pages at a comic archive's root beside its one chapter folder are that chapter's front and back
 #: matter (a cover, credits, a recruitment page), read with it
@@ -1170,6 +1170,8 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
     check_paths_exist(given)
     empty: list[Path] = []  # archives given with no page in them (a download that failed)
     for path in given:
+        if path.is_dir() and len(given) > 1 and is_system_folder(path.name):
+            continue  # `run S/*`: S's $RECYCLE.BIN or lost+found, passed over unsaid as in a folder
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
             found = sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name))
             if not found and len(given) > 1 and path.resolve() not in excluded:  # named, and dropped unsaid (alone,

@@ -209,7 +209,8 @@ def test_a_loop_that_changes_the_tempo_says_so(composer):
     assert composer.compose_one(text, 15.0, seed=1, loop=True).warnings == []  # 4 bars of 64 BPM fit 15 s
 
 
-@pytest.mark.parametrize("text, seconds", [("rock at 300 BPM", 2.0), ("slow ballad at 40 BPM", 7.0)])
+@pytest.mark.parametrize("text, seconds", [("rock at 300 BPM", 2.0), ("slow ballad at 40 BPM", 7.0),
+                                           ("slow dirge at 40 BPM", 2.0), ("slow dirge at 40 BPM", 3.5)])
 def test_a_loop_keeps_its_tempo_inside_what_the_composer_plays(composer, text, seconds):
     """The composer plays 40 to 220 BPM, but a loop fitted to whole bars went past either end: 300 BPM was said as
     "played at 220 BPM", then "played at 240 BPM instead of 220" (2 s); 40 BPM played at 34 (7 s).  The fit takes

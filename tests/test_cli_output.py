@@ -233,6 +233,30 @@ def test_chapters_whose_names_differ_only_in_unicode_form_keep_files_of_their_ow
     assert run() == {composed: "skipped", f"{composed}-2": "skipped"}
 
 
+def test_a_chapter_renamed_only_in_its_unicode_form_keeps_its_files(tmp_path):
+    """`ガード` made, then its folder's name decomposed (a copy through a Mac, rsync --iconv): the rerun made it
+    again without a word under the decomposed name, beside its files under the composed one, and listed both."""
+    import unicodedata
+
+    series, out = tmp_path / "series", tmp_path / "out"
+    composed, decomposed = unicodedata.normalize("NFC", "ガード"), unicodedata.normalize("NFD", "ガード")
+    for chapter in (composed, "Ch 2"):
+        (series / chapter).mkdir(parents=True)
+        shutil.copy(SAMPLES / "calm" / "001.png", series / chapter / "001.png")
+    (series / "Ch 2" / "001.png").write_bytes((SAMPLES / "action" / "001.png").read_bytes())
+
+    def run() -> list:
+        result = CliRunner().invoke(app, ["run", str(series), "-o", str(out), *BUILTIN, "--duration", "1", "--json"])
+        assert result.exit_code == 0, result.output
+        return sorted((e["name"], e["status"]) for e in json.loads(result.stdout)["sections"])
+
+    assert run() == [("Ch 2", "ok"), (composed, "ok")]
+    made = sorted(os.listdir(out))
+    os.rename(series / composed, series / decomposed)
+    assert run() == [("Ch 2", "skipped"), (composed, "skipped")]
+    assert sorted(os.listdir(out)) == made  # no second set of files under the decomposed name
+
+
 def test_a_rerun_says_why_it_does_a_section_again(tmp_path):
     """A rerun that redid a section said only "ok": not that a page had been added, nor that --duration changed."""
     chapter, out = tmp_path / "ch", tmp_path / "out"

@@ -391,6 +391,8 @@ def test_a_track_started_right_after_another_plays_and_the_first_stops(real_run,
     """Two waveforms clicked in quick succession (before the first one's 'play' event came): that late event paused
     the track started after it, then the second's paused the first, and nothing played."""
     out, _ = real_run
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))  # a play() cut short by the pause was an uncaught error of the page
     open_page(page, out)
     page.evaluate("""() => document.querySelectorAll('section.ok .wave').forEach(w => {
         const box = w.getBoundingClientRect();
@@ -399,6 +401,7 @@ def test_a_track_started_right_after_another_plays_and_the_first_stops(real_run,
     page.wait_for_timeout(500)  # both 'play' events have come by now
     playing = page.evaluate("Array.from(document.querySelectorAll('section.ok audio')).map(a => !a.paused)")
     assert playing == [False, True]
+    assert errors == []
 
 
 def test_a_rerun_that_changed_nothing_shows_its_chapters_as_ok_not_skipped(tmp_path):

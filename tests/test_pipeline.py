@@ -527,7 +527,7 @@ def test_a_manifest_deleted_or_emptied_is_said_so_and_the_way_on_given(pages, tm
         (out / "index.html").unlink()
     else:
         assert "manifest.json is empty or damaged (no JSON manga2music can read)" in said, said
-        assert "delete it: the run lists the sections there again" in said, said
+        assert "delete it and index.html: the run lists the sections it is given again" in said, said
         (out / "manifest.json").unlink()
         (out / "index.html").unlink()
     again = cli("run", pages, "-o", out, "--vision-model", "builtin", "--music-model", "builtin", "--duration", "2")
@@ -562,6 +562,22 @@ def test_a_sections_record_lists_the_pages_it_skips_now_when_nothing_else_change
         (chapter / f"zz{k}.png").write_bytes(b"junk")
     assert statuses(run([tmp_path / "lib"], out, duration=1.0)) == {"Ch": "skipped"}
     assert skipped() == (["zz0.png", "zz1.png", "zz2.png"],) * 2
+
+
+def test_music_made_by_an_older_builtin_composer_is_made_again_saying_why(tmp_path, monkeypatch):
+    """A new version of the builtin composer's algorithm: every rerun said "composing again: the composer's settings
+    changed", and a user looked for a flag they had changed."""
+    from manga2music.composers import builtin
+    from manga2music.jobs import Callbacks
+
+    now = builtin.ALGORITHM_VERSION
+    monkeypatch.setattr(builtin, "ALGORITHM_VERSION", "builtin-music-0")
+    run([SAMPLES / "calm"], tmp_path / "out", duration=1.0)
+    monkeypatch.undo()
+    said = []
+    manga2music.run([SAMPLES / "calm"], tmp_path / "out", config=cfg(duration=1.0),
+                    callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    assert f"calm: composing again: a new version of the composer's music (builtin-music-0 \u2192 {now})" in said, said
 
 
 def test_compose_reads_a_description_whatever_the_case_of_its_extension(tmp_path):

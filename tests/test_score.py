@@ -418,6 +418,7 @@ def test_a_chapter_named_with_an_arrow_or_a_line_break_keeps_its_webvtt_readable
     text = webvtt(SimpleNamespace(chapter="a --> b\n\nc", scenes=[]))
     blocks = text.split("\n\n")
     assert blocks[0] == "WEBVTT" and blocks[1].strip() == "NOTE a -> b c: 0 scenes, made by manga2music", text
+    assert "-->" not in webvtt(SimpleNamespace(chapter="Love ---> War ----> Peace", scenes=[]))
 
 
 def test_chapters_in_tags_and_webvtt_match_the_cue_sheet(scored):
@@ -1850,6 +1851,17 @@ def test_a_plain_score_after_run_reads_the_chapter_with_the_model_its_words_were
     record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
     assert record["chapter_reading"]["model"] == "llava:13b"
     assert record["score"]["model"] == "builtin"
+
+    make_chapter(tmp_path / "lib" / "b", [("calm", 2)], seed=3)  # chapters whose tracks two models made: no score
+    shutil.copytree(tmp_path / "ch", tmp_path / "lib" / "a")  # is made again whichever one reads them
+    assert cli("run", tmp_path / "lib" / "a", "-o", tmp_path / "two", "--base-url", openai_server.url,
+               "--vision-model", "llava:13b", "--music-model", "builtin", "--duration", "2").returncode == 0
+    assert cli("run", tmp_path / "lib" / "b", "-o", tmp_path / "two", "--vision-model", "builtin",
+               "--music-model", "builtin", "--duration", "2").returncode == 0
+    both = cli("score", tmp_path / "lib", "-o", tmp_path / "two", timeout=300)
+    assert both.returncode == 0, both.stderr  # it was refused: "a run without --vision-model would make the others
+    said = " ".join(both.stderr.split())  # again with one of them"
+    assert "--vision-model left out: the chapters' tracks were made by builtin and llava:13b; auto picks" in said
 
 
 def test_run_and_score_into_one_output_folder_each_keep_their_reading(tmp_path, openai_server):  # noqa: F811

@@ -801,15 +801,19 @@ def test_a_nas_boxs_thumbnail_and_recycle_folders_are_not_chapters(tmp_path):
 
 
 def test_a_drives_recycle_bin_and_lost_files_are_not_chapters(tmp_path):
-    """A library on a USB drive or a disk of its own: Windows' `$RECYCLE.BIN` (and XP's `RECYCLER`) became a
-    chapter of deleted pages, `lost+found` (what fsck recovered, pages without names) another, `System Volume
+    """A library on a USB drive or a disk of its own: Windows' `$RECYCLE.BIN` became a chapter of deleted pages, `lost+found` (what fsck recovered, pages without names) another, `System Volume
     Information` a folder said to be empty."""
     png(tmp_path / "Lib" / "Ch 1" / "001.png")
-    for junk in ("$RECYCLE.BIN/S-1-5-21-1001/$RX1Y2Z3.png", "RECYCLER/S-1-5-21-1001/Dc1.png", "lost+found/#131073",
+    for junk in ("$RECYCLE.BIN/S-1-5-21-1001/$RX1Y2Z3.png", "lost+found/#131073",
                  "System Volume Information/IndexerVolumeGuid.png"):
         png(tmp_path / "Lib" / f"{junk}.png").rename(tmp_path / "Lib" / junk)  # (lost+found's have no extension)
+    png(tmp_path / "Lib" / "Recycler" / "001.png")  # a title (XP's RECYCLER is not skipped for it)
     said = []
-    assert names(find_sections([tmp_path / "Lib"], warn=said.append)) == {"Ch 1": ["001.png"]}
+    assert names(find_sections([tmp_path / "Lib"], warn=said.append)) == {"Ch 1": ["001.png"],
+                                                                          "Recycler": ["001.png"]}
+    assert said == []
+    given = sorted((tmp_path / "Lib").iterdir())  # `run Lib/*`: the same
+    assert names(find_sections(given, warn=said.append)) == {"Ch 1": ["001.png"], "Recycler": ["001.png"]}
     assert said == []
 
 

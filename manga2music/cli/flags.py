@@ -94,7 +94,7 @@ SIDE_DEVICES = [
 ]
 VISION_BACKEND = [
     _p("single_stage", Annotated[Optional[bool], Opt("--single-stage/--two-stage", show_default=False, help="Ask for the music description directly (no analysis stage); default two-stage.")], None),
-    _p("chunk_size", Annotated[Optional[int], Opt("--chunk-size", help="Pages per model request (long chapters are chunked; default 8).")], None),
+    _p("chunk_size", Annotated[Optional[int], Opt("--chunk-size", help="Pages per model request (long chapters are chunked; default 8, fewer where a local model's context holds fewer).")], None),
     _p("detail", Annotated[Optional[str], Opt("--detail", help="OpenAI image detail: low, high or auto (default auto).")], None),
     _p("base_url", Annotated[Optional[str], Opt("--base-url", help="An OpenAI-compatible server, e.g. http://localhost:11434/v1 (Ollama); OPENAI_BASE_URL also works.")], None),
     _p("api_key_env", Annotated[Optional[str], Opt("--api-key-env", help="The environment variable that holds the API key (default OPENAI_API_KEY).")], None),

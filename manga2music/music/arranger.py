@@ -16,6 +16,7 @@ the MIDI tick grid so the written file holds exactly the notes rendered.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +65,9 @@ def loop_tempo(tempo: float, duration: float) -> float:
         for fitted in (unit * n / duration for n in (nearest, other)):
             if 0.8 <= fitted / tempo <= 1.25 and MIN_BPM - 1e-9 <= fitted <= MAX_BPM + 1e-9:
                 return fitted
-    return 60.0 * max(1, round(duration * tempo / 60.0)) / duration  # a loop too short for a beat in the range
+    low, high = math.ceil(MIN_BPM * duration / 60.0 - 1e-9), math.floor(MAX_BPM * duration / 60.0 + 1e-9)
+    beats = max(1, round(duration * tempo / 60.0))  # the whole beats nearest, inside the range where one fits
+    return 60.0 * (min(max(beats, low), high) if 1 <= low <= high else beats) / duration
 
 
 def _bars(total_beats: float, loop: bool) -> tuple[list[tuple[float, float]], float]:
