@@ -165,16 +165,16 @@ def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iter
 
 
 def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],
-            page: bool, stopped: bool = False, left: Sequence[str] = ()) -> dict:
+            page: bool, stopped: bool = False, left: Sequence[str] = (), running: bool = False) -> dict:
     """Write the manifest (and the listening page) of ``jobs``.  ``stopped``: True where a stop cut the run short,
     whose settings asked for are kept in the manifest (``stopped_with``, ``score_stopped_with``) for the sections
     it did not make (``left``), until they are made (:func:`resume_stopped`, :func:`keep_lengths`,
-    :func:`manga2music.scoring.not_started`); the writes while the run goes on keep them too (a run killed without
-    warning is resumed as one stopped)."""
+    :func:`manga2music.scoring.not_started`); the writes while the run goes on (``running``) keep them too (a run
+    killed without warning is resumed as one stopped)."""
     entries = [manifest_entry(j, cfg.output, vision, music, command) for j in jobs]
     old, manifest = merged_manifest(cfg.output, entries, command=command)
     _keep_what_was_asked(old, manifest, cfg, command, vision, music, stopped, [j.name for j in jobs] + list(left),
-                         left)
+                         left, running=running)
     html = None
     if page or has_our_page(cfg.output, old):  # describe and compose keep a page that is there up to date
         from .listening_page import render_listening_page
@@ -184,10 +184,12 @@ def _finish(jobs: list[SectionJob], cfg: RunConfig, command: str, vision: Option
 
 
 def _keep_what_was_asked(old: dict, manifest: dict, cfg: RunConfig, command: str, vision: Optional[str],
-                         music: Optional[str], stopped: bool, this_run: list[str], left: Sequence[str]) -> None:
+                         music: Optional[str], stopped: bool, this_run: list[str], left: Sequence[str],
+                         running: bool = False) -> None:
     """The manifest's ``stopped_with`` (``run``, ``compose``) or ``score_stopped_with`` (``score``) after this
-    command (:func:`_keep_what_a_stop_asked`): what it was asked, where it is ``stopped`` (or still runs) with the
-    sections ``left`` to make."""
+    command (:func:`_keep_what_a_stop_asked`): what it was asked, where it is ``stopped`` (or still ``running``)
+    with the sections ``left`` to make."""
+    mine = f"{os.getpid()}:{id(cfg)}"  # this command's writes (one RunConfig from its start to its end)
     asked = {k: getattr(cfg, k) for k in (*LENGTHS, *RESUMED) if getattr(cfg, k) is not None}
     if music:  # the models a plain rerun resumes with (keep_models), and the server of the words
         asked["music_model"] = music
@@ -204,12 +206,13 @@ def _keep_what_was_asked(old: dict, manifest: dict, cfg: RunConfig, command: str
                 asked[key] = value
     if command in ("run", "compose"):  # describe and score make no track: what a stop
         # asked for stays
-        _keep_what_a_stop_asked(old, manifest, "stopped_with", "sections", asked if stopped else {}, this_run, left)
+        _keep_what_a_stop_asked(old, manifest, "stopped_with", "sections", asked if stopped else {}, this_run, left,
+                                mine if running else None, mine)
     if command == "score":  # the chapters a stopped score did not start are made with
         # what it was asked (scoring.not_started): a plain rerun made them at the usual pace, in WAV
         given = {k: getattr(cfg, k) for k in SCORE_RESUMED if getattr(cfg, k) is not None}
         _keep_what_a_stop_asked(old, manifest, "score_stopped_with", "chapters", given if stopped else {}, this_run,
-                                left)
+                                left, mine if running else None, mine)
 
 
 def _keep_what_is_asked_while_it_runs(cfg: RunConfig, command: str, vision: Optional[str], music: Optional[str],
@@ -226,7 +229,7 @@ def _keep_what_is_asked_while_it_runs(cfg: RunConfig, command: str, vision: Opti
         return  # not ours: the end of the run says so
     old = settle(old, cfg.output) if old is not None else {"tool": TOOL, "files": {}, "sections": []}
     manifest = dict(old)
-    _keep_what_was_asked(old, manifest, cfg, command, vision, music, True, given, given)
+    _keep_what_was_asked(old, manifest, cfg, command, vision, music, True, given, given, running=True)
     if manifest.get("stopped_with") != old.get("stopped_with") \
             or manifest.get("score_stopped_with") != old.get("score_stopped_with"):
         commit(path, old, Staged(), manifest)
@@ -274,7 +277,7 @@ class _ManifestUpdates:
                 # as old
                 started = time.monotonic()
                 _finish(finished, self.cfg, self.command, *self.models(), page=self.page, stopped=True,
-                        left=self.left(finished))
+                        left=self.left(finished), running=True)
                 self.last, self.cost, self.listed = time.monotonic(), time.monotonic() - started, now
         except (Manga2MusicError, OSError):
             pass  # the end of the run writes it, and says what is wrong
@@ -483,22 +486,38 @@ RESUMED = ("fmt", "seed", "loop", "normalize")
 SCORE_RESUMED = ("seed", "reading_speed", "fmt", "longest_cue", "transitions")
 
 
+#: under a stop's settings in the manifest while another command runs: the stop before it, and whose writes these are
+#: (its process and settings), put back where that command ends without a stop (see _keep_what_a_stop_asked)
+KEPT_ASIDE = "before_this_run"
+
+
 def _keep_what_a_stop_asked(old: dict, manifest: dict, key: str, names_key: str, asked: dict, this_run: list[str],
-                            left: Sequence[str]) -> None:
+                            left: Sequence[str], running: Optional[str] = None, mine: str = "") -> None:
     """The manifest's ``key`` (what a stopped command was asked, and under ``names_key`` the sections it left to
     make) after this command: a stop (``asked``) keeps what it asked for the sections it left, over an earlier
     stop's settings for the sections that one left and this one was not given (a second stop asking only
     --format lost the first one's --seed for the chapters neither made); a command that ends (``asked`` empty)
     keeps an earlier stop's for the sections it left that this one did not make, and drops it once none is left.
     A stop's settings go to its own sections only: a chapter added between a stop and its resume took them, said
-    "as the run stopped before was asked", and the stopped run's own sections then lost them."""
+    "as the run stopped before was asked", and the stopped run's own sections then lost them.  While a command
+    runs (``running``: its mark, ``mine``), what it is asked is written as a stop's (a kill is resumed so), with
+    the earlier stop kept aside (:data:`KEPT_ASIDE`): a command between a stop and its resume (``run LIB/A``, made
+    already) wrote its own --format and --loop over the stop's, and the resume made the chapters left as WAVs that
+    end, "as the run stopped before was asked"."""
     before = old.get(key) if isinstance(old.get(key), dict) else {}
+    aside = before.get(KEPT_ASIDE)
+    if isinstance(aside, dict) and aside.get("by") == mine and isinstance(aside.get("stop"), dict):
+        before = aside["stop"]  # this command's own writes: the stop before it
+    else:
+        before = {k: v for k, v in before.items() if k != KEPT_ASIDE}  # a command killed while it ran: its own
     earlier = before.get(names_key)
     done = set(this_run) - set(left)  # a plain resume stopped again (it asked nothing) keeps the earlier stop's
     still = [n for n in earlier if isinstance(n, str) and n not in done] if isinstance(earlier, list) else []
     if asked:
         manifest[key] = {**{k: v for k, v in before.items() if k != names_key}, **asked,
                          names_key: sorted(set(left) | set(still))}
+        if running and before:
+            manifest[key][KEPT_ASIDE] = {"by": running, "stop": before}
     elif still:
         manifest[key] = {**before, names_key: still}
         old.pop(key, None)

@@ -610,6 +610,41 @@ def test_a_stopped_run_s_length_and_takes_win_over_the_music_there_for_the_chapt
     assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"] == calm, again  # finished: kept
 
 
+def test_a_run_between_a_stop_and_its_resume_leaves_what_the_stop_asked(tmp_path):
+    """`run LIB --format ogg --loop` stopped, then `run OTHER/ch` into the same folder, then the plain `run LIB` that
+    resumes the stop: the run between had written its own settings over the stop's (wav, no loop) for the
+    chapters the stop left, and the resume made them as WAVs that end, "--format wav, as the run stopped before was
+    asked"."""
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    for name in ("calm", "webtoon"):
+        shutil.copytree(SAMPLES / name, lib / name)
+    shutil.copytree(SAMPLES / "action", tmp_path / "other" / "action")
+
+    def stop(done, total, label):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run([lib], out, vision_model="builtin", music_model="builtin",
+                        config=RunConfig(duration=2.0, fmt="ogg", loop=True), callbacks=Callbacks(step=stop))
+    manga2music.run([tmp_path / "other" / "action"], out, config=RunConfig(fmt="wav", loop=False))
+    stopped = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["stopped_with"]
+    assert (stopped["fmt"], stopped["loop"], stopped["sections"]) == ("ogg", True, ["calm", "webtoon"]), stopped
+    assert "before_this_run" not in stopped
+    said = []
+    manga2music.run([lib], out, callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    said = " ".join(said)
+    assert "fmt='ogg'" in said and "'wav'" not in said, said
+    for name in ("calm", "webtoon"):
+        music = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["compose"]
+        assert (music["format"], music["settings"]["loop"]) == ("ogg", True), (name, said)
+    assert (out / "action.wav").is_file()  # the run between's, as it was asked
+    assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
 def test_a_plain_rerun_of_a_run_killed_without_warning_makes_the_rest_as_it_was_asked(four_sections, tmp_path):
     """`run LIB --format flac --seed 5` killed with SIGKILL (the out-of-memory killer, a power cut) after its first
     track, then the plain `run LIB` that finishes it: the other sections came out as WAVs with new seeds beside the

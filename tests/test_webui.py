@@ -235,6 +235,20 @@ def test_an_unreadable_file_beside_a_book_is_a_skipped_page_not_a_failed_part(tm
     assert any("bad.png" in w and "not a readable image" in w for w in result.warnings), result.warnings
 
 
+def test_an_unreadable_book_beside_readable_pages_is_skipped_not_a_failed_part(tmp_path):
+    """p01.png and a text file named notes.pdf: the preview said notes.pdf would be skipped, but the results said
+    "Made 1 track (1 of 2 parts) ... notes: nothing made", and the track was pages.wav, not p01.wav."""
+    page = tmp_path / "p01.png"
+    page.write_bytes((SAMPLES / "calm" / "001.png").read_bytes())
+    bad = tmp_path / "notes.pdf"
+    bad.write_text("not a PDF")
+    assert "Will be skipped: notes.pdf" in preview([page, bad], tmp_path / "work").note()
+    result = generate([page, bad], tmp_path / "results", duration=1, seed=7, hidden=[tmp_path])  # (Gradio's
+    assert [e["status"] for e in result.entries] == ["ok"], result.entries  # upload folder: not the music's name)
+    assert [p.name for p in result.downloads if p.suffix in (".wav", ".zip")] == ["p01.wav", "p01-music.zip"]
+    assert any("notes.pdf" in w and "not a readable PDF" in w for w in result.warnings), result.warnings
+
+
 def _packed(book: Path) -> Path:
     """Two one-page chapters packed as ``book`` (its suffix says how)."""
     pages = {"ch1/001.png": (SAMPLES / "calm" / "001.png").read_bytes(),
@@ -1260,6 +1274,30 @@ def tab_with(browser, url: str, uploads: list, seconds: int, thumbnails: int):
     duration.fill(str(seconds))
     duration.press("Enter")
     return tab
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_many_pages_keep_generate_in_reach_and_a_phone_shows_every_thumbnail(running_app, browser, tmp_path):
+    """60 pages uploaded listed every file at full height: Generate sat 4,700 px down and the results above the
+    screen.  On a phone the thumbnails kept 5 columns of 100 px in a 308 px box: all but three were out of sight."""
+    from PIL import Image
+
+    pages = []
+    for k in range(30):
+        pages.append(tmp_path / f"p{k:02d}.png")
+        Image.new("L", (60, 84), 60 + 5 * k).save(pages[-1])
+    for (width, height), given in (((1280, 800), pages), ((390, 844), pages[:5])):
+        tab = browser.new_context(viewport={"width": width, "height": height}).new_page()
+        tab.goto(running_app)
+        tab.wait_for_selector("#generate")
+        upload(tab, given, thumbnails=len(given))
+        listed = tab.evaluate("document.querySelector('#uploads').getBoundingClientRect().height")
+        assert listed < 400, listed  # the list scrolls in its box
+        grid = tab.evaluate("(() => { const g = document.querySelector('#thumbnails .grid-container'); "
+                            "return [g.scrollWidth, g.clientWidth]; })()")
+        assert grid[0] <= grid[1] + 1, grid  # every thumbnail within the box's width (they wrap)
+        tab.context.close()
 
 
 def status_says(tab, words: str, timeout_s: float = 60) -> None:

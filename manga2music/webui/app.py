@@ -34,6 +34,11 @@ CSS = """
 #status { min-height: 4.5em; }
 #thumbnails .grid-wrap { min-height: 0 !important; max-height: 26em; overflow-y: auto; }  /* as tall as the pages */
 #thumbnails .grid-container { padding-top: 2em; }  /* below the label */
+#uploads .file-preview-holder { max-height: 16em; overflow-y: auto; }  /* 60 pages listed pushed Generate and the
+   results a page's height out of sight */
+@media (max-width: 640px) {  /* a phone: the thumbnails wrap (5 fixed columns hid all but three) */
+  #thumbnails .grid-container { grid-template-columns: repeat(auto-fill, minmax(90px, 1fr)) !important; }
+}
 #status.error { border-left: 4px solid #dc2626; padding-left: 0.75em; }
 """
 

@@ -259,6 +259,47 @@ def _loose_folder(folder: Path, uploads: list[Path]) -> Path:
     return folder / name
 
 
+def _drop_unreadable_books_beside_pages(folder: Path) -> list[str]:
+    """Comic archives and PDFs among readable loose pages that cannot be read at all (a text file named notes.pdf)
+    would be a failed part of their own, and the pages' part named "pages", not after them: they are left out, and
+    the returned lines say why, as the preview does (its "Will be skipped")."""
+    from ..errors import Manga2MusicError, PageError
+    from ..pages import probe_page
+    from ..sections import Page, find_sections, is_image_name
+
+    entries = sorted(folder.iterdir())
+    books = [p for p in entries if _is_book(p)]
+    inner = [d for d in entries if d.is_dir()]  # the loose pages' own folder (see _loose_folder)
+    loose = [p for d in inner for p in sorted(d.iterdir()) if p.is_file() and is_image_name(p.name)]
+    if not books or not loose:
+        return []
+    for path in loose:
+        try:
+            probe_page(Page(path.name, path))
+            break
+        except PageError:
+            continue
+    else:
+        return []  # no readable page beside them: nothing is made either way, and the run says why
+    reasons = []
+    for book in books:
+        try:
+            found = find_sections([book])
+        except Manga2MusicError as exc:  # no page in it
+            found, why = [], f"{book.name}: {exc.message}"
+        else:
+            why = next((s.error for s in found if s.error), "")
+        if not found or all(s.error for s in found):
+            reasons.append(f"Skipped {why}")
+            book.unlink()
+    if reasons and not any(_is_book(p) for p in folder.iterdir()):  # the pages alone: named as the uploads are,
+        for d in inner:  # not "pages" (see _loose_folder)
+            for page in sorted(d.iterdir()):
+                page.rename(folder / page.name)
+            d.rmdir()
+    return reasons
+
+
 def _drop_unreadable_beside_books(folder: Path) -> list[str]:
     """Loose uploads beside a comic archive or PDF that are none of them readable images (a text file named
     bad.png) would be a part of their own that fails, and push the book's part to "book-2": they are left out, and
@@ -340,8 +381,8 @@ def generate(uploads: list[str | Path], results_root: Path, *, vision_model: str
 
     try:
         pages = stage_uploads(uploads, staging / name)
-        for why in _drop_unreadable_beside_books(pages):  # said as the preview said it: skipped, not a failed part
-            log.append(("warning", why))
+        for why in _drop_unreadable_beside_books(pages) + _drop_unreadable_books_beside_pages(pages):  # said as
+            log.append(("warning", why))  # the preview said it: skipped, not a failed part
         if score and scenes.strip():
             cfg.scenes_file = staging / "scenes-box" / SCENES_BOX  # a bad line reads "Scenes, line 2: ..."
             cfg.scenes_file.parent.mkdir()
