@@ -918,7 +918,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             in_place=True))
         written.append(files.score.name)
         score = None
-        report(cb.step, steps, steps, f"joined {len(plans)} cues")
+        report(cb.step, steps, steps, f"joined {cues_word(len(plans))}")
         add(files.vtt, webvtt(sheet).encode("utf-8"))
         add(files.cue_sheet, to_json(sheet.model_dump(mode="json")).encode("utf-8"))
         loop_uris = [future.result() for future in loop_uris]

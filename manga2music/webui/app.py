@@ -127,17 +127,23 @@ def build_app(folder: Optional[ServerFolder] = None):
             folder.stop_asked(tab, why="the uploads were cleared while it waited" if not box else
                               "other pages were uploaded while it waited")
         bar = OneBar(lambda fraction, text: progress(fraction, desc=text), passes=1 if kind == KINDS[1] else 2)
+        began = []  # a section's work began: the results shown are no longer those of the pages and settings now
 
         def sections(done: int, total: int, label: str) -> None:
             folder.check(tab)
+            began.append(True)
             bar.sections(done, total, label)
 
         def step(done: int, total: int, label: str) -> None:
             folder.check(tab)
+            began.append(True)
             bar.step(done, total, label)
 
         def shown_error(text: str):  # the player emptied and its label back to "Track" (it named the last run's)
             return gr.update(value=text, elem_classes=["error"]), gr.update(value=None, label="Track"), "", None
+
+        def said_before_any_work(text: str):  # a seed mistyped: the last results stay (they are of these pages)
+            return gr.update(value=text, elem_classes=["error"]), gr.update(), gr.update(), gr.update()
 
         try:
             folder.check(tab)  # Stop pressed while this Generate waited in the queue
@@ -156,7 +162,7 @@ def build_app(folder: Optional[ServerFolder] = None):
                                   transitions="continue" if bridges else "crossfade", scenes=scenes or "")
         except Manga2MusicError as exc:
             messages.log_for_server(exc, expected=True)
-            return shown_error(messages.error_markdown(exc))
+            return (shown_error if began else said_before_any_work)(messages.error_markdown(exc))
         except ServerStopping:
             return shown_error("**The server is stopping.**")
         except (JobStopped, Stopped) as stopped:  # Stopped: at a stop point, by the tab's stop event
@@ -228,7 +234,7 @@ def build_app(folder: Optional[ServerFolder] = None):
                     fmt = gr.Dropdown(list(AUDIO_FORMATS), value="wav", label="Format")
                     seed = gr.Textbox(value="", label="Seed", placeholder="blank: random", elem_id="seed")
                 longest = gr.Number(None, label="Longest cue (s, score)", elem_id="longest-cue", visible=False,
-                                    info="0 or blank: each cue as long as its scene; a shorter "
+                                    info="8 to 1800; 0 or blank: each cue as long as its scene; a shorter "
                                     "cue loops to fill it (much quicker with MusicGen on a CPU)")
                 scenes = gr.Textbox("", label="Scenes (score)", lines=3, elem_id="scenes", visible=False,
                                     placeholder="1\n6 1:10\n015.png",
