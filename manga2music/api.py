@@ -1227,8 +1227,8 @@ def find_descriptions(paths: Iterable[str | Path], output: str | Path | None = N
         texts = (t for t in path.rglob("*") if t.suffix.lower() == ".txt" and not t.is_dir())  # NOTES.TXT too
         for txt in sorted(texts, key=lambda p: natural_key(p.as_posix())):
             rel = txt.relative_to(path)
-            if any(is_hidden(part) for part in rel.parts):
-                continue
+            if any(is_hidden(part) for part in rel.parts) and not _made_here(txt):  # a hidden folder's section
+                continue  # (`run lib/.hidden`) has hidden-named files of its own: its words are read
             if _scores_scene_text(txt):
                 scenes.append(txt)
                 continue
@@ -1285,6 +1285,14 @@ def _is_description_of(output: Path, name: str, txt: Path) -> bool:
     from .outputs import SectionFiles
 
     return os.path.realpath(SectionFiles.for_section(output, name).description) == os.path.realpath(txt)
+
+
+def _made_here(txt: Path) -> bool:
+    """Whether ``txt`` is the description of a section manga2music made there (its record beside it)."""
+    from .outputs import read_record
+
+    record = read_record(txt.with_suffix(".json"))
+    return isinstance(record, dict) and isinstance(record.get("description"), str)
 
 
 def _scores_scene_text(txt: Path) -> Optional[tuple[str, str]]:

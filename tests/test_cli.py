@@ -68,13 +68,17 @@ def test_the_python_api_is_listed_by_dir():
     assert {"run", "score", "describe", "compose", "RunConfig", "Callbacks"} <= set(dir(manga2music))
 
 
-def test_commercial_is_offered_only_where_music_is_made():
-    """`describe --help` offered --commercial (composers only), and `describe --commercial` did nothing."""
-    for command in ("run", "score", "compose"):
+def test_commercial_is_offered_by_every_command_whose_auto_picks_a_model(tmp_path):
+    """`describe --commercial` was refused ("No such option"), though the README says --commercial keeps auto to
+    models whose output may be used commercially on the vision side too (`auto` here suggested llava-0.5b, a
+    research licence): `describe` takes it, and its auto then suggests an Apache-2.0 model."""
+    for command in ("run", "score", "compose", "describe"):
         assert "--commercial" in invoke(command, "--help").stdout, command
-    assert "--commercial" not in invoke("describe", "--help").stdout
-    refused = invoke("describe", SAMPLES, "--commercial")
-    assert refused.exit_code == 2 and "No such option: --commercial" in refused.output
+    plain = invoke("describe", SAMPLES / "calm", "-o", tmp_path / "a", "--offline")
+    kept = invoke("describe", SAMPLES / "calm", "-o", tmp_path / "b", "--offline", "--commercial")
+    assert plain.exit_code == 0 and kept.exit_code == 0, (plain.output, kept.output)
+    assert "llava-0.5b would run" in plain.output, plain.output
+    assert "llava" not in kept.output and "smolvlm2-256m would run" in kept.output, kept.output
 
 
 def test_a_commercial_run_whose_model_cannot_load_suggests_only_what_commercial_allows(tmp_path):

@@ -580,6 +580,22 @@ def test_music_made_by_an_older_builtin_composer_is_made_again_saying_why(tmp_pa
     assert f"calm: composing again: a new version of the composer's music (builtin-music-0 \u2192 {now})" in said, said
 
 
+def test_compose_of_an_output_folder_reads_a_hidden_named_sections_description(tmp_path):
+    """`run lib/.hidden` (a hidden folder given as a PATH, as the README allows) wrote .hidden.txt; after it was
+    edited, `compose OUT -o OUT` (the README's rerun) said only "1 of 1 sections done": the edit was never read."""
+    import shutil
+
+    shutil.copytree(SAMPLES / "calm", tmp_path / "lib" / ".hidden")
+    out = tmp_path / "out"
+    run([tmp_path / "lib" / ".hidden"], out, duration=1.0)
+    (out / ".hidden.txt").write_text("Dark tense strings at 70 BPM, in D minor", encoding="utf-8")
+    (out / ".stray.txt").write_text("calm piano", encoding="utf-8")  # a hidden file of the user's: still not read
+    manifest = manga2music.compose([out], out, model="builtin", config=cfg(duration=1.0))
+    assert statuses(manifest) == {".hidden": "ok"}, manifest["this_run"]
+    record = json.loads((out / ".hidden.json").read_text(encoding="utf-8"))
+    assert record["compose"]["description"].startswith("Dark tense strings")
+
+
 def test_compose_reads_a_description_whatever_the_case_of_its_extension(tmp_path):
     """UPPER.TXT (as old Windows tools and some phones name files) was left out of a folder without a word; a folder
     holding only it was "no .txt description found"; given alone, it was composed."""

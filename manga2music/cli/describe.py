@@ -9,7 +9,8 @@ from . import consent
 from . import flags as f
 
 
-@f.with_flags(f.PATHS, f.VISION_MODEL, f.ARTIFACT, f.VISION_SEED, f.DEVICE, f.VISION_BACKEND, f.OUTPUT, f.RAY)
+@f.with_flags(f.PATHS, f.VISION_MODEL, f.ARTIFACT, f.VISION_SEED, f.DEVICE, f.VISION_BACKEND, f.OUTPUT, f.VISION_COMMERCIAL,
+              f.RAY)
 def describe(**flags) -> None:
     """Describe each section's pages as a music description (OUTPUT/NAME.txt + NAME.json)."""
     with c.friendly_errors():  # from here on Ctrl-C is one line (the import takes a moment)

@@ -63,6 +63,8 @@ OUTPUT = [
 ]
 #: composers only (`describe` makes no music)
 COMMERCIAL = [_p("commercial", Annotated[bool, Opt("--commercial", help="Only music you may publish commercially: auto picks ACE-Step/Stable Audio/builtin over MusicGen (CC-BY-NC), and a named non-commercial composer is refused.")], False)]
+#: describe's: auto picks only a vision model whose licence lets its words be used commercially
+VISION_COMMERCIAL = [_p("commercial", Annotated[bool, Opt("--commercial", help="Only models whose output you may use commercially: auto picks an Apache-2.0 vision model (Qwen2-VL, Qwen3-VL, SmolVLM2) or builtin.")], False)]
 ARTIFACT = [_p("save_artifact", Annotated[bool, Opt("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")], False)]
 MUSIC = [
     _p("duration", Annotated[Optional[float], Opt("--duration", help="Track length in seconds (at most 1800). Default: the length a section was made with before; for a new one, the folder's music's (or a stopped run's), else 10.", show_default=False)], None),
