@@ -1100,8 +1100,8 @@ def _sources_without_extension(here: Path, files: list[str], pages: set[str]) ->
     for f in files:
         suffix = Path(f).suffix
         if f in pages or is_hidden(f) or suffix[1:].isalpha() or source_suffix(f) in SOURCE_EXTENSIONS \
-                or UNFINISHED_DOWNLOAD.fullmatch(f):  # (a "Ch 13.cbz_tmp" still downloading: said as such)
-            continue
+                or UNFINISHED_DOWNLOAD.fullmatch(f) or not is_regular_file(here / f):  # (a "Ch 13.cbz_tmp" still
+            continue  # downloading is said as such; a FIFO would hang its read)
         try:
             with open(here / f, "rb") as stream:
                 head = stream.read(8)

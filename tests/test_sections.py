@@ -1093,3 +1093,18 @@ def test_a_chapter_archive_or_pdf_saved_without_its_extension_is_said(tmp_path):
         f"Skipping {tmp_path / 'S' / 'Ch 1'}: a zip archive whose name has no extension; rename it (to Ch 1.cbz) to "
         "read it",
         f"Skipping {tmp_path / 'S' / 'Ch 3'}: a PDF whose name has no extension; rename it (to Ch 3.pdf) to read it"]
+
+
+def test_a_fifo_named_without_an_extension_does_not_hang_the_search(tmp_path):
+    """A named pipe in a chapter folder (`Vol.03`, no extension): looking into it for an archive's first bytes would
+    wait for a writer for ever."""
+    import os
+    import threading
+
+    png(tmp_path / "S" / "Ch 1" / "001.png")
+    os.mkfifo(tmp_path / "S" / "Vol.03")
+    found = []
+    worker = threading.Thread(target=lambda: found.append(names(find_sections([tmp_path / "S"]))), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert found == [{"Ch 1": ["001.png"]}]
