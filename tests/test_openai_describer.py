@@ -838,6 +838,36 @@ def test_a_server_that_does_not_answer_like_openai_is_one_line_with_its_own_word
         assert "/v1" in info.value.hint  # no such address, not "check the model name"
 
 
+def test_a_200_carrying_a_passing_server_error_is_asked_again_and_said(openai_server):  # noqa: F811
+    """A gateway (OpenRouter, LiteLLM) that hits a busy or crashed upstream after sending its 200 puts the error in
+    the body: {"error": {"code": 502, ...}}. The section failed at once on the first such answer, where a 502 or 429
+    in the status line is asked again. Now it is asked again the same way (within --max-retries, said while waiting);
+    an error that is about the request itself (a 400 code) is not."""
+    from openai_server import Raw
+
+    busy = '{"error": {"message": "Upstream provider overloaded", "code": 502}}'
+    openai_server.queue(Raw(200, busy, "application/json"))
+    describer = OpenAIDescriber("llava", options(openai_server, max_retries=2))
+    waits: list[str] = []
+    describer.waiting = waits.append
+    result = describer.describe([line_art("1.png")])
+    assert result.description == DEFAULT_DESCRIPTION
+    assert len(openai_server.requests) == 3  # the error, the same request again, stage 2
+    assert openai_server.requests[0].body == openai_server.requests[1].body
+    assert len(waits) == 1 and "Upstream provider overloaded" in waits[0] and "retry 1 of 2" in waits[0], waits
+
+    openai_server.queue(*[Raw(200, busy, "application/json")] * 3)
+    with pytest.raises(BackendError) as info:
+        OpenAIDescriber("llava", options(openai_server, max_retries=2)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 6  # the first try and two retries, no more
+    assert "Upstream provider overloaded" in str(info.value) and "after 2 retries" in str(info.value)
+
+    openai_server.queue(Raw(200, '{"error": {"message": "image too small", "code": 400}}', "application/json"))
+    with pytest.raises(BackendError) as info:
+        OpenAIDescriber("llava", options(openai_server, max_retries=2)).describe([line_art("1.png")])
+    assert len(openai_server.requests) == 7 and "image too small" in str(info.value)
+
+
 def test_a_proxys_html_error_page_is_its_title_and_says_what_to_do(openai_server):  # noqa: F811
     """nginx's 413 page went whole into the one-line message (tags and all), with no word of what to do; a server
     that refused an argument without naming response_format failed the section (it gave a --single-stage hint, which

@@ -13,7 +13,9 @@ the whole process) and asked for plain text, which is then parsed as JSON.
 Retries and backoff are the SDK's (``options.max_retries``, ``options.timeout``;
 it honours ``retry-after`` headers), except a server error whose words say it
 can never pass (Ollama's 500s for too many images, images to a text-only model,
-or a model too big for the free memory: :func:`_is_refusal`).  What still fails
+or a model too big for the free memory: :func:`_is_refusal`); a 200 whose body is
+a passing error (a gateway's busy or crashed upstream: :func:`_passes`) is asked
+again the same way, within ``max_retries``.  What still fails
 becomes a ``BackendError`` for that one section; more pages than the server
 takes at once, a ``PagesDoNotFitError`` (sent again in parts); a server no
 section can pass, ``ServerUnusableError`` (the run stops).
@@ -22,8 +24,10 @@ section can pass, ``ServerUnusableError`` (the run stops).
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import re
+import time
 from typing import Literal, Optional
 
 from pydantic import Field
@@ -378,10 +382,22 @@ class OpenAIDescriber(ChatDescriber):
                     del kwargs["response_format"]
             if "response_format" in kwargs:
                 _STRUCTURED_OUTPUT_ANSWERED.add(self._server_key)
-            try:
-                completion = self._to_completion(response)
-            except _EmptyAnswer:  # nothing, though not cut off: a local server's glitch; the same request once more
-                completion = self._to_completion(self._complete_once(kwargs))
+            for attempt in itertools.count(1):
+                try:
+                    try:
+                        completion = self._to_completion(response)
+                    except _EmptyAnswer:  # nothing, though not cut off: a local server's glitch; the request again
+                        completion = self._to_completion(self._complete_once(kwargs))
+                    break
+                except _PassingServerError as err:  # a 200 whose body is a busy or crashed upstream's error: asked
+                    # again as a 429 or 5xx in the status line is (the SDK's backoff, within --max-retries)
+                    allowed = max(0, int(self.options.max_retries))
+                    if attempt > allowed:
+                        raise BackendError(err.message + _after(allowed), hint=err.hint) from None
+                    delay = min(8.0, 0.5 * 2 ** (attempt - 1))
+                    self.waiting(f"{err.said}: retry {attempt} of {allowed} in {_seconds_in_words(delay)}")
+                    time.sleep(delay)
+                    response = self._complete_once(kwargs)
         except openai.APIError as err:
             # 400 (vLLM, llama-server), 500 (Ollama), 413 (a proxy)
             status = err.status_code if isinstance(err, openai.APIStatusError) else None
@@ -434,8 +450,11 @@ class OpenAIDescriber(ChatDescriber):
         if not getattr(response, "choices", None):
             error = getattr(response, "error", None)  # a 200 whose body is the server's error
             said = error.get("message") if isinstance(error, dict) else error
-            raise BackendError(f"{self.model_name} returned no answer" + (
-                f": {self._scrub(' '.join(str(said).split()))[:200]}" if said else " (no choices in the response)"))
+            said = self._scrub(' '.join(str(said).split()))[:200] if said else ""
+            line = f"{self.model_name} returned no answer" + (f": {said}" if said else " (no choices in the response)")
+            if error and _passes(error):
+                raise _PassingServerError(line, said=f"the server said {said!r}" if said else "the server's error")
+            raise BackendError(line)
         choices = response.choices
         choice = choices[0] if isinstance(choices, list) else None
         message = getattr(choice, "message", None)
@@ -623,6 +642,34 @@ def _model_ids(data) -> list[str]:
 
 class _EmptyAnswer(BackendError):
     """An answer with no text, not cut off at the token limit (asked once more, see ``_complete``)."""
+
+
+class _PassingServerError(BackendError):
+    """A 200 whose body is an error that passes, asked again (see ``_complete``); ``said``: its words, for the
+    line shown while waiting."""
+
+    def __init__(self, message: str, said: str):
+        super().__init__(message)
+        self.said = said
+
+
+#: the words of an error that passes (a busy, loading or crashed upstream), where a 200's body gives no status
+_PASSING_WORDS = re.compile(r"rate.?limit|overload|try again|temporar|timed? ?out|unavailable|loading|busy|capacity",
+                            re.I)
+
+
+def _passes(error) -> bool:
+    """Whether a 200's ``{"error": ...}`` is one that asking again may get past: a status-like code of 408, 409,
+    429 or 5xx (OpenRouter's and LiteLLM's "code"), else words that say so; never one about the request itself."""
+    if not isinstance(error, dict):
+        return bool(_PASSING_WORDS.search(str(error)))
+    for key in ("code", "status", "status_code"):
+        try:
+            code = int(error.get(key))
+        except (TypeError, ValueError):
+            continue
+        return code in (408, 409, 429) or code >= 500
+    return bool(_PASSING_WORDS.search(" ".join(str(error.get(k) or "") for k in ("type", "code", "message"))))
 
 
 def _after(retries: int) -> str:
