@@ -70,8 +70,12 @@ def page_entry(info: PageInfo) -> dict:
 
 def page_stream(section: Section, infos: list[PageInfo], describer: Describer, output: Path,
                 cb: Callbacks) -> PageStream:
-    """The pages as the describer wants them (decoded one at a time, at its ``page_side``), thumbnails on the way."""
+    """The pages as the describer wants them (decoded one at a time, at its ``page_side``), thumbnails on the way.
+    Pages about to be read: the composer's warm-up starts (:func:`~manga2music.execution.work_ahead`)."""
+    from .execution import work_ahead
     from .thumbnails import save_thumbnail
+
+    work_ahead()
 
     def decoded(info: PageInfo, first_tile) -> None:
         save_thumbnail(output, info.sha256, info.page.index, first_tile, info.orientation)

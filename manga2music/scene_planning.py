@@ -340,6 +340,9 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
                                                 warn=lambda line, k=k: cb.warn(f"{job.name}: scene {k}: {line}"))
                 mood, said_seed = entries_mood(pages), describer_seed(describer)
             else:  # ask the describer about this scene's pages, then hold it to the chapter's direction
+                from .execution import work_ahead
+
+                work_ahead()
                 stream = PageStream([chapter.infos[i] for i in dict.fromkeys(units[u].page for u in pages)],
                                     max_side=describer.page_side)
                 result = describer.describe(stream, progress=cb.step)

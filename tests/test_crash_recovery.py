@@ -355,18 +355,21 @@ def test_a_stop_does_not_wait_for_ever_on_the_composers_warm_up():
     the main thread in composer_warmed_up's join).  A stop now waits for it a few seconds at most."""
     import threading
 
-    from manga2music.execution import WARM_UP_WAIT_ON_STOP, composer_warmed_up
+    from manga2music.execution import WARM_UP_WAIT_ON_STOP, composer_warmed_up, work_ahead
 
-    never = threading.Event()
+    never, began = threading.Event(), threading.Event()
 
     class StuckComposer:  # its warm-up never ends, as that import did
         def warm_up(self):
+            began.set()
             never.wait(30)
 
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             with composer_warmed_up(StuckComposer()):
+                work_ahead()  # pages about to be read: the warm-up starts
+                assert began.wait(10)
                 raise KeyboardInterrupt
         assert time.monotonic() - started < WARM_UP_WAIT_ON_STOP + 5
     finally:

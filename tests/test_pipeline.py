@@ -73,6 +73,28 @@ def test_rerun_skips_unchanged_redoes_changed_and_force_redoes_all(pages, tmp_pa
     assert statuses(run([pages], out, force=True)) == {"action": "ok", "calm": "ok"}
 
 
+def test_a_rerun_with_nothing_to_make_does_not_warm_the_composer_up(pages, tmp_path):
+    """A rerun with every track up to date spent 1.1 of its 3 s waiting for the composer's warm-up (importing what
+    writing a track needs, on a thread started before the pages were looked at). It starts now only when pages are
+    about to be read; a run that reads them still warms the composer up while it does."""
+    import subprocess
+    import sys
+
+    script = ("import sys, threading, manga2music; from manga2music.pipeline import RunConfig\n"
+              "started = []\n"
+              "real = threading.Thread.start\n"
+              "def start(self):\n"
+              "    started.append(self.name)\n"
+              "    real(self)\n"
+              "threading.Thread.start = start\n"
+              "manga2music.run([sys.argv[1]], sys.argv[2], config=RunConfig(duration=2.0, seed=7))\n"
+              "print('composer-warm-up' in started)\n")
+    out = tmp_path / "out"
+    said = [subprocess.run([sys.executable, "-c", script, str(pages), str(out)], capture_output=True, text=True,
+                           timeout=300) for _ in range(2)]
+    assert [s.stdout.split()[-1:] for s in said] == [["True"], ["False"]], [s.stderr[-2000:] for s in said]
+
+
 def test_a_deleted_description_is_made_again_and_said(pages, tmp_path):
     """A description deleted (as the line for an emptied one tells a user to do) was made again without a word,
     where every other reason to describe again is said."""
