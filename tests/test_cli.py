@@ -360,3 +360,18 @@ def test_a_mistyped_folder_of_models_here_is_said_not_taken_for_a_download(tmp_p
     said = " ".join(result.output.split())
     assert "models/ here is a folder of models (smol), but models/smoll is not one of them: for a folder, give its " \
            "path (./models/smol)" in said, said
+
+
+def test_a_length_is_taken_as_minutes_and_seconds_as_the_scenes_file_takes_it(tmp_path):
+    """`--duration 1:30` was "'1:30' is not a valid float", though the --scenes file takes lengths that way; a
+    length that is neither is one line naming both forms."""
+    import soundfile as sf
+
+    made = cli("compose", "--text", "calm piano", "--duration", "0:03", "-o", tmp_path / "out")
+    assert made.returncode == 0, made.stderr
+    assert sf.info(str(tmp_path / "out" / "calm-piano.wav")).duration == pytest.approx(3.0, abs=0.01)
+
+    refused = cli("compose", "--text", "calm piano", "--duration", "1:3x", "-o", tmp_path / "other")
+    assert refused.returncode == 2
+    assert "'1:3x' is not a length: give seconds (90) or minutes:seconds (1:30)" in refused.stderr
+    assert not (tmp_path / "other").exists()

@@ -27,6 +27,20 @@ def _p(name: str, annotation, default=inspect.Parameter.empty, kind=inspect.Para
     return inspect.Parameter(name, kind, annotation=annotation, default=default)
 
 
+def _seconds(value: str) -> float:
+    """A length as typed: seconds (``90``, ``12.5``, ``90s``) or minutes:seconds (``1:30``, ``0:01:30``), as the
+    --scenes file takes; ``--duration 1:30`` was "not a valid float"."""
+    from ..scenes import parse_length
+
+    try:
+        return float(value)  # the numbers the options check themselves (a negative one, 0, nan)
+    except ValueError:
+        seconds = parse_length(value)
+    if seconds is None:
+        raise typer.BadParameter(f"{value!r} is not a length: give seconds (90) or minutes:seconds (1:30)")
+    return seconds
+
+
 def _given_path(value: str) -> Path:
     """A path as typed; an empty one ("$CHAPTER" with the variable unset) is refused: Path("") is the current
     folder, so `run ""` read every folder under it and `-o ""` wrote into it."""
@@ -67,7 +81,7 @@ COMMERCIAL = [_p("commercial", Annotated[bool, Opt("--commercial", help="Only mu
 VISION_COMMERCIAL = [_p("commercial", Annotated[bool, Opt("--commercial", help="Only models whose output you may use commercially: auto picks an Apache-2.0 vision model (Qwen2-VL, Qwen3-VL, SmolVLM2) or builtin.")], False)]
 ARTIFACT = [_p("save_artifact", Annotated[bool, Opt("--save-artifact", help="Also write the stage-1 analysis as NAME.analysis.json.")], False)]
 MUSIC = [
-    _p("duration", Annotated[Optional[float], Opt("--duration", help="Track length in seconds (at most 1800). Default: the length a section was made with before; for a new one, the folder's music's (or a stopped run's), else 10.", show_default=False)], None),
+    _p("duration", Annotated[Optional[float], Opt("--duration", parser=_seconds, metavar="SECONDS", help="Track length in seconds, or minutes:seconds (1:30); at most 1800 s. Default: the length a section was made with before; for a new one, the folder's music's (or a stopped run's), else 10.", show_default=False)], None),
     _p("format", Annotated[Optional[str], Opt("--format", help="Audio format: wav, mp3, ogg, flac or opus. Default: the one the music there is in, else wav.", show_default=False)], None),
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the music repeatable (under `run`, a local VLM's sampling too); recorded in each .json.")], None),
     _p("variations", Annotated[Optional[int], Opt("--variations", help="Takes per description (seed, seed+1, ...). Default: as many as a section was made with before; for a new one, as the folder's music has (or a stopped run's), else 1.", show_default=False)], None),
@@ -79,7 +93,7 @@ SCORE_MUSIC = [
     _p("seed", Annotated[Optional[int], Opt("--seed", help="Make the score repeatable (recorded in the cue sheet).")], None),
     _p("normalize", Annotated[Optional[bool], Opt("--normalize/--no-normalize", show_default=False, help="Bring the score and its cues to -14 LUFS, or keep the model's level. Default: as the score there was made, else -14 LUFS.")], None),
     _p("reading_speed", Annotated[Optional[float], Opt("--reading-speed", help="How fast you read, against the estimate: 2 reads twice as fast (shorter cues), 0.5 half as fast; 0.05 to 20. The read-along page shows yours. Left out: the speed the chapter was scored at before, else 1.")], None),
-    _p("longest_cue", Annotated[Optional[float], Opt("--longest-cue", help="Compose each cue at most this many seconds (at least 8); a scene read for longer plays its cue once, then its seamless loop. Saves time with MusicGen on a CPU. Left out: the limit the chapter's score had before, else the composer's longest track (1800 lifts a limit).")], None),
+    _p("longest_cue", Annotated[Optional[float], Opt("--longest-cue", parser=_seconds, metavar="SECONDS", help="Compose each cue at most this many seconds, or minutes:seconds (at least 8); a scene read for longer plays its cue once, then its seamless loop. Saves time with MusicGen on a CPU. Left out: the limit the chapter's score had before, else the composer's longest track (1800 lifts a limit).")], None),
     _p("scenes", Annotated[Optional[Path], Opt("--scenes", parser=_given_path, metavar="FILE", help="A text file listing the pages where scenes start (numbers from 1, or file names), one per line, each maybe followed by the scene's length for a video (45 or 1:30): `5 45`. A part of a webtoon episode saved as one tall image: `1 part 4`. Left out: the scenes given to the chapter's score before, else found in the pages; `--scenes auto`: found in the pages.")], None),
     _p("transitions", Annotated[Optional[str], Opt("--transitions", help="How a cue hands over to the next: crossfade (on the bar line), or continue (MusicGen carries the outgoing cue on into the next scene's music for a bar, then crossfades). Left out: as the chapter's last score, else crossfade.")], None),
 ]
