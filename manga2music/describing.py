@@ -213,9 +213,7 @@ def plan_describe(section: Section, job: SectionJob, describer: Describer, cfg: 
         relocate_pages(job, infos)
         _artifact_on_a_rerun(section, job, infos, cfg, cb)
         if job.record.get("skipped_pages", []) != job.skipped_pages:  # a bad page removed, or bad pages added: the
-            worked = job.did_work  # record lists those of now, as the manifest does; nothing was made ("skipped")
-            job.commit(Staged(), {"skipped_pages": job.skipped_pages})
-            job.did_work = worked
+            job.note({"skipped_pages": job.skipped_pages})  # record lists those of now, as the manifest does
         return None
     if old.get("fingerprint") and not cfg.force and txt.exists():  # described before: say what changed
         cb.info(f"{section.name}: describing again: {describe_changes(job, infos, describer)}"
@@ -354,9 +352,7 @@ def relocate_pages(job: SectionJob, infos: list[PageInfo]) -> None:
         now = page_entry(info)
         moved.append({**{k: v for k, v in entry.items() if k not in _WHERE}, **{k: now[k] for k in _WHERE if k in now}})
     if moved != pages:
-        worked = job.did_work
-        job.commit(Staged(), {"pages": moved, **_renamed_in_chunks(job.record, pages, moved)})
-        job.did_work = worked  # the record follows the pages; nothing was made: the section is still "skipped"
+        job.note({"pages": moved, **_renamed_in_chunks(job.record, pages, moved)})  # the record follows the pages
 
 
 def _renamed_in_chunks(record: dict, before: list[dict], now: list[dict]) -> dict:

@@ -115,6 +115,13 @@ class SectionJob:
         self.status, self.message = "failed", message
         cb.warn(failed_line(self.name, message))
 
+    def note(self, updates: dict) -> None:
+        """Write ``updates`` to the record with nothing made (the pages' new places, the pages skipped now, a score's
+        settings): the section's status stays as it was ("skipped" when that is all a rerun did)."""
+        worked = self.did_work
+        self.commit(Staged(), updates)
+        self.did_work = worked
+
     def commit(self, staged: Staged, updates: dict) -> None:
         before = self.record
         self.record = commit(self.files.record, self.record, staged, updates)

@@ -209,9 +209,7 @@ def _record_settings_asked(job: SectionJob, old_score: dict, cfg: RunConfig, giv
     if not changed:
         return
     score = {k: v for k, v in {**old_score, **changed}.items() if v is not None or k not in changed}
-    worked = job.did_work
-    job.commit(Staged(), {"score": score})
-    job.did_work = worked  # nothing was made: the chapter is still "skipped"
+    job.note({"score": score})  # nothing was made: the chapter is still "skipped"
     said = [flag("longest_cue", cfg.longest_cue) if "longest_cue" in changed and cfg.longest_cue is not None
             else f"no {flag('longest_cue')}" if "longest_cue" in changed else None,
             f"the scenes of {given_scenes['file']}" if "given_scenes" in changed and given_scenes
