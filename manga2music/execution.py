@@ -118,15 +118,18 @@ def composer_warmed_up(composer) -> Iterator[None]:
 
 @contextmanager
 def open_executor(cfg, cb: Callbacks) -> Iterator:
-    """The executor ``cfg`` asks for (``cfg.ray``: a Ray cluster), closed when the block ends."""
+    """The executor ``cfg`` asks for (``cfg.ray``: a Ray cluster), closed when the block ends.  A busy output
+    folder is said first: before the models are picked and said (the lines of `auto`'s choice came before the
+    error), and before a cluster is joined (or a local one started)."""
+    from .lock import refuse_if_busy
+
+    if not cfg.wait:
+        refuse_if_busy(cfg.output)
     if cfg.ray is None:
         executor = LocalExecutor()
     else:
         from .distributed.executor import RayExecutor
-        from .lock import refuse_if_busy
 
-        if not cfg.wait:  # said before the cluster is joined (or a local one started), not after
-            refuse_if_busy(cfg.output)
         executor = RayExecutor(cfg.ray, cfg, cb)
     try:
         yield executor

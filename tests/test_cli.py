@@ -375,3 +375,17 @@ def test_a_length_is_taken_as_minutes_and_seconds_as_the_scenes_file_takes_it(tm
     assert refused.returncode == 2
     assert "'1:3x' is not a length: give seconds (90) or minutes:seconds (1:30)" in refused.stderr
     assert not (tmp_path / "other").exists()
+
+
+def test_a_busy_output_folder_is_said_before_the_models_are_picked(tmp_path):
+    """A run into a folder another run was writing said `auto`'s choice of both models (two long lines, after a
+    look for the Hub) and only then that the folder was busy."""
+    from manga2music.lock import output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out, command="compose"):
+        for command in ("run", "describe"):
+            refused = cli(command, SAMPLES, "-o", out)
+            assert refused.returncode == 2, refused.stderr
+            assert refused.stderr.startswith(f"Error: {out} is being written by another manga2music run"), \
+                refused.stderr
