@@ -126,8 +126,9 @@ def _as_plain_number(cfg: RunConfig, name: str, kind: type[int] | type[float]) -
         setattr(cfg, name, kind(value))
 
 
-def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
-    """``make(name, side)``; ``models`` (side -> name) lets the ``auto`` sides be decided together."""
+def _builders(cfg: RunConfig, cb: Callbacks, executor, kept: Sequence[str] = (), **models: str):
+    """``make(name, side)``; ``models`` (side -> name) lets the ``auto`` sides be decided together; ``kept``: the
+    sides whose model was left out and kept as the output folder's sections were made (see :func:`keep_models`)."""
     from .backends import Machine, build
 
     machine = Machine(offline=True if cfg.offline else None,
@@ -135,7 +136,8 @@ def _builders(cfg: RunConfig, cb: Callbacks, executor, **models: str):
 
     def make(name: str, side: str):
         return build(executor.resolve(name, side), side, cfg, machine, info=cb.info, warn=cb.warn,
-                     preflight=executor.preflight_here, both_sides=len(models) == 2)
+                     preflight=executor.preflight_here, both_sides=len(models) == 2, kept=side in kept,
+                     auto=name == "auto")
 
     return make
 
@@ -993,12 +995,13 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
     where the executor runs them, then the command's stage under the output folder's lock."""
     names = [s.name for s in sections if not s.error]
     left_out = None in (vision_model, music_model)
+    kept = [side for side, name in (("vision", vision_model), ("music", music_model)) if name is None]
     vision_model, music_model = keep_models(cfg, names, command, cb, vision=vision_model, music=music_model)
     check_named(cfg, vision=vision_model, music=music_model)  # a misspelt name before Ray starts, or auto is said
     resume_stopped(cfg, names, command, cb)
     keep_switches(cfg, names, command, cb)
     with open_executor(cfg, cb) as executor:
-        make = _builders(cfg, cb, executor, vision=vision_model, music=music_model)
+        make = _builders(cfg, cb, executor, kept, vision=vision_model, music=music_model)
         describer = make(vision_model, "vision")
         composer = make(music_model, "music")
         check_shared_flags(cfg, describer, composer, auto="auto" in (vision_model, music_model), kept=left_out,
@@ -1165,7 +1168,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     model, _ = keep_models(cfg, [s.name for s in sections if not s.error], "describe", cb, vision=model,
                            flags=("model", "model"))
     with open_executor(cfg, cb) as executor:
-        describer = _builders(cfg, cb, executor, vision=model)(model, "vision")
+        describer = _builders(cfg, cb, executor, ["vision"] if left_out else [], vision=model)(model, "vision")
         check_shared_flags(cfg, describer, auto=model == "auto", kept=left_out, warn=cb.warn)
         if cfg.seed is not None and "seed" not in type(describer).Options.model_fields:  # no music here: the seed
             if left_out or model == "auto":  # is the describer's, and this one does not sample
@@ -1420,7 +1423,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     resume_stopped(cfg, names, "compose", cb)
     keep_switches(cfg, names, "compose", cb)
     with open_executor(cfg, cb) as executor:
-        composer = _builders(cfg, cb, executor, music=model)(model, "music")
+        composer = _builders(cfg, cb, executor, ["music"] if left_out else [], music=model)(model, "music")
         check_shared_flags(cfg, composer, auto=model == "auto", kept=left_out, warn=cb.warn)
         jobs: list[SectionJob] = []
         with _holding(cfg, "compose", page=False, cb=cb):  # before the model loads (see _with_both_models)

@@ -95,21 +95,26 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
 
 
 def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambda m: None, warn=lambda m: None,
-          preflight: bool = True, both_sides: bool = False):
+          preflight: bool = True, both_sides: bool = False, kept: bool = False, auto: bool = False):
     """A describer (``side="vision"``) or composer (``"music"``) ready to work: options checked, preflight done
     (``preflight=False``: not here, because the model runs on other machines, which preflight it themselves).
-    ``both_sides``: the command builds both (run, score), where a side's own device is ``--vision-device``."""
+    ``both_sides``: the command builds both (run, score), where a side's own device is ``--vision-device``.
+    ``kept``: the model was left out and is the one the output folder's sections were made with (see
+    :func:`manga2music.api.keep_models`): as with ``auto``, a flag it does not take is said and dropped (the same
+    command run twice failed the second time: ``--top-k`` "does not apply to builtin", a model never named); so
+    is ``auto``: ``name`` is what auto chose elsewhere (on a Ray worker)."""
     from . import tiers
 
     spec = pick_spec(name, side, cfg, machine, info, warn)
     cls = load_backend_class(spec.backend)
     given = cfg.side_options(side, cls.Options)
     names = own_flag_names(side, cfg.vision_options if side == "vision" else cfg.music_options) if both_sides else {}
-    if name == "auto":  # a flag for the model a script expects (--device cuda) where auto picked another: said
-        unused = [k for k in given if k not in cls.Options.model_fields]
+    if name == "auto" or auto or kept:  # a flag for the model a script expects (--device cuda) where auto picked
+        unused = [k for k in given if k not in cls.Options.model_fields]  # another (or the folder's was kept): said
         if unused:
             check_values_elsewhere({k: given[k] for k in unused}, side, names)
-            warn(not_used_by_auto([names.get(k, k) for k in unused], [spec.name]))
+            warn(not_used_by_auto([names.get(k, k) for k in unused], [spec.name],
+                                  kept=kept and not auto and name != "auto"))
             given = {k: v for k, v in given.items() if k not in unused}
     options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide, names=names)
     unusable = unusable_folder(spec)  # no section could run

@@ -76,6 +76,26 @@ def test_a_flag_for_a_model_kept_from_the_output_folder_says_it_was_kept_not_pic
     assert "auto picked" not in result.output
 
 
+@pytest.mark.parametrize("given, flag", [
+    (("run", SAMPLES / "calm", "--top-k", "50"), "--top-k"),
+    (("run", SAMPLES / "calm", "--max-new-tokens", "300"), "--max-new-tokens"),
+    (("compose", "--text", "calm piano", "--guidance-scale", "3"), "--guidance-scale"),
+    (("describe", SAMPLES / "calm", "--chunk-size", "2"), "--chunk-size")])
+def test_the_same_command_twice_with_a_models_own_flag_does_the_same_the_second_time(tmp_path, given, flag):
+    """`run CH --top-k 50` said "--top-k: not used by builtin, which auto picked" and made the tracks; the same
+    command again failed with exit 2, "--top-k does not apply to builtin (the music model)": builtin, never named,
+    was kept as the sections there were made, and a kept model's own flags were refused as a named model's are."""
+    out = tmp_path / "out"
+    first = invoke(*given, "--duration", "1", "-o", out, "--offline") if given[0] != "describe" else \
+        invoke(*given, "-o", out, "--offline")
+    assert first.exit_code == 0, first.output
+    assert f"{flag}: not used by builtin, which auto picked on this machine" in first.output, first.output
+    again = invoke(*given, "-o", out, "--offline")
+    assert again.exit_code == 0, again.output
+    assert f"{flag}: not used by builtin, kept as the output folder's sections were made" in again.output, \
+        again.output
+
+
 @pytest.mark.parametrize("given, said", [
     (("--vision-device", "cuda"), "--vision-device: not used by builtin, which auto picked on this machine"),
     (("--music-device", "cpu"), "--music-device: not used by builtin, which auto picked on this machine"),

@@ -344,11 +344,14 @@ def test_the_command_joins_a_cluster_by_address_and_auto_is_decided_on_a_worker(
 
     out = tmp_path / "out"
     result = cli("run", "--ray", ray_cluster, SAMPLES, "-o", out, "--seed", "2", "--duration", "1", "--json",
-                 timeout=180)
+                 "--top-k", "50", timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     manifest = json.loads(result.stdout)
     assert statuses(manifest) == {"action": "ok", "calm": "ok", "webtoon": "ok"}
     assert "vision model: builtin" in result.stderr and "decided on a Ray worker" in result.stderr
+    # a flag of the model a script expects, where auto picked another on a worker: said, as here (it was refused:
+    # "--top-k does not apply to builtin", by the driver, then by the worker)
+    assert "--top-k: not used by builtin, which auto picked on this machine" in result.stderr, result.stderr[-2000:]
     assert (out / "calm.wav").exists() and (out / "index.html").exists()
 
 

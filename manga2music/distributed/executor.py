@@ -104,7 +104,8 @@ class RayExecutor:
         for side, backend in backends.items():
             p = placements[side]
             force_cpu = gpus > 0 and p.num_gpus == 0 and runs_torch(backend)
-            self.pools[side] = WorkerPool(backend.model_name, p, cfg, env, force_cpu, cwd=os.getcwd())
+            self.pools[side] = WorkerPool(backend.model_name, p, _taken_by(cfg, side, backend), env, force_cpu,
+                                          cwd=os.getcwd())
         for pool in self.pools.values():
             pool.start()  # all at once: the models load in parallel
         self.cb.info("Ray: " + " and ".join(p.describe() for p in placements.values())
@@ -416,3 +417,16 @@ class _Flow:
                 if job.status == "failed":
                     self._finish(job)
         self.queue[:0] = back
+
+
+def _taken_by(cfg, side: str, backend):
+    """The run's settings without the options of ``side`` that its model does not take: those the driver's build
+    said and dropped (a model auto picked, or kept as the output folder's sections were made); a worker building
+    the model by its name refused them ("--top-k does not apply to builtin")."""
+    import dataclasses
+
+    field_name = "vision_options" if side == "vision" else "music_options"
+    fields = type(backend).Options.model_fields
+    own = getattr(cfg, field_name)
+    taken = {k: v for k, v in own.items() if k in fields}
+    return cfg if taken == own else dataclasses.replace(cfg, **{field_name: taken})
