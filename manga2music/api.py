@@ -786,6 +786,12 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
                                       "pick")
             cfg.vision_options = {**cfg.vision_options, "base_url": url}  # over OPENAI_BASE_URL: the server it was
             server = f" on {url}"  # made on, not another one set for other work
+            key_envs = {(m.get("kept_settings") or {}).get("api_key_env") for m in made
+                        if isinstance(m.get("kept_settings") or {}, dict)}
+            if len(key_envs) == 1 and None not in key_envs and not cfg.vision_options.get("api_key_env"):
+                (key_env,) = key_envs  # the key that server was given, not $OPENAI_API_KEY (see kept_settings)
+                cfg.vision_options = {**cfg.vision_options, "api_key_env": key_env}
+                server += f" (its key from ${key_env})"
         if side == "vision":
             server += _keep_reading_settings(cfg, made, command)
         how = f"as {what} there {were} made" if stopped < len(made) else "as the run stopped before was asked"
@@ -845,8 +851,8 @@ def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> st
         if key in cfg.vision_options or key in cfg.options or command == "score" and key in ("single_stage",
                                                                                                "chunk_size"):
             continue  # a score reads a chapter page by page, in one way
-        values = {json.dumps(m["settings"][key]) for m in made if isinstance(m.get("settings"), dict)
-                  and key in m["settings"]}
+        values = {json.dumps(held[key]) for m in made for held in (m.get("settings"), m.get("kept_settings"))
+                  if isinstance(held, dict) and key in held}
         value = json.loads(values.pop()) if len(values) == 1 else None
         if value is not None:
             kept[key] = value

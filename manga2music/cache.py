@@ -227,11 +227,15 @@ def made_by(backend) -> dict:
     """``{"revision": commit}`` of the Hub weights a describer or composer works with now, for the record of what it
     makes (a take or cue kept from an earlier run keeps its own); ``{"served_model": name}`` where a server answered
     as another model than the one asked for (``gpt-4o`` answered by ``gpt-4o-2024-08-06``, an Ollama alias, a
-    router's choice: what made the words); ``{}`` for any other model."""
+    router's choice: what made the words); ``{"kept_settings": ...}``: a describer's settings given that a rerun
+    keeping it keeps (see ``ChatDescriber.kept_settings``); ``{}`` for any other model."""
     revision = backend.revision()
     served = getattr(backend, "served_model", None)  # an API's model as its server named it when it answered
     served = served if isinstance(served, str) and served and served != getattr(backend, "model_name", None) else None
-    return {**({"revision": revision} if revision else {}), **({"served_model": served} if served else {})}
+    kept = getattr(backend, "kept_settings", None)
+    kept = kept() if callable(kept) else {}
+    return {**({"revision": revision} if revision else {}), **({"served_model": served} if served else {}),
+            **({"kept_settings": kept} if kept else {})}
 
 
 def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T]) -> T:

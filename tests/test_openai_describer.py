@@ -1405,6 +1405,41 @@ def test_a_plain_rerun_keeps_the_reading_settings_the_folder_was_described_with(
     assert back.returncode == 0 and "the describer's settings changed" in back.stderr, back.stderr  # given: taken
 
 
+def test_a_plain_rerun_keeps_the_servers_key_variable_and_token_cap(tmp_path, openai_server):  # noqa: F811
+    """`run LIB --base-url URL --vision-model M --api-key-env LOCALKEY --max-new-tokens 2048`, a chapter added, then
+    the plain `run LIB`: it kept the model and the server from the records, but sent that server $OPENAI_API_KEY,
+    the key --api-key-env had kept out of its reach, and read the new chapter with the default token cap (a
+    thinking model's answers cut off). The variable's name (never its value) and the cap are recorded and kept."""
+    import shutil
+    from pathlib import Path
+
+    from output_checks import cli, cli_env
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    shutil.copytree(samples / "calm", lib / "calm")
+    env = cli_env(LOCALKEY="local-token", OPENAI_API_KEY="sk-kept-from-that-server")
+    made = cli("run", lib, "-o", out, "--vision-model", "llava:13b", "--base-url", openai_server.url,
+               "--api-key-env", "LOCALKEY", "--max-new-tokens", "2048", "--music-model", "builtin", "--duration", "1",
+               env=env)
+    assert made.returncode == 0, made.stderr
+    asked = len(openai_server.requests)
+    shutil.copytree(samples / "action", lib / "action")  # a chapter added
+    again = cli("run", lib, "-o", out, "--duration", "1", env=env)
+    assert again.returncode == 0, again.stderr
+    said = " ".join(again.stderr.split())
+    assert f"--vision-model llava:13b on {openai_server.url} (its key from $LOCALKEY) with --max-new-tokens 2048, " \
+           "as the words there were made" in said, said
+    later = openai_server.requests[asked:]
+    assert later, "the chapter added was described by the server's model"
+    assert {r.headers.get("authorization") for r in openai_server.requests} == {"Bearer local-token"}
+    assert {r.body["max_tokens"] for r in later} == {2048}
+    for name in ("calm", "action"):
+        text = (out / f"{name}.json").read_text(encoding="utf-8")
+        assert json.loads(text)["describe"]["kept_settings"] == {"max_new_tokens": 2048, "api_key_env": "LOCALKEY"}
+        assert "local-token" not in text and "sk-kept" not in text
+
+
 def test_a_run_stopped_before_its_first_words_resumes_reading_as_it_was_asked(tmp_path, openai_server):  # noqa: F811
     """`run LIB --single-stage --detail low` stopped (Ctrl-C, kill -9) before any section was described: the plain
     rerun kept the model and server "as the run stopped before was asked", but read every page in two stages at

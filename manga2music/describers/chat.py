@@ -330,6 +330,14 @@ class ChatDescriber(Describer):
         key.update(prompt_version=PROMPT_VERSION, single_stage=bool(self.options.single_stage), chunk_size=self.chunk_size)
         return key
 
+    def kept_settings(self) -> dict:
+        """Settings given that do not change what the words are, so not in :meth:`settings_key`, that a rerun
+        keeping this model keeps too (recorded as ``kept_settings``; see :func:`manga2music.api.keep_models`): a
+        --max-new-tokens given (a thinking model needs room: every chapter added later was read with the default
+        cap, cut off, and failed)."""
+        given = self.options.model_fields_set
+        return {"max_new_tokens": int(self.options.max_new_tokens)} if "max_new_tokens" in given else {}
+
     def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None,
                  memo: "Optional[AnswerMemo]" = None) -> DescribeResult:
         if not pages:

@@ -315,6 +315,15 @@ class OpenAIDescriber(ChatDescriber):
         key.update(base_url=settings.shown_url(_server_url(self.base_url)), detail=self.detail)
         return key
 
+    def kept_settings(self) -> dict:
+        """Beside a --max-new-tokens given, the variable the key was read from where it is not OPENAI_API_KEY (its
+        name, never its value): a rerun keeping the server kept from the records sent $OPENAI_API_KEY to it, the key
+        --api-key-env LOCALKEY had kept out of its reach."""
+        kept = super().kept_settings()
+        if (self.options.api_key_env or "OPENAI_API_KEY") != "OPENAI_API_KEY":
+            kept["api_key_env"] = self.options.api_key_env
+        return kept
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
