@@ -70,7 +70,8 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         value = getattr(cfg, name)
         if value is None and name in as_made:
             continue
-        if type(value).__name__ == "bool_":  # numpy's: a yes or no all the same
+        if type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool"):  # numpy's (named bool
+            # since numpy 2): a yes or no all the same
             setattr(cfg, name, value := bool(value))
         if not isinstance(value, bool):  # normalize="false" would normalize (a non-empty string is true)
             kind = type(value).__name__
@@ -90,23 +91,33 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         cfg.fmt = cfg.fmt.strip().lower().lstrip(".")
     if cfg.fmt is not None and cfg.fmt not in AUDIO_FORMATS:
         raise InputError(f"unknown audio format {cfg.fmt!r}; choose one of: {', '.join(AUDIO_FORMATS)}")
-    _as_plain_number(cfg, "variations", int)
-    if cfg.variations is not None and (isinstance(cfg.variations, bool) or not isinstance(cfg.variations, int)
-                                       or not 1 <= cfg.variations <= 100):
-        kind = "a whole number " if isinstance(cfg.variations, float) else ""
-        raise InputError(f"{flag('variations')} must be {kind}between 1 and 100 (got {cfg.variations!r})")
-    if not uses_duration or cfg.duration is None:  # score: each cue is as long as its scene takes to read; None:
-        return  # each section's length made before, or the default (composing.track_seconds)
-    _as_plain_number(cfg, "duration", float)
-    d = cfg.duration
+    for name in ("variations", "new_variations"):  # new_*: what a stopped run asked, for the sections it did not
+        # compose (keep_lengths), or a program's own: checked as the others
+        _as_plain_number(cfg, name, int)
+        v = getattr(cfg, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100):
+            kind = "a whole number " if isinstance(v, float) else ""
+            raise InputError(f"{flag(name)} must be {kind}between 1 and 100 (got {v!r})")
+    if not uses_duration:  # score: each cue is as long as its scene takes to read
+        return
+    for name in ("duration", "new_duration"):  # None: each section's length made before, or the default
+        if getattr(cfg, name) is not None:  # (composing.track_seconds)
+            _check_duration(cfg, name)
+
+
+def _check_duration(cfg: RunConfig, name: str) -> None:
+    import numbers
+
+    _as_plain_number(cfg, name, float)
+    d = getattr(cfg, name)
     if isinstance(d, bool) or not isinstance(d, numbers.Real):
-        raise InputError(f"{flag('duration')} must be a number of seconds (got {d!r}, a {type(d).__name__})")
+        raise InputError(f"{flag(name)} must be a number of seconds (got {d!r}, a {type(d).__name__})")
     if not math.isfinite(d) or d <= 0:
-        raise InputError(f"{flag('duration')} must be a number of seconds above 0 (got {d})")
+        raise InputError(f"{flag(name)} must be a number of seconds above 0 (got {d})")
     if d < MIN_DURATION:
-        raise InputError(f"{flag('duration', float(d))} is shorter than the {MIN_DURATION:g} s a track lasts at least")
+        raise InputError(f"{flag(name, float(d))} is shorter than the {MIN_DURATION:g} s a track lasts at least")
     if d > MAX_DURATION:
-        raise InputError(f"{flag('duration', float(d))} is more than the {MAX_DURATION:g} s (30 minutes) a track "
+        raise InputError(f"{flag(name, float(d))} is more than the {MAX_DURATION:g} s (30 minutes) a track "
                          "may last",
                          hint="for music as long as a chapter takes to read, score it ("
                               + ("`manga2music score`" if on_command_line() else "score()")
@@ -359,6 +370,11 @@ def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConf
     if not isinstance(folder, (str, os.PathLike)):  # RunConfig(output=None): "expected str, bytes or os.PathLike"
         raise TypeError(f"the output folder must be a path (a str or a Path), not {type(folder).__name__} "
                         f"({folder!r})")
+    if isinstance(folder, str) and not folder.strip():  # "" wrote into the current folder (a web
+        # service's empty form field: the server's own folder), as an empty input path read it; the command line
+        # refuses both
+        raise InputError("an empty output folder (an unset variable or form field?)",
+                         hint="give the folder to write to, or leave output out for ./output")
     cfg.output = Path(folder)
     from_current_folder(cfg.output)
     for name in ("options", "vision_options", "music_options"):  # options=None was "'NoneType' object has no
@@ -409,9 +425,15 @@ def _callbacks(callbacks: Optional[Callbacks]) -> Callbacks:
     return replace(callbacks, said=set(), skips={})
 
 
-def _model_names(**names) -> None:
-    """A model given as something else than its name (``vision_model=None``) is a TypeError saying so."""
+def _model_names(**names) -> list:
+    """The models given, in order: a local model folder given as a Path is its path (``model=Path("/models/mg")``
+    was a TypeError, though every other path setting takes a Path); a model given as something else than its name
+    (``vision_model=1``) is a TypeError saying so."""
+    given = []
     for what, name in names.items():
+        if isinstance(name, os.PathLike):
+            name = os.fspath(name)
+        given.append(name)
         if name is None:  # left out: as the output folder's sections were made, else auto (keep_models)
             continue
         if not isinstance(name, str):
@@ -423,6 +445,7 @@ def _model_names(**names) -> None:
             raise UnknownModelError(f"{flag(what)} is empty (an unset variable or form field?)",
                                     hint="name a model, or \"auto\" to let the machine decide (`manga2music models` "
                                          "lists them)")
+    return given
 
 
 def _stops_carry_a_manifest(call):
@@ -455,7 +478,7 @@ def run(paths: Iterable[str | Path] | str | Path, output: str | Path | None = No
         callbacks: Optional[Callbacks] = None) -> dict:
     """Describe every section under ``paths`` and compose one track each.  A model left out (None) is the one the
     output folder's sections were made with (see :func:`keep_models`), else ``"auto"``."""
-    _model_names(vision_model=vision_model, music_model=music_model)
+    vision_model, music_model = _model_names(vision_model=vision_model, music_model=music_model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = _callbacks(callbacks)
@@ -1037,7 +1060,7 @@ def score(paths: Iterable[str | Path] | str | Path, output: str | Path | None = 
     one continuous score, a cue sheet, WebVTT chapters and a read-along page (see :mod:`manga2music.scoring`).
     ``config.duration`` is not used (each cue is as long as its scene takes to read); ``loop`` and ``variations``
     are refused, as the command has no such flags.  A model left out (None): as in :func:`run`."""
-    _model_names(vision_model=vision_model, music_model=music_model)
+    vision_model, music_model = _model_names(vision_model=vision_model, music_model=music_model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = _callbacks(callbacks)
@@ -1163,7 +1186,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
              callbacks: Optional[Callbacks] = None) -> dict:
     """Write a music description (and record) per section, no audio.  ``model`` left out (None): as in
     :func:`run`."""
-    _model_names(model=model)
+    (model,) = _model_names(model=model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = _callbacks(callbacks)
@@ -1382,7 +1405,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
             callbacks: Optional[Callbacks] = None) -> dict:
     """Compose tracks from description files and ``text`` (one description, or a list: a track each).  ``model``
     left out (None): as in :func:`run`."""
-    _model_names(model=model)
+    (model,) = _model_names(model=model)
     cfg = _settings(config, output)
     paths = _path_list(paths)
     cb = _callbacks(callbacks)

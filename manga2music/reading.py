@@ -96,7 +96,10 @@ def ramp(x: float, low: float, high: float) -> float:
 
 def reading_seconds(text_chars: int, panels: int, *, speed: float = 1.0, cjk_chars: int = 0) -> float:
     """Estimated seconds to read a page (see the module docstring for the formula and its constants)."""
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0 < speed < float("inf"):  # NaN too
+    import numbers
+
+    if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not 0 < speed < float("inf"):  # NaN too
+        # (numpy's numbers are numbers)
         raise ValueError(f"reading speed must be a positive number, got {speed!r}")
     return (_text_time(text_chars, cjk_chars) + SECONDS_PER_PANEL * max(1, panels)) / speed
 

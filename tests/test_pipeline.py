@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 from pathlib import Path
@@ -688,6 +689,48 @@ def test_numpy_numbers_are_numbers_to_the_api_and_recorded_as_plain_ones(pages, 
     for entry in manifest["sections"]:
         record = json.loads((out / entry["record"]).read_text())
         assert record["compose"]["duration"] == 1.5 and type(record["compose"]["duration"]) is float
+
+
+def test_numpys_yes_and_no_are_yes_and_no_and_a_reading_speed_a_number(pages, tmp_path):
+    """numpy 2 names its bool type "bool", not "bool_": RunConfig(loop=np.bool_(True)) was refused, "loop must be
+    True, False or None (got np.True_, a bool)"; a page's reading_seconds(speed=np.float32(1.5)) was "reading speed
+    must be a positive number"."""
+    import numpy as np
+
+    from manga2music.reading import read_page
+
+    manifest = manga2music.run([pages / "calm"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                               config=RunConfig(duration=1.0, loop=np.bool_(True), normalize=np.bool_(False)))
+    record = json.loads((tmp_path / "out" / manifest["sections"][0]["record"]).read_text())
+    assert (record["compose"]["settings"]["loop"], record["compose"]["normalize"]) == (True, False)
+    page = read_page(pages / "calm" / sorted(p.name for p in (pages / "calm").iterdir())[0])
+    assert page.reading_seconds(speed=np.float32(2.0)) == pytest.approx(page.reading_seconds(speed=2.0))
+    assert page.reading_seconds(speed=np.int64(2)) == pytest.approx(page.reading_seconds(speed=2))
+
+
+@pytest.mark.parametrize("config, said", [
+    (RunConfig(new_duration=1900), "new_duration=1900 is more than the 1800 s"),
+    (RunConfig(new_duration="x"), "new_duration must be a number of seconds (got 'x', a str)"),
+    (RunConfig(new_variations=0), "new_variations must be between 1 and 100 (got 0)"),
+    (RunConfig(output=""), "an empty output folder"),
+])
+def test_every_setting_a_program_may_give_is_checked_before_any_work(tmp_path, monkeypatch, config, said):
+    """RunConfig(new_duration=1900) wrote a 1900 s track (duration=1900 is refused), new_duration=5000 a 611 MB
+    file, "x" failed inside with Python's "could not convert string to float"; output="" wrote every file into the
+    current folder (a web service's empty form field: the server's own folder)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=re.escape(said)):
+        manga2music.compose(text="calm piano", model="builtin", config=config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_local_model_folder_may_be_given_as_a_path(tmp_path):
+    """model=Path("/models/mg") was a TypeError ("must be a model name (a str...)"), though the README says a model
+    may be a local folder and every other path setting takes a Path."""
+    from manga2music.errors import UnknownModelError
+
+    with pytest.raises(UnknownModelError, match="no such folder"):
+        manga2music.compose(text="calm piano", output=tmp_path / "out", model=tmp_path / "no-model-here")
 
 
 def test_score_takes_a_config_whose_duration_it_does_not_use(tmp_path):
