@@ -413,7 +413,12 @@ def test_doctor_asks_the_server_whether_it_answers_and_has_the_model(openai_serv
     openai_server.model_list_status, openai_server.models = 200, None  # a server without the route: it answered
     code, unlisted = check("--base-url", openai_server.url, "--vision-model", "my-vlm")
     assert code == 0 and unlisted["ok"] and any("does not list its models" in w for w in unlisted["warnings"])
-    assert not openai_server.requests  # no page went anywhere
+    # the address without /v1 (Ollama's, vLLM's): no model list and no chat either there. It said "ok: it
+    # answers", and run failed at its first page with "404 page not found"
+    code, wrong = check("--base-url", openai_server.url.removesuffix("/v1"), "--vision-model", "my-vlm")
+    assert code == 1 and not wrong["ok"] and "/v1" in wrong["reason"], wrong
+    assert all(not r.body.get("messages") for r in openai_server.requests)  # no page went anywhere (an empty
+    # request, refused)
 
 
 @pytest.mark.parametrize("key, said", [("sk-proj-abc\u200bdef", "U+200B (ZERO WIDTH SPACE), character 12"),
@@ -459,3 +464,22 @@ def test_a_long_model_folder_path_keeps_the_report_readable_at_80_columns(tmp_pa
     shutil.rmtree(root)
     assert "--music-model" in result.stdout and len(result.stdout.splitlines()) < 80, result.stdout
     assert "Python 3" in result.stdout and "cannot run" in result.stdout, result.stdout  # the values are read
+
+
+def test_a_server_too_slow_to_list_its_models_is_said_in_doctors_words(tmp_path):
+    """A server that did not list its models within 3 s was "cannot run here: Server request timed out ... raise
+    --timeout if it is only slow, or send fewer pages per request with --chunk-size": doctor has neither flag, and
+    sent no page. It waits 10 s now, then says what happened."""
+    import socket
+
+    from output_checks import cli, cli_env
+
+    with socket.socket() as quiet:  # takes the connection, never answers
+        quiet.bind(("127.0.0.1", 0))
+        quiet.listen(8)
+        url = f"http://127.0.0.1:{quiet.getsockname()[1]}/v1"
+        result = cli("doctor", "--json", "--base-url", url, "--vision-model", "my-vlm", env=cli_env())
+    check = json.loads(result.stdout)["checks"][0]
+    assert result.returncode == 1 and not check["ok"], check
+    assert "did not answer within 10 s when asked for its models (no page was sent)" in check["reason"], check
+    assert "--chunk-size" not in check["reason"] and "--timeout" not in check["reason"]

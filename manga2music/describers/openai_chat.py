@@ -607,7 +607,7 @@ def _check_key_characters(key: str | None, env: str) -> None:
                                      f"{env}=...")
 
 
-def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 3.0) -> tuple[bool, str, list[str]]:
+def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 10.0) -> tuple[bool, str, list[str]]:
     """``doctor``'s check of a server model: (can it run, why, warnings).  The address, the key and --offline are
     checked as ``run`` checks them, then the server is asked for its models (``GET /models``: no page is sent), so a
     server that is down, or refuses the key, is said before a run finds it out."""
@@ -626,9 +626,17 @@ def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 
         error = describer._backend_error(err)
         if isinstance(error, NeedsKeyError):
             return False, error.message, []
+        if err.status_code == 404:  # no model list there: is there a chat route? (an address without /v1 said "ok",
+            # and run failed at its first page with "404 page not found")
+            missing = _no_chat_route(describer)
+            if missing is not None:
+                return False, missing.message + (f" ({missing.hint})" if missing.hint else ""), []
         return True, f"{spec.name} via {where} (it answers; sends the pages there)", [
             f"{where} does not list its models ({err.status_code}): whether it serves {model} is known at the first "
             "page"]
+    except openai.APITimeoutError:  # run's words named its --timeout and --chunk-size, which doctor has not
+        return False, (f"{where} did not answer within {timeout:g} s when asked for its models (no page was sent); "
+                       "a server still loading its model can be that slow: try again in a moment"), []
     except openai.APIError as err:
         error = describer._backend_error(err)
         return False, error.message + (f" ({error.hint})" if error.hint else ""), []
@@ -640,6 +648,22 @@ def check_server(spec, base_url: str | None, *, offline: bool, timeout: float = 
     return True, f"{spec.name} via {where} (it answers; sends the pages there)", [
         f"{where} does not list {model} (it lists: {shown or 'nothing'}); a server that answers to any name still "
         "works"]
+
+
+def _no_chat_route(describer: OpenAIDescriber):
+    """The error ``run`` would meet at its first page where the server has no chat completions route (a 404 that
+    names no model), asked with a request no model answers (no messages: refused before any is run, so free);
+    None where the route is there."""
+    import openai
+
+    try:
+        describer._get_client().chat.completions.create(model=describer.model_id, messages=[], max_tokens=1)
+    except openai.NotFoundError as err:
+        if not _names_a_model(_error_message(err), describer.model_id):
+            return describer._backend_error(err)
+    except openai.APIError:
+        pass  # a 400 or 422 for the empty request: the route is there
+    return None
 
 
 def _model_ids(data) -> list[str]:
