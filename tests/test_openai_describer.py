@@ -1233,6 +1233,25 @@ def test_a_cut_off_or_json_description_is_not_played_as_it_came(openai_server): 
     assert "--max-new-tokens" in info.value.hint
 
 
+def test_an_empty_answer_cut_off_at_the_cap_is_asked_again_with_more_room(openai_server):  # noqa: F811
+    """A thinking model behind vLLM --reasoning-parser, DeepSeek or Ollama's think puts its reasoning in
+    reasoning_content: cut off at the cap, its content is empty (finish_reason=length). The section failed at once
+    ("returned an empty answer"), where the same answer with its <think> inline was asked again with twice the room,
+    as the README says."""
+    openai_server.queue(Reply(None, finish_reason="length"))
+    result = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert result.analysis == SectionAnalysis(**DEFAULT_ANALYSIS)
+    assert len(openai_server.requests) == 3  # asked again, then stage 2
+    first, again = (openai_server.requests[k].body["max_tokens"] for k in (0, 1))
+    assert again == 2 * first
+    assert any("cut off at the token limit" in w and "asked again" in w for w in result.warnings)
+
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(None, finish_reason="length"))  # the words
+    with pytest.raises(BackendError, match="ran out of tokens before it answered") as info:
+        OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    assert "--max-new-tokens" in info.value.hint or "max_new_tokens" in info.value.hint
+
+
 def test_a_cut_off_or_partial_analysis_is_not_taken_for_the_models(openai_server):  # noqa: F811
     """Stage 1 cut off at the token cap was "repaired" into an analysis and no retry asked; fields the answer did
     not give were recorded with invented values and no word."""

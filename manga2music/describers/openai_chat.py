@@ -476,17 +476,15 @@ class OpenAIDescriber(ChatDescriber):
         usage = getattr(response, "usage", None)
         refusal = getattr(message, "refusal", None)
         text = _content_text(message.content)
-        if not text.strip() and not refusal:
-            reason = response.choices[0].finish_reason
+        reason = response.choices[0].finish_reason
+        if not text.strip() and not refusal and reason != "length":  # an empty answer cut off at the cap (a
+            # thinking model's reasoning apart, in reasoning_content, took every token) is a cut-off answer: asked
+            # again with twice the room, as one with its <think> inline is (it failed the section at once)
             if reason == "content_filter":  # asked again, it is blocked again
                 raise BackendError(f"the server's content filter blocked {self.model_name}'s answer "
                                    "(finish_reason=content_filter)",
                                    hint="another model, or a server without that filter, may describe these pages")
-            error = BackendError if reason == "length" else _EmptyAnswer
-            raise error(f"{self.model_name} returned an empty answer (finish_reason={reason})",
-                        hint=f"a thinking model may need more tokens: raise {flag('max_new_tokens')}"
-                        if reason == "length"
-                        else None)
+            raise _EmptyAnswer(f"{self.model_name} returned an empty answer (finish_reason={reason})")
         prompt_tokens, completion_tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens",
                                                                                            None))
         return Completion(  # a server that does not say what the call used: unknown, not free
