@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Optional
 
 from .composing import compose_jobs
 from .describing import describe_sections
+from .errors import BackendError, NeedsKeyError
 from .jobs import Callbacks
 
 
@@ -49,8 +50,27 @@ class LocalExecutor:
 
     def run(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
         with composer_warmed_up(composer):
-            self.describe(sections, jobs, describer, cfg, cb)
-        self.compose(jobs, composer, cfg, cb)
+            try:
+                self.describe(sections, jobs, describer, cfg, cb)
+            except (NeedsKeyError, BackendError) as exc:
+                if not exc.stops_run:
+                    raise
+                stop = exc  # the describer can go no further (a key refused, no quota left, a server stuck)
+            else:
+                stop = None
+        if stop is None:
+            self.compose(jobs, composer, cfg, cb)
+            return
+        described = [j for j in jobs if j.status != "failed" and j.description]
+        if described:  # the sections described before it (paid for) get their music, which needs no server;
+            # they had none, and were left out of the manifest and the listening page
+            cb.info(f"composing the {len(described)} section{'s' if len(described) != 1 else ''} described before "
+                    "the describer stopped the run")
+            try:
+                self.compose(described, composer, cfg, cb)
+            except Exception:  # noqa: BLE001 - the describer's error is the one to say
+                pass
+        raise stop
 
     def score(self, sections, jobs: list, describer, composer, cfg, cb: Callbacks) -> None:
         from .scoring import score_sections

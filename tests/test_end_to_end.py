@@ -74,6 +74,26 @@ def test_a_servers_model_named_as_a_local_one_is_recorded_as_the_servers(tmp_pat
     assert local.exit_code == 2 and "name it openai:llava-0.5b" in local.output
 
 
+def test_the_sections_described_before_a_server_stops_the_run_get_their_music(tmp_path, openai_server):  # noqa: F811
+    """A server that stops the run at its second section (no quota left) left the first one described, and paid
+    for, with no track: it was in neither the manifest nor the listening page, and each rerun met the server's
+    refusal before composing it. The sections described before the stop are composed (no server needed), then the
+    run stops with the server's words."""
+    from openai_server import DEFAULT_ANALYSIS, DEFAULT_DESCRIPTION, Fail, Reply
+
+    out = tmp_path / "out"
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(DEFAULT_DESCRIPTION), Fail(429, "You exceeded your current quota", type="insufficient_quota",
+                                         retry_after_ms=None))
+    stopped = invoke("run", SAMPLES / "action", SAMPLES / "calm", "-o", out, "--base-url", openai_server.url,
+                     "--vision-model", "my-vlm", "--music-model", "builtin", "--duration", "1", "--json")
+    assert stopped.exit_code == 1 and "quota" in stopped.output, stopped.output
+    manifest = json.loads(stopped.stdout)
+    assert {e["name"]: e["status"] for e in manifest["sections"]} == {"action": "ok", "calm": "failed"}, manifest
+    assert sf.info(str(out / "action.wav")).duration == pytest.approx(1.0, abs=0.01)
+    assert "action.wav" in (out / "index.html").read_text(encoding="utf-8")
+    assert "composing the 1 section described before the describer stopped the run" in stopped.output
+
+
 def test_a_run_the_server_stops_still_prints_its_manifest_with_json(tmp_path, openai_server):  # noqa: F811
     """`run --json` that a server stopped (a key it refused) printed nothing on stdout: a script reading it had no
     JSON at all, though the manifest on the disk named the section and why."""

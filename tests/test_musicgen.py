@@ -935,3 +935,23 @@ def test_a_musicgen_folder_moved_and_given_at_its_new_place_keeps_the_music_it_m
     assert any(f"moved from {first}" in line for line in said), said
     record = json.loads((out / f"{track.stem}.json").read_text(encoding="utf-8"))
     assert record["compose"]["model"] == str(moved)
+
+
+def test_a_damaged_file_in_a_local_model_folder_is_said_as_the_folders_not_as_a_download(tiny_dir, tmp_path):
+    """A local folder whose processor_config.json is damaged was "not in the model cache and this run is offline"
+    (or "cannot load"), with "fetch it with `manga2music models pull /path`": a command that then said "unknown
+    model". It is the folder's file, to copy again."""
+    import shutil
+
+    from output_checks import cli
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(tiny_dir, folder)
+    (folder / "processor_config.json").write_text('{"feature_size": ', encoding="utf-8")
+    for offline in ([], ["--offline"]):
+        result = cli("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", folder, *offline,
+                     "--duration", "0.2", timeout=300)
+        said = " ".join(result.stderr.split())
+        assert result.returncode != 0 and f"cannot load the model folder {folder}" in said, said
+        assert "models pull" not in said and "model cache" not in said, said
+        assert "copy or download the whole model folder again" in said.lower(), said

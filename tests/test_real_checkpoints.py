@@ -273,6 +273,33 @@ def test_describe_end_to_end_through_the_cli(name, real_tiny, tmp_path):
     assert describe["usage"]["prompt_tokens"] > 3 * min(MEASURED[name]) / 4  # the pages went in as image tokens
 
 
+def test_a_local_models_answer_cut_off_at_the_cap_is_known_as_a_servers_is(real_tiny, tmp_path):
+    """A local model's answer that used every token it was allowed was never known to be cut off: the description
+    was kept ending mid-phrase ("... with a lonely") with no warning, and cut-off JSON was patched up into an
+    analysis ("the hero chases a thief"). It is now a cut-off answer, as a server's finish_reason=length is: the
+    description loses its unfinished end (said), and cut-off JSON is never read as an analysis."""
+    name = rc.VLM_NAMES[0]
+    folder = answering(name, real_tiny, tmp_path, DESCRIPTION)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["describe", str(SAMPLES / "calm"), "-o", str(out), "--model", str(folder),
+                                 "--offline", "--seed", "1", "--single-stage", "--max-new-tokens", "12"])
+    assert result.exit_code == 0, result.output
+    words = (out / "calm.txt").read_text(encoding="utf-8").strip()
+    assert DESCRIPTION.startswith(words.rstrip(".")) and len(words) < len(DESCRIPTION) - 10, words
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))["describe"]
+    assert any("cut off at the token limit" in w for w in record["warnings"]), record["warnings"]
+
+    analysis = json.dumps({"genre": "action", "atmosphere": "tense and dark", "focus": "visual", "pacing": "fast",
+                           "plot": "the hero chases a thief across the rooftops at night while the rain falls"})
+    folder = answering(name, real_tiny, tmp_path / "json", analysis)
+    out = tmp_path / "out-json"
+    result = runner.invoke(app, ["describe", str(SAMPLES / "calm"), "-o", str(out), "--model", str(folder),
+                                 "--offline", "--seed", "1", "--max-new-tokens", "30"])  # a cap given holds
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and "calm failed" in said and "cut off at the token limit" in said, said
+    assert "Raise --max-new-tokens" in said and not (out / "calm.txt").exists()
+
+
 @pytest.mark.parametrize("name", rc.MUSICGEN_NAMES)
 def test_compose_end_to_end_through_the_cli(name, real_tiny, tmp_path):
     import sentencepiece

@@ -20,6 +20,7 @@ model and its settings; the window and cache mechanics already live in ``musicge
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Optional
 
@@ -44,7 +45,9 @@ def unavailable_error(model_id: str, exc: BaseException, offline: bool) -> Model
     from ..registry import find_spec
 
     spec = find_spec(model_id, "music")
-    if spec is not None and spec.about == "local folder":  # not fetched: a folder the user gave, part of it missing
+    if spec is not None and spec.about == "local folder" or spec is None and os.path.isdir(os.path.expanduser(
+            model_id)):  # not fetched: a folder the user gave, part of it missing or damaged (find_spec knows only
+        # the registry's models: a damaged folder was "not in the model cache", to be fetched with `models pull`)
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return ModelUnavailableError(f"cannot load the model folder {model_id}: {reason}",
                                      hint="copy or download the whole model folder again")

@@ -294,11 +294,15 @@ class TransformersDescriber(ChatDescriber):
         seed = sampling_seed(self)  # --seed, or the one drawn for this section (recorded): the answers repeat
         if seed is not None:
             seed_everything(seed)
+        # the cap asked for; above --max-new-tokens only where it was not given (an answer cut off is asked again
+        # with twice the room: chat.retry_tokens), as a server is asked
+        given = "max_new_tokens" in self.options.model_fields_set
+        cap = max(1, min(max_tokens, self.options.max_new_tokens) if given else max_tokens)
         try:
             with decoding_attention(self.device), torch.inference_mode():
                 output = self.model.generate(
                     **inputs,
-                    max_new_tokens=max(1, min(max_tokens, self.options.max_new_tokens)),
+                    max_new_tokens=cap,
                     do_sample=True,
                     temperature=TEMPERATURE,
                     **self.generate_kwargs,
@@ -320,7 +324,18 @@ class TransformersDescriber(ChatDescriber):
                         f"{need / 2**30:.1f} GB beyond the weights)", hint=memory_hint(self.device)) from None
         new_tokens = output[0, prompt_tokens:]
         text = self.processor.decode(new_tokens, skip_special_tokens=True).strip()
-        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]))
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]),
+                          finish_reason=self._finish_reason(new_tokens, cap))
+
+    def _finish_reason(self, new_tokens, cap: int) -> str:
+        """"length" where the answer took every token it was allowed and did not end (no end-of-sequence token
+        last), as a server says it: a cut-off description loses its unfinished end (said), and cut-off JSON is
+        asked again rather than patched up; a local model's answers were never known to be cut off."""
+        ends = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ends = {int(e) for e in (ends if isinstance(ends, (list, tuple)) else [ends]) if e is not None}
+        if int(new_tokens.shape[0]) >= cap and (not ends or int(new_tokens[-1]) not in ends):
+            return "length"
+        return "stop"
 
     # --- bookkeeping -----------------------------------------------------------------------
 
