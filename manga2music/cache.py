@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Iterator, Optional, TypeVar
 
 from . import settings
 from .errors import CacheError, ModelUnavailableError
@@ -245,10 +246,29 @@ def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T])
     not cached, loads as asked: from the Hub unless ``no_network``."""
     if not no_network and is_cached(model_id):
         try:
-            return load(True)
+            with _hub_offline():
+                return load(True)
         except (OSError, ValueError):
             pass  # a file missing from the cached copy: the Hub has it
     return load(no_network)
+
+
+@contextmanager
+def _hub_offline() -> Iterator[None]:
+    """huggingface_hub offline while a cached model loads from the cache alone: with local_files_only it still
+    asked the Hub for its list of AI agents (``GET /api/agent-harnesses``, for its user-agent header) at every
+    load, 3 s more where the Hub cannot be reached, unless telemetry was turned off."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - a dependency
+        yield
+        return
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
 
 
 def cached_size(repo_id: str, cache_dir: str | os.PathLike | None = None) -> int:

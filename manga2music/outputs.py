@@ -456,6 +456,7 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         "tool": TOOL,
         "version": __version__,
         "updated": now_iso(),
+        "folder": os.path.realpath(output),  # where it was written: a folder copied or moved is told (output_names)
         "command": command,
         "sections": sorted(by_name.values(), key=lambda e: section_order(e["name"])),
         "this_run": [e["name"] for e in entries],

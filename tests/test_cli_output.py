@@ -177,6 +177,17 @@ def test_chapters_of_one_name_from_two_folders_each_keep_their_outputs_whatever_
     shutil.copytree(moved, copy)
     shutil.copytree(alone, tmp_path / "alone-copy")
     assert run(copy, into=tmp_path / "alone-copy") == {"ch1": "skipped"}
+    # a copy with a page added (a new download of the chapter), run into the same output folder while the chapter
+    # is still there: it took the chapter's name and wrote over its files, and each later run of either took it
+    # back, describing and composing it again every time. It is written under a new number, said
+    shutil.copy(SAMPLES / "action" / "002.png", copy / "002.png")
+    track = (alone / "ch1.wav").read_bytes()
+    said = runner.invoke(app, ["run", str(copy), "-o", str(alone), *BUILTIN, "--json"])
+    assert said.exit_code == 0, said.output
+    assert f"ch1 from {copy}: written as ch1-2 (ch1 in the output folder is from {moved}" in \
+        " ".join(said.output.split()), said.output
+    assert run(moved, into=alone) == {"ch1": "skipped"} and (alone / "ch1.wav").read_bytes() == track
+    assert run(copy, into=alone) == {"ch1-2": "skipped"}
 
 
 def test_a_chapter_keeps_its_name_when_the_source_it_was_told_apart_from_is_removed(tmp_path):

@@ -196,9 +196,11 @@ def test_a_cached_model_is_loaded_without_a_request_to_the_hub(online, tmp_path,
         assert first.returncode == 0, first.stderr
         assert any(s.endswith("/model.safetensors") for s in seen)
         seen.clear()
-        again = with_pipes([*args, "-o", tmp_path / "again"], {**env, "HF_ENDPOINT": url}, tmp_path)
+        telemetry = {k: v for k, v in env.items() if k != "HF_HUB_DISABLE_TELEMETRY"}  # as a user runs it: the
+        # suite turns it off, and with it huggingface_hub's look for AI agents (GET /api/agent-harnesses)
+        again = with_pipes([*args, "-o", tmp_path / "again"], {**telemetry, "HF_ENDPOINT": url}, tmp_path)
     assert again.returncode == 0, again.stderr
-    assert downloads_seen(seen) == [], seen  # nothing asked of the Hub: no file, no revision
+    assert downloads_seen(seen) == [], seen  # nothing asked of the Hub: no file, no revision, no list of agents
     assert sf.read(tmp_path / "again" / "rain.wav")[0].tobytes() == sf.read(tmp_path / "first" / "rain.wav")[0].tobytes()
 
 

@@ -90,10 +90,12 @@ def tree(tmp_path: Path) -> Path:
 
 
 def untimed(data, path=()):
-    """A record or manifest without the fields that hold when and how long (they differ between any two runs)."""
+    """A record or manifest without the fields that hold when, how long and where (they differ between any two
+    runs)."""
     if isinstance(data, dict):
         return {k: untimed(v, path + (k,)) for k, v in data.items()
-                if k not in ("seconds", "at", "updated") and not (k == "index.html" and path[-1:] == ("files",))}
+                if k not in ("seconds", "at", "updated", "folder")
+                and not (k == "index.html" and path[-1:] == ("files",))}
     if isinstance(data, list):
         return [untimed(v, path) for v in data]
     return data
