@@ -817,10 +817,35 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
                 server += f" (its key from ${key_env})"
         if side == "vision":
             server += _keep_reading_settings(cfg, made, command)
+        else:
+            _keep_music_settings(cfg, made)
         how = f"as {what} there {were} made" if stopped < len(made) else "as the run stopped before was asked"
         cb.info(f"{flag(setting, model)}{server}, {how} ({flag(setting, 'auto')} lets this machine pick)")
         chosen.append(model)
     return tuple(chosen)
+
+
+#: the settings of a composer, recorded with its music (its settings_key), that a rerun keeping the model keeps where
+#: they are left out (see backends.build, which gives them to the model that takes them and says those not at
+#: their default)
+KEPT_MUSIC_SETTINGS = ("top_k", "top_p", "temperature", "guidance_scale", "precision", "steps", "shift", "lyrics",
+                       "vocal_language", "logsnr_min", "logsnr_max")
+
+
+def _keep_music_settings(cfg: RunConfig, made: list[dict]) -> None:
+    """The composer's sampling settings the music there was made with (``made``: the record entries of the kept
+    model), each left out: after ``run LIB --music-model musicgen-small --top-k 50``, the plain rerun that adds a
+    chapter kept the model but went back to --top-k 250, and made every track again ("the composer's settings
+    changed").  Kept on ``cfg.kept_music_settings`` for :func:`manga2music.backends.build`."""
+    kept = {}
+    for key in KEPT_MUSIC_SETTINGS:
+        if key in cfg.music_options or key in cfg.options:
+            continue
+        values = {json.dumps(m["settings"][key]) for m in made if isinstance(m.get("settings"), dict)
+                  and key in m["settings"]}
+        if len(values) == 1:
+            kept[key] = json.loads(values.pop())
+    cfg.kept_music_settings = kept
 
 
 #: the settings of a describer, recorded with the words it read (its settings_key), that a rerun keeps where they

@@ -116,6 +116,14 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
             warn(not_used_by_auto([names.get(k, k) for k in unused], [spec.name],
                                   kept=kept and not auto and name != "auto"))
             given = {k: v for k, v in given.items() if k not in unused}
+    if side == "music" and kept and cfg.kept_music_settings:  # as the music there was made (api.keep_models)
+        fields = cls.Options.model_fields
+        taken = {k: v for k, v in cfg.kept_music_settings.items() if k in fields and k not in given}
+        given = {**given, **taken}
+        said = [flag(k, v) for k, v in taken.items() if v != fields[k].default]
+        if said:
+            info(f"{', '.join(said)}, as the music there was made (give {'it' if len(said) == 1 else 'them'} to "
+                 "change)")
     options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide, names=names)
     unusable = unusable_folder(spec)  # no section could run
     if unusable is not None:

@@ -215,6 +215,9 @@ class RunConfig:
     #: was asked (api.keep_lengths); None: DEFAULT_DURATION, one take.  Sections composed keep their own
     new_duration: Optional[float] = None
     new_variations: Optional[int] = None
+    #: the composer's sampling settings the music there was made with, kept where left out by a rerun that keeps
+    #: its model (api.keep_models; given to the model in backends.build)
+    kept_music_settings: dict = field(default_factory=dict, repr=False)
     #: tracks whose end flows into their start (``--loop``); None: as the music in the output folder was made (on
     #: where all of it loops), else off
     loop: Optional[bool] = None

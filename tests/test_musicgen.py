@@ -955,3 +955,32 @@ def test_a_damaged_file_in_a_local_model_folder_is_said_as_the_folders_not_as_a_
         assert result.returncode != 0 and f"cannot load the model folder {folder}" in said, said
         assert "models pull" not in said and "model cache" not in said, said
         assert "copy or download the whole model folder again" in said.lower(), said
+
+
+def test_a_plain_rerun_keeps_the_sampling_settings_the_music_was_made_with(tiny_dir, tmp_path):
+    """`run LIB --music-model FOLDER --top-k 50`, a chapter added, then the plain `run LIB`: the rerun kept the
+    model and the length, but went back to --top-k 250 and made every track again ("the composer's settings
+    changed"). The settings the music was made with are kept as the model is, and said where not the default."""
+    import shutil
+
+    from output_checks import cli
+
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    shutil.copytree(samples / "calm", lib / "calm")
+    made = cli("run", lib, "-o", out, "--vision-model", "builtin", "--music-model", tiny_dir, "--top-k", "50",
+               "--guidance-scale", "2", "--duration", "0.2", "--device", "cpu", "--offline", timeout=300)
+    assert made.returncode == 0, made.stderr
+    track = (out / "calm.wav").read_bytes()
+    shutil.copytree(samples / "action", lib / "action")  # a chapter added
+    again = cli("run", lib, "-o", out, "--device", "cpu", "--offline", timeout=300)
+    assert again.returncode == 0, again.stderr
+    said = " ".join(again.stderr.split())
+    assert "--top-k 50, --guidance-scale 2, as the music there was made" in said, said
+    assert "composing again" not in said and (out / "calm.wav").read_bytes() == track
+    added = json.loads((out / "action.json").read_text(encoding="utf-8"))["compose"]["settings"]
+    assert (added["top_k"], added["guidance_scale"]) == (50, 2.0)
+    given = cli("run", lib, "-o", out, "--device", "cpu", "--offline", "--top-k", "250", timeout=300)
+    assert given.returncode == 0 and "composing again: the composer's settings changed" in given.stderr  # taken

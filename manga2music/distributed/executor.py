@@ -422,11 +422,16 @@ class _Flow:
 def _taken_by(cfg, side: str, backend):
     """The run's settings without the options of ``side`` that its model does not take: those the driver's build
     said and dropped (a model auto picked, or kept as the output folder's sections were made); a worker building
-    the model by its name refused them ("--top-k does not apply to builtin")."""
+    the model by its name refused them ("--top-k does not apply to builtin").  With the sampling settings a kept
+    composer's music was made with (see api.keep_models), as the driver's build gave them."""
     import dataclasses
 
     field_name = "vision_options" if side == "vision" else "music_options"
     fields = type(backend).Options.model_fields
     own = getattr(cfg, field_name)
     taken = {k: v for k, v in own.items() if k in fields}
+    if side == "music":  # the settings the music there was made with, kept by the driver's build (a worker builds
+        # the model by its name, not as kept)
+        taken.update({k: v for k, v in cfg.kept_music_settings.items() if k in fields and k not in own
+                      and k not in cfg.options})
     return cfg if taken == own else dataclasses.replace(cfg, **{field_name: taken})
