@@ -154,6 +154,38 @@ def test_qwen2_vl_gets_one_image_grid_per_page(tiny_models):
     assert grid == [(4, 3)]  # image_grid_thw: one (t, h, w) row per page
 
 
+def test_a_page_thinner_than_qwens_processor_takes_is_padded_not_a_failed_section(tiny_models):
+    """Qwen2-VL's processor refuses a picture longer than 200 times its width ("absolute aspect ratio must be
+    smaller than 200"): a section with a thin spacer strip between a webtoon's panels (800 x 3) failed whole with
+    that raw line. The page is padded white to 1:150, and the section is described."""
+    d = describer(tiny_models["qwen2_vl"], chunk_size=4, max_new_tokens=120)
+    Script(d, [json.dumps(ANALYSIS), DESCRIPTION])
+    pages = make_pages(2) + [PageImage("003.png", Image.new("L", (800, 3), 255)),
+                             PageImage("004.png", Image.new("L", (3, 900), 255))]
+    result = d.describe(pages)
+    assert result.description == DESCRIPTION and [c.pages for c in result.chunks] == [[p.name for p in pages]]
+
+
+def test_running_out_of_memory_preparing_the_pages_reads_them_in_halves(tiny_models, monkeypatch):
+    """A machine short of memory ran out while the processor made the pages' arrays (before the model ran): a raw
+    "MemoryError: Unable to allocate 2.00 MiB" failed the section, where running out in the model reads the pages
+    again in halves. It reads them in halves too."""
+    d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=120)
+    script = Script(d, [json.dumps(ANALYSIS)] * 2 + [DESCRIPTION])
+    encode = d._encode
+
+    def short_of_memory(prompt, images):
+        if len(images) > 2:
+            raise MemoryError("Unable to allocate 2.00 MiB for an array with shape (512, 512)")
+        return encode(prompt, images)
+
+    monkeypatch.setattr(d, "_encode", short_of_memory)
+    result = d.describe(make_pages(4))
+    assert [chunk.pages for chunk in result.chunks] == [["001.png", "002.png"], ["003.png", "004.png"]]
+    assert result.description == DESCRIPTION and len(script.calls) == 3
+    assert any("ran out of memory preparing 4 pages" in w for w in result.warnings), result.warnings
+
+
 def test_single_stage_merges_chunk_descriptions(tiny_models):
     d = describer(tiny_models["llava_onevision"], chunk_size=2, max_new_tokens=120, single_stage=True)
     script = Script(d, [DESCRIPTION] * 4)

@@ -288,8 +288,16 @@ class TransformersDescriber(ChatDescriber):
         from .chat import sampling_seed
 
         self.load()
-        pictures = [page.image.convert("RGB") for page in images]  # grayscale/RGBA pages break some processors
-        inputs = self._encode(prompt, pictures).to(self.device, self.dtype)
+        pictures = [_within_aspect(page.image.convert("RGB")) for page in images]  # grayscale/RGBA pages break some
+        # processors, and so does a strip thinner than 1:200 (Qwen's)
+        try:
+            inputs = self._encode(prompt, pictures).to(self.device, self.dtype)
+        except MemoryError:  # the processor's arrays for many pages, on a machine short of memory: fewer at a time,
+            # as when the model itself runs out (it was a raw MemoryError that failed the section)
+            what = pages_word(len(images)) if images else "a request without pages"
+            error = PagesDoNotFitError if len(images) > 1 else BackendError
+            raise error(f"{self.model_name} ran out of memory preparing {what}",
+                        hint=memory_hint(self.device)) from None
         prompt_tokens = int(inputs["input_ids"].shape[1])
         seed = sampling_seed(self)  # --seed, or the one drawn for this section (recorded): the answers repeat
         if seed is not None:
@@ -371,3 +379,21 @@ def _context_length(config) -> int | None:
     value = getattr(text_config, "max_position_embeddings", None)
     return int(value) if value else None
 
+
+#: the longest side a page may be, in multiples of its shortest, for every model's processor: Qwen2-VL's and
+#: Qwen2.5-VL's refuse more than 200 ("absolute aspect ratio must be smaller than 200"), and a section with a thin
+#: spacer strip between a webtoon's panels failed whole
+MAX_ASPECT = 150
+
+
+def _within_aspect(image):
+    """``image``, padded with white on its short side where it is thinner than 1:``MAX_ASPECT``."""
+    from PIL import Image
+
+    width, height = image.size
+    if max(width, height) <= MAX_ASPECT * min(width, height):
+        return image
+    size = (width, -(-width // MAX_ASPECT)) if width > height else (-(-height // MAX_ASPECT), height)
+    padded = Image.new("RGB", size, "white")
+    padded.paste(image, ((padded.width - width) // 2, (padded.height - height) // 2))
+    return padded
