@@ -899,8 +899,11 @@ def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> st
         if key in cfg.vision_options or key in cfg.options or command == "score" and key in ("single_stage",
                                                                                                "chunk_size"):
             continue  # a score reads a chapter page by page, in one way
-        values = {json.dumps(held[key]) for m in made for held in (m.get("settings"), m.get("kept_settings"))
-                  if isinstance(held, dict) and key in held}
+        values = {json.dumps(held[key]) for m in made
+                  for held in ((m.get("kept_settings"),) if key == "chunk_size" and "kept_settings" in m
+                               else (m.get("settings"), m.get("kept_settings")))
+                  if isinstance(held, dict) and key in held}  # a chunk size only where given (kept_settings, since
+        # 2026-12-07): the settings' is the one measured from the context, for the --max-new-tokens of then
         value = json.loads(values.pop()) if len(values) == 1 else None
         if value is not None:
             kept[key] = value

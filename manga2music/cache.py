@@ -236,7 +236,7 @@ def made_by(backend) -> dict:
     kept = getattr(backend, "kept_settings", None)
     kept = kept() if callable(kept) else {}
     return {**({"revision": revision} if revision else {}), **({"served_model": served} if served else {}),
-            **({"kept_settings": kept} if kept else {})}
+            **({"kept_settings": kept} if kept or callable(getattr(backend, "kept_settings", None)) else {})}
 
 
 def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T]) -> T:

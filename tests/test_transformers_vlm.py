@@ -246,6 +246,29 @@ def test_default_chunk_size_follows_the_context(tiny_models):
     assert describer(folder, chunk_size=5).chunk_size == 5  # --chunk-size wins
 
 
+def test_a_measured_chunk_size_is_measured_again_on_a_rerun_not_kept_as_if_given(tiny_models):
+    """The chunk size a local model's context allowed (for the --max-new-tokens of then) was recorded with its
+    words, and a rerun kept it as if the user had given it: `--max-new-tokens 4000` on a rerun sent 8 pages where a
+    fresh run sent 4, past the model's context. Only a --chunk-size given is kept (records since 2026-12-07 say
+    which); a record of before keeps its settings' as it did."""
+    from manga2music.api import _keep_reading_settings
+    from manga2music.pipeline import RunConfig
+
+    folder = tiny_models["llava_onevision"]
+    measured = describer(folder, max_new_tokens=40)
+    given = describer(folder, max_new_tokens=40, chunk_size=5)
+    assert "chunk_size" not in measured.kept_settings() and given.kept_settings()["chunk_size"] == 5
+
+    def kept(entry: dict) -> dict:
+        cfg = RunConfig()
+        _keep_reading_settings(cfg, [entry], "describe")
+        return cfg.vision_options
+
+    assert "chunk_size" not in kept({"settings": measured.settings_key(), "kept_settings": measured.kept_settings()})
+    assert kept({"settings": given.settings_key(), "kept_settings": given.kept_settings()})["chunk_size"] == 5
+    assert kept({"settings": {**measured.settings_key(), "chunk_size": 3}})["chunk_size"] == 3  # a record of before
+
+
 def test_loaded_once_and_close_frees_the_weights(tiny_models):
     d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=120)
     Script(d, [json.dumps(ANALYSIS), DESCRIPTION] * 2)

@@ -336,7 +336,11 @@ class ChatDescriber(Describer):
         --max-new-tokens given (a thinking model needs room: every chapter added later was read with the default
         cap, cut off, and failed)."""
         given = self.options.model_fields_set
-        return {"max_new_tokens": int(self.options.max_new_tokens)} if "max_new_tokens" in given else {}
+        kept = {"max_new_tokens": int(self.options.max_new_tokens)} if "max_new_tokens" in given else {}
+        if "chunk_size" in given and self.options.chunk_size:  # given, not measured from the model's context (a
+            # local model's measured one, kept as if given, was not measured again for a new --max-new-tokens)
+            kept["chunk_size"] = int(self.options.chunk_size)
+        return kept
 
     def describe(self, pages: list[PageImage], *, progress: ProgressFn | None = None,
                  memo: "Optional[AnswerMemo]" = None) -> DescribeResult:
