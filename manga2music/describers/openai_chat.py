@@ -79,6 +79,9 @@ _NO_STRUCTURED_OUTPUT: set[tuple[str, str]] = set()
 #: servers (base URL, model) that answered a request with response_format json_schema in this process: a later 400
 #: in their own words ("Invalid request: upstream busy") is not about the schema
 _STRUCTURED_OUTPUT_ANSWERED: set[tuple[str, str]] = set()
+#: servers that refused a request with the schema once, in words that do not name it, and answered it without: the
+#: schema is taken for the cause at the second time only
+_SCHEMA_SUSPECTED: set[tuple[str, str]] = set()
 
 _DETAILS = ("low", "high", "auto")
 
@@ -382,6 +385,12 @@ class OpenAIDescriber(ChatDescriber):
                         response = self._complete_once(kwargs if answered else plain)
                     except openai.APIError:
                         raise err from None  # not the schema, then: the first error is the one to say
+                    if not answered and self._server_key not in _SCHEMA_SUSPECTED:  # the first such 400: this
+                        # request without the schema, the next with it again (one passing 400, "upstream busy",
+                        # turned structured output off for the run, with a false warning in every record)
+                        _SCHEMA_SUSPECTED.add(self._server_key)
+                        del kwargs["response_format"]
+                        answered = True
                 else:
                     answered = False
                     response = self._complete_once(plain)
