@@ -78,6 +78,13 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
             either = "True, False or None (as the music there was made)" if name in as_made else "True or False"
             raise InputError(f"{name} must be {either} (got {value!r}, {'an' if kind[0] in 'aeiou' else 'a'} "
                              f"{kind})")
+    if cfg.auto_download is not None and not isinstance(cfg.auto_download, bool) and not callable(
+            cfg.auto_download):  # auto_download=1 or "yes" meant no, with a note saying to pass --download
+        if type(cfg.auto_download).__module__ == "numpy" and type(cfg.auto_download).__name__ in ("bool_", "bool"):
+            cfg.auto_download = bool(cfg.auto_download)
+        else:
+            raise InputError(f"auto_download must be True, False, None (ask, or as remembered) or a function that "
+                             f"answers (got {cfg.auto_download!r})")
     if not isinstance(cfg.wait, (bool, numbers.Real)) or (not isinstance(cfg.wait, bool) and
                                                           not (math.isfinite(cfg.wait) and cfg.wait >= 0)):
         raise InputError(f"wait must be True, False or a number of seconds (got {cfg.wait!r})")

@@ -168,8 +168,11 @@ def decide(plan: DownloadPlan, choice: AutoDownload) -> tuple[bool, str]:
 
 def refusal_note(plan: DownloadPlan, why: str) -> str:
     """One line: what was not downloaded, why, what runs instead, and how to allow it."""
-    return (f"auto did not download {plan.what()}: {why}. Using {plan.instead()} instead. To use them, pass "
-            f"--download (or set MANGA2MUSIC_AUTO_DOWNLOAD=1), or run `{plan.pull_command}` once.")
+    from .options import on_command_line
+
+    allow = "pass --download" if on_command_line() else "give RunConfig(auto_download=True)"
+    return (f"auto did not download {plan.what()}: {why}. Using {plan.instead()} instead. To use them, {allow} "
+            f"(or set MANGA2MUSIC_AUTO_DOWNLOAD=1), or run `{plan.pull_command}` once.")
 
 
 def choose_auto(sides: tuple[str, ...], probe: HardwareReport, choice: AutoDownload = None, *,

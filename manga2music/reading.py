@@ -263,6 +263,11 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     """
     if isinstance(image, (str, os.PathLike)):
         name = name or os.path.basename(os.fspath(image))
+        held = _tiff_pages(image)
+        if held > 1:  # said before its pages are opened as images (their own check told the caller to give the
+            # file's path: what was given)
+            raise ValueError(f"{os.path.basename(os.fspath(image))} holds {held} pages; read_page reads one "
+                             "(read_pages reads each of them)")
         pages = group_tiles(_file_tiles(image))
         if len(pages) > 1:  # a multi-page TIFF: its pages were read as the tiles of one page, their seconds added
             raise ValueError(f"{os.path.basename(os.fspath(image))} holds {len(pages)} pages; read_page reads one "
@@ -427,6 +432,17 @@ def _named(images: Iterable[Any]) -> Iterator[tuple[str, "Image"]]:
             # "x.png#2#1"..., and the page's tiles no longer went together)
         else:  # an image of the caller's: made upright and flat as its file would be, a tall strip cut
             yield from _tiles_named(name, _strip_tiles(_as_a_file_reads(image)))
+
+
+def _tiff_pages(path) -> int:
+    """How many pages the TIFF file at ``path`` holds (1 for any other file, or one PIL cannot open)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1)) if image.format == "TIFF" else 1
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return 1
 
 
 def _as_a_file_reads(image):

@@ -547,3 +547,22 @@ def test_common_ways_to_write_a_tempo_key_or_genre_are_read(text, tempo, key, ge
     if genre is not None:
         assert style.genre == genre, style
 
+
+
+def test_a_reference_the_builtin_composer_cannot_follow_is_said_in_the_tracks_warnings():
+    """A ComposeRequest's reference audio was dropped without a word by the builtin composer, where the README and
+    ComposeRequest's contract say a composer that cannot use it says so in the track's warnings (MusicGen and the
+    diffusion composers do)."""
+    import numpy as np
+
+    from manga2music.composers.base import ComposeRequest
+    from manga2music.composers.builtin import BuiltinComposer
+
+    reference = np.sin(np.linspace(0, 2000, 88200)).astype(np.float32)
+    composer = BuiltinComposer("builtin", {})
+    with_it, without = composer.compose([ComposeRequest("a", "calm piano", 1.0, 5, reference=reference,
+                                                        reference_rate=44100),
+                                         ComposeRequest("b", "calm piano", 1.0, 5)])
+    assert any("does not take reference audio" in w for w in with_it.warnings), with_it.warnings
+    assert not any("reference" in w for w in without.warnings)
+    assert np.array_equal(with_it.audio, without.audio)  # composed from the text alone, as it says

@@ -713,6 +713,8 @@ def test_numpys_yes_and_no_are_yes_and_no_and_a_reading_speed_a_number(pages, tm
     (RunConfig(new_duration="x"), "new_duration must be a number of seconds (got 'x', a str)"),
     (RunConfig(new_variations=0), "new_variations must be between 1 and 100 (got 0)"),
     (RunConfig(output=""), "an empty output folder"),
+    (RunConfig(auto_download="yes"), "auto_download must be True, False, None"),  # it meant no, silently
+    (RunConfig(auto_download=1), "auto_download must be True, False, None"),
 ])
 def test_every_setting_a_program_may_give_is_checked_before_any_work(tmp_path, monkeypatch, config, said):
     """RunConfig(new_duration=1900) wrote a 1900 s track (duration=1900 is refused), new_duration=5000 a 611 MB

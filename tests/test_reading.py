@@ -914,6 +914,11 @@ def test_read_pages_reads_each_page_of_a_tiff_and_names_a_pdf_for_what_it_is(tmp
     assert len(set(read)) == 3  # three pages read, not one three times
     with pytest.raises(ValueError, match="scan.tif holds 3 pages; read_page reads one"):
         read_page(tmp_path / "scan.tif")  # its pages were read as the tiles of one page, their seconds added up
+    colour = [Image.open(samples / kind / "001.png").convert("RGB") for kind in ("calm", "action")]
+    colour[0].save(tmp_path / "colour.tif", save_all=True, append_images=colour[1:])
+    with pytest.raises(ValueError, match=r"colour.tif holds 2 pages; read_page reads one \(read_pages reads"):
+        read_page(tmp_path / "colour.tif")  # it said "the TIFF image holds 2 pages; give its file's path", of the
+        # file's path it was given
     with Image.open(tmp_path / "scan.tif") as opened:  # opened with PIL: its first page alone was read, unsaid
         for reading_it in (lambda: read_page(opened), lambda: read_pages([("scan.tif", opened)])):
             with pytest.raises(ValueError, match="scan.tif holds 3 pages; give its file's path"):

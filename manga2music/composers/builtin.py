@@ -167,6 +167,10 @@ class BuiltinComposer(Composer):
             req = requests[i]
             finished[i] = self.compose_one(req.text, req.duration, seed=req.seed, loop=self.options.loop,
                                            theme=req.theme)
+            if req.reference is not None:  # as the other composers that cannot follow one say (it was dropped
+                # without a word, though ComposeRequest's contract says it is said)
+                finished[i].warnings.append(f"{self.model_name} does not take reference audio; composed from the "
+                                            "text alone (musicgen-melody and ace-step do)")
             return finished[i]
 
         def done(i: int, count: int) -> None:
