@@ -1587,3 +1587,37 @@ def test_a_server_url_in_other_letter_case_is_the_same_server_and_describes_noth
     again = cli("describe", samples / "calm", "-o", out, "--model", "llava:13b", "--base-url", shouted)
     assert again.returncode == 0, again.stderr
     assert "describing again" not in again.stderr and len(openai_server.requests) == asked, again.stderr
+
+
+def test_a_server_on_this_machine_with_its_own_certificate_is_trusted_as_ssl_cert_file_says(tmp_path, monkeypatch):
+    """A local server over HTTPS with its own certificate, named in SSL_CERT_FILE: httpx alone took it, but the
+    describer (which reaches this machine without the environment's proxy settings) ignored SSL_CERT_FILE too, and
+    every section failed "its TLS certificate was not accepted (self-signed certificate)"."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from openai_server import FakeOpenAIServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    server = FakeOpenAIServer()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    server.start()
+    try:
+        url = f"https://localhost:{server._httpd.server_address[1]}/v1"
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        with pytest.raises(BackendError, match="certificate"):
+            OpenAIDescriber("my-vlm", {"base_url": url, "timeout": 10, "max_retries": 0}).describe([line_art("1.png")])
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        result = OpenAIDescriber("my-vlm", {"base_url": url, "timeout": 10, "max_retries": 0}).describe(
+            [line_art("1.png")])
+        assert result.description == DEFAULT_DESCRIPTION
+    finally:
+        server.stop()

@@ -252,7 +252,8 @@ class OpenAIDescriber(ChatDescriber):
 
             # a server on this machine is reached directly: never through HTTP(S)_PROXY (with --offline that sent
             # the pages to the proxy; without it, a proxy cannot reach this machine's loopback anyway)
-            http = DefaultHttpxClient(trust_env=not _on_this_machine(self.base_url), event_hooks={
+            here = _on_this_machine(self.base_url)
+            http = DefaultHttpxClient(trust_env=not here, **_certificates_of_the_environment(here), event_hooks={
                 "request": [self._staying_here, _started], "response": [self._within_timeout, self._heard]})
             self._client = OpenAI(
                 api_key=self._api_key() or PLACEHOLDER_KEY,
@@ -671,6 +672,21 @@ def _no_chat_route(describer: OpenAIDescriber):
     except openai.APIError:
         pass  # a 400 or 422 for the empty request: the route is there
     return None
+
+
+def _certificates_of_the_environment(here: bool) -> dict:
+    """``verify=`` for a server on this machine, reached without the environment's proxy settings (trust_env off):
+    the certificates SSL_CERT_FILE / SSL_CERT_DIR name are still trusted, as they are for any other server (a local
+    server with its own certificate failed "its TLS certificate was not accepted" though the user had named it)."""
+    cafile, capath = os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
+    if not here or not (cafile or capath):
+        return {}
+    import ssl
+
+    try:
+        return {"verify": ssl.create_default_context(cafile=cafile, capath=capath)}
+    except (OSError, ssl.SSLError):  # a file that is not there or not certificates: as without it
+        return {}
 
 
 def _model_ids(data) -> list[str]:
