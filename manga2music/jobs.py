@@ -318,14 +318,21 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         describe = {"model": reading.get("model"), "usage": score.get("usage", reading.get("usage")),
                     "cost_usd": score.get("cost_usd", reading.get("cost_usd"))}
     tracks, midi = job.tracks, job.midi
+    left = False  # the music listed is the one made before (not this run's composer's)
     if status == "failed":  # this run's calls: what a failed section took before it failed (paid for), not the
         # usage of a description made before
         describe = {**describe, "usage": job.spent[0] if job.spent else None,
                     "cost_usd": job.spent[1] if job.spent else None}
         if not tracks:  # its music is left as it was: listed (and played on the listening page), not "tracks": []
             tracks, midi = _music_left(job, command)
+            left = bool(tracks)
     elif job.music_outdated and not tracks:  # described again, stopped before its music: the music there, said old
         tracks, midi = _music_left(job, command)
+        left = bool(tracks)
+    if left:  # named by the model that made it: the page said "music mg_wide" of the music mg made, mg_wide
+        # having failed
+        made = job.record.get("score" if command == "score" else "compose") or {}
+        music = made.get("model") if isinstance(made.get("model"), str) else music
     return {
         "name": job.name,
         "command": command,  # which command made the entry (`run` and `score` may share an output folder)

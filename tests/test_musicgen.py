@@ -984,3 +984,28 @@ def test_a_plain_rerun_keeps_the_sampling_settings_the_music_was_made_with(tiny_
     assert (added["top_k"], added["guidance_scale"]) == (50, 2.0)
     given = cli("run", lib, "-o", out, "--device", "cpu", "--offline", "--top-k", "250", timeout=300)
     assert given.returncode == 0 and "composing again: the composer's settings changed" in given.stderr  # taken
+
+
+def test_music_left_as_it_was_after_a_failed_compose_is_named_by_the_model_that_made_it(tiny_dir, tmp_path):
+    """A rerun with a model that failed (its config of another size) left the section's music as it was, and the
+    manifest and listening page named the failed model as the music's ("music mismatched"), while the record said
+    the music was builtin's."""
+    import shutil
+
+    import manga2music
+    from manga2music.pipeline import RunConfig
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny_dir, mixed)
+    config = json.loads((mixed / "config.json").read_text("utf-8"))
+    config["decoder"]["ffn_dim"] *= 2
+    (mixed / "config.json").write_text(json.dumps(config), "utf-8")
+    out = tmp_path / "out"
+    manga2music.compose([], out, text="calm piano", model="builtin", config=RunConfig(duration=1, seed=1))
+    track = (out / "calm-piano.wav").read_bytes()
+    manifest = manga2music.compose([], out, text="calm piano", model=str(mixed),
+                                   config=RunConfig(duration=1, seed=1, offline=True))
+    (entry,) = manifest["sections"]
+    assert entry["status"] == "failed" and entry["tracks"] == ["calm-piano.wav"], entry
+    assert entry["music_model"] == "builtin", entry
+    assert (out / "calm-piano.wav").read_bytes() == track
