@@ -752,3 +752,26 @@ def test_a_chapter_scored_without_a_seed_asks_every_question_with_the_seed_its_r
     assert score(tmp_path / "out") == "skipped" and seeds == []  # up to date: nothing asked, and nothing kept to
     assert not list((tmp_path / "out" / ".manga2music" / "answers").glob("*/*"))  # resume (no drawn seed left)
     assert score(tmp_path / "again", force=True) == "ok" and len(set(seeds)) == 1 and seeds[0] != first
+
+
+def test_a_model_family_transformers_does_not_know_stops_the_run_at_the_first_section(tiny_models, tmp_path):
+    """A folder whose config names a family this transformers does not know (a newer model) failed every section
+    with the same line, each after its own try to load the model: 100 chapters, 100 identical failures. The run
+    stops at the first, in one line."""
+    import shutil
+
+    from output_checks import cli
+
+    folder = tmp_path / "newer"
+    shutil.copytree(tiny_models["llava"], folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["model_type"] = "qwen9_vl"
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    result = cli("run", samples, "-o", tmp_path / "out", "--vision-model", folder, "--music-model", "builtin",
+                 "--duration", "1", "--offline", "--device", "cpu", timeout=300)
+    assert result.returncode == 1, result.stderr
+    said = " ".join(result.stderr.split())
+    assert said.count("is not a vision-language model transformers can load here") == 1, said
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert [e["status"] for e in manifest["sections"]] == ["failed"]  # the one it stopped at; the others left

@@ -135,21 +135,26 @@ class TransformersDescriber(ChatDescriber):
         """Turn a loading failure into one line a user can act on."""
         reason = " ".join(str(err).split())
         first = reason.split(". ")[0][:200]
+        error = None
         if isinstance(err, ImportError):
-            return ModelUnavailableError(
+            error = ModelUnavailableError(
                 f"{self.model_name} needs a package that is not installed: {first}",
                 hint="install the package named above (pip install ...) and try again",
             )
-        if "trust_remote_code" in reason:
-            return ModelUnavailableError(
+        elif "trust_remote_code" in reason:
+            error = ModelUnavailableError(
                 f"{self.model_name} runs code from its own repository, which is off by default",
                 hint="pass --trust-remote-code if you trust that repository",
             )
-        if isinstance(err, ValueError):
-            return ModelUnavailableError(
+        elif isinstance(err, ValueError):
+            error = ModelUnavailableError(
                 f"{self.model_name} is not a vision-language model transformers can load here: {first}",
                 hint="pick one from `manga2music models list`, or upgrade transformers for a newer family",
             )
+        if error is not None:  # the same for every section (each failed with this line after its own try to
+            # load the model): the run stops at the first
+            error.stops_run = True
+            return error
         if Path(self.model_id).expanduser().is_dir():
             return ModelUnavailableError(
                 f"could not load the model folder {self.model_id}: {first}",
