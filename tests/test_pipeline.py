@@ -275,8 +275,11 @@ def test_interrupted_run_leaves_no_partial_file_and_resumes(pages, tmp_path, mon
     monkeypatch.setattr(audio, "encode_audio", real_encode)
     leftovers = [p.name for p in out.rglob("*") if ".tmp" in p.name]
     assert leftovers == []
-    assert (out / "action.wav").exists() and not (out / "calm.wav").exists()
-    assert statuses(run([pages], out)) == {"action": "skipped", "calm": "ok"}
+    # one track written whole, the other not at all (which one is first depends on the two render threads: on a
+    # busy machine calm's may finish first)
+    made = [name for name in ("action", "calm") if (out / f"{name}.wav").exists()]
+    assert len(made) == 1, made
+    assert statuses(run([pages], out)) == {name: "skipped" if name in made else "ok" for name in ("action", "calm")}
 
 
 @pytest.mark.parametrize("made_before_the_stop", [0, 1])
