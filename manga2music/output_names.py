@@ -217,12 +217,13 @@ def _holds_pages(source: str) -> bool:
         return True  # a folder that cannot be read: its pages may be there
 
 
-def _copied_or_moved(output: Path) -> bool:
-    """Whether the output folder is not where its manifest was last written (copied or moved with its chapters, or
-    written before 2026-12-07, when the manifest began to say where): then a chapter whose pages are those of a
-    name's source still on disk is that chapter's copy, and keeps its files."""
-    folder = (read_record(output / MANIFEST) or {}).get("folder")
-    return not isinstance(folder, str) or folder != os.path.realpath(output)
+def _written_here(output: Path, name: str, listings: dict) -> bool:
+    """Whether the record of ``name`` was written where it is (not copied or moved here with its chapters since, nor
+    written before 2026-12-07, when records began to say where): a chapter whose pages are those of such a
+    record's source, still on disk, is another source, not that chapter's copy."""
+    path = _record_file(output, name, listings)
+    folder = (read_record(path) or {}).get("folder")
+    return isinstance(folder, str) and folder == os.path.realpath(path.parent)
 
 
 def _listed_names(output: Path) -> list[str]:
@@ -250,13 +251,6 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         return records[name][0]
 
     in_run = {_source_of(s) for s in sections}
-    was_copied: list[bool] = []  # read once, when first needed
-
-    def copied() -> bool:
-        if not was_copied:
-            was_copied.append(_copied_or_moved(output))
-        return was_copied[0]
-
     # the archives this run reads folders of: a folder of one that no section of this run comes from is gone from it
     # (a chapter folder renamed or moved inside its volume archive)
     archives_read = {container_path(source) for source in in_run if source and "!" in source}
@@ -309,11 +303,12 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                 ours.append(_page_hashes(section))
             return bool(theirs) and 2 * len(theirs & ours[0]) >= len(theirs)
 
-        def free(name: str) -> bool:  # a source still on disk keeps its name in the folder it was written to:
+        def free(name: str) -> bool:  # a source still on disk keeps its name where its record was written:
             # another copy of its chapter (a page added) took it, and each run of either took it back, every time
             # describing and composing again
             other = holder(name)
-            return other in (None, mine) or gone(name) or other not in in_run and copied() and same_pages(name)
+            return other in (None, mine) or gone(name) or other not in in_run and \
+                not _written_here(output, name, listings) and same_pages(name)
 
         own = None
         forms = dict.fromkeys([base, *_other_forms(section, base), *_folder_forms(section), *section.former_names,

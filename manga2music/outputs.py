@@ -297,6 +297,7 @@ def commit(record_path: Path, record: dict, staged: Staged, updates: dict) -> di
     files.update({target.name: digest for target, _, digest in staged.items})
     new = {k: v for k, v in {**record, **updates}.items() if k != "pending"}
     new["files"] = files
+    new["folder"] = os.path.realpath(folder)  # where it was written: one copied or moved is told (output_names)
     write_json_atomic(record_path, new)
     staged.items.clear()
     return new
@@ -456,7 +457,6 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         "tool": TOOL,
         "version": __version__,
         "updated": now_iso(),
-        "folder": os.path.realpath(output),  # where it was written: a folder copied or moved is told (output_names)
         "command": command,
         "sections": sorted(by_name.values(), key=lambda e: section_order(e["name"])),
         "this_run": [e["name"] for e in entries],

@@ -190,6 +190,29 @@ def test_chapters_of_one_name_from_two_folders_each_keep_their_outputs_whatever_
     assert run(copy, into=alone) == {"ch1-2": "skipped"}
 
 
+def test_a_library_copied_with_its_output_folder_keeps_its_files_after_a_command_wrote_into_the_copy(tmp_path):
+    """A library and its output folder copied together, one chapter described again into the copy, then the copy
+    run: the other chapter, its source still on disk in the original library, was written as `action-2` and made
+    again (the copy's manifest said, after the describe, that it had been written there). Each record says where it
+    was written; one copied here with its chapter keeps its name for the copy."""
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    for name in ("calm", "action"):
+        shutil.copytree(SAMPLES / name, lib / name)
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(lib), "-o", str(out), *BUILTIN]).exit_code == 0
+    shutil.copytree(lib, tmp_path / "lib-copy")
+    shutil.copytree(out, tmp_path / "out-copy")
+    described = runner.invoke(app, ["describe", str(tmp_path / "lib-copy" / "calm"), "-o", str(tmp_path / "out-copy"),
+                                    "--model", "builtin"])
+    assert described.exit_code == 0, described.output
+    result = runner.invoke(app, ["run", str(tmp_path / "lib-copy"), "-o", str(tmp_path / "out-copy"), *BUILTIN,
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert {e["name"]: e["status"] for e in manifest["sections"]} == {"action": "skipped", "calm": "skipped"}, \
+        result.output
+
+
 def test_a_chapter_keeps_its_name_when_the_source_it_was_told_apart_from_is_removed(tmp_path):
     """A folder `Ch 1` beside `Ch 1.cbz` names the archive `Ch 1.cbz`; with the folder deleted, the archive took
     the folder's old name `Ch 1` (written over its files), was described and composed again with a new seed, and
