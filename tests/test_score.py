@@ -1827,6 +1827,41 @@ def test_a_change_of_tempo_within_one_mood_is_still_a_scene_change():
     assert merge_same_music([Scene(0, 3), Scene(3, 6)], music) == [Scene(0, 3), Scene(3, 6)]
 
 
+def test_one_chunk_whose_answers_cannot_be_read_leaves_its_pages_neutral_not_the_chapter_unscored(  # noqa: F811
+        tmp_path, openai_server):
+    """A chat model that answered prose for one chunk of a chapter's pages (twice: the retry too) failed the whole
+    chapter, "did not answer the JSON asked for (pages 4-6)": on a 50-page chapter one misbehaving chunk threw away
+    every other chunk's answers, paid for. That chunk's pages are read as neutral, said, and the chapter is scored;
+    a chapter none of whose chunks answered still fails with the model's words."""
+    import json as _json
+
+    from openai_server import Reply
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    entries = [{"page": k, "mood": "calm", "intensity": 1, "scene_change": k == 1, "why": "same room"}
+               for k in (1, 2, 3)]
+    prose = Reply("The pages show a girl walking in the rain.")
+    direction = Reply(_json.dumps({"key": "E minor", "instruments": ["koto"], "tempo_low": 66, "tempo_high": 150}))
+    openai_server.queue(Reply(_json.dumps({"pages": entries})), prose, prose, direction)
+    made = cli("score", tmp_path / "ch", "-o", tmp_path / "out", "--base-url", openai_server.url, "--vision-model",
+               "llava:13b", "--music-model", "builtin", "--seed", "1", "--chunk-size", "3", timeout=300)
+    assert made.returncode == 0, made.stderr[-1500:]
+    said = " ".join(made.stderr.split())
+    assert "ch: pages 4-6: llava:13b did not answer the JSON asked for (pages 4-6)" in said, said
+    assert "read as neutral pages" in said
+    record = _json.loads((tmp_path / "out" / "ch.json").read_text(encoding="utf-8"))
+    assert record["score"]["model"] == "builtin" and any("read as neutral pages" in w
+                                                          for w in record["chapter_reading"]["warnings"])
+    assert [e["mood"] for e in record["chapter_reading"]["features"]["page_entries"]] == ["calm"] * 3 + ["neutral"] * 3
+
+    openai_server.queue(prose, prose, prose, prose)  # no chunk answered: the chapter fails, in the model's words
+    failed = cli("score", tmp_path / "ch", "-o", tmp_path / "out2", "--base-url", openai_server.url,
+                 "--vision-model", "llava:13b", "--music-model", "builtin", "--seed", "1", "--chunk-size", "3",
+                 timeout=300)
+    assert failed.returncode == 1 and "ch failed: llava:13b did not answer the JSON asked for" in \
+        " ".join(failed.stderr.split()), failed.stderr[-1500:]
+
+
 def test_a_plain_score_after_run_reads_the_chapter_with_the_model_its_words_were_made_with(tmp_path,
                                                                                              openai_server):  # noqa: F811
     """`run CH --base-url URL --vision-model llava:13b --music-model M`, then the plain `score CH` (the README's next

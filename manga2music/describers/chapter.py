@@ -274,12 +274,14 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
     entries: list[dict] = []
     it, done = iter(pages), 0
     waiting: list[list] = []  # parts of a chunk that did not fit, still to ask, in order
+    unread: Optional[Manga2MusicError] = None  # the last chunk whose answers could not be used
     try:
         while chunk := (waiting.pop(0) if waiting else list(islice(it, describer.request_size()))):
             before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
+            span = f"pages {done + 1}-{done + len(chunk)}"
             try:
                 parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
-                                          f"pages {done + 1}-{done + len(chunk)}", memo,
+                                          span, memo,
                                           check=lambda answer, n=len(chunk): _entries_in_order(answer, n), warn=warn)
             except PagesDoNotFitError as exc:
                 if len(chunk) == 1:
@@ -287,8 +289,18 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
                 parts = describer.smaller_parts(exc, chunk)
                 waiting[:0] = parts
                 if warn is not None:
-                    warn(f"pages {done + 1}-{done + len(chunk)}: {exc.message}; sent again "
-                         f"{pages_word(len(parts[0]))} at a time")
+                    warn(f"{span}: {exc.message}; sent again {pages_word(len(parts[0]))} at a time")
+                continue
+            except BackendError as exc:  # one chunk's answers unusable (no JSON even after a retry, a refusal):
+                # its pages read as neutral, said, and the chapter goes on (one such chunk failed a 50-page
+                # chapter whole); a chapter none of whose chunks answered fails with the last one's words
+                if exc.stops_run:
+                    raise
+                unread, usage = exc, sum_usage([usage, exc.usage])
+                if warn is not None:
+                    warn(f"{span}: {exc.message.rstrip('.')}; read as neutral pages")
+                done += len(chunk)
+                report(progress, done, count, f"reading the pages ({done}/{count})")
                 continue
             usage = sum_usage([usage, spent])
             for image, e in zip(chunk, _entries_in_order(parsed, len(chunk))):
@@ -297,6 +309,9 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
                                 "why": e.why.strip()[:120]})
             done += len(chunk)
             report(progress, done, count, f"reading the pages ({done}/{count})")
+        if unread is not None and not entries:
+            unread.usage = None
+            raise unread
     except Manga2MusicError as exc:  # the chunks asked before it were paid for
         raise charge(exc, usage)
     return entries, usage
