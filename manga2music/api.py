@@ -756,17 +756,24 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
     from .outputs import MANIFEST, read_record
     from .wording import listed
 
-    read = vision is None or music is None or MODEL_ENTRIES[command][0] is not None  # (a vision model named: its
+    read = vision is None or music is None or any(MODEL_ENTRIES[command])  # (a model named: its settings are kept
     manifest = read_record(cfg.output / MANIFEST) or {} if read else {}  # reading settings are kept, see below)
     records = _records_there(cfg, names, manifest) if read else []
     chosen = []
     for side, name, entry, setting in (("vision", vision, MODEL_ENTRIES[command][0], flags[0]),
                                        ("music", music, MODEL_ENTRIES[command][1], flags[1])):
         if name is not None or entry is None:
-            if side == "vision" and name is not None and entry is not None:  # the model named again, as from a
-                # shell's history: read as its words were
-                _keep_reading_settings_of(cfg, name, _made_with(cfg, names, command, manifest, records, entry,
-                                                                side)[0], command, cb)
+            if name is not None and entry is not None and _named_again(name, made := _made_with(
+                    cfg, names, command, manifest, records, entry, side)[0]):  # the model named again, as from a
+                # shell's history: read as its words were, played as its music was
+                if side == "vision":
+                    kept = [said for said in (_keep_key_variable(cfg, made).strip(" ()"),
+                                              _keep_reading_settings(cfg, made, command).removeprefix(" with "))
+                            if said]
+                    if kept:
+                        cb.info(f"{'; '.join(kept)}, as the words there were read (give a setting to change it)")
+                else:
+                    _keep_music_settings(cfg, made)
             chosen.append(name if name is not None else "auto")
             continue
         made, mine, stopped = _made_with(cfg, names, command, manifest, records, entry, side)
@@ -816,12 +823,8 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
                                       "pick")
             cfg.vision_options = {**cfg.vision_options, "base_url": url}  # over OPENAI_BASE_URL: the server it was
             server = f" on {url}"  # made on, not another one set for other work
-            key_envs = {(m.get("kept_settings") or {}).get("api_key_env") for m in made
-                        if isinstance(m.get("kept_settings") or {}, dict)}
-            if len(key_envs) == 1 and None not in key_envs and not cfg.vision_options.get("api_key_env"):
-                (key_env,) = key_envs  # the key that server was given, not $OPENAI_API_KEY (see kept_settings)
-                cfg.vision_options = {**cfg.vision_options, "api_key_env": key_env}
-                server += f" (its key from ${key_env})"
+        if side == "vision":
+            server += _keep_key_variable(cfg, made)
         if side == "vision":
             server += _keep_reading_settings(cfg, made, command)
         else:
@@ -848,8 +851,9 @@ def _keep_music_settings(cfg: RunConfig, made: list[dict]) -> None:
     for key in KEPT_MUSIC_SETTINGS:
         if key in cfg.music_options or key in cfg.options:
             continue
-        values = {json.dumps(m["settings"][key]) for m in made if isinstance(m.get("settings"), dict)
-                  and key in m["settings"]}
+        values = {json.dumps(held[key]) for m in made if isinstance(m.get("settings"), dict)
+                  for held in (m["settings"], m["settings"].get("options"))  # a diffusion model's, nested
+                  if isinstance(held, dict) and key in held}
         if len(values) == 1:
             kept[key] = json.loads(values.pop())
     cfg.kept_music_settings = kept
@@ -877,23 +881,42 @@ def _made_with(cfg: RunConfig, names: list[str], command: str, manifest: dict, r
     return mine or [m for _, m in made], bool(mine), len(stopped)
 
 
-def _keep_reading_settings_of(cfg: RunConfig, name: str, made: list[dict], command: str, cb: Callbacks) -> None:
-    """:func:`_keep_reading_settings` where the model the words there were made with (``made``, see
-    :func:`_made_with`) is named again (``name``): it read the pages at --detail auto in two stages, so every
-    section was described again, paid again.  A local folder is that model at its full path, or at its new place
-    when the recorded one is gone (moved)."""
+def _keep_key_variable(cfg: RunConfig, made: list[dict]) -> str:
+    """The variable the key was read from where the words there were made (their ``kept_settings``: its name, never
+    its value), where none is given: a rerun keeping the server (the OpenAI API's, too) sent it $OPENAI_API_KEY, the
+    key --api-key-env had kept out of its reach.  Returns how the line that says the model names it."""
+    if cfg.vision_options.get("api_key_env") or cfg.options.get("api_key_env"):
+        return ""
+    key_envs = {(m.get("kept_settings") or {}).get("api_key_env") for m in made
+                if isinstance(m.get("kept_settings") or {}, dict)}
+    if len(key_envs) != 1 or None in key_envs:
+        return ""
+    (key_env,) = key_envs
+    cfg.vision_options = {**cfg.vision_options, "api_key_env": key_env}
+    return f" (its key from ${key_env})"
+
+
+def _said_first_if_busy(cfg: RunConfig) -> None:
+    """:class:`~manga2music.errors.OutputBusyError` now where another run writes the output folder (without
+    ``wait``): before the lines saying which models are kept or picked, which came before the error."""
+    if not cfg.wait:
+        from .lock import refuse_if_busy
+
+        refuse_if_busy(cfg.output)
+
+
+def _named_again(name: str, made: list[dict]) -> bool:
+    """Whether ``name`` is the one model the words or music there were made with (``made``, see :func:`_made_with`),
+    named again: its settings are kept as when it is left out (named again, it read the pages at --detail auto in
+    two stages, and played at the default --top-k, so every section was made again).  A local folder is that
+    model at its full path, or at its new place when the recorded one is gone (moved)."""
     models = {m["model"] for m in made}
     if len(models) != 1:
-        return
+        return False
     (model,) = models
     local = os.path.isdir(os.path.expanduser(name))
-    same = model == name or local and (os.path.abspath(os.path.expanduser(name)) == model
+    return model == name or local and (os.path.abspath(os.path.expanduser(name)) == model
                                        or os.path.isabs(model) and not os.path.exists(model))
-    if not same:
-        return
-    kept = _keep_reading_settings(cfg, made, command)
-    if kept:
-        cb.info(f"{kept.removeprefix(' with ')}, as the words there were read (give a setting to change it)")
 
 
 def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> str:
@@ -906,13 +929,15 @@ def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> st
         if key in cfg.vision_options or key in cfg.options or command == "score" and key in ("single_stage",
                                                                                                "chunk_size"):
             continue  # a score reads a chapter page by page, in one way
+        given_only = key in ("chunk_size", "max_new_tokens")  # only where given (kept_settings, since 2026-12-07):
+        # a local model's settings hold the chunk size measured from its context, and its default token cap, which
+        # kept as if given no longer doubled for an answer cut off
         values = {json.dumps(held[key]) for m in made
-                  for held in ((m.get("kept_settings"),) if key == "chunk_size" and "kept_settings" in m
+                  for held in ((m.get("kept_settings"),) if given_only and "kept_settings" in m
                                else (m.get("settings"), m.get("kept_settings")))
-                  if isinstance(held, dict) and key in held}  # a chunk size only where given (kept_settings, since
-        # 2026-12-07): the settings' is the one measured from the context, for the --max-new-tokens of then
+                  if isinstance(held, dict) and key in held}
         value = json.loads(values.pop()) if len(values) == 1 else None
-        if value is not None:
+        if value is not None and not (given_only and value == KEPT_READING_SETTINGS[key]):  # a record of before
             kept[key] = value
     cfg.vision_options = {**cfg.vision_options, **kept}
     said = [(("--single-stage" if value else "--two-stage") if on_command_line() else flag(key, value))
@@ -1058,6 +1083,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
     """``run`` or ``score``: build both models (before any work: a missing key or model fails fast), place them
     where the executor runs them, then the command's stage under the output folder's lock."""
     names = [s.name for s in sections if not s.error]
+    _said_first_if_busy(cfg)
     left_out = None in (vision_model, music_model)
     kept = [side for side, name in (("vision", vision_model), ("music", music_model)) if name is None]
     vision_model, music_model = keep_models(cfg, names, command, cb, vision=vision_model, music=music_model)
@@ -1228,6 +1254,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     check_config(cfg, composing=False)
     refuse_score_settings(cfg, "describe")
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
+    _said_first_if_busy(cfg)
     left_out = model is None
     model, _ = keep_models(cfg, [s.name for s in sections if not s.error], "describe", cb, vision=model,
                            flags=("model", "model"))
@@ -1482,6 +1509,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
     names = _names_of_their_own(items, cfg.output, cb.info)
     items = [(name, content, source) for name, (_, content, source) in zip(names, items)]
     names = [name for name, _, _ in items] + [name for name, _ in unusable]
+    _said_first_if_busy(cfg)
     left_out = model is None
     _, model = keep_models(cfg, names, "compose", cb, music=model, flags=("model", "model"))
     resume_stopped(cfg, names, "compose", cb)

@@ -116,7 +116,8 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
             warn(not_used_by_auto([names.get(k, k) for k in unused], [spec.name],
                                   kept=kept and not auto and name != "auto"))
             given = {k: v for k, v in given.items() if k not in unused}
-    if side == "music" and kept and cfg.kept_music_settings:  # as the music there was made (api.keep_models)
+    if side == "music" and cfg.kept_music_settings:  # as the music there was made (api.keep_models: the model kept,
+        # or named again)
         fields = cls.Options.model_fields
         taken = {k: v for k, v in cfg.kept_music_settings.items() if k in fields and k not in given}
         given = {**given, **taken}

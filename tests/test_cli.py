@@ -389,3 +389,14 @@ def test_a_busy_output_folder_is_said_before_the_models_are_picked(tmp_path):
             assert refused.returncode == 2, refused.stderr
             assert refused.stderr.startswith(f"Error: {out} is being written by another manga2music run"), \
                 refused.stderr
+    # ... and before the lines saying which models the folder's sections keep
+    made = cli("run", SAMPLES / "calm", "-o", out, "--vision-model", "builtin", "--music-model", "builtin",
+               "--duration", "1")
+    assert made.returncode == 0, made.stderr
+    with output_lock(out, command="compose"):
+        for command in ("run", "describe", "score"):
+            refused = cli(command, SAMPLES / "calm", "-o", out)
+            assert refused.stderr.startswith(f"Error: {out} is being written by another manga2music run"), \
+                refused.stderr
+        refused = cli("compose", "--text", "calm piano", "-o", out)
+        assert refused.stderr.startswith(f"Error: {out} is being written by another manga2music run"), refused.stderr

@@ -982,6 +982,10 @@ def test_a_plain_rerun_keeps_the_sampling_settings_the_music_was_made_with(tiny_
     assert "composing again" not in said and (out / "calm.wav").read_bytes() == track
     added = json.loads((out / "action.json").read_text(encoding="utf-8"))["compose"]["settings"]
     assert (added["top_k"], added["guidance_scale"]) == (50, 2.0)
+    named = cli("run", lib, "-o", out, "--device", "cpu", "--offline", "--music-model", tiny_dir, timeout=300)
+    assert named.returncode == 0 and "composing again" not in named.stderr, named.stderr  # named again (a shell's
+    # history): played as its music was, as a vision model named again reads as its words were
+    assert "--top-k 50, --guidance-scale 2, as the music there was made" in " ".join(named.stderr.split())
     given = cli("run", lib, "-o", out, "--device", "cpu", "--offline", "--top-k", "250", timeout=300)
     assert given.returncode == 0 and "composing again: the composer's settings changed" in given.stderr  # taken
 
@@ -1009,3 +1013,18 @@ def test_music_left_as_it_was_after_a_failed_compose_is_named_by_the_model_that_
     assert entry["status"] == "failed" and entry["tracks"] == ["calm-piano.wav"], entry
     assert entry["music_model"] == "builtin", entry
     assert (out / "calm-piano.wav").read_bytes() == track
+
+
+def test_the_settings_a_rerun_keeps_are_read_where_each_model_records_them():
+    """A diffusion model records its sampling settings under its settings' "options": a rerun kept none of them
+    (--guidance-scale 2 went back to 7, and every track was made again)."""
+    from manga2music.api import _keep_music_settings
+    from manga2music.pipeline import RunConfig
+
+    cfg = RunConfig()
+    _keep_music_settings(cfg, [{"model": "sao", "settings": {"model": "sao", "options": {"guidance_scale": 2.0,
+                                                                                         "steps": 20}}}])
+    assert cfg.kept_music_settings == {"guidance_scale": 2.0, "steps": 20}
+    cfg = RunConfig(music_options={"steps": 8})  # given: taken as given
+    _keep_music_settings(cfg, [{"model": "sao", "settings": {"options": {"guidance_scale": 2.0, "steps": 20}}}])
+    assert cfg.kept_music_settings == {"guidance_scale": 2.0}

@@ -1621,3 +1621,18 @@ def test_a_server_on_this_machine_with_its_own_certificate_is_trusted_as_ssl_cer
         assert result.description == DEFAULT_DESCRIPTION
     finally:
         server.stop()
+
+
+def test_the_key_variable_is_kept_for_the_openai_api_too():
+    """The variable --api-key-env named was kept only where a --base-url was recorded: a rerun against the OpenAI
+    API itself (no --base-url) sent $OPENAI_API_KEY, not the key the first run was given."""
+    from manga2music.api import _keep_key_variable
+    from manga2music.pipeline import RunConfig
+
+    cfg = RunConfig()
+    said = _keep_key_variable(cfg, [{"model": "gpt-4o-mini", "settings": {"base_url": None},
+                                     "kept_settings": {"api_key_env": "WORK_KEY"}}])
+    assert cfg.vision_options["api_key_env"] == "WORK_KEY" and said == " (its key from $WORK_KEY)"
+    cfg = RunConfig(vision_options={"api_key_env": "OTHER"})  # given: taken
+    assert _keep_key_variable(cfg, [{"kept_settings": {"api_key_env": "WORK_KEY"}}]) == ""
+    assert cfg.vision_options["api_key_env"] == "OTHER"

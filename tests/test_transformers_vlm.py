@@ -267,6 +267,11 @@ def test_a_measured_chunk_size_is_measured_again_on_a_rerun_not_kept_as_if_given
     assert "chunk_size" not in kept({"settings": measured.settings_key(), "kept_settings": measured.kept_settings()})
     assert kept({"settings": given.settings_key(), "kept_settings": given.kept_settings()})["chunk_size"] == 5
     assert kept({"settings": {**measured.settings_key(), "chunk_size": 3}})["chunk_size"] == 3  # a record of before
+    # the default token cap a local model's settings record: not kept as if given (a plain rerun recorded
+    # max_new_tokens 512 as given, and an answer cut off was no longer asked again with twice the room)
+    assert "max_new_tokens" not in kept({"settings": measured.settings_key(), "kept_settings": {}})
+    assert "max_new_tokens" not in kept({"settings": {**measured.settings_key(), "max_new_tokens": 512}})
+    assert kept({"settings": {**measured.settings_key(), "max_new_tokens": 1024}})["max_new_tokens"] == 1024
 
 
 def test_loaded_once_and_close_frees_the_weights(tiny_models):
