@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from .files import name_key
-from .outputs import MANIFEST, SectionFiles, read_record, safe_part
+from .outputs import MANIFEST, SectionFiles, folder_key, read_record, safe_part
 from .sections import (
     Section,
     TakenNames,
@@ -223,7 +223,7 @@ def _written_here(output: Path, name: str, listings: dict) -> bool:
     record's source, still on disk, is another source, not that chapter's copy."""
     path = _record_file(output, name, listings)
     folder = (read_record(path) or {}).get("folder")
-    return isinstance(folder, str) and folder == os.path.realpath(path.parent)
+    return isinstance(folder, str) and folder == folder_key(path.parent)
 
 
 def _listed_names(output: Path) -> list[str]:

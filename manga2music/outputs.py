@@ -265,6 +265,14 @@ class Staged:
         self.items.clear()
 
 
+def folder_key(folder: Path) -> str:
+    """Which folder a record was written in, as a record keeps it: a hash of the folder's real path (its path itself
+    would name a web UI's temporary folder in the results it hands over, and the user's folders in a record shared)."""
+    import hashlib
+
+    return hashlib.sha256(os.fsencode(os.path.realpath(folder))).hexdigest()[:16]
+
+
 def commit(record_path: Path, record: dict, staged: Staged, updates: dict) -> dict:
     """Put ``staged`` files in place and write ``record`` + ``updates``, in the kill-safe order (module doc).
 
@@ -297,7 +305,7 @@ def commit(record_path: Path, record: dict, staged: Staged, updates: dict) -> di
     files.update({target.name: digest for target, _, digest in staged.items})
     new = {k: v for k, v in {**record, **updates}.items() if k != "pending"}
     new["files"] = files
-    new["folder"] = os.path.realpath(folder)  # where it was written: one copied or moved is told (output_names)
+    new["folder"] = folder_key(folder)  # where it was written: one copied or moved is told (output_names)
     write_json_atomic(record_path, new)
     staged.items.clear()
     return new
