@@ -70,8 +70,7 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         value = getattr(cfg, name)
         if value is None and name in as_made:
             continue
-        if type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool"):  # numpy's (named bool
-            # since numpy 2): a yes or no all the same
+        if _numpy_bool(value):  # a yes or no all the same
             setattr(cfg, name, value := bool(value))
         if not isinstance(value, bool):  # normalize="false" would normalize (a non-empty string is true)
             kind = type(value).__name__
@@ -80,7 +79,7 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
                              f"{kind})")
     if cfg.auto_download is not None and not isinstance(cfg.auto_download, bool) and not callable(
             cfg.auto_download):  # auto_download=1 or "yes" meant no, with a note saying to pass --download
-        if type(cfg.auto_download).__module__ == "numpy" and type(cfg.auto_download).__name__ in ("bool_", "bool"):
+        if _numpy_bool(cfg.auto_download):
             cfg.auto_download = bool(cfg.auto_download)
         else:
             raise InputError(f"auto_download must be True, False, None (ask, or as remembered) or a function that "
@@ -110,6 +109,11 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
     for name in ("duration", "new_duration"):  # None: each section's length made before, or the default
         if getattr(cfg, name) is not None:  # (composing.track_seconds)
             _check_duration(cfg, name)
+
+
+def _numpy_bool(value) -> bool:
+    """Whether ``value`` is numpy's bool (its type is named ``bool`` since numpy 2, ``bool_`` before)."""
+    return type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool")
 
 
 def _check_duration(cfg: RunConfig, name: str) -> None:
@@ -767,7 +771,8 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
                     cfg, names, command, manifest, records, entry, side)[0]):  # the model named again, as from a
                 # shell's history: read as its words were, played as its music was
                 if side == "vision":
-                    kept = [said for said in (_keep_key_variable(cfg, made).strip(" ()"),
+                    key_env = _keep_key_variable(cfg, made)
+                    kept = [said for said in (key_env and f"its key from ${key_env}",
                                               _keep_reading_settings(cfg, made, command).removeprefix(" with "))
                             if said]
                     if kept:
@@ -824,9 +829,8 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             cfg.vision_options = {**cfg.vision_options, "base_url": url}  # over OPENAI_BASE_URL: the server it was
             server = f" on {url}"  # made on, not another one set for other work
         if side == "vision":
-            server += _keep_key_variable(cfg, made)
-        if side == "vision":
-            server += _keep_reading_settings(cfg, made, command)
+            key_env = _keep_key_variable(cfg, made)
+            server += (f" (its key from ${key_env})" if key_env else "") + _keep_reading_settings(cfg, made, command)
         else:
             _keep_music_settings(cfg, made)
         how = f"as {what} there {were} made" if stopped < len(made) else "as the run stopped before was asked"
@@ -884,7 +888,7 @@ def _made_with(cfg: RunConfig, names: list[str], command: str, manifest: dict, r
 def _keep_key_variable(cfg: RunConfig, made: list[dict]) -> str:
     """The variable the key was read from where the words there were made (their ``kept_settings``: its name, never
     its value), where none is given: a rerun keeping the server (the OpenAI API's, too) sent it $OPENAI_API_KEY, the
-    key --api-key-env had kept out of its reach.  Returns how the line that says the model names it."""
+    key --api-key-env had kept out of its reach.  Returns the variable's name kept ("" for none)."""
     if cfg.vision_options.get("api_key_env") or cfg.options.get("api_key_env"):
         return ""
     key_envs = {(m.get("kept_settings") or {}).get("api_key_env") for m in made
@@ -893,7 +897,7 @@ def _keep_key_variable(cfg: RunConfig, made: list[dict]) -> str:
         return ""
     (key_env,) = key_envs
     cfg.vision_options = {**cfg.vision_options, "api_key_env": key_env}
-    return f" (its key from ${key_env})"
+    return key_env
 
 
 def _said_first_if_busy(cfg: RunConfig) -> None:

@@ -233,10 +233,10 @@ def made_by(backend) -> dict:
     revision = backend.revision()
     served = getattr(backend, "served_model", None)  # an API's model as its server named it when it answered
     served = served if isinstance(served, str) and served and served != getattr(backend, "model_name", None) else None
-    kept = getattr(backend, "kept_settings", None)
-    kept = kept() if callable(kept) else {}
+    keeps = getattr(backend, "kept_settings", None)  # a chat describer's: recorded even when empty (see
+    # api._keep_reading_settings: a record that has it lists only the settings given)
     return {**({"revision": revision} if revision else {}), **({"served_model": served} if served else {}),
-            **({"kept_settings": kept} if kept or callable(getattr(backend, "kept_settings", None)) else {})}
+            **({"kept_settings": keeps()} if callable(keeps) else {})}
 
 
 def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T]) -> T:

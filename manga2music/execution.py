@@ -139,12 +139,8 @@ def composer_warmed_up(composer) -> Iterator[None]:
 @contextmanager
 def open_executor(cfg, cb: Callbacks) -> Iterator:
     """The executor ``cfg`` asks for (``cfg.ray``: a Ray cluster), closed when the block ends.  A busy output
-    folder is said first: before the models are picked and said (the lines of `auto`'s choice came before the
-    error), and before a cluster is joined (or a local one started)."""
-    from .lock import refuse_if_busy
-
-    if not cfg.wait:
-        refuse_if_busy(cfg.output)
+    folder was said before it (:func:`manga2music.api._said_first_if_busy`): before the models are picked and
+    said, and before a cluster is joined (or a local one started)."""
     if cfg.ray is None:
         executor = LocalExecutor()
     else:

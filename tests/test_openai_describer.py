@@ -1632,7 +1632,8 @@ def test_the_key_variable_is_kept_for_the_openai_api_too():
     cfg = RunConfig()
     said = _keep_key_variable(cfg, [{"model": "gpt-4o-mini", "settings": {"base_url": None},
                                      "kept_settings": {"api_key_env": "WORK_KEY"}}])
-    assert cfg.vision_options["api_key_env"] == "WORK_KEY" and said == " (its key from $WORK_KEY)"
+    assert cfg.vision_options["api_key_env"] == "WORK_KEY" and said == "WORK_KEY"  # the line says "(its key
+    # from $WORK_KEY)": test_a_plain_rerun_keeps_the_servers_key_variable_and_token_cap
     cfg = RunConfig(vision_options={"api_key_env": "OTHER"})  # given: taken
     assert _keep_key_variable(cfg, [{"kept_settings": {"api_key_env": "WORK_KEY"}}]) == ""
     assert cfg.vision_options["api_key_env"] == "OTHER"
