@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,21 @@ def safe_part(part: str) -> str:
     return cleaned.encode("utf-8", "replace")[:room].decode("utf-8", "ignore") + "\u2026" + end
 
 
+#: the most bytes of an output path, suffixes and temporary names aside: Linux takes 4,096, macOS 1,024
+MAX_PATH_BYTES = 1000 if sys.platform == "darwin" else 3800
+
+
+def _within_a_path(output: Path, parts: list[str], name: str) -> list[str]:
+    """``parts`` as they are, or, where a chapter lies so deep that its output path would be longer than a system
+    takes (``OSError: File name too long`` ended the run), its first folder and its own name with one part that
+    stands for the folders between (``…`` and a hash of the whole name, so two such chapters never share it)."""
+    used = len(os.fsencode(os.path.abspath(output))) + sum(len(part.encode("utf-8")) + 1 for part in parts)
+    if used <= MAX_PATH_BYTES or len(parts) < 3:
+        return parts
+    between = "\u2026" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return [parts[0], between, parts[-1]]
+
+
 @dataclass(frozen=True)
 class SectionFiles:
     """The output paths of one section."""
@@ -82,7 +98,7 @@ class SectionFiles:
     @classmethod
     def for_section(cls, output: Path, name: str) -> "SectionFiles":
         parts = [safe_part(p) for p in name.split("/") if p]
-        return cls(output.joinpath(*parts) if parts else output / "_")
+        return cls(output.joinpath(*_within_a_path(output, parts, name)) if parts else output / "_")
 
     def sibling(self, suffix: str) -> Path:
         return self.base.with_name(self.base.name + suffix)

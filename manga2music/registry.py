@@ -466,6 +466,10 @@ def missing_weights(spec: ModelSpec) -> str | None:
         return (f"{spec.name}: its weights are in shards ({first_few(unjoined)}) but the index that joins them "
                 f"({unjoined[0].split('-00')[0]}.{'safetensors' if unjoined[0].endswith('.safetensors') else 'bin'}"
                 ".index.json) is missing: copy it from where the shards came from")
+    damaged = _damaged_settings_file(path)
+    if damaged:  # a tokenizer.json cut short: each section failed "not a vision-language model transformers can
+        # load here: Expecting property name ...", and the doctor said "ok"
+        return (f"{spec.name}: its {damaged} is damaged (it is not valid JSON): copy or download it again")
     lacking = _missing_processor_files(path, spec.backend)
     if lacking:
         return (f"{spec.name} is a model folder without {lacking}: save the processor beside the model "
@@ -526,7 +530,37 @@ def _missing_processor_files(path: Path, backend: str) -> str | None:
             return "its image processor (no preprocessor_config.json or processor_config.json)"
         if not _has_chat_template(path):
             return "its chat template (no chat_template.jinja or chat_template.json)"
+        templates = _chat_templates(path)
+        if templates and not any("image" in template for template in templates):  # a text model's template:
+            # every section failed ("Found total 0 <image> tokens and 2 images"), and the doctor said "ok"
+            return "a chat template that shows pages (its template has no place for an image: a text model's?)"
     return None
+
+
+def _chat_templates(path: Path) -> list[str]:
+    """The text of each chat template the processor may use (``chat_template.jinja``, ``chat_template.json``, the
+    processor config's, ``additional_chat_templates/``)."""
+    texts = []
+    for file in [path / "chat_template.jinja", *sorted((path / "additional_chat_templates").glob("*.jinja"))]:
+        if file.is_file():
+            texts.append(_read_text(file))
+    for file in (path / "chat_template.json", path / "processor_config.json"):
+        try:
+            template = json.loads(file.read_text(encoding="utf-8")).get("chat_template")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(template, str):
+            texts.append(template)
+        elif isinstance(template, list):  # named templates: [{"name": ..., "template": ...}]
+            texts.extend(str(item.get("template", "")) for item in template if isinstance(item, dict))
+    return texts
+
+
+def _read_text(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return "image"  # unreadable here: the library's own load says what is wrong with it
 
 
 def _has_chat_template(path: Path) -> bool:
@@ -548,6 +582,23 @@ def _is_lfs_pointer(file: Path) -> bool:
             return f.read(len(LFS_POINTER)) == LFS_POINTER
     except OSError:
         return False
+
+
+def _damaged_settings_file(path: Path) -> str | None:
+    """The first JSON file the libraries read from the folder (its config, tokenizer, processor and chat template
+    files; a pipeline's too) that does not parse, as a path inside the folder; None when all do."""
+    folders = [path, *(folder for folder in _loaded_folders(path) if folder != path)]
+    for folder in folders:
+        for file in sorted(folder.glob("*.json")):
+            try:
+                if file.stat().st_size > 64 * 2**20:  # no settings file is this big: not read here
+                    continue
+                json.loads(file.read_bytes())
+            except ValueError:  # UnicodeDecodeError too
+                return file.relative_to(path).as_posix()
+            except OSError:
+                continue
+    return None
 
 
 def _loaded_folders(path: Path) -> list[Path]:

@@ -908,11 +908,18 @@ def _walk(folder: Path, excluded: set[Path], unreadable: Callable[[OSError], Non
     inside: set[Path] | None = None
     for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
         here = Path(dirpath)
+        if not _entries_reachable(dirpath, dirnames + filenames, unreadable):
+            dirnames[:] = []
+            continue
         here_in_output = dirpath in in_output
         kept = []
         for d in sorted(dirnames, key=_natural):  # in reading order: of two links to one folder, the first is read
-            real = (here / d).resolve()
-            if (here / d).is_symlink():
+            try:
+                real, link = (here / d).resolve(), (here / d).is_symlink()
+            except OSError as exc:  # a name too long for a path, a folder gone since it was listed
+                unreadable(OSError(exc.errno, exc.strerror, os.path.join(dirpath, d)))
+                continue
+            if link:
                 if inside is None:
                     inside = {Path(p).resolve() for p, _, _ in os.walk(folder, onerror=None)}
                 if real in inside:
@@ -926,6 +933,22 @@ def _walk(folder: Path, excluded: set[Path], unreadable: Callable[[OSError], Non
                     in_output.add(os.path.join(dirpath, d))  # the path os.walk will give it
         dirnames[:] = kept
         yield here, dirnames, sorted((f for f in filenames if not is_hidden(f)), key=page_order), here_in_output
+
+
+def _entries_reachable(dirpath: str, names: list[str], unreadable: Callable[[OSError], None]) -> bool:
+    """Whether what a listed folder holds can be reached: a folder that may be listed but not entered (mode 644)
+    names its files, and every look at one failed with a traceback that ended the run.  Such a folder goes to
+    ``unreadable``, as one that cannot be listed does."""
+    if not names:
+        return True
+    try:
+        os.lstat(os.path.join(dirpath, names[0]))
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):  # removed since it was listed
+            return True
+        unreadable(OSError(exc.errno, exc.strerror, dirpath))
+        return False
+    return True
 
 
 def _holds_pages(folder: Path, depth: int = 2) -> bool:
@@ -955,7 +978,11 @@ def _broken_folder_link(path: Path) -> bool:
     """A link whose target is not there, named as a folder is (no type of file at its end, see
     :data:`OTHER_FILE_TYPES`): a chapter on a drive or share not mounted.  One named as a page or archive fails as
     that (``not a regular file``); a ``notes.txt`` is no chapter."""
-    return (not is_hidden(path.name) and path.is_symlink() and not path.exists()
+    try:
+        dangling = path.is_symlink() and not path.exists()
+    except OSError:  # a name too long for a path: it is said where it is read
+        return False
+    return (not is_hidden(path.name) and dangling
             and path.suffix.lower() not in OTHER_FILE_TYPES and not is_image_name(path.name)
             and source_suffix(path.name) not in SOURCE_EXTENSIONS and path.suffix.lower() not in KINDLE_EXTENSIONS)
 

@@ -102,6 +102,60 @@ def test_a_chapter_folder_that_cannot_be_read_is_a_failed_chapter_not_left_out(t
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+@pytest.mark.parametrize("given", ["series", "chapter"])
+def test_a_chapter_folder_that_can_be_listed_but_not_entered_is_a_failed_chapter_not_a_traceback(two_sections,
+                                                                                               tmp_path, given):
+    """`chmod 644` on a folder (its names may be listed, its files not reached): the run ended before any work in
+    "PermissionError: [Errno 13] Permission denied" and a traceback, the series given or the chapter itself."""
+    import subprocess
+    import sys
+
+    from output_checks import cli_env
+
+    volume = two_sections / "Vol 1"
+    volume.mkdir()
+    (two_sections / "action").rename(volume / "action")
+    locked = volume if given == "series" else two_sections / "calm"
+    locked.chmod(0o644)
+    try:
+        out = tmp_path / "out"
+        result = subprocess.run([*_without_root_override(), sys.executable, "-m", "manga2music", "run",
+                                 str(two_sections if given == "series" else locked), "-o", str(out), *BUILTIN,
+                                 "--json", "--duration", "1"], capture_output=True, text=True, env=cli_env(),
+                                timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert "Traceback" not in result.stderr and result.returncode == 1, result.stderr
+    expected = {"Vol 1": "failed", "calm": "ok"} if given == "series" else {"calm": "failed"}
+    assert statuses(result.stdout) == expected, result.stdout
+    entry = next(e for e in json.loads(result.stdout)["sections"] if e["status"] == "failed")
+    assert f"{locked.name}: this folder cannot be read (Permission denied)" in entry["message"], entry
+
+
+def test_a_chapter_deeper_than_a_path_can_name_is_a_failed_chapter_beside_the_others(two_sections, tmp_path):
+    """Folders nested past the longest path the system takes (4096 bytes on Linux): "OSError: [Errno 36] File name
+    too long" and a traceback ended the run before any work."""
+    here = os.open(two_sections, os.O_RDONLY)
+    try:
+        for level in range(24):  # 24 names of 200 characters: opened one inside the other, as no path reaches
+            os.mkdir(f"{level:02d}" + "x" * 198, dir_fd=here)
+            inner = os.open(f"{level:02d}" + "x" * 198, os.O_RDONLY, dir_fd=here)
+            os.close(here)
+            here = inner
+        page = os.open("001.png", os.O_WRONLY | os.O_CREAT, dir_fd=here)
+        os.write(page, (SAMPLES / "calm" / "001.png").read_bytes())
+        os.close(page)
+    finally:
+        os.close(here)
+    result = cli("run", two_sections, "-o", tmp_path / "out", *BUILTIN, "--duration", "1", "--json", timeout=120)
+    assert "Traceback" not in result.stderr and result.returncode == 1, result.stderr
+    made = statuses(result.stdout)
+    assert made["calm"] == made["action"] == "ok" and list(made.values()).count("failed") == 1, made
+    entry = next(e for e in json.loads(result.stdout)["sections"] if e["status"] == "failed")
+    assert "File name too long" in entry["message"], entry
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
 def test_a_finished_output_folder_made_read_only_is_one_line(two_sections, tmp_path):
     """`chmod 555` on a finished output folder (to protect it), then a rerun into it: a traceback ending in
     "PermissionError: ... .manga2music.lock.json.tmp-..." (its lock file was there from the first run)."""

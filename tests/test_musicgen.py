@@ -952,9 +952,11 @@ def test_a_damaged_file_in_a_local_model_folder_is_said_as_the_folders_not_as_a_
         result = cli("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", folder, *offline,
                      "--duration", "0.2", timeout=300)
         said = " ".join(result.stderr.split())
-        assert result.returncode != 0 and f"cannot load the model folder {folder}" in said, said
+        assert result.returncode != 0 and f"{folder}: its processor_config.json is damaged" in said, said
         assert "models pull" not in said and "model cache" not in said, said
-        assert "copy or download the whole model folder again" in said.lower(), said
+        assert "copy or download it again" in said.lower(), said
+    doctor = cli("doctor", "--offline", "--music-model", str(folder), "--json")  # it said "ok"
+    assert "its processor_config.json is damaged" in json.loads(doctor.stdout)["checks"][0]["reason"], doctor.stdout
 
 
 def test_a_plain_rerun_keeps_the_sampling_settings_the_music_was_made_with(tiny_dir, tmp_path):

@@ -384,6 +384,66 @@ def test_a_vision_folder_without_its_chat_template_or_image_processor_is_one_lin
         assert missing_weights(resolve(str(model), "vision")) is None, name
 
 
+def test_a_chat_template_that_leaves_the_pages_out_stops_before_any_section_is_read(tiny_models, tmp_path):
+    """A text model's chat template beside vision weights (or one that knows images only as "image_url"): every
+    section failed with the processor's "Found total 0 <image> tokens and 2 images", and the doctor said "ok"."""
+    import shutil
+
+    from output_checks import cli
+
+    text_only = tmp_path / "text-only-template"
+    shutil.copytree(tiny_models["llava"], text_only)
+    (text_only / "chat_template.jinja").write_text(
+        "{% for message in messages %}{{ message['role'] }}: {% for item in message['content'] %}"
+        "{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}", encoding="utf-8")
+    other_kind = tmp_path / "image-url-template"
+    shutil.copytree(tiny_models["llava"], other_kind)
+    template = (other_kind / "chat_template.jinja").read_text(encoding="utf-8")
+    assert "item['type'] == 'image'" in template
+    (other_kind / "chat_template.jinja").write_text(template.replace("item['type'] == 'image'",
+                                                                     "item['type'] == 'image_url'"), encoding="utf-8")
+    pages = tmp_path / "pages"
+    for name in ("a", "b"):
+        (pages / name).mkdir(parents=True)
+        make_pages(2)[0].image.save(pages / name / "001.png")
+    doctor = cli("doctor", "--offline", "--vision-model", str(text_only), "--json")
+    assert "a chat template that shows pages" in json.loads(doctor.stdout)["checks"][0]["reason"], doctor.stdout
+    for folder, said in ((text_only, "a chat template that shows pages"),
+                         (other_kind, "its chat template leaves the pages out of the prompt")):
+        out = tmp_path / f"out-{folder.name}"
+        result = cli("describe", pages, "-o", out, "--model", folder, "--offline", timeout=300)
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert said in result.stderr and "<image> tokens" not in result.stderr, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert not out.exists() or not list(out.glob("*.txt"))
+        if out.exists():  # the run stopped at its first section: the second was not tried
+            manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+            assert len(manifest["sections"]) == 1, manifest["sections"]
+
+
+def test_a_vision_folder_with_its_tokenizer_cut_short_is_one_line_that_names_the_file(tiny_models, tmp_path):
+    """A tokenizer.json cut short (a copy stopped midway): each section failed with "is not a vision-language model
+    transformers can load here: Expecting property name enclosed in double quotes", and the doctor said "ok"."""
+    import shutil
+
+    from output_checks import cli
+
+    folder = tmp_path / "cut-short"
+    shutil.copytree(tiny_models["qwen2_vl"], folder)
+    whole = (folder / "tokenizer.json").read_bytes()
+    (folder / "tokenizer.json").write_bytes(whole[:len(whole) // 2])
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    make_pages(1)[0].image.save(pages / "001.png")
+    result = cli("describe", pages, "-o", tmp_path / "out", "--model", folder, "--offline", timeout=300)
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 1 and f"{folder}: its tokenizer.json is damaged" in said, said
+    assert "not a vision-language model" not in said and "Expecting" not in said, said
+    doctor = cli("doctor", "--offline", "--vision-model", str(folder), "--json")
+    assert "its tokenizer.json is damaged" in json.loads(doctor.stdout)["checks"][0]["reason"], doctor.stdout
+
+
 def test_weights_that_do_not_fit_the_config_are_one_clear_error_without_the_librarys_table(tiny_models, tmp_path):
     """A config.json of another model size beside a vision model's weights failed the section with a raw
     "RuntimeError: You set `ignore_mismatched_sizes` to `False`...", after transformers' LOAD REPORT table."""
@@ -472,6 +532,27 @@ def test_pages_that_do_not_fit_one_request_are_read_in_smaller_ones(tiny_models)
     assert [shapes[0][0] for shapes in seen] == [5, 3, 2, 1, 2]  # two requests ran out of memory before the three that fit
     assert any("ran out of memory on 5 pages" in w and "sent again 3 pages at a time" in w for w in result.warnings)
     assert progress[-1] == (4, 4)  # the bar ends full: the extra calls were added to its total
+
+
+def test_a_chunk_size_given_above_what_the_context_holds_is_sent_in_requests_that_fit(tiny_models):
+    """``--chunk-size 5`` where the context holds 3 pages and the answer: the five were sent whole, and the model read
+    past its context (only transformers' "Token indices sequence length is longer than the specified maximum" on
+    stderr).  They are sent again fewer at a time, said, and every page is read once."""
+    folder = tiny_models["llava_onevision"]
+    big = [PageImage(f"{i + 1:03d}.png", Image.new("L", (1100, 1600), 30 + 40 * i)) for i in range(5)]  # scans
+    roomy = describer(folder, chunk_size=5, max_new_tokens=120)
+    script = Script(roomy, [json.dumps(ANALYSIS), DESCRIPTION])
+    assert [len(c.pages) for c in roomy.describe(big).chunks] == [5]  # 5 pages and 120 tokens of answer fit
+    five = len(script.calls[0])  # the prompt's tokens with the 5 pages
+    # an answer of as many tokens as leave room for 3 of the pages: the context is the tiny model's real one
+    d = describer(folder, chunk_size=5, max_new_tokens=tiny_vlms.TINY_CONTEXT - five + 2 * roomy.tokens_per_page)
+    assert d.chunk_size == 5  # given: kept, as the user asked
+    script = Script(d, [json.dumps(ANALYSIS)] * 2 + [DESCRIPTION])
+    result = d.describe(big)
+    assert [chunk.pages for chunk in result.chunks] == [["001.png", "002.png", "003.png"], ["004.png", "005.png"]]
+    assert max(len(ids) for ids in script.calls) + d.options.max_new_tokens <= tiny_vlms.TINY_CONTEXT
+    assert any("context holds" in w and "3 pages at a time" in w for w in result.warnings), result.warnings
+    assert result.description == DESCRIPTION and len(script.calls) == 3
 
 
 def test_single_stage_reads_a_chunk_that_does_not_fit_in_halves_and_merges_them(tiny_models):

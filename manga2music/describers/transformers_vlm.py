@@ -194,6 +194,7 @@ class TransformersDescriber(ChatDescriber):
                                                                   AutoConfig.from_pretrained(self.model_id, **kwargs)))
         except (OSError, ValueError, ImportError) as err:
             raise self._unavailable(err) from None
+        _refuse_a_template_without_pages(self.model_name, processor, self.messages("x", 1))
         self.processor = processor
         self.context_length = _context_length(config)
         self.tokens_per_page = self._measure_tokens_per_page()
@@ -304,13 +305,14 @@ class TransformersDescriber(ChatDescriber):
             raise error(f"{self.model_name} ran out of memory preparing {what}",
                         hint=memory_hint(self.device)) from None
         prompt_tokens = int(inputs["input_ids"].shape[1])
-        seed = sampling_seed(self)  # --seed, or the one drawn for this section (recorded): the answers repeat
-        if seed is not None:
-            seed_everything(seed)
         # the cap asked for; above --max-new-tokens only where it was not given (an answer cut off is asked again
         # with twice the room: chat.retry_tokens), as a server is asked
         given = "max_new_tokens" in self.options.model_fields_set
         cap = max(1, min(max_tokens, self.options.max_new_tokens) if given else max_tokens)
+        self._refuse_more_than_the_context(len(images), prompt_tokens, min(cap, self.options.max_new_tokens))
+        seed = sampling_seed(self)  # --seed, or the one drawn for this section (recorded): the answers repeat
+        if seed is not None:
+            seed_everything(seed)
         try:
             with decoding_attention(self.device), torch.inference_mode():
                 output = self.model.generate(
@@ -340,6 +342,20 @@ class TransformersDescriber(ChatDescriber):
         return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=int(new_tokens.shape[0]),
                           finish_reason=self._finish_reason(new_tokens, cap))
 
+    def _refuse_more_than_the_context(self, pages: int, prompt_tokens: int, answer_tokens: int) -> None:
+        """Pages that leave no room for the answer in the model's context (an explicit ``--chunk-size`` above what
+        fits; the default never is): sent again fewer at a time, as when a server says so.  They were sent whole,
+        the model read past its context with only transformers' "Token indices sequence length is longer than the
+        specified maximum" on stderr."""
+        if not self.context_length or prompt_tokens + answer_tokens <= self.context_length or pages < 2:
+            return
+        over = prompt_tokens + answer_tokens - self.context_length
+        per_page = self.tokens_per_page or -(-prompt_tokens // pages)  # at most, for a page of any size
+        fits = max(1, pages - -(-over // per_page))
+        raise PagesDoNotFitError(
+            f"{pages_word(pages)} take {prompt_tokens:,} prompt tokens, and {self.model_name}'s context holds "
+            f"{self.context_length:,} with the answer's {answer_tokens:,}", fits=min(fits, pages - 1))
+
     def _finish_reason(self, new_tokens, cap: int) -> str:
         """"length" where the answer took every token it was allowed and did not end (no end-of-sequence token
         last), as a server says it: a cut-off description loses its unfinished end (said), and cut-off JSON is
@@ -368,6 +384,25 @@ class TransformersDescriber(ChatDescriber):
         """Release the weights (and the GPU memory they held); the small processor stays."""
         self.model = None
         release_memory(self.device)
+
+
+def _refuse_a_template_without_pages(name: str, processor, messages: list[dict]) -> None:
+    """A chat template that leaves the page out of the prompt (it knows no content of type "image"): every section
+    failed with the processor's "Found total 0 <image> tokens and 2 images".  The run stops, in one line."""
+    token = getattr(processor, "image_token", None)
+    if not isinstance(token, str) or not token:
+        return
+    try:
+        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    except Exception:  # noqa: BLE001 - the library's own error is said where the prompt is made
+        return
+    if token not in text:
+        error = ModelUnavailableError(
+            f"{name}: its chat template leaves the pages out of the prompt (it has no place for an image: a text "
+            "model's template?)",
+            hint="use the chat template of the vision model the folder was made from (its chat_template.jinja)")
+        error.stops_run = True
+        raise error
 
 
 def _processor_key(processor) -> str:
