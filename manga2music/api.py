@@ -36,6 +36,7 @@ from .options import READING_SPEEDS, SCENES_FOUND, RunConfig, flag, on_command_l
 from .output_names import claim_names
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, stopped_for, write_manifest
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
+from .wording import first_few
 
 #: the longest track any composer is asked for, in seconds (each composer may allow less: ``max_duration``)
 MAX_DURATION = 1800.0
@@ -583,25 +584,69 @@ def resume_stopped(cfg: RunConfig, names: list[str], command: str, cb: Callbacks
             made.append(music)
         else:
             new.append(name)
-    if not new or stopped_for(stopped, new) is None:
-        return  # nothing left to make (what was made decides), or sections the stopped run was not given
-    checks = {"fmt": (lambda v: v in AUDIO_FORMATS, lambda m: m.get("format")),
-              "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63,
-                       lambda m: m.get("seed")),
-              "loop": (lambda v: isinstance(v, bool),
-                       lambda m: m["settings"].get("loop") if isinstance(m.get("settings"), dict) else None),
-              "normalize": (lambda v: isinstance(v, bool), lambda m: m.get("normalize"))}
+    if not new:
+        return  # nothing left to make (what was made decides)
+    if stopped_for(stopped, new) is None:
+        _resume_beside_new_sections(cfg, stopped, new, made, cb)
+        return
     resumed = []
-    for setting, (usable, of) in checks.items():
+    for setting, value in _resumable(cfg, stopped, made).items():
+        setattr(cfg, setting, value)
+        resumed.append(switch(setting, value) if setting in ("loop", "normalize") else flag(setting, value))
+    if resumed:
+        cb.info(f"{', '.join(resumed)}, as the run stopped before was asked (give a setting to change it)")
+
+
+#: the settings a stopped run's resume takes for the sections it left: how each is checked, and read from music made
+_RESUMED_CHECKS = {
+    "fmt": (lambda v: v in AUDIO_FORMATS, lambda m: m.get("format")),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63, lambda m: m.get("seed")),
+    "loop": (lambda v: isinstance(v, bool),
+             lambda m: m["settings"].get("loop") if isinstance(m.get("settings"), dict) else None),
+    "normalize": (lambda v: isinstance(v, bool), lambda m: m.get("normalize")),
+}
+
+
+def _resumable(cfg: RunConfig, stopped: dict, made: list[dict]) -> dict:
+    """Of the format, seed, loop and level the stopped run was asked, those left out here that the music made
+    among the sections given was made with too, and not the default."""
+    resumed = {}
+    for setting, (usable, of) in _RESUMED_CHECKS.items():
         value = stopped.get("format" if setting == "fmt" and "fmt" not in stopped else setting)
         if getattr(cfg, setting) is not None or not usable(value) or any(of(m) != value for m in made):
             continue
         if setting in ("loop", "normalize") and value == (setting == "normalize"):
             continue  # the default: nothing to resume, nothing to say
-        setattr(cfg, setting, value)
-        resumed.append(switch(setting, value) if setting in ("loop", "normalize") else flag(setting, value))
-    if resumed:
-        cb.info(f"{', '.join(resumed)}, as the run stopped before was asked (give a setting to change it)")
+        resumed[setting] = value
+    return resumed
+
+
+def _resume_beside_new_sections(cfg: RunConfig, stopped: dict, new: list[str], made: list[dict],
+                                cb: Callbacks) -> None:
+    """Sections a stopped run left, made beside sections it was not given (a chapter added since): those it left
+    are made as it was asked, each (``cfg.stopped_sections``; --loop, a composer's setting, for all), and the others
+    as new ones.  The stopped run's settings were all dropped, and it was never said (--duration 300 --format flac
+    --seed 3 came back 10 s WAVs with new seeds)."""
+    left = [n for n in new if n in _stopped_sections(stopped)]
+    if not left:
+        return
+    resumed = _resumable(cfg, stopped, made)
+    if not resumed:
+        return
+    said = [switch(k, v) if k in ("loop", "normalize") else flag(k, v) for k, v in resumed.items()]
+    if "loop" in resumed:
+        cfg.loop = resumed.pop("loop")
+    for name in left:
+        cfg.stopped_sections.setdefault(name, {}).update(resumed)
+    others = [n for n in new if n not in left]
+    cb.info(f"{first_few(left)}: {', '.join(said)}, as the run stopped before was asked; {first_few(others)}, not "
+            f"in that run, {'is' if len(others) == 1 else 'are'} made as new")
+
+
+def _stopped_sections(stopped) -> list[str]:
+    """The sections a manifest's ``stopped_with`` names as left by its run."""
+    left = stopped.get("sections") if isinstance(stopped, dict) else None
+    return [n for n in left if isinstance(n, str)] if isinstance(left, list) else []
 
 
 def keep_as_made(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, composer) -> None:
@@ -634,6 +679,8 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
     if not new:
         return  # every section given has its own
     asked = _asked_by_the_stop(stopped, new)
+    if not asked:
+        _lengths_beside_new_sections(cfg, stopped, new, limit, cb)
     resumed = []
     if cfg.duration is None and "duration" in asked:  # for the sections not composed yet only: those composed keep
         # their own (a stop's settings, merged with another's, reached a chapter it never asked a length of)
@@ -675,6 +722,26 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
     if kept:
         cb.info(f"{' and '.join(kept)}, as the music there is made ({flag('duration')} and {flag('variations')} "
                 "choose others)")
+
+
+def _lengths_beside_new_sections(cfg: RunConfig, stopped, new: list[str], limit, cb: Callbacks) -> None:
+    """The --duration and --variations a stopped run was asked, for the sections it left where this run makes
+    others too (a chapter added since: made as a new one), each left out here (``cfg.stopped_sections``)."""
+    left = [n for n in new if n in _stopped_sections(stopped)]
+    asked = _asked_by_the_stop(stopped, left) if left else {}
+    mine = {}
+    if cfg.duration is None and "duration" in asked:
+        mine["duration"] = min(asked["duration"], float(limit)) if isinstance(limit, (int, float)) \
+            else asked["duration"]
+    if cfg.variations is None and "variations" in asked:
+        mine["variations"] = asked["variations"]
+    if not mine:
+        return
+    for name in left:
+        cfg.stopped_sections.setdefault(name, {}).update(mine)
+    others = [n for n in new if n not in left]
+    cb.info(f"{first_few(left)}: {' and '.join(flag(k, v) for k, v in mine.items())}, as the run stopped before was "
+            f"asked; {first_few(others)}, not in that run, {'is' if len(others) == 1 else 'are'} made as new")
 
 
 def _asked_by_the_stop(stopped, new: list[str]) -> dict:
@@ -1012,9 +1079,10 @@ def _stopped_with_models(output: Path, names: list[str], command: str, manifest:
         return [{"model": m} for name in names if side == "music"
                 and isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
     stopped = manifest.get("stopped_with")
-    if isinstance(stopped, dict) and isinstance(stopped.get("sections"), list):  # its own sections only (a chapter
-        # added between the stop and its resume is no section of that run), those made by it left out
-        stopped = stopped_for(stopped, [n for n in names if n not in _made_names(output, names, command)])
+    if isinstance(stopped, dict) and isinstance(stopped.get("sections"), list):  # where its own sections are among
+        # those to make (one model makes a run's music: a chapter added since too), those made by it left out
+        todo = [n for n in names if n not in _made_names(output, names, command)]
+        stopped = stopped if set(todo) & set(_stopped_sections(stopped)) else None
     model = stopped.get(f"{side}_model") if isinstance(stopped, dict) else None
     if not isinstance(model, str) or not model:
         return []

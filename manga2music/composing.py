@@ -273,7 +273,11 @@ def _groups(pending: list, size: int) -> Iterator[list]:
 def job_config(job: SectionJob, cfg: RunConfig) -> RunConfig:
     """``cfg`` as ``job`` is composed.  Without a format given, in the one its music is in (each section keeps its
     own: a folder of FLACs and WAVs stays so), else DEFAULT_FORMAT; without --variations, as many takes as it has
-    (a plain rerun after ``--variations 2`` removed every second take), else 1."""
+    (a plain rerun after ``--variations 2`` removed every second take), else 1.  A section a stopped run left,
+    made beside others, as that run was asked (``cfg.stopped_sections``)."""
+    resumed = cfg.stopped_sections.get(job.name)
+    if resumed:
+        cfg = dataclasses.replace(cfg, **resumed)
     if cfg.fmt is not None and cfg.variations is not None:
         return cfg
     made = job.record.get("compose") or {}

@@ -116,9 +116,10 @@ class CueSheet(_Strict):
                              "holds no other rate the composers make)")
     duration: float = Field(description="the score's length in seconds: the sum of the scenes' durations")
     reading_speed: float
-    seed: Optional[int] = Field(None, description="the chapter's seed: `--seed` with it makes this score again (each "
-                                "scene's `seed` is made from it and the scene's pages; absent from cue sheets made "
-                                "before 2026-12-05: the record, NAME.json, has it)")
+    seed: Optional[int] = Field(None, description="the chapter's seed: `--seed` with it, at this `reading_speed` and "
+                                "with the other settings the record NAME.json keeps (the format, `--longest-cue`, "
+                                "`--no-normalize`), makes this score again (each scene's `seed` is made from it and "
+                                "the scene's pages; absent from cue sheets made before 2026-12-05: the record has it)")
     music_model: str
     vision_model: str
     theme: Optional[dict] = Field(None, description="the motif every cue shares (scale steps), where the composer uses one")

@@ -6,6 +6,7 @@ and keeps a description the user wrote or edited.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -88,10 +89,17 @@ def page_stream(section: Section, infos: list[PageInfo], describer: Describer, o
 
 def _artifact(job: SectionJob, analysis: dict | None, chunks: list, cfg: RunConfig, cb: Callbacks,
               staged: Staged) -> None:
-    """Stage NAME.analysis.json (--save-artifact) unless a file of the user's is in its place."""
-    if not cfg.save_artifact or analysis is None:
-        return
+    """Stage NAME.analysis.json (--save-artifact) unless a file of the user's is in its place.  Without it (or
+    without an analysis: --single-stage), one written before is removed: it was of the pages as they were, and the
+    record and manifest went on naming it beside the new words."""
     path = job.files.artifact()
+    if not cfg.save_artifact or analysis is None:
+        if path.exists() and is_ours(path, job.record):
+            staged.remove(path)
+        if cfg.save_artifact:
+            cb.warn(f"{job.name}: {flag('save_artifact')}: no {path.name}, as no analysis of the pages was made "
+                    f"({_single_stage_words()})")
+        return
     if not is_ours(path, job.record):
         cb.warn(f"{job.name}: not writing {path.name}: a file of yours is there (move it to get the analysis)")
         return
@@ -229,16 +237,32 @@ def _artifact_on_a_rerun(section: Section, job: SectionJob, infos: list[PageInfo
     --save-artifact written from the record's analysis (or said why not)."""
     still_undecodable(section, job, infos, cb)
     artifact, old = job.files.artifact(), job.record.get("describe") or {}
-    if not cfg.save_artifact or (artifact.exists() and is_ours(artifact, job.record)):
+    if not cfg.save_artifact or (artifact.exists() and is_ours(artifact, job.record)
+                                 and _artifact_analysis(artifact) == old.get("analysis")):
         return
     if old.get("analysis") is None:
+        single = (old.get("settings") or {}).get("single_stage") if isinstance(old.get("settings"), dict) else None
+        again = (f"{switch('single_stage', False)} {switch('force', True)}" if single else switch('force', True))
         cb.warn(f"{section.name}: {flag('save_artifact')}: no {artifact.name}, as its record holds no analysis of the "
-                f"pages (describe them again with {switch('force', True)} to have one)")
+                f"pages (describe them again with {again} to have one)")
         return
     staged = Staged()
     _artifact(job, old.get("analysis"), old.get("chunks", []), cfg, cb, staged)
     if staged.items:
         job.commit(staged, {})
+
+
+def _artifact_analysis(path: Path):
+    """The analysis NAME.analysis.json holds (None where it cannot be read): one older than the record's words is
+    written again from the record (--save-artifact kept one of pages since changed)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("analysis")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _single_stage_words() -> str:
+    return f"{switch('single_stage', True)} asks for the description directly; {switch('single_stage', False)} makes one"
 
 
 def _decodable(section: Section, job: SectionJob, infos: list[PageInfo], cb: Callbacks) -> list[PageInfo]:

@@ -107,7 +107,13 @@ def switch(name: str, on: bool) -> str:
     ``loop=True`` or ``loop=False`` for a program calling the API."""
     if not _NAMED_AS_FLAGS.get():
         return f"{name}={bool(on)}"
+    if not on and name in _OFF_SWITCHES:
+        return "--" + _OFF_SWITCHES[name]
     return "--" + ("" if on else "no-") + name.replace("_", "-")
+
+
+#: the yes/no settings whose "no" on the command line is a word of its own
+_OFF_SWITCHES = {"single_stage": "two-stage"}
 
 
 def output_named() -> str:
@@ -218,6 +224,10 @@ class RunConfig:
     #: the composer's sampling settings the music there was made with, kept where left out by a rerun that keeps
     #: its model (api.keep_models; given to the model in backends.build)
     kept_music_settings: dict = field(default_factory=dict, repr=False)
+    #: section name -> what a stopped run that left it was asked (format, seed, level, length, takes), each left out
+    #: here, where this run makes other sections too (a chapter added since): those are made as new ones
+    #: (api.resume_stopped, api.keep_lengths; applied in composing.job_config)
+    stopped_sections: dict = field(default_factory=dict, repr=False)
     #: tracks whose end flows into their start (``--loop``); None: as the music in the output folder was made (on
     #: where all of it loops), else off
     loop: Optional[bool] = None

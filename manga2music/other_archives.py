@@ -83,7 +83,8 @@ def list_members(archive: Path, kind: str, limit: int) -> list[Member]:
         # a link that leads nowhere in the archive is listed too: reading it says why it is no page (as for a
         # compressed tar, which bsdtar lists whole)
         return [Member(m.name, target.size if (target := _link_target(members, m)) is not None else 0)
-                for m in members.values() if m.isfile() or m.islnk() or m.issym()]
+                for m in members.values() if not m.isdir()]  # a FIFO or a device named as a page is a page that
+        # cannot be read (said), as in a compressed tar
     names = _listed(archive, kind)
     if not names:  # bsdtar takes a damaged 7-Zip archive for an empty one
         raise InputError(f"{readable(archive)}: a {kind} archive in which nothing can be read (damaged, or cut "
@@ -96,13 +97,40 @@ def _listed(archive: Path, kind: str) -> list[str]:
     tool = _tool_for(archive, kind)
     source = os.path.realpath(archive)
     try:
-        done = subprocess.run([tool, "-t", "-f", source], capture_output=True, env=_utf8_env(),
+        done = subprocess.run([tool, "-t", "-f", source], capture_output=True, env=_utf8_env(tool),
                               stdin=subprocess.DEVNULL, timeout=600)
     except (OSError, subprocess.SubprocessError) as exc:
         raise InputError(f"{readable(archive)}: cannot list this {kind} archive ({exc})") from exc
     if done.returncode != 0:
         raise _unreadable(archive, kind, done.stderr.decode("utf-8", "replace"), tool, source)
-    return [line for line in done.stdout.decode("utf-8", "surrogateescape").split("\n") if line]
+    return [_unescaped(line).decode("utf-8", "surrogateescape") for line in done.stdout.split(b"\n") if line]
+
+
+#: the letters bsdtar's listing writes after a backslash for a character it does not print as it is
+_ESCAPED = {ord("a"): 7, ord("b"): 8, ord("f"): 12, ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("v"): 11,
+            ord("\\"): ord("\\")}
+
+
+def _unescaped(line: bytes) -> bytes:
+    """A name as ``bsdtar -t`` lists it, as stored: bsdtar writes a backslash as ``\\\\``, a tab or newline as
+    ``\\t``, ``\\n``, and a byte that is no character of the locale (a Latin-1 name) in octal, ``\\351``; read
+    so, the name was not found in the archive (its chapter failed, or gained a false one)."""
+    out = bytearray()
+    i = 0
+    while i < len(line):
+        if line[i] == 0x5C and i + 1 < len(line):
+            if line[i + 1] in _ESCAPED:
+                out.append(_ESCAPED[line[i + 1]])
+                i += 2
+                continue
+            digits = line[i + 1:i + 4]
+            if len(digits) == 3 and all(0x30 <= d <= 0x37 for d in digits):
+                out.append(int(digits, 8))
+                i += 4
+                continue
+        out.append(line[i])
+        i += 1
+    return bytes(out)
 
 
 def read_member(archive: Path, kind: str, name: str, limit: int, page_limit: int) -> bytes:
@@ -259,7 +287,7 @@ def _converted(archive: Path, kind: str, limit: int) -> Path:
 def _convert(archive: Path, kind: str, limit: int, target: Path) -> None:
     """``bsdtar -cf - @archive`` into ``target``, stopped past ``limit`` bytes; InputError when it fails."""
     tool = _tool_for(archive, kind)
-    env = _utf8_env()
+    env = _utf8_env(tool)
     # pax keeps long and non-ASCII names whole; "@archive" reads the entries of an existing archive
     source = os.path.realpath(archive)
     command = [tool, "-c", "-f", "-", "--format", "pax", "@" + source]
@@ -296,11 +324,31 @@ def _tool_for(archive: Path, kind: str) -> str:
     return tool
 
 
-def _utf8_env() -> dict:
+def _utf8_env(tool: str) -> dict:
     env = dict(os.environ)
-    if os.name != "nt" and not _utf8_locale(env):  # bsdtar stops at a non-ASCII name in any other locale
+    if os.name != "nt" and not (_utf8_locale(env) and _locale_installed(tool, env)):  # bsdtar stops at a non-ASCII
+        # name in any other locale, and in one the machine lacks (LANG=en_US.UTF-8 sent over ssh to a server that
+        # has only C.UTF-8: "cannot read this 7-Zip archive (Failed to set default locale)")
         env["LC_ALL"] = "en_US.UTF-8" if sys.platform == "darwin" else "C.UTF-8"
     return env
+
+
+#: (bsdtar, the locale variables) -> whether bsdtar could set that locale
+_locales_tried: dict[tuple, bool] = {}
+
+
+def _locale_installed(tool: str, env: dict) -> bool:
+    """Whether the locale ``env`` chooses is one this machine has: bsdtar says "Failed to set default locale" as it
+    starts where it is not (once per locale and process)."""
+    key = (tool, *sorted((k, v) for k, v in env.items() if k == "LANG" or k.startswith("LC_")))
+    if key not in _locales_tried:
+        try:
+            said = subprocess.run([tool, "--version"], capture_output=True, env=env, stdin=subprocess.DEVNULL,
+                                  timeout=10).stderr
+        except (OSError, subprocess.SubprocessError):
+            said = b""
+        _locales_tried[key] = b"Failed to set default locale" not in said
+    return _locales_tried[key]
 
 
 def _unreadable(archive: Path, kind: str, said: str, tool: str, source: str) -> InputError:

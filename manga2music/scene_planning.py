@@ -133,8 +133,9 @@ def builtin_scene_description(readings: list[PageReading], direction: Direction)
     mood = choose_mood(scores)
     tempo, _ = tempo_and_key(mood, scores)
     instruments = list(mood.instruments)
-    named = [i for i in instruments if direction.lead in i]  # the composer gives the melody to the first named
-    instruments = ([named[0]] + [i for i in instruments if i != named[0]] if named
+    named = [i for i in instruments if direction.lead in i]  # "... theme": the composer gives it the melody, first
+    # named or not (a piano named first lost it to a clarinet named after, which plays melodies only)
+    instruments = ([f"{named[0]} theme"] + [i for i in instruments if i != named[0]] if named
                    else [f"{direction.lead} theme"] + instruments[:-1])
     text = (f"{mood.style} with {listed(tuple(instruments))}, {tempo} BPM in {direction.tonic} {mood.mode}, "
             f"{mood.atmosphere}, {mood.melody}, returning to the chapter's theme.")

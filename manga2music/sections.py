@@ -495,9 +495,13 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
     try:
         zf = _open_zip(archive)
         info = zf.getinfo(member)
-        if info.flag_bits & 0x1:  # encrypted: no page of it can be read; the chapter fails in one line
-            raise ArchiveError(f"{readable(archive)}: password-protected; unpack it with its password and give "
-                               "the folder of pages")
+        if info.flag_bits & 0x1:  # encrypted: where every file is, the chapter fails in one line; one page among
+            # plain ones is one page skipped (the whole chapter failed)
+            if all(i.flag_bits & 0x1 for i in zf.infolist() if not i.is_dir()):
+                raise ArchiveError(f"{readable(archive)}: password-protected; unpack it with its password and give "
+                                   "the folder of pages")
+            raise PageError(f"{readable(archive)}!{readable(member)}: this page is password-protected (the others "
+                            "are not); unpack it with its password to read it")
         try:
             data = read_zip_entry(zf, info, MAX_PAGE_BYTES)
         except NotImplementedError:  # a compression method this Python's zip reader lacks
@@ -636,6 +640,7 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
     inside: list[str] = []  # archives and PDFs packed in this archive (not read: named if it holds no page)
     total = 0
     entries = _archive_entries(archive)
+    sizes_known = _archive_kind(archive) in (None, "tar")  # a RAR, 7-Zip or compressed tar is listed without them
     last = {member: i for i, (_, member, _) in enumerate(entries)}  # a name packed twice reads as its last entry
     for i, (meant, member, size) in enumerate(entries):
         parts = _safe_member_parts(meant)
@@ -643,7 +648,7 @@ def _archive_sections(archive: Path, base_name: str, root: Path,
             outside.append(readable(meant))
         if parts is None or _hidden_member(parts):
             continue
-        if not is_image_name(parts[-1]) and not ("." not in parts[-1] and size
+        if not is_image_name(parts[-1]) and not ("." not in parts[-1] and (size or not sizes_known)
                                                  and _is_image_member_without_extension(archive, member)):
             if source_suffix(parts[-1]) in SOURCE_EXTENSIONS:
                 inside.append(readable(parts[-1]))
@@ -708,7 +713,13 @@ def _pdf_sections(pdf: Path, name: str, root: Path) -> list[Section]:
         count = len(doc)
         doc.close()
     except Exception as exc:  # pypdfium2 raises PdfiumError (and OSError) for unreadable files
-        raise InputError(f"{readable(pdf)}: not a readable PDF ({str(exc).rstrip('.')})") from exc
+        said = str(exc).rstrip(".")
+        if "password" in said.lower():  # "Failed to load document (PDFium: Incorrect password error)"
+            raise InputError(f"{readable(pdf)}: password-protected; open it with its password and save a copy "
+                             "without one, and give that") from exc
+        if "PDFium: Success" in said:  # PDFium's word for a document with no page tree: no pages, or cut short
+            raise InputError(f"{readable(pdf)}: not a readable PDF (it holds no pages, or is damaged)") from exc
+        raise InputError(f"{readable(pdf)}: not a readable PDF ({said})") from exc
     pages = [Page(f"page {i + 1}", pdf, pdf_index=i) for i in range(count)]
     return [Section(name, pages, pdf, root)] if pages else []
 
@@ -1151,7 +1162,7 @@ def _what_else(files: list[str]) -> str:
 def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None]) -> list[Section]:
     """The sections of one file; an archive or PDF that cannot be read is one failed section, not a failed run."""
     suffix = source_suffix(path.name)
-    if suffix not in SOURCE_EXTENSIONS and not is_image_name(path.name):
+    if suffix not in SOURCE_EXTENSIONS and not _an_image_given(path):
         return []
     if not is_regular_file(path):
         return [Section(name, [], path, root, error=f"{readable(path)}: not a regular file (a FIFO, device or "
@@ -1168,6 +1179,30 @@ def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None
     except InputError as exc:
         return [Section(name, [], path, root, error=exc.message)]
     return [Section(name, [Page(readable(path.name), path, alone=True)], path, root)]
+
+
+def _an_image_given(path: Path) -> bool:
+    """Whether ``path``, given as a PATH, is an image: a hidden one too (``.p.png``: given by name, it is meant, as
+    a hidden folder or archive given is), but not a Mac's ``._page.png`` beside a page, nor ``Thumbs.db``."""
+    name = path.name
+    if is_hidden(name) and name.startswith(".") and not name.startswith("._"):
+        name = name.lstrip(".")
+    return bool(name) and is_image_name(name)
+
+
+def _covers_beside_chapters(given: list[Path]) -> set[Path]:
+    """The images given among folders, archives or PDFs of their own folder (``run S/*``) that are all named like a
+    cover: the series' art, left out as in ``run S`` (:func:`_only_covers`)."""
+    by_folder: dict[Path, list[Path]] = {}
+    beside: set[Path] = set()
+    for path in given:
+        parent = Path(os.path.abspath(path)).parent
+        if path.is_dir() or source_suffix(path.name) in SOURCE_EXTENSIONS:
+            beside.add(parent)
+        elif _an_image_given(path):
+            by_folder.setdefault(parent, []).append(path)
+    return {path for parent, images in by_folder.items() if parent in beside
+            and all(COVER_NAME.fullmatch(Path(p.name).stem) for p in images) for path in images}
 
 
 def check_paths_exist(paths: Iterable[str | Path]) -> None:
@@ -1196,9 +1231,12 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
         raise InputError("no PATH given", hint="pass a folder of pages, an image, a .cbz/.zip or a .pdf")
     check_paths_exist(given)
     empty: list[Path] = []  # archives given with no page in them (a download that failed)
+    covers = _covers_beside_chapters(given) if len(given) > 1 else set()
     for path in given:
         if path.is_dir() and len(given) > 1 and is_system_folder(path.name):
             continue  # `run S/*`: S's $RECYCLE.BIN or lost+found, passed over unsaid as in a folder
+        if path in covers:
+            continue  # `run S/*`: S's cover.jpg, passed over unsaid as in a folder
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
             found = sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name))
             if not found and len(given) > 1 and path.resolve() not in excluded:  # named, and dropped unsaid (alone,
@@ -1206,7 +1244,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
             sections.extend(found)
         else:
             suffix = source_suffix(path.name)
-            if suffix in SOURCE_EXTENSIONS or is_image_name(path.name):  # an archive's chapters as the manifest
+            if suffix in SOURCE_EXTENSIONS or _an_image_given(path):  # an archive's chapters as the manifest
                 # lists them (a prologue first)
                 found = _file_sections(path, readable(source_stem(path.name)), path.parent, warn)
                 if not found:  # said below, as inside a folder (alone, "no pages found" says it)

@@ -427,6 +427,16 @@ def test_the_first_error_among_tracks_made_at_once_stops_the_rest():
     assert len(started) <= 4, started
 
 
+def _long_track(composer, outcome: dict, k) -> None:
+    """A 10-minute track, ``outcome[k]`` saying how it ended: "finished", or the name of what stopped it."""
+    try:
+        composer.compose_one(ACTION, 600.0)
+    except BaseException as exc:
+        outcome[k] = type(exc).__name__
+        raise
+    outcome[k] = "finished"
+
+
 def test_a_track_in_the_making_ends_early_once_another_fails_or_the_command_is_stopped(composer):
     """A track already being rendered when another fails (or Ctrl-C) is not rendered to its end, then thrown away:
     it ends at its next note or block of reverb.  Before, a stopped command waited for whole tracks (1.9-4.7 s with
@@ -446,12 +456,7 @@ def test_a_track_in_the_making_ends_early_once_another_fails_or_the_command_is_s
         if k == 1:
             rendering.wait(60)  # track 0 is in the renderer
             raise BackendError("track 1 failed")
-        try:
-            composer.compose_one(ACTION, 600.0)
-        except BaseException as exc:
-            outcome[k] = type(exc).__name__
-            raise
-        outcome[k] = "finished"
+        _long_track(composer, outcome, k)
 
     composer.render = render
     try:
@@ -463,6 +468,32 @@ def test_a_track_in_the_making_ends_early_once_another_fails_or_the_command_is_s
         if thread.name.startswith("builtin-render-"):
             thread.join(120)
     assert outcome == {0: "Stopped"}
+
+
+def test_a_stop_asked_of_the_caller_reaches_tracks_made_side_by_side_at_their_next_note(composer):
+    """The web UI's Stop (an event its Generate runs under: threads.stopping_on) with several sections: each track on
+    a thread of its own was given an event of its own, so the Stop was seen only once a whole track was made (20 s
+    for a chapter of 10-minute tracks; a server's SIGTERM waited as long).  The tracks end at their next note."""
+    import threading
+    import time
+
+    from manga2music.composers import builtin
+    from manga2music.threads import Stopped, stopping_on
+
+    outcome, stop = {}, threading.Event()
+
+    def make(k):
+        _long_track(composer, outcome, k)
+
+    threading.Timer(1.0, stop.set).start()  # the Stop button, pressed while both tracks render
+    with stopping_on(stop), pytest.raises(Stopped):
+        builtin.render_side_by_side(make, [0, 1], [10.0, 10.0], 2)
+    stopped_at = time.monotonic()
+    for thread in threading.enumerate():
+        if thread.name.startswith("builtin-render-"):
+            thread.join(120)
+    assert outcome == {0: "Stopped", 1: "Stopped"}, outcome  # neither was rendered to its end
+    assert time.monotonic() - stopped_at < 60
 
 
 def test_a_command_stopped_while_tracks_are_made_side_by_side_exits_as_interrupted_not_aborted():

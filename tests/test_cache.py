@@ -394,6 +394,7 @@ def test_a_cache_that_is_a_file_is_said_by_doctor_and_pull_before_any_download(t
         assert seen == []  # nothing asked of the Hub
     assert pulled.exit_code == 1 and "Traceback" not in pulled.output
     assert f"{not_a_folder} is a file, not a folder" in pulled.stderr and "MANGA2MUSIC_CACHE" in pulled.stderr
+    assert "downloading" not in pulled.stderr, pulled.stderr  # not announced as into the file, then refused
     assert not_a_folder.read_text() == "my notes"
     doctor = runner.invoke(app, ["doctor", "--offline", "--json"])
     report = json.loads(doctor.stdout)

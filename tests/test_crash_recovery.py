@@ -613,6 +613,43 @@ def test_a_stopped_run_s_length_and_takes_win_over_the_music_there_for_the_chapt
     assert json.loads((out / "calm.json").read_text(encoding="utf-8"))["compose"] == calm, again  # finished: kept
 
 
+def test_a_chapter_added_between_a_stop_and_its_resume_leaves_the_stopped_chapters_what_the_stop_asked(tmp_path):
+    """`run S --duration 2 --seed 3 --format flac` stopped, a chapter downloaded into S, then the plain `run S`: every
+    chapter came out 10 s long, as WAV, with new seeds, and nothing was said (the stop's settings held only where
+    every section to make was one it left).  The chapters it left are made as it was asked; the one added since as
+    a new one."""
+    import soundfile as sf
+
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    lib, out = tmp_path / "S", tmp_path / "out"
+    for name in ("action", "calm"):
+        shutil.copytree(SAMPLES / name, lib / name)
+
+    def stop(done, total, label):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run([lib], out, vision_model="builtin", music_model="builtin",
+                        config=RunConfig(duration=2.0, seed=3, fmt="flac"), callbacks=Callbacks(step=stop))
+    assert not list(out.glob("*.flac"))
+    shutil.copytree(SAMPLES / "webtoon", lib / "webtoon")
+    said = []
+    manga2music.run([lib], out, callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    said = " ".join(said)
+    assert "action and calm: fmt='flac', seed=3, as the run stopped before was asked; webtoon" in said, said
+    assert "action and calm: duration=2, as the run stopped before was asked" in said, said
+    for name in ("action", "calm"):
+        music = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["compose"]
+        assert (music["format"], music["seed"], music["model"]) == ("flac", 3, "builtin"), music
+        assert abs(sf.info(str(out / f"{name}.flac")).duration - 2.0) < 0.01
+    added = json.loads((out / "webtoon.json").read_text(encoding="utf-8"))["compose"]
+    assert added["format"] == "wav" and added["seed"] != 3 and added["duration"] == 10, added
+    assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+
+
 def test_a_run_between_a_stop_and_its_resume_leaves_what_the_stop_asked(tmp_path):
     """`run LIB --format ogg --loop` stopped, then `run OTHER/ch` into the same folder, then the plain `run LIB` that
     resumes the stop: the run between had written its own settings over the stop's (wav, no loop) for the

@@ -460,23 +460,43 @@ def test_broken_archives_and_pdfs_fail_alone(two_sections, tmp_path):
     assert (out / "index.html").exists()
 
 
-def _encrypted_zip(path: Path, pages: list[Path]) -> None:
-    """A .cbz whose members are marked encrypted (ZipCrypto), as `zip -P secret` makes them: Python cannot write
-    one, so each member's "encrypted" flag is set in its local header and in the central directory."""
+def _encrypted_zip(path: Path, pages: list[Path], only: set[str] | None = None) -> None:
+    """A .cbz whose members (those named in ``only``, else all) are marked encrypted (ZipCrypto), as `zip -P secret`
+    makes them: Python cannot write one, so each member's "encrypted" flag is set in its local header and in the
+    central directory."""
     with zipfile.ZipFile(path, "w") as zf:
         for page in pages:
             zf.write(page, page.name)
     data = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
+        infos = zf.infolist()
+    marked = [only is None or info.filename in only for info in infos]
+    for info, mark in zip(infos, marked):
+        if mark:
             data[info.header_offset + 6] |= 1  # local file header: general purpose flags
-    at = 0
-    while (at := data.find(b"PK\x01\x02", at)) >= 0:  # central directory entries
-        data[at + 8] |= 1
-        at += 4
+    at = -4
+    for mark in marked:  # central directory entries, in the same order
+        at = data.find(b"PK\x01\x02", at + 4)
+        if mark:
+            data[at + 8] |= 1
     path.write_bytes(bytes(data))
     with zipfile.ZipFile(path) as zf:
-        assert all(info.flag_bits & 1 for info in zf.infolist())
+        assert [bool(info.flag_bits & 1) for info in zf.infolist()] == marked
+
+
+def test_one_password_protected_page_among_plain_ones_is_one_page_skipped_not_a_failed_chapter(two_sections,
+                                                                                                 tmp_path):
+    """`zip m.cbz 001.png 003.png`, then `zip -P pw m.cbz 002.png`: the whole chapter failed "password-protected",
+    though two of its three pages could be read."""
+    _encrypted_zip(two_sections / "m.cbz", sorted((SAMPLES / "calm").iterdir())[:3], only={"002.png"})
+    out = tmp_path / "out"
+    result = cli("run", two_sections, "-o", out, *BUILTIN, "--duration", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    assert statuses(result.stdout) == {"calm": "ok", "action": "ok", "m": "ok"}
+    record = json.loads((out / "m.json").read_text(encoding="utf-8"))
+    assert [p["name"] for p in record["pages"]] == ["001.png", "003.jpg"]
+    (skipped,) = record["skipped_pages"]
+    assert skipped["source"].endswith("m.cbz!002.png") and "password-protected" in skipped["error"], skipped
 
 
 def test_a_password_protected_cbz_is_one_failed_chapter_in_one_line_that_says_so(two_sections, tmp_path):

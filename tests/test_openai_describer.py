@@ -274,6 +274,25 @@ def test_a_server_that_keeps_sending_bytes_times_out_on_the_whole_request(openai
     assert time.monotonic() - started < 5
 
 
+def test_a_server_that_sends_its_headers_then_trickles_counts_as_stuck_not_as_having_answered(openai_server):
+    """A server that sends "200" and its headers, then a space now and then: each request timed out on the whole
+    answer, but the headers counted as an answer, so the run never stopped (each section waited through all its
+    tries: a library took hours), where a server that sends nothing stops it after the first."""
+    describer = OpenAIDescriber("gpt-4o", options(openai_server, timeout=0.6, max_retries=0))
+    openai_server.queue(Trickle(seconds=3.0))
+    with pytest.raises(ServerUnusableError, match="which has answered no request") as info:
+        describer.describe([line_art("1.png")])
+    assert info.value.stops_run
+    describer.describe([line_art("2.png")])  # a whole answer
+    for _ in range(2):
+        openai_server.queue(Trickle(seconds=3.0))
+    with pytest.raises(BackendError) as info:
+        describer.describe([line_art("3.png")])
+    assert not isinstance(info.value, ServerUnusableError)
+    with pytest.raises(ServerUnusableError, match="it has answered nothing since 1 request before this one"):
+        describer.describe([line_art("4.png")])
+
+
 def test_a_connection_dropped_mid_answer_is_said_as_dropped_not_unreachable(openai_server):
     """A server that crashed mid-answer (an Ollama runner out of memory) was "cannot reach ...: Connection error.
     is the server running?": it was running, and had answered."""
@@ -1365,6 +1384,30 @@ def test_a_server_that_never_answers_stops_the_run_but_one_that_has_answered_fai
     with pytest.raises(ServerUnusableError, match="it has answered nothing since 1 request before this one") as info:
         describer.describe([line_art("4.png")])
     assert info.value.stops_run and "stuck" in info.value.hint
+
+
+def test_save_artifact_with_single_stage_says_why_there_is_no_analysis_and_what_makes_one(tmp_path,
+                                                                                          openai_server):  # noqa: F811
+    """`describe --single-stage --save-artifact` said "ok" and wrote no NAME.analysis.json, without a word; the rerun
+    then advised `--force`, which kept --single-stage (as the words there were made) and wrote none again."""
+    import shutil
+    from pathlib import Path
+
+    from output_checks import cli
+
+    chapter, out = tmp_path / "calm", tmp_path / "out"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "samples" / "calm", chapter)
+    first = cli("describe", chapter, "-o", out, "--base-url", openai_server.url, "--model", "llava",
+                "--single-stage", "--save-artifact")
+    assert first.returncode == 0, first.stderr
+    said = " ".join(first.stderr.split())
+    assert "--save-artifact: no calm.analysis.json" in said and "--two-stage makes one" in said, said
+    again = cli("describe", chapter, "-o", out, "--save-artifact")
+    assert again.returncode == 0 and not (out / "calm.analysis.json").exists()
+    assert "describe them again with --two-stage --force" in " ".join(again.stderr.split()), again.stderr
+    made = cli("describe", chapter, "-o", out, "--save-artifact", "--two-stage", "--force")
+    assert made.returncode == 0, made.stderr
+    assert json.loads((out / "calm.analysis.json").read_text(encoding="utf-8"))["analysis"]
 
 
 def test_a_plain_rerun_keeps_the_server_model_the_folder_was_described_with(tmp_path, openai_server):  # noqa: F811

@@ -467,3 +467,99 @@ def test_a_volume_packed_as_a_tar_gz_is_named_once_as_the_same_volume_as_a_tar_i
             tf.add(stage / "Vol.06", "Vol.06")
         names[ending] = [s.name for s in find_sections([book])]
     assert names[".tar"] == names[".tar.gz"] == names[".tar.xz"] == ["Vol.06/Ch 9", "Vol.06/Ch 10"]
+
+
+@needs_bsdtar
+def test_names_bsdtar_lists_escaped_are_read_as_packed_in_a_7z_and_a_compressed_tar(tmp_path):
+    """bsdtar lists a Latin-1 name as `Caf\\351 1.png`, a tab as `\\t` and a backslash as `\\\\`: the tar.gz of
+    `Café 1.png`, `Café 2.png` failed "no readable page among 2", and a 7z holding `002 tab<TAB>x.png` gained a
+    false chapter `c/Ch 1/002 tab` (failed) and lost the page, while a zip or a plain tar read them."""
+    page = (SAMPLES / "calm" / "001.png").read_bytes()
+    latin = tmp_path / "in" / "latin.tar.gz"
+    latin.parent.mkdir()
+    with tarfile.open(latin, "w:gz", format=tarfile.GNU_FORMAT, encoding="latin-1") as tf:
+        for name in ("Caf\u00e9 1.png", "Caf\u00e9 2.png"):
+            info = tarfile.TarInfo(name)
+            info.size = len(page)
+            tf.addfile(info, io.BytesIO(page))
+    scratch = tmp_path / "scratch" / "Ch 1"
+    scratch.mkdir(parents=True)
+    for name in ("001.png", "002 tab\tx.png", "003 new\nline.png"):
+        (scratch / name).write_bytes(page)
+    subprocess.run([BSDTAR, "-c", "-f", str(tmp_path / "in" / "c.cb7"), "--format", "7zip", "Ch 1"],
+                   cwd=scratch.parent, check=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
+    sections = {s.name: s for s in find_sections([latin.parent])}
+    assert sorted(sections) == ["c", "latin"], sorted(sections)
+    assert [p.name for p in sections["c"].pages] == ["001.png", "002 tab\tx.png", "003 new\nline.png"]
+    assert [p.member.encode("utf-8", "surrogateescape") for p in sections["latin"].pages] == [
+        b"Caf\xe9 1.png", b"Caf\xe9 2.png"]
+    assert all(p.read_bytes() == page for s in sections.values() for p in s.pages)
+
+
+@needs_bsdtar
+def test_pages_without_an_extension_are_read_from_a_7z_and_a_compressed_tar_as_from_a_zip(tmp_path):
+    """`001`, `002` and `003.png` packed in a 7z or a tar.gz: only `003.png` was read, without a word (bsdtar's
+    listing gives no sizes, and a page without an extension was looked at only when its size was known)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    for name, sample in (("001", "001.png"), ("002", "002.png"), ("003.png", "003.jpg")):
+        (scratch / name).write_bytes((SAMPLES / "calm" / sample).read_bytes())
+    (scratch / "README").write_text("scanned by someone\n", encoding="utf-8")  # no page, and not one
+    books = tmp_path / "in"
+    books.mkdir()
+    subprocess.run([BSDTAR, "-c", "-f", str(books / "a.cb7"), "--format", "7zip", "001", "002", "003.png", "README"],
+                   cwd=scratch, check=True)
+    subprocess.run([BSDTAR, "-c", "-z", "-f", str(books / "b.tar.gz"), "001", "002", "003.png", "README"],
+                   cwd=scratch, check=True)
+    with zipfile.ZipFile(books / "c.cbz", "w") as zf:
+        for name in ("001", "002", "003.png", "README"):
+            zf.write(scratch / name, name)
+    found = {s.name: [p.name for p in s.pages] for s in find_sections([books])}
+    assert found == {"a": ["001", "002", "003.png"], "b": ["001", "002", "003.png"],
+                     "c": ["001", "002", "003.png"]}, found
+
+
+def test_a_fifo_or_device_named_as_a_page_in_a_tar_is_a_page_skipped_in_words_as_in_a_compressed_tar(tmp_path):
+    """A plain tar dropped them without a word (its record said no page was skipped); a tar.gz named each."""
+    page = (SAMPLES / "calm" / "001.png").read_bytes()
+    book = tmp_path / "in" / "odd.cbt"
+    book.parent.mkdir()
+    with tarfile.open(book, "w") as tf:
+        info = tarfile.TarInfo("001.png")
+        info.size = len(page)
+        tf.addfile(info, io.BytesIO(page))
+        for name, kind in (("002.png", tarfile.FIFOTYPE), ("003.png", tarfile.CHRTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            tf.addfile(info)
+    out = tmp_path / "out"
+    result = cli("run", book.parent, "-o", out, *BUILTIN, timeout=120)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "odd.json").read_text(encoding="utf-8"))
+    assert [Path(s["source"]).name for s in record["skipped_pages"]] == ["odd.cbt!002.png", "odd.cbt!003.png"]
+    assert "002.png" in result.stderr and "not a plain file" in result.stderr, result.stderr
+
+
+@needs_bsdtar
+def test_a_7z_with_a_japanese_name_is_read_where_the_locale_asked_for_is_not_installed(tmp_path):
+    """`LANG=en_US.UTF-8` from a Mac over ssh, on a server that has only C.UTF-8: every 7z and tar.gz whose names
+    are not ASCII failed "cannot read this 7-Zip archive (Failed to set default locale); extract it with another
+    program"."""
+    chapter = tmp_path / "scratch" / "\u7b2c1\u8a71"
+    chapter.mkdir(parents=True)
+    for k in (1, 2):
+        (chapter / f"\u30da\u30fc\u30b8{k}.png").write_bytes((SAMPLES / "calm" / f"00{k}.png").read_bytes())
+    books = tmp_path / "in"
+    books.mkdir()
+    subprocess.run([BSDTAR, "-c", "-f", str(books / "ch.cb7"), "--format", "7zip", chapter.name],
+                   cwd=chapter.parent, check=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
+    env = {k: v for k, v in cli_env().items() if k != "LANG" and not k.startswith("LC_")}
+    missing = subprocess.run([BSDTAR, "--version"], capture_output=True, env={**env, "LANG": "xx_XX.UTF-8"})
+    assert b"Failed to set default locale" in missing.stderr  # a locale no machine has
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "manga2music", "run", str(books), "-o", str(out), *BUILTIN,
+                             "--json"], capture_output=True, text=True, env={**env, "LANG": "xx_XX.UTF-8"},
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "ch.json").read_text(encoding="utf-8"))
+    assert [p["name"] for p in record["pages"]] == ["\u30da\u30fc\u30b81.png", "\u30da\u30fc\u30b82.png"]

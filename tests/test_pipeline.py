@@ -1695,6 +1695,28 @@ def test_the_manifest_lists_the_analysis_save_artifact_wrote(pages, tmp_path):
     assert {e["name"]: e.get("analysis") for e in again["sections"]} == {"calm": None, "action": None}
 
 
+def test_an_analysis_of_pages_since_changed_is_not_kept_beside_the_new_words(pages, tmp_path):
+    """`run --save-artifact`, a page added, then a plain `run`: the section was described again, but
+    calm.analysis.json kept the old pages' analysis (conversation, calm) beside words of action, and the record and
+    manifest went on naming it; `--save-artifact` then did not write it again."""
+    out = tmp_path / "out"
+    run(pages / "calm", out, save_artifact=True)
+    before = json.loads((out / "calm.analysis.json").read_text(encoding="utf-8"))["analysis"]
+    for page in sorted((SAMPLES / "action").iterdir()):
+        shutil.copy(page, pages / "calm" / f"x{page.name}")
+    again = run(pages / "calm", out)
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["describe"]["analysis"] != before  # the pages read otherwise now
+    assert not (out / "calm.analysis.json").exists()
+    assert "calm.analysis.json" not in record["files"] and again["sections"][0].get("analysis") is None
+    kept = run(pages / "calm", out, save_artifact=True)
+    written = json.loads((out / "calm.analysis.json").read_text(encoding="utf-8"))["analysis"]
+    assert written == record["describe"]["analysis"] and kept["sections"][0]["analysis"] == "calm.analysis.json"
+    before = (out / "calm.analysis.json").stat().st_mtime_ns
+    assert statuses(run(pages / "calm", out, save_artifact=True)) == {"calm": "skipped"}  # up to date: left as it is
+    assert (out / "calm.analysis.json").stat().st_mtime_ns == before
+
+
 @pytest.mark.parametrize("answer, music", [
     ("A passionate tango with bandoneon and a military march on snare drums.", True),
     ("A solemn Gregorian chant echoing in a cathedral.", True),

@@ -1725,6 +1725,28 @@ def test_joining_with_release_lets_each_cue_go_and_makes_the_same_score():
     assert given == [None, None, None]
 
 
+def test_a_piano_led_chapter_s_theme_stays_on_the_piano_in_scenes_that_name_a_melody_instrument_too():
+    """A chapter whose lead is the piano (Pepper&Carrot episode 6: calm, comedy, action): its comedy cue was written
+    "...with piano theme, pizzicato strings, clarinet and marimba" and the builtin composer gave the melody to the
+    clarinet (it plays melodies only; a piano plays chords too), so the chapter's shared theme was lost."""
+    from PIL import Image
+
+    from manga2music.music.text_to_style import parse_style
+    from manga2music.reading import read_page
+    from manga2music.scene_planning import Direction, builtin_scene_description
+
+    pages = Path(__file__).resolve().parent / "data" / "pages"
+    direction = Direction(tonic="C", lead="piano", theme=(0, 2, 4), mood="calm")
+    piano = parse_style("piano").melody
+    texts = []
+    for scene in ("pc-e06-calm", "pc-e06-comedy", "pc-e06-action"):
+        readings = [read_page(Image.open(p).convert("RGB"), p.name) for p in sorted((pages / scene).iterdir())]
+        texts.append(builtin_scene_description(readings, direction)[0])
+    assert any(parse_style(t.replace("piano theme", "")).melody != piano for t in texts), texts  # a scene names
+    # an instrument that would take the melody from the piano
+    assert [parse_style(t).melody for t in texts] == [piano] * 3, texts
+
+
 def test_a_calm_scene_of_an_action_chapter_has_no_drums_and_its_theme_is_played_by_an_instrument_with_notes():
     """The chapter's theme returns in every cue on the chapter's lead instrument.  In a chapter that is mostly a
     fight, the lead was the action mood's first instrument, "pounding drums": its calm scenes were then described as

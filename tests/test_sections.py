@@ -1108,3 +1108,45 @@ def test_a_fifo_named_without_an_extension_does_not_hang_the_search(tmp_path):
     worker.start()
     worker.join(timeout=20)
     assert found == [{"Ch 1": ["001.png"]}]
+
+
+def test_the_series_art_given_among_its_chapters_as_run_s_star_gives_them_is_no_chapter(tmp_path, monkeypatch):
+    """`run S/*` (the README's own form) made `S/cover.jpg` a chapter of one page, where `run S` leaves the series'
+    art out; a cover given alone, or beside a page that is no cover, is still read."""
+    series = tmp_path / "S"
+    png(series / "Ch 1" / "001.png")
+    png(series / "cover.jpg")
+    png(series / "folder.jpg")
+    monkeypatch.chdir(series)
+    star = sorted(Path(".").iterdir())
+    assert names(find_sections(star)) == names(find_sections([Path(".")])) == {"Ch 1": ["001.png"]}
+    assert list(names(find_sections([Path("cover.jpg")]))) == ["cover"]
+    png(series / "001.png")  # a loose page beside the art: the folder's loose pictures are a chapter
+    assert "cover" in names(find_sections(sorted(Path(".").iterdir())))
+
+
+def test_a_hidden_image_given_by_name_is_read_as_a_hidden_folder_given_is(tmp_path):
+    """`run .p.png` said ".p.png: not a folder, image, comic archive...", though it is a PNG; beside another PATH it
+    was dropped without a word.  A Mac's `._001.png` given among pages is still no page."""
+    png(tmp_path / ".p.png")
+    png(tmp_path / "ch" / "001.png")
+    (tmp_path / "._001.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    assert [p.name for s in find_sections([tmp_path / ".p.png"]) for p in s.pages] == [".p.png"]
+    found = find_sections([tmp_path / ".p.png", tmp_path / "ch", tmp_path / "._001.png"])
+    assert [[p.name for p in s.pages] for s in found] == [[".p.png"], ["001.png"]]
+
+
+def test_a_pdf_with_no_pages_or_a_password_is_said_in_words_not_in_pdfiums(tmp_path):
+    """"not a readable PDF (Failed to load document (PDFium: Success))" for a PDF of no pages, and "(PDFium:
+    Incorrect password error)" with no advice for one with a password."""
+    import pypdfium2 as pdfium
+
+    empty = pdfium.PdfDocument.new()
+    empty.save(tmp_path / "zero.pdf")
+    empty.close()
+    locked = Path(__file__).resolve().parent / "data" / "pdfs" / "password-protected.pdf"
+    (zero,) = find_sections([tmp_path / "zero.pdf"])
+    (secret,) = find_sections([locked])
+    assert zero.error == "zero.pdf: not a readable PDF (it holds no pages, or is damaged)".replace(
+        "zero.pdf", str(tmp_path / "zero.pdf")), zero.error
+    assert "password-protected" in secret.error and "PDFium" not in secret.error, secret.error

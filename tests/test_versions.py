@@ -64,13 +64,14 @@ def test_builtin_composer_notes_change_only_with_algorithm_version():
     composer = BuiltinComposer()
     notes = {}
     for text in ("calm piano, 70 BPM in G major", "driving action drums and brass, 160 BPM in D minor", "",
-                 "warm strings, 80 BPM in B Flat Major"):  # builtin-music-6: "Flat"/"Sharp" in any case
+                 "warm strings, 80 BPM in B Flat Major",  # builtin-music-6: "Flat"/"Sharp" in any case
+                 "Bouncy comedy with piano theme, pizzicato strings, clarinet and marimba"):  # -9: the piano leads
         track = composer.compose_one(text, 6.0, seed=3)
         notes[text] = hashlib.sha256(track.midi).hexdigest()
     check(ALGORITHM_VERSION, notes, {"builtin-music-1": "3d243c6ed336de51", "builtin-music-2": "3d243c6ed336de51", "builtin-music-3": "3d243c6ed336de51",
                                      "builtin-music-4": "3d243c6ed336de51", "builtin-music-5": "3d243c6ed336de51",
                                      "builtin-music-6": "1087072527b05a1a", "builtin-music-7": "1087072527b05a1a",
-                                     "builtin-music-8": "1087072527b05a1a"},
+                                     "builtin-music-8": "1087072527b05a1a", "builtin-music-9": "903d667c437618ac"},
           "the builtin composer's notes")
 
 

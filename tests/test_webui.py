@@ -235,6 +235,17 @@ def test_an_unreadable_file_beside_a_book_is_a_skipped_page_not_a_failed_part(tm
     assert any("bad.png" in w and "not a readable image" in w for w in result.warnings), result.warnings
 
 
+def test_a_password_protected_archive_is_said_once_not_once_a_page(tmp_path):
+    """"No readable page among the uploads (enc.cbz: password-protected; ...; enc.cbz: password-protected; ...;
+    enc.cbz: password-protected; ...)": the archive's reason, once for each of its pages."""
+    from test_hostile_inputs import _encrypted_zip
+
+    locked = tmp_path / "enc.cbz"
+    _encrypted_zip(locked, sorted((SAMPLES / "calm").iterdir()))
+    note = preview([locked], tmp_path / "work").note()
+    assert note.count("password-protected") == 1, note
+
+
 def test_an_unreadable_book_beside_readable_pages_is_skipped_not_a_failed_part(tmp_path):
     """p01.png and a text file named notes.pdf: the preview said notes.pdf would be skipped, but the results said
     "Made 1 track (1 of 2 parts) ... notes: nothing made", and the track was pages.wav, not p01.wav."""
@@ -1490,4 +1501,8 @@ def test_an_archive_without_pages_is_said_to_hold_none_not_to_be_no_archive():
     said = messages.for_user(InputError("no pages found in /tmp/up/empty.zip"), [], ["empty.zip"])
     assert said.message == "no page found in the uploads (empty.zip): empty.zip holds no image", said.message
     loose = messages.for_user(InputError("no pages found in /tmp/up"), [], ["notes.txt"])
-    assert loose.message == "none of the uploads (notes.txt) is an image, a comic archive or a .pdf"
+    assert loose.message == "none of the uploads (notes.txt) is an image, a comic archive, a .pdf or an .epub"
+    # a hidden image was "none of the uploads (.cover.png) is an image": it is one, left out for its name
+    hidden = messages.for_user(InputError("no pages found in /tmp/up"), [], [".cover.png"])
+    assert hidden.message.endswith(".cover.png is a hidden file (its name starts with a dot), and hidden files are not read")
+    assert "rename it" in hidden.hint

@@ -169,7 +169,8 @@ def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
             with friendly_errors():
                 root, repo_id = settings.model_cache_dir(), cache.repo_id_for(name)
                 off = offline or settings.offline_mode()
-                if not off and not cache.is_cached(repo_id, root):
+                if not off and settings.cache_problem(root) is None and not cache.is_cached(repo_id, root):  # a
+                    # cache it cannot write is refused below, before anything is downloaded: not announced
                     size = f" ({spec.download_gb:g} GB)" if spec is not None and spec.download_gb else ""
                     typer.echo(f"{name}: downloading {repo_id}{size} into {root}; Ctrl-C stops it (the files finished "
                                "are kept)", err=True)  # a pull is silent for minutes otherwise

@@ -32,7 +32,7 @@ R = TypeVar("R")
 #: case ("B Flat Major" was B major).  7: a key's letter in lower case ("in d minor" was A minor); "beats per minute"
 #: is a tempo, not a drum beat.  8: a loop fitted to whole bars or beats stays inside 40-220 BPM (300 BPM looped in
 #: 2 s played at 240)
-ALGORITHM_VERSION = "builtin-music-8"
+ALGORITHM_VERSION = "builtin-music-9"
 SAMPLE_RATE = 32000
 CHANNELS = 2
 LOOP_CROSSFADE_S = 1.0
@@ -83,7 +83,7 @@ def render_side_by_side(make: Callable[[T], R], items: Sequence[T], seconds: Seq
     import threading
     from concurrent.futures import FIRST_COMPLETED, wait
 
-    from ..threads import on_thread
+    from ..threads import on_thread, stop_point
 
     results: list = [None] * len(items)
     if workers <= 1 or len(items) <= 1:
@@ -101,7 +101,9 @@ def render_side_by_side(make: Callable[[T], R], items: Sequence[T], seconds: Seq
                     not running or sum(seconds[i] for i in running.values()) + seconds[following] <= PARALLEL_SECONDS):
                 running[on_thread(make, items[following], name=f"builtin-render-{following}", stop=stop)] = following
                 following += 1
-            ready, _ = wait(running, return_when=FIRST_COMPLETED)
+            ready, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            stop_point()  # a stop asked of this thread (the web UI's Stop): the tracks were given an event of their
+            # own, so it was seen only once a whole track was made (20 s for a chapter of 10-minute tracks)
             failed = None
             for future in sorted(ready, key=running.get):  # the tracks made are handed over before an error of
                 i = running.pop(future)  # another that ended with them is raised (a score keeps them)

@@ -28,7 +28,7 @@ import itertools
 import os
 import re
 import time
-from typing import Literal, Optional
+from typing import Callable, Literal, Optional
 
 from pydantic import Field
 
@@ -281,8 +281,8 @@ class OpenAIDescriber(ChatDescriber):
         """Every HTTP answer, before the SDK reads it: one it will ask again after (a rate limit, a server error)
         is said while it waits, else the progress stood still for up to a minute with no word why."""
         status = response.status_code
-        self._answered = True
-        self._timeouts_since_answer = 0
+        if response.request.extensions.get(_STARTED) is None:  # no whole answer is waited for (_within_timeout)
+            self._heard_whole()
         if status not in (408, 409, 429) and status < 500:
             return
         if status >= 500 and _is_refusal(response) or status == 429 and _no_quota(response):
@@ -306,7 +306,14 @@ class OpenAIDescriber(ChatDescriber):
         the connection alive, never timed out); past it the read is a timeout, which the SDK retries."""
         started = response.request.extensions.get(_STARTED)
         if started is not None:
-            response.stream = _deadline_stream(response.stream, started + float(self.options.timeout), response.request)
+            response.stream = _deadline_stream(response.stream, started + float(self.options.timeout), response.request,
+                                               self._heard_whole)
+
+    def _heard_whole(self) -> None:
+        """A whole answer came (its body too): the server answers (see _backend_error).  Its headers alone were
+        counted so, and a server that sent them and then a space now and then never stopped the run."""
+        self._answered = True
+        self._timeouts_since_answer = 0
 
     def _complete_once(self, kwargs: dict):
         self._retries_seen = 0
@@ -891,9 +898,10 @@ def _started(request) -> None:
     request.extensions[_STARTED] = time.monotonic()
 
 
-def _deadline_stream(stream, deadline: float, request):
+def _deadline_stream(stream, deadline: float, request, whole: Callable[[], None] = lambda: None):
     """``stream`` (a response body) raising a ReadTimeout when a chunk arrives after ``deadline`` (time.monotonic);
-    of the HTTP library the SDK uses (httpx, or httpx2 in openai 3.x), whose timeouts the SDK retries."""
+    of the HTTP library the SDK uses (httpx, or httpx2 in openai 3.x), whose timeouts the SDK retries.  ``whole`` is
+    called once the body has all come."""
     import sys
     import time
 
@@ -905,6 +913,7 @@ def _deadline_stream(stream, deadline: float, request):
                 if time.monotonic() > deadline:
                     raise http.ReadTimeout("the whole answer did not come in time", request=request)
                 yield chunk
+            whole()
 
         def close(self) -> None:
             stream.close()

@@ -423,7 +423,9 @@ def parse_style(text: str) -> Style:
     instruments = _find(_P_INSTR, low, INSTRUMENTS)
     refused = {p for w in _said_no(instruments, spans) for p in NEGATED_FAMILIES.get(w, (INSTRUMENTS[w][0],))}
     instruments = [(pos, w) for pos, w in _kept(instruments, spans) if INSTRUMENTS[w][0] not in refused]
-    melody, harmony, bass = _assign_instruments(instruments, preset, refused)
+    carrying = {INSTRUMENTS[_base(m.group(0), INSTRUMENTS)][0] for m in _P_INSTR.finditer(low)
+                if _CARRIES_THE_TUNE.match(low, m.end())}
+    melody, harmony, bass = _assign_instruments(instruments, preset, refused, carrying)
 
     drums = preset["drums"]
     if drums is None:
@@ -446,10 +448,16 @@ def parse_style(text: str) -> Style:
     )
 
 
-def _assign_instruments(found: list[tuple[int, str]], preset: dict, refused: set[int] = frozenset()
-                        ) -> tuple[int, int, int]:
+#: what, said right after an instrument, gives it the tune: "piano theme", "guitar melody", "flute lead", "violin solo"
+_CARRIES_THE_TUNE = re.compile(r"\s+(theme|melody|melodies|lead|solo)(?![a-z])")
+
+
+def _assign_instruments(found: list[tuple[int, str]], preset: dict, refused: set[int] = frozenset(),
+                        carrying: set[int] = frozenset()) -> tuple[int, int, int]:
     """Mentioned instruments fill melody, harmony, bass in order of appearance; the genre fills the rest, with a
-    :data:`SUBSTITUTES` player where it would give a part to an instrument in ``refused``."""
+    :data:`SUBSTITUTES` player where it would give a part to an instrument in ``refused``.  One said to carry the
+    tune (``carrying``: "piano theme") plays the melody, whatever else is named ("piano theme, pizzicato strings,
+    clarinet and marimba": a chapter's score lost its shared theme to the clarinet)."""
     preset = {**preset, **{part: _substitute(part, preset[part], refused) for part in ("melody", "harmony")}}
     if preset["bass"] in refused:
         preset["bass"] = None
@@ -460,7 +468,9 @@ def _assign_instruments(found: list[tuple[int, str]], preset: dict, refused: set
             mentioned.append((prog, roles))
     # the melody: the first instrument named that plays melodies only (a flute, a violin: "piano, violin and cello",
     # "harp, piano and flute" dropped it, a piano or harp taking the melody), else the first that plays one
-    melody = next((p for p, r in mentioned if r == "m"), None)
+    melody = next((p for p, r in mentioned if p in carrying and "m" in r), None)
+    if melody is None:
+        melody = next((p for p, r in mentioned if r == "m"), None)
     if melody is None:
         melody = next((p for p, r in mentioned if "m" in r), None)
     if melody is None:

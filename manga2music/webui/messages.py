@@ -111,11 +111,20 @@ def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: 
     if isinstance(exc, InputError) and exc.message.startswith("no pages found in "):
         from ..sections import SOURCE_EXTENSIONS, source_suffix
 
+        from ..sections import is_hidden
+
+        hidden_files = [n for n in upload_names if is_hidden(n)]
+        if hidden_files and len(hidden_files) == len(upload_names):  # read as a hidden file (a Mac's ._page.jpg),
+            # not "none of the uploads is an image" of a PNG
+            return InputError(f"no page found in the uploads: {_names(hidden_files)} "
+                              f"{'is a hidden file' if len(hidden_files) == 1 else 'are hidden files'} (its name "
+                              "starts with a dot), and hidden files are not read", "rename it without the dot to read it")
         books = [n for n in upload_names if source_suffix(n) in SOURCE_EXTENSIONS]
         if books:  # an archive holding no image is an archive all the same ("empty.zip is no comic archive")
             return InputError(f"no page found in the uploads ({_names(upload_names)}): "
                               f"{_names(books)} {'holds' if len(books) == 1 else 'hold'} no image", UPLOAD_HINT)
-        return InputError(f"none of the uploads ({_names(upload_names)}) is an image, a comic archive or a .pdf",
+        return InputError(f"none of the uploads ({_names(upload_names)}) is an image, a comic archive, a .pdf or "
+                          "an .epub",
                           UPLOAD_HINT)
     if isinstance(exc, NeedsKeyError):
         hint = KEY_HINT

@@ -34,9 +34,10 @@ class Preview:
 
     def note(self) -> str:
         """A line under the gallery (empty when all is well)."""
-        problems = messages.shown("; ".join(self.problems[:5]))  # names from the uploads: plain text
-        if len(self.problems) > 5:
-            problems += f" and {len(self.problems) - 5} more"
+        said = list(dict.fromkeys(self.problems))  # an archive's reason once, not once a page (a password)
+        problems = messages.shown("; ".join(said[:5]))  # names from the uploads: plain text
+        if len(said) > 5:
+            problems += f" and {len(said) - 5} more"
         if not self.pages and self.problems:
             return f"No readable page among the uploads ({problems}). {messages.UPLOAD_HINT}"
         lines = [messages.shown(self.order)] if self.order else []
