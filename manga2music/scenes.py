@@ -269,6 +269,10 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
                 raise InputError(f"{where}: one length a line (got {', '.join(rest[:-1])} and {rest[-1]} after page "
                                  f"{first})")
             shown = ", ".join(page_names[:4]) + (", ..." if len(page_names) > 4 else "")
+            if head.strip() and parse_length(tail) is not None:  # "009.png 15": a page that is not there, then a
+                # length (it was "no page named '009.png 15'", as if the length were part of the name)
+                raise InputError(f"{where}: no page named {head.strip()!r} in the chapter (its pages: {shown}); "
+                                 f"{tail} is read as its scene's length")
             raise InputError(f"{where}: no page named {entry!r} in the chapter (its pages: {shown})")
         index, part = found
         if not 0 <= index < len(page_names):

@@ -1071,7 +1071,10 @@ def test_scenes_shorter_than_a_bar_are_said_to_push_the_scene_changes_later():
                                         ("5 1", "a scene lasts from 2 s to 4 hours (got 1)"),
                                         ("5 9:99", "'9:99' is not a length"),
                                         ("7 30", "page 7 does not exist"),
-                                        ("nine 30", "no page named 'nine 30'")])
+                                        ("nine 30", "no page named 'nine' in the chapter"),  # not 'nine 30'
+                                        ("009.png 15", "no page named '009.png' in the chapter (its pages: 001.png, "
+                                                       "002.png, 003.png, 004.png, ...); 15 is read as its scene's "
+                                                       "length")])
 def test_a_bad_length_in_a_scenes_file_is_one_line_naming_it(tmp_path, line, said):
     make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
     scenes = tmp_path / "scenes.txt"
