@@ -125,9 +125,13 @@ def read_chapter(section: Section, job: SectionJob, describer: Describer, cfg: R
         # by a score before (not `run`'s reading, which a first score does not take): say what changed, as run does
         from .describing import describer_change, left_as_it_was, page_changes
 
-        why = page_changes(job, infos) + describer_change(old, describer)
-        cb.info(f"{section.name}: reading the pages again: " + ("; ".join(why) or "its pages changed since its last "
-                "score (a run read them since), or the way they are read did")  # it said "its version changed"
+        listed = bool(job.record.get("pages"))  # a score stopped before it was written lists none: every page
+        # was "added"
+        why = (page_changes(job, infos) if listed else []) + describer_change(old, describer)
+        cb.info(f"{section.name}: reading the pages again: " + ("; ".join(why) or (
+                "its pages changed since its last score (a run read them since), or the way they are read did"
+                if listed else "its pages, or the way they are read, changed since the score stopped before it "
+                "was written"))  # it said "its version changed"
                 + left_as_it_was(job, infos, "describe"))
     if _is_chat(describer):
         return _read_chapter_with_chat(section, job, describer, infos, skipped, key, cb, memo)

@@ -2601,6 +2601,34 @@ def test_a_score_stopped_during_its_first_cue_resumes_with_its_seed_and_longest_
     assert sheet["seed"] == 9 and all(s["cue_s"] <= 10.0 + 1e-6 for s in sheet["scenes"]), sheet["scenes"]
 
 
+def test_a_page_changed_after_a_stopped_score_is_not_said_to_be_every_page_added(tmp_path, monkeypatch):
+    """A score stopped before it was written, one page replaced, then the rerun: "reading the pages again: 6 pages
+    added (001.png, 002.png, ...)": the stopped score's record lists no pages to compare with."""
+    import shutil
+
+    import manga2music
+    from manga2music.composers.builtin import BuiltinComposer
+    from manga2music.jobs import Callbacks
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
+    out = tmp_path / "out"
+
+    def stopped(self, requests, *, progress=None, made=None):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(BuiltinComposer, "compose", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin")
+    pages = sorted((tmp_path / "ch").iterdir())
+    shutil.copy(pages[-1], pages[1])  # one page replaced
+    said = []
+    manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
+                      callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    again = [s for s in said if "reading the pages again" in s]
+    assert again and not any("added" in s for s in again), said
+
+
 def test_a_plain_rerun_of_a_stopped_score_makes_the_chapters_it_did_not_start_as_it_was_asked(tmp_path, monkeypatch):
     """`score S --reading-speed 0.5 --format flac` stopped in its first chapter, then the plain `score S` a user makes
     to finish it: the first chapter resumed at 0.5 in FLAC (its own stopped settings), and the chapters it had not
