@@ -167,6 +167,11 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         raise OutputError(f"cannot lock the output folder {readable(folder)} ({exc.strerror or exc})",
                           hint=f"choose {writable_output()}") from exc
     try:
+        _refuse_inside_a_busy_output(folder, limit, note)
+    except BaseException:
+        lock.release()
+        raise
+    try:
         info = {"pid": os.getpid(), "user": _user_name(), "host": socket.gethostname(),
                 "command": " ".join(["manga2music", command]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "argv": [readable(a) for a in sys.argv[1:]][:20]}
@@ -184,6 +189,37 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
             if json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8")).get("pid") == os.getpid():
                 (folder / HOLDER_NAME).unlink()
         lock.release()
+
+
+def _refuse_inside_a_busy_output(folder: Path, limit: float | None, note: Callable[[str], None]) -> None:
+    """:class:`OutputBusyError` where a folder above ``folder`` is the output folder of a run going on now (``run
+    S/Vol 1 -o out/Vol 1`` while ``run S -o out`` writes ``out/Vol 1/``): both ran, wrote the same files, and the
+    outer run's record said 60 s of music where the file held the inner run's 45 s.  Only a lock held now counts:
+    the lock file a finished run leaves is no run.  ``limit``: as for the folder's own lock, how long to wait for
+    that run (None: as long as it takes; 0: not at all)."""
+    from filelock import FileLock, Timeout
+
+    for above in Path(os.path.realpath(folder)).parents:
+        if not (above / LOCK_NAME).is_file() or str(above) in _held_by:
+            continue
+        probe = FileLock(str(above / LOCK_NAME), timeout=0, fallback_to_soft=False)
+        try:
+            try:
+                probe.acquire()
+            except Timeout:
+                if limit == 0:
+                    raise
+                note(f"{readable(folder)} is inside {readable(above)}, the output folder of another manga2music run "
+                     f"({_holder(above)}): waiting for it to finish")
+                probe.acquire(timeout=-1 if limit is None else limit)
+        except Timeout:
+            raise OutputBusyError(
+                f"{readable(folder)} is inside {readable(above)}, the output folder of another manga2music run going "
+                f"on now ({_holder(above)}), which may write into it",
+                hint="wait for that run to finish, or choose a folder outside it") from None
+        except OSError:  # a filesystem without locks there: not known
+            continue
+        probe.release()
 
 
 def refuse_if_busy(folder: Path) -> None:

@@ -377,6 +377,33 @@ def test_a_length_is_taken_as_minutes_and_seconds_as_the_scenes_file_takes_it(tm
     assert not (tmp_path / "other").exists()
 
 
+def test_a_run_into_a_folder_inside_the_output_folder_of_a_run_going_on_is_refused_or_waits(tmp_path):
+    """`run S -o out` going on, then `run "S/Vol 1" -o "out/Vol 1"`: both ran and wrote the same files (the outer
+    run's record said 60 s of music, the file held the inner run's 45 s).  The inner one is refused, or with --wait
+    waits for the outer one; the lock file a finished run leaves refuses nothing."""
+    import time
+
+    from manga2music.lock import output_lock
+    from output_checks import start_cli
+
+    out, inner = tmp_path / "out", tmp_path / "out" / "Vol 1"
+    made = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1")
+    with output_lock(out, command="run"):
+        refused = cli("run", SAMPLES / "calm", "-o", inner, *made)
+        assert refused.returncode == 2, refused.stderr
+        assert f"{inner} is inside {out}, the output folder of another manga2music run going on now" in \
+            " ".join(refused.stderr.split()), refused.stderr
+        assert not list(inner.glob("*.wav"))
+        waiting = start_cli("run", SAMPLES / "calm", "-o", inner, *made, "--wait")
+        time.sleep(3)
+        assert waiting.poll() is None and not list(inner.glob("*.wav"))  # it waits for the outer run
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0 and "waiting for it to finish" in err, err
+    assert (inner / "calm.wav").exists()
+    again = cli("run", SAMPLES / "action", "-o", inner, *made)  # the outer run is over: its lock file is no run
+    assert again.returncode == 0, again.stderr
+
+
 def test_a_busy_output_folder_is_said_before_the_models_are_picked(tmp_path):
     """A run into a folder another run was writing said `auto`'s choice of both models (two long lines, after a
     look for the Hub) and only then that the folder was busy."""
