@@ -232,7 +232,7 @@ def _keep_what_was_asked(old: dict, manifest: dict, cfg: RunConfig, command: str
     if command in ("run", "compose"):  # describe and score make no track: what a stop
         # asked for stays
         _keep_what_a_stop_asked(old, manifest, "stopped_with", "sections", asked if stopped else {}, this_run, left,
-                                mine if running else None, mine)
+                                mine if running else None, mine, own_only=bool(cfg.stopped_sections))
     if command == "score":  # the chapters a stopped score did not start are made with
         # what it was asked (scoring.not_started): a plain rerun made them at the usual pace, in WAV
         given = {k: getattr(cfg, k) for k in SCORE_RESUMED if getattr(cfg, k) is not None}
@@ -529,7 +529,8 @@ KEPT_ASIDE = "before_this_run"
 
 
 def _keep_what_a_stop_asked(old: dict, manifest: dict, key: str, names_key: str, asked: dict, this_run: list[str],
-                            left: Sequence[str], running: Optional[str] = None, mine: str = "") -> None:
+                            left: Sequence[str], running: Optional[str] = None, mine: str = "",
+                            own_only: bool = False) -> None:
     """The manifest's ``key`` (what a stopped command was asked, and under ``names_key`` the sections it left to
     make) after this command: a stop (``asked``) keeps what it asked for the sections it left, over an earlier
     stop's settings for the sections that one left and this one was not given (a second stop asking only
@@ -550,9 +551,12 @@ def _keep_what_a_stop_asked(old: dict, manifest: dict, key: str, names_key: str,
     earlier = before.get(names_key)
     done = set(this_run) - set(left)  # a plain resume stopped again (it asked nothing) keeps the earlier stop's
     still = [n for n in earlier if isinstance(n, str) and n not in done] if isinstance(earlier, list) else []
-    if asked:
-        manifest[key] = {**{k: v for k, v in before.items() if k != names_key}, **asked,
-                         names_key: sorted(set(left) | set(still))}
+    names = set(left) | set(still)
+    if own_only and isinstance(earlier, list):  # a resume of an earlier stop beside chapters added since (its
+        # settings went to its own sections only): stopped again, the added ones took that stop's seed and format
+        names &= set(earlier)
+    if asked and names:
+        manifest[key] = {**{k: v for k, v in before.items() if k != names_key}, **asked, names_key: sorted(names)}
         if running and before:
             manifest[key][KEPT_ASIDE] = {"by": running, "stop": before}
     elif still:
@@ -640,7 +644,7 @@ def _resume_beside_new_sections(cfg: RunConfig, stopped: dict, new: list[str], m
         cfg.stopped_sections.setdefault(name, {}).update(resumed)
     others = [n for n in new if n not in left]
     cb.info(f"{first_few(left)}: {', '.join(said)}, as the run stopped before was asked; {first_few(others)}, not "
-            f"in that run, {'is' if len(others) == 1 else 'are'} made as new")
+            f"in that run, as any new chapter")
 
 
 def _stopped_sections(stopped) -> list[str]:
@@ -741,7 +745,7 @@ def _lengths_beside_new_sections(cfg: RunConfig, stopped, new: list[str], limit,
         cfg.stopped_sections.setdefault(name, {}).update(mine)
     others = [n for n in new if n not in left]
     cb.info(f"{first_few(left)}: {' and '.join(flag(k, v) for k, v in mine.items())}, as the run stopped before was "
-            f"asked; {first_few(others)}, not in that run, {'is' if len(others) == 1 else 'are'} made as new")
+            f"asked; {first_few(others)}, not in that run, as any new chapter")
 
 
 def _asked_by_the_stop(stopped, new: list[str]) -> dict:

@@ -81,8 +81,9 @@ MAX_PATH_BYTES = 1000 if sys.platform == "darwin" else 3800
 def _within_a_path(output: Path, parts: list[str], name: str) -> list[str]:
     """``parts`` as they are, or, where a chapter lies so deep that its output path would be longer than a system
     takes (``OSError: File name too long`` ended the run), its first folder and its own name with one part that
-    stands for the folders between (``…`` and a hash of the whole name, so two such chapters never share it)."""
-    used = len(os.fsencode(os.path.abspath(output))) + sum(len(part.encode("utf-8")) + 1 for part in parts)
+    stands for the folders between (``…`` and a hash of the whole name, so two such chapters never share it).
+    Measured from the folder's real path: the same folder given through a link gives the same names."""
+    used = len(os.fsencode(os.path.realpath(output))) + sum(len(part.encode("utf-8")) + 1 for part in parts)
     if used <= MAX_PATH_BYTES or len(parts) < 3:
         return parts
     between = "\u2026" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]

@@ -590,6 +590,8 @@ def _damaged_settings_file(path: Path) -> str | None:
     folders = [path, *(folder for folder in _loaded_folders(path) if folder != path)]
     for folder in folders:
         for file in sorted(folder.glob("*.json")):
+            if not _read_by_the_libraries(file.name):  # a Mac's ._config.json, a trainer_state.json: not read
+                continue
             try:
                 if file.stat().st_size > 64 * 2**20:  # no settings file is this big: not read here
                     continue
@@ -599,6 +601,15 @@ def _damaged_settings_file(path: Path) -> str | None:
             except OSError:
                 continue
     return None
+
+
+#: JSON files a model's libraries read from its folder, besides any ``*config.json`` and a weights' ``*.index.json``
+_SETTINGS_FILES = {"tokenizer.json", "special_tokens_map.json", "added_tokens.json", "chat_template.json",
+                   "model_index.json", "vocab.json"}
+
+
+def _read_by_the_libraries(name: str) -> bool:
+    return not name.startswith(".") and (name in _SETTINGS_FILES or name.endswith(("config.json", ".index.json")))
 
 
 def _loaded_folders(path: Path) -> list[Path]:

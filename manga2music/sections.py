@@ -497,7 +497,8 @@ def _read_archive_member(archive: Path, member: str) -> bytes:
         info = zf.getinfo(member)
         if info.flag_bits & 0x1:  # encrypted: where every file is, the chapter fails in one line; one page among
             # plain ones is one page skipped (the whole chapter failed)
-            if all(i.flag_bits & 0x1 for i in zf.infolist() if not i.is_dir()):
+            if all(i.flag_bits & 0x1 for i in zf.infolist()  # its pages, not a plain ComicInfo.xml beside them
+                   if not i.is_dir() and is_image_name(i.filename.replace("\\", "/").rsplit("/", 1)[-1])):
                 raise ArchiveError(f"{readable(archive)}: password-protected; unpack it with its password and give "
                                    "the folder of pages")
             raise PageError(f"{readable(archive)}!{readable(member)}: this page is password-protected (the others "
@@ -1246,7 +1247,9 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
             suffix = source_suffix(path.name)
             if suffix in SOURCE_EXTENSIONS or _an_image_given(path):  # an archive's chapters as the manifest
                 # lists them (a prologue first)
-                found = _file_sections(path, readable(source_stem(path.name)), path.parent, warn)
+                stem = source_stem(path.name)  # a hidden image given by name (.p.png): "p", not a hidden output
+                found = _file_sections(path, readable(stem.lstrip(".") if is_hidden(path.name) and stem.lstrip(".")
+                                                      else stem), path.parent, warn)
                 if not found:  # said below, as inside a folder (alone, "no pages found" says it)
                     empty.append(path)
                 sections.extend(sorted(found, key=lambda s: section_order(s.name)))
@@ -1263,6 +1266,9 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                     f"{readable(path)}: not a folder, image, comic archive ({ARCHIVE_NAMES}), .pdf or .epub",
                     hint="image types: " + ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)),
                 )
+    if not sections and covers:  # the art was all there is (`run S/*` of chapters not downloaded yet): read it
+        for path in covers:
+            sections.extend(_file_sections(path, readable(source_stem(path.name)), path.parent, warn))
     if not sections:
         for path in given:
             made = _made_from(path) if path.is_dir() else None

@@ -636,10 +636,15 @@ def test_a_chapter_added_between_a_stop_and_its_resume_leaves_the_stopped_chapte
                         config=RunConfig(duration=2.0, seed=3, fmt="flac"), callbacks=Callbacks(step=stop))
     assert not list(out.glob("*.flac"))
     shutil.copytree(SAMPLES / "webtoon", lib / "webtoon")
+    with pytest.raises(KeyboardInterrupt):  # the resume stopped too: the added chapter is still no chapter of the
+        manga2music.run([lib], out, callbacks=Callbacks(step=stop))  # first stop's (it took its seed and format)
+    stopped = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["stopped_with"]
+    assert stopped["sections"] == ["action", "calm"] and stopped["seed"] == 3, stopped
     said = []
     manga2music.run([lib], out, callbacks=Callbacks(log=lambda level, text: said.append(text)))
     said = " ".join(said)
-    assert "action and calm: fmt='flac', seed=3, as the run stopped before was asked; webtoon" in said, said
+    assert "action and calm: fmt='flac', seed=3, as the run stopped before was asked; webtoon, not in that run, as " \
+           "any new chapter" in said, said
     assert "action and calm: duration=2, as the run stopped before was asked" in said, said
     for name in ("action", "calm"):
         music = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["compose"]

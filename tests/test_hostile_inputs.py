@@ -101,6 +101,22 @@ def test_a_chapter_folder_that_cannot_be_read_is_a_failed_chapter_not_left_out(t
     assert "action" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_shortened_output_path_is_the_same_whichever_way_the_output_folder_is_named(tmp_path):
+    """A chapter deep enough to have its output path shortened: given through a link to the output folder (or with
+    `cd OUT && -o .`), the path was measured from the name given, not shortened, and every such chapter was made
+    again beside its first files."""
+    from manga2music.outputs import SectionFiles
+
+    real = tmp_path.joinpath(*[f"{k}" + "d" * 199 for k in range(7)])  # about 1,400 bytes of folders
+    real.mkdir(parents=True)
+    link = tmp_path / "out"
+    link.symlink_to(real)
+    name = "/".join(f"{k:02d}" + "x" * 198 for k in range(12))  # 2,412 bytes: past the limit from the real path only
+    through_link = SectionFiles.for_section(link, name).base.relative_to(link)
+    direct = SectionFiles.for_section(real, name).base.relative_to(real)
+    assert through_link == direct and len(direct.parts) == 3, direct
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
 @pytest.mark.parametrize("given", ["series", "chapter"])
 def test_a_chapter_folder_that_can_be_listed_but_not_entered_is_a_failed_chapter_not_a_traceback(two_sections,
@@ -497,6 +513,14 @@ def test_one_password_protected_page_among_plain_ones_is_one_page_skipped_not_a_
     assert [p["name"] for p in record["pages"]] == ["001.png", "003.jpg"]
     (skipped,) = record["skipped_pages"]
     assert skipped["source"].endswith("m.cbz!002.png") and "password-protected" in skipped["error"], skipped
+    info = two_sections / "ComicInfo.xml"  # every page with a password, beside a plain ComicInfo.xml: the chapter's
+    info.write_text("<ComicInfo/>", encoding="utf-8")  # one line, not one line a page
+    _encrypted_zip(two_sections / "locked.cbz", [info, *sorted((SAMPLES / "calm").iterdir())],
+                   only={p.name for p in (SAMPLES / "calm").iterdir()})
+    info.unlink()
+    result = cli("run", two_sections / "locked.cbz", "-o", tmp_path / "out2", *BUILTIN, "--duration", "1")
+    assert result.returncode == 1 and "locked.cbz: password-protected; unpack it" in result.stderr, result.stderr
+    assert "this page is password-protected" not in result.stderr, result.stderr
 
 
 def test_a_password_protected_cbz_is_one_failed_chapter_in_one_line_that_says_so(two_sections, tmp_path):

@@ -1123,6 +1123,11 @@ def test_the_series_art_given_among_its_chapters_as_run_s_star_gives_them_is_no_
     assert list(names(find_sections([Path("cover.jpg")]))) == ["cover"]
     png(series / "001.png")  # a loose page beside the art: the folder's loose pictures are a chapter
     assert "cover" in names(find_sections(sorted(Path(".").iterdir())))
+    (series / "001.png").unlink()
+    (series / "folder.jpg").unlink()
+    for page in (series / "Ch 1").iterdir():  # the chapters not downloaded yet: the art is all there is, and read
+        page.unlink()
+    assert list(names(find_sections(sorted(Path(".").iterdir())))) == ["cover"]
 
 
 def test_a_hidden_image_given_by_name_is_read_as_a_hidden_folder_given_is(tmp_path):
@@ -1131,7 +1136,8 @@ def test_a_hidden_image_given_by_name_is_read_as_a_hidden_folder_given_is(tmp_pa
     png(tmp_path / ".p.png")
     png(tmp_path / "ch" / "001.png")
     (tmp_path / "._001.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
-    assert [p.name for s in find_sections([tmp_path / ".p.png"]) for p in s.pages] == [".p.png"]
+    (alone,) = find_sections([tmp_path / ".p.png"])
+    assert [p.name for p in alone.pages] == [".p.png"] and alone.name == "p"  # its outputs are not hidden files
     found = find_sections([tmp_path / ".p.png", tmp_path / "ch", tmp_path / "._001.png"])
     assert [[p.name for p in s.pages] for s in found] == [[".p.png"], ["001.png"]]
 

@@ -431,6 +431,10 @@ def test_a_vision_folder_with_its_tokenizer_cut_short_is_one_line_that_names_the
 
     folder = tmp_path / "cut-short"
     shutil.copytree(tiny_models["qwen2_vl"], folder)
+    (folder / "._config.json").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")  # a Mac's,
+    (folder / "trainer_state.json").write_text('{"step": ', encoding="utf-8")  # and a trainer's: not read
+    ok = cli("doctor", "--offline", "--vision-model", str(folder), "--json")
+    assert json.loads(ok.stdout)["checks"][0]["reason"].endswith("can run here"), ok.stdout
     whole = (folder / "tokenizer.json").read_bytes()
     (folder / "tokenizer.json").write_bytes(whole[:len(whole) // 2])
     pages = tmp_path / "pages"

@@ -1504,5 +1504,9 @@ def test_an_archive_without_pages_is_said_to_hold_none_not_to_be_no_archive():
     assert loose.message == "none of the uploads (notes.txt) is an image, a comic archive, a .pdf or an .epub"
     # a hidden image was "none of the uploads (.cover.png) is an image": it is one, left out for its name
     hidden = messages.for_user(InputError("no pages found in /tmp/up"), [], [".cover.png"])
-    assert hidden.message.endswith(".cover.png is a hidden file (its name starts with a dot), and hidden files are not read")
+    assert hidden.message.endswith(".cover.png is a hidden file (its name starts with a dot), and hidden files are "
+                                   "not read")
     assert "rename it" in hidden.hint
+    for system in (["Thumbs.db", "desktop.ini"], ["._001.png"]):  # no page, and no dot to take away
+        said = messages.for_user(InputError("no pages found in /tmp/up"), [], system)
+        assert "none of the uploads" in said.message and "rename" not in (said.hint or ""), said

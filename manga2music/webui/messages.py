@@ -111,14 +111,13 @@ def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: 
     if isinstance(exc, InputError) and exc.message.startswith("no pages found in "):
         from ..sections import SOURCE_EXTENSIONS, source_suffix
 
-        from ..sections import is_hidden
-
-        hidden_files = [n for n in upload_names if is_hidden(n)]
-        if hidden_files and len(hidden_files) == len(upload_names):  # read as a hidden file (a Mac's ._page.jpg),
-            # not "none of the uploads is an image" of a PNG
-            return InputError(f"no page found in the uploads: {_names(hidden_files)} "
-                              f"{'is a hidden file' if len(hidden_files) == 1 else 'are hidden files'} (its name "
-                              "starts with a dot), and hidden files are not read", "rename it without the dot to read it")
+        dotted = [n for n in upload_names if n.startswith(".") and not n.startswith("._")]  # not a Mac's ._page.jpg
+        if dotted and len(dotted) == len(upload_names):  # it was "none of the uploads is an image" of a PNG
+            one = len(dotted) == 1
+            return InputError(f"no page found in the uploads: {_names(dotted)} "
+                              f"{'is a hidden file (its name starts' if one else 'are hidden files (their names start'}"
+                              " with a dot), and hidden files are not read",
+                              f"rename {'it' if one else 'them'} without the dot to read {'it' if one else 'them'}")
         books = [n for n in upload_names if source_suffix(n) in SOURCE_EXTENSIONS]
         if books:  # an archive holding no image is an archive all the same ("empty.zip is no comic archive")
             return InputError(f"no page found in the uploads ({_names(upload_names)}): "
