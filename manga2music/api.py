@@ -640,11 +640,17 @@ def _resume_beside_new_sections(cfg: RunConfig, stopped: dict, new: list[str], m
     said = [switch(k, v) if k in ("loop", "normalize") else flag(k, v) for k, v in resumed.items()]
     if "loop" in resumed:
         cfg.loop = resumed.pop("loop")
-    for name in left:
-        cfg.stopped_sections.setdefault(name, {}).update(resumed)
+    _give_stopped_sections(cfg, left, resumed)
     others = [n for n in new if n not in left]
     cb.info(f"{first_few(left)}: {', '.join(said)}, as the run stopped before was asked; {first_few(others)}, not "
             f"in that run, as any new chapter")
+
+
+def _give_stopped_sections(cfg: RunConfig, names: list[str], settings: dict) -> None:
+    """``settings`` for each of ``names`` in ``cfg.stopped_sections``, a new dict: the RunConfig a program passed
+    (copied field by field) shares the old one, and a later call with it would take them."""
+    cfg.stopped_sections = {**cfg.stopped_sections,
+                            **{name: {**cfg.stopped_sections.get(name, {}), **settings} for name in names}}
 
 
 def _stopped_sections(stopped) -> list[str]:
@@ -741,8 +747,7 @@ def _lengths_beside_new_sections(cfg: RunConfig, stopped, new: list[str], limit,
         mine["variations"] = asked["variations"]
     if not mine:
         return
-    for name in left:
-        cfg.stopped_sections.setdefault(name, {}).update(mine)
+    _give_stopped_sections(cfg, left, mine)
     others = [n for n in new if n not in left]
     cb.info(f"{first_few(left)}: {' and '.join(flag(k, v) for k, v in mine.items())}, as the run stopped before was "
             f"asked; {first_few(others)}, not in that run, as any new chapter")

@@ -640,8 +640,9 @@ def test_a_chapter_added_between_a_stop_and_its_resume_leaves_the_stopped_chapte
         manga2music.run([lib], out, callbacks=Callbacks(step=stop))  # first stop's (it took its seed and format)
     stopped = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["stopped_with"]
     assert stopped["sections"] == ["action", "calm"] and stopped["seed"] == 3, stopped
-    said = []
-    manga2music.run([lib], out, callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    said, mine = [], RunConfig()
+    manga2music.run([lib], out, config=mine, callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    assert mine.stopped_sections == {}  # a program's own RunConfig is left as it was: a later call takes nothing
     said = " ".join(said)
     assert "action and calm: fmt='flac', seed=3, as the run stopped before was asked; webtoon, not in that run, as " \
            "any new chapter" in said, said
