@@ -640,17 +640,19 @@ def _resume_beside_new_sections(cfg: RunConfig, stopped: dict, new: list[str], m
     said = [switch(k, v) if k in ("loop", "normalize") else flag(k, v) for k, v in resumed.items()]
     if "loop" in resumed:
         cfg.loop = resumed.pop("loop")
-    _give_stopped_sections(cfg, left, resumed)
-    others = [n for n in new if n not in left]
-    cb.info(f"{first_few(left)}: {', '.join(said)}, as the run stopped before was asked; {first_few(others)}, not "
-            f"in that run, as any new chapter")
+    _give_stopped_sections(cfg, left, resumed, new, said, cb)
 
 
-def _give_stopped_sections(cfg: RunConfig, names: list[str], settings: dict) -> None:
-    """``settings`` for each of ``names`` in ``cfg.stopped_sections``, a new dict: the RunConfig a program passed
-    (copied field by field) shares the old one, and a later call with it would take them."""
+def _give_stopped_sections(cfg: RunConfig, names: list[str], settings: dict, new: list[str], said: list[str],
+                           cb: Callbacks) -> None:
+    """``settings`` for each of ``names`` (the sections a stopped run left, among ``new``, those not composed yet)
+    in ``cfg.stopped_sections``, and ``said`` of them.  A new dict: the RunConfig a program passed (copied field by
+    field) shares the old one, and a later call with it would take them."""
     cfg.stopped_sections = {**cfg.stopped_sections,
                             **{name: {**cfg.stopped_sections.get(name, {}), **settings} for name in names}}
+    others = [n for n in new if n not in names]
+    cb.info(f"{first_few(names)}: {', '.join(said)}, as the run stopped before was asked; {first_few(others)}, not "
+            "in that run, as any new chapter")
 
 
 def _stopped_sections(stopped) -> list[str]:
@@ -747,10 +749,7 @@ def _lengths_beside_new_sections(cfg: RunConfig, stopped, new: list[str], limit,
         mine["variations"] = asked["variations"]
     if not mine:
         return
-    _give_stopped_sections(cfg, left, mine)
-    others = [n for n in new if n not in left]
-    cb.info(f"{first_few(left)}: {' and '.join(flag(k, v) for k, v in mine.items())}, as the run stopped before was "
-            f"asked; {first_few(others)}, not in that run, as any new chapter")
+    _give_stopped_sections(cfg, left, mine, new, [" and ".join(flag(k, v) for k, v in mine.items())], cb)
 
 
 def _asked_by_the_stop(stopped, new: list[str]) -> dict:
@@ -1020,8 +1019,7 @@ def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> st
         if value is not None and not (given_only and value == KEPT_READING_SETTINGS[key]):  # a record of before
             kept[key] = value
     cfg.vision_options = {**cfg.vision_options, **kept}
-    said = [(("--single-stage" if value else "--two-stage") if on_command_line() else flag(key, value))
-            if key == "single_stage" else flag(key, value)
+    said = [switch(key, value) if key == "single_stage" else flag(key, value)
             for key, value in kept.items() if value != KEPT_READING_SETTINGS[key]]
     return f" with {', '.join(said)}" if said else ""
 

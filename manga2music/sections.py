@@ -1248,8 +1248,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
             if suffix in SOURCE_EXTENSIONS or _an_image_given(path):  # an archive's chapters as the manifest
                 # lists them (a prologue first)
                 stem = source_stem(path.name)  # a hidden image given by name (.p.png): "p", not a hidden output
-                found = _file_sections(path, readable(stem.lstrip(".") if is_hidden(path.name) and stem.lstrip(".")
-                                                      else stem), path.parent, warn)
+                found = _file_sections(path, readable(stem.lstrip(".") or stem), path.parent, warn)
                 if not found:  # said below, as inside a folder (alone, "no pages found" says it)
                     empty.append(path)
                 sections.extend(sorted(found, key=lambda s: section_order(s.name)))

@@ -2573,14 +2573,11 @@ def test_a_score_cancelled_from_its_progress_keeps_the_cue_the_progress_said_was
     assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8"))["seed"] == 5
 
 
-def test_a_score_stopped_during_its_first_cue_resumes_with_its_seed_and_longest_cue(tmp_path, monkeypatch):
-    """Ctrl-C while the first cue was composed (a minute of MusicGen on a CPU): no cue was kept yet, so the plain
-    rerun the stop line asks for drew a new seed and dropped --longest-cue, and made another score than the one
-    asked for, without a word."""
+def _a_score_stopped_at_its_first_cue(tmp_path: Path, monkeypatch, config=None) -> Path:
+    """The output folder of a score of ``tmp_path/ch`` (two scenes, three pages each) stopped by Ctrl-C as its first
+    cue was composed: nothing of its music made."""
     import manga2music
     from manga2music.composers.builtin import BuiltinComposer
-    from manga2music.jobs import Callbacks
-    from manga2music.options import RunConfig
 
     make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
     out = tmp_path / "out"
@@ -2591,8 +2588,19 @@ def test_a_score_stopped_during_its_first_cue_resumes_with_its_seed_and_longest_
     with monkeypatch.context() as patched:
         patched.setattr(BuiltinComposer, "compose", stopped)
         with pytest.raises(KeyboardInterrupt):
-            manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
-                              config=RunConfig(seed=9, longest_cue=10.0))
+            manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin", config=config)
+    return out
+
+
+def test_a_score_stopped_during_its_first_cue_resumes_with_its_seed_and_longest_cue(tmp_path, monkeypatch):
+    """Ctrl-C while the first cue was composed (a minute of MusicGen on a CPU): no cue was kept yet, so the plain
+    rerun the stop line asks for drew a new seed and dropped --longest-cue, and made another score than the one
+    asked for, without a word."""
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    out = _a_score_stopped_at_its_first_cue(tmp_path, monkeypatch, RunConfig(seed=9, longest_cue=10.0))
     said = []
     manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin",
                       callbacks=Callbacks(log=lambda level, text: said.append(text)))
@@ -2607,19 +2615,9 @@ def test_a_page_changed_after_a_stopped_score_is_not_said_to_be_every_page_added
     import shutil
 
     import manga2music
-    from manga2music.composers.builtin import BuiltinComposer
     from manga2music.jobs import Callbacks
 
-    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=2)
-    out = tmp_path / "out"
-
-    def stopped(self, requests, *, progress=None, made=None):
-        raise KeyboardInterrupt
-
-    with monkeypatch.context() as patched:
-        patched.setattr(BuiltinComposer, "compose", stopped)
-        with pytest.raises(KeyboardInterrupt):
-            manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin")
+    out = _a_score_stopped_at_its_first_cue(tmp_path, monkeypatch)
     pages = sorted((tmp_path / "ch").iterdir())
     shutil.copy(pages[-1], pages[1])  # one page replaced
     said = []
