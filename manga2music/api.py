@@ -598,7 +598,7 @@ def resume_stopped(cfg: RunConfig, names: list[str], command: str, cb: Callbacks
         setattr(cfg, setting, value)
         resumed.append(switch(setting, value) if setting in ("loop", "normalize") else flag(setting, value))
     if resumed:
-        cb.info(f"{', '.join(resumed)}, as the run stopped before was asked (give a setting to change it)")
+        cb.info(f"{', '.join(resumed)}, {_as_the_stop_asked(cfg)} (give a setting to change it)")
 
 
 #: the settings a stopped run's resume takes for the sections it left: how each is checked, and read from music made
@@ -651,7 +651,7 @@ def _give_stopped_sections(cfg: RunConfig, names: list[str], settings: dict, new
     cfg.stopped_sections = {**cfg.stopped_sections,
                             **{name: {**cfg.stopped_sections.get(name, {}), **settings} for name in names}}
     others = [n for n in new if n not in names]
-    cb.info(f"{first_few(names)}: {', '.join(said)}, as the run stopped before was asked; {first_few(others)}, not "
+    cb.info(f"{first_few(names)}: {', '.join(said)}, {_as_the_stop_asked(cfg)}; {first_few(others)}, not "
             "in that run, as any new chapter")
 
 
@@ -703,7 +703,7 @@ def keep_lengths(cfg: RunConfig, names: list[str], records: list[tuple[Path, dic
         cfg.new_variations = asked["variations"]
         resumed.append(flag("variations", asked["variations"]))
     if resumed:
-        cb.info(f"{' and '.join(resumed)}, as the run stopped before was asked ({flag('duration')} and "
+        cb.info(f"{' and '.join(resumed)}, {_as_the_stop_asked(cfg)} ({flag('duration')} and "
                 f"{flag('variations')} choose others)")
     if not made:
         return  # no music there to follow
@@ -908,7 +908,7 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             server += (f" (its key from ${key_env})" if key_env else "") + _keep_reading_settings(cfg, made, command)
         else:
             _keep_music_settings(cfg, made)
-        how = f"as {what} there {were} made" if stopped < len(made) else "as the run stopped before was asked"
+        how = f"as {what} there {were} made" if stopped < len(made) else _as_the_stop_asked(cfg)
         cb.info(f"{flag(setting, model)}{server}, {how} ({flag(setting, 'auto')} lets this machine pick)")
         chosen.append(model)
     return tuple(chosen)
@@ -973,6 +973,16 @@ def _keep_key_variable(cfg: RunConfig, made: list[dict]) -> str:
     (key_env,) = key_envs
     cfg.vision_options = {**cfg.vision_options, "api_key_env": key_env}
     return key_env
+
+
+def _as_the_stop_asked(cfg: RunConfig) -> str:
+    """How the settings taken from the manifest's ``stopped_with`` are said: those of a run that stopped, or, for a
+    command that will wait (``wait``), of the run at work there now, which keeps them there while it goes on."""
+    from .lock import held_by_another_run
+
+    if cfg.wait and held_by_another_run(cfg.output):
+        return "as the run going on there was asked"
+    return "as the run stopped before was asked"
 
 
 def _said_first_if_busy(cfg: RunConfig) -> None:

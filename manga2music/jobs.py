@@ -106,6 +106,7 @@ class SectionJob:
     spent: Optional[tuple[Optional[dict], Optional[float]]] = None
     music_outdated: bool = False  # a new description, and the music there is of the one before (see ``commit``)
     source: Optional[str] = None  # the file of a section that could not be read at all (see each_section)
+    read_as: str = ""  # where it is listed in reading order, when not by its name (Section.read_as)
     #: ``compose``: the description file its music is composed from (from the output folder, through links:
     #: ``files.place_from_output``), or TEXT_GIVEN for words given
     #: as text; None for a section of pages (``run``), whose record then names none
@@ -157,7 +158,7 @@ def start_section_job(section, output: Path, cb: Callbacks) -> SectionJob:
     fails names its folder, archive or PDF in its entry, so that a later run drops the entry once that is gone (a
     failed download deleted since stayed "failed" on the page for good)."""
     job = start_job(section.name, output, cb)
-    job.source = section.container_path
+    job.source, job.read_as = section.container_path, section.read_as
     if job.status != "failed":
         blocking = _file_in_the_way(job)
         if blocking is not None:  # "cannot write its files: FileExistsError: [Errno 17] File exists: 'Vol 1.cbz'"
@@ -353,6 +354,7 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         **(_score_files(job, rel) if command == "score" else {}),
         **({"music_outdated": True} if job.music_outdated else {}),
         **({"source": job.source} if job.source and status == "failed" else {}),
+        **({"read_as": job.read_as} if job.read_as else {}),
         **({"analysis": rel(job.files.artifact())} if job.files.artifact().name in job.record.get("files", {})
            and job.files.artifact().exists() else {}),  # --save-artifact's, where ours (one of the user's is kept)
     }

@@ -232,6 +232,15 @@ def refuse_if_busy(folder: Path) -> None:
         pass
 
 
+def held_by_another_run(folder: Path) -> bool:
+    """Whether another run holds ``folder`` now (see :func:`refuse_if_busy`)."""
+    try:
+        refuse_if_busy(folder)
+    except OutputBusyError:
+        return True
+    return False
+
+
 def _acquire(lock, folder: Path, limit: float | None, note: Callable[[str], None],
              waiting: Callable[[], None]) -> None:
     """Take ``lock`` at once, or (``limit`` None: for as long as it takes; a number: at most that long) queue for it,

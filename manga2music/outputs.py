@@ -435,6 +435,13 @@ def _other_commands_music(before: dict, *, scoring: bool) -> dict:
     return {k: before[k] for k in ("score_tracks", "score_midi", "cue_sheet", "read_along", "chapters") if k in before}
 
 
+def reading_order(entry: dict) -> tuple:
+    """Where a manifest entry is listed: by its name, or where its pages come when its files kept another name
+    (``read_as``)."""
+    read_as = entry.get("read_as")
+    return section_order(read_as if isinstance(read_as, str) and read_as else str(entry["name"]))
+
+
 def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple[dict, dict]:
     """(the manifest on disk or a new one, the manifest after merging this run's entries by section name)."""
     old = read_record(output / MANIFEST)
@@ -483,7 +490,7 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         "version": __version__,
         "updated": now_iso(),
         "command": command,
-        "sections": sorted(by_name.values(), key=lambda e: section_order(e["name"])),
+        "sections": sorted(by_name.values(), key=reading_order),
         "this_run": [e["name"] for e in entries],
     }
     return old, manifest

@@ -367,6 +367,9 @@ class Section:
     plain_name: str = ""  # its name before a clash named it by its folders ("ch1" of "b/ch1"; "": never)
     #: names earlier versions gave it: an output folder's files made under one of them keep it
     former_names: list[str] = field(default_factory=list)
+    #: where it comes in reading order when its files keep another name ("Vol 1/Chapter 1" of the files ``run
+    #: "S/Vol 1/Chapter 1"`` made as "Chapter 1"); "": its name
+    read_as: str = ""
 
     @property
     def unreadable_file(self) -> str | None:
@@ -1057,7 +1060,8 @@ def _only_covers(images: list[str], dirs: list[str], files: list[str], in_output
 def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], None]) -> list[Section]:
     sections: list[Section] = []
     # the name the user gave (a link keeps its own name); "." and ".." become the folders they stand for
-    root_name = readable(Path(os.path.abspath(folder)).name) or "pages"
+    given_name = readable(Path(os.path.abspath(folder)).name)
+    root_name = given_name.lstrip(".") or given_name or "pages"  # `run .hack`: "hack", not hidden output files
 
     def unreadable(exc: OSError) -> None:  # a chapter the user may not read: a failed section, not left out
         where = Path(exc.filename) if exc.filename else folder
@@ -1122,6 +1126,9 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
             # a chapter whose download failed, say: said, as the PATH itself is when it holds no page (not a folder
             # of an output folder: a run made it, for music)
             warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
+    for section in sections:
+        if section.name == root_name != given_name:  # what an earlier version made for it as ".hack" stays its own
+            section.former_names.append(given_name)
     return sections
 
 

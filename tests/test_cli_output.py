@@ -743,6 +743,27 @@ def test_a_chapter_run_alone_first_keeps_its_files_when_the_series_is_run(tmp_pa
     assert (out / "Chapter 1.wav").read_bytes() == made and not (out / "Vol 10").exists()
 
 
+def test_a_chapter_that_kept_its_shorter_name_is_listed_in_reading_order(tmp_path):
+    """After `run "S/Vol 1/Chapter 1"` then `run S`, the first chapter keeps its files as `Chapter 1`, and the
+    run's table, the manifest and the listening page put it last, after every volume's chapters (loose chapters go
+    after volumes): a reader looking for the first chapter found it at the bottom."""
+    series, out = tmp_path / "S", tmp_path / "out"
+    for vol, chapter in (("Vol 1", "Chapter 1"), ("Vol 1", "Chapter 2"), ("Vol 2", "Chapter 3")):
+        shutil.copytree(SAMPLES / "calm", series / vol / chapter)
+    assert cli("run", series / "Vol 1" / "Chapter 1", "-o", out, *BUILTIN, "--duration", "1").returncode == 0
+    whole = cli("run", series, "-o", out, *BUILTIN, "--duration", "1", "--json")
+    assert whole.returncode == 0, whole.stderr
+    in_order = ["Chapter 1", "Vol 1/Chapter 2", "Vol 2/Chapter 3"]
+    assert [e["name"] for e in json.loads(whole.stdout)["sections"]] == in_order, whole.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [e["name"] for e in manifest["sections"]] == in_order
+    page = (out / "index.html").read_text()
+    assert page.index('"Chapter%201.wav"') < page.index('"Vol%201/Chapter%202.wav"') \
+        < page.index('"Vol%202/Chapter%203.wav"')
+    table = cli("run", series, "-o", out, *BUILTIN, "--duration", "1")
+    assert [line.split("\t")[0] for line in table.stdout.splitlines()] == in_order, table.stdout
+
+
 def test_describe_lists_the_description_it_wrote_not_the_track_it_left_behind(tmp_path):
     """`describe` into a folder `run` made listed "calm  ok  calm.wav": the track of the words before, which the
     new description does not match, and not the description the command wrote."""

@@ -193,6 +193,26 @@ def test_wait_lets_concurrent_runs_take_turns(four_sections, tmp_path):
     assert len(waited) >= 1 and all(err.count("waiting for it") == 1 and "pid" in err for err in waited), results
 
 
+def test_a_run_that_waits_says_it_takes_the_settings_of_the_run_going_on_not_of_a_stopped_one(four_sections,
+                                                                                            tmp_path):
+    """`run S --wait` while `run S --seed 3` was at work there said "--seed 3, as the run stopped before was asked":
+    no run had stopped; the settings were those of the run it then waited for."""
+    out = tmp_path / "out"
+    first = start_cli("run", four_sections, "-o", out, *BUILTIN, "--duration", "60", "--seed", "3")
+    try:
+        deadline = time.monotonic() + 120
+        while "stopped_with" not in ((out / "manifest.json").read_text() if (out / "manifest.json").exists() else ""):
+            assert first.poll() is None and time.monotonic() < deadline, "the first run ended before it wrote"
+            time.sleep(0.1)
+        waiting = cli("run", four_sections, "-o", out, "--wait", "--duration", "60", timeout=300)
+        assert first.wait(timeout=300) == 0
+    finally:
+        kill(first)
+    assert waiting.returncode == 0, waiting.stderr
+    assert "stopped" not in waiting.stderr, waiting.stderr
+    assert "--seed 3, as the run going on there was asked" in waiting.stderr, waiting.stderr
+
+
 def test_a_run_leaves_alone_the_temporary_files_of_another_run_writing_into_a_subfolder(four_sections, tmp_path):
     """Cleaning up after a killed run must not delete a live run's half-written track: a subfolder that is an
     output folder of its own (it holds its own lock) belongs to the runs that write there."""

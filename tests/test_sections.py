@@ -1142,6 +1142,18 @@ def test_a_hidden_image_given_by_name_is_read_as_a_hidden_folder_given_is(tmp_pa
     assert [[p.name for p in s.pages] for s in found] == [[".p.png"], ["001.png"]]
 
 
+def test_a_hidden_folder_given_by_name_writes_files_a_user_can_see(tmp_path):
+    """`run .hack` wrote `.hack.wav`, `.hack.txt`...: hidden files, which a file manager and `ls` do not show, so
+    the run seemed to have made nothing.  Its chapters inside keep their own names."""
+    png(tmp_path / ".hack" / "001.png")
+    png(tmp_path / ".arc" / "Chapter 1" / "001.png")
+    (alone,) = find_sections([tmp_path / ".hack"])
+    assert alone.name == "hack" and [p.name for p in alone.pages] == ["001.png"]
+    assert ".hack" in alone.former_names  # the files an earlier version made for it are still its own
+    (inside,) = find_sections([tmp_path / ".arc"])
+    assert inside.name == "Chapter 1"
+
+
 def test_a_pdf_with_no_pages_or_a_password_is_said_in_words_not_in_pdfiums(tmp_path):
     """"not a readable PDF (Failed to load document (PDFium: Success))" for a PDF of no pages, and "(PDFium:
     Incorrect password error)" with no advice for one with a password."""

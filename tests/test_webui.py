@@ -1048,6 +1048,10 @@ def test_gpt_without_a_key_says_to_restart_the_server_in_chromium(running_app, p
     choice.press("Enter")
     page.wait_for_function("document.querySelector('#vision-model').innerText.includes('start it again')")
     page.locator("#mode").wait_for(state="visible")
+    page.locator("#kind").get_by_text("chapter score", exact=True).click()  # a score reads its chapter one way: no stage to
+    page.locator("#mode").wait_for(state="hidden")  # choose (the choice was shown, and ignored)
+    page.locator("#kind").get_by_text("one track", exact=True).click()
+    page.locator("#mode").wait_for(state="visible")
     status = _generate_and_read_status(page)
     assert "needs an API key" in status and "OPENAI_API_KEY=sk-... manga2music ui" in status
     assert "--api-key-env" not in page.locator("body").inner_text()

@@ -261,11 +261,15 @@ def build_app(folder: Optional[ServerFolder] = None):
         files.change(on_new_uploads, files, None, queue=False, show_progress="hidden")  # nor is a Generate of the
         # pages before: it stops (its results showed up under the new pages' thumbnails)
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
-        vision.change(lambda selected: gr.update(visible=takes_stages(selected), value=MODES[0]), vision, mode,
-                      show_progress="hidden")
+        # two-stage or single-stage: a choice for a track of a model that takes it (a score reads its chapter one
+        # way, and ignored it)
+        vision.change(lambda selected, k: gr.update(visible=takes_stages(selected) and k == KINDS[0], value=MODES[0]),
+                      [vision, kind], mode, show_progress="hidden")
         music.change(on_model("music"), music, music, show_progress="hidden")
         kind.change(lambda k: (gr.update(visible=k == KINDS[0]),) + (gr.update(visible=k == KINDS[1]),) * 4, kind,
                     [duration, speed, longest, scenes, bridges], show_progress="hidden")
+        kind.change(lambda k, selected: gr.update(visible=takes_stages(selected) and k == KINDS[0]), [kind, vision],
+                    mode, show_progress="hidden")
         # Generate and Stop act on this tab's Generate alone.  Both are told to the server at once (not queued: a
         # Stop must reach it while a Generate runs or waits), and closing or reloading the tab is a Stop
         # the button says it is at work until the Generate ends: on a laptop's screen the progress bar (at the top
