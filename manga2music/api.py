@@ -105,6 +105,12 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100):
             kind = "a whole number " if isinstance(v, float) else ""
             raise InputError(f"{flag(name)} must be {kind}between 1 and 100 (got {v!r})")
+    takes = max(cfg.variations or 1, cfg.new_variations or 1)
+    if cfg.seed is not None and cfg.seed + takes - 1 > MAX_SEED:  # take k's seed is the seed + k - 1: the last
+        # one recorded could not be given back to --seed ("must be ... from 0 to 4294967295")
+        raise InputError(f"{flag('seed', cfg.seed)} with {flag('variations', takes)}: the last take's seed would be "
+                         f"{cfg.seed + takes - 1}, past the largest seed ({MAX_SEED})",
+                         hint=f"give a seed of at most {MAX_SEED - takes + 1}")
     if not uses_duration:  # score: each cue is as long as its scene takes to read
         return
     for name in ("duration", "new_duration"):  # None: each section's length made before, or the default
@@ -379,6 +385,8 @@ def _settings(config: Optional[RunConfig], output: str | Path | None) -> RunConf
                         "(RunConfig(duration=20, seed=1), for example)")
     cfg = replace(config) if config is not None else RunConfig()
     folder = output if output is not None else cfg.output
+    if isinstance(folder, bytes):  # as the input paths are taken
+        folder = os.fsdecode(folder)
     if not isinstance(folder, (str, os.PathLike)):  # RunConfig(output=None): "expected str, bytes or os.PathLike"
         raise TypeError(f"the output folder must be a path (a str or a Path), not {type(folder).__name__} "
                         f"({folder!r})")
@@ -443,8 +451,16 @@ def _model_names(**names) -> list:
     (``vision_model=1``) is a TypeError saying so."""
     given = []
     for what, name in names.items():
-        if isinstance(name, os.PathLike):
+        if isinstance(name, os.PathLike):  # a folder: one not there is said so (it was looked up as a name)
             name = os.fspath(name)
+            if isinstance(name, str) and not os.path.exists(os.path.expanduser(name)):
+                from .errors import UnknownModelError
+
+                raise UnknownModelError(f"{readable(name)}: no such folder ({os.path.abspath(name)})",
+                                        hint="give the folder save_pretrained wrote (its config.json inside), or a "
+                                             "model name")
+        elif isinstance(name, str) and name.strip() == "auto":  # "auto " of a form field or a file's line, as
+            name = "auto"  # " builtin " is taken
         given.append(name)
         if name is None:  # left out: as the output folder's sections were made, else auto (keep_models)
             continue
@@ -460,6 +476,44 @@ def _model_names(**names) -> list:
     return given
 
 
+class _Heartbeat:
+    """A program's ``step`` callback called again with what it was last told, at most every :attr:`EVERY` seconds,
+    at the stop points of work on the calling thread (the builtin renderer's notes): the README's cancel, an
+    exception raised from a callback, waited for a whole track (12 s for 10 minutes of music) while no callback was
+    called.  Not ``sections``: a host acts on each section begun or done (a test reads the manifest there)."""
+
+    EVERY = 0.5
+
+    def __init__(self, callbacks) -> None:
+        import threading
+
+        self.thread, self.last, self.told, self.callbacks = threading.get_ident(), 0.0, None, None
+        self.said: Optional[Callable[[int, int, str], None]] = None
+        if isinstance(callbacks, Callbacks) and callbacks.step is not None:
+            self.said = callbacks.step
+            self.callbacks = replace(callbacks, step=self._told(callbacks.step))
+
+    def _told(self, said):
+        def telling(done: int, total: int, label: str) -> None:
+            import time
+
+            self.told, self.last = (done, total, label), time.monotonic()
+            said(done, total, label)
+
+        return telling
+
+    def __call__(self) -> None:
+        import threading
+        import time
+
+        from .progress import report
+
+        if self.told is None or threading.get_ident() != self.thread or time.monotonic() - self.last < self.EVERY:
+            return
+        self.last = time.monotonic()
+        report(self.said, *self.told)  # a cancel (KeyboardInterrupt) is raised; a broken bar's error is not
+
+
 def _stops_carry_a_manifest(call):
     """``call`` (run, score, describe, compose) with every stop it raises (a cancel from a callback, Ctrl-C) carrying
     ``manifest``, as the README promises: ``None`` where the call stopped before its work began (at the first
@@ -469,8 +523,14 @@ def _stops_carry_a_manifest(call):
 
     @functools.wraps(call)
     def carrying(*args, **kwargs):
+        from .threads import beating
+
+        heartbeat = _Heartbeat(kwargs.get("callbacks"))
+        if heartbeat.callbacks is not None:
+            kwargs["callbacks"] = heartbeat.callbacks
         try:
-            return call(*args, **kwargs)
+            with beating(heartbeat):
+                return call(*args, **kwargs)
         except Exception:
             raise
         except BaseException as exc:
@@ -889,7 +949,8 @@ def keep_models(cfg: RunConfig, names: list[str], command: str, cb: Callbacks, *
             chosen.append("auto")
             continue
         (model,) = models
-        if os.path.isabs(model) and not os.path.exists(model):  # a local model's folder, moved or deleted since
+        if os.path.isabs(model) and not os.path.exists(model) and not any(urls):  # a local model's folder, moved
+            # or deleted since (not a server's model id: vLLM serves a model by the path it loaded it from)
             raise InputError(f"{what} there {were} made by the model in {model}, which is no longer there",
                              hint=f"give its new place ({flag(setting)} FOLDER), or {flag(setting, 'auto')} to let "
                                   "this machine pick (every section it made is then made again by that model)")
@@ -940,7 +1001,8 @@ def _keep_music_settings(cfg: RunConfig, made: list[dict]) -> None:
 
 #: the settings of a describer, recorded with the words it read (its settings_key), that a rerun keeps where they
 #: are left out, with the value each takes when none is given (a setting at it goes unsaid)
-KEPT_READING_SETTINGS = {"detail": "auto", "single_stage": False, "chunk_size": 8, "max_new_tokens": 512}
+KEPT_READING_SETTINGS = {"detail": "auto", "single_stage": False, "chunk_size": 8, "max_new_tokens": 512,
+                         "precision": "auto"}
 
 
 def _made_with(cfg: RunConfig, names: list[str], command: str, manifest: dict, records: list[tuple[Path, dict]],
@@ -960,12 +1022,21 @@ def _made_with(cfg: RunConfig, names: list[str], command: str, manifest: dict, r
     return mine or [m for _, m in made], bool(mine), len(stopped)
 
 
+def _server(url) -> Optional[str]:
+    """A server's address as two spellings of it compare: ``http://h:8000/v1/`` is ``http://h:8000/v1``."""
+    return url.strip().rstrip("/").lower() if isinstance(url, str) and url.strip() else None
+
+
 def _keep_key_variable(cfg: RunConfig, made: list[dict]) -> str:
     """The variable the key was read from where the words there were made (their ``kept_settings``: its name, never
     its value), where none is given: a rerun keeping the server (the OpenAI API's, too) sent it $OPENAI_API_KEY, the
     key --api-key-env had kept out of its reach.  Returns the variable's name kept ("" for none)."""
     if cfg.vision_options.get("api_key_env") or cfg.options.get("api_key_env"):
         return ""
+    given = cfg.vision_options.get("base_url") or cfg.options.get("base_url") or None
+    servers = {(m.get("settings") or {}).get("base_url") or None for m in made if isinstance(m.get("settings"), dict)}
+    if any(_server(url) != _server(given) for url in servers):  # another server named: the key for the one the
+        return ""  # words were made on is not sent to it (it was, and without it set the run stopped)
     key_envs = {(m.get("kept_settings") or {}).get("api_key_env") for m in made
                 if isinstance(m.get("kept_settings") or {}, dict)}
     if len(key_envs) != 1 or None in key_envs:
@@ -1015,10 +1086,9 @@ def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> st
     paid for every page again, and replaced every track.  Returns how the line that says the model names them."""
     kept = {}
     for key in KEPT_READING_SETTINGS:
-        if key in cfg.vision_options or key in cfg.options or command == "score" and key in ("single_stage",
-                                                                                               "chunk_size"):
-            continue  # a score reads a chapter page by page, in one way
-        given_only = key in ("chunk_size", "max_new_tokens")  # only where given (kept_settings, since 2026-12-07):
+        if key in cfg.vision_options or key in cfg.options or command == "score" and key == "single_stage":
+            continue  # a score reads a chapter in one way
+        given_only = key in ("chunk_size", "max_new_tokens", "precision")  # only where given (kept_settings, since 2026-12-07):
         # a local model's settings hold the chunk size measured from its context, and its default token cap, which
         # kept as if given no longer doubled for an answer cut off
         values = {json.dumps(held[key]) for m in made

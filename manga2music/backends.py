@@ -94,6 +94,34 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
     return spec
 
 
+def _refuse_a_download_unasked(spec: ModelSpec, side: Side, cfg: RunConfig, machine: Machine) -> None:
+    """:class:`~manga2music.errors.ModelUnavailableError` for the output folder's model, kept by a rerun that left
+    the model out, where its weights are gone from the cache and downloads are not allowed (``--download``,
+    MANGA2MUSIC_AUTO_DOWNLOAD=1, a remembered yes): the model was ``auto``'s pick once, and a plain rerun after
+    ``models rm`` downloaded its 2.4 GB again unasked, with ``--no-download`` too, as a model named is."""
+    from pathlib import Path
+
+    from .downloads import standing_answer
+    from .errors import ModelUnavailableError
+
+    probe = machine.report
+    if not spec.model_id or Path(spec.model_id).expanduser().is_dir() or probe.offline \
+            or probe.is_cached(spec.model_id):
+        return  # offline: preflight says the weights are not here
+    choice = cfg.auto_download
+    allowed, why = (choice, "downloads turned off for this run") if isinstance(choice, bool) else standing_answer()
+    if allowed:
+        return
+    what, were = ("words", "were") if side == "vision" else ("music", "was")
+    size = f"{spec.download_gb:g} GB" if spec.download_gb else "its weights"
+    allow = "pass --download" if on_command_line() else "give RunConfig(auto_download=True)"
+    raise ModelUnavailableError(
+        f"the {what} there {were} made by {spec.name}, whose weights are not in {probe.cache_dir} any more; "
+        f"{size} not downloaded unasked ({why if allowed is False else 'no download allowed for this run'})",
+        hint=f"{allow} (or run `manga2music models pull {spec.name}` once) to go on with it, or name the model for "
+             "this run (auto lets this machine pick; what it made is then made again)")
+
+
 def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambda m: None, warn=lambda m: None,
           preflight: bool = True, both_sides: bool = False, kept: bool = False, auto: bool = False):
     """A describer (``side="vision"``) or composer (``"music"``) ready to work: options checked, preflight done
@@ -106,6 +134,8 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     from . import tiers
 
     spec = pick_spec(name, side, cfg, machine, info, warn)
+    if kept and not auto and name != "auto" and spec.needs_weights and preflight:
+        _refuse_a_download_unasked(spec, side, cfg, machine)
     cls = load_backend_class(spec.backend)
     given = cfg.side_options(side, cls.Options)
     names = own_flag_names(side, cfg.vision_options if side == "vision" else cfg.music_options) if both_sides else {}

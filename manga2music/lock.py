@@ -200,8 +200,13 @@ def _refuse_inside_a_busy_output(folder: Path, limit: float | None, note: Callab
     from filelock import FileLock, Timeout
 
     for above in Path(os.path.realpath(folder)).parents:
-        if not (above / LOCK_NAME).is_file() or str(above) in _held_by:
+        if not (above / LOCK_NAME).is_file():
             continue
+        if _held_by.get(str(above)) == threading.get_ident():  # waiting would be for ever: a call made from the
+            # callback of the call that writes `above` (another thread's call is probed as another process's is)
+            raise OutputBusyError(f"{readable(folder)} is inside {readable(above)}, which a manga2music call of this "
+                                  "very thread writes (a call made from within that call's callback)",
+                                  hint="write into a folder outside it, or make the call after that one returns")
         probe = FileLock(str(above / LOCK_NAME), timeout=0, fallback_to_soft=False)
         try:
             try:

@@ -376,12 +376,22 @@ def _by_prefix(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
 _PATH_LIKE = re.compile(r"^(/|\./|\.\./|~|[A-Za-z]:[\\/])|\\")
 
 
+#: what a file given as a model, not its folder, is named: weights, a config
+_MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".json")
+
+
 def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
     path = Path(os.path.expanduser(name))
     if _PATH_LIKE.search(name) and not path.exists():  # a path with a typo was "unknown vision model", listing names
         where = "" if str(path.resolve()) == name else f" ({path.resolve()})"
         raise UnknownModelError(f"{name}: no such folder{where}",
                                 hint="give the folder save_pretrained wrote (its config.json inside), or a model name")
+    if path.is_file() and (path.suffix.lower() in _MODEL_FILE_SUFFIXES or (path.parent / "config.json").is_file()
+                           or (path.parent / "model_index.json").is_file()):  # a file of a model folder: it was
+        # "unknown music model '/models/mg/config.json'"
+        raise UnknownModelError(f"{name} is a file, not a model folder",
+                                hint=f"give the folder that holds it ({path.parent}): the files save_pretrained "
+                                     "writes, config.json among them")
     pipeline = _local_pipeline(path)
     if pipeline is not None and side == "music":
         if pipeline not in PIPELINE_BACKENDS:
@@ -764,6 +774,11 @@ def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
             return spec
     import difflib
 
+    other: Side = "music" if side == "vision" else "vision"
+    if name.lower() in {m.name.lower() for m in known_models(other)}:  # `compose --model llava-0.5b`: compose's
+        # --model names the music model (it said "unknown music model", though `models list` lists it)
+        raise UnknownModelError(f"{name} is a {other} model, not a {side} model",
+                                hint=f"give a {side} model here (`manga2music models list` says which is which)")
     names = [m.name for m in known_models(side)]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
     known = ", ".join(["auto"] + names)

@@ -721,7 +721,8 @@ def _pdf_sections(pdf: Path, name: str, root: Path) -> list[Section]:
         if "password" in said.lower():  # "Failed to load document (PDFium: Incorrect password error)"
             raise InputError(f"{readable(pdf)}: password-protected; open it with its password and save a copy "
                              "without one, and give that") from exc
-        if "PDFium: Success" in said:  # PDFium's word for a document with no page tree: no pages, or cut short
+        if "PDFium: Success" in said or "PDFium: Data format error" in said:  # PDFium's words for a document
+            # with no page tree (no pages, or cut short): "Success" before pypdfium2 5.15, "Data format error" since
             raise InputError(f"{readable(pdf)}: not a readable PDF (it holds no pages, or is damaged)") from exc
         raise InputError(f"{readable(pdf)}: not a readable PDF ({said})") from exc
     pages = [Page(f"page {i + 1}", pdf, pdf_index=i) for i in range(count)]

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 _STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("manga2music_stop", default=None)
+#: what a stop point also calls on the thread that set it: a program's callback said again (see :func:`beating`)
+_BEAT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("manga2music_beat", default=None)
 
 
 class Stopped(BaseException):
@@ -35,6 +37,9 @@ def stop_point() -> None:
     stop = _STOP.get()
     if stop is not None and stop.is_set():
         raise Stopped
+    beat = _BEAT.get()
+    if beat is not None:
+        beat()
 
 
 @contextmanager
@@ -47,6 +52,19 @@ def stopping_on(stop: threading.Event) -> Iterator[None]:
         yield
     finally:
         _STOP.reset(token)
+
+
+@contextmanager
+def beating(beat: Callable[[], None]) -> Iterator[None]:
+    """Within it, each :func:`stop_point` also calls ``beat`` (which decides how often it acts, and on which
+    thread): a program's progress callback said again while a long piece of work has nothing new to say, so that
+    a cancel it raises stops the work at once (a builtin track of 10 minutes calls no callback while it
+    renders)."""
+    token = _BEAT.set(beat)
+    try:
+        yield
+    finally:
+        _BEAT.reset(token)
 
 
 def on_thread(fn: Callable[..., Any], *args: Any, name: str = "manga2music-work",

@@ -162,6 +162,53 @@ def test_unknown_model_lists_the_known_ones(tmp_path):
     assert "musicgen-small" in result.output and "builtin" in result.output
 
 
+def test_a_model_of_the_other_side_or_a_file_of_a_model_folder_is_said_so(tmp_path):
+    """`compose --model llava-0.5b` (compose's --model names the music model; describe's the vision model) said
+    "unknown music model 'llava-0.5b'", though `models list` lists it."""
+    music = invoke("compose", "--text", "calm piano", "--model", "llava-0.5b", "-o", tmp_path / "a")
+    assert music.exit_code == 2 and "unknown" not in music.output, music.output
+    assert "llava-0.5b is a vision model, not a music model" in " ".join(music.output.split()), music.output
+    vision = invoke("describe", SAMPLES / "calm", "--model", "musicgen-small", "-o", tmp_path / "b")
+    assert vision.exit_code == 2
+    assert "musicgen-small is a music model, not a vision model" in " ".join(vision.output.split()), vision.output
+    folder = tmp_path / "models" / "mg"  # a file of a model folder given for the folder: "unknown music model"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
+    for name in ("config.json", "model.safetensors"):
+        given = invoke("compose", "--text", "calm piano", "--model", folder / name, "-o", tmp_path / "c")
+        said = " ".join(given.output.split())
+        assert given.exit_code == 2 and f"{folder / name} is a file, not a model folder" in said, given.output
+        assert str(folder) in said.split("not a model folder", 1)[1]
+
+
+def test_a_guidance_scale_below_one_is_refused_in_one_line(tmp_path):
+    """`--guidance-scale 0.5` was taken, then every MusicGen section failed with "IndexError: index out of range in
+    self" from inside transformers' generate."""
+    result = invoke("compose", "--text", "calm piano", "--model", "musicgen-small", "--guidance-scale", "0.5",
+                    "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "IndexError" not in result.output, result.output
+    assert "--guidance-scale" in result.output and "1" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_takes_recorded_seed_can_be_given_back(tmp_path):
+    """`--seed 4294967295 --variations 2` made take 2 with seed 4294967296 and recorded it, and that seed given
+    back to --seed was refused ("from 0 to 4294967295"): the take could not be made again."""
+    result = invoke("compose", "--text", "calm piano", "--model", "builtin", "--seed", "4294967295", "--variations",
+                    "2", "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "at most 4294967294" in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "out").exists()
+    made = invoke("compose", "--text", "calm piano", "--model", "builtin", "--seed", "4294967294", "--variations",
+                  "2", "--duration", "1", "-o", tmp_path / "ok")
+    assert made.exit_code == 0, made.output
+    seeds = [t["seed"] for t in json.loads((tmp_path / "ok" / "calm-piano.json").read_text())["compose"]["takes"]]
+    assert seeds == [4294967294, 4294967295]
+    again = invoke("compose", "--text", "calm piano", "--model", "builtin", "--seed", str(seeds[1]), "--duration",
+                   "1", "-o", tmp_path / "again")
+    assert again.exit_code == 0, again.output
+
+
 def test_failed_section_makes_exit_1_and_others_finish(tmp_path):
     root = tmp_path / "in"
     shutil.copytree(SAMPLES / "calm", root / "calm")

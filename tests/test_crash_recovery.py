@@ -369,6 +369,42 @@ def test_a_program_waiting_for_an_output_folder_can_bound_the_wait_and_cancel_it
     assert again["sections"][0]["status"] == "skipped"
 
 
+def test_a_call_into_a_folder_inside_the_output_folder_of_another_call_of_the_program_is_refused(four_sections,
+                                                                                              tmp_path):
+    """Two calls of one program (two threads, or a call made from a callback) into `out` and `out/Vol 1`: both
+    went on and wrote the same files (the inner call said it made 4 s tracks; the files held the outer call's 20
+    s), where two processes are refused.  From the callback, the call cannot wait for its own caller: refused."""
+    from output_checks import another_run_holds
+
+    import manga2music
+    from manga2music.errors import OutputBusyError
+
+    out = tmp_path / "out"
+    with another_run_holds(out):  # another thread of this program writes `out`
+        with pytest.raises(OutputBusyError) as busy:
+            manga2music.describe([four_sections / "sec000"], out / "Vol 1", model="builtin")
+        assert "is inside" in busy.value.message and "the output folder of another manga2music run" in \
+            busy.value.message, busy.value.message
+        with pytest.raises(OutputBusyError) as waited:
+            manga2music.describe([four_sections / "sec000"], out / "Vol 1", model="builtin",
+                                 config=manga2music.RunConfig(wait=0.5))
+        assert "is inside" in waited.value.message, waited.value.message
+    assert not (out / "Vol 1" / "sec000.txt").exists()
+    refused = []
+
+    def nested(done, total, label):
+        try:
+            manga2music.describe([four_sections / "sec001"], out / "Vol 1", model="builtin",
+                                 config=manga2music.RunConfig(wait=True))
+        except OutputBusyError as exc:
+            refused.append(exc.message)
+
+    manga2music.describe([four_sections / "sec000"], out, model="builtin", callbacks=manga2music.Callbacks(
+        sections=nested))
+    assert refused and all("this very thread" in m for m in refused), refused
+    assert not (out / "Vol 1" / "sec001.txt").exists()
+
+
 def test_a_stop_does_not_wait_for_ever_on_the_composers_warm_up():
     """The stop waited for the composer's warm-up thread without end; that thread was inside an import whose
     module lock the interrupted main thread had left held, so `run` hung after one Ctrl-C (seen twice, py-spy:

@@ -226,6 +226,53 @@ def test_the_environment_allows_it_without_a_terminal(online, tmp_path, tiny_mus
     assert any(s.endswith("/model.safetensors") for s in seen) and not log.exists()
 
 
+def test_a_rerun_that_keeps_the_folders_model_does_not_download_it_unasked(online, tmp_path, tiny_musicgen_files):
+    """After a run with musicgen-small and its weights removed from the cache, a plain rerun kept the output
+    folder's model and downloaded its 2.4 GB again without asking, with --no-download and without a terminal: the
+    kept model went where a model named on the command line goes.  It stops in one line now, naming how to allow
+    it; a run allowed to download (MANGA2MUSIC_AUTO_DOWNLOAD=1) goes on with it."""
+    env, _ = online
+    out = tmp_path / "out"
+    with local_http(fake_hub("facebook/musicgen-small", tiny_musicgen_files)) as (url, seen):
+        hub = {**env, "HF_ENDPOINT": url}
+        first = with_pipes(["compose", "--text", "rain", "-o", out, "--duration", "1", "--model", "musicgen-small"],
+                           hub, tmp_path)
+        assert first.returncode == 0, first.stderr
+        removed = with_pipes(["models", "rm", "musicgen-small", "-y"], hub, tmp_path)
+        assert removed.returncode == 0, removed.stderr
+        seen.clear()
+        for refused in (["--no-download"], []):  # no terminal: nobody to ask
+            kept = with_pipes(["compose", "--text", "storm", "-o", out, "--duration", "1", *refused], hub, tmp_path)
+            assert kept.returncode != 0 and "Traceback" not in kept.stderr, kept.stderr
+            assert "musicgen-small" in kept.stderr and "not downloaded" in kept.stderr, kept.stderr
+            assert "--download" in kept.stderr and "models pull musicgen-small" in kept.stderr, kept.stderr
+        assert not any(s.endswith("/model.safetensors") for s in seen), seen
+        assert not (out / "storm.wav").exists()
+        allowed = with_pipes(["compose", "--text", "storm", "-o", out, "--duration", "1"],
+                             {**hub, "MANGA2MUSIC_AUTO_DOWNLOAD": "1"}, tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads((out / "storm.json").read_text())["compose"]["model"] == "musicgen-small"
+
+
+def test_a_model_the_hub_does_not_have_stops_the_run_in_one_line_without_offline_advice(online, tmp_path):
+    """A Hub (or mirror) that answers but has not the model: every section failed with the same long line, each
+    ending "(or run without offline mode)" to a user who was not offline."""
+    from fake_hub import answer
+
+    env, _ = online
+
+    def mirror(req):  # answers the reachability probe, has no file
+        return (answer(200) if req.command == "HEAD" else answer(404))(req)
+
+    with local_http(mirror) as (url, seen):
+        result = with_pipes(["run", SAMPLES, "-o", tmp_path / "out", "--vision-model", "llava-0.5b", "--music-model",
+                             "builtin", "--duration", "1"], {**env, "HF_ENDPOINT": url}, tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "offline mode" not in result.stderr, result.stderr
+    assert result.stderr.count("could not load llava-0.5b") == 1, result.stderr  # not once a section
+    assert "models pull llava-0.5b" in result.stderr
+
+
 @pytest.mark.parametrize("code", [403, 407, 302])
 def test_a_hub_that_a_firewall_answers_for_is_not_taken_for_reachable(online, tmp_path, code):
     """A firewall or captive portal that answers huggingface.co with 403 (or 407, or a redirect to its login page

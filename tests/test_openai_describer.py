@@ -905,9 +905,14 @@ def test_a_proxys_html_error_page_is_its_title_and_says_what_to_do(openai_server
     assert result.analysis.genre == DEFAULT_ANALYSIS["genre"]  # described (a second such 400 decides the schema is
     # the cause: see test_a_bare_400_to_structured_output_is_asked_once_without_it)
     openai_server.queue(*[Fail(400, "Unrecognized request argument supplied", type="invalid_request_error")] * 2)
-    with pytest.raises(BackendError) as info:  # refused without the schema too: the hint still says --single-stage
+    with pytest.raises(BackendError) as info:  # refused without the schema too: not the schema, and --single-stage
+        # (no schema either) failed the same way, though the hint sent the user to it
         OpenAIDescriber("llava-args2", options(openai_server, max_retries=0)).describe([line_art("1.png")])
-    assert "single_stage=True" in info.value.hint
+    assert "single_stage" not in (info.value.hint or "")
+    openai_server.queue(*[Fail(400, "Invalid request", retry_after_ms=None)] * 2)  # a bare 400, twice: the same
+    with pytest.raises(BackendError) as info:
+        OpenAIDescriber("llava-bare", options(openai_server, max_retries=0)).describe([line_art("1.png")])
+    assert "single_stage" not in (info.value.hint or "")
 
 
 def test_one_passing_400_does_not_turn_structured_output_off_where_it_worked(openai_server):  # noqa: F811
@@ -1514,6 +1519,59 @@ def test_a_plain_rerun_keeps_the_servers_key_variable_and_token_cap(tmp_path, op
         text = (out / f"{name}.json").read_text(encoding="utf-8")
         assert json.loads(text)["describe"]["kept_settings"] == {"max_new_tokens": 2048, "api_key_env": "LOCALKEY"}
         assert "local-token" not in text and "sk-kept" not in text
+
+
+def test_a_key_variable_kept_for_one_server_is_not_sent_to_another_named(tmp_path, openai_server):  # noqa: F811
+    """After `run --base-url A --api-key-env HOSTED_KEY`, a run naming the model on server B (no --api-key-env)
+    kept $HOSTED_KEY: without it set the run stopped ("$HOSTED_KEY is not set", a flag never given in that
+    command); with it set, server B got A's key."""
+    import shutil
+    from pathlib import Path
+
+    from openai_server import FakeOpenAIServer
+    from output_checks import cli, cli_env
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    out = tmp_path / "out"
+    made = cli("run", samples / "calm", "-o", out, "--vision-model", "my-vlm", "--base-url", openai_server.url,
+               "--api-key-env", "HOSTED_KEY", "--music-model", "builtin", "--duration", "1",
+               env=cli_env(HOSTED_KEY="sk-hosted-secret"))
+    assert made.returncode == 0, made.stderr
+    other = FakeOpenAIServer().start()
+    try:
+        for env in (cli_env(), cli_env(HOSTED_KEY="sk-hosted-secret")):
+            shutil.rmtree(out / ".manga2music" / "answers", ignore_errors=True)
+            again = cli("run", samples / "calm", samples / "action", "-o", out, "--vision-model", "my-vlm",
+                        "--base-url", other.url, "--music-model", "builtin", "--duration", "1", env=env)
+            assert again.returncode == 0, again.stderr
+            assert "HOSTED_KEY" not in again.stderr, again.stderr
+        assert other.requests and all(r.headers.get("authorization") != "Bearer sk-hosted-secret"
+                                      for r in other.requests)
+    finally:
+        other.stop()
+
+
+def test_a_servers_model_named_by_an_absolute_path_is_kept_by_a_rerun(tmp_path, openai_server):  # noqa: F811
+    """vLLM serves a model by the path it was loaded from (`vllm serve /models/Qwen2-VL-7B-Instruct`): after a run
+    with it, every rerun said "the words there were made by the model in /models/Qwen2-VL-7B-Instruct, which is no
+    longer there", taking the server's model id for a local folder moved away."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    out, served = tmp_path / "out", str(tmp_path / "models" / "Qwen2-VL-7B-Instruct")  # not on this machine
+    made = cli("run", samples / "calm", "-o", out, "--vision-model", served, "--base-url", openai_server.url,
+               "--music-model", "builtin", "--duration", "1")
+    assert made.returncode == 0, made.stderr
+    asked = len(openai_server.requests)
+    for flags in ([], ["--base-url", openai_server.url]):
+        again = cli("run", samples / "calm", "-o", out, *flags)
+        assert again.returncode == 0 and "no longer there" not in again.stderr, again.stderr
+        on = "" if flags else f" on {openai_server.url}"  # the server said where it was not given
+        assert f"--vision-model {served}{on}, as the words there were made" in " ".join(again.stderr.split()), \
+            again.stderr
+    assert len(openai_server.requests) == asked  # nothing read again
 
 
 def test_a_run_stopped_before_its_first_words_resumes_reading_as_it_was_asked(tmp_path, openai_server):  # noqa: F811

@@ -613,12 +613,12 @@ def test_compose_of_an_output_folder_reads_a_hidden_named_sections_description(t
 
     shutil.copytree(SAMPLES / "calm", tmp_path / "lib" / ".hidden")
     out = tmp_path / "out"
-    run([tmp_path / "lib" / ".hidden"], out, duration=1.0)
-    (out / ".hidden.txt").write_text("Dark tense strings at 70 BPM, in D minor", encoding="utf-8")
+    run([tmp_path / "lib" / ".hidden"], out, duration=1.0)  # its files are hidden.txt...: not hidden files
+    (out / "hidden.txt").write_text("Dark tense strings at 70 BPM, in D minor", encoding="utf-8")
     (out / ".stray.txt").write_text("calm piano", encoding="utf-8")  # a hidden file of the user's: still not read
     manifest = manga2music.compose([out], out, model="builtin", config=cfg(duration=1.0))
-    assert statuses(manifest) == {".hidden": "ok"}, manifest["this_run"]
-    record = json.loads((out / ".hidden.json").read_text(encoding="utf-8"))
+    assert statuses(manifest) == {"hidden": "ok"}, manifest["this_run"]
+    record = json.loads((out / "hidden.json").read_text(encoding="utf-8"))
     assert record["compose"]["description"].startswith("Dark tense strings")
 
 
@@ -1894,3 +1894,42 @@ def test_a_cancel_from_the_first_callback_still_carries_a_manifest(pages, tmp_pa
     with pytest.raises(KeyboardInterrupt) as stopped:
         getattr(manga2music, call)(*args, config=cfg(), callbacks=manga2music.Callbacks(log=cancel), **kwargs)
     assert stopped.value.manifest is None
+
+
+def test_a_program_cancels_a_long_builtin_track_from_its_callback_before_the_track_is_made(tmp_path):
+    """The README: raise KeyboardInterrupt from a callback and the call stops as Ctrl-C stops a command.  While the
+    builtin composer made one long track no callback was called: the cancel waited for the whole track (12 s for
+    10 minutes here), which was then written.  The step callback is called again, as it was, while a piece is
+    made, so that a cancel from it stops the call at once."""
+    calls = []
+
+    def step(done, total, label):
+        calls.append((done, total, label))
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as cancelled:
+        manga2music.compose(text="calm piano", output=tmp_path / "out", model="builtin",
+                            config=RunConfig(duration=600, seed=1), callbacks=manga2music.Callbacks(step=step))
+    assert calls[0] == calls[1], calls  # the same step, said again
+    assert not (tmp_path / "out" / "calm-piano.wav").exists()  # stopped before the track was made
+    assert not any(e.get("tracks") for e in cancelled.value.manifest["sections"]), cancelled.value.manifest
+
+
+def test_model_names_given_with_spaces_or_as_paths_are_read_as_meant(tmp_path):
+    """`music_model="auto "` (a form field, a line read from a file) was "unknown music model 'auto'; known models:
+    auto, builtin...", though " builtin " was taken; a Path to a folder that is not there was looked up as a model
+    name ("unknown music model 'tiny_mgg'") or on the Hub, where the str "./models/mg" says "no such folder"; and
+    the output folder refused bytes, which the input paths take."""
+    from manga2music.errors import UnknownModelError
+
+    made = manga2music.run([SAMPLES / "calm"], tmp_path / "o", vision_model="builtin", music_model="auto \n",
+                           config=RunConfig(duration=1, seed=1))
+    assert made["sections"][0]["status"] == "ok"
+    for missing in (Path("models") / "mg", Path("tiny_mgg")):
+        with pytest.raises(UnknownModelError) as nowhere:
+            manga2music.compose(text="x", output=tmp_path / "o2", model=missing)
+        assert f"{missing}: no such folder" in nowhere.value.message, nowhere.value.message
+    as_bytes = manga2music.run(os.fsencode(SAMPLES / "calm"), os.fsencode(tmp_path / "o3"), vision_model="builtin",
+                               music_model="builtin", config=RunConfig(duration=1, seed=1))
+    assert as_bytes["sections"][0]["status"] == "ok" and (tmp_path / "o3" / "calm.wav").exists()

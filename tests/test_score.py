@@ -1975,6 +1975,26 @@ def test_run_and_score_into_one_output_folder_each_keep_their_reading(tmp_path, 
     assert json.loads((out / "ch.cues.json").read_text(encoding="utf-8")) == first
 
 
+def test_a_plain_rerun_of_a_score_keeps_its_chunk_size(tmp_path, openai_server):  # noqa: F811
+    """`score CH --chunk-size 12` then the plain `score CH` (the README's rerun): "reading the pages again: the
+    describer's settings changed (chunk_size 12 -> 8)", every page sent to the server again and every cue made
+    again.  A --chunk-size given is kept by a score's rerun as by a run's."""
+    from chapters import queue_chat_score
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    out = tmp_path / "out"
+    queue_chat_score(openai_server, 3, 3)
+    made = cli("score", tmp_path / "ch", "-o", out, "--base-url", openai_server.url, "--vision-model", "llava:13b",
+               "--music-model", "builtin", "--seed", "1", "--chunk-size", "12", timeout=300)
+    assert made.returncode == 0, made.stderr
+    asked, cues = len(openai_server.requests), (out / "ch.cues.json").read_bytes()
+    again = cli("score", tmp_path / "ch", "-o", out, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(openai_server.requests) == asked, again.stderr  # nothing read again
+    assert "again" not in again.stderr and "--chunk-size 12" in again.stderr, again.stderr
+    assert (out / "ch.cues.json").read_bytes() == cues
+
+
 def test_a_chat_models_reading_is_kept_when_the_score_fails_and_the_manifest_counts_every_call(tmp_path,  # noqa: F811
                                                                                              openai_server):
     """A chapter whose score failed after the model read its pages (here its first scene's call; Ctrl-C while

@@ -274,6 +274,27 @@ def test_a_measured_chunk_size_is_measured_again_on_a_rerun_not_kept_as_if_given
     assert kept({"settings": {**measured.settings_key(), "max_new_tokens": 1024}})["max_new_tokens"] == 1024
 
 
+def test_a_precision_given_is_kept_by_a_plain_rerun(tiny_models):
+    """`run LIB --vision-model FOLDER --precision fp32`, then the plain rerun: "describing again: the describer's
+    settings changed (precision float32 -> bfloat16)" on a CPU with bf16, every section's words and music made
+    again.  A --precision given is recorded with the words and kept, as the other reading settings are."""
+    from manga2music.api import _keep_reading_settings
+    from manga2music.pipeline import RunConfig
+
+    folder = tiny_models["llava_onevision"]
+    given = describer(folder, max_new_tokens=40, precision="fp32")
+    assert given.kept_settings()["precision"] == "fp32"
+    assert "precision" not in describer(folder, max_new_tokens=40).kept_settings()
+    cfg = RunConfig()
+    said = _keep_reading_settings(cfg, [{"settings": given.settings_key(), "kept_settings": given.kept_settings()}],
+                                  "run")
+    assert cfg.vision_options["precision"] == "fp32" and "precision='fp32'" in said, said  # the line says it
+    assert describer(folder, **{"max_new_tokens": 40, **cfg.vision_options}).settings_key() == given.settings_key()
+    cfg = RunConfig(vision_options={"precision": "bf16"})  # given again: taken
+    _keep_reading_settings(cfg, [{"settings": given.settings_key(), "kept_settings": given.kept_settings()}], "run")
+    assert cfg.vision_options["precision"] == "bf16"
+
+
 def test_loaded_once_and_close_frees_the_weights(tiny_models):
     d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=120)
     Script(d, [json.dumps(ANALYSIS), DESCRIPTION] * 2)

@@ -182,6 +182,8 @@ class BuiltinComposer(Composer):
             report(progress, count, len(requests), requests[i].name)
 
         workers = min(PARALLEL_TRACKS, thread_budget(), len(requests))
+        if requests:  # the step begins: a host told of it hears it again while the tracks are made (see
+            report(progress, 0, len(requests), requests[0].name)  # manga2music.threads.beating)
         if workers > 1:
             load_soundfont(self.soundfont)  # parsed once, before the threads share it
         return render_side_by_side(one, list(range(len(requests))), [float(r.duration) for r in requests], workers,

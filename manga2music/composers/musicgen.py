@@ -86,7 +86,8 @@ class SamplingOptions(BackendOptions):
     top_k: int = Field(250, ge=0, le=2048)
     top_p: float = Field(0.0, ge=0.0, le=1.0)  # > 0: nucleus sampling instead of top-k
     temperature: float = Field(1.0, ge=0.0, le=10.0)  # 0: greedy
-    guidance_scale: float = Field(3.0, ge=0.0, le=50.0)  # classifier-free guidance
+    guidance_scale: float = Field(3.0, ge=1.0, le=50.0)  # classifier-free guidance; 1: none (below 1 every
+    # section failed in transformers' generate with "IndexError: index out of range in self")
 
 
 def _hush_codebook_token_ids() -> None:

@@ -392,6 +392,7 @@ class OpenAIDescriber(ChatDescriber):
                     try:  # a 400 or 422 in the server's own words ("Invalid request"): without the schema once
                         response = self._complete_once(kwargs if answered else plain)
                     except openai.APIError:
+                        err.m2m_without_schema_too = True  # (no --single-stage hint: it sends no schema either)
                         raise err from None  # not the schema, then: the first error is the one to say
                     if not answered and self._server_key not in _SCHEMA_SUSPECTED:  # the first such 400: this
                         # request without the schema, the next with it again (one passing 400, "upstream busy",
@@ -452,7 +453,8 @@ class OpenAIDescriber(ChatDescriber):
                               "smaller, or give "
                               if images else "the request does not fit in the model's context: give ") + \
                     "the server a longer context (vLLM --max-model-len, llama-server -c, Ollama num_ctx)"
-            if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None:
+            if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None \
+                    and not getattr(err, "m2m_without_schema_too", False) and _mentions_structured_output(err):
                 error.hint = ("a server that does not take structured output (response_format) works with "
                               + switch("single_stage", True))
             raise error from None

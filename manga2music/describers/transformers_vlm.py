@@ -127,8 +127,10 @@ class TransformersDescriber(ChatDescriber):
             return f"{self.model_id}, {self.spec.download_gb:g} GB"
         return self.model_id
 
-    def _pull_hint(self) -> str:
+    def _pull_hint(self, offline: bool = True) -> str:
         name = self.spec.name if self.spec is not None else self.model_id
+        if not offline:  # said to a user who was not offline, it sent them looking for a setting never made
+            return f"fetch it once with `manga2music models pull {name}`"
         return f"fetch it once while online with `manga2music models pull {name}` (or run without offline mode)"
 
     def _unavailable(self, err: BaseException) -> ModelUnavailableError:
@@ -165,10 +167,12 @@ class TransformersDescriber(ChatDescriber):
                 f"{self.model_name} ({self._size_phrase()}) is not in the model cache and offline mode is on",
                 hint=self._pull_hint(),
             )
-        return ModelUnavailableError(
+        error = ModelUnavailableError(
             f"could not load {self.model_name} ({self._size_phrase()}): {first}",
-            hint="check the network and the model name; " + self._pull_hint(),
+            hint="check the network and the model name; " + self._pull_hint(offline=False),
         )
+        error.stops_run = True  # the same for every section (each said the same long line): the run stops at the
+        return error  # first, and a rerun goes on from there
 
     def preflight(self) -> None:
         """Offline with nothing cached: fail before any section is read."""
@@ -379,6 +383,14 @@ class TransformersDescriber(ChatDescriber):
             max_new_tokens=self.options.max_new_tokens,
         )
         return key
+
+    def kept_settings(self) -> dict:
+        """As :meth:`ChatDescriber.kept_settings`, and a --precision given: a plain rerun read at auto's (bf16 on a
+        CPU that has it) and described every section again after ``--precision fp32``."""
+        kept = super().kept_settings()
+        if "precision" in self.options.model_fields_set and self.options.precision:
+            kept["precision"] = str(self.options.precision)
+        return kept
 
     def close(self) -> None:
         """Release the weights (and the GPU memory they held); the small processor stays."""
