@@ -105,12 +105,6 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100):
             kind = "a whole number " if isinstance(v, float) else ""
             raise InputError(f"{flag(name)} must be {kind}between 1 and 100 (got {v!r})")
-    takes = max(cfg.variations or 1, cfg.new_variations or 1)
-    if cfg.seed is not None and cfg.seed + takes - 1 > MAX_SEED:  # take k's seed is the seed + k - 1: the last
-        # one recorded could not be given back to --seed ("must be ... from 0 to 4294967295")
-        raise InputError(f"{flag('seed', cfg.seed)} with {flag('variations', takes)}: the last take's seed would be "
-                         f"{cfg.seed + takes - 1}, past the largest seed ({MAX_SEED})",
-                         hint=f"give a seed of at most {MAX_SEED - takes + 1}")
     if not uses_duration:  # score: each cue is as long as its scene takes to read
         return
     for name in ("duration", "new_duration"):  # None: each section's length made before, or the default
@@ -239,9 +233,16 @@ def _keep_what_was_asked(old: dict, manifest: dict, cfg: RunConfig, command: str
         # asked for stays
         _keep_what_a_stop_asked(old, manifest, "stopped_with", "sections", asked if stopped else {}, this_run, left,
                                 mine if running else None, mine, own_only=bool(cfg.stopped_sections))
+    if command == "describe":  # the sections a stopped describe did not read are read with the model (and server)
+        # it was asked for (_stopped_with_models): a plain rerun read them with what auto picks
+        given = {k: asked[k] for k in ("vision_model", "base_url", *KEPT_READING_SETTINGS) if k in asked}
+        _keep_what_a_stop_asked(old, manifest, "describe_stopped_with", "sections", given if stopped else {},
+                                this_run, left, mine if running else None, mine)
     if command == "score":  # the chapters a stopped score did not start are made with
-        # what it was asked (scoring.not_started): a plain rerun made them at the usual pace, in WAV
+        # what it was asked (scoring.not_started): a plain rerun made them at the usual pace, in WAV; and read with
+        # the model (and server) it was asked for (_stopped_with_models), not what auto picks
         given = {k: getattr(cfg, k) for k in SCORE_RESUMED if getattr(cfg, k) is not None}
+        given.update({k: asked[k] for k in ("vision_model", "base_url", *KEPT_READING_SETTINGS) if k in asked})
         _keep_what_a_stop_asked(old, manifest, "score_stopped_with", "chapters", given if stopped else {}, this_run,
                                 left, mine if running else None, mine)
 
@@ -261,8 +262,8 @@ def _keep_what_is_asked_while_it_runs(cfg: RunConfig, command: str, vision: Opti
     old = settle(old, cfg.output) if old is not None else {"tool": TOOL, "files": {}, "sections": []}
     manifest = dict(old)
     _keep_what_was_asked(old, manifest, cfg, command, vision, music, True, given, given, running=True)
-    if manifest.get("stopped_with") != old.get("stopped_with") \
-            or manifest.get("score_stopped_with") != old.get("score_stopped_with"):
+    if any(manifest.get(key) != old.get(key) for key in ("stopped_with", "score_stopped_with",
+                                                           "describe_stopped_with")):
         commit(path, old, Staged(), manifest)
 
 
@@ -347,12 +348,19 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
         yield _ManifestUpdates(jobs, cfg, command, models, page, left).around(cb)
     except Manga2MusicError as exc:
         if exc.stops_run and jobs:  # as for a stop: the sections finished, and the one it stopped at (failed)
+            finished = [j for j in jobs if _finished(j, command)]
             try:  # kept with the error: `--json` prints it, as a run that ends does
-                finished = [j for j in jobs if _finished(j, command)]
                 exc.manifest = _finish(finished, cfg, command, *models(), page=page, stopped=True,
                                        left=left(finished))
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
+            unstarted = [n for n in left(finished) if n not in {j.name for j in jobs}]
+            if unstarted:  # never said: the table lists those made and the one it stopped at
+                from .wording import listed
+
+                exc.hint = "; ".join(filter(None, [exc.hint, f"{listed(unstarted[:5])}"
+                                                   f"{f' and {len(unstarted) - 5} more' if len(unstarted) > 5 else ''}"
+                                                   ": not started; the same command goes on from there"]))
         raise
     except BaseException as exc:  # Ctrl-C, SIGTERM, a host program's own cancel (asyncio's, a server's stop), a bug
         finished = [j for j in jobs if _finished(j, command)]
@@ -451,14 +459,11 @@ def _model_names(**names) -> list:
     (``vision_model=1``) is a TypeError saying so."""
     given = []
     for what, name in names.items():
-        if isinstance(name, os.PathLike):  # a folder: one not there is said so (it was looked up as a name)
-            name = os.fspath(name)
-            if isinstance(name, str) and not os.path.exists(os.path.expanduser(name)):
-                from .errors import UnknownModelError
-
-                raise UnknownModelError(f"{readable(name)}: no such folder ({os.path.abspath(name)})",
-                                        hint="give the folder save_pretrained wrote (its config.json inside), or a "
-                                             "model name")
+        if isinstance(name, os.PathLike):  # a folder: written as a path, so that one not there is said so (it was
+            name = os.fspath(name)  # looked up as a model name, or on the Hub); with a base URL, a server's model
+            if isinstance(name, str) and not os.path.isabs(name) and not name.startswith(("./", "../", "~")) \
+                    and not os.path.exists(os.path.expanduser(name)):  # (vLLM serves one by its path)
+                name = f"./{name}"
         elif isinstance(name, str) and name.strip() == "auto":  # "auto " of a form field or a file's line, as
             name = "auto"  # " builtin " is taken
         given.append(name)
@@ -1033,7 +1038,8 @@ def _keep_key_variable(cfg: RunConfig, made: list[dict]) -> str:
     key --api-key-env had kept out of its reach.  Returns the variable's name kept ("" for none)."""
     if cfg.vision_options.get("api_key_env") or cfg.options.get("api_key_env"):
         return ""
-    given = cfg.vision_options.get("base_url") or cfg.options.get("base_url") or None
+    given = cfg.vision_options.get("base_url") or cfg.options.get("base_url") or os.environ.get("OPENAI_BASE_URL") \
+        or None  # the server this run reads with
     servers = {(m.get("settings") or {}).get("base_url") or None for m in made if isinstance(m.get("settings"), dict)}
     if any(_server(url) != _server(given) for url in servers):  # another server named: the key for the one the
         return ""  # words were made on is not sent to it (it was, and without it set the run stopped)
@@ -1159,15 +1165,26 @@ def follow_moved_models(cfg: RunConfig, names: list[str], cb: Callbacks, **backe
 def _stopped_with_models(output: Path, names: list[str], command: str, manifest: dict, side: str) -> list[dict]:
     """What a run stopped before its words or music were made was asked for on ``side``, as a record's entry would
     say it (``{"model": ..., "settings": {"base_url": ...}}``): the manifest's ``stopped_with`` (``run``,
-    ``compose``), or a stopped score's kept settings (its music model), whether or not a cue was kept."""
-    if command == "score":
+    ``compose``), or a stopped score's kept settings (its music model), whether or not a cue was kept, and its
+    ``score_stopped_with`` (its vision model and server) for chapters not read yet; ``describe_stopped_with``
+    likewise for ``describe``."""
+    if command == "score" and side == "music":
         from .kept_cues import stopped_settings
 
-        return [{"model": m} for name in names if side == "music"
-                and isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
-    stopped = manifest.get("stopped_with")
-    if isinstance(stopped, dict) and isinstance(stopped.get("sections"), list):  # where its own sections are among
-        # those to make (one model makes a run's music: a chapter added since too), those made by it left out
+        return [{"model": m} for name in names
+                if isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
+    key = {"score": "score_stopped_with", "describe": "describe_stopped_with"}.get(command, "stopped_with")
+    stopped = manifest.get(key)
+    if command in ("score", "describe"):  # the sections it did not read (`stopped_with`: run's, compose's)
+        from .outputs import SectionFiles, read_record
+
+        read = "chapter_reading" if command == "score" else "describe"
+        todo = [n for n in names if not isinstance((read_record(SectionFiles.for_section(output, n).record) or {})
+                                                   .get(read), dict)]
+        left = stopped.get("chapters" if command == "score" else "sections") if isinstance(stopped, dict) else None
+        stopped = stopped if isinstance(left, list) and set(todo) & set(left) else None
+    elif isinstance(stopped, dict) and isinstance(stopped.get("sections"), list):  # where its own sections are
+        # among those to make (one model makes a run's music: a chapter added since too), those made by it left out
         todo = [n for n in names if n not in _made_names(output, names, command)]
         stopped = stopped if set(todo) & set(_stopped_sections(stopped)) else None
     model = stopped.get(f"{side}_model") if isinstance(stopped, dict) else None

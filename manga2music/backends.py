@@ -94,11 +94,12 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
     return spec
 
 
-def _refuse_a_download_unasked(spec: ModelSpec, side: Side, cfg: RunConfig, machine: Machine) -> None:
-    """:class:`~manga2music.errors.ModelUnavailableError` for the output folder's model, kept by a rerun that left
-    the model out, where its weights are gone from the cache and downloads are not allowed (``--download``,
-    MANGA2MUSIC_AUTO_DOWNLOAD=1, a remembered yes): the model was ``auto``'s pick once, and a plain rerun after
-    ``models rm`` downloaded its 2.4 GB again unasked, with ``--no-download`` too, as a model named is."""
+def _download_refused(spec: ModelSpec, side: Side, cfg: RunConfig, machine: Machine):
+    """The :class:`~manga2music.errors.ModelUnavailableError` that loading the output folder's model raises, kept by a
+    rerun that left the model out, where its weights are gone from the cache and downloads are not allowed
+    (``--download``, MANGA2MUSIC_AUTO_DOWNLOAD=1, a remembered yes); else None.  The model was ``auto``'s pick once,
+    and a plain rerun after ``models rm`` downloaded its 2.4 GB again unasked, with ``--no-download`` too, as a
+    model named is.  Raised only where a section needs the model (a rerun with nothing to make needs none)."""
     from pathlib import Path
 
     from .downloads import standing_answer
@@ -107,19 +108,21 @@ def _refuse_a_download_unasked(spec: ModelSpec, side: Side, cfg: RunConfig, mach
     probe = machine.report
     if not spec.model_id or Path(spec.model_id).expanduser().is_dir() or probe.offline \
             or probe.is_cached(spec.model_id):
-        return  # offline: preflight says the weights are not here
+        return None  # offline: preflight says the weights are not here
     choice = cfg.auto_download
     allowed, why = (choice, "downloads turned off for this run") if isinstance(choice, bool) else standing_answer()
     if allowed:
-        return
+        return None
     what, were = ("words", "were") if side == "vision" else ("music", "was")
     size = f"{spec.download_gb:g} GB" if spec.download_gb else "its weights"
     allow = "pass --download" if on_command_line() else "give RunConfig(auto_download=True)"
-    raise ModelUnavailableError(
+    error = ModelUnavailableError(
         f"the {what} there {were} made by {spec.name}, whose weights are not in {probe.cache_dir} any more; "
         f"{size} not downloaded unasked ({why if allowed is False else 'no download allowed for this run'})",
         hint=f"{allow} (or run `manga2music models pull {spec.name}` once) to go on with it, or name the model for "
              "this run (auto lets this machine pick; what it made is then made again)")
+    error.stops_run = True  # every section to make would fail alike
+    return error
 
 
 def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambda m: None, warn=lambda m: None,
@@ -134,8 +137,8 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     from . import tiers
 
     spec = pick_spec(name, side, cfg, machine, info, warn)
-    if kept and not auto and name != "auto" and spec.needs_weights and preflight:
-        _refuse_a_download_unasked(spec, side, cfg, machine)
+    refused = _download_refused(spec, side, cfg, machine) if kept and not auto and name != "auto" \
+        and spec.needs_weights else None
     cls = load_backend_class(spec.backend)
     given = cfg.side_options(side, cls.Options)
     names = own_flag_names(side, cfg.vision_options if side == "vision" else cfg.music_options) if both_sides else {}
@@ -162,11 +165,14 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     if spec.needs_weights and preflight:
         for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report,
                                        device_flag=names.get("device", "device"), commercial=bool(cfg.commercial)):
-            warn(message)
+            if refused is None or "download" not in message:  # not "2.4 GB will be downloaded": it will not be
+                warn(message)
     if spec.backend == "builtin-vision" and preflight:
         for message in tiers.builtin_reading_warnings():
             warn(message)
     backend = cls(spec, options)
+    if refused is not None:
+        backend.download_refused = refused  # raised by its load (cache.load_cache_first), where one is needed
     if side == "music":
         limit = float(getattr(backend, "max_duration", cfg.duration or DEFAULT_DURATION))
         if cfg.duration is not None and cfg.duration > limit:

@@ -239,17 +239,21 @@ def made_by(backend) -> dict:
             **({"kept_settings": keeps()} if callable(keeps) else {})}
 
 
-def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T]) -> T:
+def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T],
+                     refused: Optional[Exception] = None) -> T:
     """``load(local_files_only)``.  A model whose weights are whole in the cache is loaded from it without a word to
     the Hub: with no network (and no --offline), huggingface_hub retried every file for minutes (a 1-second track
     from a cached MusicGen took 5.6 minutes and 86 lines of retries).  A cached copy that lacks a file, or a model
-    not cached, loads as asked: from the Hub unless ``no_network``."""
-    if not no_network and is_cached(model_id):
+    not cached, loads as asked: from the Hub unless ``no_network``, or unless its download was ``refused`` (the
+    output folder's model kept by a rerun not allowed to download: see ``backends.build``), which is raised."""
+    if not no_network and (refused is not None or is_cached(model_id)):
         try:
             with _hub_offline():
                 return load(True)
         except (OSError, ValueError):
-            pass  # a file missing from the cached copy: the Hub has it
+            if refused is not None:
+                raise refused from None
+            # a file missing from the cached copy: the Hub has it
     return load(no_network)
 
 

@@ -122,7 +122,7 @@ def _plan_work(job: SectionJob, composer: Composer, cfg: RunConfig, old: dict, s
         keep = old_takes[:cfg.variations]
         if old.get("format") == cfg.fmt and all((folder / t["audio"]).exists() for t in keep):  # as they are (one
             # a tagger retagged too: it is not written)
-            new_seeds = [base + t for t in range(len(keep), cfg.variations)]
+            new_seeds = [take_seed(base, t) for t in range(len(keep), cfg.variations)]
             return ComposePlan(job, "compose" if new_seeds else "trim", new_seeds, keep)
     if base is None and old_takes and not cfg.force:  # no --seed: the music it had, made again (longer, in another
         # format, from a changed description) from its recorded seed, not a new piece; --force asks for a new one
@@ -134,7 +134,14 @@ def _plan_work(job: SectionJob, composer: Composer, cfg: RunConfig, old: dict, s
         base = described if isinstance(described, int) and not isinstance(described, bool) else None
     if base is None:
         base = random.SystemRandom().randrange(2**31)
-    return ComposePlan(job, "compose", [base + t for t in range(cfg.variations)])
+    return ComposePlan(job, "compose", [take_seed(base, t) for t in range(cfg.variations)])
+
+
+def take_seed(base: int, take: int) -> int:
+    """The seed of take ``take`` (0: the first) of music whose first take has the seed ``base``: the next ones, round
+    past the largest seed to 0 (take 2 of --seed 4294967295 was recorded as 4294967296, which --seed refuses: that
+    take could not be made again)."""
+    return (int(base) + take) % 2**32
 
 
 def _lost_midi(job: SectionJob) -> list[str]:

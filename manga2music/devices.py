@@ -153,10 +153,14 @@ def release_memory(device: Optional[str]) -> None:
     """Give back what dropped tensors held: Python's garbage, then the cached blocks of ``device``'s allocator
     (CUDA's or MPS's), so that a retry at a smaller size, or the next model, finds that memory free."""
     import gc
-
-    import torch
+    import sys
 
     gc.collect()
+    torch = sys.modules.get("torch")  # not imported here: with none loaded there is nothing to give back, and
+    # after a Ctrl-C inside torch's first import (a local model starting), importing it again on the way out
+    # raised torch's own errors ("function 'istft' already has a docstring") over the stop: a traceback, exit 1
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return
     kind = (device or "").split(":", 1)[0]
     if kind == "cuda":
         torch.cuda.empty_cache()

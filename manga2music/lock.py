@@ -238,7 +238,10 @@ def refuse_if_busy(folder: Path) -> None:
 
 
 def held_by_another_run(folder: Path) -> bool:
-    """Whether another run holds ``folder`` now (see :func:`refuse_if_busy`)."""
+    """Whether another run holds ``folder`` now (see :func:`refuse_if_busy`); not this very call, which may hold it
+    already."""
+    if _held_by.get(os.path.realpath(folder)) == threading.get_ident():
+        return False
     try:
         refuse_if_busy(folder)
     except OutputBusyError:

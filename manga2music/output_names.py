@@ -344,7 +344,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
             note(f"{base} from {mine}: written as {name} ({base} is {this_run[output_key(base)]}, given before it)")
         taken.add(output_key(name))
         this_run.setdefault(output_key(name), mine)
-        if section_order(name) != section_order(section.name) and not name.startswith(f"{section.name}-"):
+        if name.count("/") < section.name.count("/") and section_order(name) != section_order(section.name):
             section.read_as = section.name  # listed where its pages come, not where its name would put it (a loose
             # "Chapter 1" after every volume's chapters)
         section.name = name

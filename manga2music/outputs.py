@@ -472,6 +472,8 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
                 entry["music_outdated"] = True
         elif before:
             entry = {**entry, **_other_commands_music(before, scoring=command == "score")}
+        if before and "read_as" in before and "read_as" not in entry:  # `run "S/Vol 1"` after `run S`: its name is
+            entry = {**entry, "read_as": before["read_as"]}  # read in the whole library's order, as that run said
         by_name[entry["name"]] = entry
     for entry in by_name.values():  # an entry of an earlier run never names a file that is gone (a stopped run had
         # replaced it with another format, or a user removed it)

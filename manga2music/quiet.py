@@ -56,7 +56,7 @@ def load_report_held() -> Iterator[None]:
 
     class Hold(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
-            if record.thread == thread and LOAD_REPORT in str(record.msg):
+            if record.thread == thread and (LOAD_REPORT in str(record.msg) or DIFFUSERS_MISSING in str(record.msg)):
                 held.append(record)
                 return False
             return True
@@ -67,10 +67,13 @@ def load_report_held() -> Iterator[None]:
     transformers_logging.disable_progress_bar()  # calling the API got it on its stderr; the command's own display
     logger, hold = logging.getLogger("transformers.modeling_utils"), Hold()  # says the load
     logger.addFilter(hold)  # one filter a load, for its own thread's records: loads on other threads are their own
+    parts = logging.getLogger("diffusers.models.modeling_utils")  # a diffusers pipeline's own models' word of it
+    parts.addFilter(hold)
     try:
-        yield
+        yield held
     finally:
         logger.removeFilter(hold)
+        parts.removeFilter(hold)
         if bars:
             transformers_logging.enable_progress_bar()
     handlers = logging.getLogger("transformers").handlers or logging.getLogger().handlers  # the library's own
@@ -78,6 +81,29 @@ def load_report_held() -> Iterator[None]:
         for handler in handlers:
             if record.levelno >= handler.level:
                 handler.handle(record)
+
+
+#: what diffusers says of a model whose weights lack some of its layers (made random)
+DIFFUSERS_MISSING = "were not initialized from the model checkpoint"
+
+
+def missing_weights(held: list) -> str:
+    """What the load reports ``held`` (see :func:`load_report_held`) say is missing from the weights, in words
+    ("text_encoder/: 11 weights ... (e.g. layers.2.mlp.up_proj.weight)"); "" where nothing is missing."""
+    import re
+    from pathlib import Path
+
+    for record in held:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())
+        keys = re.findall(r"^\s*(\S+)\s*\|\s*MISSING", text, re.M)
+        if not keys and DIFFUSERS_MISSING in text:
+            keys = re.findall(r"'([^']+)'", text.split("newly initialized", 1)[-1])
+        if not keys:
+            continue
+        where = re.search(r"(?:from:|checkpoint at) (\S+)", text)
+        part = f"{Path(where.group(1)).name}/: " if where else ""
+        return f"{part}{len(keys)} weights the model needs are not in its files (e.g. {', '.join(sorted(keys)[:2])})"
+    return ""
 
 
 #: what transformers and diffusers say of a text longer than a text encoder takes (the tokenizer's "Token indices

@@ -386,7 +386,8 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
         where = "" if str(path.resolve()) == name else f" ({path.resolve()})"
         raise UnknownModelError(f"{name}: no such folder{where}",
                                 hint="give the folder save_pretrained wrote (its config.json inside), or a model name")
-    if path.is_file() and (path.suffix.lower() in _MODEL_FILE_SUFFIXES or (path.parent / "config.json").is_file()
+    if path.is_file() and not (base_url and side == "vision") \
+            and (path.suffix.lower() in _MODEL_FILE_SUFFIXES or (path.parent / "config.json").is_file()
                            or (path.parent / "model_index.json").is_file()):  # a file of a model folder: it was
         # "unknown music model '/models/mg/config.json'"
         raise UnknownModelError(f"{name} is a file, not a model folder",
@@ -768,6 +769,13 @@ def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
     by the tier rules (``tiers.resolve_auto``).
     """
     name = name.strip()
+    other_side: Side = "music" if side == "vision" else "vision"
+    theirs = next((m for m in known_models(other_side) if m.model_id and m.model_id.lower() == name.lower()
+                   and not (base_url and side == "vision")), None)
+    if theirs is not None and find_spec(name, side) is None:  # `compose --model llava-hf/llava-...`: offered to
+        # fetch a vision model for compose
+        raise UnknownModelError(f"{name} ({theirs.name}) is a {other_side} model, not a {side} model",
+                                hint=f"give a {side} model here (`manga2music models list` says which is which)")
     for _, rule in RESOLVE_RULES:
         spec = rule(name, side, base_url)
         if spec is not None:

@@ -105,3 +105,17 @@ def test_released_memory_goes_back_to_the_devices_own_allocator(monkeypatch, dev
     monkeypatch.setattr(devices, "_mps_available", lambda: True)
     devices.release_memory(device)
     assert calls == emptied
+
+
+def test_releasing_memory_never_imports_torch_on_the_way_out():
+    """A Ctrl-C inside torch's first import (a local vision model starting: 4 to 7 s in, here) was followed by the
+    describer's close, which imported torch again: torch's own errors ("function 'istft' already has a docstring",
+    "duplicate registrations") were printed as a 150-line traceback over the stop, exit 1.  With no torch loaded
+    there is nothing to give back, and it is not imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from manga2music.devices import release_memory; release_memory('cpu'); "
+            "release_memory('cuda'); print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stdout + result.stderr

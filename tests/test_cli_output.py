@@ -762,6 +762,10 @@ def test_a_chapter_that_kept_its_shorter_name_is_listed_in_reading_order(tmp_pat
         < page.index('"Vol%202/Chapter%203.wav"')
     table = cli("run", series, "-o", out, *BUILTIN, "--duration", "1")
     assert [line.split("\t")[0] for line in table.stdout.splitlines()] == in_order, table.stdout
+    volume = cli("run", series / "Vol 1", "-o", out, *BUILTIN, "--duration", "1")  # one volume again: its
+    assert volume.returncode == 0, volume.stderr  # chapters stay before the next volume's
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [e["name"] for e in manifest["sections"]] == in_order
 
 
 def test_describe_lists_the_description_it_wrote_not_the_track_it_left_behind(tmp_path):

@@ -213,6 +213,17 @@ def test_a_run_that_waits_says_it_takes_the_settings_of_the_run_going_on_not_of_
     assert "--seed 3, as the run going on there was asked" in waiting.stderr, waiting.stderr
 
 
+def test_a_run_holding_its_own_folder_is_not_another_run_going_on(tmp_path):
+    """`run S --wait` after a stopped run, with no other run there: "--duration 400, as the run going on there was
+    asked" beside "--music-model builtin, as the run stopped before was asked": it had taken for another run the
+    lock it held itself."""
+    from manga2music.lock import held_by_another_run, output_lock
+
+    out = tmp_path / "out"
+    with output_lock(out):
+        assert not held_by_another_run(out)
+
+
 def test_a_run_leaves_alone_the_temporary_files_of_another_run_writing_into_a_subfolder(four_sections, tmp_path):
     """Cleaning up after a killed run must not delete a live run's half-written track: a subfolder that is an
     output folder of its own (it holds its own lock) belongs to the runs that write there."""

@@ -7,6 +7,8 @@ back by a Hub id through the composer's own ``from_pretrained`` path, offline.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -476,6 +478,34 @@ def test_a_pipeline_folder_missing_a_part_is_one_line_before_any_work(tiny_cache
                "--offline", timeout=120)
     assert made.returncode != 0 and said in made.stderr and "models pull" not in made.stderr
     assert "Traceback" not in made.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("part, layers", [("text_encoder", "num_hidden_layers"), ("transformer", "num_hidden_layers")])
+def test_a_pipeline_part_with_layers_its_weights_lack_is_one_line_not_random_music(tiny_cache, tmp_path, part,
+                                                                                  layers):
+    """ACE-Step's text encoder with a layer more in its config.json than in its weights was made with that layer
+    random: 18 lines of transformers' LOAD REPORT, then "ok", and the same seed made other audio at each run (the
+    record could not reproduce it).  Its DiT so failed every section with "Cannot copy out of meta tensor".  Both
+    are one line now, as a MusicGen folder whose weights do not fit its config is."""
+    import shutil
+
+    from output_checks import cli
+
+    (snapshot,) = tiny_cache.glob(f"models--{HUB_IDS['ace'].replace('/', '--')}/snapshots/*")
+    folder = tmp_path / "model"
+    shutil.copytree(snapshot, folder)
+    config = folder / part / "config.json"
+    values = json.loads(config.read_text())
+    values[layers] += 1
+    if values.get("layer_types"):
+        values["layer_types"].append(values["layer_types"][-1])
+    config.write_text(json.dumps(values))
+    made = cli("compose", "--text", "calm piano", "--model", folder, "--duration", "1", "--seed", "5", "-o",
+               tmp_path / "out", "--offline", timeout=180)
+    said = " ".join(made.stderr.split())
+    assert made.returncode != 0 and "Traceback" not in made.stderr, made.stderr
+    assert "its weights do not fit its config.json" in said and f"{part}/" in said, made.stderr
+    assert "meta tensor" not in said and not list((tmp_path / "out").glob("*.wav"))
 
 
 def test_a_complete_pipeline_folder_with_a_model_named_like_a_tokenizer_is_not_refused(tiny_cache, tmp_path):

@@ -402,6 +402,9 @@ def test_doctor_asks_the_server_whether_it_answers_and_has_the_model(openai_serv
     assert code == 1 and not unreachable["ok"] and "cannot reach" in unreachable["reason"], unreachable
     assert "is the server running?" in unreachable["reason"] and "after 0 retries" not in unreachable["reason"]
     assert "127.0.0.1 refused the connection" in unreachable["reason"], unreachable  # was the SDK's "Connection error."
+    code, proxied = check("--base-url", down, "--vision-model", "my-vlm", HTTP_PROXY="http://proxy.invalid:3128")
+    assert code == 1 and "127.0.0.1 refused the connection" in proxied["reason"], proxied  # a server here is
+    # reached directly, never through the proxy: "the proxy proxy.invalid refused the connection" was not so
 
     code, bad = check("--base-url", "ftp://x", "--vision-model", "my-vlm")
     assert code == 1 and "not an http:// or https:// address" in bad["reason"]

@@ -241,6 +241,10 @@ def test_a_rerun_that_keeps_the_folders_model_does_not_download_it_unasked(onlin
         removed = with_pipes(["models", "rm", "musicgen-small", "-y"], hub, tmp_path)
         assert removed.returncode == 0, removed.stderr
         seen.clear()
+        unchanged = with_pipes(["compose", "--text", "rain", "-o", out, "--duration", "1", "--no-download"], hub,
+                               tmp_path)  # nothing to make: the model is not needed, and its weights are no matter
+        assert unchanged.returncode == 0 and "rain\tskipped" in unchanged.stdout, unchanged.stdout + unchanged.stderr
+        assert "will be downloaded" not in unchanged.stderr, unchanged.stderr
         for refused in (["--no-download"], []):  # no terminal: nobody to ask
             kept = with_pipes(["compose", "--text", "storm", "-o", out, "--duration", "1", *refused], hub, tmp_path)
             assert kept.returncode != 0 and "Traceback" not in kept.stderr, kept.stderr

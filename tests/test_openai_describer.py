@@ -806,6 +806,27 @@ def test_no_quota_stops_the_run_and_a_bad_address_or_key_variable_is_one_line_be
     assert len(openai_server.requests) == 2
 
 
+def test_a_run_stopped_by_the_server_names_the_sections_it_did_not_start(tmp_path, openai_server):  # noqa: F811
+    """A run that a server stopped (no quota left, a stuck server) listed the sections made and the one it stopped
+    at, and said nothing of those it never started, nor that the same command goes on from there."""
+    import shutil
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    lib = tmp_path / "lib"
+    for name in ("a", "b", "c"):
+        shutil.copytree(samples / "calm", lib / name)
+    openai_server.queue(*[Fail(429, "You exceeded your current quota", type="insufficient_quota",
+                               retry_after_ms=None)] * 4)
+    stopped = cli("run", lib, "-o", tmp_path / "out", "--vision-model", "my-vlm", "--base-url", openai_server.url,
+                  "--music-model", "builtin", "--duration", "1")
+    said = " ".join(stopped.stderr.split())
+    assert stopped.returncode != 0 and "no quota left" in said, stopped.stderr
+    assert "b and c: not started; the same command goes on from there" in said, stopped.stderr
+
+
 def test_page_entries_numbered_from_zero_are_each_pages_own(openai_server):  # noqa: F811
     """A model that numbered its entries 0-2 had its first entry dropped and its last used twice, silently."""
     from manga2music.describers.chapter import page_entries
@@ -842,6 +863,9 @@ def test_page_entries_all_numbered_alike_or_as_a_bare_list_are_each_pages_own(op
     (("Raw", 200, "<html><body>Welcome to nginx!</body></html>", "text/html"), "not an OpenAI-compatible answer"),
     (("Raw", 200, '{"error": {"message": "model is loading, try again"}}', "application/json"),
      "model is loading, try again"),
+    (("Raw", 200, 'data: {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "x"}}]}'
+      '\n\ndata: [DONE]\n\n', "text/event-stream"), "answered as a stream (server-sent events)"),  # a proxy
+    # that always streams: it was "check --base-url", though the address was right
 ])
 def test_a_server_that_does_not_answer_like_openai_is_one_line_with_its_own_words(openai_server, answer,  # noqa: F811
                                                                                    said):
@@ -855,6 +879,8 @@ def test_a_server_that_does_not_answer_like_openai_is_one_line_with_its_own_word
     assert said in str(info.value)
     if answer[1] == 404:
         assert "/v1" in info.value.hint  # no such address, not "check the model name"
+    if answer[3:] == ("text/event-stream",):
+        assert "--base-url" not in (info.value.hint or "") and "stream" in info.value.hint
 
 
 def test_a_200_carrying_a_passing_server_error_is_asked_again_and_said(openai_server):  # noqa: F811
@@ -1521,6 +1547,37 @@ def test_a_plain_rerun_keeps_the_servers_key_variable_and_token_cap(tmp_path, op
         assert "local-token" not in text and "sk-kept" not in text
 
 
+def test_a_describe_stopped_before_its_words_resumes_with_the_server_it_was_asked_for(tmp_path,
+                                                                                     openai_server):  # noqa: F811
+    """`describe LIB --model M --base-url URL` stopped (Ctrl-C) before the model's first answer: the plain rerun
+    described every section with what auto picks (builtin here), where a stopped `run` resumes with the model and
+    server it was asked for."""
+    import shutil
+    from pathlib import Path
+
+    import manga2music
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    for name in ("calm", "action"):
+        shutil.copytree(samples / name, lib / name)
+
+    def stop(done, total, label):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.describe([lib], out, model="my-vlm", config=manga2music.RunConfig(
+            vision_options={"base_url": openai_server.url, "detail": "low"}), callbacks=manga2music.Callbacks(step=stop))
+    said = []
+    made = manga2music.describe([lib], out, callbacks=manga2music.Callbacks(log=lambda level, m: said.append(m)))
+    assert {e["vision_model"] for e in made["sections"]} == {"my-vlm"}, said
+    assert any("my-vlm" in m and "as the run stopped before was asked" in m for m in said), said
+    record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
+    assert record["describe"]["settings"]["detail"] == "low"  # read as it was asked
+    again = manga2music.describe([lib], out)  # made: nothing stopped any more
+    assert {e["status"] for e in again["sections"]} == {"skipped"}
+
+
 def test_a_key_variable_kept_for_one_server_is_not_sent_to_another_named(tmp_path, openai_server):  # noqa: F811
     """After `run --base-url A --api-key-env HOSTED_KEY`, a run naming the model on server B (no --api-key-env)
     kept $HOSTED_KEY: without it set the run stopped ("$HOSTED_KEY is not set", a flag never given in that
@@ -1549,6 +1606,39 @@ def test_a_key_variable_kept_for_one_server_is_not_sent_to_another_named(tmp_pat
                                       for r in other.requests)
     finally:
         other.stop()
+
+
+def test_a_servers_model_named_by_a_path_is_the_servers_even_where_that_path_is_here(tmp_path, openai_server,
+                                                                                     monkeypatch):  # noqa: F811
+    """llama-server names its model by the .gguf it loaded: `--model models/x.gguf --base-url URL` said "is a file,
+    not a model folder" where that file is on this machine; a Path naming vLLM's model (`Path("/models/X")`) was
+    "no such folder" in the Python API.  With a base URL both are the server's model."""
+    from pathlib import Path
+
+    import manga2music
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    gguf = tmp_path / "qwen2-vl-2b-q4.gguf"
+    gguf.write_bytes(b"")
+    for model in (str(gguf), Path("/models/Qwen2-VL-7B-Instruct")):
+        made = manga2music.describe([samples / "calm"], tmp_path / f"out{len(str(model))}", model=model,
+                                    config=manga2music.RunConfig(vision_options={"base_url": openai_server.url}))
+        assert made["sections"][0]["status"] == "ok" and made["sections"][0]["vision_model"] == str(model), made
+    assert openai_server.requests[-1].body["model"] == "/models/Qwen2-VL-7B-Instruct"
+
+
+def test_the_key_variable_is_kept_for_the_server_openai_base_url_names(monkeypatch):
+    """The server named by OPENAI_BASE_URL, not --base-url, was taken for another server than the one the words were
+    made on: the rerun sent it $OPENAI_API_KEY, not the key --api-key-env had named."""
+    from manga2music.api import _keep_key_variable
+    from manga2music.pipeline import RunConfig
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+    cfg = RunConfig()
+    made = [{"settings": {"base_url": "http://127.0.0.1:8000/v1"}, "kept_settings": {"api_key_env": "MYKEY"}}]
+    assert _keep_key_variable(cfg, made) == "MYKEY" and cfg.vision_options["api_key_env"] == "MYKEY"
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9000/v1")  # another server: not its key
+    assert _keep_key_variable(RunConfig(), made) == ""
 
 
 def test_a_servers_model_named_by_an_absolute_path_is_kept_by_a_rerun(tmp_path, openai_server):  # noqa: F811

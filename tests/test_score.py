@@ -1883,8 +1883,10 @@ def test_one_chunk_whose_answers_cannot_be_read_leaves_its_pages_neutral_not_the
     failed = cli("score", tmp_path / "ch", "-o", tmp_path / "out2", "--base-url", openai_server.url,
                  "--vision-model", "llava:13b", "--music-model", "builtin", "--seed", "1", "--chunk-size", "3",
                  timeout=300)
-    assert failed.returncode == 1 and "ch failed: llava:13b did not answer the JSON asked for" in \
-        " ".join(failed.stderr.split()), failed.stderr[-1500:]
+    said = " ".join(failed.stderr.split())
+    assert failed.returncode == 1 and "ch failed: no part of its 6 pages was read: llava:13b did not answer the " \
+        "JSON asked for" in said, failed.stderr[-1500:]
+    assert "read as neutral pages" not in said  # said of each part, though no part was read so, and it failed
 
 
 def test_a_plain_score_after_run_reads_the_chapter_with_the_model_its_words_were_made_with(tmp_path,
@@ -1993,6 +1995,35 @@ def test_a_plain_rerun_of_a_score_keeps_its_chunk_size(tmp_path, openai_server):
     assert len(openai_server.requests) == asked, again.stderr  # nothing read again
     assert "again" not in again.stderr and "--chunk-size 12" in again.stderr, again.stderr
     assert (out / "ch.cues.json").read_bytes() == cues
+
+
+def test_a_score_stopped_before_its_first_reading_resumes_with_the_server_it_was_asked_for(tmp_path,  # noqa: F811
+                                                                                             openai_server):
+    """`score CH --vision-model M --base-url URL` stopped (Ctrl-C) before the model's first answer: the plain rerun
+    read the chapter with what auto picks (builtin here) and said only "vision model: builtin", where a stopped
+    `run` resumes with the model and server it was asked for."""
+    import manga2music
+    from chapters import queue_chat_score
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    out = tmp_path / "out"
+
+    def stop(done, total, label):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.score([tmp_path / "ch"], out, vision_model="llava:13b", music_model="builtin",
+                          config=manga2music.RunConfig(vision_options={"base_url": openai_server.url}),
+                          callbacks=manga2music.Callbacks(step=stop))
+    asked = len(openai_server.requests)
+    queue_chat_score(openai_server, 3, 3)
+    said = []
+    made = manga2music.score([tmp_path / "ch"], out, callbacks=manga2music.Callbacks(
+        log=lambda level, message: said.append(message)))
+    assert made["sections"][0]["status"] == "ok", made
+    assert made["sections"][0]["vision_model"] == "llava:13b", said
+    assert len(openai_server.requests) > asked
+    assert any("llava:13b" in m and "as the run stopped before was asked" in m for m in said), said
 
 
 def test_a_chat_models_reading_is_kept_when_the_score_fails_and_the_manifest_counts_every_call(tmp_path,  # noqa: F811

@@ -115,22 +115,32 @@ class DiffusionComposer(Composer):
         bars = diffusers.utils.logging.is_progress_bar_enabled()
         diffusers.utils.logging.disable_progress_bar()  # no tqdm lines under the CLI's own progress bar
         from ..cache import load_cache_first
-        from ..quiet import warnings_ignored
+        from ..quiet import load_report_held, missing_weights, warnings_ignored
 
         # what a load says that the user can do nothing about, on every load: Stable Audio's Oobleck VAE is built with
         # torch's old weight_norm ("`torch.nn.utils.weight_norm` is deprecated in favor of ..."), and diffusers still
         # passes huggingface_hub an argument it has dropped ("The `local_dir_use_symlinks` argument is deprecated")
         with loading_onto(self._device, self.model_name), \
                 warnings_ignored(message="`torch.nn.utils.weight_norm` is deprecated", category=FutureWarning), \
-                warnings_ignored(message=_SYMLINKS_WARNING, category=UserWarning):
+                warnings_ignored(message=_SYMLINKS_WARNING, category=UserWarning), load_report_held() as reports:
             try:
                 pipe = load_cache_first(self.model_id, self.options.no_network, lambda local: cls.from_pretrained(
-                    self.model_id, dtype=self._dtype, cache_dir=settings.model_cache_dir(), local_files_only=local))
+                    self.model_id, dtype=self._dtype, cache_dir=settings.model_cache_dir(), local_files_only=local),
+                    refused=getattr(self, "download_refused", None))
             except (OSError, ValueError) as exc:  # not cached, no network, not a pipeline of this kind
                 raise unavailable_error(self.model_id, exc, self.options.no_network) from exc
             finally:
                 if bars:
                     diffusers.utils.logging.enable_progress_bar()
+            missing = missing_weights(reports)  # a part's config with layers its weights lack: made random (noise,
+            if missing:  # said "ok", another sound at each run of one seed), or left on the meta device
+                from ..errors import WeightsUnusableError
+
+                raise WeightsUnusableError(
+                    f"{self.model_name}: its weights do not fit its config.json: {missing}; those layers would be "
+                    "random and make noise",
+                    hint="save the pipeline and its configs together again (save_pretrained), or copy the whole "
+                         "folder again")
             pipe = pipe.to(self._device)
             pipe.set_progress_bar_config(disable=True)
             self._prepare(pipe)

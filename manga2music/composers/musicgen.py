@@ -167,7 +167,8 @@ class MusicgenComposer(Composer):
         with loading_onto(self._device, self.model_name):
             try:
                 with load_report_held():  # dropped when the load fails: the line below says what it means
-                    processor, model, info = load_cache_first(self.model_id, self.options.no_network, load)
+                    processor, model, info = load_cache_first(self.model_id, self.options.no_network, load,
+                                                              refused=getattr(self, "download_refused", None))
                     refuse_random_layers(self.model_name, info)
             except OSError as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, no network...
                 raise unavailable_error(self.model_id, exc, self.options.no_network) from exc

@@ -275,6 +275,7 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
     it, done = iter(pages), 0
     waiting: list[list] = []  # parts of a chunk that did not fit, still to ask, in order
     unread: Optional[Manga2MusicError] = None  # the last chunk whose answers could not be used
+    neutral: list[str] = []  # the lines that say a chunk's pages were read as neutral
     try:
         while chunk := (waiting.pop(0) if waiting else list(islice(it, describer.request_size()))):
             before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
@@ -297,8 +298,8 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
                 if exc.stops_run:
                     raise
                 unread, usage = exc, sum_usage([usage, exc.usage])
-                if warn is not None:
-                    warn(f"{span}: {exc.message.rstrip('.')}; read as neutral pages")
+                neutral.append(f"{span}: {exc.message.rstrip('.')}; read as neutral pages")  # said once some
+                # part is read: a chapter no part of which answered fails, and was said "read as neutral" first
                 done += len(chunk)
                 report(progress, done, count, f"reading the pages ({done}/{count})")
                 continue
@@ -311,7 +312,11 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
             report(progress, done, count, f"reading the pages ({done}/{count})")
         if unread is not None and not entries:
             unread.usage = None
+            if count > 1:
+                unread.message = f"no part of its {count} pages was read: {unread.message}"
             raise unread
+        for line in neutral if warn is not None else []:
+            warn(line)
     except Manga2MusicError as exc:  # the chunks asked before it were paid for
         raise charge(exc, usage)
     return entries, usage

@@ -474,6 +474,11 @@ class OpenAIDescriber(ChatDescriber):
 
     def _to_completion(self, response) -> Completion:
         if isinstance(response, str):  # not JSON: a web page or another service at that address
+            if re.match(r"\s*(data|event):", response):  # server-sent events: the address is right, the answer
+                # was streamed though none was asked for ("check --base-url" sent the user to a right address)
+                raise ServerUnusableError(f"{self.shown_url} answered as a stream (server-sent events), though the "
+                                          "request asked for one whole answer",
+                                          hint="turn off forced streaming in the server or proxy in front of it")
             raise self._not_an_answer(f": {self._scrub(' '.join(response.split()))[:120]!r}")
         if not getattr(response, "choices", None):
             error = getattr(response, "error", None)  # a 200 whose body is the server's error
@@ -745,6 +750,8 @@ def _after(retries: int) -> str:
 def _why_no_connection(err: BaseException) -> str:
     """Why the SDK's "Connection error." happened, in words ("127.0.0.1 refused the connection", "cannot look up
     HOST: ..."), from the socket error at the root of its chain; the SDK's own words when there is none."""
+    from urllib.parse import urlsplit
+
     from ..hub import connect_host, why_unreachable
 
     seen, cause = set(), err
@@ -752,7 +759,11 @@ def _why_no_connection(err: BaseException) -> str:
         seen.add(id(cause))
         if isinstance(cause, OSError):
             request = getattr(err, "request", None)
-            return why_unreachable(cause, connect_host(str(request.url)) if request is not None else "the server")
+            if request is None:
+                return why_unreachable(cause, "the server")
+            url = str(request.url)  # a server on this machine is reached directly, whatever HTTP_PROXY says
+            here = _on_this_machine(url) and (urlsplit(url).hostname or "").strip("[]")
+            return why_unreachable(cause, here or connect_host(url))
         cause = cause.__cause__ or cause.__context__
     return str(err)
 

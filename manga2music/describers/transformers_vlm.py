@@ -120,7 +120,8 @@ class TransformersDescriber(ChatDescriber):
         """``load(kwargs)`` from the cache alone when the model is whole in it (see :func:`cache.load_cache_first`)."""
         from ..cache import load_cache_first
 
-        return load_cache_first(self.model_id, self.options.no_network, lambda local: load(self._load_kwargs(local)))
+        return load_cache_first(self.model_id, self.options.no_network, lambda local: load(self._load_kwargs(local)),
+                                refused=getattr(self, "download_refused", None))
 
     def _size_phrase(self) -> str:
         if self.spec is not None and self.spec.download_gb:
