@@ -233,16 +233,16 @@ def _keep_what_was_asked(old: dict, manifest: dict, cfg: RunConfig, command: str
         # asked for stays
         _keep_what_a_stop_asked(old, manifest, "stopped_with", "sections", asked if stopped else {}, this_run, left,
                                 mine if running else None, mine, own_only=bool(cfg.stopped_sections))
-    if command == "describe":  # the sections a stopped describe did not read are read with the model (and server)
-        # it was asked for (_stopped_with_models): a plain rerun read them with what auto picks
-        given = {k: asked[k] for k in ("vision_model", "base_url", *KEPT_READING_SETTINGS) if k in asked}
-        _keep_what_a_stop_asked(old, manifest, "describe_stopped_with", "sections", given if stopped else {},
+    if command in ("describe", "score"):  # the sections a stopped describe or score did not read are read with the
+        # model (and server) it was asked for (_stopped_with_models): a plain rerun read them with what auto picks.
+        # Apart from a score's other settings, which another score's stop would have taken for its own chapters
+        reading = {k: asked[k] for k in ("vision_model", "base_url", *KEPT_READING_SETTINGS) if k in asked}
+        _keep_what_a_stop_asked(old, manifest, READING_STOPPED_WITH[command], "sections", reading if stopped else {},
                                 this_run, left, mine if running else None, mine)
     if command == "score":  # the chapters a stopped score did not start are made with
         # what it was asked (scoring.not_started): a plain rerun made them at the usual pace, in WAV; and read with
         # the model (and server) it was asked for (_stopped_with_models), not what auto picks
         given = {k: getattr(cfg, k) for k in SCORE_RESUMED if getattr(cfg, k) is not None}
-        given.update({k: asked[k] for k in ("vision_model", "base_url", *KEPT_READING_SETTINGS) if k in asked})
         _keep_what_a_stop_asked(old, manifest, "score_stopped_with", "chapters", given if stopped else {}, this_run,
                                 left, mine if running else None, mine)
 
@@ -263,7 +263,7 @@ def _keep_what_is_asked_while_it_runs(cfg: RunConfig, command: str, vision: Opti
     manifest = dict(old)
     _keep_what_was_asked(old, manifest, cfg, command, vision, music, True, given, given, running=True)
     if any(manifest.get(key) != old.get(key) for key in ("stopped_with", "score_stopped_with",
-                                                           "describe_stopped_with")):
+                                                           *READING_STOPPED_WITH.values())):
         commit(path, old, Staged(), manifest)
 
 
@@ -588,6 +588,8 @@ RESUMED = ("fmt", "seed", "loop", "normalize")
 SCORE_RESUMED = ("seed", "reading_speed", "fmt", "longest_cue", "transitions")
 
 
+#: the manifest's key for the model (and server) a stopped describe or score was asked to read with
+READING_STOPPED_WITH = {"describe": "describe_stopped_with", "score": "score_reading_stopped_with"}
 #: under a stop's settings in the manifest while another command runs: the stop before it, and whose writes these are
 #: (its process and settings), put back where that command ends without a stop (see _keep_what_a_stop_asked)
 KEPT_ASIDE = "before_this_run"
@@ -1166,22 +1168,21 @@ def _stopped_with_models(output: Path, names: list[str], command: str, manifest:
     """What a run stopped before its words or music were made was asked for on ``side``, as a record's entry would
     say it (``{"model": ..., "settings": {"base_url": ...}}``): the manifest's ``stopped_with`` (``run``,
     ``compose``), or a stopped score's kept settings (its music model), whether or not a cue was kept, and its
-    ``score_stopped_with`` (its vision model and server) for chapters not read yet; ``describe_stopped_with``
-    likewise for ``describe``."""
+    ``score_reading_stopped_with`` (its vision model and server) for chapters not read yet;
+    ``describe_stopped_with`` likewise for ``describe``."""
     if command == "score" and side == "music":
         from .kept_cues import stopped_settings
 
         return [{"model": m} for name in names
                 if isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
-    key = {"score": "score_stopped_with", "describe": "describe_stopped_with"}.get(command, "stopped_with")
-    stopped = manifest.get(key)
+    stopped = manifest.get(READING_STOPPED_WITH.get(command, "stopped_with"))
     if command in ("score", "describe"):  # the sections it did not read (`stopped_with`: run's, compose's)
         from .outputs import SectionFiles, read_record
 
         read = "chapter_reading" if command == "score" else "describe"
         todo = [n for n in names if not isinstance((read_record(SectionFiles.for_section(output, n).record) or {})
                                                    .get(read), dict)]
-        left = stopped.get("chapters" if command == "score" else "sections") if isinstance(stopped, dict) else None
+        left = stopped.get("sections") if isinstance(stopped, dict) else None
         stopped = stopped if isinstance(left, list) and set(todo) & set(left) else None
     elif isinstance(stopped, dict) and isinstance(stopped.get("sections"), list):  # where its own sections are
         # among those to make (one model makes a run's music: a chapter added since too), those made by it left out
