@@ -317,8 +317,11 @@ def test_compose_api_progress_and_settings():
     calls = []
     requests = [ComposeRequest("ch1", CALM, 1.5, seed=9), ComposeRequest("ch2", "", 1.0, seed=1)]
     tracks = composer.compose(requests, progress=lambda done, total, label: calls.append((done, total, label)))
-    # made side by side: the count goes up one at a time, each track named once, in the order they are finished
-    assert [c[:2] for c in calls] == [(1, 2), (2, 2)] and sorted(c[2] for c in calls) == ["ch1", "ch2"]
+    # the step said as it begins (0 of 2: what a program's step callback hears again while the tracks are made,
+    # see manga2music.threads.beating); made side by side: the count goes up one at a time, each track named once,
+    # in the order they are finished
+    assert calls[0] == (0, 2, "ch1")
+    assert [c[:2] for c in calls[1:]] == [(1, 2), (2, 2)] and sorted(c[2] for c in calls[1:]) == ["ch1", "ch2"]
     assert [len(t.audio) for t in tracks] == [48000, 32000]
     assert tracks[0].info["seed"] == 9 and tracks[1].info["seed"] == 1
     assert tracks[1].warnings and not tracks[0].warnings  # empty text: told it used defaults
