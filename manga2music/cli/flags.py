@@ -46,8 +46,10 @@ def _given_path(value: str) -> Path:
     folder, so `run ""` read every folder under it and `-o ""` wrote into it."""
     if not value:
         raise typer.BadParameter("an empty path (an unset shell variable?)")
-    if value.startswith("~") and not os.path.lexists(value):  # `-o "~/My Music"`: quoted, the shell left the ~,
-        return Path(os.path.expanduser(value))  # and a folder named "~" was made here ("everything is in ~/My Music")
+    text = os.fspath(value)  # a Path too: a default, or a program's own args
+    if isinstance(text, str) and text.startswith("~") and not os.path.lexists(text):  # `-o "~/My Music"`: quoted,
+        return Path(os.path.expanduser(text))  # the shell left the ~, and a folder "~" was made here ("everything is
+        # in ~/My Music")
     return Path(value)
 
 
