@@ -21,6 +21,8 @@ import json
 import math
 import os
 import re
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +37,7 @@ from .jobs import TEXT_GIVEN, Callbacks, SectionJob, failed_line, manifest_entry
 from .options import READING_SPEEDS, SCENES_FOUND, RunConfig, flag, on_command_line, switch
 from .output_names import claim_names
 from .outputs import check_output_is_ours, has_our_page, merged_manifest, stopped_for, write_manifest
+from .progress import report
 from .sections import find_sections, is_hidden, is_image_name, natural_key, unique_names
 from .wording import first_few
 
@@ -490,8 +493,6 @@ class _Heartbeat:
     EVERY = 0.5
 
     def __init__(self, callbacks) -> None:
-        import threading
-
         self.thread, self.last, self.told, self.callbacks = threading.get_ident(), 0.0, None, None
         self.said: Optional[Callable[[int, int, str], None]] = None
         if isinstance(callbacks, Callbacks) and callbacks.step is not None:
@@ -500,19 +501,12 @@ class _Heartbeat:
 
     def _told(self, said):
         def telling(done: int, total: int, label: str) -> None:
-            import time
-
             self.told, self.last = (done, total, label), time.monotonic()
             said(done, total, label)
 
         return telling
 
-    def __call__(self) -> None:
-        import threading
-        import time
-
-        from .progress import report
-
+    def __call__(self) -> None:  # at every stop point (each note the builtin renderer plays): no import here
         if self.told is None or threading.get_ident() != self.thread or time.monotonic() - self.last < self.EVERY:
             return
         self.last = time.monotonic()
@@ -1029,22 +1023,19 @@ def _made_with(cfg: RunConfig, names: list[str], command: str, manifest: dict, r
     return mine or [m for _, m in made], bool(mine), len(stopped)
 
 
-def _server(url) -> Optional[str]:
-    """A server's address as two spellings of it compare: ``http://h:8000/v1/`` is ``http://h:8000/v1``."""
-    return url.strip().rstrip("/").lower() if isinstance(url, str) and url.strip() else None
-
-
 def _keep_key_variable(cfg: RunConfig, made: list[dict]) -> str:
     """The variable the key was read from where the words there were made (their ``kept_settings``: its name, never
     its value), where none is given: a rerun keeping the server (the OpenAI API's, too) sent it $OPENAI_API_KEY, the
     key --api-key-env had kept out of its reach.  Returns the variable's name kept ("" for none)."""
     if cfg.vision_options.get("api_key_env") or cfg.options.get("api_key_env"):
         return ""
+    from .describers.openai_chat import _server_url
+
     given = cfg.vision_options.get("base_url") or cfg.options.get("base_url") or os.environ.get("OPENAI_BASE_URL") \
         or None  # the server this run reads with
     servers = {(m.get("settings") or {}).get("base_url") or None for m in made if isinstance(m.get("settings"), dict)}
-    if any(_server(url) != _server(given) for url in servers):  # another server named: the key for the one the
-        return ""  # words were made on is not sent to it (it was, and without it set the run stopped)
+    if any(_server_url(url) != _server_url(given) for url in servers):  # another server named: the key for the one
+        return ""  # the words were made on is not sent to it (it was, and without it set the run stopped)
     key_envs = {(m.get("kept_settings") or {}).get("api_key_env") for m in made
                 if isinstance(m.get("kept_settings") or {}, dict)}
     if len(key_envs) != 1 or None in key_envs:

@@ -164,9 +164,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
         raise unusable
     if spec.needs_weights and preflight:
         for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report,
-                                       device_flag=names.get("device", "device"), commercial=bool(cfg.commercial)):
-            if refused is None or "download" not in message:  # not "2.4 GB will be downloaded": it will not be
-                warn(message)
+                                       device_flag=names.get("device", "device"), commercial=bool(cfg.commercial),
+                                       download_refused=refused is not None):
+            warn(message)
     if spec.backend == "builtin-vision" and preflight:
         for message in tiers.builtin_reading_warnings():
             warn(message)

@@ -279,7 +279,8 @@ def _fallback_hint(spec: ModelSpec, probe: HardwareReport, commercial: bool = Fa
 
 
 def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | None = None,
-              offline: bool | None = None, device_flag: str = "device", commercial: bool = False) -> list[str]:
+              offline: bool | None = None, device_flag: str = "device", commercial: bool = False,
+              download_refused: bool = False) -> list[str]:
     """Check ``spec`` against this machine before loading it (``device_flag``: how messages name the device
     setting, ``vision_device`` when the user gave ``--vision-device``; ``commercial``: what it suggests instead is
     only what --commercial allows).
@@ -333,7 +334,8 @@ def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | 
                             f"is available: it may swap or run out of memory")
 
     local = bool(spec.model_id) and Path(spec.model_id).expanduser().is_dir()
-    if not local and not probe.is_cached(spec.model_id):
+    if not local and not probe.is_cached(spec.model_id) and not download_refused:  # refused: no download ahead
+        # to size or reach (the model's load says so, where a section needs it: backends.build)
         folder = _local_folder_of_that_name(spec.model_id)
         size = f"{spec.download_gb:g} GB" if spec.download_gb else "its weights"
         if probe.offline:

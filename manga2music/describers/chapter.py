@@ -315,8 +315,9 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
             if count > 1:
                 unread.message = f"no part of its {count} pages was read: {unread.message}"
             raise unread
-        for line in neutral if warn is not None else []:
-            warn(line)
+        if warn is not None:
+            for line in neutral:
+                warn(line)
     except Manga2MusicError as exc:  # the chunks asked before it were paid for
         raise charge(exc, usage)
     return entries, usage
