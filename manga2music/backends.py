@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .errors import InputError
+from .errors import InputError, ModelUnavailableError
 from .options import (DEFAULT_DURATION, RunConfig, flag, invalid_because, make_options, on_command_line, own_flag_names,
                       unused_flags)
 from .registry import ModelSpec, Side, load_backend_class, resolve, unusable_folder
@@ -89,9 +89,19 @@ def pick_spec(name: str, side: Side, cfg: RunConfig, machine: Machine,
         from .tiers import licence_note
 
         why = licence_note(spec) or "its licence is not recorded"
-        raise InputError(f"{flag('commercial')}: the music of {spec.name} may not be published commercially ({why})",
+        card = ("; a local folder's licence is read from its model card (README.md, `license: apache-2.0` at its top, "
+                "as the Hub writes it)" if spec.about == "local folder" and not spec.licence else "")
+        raise InputError(f"{flag('commercial')}: the music of {spec.name} may not be published commercially "
+                         f"({why}{card})",
                          hint=f"pick ace-step, stable-audio-open or builtin, or drop {flag('commercial')}")
     return spec
+
+
+def _weights_here(spec: ModelSpec, machine: Machine) -> bool:
+    """Whether ``spec``'s weights are on this machine: a local folder, or whole in the cache."""
+    from pathlib import Path
+
+    return not spec.model_id or Path(spec.model_id).expanduser().is_dir() or machine.report.is_cached(spec.model_id)
 
 
 def _download_refused(spec: ModelSpec, side: Side, cfg: RunConfig, machine: Machine):
@@ -100,15 +110,11 @@ def _download_refused(spec: ModelSpec, side: Side, cfg: RunConfig, machine: Mach
     (``--download``, MANGA2MUSIC_AUTO_DOWNLOAD=1, a remembered yes); else None.  The model was ``auto``'s pick once,
     and a plain rerun after ``models rm`` downloaded its 2.4 GB again unasked, with ``--no-download`` too, as a
     model named is.  Raised only where a section needs the model (a rerun with nothing to make needs none)."""
-    from pathlib import Path
-
     from .downloads import standing_answer
-    from .errors import ModelUnavailableError
 
     probe = machine.report
-    if not spec.model_id or Path(spec.model_id).expanduser().is_dir() or probe.offline \
-            or probe.is_cached(spec.model_id):
-        return None  # offline: preflight says the weights are not here
+    if probe.offline or _weights_here(spec, machine):
+        return None  # offline: preflight says the weights are not here (see build)
     choice = cfg.auto_download
     allowed, why = (choice, "downloads turned off for this run") if isinstance(choice, bool) else standing_answer()
     if allowed:
@@ -163,10 +169,16 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     if unusable is not None:
         raise unusable
     if spec.needs_weights and preflight:
-        for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report,
-                                       device_flag=names.get("device", "device"), commercial=bool(cfg.commercial),
-                                       download_refused=refused is not None):
-            warn(message)
+        try:
+            for message in tiers.preflight(spec, device=getattr(options, "device", "auto"), probe=machine.report,
+                                           device_flag=names.get("device", "device"),
+                                           commercial=bool(cfg.commercial), download_refused=refused is not None):
+                warn(message)
+        except ModelUnavailableError as error:
+            if not (kept and not auto and name != "auto") or _weights_here(spec, machine):
+                raise
+            error.stops_run = True  # the folder's model, kept, without its weights (offline, no Hub): said by its
+            refused = error  # load, where a section needs it; a rerun with nothing to make stopped at once
     if spec.backend == "builtin-vision" and preflight:
         for message in tiers.builtin_reading_warnings():
             warn(message)
@@ -179,7 +191,7 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
             raise InputError(f"{flag('duration', float(cfg.duration))} is more than {spec.name} makes in one track "
                              f"({limit:g} s)",
                              hint=f"choose a shorter {flag('duration')}")
-    if preflight:
+    if preflight and refused is None:  # refused: its load says why, where a section needs it
         backend.preflight()
     return backend
 

@@ -244,9 +244,10 @@ def load_cache_first(model_id: str, no_network: bool, load: Callable[[bool], T],
     """``load(local_files_only)``.  A model whose weights are whole in the cache is loaded from it without a word to
     the Hub: with no network (and no --offline), huggingface_hub retried every file for minutes (a 1-second track
     from a cached MusicGen took 5.6 minutes and 86 lines of retries).  A cached copy that lacks a file, or a model
-    not cached, loads as asked: from the Hub unless ``no_network``, or unless its download was ``refused`` (the
-    output folder's model kept by a rerun not allowed to download: see ``backends.build``), which is raised."""
-    if not no_network and (refused is not None or is_cached(model_id)):
+    not cached, loads as asked: from the Hub unless ``no_network``, or unless it was ``refused`` (the output
+    folder's model kept by a rerun not allowed to download, or offline, or with the Hub out of reach: see
+    ``backends.build``), which is raised."""
+    if refused is not None or (not no_network and is_cached(model_id)):
         try:
             with _hub_offline():
                 return load(True)

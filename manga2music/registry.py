@@ -400,8 +400,8 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
                 f"{name} is a diffusers pipeline folder, but not one manga2music composes with "
                 f"(_class_name={pipeline!r})",
                 hint=f"use a folder of one of: {', '.join(PIPELINE_BACKENDS)}.")
-        return ModelSpec(str(path.resolve()), side, PIPELINE_BACKENDS[pipeline], str(path.resolve()),
-                         about="local folder")
+        return _with_card_licence(ModelSpec(str(path.resolve()), side, PIPELINE_BACKENDS[pipeline],
+                                            str(path.resolve()), about="local folder"), path)
     config = _local_config(path)
     if config is None:
         if path.is_dir():
@@ -415,7 +415,43 @@ def _by_folder(name: str, side: Side, base_url: str | None) -> Optional[ModelSpe
         what = f"its config.json says {found!r}" if found else "its config.json names no model_type"
         raise UnknownModelError(f"{name} is a model folder, but not a {kind} model ({what})")
     # named by its full path: `./model` and `/abs/model` are one model, and a record's name locates it
-    return ModelSpec(str(path.resolve()), side, backend, str(path.resolve()), about="local folder")
+    return _with_card_licence(ModelSpec(str(path.resolve()), side, backend, str(path.resolve()), about="local folder"),
+                              path)
+
+
+#: licences whose weights' output may be used commercially, as the Hub's model cards name them (``license:``)
+PERMISSIVE_LICENCES = frozenset({"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0",
+                                 "cc-by-sa-4.0", "openrail", "openrail++", "creativeml-openrail-m", "bigscience-openrail-m"})
+
+
+def _with_card_licence(spec: ModelSpec, folder: Path) -> ModelSpec:
+    """A local folder's licence, from its model card (README.md's front matter, ``license:``, or ``license_name:``
+    for ``other``, as the Hub writes it): ``--commercial`` refused every local folder, a copy of an Apache-2.0 model
+    too, "its licence is not recorded".  A licence the registry's models carry is judged as theirs are; one not
+    known is "unclear" (refused by --commercial, as is a card without a licence)."""
+    card = folder / "README.md"
+    if not card.is_file():
+        return spec
+    try:
+        from huggingface_hub.repocard import metadata_load
+
+        meta = metadata_load(card) or {}
+    except Exception:  # a card that is not YAML: no licence recorded
+        return spec
+    licence = meta.get("license")
+    if licence == "other" and isinstance(meta.get("license_name"), str):
+        licence = meta["license_name"]
+    if isinstance(licence, list) and len(licence) == 1:
+        licence = licence[0]
+    if not isinstance(licence, str) or not licence.strip():
+        return spec
+    licence = licence.strip().lower()
+    known = {m.licence: m.commercial for m in MODELS if m.licence and m.licence != "proprietary"}
+    known.update({lic: commercial for lic, commercial in MODEL_LICENCES.values() if lic != "proprietary"})
+    commercial = True if licence in PERMISSIVE_LICENCES else known.get(licence)
+    if commercial is None and "-nc" in licence:
+        commercial = False  # cc-by-nc-*, cc-by-nc-sa-*, ...
+    return dataclasses.replace(spec, licence=licence, commercial=commercial)
 
 
 def shadowing_folder(spec: ModelSpec) -> str | None:

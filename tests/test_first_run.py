@@ -502,3 +502,33 @@ def test_doctor_names_an_answer_it_cannot_read_instead_of_not_answered_yet(monke
     path.write_text('{"auto_download": tru}')
     assert source() == (f"not answered yet; {path} is not valid JSON (Expecting value: line 1 column 19 (char 18)): "
                         "not read")
+
+
+def test_a_rerun_with_nothing_to_make_does_not_need_the_kept_models_weights(online, tmp_path, tiny_musicgen_files):
+    """After `models rm`, a rerun with nothing to make went on online, but stopped offline (`--offline`, or a Hub
+    that cannot be reached with downloads allowed): "weights not in the cache and offline mode is on", exit 1, as
+    the folder's model was checked before it was known that no section needs it.  The check is made where a section
+    needs the model: a new section still stops in that one line."""
+    env, _ = online
+    out = tmp_path / "out"
+    with local_http(fake_hub("facebook/musicgen-small", tiny_musicgen_files)) as (url, seen):
+        hub = {**env, "HF_ENDPOINT": url}
+        first = with_pipes(["compose", "--text", "rain", "-o", out, "--duration", "1", "--model", "musicgen-small"],
+                           hub, tmp_path)
+        assert first.returncode == 0, first.stderr
+        removed = with_pipes(["models", "rm", "musicgen-small", "-y"], hub, tmp_path)
+        assert removed.returncode == 0, removed.stderr
+        seen.clear()
+        offline = with_pipes(["compose", "--text", "rain", "-o", out, "--duration", "1", "--offline"], hub, tmp_path)
+        assert seen == [], seen
+    assert offline.returncode == 0 and "rain\tskipped" in offline.stdout, offline.stdout + offline.stderr
+    with local_http(lambda handler: handler.connection.close()) as (closed, _):
+        pass  # a port that nothing answers on any more: a Hub that cannot be reached
+    unreachable = with_pipes(["compose", "--text", "rain", "-o", out, "--duration", "1", "--download"],
+                             {**env, "HF_ENDPOINT": closed}, tmp_path)
+    assert unreachable.returncode == 0 and "rain\tskipped" in unreachable.stdout, unreachable.stderr
+    new = with_pipes(["compose", "--text", "storm", "-o", out, "--duration", "1", "--offline"], env, tmp_path)
+    assert new.returncode != 0 and "Traceback" not in new.stderr, new.stderr
+    assert "musicgen-small" in new.stderr and "offline mode is on" in new.stderr, new.stderr
+    assert "models pull musicgen-small" in new.stderr, new.stderr
+    assert not (out / "storm.wav").exists()

@@ -1030,3 +1030,36 @@ def test_the_settings_a_rerun_keeps_are_read_where_each_model_records_them():
     cfg = RunConfig(music_options={"steps": 8})  # given: taken as given
     _keep_music_settings(cfg, [{"model": "sao", "settings": {"options": {"guidance_scale": 2.0, "steps": 20}}}])
     assert cfg.kept_music_settings == {"guidance_scale": 2.0}
+
+
+def test_commercial_takes_a_local_folder_whose_model_card_allows_it(tiny_dir, tmp_path):
+    """`--commercial` refused every local folder ("its licence is not recorded"), a copy of an Apache-2.0 model
+    too, so a creator could not use a local model at all.  A folder's licence is read from its model card
+    (README.md's `license:`, as the Hub writes it), recorded, and judged as the registry's models are."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from manga2music.audio import read_tags
+    from manga2music.cli.app import app
+
+    folder = tmp_path / "mg"
+    shutil.copytree(tiny_dir, folder)
+
+    def compose(name: str):
+        return CliRunner().invoke(app, ["compose", "--text", "rain", "--model", str(folder), "--commercial",
+                                        "--duration", "0.2", "--offline", "-o", str(tmp_path / name)])
+
+    unknown = compose("unknown")
+    assert unknown.exit_code == 2 and "licence is not recorded" in unknown.output, unknown.output
+    assert "README.md" in unknown.output and "license:" in unknown.output, unknown.output
+    (folder / "README.md").write_text("---\nlicense: cc-by-nc-4.0\ntags:\n- musicgen\n---\n# A model\n",
+                                      encoding="utf-8")
+    refused = compose("nc")
+    assert refused.exit_code == 2 and "cc-by-nc-4.0" in refused.output and not (tmp_path / "nc").exists()
+    (folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n# A model\n", encoding="utf-8")
+    allowed = compose("ok")
+    assert allowed.exit_code == 0, allowed.output
+    record = json.loads((tmp_path / "ok" / "rain.json").read_text(encoding="utf-8"))
+    assert record["compose"]["licence"] == "apache-2.0" and record["compose"]["commercial"] is True
+    assert read_tags(tmp_path / "ok" / "rain.wav")["licence"] == "apache-2.0"
