@@ -568,12 +568,25 @@ def describe_section(section: Section, job: SectionJob, describer: Describer, cf
     with drawn_seed(section_seed(describer, memo)):  # the record names the seed it was read with
         try:
             result = describer.describe(stream, progress=cb.step, **({"memo": memo} if memo else {}))
-        except Manga2MusicError:
+        except Manga2MusicError as error:
             none_decoded(job, stream.skipped, len(work.infos), work.skipped)
+            forget_a_failed_take(error, describer, memo)
             raise
         said_reused(job, memo, cb)
         commit_describe(job, work, result, describer, cfg, cb, time.perf_counter() - started, stream.skipped)
     if memo is not None and job.status != "failed":
+        memo.forget()
+
+
+def forget_a_failed_take(error: Exception, describer: Describer, memo) -> None:
+    """A section (or chapter) whose model's answer could not be used (:class:`~manga2music.errors.AnswerUnusableError`),
+    read with a seed drawn for it (a local VLM without --seed): its seed and kept answers are forgotten, so that the
+    rerun asks again with a new one.  The rerun sampled with the kept seed, got the same answer, and failed alike
+    at every rerun (`--force` was the only way on).  A stop, or a failure that is not the answer's (memory), keeps
+    them: the rerun goes on with what was asked."""
+    from .errors import AnswerUnusableError
+
+    if memo is not None and isinstance(error, AnswerUnusableError) and section_seed(describer) is not None:
         memo.forget()
 
 

@@ -85,6 +85,12 @@ class BackendError(Manga2MusicError):
     """A backend failed on one section (bad answer from a server, out of memory...)."""
 
 
+class AnswerUnusableError(BackendError):
+    """A chat model's answer that could not be used (it repeated the request, wrote no JSON or no description,
+    refused, ran out of tokens): another sample may do, so a model that samples with a seed drawn for the section
+    draws a new one at the rerun (:func:`manga2music.describing.forget_a_failed_take`)."""
+
+
 class PagesDoNotFitError(BackendError):
     """One request held more pages than the model takes at once (a local model ran out of memory, a server's image
     limit or context was exceeded): the describer sends them again in smaller requests
@@ -94,6 +100,11 @@ class PagesDoNotFitError(BackendError):
     def __init__(self, message: str, hint: str | None = None, fits: int | None = None):
         super().__init__(message, hint)
         self.fits = fits
+
+
+class WordsDoNotFitError(BackendError):
+    """A request without pages (the merge of a section's parts' descriptions) longer than the model's context: the
+    describer merges them in smaller groups first (:mod:`manga2music.describers.chat`)."""
 
 
 class WeightsUnusableError(BackendError):

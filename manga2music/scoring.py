@@ -47,7 +47,8 @@ from .composers.base import Composer, ComposeRequest, compose_keeping
 from .composing import format_made
 from .describers.base import Describer
 from .describers.chat import charge, drawn_seed
-from .describing import answer_memo, page_entry, pages_key, relocate_pages, said_reused, section_seed
+from .describing import (answer_memo, forget_a_failed_take, page_entry, pages_key, relocate_pages, said_reused,
+                         section_seed)
 from .errors import BackendError, InputError, Manga2MusicError
 from .files import place_from_output, readable
 from .jobs import Callbacks, SectionJob, each_section
@@ -750,7 +751,11 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
     memo = answer_memo(job, "score", describer, cfg)  # a chat model's answers, kept until the score is written
     sampling = section_seed(describer, memo)  # a local VLM without --seed: one seed for the chapter's calls (kept
     with drawn_seed(sampling):  # with its answers, and recorded)
-        chapter = read_chapter(section, job, describer, cfg, cb, memo)
+        try:
+            chapter = read_chapter(section, job, describer, cfg, cb, memo)
+        except Manga2MusicError as exc:
+            forget_a_failed_take(exc, describer, memo)
+            raise
     if chapter is None:
         return
     if chapter.fresh:  # kept at once: a score stopped or failed while composing does not pay for the pages again
@@ -766,6 +771,7 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
         with drawn_seed(sampling):
             plans, direction = plan_scenes(chapter, job, describer, cfg, cb, int(seed), memo, given_scenes)
     except Manga2MusicError as exc:  # the pages read by a chat model in this run were paid for too
+        forget_a_failed_take(exc, describer, memo)  # (the pages' reading is in the record already)
         if chapter.fresh and _is_chat(describer):
             raise charge(exc, chapter.describe.get("usage"))
         raise

@@ -162,6 +162,27 @@ def test_single_stage_describes_chunks_then_merges(openai_server):
     assert result.usage["prompt_tokens"] == 400
 
 
+def test_single_stage_merges_in_halves_where_the_server_says_the_descriptions_do_not_fit(openai_server):
+    """A long section's parts' descriptions joined in one merge request that the server's context refuses (400
+    "maximum context length"): the section failed, every page paid for.  They are merged in halves first."""
+    pages = [line_art(f"{i}.png", size=(300, 420)) for i in range(4)]
+    words = ["Soft lo-fi piano at 75 BPM in F major.", "Tense strings at 120 BPM in A minor.",
+             "Quiet ambient pads at 60 BPM in C major.", "Bright brass fanfare at 110 BPM in D major."]
+    too_long = Fail(400, "This model's maximum context length is 4096 tokens. However, your messages resulted in "
+                         "5000 tokens.", retry_after_ms=None)
+    openai_server.queue(*[Reply(w) for w in words], too_long, Reply("Piano into strings, A minor."),
+                        Reply("Pads into brass, D major."), Reply("Piano, strings, pads and brass at 90 BPM."))
+    d = OpenAIDescriber("gpt-4o-mini", options(openai_server, single_stage=True, chunk_size=1))
+    result = d.describe(pages)
+    merges = [r.text for r in openai_server.requests if not r.images]
+    assert len(merges) == 4 and all(w in merges[0] for w in words)  # refused whole, then halves, then the two
+    assert words[0] in merges[1] and words[1] in merges[1] and words[2] not in merges[1]
+    assert words[2] in merges[2] and words[3] in merges[2]
+    assert "Piano into strings" in merges[3] and "Pads into brass" in merges[3]
+    assert result.description == "Piano, strings, pads and brass at 90 BPM."
+    assert any("merged in smaller groups" in w for w in result.warnings), result.warnings
+
+
 # --- sloppy answers, retries and failures ---------------------------------------------------
 
 
@@ -1263,6 +1284,21 @@ def test_an_answer_a_content_filter_blocked_is_said_so_and_not_asked_again(opena
         OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
     assert "content filter blocked my-vlm's answer" in info.value.message and "empty" not in info.value.message
     assert len(openai_server.requests) == 1
+
+
+def test_the_cut_off_hint_speaks_of_the_max_new_tokens_the_user_gave(openai_server):
+    """A description cut off at the cap said "raise --max-new-tokens (above 512 it also raises the description's
+    own cap of 200)" to a user who had given --max-new-tokens 1000: it says the cap given."""
+    analysis = Reply(json.dumps(DEFAULT_ANALYSIS))
+    cut = Reply("Slow ambient piano at 70 BPM in D minor with soft str", finish_reason="length")
+    openai_server.queue(analysis, cut)
+    given = OpenAIDescriber("my-vlm", options(openai_server, max_new_tokens=1000)).describe([line_art("1.png")])
+    [said] = [w for w in given.warnings if "cut off at the token limit" in w]
+    assert "raise --max-new-tokens (it is 1000 now)" in said and "above 512" not in said, said
+    openai_server.queue(analysis, cut)
+    default = OpenAIDescriber("my-vlm", options(openai_server)).describe([line_art("1.png")])
+    [said] = [w for w in default.warnings if "cut off at the token limit" in w]
+    assert "above 512 it also raises the description's own cap of 200" in said, said
 
 
 def test_a_cut_off_or_json_description_is_not_played_as_it_came(openai_server):  # noqa: F811

@@ -580,6 +580,24 @@ def test_a_chunk_size_given_above_what_the_context_holds_is_sent_in_requests_tha
     assert result.description == DESCRIPTION and len(script.calls) == 3
 
 
+def test_single_stage_merges_descriptions_too_long_for_one_request_in_parts_that_fit(tiny_models):
+    """A long section read in single stage: its parts' descriptions were joined in one merge request, whatever
+    their length, and a request past the model's context was sent whole (the model read past its context without
+    a word).  Descriptions that do not fit together are merged in halves first, each request within the context."""
+    long = ("Sparse solo piano in A minor at 64 BPM over soft rain, a cello answering each phrase, hushed and "
+            "wistful, the melody rising once where the two friends meet on the bridge and falling back to a single "
+            "held note as the page turns; brushed snare enters late, then fades with the streetlights. ") * 2
+    d = describer(tiny_models["llava"], chunk_size=1, max_new_tokens=200, single_stage=True)
+    script = Script(d, [long] * 6 + [DESCRIPTION] * 4)
+    progress = []
+    result = d.describe(make_pages(6), progress=lambda done, total, label: progress.append((done, total)))
+    assert result.description == DESCRIPTION
+    assert max(len(ids) for ids in script.calls) + d.options.max_new_tokens <= tiny_vlms.TINY_CONTEXT
+    assert len(script.calls) > 7  # six pages, then more than one merge
+    assert progress[-1][0] == progress[-1][1] == len(script.calls)
+    assert any("merged in" in w for w in result.warnings), result.warnings
+
+
 def test_single_stage_reads_a_chunk_that_does_not_fit_in_halves_and_merges_them(tiny_models):
     d = describer(tiny_models["llava"], chunk_size=4, max_new_tokens=120, single_stage=True)
     d.load()
@@ -814,6 +832,49 @@ def test_a_section_stopped_part_way_goes_on_with_its_seed_and_its_record_repeats
     assert len(calls) == 2  # page 3, then the merge: the kept answers were not asked again
     _, again_seed, again = _read_calm(model, tmp_path / "again", seed=seed)
     assert again_seed == seed and again == resumed
+
+
+@pytest.mark.slow
+def test_a_section_whose_answer_could_not_be_used_is_asked_again_with_a_new_seed(tiny_models, tmp_path, monkeypatch):
+    """A local VLM's answer that could not be used (it repeated the request, wrote no JSON, refused) failed its
+    section, and the plain rerun sampled with the seed drawn for it, kept with the answers before it: the same
+    answer again, the same failure at every rerun (`--force` was the only way on).  The rerun now asks again
+    with a new seed; a failure that is not the answer's (a stop, memory) keeps the seed and answers
+    (test_a_section_stopped_part_way_goes_on_with_its_seed_and_its_record_repeats_it)."""
+    import manga2music
+    from manga2music.describers.chat import Completion, sampling_seed
+    from manga2music.describers.transformers_vlm import TransformersDescriber as VLM
+    from manga2music.options import RunConfig
+
+    real, seeds = VLM._complete, []
+
+    def answering(self, prompt, images, **kwargs):
+        seeds.append(sampling_seed(self))
+        if echo and len(seeds) == 3:  # page 3: the request itself for an answer
+            return Completion(text=prompt, prompt_tokens=10, completion_tokens=40)
+        return real(self, prompt, images, **kwargs)
+
+    monkeypatch.setattr(VLM, "_complete", answering)
+    options = {"single_stage": True, "max_new_tokens": 40, "chunk_size": 1, "device": "cpu"}
+    samples = Path(__file__).resolve().parent.parent / "samples"
+
+    def describe(out):
+        seeds.clear()
+        return manga2music.describe([samples / "calm"], out, model=str(tiny_models["llava"]),
+                                    config=RunConfig(offline=True, vision_options=options))["sections"][0]
+
+    for attempt in range(8):  # random weights write no usable words under about 1 seed in 20: another folder
+        out, echo = tmp_path / f"out-{attempt}", True
+        entry = describe(out)
+        if not _random_words(entry):
+            break
+    assert entry["status"] == "failed" and "repeated the request" in entry["message"], entry
+    first = seeds[0]
+    assert isinstance(first, int) and seeds == [first] * 3
+    echo = False
+    again = describe(out)
+    assert again["status"] == "ok" or _random_words(again), again
+    assert len(seeds) >= 3 and len(set(seeds)) == 1 and seeds[0] != first  # every page asked again, with a new seed
 
 
 @pytest.mark.slow

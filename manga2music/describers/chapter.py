@@ -24,16 +24,16 @@ from typing import Iterable, Optional
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
+from ..errors import AnswerUnusableError, BackendError, Manga2MusicError, PagesDoNotFitError
 from .answers import clean_description, parse_json_object, repeats_request, strip_fences, strip_reasoning
 from .chat import (
-    _MORE_TOKENS,
-    CUT_OFF_DESCRIPTION,
     charge,
     chat_request,
+    cut_off_description,
     description_tokens,
     finished_text,
     json_tokens,
+    more_tokens,
     pages_word,
     retry_tokens,
     sum_usage,
@@ -207,8 +207,8 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
                 if warn is not None:
                     warn(line)
             if answer.refusal:
-                raise BackendError(f"{describer.model_name} refused to answer ({what}): "
-                                   f"{answer.refusal.strip()[:160]}")
+                raise AnswerUnusableError(f"{describer.model_name} refused to answer ({what}): "
+                                          f"{answer.refusal.strip()[:160]}")
             if answer.cut_off:  # a fragment "repaired" into JSON would be taken for the model's answer
                 reason = "it was cut off at the token limit"
                 tokens = retry_tokens(describer, tokens, cut_off=True)
@@ -223,9 +223,10 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
             if memo is not None:
                 memo.keep(request, parsed.model_dump(), usage)
             return parsed, usage
-        raise BackendError(f"{describer.model_name} did not answer the JSON asked for ({what}), even after one retry "
-                           f"({reason})", hint=_MORE_TOKENS if reason.startswith("it was cut off") else
-                           "try a larger model, or --vision-model builtin for the score")
+        raise AnswerUnusableError(f"{describer.model_name} did not answer the JSON asked for ({what}), even after one "
+                                  f"retry ({reason})",
+                                  hint=more_tokens(describer) if reason.startswith("it was cut off") else
+                                  "try a larger model, or --vision-model builtin for the score")
     except Manga2MusicError as exc:
         raise charge(exc, usage)
 
@@ -354,18 +355,19 @@ def scene_description(describer, entries: list[dict], direction: ChapterDirectio
     said = []
     try:
         if answer.refusal:
-            raise BackendError(f"{describer.model_name} refused to describe a scene: {answer.refusal.strip()[:160]}")
-        text = finished_text(answer, describer.model_name, "a scene")
+            raise AnswerUnusableError(f"{describer.model_name} refused to describe a scene: "
+                                      f"{answer.refusal.strip()[:160]}")
+        text = finished_text(answer, describer, "a scene")
         if answer.cut_off:  # its unfinished end dropped: what is left may be "strings and."
-            said.append(CUT_OFF_DESCRIPTION)
+            said.append(cut_off_description(describer))
         if repeats_request(text, prompt):
-            raise BackendError(f"{describer.model_name} repeated the request instead of describing a scene: "
-                               f"{' '.join(text.split())[:80]!r}...", hint="try a larger model")
+            raise AnswerUnusableError(f"{describer.model_name} repeated the request instead of describing a scene: "
+                                      f"{' '.join(text.split())[:80]!r}...", hint="try a larger model")
         try:
             text = clean_description(text)
         except ValueError as exc:
-            raise BackendError(f"{describer.model_name} gave no usable music description for a scene ({exc})"
-                               ) from None
+            raise AnswerUnusableError(f"{describer.model_name} gave no usable music description for a scene "
+                                      f"({exc})") from None
     except Manga2MusicError as exc:
         raise charge(exc, answer.usage)
     for line in said:

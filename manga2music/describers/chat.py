@@ -43,7 +43,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, T
 from pydantic import Field
 
 from ..analysis import ChunkRecord, DescribeResult, SectionAnalysis
-from ..errors import BackendError, Manga2MusicError, PagesDoNotFitError
+from ..errors import (AnswerUnusableError, BackendError, Manga2MusicError, PagesDoNotFitError,
+                      WordsDoNotFitError)
+from ..options import flag
 from ..progress import ProgressFn, report
 from ..prompts import (
     PROMPT_VERSION,
@@ -73,9 +75,20 @@ if TYPE_CHECKING:  # pragma: no cover
 #: stage 2 answers are about 60 words; this leaves room without letting a model ramble
 DESCRIPTION_MAX_TOKENS = 200
 #: what to do about an answer cut off at the token cap
-_MORE_TOKENS = "raise --max-new-tokens (above 512 it also raises the description's own cap of 200)"
-#: said of a description cut off at the token cap (its unfinished end dropped: "... soft strings and.")
-CUT_OFF_DESCRIPTION = f"the description was cut off at the token limit; its unfinished end was dropped ({_MORE_TOKENS})"
+def more_tokens(describer) -> str:
+    """How to give an answer cut off at its token cap more room: raise --max-new-tokens, where above its default it
+    also raises the description's own cap (said as "above 512" to a user who had given 1000, it is said so only to
+    one who has not)."""
+    asked = getattr(getattr(describer, "options", None), "max_new_tokens", None)
+    if isinstance(asked, int) and asked > DEFAULT_MAX_NEW_TOKENS:
+        return f"raise --max-new-tokens (it is {asked} now)"
+    return (f"raise --max-new-tokens (above {DEFAULT_MAX_NEW_TOKENS} it also raises the description's own cap of "
+            f"{DESCRIPTION_MAX_TOKENS})")
+
+
+def cut_off_description(describer) -> str:
+    """Said of a description cut off at the token cap (its unfinished end dropped: "... soft strings and.")."""
+    return f"the description was cut off at the token limit; its unfinished end was dropped ({more_tokens(describer)})"
 
 
 def retry_tokens(describer, tokens: int, cut_off: bool) -> int:
@@ -175,18 +188,18 @@ def sum_usage(parts: Iterable[dict[str, int] | None]) -> dict[str, int] | None:
     return total
 
 
-def finished_text(answer: Completion, model_name: str, where: str) -> str:
+def finished_text(answer: Completion, describer, where: str) -> str:
     """A description's answer as it may be played: cut off at the token cap, less its unfinished end (a half-written
     last word would be played as a word); cut-off JSON is no description at all (BackendError)."""
     if not answer.cut_off:
         return answer.text
     text = strip_reasoning(answer.text)
     if not text.strip():  # a thinking model cut off inside its <think> block
-        raise BackendError(f"{model_name} ran out of tokens before it answered ({where}): its reasoning took them all",
-                           hint=_MORE_TOKENS)
+        raise AnswerUnusableError(f"{describer.model_name} ran out of tokens before it answered ({where}): its "
+                                  "reasoning took them all", hint=more_tokens(describer))
     if text.lstrip().startswith(("{", "```")):
-        raise BackendError(f"{model_name} ran out of tokens writing the music description ({where})",
-                           hint=_MORE_TOKENS)
+        raise AnswerUnusableError(f"{describer.model_name} ran out of tokens writing the music description ({where})",
+                                  hint=more_tokens(describer))
     return drop_unfinished_end(text)
 
 
@@ -401,7 +414,26 @@ class ChatDescriber(Describer):
         if len(descriptions) == 1:
             return descriptions[0], records
         calls.total = max(calls.total, calls.done + 1)  # one chunk read in parts needs the merge it had not planned
-        return self._description(merge_prompt(descriptions), [], "merging the descriptions", "merge", calls), records
+        return self._merged(descriptions, calls), records
+
+    def _merged(self, descriptions: list[str], calls: _SectionCalls) -> str:
+        """One description from several, in one request where they fit in the model's context together, else
+        merged in halves first (a long section's many parts: the request went past the context without a word)."""
+        if len(descriptions) == 1:
+            return descriptions[0]
+        try:
+            return self._description(merge_prompt(descriptions), [], "merging the descriptions", "merge", calls)
+        except WordsDoNotFitError as exc:
+            if len(descriptions) < 3:  # two descriptions that do not fit: no smaller merge joins them
+                raise BackendError(f"{self.model_name} cannot merge this section's descriptions ({exc})",
+                                   hint=f"a smaller {flag('max_new_tokens')} (shorter descriptions), a larger "
+                                        f"{flag('chunk_size')}, or a model with a longer context") from None
+        halves = descriptions[:(len(descriptions) + 1) // 2], descriptions[(len(descriptions) + 1) // 2:]
+        if not any("merged in" in w for w in calls.warnings):
+            calls.warn(f"the {len(descriptions)} parts' descriptions did not fit in one request to "
+                       f"{self.model_name}: merged in smaller groups first")
+        calls.total += sum(len(half) > 1 for half in halves)  # the merge of the halves is the one counted before
+        return self._merged([self._merged(list(half), calls) for half in halves], calls)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -435,12 +467,13 @@ class ChatDescriber(Describer):
             return kept
         said_before = len(calls.warnings)
         answer = self._ask(prompt, images, None, tokens, label, calls)
-        text = finished_text(answer, self.model_name, where)
+        text = finished_text(answer, self, where)
         if answer.cut_off:
-            calls.warn(f"{where}: {CUT_OFF_DESCRIPTION}")
+            calls.warn(f"{where}: {cut_off_description(self)}")
         if repeats_request(text, prompt):
-            raise BackendError(f"{self.model_name} repeated the request instead of answering it ({where}): "
-                               f"{' '.join(text.split())[:80]!r}...", hint="try a larger model, or --single-stage")
+            raise AnswerUnusableError(f"{self.model_name} repeated the request instead of answering it ({where}): "
+                                      f"{' '.join(text.split())[:80]!r}...",
+                                      hint="try a larger model, or --single-stage")
         text = self._clean(text, where)
         if calls.memo is not None:
             calls.memo.keep(request, text, answer.usage, calls.warnings[said_before:])
@@ -461,7 +494,8 @@ class ChatDescriber(Describer):
         calls.done += 1
         report(calls.progress, calls.done, calls.total, label)
         if answer.refusal:
-            raise BackendError(f"{self.model_name} refused to answer ({label}): {answer.refusal.strip()[:160]}")
+            raise AnswerUnusableError(f"{self.model_name} refused to answer ({label}): "
+                                      f"{answer.refusal.strip()[:160]}")
         return answer
 
     def _analyse(self, chunk: list[PageImage], calls: _SectionCalls) -> SectionAnalysis:
@@ -490,9 +524,10 @@ class ChatDescriber(Describer):
                               calls, said_before)
         except ValueError as err:
             asked = "an analysis" if "repeated the request" in str(err) else "valid JSON"
-            raise BackendError(
+            raise AnswerUnusableError(
                 f"{self.model_name} did not answer {asked} for {span}, even after one retry ({err})",
-                hint=_MORE_TOKENS if answer.cut_off else "try --single-stage, a smaller --chunk-size, or a larger model",
+                hint=more_tokens(self) if answer.cut_off
+                else "try --single-stage, a smaller --chunk-size, or a larger model",
             ) from None
 
     @staticmethod
@@ -526,4 +561,5 @@ class ChatDescriber(Describer):
         try:
             return clean_description(text)
         except ValueError as err:
-            raise BackendError(f"{self.model_name} gave no usable music description ({where}): {err}") from None
+            raise AnswerUnusableError(f"{self.model_name} gave no usable music description ({where}): {err}") \
+                from None

@@ -33,7 +33,8 @@ from typing import Callable, Literal, Optional
 from pydantic import Field
 
 from .. import settings
-from ..errors import BackendError, InputError, NeedsKeyError, PagesDoNotFitError, ServerUnusableError
+from ..errors import (BackendError, InputError, NeedsKeyError, PagesDoNotFitError, ServerUnusableError,
+                      WordsDoNotFitError)
 from ..options import flag, switch
 from .base import PageImage
 from .chat import ChatDescriber, Completion
@@ -453,6 +454,8 @@ class OpenAIDescriber(ChatDescriber):
                               "smaller, or give "
                               if images else "the request does not fit in the model's context: give ") + \
                     "the server a longer context (vLLM --max-model-len, llama-server -c, Ollama num_ctx)"
+                if not images and isinstance(error, BackendError):  # a merge of descriptions: in smaller groups
+                    raise WordsDoNotFitError(error.message, hint=error.hint) from None
             if isinstance(err, openai.BadRequestError) and "response_format" in kwargs and error.hint is None \
                     and not getattr(err, "m2m_without_schema_too", False) and _mentions_structured_output(err):
                 error.hint = ("a server that does not take structured output (response_format) works with "

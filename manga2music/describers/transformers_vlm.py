@@ -52,8 +52,8 @@ from typing import Any, Callable
 
 from .. import registry, settings
 from ..devices import is_out_of_memory, load_failure, loading_onto, memory_hint, refuse_random_layers, release_memory
-from ..errors import BackendError, ModelUnavailableError, PagesDoNotFitError
-from ..options import TorchOptions
+from ..errors import BackendError, ModelUnavailableError, PagesDoNotFitError, WordsDoNotFitError
+from ..options import TorchOptions, flag
 from ..quiet import load_report_held
 from .base import PageImage
 from .chat import ChatDescriber, Completion, pages_word
@@ -351,15 +351,22 @@ class TransformersDescriber(ChatDescriber):
         """Pages that leave no room for the answer in the model's context (an explicit ``--chunk-size`` above what
         fits; the default never is): sent again fewer at a time, as when a server says so.  They were sent whole,
         the model read past its context with only transformers' "Token indices sequence length is longer than the
-        specified maximum" on stderr."""
-        if not self.context_length or prompt_tokens + answer_tokens <= self.context_length or pages < 2:
+        specified maximum" on stderr.  So were words alone (the merge of a long section's descriptions): merged in
+        smaller groups now (:class:`~manga2music.errors.WordsDoNotFitError`); a single page that does not fit fails
+        its section in one line."""
+        if not self.context_length or prompt_tokens + answer_tokens <= self.context_length:
             return
+        said = (f"{prompt_tokens:,} prompt tokens, and {self.model_name}'s context holds {self.context_length:,} "
+                f"with the answer's {answer_tokens:,}")
+        if pages == 0:  # words alone (a merge of descriptions): merged in smaller groups, as a server's 400 is
+            raise WordsDoNotFitError(f"the request takes {said}")
+        if pages == 1:  # read past its context, without a word
+            raise BackendError(f"the page takes {said}", hint=f"a smaller {flag('max_new_tokens')}, or a model with "
+                                                              "a longer context")
         over = prompt_tokens + answer_tokens - self.context_length
         per_page = self.tokens_per_page or -(-prompt_tokens // pages)  # at most, for a page of any size
         fits = max(1, pages - -(-over // per_page))
-        raise PagesDoNotFitError(
-            f"{pages_word(pages)} take {prompt_tokens:,} prompt tokens, and {self.model_name}'s context holds "
-            f"{self.context_length:,} with the answer's {answer_tokens:,}", fits=min(fits, pages - 1))
+        raise PagesDoNotFitError(f"{pages_word(pages)} take {said}", fits=min(fits, pages - 1))
 
     def _finish_reason(self, new_tokens, cap: int) -> str:
         """"length" where the answer took every token it was allowed and did not end (no end-of-sequence token
