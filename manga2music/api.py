@@ -168,6 +168,16 @@ def _builders(cfg: RunConfig, cb: Callbacks, executor, kept: Sequence[str] = (),
     return make
 
 
+def _claim_names(sections: list, cfg: RunConfig, cb: Callbacks) -> None:
+    """Each section's output name (:func:`~manga2music.output_names.claim_names`), and no folder inside the output
+    folder that another run going on writes among the folders they go into (refused, or waited for with --wait)."""
+    from .lock import refuse_busy_folders_within
+
+    claim_names(sections, cfg.output, cb.info)
+    refuse_busy_folders_within(cfg.output, {(cfg.output / s.name).parent for s in sections if not s.error},
+                               wait=cfg.wait, note=cb.info)
+
+
 @contextmanager
 def _holding(cfg: RunConfig, command: str, *, page: bool, cb: Callbacks) -> Iterator[None]:
     from .lock import output_lock
@@ -617,7 +627,11 @@ def _keep_what_a_stop_asked(old: dict, manifest: dict, key: str, names_key: str,
         # settings went to its own sections only): stopped again, the added ones took that stop's seed and format
         names &= set(earlier)
     if asked and names:
-        manifest[key] = {**{k: v for k, v in before.items() if k != names_key}, **asked, names_key: sorted(names)}
+        # while it runs, what it is asked alone: the earlier stop's settings (kept aside, put back where it ends)
+        # went to its own chapters too, never in that stop (`score S/Ch 3` after a stopped `score S/Ch 2
+        # --reading-speed 0.5` made Ch 3 at 0.5, "as the score stopped before was asked")
+        earlier_settings = {} if running else {k: v for k, v in before.items() if k != names_key}
+        manifest[key] = {**earlier_settings, **asked, names_key: sorted(names)}
         if running and before:
             manifest[key][KEPT_ASIDE] = {"by": running, "stop": before}
     elif still:
@@ -1273,7 +1287,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
             with _manifest_even_if_stopped(jobs, cfg, command, lambda: (describer.model_name, composer.model_name),
                                            page=True, cb=cb, given=given) as cb:
                 describer, composer = executor.place(describer, composer)
-                claim_names(sections, cfg.output, cb.info)
+                _claim_names(sections, cfg, cb)
                 given[:] = [s.name for s in sections if not s.error]
                 follow_moved_models(cfg, given, cb, vision=describer, music=composer)
                 keep_as_made(cfg, [s.name for s in sections if not s.error], command, cb, composer)
@@ -1441,7 +1455,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
             (describer,) = executor.place(describer)
             with _manifest_even_if_stopped(jobs, cfg, "describe", lambda: (describer.model_name, None), page=False,
                                            cb=cb) as cb:
-                claim_names(sections, cfg.output, cb.info)
+                _claim_names(sections, cfg, cb)
                 follow_moved_models(cfg, [s.name for s in sections if not s.error], cb, vision=describer)
                 executor.describe(sections, jobs, describer, cfg, cb)
                 return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)

@@ -330,6 +330,10 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
     elif job.music_outdated and not tracks:  # described again, stopped before its music: the music there, said old
         tracks, midi = _music_left(job, command)
         left = bool(tracks)
+    # a record there that is not ours (the section failed on it): neither it nor the words beside it are the
+    # section's (a user's calm.json and calm.txt were listed as its record and words, and the rerun after the json
+    # was moved away said the files "manga2music made for it" could no longer be told from the user's)
+    theirs = status == "failed" and job.files.record.exists() and read_record(job.files.record) is None
     if left:  # named by the model that made it: the page said "music mg_wide" of the music mg made, mg_wide
         # having failed
         made = job.record.get("score" if command == "score" else "compose") or {}
@@ -339,8 +343,8 @@ def manifest_entry(job: SectionJob, output: Path, vision: str | None, music: str
         "command": command,  # which command made the entry (`run` and `score` may share an output folder)
         "status": status,
         "message": readable(job.message) if job.message else None,
-        "description": rel(job.files.description) if job.files.description.exists() else None,
-        "record": rel(job.files.record) if job.files.record.exists() else None,
+        "description": rel(job.files.description) if job.files.description.exists() and not theirs else None,
+        "record": rel(job.files.record) if job.files.record.exists() and not theirs else None,
         "tracks": [rel(t) for t in tracks],
         "midi": [rel(m) for m in midi],
         "pages": len(job.record.get("pages", [])),

@@ -27,7 +27,7 @@ import threading
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import OutputBusyError, OutputError
 from .files import LOCK_NAME, raise_for_disk, readable, write_text_atomic
@@ -197,7 +197,7 @@ def _refuse_inside_a_busy_output(folder: Path, limit: float | None, note: Callab
     outer run's record said 60 s of music where the file held the inner run's 45 s.  Only a lock held now counts:
     the lock file a finished run leaves is no run.  ``limit``: as for the folder's own lock, how long to wait for
     that run (None: as long as it takes; 0: not at all)."""
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
 
     for above in Path(os.path.realpath(folder)).parents:
         if not (above / LOCK_NAME).is_file():
@@ -207,24 +207,76 @@ def _refuse_inside_a_busy_output(folder: Path, limit: float | None, note: Callab
             raise OutputBusyError(f"{readable(folder)} is inside {readable(above)}, which a manga2music call of this "
                                   "very thread writes (a call made from within that call's callback)",
                                   hint="write into a folder outside it, or make the call after that one returns")
-        probe = FileLock(str(above / LOCK_NAME), timeout=0, fallback_to_soft=False)
         try:
-            try:
-                probe.acquire()
-            except Timeout:
-                if limit == 0:
-                    raise
-                note(f"{readable(folder)} is inside {readable(above)}, the output folder of another manga2music run "
-                     f"({_holder(above)}): waiting for it to finish")
-                probe.acquire(timeout=-1 if limit is None else limit)
+            _wait_for_its_run(above, limit, lambda: note(
+                f"{readable(folder)} is inside {readable(above)}, the output folder of another manga2music run "
+                f"({_holder(above)}): waiting for it to finish"))
         except Timeout:
             raise OutputBusyError(
                 f"{readable(folder)} is inside {readable(above)}, the output folder of another manga2music run going "
                 f"on now ({_holder(above)}), which may write into it",
                 hint="wait for that run to finish, or choose a folder outside it") from None
-        except OSError:  # a filesystem without locks there: not known
-            continue
-        probe.release()
+
+
+def refuse_busy_folders_within(output: Path, folders: Iterable[Path], *, wait: bool | float = False,
+                               note: Callable[[str], None] = lambda message: None) -> None:
+    """:class:`OutputBusyError` where a run going on now holds one of ``folders`` (those inside ``output`` this run
+    writes its sections into: ``out/Vol 1`` of a library), or a folder between it and ``output``: ``run S -o out``
+    while ``run "S/Vol 1" -o "out/Vol 1"`` writes went on and wrote the inner run's files too.  A folder inside
+    ``output`` that this run writes nothing into is that other run's own (it is not looked at).  The other way round
+    from :func:`_refuse_inside_a_busy_output` (a run started in the folder after this look sees this run's lock above
+    it, and is refused itself); ``wait`` as for :func:`output_lock`."""
+    from filelock import Timeout
+
+    limit = None if wait is True else float(wait or 0)
+    root = Path(os.path.realpath(output))
+    looked: set[Path] = set()
+    for folder in folders:
+        here = Path(os.path.realpath(folder))
+        while here != root and root in here.parents and here not in looked:
+            looked.add(here)
+            if (here / LOCK_NAME).is_file():
+                _refuse_a_busy_folder_within(output, here, limit, note, Timeout)
+            here = here.parent
+
+
+def _refuse_a_busy_folder_within(output: Path, below: Path, limit: float | None, note: Callable[[str], None],
+                                 timeout: type) -> None:
+    if _held_by.get(str(below)) == threading.get_ident():  # see _refuse_inside_a_busy_output
+        raise OutputBusyError(f"{readable(output)} holds {readable(below)}, which a manga2music call of this very "
+                              "thread writes (a call made from within that call's callback)",
+                              hint="write into another folder, or make the call after that one returns")
+    try:
+        _wait_for_its_run(below, limit, lambda: note(
+            f"{readable(output)} holds {readable(below)}, the output folder of another manga2music run "
+            f"({_holder(below)}), which this run writes into too: waiting for it to finish"))
+    except timeout:
+        raise OutputBusyError(
+            f"{readable(output)} holds {readable(below)}, the output folder of another manga2music run going on "
+            f"now ({_holder(below)}), which this run writes into too",
+            hint="wait for that run to finish, or choose another folder") from None
+
+
+def _wait_for_its_run(folder: Path, limit: float | None, waiting: Callable[[], None]) -> None:
+    """Return once no run holds ``folder`` (its lock file taken and let go at once); ``waiting()`` is said first
+    where one does.  :class:`filelock.Timeout` where it still does after ``limit`` seconds (None: as long as it
+    takes; 0: not at all).  A filesystem without locks there: not known, so not waited for."""
+    from filelock import FileLock, Timeout
+
+    probe = FileLock(str(folder / LOCK_NAME), timeout=0, fallback_to_soft=False)
+    try:
+        try:
+            probe.acquire()
+        except Timeout:
+            if limit == 0:
+                raise
+            waiting()
+            probe.acquire(timeout=-1 if limit is None else limit)
+    except Timeout:  # (an OSError too)
+        raise
+    except OSError:
+        return
+    probe.release()
 
 
 def refuse_if_busy(folder: Path) -> None:

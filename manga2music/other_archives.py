@@ -310,7 +310,7 @@ def _convert(archive: Path, kind: str, limit: int, target: Path) -> None:
     if too_big:
         target.unlink(missing_ok=True)
         raise InputError(f"{readable(archive)}: pages add up to more than {limit // 1024**3} GB unpacked; refusing it "
-                         "(an archive bomb?)")
+                         "(an archive bomb?); if it is a real volume of pages, unpack it and give its folder")
     if code != 0:
         target.unlink(missing_ok=True)
         raise _unreadable(archive, kind, said, tool, source)

@@ -37,6 +37,7 @@ from .outputs import MANIFEST, SectionFiles, folder_key, read_record, safe_part
 from .sections import (
     Section,
     TakenNames,
+    own_file_stem,
     container_path,
     folders_above,
     is_image_name,
@@ -271,6 +272,7 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         return not _holds_pages(where) or where != source and where in archives_read
 
     shared: list[frozenset] = []  # pages in more than one record: a group's credits, read when first needed
+    index: list[tuple[dict, dict]] = []  # see kept_clash
 
     def in_several() -> frozenset:
         if not shared:
@@ -285,8 +287,13 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
 
     taken = TakenNames(reserved_keys())  # "manifest": its record would be the run's manifest.json
     this_run: dict = {}  # the names this run's sections took so far: output key -> source
+    shown: dict = {}  # ... output key -> the name
     prefixes = _folders_named(sections, holder)
-    for section in sections:
+    # the sections whose files are there under the very name they come as first: one whose name ends like another's
+    # files (`Ch 1.take2`, made alone, then `run S` beside `Ch 1`) was made again as `Ch 1.take2-2`, as `Ch 1` had
+    # taken the names of its takes first; the new one beside it is numbered instead
+    for section in sorted(sections, key=lambda s: holder(s.given_name or s.name) != _source_of(s)
+                          or _source_of(s) is None):
         base = section.given_name or section.name
         mine = _source_of(section)
         ours: list[frozenset] = []  # this section's page hashes, read only when a name's holder is in question
@@ -308,8 +315,26 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
             # another copy of its chapter (a page added) took it, and each run of either took it back, every time
             # describing and composing again
             other = holder(name)
-            return other in (None, mine) or gone(name) or other not in in_run and \
-                not _written_here(output, name, listings) and same_pages(name)
+            return (other in (None, mine) or gone(name) or other not in in_run and
+                    not _written_here(output, name, listings) and same_pages(name)) and kept_clash(name) is None
+
+        def kept_clash(name: str) -> str | None:
+            """The section of another source there whose files ``name``'s would share names with (`score Ep.cues`
+            into a folder that holds Ep: its record merged into Ep's cue sheet, Ep.cues.json)."""
+            if not index:  # the listed names by their key, and by the key whose files theirs would be (read once)
+                by_key: dict[str, list[str]] = {}
+                by_stem: dict[str, list[str]] = {}
+                for listed in earlier():
+                    key = output_key(listed)
+                    by_key.setdefault(key, []).append(listed)
+                    if own_file_stem(key) is not None:
+                        by_stem.setdefault(own_file_stem(key), []).append(listed)
+                index.append((by_key, by_stem))
+            by_key, by_stem = index[0]
+            key = output_key(name)
+            stem = own_file_stem(key)
+            near = by_stem.get(key, []) + (by_key.get(stem, []) if stem is not None else [])
+            return next((n for n in near if holder(n) not in (None, mine) and not gone(n)), None)
 
         own = None
         forms = dict.fromkeys([base, *_other_forms(section, base), *_folder_forms(section), *section.former_names,
@@ -332,7 +357,8 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                                              and output_key(n) not in taken and same_pages(n)), None)) \
                     and name_key(own) != name_key(base):  # not the same name in another Unicode form (a Mac's)
                 note(f"{base}: the pages of {own}, whose folder is gone (renamed?): its files keep the name {own} "
-                     f"and its music (remove them from the output folder to make them again as {base})")
+                     f"(remove them from the output folder to make them again as {base})")  # not "and its music":
+                # a --force or a changed setting makes it again, under that name
         if own is None and section.root in prefixes and not section.plain_name:  # a new chapter of a volume (or
             # one that failed) whose siblings' files this folder names under the volume: beside them
             base = prefixes[section.root] + base
@@ -342,7 +368,14 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
         elif own is None and name != base and output_key(base) in this_run and mine is not None:  # two PATHs of
             # one name (`run X.pdf X.cbz`): which is which was only in the records
             note(f"{base} from {mine}: written as {name} ({base} is {this_run[output_key(base)]}, given before it)")
+        elif own is None and name != base and mine is not None and (
+                clash := taken.clashing(output_key(base)) or kept_clash(base)):
+            other = shown.get(clash, clash)
+            named = f"{other} here is named" if len(other) > len(base) else f"{base} is named"
+            note(f"{base} from {mine}: written as {name} ({named} like a file of "
+                 f"{base if len(other) > len(base) else other}'s own, as its take 2 or cue sheet is)")
         taken.add(output_key(name))
+        shown[output_key(name)] = name
         this_run.setdefault(output_key(name), mine)
         if name.count("/") < section.name.count("/") and section_order(name) != section_order(section.name):
             section.read_as = section.name  # listed where its pages come, not where its name would put it (a loose

@@ -114,8 +114,12 @@ def to_rgb(image):
         import numpy as np
 
         arr = np.asarray(image, dtype=np.float64)
-        hi = arr.max() if arr.size else 0.0
-        lo = min(arr.min(), 0.0) if arr.size else 0.0
+        finite = np.isfinite(arr)  # a float TIFF's NaN (or inf) pixels: left out of its range, and drawn as paper's
+        # lowest value (with one NaN the whole page was cast from NaN: garbage, and numpy's warning on the terminal)
+        arr = np.where(finite, arr, np.nan)
+        hi = float(np.nanmax(arr)) if finite.any() else 0.0
+        lo = min(float(np.nanmin(arr)), 0.0) if finite.any() else 0.0
+        arr = np.nan_to_num(arr, nan=lo)
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         image = Image.fromarray(((arr - lo) * scale).clip(0, 255).astype("uint8"), mode="L")
         mode = "L"

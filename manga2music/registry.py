@@ -351,7 +351,10 @@ _KNOWN_OWNERS = {m.model_id.split("/")[0].lower() for m in MODELS if "/" in m.mo
 
 
 def _by_registry(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
-    return find_spec(name, side)
+    # a short name in any case (`--music-model Builtin` was "a vision model, not a music model": builtin is on both
+    # sides); a Hub id as written
+    return find_spec(name, side) or next((m for m in MODELS if m.side == side and m.name.lower() == name.lower()),
+                                         None)
 
 
 def _by_prefix(name: str, side: Side, base_url: str | None) -> Optional[ModelSpec]:
@@ -810,7 +813,8 @@ def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
                    and not (base_url and side == "vision")), None)
     if theirs is not None and find_spec(name, side) is None:  # `compose --model llava-hf/llava-...`: offered to
         # fetch a vision model for compose
-        raise UnknownModelError(f"{name} ({theirs.name}) is a {other_side} model, not a {side} model",
+        named = name if name.lower() == theirs.name.lower() else f"{name} ({theirs.name})"
+        raise UnknownModelError(f"{named} is a {other_side} model, not a {side} model",
                                 hint=f"give a {side} model here (`manga2music models list` says which is which)")
     for _, rule in RESOLVE_RULES:
         spec = rule(name, side, base_url)
@@ -819,9 +823,10 @@ def resolve(name: str, side: Side, *, base_url: str | None = None) -> ModelSpec:
     import difflib
 
     other: Side = "music" if side == "vision" else "vision"
-    if name.lower() in {m.name.lower() for m in known_models(other)}:  # `compose --model llava-0.5b`: compose's
-        # --model names the music model (it said "unknown music model", though `models list` lists it)
-        raise UnknownModelError(f"{name} is a {other} model, not a {side} model",
+    theirs = next((m for m in known_models(other) if m.name.lower() == name.lower()), None)
+    if theirs is not None:  # `compose --model llava-0.5b`: compose's --model names the music model (it said
+        # "unknown music model", though `models list` lists it)
+        raise UnknownModelError(f"{theirs.name} is a {other} model, not a {side} model",
                                 hint=f"give a {side} model here (`manga2music models list` says which is which)")
     names = [m.name for m in known_models(side)]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)

@@ -68,6 +68,9 @@ IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store", "__macosx", "@eadir", 
 MATTER_PAGES = 3
 #: refuse archives whose pages add up to more than this, uncompressed (zip bombs)
 MAX_ARCHIVE_BYTES = 2 * 1024**3
+#: ... and past this many times its own size: pages (JPEG, PNG, WebP) barely compress, so a real archive unpacks to
+#: about its size on disk (a stored CBZ to exactly it); a zip bomb to thousands of times it
+BOMB_RATIO = 20
 #: refuse one page bigger than this (bytes), from any source
 MAX_PAGE_BYTES = 200 * 1024**2
 #: PDF pages are rendered at this many pixels on the long side
@@ -622,10 +625,20 @@ def _archive_entries(archive: Path) -> list[tuple[str, str, int]]:
 
 
 def _refuse_a_bomb(archive: Path, total: int) -> None:
-    """Refuse an archive whose pages add up to ``total`` bytes unpacked, past :data:`MAX_ARCHIVE_BYTES`."""
-    if total > MAX_ARCHIVE_BYTES:
-        raise InputError(f"{readable(archive)}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB "
-                         "uncompressed; refusing it (zip bomb?)")
+    """Refuse an archive whose pages add up to ``total`` bytes unpacked, past :data:`MAX_ARCHIVE_BYTES` and past
+    :data:`BOMB_RATIO` times the archive's own size: a volume of high-resolution pages stored in a 2.3 GB CBZ was
+    refused as a "zip bomb?" with no way on, though its pages are read one at a time, as a folder's are."""
+    if total <= MAX_ARCHIVE_BYTES:
+        return
+    try:
+        size = archive.stat().st_size
+    except OSError:
+        size = 0
+    if size and total <= BOMB_RATIO * size:
+        return
+    ratio = f", and to {total / size:,.0f} times the archive's own size" if size else ""
+    raise InputError(f"{readable(archive)}: pages add up to more than {MAX_ARCHIVE_BYTES // 1024**3} GB "
+                     f"uncompressed{ratio}; refusing it (zip bomb?)")
 
 
 def _covers_above_chapters(folder: tuple[str, ...], groups: dict[tuple[str, ...], list[Page]]) -> bool:
@@ -1126,7 +1139,7 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
                 and not _links_inside(here) and not any(here.is_relative_to(book) for book in books_without_order):
             # a chapter whose download failed, say: said, as the PATH itself is when it holds no page (not a folder
             # of an output folder: a run made it, for music)
-            warn(f"Skipping {readable(here)}: no pages in it{_what_else(files)}")
+            warn(f"Skipping {readable(here)}: no pages in it{_what_else(files, here)}")
     for section in sections:
         if section.name == root_name != given_name:  # what an earlier version made for it as ".hack" stays its own
             section.former_names.append(given_name)
@@ -1161,11 +1174,32 @@ def _sources_without_extension(here: Path, files: list[str], pages: set[str]) ->
     return found
 
 
-def _what_else(files: list[str]) -> str:
+def _what_else(files: list[str], here: Path) -> str:
+    hidden = _hidden_pages(here)
+    if hidden:  # `.001.png`: "an empty folder", with 3 images in it
+        return f" ({_hidden_pages_words(hidden)})"
     if not files:
         return " (an empty folder)"
     shown = ", ".join(readable(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
     return f" ({len(files)} other file{'s' if len(files) != 1 else ''}: {shown})"
+
+
+def _hidden_pages(folder: Path) -> list[str]:
+    """The images in ``folder`` whose names start with a dot (hidden: not read as pages), less a Mac's resource
+    forks (``._001.png``, no page at all)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted((n for n in names if n.startswith(".") and not n.startswith("._") and is_image_name(n[1:])
+                   and (folder / n).is_file()), key=natsort_keygen(alg=ns.PATH))
+
+
+def _hidden_pages_words(hidden: list[str]) -> str:
+    many = len(hidden) != 1
+    shown = ", ".join(readable(n) for n in hidden[:3]) + (f" and {len(hidden) - 3} more" if len(hidden) > 3 else "")
+    return (f"{len(hidden)} hidden page{'s' if many else ''}, whose name{'s start' if many else ' starts'} with a dot: "
+            f"{shown}; rename {'them' if many else 'it'} to read {'them' if many else 'it'}")
 
 
 def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None]) -> list[Section]:
@@ -1174,8 +1208,13 @@ def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None
     if suffix not in SOURCE_EXTENSIONS and not _an_image_given(path):
         return []
     if not is_regular_file(path):
-        return [Section(name, [], path, root, error=f"{readable(path)}: not a regular file (a FIFO, device or "
-                                                     "broken link)")]
+        try:  # a chapter's archive on a share not mounted: said as a folder's link is (it was "not a regular file
+            # (a FIFO, device or broken link)")
+            dangling = path.is_symlink() and not path.exists()
+        except OSError:
+            dangling = False
+        return [Section(name, [], path, root, error=_broken_link_words(path) if dangling else
+                        f"{readable(path)}: not a regular file (a FIFO or device)")]
     try:
         if suffix in ARCHIVE_EXTENSIONS:
             if _archive_kind(path) is None and _is_epub(path):  # renamed .cbz to open in a comic reader
@@ -1285,8 +1324,9 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                                  hint="give the folder of pages (-o names the folder to write into)")
         where = ", ".join(readable(p) for p in given)
         kinds = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+        hidden = [words for p in given if p.is_dir() and (words := _hidden_pages(p))]
         raise InputError(f"no pages found in {where} (looked for {kinds} images, comic archives, PDFs and EPUBs, in "
-                         "every subfolder)")
+                         "every subfolder)" + (f"; {_hidden_pages_words(hidden[0])}" if hidden else ""))
     for path in empty:
         warn(f"Skipping {readable(path)}: no pages in it")
     for section in sections:
@@ -1463,6 +1503,13 @@ def reserved_keys() -> set[str]:
 _OWN_FILE_TAIL = re.compile(r"^(.+)\.(?:analysis|read|cues|score|take\d+|scene\d+|cue\d+(?:\.loop)?)$")
 
 
+def own_file_stem(key: str) -> str | None:
+    """``x`` for an output key ``x.cues`` (``x.take2``, ``x.score``...): a section of that name would share its
+    files with ``x``'s (its record is ``x``'s cue sheet); None for a key of no such ending."""
+    found = _OWN_FILE_TAIL.match(key)
+    return found.group(1) if found else None
+
+
 class TakenNames:
     """The output keys (:func:`output_key`) sections write under: ``key in taken`` is True for one of them, and for
     a key whose files would be one of theirs or theirs one of its (``x.cues`` beside ``x``, either way round)."""
@@ -1480,8 +1527,16 @@ class TakenNames:
             self.stems.add(stem.group(1))
 
     def __contains__(self, key: str) -> bool:
+        return self.clashing(key) is not None
+
+    def clashing(self, key: str) -> str | None:
+        """The taken key ``key`` clashes with (itself, ``x.cues`` for ``x``, ``x`` for ``x.cues``); None: free."""
+        if key in self.keys:
+            return key
+        if key in self.stems:
+            return next(k for k in self.keys if (m := _OWN_FILE_TAIL.match(k)) and m.group(1) == key)
         stem = _OWN_FILE_TAIL.match(key)
-        return key in self.keys or key in self.stems or bool(stem and stem.group(1) in self.keys)
+        return stem.group(1) if stem and stem.group(1) in self.keys else None
 
 
 def unique_names(names: list[str], taken: Callable[[int, str], bool] = lambda index, name: False) -> list[str]:

@@ -163,6 +163,27 @@ def start_cli(*args, env: dict | None = None) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env or cli_env(), errors="replace")
 
 
+def read_until(proc: subprocess.Popen, words: str, timeout: float = 120) -> str:
+    """``proc``'s stderr (of :func:`start_cli`) read line by line until a line holds ``words``: what was read.  A
+    fixed sleep before looking missed a start slowed by a busy machine (the run had not reached the lock yet)."""
+    import threading
+
+    read: list[str] = []
+    seen = threading.Event()
+
+    def reader():
+        for line in proc.stderr:
+            read.append(line)
+            if words in " ".join("".join(read).split()):
+                seen.set()
+                return
+        seen.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    seen.wait(timeout)
+    return "".join(read)
+
+
 def one_line_error(stderr: str) -> bool:
     """A user-facing failure: no traceback, and an 'Error:' line."""
     return "Traceback" not in stderr and "Error:" in stderr

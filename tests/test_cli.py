@@ -239,6 +239,21 @@ def test_compose_text_and_formats(tmp_path):
     assert bad.exit_code == 2 and "unknown audio format" in bad.output
 
 
+def test_drums_asked_for_or_refused_are_words_the_music_is_made_from(tmp_path):
+    """`compose --text drums` said "no music words recognised in the description; used the default style", then
+    played drums; the record's words never named the drums it acted on."""
+    out = tmp_path / "out"
+    result = invoke("compose", "--text", "drums", "--text", "calm piano without drums", "-o", out,
+                    "--model", "builtin", "--duration", "1")
+    assert result.exit_code == 0, result.output
+    assert "no music words" not in result.output, result.output
+    takes = {name: json.loads((out / f"{name}.json").read_text())["compose"]["takes"][0]["info"]
+             for name in ("drums", "calm-piano-without-drums")}
+    assert takes["drums"]["drums"] is True and "drums" in takes["drums"]["words"], takes
+    quiet = takes["calm-piano-without-drums"]
+    assert quiet["drums"] is False and "without drums" in quiet["words"] and "piano" in quiet["words"], quiet
+
+
 def test_a_description_with_no_music_words_is_said_on_the_terminal(tmp_path):
     """Nonsense, or a binary file saved as .txt, was composed in the default style as "ok", and the one line saying
     so ("no music words recognised") was only inside the record."""
@@ -433,7 +448,7 @@ def test_a_run_into_a_folder_inside_the_output_folder_of_a_run_going_on_is_refus
     import time
 
     from manga2music.lock import output_lock
-    from output_checks import start_cli
+    from output_checks import read_until, start_cli
 
     out, inner = tmp_path / "out", tmp_path / "out" / "Vol 1"
     made = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1")
@@ -444,13 +459,46 @@ def test_a_run_into_a_folder_inside_the_output_folder_of_a_run_going_on_is_refus
             " ".join(refused.stderr.split()), refused.stderr
         assert not list(inner.glob("*.wav"))
         waiting = start_cli("run", SAMPLES / "calm", "-o", inner, *made, "--wait")
-        time.sleep(3)
+        said = read_until(waiting, "waiting for it to finish")
+        assert "waiting for it to finish" in " ".join(said.split()), said
+        time.sleep(1)
         assert waiting.poll() is None and not list(inner.glob("*.wav"))  # it waits for the outer run
     _, err = waiting.communicate(timeout=120)
-    assert waiting.returncode == 0 and "waiting for it to finish" in err, err
+    assert waiting.returncode == 0, said + err
     assert (inner / "calm.wav").exists()
     again = cli("run", SAMPLES / "action", "-o", inner, *made)  # the outer run is over: its lock file is no run
     assert again.returncode == 0, again.stderr
+
+
+def test_a_run_into_a_folder_that_holds_the_output_folder_of_a_run_going_on_is_refused_or_waits(tmp_path):
+    """The other way round: `run "S/Vol 1" -o "out/Vol 1"` going on, then `run S -o out`: the outer run went on
+    and wrote the inner run's files too.  It is refused, or with --wait waits for the inner one.  A run whose
+    sections go elsewhere in `out` goes on (test_a_run_leaves_alone_the_temporary_files_of_another_run_writing_into
+    _a_subfolder)."""
+    import shutil
+    import time
+
+    from manga2music.lock import output_lock
+    from output_checks import read_until, start_cli
+
+    series = tmp_path / "S"
+    shutil.copytree(SAMPLES / "calm", series / "Vol 1" / "Chapter 1")
+    out, inner = tmp_path / "out", tmp_path / "out" / "Vol 1"
+    made = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1")
+    with output_lock(inner, command="run"):
+        refused = cli("run", series, "-o", out, *made)
+        assert refused.returncode == 2, refused.stderr
+        assert f"{out} holds {inner}, the output folder of another manga2music run going on now" in \
+            " ".join(refused.stderr.split()), refused.stderr
+        assert not list(out.rglob("*.wav"))
+        waiting = start_cli("run", series, "-o", out, *made, "--wait")
+        said = read_until(waiting, "waiting for it to finish")
+        assert "waiting for it to finish" in " ".join(said.split()), said
+        time.sleep(1)
+        assert waiting.poll() is None and not list(out.rglob("*.wav"))  # it waits for the inner run
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, said + err
+    assert (inner / "Chapter 1.wav").exists()
 
 
 def test_a_busy_output_folder_is_said_before_the_models_are_picked(tmp_path):

@@ -130,6 +130,57 @@ def test_a_file_where_a_sections_folder_goes_is_one_clear_line_and_the_others_ar
     assert (out / "Vol 1").read_text(encoding="utf-8") == "my notes\n" and (out / "Vol 1.cbz" / "Ch 2.wav").is_file()
 
 
+def test_a_users_json_where_a_record_would_go_is_not_listed_as_the_sections(tmp_path):
+    """A user's own calm.json (and calm.txt) in the output folder: the section failed, as it should, but the
+    manifest listed both as its record and words, the listening page showed the user's text as its description,
+    and after the user moved calm.json away as told, the rerun said "its record calm.json is gone, so the files
+    manga2music made for it can no longer be told from yours": it had made none."""
+    out = tmp_path / "music"
+    out.mkdir()
+    (out / "calm.json").write_text('{"my": "playlist"}\n', encoding="utf-8")
+    (out / "calm.txt").write_text("shopping list: milk, eggs\n", encoding="utf-8")
+    runner = CliRunner()
+    failed = runner.invoke(app, ["run", str(SAMPLES / "calm"), "-o", str(out), *BUILTIN])
+    assert failed.exit_code == 1 and "calm.json exists and was not written by manga2music" in failed.output
+    [entry] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    assert entry["status"] == "failed" and entry["record"] is None and entry["description"] is None, entry
+    assert "shopping list" not in (out / "index.html").read_text(encoding="utf-8")
+    (out / "calm.json").rename(tmp_path / "calm.json")
+    again = runner.invoke(app, ["run", str(SAMPLES / "calm"), "-o", str(out), *BUILTIN])
+    assert again.exit_code == 0, again.output
+    assert "is gone" not in again.output and "files manga2music made" not in again.output, again.output
+    assert (out / "calm.txt").read_text(encoding="utf-8") == "shopping list: milk, eggs\n"  # the user's, kept
+
+
+def test_a_chapter_named_like_a_file_of_another_keeps_its_files_made_alone(tmp_path):
+    """`run "S/Ch 1.take2"`, then `run S` beside `S/Ch 1`: the chapter made first was described and composed again
+    as `Ch 1.take2-2`, listed twice in the manifest, and with `--variations 2` its neighbour `Ch 1` failed: "Ch
+    1.take2.wav exists and was not written by manga2music" (its own take 2 would be that file).  A chapter keeps
+    the name its files were made under; the new one beside it is numbered, and said so."""
+    series, out = tmp_path / "S", tmp_path / "out"
+    shutil.copytree(SAMPLES / "calm", series / "Ch 1")
+    shutil.copytree(SAMPLES / "action", series / "Ch 1.take2")
+    runner = CliRunner()
+
+    def run(path, *more) -> tuple[dict, str]:
+        result = runner.invoke(app, ["run", str(path), "-o", str(out), *BUILTIN, "--json", *more])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads(result.stdout)
+        return {e["name"]: e["status"] for e in manifest["sections"]}, result.stderr
+
+    alone, _ = run(series / "Ch 1.take2")
+    assert alone == {"Ch 1.take2": "ok"}
+    made = (out / "Ch 1.take2.wav").read_bytes()
+    both, said = run(series)
+    assert both == {"Ch 1-2": "ok", "Ch 1.take2": "skipped"}, both
+    assert "Ch 1" in said and "written as Ch 1-2" in said and "Ch 1.take2" in said, said
+    assert (out / "Ch 1.take2.wav").read_bytes() == made and not list(out.glob("Ch 1.take2-2*"))
+    takes, _ = run(series, "--variations", "2")
+    assert takes == {"Ch 1-2": "ok", "Ch 1.take2": "ok"}, takes
+    assert (out / "Ch 1-2.take2.wav").is_file() and (out / "Ch 1.take2.take2.wav").is_file()
+    assert json.loads((out / "Ch 1.take2.json").read_text(encoding="utf-8"))["section"] == "Ch 1.take2"
+
+
 def test_chapters_of_one_name_from_two_folders_each_keep_their_outputs_whatever_is_run(tmp_path):
     """`run a/ch1 b/ch1` (as a shell's `*/ch1` gives them) writes a/ch1 and b/ch1: named by the folder that tells
     them apart, as `run` of their parent names them, not ch1 and ch1-2 in the order given.  Later runs of either

@@ -209,6 +209,18 @@ def test_an_unknown_short_name_suggests_the_closest():
     assert result.exit_code == 2 and "did you mean musicgen-small" in result.output
 
 
+def test_a_short_name_typed_in_another_case_is_that_model(tmp_path):
+    """`--music-model Builtin` said "Builtin is a vision model, not a music model" (and `--vision-model Builtin`
+    that it is a music model): builtin is on both sides.  A short name in any case is the model."""
+    made = invoke("run", SAMPLES / "calm", "-o", tmp_path / "out", "--vision-model", "BUILTIN", "--music-model",
+                  "Builtin", "--duration", "1")
+    assert made.exit_code == 0, made.output
+    record = json.loads((tmp_path / "out" / "calm.json").read_text(encoding="utf-8"))
+    assert record["compose"]["model"] == "builtin" and record["describe"]["model"] == "builtin"
+    other = invoke("compose", "--text", "rain", "-o", tmp_path / "c", "--model", "LLaVA-0.5b")
+    assert other.exit_code == 2 and "llava-0.5b is a vision model, not a music model" in other.output, other.output
+
+
 def test_commercial_refuses_a_named_non_commercial_composer_and_records_the_licence(tmp_path):
     refused = invoke("run", SAMPLES / "calm", "-o", tmp_path / "a", "--vision-model", "builtin",
                      "--music-model", "musicgen-small", "--commercial")

@@ -2678,6 +2678,60 @@ def test_a_page_changed_after_a_stopped_score_is_not_said_to_be_every_page_added
     assert again and not any("added" in s for s in again), said
 
 
+def test_a_chapter_named_like_a_file_of_a_chapter_there_does_not_write_over_it(tmp_path):
+    """`score src/Ep`, then `score src/Ep.cues`: the second chapter's record was merged into Ep's cue sheet
+    (Ep.cues.json), which no longer read as one, and Ep's next score failed "Ep.cues.json was changed since
+    manga2music wrote it"; the other way round, Ep failed "Ep.cues.json exists and was not written by manga2music".
+    The chapter that comes second is numbered, as it is when both are given at once."""
+    import manga2music
+    from manga2music.cuesheet import CueSheet
+
+    shutil.copytree(SAMPLES / "action", tmp_path / "src" / "Ep")
+    shutil.copytree(SAMPLES / "calm", tmp_path / "src" / "Ep.cues")
+    builtin = dict(vision_model="builtin", music_model="builtin", config=manga2music.RunConfig(seed=1))
+    def score(out, *chapters) -> list:
+        manifest = manga2music.score([tmp_path / "src" / c for c in chapters], out, **builtin)
+        return sorted((e["name"], e["status"]) for e in manifest["sections"] if e["name"] in manifest["this_run"])
+
+    for first, second, out in (("Ep", "Ep.cues", tmp_path / "out"), ("Ep.cues", "Ep", tmp_path / "out2")):
+        assert score(out, first) == [(first, "ok")]
+        assert score(out, second) == [(f"{second}-2", "ok")]
+        ep = "Ep" if first == "Ep" else "Ep-2"
+        CueSheet.model_validate(json.loads((out / f"{ep}.cues.json").read_text(encoding="utf-8")))  # Ep's cue sheet
+        assert score(out, first, second) == sorted([(first, "skipped"), (f"{second}-2", "skipped")])
+
+
+def test_a_stopped_scores_settings_do_not_go_to_a_chapter_another_command_scores(tmp_path, monkeypatch):
+    """A finished score in the folder, then `score S/Ch 2 --reading-speed 0.5` stopped, then `score S/Ch 3`: Ch 3,
+    never in the stopped run, was scored at 0.5 "as the score stopped before was asked" (music 2 times as long as
+    its reading).  The stop's settings stay its own chapter's: Ch 2's resume still takes them."""
+    import manga2music
+    import manga2music.audio as audio
+
+    for k, name in enumerate(("calm", "action", "calm"), start=1):
+        shutil.copytree(SAMPLES / name, tmp_path / "S" / f"Ch {k}")
+    out = tmp_path / "out"
+    builtin = dict(vision_model="builtin", music_model="builtin")
+    manga2music.score([tmp_path / "S" / "Ch 1"], out, **builtin)
+    real_encode = audio.encode_audio
+
+    def stopped(*args, **kwargs):  # Ctrl-C while the chapter's files are written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audio, "encode_audio", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.score([tmp_path / "S" / "Ch 2"], out, **builtin, config=manga2music.RunConfig(reading_speed=0.5))
+    monkeypatch.setattr(audio, "encode_audio", real_encode)
+    lines: list[str] = []
+    manga2music.score([tmp_path / "S" / "Ch 3"], out, callbacks=manga2music.Callbacks(
+        log=lambda level, line: lines.append(line)))
+    made = json.loads((out / "Ch 3.json").read_text(encoding="utf-8"))["score"]
+    assert made["reading_speed"] == 1.0, lines
+    assert not any("as the score stopped before was asked" in line for line in lines), lines
+    manga2music.score([tmp_path / "S" / "Ch 2"], out)
+    assert json.loads((out / "Ch 2.json").read_text(encoding="utf-8"))["score"]["reading_speed"] == 0.5
+
+
 def test_a_plain_rerun_of_a_stopped_score_makes_the_chapters_it_did_not_start_as_it_was_asked(tmp_path, monkeypatch):
     """`score S --reading-speed 0.5 --format flac` stopped in its first chapter, then the plain `score S` a user makes
     to finish it: the first chapter resumed at 0.5 in FLAC (its own stopped settings), and the chapters it had not

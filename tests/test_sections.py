@@ -158,15 +158,41 @@ def test_zip_bomb_declared_size_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(sections, "MAX_ARCHIVE_BYTES", 10_000)
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("p1.png", b"\0" * 20_000)  # compresses to almost nothing
+        zf.writestr("p1.png", b"\0" * 200_000)  # compresses to almost nothing
     [section] = find_sections([archive])  # a failed section, not a failed run
     assert section.pages == [] and "zip bomb" in section.error
-    from test_epub import make_book  # an EPUB's pages too (the sample pages add up to more than 10 kB)
+    from test_epub import PICTURES, make_book  # an EPUB's pages too
 
-    book = make_book(tmp_path / "bomb.epub")
+    book = make_book(tmp_path / "bomb.epub", pictures={**PICTURES, "Images/zz-cover.png": b"\0" * 50_000_000})
     [section] = find_sections([book])
-    assert section.pages == [] and section.error == f"{book}: pages add up to more than 0 GB uncompressed; " \
-                                                    "refusing it (zip bomb?)"
+    assert section.pages == [] and section.error.startswith(f"{book}: pages add up to more than 0 GB uncompressed, "
+                                                            "and to "), section.error
+    assert "times the archive's own size; refusing it (zip bomb?)" in section.error, section.error
+
+
+def test_a_big_archive_of_pages_that_do_not_compress_is_read(tmp_path, monkeypatch):
+    """A volume of high-resolution pages stored in a 2.3 GB CBZ (pages add up to what the archive weighs) was
+    refused as a "zip bomb?", with no way on: the same pages in a folder are read.  What a bomb is, is pages that
+    unpack to many times the archive's size."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    import manga2music.sections as sections
+
+    monkeypatch.setattr(sections, "MAX_ARCHIVE_BYTES", 100_000)  # 2 GB, scaled down with the pages
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 255, (120, 100, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, "PNG", compress_level=0)
+    archive = tmp_path / "Big Volume 01.cbz"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(1, 5):
+            zf.writestr(f"{i:03d}.png", buffer.getvalue())
+    assert sum(i.file_size for i in zipfile.ZipFile(archive).infolist()) > sections.MAX_ARCHIVE_BYTES
+    [section] = find_sections([archive])
+    assert section.error is None and [p.name for p in section.pages] == ["001.png", "002.png", "003.png", "004.png"]
+    assert load_page(section.pages[3]).tiles[0].size == (100, 120)
 
 
 def test_a_zip_entry_is_read_up_to_its_limit_and_not_a_byte_more(tmp_path):
@@ -246,6 +272,28 @@ def test_a_page_stored_sideways_is_read_upright_as_every_viewer_shows_it(tmp_pat
 def test_transparent_page_is_laid_on_white():
     img = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
     assert to_rgb(img).getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_a_float_page_with_a_few_nan_pixels_keeps_its_picture(recwarn):
+    """A float TIFF page with a few NaN pixels (a scanner's or a converter's) was cast whole from NaN: its picture
+    lost, and numpy's "invalid value encountered in cast" on the terminal."""
+    values = np.zeros((60, 40), np.float32)
+    values[:, 20:] = 1.0  # a black half and a white half
+    values[:5, :5] = np.nan
+    grey = np.asarray(to_rgb(Image.fromarray(values)).convert("L"))
+    assert grey[30:, :20].max() < 10 and grey[30:, 20:].min() > 245
+    assert not [w for w in recwarn if "invalid value" in str(w.message)]
+
+
+def test_a_link_to_an_archive_that_is_not_there_says_where_it_leads(tmp_path):
+    """A chapter's `.cbz` linked from a share not mounted was "not a regular file (a FIFO, device or broken link)",
+    where a folder's link says where it leads."""
+    png(tmp_path / "S" / "Ch 1" / "001.png")
+    (tmp_path / "S" / "Ch 2.cbz").symlink_to(tmp_path / "nas" / "Ch 2.cbz")
+    sections = {s.name: s for s in find_sections([tmp_path / "S"])}
+    assert sections["Ch 1"].error is None
+    assert sections["Ch 2"].error == (f"{tmp_path / 'S' / 'Ch 2.cbz'}: a link to {tmp_path / 'nas' / 'Ch 2.cbz'}, "
+                                      "which is not there (a drive or share not mounted?)")
 
 
 def test_gif_first_frame(tmp_path):
@@ -616,6 +664,25 @@ def test_an_archive_with_no_pages_given_beside_other_chapters_is_named(tmp_path)
     with pytest.raises(InputError, match="no pages found in"):  # alone: the error says it, once
         find_sections([tmp_path / "Ch 5.cbz"], warn=said.append)
     assert said == []
+
+
+def test_a_chapter_of_pages_whose_names_start_with_a_dot_says_so(tmp_path):
+    """A chapter whose pages all have names starting with a dot (`.001.png`: hidden, so not read) was "no pages in
+    it (an empty folder)", with 3 images in it; given alone, "no pages found".  Both say the hidden pages and how
+    to read them; a Mac's `._001.png` (its resource fork, not a page) is no page to rename."""
+    for k in (1, 2):
+        png(tmp_path / "S" / "Ch 1" / f"00{k}.png")
+    for k in (1, 2, 3):
+        png(tmp_path / "S" / "Ch 2" / f".00{k}.png")
+    png(tmp_path / "S" / "Ch 2" / "._001.png")
+    said = []
+    assert [s.name for s in find_sections([tmp_path / "S"], warn=said.append)] == ["Ch 1"]
+    assert said == [f"Skipping {tmp_path / 'S' / 'Ch 2'}: no pages in it (3 hidden pages, whose names start with a "
+                    "dot: .001.png, .002.png, .003.png; rename them to read them)"], said
+    with pytest.raises(InputError) as alone:
+        find_sections([tmp_path / "S" / "Ch 2"])
+    assert "3 hidden pages, whose names start with a dot: .001.png, .002.png, .003.png; rename them to read them" \
+        in alone.value.message, alone.value.message
 
 
 def test_a_chapter_folder_with_no_pages_is_named_not_passed_over(tmp_path):

@@ -433,13 +433,18 @@ def parse_style(text: str) -> Style:
     tempo_spans = [m.span() for m in _TEMPO_NUMBER.finditer(low)]  # "70 beats per minute" is a tempo, not a beat
     drum_words = [(pos, w) for pos, w in _find(_P_DRUMS, low, DRUM_WORDS) if not any(a <= pos < b for a, b in
                                                                                      tempo_spans)]
-    if _kept(drum_words, spans):
+    asked = _kept(drum_words, spans)
+    if asked:
         drums = True
-    if NO_DRUMS.search(low) or _said_no(drum_words, spans):
+    refused_drums = NO_DRUMS.search(low)
+    if refused_drums or _said_no(drum_words, spans):
         drums = False
 
     words += [w for _, w in genre_found + hint_found + tempo_found + energy_found]
     words += [w for _, w in instruments]
+    # the drums asked for or refused are words played from too ("drums" alone was "no music words recognised; used
+    # the default style", and then had drums)
+    words += [w for _, w in asked] + ([refused_drums.group(0)] if refused_drums else [])
     return Style(
         tempo_bpm=tempo, tonic=tonic, mode=mode, genre=genre, energy=energy,
         melody=melody, harmony=harmony, bass=bass, drums=bool(drums), kit=preset["kit"],
