@@ -383,6 +383,7 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
             try:  # kept with the stop, as with an error: the command prints what was finished
                 exc.manifest = _finish(finished, cfg, command, *models(), page=page, stopped=True,
                                        left=left(finished))
+                exc.left_to_make = left(finished)  # none: the stop came once all was made (said so, not "resume")
             except (Manga2MusicError, OSError, AttributeError):  # AttributeError: an exception without a __dict__
                 pass  # the stop is what the user asked for; the next run writes them
         raise

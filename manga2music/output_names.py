@@ -38,6 +38,7 @@ from .sections import (
     Section,
     TakenNames,
     own_file_stem,
+    written_as,
     container_path,
     folders_above,
     is_image_name,
@@ -292,8 +293,11 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
     # the sections whose files are there under the very name they come as first: one whose name ends like another's
     # files (`Ch 1.take2`, made alone, then `run S` beside `Ch 1`) was made again as `Ch 1.take2-2`, as `Ch 1` had
     # taken the names of its takes first; the new one beside it is numbered instead
-    for section in sorted(sections, key=lambda s: holder(s.given_name or s.name) != _source_of(s)
-                          or _source_of(s) is None):
+    # and then the names written as they are (`Ch_1` beside `Ch:1`, written `Ch_1` too: the one whose file name
+    # needed no change lost it)
+    for section in sorted(sections, key=lambda s: (holder(s.given_name or s.name) != _source_of(s)
+                                                   or _source_of(s) is None,
+                                                   written_as(s.given_name or s.name) != (s.given_name or s.name))):
         base = section.given_name or section.name
         mine = _source_of(section)
         ours: list[frozenset] = []  # this section's page hashes, read only when a name's holder is in question
@@ -367,7 +371,10 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
             note(f"{base} from {mine}: written as {name} ({base} in the output folder is {_held_by(holder(base), output)})")
         elif own is None and name != base and output_key(base) in this_run and mine is not None:  # two PATHs of
             # one name (`run X.pdf X.cbz`): which is which was only in the records
-            note(f"{base} from {mine}: written as {name} ({base} is {this_run[output_key(base)]}, given before it)")
+            other = shown.get(output_key(base), base)
+            same = f"{base} is {this_run[output_key(base)]}, given before it" if other == base else \
+                f"its files would be named {written_as(base)}, as those of {other} from {this_run[output_key(base)]} are"
+            note(f"{base} from {mine}: written as {name} ({same})")
         elif own is None and name != base and mine is not None and (
                 clash := taken.clashing(output_key(base)) or kept_clash(base)):
             other = shown.get(clash, clash)

@@ -1428,9 +1428,15 @@ def _made_from(folder: Path) -> str | None:
 def output_key(name: str) -> str:
     """What a section name becomes on disk, folded as case- and form-blind file systems fold it (:func:`name_key`)."""
     from .files import name_key
+
+    return name_key(written_as(name))
+
+
+def written_as(name: str) -> str:
+    """What a section name becomes on disk (``Ch:1`` is ``Ch_1``, ``CON`` is ``_CON``)."""
     from .outputs import safe_part
 
-    return name_key("/".join(safe_part(p) for p in name.split("/") if p))
+    return "/".join(safe_part(p) for p in name.split("/") if p)
 
 
 def folders_above(section: Section) -> tuple[str, ...]:
@@ -1545,14 +1551,17 @@ def unique_names(names: list[str], taken: Callable[[int, str], bool] = lambda in
     and the names ``taken(index, name)`` says another holds for the name at ``index``, and names whose files would be
     another's (:class:`TakenNames`)."""
     seen = TakenNames(reserved_keys())
-    out = []
-    for index, given in enumerate(names):
+    out = list(names)
+    # a name written as it is first: `Ch_1` beside `Ch:1` (written `Ch_1` too) was `Ch_1-2`, the one whose file
+    # name needed no change losing it
+    for index in sorted(range(len(names)), key=lambda i: written_as(names[i]) != names[i]):
+        given = names[index]
         name, n = given, 1
         while output_key(name) in seen or taken(index, name):
             n += 1
             name = f"{given}-{n}"
         seen.add(output_key(name))
-        out.append(name)
+        out[index] = name
     return out
 
 

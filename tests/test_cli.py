@@ -239,6 +239,30 @@ def test_compose_text_and_formats(tmp_path):
     assert bad.exit_code == 2 and "unknown audio format" in bad.output
 
 
+def test_a_stop_that_comes_once_everything_is_made_does_not_ask_to_resume(tmp_path, monkeypatch):
+    """SIGTERM (or Ctrl-C) as a command ended, its chapter written whole and the manifest saying "ok": "Stopped
+    (SIGTERM). Finished files are kept; run the same command again to resume", of a run with nothing left.  A stop
+    with sections left still says so."""
+    import manga2music.api as api
+
+    real = api._finish
+    ending = []
+
+    def stopped_as_it_ends(*args, **kwargs):
+        if not kwargs.get("stopped") and not kwargs.get("running") and ending:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "_finish", stopped_as_it_ends)
+    ending.append(True)
+    done = invoke("run", SAMPLES / "calm", "-o", tmp_path / "out", "--vision-model", "builtin", "--music-model",
+                  "builtin", "--duration", "1")
+    assert done.exit_code == 130, done.output
+    assert "Everything this command was given was made first: nothing is left to resume" in done.output
+    assert "run the same command again to resume" not in done.output
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["sections"][0]["status"] == "ok"
+
+
 def test_drums_asked_for_or_refused_are_words_the_music_is_made_from(tmp_path):
     """`compose --text drums` said "no music words recognised in the description; used the default style", then
     played drums; the record's words never named the drums it acted on."""

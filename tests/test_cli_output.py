@@ -130,6 +130,22 @@ def test_a_file_where_a_sections_folder_goes_is_one_clear_line_and_the_others_ar
     assert (out / "Vol 1").read_text(encoding="utf-8") == "my notes\n" and (out / "Vol 1.cbz" / "Ch 2.wav").is_file()
 
 
+def test_a_chapter_whose_name_is_written_as_it_is_keeps_it_beside_one_written_the_same(tmp_path):
+    """`S/Ch_1` beside `S/Ch:1` (written `Ch_1` too, as `:` is refused by some file systems): the folder named
+    exactly Ch_1 was written as `Ch_1-2`, said as "Ch_1 is S/Ch:1, given before it" of two folders of one PATH."""
+    for name, mood in (("Ch_1", "calm"), ("Ch:1", "action")):
+        (tmp_path / "S" / name).mkdir(parents=True)
+        shutil.copy(SAMPLES / mood / "001.png", tmp_path / "S" / name / "001.png")
+    runner = CliRunner()
+    for attempt in range(2):
+        result = runner.invoke(app, ["run", str(tmp_path / "S"), "-o", str(tmp_path / "out"), *BUILTIN, "--json"])
+        assert result.exit_code == 0, result.output
+        made = {e["name"]: e["tracks"] for e in json.loads(result.stdout)["sections"]}
+        assert made == {"Ch_1": ["Ch_1.wav"], "Ch:1-2": ["Ch_1-2.wav"]}, made
+    record = json.loads((tmp_path / "out" / "Ch_1.json").read_text(encoding="utf-8"))
+    assert {Path(p["path"]).parent.name for p in record["pages"]} == {"Ch_1"}
+
+
 def test_a_users_json_where_a_record_would_go_is_not_listed_as_the_sections(tmp_path):
     """A user's own calm.json (and calm.txt) in the output folder: the section failed, as it should, but the
     manifest listed both as its record and words, the listening page showed the user's text as its description,

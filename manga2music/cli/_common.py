@@ -221,7 +221,12 @@ def friendly_errors(json_output: bool = False) -> Iterator[None]:
         again = ("run the same command again to start over, or without --force to keep what there is: the "
                  "sections this run did not reach keep what was made before" if "--force" in sys.argv[1:]
                  else "run the same command again to resume")
-        stderr_console().print(f"[yellow]{what}[/] Finished files are kept; {again}.", soft_wrap=True)
+        if getattr(exc, "manifest", None) is not None and getattr(exc, "left_to_make", None) == []:  # a stop as the
+            # command ended: "run the same command again to resume" of a run with nothing left to make
+            stderr_console().print(f"[yellow]{what}[/] Everything this command was given was made first: nothing "
+                                   "is left to resume.", soft_wrap=True)
+        else:
+            stderr_console().print(f"[yellow]{what}[/] Finished files are kept; {again}.", soft_wrap=True)
         raise typer.Exit(143 if terminated else 130) from None
     finally:
         if main_thread and not stopped:
