@@ -9,6 +9,7 @@ section: any failure except a run-stopping one fails that section alone.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -198,6 +199,21 @@ def _record_was_here(output: Path, name: str) -> bool:
     return any(isinstance(e, dict) and e.get("name") == name and e.get("record") for e in manifest.get("sections", []))
 
 
+def _write_error_words(exc: OSError) -> str:
+    """A failed write said by the file it was to be (not its hidden temporary name, nor Python's exception type):
+    `chattr +i calm.json` was "PermissionError: [Errno 1] Operation not permitted: '/out/.calm.json.tmp-1fb8346f'
+    -> '/out/calm.json'"."""
+    from .files import TEMP_NAME
+
+    target = exc.filename2 if exc.filename2 is not None else exc.filename
+    if target is None or not exc.strerror:
+        return describe_error(exc)
+    name = os.fsdecode(os.path.basename(os.fspath(target)))
+    if TEMP_NAME.match(name):  # ".calm.json.tmp-1fb8346f": the file it was written for
+        name = name[1:].rsplit(".tmp-", 1)[0]
+    return f"{readable(name)} could not be written there ({exc.strerror})"
+
+
 def describe_error(exc: BaseException) -> str:
     """One line naming an unexpected error's type and message (no object reprs, no temp paths)."""
     text = (str(exc).strip().splitlines() or [""])[0][:300]
@@ -239,7 +255,7 @@ def guarded(job: SectionJob, cb: Callbacks, step: Callable[[], None]) -> None:
         _debug_traceback(cb)  # where a server's or a library's failure was raised: what a bug report needs
     except OSError as exc:
         raise_for_disk(exc, job.files.base.parent)
-        job.fail(f"cannot write its files: {describe_error(exc)}", cb)
+        job.fail(f"cannot write its files: {_write_error_words(exc)}", cb)
         _debug_traceback(cb)
     except Exception as exc:  # noqa: BLE001 - whatever a library raises stays inside the section
         job.fail(_unnameable(exc) or describe_error(exc), cb)

@@ -130,6 +130,33 @@ def test_a_file_where_a_sections_folder_goes_is_one_clear_line_and_the_others_ar
     assert (out / "Vol 1").read_text(encoding="utf-8") == "my notes\n" and (out / "Vol 1.cbz" / "Ch 2.wav").is_file()
 
 
+def test_a_file_that_cannot_be_replaced_is_named_not_its_temporary_file(tmp_path, monkeypatch):
+    """`chattr +i calm.json` (a file the system will not let be replaced), then a rerun that rewrites it: "cannot
+    write its files: PermissionError: [Errno 1] Operation not permitted: '/out/.calm.json.tmp-1fb8346f' ->
+    '/out/calm.json'".  It names calm.json and why, in words."""
+    import errno
+    import os as real_os
+
+    out = tmp_path / "out"
+    runner = CliRunner()
+    made = runner.invoke(app, ["run", str(SAMPLES / "calm"), "-o", str(out), *BUILTIN])
+    assert made.exit_code == 0, made.output
+    replace = real_os.replace
+
+    def immutable(src, dst, *args, **kwargs):  # what the kernel says of a file made immutable (chattr +i)
+        if Path(dst).name == "calm.json":
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(src), None, str(dst))
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(real_os, "replace", immutable)
+    again = runner.invoke(app, ["run", str(SAMPLES / "calm"), "-o", str(out), *BUILTIN, "--duration", "2"])
+    assert again.exit_code == 1, again.output
+    line = " ".join(again.output.split())
+    assert "calm failed: cannot write its files: calm.json could not be written there (Operation not permitted)" \
+        in line, again.output
+    assert ".tmp-" not in again.output and "PermissionError" not in again.output
+
+
 def test_a_chapter_whose_name_is_written_as_it_is_keeps_it_beside_one_written_the_same(tmp_path):
     """`S/Ch_1` beside `S/Ch:1` (written `Ch_1` too, as `:` is refused by some file systems): the folder named
     exactly Ch_1 was written as `Ch_1-2`, said as "Ch_1 is S/Ch:1, given before it" of two folders of one PATH."""
