@@ -260,6 +260,27 @@ def test_an_unreadable_book_beside_readable_pages_is_skipped_not_a_failed_part(t
     assert any("notes.pdf" in w and "not a readable PDF" in w for w in result.warnings), result.warnings
 
 
+def test_a_damaged_archive_beside_a_good_one_is_skipped_not_a_failed_part(tmp_path):
+    """full.cbz and trunc.cbz (its first half): the preview said "Will be skipped: trunc.cbz: not a readable comic
+    archive", but the results said "Made 1 track (1 of 2 parts) ... trunc: nothing made", and the zip's listening
+    page listed trunc as FAILED."""
+    full = tmp_path / "full.cbz"
+    with zipfile.ZipFile(full, "w") as zf:
+        for page in sorted((SAMPLES / "calm").iterdir())[:3]:
+            zf.write(page, page.name)
+    trunc = tmp_path / "trunc.cbz"
+    trunc.write_bytes(full.read_bytes()[:full.stat().st_size // 2])
+    assert "Will be skipped: trunc.cbz" in preview([full, trunc], tmp_path / "work").note()
+    result = generate([full, trunc], tmp_path / "results", duration=1, seed=7)
+    assert [(e["name"], e["status"]) for e in result.entries] == [("full", "ok")], result.entries
+    status = messages.status_markdown(result)
+    assert "parts" not in status and "nothing made" not in status, status
+    assert any(w.startswith("Skipped trunc.cbz") for w in result.warnings), result.warnings
+    with zipfile.ZipFile(result.archive) as zf:
+        listening = zf.read("index.html").decode("utf-8")
+    assert "trunc" not in listening  # not listed as a part that failed
+
+
 def _packed(book: Path) -> Path:
     """Two one-page chapters packed as ``book`` (its suffix says how)."""
     pages = {"ch1/001.png": (SAMPLES / "calm" / "001.png").read_bytes(),
@@ -375,6 +396,17 @@ def test_the_scenes_box_takes_a_page_by_the_name_it_was_uploaded_with_when_pages
     with pytest.raises(InputError) as refused:  # uploaded twice: which one is meant is not known
         generate(pages, tmp_path / "results", score=True, scenes="1\n001.png\n", work_root=tmp_path / "work")
     assert "no page named '001.png'" in refused.value.message and "002 003.png" in refused.value.message
+
+
+def test_the_scenes_box_takes_a_page_name_written_in_another_case_when_pages_were_numbered(tmp_path):
+    """calm/001.png, action/001.png and action/003.png uploaded, Scenes "1\n003.PNG": "no page named '003.PNG' in
+    the chapter (its pages: 001 001.png, 002 001.png, 003 003.png)", though 003.PNG was taken when no two pages
+    shared a name (names are matched whatever their case everywhere else)."""
+    pages = [SAMPLES / "calm" / "001.png", SAMPLES / "action" / "001.png", SAMPLES / "action" / "003.png"]
+    result = generate(pages, tmp_path / "results", score=True, scenes="1\n003.PNG", seed=3,
+                      work_root=tmp_path / "work")
+    sheet = json.loads(next(p for p in result.downloads if p.name.endswith(".cues.json")).read_text("utf-8"))
+    assert [s["first_page"] for s in sheet["scenes"]] == [1, 3]
 
 
 def test_the_scenes_box_takes_what_a_scenes_file_holds_and_its_errors_name_the_box(tmp_path):
@@ -1250,6 +1282,33 @@ def test_stop_ends_a_long_generate_and_the_next_one_runs_at_once(running_app, pa
     assert time.monotonic() - started < 40  # at once, not behind the stopped one (which alone took over a minute)
     page.wait_for_function("!document.querySelector('#generate').disabled", timeout=30_000)
     assert generate.inner_text().strip() == "Generate"
+
+
+@pytest.mark.browser
+def test_a_hidden_file_uploaded_in_chromium_is_said_not_read_and_the_good_page_is_made(running_app, page, tmp_path,
+                                                                                        monkeypatch):
+    """`.cover.png` uploaded beside `page.png` to a server started from `/` (a container's working folder): no
+    thumbnail, an empty note, and Generate showed Gradio's red "Error" and stayed "Generating…" until a reload, for
+    Gradio refuses to hand a function a dotfile under the server's working folder."""
+    monkeypatch.chdir("/")  # the server runs in this process: its uploads are now under its working folder
+    cover = tmp_path / ".cover.png"
+    cover.write_bytes((SAMPLES / "action" / "001.png").read_bytes())
+    good = tmp_path / "page.png"
+    good.write_bytes((SAMPLES / "calm" / "001.png").read_bytes())
+    page.goto(running_app)
+    page.wait_for_selector("#generate")
+    upload(page, [cover, good], thumbnails=1)
+    page.wait_for_function("document.querySelector('#upload-note').innerText.includes('.cover.png')")
+    assert "rename it to read it" in page.locator("#upload-note").inner_text()
+    page.locator("#duration input[type=number]").fill("2")
+    page.click("#generate")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Made 1 track')", timeout=90_000)
+    assert ".cover.png: a hidden file" in page.locator("#status").inner_text()
+    assert "page.wav" in page.locator("#track").inner_text()
+    button = page.locator("#generate")
+    page.wait_for_function("document.querySelector('#generate').innerText.trim() === 'Generate'")
+    assert button.is_enabled()
+    assert not LEAKS.search(page.locator("body").inner_text())
 
 
 def test_new_uploads_stop_the_generate_of_the_pages_before(running_app, page, tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Optional
 
 from ..audio import AUDIO_FORMATS
@@ -67,6 +68,21 @@ def _paths(files) -> list[str]:
     return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
 
 
+#: the uploads' paths on the server, read in the browser from the upload box.  The listeners take these, not the
+#: box: Gradio refuses to hand a function an upload whose name starts with a dot (`.cover.png`, a Mac's `._001.jpg`)
+#: when the server was started in a folder that holds its temporary files (`/`), and the whole event failed: no
+#: thumbnails, and Generate stuck at "Generating…".  The run says such a file is not read (run.hidden_uploads).
+UPLOADED_PATHS = "(files) => [(Array.isArray(files) ? files : files ? [files] : []).map(f => f.path)]"  # the
+# outer list holds the outputs (one): a list returned alone was read as one output a path
+
+
+def uploaded_paths(value, upload_folder: Path) -> list[str]:
+    """The paths the browser sent (:data:`UPLOADED_PATHS`) that are uploads: a request naming any other file on
+    the server (its own files, another session's results) gets nothing from it, as Gradio's own check would."""
+    paths = [p for p in (value if isinstance(value, list) else []) if isinstance(p, str)]
+    return [p for p in paths if Path(p).resolve().is_relative_to(upload_folder.resolve())]
+
+
 def build_app(folder: Optional[ServerFolder] = None):
     """The Gradio Blocks app (not launched); its files live in ``folder`` (a new one if None)."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # also covers the calls Gradio makes outside Blocks
@@ -81,7 +97,7 @@ def build_app(folder: Optional[ServerFolder] = None):
     suggested = {side: suggestion(side, probe) for side in ("vision", "music")}
 
     def on_upload(files):
-        paths = _paths(files)
+        paths = uploaded_paths(files, folder.gradio)
         if not paths:
             return gr.update(value=None, visible=False), ""
         try:
@@ -106,7 +122,7 @@ def build_app(folder: Optional[ServerFolder] = None):
         twice, and a Stop then ended the Generate it had just started).  Uploads are told apart by their paths: a
         page added under a name the box had was said as "uploads were removed"."""
         tab = request.session_hash
-        now = sorted(_paths(files))
+        now = sorted(uploaded_paths(files, folder.gradio))
         in_the_box[tab] = (time.monotonic(), now)  # a Generate still queued reads it when it starts
         started = generating.get(tab)
         if started is not None and now != started:
@@ -119,7 +135,8 @@ def build_app(folder: Optional[ServerFolder] = None):
     def on_generate(files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed,
                     request, progress=gr.Progress()):
         tab = request.session_hash
-        generating[tab] = sorted(_paths(files))
+        files = uploaded_paths(files, folder.gradio)
+        generating[tab] = sorted(files)
         changed, box = in_the_box.get(tab, (0.0, generating[tab]))
         if changed > clicked.get(tab, 0.0) and box != generating[tab]:  # cleared or replaced after the click, while
             # it waited in the queue (behind another tab's Generate): it ran on the pages of the click, and showed
@@ -208,6 +225,7 @@ def build_app(folder: Optional[ServerFolder] = None):
                 files = gr.File(label="Pages (images), comic archives (.cbz .zip .cbr .rar .cb7 .7z .cbt .tar), "
                                       "PDFs or EPUBs; a folder: zip it first", file_count="multiple",
                                 file_types=UPLOAD_TYPES, type="filepath", elem_id="uploads")
+                uploaded = gr.JSON(None, visible=False)  # the uploads' paths (UPLOADED_PATHS)
                 thumbnails = gr.Gallery(label="Pages, in reading order", columns=5, fit_columns=False, height="auto",
                                         visible=False, object_fit="contain", interactive=False, buttons=[],
                                         elem_id="thumbnails")
@@ -254,11 +272,12 @@ def build_app(folder: Optional[ServerFolder] = None):
                 description = gr.Textbox(label="Music description", lines=8, interactive=False,
                                          elem_id="description")
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
-        files.change(on_upload, files, [thumbnails, upload_note], show_progress="minimal",
-                     show_progress_on=[thumbnails])
+        files.change(None, files, uploaded, js=UPLOADED_PATHS, queue=False, show_progress="hidden")
+        uploaded.change(on_upload, uploaded, [thumbnails, upload_note], show_progress="minimal",
+                        show_progress_on=[thumbnails])
         files.change(lambda: (gr.update(value=READY, elem_classes=[]), None, "", None), None,  # other pages: the
                      [status, audio, description, downloads], show_progress="hidden")  # last results are not theirs
-        files.change(on_new_uploads, files, None, queue=False, show_progress="hidden")  # nor is a Generate of the
+        uploaded.change(on_new_uploads, uploaded, None, queue=False, show_progress="hidden")  # nor is a Generate of the
         # pages before: it stops (its results showed up under the new pages' thumbnails)
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")
         # two-stage or single-stage: a choice for a track of a model that takes it (a score reads its chapter one
@@ -274,11 +293,14 @@ def build_app(folder: Optional[ServerFolder] = None):
         # Stop must reach it while a Generate runs or waits), and closing or reloading the tab is a Stop
         # the button says it is at work until the Generate ends: on a laptop's screen the progress bar (at the top
         # of the results) may be out of sight, and a click seemed to do nothing
-        button.click(generate_clicked, None, button, queue=False, show_progress="hidden").then(
-            on_generate, [files, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed],
+        generating_event = button.click(generate_clicked, None, button, queue=False, show_progress="hidden").then(
+            on_generate, [uploaded, vision, music, mode, kind, duration, speed, longest, scenes, bridges, fmt, seed],
             [status, audio, description, downloads], show_progress="full", show_progress_on=[status],
-            concurrency_limit=1).then(
-            lambda: gr.update(value="Generate", interactive=True), None, button, queue=False, show_progress="hidden")
+            concurrency_limit=1)
+        for after in (generating_event.then, generating_event.failure):  # .then alone does not follow an event
+            # Gradio itself failed (an upload it refused to hand over): the button stayed "Generating…" until a reload
+            after(lambda: gr.update(value="Generate", interactive=True), None, button, queue=False,
+                  show_progress="hidden")
         stop.click(per_tab(folder.stop_asked), None, None, queue=False, show_progress="hidden")
         app.unload(per_tab(folder.stop_asked))
     return app

@@ -234,18 +234,24 @@ def scenes_in_staged_names(scenes: str, uploads: Iterable[str | Path]) -> str:
     paths = [Path(u) for u in uploads]
     if not scenes.strip() or not _repeated_page_names(paths):
         return scenes
-    times = Counter(p.name for p in paths if not _is_book(p))
+    times = Counter(p.name.casefold() for p in paths if not _is_book(p))
     staged = {src.name: _staged_name(k, src) for k, src in enumerate(paths, start=1)
-              if not _is_book(src) and times[src.name] == 1}
+              if not _is_book(src) and times[src.name.casefold()] == 1}
     lines = []
     for line in scenes.splitlines():
         body = line.lstrip()
         for name in sorted(staged, key=len, reverse=True):
-            if body == name or body.startswith(name) and body[len(name)] in " \t#":
+            if _starts_with_page_name(body, name):
                 line = line[:len(line) - len(body)] + staged[name] + body[len(name):]
                 break
         lines.append(line)
     return "\n".join(lines)
+
+
+def _starts_with_page_name(line: str, name: str) -> bool:
+    """Whether a Scenes line names the page ``name`` first, in any case ("003.PNG 0:20" names 003.png): the pages'
+    part matches names whatever their case, and the box refused one only where pages had been numbered."""
+    return line[:len(name)].casefold() == name.casefold() and line[len(name):len(name) + 1] in ("", " ", "\t", "#")
 
 
 def _loose_folder(folder: Path, uploads: list[Path]) -> Path:
@@ -260,44 +266,45 @@ def _loose_folder(folder: Path, uploads: list[Path]) -> Path:
 
 
 def _drop_unreadable_books_beside_pages(folder: Path) -> list[str]:
-    """Comic archives and PDFs among readable loose pages that cannot be read at all (a text file named notes.pdf)
-    would be a failed part of their own, and the pages' part named "pages", not after them: they are left out, and
-    the returned lines say why, as the preview does (its "Will be skipped")."""
-    from ..errors import Manga2MusicError, PageError
-    from ..pages import probe_page
-    from ..sections import Page, find_sections, is_image_name
+    """Comic archives and PDFs beside readable loose pages or another readable book that cannot be read at all (a
+    text file named notes.pdf, a download cut short) would be a failed part of their own ("Made 1 track (1 of 2
+    parts)"), and the pages' part named "pages", not after them: they are left out, and the returned lines say why,
+    as the preview does (its "Will be skipped").  With nothing readable beside them they stay: the run says why."""
+    from ..sections import is_image_name
 
     entries = sorted(folder.iterdir())
     books = [p for p in entries if _is_book(p)]
     inner = [d for d in entries if d.is_dir()]  # the loose pages' own folder (see _loose_folder)
     loose = [p for d in inner for p in sorted(d.iterdir()) if p.is_file() and is_image_name(p.name)]
-    if not books or not loose:
+    if not books or not loose and len(books) < 2:
         return []
-    for path in loose:
-        try:
-            probe_page(Page(path.name, path))
-            break
-        except PageError:
-            continue
-    else:
-        return []  # no readable page beside them: nothing is made either way, and the run says why
-    reasons = []
-    for book in books:
-        try:
-            found = find_sections([book])
-        except Manga2MusicError as exc:  # no page in it
-            found, why = [], f"{book.name}: {exc.message}"
-        else:
-            why = next((s.error for s in found if s.error), "")
-        if not found or all(s.error for s in found):
-            reasons.append(f"Skipped {why}")
-            book.unlink()
-    if reasons and not any(_is_book(p) for p in folder.iterdir()):  # the pages alone: named as the uploads are,
+    unreadable = {book: why for book in books if (why := _why_book_unreadable(book, bool(loose))) is not None}
+    if not unreadable or (len(unreadable) == len(books) and not any(_reads(page) for page in loose)):
+        return []
+    for book in unreadable:
+        book.unlink()
+    if not any(_is_book(p) for p in folder.iterdir()):  # the pages alone: named as the uploads are,
         for d in inner:  # not "pages" (see _loose_folder)
             for page in sorted(d.iterdir()):
                 page.rename(folder / page.name)
             d.rmdir()
-    return reasons
+    return [f"Skipped {why}" for why in unreadable.values()]
+
+
+def _why_book_unreadable(book: Path, beside_pages: bool) -> Optional[str]:
+    """Why no part of an uploaded archive, PDF or EPUB can be read, as the run would say it; None if one can, or if
+    it holds no page and no loose page is beside it (beside books alone the run names it, "no pages in it", and
+    makes no part of it)."""
+    from ..errors import Manga2MusicError
+    from ..sections import find_sections
+
+    try:
+        found = find_sections([book])
+    except Manga2MusicError as exc:  # no page in it
+        return f"{book.name}: {exc.message}" if beside_pages else None
+    if found and not all(s.error for s in found):
+        return None
+    return next((s.error for s in found if s.error), "")
 
 
 def _drop_unreadable_beside_books(folder: Path) -> list[str]:
