@@ -1705,6 +1705,10 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
             (composer,) = executor.place(composer)
             with _manifest_even_if_stopped(jobs, cfg, "compose", lambda: (None, composer.model_name), page=False,
                                            cb=cb, given=[name for name, _, _ in items]) as cb:
+                from .lock import refuse_busy_folders_within
+
+                refuse_busy_folders_within(cfg.output, {(cfg.output / name).parent for name in names},
+                                           wait=cfg.wait, note=cb.info)  # as run's (see _claim_names)
                 follow_moved_models(cfg, [name for name, _, _ in items], cb, music=composer)
                 for name, content, source in items:
                     job = start_job(name, cfg.output, cb)

@@ -145,6 +145,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     spec = pick_spec(name, side, cfg, machine, info, warn)
     refused = _download_refused(spec, side, cfg, machine) if kept and not auto and name != "auto" \
         and spec.needs_weights else None
+    if refused is not None and side == "vision":  # said now: a vision model is asked for its settings before a
+        # section is known to need it (see below), and a refusal held until then failed sections made as they were
+        raise refused
     cls = load_backend_class(spec.backend)
     given = cfg.side_options(side, cls.Options)
     names = own_flag_names(side, cfg.vision_options if side == "vision" else cfg.music_options) if both_sides else {}
@@ -175,8 +178,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
                                            commercial=bool(cfg.commercial), download_refused=refused is not None):
                 warn(message)
         except ModelUnavailableError as error:
-            if not (kept and not auto and name != "auto") or _weights_here(spec, machine):
-                raise
+            if not (kept and not auto and name != "auto") or side == "vision" or _weights_here(spec, machine):
+                raise  # a vision model is asked for its settings before a section is known to need it (its
+                # processor's page cost): held, it failed the rerun's sections, made as they were
             error.stops_run = True  # the folder's model, kept, without its weights (offline, no Hub): said by its
             refused = error  # load, where a section needs it; a rerun with nothing to make stopped at once
     if spec.backend == "builtin-vision" and preflight:

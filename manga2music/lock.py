@@ -134,16 +134,50 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
     :class:`OutputBusyError`, as without ``wait``).  ``note`` hears once that the run waits for another (which one),
     so that a queued run does not sit there without a word; ``waiting()`` is called about once a second while it
     waits, so that a program can cancel the wait by raising from it."""
-    from filelock import FileLock, LeaseSettingsMismatch, Timeout
-
     folder = prepare_output(folder)
     key = os.path.realpath(folder)
     if _held_by.get(key) == threading.get_ident():  # waiting would be for ever: the holder waits on this very call
         raise OutputBusyError(f"{readable(folder)} is being written by a manga2music call of this very thread (a "
                               "call made from within that call's callback)",
                               hint="write into another folder, or make the call after that one returns")
-    lock = FileLock(str(folder / LOCK_NAME), timeout=0, fallback_to_soft=False)
     limit = None if wait is True else float(wait or 0)
+    while True:  # a folder above busy: waited for holding nothing (holding this folder's lock, a run over it waiting
+        # for this one waited for ever: two --wait runs into `out` and `out/Vol 1`), then looked at again once held
+        _refuse_inside_a_busy_output(folder, limit, note)
+        lock = _take(folder, wait, limit, note, waiting)
+        try:
+            _refuse_inside_a_busy_output(folder, 0, note)
+            break
+        except OutputBusyError:
+            lock.release()
+            if limit == 0:
+                raise
+    try:
+        info = {"pid": os.getpid(), "user": _user_name(), "host": socket.gethostname(),
+                "command": " ".join(["manga2music", command]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "argv": [readable(a) for a in sys.argv[1:]][:20]}
+        _held_by[key] = threading.get_ident()
+        try:
+            write_text_atomic(folder / HOLDER_NAME, json.dumps(info) + "\n")
+        except OSError as exc:  # a finished folder made read-only (chmod 555) keeps the lock file of its first run
+            raise_for_disk(exc, folder)
+            raise OutputError(f"cannot write into the output folder {readable(folder)} ({exc.strerror or exc})",
+                              hint=f"choose {writable_output()}") from None
+        yield
+    finally:
+        _held_by.pop(key, None)
+        with suppress(OSError, ValueError):  # a lock file lost to another run (see _lease_instead) is its record now
+            if json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8")).get("pid") == os.getpid():
+                (folder / HOLDER_NAME).unlink()
+        lock.release()
+
+
+def _take(folder: Path, wait: bool | float, limit: float | None, note: Callable[[str], None],
+          waiting: Callable[[], None]):
+    """``folder``'s own lock, taken (see :func:`output_lock`)."""
+    from filelock import FileLock, LeaseSettingsMismatch, Timeout
+
+    lock = FileLock(str(folder / LOCK_NAME), timeout=0, fallback_to_soft=False)
     try:
         try:
             _acquire(lock, folder, limit, note, waiting)
@@ -166,29 +200,7 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
         raise_for_disk(exc, folder)
         raise OutputError(f"cannot lock the output folder {readable(folder)} ({exc.strerror or exc})",
                           hint=f"choose {writable_output()}") from exc
-    try:
-        _refuse_inside_a_busy_output(folder, limit, note)
-    except BaseException:
-        lock.release()
-        raise
-    try:
-        info = {"pid": os.getpid(), "user": _user_name(), "host": socket.gethostname(),
-                "command": " ".join(["manga2music", command]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "argv": [readable(a) for a in sys.argv[1:]][:20]}
-        _held_by[key] = threading.get_ident()
-        try:
-            write_text_atomic(folder / HOLDER_NAME, json.dumps(info) + "\n")
-        except OSError as exc:  # a finished folder made read-only (chmod 555) keeps the lock file of its first run
-            raise_for_disk(exc, folder)
-            raise OutputError(f"cannot write into the output folder {readable(folder)} ({exc.strerror or exc})",
-                              hint=f"choose {writable_output()}") from None
-        yield
-    finally:
-        _held_by.pop(key, None)
-        with suppress(OSError, ValueError):  # a lock file lost to another run (see _lease_instead) is its record now
-            if json.loads((folder / HOLDER_NAME).read_text(encoding="utf-8")).get("pid") == os.getpid():
-                (folder / HOLDER_NAME).unlink()
-        lock.release()
+    return lock
 
 
 def _refuse_inside_a_busy_output(folder: Path, limit: float | None, note: Callable[[str], None]) -> None:

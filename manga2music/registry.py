@@ -202,9 +202,10 @@ def find_spec(name: str, side: Side) -> Optional[ModelSpec]:
 
 
 def lookup(name: str) -> Optional[ModelSpec]:
-    """A registered model by short name or Hub id, on either side (the first match)."""
+    """A registered model by short name (in any case) or Hub id, on either side (the first match)."""
     name = name.strip()
-    return next((m for m in MODELS if name and name in (m.name, m.model_id)), None)
+    return next((m for m in MODELS if name and name in (m.name, m.model_id)), None) or \
+        next((m for m in MODELS if name and name.lower() == m.name.lower()), None)
 
 
 def _local_config(path: Path) -> dict | None:
@@ -444,17 +445,25 @@ def _with_card_licence(spec: ModelSpec, folder: Path) -> ModelSpec:
     licence = meta.get("license")
     if licence == "other" and isinstance(meta.get("license_name"), str):
         licence = meta["license_name"]
-    if isinstance(licence, list) and len(licence) == 1:
-        licence = licence[0]
-    if not isinstance(licence, str) or not licence.strip():
+    named = [licence] if isinstance(licence, str) else licence if isinstance(licence, list) else []
+    named = [CARD_LICENCES.get(n.strip().lower(), n.strip().lower()) for n in named if isinstance(n, str) and n.strip()]
+    if not named:
         return spec
-    licence = licence.strip().lower()
     known = {m.licence: m.commercial for m in MODELS if m.licence and m.licence != "proprietary"}
     known.update({lic: commercial for lic, commercial in MODEL_LICENCES.values() if lic != "proprietary"})
-    commercial = True if licence in PERMISSIVE_LICENCES else known.get(licence)
-    if commercial is None and "-nc" in licence:
-        commercial = False  # cc-by-nc-*, cc-by-nc-sa-*, ...
-    return dataclasses.replace(spec, licence=licence, commercial=commercial)
+
+    def allows(name: str) -> Optional[bool]:
+        if name in PERMISSIVE_LICENCES:
+            return True
+        return False if known.get(name) is None and "-nc" in name else known.get(name)  # cc-by-nc-*: no
+
+    judged = [allows(n) for n in named]  # several (`license: [apache-2.0, mit]`): the weights under each
+    commercial = False if False in judged else None if None in judged else True
+    return dataclasses.replace(spec, licence=", ".join(dict.fromkeys(named)), commercial=commercial)
+
+
+#: licence names of the Hub's cards that are the registry's under another name
+CARD_LICENCES = {"stable-audio-community": "stability-ai-community"}
 
 
 def shadowing_folder(spec: ModelSpec) -> str | None:

@@ -509,11 +509,16 @@ def test_a_run_into_a_folder_that_holds_the_output_folder_of_a_run_going_on_is_r
     shutil.copytree(SAMPLES / "calm", series / "Vol 1" / "Chapter 1")
     out, inner = tmp_path / "out", tmp_path / "out" / "Vol 1"
     made = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1")
+    words = cli("describe", series, "-o", tmp_path / "words", "--model", "builtin")
+    assert words.returncode == 0, words.stderr
     with output_lock(inner, command="run"):
         refused = cli("run", series, "-o", out, *made)
         assert refused.returncode == 2, refused.stderr
         assert f"{out} holds {inner}, the output folder of another manga2music run going on now" in \
             " ".join(refused.stderr.split()), refused.stderr
+        composed = cli("compose", tmp_path / "words", "-o", out, "--model", "builtin", "--duration", "1")
+        assert composed.returncode == 2 and f"{out} holds {inner}" in " ".join(composed.stderr.split()), \
+            composed.stderr
         assert not list(out.rglob("*.wav"))
         waiting = start_cli("run", series, "-o", out, *made, "--wait")
         said = read_until(waiting, "waiting for it to finish")
@@ -523,6 +528,40 @@ def test_a_run_into_a_folder_that_holds_the_output_folder_of_a_run_going_on_is_r
     _, err = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, said + err
     assert (inner / "Chapter 1.wav").exists()
+
+
+def test_two_waiting_runs_into_a_folder_and_a_folder_inside_it_both_end(tmp_path):
+    """`run S -o out --wait` holding `out` and waiting for `out/Vol 1`, and `run "S/Vol 1" -o "out/Vol 1" --wait`
+    waiting for `out`: the inner run waited holding its own folder, so each waited for the other for ever.  A run
+    waits for a folder above its own holding nothing."""
+    import subprocess
+    import sys
+
+    from output_checks import read_until, start_cli
+
+    out, inner = tmp_path / "out", tmp_path / "out" / "Vol 1"
+    outer = subprocess.Popen(  # what `run S -o out --wait` does: its folder held, then the folders it writes into
+        [sys.executable, "-c", "import sys, time; from pathlib import Path\n"
+         "from manga2music.lock import output_lock, refuse_busy_folders_within\n"
+         f"with output_lock(Path({str(out)!r})):\n"
+         "    print('holding', flush=True); sys.stdin.readline()\n"
+         f"    refuse_busy_folders_within(Path({str(out)!r}), [Path({str(inner)!r})], wait=20)\n"
+         "    print('made', flush=True)"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        assert outer.stdout.readline().strip() == "holding"
+        first = start_cli("run", SAMPLES / "calm", "-o", inner, "--vision-model", "builtin", "--music-model",
+                          "builtin", "--duration", "1", "--wait")
+        said = read_until(first, "waiting for it to finish")
+        assert "waiting for it to finish" in " ".join(said.split()), said
+        outer_out, outer_err = outer.communicate("go\n", timeout=120)
+        _, first_err = first.communicate(timeout=120)
+    finally:
+        for proc in (outer, locals().get("first")):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert outer.returncode == 0 and "made" in outer_out, outer_err
+    assert first.returncode == 0 and (inner / "calm.wav").is_file(), said + first_err
 
 
 def test_a_busy_output_folder_is_said_before_the_models_are_picked(tmp_path):

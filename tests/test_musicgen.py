@@ -1063,3 +1063,10 @@ def test_commercial_takes_a_local_folder_whose_model_card_allows_it(tiny_dir, tm
     record = json.loads((tmp_path / "ok" / "rain.json").read_text(encoding="utf-8"))
     assert record["compose"]["licence"] == "apache-2.0" and record["compose"]["commercial"] is True
     assert read_tags(tmp_path / "ok" / "rain.wav")["licence"] == "apache-2.0"
+    # Stable Audio's card names its licence as `other` + `stable-audio-community`, the registry's
+    # stability-ai-community (allowed there); a card of two licences is judged by both
+    for card, allowed in (("license: other\nlicense_name: stable-audio-community", True),
+                          ("license:\n- apache-2.0\n- mit", True), ("license:\n- apache-2.0\n- cc-by-nc-4.0", False)):
+        (folder / "README.md").write_text(f"---\n{card}\n---\n", encoding="utf-8")
+        result = compose(f"card-{len(card)}")
+        assert (result.exit_code == 0) == allowed, (card, result.output)

@@ -217,6 +217,9 @@ def test_a_short_name_typed_in_another_case_is_that_model(tmp_path):
     assert made.exit_code == 0, made.output
     record = json.loads((tmp_path / "out" / "calm.json").read_text(encoding="utf-8"))
     assert record["compose"]["model"] == "builtin" and record["describe"]["model"] == "builtin"
+    from manga2music.registry import hub_repo
+
+    assert hub_repo("MusicGen-Small") == "facebook/musicgen-small"  # `models pull` / `models rm` take it too
     other = invoke("compose", "--text", "rain", "-o", tmp_path / "c", "--model", "LLaVA-0.5b")
     assert other.exit_code == 2 and "llava-0.5b is a vision model, not a music model" in other.output, other.output
 

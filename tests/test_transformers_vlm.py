@@ -926,6 +926,46 @@ def test_a_chapter_scored_without_a_seed_asks_every_question_with_the_seed_its_r
     assert score(tmp_path / "again", force=True) == "ok" and len(set(seeds)) == 1 and seeds[0] != first
 
 
+def test_a_chapter_direction_that_repeats_the_request_is_not_taken(tiny_models, tmp_path, monkeypatch):
+    """A small VLM that gives the request back: its echo of the direction request (whose example is valid JSON)
+    was taken as the chapter's direction ("instruments": ["..."]), kept, and the finished score recorded the lead
+    "...".  It is an answer that cannot be used: the chapter fails, and the rerun asks again."""
+    import manga2music
+    from manga2music.describers.chat import Completion
+    from manga2music.describers.transformers_vlm import TransformersDescriber as VLM
+    from manga2music.options import RunConfig
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+
+    def answers(self, prompt, images, *, json_schema, max_tokens):
+        self.load()
+        if images:
+            return Completion(json.dumps({"pages": [{"page": i + 1, "mood": "calm", "intensity": 1,
+                                                     "scene_change": i == 0} for i in range(len(images))]}), 10, 40)
+        if echo:
+            return Completion(prompt, 10, 40)
+        if "direction" in prompt.lower() and "json" in prompt.lower():
+            return Completion(json.dumps({"key": "D minor", "instruments": ["piano", "strings"], "tempo_low": 60,
+                                          "tempo_high": 90}), 10, 40)
+        return Completion("Slow ambient piano piece at 70 BPM in D minor, soft strings, calm.", 10, 40)
+
+    monkeypatch.setattr(VLM, "_complete", answers)
+
+    def score():
+        return manga2music.score([samples / "calm"], tmp_path / "out", vision_model=str(tiny_models["llava"]),
+                                 music_model="builtin", config=RunConfig(offline=True, vision_options={
+                                     "max_new_tokens": 200, "device": "cpu"}))["sections"][0]
+
+    echo = True
+    failed = score()
+    assert failed["status"] == "failed" and "repeated the request" in failed["message"], failed
+    echo = False
+    made = score()
+    assert made["status"] == "ok", made
+    record = json.loads((tmp_path / "out" / "calm.json").read_text())
+    assert record["score"]["theme"]["lead"] != "..." and "..." not in json.dumps(record["score"]["theme"])
+
+
 def test_a_model_family_transformers_does_not_know_stops_the_run_at_the_first_section(tiny_models, tmp_path):
     """A folder whose config names a family this transformers does not know (a newer model) failed every section
     with the same line, each after its own try to load the model: 100 chapters, 100 identical failures. The run

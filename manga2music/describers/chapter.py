@@ -213,6 +213,10 @@ def _ask_json(describer, prompt: str, images: list, model, what: str, memo=None,
                 reason = "it was cut off at the token limit"
                 tokens = retry_tokens(describer, tokens, cut_off=True)
                 continue
+            if repeats_request(answer.text, prompt):  # the request's own example JSON, given back: taken for the
+                # chapter's direction ("instruments": ["..."]) and kept for every rerun
+                reason = "it repeated the request instead of answering it"
+                continue
             try:
                 parsed = model.model_validate(_object_of(answer.text, model))
                 if check is not None:
