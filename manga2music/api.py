@@ -627,12 +627,13 @@ def _keep_what_a_stop_asked(old: dict, manifest: dict, key: str, names_key: str,
     if own_only and isinstance(earlier, list):  # a resume of an earlier stop beside chapters added since (its
         # settings went to its own sections only): stopped again, the added ones took that stop's seed and format
         names &= set(earlier)
+    if running and isinstance(earlier, list) and set(left) - set(earlier):  # while it runs, sections an earlier
+        # stop did not leave are not listed under that stop's settings (`score S/Ch 3` after a stopped `score S/Ch 2
+        # --reading-speed 0.5` made Ch 3 at 0.5, "as the score stopped before was asked"); a kill leaves them to a
+        # plain resume
+        names -= set(left) - set(earlier)
     if asked and names:
-        # while it runs, what it is asked alone: the earlier stop's settings (kept aside, put back where it ends)
-        # went to its own chapters too, never in that stop (`score S/Ch 3` after a stopped `score S/Ch 2
-        # --reading-speed 0.5` made Ch 3 at 0.5, "as the score stopped before was asked")
-        earlier_settings = {} if running else {k: v for k, v in before.items() if k != names_key}
-        manifest[key] = {**earlier_settings, **asked, names_key: sorted(names)}
+        manifest[key] = {**{k: v for k, v in before.items() if k != names_key}, **asked, names_key: sorted(names)}
         if running and before:
             manifest[key][KEPT_ASIDE] = {"by": running, "stop": before}
     elif still:
