@@ -171,11 +171,16 @@ def _builders(cfg: RunConfig, cb: Callbacks, executor, kept: Sequence[str] = (),
 def _claim_names(sections: list, cfg: RunConfig, cb: Callbacks) -> None:
     """Each section's output name (:func:`~manga2music.output_names.claim_names`), and no folder inside the output
     folder that another run going on writes among the folders they go into (refused, or waited for with --wait)."""
+    claim_names(sections, cfg.output, cb.info)
+    _refuse_busy_folders_of([s.name for s in sections if not s.error], cfg, cb)
+
+
+def _refuse_busy_folders_of(names: Iterable[str], cfg: RunConfig, cb: Callbacks) -> None:
+    """:func:`~manga2music.lock.refuse_busy_folders_within` for the folders the sections ``names`` go into."""
     from .lock import refuse_busy_folders_within
 
-    claim_names(sections, cfg.output, cb.info)
-    refuse_busy_folders_within(cfg.output, {(cfg.output / s.name).parent for s in sections if not s.error},
-                               wait=cfg.wait, note=cb.info)
+    refuse_busy_folders_within(cfg.output, {(cfg.output / name).parent for name in names}, wait=cfg.wait,
+                               note=cb.info)
 
 
 @contextmanager
@@ -1706,10 +1711,7 @@ def compose(paths: Iterable[str | Path] | str | Path = (), output: str | Path | 
             (composer,) = executor.place(composer)
             with _manifest_even_if_stopped(jobs, cfg, "compose", lambda: (None, composer.model_name), page=False,
                                            cb=cb, given=[name for name, _, _ in items]) as cb:
-                from .lock import refuse_busy_folders_within
-
-                refuse_busy_folders_within(cfg.output, {(cfg.output / name).parent for name in names},
-                                           wait=cfg.wait, note=cb.info)  # as run's (see _claim_names)
+                _refuse_busy_folders_of(names, cfg, cb)  # as run's (see _claim_names)
                 follow_moved_models(cfg, [name for name, _, _ in items], cb, music=composer)
                 for name, content, source in items:
                     job = start_job(name, cfg.output, cb)

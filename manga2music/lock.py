@@ -209,25 +209,11 @@ def _refuse_inside_a_busy_output(folder: Path, limit: float | None, note: Callab
     outer run's record said 60 s of music where the file held the inner run's 45 s.  Only a lock held now counts:
     the lock file a finished run leaves is no run.  ``limit``: as for the folder's own lock, how long to wait for
     that run (None: as long as it takes; 0: not at all)."""
-    from filelock import Timeout
-
     for above in Path(os.path.realpath(folder)).parents:
         if not (above / LOCK_NAME).is_file():
             continue
-        if _held_by.get(str(above)) == threading.get_ident():  # waiting would be for ever: a call made from the
-            # callback of the call that writes `above` (another thread's call is probed as another process's is)
-            raise OutputBusyError(f"{readable(folder)} is inside {readable(above)}, which a manga2music call of this "
-                                  "very thread writes (a call made from within that call's callback)",
-                                  hint="write into a folder outside it, or make the call after that one returns")
-        try:
-            _wait_for_its_run(above, limit, lambda: note(
-                f"{readable(folder)} is inside {readable(above)}, the output folder of another manga2music run "
-                f"({_holder(above)}): waiting for it to finish"))
-        except Timeout:
-            raise OutputBusyError(
-                f"{readable(folder)} is inside {readable(above)}, the output folder of another manga2music run going "
-                f"on now ({_holder(above)}), which may write into it",
-                hint="wait for that run to finish, or choose a folder outside it") from None
+        _wait_for_or_refuse(above, f"{readable(folder)} is inside {readable(above)}", "which may write into it",
+                            "a folder outside it", limit, note)
 
 
 def refuse_busy_folders_within(output: Path, folders: Iterable[Path], *, wait: bool | float = False,
@@ -238,8 +224,6 @@ def refuse_busy_folders_within(output: Path, folders: Iterable[Path], *, wait: b
     ``output`` that this run writes nothing into is that other run's own (it is not looked at).  The other way round
     from :func:`_refuse_inside_a_busy_output` (a run started in the folder after this look sees this run's lock above
     it, and is refused itself); ``wait`` as for :func:`output_lock`."""
-    from filelock import Timeout
-
     limit = None if wait is True else float(wait or 0)
     root = Path(os.path.realpath(output))
     looked: set[Path] = set()
@@ -248,25 +232,30 @@ def refuse_busy_folders_within(output: Path, folders: Iterable[Path], *, wait: b
         while here != root and root in here.parents and here not in looked:
             looked.add(here)
             if (here / LOCK_NAME).is_file():
-                _refuse_a_busy_folder_within(output, here, limit, note, Timeout)
+                _wait_for_or_refuse(here, f"{readable(output)} holds {readable(here)}",
+                                    "which this run writes into too", "another folder", limit, note)
             here = here.parent
 
 
-def _refuse_a_busy_folder_within(output: Path, below: Path, limit: float | None, note: Callable[[str], None],
-                                 timeout: type) -> None:
-    if _held_by.get(str(below)) == threading.get_ident():  # see _refuse_inside_a_busy_output
-        raise OutputBusyError(f"{readable(output)} holds {readable(below)}, which a manga2music call of this very "
-                              "thread writes (a call made from within that call's callback)",
-                              hint="write into another folder, or make the call after that one returns")
+def _wait_for_or_refuse(busy: Path, where: str, why: str, elsewhere: str, limit: float | None,
+                        note: Callable[[str], None]) -> None:
+    """Wait (``limit`` as for :func:`output_lock`) for the run that holds ``busy``, a folder above or below this
+    run's own (``where`` says which, ``why`` why it matters), else :class:`OutputBusyError`; at once where this very
+    thread holds it (a call made from the callback of the call that writes it: waiting would be for ever; another
+    thread's call is probed as another process's is).  ``elsewhere``: the folder to choose instead."""
+    from filelock import Timeout
+
+    if _held_by.get(str(busy)) == threading.get_ident():
+        raise OutputBusyError(f"{where}, which a manga2music call of this very thread writes (a call made from "
+                              "within that call's callback)",
+                              hint=f"write into {elsewhere}, or make the call after that one returns")
     try:
-        _wait_for_its_run(below, limit, lambda: note(
-            f"{readable(output)} holds {readable(below)}, the output folder of another manga2music run "
-            f"({_holder(below)}), which this run writes into too: waiting for it to finish"))
-    except timeout:
-        raise OutputBusyError(
-            f"{readable(output)} holds {readable(below)}, the output folder of another manga2music run going on "
-            f"now ({_holder(below)}), which this run writes into too",
-            hint="wait for that run to finish, or choose another folder") from None
+        _wait_for_its_run(busy, limit, lambda: note(f"{where}, the output folder of another manga2music run "
+                                                    f"({_holder(busy)}), {why}: waiting for it to finish"))
+    except Timeout:
+        raise OutputBusyError(f"{where}, the output folder of another manga2music run going on now "
+                              f"({_holder(busy)}), {why}",
+                              hint=f"wait for that run to finish, or choose {elsewhere}") from None
 
 
 def _wait_for_its_run(folder: Path, limit: float | None, waiting: Callable[[], None]) -> None:
