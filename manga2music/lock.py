@@ -141,17 +141,19 @@ def output_lock(folder: Path, *, wait: bool | float = False, command: str = "run
                               "call made from within that call's callback)",
                               hint="write into another folder, or make the call after that one returns")
     limit = None if wait is True else float(wait or 0)
-    while True:  # a folder above busy: waited for holding nothing (holding this folder's lock, a run over it waiting
-        # for this one waited for ever: two --wait runs into `out` and `out/Vol 1`), then looked at again once held
-        _refuse_inside_a_busy_output(folder, limit, note)
-        lock = _take(folder, wait, limit, note, waiting)
-        try:
-            _refuse_inside_a_busy_output(folder, 0, note)
-            break
-        except OutputBusyError:
-            lock.release()
-            if limit == 0:
-                raise
+    with _a_stop_said_as_waiting():
+        while True:  # a folder above busy: waited for holding nothing (holding this folder's lock, a run over it
+            # waiting for this one waited for ever: two --wait runs into `out` and `out/Vol 1`), then looked at
+            # again once held
+            _refuse_inside_a_busy_output(folder, limit, note)
+            lock = _take(folder, wait, limit, note, waiting)
+            try:
+                _refuse_inside_a_busy_output(folder, 0, note)
+                break
+            except OutputBusyError:
+                lock.release()
+                if limit == 0:
+                    raise
     try:
         info = {"pid": os.getpid(), "user": _user_name(), "host": socket.gethostname(),
                 "command": " ".join(["manga2music", command]), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -227,14 +229,26 @@ def refuse_busy_folders_within(output: Path, folders: Iterable[Path], *, wait: b
     limit = None if wait is True else float(wait or 0)
     root = Path(os.path.realpath(output))
     looked: set[Path] = set()
-    for folder in folders:
-        here = Path(os.path.realpath(folder))
-        while here != root and root in here.parents and here not in looked:
-            looked.add(here)
-            if (here / LOCK_NAME).is_file():
-                _wait_for_or_refuse(here, f"{readable(output)} holds {readable(here)}",
-                                    "which this run writes into too", "another folder", limit, note)
-            here = here.parent
+    with _a_stop_said_as_waiting():
+        for folder in folders:
+            here = Path(os.path.realpath(folder))
+            while here != root and root in here.parents and here not in looked:
+                looked.add(here)
+                if (here / LOCK_NAME).is_file():
+                    _wait_for_or_refuse(here, f"{readable(output)} holds {readable(here)}",
+                                        "which this run writes into too", "another folder", limit, note)
+                here = here.parent
+
+
+@contextmanager
+def _a_stop_said_as_waiting() -> Iterator[None]:
+    """A Ctrl-C or SIGTERM while a run waits for another, marked ``while_waiting`` (before it made anything: the
+    command says so, where "Finished files are kept; run the same command again to resume" misled)."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        exc.while_waiting = True
+        raise
 
 
 def _wait_for_or_refuse(busy: Path, where: str, why: str, elsewhere: str, limit: float | None,

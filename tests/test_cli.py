@@ -494,6 +494,30 @@ def test_a_run_into_a_folder_inside_the_output_folder_of_a_run_going_on_is_refus
     assert again.returncode == 0, again.stderr
 
 
+def test_a_run_stopped_while_it_waits_for_another_says_it_made_nothing(tmp_path):
+    """`run --wait` stopped (Ctrl-C, SIGTERM) while it queued behind another run of its folder said "Finished files
+    are kept; run the same command again to resume": it had made nothing, and had nothing to resume."""
+    import signal
+
+    from manga2music.lock import output_lock
+    from output_checks import read_until, start_cli
+
+    out = tmp_path / "out"
+    made = ("--vision-model", "builtin", "--music-model", "builtin", "--duration", "1", "--wait")
+    with output_lock(out, command="run"):
+        for signum, code, what in ((signal.SIGINT, 130, "Interrupted."), (signal.SIGTERM, 143, "Stopped (SIGTERM).")):
+            waiting = start_cli("run", SAMPLES / "calm", "-o", out, *made)
+            said = read_until(waiting, "waiting for it to finish")
+            waiting.send_signal(signum)
+            _, err = waiting.communicate(timeout=60)
+            said = " ".join((said + err).split())
+            assert waiting.returncode == code, said
+            assert f"{what} It was still waiting for another manga2music run to finish: it made nothing, so nothing " \
+                   "is left to resume." in said, said
+            assert "run the same command again to resume" not in said
+    assert not list(out.glob("*.wav"))
+
+
 def test_a_run_into_a_folder_that_holds_the_output_folder_of_a_run_going_on_is_refused_or_waits(tmp_path):
     """The other way round: `run "S/Vol 1" -o "out/Vol 1"` going on, then `run S -o out`: the outer run went on
     and wrote the inner run's files too.  It is refused, or with --wait waits for the inner one.  A run whose
