@@ -109,7 +109,8 @@ def _download_refused(spec: ModelSpec, side: Side, cfg: RunConfig, machine: Mach
     rerun that left the model out, where its weights are gone from the cache and downloads are not allowed
     (``--download``, MANGA2MUSIC_AUTO_DOWNLOAD=1, a remembered yes); else None.  The model was ``auto``'s pick once,
     and a plain rerun after ``models rm`` downloaded its 2.4 GB again unasked, with ``--no-download`` too, as a
-    model named is.  Raised only where a section needs the model (a rerun with nothing to make needs none)."""
+    model named is.  A music model's is raised only where a section needs it (a rerun with nothing to make needs
+    none); a vision model's at once (see :func:`build`)."""
     from .downloads import standing_answer
 
     probe = machine.report

@@ -455,11 +455,16 @@ def describer_seed(describer: Describer):
     return sampling_seed(describer) if getattr(describer, "chats", False) else None
 
 
+def draws_seeds(describer: Describer) -> bool:
+    """Whether the describer samples here (a local VLM) without a --seed: it reads each section with a drawn one."""
+    return bool(getattr(describer, "samples_here", False)) and getattr(describer.options, "seed", None) is None
+
+
 def section_seed(describer: Describer, memo=None) -> Optional[int]:
     """The seed to read one section with when no --seed was given and the model samples here (a local VLM), for
     :func:`~manga2music.describers.chat.drawn_seed`: the one kept with the section's answers by a run that did not
     finish (``memo``), else a new one; ``None``: the describer does not draw one."""
-    if not getattr(describer, "samples_here", False) or getattr(describer.options, "seed", None) is not None:
+    if not draws_seeds(describer):
         return None
     if memo is not None:
         return memo.drawn_seed()
@@ -586,7 +591,7 @@ def forget_a_failed_take(error: Exception, describer: Describer, memo) -> None:
     them: the rerun goes on with what was asked."""
     from .errors import AnswerUnusableError
 
-    if memo is not None and isinstance(error, AnswerUnusableError) and section_seed(describer) is not None:
+    if memo is not None and isinstance(error, AnswerUnusableError) and draws_seeds(describer):
         memo.forget()
 
 
