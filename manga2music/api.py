@@ -1119,6 +1119,9 @@ def _keep_reading_settings(cfg: RunConfig, made: list[dict], command: str) -> st
         if value is not None and not (given_only and value == KEPT_READING_SETTINGS[key]):  # a record of before
             kept[key] = value
     cfg.vision_options = {**cfg.vision_options, **kept}
+    measured = {held["chunk_size"] for m in made if isinstance(held := m.get("settings"), dict)
+                and isinstance(held.get("chunk_size"), int) and not isinstance(held["chunk_size"], bool)}
+    cfg.kept_chunk_size = measured.pop() if len(measured) == 1 else None  # (backends.build: the model's files gone)
     said = [switch(key, value) if key == "single_stage" else flag(key, value)
             for key, value in kept.items() if value != KEPT_READING_SETTINGS[key]]
     return f" with {', '.join(said)}" if said else ""

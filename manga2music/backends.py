@@ -146,8 +146,10 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     spec = pick_spec(name, side, cfg, machine, info, warn)
     refused = _download_refused(spec, side, cfg, machine) if kept and not auto and name != "auto" \
         and spec.needs_weights else None
-    if refused is not None and side == "vision":  # said now: a vision model is asked for its settings before a
-        # section is known to need it (see below), and a refusal held until then failed sections made as they were
+    held_until_needed = side == "music" or bool(cfg.vision_options.get("chunk_size") or cfg.kept_chunk_size)
+    if refused is not None and not held_until_needed:  # said now: a vision model is asked for its settings (the
+        # pages it reads a request, measured from its processor) before a section is known to need it, and a
+        # refusal held until then failed sections made as they were; the measure its words were read with is kept
         raise refused
     cls = load_backend_class(spec.backend)
     given = cfg.side_options(side, cls.Options)
@@ -179,9 +181,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
                                            commercial=bool(cfg.commercial), download_refused=refused is not None):
                 warn(message)
         except ModelUnavailableError as error:
-            if not (kept and not auto and name != "auto") or side == "vision" or _weights_here(spec, machine):
+            if not (kept and not auto and name != "auto") or not held_until_needed or _weights_here(spec, machine):
                 raise  # a vision model is asked for its settings before a section is known to need it (its
-                # processor's page cost): held, it failed the rerun's sections, made as they were
+                # processor's page cost): held without the measure kept, it failed the sections made as they were
             error.stops_run = True  # the folder's model, kept, without its weights (offline, no Hub): said by its
             refused = error  # load, where a section needs it; a rerun with nothing to make stopped at once
     if spec.backend == "builtin-vision" and preflight:
@@ -190,6 +192,8 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
     backend = cls(spec, options)
     if refused is not None:
         backend.download_refused = refused  # raised by its load (cache.load_cache_first), where one is needed
+        if side == "vision":
+            backend.recorded_chunk_size = cfg.kept_chunk_size
     if side == "music":
         limit = float(getattr(backend, "max_duration", cfg.duration or DEFAULT_DURATION))
         if cfg.duration is not None and cfg.duration > limit:

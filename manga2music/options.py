@@ -224,6 +224,10 @@ class RunConfig:
     #: the composer's sampling settings the music there was made with, kept where left out by a rerun that keeps
     #: its model (api.keep_models; given to the model in backends.build)
     kept_music_settings: dict = field(default_factory=dict, repr=False)
+    #: the pages a request that the kept local vision model's words there were read with (measured from its context
+    #: and processor, recorded in their settings): taken where its files are gone and cannot be fetched, so that a
+    #: rerun with nothing to read needs none of them (api.keep_models; backends.build)
+    kept_chunk_size: Optional[int] = field(default=None, repr=False)
     #: section name -> what a stopped run that left it was asked (format, seed, level, length, takes), each left out
     #: here, where this run makes other sections too (a chapter added since): those are made as new ones
     #: (api.resume_stopped, api.keep_lengths; applied in composing.job_config)

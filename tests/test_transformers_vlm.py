@@ -987,3 +987,41 @@ def test_a_model_family_transformers_does_not_know_stops_the_run_at_the_first_se
     assert said.count("is not a vision-language model transformers can load here") == 1, said
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert [e["status"] for e in manifest["sections"]] == ["failed"]  # the one it stopped at; the others left
+
+
+def test_a_rerun_with_nothing_to_make_does_not_need_the_kept_vision_models_files(tiny_models, tmp_path, monkeypatch):
+    """After `models rm`, an offline rerun with nothing to make stopped: "llava-0.5b: weights not in the cache and
+    offline mode is on", as the kept model's processor was needed to measure how many pages it reads at a time, a
+    setting of what its words were made with.  The measure its records hold is taken, and the model is needed only
+    where a section is to be read: a new section still stops the run in that one line."""
+    import shutil
+
+    import manga2music
+    from fake_hub import fake_repo
+    from manga2music.options import RunConfig
+
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "cache"))
+    folder = tiny_models["llava"]
+    fake_repo(tmp_path / "cache", "llava-hf/llava-interleave-qwen-0.5b-hf",
+              {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()})
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    out = tmp_path / "out"
+    said: list[str] = []
+
+    def describe(model, *sections):
+        said.clear()
+        return manga2music.describe([samples / s for s in sections], out, model=model, config=RunConfig(
+            offline=True, seed=5, vision_options={"single_stage": True, "max_new_tokens": 40, "device": "cpu"}),
+            callbacks=manga2music.Callbacks(log=lambda level, line: said.append(line)))
+
+    first = describe("llava-0.5b", "calm")
+    assert first["sections"][0]["status"] == "ok", first["sections"][0]
+    words = (out / "calm.txt").read_bytes()
+    assert "chunk_size" not in (json.loads((out / "calm.json").read_text())["describe"].get("kept_settings") or {})
+    shutil.rmtree(tmp_path / "cache")  # what `models rm llava-0.5b` leaves
+    again = describe(None, "calm")
+    assert again["sections"][0]["status"] == "skipped", again["sections"][0]
+    assert (out / "calm.txt").read_bytes() == words
+    with pytest.raises(ModelUnavailableError, match="llava-0.5b.*not in .*offline"):
+        describe(None, "calm", "action")
+    assert not (out / "action.txt").exists() and (out / "calm.txt").read_bytes() == words

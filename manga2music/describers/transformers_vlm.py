@@ -48,7 +48,7 @@ section and recorded (``describe.seed``), so a section's answers can be asked ag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .. import registry, settings
 from ..devices import is_out_of_memory, load_failure, loading_onto, memory_hint, refuse_random_layers, release_memory
@@ -90,6 +90,10 @@ class TransformersDescriber(ChatDescriber):
         trust_remote_code: bool = False  # let a Hub model run its own Python code
 
     default_chunk_size: int = MAX_PAGES_PER_CHUNK
+    #: set by backends.build for the output folder's kept model whose files are gone and cannot be fetched: why its
+    #: load fails, and the pages a request its words there were read with
+    download_refused: Optional[Exception] = None
+    recorded_chunk_size: Optional[int] = None
 
     def __init__(
         self,
@@ -237,6 +241,9 @@ class TransformersDescriber(ChatDescriber):
         """``--chunk-size`` if given, else as many pages as fit the model's context (see the module docstring)."""
         if self.options.chunk_size:
             return max(1, int(self.options.chunk_size))
+        if self.processor is None and self.download_refused is not None and self.recorded_chunk_size:
+            return self.recorded_chunk_size  # the kept model's files gone, not to be fetched: as its words there
+            # were read (backends.build); its load says why where a section is to be read
         self.prepare()
         return self.pages_that_fit()
 
