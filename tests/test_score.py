@@ -1889,6 +1889,42 @@ def test_one_chunk_whose_answers_cannot_be_read_leaves_its_pages_neutral_not_the
     assert "read as neutral pages" not in said  # said of each part, though no part was read so, and it failed
 
 
+def test_a_server_that_fails_on_one_chunk_fails_the_chapter_and_its_rerun_asks_only_that_chunk(
+        tmp_path, openai_server):  # noqa: F811
+    """A server down for a moment (502 after every retry) while a chapter's pages were read was taken for answers
+    that could not be used: those pages were read as neutral for good, the chapter said ok, and its rerun, with the
+    server back, never asked again. The chapter fails, saying so, and its rerun asks only for what was not
+    answered; a model's unusable answer still leaves its pages neutral (the test above)."""
+    import json as _json
+
+    from openai_server import Fail, Reply
+
+    make_chapter(tmp_path / "ch", [("calm", 3), ("action", 3)], seed=9)
+    entries = [{"page": k, "mood": mood, "intensity": 2, "scene_change": k == 1, "why": "x"}
+               for k, mood in ((1, "calm"), (2, "calm"), (3, "calm"))]
+    down = Fail(502, "Bad Gateway", retry_after_ms=1)
+    openai_server.queue(Reply(_json.dumps({"pages": entries})), down, down, down, down)
+    args = ("score", tmp_path / "ch", "-o", tmp_path / "out", "--base-url", openai_server.url, "--vision-model",
+            "llava:13b", "--music-model", "builtin", "--seed", "1", "--chunk-size", "3")
+    failed = cli(*args, timeout=300)
+    said = " ".join(failed.stderr.split())
+    assert failed.returncode == 1 and "ch failed:" in said and "502" in said, failed.stderr[-1500:]
+    assert "read as neutral pages" not in said
+    assert not (tmp_path / "out" / "ch.score.wav").exists()
+    asked = len(openai_server.requests)
+    action = [{"page": k, "mood": "action", "intensity": 3, "scene_change": k == 1, "why": "y"} for k in (1, 2, 3)]
+    openai_server.queue(Reply(_json.dumps({"pages": action})),
+                        Reply(_json.dumps({"key": "E minor", "instruments": ["koto"], "tempo_low": 66,
+                                           "tempo_high": 150})))
+    again = cli(*args, timeout=300)
+    assert again.returncode == 0, again.stderr[-1500:]
+    pages_asked = [r for r in openai_server.requests[asked:] if "For each page give its mood" in r.text]
+    assert [len(r.images) for r in pages_asked] == [3]  # pages 4-6 only: the answer for 1-3 was kept
+    record = _json.loads((tmp_path / "out" / "ch.json").read_text(encoding="utf-8"))
+    assert [e["mood"] for e in record["chapter_reading"]["features"]["page_entries"]] == ["calm"] * 3 + ["action"] * 3
+    assert not any("neutral" in w for w in record["chapter_reading"].get("warnings") or [])
+
+
 def test_a_plain_score_after_run_reads_the_chapter_with_the_model_its_words_were_made_with(tmp_path,
                                                                                              openai_server):  # noqa: F811
     """`run CH --base-url URL --vision-model llava:13b --music-model M`, then the plain `score CH` (the README's next

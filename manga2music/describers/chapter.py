@@ -297,9 +297,11 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
                 if warn is not None:
                     warn(f"{span}: {exc.message}; sent again {pages_word(len(parts[0]))} at a time")
                 continue
-            except BackendError as exc:  # one chunk's answers unusable (no JSON even after a retry, a refusal):
-                # its pages read as neutral, said, and the chapter goes on (one such chunk failed a 50-page
-                # chapter whole); a chapter none of whose chunks answered fails with the last one's words
+            except AnswerUnusableError as exc:  # one chunk's answers unusable (no JSON even after a retry, a
+                # refusal): its pages read as neutral, said, and the chapter goes on (one such chunk failed a 50-page
+                # chapter whole); a chapter none of whose chunks answered fails with the last one's words.  A server
+                # that failed (5xx after its retries, a timeout) fails the chapter: its pages, read as neutral for
+                # good, were never asked again, and the rerun asks only for them (the answers before are kept)
                 if exc.stops_run:
                     raise
                 unread, usage = exc, sum_usage([usage, exc.usage])
