@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from ..errors import AnswerUnusableError, BackendError, Manga2MusicError, PagesDoNotFitError
+from ..errors import AnswerUnusableError, Manga2MusicError, PagesDoNotFitError
 from .answers import clean_description, parse_json_object, repeats_request, strip_fences, strip_reasoning
 from .chat import (
     charge,
