@@ -159,8 +159,9 @@ def _is_group_name(prefix: str) -> bool:
 
 #: the word a chapter's name begins with before its number, whatever a downloader calls it ("Chapter 1", "Ch. 2",
 #: "Ch 3", "c005", "Episode 6", "Ch #7", "第4話"): chapters named in several styles are read by their numbers
-_BEFORE_NUMBER = re.compile(r"(chapter|chap|ch|c|episode|ep)\.?\s*#?\s*(?=\d)|第(?=[0-9一二三四五六七八九十百千〇零])",
-                            re.IGNORECASE)
+_BEFORE_NUMBER = re.compile(r"(chapter|chap|ch|c|episode|ep)\.?\s*#?\s*(?=\d)|第(?=[0-9"
+                            + KANJI_NUMBER.pattern.strip("[]+") + "])",  # every kanji it reads (第壱話 came after
+                            re.IGNORECASE)  # 第四話)
 #: a chapter's number written as words ("Chapter One", "Episode Twelve", "Chapter Twenty-One"), read as its number
 #: where the words are all the name holds or a separator follows ("Chapter One - Start"); not a title that starts with
 #: one ("Chapter Ten Thousand Years" stays among the names)
