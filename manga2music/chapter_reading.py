@@ -195,6 +195,7 @@ def _read_chapter_with_chat(section: Section, job: SectionJob, describer, infos:
     from .reading import source_name
 
     started = time.perf_counter()
+    describer.new_section()
     readings = _readings_pass(section, infos, cb)
     if not readings:
         job.fail(f"no page of {section.name} could be read", cb)

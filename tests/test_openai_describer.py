@@ -17,6 +17,7 @@ from openai_server import (  # noqa: F401  (fixtures; pytest puts tests/ on sys.
     Drop,
     Echo,
     Fail,
+    Raw,
     Reply,
     Trickle,
     openai_server,
@@ -740,6 +741,25 @@ def test_the_model_a_server_says_answered_is_recorded_beside_the_one_asked_for(t
                     for name in ("calm", "action"))
     assert (calm["model"], calm["served_model"]) == ("llava:13b", "llava:13b-v1.6-q4_0")
     assert action["model"] == "llava:13b" and "served_model" not in action  # answered as the one asked for
+
+    # one run of three sections: what answered each one is its own (the first's was said of the next, whose answers
+    # named none), and a router
+    # that answered one section's questions with two models names both (it named the last one only)
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS), served_as="llava:13b-v1.6-q4_0"),
+                        Reply("Calm piano, 70 BPM, C major.", served_as="llava:13b-v1.6-q4_0"),
+                        *(Raw(200, json.dumps({"id": "x", "object": "chat.completion", "created": 0,  # no model
+                                                   "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                                       "role": "assistant", "content": text}}]}), "application/json")
+                          for text in (json.dumps(DEFAULT_ANALYSIS), "Calm piano, 70 BPM, C major.")),
+                        Reply(json.dumps(DEFAULT_ANALYSIS), served_as="gpt-4o-2024-08-06"),
+                        Reply("Calm piano, 70 BPM, C major.", served_as="gpt-4o-mini-2024-07-18"))
+    result = cli("describe", samples / "calm", samples / "action", samples / "webtoon", "-o", tmp_path / "one",
+                 "--model", "llava:13b", "--base-url", openai_server.url)
+    assert result.returncode == 0, result.stderr
+    calm, action, webtoon = (json.loads((tmp_path / "one" / f"{name}.json").read_text(encoding="utf-8"))["describe"]
+                             for name in ("calm", "action", "webtoon"))
+    assert calm["served_model"] == "llava:13b-v1.6-q4_0" and "served_model" not in action
+    assert webtoon["served_model"] == "gpt-4o-2024-08-06, gpt-4o-mini-2024-07-18"
 
 
 def test_a_failed_section_says_what_to_do(tmp_path, openai_server):  # noqa: F811

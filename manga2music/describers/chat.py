@@ -258,6 +258,9 @@ class ChatDescriber(Describer):
 
     default_chunk_size: int = 8  # pages per request unless options.chunk_size
     chats = True
+    #: the models a server said answered the questions of the section (or chapter) being read, in this run, each
+    #: once (see :meth:`served_by`); a section starts with none (:meth:`new_section`)
+    _served: tuple[str, ...] = ()
     #: True: the model samples in this process (a local VLM), so a section read without --seed gets a drawn seed,
     #: and the record names it (:func:`sampling_seed`)
     samples_here = False
@@ -338,6 +341,24 @@ class ChatDescriber(Describer):
     def chunk_size(self) -> int:
         return max(1, int(self.options.chunk_size or self.default_chunk_size))
 
+    def new_section(self) -> None:
+        """A section (or chapter) starts: the models that answered the one before are not its own."""
+        self._served = ()
+
+    def served_by(self, model: str) -> None:
+        """A server said ``model`` answered (a dated snapshot, an Ollama alias, a router's choice)."""
+        if model not in self._served:
+            self._served = (*self._served, model)
+
+    @property
+    def served_model(self) -> Optional[str]:
+        """The models that answered this section's questions in this run, where one is not the model asked for
+        (recorded by :func:`manga2music.cache.made_by`): each that answered, as a router answers with several;
+        an answer kept from a run that did not finish names none (the server was not asked again)."""
+        if not any(m != self.model_name for m in self._served):
+            return None
+        return ", ".join(self._served)
+
     def settings_key(self) -> dict:
         key = super().settings_key()
         key.update(prompt_version=PROMPT_VERSION, single_stage=bool(self.options.single_stage), chunk_size=self.chunk_size)
@@ -359,6 +380,7 @@ class ChatDescriber(Describer):
                  memo: "Optional[AnswerMemo]" = None) -> DescribeResult:
         if not pages:
             raise BackendError("no pages to describe in this section")
+        self.new_section()
         size = self.request_size()
         count = -(-len(pages) // size)
         calls = _SectionCalls(progress, count + (1 if self.two_stage or count > 1 else 0), memo=memo,

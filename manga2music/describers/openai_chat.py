@@ -174,7 +174,6 @@ class OpenAIDescriber(ChatDescriber):
         self._retries_seen = 0  # the answers to this call that the SDK asks again after (see _heard)
         self._asked_to_wait: float | None = None  # a Retry-After longer than the SDK waits (see _heard)
         self._chat_answers = 0  # answers of this run that were chat completions (see _not_an_answer)
-        self.served_model: Optional[str] = None  # the model the last answer says it came from (cache.made_by)
         self._answered = False  # whether the server has answered any request of this run (see _backend_error)
         self._timeouts_since_answer = 0  # calls timed out (all their tries) since the server last answered
 
@@ -499,7 +498,7 @@ class OpenAIDescriber(ChatDescriber):
         self._chat_answers += 1
         served = getattr(response, "model", None)  # recorded (cache.made_by): the snapshot or model that answered
         if isinstance(served, str) and served.strip():
-            self.served_model = " ".join(served.split())[:200]
+            self.served_by(" ".join(served.split())[:200])
         usage = getattr(response, "usage", None)
         refusal = getattr(message, "refusal", None)
         text = _content_text(message.content)
