@@ -692,21 +692,32 @@ def _encode_samples(data: np.ndarray, rate: int, out: BinaryIO, major: str, subt
     """``data`` (frames, or frames x channels) encoded into ``out`` as ``major``/``subtype``, untagged."""
     import soundfile
 
+    from .threads import stop_point
+
     channels = 1 if data.ndim == 1 else data.shape[1]
     sink = _KeptError(out)
     try:
         # in blocks: libsndfile's Vorbis encoder crashes the whole process when handed more than about a minute at
-        # once (and each block is clipped on its own, not a copy of the whole track)
-        with stops_held(), soundfile.SoundFile(sink, "w", rate, channels, format=major, subtype=subtype) as sound:
+        # once (and each block is clipped on its own, not a copy of the whole track).  A stop is held only inside
+        # each call into libsndfile (see stops_held), and heard between blocks: held for the whole file, a
+        # 30-minute MP3 took a minute to stop, and a second Ctrl-C was held too
+        with stops_held():
+            sound = soundfile.SoundFile(sink, "w", rate, channels, format=major, subtype=subtype)
+        try:
             for start in range(0, len(data), WRITE_BLOCK):
                 sink.check()
+                stop_point()  # a program's beat (its cancel), the web UI's Stop
                 block = np.clip(data[start:start + WRITE_BLOCK], -1.0, 1.0)
                 if subtype == "PCM_16":  # made integers here: libsndfile rounds floats down for WAV and to the
                     # nearest for FLAC, and one track is to hold the same samples in either.  The scale is the one
                     # files are read back with (a sample n reads as n / 32768), so that a file read and written
                     # again is unchanged
                     block = np.clip(np.round(block * 32768.0), -32768, 32767).astype(np.int16)
-                sound.write(block)
+                with stops_held():
+                    sound.write(block)
+        finally:
+            with stops_held():
+                sound.close()
     except Exception:
         sink.check()  # the file's own error (a full disk), not what libsndfile made of it
         raise
@@ -718,12 +729,23 @@ def _decoded_peak(out: BinaryIO) -> float:
     to its integers), read a block at a time."""
     import soundfile
 
+    from .threads import stop_point
+
     out.seek(0)
     peak = 0.0
-    with stops_held(), soundfile.SoundFile(_KeptError(out)) as sound:  # read through soundfile's callbacks
-        for block in sound.blocks(WRITE_BLOCK, dtype="float32"):
+    with stops_held():  # read through soundfile's callbacks (a stop held inside each call, heard between blocks)
+        sound = soundfile.SoundFile(_KeptError(out))
+    try:
+        while True:
+            stop_point()
+            with stops_held():
+                block = sound.read(WRITE_BLOCK, dtype="float32")
+            if not len(block):
+                return peak
             peak = max(peak, float(np.abs(block).max(initial=0.0)))
-    return peak
+    finally:
+        with stops_held():
+            sound.close()
 
 
 #: bytes with their bits in reverse order: Ogg's CRC-32 is zlib's on bit-reversed bytes (see :func:`_ogg_crc`)

@@ -502,6 +502,52 @@ def test_a_stop_while_encoding_stops_the_command_instead_of_failing_the_section(
     assert sent
 
 
+def test_a_stop_while_a_long_track_is_encoded_is_heard_at_the_next_block_and_a_program_hears_its_beat():
+    """A stop that arrived while a track was encoded was held until the whole file was made (a 30-minute MP3: 40 to
+    70 s, a second Ctrl-C held too; and then the track was thrown away), and a program's callback was not said
+    again meanwhile, so its cancel waited as long.  The stop is held only inside each block's call into the encoder,
+    and a program's beat is said between blocks."""
+    import io
+    import signal
+
+    from manga2music.threads import beating
+
+    track = np.zeros((32000 * 40, 2), np.float32)
+    writes = []
+
+    class Counted(io.BytesIO):
+        def write(self, data):
+            writes.append(len(data))
+            return super().write(data)
+
+    real = audio_mod.io.BytesIO
+    audio_mod.io.BytesIO = Counted
+    try:
+        beats = []
+        with beating(lambda: beats.append(1)):
+            audio_mod.encode_audio(track, 32000, fmt="wav", normalize=False)
+        whole = len(writes)
+        assert len(beats) >= 20  # a block is 32768 frames: 40 s of 32 kHz is 39 of them
+        writes.clear()
+
+        class SignalOnFirstWrite(Counted):
+            def write(self, data):
+                if not writes:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return super().write(data)
+
+        audio_mod.io.BytesIO = SignalOnFirstWrite
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                audio_mod.encode_audio(track, 32000, fmt="wav", normalize=False)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    finally:
+        audio_mod.io.BytesIO = real
+    assert whole > 20 and len(writes) < whole / 4, (len(writes), whole)  # it stopped within a block or two
+
+
 def test_a_stop_while_reading_a_track_back_from_memory_stops_the_command():
     """`score` reads each cue back as its file holds it (audio.as_stored) through soundfile's read callbacks: a
     Ctrl-C landing in one was printed as "Exception ignored from cffi callback" and lost, and the score went on to
