@@ -261,6 +261,8 @@ def _keep_what_was_asked(old: dict, manifest: dict, cfg: RunConfig, command: str
         # what it was asked (scoring.not_started): a plain rerun made them at the usual pace, in WAV; and read with
         # the model (and server) it was asked for (_stopped_with_models), not what auto picks
         given = {k: getattr(cfg, k) for k in SCORE_RESUMED if getattr(cfg, k) is not None}
+        if music:  # the chapters it did not start are made by the model it was asked for (_stopped_with_models)
+            given["music_model"] = music
         _keep_what_a_stop_asked(old, manifest, "score_stopped_with", "chapters", given if stopped else {}, this_run,
                                 left, mine if running else None, mine)
 
@@ -1036,9 +1038,12 @@ def _made_with(cfg: RunConfig, names: list[str], command: str, manifest: dict, r
     from .outputs import SectionFiles
 
     given = {SectionFiles.for_section(cfg.output, name).record for name in names}
+    stopped, remade = _stopped_with_models(cfg.output, names, command, manifest, side)
+    remade_records = {SectionFiles.for_section(cfg.output, name).record for name in remade}  # made before by
+    # another model, which the stopped run was making again: its model, not theirs (a plain rerun after a stopped
+    # `--music-model` switch was refused, "made by A and B")
     made = [(path in given, data[entry]) for path, data in records if isinstance(data.get(entry), dict)
-            and isinstance(data[entry].get("model"), str) and data[entry]["model"]]
-    stopped = _stopped_with_models(cfg.output, names, command, manifest, side)
+            and isinstance(data[entry].get("model"), str) and data[entry]["model"] and path not in remade_records]
     made += [(True, m) for m in stopped]
     mine = [m for is_mine, m in made if is_mine]
     return mine or [m for _, m in made], bool(mine), len(stopped)
@@ -1179,17 +1184,24 @@ def follow_moved_models(cfg: RunConfig, names: list[str], cb: Callbacks, **backe
                     f"made with, moved from {was} (the same weights and configs): what it made is kept")
 
 
-def _stopped_with_models(output: Path, names: list[str], command: str, manifest: dict, side: str) -> list[dict]:
+def _stopped_with_models(output: Path, names: list[str], command: str, manifest: dict,
+                         side: str) -> tuple[list[dict], set[str]]:
     """What a run stopped before its words or music were made was asked for on ``side``, as a record's entry would
     say it (``{"model": ..., "settings": {"base_url": ...}}``): the manifest's ``stopped_with`` (``run``,
     ``compose``), or a stopped score's kept settings (its music model), whether or not a cue was kept, and its
     ``score_reading_stopped_with`` (its vision model and server) for chapters not read yet;
-    ``describe_stopped_with`` likewise for ``describe``."""
-    if command == "score" and side == "music":
+    ``describe_stopped_with`` likewise for ``describe``.  Also those of ``names`` it left that another model had
+    made before (it was making them again: theirs is its model now)."""
+    if command == "score" and side == "music":  # a chapter's own stopped score, else the stop of one not started
         from .kept_cues import stopped_settings
+        from .outputs import stopped_for
 
-        return [{"model": m} for name in names
-                if isinstance(m := stopped_settings(output, name).get("music_model"), str) and m]
+        before = manifest.get("score_stopped_with")
+        asked = {name: m for name in names
+                 if isinstance(m := stopped_settings(output, name).get("music_model")
+                               or (stopped_for(before, [name], "chapters") or {}).get("music_model"), str) and m}
+        return [{"model": m} for m in asked.values()], {n for n, m in asked.items() if _made_by(output, n, "score")
+                                                        not in (None, m)}
     stopped = manifest.get(READING_STOPPED_WITH.get(command, "stopped_with"))
     if command in ("score", "describe"):  # the sections it did not read (`stopped_with`: run's, compose's)
         from .outputs import SectionFiles, read_record
@@ -1199,25 +1211,31 @@ def _stopped_with_models(output: Path, names: list[str], command: str, manifest:
                                                    .get(read), dict)]
         left = stopped.get("sections") if isinstance(stopped, dict) else None
         stopped = stopped if isinstance(left, list) and set(todo) & set(left) else None
-    elif isinstance(stopped, dict) and isinstance(stopped.get("sections"), list):  # where its own sections are
-        # among those to make (one model makes a run's music: a chapter added since too), those made by it left out
-        todo = [n for n in names if n not in _made_names(output, names, command)]
-        stopped = stopped if set(todo) & set(_stopped_sections(stopped)) else None
+    remade: set[str] = set()
+    if command in ("run", "compose") and isinstance(stopped, dict) and isinstance(stopped.get("sections"), list):
+        # where its own sections are among those to make (one model makes a run's music: a chapter added since
+        # too): not made, or made before by another model, which it was making them again with
+        asked = stopped.get(f"{side}_model")
+        entry = "describe" if side == "vision" else "compose"
+        left = {n: _made_by(output, n, entry) for n in names if n in _stopped_sections(stopped)}
+        remade = {n for n, m in left.items() if m is not None and m != asked}
+        stopped = stopped if any(m != asked for m in left.values()) else None
     model = stopped.get(f"{side}_model") if isinstance(stopped, dict) else None
     if not isinstance(model, str) or not model:
-        return []
+        return [], set()
     url = stopped.get("base_url") if side == "vision" else None
     reading = {k: stopped[k] for k in KEPT_READING_SETTINGS if side == "vision" and k in stopped}
-    return [{"model": model, "settings": {"base_url": url if isinstance(url, str) else None, **reading}}]
+    return [{"model": model, "settings": {"base_url": url if isinstance(url, str) else None, **reading}}], remade
 
 
-def _made_names(output: Path, names: list[str], command: str) -> set[str]:
-    """Those of ``names`` whose music (a track; for ``describe``, words) ``command`` finds made in ``output``."""
+def _made_by(output: Path, name: str, entry: str) -> Optional[str]:
+    """The model the section ``name``'s record says made its ``entry`` (``compose``, ``describe``, ``score``), or
+    None where it was not made."""
     from .outputs import SectionFiles, read_record
 
-    entry = "describe" if command == "describe" else "compose"
-    return {n for n in names if isinstance((read_record(SectionFiles.for_section(output, n).record) or {}).get(entry),
-                                           dict)}
+    made = (read_record(SectionFiles.for_section(output, name).record) or {}).get(entry)
+    model = made.get("model") if isinstance(made, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def keep_switches(cfg: RunConfig, names: list[str], command: str, cb: Callbacks) -> None:

@@ -203,6 +203,71 @@ def test_a_run_stopped_before_its_first_track_resumes_with_the_model_it_was_aske
     assert f"music_model={str(tiny_musicgen_dir)!r}, as the run stopped before was asked" in " ".join(said), said
 
 
+def test_a_run_that_switched_the_music_model_stopped_part_way_resumes_with_the_model_it_was_asked_for(
+        tmp_path, tiny_musicgen_dir):
+    """`run S --music-model builtin`, then `run S --music-model ./tiny-musicgen` stopped after its first track:
+    the plain rerun the stop line asks for was refused, "the music there was made by builtin and ...; a run without
+    --music-model would make the others again with one of them", though the README says a stopped run's model is
+    the rerun's.  It finishes the stopped run with its model."""
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    out = tmp_path / "out"
+    sections = [SAMPLES / "calm", SAMPLES / "action"]
+    manga2music.run(sections, out, vision_model="builtin", music_model="builtin", config=RunConfig(duration=1.0))
+
+    def stop_after_the_first(done, total, label):  # once one track is the new model's
+        if any(str(tiny_musicgen_dir) in p.read_text(encoding="utf-8") for p in out.glob("*.json")
+               if p.name != "manifest.json"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run(sections, out, vision_model="builtin", music_model=str(tiny_musicgen_dir),
+                        config=RunConfig(duration=1.0, offline=True), callbacks=Callbacks(sections=stop_after_the_first))
+    models = {n: json.loads((out / f"{n}.json").read_text(encoding="utf-8"))["compose"]["model"]
+              for n in ("action", "calm")}
+    assert sorted(models.values()) == sorted(["builtin", str(tiny_musicgen_dir)]), models  # one made, one left
+    said = []
+    manifest = manga2music.run(sections, out, config=RunConfig(offline=True),
+                               callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    assert sorted(e["status"] for e in manifest["sections"]) == ["ok", "skipped"], said  # the one it made kept
+    for name in ("action", "calm"):
+        assert json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["compose"]["model"] == \
+            str(tiny_musicgen_dir)
+    assert any(line.startswith(f"music_model={str(tiny_musicgen_dir)!r}, as the") for line in said), said
+
+
+def test_a_score_that_switched_the_music_model_stopped_part_way_resumes_with_the_model_it_was_asked_for(
+        tmp_path, tiny_musicgen_dir):
+    """As for `run` (above): `score S --music-model ./tiny-musicgen` stopped while it composed its first chapter's
+    cues, over scores made by builtin; the plain rerun was refused ("made by builtin and ..."). It makes both
+    chapters' scores with the model the stopped score was asked for, the chapter it did not start too."""
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    out = tmp_path / "out"
+    chapters = [SAMPLES / "calm", SAMPLES / "action"]
+    manga2music.score(chapters, out, vision_model="builtin", music_model="builtin")
+
+    def stop_once_a_cue_is_kept(done, total, label):
+        if list((out / ".manga2music" / "cues").glob("*/settings.json")):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.score(chapters, out, vision_model="builtin", music_model=str(tiny_musicgen_dir),
+                          config=RunConfig(offline=True), callbacks=Callbacks(step=stop_once_a_cue_is_kept))
+    said = []
+    manifest = manga2music.score(chapters, out, config=RunConfig(offline=True),
+                                 callbacks=Callbacks(log=lambda level, text: said.append(text)))
+    assert [e["status"] for e in manifest["sections"]] == ["ok", "ok"], said
+    for name in ("action", "calm"):
+        assert json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["score"]["model"] == \
+            str(tiny_musicgen_dir)
+    assert f"music_model={str(tiny_musicgen_dir)!r}, as the run stopped before was asked" in " ".join(said), said
+
+
 def test_an_uncached_musicgen_offline_is_one_clear_line(tmp_path):
     result = invoke("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", "musicgen-small",
                     "--offline")
