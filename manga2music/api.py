@@ -107,7 +107,8 @@ def check_config(cfg: RunConfig, *, composing: bool, uses_duration: bool = True)
         v = getattr(cfg, name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100):
             kind = "a whole number " if isinstance(v, float) else ""
-            raise InputError(f"{flag(name)} must be {kind}between 1 and 100 (got {v!r})")
+            of = "" if isinstance(v, (int, float)) and not isinstance(v, bool) else f", a {type(v).__name__}"
+            raise InputError(f"{flag(name)} must be {kind}between 1 and 100 (got {v!r}{of})")
     if not uses_duration:  # score: each cue is as long as its scene takes to read
         return
     for name in ("duration", "new_duration"):  # None: each section's length made before, or the default

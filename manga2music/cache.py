@@ -380,6 +380,11 @@ def pull(name: str, cache_dir: str | os.PathLike | None = None, *, offline: bool
             f"cannot download {repo_id}: what answers at {shown} is not the Hub (a network's login page, or a "
             "proxy's?)", hint="log in to the network in a browser, or check HF_ENDPOINT; what is already cached keeps "
                               "working offline.") from exc
+    except (KeyError, TypeError) as exc:  # JSON that is not the Hub's answer ({} or [] for a model's info: a
+        # mirror or proxy of something else), read by huggingface_hub: its traceback ended in KeyError: 'id'
+        raise ModelUnavailableError(
+            f"cannot download {repo_id}: what answers at {shown} does not answer as the Hub does ({type(exc).__name__}: "
+            f"{why(exc)})", hint="check HF_ENDPOINT; what is already cached keeps working offline.") from exc
     except Exception as exc:  # httpx errors and friends: still one line
         if type(exc).__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
             raise ModelUnavailableError(

@@ -220,6 +220,29 @@ def decoding_attention(device: str):
     return sdpa_kernel(keep or [SDPBackend.MATH])
 
 
+@contextmanager
+def seeded(seed: Optional[int]) -> Iterator[None]:
+    """Within it, Python's, NumPy's and torch's generators seeded from ``seed`` (:func:`seed_everything`; None:
+    left as they are); after it, put back as they were: a program that calls the API keeps its own random state
+    (each MusicGen or local VLM call set it back to the track's seed, so the program drew the same numbers after
+    every call)."""
+    if seed is None:
+        yield
+        return
+    import numpy as np
+    import torch
+
+    python, numpy = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            seed_everything(seed)
+            yield
+        finally:
+            random.setstate(python)
+            np.random.set_state(numpy)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's generators (all devices) from one integer."""
     import numpy as np

@@ -347,6 +347,22 @@ def _western_text(data: bytes) -> str | None:
     return text if all(c in _WESTERN_LETTERS for c in text if ord(c) >= 0x80) else None
 
 
+#: hiragana and full-width katakana: Japanese writes them between its kanji, and no Chinese text holds many
+_KANA = re.compile("[\u3041-\u30ff]")
+
+
+def _kana_text(data: bytes) -> str | None:
+    """``data`` as Shift-JIS (cp932) where it decodes so and a good part of what is not ASCII is kana ("悲しいピアノ
+    とチェロ"): charset-normalizer took short such texts for GB18030 ("斶偟偄僺傾僲"), which has kana too, but a
+    Chinese text read as Shift-JIS gives few."""
+    try:
+        text = data.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+    wide = [c for c in text if ord(c) >= 0x80]
+    return text if wide and 3 * len(_KANA.findall(text)) >= len(wide) else None
+
+
 def decode_text(data: bytes, guessed: Optional[list] = None) -> str:
     """Text in whatever encoding a user saved it: UTF-8 (with or without BOM), UTF-16/32 with a BOM,
     else the best guess of charset-normalizer (Shift-JIS, Latin-1, ...), else UTF-8 with replacements.  ``guessed``
@@ -366,6 +382,9 @@ def decode_text(data: bytes, guessed: Optional[list] = None) -> str:
     latin = _western_text(data)
     if latin is not None:
         return latin
+    japanese = _kana_text(data)
+    if japanese is not None:
+        return japanese
     from charset_normalizer import from_bytes
 
     best = from_bytes(data, cp_isolation=LEGACY_ENCODINGS).best()

@@ -242,12 +242,13 @@ def refuse_busy_folders_within(output: Path, folders: Iterable[Path], *, wait: b
 
 @contextmanager
 def _a_stop_said_as_waiting() -> Iterator[None]:
-    """A Ctrl-C or SIGTERM while a run waits for another, marked ``while_waiting`` (before it made anything: the
-    command says so, where "Finished files are kept; run the same command again to resume" misled)."""
+    """A Ctrl-C or SIGTERM while a run waits for another, marked ``nothing_made`` with what the command says (it made
+    nothing yet: "Finished files are kept; run the same command again to resume" misled)."""
     try:
         yield
     except KeyboardInterrupt as exc:
-        exc.while_waiting = True
+        exc.nothing_made = ("It was still waiting for another manga2music run to finish: it made nothing, so "
+                            "nothing is left to resume.")
         raise
 
 
@@ -267,9 +268,13 @@ def _wait_for_or_refuse(busy: Path, where: str, why: str, elsewhere: str, limit:
         _wait_for_its_run(busy, limit, lambda: note(f"{where}, the output folder of another manga2music run "
                                                     f"({_holder(busy)}), {why}: waiting for it to finish"))
     except Timeout:
+        from .options import flag, on_command_line
+
+        queue = flag('wait') if on_command_line() else 'RunConfig(wait=True)'
         raise OutputBusyError(f"{where}, the output folder of another manga2music run going on now "
                               f"({_holder(busy)}), {why}",
-                              hint=f"wait for that run to finish, or choose {elsewhere}") from None
+                              hint=f"wait for that run to finish, pass {queue} to queue behind it, or choose "
+                                   f"{elsewhere}") from None
 
 
 def _wait_for_its_run(folder: Path, limit: float | None, waiting: Callable[[], None]) -> None:

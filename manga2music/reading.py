@@ -379,8 +379,9 @@ def _merged(parts: list, name: str, *, cut_out: bool = False) -> PageReading:
 
 
 #: a tile of a tall strip is named after its page and its number from 1: "episode.png#3".  Only a "#" and digits at
-#: the very end name a tile (page files end in their extension, so "Vol.1 #03.png" is a page, not a tile)
-_TILE_NAME = re.compile(r"^(.+)#(\d+)$")
+#: the very end name a tile (page files end in their extension, so "Vol.1 #03.png" is a page, not a tile), right
+#: after the page's name: "Page #1", "Page #2" are pages (read as the tiles of a page "Page ", they were one)
+_TILE_NAME = re.compile(r"^(.*\S)#(\d+)$")
 
 
 def tile_name(page: str, number: int) -> str:

@@ -271,11 +271,13 @@ def _fallback_hint(spec: ModelSpec, probe: HardwareReport, commercial: bool = Fa
     others = [m for m in fitting if m.name != spec.name]
     ready = [m for m in others if probe.is_cached(m.model_id)]
     if ready:  # one that runs now
-        return (f"{ready[0].name} is cached and runs here {where}; builtin runs anywhere, with no weights; "
-                "`manga2music doctor` shows what runs here")
-    # not the model that just failed; and what runs right now comes first
+        return (f"name {ready[0].name} for this run: it is cached and runs here {where}; or builtin, which runs "
+                "anywhere, with no weights; `manga2music doctor` shows what runs here")
+    # not the model that just failed; and what runs right now comes first (said as what to do: "builtin runs here
+    # now" read as if builtin were taking over)
     later = f"; {others[0].name} would run {where} once its weights are pulled" if others else ""
-    return f"builtin runs here now, with no weights{later}; `manga2music doctor` shows what runs here"
+    return f"name the model builtin for this run: it runs here now, with no weights{later}; `manga2music doctor` " \
+           "shows what runs here"
 
 
 def preflight(spec: ModelSpec, *, device: str = "auto", probe: HardwareReport | None = None,

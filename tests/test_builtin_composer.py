@@ -104,6 +104,17 @@ def test_mood_words_choose_the_mode_and_tempo_words_the_speed():
     assert parse_style("D minor").tonic == 2 and parse_style("B flat major").tonic == 10
 
 
+def test_sad_words_alone_make_a_slow_soft_piece_not_pop():
+    """"sad piano", "melancholic piano", "悲しいピアノ" and "dark and gloomy" were all 110 BPM pop (the default: no
+    tempo or genre word among them), with a steel-string guitar; only the key followed the mood."""
+    pop = parse_style("piano")
+    for text in ("sad piano", "melancholic piano", "悲しいピアノ", "dark and gloomy", "a lonely, mournful cello"):
+        style = parse_style(text)
+        assert style.tempo_bpm <= 76 and style.genre != "pop" and style.mode == "minor", (text, style)
+        assert style.energy < pop.energy, (text, style)
+    assert parse_style("sad but fast rock").tempo_bpm >= 130  # the other words still count
+
+
 def programs_played(track) -> set[int]:
     return {i.program for i in midi_of(track).instruments if not i.is_drum and i.notes}
 

@@ -323,6 +323,20 @@ def test_pull_behind_a_captive_portal_is_one_line_not_a_traceback(tmp_path, monk
     assert "not the Hub" in result.stderr and "login page" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("body", [b"{}", b"[]"])
+def test_pull_from_an_endpoint_whose_json_is_not_the_hubs_is_one_line_not_a_traceback(tmp_path, monkeypatch, body):
+    """HF_ENDPOINT at a server that answers JSON of another shape ({} or [] for a model's info): `models pull` ended
+    in a traceback, KeyError: 'id' (or a TypeError for a list)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("MANGA2MUSIC_CACHE", str(tmp_path / "cache"))
+    with local_http(answer(200, body, {"Content-Type": "application/json"})) as (url, _):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        result = runner.invoke(app, ["models", "pull", "musicgen-small"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "does not answer as the Hub does" in " ".join(result.stderr.split()), result.stderr
+
+
 def test_ctrl_c_stops_a_pull_at_once_and_the_next_pull_finishes_it(tmp_path):
     """Ctrl-C during `models pull` kept downloading (huggingface_hub's threads) for up to 30 s, then "The stop did
     not finish within 30 s: stopped at once", its half-downloaded file left for good."""

@@ -89,7 +89,7 @@ def test_a_commercial_run_whose_model_cannot_load_suggests_only_what_commercial_
                         "--offline", env={"MANGA2MUSIC_CACHE": str(tmp_path / "empty-cache")})
         said = " ".join(result.output.split())
         assert result.exit_code == 1 and "weights not in" in said, said
-        assert "musicgen" not in said and "builtin runs here now" in said, said
+        assert "musicgen" not in said and "name the model builtin for this run: it runs here now" in said, said
         if other:
             assert f"{other} would run on the" in said and "once its weights are pulled" in said, said
 
@@ -481,6 +481,7 @@ def test_a_run_into_a_folder_inside_the_output_folder_of_a_run_going_on_is_refus
         assert refused.returncode == 2, refused.stderr
         assert f"{inner} is inside {out}, the output folder of another manga2music run going on now" in \
             " ".join(refused.stderr.split()), refused.stderr
+        assert "pass --wait to queue behind it" in " ".join(refused.stderr.split()), refused.stderr
         assert not list(inner.glob("*.wav"))
         waiting = start_cli("run", SAMPLES / "calm", "-o", inner, *made, "--wait")
         said = read_until(waiting, "waiting for it to finish")

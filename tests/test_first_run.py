@@ -532,3 +532,34 @@ def test_a_rerun_with_nothing_to_make_does_not_need_the_kept_models_weights(onli
     assert "musicgen-small" in new.stderr and "offline mode is on" in new.stderr, new.stderr
     assert "models pull musicgen-small" in new.stderr, new.stderr
     assert not (out / "storm.wav").exists()
+
+
+def test_ctrl_c_at_the_download_question_says_nothing_was_made_or_remembered(capsys):
+    """Ctrl-C at "Download them now? [y/N]" said "Finished files are kept; run the same command again to resume":
+    nothing had started, and no answer was remembered."""
+    import typer
+
+    from manga2music.cli import consent
+    from manga2music.cli._common import RunDisplay, friendly_errors
+
+    import signal
+
+    plan = downloads.DownloadPlan(items=[], cache_dir="/tmp/cache", disk_free_gb=100.0)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with RunDisplay() as display:
+            def interrupted(*args, **kwargs):
+                raise KeyboardInterrupt
+
+            display.console.input = interrupted
+            with pytest.raises(typer.Exit) as stopped:
+                with friendly_errors():
+                    consent.ask(plan, display)
+    finally:  # (a stopped command leaves its handlers for a second signal: the process ends after it)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    said = " ".join(capsys.readouterr().err.split())
+    assert stopped.value.exit_code == 130
+    assert "Interrupted. It was still asking whether to download: nothing was made, and no answer was remembered." \
+        in said, said
+    assert "resume" not in said and not settings.settings_file().exists()

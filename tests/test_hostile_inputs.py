@@ -309,6 +309,20 @@ def test_a_description_saved_in_another_encoding_is_kept_and_composed(tmp_path, 
     assert read_tags(out / "edited.wav")["comment"] == text
 
 
+def test_a_short_japanese_description_saved_in_shift_jis_is_read_as_shift_jis():
+    """Short kana-rich Shift-JIS texts were read as GB18030 ("斶偟偄僺傾僲偲僠僃儘"): composed in the default style,
+    and recorded so.  Chinese saved in GBK is not taken for Shift-JIS (read so, it gives half-width katakana, no
+    kana)."""
+    import re
+
+    from manga2music.files import decode_text
+
+    for text in ("悲しいピアノとチェロ、テンポ60", "暗いシンセとベース、テンポ90", "静かな雨の音とピアノ"):
+        assert decode_text(text.encode("shift_jis")) == text
+    for text in ("激烈的战斗音乐，160 BPM，紧张", "安静的钢琴，慢", "悲伤的大提琴和小提琴"):
+        assert not re.search("[\u3041-\u30ff]", decode_text(text.encode("gbk")))
+
+
 def test_an_encoding_guessed_for_a_description_is_said_with_its_words_as_read(tmp_path):
     """A short Chinese description saved in GBK was read as Korean (EUC-KR), and composed from, "ok", with no word:
     the guess, and the words as read, are said now, so that a wrong one shows; UTF-8 and UTF-16 with a BOM are no

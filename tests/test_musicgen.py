@@ -74,6 +74,28 @@ def _req(text="calm piano at night", duration=1.0, seed=1, name="s") -> ComposeR
     return ComposeRequest(name, text, duration, seed)
 
 
+def test_a_track_leaves_the_programs_own_random_generators_as_they_were(composer):
+    """Each MusicGen call seeded Python's, NumPy's and torch's global generators with its track's seed and left them
+    so: a program calling the API drew the same numbers after every call.  They are put back as they were; the
+    track still repeats for its seed."""
+    import random
+
+    import torch
+
+    c = composer()
+    first = c.compose([_req(seed=7)])[0].audio
+
+    def draws():
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    random.seed(123), np.random.seed(123), torch.manual_seed(123)
+    expected = draws()
+    random.seed(123), np.random.seed(123), torch.manual_seed(123)
+    again = c.compose([_req(seed=7)])[0].audio
+    assert draws() == expected
+    assert np.array_equal(first, again)
+
+
 def _watch_generate(c: MusicgenComposer, fail_when=None, keep: list | None = None) -> list[int]:
     """Wrap the loaded model's generate: record each call's batch size; optionally raise first.
 

@@ -762,6 +762,47 @@ def test_the_model_a_server_says_answered_is_recorded_beside_the_one_asked_for(t
     assert webtoon["served_model"] == "gpt-4o-2024-08-06, gpt-4o-mini-2024-07-18"
 
 
+def test_a_description_longer_than_asked_is_cut_near_its_length_and_said(tmp_path, openai_server):  # noqa: F811
+    """An 88-word answer was cut to its first sentence (32 words) without a word, on screen or in the record."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    long = ("Epic orchestral battle music at 150 BPM in C minor with thundering taiko drums, driving staccato strings, "
+            "blaring French horns and trombones, a soaring choir on the climaxes, and fast snare rolls. The energy "
+            "builds through the piece as the heroes clash with the giant monster, with sudden dynamic swells, "
+            "dissonant brass stabs and a heroic trumpet melody that returns in the final section. Dark, tense, "
+            "relentless and triumphant at once, like a film score for a huge fight on a ruined rooftop at night.")
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(long))
+    result = cli("describe", samples / "action", "-o", tmp_path / "out", "--model", "llava:13b", "--base-url",
+                 openai_server.url)
+    assert result.returncode == 0, result.stderr
+    words = (tmp_path / "out" / "action.txt").read_text(encoding="utf-8").split()
+    assert 50 <= len(words) <= 61 and long.split()[:50] == words[:50], words
+    said = f"the music description was cut to its first {len(words)} of {len(long.split())} words"
+    assert said in " ".join(result.stderr.split()), result.stderr
+    record = json.loads((tmp_path / "out" / "action.json").read_text(encoding="utf-8"))
+    assert any(said in w for w in record["describe"]["warnings"]), record["describe"]["warnings"]
+
+
+def test_an_address_that_takes_no_chat_requests_stops_the_run_at_its_first_section(tmp_path, openai_server):  # noqa: F811
+    """A plain web server (`python -m http.server`: 501 to a POST) failed every section, each after its retries,
+    with "Server request failed after 3 retries: 501 Error response" and no hint; a 404 stopped the run at once
+    with one."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    openai_server.queue(*[Fail(501, "Unsupported method ('POST')", retry_after_ms=1) for _ in range(8)])
+    result = cli("run", samples / "calm", samples / "action", "-o", tmp_path / "out", "--vision-model", "llava:13b",
+                 "--base-url", openai_server.url, "--music-model", "builtin")
+    said = " ".join(result.stderr.split())
+    assert result.returncode != 0 and "(the address takes no chat requests)" in said, said
+    assert "check --base-url" in said and len(openai_server.requests) <= 4, said  # the second section never asked
+
+
 def test_a_failed_section_says_what_to_do(tmp_path, openai_server):  # noqa: F811
     """A section that failed on the server named the error but never its hint (on screen or in the manifest); a
     model the server does not have stops the run (no other section can get past it), and says what to do too."""
@@ -1022,6 +1063,10 @@ def test_offline_with_a_remote_server_names_no_flag_the_command_lacks(tmp_path):
                      "http://192.0.2.1:8000/v1", "--offline")
         assert result.returncode == 2 and "--offline forbids the network" in result.stderr, result.stderr[-1500:]
         assert "--vision-model" not in result.stderr and "the builtin describer" in result.stderr
+    # a key's variable not set: said after the offline refusal (set as asked, the run was refused for --offline)
+    unset = cli("describe", samples, "-o", tmp_path / "key", "--model", "gpt-4o-mini", "--offline", "--api-key-env",
+                "MANGA2MUSIC_TEST_UNSET_KEY")
+    assert unset.returncode == 2 and "--offline forbids the network" in unset.stderr, unset.stderr[-1500:]
 
 
 def test_a_plain_text_rejection_of_structured_output_falls_back_to_plain_json(openai_server):  # noqa: F811

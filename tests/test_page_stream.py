@@ -156,10 +156,11 @@ def test_a_page_whose_name_ends_in_a_number_sign_and_digits_is_a_page_named_as_g
     from manga2music.reading import read_pages
 
     image = Image.open(Path(__file__).resolve().parent.parent / "samples" / "calm" / "001.png").convert("RGB")
-    names = ["issue #5", "issue #6", "Vol.1 #03", "strip#1", "strip#2", "strip#4"]
+    names = ["issue #5", "issue #6", "Vol.1 #03", "strip#1", "strip#2", "strip#4", "Page #1", "Page #2"]
     readings = read_pages(list(zip(names, [image] * len(names))))
-    assert [r.name for r in readings] == ["issue #5", "issue #6", "Vol.1 #03", "strip", "strip#4"]
-    assert len(readings[3].parts) == 2 and not readings[0].parts
+    assert [r.name for r in readings] == ["issue #5", "issue #6", "Vol.1 #03", "strip", "strip#4", "Page #1",
+                                          "Page #2"]  # ("Page #1", "Page #2": pages, not the tiles of "Page ")
+    assert len(readings[3].parts) == 2 and not readings[0].parts and not readings[5].parts
 
 
 def test_a_pil_image_reads_as_its_file_does_transparent_or_turned(tmp_path):

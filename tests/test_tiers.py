@@ -244,17 +244,17 @@ def test_a_model_without_its_weights_points_to_one_that_runs_now(tmp_path):
     CPU", the model that had just failed; and no hint said that builtin runs right now."""
     with pytest.raises(ModelUnavailableError) as err:
         tiers.preflight(spec("llava-0.5b", "vision"), device="cpu", probe=machine(offline=True))
-    assert "builtin runs here now, with no weights" in err.value.hint
+    assert "name the model builtin for this run: it runs here now, with no weights" in err.value.hint
     assert "can run llava-0.5b" not in err.value.hint
     with pytest.raises(ModelUnavailableError) as err:  # another model fits and is not cached: for later
         tiers.preflight(spec("musicgen-medium"), device="cpu", probe=machine(offline=True))
-    assert err.value.hint.startswith("run `manga2music models pull musicgen-medium` while online; builtin runs here "
-                                     "now, with no weights; musicgen-small would run on the CPU once its weights are "
-                                     "pulled")
+    assert err.value.hint.startswith("run `manga2music models pull musicgen-medium` while online; name the model "
+                                     "builtin for this run: it runs here now, with no weights; musicgen-small would "
+                                     "run on the CPU once its weights are pulled")
     cached = cache_with(tmp_path, "facebook/musicgen-small")  # cached: it runs now
     with pytest.raises(ModelUnavailableError) as err:
         tiers.preflight(spec("musicgen-medium"), device="cpu", probe=machine(offline=True, cached=cached))
-    assert "musicgen-small is cached and runs here on the CPU" in err.value.hint
+    assert "name musicgen-small for this run: it is cached and runs here on the CPU" in err.value.hint
 
 
 def test_preflight_accepts_a_local_model_folder(tmp_path):

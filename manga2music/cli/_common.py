@@ -221,9 +221,9 @@ def friendly_errors(json_output: bool = False) -> Iterator[None]:
         again = ("run the same command again to start over, or without --force to keep what there is: the "
                  "sections this run did not reach keep what was made before" if "--force" in sys.argv[1:]
                  else "run the same command again to resume")
-        if getattr(exc, "while_waiting", False):  # queued behind another run (--wait): nothing made, or to resume
-            stderr_console().print(f"[yellow]{what}[/] It was still waiting for another manga2music run to finish: "
-                                   "it made nothing, so nothing is left to resume.", soft_wrap=True)
+        if isinstance(getattr(exc, "nothing_made", None), str):  # before any work (queued behind another run, the
+            # download question): nothing made, or to resume
+            stderr_console().print(f"[yellow]{what}[/] {exc.nothing_made}", soft_wrap=True)
         elif getattr(exc, "manifest", None) is not None and getattr(exc, "left_to_make", None) == []:  # a stop as the
             # command ended: "run the same command again to resume" of a run with nothing left to make
             stderr_console().print(f"[yellow]{what}[/] Everything this command was given was made first: nothing "

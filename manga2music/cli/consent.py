@@ -59,6 +59,11 @@ def ask(plan: "DownloadPlan", display: "RunDisplay") -> bool:
             except EOFError:
                 console.print()
                 return False
+            except KeyboardInterrupt as exc:  # said as what it is: "Finished files are kept; ... resume" misled
+                console.print()
+                exc.nothing_made = "It was still asking whether to download: nothing was made, and no answer was " \
+                                   "remembered."
+                raise
             answer = settings.parse_bool(reply) if reply.strip() else False
         try:
             settings.set_setting(settings.AUTO_DOWNLOAD, answer,

@@ -41,7 +41,7 @@ class AudiocraftComposer(Composer):
     def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None,
                 made: MadeFn | None = None) -> list[Track]:
         MusicGen = _require_audiocraft()
-        from ..devices import pick_device, seed_everything
+        from ..devices import pick_device, seeded
 
         o = self.options
         if getattr(self, "_model", None) is None:
@@ -52,9 +52,8 @@ class AudiocraftComposer(Composer):
             model.set_generation_params(duration=r.duration, top_k=o.top_k, top_p=o.top_p,
                                         temperature=o.temperature, cfg_coef=o.guidance_scale, extend_stride=18)
             model.set_custom_progress_callback(lambda done, total, i=i: report(progress, done, total, requests[i].name))
-            if r.seed is not None:
-                seed_everything(r.seed)
-            wav = model.generate([r.text], progress=False)[0]  # (channels, samples)
+            with seeded(r.seed):
+                wav = model.generate([r.text], progress=False)[0]  # (channels, samples)
             audio = wav.float().cpu().numpy().T[: int(round(r.duration * model.sample_rate))]
             tracks.append(Track(audio.copy(), int(model.sample_rate), info={"backend": "audiocraft", "seed": r.seed}))
             if made is not None:

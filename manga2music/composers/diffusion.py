@@ -303,7 +303,8 @@ class DiffusionComposer(Composer):
                 reference = reference_for(reqs[0], self.sample_rate, self.channels)
             else:
                 for w in warnings:
-                    w.append(f"{self.model_name} does not take reference audio; composed from the text alone")
+                    w.append(f"{self.model_name} does not take reference audio; composed from the text alone "
+                             "(musicgen-melody and ace-step do)")
         names = reqs[0].name + (f" (+{len(reqs) - 1})" if len(reqs) > 1 else "")
         state["width"] = len(reqs)
         sr, channels = self.sample_rate, self.channels

@@ -265,7 +265,7 @@ class MusicgenComposer(Composer):
         if any(r.reference is not None for r in reqs):
             for w in warnings:
                 w.append(f"{self.model_name} does not take reference audio; composed from the text alone "
-                         f"(musicgen-melody does)")
+                         "(musicgen-melody and ace-step do)")
         return inputs, warnings
 
     def compose(self, requests: list[ComposeRequest], *, progress: ProgressFn | None = None,
@@ -334,7 +334,7 @@ class MusicgenComposer(Composer):
                        item_samples: Optional[list[int]] = None) -> list[Track]:
         import numpy as np
 
-        from ..devices import decoding_attention, dtype_name, seed_everything
+        from ..devices import decoding_attention, dtype_name, seeded
         from .musicgen_windows import generate_long
 
         seeds = [r.seed if r.seed is not None else random.SystemRandom().randrange(2**31) for r in reqs]
@@ -345,11 +345,11 @@ class MusicgenComposer(Composer):
         def on_window(index: int, count: int) -> None:
             steps_done.label = names if count == 1 else f"{names}, window {index + 1}/{count}"
 
-        seed_everything(seeds[0])  # anything else random in generate; the codes come from per-track generators
         import torch
 
         continuing = reqs[0].follows is not None
-        with decoding_attention(self._device), torch.inference_mode():
+        with seeded(seeds[0]), decoding_attention(self._device), torch.inference_mode():  # (seeded: anything else
+            # random in generate; the codes come from per-track generators)
             mixed = item_samples is not None and len(set(item_samples)) > 1
             if continuing:
                 audio = self._continue(reqs, inputs, item_samples or [samples] * len(reqs), seeds, steps_done)

@@ -431,7 +431,7 @@ def shorten(text: str, max_words: int = MAX_DESCRIPTION_WORDS, max_chars: int = 
     if len(cut) > max_chars:
         cut = cut[:max_chars].rsplit(" ", 1)[0]
     ends = [m.end() for m in re.finditer(r"[.!?;](?=\s|$)", cut)]
-    if ends and ends[-1] >= len(cut) * 0.4:
+    if ends and ends[-1] >= len(cut) * 0.6:  # (at 0.4, an 88-word answer kept its first sentence: 32 words)
         return cut[: ends[-1]].rstrip(";").rstrip() + ("" if cut[ends[-1] - 1] in ".!?" else ".")
     return cut.rstrip(" ,;:-\u2013\u2014") + "."
 
@@ -442,8 +442,9 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]+")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
-def clean_description(text: str | None) -> str:
-    """One clean paragraph a music model can take, or ValueError (empty, error, apology)."""
+def clean_description(text: str | None, said: Optional[list] = None) -> str:
+    """One clean paragraph a music model can take, or ValueError (empty, error, apology).  ``said`` gets a line
+    where it was cut to the description's length (a model that wrote 88 words lost 56 of them without a word)."""
     t = _from_json(strip_reasoning(text))
     fenced = re.search(r"```[a-zA-Z0-9_-]*[ \t]*\n(.*?)```", t, re.S)
     t = fenced.group(1) if fenced else strip_fences(t) if t.lstrip().startswith("```") else t  # the block, not
@@ -471,4 +472,10 @@ def clean_description(text: str | None) -> str:
     cjk = len(re.findall(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", t))
     if len(re.findall(r"[^\W\d_]{2,}", t)) < 2 and cjk < MIN_CJK_CHARS:
         raise ValueError(f"the answer is too short to be a music description: {t!r}")
-    return shorten(t)
+    short = shorten(t)
+    if short != t and said is not None:
+        whole, kept = len(t.split()), len(short.split())
+        said.append(f"the music description was cut to its first {kept} of {whole} words (at most "
+                    f"{MAX_DESCRIPTION_WORDS} are asked for)" if kept < whole else
+                    f"the music description was cut to its first {len(short)} of {len(t)} characters")
+    return short

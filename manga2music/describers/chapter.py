@@ -370,7 +370,7 @@ def scene_description(describer, entries: list[dict], direction: ChapterDirectio
             raise AnswerUnusableError(f"{describer.model_name} repeated the request instead of describing a scene: "
                                       f"{' '.join(text.split())[:80]!r}...", hint="try a larger model")
         try:
-            text = clean_description(text)
+            text = clean_description(text, said)
         except ValueError as exc:
             raise AnswerUnusableError(f"{describer.model_name} gave no usable music description for a scene "
                                       f"({exc})") from None

@@ -496,7 +496,7 @@ class ChatDescriber(Describer):
             raise AnswerUnusableError(f"{self.model_name} repeated the request instead of answering it ({where}): "
                                       f"{' '.join(text.split())[:80]!r}...",
                                       hint="try a larger model, or --single-stage")
-        text = self._clean(text, where)
+        text = self._clean(text, where, calls)
         if calls.memo is not None:
             calls.memo.keep(request, text, answer.usage, calls.warnings[said_before:])
         return text
@@ -579,9 +579,13 @@ class ChatDescriber(Describer):
             calls.memo.keep(request, analysis.model_dump(), usage, calls.warnings[said_before:])
         return analysis
 
-    def _clean(self, text: str, where: str) -> str:
+    def _clean(self, text: str, where: str, calls: _SectionCalls) -> str:
+        said: list[str] = []
         try:
-            return clean_description(text)
+            text = clean_description(text, said)
         except ValueError as err:
             raise AnswerUnusableError(f"{self.model_name} gave no usable music description ({where}): {err}") \
                 from None
+        for line in said:
+            calls.warn(f"{where}: {line}")
+        return text

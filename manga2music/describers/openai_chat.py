@@ -127,6 +127,18 @@ NO_STRUCTURED_OUTPUT_WARNING = "the server does not support structured output; p
 #: may be a slow model on many pages (that section fails); two say the server is stuck
 STUCK_AFTER_TIMEOUTS = 2
 
+def _redirected(err) -> str:
+    """", redirected to URL" where the answer came after a redirect (shown without its user name or query)."""
+    response = getattr(err, "response", None)
+    history = getattr(response, "history", None) or []
+    url = getattr(getattr(response, "request", None), "url", None)
+    if not history or url is None:
+        return ""
+    from ..settings import shown_url
+
+    return f", redirected to {shown_url(str(url).split('?', 1)[0])}"
+
+
 def base_url_hint() -> str:
     """What to check when the address answers, but not as the API."""
     return f"check {flag('base_url')}: a server's API address usually ends in /v1"
@@ -225,11 +237,8 @@ class OpenAIDescriber(ChatDescriber):
                              hint="give the server's address alone (http://HOST:PORT/v1); a key goes in "
                                   f"OPENAI_API_KEY (or {flag('api_key_env', 'NAME')})")
         env = self.options.api_key_env or "OPENAI_API_KEY"
-        _check_key_characters(self._api_key(), env)
-        if env != "OPENAI_API_KEY" and self._api_key() is None:  # a name given on purpose: a typo would send no key
-            raise NeedsKeyError(f"{flag('api_key_env', env)}: ${env} is not set",
-                                hint=f"export {env}=..., or check the variable's name")
-        if network_forbidden(self.base_url, self.options.offline):
+        if network_forbidden(self.base_url, self.options.offline):  # first: no key makes such a run work (the
+            # key's line came first, and once the key was set, this one)
             raise InputError(
                 f"{self.model_name} sends the pages to {self.shown_url}, and {switch('offline', True)} forbids "
                 "the network",
@@ -237,6 +246,10 @@ class OpenAIDescriber(ChatDescriber):
                      f"({flag('base_url', 'http://127.0.0.1:PORT/v1')}) or the "
                      "builtin describer (the model `builtin`)",  # `describe` names it --model, `run` --vision-model
             )
+        _check_key_characters(self._api_key(), env)
+        if env != "OPENAI_API_KEY" and self._api_key() is None:  # a name given on purpose: a typo would send no key
+            raise NeedsKeyError(f"{flag('api_key_env', env)}: ${env} is not set",
+                                hint=f"export {env}=..., or check the variable's name")
         if self.official and self._api_key() is None:
             env = self.options.api_key_env or "OPENAI_API_KEY"
             raise NeedsKeyError(
@@ -588,6 +601,10 @@ class OpenAIDescriber(ChatDescriber):
             # no such address on that server: a plain-text 404 (Ollama), or a JSON one that names no model (vLLM,
             # FastAPI, llama.cpp and LM Studio answer an unknown route so: {"detail": "Not Found"})
             return ServerUnusableError(failed, hint=base_url_hint())
+        if status in (405, 501):  # no chat completions here (a plain web server: 501; a POST a redirect made a GET,
+            # http to https: 405): every section failed alike, after the retries, without a hint
+            return ServerUnusableError(f"{failed} (the address takes no chat requests{_redirected(err)})",
+                                       hint=base_url_hint())
         if status == 404:  # no such model; 403: the key may not use it (either way, for every section)
             return ServerUnusableError(failed, hint="check the model name (for Ollama: ollama pull MODEL)"
                                        if not self.official else "check the model name")

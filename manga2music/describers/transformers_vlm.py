@@ -302,7 +302,7 @@ class TransformersDescriber(ChatDescriber):
         # json_schema: local models have no constrained decoding here; the prompt already shows the answer's shape
         import torch
 
-        from ..devices import decoding_attention, seed_everything
+        from ..devices import decoding_attention, seeded
         from .chat import sampling_seed
 
         self.load()
@@ -323,10 +323,8 @@ class TransformersDescriber(ChatDescriber):
         cap = max(1, min(max_tokens, self.options.max_new_tokens) if given else max_tokens)
         self._refuse_more_than_the_context(len(images), prompt_tokens, min(cap, self.options.max_new_tokens))
         seed = sampling_seed(self)  # --seed, or the one drawn for this section (recorded): the answers repeat
-        if seed is not None:
-            seed_everything(seed)
         try:
-            with decoding_attention(self.device), torch.inference_mode():
+            with seeded(seed), decoding_attention(self.device), torch.inference_mode():
                 output = self.model.generate(
                     **inputs,
                     max_new_tokens=cap,

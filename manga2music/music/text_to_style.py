@@ -5,7 +5,7 @@ The rules are the small tables below, matched as whole words (English, plus a
 few Japanese words), after NFKC normalisation (so full-width ``９０ＢＰＭ`` reads):
 
 1. Tempo: a number ("90 BPM", "90bpm", "80-90 bpm", "tempo 90", "tempo 80-90", "bpm: 90", '"tempo": 90', "テンポ90"),
-   else the mean of the TEMPO_WORDS found, else the genre's tempo.
+   else the mean of the TEMPO_WORDS found, else of the MOOD_TEMPO_WORDS (sad is slow), else the genre's tempo.
 2. Key and mode: "in D minor", "E♭ major", "F# dorian", "イ短調", "嬰ヘ長調", "Gマイナー"; else the MODE_WORDS
    with most votes ("melancholic" -> minor, "mysterious" -> dorian); else the
    genre's mode.  No key named: C for major-like modes, A/D/E for the others.
@@ -78,11 +78,14 @@ GENRE_WORDS: dict[str, tuple[str, ...]] = {
 #: softer evidence (also the manga categories a describer may mention)
 GENRE_HINTS: dict[str, tuple[str, ...]] = {
     "orchestral": ("action", "battle", "fight", "heroic", "trailer", "drama", "dramatic", "war", "adventure"),
-    "ambient": ("ambience", "horror", "eerie", "creepy", "haunting", "space", "rain", "mist", "floating"),
+    "ambient": ("ambience", "horror", "eerie", "creepy", "haunting", "space", "rain", "mist", "floating", "gloomy",
+                "bleak", "暗い"),
     "lofi": ("conversation", "dialogue", "slice of life", "everyday", "study", "cafe", "chill", "nostalgic"),
     "electronic": ("sci-fi", "futuristic", "robot", "neon", "cyber", "synth", "retro"),
     "pop": ("comedy", "humor", "funny", "upbeat", "bright", "cheerful"),
-    "calm": ("romance", "romantic", "tender", "peaceful", "gentle", "calm", "soft"),
+    "calm": ("romance", "romantic", "tender", "peaceful", "gentle", "calm", "soft", "sad", "sadness", "melancholic",
+             "melancholy", "mournful", "sorrowful", "tragic", "somber", "sombre", "lonely", "grief", "grieving",
+             "wistful", "悲しい", "切ない", "寂しい"),
     "jazz": ("noir", "detective", "bar", "smoky", "saxophone", "sax"),
 }
 
@@ -95,11 +98,20 @@ TEMPO_WORDS: dict[str, float] = {
     "furious": 170, "racing": 168, "battle": 150, "fight": 150, "chase": 160, "chaotic": 165, "hectic": 165, "explosive": 160,
     "ゆっくり": 66, "静か": 68, "穏やか": 72, "速い": 150, "激しい": 150,
 }
+#: moods that are slow where nothing else says how fast (a "sad piano" was 110 BPM pop, the default); "sad but fast"
+#: is fast
+MOOD_TEMPO_WORDS: dict[str, float] = {
+    "sad": 66, "sadness": 66, "melancholic": 64, "melancholy": 64, "mournful": 58, "sorrowful": 60, "tragic": 62,
+    "somber": 64, "sombre": 64, "gloomy": 66, "lonely": 66, "grief": 58, "grieving": 58, "wistful": 68,
+    "悲しい": 64, "切ない": 66, "寂しい": 66,
+}
 
 ENERGY_WORDS: dict[str, float] = {
     "soft": -0.15, "gentle": -0.15, "quiet": -0.15, "delicate": -0.15, "calm": -0.1, "peaceful": -0.1,
     "sparse": -0.1, "minimal": -0.1, "intense": 0.2, "powerful": 0.2, "epic": 0.15, "aggressive": 0.2,
     "heavy": 0.15, "loud": 0.15, "explosive": 0.2, "climactic": 0.2, "battle": 0.2, "triumphant": 0.1,
+    "sad": -0.1, "melancholic": -0.1, "melancholy": -0.1, "mournful": -0.15, "sorrowful": -0.1, "lonely": -0.1,
+    "gloomy": -0.1, "悲しい": -0.1,
 }
 
 MODE_WORDS: dict[str, tuple[str, ...]] = {
@@ -249,6 +261,7 @@ def _table_pattern(table: dict) -> tuple[re.Pattern, dict[str, str]]:
 
 
 _P_TEMPO = _pattern(TEMPO_WORDS)
+_P_MOOD_TEMPO = _pattern(MOOD_TEMPO_WORDS)
 _P_ENERGY = _pattern(ENERGY_WORDS)
 _P_INSTR = _pattern(INSTRUMENTS)
 _P_DRUMS = _pattern(DRUM_WORDS)
@@ -388,6 +401,9 @@ def parse_style(text: str) -> Style:
         words.append(f"{tempo:g} bpm")
     if tempo is None and tempo_found:
         tempo = sum(TEMPO_WORDS[w] for _, w in tempo_found) / len(tempo_found)
+    mood_found = _kept(_find(_P_MOOD_TEMPO, low, MOOD_TEMPO_WORDS), spans) if tempo is None else []
+    if mood_found:
+        tempo = sum(MOOD_TEMPO_WORDS[w] for _, w in mood_found) / len(mood_found)
 
     if votes:
         genre = max(votes, key=lambda g: (votes[g], -first[g]))
@@ -440,7 +456,7 @@ def parse_style(text: str) -> Style:
     if refused_drums or _said_no(drum_words, spans):
         drums = False
 
-    words += [w for _, w in genre_found + hint_found + tempo_found + energy_found]
+    words += [w for _, w in genre_found + hint_found + tempo_found + mood_found + energy_found]
     words += [w for _, w in instruments]
     # the drums asked for or refused are words played from too ("drums" alone was "no music words recognised; used
     # the default style", and then had drums)
