@@ -1432,8 +1432,9 @@ def _check_scenes_file(cfg: RunConfig, sections: list) -> None:
     chapters = [s for s in sections if not s.error]
     if len(chapters) != 1:
         raise InputError(f"{flag('scenes_file')} gives the scenes of one chapter, and {len(chapters)} chapters were "
-                         "found",
-                         hint="score that chapter alone (pass its folder, archive or PDF)")
+                         f"found ({', '.join(c.name for c in chapters[:3])}{', ...' if len(chapters) > 3 else ''})",
+                         hint="score that chapter alone: pass its own folder, archive or PDF (a chapter inside an "
+                              "archive of several: unpack that chapter's folder and pass it)")
     def parts() -> list[int]:  # only when a line names a part of a tall strip: each page's size from its header
         from .pages import probe_page
 

@@ -149,13 +149,18 @@ def _why_again(old: Optional[dict], plan: ScenePlan, pages: list[str], before: d
             return "other pages"
         return "its pages' pictures changed" if before.get("pictures") else "its pages changed"  # (a score made
         # before 2026-12-06 recorded no pictures: its pages' files changed, their pictures are not known)
+    changed = []  # each one said (the first alone was: --reading-speed 0.5 --no-normalize said only the loudness)
     if bool(before.get("normalize", True)) != now["normalize"]:
-        return f"loudness normalisation turned {'on' if now['normalize'] else 'off'}"
+        changed.append(f"loudness normalisation turned {'on' if now['normalize'] else 'off'}")
     if before.get("theme") != now["theme"]:
-        return "the chapter's theme changed"
+        changed.append("the chapter's theme changed")
     if before.get("reading_speed") != now["reading_speed"]:
-        return "the reading speed changed"
-    return "its length changed"
+        changed.append("the reading speed changed" + (f" ({before['reading_speed']:g} → {now['reading_speed']:g})"
+                                                      if isinstance(before.get("reading_speed"), (int, float))
+                                                      and isinstance(now["reading_speed"], (int, float)) else ""))
+    if "longest_cue" in now and before.get("longest_cue") != now["longest_cue"]:
+        changed.append("the longest cue changed")
+    return ", ".join(changed) or "its length changed"
 
 
 def _reuse_cue(job: SectionJob, old: dict, plan: ScenePlan, fmt: str) -> Optional[np.ndarray]:
@@ -275,6 +280,7 @@ def compose_cues(job: SectionJob, plans: list[ScenePlan], timings: list, directi
         now = {"version": SCORE_VERSION, "model": composer.model_name, "settings": composer.settings_key(),
                "format": cfg.fmt,
                "normalize": cfg.normalize, "reading_speed": cfg.reading_speed, "seed": seed,
+               "longest_cue": cfg.longest_cue,
                "theme": {"contour": list(direction.theme), "home_key": direction.tonic, "lead": direction.lead}}
         by_pages = {tuple(s.get("pages") or ()): s for s in old.values()}  # the scene of these pages, else its number's
         why = [_why_again(by_pages.get(tuple(pages)) or old.get(plan.index), plan, pages, before, now)

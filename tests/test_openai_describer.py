@@ -803,6 +803,21 @@ def test_an_address_that_takes_no_chat_requests_stops_the_run_at_its_first_secti
     assert "check --base-url" in said and len(openai_server.requests) <= 4, said  # the second section never asked
 
 
+def test_https_to_a_plain_http_server_says_to_use_http(tmp_path, openai_server):  # noqa: F811
+    """`--base-url https://127.0.0.1:PORT/v1` to a server that speaks plain HTTP: "[SSL: WRONG_VERSION_NUMBER]" and
+    "is the server running?", though it was."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    https = openai_server.url.replace("http://", "https://")
+    result = cli("describe", samples / "calm", "-o", tmp_path / "out", "--model", "llava:13b", "--base-url", https)
+    said = " ".join(result.stderr.split())
+    assert result.returncode != 0 and "the server answers plain HTTP: give its address as http://" in said, said
+    assert "is the server running" not in said
+
+
 def test_a_failed_section_says_what_to_do(tmp_path, openai_server):  # noqa: F811
     """A section that failed on the server named the error but never its hint (on screen or in the manifest); a
     model the server does not have stops the run (no other section can get past it), and says what to do too."""

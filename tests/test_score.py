@@ -2322,6 +2322,11 @@ def test_a_rerun_that_composes_every_cue_again_says_why(scored, tmp_path):
     louder = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", "--normalize", timeout=300)
     assert louder.returncode == 0, louder.stderr
     assert "ch1: composing every cue again (loudness normalisation turned on)" in louder.stderr
+    several = cli("score", root / "in" / "ch1", "-o", work, *BUILTIN, "--seed", "77", "--no-normalize",
+                  "--reading-speed", "0.5", "--longest-cue", "20", timeout=300)  # each change said, not the first
+    assert several.returncode == 0, several.stderr
+    assert "ch1: composing every cue again (loudness normalisation turned off, the reading speed changed (1 → 0.5), " \
+           "the longest cue changed)" in " ".join(several.stderr.split()), several.stderr
     # a page's picture changed (its scene's seed comes from its pages' pixels), the chapter's seed as it was: said
     # as such, not "a new seed", which read as a random re-roll
     chapter = tmp_path / "ch"

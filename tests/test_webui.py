@@ -432,7 +432,7 @@ def test_the_scenes_box_takes_what_a_scenes_file_holds_and_its_errors_name_the_b
             zf.write(p, f"ch{1 + k // 2}/{p.name}")
     with pytest.raises(InputError) as refused:
         generate([book], tmp_path / "results", score=True, scenes="1", work_root=tmp_path / "work")
-    assert refused.value.message == "Scenes gives the scenes of one chapter, and 2 chapters were found"
+    assert refused.value.message == "Scenes gives the scenes of one chapter, and 2 chapters were found (book/ch1, book/ch2)"
     assert refused.value.hint == "upload that chapter alone, or empty the Scenes box"
     with pytest.raises(InputError) as refused:  # the page's own names for its settings, not the command's flags
         generate(pages, tmp_path / "results", score=True, longest_cue=3.0, work_root=tmp_path / "work")

@@ -576,9 +576,12 @@ class OpenAIDescriber(ChatDescriber):
                 f"{self._scrub(str(err.__cause__))}",
                 hint="the server may have crashed or run out of memory: see the server's log")
         if isinstance(err, openai.APIConnectionError):  # no other section would get through: the run stops
+            why = _why_no_connection(err)
+            plain = "WRONG_VERSION_NUMBER" in why and (self.base_url or "").lower().startswith("https://")
             return ServerUnusableError(
-                f"cannot reach {where}{_after(retries)}: {self._scrub(_why_no_connection(err))}",
-                hint=f"is the server running? check {flag('base_url')}" if not self.official else "check your network",
+                f"cannot reach {where}{_after(retries)}: {self._scrub(why)}",
+                hint=f"the server answers plain HTTP: give its address as http://... ({flag('base_url')})" if plain
+                else f"is the server running? check {flag('base_url')}" if not self.official else "check your network",
             )
         status = getattr(err, "status_code", None)
         message = self._scrub(_error_message(err))
