@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .errors import InputError, ModelUnavailableError
-from .options import (DEFAULT_DURATION, RunConfig, flag, invalid_because, make_options, on_command_line, own_flag_names,
-                      unused_flags)
+from .options import (DEFAULT_DURATION, NO_FLAG, RunConfig, flag, invalid_because, make_options, on_command_line,
+                      own_flag_names, unused_flags)
 from .registry import ModelSpec, Side, load_backend_class, resolve, unusable_folder
 
 
@@ -166,10 +166,16 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
         fields = cls.Options.model_fields
         taken = {k: v for k, v in cfg.kept_music_settings.items() if k in fields and k not in given}
         given = {**given, **taken}
-        said = [flag(k, v) for k, v in taken.items() if v != fields[k].default]
+        shown = {k: v for k, v in taken.items() if v != fields[k].default}
+        said = [flag(k, v) for k, v in shown.items() if k not in NO_FLAG or not on_command_line()]
         if said:
             info(f"{', '.join(said)}, as the music there was made (give {'it' if len(said) == 1 else 'them'} to "
                  "change)")
+        unsaid = [f"{k}={v!r}" for k, v in shown.items() if k in NO_FLAG and on_command_line()]
+        if unsaid:  # said as "--steps 4 ... (give it to change)", a flag the command line has not
+            info(f"{', '.join(unsaid)}, as the music there was made by a program (the command line has no flag for "
+                 f"{'it' if len(unsaid) == 1 else 'them'}: the Python API's music_options change "
+                 f"{'it' if len(unsaid) == 1 else 'them'})")
     options = make_options(cls.Options, given, model=spec.name, side=side, run_wide=cfg.run_wide, names=names)
     unusable = unusable_folder(spec)  # no section could run
     if unusable is not None:

@@ -76,6 +76,9 @@ class TorchOptions(BackendOptions):
 _NAMED_AS_FLAGS: contextvars.ContextVar[bool] = contextvars.ContextVar("manga2music_named_as_flags", default=False)
 #: fields whose flag is not their own name
 _FLAG_OF = {"fmt": "format", "scenes_file": "scenes"}
+#: model settings a program may give (music_options) that the command line has no flag for
+NO_FLAG = frozenset({"steps", "shift", "lyrics", "vocal_language", "logsnr_min", "logsnr_max", "negative_prompt",
+                     "overlap_s", "max_window_s"})
 _NO_VALUE = object()
 
 

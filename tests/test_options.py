@@ -292,3 +292,17 @@ def test_a_model_path_that_is_not_there_is_said_to_be_missing(typed, tmp_path, m
         import os
 
         assert str(Path(os.path.expanduser(name)).resolve()) in err.value.message  # where it was looked for
+
+
+def test_the_settings_said_to_have_no_flag_have_none_and_the_others_have_one():
+    """A kept music setting the command line has no flag for was said "--steps 4, as the music there was made (give
+    it to change)": `--steps` is "No such option".  options.NO_FLAG names those; this keeps it true."""
+    from manga2music.api import KEPT_MUSIC_SETTINGS
+    from manga2music.cli.app import app
+    from manga2music.options import NO_FLAG
+    from typer.main import get_command
+
+    run = get_command(app).commands["run"]
+    flags = {name for param in run.params for name in param.opts}
+    for key in KEPT_MUSIC_SETTINGS:
+        assert (f"--{key.replace('_', '-')}" in flags) == (key not in NO_FLAG), key

@@ -298,9 +298,9 @@ class OpenAIDescriber(ChatDescriber):
             self._heard_whole()
         if status not in (408, 409, 429) and status < 500:
             return
-        if status >= 500 and _is_refusal(response) or status == 429 and _no_quota(response):
+        if status >= 500 and _is_refusal(response) or status == 429 and _no_quota(response) or status == 501:
             response.headers["x-should-retry"] = "false"  # the SDK's own header: asked again, it is refused again
-            return
+            return  # (501: the address takes no such request, a plain web server's answer to a POST)
         wait = _retry_after(response.headers)
         if wait is not None and wait > _longest_retry_after() and _sdk_refuses_long_waits():  # the SDK does not ask
             # again: said with the error
