@@ -131,7 +131,7 @@ MUSIC_BACKEND = [
     _p("top_k", Annotated[Optional[int], Opt("--top-k", help="MusicGen sampling: top-k (default 250).")], None),
     _p("top_p", Annotated[Optional[float], Opt("--top-p", help="MusicGen sampling: top-p (default 0 = off).")], None),
     _p("temperature", Annotated[Optional[float], Opt("--temperature", help="MusicGen sampling temperature (default 1.0).")], None),
-    _p("guidance_scale", Annotated[Optional[float], Opt("--guidance-scale", help="MusicGen classifier-free guidance, 1 to 50 (default 3.0; 1: none).")], None),
+    _p("guidance_scale", Annotated[Optional[float], Opt("--guidance-scale", help="Classifier-free guidance: MusicGen 1 to 50 (default 3.0; 1: none); the diffusion models 0 to 50 (their own defaults).")], None),
 ]
 
 #: ``--ray`` given without an address (typer has no options with an optional value; see RayCommand)
