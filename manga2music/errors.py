@@ -85,6 +85,11 @@ class BackendError(Manga2MusicError):
     """A backend failed on one section (bad answer from a server, out of memory...)."""
 
 
+class ServerBusyError(BackendError):
+    """A server that failed for now (a 5xx or a rate limit after the client's retries, a timeout): a later try may
+    pass, so what was asked is asked again at the rerun (a chapter's pages are not read as neutral for good)."""
+
+
 class AnswerUnusableError(BackendError):
     """A chat model's answer that could not be used (it repeated the request, wrote no JSON or no description,
     refused, ran out of tokens): another sample may do, so a model that samples with a seed drawn for the section

@@ -828,6 +828,8 @@ def score_chapter(section: Section, job: SectionJob, describer: Describer, compo
             and [p.mood for p in plans] == [s.get("mood") for s in old_score.get("scenes", [])]):
         if memo is not None:
             memo.forget()  # nothing to resume (the drawn seed a local VLM would have read with, say)
+        forget_cues(job.output, job.name, [])  # a stopped score's, of other settings (another model named since):
+        # not what is left of this chapter any more (kept, a plain rerun took its model, and was refused)
         job.status, job.seed = "skipped", int(seed)
         relocate_pages(job, chapter.infos)  # the chapter moved since: its record locates the pages where they are
         _record_settings_asked(job, old_score, cfg, _given_scenes_kept(given_scenes, chapter), cb)

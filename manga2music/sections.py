@@ -78,10 +78,12 @@ PDF_RENDER_LONG_SIDE = 1600
 
 #: numbers written in kanji: 〇 to 九 are digits, and 十 百 千 count what comes before them (二十 20, 百二 102, 十一
 #: 11), 万 the ten thousands before it (一万二千 12000); without those, the digits are read one by one (二〇二六
-#: 2026).  The formal numerals of old and legal texts count too: 壱 弐 参 (1 2 3) and 拾 (10).
-KANJI_NUMBER = re.compile("[〇零一二三四五六七八九十百千万壱弐参拾]+")
-_KANJI_DIGIT = {**{c: k for k, c in enumerate("〇一二三四五六七八九")}, "零": 0, "壱": 1, "弐": 2, "参": 3}
-_KANJI_UNIT = {"十": 10, "百": 100, "千": 1000, "拾": 10}
+#: 2026).  The formal numerals of old and legal texts count too: 壱 弐 参 肆 伍 陸 漆 捌 玖 (1 to 9: 第伍話), 拾 佰 阡 仟
+#: (10, 100, 1000) and 萬.
+KANJI_NUMBER = re.compile("[〇零一二三四五六七八九十百千万萬壱弐参肆伍陸漆捌玖拾佰阡仟]+")
+_KANJI_DIGIT = {**{c: k for k, c in enumerate("〇一二三四五六七八九")}, "零": 0,
+                **{c: k for k, c in enumerate("壱弐参肆伍陸漆捌玖", start=1)}}
+_KANJI_UNIT = {"十": 10, "百": 100, "千": 1000, "拾": 10, "佰": 100, "阡": 1000, "仟": 1000}
 #: the parts of a work in two or three volumes: 上巻 中巻 下巻 (first, middle, last volume), 前編 中編 後編 (first,
 #: middle, last part), read as 1, 2, 3 (their characters sort 上 下 中 and 中 前 後)
 VOLUME_PART = re.compile("([上前中下後])(?=[巻編篇部])")
@@ -90,6 +92,7 @@ _PART_NUMBER = {"上": "1", "前": "1", "中": "2", "下": "3", "後": "3"}
 
 def kanji_number(numeral: str) -> int:
     """The value of a run of kanji numerals (:data:`KANJI_NUMBER`): ``kanji_number("二十三") == 23``."""
+    numeral = numeral.replace("萬", "万")
     if "万" in numeral:
         high, _, low = numeral.partition("万")
         return (kanji_number(high) if high else 1) * 10_000 + (kanji_number(low) if low else 0)

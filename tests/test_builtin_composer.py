@@ -113,6 +113,10 @@ def test_sad_words_alone_make_a_slow_soft_piece_not_pop():
         assert style.tempo_bpm <= 76 and style.genre != "pop" and style.mode == "minor", (text, style)
         assert style.energy < pop.energy, (text, style)
     assert parse_style("sad but fast rock").tempo_bpm >= 130  # the other words still count
+    for text, genre in (("a sad battle", "orchestral"), ("tragic horror", "ambient"), ("sad punk", "rock"),
+                        ("the hero mourns, a sad and dramatic scene", "orchestral")):  # a mood says no style where
+        style = parse_style(text)  # another word does, nor its tempo
+        assert style.genre == genre and (genre != "rock" or style.tempo_bpm > 120), (text, style)
 
 
 def programs_played(track) -> set[int]:

@@ -819,6 +819,18 @@ def test_https_to_a_plain_http_server_says_to_use_http(tmp_path, openai_server):
     assert "is the server running" not in said
 
 
+def test_a_long_japanese_description_is_cut_at_a_sentence_end_and_said_within_the_limit():
+    """A CJK description (no spaces) past 400 characters was cut one character into a sentence, with an ASCII "."
+    added after it, and said as "its first 401 of 840 characters"."""
+    from manga2music.describers.answers import clean_description
+    from manga2music.prompts import MAX_DESCRIPTION_CHARS
+
+    said: list[str] = []
+    text = clean_description("静かなピアノと弦楽器が悲しい雰囲気を作る。" * 40, said)
+    assert text.endswith("作る。") and len(text) <= MAX_DESCRIPTION_CHARS
+    assert said == [f"the music description was cut to its first {len(text)} of 840 characters"]
+
+
 def test_a_failed_section_says_what_to_do(tmp_path, openai_server):  # noqa: F811
     """A section that failed on the server named the error but never its hint (on screen or in the manifest); a
     model the server does not have stops the run (no other section can get past it), and says what to do too."""

@@ -1924,6 +1924,17 @@ def test_a_server_that_fails_on_one_chunk_fails_the_chapter_and_its_rerun_asks_o
     assert [e["mood"] for e in record["chapter_reading"]["features"]["page_entries"]] == ["calm"] * 3 + ["action"] * 3
     assert not any("neutral" in w for w in record["chapter_reading"].get("warnings") or [])
 
+    # a chunk the server will refuse again as it is (its content filter, a 400 for its pages) is still read as
+    # neutral pages, said, and the chapter scored: failed, it failed at every rerun
+    for refused in (Reply("", finish_reason="content_filter"),
+                    Fail(400, "Invalid image: the image could not be processed", type="invalid_request_error")):
+        out = tmp_path / f"refused-{len(openai_server.requests)}"
+        openai_server.queue(Reply(_json.dumps({"pages": entries})), refused,
+                            Reply(_json.dumps({"key": "E minor", "instruments": ["koto"], "tempo_low": 66,
+                                               "tempo_high": 150})))
+        made = cli(*args[:3], out, *args[4:], timeout=300)
+        assert made.returncode == 0 and "read as neutral pages" in " ".join(made.stderr.split()), made.stderr[-1500:]
+
 
 def test_a_plain_score_after_run_reads_the_chapter_with_the_model_its_words_were_made_with(tmp_path,
                                                                                              openai_server):  # noqa: F811

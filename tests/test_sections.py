@@ -71,13 +71,13 @@ def test_volumes_in_parts_and_formal_or_large_kanji_numbers_are_read_in_their_or
     order); 第弐話 (the formal 2, as on old and legal texts) was read after 第拾話 (10), and 一万 after 九千; among
     plain ones (第四話), the formal ones were read after them all."""
     for chapter in ("下巻", "上巻", "中巻", "後編", "前編", "中編", "第拾話", "第参話", "第弐話", "第壱話",
-                    "第四話", "第五話", "第拾壱話", "第十二話", "一万二千", "九千九百", "二万"):
+                    "第四話", "第伍話", "第六話", "第拾壱話", "第十二話", "一万二千", "九千九百", "二万"):
         png(tmp_path / "series" / chapter / "001.png", mode="RGB")
     found = list(names(find_sections([tmp_path / "series"])))
     assert [n for n in found if n.endswith("巻")] == ["上巻", "中巻", "下巻"], found
     assert [n for n in found if n.endswith("編")] == ["前編", "中編", "後編"], found
-    assert [n for n in found if n.endswith("話")] == ["第壱話", "第弐話", "第参話", "第四話", "第五話", "第拾話",
-                                                      "第拾壱話", "第十二話"], found  # formal and plain: by value
+    assert [n for n in found if n.endswith("話")] == ["第壱話", "第弐話", "第参話", "第四話", "第伍話", "第六話",
+                                                      "第拾話", "第拾壱話", "第十二話"], found  # formal and plain
     assert [n for n in found if n in ("一万二千", "九千九百", "二万")] == ["九千九百", "一万二千", "二万"], found
 
 

@@ -430,10 +430,10 @@ def shorten(text: str, max_words: int = MAX_DESCRIPTION_WORDS, max_chars: int = 
     cut = " ".join(words[:max_words])
     if len(cut) > max_chars:
         cut = cut[:max_chars].rsplit(" ", 1)[0]
-    ends = [m.end() for m in re.finditer(r"[.!?;](?=\s|$)", cut)]
+    ends = [m.end() for m in re.finditer(r"[.!?;](?=\s|$)|[\u3002\uff01\uff1f]", cut)]  # (。！？: no space after)
     if ends and ends[-1] >= len(cut) * 0.6:  # (at 0.4, an 88-word answer kept its first sentence: 32 words)
-        return cut[: ends[-1]].rstrip(";").rstrip() + ("" if cut[ends[-1] - 1] in ".!?" else ".")
-    return cut.rstrip(" ,;:-\u2013\u2014") + "."
+        return cut[: ends[-1]].rstrip(";").rstrip() + ("" if cut[ends[-1] - 1] in ".!?\u3002\uff01\uff1f" else ".")
+    return cut.rstrip(" ,;:-\u2013\u2014\u3001") + "."
 
 
 #: characters no description holds: C0/C1 controls (whitespace aside, which is folded), DEL, U+FFFD
@@ -477,5 +477,5 @@ def clean_description(text: str | None, said: Optional[list] = None) -> str:
         whole, kept = len(t.split()), len(short.split())
         said.append(f"the music description was cut to its first {kept} of {whole} words (at most "
                     f"{MAX_DESCRIPTION_WORDS} are asked for)" if kept < whole else
-                    f"the music description was cut to its first {len(short)} of {len(t)} characters")
+                    f"the music description was cut to its first {len(short.rstrip('.'))} of {len(t)} characters")
     return short

@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from ..errors import AnswerUnusableError, Manga2MusicError, PagesDoNotFitError
+from ..errors import AnswerUnusableError, BackendError, Manga2MusicError, PagesDoNotFitError, ServerBusyError
 from .answers import clean_description, parse_json_object, repeats_request, strip_fences, strip_reasoning
 from .chat import (
     charge,
@@ -297,12 +297,13 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
                 if warn is not None:
                     warn(f"{span}: {exc.message}; sent again {pages_word(len(parts[0]))} at a time")
                 continue
-            except AnswerUnusableError as exc:  # one chunk's answers unusable (no JSON even after a retry, a
-                # refusal): its pages read as neutral, said, and the chapter goes on (one such chunk failed a 50-page
-                # chapter whole); a chapter none of whose chunks answered fails with the last one's words.  A server
-                # that failed (5xx after its retries, a timeout) fails the chapter: its pages, read as neutral for
-                # good, were never asked again, and the rerun asks only for them (the answers before are kept)
-                if exc.stops_run:
+            except BackendError as exc:  # one chunk's answers unusable (no JSON even after a retry, a refusal, a
+                # content filter, a 4xx for its pages): its pages read as neutral, said, and the chapter goes on (one
+                # such chunk failed a 50-page chapter whole); a chapter none of whose chunks answered fails with the
+                # last one's words.  A server that failed for now (5xx after its retries, a timeout) fails the
+                # chapter: its pages, read as neutral for good, were never asked again, and the rerun asks only for
+                # them (the answers before are kept)
+                if exc.stops_run or isinstance(exc, ServerBusyError):
                     raise
                 unread, usage = exc, sum_usage([usage, exc.usage])
                 neutral.append(f"{span}: {exc.message.rstrip('.')}; read as neutral pages")  # said once some

@@ -33,8 +33,8 @@ from typing import Callable, Literal, Optional
 from pydantic import Field
 
 from .. import settings
-from ..errors import (BackendError, InputError, NeedsKeyError, PagesDoNotFitError, ServerUnusableError,
-                      WordsDoNotFitError)
+from ..errors import (BackendError, InputError, NeedsKeyError, PagesDoNotFitError, ServerBusyError,
+                      ServerUnusableError, WordsDoNotFitError)
 from ..options import flag, switch
 from .base import PageImage
 from .chat import ChatDescriber, Completion
@@ -568,7 +568,7 @@ class OpenAIDescriber(ChatDescriber):
                     f"{'s' if self._timeouts_since_answer > 2 else ''} before this one timed out too",
                     hint=f"the server may be stuck: see its log, or restart it; raise {flag('timeout')} if it is "
                          "only slow")
-            return BackendError(timed_out, hint=f"raise {flag('timeout')}, or send fewer pages per request with "
+            return ServerBusyError(timed_out, hint=f"raise {flag('timeout')}, or send fewer pages per request with "
                                                 f"{flag('chunk_size')}")
         if isinstance(err, openai.APIConnectionError) and _dropped(err):  # it was reached, and then went away
             return ServerUnusableError(
@@ -625,7 +625,7 @@ class OpenAIDescriber(ChatDescriber):
                 # server's word, and fail the same way: the run stops
                 return ServerUnusableError(f"{line} (the server asks to wait {_seconds_in_words(wait)} before asking "
                                            "again)", hint="run again later: finished sections are kept")
-            return BackendError(line)
+            return ServerBusyError(line)
         return BackendError(failed)
 
     def _estimate_cost(self, usage: dict[str, int]) -> float | None:

@@ -78,14 +78,11 @@ GENRE_WORDS: dict[str, tuple[str, ...]] = {
 #: softer evidence (also the manga categories a describer may mention)
 GENRE_HINTS: dict[str, tuple[str, ...]] = {
     "orchestral": ("action", "battle", "fight", "heroic", "trailer", "drama", "dramatic", "war", "adventure"),
-    "ambient": ("ambience", "horror", "eerie", "creepy", "haunting", "space", "rain", "mist", "floating", "gloomy",
-                "bleak", "暗い"),
+    "ambient": ("ambience", "horror", "eerie", "creepy", "haunting", "space", "rain", "mist", "floating"),
     "lofi": ("conversation", "dialogue", "slice of life", "everyday", "study", "cafe", "chill", "nostalgic"),
     "electronic": ("sci-fi", "futuristic", "robot", "neon", "cyber", "synth", "retro"),
     "pop": ("comedy", "humor", "funny", "upbeat", "bright", "cheerful"),
-    "calm": ("romance", "romantic", "tender", "peaceful", "gentle", "calm", "soft", "sad", "sadness", "melancholic",
-             "melancholy", "mournful", "sorrowful", "tragic", "somber", "sombre", "lonely", "grief", "grieving",
-             "wistful", "悲しい", "切ない", "寂しい"),
+    "calm": ("romance", "romantic", "tender", "peaceful", "gentle", "calm", "soft"),
     "jazz": ("noir", "detective", "bar", "smoky", "saxophone", "sax"),
 }
 
@@ -98,8 +95,14 @@ TEMPO_WORDS: dict[str, float] = {
     "furious": 170, "racing": 168, "battle": 150, "fight": 150, "chase": 160, "chaotic": 165, "hectic": 165, "explosive": 160,
     "ゆっくり": 66, "静か": 68, "穏やか": 72, "速い": 150, "激しい": 150,
 }
-#: moods that are slow where nothing else says how fast (a "sad piano" was 110 BPM pop, the default); "sad but fast"
-#: is fast
+#: moods that say the style where no other word does: sorrow is calm, gloom ambient (a "sad piano" was 110 BPM pop,
+#: the default); "a sad battle" stays a battle, "sad punk" punk
+MOOD_GENRES: dict[str, tuple[str, ...]] = {
+    "calm": ("sad", "sadness", "melancholic", "melancholy", "mournful", "sorrowful", "tragic", "somber", "sombre",
+             "lonely", "grief", "grieving", "wistful", "悲しい", "切ない", "寂しい"),
+    "ambient": ("gloomy", "bleak", "暗い"),
+}
+#: and their tempo, where nothing else says how fast or what style ("sad but fast" is fast)
 MOOD_TEMPO_WORDS: dict[str, float] = {
     "sad": 66, "sadness": 66, "melancholic": 64, "melancholy": 64, "mournful": 58, "sorrowful": 60, "tragic": 62,
     "somber": 64, "sombre": 64, "gloomy": 66, "lonely": 66, "grief": 58, "grieving": 58, "wistful": 68,
@@ -261,13 +264,13 @@ def _table_pattern(table: dict) -> tuple[re.Pattern, dict[str, str]]:
 
 
 _P_TEMPO = _pattern(TEMPO_WORDS)
-_P_MOOD_TEMPO = _pattern(MOOD_TEMPO_WORDS)
 _P_ENERGY = _pattern(ENERGY_WORDS)
 _P_INSTR = _pattern(INSTRUMENTS)
 _P_DRUMS = _pattern(DRUM_WORDS)
 _P_MODE, _MODE_OF = _table_pattern(MODE_WORDS)
 _P_GENRE, _GENRE_OF = _table_pattern(GENRE_WORDS)
 _P_HINT, _HINT_OF = _table_pattern(GENRE_HINTS)
+_P_MOOD, _MOOD_OF = _table_pattern(MOOD_GENRES)
 
 
 def _base(match: str, table) -> str:
@@ -401,9 +404,11 @@ def parse_style(text: str) -> Style:
         words.append(f"{tempo:g} bpm")
     if tempo is None and tempo_found:
         tempo = sum(TEMPO_WORDS[w] for _, w in tempo_found) / len(tempo_found)
-    mood_found = _kept(_find(_P_MOOD_TEMPO, low, MOOD_TEMPO_WORDS), spans) if tempo is None else []
-    if mood_found:
-        tempo = sum(MOOD_TEMPO_WORDS[w] for _, w in mood_found) / len(mood_found)
+    mood_found = [] if votes else _kept(_find(_P_MOOD, low, _MOOD_OF), spans)  # no other word says the style
+    _vote(mood_found, _MOOD_OF, 1.0, votes, first)
+    if tempo is None and mood_found:
+        moods = [w for _, w in mood_found if w in MOOD_TEMPO_WORDS]
+        tempo = sum(MOOD_TEMPO_WORDS[w] for w in moods) / len(moods) if moods else None
 
     if votes:
         genre = max(votes, key=lambda g: (votes[g], -first[g]))
