@@ -1889,6 +1889,27 @@ def test_one_chunk_whose_answers_cannot_be_read_leaves_its_pages_neutral_not_the
     assert "read as neutral pages" not in said  # said of each part, though no part was read so, and it failed
 
 
+def test_a_chapter_with_a_tall_strip_is_said_in_its_files_not_the_parts_the_strip_is_cut_into(tmp_path,
+                                                                                               openai_server):  # noqa: F811
+    """A chapter of a tall strip and two pages, none of whose chunks a chat model answered, was said as "no part of
+    its 8 pages was read ... (pages 1-8)": the strip's parts counted as pages, numbers that match no file."""
+    import shutil
+
+    from openai_server import Reply
+
+    chapter = tmp_path / "ch"
+    chapter.mkdir()
+    shutil.copy(SAMPLES / "webtoon" / "001.png", chapter / "001.png")  # 720 x 6000: read in parts
+    shutil.copy(SAMPLES / "calm" / "001.png", chapter / "002.png")
+    shutil.copy(SAMPLES / "calm" / "002.png", chapter / "003.png")
+    openai_server.queue(*[Reply("The pages show a girl walking in the rain.") for _ in range(8)])
+    failed = cli("score", chapter, "-o", tmp_path / "out", "--base-url", openai_server.url, "--vision-model",
+                 "llava:13b", "--music-model", "builtin", "--chunk-size", "32", timeout=300)
+    said = " ".join(failed.stderr.split())
+    assert failed.returncode == 1 and "ch failed: no part of its 3 pages was read" in said, failed.stderr[-1500:]
+    assert "(pages 1-3)" in said, said
+
+
 def test_a_server_that_fails_on_one_chunk_fails_the_chapter_and_its_rerun_asks_only_that_chunk(
         tmp_path, openai_server):  # noqa: F811
     """A server down for a moment (502 after every retry) while a chapter's pages were read was taken for answers

@@ -274,6 +274,7 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
     holds more pages than the model takes at once is asked again in parts (``describer.smaller_parts``, down to one
     page); ``warn(line)`` is told."""
     from ..progress import report
+    from ..reading import source_name
 
     usage: dict | None = sum_usage([])
     entries: list[dict] = []
@@ -281,10 +282,14 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
     waiting: list[list] = []  # parts of a chunk that did not fit, still to ask, in order
     unread: Optional[Manga2MusicError] = None  # the last chunk whose answers could not be used
     neutral: list[str] = []  # the lines that say a chunk's pages were read as neutral
+    files: dict[str, int] = {}  # each page file met, by its place: the lines count the user's files, not the parts
+    # a tall strip is cut into ("pages 1-8" of a 6-file chapter)
     try:
         while chunk := (waiting.pop(0) if waiting else list(islice(it, describer.request_size()))):
             before = f"{entries[-1]['mood']} (intensity {entries[-1]['intensity']})" if entries else None
-            span = f"pages {done + 1}-{done + len(chunk)}"
+            for image in chunk:
+                files.setdefault(source_name(image.name), len(files) + 1)
+            span = f"pages {files[source_name(chunk[0].name)]}-{files[source_name(chunk[-1].name)]}"
             try:
                 parsed, spent = _ask_json(describer, entries_prompt(len(chunk), before), chunk, PageEntries,
                                           span, memo,
@@ -320,8 +325,8 @@ def page_entries(describer, pages: Iterable, count: int, progress=None, memo=Non
             report(progress, done, count, f"reading the pages ({done}/{count})")
         if unread is not None and not entries:
             unread.usage = None
-            if count > 1:
-                unread.message = f"no part of its {count} pages was read: {unread.message}"
+            if len(files) > 1:
+                unread.message = f"no part of its {len(files)} pages was read: {unread.message}"
             raise unread
         if warn is not None:
             for line in neutral:
