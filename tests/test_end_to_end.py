@@ -291,3 +291,17 @@ def test_describe_with_a_local_vlm_folder(tmp_path):
     assert "JSON" in entry["message"]
     assert not (out / "calm.txt").exists()
     assert result.exit_code == 1
+
+
+def test_a_rate_limit_wait_is_said_in_a_log_too(tmp_path, openai_server):  # noqa: F811
+    """Off a terminal (a run whose stderr goes to a log file) the bars are off, and with them the words saying that
+    the server rate-limited the run and when it is asked again: the log stood still for up to two minutes a retry
+    with no word why. Each wait is one line there."""
+    from openai_server import DEFAULT_ANALYSIS, DEFAULT_DESCRIPTION, Fail, Reply
+
+    openai_server.queue(Fail(429, "Rate limit reached", retry_after_ms=1200, type="requests"),
+                        Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(DEFAULT_DESCRIPTION))
+    result = invoke("run", SAMPLES / "calm", "-o", tmp_path / "out", "--base-url", openai_server.url,
+                    "--vision-model", "my-vlm", "--music-model", "builtin", "--duration", "1")
+    assert result.exit_code == 0, result.output
+    assert "rate-limited (429): retry 1 of 3 in 1 s" in result.stderr, result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -277,6 +278,10 @@ def _time_left_column():
     return TimeLeft()
 
 
+#: a step's words while a server is asked again after a rate limit or an error ("rate-limited (429): retry 1 of 3")
+_RETRY_WAIT = re.compile(r": retry \d+ of \d+")
+
+
 class RunDisplay:
     """Two rich bars on stderr (sections overall, current step) and log lines; quiet when not a terminal.
 
@@ -289,6 +294,7 @@ class RunDisplay:
         self.progress = None
         self.clock = clock
         self._tasks: dict[str, int] = {}
+        self._wait_said = ""
 
     def __enter__(self) -> "RunDisplay":
         if not self.quiet:
@@ -332,6 +338,9 @@ class RunDisplay:
         self._update("sections", done, total, label)
 
     def step(self, done: int, total: int, label: str) -> None:
+        if self.progress is None and _RETRY_WAIT.search(label) and label != self._wait_said:  # no bar to say it:
+            self._wait_said = label  # a log stood still for minutes with no word why (a server's rate limit)
+            self.log("info", label)
         self._update("step", done, total, label)
 
     def worker(self, name: str, label: str) -> None:
