@@ -161,6 +161,7 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
             warn(not_used_by_auto([names.get(k, k) for k in unused], [spec.name],
                                   kept=kept and not auto and name != "auto"))
             given = {k: v for k, v in given.items() if k not in unused}
+    asked = set(given)
     if side == "music" and cfg.kept_music_settings:  # as the music there was made (api.keep_models: the model kept,
         # or named again)
         fields = cls.Options.model_fields
@@ -196,6 +197,9 @@ def build(name: str, side: Side, cfg: RunConfig, machine: Machine, *, info=lambd
         for message in tiers.builtin_reading_warnings():
             warn(message)
     backend = cls(spec, options)
+    for key, why in getattr(backend, "unused_options", dict)().items():
+        if key in asked:  # taken without a word, and recorded as if it made the music
+            warn(f"{flag(names.get(key, key))}: not used by {spec.name} ({why})")
     if refused is not None:
         backend.download_refused = refused  # raised by its load (cache.load_cache_first), where one is needed
         if side == "vision":

@@ -596,3 +596,35 @@ def test_a_description_longer_than_the_text_encoder_takes_is_said_once_in_our_wo
     assert result.returncode == 0, result.stderr[-2000:]
     assert "description cut from" in result.stderr, result.stderr[-2000:]
     assert "was truncated because" not in result.stderr and "Token indices" not in result.stderr, result.stderr[-3000:]
+
+
+def test_a_turbo_checkpoint_records_no_guidance_scale_and_says_it_takes_none(tiny_cache, tmp_path, composer):
+    """ACE-Step's turbo checkpoints have their guidance in their weights (the pipeline runs them at guidance 1,
+    whatever it is given): each record said "guidance_scale": 7.0 of music made without it, and `--guidance-scale 3`
+    made every track again, each the same as before, without a word. A base checkpoint records the value it used."""
+    import shutil
+
+    from output_checks import cli
+
+    turbo = composer("ace")
+    assert turbo.is_turbo() and "guidance_scale" not in turbo.settings_key()["options"]  # before any weights load
+    (snapshot,) = tiny_cache.glob(f"models--{HUB_IDS['ace'].replace('/', '--')}/snapshots/*")
+    folder = tmp_path / "model"
+    shutil.copytree(snapshot, folder)
+    out = tmp_path / "out"
+    args = ("compose", "--text", "calm piano", "--model", folder, "--duration", "1", "--seed", "5", "-o", out,
+            "--offline")
+    made = cli(*args, timeout=180)
+    assert made.returncode == 0, made.stderr[-2000:]
+    (record,) = [json.loads(p.read_text()) for p in out.glob("*.json") if p.name != "manifest.json"]
+    assert "guidance_scale" not in record["compose"]["settings"]["options"], record["compose"]["settings"]
+    (track,) = out.glob("*.wav")
+    before = track.stat().st_mtime_ns
+    again = cli(*args, "--guidance-scale", "3", timeout=180)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "--guidance-scale: not used by" in " ".join(again.stderr.split()), again.stderr
+    assert track.stat().st_mtime_ns == before  # the same music: not made again
+    config = folder / "transformer" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "is_turbo": False}))
+    base = CLASSES["ace"](str(folder), {"offline": True, "guidance_scale": 3.0})
+    assert not base.is_turbo() and base.settings_key()["options"]["guidance_scale"] == 3.0

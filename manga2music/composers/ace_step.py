@@ -17,6 +17,8 @@ padding, so batching different lengths would change the music.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -38,6 +40,28 @@ class AceStepComposer(DiffusionComposer):
         vocal_language: str = "en"
         max_window_s: float = 600.0  # ACE-Step 1.5 makes 10 s to 10 minutes in one call
         overlap_s: float = 10.0
+
+    def is_turbo(self) -> bool:
+        """Whether the checkpoint is a turbo one, whose guidance is distilled into its weights (the pipeline runs it
+        at guidance 1 whatever ``guidance_scale`` says): from the pipeline loaded, else its transformer's
+        ``config.json`` (a local folder's, or the model cache's), which the settings a rerun compares need before
+        any weights are loaded."""
+        if self._pipe is not None:
+            return bool(self._pipe.is_turbo)
+        if self.__dict__.get("_turbo") is None:
+            config = _transformer_config(self.model_id)
+            self._turbo = bool(config.get("is_turbo") or config.get("model_version") == "turbo")
+        return self._turbo
+
+    def settings_key(self) -> dict:
+        key = super().settings_key()
+        if self.is_turbo():  # not recorded where not played: a record of a turbo said 7.0, and another
+            del key["options"]["guidance_scale"]  # --guidance-scale made every track again, each the same
+        return key
+
+    def unused_options(self) -> dict[str, str]:
+        """The options this checkpoint takes no notice of, with why (said when given)."""
+        return {"guidance_scale": "a turbo checkpoint has its guidance in its weights"} if self.is_turbo() else {}
 
     def _prepare(self, pipe) -> None:
         # The text encoder runs without an attention mask; padding on the right keeps a causal
@@ -85,3 +109,25 @@ class AceStepComposer(DiffusionComposer):
                 output_type="pt", **kwargs,
             ).audios
         return audio.float().cpu().numpy()
+
+
+def _transformer_config(model_id: str) -> dict:
+    """The ``transformer/config.json`` of a pipeline: a local folder's, or the model cache's copy of a Hub model's
+    (``{}`` when neither is there, or it cannot be read)."""
+    folder = Path(model_id).expanduser()
+    if folder.is_dir():
+        found = folder / "transformer" / "config.json"
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        from .. import settings
+
+        cached = try_to_load_from_cache(model_id, "transformer/config.json", cache_dir=str(settings.model_cache_dir()))
+        if not isinstance(cached, str):
+            return {}
+        found = Path(cached)
+    try:
+        config = json.loads(found.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
