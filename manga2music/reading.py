@@ -274,8 +274,10 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
                              "(read_pages reads each of them)")
         tiles = pages[0][1] if pages else []
     elif isinstance(image, (list, tuple)):
+        name = name or "page 1"
         tiles = [_as_a_file_reads(tile) for tile in image]
     else:
+        name = name or opened_from(image) or "page 1"  # its reading was named "" (read_pages names it)
         tiles = _strip_tiles(_as_a_file_reads(image))
     if not tiles:
         raise ValueError("read_page needs an image or a non-empty list of tiles")
@@ -288,6 +290,12 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
+
+
+def opened_from(image) -> str:
+    """The name of the file a PIL image was opened from (``Image.open``), else ""."""
+    filename = getattr(image, "filename", "")
+    return os.path.basename(filename) if isinstance(filename, str) else ""
 
 
 def as_read(tiles: list) -> tuple[list, bool]:
@@ -411,7 +419,7 @@ def _given(i: int, item: Any) -> tuple[Optional[str], Any]:
     if isinstance(item, tuple) and len(item) == 2:
         name, image = str(item[0]), item[1]
     else:
-        name, image = f"page {i}", item
+        name, image = opened_from(item) or f"page {i}", item
     if not (hasattr(image, "size") and hasattr(image, "mode")):
         raise TypeError(f"{name}: a page is a PIL image, a (name, image) pair, a PageImage or a page file's path, "
                         f"not {type(image).__name__}")
@@ -615,7 +623,8 @@ def reading_threads() -> int:
 def read_pages(images: Iterable[Any], *, progress: Optional[Callable[[int, int, str], None]] = None) -> list[PageReading]:
     """Readings for a section's pages, in order, one per source page.
 
-    ``images`` may hold PIL images (named "page 1", "page 2"...), ``(name, image)`` pairs,
+    ``images`` may hold PIL images (named after the file each was opened from, else "page 1", "page 2"...),
+    ``(name, image)`` pairs,
     :class:`~manga2music.describers.base.PageImage` objects or paths of page files (read as ``run`` reads a page,
     named after the file; one that is not an image raises :class:`~manga2music.errors.PageError`), or be one page
     file's path or one image.  Anything else raises TypeError, an empty image ValueError, before any page is read.  A tall strip, given as a file or as an image, is cut into page-shaped tiles.  Consecutive

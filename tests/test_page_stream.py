@@ -198,7 +198,7 @@ def test_what_is_no_page_is_a_clear_error_and_one_image_alone_is_one_page():
     from manga2music.reading import read_page, read_pages
 
     image = Image.open(Path(__file__).resolve().parent.parent / "samples" / "calm" / "001.png")
-    assert [r.name for r in read_pages(image)] == ["page 1"]
+    assert [r.name for r in read_pages(image)] == ["001.png"]  # named after its file
     for bad, error, said in (([image, 1], TypeError, "page 2: a page is a PIL image"),
                              ([("cover", None)], TypeError, "cover: a page is a PIL image"),
                              ([Image.new("RGB", (0, 0))], ValueError, "page 1: an empty image (0 x 0 pixels)")):
@@ -304,3 +304,19 @@ def test_a_webtoon_episode_saved_as_one_pdf_page_is_cut_into_the_tiles_its_pictu
     assert json.loads(path.read_text(encoding="utf-8"))["pages"][0]["tiles"] == 11
     rerun = cli("describe", tmp_path / "ep1.pdf", "-o", tmp_path / "b", "--model", "builtin", "--json", timeout=120)
     assert json.loads(rerun.stdout)["sections"][0]["status"] == "skipped"
+
+
+def test_a_page_read_alone_is_named_after_its_file_or_as_read_pages_names_it(tmp_path):
+    """`read_page(Image.open("03.png"))` gave a reading named "" (and a plain image too), where `read_pages` names
+    the same image "page 1": a program listing its readings had no name to show. An image opened from a file is
+    named after it, by both."""
+    from PIL import Image
+
+    from manga2music.reading import read_page, read_pages
+
+    Image.new("RGB", (300, 420), "white").save(tmp_path / "03.png")
+    with Image.open(tmp_path / "03.png") as opened:
+        assert read_page(opened).name == "03.png"
+        assert [r.name for r in read_pages([opened, Image.new("RGB", (300, 420), "white")])] == ["03.png", "page 2"]
+    assert read_page(Image.new("RGB", (300, 420), "white")).name == "page 1"
+    assert read_page(Image.new("RGB", (300, 420), "white"), "cover").name == "cover"
