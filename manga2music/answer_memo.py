@@ -42,9 +42,12 @@ class Kept(NamedTuple):
 class AnswerMemo:
     """The answers kept for one section of one command (``run``'s description, ``score``'s reading and scenes)."""
 
-    def __init__(self, output: Path, command: str, section: str):
+    def __init__(self, output: Path, command: str, section: str, describer=None):
         from .outputs import fingerprint
 
+        #: the chat describer asking (its ``served_models``, kept with each answer, are said to it again as the
+        #: answer is given back: the model that gave an answer kept from a stopped run was in no record)
+        self._describer = describer
         self.folder = Path(output) / MEMO_DIR / f"{command}-{fingerprint(section)}"
         #: how many answers this memo gave back (asked of the model by an earlier run)
         self.reused = 0
@@ -74,6 +77,10 @@ class AnswerMemo:
         except Exception:  # noqa: BLE001 - a cache: a kept answer that cannot be read is asked again
             return None
         usage, said = kept.get("usage"), kept.get("warnings")
+        if self._describer is not None and isinstance(kept.get("served"), list):
+            for model in kept["served"]:
+                if isinstance(model, str) and model:
+                    self._describer.served_by(model)
         if self._path(request).name in self._kept_now:  # this run's: its tokens are counted once, where it was asked
             return Kept(answer, {"prompt_tokens": 0, "completion_tokens": 0})
         self.reused += 1
@@ -88,8 +95,10 @@ class AnswerMemo:
         from .files import keep_cache_file
         from .outputs import now_iso
 
+        served = list(getattr(self._describer, "served_models", ()))  # those of the section so far: a section's
+        # answers given back together name the models that gave them
         data = json.dumps({"request": request, "answer": answer, "usage": usage, "warnings": list(warnings),
-                           "at": now_iso()}, ensure_ascii=False, default=str)
+                           "served": served, "at": now_iso()}, ensure_ascii=False, default=str)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             keep_cache_file(self._path(request), data.encode("utf-8"))

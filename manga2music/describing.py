@@ -602,7 +602,7 @@ def answer_memo(job: SectionJob, command: str, describer: Describer, cfg: RunCon
         return None
     from .answer_memo import AnswerMemo
 
-    memo = AnswerMemo(job.output, command, job.name)
+    memo = AnswerMemo(job.output, command, job.name, describer)
     if cfg.force:
         memo.forget()
     return memo

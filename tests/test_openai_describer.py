@@ -1957,3 +1957,27 @@ def test_the_key_variable_is_kept_for_the_openai_api_too():
     cfg = RunConfig(vision_options={"api_key_env": "OTHER"})  # given: taken
     assert _keep_key_variable(cfg, [{"kept_settings": {"api_key_env": "WORK_KEY"}}]) == ""
     assert cfg.vision_options["api_key_env"] == "OTHER"
+
+
+def test_the_model_that_gave_an_answer_kept_from_a_stopped_run_is_recorded(tmp_path, openai_server):  # noqa: F811
+    """A section whose pages a dated snapshot read before the run stopped (no quota left), and whose description
+    the rerun asked for, was recorded as made by the model asked for alone: the answer kept from the stopped run
+    was used, and the model that gave it was in no file."""
+    from pathlib import Path
+
+    from output_checks import cli
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    args = ("describe", samples / "calm", "-o", tmp_path / "out", "--model", "llava:13b", "--base-url",
+            openai_server.url)
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS), served_as="llava:13b-v1.6-q4_0"),
+                        Fail(429, "You exceeded your current quota", type="insufficient_quota", retry_after_ms=None))
+    stopped = cli(*args)
+    assert stopped.returncode != 0 and "quota" in stopped.stderr, stopped.stderr
+    openai_server.queue(Reply("Calm piano, 70 BPM, C major."))
+    resumed = cli(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 answer the model gave a run that did not finish was used" in resumed.stderr, resumed.stderr
+    assert len(openai_server.requests) == 3  # the pages were not read again
+    record = json.loads((tmp_path / "out" / "calm.json").read_text(encoding="utf-8"))["describe"]
+    assert record["served_model"] == "llava:13b-v1.6-q4_0, llava:13b", record  # the pages, then the description

@@ -351,10 +351,16 @@ class ChatDescriber(Describer):
             self._served = (*self._served, model)
 
     @property
+    def served_models(self) -> tuple[str, ...]:
+        """The models the server said answered this section's questions so far (those of the answers kept from a
+        run that did not finish too: :class:`~manga2music.answer_memo.AnswerMemo`)."""
+        return self._served
+
+    @property
     def served_model(self) -> Optional[str]:
-        """The models that answered this section's questions in this run, where one is not the model asked for
-        (recorded by :func:`manga2music.cache.made_by`): each that answered, as a router answers with several;
-        an answer kept from a run that did not finish names none (the server was not asked again)."""
+        """The models that answered this section's questions, where one is not the model asked for (recorded by
+        :func:`manga2music.cache.made_by`): each that answered, as a router answers with several; an answer kept
+        from a run that did not finish names the one that gave it."""
         if not any(m != self.model_name for m in self._served):
             return None
         return ", ".join(self._served)
