@@ -612,3 +612,20 @@ def test_a_busy_output_folder_is_said_before_the_models_are_picked(tmp_path):
                 refused.stderr
         refused = cli("compose", "--text", "calm piano", "-o", out)
         assert refused.stderr.startswith(f"Error: {out} is being written by another manga2music run"), refused.stderr
+
+
+def test_names_and_paths_are_printed_as_they_are_not_as_emoji_or_markup(tmp_path):
+    """rich read `:zero:` in "Re:Zero: skipping page" as an emoji ("Re0️⃣ skipping page"), `:new:` of an output
+    folder as 🆕, and the output folder in "Listening page: ..." as markup: `[en]` was gone, and `o[/]x` failed a
+    finished run with a traceback (exit 1, no results)."""
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    chapter = tmp_path / "Re:Zero"
+    shutil.copytree(samples / "calm", chapter)
+    (chapter / "004.png").write_bytes(b"")
+    for out in (tmp_path / "Manga [en]", tmp_path / "o[/]x:new:"):
+        made = cli("run", chapter, "-o", out, "--duration", "1")
+        said = " ".join(made.stderr.split())
+        assert made.returncode == 0 and "Traceback" not in made.stderr, made.stderr
+        assert "Re:Zero: skipping page 004.png" in said, made.stderr
+        assert f"Listening page: {out / 'index.html'}" in said, made.stderr
+        assert "\N{SQUARED NEW}" not in said and "0\N{VARIATION SELECTOR-16}" not in said

@@ -38,7 +38,7 @@ def offline_env(offline: bool) -> Iterator[None]:
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> "typer.Exit":
@@ -224,7 +224,7 @@ def friendly_errors(json_output: bool = False) -> Iterator[None]:
                  else "run the same command again to resume")
         if isinstance(getattr(exc, "nothing_made", None), str):  # before any work (queued behind another run, the
             # download question): nothing made, or to resume
-            stderr_console().print(f"[yellow]{what}[/] {exc.nothing_made}", soft_wrap=True)
+            stderr_console().print(f"[yellow]{what}[/] {escape_markup(exc.nothing_made)}", soft_wrap=True)
         elif getattr(exc, "manifest", None) is not None and getattr(exc, "left_to_make", None) == []:  # a stop as the
             # command ended: "run the same command again to resume" of a run with nothing left to make
             stderr_console().print(f"[yellow]{what}[/] Everything this command was given was made first: nothing "
@@ -457,7 +457,7 @@ def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
         for e in entries:
             table.add_row(Text(e["name"]), Text(e["status"], colours[e["status"]]), Text(detail(e)))
             names.add_row(Text(e["name"]), Text(e["status"]))
-        console = Console(highlight=False)
+        console = Console(highlight=False, emoji=False)
         # the table when its names and statuses fit unbroken with room for the output (a long path there is folded)
         unbroken = Measurement.get(console, console.options.update_width(10**6), names).minimum
         if unbroken + 3 + RESULTS_OUTPUT_MIN <= console.width:

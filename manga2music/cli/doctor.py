@@ -122,7 +122,7 @@ def doctor(
     else:
         from rich.console import Console
 
-        Console(highlight=False).print(_table(report))
+        Console(highlight=False, emoji=False).print(_table(report))
     failed = [c for c in report["checks"] if not c["ok"]]
     if failed:
         raise fail("; ".join(_cannot_run(c['model'], c['reason']) for c in failed),

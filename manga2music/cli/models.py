@@ -88,7 +88,7 @@ def _print_models_to_terminal(rows: list[dict], cache_dir: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False)
     title = f"models (cache: {escape(cache_dir)})"
     styles = {"yes": "green", "partial": "yellow"}
     # a table only where every cell fits unbroken: one cut to fit broke what you type ("gpt-4o-min" over "i" in 80

@@ -23,5 +23,5 @@ def run(**flags) -> None:
         manifest = api.run(flags["paths"], cfg.output, vision_model=flags["vision_model"],
                            music_model=flags["music_model"], config=cfg, callbacks=display.callbacks())
     if not flags["json_output"]:
-        c.stderr_console().print(f"[dim]Listening page: {cfg.output / 'index.html'}[/]")
+        c.stderr_console().print(f"[dim]Listening page: {c.escape_markup(str(cfg.output / 'index.html'))}[/]", soft_wrap=True)
     raise typer.Exit(c.print_summary(manifest, flags["json_output"], cfg.output))

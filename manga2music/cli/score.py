@@ -27,7 +27,7 @@ def score(**flags) -> None:
         pages = read_along_pages(manifest, cfg.output)
         also = f" and {len(pages) - 1} more, one beside each score" if len(pages) > 1 else ""
         where = f"; read along: {pages[0]}{also}" if pages else ""
-        c.stderr_console().print(f"[dim]Listening page: {cfg.output / 'index.html'}{c.escape_markup(where)}[/]",
+        c.stderr_console().print(f"[dim]Listening page: {c.escape_markup(str(cfg.output / 'index.html') + where)}[/]",
                                  soft_wrap=True)
     raise typer.Exit(c.print_summary(manifest, flags["json_output"], cfg.output))
 
