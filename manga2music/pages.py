@@ -35,8 +35,9 @@ from .errors import PageError
 from .reading import tile_name
 from .sections import UNREADABLE_IMAGE_TYPES, Page, file_sha256, pdf_page_size, render_pdf_page, sha256_bytes
 
-#: refuse images with more pixels than this (decompression bombs): 180 megapixels
-MAX_PIXELS = 180_000_000
+#: refuse images with more pixels than this (decompression bombs): 178 megapixels, under the 178.96 at which Pillow
+#: refuses to open one (twice its Image.MAX_IMAGE_PIXELS), which came first ("179 megapixels, over the 180 MP limit")
+MAX_PIXELS = 178_000_000
 
 
 def too_big(width: int | None = None, height: int | None = None) -> str:
@@ -188,13 +189,13 @@ def _open(data: bytes, label: str):
         raise PageError(f"{label}: not a readable image (unknown or damaged image data)") from exc
     except Image.DecompressionBombError as exc:
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "too many pixels"
+        size = f"{int(pixels.group(1)) / 1e6:.1f} megapixels" if pixels else "too many pixels"
         raise PageError(f"{label}: {size}, over the {MAX_PIXELS // 1_000_000} MP limit {too_big()}") from exc
     except Exception as exc:  # noqa: BLE001 - OSError, SyntaxError, a plugin's EOFError or struct.error: this page
         raise PageError(f"{label}: not a readable image ({_reason(exc)})") from exc
     if width * height > MAX_PIXELS:
         raise PageError(
-            f"{label}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+            f"{label}: {width}x{height} is {width * height / 1e6:.1f} megapixels, over the "
             f"{MAX_PIXELS // 1_000_000} MP limit {too_big(width, height)}"
         )
     return image

@@ -1237,3 +1237,22 @@ def test_a_pdf_with_no_pages_or_a_password_is_said_in_words_not_in_pdfiums(tmp_p
     assert zero.error == "zero.pdf: not a readable PDF (it holds no pages, or is damaged)".replace(
         "zero.pdf", str(tmp_path / "zero.pdf")), zero.error
     assert "password-protected" in secret.error and "PDFium" not in secret.error, secret.error
+
+
+def test_the_pixel_limit_said_is_the_one_applied(tmp_path):
+    """A 179-megapixel page was refused as "179 megapixels, over the 180 MP limit": Pillow's own decompression-bomb
+    refusal (at twice its 89.5 MP warning) came before the limit the README and the message name."""
+    import re
+
+    from PIL import Image
+
+    for name, height in (("under.png", 222_000), ("over.png", 223_700)):
+        Image.new("1", (800, height), 1).save(tmp_path / name)
+    pages = {p.name: p for p in find_sections([tmp_path])[0].pages}
+    assert probe_page(pages["under.png"]).size == (800, 222_000)  # 177.6 MP: read
+    with pytest.raises(PageError) as over:
+        probe_page(pages["over.png"])
+    said = re.search(r"([\d.]+) megapixels, over the ([\d.]+) MP limit", str(over.value))
+    assert said and float(said.group(1)) > float(said.group(2)), over.value
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert MAX_PIXELS // 1_000_000 == int(re.search(r"Images over (\d+) megapixels", readme).group(1))
