@@ -54,6 +54,11 @@ def prepare_output(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:
+        if folder.is_symlink() and not folder.exists():  # a link to a share not mounted was "a file in the way"
+            from .sections import broken_link_words
+
+            raise OutputError(f"{output_named()} {broken_link_words(folder)}",
+                              hint=f"mount it, or choose {another_output()}") from exc
         raise OutputError(f"{output_named()} {readable(folder)}: a file is in the way of that folder",
                           hint=f"choose {another_output()}") from exc
     except OSError as exc:

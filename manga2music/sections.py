@@ -1020,7 +1020,9 @@ def _broken_folder_link(path: Path) -> bool:
             and source_suffix(path.name) not in SOURCE_EXTENSIONS and path.suffix.lower() not in KINDLE_EXTENSIONS)
 
 
-def _broken_link_words(path: Path) -> str:
+def broken_link_words(path: Path) -> str:
+    """How a link whose target is not there is said: where it leads, and that it is not there (a drive or share
+    not mounted?), or that it leads back to itself."""
     try:
         target = os.readlink(path)
     except OSError:
@@ -1103,7 +1105,7 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         for f in files:  # a link to a chapter on a drive or share not mounted: os.walk lists it as a file
             if _broken_folder_link(here / f):
                 sections.append(Section(_relative_name(here / f, folder, root_name), [], here / f, folder,
-                                        error=_broken_link_words(here / f)))
+                                        error=broken_link_words(here / f)))
         unfinished = _unfinished_downloads(files) + [f"{d}/" for d in dirs if UNFINISHED_FOLDER.fullmatch(d)]
         dirs[:] = [d for d in dirs if not UNFINISHED_FOLDER.fullmatch(d)]
         images = [f for f in files if is_image_name(f) or "." not in f and not in_output
@@ -1217,7 +1219,7 @@ def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None
             dangling = path.is_symlink() and not path.exists()
         except OSError:
             dangling = False
-        return [Section(name, [], path, root, error=_broken_link_words(path) if dangling else
+        return [Section(name, [], path, root, error=broken_link_words(path) if dangling else
                         f"{readable(path)}: not a regular file (a FIFO or device)")]
     try:
         if suffix in ARCHIVE_EXTENSIONS:
@@ -1306,7 +1308,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
             elif suffix in KINDLE_EXTENSIONS:
                 raise InputError(f"{readable(path)}: {KINDLE_LINE}")
             elif path.is_symlink() and not path.exists():
-                raise InputError(_broken_link_words(path))
+                raise InputError(broken_link_words(path))
             elif len(given) > 1 and is_hidden(path.name):
                 continue  # `run S/*`: S's Thumbs.db or desktop.ini, passed over unsaid as in a folder
             elif len(given) > 1:  # `run S/*`: S's details.json (Tachiyomi's), a notes file: the chapters go on

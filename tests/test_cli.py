@@ -629,3 +629,16 @@ def test_names_and_paths_are_printed_as_they_are_not_as_emoji_or_markup(tmp_path
         assert "Re:Zero: skipping page 004.png" in said, made.stderr
         assert f"Listening page: {out / 'index.html'}" in said, made.stderr
         assert "\N{SQUARED NEW}" not in said and "0\N{VARIATION SELECTOR-16}" not in said
+
+
+def test_an_output_folder_linked_to_a_share_not_mounted_is_said_so(tmp_path):
+    """`-o` a link to a NAS folder not mounted was "a file is in the way of that folder": the user looked for a
+    file and found none. It is said as a chapter's link to a share not mounted is."""
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    link = tmp_path / "music"
+    link.symlink_to(tmp_path / "nas-not-mounted" / "music")
+    made = cli("run", samples / "calm", "-o", link, "--duration", "1")
+    said = " ".join(made.stderr.split())
+    assert made.returncode != 0 and "Traceback" not in made.stderr, made.stderr
+    assert "which is not there (a drive or share not mounted?)" in said and "file is in the way" not in said, said
+    assert not (tmp_path / "nas-not-mounted").exists()  # nothing made at the link's end
