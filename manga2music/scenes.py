@@ -221,8 +221,8 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
         return counts
 
     def page_of(entry: str) -> Optional[int]:
-        if entry.isdigit():
-            return int(entry) - 1
+        if entry.isdigit() and not (entry.startswith("0") and name_key(entry) in by_stem):  # "003", where pages are
+            return int(entry) - 1  # numbered from 000.jpg, names 003.jpg, not the 3rd page
         return by_name.get(name_key(entry), by_stem.get(name_key(entry)))
 
     def place(entry: str) -> Optional[tuple[int, int]]:

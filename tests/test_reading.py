@@ -940,3 +940,17 @@ def test_a_reading_speed_that_is_no_number_is_said_as_given():
         with pytest.raises(ValueError, match=f"reading speed must be a positive number, got {re.escape(repr(speed))}"):
             reading_seconds(100, 3, speed=speed)
     assert reading_seconds(100, 3, speed=2) == reading_seconds(100, 3) / 2
+
+
+def test_a_zero_padded_number_in_a_scenes_file_names_the_page_of_that_name(tmp_path):
+    """Scanlations number their pages from 000.jpg: a scenes line "003" started the scene on the fourth page,
+    002.jpg, without a word, where every other stem ("cover", "003a") names its page. A zero-padded number that is
+    a page's name names that page; a plain number counts pages (1 = the first)."""
+    from manga2music.scenes import read_scenes_file
+
+    names = [f"{k:03d}.{'png' if k % 2 else 'jpg'}" for k in range(6)]  # 000.jpg ... 005.png
+    scenes = tmp_path / "scenes.txt"
+    scenes.write_text("000\n003\n5\n", encoding="utf-8")
+    assert read_scenes_file(scenes, names) == [(0, 1, None), (3, 1, None), (4, 1, None)]  # 003.png, the 5th page
+    scenes.write_text("1\n07\n", encoding="utf-8")  # no page named 07: the 7th page
+    assert read_scenes_file(scenes, [f"{k:03d}.png" for k in range(1, 9)]) == [(0, 1, None), (6, 1, None)]
