@@ -1221,6 +1221,12 @@ def _file_sections(path: Path, name: str, root: Path, warn: Callable[[str], None
             dangling = False
         return [Section(name, [], path, root, error=broken_link_words(path) if dangling else
                         f"{readable(path)}: not a regular file (a FIFO or device)")]
+    if suffix in SOURCE_EXTENSIONS:
+        try:  # said as a page or folder that cannot be read is: a PDF or archive without read permission was "not a
+            with open(path, "rb"):  # readable PDF (PDFium: File access error)" or "not a readable comic archive"
+                pass
+        except OSError as exc:
+            return [Section(name, [], path, root, error=f"{readable(path)}: cannot read ({exc.strerror or exc})")]
     try:
         if suffix in ARCHIVE_EXTENSIONS:
             if _archive_kind(path) is None and _is_epub(path):  # renamed .cbz to open in a comic reader

@@ -1125,3 +1125,36 @@ def test_compose_of_emptied_descriptions_says_the_words_are_missing_not_to_pass_
     assert again.returncode == 2 and "calm.txt is empty" in again.stderr, again.stderr
     assert "no description given holds words" in again.stderr and "pass description files" not in again.stderr
     assert (out / "calm.wav").exists()  # the music there is left as it was
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_a_pdf_or_archive_that_cannot_be_read_says_so_not_that_it_is_damaged(tmp_path):
+    """A chapter's PDF or CBZ the user may not read (`chmod 000`) was "not a readable PDF (Failed to load document
+    (PDFium: File access error))" and "not a readable comic archive ...": the user looked for damage. It is said
+    as a page or folder that cannot be read is."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from PIL import Image
+
+    from output_checks import cli_env
+
+    series = tmp_path / "S"
+    series.mkdir()
+    page = Image.new("RGB", (300, 420), "white")
+    page.save(series / "Ch 1.pdf")
+    with zipfile.ZipFile(series / "Ch 2.cbz", "w") as zf:
+        for k in (1, 2):
+            with zf.open(f"{k:03d}.png", "w") as f:
+                page.save(f, "PNG")
+    for locked in series.iterdir():
+        locked.chmod(0)
+    result = subprocess.run([*_without_root_override(), sys.executable, "-m", "manga2music", "run", str(series),
+                             "-o", str(tmp_path / "out"), *BUILTIN, "--json", "--duration", "1"],
+                            capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    messages = {e["name"]: e["message"] for e in json.loads(result.stdout)["sections"]}
+    assert set(messages) == {"Ch 1", "Ch 2"}, messages
+    for message in messages.values():
+        assert "cannot read (Permission denied)" in message and "not a readable" not in message, messages
