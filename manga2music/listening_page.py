@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import __version__
-from .outputs import read_record, reading_order
+from .outputs import in_reading_order, read_record
 from .thumbnails import THUMB_HEIGHT, thumbnail_uri  # noqa: F401  (THUMB_HEIGHT: the page's CSS uses it)
 from .wording import lang_attribute
 
@@ -455,7 +455,7 @@ def render_listening_page(output: Path, manifest: dict) -> str:
     """The whole page as a string (see :func:`write_listening_page`)."""
     output = Path(output)
     entries = [s for s in manifest.get("sections", []) if isinstance(s, dict) and s.get("name")]
-    entries.sort(key=reading_order)
+    entries = in_reading_order(entries)
     counts = {k: sum(1 for s in entries if s.get("status") == k) for k in ("ok", "skipped", "failed")}
     summary = f"{len(entries)} section(s)"
     if counts["failed"]:

@@ -41,7 +41,7 @@ from . import __version__
 from .errors import Manga2MusicError, OutputError
 from .files import fill, readable, temp_beside, write_text_atomic
 from .options import another_output
-from .sections import section_order
+from .sections import reading_keys
 
 TOOL = "manga2music"
 RECORD_SCHEMA = 2
@@ -435,11 +435,15 @@ def _other_commands_music(before: dict, *, scoring: bool) -> dict:
     return {k: before[k] for k in ("score_tracks", "score_midi", "cue_sheet", "read_along", "chapters") if k in before}
 
 
-def reading_order(entry: dict) -> tuple:
-    """Where a manifest entry is listed: by its name, or where its pages come when its files kept another name
-    (``read_as``)."""
-    read_as = entry.get("read_as")
-    return section_order(read_as if isinstance(read_as, str) and read_as else str(entry["name"]))
+def in_reading_order(entries: list[dict]) -> list[dict]:
+    """Manifest entries in the order they are listed: by their names, or where their pages come when their files
+    kept another name (``read_as``), a series' title the names all begin with left out (:func:`reading_keys`)."""
+    def read_as(entry: dict) -> str:
+        name = entry.get("read_as")
+        return name if isinstance(name, str) and name else str(entry["name"])
+
+    keys = reading_keys(read_as(e) for e in entries)
+    return sorted(entries, key=lambda e: keys[read_as(e)])
 
 
 def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple[dict, dict]:
@@ -492,7 +496,7 @@ def merged_manifest(output: Path, entries: list[dict], *, command: str) -> tuple
         "version": __version__,
         "updated": now_iso(),
         "command": command,
-        "sections": sorted(by_name.values(), key=reading_order),
+        "sections": in_reading_order(list(by_name.values())),
         "this_run": [e["name"] for e in entries],
     }
     return old, manifest

@@ -196,12 +196,68 @@ def _part_order(part: str) -> tuple:
     return rank, natural_key(part)
 
 
-def section_order(name: str) -> tuple:
+#: a scanlator's tag in brackets before a chapter's name ("[ATeam] Title - 011"), left out of its order
+_BRACKET_TAG = re.compile(r"\[([^\[\]]{1,60})\]\s*")
+#: where a series' title in front of each chapter's name may end ("Berserk v01 c001": "Berserk ")
+_TITLE_END = re.compile(r"[\s_\-.:]+")
+
+
+def _untagged(part: str) -> str:
+    """A part of a section's name without a scanlator's bracketed tag before it (one with no digit: "[Vol.1]" says
+    where a chapter comes)."""
+    tag = _BRACKET_TAG.match(part)
+    return part[tag.end():] if tag and _is_group_name(tag.group(1)) and tag.end() < len(part) else part
+
+
+def _shared_title(parts: list[str]) -> str:
+    """The words the names of sibling sections all begin with, up to a separator ("Berserk " of "Berserk Prologue"
+    and "Berserk v01 c001"): the series' title, which says nothing of where each comes; "" for fewer than two."""
+    if len(parts) < 2:
+        return ""
+    prefix = os.path.commonprefix([p.casefold() for p in parts])
+    end = 0
+    for separator in _TITLE_END.finditer(prefix):  # the title's words, up to one that says where a chapter comes
+        word = prefix[end:separator.start()]  # ("Chapter " of "Chapter One", "Chapter 3" is no title)
+        if _names_a_place(word):
+            break
+        end = separator.end()
+    return parts[0][:end] if all(len(p) > end for p in parts) else ""
+
+
+def _names_a_place(word: str) -> bool:
+    """Whether a word of a name says where a chapter comes: "Chapter", "Ch.", "Vol", "v01", "Prologue", "Extra"."""
+    return bool(not word or _CHAPTER_WORD.fullmatch(word) or _WORD_ALONE.fullmatch(word) or _VOLUME.match(word)
+                or _FIRST.match(word) or _LAST.match(word) or _BEFORE_NUMBER.match(word) or word[0].isdigit())
+
+
+def section_order(name: str, title: str = "") -> tuple:
     """Reading order of section names: "Vol 1/Chapter 6" before "Vol 1/Chapter 14", a downloader's group prefix left
-    out ("Flame_Chapter 2" before "Asura_Chapter 10"), a prologue first, volumes before loose chapters, epilogues and
-    extras last (the name itself breaks ties)."""
+    out ("Flame_Chapter 2" before "Asura_Chapter 10", "[ATeam] Title - 011" after "[Zscans] Title - 009"), a prologue
+    first, volumes before loose chapters, epilogues and extras last (the name itself breaks ties).  ``title``: what
+    the last part's siblings' names all begin with (:func:`reading_keys`), left out."""
     parts = name.split("/")
-    return [_part_order(part) for part in parts], [natural_key(part) for part in parts]
+    kept = [_untagged(part) for part in parts]
+    if title and kept[-1].casefold().startswith(title.casefold()):
+        kept[-1] = kept[-1][len(title):]
+    return [_part_order(part) for part in kept], [natural_key(part) for part in parts]
+
+
+def reading_keys(names: Iterable[str]) -> dict[str, tuple]:
+    """:func:`section_order` of each name, a series' title that sibling sections' names all begin with left out:
+    "Berserk Prologue", "Berserk v01 c001", "Berserk c011", "Berserk Extra" are read in that order (they were read
+    as names, "Berserk c011" first)."""
+    names = list(dict.fromkeys(names))
+    siblings: dict[str, list[str]] = {}
+    for name in names:
+        parent, _, last = name.rpartition("/")
+        siblings.setdefault(parent, []).append(_untagged(last))
+    titles = {parent: _shared_title(parts) for parent, parts in siblings.items()}
+    return {name: section_order(name, titles[name.rpartition("/")[0]]) for name in names}
+
+
+def _in_reading_order(sections: list[Section]) -> list[Section]:
+    keys = reading_keys(s.name for s in sections)
+    return sorted(sections, key=lambda s: keys[s.name])
 
 
 def is_hidden(name: str) -> bool:
@@ -1298,7 +1354,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
         if path in covers:
             continue  # `run S/*`: S's cover.jpg, passed over unsaid as in a folder
         if path.is_dir():  # folders, archives and PDFs side by side, in reading order
-            found = sorted(_folder_sections(path, excluded, warn), key=lambda s: section_order(s.name))
+            found = _in_reading_order(_folder_sections(path, excluded, warn))
             if not found and len(given) > 1 and path.resolve() not in excluded:  # named, and dropped unsaid (alone,
                 warn(f"Skipping {readable(path)}: no pages in it")  # "no pages found" below says it)
             sections.extend(found)
@@ -1310,7 +1366,7 @@ def find_sections(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] 
                 found = _file_sections(path, readable(stem.lstrip(".") or stem), path.parent, warn)
                 if not found:  # said below, as inside a folder (alone, "no pages found" says it)
                     empty.append(path)
-                sections.extend(sorted(found, key=lambda s: section_order(s.name)))
+                sections.extend(_in_reading_order(found))
             elif suffix in KINDLE_EXTENSIONS:
                 raise InputError(f"{readable(path)}: {KINDLE_LINE}")
             elif path.is_symlink() and not path.exists():

@@ -1005,8 +1005,12 @@ def test_a_chapter_mihon_is_still_downloading_is_named_not_read(tmp_path):
     # numbers written as words ("3, One, Two"); a title that starts with one is a name ("Ten Thousand Years")
     ["Chapter One", "Chapter Two - Rain", "Chapter 3", "Chapter Eleven", "Chapter 12", "Chapter Twenty-One",
      "Chapter Twenty Two", "Chapter Thirty", "Chapter Ten Thousand Years"],
+    # the series' title in front of every chapter's name ("Berserk c011" came before "Berserk Extra", "Berserk
+    # Prologue" and the volume's chapters), and a scanlator's tag in brackets before it
+    ["Berserk Prologue", "Berserk v01 c001", "Berserk v01 c002", "Berserk c011", "Berserk Extra"],
+    ["[Zscans] Title - 009", "[ATeam] Title - 011", "[ATeam] Title - 012"],
 ], ids=["mihon", "kanji-decimal", "decimal", "volumes-then-chapters", "webtoon", "mixed-styles", "mihon-mixed",
-        "first-unnumbered", "first-unnumbered-chapter", "number-words"])
+        "first-unnumbered", "first-unnumbered-chapter", "number-words", "series-title", "bracketed-groups"])
 def test_chapters_are_found_in_the_order_a_reader_reads_them(tmp_path, layout):
     """Chapter 1.5 came before chapter 1 ("." sorts before "_" and "話"), Mihon's scanlator prefixes put chapter 10
     before chapter 2 (another group's), loose new chapters came before the volume folders, and "Epilogue" and
@@ -1256,3 +1260,19 @@ def test_the_pixel_limit_said_is_the_one_applied(tmp_path):
     assert said and float(said.group(1)) > float(said.group(2)), over.value
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert MAX_PIXELS // 1_000_000 == int(re.search(r"Images over (\d+) megapixels", readme).group(1))
+
+
+def test_the_manifest_and_listening_page_list_a_series_in_the_order_it_is_read(tmp_path):
+    """The manifest and the listening page list chapters whose names all begin with the series' title as they were
+    read: a prologue first, the volume's chapters, the loose ones, the extras last."""
+    from manga2music import api
+    from manga2music.options import RunConfig
+
+    layout = ["Berserk Prologue", "Berserk v01 c001", "Berserk c011", "Berserk Extra"]
+    for chapter in reversed(layout):
+        png(tmp_path / "S" / chapter / "001.png")
+    manifest = api.run([tmp_path / "S"], tmp_path / "out", vision_model="builtin", music_model="builtin",
+                       config=RunConfig(duration=1))
+    assert [e["name"] for e in manifest["sections"]] == layout
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert [page.index(f"{name}.wav") for name in layout] == sorted(page.index(f"{name}.wav") for name in layout)
