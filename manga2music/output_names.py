@@ -253,7 +253,17 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
             records[name] = record_source(output, name, listings)
         return records[name][0]
 
-    in_run = {_source_of(s) for s in sections}
+    def source_of(section: Section) -> str | None:
+        """:func:`_source_of`; for an archive that cannot be read, the source its record names where that is a
+        folder in it (``Ch 2.cbz!Ch 2``, the common way a chapter is packed): the chapter keeps its name."""
+        mine = _source_of(section)
+        if section.source is None and mine is not None:
+            held = holder(section.given_name or section.name)
+            if held is not None and held.startswith(mine + "!"):
+                return held
+        return mine
+
+    in_run = {source_of(s) for s in sections}
     # the archives this run reads folders of: a folder of one that no section of this run comes from is gone from it
     # (a chapter folder renamed or moved inside its volume archive)
     archives_read = {container_path(source) for source in in_run if source and "!" in source}
@@ -295,11 +305,11 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
     # taken the names of its takes first; the new one beside it is numbered instead
     # and then the names written as they are (`Ch_1` beside `Ch:1`, written `Ch_1` too: the one whose file name
     # needed no change lost it)
-    for section in sorted(sections, key=lambda s: (holder(s.given_name or s.name) != _source_of(s)
-                                                   or _source_of(s) is None,
+    for section in sorted(sections, key=lambda s: (holder(s.given_name or s.name) != source_of(s)
+                                                   or source_of(s) is None,
                                                    written_as(s.given_name or s.name) != (s.given_name or s.name))):
         base = section.given_name or section.name
-        mine = _source_of(section)
+        mine = source_of(section)
         ours: list[frozenset] = []  # this section's page hashes, read only when a name's holder is in question
 
         def numbered(first: str):

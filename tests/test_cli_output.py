@@ -1111,16 +1111,20 @@ def test_a_stopped_runs_pipe_lines_leave_out_a_section_whose_music_the_stop_left
     assert json.loads(capsys.readouterr().out)["sections"][0]["music_outdated"] is True
 
 
-def test_an_archive_damaged_since_its_last_run_fails_under_its_own_name_and_is_whole_again_when_mended(tmp_path):
+@pytest.mark.parametrize("inside", ["", "Ch 2/"], ids=["pages-at-its-root", "pages-in-a-folder"])
+def test_an_archive_damaged_since_its_last_run_fails_under_its_own_name_and_is_whole_again_when_mended(tmp_path,
+                                                                                                      inside):
     """`Ch 2.cbz` made, then cut short (a bad copy): "Ch 2 from None: written as Ch 2-2", a failed `Ch 2-2` beside
-    `Ch 2` in the manifest and on the listening page for good, even after the archive was mended."""
+    `Ch 2` in the manifest and on the listening page for good, even after the archive was mended.  The same for an
+    archive whose pages are in a folder in it, the common way (`Ch 2 from .../Ch 2.cbz: written as Ch 2-2 (Ch 2 in
+    the output folder is from .../Ch 2.cbz!Ch 2)`)."""
     samples = Path(__file__).resolve().parent.parent / "samples"
     series = tmp_path / "S"
     (series / "Ch 1").mkdir(parents=True)
     shutil.copy(samples / "action" / "001.png", series / "Ch 1" / "001.png")
     with zipfile.ZipFile(series / "Ch 2.cbz", "w") as zf:
         for name in ("001.png", "002.png"):
-            zf.write(samples / "calm" / name, name)
+            zf.write(samples / "calm" / name, inside + name)
     whole = (series / "Ch 2.cbz").read_bytes()
     args = ("run", series, "-o", tmp_path / "out", "--vision-model", "builtin", "--music-model", "builtin",
             "--duration", "2", "--json")
