@@ -176,6 +176,20 @@ def _claim_names(sections: list, cfg: RunConfig, cb: Callbacks) -> None:
     _refuse_busy_folders_of([s.name for s in sections if not s.error], cfg, cb)
 
 
+def _names_as_claimed(sections: list, cfg: RunConfig) -> list[str]:
+    """The output names the sections will take (:func:`_claim_names`, under the lock, says and takes them), for what
+    is decided before: a chapter renamed since a stop keeps its files' name, and what the stop asked is its too (it
+    was "not in that run, as any new chapter", made as a 10 s WAV among the stop's FLACs)."""
+    import copy
+
+    trial = [copy.copy(s) for s in sections if not s.error]
+    try:
+        claim_names(trial, cfg.output)
+    except Exception:  # noqa: BLE001 - a folder that cannot be read: said when the names are claimed
+        return [s.name for s in sections if not s.error]
+    return [s.name for s in trial]
+
+
 def _refuse_busy_folders_of(names: Iterable[str], cfg: RunConfig, cb: Callbacks) -> None:
     """:func:`~manga2music.lock.refuse_busy_folders_within` for the folders the sections ``names`` go into."""
     from .lock import refuse_busy_folders_within
@@ -1293,7 +1307,7 @@ def _with_both_models(command: str, sections: list, cfg: RunConfig, cb: Callback
                       music_model: str, check_composer=None) -> dict:
     """``run`` or ``score``: build both models (before any work: a missing key or model fails fast), place them
     where the executor runs them, then the command's stage under the output folder's lock."""
-    names = [s.name for s in sections if not s.error]
+    names = _names_as_claimed(sections, cfg)
     _said_first_if_busy(cfg)
     left_out = None in (vision_model, music_model)
     kept = [side for side, name in (("vision", vision_model), ("music", music_model)) if name is None]
@@ -1468,7 +1482,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
     sections = find_sections(paths, exclude=[cfg.output], warn=cb.warn)
     _said_first_if_busy(cfg)
     left_out = model is None
-    model, _ = keep_models(cfg, [s.name for s in sections if not s.error], "describe", cb, vision=model,
+    model, _ = keep_models(cfg, _names_as_claimed(sections, cfg), "describe", cb, vision=model,
                            flags=("model", "model"))
     with open_executor(cfg, cb) as executor:
         describer = _builders(cfg, cb, executor, ["vision"] if left_out else [], vision=model)(model, "vision")

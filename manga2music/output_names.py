@@ -229,10 +229,22 @@ def _written_here(output: Path, name: str, listings: dict) -> bool:
     return isinstance(folder, str) and folder == folder_key(path.parent)
 
 
+#: the manifest's entries that name the sections a stopped command left to make (under their "sections" or
+#: "chapters"): made in part (described), they are listed nowhere else until the stop is resumed
+STOPS = ("stopped_with", "score_stopped_with", "describe_stopped_with", "score_reading_stopped_with")
+
+
 def _listed_names(output: Path) -> list[str]:
-    """The names of the sections the output folder's manifest lists."""
+    """The names of the sections the output folder's manifest lists, and of those a stopped command left to make
+    (a chapter described before a stop, then renamed, was made as a new one, its files left behind)."""
     manifest = read_record(output / MANIFEST) or {}
-    return [e["name"] for e in manifest.get("sections") or [] if isinstance(e, dict) and isinstance(e.get("name"), str)]
+    names = [e["name"] for e in manifest.get("sections") or []
+             if isinstance(e, dict) and isinstance(e.get("name"), str)]
+    for key in STOPS:
+        stop = manifest.get(key)
+        for left in (stop.get("sections"), stop.get("chapters")) if isinstance(stop, dict) else ():
+            names += [n for n in left or [] if isinstance(n, str)] if isinstance(left, list) else []
+    return list(dict.fromkeys(names))
 
 
 def _source_of(section: Section) -> str | None:

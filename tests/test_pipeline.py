@@ -1933,3 +1933,35 @@ def test_model_names_given_with_spaces_or_as_paths_are_read_as_meant(tmp_path):
     as_bytes = manga2music.run(os.fsencode(SAMPLES / "calm"), os.fsencode(tmp_path / "o3"), vision_model="builtin",
                                music_model="builtin", config=RunConfig(duration=1, seed=1))
     assert as_bytes["sections"][0]["status"] == "ok" and (tmp_path / "o3" / "calm.wav").exists()
+
+
+def test_a_chapter_renamed_after_a_stop_keeps_its_files_and_what_the_stop_asked(tmp_path, monkeypatch):
+    """`run S --format flac --duration 3` stopped once every chapter was described, then `Ch 2` renamed `Ch 02` and
+    the plain rerun: `Ch 02` was made as a new chapter (described again, a 10 s WAV), and `Ch 2`'s files were left
+    behind, listed nowhere; after a run that ended, the same rename keeps the chapter's files and name."""
+    import manga2music.audio as audio
+
+    series = tmp_path / "S"
+    for k, name in enumerate(("Ch 1", "Ch 2", "Ch 3")):
+        shutil.copytree(SAMPLES / "calm", series / name)
+        shutil.copy(SAMPLES / "action" / f"00{k + 1}.png", series / name / "004.png")  # each chapter its own
+    out = tmp_path / "out"
+    real_encode = audio.encode_audio
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audio, "encode_audio", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        manga2music.run([series], out, vision_model="builtin", music_model="builtin",
+                        config=RunConfig(duration=3.0, fmt="flac"))
+    monkeypatch.setattr(audio, "encode_audio", real_encode)
+    described = (out / "Ch 2.txt").stat().st_mtime_ns
+    (series / "Ch 2").rename(series / "Ch 02")
+    again = manga2music.run([series], out)
+    assert sorted(again["this_run"]) == ["Ch 1", "Ch 2", "Ch 3"], again["this_run"]
+    assert not list(out.glob("Ch 02*")), sorted(p.name for p in out.iterdir())
+    assert (out / "Ch 2.txt").stat().st_mtime_ns == described  # not described again
+    for name in ("Ch 1", "Ch 2", "Ch 3"):
+        assert sf.info(str(out / f"{name}.flac")).duration == pytest.approx(3.0, abs=0.01)
+    assert "stopped_with" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
