@@ -374,8 +374,8 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
     names of the sections the command was given (filled in once they are claimed), of which those not finished are
     what a stop leaves to make (a job is made only when its section starts)."""
 
-    def left(finished: list[SectionJob]) -> list[str]:
-        done = {j.name for j in finished}
+    def left(finished: list[SectionJob], stopped_at: Iterable[str] = ()) -> list[str]:
+        done = {j.name for j in finished} - set(stopped_at)
         started = [j.name for j in jobs]
         return [n for n in dict.fromkeys([*(given or []), *started]) if n not in done]
 
@@ -384,9 +384,13 @@ def _manifest_even_if_stopped(jobs: list[SectionJob], cfg: RunConfig, command: s
     except Manga2MusicError as exc:
         if exc.stops_run and jobs:  # as for a stop: the sections finished, and the one it stopped at (failed)
             finished = [j for j in jobs if _finished(j, command)]
+            stopped_at = [j.name for j in jobs if j.status == "failed" and j.message and exc.message
+                          and j.message.startswith(exc.message)]
+            # failed by the stop itself (a key refused, a full disk): left to make as the stop asked (a rerun made
+            # it "not in that run, as any new chapter", with another seed)
             try:  # kept with the error: `--json` prints it, as a run that ends does
                 exc.manifest = _finish(finished, cfg, command, *models(), page=page, stopped=True,
-                                       left=left(finished))
+                                       left=left(finished, stopped_at))
             except (Manga2MusicError, OSError):
                 pass  # the disk may be full: the error below is what the user needs
             unstarted = [n for n in left(finished) if n not in {j.name for j in jobs}]
@@ -1497,9 +1501,12 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
         jobs: list[SectionJob] = []
         with _holding(cfg, "describe", page=False, cb=cb):  # before the model loads (see _with_both_models)
             (describer,) = executor.place(describer)
+            given: list[str] = []  # those a stop leaves: every section not described yet, as for run (only the one
+            # in progress was kept, and the plain rerun was refused: "made by builtin and my-vlm")
             with _manifest_even_if_stopped(jobs, cfg, "describe", lambda: (describer.model_name, None), page=False,
-                                           cb=cb) as cb:
+                                           cb=cb, given=given) as cb:
                 _claim_names(sections, cfg, cb)
+                given[:] = [s.name for s in sections if not s.error]
                 follow_moved_models(cfg, [s.name for s in sections if not s.error], cb, vision=describer)
                 executor.describe(sections, jobs, describer, cfg, cb)
                 return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,33 @@ def test_a_rate_limit_wait_is_said_in_a_log_too(tmp_path, openai_server):  # noq
                     "--vision-model", "my-vlm", "--music-model", "builtin", "--duration", "1")
     assert result.exit_code == 0, result.output
     assert "rate-limited (429): retry 1 of 3 in 1 s" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "describe"])
+def test_a_run_a_refused_key_stopped_resumes_the_section_it_stopped_at_as_asked(tmp_path, openai_server, command):  # noqa: F811
+    """A key refused at the second of three sections stopped the run: the stop's settings were kept for the third
+    alone, so the plain rerun made the second "not in that run, as any new chapter" (another seed: other music from
+    the same words); a stopped `describe` kept them for no section it had not started, and its plain rerun was
+    refused ("made by builtin and my-vlm")."""
+    from openai_server import DEFAULT_ANALYSIS, DEFAULT_DESCRIPTION, Fail, Reply
+
+    series = tmp_path / "S"
+    for name in ("Ch 1", "Ch 2", "Ch 3"):
+        shutil.copytree(SAMPLES / "calm", series / name)
+    out = tmp_path / "out"
+    extra = ("--music-model", "builtin", "--duration", "1", "--seed", "5") if command == "run" else ()
+    model = "--vision-model" if command == "run" else "--model"
+    openai_server.queue(Reply(json.dumps(DEFAULT_ANALYSIS)), Reply(DEFAULT_DESCRIPTION),
+                        Fail(401, "Incorrect API key provided", type="invalid_request_error"))
+    stopped = invoke(command, series, "-o", out, "--base-url", openai_server.url, model, "my-vlm", *extra)
+    assert stopped.exit_code == 1 and "API key" in stopped.output, stopped.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    key = "stopped_with" if command == "run" else "describe_stopped_with"
+    assert manifest[key]["sections"] == ["Ch 2", "Ch 3"], manifest
+    resumed = invoke(command, series, "-o", out, "--base-url", openai_server.url)
+    assert resumed.exit_code == 0, resumed.output
+    assert "as any new chapter" not in resumed.output, resumed.output
+    records = {name: json.loads((out / f"{name}.json").read_text(encoding="utf-8")) for name in ("Ch 1", "Ch 2", "Ch 3")}
+    assert {r["describe"]["model"] for r in records.values()} == {"my-vlm"}
+    if command == "run":
+        assert {r["compose"]["seed"] for r in records.values()} == {5}, records
