@@ -197,6 +197,23 @@ def test_a_hidden_page_uploaded_is_said_not_read_and_names_nothing(tmp_path):
     assert [p.name for p in result.downloads] == ["page.wav", "page.txt", "page.mid", "page-music.zip"]
 
 
+def test_a_hidden_upload_beside_two_pages_of_one_name_is_not_read_either(tmp_path):
+    """Two pages named `001.png` (of two folders) number every upload in front of its name: `.cover.png` became
+    `001 .cover.png`, no longer hidden, and was read as page 1 ("Made 1 track from 3 pages"), while the page said
+    it was skipped."""
+    cache = tmp_path / "gradio"
+    for folder, name in (("a", ".cover.png"), ("b", "001.png"), ("c", "001.png")):
+        (cache / folder).mkdir(parents=True)
+    shutil.copy(SAMPLES / "action" / "002.png", cache / "a" / ".cover.png")
+    shutil.copy(SAMPLES / "calm" / "001.png", cache / "b" / "001.png")
+    shutil.copy(SAMPLES / "action" / "001.png", cache / "c" / "001.png")
+    uploads = [cache / "a" / ".cover.png", cache / "b" / "001.png", cache / "c" / "001.png"]
+    result = generate(uploads, tmp_path / "results", duration=1, seed=3, hidden=[cache])
+    assert any(w.startswith(".cover.png: a hidden file") for w in result.warnings), result.warnings
+    record = read_record(result.folder / result.entries[0]["record"])
+    assert [p["name"] for p in record["pages"]] == ["002 001.png", "003 001.png"], record["pages"]
+
+
 def test_a_warning_of_the_run_names_the_pages_settings_not_command_line_flags(tmp_path):
     """Two chapters read alike: "without --seed each section draws a seed of its own" on a page that has no
     --seed, only a box called Seed (errors were said in the page's names; warnings were not)."""
@@ -1011,6 +1028,7 @@ def test_webui_end_to_end_in_chromium(running_app, page, tmp_path, not_images):
     page.wait_for_function("document.querySelector('#status').innerText.includes('press Generate')", timeout=30_000)
     assert page.locator("#description textarea").input_value() == ""
     assert "001.wav" not in page.locator("#downloads").inner_text() and page.locator("#track audio").count() == 0
+    assert "001.wav" not in page.locator("#track").inner_text()  # its label named the last run's track
 
 
 def _generate_and_read_status(page) -> str:
@@ -1573,3 +1591,23 @@ def test_an_archive_without_pages_is_said_to_hold_none_not_to_be_no_archive():
     for system in (["Thumbs.db", "desktop.ini"], ["._001.png"]):  # no page, and no dot to take away
         said = messages.for_user(InputError("no pages found in /tmp/up"), [], system)
         assert "none of the uploads" in said.message and "rename" not in (said.hint or ""), said
+
+
+def test_every_warning_of_a_run_is_listed_or_counted(tmp_path):
+    """Eleven hidden pages uploaded beside a page: the status listed the last 8 warnings, and three hidden pages
+    (and any warning before them) went unsaid, with no "and N more"."""
+    from manga2music.webui.messages import WARNINGS_SHOWN, status_markdown
+
+    cache = tmp_path / "gradio"
+    cache.mkdir()
+    uploads = []
+    for k in range(1, 12):
+        shutil.copy(SAMPLES / "calm" / "001.png", cache / f".h{k}.png")
+        uploads.append(cache / f".h{k}.png")
+    shutil.copy(SAMPLES / "action" / "001.png", cache / "p.png")
+    result = generate([*uploads, cache / "p.png"], tmp_path / "results", duration=1, seed=3, hidden=[cache])
+    said = status_markdown(result)
+    listed = re.findall(r"\.h(\d+)\\?\.png: a hidden file", said)
+    more = re.search(r"and (\d+) more warnings?", said)
+    assert ".h1" in said and more, said
+    assert len(listed) + int(more.group(1)) == len(result.warnings) and len(listed) == WARNINGS_SHOWN, said

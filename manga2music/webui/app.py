@@ -275,8 +275,9 @@ def build_app(folder: Optional[ServerFolder] = None):
         files.change(None, files, uploaded, js=UPLOADED_PATHS, queue=False, show_progress="hidden")
         uploaded.change(on_upload, uploaded, [thumbnails, upload_note], show_progress="minimal",
                         show_progress_on=[thumbnails])
-        files.change(lambda: (gr.update(value=READY, elem_classes=[]), None, "", None), None,  # other pages: the
-                     [status, audio, description, downloads], show_progress="hidden")  # last results are not theirs
+        files.change(lambda: (gr.update(value=READY, elem_classes=[]), gr.update(value=None, label="Track"), "",  # the
+                              None), None,  # player's label named the last run's track: other pages, other results
+                     [status, audio, description, downloads], show_progress="hidden")
         uploaded.change(on_new_uploads, uploaded, None, queue=False, show_progress="hidden")  # nor is a Generate of the
         # pages before: it stops (its results showed up under the new pages' thumbnails)
         vision.change(on_model("vision"), vision, vision, show_progress="hidden")

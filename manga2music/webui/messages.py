@@ -46,6 +46,8 @@ def code(text: str) -> str:
 #: what Markdown reads as emphasis, code, links, images, headings, tables or strikethrough
 _MARKDOWN_PUNCTUATION = re.compile(r"[\\`*_\[\]#!|~]")
 
+#: the warnings the status lists, first first (then how many more)
+WARNINGS_SHOWN = 10
 UPLOAD_HINT = ("Upload page images (PNG, JPEG, WebP, AVIF, GIF, BMP or TIFF), or a comic archive "
                f"({ARCHIVE_NAMES}), .pdf or .epub that holds them.")
 KEY_HINT = Markdown("Stop `manga2music ui` and start it again with the key set, e.g. "
@@ -260,7 +262,10 @@ def status_markdown(result) -> str:
             lines.append(f"{sc['index']}. {shown(scrub(sc['title']))}: {shown(pages)}, {_clock(sc['start'])}-{_clock(sc['end'])}, "
                          f"{round(sc['tempo_bpm'])} BPM" + (f", {_a_number(round(sc['cue_s'], 1))} s cue that loops"
                                                             if loops else ""))
-    lines += [f"- {shown(w)}" for w in result.warnings[-8:]]
+    lines += [f"- {shown(w)}" for w in result.warnings[:WARNINGS_SHOWN]]
+    if len(result.warnings) > WARNINGS_SHOWN:  # the rest went unsaid (the first ones, and a count was not given)
+        more = len(result.warnings) - WARNINGS_SHOWN
+        lines.append(f"- and {more} more warning{'s' if more != 1 else ''}")
     if result.archive is not None:
         lines.append(f"\n{code(result.archive.name)} holds everything, with a listening page (index.html) "
                      f"to open in a browser. Download what you want to keep: the results are deleted after "

@@ -220,8 +220,11 @@ def stage_uploads(uploads: Iterable[str | Path], folder: Path) -> Path:
 
 
 def _staged_name(k: int, page: Path) -> str:
-    """The ``k``-th upload's name where pages are read in the order uploaded: numbered in front (``002 003.png``)."""
-    return f"{k:03d} {page.name}"
+    """The ``k``-th upload's name where pages are read in the order uploaded: numbered in front (``002 003.png``).
+    A hidden file keeps its name, and stays unread as the page says (``001 .cover.png`` was read as page 1)."""
+    from ..sections import is_hidden
+
+    return page.name if is_hidden(page.name) else f"{k:03d} {page.name}"
 
 
 def scenes_in_staged_names(scenes: str, uploads: Iterable[str | Path]) -> str:
