@@ -1611,3 +1611,19 @@ def test_every_warning_of_a_run_is_listed_or_counted(tmp_path):
     more = re.search(r"and (\d+) more warnings?", said)
     assert ".h1" in said and more, said
     assert len(listed) + int(more.group(1)) == len(result.warnings) and len(listed) == WARNINGS_SHOWN, said
+
+
+def test_the_player_names_its_track_as_the_downloads_do(tmp_path):
+    """Two volumes' `Chapter 1` in one upload: the downloads are "Vol 1 - Chapter 1.wav" and "Vol 2 - Chapter
+    1.wav", but the player and the status named "Chapter 1.wav", a file in none of them."""
+    from manga2music.webui.messages import status_markdown
+
+    saga = tmp_path / "Saga.cbz"
+    with zipfile.ZipFile(saga, "w") as zf:
+        zf.write(SAMPLES / "calm" / "001.png", "Vol 1/Chapter 1/001.png")
+        zf.write(SAMPLES / "action" / "001.png", "Vol 2/Chapter 1/001.png")
+    result = generate([saga], tmp_path / "results", duration=1, seed=3)
+    names = [p.name for p in result.downloads]
+    assert result.audio is not None and result.audio.name in names and result.audio.is_file(), (result.audio, names)
+    assert "Chapter 1.wav" not in names
+    assert f"`{result.audio.name}`" in status_markdown(result)

@@ -564,7 +564,10 @@ def _collect(folder: Path, manifest: dict, warnings: list[str], name: str, cb: C
         texts = [("" if not several or s["index"] != 1 else f"[{s['chapter']}]\n") +
                  f"Scene {s['index']}: {s['description']}" for s in result.scenes]
     result.description = "\n\n".join(texts)
-    result.downloads = _distinct_names(folder, result.downloads)
+    named = _distinct_names(folder, result.downloads)
+    result.audio = dict(zip(result.downloads, named)).get(result.audio, result.audio)  # the player's file is one of
+    # the downloads, by the name it is saved under ("Chapter 1.wav" was in no download: "Vol 1 - Chapter 1.wav")
+    result.downloads = named
     if result.downloads:
         # NAME-music.zip: not the name of the archive the user uploaded (book.zip), and a dotted name kept whole
         try:
