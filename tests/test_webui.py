@@ -1627,3 +1627,22 @@ def test_the_player_names_its_track_as_the_downloads_do(tmp_path):
     assert result.audio is not None and result.audio.name in names and result.audio.is_file(), (result.audio, names)
     assert "Chapter 1.wav" not in names
     assert f"`{result.audio.name}`" in status_markdown(result)
+
+
+def test_a_damaged_archive_beside_an_archive_with_no_page_is_said_damaged(tmp_path):
+    """`empty.zip` (no image in it) and `trunc.cbz` (cut short) uploaded together: the preview said trunc.cbz was
+    damaged, but Generate said "empty.zip, trunc.cbz hold no image": the damaged one was dropped as if a readable
+    book were beside it."""
+    (tmp_path / "up").mkdir()
+    with zipfile.ZipFile(tmp_path / "up" / "empty.zip", "w") as zf:
+        zf.writestr("readme.txt", "hi")
+    with zipfile.ZipFile(tmp_path / "whole.cbz", "w") as zf:
+        zf.write(SAMPLES / "calm" / "001.png", "001.png")
+    whole = (tmp_path / "whole.cbz").read_bytes()
+    (tmp_path / "up" / "trunc.cbz").write_bytes(whole[: len(whole) // 2])
+    from manga2music.errors import Manga2MusicError
+
+    with pytest.raises(Manga2MusicError) as refused:
+        generate([tmp_path / "up" / "empty.zip", tmp_path / "up" / "trunc.cbz"], tmp_path / "results", duration=1)
+    said = refused.value.message + " " + (refused.value.hint or "")
+    assert "trunc.cbz" in said and "cut short" in said, said

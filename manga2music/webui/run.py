@@ -282,8 +282,9 @@ def _drop_unreadable_books_beside_pages(folder: Path) -> list[str]:
     if not books or not loose and len(books) < 2:
         return []
     unreadable = {book: why for book in books if (why := _why_book_unreadable(book, bool(loose))) is not None}
-    if not unreadable or (len(unreadable) == len(books) and not any(_reads(page) for page in loose)):
-        return []
+    if not unreadable or not (any(_reads(page) for page in loose)
+                              or any(book not in unreadable and _holds_pages(book) for book in books)):
+        return []  # nothing readable beside them (a book with no page in it is none): the run says why of each
     for book in unreadable:
         book.unlink()
     if not any(_is_book(p) for p in folder.iterdir()):  # the pages alone: named as the uploads are,
@@ -308,6 +309,17 @@ def _why_book_unreadable(book: Path, beside_pages: bool) -> Optional[str]:
     if found and not all(s.error for s in found):
         return None
     return next((s.error for s in found if s.error), "")
+
+
+def _holds_pages(book: Path) -> bool:
+    """Whether a part of an uploaded archive, PDF or EPUB can be read."""
+    from ..errors import Manga2MusicError
+    from ..sections import find_sections
+
+    try:
+        return any(not s.error for s in find_sections([book]))
+    except Manga2MusicError:
+        return False
 
 
 def _drop_unreadable_beside_books(folder: Path) -> list[str]:
