@@ -455,9 +455,16 @@ def write_group(group: list[tuple[SectionJob, ComposeRequest]], tracks: list, co
     return [job for job, _, _ in by_job.values()]
 
 
-def say_same_music(pending: list[tuple[SectionJob, ComposeRequest]], cfg: RunConfig, cb: Callbacks) -> None:
+def say_same_music(pending: list[tuple[SectionJob, ComposeRequest]], cfg: RunConfig, cb: Callbacks,
+                   composer: Optional[Composer] = None) -> None:
     """``--seed`` gives every section that seed, so sections with the same description (similar pages, read alike by
-    the builtin describer) get the same music: said, with what to do, rather than found by ear."""
+    the builtin describer) get the same music: said, with what to do, rather than found by ear.  So are takes of a
+    composer that samples nothing (``--temperature 0 --variations 3``: three copies under three seeds, unsaid)."""
+    greedy = composer.greedy_setting() if composer is not None else None
+    if greedy and pending and (cfg.variations or 1) > 1:
+        cb.warn(f"{composer.model_name} at {greedy} picks the likeliest sound at each step: every take of a "
+                f"description is the same music, whatever its seed ({flag('variations', cfg.variations)} makes "
+                "copies); sample to make them differ")
     if cfg.seed is None:
         return
     alike: dict[tuple, list[str]] = {}
@@ -476,7 +483,7 @@ def compose_jobs(jobs: list[SectionJob], composer: Composer, cfg: RunConfig, cb:
     """Compose every job that has a description and needs (new) audio, a group at a time.  A composer call that
     fails on several sections is tried again one section at a time (see :func:`_compose_alone`)."""
     pending = [pair for job in jobs for pair in compose_requests(job, composer, cfg, cb)]
-    say_same_music(pending, cfg, cb)
+    say_same_music(pending, cfg, cb, composer)
     done_jobs: set[int] = set()
     total_jobs = len({id(job) for job, _ in pending})
     for group in _groups(pending, group_size(composer)):

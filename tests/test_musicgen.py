@@ -1092,3 +1092,24 @@ def test_commercial_takes_a_local_folder_whose_model_card_allows_it(tiny_dir, tm
         (folder / "README.md").write_text(f"---\n{card}\n---\n", encoding="utf-8")
         result = compose(f"card-{len(card)}")
         assert (result.exit_code == 0) == allowed, (card, result.output)
+
+
+def test_takes_of_a_composer_that_samples_nothing_are_said_to_be_the_same_music(tiny_dir, tmp_path):
+    """`--temperature 0 --variations 3` wrote three identical takes under three recorded seeds, each "ok" with no
+    word: greedy decoding draws nothing from a seed."""
+    import soundfile as sf
+
+    from output_checks import cli
+
+    out = tmp_path / "out"
+    result = cli("compose", "--text", "calm piano", "-o", out, "--model", tiny_dir, "--offline", "--duration", "0.2",
+                 "--seed", "1", "--temperature", "0", "--variations", "2", timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    said = " ".join(result.stderr.split())
+    assert "at --temperature 0 picks the likeliest sound at each step: every take of a description is the same " \
+           "music" in said, said
+    first, second = (sf.read(str(p))[0] for p in (out / "calm-piano.wav", out / "calm-piano.take2.wav"))
+    assert (first == second).all()  # what the warning says
+    sampled = cli("compose", "--text", "calm piano", "-o", tmp_path / "sampled", "--model", tiny_dir, "--offline",
+                  "--duration", "0.2", "--seed", "1", "--variations", "2", timeout=300)
+    assert sampled.returncode == 0 and "likeliest sound" not in sampled.stderr, sampled.stderr[-2000:]

@@ -395,3 +395,20 @@ def test_an_answer_that_names_no_music_is_said_not_passed_as_a_description(real_
     assert said in " ".join(result.output.split()), result.output
     record = json.loads((out / "calm.json").read_text(encoding="utf-8"))
     assert any(names in w for w in record["describe"]["warnings"]), record["describe"]
+
+
+def test_a_description_musicgen_cannot_read_is_said_not_made_ok_unsaid(real_tiny, tmp_path):
+    """MusicGen's T5 tokenizer reads Japanese as `<unk>`: "静かなピアノ" and "激しい戦闘のドラム" made the same
+    music, each "ok" with no warning. A description mostly unknown to its tokenizer is said; English is not."""
+    from manga2music.composers.base import ComposeRequest
+    from manga2music.composers.musicgen import MusicgenComposer
+
+    composer = MusicgenComposer(str(real_tiny("musicgen-small")), {"device": "cpu", "precision": "fp32"})
+    try:
+        quiet, fierce, calm = composer.compose([ComposeRequest(name, text, 0.2, 5) for name, text in (
+            ("quiet", "静かなピアノ"), ("fierce", "激しい戦闘のドラム"), ("calm", "calm piano, 70 BPM, C major"))])
+    finally:
+        composer.close()
+    for track in (quiet, fierce):
+        assert any("does not know any of the description's words" in w for w in track.warnings), track.warnings
+    assert not any("does not know" in w for w in calm.warnings), calm.warnings

@@ -135,6 +135,11 @@ class Composer(ABC):
         o = self.options
         return {**model_identity(self), "loop": o.loop, **weights_stamp(self)}
 
+    def greedy_setting(self) -> Optional[str]:
+        """The setting, in flag words, with which it samples nothing (every seed makes the same music: MusicGen at
+        ``--temperature 0``), or None: it draws from its seed."""
+        return None
+
     @property
     def tag_name(self) -> str:
         """The model as audio files' tags name it: a local folder by its name alone (its full path, in every MP3 a
@@ -158,3 +163,21 @@ class Composer(ABC):
 
     def close(self) -> None:
         """Release models and memory."""
+
+
+def unknown_words_warning(tokenizer, ids: list[int], model_name: str) -> Optional[str]:
+    """The warning for a description whose words its text encoder's tokenizer mostly does not know (MusicGen's and
+    Stable Audio's T5 read Japanese or Korean as ``<unk>``: every such description made the same music, "ok"), or
+    None.  Counts the pieces of ``ids`` that are neither special tokens nor a bare word-start mark."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:  # a byte-level tokenizer knows every text
+        return None
+    special = set(getattr(tokenizer, "all_special_ids", ()) or ()) - {unk}
+    pieces = [i for i in ids if i not in special
+              and (i == unk or str(tokenizer.convert_ids_to_tokens(i)).strip("\u2581 "))]
+    unknown = sum(1 for i in pieces if i == unk)
+    if not pieces or 2 * unknown < len(pieces):
+        return None
+    return (f"{model_name}'s text encoder does not know {'any' if unknown == len(pieces) else 'most'} of the "
+            f"description's words ({unknown} of {len(pieces)} pieces unknown to its tokenizer): the music follows "
+            f"{'no word of it' if unknown == len(pieces) else 'the few it knows'}; describe the music in English")

@@ -41,7 +41,7 @@ from ..errors import BackendError, InputError
 from ..options import TorchOptions
 from ..progress import ProgressFn, report
 from ..quiet import truncation_notices_dropped
-from .base import LOOP_CROSSFADE_S, Composer, ComposeRequest, MadeFn, Track, loop_crossfade
+from .base import LOOP_CROSSFADE_S, Composer, ComposeRequest, MadeFn, Track, loop_crossfade, unknown_words_warning
 from .batching import batch_size, in_batches
 from .diffusion_windows import Window, crossfade_into, plan_windows
 
@@ -285,6 +285,9 @@ class DiffusionComposer(Composer):
         for ids in tokenizer(texts)["input_ids"]:
             warnings.append([f"description cut from {len(ids)} to {limit} tokens, the most {self.model_name}'s "
                              f"text encoder takes"] if len(ids) > limit else [])
+            unknown = unknown_words_warning(tokenizer, ids[:limit], self.model_name)
+            if unknown:
+                warnings[-1].append(unknown)
         return warnings
 
     def _compose_batch(self, reqs: list[ComposeRequest], samples: int, state: dict, on_step) -> list[Track]:

@@ -32,7 +32,7 @@ from ..errors import BackendError, InputError, ModelUnavailableError
 from ..options import BackendOptions, TorchOptions
 from ..progress import ProgressFn, report
 from ..quiet import load_report_held
-from .base import LOOP_CROSSFADE_S, Composer, ComposeRequest, MadeFn, Track, loop_crossfade
+from .base import LOOP_CROSSFADE_S, Composer, ComposeRequest, MadeFn, Track, loop_crossfade, unknown_words_warning
 from .batching import batch_size, in_batches
 
 MAX_TEXT_TOKENS = 256  # MusicGen's T5 conditioner never saw longer descriptions
@@ -234,6 +234,16 @@ class MusicgenComposer(Composer):
                                top_k=int(o.top_k), top_p=float(o.top_p), guidance_scale=float(o.guidance_scale),
                                device=self._device)
 
+    def greedy_setting(self) -> Optional[str]:
+        from ..options import flag
+
+        o = self.options
+        if float(o.temperature) <= 0:
+            return flag("temperature", float(o.temperature))
+        if int(o.top_k) == 1 and not 0.0 < float(o.top_p) < 1.0:  # the likeliest code alone (see sampling_kwargs)
+            return flag("top_k", 1)
+        return None
+
     def _text_token_limit(self) -> int:
         """The most tokens of a description the text encoder takes (the rest is cut, with a warning)."""
         tokenizer = self._processor.tokenizer
@@ -252,6 +262,9 @@ class MusicgenComposer(Composer):
             cut = len(ids) > limit
             warnings.append([f"description cut from {len(ids)} to {limit} tokens, the most MusicGen's "
                              f"text encoder takes"] if cut else [])
+            unknown = unknown_words_warning(tokenizer, ids[:limit], self.model_name)
+            if unknown:
+                warnings[-1].append(unknown)
         inputs = self._processor(text=texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
         return {k: v.to(self._device) for k, v in inputs.items()}, warnings
 
