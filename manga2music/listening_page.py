@@ -192,8 +192,10 @@ def _shown_seed(entry: dict, record: dict | None):
 def _shown_model(model) -> str:
     """A local model's folder by its name, not its place: the page is shared, and its place says the user's name
     and folders (``/home/alice/models/my-vlm``); the records keep the place."""
+    from .registry import folder_shown_name
+
     model = str(model)
-    return Path(model.rstrip("/")).name or model if os.path.isabs(model) else model
+    return folder_shown_name(model) if os.path.isabs(model) else model
 
 
 def _models(entry: dict, record: dict | None) -> str:

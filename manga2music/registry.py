@@ -480,6 +480,19 @@ def shadowing_folder(spec: ModelSpec) -> str | None:
             f"./{spec.model_id} to use it, or run from another folder")
 
 
+#: a folder of the Hugging Face cache: ``.../models--owner--name/snapshots/<commit>`` (what `hf download` prints)
+_HUB_SNAPSHOT = re.compile(r"models--(?P<repo>[^/\\]+)[/\\]snapshots[/\\][0-9a-f]{6,64}[/\\]?$")
+
+
+def folder_shown_name(path: str) -> str:
+    """A local model folder as files shared with others name it: by its name, not its place (which says the user's
+    name and folders); a Hub cache's snapshot folder by its repo (``facebook/musicgen-small``), not its commit."""
+    snapshot = _HUB_SNAPSHOT.search(str(path))
+    if snapshot:
+        return snapshot.group("repo").replace("--", "/", 1)
+    return Path(str(path).rstrip("/\\")).name or str(path)
+
+
 def unusable_folder(spec: ModelSpec) -> ModelUnavailableError | None:
     """Why ``spec``'s model folder cannot run, before any work (every command, ``doctor``, the web UI's menus): a
     folder here named as the Hub model (:func:`shadowing_folder`), or a local folder without weights or processor

@@ -1113,3 +1113,17 @@ def test_takes_of_a_composer_that_samples_nothing_are_said_to_be_the_same_music(
     sampled = cli("compose", "--text", "calm piano", "-o", tmp_path / "sampled", "--model", tiny_dir, "--offline",
                   "--duration", "0.2", "--seed", "1", "--variations", "2", timeout=300)
     assert sampled.returncode == 0 and "likeliest sound" not in sampled.stderr, sampled.stderr[-2000:]
+
+
+def test_a_hub_cache_snapshot_folder_is_named_by_its_repo_not_its_commit(tiny_dir, tmp_path):
+    """`--music-model ~/.cache/huggingface/hub/models--facebook--musicgen-small/snapshots/<commit>` (the path `hf
+    download` prints) was named by its 40-digit commit in every track's tags and on the listening page."""
+    import shutil
+
+    from manga2music.listening_page import _shown_model
+
+    snapshot = tmp_path / "hub" / "models--facebook--musicgen-small" / "snapshots" / ("4b2a1d7e" * 5)
+    shutil.copytree(tiny_dir, snapshot)
+    assert MusicgenComposer(str(snapshot), {"device": "cpu"}).tag_name == "facebook/musicgen-small"
+    assert _shown_model(str(snapshot)) == "facebook/musicgen-small"
+    assert MusicgenComposer(str(tiny_dir), {"device": "cpu"}).tag_name == tiny_dir.name  # a folder: its name

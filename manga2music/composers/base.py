@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
@@ -144,7 +143,9 @@ class Composer(ABC):
     def tag_name(self) -> str:
         """The model as audio files' tags name it: a local folder by its name alone (its full path, in every MP3 a
         creator publishes, told the world their home folder's layout; the record keeps the path)."""
-        return Path(self.model_name).name if self.spec.about == "local folder" else self.model_name
+        from ..registry import folder_shown_name
+
+        return folder_shown_name(self.model_name) if self.spec.about == "local folder" else self.model_name
 
     def _precision_key(self) -> str:
         """Its ``precision`` option as a settings key (:func:`manga2music.devices.precision_key`), for the composers
