@@ -642,3 +642,23 @@ def test_an_output_folder_linked_to_a_share_not_mounted_is_said_so(tmp_path):
     assert made.returncode != 0 and "Traceback" not in made.stderr, made.stderr
     assert "which is not there (a drive or share not mounted?)" in said and "file is in the way" not in said, said
     assert not (tmp_path / "nas-not-mounted").exists()  # nothing made at the link's end
+
+
+def test_models_pull_and_rm_of_a_local_model_folder_say_what_it_is(tmp_path):
+    """`models pull models/mg`, a folder `compose --model models/mg` reads, tried to download "models/mg" from the
+    Hub (`./models/mg`: "unknown model"), and `models rm models/mg` said it "is not in the cache"."""
+    folder = tmp_path / "models" / "mg"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"model_type": "musicgen"}', encoding="utf-8")
+    env = cli_env(MANGA2MUSIC_CACHE=str(tmp_path / "cache"))
+    for name in ("models/mg", "./models/mg"):
+        pulled = subprocess.run([sys.executable, "-m", "manga2music", "models", "pull", name], cwd=tmp_path,
+                                capture_output=True, text=True, env=env, timeout=60)
+        assert pulled.returncode == 0, pulled.stderr
+        assert "is a model folder on this machine: nothing to download" in pulled.stderr, pulled.stderr
+        assert "downloading" not in pulled.stderr and "unknown model" not in pulled.stderr
+    removed = subprocess.run([sys.executable, "-m", "manga2music", "models", "rm", "models/mg", "-y"], cwd=tmp_path,
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert removed.returncode == 1 and "is a model folder on this machine, not in the model cache" in \
+        " ".join(removed.stderr.split()), removed.stderr
+    assert (folder / "config.json").is_file()  # nothing of it removed

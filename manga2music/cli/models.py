@@ -165,6 +165,10 @@ def pull(names: NamesArg, offline: PullOfflineOpt = False) -> None:
         if spec is not None and not spec.needs_weights:
             typer.echo(f"{spec.name} {spec.no_download_reason}: nothing to download.", err=True)
             continue
+        if _local_folder(name):  # it was downloaded from the Hub by its path, or "unknown model './models/mg'"
+            typer.echo(f"{name} is a model folder on this machine: nothing to download (the commands take it by "
+                       "its path)", err=True)
+            continue
         try:
             with friendly_errors():
                 root, repo_id = settings.model_cache_dir(), cache.repo_id_for(name)
@@ -195,6 +199,9 @@ def rm(name: NameArg, yes: YesOpt = False) -> None:
     if spec is not None and not spec.needs_weights:
         typer.echo(f"{spec.name} {spec.no_download_reason}: nothing to remove.", err=True)
         return
+    if _local_folder(name):  # "models/mg is not in the cache", of a folder the commands take
+        raise fail(f"{name} is a model folder on this machine, not in the model cache: `models rm` removes only "
+                   "what `models pull` downloaded", code=1, hint="delete the folder yourself if you no longer want it")
     with friendly_errors():
         root = settings.model_cache_dir()
         repo_id = cache.listed_repo_id(name, root) or cache.repo_id_for(name)
@@ -232,6 +239,14 @@ def path() -> None:
     rule = {"MANGA2MUSIC_CACHE": "MANGA2MUSIC_CACHE is set", "HF_HUB_CACHE": "HF_HUB_CACHE is set",
             "HF_HOME": "HF_HOME is set (HF_HOME/hub)"}.get(source, "default: the user cache dir (set MANGA2MUSIC_CACHE to move it)")
     typer.echo(f"chosen by: {rule}", err=True)
+
+
+def _local_folder(name: str) -> bool:
+    """Whether ``name`` is a model folder here (its config.json, or a pipeline's model_index.json), as the commands
+    read a model named by a path."""
+    folder = os.path.expanduser(name)
+    return os.path.isdir(folder) and any(os.path.isfile(os.path.join(folder, f))
+                                         for f in ("config.json", "model_index.json"))
 
 
 def _pull_stoppable(name: str, offline: bool):
