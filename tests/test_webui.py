@@ -1646,3 +1646,18 @@ def test_a_damaged_archive_beside_an_archive_with_no_page_is_said_damaged(tmp_pa
         generate([tmp_path / "up" / "empty.zip", tmp_path / "up" / "trunc.cbz"], tmp_path / "results", duration=1)
     said = refused.value.message + " " + (refused.value.hint or "")
     assert "trunc.cbz" in said and "cut short" in said, said
+
+
+def test_advice_to_give_a_folder_is_said_as_the_page_takes_uploads(tmp_path):
+    """An archive in an uploaded zip is not read: "extract it and give its folder too", advice the page cannot take
+    (its upload box says a folder must be zipped, which makes the same zip again)."""
+    nest = tmp_path / "nest.zip"
+    inner = tmp_path / "Vol1.cbz"
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.write(SAMPLES / "calm" / "001.png", "001.png")
+    with zipfile.ZipFile(nest, "w") as zf:
+        zf.write(inner, "Vol1.cbz")
+        zf.write(SAMPLES / "action" / "001.png", "extras/cover.png")
+    result = generate([nest], tmp_path / "results", duration=1, seed=3)
+    inside = [w for w in result.warnings if "Vol1.cbz" in w]
+    assert inside and all("give" not in w and "upload the files it holds" in w for w in inside), result.warnings

@@ -99,11 +99,16 @@ def scrub(text: str | None, hidden: Iterable[str | Path] = ()) -> str:
     return " ".join(text.split())
 
 
+#: the command line's advice to give an extracted folder, as the page can take it: its files (a folder is no upload)
+_GIVE_FOLDER = re.compile(r"\b(?:and )?give (?:the|its) folder(?: too)?")
+
+
 def _ui_names(text: str) -> str:
-    """``text`` with the flags the page has named as the page names them."""
+    """``text`` with the flags the page has named as the page names them, and its advice to give a folder (which no
+    upload is) as the page takes what a folder holds: its files."""
     for flag, name in UI_NAMES.items():
         text = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", name, text)
-    return text
+    return _GIVE_FOLDER.sub("and upload the files it holds", text)
 
 
 def for_user(exc: Manga2MusicError, hidden: Iterable[str | Path], upload_names: list[str]) -> Manga2MusicError:
