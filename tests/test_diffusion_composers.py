@@ -628,3 +628,25 @@ def test_a_turbo_checkpoint_records_no_guidance_scale_and_says_it_takes_none(tin
     config.write_text(json.dumps({**json.loads(config.read_text()), "is_turbo": False}))
     base = CLASSES["ace"](str(folder), {"offline": True, "guidance_scale": 3.0})
     assert not base.is_turbo() and base.settings_key()["options"]["guidance_scale"] == 3.0
+
+
+@pytest.mark.parametrize("model, options, said", [
+    ("ace-step", {"guidance_scale": 500}, "less than or equal to 50"),
+    ("ace-step", {"steps": 0}, "greater than or equal to 1"),
+    ("ace-step", {"shift": -2}, "greater than 0"),
+    ("stable-audio-open", {"guidance_scale": -4}, "greater than or equal to 0"),
+    ("stable-audio-open", {"overlap_s": 100}, "less than or equal to 60"),
+    ("stable-audio-3-small", {"steps": 0}, "greater than or equal to 1"),
+])
+def test_a_diffusion_setting_out_of_its_range_is_refused_before_any_work(tmp_path, model, options, said):
+    """Each model's options re-declared the shared ones without their limits: `--guidance-scale 500` made a track
+    "ok" whose record said 500, Stable Audio 3 at steps 0 recorded 0 and ran 8, and ACE-Step's steps 0 and shift -2
+    failed each section with diffusers' own words. Refused in one line, as MusicGen's are."""
+    import manga2music
+    from manga2music import RunConfig
+    from manga2music.errors import InputError
+
+    with pytest.raises(InputError, match=said):
+        manga2music.compose(text="calm piano", output=tmp_path / "out", model=model,
+                            config=RunConfig(duration=2, music_options=options))
+    assert not (tmp_path / "out").exists()

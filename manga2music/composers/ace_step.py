@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from pydantic import Field
 
 from .diffusion import DiffusionComposer, DiffusionOptions, Window, mean_posterior, step_callback
 
@@ -33,13 +34,13 @@ class AceStepComposer(DiffusionComposer):
     pipeline_class = "AceStepPipeline"
 
     class Options(DiffusionOptions):
-        steps: int = 8  # the turbo checkpoint is distilled for 8 steps
-        guidance_scale: float = 7.0  # base/SFT only: turbo checkpoints ignore it
-        shift: float = 3.0  # the timestep schedule's shift (1, 2 or 3 on the model card)
+        steps: int = Field(8, ge=1, le=1000)  # the turbo checkpoint is distilled for 8 steps
+        guidance_scale: float = Field(7.0, ge=0.0, le=50.0)  # base/SFT only: turbo checkpoints ignore it
+        shift: float = Field(3.0, gt=0.0, le=10.0)  # the timestep schedule's shift (1, 2 or 3 on the model card)
         lyrics: str = "[Instrumental]"  # background music: no singing unless asked
         vocal_language: str = "en"
-        max_window_s: float = 600.0  # ACE-Step 1.5 makes 10 s to 10 minutes in one call
-        overlap_s: float = 10.0
+        max_window_s: float = Field(600.0, gt=0.0, le=600.0)  # ACE-Step 1.5 makes 10 s to 10 minutes in one call
+        overlap_s: float = Field(10.0, gt=0.0, le=60.0)
 
     def is_turbo(self) -> bool:
         """Whether the checkpoint is a turbo one, whose guidance is distilled into its weights (the pipeline runs it

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+from pydantic import Field
 
 from ..errors import BackendError
 from .diffusion import DiffusionComposer, DiffusionOptions, Window, step_callback
@@ -30,18 +31,18 @@ class StableAudio3Composer(DiffusionComposer):
     pipeline_class = "StableAudio3Pipeline"
 
     class Options(DiffusionOptions):
-        steps: Optional[int] = None  # None: 8 for distilled checkpoints, 100 for base ones (their scheduler says)
-        guidance_scale: float = 1.0  # off: distilled into the weights; > 1 only for the base checkpoints
+        steps: Optional[int] = Field(None, ge=1, le=1000)  # None: 8 for distilled checkpoints, 100 for base ones (their scheduler says)
+        guidance_scale: float = Field(1.0, ge=0.0, le=50.0)  # off: distilled into the weights; > 1 only for the base checkpoints
         logsnr_min: float = -6.2
         logsnr_max: float = 2.0
-        max_window_s: float = 120.0  # Stable Audio 3 Small; Medium makes up to 380 s
-        overlap_s: float = 10.0
+        max_window_s: float = Field(120.0, gt=0.0, le=600.0)  # Stable Audio 3 Small; Medium makes up to 380 s
+        overlap_s: float = Field(10.0, gt=0.0, le=60.0)
 
     def _prepare(self, pipe) -> None:
         self._inpaint = None
 
     def steps_per_window(self) -> int:
-        if self.options.steps:
+        if self.options.steps is not None:
             return int(self.options.steps)
         self._load()
         return 8 if self._pipe.scheduler.config.stochastic_sampling else 100

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+from pydantic import Field
 
 from .diffusion import DiffusionComposer, DiffusionOptions, Window
 
@@ -31,10 +32,10 @@ class StableAudioOpenComposer(DiffusionComposer):
     pipeline_class = "StableAudioPipeline"
 
     class Options(DiffusionOptions):
-        steps: int = 100  # the model card's example
-        guidance_scale: float = 7.0
+        steps: int = Field(100, ge=1, le=1000)  # the model card's example
+        guidance_scale: float = Field(7.0, ge=0.0, le=50.0)
         negative_prompt: str = ""  # e.g. "Low quality."; empty: the unconditional embedding
-        overlap_s: float = 10.0
+        overlap_s: float = Field(10.0, gt=0.0, le=60.0)
 
     def max_window_samples(self) -> int:
         pipe = self._pipe
