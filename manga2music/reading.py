@@ -273,6 +273,9 @@ def read_page(image: "Image | list[Image] | str | os.PathLike", name: str = "") 
             raise ValueError(f"{os.path.basename(os.fspath(image))} holds {len(pages)} pages; read_page reads one "
                              "(read_pages reads each of them)")
         tiles = pages[0][1] if pages else []
+    elif isinstance(image, tuple) and len(image) == 2 and isinstance(image[0], str) \
+            and hasattr(image[1], "size"):  # a (name, image) pair, as read_pages takes (it was "for several page
+        return read_page(image[1], name or image[0])  # files use read_pages")
     elif isinstance(image, (list, tuple)):
         name = name or "page 1"
         tiles = [_as_a_file_reads(tile) for tile in image]
@@ -503,6 +506,10 @@ def _file_tiles(path) -> Iterator[tuple[str, "Image"]]:
         kind = "a PDF" if suffix in PDF_EXTENSIONS else "an EPUB" if suffix == ".epub" else "a comic archive"
         raise PageError(f"{readable(path)} is {kind}, not a page image: give its pages' files, or let "
                         "manga2music.describe or manga2music.score read it")
+    if path.is_dir():  # it was "not a regular file (not a file)": every command takes a folder
+        raise PageError(f"{readable(path)} is a folder, not a page image: give its pages' files "
+                        f"(sorted(Path({str(path)!r}).glob('*.png')), for example), or let manga2music.describe or "
+                        "manga2music.score read it")
     for page in _with_tiff_pages([Page(path.name, path)]):  # a multi-page TIFF: each of its pages, as run reads it
         yield from _tiles_named(page.name, load_page(page).tiles)
 

@@ -320,3 +320,20 @@ def test_a_page_read_alone_is_named_after_its_file_or_as_read_pages_names_it(tmp
         assert [r.name for r in read_pages([opened, Image.new("RGB", (300, 420), "white")])] == ["03.png", "page 2"]
     assert read_page(Image.new("RGB", (300, 420), "white")).name == "page 1"
     assert read_page(Image.new("RGB", (300, 420), "white"), "cover").name == "cover"
+
+
+def test_a_named_pair_or_a_folder_given_to_read_page_is_read_or_said_plainly(tmp_path):
+    """`read_page(("p.png", image))`, a pair as read_pages takes, was refused with "for several page files use
+    read_pages"; `read_pages("chapter")`, a folder as every command takes, was "not a regular file (not a file)"."""
+    from PIL import Image
+
+    from manga2music.errors import PageError
+    from manga2music.reading import read_page, read_pages
+
+    page = Image.new("RGB", (300, 420), "white")
+    assert read_page(("p.png", page)).name == "p.png"
+    (tmp_path / "chapter").mkdir()
+    page.save(tmp_path / "chapter" / "001.png")
+    for call in (read_pages, read_page):
+        with pytest.raises(PageError, match="is a folder, not a page image: give its pages' files"):
+            call(tmp_path / "chapter")
