@@ -401,8 +401,12 @@ def claim_names(sections: list[Section], output: Path, note: Callable[[str], Non
                 clash := taken.clashing(output_key(base)) or kept_clash(base)):
             other = shown.get(clash, clash)
             named = f"{other} here is named" if len(other) > len(base) else f"{base} is named"
-            note(f"{base} from {mine}: written as {name} ({named} like a file of "
-                 f"{base if len(other) > len(base) else other}'s own, as its take 2 or cue sheet is)")
+            if clash in reserved_keys():  # "manifest is named like a file of manifest's own"
+                note(f"{base} from {mine}: written as {name} (its record would be the output folder's own "
+                     f"{clash}.json, the list of everything made there)")
+            else:
+                note(f"{base} from {mine}: written as {name} ({named} like a file of "
+                     f"{base if len(other) > len(base) else other}'s own, as its take 2 or cue sheet is)")
         taken.add(output_key(name))
         shown[output_key(name)] = name
         this_run.setdefault(output_key(name), mine)
