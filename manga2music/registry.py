@@ -593,6 +593,10 @@ def _missing_processor_files(path: Path, backend: str) -> str | None:
         return None
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         return "its tokenizer (no tokenizer.json or spiece.model)"
+    if backend.startswith("musicgen"):
+        unfit = _tokenizer_past_text_encoder(path)
+        if unfit:
+            return unfit
     processor_files = ("preprocessor_config.json", "processor_config.json")
     if backend.startswith("musicgen") and not any((path / name).is_file() for name in processor_files):
         return "its feature extractor (no preprocessor_config.json)"
@@ -607,6 +611,26 @@ def _missing_processor_files(path: Path, backend: str) -> str | None:
             # every section failed ("Found total 0 <image> tokens and 2 images"), and the doctor said "ok"
             return "a chat template that shows pages (its template has no place for an image: a text model's?)"
     return None
+
+
+def _tokenizer_past_text_encoder(path: Path) -> str | None:
+    """For a MusicGen folder whose ``tokenizer.json`` gives ids its text encoder has no embedding for (another
+    model's tokenizer copied in: every section failed with "IndexError: index out of range in self", and the doctor
+    said "ok"), what it lacks, in words; else None (or when either cannot be read)."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        size = int(config["text_encoder"]["vocab_size"])
+        tokenizer = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    vocab = (tokenizer.get("model") or {}).get("vocab") if isinstance(tokenizer, dict) else None
+    ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab))) if isinstance(vocab, list) else []
+    ids += [t.get("id") for t in tokenizer.get("added_tokens") or [] if isinstance(t, dict)]
+    highest = max((i for i in ids if isinstance(i, int) and not isinstance(i, bool)), default=-1)
+    if highest < size:
+        return None
+    return (f"a tokenizer that fits its text encoder (tokenizer.json has ids up to {highest}, its text encoder "
+            f"{size} words: another model's tokenizer?)")
 
 
 def _chat_templates(path: Path) -> list[str]:

@@ -1127,3 +1127,33 @@ def test_a_hub_cache_snapshot_folder_is_named_by_its_repo_not_its_commit(tiny_di
     assert MusicgenComposer(str(snapshot), {"device": "cpu"}).tag_name == "facebook/musicgen-small"
     assert _shown_model(str(snapshot)) == "facebook/musicgen-small"
     assert MusicgenComposer(str(tiny_dir), {"device": "cpu"}).tag_name == tiny_dir.name  # a folder: its name
+
+
+def test_a_musicgen_folder_with_another_models_tokenizer_is_one_line_before_any_work(tiny_dir, tmp_path):
+    """A VLM's tokenizer.json copied into a MusicGen folder: the doctor said "ok", then every section failed with
+    a bare "IndexError: index out of range in self" (ids its text encoder has no embedding for)."""
+    import shutil
+
+    from output_checks import cli
+
+    folder = tmp_path / "mg_tok"
+    shutil.copytree(tiny_dir, folder)
+    size = json.loads((folder / "config.json").read_text(encoding="utf-8"))["text_encoder"]["vocab_size"]
+    tokenizer = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer["added_tokens"].append({"id": size + 50, "content": "<|image_pad|>", "single_word": False,
+                                      "lstrip": False, "rstrip": False, "normalized": False, "special": True})
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    doctor = cli("doctor", "--offline", "--music-model", folder, "--json", timeout=120)
+    (check,) = json.loads(doctor.stdout)["checks"]
+    assert not check["ok"] and "tokenizer that fits its text encoder" in check["reason"], check
+    made = cli("compose", "--text", "calm piano", "-o", tmp_path / "out", "--model", folder, "--offline",
+               "--duration", "0.2", timeout=300)
+    assert made.returncode != 0 and "tokenizer that fits its text encoder" in " ".join(made.stderr.split())
+    assert "IndexError" not in made.stderr and not (tmp_path / "out").exists(), made.stderr[-1500:]
+    assert _tokenizer_fits(tiny_dir)  # the fixture's own tokenizer fits
+
+
+def _tokenizer_fits(folder) -> bool:
+    from manga2music.registry import _tokenizer_past_text_encoder
+
+    return _tokenizer_past_text_encoder(folder) is None
