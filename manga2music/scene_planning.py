@@ -263,7 +263,8 @@ def plan_scenes(chapter: ChapterReading, job: SectionJob, describer: Describer, 
         def part_gone(page: str, part: int, count: int) -> None:  # a kept file's scene in a strip saved shorter
             gone.append(f"{page} part {part} (it has {count} now)")
         read = read_scenes_text(given_scenes["text"], given_scenes["label"], chapter.page_names,
-                                _part_counts(chapter), part_gone if given_scenes.get("kept") else None)
+                                _part_counts(chapter), part_gone if given_scenes.get("kept") else None,
+                                said=lambda line: cb.warn(f"{job.name}: {line}"))
         if gone:  # as a kept scene whose first page is gone (scoring.kept_scenes)
             cb.warn(f"{job.name}: {', '.join(gone)}, where {'scenes' if len(gone) > 1 else 'a scene'} of "
                     f"{given_scenes['label']} started, {'are' if len(gone) > 1 else 'is'} gone; "

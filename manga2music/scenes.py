@@ -202,11 +202,12 @@ def scenes_file_text(path: Path) -> str:
 
 def read_scenes_text(text: str, label: str, page_names: Sequence[str],
                      parts: "Sequence[int] | Callable[[], Sequence[int]] | None" = None,
-                     part_gone: "Callable[[str, int, int], None] | None" = None
-                     ) -> list[tuple[int, int, Optional[float]]]:
+                     part_gone: "Callable[[str, int, int], None] | None" = None,
+                     said: "Callable[[str], None] | None" = None) -> list[tuple[int, int, Optional[float]]]:
     """:func:`read_scenes_file` of a scenes file's ``text``; ``label`` names it in a message ("s.txt, line 2").
     With ``part_gone``, a line naming a part its page no longer has (a kept file, the strip saved shorter since) is
-    left out and told to it (page name, part, parts now) instead of refused."""
+    left out and told to it (page name, part, parts now) instead of refused.  ``said(line)`` hears of a number that
+    counts pages where a page is named by it too (``4`` is the 4th page, ``3.png``, not ``4.png``)."""
     by_name = {name_key(name): i for i, name in enumerate(page_names)}
     stems = [name_key(Path(name).stem) for name in page_names]
     # a stem several pages share ("scan" of a multi-page TIFF's "scan.tif (page 2)"...) names none of them
@@ -275,9 +276,15 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
                                  f"{tail} is read as its scene's length")
             raise InputError(f"{where}: no page named {entry!r} in the chapter (its pages: {shown})")
         index, part = found
+        number = entry.split()[0] if entry.split() else ""
+        named = by_stem.get(name_key(number)) if number.isdigit() else None  # a page named as the number is
         if not 0 <= index < len(page_names):
             raise InputError(f"{where}: page {index + 1} does not exist (the chapter has {len(page_names)} pages, "
-                             "numbered from 1)")
+                             "numbered from 1)" + (f"; the page named {page_names[named]} is page {named + 1}: write "
+                                                   f"{page_names[named]} to name it" if named is not None else ""))
+        if named is not None and named != index and said is not None:  # it took the 4th page, unsaid
+            said(f"{where}: {number} is page {number} ({page_names[index]}); the page named {page_names[named]} is "
+                 f"page {named + 1} (write {page_names[named]} to name it)")
         if part < 1:
             raise InputError(f"{where}: parts are numbered from 1")
         known = part_counts() if part > 1 else None

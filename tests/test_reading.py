@@ -954,3 +954,20 @@ def test_a_zero_padded_number_in_a_scenes_file_names_the_page_of_that_name(tmp_p
     assert read_scenes_file(scenes, names) == [(0, 1, None), (3, 1, None), (4, 1, None)]  # 003.png, the 5th page
     scenes.write_text("1\n07\n", encoding="utf-8")  # no page named 07: the 7th page
     assert read_scenes_file(scenes, [f"{k:03d}.png" for k in range(1, 9)]) == [(0, 1, None), (6, 1, None)]
+
+
+def test_a_scenes_number_that_is_another_pages_name_is_said(tmp_path):
+    """Pages 0.png ... 5.png: a line `4` started the scene on 3.png (the 4th page) without a word, though a page is
+    named 4.png; with pages 1, 2, 10 and 11, `10` was "page 10 does not exist", 10.png unnamed."""
+    from manga2music.errors import InputError
+    from manga2music.scenes import read_scenes_text
+
+    heard: list[str] = []
+    names = [f"{k}.png" for k in range(6)]
+    assert read_scenes_text("0\n4\n", "s.txt", names, said=heard.append) == [(0, 1, None), (3, 1, None)]
+    assert heard == ["s.txt, line 2: 4 is page 4 (3.png); the page named 4.png is page 5 (write 4.png to name it)"]
+    with pytest.raises(InputError, match=r"page 10 does not exist .*the page named 10.png is page 3: write 10.png"):
+        read_scenes_text("10\n", "s.txt", ["1.png", "2.png", "10.png", "11.png"])
+    heard.clear()
+    read_scenes_text("1\n3\n", "s.txt", [f"{k:03d}.png" for k in range(1, 7)], said=heard.append)
+    assert heard == []  # 003.png is page 3: nothing to say
