@@ -686,9 +686,10 @@ def chapter_settings(job: SectionJob, cfg: RunConfig, cb: Callbacks, section: Op
         before = old.get("longest_cue")
         longest = float(before) if isinstance(before, (int, float)) and not isinstance(before, bool) \
             and MIN_CUE_S <= before <= MAX_CUE_S else None
-        if longest is not None and not stopped:  # said, as a kept reading speed is (it was kept unsaid)
+        if longest is not None and not stopped and longest < MAX_CUE_S:  # said, as a kept reading speed is (it
+            # was kept unsaid); the most there is is no limit to keep (it said "... 1800 s (1800 lifts the limit)")
             cb.info(f"{job.name}: cues of at most {flag('longest_cue', longest)} s, as its last score's "
-                    f"({flag('longest_cue', 1800.0)} lifts the limit)")
+                    f"({flag('longest_cue', MAX_CUE_S)} lifts the limit)")
     transitions = cfg.transitions
     if transitions is None:  # the way its last score's cues hand over (a rerun without it dropped every bridge, "ok")
         transitions = old.get("transitions") if old.get("transitions") in ("crossfade", "continue") else "crossfade"

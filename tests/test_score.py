@@ -2972,3 +2972,20 @@ def test_a_stopped_scores_format_is_resumed_after_another_chapter_was_scored_in_
     assert (made["format"], made["seed"]) == ("ogg", 3), lines
     assert (out / "ch.score.ogg").is_file() and not (out / "ch.score.wav").exists()
     assert any("fmt='ogg'" in line and "seed=3" in line for line in lines), lines
+
+
+def test_a_score_without_a_cue_limit_is_not_said_to_keep_one(tmp_path):
+    """After `score --longest-cue 1800` (the most there is: no limit), the plain rerun said "cues of at most
+    --longest-cue 1800 s, as its last score's (--longest-cue 1800 lifts the limit)"; a real limit is still said."""
+    import manga2music
+    from manga2music.jobs import Callbacks
+    from manga2music.options import RunConfig
+
+    make_chapter(tmp_path / "ch", [("calm", 2)], seed=2)
+    for limit, kept in ((1800.0, False), (20.0, True)):
+        out = tmp_path / f"out{int(limit)}"
+        for config in (RunConfig(seed=1, longest_cue=limit), RunConfig()):
+            said = []
+            manga2music.score([tmp_path / "ch"], out, vision_model="builtin", music_model="builtin", config=config,
+                              callbacks=Callbacks(log=lambda level, text: said.append(text)))
+        assert any("cues of at most" in text for text in said) == kept, said
