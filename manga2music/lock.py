@@ -54,10 +54,12 @@ def prepare_output(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:
-        if folder.is_symlink() and not folder.exists():  # a link to a share not mounted was "a file in the way"
+        dangling = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+        if dangling is not None:  # a link to a share not mounted (the folder or one it is in) was "a file in the way"
             from .sections import broken_link_words
 
-            raise OutputError(f"{output_named()} {broken_link_words(folder)}",
+            inside = f"{readable(folder)} is inside " if dangling != folder else ""
+            raise OutputError(f"{output_named()} {inside}{broken_link_words(dangling)}",
                               hint=f"mount it, or choose {another_output()}") from exc
         raise OutputError(f"{output_named()} {readable(folder)}: a file is in the way of that folder",
                           hint=f"choose {another_output()}") from exc

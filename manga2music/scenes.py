@@ -222,8 +222,11 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
         return counts
 
     def page_of(entry: str) -> Optional[int]:
-        if entry.isdigit() and not (entry.startswith("0") and name_key(entry) in by_stem):  # "003", where pages are
-            return int(entry) - 1  # numbered from 000.jpg, names 003.jpg, not the 3rd page
+        padded = entry.isdigit() and entry.startswith("0")  # "003", where pages are numbered
+        if padded and any(stem.isdigit() and len(stem) == len(entry) for stem in stems):  # 000.jpg...: the name of
+            return by_stem.get(name_key(entry))  # 003.jpg, or none (it was the 4th page, 002.jpg, unsaid)
+        if entry.isdigit():
+            return int(entry) - 1
         return by_name.get(name_key(entry), by_stem.get(name_key(entry)))
 
     def place(entry: str) -> Optional[tuple[int, int]]:

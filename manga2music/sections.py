@@ -210,24 +210,30 @@ def _untagged(part: str) -> str:
 
 
 def _shared_title(parts: list[str]) -> str:
-    """The words the names of sibling sections all begin with, up to a separator ("Berserk " of "Berserk Prologue"
-    and "Berserk v01 c001"): the series' title, which says nothing of where each comes; "" for fewer than two."""
-    if len(parts) < 2:
-        return ""
-    prefix = os.path.commonprefix([p.casefold() for p in parts])
+    """The words the names of most sibling sections begin with, up to a separator ("Berserk " of "Berserk Prologue",
+    "Berserk v01 c001" and "Berserk c011", beside an "Extra" without it): the series' title, which says nothing of
+    where each comes ("20th Century Boys ", "Extra Life " and "Mob Psycho 100 " too); "" for none.  A title ends
+    before a word that numbers a chapter ("Chapter " of "Chapter One" and "Chapter 3" is no title)."""
+    groups: dict[str, list[str]] = {}
+    for part in parts:  # by the first word: the names that share a title
+        groups.setdefault(part.split(" ", 1)[0].lower(), []).append(part)
+    titled = max(groups.values(), key=len, default=[])
+    if len(titled) < 2 or 2 * len(titled) < len(parts) or any(len(p.lower()) != len(p) for p in titled):
+        return ""  # (a letter whose lower case is longer, "İ", would cut the title in the wrong place)
+    prefix = os.path.commonprefix([p.lower() for p in titled])
     end = 0
-    for separator in _TITLE_END.finditer(prefix):  # the title's words, up to one that says where a chapter comes
-        word = prefix[end:separator.start()]  # ("Chapter " of "Chapter One", "Chapter 3" is no title)
-        if _names_a_place(word):
+    for separator in _TITLE_END.finditer(prefix):  # the title's words, up to one that numbers a chapter
+        if _numbers_a_chapter(prefix[end:separator.start()]):
             break
         end = separator.end()
-    return parts[0][:end] if all(len(p) > end for p in parts) else ""
+    return titled[0][:end] if all(len(p) > end for p in titled) else ""
 
 
-def _names_a_place(word: str) -> bool:
-    """Whether a word of a name says where a chapter comes: "Chapter", "Ch.", "Vol", "v01", "Prologue", "Extra"."""
-    return bool(not word or _CHAPTER_WORD.fullmatch(word) or _WORD_ALONE.fullmatch(word) or _VOLUME.match(word)
-                or _FIRST.match(word) or _LAST.match(word) or _BEFORE_NUMBER.match(word) or word[0].isdigit())
+def _numbers_a_chapter(word: str) -> bool:
+    """Whether a word of a name is the word a chapter's number comes after: "Chapter", "Ch.", "Episode", "Vol",
+    "v01", "c005" (a number alone, "100" of "Mob Psycho 100", may be part of a title)."""
+    return bool(not word or _WORD_ALONE.fullmatch(word) or _BEFORE_NUMBER.match(word) or _VOLUME.match(word)
+                or _CHAPTER_WORD.fullmatch(word) and any(c.isalpha() for c in word))
 
 
 def section_order(name: str, title: str = "") -> tuple:
@@ -237,7 +243,7 @@ def section_order(name: str, title: str = "") -> tuple:
     the last part's siblings' names all begin with (:func:`reading_keys`), left out."""
     parts = name.split("/")
     kept = [_untagged(part) for part in parts]
-    if title and kept[-1].casefold().startswith(title.casefold()):
+    if title and kept[-1][:len(title)].lower() == title.lower() and len(kept[-1]) > len(title):
         kept[-1] = kept[-1][len(title):]
     return [_part_order(part) for part in kept], [natural_key(part) for part in parts]
 

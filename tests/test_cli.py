@@ -642,6 +642,9 @@ def test_an_output_folder_linked_to_a_share_not_mounted_is_said_so(tmp_path):
     assert made.returncode != 0 and "Traceback" not in made.stderr, made.stderr
     assert "which is not there (a drive or share not mounted?)" in said and "file is in the way" not in said, said
     assert not (tmp_path / "nas-not-mounted").exists()  # nothing made at the link's end
+    inside = cli("run", samples / "calm", "-o", link / "manga", "--duration", "1")  # a folder in it: the same
+    said = " ".join(inside.stderr.split())
+    assert inside.returncode != 0 and "which is not there (a drive or share not mounted?)" in said, said
 
 
 def test_models_pull_and_rm_of_a_local_model_folder_say_what_it_is(tmp_path):
@@ -662,3 +665,8 @@ def test_models_pull_and_rm_of_a_local_model_folder_say_what_it_is(tmp_path):
     assert removed.returncode == 1 and "is a model folder on this machine, not in the model cache" in \
         " ".join(removed.stderr.split()), removed.stderr
     assert (folder / "config.json").is_file()  # nothing of it removed
+    (tmp_path / "musicgen-small").mkdir()  # a folder named as a model of the list: the model is meant, as `run`
+    (tmp_path / "musicgen-small" / "config.json").write_text("{}", encoding="utf-8")  # reads it
+    named = subprocess.run([sys.executable, "-m", "manga2music", "models", "rm", "musicgen-small", "-y"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    assert "model folder on this machine" not in named.stderr and "not in the cache" in named.stderr, named.stderr

@@ -947,6 +947,7 @@ def test_a_zero_padded_number_in_a_scenes_file_names_the_page_of_that_name(tmp_p
     002.jpg, without a word, where every other stem ("cover", "003a") names its page. A zero-padded number that is
     a page's name names that page; a plain number counts pages (1 = the first)."""
     from manga2music.scenes import read_scenes_file
+    from manga2music.errors import InputError
 
     names = [f"{k:03d}.{'png' if k % 2 else 'jpg'}" for k in range(6)]  # 000.jpg ... 005.png
     scenes = tmp_path / "scenes.txt"
@@ -954,6 +955,9 @@ def test_a_zero_padded_number_in_a_scenes_file_names_the_page_of_that_name(tmp_p
     assert read_scenes_file(scenes, names) == [(0, 1, None), (3, 1, None), (4, 1, None)]  # 003.png, the 5th page
     scenes.write_text("1\n07\n", encoding="utf-8")  # no page named 07: the 7th page
     assert read_scenes_file(scenes, [f"{k:03d}.png" for k in range(1, 9)]) == [(0, 1, None), (6, 1, None)]
+    scenes.write_text("000\n003\n", encoding="utf-8")  # pages 000-002: no page 003 (it was 002.jpg, unsaid)
+    with pytest.raises(InputError, match="no page named '003'"):
+        read_scenes_file(scenes, ["000.png", "001.png", "002.png"])
 
 
 def test_a_scenes_number_that_is_another_pages_name_is_said(tmp_path):

@@ -1009,8 +1009,15 @@ def test_a_chapter_mihon_is_still_downloading_is_named_not_read(tmp_path):
     # Prologue" and the volume's chapters), and a scanlator's tag in brackets before it
     ["Berserk Prologue", "Berserk v01 c001", "Berserk v01 c002", "Berserk c011", "Berserk Extra"],
     ["[Zscans] Title - 009", "[ATeam] Title - 011", "[ATeam] Title - 012"],
+    # a title with a number in it, one that starts with a word of the order, one with ß, and an extra without it
+    ["20th Century Boys Prologue", "20th Century Boys 001", "20th Century Boys 002", "20th Century Boys Extra"],
+    ["Mob Psycho 100 Prologue", "Mob Psycho 100 c001", "Mob Psycho 100 c002", "Mob Psycho 100 Extra"],
+    ["Extra Life Prologue", "Extra Life 1", "Extra Life 2", "Extra Life Epilogue"],
+    ["Weiße Tage Prologue", "Weiße Tage 1", "Weiße Tage 2", "Weiße Tage Extra"],
+    ["Berserk Prologue", "Berserk c001", "Berserk c002", "Extra"],
 ], ids=["mihon", "kanji-decimal", "decimal", "volumes-then-chapters", "webtoon", "mixed-styles", "mihon-mixed",
-        "first-unnumbered", "first-unnumbered-chapter", "number-words", "series-title", "bracketed-groups"])
+        "first-unnumbered", "first-unnumbered-chapter", "number-words", "series-title", "bracketed-groups",
+        "title-with-a-number", "title-number-alone", "title-of-an-order-word", "title-with-sz", "extra-untitled"])
 def test_chapters_are_found_in_the_order_a_reader_reads_them(tmp_path, layout):
     """Chapter 1.5 came before chapter 1 ("." sorts before "_" and "話"), Mihon's scanlator prefixes put chapter 10
     before chapter 2 (another group's), loose new chapters came before the volume folders, and "Epilogue" and

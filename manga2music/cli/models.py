@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -243,10 +244,19 @@ def path() -> None:
 
 def _local_folder(name: str) -> bool:
     """Whether ``name`` is a model folder here (its config.json, or a pipeline's model_index.json), as the commands
-    read a model named by a path."""
+    read a model named by a path: not a model of the list (a folder of that name in the current folder is not what
+    `run --music-model musicgen-small` reads), nor a folder of the model cache itself."""
+    from .. import cache, settings
+
     folder = os.path.expanduser(name)
-    return os.path.isdir(folder) and any(os.path.isfile(os.path.join(folder, f))
-                                         for f in ("config.json", "model_index.json"))
+    if cache.find_by_name(name) is not None or not os.path.isdir(folder):
+        return False
+    try:
+        if Path(folder).resolve().is_relative_to(settings.model_cache_dir().resolve()):
+            return False
+    except OSError:
+        pass
+    return any(os.path.isfile(os.path.join(folder, f)) for f in ("config.json", "model_index.json"))
 
 
 def _pull_stoppable(name: str, offline: bool):
