@@ -1198,6 +1198,13 @@ def _folder_sections(folder: Path, excluded: set[Path], warn: Callable[[str], No
         for f in kindle:
             warn(f"Skipping {readable(here / f)}: {KINDLE_LINE}")
         sources = _source_names(files, dirs)
+        beside = {d.lower(): d for d in dirs}
+        for f in sources:  # `zip -r "Ch 1.cbz" "Ch 1"` left beside its folder: a second chapter of the same pages,
+            folder_too = beside.get(source_stem(f).lower())  # made as "Ch 1.cbz" with other music, unsaid
+            if folder_too is not None and not in_output:
+                warn(f"{readable(here / f)} and the folder {readable(folder_too)} beside it share a name: each is "
+                     f"read as a chapter of its own, named with its extension; if one is a copy of the other, move "
+                     f"it out")
         for f, name in sources.items():
             found = _file_sections(here / f, _relative_name(here / name, folder, root_name), folder, warn)
             if not found:  # an empty archive (a download that failed), one holding only ComicInfo.xml: said, as

@@ -1283,3 +1283,15 @@ def test_the_manifest_and_listening_page_list_a_series_in_the_order_it_is_read(t
     assert [e["name"] for e in manifest["sections"]] == layout
     page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert [page.index(f"{name}.wav") for name in layout] == sorted(page.index(f"{name}.wav") for name in layout)
+
+
+def test_an_archive_beside_a_folder_of_its_name_is_said(tmp_path):
+    """`Ch 1.cbz` zipped from `Ch 1` and left beside it: a second chapter of the same pages, "Ch 1.cbz", made with
+    other music and not a word."""
+    png(tmp_path / "S" / "Ch 1" / "001.png")
+    with zipfile.ZipFile(tmp_path / "S" / "Ch 1.cbz", "w") as zf:
+        zf.write(tmp_path / "S" / "Ch 1" / "001.png", "Ch 1/001.png")
+    said: list[str] = []
+    names = [s.name for s in find_sections([tmp_path / "S"], warn=said.append)]
+    assert names == ["Ch 1", "Ch 1.cbz"]
+    assert any("Ch 1.cbz and the folder Ch 1 beside it share a name" in line for line in said), said
