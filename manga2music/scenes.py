@@ -279,14 +279,15 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
                                  f"{tail} is read as its scene's length")
             raise InputError(f"{where}: no page named {entry!r} in the chapter (its pages: {shown})")
         index, part = found
-        number = entry.split()[0] if entry.split() else ""
-        named = by_stem.get(name_key(number)) if number.isdigit() else None  # a page named as the number is
+        said_page = entry.split()[0] if entry.split() else ""
+        named = by_stem.get(name_key(said_page)) if said_page.isdigit() else None  # a page named as the number is
         if not 0 <= index < len(page_names):
             raise InputError(f"{where}: page {index + 1} does not exist (the chapter has {len(page_names)} pages, "
                              "numbered from 1)" + (f"; the page named {page_names[named]} is page {named + 1}: write "
                                                    f"{page_names[named]} to name it" if named is not None else ""))
         if named is not None and named != index and said is not None:  # it took the 4th page, unsaid
-            said(f"{where}: {number} is page {number} ({page_names[index]}); the page named {page_names[named]} is "
+            said(f"{where}: {said_page} is page {said_page} ({page_names[index]}); the page named "
+                 f"{page_names[named]} is "
                  f"page {named + 1} (write {page_names[named]} to name it)")
         if part < 1:
             raise InputError(f"{where}: parts are numbered from 1")
