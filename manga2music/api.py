@@ -1507,7 +1507,7 @@ def describe(paths: Iterable[str | Path] | str | Path, output: str | Path | None
                                            cb=cb, given=given) as cb:
                 _claim_names(sections, cfg, cb)
                 given[:] = [s.name for s in sections if not s.error]
-                follow_moved_models(cfg, [s.name for s in sections if not s.error], cb, vision=describer)
+                follow_moved_models(cfg, given, cb, vision=describer)
                 executor.describe(sections, jobs, describer, cfg, cb)
                 return _finish(jobs, cfg, "describe", describer.model_name, None, page=False)
 

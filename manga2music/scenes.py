@@ -287,8 +287,7 @@ def read_scenes_text(text: str, label: str, page_names: Sequence[str],
                                                    f"{page_names[named]} to name it" if named is not None else ""))
         if named is not None and named != index and said is not None:  # it took the 4th page, unsaid
             said(f"{where}: {said_page} is page {said_page} ({page_names[index]}); the page named "
-                 f"{page_names[named]} is "
-                 f"page {named + 1} (write {page_names[named]} to name it)")
+                 f"{page_names[named]} is page {named + 1} (write {page_names[named]} to name it)")
         if part < 1:
             raise InputError(f"{where}: parts are numbered from 1")
         known = part_counts() if part > 1 else None

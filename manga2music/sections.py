@@ -240,7 +240,7 @@ def section_order(name: str, title: str = "") -> tuple:
     """Reading order of section names: "Vol 1/Chapter 6" before "Vol 1/Chapter 14", a downloader's group prefix left
     out ("Flame_Chapter 2" before "Asura_Chapter 10", "[ATeam] Title - 011" after "[Zscans] Title - 009"), a prologue
     first, volumes before loose chapters, epilogues and extras last (the name itself breaks ties).  ``title``: what
-    the last part's siblings' names all begin with (:func:`reading_keys`), left out."""
+    most of the last part's siblings' names begin with (:func:`reading_keys`), left out where it begins it."""
     parts = name.split("/")
     kept = [_untagged(part) for part in parts]
     if title and kept[-1][:len(title)].lower() == title.lower() and len(kept[-1]) > len(title):
@@ -249,7 +249,7 @@ def section_order(name: str, title: str = "") -> tuple:
 
 
 def reading_keys(names: Iterable[str]) -> dict[str, tuple]:
-    """:func:`section_order` of each name, a series' title that sibling sections' names all begin with left out:
+    """:func:`section_order` of each name, a series' title that most sibling sections' names begin with left out:
     "Berserk Prologue", "Berserk v01 c001", "Berserk c011", "Berserk Extra" are read in that order (they were read
     as names, "Berserk c011" first)."""
     names = list(dict.fromkeys(names))

@@ -35,10 +35,16 @@ def offline_env(offline: bool) -> Iterator[None]:
                 os.environ[n] = v
 
 
-def stderr_console():
+def plain_console(stderr: bool = False):
+    """A rich console that prints names and paths as they are: no highlighting, no emoji codes (`Re:Zero:` was
+    `Re0️⃣`)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, emoji=False)
+    return Console(stderr=stderr, highlight=False, emoji=False)
+
+
+def stderr_console():
+    return plain_console(stderr=True)
 
 
 def fail(message: str, hint: str | None = None, code: int = 1) -> "typer.Exit":
@@ -442,7 +448,6 @@ def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
         sys.stdout.flush()
         stderr_console().print(f"[dim]{escape_markup(done)}[/]", soft_wrap=True)
     else:
-        from rich.console import Console
         from rich.measure import Measurement
         from rich.padding import Padding
         from rich.table import Table
@@ -457,7 +462,7 @@ def _print_summary(manifest: dict, as_json: bool, output: Path) -> int:
         for e in entries:
             table.add_row(Text(e["name"]), Text(e["status"], colours[e["status"]]), Text(detail(e)))
             names.add_row(Text(e["name"]), Text(e["status"]))
-        console = Console(highlight=False, emoji=False)
+        console = plain_console()
         # the table when its names and statuses fit unbroken with room for the output (a long path there is folded)
         unbroken = Measurement.get(console, console.options.update_width(10**6), names).minimum
         if unbroken + 3 + RESULTS_OUTPUT_MIN <= console.width:

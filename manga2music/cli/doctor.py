@@ -120,9 +120,9 @@ def doctor(
 
         typer.echo(json.dumps(report, indent=2))
     else:
-        from rich.console import Console
+        from ._common import plain_console
 
-        Console(highlight=False, emoji=False).print(_table(report))
+        plain_console().print(_table(report))
     failed = [c for c in report["checks"] if not c["ok"]]
     if failed:
         raise fail("; ".join(_cannot_run(c['model'], c['reason']) for c in failed),

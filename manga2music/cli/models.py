@@ -82,14 +82,15 @@ def _print_models_to_terminal(rows: list[dict], cache_dir: str) -> None:
     """A table in a wide terminal; in a narrow one each model on two lines: name, side, download, cached (and
     size on disk), then its id and licence indented below, so that no name, id or size is broken mid-word.  Where
     the first line has no room for the cache state (40 columns), the state has a line of its own below it."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.measure import Measurement
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(highlight=False, emoji=False)
+    from ._common import plain_console
+
+    console = plain_console()
     title = f"models (cache: {escape(cache_dir)})"
     styles = {"yes": "green", "partial": "yellow"}
     # a table only where every cell fits unbroken: one cut to fit broke what you type ("gpt-4o-min" over "i" in 80
